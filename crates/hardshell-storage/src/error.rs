@@ -1,0 +1,93 @@
+use crate::envelope::EnvelopeError;
+use crate::key::KeyError;
+
+/// Everything that can go wrong talking to storage. Each variant says whose fault it
+/// is and, through [`StorageError::is_transient`], whether trying again may help.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The caller named a key that is not a plain relative path (caller's fault).
+    #[error(transparent)]
+    InvalidKey(#[from] KeyError),
+
+    /// A compare-and-swap lost: the object was created, changed or deleted since the
+    /// caller read it. Re-read and try again.
+    #[error("object {key} changed concurrently (compare-and-swap conflict)")]
+    Conflict { key: String },
+
+    /// The object exists but does not open: wrong master key, tampering, truncation,
+    /// or something that is not a hardshell envelope at all.
+    #[error("object {key}: {source}")]
+    Unseal { key: String, source: EnvelopeError },
+
+    /// The configured bucket does not exist (operator's fault).
+    #[error("bucket {bucket:?} does not exist at {endpoint}")]
+    BucketNotFound { bucket: String, endpoint: String },
+
+    /// The object store refused our credentials or their permissions (operator's fault).
+    #[error(
+        "{endpoint} refused access to {what}: check the credentials and the bucket policy ({detail})"
+    )]
+    AccessDenied {
+        endpoint: String,
+        what: String,
+        detail: String,
+    },
+
+    /// No connection could be made, even after retrying with backoff.
+    #[error("object store at {endpoint} is unreachable after retries: {detail}")]
+    Unreachable { endpoint: String, detail: String },
+
+    /// The storage configuration cannot be used (operator's fault).
+    #[error("storage configuration: {0}")]
+    Config(String),
+
+    /// Any other failure from the object store, with the operation and key it hit.
+    #[error("{operation} {key} at {endpoint}: {source}")]
+    Backend {
+        operation: &'static str,
+        key: String,
+        endpoint: String,
+        #[source]
+        source: Box<object_store::Error>,
+    },
+
+    /// A blocking storage task panicked or was cancelled (a bug, not input).
+    #[error("storage task failed: {0}")]
+    Task(String),
+
+    /// The local filesystem failed outside object_store (lock files, directories).
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl StorageError {
+    /// Whether repeating the same call later may succeed.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            StorageError::Conflict { .. }
+            | StorageError::Unreachable { .. }
+            | StorageError::Task(_) => true,
+            StorageError::Backend { source, .. } => !matches!(
+                **source,
+                object_store::Error::NotSupported { .. }
+                    | object_store::Error::NotImplemented { .. }
+                    | object_store::Error::InvalidPath { .. }
+            ),
+            StorageError::InvalidKey(_)
+            | StorageError::Unseal { .. }
+            | StorageError::BucketNotFound { .. }
+            | StorageError::AccessDenied { .. }
+            | StorageError::Config(_)
+            | StorageError::Io { .. } => false,
+        }
+    }
+
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, StorageError::Conflict { .. })
+    }
+}

@@ -1,0 +1,24 @@
+//! hardshell's object storage: one interface over a local directory (the embedded
+//! default) and S3-compatible buckets (AWS S3, Cloudflare R2, MinIO, SeaweedFS).
+//!
+//! Invariants: every object is sealed under the master key unless the operator has
+//! opened the `[dangerous]` door; a [`Scope`] never reaches outside its key prefix;
+//! conditional writes either win atomically or report [`StorageError::Conflict`].
+#![forbid(unsafe_code)]
+
+mod backend;
+pub mod envelope;
+mod error;
+mod key;
+mod master_key;
+mod store;
+
+pub use backend::{
+    LocalOptions, MAX_OBJECT_BYTES, RetryOptions, S3Credentials, S3Options, Version,
+};
+pub use error::StorageError;
+pub use key::{KeyError, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};
+pub use master_key::{
+    KeyId, MASTER_KEY_ENV, MASTER_KEY_LEN, MasterKey, MasterKeyError, MasterKeySource,
+};
+pub use store::{Entry, Location, Modification, Scope, Sealing, Store, Versioned};

@@ -1,0 +1,349 @@
+//! [`Store`] and [`Scope`]: sealed objects under validated keys, with compare-and-swap.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use zeroize::Zeroizing;
+
+use crate::backend::{Backend, LocalOptions, S3Options, Version, WriteMode};
+use crate::envelope::{self, EnvelopeError};
+use crate::{MasterKey, ObjectKey, StorageError};
+
+/// Where objects live.
+#[derive(Debug, Clone)]
+pub enum Location {
+    Local(LocalOptions),
+    S3(S3Options),
+}
+
+/// How objects are protected at rest.
+#[derive(Debug, Clone)]
+pub enum Sealing {
+    /// Envelope encryption under the master key: the default, and the only safe choice.
+    Envelope(MasterKey),
+    /// Objects stored as given. Reachable only through `[dangerous] unencrypted_storage`.
+    Plaintext,
+}
+
+/// A handle to one object store. Cheap to clone; all clones share one connection pool.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Backend,
+    sealing: Sealing,
+}
+
+/// A view of the store confined to one key prefix. Every key a scope is given is
+/// joined under its prefix, and keys cannot contain `..`, so no scope can reach a
+/// sibling's objects. Narrow a scope with [`Scope::scope`]; nothing widens one.
+#[derive(Clone)]
+pub struct Scope {
+    store: Store,
+    prefix: Option<ObjectKey>,
+}
+
+/// An object's plaintext together with the version it was read at.
+pub struct Versioned {
+    pub value: Zeroizing<Vec<u8>>,
+    pub version: Version,
+}
+
+/// One listed object, its key relative to the scope that listed it.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub key: ObjectKey,
+    /// Stored size, including the envelope's overhead.
+    pub size: u64,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+}
+
+/// What a [`Scope::modify`] step decided to do with the object it was shown.
+#[derive(Debug)]
+pub enum Modification<T> {
+    /// Store these bytes, then return `T`.
+    Write(Vec<u8>, T),
+    /// Leave the object as it is and return `T`.
+    Keep(T),
+}
+
+/// How often [`Scope::modify`] retries after losing a compare-and-swap.
+const MODIFY_ATTEMPTS: u32 = 64;
+
+impl Store {
+    /// Opens the store and checks that it answers, the bucket exists and the
+    /// credentials work, so a misconfiguration fails here and not on first use.
+    pub async fn open(location: &Location, sealing: Sealing) -> Result<Self, StorageError> {
+        let backend = match location {
+            Location::Local(options) => Backend::local(options)?,
+            Location::S3(options) => Backend::s3(options)?,
+        };
+        backend.probe().await?;
+        Ok(Self {
+            inner: Arc::new(Inner { backend, sealing }),
+        })
+    }
+
+    /// The whole store. Only the edge holds this; everything else gets a sub-scope.
+    pub fn root(&self) -> Scope {
+        Scope {
+            store: self.clone(),
+            prefix: None,
+        }
+    }
+
+    /// Where the objects live, e.g. `file:///var/lib/hardshell/objects`.
+    pub fn endpoint(&self) -> &str {
+        self.inner.backend.endpoint()
+    }
+
+    pub fn is_encrypted(&self) -> bool {
+        matches!(self.inner.sealing, Sealing::Envelope(_))
+    }
+
+    fn seal(&self, key: &ObjectKey, plaintext: &[u8]) -> Result<Bytes, StorageError> {
+        match &self.inner.sealing {
+            Sealing::Envelope(master) => envelope::seal(master, key.as_str(), plaintext)
+                .map(Bytes::from)
+                .map_err(|source| unseal_error(key, source)),
+            Sealing::Plaintext => Ok(Bytes::copy_from_slice(plaintext)),
+        }
+    }
+
+    fn open_sealed(
+        &self,
+        key: &ObjectKey,
+        stored: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, StorageError> {
+        match &self.inner.sealing {
+            Sealing::Envelope(master) => envelope::open(master, key.as_str(), stored)
+                .map_err(|source| unseal_error(key, source)),
+            Sealing::Plaintext if stored.starts_with(b"HSE1") => Err(StorageError::Unseal {
+                key: key.to_string(),
+                source: EnvelopeError::Malformed {
+                    reason: "the object is encrypted but storage encryption is turned off",
+                },
+            }),
+            Sealing::Plaintext => Ok(Zeroizing::new(stored.to_vec())),
+        }
+    }
+}
+
+fn unseal_error(key: &ObjectKey, source: EnvelopeError) -> StorageError {
+    StorageError::Unseal {
+        key: key.to_string(),
+        source,
+    }
+}
+
+impl Scope {
+    /// The prefix this scope is confined to; `None` for the root.
+    pub fn prefix(&self) -> Option<&ObjectKey> {
+        self.prefix.as_ref()
+    }
+
+    /// A narrower scope: `self/child`.
+    pub fn scope(&self, child: &ObjectKey) -> Result<Scope, StorageError> {
+        Ok(Scope {
+            store: self.store.clone(),
+            prefix: Some(self.full_key(child)?),
+        })
+    }
+
+    fn full_key(&self, key: &ObjectKey) -> Result<ObjectKey, StorageError> {
+        match &self.prefix {
+            Some(prefix) => Ok(prefix.join(key)?),
+            None => Ok(key.clone()),
+        }
+    }
+
+    /// Reads and opens an object. `Ok(None)` when it does not exist.
+    pub async fn get(&self, key: &ObjectKey) -> Result<Option<Versioned>, StorageError> {
+        let full = self.full_key(key)?;
+        let Some(raw) = self.store.inner.backend.get(&path(&full)).await? else {
+            return Ok(None);
+        };
+        Ok(Some(Versioned {
+            value: self.store.open_sealed(&full, &raw.bytes)?,
+            version: raw.version,
+        }))
+    }
+
+    /// Writes an object, replacing whatever is there.
+    pub async fn put(&self, key: &ObjectKey, value: &[u8]) -> Result<Version, StorageError> {
+        self.write(key, value, WriteMode::Overwrite).await
+    }
+
+    /// Writes an object only if none exists; otherwise [`StorageError::Conflict`].
+    pub async fn create(&self, key: &ObjectKey, value: &[u8]) -> Result<Version, StorageError> {
+        self.write(key, value, WriteMode::Create).await
+    }
+
+    /// Writes an object only if it is still at `expected`; otherwise
+    /// [`StorageError::Conflict`] (also when it was deleted meanwhile).
+    pub async fn update(
+        &self,
+        key: &ObjectKey,
+        value: &[u8],
+        expected: &Version,
+    ) -> Result<Version, StorageError> {
+        self.write(key, value, WriteMode::Update(expected)).await
+    }
+
+    async fn write(
+        &self,
+        key: &ObjectKey,
+        value: &[u8],
+        mode: WriteMode<'_>,
+    ) -> Result<Version, StorageError> {
+        let full = self.full_key(key)?;
+        let sealed = self.store.seal(&full, value)?;
+        let location = path(&full);
+        let conditional = !matches!(mode, WriteMode::Overwrite);
+        let backend = &self.store.inner.backend;
+        match backend.put(&location, sealed.clone(), mode).await {
+            // A conditional write can be retried after its first attempt already
+            // succeeded but the response was lost; the retry then reports a conflict
+            // against our own write. Every sealed body is unique (fresh nonces), so if
+            // the store holds exactly our bytes, the write is ours. This narrows, but
+            // cannot close, the window: if another writer replaces our bytes before
+            // this read, the caller sees a conflict for a write that happened.
+            Err(StorageError::Conflict { key }) if conditional => {
+                match backend.get(&location).await {
+                    Ok(Some(current)) if current.bytes == sealed => Ok(current.version),
+                    _ => Err(StorageError::Conflict { key }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Deletes an object. Deleting a missing object succeeds.
+    pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        let full = self.full_key(key)?;
+        self.store.inner.backend.delete(&path(&full)).await
+    }
+
+    /// Every object under this scope, keys relative to it, sorted.
+    pub async fn list(&self) -> Result<Vec<Entry>, StorageError> {
+        let prefix = self.prefix.as_ref().map(path);
+        let listed = self.store.inner.backend.list(prefix.as_ref()).await?;
+        let mut entries: Vec<Entry> = listed
+            .into_iter()
+            .filter_map(|item| {
+                let key = match ObjectKey::parse(item.path.as_ref()) {
+                    Ok(key) => key,
+                    Err(e) => {
+                        tracing::warn!(object = %item.path, error = %e, "skipping an object whose key hardshell did not write");
+                        return None;
+                    }
+                };
+                let key = match &self.prefix {
+                    Some(prefix) => key.strip_prefix(prefix)?,
+                    None => key,
+                };
+                Some(Entry {
+                    key,
+                    size: item.size,
+                    last_modified: item.last_modified,
+                })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries)
+    }
+
+    /// Read-modify-write with compare-and-swap: shows `step` the current plaintext
+    /// (`None` if absent) and writes what it returns, only if nobody else wrote in
+    /// between. On a lost race it backs off (with jitter) and calls `step` again on
+    /// the newer value, so concurrent modifiers of one object lose no update.
+    pub async fn modify<T, E, F>(&self, key: &ObjectKey, mut step: F) -> Result<T, E>
+    where
+        F: FnMut(Option<&[u8]>) -> Result<Modification<T>, E>,
+        E: From<StorageError>,
+    {
+        let mut backoff = Backoff::new();
+        for _ in 0..MODIFY_ATTEMPTS {
+            let current = self.get(key).await?;
+            let decision = step(current.as_ref().map(|c| c.value.as_slice()))?;
+            let (bytes, output) = match decision {
+                Modification::Keep(output) => return Ok(output),
+                Modification::Write(bytes, output) => (bytes, output),
+            };
+            let written = match &current {
+                Some(current) => self.update(key, &bytes, &current.version).await,
+                None => self.create(key, &bytes).await,
+            };
+            match written {
+                Ok(_) => return Ok(output),
+                Err(StorageError::Conflict { .. }) => backoff.wait().await,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Err(StorageError::Conflict {
+            key: self.full_key(key)?.to_string(),
+        }
+        .into())
+    }
+}
+
+fn path(key: &ObjectKey) -> Path {
+    // Keys contain only [A-Za-z0-9._-/], which object_store's Path keeps verbatim.
+    Path::from(key.as_str())
+}
+
+/// Exponential backoff with full jitter, from 2 ms up to 250 ms.
+struct Backoff {
+    ceiling: Duration,
+}
+
+impl Backoff {
+    fn new() -> Self {
+        Self {
+            ceiling: Duration::from_millis(2),
+        }
+    }
+
+    async fn wait(&mut self) {
+        let mut random = [0u8; 4];
+        // Jitter only spreads retries out; if the OS RNG fails, a fixed wait is still correct.
+        let fraction = match getrandom::fill(&mut random) {
+            Ok(()) => f64::from(u32::from_le_bytes(random)) / f64::from(u32::MAX),
+            Err(_) => 0.5,
+        };
+        tokio::time::sleep(self.ceiling.mul_f64(fraction)).await;
+        self.ceiling = (self.ceiling * 2).min(Duration::from_millis(250));
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("endpoint", &self.endpoint())
+            .field("encrypted", &self.is_encrypted())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scope")
+            .field("store", &self.store)
+            .field("prefix", &self.prefix)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Versioned {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value may be a secret; show only its size.
+        f.debug_struct("Versioned")
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("version", &self.version)
+            .finish()
+    }
+}

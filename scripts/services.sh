@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Starts and stops the real servers the test suite runs against, on loopback only.
+# Sourced by scripts/test; every server is started on free ports and stopped by its PID.
+#
+#   services_start   starts SeaweedFS and moto, exports HARDSHELL_TEST_* for the tests
+#   services_stop    stops what services_start started (safe to call twice)
+
+SERVICES_PIDS=()
+SERVICES_DIR=""
+
+# A free TCP port on 127.0.0.1 (plus a spare: SeaweedFS also binds port+10000 for gRPC
+# unless told otherwise, so every port is passed explicitly below).
+free_port() {
+    "$INFRA/venv/bin/python" - <<'PY'
+import socket
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()
+PY
+}
+
+wait_for_http() { # url, what, pid
+    local url=$1 what=$2 pid=$3
+    for _ in $(seq 1 200); do
+        if ! kill -0 "$pid" 2>/dev/null; then
+            echo "services: $what exited during start-up; its log follows" >&2
+            cat "$SERVICES_DIR/$what.log" >&2
+            return 1
+        fi
+        if curl -s -o /dev/null "$url"; then return 0; fi
+        sleep 0.1
+    done
+    echo "services: $what did not answer at $url within 20 s" >&2
+    return 1
+}
+
+# The tests isolate themselves by key prefix inside this one bucket.
+TEST_BUCKET=hardshell-test
+
+create_bucket() { # endpoint, secret
+    local code
+    code=$(curl -s -o /dev/null -w '%{http_code}' --aws-sigv4 "aws:amz:us-east-1:s3" \
+        --user "hardshell-test:$2" -H 'x-amz-content-sha256: UNSIGNED-PAYLOAD' \
+        -X PUT "$1/$TEST_BUCKET")
+    if [[ "$code" != 200 ]]; then
+        echo "services: creating bucket $TEST_BUCKET at $1 answered $code" >&2
+        return 1
+    fi
+}
+
+start_seaweedfs() {
+    local dir="$SERVICES_DIR/seaweedfs" s3 master volume filer
+    mkdir -p "$dir"
+    s3=$(free_port); master=$(free_port); volume=$(free_port); filer=$(free_port)
+    AWS_ACCESS_KEY_ID=hardshell-test AWS_SECRET_ACCESS_KEY=hardshell-test-secret \
+    "$INFRA/venv/bin/weed" mini -dir="$dir" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+        -webdav=false -admin.ui=false -admin.port="$(free_port)" -admin.port.grpc="$(free_port)" -s3.port.iceberg=0 -s3.port.lance=0 \
+        -s3.port="$s3" -s3.port.grpc="$(free_port)" \
+        -master.port="$master" -master.port.grpc="$(free_port)" \
+        -volume.port="$volume" -volume.port.grpc="$(free_port)" \
+        -filer.port="$filer" -filer.port.grpc="$(free_port)" \
+        >"$SERVICES_DIR/seaweedfs.log" 2>&1 &
+    local pid=$!
+    SERVICES_PIDS+=("$pid")
+    wait_for_http "http://127.0.0.1:$s3/" seaweedfs "$pid"
+    # The S3 port answers before the filer behind it is ready for writes.
+    local tries=0
+    until create_bucket "http://127.0.0.1:$s3" hardshell-test-secret 2>/dev/null; do
+        tries=$((tries + 1))
+        if ((tries > 100)); then create_bucket "http://127.0.0.1:$s3" hardshell-test-secret; return 1; fi
+        sleep 0.1
+    done
+    export HARDSHELL_TEST_SEAWEEDFS="http://127.0.0.1:$s3"
+    export HARDSHELL_TEST_SEAWEEDFS_KEY_ID=hardshell-test
+    export HARDSHELL_TEST_SEAWEEDFS_SECRET=hardshell-test-secret
+}
+
+start_moto() {
+    local port
+    port=$(free_port)
+    "$INFRA/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$SERVICES_DIR/moto.log" 2>&1 &
+    local pid=$!
+    SERVICES_PIDS+=("$pid")
+    wait_for_http "http://127.0.0.1:$port/" moto "$pid"
+    create_bucket "http://127.0.0.1:$port" hardshell-test-secret
+    export HARDSHELL_TEST_MOTO="http://127.0.0.1:$port"
+}
+
+services_start() {
+    SERVICES_DIR=$(mktemp -d -t hardshell-services.XXXXXX)
+    start_seaweedfs
+    start_moto
+}
+
+services_stop() {
+    local pid
+    for pid in "${SERVICES_PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "${SERVICES_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    SERVICES_PIDS=()
+    if [[ -n "$SERVICES_DIR" ]]; then rm -rf "$SERVICES_DIR"; SERVICES_DIR=""; fi
+}
