@@ -1,1 +1,26 @@
-//! placeholder
+//! hardshell's configuration: one typed tree loaded from `hardshell.toml`.
+//!
+//! Invariants: unknown keys are rejected; every error names the file, the line and
+//! the key; credentials are referred to by name and never accepted inline; every
+//! setting that weakens security sits under `[dangerous]`.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod inline_secret;
+mod load;
+mod model;
+mod secret_ref;
+
+pub use inline_secret::looks_like_credential;
+pub use load::{ConfigError, LoadedConfig};
+pub use model::{
+    Config, DEFAULT_LISTEN, Dangerous, Edge, Log, LogFormat, LogLevel, S3, Storage, StorageBackend,
+};
+pub use secret_ref::{SecretRef, is_valid_secret_name};
+
+/// The commented `hardshell.toml` that `hardshell init` writes. It parses to
+/// [`Config::default`], which a test keeps true.
+pub const TEMPLATE: &str = include_str!("template.toml");
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,160 @@
+//! The secret store over a real (local) object store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hardshell_secrets::{PutOutcome, SecretName, SecretStore, SecretValue, SecretsError};
+use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
+use zeroize::Zeroizing;
+
+const CANARY: &str = "sk-canary-value-that-must-never-be-shown-0451";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    store: Store,
+    secrets: SecretStore,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::Local(LocalOptions {
+        objects: dir.path().join("objects"),
+        locks: dir.path().join("locks"),
+    });
+    let store = Store::open(&location, Sealing::Envelope(MasterKey::generate().unwrap()))
+        .await
+        .unwrap();
+    let secrets = SecretStore::new(
+        store
+            .root()
+            .scope(&ObjectKey::parse("secrets").unwrap())
+            .unwrap(),
+    );
+    Fixture {
+        _dir: dir,
+        store,
+        secrets,
+    }
+}
+
+fn name(text: &str) -> SecretName {
+    SecretName::parse(text).unwrap()
+}
+
+fn value(text: &str) -> SecretValue {
+    SecretValue::new(Zeroizing::new(text.as_bytes().to_vec())).unwrap()
+}
+
+#[tokio::test]
+async fn put_get_list_remove() {
+    let f = fixture().await;
+    assert_eq!(
+        f.secrets.put(&name("A_KEY"), &value("one")).await.unwrap(),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        f.secrets.put(&name("B_KEY"), &value("two")).await.unwrap(),
+        PutOutcome::Created
+    );
+    let a = f.secrets.get(&name("A_KEY")).await.unwrap().unwrap();
+    assert_eq!(a.expose(), b"one");
+
+    let listed = f.secrets.list().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(names, ["A_KEY", "B_KEY"]);
+
+    assert!(f.secrets.remove(&name("A_KEY")).await.unwrap());
+    assert!(!f.secrets.remove(&name("A_KEY")).await.unwrap());
+    assert!(f.secrets.get(&name("A_KEY")).await.unwrap().is_none());
+    assert!(matches!(
+        f.secrets.require(&name("A_KEY")).await,
+        Err(SecretsError::NotFound { .. })
+    ));
+}
+
+#[tokio::test]
+async fn replacing_keeps_the_creation_time() {
+    let f = fixture().await;
+    f.secrets.put(&name("K"), &value("v1")).await.unwrap();
+    let first = f.secrets.list().await.unwrap().remove(0);
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    assert_eq!(
+        f.secrets.put(&name("K"), &value("v2")).await.unwrap(),
+        PutOutcome::Replaced
+    );
+    let second = f.secrets.list().await.unwrap().remove(0);
+    assert_eq!(second.created_at, first.created_at);
+    assert!(second.updated_at > first.updated_at);
+    assert_eq!(
+        f.secrets.get(&name("K")).await.unwrap().unwrap().expose(),
+        b"v2"
+    );
+}
+
+#[tokio::test]
+async fn values_never_show_in_debug_listings_or_errors() {
+    let f = fixture().await;
+    let canary = value(CANARY);
+    f.secrets.put(&name("CANARY"), &canary).await.unwrap();
+    let fetched = f.secrets.get(&name("CANARY")).await.unwrap();
+    let listed = f.secrets.list().await.unwrap();
+    let shown = format!("{canary:?} {fetched:?} {listed:?} {:?}", f.secrets);
+    assert!(!shown.contains("canary-value"), "{shown}");
+
+    // Damage the object: the error names the secret, not its value.
+    let root = f.store.root();
+    let key = ObjectKey::parse("secrets/CANARY").unwrap();
+    root.put(&key, format!("not a header\n{CANARY}").as_bytes())
+        .await
+        .unwrap();
+    let err = f.secrets.get(&name("CANARY")).await.unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(
+        shown.contains("CANARY") && !shown.contains("canary-value"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn values_are_sealed_at_rest() {
+    let f = fixture().await;
+    f.secrets
+        .put(&name("CANARY"), &value(CANARY))
+        .await
+        .unwrap();
+    let objects = f._dir.path().join("objects");
+    for entry in walk(&objects) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(12).any(|w| w == b"canary-value"),
+            "{} holds the plaintext",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test]
+async fn bad_names_are_refused_before_touching_storage() {
+    let f = fixture().await;
+    for bad in ["../ESCAPE", "lower", "A/B", ""] {
+        assert!(
+            matches!(
+                SecretName::parse(bad),
+                Err(SecretsError::InvalidName { .. })
+            ),
+            "{bad}"
+        );
+    }
+    assert!(f.store.root().list().await.unwrap().is_empty());
+}

@@ -1,0 +1,17 @@
+//! One module per command; `run` dispatches.
+
+mod config;
+mod init;
+mod secret;
+mod up;
+
+use crate::cli::{Cli, Command};
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(args) => init::run(&cli.global, &args).await,
+        Command::Config(command) => config::run(&cli.global, &command).await,
+        Command::Secret(command) => secret::run(&cli.global, &command).await,
+        Command::Up => up::run(&cli.global).await,
+    }
+}

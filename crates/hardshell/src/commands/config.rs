@@ -1,0 +1,34 @@
+//! `hardshell config check`: the file, the master key and the storage, end to end.
+
+use crate::cli::{ConfigCommand, Global};
+use crate::context;
+
+pub async fn run(global: &Global, command: &ConfigCommand) -> anyhow::Result<()> {
+    match command {
+        ConfigCommand::Check => check(global).await,
+    }
+}
+
+async fn check(global: &Global) -> anyhow::Result<()> {
+    let loaded = context::load_config(global)?;
+    let source = context::master_key_source(global, &loaded);
+    let master = hardshell_storage::MasterKey::load(&source)?;
+    let secrets = context::open_secrets(&loaded, &master).await?;
+    let state = context::open_state(&loaded, &master, &secrets).await?;
+    for (key, consequence) in loaded.config.dangerous.enabled() {
+        println!("warning: {key} is on: {consequence}");
+    }
+    println!("ok: {}", loaded.path.display());
+    println!("  master key  {} (from {source})", master.id());
+    println!(
+        "  storage     {} ({})",
+        state.endpoint(),
+        if state.is_encrypted() {
+            "encrypted"
+        } else {
+            "NOT encrypted"
+        }
+    );
+    println!("  listen      {}", loaded.config.edge.listen);
+    Ok(())
+}

@@ -1,0 +1,98 @@
+//! `hardshell secret put|list|rm`. Values go in, never come out.
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::{Context as _, bail};
+use chrono::SecondsFormat;
+use hardshell_secrets::{MAX_SECRET_BYTES, PutOutcome, SecretName, SecretStore, SecretValue};
+use zeroize::Zeroizing;
+
+use crate::cli::{Global, SecretCommand};
+use crate::context;
+
+pub async fn run(global: &Global, command: &SecretCommand) -> anyhow::Result<()> {
+    // Only the local secret store is opened: `put` must work before the state
+    // store's credentials exist, since they may be the very secret being stored.
+    let loaded = context::load_config(global)?;
+    let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
+    let secrets = context::open_secrets(&loaded, &master).await?;
+    match command {
+        SecretCommand::Put { name } => put(&secrets, name).await,
+        SecretCommand::List => list(&secrets).await,
+        SecretCommand::Rm { name } => remove(&secrets, name).await,
+    }
+}
+
+async fn put(secrets: &SecretStore, name: &str) -> anyhow::Result<()> {
+    let name = SecretName::parse(name)?;
+    let value = SecretValue::new(read_value(&name)?)?;
+    let outcome = secrets.put(&name, &value).await?;
+    match outcome {
+        PutOutcome::Created => println!("stored secret {name}"),
+        PutOutcome::Replaced => println!("replaced secret {name}"),
+    }
+    Ok(())
+}
+
+/// From the terminal without echo, or all of a piped standard input minus one
+/// trailing newline.
+fn read_value(name: &SecretName) -> anyhow::Result<Zeroizing<Vec<u8>>> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let typed = Zeroizing::new(
+            rpassword::prompt_password(format!("value for {name} (input hidden): "))
+                .context("reading the value")?,
+        );
+        return Ok(Zeroizing::new(typed.as_bytes().to_vec()));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    // One byte over the limit is enough to know the value is too large.
+    stdin
+        .lock()
+        .take(MAX_SECRET_BYTES as u64 + 2)
+        .read_to_end(&mut bytes)
+        .context("reading the value from standard input")?;
+    // Truncation leaves the dropped bytes in spare capacity, which Zeroizing wipes too.
+    let keep = bytes
+        .strip_suffix(b"\r\n")
+        .or_else(|| bytes.strip_suffix(b"\n"))
+        .map_or(bytes.len(), <[u8]>::len);
+    bytes.truncate(keep);
+    if bytes.is_empty() {
+        bail!("no value on standard input for {name}");
+    }
+    Ok(bytes)
+}
+
+async fn list(secrets: &SecretStore) -> anyhow::Result<()> {
+    let infos = secrets.list().await?;
+    if infos.is_empty() {
+        println!("no secrets");
+        return Ok(());
+    }
+    let width = infos
+        .iter()
+        .map(|i| i.name.as_str().len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    println!("{:width$}  {:20}  {:20}", "NAME", "CREATED", "UPDATED");
+    for info in infos {
+        println!(
+            "{:width$}  {:20}  {:20}",
+            info.name.as_str(),
+            info.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            info.updated_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        );
+    }
+    Ok(())
+}
+
+async fn remove(secrets: &SecretStore, name: &str) -> anyhow::Result<()> {
+    let name = SecretName::parse(name)?;
+    if !secrets.remove(&name).await? {
+        bail!("no secret named {name}");
+    }
+    println!("removed secret {name}");
+    Ok(())
+}

@@ -1,0 +1,191 @@
+//! What every command needs, loaded in one order: config, master key, stores.
+//!
+//! Two stores, in two directories: secrets always live on this machine under
+//! `<data_dir>/secrets`, always sealed; state (sessions, memory, audit) lives in
+//! the configured backend. So a leaked bucket never contains a credential, the
+//! bucket's own credentials can be secrets, and no scope of the state store can
+//! name a secret.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, bail};
+use hardshell_config::{LoadedConfig, SecretRef, StorageBackend};
+use hardshell_secrets::{SecretName, SecretStore};
+use hardshell_storage::{
+    LocalOptions, Location, MASTER_KEY_ENV, MasterKey, MasterKeySource, ObjectKey, RetryOptions,
+    S3Credentials, S3Options, Sealing, StorageError, Store,
+};
+use zeroize::Zeroizing;
+
+use crate::cli::Global;
+
+/// The object every store holds so a wrong master key is caught at start-up rather
+/// than on the first read of real data.
+const KEY_CHECK: &str = "meta/key-check";
+
+pub fn config_path(global: &Global) -> PathBuf {
+    global
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("hardshell.toml"))
+}
+
+pub fn load_config(global: &Global) -> anyhow::Result<LoadedConfig> {
+    Ok(LoadedConfig::load(&config_path(global))?)
+}
+
+/// Where the master key comes from: the environment variable, then the command
+/// line's file, then the config's file.
+pub fn master_key_source(global: &Global, loaded: &LoadedConfig) -> MasterKeySource {
+    if std::env::var_os(MASTER_KEY_ENV).is_some() {
+        MasterKeySource::Env(MASTER_KEY_ENV.to_owned())
+    } else if let Some(file) = &global.master_key_file {
+        MasterKeySource::File(file.clone())
+    } else {
+        MasterKeySource::File(loaded.master_key_file())
+    }
+}
+
+/// The secrets store: `<data_dir>/secrets`, always sealed.
+pub async fn open_secrets(
+    loaded: &LoadedConfig,
+    master: &MasterKey,
+) -> anyhow::Result<SecretStore> {
+    let location = local_location(&loaded.data_dir(), "secrets");
+    let store = Store::open(&location, Sealing::Envelope(master.clone()))
+        .await
+        .context("opening the secret store")?;
+    check_master_key(&store, master).await?;
+    Ok(SecretStore::new(store.root()))
+}
+
+/// The state store the config describes, with any S3 credentials resolved.
+pub async fn open_state(
+    loaded: &LoadedConfig,
+    master: &MasterKey,
+    secrets: &SecretStore,
+) -> anyhow::Result<Store> {
+    let config = &loaded.config;
+    let sealing = if config.dangerous.unencrypted_storage {
+        Sealing::Plaintext
+    } else {
+        Sealing::Envelope(master.clone())
+    };
+    let location = match (config.storage.backend, &config.storage.s3) {
+        (StorageBackend::File, _) => local_location(&loaded.data_dir(), "objects"),
+        (StorageBackend::S3, Some(s3)) => {
+            let prefix = match &s3.prefix {
+                Some(prefix) => Some(
+                    ObjectKey::parse(prefix)
+                        .map_err(|e| loaded.error_at("storage.s3.prefix", e.to_string()))?,
+                ),
+                None => None,
+            };
+            Location::S3(S3Options {
+                endpoint: s3.endpoint.clone(),
+                bucket: s3.bucket.clone(),
+                region: s3.region.clone(),
+                path_style: s3.path_style,
+                prefix,
+                credentials: S3Credentials {
+                    access_key_id: resolve(
+                        loaded,
+                        "storage.s3.access_key_id",
+                        &s3.access_key_id,
+                        secrets,
+                    )
+                    .await?,
+                    secret_access_key: resolve(
+                        loaded,
+                        "storage.s3.secret_access_key",
+                        &s3.secret_access_key,
+                        secrets,
+                    )
+                    .await?,
+                },
+                allow_http: config.dangerous.storage_allow_http,
+                retry: RetryOptions {
+                    max_retries: s3.max_retries,
+                    timeout: std::time::Duration::from_secs(s3.retry_timeout_secs),
+                    ..RetryOptions::default()
+                },
+            })
+        }
+        (StorageBackend::S3, None) => {
+            bail!("storage.backend is \"s3\" but [storage.s3] is missing")
+        }
+    };
+    let store = Store::open(&location, sealing)
+        .await
+        .context("opening the state store")?;
+    check_master_key(&store, master).await?;
+    Ok(store)
+}
+
+fn local_location(data_dir: &Path, name: &str) -> Location {
+    Location::Local(LocalOptions {
+        objects: data_dir.join(name),
+        locks: data_dir.join("locks").join(name),
+    })
+}
+
+/// Reads a credential the config refers to. Errors name the config key and the
+/// secret or variable, never the value.
+async fn resolve(
+    loaded: &LoadedConfig,
+    key: &str,
+    reference: &SecretRef,
+    secrets: &SecretStore,
+) -> anyhow::Result<Zeroizing<String>> {
+    match reference {
+        SecretRef::Env(var) => match std::env::var(var) {
+            Ok(value) if !value.is_empty() => Ok(Zeroizing::new(value)),
+            _ => Err(loaded
+                .error_at(key, format!("environment variable {var} is not set"))
+                .into()),
+        },
+        SecretRef::Secret(name) => {
+            let name = SecretName::parse(name)?;
+            let Some(value) = secrets.get(&name).await? else {
+                return Err(loaded
+                    .error_at(
+                        key,
+                        format!(
+                            "no secret named {name}; store it with `hardshell secret put {name}`"
+                        ),
+                    )
+                    .into());
+            };
+            match value.expose_str() {
+                Some(text) => Ok(Zeroizing::new(text.trim().to_owned())),
+                None => Err(loaded
+                    .error_at(key, format!("secret {name} is not valid UTF-8"))
+                    .into()),
+            }
+        }
+    }
+}
+
+/// Confirms `master` is the key this store was sealed with, writing the check
+/// object on first use.
+async fn check_master_key(store: &Store, master: &MasterKey) -> anyhow::Result<()> {
+    if !store.is_encrypted() {
+        return Ok(());
+    }
+    let root = store.root();
+    let key = ObjectKey::parse(KEY_CHECK)?;
+    match root.get(&key).await {
+        Ok(Some(_)) => Ok(()),
+        Ok(None) => match root.create(&key, b"hardshell").await {
+            Ok(_) | Err(StorageError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        },
+        Err(StorageError::Unseal { source, .. }) => bail!(
+            "the master key (id {}) cannot open the data at {}: {source}; check {MASTER_KEY_ENV}, \
+             --master-key-file or master_key_file",
+            master.id(),
+            store.endpoint()
+        ),
+        Err(e) => Err(e.into()),
+    }
+}

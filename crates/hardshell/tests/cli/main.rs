@@ -1,0 +1,9 @@
+//! The real `hardshell` binary, driven as a user would drive it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod config_check;
+mod init;
+mod s3;
+mod secrets;
+mod support;
+mod up;

@@ -1,0 +1,156 @@
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::Instance;
+
+/// A running `hardshell up`, its address read from its own log line.
+struct Up {
+    child: Child,
+    addr: String,
+    log: Vec<String>,
+}
+
+impl Up {
+    fn start(hs: &Instance) -> Up {
+        hs.edit_config(|text| text.replace("127.0.0.1:8787", "127.0.0.1:0"));
+        let mut child = hs
+            .command(&["up"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut log = Vec::new();
+        let addr = loop {
+            let line = lines
+                .next()
+                .expect("hardshell up exited before listening")
+                .unwrap();
+            log.push(line.clone());
+            if let Some(at) = line.find("edge listening on http://") {
+                let rest = &line[at + "edge listening on http://".len()..];
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining the log so the child never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Up { child, addr, log }
+    }
+
+    fn get(&self, path: &str) -> String {
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    }
+
+    fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait(mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() > deadline {
+                self.child.kill().unwrap();
+                panic!("hardshell up did not stop within 10 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+#[test]
+fn up_serves_healthz_and_stops_cleanly_on_sigterm() {
+    let hs = Instance::initialised();
+    let up = Up::start(&hs);
+    let response = up.get("/healthz");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.ends_with("{\"status\":\"ok\"}\n"), "{response}");
+    let addr = up.addr.clone();
+    up.signal("TERM");
+    assert!(up.wait().success());
+    assert!(TcpStream::connect(addr).is_err(), "still listening");
+}
+
+#[test]
+fn up_stops_cleanly_on_sigint() {
+    let hs = Instance::initialised();
+    let up = Up::start(&hs);
+    up.signal("INT");
+    assert!(up.wait().success());
+}
+
+#[test]
+fn up_logs_dangerous_settings_as_warnings() {
+    let hs = Instance::initialised();
+    hs.edit_config(|text| {
+        text.replace("unencrypted_storage = false", "unencrypted_storage = true")
+    });
+    let up = Up::start(&hs);
+    let warned = up
+        .log
+        .iter()
+        .any(|line| line.contains("WARN") && line.contains("dangerous.unencrypted_storage"));
+    assert!(warned, "{:#?}", up.log);
+    up.signal("TERM");
+    assert!(up.wait().success());
+}
+
+#[test]
+fn up_writes_json_logs_when_asked() {
+    let hs = Instance::initialised();
+    hs.edit_config(|text| text.replace("format = \"text\"", "format = \"json\""));
+    let up = Up::start(&hs);
+    for line in &up.log {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(
+            value.get("level").is_some() && value.get("timestamp").is_some(),
+            "{line}"
+        );
+    }
+    up.signal("TERM");
+    assert!(up.wait().success());
+}
+
+#[test]
+fn up_refuses_a_non_loopback_address() {
+    let hs = Instance::initialised();
+    for address in ["0.0.0.0:8787", "[::]:8787"] {
+        hs.edit_config(|text| {
+            let start = text.find("listen = ").unwrap();
+            let end = start + text[start..].find('\n').unwrap();
+            format!("{}listen = \"{address}\"{}", &text[..start], &text[end..])
+        });
+        let line = hs.run(&["up"]).failed_with_one_line();
+        assert!(line.contains("refusing to listen"), "{line}");
+    }
+}
+
+#[test]
+fn up_refuses_a_taken_port() {
+    let hs = Instance::initialised();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    hs.edit_config(|text| text.replace("127.0.0.1:8787", &format!("127.0.0.1:{port}")));
+    let output = hs.command(&["up"]).env("RUST_LOG", "off").output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot listen on"), "{stderr}");
+}

