@@ -1,0 +1,71 @@
+//! The result of authentication: who the request is from and how we know.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// How a principal proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// The owner's passkey, through the built-in login (the embedded default).
+    Passkey,
+    /// A Cloudflare Access JWT (`Cf-Access-Jwt-Assertion` or `CF_Authorization`).
+    CloudflareAccess,
+    /// An OpenID Connect login (authorization code flow with PKCE).
+    Oidc,
+    /// An API token (`Authorization: Bearer hs_tok_...`).
+    ApiToken,
+}
+
+impl Method {
+    /// Interactive methods are logins a person performed; an API token is not one,
+    /// so it never counts as a fresh login.
+    pub fn is_interactive(self) -> bool {
+        !matches!(self, Method::ApiToken)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Passkey => "passkey",
+            Method::CloudflareAccess => "cloudflare_access",
+            Method::Oidc => "oidc",
+            Method::ApiToken => "api_token",
+        }
+    }
+}
+
+/// What an API token may do; fixed when the token is created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenScope {
+    /// Talk to the agent.
+    Chat,
+    /// Everything `chat` may, plus administration.
+    Admin,
+}
+
+/// An authenticated identity. Holds no credential: only what was proven.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Principal {
+    /// Stable identifier within its method: `owner`, the OIDC `sub`, a token id.
+    pub subject: String,
+    /// Verified email address, lower-cased, when the method provides one.
+    pub email: Option<String>,
+    /// Group memberships asserted by the identity provider.
+    pub groups: Vec<String>,
+    pub method: Method,
+    /// When the login (or token use) was proven; the basis of "fresh login".
+    pub authenticated_at: DateTime<Utc>,
+    /// For API tokens, what the token may do.
+    pub token_scope: Option<TokenScope>,
+}
+
+/// A client certificate issued by hardshell's device CA, verified on this
+/// connection and not revoked: the seed's "device posture".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The name given at `hardshell device issue NAME`.
+    pub name: String,
+    /// The certificate's serial number, hex.
+    pub serial: String,
+}
