@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 use crate::inline_secret::looks_like_credential;
-use crate::model::{Config, StorageBackend};
+use crate::model::Config;
+
+mod validate;
 
 /// Larger configs are refused before parsing; a real one is a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -48,6 +50,8 @@ pub struct LoadedConfig {
     pub config: Config,
     /// The file it was read from.
     pub path: PathBuf,
+    /// The URL clients use to reach the edge (see `[edge] public_url`).
+    pub public_url: url::Url,
     text: String,
     spans: Vec<KeySpan>,
 }
@@ -81,6 +85,10 @@ impl LoadedConfig {
         let mut loaded = Self {
             config: Config::default(),
             path: path.to_owned(),
+            public_url: url::Url::parse("http://localhost/").map_err(|e| ConfigError::Read {
+                path: path.to_owned(),
+                source: std::io::Error::other(e),
+            })?,
             text: text.to_owned(),
             spans: Vec::new(),
         };
@@ -89,6 +97,7 @@ impl LoadedConfig {
         loaded.reject_inline_credentials(table.get_ref(), "")?;
         loaded.config = toml::from_str(text).map_err(|e| loaded.toml_error(&e))?;
         loaded.validate()?;
+        loaded.public_url = loaded.resolve_public_url()?;
         Ok(loaded)
     }
 
@@ -204,73 +213,6 @@ impl LoadedConfig {
             _ => Ok(()),
         }
     }
-
-    /// Rules that span several keys or need more than a type to check.
-    fn validate(&self) -> Result<(), ConfigError> {
-        let config = &self.config;
-        if !config.edge.listen.ip().is_loopback() {
-            return Err(self.error_at(
-                "edge.listen",
-                format!(
-                    "refusing to listen on {}: no access method is configured, so hardshell \
-                     listens only on loopback (127.0.0.1 or [::1])",
-                    config.edge.listen
-                ),
-            ));
-        }
-        match (config.storage.backend, &config.storage.s3) {
-            (StorageBackend::S3, None) => {
-                return Err(self.error_at(
-                    "storage.backend",
-                    "backend = \"s3\" needs a [storage.s3] table with at least bucket, \
-                     access_key_id and secret_access_key",
-                ));
-            }
-            (StorageBackend::File, Some(_)) => {
-                return Err(self.error_at(
-                    "storage.s3",
-                    "[storage.s3] is set but storage.backend is \"file\"; set backend = \"s3\" \
-                     to use the bucket, or remove the table",
-                ));
-            }
-            _ => {}
-        }
-        if let Some(s3) = &config.storage.s3 {
-            if let Some(endpoint) = &s3.endpoint
-                && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
-            {
-                return Err(self.error_at(
-                    "storage.s3.endpoint",
-                    "endpoint must start with https:// or http://",
-                ));
-            }
-            if !is_valid_bucket_name(&s3.bucket) {
-                return Err(self.error_at(
-                    "storage.s3.bucket",
-                    format!(
-                        "{:?} is not a valid bucket name (3-63 characters: a-z, 0-9, '.', '-')",
-                        s3.bucket
-                    ),
-                ));
-            }
-        }
-        Ok(())
-    }
-}
-
-fn is_valid_bucket_name(name: &str) -> bool {
-    (3..=63).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && name
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
 fn join(prefix: &str, key: &str) -> String {

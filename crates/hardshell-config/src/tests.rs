@@ -33,6 +33,35 @@ fn the_template_documents_every_key() {
         master_key_file: Some(PathBuf::from("k")),
         ..Config::default()
     };
+    full.edge.public_url = Some("https://x".into());
+    full.edge.tls = Some(crate::Tls {
+        cert: "c".into(),
+        key: "k".into(),
+    });
+    full.access.rules = vec![crate::Rule {
+        role: crate::RuleRole::Admin,
+        emails: vec!["e".into()],
+        groups: vec!["g".into()],
+        require_device: true,
+    }];
+    full.access.cloudflare = Some(crate::Cloudflare {
+        team_domain: "t".into(),
+        audience: "a".into(),
+    });
+    full.access.oidc = Some(crate::Oidc {
+        issuer: "https://i".into(),
+        client_id: "c".into(),
+        client_secret: SecretRef::Secret("S".into()),
+        scopes: vec![],
+        groups_claim: "g".into(),
+    });
+    full.upstream = Some(crate::Upstream {
+        url: "http://127.0.0.1:1".into(),
+        timeout_secs: 1,
+    });
+    full.metrics = Some(crate::Metrics {
+        listen: "127.0.0.1:1".parse().unwrap(),
+    });
     full.storage.backend = StorageBackend::S3;
     full.storage.s3 = Some(S3 {
         endpoint: Some("https://e".into()),
@@ -45,6 +74,7 @@ fn the_template_documents_every_key() {
         max_retries: 1,
         retry_timeout_secs: 1,
     });
+    full.audit.s3 = full.storage.s3.clone();
     let table = toml::Table::try_from(&full).unwrap();
     let mut missing = Vec::new();
     check_documented(&table, "", &mut missing);
@@ -162,7 +192,7 @@ fn credentials_are_caught_in_any_key_even_unknown_ones() {
 }
 
 #[test]
-fn non_loopback_listen_is_refused_without_access_control() {
+fn non_loopback_listen_is_refused_without_tls() {
     for address in ["0.0.0.0:8787", "[::]:8787", "192.168.1.10:8787"] {
         let (line, _, key, message) = invalid(parse(&format!("[edge]\nlisten = \"{address}\"\n")));
         assert_eq!((line, key.as_deref()), (2, Some("edge.listen")));
@@ -249,5 +279,193 @@ fn a_missing_file_is_a_read_error() {
     assert!(
         err.to_string().contains("/nonexistent/hardshell.toml"),
         "{err}"
+    );
+}
+
+fn key_of(result: Result<LoadedConfig, ConfigError>) -> String {
+    invalid(result).2.unwrap_or_default()
+}
+
+const TLS: &str = "[edge.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+
+#[test]
+fn listening_off_loopback_needs_tls_a_login_method_and_a_public_url() {
+    let public = "[edge]\nlisten = \"0.0.0.0:443\"\npublic_url = \"https://agent.example.com\"\n";
+    parse(&format!("{public}{TLS}")).unwrap();
+    assert_eq!(key_of(parse(public)), "edge.listen");
+    assert!(invalid(parse(public)).3.contains("without TLS"));
+    let behind_proxy = "[edge]\nlisten = \"0.0.0.0:8080\"\npublic_url = \"https://a.example.com\"\ntrusted_proxies = [\"10.0.0.0/8\"]\n";
+    parse(behind_proxy).unwrap();
+    let no_login = format!("{public}{TLS}[access.passkey]\nenabled = false\n");
+    assert!(invalid(parse(&no_login)).3.contains("no access method"));
+    let no_url = format!("[edge]\nlisten = \"0.0.0.0:443\"\n{TLS}");
+    assert_eq!(key_of(parse(&no_url)), "edge.public_url");
+}
+
+#[test]
+fn public_url_must_be_an_https_origin_unless_localhost() {
+    assert_eq!(
+        parse("[edge]\npublic_url = \"https://a.example.com\"\n")
+            .unwrap()
+            .public_url
+            .as_str(),
+        "https://a.example.com/"
+    );
+    parse("[edge]\npublic_url = \"http://localhost:8787\"\n").unwrap();
+    for bad in [
+        "http://a.example.com",
+        "https://a.example.com/app",
+        "ftp://x",
+        "not a url",
+    ] {
+        assert_eq!(
+            key_of(parse(&format!("[edge]\npublic_url = \"{bad}\"\n"))),
+            "edge.public_url",
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        parse("").unwrap().public_url.as_str(),
+        "http://localhost:8787/"
+    );
+    assert_eq!(
+        parse(TLS).unwrap().public_url.as_str(),
+        "https://localhost:8787/"
+    );
+}
+
+#[test]
+fn trusted_proxies_are_parsed_as_ranges() {
+    let loaded =
+        parse("[edge]\ntrusted_proxies = [\"10.0.0.0/8\", \"192.168.1.7\", \"fd00::/8\"]\n")
+            .unwrap();
+    let proxies = &loaded.config.edge.trusted_proxies;
+    assert!(proxies[0].contains("10.1.2.3".parse().unwrap()));
+    assert!(proxies[0].contains("::ffff:10.1.2.3".parse().unwrap()));
+    assert!(!proxies[0].contains("11.0.0.1".parse().unwrap()));
+    assert!(proxies[1].contains("192.168.1.7".parse().unwrap()));
+    assert!(!proxies[1].contains("192.168.1.8".parse().unwrap()));
+    assert!(proxies[2].contains("fd12::1".parse().unwrap()));
+    assert!(
+        key_of(parse("[edge]\ntrusted_proxies = [\"10.0.0.0/33\"]\n"))
+            .starts_with("edge.trusted_proxies")
+    );
+    let (_, _, key, message) = invalid(parse("[edge]\ntrusted_proxies = [\"everyone\"]\n"));
+    assert!(key.unwrap_or_default().starts_with("edge.trusted_proxies"));
+    assert!(
+        message.contains("\"everyone\" is not an address"),
+        "{message}"
+    );
+}
+
+#[test]
+fn access_rules_must_match_someone() {
+    let ok = "[[access.rules]]\nrole = \"admin\"\nemails = [\"me@example.com\"]\n";
+    let loaded = parse(ok).unwrap();
+    assert_eq!(loaded.config.access.rules[0].role, crate::RuleRole::Admin);
+    assert_eq!(
+        key_of(parse("[[access.rules]]\nrole = \"admin\"\n")),
+        "access.rules[0]"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[[access.rules]]\nrole = \"root\"\nemails = [\"a@b.c\"]\n"
+        )),
+        "access.rules[0].role"
+    );
+}
+
+#[test]
+fn device_requirements_need_the_ca_and_the_ca_needs_tls() {
+    parse(&format!(
+        "{TLS}[access]\nrequire_device = true\n[access.devices]\nenabled = true\n"
+    ))
+    .unwrap();
+    assert_eq!(
+        key_of(parse("[access.devices]\nenabled = true\n")),
+        "access.devices.enabled"
+    );
+    assert_eq!(
+        key_of(parse(&format!("{TLS}[access]\nrequire_device = true\n"))),
+        "access.require_device"
+    );
+    let rule = "[[access.rules]]\nrole = \"chat\"\nemails = [\"a@b.c\"]\nrequire_device = true\n";
+    assert_eq!(key_of(parse(&format!("{TLS}{rule}"))), "access.rules");
+}
+
+#[test]
+fn cloudflare_and_oidc_settings_are_checked() {
+    parse("[access.cloudflare]\nteam_domain = \"t.cloudflareaccess.com\"\naudience = \"abc\"\n")
+        .unwrap();
+    assert_eq!(
+        key_of(parse(
+            "[access.cloudflare]\nteam_domain = \"https://t.cloudflareaccess.com\"\naudience = \"abc\"\n"
+        )),
+        "access.cloudflare.team_domain"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[access.cloudflare]\nteam_domain = \"t.cloudflareaccess.com\"\naudience = \" \"\n"
+        )),
+        "access.cloudflare.audience"
+    );
+    let oidc = |issuer: &str| {
+        format!(
+            "[access.oidc]\nissuer = \"{issuer}\"\nclient_id = \"c\"\nclient_secret = \"secret:OIDC\"\n"
+        )
+    };
+    parse(&oidc("https://accounts.example.com")).unwrap();
+    parse(&oidc("http://127.0.0.1:9400")).unwrap();
+    assert_eq!(
+        key_of(parse(&oidc("http://accounts.example.com"))),
+        "access.oidc.issuer"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[access.oidc]\nissuer = \"https://i\"\nclient_id = \"c\"\nclient_secret = \"hunter2\"\n"
+        )),
+        "access.oidc.client_secret"
+    );
+}
+
+#[test]
+fn the_upstream_must_be_on_this_machine() {
+    for ok in [
+        "http://127.0.0.1:9000",
+        "http://[::1]:9000",
+        "unix:/run/hardshell/agent.sock",
+    ] {
+        parse(&format!("[upstream]\nurl = \"{ok}\"\n")).unwrap();
+    }
+    for bad in [
+        "http://10.0.0.5:9000",
+        "https://127.0.0.1:9000",
+        "http://example.com:80",
+        "unix:relative.sock",
+        "http://127.0.0.1",
+    ] {
+        assert_eq!(
+            key_of(parse(&format!("[upstream]\nurl = \"{bad}\"\n"))),
+            "upstream.url",
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn metrics_listener_and_limits_are_checked() {
+    parse("[metrics]\nlisten = \"127.0.0.1:9187\"\n").unwrap();
+    assert_eq!(
+        key_of(parse("[metrics]\nlisten = \"0.0.0.0:9187\"\n")),
+        "metrics.listen"
+    );
+    assert_eq!(key_of(parse("[ratelimit]\nburst = 0\n")), "ratelimit.burst");
+    assert_eq!(
+        key_of(parse("[edge]\nmax_header_bytes = 10\n")),
+        "edge.max_header_bytes"
+    );
+    assert_eq!(
+        key_of(parse("[audit]\nflush_interval_ms = 0\n")),
+        "audit.flush_interval_ms"
     );
 }

@@ -1,0 +1,292 @@
+//! Rules that span several keys or need more than a type to check. Each failure
+//! points at the key to change and says what to change it to.
+
+use std::net::IpAddr;
+
+use url::Url;
+
+use crate::load::{ConfigError, LoadedConfig};
+use crate::model::{S3, StorageBackend};
+
+impl LoadedConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_listener()?;
+        self.validate_access()?;
+        self.validate_storage()?;
+        self.validate_operations()
+    }
+
+    /// The URL clients use: `[edge] public_url`, or `http(s)://localhost:<port>`.
+    pub(super) fn resolve_public_url(&self) -> Result<Url, ConfigError> {
+        let edge = &self.config.edge;
+        let text = match &edge.public_url {
+            Some(text) => text.clone(),
+            None => {
+                let scheme = if edge.tls.is_some() { "https" } else { "http" };
+                format!("{scheme}://localhost:{}/", edge.listen.port())
+            }
+        };
+        Url::parse(&text).map_err(|e| self.error_at("edge.public_url", format!("not a URL: {e}")))
+    }
+
+    fn validate_listener(&self) -> Result<(), ConfigError> {
+        let edge = &self.config.edge;
+        let access = &self.config.access;
+        if !edge.listen.ip().is_loopback() {
+            if !access.has_login_method() {
+                return Err(self.error_at(
+                    "edge.listen",
+                    format!(
+                        "refusing to listen on {}: no access method is configured ([access.passkey], \
+                         [access.cloudflare] or [access.oidc]), so hardshell listens only on loopback",
+                        edge.listen
+                    ),
+                ));
+            }
+            if edge.tls.is_none() && edge.trusted_proxies.is_empty() {
+                return Err(self.error_at(
+                    "edge.listen",
+                    format!(
+                        "refusing to listen on {} without TLS: credentials would cross the network in \
+                         clear; configure [edge.tls], or trusted_proxies if a proxy terminates TLS",
+                        edge.listen
+                    ),
+                ));
+            }
+        }
+        if let Some(text) = &edge.public_url {
+            let url = Url::parse(text)
+                .map_err(|e| self.error_at("edge.public_url", format!("not a URL: {e}")))?;
+            let https = url.scheme() == "https";
+            if !https && url.scheme() != "http" {
+                return Err(self.error_at(
+                    "edge.public_url",
+                    "public_url must be https:// (or http:// on localhost)",
+                ));
+            }
+            if !https && !is_local_host(url.host_str().unwrap_or("")) {
+                return Err(self.error_at(
+                    "edge.public_url",
+                    "public_url must be https:// unless it is localhost: browsers allow passkeys and \
+                     secure cookies only on https",
+                ));
+            }
+            if url.path() != "/" || url.query().is_some() {
+                return Err(self.error_at(
+                    "edge.public_url",
+                    "public_url must be an origin, without a path",
+                ));
+            }
+        } else if !edge.listen.ip().is_loopback() {
+            return Err(self.error_at(
+                "edge.public_url",
+                "listening off loopback needs public_url, the https URL clients use to reach this edge",
+            ));
+        }
+        let limits = [
+            ("edge.max_header_bytes", edge.max_header_bytes as u64, 1024),
+            ("edge.max_body_bytes", edge.max_body_bytes, 1),
+            ("edge.header_timeout_secs", edge.header_timeout_secs, 1),
+            ("edge.request_timeout_secs", edge.request_timeout_secs, 1),
+        ];
+        for (key, value, minimum) in limits {
+            if value < minimum {
+                return Err(self.error_at(key, format!("must be at least {minimum}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_access(&self) -> Result<(), ConfigError> {
+        let access = &self.config.access;
+        for (i, rule) in access.rules.iter().enumerate() {
+            if rule.emails.is_empty() && rule.groups.is_empty() {
+                return Err(self.error_at(
+                    &format!("access.rules[{i}]"),
+                    "this rule lists no emails and no groups, so it matches nobody",
+                ));
+            }
+        }
+        if access.devices.enabled && self.config.edge.tls.is_none() {
+            return Err(self.error_at(
+                "access.devices.enabled",
+                "device certificates are presented in the TLS handshake: configure [edge.tls]",
+            ));
+        }
+        let rule_needs_device = access.rules.iter().any(|rule| rule.require_device);
+        if (access.require_device || rule_needs_device) && !access.devices.enabled {
+            let key = if access.require_device {
+                "access.require_device"
+            } else {
+                "access.rules"
+            };
+            return Err(self.error_at(
+                key,
+                "requiring a device certificate needs [access.devices] enabled = true",
+            ));
+        }
+        if access.fresh_login_minutes == 0 || access.session_hours == 0 {
+            return Err(self.error_at(
+                "access",
+                "fresh_login_minutes and session_hours must be at least 1",
+            ));
+        }
+        if let Some(cloudflare) = &access.cloudflare {
+            let domain = &cloudflare.team_domain;
+            let bare_host = !domain.is_empty()
+                && domain
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+            if !bare_host {
+                return Err(self.error_at(
+                    "access.cloudflare.team_domain",
+                    "give the bare team domain, e.g. myteam.cloudflareaccess.com (no https://, no path)",
+                ));
+            }
+            if cloudflare.audience.trim().is_empty() {
+                return Err(self.error_at(
+                    "access.cloudflare.audience",
+                    "the Access application's AUD tag is required",
+                ));
+            }
+        }
+        if let Some(oidc) = &access.oidc {
+            let issuer = Url::parse(&oidc.issuer)
+                .map_err(|e| self.error_at("access.oidc.issuer", format!("not a URL: {e}")))?;
+            let loopback = issuer.host_str().is_some_and(is_loopback_host);
+            if issuer.scheme() != "https" && !(issuer.scheme() == "http" && loopback) {
+                return Err(self.error_at(
+                    "access.oidc.issuer",
+                    "the issuer must be https:// (http only on loopback)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_storage(&self) -> Result<(), ConfigError> {
+        let storage = &self.config.storage;
+        match (storage.backend, &storage.s3) {
+            (StorageBackend::S3, None) => {
+                return Err(self.error_at(
+                    "storage.backend",
+                    "backend = \"s3\" needs a [storage.s3] table with at least bucket, \
+                     access_key_id and secret_access_key",
+                ));
+            }
+            (StorageBackend::File, Some(_)) => {
+                return Err(self.error_at(
+                    "storage.s3",
+                    "[storage.s3] is set but storage.backend is \"file\"; set backend = \"s3\" \
+                     to use the bucket, or remove the table",
+                ));
+            }
+            _ => {}
+        }
+        if let Some(s3) = &storage.s3 {
+            self.validate_s3("storage.s3", s3)?;
+        }
+        if let Some(s3) = &self.config.audit.s3 {
+            self.validate_s3("audit.s3", s3)?;
+        }
+        Ok(())
+    }
+
+    fn validate_s3(&self, table: &str, s3: &S3) -> Result<(), ConfigError> {
+        if let Some(endpoint) = &s3.endpoint
+            && !(endpoint.starts_with("https://") || endpoint.starts_with("http://"))
+        {
+            return Err(self.error_at(
+                &format!("{table}.endpoint"),
+                "endpoint must start with https:// or http://",
+            ));
+        }
+        if !is_valid_bucket_name(&s3.bucket) {
+            return Err(self.error_at(
+                &format!("{table}.bucket"),
+                format!(
+                    "{:?} is not a valid bucket name (3-63 characters: a-z, 0-9, '.', '-')",
+                    s3.bucket
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_operations(&self) -> Result<(), ConfigError> {
+        let limits = &self.config.ratelimit;
+        for (key, value) in [
+            ("ratelimit.requests_per_minute", limits.requests_per_minute),
+            ("ratelimit.burst", limits.burst),
+            (
+                "ratelimit.failed_auth_per_minute",
+                limits.failed_auth_per_minute,
+            ),
+            ("ratelimit.failed_auth_burst", limits.failed_auth_burst),
+        ] {
+            if value == 0 {
+                return Err(self.error_at(key, "must be at least 1"));
+            }
+        }
+        if self.config.audit.flush_interval_ms == 0 {
+            return Err(self.error_at("audit.flush_interval_ms", "must be at least 1"));
+        }
+        if let Some(upstream) = &self.config.upstream
+            && !is_local_upstream(&upstream.url)
+        {
+            return Err(self.error_at(
+                "upstream.url",
+                "the upstream must be on this machine: http://127.0.0.1:PORT, http://[::1]:PORT \
+                 or unix:/absolute/path",
+            ));
+        }
+        if let Some(metrics) = &self.config.metrics
+            && !metrics.listen.ip().is_loopback()
+        {
+            return Err(self.error_at(
+                "metrics.listen",
+                "the unauthenticated metrics listener must be on loopback",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+fn is_local_host(host: &str) -> bool {
+    host == "localhost" || is_loopback_host(host)
+}
+
+fn is_local_upstream(text: &str) -> bool {
+    if let Some(path) = text.strip_prefix("unix:") {
+        return path.starts_with('/');
+    }
+    match Url::parse(text) {
+        Ok(url) => {
+            url.scheme() == "http"
+                && url.host_str().is_some_and(is_loopback_host)
+                && url.port().is_some()
+                && url.path() == "/"
+        }
+        Err(_) => false,
+    }
+}
+
+fn is_valid_bucket_name(name: &str) -> bool {
+    (3..=63).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && name
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+}

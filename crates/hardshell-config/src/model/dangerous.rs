@@ -1,0 +1,36 @@
+//! `[dangerous]`: the one door to weaker settings.
+
+use serde::{Deserialize, Serialize};
+
+/// `[dangerous]`: every setting that weakens a protection. All are off by default,
+/// and each one that is on logs a warning whenever hardshell starts.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Dangerous {
+    /// Store objects without encryption. Anyone who can read the data directory or
+    /// the bucket can then read every session, memory note and secret.
+    pub unencrypted_storage: bool,
+    /// Allow a plain-`http://` S3 endpoint that is not on loopback: credentials are
+    /// still signed, but object contents and names cross the network unprotected.
+    pub storage_allow_http: bool,
+}
+
+impl Dangerous {
+    /// `(key, consequence)` for every setting that is on, for the start-up warnings.
+    pub fn enabled(&self) -> Vec<(&'static str, &'static str)> {
+        let mut on = Vec::new();
+        if self.unencrypted_storage {
+            on.push((
+                "dangerous.unencrypted_storage",
+                "objects are stored unencrypted; whoever reads the storage reads everything",
+            ));
+        }
+        if self.storage_allow_http {
+            on.push((
+                "dangerous.storage_allow_http",
+                "the S3 endpoint is plain http off loopback; object traffic is unprotected",
+            ));
+        }
+        on
+    }
+}
