@@ -6,11 +6,22 @@
 //! skipped the check does not compile.
 #![forbid(unsafe_code)]
 
+pub mod ephemeral;
 mod policy;
 mod principal;
+mod random;
+pub mod sessions;
+pub mod tokens;
 
+#[cfg(test)]
+mod test_store;
+
+pub use ephemeral::{Ephemeral, EphemeralError};
 pub use policy::{
     Admin, Chat, Denied, FreshAdmin, Permit, Policy, Public, Requirement, Role, Rule, Subject,
     authorize,
 };
 pub use principal::{Device, Method, Principal, TokenScope};
+pub use random::RandomError;
+pub use sessions::{ResolvedSession, SessionError, SessionId, SessionStore};
+pub use tokens::{ApiToken, TokenError, TokenRecord, TokenStore};

@@ -1,0 +1,248 @@
+//! Browser sessions: the cookie carries 256 random bits; storage holds only their
+//! SHA-256, so a copied store yields no usable cookie.
+//!
+//! A session ends at a fixed time after login whatever the activity, and is
+//! rotated (a new id issued, the old one kept for a short grace so requests
+//! already in flight still pass) every [`ROTATE_EVERY`]. Logout deletes the record
+//! and any successor: revocation is server-side and immediate.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hardshell_storage::{ObjectKey, Scope, StorageError};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::Principal;
+use crate::random::{self, RandomError};
+
+const ID_BYTES: usize = 32;
+/// How often a session's id is replaced.
+pub const ROTATE_EVERY: Duration = Duration::from_secs(15 * 60);
+/// How long a replaced id keeps working, for requests already in flight.
+pub const ROTATION_GRACE: Duration = Duration::from_secs(60);
+
+/// A session id as the cookie carries it. Redacted in `Debug`.
+pub struct SessionId(Zeroizing<String>);
+
+impl SessionId {
+    /// The cookie value.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SessionId(<redacted>)")
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SessionRecord {
+    principal: Principal,
+    created_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    rotate_after: DateTime<Utc>,
+    /// Set when rotated: the successor's digest and when this id stops working.
+    replaced: Option<Replacement>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Replacement {
+    successor: String,
+    grace_until: DateTime<Utc>,
+}
+
+/// A session found valid.
+#[derive(Debug)]
+pub struct ResolvedSession {
+    pub principal: Principal,
+    /// A new id to send as the cookie, when this request rotated the session.
+    pub rotated_to: Option<SessionId>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error("no such session")]
+    Unknown,
+    #[error("the session expired")]
+    Expired,
+    #[error("the session was replaced and its grace period is over")]
+    Replaced,
+    #[error(transparent)]
+    Random(#[from] RandomError),
+    #[error("session store: {0}")]
+    Storage(#[from] StorageError),
+    #[error("a session record is unreadable")]
+    Corrupt,
+}
+
+impl SessionError {
+    /// A short, stable reason for audit records and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SessionError::Unknown => "unknown_session",
+            SessionError::Expired => "expired_session",
+            SessionError::Replaced => "replaced_session",
+            _ => "error",
+        }
+    }
+}
+
+/// Sessions kept in a storage scope (the edge uses `sessions`).
+#[derive(Debug, Clone)]
+pub struct SessionStore {
+    scope: Scope,
+    lifetime: chrono::Duration,
+}
+
+impl SessionStore {
+    /// Sessions that end `lifetime` after login.
+    pub fn new(scope: Scope, lifetime: Duration) -> Self {
+        Self {
+            scope,
+            lifetime: chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12)),
+        }
+    }
+
+    /// Starts a session for a principal that just logged in.
+    pub async fn create(
+        &self,
+        principal: Principal,
+        now: DateTime<Utc>,
+    ) -> Result<SessionId, SessionError> {
+        let record = SessionRecord {
+            principal,
+            created_at: now,
+            expires_at: now + self.lifetime,
+            rotate_after: now + rotate_every(),
+            replaced: None,
+        };
+        self.insert(&record).await
+    }
+
+    async fn insert(&self, record: &SessionRecord) -> Result<SessionId, SessionError> {
+        let id = random::token(ID_BYTES)?;
+        let bytes = serde_json::to_vec(record).map_err(|_| SessionError::Corrupt)?;
+        self.scope
+            .create(&key_for_digest(&random::digest_hex(&id))?, &bytes)
+            .await?;
+        Ok(SessionId(id))
+    }
+
+    /// Looks up the session a cookie names, rotating it when it is due.
+    pub async fn resolve(
+        &self,
+        cookie: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ResolvedSession, SessionError> {
+        if !random::is_token_shaped(cookie, ID_BYTES) {
+            return Err(SessionError::Unknown);
+        }
+        let key = key_for_digest(&random::digest_hex(cookie))?;
+        let object = self.scope.get(&key).await?.ok_or(SessionError::Unknown)?;
+        let record: SessionRecord =
+            serde_json::from_slice(&object.value).map_err(|_| SessionError::Corrupt)?;
+        if now >= record.expires_at {
+            self.scope.delete(&key).await?;
+            return Err(SessionError::Expired);
+        }
+        if let Some(replaced) = &record.replaced {
+            return if now < replaced.grace_until {
+                Ok(ResolvedSession {
+                    principal: record.principal,
+                    rotated_to: None,
+                })
+            } else {
+                Err(SessionError::Replaced)
+            };
+        }
+        if now < record.rotate_after {
+            return Ok(ResolvedSession {
+                principal: record.principal,
+                rotated_to: None,
+            });
+        }
+        self.rotate(&key, object.version, record, now).await
+    }
+
+    /// Issues a successor and marks this record replaced, with compare-and-swap:
+    /// of two requests rotating at once, one issues the new cookie and the other
+    /// continues on the old id within its grace.
+    async fn rotate(
+        &self,
+        key: &ObjectKey,
+        version: hardshell_storage::Version,
+        record: SessionRecord,
+        now: DateTime<Utc>,
+    ) -> Result<ResolvedSession, SessionError> {
+        let successor = SessionRecord {
+            rotate_after: now + rotate_every(),
+            replaced: None,
+            ..record.clone()
+        };
+        let new_id = self.insert(&successor).await?;
+        let retired = SessionRecord {
+            replaced: Some(Replacement {
+                successor: random::digest_hex(new_id.expose()),
+                grace_until: now + chrono::Duration::from_std(ROTATION_GRACE).unwrap_or_default(),
+            }),
+            ..record.clone()
+        };
+        let bytes = serde_json::to_vec(&retired).map_err(|_| SessionError::Corrupt)?;
+        match self.scope.update(key, &bytes, &version).await {
+            Ok(_) => Ok(ResolvedSession {
+                principal: record.principal,
+                rotated_to: Some(new_id),
+            }),
+            Err(StorageError::Conflict { .. }) => {
+                // Another request rotated first; ours is an orphan nobody holds.
+                self.scope
+                    .delete(&key_for_digest(&random::digest_hex(new_id.expose()))?)
+                    .await?;
+                Ok(ResolvedSession {
+                    principal: record.principal,
+                    rotated_to: None,
+                })
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Ends the session a cookie names, and its successors. Unknown cookies are ignored.
+    pub async fn revoke(&self, cookie: &str) -> Result<(), SessionError> {
+        if !random::is_token_shaped(cookie, ID_BYTES) {
+            return Ok(());
+        }
+        let mut digest = random::digest_hex(cookie);
+        // A chain is at most a few links (one per rotation within a grace period).
+        for _ in 0..16 {
+            let key = key_for_digest(&digest)?;
+            let next = self
+                .scope
+                .get(&key)
+                .await?
+                .and_then(|object| serde_json::from_slice::<SessionRecord>(&object.value).ok())
+                .and_then(|record| record.replaced.map(|r| r.successor));
+            self.scope.delete(&key).await?;
+            match next {
+                Some(successor) => digest = successor,
+                None => break,
+            }
+        }
+        Ok(())
+    }
+}
+
+fn rotate_every() -> chrono::Duration {
+    chrono::Duration::from_std(ROTATE_EVERY).unwrap_or(chrono::Duration::minutes(15))
+}
+
+fn key_for_digest(digest: &str) -> Result<ObjectKey, SessionError> {
+    Ok(ObjectKey::segment(digest).map_err(StorageError::from)?)
+}
+
+#[cfg(test)]
+mod tests;

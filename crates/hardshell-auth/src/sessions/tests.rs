@@ -1,0 +1,159 @@
+use chrono::TimeZone;
+
+use super::*;
+use crate::Method;
+use crate::test_store::TestStore;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
+}
+
+fn owner() -> Principal {
+    Principal {
+        subject: "owner".into(),
+        email: None,
+        groups: vec![],
+        method: Method::Passkey,
+        authenticated_at: now(),
+        token_scope: None,
+    }
+}
+
+async fn store(t: &TestStore) -> SessionStore {
+    SessionStore::new(t.scope("sessions"), Duration::from_secs(12 * 3600))
+}
+
+#[tokio::test]
+async fn a_session_resolves_to_its_principal() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let id = sessions.create(owner(), now()).await.unwrap();
+    let resolved = sessions.resolve(id.expose(), now()).await.unwrap();
+    assert_eq!(resolved.principal, owner());
+    assert!(resolved.rotated_to.is_none());
+    assert!(!format!("{id:?}").contains(id.expose()));
+}
+
+#[tokio::test]
+async fn unknown_and_malformed_cookies_are_refused() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    sessions.create(owner(), now()).await.unwrap();
+    for cookie in ["", "x", "../secrets/KEY", &"A".repeat(43)] {
+        assert!(
+            matches!(
+                sessions.resolve(cookie, now()).await,
+                Err(SessionError::Unknown)
+            ),
+            "{cookie}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn sessions_end_at_their_absolute_expiry() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let id = sessions.create(owner(), now()).await.unwrap();
+    let mut cookie = id.expose().to_owned();
+    // Follow rotations through the day, as a browser would.
+    let mut at = now();
+    while at < now() + chrono::Duration::hours(11) {
+        at += chrono::Duration::minutes(20);
+        let resolved = sessions.resolve(&cookie, at).await.unwrap();
+        if let Some(new) = resolved.rotated_to {
+            cookie = new.expose().to_owned();
+        }
+    }
+    let at_expiry = now() + chrono::Duration::hours(12);
+    assert!(matches!(
+        sessions.resolve(&cookie, at_expiry).await,
+        Err(SessionError::Expired)
+    ));
+}
+
+#[tokio::test]
+async fn rotation_issues_a_new_id_and_retires_the_old_after_a_grace() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let old = sessions.create(owner(), now()).await.unwrap();
+    let due = now() + chrono::Duration::minutes(16);
+    let new = sessions
+        .resolve(old.expose(), due)
+        .await
+        .unwrap()
+        .rotated_to
+        .unwrap();
+    assert_ne!(new.expose(), old.expose());
+    assert_eq!(
+        sessions.resolve(new.expose(), due).await.unwrap().principal,
+        owner()
+    );
+    // In-flight requests with the old cookie still pass within the grace...
+    let during = due + chrono::Duration::seconds(30);
+    let resolved = sessions.resolve(old.expose(), during).await.unwrap();
+    assert!(resolved.rotated_to.is_none());
+    // ...and fail after it.
+    let after = due + chrono::Duration::seconds(61);
+    assert!(matches!(
+        sessions.resolve(old.expose(), after).await,
+        Err(SessionError::Replaced)
+    ));
+    assert!(sessions.resolve(new.expose(), after).await.is_ok());
+}
+
+#[tokio::test]
+async fn concurrent_rotation_issues_exactly_one_successor() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let old = sessions.create(owner(), now()).await.unwrap();
+    let due = now() + chrono::Duration::minutes(16);
+    let (a, b) = tokio::join!(
+        sessions.resolve(old.expose(), due),
+        sessions.resolve(old.expose(), due)
+    );
+    let rotated = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .filter(|r| r.rotated_to.is_some())
+        .count();
+    assert_eq!(rotated, 1);
+    // The old record and one live successor: no orphan left behind.
+    assert_eq!(t.scope("sessions").list().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn logout_revokes_the_session_and_its_successor() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let old = sessions.create(owner(), now()).await.unwrap();
+    let due = now() + chrono::Duration::minutes(16);
+    let new = sessions
+        .resolve(old.expose(), due)
+        .await
+        .unwrap()
+        .rotated_to
+        .unwrap();
+    sessions.revoke(old.expose()).await.unwrap();
+    assert!(matches!(
+        sessions.resolve(old.expose(), due).await,
+        Err(SessionError::Unknown)
+    ));
+    assert!(matches!(
+        sessions.resolve(new.expose(), due).await,
+        Err(SessionError::Unknown)
+    ));
+    assert!(t.scope("sessions").list().await.unwrap().is_empty());
+    sessions.revoke("not-a-session").await.unwrap();
+}
+
+#[tokio::test]
+async fn the_store_holds_no_usable_cookie() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let id = sessions.create(owner(), now()).await.unwrap();
+    for entry in t.scope("sessions").list().await.unwrap() {
+        assert_ne!(entry.key.as_str(), id.expose());
+        let value = t.scope("sessions").get(&entry.key).await.unwrap().unwrap();
+        assert!(!String::from_utf8_lossy(&value.value).contains(id.expose()));
+    }
+}

@@ -1,0 +1,176 @@
+use std::time::Duration;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::test_store::TestStore;
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
+
+#[tokio::test]
+async fn a_created_token_verifies_with_its_scope() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    let (record, token) = tokens
+        .create("laptop cli", TokenScope::Chat, DAY, now())
+        .await
+        .unwrap();
+    assert!(token.expose().starts_with("hs_tok_"));
+    let principal = tokens.verify(token.expose(), now()).await.unwrap();
+    assert_eq!(principal.method, Method::ApiToken);
+    assert_eq!(principal.token_scope, Some(TokenScope::Chat));
+    assert_eq!(principal.subject, format!("token:{}", record.id));
+}
+
+#[tokio::test]
+async fn the_secret_is_stored_only_as_a_hash_and_never_shown() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    let (record, token) = tokens
+        .create("ci", TokenScope::Admin, DAY, now())
+        .await
+        .unwrap();
+    let secret = token.expose().rsplit('_').next().unwrap().to_owned();
+    let stored = t
+        .scope("tokens")
+        .get(&key(&record.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = String::from_utf8(stored.value.to_vec()).unwrap();
+    assert!(!stored.contains(&secret), "{stored}");
+    let shown = format!("{token:?} {record:?} {:?}", tokens.list().await.unwrap());
+    assert!(!shown.contains(&secret), "{shown}");
+}
+
+#[tokio::test]
+async fn wrong_secret_malformed_and_unknown_tokens_are_refused() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    let (record, token) = tokens
+        .create("x", TokenScope::Chat, DAY, now())
+        .await
+        .unwrap();
+    let mut wrong = token.expose().to_owned();
+    let last = wrong.pop().unwrap();
+    wrong.push(if last == 'A' { 'B' } else { 'A' });
+    assert!(matches!(
+        tokens.verify(&wrong, now()).await,
+        Err(TokenError::WrongSecret { .. })
+    ));
+    let other_id = token.expose().replace(&record.id, "0123456789abcdef");
+    assert!(matches!(
+        tokens.verify(&other_id, now()).await,
+        Err(TokenError::Unknown { .. })
+    ));
+    for malformed in [
+        "",
+        "hs_tok_",
+        "Bearer x",
+        "hs_tok_../../secrets_x",
+        &format!("hs_tok_{}_short", record.id),
+        &token.expose().to_uppercase(),
+        &format!("{}x", token.expose()),
+    ] {
+        assert!(
+            matches!(
+                tokens.verify(malformed, now()).await,
+                Err(TokenError::Malformed)
+            ),
+            "{malformed}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn expired_tokens_are_refused() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    let (_, token) = tokens
+        .create("x", TokenScope::Chat, DAY, now())
+        .await
+        .unwrap();
+    let later = now() + chrono::Duration::days(1);
+    assert!(
+        tokens
+            .verify(token.expose(), later - chrono::Duration::seconds(1))
+            .await
+            .is_ok()
+    );
+    assert!(matches!(
+        tokens.verify(token.expose(), later).await,
+        Err(TokenError::Expired { .. })
+    ));
+}
+
+#[tokio::test]
+async fn revocation_takes_effect_at_once_and_is_kept_on_record() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    let (record, token) = tokens
+        .create("x", TokenScope::Admin, DAY, now())
+        .await
+        .unwrap();
+    tokens.verify(token.expose(), now()).await.unwrap(); // now cached
+    let revoked = tokens.revoke(&record.id, now()).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(now()));
+    assert!(matches!(
+        tokens.verify(token.expose(), now()).await,
+        Err(TokenError::Revoked { .. })
+    ));
+    assert_eq!(tokens.list().await.unwrap()[0].revoked_at, Some(now()));
+    assert!(
+        tokens
+            .revoke("0123456789abcdef", now())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(tokens.revoke("../tokens", now()).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn another_replica_sees_a_revocation_after_the_cache_ttl() {
+    let t = TestStore::new().await;
+    let here = TokenStore::new(t.scope("tokens"));
+    let there = TokenStore::new(t.scope("tokens"));
+    let (record, token) = here
+        .create("x", TokenScope::Chat, DAY, now())
+        .await
+        .unwrap();
+    there.verify(token.expose(), now()).await.unwrap();
+    here.revoke(&record.id, now()).await.unwrap();
+    // Within the TTL the other replica may still accept it; past it, never.
+    if let Ok(mut cache) = there.cache.lock() {
+        for (_, at) in cache.values_mut() {
+            *at -= CACHE_TTL;
+        }
+    }
+    assert!(matches!(
+        there.verify(token.expose(), now()).await,
+        Err(TokenError::Revoked { .. })
+    ));
+}
+
+#[tokio::test]
+async fn names_and_lifetimes_are_checked() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    for bad in ["", "a/b", "x\ny", &"n".repeat(65)] {
+        assert!(matches!(
+            tokens.create(bad, TokenScope::Chat, DAY, now()).await,
+            Err(TokenError::InvalidName { .. })
+        ));
+    }
+    for bad in [Duration::from_secs(1), MAX_TTL + DAY] {
+        assert!(matches!(
+            tokens.create("x", TokenScope::Chat, bad, now()).await,
+            Err(TokenError::InvalidLifetime)
+        ));
+    }
+    assert!(tokens.list().await.unwrap().is_empty());
+}
