@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 pub mod ephemeral;
+pub mod identity;
 mod policy;
 mod principal;
 mod random;

@@ -1,24 +1,41 @@
 //! hardshell's edge: the only part of hardshell that listens on the network.
 //!
-//! Invariant: the edge binds only a [`ListenAddr`], and a `ListenAddr` can only be
-//! made for a loopback address until an access method exists to put in front of
-//! every route. Exposing an unauthenticated agent is not a configuration option.
+//! Invariants: the edge binds only a [`ListenAddr`], which exists for a
+//! non-loopback address only with proof of access control and TLS; every request
+//! passes the phases in `pipeline.rs` in their fixed order; a handler receives a
+//! `Permit` for its requirement or does not run; the upstream never sees a
+//! client's credentials.
 #![forbid(unsafe_code)]
 
+mod audit;
+mod client_addr;
+mod cookies;
 mod listen;
+mod metrics;
+mod pipeline;
+mod proxy;
+mod response;
 mod routes;
+mod server;
+mod setup;
+mod state;
+mod tls;
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 
-pub use listen::ListenAddr;
+pub use listen::{ListenAddr, Protection};
+pub use setup::EdgeSetup;
+pub use state::EdgeState;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     #[error(
-        "refusing to listen on {addr}: no access method is configured, so the edge listens only on loopback"
+        "refusing to listen on {addr}: no access method and TLS are configured, so the edge listens only on loopback"
     )]
     NotLoopback { addr: SocketAddr },
     #[error("cannot listen on {addr}: {source}")]
@@ -27,53 +44,60 @@ pub enum GatewayError {
         #[source]
         source: std::io::Error,
     },
-    #[error("serving on {addr} failed: {source}")]
-    Serve {
-        addr: SocketAddr,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("tls: {0}")]
+    Tls(String),
+    #[error("edge setup: {0}")]
+    Setup(String),
 }
 
 /// A bound edge listener, ready to serve.
-#[derive(Debug)]
 pub struct Edge {
     listener: TcpListener,
     addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    state: Arc<EdgeState>,
+}
+
+impl std::fmt::Debug for Edge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Edge")
+            .field("addr", &self.addr)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Edge {
     /// Binds the listener. Binding happens before serving so the caller can report
     /// the real address (port 0 picks a free one) and fail early if it is taken.
-    pub async fn bind(listen: ListenAddr) -> Result<Self, GatewayError> {
+    pub async fn bind(listen: ListenAddr, state: Arc<EdgeState>) -> Result<Self, GatewayError> {
         let requested = listen.addr();
-        let listener = TcpListener::bind(requested)
-            .await
-            .map_err(|source| GatewayError::Bind {
-                addr: requested,
-                source,
-            })?;
-        let addr = listener.local_addr().map_err(|source| GatewayError::Bind {
+        let bind_err = |source| GatewayError::Bind {
             addr: requested,
             source,
-        })?;
-        Ok(Self { listener, addr })
+        };
+        let listener = TcpListener::bind(requested).await.map_err(bind_err)?;
+        let addr = listener.local_addr().map_err(bind_err)?;
+        let tls = state.tls_config.clone().map(TlsAcceptor::from);
+        Ok(Self {
+            listener,
+            addr,
+            tls,
+            state,
+        })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
 
-    /// Serves until `shutdown` completes, then stops accepting and lets in-flight
-    /// requests finish.
-    pub async fn serve(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), GatewayError> {
-        let addr = self.addr;
-        axum::serve(self.listener, routes::router())
-            .with_graceful_shutdown(shutdown)
-            .await
-            .map_err(|source| GatewayError::Serve { addr, source })
+    /// Serves until `shutdown` completes, then stops accepting and gives in-flight
+    /// requests time to finish. Audit records still buffered are flushed last.
+    pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) {
+        let state = self.state.clone();
+        let sweeper = tokio::spawn(setup::background(state.clone()));
+        server::run(self.listener, self.tls, self.state, shutdown).await;
+        sweeper.abort();
+        state.audit.shutdown().await;
     }
 }

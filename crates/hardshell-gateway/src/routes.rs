@@ -1,43 +1,236 @@
-//! The routes the edge serves. Bodies of error responses are fixed strings; causes
-//! go to the log, never to the client.
+//! The route table. A handler is registered together with its requirement, and
+//! its signature must take a `Permit<R>` for that requirement: a handler cannot
+//! be written that runs without authorization, and the table hands it a permit
+//! only after `authorize::<R>` has made one. Adding a route without a check does
+//! not compile.
 
-use axum::Router;
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+mod admin;
+mod health;
+mod session;
 
-pub(crate) fn router() -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .fallback(not_found)
-        .layer(axum::middleware::map_response(security_headers))
+use std::collections::HashMap;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use axum::body::Body;
+use hardshell_auth::{Denied, Device, Permit, Policy, Requirement, Subject, authorize};
+use http::{Method, Request};
+
+use crate::response::HttpResponse;
+use crate::state::EdgeState;
+
+pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// What a handler knows about its request besides the permit.
+pub(crate) struct Context {
+    pub state: Arc<EdgeState>,
+    pub request_id: String,
+    pub client: IpAddr,
+    pub device: Option<Device>,
+    /// Path parameters, e.g. `id` in `/admin/tokens/{id}`.
+    pub params: Vec<(String, String)>,
 }
 
-/// Liveness: answers while the edge's event loop runs. Says nothing else about the
-/// instance, so it is safe to leave open to a load balancer.
-async fn healthz() -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        "{\"status\":\"ok\"}\n",
-    )
-        .into_response()
+impl Context {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
-async fn not_found() -> Response {
-    (StatusCode::NOT_FOUND, "not found\n").into_response()
+/// A request handler for requirement `R`. Implemented by every
+/// `async fn(Permit<R>, Context, Request<Body>) -> HttpResponse`.
+pub(crate) trait Handler<R: Requirement>: Send + Sync + 'static {
+    fn call(
+        &self,
+        permit: Permit<R>,
+        cx: Context,
+        request: Request<Body>,
+    ) -> BoxFuture<HttpResponse>;
 }
 
-async fn security_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    response
+impl<R, F, Fut> Handler<R> for F
+where
+    R: Requirement,
+    F: Fn(Permit<R>, Context, Request<Body>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    fn call(
+        &self,
+        permit: Permit<R>,
+        cx: Context,
+        request: Request<Body>,
+    ) -> BoxFuture<HttpResponse> {
+        Box::pin(self(permit, cx, request))
+    }
+}
+
+/// A handler that authorization has let through, ready to run.
+pub(crate) struct Authorized {
+    run: Box<dyn FnOnce(Context, Request<Body>) -> BoxFuture<HttpResponse> + Send>,
+}
+
+impl Authorized {
+    pub fn run(self, cx: Context, request: Request<Body>) -> BoxFuture<HttpResponse> {
+        (self.run)(cx, request)
+    }
+}
+
+/// A registered endpoint, its requirement type erased behind `authorize`.
+pub(crate) trait Endpoint: Send + Sync {
+    /// The requirement's name, for logs, metrics and audit records.
+    fn requirement(&self) -> &'static str;
+    fn authorize(&self, policy: &Policy, subject: &Subject<'_>) -> Result<Authorized, Denied>;
+    /// Whether the route proxies to the upstream (streams its body untouched).
+    fn is_proxy(&self) -> bool;
+}
+
+struct Typed<R, H> {
+    handler: Arc<H>,
+    proxy: bool,
+    _requirement: PhantomData<fn() -> R>,
+}
+
+impl<R: Requirement, H: Handler<R>> Endpoint for Typed<R, H> {
+    fn requirement(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn authorize(&self, policy: &Policy, subject: &Subject<'_>) -> Result<Authorized, Denied> {
+        let permit = authorize::<R>(policy, subject)?;
+        let handler = self.handler.clone();
+        Ok(Authorized {
+            run: Box::new(move |cx, request| handler.call(permit, cx, request)),
+        })
+    }
+
+    fn is_proxy(&self) -> bool {
+        self.proxy
+    }
+}
+
+/// The result of matching a request against the table.
+pub(crate) enum Match<'a> {
+    Found {
+        endpoint: &'a Arc<dyn Endpoint>,
+        /// The registered path pattern, for metrics (never the raw path).
+        pattern: &'a str,
+        params: Vec<(String, String)>,
+    },
+    NotFound,
+    MethodNotAllowed,
+}
+
+type Methods = HashMap<Method, Arc<dyn Endpoint>>;
+
+pub(crate) struct Routes {
+    router: matchit::Router<(String, Methods)>,
+}
+
+#[derive(Default)]
+pub(crate) struct RoutesBuilder {
+    routes: Vec<(String, Methods)>,
+}
+
+impl RoutesBuilder {
+    /// Registers `handler` for `method path`; its permit type fixes the requirement.
+    pub fn route<R: Requirement, H: Handler<R>>(
+        self,
+        method: Method,
+        path: &str,
+        handler: H,
+    ) -> Self {
+        self.add::<R, H>(method, path, handler, false)
+    }
+
+    /// Registers the upstream proxy: like `route`, but the body is streamed as is.
+    pub fn proxy<R: Requirement, H: Handler<R>>(
+        self,
+        method: Method,
+        path: &str,
+        handler: H,
+    ) -> Self {
+        self.add::<R, H>(method, path, handler, true)
+    }
+
+    fn add<R: Requirement, H: Handler<R>>(
+        mut self,
+        method: Method,
+        path: &str,
+        handler: H,
+        proxy: bool,
+    ) -> Self {
+        let endpoint: Arc<dyn Endpoint> = Arc::new(Typed::<R, H> {
+            handler: Arc::new(handler),
+            proxy,
+            _requirement: PhantomData,
+        });
+        match self.routes.iter_mut().find(|(pattern, _)| pattern == path) {
+            Some((_, methods)) => {
+                methods.insert(method, endpoint);
+            }
+            None => self
+                .routes
+                .push((path.to_owned(), HashMap::from([(method, endpoint)]))),
+        }
+        self
+    }
+
+    pub fn build(self) -> Result<Routes, matchit::InsertError> {
+        let mut router = matchit::Router::new();
+        for (pattern, methods) in self.routes {
+            router.insert(pattern.clone(), (pattern, methods))?;
+        }
+        Ok(Routes { router })
+    }
+}
+
+impl Routes {
+    pub fn builder() -> RoutesBuilder {
+        RoutesBuilder::default()
+    }
+
+    pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
+        let Ok(matched) = self.router.at(path) else {
+            return Match::NotFound;
+        };
+        let (pattern, methods) = matched.value;
+        // HEAD is answered like GET, as HTTP requires.
+        let endpoint = methods.get(method).or_else(|| {
+            (method == Method::HEAD)
+                .then(|| methods.get(&Method::GET))
+                .flatten()
+        });
+        match endpoint {
+            Some(endpoint) => Match::Found {
+                endpoint,
+                pattern,
+                params: matched
+                    .params
+                    .iter()
+                    .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                    .collect(),
+            },
+            None => Match::MethodNotAllowed,
+        }
+    }
+}
+
+/// Every route the edge serves.
+pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> {
+    let routes = Routes::builder();
+    let routes = health::register(routes);
+    let routes = session::register(routes);
+    let routes = admin::register(routes);
+    let routes = if has_upstream {
+        crate::proxy::register(routes)
+    } else {
+        routes
+    };
+    routes.build()
 }

@@ -93,6 +93,15 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         decision
     }
 
+    /// Whether a request from `key` at `now` would be admitted, without charging
+    /// for it. For limits on failures: refuse a locked-out client before doing the
+    /// work a failure costs, and charge only when a failure happens.
+    pub fn peek(&self, key: &K, now: Duration) -> Decision {
+        let shard = self.lock(key);
+        let tat = shard.tats.get(key).copied();
+        gcra::check(tat, &self.quota, now).0
+    }
+
     /// Drops every spent key; returns how many. Optional: [`Limiter::check`]
     /// sweeps a shard itself when it needs room. Call it on a timer to give
     /// memory back between bursts of traffic.

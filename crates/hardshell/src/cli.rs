@@ -54,6 +54,9 @@ pub enum Command {
     /// Manage secrets: API keys and credentials, stored encrypted, never shown.
     #[command(subcommand)]
     Secret(SecretCommand),
+    /// API tokens for the CLI and programs: shown once, stored hashed, expiring.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Start the edge and serve until SIGINT or SIGTERM.
     Up,
 }
@@ -86,4 +89,58 @@ pub enum SecretCommand {
         /// The secret's name.
         name: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token and print it (once).
+    Create {
+        /// A label to recognise the token by, e.g. "laptop cli".
+        #[arg(long)]
+        name: String,
+        /// What the token may do.
+        #[arg(long, value_enum)]
+        scope: TokenScopeArg,
+        /// Lifetime, e.g. 90d, 12h, 30m (at most 366d).
+        #[arg(long, default_value = "90d", value_parser = parse_lifetime)]
+        expires_in: Lifetime,
+    },
+    /// List tokens: id, state, scope, expiry, name (never the token).
+    List,
+    /// Revoke a token by id.
+    Revoke {
+        /// The id shown by `token list`.
+        id: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum TokenScopeArg {
+    /// Talk to the agent.
+    Chat,
+    /// Also administer the instance.
+    Admin,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Lifetime(pub std::time::Duration);
+
+fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit, like 90d"))?;
+    let seconds = match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(format!("{text:?}: the unit must be m, h, d or w")),
+    };
+    Ok(Lifetime(std::time::Duration::from_secs(
+        number.saturating_mul(seconds),
+    )))
 }

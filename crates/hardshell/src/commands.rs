@@ -3,6 +3,7 @@
 mod config;
 mod init;
 mod secret;
+mod token;
 mod up;
 
 use crate::cli::{Cli, Command};
@@ -12,6 +13,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init(args) => init::run(&cli.global, &args).await,
         Command::Config(command) => config::run(&cli.global, &command).await,
         Command::Secret(command) => secret::run(&cli.global, &command).await,
+        Command::Token(command) => token::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
     }
 }

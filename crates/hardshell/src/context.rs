@@ -9,11 +9,14 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context as _, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hardshell_auth::identity::IdentitySigner;
 use hardshell_config::{LoadedConfig, SecretRef, StorageBackend};
 use hardshell_secrets::{SecretName, SecretStore};
 use hardshell_storage::{
     LocalOptions, Location, MASTER_KEY_ENV, MasterKey, MasterKeySource, ObjectKey, RetryOptions,
-    S3Credentials, S3Options, Sealing, StorageError, Store,
+    S3Credentials, S3Options, Scope, Sealing, StorageError, Store,
 };
 use zeroize::Zeroizing;
 
@@ -46,17 +49,57 @@ pub fn master_key_source(global: &Global, loaded: &LoadedConfig) -> MasterKeySou
     }
 }
 
-/// The secrets store: `<data_dir>/secrets`, always sealed.
+/// The secrets store: `<data_dir>/secrets`, always sealed. User secrets live
+/// under `secrets/`; keys hardshell makes for itself under `internal/`.
 pub async fn open_secrets(
     loaded: &LoadedConfig,
     master: &MasterKey,
 ) -> anyhow::Result<SecretStore> {
+    let root = open_local_secrets(loaded, master).await?;
+    Ok(SecretStore::new(root.scope(&ObjectKey::parse("secrets")?)?))
+}
+
+async fn open_local_secrets(loaded: &LoadedConfig, master: &MasterKey) -> anyhow::Result<Scope> {
     let location = local_location(&loaded.data_dir(), "secrets");
     let store = Store::open(&location, Sealing::Envelope(master.clone()))
         .await
         .context("opening the secret store")?;
     check_master_key(&store, master).await?;
-    Ok(SecretStore::new(store.root()))
+    Ok(store.root())
+}
+
+/// The edge's identity-signing key: made on first use, kept in the secret store,
+/// its public half written to `<data_dir>/edge-identity.pub` for the upstream.
+pub async fn identity_signer(
+    loaded: &LoadedConfig,
+    master: &MasterKey,
+) -> anyhow::Result<IdentitySigner> {
+    let internal = open_local_secrets(loaded, master).await?;
+    let key = ObjectKey::parse("internal/edge-identity")?;
+    let pkcs8 = match internal.get(&key).await? {
+        Some(existing) => existing.value,
+        None => {
+            let fresh = IdentitySigner::generate_pkcs8()?;
+            match internal.create(&key, &fresh).await {
+                Ok(_) => fresh,
+                // Another hardshell process made one first: use theirs.
+                Err(StorageError::Conflict { .. }) => internal
+                    .get(&key)
+                    .await?
+                    .map(|object| object.value)
+                    .context("the edge identity key vanished")?,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    let signer = IdentitySigner::from_pkcs8(&pkcs8)?;
+    let public = loaded.data_dir().join("edge-identity.pub");
+    let encoded = format!("{}\n", URL_SAFE_NO_PAD.encode(signer.public_key()));
+    if std::fs::read_to_string(&public).ok().as_deref() != Some(encoded.as_str()) {
+        std::fs::write(&public, encoded)
+            .with_context(|| format!("writing {}", public.display()))?;
+    }
+    Ok(signer)
 }
 
 /// The state store the config describes, with any S3 credentials resolved.

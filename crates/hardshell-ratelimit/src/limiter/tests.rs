@@ -129,3 +129,16 @@ fn debug_output_names_no_keys() {
     let shown = format!("{limiter:?}");
     assert!(!shown.contains("198.51.100.7"), "{shown}");
 }
+
+#[test]
+fn peek_does_not_charge() {
+    let limiter = Limiter::new(Quota::new(60, 2).unwrap(), NonZeroUsize::new(8).unwrap());
+    let now = Duration::from_secs(100);
+    for _ in 0..10 {
+        assert!(limiter.peek(&"k", now).is_allowed());
+    }
+    assert!(limiter.check(&"k", now).is_allowed());
+    assert!(limiter.check(&"k", now).is_allowed());
+    assert!(!limiter.peek(&"k", now).is_allowed());
+    assert!(!limiter.check(&"k", now).is_allowed());
+}

@@ -1,7 +1,7 @@
 //! `hardshell up`: load everything, bind the edge, serve until a signal.
 
 use anyhow::Context as _;
-use hardshell_gateway::{Edge, ListenAddr};
+use hardshell_gateway::{Edge, EdgeSetup, ListenAddr, Protection};
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Global;
@@ -18,16 +18,27 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let master = hardshell_storage::MasterKey::load(&source)?;
     tracing::info!(key_id = %master.id(), from = %source, "master key loaded");
     let secrets = context::open_secrets(&loaded, &master).await?;
-    let state = context::open_state(&loaded, &master, &secrets).await?;
+    let store = context::open_state(&loaded, &master, &secrets).await?;
     tracing::info!(
-        storage = state.endpoint(),
-        encrypted = state.is_encrypted(),
+        storage = store.endpoint(),
+        encrypted = store.is_encrypted(),
         "storage ready"
     );
+    let signer = context::identity_signer(&loaded, &master).await?;
 
-    let listen = ListenAddr::loopback(loaded.config.edge.listen)?;
-    let edge = Edge::bind(listen).await?;
-    tracing::info!(addr = %edge.local_addr(), "edge listening on http://{}", edge.local_addr());
+    let listen_on = loaded.config.edge.listen;
+    let listen = match Protection::check(&loaded) {
+        Some(proof) if !listen_on.ip().is_loopback() => ListenAddr::protected(listen_on, proof),
+        _ => ListenAddr::loopback(listen_on)?,
+    };
+    let state = EdgeSetup {
+        config: &loaded,
+        store: &store,
+        signer,
+    }
+    .build()?;
+    let edge = Edge::bind(listen, state).await?;
+    tracing::info!(addr = %edge.local_addr(), public_url = %loaded.public_url, "edge listening on {}", edge.local_addr());
 
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
@@ -39,7 +50,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         };
         tracing::info!(signal = which, "shutting down");
     };
-    edge.serve(shutdown).await?;
+    edge.serve(shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,207 @@
+//! The signed identity the edge hands to the workload in `X-Hardshell-Identity`.
+//!
+//! The workload never sees the client's credentials (cookies, tokens, JWTs); it
+//! sees this assertion instead, signed with the edge's Ed25519 key, short-lived
+//! and bound to one request id. The workload verifies it with the edge's public
+//! key, so neither a client nor a compromised workload can mint one.
+//!
+//! Format: `v1.<base64url(JSON claims)>.<base64url(signature over "v1." + claims part)>`.
+
+use std::fmt;
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::{Method, Principal, TokenScope};
+
+/// The header the upstream receives.
+pub const IDENTITY_HEADER: &str = "x-hardshell-identity";
+const VERSION: &str = "v1";
+/// How long an assertion is valid: long enough for one request to arrive.
+pub const ASSERTION_LIFETIME_SECS: i64 = 60;
+
+/// What the edge asserts about a request's principal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityClaims {
+    pub sub: String,
+    pub email: Option<String>,
+    pub groups: Vec<String>,
+    pub method: Method,
+    pub scope: Option<TokenScope>,
+    /// The edge's request id; lets the workload refuse a replayed assertion.
+    pub request_id: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum IdentityError {
+    #[error("the identity key is not a valid Ed25519 PKCS#8 document")]
+    BadKey,
+    #[error("the key generator failed")]
+    KeyGeneration,
+    #[error("malformed identity assertion")]
+    Malformed,
+    #[error("identity assertion signature does not verify")]
+    BadSignature,
+    #[error("identity assertion expired or not yet valid")]
+    Expired,
+}
+
+/// The edge's signing key. Redacted in `Debug`.
+pub struct IdentitySigner {
+    key: Ed25519KeyPair,
+}
+
+impl IdentitySigner {
+    /// A new key, as PKCS#8 bytes to store in the secret store.
+    pub fn generate_pkcs8() -> Result<Zeroizing<Vec<u8>>, IdentityError> {
+        let document = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+            .map_err(|_| IdentityError::KeyGeneration)?;
+        Ok(Zeroizing::new(document.as_ref().to_vec()))
+    }
+
+    pub fn from_pkcs8(pkcs8: &[u8]) -> Result<Self, IdentityError> {
+        Ed25519KeyPair::from_pkcs8(pkcs8)
+            .map(|key| Self { key })
+            .map_err(|_| IdentityError::BadKey)
+    }
+
+    /// The public key (32 bytes) the workload verifies with.
+    pub fn public_key(&self) -> Vec<u8> {
+        self.key.public_key().as_ref().to_vec()
+    }
+
+    /// The header value asserting `principal` for request `request_id`.
+    pub fn sign(&self, principal: &Principal, request_id: &str, now: DateTime<Utc>) -> String {
+        let claims = IdentityClaims {
+            sub: principal.subject.clone(),
+            email: principal.email.clone(),
+            groups: principal.groups.clone(),
+            method: principal.method,
+            scope: principal.token_scope,
+            request_id: request_id.to_owned(),
+            iat: now.timestamp(),
+            exp: now.timestamp() + ASSERTION_LIFETIME_SECS,
+        };
+        // Serialising plain strings, numbers and enums cannot fail.
+        let json = serde_json::to_vec(&claims).unwrap_or_default();
+        let signed_part = format!("{VERSION}.{}", URL_SAFE_NO_PAD.encode(json));
+        let signature = self.key.sign(signed_part.as_bytes());
+        format!(
+            "{signed_part}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        )
+    }
+}
+
+impl fmt::Debug for IdentitySigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdentitySigner")
+            .field("public_key", &URL_SAFE_NO_PAD.encode(self.public_key()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Verifies an assertion with the edge's public key; what a workload calls.
+pub fn verify(
+    header: &str,
+    public_key: &[u8],
+    now: DateTime<Utc>,
+) -> Result<IdentityClaims, IdentityError> {
+    let (signed_part, signature) = header.rsplit_once('.').ok_or(IdentityError::Malformed)?;
+    let claims_part = signed_part
+        .strip_prefix(VERSION)
+        .and_then(|rest| rest.strip_prefix('.'))
+        .ok_or(IdentityError::Malformed)?;
+    let signature = URL_SAFE_NO_PAD
+        .decode(signature)
+        .map_err(|_| IdentityError::Malformed)?;
+    UnparsedPublicKey::new(&signature::ED25519, public_key)
+        .verify(signed_part.as_bytes(), &signature)
+        .map_err(|_| IdentityError::BadSignature)?;
+    let json = URL_SAFE_NO_PAD
+        .decode(claims_part)
+        .map_err(|_| IdentityError::Malformed)?;
+    let claims: IdentityClaims =
+        serde_json::from_slice(&json).map_err(|_| IdentityError::Malformed)?;
+    let now = now.timestamp();
+    if now < claims.iat - 5 || now >= claims.exp {
+        return Err(IdentityError::Expired);
+    }
+    Ok(claims)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
+    }
+
+    fn signer() -> IdentitySigner {
+        IdentitySigner::from_pkcs8(&IdentitySigner::generate_pkcs8().unwrap()).unwrap()
+    }
+
+    fn owner() -> Principal {
+        Principal {
+            subject: "owner".into(),
+            email: Some("me@example.com".into()),
+            groups: vec!["admins".into()],
+            method: Method::Passkey,
+            authenticated_at: now(),
+            token_scope: None,
+        }
+    }
+
+    #[test]
+    fn a_signed_assertion_verifies_with_the_public_key() {
+        let signer = signer();
+        let header = signer.sign(&owner(), "req-1", now());
+        let claims = verify(&header, &signer.public_key(), now()).unwrap();
+        assert_eq!(claims.sub, "owner");
+        assert_eq!(claims.request_id, "req-1");
+        assert_eq!(claims.email.as_deref(), Some("me@example.com"));
+    }
+
+    #[test]
+    fn another_key_tampering_and_expiry_are_refused() {
+        let signer = signer();
+        let header = signer.sign(&owner(), "req-1", now());
+        assert_eq!(
+            verify(&header, &self::signer().public_key(), now()),
+            Err(IdentityError::BadSignature)
+        );
+        let (head, sig) = header.rsplit_once('.').unwrap();
+        let forged_claims = URL_SAFE_NO_PAD.encode(br#"{"sub":"attacker"}"#);
+        let forged = format!("v1.{forged_claims}.{sig}");
+        assert_eq!(
+            verify(&forged, &signer.public_key(), now()),
+            Err(IdentityError::BadSignature)
+        );
+        assert!(verify(&format!("{head}."), &signer.public_key(), now()).is_err());
+        assert!(verify("garbage", &signer.public_key(), now()).is_err());
+        let later = now() + chrono::Duration::seconds(ASSERTION_LIFETIME_SECS);
+        assert_eq!(
+            verify(&header, &signer.public_key(), later),
+            Err(IdentityError::Expired)
+        );
+    }
+
+    #[test]
+    fn debug_shows_only_the_public_key() {
+        let pkcs8 = IdentitySigner::generate_pkcs8().unwrap();
+        let signer = IdentitySigner::from_pkcs8(&pkcs8).unwrap();
+        let shown = format!("{signer:?}");
+        assert!(shown.contains(&URL_SAFE_NO_PAD.encode(signer.public_key())));
+        assert!(!shown.contains(&URL_SAFE_NO_PAD.encode(&pkcs8[..])));
+    }
+}

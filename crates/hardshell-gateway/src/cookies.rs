@@ -1,0 +1,147 @@
+//! The edge's cookies. With https the session cookie is `__Host-` prefixed (so no
+//! subdomain can set or shadow it) and `Secure`; on plain-http loopback it cannot
+//! be either, and browsers treat localhost as a secure context anyway.
+
+use http::HeaderMap;
+use http::header::{COOKIE, HeaderValue};
+
+const SECURE_SESSION: &str = "__Host-hs_session";
+const PLAIN_SESSION: &str = "hs_session";
+/// Set by Cloudflare Access on the application's domain.
+pub(crate) const CF_AUTHORIZATION: &str = "CF_Authorization";
+
+/// How cookies are written for this edge.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CookiePolicy {
+    pub secure: bool,
+}
+
+impl CookiePolicy {
+    pub fn session_name(self) -> &'static str {
+        if self.secure {
+            SECURE_SESSION
+        } else {
+            PLAIN_SESSION
+        }
+    }
+
+    /// `Set-Cookie` for a session id: HttpOnly, SameSite=Strict, host-only, and
+    /// expiring with the session.
+    pub fn session(self, value: &str, max_age_secs: i64) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}",
+            self.session_name()
+        ))
+        .ok()
+    }
+
+    /// `Set-Cookie` that deletes the session cookie.
+    pub fn clear_session(self) -> HeaderValue {
+        let value = if self.secure {
+            "__Host-hs_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0; Secure"
+        } else {
+            "hs_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"
+        };
+        HeaderValue::from_static(value)
+    }
+}
+
+/// The value of cookie `name`, if the request carries exactly one. Two cookies of
+/// the same name (a classic shadowing trick) count as none.
+pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut found = None;
+    for header in headers.get_all(COOKIE) {
+        let Ok(text) = header.to_str() else { continue };
+        for pair in text.split(';') {
+            let Some((key, value)) = pair.trim().split_once('=') else {
+                continue;
+            };
+            if key == name {
+                if found.is_some() {
+                    return None;
+                }
+                found = Some(value);
+            }
+        }
+    }
+    found
+}
+
+/// The `Cookie` header without the cookies the edge consumes, for the upstream.
+pub(crate) fn strip_edge_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<String> = headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|text| text.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
+            !(name == SECURE_SESSION
+                || name == PLAIN_SESSION
+                || name == CF_AUTHORIZATION
+                || name.starts_with("hs_"))
+        })
+        .map(str::to_owned)
+        .collect();
+    headers.remove(COOKIE);
+    if !kept.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&kept.join("; "))
+    {
+        headers.insert(COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(cookies: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for c in cookies {
+            map.append(COOKIE, HeaderValue::from_str(c).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn finds_one_cookie_and_refuses_duplicates() {
+        assert_eq!(
+            find(&headers(&["a=1; hs_session=xyz"]), "hs_session"),
+            Some("xyz")
+        );
+        assert_eq!(
+            find(&headers(&["hs_session=x", "hs_session=y"]), "hs_session"),
+            None
+        );
+        assert_eq!(
+            find(&headers(&["hs_session=x; hs_session=y"]), "hs_session"),
+            None
+        );
+        assert_eq!(find(&headers(&["xhs_session=x"]), "hs_session"), None);
+    }
+
+    #[test]
+    fn upstream_never_sees_edge_cookies() {
+        let mut map = headers(&[
+            "theme=dark; hs_session=s; __Host-hs_session=t",
+            "CF_Authorization=jwt; app=1",
+        ]);
+        strip_edge_cookies(&mut map);
+        assert_eq!(map.get(COOKIE).unwrap(), "theme=dark; app=1");
+        let mut only_ours = headers(&["hs_session=s"]);
+        strip_edge_cookies(&mut only_ours);
+        assert!(only_ours.get(COOKIE).is_none());
+    }
+
+    #[test]
+    fn session_cookies_are_strict_and_secure_with_https() {
+        let secure = CookiePolicy { secure: true }.session("v", 60).unwrap();
+        let secure = secure.to_str().unwrap();
+        assert!(secure.starts_with("__Host-hs_session=v; Path=/; HttpOnly; SameSite=Strict"));
+        assert!(secure.ends_with("; Secure"));
+        let plain = CookiePolicy { secure: false }.session("v", 60).unwrap();
+        assert!(!plain.to_str().unwrap().contains("Secure"));
+    }
+}

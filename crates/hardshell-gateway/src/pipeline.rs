@@ -1,0 +1,252 @@
+//! The request pipeline. Every request the edge receives goes through these
+//! phases, in this order, in [`handle`] below; a phase either passes the request
+//! on or answers it.
+//!
+//! 1. **request id** — a fresh random id for logs, audit and the upstream. A
+//!    client's own `X-Request-Id` is never trusted.
+//! 2. **framing** — a body must be framed by `Content-Length`: any
+//!    `Transfer-Encoding` is refused, so `Content-Length` + `Transfer-Encoding`
+//!    ambiguity (request smuggling) cannot reach a handler or the upstream; an
+//!    announced body over the limit is refused before it is read.
+//! 3. **client address** — the socket's, or `X-Forwarded-For` from a trusted proxy.
+//! 4. **match** — the endpoint for method and path; unknown routes end here,
+//!    before any credential is examined.
+//! 5. **authentication** — an address or account over its failed-authentication
+//!    budget is refused before its credential is checked; then the credential is
+//!    verified, and a failure is charged and audited.
+//! 6. **rate limit** — per client address and per principal.
+//! 7. **authorization** — the endpoint's requirement, decided by the pure policy,
+//!    yields a permit or a denial (401 without identity, 403 otherwise).
+//! 8. **audit** — the decision is recorded.
+//! 9. **route** — the handler runs with its permit, under the request time limit
+//!    (proxied streams excepted: the upstream's own timeout applies).
+
+pub(crate) mod authn;
+mod body;
+pub(crate) mod limits;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::Utc;
+use hardshell_auth::{Device, Subject};
+use http::header::{CONTENT_LENGTH, HeaderValue, ORIGIN, SET_COOKIE, TRANSFER_ENCODING};
+use http::{Method, Request};
+use hyper::body::Incoming;
+use tracing::Instrument;
+
+use crate::client_addr::client_address;
+use crate::response::{self, HttpResponse};
+use crate::routes::{Context, Match};
+use crate::state::SharedState;
+
+/// What the edge knows about a connection before any request on it.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnInfo {
+    pub peer: SocketAddr,
+    /// A verified, unrevoked device certificate presented in the TLS handshake.
+    pub device: Option<Device>,
+}
+
+/// Runs one request through every phase and returns the response to send.
+pub(crate) async fn handle(
+    state: SharedState,
+    conn: Arc<ConnInfo>,
+    request: Request<Incoming>,
+) -> HttpResponse {
+    let started = Instant::now();
+    // Phase 1: request id.
+    let request_id = new_request_id();
+    let span = tracing::info_span!("request", id = %request_id, method = %request.method());
+    async move {
+        let (mut response, route) = phases(&state, &conn, &request_id, request).await;
+        response::add_security_headers(&mut response, &request_id, state.https);
+        state
+            .metrics
+            .record_request(&route, response.status(), started.elapsed());
+        tracing::debug!(status = response.status().as_u16(), route, "answered");
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn phases(
+    state: &SharedState,
+    conn: &ConnInfo,
+    request_id: &str,
+    request: Request<Incoming>,
+) -> (HttpResponse, String) {
+    // Phase 2: framing.
+    if request.headers().contains_key(TRANSFER_ENCODING) {
+        return (
+            response::bad_request("request bodies must be sent with Content-Length\n"),
+            "framing".to_owned(),
+        );
+    }
+    let announced = request
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > state.limits.max_body_bytes) {
+        return (response::payload_too_large(), "framing".to_owned());
+    }
+
+    // Phase 3: client address.
+    let client = client_address(conn.peer.ip(), request.headers(), &state.trusted_proxies);
+
+    // Phase 4: match.
+    let (endpoint, pattern, params) = match state
+        .routes
+        .find(request.method(), request.uri().path())
+    {
+        Match::Found {
+            endpoint,
+            pattern,
+            params,
+        } => (endpoint.clone(), pattern, params),
+        Match::NotFound => return (response::not_found(), "unmatched".to_owned()),
+        Match::MethodNotAllowed => return (response::method_not_allowed(), "unmatched".to_owned()),
+    };
+    let route = pattern.to_owned();
+    let now = Utc::now();
+
+    // Phase 5: authentication.
+    if authn::presents_credential(state, request.headers()) {
+        let locked = state.rate_limits.check_lockout(client).err().or_else(|| {
+            authn::claimed_account(state, request.headers())
+                .and_then(|account| state.rate_limits.account_locked(&account))
+        });
+        if let Some(secs) = locked {
+            let limit = limits::Limited::FailedAuth.as_str();
+            state.audit.rate_limited(request_id, client, limit, &route);
+            state.metrics.record_rate_limited(limit);
+            return (response::too_many_requests(secs), route);
+        }
+    }
+    let authentication = authn::authenticate(state, request.headers(), now).await;
+    if let Some(failure) = &authentication.failure {
+        state
+            .rate_limits
+            .charge_failure(client, failure.account.as_deref());
+        state.metrics.record_auth_failure(failure.method);
+        state.audit.auth_failed(request_id, client, failure, &route);
+    }
+    let principal = authentication.principal.as_ref();
+
+    // A browser request authenticated by cookie that changes state must come from
+    // our own origin: SameSite=Strict already keeps other sites' requests from
+    // carrying the cookie; this also refuses sibling origins on the same site.
+    if authentication.via_cookie
+        && !is_safe(request.method())
+        && !same_origin(state, request.headers())
+    {
+        state
+            .audit
+            .request_denied(request_id, client, principal, &route, "cross_origin");
+        return (response::forbidden(), route);
+    }
+
+    // Phase 6: rate limit.
+    if let Err((limit, secs)) = state
+        .rate_limits
+        .charge_request(client, principal.map(|p| p.subject.as_str()))
+    {
+        state
+            .audit
+            .rate_limited(request_id, client, limit.as_str(), &route);
+        state.metrics.record_rate_limited(limit.as_str());
+        return (response::too_many_requests(secs), route);
+    }
+
+    // Phase 7: authorization.
+    let subject = Subject {
+        principal,
+        device: conn.device.as_ref(),
+        now,
+    };
+    let authorized = match endpoint.authorize(&state.policy, &subject) {
+        Ok(authorized) => authorized,
+        Err(denied) => {
+            state
+                .audit
+                .request_denied(request_id, client, principal, &route, &denied.to_string());
+            let response = if denied.is_unauthenticated() {
+                response::unauthorized()
+            } else {
+                response::forbidden()
+            };
+            return (with_cookie(response, authentication.set_cookie), route);
+        }
+    };
+
+    // Phase 8: audit.
+    state.audit.request_allowed(
+        request_id,
+        client,
+        principal,
+        &route,
+        endpoint.requirement(),
+    );
+
+    // Phase 9: route.
+    let request = request.map(|incoming| {
+        body::guarded(
+            incoming,
+            state.limits.max_body_bytes,
+            state.limits.request_timeout,
+        )
+    });
+    let cx = Context {
+        state: state.clone(),
+        request_id: request_id.to_owned(),
+        client,
+        device: conn.device.clone(),
+        params,
+    };
+    let response = if endpoint.is_proxy() {
+        authorized.run(cx, request).await
+    } else {
+        match tokio::time::timeout(state.limits.request_timeout, authorized.run(cx, request)).await
+        {
+            Ok(response) => response,
+            Err(_) => response::text(http::StatusCode::REQUEST_TIMEOUT, "request timed out\n"),
+        }
+    };
+    (with_cookie(response, authentication.set_cookie), route)
+}
+
+fn with_cookie(mut response: HttpResponse, cookie: Option<HeaderValue>) -> HttpResponse {
+    if let Some(cookie) = cookie {
+        response.headers_mut().append(SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+fn same_origin(state: &SharedState, headers: &http::HeaderMap) -> bool {
+    match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
+        // Non-browser clients send no Origin; they also hold no cookie jar of ours
+        // unless given one, and SameSite=Strict covers browsers without Origin.
+        None => true,
+        Some(origin) => origin == state.public_origin,
+    }
+}
+
+/// 96 random bits, hex. Falls back to a time-based id if the OS RNG fails, since
+/// an id only has to be unique enough to correlate logs.
+fn new_request_id() -> String {
+    let mut bytes = [0u8; 12];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        Err(_) => format!(
+            "t{:x}",
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ),
+    }
+}

@@ -1,0 +1,292 @@
+//! The reverse proxy to the workload (the seed's Worker): HTTP and WebSocket, to a
+//! loopback port or a unix socket.
+//!
+//! What crosses: the method, path, query, body and ordinary headers. What does not:
+//! the client's credentials (`Authorization`, the edge's cookies, Cloudflare's
+//! JWT), any `X-Hardshell-Identity` or forwarding header the client made up, and
+//! hop-by-hop headers. What is added: a signed `X-Hardshell-Identity` for the
+//! permitted principal, `X-Request-Id`, and `X-Forwarded-For`/`-Proto`. On the way
+//! back, the upstream may not set the edge's own cookies.
+
+mod connector;
+
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use chrono::Utc;
+use hardshell_auth::identity::IDENTITY_HEADER;
+use hardshell_auth::{Chat, Permit};
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::cookies;
+use crate::response::{self, HttpResponse};
+use crate::routes::{Context, RoutesBuilder};
+
+pub(crate) use connector::Target;
+
+/// The configured upstream and a pooled client for it.
+pub(crate) struct Upstream {
+    client: Client<connector::Connector, Body>,
+    authority: &'static str,
+    timeout: Duration,
+}
+
+impl Upstream {
+    pub fn new(target: Target, timeout: Duration) -> Self {
+        let authority = match target {
+            Target::Tcp(_) => "127.0.0.1",
+            Target::Unix(_) => "hardshell-upstream",
+        };
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(connector::Connector::new(target));
+        Self {
+            client,
+            authority,
+            timeout,
+        }
+    }
+}
+
+const PROXIED_METHODS: [Method; 6] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+pub(crate) fn register(mut routes: RoutesBuilder) -> RoutesBuilder {
+    for method in PROXIED_METHODS {
+        routes = routes
+            .proxy(method.clone(), "/", forward)
+            .proxy(method, "/{*rest}", forward);
+    }
+    routes
+}
+
+/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+];
+
+/// Request headers the client may not pass to the upstream.
+const STRIPPED_FROM_CLIENT: [&str; 8] = [
+    "authorization",
+    "cf-access-jwt-assertion",
+    "cf-access-authenticated-user-email",
+    IDENTITY_HEADER,
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+];
+
+async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) -> HttpResponse {
+    let state = &cx.state;
+    let Some(upstream) = &state.upstream else {
+        return response::not_found();
+    };
+    let websocket = is_websocket_upgrade(request.headers());
+    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
+
+    let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+    let Ok(uri) = Uri::builder()
+        .scheme("http")
+        .authority(upstream.authority)
+        .path_and_query(path)
+        .build()
+    else {
+        return response::bad_request("bad request target\n");
+    };
+    *request.uri_mut() = uri;
+    let headers = request.headers_mut();
+    strip_hop_by_hop(headers, websocket);
+    for name in STRIPPED_FROM_CLIENT {
+        headers.remove(name);
+    }
+    cookies::strip_edge_cookies(headers);
+    let assertion = state
+        .signer
+        .sign(permit.identity(), &cx.request_id, Utc::now());
+    insert(headers, IDENTITY_HEADER, &assertion);
+    insert(headers, "x-request-id", &cx.request_id);
+    insert(headers, "x-forwarded-for", &cx.client.to_string());
+    insert(
+        headers,
+        "x-forwarded-proto",
+        if state.https { "https" } else { "http" },
+    );
+
+    let started = Instant::now();
+    let sent = tokio::time::timeout(upstream.timeout, upstream.client.request(request)).await;
+    state.metrics.record_upstream(started.elapsed());
+    let mut upstream_response = match sent {
+        Ok(Ok(response)) => response,
+        Ok(Err(e)) => {
+            state.metrics.record_upstream_error();
+            tracing::warn!(error = %e, "upstream request failed");
+            return response::bad_gateway();
+        }
+        Err(_) => {
+            state.metrics.record_upstream_error();
+            return response::gateway_timeout();
+        }
+    };
+
+    if let Some(client_upgrade) = client_upgrade {
+        if upstream_response.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return finish(upstream_response.map(Body::new), false);
+        }
+        let upstream_upgrade = hyper::upgrade::on(&mut upstream_response);
+        tokio::spawn(async move {
+            match tokio::join!(client_upgrade, upstream_upgrade) {
+                (Ok(client), Ok(upstream)) => {
+                    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
+                    {
+                        tracing::debug!(error = %e, "websocket relay ended");
+                    }
+                }
+                (client, upstream) => tracing::warn!(
+                    client = client.is_ok(),
+                    upstream = upstream.is_ok(),
+                    "websocket upgrade failed"
+                ),
+            }
+        });
+        return finish(upstream_response.map(|_| Body::empty()), true);
+    }
+    finish(upstream_response.map(Body::new), false)
+}
+
+fn finish(mut response: HttpResponse, upgraded: bool) -> HttpResponse {
+    let headers = response.headers_mut();
+    strip_hop_by_hop(headers, upgraded);
+    // The upstream may set its own cookies, not the edge's: a compromised workload
+    // must not be able to plant a session (fixation) or clear the owner's.
+    let cookies: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|value| !sets_edge_cookie(value))
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for cookie in cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn sets_edge_cookie(value: &HeaderValue) -> bool {
+    let name = value
+        .to_str()
+        .unwrap_or("")
+        .split(['=', ';'])
+        .next()
+        .unwrap_or("")
+        .trim();
+    name.starts_with("hs_") || name.starts_with("__Host-hs_") || name == cookies::CF_AUTHORIZATION
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let connection = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    upgrade && connection
+}
+
+/// Removes hop-by-hop headers and any header the `Connection` header names. For a
+/// WebSocket handshake, `Connection: upgrade` and `Upgrade` are kept.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .filter(|name| !(keep_upgrade && name == header::UPGRADE))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::UPGRADE);
+    }
+}
+
+fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("close, x-secret-hop"),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers, false);
+        assert!(headers.get("x-secret-hop").is_none());
+        assert!(headers.get("keep-alive").is_none());
+        assert!(headers.get("connection").is_none());
+        assert_eq!(headers.get("x-kept").unwrap(), "1");
+    }
+
+    #[test]
+    fn the_upstream_cannot_set_edge_cookies() {
+        for ours in [
+            "hs_session=x; Path=/",
+            "__Host-hs_session=x",
+            "CF_Authorization=y",
+        ] {
+            assert!(sets_edge_cookie(&HeaderValue::from_static(ours)), "{ours}");
+        }
+        assert!(!sets_edge_cookie(&HeaderValue::from_static("theme=dark")));
+    }
+
+    #[test]
+    fn websocket_upgrades_are_recognised() {
+        let mut headers = HeaderMap::new();
+        headers.insert("upgrade", HeaderValue::from_static("websocket"));
+        headers.insert(
+            "connection",
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(is_websocket_upgrade(&headers));
+        headers.insert("connection", HeaderValue::from_static("keep-alive"));
+        assert!(!is_websocket_upgrade(&headers));
+    }
+}

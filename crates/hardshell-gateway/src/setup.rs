@@ -1,0 +1,122 @@
+//! Building the edge's shared state from the config and the stores.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hardshell_auth::identity::IdentitySigner;
+use hardshell_auth::{Policy, Role, Rule, SessionStore, TokenStore};
+use hardshell_config::{LoadedConfig, RuleRole};
+use hardshell_storage::{ObjectKey, Store};
+
+use crate::GatewayError;
+use crate::audit::Trail;
+use crate::cookies::CookiePolicy;
+use crate::metrics::Metrics;
+use crate::pipeline::limits::RateLimits;
+use crate::proxy::{Target, Upstream};
+use crate::routes;
+use crate::state::{EdgeState, Limits};
+
+/// What the edge is built from.
+#[derive(Debug)]
+pub struct EdgeSetup<'a> {
+    pub config: &'a LoadedConfig,
+    /// The state store; the edge uses its `tokens`, `sessions` and `pending` scopes.
+    pub store: &'a Store,
+    /// Signs the identity the upstream receives.
+    pub signer: IdentitySigner,
+}
+
+impl EdgeSetup<'_> {
+    pub fn build(self) -> Result<Arc<EdgeState>, GatewayError> {
+        let config = &self.config.config;
+        let scope = |name: &str| {
+            ObjectKey::parse(name)
+                .map_err(|e| GatewayError::Setup(e.to_string()))
+                .and_then(|key| {
+                    self.store
+                        .root()
+                        .scope(&key)
+                        .map_err(|e| GatewayError::Setup(e.to_string()))
+                })
+        };
+        let public_url = &self.config.public_url;
+        let https = public_url.scheme() == "https";
+        let upstream = match &config.upstream {
+            Some(upstream) => Some(Upstream::new(
+                Target::parse(&upstream.url).ok_or_else(|| {
+                    GatewayError::Setup(format!("upstream url {:?} is not usable", upstream.url))
+                })?,
+                Duration::from_secs(upstream.timeout_secs),
+            )),
+            None => None,
+        };
+        let tls_config = match &config.edge.tls {
+            Some(tls) => Some(crate::tls::server_config(
+                &self.config.base_dir().join(&tls.cert),
+                &self.config.base_dir().join(&tls.key),
+            )?),
+            None => None,
+        };
+        let session_lifetime =
+            Duration::from_secs(config.access.session_hours.saturating_mul(3600));
+        let routes = routes::table(upstream.is_some())
+            .map_err(|e| GatewayError::Setup(format!("routes: {e}")))?;
+        Ok(Arc::new(EdgeState {
+            policy: policy(self.config),
+            tokens: TokenStore::new(scope("tokens")?),
+            sessions: SessionStore::new(scope("sessions")?, session_lifetime),
+            session_max_age_secs: i64::try_from(session_lifetime.as_secs()).unwrap_or(i64::MAX),
+            cookies: CookiePolicy { secure: https },
+            https,
+            public_origin: public_url.origin().ascii_serialization(),
+            trusted_proxies: config.edge.trusted_proxies.clone(),
+            limits: Limits {
+                max_header_bytes: config.edge.max_header_bytes,
+                max_body_bytes: config.edge.max_body_bytes,
+                header_timeout: Duration::from_secs(config.edge.header_timeout_secs),
+                request_timeout: Duration::from_secs(config.edge.request_timeout_secs),
+            },
+            rate_limits: RateLimits::from_config(&config.ratelimit)
+                .map_err(|e| GatewayError::Setup(format!("rate limits: {e}")))?,
+            audit: Trail::new(),
+            upstream,
+            signer: self.signer,
+            metrics: Metrics::new(),
+            routes,
+            metrics_on_main: config.metrics.is_none(),
+            tls_config,
+        }))
+    }
+}
+
+/// The `[access]` table as the pure policy sees it.
+fn policy(config: &LoadedConfig) -> Policy {
+    let access = &config.config.access;
+    Policy {
+        rules: access
+            .rules
+            .iter()
+            .map(|rule| Rule {
+                role: match rule.role {
+                    RuleRole::Chat => Role::Chat,
+                    RuleRole::Admin => Role::Admin,
+                },
+                emails: rule.emails.clone(),
+                groups: rule.groups.clone(),
+                require_device: rule.require_device,
+            })
+            .collect(),
+        require_device: access.require_device,
+        fresh_login: Duration::from_secs(access.fresh_login_minutes.saturating_mul(60)),
+    }
+}
+
+/// Housekeeping while the edge runs: give rate-limit memory back between bursts.
+pub(crate) async fn background(state: Arc<EdgeState>) {
+    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    loop {
+        tick.tick().await;
+        state.rate_limits.sweep();
+    }
+}

@@ -1,0 +1,58 @@
+//! Everything the edge's request path shares, built once at start-up.
+
+use std::sync::Arc;
+
+use hardshell_auth::identity::IdentitySigner;
+use hardshell_auth::{Policy, SessionStore, TokenStore};
+use hardshell_config::Cidr;
+
+use crate::audit::Trail;
+use crate::cookies::CookiePolicy;
+use crate::metrics::Metrics;
+use crate::pipeline::limits::RateLimits;
+use crate::proxy::Upstream;
+use crate::routes::Routes;
+
+/// Request limits enforced by the server and the pipeline.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_header_bytes: usize,
+    pub max_body_bytes: u64,
+    pub header_timeout: std::time::Duration,
+    pub request_timeout: std::time::Duration,
+}
+
+pub struct EdgeState {
+    pub(crate) policy: Policy,
+    pub(crate) tokens: TokenStore,
+    pub(crate) sessions: SessionStore,
+    pub(crate) session_max_age_secs: i64,
+    pub(crate) cookies: CookiePolicy,
+    pub(crate) https: bool,
+    /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
+    pub(crate) public_origin: String,
+    pub(crate) trusted_proxies: Vec<Cidr>,
+    pub(crate) limits: Limits,
+    pub(crate) rate_limits: RateLimits,
+    pub(crate) audit: Trail,
+    pub(crate) upstream: Option<Upstream>,
+    pub(crate) signer: IdentitySigner,
+    pub(crate) metrics: Metrics,
+    pub(crate) routes: Routes,
+    /// Serve `/metrics` on the main listener (to admins); off when a separate
+    /// metrics listener is configured.
+    pub(crate) metrics_on_main: bool,
+    pub(crate) tls_config: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl std::fmt::Debug for EdgeState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeState")
+            .field("policy", &self.policy)
+            .field("https", &self.https)
+            .field("limits", &self.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) type SharedState = Arc<EdgeState>;

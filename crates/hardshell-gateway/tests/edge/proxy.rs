@@ -1,0 +1,188 @@
+//! The proxy to the upstream: what crosses, what does not, and what is added.
+
+use std::time::Duration;
+
+use hardshell_auth::TokenScope;
+use hardshell_auth::identity;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{TestEdge, bearer, get, parse, request, upstream};
+
+fn config(url: &str) -> String {
+    format!(
+        "[ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n[upstream]\nurl = \"{url}\"\n"
+    )
+}
+
+#[tokio::test]
+async fn authorised_requests_reach_the_upstream_with_a_signed_identity() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let reply = request(
+        edge.addr,
+        "POST",
+        "/v1/chat?x=1",
+        &[&bearer(&chat)],
+        "hi there",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.body, "hello from upstream");
+    assert_eq!(reply.header("x-upstream").as_deref(), Some("yes"));
+
+    let seen = log.lock().unwrap()[0].clone();
+    assert_eq!(seen.path, "/v1/chat?x=1");
+    assert_eq!(seen.body, "hi there");
+    let assertion = seen.header("x-hardshell-identity").unwrap();
+    let claims = identity::verify(assertion, &edge.public_key, chrono::Utc::now()).unwrap();
+    assert!(claims.sub.starts_with("token:"));
+    assert_eq!(
+        Some(claims.request_id.as_str()),
+        seen.header("x-request-id")
+    );
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn the_upstream_never_sees_client_credentials_or_forged_identity() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let reply = get(
+        edge.addr,
+        "/",
+        &[
+            &bearer(&chat),
+            "Cookie: theme=dark; hs_session=stolen; CF_Authorization=jwt",
+            "X-Hardshell-Identity: v1.forged.signature",
+            "Cf-Access-Jwt-Assertion: eyJhbGciOiJub25lIn0.e30.",
+            "X-Forwarded-For: 10.9.9.9",
+            "Connection: close, X-Hop",
+            "X-Hop: secret-hop",
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let seen = log.lock().unwrap()[0].clone();
+    assert!(seen.header("authorization").is_none());
+    assert_eq!(seen.header("cookie"), Some("theme=dark"));
+    assert!(seen.header("cf-access-jwt-assertion").is_none());
+    assert!(seen.header("x-hop").is_none());
+    assert_ne!(
+        seen.header("x-hardshell-identity"),
+        Some("v1.forged.signature")
+    );
+    assert_eq!(seen.header("x-forwarded-for"), Some("127.0.0.1"));
+    let everything = format!("{:?}", seen.headers);
+    assert!(
+        !everything.contains(&chat[10..]),
+        "the token leaked upstream"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn the_upstream_cannot_set_the_edges_cookies() {
+    let (url, _log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let reply = get(edge.addr, "/", &[&bearer(&chat)]).await;
+    let cookies = reply.headers("set-cookie");
+    assert_eq!(cookies, ["app_pref=1; Path=/"], "{cookies:?}");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn unauthenticated_requests_never_reach_the_upstream() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    assert_eq!(get(edge.addr, "/", &[]).await.status, 401);
+    assert_eq!(
+        get(
+            edge.addr,
+            "/anything",
+            &[&bearer("hs_tok_0123456789abcdef_bad")]
+        )
+        .await
+        .status,
+        401
+    );
+    assert!(log.lock().unwrap().is_empty());
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_unix_socket_upstream_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, log) = upstream::unix(&dir.path().join("agent.sock")).await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let reply = get(edge.addr, "/over-unix", &[&bearer(&chat)]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(log.lock().unwrap()[0].path, "/over-unix");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_upstream_is_a_502_with_a_fixed_body() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let edge = TestEdge::start(&config(&format!("http://127.0.0.1:{port}"))).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let reply = get(edge.addr, "/", &[&bearer(&chat)]).await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(reply.body, "upstream unavailable\n");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn websockets_are_relayed_after_authorization() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let mut stream = TcpStream::connect(edge.addr).await.unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nAuthorization: Bearer {chat}\r\n\r\n"
+    );
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 1024];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    let reply = parse(&head[..n]);
+    assert_eq!(reply.status, 101, "{reply:?}");
+    stream.write_all(b"ping-frame-bytes").await.unwrap();
+    let mut echo = [0u8; 16];
+    tokio::time::timeout(Duration::from_secs(5), stream.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping-frame-bytes");
+    let seen = log.lock().unwrap()[0].clone();
+    assert!(seen.header("authorization").is_none());
+    assert!(seen.header("x-hardshell-identity").is_some());
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn websocket_handshakes_without_credentials_are_refused() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let reply = get(
+        edge.addr,
+        "/ws",
+        &["Upgrade: websocket", "Sec-WebSocket-Version: 13"],
+    )
+    .await;
+    assert_eq!(reply.status, 401);
+    assert!(log.lock().unwrap().is_empty());
+    edge.stop().await;
+}

@@ -1,0 +1,262 @@
+//! A running edge on a free loopback port, its stores in a temporary directory,
+//! and a loopback upstream that answers with what it received.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use hardshell_auth::identity::IdentitySigner;
+use hardshell_auth::{Method, Principal, SessionStore, TokenScope, TokenStore};
+use hardshell_config::LoadedConfig;
+use hardshell_gateway::{Edge, EdgeSetup, ListenAddr};
+use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct TestEdge {
+    pub addr: SocketAddr,
+    pub store: Store,
+    pub public_key: Vec<u8>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestEdge {
+    /// An edge with `extra` appended to a config listening on a free port.
+    pub async fn start(extra: &str) -> Self {
+        Self::start_with("", extra).await
+    }
+
+    /// Like `start`, with `edge_keys` added to the `[edge]` table.
+    pub async fn start_with(edge_keys: &str, extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[edge]\nlisten = \"127.0.0.1:0\"\nheader_timeout_secs = 2\npublic_url = \"http://localhost:8787\"\n{edge_keys}\n{extra}"
+        );
+        let config = LoadedConfig::parse(&text, &dir.path().join("hardshell.toml")).unwrap();
+        let store = Store::open(
+            &Location::Local(LocalOptions {
+                objects: dir.path().join("objects"),
+                locks: dir.path().join("locks"),
+            }),
+            Sealing::Envelope(MasterKey::generate().unwrap()),
+        )
+        .await
+        .unwrap();
+        let signer =
+            IdentitySigner::from_pkcs8(&IdentitySigner::generate_pkcs8().unwrap()).unwrap();
+        let public_key = signer.public_key();
+        let state = EdgeSetup {
+            config: &config,
+            store: &store,
+            signer,
+        }
+        .build()
+        .unwrap();
+        let edge = Edge::bind(
+            ListenAddr::loopback(config.config.edge.listen).unwrap(),
+            state,
+        )
+        .await
+        .unwrap();
+        let addr = edge.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(edge.serve(async {
+            let _ = stopped.await;
+        }));
+        Self {
+            addr,
+            store,
+            public_key,
+            stop: Some(stop),
+            server: Some(server),
+            _dir: dir,
+        }
+    }
+
+    pub async fn token(&self, scope: TokenScope) -> String {
+        let tokens = TokenStore::new(
+            self.store
+                .root()
+                .scope(&ObjectKey::parse("tokens").unwrap())
+                .unwrap(),
+        );
+        let (_, token) = tokens
+            .create("test", scope, Duration::from_secs(3600), Utc::now())
+            .await
+            .unwrap();
+        token.expose().to_owned()
+    }
+
+    pub fn tokens(&self) -> TokenStore {
+        TokenStore::new(
+            self.store
+                .root()
+                .scope(&ObjectKey::parse("tokens").unwrap())
+                .unwrap(),
+        )
+    }
+
+    /// A session for `principal`, as a login would create it.
+    pub async fn session(&self, principal: Principal) -> String {
+        let sessions = SessionStore::new(
+            self.store
+                .root()
+                .scope(&ObjectKey::parse("sessions").unwrap())
+                .unwrap(),
+            Duration::from_secs(3600),
+        );
+        sessions
+            .create(principal, Utc::now())
+            .await
+            .unwrap()
+            .expose()
+            .to_owned()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap();
+        }
+    }
+}
+
+pub fn owner() -> Principal {
+    Principal {
+        subject: "owner".into(),
+        email: None,
+        groups: vec![],
+        method: Method::Passkey,
+        authenticated_at: Utc::now(),
+        token_scope: None,
+    }
+}
+
+/// A parsed HTTP/1.1 response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub head: String,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.head
+            .lines()
+            .find(|line| line.to_ascii_lowercase().starts_with(&prefix))
+            .map(|line| line[prefix.len()..].trim().to_owned())
+    }
+
+    pub fn headers(&self, name: &str) -> Vec<String> {
+        let prefix = format!("{}:", name.to_ascii_lowercase());
+        self.head
+            .lines()
+            .filter(|line| line.to_ascii_lowercase().starts_with(&prefix))
+            .map(|line| line[prefix.len()..].trim().to_owned())
+            .collect()
+    }
+}
+
+/// Sends raw bytes and reads until the server closes (requests say `Connection: close`).
+pub async fn raw(addr: SocketAddr, request: &[u8]) -> Reply {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut bytes = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut bytes)).await;
+    parse(&bytes)
+}
+
+pub fn parse(bytes: &[u8]) -> Reply {
+    let text = String::from_utf8_lossy(bytes).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Reply {
+        status,
+        head: head.to_owned(),
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+/// A GET with optional extra header lines.
+pub async fn get(addr: SocketAddr, path: &str, headers: &[&str]) -> Reply {
+    request(addr, "GET", path, headers, "").await
+}
+
+pub async fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> Reply {
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for header in headers {
+        text.push_str(header);
+        text.push_str("\r\n");
+    }
+    if !body.is_empty() || method == "POST" {
+        text.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    text.push_str("\r\n");
+    text.push_str(body);
+    raw(addr, text.as_bytes()).await
+}
+
+pub fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}")
+}
+
+/// What the upstream saw of each request.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+pub type Log = Arc<Mutex<Vec<Seen>>>;
+
+pub mod upstream;

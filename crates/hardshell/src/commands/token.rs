@@ -1,0 +1,64 @@
+//! `hardshell token create|list|revoke`: API tokens for the CLI and programs.
+//! The token is printed once, at creation; only its hash is kept.
+
+use anyhow::bail;
+use chrono::{SecondsFormat, Utc};
+use hardshell_auth::{TokenScope, TokenStore};
+use hardshell_storage::ObjectKey;
+
+use crate::cli::{Global, TokenCommand, TokenScopeArg};
+use crate::context;
+
+pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> {
+    let loaded = context::load_config(global)?;
+    let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
+    let secrets = context::open_secrets(&loaded, &master).await?;
+    let store = context::open_state(&loaded, &master, &secrets).await?;
+    let tokens = TokenStore::new(store.root().scope(&ObjectKey::parse("tokens")?)?);
+    match command {
+        TokenCommand::Create {
+            name,
+            scope,
+            expires_in,
+        } => {
+            let scope = match scope {
+                TokenScopeArg::Chat => TokenScope::Chat,
+                TokenScopeArg::Admin => TokenScope::Admin,
+            };
+            let (record, token) = tokens.create(name, scope, expires_in.0, Utc::now()).await?;
+            eprintln!(
+                "created token {} ({:?}, expires {}); it is shown only now:",
+                record.id,
+                record.scope,
+                record.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+            );
+            println!("{}", token.expose());
+        }
+        TokenCommand::List => {
+            let records = tokens.list().await?;
+            if records.is_empty() {
+                println!("no tokens");
+            }
+            for record in records {
+                let state = match record.revoked_at {
+                    Some(_) => "revoked",
+                    None if record.expires_at <= Utc::now() => "expired",
+                    None => "active",
+                };
+                println!(
+                    "{}  {:7}  {:5}  expires {}  {}",
+                    record.id,
+                    state,
+                    format!("{:?}", record.scope).to_lowercase(),
+                    record.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    record.name
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => match tokens.revoke(id, Utc::now()).await? {
+            Some(_) => println!("revoked token {id}"),
+            None => bail!("no token with id {id}"),
+        },
+    }
+    Ok(())
+}
