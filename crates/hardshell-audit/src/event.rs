@@ -5,7 +5,7 @@
 //!
 //! What no event holds: header values, cookies, request paths or query strings,
 //! request or response bodies, secret values, tokens, passwords, claimed (not yet
-//! proven) identities, or any free-form map. Identifiers only; see [`fields`].
+//! proven) identities, or any free-form map. Identifiers only: see [`Route`], [`RequestId`], [`TokenId`].
 
 mod fields;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use hardshell_storage::Scope;
+use hardshell_storage::{ObjectKey, Scope};
 
 use crate::layout::{self, StoredLog};
 use crate::record::Record;
@@ -43,7 +43,7 @@ impl Tail {
     /// chain; records before it were returned by earlier calls or not at all.
     pub async fn read(&mut self) -> Result<Vec<Record>, AuditError> {
         let segments = self.log.list_segments().await?;
-        let firsts: Vec<(u64, &hardshell_storage::ObjectKey)> = segments
+        let firsts: Vec<(u64, &ObjectKey)> = segments
             .iter()
             .filter_map(|s| s.first_seq.map(|first| (first, &s.key)))
             .collect();
@@ -85,11 +85,7 @@ impl Tail {
     }
 
     /// Checks one line; returns the record if it is the next one to hand out.
-    fn accept(
-        &mut self,
-        key: &hardshell_storage::ObjectKey,
-        line: &[u8],
-    ) -> Result<Option<Record>, AuditError> {
+    fn accept(&mut self, key: &ObjectKey, line: &[u8]) -> Result<Option<Record>, AuditError> {
         let tampered = |seq: u64, reason: String| AuditError::Tampered {
             log: self.log.id().to_string(),
             object: self.log.describe(key),

@@ -158,6 +158,25 @@ pub async fn verify(scope: &Scope, log_id: &LogId) -> Result<VerifyReport, Audit
             walk.line(&object, index + 1, line);
         }
     }
+    report_gaps(&mut walk, &log, &segments);
+    let last_seq = walk.seen.max();
+    let unanchored = check_head(&mut walk, &head_object, head, head_damaged);
+    let mut findings = walk.findings;
+    findings.sort_by_key(|f| f.seq.unwrap_or(u64::MAX));
+    Ok(VerifyReport {
+        log_id: log_id.clone(),
+        segments: segments.len(),
+        records: walk.records,
+        last_seq,
+        head,
+        unanchored,
+        findings,
+    })
+}
+
+/// Every seq missing below the highest one stored, reported against the segment
+/// that should hold it.
+fn report_gaps(walk: &mut walk::Walk, log: &StoredLog, segments: &[layout::SegmentEntry]) {
     for missing in walk.seen.missing() {
         let (first, last) = (*missing.start(), *missing.end());
         let holder = segments
@@ -174,8 +193,17 @@ pub async fn verify(scope: &Scope, log_id: &LogId) -> Result<VerifyReport, Audit
         };
         walk.find(FindingKind::Gap, &holder, Some(first), None, detail);
     }
+}
+
+/// Checks that storage reaches the head; returns how many records lie past it.
+fn check_head(
+    walk: &mut walk::Walk,
+    head_object: &str,
+    head: Option<Head>,
+    head_damaged: bool,
+) -> u64 {
     let last_seq = walk.seen.max();
-    let unanchored = match head {
+    match head {
         Some(head) => {
             let stored = last_seq.unwrap_or(0);
             if head.seq > stored {
@@ -185,7 +213,7 @@ pub async fn verify(scope: &Scope, log_id: &LogId) -> Result<VerifyReport, Audit
                 );
                 walk.find(
                     FindingKind::Truncated,
-                    &head_object,
+                    head_object,
                     Some(stored + 1),
                     None,
                     detail,
@@ -198,22 +226,11 @@ pub async fn verify(scope: &Scope, log_id: &LogId) -> Result<VerifyReport, Audit
                 && !head_damaged
             {
                 let detail = format!("the head is missing, though records up to {last} are stored");
-                walk.find(FindingKind::Truncated, &head_object, None, None, detail);
+                walk.find(FindingKind::Truncated, head_object, None, None, detail);
             }
             walk.seen.count_above(0)
         }
-    };
-    let mut findings = walk.findings;
-    findings.sort_by_key(|f| f.seq.unwrap_or(u64::MAX));
-    Ok(VerifyReport {
-        log_id: log_id.clone(),
-        segments: segments.len(),
-        records: walk.records,
-        last_seq,
-        head,
-        unanchored,
-        findings,
-    })
+    }
 }
 
 /// Storage returned the object, but it is not what the writer stored.
