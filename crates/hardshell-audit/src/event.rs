@@ -1,0 +1,245 @@
+//! Audit events: one struct per fact, named in the past tense, each holding only
+//! the fields that fact needs. [`AuditEvent`] wraps them for the log and is
+//! serialized as `{"type":"request_denied", ...fields}`, every field always
+//! present (`null` when absent), so each type has one fixed shape.
+//!
+//! What no event holds: header values, cookies, request paths or query strings,
+//! request or response bodies, secret values, tokens, passwords, claimed (not yet
+//! proven) identities, or any free-form map. Identifiers only: see [`Route`], [`RequestId`], [`TokenId`].
+
+mod fields;
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Utc};
+use hardshell_auth::{Method, TokenScope};
+use hardshell_secrets::SecretName;
+use serde::{Deserialize, Serialize};
+
+pub(crate) use fields::rfc3339;
+pub use fields::{FieldError, HttpMethod, LimitedBy, RequestId, Route, TokenId};
+
+/// Every fact the audit log records.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum AuditEvent {
+    RequestAllowed(RequestAllowed),
+    RequestDenied(RequestDenied),
+    RateLimited(RateLimited),
+    LoginSucceeded(LoginSucceeded),
+    LoginFailed(LoginFailed),
+    SessionRevoked(SessionRevoked),
+    TokenCreated(TokenCreated),
+    TokenRevoked(TokenRevoked),
+    SecretStored(SecretStored),
+    SecretRemoved(SecretRemoved),
+    DeviceIssued(DeviceIssued),
+    DeviceRevoked(DeviceRevoked),
+    SetupLinkIssued(SetupLinkIssued),
+    ProviderSwitched(ProviderSwitched),
+}
+
+impl AuditEvent {
+    /// The `type` tag, e.g. `request_denied`: for metrics labels and filters.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            AuditEvent::RequestAllowed(_) => "request_allowed",
+            AuditEvent::RequestDenied(_) => "request_denied",
+            AuditEvent::RateLimited(_) => "rate_limited",
+            AuditEvent::LoginSucceeded(_) => "login_succeeded",
+            AuditEvent::LoginFailed(_) => "login_failed",
+            AuditEvent::SessionRevoked(_) => "session_revoked",
+            AuditEvent::TokenCreated(_) => "token_created",
+            AuditEvent::TokenRevoked(_) => "token_revoked",
+            AuditEvent::SecretStored(_) => "secret_stored",
+            AuditEvent::SecretRemoved(_) => "secret_removed",
+            AuditEvent::DeviceIssued(_) => "device_issued",
+            AuditEvent::DeviceRevoked(_) => "device_revoked",
+            AuditEvent::SetupLinkIssued(_) => "setup_link_issued",
+            AuditEvent::ProviderSwitched(_) => "provider_switched",
+        }
+    }
+}
+
+/// The pipeline let a request through to its route.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestAllowed {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    pub method: HttpMethod,
+    /// `None` when no route matched.
+    pub route: Option<Route>,
+    /// `None` on public routes reached without authenticating.
+    pub subject: Option<String>,
+    pub auth_method: Option<Method>,
+}
+
+/// The pipeline refused a request (authentication or authorization).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestDenied {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    pub method: HttpMethod,
+    pub route: Option<Route>,
+    pub subject: Option<String>,
+    pub auth_method: Option<Method>,
+    /// The HTTP status sent: 401 or 403.
+    pub status: u16,
+    /// Why, in hardshell's words (a denial's message), never the client's input.
+    pub reason: String,
+}
+
+/// The rate limiter refused a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimited {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    pub method: HttpMethod,
+    pub route: Option<Route>,
+    pub subject: Option<String>,
+    pub limited_by: LimitedBy,
+    /// The `Retry-After` sent, in seconds.
+    pub retry_after_secs: u64,
+}
+
+/// Someone proved who they are and got a session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginSucceeded {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    pub subject: String,
+    pub auth_method: Method,
+}
+
+/// A login attempt failed. Holds no claimed identity: what a client typed as a
+/// user name is unproven, and is sometimes a password typed in the wrong field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginFailed {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    pub auth_method: Method,
+    /// Why, in hardshell's words (e.g. "assertion signature did not verify").
+    pub reason: String,
+}
+
+/// A principal's session ended before its expiry (logout or revocation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRevoked {
+    /// Whose session.
+    pub subject: String,
+    /// Who revoked it; `None` for the command line on the host.
+    pub actor: Option<String>,
+}
+
+/// An API token was created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenCreated {
+    pub token_id: TokenId,
+    pub scope: TokenScope,
+    #[serde(with = "rfc3339_option")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// `None` for the command line on the host.
+    pub actor: Option<String>,
+}
+
+/// An API token was revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRevoked {
+    pub token_id: TokenId,
+    pub actor: Option<String>,
+}
+
+/// A secret was stored (created or replaced). The name only, never the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretStored {
+    #[serde(with = "fields::secret_name")]
+    pub name: SecretName,
+    /// Whether a previous value was replaced.
+    pub replaced: bool,
+    pub actor: Option<String>,
+}
+
+/// A secret was removed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRemoved {
+    #[serde(with = "fields::secret_name")]
+    pub name: SecretName,
+    pub actor: Option<String>,
+}
+
+/// A device certificate was issued. The certificate is public; its key never
+/// passes through the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceIssued {
+    /// The name given at issue, e.g. `laptop`.
+    pub device: String,
+    /// Certificate serial number, hex.
+    pub serial: String,
+    pub actor: Option<String>,
+}
+
+/// A device certificate was revoked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeviceRevoked {
+    pub serial: String,
+    pub actor: Option<String>,
+}
+
+/// A one-time setup link was issued. The link is a credential; only when it
+/// expires is recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetupLinkIssued {
+    #[serde(with = "rfc3339")]
+    pub expires_at: DateTime<Utc>,
+    pub actor: Option<String>,
+}
+
+/// The model provider in use changed (a fallback, or back to the primary).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderSwitched {
+    /// Provider names as configured, e.g. `anthropic`, `ollama`.
+    pub from: String,
+    pub to: String,
+    /// Why, in hardshell's words (e.g. "anthropic answered 529 three times").
+    pub reason: String,
+}
+
+/// Optional timestamps, in the same fixed form as [`rfc3339`].
+mod rfc3339_option {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(time: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match time {
+            Some(time) => s.serialize_str(&super::rfc3339::format(time)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<String>::deserialize(d)?
+            .map(|text| {
+                DateTime::parse_from_rfc3339(&text)
+                    .map(|time| time.with_timezone(&Utc))
+                    .map_err(serde::de::Error::custom)
+            })
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests;

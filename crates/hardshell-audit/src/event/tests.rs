@@ -1,0 +1,218 @@
+use std::collections::BTreeSet;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use chrono::TimeZone;
+
+use super::*;
+
+fn rid() -> RequestId {
+    RequestId::new("req-1").unwrap()
+}
+
+fn client() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(198, 51, 100, 7))
+}
+
+fn get() -> HttpMethod {
+    HttpMethod::new("GET").unwrap()
+}
+
+fn route() -> Option<Route> {
+    Some(Route::new("/v1/chat/completions").unwrap())
+}
+
+fn when() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
+}
+
+fn owner() -> Option<String> {
+    Some("owner".to_owned())
+}
+
+/// One of each event type.
+pub(super) fn samples() -> Vec<AuditEvent> {
+    vec![
+        AuditEvent::RequestAllowed(RequestAllowed {
+            request_id: rid(),
+            client: client(),
+            method: get(),
+            route: route(),
+            subject: owner(),
+            auth_method: Some(Method::Passkey),
+        }),
+        AuditEvent::RequestDenied(RequestDenied {
+            request_id: rid(),
+            client: IpAddr::V6(Ipv6Addr::LOCALHOST),
+            method: HttpMethod::new("POST").unwrap(),
+            route: None,
+            subject: None,
+            auth_method: None,
+            status: 401,
+            reason: "not authenticated".to_owned(),
+        }),
+        AuditEvent::RateLimited(RateLimited {
+            request_id: rid(),
+            client: client(),
+            method: get(),
+            route: route(),
+            subject: None,
+            limited_by: LimitedBy::ClientAddress,
+            retry_after_secs: 3,
+        }),
+        AuditEvent::LoginSucceeded(LoginSucceeded {
+            request_id: rid(),
+            client: client(),
+            subject: "owner".to_owned(),
+            auth_method: Method::Passkey,
+        }),
+        AuditEvent::LoginFailed(LoginFailed {
+            request_id: rid(),
+            client: client(),
+            auth_method: Method::Oidc,
+            reason: "id token signature did not verify".to_owned(),
+        }),
+        AuditEvent::SessionRevoked(SessionRevoked {
+            subject: "owner".to_owned(),
+            actor: owner(),
+        }),
+        AuditEvent::TokenCreated(TokenCreated {
+            token_id: TokenId::new("tok_1").unwrap(),
+            scope: TokenScope::Chat,
+            expires_at: Some(when()),
+            actor: owner(),
+        }),
+        AuditEvent::TokenRevoked(TokenRevoked {
+            token_id: TokenId::new("tok_1").unwrap(),
+            actor: None,
+        }),
+        AuditEvent::SecretStored(SecretStored {
+            name: SecretName::parse("ANTHROPIC_API_KEY").unwrap(),
+            replaced: false,
+            actor: None,
+        }),
+        AuditEvent::SecretRemoved(SecretRemoved {
+            name: SecretName::parse("ANTHROPIC_API_KEY").unwrap(),
+            actor: owner(),
+        }),
+        AuditEvent::DeviceIssued(DeviceIssued {
+            device: "laptop".to_owned(),
+            serial: "0a1b".to_owned(),
+            actor: owner(),
+        }),
+        AuditEvent::DeviceRevoked(DeviceRevoked {
+            serial: "0a1b".to_owned(),
+            actor: owner(),
+        }),
+        AuditEvent::SetupLinkIssued(SetupLinkIssued {
+            expires_at: when(),
+            actor: None,
+        }),
+        AuditEvent::ProviderSwitched(ProviderSwitched {
+            from: "anthropic".to_owned(),
+            to: "ollama".to_owned(),
+            reason: "anthropic answered 529 three times".to_owned(),
+        }),
+    ]
+}
+
+/// The declared shape of each type. The match has no wildcard, so a new event
+/// type does not compile until its fields are declared here.
+fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
+    match event {
+        AuditEvent::RequestAllowed(_) => &[
+            "request_id",
+            "client",
+            "method",
+            "route",
+            "subject",
+            "auth_method",
+        ],
+        AuditEvent::RequestDenied(_) => &[
+            "request_id",
+            "client",
+            "method",
+            "route",
+            "subject",
+            "auth_method",
+            "status",
+            "reason",
+        ],
+        AuditEvent::RateLimited(_) => &[
+            "request_id",
+            "client",
+            "method",
+            "route",
+            "subject",
+            "limited_by",
+            "retry_after_secs",
+        ],
+        AuditEvent::LoginSucceeded(_) => &["request_id", "client", "subject", "auth_method"],
+        AuditEvent::LoginFailed(_) => &["request_id", "client", "auth_method", "reason"],
+        AuditEvent::SessionRevoked(_) => &["subject", "actor"],
+        AuditEvent::TokenCreated(_) => &["token_id", "scope", "expires_at", "actor"],
+        AuditEvent::TokenRevoked(_) => &["token_id", "actor"],
+        AuditEvent::SecretStored(_) => &["name", "replaced", "actor"],
+        AuditEvent::SecretRemoved(_) => &["name", "actor"],
+        AuditEvent::DeviceIssued(_) => &["device", "serial", "actor"],
+        AuditEvent::DeviceRevoked(_) => &["serial", "actor"],
+        AuditEvent::SetupLinkIssued(_) => &["expires_at", "actor"],
+        AuditEvent::ProviderSwitched(_) => &["from", "to", "reason"],
+    }
+}
+
+#[test]
+fn samples_cover_every_event_type_once() {
+    let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
+    assert_eq!(names.len(), samples().len());
+    assert_eq!(names.len(), 14);
+}
+
+#[test]
+fn every_event_serializes_to_exactly_its_declared_fields() {
+    for event in samples() {
+        let json = serde_json::to_value(&event).unwrap();
+        let object = json.as_object().unwrap();
+        let keys: BTreeSet<&str> = object.keys().map(String::as_str).collect();
+        let mut declared: BTreeSet<&str> = declared_fields(&event).iter().copied().collect();
+        declared.insert("type");
+        assert_eq!(keys, declared, "{}", event.type_name());
+        assert_eq!(object["type"], event.type_name());
+    }
+}
+
+#[test]
+fn no_event_field_is_a_nested_object_or_list() {
+    // A map or list could grow an "extra" bag of headers; scalars cannot.
+    for event in samples() {
+        let json = serde_json::to_value(&event).unwrap();
+        for (field, value) in json.as_object().unwrap() {
+            assert!(
+                !value.is_object() && !value.is_array(),
+                "{}.{field} is not a scalar",
+                event.type_name()
+            );
+        }
+    }
+}
+
+#[test]
+fn every_event_reads_back_as_written() {
+    for event in samples() {
+        let json = serde_json::to_string(&event).unwrap();
+        let back: AuditEvent = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, event);
+    }
+}
+
+#[test]
+fn an_extra_field_is_refused_when_read() {
+    let json =
+        r#"{"type":"token_revoked","token_id":"tok_1","actor":null,"authorization":"Bearer x"}"#;
+    assert!(serde_json::from_str::<AuditEvent>(json).is_err());
+}
+
+#[test]
+fn an_unknown_event_type_is_refused_when_read() {
+    let json = r#"{"type":"headers_seen","authorization":"Bearer x"}"#;
+    assert!(serde_json::from_str::<AuditEvent>(json).is_err());
+}
