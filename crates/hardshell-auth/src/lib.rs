@@ -6,7 +6,10 @@
 //! skipped the check does not compile.
 #![forbid(unsafe_code)]
 
+mod cf_access;
 pub mod ephemeral;
+mod fetch;
+mod jwks;
 mod policy;
 mod principal;
 mod random;
@@ -16,7 +19,13 @@ pub mod tokens;
 #[cfg(test)]
 mod test_store;
 
+pub use cf_access::{
+    CfAccessError, CfAccessSettings, CfAccessVerifier, MAX_TOKEN_BYTES, UnverifiedHeader,
+    parse_unverified_header,
+};
 pub use ephemeral::{Ephemeral, EphemeralError};
+pub use fetch::{FetchError, FetchLimits};
+pub use jwks::{KeySetError, KeySetPolicy};
 pub use policy::{
     Admin, Chat, Denied, FreshAdmin, Permit, Policy, Public, Requirement, Role, Rule, Subject,
     authorize,
