@@ -7,10 +7,12 @@
 //! a loopback address, which is what tests and a provider on the same machine
 //! need and nothing on the network can reach.
 
+use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::time::Duration;
 
-use openidconnect::{HttpRequest, HttpResponse};
+use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
 use url::Url;
 
 /// Bounds on one request to an identity provider.
@@ -48,6 +50,8 @@ pub enum FetchError {
     Status { url: String, status: u16 },
     #[error("{url} sent more than {max} bytes")]
     TooLarge { url: String, max: usize },
+    #[error("refusing to fetch {reason}")]
+    Insecure { reason: String },
 }
 
 /// A bounded HTTP client for identity-provider endpoints.
@@ -71,6 +75,7 @@ impl Fetcher {
 
     /// GETs `url` and returns its body if the answer is 200.
     pub(crate) async fn get(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
+        check_endpoint(url).map_err(|reason| FetchError::Insecure { reason })?;
         let response = self
             .client
             .get(url.clone())
@@ -87,9 +92,15 @@ impl Fetcher {
     }
 
     /// Runs a request built by `openidconnect` and hands back its response
-    /// whatever the status: the library reads OAuth error bodies itself.
+    /// whatever the status: the library reads OAuth error bodies itself. The
+    /// URL rule applies here too, so endpoints a provider's discovery document
+    /// names (token, keys) cannot downgrade to plain http.
     pub(crate) async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
         let url = request.uri().to_string();
+        let parsed = Url::parse(&url).map_err(|err| FetchError::Insecure {
+            reason: format!("{url}: {err}"),
+        })?;
+        check_endpoint(&parsed).map_err(|reason| FetchError::Insecure { reason })?;
         let request =
             reqwest::Request::try_from(request).map_err(|source| send_error(&url, source))?;
         let response = self
@@ -138,6 +149,18 @@ impl Fetcher {
             body.extend_from_slice(&chunk);
         }
         Ok(body)
+    }
+}
+
+/// `openidconnect` sends its requests through this. A named type rather than a
+/// closure, so the futures that use it are `Send` for every lifetime (a closure
+/// borrowing the fetcher makes them `Send` for only one, which tokio rejects).
+impl<'c> AsyncHttpClient<'c> for Fetcher {
+    type Error = FetchError;
+    type Future = Pin<Box<dyn Future<Output = Result<HttpResponse, FetchError>> + Send + 'c>>;
+
+    fn call(&'c self, request: HttpRequest) -> Self::Future {
+        Box::pin(self.execute(request))
     }
 }
 

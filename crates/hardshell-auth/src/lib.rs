@@ -10,6 +10,7 @@ mod cf_access;
 pub mod ephemeral;
 mod fetch;
 mod jwks;
+mod oidc;
 mod policy;
 mod principal;
 mod random;
@@ -26,6 +27,7 @@ pub use cf_access::{
 pub use ephemeral::{Ephemeral, EphemeralError};
 pub use fetch::{FetchError, FetchLimits};
 pub use jwks::{KeySetError, KeySetPolicy};
+pub use oidc::{ClientSecret, OidcClient, OidcError, OidcSettings, PendingLogin};
 pub use policy::{
     Admin, Chat, Denied, FreshAdmin, Permit, Policy, Public, Requirement, Role, Rule, Subject,
     authorize,
