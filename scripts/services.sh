@@ -2,7 +2,7 @@
 # Starts and stops the real servers the test suite runs against, on loopback only.
 # Sourced by scripts/test; every server is started on free ports and stopped by its PID.
 #
-#   services_start   starts SeaweedFS and moto, exports HARDSHELL_TEST_* for the tests
+#   services_start   starts SeaweedFS, moto and an OIDC provider, exports HARDSHELL_TEST_*
 #   services_stop    stops what services_start started (safe to call twice)
 
 SERVICES_PIDS=()
@@ -84,10 +84,32 @@ start_moto() {
     export HARDSHELL_TEST_MOTO="http://127.0.0.1:$port"
 }
 
+# panva's oidc-provider (installed by install.sh) through scripts/oidc-provider.mjs, with
+# two confidential clients, `hardshell` and `hardshell-other`. The redirect URI is never
+# served: the tests stop at the redirect and read the code from its URL.
+start_oidc() {
+    local port here
+    port=$(free_port)
+    here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+    export HARDSHELL_TEST_OIDC_ISSUER="http://127.0.0.1:$port"
+    export HARDSHELL_TEST_OIDC_REDIRECT_URI="http://127.0.0.1:$port/hardshell-test/callback"
+    export HARDSHELL_TEST_OIDC_CLIENT_SECRET="hardshell-test-client-secret"
+    export HARDSHELL_TEST_OIDC_OTHER_CLIENT_SECRET="hardshell-test-other-client-secret"
+    OIDC_PROVIDER_HOME="$INFRA/node" \
+    OIDC_REDIRECT_URI="$HARDSHELL_TEST_OIDC_REDIRECT_URI" \
+    OIDC_CLIENT_SECRET="$HARDSHELL_TEST_OIDC_CLIENT_SECRET" \
+    OIDC_OTHER_CLIENT_SECRET="$HARDSHELL_TEST_OIDC_OTHER_CLIENT_SECRET" \
+        node "$here/oidc-provider.mjs" "$port" >"$SERVICES_DIR/oidc.log" 2>&1 &
+    local pid=$!
+    SERVICES_PIDS+=("$pid")
+    wait_for_http "$HARDSHELL_TEST_OIDC_ISSUER/.well-known/openid-configuration" oidc "$pid"
+}
+
 services_start() {
     SERVICES_DIR=$(mktemp -d -t hardshell-services.XXXXXX)
     start_seaweedfs
     start_moto
+    start_oidc
 }
 
 services_stop() {

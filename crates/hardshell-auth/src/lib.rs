@@ -6,8 +6,12 @@
 //! skipped the check does not compile.
 #![forbid(unsafe_code)]
 
+mod cf_access;
 pub mod ephemeral;
+mod fetch;
 pub mod identity;
+mod jwks;
+mod oidc;
 mod policy;
 mod principal;
 mod random;
@@ -17,7 +21,14 @@ pub mod tokens;
 #[cfg(test)]
 mod test_store;
 
+pub use cf_access::{
+    CfAccessError, CfAccessSettings, CfAccessVerifier, MAX_TOKEN_BYTES, UnverifiedHeader,
+    parse_unverified_header,
+};
 pub use ephemeral::{Ephemeral, EphemeralError};
+pub use fetch::{FetchError, FetchLimits};
+pub use jwks::{KeySetError, KeySetPolicy};
+pub use oidc::{ClientSecret, OidcClient, OidcError, OidcSettings, PendingLogin};
 pub use policy::{
     Admin, Chat, Denied, FreshAdmin, Permit, Policy, Public, Requirement, Role, Rule, Subject,
     authorize,

@@ -69,3 +69,20 @@ pub struct Device {
     /// The certificate's serial number, hex.
     pub serial: String,
 }
+
+/// Group names from an identity provider's claim: an array of strings or a
+/// single string. Anything else in it is ignored, so a provider's claim of an
+/// unexpected shape yields no groups rather than refusing the login.
+pub(crate) fn groups_from_claim(value: serde_json::Value) -> Vec<String> {
+    match value {
+        serde_json::Value::String(one) => vec![one],
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|item| match item {
+                serde_json::Value::String(name) => Some(name),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
