@@ -3,9 +3,12 @@
 //!
 //! Invariant: a [`Permit`] can only be made by [`authorize`], which denies by
 //! default; the edge's handlers take a `Permit` as an argument, so a route that
-//! skipped the check does not compile.
+//! skipped the check does not compile. A [`Principal`] is only made by a method
+//! that verified a proof (today: [`passkey`]), and a `Device` only from a
+//! certificate chain the edge's TLS verifier accepted.
 #![forbid(unsafe_code)]
 
+pub mod passkey;
 mod policy;
 mod principal;
 
