@@ -3,11 +3,12 @@
 //!
 //! Invariant: a [`Permit`] can only be made by [`authorize`], which denies by
 //! default; the edge's handlers take a `Permit` as an argument, so a route that
-//! skipped the check does not compile. A [`Principal`] is only made by a method
-//! that verified a proof (today: [`passkey`]), and a `Device` only from a
-//! certificate chain the edge's TLS verifier accepted.
+//! skipped the check does not compile. Principals come from a method that
+//! verified a proof (today: [`passkey`]); a [`Device`] comes from a client
+//! certificate the edge's TLS verifier accepted ([`devices`]).
 #![forbid(unsafe_code)]
 
+pub mod devices;
 pub mod passkey;
 mod policy;
 mod principal;
