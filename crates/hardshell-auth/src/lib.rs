@@ -3,7 +3,9 @@
 //!
 //! Invariant: a [`Permit`] can only be made by [`authorize`], which denies by
 //! default; the edge's handlers take a `Permit` as an argument, so a route that
-//! skipped the check does not compile.
+//! skipped the check does not compile. Principals come from a method that
+//! verified a proof (today: [`passkey`]); a [`Device`] comes from a client
+//! certificate the edge's TLS verifier accepted ([`devices`]).
 #![forbid(unsafe_code)]
 
 mod cf_access;
@@ -12,6 +14,8 @@ mod fetch;
 pub mod identity;
 mod jwks;
 mod oidc;
+pub mod devices;
+pub mod passkey;
 mod policy;
 mod principal;
 mod random;

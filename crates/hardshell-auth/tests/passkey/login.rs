@@ -1,0 +1,265 @@
+use hardshell_auth::passkey::{
+    LoginState, PasskeyError, PublicKeyCredential, RequestChallengeResponse, WebauthnError,
+};
+use hardshell_auth::{Method, Principal};
+use url::Url;
+use webauthn_authenticator_rs::AuthenticatorBackend;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn registered_owner_logs_in_as_the_owner_principal() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    let registered = register(&f, &mut phone, t0()).await;
+
+    // Through JSON, as the gateway keeps the state and the browser posts the answer.
+    let (options, state) = f.passkeys.start_login(t0() + minutes(1)).await.unwrap();
+    let options: RequestChallengeResponse =
+        serde_json::from_str(&serde_json::to_string(&options).unwrap()).unwrap();
+    let state: LoginState = serde_json::from_str(&serde_json::to_string(&state).unwrap()).unwrap();
+    let answer = sign(&mut phone, &origin(), options);
+    let answer: PublicKeyCredential =
+        serde_json::from_str(&serde_json::to_string(&answer).unwrap()).unwrap();
+    let now = t0() + minutes(2);
+    let principal = f.passkeys.finish_login(&state, &answer, now).await.unwrap();
+
+    assert_eq!(
+        principal,
+        Principal {
+            subject: "owner".into(),
+            email: None,
+            groups: vec![],
+            method: Method::Passkey,
+            authenticated_at: now,
+            token_scope: None,
+        }
+    );
+    let listed = f.passkeys.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].id, registered.id);
+    assert_eq!(listed[0].last_used_at, Some(now));
+}
+
+#[tokio::test]
+async fn consecutive_logins_each_succeed() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+    for n in 1..=3 {
+        login(&f, &mut phone, t0() + minutes(n)).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn login_before_any_passkey_is_refused() {
+    let f = fixture().await;
+    let err = refused(f.passkeys.start_login(t0()).await);
+    assert!(matches!(err, PasskeyError::NoPasskeys), "{err}");
+}
+
+#[tokio::test]
+async fn login_signed_for_another_origin_is_refused() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+
+    // Another port on localhost: what a browser would report for a page served
+    // elsewhere on the same machine.
+    let other_port = Url::parse("http://localhost:9999").unwrap();
+    let (state, answer) = browser_login(&f, &mut phone, &other_port, t0()).await;
+    let err = refused(f.passkeys.finish_login(&state, &answer, t0()).await);
+    assert!(
+        matches!(
+            err,
+            PasskeyError::VerifyLogin(WebauthnError::InvalidRPOrigin)
+        ),
+        "{err}"
+    );
+
+    // A phishing site: the client reports its own origin in the signed client data.
+    let (options, state) = f.passkeys.start_login(t0()).await.unwrap();
+    let phishing = Url::parse("https://hardshell-login.example").unwrap();
+    let answer =
+        AuthenticatorBackend::perform_auth(&mut phone, phishing, options.public_key, 60_000)
+            .unwrap();
+    let err = refused(f.passkeys.finish_login(&state, &answer, t0()).await);
+    assert!(
+        matches!(
+            err,
+            PasskeyError::VerifyLogin(WebauthnError::InvalidRPOrigin)
+        ),
+        "{err}"
+    );
+
+    // The passkey itself is unharmed.
+    login(&f, &mut phone, t0()).await.unwrap();
+}
+
+#[tokio::test]
+async fn finishing_a_login_twice_is_refused() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+    let (state, answer) = browser_login(&f, &mut phone, &origin(), t0()).await;
+    f.passkeys
+        .finish_login(&state, &answer, t0())
+        .await
+        .unwrap();
+
+    let err = refused(f.passkeys.finish_login(&state, &answer, t0()).await);
+    assert!(
+        matches!(err, PasskeyError::CeremonyReplayed { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn answer_to_one_challenge_does_not_finish_another() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+    let (_first, answer) = browser_login(&f, &mut phone, &origin(), t0()).await;
+    let (_options, second) = f.passkeys.start_login(t0()).await.unwrap();
+
+    let err = refused(f.passkeys.finish_login(&second, &answer, t0()).await);
+    assert!(
+        matches!(
+            err,
+            PasskeyError::VerifyLogin(WebauthnError::MismatchedChallenge)
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn login_with_a_passkey_registered_elsewhere_is_refused() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+    // A stranger's passkey for the same relying party id, on another instance.
+    let elsewhere = fixture().await;
+    let mut stranger = authenticator();
+    let token = elsewhere.passkeys.setup_links().issue(t0()).await.unwrap();
+    let (state, stranger_credential) =
+        browser_registration(&elsewhere, &mut stranger, &token, &origin(), t0()).await;
+    elsewhere
+        .passkeys
+        .finish_registration(&state, &stranger_credential, t0())
+        .await
+        .unwrap();
+
+    // The stranger's client answers our challenge with its own credential.
+    let (mut options, state) = f.passkeys.start_login(t0()).await.unwrap();
+    options.public_key.allow_credentials[0].id = stranger_credential.raw_id.clone();
+    let answer = sign(&mut stranger, &origin(), options);
+    let err = refused(f.passkeys.finish_login(&state, &answer, t0()).await);
+    assert!(
+        matches!(err, PasskeyError::UnknownCredential { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn tampered_assertion_is_refused() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+
+    type Tamper = fn(&mut PublicKeyCredential);
+    let tamperings: [(&str, Tamper); 3] = [
+        ("signature", |a| {
+            let last = a.response.signature.len() - 1;
+            a.response.signature[last] ^= 0x01;
+        }),
+        ("authenticator data", |a| {
+            // The counter's low byte: a valid-looking, higher counter.
+            let last = a.response.authenticator_data.len() - 1;
+            a.response.authenticator_data[last] ^= 0x40;
+        }),
+        ("client data", |a| {
+            // Same meaning, different bytes: only the signature can notice.
+            let text = String::from_utf8(a.response.client_data_json.clone()).unwrap();
+            a.response.client_data_json = text.replacen('{', "{ ", 1).into();
+        }),
+    ];
+    for (what, tamper) in tamperings {
+        let (state, mut answer) = browser_login(&f, &mut phone, &origin(), t0()).await;
+        tamper(&mut answer);
+        let err = refused(f.passkeys.finish_login(&state, &answer, t0()).await);
+        assert!(matches!(err, PasskeyError::VerifyLogin(_)), "{what}: {err}");
+    }
+    login(&f, &mut phone, t0()).await.unwrap();
+}
+
+#[tokio::test]
+async fn signature_counter_going_backwards_is_refused() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+    // Two logins started together both carry the counter stored at their start.
+    // The phone answers the first (counter 1), then the second (counter 2); once
+    // the second is accepted, the first's counter is behind what is stored: what
+    // a cloned authenticator's answer looks like.
+    let (first_options, first) = f.passkeys.start_login(t0()).await.unwrap();
+    let (second_options, second) = f.passkeys.start_login(t0()).await.unwrap();
+    let stale = sign(&mut phone, &origin(), first_options);
+    let fresh = sign(&mut phone, &origin(), second_options);
+    f.passkeys
+        .finish_login(&second, &fresh, t0())
+        .await
+        .unwrap();
+
+    let err = refused(f.passkeys.finish_login(&first, &stale, t0()).await);
+    assert!(
+        matches!(err, PasskeyError::CounterRegressed { .. }),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn login_state_past_its_lifetime_is_refused() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+    let (state, answer) = browser_login(&f, &mut phone, &origin(), t0()).await;
+    assert_eq!(state.expires_at(), t0() + minutes(5));
+
+    let late = t0() + minutes(5) + chrono::Duration::seconds(1);
+    let err = refused(f.passkeys.finish_login(&state, &answer, late).await);
+    assert!(matches!(err, PasskeyError::CeremonyExpired { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn login_state_from_the_future_is_refused() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    register(&f, &mut phone, t0()).await;
+    let (state, answer) = browser_login(&f, &mut phone, &origin(), t0() + minutes(10)).await;
+    let err = refused(f.passkeys.finish_login(&state, &answer, t0()).await);
+    assert!(matches!(err, PasskeyError::CeremonyExpired { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn removed_passkey_no_longer_logs_in() {
+    let f = fixture().await;
+    let mut phone = authenticator();
+    let mut laptop = authenticator();
+    let phone_info = register(&f, &mut phone, t0()).await;
+    register(&f, &mut laptop, t0()).await;
+
+    // Removed between the two halves of a login.
+    let (state, answer) = browser_login(&f, &mut phone, &origin(), t0()).await;
+    assert!(f.passkeys.remove(&phone_info.id).await.unwrap());
+    let err = refused(f.passkeys.finish_login(&state, &answer, t0()).await);
+    assert!(
+        matches!(err, PasskeyError::UnknownCredential { .. }),
+        "{err}"
+    );
+
+    // And no later login offers it.
+    let (options, _state) = f.passkeys.start_login(t0()).await.unwrap();
+    assert_eq!(options.public_key.allow_credentials.len(), 1);
+    login(&f, &mut laptop, t0()).await.unwrap();
+    assert!(!f.passkeys.remove(&phone_info.id).await.unwrap());
+}
