@@ -9,12 +9,12 @@
 #![forbid(unsafe_code)]
 
 mod cf_access;
+pub mod devices;
 pub mod ephemeral;
 mod fetch;
 pub mod identity;
 mod jwks;
 mod oidc;
-pub mod devices;
 pub mod passkey;
 mod policy;
 mod principal;

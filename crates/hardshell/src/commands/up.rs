@@ -38,7 +38,17 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     }
     .build()?;
     let edge = Edge::bind(listen, state).await?;
-    tracing::info!(addr = %edge.local_addr(), public_url = %loaded.public_url, "edge listening on {}", edge.local_addr());
+    let scheme = if loaded.config.edge.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        addr = %edge.local_addr(),
+        public_url = %loaded.public_url,
+        "edge listening on {scheme}://{}",
+        edge.local_addr()
+    );
 
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
