@@ -28,6 +28,7 @@ pub enum AuditEvent {
     RateLimited(RateLimited),
     LoginSucceeded(LoginSucceeded),
     LoginFailed(LoginFailed),
+    CredentialRejected(CredentialRejected),
     SessionRevoked(SessionRevoked),
     TokenCreated(TokenCreated),
     TokenRevoked(TokenRevoked),
@@ -48,6 +49,7 @@ impl AuditEvent {
             AuditEvent::RateLimited(_) => "rate_limited",
             AuditEvent::LoginSucceeded(_) => "login_succeeded",
             AuditEvent::LoginFailed(_) => "login_failed",
+            AuditEvent::CredentialRejected(_) => "credential_rejected",
             AuditEvent::SessionRevoked(_) => "session_revoked",
             AuditEvent::TokenCreated(_) => "token_created",
             AuditEvent::TokenRevoked(_) => "token_revoked",
@@ -125,6 +127,31 @@ pub struct LoginFailed {
     pub auth_method: Method,
     /// Why, in hardshell's words (e.g. "assertion signature did not verify").
     pub reason: String,
+}
+
+/// A request presented a credential that did not verify: a wrong, expired or
+/// revoked API token, a dead session cookie, a bad Cloudflare Access JWT. Names
+/// the kind of credential and, for tokens, the id the request claimed (an id is
+/// not a secret); never the credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CredentialRejected {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    pub credential: CredentialKind,
+    /// The token id the request claimed, when it claimed one.
+    pub token_id: Option<TokenId>,
+    /// Why, in hardshell's words (e.g. `revoked`, `expired`, `wrong_secret`).
+    pub reason: String,
+}
+
+/// The kinds of credential a request can carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    ApiToken,
+    Session,
+    CloudflareAccess,
 }
 
 /// A principal's session ended before its expiry (logout or revocation).

@@ -1,84 +1,220 @@
-//! The edge's audit trail: one call per decision, typed records, no credentials.
+//! The edge's audit trail: one call per decision, each turned into a typed event
+//! of `hardshell-audit`. Request events are buffered and flushed on an interval;
+//! administrative actions are written durably before they are answered. A
+//! request that cannot be recorded (the backlog is full, storage is gone) is not
+//! served: audit comes before the route.
 
 use std::net::IpAddr;
 
-use hardshell_auth::Principal;
+use hardshell_audit::event::FieldError;
+use hardshell_audit::event::{
+    CredentialRejected, HttpMethod, LimitedBy, RateLimited, RequestAllowed, RequestDenied,
+    RequestId, Route, SessionRevoked, TokenCreated, TokenId, TokenRevoked,
+};
+use hardshell_audit::{AuditError, AuditEvent, AuditLog};
+use hardshell_auth::{Principal, TokenRecord};
+use http::Method;
 
 use crate::pipeline::authn::AuthFailure;
 
-/// Records the edge's decisions.
-pub(crate) struct Trail {}
+/// Who did something, as the audit log names actors.
+fn actor(principal: &Principal) -> Option<String> {
+    Some(principal.subject.clone())
+}
+
+/// What identifies the request in every request event.
+pub(crate) struct RequestFacts<'a> {
+    pub request_id: &'a str,
+    pub client: IpAddr,
+    pub method: &'a Method,
+    /// The matched route pattern, when one matched.
+    pub route: Option<&'a str>,
+}
+
+impl RequestFacts<'_> {
+    fn request_id(&self) -> RequestId {
+        // Request ids are hex made by the edge; the fallback never triggers.
+        RequestId::new(self.request_id).unwrap_or_else(|_| fallback_id())
+    }
+
+    fn method(&self) -> HttpMethod {
+        HttpMethod::new(self.method.as_str())
+            .or_else(|_| HttpMethod::new("OTHER"))
+            .unwrap_or_else(|_| fallback_method())
+    }
+
+    fn route(&self) -> Option<Route> {
+        self.route.and_then(|route| Route::new(route).ok())
+    }
+}
+
+#[allow(clippy::unwrap_used)] // literals that satisfy the field rules
+fn fallback_id() -> RequestId {
+    RequestId::new("unknown").unwrap()
+}
+
+#[allow(clippy::unwrap_used)] // literals that satisfy the field rules
+fn fallback_method() -> HttpMethod {
+    HttpMethod::new("OTHER").unwrap()
+}
+
+/// Why an audit record could not be made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum TrailError {
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+    #[error("audit field: {0}")]
+    Field(#[from] FieldError),
+}
+
+/// Records the edge's decisions in the audit log.
+pub(crate) struct Trail {
+    log: AuditLog,
+}
 
 impl Trail {
-    pub fn new() -> Self {
-        Self {}
+    pub fn new(log: AuditLog) -> Self {
+        Self { log }
+    }
+
+    fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let kind = event.type_name();
+        self.log.record(event).map(|_| ()).inspect_err(|e| {
+            tracing::error!(event = kind, error = %e, "audit record refused");
+        })
+    }
+
+    async fn record_durable(&self, event: AuditEvent) -> Result<(), AuditError> {
+        let kind = event.type_name();
+        self.log
+            .record_durable(event)
+            .await
+            .map(|_| ())
+            .inspect_err(|e| {
+                tracing::error!(event = kind, error = %e, "durable audit record failed");
+            })
     }
 
     pub fn request_allowed(
         &self,
-        request_id: &str,
-        client: IpAddr,
+        facts: &RequestFacts<'_>,
         principal: Option<&Principal>,
-        route: &str,
-        requirement: &str,
-    ) {
-        tracing::info!(request_id, %client, subject = principal.map(|p| p.subject.as_str()), route, requirement, "request allowed");
+    ) -> Result<(), AuditError> {
+        self.record(AuditEvent::RequestAllowed(RequestAllowed {
+            request_id: facts.request_id(),
+            client: facts.client,
+            method: facts.method(),
+            route: facts.route(),
+            subject: principal.map(|p| p.subject.clone()),
+            auth_method: principal.map(|p| p.method),
+        }))
     }
 
     pub fn request_denied(
         &self,
-        request_id: &str,
-        client: IpAddr,
+        facts: &RequestFacts<'_>,
         principal: Option<&Principal>,
-        route: &str,
+        status: u16,
         reason: &str,
     ) {
-        tracing::info!(request_id, %client, subject = principal.map(|p| p.subject.as_str()), route, reason, "request denied");
+        let _ = self.record(AuditEvent::RequestDenied(RequestDenied {
+            request_id: facts.request_id(),
+            client: facts.client,
+            method: facts.method(),
+            route: facts.route(),
+            subject: principal.map(|p| p.subject.clone()),
+            auth_method: principal.map(|p| p.method),
+            status,
+            reason: reason.to_owned(),
+        }));
     }
 
-    pub fn auth_failed(
+    pub fn credential_rejected(&self, facts: &RequestFacts<'_>, failure: &AuthFailure) {
+        let token_id = failure
+            .account
+            .as_deref()
+            .and_then(|account| account.strip_prefix("token:"))
+            .and_then(|id| TokenId::new(id).ok());
+        let _ = self.record(AuditEvent::CredentialRejected(CredentialRejected {
+            request_id: facts.request_id(),
+            client: facts.client,
+            credential: failure.kind,
+            token_id,
+            reason: failure.reason.to_owned(),
+        }));
+    }
+
+    pub fn rate_limited(
         &self,
-        request_id: &str,
-        client: IpAddr,
-        failure: &AuthFailure,
-        route: &str,
+        facts: &RequestFacts<'_>,
+        principal: Option<&Principal>,
+        by_principal: bool,
+        retry_after_secs: u64,
     ) {
-        tracing::info!(request_id, %client, method = failure.method, reason = failure.reason, route, "authentication failed");
+        let _ = self.record(AuditEvent::RateLimited(RateLimited {
+            request_id: facts.request_id(),
+            client: facts.client,
+            method: facts.method(),
+            route: facts.route(),
+            subject: principal.map(|p| p.subject.clone()),
+            limited_by: if by_principal {
+                LimitedBy::Principal
+            } else {
+                LimitedBy::ClientAddress
+            },
+            retry_after_secs,
+        }));
     }
 
-    pub fn rate_limited(&self, request_id: &str, client: IpAddr, limit: &str, route: &str) {
-        tracing::info!(request_id, %client, limit, route, "rate limited");
-    }
-
-    pub fn session_ended(&self, request_id: &str, client: IpAddr, principal: &Principal) {
-        tracing::info!(request_id, %client, subject = principal.subject, "session ended");
+    pub async fn session_ended(&self, principal: &Principal) -> Result<(), AuditError> {
+        self.record_durable(AuditEvent::SessionRevoked(SessionRevoked {
+            subject: principal.subject.clone(),
+            actor: actor(principal),
+        }))
+        .await
     }
 
     pub async fn token_created(
         &self,
-        request_id: &str,
-        client: IpAddr,
         by: &Principal,
-        record: &hardshell_auth::TokenRecord,
-    ) -> Result<(), String> {
-        tracing::info!(request_id, %client, by = by.subject, token = record.id, "token created");
-        Ok(())
+        record: &TokenRecord,
+    ) -> Result<(), TrailError> {
+        self.record_durable(AuditEvent::TokenCreated(TokenCreated {
+            token_id: TokenId::new(&record.id)?,
+            scope: record.scope,
+            expires_at: Some(record.expires_at),
+            actor: actor(by),
+        }))
+        .await
+        .map_err(TrailError::from)
     }
 
     pub async fn token_revoked(
         &self,
-        request_id: &str,
-        client: IpAddr,
         by: &Principal,
-        record: &hardshell_auth::TokenRecord,
-    ) -> Result<(), String> {
-        tracing::info!(request_id, %client, by = by.subject, token = record.id, "token revoked");
-        Ok(())
+        record: &TokenRecord,
+    ) -> Result<(), TrailError> {
+        self.record_durable(AuditEvent::TokenRevoked(TokenRevoked {
+            token_id: TokenId::new(&record.id)?,
+            actor: actor(by),
+        }))
+        .await
+        .map_err(TrailError::from)
     }
 
-    pub async fn shutdown(&self) {}
+    /// Any other administrative fact, written before the action is answered.
+    pub async fn admin_action(&self, event: AuditEvent) -> Result<(), AuditError> {
+        self.record_durable(event).await
+    }
 
-    pub fn backlog(&self) -> usize {
-        0
+    /// Writes everything still buffered; called on shutdown.
+    pub async fn flush(&self) {
+        if let Err(e) = self.log.flush().await {
+            tracing::error!(error = %e, "flushing the audit log at shutdown failed");
+        }
+    }
+
+    pub fn backlog(&self) -> u64 {
+        self.log.backlog()
     }
 }

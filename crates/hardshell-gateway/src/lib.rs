@@ -98,6 +98,6 @@ impl Edge {
         let sweeper = tokio::spawn(setup::background(state.clone()));
         server::run(self.listener, self.tls, self.state, shutdown).await;
         sweeper.abort();
-        state.audit.shutdown().await;
+        state.audit.flush().await;
     }
 }

@@ -36,6 +36,7 @@ use http::{Method, Request};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
+use crate::audit::RequestFacts;
 use crate::client_addr::client_address;
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, Match};
@@ -112,6 +113,13 @@ async fn phases(
     };
     let route = pattern.to_owned();
     let now = Utc::now();
+    let method = request.method().clone();
+    let facts = RequestFacts {
+        request_id,
+        client,
+        method: &method,
+        route: Some(&route),
+    };
 
     // Phase 5: authentication.
     if authn::presents_credential(state, request.headers()) {
@@ -120,9 +128,10 @@ async fn phases(
                 .and_then(|account| state.rate_limits.account_locked(&account))
         });
         if let Some(secs) = locked {
-            let limit = limits::Limited::FailedAuth.as_str();
-            state.audit.rate_limited(request_id, client, limit, &route);
-            state.metrics.record_rate_limited(limit);
+            state.audit.rate_limited(&facts, None, false, secs);
+            state
+                .metrics
+                .record_rate_limited(limits::Limited::FailedAuth.as_str());
             return (response::too_many_requests(secs), route);
         }
     }
@@ -131,8 +140,10 @@ async fn phases(
         state
             .rate_limits
             .charge_failure(client, failure.account.as_deref());
-        state.metrics.record_auth_failure(failure.method);
-        state.audit.auth_failed(request_id, client, failure, &route);
+        state
+            .metrics
+            .record_auth_failure(authn::label(failure.kind));
+        state.audit.credential_rejected(&facts, failure);
     }
     let principal = authentication.principal.as_ref();
 
@@ -143,9 +154,12 @@ async fn phases(
         && !is_safe(request.method())
         && !same_origin(state, request.headers())
     {
-        state
-            .audit
-            .request_denied(request_id, client, principal, &route, "cross_origin");
+        state.audit.request_denied(
+            &facts,
+            principal,
+            403,
+            "cross-origin request with a session cookie",
+        );
         return (response::forbidden(), route);
     }
 
@@ -154,9 +168,10 @@ async fn phases(
         .rate_limits
         .charge_request(client, principal.map(|p| p.subject.as_str()))
     {
+        let by_principal = limit == limits::Limited::Principal;
         state
             .audit
-            .rate_limited(request_id, client, limit.as_str(), &route);
+            .rate_limited(&facts, principal, by_principal, secs);
         state.metrics.record_rate_limited(limit.as_str());
         return (response::too_many_requests(secs), route);
     }
@@ -170,26 +185,31 @@ async fn phases(
     let authorized = match endpoint.authorize(&state.policy, &subject) {
         Ok(authorized) => authorized,
         Err(denied) => {
-            state
-                .audit
-                .request_denied(request_id, client, principal, &route, &denied.to_string());
             let response = if denied.is_unauthenticated() {
                 response::unauthorized()
             } else {
                 response::forbidden()
             };
+            state.audit.request_denied(
+                &facts,
+                principal,
+                response.status().as_u16(),
+                &denied.to_string(),
+            );
             return (with_cookie(response, authentication.set_cookie), route);
         }
     };
 
-    // Phase 8: audit.
-    state.audit.request_allowed(
-        request_id,
-        client,
-        principal,
-        &route,
-        endpoint.requirement(),
-    );
+    // Phase 8: audit. A request that cannot be recorded is not served.
+    if state.audit.request_allowed(&facts, principal).is_err() {
+        return (
+            response::text(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "audit log unavailable\n",
+            ),
+            route,
+        );
+    }
 
     // Phase 9: route.
     let request = request.map(|incoming| {

@@ -83,8 +83,6 @@ impl Authorized {
 
 /// A registered endpoint, its requirement type erased behind `authorize`.
 pub(crate) trait Endpoint: Send + Sync {
-    /// The requirement's name, for logs, metrics and audit records.
-    fn requirement(&self) -> &'static str;
     fn authorize(&self, policy: &Policy, subject: &Subject<'_>) -> Result<Authorized, Denied>;
     /// Whether the route proxies to the upstream (streams its body untouched).
     fn is_proxy(&self) -> bool;
@@ -97,10 +95,6 @@ struct Typed<R, H> {
 }
 
 impl<R: Requirement, H: Handler<R>> Endpoint for Typed<R, H> {
-    fn requirement(&self) -> &'static str {
-        R::NAME
-    }
-
     fn authorize(&self, policy: &Policy, subject: &Subject<'_>) -> Result<Authorized, Denied> {
         let permit = authorize::<R>(policy, subject)?;
         let handler = self.handler.clone();

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use hardshell_audit::AuditLog;
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::{Policy, Role, Rule, SessionStore, TokenStore};
 use hardshell_config::{LoadedConfig, RuleRole};
@@ -25,6 +26,8 @@ pub struct EdgeSetup<'a> {
     pub store: &'a Store,
     /// Signs the identity the upstream receives.
     pub signer: IdentitySigner,
+    /// This edge's audit log (its own log id; see `hardshell-audit`).
+    pub audit: AuditLog,
 }
 
 impl EdgeSetup<'_> {
@@ -79,7 +82,7 @@ impl EdgeSetup<'_> {
             },
             rate_limits: RateLimits::from_config(&config.ratelimit)
                 .map_err(|e| GatewayError::Setup(format!("rate limits: {e}")))?,
-            audit: Trail::new(),
+            audit: Trail::new(self.audit),
             upstream,
             signer: self.signer,
             metrics: Metrics::new(),

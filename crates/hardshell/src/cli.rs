@@ -57,8 +57,33 @@ pub enum Command {
     /// API tokens for the CLI and programs: shown once, stored hashed, expiring.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The tamper-evident audit log: verify it, or read it.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Start the edge and serve until SIGINT or SIGTERM.
     Up,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check every record's hash chain, and say where it is broken.
+    Verify {
+        /// Only this log (default: every log in the audit store).
+        #[arg(long)]
+        log: Option<String>,
+    },
+    /// Print records as JSON lines.
+    Tail {
+        /// The log to read (default: this host's edge log, edge-<hostname>).
+        #[arg(long)]
+        log: Option<String>,
+        /// Start at this sequence number.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        /// Keep printing new records as they arrive.
+        #[arg(long, short)]
+        follow: bool,
+    },
 }
 
 #[derive(Debug, Args)]

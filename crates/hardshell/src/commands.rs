@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches.
 
+mod audit;
 mod config;
 mod init;
 mod secret;
@@ -14,6 +15,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(command) => config::run(&cli.global, &command).await,
         Command::Secret(command) => secret::run(&cli.global, &command).await,
         Command::Token(command) => token::run(&cli.global, &command).await,
+        Command::Audit(command) => audit::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
     }
 }

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hardshell_audit::{AuditError, AuditEvent, AuditLog, AuditOptions, LogId};
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_config::{LoadedConfig, SecretRef, StorageBackend};
 use hardshell_secrets::{SecretName, SecretStore};
@@ -109,60 +110,126 @@ pub async fn open_state(
     secrets: &SecretStore,
 ) -> anyhow::Result<Store> {
     let config = &loaded.config;
-    let sealing = if config.dangerous.unencrypted_storage {
-        Sealing::Plaintext
-    } else {
-        Sealing::Envelope(master.clone())
-    };
     let location = match (config.storage.backend, &config.storage.s3) {
         (StorageBackend::File, _) => local_location(&loaded.data_dir(), "objects"),
-        (StorageBackend::S3, Some(s3)) => {
-            let prefix = match &s3.prefix {
-                Some(prefix) => Some(
-                    ObjectKey::parse(prefix)
-                        .map_err(|e| loaded.error_at("storage.s3.prefix", e.to_string()))?,
-                ),
-                None => None,
-            };
-            Location::S3(S3Options {
-                endpoint: s3.endpoint.clone(),
-                bucket: s3.bucket.clone(),
-                region: s3.region.clone(),
-                path_style: s3.path_style,
-                prefix,
-                credentials: S3Credentials {
-                    access_key_id: resolve(
-                        loaded,
-                        "storage.s3.access_key_id",
-                        &s3.access_key_id,
-                        secrets,
-                    )
-                    .await?,
-                    secret_access_key: resolve(
-                        loaded,
-                        "storage.s3.secret_access_key",
-                        &s3.secret_access_key,
-                        secrets,
-                    )
-                    .await?,
-                },
-                allow_http: config.dangerous.storage_allow_http,
-                retry: RetryOptions {
-                    max_retries: s3.max_retries,
-                    timeout: std::time::Duration::from_secs(s3.retry_timeout_secs),
-                    ..RetryOptions::default()
-                },
-            })
-        }
+        (StorageBackend::S3, Some(s3)) => s3_location(loaded, "storage.s3", s3, secrets).await?,
         (StorageBackend::S3, None) => {
             bail!("storage.backend is \"s3\" but [storage.s3] is missing")
         }
     };
-    let store = Store::open(&location, sealing)
+    let store = Store::open(&location, sealing(loaded, master))
         .await
         .context("opening the state store")?;
     check_master_key(&store, master).await?;
     Ok(store)
+}
+
+fn sealing(loaded: &LoadedConfig, master: &MasterKey) -> Sealing {
+    if loaded.config.dangerous.unencrypted_storage {
+        Sealing::Plaintext
+    } else {
+        Sealing::Envelope(master.clone())
+    }
+}
+
+/// An S3 table of the config (`storage.s3` or `audit.s3`) as a storage location,
+/// its credentials resolved from secrets or the environment.
+async fn s3_location(
+    loaded: &LoadedConfig,
+    table: &str,
+    s3: &hardshell_config::S3,
+    secrets: &SecretStore,
+) -> anyhow::Result<Location> {
+    let prefix = match &s3.prefix {
+        Some(prefix) => Some(
+            ObjectKey::parse(prefix)
+                .map_err(|e| loaded.error_at(&format!("{table}.prefix"), e.to_string()))?,
+        ),
+        None => None,
+    };
+    let access_key_id = &format!("{table}.access_key_id");
+    let secret_access_key = &format!("{table}.secret_access_key");
+    Ok(Location::S3(S3Options {
+        endpoint: s3.endpoint.clone(),
+        bucket: s3.bucket.clone(),
+        region: s3.region.clone(),
+        path_style: s3.path_style,
+        prefix,
+        credentials: S3Credentials {
+            access_key_id: resolve(loaded, access_key_id, &s3.access_key_id, secrets).await?,
+            secret_access_key: resolve(loaded, secret_access_key, &s3.secret_access_key, secrets)
+                .await?,
+        },
+        allow_http: loaded.config.dangerous.storage_allow_http,
+        retry: RetryOptions {
+            max_retries: s3.max_retries,
+            timeout: std::time::Duration::from_secs(s3.retry_timeout_secs),
+            ..RetryOptions::default()
+        },
+    }))
+}
+
+/// Where audit logs live: the `[audit.s3]` bucket, or `audit/` in the state store.
+pub async fn audit_scope(
+    loaded: &LoadedConfig,
+    master: &MasterKey,
+    secrets: &SecretStore,
+    state: &Store,
+) -> anyhow::Result<Scope> {
+    match &loaded.config.audit.s3 {
+        None => Ok(state.root().scope(&ObjectKey::parse("audit")?)?),
+        Some(s3) => {
+            let location = s3_location(loaded, "audit.s3", s3, secrets).await?;
+            let store = Store::open(&location, sealing(loaded, master))
+                .await
+                .context("opening the audit bucket")?;
+            check_master_key(&store, master).await?;
+            Ok(store.root())
+        }
+    }
+}
+
+/// The audit log id for this host and role: `edge-<host>` or `cli-<host>`. Each
+/// writer needs its own log; a restart continues the same one.
+pub fn log_id(role: &str) -> anyhow::Result<LogId> {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(48)
+        .collect();
+    let host = if host.is_empty() {
+        "host".to_owned()
+    } else {
+        host
+    };
+    Ok(LogId::new(&format!("{role}-{host}"))?)
+}
+
+/// Records an action taken on the host command line, durably, in the `cli-<host>`
+/// log. Two commands at once may race for the log; the loser reopens and retries.
+pub async fn audit_cli(scope: &Scope, event: AuditEvent) -> anyhow::Result<()> {
+    let id = log_id("cli")?;
+    let mut last = None;
+    for _ in 0..5 {
+        let log = AuditLog::open(scope, &id, AuditOptions::default()).await?;
+        match log.record_durable(event.clone()).await {
+            Ok(_) => {
+                log.shutdown().await?;
+                return Ok(());
+            }
+            Err(e @ AuditError::ConcurrentWriter { .. }) => last = Some(e),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(last.map_or_else(|| anyhow::anyhow!("audit log busy"), anyhow::Error::from))
 }
 
 fn local_location(data_dir: &Path, name: &str) -> Location {

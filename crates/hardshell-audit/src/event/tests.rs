@@ -71,6 +71,13 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             auth_method: Method::Oidc,
             reason: "id token signature did not verify".to_owned(),
         }),
+        AuditEvent::CredentialRejected(CredentialRejected {
+            request_id: rid(),
+            client: client(),
+            credential: CredentialKind::ApiToken,
+            token_id: Some(TokenId::new("0123456789abcdef").unwrap()),
+            reason: "revoked".to_owned(),
+        }),
         AuditEvent::SessionRevoked(SessionRevoked {
             subject: "owner".to_owned(),
             actor: owner(),
@@ -148,6 +155,9 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         ],
         AuditEvent::LoginSucceeded(_) => &["request_id", "client", "subject", "auth_method"],
         AuditEvent::LoginFailed(_) => &["request_id", "client", "auth_method", "reason"],
+        AuditEvent::CredentialRejected(_) => {
+            &["request_id", "client", "credential", "token_id", "reason"]
+        }
         AuditEvent::SessionRevoked(_) => &["subject", "actor"],
         AuditEvent::TokenCreated(_) => &["token_id", "scope", "expires_at", "actor"],
         AuditEvent::TokenRevoked(_) => &["token_id", "actor"],
@@ -164,7 +174,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 14);
+    assert_eq!(names.len(), 15);
 }
 
 #[test]

@@ -6,8 +6,9 @@
 //! anonymous request: the caller answers 401 on any route that needs identity.
 
 use chrono::{DateTime, Utc};
+use hardshell_audit::event::CredentialKind;
+use hardshell_auth::Principal;
 use hardshell_auth::tokens::TOKEN_PREFIX;
-use hardshell_auth::{Method, Principal};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, HeaderValue};
 
@@ -29,8 +30,8 @@ pub(crate) struct Authentication {
 /// token id), never anything secret.
 #[derive(Debug, Clone)]
 pub(crate) struct AuthFailure {
-    /// `api_token`, `session`, ...: which kind of credential failed.
-    pub method: &'static str,
+    /// Which kind of credential failed.
+    pub kind: CredentialKind,
     pub reason: &'static str,
     pub account: Option<String>,
 }
@@ -58,13 +59,19 @@ pub(crate) fn presents_credential(state: &EdgeState, headers: &HeaderMap) -> boo
     credential(state, headers).is_some()
 }
 
-/// The account a credential claims, for per-account failure limits: a token's id.
+/// The account a credential claims, for per-account failure limits and the
+/// audit record: a token's id, only when it has the exact shape of one (16
+/// lower-case hex digits), so that no other client text is ever recorded.
 pub(crate) fn claimed_account(state: &EdgeState, headers: &HeaderMap) -> Option<String> {
     match credential(state, headers)? {
         Credential::Bearer(token) => token
             .strip_prefix(TOKEN_PREFIX)
             .and_then(|rest| rest.split_once('_'))
-            .map(|(id, _)| format!("token:{}", &id[..id.len().min(16)])),
+            .map(|(id, _)| id)
+            .filter(|id| {
+                id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
+            .map(|id| format!("token:{id}")),
         _ => None,
     }
 }
@@ -74,9 +81,9 @@ pub(crate) async fn authenticate(
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> Authentication {
-    let fail = |method, reason, account| Authentication {
+    let fail = |kind, reason, account| Authentication {
         failure: Some(AuthFailure {
-            method,
+            kind,
             reason,
             account,
         }),
@@ -85,7 +92,7 @@ pub(crate) async fn authenticate(
     match credential(state, headers) {
         None => Authentication::default(),
         Some(Credential::UnsupportedScheme) => {
-            fail(Method::ApiToken.as_str(), "unsupported_scheme", None)
+            fail(CredentialKind::ApiToken, "unsupported_scheme", None)
         }
         Some(Credential::Bearer(token)) => match state.tokens.verify(token, now).await {
             Ok(principal) => Authentication {
@@ -101,7 +108,7 @@ pub(crate) async fn authenticate(
                     tracing::error!(error = %e, "token verification failed");
                 }
                 fail(
-                    Method::ApiToken.as_str(),
+                    CredentialKind::ApiToken,
                     e.reason(),
                     claimed_account(state, headers),
                 )
@@ -126,8 +133,17 @@ pub(crate) async fn authenticate(
                 ) {
                     tracing::error!(error = %e, "session lookup failed");
                 }
-                fail("session", e.reason(), None)
+                fail(CredentialKind::Session, e.reason(), None)
             }
         },
+    }
+}
+
+/// The metrics label for a kind of credential.
+pub(crate) fn label(kind: CredentialKind) -> &'static str {
+    match kind {
+        CredentialKind::ApiToken => "api_token",
+        CredentialKind::Session => "session",
+        CredentialKind::CloudflareAccess => "cloudflare_access",
     }
 }

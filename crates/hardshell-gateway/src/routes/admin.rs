@@ -75,11 +75,7 @@ async fn create_token(
             return response::internal_error();
         }
     };
-    if let Err(e) = state
-        .audit
-        .token_created(&cx.request_id, cx.client, permit.identity(), &record)
-        .await
-    {
+    if let Err(e) = state.audit.token_created(permit.identity(), &record).await {
         // Unaudited, the token must not exist: take it back before failing.
         tracing::error!(error = %e, "audit write failed; revoking the new token");
         let _ = state.tokens.revoke(&record.id, Utc::now()).await;
@@ -101,11 +97,7 @@ async fn revoke_token(permit: Permit<Admin>, cx: Context, _: Request<Body>) -> H
     let state = &cx.state;
     match state.tokens.revoke(&id, Utc::now()).await {
         Ok(Some(record)) => {
-            if let Err(e) = state
-                .audit
-                .token_revoked(&cx.request_id, cx.client, permit.identity(), &record)
-                .await
-            {
+            if let Err(e) = state.audit.token_revoked(permit.identity(), &record).await {
                 tracing::error!(error = %e, "audit write failed after revoking a token");
                 return response::internal_error();
             }
@@ -124,7 +116,11 @@ async fn metrics(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpRespons
         return response::not_found();
     }
     let mut response = response::text(StatusCode::OK, "");
-    *response.body_mut() = Body::from(cx.state.metrics.encode(cx.state.audit.backlog()));
+    *response.body_mut() = Body::from(
+        cx.state
+            .metrics
+            .encode(usize::try_from(cx.state.audit.backlog()).unwrap_or(usize::MAX)),
+    );
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static(

@@ -45,10 +45,10 @@ async fn logout(permit: Permit<Public>, cx: Context, request: Request<Body>) -> 
         tracing::error!(error = %e, "revoking a session failed");
         return response::internal_error();
     }
-    if let Some(principal) = permit.identity() {
-        state
-            .audit
-            .session_ended(&cx.request_id, cx.client, principal);
+    if let Some(principal) = permit.identity()
+        && state.audit.session_ended(principal).await.is_err()
+    {
+        return response::internal_error();
     }
     let mut response = response::text(StatusCode::NO_CONTENT, "");
     response

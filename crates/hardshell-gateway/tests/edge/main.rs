@@ -1,6 +1,7 @@
 //! The edge over real sockets, with a real upstream on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod framing;
 mod pipeline;
 mod proxy;

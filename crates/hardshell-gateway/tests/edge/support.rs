@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
+use hardshell_audit::{AuditLog, AuditOptions, LogId};
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::{Method, Principal, SessionStore, TokenScope, TokenStore};
 use hardshell_config::LoadedConfig;
@@ -48,10 +49,22 @@ impl TestEdge {
         let signer =
             IdentitySigner::from_pkcs8(&IdentitySigner::generate_pkcs8().unwrap()).unwrap();
         let public_key = signer.public_key();
+        let audit_scope = store
+            .root()
+            .scope(&ObjectKey::parse("audit").unwrap())
+            .unwrap();
+        let audit = AuditLog::open(
+            &audit_scope,
+            &LogId::new("edge-test").unwrap(),
+            AuditOptions::default(),
+        )
+        .await
+        .unwrap();
         let state = EdgeSetup {
             config: &config,
             store: &store,
             signer,
+            audit,
         }
         .build()
         .unwrap();
@@ -116,7 +129,44 @@ impl TestEdge {
             .to_owned()
     }
 
+    /// Every audit record the edge has flushed, as JSON values.
+    pub async fn audit_records(&self) -> Vec<serde_json::Value> {
+        let scope = self
+            .store
+            .root()
+            .scope(&ObjectKey::parse("audit").unwrap())
+            .unwrap();
+        let mut tail =
+            hardshell_audit::Tail::new(&scope, &LogId::new("edge-test").unwrap(), 1).unwrap();
+        tail.read()
+            .await
+            .unwrap()
+            .iter()
+            .map(|record| serde_json::from_slice(&record.to_line().unwrap()).unwrap())
+            .collect()
+    }
+
+    /// Every byte of every audit object, in the clear (read through the store).
+    pub async fn audit_text(&self) -> String {
+        let scope = self
+            .store
+            .root()
+            .scope(&ObjectKey::parse("audit").unwrap())
+            .unwrap();
+        let mut text = String::new();
+        for entry in scope.list().await.unwrap() {
+            let object = scope.get(&entry.key).await.unwrap().unwrap();
+            text.push_str(&String::from_utf8_lossy(&object.value));
+        }
+        text
+    }
+
     pub async fn stop(mut self) {
+        self.stop_serving().await;
+    }
+
+    /// Stops the server (flushing the audit log) but keeps the stores readable.
+    pub async fn stop_serving(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }

@@ -4,7 +4,11 @@ use std::io::{IsTerminal, Read};
 
 use anyhow::{Context as _, bail};
 use chrono::SecondsFormat;
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::{SecretRemoved, SecretStored};
+use hardshell_config::LoadedConfig;
 use hardshell_secrets::{MAX_SECRET_BYTES, PutOutcome, SecretName, SecretStore, SecretValue};
+use hardshell_storage::MasterKey;
 use zeroize::Zeroizing;
 
 use crate::cli::{Global, SecretCommand};
@@ -17,21 +21,58 @@ pub async fn run(global: &Global, command: &SecretCommand) -> anyhow::Result<()>
     let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
     let secrets = context::open_secrets(&loaded, &master).await?;
     match command {
-        SecretCommand::Put { name } => put(&secrets, name).await,
+        SecretCommand::Put { name } => {
+            let name = SecretName::parse(name)?;
+            let replaced = put(&secrets, &name).await?;
+            let event = AuditEvent::SecretStored(SecretStored {
+                name: name.clone(),
+                replaced,
+                actor: None,
+            });
+            audit(&loaded, &master, &secrets, event).await;
+            Ok(())
+        }
         SecretCommand::List => list(&secrets).await,
-        SecretCommand::Rm { name } => remove(&secrets, name).await,
+        SecretCommand::Rm { name } => {
+            let name = SecretName::parse(name)?;
+            remove(&secrets, &name).await?;
+            let event = AuditEvent::SecretRemoved(SecretRemoved { name, actor: None });
+            audit(&loaded, &master, &secrets, event).await;
+            Ok(())
+        }
     }
 }
 
-async fn put(secrets: &SecretStore, name: &str) -> anyhow::Result<()> {
-    let name = SecretName::parse(name)?;
-    let value = SecretValue::new(read_value(&name)?)?;
-    let outcome = secrets.put(&name, &value).await?;
+/// Records a secret change in the audit log if the log can be reached. It may not
+/// be: the state store's own credentials can be the secret being stored. The
+/// change stands either way (whoever runs this holds the master key), and a
+/// warning says it went unrecorded.
+async fn audit(
+    loaded: &LoadedConfig,
+    master: &MasterKey,
+    secrets: &SecretStore,
+    event: AuditEvent,
+) {
+    let recorded = async {
+        let store = context::open_state(loaded, master, secrets).await?;
+        let scope = context::audit_scope(loaded, master, secrets, &store).await?;
+        context::audit_cli(&scope, event).await
+    }
+    .await;
+    if let Err(e) = recorded {
+        eprintln!("warning: the change was not recorded in the audit log: {e:#}");
+    }
+}
+
+/// Stores the value; `true` if it replaced an existing one.
+async fn put(secrets: &SecretStore, name: &SecretName) -> anyhow::Result<bool> {
+    let value = SecretValue::new(read_value(name)?)?;
+    let outcome = secrets.put(name, &value).await?;
     match outcome {
         PutOutcome::Created => println!("stored secret {name}"),
         PutOutcome::Replaced => println!("replaced secret {name}"),
     }
-    Ok(())
+    Ok(outcome == PutOutcome::Replaced)
 }
 
 /// From the terminal without echo, or all of a piped standard input minus one
@@ -88,9 +129,8 @@ async fn list(secrets: &SecretStore) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn remove(secrets: &SecretStore, name: &str) -> anyhow::Result<()> {
-    let name = SecretName::parse(name)?;
-    if !secrets.remove(&name).await? {
+async fn remove(secrets: &SecretStore, name: &SecretName) -> anyhow::Result<()> {
+    if !secrets.remove(name).await? {
         bail!("no secret named {name}");
     }
     println!("removed secret {name}");

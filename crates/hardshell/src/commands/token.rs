@@ -3,6 +3,8 @@
 
 use anyhow::bail;
 use chrono::{SecondsFormat, Utc};
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::{TokenCreated, TokenId, TokenRevoked};
 use hardshell_auth::{TokenScope, TokenStore};
 use hardshell_storage::ObjectKey;
 
@@ -15,6 +17,7 @@ pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> 
     let secrets = context::open_secrets(&loaded, &master).await?;
     let store = context::open_state(&loaded, &master, &secrets).await?;
     let tokens = TokenStore::new(store.root().scope(&ObjectKey::parse("tokens")?)?);
+    let audit = context::audit_scope(&loaded, &master, &secrets, &store).await?;
     match command {
         TokenCommand::Create {
             name,
@@ -26,6 +29,17 @@ pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> 
                 TokenScopeArg::Admin => TokenScope::Admin,
             };
             let (record, token) = tokens.create(name, scope, expires_in.0, Utc::now()).await?;
+            let event = AuditEvent::TokenCreated(TokenCreated {
+                token_id: TokenId::new(&record.id)?,
+                scope: record.scope,
+                expires_at: Some(record.expires_at),
+                actor: None,
+            });
+            if let Err(e) = context::audit_cli(&audit, event).await {
+                // Unaudited, the token must not exist.
+                tokens.revoke(&record.id, Utc::now()).await?;
+                return Err(e.context("recording the new token in the audit log; it was revoked"));
+            }
             eprintln!(
                 "created token {} ({:?}, expires {}); it is shown only now:",
                 record.id,
@@ -56,7 +70,14 @@ pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> 
             }
         }
         TokenCommand::Revoke { id } => match tokens.revoke(id, Utc::now()).await? {
-            Some(_) => println!("revoked token {id}"),
+            Some(record) => {
+                let event = AuditEvent::TokenRevoked(TokenRevoked {
+                    token_id: TokenId::new(&record.id)?,
+                    actor: None,
+                });
+                context::audit_cli(&audit, event).await?;
+                println!("revoked token {id}");
+            }
             None => bail!("no token with id {id}"),
         },
     }

@@ -1,6 +1,7 @@
 //! `hardshell up`: load everything, bind the edge, serve until a signal.
 
 use anyhow::Context as _;
+use hardshell_audit::{AuditLog, AuditOptions};
 use hardshell_gateway::{Edge, EdgeSetup, ListenAddr, Protection};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -25,6 +26,19 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         "storage ready"
     );
     let signer = context::identity_signer(&loaded, &master).await?;
+    let audit_scope = context::audit_scope(&loaded, &master, &secrets, &store).await?;
+    let log_id = context::log_id("edge")?;
+    let audit = AuditLog::open(
+        &audit_scope,
+        &log_id,
+        AuditOptions {
+            flush_interval: std::time::Duration::from_millis(loaded.config.audit.flush_interval_ms),
+            ..AuditOptions::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening audit log {log_id}"))?;
+    tracing::info!(log = %log_id, "audit log open");
 
     let listen_on = loaded.config.edge.listen;
     let listen = match Protection::check(&loaded) {
@@ -35,6 +49,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         config: &loaded,
         store: &store,
         signer,
+        audit,
     }
     .build()?;
     let edge = Edge::bind(listen, state).await?;

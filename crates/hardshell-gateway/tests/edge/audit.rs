@@ -1,0 +1,142 @@
+//! What the edge leaves in the audit log: every decision, admin actions before
+//! their answer, and never a credential.
+
+use hardshell_auth::TokenScope;
+
+use crate::support::{TestEdge, bearer, get, owner, request, upstream};
+
+const HIGH_LIMITS: &str = "[ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n";
+
+fn types(records: &[serde_json::Value]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r["event"]["type"].as_str().unwrap_or("").to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn admin_actions_are_in_the_log_when_they_are_answered() {
+    let edge = TestEdge::start(HIGH_LIMITS).await;
+    let fresh = format!("Cookie: hs_session={}", edge.session(owner()).await);
+    let body = r#"{"name":"ci","scope":"chat","expires_in_days":7}"#;
+    let reply = request(edge.addr, "POST", "/admin/tokens", &[&fresh], body).await;
+    assert_eq!(reply.status, 201);
+    // No flush has been asked for: the record must already be in storage.
+    let records = edge.audit_records().await;
+    let created = records
+        .iter()
+        .find(|r| r["event"]["type"] == "token_created")
+        .expect("token_created not in storage when the answer came");
+    assert_eq!(created["event"]["actor"], "owner");
+    assert_eq!(created["event"]["scope"], "chat");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn every_decision_is_recorded_and_the_chain_verifies() {
+    let edge = TestEdge::start("[ratelimit]\nrequests_per_minute = 60\nburst = 5\n").await;
+    let chat = edge.token(TokenScope::Chat).await;
+    get(edge.addr, "/auth/whoami", &[&bearer(&chat)]).await; // allowed
+    get(edge.addr, "/admin/tokens", &[&bearer(&chat)]).await; // denied 403
+    get(
+        edge.addr,
+        "/auth/whoami",
+        &[&bearer("hs_tok_0123456789abcdef_nope")],
+    )
+    .await; // rejected + denied 401
+    for _ in 0..4 {
+        get(edge.addr, "/healthz", &[]).await; // the last ones are rate limited
+    }
+    let mut edge = edge;
+    edge.stop_serving().await; // shutdown flushes the buffer
+    let scope = edge
+        .store
+        .root()
+        .scope(&hardshell_storage::ObjectKey::parse("audit").unwrap())
+        .unwrap();
+    let log = hardshell_audit::LogId::new("edge-test").unwrap();
+    let report = hardshell_audit::verify(&scope, &log).await.unwrap();
+    assert!(report.is_intact(), "{:?}", report.findings);
+    let mut tail = hardshell_audit::Tail::new(&scope, &log, 1).unwrap();
+    let records: Vec<serde_json::Value> = tail
+        .read()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_slice(&r.to_line().unwrap()).unwrap())
+        .collect();
+    let seen = types(&records);
+    for expected in [
+        "request_allowed",
+        "request_denied",
+        "credential_rejected",
+        "rate_limited",
+    ] {
+        assert!(
+            seen.iter().any(|t| t == expected),
+            "no {expected} in {seen:?}"
+        );
+    }
+    let rejected = records
+        .iter()
+        .find(|r| r["event"]["type"] == "credential_rejected")
+        .unwrap();
+    assert_eq!(rejected["event"]["token_id"], "0123456789abcdef");
+    assert_eq!(rejected["event"]["reason"], "malformed");
+    let denied = records
+        .iter()
+        .find(|r| r["event"]["type"] == "request_denied" && r["event"]["status"] == 403)
+        .unwrap();
+    assert_eq!(denied["event"]["route"], "/admin/tokens");
+}
+
+#[tokio::test]
+async fn no_token_cookie_or_secret_ever_reaches_the_audit_log() {
+    let (url, _log) = upstream::tcp().await;
+    let edge = TestEdge::start(&format!("{HIGH_LIMITS}[upstream]\nurl = \"{url}\"\n")).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let session = edge.session(owner()).await;
+    let cookie = format!("Cookie: hs_session={session}; other=cookie-canary-123");
+    let wrong = format!("{}Z", &chat[..chat.len() - 1]);
+    get(
+        edge.addr,
+        "/proxied/path?api_key=query-canary-456",
+        &[&bearer(&chat)],
+    )
+    .await;
+    get(edge.addr, "/auth/whoami", &[&cookie]).await;
+    get(edge.addr, "/auth/whoami", &[&bearer(&wrong)]).await;
+    get(
+        edge.addr,
+        "/auth/whoami",
+        &["Authorization: Basic cGFzc3dvcmQtY2FuYXJ5"],
+    )
+    .await;
+    let fresh = format!("Cookie: hs_session={session}");
+    let reply = request(
+        edge.addr,
+        "POST",
+        "/admin/tokens",
+        &[&fresh],
+        r#"{"name":"ci","scope":"admin","expires_in_days":1}"#,
+    )
+    .await;
+    let created: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let new_token = created["token"].as_str().unwrap().to_owned();
+    let mut edge = edge;
+    edge.stop_serving().await;
+    let text = edge.audit_text().await;
+    assert!(text.contains("request_allowed"), "the log is empty: {text}");
+    for secret in [
+        &chat[7..],
+        &wrong[7..],
+        &session,
+        &new_token[7..],
+        "cookie-canary-123",
+        "query-canary-456",
+        "cGFzc3dvcmQtY2FuYXJ5",
+        "/proxied/path",
+    ] {
+        assert!(!text.contains(secret), "the audit log contains {secret:?}");
+    }
+}
