@@ -37,6 +37,7 @@ pub enum AuditEvent {
     DeviceIssued(DeviceIssued),
     DeviceRevoked(DeviceRevoked),
     SetupLinkIssued(SetupLinkIssued),
+    PasskeyRegistered(PasskeyRegistered),
     ProviderSwitched(ProviderSwitched),
 }
 
@@ -58,6 +59,7 @@ impl AuditEvent {
             AuditEvent::DeviceIssued(_) => "device_issued",
             AuditEvent::DeviceRevoked(_) => "device_revoked",
             AuditEvent::SetupLinkIssued(_) => "setup_link_issued",
+            AuditEvent::PasskeyRegistered(_) => "passkey_registered",
             AuditEvent::ProviderSwitched(_) => "provider_switched",
         }
     }
@@ -152,6 +154,16 @@ pub enum CredentialKind {
     ApiToken,
     Session,
     CloudflareAccess,
+}
+
+/// A passkey was registered for the owner through a setup link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRegistered {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    /// The passkey's public id (a digest of its credential id), not a secret.
+    pub passkey: String,
 }
 
 /// A principal's session ended before its expiry (logout or revocation).

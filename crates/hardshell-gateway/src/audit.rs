@@ -202,6 +202,11 @@ impl Trail {
         .map_err(TrailError::from)
     }
 
+    /// Any other fact, buffered like request records.
+    pub fn note(&self, event: AuditEvent) {
+        let _ = self.record(event);
+    }
+
     /// Any other administrative fact, written before the action is answered.
     pub async fn admin_action(&self, event: AuditEvent) -> Result<(), AuditError> {
         self.record_durable(event).await

@@ -27,9 +27,10 @@ use std::sync::Arc;
 
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
+use zeroize::Zeroizing;
 
 pub use listen::{ListenAddr, Protection};
-pub use setup::EdgeSetup;
+pub use setup::{EdgeSetup, owner_passkeys};
 pub use state::EdgeState;
 
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,32 @@ impl Edge {
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// While no owner passkey exists, a one-time link to register one (recorded
+    /// in the audit log before it is returned); `None` afterwards or when passkey
+    /// login is off. The token is in the fragment, so it never reaches a server log.
+    pub async fn first_setup_link(&self) -> Result<Option<Zeroizing<String>>, GatewayError> {
+        let Some(passkeys) = &self.state.passkeys else {
+            return Ok(None);
+        };
+        let now = chrono::Utc::now();
+        let token = passkeys
+            .issue_first_setup_link(now)
+            .await
+            .map_err(|e| GatewayError::Setup(format!("issuing the setup link: {e}")))?;
+        let Some(token) = token else { return Ok(None) };
+        self.state
+            .audit
+            .admin_action(hardshell_audit::AuditEvent::SetupLinkIssued(
+                hardshell_audit::event::SetupLinkIssued {
+                    expires_at: now + hardshell_auth::passkey::SETUP_LINK_TTL,
+                    actor: None,
+                },
+            ))
+            .await
+            .map_err(|e| GatewayError::Setup(format!("recording the setup link: {e}")))?;
+        Ok(Some(token.link(&self.state.public_url)))
     }
 
     /// Serves until `shutdown` completes, then stops accepting and gives in-flight

@@ -6,6 +6,8 @@
 
 mod admin;
 mod health;
+mod pages;
+mod passkey;
 mod session;
 
 use std::collections::HashMap;
@@ -220,6 +222,8 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
     let routes = Routes::builder();
     let routes = health::register(routes);
     let routes = session::register(routes);
+    let routes = pages::register(routes);
+    let routes = passkey::register(routes);
     let routes = admin::register(routes);
     let routes = if has_upstream {
         crate::proxy::register(routes)
@@ -227,4 +231,62 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
         routes
     };
     routes.build()
+}
+
+/// Largest JSON body a login or admin endpoint reads.
+const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// The request body as `T`, or `None` if it is unreadable, too large or not `T`.
+pub(crate) async fn read_json<T: serde::de::DeserializeOwned>(request: Request<Body>) -> Option<T> {
+    let bytes = axum::body::to_bytes(request.into_body(), MAX_JSON_BODY)
+        .await
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Starts a session for a principal that just logged in: records the login
+/// durably first, then sets the cookie.
+pub(crate) async fn start_session(
+    cx: &Context,
+    principal: hardshell_auth::Principal,
+    method: hardshell_auth::Method,
+) -> HttpResponse {
+    use hardshell_audit::AuditEvent;
+    use hardshell_audit::event::{LoginSucceeded, RequestId};
+
+    let Ok(request_id) = RequestId::new(&cx.request_id) else {
+        return crate::response::internal_error();
+    };
+    let event = AuditEvent::LoginSucceeded(LoginSucceeded {
+        request_id,
+        client: cx.client,
+        subject: principal.subject.clone(),
+        auth_method: method,
+    });
+    if cx.state.audit.admin_action(event).await.is_err() {
+        return crate::response::internal_error();
+    }
+    let id = match cx
+        .state
+        .sessions
+        .create(principal, chrono::Utc::now())
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => {
+            tracing::error!(error = %e, "creating a session failed");
+            return crate::response::internal_error();
+        }
+    };
+    let mut response = crate::response::text(http::StatusCode::NO_CONTENT, "");
+    if let Some(cookie) = cx
+        .state
+        .cookies
+        .session(id.expose(), cx.state.session_max_age_secs)
+    {
+        response
+            .headers_mut()
+            .append(http::header::SET_COOKIE, cookie);
+    }
+    response
 }

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use hardshell_audit::AuditLog;
 use hardshell_auth::identity::IdentitySigner;
-use hardshell_auth::{Policy, Role, Rule, SessionStore, TokenStore};
+use hardshell_auth::passkey::{OwnerPasskeys, RelyingParty};
+use hardshell_auth::{Ephemeral, Policy, Role, Rule, SessionStore, TokenStore};
 use hardshell_config::{LoadedConfig, RuleRole};
 use hardshell_storage::{ObjectKey, Store};
 
@@ -65,6 +66,7 @@ impl EdgeSetup<'_> {
             Duration::from_secs(config.access.session_hours.saturating_mul(3600));
         let routes = routes::table(upstream.is_some())
             .map_err(|e| GatewayError::Setup(format!("routes: {e}")))?;
+        let passkeys = owner_passkeys(self.config, self.store)?;
         Ok(Arc::new(EdgeState {
             policy: policy(self.config),
             tokens: TokenStore::new(scope("tokens")?),
@@ -73,6 +75,7 @@ impl EdgeSetup<'_> {
             cookies: CookiePolicy { secure: https },
             https,
             public_origin: public_url.origin().ascii_serialization(),
+            public_url: public_url.clone(),
             trusted_proxies: config.edge.trusted_proxies.clone(),
             limits: Limits {
                 max_header_bytes: config.edge.max_header_bytes,
@@ -89,6 +92,9 @@ impl EdgeSetup<'_> {
             routes,
             metrics_on_main: config.metrics.is_none(),
             tls_config,
+            passkeys,
+            registrations: Ephemeral::new(scope("pending")?, "passkey-registration"),
+            logins: Ephemeral::new(scope("pending")?, "passkey-login"),
         }))
     }
 }
@@ -122,4 +128,25 @@ pub(crate) async fn background(state: Arc<EdgeState>) {
         tick.tick().await;
         state.rate_limits.sweep();
     }
+}
+
+/// The owner's passkeys as the config describes them (`None` when passkey login
+/// is off): the relying party is the public URL's host and origin.
+pub fn owner_passkeys(
+    config: &LoadedConfig,
+    store: &Store,
+) -> Result<Option<OwnerPasskeys>, GatewayError> {
+    if !config.config.access.passkey.enabled {
+        return Ok(None);
+    }
+    let setup_err = |e: &dyn std::fmt::Display| GatewayError::Setup(format!("passkeys: {e}"));
+    let public_url = &config.public_url;
+    let host = public_url.host_str().unwrap_or("localhost");
+    let origin = public_url.origin().ascii_serialization();
+    let relying_party = RelyingParty::new(host, &origin, "hardshell").map_err(|e| setup_err(&e))?;
+    let key = ObjectKey::parse("auth/passkey").map_err(|e| setup_err(&e))?;
+    let scope = store.root().scope(&key).map_err(|e| setup_err(&e))?;
+    Ok(Some(
+        OwnerPasskeys::new(&scope, &relying_party).map_err(|e| setup_err(&e))?,
+    ))
 }

@@ -3,7 +3,8 @@
 use std::sync::Arc;
 
 use hardshell_auth::identity::IdentitySigner;
-use hardshell_auth::{Policy, SessionStore, TokenStore};
+use hardshell_auth::passkey::OwnerPasskeys;
+use hardshell_auth::{Ephemeral, Policy, SessionStore, TokenStore};
 use hardshell_config::Cidr;
 
 use crate::audit::Trail;
@@ -31,6 +32,7 @@ pub struct EdgeState {
     pub(crate) https: bool,
     /// `scheme://host[:port]` of the public URL, as browsers send it in `Origin`.
     pub(crate) public_origin: String,
+    pub(crate) public_url: url::Url,
     pub(crate) trusted_proxies: Vec<Cidr>,
     pub(crate) limits: Limits,
     pub(crate) rate_limits: RateLimits,
@@ -43,6 +45,11 @@ pub struct EdgeState {
     /// metrics listener is configured.
     pub(crate) metrics_on_main: bool,
     pub(crate) tls_config: Option<Arc<rustls::ServerConfig>>,
+    /// The owner's passkeys, when `[access.passkey]` is enabled.
+    pub(crate) passkeys: Option<OwnerPasskeys>,
+    /// Pending passkey registrations and logins, single use.
+    pub(crate) registrations: Ephemeral,
+    pub(crate) logins: Ephemeral,
 }
 
 impl std::fmt::Debug for EdgeState {

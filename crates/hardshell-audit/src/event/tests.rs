@@ -78,6 +78,11 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             token_id: Some(TokenId::new("0123456789abcdef").unwrap()),
             reason: "revoked".to_owned(),
         }),
+        AuditEvent::PasskeyRegistered(PasskeyRegistered {
+            request_id: rid(),
+            client: client(),
+            passkey: "pk_1".to_owned(),
+        }),
         AuditEvent::SessionRevoked(SessionRevoked {
             subject: "owner".to_owned(),
             actor: owner(),
@@ -166,6 +171,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::DeviceIssued(_) => &["device", "serial", "actor"],
         AuditEvent::DeviceRevoked(_) => &["serial", "actor"],
         AuditEvent::SetupLinkIssued(_) => &["expires_at", "actor"],
+        AuditEvent::PasskeyRegistered(_) => &["request_id", "client", "passkey"],
         AuditEvent::ProviderSwitched(_) => &["from", "to", "reason"],
     }
 }
@@ -174,7 +180,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 15);
+    assert_eq!(names.len(), 16);
 }
 
 #[test]

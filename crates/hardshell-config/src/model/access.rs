@@ -65,10 +65,8 @@ pub enum RuleRole {
 #[serde(deny_unknown_fields, default)]
 pub struct Passkey {
     /// Offer the owner's passkey login. The first `hardshell up` prints a
-    /// one-time setup link to register the passkey.
+    /// one-time setup link (valid 15 minutes) to register the passkey.
     pub enabled: bool,
-    /// Minutes a setup link stays valid.
-    pub setup_link_minutes: u64,
 }
 
 /// `[access.cloudflare]`: verify Cloudflare Access JWTs.
@@ -124,10 +122,7 @@ impl Default for Access {
 
 impl Default for Passkey {
     fn default() -> Self {
-        Self {
-            enabled: true,
-            setup_link_minutes: 15,
-        }
+        Self { enabled: true }
     }
 }
 

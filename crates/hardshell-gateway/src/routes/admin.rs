@@ -22,6 +22,7 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
         .route(Method::GET, "/admin/tokens", list_tokens)
         .route(Method::POST, "/admin/tokens", create_token)
         .route(Method::DELETE, "/admin/tokens/{id}", revoke_token)
+        .route(Method::POST, "/admin/passkeys/setup-link", setup_link)
         .route(Method::GET, "/metrics", metrics)
 }
 
@@ -128,4 +129,36 @@ async fn metrics(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpRespons
         ),
     );
     response
+}
+
+/// A link to register another passkey for the owner. A new passkey is a new way
+/// in, so this needs a fresh interactive login.
+async fn setup_link(permit: Permit<FreshAdmin>, cx: Context, _: Request<Body>) -> HttpResponse {
+    let Some(passkeys) = &cx.state.passkeys else {
+        return response::not_found();
+    };
+    let now = Utc::now();
+    let token = match passkeys.setup_links().issue(now).await {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::error!(error = %e, "issuing a setup link failed");
+            return response::internal_error();
+        }
+    };
+    let expires_at = now + hardshell_auth::passkey::SETUP_LINK_TTL;
+    let event =
+        hardshell_audit::AuditEvent::SetupLinkIssued(hardshell_audit::event::SetupLinkIssued {
+            expires_at,
+            actor: Some(permit.identity().subject.clone()),
+        });
+    if cx.state.audit.admin_action(event).await.is_err() {
+        return response::internal_error();
+    }
+    response::json(
+        StatusCode::CREATED,
+        &serde_json::json!({
+            "link": token.link(&cx.state.public_url).as_str(),
+            "expires_at": expires_at,
+        }),
+    )
 }

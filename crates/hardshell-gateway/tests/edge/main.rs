@@ -3,6 +3,7 @@
 
 mod audit;
 mod framing;
+mod passkey;
 mod pipeline;
 mod proxy;
 mod support;

@@ -17,6 +17,7 @@ use tokio::net::TcpStream;
 
 pub struct TestEdge {
     pub addr: SocketAddr,
+    edge_link: Option<String>,
     pub store: Store,
     pub public_key: Vec<u8>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -75,12 +76,18 @@ impl TestEdge {
         .await
         .unwrap();
         let addr = edge.local_addr();
+        let edge_link = edge
+            .first_setup_link()
+            .await
+            .unwrap()
+            .map(|link| link.to_string());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(edge.serve(async {
             let _ = stopped.await;
         }));
         Self {
             addr,
+            edge_link,
             store,
             public_key,
             stop: Some(stop),
@@ -159,6 +166,12 @@ impl TestEdge {
             text.push_str(&String::from_utf8_lossy(&object.value));
         }
         text
+    }
+
+    /// Issues a passkey setup link as `hardshell up` would, and returns its token.
+    pub async fn setup_token(&self) -> String {
+        let link = self.edge_link.clone().expect("passkeys are on");
+        link.split_once("#setup=").unwrap().1.to_owned()
     }
 
     pub async fn stop(mut self) {
