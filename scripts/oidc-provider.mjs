@@ -5,7 +5,8 @@
 //
 // OIDC_PROVIDER_HOME is where npm installed oidc-provider (scripts/install.sh); ESM
 // imports ignore NODE_PATH, so the module is resolved from there explicitly.
-// Also from the environment: OIDC_REDIRECT_URI (the redirect URI of both clients),
+// Also from the environment: OIDC_REDIRECT_URI (the redirect URIs of both clients,
+// comma-separated),
 // OIDC_CLIENT_SECRET (client `hardshell`), OIDC_OTHER_CLIENT_SECRET (client
 // `hardshell-other`, used to show that one client's codes and tokens do not
 // work for another). Any login name and password sign in; the account is
@@ -28,7 +29,7 @@ const { default: Provider } = await import(pathToFileURL(resolve('oidc-provider'
 const client = (client_id, client_secret) => ({
   client_id,
   client_secret,
-  redirect_uris: [OIDC_REDIRECT_URI],
+  redirect_uris: OIDC_REDIRECT_URI.split(','),
   grant_types: ['authorization_code'],
   response_types: ['code'],
 });

@@ -93,10 +93,13 @@ start_oidc() {
     here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
     export HARDSHELL_TEST_OIDC_ISSUER="http://127.0.0.1:$port"
     export HARDSHELL_TEST_OIDC_REDIRECT_URI="http://127.0.0.1:$port/hardshell-test/callback"
+    # The edge's own callback, for end-to-end logins through hardshell (its tests
+    # use public_url http://localhost:8787).
+    export HARDSHELL_TEST_OIDC_EDGE_REDIRECT_URI="http://localhost:8787/auth/oidc/callback"
     export HARDSHELL_TEST_OIDC_CLIENT_SECRET="hardshell-test-client-secret"
     export HARDSHELL_TEST_OIDC_OTHER_CLIENT_SECRET="hardshell-test-other-client-secret"
     OIDC_PROVIDER_HOME="$INFRA/node" \
-    OIDC_REDIRECT_URI="$HARDSHELL_TEST_OIDC_REDIRECT_URI" \
+    OIDC_REDIRECT_URI="$HARDSHELL_TEST_OIDC_REDIRECT_URI,$HARDSHELL_TEST_OIDC_EDGE_REDIRECT_URI" \
     OIDC_CLIENT_SECRET="$HARDSHELL_TEST_OIDC_CLIENT_SECRET" \
     OIDC_OTHER_CLIENT_SECRET="$HARDSHELL_TEST_OIDC_OTHER_CLIENT_SECRET" \
         node "$here/oidc-provider.mjs" "$port" >"$SERVICES_DIR/oidc.log" 2>&1 &

@@ -101,6 +101,24 @@ impl CfAccessError {
     pub fn is_unavailable(&self) -> bool {
         matches!(self, CfAccessError::KeySetUnavailable(_))
     }
+
+    /// A short, stable reason for audit records and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            CfAccessError::Settings { .. } => "settings",
+            CfAccessError::TooLarge { .. } => "too_large",
+            CfAccessError::Malformed { .. } => "malformed",
+            CfAccessError::AlgorithmNotAllowed { .. } => "algorithm_not_allowed",
+            CfAccessError::UnknownKey { .. } => "unknown_key",
+            CfAccessError::BadSignature => "bad_signature",
+            CfAccessError::Expired => "expired",
+            CfAccessError::NotYetValid => "not_yet_valid",
+            CfAccessError::WrongAudience => "wrong_audience",
+            CfAccessError::WrongIssuer => "wrong_issuer",
+            CfAccessError::MissingClaim { .. } => "missing_claim",
+            CfAccessError::KeySetUnavailable(_) => "key_set_unavailable",
+        }
+    }
 }
 
 /// Verifies Access tokens for one application. Cheap to share behind an `Arc`;

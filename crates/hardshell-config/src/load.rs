@@ -11,6 +11,10 @@ use crate::model::Config;
 
 mod validate;
 
+/// Keys whose values look random but are public identifiers, not credentials:
+/// Cloudflare Access's AUD tag is 64 hex digits and appears in every token.
+const PUBLIC_IDENTIFIERS: &[&str] = &["access.cloudflare.audience"];
+
 /// Larger configs are refused before parsing; a real one is a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
 
@@ -191,6 +195,7 @@ impl LoadedConfig {
         path: &str,
     ) -> Result<(), ConfigError> {
         match value {
+            DeValue::String(_) if PUBLIC_IDENTIFIERS.contains(&path) => Ok(()),
             DeValue::String(text) => match looks_like_credential(text) {
                 // The message never repeats the value: it is probably a live secret.
                 Some(kind) => Err(self.invalid(

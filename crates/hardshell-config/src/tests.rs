@@ -469,3 +469,14 @@ fn metrics_listener_and_limits_are_checked() {
         "audit.flush_interval_ms"
     );
 }
+
+#[test]
+fn a_cloudflare_aud_tag_is_an_identifier_only_where_it_belongs() {
+    let aud = "32eafc7626e974616deaf0dc3ce63d7bcbed58a2731e84d06bc3cdf1b53c4228";
+    parse(&format!(
+        "[access.cloudflare]\nteam_domain = \"t.cloudflareaccess.com\"\naudience = \"{aud}\"\n"
+    ))
+    .unwrap();
+    let (_, _, key, _) = invalid(parse(&format!("[log]\naudience = \"{aud}\"\n")));
+    assert_eq!(key.as_deref(), Some("log.audience"));
+}

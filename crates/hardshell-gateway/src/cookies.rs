@@ -36,6 +36,31 @@ impl CookiePolicy {
         .ok()
     }
 
+    /// A short-lived `SameSite=Lax` cookie for a ceremony that leaves the site and
+    /// comes back (OIDC): a Strict cookie is not sent on that return.
+    pub fn lax(
+        self,
+        name: &str,
+        value: &str,
+        path: &str,
+        max_age_secs: u64,
+    ) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+        ))
+        .ok()
+    }
+
+    /// `Set-Cookie` that deletes cookie `name` at `path`.
+    pub fn clear(self, name: &str, path: &str) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}=; Path={path}; HttpOnly; Max-Age=0{secure}"
+        ))
+        .unwrap_or_else(|_| HeaderValue::from_static("hs_invalid=; Max-Age=0"))
+    }
+
     /// `Set-Cookie` that deletes the session cookie.
     pub fn clear_session(self) -> HeaderValue {
         let value = if self.secure {

@@ -137,9 +137,11 @@ async fn phases(
     }
     let authentication = authn::authenticate(state, request.headers(), now).await;
     if let Some(failure) = &authentication.failure {
-        state
-            .rate_limits
-            .charge_failure(client, failure.account.as_deref());
+        if failure.charge {
+            state
+                .rate_limits
+                .charge_failure(client, failure.account.as_deref());
+        }
         state
             .metrics
             .record_auth_failure(authn::label(failure.kind));

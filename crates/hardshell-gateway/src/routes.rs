@@ -6,6 +6,7 @@
 
 mod admin;
 mod health;
+mod oidc;
 mod pages;
 mod passkey;
 mod session;
@@ -23,6 +24,8 @@ use http::{Method, Request};
 
 use crate::response::HttpResponse;
 use crate::state::EdgeState;
+
+pub(crate) use oidc::OidcLogin;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -224,6 +227,7 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
     let routes = session::register(routes);
     let routes = pages::register(routes);
     let routes = passkey::register(routes);
+    let routes = oidc::register(routes);
     let routes = admin::register(routes);
     let routes = if has_upstream {
         crate::proxy::register(routes)

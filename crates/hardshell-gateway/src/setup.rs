@@ -6,9 +6,13 @@ use std::time::Duration;
 use hardshell_audit::AuditLog;
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::{OwnerPasskeys, RelyingParty};
-use hardshell_auth::{Ephemeral, Policy, Role, Rule, SessionStore, TokenStore};
+use hardshell_auth::{
+    CfAccessSettings, CfAccessVerifier, ClientSecret, Ephemeral, OidcSettings, Policy, Role, Rule,
+    SessionStore, TokenStore,
+};
 use hardshell_config::{LoadedConfig, RuleRole};
 use hardshell_storage::{ObjectKey, Store};
+use url::Url;
 
 use crate::GatewayError;
 use crate::audit::Trail;
@@ -16,7 +20,7 @@ use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::pipeline::limits::RateLimits;
 use crate::proxy::{Target, Upstream};
-use crate::routes;
+use crate::routes::{self, OidcLogin};
 use crate::state::{EdgeState, Limits};
 
 /// What the edge is built from.
@@ -29,6 +33,11 @@ pub struct EdgeSetup<'a> {
     pub signer: IdentitySigner,
     /// This edge's audit log (its own log id; see `hardshell-audit`).
     pub audit: AuditLog,
+    /// The OIDC client secret, resolved from its `secret:` or `env:` reference.
+    pub oidc_client_secret: Option<ClientSecret>,
+    /// Where to fetch Cloudflare Access keys instead of the team's own URL: for
+    /// tests and air-gapped mirrors (https, or http on loopback only).
+    pub cloudflare_certs_url: Option<Url>,
 }
 
 impl EdgeSetup<'_> {
@@ -67,6 +76,39 @@ impl EdgeSetup<'_> {
         let routes = routes::table(upstream.is_some())
             .map_err(|e| GatewayError::Setup(format!("routes: {e}")))?;
         let passkeys = owner_passkeys(self.config, self.store)?;
+        let cf_access = match &config.access.cloudflare {
+            Some(cloudflare) => {
+                let mut settings =
+                    CfAccessSettings::new(&cloudflare.team_domain, &cloudflare.audience);
+                settings.certs_url = self.cloudflare_certs_url.clone();
+                Some(
+                    CfAccessVerifier::new(settings)
+                        .map_err(|e| GatewayError::Setup(format!("cloudflare access: {e}")))?,
+                )
+            }
+            None => None,
+        };
+        let oidc = match (&config.access.oidc, self.oidc_client_secret) {
+            (Some(oidc), Some(secret)) => {
+                let redirect = public_url
+                    .join("auth/oidc/callback")
+                    .map_err(|e| GatewayError::Setup(format!("oidc redirect url: {e}")))?;
+                let mut settings =
+                    OidcSettings::new(&oidc.issuer, &oidc.client_id, secret, redirect);
+                settings.scopes = oidc.scopes.clone();
+                settings.groups_claim = oidc.groups_claim.clone();
+                Some(OidcLogin {
+                    settings,
+                    client: tokio::sync::OnceCell::new(),
+                })
+            }
+            (Some(_), None) => {
+                return Err(GatewayError::Setup(
+                    "[access.oidc] is set but no client secret was given".into(),
+                ));
+            }
+            (None, _) => None,
+        };
         Ok(Arc::new(EdgeState {
             policy: policy(self.config),
             tokens: TokenStore::new(scope("tokens")?),
@@ -95,6 +137,9 @@ impl EdgeSetup<'_> {
             passkeys,
             registrations: Ephemeral::new(scope("pending")?, "passkey-registration"),
             logins: Ephemeral::new(scope("pending")?, "passkey-login"),
+            cf_access,
+            oidc,
+            oidc_pending: Ephemeral::new(scope("pending")?, "oidc"),
         }))
     }
 }

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::OwnerPasskeys;
-use hardshell_auth::{Ephemeral, Policy, SessionStore, TokenStore};
+use hardshell_auth::{CfAccessVerifier, Ephemeral, Policy, SessionStore, TokenStore};
+
+use crate::routes::OidcLogin;
 use hardshell_config::Cidr;
 
 use crate::audit::Trail;
@@ -50,6 +52,11 @@ pub struct EdgeState {
     /// Pending passkey registrations and logins, single use.
     pub(crate) registrations: Ephemeral,
     pub(crate) logins: Ephemeral,
+    /// Cloudflare Access JWT verification, when `[access.cloudflare]` is set.
+    pub(crate) cf_access: Option<CfAccessVerifier>,
+    /// OIDC login, when `[access.oidc]` is set.
+    pub(crate) oidc: Option<OidcLogin>,
+    pub(crate) oidc_pending: Ephemeral,
 }
 
 impl std::fmt::Debug for EdgeState {

@@ -241,7 +241,7 @@ fn local_location(data_dir: &Path, name: &str) -> Location {
 
 /// Reads a credential the config refers to. Errors name the config key and the
 /// secret or variable, never the value.
-async fn resolve(
+pub async fn resolve(
     loaded: &LoadedConfig,
     key: &str,
     reference: &SecretRef,

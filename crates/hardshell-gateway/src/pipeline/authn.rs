@@ -34,13 +34,20 @@ pub(crate) struct AuthFailure {
     pub kind: CredentialKind,
     pub reason: &'static str,
     pub account: Option<String>,
+    /// Whether the failure counts against the client's failed-auth budget (not
+    /// when the cause is on our side, such as an unreachable key set).
+    pub charge: bool,
 }
 
 enum Credential<'a> {
     Bearer(&'a str),
     UnsupportedScheme,
+    CloudflareAccess(&'a str),
     Session(&'a str),
 }
+
+/// The header Cloudflare Access adds in front of the application.
+const CF_ACCESS_HEADER: &str = "cf-access-jwt-assertion";
 
 fn credential<'a>(state: &EdgeState, headers: &'a HeaderMap) -> Option<Credential<'a>> {
     if let Some(value) = headers.get(AUTHORIZATION) {
@@ -51,7 +58,17 @@ fn credential<'a>(state: &EdgeState, headers: &'a HeaderMap) -> Option<Credentia
             },
         );
     }
-    cookies::find(headers, state.cookies.session_name()).map(Credential::Session)
+    let cloudflare = state.cf_access.is_some();
+    if cloudflare && let Some(jwt) = headers.get(CF_ACCESS_HEADER).and_then(|v| v.to_str().ok()) {
+        return Some(Credential::CloudflareAccess(jwt));
+    }
+    if let Some(session) = cookies::find(headers, state.cookies.session_name()) {
+        return Some(Credential::Session(session));
+    }
+    if cloudflare && let Some(jwt) = cookies::find(headers, cookies::CF_AUTHORIZATION) {
+        return Some(Credential::CloudflareAccess(jwt));
+    }
+    None
 }
 
 /// Whether the request presents any credential at all.
@@ -86,6 +103,7 @@ pub(crate) async fn authenticate(
             kind,
             reason,
             account,
+            charge: true,
         }),
         ..Authentication::default()
     };
@@ -113,6 +131,26 @@ pub(crate) async fn authenticate(
                     claimed_account(state, headers),
                 )
             }
+        },
+        Some(Credential::CloudflareAccess(jwt)) => match &state.cf_access {
+            None => Authentication::default(),
+            Some(verifier) => match verifier.verify(jwt).await {
+                Ok(principal) => Authentication {
+                    principal: Some(principal),
+                    ..Authentication::default()
+                },
+                Err(e) => {
+                    if e.is_unavailable() {
+                        tracing::error!(error = %e, "Cloudflare Access keys unavailable");
+                    }
+                    let mut failed = fail(CredentialKind::CloudflareAccess, e.reason(), None);
+                    if let Some(failure) = &mut failed.failure {
+                        // Our outage is not the client's failed attempt.
+                        failure.charge = !e.is_unavailable();
+                    }
+                    failed
+                }
+            },
         },
         Some(Credential::Session(cookie)) => match state.sessions.resolve(cookie, now).await {
             Ok(resolved) => Authentication {

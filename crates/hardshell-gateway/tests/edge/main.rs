@@ -2,7 +2,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod cloudflare;
 mod framing;
+mod oidc;
 mod passkey;
 mod pipeline;
 mod proxy;

@@ -31,8 +31,27 @@ impl TestEdge {
         Self::start_with("", extra).await
     }
 
+    /// Like `start`, with OIDC login on and its client secret given.
+    pub async fn start_oidc(extra: &str, client_secret: &str) -> Self {
+        Self::build("", extra, Some(client_secret), None).await
+    }
+
+    /// Like `start`, with Cloudflare Access keys fetched from `certs_url`.
+    pub async fn start_cloudflare(extra: &str, certs_url: url::Url) -> Self {
+        Self::build("", extra, None, Some(certs_url)).await
+    }
+
     /// Like `start`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_with(edge_keys: &str, extra: &str) -> Self {
+        Self::build(edge_keys, extra, None, None).await
+    }
+
+    async fn build(
+        edge_keys: &str,
+        extra: &str,
+        oidc_secret: Option<&str>,
+        certs_url: Option<url::Url>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let text = format!(
             "[edge]\nlisten = \"127.0.0.1:0\"\nheader_timeout_secs = 2\npublic_url = \"http://localhost:8787\"\n{edge_keys}\n{extra}"
@@ -66,6 +85,10 @@ impl TestEdge {
             store: &store,
             signer,
             audit,
+            oidc_client_secret: oidc_secret.map(|secret| {
+                hardshell_auth::ClientSecret::new(zeroize::Zeroizing::new(secret.to_owned()))
+            }),
+            cloudflare_certs_url: certs_url,
         }
         .build()
         .unwrap();

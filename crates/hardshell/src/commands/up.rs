@@ -2,6 +2,7 @@
 
 use anyhow::Context as _;
 use hardshell_audit::{AuditLog, AuditOptions};
+use hardshell_auth::ClientSecret;
 use hardshell_gateway::{Edge, EdgeSetup, ListenAddr, Protection};
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -45,11 +46,25 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         Some(proof) if !listen_on.ip().is_loopback() => ListenAddr::protected(listen_on, proof),
         _ => ListenAddr::loopback(listen_on)?,
     };
+    let oidc_client_secret = match &loaded.config.access.oidc {
+        Some(oidc) => Some(ClientSecret::new(
+            context::resolve(
+                &loaded,
+                "access.oidc.client_secret",
+                &oidc.client_secret,
+                &secrets,
+            )
+            .await?,
+        )),
+        None => None,
+    };
     let state = EdgeSetup {
         config: &loaded,
         store: &store,
         signer,
         audit,
+        oidc_client_secret,
+        cloudflare_certs_url: None,
     }
     .build()?;
     let edge = Edge::bind(listen, state).await?;

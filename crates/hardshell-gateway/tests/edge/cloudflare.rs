@@ -1,0 +1,105 @@
+//! Cloudflare Access in front of the edge: its JWT, from the header or the
+//! cookie, verified against a real JWKS endpoint on loopback.
+
+use serde_json::json;
+
+use crate::support::{TestEdge, get};
+
+#[path = "../../../hardshell-auth/tests/cf_access/support.rs"]
+#[allow(dead_code)]
+mod cf;
+
+fn config() -> String {
+    format!(
+        "[ratelimit]\nrequests_per_minute = 100000\nburst = 1000\nfailed_auth_per_minute = 1000\nfailed_auth_burst = 100\n\
+         [access.cloudflare]\nteam_domain = \"{}\"\naudience = \"{}\"\n\
+         [[access.rules]]\nrole = \"admin\"\nemails = [\"owner@example.com\"]\n",
+        cf::TEAM,
+        cf::AUD
+    )
+}
+
+#[tokio::test]
+async fn an_access_jwt_in_the_header_or_the_cookie_authenticates() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let edge = TestEdge::start_cloudflare(&config(), server.certs_url.clone()).await;
+    let token = keys[0].sign(&cf::claims());
+    let reply = get(
+        edge.addr,
+        "/auth/whoami",
+        &[&format!("Cf-Access-Jwt-Assertion: {token}")],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(reply.body.contains("\"method\":\"cloudflare_access\""));
+    assert!(reply.body.contains("\"email\":\"owner@example.com\""));
+    let reply = get(
+        edge.addr,
+        "/admin/tokens",
+        &[&format!("Cookie: CF_Authorization={token}")],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn forged_expired_and_foreign_access_jwts_are_refused() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let edge = TestEdge::start_cloudflare(&config(), server.certs_url.clone()).await;
+    let unsigned = format!(
+        "{}.{}.",
+        cf::b64(json!({"alg": "none", "kid": "x"}).to_string().as_bytes()),
+        cf::b64(cf::claims().to_string().as_bytes())
+    );
+    let cases = [
+        ("alg none", unsigned),
+        (
+            "expired",
+            keys[0].sign(&cf::claims_with(json!({"exp": cf::now() - 3600}))),
+        ),
+        (
+            "wrong audience",
+            keys[0].sign(&cf::claims_with(json!({"aud": ["someone-else"]}))),
+        ),
+        (
+            "wrong issuer",
+            keys[0].sign(&cf::claims_with(
+                json!({"iss": "https://evil.cloudflareaccess.com"}),
+            )),
+        ),
+        ("unknown key", keys[1].sign(&cf::claims())),
+        ("garbage", "not.a.jwt".to_owned()),
+    ];
+    for (what, token) in cases {
+        let reply = get(
+            edge.addr,
+            "/auth/whoami",
+            &[&format!("Cf-Access-Jwt-Assertion: {token}")],
+        )
+        .await;
+        assert_eq!(reply.status, 401, "{what}: {reply:?}");
+        assert_eq!(reply.body, "authentication required\n", "{what}");
+    }
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_valid_access_identity_outside_the_policy_is_forbidden() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let edge = TestEdge::start_cloudflare(&config(), server.certs_url.clone()).await;
+    let stranger = keys[0].sign(&cf::claims_with(
+        json!({"email": "stranger@example.com", "groups": []}),
+    ));
+    let reply = get(
+        edge.addr,
+        "/auth/whoami",
+        &[&format!("Cf-Access-Jwt-Assertion: {stranger}")],
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    edge.stop().await;
+}
