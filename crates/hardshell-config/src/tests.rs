@@ -480,3 +480,18 @@ fn a_cloudflare_aud_tag_is_an_identifier_only_where_it_belongs() {
     let (_, _, key, _) = invalid(parse(&format!("[log]\naudience = \"{aud}\"\n")));
     assert_eq!(key.as_deref(), Some("log.audience"));
 }
+
+#[test]
+fn a_tls_listener_needs_an_https_public_url() {
+    let tls = "[edge.tls]\ncert = \"c\"\nkey = \"k\"\n";
+    parse(&format!(
+        "[edge]\npublic_url = \"https://localhost:8787\"\n{tls}"
+    ))
+    .unwrap();
+    assert_eq!(
+        key_of(parse(&format!(
+            "[edge]\npublic_url = \"http://localhost:8787\"\n{tls}"
+        ))),
+        "edge.public_url"
+    );
+}

@@ -26,11 +26,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio_rustls::TlsAcceptor;
 use zeroize::Zeroizing;
 
 pub use listen::{ListenAddr, Protection};
-pub use setup::{EdgeSetup, owner_passkeys};
+pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +54,6 @@ pub enum GatewayError {
 pub struct Edge {
     listener: TcpListener,
     addr: SocketAddr,
-    tls: Option<TlsAcceptor>,
     state: Arc<EdgeState>,
 }
 
@@ -63,7 +61,7 @@ impl std::fmt::Debug for Edge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Edge")
             .field("addr", &self.addr)
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.state.tls.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -79,11 +77,9 @@ impl Edge {
         };
         let listener = TcpListener::bind(requested).await.map_err(bind_err)?;
         let addr = listener.local_addr().map_err(bind_err)?;
-        let tls = state.tls_config.clone().map(TlsAcceptor::from);
         Ok(Self {
             listener,
             addr,
-            tls,
             state,
         })
     }
@@ -123,7 +119,7 @@ impl Edge {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) {
         let state = self.state.clone();
         let sweeper = tokio::spawn(setup::background(state.clone()));
-        server::run(self.listener, self.tls, self.state, shutdown).await;
+        server::run(self.listener, self.state, shutdown).await;
         sweeper.abort();
         state.audit.flush().await;
     }

@@ -5,6 +5,7 @@
 //! not compile.
 
 mod admin;
+mod devices;
 mod health;
 mod oidc;
 mod pages;
@@ -229,6 +230,7 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
     let routes = passkey::register(routes);
     let routes = oidc::register(routes);
     let routes = admin::register(routes);
+    let routes = devices::register(routes);
     let routes = if has_upstream {
         crate::proxy::register(routes)
     } else {

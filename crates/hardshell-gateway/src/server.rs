@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use hardshell_auth::devices::device_from_peer_certificates;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -25,7 +26,6 @@ const MAX_HEADERS: usize = 100;
 
 pub(crate) async fn run(
     listener: TcpListener,
-    tls: Option<TlsAcceptor>,
     state: SharedState,
     shutdown: impl Future<Output = ()> + Send,
 ) {
@@ -52,21 +52,29 @@ pub(crate) async fn run(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let (state, tls, watcher) = (state.clone(), tls.clone(), stopping.subscribe());
+        let (state, watcher) = (state.clone(), stopping.subscribe());
         tokio::spawn(async move {
             let _slot = slot;
-            let conn = ConnInfo { peer, device: None };
-            match tls {
-                None => serve_connection(stream, conn, state, watcher).await,
-                Some(acceptor) => {
-                    match tokio::time::timeout(state.limits.header_timeout, acceptor.accept(stream))
-                        .await
-                    {
-                        Ok(Ok(stream)) => serve_connection(stream, conn, state, watcher).await,
-                        Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
-                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                    }
+            let acceptor = state
+                .tls
+                .as_ref()
+                .map(|tls| TlsAcceptor::from(tls.current()));
+            let Some(acceptor) = acceptor else {
+                let conn = ConnInfo { peer, device: None };
+                return serve_connection(stream, conn, state, watcher).await;
+            };
+            match tokio::time::timeout(state.limits.header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => {
+                    // Only a chain the device verifier accepted gets this far.
+                    let device = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(device_from_peer_certificates);
+                    serve_connection(stream, ConnInfo { peer, device }, state, watcher).await
                 }
+                Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
+                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
             }
         });
     }

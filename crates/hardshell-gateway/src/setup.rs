@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hardshell_audit::AuditLog;
+use hardshell_auth::devices::DeviceAuthority;
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::{OwnerPasskeys, RelyingParty};
 use hardshell_auth::{
@@ -41,7 +42,7 @@ pub struct EdgeSetup<'a> {
 }
 
 impl EdgeSetup<'_> {
-    pub fn build(self) -> Result<Arc<EdgeState>, GatewayError> {
+    pub async fn build(self) -> Result<Arc<EdgeState>, GatewayError> {
         let config = &self.config.config;
         let scope = |name: &str| {
             ObjectKey::parse(name)
@@ -64,11 +65,19 @@ impl EdgeSetup<'_> {
             )),
             None => None,
         };
-        let tls_config = match &config.edge.tls {
-            Some(tls) => Some(crate::tls::server_config(
-                &self.config.base_dir().join(&tls.cert),
-                &self.config.base_dir().join(&tls.key),
-            )?),
+        let devices = match config.access.devices.enabled {
+            true => Some(device_authority(self.store).await?),
+            false => None,
+        };
+        let tls = match &config.edge.tls {
+            Some(tls) => Some(
+                crate::tls::Tls::load(
+                    &self.config.base_dir().join(&tls.cert),
+                    &self.config.base_dir().join(&tls.key),
+                    devices.as_ref(),
+                )
+                .await?,
+            ),
             None => None,
         };
         let session_lifetime =
@@ -133,7 +142,8 @@ impl EdgeSetup<'_> {
             metrics: Metrics::new(),
             routes,
             metrics_on_main: config.metrics.is_none(),
-            tls_config,
+            tls,
+            devices,
             passkeys,
             registrations: Ephemeral::new(scope("pending")?, "passkey-registration"),
             logins: Ephemeral::new(scope("pending")?, "passkey-login"),
@@ -166,12 +176,19 @@ fn policy(config: &LoadedConfig) -> Policy {
     }
 }
 
-/// Housekeeping while the edge runs: give rate-limit memory back between bursts.
+/// Housekeeping while the edge runs: give rate-limit memory back between bursts,
+/// and pick up device revocations made elsewhere (the CLI, another replica).
 pub(crate) async fn background(state: Arc<EdgeState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
+    tick.tick().await;
     loop {
         tick.tick().await;
         state.rate_limits.sweep();
+        if let Some(tls) = &state.tls
+            && let Err(e) = tls.refresh(state.devices.as_ref()).await
+        {
+            tracing::error!(error = %e, "refreshing the device revocation list failed");
+        }
     }
 }
 
@@ -194,4 +211,14 @@ pub fn owner_passkeys(
     Ok(Some(
         OwnerPasskeys::new(&scope, &relying_party).map_err(|e| setup_err(&e))?,
     ))
+}
+
+/// The device CA in the state store (`auth/devices`), made on first use.
+pub async fn device_authority(store: &Store) -> Result<DeviceAuthority, GatewayError> {
+    let setup_err = |e: &dyn std::fmt::Display| GatewayError::Setup(format!("device CA: {e}"));
+    let key = ObjectKey::parse("auth/devices").map_err(|e| setup_err(&e))?;
+    let scope = store.root().scope(&key).map_err(|e| setup_err(&e))?;
+    DeviceAuthority::load_or_create(&scope, chrono::Utc::now())
+        .await
+        .map_err(|e| setup_err(&e))
 }

@@ -46,7 +46,9 @@ pub struct EdgeState {
     /// Serve `/metrics` on the main listener (to admins); off when a separate
     /// metrics listener is configured.
     pub(crate) metrics_on_main: bool,
-    pub(crate) tls_config: Option<Arc<rustls::ServerConfig>>,
+    pub(crate) tls: Option<crate::tls::Tls>,
+    /// The device CA, when `[access.devices]` is enabled.
+    pub(crate) devices: Option<hardshell_auth::devices::DeviceAuthority>,
     /// The owner's passkeys, when `[access.passkey]` is enabled.
     pub(crate) passkeys: Option<OwnerPasskeys>,
     /// Pending passkey registrations and logins, single use.

@@ -1,37 +1,108 @@
 //! TLS for the listener: rustls with the aws-lc-rs provider, TLS 1.2 and 1.3, and
 //! HTTP/1.1 only (one parser, one framing, a smaller surface than HTTP/2).
+//!
+//! With the device CA on, clients may present a certificate it issued; a
+//! revoked or foreign certificate fails the handshake, none is fine (whether a
+//! device is required is the policy's call, per request). Revocations change
+//! the verifier, so the server configuration is rebuilt and swapped: new
+//! connections use the new one, established ones keep theirs.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
+use chrono::Utc;
+use hardshell_auth::devices::DeviceAuthority;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::danger::ClientCertVerifier;
 
 use crate::GatewayError;
 
-pub(crate) fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, GatewayError> {
-    let tls_error =
-        |what: &str, e: &dyn std::fmt::Display| GatewayError::Tls(format!("{what}: {e}"));
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-        .map_err(|e| tls_error(&format!("reading {}", cert.display()), &e))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| tls_error(&format!("parsing {}", cert.display()), &e))?;
-    if certs.is_empty() {
-        return Err(GatewayError::Tls(format!(
-            "{} holds no certificate",
-            cert.display()
-        )));
+/// The listener's TLS: the server's own certificate and the current configuration.
+pub(crate) struct Tls {
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    current: RwLock<Arc<ServerConfig>>,
+}
+
+impl Tls {
+    pub async fn load(
+        cert: &Path,
+        key: &Path,
+        devices: Option<&DeviceAuthority>,
+    ) -> Result<Self, GatewayError> {
+        let tls_error =
+            |what: String, e: &dyn std::fmt::Display| GatewayError::Tls(format!("{what}: {e}"));
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+            .map_err(|e| tls_error(format!("reading {}", cert.display()), &e))?
+            .collect::<Result<_, _>>()
+            .map_err(|e| tls_error(format!("parsing {}", cert.display()), &e))?;
+        if certs.is_empty() {
+            return Err(GatewayError::Tls(format!(
+                "{} holds no certificate",
+                cert.display()
+            )));
+        }
+        let key = PrivateKeyDer::from_pem_file(key)
+            .map_err(|e| tls_error(format!("reading {}", key.display()), &e))?;
+        let verifier = verifier(devices).await?;
+        let config = build(&certs, &key, verifier)?;
+        Ok(Self {
+            certs,
+            key,
+            current: RwLock::new(config),
+        })
     }
-    let key = PrivateKeyDer::from_pem_file(key)
-        .map_err(|e| tls_error(&format!("reading {}", key.display()), &e))?;
+
+    /// The configuration new connections use.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        match self.current.read() {
+            Ok(config) => config.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Rebuilds the configuration from the device CA's current revocations.
+    pub async fn refresh(&self, devices: Option<&DeviceAuthority>) -> Result<(), GatewayError> {
+        let config = build(&self.certs, &self.key, verifier(devices).await?)?;
+        match self.current.write() {
+            Ok(mut current) => *current = config,
+            Err(poisoned) => *poisoned.into_inner() = config,
+        }
+        Ok(())
+    }
+}
+
+async fn verifier(
+    devices: Option<&DeviceAuthority>,
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, GatewayError> {
+    match devices {
+        None => Ok(None),
+        Some(devices) => devices
+            .client_verifier(Utc::now())
+            .await
+            .map(Some)
+            .map_err(|e| GatewayError::Tls(format!("device verifier: {e}"))),
+    }
+}
+
+fn build(
+    certs: &[CertificateDer<'static>],
+    key: &PrivateKeyDer<'static>,
+    verifier: Option<Arc<dyn ClientCertVerifier>>,
+) -> Result<Arc<ServerConfig>, GatewayError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| tls_error("protocol versions", &e))?
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .map_err(|e| tls_error("certificate and key", &e))?;
+        .map_err(|e| GatewayError::Tls(format!("protocol versions: {e}")))?;
+    let builder = match verifier {
+        Some(verifier) => builder.with_client_cert_verifier(verifier),
+        None => builder.with_no_client_auth(),
+    };
+    let mut config = builder
+        .with_single_cert(certs.to_vec(), key.clone_key())
+        .map_err(|e| GatewayError::Tls(format!("certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

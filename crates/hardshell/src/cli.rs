@@ -57,6 +57,9 @@ pub enum Command {
     /// API tokens for the CLI and programs: shown once, stored hashed, expiring.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Device certificates (mTLS posture) from the edge's own CA.
+    #[command(subcommand)]
+    Device(DeviceCommand),
     /// The tamper-evident audit log: verify it, or read it.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -168,4 +171,26 @@ fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
     Ok(Lifetime(std::time::Duration::from_secs(
         number.saturating_mul(seconds),
     )))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// Issue a client certificate for a device and write it, with its key, to a directory.
+    Issue {
+        /// Lower-case name, e.g. "laptop".
+        name: String,
+        /// How long the certificate is valid, in days (at most 825).
+        #[arg(long, default_value_t = 365)]
+        days: u64,
+        /// Directory for NAME.crt, NAME.key (0600) and the CA certificate.
+        #[arg(long, default_value = ".")]
+        out: PathBuf,
+    },
+    /// List issued certificates: name, state, serial, expiry.
+    List,
+    /// Revoke a device's certificate.
+    Revoke {
+        /// The device's name.
+        name: String,
+    },
 }

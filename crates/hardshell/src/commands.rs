@@ -2,6 +2,7 @@
 
 mod audit;
 mod config;
+mod device;
 mod init;
 mod secret;
 mod token;
@@ -15,6 +16,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Config(command) => config::run(&cli.global, &command).await,
         Command::Secret(command) => secret::run(&cli.global, &command).await,
         Command::Token(command) => token::run(&cli.global, &command).await,
+        Command::Device(command) => device::run(&cli.global, &command).await,
         Command::Audit(command) => audit::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
     }

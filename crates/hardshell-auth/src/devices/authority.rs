@@ -91,6 +91,14 @@ impl DeviceAuthority {
         self.ca.certificate()
     }
 
+    /// The CA certificate as PEM, for clients that pin it or build chains.
+    pub fn ca_certificate_pem(&self) -> String {
+        pem::encode(&pem::Pem::new(
+            "CERTIFICATE",
+            self.ca.certificate().to_vec(),
+        ))
+    }
+
     /// Issues a client certificate for `name`, valid from `now` for `validity`.
     /// A name holds one live certificate at a time; revoke it to issue anew.
     pub async fn issue(

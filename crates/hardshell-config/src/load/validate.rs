@@ -71,6 +71,12 @@ impl LoadedConfig {
                      secure cookies only on https",
                 ));
             }
+            if !https && edge.tls.is_some() {
+                return Err(self.error_at(
+                    "edge.public_url",
+                    "public_url must be https:// when [edge.tls] is set: the listener speaks TLS",
+                ));
+            }
             if url.path() != "/" || url.query().is_some() {
                 return Err(self.error_at(
                     "edge.public_url",

@@ -9,3 +9,4 @@ mod passkey;
 mod pipeline;
 mod proxy;
 mod support;
+mod tls;

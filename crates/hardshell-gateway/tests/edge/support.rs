@@ -53,8 +53,13 @@ impl TestEdge {
         certs_url: Option<url::Url>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let public_url = if edge_keys.contains("public_url") {
+            ""
+        } else {
+            "public_url = \"http://localhost:8787\"\n"
+        };
         let text = format!(
-            "[edge]\nlisten = \"127.0.0.1:0\"\nheader_timeout_secs = 2\npublic_url = \"http://localhost:8787\"\n{edge_keys}\n{extra}"
+            "[edge]\nlisten = \"127.0.0.1:0\"\nheader_timeout_secs = 2\n{public_url}{edge_keys}\n{extra}"
         );
         let config = LoadedConfig::parse(&text, &dir.path().join("hardshell.toml")).unwrap();
         let store = Store::open(
@@ -91,6 +96,7 @@ impl TestEdge {
             cloudflare_certs_url: certs_url,
         }
         .build()
+        .await
         .unwrap();
         let edge = Edge::bind(
             ListenAddr::loopback(config.config.edge.listen).unwrap(),

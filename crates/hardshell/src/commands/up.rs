@@ -66,7 +66,8 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         oidc_client_secret,
         cloudflare_certs_url: None,
     }
-    .build()?;
+    .build()
+    .await?;
     let edge = Edge::bind(listen, state).await?;
     let scheme = if loaded.config.edge.tls.is_some() {
         "https"

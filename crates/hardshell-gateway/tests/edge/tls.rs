@@ -1,0 +1,277 @@
+//! The edge over real TLS, with device certificates from its own CA as posture.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use hardshell_auth::TokenScope;
+use hardshell_auth::devices::DeviceName;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+use crate::support::{Reply, TestEdge, bearer, parse};
+
+struct Server {
+    edge: TestEdge,
+    server_cert: CertificateDer<'static>,
+    _dir: tempfile::TempDir,
+}
+
+/// An edge with TLS for `localhost`, the device CA on, and devices required.
+async fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let identity = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, identity.cert.pem()).unwrap();
+    std::fs::write(&key, identity.signing_key.serialize_pem()).unwrap();
+    let config = format!(
+        "[edge.tls]\ncert = \"{}\"\nkey = \"{}\"\n[access]\nrequire_device = true\n[access.devices]\nenabled = true\n\
+         [ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n",
+        cert.display(),
+        key.display()
+    );
+    Server {
+        edge: TestEdge::start_with("public_url = \"https://localhost:8787\"", &config).await,
+        server_cert: identity.cert.der().clone(),
+        _dir: dir,
+    }
+}
+
+struct ClientIdentity {
+    cert_pem: String,
+    key_pem: String,
+}
+
+async fn issue(server: &Server, name: &str) -> ClientIdentity {
+    let devices = hardshell_gateway::device_authority(&server.edge.store)
+        .await
+        .unwrap();
+    let issued = devices
+        .issue(
+            &DeviceName::parse(name).unwrap(),
+            Duration::from_secs(86_400),
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    ClientIdentity {
+        cert_pem: issued.cert_pem,
+        key_pem: issued.key_pem.to_string(),
+    }
+}
+
+/// One HTTPS request without a body; `Err` when the handshake or connection fails.
+async fn https(
+    server: &Server,
+    client: Option<&ClientIdentity>,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+) -> std::io::Result<Reply> {
+    let mut all = headers.to_vec();
+    all.push("Content-Length: 0");
+    https_raw(server, client, method, path, &all, "").await
+}
+
+async fn https_raw(
+    server: &Server,
+    client: Option<&ClientIdentity>,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> std::io::Result<Reply> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server.server_cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match client {
+        Some(identity) => {
+            let chain = vec![CertificateDer::from_pem_slice(identity.cert_pem.as_bytes()).unwrap()];
+            let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let tcp = TcpStream::connect(server.edge.addr).await?;
+    let mut tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await?;
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    tls.write_all(request.as_bytes()).await?;
+    let mut bytes = Vec::new();
+    tls.read_to_end(&mut bytes).await?;
+    if bytes.is_empty() {
+        return Err(std::io::Error::other("no response"));
+    }
+    Ok(parse(&bytes))
+}
+
+#[tokio::test]
+async fn a_required_device_certificate_gates_every_principal() {
+    let server = server().await;
+    let token = server.edge.token(TokenScope::Chat).await;
+    let without = https(&server, None, "GET", "/auth/whoami", &[&bearer(&token)])
+        .await
+        .unwrap();
+    assert_eq!(without.status, 403, "{without:?}");
+    let laptop = issue(&server, "laptop").await;
+    let with = https(
+        &server,
+        Some(&laptop),
+        "GET",
+        "/auth/whoami",
+        &[&bearer(&token)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(with.status, 200, "{with:?}");
+    assert!(with.body.contains("\"device\":\"laptop\""), "{}", with.body);
+    assert!(with.header("strict-transport-security").is_some());
+    // A device alone is not an identity.
+    let device_only = https(&server, Some(&laptop), "GET", "/auth/whoami", &[])
+        .await
+        .unwrap();
+    assert_eq!(device_only.status, 401);
+    server.edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_from_another_ca_fails_the_handshake() {
+    let server = server().await;
+    let other = rcgen::generate_simple_self_signed(vec!["laptop".to_owned()]).unwrap();
+    let stranger = ClientIdentity {
+        cert_pem: other.cert.pem(),
+        key_pem: other.signing_key.serialize_pem(),
+    };
+    assert!(
+        https(&server, Some(&stranger), "GET", "/healthz", &[])
+            .await
+            .is_err()
+    );
+    server.edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_device_revoked_over_the_admin_api_cannot_connect_again() {
+    let server = server().await;
+    let admin = server.edge.token(TokenScope::Admin).await;
+    let laptop = issue(&server, "laptop").await;
+    let phone = issue(&server, "phone").await;
+    assert_eq!(
+        https(&server, Some(&phone), "GET", "/healthz", &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let revoked = https(
+        &server,
+        Some(&laptop),
+        "DELETE",
+        "/admin/devices/phone",
+        &[&bearer(&admin)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.status, 204, "{revoked:?}");
+    assert!(
+        https(&server, Some(&phone), "GET", "/healthz", &[])
+            .await
+            .is_err(),
+        "the revoked device still connects"
+    );
+    assert_eq!(
+        https(&server, Some(&laptop), "GET", "/healthz", &[])
+            .await
+            .unwrap()
+            .status,
+        200
+    );
+    let records = server.edge.audit_records().await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r["event"]["type"] == "device_revoked")
+    );
+    server.edge.stop().await;
+}
+
+#[tokio::test]
+async fn pairing_a_device_over_http_needs_a_fresh_login_and_yields_a_working_certificate() {
+    let server = server().await;
+    let laptop = issue(&server, "laptop").await;
+    let admin = server.edge.token(TokenScope::Admin).await;
+    let body = r#"{"name":"tablet","days":30}"#;
+    let by_token = https_with_body(&server, &laptop, "/admin/devices", &bearer(&admin), body).await;
+    assert_eq!(
+        by_token.status, 403,
+        "an API token is not a fresh interactive login"
+    );
+    let session = format!(
+        "Cookie: __Host-hs_session={}",
+        server.edge.session(crate::support::owner()).await
+    );
+    let paired = https_with_body(&server, &laptop, "/admin/devices", &session, body).await;
+    assert_eq!(paired.status, 201, "{paired:?}");
+    let issued: serde_json::Value = serde_json::from_str(&paired.body).unwrap();
+    let tablet = ClientIdentity {
+        cert_pem: issued["certificate_pem"].as_str().unwrap().to_owned(),
+        key_pem: issued["key_pem"].as_str().unwrap().to_owned(),
+    };
+    let token = server.edge.token(TokenScope::Chat).await;
+    let reply = https(
+        &server,
+        Some(&tablet),
+        "GET",
+        "/auth/whoami",
+        &[&bearer(&token)],
+    )
+    .await
+    .unwrap();
+    assert!(reply.body.contains("\"device\":\"tablet\""), "{reply:?}");
+    server.edge.stop().await;
+}
+
+async fn https_with_body(
+    server: &Server,
+    client: &ClientIdentity,
+    path: &str,
+    auth: &str,
+    body: &str,
+) -> Reply {
+    let length = format!("Content-Length: {}", body.len());
+    let origin = "Origin: https://localhost:8787";
+    https_raw(
+        server,
+        Some(client),
+        "POST",
+        path,
+        &[auth, origin, "Content-Type: application/json", &length],
+        body,
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn plain_http_to_the_tls_listener_gets_nothing() {
+    let server = server().await;
+    let reply = crate::support::get(server.edge.addr, "/healthz", &[]).await;
+    assert_ne!(reply.status, 200);
+    server.edge.stop().await;
+}
