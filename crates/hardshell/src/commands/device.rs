@@ -24,6 +24,7 @@ pub async fn run(global: &Global, command: &DeviceCommand) -> anyhow::Result<()>
     let store = context::open_state(&loaded, &master, &secrets).await?;
     let audit = context::audit_scope(&loaded, &master, &secrets, &store).await?;
     let devices = hardshell_gateway::device_authority(&store).await?;
+
     match command {
         DeviceCommand::Issue { name, days, out } => {
             let name = DeviceName::parse(name)?;
@@ -67,6 +68,11 @@ pub async fn run(global: &Global, command: &DeviceCommand) -> anyhow::Result<()>
                 key.display(),
                 loaded.public_url
             );
+            if !loaded.config.access.devices.enabled {
+                eprintln!(
+                    "note: [access.devices] is not enabled; the edge ignores device certificates until it is"
+                );
+            }
         }
         DeviceCommand::List => {
             let list = devices.list().await?;

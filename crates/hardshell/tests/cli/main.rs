@@ -1,7 +1,9 @@
 //! The real `hardshell` binary, driven as a user would drive it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
 mod config_check;
+mod devices;
 mod init;
 mod s3;
 mod secrets;

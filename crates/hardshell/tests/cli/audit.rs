@@ -1,0 +1,117 @@
+use crate::support::Instance;
+
+fn create_token(hs: &Instance) -> String {
+    let run = hs
+        .run(&["token", "create", "--name", "ci", "--scope", "chat"])
+        .ok();
+    run.stdout.trim().to_owned()
+}
+
+#[test]
+fn admin_actions_from_the_cli_are_audited_and_the_chain_verifies() {
+    let hs = Instance::initialised();
+    let token = create_token(&hs);
+    hs.run_with_stdin(&["secret", "put", "SOME_KEY"], b"value-canary-99")
+        .ok();
+    let verify = hs.run(&["audit", "verify"]).ok();
+    assert!(
+        verify.stdout.contains("intact, 2 records"),
+        "{}",
+        verify.stdout
+    );
+    let log = verify.stdout.split(':').next().unwrap().to_owned();
+    let tail = hs.run(&["audit", "tail", "--log", &log]).ok();
+    assert!(
+        tail.stdout.contains("\"type\":\"token_created\""),
+        "{}",
+        tail.stdout
+    );
+    assert!(
+        tail.stdout.contains("\"type\":\"secret_stored\""),
+        "{}",
+        tail.stdout
+    );
+    assert!(
+        !tail.stdout.contains(&token[7..]),
+        "the token is in the audit log"
+    );
+    assert!(
+        !tail.stdout.contains("value-canary-99"),
+        "the secret is in the audit log"
+    );
+}
+
+#[test]
+fn a_deleted_segment_is_reported_and_fails_verification() {
+    let hs = Instance::initialised();
+    create_token(&hs);
+    create_token(&hs);
+    // Remove the log's only segment from disk: the head still names two records.
+    let segments: Vec<_> = walk(&hs.path("data/objects/audit"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/segments/"))
+        .collect();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    std::fs::remove_file(&segments[0]).unwrap();
+    let run = hs.run(&["audit", "verify"]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(run.stdout.contains("NOT intact"), "{}", run.stdout);
+    assert!(run.stderr.contains("failed verification"), "{}", run.stderr);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                out.extend(walk(&path));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn revoking_a_token_is_audited_and_an_unknown_id_fails() {
+    let hs = Instance::initialised();
+    let token = create_token(&hs);
+    let id = &token["hs_tok_".len().."hs_tok_".len() + 16];
+    hs.run(&["token", "revoke", id]).ok();
+    assert!(hs.run(&["token", "list"]).ok().stdout.contains("revoked"));
+    let line = hs
+        .run(&["token", "revoke", "0123456789abcdef"])
+        .failed_with_one_line();
+    assert!(line.contains("no token with id"), "{line}");
+    let verify = hs.run(&["audit", "verify"]).ok();
+    assert!(
+        verify.stdout.contains("intact, 2 records"),
+        "{}",
+        verify.stdout
+    );
+}
+
+#[test]
+fn a_token_is_printed_once_and_listed_without_its_secret() {
+    let hs = Instance::initialised();
+    let token = create_token(&hs);
+    assert!(token.starts_with("hs_tok_"));
+    let list = hs.run(&["token", "list"]).ok();
+    assert!(list.stdout.contains("active") && list.stdout.contains("ci"));
+    assert!(!list.stdout.contains(&token[24..]), "{}", list.stdout);
+    let line = hs
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "x",
+            "--scope",
+            "chat",
+            "--expires-in",
+            "400d",
+        ])
+        .failed_with_one_line();
+    assert!(line.contains("lifetime"), "{line}");
+}
