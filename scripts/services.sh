@@ -76,7 +76,9 @@ start_seaweedfs() {
 start_moto() {
     local port
     port=$(free_port)
-    "$INFRA/venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$SERVICES_DIR/moto.log" 2>&1 &
+    # Single-threaded: see scripts/moto-server.py for why.
+    "$INFRA/venv/bin/python" "$(dirname "${BASH_SOURCE[0]}")/moto-server.py" 127.0.0.1 "$port" \
+        >"$SERVICES_DIR/moto.log" 2>&1 &
     local pid=$!
     SERVICES_PIDS+=("$pid")
     wait_for_http "http://127.0.0.1:$port/" moto "$pid"

@@ -9,6 +9,7 @@
 
 mod audit;
 mod client_addr;
+mod control;
 mod cookies;
 mod listen;
 mod metrics;
@@ -28,6 +29,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
+pub use control::{ControlService, ControlSocket};
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;

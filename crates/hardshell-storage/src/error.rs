@@ -51,6 +51,14 @@ pub enum StorageError {
         source: Box<object_store::Error>,
     },
 
+    /// The edge's storage service refused a request (a remote store only).
+    #[error("{operation} {key}: the edge's storage service answered {status}")]
+    Remote {
+        operation: &'static str,
+        key: String,
+        status: u16,
+    },
+
     /// A blocking storage task panicked or was cancelled (a bug, not input).
     #[error("storage task failed: {0}")]
     Task(String),
@@ -72,6 +80,7 @@ impl StorageError {
             StorageError::Conflict { .. }
             | StorageError::Unreachable { .. }
             | StorageError::Task(_) => true,
+            StorageError::Remote { status, .. } => *status >= 500 || *status == 0,
             StorageError::Backend { source, .. } => !matches!(
                 **source,
                 object_store::Error::NotSupported { .. }

@@ -14,8 +14,14 @@ mod master_key;
 mod store;
 
 pub use backend::{
-    LocalOptions, MAX_OBJECT_BYTES, RetryOptions, S3Credentials, S3Options, Version,
+    LocalOptions, MAX_OBJECT_BYTES, RemoteObject, RemoteOptions, RemoteWrite, RetryOptions,
+    S3Credentials, S3Options, Version,
 };
+
+/// The wire protocol of a remote store, for the service that serves one.
+pub mod remote_protocol {
+    pub use crate::backend::remote_headers::{EXPECT_HEADER, VERSION_HEADER, WRITE_HEADER};
+}
 pub use error::StorageError;
 pub use key::{KeyError, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};
 pub use master_key::{

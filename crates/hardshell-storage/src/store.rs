@@ -7,7 +7,7 @@ use bytes::Bytes;
 use object_store::path::Path;
 use zeroize::Zeroizing;
 
-use crate::backend::{Backend, LocalOptions, S3Options, Version, WriteMode};
+use crate::backend::{Backend, LocalOptions, RemoteOptions, S3Options, Version, WriteMode};
 use crate::envelope::{self, EnvelopeError};
 use crate::{MasterKey, ObjectKey, StorageError};
 
@@ -16,6 +16,9 @@ use crate::{MasterKey, ObjectKey, StorageError};
 pub enum Location {
     Local(LocalOptions),
     S3(S3Options),
+    /// The edge's storage service on a unix socket. The edge seals and scopes;
+    /// open such a store with [`Sealing::Delegated`].
+    Remote(RemoteOptions),
 }
 
 /// How objects are protected at rest.
@@ -25,6 +28,9 @@ pub enum Sealing {
     Envelope(MasterKey),
     /// Objects stored as given. Reachable only through `[dangerous] unencrypted_storage`.
     Plaintext,
+    /// Sealed by the service behind a [`Location::Remote`] store (the edge); this
+    /// side never sees a key. Refused with any other location.
+    Delegated,
 }
 
 /// A handle to one object store. Cheap to clone; all clones share one connection pool.
@@ -78,9 +84,20 @@ impl Store {
     /// Opens the store and checks that it answers, the bucket exists and the
     /// credentials work, so a misconfiguration fails here and not on first use.
     pub async fn open(location: &Location, sealing: Sealing) -> Result<Self, StorageError> {
-        let backend = match location {
-            Location::Local(options) => Backend::local(options)?,
-            Location::S3(options) => Backend::s3(options)?,
+        let backend = match (location, &sealing) {
+            (Location::Remote(options), Sealing::Delegated) => Backend::remote(options)?,
+            (Location::Remote(_), _) => {
+                return Err(StorageError::Config(
+                    "a remote store is sealed by the edge: use Sealing::Delegated".into(),
+                ));
+            }
+            (_, Sealing::Delegated) => {
+                return Err(StorageError::Config(
+                    "only a remote store can delegate sealing".into(),
+                ));
+            }
+            (Location::Local(options), _) => Backend::local(options)?,
+            (Location::S3(options), _) => Backend::s3(options)?,
         };
         backend.probe().await?;
         Ok(Self {
@@ -110,7 +127,7 @@ impl Store {
             Sealing::Envelope(master) => envelope::seal(master, key.as_str(), plaintext)
                 .map(Bytes::from)
                 .map_err(|source| unseal_error(key, source)),
-            Sealing::Plaintext => Ok(Bytes::copy_from_slice(plaintext)),
+            Sealing::Plaintext | Sealing::Delegated => Ok(Bytes::copy_from_slice(plaintext)),
         }
     }
 
@@ -128,7 +145,7 @@ impl Store {
                     reason: "the object is encrypted but storage encryption is turned off",
                 },
             }),
-            Sealing::Plaintext => Ok(Zeroizing::new(stored.to_vec())),
+            Sealing::Plaintext | Sealing::Delegated => Ok(Zeroizing::new(stored.to_vec())),
         }
     }
 }
@@ -203,16 +220,20 @@ impl Scope {
         let full = self.full_key(key)?;
         let sealed = self.store.seal(&full, value)?;
         let location = path(&full);
-        let conditional = !matches!(mode, WriteMode::Overwrite);
+        // Only envelope-sealed bodies are unique (fresh nonces); plaintext bodies of
+        // two writers can be identical, so the recovery below would take another
+        // writer's success for ours and lose an update.
+        let recoverable = !matches!(mode, WriteMode::Overwrite)
+            && matches!(self.store.inner.sealing, Sealing::Envelope(_));
         let backend = &self.store.inner.backend;
         match backend.put(&location, sealed.clone(), mode).await {
             // A conditional write can be retried after its first attempt already
             // succeeded but the response was lost; the retry then reports a conflict
-            // against our own write. Every sealed body is unique (fresh nonces), so if
-            // the store holds exactly our bytes, the write is ours. This narrows, but
-            // cannot close, the window: if another writer replaces our bytes before
-            // this read, the caller sees a conflict for a write that happened.
-            Err(StorageError::Conflict { key }) if conditional => {
+            // against our own write. If the store holds exactly our (unique, sealed)
+            // bytes, the write is ours. This narrows, but cannot close, the window:
+            // if another writer replaces our bytes before this read, the caller sees
+            // a conflict for a write that happened.
+            Err(StorageError::Conflict { key }) if recoverable => {
                 match backend.get(&location).await {
                     Ok(Some(current)) if current.bytes == sealed => Ok(current.version),
                     _ => Err(StorageError::Conflict { key }),

@@ -317,3 +317,32 @@ on_every_backend!(
     cas_race_has_exactly_one_winner_per_round,
     concurrent_modify_loses_no_increment,
 );
+
+/// Regression: with unsealed bodies (plaintext, or a remote store sealed by the
+/// edge), two writers can write identical bytes, so a conflicting write must not
+/// be taken for our own. Every increment must survive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn plaintext_modify_with_equal_bodies_loses_no_increment() {
+    let t = TestStore::new(Backend::Local).await;
+    let store = t.open_with(Sealing::Plaintext).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let root = store.root();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..5 {
+                root.modify(&key("count"), |current| {
+                    let n: u64 =
+                        current.map_or(0, |c| std::str::from_utf8(c).unwrap().parse().unwrap());
+                    Ok::<_, StorageError>(Modification::Write((n + 1).to_string().into_bytes(), ()))
+                })
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let got = store.root().get(&key("count")).await.unwrap().unwrap();
+    assert_eq!(std::str::from_utf8(&got.value).unwrap(), "40");
+}

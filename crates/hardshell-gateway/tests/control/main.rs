@@ -1,0 +1,223 @@
+//! The control socket's storage service, driven through a real remote store the
+//! way the agent process uses it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use hardshell_gateway::{ControlService, ControlSocket};
+use hardshell_storage::{
+    LocalOptions, Location, MasterKey, Modification, ObjectKey, RemoteOptions, Sealing,
+    StorageError, Store,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+struct Fixture {
+    dir: tempfile::TempDir,
+    edge_store: Store,
+    remote: Store,
+    socket: std::path::PathBuf,
+}
+
+async fn fixture() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let edge_store = Store::open(
+        &Location::Local(LocalOptions {
+            objects: dir.path().join("objects"),
+            locks: dir.path().join("locks"),
+        }),
+        Sealing::Envelope(MasterKey::generate().unwrap()),
+    )
+    .await
+    .unwrap();
+    let scope = edge_store
+        .root()
+        .scope(&ObjectKey::parse("agent").unwrap())
+        .unwrap();
+    let socket = dir.path().join("run").join("edge.sock");
+    let control = ControlSocket::bind(&socket, ControlService::new(scope)).unwrap();
+    tokio::spawn(control.serve());
+    let remote = Store::open(
+        &Location::Remote(RemoteOptions {
+            socket: socket.clone(),
+        }),
+        Sealing::Delegated,
+    )
+    .await
+    .unwrap();
+    Fixture {
+        dir,
+        edge_store,
+        remote,
+        socket,
+    }
+}
+
+fn key(text: &str) -> ObjectKey {
+    ObjectKey::parse(text).unwrap()
+}
+
+#[tokio::test]
+async fn a_remote_store_reads_writes_and_lists_within_its_scope() {
+    let f = fixture().await;
+    let root = f.remote.root();
+    root.put(&key("sessions/a/meta"), b"hello").await.unwrap();
+    assert_eq!(
+        root.get(&key("sessions/a/meta"))
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .as_slice(),
+        b"hello"
+    );
+    let listed: Vec<String> = root
+        .list()
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.key.to_string())
+        .collect();
+    assert_eq!(listed, ["sessions/a/meta"]);
+    // On the edge's side it lives under agent/, sealed.
+    let edge_view = f
+        .edge_store
+        .root()
+        .get(&key("agent/sessions/a/meta"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(edge_view.value.as_slice(), b"hello");
+    let raw = std::fs::read(f.dir.path().join("objects/agent/sessions/a/meta")).unwrap();
+    assert!(raw.starts_with(b"HSE1"), "not sealed at rest");
+    root.delete(&key("sessions/a/meta")).await.unwrap();
+    assert!(root.get(&key("sessions/a/meta")).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn compare_and_swap_holds_across_the_socket() {
+    let f = fixture().await;
+    let root = f.remote.root();
+    let v1 = root.create(&key("k"), b"1").await.unwrap();
+    assert!(matches!(
+        root.create(&key("k"), b"x").await,
+        Err(StorageError::Conflict { .. })
+    ));
+    root.update(&key("k"), b"2", &v1).await.unwrap();
+    assert!(matches!(
+        root.update(&key("k"), b"3", &v1).await,
+        Err(StorageError::Conflict { .. })
+    ));
+    let mut tasks = Vec::new();
+    for _ in 0..8 {
+        let root = f.remote.root();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..5 {
+                root.modify(&key("count"), |current| {
+                    let n: u64 =
+                        current.map_or(0, |c| std::str::from_utf8(c).unwrap().parse().unwrap());
+                    Ok::<_, StorageError>(Modification::Write((n + 1).to_string().into_bytes(), ()))
+                })
+                .await
+                .unwrap();
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(
+        root.get(&key("count"))
+            .await
+            .unwrap()
+            .unwrap()
+            .value
+            .as_slice(),
+        b"40"
+    );
+}
+
+#[tokio::test]
+async fn the_workload_cannot_reach_outside_its_scope() {
+    let f = fixture().await;
+    f.edge_store
+        .root()
+        .put(&key("secrets/ADMIN"), b"top")
+        .await
+        .unwrap();
+    f.edge_store
+        .root()
+        .put(&key("tokens/abc"), b"tok")
+        .await
+        .unwrap();
+    // Through the client API, "secrets/ADMIN" is agent/secrets/ADMIN: absent.
+    assert!(
+        f.remote
+            .root()
+            .get(&key("secrets/ADMIN"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(f.remote.root().list().await.unwrap().is_empty());
+    // Raw requests that try to climb out are refused before any storage call.
+    for path in [
+        "/storage/v1/object/../tokens/abc",
+        "/storage/v1/object/%2e%2e/tokens/abc",
+        "/storage/v1/object//tokens/abc",
+        "/storage/v1/object/.hidden",
+        "/storage/v1/object/a\\..\\b",
+    ] {
+        let reply = raw(
+            &f.socket,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"),
+        )
+        .await;
+        assert!(
+            reply.starts_with("HTTP/1.1 400") || reply.starts_with("HTTP/1.1 404"),
+            "{path}: {reply}"
+        );
+        assert!(
+            !reply.contains("tok") || reply.contains("400"),
+            "{path}: {reply}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_dead_edge_is_an_unreachable_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = RemoteOptions {
+        socket: dir.path().join("nobody.sock"),
+    };
+    let err = Store::open(&Location::Remote(options), Sealing::Delegated)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StorageError::Unreachable { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn a_remote_store_refuses_to_seal_locally_and_locals_refuse_delegation() {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = Location::Remote(RemoteOptions {
+        socket: dir.path().join("x.sock"),
+    });
+    assert!(matches!(
+        Store::open(&remote, Sealing::Plaintext).await,
+        Err(StorageError::Config(_))
+    ));
+    let local = Location::Local(LocalOptions {
+        objects: dir.path().join("o"),
+        locks: dir.path().join("l"),
+    });
+    assert!(matches!(
+        Store::open(&local, Sealing::Delegated).await,
+        Err(StorageError::Config(_))
+    ));
+}
+
+async fn raw(socket: &std::path::Path, request: &str) -> String {
+    let mut stream = UnixStream::connect(socket).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,275 @@
+//! The object_store-backed stores: the local directory and S3-compatible buckets.
+
+use std::error::Error as _;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use object_store::path::Path;
+use object_store::{GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+
+use super::{
+    Listed, LocalOptions, MAX_OBJECT_BYTES, RawObject, S3Options, Version, WriteMode, local, s3,
+};
+use crate::StorageError;
+
+pub(crate) struct Objects {
+    store: Arc<dyn ObjectStore>,
+    kind: Kind,
+    /// Where the objects live, for error messages: `file:///…` or `http://host/bucket`.
+    endpoint: String,
+}
+
+enum Kind {
+    Local(local::Locks),
+    S3 { bucket: String },
+}
+
+impl Objects {
+    pub(crate) fn local(options: &LocalOptions) -> Result<Self, StorageError> {
+        let (store, locks) = local::open(options)?;
+        Ok(Self {
+            store,
+            kind: Kind::Local(locks),
+            endpoint: format!("file://{}", options.objects.display()),
+        })
+    }
+
+    pub(crate) fn s3(options: &S3Options) -> Result<Self, StorageError> {
+        Ok(Self {
+            store: s3::open(options)?,
+            kind: Kind::S3 {
+                bucket: options.bucket.clone(),
+            },
+            endpoint: options.describe(),
+        })
+    }
+
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Checks at start-up that the store answers, the bucket exists and the
+    /// credentials are accepted, so a misconfiguration fails before any request.
+    pub(crate) async fn probe(&self) -> Result<(), StorageError> {
+        use futures::StreamExt;
+        let mut listing = self.store.list(None);
+        match listing.next().await {
+            None | Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(self.classify("list", "", e)),
+        }
+    }
+
+    pub(crate) async fn get(&self, path: &Path) -> Result<Option<RawObject>, StorageError> {
+        let result = match self.store.get_opts(path, GetOptions::default()).await {
+            Ok(result) => result,
+            // S3 answers 404 for a missing key and for a missing bucket alike; only
+            // the error body tells them apart.
+            Err(e @ object_store::Error::NotFound { .. })
+                if !names_missing_bucket(&error_chain(&e)) =>
+            {
+                return Ok(None);
+            }
+            Err(e) => return Err(self.classify("get", path.as_ref(), e)),
+        };
+        if result.meta.size > MAX_OBJECT_BYTES {
+            return Err(StorageError::Config(format!(
+                "object {path} is {} bytes, over the {MAX_OBJECT_BYTES}-byte limit",
+                result.meta.size
+            )));
+        }
+        let version = Version::from_parts(result.meta.e_tag.clone(), result.meta.version.clone());
+        let bytes = result
+            .bytes()
+            .await
+            .map_err(|e| self.classify("get", path.as_ref(), e))?;
+        Ok(Some(RawObject { bytes, version }))
+    }
+
+    pub(crate) async fn put(
+        &self,
+        path: &Path,
+        bytes: Bytes,
+        mode: WriteMode<'_>,
+    ) -> Result<Version, StorageError> {
+        let _guard = match &self.kind {
+            Kind::Local(locks) => Some(locks.lock(path).await?),
+            Kind::S3 { .. } => None,
+        };
+        if let (Kind::Local(_), WriteMode::Update(expected)) = (&self.kind, &mode) {
+            // object_store's LocalFileSystem has no update-if-unchanged; under the lock
+            // the check and the write below cannot interleave with another writer.
+            let current = match self.store.head(path).await {
+                Ok(meta) => Some(Version::from_parts(meta.e_tag, meta.version)),
+                Err(object_store::Error::NotFound { .. }) => None,
+                Err(e) => return Err(self.classify("head", path.as_ref(), e)),
+            };
+            if current.as_ref() != Some(*expected) {
+                return Err(StorageError::Conflict {
+                    key: path.to_string(),
+                });
+            }
+        }
+        let put_mode = match (&self.kind, &mode) {
+            (_, WriteMode::Overwrite) | (Kind::Local(_), WriteMode::Update(_)) => {
+                PutMode::Overwrite
+            }
+            (_, WriteMode::Create) => PutMode::Create,
+            (Kind::S3 { .. }, WriteMode::Update(expected)) => PutMode::Update(expected.to_update()),
+        };
+        let options = PutOptions {
+            mode: put_mode,
+            ..PutOptions::default()
+        };
+        match self
+            .store
+            .put_opts(path, PutPayload::from(bytes), options)
+            .await
+        {
+            Ok(result) => Ok(Version::from_parts(result.e_tag, result.version)),
+            Err(
+                object_store::Error::AlreadyExists { .. }
+                | object_store::Error::Precondition { .. }
+                | object_store::Error::NotModified { .. },
+            ) if !matches!(mode, WriteMode::Overwrite) => Err(StorageError::Conflict {
+                key: path.to_string(),
+            }),
+            Err(e) => Err(self.classify("put", path.as_ref(), e)),
+        }
+    }
+
+    pub(crate) async fn delete(&self, path: &Path) -> Result<(), StorageError> {
+        let _guard = match &self.kind {
+            Kind::Local(locks) => Some(locks.lock(path).await?),
+            Kind::S3 { .. } => None,
+        };
+        match self.store.delete(path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(self.classify("delete", path.as_ref(), e)),
+        }
+    }
+
+    pub(crate) async fn list(&self, prefix: Option<&Path>) -> Result<Vec<Listed>, StorageError> {
+        use futures::TryStreamExt;
+        let metas: Vec<_> = self
+            .store
+            .list(prefix)
+            .try_collect()
+            .await
+            .map_err(|e| self.classify("list", prefix.map(|p| p.as_ref()).unwrap_or(""), e))?;
+        Ok(metas
+            .into_iter()
+            .map(|meta| Listed {
+                path: meta.location,
+                size: meta.size,
+                last_modified: meta.last_modified,
+            })
+            .collect())
+    }
+
+    /// Turns object_store's error into one that names the operator's next step.
+    fn classify(&self, operation: &'static str, key: &str, e: object_store::Error) -> StorageError {
+        let endpoint = self.endpoint.clone();
+        let text = error_chain(&e);
+        if let Kind::S3 { bucket } = &self.kind
+            && names_missing_bucket(&text)
+        {
+            return StorageError::BucketNotFound {
+                bucket: bucket.clone(),
+                endpoint,
+            };
+        }
+        // Some object_store paths (listing, notably) wrap the HTTP status in a generic
+        // error, so the S3 error code from the response body is the reliable signal.
+        let denied_code = s3_error_code(&text).filter(|code| ACCESS_DENIED_CODES.contains(code));
+        match e {
+            object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. } => StorageError::AccessDenied {
+                endpoint,
+                what: if key.is_empty() {
+                    "the bucket".into()
+                } else {
+                    key.to_owned()
+                },
+                detail: s3_error_code(&text).unwrap_or("403").to_owned(),
+            },
+            _ if denied_code.is_some() => StorageError::AccessDenied {
+                endpoint,
+                what: if key.is_empty() {
+                    "the bucket".into()
+                } else {
+                    key.to_owned()
+                },
+                detail: denied_code.unwrap_or_default().to_owned(),
+            },
+            e if is_connect_error(&e) => StorageError::Unreachable {
+                endpoint,
+                detail: last_cause(&e),
+            },
+            source => StorageError::Backend {
+                operation,
+                key: key.to_owned(),
+                endpoint,
+                source: Box::new(source),
+            },
+        }
+    }
+}
+
+/// S3 error codes (from the documented error responses) that mean "your credentials
+/// or their permissions", as opposed to a fault that retrying could fix.
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+    "InvalidToken",
+    "ExpiredToken",
+    "AllAccessDisabled",
+];
+
+fn is_connect_error(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(err) = cause {
+        if let Some(http) = err.downcast_ref::<object_store::client::HttpError>() {
+            return matches!(
+                http.kind(),
+                object_store::client::HttpErrorKind::Connect
+                    | object_store::client::HttpErrorKind::Timeout
+            );
+        }
+        cause = err.source();
+    }
+    false
+}
+
+fn names_missing_bucket(error_text: &str) -> bool {
+    error_text.contains("NoSuchBucket")
+        || error_text.contains("The specified bucket does not exist")
+}
+
+fn error_chain(e: &object_store::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(err) = cause {
+        text.push_str(": ");
+        text.push_str(&err.to_string());
+        cause = err.source();
+    }
+    text
+}
+
+fn last_cause(e: &object_store::Error) -> String {
+    let mut last = e.to_string();
+    let mut cause = e.source();
+    while let Some(err) = cause {
+        last = err.to_string();
+        cause = err.source();
+    }
+    last
+}
+
+/// The `<Code>` of an S3 XML error body, e.g. `SignatureDoesNotMatch`.
+fn s3_error_code(text: &str) -> Option<&str> {
+    let start = text.find("<Code>")? + "<Code>".len();
+    let len = text[start..].find("</Code>")?;
+    Some(&text[start..start + len])
+}
