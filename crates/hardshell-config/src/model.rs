@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 mod access;
+mod agent;
 mod dangerous;
 mod edge;
 mod log;
@@ -15,6 +16,7 @@ mod operations;
 mod storage;
 
 pub use access::{Access, Cloudflare, Devices, Oidc, Passkey, Rule, RuleRole};
+pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};
 pub use log::{Log, LogFormat, LogLevel};
@@ -22,7 +24,7 @@ pub use operations::{Audit, Metrics, RateLimit, Upstream};
 pub use storage::{S3, Storage, StorageBackend};
 
 /// The whole `hardshell.toml`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Directory for this machine's state: the master key file, the local object
@@ -42,6 +44,10 @@ pub struct Config {
     pub ratelimit: RateLimit,
     /// The tamper-evident audit log.
     pub audit: Audit,
+    /// The built-in agent.
+    pub agent: Agent,
+    /// Model providers, the fallback chain and spend limits.
+    pub llm: Llm,
     /// Where authorised chat traffic is proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
@@ -68,6 +74,8 @@ impl Default for Config {
             access: Access::default(),
             ratelimit: RateLimit::default(),
             audit: Audit::default(),
+            agent: Agent::default(),
+            llm: Llm::default(),
             upstream: None,
             metrics: None,
             storage: Storage::default(),

@@ -62,6 +62,20 @@ fn the_template_documents_every_key() {
     full.metrics = Some(crate::Metrics {
         listen: "127.0.0.1:1".parse().unwrap(),
     });
+    full.llm.monthly_cap_usd = Some(1.0);
+    full.llm.providers.insert(
+        "openai".into(),
+        crate::Provider {
+            kind: crate::ProviderKind::Openai,
+            base_url: "https://x".into(),
+            api_key: Some(SecretRef::Secret("K".into())),
+        },
+    );
+    full.llm.prices = vec![crate::Price {
+        model: "p/m".into(),
+        input_per_mtok: 1.0,
+        output_per_mtok: 2.0,
+    }];
     full.storage.backend = StorageBackend::S3;
     full.storage.s3 = Some(S3 {
         endpoint: Some("https://e".into()),
@@ -494,4 +508,45 @@ fn a_tls_listener_needs_an_https_public_url() {
         ))),
         "edge.public_url"
     );
+}
+
+#[test]
+fn the_llm_chain_names_configured_providers_over_safe_urls() {
+    let provider =
+        "[llm.providers.local]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:8080/v1\"\n";
+    let loaded = parse(&format!(
+        "[llm]\nchain = [\"local/smollm2\"]\nmonthly_cap_usd = 5.0\n{provider}"
+    ))
+    .unwrap();
+    assert_eq!(loaded.config.llm.chain, ["local/smollm2"]);
+    assert_eq!(
+        key_of(parse(&format!("[llm]\nchain = [\"cloud/x\"]\n{provider}"))),
+        "llm.chain[0]"
+    );
+    assert_eq!(
+        key_of(parse(&format!("[llm]\nchain = [\"no-slash\"]\n{provider}"))),
+        "llm.chain[0]"
+    );
+    let remote_http =
+        "[llm.providers.lan]\nkind = \"openai\"\nbase_url = \"http://192.168.1.9:11434/v1\"\n";
+    assert_eq!(key_of(parse(remote_http)), "llm.providers.lan.base_url");
+    parse(&format!(
+        "[dangerous]\nllm_allow_http = true\n{remote_http}"
+    ))
+    .unwrap();
+    let keyed = "[llm.providers.a]\nkind = \"anthropic\"\nbase_url = \"https://api.anthropic.com\"\napi_key = \"sk-ant-api03-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"\n";
+    let (_, _, key, message) = invalid(parse(keyed));
+    assert_eq!(key.as_deref(), Some("llm.providers.a.api_key"));
+    assert!(message.contains("secret put"), "{message}");
+    assert_eq!(
+        key_of(parse("[llm]\nmonthly_cap_usd = -1.0\n")),
+        "llm.monthly_cap_usd"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[[llm.prices]]\nmodel = \"a/b\"\ninput_per_mtok = -3.0\noutput_per_mtok = 1.0\n"
+        )),
+        "llm.prices[0]"
+    );
+    assert_eq!(key_of(parse("[agent]\nmax_steps = 0\n")), "agent.max_steps");
 }

@@ -11,6 +11,7 @@ use crate::model::{S3, StorageBackend};
 impl LoadedConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_listener()?;
+        self.validate_llm()?;
         self.validate_access()?;
         self.validate_storage()?;
         self.validate_operations()
@@ -256,6 +257,85 @@ impl LoadedConfig {
         }
         Ok(())
     }
+}
+
+impl LoadedConfig {
+    fn validate_llm(&self) -> Result<(), ConfigError> {
+        let llm = &self.config.llm;
+        for (name, provider) in &llm.providers {
+            let key = format!("llm.providers.{name}");
+            if !is_provider_name(name) {
+                return Err(self.error_at(&key, "provider names are a-z, 0-9, '-' and '_'"));
+            }
+            let url = Url::parse(&provider.base_url).map_err(|e| {
+                self.error_at(&format!("{key}.base_url"), format!("not a URL: {e}"))
+            })?;
+            let loopback =
+                url.host_str().is_some_and(is_loopback_host) || url.host_str() == Some("localhost");
+            let allowed = url.scheme() == "https"
+                || (url.scheme() == "http" && (loopback || self.config.dangerous.llm_allow_http));
+            if !allowed {
+                return Err(self.error_at(
+                    &format!("{key}.base_url"),
+                    "the provider must be https:// (http only on loopback, or with [dangerous] llm_allow_http)",
+                ));
+            }
+        }
+        for (i, entry) in llm.chain.iter().enumerate() {
+            let key = format!("llm.chain[{i}]");
+            let provider = entry.split_once('/').map(|(provider, _)| provider);
+            match provider {
+                Some(provider) if llm.providers.contains_key(provider) => {}
+                Some(provider) if is_provider_name(provider) => {
+                    return Err(self.error_at(
+                        &key,
+                        format!("{entry:?} names provider {provider:?}, which has no [llm.providers.{provider}] table"),
+                    ));
+                }
+                _ => return Err(self.error_at(&key, format!("{entry:?} is not provider/model"))),
+            }
+        }
+        for (i, price) in llm.prices.iter().enumerate() {
+            let valid = |value: f64| value.is_finite() && value >= 0.0;
+            if !price.model.contains('/')
+                || !valid(price.input_per_mtok)
+                || !valid(price.output_per_mtok)
+            {
+                return Err(self.error_at(
+                    &format!("llm.prices[{i}]"),
+                    "a price is a provider/model and non-negative USD per million tokens",
+                ));
+            }
+        }
+        if let Some(cap) = llm.monthly_cap_usd
+            && !(cap.is_finite() && cap > 0.0)
+        {
+            return Err(self.error_at(
+                "llm.monthly_cap_usd",
+                "the cap must be a positive number of dollars",
+            ));
+        }
+        let agent = &self.config.agent;
+        for (key, value) in [
+            ("agent.max_steps", u64::from(agent.max_steps)),
+            ("agent.turn_timeout_secs", agent.turn_timeout_secs),
+            ("agent.max_message_bytes", agent.max_message_bytes as u64),
+            ("agent.max_tokens", u64::from(agent.max_tokens)),
+        ] {
+            if value == 0 {
+                return Err(self.error_at(key, "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn is_provider_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
 fn is_loopback_host(host: &str) -> bool {

@@ -13,6 +13,9 @@ pub struct Dangerous {
     /// Allow a plain-`http://` S3 endpoint that is not on loopback: credentials are
     /// still signed, but object contents and names cross the network unprotected.
     pub storage_allow_http: bool,
+    /// Allow a plain-`http://` model provider that is not on loopback: prompts,
+    /// replies and any API key cross the network unprotected.
+    pub llm_allow_http: bool,
 }
 
 impl Dangerous {
@@ -29,6 +32,12 @@ impl Dangerous {
             on.push((
                 "dangerous.storage_allow_http",
                 "the S3 endpoint is plain http off loopback; object traffic is unprotected",
+            ));
+        }
+        if self.llm_allow_http {
+            on.push((
+                "dangerous.llm_allow_http",
+                "a model provider is plain http off loopback; prompts and keys are unprotected",
             ));
         }
         on
