@@ -152,12 +152,17 @@ mod tests {
         assert_eq!(india.offset().local_minus_utc(), 5 * 3600 + 30 * 60);
         let west = OwnerTimeZone::new(None, Some("-08:00")).unwrap();
         assert_eq!(west.offset().local_minus_utc(), -8 * 3600);
-        assert_eq!(OwnerTimeZone::new(None, Some("Z")).unwrap(), OwnerTimeZone::utc());
+        assert_eq!(
+            OwnerTimeZone::new(None, Some("Z")).unwrap(),
+            OwnerTimeZone::utc()
+        );
     }
 
     #[test]
     fn malformed_zones_are_refused() {
-        for bad in ["", "2", "+2", "+02", "+0200", "+24:00", "+01:60", "02:00", "+aa:bb"] {
+        for bad in [
+            "", "2", "+2", "+02", "+0200", "+24:00", "+01:60", "02:00", "+aa:bb",
+        ] {
             assert!(
                 matches!(
                     OwnerTimeZone::new(None, Some(bad)),

@@ -8,7 +8,8 @@ use hardshell_llm::{Content, Message, Role};
 
 /// The result recorded for a call whose run never finished (the process stopped,
 /// the turn timed out); providers refuse a call without a result.
-const INTERRUPTED: &str = "the tool run was interrupted before it finished; it may or may not have taken effect";
+const INTERRUPTED: &str =
+    "the tool run was interrupted before it finished; it may or may not have taken effect";
 
 /// Makes stored history well-formed: every assistant tool call is answered by a
 /// result in the message right after it (an interrupted call gets an error result),
@@ -170,7 +171,12 @@ mod tests {
 
     #[test]
     fn well_formed_history_is_unchanged() {
-        let history = vec![Message::user("hi"), call("a"), result("a"), Message::assistant("done")];
+        let history = vec![
+            Message::user("hi"),
+            call("a"),
+            result("a"),
+            Message::assistant("done"),
+        ];
         assert_eq!(repair(history.clone()), history);
     }
 

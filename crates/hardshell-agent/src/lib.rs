@@ -55,7 +55,9 @@ pub use memory::{
     SearchHit,
 };
 pub use model::{ChatStream, Model, ModelError};
-pub use prompt::{DEFAULT_MAX_FILE_BYTES, WORKSPACE_FILES, Workspace, WorkspaceFile, system_prompt};
+pub use prompt::{
+    DEFAULT_MAX_FILE_BYTES, WORKSPACE_FILES, Workspace, WorkspaceFile, system_prompt,
+};
 pub use session::{
     SessionError, SessionId, SessionIdError, SessionStore, SessionSummary, StoredMessage,
 };

@@ -171,7 +171,9 @@ impl Memory {
 
     /// Every note, read fresh.
     async fn notes(&self) -> Result<Vec<corpus::Document>, MemoryError> {
-        let notes = self.scope.scope(&ObjectKey::parse("memory/notes").map_err(StorageError::from)?)?;
+        let notes = self
+            .scope
+            .scope(&ObjectKey::parse("memory/notes").map_err(StorageError::from)?)?;
         let mut documents = Vec::new();
         for entry in notes.list().await? {
             let Some(slug) = entry.key.as_str().strip_suffix(".md") else {
@@ -213,7 +215,12 @@ fn snippet(text: &str, query: &str) -> String {
     if from > 0 {
         snippet.push('…');
     }
-    snippet.push_str(&format!("{head}{tail}").split_whitespace().collect::<Vec<_>>().join(" "));
+    snippet.push_str(
+        &format!("{head}{tail}")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" "),
+    );
     if text[start..].chars().count() > SNIPPET_AFTER {
         snippet.push('…');
     }
@@ -222,7 +229,9 @@ fn snippet(text: &str, query: &str) -> String {
 
 impl std::fmt::Debug for Memory {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Memory").field("scope", &self.scope).finish()
+        f.debug_struct("Memory")
+            .field("scope", &self.scope)
+            .finish()
     }
 }
 
@@ -232,7 +241,11 @@ mod tests {
 
     #[test]
     fn snippets_centre_on_the_first_match() {
-        let text = format!("{} the espresso machine is broken {}", "x ".repeat(100), "y ".repeat(200));
+        let text = format!(
+            "{} the espresso machine is broken {}",
+            "x ".repeat(100),
+            "y ".repeat(200)
+        );
         let cut = snippet(&text, "Espresso");
         assert!(cut.starts_with('…') && cut.ends_with('…'), "{cut}");
         assert!(cut.contains("the espresso machine is broken"));

@@ -190,7 +190,9 @@ mod tests {
         }];
         let prompt = system_prompt(&files, at(), &zone, &tools);
         let agents = prompt.find("# AGENTS.md\n\nBe brief.").unwrap();
-        let memory = prompt.find("# MEMORY.md\n\nLikes tea\n\n[…the rest").unwrap();
+        let memory = prompt
+            .find("# MEMORY.md\n\nLikes tea\n\n[…the rest")
+            .unwrap();
         let time = prompt
             .find("2026-06-01T12:00:00+02:00 in the owner's time zone, Europe/Berlin (UTC+02:00).")
             .unwrap();

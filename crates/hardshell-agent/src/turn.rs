@@ -209,11 +209,13 @@ impl Agent {
         let _turn = lock.lock().await;
 
         let user = Message::user(user_text);
-        let user_seq = self.sessions.append(session, &user).await.map_err(|e| {
-            TurnFailure::StoreMessage {
-                detail: e.to_string(),
-            }
-        })?;
+        let user_seq =
+            self.sessions
+                .append(session, &user)
+                .await
+                .map_err(|e| TurnFailure::StoreMessage {
+                    detail: e.to_string(),
+                })?;
         progress.user_seq = Some(user_seq);
         sink.emit(TurnEvent::Accepted { seq: user_seq });
 
@@ -253,10 +255,13 @@ impl Agent {
             if reply.calls.is_empty() {
                 tracing::debug!(session = %session, stop = ?reply.stop, "reply finished");
                 if !content.is_empty() {
-                    self.store(session, Message {
-                        role: Role::Assistant,
-                        content,
-                    })
+                    self.store(
+                        session,
+                        Message {
+                            role: Role::Assistant,
+                            content,
+                        },
+                    )
                     .await?;
                 }
                 return Ok(());
@@ -382,5 +387,21 @@ impl std::fmt::Debug for Agent {
             .field("time_zone", &self.time_zone)
             .field("config", &self.config)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn agents_and_their_turns_can_cross_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Agent>();
+        // Compiles only if a turn can be handed to `tokio::spawn`.
+        fn spawnable(agent: &Agent, id: &SessionId, sink: &mut dyn TurnSink) -> impl Send {
+            agent.turn(id, "hi", sink)
+        }
+        let _ = spawnable;
     }
 }

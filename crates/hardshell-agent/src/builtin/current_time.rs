@@ -25,8 +25,9 @@ impl Tool for CurrentTime {
     fn spec(&self) -> ToolSpec {
         ToolSpec {
             name: "current_time".to_owned(),
-            description: "The current date and time, in UTC and in the owner's time zone (RFC 3339)."
-                .to_owned(),
+            description:
+                "The current date and time, in UTC and in the owner's time zone (RFC 3339)."
+                    .to_owned(),
             parameters: json!({"type": "object", "properties": {}, "additionalProperties": false}),
         }
     }

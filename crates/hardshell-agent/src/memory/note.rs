@@ -165,7 +165,10 @@ mod tests {
     #[test]
     fn slugs_are_lowercase_ascii_words() {
         assert_eq!(slug("Coffee order"), "coffee-order");
-        assert_eq!(slug("  Trip: Rome / Naples (2026)! "), "trip-rome-naples-2026");
+        assert_eq!(
+            slug("  Trip: Rome / Naples (2026)! "),
+            "trip-rome-naples-2026"
+        );
         assert_eq!(slug("Café au lait"), "caf-au-lait");
         assert_eq!(slug(&"x".repeat(300)).len(), MAX_SLUG_LEN);
     }

@@ -63,7 +63,9 @@ impl SessionId {
 
     /// The part before the first `-`, e.g. `telegram`.
     pub fn channel(&self) -> &str {
-        self.0.split_once('-').map_or(&self.0, |(channel, _)| channel)
+        self.0
+            .split_once('-')
+            .map_or(&self.0, |(channel, _)| channel)
     }
 }
 
@@ -98,7 +100,12 @@ mod tests {
 
     #[test]
     fn channel_ids_are_accepted() {
-        for ok in ["web-abc", "api-0f3A", "telegram-123456789", "slack-U12.AB_c-d"] {
+        for ok in [
+            "web-abc",
+            "api-0f3A",
+            "telegram-123456789",
+            "slack-U12.AB_c-d",
+        ] {
             assert_eq!(SessionId::parse(ok).unwrap().as_str(), ok);
         }
         assert_eq!(

@@ -192,7 +192,10 @@ mod tests {
     async fn dispatch_runs_the_named_tool_with_an_object() {
         let mut registry = ToolRegistry::new();
         registry.register(Echo("echo")).unwrap();
-        let out = registry.dispatch("echo", r#"{"a":1}"#, &cx()).await.unwrap();
+        let out = registry
+            .dispatch("echo", r#"{"a":1}"#, &cx())
+            .await
+            .unwrap();
         assert_eq!(out.content, r#"{"a":1}"#);
         let empty = registry.dispatch("echo", "  ", &cx()).await.unwrap();
         assert_eq!(empty.content, "{}");

@@ -12,15 +12,28 @@ use crate::SessionId;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum TurnEvent {
     /// The user's message is durably stored as message `seq` of the session.
-    Accepted { seq: u64 },
+    Accepted {
+        seq: u64,
+    },
     /// More of the reply's text.
-    TextDelta { text: String },
-    ToolStarted { name: String },
-    ToolFinished { name: String, ok: bool },
+    TextDelta {
+        text: String,
+    },
+    ToolStarted {
+        name: String,
+    },
+    ToolFinished {
+        name: String,
+        ok: bool,
+    },
     /// The reply is complete and stored.
-    Done { usage: Usage },
+    Done {
+        usage: Usage,
+    },
     /// The turn ended early; `message` is for the user.
-    Failed { message: String },
+    Failed {
+        message: String,
+    },
 }
 
 /// Where a turn's events go. `emit` must not block: a client that has gone away

@@ -136,7 +136,9 @@ fn cap(mut text: String, limit: usize) -> String {
         end -= 1;
     }
     text.truncate(end);
-    text.push_str(&format!("\n[…cut: the output was longer than {limit} bytes]"));
+    text.push_str(&format!(
+        "\n[…cut: the output was longer than {limit} bytes]"
+    ));
     text
 }
 
