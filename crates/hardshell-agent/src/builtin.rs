@@ -1,0 +1,24 @@
+//! The tools every agent has: the time, and memory (save and search).
+
+mod current_time;
+mod memory_tools;
+
+use std::sync::Arc;
+
+use crate::{Clock, Memory, OwnerTimeZone, ToolRegistry, ToolRegistryError};
+
+pub use current_time::CurrentTime;
+pub use memory_tools::{MemorySave, MemorySearch};
+
+/// Registers `current_time`, `memory_save` and `memory_search`.
+pub fn register_builtin_tools(
+    registry: &mut ToolRegistry,
+    memory: &Memory,
+    clock: Arc<dyn Clock>,
+    time_zone: OwnerTimeZone,
+) -> Result<(), ToolRegistryError> {
+    registry.register(CurrentTime::new(clock, time_zone))?;
+    registry.register(MemorySave::new(memory.clone()))?;
+    registry.register(MemorySearch::new(memory.clone()))?;
+    Ok(())
+}

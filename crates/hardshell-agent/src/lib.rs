@@ -1,0 +1,71 @@
+//! hardshell's agent runtime, the workload that runs inside a shell: the turn
+//! loop, tools, memory, sessions and the system prompt.
+//!
+//! Invariants: the agent holds no provider key and no storage credential — it
+//! reaches models through a [`Model`] and state through a storage [`Scope`] the
+//! edge hands it; a user message is acknowledged ([`TurnEvent::Accepted`]) only
+//! once it is durably stored; and no model output, however malformed, makes a
+//! turn panic or run past its time limit. This crate has no process, socket or
+//! HTTP code: the integrator wires those.
+//!
+//! # Public API
+//!
+//! - [`Agent::new`]`(AgentParts { model, tools, sessions, workspace, clock, time_zone, config })`
+//!   and [`Agent::turn`]`(&self, &SessionId, user_text: &str, &mut dyn TurnSink) -> TurnOutcome`.
+//!   [`AgentConfig`] holds the limits (steps 8, timeout 120 s, message 32 KiB, …).
+//!   The sink receives [`TurnEvent`]s (`Accepted`, `TextDelta`, `ToolStarted`,
+//!   `ToolFinished`, then exactly one `Done` or `Failed`); the [`TurnOutcome`]
+//!   (with [`TurnEnd`], [`TurnRefusal`], [`TurnFailure`]) is for the audit record.
+//! - [`Model`]: `async fn stream(&self, ChatRequest) -> Result<ChatStream, ModelError>`;
+//!   [`ModelError::transient`] / [`ModelError::fatal`] say whether the turn may retry.
+//! - [`Tool`]: `fn spec(&self) -> ToolSpec` and
+//!   `async fn call(&self, serde_json::Value, &ToolContext) -> Result<ToolOutput, ToolError>`;
+//!   [`ToolRegistry`]: `register`, `specs`, `dispatch`. Built in ([`builtin`]):
+//!   `current_time`, `memory_save`, `memory_search`, added by
+//!   [`builtin::register_builtin_tools`].
+//! - [`SessionStore`] over a [`Scope`]: `append(&SessionId, &Message) -> u64` (durable
+//!   on return), `history(&SessionId, limit)`, `list()`; ids are [`SessionId`]s
+//!   (`web-<random>`, `api-<random>`, `telegram-<sender>`).
+//! - [`Memory`] over the same scope: `save(&NoteDraft) -> SavedNote`,
+//!   `search(query, limit, current_turn) -> Vec<SearchHit>` (BM25 over notes and
+//!   past messages).
+//! - [`Workspace`] (`AGENTS.md`, `SOUL.md`, `USER.md`, `MEMORY.md` from a directory)
+//!   and [`system_prompt`].
+//! - [`Clock`] ([`SystemClock`], [`FixedClock`]) and [`OwnerTimeZone`] (an IANA
+//!   name as a label plus a fixed UTC offset; no time zone database).
+//!
+//! Storage layout under the agent's scope: `sessions/<id>/messages/<seq>`,
+//! `sessions/<id>/meta`, `memory/notes/<slug>.md`.
+#![forbid(unsafe_code)]
+
+pub mod builtin;
+mod clock;
+mod history;
+mod memory;
+mod model;
+mod prompt;
+mod session;
+mod tool;
+mod turn;
+
+pub use clock::{Clock, FixedClock, OwnerTimeZone, SystemClock, TimeZoneError};
+pub use hardshell_storage::Scope;
+pub use memory::{
+    HitSource, MAX_NOTE_BODY_BYTES, MAX_SEARCH_RESULTS, Memory, MemoryError, NoteDraft, SavedNote,
+    SearchHit,
+};
+pub use model::{ChatStream, Model, ModelError};
+pub use prompt::{
+    DEFAULT_MAX_FILE_BYTES, WORKSPACE_FILES, Workspace, WorkspaceFile, system_prompt,
+};
+pub use session::{
+    SessionError, SessionId, SessionIdError, SessionStore, SessionSummary, StoredMessage,
+};
+pub use tool::{
+    DispatchError, Tool, ToolContext, ToolError, ToolOutput, ToolRegistry, ToolRegistryError,
+    parse_arguments,
+};
+pub use turn::{
+    Agent, AgentConfig, AgentParts, ToolCallRecord, TurnEnd, TurnEvent, TurnFailure, TurnOutcome,
+    TurnRefusal, TurnSink,
+};

@@ -1,0 +1,124 @@
+//! The documents memory search ranks: notes, read fresh for each search, and
+//! conversation messages, read once each (a stored message never changes) and
+//! kept until they disappear from storage.
+
+use std::collections::BTreeMap;
+
+use futures::StreamExt;
+use hardshell_llm::Role;
+use hardshell_storage::{ObjectKey, Scope, StorageError};
+
+use super::bm25::Terms;
+use super::note::Note;
+use super::{HitSource, MemoryError};
+use crate::{SessionId, SessionStore};
+
+/// How many messages are read from storage at once when the cache fills.
+const PARALLEL_READS: usize = 8;
+
+pub(crate) struct Document {
+    pub source: HitSource,
+    pub text: String,
+    pub terms: Terms,
+}
+
+impl Document {
+    pub fn of_note(slug: &str, note: Note) -> Self {
+        let text = format!("{}\n{}\n{}", note.title, note.tags.join(" "), note.body);
+        Self {
+            terms: Terms::of(&text),
+            source: HitSource::Note {
+                slug: slug.to_owned(),
+                title: note.title,
+            },
+            text,
+        }
+    }
+}
+
+pub(crate) struct Corpus {
+    sessions: SessionStore,
+    /// Every stored message seen, by session and sequence number; `None` for
+    /// messages with nothing to search (tool results, unreadable objects).
+    messages: BTreeMap<(SessionId, u64), Option<Document>>,
+}
+
+impl Corpus {
+    pub fn new(sessions: SessionStore) -> Self {
+        Self {
+            sessions,
+            messages: BTreeMap::new(),
+        }
+    }
+
+    /// Brings the message cache in line with storage: reads new messages, forgets
+    /// deleted ones.
+    pub async fn refresh(&mut self, scope: &Scope) -> Result<(), MemoryError> {
+        let sessions = scope.scope(&ObjectKey::parse("sessions").map_err(StorageError::from)?)?;
+        let mut listed = Vec::new();
+        for entry in sessions.list().await? {
+            let parts: Vec<&str> = entry.key.as_str().split('/').collect();
+            if let [id, "messages", seq] = parts.as_slice()
+                && let (Ok(id), Ok(seq)) = (SessionId::parse(id), seq.parse::<u64>())
+            {
+                listed.push((id, seq));
+            }
+        }
+        let keep: std::collections::BTreeSet<&(SessionId, u64)> = listed.iter().collect();
+        self.messages.retain(|key, _| keep.contains(key));
+        let missing: Vec<(SessionId, u64)> = listed
+            .iter()
+            .filter(|key| !self.messages.contains_key(key))
+            .cloned()
+            .collect();
+        let sessions = &self.sessions;
+        let mut reads = futures::stream::iter(missing)
+            .map(|(id, seq)| async move {
+                let read = sessions.message(&id, seq).await;
+                (id, seq, read)
+            })
+            .buffer_unordered(PARALLEL_READS);
+        let mut fetched = Vec::new();
+        while let Some((id, seq, read)) = reads.next().await {
+            let document = read?.and_then(|stored| {
+                let searchable = matches!(stored.message.role, Role::User | Role::Assistant);
+                let text = stored.message.text();
+                (searchable && !text.trim().is_empty()).then(|| Document {
+                    terms: Terms::of(&text),
+                    source: HitSource::Message {
+                        session: id.clone(),
+                        seq,
+                        role: stored.message.role,
+                        at: stored.at,
+                    },
+                    text,
+                })
+            });
+            fetched.push(((id, seq), document));
+        }
+        drop(reads);
+        self.messages.extend(fetched);
+        Ok(())
+    }
+
+    /// Notes first, then messages in session and sequence order, leaving out the
+    /// messages of `current_turn`.
+    pub fn documents<'a>(
+        &'a self,
+        notes: &'a [Document],
+        current_turn: Option<(&SessionId, u64)>,
+    ) -> Vec<&'a Document> {
+        let in_current_turn = |id: &SessionId, seq: u64| {
+            current_turn.is_some_and(|(session, from)| session == id && seq >= from)
+        };
+        notes
+            .iter()
+            .chain(
+                self.messages
+                    .iter()
+                    .filter(|((id, seq), _)| !in_current_turn(id, *seq))
+                    .filter_map(|(_, document)| document.as_ref()),
+            )
+            .collect()
+    }
+}

@@ -1,0 +1,332 @@
+//! Memory notes and search against a real store, directly and through the tools.
+
+use std::sync::Arc;
+
+use hardshell_agent::{
+    FixedClock, HitSource, Memory, MemoryError, NoteDraft, SessionStore, ToolContext, ToolRegistry,
+    builtin,
+};
+use hardshell_agent::{OwnerTimeZone, ToolError};
+use hardshell_llm::Message;
+
+use crate::support::{TestStore, at, key, session};
+
+async fn memory(store: &TestStore) -> (Memory, SessionStore) {
+    let scope = store.scope().await;
+    let clock = Arc::new(FixedClock(at()));
+    let sessions = SessionStore::new(scope.clone(), clock.clone());
+    (Memory::new(scope, sessions.clone(), clock), sessions)
+}
+
+fn draft(title: &str, body: &str) -> NoteDraft {
+    NoteDraft {
+        title: title.into(),
+        body: body.into(),
+        tags: vec![],
+    }
+}
+
+async fn note_text(store: &TestStore, slug: &str) -> Option<String> {
+    let stored = store
+        .scope()
+        .await
+        .get(&key(&format!("memory/notes/{slug}.md")))
+        .await
+        .unwrap()?;
+    Some(String::from_utf8(stored.value.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn a_saved_note_is_plain_markdown_at_its_slug() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    let saved = memory
+        .save(&NoteDraft {
+            title: "Coffee order".into(),
+            body: "Two flat whites, oat milk.".into(),
+            tags: vec!["Coffee".into(), "prefs".into()],
+        })
+        .await
+        .unwrap();
+    assert_eq!(saved.slug, "coffee-order");
+    assert!(!saved.replaced);
+    let text = note_text(&store, "coffee-order").await.unwrap();
+    assert_eq!(
+        text,
+        "---\ntitle: Coffee order\ntags: coffee, prefs\ncreated: 2026-06-01T10:00:00+00:00\n\
+         updated: 2026-06-01T10:00:00+00:00\n---\n\nTwo flat whites, oat milk.\n"
+    );
+}
+
+#[tokio::test]
+async fn saving_the_same_slug_replaces_the_note_and_keeps_created() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    memory
+        .save(&draft("Coffee order", "flat white"))
+        .await
+        .unwrap();
+    let scope = store.scope().await;
+    let later = Arc::new(FixedClock(at() + chrono::Duration::days(1)));
+    let later_memory = Memory::new(
+        scope.clone(),
+        SessionStore::new(scope, later.clone()),
+        later,
+    );
+    let saved = later_memory
+        .save(&draft("coffee ORDER!", "espresso"))
+        .await
+        .unwrap();
+    assert!(saved.replaced);
+    let text = note_text(&store, "coffee-order").await.unwrap();
+    assert!(
+        text.contains("created: 2026-06-01T10:00:00+00:00"),
+        "{text}"
+    );
+    assert!(
+        text.contains("updated: 2026-06-02T10:00:00+00:00"),
+        "{text}"
+    );
+    assert!(text.ends_with("\n\nespresso\n"));
+    assert!(!text.contains("flat white"));
+}
+
+#[tokio::test]
+async fn concurrent_saves_are_each_applied_whole() {
+    let store = TestStore::new().await;
+    let mut saves = Vec::new();
+    for n in 0..6 {
+        // Separate store handles, as separate processes would have.
+        let (memory, _) = memory(&store).await;
+        saves.push(tokio::spawn(async move {
+            memory
+                .save(&draft("Shared", &format!("version {n} ").repeat(500)))
+                .await
+                .unwrap();
+            memory
+                .save(&draft(&format!("Own {n}"), "mine"))
+                .await
+                .unwrap()
+        }));
+    }
+    for save in saves {
+        save.await.unwrap();
+    }
+    let shared = note_text(&store, "shared").await.unwrap();
+    let body = shared.split("---\n\n").nth(1).unwrap().trim_end();
+    let winner = (0..6)
+        .map(|n| format!("version {n} ").repeat(500))
+        .find(|b| b.trim_end() == body);
+    assert!(winner.is_some(), "the note is not one save, whole");
+    for n in 0..6 {
+        assert!(note_text(&store, &format!("own-{n}")).await.is_some());
+    }
+}
+
+#[tokio::test]
+async fn invalid_notes_are_refused() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    for bad in [
+        draft("  \n ", "body"),
+        draft("title", "   "),
+        draft(
+            "title",
+            &"x".repeat(hardshell_agent::MAX_NOTE_BODY_BYTES + 1),
+        ),
+    ] {
+        assert!(matches!(
+            memory.save(&bad).await,
+            Err(MemoryError::InvalidNote { .. })
+        ));
+    }
+    assert!(store.scope().await.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_short_note_repeating_the_term_outranks_a_long_single_mention() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    memory
+        .save(&draft(
+            "Travel diary",
+            &format!(
+                "{} and once an espresso in Rome.",
+                "Trains, museums, long walks. ".repeat(40)
+            ),
+        ))
+        .await
+        .unwrap();
+    memory
+        .save(&draft(
+            "Coffee",
+            "Espresso. Always espresso, a double espresso.",
+        ))
+        .await
+        .unwrap();
+    memory
+        .save(&draft("Tea", "Green tea at four."))
+        .await
+        .unwrap();
+    let hits = memory.search("espresso", 5, None).await.unwrap();
+    let slugs: Vec<&str> = hits
+        .iter()
+        .map(|h| match &h.source {
+            HitSource::Note { slug, .. } => slug.as_str(),
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(slugs, ["coffee", "travel-diary"]);
+    assert!(hits[0].score > hits[1].score);
+    assert!(
+        hits[1].snippet.contains("espresso in Rome"),
+        "{}",
+        hits[1].snippet
+    );
+}
+
+#[tokio::test]
+async fn search_matches_exact_terms_only_and_may_find_nothing() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    memory
+        .save(&draft("Order", "Two coffees for the office"))
+        .await
+        .unwrap();
+    assert!(memory.search("coffee", 5, None).await.unwrap().is_empty());
+    assert!(memory.search("zebra", 5, None).await.unwrap().is_empty());
+    assert!(memory.search("the of", 5, None).await.unwrap().is_empty());
+    assert_eq!(memory.search("COFFEES", 5, None).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn search_finds_past_conversations_but_not_the_current_turn() {
+    let store = TestStore::new().await;
+    let (memory, sessions) = memory(&store).await;
+    let old = session("telegram-7");
+    sessions
+        .append(&old, &Message::user("my passport number ends in 4242"))
+        .await
+        .unwrap();
+    sessions
+        .append(&old, &Message::assistant("Noted the passport."))
+        .await
+        .unwrap();
+    let now = session("web-now");
+    let turn_seq = sessions
+        .append(&now, &Message::user("what is my passport number?"))
+        .await
+        .unwrap();
+    let hits = memory
+        .search("passport number", 5, Some((&now, turn_seq)))
+        .await
+        .unwrap();
+    assert_eq!(hits.len(), 2, "{hits:#?}");
+    assert!(matches!(
+        &hits[0].source,
+        HitSource::Message { session, seq: 0, .. } if *session == old
+    ));
+    assert!(hits[0].snippet.contains("4242"));
+    // Without the exclusion the question itself is found too.
+    assert_eq!(memory.search("passport", 5, None).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn search_sees_notes_the_owner_edited_by_hand() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    memory
+        .save(&draft("Plants", "water the fern"))
+        .await
+        .unwrap();
+    assert_eq!(memory.search("fern", 5, None).await.unwrap().len(), 1);
+    let scope = store.scope().await;
+    scope
+        .put(
+            &key("memory/notes/plants.md"),
+            b"# Plants\n\nwater the cactus monthly",
+        )
+        .await
+        .unwrap();
+    assert!(memory.search("fern", 5, None).await.unwrap().is_empty());
+    let hits = memory.search("cactus", 5, None).await.unwrap();
+    assert!(matches!(
+        &hits[0].source,
+        HitSource::Note { slug, title } if slug == "plants" && title == "Plants"
+    ));
+}
+
+#[tokio::test]
+async fn memory_tools_save_and_search_through_the_registry() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    let mut tools = ToolRegistry::new();
+    builtin::register_builtin_tools(
+        &mut tools,
+        &memory,
+        Arc::new(FixedClock(at())),
+        OwnerTimeZone::utc(),
+    )
+    .unwrap();
+    let cx = ToolContext::new(session("web-tools"), 0);
+    let saved = tools
+        .dispatch(
+            "memory_save",
+            r#"{"title":"Bike","body":"The bike lock code is 1234","tags":["bike"]}"#,
+            &cx,
+        )
+        .await
+        .unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&saved.content).unwrap();
+    assert_eq!(saved["saved"], "memory/notes/bike.md");
+    let found = tools
+        .dispatch("memory_search", r#"{"query":"lock code","limit":3}"#, &cx)
+        .await
+        .unwrap();
+    let found: serde_json::Value = serde_json::from_str(&found.content).unwrap();
+    assert_eq!(found["results"][0]["source"]["kind"], "note");
+    assert_eq!(found["results"][0]["source"]["slug"], "bike");
+    let none = tools
+        .dispatch("memory_search", r#"{"query":"submarine"}"#, &cx)
+        .await
+        .unwrap();
+    assert_eq!(none.content.replace([' ', '\n'], ""), r#"{"results":[]}"#);
+    for bad in [r#"{"title":"x"}"#, r#"{"title":"x","body":"y","extra":1}"#] {
+        assert!(matches!(
+            tools.dispatch("memory_save", bad, &cx).await,
+            Err(hardshell_agent::DispatchError::Tool(
+                ToolError::InvalidArguments { .. }
+            ))
+        ));
+    }
+    assert!(
+        tools
+            .dispatch("memory_search", r#"{"query":" "}"#, &cx)
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
+async fn current_time_reports_utc_and_the_owner_offset() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    let mut tools = ToolRegistry::new();
+    builtin::register_builtin_tools(
+        &mut tools,
+        &memory,
+        Arc::new(FixedClock(at())),
+        OwnerTimeZone::new(Some("America/New_York"), Some("-04:00")).unwrap(),
+    )
+    .unwrap();
+    let out = tools
+        .dispatch("current_time", "{}", &ToolContext::new(session("web-t"), 0))
+        .await
+        .unwrap();
+    let out: serde_json::Value = serde_json::from_str(&out.content).unwrap();
+    assert_eq!(out["utc"], "2026-06-01T10:00:00Z");
+    assert_eq!(out["local"], "2026-06-01T06:00:00-04:00");
+    assert_eq!(out["time_zone"], "America/New_York");
+    assert_eq!(out["utc_offset"], "-04:00");
+    assert_eq!(out["weekday"], "Monday");
+}

@@ -1,0 +1,225 @@
+//! Sessions in a real store: durable appends with unique sequence numbers,
+//! history, listing, and recovery from a missing summary.
+
+use std::sync::Arc;
+
+use hardshell_agent::{FixedClock, SessionStore};
+use hardshell_llm::{Message, Role};
+
+use crate::support::{TestStore, at, key, session};
+
+async fn sessions(store: &TestStore) -> SessionStore {
+    SessionStore::new(store.scope().await, Arc::new(FixedClock(at())))
+}
+
+#[tokio::test]
+async fn appended_messages_come_back_in_order_with_their_seq() {
+    let store = TestStore::new().await;
+    let sessions = sessions(&store).await;
+    let id = session("web-a1");
+    assert_eq!(
+        sessions.append(&id, &Message::user("one")).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        sessions
+            .append(&id, &Message::assistant("two"))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        sessions.append(&id, &Message::user("three")).await.unwrap(),
+        2
+    );
+    let history = sessions.history(&id, 10).await.unwrap();
+    let texts: Vec<(u64, String)> = history.iter().map(|m| (m.seq, m.message.text())).collect();
+    assert_eq!(
+        texts,
+        [(0, "one".into()), (1, "two".into()), (2, "three".into())]
+    );
+    assert_eq!(history[0].at, at());
+}
+
+#[tokio::test]
+async fn history_limit_keeps_the_latest_messages() {
+    let store = TestStore::new().await;
+    let sessions = sessions(&store).await;
+    let id = session("web-a1");
+    for n in 0..12 {
+        sessions
+            .append(&id, &Message::user(format!("m{n}")))
+            .await
+            .unwrap();
+    }
+    let history = sessions.history(&id, 3).await.unwrap();
+    let seqs: Vec<u64> = history.iter().map(|m| m.seq).collect();
+    assert_eq!(seqs, [9, 10, 11]);
+    assert!(sessions.history(&id, 0).await.unwrap().is_empty());
+    assert!(
+        sessions
+            .history(&session("web-none"), 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn appended_messages_survive_reopening_the_store() {
+    let store = TestStore::new().await;
+    let id = session("telegram-42");
+    let seq = sessions(&store)
+        .await
+        .append(&id, &Message::user("remember me"))
+        .await
+        .unwrap();
+    // A new process: a new store handle over the same directory.
+    let reopened = sessions(&store).await;
+    let history = reopened.history(&id, 10).await.unwrap();
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].seq, seq);
+    assert_eq!(history[0].message, Message::user("remember me"));
+    assert_eq!(
+        reopened
+            .append(&id, &Message::assistant("ok"))
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn concurrent_writers_never_share_a_seq() {
+    let store = TestStore::new().await;
+    let id = session("api-race");
+    // Separate store handles, as two processes would have.
+    let mut writers = Vec::new();
+    for n in 0..8 {
+        let writer = sessions(&store).await;
+        let id = id.clone();
+        writers.push(tokio::spawn(async move {
+            writer
+                .append(&id, &Message::user(format!("writer {n}")))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for writer in writers {
+        seqs.push(writer.await.unwrap());
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (0..8).collect::<Vec<u64>>());
+    let history = sessions(&store).await.history(&id, 100).await.unwrap();
+    let mut texts: Vec<String> = history.iter().map(|m| m.message.text()).collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        (0..8).map(|n| format!("writer {n}")).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_stale_summary_never_overwrites_a_message() {
+    let store = TestStore::new().await;
+    let sessions = sessions(&store).await;
+    let id = session("web-stale");
+    sessions.append(&id, &Message::user("first")).await.unwrap();
+    sessions
+        .append(&id, &Message::user("second"))
+        .await
+        .unwrap();
+    // A crash between a message and its summary update leaves the count behind.
+    let scope = store.scope().await;
+    scope.delete(&key("sessions/web-stale/meta")).await.unwrap();
+    assert_eq!(
+        sessions.append(&id, &Message::user("third")).await.unwrap(),
+        2
+    );
+    let texts: Vec<String> = sessions
+        .history(&id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.message.text())
+        .collect();
+    assert_eq!(texts, ["first", "second", "third"]);
+}
+
+#[tokio::test]
+async fn list_is_newest_first_titled_by_the_first_user_message() {
+    let store = TestStore::new().await;
+    let scope = store.scope().await;
+    let older = SessionStore::new(scope.clone(), Arc::new(FixedClock(at())));
+    let newer = SessionStore::new(
+        scope.clone(),
+        Arc::new(FixedClock(at() + chrono::Duration::hours(1))),
+    );
+    older
+        .append(
+            &session("web-old"),
+            &Message::user("Plan the\ntrip to Rome"),
+        )
+        .await
+        .unwrap();
+    older
+        .append(&session("web-old"), &Message::assistant("Sure"))
+        .await
+        .unwrap();
+    newer
+        .append(&session("api-new"), &Message::user("x".repeat(300)))
+        .await
+        .unwrap();
+    let list = older.list().await.unwrap();
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[0].id, session("api-new"));
+    assert_eq!(list[0].title.as_ref().unwrap().chars().count(), 81);
+    assert_eq!(list[1].id, session("web-old"));
+    assert_eq!(list[1].title.as_deref(), Some("Plan the trip to Rome"));
+    assert_eq!(list[1].message_count, 2);
+    assert_eq!(list[1].created, at());
+}
+
+#[tokio::test]
+async fn list_rebuilds_a_missing_summary_from_the_messages() {
+    let store = TestStore::new().await;
+    let sessions = sessions(&store).await;
+    let id = session("web-nometa");
+    sessions
+        .append(&id, &Message::user("hello there"))
+        .await
+        .unwrap();
+    sessions
+        .append(&id, &Message::assistant("hi"))
+        .await
+        .unwrap();
+    store
+        .scope()
+        .await
+        .delete(&key("sessions/web-nometa/meta"))
+        .await
+        .unwrap();
+    let list = sessions.list().await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].title.as_deref(), Some("hello there"));
+    assert_eq!(list[0].message_count, 2);
+}
+
+#[tokio::test]
+async fn messages_are_sealed_at_rest() {
+    let store = TestStore::new().await;
+    let sessions = sessions(&store).await;
+    let id = session("web-sealed");
+    sessions
+        .append(&id, &Message::user("my secret plan"))
+        .await
+        .unwrap();
+    let path = store
+        .objects()
+        .join("agent/sessions/web-sealed/messages/000000000000");
+    let raw = std::fs::read(path).unwrap();
+    assert!(!raw.windows(6).any(|w| w == b"secret"));
+    let history = sessions.history(&id, 1).await.unwrap();
+    assert_eq!(history[0].message.role, Role::User);
+}
