@@ -39,15 +39,19 @@
 #![forbid(unsafe_code)]
 
 pub mod builtin;
+mod chain;
 mod clock;
 mod history;
 mod memory;
 mod model;
 mod prompt;
+pub mod protocol;
+pub mod serve;
 mod session;
 mod tool;
 mod turn;
 
+pub use chain::{ChainModel, OnSwitch};
 pub use clock::{Clock, FixedClock, OwnerTimeZone, SystemClock, TimeZoneError};
 pub use hardshell_storage::Scope;
 pub use memory::{

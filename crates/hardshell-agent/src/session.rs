@@ -43,7 +43,7 @@ pub struct StoredMessage {
 }
 
 /// A session as listed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionSummary {
     pub id: SessionId,
     /// The first user message, on one line and truncated.

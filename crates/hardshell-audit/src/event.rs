@@ -39,6 +39,7 @@ pub enum AuditEvent {
     SetupLinkIssued(SetupLinkIssued),
     PasskeyRegistered(PasskeyRegistered),
     ProviderSwitched(ProviderSwitched),
+    TurnFinished(TurnFinished),
 }
 
 impl AuditEvent {
@@ -61,6 +62,7 @@ impl AuditEvent {
             AuditEvent::SetupLinkIssued(_) => "setup_link_issued",
             AuditEvent::PasskeyRegistered(_) => "passkey_registered",
             AuditEvent::ProviderSwitched(_) => "provider_switched",
+            AuditEvent::TurnFinished(_) => "turn_finished",
         }
     }
 }
@@ -282,3 +284,23 @@ mod rfc3339_option {
 
 #[cfg(test)]
 mod tests;
+
+/// The agent finished a turn: how it ended and what it cost. Holds no message
+/// text: conversations are state, not audit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TurnFinished {
+    pub request_id: RequestId,
+    /// The principal the turn ran for.
+    pub subject: String,
+    /// The session id (an identifier the edge made, not user text).
+    pub session: String,
+    /// `completed`, `refused` or `failed`.
+    pub end: String,
+    /// Why it did not complete, in hardshell's words; `None` when it did.
+    pub reason: Option<String>,
+    pub steps: u32,
+    pub tool_calls: u32,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}

@@ -5,9 +5,13 @@
 //!
 //! - `/storage/v1/...`: the workload's state, confined to the `agent/` scope of
 //!   the state store and sealed by the edge (the workload has no key).
+//! - `/llm/<provider>/...`: the model gateway (see [`llm`]); keys added here.
+//! - `/agent/v1/settings`: what the agent needs from the config it never reads.
+//! - `/agent/v1/switch`: the agent reports a fallback switch, for the audit log.
 //!
 //! Each request is logged; storage writes and refusals are counted in metrics.
 
+mod llm;
 mod storage;
 
 use std::path::{Path, PathBuf};
@@ -21,8 +25,13 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
 
-use crate::GatewayError;
+use hardshell_agent::protocol::AgentSettings;
+
+use crate::state::EdgeState;
+use crate::{Edge, GatewayError};
+
 use crate::response::{self, HttpResponse};
+pub use llm::{LlmGateway, LlmGatewayError, ProviderRoute};
 
 /// Largest body the control socket reads (a stored object).
 pub(crate) const MAX_CONTROL_BODY: usize = 16 * 1024 * 1024;
@@ -31,11 +40,36 @@ pub(crate) const MAX_CONTROL_BODY: usize = 16 * 1024 * 1024;
 pub struct ControlService {
     /// The workload's storage scope.
     pub(crate) storage: Scope,
+    pub(crate) settings: Option<AgentSettings>,
+    pub(crate) llm: Option<LlmGateway>,
+    /// For audit records of what the workload reports.
+    pub(crate) edge: Option<Arc<EdgeState>>,
 }
 
 impl ControlService {
+    /// Storage only: for a workload that needs no models (and for tests).
     pub fn new(storage: Scope) -> Arc<Self> {
-        Arc::new(Self { storage })
+        Arc::new(Self {
+            storage,
+            settings: None,
+            llm: None,
+            edge: None,
+        })
+    }
+
+    /// Everything the built-in agent uses.
+    pub fn for_agent(
+        storage: Scope,
+        settings: AgentSettings,
+        llm: LlmGateway,
+        edge: &Edge,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            storage,
+            settings: Some(settings),
+            llm: Some(llm),
+            edge: Some(edge.state.clone()),
+        })
     }
 }
 
@@ -43,7 +77,8 @@ impl std::fmt::Debug for ControlService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ControlService")
             .field("storage", &self.storage)
-            .finish()
+            .field("llm", &self.llm)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,8 +156,53 @@ async fn route(service: &ControlService, request: Request<Incoming>) -> HttpResp
     let request = request.map(Body::new);
     let response: Response<Body> = if let Some(rest) = path.strip_prefix("/storage/v1/") {
         storage::handle(&service.storage, rest, request).await
+    } else if let Some(rest) = path.strip_prefix("/llm/") {
+        match &service.llm {
+            Some(gateway) => llm::handle(gateway, rest, request).await,
+            None => response::not_found(),
+        }
+    } else if path == "/agent/v1/settings" {
+        match &service.settings {
+            Some(settings) => response::json(
+                http::StatusCode::OK,
+                &serde_json::to_value(settings).unwrap_or_default(),
+            ),
+            None => response::not_found(),
+        }
+    } else if path == "/agent/v1/switch" && request.method() == http::Method::POST {
+        switch(service, request).await
     } else {
         response::not_found()
     };
     response
+}
+
+/// The agent's fallback chain moved on; recorded as the agent reported it (the
+/// edge's own records of each provider call stand beside it).
+async fn switch(service: &ControlService, request: Request<Body>) -> HttpResponse {
+    #[derive(serde::Deserialize)]
+    struct Switch {
+        from: String,
+        to: String,
+        reason: String,
+    }
+    let Ok(bytes) = axum::body::to_bytes(request.into_body(), 16 * 1024).await else {
+        return response::payload_too_large();
+    };
+    let Ok(switch) = serde_json::from_slice::<Switch>(&bytes) else {
+        return response::bad_request("expected {\"from\", \"to\", \"reason\"}\n");
+    };
+    let clip = |text: &str| text.chars().take(200).collect::<String>();
+    tracing::warn!(from = %clip(&switch.from), to = %clip(&switch.to), reason = %clip(&switch.reason), "model fallback");
+    if let Some(edge) = &service.edge {
+        edge.audit
+            .note(hardshell_audit::AuditEvent::ProviderSwitched(
+                hardshell_audit::event::ProviderSwitched {
+                    from: clip(&switch.from),
+                    to: clip(&switch.to),
+                    reason: clip(&switch.reason),
+                },
+            ));
+    }
+    response::text(http::StatusCode::NO_CONTENT, "")
 }

@@ -7,6 +7,7 @@
 //! client's credentials.
 #![forbid(unsafe_code)]
 
+mod agent;
 mod audit;
 mod client_addr;
 mod control;
@@ -29,7 +30,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
-pub use control::{ControlService, ControlSocket};
+pub use control::{ControlService, ControlSocket, LlmGateway, LlmGatewayError, ProviderRoute};
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;

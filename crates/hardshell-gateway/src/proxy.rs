@@ -8,7 +8,7 @@
 //! permitted principal, `X-Request-Id`, and `X-Forwarded-For`/`-Proto`. On the way
 //! back, the upstream may not set the edge's own cookies.
 
-mod connector;
+pub(crate) mod connector;
 
 use std::time::{Duration, Instant};
 

@@ -5,9 +5,11 @@
 //! not compile.
 
 mod admin;
+pub(crate) mod chat;
 mod devices;
 mod health;
 mod oidc;
+mod openai;
 mod pages;
 mod passkey;
 mod session;
@@ -234,7 +236,7 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
     let routes = if has_upstream {
         crate::proxy::register(routes)
     } else {
-        routes
+        openai::register(chat::register(routes))
     };
     routes.build()
 }

@@ -39,6 +39,8 @@ pub struct EdgeSetup<'a> {
     /// Where to fetch Cloudflare Access keys instead of the team's own URL: for
     /// tests and air-gapped mirrors (https, or http on loopback only).
     pub cloudflare_certs_url: Option<Url>,
+    /// The built-in agent's socket, when it runs.
+    pub agent_socket: Option<std::path::PathBuf>,
 }
 
 impl EdgeSetup<'_> {
@@ -150,6 +152,7 @@ impl EdgeSetup<'_> {
             cf_access,
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc"),
+            agent: self.agent_socket.map(crate::agent::AgentClient::new),
         }))
     }
 }

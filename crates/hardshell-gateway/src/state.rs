@@ -59,6 +59,8 @@ pub struct EdgeState {
     /// OIDC login, when `[access.oidc]` is set.
     pub(crate) oidc: Option<OidcLogin>,
     pub(crate) oidc_pending: Ephemeral,
+    /// The built-in agent, when it runs (no `[upstream]`).
+    pub(crate) agent: Option<crate::agent::AgentClient>,
 }
 
 impl std::fmt::Debug for EdgeState {

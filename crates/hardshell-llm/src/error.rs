@@ -67,6 +67,11 @@ pub enum LlmError {
         message: String,
     },
 
+    /// The edge refused a paid model because the monthly spend cap is reached.
+    /// The chain moves on (a free, local model may still answer).
+    #[error("{endpoint}: {message}")]
+    BudgetExceeded { endpoint: String, message: String },
+
     /// The provider answered something that is not its documented format.
     #[error("{endpoint} sent a malformed reply: {detail}")]
     Malformed { endpoint: String, detail: String },
@@ -105,6 +110,7 @@ impl LlmError {
             | LlmError::Overloaded { .. }
             | LlmError::ProviderFailed { .. }
             | LlmError::Truncated { .. }
+            | LlmError::BudgetExceeded { .. }
             | LlmError::AllFailed { .. } => true,
             LlmError::Config(_)
             | LlmError::ContextTooLong { .. }
@@ -210,6 +216,10 @@ pub(crate) fn from_status(
     let endpoint = endpoint.to_owned();
     let message = complaint.scrubbed(secret);
     match status {
+        // hardshell's edge refusing a paid model over the spend cap.
+        402 if complaint.kind.as_deref() == Some("budget") => {
+            LlmError::BudgetExceeded { endpoint, message }
+        }
         429 => LlmError::RateLimited {
             endpoint,
             retry_after,

@@ -65,6 +65,22 @@ pub enum Command {
     Audit(AuditCommand),
     /// Start the edge and serve until SIGINT or SIGTERM.
     Up,
+    /// Run the built-in agent (started by `up`; not for use by hand).
+    #[command(hide = true)]
+    Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AgentArgs {
+    /// The edge's control socket (storage, models, settings).
+    #[arg(long)]
+    pub control_socket: PathBuf,
+    /// Where to listen for the edge.
+    #[arg(long)]
+    pub socket: PathBuf,
+    /// The workspace with AGENTS.md, SOUL.md, USER.md, MEMORY.md.
+    #[arg(long)]
+    pub workspace: PathBuf,
 }
 
 #[derive(Debug, Subcommand)]

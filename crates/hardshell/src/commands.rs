@@ -1,5 +1,6 @@
 //! One module per command; `run` dispatches.
 
+mod agent;
 mod audit;
 mod config;
 mod device;
@@ -19,5 +20,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(command) => device::run(&cli.global, &command).await,
         Command::Audit(command) => audit::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
+        Command::Agent(args) => agent::run(&args).await,
     }
 }

@@ -6,6 +6,8 @@ mod cli;
 mod commands;
 mod context;
 mod logging;
+mod models;
+mod supervise;
 
 use std::process::ExitCode;
 

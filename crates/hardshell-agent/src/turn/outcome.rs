@@ -56,7 +56,7 @@ impl TurnSink for tokio::sync::mpsc::UnboundedSender<TurnEvent> {
 }
 
 /// How a turn went, for the audit record.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TurnOutcome {
     pub session: SessionId,
     /// Sequence number of the stored user message; `None` when it was not stored.
@@ -71,13 +71,13 @@ pub struct TurnOutcome {
 
 /// One tool call of the turn. `name` is what the model asked for, cut to 64
 /// characters (it may name no real tool).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolCallRecord {
     pub name: String,
     pub ok: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "end", rename_all = "snake_case")]
 pub enum TurnEnd {
     Completed,
@@ -87,7 +87,7 @@ pub enum TurnEnd {
 }
 
 /// Why a user message was refused before it was stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "refusal", rename_all = "snake_case")]
 pub enum TurnRefusal {
     #[error("message of {bytes} bytes is over the limit of {limit}")]
@@ -97,7 +97,7 @@ pub enum TurnRefusal {
 }
 
 /// Why a turn stopped before the model finished its reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "failure", rename_all = "snake_case")]
 pub enum TurnFailure {
     #[error("the model called unknown tool {name:?} again after being told")]

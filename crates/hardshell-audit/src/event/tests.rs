@@ -83,6 +83,17 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             client: client(),
             passkey: "pk_1".to_owned(),
         }),
+        AuditEvent::TurnFinished(TurnFinished {
+            request_id: rid(),
+            subject: "owner".to_owned(),
+            session: "web-1234abcd-x".to_owned(),
+            end: "failed".to_owned(),
+            reason: Some("step limit".to_owned()),
+            steps: 8,
+            tool_calls: 7,
+            input_tokens: 100,
+            output_tokens: 20,
+        }),
         AuditEvent::SessionRevoked(SessionRevoked {
             subject: "owner".to_owned(),
             actor: owner(),
@@ -173,6 +184,17 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::SetupLinkIssued(_) => &["expires_at", "actor"],
         AuditEvent::PasskeyRegistered(_) => &["request_id", "client", "passkey"],
         AuditEvent::ProviderSwitched(_) => &["from", "to", "reason"],
+        AuditEvent::TurnFinished(_) => &[
+            "request_id",
+            "subject",
+            "session",
+            "end",
+            "reason",
+            "steps",
+            "tool_calls",
+            "input_tokens",
+            "output_tokens",
+        ],
     }
 }
 
@@ -180,7 +202,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 16);
+    assert_eq!(names.len(), 17);
 }
 
 #[test]

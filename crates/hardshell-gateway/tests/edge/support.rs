@@ -94,6 +94,7 @@ impl TestEdge {
                 hardshell_auth::ClientSecret::new(zeroize::Zeroizing::new(secret.to_owned()))
             }),
             cloudflare_certs_url: certs_url,
+            agent_socket: None,
         }
         .build()
         .await

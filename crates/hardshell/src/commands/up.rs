@@ -3,11 +3,13 @@
 use anyhow::Context as _;
 use hardshell_audit::{AuditLog, AuditOptions};
 use hardshell_auth::ClientSecret;
-use hardshell_gateway::{Edge, EdgeSetup, ListenAddr, Protection};
+use hardshell_gateway::{ControlService, ControlSocket, Edge, EdgeSetup, ListenAddr, Protection};
+use hardshell_storage::ObjectKey;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Global;
-use crate::{context, logging};
+use crate::supervise::{Workload, supervise};
+use crate::{context, logging, models};
 
 pub async fn run(global: &Global) -> anyhow::Result<()> {
     let loaded = context::load_config(global)?;
@@ -58,6 +60,10 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         )),
         None => None,
     };
+    // The built-in agent runs unless [upstream] names another workload.
+    let agent_runs = loaded.config.agent.enabled && loaded.config.upstream.is_none();
+    let run_dir = loaded.data_dir().join("run");
+    let (control_path, agent_path) = (run_dir.join("edge.sock"), run_dir.join("agent.sock"));
     let state = EdgeSetup {
         config: &loaded,
         store: &store,
@@ -65,6 +71,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         audit,
         oidc_client_secret,
         cloudflare_certs_url: None,
+        agent_socket: agent_runs.then(|| agent_path.clone()),
     }
     .build()
     .await?;
@@ -81,6 +88,45 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         edge.local_addr()
     );
 
+    if let Some(link) = edge.first_setup_link().await? {
+        // Printed, not logged: logs may be shipped elsewhere; this link is a
+        // one-time credential for whoever opens it first.
+        eprintln!();
+        eprintln!(
+            "  No owner passkey is registered yet. Open this link within 15 minutes to create one:"
+        );
+        eprintln!();
+        eprintln!("    {}", link.as_str());
+        eprintln!();
+    }
+
+    let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
+    let supervisor = if agent_runs {
+        let gateway = models::gateway(&loaded, &secrets, &store).await?;
+        let settings = models::agent_settings(&loaded)?;
+        let scope = store.root().scope(&ObjectKey::parse("agent")?)?;
+        let service = ControlService::for_agent(scope, settings, gateway, &edge);
+        let control = ControlSocket::bind(&control_path, service)?;
+        tokio::spawn(control.serve());
+        let workspace = loaded.base_dir().join(&loaded.config.agent.workspace);
+        let workload = Workload {
+            program: std::env::current_exe().context("finding the hardshell binary")?,
+            args: vec![
+                "agent".into(),
+                "--control-socket".into(),
+                control_path.display().to_string(),
+                "--socket".into(),
+                agent_path.display().to_string(),
+                "--workspace".into(),
+                workspace.display().to_string(),
+            ],
+            log_filter: std::env::var("RUST_LOG").ok(),
+        };
+        Some(tokio::spawn(supervise(workload, agent_stopped)))
+    } else {
+        None
+    };
+
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
@@ -92,6 +138,10 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         tracing::info!(signal = which, "shutting down");
     };
     edge.serve(shutdown).await;
+    let _ = stop_agent.send(true);
+    if let Some(supervisor) = supervisor {
+        let _ = supervisor.await;
+    }
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,93 @@
+//! The agent's [`Model`]: hardshell-llm's fallback chain, reached through the
+//! edge's model gateway. Every provider's base URL points at the edge's control
+//! socket (`http://hardshell-edge/llm/<provider>`), so no key is ever here.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use hardshell_llm::{
+    ChatRequest, FallbackChain, LlmError, ModelRef, ProviderClient, ProviderConfig, ProviderKind,
+    Transport,
+};
+
+use crate::protocol::{ChainEntry, ProviderWire};
+use crate::{ChatStream, Model, ModelError};
+
+/// Told about each move down the chain (the agent reports it to the edge).
+pub type OnSwitch = Arc<dyn Fn(&ModelRef, &ModelRef, &str) + Send + Sync>;
+
+/// The fallback chain as a [`Model`].
+pub struct ChainModel {
+    chain: FallbackChain,
+    on_switch: OnSwitch,
+}
+
+impl std::fmt::Debug for ChainModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChainModel")
+            .field("chain", &self.chain)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChainModel {
+    /// A chain whose every provider is reached through the edge's control socket.
+    pub fn through_edge(
+        entries: &[ChainEntry],
+        control_socket: &Path,
+        on_switch: OnSwitch,
+    ) -> Result<Self, LlmError> {
+        let mut chain = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let kind = match entry.wire {
+                ProviderWire::Anthropic => ProviderKind::Anthropic,
+                ProviderWire::Openai => ProviderKind::OpenAi,
+            };
+            let mut config = ProviderConfig::new(
+                kind,
+                format!("http://hardshell-edge/llm/{}", entry.model.provider()),
+            );
+            config.transport = Transport::UnixSocket(control_socket.to_owned());
+            chain.push((entry.model.clone(), ProviderClient::new(config)?));
+        }
+        Ok(Self {
+            chain: FallbackChain::new(chain)?,
+            on_switch,
+        })
+    }
+}
+
+/// What the user is told; provider error text has already had keys scrubbed.
+fn to_model_error(e: &LlmError) -> ModelError {
+    let message = match e {
+        LlmError::AllFailed { .. } => format!("No model could answer right now ({e})."),
+        LlmError::BudgetExceeded { .. } => format!("The monthly spend limit is reached ({e})."),
+        LlmError::ContextTooLong { .. } => {
+            "The conversation is too long for the model; start a new session.".to_owned()
+        }
+        _ => format!("The model failed: {e}"),
+    };
+    if e.is_retryable() {
+        ModelError::transient(message)
+    } else {
+        ModelError::fatal(message)
+    }
+}
+
+impl Model for ChainModel {
+    async fn stream(&self, request: ChatRequest) -> Result<ChatStream, ModelError> {
+        let on_switch = self.on_switch.clone();
+        let reply = self
+            .chain
+            .stream(&request, |from, to, reason| on_switch(from, to, reason))
+            .await
+            .map_err(|e| to_model_error(&e))?;
+        tracing::debug!(model = %reply.model, "model replying");
+        Ok(Box::pin(
+            reply
+                .events
+                .map(|item| item.map_err(|e| to_model_error(&e))),
+        ))
+    }
+}

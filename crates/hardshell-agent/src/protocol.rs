@@ -1,0 +1,69 @@
+//! The edge ↔ agent protocol: JSON over HTTP/1.1 on the agent's unix socket.
+//! Types only; the edge is the client, `hardshell agent` the server.
+//!
+//! ```text
+//! POST /v1/turn                 TurnRequest  -> 200 application/x-ndjson, one TurnLine per line:
+//!                                               Event lines as the turn goes, then exactly one Outcome
+//! GET  /v1/sessions             -> Vec<SessionSummary>
+//! GET  /v1/sessions/<id>?limit=N -> Vec<StoredMessage>
+//! GET  /v1/health               -> 200
+//! ```
+//!
+//! And the agent's one question to the edge, on the control socket:
+//!
+//! ```text
+//! GET  /agent/v1/settings       -> AgentSettings
+//! ```
+
+use hardshell_llm::{Message, ModelRef};
+use serde::{Deserialize, Serialize};
+
+use crate::{TurnEvent, TurnOutcome};
+
+/// Start a turn: `text` from the user in `session`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TurnRequest {
+    pub session: String,
+    pub text: String,
+    /// Earlier messages to store first when the session is new (an OpenAI-style
+    /// client sends the whole conversation with every request). Ignored for a
+    /// session that already has messages.
+    #[serde(default)]
+    pub prior: Vec<Message>,
+    /// The edge's request id, for correlating logs.
+    pub request_id: String,
+}
+
+/// One line of a turn's stream.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "line", rename_all = "snake_case")]
+pub enum TurnLine {
+    Event { event: TurnEvent },
+    Outcome { outcome: TurnOutcome },
+}
+
+/// A model provider as the agent sees it: its wire format, reached through the
+/// edge at `/llm/<name>` on the control socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderWire {
+    Anthropic,
+    Openai,
+}
+
+/// One entry of the fallback chain.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChainEntry {
+    pub model: ModelRef,
+    pub wire: ProviderWire,
+}
+
+/// What the agent needs from the config, which it never reads itself.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentSettings {
+    pub chain: Vec<ChainEntry>,
+    pub max_steps: u32,
+    pub turn_timeout_secs: u64,
+    pub max_message_bytes: usize,
+    pub max_tokens: u32,
+}

@@ -1,0 +1,237 @@
+//! Talking to the built-in agent from a browser or a program: sessions, history,
+//! and a turn streamed back as server-sent events.
+//!
+//! ```text
+//! GET  /api/sessions                 your sessions, newest first
+//! POST /api/sessions                 {"id"} of a new session
+//! GET  /api/sessions/{id}            its messages
+//! POST /api/sessions/{id}/messages   {"text"} -> text/event-stream:
+//!      accepted {"seq"} · delta {"text"} · tool {"name","state","ok"} · done {"usage"} · error {"message"}
+//! ```
+//!
+//! Sessions belong to the principal that made them: their ids carry a tag of the
+//! principal's subject, and nobody else can list, read or continue them.
+
+use std::convert::Infallible;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
+use hardshell_agent::TurnEvent;
+use hardshell_agent::protocol::{TurnLine, TurnRequest};
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::{RequestId, TurnFinished};
+use hardshell_auth::{Chat, Permit, Principal};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
+use http::{Method, Request, StatusCode};
+use hyper::body::Frame;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::response::{self, HttpResponse};
+use crate::routes::{Context, RoutesBuilder, read_json};
+
+pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
+    routes
+        .route(Method::GET, "/api/sessions", list)
+        .route(Method::POST, "/api/sessions", create)
+        .route(Method::GET, "/api/sessions/{id}", history)
+        .route(Method::POST, "/api/sessions/{id}/messages", send)
+}
+
+/// The tag a principal's session ids carry: 8 hex digits of a hash of its subject.
+pub(crate) fn owner_tag(principal: &Principal) -> String {
+    hex::encode(&Sha256::digest(principal.subject.as_bytes())[..4])
+}
+
+/// A new session id on `channel` for `principal`.
+pub(crate) fn new_session(channel: &str, principal: &Principal) -> String {
+    let mut random = [0u8; 12];
+    let suffix = match getrandom::fill(&mut random) {
+        Ok(()) => hex::encode(random),
+        Err(_) => format!(
+            "{:x}",
+            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ),
+    };
+    format!("{channel}-{}-{suffix}", owner_tag(principal))
+}
+
+fn owns(principal: &Principal, session: &str) -> bool {
+    let tag = owner_tag(principal);
+    session
+        .split_once('-')
+        .is_some_and(|(channel, rest)| !channel.is_empty() && rest.starts_with(&format!("{tag}-")))
+}
+
+fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
+    tracing::warn!(error = %e, "the agent is unavailable");
+    response::text(StatusCode::SERVICE_UNAVAILABLE, "agent unavailable\n")
+}
+
+async fn list(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
+    let Some(agent) = &cx.state.agent else {
+        return response::not_found();
+    };
+    match agent.sessions().await {
+        Ok(sessions) => {
+            let mine: Vec<_> = sessions
+                .into_iter()
+                .filter(|s| owns(permit.identity(), s.id.as_str()))
+                .collect();
+            response::json(StatusCode::OK, &serde_json::json!({ "sessions": mine }))
+        }
+        Err(e) => unavailable(&e),
+    }
+}
+
+async fn create(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
+    if cx.state.agent.is_none() {
+        return response::not_found();
+    }
+    let id = new_session("web", permit.identity());
+    response::json(StatusCode::CREATED, &serde_json::json!({ "id": id }))
+}
+
+async fn history(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
+    let Some(agent) = &cx.state.agent else {
+        return response::not_found();
+    };
+    let id = cx.param("id").unwrap_or_default().to_owned();
+    if !owns(permit.identity(), &id) {
+        return response::not_found();
+    }
+    match agent.history(&id, 500).await {
+        Ok(messages) => {
+            response::json(StatusCode::OK, &serde_json::json!({ "messages": messages }))
+        }
+        Err(e) => unavailable(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendMessage {
+    text: String,
+}
+
+async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> HttpResponse {
+    if cx.state.agent.is_none() {
+        return response::not_found();
+    }
+    let id = cx.param("id").unwrap_or_default().to_owned();
+    if !owns(permit.identity(), &id) {
+        return response::not_found();
+    }
+    let Some(body) = read_json::<SendMessage>(request).await else {
+        return response::bad_request("expected {\"text\"}\n");
+    };
+    let turn = TurnRequest {
+        session: id,
+        text: body.text,
+        prior: Vec::new(),
+        request_id: cx.request_id.clone(),
+    };
+    match start_turn(&cx, permit.identity(), &turn).await {
+        Ok(events) => sse(events.map(|event| sse_frame(&event))),
+        Err(response) => response,
+    }
+}
+
+/// Starts a turn and returns its client-facing events; the outcome is audited
+/// when it arrives. `Err` holds the response to send when the agent is down.
+pub(crate) async fn start_turn(
+    cx: &Context,
+    principal: &Principal,
+    turn: &TurnRequest,
+) -> Result<impl futures::Stream<Item = TurnEvent> + Send + 'static, HttpResponse> {
+    let Some(agent) = &cx.state.agent else {
+        return Err(response::not_found());
+    };
+    let mut lines = agent.turn(turn).await.map_err(|e| unavailable(&e))?;
+    let (events, receiver) = mpsc::channel::<TurnEvent>(64);
+    let state = cx.state.clone();
+    let (request_id, subject) = (cx.request_id.clone(), principal.subject.clone());
+    tokio::spawn(async move {
+        let mut finished = false;
+        while let Some(line) = lines.recv().await {
+            match line {
+                TurnLine::Event { event } => {
+                    finished |= matches!(event, TurnEvent::Done { .. } | TurnEvent::Failed { .. });
+                    // A client that left does not stop the turn; it is stored anyway.
+                    let _ = events.send(event).await;
+                }
+                TurnLine::Outcome { outcome } => {
+                    let (end, reason) = match &outcome.end {
+                        hardshell_agent::TurnEnd::Completed => ("completed", None),
+                        hardshell_agent::TurnEnd::Refused(refusal) => {
+                            ("refused", Some(refusal.to_string()))
+                        }
+                        hardshell_agent::TurnEnd::Failed(failure) => {
+                            ("failed", Some(failure.to_string()))
+                        }
+                    };
+                    if let Ok(request_id) = RequestId::new(&request_id) {
+                        state.audit.note(AuditEvent::TurnFinished(TurnFinished {
+                            request_id,
+                            subject: subject.clone(),
+                            session: outcome.session.to_string(),
+                            end: end.to_owned(),
+                            reason,
+                            steps: outcome.steps,
+                            tool_calls: u32::try_from(outcome.tool_calls.len()).unwrap_or(u32::MAX),
+                            input_tokens: outcome.usage.input_tokens,
+                            output_tokens: outcome.usage.output_tokens,
+                        }));
+                    }
+                }
+            }
+        }
+        if !finished {
+            let _ = events
+                .send(TurnEvent::Failed {
+                    message: "The agent stopped before finishing this reply; please try again."
+                        .into(),
+                })
+                .await;
+        }
+    });
+    Ok(futures::stream::unfold(
+        receiver,
+        |mut receiver| async move { receiver.recv().await.map(|event| (event, receiver)) },
+    ))
+}
+
+fn sse_frame(event: &TurnEvent) -> Bytes {
+    let (name, data) = match event {
+        TurnEvent::Accepted { seq } => ("accepted", serde_json::json!({ "seq": seq })),
+        TurnEvent::TextDelta { text } => ("delta", serde_json::json!({ "text": text })),
+        TurnEvent::ToolStarted { name } => (
+            "tool",
+            serde_json::json!({ "name": name, "state": "started" }),
+        ),
+        TurnEvent::ToolFinished { name, ok } => (
+            "tool",
+            serde_json::json!({ "name": name, "state": "finished", "ok": ok }),
+        ),
+        TurnEvent::Done { usage } => ("done", serde_json::json!({ "usage": usage })),
+        TurnEvent::Failed { message } => ("error", serde_json::json!({ "message": message })),
+    };
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+}
+
+/// A `text/event-stream` response from a stream of ready-made frames.
+pub(crate) fn sse(frames: impl futures::Stream<Item = Bytes> + Send + 'static) -> HttpResponse {
+    let body = Body::new(http_body_util::StreamBody::new(
+        frames.map(|bytes| Ok::<_, Infallible>(Frame::data(bytes))),
+    ));
+    let mut response = http::Response::new(body);
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

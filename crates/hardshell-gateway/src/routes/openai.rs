@@ -1,0 +1,198 @@
+//! `POST /v1/chat/completions` for OpenAI clients (streamed or not), and
+//! `GET /v1/models`. Each request is one turn of the agent in a fresh session
+//! seeded with the conversation the client sent: the last user message is the
+//! turn, the messages before it are its history.
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures::StreamExt;
+use hardshell_agent::TurnEvent;
+use hardshell_agent::protocol::TurnRequest;
+use hardshell_auth::{Chat, Permit};
+use hardshell_llm::Message;
+use http::{Method, Request, StatusCode};
+use serde::Deserialize;
+
+use crate::response::{self, HttpResponse};
+use crate::routes::chat::{new_session, sse, start_turn};
+use crate::routes::{Context, RoutesBuilder, read_json};
+
+/// The one model this endpoint offers: hardshell's agent, whatever models it uses.
+const MODEL: &str = "hardshell";
+
+pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
+    routes
+        .route(Method::POST, "/v1/chat/completions", completions)
+        .route(Method::GET, "/v1/models", models)
+}
+
+#[derive(Deserialize)]
+struct CompletionRequest {
+    messages: Vec<IncomingMessage>,
+    #[serde(default)]
+    stream: bool,
+}
+
+#[derive(Deserialize)]
+struct IncomingMessage {
+    role: String,
+    content: IncomingContent,
+}
+
+/// OpenAI accepts a string or a list of parts; only text parts are used.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum IncomingContent {
+    Text(String),
+    Parts(Vec<IncomingPart>),
+}
+
+#[derive(Deserialize)]
+struct IncomingPart {
+    #[serde(default)]
+    text: Option<String>,
+}
+
+impl IncomingContent {
+    fn text(&self) -> String {
+        match self {
+            IncomingContent::Text(text) => text.clone(),
+            IncomingContent::Parts(parts) => {
+                parts.iter().filter_map(|p| p.text.as_deref()).collect()
+            }
+        }
+    }
+}
+
+fn error(status: StatusCode, kind: &str, message: &str) -> HttpResponse {
+    response::json(
+        status,
+        &serde_json::json!({ "error": { "message": message, "type": kind } }),
+    )
+}
+
+async fn models(_: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
+    if cx.state.agent.is_none() {
+        return response::not_found();
+    }
+    response::json(
+        StatusCode::OK,
+        &serde_json::json!({ "object": "list", "data": [{ "id": MODEL, "object": "model", "owned_by": "hardshell" }] }),
+    )
+}
+
+async fn completions(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> HttpResponse {
+    if cx.state.agent.is_none() {
+        return response::not_found();
+    }
+    let Some(body) = read_json::<CompletionRequest>(request).await else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "expected a chat completion request",
+        );
+    };
+    let Some(last) = body.messages.iter().rposition(|m| m.role == "user") else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "no user message",
+        );
+    };
+    let prior: Vec<Message> = body.messages[..last]
+        .iter()
+        .filter_map(|m| match m.role.as_str() {
+            "user" => Some(Message::user(m.content.text())),
+            "assistant" => Some(Message::assistant(m.content.text())),
+            // System prompts come from the agent's workspace, not the client.
+            _ => None,
+        })
+        .collect();
+    let turn = TurnRequest {
+        session: new_session("api", permit.identity()),
+        text: body.messages[last].content.text(),
+        prior,
+        request_id: cx.request_id.clone(),
+    };
+    let events = match start_turn(&cx, permit.identity(), &turn).await {
+        Ok(events) => events,
+        Err(response) => return response,
+    };
+    let id = format!("chatcmpl-{}", cx.request_id);
+    let created = chrono::Utc::now().timestamp();
+    if body.stream {
+        streamed(id, created, events)
+    } else {
+        whole(id, created, events).await
+    }
+}
+
+async fn whole(
+    id: String,
+    created: i64,
+    events: impl futures::Stream<Item = TurnEvent> + Send,
+) -> HttpResponse {
+    let mut text = String::new();
+    let mut usage = hardshell_llm::Usage::default();
+    let mut events = std::pin::pin!(events);
+    while let Some(event) = events.next().await {
+        match event {
+            TurnEvent::TextDelta { text: delta } => text.push_str(&delta),
+            TurnEvent::Done { usage: done } => usage = done,
+            TurnEvent::Failed { message } => {
+                return error(StatusCode::BAD_GATEWAY, "agent_error", &message);
+            }
+            _ => {}
+        }
+    }
+    response::json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "id": id, "object": "chat.completion", "created": created, "model": MODEL,
+            "choices": [{ "index": 0, "message": { "role": "assistant", "content": text }, "finish_reason": "stop" }],
+            "usage": {
+                "prompt_tokens": usage.input_tokens,
+                "completion_tokens": usage.output_tokens,
+                "total_tokens": usage.input_tokens + usage.output_tokens,
+            },
+        }),
+    )
+}
+
+fn streamed(
+    id: String,
+    created: i64,
+    events: impl futures::Stream<Item = TurnEvent> + Send + 'static,
+) -> HttpResponse {
+    let chunk = move |delta: serde_json::Value, finish: Option<&str>| {
+        let value = serde_json::json!({
+            "id": id, "object": "chat.completion.chunk", "created": created, "model": MODEL,
+            "choices": [{ "index": 0, "delta": delta, "finish_reason": finish }],
+        });
+        Bytes::from(format!("data: {value}\n\n"))
+    };
+    let first = chunk(
+        serde_json::json!({ "role": "assistant", "content": "" }),
+        None,
+    );
+    let frames = events.filter_map(move |event| {
+        let frame = match event {
+            TurnEvent::TextDelta { text } => {
+                Some(chunk(serde_json::json!({ "content": text }), None))
+            }
+            TurnEvent::Done { .. } => {
+                let mut last = chunk(serde_json::json!({}), Some("stop")).to_vec();
+                last.extend_from_slice(b"data: [DONE]\n\n");
+                Some(Bytes::from(last))
+            }
+            TurnEvent::Failed { message } => {
+                let error =
+                    serde_json::json!({ "error": { "message": message, "type": "agent_error" } });
+                Some(Bytes::from(format!("data: {error}\n\ndata: [DONE]\n\n")))
+            }
+            _ => None,
+        };
+        async move { frame }
+    });
+    sse(futures::stream::once(async move { first }).chain(frames))
+}

@@ -1,0 +1,161 @@
+//! `hardshell agent`: the built-in agent as its own process, started by
+//! `hardshell up`. It holds no key and reads no config: settings come from the
+//! edge, state goes through the edge's storage service, models through the
+//! edge's model gateway — all on the control socket it is given.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use hardshell_agent::protocol::AgentSettings;
+use hardshell_agent::{
+    Agent, AgentConfig, AgentParts, ChainModel, ChatStream, Memory, Model, ModelError,
+    OwnerTimeZone, SessionStore, SystemClock, ToolRegistry, Workspace,
+    builtin::register_builtin_tools,
+};
+use hardshell_llm::ChatRequest;
+use hardshell_storage::{Location, RemoteOptions, Sealing, Store};
+use tokio::net::UnixListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::AgentArgs;
+
+pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
+    crate::logging::init(
+        hardshell_config::LogFormat::Text,
+        hardshell_config::LogLevel::Info,
+    );
+    let store = Store::open(
+        &Location::Remote(RemoteOptions {
+            socket: args.control_socket.clone(),
+        }),
+        Sealing::Delegated,
+    )
+    .await
+    .context("reaching the edge's storage service")?;
+    let settings = settings(&args.control_socket).await?;
+    let scope = store.root();
+    let clock: Arc<dyn hardshell_agent::Clock> = Arc::new(SystemClock);
+    let sessions = SessionStore::new(scope.clone(), clock.clone());
+    let memory = Memory::new(scope, sessions.clone(), clock.clone());
+    let mut tools = ToolRegistry::new();
+    register_builtin_tools(&mut tools, &memory, clock.clone(), OwnerTimeZone::utc())?;
+    let config = AgentConfig {
+        max_steps: settings.max_steps,
+        turn_timeout: Duration::from_secs(settings.turn_timeout_secs),
+        max_user_message_bytes: settings.max_message_bytes,
+        max_tokens: settings.max_tokens,
+        ..AgentConfig::default()
+    };
+    let workspace = Workspace::new(args.workspace.clone());
+    let agent = if settings.chain.is_empty() {
+        tracing::warn!("no models configured ([llm] chain is empty): the agent will say so");
+        build(NoModel, tools, sessions, workspace, clock, config)
+    } else {
+        let on_switch = report_switches(args.control_socket.clone());
+        let model = ChainModel::through_edge(&settings.chain, &args.control_socket, on_switch)?;
+        build(model, tools, sessions, workspace, clock, config)
+    };
+
+    let listener = bind(&args.socket)?;
+    tracing::info!(socket = %args.socket.display(), models = settings.chain.len(), "agent listening");
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        () = hardshell_agent::serve::serve(listener, Arc::new(agent)) => {}
+        _ = terminate.recv() => tracing::info!("agent stopping"),
+    }
+    Ok(())
+}
+
+fn build<M: Model>(
+    model: M,
+    tools: ToolRegistry,
+    sessions: SessionStore,
+    workspace: Workspace,
+    clock: Arc<dyn hardshell_agent::Clock>,
+    config: AgentConfig,
+) -> Agent {
+    Agent::new(AgentParts {
+        model,
+        tools,
+        sessions,
+        workspace,
+        clock,
+        time_zone: OwnerTimeZone::utc(),
+        config,
+    })
+}
+
+/// The agent's settings, from the edge (the agent never reads the config).
+async fn settings(control: &Path) -> anyhow::Result<AgentSettings> {
+    let client = edge_client(control)?;
+    let response = client
+        .get("http://hardshell-edge/agent/v1/settings")
+        .send()
+        .await
+        .context("asking the edge for the agent's settings")?;
+    anyhow::ensure!(
+        response.status().is_success(),
+        "the edge answered {} for the settings",
+        response.status()
+    );
+    response.json().await.context("reading the agent's settings")
+}
+
+fn edge_client(control: &Path) -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .unix_socket(control.to_owned())
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?)
+}
+
+/// Tells the edge about each fallback switch, for its audit log. Best effort: a
+/// lost report does not stop the turn.
+fn report_switches(control: PathBuf) -> hardshell_agent::OnSwitch {
+    Arc::new(move |from, to, reason| {
+        let Ok(client) = edge_client(&control) else {
+            return;
+        };
+        let body =
+            serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "reason": reason });
+        tokio::spawn(async move {
+            if let Err(e) = client
+                .post("http://hardshell-edge/agent/v1/switch")
+                .json(&body)
+                .send()
+                .await
+            {
+                tracing::warn!(error = %e, "reporting a model switch to the edge failed");
+            }
+        });
+    })
+}
+
+fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
+            return Err(e).with_context(|| format!("removing the stale socket {}", path.display()));
+        }
+    }
+    let listener =
+        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// The model when none is configured: every turn says how to configure one.
+struct NoModel;
+
+impl Model for NoModel {
+    async fn stream(&self, _: ChatRequest) -> Result<ChatStream, ModelError> {
+        Err(ModelError::fatal(
+            "No model is configured: add [llm] chain and [llm.providers.*] to hardshell.toml.",
+        ))
+    }
+}

@@ -1,0 +1,105 @@
+//! The `[llm]` and `[agent]` tables as the edge's model gateway and the agent's
+//! settings.
+
+use std::collections::BTreeMap;
+
+use anyhow::Context as _;
+use hardshell_agent::protocol::{AgentSettings, ChainEntry, ProviderWire};
+use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
+use hardshell_gateway::{LlmGateway, ProviderRoute};
+use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
+use hardshell_secrets::SecretStore;
+use hardshell_storage::{ObjectKey, Store};
+
+use crate::context;
+
+/// Where the model gateway keeps its monthly usage: `llm/usage/<YYYY-MM>`.
+pub fn ledger(loaded: &LoadedConfig, store: &Store) -> anyhow::Result<UsageLedger> {
+    let mut prices = PriceList::new();
+    for (i, price) in loaded.config.llm.prices.iter().enumerate() {
+        let model = ModelRef::parse(&price.model)
+            .map_err(|e| loaded.error_at(&format!("llm.prices[{i}]"), e.to_string()))?;
+        let price = Price::from_usd_per_mtok(price.input_per_mtok, price.output_per_mtok)
+            .map_err(|e| loaded.error_at(&format!("llm.prices[{i}]"), e.to_string()))?;
+        prices.set_model(model, price);
+    }
+    Ok(UsageLedger::new(
+        store.root().scope(&ObjectKey::parse("llm")?)?,
+        prices,
+    ))
+}
+
+/// The edge's model gateway: providers with their keys resolved here, in the edge.
+pub async fn gateway(
+    loaded: &LoadedConfig,
+    secrets: &SecretStore,
+    store: &Store,
+) -> anyhow::Result<LlmGateway> {
+    let mut providers = BTreeMap::new();
+    for (name, provider) in &loaded.config.llm.providers {
+        let key = match &provider.api_key {
+            Some(reference) => Some(
+                context::resolve(
+                    loaded,
+                    &format!("llm.providers.{name}.api_key"),
+                    reference,
+                    secrets,
+                )
+                .await?,
+            ),
+            None => None,
+        };
+        let base_url = url::Url::parse(&provider.base_url).map_err(|e| {
+            loaded.error_at(&format!("llm.providers.{name}.base_url"), e.to_string())
+        })?;
+        let kind = match provider.kind {
+            ConfigKind::Anthropic => ProviderKind::Anthropic,
+            ConfigKind::Openai => ProviderKind::OpenAi,
+        };
+        providers.insert(
+            name.clone(),
+            ProviderRoute {
+                kind,
+                base_url,
+                key,
+            },
+        );
+    }
+    let ledger = ledger(loaded, store)?;
+    let cap = match loaded.config.llm.monthly_cap_usd {
+        Some(usd) => Some(SpendCap::new(
+            ledger.clone(),
+            MicroUsd::from_usd(usd)
+                .map_err(|e| loaded.error_at("llm.monthly_cap_usd", e.to_string()))?,
+        )),
+        None => None,
+    };
+    LlmGateway::new(providers, ledger, cap).context("building the model gateway")
+}
+
+/// What the agent is told about the config.
+pub fn agent_settings(loaded: &LoadedConfig) -> anyhow::Result<AgentSettings> {
+    let llm = &loaded.config.llm;
+    let mut chain = Vec::new();
+    for (i, entry) in llm.chain.iter().enumerate() {
+        let model = ModelRef::parse(entry)
+            .map_err(|e| loaded.error_at(&format!("llm.chain[{i}]"), e.to_string()))?;
+        let provider = llm
+            .providers
+            .get(model.provider())
+            .ok_or_else(|| loaded.error_at(&format!("llm.chain[{i}]"), "no such provider"))?;
+        let wire = match provider.kind {
+            ConfigKind::Anthropic => ProviderWire::Anthropic,
+            ConfigKind::Openai => ProviderWire::Openai,
+        };
+        chain.push(ChainEntry { model, wire });
+    }
+    let agent = &loaded.config.agent;
+    Ok(AgentSettings {
+        chain,
+        max_steps: agent.max_steps,
+        turn_timeout_secs: agent.turn_timeout_secs,
+        max_message_bytes: agent.max_message_bytes,
+        max_tokens: agent.max_tokens,
+    })
+}
