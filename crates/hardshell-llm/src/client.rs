@@ -212,18 +212,22 @@ fn sensitive(text: &str) -> Result<HeaderValue, LlmError> {
 /// The base URL with the wire format's path appended. Refuses what would leak or
 /// surprise: credentials in the URL, a query or fragment, schemes other than HTTP.
 fn request_url(base: &str, kind: ProviderKind) -> Result<Url, LlmError> {
-    let refuse = |why: &str| LlmError::Config(format!("base URL {base:?}: {why}"));
-    let url = Url::parse(base).map_err(|e| refuse(&e.to_string()))?;
+    // Errors name the URL without its user info, query and fragment, where a key
+    // pasted into the URL would be.
+    let url = Url::parse(base)
+        .map_err(|e| LlmError::Config(format!("the base URL does not parse: {e}")))?;
+    let shown = format!("{}://{}{}", url.scheme(), authority(&url), url.path());
+    let refuse = |why: &str| LlmError::Config(format!("base URL {shown}: {why}"));
     if !matches!(url.scheme(), "http" | "https") {
         return Err(refuse("the scheme must be http or https"));
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(LlmError::Config(
-            "the base URL must not carry credentials; give the API key on its own".into(),
+        return Err(refuse(
+            "credentials in the URL are refused; give the API key on its own",
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(refuse("a query or fragment is not allowed"));
+        return Err(refuse("a query or fragment is refused"));
     }
     if url.host_str().is_none_or(str::is_empty) {
         return Err(refuse("a host is required (any name, for a unix socket)"));
@@ -245,5 +249,65 @@ fn authority(url: &Url) -> String {
 impl Inner {
     fn secret(&self) -> Option<&str> {
         self.api_key.as_ref().map(ApiKey::expose)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_wire_formats_path_is_appended_to_the_base_url() {
+        let url = |base: &str, kind| request_url(base, kind).unwrap().to_string();
+        assert_eq!(
+            url("https://api.anthropic.com", ProviderKind::Anthropic),
+            "https://api.anthropic.com/v1/messages"
+        );
+        assert_eq!(
+            url("http://edge/llm/anthropic/", ProviderKind::Anthropic),
+            "http://edge/llm/anthropic/v1/messages"
+        );
+        assert_eq!(
+            url("https://api.openai.com/v1", ProviderKind::OpenAi),
+            "https://api.openai.com/v1/chat/completions"
+        );
+        assert_eq!(
+            url("http://127.0.0.1:8080/v1/", ProviderKind::OpenAi),
+            "http://127.0.0.1:8080/v1/chat/completions"
+        );
+    }
+
+    #[test]
+    fn base_urls_that_could_leak_or_mislead_are_refused() {
+        for base in [
+            "https://user:sk-secret@api.example",
+            "https://api.example/v1?key=sk-secret",
+            "https://api.example/v1#x",
+            "ftp://api.example",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            let error = request_url(base, ProviderKind::OpenAi).unwrap_err();
+            assert!(!error.to_string().contains("sk-secret"), "{error}");
+        }
+    }
+
+    #[test]
+    fn api_keys_redact_in_debug_and_refuse_header_breaking_text() {
+        let key = ApiKey::new(Zeroizing::new("sk-canary-123".into())).unwrap();
+        let shown = format!("{key:?} {:?}", Some(&key));
+        assert!(!shown.contains("canary"), "{shown}");
+        for bad in ["", "sk-1\r\nX-Injected: 1", "sk 1", "sk-ünicode"] {
+            assert!(ApiKey::new(Zeroizing::new(bad.into())).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_client_in_debug_shows_no_key() {
+        let mut config = ProviderConfig::new(ProviderKind::Anthropic, "https://api.anthropic.com");
+        config.api_key = Some(ApiKey::new(Zeroizing::new("sk-canary-456".into())).unwrap());
+        let client = ProviderClient::new(config.clone()).unwrap();
+        let shown = format!("{client:?} {config:?}");
+        assert!(!shown.contains("canary"), "{shown}");
     }
 }

@@ -300,3 +300,6 @@ pub(crate) fn from_stream_error(
         },
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -121,3 +121,6 @@ impl UsageMeter {
         self.counted.output_tokens = reported.output_tokens.or(self.counted.output_tokens);
     }
 }
+
+#[cfg(test)]
+mod tests;

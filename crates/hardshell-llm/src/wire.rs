@@ -115,3 +115,27 @@ fn u64_at(value: &serde_json::Value, pointer: &str) -> Option<u64> {
 fn str_at<'a>(value: &'a serde_json::Value, pointer: &str) -> Option<&'a str> {
     value.pointer(pointer).and_then(serde_json::Value::as_str)
 }
+
+/// Decodes a whole stream fed in pieces of `piece` bytes: what a reply decodes to,
+/// and the error that stopped it, if any.
+#[cfg(test)]
+pub(crate) fn decode_in_pieces(
+    kind: ProviderKind,
+    stream: &str,
+    piece: usize,
+) -> (Vec<ChatEvent>, Option<DecodeError>) {
+    let mut parser = crate::sse::SseParser::new();
+    let mut decoder = kind.decoder();
+    let mut events = Vec::new();
+    for bytes in stream.as_bytes().chunks(piece) {
+        for event in parser.feed(bytes).unwrap() {
+            if let Err(e) = decoder.decode(&event, &mut events) {
+                return (events, Some(e));
+            }
+        }
+    }
+    if !decoder.is_finished() {
+        return (events, Some(DecodeError::Truncated("no end marker".into())));
+    }
+    (events, None)
+}

@@ -282,3 +282,6 @@ fn stop_reason(reason: Option<&str>) -> StopReason {
         None => StopReason::Other("unspecified".to_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests;

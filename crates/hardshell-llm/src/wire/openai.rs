@@ -251,3 +251,6 @@ fn finish_reason(reason: Option<&str>) -> StopReason {
         None => StopReason::Other("unspecified".to_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests;
