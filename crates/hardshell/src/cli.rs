@@ -60,6 +60,10 @@ pub enum Command {
     /// Device certificates (mTLS posture) from the edge's own CA.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// Talk to the agent from a terminal (needs an API token of scope chat).
+    Chat(ChatArgs),
+    /// This month's model usage and spend, by provider and model.
+    Usage,
     /// The tamper-evident audit log: verify it, or read it.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -81,6 +85,9 @@ pub struct AgentArgs {
     /// The workspace with AGENTS.md, SOUL.md, USER.md, MEMORY.md.
     #[arg(long)]
     pub workspace: PathBuf,
+    /// The edge's pid: the agent exits if its parent is not this process.
+    #[arg(long)]
+    pub parent_pid: Option<i32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -209,4 +216,20 @@ pub enum DeviceCommand {
         /// The device's name.
         name: String,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The edge's URL [default: public_url from the config, else http://127.0.0.1:8787].
+    #[arg(long)]
+    pub url: Option<String>,
+    /// A file holding the API token (or set HARDSHELL_TOKEN; else it is asked for).
+    #[arg(long, value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+    /// Continue this session instead of starting one.
+    #[arg(long)]
+    pub session: Option<String>,
+    /// Send this one message, print the reply, and exit.
+    #[arg(long, short)]
+    pub message: Option<String>,
 }

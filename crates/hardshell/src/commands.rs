@@ -2,12 +2,14 @@
 
 mod agent;
 mod audit;
+mod chat;
 mod config;
 mod device;
 mod init;
 mod secret;
 mod token;
 mod up;
+mod usage;
 
 use crate::cli::{Cli, Command};
 
@@ -19,6 +21,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token(command) => token::run(&cli.global, &command).await,
         Command::Device(command) => device::run(&cli.global, &command).await,
         Command::Audit(command) => audit::run(&cli.global, &command).await,
+        Command::Chat(args) => chat::run(&cli.global, &args).await,
+        Command::Usage => usage::run(&cli.global).await,
         Command::Up => up::run(&cli.global).await,
         Command::Agent(args) => agent::run(&args).await,
     }

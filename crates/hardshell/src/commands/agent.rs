@@ -26,6 +26,15 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
         hardshell_config::LogFormat::Text,
         hardshell_config::LogLevel::Info,
     );
+    // Die with the edge: if `hardshell up` is killed (even with SIGKILL), the
+    // kernel sends us SIGTERM. And if it died before this line ran, go now.
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGTERM)
+        .context("setting the parent-death signal")?;
+    if let Some(parent) = args.parent_pid
+        && nix::unistd::getppid().as_raw() != parent
+    {
+        anyhow::bail!("the edge that started this agent (pid {parent}) is gone");
+    }
     let store = Store::open(
         &Location::Remote(RemoteOptions {
             socket: args.control_socket.clone(),
@@ -101,7 +110,10 @@ async fn settings(control: &Path) -> anyhow::Result<AgentSettings> {
         "the edge answered {} for the settings",
         response.status()
     );
-    response.json().await.context("reading the agent's settings")
+    response
+        .json()
+        .await
+        .context("reading the agent's settings")
 }
 
 fn edge_client(control: &Path) -> anyhow::Result<reqwest::Client> {

@@ -119,6 +119,8 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
                 agent_path.display().to_string(),
                 "--workspace".into(),
                 workspace.display().to_string(),
+                "--parent-pid".into(),
+                std::process::id().to_string(),
             ],
             log_filter: std::env::var("RUST_LOG").ok(),
         };

@@ -1,0 +1,197 @@
+//! `hardshell chat`: talk to the agent from a terminal, through the edge like any
+//! other client, with an API token of scope `chat`. Replies stream as they are
+//! written. The token comes from `HARDSHELL_TOKEN`, a file, or a hidden prompt —
+//! never from the command line, where other users could read it in `ps`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use futures::StreamExt;
+use rustyline::error::ReadlineError;
+use zeroize::Zeroizing;
+
+use crate::cli::{ChatArgs, Global};
+use crate::context;
+
+pub async fn run(global: &Global, args: &ChatArgs) -> anyhow::Result<()> {
+    let base = match &args.url {
+        Some(url) => url.trim_end_matches('/').to_owned(),
+        None => match context::load_config(global) {
+            Ok(loaded) => loaded.public_url.as_str().trim_end_matches('/').to_owned(),
+            Err(_) => "http://127.0.0.1:8787".to_owned(),
+        },
+    };
+    let token = token(args)?;
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .build()
+        .context("building the HTTP client")?;
+    let client = Client { http, base, token };
+    let mut session = match &args.session {
+        Some(session) => session.clone(),
+        None => client.new_session().await?,
+    };
+    if let Some(message) = &args.message {
+        return client.turn(&session, message).await;
+    }
+    eprintln!("session {session}. /new starts another, /sessions lists them, Ctrl-D quits.");
+    let mut editor = rustyline::DefaultEditor::new().context("starting line editing")?;
+    loop {
+        let line = match editor.readline("you> ") {
+            Ok(line) => line,
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => return Ok(()),
+            Err(e) => return Err(e).context("reading a line"),
+        };
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(line);
+        match line {
+            "/quit" | "/exit" => return Ok(()),
+            "/new" => {
+                session = client.new_session().await?;
+                eprintln!("session {session}");
+            }
+            "/sessions" => client.list().await?,
+            text => {
+                if let Err(e) = client.turn(&session, text).await {
+                    eprintln!("error: {e:#}");
+                }
+            }
+        }
+    }
+}
+
+fn token(args: &ChatArgs) -> anyhow::Result<Zeroizing<String>> {
+    if let Ok(token) = std::env::var("HARDSHELL_TOKEN") {
+        return Ok(Zeroizing::new(token.trim().to_owned()));
+    }
+    if let Some(path) = &args.token_file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        return Ok(Zeroizing::new(text.trim().to_owned()));
+    }
+    let typed = rpassword::prompt_password("API token (hardshell token create --scope chat): ")
+        .context("reading the token")?;
+    Ok(Zeroizing::new(typed.trim().to_owned()))
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: Zeroizing<String>,
+}
+
+impl Client {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(self.token.as_str())
+    }
+
+    async fn check(response: reqwest::Response) -> anyhow::Result<reqwest::Response> {
+        match response.status() {
+            status if status.is_success() => Ok(response),
+            reqwest::StatusCode::UNAUTHORIZED => bail!("the edge refused the token (401)"),
+            reqwest::StatusCode::FORBIDDEN => bail!("the token may not chat (403)"),
+            reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                bail!("rate limited; try again shortly (429)")
+            }
+            status => bail!("the edge answered {status}"),
+        }
+    }
+
+    async fn new_session(&self) -> anyhow::Result<String> {
+        let response = self
+            .request(reqwest::Method::POST, "/api/sessions")
+            .send()
+            .await
+            .context("reaching the edge")?;
+        let body: serde_json::Value = Self::check(response).await?.json().await?;
+        body["id"]
+            .as_str()
+            .map(str::to_owned)
+            .context("the edge gave no session id")
+    }
+
+    async fn list(&self) -> anyhow::Result<()> {
+        let response = self
+            .request(reqwest::Method::GET, "/api/sessions")
+            .send()
+            .await?;
+        let body: serde_json::Value = Self::check(response).await?.json().await?;
+        for session in body["sessions"].as_array().into_iter().flatten() {
+            println!(
+                "{}  {}",
+                session["id"].as_str().unwrap_or("?"),
+                session["title"].as_str().unwrap_or("")
+            );
+        }
+        Ok(())
+    }
+
+    /// Sends one message and prints the reply as it streams.
+    async fn turn(&self, session: &str, text: &str) -> anyhow::Result<()> {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/sessions/{session}/messages"),
+            )
+            .json(&serde_json::json!({ "text": text }))
+            .send()
+            .await
+            .context("reaching the edge")?;
+        let mut events = Self::check(response).await?.bytes_stream();
+        let mut pending = Vec::new();
+        let mut stdout = std::io::stdout();
+        while let Some(chunk) = events.next().await {
+            pending.extend_from_slice(&chunk.context("the reply stream broke")?);
+            while let Some(end) = find(&pending, b"\n\n") {
+                let event: Vec<u8> = pending.drain(..end + 2).collect();
+                let (name, data) = parse_event(&String::from_utf8_lossy(&event));
+                let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
+                match name.as_str() {
+                    "delta" => {
+                        print!("{}", data["text"].as_str().unwrap_or(""));
+                        let _ = stdout.flush();
+                    }
+                    "tool" if data["state"] == "started" => {
+                        eprint!("[{}…] ", data["name"].as_str().unwrap_or("tool"));
+                    }
+                    "done" => {
+                        println!();
+                        return Ok(());
+                    }
+                    "error" => {
+                        println!();
+                        bail!("{}", data["message"].as_str().unwrap_or("the turn failed"));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        println!();
+        bail!("the reply ended early")
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `event:` and `data:` of one server-sent event.
+fn parse_event(text: &str) -> (String, String) {
+    let mut name = String::from("message");
+    let mut data = Vec::new();
+    for line in text.lines() {
+        if let Some(value) = line.strip_prefix("event:") {
+            name = value.trim().to_owned();
+        } else if let Some(value) = line.strip_prefix("data:") {
+            data.push(value.trim_start().to_owned());
+        }
+    }
+    (name, data.join("\n"))
+}
