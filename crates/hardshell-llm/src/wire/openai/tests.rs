@@ -153,11 +153,11 @@ fn invalid_call_arguments_are_passed_on_raw() {
 
 #[test]
 fn finish_reasons_map_to_the_vocabulary() {
-    assert_eq!(finish_reason(Some("stop")), StopReason::EndTurn);
-    assert_eq!(finish_reason(Some("tool_calls")), StopReason::ToolUse);
-    assert_eq!(finish_reason(Some("length")), StopReason::MaxTokens);
+    assert_eq!(finish_reason("stop"), StopReason::EndTurn);
+    assert_eq!(finish_reason("tool_calls"), StopReason::ToolUse);
+    assert_eq!(finish_reason("length"), StopReason::MaxTokens);
     assert_eq!(
-        finish_reason(Some("content_filter")),
+        finish_reason("content_filter"),
         StopReason::Other("content_filter".into())
     );
 }
@@ -208,6 +208,25 @@ fn a_reply_without_done_is_not_finished() {
     let stream = tool_reply().replace("data: [DONE]\n\n", "");
     let (events, error) = decode_in_pieces(ProviderKind::OpenAi, &stream, 64);
     assert!(matches!(error, Some(DecodeError::Truncated(_))));
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, ChatEvent::Finished { .. }))
+    );
+}
+
+#[test]
+fn done_without_a_finish_reason_is_a_cut_off_reply() {
+    let stream = [
+        chunk(json!({"content": "Hi"}), None),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let (events, error) = decode_in_pieces(ProviderKind::OpenAi, &stream, 64);
+    assert!(
+        matches!(error, Some(DecodeError::Truncated(_))),
+        "{error:?}"
+    );
     assert!(
         !events
             .iter()

@@ -1,0 +1,239 @@
+//! The usage ledger and spend cap on real storage: a local directory, and SeaweedFS
+//! (an S3 server with atomic conditional writes) started by scripts/services.sh.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeZone, Utc};
+use hardshell_llm::{
+    MicroUsd, ModelRef, ModelUsage, Price, PriceList, SpendCap, SpendError, Usage, UsageLedger,
+};
+use hardshell_storage::{
+    LocalOptions, Location, MasterKey, ObjectKey, RetryOptions, S3Credentials, S3Options, Scope,
+    Sealing, Store,
+};
+use zeroize::Zeroizing;
+
+use crate::support::required_env;
+
+fn model(text: &str) -> ModelRef {
+    ModelRef::parse(text).unwrap()
+}
+
+fn prices() -> PriceList {
+    let mut prices = PriceList::new();
+    prices.set_provider("anthropic", Price::from_usd_per_mtok(3.0, 15.0).unwrap());
+    prices
+}
+
+fn at(year: i32, month: u32, day: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(year, month, day, 12, 0, 0).unwrap()
+}
+
+async fn local_scope() -> (Scope, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let location = Location::Local(LocalOptions {
+        objects: dir.path().join("objects"),
+        locks: dir.path().join("locks"),
+    });
+    let store = Store::open(&location, Sealing::Envelope(MasterKey::generate().unwrap()))
+        .await
+        .unwrap();
+    let scope = store
+        .root()
+        .scope(&ObjectKey::parse("llm").unwrap())
+        .unwrap();
+    (scope, dir)
+}
+
+async fn seaweedfs_scope() -> Scope {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random).unwrap();
+    let prefix = format!("t-llm-{}", hex::encode(random));
+    let options = S3Options {
+        endpoint: Some(required_env("HARDSHELL_TEST_SEAWEEDFS")),
+        bucket: "hardshell-test".into(),
+        region: "us-east-1".into(),
+        path_style: true,
+        prefix: Some(ObjectKey::parse(&prefix).unwrap()),
+        credentials: S3Credentials {
+            access_key_id: Zeroizing::new(required_env("HARDSHELL_TEST_SEAWEEDFS_KEY_ID")),
+            secret_access_key: Zeroizing::new(required_env("HARDSHELL_TEST_SEAWEEDFS_SECRET")),
+        },
+        allow_http: false,
+        retry: RetryOptions::default(),
+    };
+    let store = Store::open(
+        &Location::S3(options),
+        Sealing::Envelope(MasterKey::generate().unwrap()),
+    )
+    .await
+    .unwrap();
+    store.root()
+}
+
+#[tokio::test]
+async fn usage_is_kept_per_model_and_month() {
+    let (scope, _dir) = local_scope().await;
+    let ledger = UsageLedger::new(scope.clone(), prices());
+    let claude = model("anthropic/claude-sonnet");
+    let local = model("local/smollm2");
+    let usage = Usage {
+        input_tokens: 1_000,
+        output_tokens: 200,
+    };
+
+    let cost = ledger
+        .record(&claude, usage, at(2026, 11, 3))
+        .await
+        .unwrap();
+    assert_eq!(cost, MicroUsd(6_000)); // 1000 × $3/M + 200 × $15/M
+    ledger
+        .record(&claude, usage, at(2026, 11, 30))
+        .await
+        .unwrap();
+    assert_eq!(
+        ledger.record(&local, usage, at(2026, 11, 4)).await.unwrap(),
+        MicroUsd::ZERO
+    );
+    ledger
+        .record(&claude, usage, at(2026, 12, 1))
+        .await
+        .unwrap();
+
+    // Read back through a new ledger: the totals are in storage, not in memory.
+    let november = UsageLedger::new(scope, prices())
+        .month(at(2026, 11, 15))
+        .await
+        .unwrap();
+    assert_eq!(november.month, "2026-11");
+    assert_eq!(november.cost, MicroUsd(12_000));
+    assert_eq!(
+        november.models[&claude],
+        ModelUsage {
+            requests: 2,
+            input_tokens: 2_000,
+            output_tokens: 400,
+            cost: MicroUsd(12_000)
+        }
+    );
+    assert_eq!(november.models[&local].requests, 1);
+    assert_eq!(november.models[&local].cost, MicroUsd::ZERO);
+    let december = ledger.month(at(2026, 12, 31)).await.unwrap();
+    assert_eq!(
+        (december.month.as_str(), december.cost),
+        ("2026-12", MicroUsd(6_000))
+    );
+    let empty = ledger.month(at(2027, 1, 1)).await.unwrap();
+    assert!(empty.models.is_empty());
+}
+
+async fn records_race(scope: Scope, writers: u64) {
+    let ledger = Arc::new(UsageLedger::new(scope, prices()));
+    let claude = model("anthropic/claude-sonnet");
+    let now = at(2026, 11, 10);
+    let tasks: Vec<_> = (0..writers)
+        .map(|n| {
+            let (ledger, claude) = (Arc::clone(&ledger), claude.clone());
+            tokio::spawn(async move {
+                let usage = Usage {
+                    input_tokens: 1_000 + n,
+                    output_tokens: 100,
+                };
+                ledger.record(&claude, usage, now).await.unwrap()
+            })
+        })
+        .collect();
+    let mut charged = MicroUsd::ZERO;
+    for task in tasks {
+        charged = charged.saturating_add(task.await.unwrap());
+    }
+
+    let month = ledger.month(now).await.unwrap();
+    let totals = month.models[&claude];
+    assert_eq!(totals.requests, writers);
+    assert_eq!(
+        totals.input_tokens,
+        (0..writers).map(|n| 1_000 + n).sum::<u64>()
+    );
+    assert_eq!(totals.output_tokens, 100 * writers);
+    assert_eq!(totals.cost, charged);
+    assert_eq!(month.cost, charged);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_records_lose_nothing_on_a_local_store() {
+    let (scope, _dir) = local_scope().await;
+    records_race(scope, 24).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_records_lose_nothing_on_seaweedfs() {
+    records_race(seaweedfs_scope().await, 8).await;
+}
+
+#[tokio::test]
+async fn the_spend_cap_stops_paid_models_and_never_free_ones() {
+    let (scope, _dir) = local_scope().await;
+    let ledger = UsageLedger::new(scope, prices());
+    let cap = SpendCap::new(ledger.clone(), MicroUsd::from_usd(1.0).unwrap());
+    let claude = model("anthropic/claude-sonnet");
+    let local = model("local/smollm2");
+    let november = at(2026, 11, 20);
+
+    // $0.90: under the cap.
+    let usage = Usage {
+        input_tokens: 300_000,
+        output_tokens: 0,
+    };
+    ledger.record(&claude, usage, november).await.unwrap();
+    cap.allows(&claude, november).await.unwrap();
+
+    // $0.18 more: $1.08 spent, over the cap of $1.
+    let usage = Usage {
+        input_tokens: 0,
+        output_tokens: 12_000,
+    };
+    ledger.record(&claude, usage, november).await.unwrap();
+    match cap.allows(&claude, november).await {
+        Err(SpendError::CapReached { month, spent, cap }) => {
+            assert_eq!(month, "2026-11");
+            assert_eq!(spent, MicroUsd(1_080_000));
+            assert_eq!(cap, MicroUsd(1_000_000));
+        }
+        other => panic!("expected the cap to be reached, got {other:?}"),
+    }
+    // Free models go on; so does everything next month.
+    cap.allows(&local, november).await.unwrap();
+    cap.allows(&claude, at(2026, 12, 1)).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_unreadable_ledger_denies_paid_models() {
+    let (scope, _dir) = local_scope().await;
+    scope
+        .put(&ObjectKey::parse("usage/2026-11").unwrap(), b"not json")
+        .await
+        .unwrap();
+    let ledger = UsageLedger::new(scope, prices());
+    let cap = SpendCap::new(ledger.clone(), MicroUsd::from_usd(100.0).unwrap());
+
+    let result = cap
+        .allows(&model("anthropic/claude-sonnet"), at(2026, 11, 2))
+        .await;
+    assert!(
+        matches!(result, Err(SpendError::Corrupt { .. })),
+        "{result:?}"
+    );
+    // Recording refuses to overwrite what it cannot read.
+    let usage = Usage {
+        input_tokens: 1,
+        output_tokens: 1,
+    };
+    let recorded = ledger
+        .record(&model("anthropic/claude-sonnet"), usage, at(2026, 11, 2))
+        .await;
+    assert!(
+        matches!(recorded, Err(SpendError::Corrupt { .. })),
+        "{recorded:?}"
+    );
+}
