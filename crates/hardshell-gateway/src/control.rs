@@ -57,6 +57,17 @@ impl ControlService {
         })
     }
 
+    /// Storage and the model gateway, for a workload that brings its own loop
+    /// (and for tests of the gateway).
+    pub fn with_models(storage: Scope, llm: LlmGateway) -> Arc<Self> {
+        Arc::new(Self {
+            storage,
+            settings: None,
+            llm: Some(llm),
+            edge: None,
+        })
+    }
+
     /// Everything the built-in agent uses.
     pub fn for_agent(
         storage: Scope,

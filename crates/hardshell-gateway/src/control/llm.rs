@@ -9,7 +9,9 @@
 //! - The monthly spend cap is enforced here, not in the workload: a paid model
 //!   over the cap is refused with 402 and `x-hardshell-refusal: budget`.
 //! - Usage is metered from the provider's own response as it is relayed, and
-//!   recorded in the ledger even if the workload stops reading.
+//!   recorded in the ledger even if the workload stops reading. Streamed
+//!   OpenAI-style requests always ask for usage; a provider that reports none
+//!   is charged at an estimate from the bytes (4 per token).
 //! - An error body from the provider has the key scrubbed before it is relayed.
 
 use std::collections::BTreeMap;
@@ -20,7 +22,9 @@ use axum::body::Body;
 use bytes::Bytes;
 use chrono::Utc;
 use futures::StreamExt;
-use hardshell_llm::{ModelRef, ProviderKind, SpendCap, SpendError, UsageLedger, UsageMeter};
+use hardshell_llm::{
+    Metered, ModelRef, ProviderKind, SpendCap, SpendError, UsageLedger, UsageMeter,
+};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Request, StatusCode};
 use hyper::body::Frame;
@@ -142,17 +146,33 @@ pub(super) async fn handle(
     let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_REQUEST_BYTES).await else {
         return response::payload_too_large();
     };
-    let model = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|json| {
-            json.get("model")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-        })
+    let Ok(serde_json::Value::Object(mut json)) = serde_json::from_slice(&body) else {
+        return response::bad_request("the request is not a JSON object\n");
+    };
+    let model = json
+        .get("model")
+        .and_then(|m| m.as_str())
         .and_then(|model| ModelRef::parse(&format!("{name}/{model}")).ok());
     let Some(model) = model else {
         return response::bad_request("the request names no model\n");
     };
+    // OpenAI-style servers report a stream's usage only when asked; the
+    // workload does not get to choose whether it is metered.
+    let body = if route.kind == ProviderKind::OpenAi
+        && json.get("stream").and_then(|s| s.as_bool()) == Some(true)
+    {
+        json.insert(
+            "stream_options".to_owned(),
+            serde_json::json!({ "include_usage": true }),
+        );
+        match serde_json::to_vec(&json) {
+            Ok(body) => Bytes::from(body),
+            Err(_) => return response::internal_error(),
+        }
+    } else {
+        body
+    };
+    let request_bytes = body.len();
     if let Some(cap) = &gateway.cap {
         match cap.allows(&model, Utc::now()).await {
             Ok(()) => {}
@@ -210,7 +230,13 @@ pub(super) async fn handle(
         return scrubbed_error(route, upstream).await;
     }
     let content_type = upstream.headers().get(CONTENT_TYPE).cloned();
-    let relay = relay(gateway.ledger.clone(), model, route.kind, upstream);
+    let relay = relay(
+        gateway.ledger.clone(),
+        model,
+        route.kind,
+        request_bytes,
+        upstream,
+    );
     let mut response = http::Response::new(Body::new(http_body_util::StreamBody::new(relay)));
     *response.status_mut() = status;
     if let Some(content_type) = content_type {
@@ -233,6 +259,7 @@ fn relay(
     ledger: UsageLedger,
     model: ModelRef,
     kind: ProviderKind,
+    request_bytes: usize,
     upstream: reqwest::Response,
 ) -> impl futures::Stream<Item = Result<Frame<Bytes>, Infallible>> + Send + 'static {
     let (frames, receiver) = mpsc::channel::<Bytes>(32);
@@ -247,17 +274,16 @@ fn relay(
                 listening = false;
             }
         }
-        if let Some(usage) = meter.finish() {
-            match ledger.record(&model, usage, Utc::now()).await {
-                Ok(cost) => {
-                    tracing::info!(model = %model, input = usage.input_tokens, output = usage.output_tokens, %cost, "model usage")
-                }
-                Err(e) => {
-                    tracing::error!(model = %model, error = %e, "recording model usage failed")
-                }
+        // A reply the provider did not meter is charged at an estimate: an
+        // unmetered reply must not be a free one under the cap.
+        let Metered { usage, estimated } = meter.finish_or_estimate(request_bytes);
+        match ledger.record(&model, usage, Utc::now()).await {
+            Ok(cost) => {
+                tracing::info!(model = %model, input = usage.input_tokens, output = usage.output_tokens, estimated, %cost, "model usage")
             }
-        } else {
-            tracing::warn!(model = %model, "the provider reported no usage");
+            Err(e) => {
+                tracing::error!(model = %model, error = %e, "recording model usage failed")
+            }
         }
     });
     futures::stream::unfold(receiver, |mut receiver| async move {

@@ -2,6 +2,8 @@
 //! way the agent process uses it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod llm;
+
 use hardshell_gateway::{ControlService, ControlSocket};
 use hardshell_storage::{
     LocalOptions, Location, MasterKey, Modification, ObjectKey, RemoteOptions, Sealing,

@@ -108,3 +108,81 @@ fn a_stream_without_line_breaks_stops_metering_without_growing() {
     assert!(matches!(meter.body, Body::GivenUp));
     assert_eq!(meter.finish().map(|u| u.input_tokens), Some(31));
 }
+
+#[test]
+fn a_stream_without_usage_is_estimated_from_the_bytes() {
+    // 20 bytes of generated text in two deltas and 8 of tool arguments.
+    let stream = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"0123456789\"}}]}\n\n\
+data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"abcdefghij\",\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{\\\"q\\\":1}\"}}]}}]}\n\n\
+data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+    for piece in [1, 7, stream.len()] {
+        let mut meter = UsageMeter::new(ProviderKind::OpenAi);
+        for bytes in stream.as_bytes().chunks(piece) {
+            meter.feed(bytes);
+        }
+        assert_eq!(
+            meter.finish_or_estimate(401),
+            Metered {
+                usage: Usage {
+                    input_tokens: 101,
+                    output_tokens: 7
+                },
+                estimated: true
+            }
+        );
+    }
+}
+
+#[test]
+fn reported_usage_is_not_estimated() {
+    let mut meter = UsageMeter::new(ProviderKind::OpenAi);
+    meter.feed(OPENAI.as_bytes());
+    assert_eq!(
+        meter.finish_or_estimate(1_000_000),
+        Metered {
+            usage: Usage {
+                input_tokens: 31,
+                output_tokens: 9
+            },
+            estimated: false
+        }
+    );
+}
+
+#[test]
+fn a_partial_report_is_completed_by_estimate() {
+    // Anthropic's stream cut after message_start: input reported, output not.
+    let start = &ANTHROPIC[..ANTHROPIC.rfind("event: message_delta").unwrap()];
+    let start = start.replace("\"output_tokens\":1", "\"ignored\":1");
+    let mut meter = UsageMeter::new(ProviderKind::Anthropic);
+    meter.feed(start.as_bytes());
+    let metered = meter.finish_or_estimate(10);
+    assert!(metered.estimated);
+    assert_eq!(metered.usage.input_tokens, 150);
+    // The model's text: 60 bytes that look like an event but are only text.
+    assert_eq!(metered.usage.output_tokens, 60_u64.div_ceil(4));
+}
+
+#[test]
+fn whole_replies_without_usage_are_estimated() {
+    let openai = r#"{"choices":[{"index":0,"message":{"role":"assistant","content":"12345678"}}]}"#;
+    let mut meter = UsageMeter::new(ProviderKind::OpenAi);
+    meter.feed(openai.as_bytes());
+    let metered = meter.finish_or_estimate(0);
+    assert_eq!(
+        (metered.usage.input_tokens, metered.usage.output_tokens),
+        (0, 2)
+    );
+    let anthropic =
+        r#"{"content":[{"type":"text","text":"abcd"},{"type":"tool_use","input":{"a":1}}]}"#;
+    let mut meter = UsageMeter::new(ProviderKind::Anthropic);
+    meter.feed(anthropic.as_bytes());
+    // 4 bytes of text + 7 of `{"a":1}` = 11 bytes: 3 tokens.
+    assert_eq!(
+        meter.finish_or_estimate(4).usage,
+        Usage {
+            input_tokens: 1,
+            output_tokens: 3
+        }
+    );
+}
