@@ -192,7 +192,7 @@ async fn recorded(ledger: &UsageLedger, model: &str, requests: u64) -> hardshell
         if let Some(usage) = month.models.get(&model)
             && usage.requests >= requests
         {
-            return usage.clone();
+            return *usage;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
