@@ -120,6 +120,14 @@ impl LlmError {
             | LlmError::TooLarge { .. } => false,
         }
     }
+
+    /// How long the provider asked to be left alone (`Retry-After` on a 429).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            LlmError::RateLimited { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
 }
 
 /// What a provider said went wrong, from an HTTP error body or an error event.

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use futures::StreamExt;
 use tokio::time::Instant;
 
-pub use cooldown::{COOLDOWN_STEPS, Cooldown};
+pub use cooldown::{COOLDOWN_STEPS, Cooldown, MAX_RETRY_AFTER};
 
 use crate::client::{ProviderClient, ReplyStream};
 use crate::error::LlmError;
@@ -85,7 +85,7 @@ impl FallbackChain {
             match self.start(index, client, model, request).await {
                 Ok(reply) => return Ok(reply),
                 Err(e) if e.is_retryable() => {
-                    lock(&self.cooldowns)[index].record_failure(Instant::now());
+                    lock(&self.cooldowns)[index].record_failure(Instant::now(), e.retry_after());
                     tracing::warn!(model = %model, error = %e, "model failed before replying");
                     attempts.push((model.clone(), e.to_string()));
                     last_failure = Some((index, e.to_string()));
@@ -124,7 +124,7 @@ impl FallbackChain {
                 .inspect(move |item| match item {
                     Ok(ChatEvent::Finished { .. }) => lock(&cooldowns)[index].record_success(),
                     Err(e) if e.is_retryable() => {
-                        lock(&cooldowns)[index].record_failure(Instant::now())
+                        lock(&cooldowns)[index].record_failure(Instant::now(), e.retry_after())
                     }
                     _ => {}
                 });

@@ -23,7 +23,7 @@ pub use client::{
     Transport,
 };
 pub use error::{LlmError, ProviderComplaint};
-pub use fallback::{COOLDOWN_STEPS, Cooldown, FallbackChain, FallbackReply};
+pub use fallback::{COOLDOWN_STEPS, Cooldown, FallbackChain, FallbackReply, MAX_RETRY_AFTER};
 pub use meter::{ESTIMATE_BYTES_PER_TOKEN, MAX_JSON_BODY_BYTES, Metered, UsageMeter};
 pub use spend::{
     MicroUsd, ModelUsage, MonthUsage, Price, PriceList, SpendCap, SpendError, UsageLedger, cost,
