@@ -1,6 +1,7 @@
 //! `hardshell audit verify|tail`: prove the logs intact; read them as they grow.
 
 use std::collections::BTreeSet;
+use std::io::Write;
 use std::time::Duration;
 
 use anyhow::bail;
@@ -82,9 +83,12 @@ async fn tail(scope: &Scope, log: Option<&str>, from: u64, follow: bool) -> anyh
         } else {
             tail.read().await?
         };
+        // One JSON object per line, exactly as stored (the line ends in '\n').
+        let mut out = std::io::stdout().lock();
         for record in &records {
-            println!("{}", String::from_utf8_lossy(&record.to_line()?));
+            out.write_all(&record.to_line()?)?;
         }
+        out.flush()?;
         if !follow {
             return Ok(());
         }

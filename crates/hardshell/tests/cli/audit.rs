@@ -21,6 +21,12 @@ fn admin_actions_from_the_cli_are_audited_and_the_chain_verifies() {
     );
     let log = verify.stdout.split(':').next().unwrap().to_owned();
     let tail = hs.run(&["audit", "tail", "--log", &log]).ok();
+    // JSON lines: one record per line, nothing in between.
+    let lines: Vec<&str> = tail.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", tail.stdout);
+    for line in lines {
+        serde_json::from_str::<serde_json::Value>(line).unwrap();
+    }
     assert!(
         tail.stdout.contains("\"type\":\"token_created\""),
         "{}",
