@@ -33,7 +33,13 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         }
     }
     match loaded.config.llm.monthly_cap_usd {
-        Some(cap) => println!("  total {} of a ${cap:.2} monthly cap", month.cost),
+        Some(cap) => {
+            println!("  total {} of a ${cap:.2} monthly cap", month.cost);
+            let cap = hardshell_llm::MicroUsd::from_usd(cap)?;
+            if month.cost >= cap {
+                println!("  cap reached: paid models are refused until the month ends");
+            }
+        }
         None => println!("  total {} (no monthly cap)", month.cost),
     }
     Ok(())

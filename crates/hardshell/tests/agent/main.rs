@@ -1,0 +1,12 @@
+//! The built-in agent end to end: the real binary, the real local model
+//! (llama.cpp serving SmolLM2, started by scripts/test), every way to talk to it,
+//! fallback, the spend cap, and durability across kill -9.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod durability;
+mod models;
+mod running;
+#[path = "../cli/support.rs"]
+#[allow(dead_code)]
+mod support;
+mod surfaces;

@@ -1,0 +1,172 @@
+//! The model chain as configured: fallback when a provider refuses, and the
+//! monthly spend cap enforced by the edge.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::running::{
+    Running, audit_records, env, eventually, history, instance, new_session, reply_text, token,
+    turn,
+};
+
+/// A provider that is always over its rate limit: every request gets OpenAI's
+/// documented 429 body. Counts the requests that reach it.
+fn rate_limited_provider() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = value.trim().parse().unwrap_or(0);
+                }
+                if line == "\r\n" {
+                    break;
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            seen.fetch_add(1, Ordering::SeqCst);
+            let answer = r#"{"error":{"message":"Rate limit reached for requests","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 600\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, count)
+}
+
+fn provider(name: &str, url: &str) -> String {
+    format!(
+        "[llm.providers.{name}]\nkind = \"openai\"\nbase_url = \"{url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n"
+    )
+}
+
+fn switches(hs: &crate::support::Instance) -> Vec<serde_json::Value> {
+    audit_records(hs)
+        .into_iter()
+        .filter(|r| r["event"]["type"] == "provider_switched")
+        .map(|r| r["event"].clone())
+        .collect()
+}
+
+#[test]
+fn a_rate_limited_provider_falls_back_to_the_next_and_cools_down() {
+    let (flaky, requests) = rate_limited_provider();
+    let llama = env("HARDSHELL_TEST_LLM_URL");
+    let hs = instance(&format!(
+        "[agent]\nmax_tokens = 32\n[llm]\nchain = [\"flaky/gpt-4o\", \"local/smollm2\"]\n{}{}",
+        provider("flaky", &flaky),
+        provider("local", &llama)
+    ));
+    let token = token(&hs);
+    let running = Running::start(&hs);
+    let session = new_session(&running, &token);
+
+    let events = turn(&running, &token, &session, "Say hi.");
+    assert_eq!(
+        events.last().map(|(n, _)| n.as_str()),
+        Some("done"),
+        "{events:?}"
+    );
+    assert!(!reply_text(&events).trim().is_empty(), "{events:?}");
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "the flaky provider was tried first"
+    );
+
+    // The edge audited the switch, with the provider's reason.
+    eventually(15, "a provider_switched record", || {
+        !switches(&hs).is_empty()
+    });
+    let switch = &switches(&hs)[0];
+    assert_eq!(switch["from"], "flaky/gpt-4o", "{switch}");
+    assert_eq!(switch["to"], "local/smollm2", "{switch}");
+    assert!(
+        switch["reason"].as_str().unwrap().contains("429"),
+        "{switch}"
+    );
+
+    // Cooling down for the 10 minutes its Retry-After asked: the next turn goes
+    // straight to the local model.
+    let events = turn(&running, &token, &session, "And again.");
+    assert_eq!(
+        events.last().map(|(n, _)| n.as_str()),
+        Some("done"),
+        "{events:?}"
+    );
+    assert_eq!(
+        requests.load(Ordering::SeqCst),
+        1,
+        "a cooling provider was asked again"
+    );
+    running.stop();
+}
+
+#[test]
+fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
+    let llama = env("HARDSHELL_TEST_LLM_URL");
+    // Both providers are the same local server; "paid" has a price, "local" not.
+    // At $1000 per million tokens the first reply alone passes the $0.01 cap.
+    let hs = instance(&format!(
+        "[agent]\nmax_tokens = 32\n[llm]\nchain = [\"paid/smollm2\", \"local/smollm2\"]\n\
+         monthly_cap_usd = 0.01\n\
+         [[llm.prices]]\nmodel = \"paid/smollm2\"\ninput_per_mtok = 1000.0\noutput_per_mtok = 1000.0\n{}{}",
+        provider("paid", &llama),
+        provider("local", &llama)
+    ));
+    let token = token(&hs);
+    let running = Running::start(&hs);
+    let session = new_session(&running, &token);
+
+    let first = turn(&running, &token, &session, "Say hi.");
+    assert_eq!(
+        first.last().map(|(n, _)| n.as_str()),
+        Some("done"),
+        "{first:?}"
+    );
+    assert!(
+        switches(&hs).is_empty(),
+        "the paid model answered while under the cap"
+    );
+
+    // The ledger holds the paid reply (llama.cpp reports no streamed usage, so
+    // the edge charged its estimate) and it is over the cap.
+    eventually(15, "the paid reply in the ledger", || {
+        hs.run(&["usage"]).ok().stdout.contains("paid/smollm2")
+    });
+    let usage = hs.run(&["usage"]).ok().stdout;
+    assert!(usage.contains("cap reached"), "{usage}");
+
+    // Over the cap the edge refuses the paid model and the free one answers.
+    let second = turn(&running, &token, &session, "Say hi again.");
+    assert_eq!(
+        second.last().map(|(n, _)| n.as_str()),
+        Some("done"),
+        "{second:?}"
+    );
+    assert!(!reply_text(&second).trim().is_empty());
+    eventually(15, "a budget switch audited", || {
+        switches(&hs)
+            .iter()
+            .any(|s| s["from"] == "paid/smollm2" && s["to"] == "local/smollm2")
+    });
+    let usage = hs.run(&["usage"]).ok().stdout;
+    assert!(usage.contains("local/smollm2"), "{usage}");
+    assert_eq!(history(&running, &token, &session).len(), 4);
+    running.stop();
+}
