@@ -55,8 +55,8 @@ pub use chain::{ChainModel, OnSwitch};
 pub use clock::{Clock, FixedClock, OwnerTimeZone, SystemClock, TimeZoneError};
 pub use hardshell_storage::Scope;
 pub use memory::{
-    HitSource, MAX_NOTE_BODY_BYTES, MAX_SEARCH_RESULTS, Memory, MemoryError, NoteDraft, SavedNote,
-    SearchHit,
+    HitSource, MAX_NOTE_BODY_BYTES, MAX_NOTE_FILE_BYTES, MAX_SEARCH_RESULTS, Memory, MemoryError,
+    NoteDraft, NoteFile, NoteSummary, Notebook, SavedNote, SearchHit,
 };
 pub use model::{ChatStream, Model, ModelError};
 pub use prompt::{

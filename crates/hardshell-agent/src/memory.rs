@@ -10,6 +10,9 @@
 mod bm25;
 mod corpus;
 mod note;
+mod notebook;
+
+pub use notebook::{MAX_NOTE_FILE_BYTES, NoteFile, NoteSummary, Notebook};
 
 use std::sync::Arc;
 
@@ -78,6 +81,8 @@ pub enum HitSource {
 pub enum MemoryError {
     #[error("note {title:?}: {reason}")]
     InvalidNote { title: String, reason: String },
+    #[error("note {slug:?} changed since it was read; nothing was written")]
+    Changed { slug: String },
     #[error(transparent)]
     Storage(#[from] StorageError),
     #[error(transparent)]

@@ -40,6 +40,7 @@ pub enum AuditEvent {
     PasskeyRegistered(PasskeyRegistered),
     ProviderSwitched(ProviderSwitched),
     TurnFinished(TurnFinished),
+    MemoryNoteChanged(MemoryNoteChanged),
 }
 
 impl AuditEvent {
@@ -63,6 +64,7 @@ impl AuditEvent {
             AuditEvent::PasskeyRegistered(_) => "passkey_registered",
             AuditEvent::ProviderSwitched(_) => "provider_switched",
             AuditEvent::TurnFinished(_) => "turn_finished",
+            AuditEvent::MemoryNoteChanged(_) => "memory_note_changed",
         }
     }
 }
@@ -215,6 +217,17 @@ pub struct SecretStored {
 pub struct SecretRemoved {
     #[serde(with = "fields::secret_name")]
     pub name: SecretName,
+    pub actor: Option<String>,
+}
+
+/// The owner changed one of the agent's memory notes by hand (the agent's own
+/// saves are part of its turns). The note's name only, never its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryNoteChanged {
+    pub note: String,
+    /// `written` or `deleted`.
+    pub change: String,
     pub actor: Option<String>,
 }
 

@@ -64,6 +64,9 @@ pub enum Command {
     Chat(ChatArgs),
     /// This month's model usage and spend, by provider and model.
     Usage,
+    /// Read and edit the agent's memory notes (plain markdown).
+    #[command(subcommand)]
+    Memory(MemoryCommand),
     /// The tamper-evident audit log: verify it, or read it.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -163,6 +166,23 @@ pub enum TokenCommand {
         /// The id shown by `token list`.
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemoryCommand {
+    /// List notes: name, size, title, tags.
+    List,
+    /// Print a note's markdown.
+    Show {
+        /// The note's name, as `memory list` shows it.
+        name: String,
+    },
+    /// Edit a note (or start a new one) in $VISUAL or $EDITOR.
+    Edit { name: String },
+    /// Replace a note (or create one) with standard input.
+    Write { name: String },
+    /// Delete a note.
+    Delete { name: String },
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

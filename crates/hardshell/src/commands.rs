@@ -6,6 +6,7 @@ mod chat;
 mod config;
 mod device;
 mod init;
+mod memory;
 mod secret;
 mod token;
 mod up;
@@ -23,6 +24,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => audit::run(&cli.global, &command).await,
         Command::Chat(args) => chat::run(&cli.global, &args).await,
         Command::Usage => usage::run(&cli.global).await,
+        Command::Memory(command) => memory::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
         Command::Agent(args) => agent::run(&args).await,
     }

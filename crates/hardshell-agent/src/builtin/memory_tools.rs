@@ -55,6 +55,7 @@ impl MemorySearch {
 fn tool_error(error: MemoryError) -> ToolError {
     match error {
         MemoryError::InvalidNote { .. } => ToolError::invalid_arguments(error.to_string()),
+        MemoryError::Changed { .. } => ToolError::failed(error.to_string()),
         MemoryError::Storage(e) => ToolError::Storage(e),
         MemoryError::Session(e) => ToolError::failed(e.to_string()),
     }

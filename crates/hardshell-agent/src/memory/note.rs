@@ -45,6 +45,18 @@ pub(crate) fn slug(title: &str) -> String {
     }
 }
 
+/// Whether `text` is a slug as [`slug`] makes them.
+pub(crate) fn is_slug(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_SLUG_LEN
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+        && !text.contains("--")
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
 /// Lower-case ASCII letters and digits, runs of anything else as one `-`; empty
 /// when `text` has none.
 fn ascii_slug(text: &str) -> String {

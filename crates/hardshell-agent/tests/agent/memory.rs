@@ -3,8 +3,8 @@
 use std::sync::Arc;
 
 use hardshell_agent::{
-    FixedClock, HitSource, Memory, MemoryError, NoteDraft, SessionStore, ToolContext, ToolRegistry,
-    builtin,
+    FixedClock, HitSource, MAX_NOTE_FILE_BYTES, Memory, MemoryError, NoteDraft, Notebook,
+    SessionStore, ToolContext, ToolRegistry, builtin,
 };
 use hardshell_agent::{OwnerTimeZone, ToolError};
 use hardshell_llm::Message;
@@ -329,4 +329,129 @@ async fn current_time_reports_utc_and_the_owner_offset() {
     assert_eq!(out["time_zone"], "America/New_York");
     assert_eq!(out["utc_offset"], "-04:00");
     assert_eq!(out["weekday"], "Monday");
+}
+
+#[tokio::test]
+async fn the_owner_lists_reads_and_edits_notes_as_files() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    memory
+        .save(&draft("Coffee order", "Two flat whites."))
+        .await
+        .unwrap();
+    let notebook = Notebook::new(&store.scope().await).unwrap();
+    let listed = notebook.list().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].slug, "coffee-order");
+    assert_eq!(listed[0].title, "Coffee order");
+
+    let file = notebook.read("coffee-order").await.unwrap().unwrap();
+    assert!(file.text.contains("Two flat whites."));
+    let edited = file
+        .text
+        .replace("Two flat whites.", "One espresso, no sugar.");
+    notebook
+        .write("coffee-order", &edited, Some(&file.version))
+        .await
+        .unwrap();
+
+    // The agent searches what the owner wrote.
+    let hits = memory.search("espresso", 5, None).await.unwrap();
+    assert!(
+        matches!(&hits[0].source, HitSource::Note { slug, .. } if slug == "coffee-order"),
+        "{hits:?}"
+    );
+    assert!(
+        memory
+            .search("flat whites", 5, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A note the owner writes from scratch, without front matter, is found too.
+    notebook
+        .write("holiday", "# Holiday\n\nLisbon in May.\n", None)
+        .await
+        .unwrap();
+    let hits = memory.search("lisbon", 5, None).await.unwrap();
+    assert!(
+        matches!(&hits[0].source, HitSource::Note { title, .. } if title == "Holiday"),
+        "{hits:?}"
+    );
+    assert!(notebook.delete("holiday").await.unwrap());
+    assert!(!notebook.delete("holiday").await.unwrap());
+    assert!(notebook.read("holiday").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_edit_never_overwrites_a_note_that_changed_meanwhile() {
+    let store = TestStore::new().await;
+    let (memory, _) = memory(&store).await;
+    memory.save(&draft("Plans", "Read a book.")).await.unwrap();
+    let notebook = Notebook::new(&store.scope().await).unwrap();
+    let file = notebook.read("plans").await.unwrap().unwrap();
+
+    // The agent saves while the owner's editor is open.
+    memory
+        .save(&draft("Plans", "Read two books."))
+        .await
+        .unwrap();
+    let error = notebook
+        .write("plans", "Watch a film.", Some(&file.version))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, MemoryError::Changed { .. }), "{error}");
+    assert!(
+        note_text(&store, "plans")
+            .await
+            .unwrap()
+            .contains("Read two books.")
+    );
+
+    // Creating a note that exists is the same conflict, not an overwrite.
+    let error = notebook.write("plans", "Sleep.", None).await.unwrap_err();
+    assert!(matches!(error, MemoryError::Changed { .. }), "{error}");
+    assert!(
+        note_text(&store, "plans")
+            .await
+            .unwrap()
+            .contains("Read two books.")
+    );
+}
+
+#[tokio::test]
+async fn the_notebook_refuses_names_that_are_not_slugs_and_empty_or_huge_notes() {
+    let store = TestStore::new().await;
+    let notebook = Notebook::new(&store.scope().await).unwrap();
+    for bad in [
+        "",
+        "../sessions/x",
+        "a/b",
+        "Capital",
+        "trailing-",
+        "-leading",
+        "double--dash",
+        "dot.md",
+        &"x".repeat(81),
+    ] {
+        let error = notebook.write(bad, "text", None).await.unwrap_err();
+        assert!(
+            matches!(error, MemoryError::InvalidNote { .. }),
+            "{bad:?}: {error}"
+        );
+        assert!(notebook.read(bad).await.is_err(), "{bad:?}");
+        assert!(notebook.delete(bad).await.is_err(), "{bad:?}");
+    }
+    for empty in ["", "  \n\t"] {
+        assert!(notebook.write("ok", empty, None).await.is_err());
+    }
+    let huge = "x".repeat(MAX_NOTE_FILE_BYTES + 1);
+    assert!(notebook.write("ok", &huge, None).await.is_err());
+    assert!(
+        notebook.list().await.unwrap().is_empty(),
+        "nothing was stored"
+    );
+    // Nothing outside memory/notes was touched either.
+    assert!(store.scope().await.list().await.unwrap().is_empty());
 }

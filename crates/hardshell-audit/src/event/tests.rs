@@ -135,6 +135,11 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             to: "ollama".to_owned(),
             reason: "anthropic answered 529 three times".to_owned(),
         }),
+        AuditEvent::MemoryNoteChanged(MemoryNoteChanged {
+            note: "coffee-order".to_owned(),
+            change: "written".to_owned(),
+            actor: None,
+        }),
     ]
 }
 
@@ -184,6 +189,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::SetupLinkIssued(_) => &["expires_at", "actor"],
         AuditEvent::PasskeyRegistered(_) => &["request_id", "client", "passkey"],
         AuditEvent::ProviderSwitched(_) => &["from", "to", "reason"],
+        AuditEvent::MemoryNoteChanged(_) => &["note", "change", "actor"],
         AuditEvent::TurnFinished(_) => &[
             "request_id",
             "subject",

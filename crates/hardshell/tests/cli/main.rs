@@ -5,6 +5,7 @@ mod audit;
 mod config_check;
 mod devices;
 mod init;
+mod memory;
 mod s3;
 mod secrets;
 mod support;
