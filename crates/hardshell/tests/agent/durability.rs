@@ -58,18 +58,41 @@ fn an_accepted_message_survives_kill_9_of_the_edge_and_the_agent_dies_with_it() 
 }
 
 #[test]
-fn a_killed_agent_is_restarted_and_the_edge_says_so_meanwhile() {
+fn an_accepted_message_survives_kill_9_of_the_agent_which_is_restarted() {
     let hs = instance(&local_model(""));
     let token = token(&hs);
     let running = Running::start(&hs);
     let first = agent_pid(&running);
     let session = new_session(&running, &token);
 
+    let response = http()
+        .post(running.url(&format!("/api/sessions/{session}/messages")))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "text": "Do not forget me." }))
+        .send()
+        .unwrap();
+    let mut lines = BufReader::new(response).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the stream ended before accepted")
+            .unwrap();
+        if line == "event: accepted" {
+            break;
+        }
+    }
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(first).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
+    // The client's stream ends (with an error event or just an end), not hangs.
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(
+        !rest.iter().any(|l| l == "event: done"),
+        "a turn whose agent died cannot be done: {rest:?}"
+    );
+
     eventually(30, "a new agent", || {
         running
             .log
@@ -93,6 +116,12 @@ fn a_killed_agent_is_restarted_and_the_edge_says_so_meanwhile() {
     assert_ne!(first, second);
     assert!(alive(second));
 
+    let messages = history(&running, &token, &session);
+    assert_eq!(
+        messages.first().map(message_text),
+        Some(("user".to_owned(), "Do not forget me.".to_owned())),
+        "{messages:?}"
+    );
     let events = turn(&running, &token, &session, "Hello again.");
     assert_eq!(
         events.last().map(|(n, _)| n.as_str()),
