@@ -74,8 +74,25 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
     tokio::select! {
         () = hardshell_agent::serve::serve(listener, Arc::new(agent)) => {}
         _ = terminate.recv() => tracing::info!("agent stopping"),
+        () = orphaned(args.parent_pid) => tracing::warn!("the edge is gone; agent stopping"),
     }
     Ok(())
+}
+
+/// Resolves when the agent's parent is no longer `parent`. The parent-death
+/// signal is tied to the thread that spawned the agent, not the edge process;
+/// this covers the cases it misses.
+async fn orphaned(parent: Option<i32>) {
+    let Some(parent) = parent else {
+        return std::future::pending().await;
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        if nix::unistd::getppid().as_raw() != parent {
+            return;
+        }
+    }
 }
 
 fn build<M: Model>(
