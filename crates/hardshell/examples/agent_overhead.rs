@@ -1,0 +1,274 @@
+//! The agent's own cost per turn: everything between the client and the model
+//! server except the model's time. Run by `bench/agent.sh`.
+//!
+//! A loopback model stub answers every chat request at once with the same short
+//! streamed reply. Two clients are timed against it in the same run:
+//!
+//! - **direct**: the request the agent would send, straight to the stub;
+//! - **turn**: one chat turn through `hardshell up` — the edge (token check,
+//!   rate limit, audit), the agent process (session append, prompt, loop),
+//!   the edge's model gateway (key, spend check, metering) and back as SSE.
+//!
+//! The difference is hardshell's overhead. Sessions are rotated every
+//! `TURNS_PER_SESSION` turns so the history stays the size of a short chat.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const TURNS_PER_SESSION: usize = 10;
+const REPLY: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"}}]}\n\n\
+data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\", there.\"}}]}\n\n\
+data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
+data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":3}}\n\n\
+data: [DONE]\n\n";
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let hardshell = args
+        .next()
+        .expect("usage: agent_overhead HARDSHELL_BINARY [TURNS]");
+    // Commands run in the scratch directory, so the path must not be relative.
+    let hardshell = std::fs::canonicalize(&hardshell)
+        .unwrap_or_else(|e| panic!("{hardshell}: {e}"))
+        .display()
+        .to_string();
+    let turns: usize = args.next().map_or(500, |n| n.parse().expect("TURNS"));
+
+    let stub = stub_model();
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let output = Command::new(&hardshell)
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("HARDSHELL_CONFIG")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "hardshell {args:?}: {output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    run(&["init"]);
+    let config = dir.path().join("hardshell.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let start = text.find("[agent]").unwrap();
+    let end = text.find("# Where authorised chat traffic goes").unwrap();
+    let text = format!(
+        "{}[agent]\n[llm]\nchain = [\"stub/bench\"]\n\
+         [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{stub}/v1\"\n\n{}",
+        &text[..start],
+        &text[end..]
+    )
+    .replace("127.0.0.1:8787", "127.0.0.1:0")
+    .replace("requests_per_minute = 60", "requests_per_minute = 1000000")
+    .replace("burst = 10\n", "burst = 100000\n");
+    std::fs::write(&config, text).unwrap();
+    let token = run(&["token", "create", "--name", "bench", "--scope", "chat"]);
+    let token = token.trim().to_owned();
+
+    let (mut up, edge) = start_up(&hardshell, dir.path());
+    let http = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+
+    // The request the agent sends, as near as the stub cares: same size class.
+    let direct_body = serde_json::json!({
+        "model": "bench",
+        "stream": true,
+        "stream_options": { "include_usage": true },
+        "max_tokens": 1024,
+        "messages": [
+            { "role": "system", "content": "x".repeat(1500) },
+            { "role": "user", "content": "Say hello." },
+        ],
+    });
+    let direct = |_: usize| {
+        let response = http
+            .post(format!("{stub}/v1/chat/completions"))
+            .json(&direct_body)
+            .send()
+            .unwrap();
+        assert!(response.text().unwrap().ends_with("[DONE]\n\n"));
+    };
+    let mut session = String::new();
+    let turn = |i: usize, session: &mut String| {
+        if i.is_multiple_of(TURNS_PER_SESSION) {
+            let created: serde_json::Value = http
+                .post(format!("{edge}/api/sessions"))
+                .bearer_auth(&token)
+                .send()
+                .unwrap()
+                .json()
+                .unwrap();
+            *session = created["id"].as_str().unwrap().to_owned();
+        }
+        let started = Instant::now();
+        let body = http
+            .post(format!("{edge}/api/sessions/{session}/messages"))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({ "text": "Say hello." }))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap();
+        let took = started.elapsed();
+        assert!(body.contains("event: done"), "turn failed: {body}");
+        took
+    };
+
+    // Warm both paths (connections, caches, the agent's first prompt build).
+    for i in 0..30 {
+        direct(i);
+        turn(i, &mut session);
+    }
+    // Interleaved, so both see the same machine load.
+    let mut direct_times = Vec::with_capacity(turns);
+    let mut turn_times = Vec::with_capacity(turns);
+    for i in 0..turns {
+        let started = Instant::now();
+        direct(i);
+        direct_times.push(started.elapsed());
+        // Session creation is outside the timed part of a turn.
+        turn_times.push(turn(i, &mut session));
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &up.id().to_string()])
+        .status();
+    let _ = up.wait();
+
+    let direct = Stats::of(&mut direct_times);
+    let through = Stats::of(&mut turn_times);
+    println!("agent turn overhead, {turns} turns, loopback model stub answering at once");
+    println!("  {:28} {:>9} {:>9} {:>9}", "", "p50", "p99", "mean");
+    direct.print("direct to the model stub");
+    through.print("turn through hardshell");
+    println!(
+        "  {:28} {:>9} {:>9} {:>9}",
+        "overhead (turn - direct)",
+        ms(through.p50.saturating_sub(direct.p50)),
+        ms(through.p99.saturating_sub(direct.p99)),
+        ms(through.mean.saturating_sub(direct.mean)),
+    );
+    println!(
+        "  ratio turn/direct at p50: {:.1}x; target overhead <= 2 ms at p50: {}",
+        through.p50.as_secs_f64() / direct.p50.as_secs_f64(),
+        if through.p50.saturating_sub(direct.p50) <= Duration::from_millis(2) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+}
+
+struct Stats {
+    p50: Duration,
+    p99: Duration,
+    mean: Duration,
+}
+
+impl Stats {
+    fn of(times: &mut [Duration]) -> Stats {
+        times.sort();
+        let at = |q: f64| times[((times.len() as f64 * q) as usize).min(times.len() - 1)];
+        Stats {
+            p50: at(0.50),
+            p99: at(0.99),
+            mean: times.iter().sum::<Duration>() / u32::try_from(times.len()).unwrap(),
+        }
+    }
+
+    fn print(&self, name: &str) {
+        println!(
+            "  {name:28} {:>9} {:>9} {:>9}",
+            ms(self.p50),
+            ms(self.p99),
+            ms(self.mean)
+        );
+    }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// `hardshell up` in `dir`; returns it and the edge's URL once the agent listens.
+fn start_up(hardshell: &str, dir: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(hardshell)
+        .arg("up")
+        .current_dir(dir)
+        .env_remove("HARDSHELL_CONFIG")
+        .env("RUST_LOG", "warn,hardshell=info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut edge = None;
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        if let Some(at) = line.find("edge listening on ") {
+            let rest = &line[at + "edge listening on ".len()..];
+            edge = Some(rest.split_whitespace().next().unwrap().to_owned());
+        }
+        if line.contains("agent listening") {
+            break;
+        }
+    }
+    // Keep draining the log so the edge never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (child, edge.expect("hardshell up did not start"))
+}
+
+/// A model server on loopback that answers every request with [`REPLY`] at once,
+/// over keep-alive HTTP/1.1 (one thread per connection).
+fn stub_model() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            std::thread::spawn(move || serve(stream));
+        }
+    });
+    url
+}
+
+fn serve(stream: TcpStream) {
+    stream.set_nodelay(true).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    loop {
+        let mut length = 0usize;
+        let mut first = true;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            if first && line.trim().is_empty() {
+                continue;
+            }
+            first = false;
+            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = value.trim().parse().unwrap_or(0);
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; length];
+        if reader.read_exact(&mut body).is_err() {
+            return;
+        }
+        let response = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{REPLY}",
+            REPLY.len()
+        );
+        if writer.write_all(response.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
