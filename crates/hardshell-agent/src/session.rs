@@ -4,13 +4,19 @@
 //!
 //! Layout under the agent's scope:
 //! - `sessions/<id>/messages/<seq, 12 digits>`: a [`StoredMessage`] as JSON;
-//! - `sessions/<id>/meta`: title, created, updated and message count, a summary
-//!   for listing that can always be rebuilt from the messages.
+//! - `sessions/<id>/meta`: title and created time, written with the session's
+//!   first message; a summary for listing that can always be rebuilt from the
+//!   messages. The last message gives `updated` and the count.
+//!
+//! Stored messages never change, so each store keeps the recent tail of the
+//! sessions it has seen in memory: a turn's history costs one read (is there a
+//! message after the ones known?) instead of a listing and a read per message,
+//! and a store sharing the scope with other writers still sees their messages.
 
 mod id;
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use hardshell_llm::{Message, Role};
@@ -25,12 +31,27 @@ pub use id::{SessionId, SessionIdError};
 const APPEND_ATTEMPTS: u32 = 16;
 /// Longest session title, in characters.
 const TITLE_CHARS: usize = 80;
+/// Messages kept in memory per session (the newest).
+const CACHED_MESSAGES: usize = 256;
+/// Sessions kept in memory; past this the cache starts over.
+const CACHED_SESSIONS: usize = 256;
 
 /// The conversations of one agent, in its storage scope.
 #[derive(Clone)]
 pub struct SessionStore {
     scope: Scope,
     clock: Arc<dyn Clock>,
+    tails: Arc<Mutex<HashMap<SessionId, Tail>>>,
+}
+
+/// The newest messages of a session as this store last saw them: every stored
+/// message from `messages.front()` (or `next_seq` when empty) up to `next_seq`.
+#[derive(Debug, Clone)]
+struct Tail {
+    messages: VecDeque<StoredMessage>,
+    next_seq: u64,
+    /// Whether the session's summary has a title.
+    titled: bool,
 }
 
 /// One message as stored: its place in the session, when it was stored, and the
@@ -68,13 +89,6 @@ pub enum SessionError {
     },
 }
 
-#[derive(Serialize)]
-struct StoredMessageRef<'a> {
-    seq: u64,
-    at: DateTime<Utc>,
-    message: &'a Message,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Meta {
     title: Option<String>,
@@ -86,7 +100,11 @@ struct Meta {
 impl SessionStore {
     /// Sessions under `scope` (the agent's own scope; keys start at `sessions/`).
     pub fn new(scope: Scope, clock: Arc<dyn Clock>) -> Self {
-        Self { scope, clock }
+        Self {
+            scope,
+            clock,
+            tails: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// Stores `message` as the session's next message and returns its sequence
@@ -95,18 +113,30 @@ impl SessionStore {
     /// because the message itself is safe and the summary can be rebuilt.
     pub async fn append(&self, id: &SessionId, message: &Message) -> Result<u64, SessionError> {
         let at = self.clock.now();
-        // The summary's count is only a hint: it can lag behind after a crash, and
-        // the create-if-absent below is what decides.
-        let mut seq = self.meta(id).await?.map_or(0, |meta| meta.message_count);
+        let known = self.tail(id);
+        // Where to try first: what this store knows, else the summary's count —
+        // only hints either way; the create-if-absent below is what decides.
+        let mut seq = match &known {
+            Some(tail) => tail.next_seq,
+            None => self.meta(id).await?.map_or(0, |meta| meta.message_count),
+        };
         for _ in 0..APPEND_ATTEMPTS {
-            let stored = StoredMessageRef { seq, at, message };
+            let stored = StoredMessage {
+                seq,
+                at,
+                message: message.clone(),
+            };
             let bytes = serde_json::to_vec(&stored).map_err(|source| SessionError::Encode {
                 session: id.clone(),
                 source,
             })?;
             match self.scope.create(&message_key(id, seq)?, &bytes).await {
                 Ok(_) => {
-                    self.record_append(id, seq, at, message).await;
+                    let titled = known.as_ref().is_some_and(|tail| tail.titled);
+                    if seq == 0 || (!titled && title_of(message).is_some()) {
+                        self.record_summary(id, seq, at, message).await;
+                    }
+                    self.remember(id, stored);
                     return Ok(seq);
                 }
                 Err(e) if e.is_conflict() => {
@@ -128,14 +158,101 @@ impl SessionStore {
         id: &SessionId,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, SessionError> {
+        if let Some(mut tail) = self.tail(id) {
+            // Messages another writer stored since.
+            while let Some(message) = self.message(id, tail.next_seq).await? {
+                tail.next_seq = message.seq + 1;
+                tail.messages.push_back(message);
+            }
+            let from_the_start = tail
+                .messages
+                .front()
+                .map_or(tail.next_seq == 0, |m| m.seq == 0);
+            if limit <= tail.messages.len() || from_the_start {
+                let skip = tail.messages.len().saturating_sub(limit);
+                let newest: Vec<StoredMessage> = tail.messages.iter().skip(skip).cloned().collect();
+                self.keep(id, tail);
+                return Ok(newest);
+            }
+        }
         let seqs = self.message_seqs(id).await?;
         let mut messages = Vec::new();
-        for seq in &seqs[seqs.len().saturating_sub(limit)..] {
+        for seq in &seqs[seqs.len().saturating_sub(limit.max(CACHED_MESSAGES))..] {
             if let Some(message) = self.message(id, *seq).await? {
                 messages.push(message);
             }
         }
-        Ok(messages)
+        // Only a tail without gaps can stand for the session's newest messages.
+        let contiguous = messages
+            .windows(2)
+            .all(|pair| pair[1].seq == pair[0].seq + 1);
+        if contiguous {
+            let next_seq = seqs.last().map_or(0, |last| last + 1);
+            if messages.last().is_none_or(|m| m.seq + 1 == next_seq) {
+                let titled = self
+                    .meta(id)
+                    .await?
+                    .is_some_and(|meta| meta.title.is_some());
+                self.keep(
+                    id,
+                    Tail {
+                        messages: messages.iter().cloned().collect(),
+                        next_seq,
+                        titled,
+                    },
+                );
+            }
+        }
+        let skip = messages.len().saturating_sub(limit);
+        Ok(messages.split_off(skip))
+    }
+
+    fn tail(&self, id: &SessionId) -> Option<Tail> {
+        self.tails
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(id)
+            .cloned()
+    }
+
+    fn keep(&self, id: &SessionId, mut tail: Tail) {
+        while tail.messages.len() > CACHED_MESSAGES {
+            tail.messages.pop_front();
+        }
+        let mut tails = self.tails.lock().unwrap_or_else(PoisonError::into_inner);
+        if tails.len() >= CACHED_SESSIONS && !tails.contains_key(id) {
+            tails.clear();
+        }
+        tails.insert(id.clone(), tail);
+    }
+
+    /// Adds a message this store just created to what it knows of the session.
+    fn remember(&self, id: &SessionId, message: StoredMessage) {
+        let Some(mut tail) = self.tail(id) else {
+            if message.seq == 0 {
+                self.keep(
+                    id,
+                    Tail {
+                        next_seq: 1,
+                        titled: title_of(&message.message).is_some(),
+                        messages: VecDeque::from([message]),
+                    },
+                );
+            }
+            return;
+        };
+        if message.seq != tail.next_seq {
+            // Someone else wrote in between: forget, and read it all next time.
+            self.tails
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(id);
+            return;
+        }
+        tail.titled |= title_of(&message.message).is_some();
+        tail.next_seq = message.seq + 1;
+        tail.messages.push_back(message);
+        self.keep(id, tail);
     }
 
     /// Every session, most recently updated first.
@@ -162,15 +279,26 @@ impl SessionStore {
             let Ok(id) = SessionId::parse(&text) else {
                 continue;
             };
-            match self.meta(&id).await? {
-                Some(meta) => summaries.push(SessionSummary {
+            let last = match seqs.last() {
+                Some(seq) => self.message(&id, *seq).await?,
+                None => None,
+            };
+            match (self.meta(&id).await?, last) {
+                (Some(meta), Some(last)) => summaries.push(SessionSummary {
+                    id,
+                    title: meta.title,
+                    created: meta.created,
+                    updated: last.at.max(meta.created),
+                    message_count: last.seq + 1,
+                }),
+                (Some(meta), None) => summaries.push(SessionSummary {
                     id,
                     title: meta.title,
                     created: meta.created,
                     updated: meta.updated,
-                    message_count: meta.message_count,
+                    message_count: 0,
                 }),
-                None => summaries.extend(self.rebuild_summary(id, &seqs).await?),
+                (None, _) => summaries.extend(self.rebuild_summary(id, &seqs).await?),
             }
         }
         summaries.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
@@ -214,7 +342,9 @@ impl SessionStore {
         Ok(serde_json::from_slice(&stored.value).ok())
     }
 
-    async fn record_append(&self, id: &SessionId, seq: u64, at: DateTime<Utc>, message: &Message) {
+    /// Writes the session's summary: on its first message, and until it has a
+    /// title. Later messages do not touch it (listing reads the last message).
+    async fn record_summary(&self, id: &SessionId, seq: u64, at: DateTime<Utc>, message: &Message) {
         let Ok(meta_key) = meta_key(id) else {
             return;
         };

@@ -223,3 +223,74 @@ async fn messages_are_sealed_at_rest() {
     let history = sessions.history(&id, 1).await.unwrap();
     assert_eq!(history[0].message.role, Role::User);
 }
+
+#[tokio::test]
+async fn a_store_sees_what_another_writer_appended_after_it_remembered_the_session() {
+    let store = TestStore::new().await;
+    let first = sessions(&store).await;
+    let second = sessions(&store).await;
+    let id = session("web-shared");
+    first.append(&id, &Message::user("one")).await.unwrap();
+    first.append(&id, &Message::assistant("two")).await.unwrap();
+    assert_eq!(first.history(&id, 10).await.unwrap().len(), 2);
+
+    // Another store (another agent, or one restarted) continues the session.
+    assert_eq!(
+        second.append(&id, &Message::user("three")).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        second
+            .append(&id, &Message::assistant("four"))
+            .await
+            .unwrap(),
+        3
+    );
+
+    // The first store's memory of the session is not the whole truth any more.
+    let texts: Vec<String> = first
+        .history(&id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.message.text())
+        .collect();
+    assert_eq!(texts, ["one", "two", "three", "four"]);
+    // And it appends after them, not over them.
+    assert_eq!(first.append(&id, &Message::user("five")).await.unwrap(), 4);
+    let seqs: Vec<u64> = second
+        .history(&id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
+    assert_eq!(seqs, [0, 1, 2, 3, 4]);
+    // Listing counts every message and keeps the first message's title.
+    let list = first.list().await.unwrap();
+    assert_eq!(list[0].message_count, 5);
+    assert_eq!(list[0].title.as_deref(), Some("one"));
+}
+
+#[tokio::test]
+async fn history_past_the_remembered_tail_reads_storage() {
+    let store = TestStore::new().await;
+    let writer = sessions(&store).await;
+    let id = session("web-long");
+    for n in 0..300 {
+        writer
+            .append(&id, &Message::user(format!("m{n}")))
+            .await
+            .unwrap();
+    }
+    // More than a store keeps in memory: the oldest come from storage.
+    let all = writer.history(&id, 300).await.unwrap();
+    assert_eq!(all.len(), 300);
+    assert_eq!(all[0].message.text(), "m0");
+    assert_eq!(all[299].message.text(), "m299");
+    let fresh = sessions(&store).await;
+    assert_eq!(
+        fresh.history(&id, 2).await.unwrap()[1].message.text(),
+        "m299"
+    );
+}
