@@ -236,7 +236,7 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
     let routes = if has_upstream {
         crate::proxy::register(routes)
     } else {
-        openai::register(chat::register(routes))
+        openai::register(chat::register(pages::register_chat(routes)))
     };
     routes.build()
 }
