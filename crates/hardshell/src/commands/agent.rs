@@ -101,7 +101,10 @@ async fn settings(control: &Path) -> anyhow::Result<AgentSettings> {
         "the edge answered {} for the settings",
         response.status()
     );
-    response.json().await.context("reading the agent's settings")
+    response
+        .json()
+        .await
+        .context("reading the agent's settings")
 }
 
 fn edge_client(control: &Path) -> anyhow::Result<reqwest::Client> {
