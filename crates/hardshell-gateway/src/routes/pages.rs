@@ -2,13 +2,15 @@
 //! read from disk at request time and nothing is fetched from elsewhere.
 //!
 //! The pages are public: they hold no data, and their scripts ask the APIs,
-//! which check the caller. The chat page (`/`) is served only when the edge runs
-//! the built-in agent; with an `[upstream]`, `/` belongs to the upstream.
+//! which check the caller. They are assets (`RoutesBuilder::asset`): constant,
+//! and not charged to the request rate limits. The chat page (`/`) is served
+//! only when the edge runs the built-in agent; with an `[upstream]`, `/` belongs
+//! to the upstream.
 
 use axum::body::Body;
 use hardshell_auth::{Permit, Public};
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{Method, Request, StatusCode};
+use http::{Request, StatusCode};
 
 use crate::response::HttpResponse;
 use crate::routes::{Context, RoutesBuilder};
@@ -26,17 +28,17 @@ const CSS: &str = "text/css; charset=utf-8";
 
 pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     routes
-        .route(Method::GET, "/login", login_page)
-        .route(Method::GET, "/login.js", login_script)
-        .route(Method::GET, "/login.css", login_style)
+        .asset("/login", login_page)
+        .asset("/login.js", login_script)
+        .asset("/login.css", login_style)
 }
 
 /// The web chat with the built-in agent (its API is `routes/chat.rs`).
 pub(super) fn register_chat(routes: RoutesBuilder) -> RoutesBuilder {
     routes
-        .route(Method::GET, "/", chat_page)
-        .route(Method::GET, "/chat.js", chat_script)
-        .route(Method::GET, "/chat.css", chat_style)
+        .asset("/", chat_page)
+        .asset("/chat.js", chat_script)
+        .asset("/chat.css", chat_style)
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
