@@ -551,7 +551,10 @@
       showConversation([]);
     }
     document.body.classList.add("ready");
-    ui.message.focus();
+    // Not on a touch screen, where focus would pop up the keyboard over the chat.
+    if (matchMedia("(pointer: fine)").matches) {
+      ui.message.focus();
+    }
   }
 
   start().catch(reportFailure);

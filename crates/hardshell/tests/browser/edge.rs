@@ -37,6 +37,9 @@ impl Instance {
                 &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"http://localhost:{port}\""),
             )
             .replace("chain = []\n", "chain = [\"local/smollm2\"]\n")
+            // A short reply is enough to see it stream, and keeps a small model
+            // that rambles on to its limit well inside the turn's time limit.
+            .replace("max_tokens = 1024 ", "max_tokens = 64 ")
             // More API calls within seconds than a person makes (the deny checks,
             // a reload, a second viewport). The limiter, and the page files'
             // exemption from it, have their own tests in hardshell-gateway.
@@ -44,7 +47,12 @@ impl Instance {
                 "requests_per_minute = 60\nburst = 10\n",
                 "requests_per_minute = 600\nburst = 100\n",
             );
-        for edited in ["public_url", "local/smollm2", "burst = 100"] {
+        for edited in [
+            "public_url",
+            "local/smollm2",
+            "max_tokens = 64",
+            "burst = 100",
+        ] {
             assert!(
                 config.contains(edited),
                 "the init template changed: {config}"
