@@ -108,6 +108,7 @@ fn the_owner_signs_in_and_chats_with_the_agent_in_a_real_browser() {
         "chat-desktop.png",
         "chat-phone.png",
         "chat-phone-drawer.png",
+        "chat-desktop-failure.png",
     ] {
         let _ = std::fs::remove_file(artifacts.join(stale));
     }
