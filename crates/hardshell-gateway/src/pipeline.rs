@@ -14,7 +14,8 @@
 //! 5. **authentication** — an address or account over its failed-authentication
 //!    budget is refused before its credential is checked; then the credential is
 //!    verified, and a failure is charged and audited.
-//! 6. **rate limit** — per client address and per principal.
+//! 6. **rate limit** — per client address and per principal; the edge's own
+//!    constant page files (`RoutesBuilder::asset`) are not charged.
 //! 7. **authorization** — the endpoint's requirement, decided by the pure policy,
 //!    yields a permit or a denial (401 without identity, 403 otherwise).
 //! 8. **audit** — the decision is recorded.
@@ -166,9 +167,10 @@ async fn phases(
     }
 
     // Phase 6: rate limit.
-    if let Err((limit, secs)) = state
-        .rate_limits
-        .charge_request(client, principal.map(|p| p.subject.as_str()))
+    if endpoint.is_rate_limited()
+        && let Err((limit, secs)) = state
+            .rate_limits
+            .charge_request(client, principal.map(|p| p.subject.as_str()))
     {
         let by_principal = limit == limits::Limited::Principal;
         state

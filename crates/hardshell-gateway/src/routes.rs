@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::body::Body;
-use hardshell_auth::{Denied, Device, Permit, Policy, Requirement, Subject, authorize};
+use hardshell_auth::{Denied, Device, Permit, Policy, Public, Requirement, Subject, authorize};
 use http::{Method, Request};
 
 use crate::response::HttpResponse;
@@ -94,11 +94,23 @@ pub(crate) trait Endpoint: Send + Sync {
     fn authorize(&self, policy: &Policy, subject: &Subject<'_>) -> Result<Authorized, Denied>;
     /// Whether the route proxies to the upstream (streams its body untouched).
     fn is_proxy(&self) -> bool;
+    /// Whether a request to it is charged to the request rate limits.
+    fn is_rate_limited(&self) -> bool;
+}
+
+/// How the pipeline treats a route, beyond its requirement.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Handler,
+    /// The upstream proxy: the body is streamed as is.
+    Proxy,
+    /// One of the edge's own constant page files (see [`RoutesBuilder::asset`]).
+    Asset,
 }
 
 struct Typed<R, H> {
     handler: Arc<H>,
-    proxy: bool,
+    kind: Kind,
     _requirement: PhantomData<fn() -> R>,
 }
 
@@ -112,7 +124,11 @@ impl<R: Requirement, H: Handler<R>> Endpoint for Typed<R, H> {
     }
 
     fn is_proxy(&self) -> bool {
-        self.proxy
+        self.kind == Kind::Proxy
+    }
+
+    fn is_rate_limited(&self) -> bool {
+        self.kind != Kind::Asset
     }
 }
 
@@ -147,7 +163,7 @@ impl RoutesBuilder {
         path: &str,
         handler: H,
     ) -> Self {
-        self.add::<R, H>(method, path, handler, false)
+        self.add::<R, H>(method, path, handler, Kind::Handler)
     }
 
     /// Registers the upstream proxy: like `route`, but the body is streamed as is.
@@ -157,7 +173,18 @@ impl RoutesBuilder {
         path: &str,
         handler: H,
     ) -> Self {
-        self.add::<R, H>(method, path, handler, true)
+        self.add::<R, H>(method, path, handler, Kind::Proxy)
+    }
+
+    /// Registers one of the edge's own pages, scripts or styles: `GET`, public,
+    /// and constant (compiled in). Not charged to the request rate limits: one
+    /// page is three such requests before its first API call, so the owner's
+    /// first sign-in spent the default burst of 10 on the login and chat pages'
+    /// files and the chat page's first call was refused. Serving a constant
+    /// costs what the 429 for it would, and is audited like any request; the
+    /// pages' API calls are charged as usual.
+    pub fn asset<H: Handler<Public>>(self, path: &str, handler: H) -> Self {
+        self.add::<Public, H>(Method::GET, path, handler, Kind::Asset)
     }
 
     fn add<R: Requirement, H: Handler<R>>(
@@ -165,11 +192,11 @@ impl RoutesBuilder {
         method: Method,
         path: &str,
         handler: H,
-        proxy: bool,
+        kind: Kind,
     ) -> Self {
         let endpoint: Arc<dyn Endpoint> = Arc::new(Typed::<R, H> {
             handler: Arc::new(handler),
-            proxy,
+            kind,
             _requirement: PhantomData,
         });
         match self.routes.iter_mut().find(|(pattern, _)| pattern == path) {
@@ -236,7 +263,7 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
     let routes = if has_upstream {
         crate::proxy::register(routes)
     } else {
-        openai::register(chat::register(routes))
+        openai::register(chat::register(pages::register_chat(routes)))
     };
     routes.build()
 }

@@ -1,10 +1,16 @@
 //! The edge's own pages and their assets, compiled into the binary: nothing is
 //! read from disk at request time and nothing is fetched from elsewhere.
+//!
+//! The pages are public: they hold no data, and their scripts ask the APIs,
+//! which check the caller. They are assets (`RoutesBuilder::asset`): constant,
+//! and not charged to the request rate limits. The chat page (`/`) is served
+//! only when the edge runs the built-in agent; with an `[upstream]`, `/` belongs
+//! to the upstream.
 
 use axum::body::Body;
 use hardshell_auth::{Permit, Public};
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{Method, Request, StatusCode};
+use http::{Request, StatusCode};
 
 use crate::response::HttpResponse;
 use crate::routes::{Context, RoutesBuilder};
@@ -12,12 +18,27 @@ use crate::routes::{Context, RoutesBuilder};
 const LOGIN_HTML: &str = include_str!("../../assets/login.html");
 const LOGIN_JS: &str = include_str!("../../assets/login.js");
 const LOGIN_CSS: &str = include_str!("../../assets/login.css");
+const CHAT_HTML: &str = include_str!("../../assets/chat.html");
+const CHAT_JS: &str = include_str!("../../assets/chat.js");
+const CHAT_CSS: &str = include_str!("../../assets/chat.css");
+
+const HTML: &str = "text/html; charset=utf-8";
+const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
+const CSS: &str = "text/css; charset=utf-8";
 
 pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     routes
-        .route(Method::GET, "/login", login_page)
-        .route(Method::GET, "/login.js", login_script)
-        .route(Method::GET, "/login.css", login_style)
+        .asset("/login", login_page)
+        .asset("/login.js", login_script)
+        .asset("/login.css", login_style)
+}
+
+/// The web chat with the built-in agent (its API is `routes/chat.rs`).
+pub(super) fn register_chat(routes: RoutesBuilder) -> RoutesBuilder {
+    routes
+        .asset("/", chat_page)
+        .asset("/chat.js", chat_script)
+        .asset("/chat.css", chat_style)
 }
 
 fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
@@ -30,13 +51,25 @@ fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
 }
 
 async fn login_page(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
-    asset(LOGIN_HTML, "text/html; charset=utf-8")
+    asset(LOGIN_HTML, HTML)
 }
 
 async fn login_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
-    asset(LOGIN_JS, "text/javascript; charset=utf-8")
+    asset(LOGIN_JS, JAVASCRIPT)
 }
 
 async fn login_style(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
-    asset(LOGIN_CSS, "text/css; charset=utf-8")
+    asset(LOGIN_CSS, CSS)
+}
+
+async fn chat_page(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(CHAT_HTML, HTML)
+}
+
+async fn chat_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(CHAT_JS, JAVASCRIPT)
+}
+
+async fn chat_style(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(CHAT_CSS, CSS)
 }

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod chat_page;
 mod cloudflare;
 mod framing;
 mod oidc;

@@ -220,6 +220,32 @@ async fn rate_limits_answer_429_with_retry_after() {
 }
 
 #[tokio::test]
+async fn page_files_are_not_charged_to_the_rate_limit_but_api_calls_are() {
+    let edge = TestEdge::start("[ratelimit]\nrequests_per_minute = 60\nburst = 3\n").await;
+    // A sign-in and a chat page load: more files than the whole burst.
+    for _ in 0..3 {
+        for path in [
+            "/login",
+            "/login.js",
+            "/login.css",
+            "/",
+            "/chat.js",
+            "/chat.css",
+        ] {
+            assert_eq!(get(edge.addr, path, &[]).await.status, 200, "{path}");
+        }
+    }
+    let statuses = [
+        get(edge.addr, "/auth/whoami", &[]).await.status,
+        get(edge.addr, "/api/sessions", &[]).await.status,
+        get(edge.addr, "/healthz", &[]).await.status,
+        get(edge.addr, "/auth/whoami", &[]).await.status,
+    ];
+    assert_eq!(statuses, [401, 401, 200, 429]);
+    edge.stop().await;
+}
+
+#[tokio::test]
 async fn forwarded_headers_from_untrusted_peers_do_not_dodge_limits() {
     let edge = TestEdge::start("[ratelimit]\nrequests_per_minute = 60\nburst = 3\n").await;
     let mut statuses = Vec::new();

@@ -14,6 +14,13 @@ use crate::{context, logging, models};
 pub async fn run(global: &Global) -> anyhow::Result<()> {
     let loaded = context::load_config(global)?;
     logging::init(loaded.config.log.format, loaded.config.log.level);
+    // Before any work: a signal that arrives while starting up (the edge already
+    // listens while the setup link is issued and the agent starts) is kept and
+    // ends the run cleanly once serving begins, instead of killing the process
+    // (or being lost, where the parent ignores SIGINT).
+    let mut terminate =
+        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     for (key, consequence) in loaded.config.dangerous.enabled() {
         tracing::warn!(setting = key, "dangerous setting is on: {consequence}");
     }
@@ -129,9 +136,6 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         None
     };
 
-    let mut terminate =
-        signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
     let shutdown = async move {
         let which = tokio::select! {
             _ = terminate.recv() => "SIGTERM",

@@ -1,0 +1,350 @@
+// Drives the web chat page in a real headless Chromium, as its owner would: the
+// page refuses a visitor without a session, the owner creates a passkey from the
+// one-time setup link and signs in with it, starts a chat, sends a message and
+// waits for the streamed reply. Run by hardshell's browser test
+// (crates/hardshell/tests/browser); not for anything else.
+//
+//   PLAYWRIGHT_HOME=$INFRA/node node scripts/browser-chat.mjs \
+//     --edge http://localhost:PORT --setup-link URL --message TEXT \
+//     --screenshot desktop.png --phone-screenshot phone.png
+//
+// PLAYWRIGHT_HOME is where npm installed playwright-core (scripts/install.sh); ESM
+// imports ignore NODE_PATH, so the module is resolved from there explicitly. The
+// browser is Debian's /usr/bin/chromium: playwright-core never downloads one.
+// The edge URL must use the host `localhost` and equal [edge] public_url: WebAuthn
+// binds the passkey to that origin, and the browser treats localhost as secure.
+// The passkey lives in a virtual WebAuthn authenticator (Chrome DevTools Protocol),
+// so the real login.js runs the real ceremonies with no person to tap a key.
+//
+// Prints one line of JSON on success (the reply, the stored history, timings,
+// the screenshots); on any failure prints `browser-chat: <what failed>` on stderr,
+// saves <screenshot>-failure.png and exits 1.
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--no-sandbox', // the test runs as root in a container, where the sandbox cannot start
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+];
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+// Time for the whole reply: a small local model on two busy cores, under the
+// agent's own turn timeout (120 s by default).
+const REPLY_TIMEOUT_MS = 150_000;
+const STEP_TIMEOUT_MS = 20_000;
+
+const { values: args } = parseArgs({
+  options: {
+    edge: { type: 'string' },
+    'setup-link': { type: 'string' },
+    message: { type: 'string' },
+    screenshot: { type: 'string' },
+    'phone-screenshot': { type: 'string' },
+  },
+});
+for (const name of ['edge', 'setup-link', 'message', 'screenshot', 'phone-screenshot']) {
+  if (!args[name]) {
+    fail(`--${name} is required`);
+  }
+}
+const edge = new URL(args.edge);
+if (edge.hostname !== 'localhost') {
+  fail(`--edge must be a localhost URL (WebAuthn needs a secure origin), not ${edge}`);
+}
+if (!process.env.PLAYWRIGHT_HOME) {
+  fail('PLAYWRIGHT_HOME is not set: it names the directory npm installed playwright-core into ($INFRA/node, see scripts/install.sh)');
+}
+
+function fail(message) {
+  console.error(`browser-chat: ${message}`);
+  process.exit(1);
+}
+
+async function loadPlaywright() {
+  let path;
+  try {
+    path = createRequire(`${process.env.PLAYWRIGHT_HOME}/`).resolve('playwright-core');
+  } catch {
+    fail(`playwright-core is not installed under ${process.env.PLAYWRIGHT_HOME}; scripts/test installs it`);
+  }
+  const module = await import(pathToFileURL(path).href);
+  return (module.default ?? module).chromium;
+}
+
+const at = (path) => new URL(path, edge).href;
+const started = Date.now();
+const timings = {};
+const mark = (name, since) => {
+  timings[name] = Date.now() - since;
+};
+
+// What the page itself reported: a CSP violation or a script error is a failure.
+const problems = [];
+function watch(page, label) {
+  page.on('console', (message) => {
+    // Failed loads are judged by their responses below, which name the URL.
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      problems.push(`${label} console: ${message.text()}`);
+    }
+  });
+  page.on('response', (response) => {
+    // A 401 is expected where there is no session; anything else is not.
+    if (response.status() >= 400 && response.status() !== 401) {
+      problems.push(`${label}: ${response.request().method()} ${response.url()} answered ${response.status()}`);
+    }
+  });
+  page.on('pageerror', (error) => problems.push(`${label} script error: ${error.message}`));
+}
+
+async function must(what, check) {
+  try {
+    return await check();
+  } catch (error) {
+    throw new Error(`${what}: ${error.message.split('\n')[0]}`);
+  }
+}
+
+// Step 1 (deny): a visitor without a session gets 401 from the page's APIs and
+// is sent to the login page.
+async function visitorIsSentToLogin(page) {
+  await page.goto(at('/'));
+  await must('a visitor without a session was not sent to /login', () =>
+    page.waitForURL(at('/login'), { timeout: STEP_TIMEOUT_MS }));
+  const statuses = await page.evaluate(async () => {
+    const status = async (method, path) =>
+      (await fetch(path, { method, headers: { 'Content-Type': 'application/json' } })).status;
+    return {
+      whoami: await status('GET', '/auth/whoami'),
+      list: await status('GET', '/api/sessions'),
+      create: await status('POST', '/api/sessions'),
+    };
+  });
+  for (const [call, status] of Object.entries(statuses)) {
+    if (status !== 401) {
+      throw new Error(`without a session, ${call} answered ${status}, not 401`);
+    }
+  }
+  return statuses;
+}
+
+// Step 2: a passkey in a virtual authenticator, created through the real login
+// page. `page` is a new tab, as the owner would open the link.
+async function registerAndSignIn(context, page) {
+  const cdp = await context.newCDPSession(page);
+  await cdp.send('WebAuthn.enable');
+  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
+    options: {
+      protocol: 'ctap2',
+      transport: 'internal',
+      hasResidentKey: true,
+      hasUserVerification: true,
+      isUserVerified: true,
+      automaticPresenceSimulation: true,
+    },
+  });
+  const since = Date.now();
+  await page.goto(args['setup-link']);
+  await page.click('#register');
+  await must('the passkey was not registered', () =>
+    page.waitForSelector('#sign-in:visible', { timeout: STEP_TIMEOUT_MS }));
+  mark('register_ms', since);
+  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
+  if (credentials.length !== 1 || credentials[0].rpId !== edge.hostname) {
+    throw new Error(`expected one passkey for ${edge.hostname}, the authenticator holds ${JSON.stringify(credentials.map((c) => c.rpId))}`);
+  }
+  const signIn = Date.now();
+  await page.click('#sign-in');
+  await must('signing in did not reach the chat page', () =>
+    page.waitForURL(at('/'), { timeout: STEP_TIMEOUT_MS }));
+  await page.waitForSelector('body.ready');
+  mark('sign_in_ms', signIn);
+}
+
+// Step 3: a new chat, a message, and its reply as it streams in.
+async function chat(page) {
+  await page.click('#new-chat');
+  await page.waitForSelector('#session-list button[aria-current="true"]');
+  // Counts the changes to the reply's text: more than one means it streamed.
+  await page.evaluate(() => {
+    window.replyUpdates = 0;
+    new MutationObserver((changes) => {
+      for (const change of changes) {
+        if (change.target.closest && change.target.closest('.message.assistant .text')) {
+          window.replyUpdates += 1;
+        }
+      }
+    }).observe(document.getElementById('messages'), { subtree: true, childList: true, characterData: true });
+  });
+  await page.fill('#message', args.message);
+  const sent = Date.now();
+  await page.press('#message', 'Enter');
+  await must('the composer was not disabled while the turn ran', () =>
+    page.waitForSelector('#message:disabled', { timeout: STEP_TIMEOUT_MS }));
+  await must('no words of the reply arrived', () =>
+    page.waitForSelector('.message.assistant .text:not(.pending), .message.assistant .error', {
+      timeout: REPLY_TIMEOUT_MS,
+    }));
+  mark('first_words_ms', sent);
+  await must('the turn did not end (the composer stayed disabled)', () =>
+    page.waitForSelector('#message:enabled', { timeout: REPLY_TIMEOUT_MS }));
+  mark('reply_ms', sent);
+  const shown = await page.evaluate(() => {
+    const last = (selector) => [...document.querySelectorAll(selector)].pop();
+    const reply = last('.message.assistant');
+    return {
+      user: last('.message.user .text')?.textContent ?? null,
+      reply: reply?.querySelector('.text')?.textContent ?? '',
+      error: reply?.querySelector('.error')?.textContent ?? null,
+      live: reply?.querySelector('.text')?.getAttribute('aria-live') ?? null,
+      busy: reply?.querySelector('.text')?.getAttribute('aria-busy') ?? null,
+      // Message text is untrusted: no element may come from it.
+      elementsFromText: document.querySelectorAll('#messages .text *').length,
+      updates: window.replyUpdates,
+      session: new URLSearchParams(location.hash.slice(1)).get('chat'),
+    };
+  });
+  if (shown.error) {
+    throw new Error(`the reply failed on the page: ${shown.error}`);
+  }
+  if (!shown.reply.trim()) {
+    throw new Error('the reply is empty');
+  }
+  if (shown.user !== args.message) {
+    throw new Error(`the sent message is shown as ${JSON.stringify(shown.user)}`);
+  }
+  if (shown.elementsFromText !== 0) {
+    throw new Error('message text was rendered as HTML');
+  }
+  if (shown.live !== 'polite' || shown.busy !== 'false') {
+    throw new Error(`the reply's live region is aria-live=${shown.live} aria-busy=${shown.busy}`);
+  }
+  return shown;
+}
+
+// Step 4: what the server stored, as the page loads it after a reload.
+async function storedHistory(page, session) {
+  await page.reload();
+  await page.waitForSelector('body.ready');
+  await must('the chat is not listed after a reload', () =>
+    page.waitForSelector(`#session-list button[aria-current="true"] .session-title`, { timeout: STEP_TIMEOUT_MS }));
+  const title = await page.textContent('#session-list button[aria-current="true"] .session-title');
+  const history = await page.evaluate(async (id) => {
+    const response = await fetch(`/api/sessions/${encodeURIComponent(id)}`);
+    const body = await response.json();
+    return body.messages.map((stored) => ({
+      role: stored.message.role,
+      text: stored.message.content.filter((part) => part.type === 'text').map((part) => part.text).join(''),
+    }));
+  }, session);
+  const shownMessages = await page.locator('#messages > li').count();
+  return { title, history, shownMessages };
+}
+
+async function phone(browser, context, session) {
+  const phoneContext = await browser.newContext({
+    viewport: PHONE,
+    deviceScaleFactor: 2,
+    isMobile: true,
+    hasTouch: true,
+    storageState: await context.storageState(),
+  });
+  const page = await phoneContext.newPage();
+  watch(page, 'phone');
+  await page.goto(at(`/#chat=${encodeURIComponent(session)}`));
+  await page.waitForSelector('body.ready');
+  await page.waitForSelector('.message.assistant');
+  const layout = await page.evaluate(() => ({
+    scrollWidth: document.documentElement.scrollWidth,
+    drawerVisible: getComputedStyle(document.getElementById('chats')).visibility === 'visible',
+    toggleShown: getComputedStyle(document.getElementById('drawer-toggle')).display !== 'none',
+  }));
+  if (layout.scrollWidth > PHONE.width || layout.drawerVisible || !layout.toggleShown) {
+    throw new Error(`the phone layout is wrong: ${JSON.stringify(layout)}`);
+  }
+  await page.screenshot({ path: args['phone-screenshot'], fullPage: true });
+  // The chat list opens as a drawer.
+  await page.click('#drawer-toggle');
+  await page.waitForSelector('#chats button[aria-current="true"]:visible');
+  const drawer = args['phone-screenshot'].replace(/\.png$/, '') + '-drawer.png';
+  await page.waitForTimeout(300); // the drawer slides in
+  await page.screenshot({ path: drawer });
+  await phoneContext.close();
+  return drawer;
+}
+
+async function logOut(page) {
+  await page.click('#logout');
+  await must('logging out did not reach /login', () =>
+    page.waitForURL(at('/login'), { timeout: STEP_TIMEOUT_MS }));
+  const status = await page.evaluate(async () => (await fetch('/auth/whoami')).status);
+  if (status !== 401) {
+    throw new Error(`after logging out, whoami answered ${status}`);
+  }
+}
+
+async function main() {
+  const chromium = await loadPlaywright();
+  mkdirSync(dirname(args.screenshot), { recursive: true });
+  mkdirSync(dirname(args['phone-screenshot']), { recursive: true });
+  const launched = Date.now();
+  let browser;
+  try {
+    // Headless; a fresh user-data-dir that playwright-core makes and removes.
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  } catch (error) {
+    fail(`cannot start ${CHROMIUM}: ${error.message.split('\n')[0]} (scripts/test installs Debian's chromium)`);
+  }
+  mark('launch_ms', launched);
+  const context = await browser.newContext({ viewport: DESKTOP });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  const visitor = await context.newPage();
+  watch(visitor, 'visitor');
+  let page = visitor;
+  try {
+    const denied = await visitorIsSentToLogin(visitor);
+    await visitor.close();
+    page = await context.newPage();
+    watch(page, 'desktop');
+    await registerAndSignIn(context, page);
+    const shown = await chat(page);
+    const stored = await storedHistory(page, shown.session);
+    await page.screenshot({ path: args.screenshot, fullPage: true });
+    const drawer = await phone(browser, context, shown.session);
+    await logOut(page);
+    if (problems.length) {
+      throw new Error('the page reported problems');
+    }
+    mark('total_ms', started);
+    console.log(JSON.stringify({
+      ok: true,
+      denied_without_session: denied,
+      session: shown.session,
+      title: stored.title,
+      reply: shown.reply,
+      reply_updates: shown.updates,
+      history: stored.history,
+      shown_messages: stored.shownMessages,
+      timings,
+      screenshots: { desktop: args.screenshot, phone: args['phone-screenshot'], phone_drawer: drawer },
+    }));
+  } catch (error) {
+    const failure = args.screenshot.replace(/\.png$/, '') + '-failure.png';
+    await page.screenshot({ path: failure, fullPage: true }).catch(() => {});
+    const seen = problems.length ? `\n  the page reported:\n  ${problems.join('\n  ')}` : '';
+    console.error(`browser-chat: ${error.message} (at ${page.url()}; screenshot ${failure})${seen}`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();
