@@ -191,7 +191,8 @@ work=$(mktemp -d -t hardshell-bench.XXXXXX)
 chmod 755 "$work"
 results=$work/results
 mkdir -p "$results"
-read -r upstream_port nginx_port nginx_sha_port hardshell_port <<<"$(free_ports 4)"
+read -r upstream_port nginx_port nginx_sha_port hardshell_port hardshell_warn_port \
+    <<<"$(free_ports 5)"
 
 echo "== upstream: nginx on 127.0.0.1:$upstream_port"
 start_nginx "$work/upstream" "$here/upstream.nginx.conf" "$upstream_port"
@@ -222,16 +223,19 @@ wait_http "$nginx_sha_pid" "http://127.0.0.1:$nginx_sha_port/"
 expect 401 "nginx-sha1 without credentials" "http://127.0.0.1:$nginx_sha_port/"
 expect 200 "nginx-sha1 with basic auth" -H "$basic_header" "http://127.0.0.1:$nginx_sha_port/"
 
-echo "== hardshell on 127.0.0.1:$hardshell_port"
-config=$work/hardshell/hardshell.toml
-"$bin" init "$work/hardshell" >"$work/init.log" 2>&1 || { cat "$work/init.log" >&2; exit 1; }
-write_config() {
-    # Everything not named here keeps its default; the log level too, unless $1.
-    cat >"$config" <<EOF
+# Starts hardshell as row $1 on port $2, at log level $3 (empty: the default),
+# with its own directory and chat token; sets hs_pid, hs_port and hs_header[$1].
+declare -A hs_pid hs_header hs_port
+start_hardshell() {
+    local row=$1 port=$2 level=$3 dir=$work/$1
+    echo "== $row on 127.0.0.1:$port"
+    "$bin" init "$dir" >"$dir.init.log" 2>&1 || { cat "$dir.init.log" >&2; exit 1; }
+    # Everything not named here keeps its default, the log level included.
+    cat >"$dir/hardshell.toml" <<EOF
 data_dir = "data"
 
 [edge]
-listen = "127.0.0.1:$hardshell_port"
+listen = "127.0.0.1:$port"
 
 [ratelimit]
 requests_per_minute = $RATE_PER_MINUTE
@@ -240,31 +244,28 @@ burst = $RATE_BURST
 [upstream]
 url = "http://127.0.0.1:$upstream_port"
 EOF
-    if [[ -n ${1:-} ]]; then
-        printf '\n[log]\nlevel = "%s"\n' "$1" >>"$config"
+    if [[ -n $level ]]; then
+        printf '\n[log]\nlevel = "%s"\n' "$level" >>"$dir/hardshell.toml"
     fi
+    local token
+    token=$("$bin" -c "$dir/hardshell.toml" token create --name bench --scope chat --expires-in 1d)
+    hs_header[$row]="Authorization: Bearer $token"
+    hs_port[$row]=$port
+    "$bin" -c "$dir/hardshell.toml" up 2>"$dir/up.log" &
+    hs_pid[$row]=$!
+    pids+=("${hs_pid[$row]}")
+    wait_http "${hs_pid[$row]}" "http://127.0.0.1:$port/healthz"
+    expect 401 "$row without credentials" "http://127.0.0.1:$port/"
+    expect 200 "$row with a chat token" -H "${hs_header[$row]}" "http://127.0.0.1:$port/"
 }
-write_config
-token=$("$bin" -c "$config" token create --name bench --scope chat --expires-in 1d)
-bearer_header="Authorization: Bearer $token"
-
-hardshell_pid=""
-start_hardshell() {
-    "$bin" -c "$config" up 2>>"$work/hardshell/up.log" &
-    hardshell_pid=$!
-    pids+=("$hardshell_pid")
-    wait_http "$hardshell_pid" "http://127.0.0.1:$hardshell_port/healthz"
-    expect 401 "hardshell without credentials" "http://127.0.0.1:$hardshell_port/"
-    expect 200 "hardshell with a chat token" -H "$bearer_header" "http://127.0.0.1:$hardshell_port/"
-}
-stop_hardshell() {
-    kill -TERM "$hardshell_pid"
-    wait "$hardshell_pid" || true
-    local keep=() pid
-    for pid in "${pids[@]}"; do [[ $pid == "$hardshell_pid" ]] || keep+=("$pid"); done
-    pids=("${keep[@]}")
-}
-start_hardshell
+start_hardshell hardshell "$hardshell_port" ""
+hardshell_rows=(hardshell)
+if [[ ${BENCH_LOG_COST:-0} == 1 ]]; then
+    # A second instance, idle while the others are measured, so its rounds
+    # interleave with the rest and drift on the machine hits both alike.
+    start_hardshell hardshell-warn "$hardshell_warn_port" warn
+    hardshell_rows+=(hardshell-warn)
+fi
 
 # One measured run: warm-up, then wrk with latency distribution, then CPU used by
 # the proxy (if any) and the upstream during the measured part.
@@ -284,12 +285,14 @@ measure() {
 }
 
 run_round() {
-    local round=$1 conns
+    local round=$1 conns row
     for conns in "$CONNECTIONS" 1; do
-        echo "   round $round, -c$conns: direct, hardshell, nginx, nginx-sha1"
+        echo "   round $round, -c$conns: direct, ${hardshell_rows[*]}, nginx, nginx-sha1"
         measure direct "$conns" "$round" "http://127.0.0.1:$upstream_port/" ""
-        measure hardshell "$conns" "$round" "http://127.0.0.1:$hardshell_port/" \
-            "$hardshell_pid" -H "$bearer_header"
+        for row in "${hardshell_rows[@]}"; do
+            measure "$row" "$conns" "$round" "http://127.0.0.1:${hs_port[$row]}/" \
+                "${hs_pid[$row]}" -H "${hs_header[$row]}"
+        done
         measure nginx "$conns" "$round" "http://127.0.0.1:$nginx_port/" \
             "$nginx_pid" -H "$basic_header"
         measure nginx-sha1 "$conns" "$round" "http://127.0.0.1:$nginx_sha_port/" \
@@ -301,19 +304,6 @@ echo "== measuring: wrk -t$THREADS -c$CONNECTIONS and -c1, $DURATION each after 
 for round in $(seq "$ROUNDS"); do
     run_round "$round"
 done
-
-if [[ ${BENCH_LOG_COST:-0} == 1 ]]; then
-    echo "== hardshell again at log level warn (no per-request info lines)"
-    stop_hardshell
-    write_config warn
-    start_hardshell
-    for round in $(seq "$ROUNDS"); do
-        for conns in "$CONNECTIONS" 1; do
-            measure hardshell-warn "$conns" "$round" "http://127.0.0.1:$hardshell_port/" \
-                "$hardshell_pid" -H "$bearer_header"
-        done
-    done
-fi
 
 cores=$(nproc)
 cat >"$results/machine.txt" <<EOF
