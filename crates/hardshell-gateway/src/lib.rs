@@ -10,6 +10,8 @@
 mod audit;
 mod client_addr;
 mod cookies;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listen;
 mod metrics;
 mod pipeline;

@@ -112,11 +112,7 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
     };
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
-    strip_hop_by_hop(headers, websocket);
-    for name in STRIPPED_FROM_CLIENT {
-        headers.remove(name);
-    }
-    cookies::strip_edge_cookies(headers);
+    scrub_request_headers(headers, websocket);
     let assertion = state
         .signer
         .sign(permit.identity(), &cx.request_id, Utc::now());
@@ -172,7 +168,23 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
 }
 
 fn finish(mut response: HttpResponse, upgraded: bool) -> HttpResponse {
-    let headers = response.headers_mut();
+    scrub_response_headers(response.headers_mut(), upgraded);
+    response
+}
+
+/// What the client sent, less what the upstream must not see: hop-by-hop
+/// headers, the client's credentials and forwarding headers it made up.
+pub(crate) fn scrub_request_headers(headers: &mut HeaderMap, websocket: bool) {
+    strip_hop_by_hop(headers, websocket);
+    for name in STRIPPED_FROM_CLIENT {
+        headers.remove(name);
+    }
+    cookies::strip_edge_cookies(headers);
+}
+
+/// What the upstream answered, less hop-by-hop headers and any attempt to set
+/// the edge's own cookies.
+pub(crate) fn scrub_response_headers(headers: &mut HeaderMap, upgraded: bool) {
     strip_hop_by_hop(headers, upgraded);
     // The upstream may set its own cookies, not the edge's: a compromised workload
     // must not be able to plant a session (fixation) or clear the owner's.
@@ -186,7 +198,6 @@ fn finish(mut response: HttpResponse, upgraded: bool) -> HttpResponse {
     for cookie in cookies {
         headers.append(header::SET_COOKIE, cookie);
     }
-    response
 }
 
 fn sets_edge_cookie(value: &HeaderValue) -> bool {
@@ -200,7 +211,7 @@ fn sets_edge_cookie(value: &HeaderValue) -> bool {
     name.starts_with("hs_") || name.starts_with("__Host-hs_") || name == cookies::CF_AUTHORIZATION
 }
 
-fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     let upgrade = headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())

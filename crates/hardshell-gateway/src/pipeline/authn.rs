@@ -11,7 +11,7 @@ use hardshell_auth::{Method, Principal};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, HeaderValue};
 
-use crate::cookies;
+use crate::cookies::{self, CookiePolicy};
 use crate::state::EdgeState;
 
 /// What the phase found.
@@ -41,7 +41,7 @@ enum Credential<'a> {
     Session(&'a str),
 }
 
-fn credential<'a>(state: &EdgeState, headers: &'a HeaderMap) -> Option<Credential<'a>> {
+fn credential<'a>(cookies: CookiePolicy, headers: &'a HeaderMap) -> Option<Credential<'a>> {
     if let Some(value) = headers.get(AUTHORIZATION) {
         return Some(
             match value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
@@ -50,17 +50,17 @@ fn credential<'a>(state: &EdgeState, headers: &'a HeaderMap) -> Option<Credentia
             },
         );
     }
-    cookies::find(headers, state.cookies.session_name()).map(Credential::Session)
+    cookies::find(headers, cookies.session_name()).map(Credential::Session)
 }
 
 /// Whether the request presents any credential at all.
 pub(crate) fn presents_credential(state: &EdgeState, headers: &HeaderMap) -> bool {
-    credential(state, headers).is_some()
+    credential(state.cookies, headers).is_some()
 }
 
 /// The account a credential claims, for per-account failure limits: a token's id.
-pub(crate) fn claimed_account(state: &EdgeState, headers: &HeaderMap) -> Option<String> {
-    match credential(state, headers)? {
+pub(crate) fn claimed_account(cookies: CookiePolicy, headers: &HeaderMap) -> Option<String> {
+    match credential(cookies, headers)? {
         Credential::Bearer(token) => token
             .strip_prefix(TOKEN_PREFIX)
             .and_then(|rest| rest.split_once('_'))
@@ -82,7 +82,7 @@ pub(crate) async fn authenticate(
         }),
         ..Authentication::default()
     };
-    match credential(state, headers) {
+    match credential(state.cookies, headers) {
         None => Authentication::default(),
         Some(Credential::UnsupportedScheme) => {
             fail(Method::ApiToken.as_str(), "unsupported_scheme", None)
@@ -103,7 +103,7 @@ pub(crate) async fn authenticate(
                 fail(
                     Method::ApiToken.as_str(),
                     e.reason(),
-                    claimed_account(state, headers),
+                    claimed_account(state.cookies, headers),
                 )
             }
         },
