@@ -201,14 +201,17 @@ pub(crate) fn scrub_response_headers(headers: &mut HeaderMap, upgraded: bool) {
 }
 
 fn sets_edge_cookie(value: &HeaderValue) -> bool {
+    // Read from the bytes, as a browser reads them: a value with a byte that is
+    // not visible ASCII (which `to_str` refuses) still sets the cookie it names.
     let name = value
-        .to_str()
-        .unwrap_or("")
-        .split(['=', ';'])
+        .as_bytes()
+        .split(|b| matches!(b, b'=' | b';'))
         .next()
-        .unwrap_or("")
-        .trim();
-    name.starts_with("hs_") || name.starts_with("__Host-hs_") || name == cookies::CF_AUTHORIZATION
+        .unwrap_or_default()
+        .trim_ascii();
+    name.starts_with(b"hs_")
+        || name.starts_with(b"__Host-hs_")
+        || name == cookies::CF_AUTHORIZATION.as_bytes()
 }
 
 pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
@@ -286,6 +289,23 @@ mod tests {
             assert!(sets_edge_cookie(&HeaderValue::from_static(ours)), "{ours}");
         }
         assert!(!sets_edge_cookie(&HeaderValue::from_static("theme=dark")));
+    }
+
+    /// Found by the `http_request_head` fuzz target: `to_str` refuses such a
+    /// value, and the name used to be read as empty, so the cookie went through.
+    #[test]
+    fn the_upstream_cannot_set_edge_cookies_with_non_ascii_bytes() {
+        for ours in [
+            b"hs_\xff".as_slice(),
+            b"hs_session=x; Path=/; \xe2\x80\x8b",
+            b" __Host-hs_session=\xc3\xa9",
+            b"CF_Authorization=\x80",
+        ] {
+            let value = HeaderValue::from_bytes(ours).unwrap();
+            assert!(sets_edge_cookie(&value), "{ours:?}");
+        }
+        let theirs = HeaderValue::from_bytes(b"theme=\xc3\xa9t\xc3\xa9").unwrap();
+        assert!(!sets_edge_cookie(&theirs));
     }
 
     #[test]
