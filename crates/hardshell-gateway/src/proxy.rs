@@ -209,9 +209,7 @@ fn sets_edge_cookie(value: &HeaderValue) -> bool {
         .next()
         .unwrap_or_default()
         .trim_ascii();
-    name.starts_with(b"hs_")
-        || name.starts_with(b"__Host-hs_")
-        || name == cookies::CF_AUTHORIZATION.as_bytes()
+    cookies::is_edge_cookie(name)
 }
 
 pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
