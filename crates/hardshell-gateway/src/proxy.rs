@@ -229,12 +229,13 @@ pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 /// Removes hop-by-hop headers and any header the `Connection` header names. For a
 /// WebSocket handshake, `Connection: upgrade` and `Upgrade` are kept.
 fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // From the bytes: one token that is not visible ASCII must not keep the
+    // others in the list from being honoured.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
         .filter(|name| !(keep_upgrade && name == header::UPGRADE))
         .collect();
     for name in named {
@@ -275,6 +276,20 @@ mod tests {
         assert!(headers.get("keep-alive").is_none());
         assert!(headers.get("connection").is_none());
         assert_eq!(headers.get("x-kept").unwrap(), "1");
+    }
+
+    /// Found by the `http_request_head` fuzz target: a byte that is not visible
+    /// ASCII anywhere in `Connection` used to make the whole list be ignored.
+    #[test]
+    fn connection_named_headers_are_removed_whatever_else_the_list_holds() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "connection",
+            HeaderValue::from_bytes(b"\x94, x-secret-hop").unwrap(),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers, false);
+        assert!(headers.get("x-secret-hop").is_none());
     }
 
     #[test]
