@@ -114,7 +114,10 @@ fuzz_target!(|data: &[u8]| {
             // input may well be a substring of a fixed message.
             if let Some((_, secret)) = parse_api_token(&presented) {
                 let shown = err.to_string();
-                assert!(!shown.contains(secret), "the error repeats the secret: {shown}");
+                assert!(
+                    !shown.contains(secret),
+                    "the error repeats the secret: {shown}"
+                );
             }
         }
     }

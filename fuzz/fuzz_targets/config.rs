@@ -74,10 +74,8 @@ fn flagged_strings(table: &DeTable<'_>, out: &mut Vec<String>) {
 
 fn flagged_in_value(value: &DeValue<'_>, out: &mut Vec<String>) {
     match value {
-        DeValue::String(text) => {
-            if looks_like_credential(text).is_some() {
-                out.push(text.trim().to_owned());
-            }
+        DeValue::String(text) if looks_like_credential(text).is_some() => {
+            out.push(text.trim().to_owned());
         }
         DeValue::Array(items) => {
             for item in items.iter() {

@@ -26,7 +26,7 @@ pub fn relink(lines: &mut [Vec<u8>]) {
 
 /// Sets the line's trailing `,"hash":"<64>"}` to the documented hash of the
 /// rest; the hash, or `None` if the line does not end that way.
-pub fn rehash(line: &mut Vec<u8>) -> Option<[u8; 32]> {
+pub fn rehash(line: &mut [u8]) -> Option<[u8; 32]> {
     let suffix_len = HASH_FIELD.len() + 64 + 2;
     let start = line.len().checked_sub(suffix_len)?;
     if !line[start..].starts_with(HASH_FIELD) || !line.ends_with(b"\"}") {
