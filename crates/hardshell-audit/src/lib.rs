@@ -19,6 +19,8 @@
 
 mod error;
 pub mod event;
+#[doc(hidden)]
+pub mod fuzzing;
 mod layout;
 mod record;
 mod tail;

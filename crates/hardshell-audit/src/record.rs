@@ -193,7 +193,7 @@ impl Record {
             let seq = serde_json::from_slice::<serde_json::Value>(line)
                 .ok()
                 .and_then(|value| value.get("seq")?.as_u64());
-            malformed(seq, e.to_string())
+            malformed(seq, printable(&e.to_string()))
         })?;
         let record = Record {
             seq: parsed.seq,
@@ -240,6 +240,22 @@ impl BadLine {
             (None, _) => None,
         }
     }
+}
+
+/// `text` with its control characters escaped. serde's messages quote what
+/// they refused (`unknown variant ...`) verbatim, and whoever edited the line
+/// chose that: unescaped, it could add lines or terminal escapes to the report
+/// `hardshell audit verify` prints.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 fn hash_body(

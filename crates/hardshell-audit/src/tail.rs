@@ -95,7 +95,14 @@ impl Tail {
         let record = match Record::read(line) {
             Ok(record) => record,
             // Damage before the records this reader hands out is `verify`'s to report.
-            Err(bad) if bad.seq().is_some_and(|seq| seq + 1 < self.next_seq) => return Ok(None),
+            // (`seq` is whatever the line claims, up to u64::MAX: no `seq + 1`.)
+            Err(bad)
+                if bad
+                    .seq()
+                    .is_some_and(|seq| seq < self.next_seq.saturating_sub(1)) =>
+            {
+                return Ok(None);
+            }
             Err(bad) => {
                 return Err(tampered(
                     bad.seq().unwrap_or(self.next_seq),

@@ -14,7 +14,7 @@
 
 mod claims;
 mod header;
-mod keys;
+pub(crate) mod keys;
 
 use std::time::Duration;
 

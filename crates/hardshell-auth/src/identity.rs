@@ -131,7 +131,8 @@ pub fn verify(
     let claims: IdentityClaims =
         serde_json::from_slice(&json).map_err(|_| IdentityError::Malformed)?;
     let now = now.timestamp();
-    if now < claims.iat - 5 || now >= claims.exp {
+    // Saturating: `iat` is whatever the signed JSON holds, down to i64::MIN.
+    if now < claims.iat.saturating_sub(5) || now >= claims.exp {
         return Err(IdentityError::Expired);
     }
     Ok(claims)
@@ -194,6 +195,27 @@ mod tests {
             verify(&header, &signer.public_key(), later),
             Err(IdentityError::Expired)
         );
+    }
+
+    /// Found by reading `verify` while writing the `identity_assertion` fuzz
+    /// target: `iat - 5` overflowed (a panic in debug builds).
+    #[test]
+    fn an_assertion_issued_at_the_dawn_of_time_is_checked_without_overflow() {
+        let pkcs8 = IdentitySigner::generate_pkcs8().unwrap();
+        let key = Ed25519KeyPair::from_pkcs8(&pkcs8).unwrap();
+        let claims = format!(
+            r#"{{"sub":"owner","email":null,"groups":[],"method":"passkey","scope":null,"request_id":"r","iat":{},"exp":{}}}"#,
+            i64::MIN,
+            now().timestamp() + 30
+        );
+        let signed_part = format!("{VERSION}.{}", URL_SAFE_NO_PAD.encode(claims));
+        let signature = key.sign(signed_part.as_bytes());
+        let header = format!(
+            "{signed_part}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        );
+        let public_key = key.public_key().as_ref().to_vec();
+        assert!(verify(&header, &public_key, now()).is_ok());
     }
 
     #[test]

@@ -12,6 +12,8 @@ mod cf_access;
 pub mod devices;
 pub mod ephemeral;
 mod fetch;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod identity;
 mod jwks;
 mod oidc;

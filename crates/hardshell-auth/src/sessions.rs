@@ -138,7 +138,7 @@ impl SessionStore {
         cookie: &str,
         now: DateTime<Utc>,
     ) -> Result<ResolvedSession, SessionError> {
-        if !random::is_token_shaped(cookie, ID_BYTES) {
+        if !is_cookie_shaped(cookie) {
             return Err(SessionError::Unknown);
         }
         let key = key_for_digest(&random::digest_hex(cookie))?;
@@ -213,7 +213,7 @@ impl SessionStore {
 
     /// Ends the session a cookie names, and its successors. Unknown cookies are ignored.
     pub async fn revoke(&self, cookie: &str) -> Result<(), SessionError> {
-        if !random::is_token_shaped(cookie, ID_BYTES) {
+        if !is_cookie_shaped(cookie) {
             return Ok(());
         }
         let mut digest = random::digest_hex(cookie);
@@ -234,6 +234,12 @@ impl SessionStore {
         }
         Ok(())
     }
+}
+
+/// Whether a cookie value could be a session id: base64url of [`ID_BYTES`] bytes.
+/// Anything else is unknown without a storage read.
+pub(crate) fn is_cookie_shaped(cookie: &str) -> bool {
+    random::is_token_shaped(cookie, ID_BYTES)
 }
 
 fn rotate_every() -> chrono::Duration {

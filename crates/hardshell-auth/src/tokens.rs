@@ -265,7 +265,7 @@ impl fmt::Debug for TokenStore {
 }
 
 /// `hs_tok_<id>_<secret>` → (id, secret), checking the shape of both.
-fn parse(presented: &str) -> Option<(&str, &str)> {
+pub(crate) fn parse(presented: &str) -> Option<(&str, &str)> {
     let rest = presented.strip_prefix(TOKEN_PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
     (is_id_shaped(id) && random::is_token_shaped(secret, SECRET_BYTES)).then_some((id, secret))

@@ -7,6 +7,9 @@ use http::header::{COOKIE, HeaderValue};
 
 const SECURE_SESSION: &str = "__Host-hs_session";
 const PLAIN_SESSION: &str = "hs_session";
+/// Every cookie the edge sets is named in this namespace.
+const PLAIN_PREFIX: &[u8] = b"hs_";
+const SECURE_PREFIX: &[u8] = b"__Host-hs_";
 /// Set by Cloudflare Access on the application's domain.
 pub(crate) const CF_AUTHORIZATION: &str = "CF_Authorization";
 
@@ -93,6 +96,15 @@ pub(crate) fn find<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     found
 }
 
+/// Whether a cookie name belongs to the edge: Cloudflare's token and the edge's
+/// `hs_` namespace, with or without the `__Host-` prefix https adds. One rule
+/// for both directions: the upstream neither sees these nor sets them.
+pub(crate) fn is_edge_cookie(name: &[u8]) -> bool {
+    name.starts_with(PLAIN_PREFIX)
+        || name.starts_with(SECURE_PREFIX)
+        || name == CF_AUTHORIZATION.as_bytes()
+}
+
 /// The `Cookie` header without the cookies the edge consumes, for the upstream.
 pub(crate) fn strip_edge_cookies(headers: &mut HeaderMap) {
     let kept: Vec<String> = headers
@@ -103,10 +115,7 @@ pub(crate) fn strip_edge_cookies(headers: &mut HeaderMap) {
         .map(str::trim)
         .filter(|pair| {
             let name = pair.split_once('=').map_or(*pair, |(name, _)| name);
-            !(name == SECURE_SESSION
-                || name == PLAIN_SESSION
-                || name == CF_AUTHORIZATION
-                || name.starts_with("hs_"))
+            !is_edge_cookie(name.as_bytes())
         })
         .map(str::to_owned)
         .collect();
@@ -158,6 +167,18 @@ mod tests {
         let mut only_ours = headers(&["hs_session=s"]);
         strip_edge_cookies(&mut only_ours);
         assert!(only_ours.get(COOKIE).is_none());
+    }
+
+    /// Found by the `http_request_head` fuzz target: `__Host-hs_*` other than
+    /// the session used to pass to the upstream, though the upstream may not set
+    /// such a cookie either.
+    #[test]
+    fn upstream_never_sees_secure_prefixed_edge_cookies() {
+        let mut map = headers(&["__Host-hs_csrf=c; theme=dark; __Host-hs_session=s"]);
+        strip_edge_cookies(&mut map);
+        assert_eq!(map.get(COOKIE).unwrap(), "theme=dark");
+        assert!(!is_edge_cookie(b"__Host-theme"));
+        assert!(!is_edge_cookie(b"xhs_session"));
     }
 
     #[test]

@@ -12,6 +12,8 @@ mod audit;
 mod client_addr;
 mod control;
 mod cookies;
+#[doc(hidden)]
+pub mod fuzzing;
 mod listen;
 mod metrics;
 mod pipeline;

@@ -33,7 +33,7 @@ use std::time::Instant;
 use chrono::Utc;
 use hardshell_auth::{Device, Subject};
 use http::header::{CONTENT_LENGTH, HeaderValue, ORIGIN, SET_COOKIE, TRANSFER_ENCODING};
-use http::{Method, Request};
+use http::{HeaderMap, Method, Request};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
@@ -81,19 +81,17 @@ async fn phases(
     request: Request<Incoming>,
 ) -> (HttpResponse, String) {
     // Phase 2: framing.
-    if request.headers().contains_key(TRANSFER_ENCODING) {
-        return (
-            response::bad_request("request bodies must be sent with Content-Length\n"),
-            "framing".to_owned(),
-        );
-    }
-    let announced = request
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > state.limits.max_body_bytes) {
-        return (response::payload_too_large(), "framing".to_owned());
+    match check_framing(request.headers(), state.limits.max_body_bytes) {
+        Ok(()) => {}
+        Err(FramingRefusal::TransferEncoding) => {
+            return (
+                response::bad_request("request bodies must be sent with Content-Length\n"),
+                "framing".to_owned(),
+            );
+        }
+        Err(FramingRefusal::TooLarge) => {
+            return (response::payload_too_large(), "framing".to_owned());
+        }
     }
 
     // Phase 3: client address.
@@ -125,7 +123,7 @@ async fn phases(
     // Phase 5: authentication.
     if authn::presents_credential(state, request.headers()) {
         let locked = state.rate_limits.check_lockout(client).err().or_else(|| {
-            authn::claimed_account(state, request.headers())
+            authn::claimed_account(authn::CredentialSources::of(state), request.headers())
                 .and_then(|account| state.rate_limits.account_locked(&account))
         });
         if let Some(secs) = locked {
@@ -240,6 +238,33 @@ async fn phases(
         }
     };
     (with_cookie(response, authentication.set_cookie), route)
+}
+
+/// Why the framing phase refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FramingRefusal {
+    /// Any `Transfer-Encoding`: only `Content-Length` framing is accepted.
+    TransferEncoding,
+    /// A `Content-Length` over the body limit, refused before the body is read.
+    TooLarge,
+}
+
+/// Phase 2 on its own: pure over the headers, so it can be fuzzed.
+pub(crate) fn check_framing(
+    headers: &HeaderMap,
+    max_body_bytes: u64,
+) -> Result<(), FramingRefusal> {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        return Err(FramingRefusal::TransferEncoding);
+    }
+    let announced = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|length| length > max_body_bytes) {
+        return Err(FramingRefusal::TooLarge);
+    }
+    Ok(())
 }
 
 fn with_cookie(mut response: HttpResponse, cookie: Option<HeaderValue>) -> HttpResponse {

@@ -112,11 +112,7 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
     };
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
-    strip_hop_by_hop(headers, websocket);
-    for name in STRIPPED_FROM_CLIENT {
-        headers.remove(name);
-    }
-    cookies::strip_edge_cookies(headers);
+    scrub_request_headers(headers, websocket);
     let assertion = state
         .signer
         .sign(permit.identity(), &cx.request_id, Utc::now());
@@ -172,7 +168,23 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
 }
 
 fn finish(mut response: HttpResponse, upgraded: bool) -> HttpResponse {
-    let headers = response.headers_mut();
+    scrub_response_headers(response.headers_mut(), upgraded);
+    response
+}
+
+/// What the client sent, less what the upstream must not see: hop-by-hop
+/// headers, the client's credentials and forwarding headers it made up.
+pub(crate) fn scrub_request_headers(headers: &mut HeaderMap, websocket: bool) {
+    strip_hop_by_hop(headers, websocket);
+    for name in STRIPPED_FROM_CLIENT {
+        headers.remove(name);
+    }
+    cookies::strip_edge_cookies(headers);
+}
+
+/// What the upstream answered, less hop-by-hop headers and any attempt to set
+/// the edge's own cookies.
+pub(crate) fn scrub_response_headers(headers: &mut HeaderMap, upgraded: bool) {
     strip_hop_by_hop(headers, upgraded);
     // The upstream may set its own cookies, not the edge's: a compromised workload
     // must not be able to plant a session (fixation) or clear the owner's.
@@ -186,21 +198,21 @@ fn finish(mut response: HttpResponse, upgraded: bool) -> HttpResponse {
     for cookie in cookies {
         headers.append(header::SET_COOKIE, cookie);
     }
-    response
 }
 
 fn sets_edge_cookie(value: &HeaderValue) -> bool {
+    // Read from the bytes, as a browser reads them: a value with a byte that is
+    // not visible ASCII (which `to_str` refuses) still sets the cookie it names.
     let name = value
-        .to_str()
-        .unwrap_or("")
-        .split(['=', ';'])
+        .as_bytes()
+        .split(|b| matches!(b, b'=' | b';'))
         .next()
-        .unwrap_or("")
-        .trim();
-    name.starts_with("hs_") || name.starts_with("__Host-hs_") || name == cookies::CF_AUTHORIZATION
+        .unwrap_or_default()
+        .trim_ascii();
+    cookies::is_edge_cookie(name)
 }
 
-fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+pub(crate) fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
     let upgrade = headers
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
@@ -217,12 +229,13 @@ fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
 /// Removes hop-by-hop headers and any header the `Connection` header names. For a
 /// WebSocket handshake, `Connection: upgrade` and `Upgrade` are kept.
 fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    // From the bytes: one token that is not visible ASCII must not keep the
+    // others in the list from being honoured.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim_ascii()).ok())
         .filter(|name| !(keep_upgrade && name == header::UPGRADE))
         .collect();
     for name in named {
@@ -265,6 +278,20 @@ mod tests {
         assert_eq!(headers.get("x-kept").unwrap(), "1");
     }
 
+    /// Found by the `http_request_head` fuzz target: a byte that is not visible
+    /// ASCII anywhere in `Connection` used to make the whole list be ignored.
+    #[test]
+    fn connection_named_headers_are_removed_whatever_else_the_list_holds() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "connection",
+            HeaderValue::from_bytes(b"\x94, x-secret-hop").unwrap(),
+        );
+        headers.insert("x-secret-hop", HeaderValue::from_static("1"));
+        strip_hop_by_hop(&mut headers, false);
+        assert!(headers.get("x-secret-hop").is_none());
+    }
+
     #[test]
     fn the_upstream_cannot_set_edge_cookies() {
         for ours in [
@@ -275,6 +302,23 @@ mod tests {
             assert!(sets_edge_cookie(&HeaderValue::from_static(ours)), "{ours}");
         }
         assert!(!sets_edge_cookie(&HeaderValue::from_static("theme=dark")));
+    }
+
+    /// Found by the `http_request_head` fuzz target: `to_str` refuses such a
+    /// value, and the name used to be read as empty, so the cookie went through.
+    #[test]
+    fn the_upstream_cannot_set_edge_cookies_with_non_ascii_bytes() {
+        for ours in [
+            b"hs_\xff".as_slice(),
+            b"hs_session=x; Path=/; \xe2\x80\x8b",
+            b" __Host-hs_session=\xc3\xa9",
+            b"CF_Authorization=\x80",
+        ] {
+            let value = HeaderValue::from_bytes(ours).unwrap();
+            assert!(sets_edge_cookie(&value), "{ours:?}");
+        }
+        let theirs = HeaderValue::from_bytes(b"theme=\xc3\xa9t\xc3\xa9").unwrap();
+        assert!(!sets_edge_cookie(&theirs));
     }
 
     #[test]

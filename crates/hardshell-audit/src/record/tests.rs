@@ -113,3 +113,15 @@ fn hashes_must_be_lower_case_hex() {
     assert!(ChainHash::try_from("g".repeat(64)).is_err());
     assert_eq!(ChainHash::try_from("0".repeat(64)), Ok(ChainHash::GENESIS));
 }
+
+/// Found by the `audit_record` fuzz target: serde's message repeated an
+/// unknown event type with its control characters.
+#[test]
+fn a_refused_line_is_described_on_one_printable_line() {
+    let record = Record::next(None, time(), event()).unwrap();
+    let line = line_of(&record).replace("login_failed", "login_failed\\u001b[2J\\n");
+    let bad = Record::read(line.as_bytes()).unwrap_err();
+    let shown = bad.fault.to_string();
+    assert!(shown.contains("unknown variant"), "{shown}");
+    assert!(!shown.chars().any(char::is_control), "{shown:?}");
+}

@@ -88,6 +88,13 @@ impl Walk {
     }
 
     fn place(&mut self, link: Link) {
+        if link.seq == 0 {
+            // Seqs start at 1: no writer stores a record 0, so it has no place
+            // in the chain (and no predecessor to link back to).
+            let detail = "seq 0: records start at 1".to_owned();
+            self.find_at(FindingKind::Inserted, &link, detail);
+            return;
+        }
         if self.seen.contains(link.seq) {
             let detail = format!("a second record with seq {}", link.seq);
             self.find_at(FindingKind::Inserted, &link, detail);
@@ -187,5 +194,26 @@ impl Walk {
             line,
             detail,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Found by the `audit_log` fuzz target: `link_back` computed `seq - 1`.
+    #[test]
+    fn a_record_numbered_zero_is_reported_not_a_panic() {
+        let object: Arc<str> = "edge/segments/00000000000000000001".into();
+        let mut walk = Walk::default();
+        walk.line(&object, 1, br#"{"seq":0}"#);
+        assert!(
+            walk.findings
+                .iter()
+                .any(|f| f.kind == FindingKind::Inserted && f.seq == Some(0)),
+            "{:?}",
+            walk.findings
+        );
+        assert_eq!(walk.seen.max(), None);
     }
 }

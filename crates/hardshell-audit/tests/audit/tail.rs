@@ -78,3 +78,21 @@ async fn tail_refuses_to_skip_missing_records() {
     let err = tail.read().await.unwrap_err();
     assert!(matches!(err, AuditError::Tampered { seq: 7, .. }), "{err}");
 }
+
+/// Found while writing the `audit_log` fuzz target: the damaged line's claimed
+/// seq was incremented, which overflowed (a panic in debug builds, and in
+/// release a wrap to 0 that skipped the line as "before the start").
+#[tokio::test]
+async fn tail_refuses_a_damaged_line_whatever_seq_it_claims() {
+    let test = TestLog::written(3).await;
+    test.rewrite(&segment(1), |lines| {
+        lines[2] = format!("{{\"seq\":{}}}", u64::MAX);
+    })
+    .await;
+    let mut tail = Tail::new(&test.scope, &test.log_id, 1).unwrap();
+    let err = tail.read().await.unwrap_err();
+    assert!(
+        matches!(err, AuditError::Tampered { seq: u64::MAX, .. }),
+        "{err}"
+    );
+}

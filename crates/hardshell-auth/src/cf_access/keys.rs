@@ -39,6 +39,11 @@ impl AccessKeys {
     pub(crate) fn get(&self, kid: &str) -> Option<&DecodingKey> {
         self.by_kid.get(kid)
     }
+
+    /// How many usable keys the set holds.
+    pub(crate) fn len(&self) -> usize {
+        self.by_kid.len()
+    }
 }
 
 fn usable_rs256_key(jwk: &Jwk) -> Option<(String, DecodingKey)> {

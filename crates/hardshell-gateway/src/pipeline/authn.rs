@@ -12,7 +12,7 @@ use hardshell_auth::tokens::TOKEN_PREFIX;
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, HeaderValue};
 
-use crate::cookies;
+use crate::cookies::{self, CookiePolicy};
 use crate::state::EdgeState;
 
 /// What the phase found.
@@ -49,7 +49,24 @@ enum Credential<'a> {
 /// The header Cloudflare Access adds in front of the application.
 const CF_ACCESS_HEADER: &str = "cf-access-jwt-assertion";
 
-fn credential<'a>(state: &EdgeState, headers: &'a HeaderMap) -> Option<Credential<'a>> {
+/// What decides where a request's credential is looked for: the session
+/// cookie's name, and whether Cloudflare Access tokens are accepted at all.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CredentialSources {
+    pub cookies: CookiePolicy,
+    pub cloudflare: bool,
+}
+
+impl CredentialSources {
+    pub(crate) fn of(state: &EdgeState) -> Self {
+        Self {
+            cookies: state.cookies,
+            cloudflare: state.cf_access.is_some(),
+        }
+    }
+}
+
+fn credential<'a>(sources: CredentialSources, headers: &'a HeaderMap) -> Option<Credential<'a>> {
     if let Some(value) = headers.get(AUTHORIZATION) {
         return Some(
             match value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
@@ -58,11 +75,11 @@ fn credential<'a>(state: &EdgeState, headers: &'a HeaderMap) -> Option<Credentia
             },
         );
     }
-    let cloudflare = state.cf_access.is_some();
+    let cloudflare = sources.cloudflare;
     if cloudflare && let Some(jwt) = headers.get(CF_ACCESS_HEADER).and_then(|v| v.to_str().ok()) {
         return Some(Credential::CloudflareAccess(jwt));
     }
-    if let Some(session) = cookies::find(headers, state.cookies.session_name()) {
+    if let Some(session) = cookies::find(headers, sources.cookies.session_name()) {
         return Some(Credential::Session(session));
     }
     if cloudflare && let Some(jwt) = cookies::find(headers, cookies::CF_AUTHORIZATION) {
@@ -73,14 +90,14 @@ fn credential<'a>(state: &EdgeState, headers: &'a HeaderMap) -> Option<Credentia
 
 /// Whether the request presents any credential at all.
 pub(crate) fn presents_credential(state: &EdgeState, headers: &HeaderMap) -> bool {
-    credential(state, headers).is_some()
+    credential(CredentialSources::of(state), headers).is_some()
 }
 
 /// The account a credential claims, for per-account failure limits and the
 /// audit record: a token's id, only when it has the exact shape of one (16
 /// lower-case hex digits), so that no other client text is ever recorded.
-pub(crate) fn claimed_account(state: &EdgeState, headers: &HeaderMap) -> Option<String> {
-    match credential(state, headers)? {
+pub(crate) fn claimed_account(sources: CredentialSources, headers: &HeaderMap) -> Option<String> {
+    match credential(sources, headers)? {
         Credential::Bearer(token) => token
             .strip_prefix(TOKEN_PREFIX)
             .and_then(|rest| rest.split_once('_'))
@@ -107,7 +124,7 @@ pub(crate) async fn authenticate(
         }),
         ..Authentication::default()
     };
-    match credential(state, headers) {
+    match credential(CredentialSources::of(state), headers) {
         None => Authentication::default(),
         Some(Credential::UnsupportedScheme) => {
             fail(CredentialKind::ApiToken, "unsupported_scheme", None)
@@ -128,7 +145,7 @@ pub(crate) async fn authenticate(
                 fail(
                     CredentialKind::ApiToken,
                     e.reason(),
-                    claimed_account(state, headers),
+                    claimed_account(CredentialSources::of(state), headers),
                 )
             }
         },
