@@ -1,17 +1,54 @@
-//! Structured log lines on standard error.
+//! Structured log lines on standard error, written by a background thread.
+//!
+//! The audit log is the record of what happened; these lines are diagnostics.
+//! So a request never waits for standard error: lines go through a bounded
+//! queue, and when the reader falls behind (a paused pager, a stalled journal)
+//! new lines are dropped and counted instead of blocking the edge.
 
 use std::io::IsTerminal;
 
 use hardshell_config::{LogFormat, LogLevel};
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 
+/// Lines queued for the writer thread before new ones are dropped.
+const QUEUED_LINES: usize = 16_384;
+
+/// Keeps the writer thread alive; dropping it writes out what is queued.
+#[must_use = "log lines are lost when the guard is dropped"]
+pub struct LogGuard {
+    dropped: ErrorCounter,
+    _worker: WorkerGuard,
+}
+
+impl LogGuard {
+    /// Lines dropped so far because standard error did not keep up.
+    pub fn dropped(&self) -> usize {
+        self.dropped.dropped_lines()
+    }
+}
+
+impl std::fmt::Debug for LogGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogGuard")
+            .field("dropped", &self.dropped())
+            .finish_non_exhaustive()
+    }
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `level`.
-pub fn init(format: LogFormat, level: LogLevel) {
+pub fn init(format: LogFormat, level: LogLevel) -> LogGuard {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    let (writer, worker) = NonBlockingBuilder::default()
+        .lossy(true)
+        .buffered_lines_limit(QUEUED_LINES)
+        .thread_name("hardshell-log")
+        .finish(std::io::stderr());
+    let dropped = writer.error_counter();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     // A second init (only possible in tests) keeps the first subscriber.
@@ -19,4 +56,8 @@ pub fn init(format: LogFormat, level: LogLevel) {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    LogGuard {
+        dropped,
+        _worker: worker,
+    }
 }

@@ -22,7 +22,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::cli::AgentArgs;
 
 pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
-    crate::logging::init(
+    let _log = crate::logging::init(
         hardshell_config::LogFormat::Text,
         hardshell_config::LogLevel::Info,
     );

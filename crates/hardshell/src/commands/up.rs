@@ -13,7 +13,7 @@ use crate::{context, logging, models};
 
 pub async fn run(global: &Global) -> anyhow::Result<()> {
     let loaded = context::load_config(global)?;
-    logging::init(loaded.config.log.format, loaded.config.log.level);
+    let log = logging::init(loaded.config.log.format, loaded.config.log.level);
     // Before any work: a signal that arrives while starting up (the edge already
     // listens while the setup link is issued and the agent starts) is kept and
     // ends the run cleanly once serving begins, instead of killing the process
@@ -147,6 +147,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let _ = stop_agent.send(true);
     if let Some(supervisor) = supervisor {
         let _ = supervisor.await;
+    }
+    if log.dropped() > 0 {
+        tracing::warn!(
+            dropped = log.dropped(),
+            "log lines were dropped because standard error did not keep up"
+        );
     }
     tracing::info!("stopped");
     Ok(())

@@ -154,3 +154,59 @@ fn up_refuses_a_taken_port() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cannot listen on"), "{stderr}");
 }
+
+#[test]
+fn up_keeps_serving_when_nobody_reads_its_log() {
+    let hs = Instance::initialised();
+    hs.edit_config(|text| {
+        text.replace("127.0.0.1:8787", "127.0.0.1:0")
+            .replace("requests_per_minute = 60", "requests_per_minute = 100000")
+            .replace("burst = 10\n", "burst = 10000\n")
+    });
+    let mut child = hs
+        .command(&["up"])
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = BufReader::new(stderr).lines();
+    let addr = loop {
+        let line = lines.next().expect("up exited").unwrap();
+        if let Some(at) = line.find("edge listening on http://") {
+            let rest = &line[at + "edge listening on http://".len()..];
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // From here on the pipe is never read: at trace level it fills (64 KiB)
+    // within a few requests. The edge must go on answering, not block on it.
+    let up = Up {
+        child,
+        addr,
+        log: Vec::new(),
+    };
+    for i in 0..600 {
+        // With a timeout: a blocked edge fails the test instead of hanging it.
+        let mut stream = TcpStream::connect(&up.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .unwrap_or_else(|e| panic!("request {i}: the edge stopped answering: {e}"));
+        assert!(
+            response.starts_with("HTTP/1.1 200"),
+            "request {i}: {response}"
+        );
+    }
+    up.signal("TERM");
+    drop(lines);
+    assert!(up.wait().success());
+}
