@@ -1,12 +1,38 @@
 //! What survives a crash: an accepted message survives kill -9 of the edge, the
 //! agent does not outlive the edge, and a killed agent is restarted.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Lines};
 
 use crate::running::{
     Running, agent_pid, alive, eventually, history, http, instance, local_model, message_text,
     new_session, token, turn,
 };
+
+/// Sends `text` and reads the event stream until the agent says the message is
+/// stored; the rest of the stream is returned unread.
+fn until_accepted(
+    running: &Running,
+    token: &str,
+    session: &str,
+    text: &str,
+) -> Lines<BufReader<reqwest::blocking::Response>> {
+    let response = http()
+        .post(running.url(&format!("/api/sessions/{session}/messages")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "text": text }))
+        .send()
+        .unwrap();
+    let mut lines = BufReader::new(response).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the stream ended before accepted")
+            .unwrap();
+        if line == "event: accepted" {
+            return lines;
+        }
+    }
+}
 
 #[test]
 fn an_accepted_message_survives_kill_9_of_the_edge_and_the_agent_dies_with_it() {
@@ -17,22 +43,7 @@ fn an_accepted_message_survives_kill_9_of_the_edge_and_the_agent_dies_with_it() 
     let session = new_session(&running, &token);
 
     // Start a turn and read until the agent says the message is stored.
-    let response = http()
-        .post(running.url(&format!("/api/sessions/{session}/messages")))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "text": "Remember this line." }))
-        .send()
-        .unwrap();
-    let mut lines = BufReader::new(response).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("the stream ended before accepted")
-            .unwrap();
-        if line == "event: accepted" {
-            break;
-        }
-    }
+    let _stream = until_accepted(&running, &token, &session, "Remember this line.");
     running.kill9();
 
     // PR_SET_PDEATHSIG: the agent goes with the edge, holding nothing open.
@@ -65,22 +76,7 @@ fn an_accepted_message_survives_kill_9_of_the_agent_which_is_restarted() {
     let first = agent_pid(&running);
     let session = new_session(&running, &token);
 
-    let response = http()
-        .post(running.url(&format!("/api/sessions/{session}/messages")))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({ "text": "Do not forget me." }))
-        .send()
-        .unwrap();
-    let mut lines = BufReader::new(response).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("the stream ended before accepted")
-            .unwrap();
-        if line == "event: accepted" {
-            break;
-        }
-    }
+    let lines = until_accepted(&running, &token, &session, "Do not forget me.");
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(first).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
