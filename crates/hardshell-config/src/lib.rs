@@ -14,9 +14,9 @@ mod secret_ref;
 pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig};
 pub use model::{
-    Access, Agent, Audit, Cidr, Cloudflare, Config, DEFAULT_LISTEN, Dangerous, Devices, Edge, Llm,
-    Log, LogFormat, LogLevel, Metrics, Oidc, Passkey, Price, Provider, ProviderKind, RateLimit,
-    Rule, RuleRole, S3, Storage, StorageBackend, Tls, Upstream,
+    Access, Agent, Approval, Audit, Cidr, Cloudflare, Config, DEFAULT_LISTEN, Dangerous, Devices,
+    Edge, Exec, Llm, Log, LogFormat, LogLevel, Metrics, Oidc, Passkey, Price, Provider,
+    ProviderKind, RateLimit, Rule, RuleRole, S3, Storage, StorageBackend, Tls, Upstream,
 };
 pub use secret_ref::{SecretRef, is_valid_secret_name};
 

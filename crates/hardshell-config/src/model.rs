@@ -11,6 +11,7 @@ mod access;
 mod agent;
 mod dangerous;
 mod edge;
+mod exec;
 mod log;
 mod operations;
 mod storage;
@@ -19,6 +20,7 @@ pub use access::{Access, Cloudflare, Devices, Oidc, Passkey, Rule, RuleRole};
 pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};
+pub use exec::{Approval, Exec};
 pub use log::{Log, LogFormat, LogLevel};
 pub use operations::{Audit, Metrics, RateLimit, Upstream};
 pub use storage::{S3, Storage, StorageBackend};
@@ -48,6 +50,8 @@ pub struct Config {
     pub agent: Agent,
     /// Model providers, the fallback chain and spend limits.
     pub llm: Llm,
+    /// The agent's `exec` tool and who approves its commands.
+    pub exec: Exec,
     /// Where authorised chat traffic is proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
@@ -76,6 +80,7 @@ impl Default for Config {
             audit: Audit::default(),
             agent: Agent::default(),
             llm: Llm::default(),
+            exec: Exec::default(),
             upstream: None,
             metrics: None,
             storage: Storage::default(),

@@ -550,3 +550,37 @@ fn the_llm_chain_names_configured_providers_over_safe_urls() {
     );
     assert_eq!(key_of(parse("[agent]\nmax_steps = 0\n")), "agent.max_steps");
 }
+
+#[test]
+fn exec_allows_only_plain_program_names_and_positive_limits() {
+    let config = parse(
+        "[exec]\napproval = \"allowlist\"\nallow = [\"ls\", \"python3\", \"/usr/bin/git\", \"g++\"]\n",
+    )
+    .unwrap();
+    assert_eq!(config.config.exec.approval, crate::Approval::Allowlist);
+    for bad in [
+        "ls;rm",
+        "$(id)",
+        "ls -la",
+        "",
+        "..",
+        "-x",
+        "usr/bin/ls",
+        "/usr/../bin/sh",
+        "/usr//ls",
+        "`id`",
+    ] {
+        let text = format!("[exec]\nallow = [\"ok\", {}]\n", toml_string(bad));
+        assert_eq!(key_of(parse(&text)), "exec.allow[1]", "{bad:?}");
+    }
+    assert_eq!(
+        key_of(parse("[exec]\ntimeout_secs = 0\n")),
+        "exec.timeout_secs"
+    );
+    let (_, _, key, message) = invalid(parse("[exec]\napproval = \"yes\"\n"));
+    assert_eq!(key.as_deref(), Some("exec.approval"), "{message}");
+}
+
+fn toml_string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}

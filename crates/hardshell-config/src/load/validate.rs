@@ -14,7 +14,35 @@ impl LoadedConfig {
         self.validate_llm()?;
         self.validate_access()?;
         self.validate_storage()?;
+        self.validate_exec()?;
         self.validate_operations()
+    }
+
+    fn validate_exec(&self) -> Result<(), ConfigError> {
+        let exec = &self.config.exec;
+        for (i, program) in exec.allow.iter().enumerate() {
+            if !is_program_name(program) {
+                return Err(self.error_at(
+                    &format!("exec.allow[{i}]"),
+                    format!(
+                        "{program:?} is not a program name: letters, digits and . _ + - only, \
+                         or an absolute path"
+                    ),
+                ));
+            }
+        }
+        for (key, value) in [
+            ("exec.timeout_secs", exec.timeout_secs),
+            ("exec.approval_timeout_secs", exec.approval_timeout_secs),
+            ("exec.max_output_bytes", exec.max_output_bytes as u64),
+            ("exec.memory_mb", exec.memory_mb),
+            ("exec.max_pids", exec.max_pids),
+        ] {
+            if value == 0 {
+                return Err(self.error_at(key, "must be at least 1"));
+            }
+        }
+        Ok(())
     }
 
     /// The URL clients use: `[edge] public_url`, or `http(s)://localhost:<port>`.
@@ -327,6 +355,18 @@ impl LoadedConfig {
             }
         }
         Ok(())
+    }
+}
+
+/// A program as a command names it: a plain name looked up on PATH, or an
+/// absolute path; nothing a shell would expand or split.
+fn is_program_name(text: &str) -> bool {
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-');
+    let plain =
+        |part: &str| !part.is_empty() && part != "." && part != ".." && part.bytes().all(name_byte);
+    match text.strip_prefix('/') {
+        Some(path) => path.split('/').all(plain),
+        None => plain(text) && !text.starts_with('-'),
     }
 }
 
