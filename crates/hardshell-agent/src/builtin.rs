@@ -1,6 +1,8 @@
-//! The tools every agent has: the time, and memory (save and search).
+//! The tools every agent has: the time, and memory (save and search); and
+//! `exec`, when the edge offers it.
 
 mod current_time;
+mod exec;
 mod memory_tools;
 
 use std::sync::Arc;
@@ -8,6 +10,7 @@ use std::sync::Arc;
 use crate::{Clock, Memory, OwnerTimeZone, ToolRegistry, ToolRegistryError};
 
 pub use current_time::CurrentTime;
+pub use exec::{CommandRunner, Exec, MAX_COMMAND_BYTES};
 pub use memory_tools::{MemorySave, MemorySearch};
 
 /// Registers `current_time`, `memory_save` and `memory_search`.

@@ -66,8 +66,8 @@ pub use session::{
     SessionError, SessionId, SessionIdError, SessionStore, SessionSummary, StoredMessage,
 };
 pub use tool::{
-    DispatchError, Tool, ToolContext, ToolError, ToolOutput, ToolRegistry, ToolRegistryError,
-    parse_arguments,
+    DispatchError, Notice, Tool, ToolContext, ToolError, ToolOutput, ToolRegistry,
+    ToolRegistryError, parse_arguments,
 };
 pub use turn::{
     Agent, AgentConfig, AgentParts, ToolCallRecord, TurnEnd, TurnEvent, TurnFailure, TurnOutcome,

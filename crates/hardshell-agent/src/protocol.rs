@@ -9,10 +9,12 @@
 //! GET  /v1/health               -> 200
 //! ```
 //!
-//! And the agent's one question to the edge, on the control socket:
+//! And the agent's questions to the edge, on the control socket:
 //!
 //! ```text
-//! GET  /agent/v1/settings       -> AgentSettings
+//! GET  /agent/v1/settings                 -> AgentSettings
+//! POST /exec/v1/run          ExecRequest  -> ExecAnswer (Ran, Pending or Refused)
+//! POST /exec/v1/approvals/<id>/wait       -> ExecAnswer (Ran or Refused), once the owner answered
 //! ```
 
 use hardshell_llm::{Message, ModelRef};
@@ -66,4 +68,52 @@ pub struct AgentSettings {
     pub turn_timeout_secs: u64,
     pub max_message_bytes: usize,
     pub max_tokens: u32,
+    /// The `exec` tool, when `[exec] approval` is not `deny`.
+    #[serde(default)]
+    pub exec: Option<ExecSettings>,
+}
+
+/// How the `exec` tool is described to the model. The edge decides what runs;
+/// this only lets the model know what to expect.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecSettings {
+    /// Whether commands outside `allow` are asked about (`true`) or refused.
+    pub asks: bool,
+    /// Programs that run without asking.
+    pub allow: Vec<String>,
+    pub timeout_secs: u64,
+}
+
+/// A command for a session's workspace.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecRequest {
+    pub session: String,
+    pub command: String,
+}
+
+/// The edge's answer to an [`ExecRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ExecAnswer {
+    /// It ran (allowed, or approved).
+    Ran { report: ExecReport },
+    /// The owner is being asked; wait on this approval.
+    Pending { approval: String },
+    /// It will not run, and why.
+    Refused { reason: String },
+}
+
+/// How a command's run ended.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecReport {
+    /// The exit code, when it exited on its own.
+    pub exit_code: Option<i32>,
+    /// `exited`, or why its shell was stopped: `timeout`, `memory`, `pids`,
+    /// `signal`.
+    pub ended: String,
+    pub stdout: String,
+    pub stderr: String,
+    /// Whether output past `[exec] max_output_bytes` was cut.
+    pub truncated: bool,
+    pub duration_ms: u64,
 }

@@ -38,11 +38,42 @@ pub trait Tool: Send + Sync + 'static {
 pub struct ToolContext {
     session: SessionId,
     turn_seq: u64,
+    notices: Option<tokio::sync::mpsc::UnboundedSender<Notice>>,
+}
+
+/// What a tool may tell the client while it runs. Deliberately not any
+/// [`crate::TurnEvent`]: a tool cannot end the turn or speak for the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Notice {
+    /// A command waits for the owner's answer.
+    ApprovalRequested { id: String, command: String },
+    /// The owner answered, or the question expired.
+    ApprovalResolved { id: String, approved: bool },
 }
 
 impl ToolContext {
     pub fn new(session: SessionId, turn_seq: u64) -> Self {
-        Self { session, turn_seq }
+        Self {
+            session,
+            turn_seq,
+            notices: None,
+        }
+    }
+
+    /// The same context, with notices going to `notices`.
+    pub(crate) fn with_notices(&self, notices: tokio::sync::mpsc::UnboundedSender<Notice>) -> Self {
+        Self {
+            notices: Some(notices),
+            ..self.clone()
+        }
+    }
+
+    /// Tells the client something while the call runs. Without a listener
+    /// (tests, a client that left) the notice is dropped.
+    pub fn notify(&self, notice: Notice) {
+        if let Some(notices) = &self.notices {
+            let _ = notices.send(notice);
+        }
     }
 
     /// The conversation the call belongs to.

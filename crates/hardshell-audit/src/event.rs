@@ -41,6 +41,8 @@ pub enum AuditEvent {
     ProviderSwitched(ProviderSwitched),
     TurnFinished(TurnFinished),
     MemoryNoteChanged(MemoryNoteChanged),
+    ExecDecided(ExecDecided),
+    ExecFinished(ExecFinished),
 }
 
 impl AuditEvent {
@@ -65,6 +67,8 @@ impl AuditEvent {
             AuditEvent::ProviderSwitched(_) => "provider_switched",
             AuditEvent::TurnFinished(_) => "turn_finished",
             AuditEvent::MemoryNoteChanged(_) => "memory_note_changed",
+            AuditEvent::ExecDecided(_) => "exec_decided",
+            AuditEvent::ExecFinished(_) => "exec_finished",
         }
     }
 }
@@ -229,6 +233,36 @@ pub struct MemoryNoteChanged {
     /// `written` or `deleted`.
     pub change: String,
     pub actor: Option<String>,
+}
+
+/// Whether a command from the agent's `exec` tool may run. The command is
+/// identified by its SHA-256 only: command lines can carry secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecDecided {
+    pub session: String,
+    pub command_sha256: String,
+    /// `allowed` (every program listed), `asked`, `approved` or `refused`.
+    pub decision: String,
+    /// Why, for `asked` and `refused`, from a fixed vocabulary: `not_listed`,
+    /// `owner_refused`, `unanswered`, `no_one_to_ask`, `too_many_pending`,
+    /// `exec_disabled`, `no_randomness`.
+    pub reason: Option<String>,
+    /// Who approved or refused, when a person did.
+    pub actor: Option<String>,
+}
+
+/// A command from the `exec` tool ran in its own shell, and how that ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecFinished {
+    pub session: String,
+    pub command_sha256: String,
+    /// `exited`, `timeout`, `memory`, `signal`, `terminated`, or `failed` when
+    /// its shell could not start.
+    pub ended: String,
+    pub exit_code: Option<i32>,
+    pub duration_ms: u64,
 }
 
 /// A device certificate was issued. The certificate is public; its key never

@@ -581,6 +581,24 @@ fn exec_allows_only_plain_program_names_and_positive_limits() {
     assert_eq!(key.as_deref(), Some("exec.approval"), "{message}");
 }
 
+#[test]
+fn a_turn_outlasts_the_exec_commands_it_may_wait_for() {
+    // ask: 180 s for the answer + 60 s to run must fit in the turn.
+    let (_, _, key, message) = invalid(parse("[agent]\nturn_timeout_secs = 240\n"));
+    assert_eq!(key.as_deref(), Some("agent.turn_timeout_secs"), "{message}");
+    assert!(message.contains("240 s"), "{message}");
+    parse("[agent]\nturn_timeout_secs = 241\n").unwrap();
+    // allowlist: only the run counts; deny: nothing does.
+    parse("[agent]\nturn_timeout_secs = 61\n[exec]\napproval = \"allowlist\"\n").unwrap();
+    assert_eq!(
+        key_of(parse(
+            "[agent]\nturn_timeout_secs = 60\n[exec]\napproval = \"allowlist\"\n"
+        )),
+        "agent.turn_timeout_secs"
+    );
+    parse("[agent]\nturn_timeout_secs = 5\n[exec]\napproval = \"deny\"\n").unwrap();
+}
+
 fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }

@@ -11,12 +11,18 @@
 //   POST /auth/logout                  -> 204
 //   GET  /api/sessions                 -> {"sessions": [{"id", "title", "created", "updated", "message_count"}]}
 //   POST /api/sessions                 -> 201 {"id"} (nothing is stored until a message is)
-//   GET  /api/sessions/{id}            -> {"messages": [{"seq", "at", "message": {"role", "content": [part]}}]}
+//   GET  /api/sessions/{id}            -> {"messages": [{"seq", "at", "message": {"role", "content": [part]}}],
+//                                          "waiting": [{"id", "command"}]}
 //        part: {"type": "text", "text"} | {"type": "tool_call", "id", "name", "arguments"}
 //              | {"type": "tool_result", "call_id", "content", "is_error"}
 //   POST /api/sessions/{id}/messages   {"text"} -> text/event-stream of
 //        accepted {"seq"} · delta {"text"} · tool {"name", "state", "ok"}
+//        · approval {"id", "command"} · approval_resolved {"id", "approved"}
 //        · done {"usage"} · error {"message"}
+//   POST /api/sessions/{id}/approvals/{approval}  {"approve": bool} -> 204 | 404 (expired) | 409
+//
+// An approval is the agent asking to run a command that [exec] allow does not
+// cover; the turn waits until it is answered here (or the question expires).
 //
 // A 401 from any of them means the session is gone: the page goes to /login.
 //
@@ -199,6 +205,55 @@
     return item;
   }
 
+  // A command waiting for the owner's yes or no. The command is shown as text,
+  // exactly as it would run; the buttons answer once.
+  function approvalCard(session, id, command) {
+    const card = element("div", "approval");
+    card.dataset.approval = id;
+    card.setAttribute("role", "group");
+    card.setAttribute("aria-label", "Command waiting for your approval");
+    const question = element("p", "approval-question", "hardshell wants to run this command in its workspace:");
+    const text = element("pre", "approval-command", command);
+    const buttons = element("div", "approval-buttons");
+    const run = element("button", "approve", "Run it");
+    const refuse = element("button", "refuse", "Don't run");
+    run.type = "button";
+    refuse.type = "button";
+    const outcome = element("p", "approval-outcome");
+    outcome.setAttribute("aria-live", "polite");
+    buttons.append(run, refuse);
+    card.append(question, text, buttons, outcome);
+    const answer = async (approve) => {
+      run.disabled = true;
+      refuse.disabled = true;
+      try {
+        await call("POST", `${sessionPath(session)}/approvals/${encodeURIComponent(id)}`, { approve });
+        outcome.textContent = approve ? "Approved: running…" : "Refused: it will not run.";
+      } catch (error) {
+        if (error instanceof SignedOut) {
+          return;
+        }
+        outcome.textContent =
+          error instanceof ServerRefused && error.status === 404
+            ? "This question has expired: the command did not run."
+            : explain(error);
+      }
+    };
+    run.addEventListener("click", () => answer(true));
+    refuse.addEventListener("click", () => answer(false));
+    return {
+      card,
+      resolved(approved) {
+        run.disabled = true;
+        refuse.disabled = true;
+        card.classList.add(approved ? "approved" : "refused");
+        if (!outcome.textContent || outcome.textContent.startsWith("Approved")) {
+          outcome.textContent = approved ? "Approved: it ran." : "Not run.";
+        }
+      },
+    };
+  }
+
   function showConversation(items) {
     ui.messages.replaceChildren(...items);
     ui.conversationEmpty.hidden = items.length > 0;
@@ -211,8 +266,9 @@
 
   // The reply being streamed: its text arrives in pieces. The text is a live
   // region, busy until the turn ends, so a screen reader reads it once, whole.
-  function streamingReply() {
+  function streamingReply(session) {
     const item = messageItem("assistant");
+    const approvals = new Map();
     const tools = element("ul", "tool-events");
     const text = element("div", "text pending");
     text.setAttribute("aria-live", "polite");
@@ -244,6 +300,21 @@
         if (!entry) {
           tools.append(line);
         }
+      },
+      approval(event) {
+        const id = String(event.id || "");
+        const card = approvalCard(session, id, String(event.command || ""));
+        approvals.set(id, card);
+        item.insertBefore(card.card, text);
+        scrollToEnd();
+        say("A command waits for your approval.");
+      },
+      approvalResolved(event) {
+        const card = approvals.get(String(event.id || ""));
+        if (card) {
+          card.resolved(Boolean(event.approved));
+        }
+        say("hardshell is replying…");
       },
       finish() {
         text.classList.remove("pending");
@@ -329,11 +400,19 @@
       return;
     }
     const response = await call("GET", sessionPath(id));
-    const messages = (await response.json()).messages || [];
+    const body = await response.json();
+    const messages = body.messages || [];
     if (load !== page.loads) {
       return;
     }
-    showConversation(messages.map(storedMessage));
+    // Questions still open from a turn this page did not start (another tab,
+    // a reload, `hardshell chat`) can be answered here too.
+    const waiting = (body.waiting || []).map((w) => {
+      const item = messageItem("assistant");
+      item.append(approvalCard(id, String(w.id || ""), String(w.command || "")).card);
+      return item;
+    });
+    showConversation([...messages.map(storedMessage), ...waiting]);
     scrollToEnd();
   }
 
@@ -381,7 +460,7 @@
     const sent = messageItem("user");
     sent.append(element("div", "text", text));
     addToConversation(sent);
-    const reply = streamingReply();
+    const reply = streamingReply(session);
     scrollToEnd();
     say("hardshell is replying…");
     let ended = false;
@@ -401,6 +480,10 @@
           reply.add(String(data.text || ""));
         } else if (event.name === "tool") {
           reply.tool(data);
+        } else if (event.name === "approval") {
+          reply.approval(data);
+        } else if (event.name === "approval_resolved") {
+          reply.approvalResolved(data);
         } else if (event.name === "done") {
           ended = true;
           reply.finish();

@@ -8,6 +8,8 @@
 //! - `/llm/<provider>/...`: the model gateway (see [`llm`]); keys added here.
 //! - `/agent/v1/settings`: what the agent needs from the config it never reads.
 //! - `/agent/v1/switch`: the agent reports a fallback switch, for the audit log.
+//! - `/exec/v1/run` and `/exec/v1/approvals/<id>/wait`: the `exec` tool's
+//!   commands, decided and run by the edge (see `crate::exec`).
 //!
 //! Each request is logged; storage writes and refusals are counted in metrics.
 
@@ -182,10 +184,48 @@ async fn route(service: &ControlService, request: Request<Incoming>) -> HttpResp
         }
     } else if path == "/agent/v1/switch" && request.method() == http::Method::POST {
         switch(service, request).await
+    } else if let Some(rest) = path.strip_prefix("/exec/v1/") {
+        exec(service, rest, request).await
     } else {
         response::not_found()
     };
     response
+}
+
+/// The `exec` tool: a command to decide on, or a wait for the owner's answer.
+async fn exec(service: &ControlService, rest: &str, request: Request<Body>) -> HttpResponse {
+    let Some((edge, exec)) = service
+        .edge
+        .as_ref()
+        .and_then(|edge| Some((edge, edge.exec.as_ref()?)))
+    else {
+        return response::not_found();
+    };
+    if request.method() != http::Method::POST {
+        return response::method_not_allowed();
+    }
+    let answer = if rest == "run" {
+        let limit = hardshell_agent::builtin::MAX_COMMAND_BYTES + 4096;
+        let Ok(bytes) = axum::body::to_bytes(request.into_body(), limit).await else {
+            return response::payload_too_large();
+        };
+        let Ok(run) = serde_json::from_slice::<hardshell_agent::protocol::ExecRequest>(&bytes)
+        else {
+            return response::bad_request("expected {\"session\", \"command\"}\n");
+        };
+        exec.request(run, &edge.audit).await
+    } else if let Some(approval) = rest
+        .strip_prefix("approvals/")
+        .and_then(|rest| rest.strip_suffix("/wait"))
+    {
+        exec.wait(approval, &edge.audit).await
+    } else {
+        return response::not_found();
+    };
+    response::json(
+        http::StatusCode::OK,
+        &serde_json::to_value(answer).unwrap_or_default(),
+    )
 }
 
 /// The agent's fallback chain moved on; recorded as the agent reported it (the

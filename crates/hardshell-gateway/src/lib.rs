@@ -12,6 +12,7 @@ mod audit;
 mod client_addr;
 mod control;
 mod cookies;
+mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
 mod listen;
@@ -33,6 +34,7 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 pub use control::{ControlService, ControlSocket, LlmGateway, LlmGatewayError, ProviderRoute};
+pub use exec::{ShellRun, ToolShell};
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;

@@ -15,9 +15,12 @@ use hardshell_config::{LoadedConfig, RuleRole};
 use hardshell_storage::{ObjectKey, Store};
 use url::Url;
 
+use hardshell_config::Approval;
+
 use crate::GatewayError;
 use crate::audit::Trail;
 use crate::cookies::CookiePolicy;
+use crate::exec::ExecService;
 use crate::metrics::Metrics;
 use crate::pipeline::limits::RateLimits;
 use crate::proxy::{Target, Upstream};
@@ -41,6 +44,9 @@ pub struct EdgeSetup<'a> {
     pub cloudflare_certs_url: Option<Url>,
     /// The built-in agent's socket, when it runs.
     pub agent_socket: Option<std::path::PathBuf>,
+    /// Where the agent's `exec` commands run, when it runs and `[exec]
+    /// approval` is not `deny`.
+    pub exec_shell: Option<Arc<dyn crate::exec::ToolShell>>,
 }
 
 impl EdgeSetup<'_> {
@@ -152,6 +158,12 @@ impl EdgeSetup<'_> {
             cf_access,
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc"),
+            exec: match (&self.agent_socket, self.exec_shell, config.exec.approval) {
+                (Some(_), Some(shell), Approval::Allowlist | Approval::Ask) => {
+                    Some(ExecService::new(config.exec.clone(), shell))
+                }
+                _ => None,
+            },
             agent: self.agent_socket.map(crate::agent::AgentClient::new),
         }))
     }

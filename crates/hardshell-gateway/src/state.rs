@@ -61,6 +61,8 @@ pub struct EdgeState {
     pub(crate) oidc_pending: Ephemeral,
     /// The built-in agent, when it runs (no `[upstream]`).
     pub(crate) agent: Option<crate::agent::AgentClient>,
+    /// The agent's `exec` tool, when it has one.
+    pub(crate) exec: Option<crate::exec::ExecService>,
 }
 
 impl std::fmt::Debug for EdgeState {

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use hardshell_agent::protocol::{AgentSettings, ChainEntry, ProviderWire};
+use hardshell_agent::protocol::{AgentSettings, ChainEntry, ExecSettings, ProviderWire};
 use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
 use hardshell_gateway::{LlmGateway, ProviderRoute};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
@@ -101,5 +101,20 @@ pub fn agent_settings(loaded: &LoadedConfig) -> anyhow::Result<AgentSettings> {
         turn_timeout_secs: agent.turn_timeout_secs,
         max_message_bytes: agent.max_message_bytes,
         max_tokens: agent.max_tokens,
+        exec: exec_settings(&loaded.config.exec),
+    })
+}
+
+/// What the agent tells the model about `exec`; `None` when it has no such tool.
+fn exec_settings(exec: &hardshell_config::Exec) -> Option<ExecSettings> {
+    let asks = match exec.approval {
+        hardshell_config::Approval::Deny => return None,
+        hardshell_config::Approval::Allowlist => false,
+        hardshell_config::Approval::Ask => true,
+    };
+    Some(ExecSettings {
+        asks,
+        allow: exec.allow.clone(),
+        timeout_secs: exec.timeout_secs,
     })
 }

@@ -26,6 +26,17 @@ pub enum TurnEvent {
         name: String,
         ok: bool,
     },
+    /// A command waits for the owner's yes or no (the `exec` tool in `ask`
+    /// mode). The client answers at the edge, which runs it or not.
+    ApprovalRequested {
+        id: String,
+        command: String,
+    },
+    /// The owner answered, or the question expired.
+    ApprovalResolved {
+        id: String,
+        approved: bool,
+    },
     /// The reply is complete and stored.
     Done {
         usage: Usage,

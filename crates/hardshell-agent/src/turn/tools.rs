@@ -91,7 +91,7 @@ pub(super) async fn run_calls(
                 agent.config.max_calls_per_step
             ))
         } else {
-            match agent.tools.dispatch(&call.name, &call.arguments, cx).await {
+            match dispatch_relaying_notices(agent, call, cx, sink).await {
                 Ok(output) => Ok(cap(output.content, agent.config.max_tool_output_bytes)),
                 Err(e) => {
                     match &e {
@@ -124,6 +124,43 @@ pub(super) async fn run_calls(
         });
     }
     results
+}
+
+/// Runs one call, passing what the tool tells the client on as it happens.
+async fn dispatch_relaying_notices(
+    agent: &Agent,
+    call: &Call,
+    cx: &ToolContext,
+    sink: &mut dyn TurnSink,
+) -> Result<crate::ToolOutput, DispatchError> {
+    let (notices, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let cx = cx.with_notices(notices);
+    let dispatch = agent.tools.dispatch(&call.name, &call.arguments, &cx);
+    tokio::pin!(dispatch);
+    loop {
+        tokio::select! {
+            result = &mut dispatch => {
+                while let Ok(notice) = received.try_recv() {
+                    sink.emit(notice.into());
+                }
+                return result;
+            }
+            Some(notice) = received.recv() => sink.emit(notice.into()),
+        }
+    }
+}
+
+impl From<crate::tool::Notice> for TurnEvent {
+    fn from(notice: crate::tool::Notice) -> Self {
+        match notice {
+            crate::tool::Notice::ApprovalRequested { id, command } => {
+                TurnEvent::ApprovalRequested { id, command }
+            }
+            crate::tool::Notice::ApprovalResolved { id, approved } => {
+                TurnEvent::ApprovalResolved { id, approved }
+            }
+        }
+    }
 }
 
 /// `text` cut to at most `limit` bytes at a character boundary, saying so.

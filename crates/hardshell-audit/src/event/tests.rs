@@ -140,6 +140,20 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             change: "written".to_owned(),
             actor: None,
         }),
+        AuditEvent::ExecDecided(ExecDecided {
+            session: "web-0a1b2c3d-00112233".to_owned(),
+            command_sha256: "ab".repeat(32),
+            decision: "refused".to_owned(),
+            reason: Some("owner_refused".to_owned()),
+            actor: owner(),
+        }),
+        AuditEvent::ExecFinished(ExecFinished {
+            session: "web-0a1b2c3d-00112233".to_owned(),
+            command_sha256: "ab".repeat(32),
+            ended: "exited".to_owned(),
+            exit_code: Some(0),
+            duration_ms: 12,
+        }),
     ]
 }
 
@@ -190,6 +204,14 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::PasskeyRegistered(_) => &["request_id", "client", "passkey"],
         AuditEvent::ProviderSwitched(_) => &["from", "to", "reason"],
         AuditEvent::MemoryNoteChanged(_) => &["note", "change", "actor"],
+        AuditEvent::ExecDecided(_) => &["session", "command_sha256", "decision", "reason", "actor"],
+        AuditEvent::ExecFinished(_) => &[
+            "session",
+            "command_sha256",
+            "ended",
+            "exit_code",
+            "duration_ms",
+        ],
         AuditEvent::TurnFinished(_) => &[
             "request_id",
             "subject",
@@ -208,7 +230,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 18);
+    assert_eq!(names.len(), 20);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use url::Url;
 
 use crate::load::{ConfigError, LoadedConfig};
-use crate::model::{S3, StorageBackend};
+use crate::model::{Approval, S3, StorageBackend};
 
 impl LoadedConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -41,6 +41,23 @@ impl LoadedConfig {
             if value == 0 {
                 return Err(self.error_at(key, "must be at least 1"));
             }
+        }
+        // A command is asked about and run within one turn: the turn must
+        // outlast both, or an approved command would be cut off mid-run.
+        let agent = &self.config.agent;
+        let needed = match exec.approval {
+            Approval::Deny => 0,
+            Approval::Allowlist => exec.timeout_secs,
+            Approval::Ask => exec.approval_timeout_secs.saturating_add(exec.timeout_secs),
+        };
+        if agent.enabled && needed >= agent.turn_timeout_secs {
+            return Err(self.error_at(
+                "agent.turn_timeout_secs",
+                format!(
+                    "must be more than the {needed} s an exec command may take \
+                     (exec.timeout_secs, plus exec.approval_timeout_secs when approval = \"ask\")"
+                ),
+            ));
         }
         Ok(())
     }

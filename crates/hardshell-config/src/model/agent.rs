@@ -33,7 +33,7 @@ impl Default for Agent {
             enabled: true,
             workspace: PathBuf::from("workspace"),
             max_steps: 8,
-            turn_timeout_secs: 120,
+            turn_timeout_secs: 600,
             max_message_bytes: 32 * 1024,
             max_tokens: 1024,
         }

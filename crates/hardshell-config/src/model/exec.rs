@@ -54,7 +54,7 @@ impl Default for Exec {
             .map(str::to_owned)
             .to_vec(),
             timeout_secs: 60,
-            approval_timeout_secs: 300,
+            approval_timeout_secs: 180,
             max_output_bytes: 64 * 1024,
             memory_mb: 512,
             max_pids: 128,

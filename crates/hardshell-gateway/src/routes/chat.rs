@@ -4,10 +4,17 @@
 //! ```text
 //! GET  /api/sessions                 your sessions, newest first
 //! POST /api/sessions                 {"id"} of a new session
-//! GET  /api/sessions/{id}            its messages
+//! GET  /api/sessions/{id}            its messages, and the commands waiting for an answer
 //! POST /api/sessions/{id}/messages   {"text"} -> text/event-stream:
-//!      accepted {"seq"} · delta {"text"} · tool {"name","state","ok"} · done {"usage"} · error {"message"}
+//!      accepted {"seq"} · delta {"text"} · tool {"name","state","ok"} ·
+//!      approval {"id","command"} · approval_resolved {"id","approved"} ·
+//!      done {"usage"} · error {"message"}
+//! POST /api/sessions/{id}/approvals/{approval}  {"approve": bool} -> 204
 //! ```
+//!
+//! An `approval` event is the `exec` tool asking to run a command that is not
+//! in `[exec] allow`; the turn waits until the session's owner answers (or the
+//! question expires as a refusal).
 //!
 //! Sessions belong to the principal that made them: their ids carry a tag of the
 //! principal's subject, and nobody else can list, read or continue them.
@@ -38,6 +45,11 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
         .route(Method::POST, "/api/sessions", create)
         .route(Method::GET, "/api/sessions/{id}", history)
         .route(Method::POST, "/api/sessions/{id}/messages", send)
+        .route(
+            Method::POST,
+            "/api/sessions/{id}/approvals/{approval}",
+            approve,
+        )
 }
 
 /// The tag a principal's session ids carry: 8 hex digits of a hash of its subject.
@@ -102,11 +114,49 @@ async fn history(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpRes
     if !owns(permit.identity(), &id) {
         return response::not_found();
     }
+    let waiting: Vec<_> = cx
+        .state
+        .exec
+        .as_ref()
+        .map(|exec| exec.waiting(&id))
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(id, command)| serde_json::json!({ "id": id, "command": command }))
+        .collect();
     match agent.history(&id, 500).await {
-        Ok(messages) => {
-            response::json(StatusCode::OK, &serde_json::json!({ "messages": messages }))
-        }
+        Ok(messages) => response::json(
+            StatusCode::OK,
+            &serde_json::json!({ "messages": messages, "waiting": waiting }),
+        ),
         Err(e) => unavailable(&e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Approve {
+    approve: bool,
+}
+
+/// The session's owner answers an `exec` question.
+async fn approve(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> HttpResponse {
+    let Some(exec) = &cx.state.exec else {
+        return response::not_found();
+    };
+    let id = cx.param("id").unwrap_or_default().to_owned();
+    let approval = cx.param("approval").unwrap_or_default().to_owned();
+    if !owns(permit.identity(), &id) {
+        return response::not_found();
+    }
+    let Some(body) = read_json::<Approve>(request).await else {
+        return response::bad_request("expected {\"approve\": true or false}\n");
+    };
+    match exec.answer(&id, &approval, body.approve, &permit.identity().subject) {
+        Ok(()) => response::text(StatusCode::NO_CONTENT, ""),
+        Err(crate::exec::AnswerError::Unknown) => response::not_found(),
+        Err(crate::exec::AnswerError::Answered) => {
+            response::text(StatusCode::CONFLICT, "already answered\n")
+        }
     }
 }
 
@@ -214,6 +264,14 @@ fn sse_frame(event: &TurnEvent) -> Bytes {
         TurnEvent::ToolFinished { name, ok } => (
             "tool",
             serde_json::json!({ "name": name, "state": "finished", "ok": ok }),
+        ),
+        TurnEvent::ApprovalRequested { id, command } => (
+            "approval",
+            serde_json::json!({ "id": id, "command": command }),
+        ),
+        TurnEvent::ApprovalResolved { id, approved } => (
+            "approval_resolved",
+            serde_json::json!({ "id": id, "approved": approved }),
         ),
         TurnEvent::Done { usage } => ("done", serde_json::json!({ "usage": usage })),
         TurnEvent::Failed { message } => ("error", serde_json::json!({ "message": message })),

@@ -95,6 +95,7 @@ impl TestEdge {
             }),
             cloudflare_certs_url: certs_url,
             agent_socket: None,
+            exec_shell: None,
         }
         .build()
         .await

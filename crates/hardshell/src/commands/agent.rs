@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hardshell_agent::protocol::AgentSettings;
+use hardshell_agent::builtin::{CommandRunner, Exec};
+use hardshell_agent::protocol::{AgentSettings, ExecAnswer, ExecRequest};
 use hardshell_agent::{
     Agent, AgentConfig, AgentParts, ChainModel, ChatStream, Memory, Model, ModelError,
     OwnerTimeZone, SessionStore, SystemClock, ToolRegistry, Workspace,
@@ -50,6 +51,15 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
     let memory = Memory::new(scope, sessions.clone(), clock.clone());
     let mut tools = ToolRegistry::new();
     register_builtin_tools(&mut tools, &memory, clock.clone(), OwnerTimeZone::utc())?;
+    if let Some(exec) = settings.exec.clone() {
+        // A command's wait (the owner's answer, then the run) is bounded by the
+        // edge; the turn's own timeout bounds it here.
+        let runner = EdgeRunner::new(
+            &args.control_socket,
+            Duration::from_secs(settings.turn_timeout_secs),
+        )?;
+        tools.register(Exec::new(runner, exec))?;
+    }
     let config = AgentConfig {
         max_steps: settings.max_steps,
         turn_timeout: Duration::from_secs(settings.turn_timeout_secs),
@@ -139,6 +149,63 @@ fn edge_client(control: &Path) -> anyhow::Result<reqwest::Client> {
         .no_proxy()
         .timeout(Duration::from_secs(10))
         .build()?)
+}
+
+/// The `exec` tool's way to the edge, which decides and runs each command.
+#[derive(Debug)]
+struct EdgeRunner {
+    client: reqwest::Client,
+}
+
+impl EdgeRunner {
+    fn new(control: &Path, longest: Duration) -> anyhow::Result<Self> {
+        Ok(Self {
+            client: reqwest::Client::builder()
+                .unix_socket(control.to_owned())
+                .no_proxy()
+                .timeout(longest)
+                .build()?,
+        })
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        body: Option<&ExecRequest>,
+    ) -> Result<ExecAnswer, hardshell_agent::ToolError> {
+        let unavailable = |e: &dyn std::fmt::Display| {
+            hardshell_agent::ToolError::failed(format!("the edge did not answer: {e}"))
+        };
+        let mut request = self.client.post(format!("http://hardshell-edge{path}"));
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| unavailable(&e))?;
+        if !response.status().is_success() {
+            return Err(unavailable(&response.status()));
+        }
+        response.json().await.map_err(|e| unavailable(&e))
+    }
+}
+
+impl CommandRunner for EdgeRunner {
+    async fn request(
+        &self,
+        request: &ExecRequest,
+    ) -> Result<ExecAnswer, hardshell_agent::ToolError> {
+        self.post("/exec/v1/run", Some(request)).await
+    }
+
+    async fn wait(&self, approval: &str) -> Result<ExecAnswer, hardshell_agent::ToolError> {
+        // The id came from the edge; keep it a path segment all the same.
+        if !approval.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(hardshell_agent::ToolError::failed(
+                "the edge sent a malformed approval id",
+            ));
+        }
+        self.post(&format!("/exec/v1/approvals/{approval}/wait"), None)
+            .await
+    }
 }
 
 /// Tells the edge about each fallback switch, for its audit log. Best effort: a

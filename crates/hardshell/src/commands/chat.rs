@@ -2,6 +2,10 @@
 //! other client, with an API token of scope `chat`. Replies stream as they are
 //! written. The token comes from `HARDSHELL_TOKEN`, a file, or a hidden prompt —
 //! never from the command line, where other users could read it in `ps`.
+//!
+//! When the agent asks to run a command that `[exec] allow` does not cover,
+//! the question is put on the terminal (or read as a line from standard input
+//! when that is not a terminal) and the answer sent back to the edge.
 
 use std::io::Write;
 use std::time::Duration;
@@ -159,7 +163,17 @@ impl Client {
                         let _ = stdout.flush();
                     }
                     "tool" if data["state"] == "started" => {
-                        eprint!("[{}…] ", data["name"].as_str().unwrap_or("tool"));
+                        eprint!("[{}…] ", printable(data["name"].as_str().unwrap_or("tool")));
+                    }
+                    "approval" => {
+                        let id = data["id"].as_str().unwrap_or_default().to_owned();
+                        let command = data["command"].as_str().unwrap_or_default();
+                        let approve = ask(command).await?;
+                        self.answer(session, &id, approve).await?;
+                    }
+                    "approval_resolved" => {
+                        let ran = data["approved"].as_bool().unwrap_or(false);
+                        eprintln!("[{}]", if ran { "approved" } else { "not run" });
                     }
                     "done" => {
                         println!();
@@ -178,6 +192,67 @@ impl Client {
     }
 }
 
+impl Client {
+    /// Answers the agent's question `approval` in `session`.
+    async fn answer(&self, session: &str, approval: &str, approve: bool) -> anyhow::Result<()> {
+        let response = self
+            .request(
+                reqwest::Method::POST,
+                &format!("/api/sessions/{session}/approvals/{approval}"),
+            )
+            .json(&serde_json::json!({ "approve": approve }))
+            .send()
+            .await
+            .context("reaching the edge")?;
+        match response.status() {
+            reqwest::StatusCode::NOT_FOUND => {
+                eprintln!("[the question expired before the answer arrived: not run]");
+                Ok(())
+            }
+            _ => Self::check(response).await.map(drop),
+        }
+    }
+}
+
+/// Puts the agent's command to the person at the terminal: yes only on `y` or
+/// `yes`; anything else, or end of input, is no.
+async fn ask(command: &str) -> anyhow::Result<bool> {
+    eprintln!();
+    eprintln!("hardshell wants to run this command in its workspace:");
+    eprintln!();
+    for line in command.lines() {
+        eprintln!("    {}", printable(line));
+    }
+    eprintln!();
+    eprint!("Run it? [y/N] ");
+    let _ = std::io::stderr().flush();
+    let answer = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line).map(|_| line)
+    })
+    .await
+    .context("reading the answer")?
+    .context("reading the answer")?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
+/// `text` with control characters shown as escapes: what the model wrote must
+/// not move the cursor, recolour or rewrite what the question shows.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\t' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -194,4 +269,19 @@ fn parse_event(text: &str) -> (String, String) {
         }
     }
     (name, data.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable;
+
+    #[test]
+    fn a_command_cannot_drive_the_terminal_it_is_shown_on() {
+        assert_eq!(printable("ls -la\t| head"), "ls -la\t| head");
+        // Colour, cursor movement and a carriage return that would hide the
+        // start of the line are shown, not obeyed.
+        let shown = printable("rm -rf ~\r\u{1b}[2Kls\u{1b}[31m\u{7}");
+        assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
+        assert!(shown.starts_with("rm -rf ~\\r\\u{1b}[2Kls"), "{shown}");
+    }
 }

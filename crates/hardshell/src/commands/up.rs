@@ -71,6 +71,9 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let agent_runs = loaded.config.agent.enabled && loaded.config.upstream.is_none();
     let run_dir = loaded.data_dir().join("run");
     let (control_path, agent_path) = (run_dir.join("edge.sock"), run_dir.join("agent.sock"));
+    // Commands of the agent's `exec` tool run in tool shells made here.
+    let exec_shell: Option<std::sync::Arc<dyn hardshell_gateway::ToolShell>> = None;
+    let exec_runs = agent_runs && exec_shell.is_some();
     let state = EdgeSetup {
         config: &loaded,
         store: &store,
@@ -79,6 +82,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         oidc_client_secret,
         cloudflare_certs_url: None,
         agent_socket: agent_runs.then(|| agent_path.clone()),
+        exec_shell,
     }
     .build()
     .await?;
@@ -110,7 +114,11 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
     let supervisor = if agent_runs {
         let gateway = models::gateway(&loaded, &secrets, &store).await?;
-        let settings = models::agent_settings(&loaded)?;
+        let mut settings = models::agent_settings(&loaded)?;
+        if !exec_runs {
+            // No shell to run commands in: the agent is not offered the tool.
+            settings.exec = None;
+        }
         let scope = store.root().scope(&ObjectKey::parse("agent")?)?;
         let service = ControlService::for_agent(scope, settings, gateway, &edge);
         let control = ControlSocket::bind(&control_path, service)?;

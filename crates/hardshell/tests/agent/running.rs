@@ -17,7 +17,7 @@ pub fn env(name: &str) -> String {
 /// The `[llm]` table for the local model as `local/smollm2`, plus `extra`.
 pub fn local_model(extra: &str) -> String {
     format!(
-        "[agent]\nmax_tokens = 48\nturn_timeout_secs = 120\n\
+        "[agent]\nmax_tokens = 48\nturn_timeout_secs = 300\n\
          [llm]\nchain = [\"local/smollm2\"]\n\
          [llm.providers.local]\nkind = \"openai\"\nbase_url = \"{}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n{extra}",
         env("HARDSHELL_TEST_LLM_URL")

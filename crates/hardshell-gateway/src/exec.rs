@@ -1,0 +1,353 @@
+//! The agent's `exec` tool, decided and run at the edge: which commands run
+//! without asking, the owner's answers for the rest, and the tool shell that
+//! runs them.
+//!
+//! The agent only asks (`/exec/v1/run` on the control socket). The edge vets
+//! the command against `[exec] allow` ([`vet`]): a command that runs only
+//! listed programs runs at once; any other is refused (`allowlist`) or put to
+//! the person whose session it is (`ask`), who answers on
+//! `POST /api/sessions/{id}/approvals/{approval}` while the agent waits on
+//! `/exec/v1/approvals/{approval}/wait`. An unanswered question expires as a
+//! refusal. Every command runs in a fresh shell of its own over the session's
+//! workspace, whatever the decision was: approval decides whether it runs, the
+//! shell decides what it can touch.
+//!
+//! The workload cannot create shells itself (its seccomp filter refuses new
+//! namespaces), so tool shells are made here, by the supervisor, with a policy
+//! narrower than the workload's own: no control socket, no agent socket, the
+//! session's workspace only.
+//!
+//! Commands are audited by their SHA-256, never their text: command lines
+//! carry tokens and passwords as often as anything else.
+
+// mod shell;
+mod vet;
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::{ExecDecided, ExecFinished};
+use hardshell_config::{Approval, Exec as ExecConfig};
+use sha2::{Digest, Sha256};
+use tokio::sync::oneshot;
+
+use crate::audit::Trail;
+// pub use shell::SandboxShell;
+use vet::{Vetting, vet};
+
+/// Most questions waiting at once, across sessions: a runaway (or hostile)
+/// agent cannot pile them up.
+const MAX_PENDING: usize = 16;
+
+/// Runs one command in a fresh shell over a session's workspace. The real one
+/// is [`SandboxShell`]; the decision logic's own tests use a recording one.
+pub trait ToolShell: Send + Sync + std::fmt::Debug + 'static {
+    fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, String>>;
+}
+
+/// One command to run, with its limits.
+#[derive(Debug, Clone)]
+pub struct ShellRun {
+    /// A checked session id (see [`is_session_id`]), naming the workspace.
+    pub session: String,
+    pub command: String,
+    pub timeout: Duration,
+    pub max_output_bytes: usize,
+    pub memory_mb: u64,
+    pub max_pids: u64,
+}
+
+/// Decides and runs the `exec` tool's commands.
+pub(crate) struct ExecService {
+    config: ExecConfig,
+    allow: BTreeSet<String>,
+    shell: Arc<dyn ToolShell>,
+    pending: Mutex<HashMap<String, Pending>>,
+}
+
+impl std::fmt::Debug for ExecService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecService")
+            .field("approval", &self.config.approval)
+            .field("allow", &self.allow)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A question put to a session's owner.
+struct Pending {
+    session: String,
+    command: String,
+    /// Taken by the one waiter.
+    answer: Option<oneshot::Receiver<Answer>>,
+    /// Taken by the one answer.
+    reply: Option<oneshot::Sender<Answer>>,
+}
+
+#[derive(Debug)]
+struct Answer {
+    approve: bool,
+    actor: String,
+}
+
+/// Why an answer was not taken.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AnswerError {
+    /// No such question for this session (or it expired).
+    Unknown,
+    /// It was answered already.
+    Answered,
+}
+
+impl ExecService {
+    pub(crate) fn new(config: ExecConfig, shell: Arc<dyn ToolShell>) -> Self {
+        Self {
+            allow: config.allow.iter().cloned().collect(),
+            config,
+            shell,
+            pending: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The agent asks to run a command.
+    pub(crate) async fn request(&self, request: ExecRequest, audit: &Trail) -> ExecAnswer {
+        let ExecRequest { session, command } = request;
+        if !is_session_id(&session) {
+            return refused("the session id is not valid");
+        }
+        let digest = sha256(&command);
+        let decide = |decision: &str, reason: Option<&str>| {
+            audit.note(AuditEvent::ExecDecided(ExecDecided {
+                session: session.clone(),
+                command_sha256: digest.clone(),
+                decision: decision.to_owned(),
+                reason: reason.map(str::to_owned),
+                actor: None,
+            }));
+        };
+        let why = match (self.config.approval, vet(&command, &self.allow)) {
+            (Approval::Deny, _) => {
+                decide("refused", Some("exec_disabled"));
+                return refused("[exec] approval is \"deny\"");
+            }
+            (_, Vetting::Allowed) => {
+                decide("allowed", None);
+                return self.run(session, command, audit).await;
+            }
+            (Approval::Allowlist, Vetting::NeedsApproval(why)) => {
+                decide("refused", Some("not_listed"));
+                return refused(&format!(
+                    "{why}, and [exec] approval is \"allowlist\": only commands whose every \
+                     program is listed run"
+                ));
+            }
+            (Approval::Ask, Vetting::NeedsApproval(why)) => why,
+        };
+        // Sessions of the OpenAI-compatible API have nobody to ask: their
+        // stream carries no questions.
+        if session.starts_with("api-") {
+            decide("refused", Some("no_one_to_ask"));
+            return refused(&format!("{why}, and nobody can be asked on the API"));
+        }
+        let Some(id) = random_id() else {
+            decide("refused", Some("no_randomness"));
+            return refused("the system's random number source failed");
+        };
+        let (reply, answer) = oneshot::channel();
+        {
+            let mut pending = lock(&self.pending);
+            if pending.len() >= MAX_PENDING {
+                drop(pending);
+                decide("refused", Some("too_many_pending"));
+                return refused("too many commands are waiting for an answer");
+            }
+            pending.insert(
+                id.clone(),
+                Pending {
+                    session: session.clone(),
+                    command,
+                    answer: Some(answer),
+                    reply: Some(reply),
+                },
+            );
+        }
+        decide("asked", Some("not_listed"));
+        tracing::info!(session = %session, approval = %id, reason = %why, "exec command waits for the owner");
+        ExecAnswer::Pending { approval: id }
+    }
+
+    /// The agent waits for the answer to `approval`; runs the command if it
+    /// was approved. Expires as a refusal after `[exec] approval_timeout_secs`.
+    pub(crate) async fn wait(&self, approval: &str, audit: &Trail) -> ExecAnswer {
+        let Some(answer) = lock(&self.pending)
+            .get_mut(approval)
+            .and_then(|pending| pending.answer.take())
+        else {
+            return refused("no such question, or it is already being waited on");
+        };
+        let limit = Duration::from_secs(self.config.approval_timeout_secs);
+        let answer = tokio::time::timeout(limit, answer).await;
+        let Some(Pending {
+            session, command, ..
+        }) = lock(&self.pending).remove(approval)
+        else {
+            return refused("the question is gone");
+        };
+        let digest = sha256(&command);
+        let decided = |decision: &str, reason: Option<&str>, actor: Option<String>| {
+            AuditEvent::ExecDecided(ExecDecided {
+                session: session.clone(),
+                command_sha256: digest.clone(),
+                decision: decision.to_owned(),
+                reason: reason.map(str::to_owned),
+                actor,
+            })
+        };
+        match answer {
+            Ok(Ok(Answer {
+                approve: true,
+                actor,
+            })) => {
+                // Written before the command runs: an approval is the owner's
+                // decision, and it must be on record if the run is.
+                if let Err(e) = audit
+                    .admin_action(decided("approved", None, Some(actor)))
+                    .await
+                {
+                    tracing::error!(error = %e, "not running an approved command: the approval could not be recorded");
+                    return refused(
+                        "the approval could not be recorded, so the command did not run",
+                    );
+                }
+                self.run(session, command, audit).await
+            }
+            Ok(Ok(Answer {
+                approve: false,
+                actor,
+            })) => {
+                audit.note(decided("refused", Some("owner_refused"), Some(actor)));
+                refused("the owner refused to run it")
+            }
+            Ok(Err(_)) | Err(_) => {
+                audit.note(decided("refused", Some("unanswered"), None));
+                refused(&format!(
+                    "nobody answered within {} s",
+                    self.config.approval_timeout_secs
+                ))
+            }
+        }
+    }
+
+    /// The person whose session it is answers a question.
+    pub(crate) fn answer(
+        &self,
+        session: &str,
+        approval: &str,
+        approve: bool,
+        actor: &str,
+    ) -> Result<(), AnswerError> {
+        let mut pending = lock(&self.pending);
+        let question = pending
+            .get_mut(approval)
+            .filter(|question| question.session == session)
+            .ok_or(AnswerError::Unknown)?;
+        let reply = question.reply.take().ok_or(AnswerError::Answered)?;
+        // The waiter may have given up a moment ago; the question is then gone
+        // for it either way.
+        let _ = reply.send(Answer {
+            approve,
+            actor: actor.to_owned(),
+        });
+        Ok(())
+    }
+
+    /// Questions waiting in `session`: `(approval id, command)`, for a client
+    /// that (re)opens the conversation.
+    pub(crate) fn waiting(&self, session: &str) -> Vec<(String, String)> {
+        lock(&self.pending)
+            .iter()
+            .filter(|(_, question)| question.session == session && question.reply.is_some())
+            .map(|(id, question)| (id.clone(), question.command.clone()))
+            .collect()
+    }
+
+    async fn run(&self, session: String, command: String, audit: &Trail) -> ExecAnswer {
+        let digest = sha256(&command);
+        let run = ShellRun {
+            session: session.clone(),
+            command,
+            timeout: Duration::from_secs(self.config.timeout_secs),
+            max_output_bytes: self.config.max_output_bytes,
+            memory_mb: self.config.memory_mb,
+            max_pids: self.config.max_pids,
+        };
+        let started = std::time::Instant::now();
+        let result = self.shell.run(run).await;
+        let finished = |ended: &str, exit_code: Option<i32>, duration_ms: u64| {
+            AuditEvent::ExecFinished(ExecFinished {
+                session: session.clone(),
+                command_sha256: digest.clone(),
+                ended: ended.to_owned(),
+                exit_code,
+                duration_ms,
+            })
+        };
+        match result {
+            Ok(report) => {
+                audit.note(finished(
+                    &report.ended,
+                    report.exit_code,
+                    report.duration_ms,
+                ));
+                ExecAnswer::Ran { report }
+            }
+            Err(e) => {
+                tracing::error!(session = %session, error = %e, "exec shell failed to start");
+                let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+                audit.note(finished("failed", None, elapsed));
+                refused(&format!("its shell could not start: {e}"))
+            }
+        }
+    }
+}
+
+fn refused(reason: &str) -> ExecAnswer {
+    ExecAnswer::Refused {
+        reason: reason.to_owned(),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding this lock leaves a consistent map (every update is
+    // a single insert, take or remove), so a poisoned lock is still usable.
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn sha256(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// An approval id: whoever knows it (and owns the session) may answer.
+fn random_id() -> Option<String> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).ok()?;
+    Some(hex::encode(bytes))
+}
+
+/// A session id the edge made (`<channel>-<tag>-<hex>`): it names a directory.
+pub(crate) fn is_session_id(id: &str) -> bool {
+    (1..=96).contains(&id.len())
+        && !id.starts_with('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests;

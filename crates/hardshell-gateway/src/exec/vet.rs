@@ -1,0 +1,137 @@
+//! Whether a command may run without asking: every program it would run is in
+//! `[exec] allow`. The command is parsed as bash parses it (the tool shell runs
+//! it with bash), not matched by prefix: `ls; curl x` runs `curl` too.
+//!
+//! Vetting is conservative: whatever it cannot see through — command or
+//! process substitution, `${…}` and arithmetic expansion (both can run
+//! commands in bash), compound commands, function definitions, variable
+//! assignments, a program name that is not a plain word — is not "allowed"
+//! and goes to the owner (or is refused, in allowlist mode). Running it is
+//! never decided here alone: every command runs in its own shell either way.
+
+use std::collections::BTreeSet;
+
+use brush_parser::ast::{
+    AndOr, Command, CommandPrefixOrSuffixItem, IoFileRedirectTarget, IoRedirect, Program,
+    SimpleCommand,
+};
+
+/// What vetting concluded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Vetting {
+    /// Every program it runs is allowed.
+    Allowed,
+    /// Someone must decide; the reason says what vetting saw.
+    NeedsApproval(String),
+}
+
+/// Text that makes bash run something vetting cannot see statically.
+const OPAQUE: [(&str, &str); 7] = [
+    // Before "$(", which it contains.
+    ("$((", "arithmetic expansion"),
+    ("$(", "command substitution"),
+    ("`", "command substitution"),
+    ("<(", "process substitution"),
+    (">(", "process substitution"),
+    ("${", "parameter expansion with operators"),
+    ("$[", "arithmetic expansion"),
+];
+
+pub(crate) fn vet(command: &str, allow: &BTreeSet<String>) -> Vetting {
+    // Anywhere in the text, quoted or not: a false "needs approval" costs a
+    // question; a false "allowed" runs a program nobody listed.
+    if let Some((_, what)) = OPAQUE.iter().find(|(text, _)| command.contains(text)) {
+        return Vetting::NeedsApproval(format!("it uses {what}"));
+    }
+    let mut reader = std::io::BufReader::new(command.as_bytes());
+    let options = brush_parser::ParserOptions::default();
+    let program = match brush_parser::Parser::new(&mut reader, &options).parse_program() {
+        Ok(program) => program,
+        Err(e) => return Vetting::NeedsApproval(format!("it does not parse as bash: {e}")),
+    };
+    match programs(&program) {
+        Ok(programs) => match programs.iter().find(|p| !allow.contains(p.as_str())) {
+            None => Vetting::Allowed,
+            Some(program) => Vetting::NeedsApproval(format!("`{program}` is not in [exec] allow")),
+        },
+        Err(why) => Vetting::NeedsApproval(why),
+    }
+}
+
+/// Every program the command runs, or why they cannot all be known.
+fn programs(program: &Program) -> Result<Vec<String>, String> {
+    let mut found = Vec::new();
+    for list in &program.complete_commands {
+        for item in &list.0 {
+            let and_or = &item.0;
+            let pipelines = std::iter::once(&and_or.first).chain(and_or.additional.iter().map(
+                |next| match next {
+                    AndOr::And(pipeline) | AndOr::Or(pipeline) => pipeline,
+                },
+            ));
+            for pipeline in pipelines {
+                for command in &pipeline.seq {
+                    match command {
+                        Command::Simple(simple) => found.extend(simple_program(simple)?),
+                        Command::Compound(..) => {
+                            return Err("it has a compound command (if, for, while, case, a subshell or a group)".into());
+                        }
+                        Command::Function(_) => return Err("it defines a function".into()),
+                        Command::ExtendedTest(..) => found.push("[[".into()),
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// The program a simple command runs (none for a bare redirection).
+fn simple_program(simple: &SimpleCommand) -> Result<Option<String>, String> {
+    let items = simple
+        .prefix
+        .iter()
+        .flat_map(|prefix| prefix.0.iter())
+        .chain(simple.suffix.iter().flat_map(|suffix| suffix.0.iter()));
+    let mut in_prefix = simple.prefix.as_ref().map_or(0, |prefix| prefix.0.len());
+    for item in items {
+        let prefix = in_prefix > 0;
+        in_prefix = in_prefix.saturating_sub(1);
+        match item {
+            CommandPrefixOrSuffixItem::AssignmentWord(..) if prefix => {
+                return Err("it sets variables for a command".into());
+            }
+            CommandPrefixOrSuffixItem::ProcessSubstitution(..)
+            | CommandPrefixOrSuffixItem::IoRedirect(IoRedirect::File(
+                _,
+                _,
+                IoFileRedirectTarget::ProcessSubstitution(..),
+            )) => return Err("it uses process substitution".into()),
+            _ => {}
+        }
+    }
+    let Some(word) = &simple.word_or_name else {
+        return Ok(None);
+    };
+    if !is_plain_program(&word.value) {
+        return Err(format!(
+            "the program `{}` is not a plain name",
+            word.value.chars().take(80).collect::<String>()
+        ));
+    }
+    Ok(Some(word.value.clone()))
+}
+
+/// A name looked up on PATH or an absolute path, with nothing to expand.
+pub(crate) fn is_plain_program(text: &str) -> bool {
+    let name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-');
+    let plain =
+        |part: &str| !part.is_empty() && part != "." && part != ".." && part.bytes().all(name_byte);
+    match text.strip_prefix('/') {
+        Some(path) => path.split('/').all(plain),
+        None => plain(text) && !text.starts_with('-'),
+    }
+}
+
+#[cfg(test)]
+mod tests;
