@@ -16,7 +16,7 @@ pub use load::{ConfigError, LoadedConfig};
 pub use model::{
     Access, Agent, Approval, Audit, Cidr, Cloudflare, Config, DEFAULT_LISTEN, Dangerous, Devices,
     Edge, Exec, Llm, Log, LogFormat, LogLevel, Metrics, Oidc, Passkey, Price, Provider,
-    ProviderKind, RateLimit, Rule, RuleRole, S3, Storage, StorageBackend, Tls, Upstream,
+    ProviderKind, RateLimit, Rule, RuleRole, S3, Shell, Storage, StorageBackend, Tls, Upstream,
 };
 pub use secret_ref::{SecretRef, is_valid_secret_name};
 

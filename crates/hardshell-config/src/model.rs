@@ -14,6 +14,7 @@ mod edge;
 mod exec;
 mod log;
 mod operations;
+mod shell;
 mod storage;
 
 pub use access::{Access, Cloudflare, Devices, Oidc, Passkey, Rule, RuleRole};
@@ -23,6 +24,7 @@ pub use edge::{Cidr, Edge, Tls};
 pub use exec::{Approval, Exec};
 pub use log::{Log, LogFormat, LogLevel};
 pub use operations::{Audit, Metrics, RateLimit, Upstream};
+pub use shell::Shell;
 pub use storage::{S3, Storage, StorageBackend};
 
 /// The whole `hardshell.toml`.
@@ -52,6 +54,8 @@ pub struct Config {
     pub llm: Llm,
     /// The agent's `exec` tool and who approves its commands.
     pub exec: Exec,
+    /// The sandbox of the workload and of every tool run.
+    pub shell: Shell,
     /// Where authorised chat traffic is proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
@@ -81,6 +85,7 @@ impl Default for Config {
             agent: Agent::default(),
             llm: Llm::default(),
             exec: Exec::default(),
+            shell: Shell::default(),
             upstream: None,
             metrics: None,
             storage: Storage::default(),

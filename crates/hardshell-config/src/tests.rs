@@ -599,6 +599,22 @@ fn a_turn_outlasts_the_exec_commands_it_may_wait_for() {
     parse("[agent]\nturn_timeout_secs = 5\n[exec]\napproval = \"deny\"\n").unwrap();
 }
 
+#[test]
+fn shell_limits_must_be_positive() {
+    let config = parse("[shell]\nmax_instances = 2\nmemory_mb = 256\n").unwrap();
+    assert_eq!(config.config.shell.max_instances, 2);
+    assert_eq!(config.config.shell.memory_mb, 256);
+    for key in ["max_instances", "memory_mb", "max_pids", "cpu_percent", "tmp_mb"] {
+        let text = format!("[shell]\n{key} = 0\n");
+        assert_eq!(key_of(parse(&text)), format!("shell.{key}"));
+    }
+    assert_eq!(
+        key_of(parse("[shell]\nswap = true\n")),
+        "shell.swap",
+        "unknown keys are refused"
+    );
+}
+
 fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }

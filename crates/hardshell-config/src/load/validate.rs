@@ -42,6 +42,18 @@ impl LoadedConfig {
                 return Err(self.error_at(key, "must be at least 1"));
             }
         }
+        let shell = &self.config.shell;
+        for (key, value) in [
+            ("shell.max_instances", u64::from(shell.max_instances)),
+            ("shell.memory_mb", shell.memory_mb),
+            ("shell.max_pids", shell.max_pids),
+            ("shell.cpu_percent", u64::from(shell.cpu_percent)),
+            ("shell.tmp_mb", shell.tmp_mb),
+        ] {
+            if value == 0 {
+                return Err(self.error_at(key, "must be at least 1"));
+            }
+        }
         // A command is asked about and run within one turn: the turn must
         // outlast both, or an approved command would be cut off mid-run.
         let agent = &self.config.agent;

@@ -1,0 +1,35 @@
+//! `[shell]`: the sandbox every workload and every tool run lives in, and how
+//! much of the machine a shell may use. The seed's `[containers] max_instances`
+//! and `memory_mb`, for Linux shells instead of containers.
+
+use serde::{Deserialize, Serialize};
+
+/// `[shell]`.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Shell {
+    /// Shells running at once: the workload's and the tool runs' together. A
+    /// tool run beyond it waits for a free one (within its own timeout).
+    pub max_instances: u32,
+    /// Memory the workload's shell may use, in MiB; past it, the kernel's OOM
+    /// killer ends a process in that shell, and the shell is restarted.
+    pub memory_mb: u64,
+    /// Processes and threads the workload's shell may have at once.
+    pub max_pids: u64,
+    /// CPU the workload's shell may use, in percent of one core.
+    pub cpu_percent: u32,
+    /// Size of each shell's private `/tmp`, in MiB (it counts as its memory).
+    pub tmp_mb: u64,
+}
+
+impl Default for Shell {
+    fn default() -> Self {
+        Self {
+            max_instances: 4,
+            memory_mb: 512,
+            max_pids: 256,
+            cpu_percent: 100,
+            tmp_mb: 64,
+        }
+    }
+}
