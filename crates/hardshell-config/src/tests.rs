@@ -604,7 +604,13 @@ fn shell_limits_must_be_positive() {
     let config = parse("[shell]\nmax_instances = 2\nmemory_mb = 256\n").unwrap();
     assert_eq!(config.config.shell.max_instances, 2);
     assert_eq!(config.config.shell.memory_mb, 256);
-    for key in ["max_instances", "memory_mb", "max_pids", "cpu_percent", "tmp_mb"] {
+    for key in [
+        "max_instances",
+        "memory_mb",
+        "max_pids",
+        "cpu_percent",
+        "tmp_mb",
+    ] {
         let text = format!("[shell]\n{key} = 0\n");
         assert_eq!(key_of(parse(&text)), format!("shell.{key}"));
     }
