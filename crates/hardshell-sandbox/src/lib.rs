@@ -1,4 +1,249 @@
 //! The shell: Linux kernel isolation for the agent and every tool run.
-//! A [`ShellPolicy`] becomes one ordered plan of layers (see `plan`), applied by
-//! the shell's init process; any layer that cannot be applied fails the start
-//! with an error naming it. There is no best-effort mode.
+//!
+//! A [`ShellPolicy`] becomes one ordered plan of layers ([`plan`]), applied by
+//! the shell's init process (`hardshell shell-init`, see [`init`]); any layer
+//! that cannot be applied fails the start with a [`ShellError`] naming it.
+//! There is no best-effort mode.
+//!
+//! The supervisor half (this module) runs in the edge, a multi-threaded
+//! process that must not fork and set up namespaces itself. It prepares the
+//! cgroups, starts the init program, writes the new user namespace's id maps
+//! (which only a process outside it may do), and then watches the shell: wall
+//! clock, termination, and why it ended.
+//!
+//! Processes, from the edge down:
+//!
+//! ```text
+//! edge (supervisor) ── init (host pid ns; enters the new namespaces, builds the root)
+//!                        └── reaper (pid 1 of the new pid ns; pivots into the root)
+//!                              └── workload (drops every privilege, then execs)
+//! ```
+
+mod cgroup;
+pub mod init;
+mod landlock;
+pub mod plan;
+mod seccomp;
+mod supervisor;
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use supervisor::{Running, spawn};
+
+/// The uid and gid a shell's processes have inside it.
+pub const INSIDE_ID: u32 = 1000;
+
+/// The host uid and gid a shell's processes have when the supervisor is root:
+/// one no account uses, so no host process shares it (a process of the same
+/// uid could signal or trace the shell's).
+pub const HOST_ID_WHEN_ROOT: u32 = 2_147_000_000;
+
+/// What a shell may see and use.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ShellPolicy {
+    /// `[a-z0-9-]{1,48}`: names its cgroups (with a random suffix).
+    pub name: String,
+    /// Host directory bound read-write at `/workspace` (it must exist).
+    pub workspace: PathBuf,
+    /// Paths relative to the workspace bound read-only over themselves when
+    /// they exist (and are not symlinks): the agent's own instructions, `.git`.
+    pub protected: Vec<PathBuf>,
+    /// Host system directories bound read-only at the same path; a symlink
+    /// (`/bin -> usr/bin`) is recreated as the same symlink.
+    pub system: Vec<PathBuf>,
+    /// Anything else the shell is given on purpose.
+    pub binds: Vec<Bind>,
+    /// The whole environment: nothing is inherited.
+    pub env: Vec<(String, String)>,
+    /// Working directory inside the shell.
+    pub cwd: PathBuf,
+    pub limits: Limits,
+}
+
+/// A host file or directory bound into the shell.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bind {
+    pub host: PathBuf,
+    pub inside: PathBuf,
+    pub writable: bool,
+}
+
+/// What a shell may use of the machine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    pub memory_bytes: u64,
+    pub max_pids: u64,
+    /// 100 is one core.
+    pub cpu_percent: u32,
+    /// The whole shell is killed after this long.
+    pub wall_clock: Option<Duration>,
+    /// Size of the private `/tmp` (and of `/dev/shm`).
+    pub tmp_bytes: u64,
+    pub file_size_bytes: u64,
+    pub open_files: u64,
+}
+
+impl ShellPolicy {
+    /// The usual read-only system: programs, libraries and `/etc`.
+    pub fn default_system() -> Vec<PathBuf> {
+        ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"]
+            .iter()
+            .map(PathBuf::from)
+            .filter(|path| path.symlink_metadata().is_ok())
+            .collect()
+    }
+}
+
+impl std::fmt::Debug for ShellPolicy {
+    /// Environment values may be credentials one day: names only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let names: Vec<&str> = self.env.iter().map(|(name, _)| name.as_str()).collect();
+        f.debug_struct("ShellPolicy")
+            .field("name", &self.name)
+            .field("workspace", &self.workspace)
+            .field("protected", &self.protected)
+            .field("system", &self.system)
+            .field("binds", &self.binds)
+            .field("env", &names)
+            .field("cwd", &self.cwd)
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+/// How the init process is started: the `hardshell` binary with
+/// `["shell-init"]`, or this crate's `shell-init` program in its tests.
+#[derive(Debug, Clone)]
+pub struct Launcher {
+    pub program: PathBuf,
+    pub args: Vec<OsString>,
+}
+
+/// One of the workload's standard streams.
+#[derive(Debug)]
+pub enum Stdio {
+    Null,
+    Fd(OwnedFd),
+}
+
+/// The workload's standard streams.
+#[derive(Debug)]
+pub struct Io {
+    pub stdin: Stdio,
+    pub stdout: Stdio,
+    pub stderr: Stdio,
+}
+
+impl Io {
+    /// Nothing in, nothing out.
+    pub fn null() -> Self {
+        Self {
+            stdin: Stdio::Null,
+            stdout: Stdio::Null,
+            stderr: Stdio::Null,
+        }
+    }
+}
+
+/// How the workload's process ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Exited(i32),
+    Signaled(i32),
+}
+
+/// Why the shell ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// The workload ended by itself.
+    Exited,
+    /// Its wall clock ran out; the whole shell was killed.
+    WallClock,
+    /// The kernel killed a process for the shell's memory limit.
+    OutOfMemory,
+    /// [`Running::terminate`] stopped it.
+    Terminated,
+}
+
+/// How a shell ended, and why.
+#[derive(Debug, Clone)]
+pub struct ExitReport {
+    pub status: Status,
+    pub ended: Ended,
+    /// Some fork was refused for the shell's process limit.
+    pub pids_limit_hit: bool,
+    pub duration: Duration,
+}
+
+/// The layers of a shell, in the order they are applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    /// The policy itself.
+    Policy,
+    /// New user, mount, pid, ipc, uts, net and cgroup namespaces.
+    Namespaces,
+    /// The user namespace's uid and gid maps.
+    UserMap,
+    /// The root: tmpfs, read-only system, workspace, `/tmp`, `/proc`, `/dev`.
+    Mounts,
+    /// Descriptors closed, environment replaced, new session.
+    Descriptors,
+    /// cgroups and rlimits.
+    Limits,
+    /// Only loopback, and up.
+    Network,
+    /// Unprivileged ids, every capability set empty, `no_new_privs`.
+    Capabilities,
+    Landlock,
+    Seccomp,
+    /// Finding and executing the program.
+    Exec,
+    /// The supervisor's own work: the init program, pipes, waiting.
+    Supervisor,
+}
+
+impl std::fmt::Display for Layer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Layer::Policy => "policy",
+            Layer::Namespaces => "namespaces",
+            Layer::UserMap => "user map",
+            Layer::Mounts => "mounts",
+            Layer::Descriptors => "descriptors",
+            Layer::Limits => "limits",
+            Layer::Network => "network",
+            Layer::Capabilities => "capabilities",
+            Layer::Landlock => "landlock",
+            Layer::Seccomp => "seccomp",
+            Layer::Exec => "exec",
+            Layer::Supervisor => "supervisor",
+        })
+    }
+}
+
+/// A shell that could not start (or be watched), naming the layer.
+#[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
+#[error("shell could not start: layer {layer} failed: {detail}")]
+pub struct ShellError {
+    pub layer: Layer,
+    detail: String,
+}
+
+impl ShellError {
+    pub(crate) fn new(layer: Layer, detail: impl std::fmt::Display) -> Self {
+        Self {
+            layer,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+}

@@ -1,0 +1,220 @@
+//! A shell's cgroups: memory, processes and CPU, through the v1 controllers
+//! (one directory per controller under `/sys/fs/cgroup/<controller>/hardshell/`)
+//! or the unified v2 tree (`/sys/fs/cgroup/hardshell/`), whichever the host
+//! runs. Made by the supervisor before the shell starts, read after it ends
+//! (to tell an out-of-memory kill from an exit), then removed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::{Layer, Limits, ShellError};
+
+const ROOT: &str = "/sys/fs/cgroup";
+const PERIOD_US: u64 = 100_000;
+
+/// One shell's cgroups.
+#[derive(Debug)]
+pub(crate) struct Cgroup {
+    memory: PathBuf,
+    pids: PathBuf,
+    cpu: PathBuf,
+    unified: bool,
+}
+
+impl Cgroup {
+    /// Makes the shell's cgroups, with its limits set.
+    pub(crate) fn create(name: &str, limits: &Limits) -> Result<Self, ShellError> {
+        let fail = |what: &str, path: &Path, e: io::Error| {
+            ShellError::new(
+                Layer::Limits,
+                format!("cgroup {what} {}: {e}", path.display()),
+            )
+        };
+        let leaf = format!("{name}-{}", suffix());
+        let unified = Path::new(ROOT).join("cgroup.controllers").exists();
+        let cgroup = if unified {
+            let parent = Path::new(ROOT).join("hardshell");
+            make_dir(&parent).map_err(|e| fail("create", &parent, e))?;
+            for dir in [Path::new(ROOT), &parent] {
+                let control = dir.join("cgroup.subtree_control");
+                std::fs::write(&control, "+memory +pids +cpu")
+                    .map_err(|e| fail("enable controllers in", &control, e))?;
+            }
+            let dir = parent.join(&leaf);
+            Self {
+                memory: dir.clone(),
+                pids: dir.clone(),
+                cpu: dir,
+                unified,
+            }
+        } else {
+            let dir = |controller: &str| {
+                Path::new(ROOT)
+                    .join(controller)
+                    .join("hardshell")
+                    .join(&leaf)
+            };
+            Self {
+                memory: dir("memory"),
+                pids: dir("pids"),
+                cpu: dir("cpu"),
+                unified,
+            }
+        };
+        for dir in cgroup.dirs() {
+            make_dir(dir).map_err(|e| fail("create", dir, e))?;
+        }
+        let quota = u64::from(limits.cpu_percent) * PERIOD_US / 100;
+        let settings: Vec<(&Path, &str, String, bool)> = if unified {
+            vec![
+                (
+                    &cgroup.memory,
+                    "memory.max",
+                    limits.memory_bytes.to_string(),
+                    true,
+                ),
+                (&cgroup.memory, "memory.swap.max", "0".into(), false),
+                (&cgroup.pids, "pids.max", limits.max_pids.to_string(), true),
+                (&cgroup.cpu, "cpu.max", format!("{quota} {PERIOD_US}"), true),
+            ]
+        } else {
+            vec![
+                (
+                    &cgroup.memory,
+                    "memory.limit_in_bytes",
+                    limits.memory_bytes.to_string(),
+                    true,
+                ),
+                // Without swap accounting (the file is absent) swap is not
+                // limited; with it, memory plus swap gets the same limit.
+                (
+                    &cgroup.memory,
+                    "memory.memsw.limit_in_bytes",
+                    limits.memory_bytes.to_string(),
+                    false,
+                ),
+                (&cgroup.pids, "pids.max", limits.max_pids.to_string(), true),
+                (
+                    &cgroup.cpu,
+                    "cpu.cfs_period_us",
+                    PERIOD_US.to_string(),
+                    true,
+                ),
+                (&cgroup.cpu, "cpu.cfs_quota_us", quota.to_string(), true),
+            ]
+        };
+        for (dir, file, value, required) in settings {
+            let path = dir.join(file);
+            if !required && !path.exists() {
+                continue;
+            }
+            if let Err(e) = std::fs::write(&path, &value) {
+                cgroup.remove();
+                return Err(fail("limit", &path, e));
+            }
+        }
+        Ok(cgroup)
+    }
+
+    fn dirs(&self) -> Vec<&Path> {
+        if self.unified {
+            vec![&self.memory]
+        } else {
+            vec![&self.memory, &self.pids, &self.cpu]
+        }
+    }
+
+    /// Moves `pid` (and so everything it forks afterwards) into the cgroups.
+    pub(crate) fn add(&self, pid: u32) -> Result<(), ShellError> {
+        for dir in self.dirs() {
+            let procs = dir.join("cgroup.procs");
+            std::fs::write(&procs, pid.to_string()).map_err(|e| {
+                ShellError::new(Layer::Limits, format!("joining {}: {e}", procs.display()))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Processes the kernel killed for the memory limit.
+    pub(crate) fn oom_kills(&self) -> u64 {
+        let file = if self.unified {
+            "memory.events"
+        } else {
+            "memory.oom_control"
+        };
+        counter(&self.memory.join(file), "oom_kill")
+    }
+
+    /// Whether a fork was refused for the process limit.
+    pub(crate) fn pids_limit_hit(&self) -> bool {
+        counter(&self.pids.join("pids.events"), "max") > 0
+    }
+
+    /// Every process still in the shell's cgroups.
+    pub(crate) fn members(&self) -> Vec<i32> {
+        let mut pids = Vec::new();
+        for dir in self.dirs() {
+            let text = std::fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+            pids.extend(
+                text.lines()
+                    .filter_map(|line| line.trim().parse::<i32>().ok()),
+            );
+        }
+        pids.sort_unstable();
+        pids.dedup();
+        pids
+    }
+
+    /// Kills whatever is left, then removes the cgroups (retrying while the
+    /// kernel finishes tearing the processes down).
+    pub(crate) fn remove(&self) {
+        for _ in 0..200 {
+            for pid in self.members() {
+                let _ = hardshell_sandbox_sys::kill(pid, hardshell_sandbox_sys::SIGKILL);
+            }
+            let left: Vec<&Path> = self
+                .dirs()
+                .into_iter()
+                .filter(|dir| dir.exists() && std::fs::remove_dir(dir).is_err())
+                .collect();
+            if left.is_empty() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        tracing::warn!(cgroup = %self.memory.display(), "a shell's cgroup could not be removed");
+    }
+}
+
+fn make_dir(path: &Path) -> io::Result<()> {
+    match std::fs::create_dir_all(path) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The value of `key` in a flat-keyed cgroup file (`key value` lines).
+fn counter(path: &Path, key: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(' ')?;
+            (name == key).then(|| value.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+fn suffix() -> String {
+    let mut bytes = [0u8; 6];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Uniqueness, not secrecy: the pid and the time serve.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        return format!("{}-{}", std::process::id(), now.as_nanos());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,524 @@
+//! The shell's layers, in the order they are applied: three functions, one per
+//! process of the init program, that read top to bottom.
+//!
+//! - [`enter`] (init, still in the host's pid namespace): leave the host's
+//!   groups, enter new namespaces, wait for the user map, build the new root
+//!   under a scratch tmpfs.
+//! - [`pivot`] (the reaper, pid 1 of the new pid namespace): mount its
+//!   `/proc`, pivot into the new root and drop the old one, make the root
+//!   read-only, bring loopback up.
+//! - [`contain`] (the workload): descriptors, limits, ids, capabilities,
+//!   `no_new_privs`, Landlock, seccomp — last — and exec.
+//!
+//! Every privileged call goes through [`Syscall`], so the order is unit-tested
+//! with a recording fake; the real calls are tested for real.
+
+use std::ffi::CString;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{INSIDE_ID, Layer, ShellError, ShellPolicy};
+
+/// What the init program is given.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InitPlan {
+    pub policy: ShellPolicy,
+    pub argv: Vec<String>,
+    /// The gid the shell has on the host (mapped to [`INSIDE_ID`]).
+    pub host_gid: u32,
+}
+
+/// Where the new root is assembled: a tmpfs over the host's `/tmp`, in the
+/// new mount namespace only. Nothing of the host is looked up by path once it
+/// is there: every source was opened beforehand.
+const NEW_ROOT: &str = "/tmp";
+
+/// What is at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Missing,
+    Dir,
+    File,
+    Symlink(PathBuf),
+}
+
+/// A host path opened (`O_PATH`) for binding: the descriptor's number, or
+/// why there is nothing to bind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    Missing,
+    Symlink(PathBuf),
+    Dir(i32),
+    File(i32),
+}
+
+/// The privileged calls of the plan.
+#[allow(clippy::too_many_arguments)]
+pub trait Syscall {
+    fn clear_groups(&mut self) -> io::Result<()>;
+    fn set_gid(&mut self, gid: u32) -> io::Result<()>;
+    fn set_uid(&mut self, uid: u32) -> io::Result<()>;
+    fn unshare(&mut self, flags: i32) -> io::Result<()>;
+    /// Tells the supervisor the namespaces exist, and waits for it to write
+    /// the user namespace's maps.
+    fn await_user_map(&mut self) -> io::Result<()>;
+    fn set_hostname(&mut self, name: &str) -> io::Result<()>;
+    fn mount(
+        &mut self,
+        source: Option<&str>,
+        target: &str,
+        fstype: Option<&str>,
+        flags: u64,
+        data: Option<&str>,
+    ) -> io::Result<()>;
+    /// `MS_*` flags that must be kept on a remount of `path`'s mount (a user
+    /// namespace cannot clear nosuid, nodev, noexec or read-only it inherited).
+    fn locked_flags(&mut self, path: &str) -> io::Result<u64>;
+    /// Opens a host path to bind later (`follow`: through a final symlink).
+    fn open(&mut self, path: &str, follow: bool) -> io::Result<Opened>;
+    fn kind(&mut self, path: &str) -> io::Result<Kind>;
+    fn make_dir(&mut self, path: &str) -> io::Result<()>;
+    fn make_file(&mut self, path: &str) -> io::Result<()>;
+    fn symlink(&mut self, points_to: &str, at: &str) -> io::Result<()>;
+    fn pivot_root(&mut self, new_root: &str, put_old: &str) -> io::Result<()>;
+    fn detach(&mut self, target: &str) -> io::Result<()>;
+    fn chdir(&mut self, path: &str) -> io::Result<()>;
+    fn loopback_up(&mut self) -> io::Result<()>;
+    /// Standard input from the descriptor passed for it; every other
+    /// descriptor but 0-2 and the exec-status pipe closed.
+    fn descriptors(&mut self) -> io::Result<()>;
+    fn new_session(&mut self) -> io::Result<()>;
+    fn rlimit(&mut self, resource: Rlimit, value: u64) -> io::Result<()>;
+    fn parent_death_signal(&mut self) -> io::Result<()>;
+    fn drop_bounding_set(&mut self) -> io::Result<()>;
+    fn clear_capabilities(&mut self) -> io::Result<()>;
+    /// Reads back every set and fails unless all are empty.
+    fn verify_no_capabilities(&mut self) -> io::Result<()>;
+    fn no_new_privs(&mut self) -> io::Result<()>;
+    fn landlock(&mut self, rules: &crate::landlock::FsRules) -> io::Result<()>;
+    fn seccomp(&mut self) -> io::Result<()>;
+    /// Returns only on failure.
+    fn exec(&mut self, program: &str, argv: &[String], env: &[(String, String)]) -> io::Error;
+}
+
+/// Resource limits set per process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rlimit {
+    Core,
+    OpenFiles,
+    FileSize,
+}
+
+fn at(layer: Layer) -> impl Fn(io::Error) -> ShellError {
+    move |e| ShellError::new(layer, e)
+}
+
+fn fail(layer: Layer, what: &str) -> impl Fn(io::Error) -> ShellError {
+    let what = what.to_owned();
+    move |e| ShellError::new(layer, format!("{what}: {e}"))
+}
+
+/// What goes into the new root, opened before the namespaces are entered.
+struct Sources {
+    /// `(path inside, source)`; symlinks are recreated, descriptors bound.
+    system: Vec<(String, Opened)>,
+    workspace: Opened,
+    protected: Vec<(String, Opened)>,
+    binds: Vec<(String, Opened, bool)>,
+    devices: Vec<(String, Opened)>,
+}
+
+/// Opens every host path the shell will be given.
+fn open_sources(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<Sources, ShellError> {
+    let mut open = |path: &Path, follow: bool| {
+        sys.open(&text(path), follow)
+            .map_err(|e| ShellError::new(Layer::Mounts, format!("{}: {e}", path.display())))
+    };
+    let mut system = Vec::new();
+    for path in &policy.system {
+        system.push((text(path), open(path, false)?));
+    }
+    let workspace = open(&policy.workspace, true)?;
+    let mut protected = Vec::new();
+    for path in &policy.protected {
+        // Not followed: a symlink here was made by whatever ran in this
+        // workspace before, and following it would bind a file of its choosing.
+        let opened = open(&policy.workspace.join(path), false)?;
+        protected.push((text(&Path::new("/workspace").join(path)), opened));
+    }
+    let mut binds = Vec::new();
+    for bind in &policy.binds {
+        binds.push((text(&bind.inside), open(&bind.host, true)?, bind.writable));
+    }
+    let mut devices = Vec::new();
+    for device in ["null", "zero", "full", "random", "urandom"] {
+        let path = PathBuf::from("/dev").join(device);
+        devices.push((text(&path), open(&path, true)?));
+    }
+    Ok(Sources {
+        system,
+        workspace,
+        protected,
+        binds,
+        devices,
+    })
+}
+
+/// The init process, before it forks the reaper.
+pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> {
+    use hardshell_sandbox_sys as sys_;
+    let policy = &plan.policy;
+    check_policy(policy)?;
+
+    // 1. Namespaces. The host's supplementary groups (root's among them) must
+    //    not follow into the shell, and only a process outside may write the
+    //    maps, so groups go first and the supervisor writes the maps. Once
+    //    the sources are open this process becomes the shell's id (it keeps
+    //    its capabilities in the new user namespace, which it created, and
+    //    files it creates need an owner mapped there).
+    sys.clear_groups()
+        .map_err(fail(Layer::Namespaces, "clearing groups"))?;
+    sys.set_gid(plan.host_gid)
+        .map_err(fail(Layer::Namespaces, "setting the host gid"))?;
+    let flags = sys_::CLONE_NEWUSER
+        | sys_::CLONE_NEWNS
+        | sys_::CLONE_NEWPID
+        | sys_::CLONE_NEWIPC
+        | sys_::CLONE_NEWUTS
+        | sys_::CLONE_NEWNET
+        | sys_::CLONE_NEWCGROUP;
+    sys.unshare(flags).map_err(at(Layer::Namespaces))?;
+    sys.await_user_map().map_err(at(Layer::UserMap))?;
+    // Opened in the new mount namespace (a bind source must be in it), and
+    // while this process is still the host's root by uid, which can walk the
+    // host's private directories as their owner.
+    let sources = open_sources(sys, policy)?;
+    sys.set_uid(INSIDE_ID)
+        .map_err(fail(Layer::UserMap, "becoming the shell's id"))?;
+    sys.set_hostname("hardshell")
+        .map_err(fail(Layer::Namespaces, "hostname"))?;
+
+    // 2. The mount tree, assembled on a fresh tmpfs from the opened sources.
+    let mounts = Layer::Mounts;
+    sys.mount(None, "/", None, sys_::MS_REC | sys_::MS_PRIVATE, None)
+        .map_err(fail(mounts, "making / private"))?;
+    sys.mount(
+        Some("tmpfs"),
+        NEW_ROOT,
+        Some("tmpfs"),
+        sys_::MS_NOSUID | sys_::MS_NODEV,
+        Some("size=1m,mode=0755"),
+    )
+    .map_err(fail(mounts, "root tmpfs"))?;
+    for (inside, opened) in &sources.system {
+        match opened {
+            Opened::Missing => {}
+            Opened::Symlink(to) => sys
+                .symlink(&text(to), &format!("{NEW_ROOT}{inside}"))
+                .map_err(fail(mounts, inside))?,
+            opened => bind(sys, opened, inside, false)?,
+        }
+    }
+    bind(sys, &sources.workspace, "/workspace", true)?;
+    for (inside, opened) in &sources.protected {
+        if matches!(opened, Opened::Dir(_) | Opened::File(_)) {
+            bind(sys, opened, inside, false)?;
+        }
+    }
+    for (inside, opened, writable) in &sources.binds {
+        bind(sys, opened, inside, *writable)?;
+    }
+    let tmp = format!("size={},mode=1777", policy.limits.tmp_bytes.max(4096));
+    for (path, data) in [("/tmp", tmp.as_str()), ("/dev", "size=64k,mode=0755")] {
+        let target = format!("{NEW_ROOT}{path}");
+        sys.make_dir(&target).map_err(fail(mounts, path))?;
+        sys.mount(
+            Some("tmpfs"),
+            &target,
+            Some("tmpfs"),
+            sys_::MS_NOSUID | sys_::MS_NODEV,
+            Some(data),
+        )
+        .map_err(fail(mounts, path))?;
+    }
+    for (inside, opened) in &sources.devices {
+        bind(sys, opened, inside, true)?;
+    }
+    for (link, to) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        sys.symlink(to, &format!("{NEW_ROOT}/dev/{link}"))
+            .map_err(fail(mounts, "/dev"))?;
+    }
+    let shm = format!("{NEW_ROOT}/dev/shm");
+    sys.make_dir(&shm).map_err(fail(mounts, "/dev/shm"))?;
+    sys.mount(
+        Some("tmpfs"),
+        &shm,
+        Some("tmpfs"),
+        sys_::MS_NOSUID | sys_::MS_NODEV | sys_::MS_NOEXEC,
+        Some(&tmp),
+    )
+    .map_err(fail(mounts, "/dev/shm"))?;
+    sys.mount(
+        None,
+        &format!("{NEW_ROOT}/dev"),
+        None,
+        sys_::MS_REMOUNT | sys_::MS_NOSUID | sys_::MS_NODEV | sys_::MS_RDONLY,
+        Some("size=64k,mode=0755"),
+    )
+    .map_err(fail(mounts, "/dev read-only"))?;
+    sys.make_dir(&format!("{NEW_ROOT}/proc"))
+        .map_err(fail(mounts, "/proc"))?;
+    Ok(())
+}
+
+/// The reaper, pid 1 of the new pid namespace, before it forks the workload.
+pub fn pivot(sys: &mut impl Syscall) -> Result<(), ShellError> {
+    use hardshell_sandbox_sys as sys_;
+    let mounts = Layer::Mounts;
+    sys.parent_death_signal()
+        .map_err(fail(Layer::Descriptors, "parent-death signal"))?;
+    // Mounted here, by a process of the new pid namespace, so it shows that
+    // namespace's processes only.
+    sys.mount(
+        Some("proc"),
+        &format!("{NEW_ROOT}/proc"),
+        Some("proc"),
+        sys_::MS_NOSUID | sys_::MS_NODEV | sys_::MS_NOEXEC,
+        None,
+    )
+    .map_err(fail(mounts, "/proc"))?;
+    sys.chdir(NEW_ROOT).map_err(fail(mounts, "chdir"))?;
+    // The old root (scratch and host) is stacked under the new one and
+    // detached: nothing of the host is reachable from here on.
+    sys.pivot_root(".", ".")
+        .map_err(fail(mounts, "pivot into the new root"))?;
+    sys.detach(".")
+        .map_err(fail(mounts, "detaching the host"))?;
+    sys.chdir("/").map_err(fail(mounts, "chdir"))?;
+    sys.mount(
+        None,
+        "/",
+        None,
+        sys_::MS_REMOUNT | sys_::MS_NOSUID | sys_::MS_NODEV | sys_::MS_RDONLY,
+        Some("size=1m,mode=0755"),
+    )
+    .map_err(fail(mounts, "read-only root"))?;
+    sys.loopback_up().map_err(at(Layer::Network))?;
+    Ok(())
+}
+
+/// The workload: everything between fork and exec. Returns only on failure.
+pub fn contain(sys: &mut impl Syscall, plan: &InitPlan) -> ShellError {
+    match contain_inner(sys, plan) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    }
+}
+
+fn contain_inner(
+    sys: &mut impl Syscall,
+    plan: &InitPlan,
+) -> Result<std::convert::Infallible, ShellError> {
+    let policy = &plan.policy;
+    let limits = &policy.limits;
+    // 3. Descriptors, session, limits.
+    sys.descriptors().map_err(at(Layer::Descriptors))?;
+    sys.new_session()
+        .map_err(fail(Layer::Descriptors, "setsid"))?;
+    sys.parent_death_signal()
+        .map_err(fail(Layer::Descriptors, "parent-death signal"))?;
+    for (resource, value) in [
+        (Rlimit::Core, 0),
+        (Rlimit::OpenFiles, limits.open_files),
+        (Rlimit::FileSize, limits.file_size_bytes),
+    ] {
+        sys.rlimit(resource, value)
+            .map_err(fail(Layer::Limits, &format!("{resource:?}")))?;
+    }
+    sys.chdir(&text(&policy.cwd))
+        .map_err(fail(Layer::Mounts, "working directory"))?;
+    // 6. Capabilities: the bounding set needs CAP_SETPCAP, so it goes before
+    //    the ids change; then every set is emptied and read back.
+    let caps = Layer::Capabilities;
+    sys.drop_bounding_set()
+        .map_err(fail(caps, "bounding set"))?;
+    sys.set_gid(INSIDE_ID).map_err(fail(caps, "gid"))?;
+    sys.set_uid(INSIDE_ID).map_err(fail(caps, "uid"))?;
+    sys.clear_capabilities()
+        .map_err(fail(caps, "capability sets"))?;
+    sys.verify_no_capabilities().map_err(at(caps))?;
+    sys.no_new_privs().map_err(fail(caps, "no_new_privs"))?;
+    // 7. Landlock, then 8. seccomp, last before exec.
+    sys.landlock(&fs_rules(policy))
+        .map_err(at(Layer::Landlock))?;
+    let program = find_program(sys, policy, &plan.argv)?;
+    sys.seccomp().map_err(at(Layer::Seccomp))?;
+    Err(ShellError::new(
+        Layer::Exec,
+        format!("{program}: {}", sys.exec(&program, &plan.argv, &policy.env)),
+    ))
+}
+
+/// The program to exec: `argv[0]` if it names a path, else the first match on
+/// the policy's `PATH`.
+fn find_program(
+    sys: &mut impl Syscall,
+    policy: &ShellPolicy,
+    argv: &[String],
+) -> Result<String, ShellError> {
+    let first = argv
+        .first()
+        .ok_or_else(|| ShellError::new(Layer::Exec, "no program given"))?;
+    if first.contains('/') {
+        return Ok(first.clone());
+    }
+    let path = policy
+        .env
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map_or("/usr/bin:/bin", |(_, value)| value.as_str());
+    for dir in path.split(':').filter(|dir| dir.starts_with('/')) {
+        let candidate = format!("{}/{first}", dir.trim_end_matches('/'));
+        if matches!(sys.kind(&candidate), Ok(Kind::File | Kind::Symlink(_))) {
+            return Ok(candidate);
+        }
+    }
+    Err(ShellError::new(
+        Layer::Exec,
+        format!("{first}: not found on PATH"),
+    ))
+}
+
+/// Landlock's view of the same tree: read everywhere in it, execute from the
+/// system and the workspace, write only where the shell may write.
+pub(crate) fn fs_rules(policy: &ShellPolicy) -> crate::landlock::FsRules {
+    let mut rules = crate::landlock::FsRules {
+        read_only: vec![PathBuf::from("/")],
+        read_exec: policy.system.clone(),
+        read_write: vec![
+            PathBuf::from("/workspace"),
+            PathBuf::from("/tmp"),
+            PathBuf::from("/dev/shm"),
+        ],
+        devices: ["null", "zero", "full", "random", "urandom"]
+            .iter()
+            .map(|device| PathBuf::from("/dev").join(device))
+            .collect(),
+    };
+    for extra in &policy.binds {
+        if extra.writable {
+            rules.read_write.push(extra.inside.clone());
+        } else {
+            rules.read_exec.push(extra.inside.clone());
+        }
+    }
+    rules
+}
+
+/// Binds an opened source at `inside` (a path in the shell), creating the
+/// mount point, then remounts it with the flags the shell's copy must have.
+fn bind(
+    sys: &mut impl Syscall,
+    opened: &Opened,
+    inside: &str,
+    writable: bool,
+) -> Result<(), ShellError> {
+    use hardshell_sandbox_sys as sys_;
+    let fail = |what: &str| {
+        let what = format!("{what} {inside}");
+        move |e: io::Error| ShellError::new(Layer::Mounts, format!("{what}: {e}"))
+    };
+    let target = format!("{NEW_ROOT}{inside}");
+    let fd = match opened {
+        Opened::Dir(fd) => {
+            sys.make_dir(&target).map_err(fail("mount point"))?;
+            fd
+        }
+        Opened::File(fd) => {
+            sys.make_file(&target).map_err(fail("mount point"))?;
+            fd
+        }
+        Opened::Missing | Opened::Symlink(_) => {
+            return Err(ShellError::new(
+                Layer::Mounts,
+                format!("{inside}: its source is missing or a symlink"),
+            ));
+        }
+    };
+    let source = format!("/proc/self/fd/{fd}");
+    sys.mount(Some(&source), &target, None, sys_::MS_BIND, None)
+        .map_err(fail("binding"))?;
+    let mut flags = sys_::MS_BIND | sys_::MS_REMOUNT | sys_::MS_NOSUID | sys_::MS_NODEV;
+    if !writable {
+        flags |= sys_::MS_RDONLY;
+    }
+    flags |= sys.locked_flags(&target).map_err(fail("flags of"))?;
+    sys.mount(None, &target, None, flags, None)
+        .map_err(fail("remounting"))?;
+    Ok(())
+}
+
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Absolute, normalised paths; a name the cgroups can use.
+pub(crate) fn check_policy(policy: &ShellPolicy) -> Result<(), ShellError> {
+    let invalid = |what: String| Err(ShellError::new(Layer::Policy, what));
+    let plain = |path: &Path| {
+        path.is_absolute()
+            && path
+                .components()
+                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
+            && CString::new(path.as_os_str().as_encoded_bytes()).is_ok()
+    };
+    let relative = |path: &Path| {
+        !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
+    };
+    if !is_name(&policy.name) {
+        return invalid(format!(
+            "the name {:?} is not [a-z0-9-]{{1,48}}",
+            policy.name
+        ));
+    }
+    for path in policy
+        .system
+        .iter()
+        .chain([&policy.workspace, &policy.cwd])
+        .chain(policy.binds.iter().flat_map(|b| [&b.host, &b.inside]))
+    {
+        if !plain(path) {
+            return invalid(format!(
+                "{} is not an absolute, normal path",
+                path.display()
+            ));
+        }
+    }
+    for bind in &policy.binds {
+        let reserved = ["/", "/proc", "/dev", "/tmp", "/workspace"];
+        if reserved.iter().any(|r| bind.inside == Path::new(r)) {
+            return invalid(format!("{} cannot be bound over", bind.inside.display()));
+        }
+    }
+    if let Some(bad) = policy.protected.iter().find(|p| !relative(p)) {
+        return invalid(format!("protected path {} is not relative", bad.display()));
+    }
+    Ok(())
+}
+
+pub(crate) fn is_name(name: &str) -> bool {
+    (1..=48).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+#[cfg(test)]
+mod tests;

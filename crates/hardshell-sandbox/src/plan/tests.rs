@@ -1,0 +1,391 @@
+//! The order of the layers, with a recording fake instead of the kernel; the
+//! real layers are tested for real in `tests/shell.rs` and the adversarial
+//! suite.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::{InitPlan, Kind, Opened, Rlimit, Syscall, contain, enter, pivot};
+use crate::landlock::FsRules;
+use crate::{Bind, Layer, Limits, ShellPolicy};
+
+/// Records every call as a line; fails the first call whose line starts with
+/// `fail_on`.
+#[derive(Default)]
+struct Recording {
+    calls: Vec<String>,
+    fail_on: Option<&'static str>,
+    rules: Option<FsRules>,
+    /// Paths opened, by descriptor number - 100.
+    opened: Vec<String>,
+}
+
+impl Recording {
+    fn record(&mut self, call: String) -> io::Result<()> {
+        let failing = self.fail_on.is_some_and(|prefix| call.starts_with(prefix));
+        self.calls.push(call);
+        if failing {
+            Err(io::Error::other("refused by the test"))
+        } else {
+            Ok(())
+        }
+    }
+
+    fn position(&self, prefix: &str) -> usize {
+        // An exact match first, then the first call starting with it.
+        self.calls
+            .iter()
+            .position(|call| call == prefix)
+            .or_else(|| self.calls.iter().position(|call| call.starts_with(prefix)))
+            .unwrap_or_else(|| panic!("no call {prefix:?} in {:#?}", self.calls))
+    }
+
+    /// Like `before`, among the calls from the first `from` on.
+    fn before_from(&self, from: &str, first: &str, second: &str) {
+        let start = self.position(from);
+        let tail = Recording {
+            calls: self.calls[start..].to_vec(),
+            ..Recording::default()
+        };
+        tail.before(first, second);
+    }
+
+    fn before(&self, first: &str, second: &str) {
+        assert!(
+            self.position(first) < self.position(second),
+            "{first:?} must come before {second:?}: {:#?}",
+            self.calls
+        );
+    }
+}
+
+impl Syscall for Recording {
+    fn clear_groups(&mut self) -> io::Result<()> {
+        self.record("clear_groups".into())
+    }
+    fn set_gid(&mut self, gid: u32) -> io::Result<()> {
+        self.record(format!("set_gid {gid}"))
+    }
+    fn set_uid(&mut self, uid: u32) -> io::Result<()> {
+        self.record(format!("set_uid {uid}"))
+    }
+    fn unshare(&mut self, flags: i32) -> io::Result<()> {
+        self.record(format!("unshare {flags:#x}"))
+    }
+    fn await_user_map(&mut self) -> io::Result<()> {
+        self.record("await_user_map".into())
+    }
+    fn set_hostname(&mut self, name: &str) -> io::Result<()> {
+        self.record(format!("hostname {name}"))
+    }
+    fn mount(
+        &mut self,
+        source: Option<&str>,
+        target: &str,
+        fstype: Option<&str>,
+        flags: u64,
+        _data: Option<&str>,
+    ) -> io::Result<()> {
+        let kind = if flags & libc::MS_REMOUNT != 0 {
+            let ro = if flags & libc::MS_RDONLY != 0 {
+                "ro"
+            } else {
+                "rw"
+            };
+            format!("remount-{ro}")
+        } else if flags & libc::MS_BIND != 0 {
+            "bind".into()
+        } else {
+            fstype.unwrap_or("none").to_owned()
+        };
+        // Bound descriptors are shown as the path they were opened from.
+        let source = match source.and_then(|s| s.strip_prefix("/proc/self/fd/")) {
+            Some(fd) => self.opened[fd.parse::<usize>().unwrap() - 100].clone(),
+            None => source.unwrap_or("-").to_owned(),
+        };
+        self.record(format!("mount {kind} {source} {target}"))
+    }
+    fn locked_flags(&mut self, _path: &str) -> io::Result<u64> {
+        Ok(0)
+    }
+    fn open(&mut self, path: &str, _follow: bool) -> io::Result<Opened> {
+        let fd = 100 + i32::try_from(self.opened.len()).unwrap();
+        let opened = match self.kind(path)? {
+            Kind::Missing => Opened::Missing,
+            Kind::Symlink(to) => Opened::Symlink(to),
+            Kind::Dir => Opened::Dir(fd),
+            Kind::File => Opened::File(fd),
+        };
+        if matches!(opened, Opened::Dir(_) | Opened::File(_)) {
+            self.opened.push(path.to_owned());
+        }
+        self.record(format!("open {path}"))?;
+        Ok(opened)
+    }
+    fn kind(&mut self, path: &str) -> io::Result<Kind> {
+        Ok(match path {
+            "/bin" => Kind::Symlink(PathBuf::from("usr/bin")),
+            p if p.contains("missing") => Kind::Missing,
+            p if p.ends_with("AGENTS.md") || p.contains("/dev/") || p.ends_with(".sock") => {
+                Kind::File
+            }
+            p if p.ends_with("link.md") => Kind::Symlink(PathBuf::from("/etc/shadow")),
+            p if p.starts_with("/usr/bin/") => Kind::File,
+            _ => Kind::Dir,
+        })
+    }
+    fn make_dir(&mut self, path: &str) -> io::Result<()> {
+        self.record(format!("mkdir {path}"))
+    }
+    fn make_file(&mut self, path: &str) -> io::Result<()> {
+        self.record(format!("touch {path}"))
+    }
+    fn symlink(&mut self, points_to: &str, at: &str) -> io::Result<()> {
+        self.record(format!("symlink {at} -> {points_to}"))
+    }
+    fn pivot_root(&mut self, new_root: &str, put_old: &str) -> io::Result<()> {
+        self.record(format!("pivot_root {new_root} {put_old}"))
+    }
+    fn detach(&mut self, target: &str) -> io::Result<()> {
+        self.record(format!("detach {target}"))
+    }
+    fn chdir(&mut self, path: &str) -> io::Result<()> {
+        self.record(format!("chdir {path}"))
+    }
+    fn loopback_up(&mut self) -> io::Result<()> {
+        self.record("loopback_up".into())
+    }
+    fn descriptors(&mut self) -> io::Result<()> {
+        self.record("descriptors".into())
+    }
+    fn new_session(&mut self) -> io::Result<()> {
+        self.record("setsid".into())
+    }
+    fn rlimit(&mut self, resource: Rlimit, value: u64) -> io::Result<()> {
+        self.record(format!("rlimit {resource:?} {value}"))
+    }
+    fn parent_death_signal(&mut self) -> io::Result<()> {
+        self.record("pdeathsig".into())
+    }
+    fn drop_bounding_set(&mut self) -> io::Result<()> {
+        self.record("drop_bounding_set".into())
+    }
+    fn clear_capabilities(&mut self) -> io::Result<()> {
+        self.record("clear_capabilities".into())
+    }
+    fn verify_no_capabilities(&mut self) -> io::Result<()> {
+        self.record("verify_no_capabilities".into())
+    }
+    fn no_new_privs(&mut self) -> io::Result<()> {
+        self.record("no_new_privs".into())
+    }
+    fn landlock(&mut self, rules: &FsRules) -> io::Result<()> {
+        self.rules = Some(rules.clone());
+        self.record("landlock".into())
+    }
+    fn seccomp(&mut self) -> io::Result<()> {
+        self.record("seccomp".into())
+    }
+    fn exec(&mut self, program: &str, argv: &[String], _env: &[(String, String)]) -> io::Error {
+        let _ = self.record(format!("exec {program} {}", argv.join(" ")));
+        io::Error::other("the fake does not exec")
+    }
+}
+
+fn plan() -> InitPlan {
+    InitPlan {
+        policy: ShellPolicy {
+            name: "test".into(),
+            workspace: PathBuf::from("/srv/ws"),
+            protected: vec![
+                PathBuf::from("AGENTS.md"),
+                PathBuf::from("missing.md"),
+                PathBuf::from("link.md"),
+            ],
+            system: vec![PathBuf::from("/usr"), PathBuf::from("/bin")],
+            binds: vec![Bind {
+                host: PathBuf::from("/srv/run"),
+                inside: PathBuf::from("/run/hardshell"),
+                writable: true,
+            }],
+            env: vec![("PATH".into(), "/usr/bin".into())],
+            cwd: PathBuf::from("/workspace"),
+            limits: Limits {
+                memory_bytes: 1 << 28,
+                max_pids: 64,
+                cpu_percent: 100,
+                wall_clock: Some(Duration::from_secs(5)),
+                tmp_bytes: 1 << 20,
+                file_size_bytes: 1 << 20,
+                open_files: 256,
+            },
+        },
+        argv: vec!["true".into()],
+        host_gid: 2_147_000_000,
+    }
+}
+
+fn all_three(sys: &mut Recording, plan: &InitPlan) -> crate::ShellError {
+    enter(sys, plan).unwrap();
+    pivot(sys).unwrap();
+    contain(sys, plan)
+}
+
+#[test]
+fn the_layers_apply_in_order_and_seccomp_is_last_before_exec() {
+    let mut sys = Recording::default();
+    let plan = plan();
+    let end = all_three(&mut sys, &plan);
+    assert_eq!(end.layer, Layer::Exec, "{end}");
+
+    // Host groups are gone before anything is entered; the map before mounts.
+    sys.before("await_user_map", "open /srv/ws");
+    sys.before("open /srv/ws/AGENTS.md", "set_uid 1000");
+    sys.before("clear_groups", "unshare");
+    sys.before("set_gid 2147000000", "unshare");
+    sys.before("unshare", "await_user_map");
+    sys.before("await_user_map", "set_uid 1000");
+    sys.before("set_uid 1000", "mount");
+    // The new root is assembled, then pivoted into, then the host detached.
+    sys.before("mount bind /srv/ws /tmp/workspace", "pivot_root . .");
+    sys.before("mount proc", "pivot_root . .");
+    sys.before("pivot_root . .", "detach .");
+    sys.before("detach .", "mount remount-ro - /");
+    sys.before("mount remount-ro - /", "loopback_up");
+    // The workload: descriptors, limits, then privileges, then the filters.
+    sys.before("loopback_up", "descriptors");
+    sys.before("descriptors", "rlimit Core 0");
+    sys.before_from("descriptors", "drop_bounding_set", "set_uid 1000");
+    sys.before_from("descriptors", "set_gid 1000", "set_uid 1000");
+    sys.before_from("descriptors", "set_uid 1000", "clear_capabilities");
+    sys.before("clear_capabilities", "verify_no_capabilities");
+    sys.before("verify_no_capabilities", "no_new_privs");
+    sys.before("no_new_privs", "landlock");
+    sys.before("landlock", "seccomp");
+    let last_two: Vec<&str> = sys.calls[sys.calls.len() - 2..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_eq!(last_two, ["seccomp", "exec /usr/bin/true true"]);
+}
+
+#[test]
+fn the_root_holds_what_the_policy_names_and_nothing_else() {
+    let mut sys = Recording::default();
+    let plan = plan();
+    all_three(&mut sys, &plan);
+    let binds: Vec<&str> = sys
+        .calls
+        .iter()
+        .filter(|c| c.starts_with("mount bind"))
+        .map(String::as_str)
+        .collect();
+    assert_eq!(
+        binds,
+        [
+            "mount bind /usr /tmp/usr",
+            "mount bind /srv/ws /tmp/workspace",
+            "mount bind /srv/ws/AGENTS.md /tmp/workspace/AGENTS.md",
+            "mount bind /srv/run /tmp/run/hardshell",
+            "mount bind /dev/null /tmp/dev/null",
+            "mount bind /dev/zero /tmp/dev/zero",
+            "mount bind /dev/full /tmp/dev/full",
+            "mount bind /dev/random /tmp/dev/random",
+            "mount bind /dev/urandom /tmp/dev/urandom",
+        ]
+    );
+    // Each bind is followed by its remount: system and protected read-only,
+    // the workspace and the socket directory writable.
+    let after = |bind: &str| {
+        let at = sys.position(bind);
+        sys.calls[at + 1].clone()
+    };
+    assert!(after("mount bind /usr").starts_with("mount remount-ro"));
+    assert!(after("mount bind /srv/ws /").starts_with("mount remount-rw"));
+    assert!(after("mount bind /srv/ws/AGENTS.md").starts_with("mount remount-ro"));
+    assert!(after("mount bind /srv/run").starts_with("mount remount-rw"));
+    // A symlinked system directory is recreated, not followed; a protected
+    // path that is a symlink or missing is not bound at all.
+    assert!(
+        sys.calls
+            .contains(&"symlink /tmp/bin -> usr/bin".to_owned())
+    );
+    assert!(
+        !sys.calls
+            .iter()
+            .any(|c| c.starts_with("mount") && (c.contains("link.md") || c.contains("missing")))
+    );
+    // Landlock sees the same tree.
+    let rules = sys.rules.unwrap();
+    assert_eq!(rules.read_only, [PathBuf::from("/")]);
+    assert!(rules.read_write.contains(&PathBuf::from("/workspace")));
+    assert!(rules.read_write.contains(&PathBuf::from("/run/hardshell")));
+    assert!(!rules.read_write.contains(&PathBuf::from("/usr")));
+}
+
+#[test]
+fn a_layer_that_fails_stops_the_start_and_is_named() {
+    for (call, layer) in [
+        ("unshare", Layer::Namespaces),
+        ("await_user_map", Layer::UserMap),
+        ("open /srv/ws", Layer::Mounts),
+        ("mount bind /srv/ws", Layer::Mounts),
+        ("mount proc", Layer::Mounts),
+        ("loopback_up", Layer::Network),
+        ("descriptors", Layer::Descriptors),
+        ("rlimit", Layer::Limits),
+        ("drop_bounding_set", Layer::Capabilities),
+        ("verify_no_capabilities", Layer::Capabilities),
+        ("no_new_privs", Layer::Capabilities),
+        ("landlock", Layer::Landlock),
+        ("seccomp", Layer::Seccomp),
+    ] {
+        let mut sys = Recording {
+            fail_on: Some(call),
+            ..Recording::default()
+        };
+        let plan = plan();
+        let error = match enter(&mut sys, &plan).and_then(|()| pivot(&mut sys)) {
+            Err(e) => e,
+            Ok(()) => contain(&mut sys, &plan),
+        };
+        assert_eq!(error.layer, layer, "{call}: {error}");
+        assert!(
+            !sys.calls.iter().any(|c| c.starts_with("exec")),
+            "{call}: exec ran after a failed layer"
+        );
+        // Nothing after the failed call.
+        assert!(
+            sys.calls.last().unwrap().starts_with(call),
+            "{call}: {:#?}",
+            sys.calls
+        );
+    }
+}
+
+#[test]
+fn policies_with_relative_or_odd_paths_are_refused() {
+    let mut bad = plan();
+    bad.policy.workspace = PathBuf::from("srv/ws");
+    let mut cases = vec![bad];
+    let mut bad = plan();
+    bad.policy.system.push(PathBuf::from("/usr/../etc"));
+    cases.push(bad);
+    let mut bad = plan();
+    bad.policy.protected.push(PathBuf::from("../outside"));
+    cases.push(bad);
+    let mut bad = plan();
+    bad.policy.binds[0].inside = PathBuf::from("/proc");
+    cases.push(bad);
+    let mut bad = plan();
+    bad.policy.name = "Agent One".into();
+    cases.push(bad);
+    for plan in cases {
+        let mut sys = Recording::default();
+        let error = enter(&mut sys, &plan).unwrap_err();
+        assert_eq!(error.layer, Layer::Policy, "{error}");
+        assert!(sys.calls.is_empty(), "{:#?}", sys.calls);
+    }
+}

@@ -1,0 +1,338 @@
+//! The supervisor's half of a shell: start it, write its user map, watch it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use hardshell_sandbox_sys as sys;
+
+use crate::cgroup::Cgroup;
+use crate::init::{EXEC_FD, REPORT_FD, Report, STDIN_FD};
+use crate::plan::InitPlan;
+use crate::{
+    Ended, ExitReport, HOST_ID_WHEN_ROOT, INSIDE_ID, Io, Launcher, Layer, ShellError, ShellPolicy,
+    Status, Stdio,
+};
+
+/// How long a shell may take to start before it is given up on.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long [`Running::terminate`] waits after SIGTERM before SIGKILL.
+const TERMINATE_GRACE: Duration = Duration::from_secs(2);
+
+/// A started shell.
+#[derive(Debug)]
+pub struct Running {
+    child: tokio::process::Child,
+    pid: u32,
+    report: BufReader<std::fs::File>,
+    cgroup: Arc<Cgroup>,
+    started: Instant,
+    wall_clock: Option<Duration>,
+    terminated: Arc<AtomicBool>,
+}
+
+/// Starts `argv` in a new shell under `policy`. Returns once the workload's
+/// exec succeeded, or with the layer that failed.
+pub async fn spawn(
+    launcher: &Launcher,
+    policy: &ShellPolicy,
+    argv: &[String],
+    io: Io,
+) -> Result<Running, ShellError> {
+    crate::plan::check_policy(policy)?;
+    if !policy.workspace.is_dir() {
+        return Err(ShellError::new(
+            Layer::Mounts,
+            format!(
+                "the workspace {} is not a directory",
+                policy.workspace.display()
+            ),
+        ));
+    }
+    let (host_uid, host_gid) = host_ids();
+    if sys::ids().0 == 0 {
+        // The shell's processes are the unprivileged host id; what they must
+        // write is given to it.
+        let writable = std::iter::once(&policy.workspace)
+            .chain(policy.binds.iter().filter(|b| b.writable).map(|b| &b.host));
+        for path in writable {
+            std::os::unix::fs::chown(path, Some(host_uid), Some(host_gid)).map_err(|e| {
+                ShellError::new(
+                    Layer::Mounts,
+                    format!("giving {} to the shell: {e}", path.display()),
+                )
+            })?;
+        }
+    }
+    let cgroup = Arc::new(Cgroup::create(&policy.name, &policy.limits)?);
+    match start(launcher, policy, argv, io, &cgroup, host_uid, host_gid).await {
+        Ok(running) => Ok(running),
+        Err(e) => {
+            let cgroup = cgroup.clone();
+            let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;
+            Err(e)
+        }
+    }
+}
+
+/// The host ids a shell runs as: a dedicated one under root, else our own.
+fn host_ids() -> (u32, u32) {
+    match sys::ids() {
+        (0, _) => (HOST_ID_WHEN_ROOT, HOST_ID_WHEN_ROOT),
+        ids => ids,
+    }
+}
+
+fn supervisor(what: &str) -> impl Fn(std::io::Error) -> ShellError {
+    let what = what.to_owned();
+    move |e| ShellError::new(Layer::Supervisor, format!("{what}: {e}"))
+}
+
+async fn start(
+    launcher: &Launcher,
+    policy: &ShellPolicy,
+    argv: &[String],
+    io: Io,
+    cgroup: &Arc<Cgroup>,
+    host_uid: u32,
+    host_gid: u32,
+) -> Result<Running, ShellError> {
+    let (control_read, mut control_write) = std::io::pipe().map_err(supervisor("pipe"))?;
+    let (report_read, report_write) = std::io::pipe().map_err(supervisor("pipe"))?;
+    let (mut exec_read, exec_write) = std::io::pipe().map_err(supervisor("pipe"))?;
+    let stdin = match io.stdin {
+        Stdio::Fd(fd) => fd,
+        Stdio::Null => {
+            OwnedFd::from(std::fs::File::open("/dev/null").map_err(supervisor("/dev/null"))?)
+        }
+    };
+    // Numbered above the targets, so no dup2 onto 3-5 clobbers a source.
+    let high = |fd: &dyn AsFd| sys::dup_above(fd.as_fd(), 10).map_err(supervisor("dup"));
+    let passed = [
+        (high(&report_write)?, REPORT_FD),
+        (high(&exec_write)?, EXEC_FD),
+        (high(&stdin)?, STDIN_FD),
+    ];
+    drop((report_write, exec_write, stdin));
+    let mut command = std::process::Command::new(&launcher.program);
+    command
+        .args(&launcher.args)
+        .env_clear()
+        .stdin(control_read)
+        .stdout(stdio(io.stdout))
+        .stderr(stdio(io.stderr))
+        // Not in the edge's process group: a Ctrl-C at the terminal is for
+        // the edge, which stops its shells in order.
+        .process_group(0);
+    sys::pass_fds(
+        &mut command,
+        passed
+            .iter()
+            .map(|(fd, target)| (fd.as_raw_fd(), *target))
+            .collect(),
+    );
+    let mut command = tokio::process::Command::from(command);
+    command.kill_on_drop(true);
+    let child = command.spawn().map_err(|e| {
+        ShellError::new(
+            Layer::Supervisor,
+            format!("starting {}: {e}", launcher.program.display()),
+        )
+    })?;
+    drop(passed);
+    drop(command);
+    let pid = child
+        .id()
+        .ok_or_else(|| ShellError::new(Layer::Supervisor, "the init process is gone"))?;
+    cgroup.add(pid)?;
+
+    let plan = serde_json::to_vec(&InitPlan {
+        policy: policy.clone(),
+        argv: argv.to_vec(),
+        host_gid,
+    })
+    .map_err(|e| ShellError::new(Layer::Supervisor, e))?;
+    let handshake = tokio::task::spawn_blocking(move || {
+        let mut report = BufReader::new(std::fs::File::from(OwnedFd::from(report_read)));
+        let mut write_plan = || -> std::io::Result<()> {
+            let length = u32::try_from(plan.len()).map_err(std::io::Error::other)?;
+            control_write.write_all(&length.to_le_bytes())?;
+            control_write.write_all(&plan)
+        };
+        // A failed write means init is gone; its reason is on the exec pipe.
+        let mut unshared = write_plan().is_ok();
+        if unshared {
+            unshared = matches!(read_report(&mut report), Some(Report::Unshared));
+        }
+        if unshared {
+            write_user_map(pid, host_uid, host_gid)?;
+            let _ = control_write.write_all(b"g");
+        }
+        let mut failure = String::new();
+        let _ = exec_read.read_to_string(&mut failure);
+        if let Some(line) = failure.lines().next() {
+            return Err(
+                serde_json::from_str::<ShellError>(line).unwrap_or_else(|_| {
+                    ShellError::new(Layer::Supervisor, format!("unreadable failure: {line}"))
+                }),
+            );
+        }
+        if !unshared {
+            return Err(ShellError::new(
+                Layer::Supervisor,
+                "the init process ended before starting the shell",
+            ));
+        }
+        match read_report(&mut report) {
+            Some(Report::Pid1(_)) => Ok(report),
+            _ => Err(ShellError::new(
+                Layer::Supervisor,
+                "the init process did not report the shell's pid 1",
+            )),
+        }
+    });
+    let mut child = child;
+    let report = match tokio::time::timeout(START_TIMEOUT, handshake).await {
+        Ok(Ok(Ok(report))) => report,
+        Ok(Ok(Err(e))) => {
+            let _ = child.kill().await;
+            return Err(e);
+        }
+        Ok(Err(e)) => {
+            let _ = child.kill().await;
+            return Err(ShellError::new(Layer::Supervisor, e));
+        }
+        Err(_) => {
+            let _ = child.kill().await;
+            return Err(ShellError::new(
+                Layer::Supervisor,
+                "the shell did not start within 30 s",
+            ));
+        }
+    };
+    Ok(Running {
+        child,
+        pid,
+        report,
+        cgroup: cgroup.clone(),
+        started: Instant::now(),
+        wall_clock: policy.limits.wall_clock,
+        terminated: Arc::new(AtomicBool::new(false)),
+    })
+}
+
+fn stdio(stdio: Stdio) -> std::process::Stdio {
+    match stdio {
+        Stdio::Null => std::process::Stdio::null(),
+        Stdio::Fd(fd) => std::process::Stdio::from(fd),
+    }
+}
+
+fn read_report(report: &mut impl BufRead) -> Option<Report> {
+    let mut line = String::new();
+    match report.read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => serde_json::from_str(&line).ok(),
+    }
+}
+
+/// Inside id 1000 is the host id; nothing else is mapped (host root least of all).
+fn write_user_map(pid: u32, host_uid: u32, host_gid: u32) -> Result<(), ShellError> {
+    let proc = std::path::PathBuf::from(format!("/proc/{pid}"));
+    for (file, text) in [
+        ("setgroups", "deny".to_owned()),
+        ("uid_map", format!("{INSIDE_ID} {host_uid} 1\n")),
+        ("gid_map", format!("{INSIDE_ID} {host_gid} 1\n")),
+    ] {
+        std::fs::write(proc.join(file), text)
+            .map_err(|e| ShellError::new(Layer::UserMap, format!("{file}: {e}")))?;
+    }
+    Ok(())
+}
+
+impl Running {
+    /// The host pid of the shell's init process.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Asks the workload to stop (SIGTERM); kills the whole shell if it has
+    /// not within two seconds.
+    pub fn terminate(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+        let Ok(pid) = i32::try_from(self.pid) else {
+            return;
+        };
+        // The init process is this process's child and not yet waited for, so
+        // its pid cannot have been reused; it forwards SIGTERM to the workload.
+        let _ = sys::kill(pid, sys::SIGTERM);
+        let terminated = self.terminated.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(TERMINATE_GRACE).await;
+            if terminated.load(Ordering::SeqCst) {
+                // Still unreaped if still running (see above); a reaped pid is
+                // only killed if wait() has not run, which it sets below.
+                let _ = sys::kill(pid, sys::SIGKILL);
+            }
+        });
+    }
+
+    /// Waits for the shell to end (killing it at its wall clock), then says
+    /// how and why, and removes its cgroups.
+    pub async fn wait(mut self) -> Result<ExitReport, ShellError> {
+        let mut wall_clock_hit = false;
+        let waited = match self.wall_clock {
+            Some(limit) => {
+                let left = limit.saturating_sub(self.started.elapsed());
+                match tokio::time::timeout(left, self.child.wait()).await {
+                    Ok(status) => status,
+                    Err(_) => {
+                        wall_clock_hit = true;
+                        // Killing init takes the reaper (parent-death signal)
+                        // and with it the whole pid namespace.
+                        let _ = self.child.start_kill();
+                        self.child.wait().await
+                    }
+                }
+            }
+            None => self.child.wait().await,
+        };
+        let terminated = self.terminated.swap(false, Ordering::SeqCst);
+        waited.map_err(supervisor("waiting for the shell"))?;
+        let duration = self.started.elapsed();
+        let mut report = self.report;
+        let cgroup = self.cgroup;
+        let (status, oom, pids_limit_hit) = tokio::task::spawn_blocking(move || {
+            let mut status = None;
+            while let Some(line) = read_report(&mut report) {
+                if let Report::Exit(exit) = line {
+                    status = Some(exit);
+                }
+            }
+            let facts = (cgroup.oom_kills() > 0, cgroup.pids_limit_hit());
+            cgroup.remove();
+            (status, facts.0, facts.1)
+        })
+        .await
+        .map_err(|e| ShellError::new(Layer::Supervisor, e))?;
+        let status = status.unwrap_or(Status::Signaled(sys::SIGKILL));
+        let ended = if terminated {
+            Ended::Terminated
+        } else if wall_clock_hit {
+            Ended::WallClock
+        } else if oom {
+            Ended::OutOfMemory
+        } else {
+            Ended::Exited
+        };
+        Ok(ExitReport {
+            status,
+            ended,
+            pids_limit_hit,
+            duration,
+        })
+    }
+}

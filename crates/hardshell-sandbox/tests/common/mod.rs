@@ -1,0 +1,170 @@
+//! Shared by the shell tests: a workspace, a policy, and running a command in
+//! a real shell with its output captured.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use hardshell_sandbox::{
+    ExitReport, Io, Launcher, Limits, Running, ShellError, ShellPolicy, Stdio, spawn,
+};
+
+/// A temporary directory holding the shell's workspace.
+pub struct Shell {
+    pub dir: tempfile::TempDir,
+    pub workspace: PathBuf,
+}
+
+impl Shell {
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let workspace = dir.path().join("workspace");
+        std::fs::create_dir(&workspace).unwrap();
+        Self { dir, workspace }
+    }
+}
+
+pub fn launcher() -> Launcher {
+    Launcher {
+        program: PathBuf::from(env!("CARGO_BIN_EXE_shell-init")),
+        args: Vec::new(),
+    }
+}
+
+pub fn policy(shell: &Shell) -> ShellPolicy {
+    ShellPolicy {
+        name: "test".into(),
+        workspace: shell.workspace.clone(),
+        protected: Vec::new(),
+        system: ShellPolicy::default_system(),
+        binds: Vec::new(),
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        cwd: PathBuf::from("/workspace"),
+        limits: Limits {
+            memory_bytes: 256 << 20,
+            max_pids: 64,
+            cpu_percent: 100,
+            wall_clock: Some(Duration::from_secs(30)),
+            tmp_bytes: 16 << 20,
+            file_size_bytes: 64 << 20,
+            open_files: 256,
+        },
+    }
+}
+
+/// What a finished shell left.
+#[derive(Debug)]
+pub struct Output {
+    pub report: ExitReport,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Collects a pipe's text until every writer is gone.
+#[derive(Debug)]
+pub struct Captured {
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+impl Captured {
+    pub fn collect(self) -> (String, String) {
+        (self.stdout.join().unwrap(), self.stderr.join().unwrap())
+    }
+}
+
+fn reader(mut pipe: std::io::PipeReader) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = pipe.read_to_string(&mut text);
+        text
+    })
+}
+
+pub async fn try_start(
+    policy: &ShellPolicy,
+    argv: &[&str],
+) -> Result<(Running, Captured), ShellError> {
+    let (out_read, out_write) = std::io::pipe().unwrap();
+    let (err_read, err_write) = std::io::pipe().unwrap();
+    let io = Io {
+        stdin: Stdio::Null,
+        stdout: Stdio::Fd(OwnedFd::from(out_write)),
+        stderr: Stdio::Fd(OwnedFd::from(err_write)),
+    };
+    let captured = Captured {
+        stdout: reader(out_read),
+        stderr: reader(err_read),
+    };
+    let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
+    let running = spawn(&launcher(), policy, &argv, io).await?;
+    Ok((running, captured))
+}
+
+pub async fn start(policy: &ShellPolicy, argv: &[&str]) -> (Running, Captured) {
+    try_start(policy, argv).await.unwrap()
+}
+
+pub async fn run(policy: &ShellPolicy, argv: &[&str]) -> Output {
+    let (running, captured) = start(policy, argv).await;
+    let report = running.wait().await.unwrap();
+    let (stdout, stderr) = tokio::task::spawn_blocking(|| captured.collect())
+        .await
+        .unwrap();
+    Output {
+        report,
+        stdout,
+        stderr,
+    }
+}
+
+/// Every process below `pid`.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut queue = vec![pid];
+    while let Some(parent) = queue.pop() {
+        let tasks = std::fs::read_dir(format!("/proc/{parent}/task"))
+            .into_iter()
+            .flatten();
+        for task in tasks.flatten() {
+            let children =
+                std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+            for child in children.split_whitespace().filter_map(|c| c.parse().ok()) {
+                found.push(child);
+                queue.push(child);
+            }
+        }
+    }
+    found
+}
+
+pub fn comm(pid: u32) -> String {
+    std::fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_owned()
+}
+
+/// The shell cgroup directories whose name starts with `name-`.
+pub fn cgroups_named(name: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    for parent in [
+        "/sys/fs/cgroup/memory/hardshell",
+        "/sys/fs/cgroup/pids/hardshell",
+        "/sys/fs/cgroup/cpu/hardshell",
+        "/sys/fs/cgroup/hardshell",
+    ] {
+        for entry in std::fs::read_dir(parent).into_iter().flatten().flatten() {
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{name}-"))
+            {
+                found.push(entry.path());
+            }
+        }
+    }
+    found
+}

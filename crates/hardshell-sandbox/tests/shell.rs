@@ -1,0 +1,233 @@
+//! Real shells, started by the real init program (this crate's `shell-init`):
+//! the basics every workload relies on, and how a shell ends. The attacks are
+//! in `adversarial.rs`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{Shell, policy, run};
+use hardshell_sandbox::{Ended, Layer, Status};
+
+#[tokio::test]
+async fn true_exits_zero_and_exit_codes_and_signals_come_through() {
+    let shell = Shell::new();
+    let out = run(&policy(&shell), &["true"]).await;
+    assert_eq!(out.report.status, Status::Exited(0));
+    assert_eq!(out.report.ended, Ended::Exited);
+    let out = run(&policy(&shell), &["/bin/sh", "-c", "exit 7"]).await;
+    assert_eq!(out.report.status, Status::Exited(7));
+    let out = run(&policy(&shell), &["/bin/sh", "-c", "kill -SEGV $$"]).await;
+    assert_eq!(out.report.status, Status::Signaled(libc::SIGSEGV));
+}
+
+#[tokio::test]
+async fn output_and_only_the_policys_environment_reach_the_workload() {
+    let shell = Shell::new();
+    let mut policy = policy(&shell);
+    policy.env.push(("GREETING".into(), "hello".into()));
+    // SAFETY-free: set in this test process only, to prove it does not leak.
+    let out = run(&policy, &["/usr/bin/env"]).await;
+    let mut lines: Vec<&str> = out.stdout.lines().collect();
+    lines.sort_unstable();
+    assert_eq!(
+        lines,
+        ["GREETING=hello", "PATH=/usr/bin:/bin"],
+        "{}",
+        out.stdout
+    );
+    let out = run(&policy, &["/bin/sh", "-c", "echo to-stderr >&2"]).await;
+    assert_eq!(out.stderr, "to-stderr\n");
+}
+
+#[tokio::test]
+async fn inside_it_runs_unprivileged_with_every_layer_on() {
+    let shell = Shell::new();
+    let out = run(
+        &policy(&shell),
+        &[
+            "/bin/sh",
+            "-c",
+            "id -u; id -g; id -G; cat /proc/self/status; echo pid $$; hostname",
+        ],
+    )
+    .await;
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(&lines[..3], ["1000", "1000", "1000"], "{}", out.stdout);
+    let field = |name: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name}: {}", out.stdout))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(field("Seccomp"), "2");
+    for caps in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(field(caps), "0000000000000000", "{caps}");
+    }
+    // pid 1 is the reaper; the workload is pid 2.
+    assert!(lines.contains(&"pid 2"), "{}", out.stdout);
+    assert_eq!(*lines.last().unwrap(), "hardshell");
+}
+
+#[tokio::test]
+async fn from_the_host_it_is_an_unprivileged_id_in_namespaces_of_its_own() {
+    let shell = Shell::new();
+    let (running, _out) = common::start(&policy(&shell), &["sleep", "30"]).await;
+    let init = running.pid();
+    // The workload is the init process's grandchild.
+    let workload = common::descendants(init)
+        .into_iter()
+        .find(|pid| common::comm(*pid) == "sleep")
+        .expect("the workload");
+    let status = std::fs::read_to_string(format!("/proc/{workload}/status")).unwrap();
+    let uid = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    assert!(uid.contains("2147000000"), "{uid}");
+    assert!(!uid.split_whitespace().skip(1).any(|id| id == "0"), "{uid}");
+    for ns in ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"] {
+        let theirs = std::fs::read_link(format!("/proc/{workload}/ns/{ns}")).unwrap();
+        let ours = std::fs::read_link(format!("/proc/self/ns/{ns}")).unwrap();
+        assert_ne!(theirs, ours, "{ns}");
+    }
+    running.terminate();
+    let report = running.wait().await.unwrap();
+    assert_eq!(report.ended, Ended::Terminated);
+}
+
+#[tokio::test]
+async fn the_workspace_is_writable_and_the_system_is_not() {
+    let shell = Shell::new();
+    std::fs::write(shell.workspace.join("AGENTS.md"), "be kind\n").unwrap();
+    let mut policy = policy(&shell);
+    policy.protected.push("AGENTS.md".into());
+    let out = run(
+        &policy,
+        &[
+            "/bin/sh",
+            "-c",
+            "echo made > /workspace/new.txt && echo ok1; \
+             echo x > /tmp/t && echo ok2; \
+             echo x > /usr/x 2>/dev/null || echo usr-refused; \
+             echo x > /x 2>/dev/null || echo root-refused; \
+             echo x >> /workspace/AGENTS.md 2>/dev/null || echo agents-refused; \
+             cat /workspace/AGENTS.md",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out.stdout, "ok1\nok2\nusr-refused\nroot-refused\nagents-refused\nbe kind\n",
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(shell.workspace.join("new.txt")).unwrap(),
+        "made\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(shell.workspace.join("AGENTS.md")).unwrap(),
+        "be kind\n"
+    );
+}
+
+#[tokio::test]
+async fn the_wall_clock_kills_the_whole_shell() {
+    let shell = Shell::new();
+    let mut policy = policy(&shell);
+    policy.limits.wall_clock = Some(Duration::from_millis(500));
+    let started = Instant::now();
+    let out = run(&policy, &["/bin/sh", "-c", "sleep 100 & sleep 100"]).await;
+    assert_eq!(out.report.ended, Ended::WallClock);
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(matches!(out.report.status, Status::Signaled(_)));
+}
+
+#[tokio::test]
+async fn a_memory_balloon_is_killed_for_the_limit() {
+    let shell = Shell::new();
+    let mut policy = policy(&shell);
+    policy.limits.memory_bytes = 64 << 20;
+    let out = run(
+        &policy,
+        &[
+            "python3",
+            "-c",
+            "b = []\nwhile True: b.append(bytearray(16 << 20))",
+        ],
+    )
+    .await;
+    assert_eq!(out.report.ended, Ended::OutOfMemory, "{}", out.stderr);
+    assert_eq!(out.report.status, Status::Signaled(libc::SIGKILL));
+}
+
+#[tokio::test]
+async fn a_fork_bomb_hits_the_process_limit_and_the_host_forks_on() {
+    let shell = Shell::new();
+    let mut policy = policy(&shell);
+    policy.limits.max_pids = 32;
+    policy.limits.wall_clock = Some(Duration::from_secs(3));
+    let out = run(&policy, &["/bin/bash", "-c", "b() { b | b & }; b; sleep 5"]).await;
+    assert!(out.report.pids_limit_hit, "{:?}", out.report);
+    // The host is unaffected: it still starts processes.
+    assert!(
+        std::process::Command::new("true")
+            .status()
+            .unwrap()
+            .success()
+    );
+}
+
+#[tokio::test]
+async fn terminate_ends_even_a_workload_that_ignores_sigterm() {
+    let shell = Shell::new();
+    let (running, _out) = common::start(
+        &policy(&shell),
+        &["/bin/sh", "-c", "trap '' TERM; while :; do sleep 1; done"],
+    )
+    .await;
+    let started = Instant::now();
+    running.terminate();
+    let report = running.wait().await.unwrap();
+    assert_eq!(report.ended, Ended::Terminated);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[tokio::test]
+async fn its_cgroups_are_gone_after_it_ends() {
+    let shell = Shell::new();
+    let mut policy = policy(&shell);
+    policy.name = format!("gone-{}", std::process::id());
+    let (running, _out) = common::start(&policy, &["sleep", "30"]).await;
+    let mine = || common::cgroups_named(&policy.name);
+    assert!(!mine().is_empty(), "no cgroup while running");
+    running.terminate();
+    running.wait().await.unwrap();
+    assert!(mine().is_empty(), "{:?}", mine());
+}
+
+#[tokio::test]
+async fn a_shell_that_cannot_be_built_fails_naming_the_layer() {
+    let shell = Shell::new();
+    let mut policy = policy(&shell);
+    policy.workspace = shell.dir.path().join("not-there");
+    let error = common::try_start(&policy, &["true"]).await.unwrap_err();
+    assert_eq!(error.layer, Layer::Mounts, "{error}");
+    assert!(error.to_string().contains("layer mounts failed"), "{error}");
+
+    let mut policy = common::policy(&shell);
+    policy.binds.push(hardshell_sandbox::Bind {
+        host: shell.dir.path().join("no-such-socket-dir"),
+        inside: "/run/x".into(),
+        writable: false,
+    });
+    let error = common::try_start(&policy, &["true"]).await.unwrap_err();
+    assert_eq!(error.layer, Layer::Mounts, "{error}");
+
+    let policy = common::policy(&shell);
+    let error = common::try_start(&policy, &["no-such-program"])
+        .await
+        .unwrap_err();
+    assert_eq!(error.layer, Layer::Exec, "{error}");
+}
