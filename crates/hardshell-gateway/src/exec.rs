@@ -20,7 +20,7 @@
 //! Commands are audited by their SHA-256, never their text: command lines
 //! carry tokens and passwords as often as anything else.
 
-// mod shell;
+mod shell;
 mod vet;
 
 use std::collections::{BTreeSet, HashMap};
@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::audit::Trail;
-// pub use shell::SandboxShell;
+pub use shell::SandboxShell;
 use vet::{Vetting, vet};
 
 /// Most questions waiting at once, across sessions: a runaway (or hostile)

@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 pub use control::{ControlService, ControlSocket, LlmGateway, LlmGatewayError, ProviderRoute};
-pub use exec::{ShellRun, ToolShell};
+pub use exec::{SandboxShell, ShellRun, ToolShell};
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;

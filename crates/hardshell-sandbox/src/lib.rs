@@ -33,7 +33,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use supervisor::{Running, spawn};
+pub use supervisor::{Running, Stopper, host_ids, spawn};
 
 /// The uid and gid a shell's processes have inside it.
 pub const INSIDE_ID: u32 = 1000;

@@ -197,6 +197,9 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
     let sources = open_sources(sys, policy)?;
     sys.set_uid(INSIDE_ID)
         .map_err(fail(Layer::UserMap, "becoming the shell's id"))?;
+    // Changing ids cleared the parent-death signal init set at its start.
+    sys.parent_death_signal()
+        .map_err(fail(Layer::Descriptors, "parent-death signal"))?;
     sys.set_hostname("hardshell")
         .map_err(fail(Layer::Namespaces, "hostname"))?;
 
@@ -332,8 +335,6 @@ fn contain_inner(
     sys.descriptors().map_err(at(Layer::Descriptors))?;
     sys.new_session()
         .map_err(fail(Layer::Descriptors, "setsid"))?;
-    sys.parent_death_signal()
-        .map_err(fail(Layer::Descriptors, "parent-death signal"))?;
     for (resource, value) in [
         (Rlimit::Core, 0),
         (Rlimit::OpenFiles, limits.open_files),
@@ -351,6 +352,9 @@ fn contain_inner(
         .map_err(fail(caps, "bounding set"))?;
     sys.set_gid(INSIDE_ID).map_err(fail(caps, "gid"))?;
     sys.set_uid(INSIDE_ID).map_err(fail(caps, "uid"))?;
+    // After the ids change: changing them clears the parent-death signal.
+    sys.parent_death_signal()
+        .map_err(fail(Layer::Descriptors, "parent-death signal"))?;
     sys.clear_capabilities()
         .map_err(fail(caps, "capability sets"))?;
     sys.verify_no_capabilities().map_err(at(caps))?;

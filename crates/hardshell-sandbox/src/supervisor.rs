@@ -78,8 +78,10 @@ pub async fn spawn(
     }
 }
 
-/// The host ids a shell runs as: a dedicated one under root, else our own.
-fn host_ids() -> (u32, u32) {
+/// The host uid and gid a shell's processes run as: a dedicated one when
+/// the supervisor is root, else its own. Whatever a shell must write or
+/// connect to belongs to it.
+pub fn host_ids() -> (u32, u32) {
     match sys::ids() {
         (0, _) => (HOST_ID_WHEN_ROOT, HOST_ID_WHEN_ROOT),
         ids => ids,
@@ -262,22 +264,16 @@ impl Running {
     /// Asks the workload to stop (SIGTERM); kills the whole shell if it has
     /// not within two seconds.
     pub fn terminate(&self) {
-        self.terminated.store(true, Ordering::SeqCst);
-        let Ok(pid) = i32::try_from(self.pid) else {
-            return;
-        };
-        // The init process is this process's child and not yet waited for, so
-        // its pid cannot have been reused; it forwards SIGTERM to the workload.
-        let _ = sys::kill(pid, sys::SIGTERM);
-        let terminated = self.terminated.clone();
-        tokio::spawn(async move {
-            tokio::time::sleep(TERMINATE_GRACE).await;
-            if terminated.load(Ordering::SeqCst) {
-                // Still unreaped if still running (see above); a reaped pid is
-                // only killed if wait() has not run, which it sets below.
-                let _ = sys::kill(pid, sys::SIGKILL);
-            }
-        });
+        self.stopper().terminate();
+    }
+
+    /// A handle that can [`Stopper::terminate`] the shell while another task
+    /// waits for it.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            pid: self.pid,
+            terminated: self.terminated.clone(),
+        }
     }
 
     /// Waits for the shell to end (killing it at its wall clock), then says
@@ -334,5 +330,35 @@ impl Running {
             pids_limit_hit,
             duration,
         })
+    }
+}
+
+/// Stops a running shell; see [`Running::stopper`].
+#[derive(Debug, Clone)]
+pub struct Stopper {
+    pid: u32,
+    terminated: Arc<AtomicBool>,
+}
+
+impl Stopper {
+    /// SIGTERM to the workload, SIGKILL to the whole shell two seconds later
+    /// if it is still there.
+    pub fn terminate(&self) {
+        self.terminated.store(true, Ordering::SeqCst);
+        let Ok(pid) = i32::try_from(self.pid) else {
+            return;
+        };
+        // The init process is the supervisor's child and not yet waited for,
+        // so its pid cannot have been reused; it forwards SIGTERM.
+        let _ = sys::kill(pid, sys::SIGTERM);
+        let terminated = self.terminated.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(TERMINATE_GRACE).await;
+            if terminated.load(Ordering::SeqCst) {
+                // Still unreaped if still running (see above); a reaped pid is
+                // only killed if wait() has not run, which it sets below.
+                let _ = sys::kill(pid, sys::SIGKILL);
+            }
+        });
     }
 }

@@ -14,6 +14,14 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // The shell's init program: single-threaded, so before anything starts a
+    // thread (the runtime), and not a user-facing command.
+    if std::env::args_os()
+        .nth(1)
+        .is_some_and(|arg| arg == "shell-init")
+    {
+        hardshell_sandbox::init::main();
+    }
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

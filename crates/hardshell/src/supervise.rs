@@ -1,32 +1,30 @@
-//! Runs the workload (the built-in agent) as a child process and keeps it running.
+//! Runs the workload (the built-in agent) in a shell and keeps it running.
 //!
-//! The child starts with an empty environment plus the few variables it needs, so
-//! nothing of the edge's environment — `HARDSHELL_MASTER_KEY`, credentials passed
-//! as `env:` references — reaches it. It is restarted when it exits, with a
-//! backoff that doubles from 1 s to 30 s and resets once a run lasts a minute.
-//! On shutdown it gets SIGTERM, then SIGKILL after a grace period.
+//! The shell (see `hardshell-sandbox`) gives it an environment of its own
+//! making — nothing of the edge's, so no `HARDSHELL_MASTER_KEY` or `env:`
+//! credential — a root holding only the system, its workspace and its socket
+//! directory, and no privilege. When it ends it is restarted in a fresh shell,
+//! with a backoff that doubles from 1 s to 30 s and resets once a run lasts a
+//! minute; its state is in storage, so nothing is lost. On shutdown it gets
+//! SIGTERM, then the whole shell is killed after a grace period.
 
-use std::path::PathBuf;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
-use tokio::process::{Child, Command};
+use hardshell_sandbox::{Io, Launcher, ShellPolicy, Stdio};
 use tokio::sync::watch;
 
 /// How to start the workload.
 #[derive(Debug, Clone)]
 pub struct Workload {
-    pub program: PathBuf,
-    pub args: Vec<String>,
-    /// `RUST_LOG` for the child, when the edge has one.
-    pub log_filter: Option<String>,
+    pub launcher: Launcher,
+    pub policy: ShellPolicy,
+    pub argv: Vec<String>,
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const HEALTHY_RUN: Duration = Duration::from_secs(60);
-const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// Keeps `workload` running until `stop` turns true.
 pub async fn supervise(workload: Workload, mut stop: watch::Receiver<bool>) {
@@ -36,10 +34,17 @@ pub async fn supervise(workload: Workload, mut stop: watch::Receiver<bool>) {
             return;
         }
         let started = Instant::now();
-        let mut child = match spawn(&workload) {
-            Ok(child) => child,
+        let running = match hardshell_sandbox::spawn(
+            &workload.launcher,
+            &workload.policy,
+            &workload.argv,
+            io(),
+        )
+        .await
+        {
+            Ok(running) => running,
             Err(e) => {
-                tracing::error!(program = %workload.program.display(), error = %e, "starting the agent failed");
+                tracing::error!(layer = %e.layer, error = %e, "starting the agent's shell failed");
                 if wait_or_stop(backoff, &mut stop).await {
                     return;
                 }
@@ -47,18 +52,34 @@ pub async fn supervise(workload: Workload, mut stop: watch::Receiver<bool>) {
                 continue;
             }
         };
-        let pid = child.id();
-        tracing::info!(pid, "agent started");
-        let exited = tokio::select! {
-            status = child.wait() => Some(status),
+        let pid = running.pid();
+        tracing::info!(pid, "agent started in a shell");
+        let stopper = running.stopper();
+        let ended = running.wait();
+        tokio::pin!(ended);
+        let report = tokio::select! {
+            report = &mut ended => Some(report),
             _ = stop.wait_for(|stop| *stop) => None,
         };
-        let Some(status) = exited else {
-            terminate(&mut child).await;
+        let Some(report) = report else {
+            stopper.terminate();
+            match ended.await {
+                Ok(report) => tracing::info!(pid, ended = ?report.ended, "agent stopped"),
+                Err(e) => tracing::warn!(pid, error = %e, "agent's shell ended badly"),
+            }
             return;
         };
         let ran = started.elapsed();
-        tracing::warn!(pid, status = ?status.ok(), ran_secs = ran.as_secs(), "agent exited; restarting");
+        match report {
+            Ok(report) => tracing::warn!(
+                pid,
+                status = ?report.status,
+                ended = ?report.ended,
+                ran_secs = ran.as_secs(),
+                "agent's shell ended; restarting in a new one"
+            ),
+            Err(e) => tracing::warn!(pid, error = %e, "agent's shell ended badly; restarting"),
+        }
         if ran >= HEALTHY_RUN {
             backoff = FIRST_BACKOFF;
         }
@@ -69,18 +90,17 @@ pub async fn supervise(workload: Workload, mut stop: watch::Receiver<bool>) {
     }
 }
 
-fn spawn(workload: &Workload) -> std::io::Result<Child> {
-    let mut command = Command::new(&workload.program);
-    command
-        .args(&workload.args)
-        .env_clear()
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true);
-    if let Some(filter) = &workload.log_filter {
-        command.env("RUST_LOG", filter);
+/// The agent logs to the edge's standard error; it reads nothing.
+fn io() -> Io {
+    let stderr = || match std::io::stderr().as_fd().try_clone_to_owned() {
+        Ok(fd) => Stdio::Fd(fd),
+        Err(_) => Stdio::Null,
+    };
+    Io {
+        stdin: Stdio::Null,
+        stdout: stderr(),
+        stderr: stderr(),
     }
-    command.spawn()
 }
 
 /// Sleeps `delay`; `true` if a stop arrived meanwhile.
@@ -90,16 +110,4 @@ async fn wait_or_stop(delay: Duration, stop: &mut watch::Receiver<bool>) -> bool
         _ = stop.wait_for(|stop| *stop) => Some(true),
     };
     stopped.unwrap_or_else(|| *stop.borrow())
-}
-
-async fn terminate(child: &mut Child) {
-    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
-        if tokio::time::timeout(STOP_GRACE, child.wait()).await.is_ok() {
-            tracing::info!(pid, "agent stopped");
-            return;
-        }
-        tracing::warn!(pid, "agent ignored SIGTERM; killing it");
-    }
-    let _ = child.kill().await;
 }

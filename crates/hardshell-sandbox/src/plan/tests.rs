@@ -260,6 +260,9 @@ fn the_layers_apply_in_order_and_seccomp_is_last_before_exec() {
     sys.before_from("descriptors", "drop_bounding_set", "set_uid 1000");
     sys.before_from("descriptors", "set_gid 1000", "set_uid 1000");
     sys.before_from("descriptors", "set_uid 1000", "clear_capabilities");
+    // Changing ids clears the parent-death signal: it is set after, each time.
+    sys.before_from("descriptors", "set_uid 1000", "pdeathsig");
+    sys.before("set_uid 1000", "pdeathsig");
     sys.before("clear_capabilities", "verify_no_capabilities");
     sys.before("verify_no_capabilities", "no_new_privs");
     sys.before("no_new_privs", "landlock");

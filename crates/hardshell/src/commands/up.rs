@@ -10,6 +10,9 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::cli::Global;
 use crate::supervise::{Workload, supervise};
 use crate::{context, logging, models};
+use hardshell_gateway::SandboxShell;
+use hardshell_sandbox::{Bind, Launcher, Limits, ShellPolicy};
+use std::sync::Arc;
 
 pub async fn run(global: &Global) -> anyhow::Result<()> {
     let loaded = context::load_config(global)?;
@@ -69,11 +72,32 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     };
     // The built-in agent runs unless [upstream] names another workload.
     let agent_runs = loaded.config.agent.enabled && loaded.config.upstream.is_none();
-    let run_dir = loaded.data_dir().join("run");
-    let (control_path, agent_path) = (run_dir.join("edge.sock"), run_dir.join("agent.sock"));
-    // Commands of the agent's `exec` tool run in tool shells made here.
-    let exec_shell: Option<std::sync::Arc<dyn hardshell_gateway::ToolShell>> = None;
-    let exec_runs = agent_runs && exec_shell.is_some();
+    // The agent's shell gets this directory, and nothing else of data/: its
+    // socket and the edge's control socket live here.
+    let socket_dir = loaded.data_dir().join("run").join("agent");
+    let (control_path, agent_path) = (socket_dir.join("edge.sock"), socket_dir.join("agent.sock"));
+    let launcher = Launcher {
+        program: std::env::current_exe().context("finding the hardshell binary")?,
+        args: vec!["shell-init".into()],
+    };
+    let shell = &loaded.config.shell;
+    // Commands of the agent's `exec` tool run in tool shells of their own,
+    // as many at once as [shell] max_instances leaves beside the agent's.
+    let exec_runs = agent_runs && loaded.config.exec.approval != hardshell_config::Approval::Deny;
+    let exec_shell: Option<Arc<dyn hardshell_gateway::ToolShell>> = if exec_runs {
+        let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
+        Some(Arc::new(
+            SandboxShell::new(
+                launcher.clone(),
+                loaded.data_dir().join("workspaces"),
+                at_once,
+                shell.tmp_mb << 20,
+            )
+            .context("preparing the exec tool's workspaces")?,
+        ))
+    } else {
+        None
+    };
     let state = EdgeSetup {
         config: &loaded,
         store: &store,
@@ -123,22 +147,17 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         let service = ControlService::for_agent(scope, settings, gateway, &edge);
         let control = ControlSocket::bind(&control_path, service)?;
         tokio::spawn(control.serve());
+        // The edge's socket belongs to the shell's id, so the agent can connect.
+        let (uid, gid) = hardshell_sandbox::host_ids();
+        std::os::unix::fs::chown(&control_path, Some(uid), Some(gid))
+            .context("giving the control socket to the agent's shell")?;
         let workspace = loaded.base_dir().join(&loaded.config.agent.workspace);
-        let workload = Workload {
-            program: std::env::current_exe().context("finding the hardshell binary")?,
-            args: vec![
-                "agent".into(),
-                "--control-socket".into(),
-                control_path.display().to_string(),
-                "--socket".into(),
-                agent_path.display().to_string(),
-                "--workspace".into(),
-                workspace.display().to_string(),
-                "--parent-pid".into(),
-                std::process::id().to_string(),
-            ],
-            log_filter: std::env::var("RUST_LOG").ok(),
-        };
+        std::fs::create_dir_all(&workspace)
+            .with_context(|| format!("creating the agent's workspace {}", workspace.display()))?;
+        // Absolute and without symlinks: the shell binds exactly these.
+        let workspace = workspace.canonicalize()?;
+        let socket_dir = socket_dir.canonicalize()?;
+        let workload = agent_workload(launcher, &loaded, workspace, &socket_dir)?;
         Some(tokio::spawn(supervise(workload, agent_stopped)))
     } else {
         None
@@ -164,4 +183,78 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Where the agent's shell has the hardshell binary.
+const AGENT_PROGRAM: &str = "/opt/hardshell/hardshell";
+/// Where it has its socket directory.
+const AGENT_SOCKETS: &str = "/run/hardshell";
+
+/// The agent, as a shell runs it: the binary and the socket directory bound
+/// in, its workspace at /workspace with its own instructions read-only.
+fn agent_workload(
+    launcher: Launcher,
+    loaded: &hardshell_config::LoadedConfig,
+    workspace: std::path::PathBuf,
+    socket_dir: &std::path::Path,
+) -> anyhow::Result<Workload> {
+    let shell = &loaded.config.shell;
+    let mut env = vec![
+        ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
+        ("HOME".to_owned(), "/workspace".to_owned()),
+    ];
+    if let Ok(filter) = std::env::var("RUST_LOG") {
+        env.push(("RUST_LOG".to_owned(), filter));
+    }
+    let protected = hardshell_agent::WORKSPACE_FILES
+        .iter()
+        .chain(&[".git"])
+        .map(std::path::PathBuf::from)
+        .collect();
+    let policy = ShellPolicy {
+        name: "agent".into(),
+        workspace,
+        protected,
+        system: ShellPolicy::default_system(),
+        binds: vec![
+            Bind {
+                host: launcher.program.clone(),
+                inside: AGENT_PROGRAM.into(),
+                writable: false,
+            },
+            Bind {
+                host: socket_dir.to_owned(),
+                inside: AGENT_SOCKETS.into(),
+                writable: true,
+            },
+        ],
+        env,
+        cwd: "/workspace".into(),
+        limits: Limits {
+            memory_bytes: shell.memory_mb << 20,
+            max_pids: shell.max_pids,
+            cpu_percent: shell.cpu_percent,
+            wall_clock: None,
+            tmp_bytes: shell.tmp_mb << 20,
+            file_size_bytes: 1 << 30,
+            open_files: 4096,
+        },
+    };
+    let argv = [
+        AGENT_PROGRAM,
+        "agent",
+        "--control-socket",
+        &format!("{AGENT_SOCKETS}/edge.sock"),
+        "--socket",
+        &format!("{AGENT_SOCKETS}/agent.sock"),
+        "--workspace",
+        "/workspace",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    Ok(Workload {
+        launcher,
+        policy,
+        argv,
+    })
 }

@@ -105,7 +105,7 @@ fn an_accepted_message_survives_kill_9_of_the_agent_which_is_restarted() {
             .lock()
             .unwrap()
             .iter()
-            .any(|l| l.contains("agent exited; restarting")),
+            .any(|l| l.contains("agent's shell ended; restarting")),
         "the supervisor did not log the crash"
     );
     let second = agent_pid(&running);

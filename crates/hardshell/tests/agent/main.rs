@@ -6,6 +6,7 @@
 mod durability;
 mod models;
 mod running;
+mod shell;
 #[path = "../cli/support.rs"]
 #[allow(dead_code)]
 mod support;

@@ -1,0 +1,187 @@
+//! Tool shells: each `exec` command runs with bash in a fresh shell of its own
+//! over its session's workspace (`<data>/workspaces/<session>`, mounted at
+//! `/workspace`), killed whole at its timeout, with its output cut at a limit.
+//! Nothing else of the host is in it: the system directories read-only, no
+//! network but its own loopback, no sockets of the edge or the agent.
+
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use hardshell_agent::protocol::ExecReport;
+use hardshell_sandbox::{Ended, Io, Launcher, Limits, ShellPolicy, Status, Stdio};
+use tokio::sync::Semaphore;
+
+use super::{ShellRun, ToolShell};
+
+/// Largest file a command may write, in bytes.
+const MAX_FILE_BYTES: u64 = 1 << 30;
+/// Open files per process in a tool shell.
+const MAX_OPEN_FILES: u64 = 1024;
+
+/// Runs commands in real shells (see `hardshell-sandbox`).
+#[derive(Debug, Clone)]
+pub struct SandboxShell {
+    launcher: Arc<Launcher>,
+    workspaces: PathBuf,
+    /// Tool shells that may run at once; a run beyond them waits its turn.
+    slots: Arc<Semaphore>,
+    tmp_bytes: u64,
+}
+
+impl SandboxShell {
+    /// Tool shells started by `launcher`, over workspaces under `workspaces`
+    /// (created, mode 0700), at most `at_once` of them running.
+    pub fn new(
+        launcher: Launcher,
+        workspaces: PathBuf,
+        at_once: usize,
+        tmp_bytes: u64,
+    ) -> std::io::Result<Self> {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&workspaces)?;
+        std::fs::set_permissions(&workspaces, std::fs::Permissions::from_mode(0o700))?;
+        // Absolute and without symlinks: shells bind exactly these paths.
+        let workspaces = workspaces.canonicalize()?;
+        Ok(Self {
+            launcher: Arc::new(launcher),
+            workspaces,
+            slots: Arc::new(Semaphore::new(at_once.max(1))),
+            tmp_bytes,
+        })
+    }
+
+    /// Where `session`'s commands run, on the host.
+    pub fn workspace(&self, session: &str) -> PathBuf {
+        self.workspaces.join(session)
+    }
+}
+
+impl ToolShell for SandboxShell {
+    fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, String>> {
+        let this = self.clone();
+        Box::pin(async move { this.run_one(run).await })
+    }
+}
+
+impl SandboxShell {
+    async fn run_one(&self, run: ShellRun) -> Result<ExecReport, String> {
+        // The session id was checked by the caller; checked again here because
+        // it becomes a directory name.
+        if !super::is_session_id(&run.session) {
+            return Err("the session id is not valid".into());
+        }
+        let _slot = tokio::time::timeout(run.timeout, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| "every shell stayed busy for the whole timeout".to_owned())?
+            .map_err(|_| "the tool shells are shutting down".to_owned())?;
+        let workspace = self.workspace(&run.session);
+        make_workspace(&workspace).map_err(|e| format!("its workspace: {e}"))?;
+        let policy = ShellPolicy {
+            name: "exec".into(),
+            workspace,
+            protected: vec![PathBuf::from(".git")],
+            system: ShellPolicy::default_system(),
+            binds: Vec::new(),
+            env: vec![
+                ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+                ("HOME".into(), "/workspace".into()),
+                ("LANG".into(), "C.UTF-8".into()),
+                ("TERM".into(), "dumb".into()),
+            ],
+            cwd: PathBuf::from("/workspace"),
+            limits: Limits {
+                memory_bytes: run.memory_mb.saturating_mul(1 << 20),
+                max_pids: run.max_pids,
+                cpu_percent: 100,
+                wall_clock: Some(run.timeout),
+                tmp_bytes: self.tmp_bytes,
+                file_size_bytes: MAX_FILE_BYTES,
+                open_files: MAX_OPEN_FILES,
+            },
+        };
+        let (stdout, stdout_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
+        let (stderr, stderr_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
+        let argv = [
+            "/bin/bash".to_owned(),
+            "--noprofile".to_owned(),
+            "--norc".to_owned(),
+            "-c".to_owned(),
+            run.command,
+        ];
+        let io = Io {
+            stdin: Stdio::Null,
+            stdout: Stdio::Fd(OwnedFd::from(stdout_writer)),
+            stderr: Stdio::Fd(OwnedFd::from(stderr_writer)),
+        };
+        // The readers start first: a command that writes more than a pipe holds
+        // must not stall before anyone reads.
+        let limit = run.max_output_bytes;
+        let stdout = tokio::task::spawn_blocking(move || read_capped(stdout, limit));
+        let stderr = tokio::task::spawn_blocking(move || read_capped(stderr, limit));
+        let running = hardshell_sandbox::spawn(&self.launcher, &policy, &argv, io)
+            .await
+            .map_err(|e| e.to_string())?;
+        let report = running.wait().await.map_err(|e| e.to_string())?;
+        let (stdout, stdout_cut) = stdout.await.map_err(|e| e.to_string())?;
+        let (stderr, stderr_cut) = stderr.await.map_err(|e| e.to_string())?;
+        let (exit_code, signaled) = match report.status {
+            Status::Exited(code) => (Some(code), false),
+            Status::Signaled(_) => (None, true),
+        };
+        let ended = match report.ended {
+            Ended::Exited if signaled => "signal",
+            Ended::Exited => "exited",
+            Ended::WallClock => "timeout",
+            Ended::OutOfMemory => "memory",
+            Ended::Terminated => "terminated",
+        };
+        Ok(ExecReport {
+            exit_code,
+            ended: ended.into(),
+            stdout,
+            stderr,
+            truncated: stdout_cut || stderr_cut,
+            duration_ms: duration_ms(report.duration),
+        })
+    }
+}
+
+fn make_workspace(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+}
+
+/// Everything the pipe carries until every writer is gone, keeping the first
+/// `limit` bytes; `true` if there was more.
+fn read_capped(mut pipe: impl Read, limit: usize) -> (String, bool) {
+    let mut kept = Vec::new();
+    let mut cut = false;
+    let mut buffer = [0u8; 16 * 1024];
+    loop {
+        match pipe.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(n) => {
+                let room = limit.saturating_sub(kept.len());
+                kept.extend_from_slice(&buffer[..n.min(room)]);
+                cut |= n > room;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => break,
+        }
+    }
+    (String::from_utf8_lossy(&kept).into_owned(), cut)
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

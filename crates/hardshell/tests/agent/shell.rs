@@ -1,0 +1,412 @@
+//! The shell under `hardshell up`: the agent runs in one and comes back in a
+//! fresh one; the `exec` tool's commands run in shells of their own, under each
+//! approval mode. Commands are sent on the control socket exactly as the agent
+//! sends them (a small model does not call tools reliably), and answered
+//! through the client API as the chat page and `hardshell chat` answer them.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::running::{Running, http, instance, new_session, token, turn};
+use crate::support::Instance;
+
+fn socket(hs: &Instance) -> PathBuf {
+    hs.path("data/run/agent/edge.sock")
+}
+
+/// A POST on the instance's control socket, as the agent makes it.
+fn control(socket: &Path, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let mut stream = UnixStream::connect(socket).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let body = body.to_string();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: hardshell-edge\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, serde_json::from_str(&body).unwrap_or_default())
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+fn run(hs: &Instance, session: &str, command: &str) -> serde_json::Value {
+    let (status, answer) = control(
+        &socket(hs),
+        "/exec/v1/run",
+        &serde_json::json!({ "session": session, "command": command }),
+    );
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+fn wait(socket: &Path, approval: &str) -> serde_json::Value {
+    let (status, answer) = control(
+        socket,
+        &format!("/exec/v1/approvals/{approval}/wait"),
+        &serde_json::json!({}),
+    );
+    assert_eq!(status, 200, "{answer}");
+    answer
+}
+
+fn reply(running: &Running, token: &str, session: &str, approval: &str, approve: bool) -> u16 {
+    http()
+        .post(running.url(&format!("/api/sessions/{session}/approvals/{approval}")))
+        .bearer_auth(token)
+        .json(&serde_json::json!({ "approve": approve }))
+        .send()
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+fn ran(answer: &serde_json::Value) -> &serde_json::Value {
+    assert_eq!(answer["status"], "ran", "{answer}");
+    &answer["report"]
+}
+
+/// The host pid of the process running `hardshell agent` under `running`.
+fn agent_pid(running: &Running) -> Option<u32> {
+    let up = running.child.id();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+                return false;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            args.get(1) == Some(&&b"agent"[..]) && descends_from(*pid, up)
+        })
+}
+
+/// The shell init process (the edge's child) that `pid` runs under.
+fn shell_of(mut pid: u32, up: u32) -> u32 {
+    for _ in 0..8 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let parent: u32 = after.split(' ').nth(1).unwrap().parse().unwrap();
+        if parent == up {
+            return pid;
+        }
+        pid = parent;
+    }
+    panic!("{pid} is not under {up}");
+}
+
+/// Whether `ancestor` is among `pid`'s parents.
+fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+    for _ in 0..8 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            return false;
+        };
+        let after = &stat[stat.rfind(')').unwrap() + 2..];
+        let Ok(parent) = after.split(' ').nth(1).unwrap().parse::<u32>() else {
+            return false;
+        };
+        if parent == ancestor {
+            return true;
+        }
+        if parent <= 1 {
+            return false;
+        }
+        pid = parent;
+    }
+    false
+}
+
+fn status_field(pid: u32, name: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("{name} not in /proc/{pid}/status"))
+        .trim()
+        .to_owned()
+}
+
+fn namespace(pid: impl std::fmt::Display, kind: &str) -> PathBuf {
+    std::fs::read_link(format!("/proc/{pid}/ns/{kind}")).unwrap()
+}
+
+/// The agent's pid once the `starts`th agent is listening.
+fn wait_for_agent(running: &Running, starts: usize, not: Option<u32>) -> u32 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let listening = running
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains("agent listening"))
+            .count();
+        if let Some(pid) = agent_pid(running).filter(|pid| Some(*pid) != not)
+            && listening >= starts
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "no agent came up");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn the_agent_runs_in_a_shell_and_comes_back_in_a_fresh_one() {
+    let hs = instance("[agent]\n[llm]\nchain = []\n");
+    let token = token(&hs);
+    let running = Running::start(&hs);
+    let pid = wait_for_agent(&running, 1, None);
+
+    // Every layer, seen from the host.
+    assert_eq!(status_field(pid, "NoNewPrivs"), "1");
+    assert_eq!(status_field(pid, "Seccomp"), "2");
+    for caps in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(status_field(pid, caps), "0000000000000000", "{caps}");
+    }
+    let uid = status_field(pid, "Uid");
+    assert!(
+        uid.split_whitespace().all(|id| id != "0"),
+        "the agent runs as host root: {uid}"
+    );
+    for kind in ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"] {
+        assert_ne!(namespace(pid, kind), namespace("self", kind), "{kind}");
+    }
+    // Its root holds the system, the workspace and its sockets; not the host's
+    // files, not this instance's config, master key or storage.
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    assert!(root.join("usr/bin").is_dir());
+    assert!(root.join("workspace").is_dir());
+    assert!(!root.join("root").exists());
+    assert!(!root.join(hs.dir.path().strip_prefix("/").unwrap()).exists());
+    let listing: Vec<_> = std::fs::read_dir(root.join("run/hardshell"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    assert!(listing.contains(&"edge.sock".to_owned()), "{listing:?}");
+
+    // Killed, it is restarted in a new shell, and the conversation goes on.
+    let session = new_session(&running, &token);
+    let first = turn(&running, &token, &session, "hello");
+    assert_eq!(first[0].0, "accepted", "{first:?}");
+    let shell = shell_of(pid, running.child.id());
+    std::process::Command::new("kill")
+        .args(["-KILL", &pid.to_string()])
+        .status()
+        .unwrap();
+    let again = wait_for_agent(&running, 2, Some(pid));
+    // A new shell: a new init process under the edge. (Namespace inode
+    // numbers cannot tell: a freed namespace's number is reused.)
+    assert_ne!(
+        shell_of(again, running.child.id()),
+        shell,
+        "the same shell was reused"
+    );
+    let second = turn(&running, &token, &session, "are you back?");
+    assert_eq!(second[0].0, "accepted", "{second:?}");
+    let history: serde_json::Value = http()
+        .get(running.url(&format!("/api/sessions/{session}")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let users = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["message"]["role"] == "user")
+        .count();
+    assert_eq!(users, 2, "{history}");
+    let up = running.child.id();
+    running.stop();
+    std::thread::sleep(Duration::from_millis(500));
+    let survivors: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| *pid == again || descends_from(*pid, up))
+        .filter(|pid| std::fs::metadata(format!("/proc/{pid}")).is_ok())
+        .collect();
+    assert!(survivors.is_empty(), "outlived the edge: {survivors:?}");
+}
+
+const EXEC_ASK: &str = "[agent]\nturn_timeout_secs = 30\n[llm]\nchain = []\n\
+    [exec]\napproval = \"ask\"\nallow = [\"ls\", \"cat\", \"echo\", \"sleep\"]\n\
+    timeout_secs = 4\napproval_timeout_secs = 3\n";
+
+#[test]
+fn exec_runs_listed_commands_in_their_own_shell_and_asks_about_the_rest() {
+    let hs = instance(EXEC_ASK);
+    let token = token(&hs);
+    let running = Running::start(&hs);
+    let session = new_session(&running, &token);
+
+    // Listed programs run at once, in the session's own workspace.
+    let answer = run(&hs, &session, "echo hello > note.txt; cat note.txt; ls");
+    let report = ran(&answer);
+    assert_eq!(report["exit_code"], 0, "{answer}");
+    assert_eq!(report["stdout"], "hello\nnote.txt\n", "{answer}");
+    let on_host = hs.path(&format!("data/workspaces/{session}/note.txt"));
+    assert_eq!(std::fs::read_to_string(on_host).unwrap(), "hello\n");
+
+    // No network: not even the edge, on the host's loopback (Landlock
+    // refuses the connect before the empty network namespace could).
+    let port = running.addr.rsplit(':').next().unwrap().to_owned();
+    let answer = run(&hs, &session, &format!("cat < /dev/tcp/127.0.0.1/{port}"));
+    let report = ran(&answer);
+    assert_ne!(report["exit_code"], 0, "{answer}");
+    assert!(
+        report["stderr"]
+            .as_str()
+            .unwrap()
+            .contains("connect: Permission denied"),
+        "{answer}"
+    );
+
+    // Anything else waits for the owner; approved, it runs in its shell.
+    let approval = pending(&run(
+        &hs,
+        &session,
+        "id -u; grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status",
+    ));
+    let waiter = {
+        let socket = socket(&hs);
+        let approval = approval.clone();
+        std::thread::spawn(move || wait(&socket, &approval))
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    // Another principal cannot answer it, nor see the question.
+    let other = hs
+        .run(&["token", "create", "--name", "other", "--scope", "chat"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert_eq!(reply(&running, &other, &session, &approval, true), 404);
+    assert_eq!(reply(&running, &token, &session, &approval, true), 204);
+    assert_eq!(reply(&running, &token, &session, &approval, false), 404);
+    let answer = waiter.join().unwrap();
+    let report = ran(&answer);
+    let stdout = report["stdout"].as_str().unwrap();
+    assert!(stdout.starts_with("1000\n"), "{answer}");
+    assert!(stdout.contains("NoNewPrivs:\t1"), "{answer}");
+    assert!(stdout.contains("Seccomp:\t2"), "{answer}");
+    assert!(stdout.contains("CapEff:\t0000000000000000"), "{answer}");
+
+    // Refused: it does not run.
+    let approval = pending(&run(&hs, &session, "touch refused.txt"));
+    assert_eq!(reply(&running, &token, &session, &approval, false), 204);
+    let refused = wait(&socket(&hs), &approval);
+    assert_eq!(refused["status"], "refused", "{refused}");
+    assert!(
+        !hs.path(&format!("data/workspaces/{session}/refused.txt"))
+            .exists()
+    );
+
+    // Unanswered: refused when the question expires.
+    let approval = pending(&run(&hs, &session, "touch late.txt"));
+    let expired = wait(&socket(&hs), &approval);
+    assert!(
+        expired["reason"]
+            .as_str()
+            .unwrap()
+            .contains("nobody answered within 3 s"),
+        "{expired}"
+    );
+    assert_eq!(reply(&running, &token, &session, &approval, true), 404);
+
+    // A command past its time is killed with its whole shell.
+    let started = Instant::now();
+    let answer = run(&hs, &session, "sleep 60 & sleep 60");
+    let report = ran(&answer);
+    assert_eq!(report["ended"], "timeout", "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(30));
+
+    // Sessions of the OpenAI API have nobody to ask.
+    let answer = run(&hs, "api-0a1b2c3d-00112233445566778899aabb", "id");
+    assert_eq!(answer["status"], "refused", "{answer}");
+    running.stop();
+
+    // Every decision is on record, and no command's text is.
+    let records = hs.run(&["audit", "tail"]).ok().stdout;
+    for needed in [
+        "\"decision\":\"allowed\"",
+        "\"decision\":\"asked\"",
+        "\"decision\":\"approved\"",
+        "\"reason\":\"owner_refused\"",
+        "\"reason\":\"unanswered\"",
+        "\"ended\":\"timeout\"",
+    ] {
+        assert!(records.contains(needed), "{needed} not in the audit log");
+    }
+    for text in [
+        "note.txt",
+        "NoNewPrivs",
+        "refused.txt",
+        "late.txt",
+        "sleep 60",
+    ] {
+        assert!(!records.contains(text), "{text:?} reached the audit log");
+    }
+}
+
+fn pending(answer: &serde_json::Value) -> String {
+    assert_eq!(answer["status"], "pending", "{answer}");
+    answer["approval"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn allowlist_refuses_what_is_not_listed_and_deny_offers_no_tool() {
+    let hs = instance(
+        "[agent]\n[llm]\nchain = []\n[exec]\napproval = \"allowlist\"\nallow = [\"echo\"]\n",
+    );
+    let running = Running::start(&hs);
+    let token = token(&hs);
+    let session = new_session(&running, &token);
+    let answer = run(&hs, &session, "echo ok; id");
+    assert_eq!(answer["status"], "refused", "{answer}");
+    assert!(
+        answer["reason"].as_str().unwrap().contains("`id`"),
+        "{answer}"
+    );
+    assert_eq!(ran(&run(&hs, &session, "echo ok"))["stdout"], "ok\n");
+    running.stop();
+
+    let hs = instance("[agent]\n[llm]\nchain = []\n[exec]\napproval = \"deny\"\n");
+    let running = Running::start(&hs);
+    let (status, _) = control(
+        &socket(&hs),
+        "/exec/v1/run",
+        &serde_json::json!({ "session": "web-0a1b2c3d-00", "command": "echo" }),
+    );
+    assert_eq!(status, 404);
+    running.stop();
+}
