@@ -247,7 +247,7 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
         .map_err(fail(mounts, path))?;
     }
     for (inside, opened) in &sources.devices {
-        bind(sys, opened, inside, true)?;
+        bind_as(sys, opened, inside, Access::Device)?;
     }
     for (link, to) in [
         ("fd", "/proc/self/fd"),
@@ -426,13 +426,36 @@ pub(crate) fn fs_rules(policy: &ShellPolicy) -> crate::landlock::FsRules {
     rules
 }
 
-/// Binds an opened source at `inside` (a path in the shell), creating the
-/// mount point, then remounts it with the flags the shell's copy must have.
+/// How a bound path may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadOnly,
+    Writable,
+    /// A device node (`/dev/null`…): writable, and not `nodev`.
+    Device,
+}
+
 fn bind(
     sys: &mut impl Syscall,
     opened: &Opened,
     inside: &str,
     writable: bool,
+) -> Result<(), ShellError> {
+    let access = if writable {
+        Access::Writable
+    } else {
+        Access::ReadOnly
+    };
+    bind_as(sys, opened, inside, access)
+}
+
+/// Binds an opened source at `inside` (a path in the shell), creating the
+/// mount point, then remounts it with the flags the shell's copy must have.
+fn bind_as(
+    sys: &mut impl Syscall,
+    opened: &Opened,
+    inside: &str,
+    access: Access,
 ) -> Result<(), ShellError> {
     use hardshell_sandbox_sys as sys_;
     let fail = |what: &str| {
@@ -459,9 +482,11 @@ fn bind(
     let source = format!("/proc/self/fd/{fd}");
     sys.mount(Some(&source), &target, None, sys_::MS_BIND, None)
         .map_err(fail("binding"))?;
-    let mut flags = sys_::MS_BIND | sys_::MS_REMOUNT | sys_::MS_NOSUID | sys_::MS_NODEV;
-    if !writable {
-        flags |= sys_::MS_RDONLY;
+    let mut flags = sys_::MS_BIND | sys_::MS_REMOUNT | sys_::MS_NOSUID;
+    match access {
+        Access::ReadOnly => flags |= sys_::MS_NODEV | sys_::MS_RDONLY,
+        Access::Writable => flags |= sys_::MS_NODEV,
+        Access::Device => {}
     }
     flags |= sys.locked_flags(&target).map_err(fail("flags of"))?;
     sys.mount(None, &target, None, flags, None)
