@@ -12,7 +12,7 @@ mod model;
 mod secret_ref;
 
 pub use inline_secret::looks_like_credential;
-pub use load::{ConfigError, LoadedConfig};
+pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{
     Access, Agent, Approval, Audit, Cidr, Cloudflare, Config, DEFAULT_LISTEN, Dangerous, Devices,
     Edge, Exec, Llm, Log, LogFormat, LogLevel, Metrics, Oidc, Passkey, Price, Provider,

@@ -11,6 +11,8 @@ use crate::model::Config;
 
 mod validate;
 
+pub use validate::is_program_name;
+
 /// Keys whose values look random but are public identifiers, not credentials:
 /// Cloudflare Access's AUD tag is 64 hex digits and appears in every token.
 const PUBLIC_IDENTIFIERS: &[&str] = &["access.cloudflare.audience"];

@@ -24,7 +24,9 @@ fn ms(d: Duration) -> f64 {
 async fn main() {
     let mut args = std::env::args().skip(1);
     let init = PathBuf::from(args.next().expect("the path of shell-init"));
-    let runs: usize = args.next().map_or(300, |n| n.parse().expect("a number of runs"));
+    let runs: usize = args
+        .next()
+        .map_or(300, |n| n.parse().expect("a number of runs"));
     let workspace = tempfile::tempdir().unwrap();
     let launcher = Launcher {
         program: init,
@@ -81,7 +83,10 @@ async fn main() {
         let shell_time = started.elapsed();
 
         let started = Instant::now();
-        let status = Command::new("bwrap").args(bwrap).status().expect("bwrap (Debian package bubblewrap)");
+        let status = Command::new("bwrap")
+            .args(bwrap)
+            .status()
+            .expect("bwrap (Debian package bubblewrap)");
         assert!(status.success());
         let bwrap_time = started.elapsed();
 

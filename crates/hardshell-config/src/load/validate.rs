@@ -388,8 +388,9 @@ impl LoadedConfig {
 }
 
 /// A program as a command names it: a plain name looked up on PATH, or an
-/// absolute path; nothing a shell would expand or split.
-fn is_program_name(text: &str) -> bool {
+/// absolute path; nothing a shell would expand or split. `[exec] allow` is
+/// checked with it, and the edge's vetting of commands uses the same test.
+pub fn is_program_name(text: &str) -> bool {
     let name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-');
     let plain =
         |part: &str| !part.is_empty() && part != "." && part != ".." && part.bytes().all(name_byte);

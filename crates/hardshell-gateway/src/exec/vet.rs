@@ -122,15 +122,10 @@ fn simple_program(simple: &SimpleCommand) -> Result<Option<String>, String> {
     Ok(Some(word.value.clone()))
 }
 
-/// A name looked up on PATH or an absolute path, with nothing to expand.
+/// A name looked up on PATH or an absolute path, with nothing to expand: the
+/// same test `[exec] allow` is held to.
 pub(crate) fn is_plain_program(text: &str) -> bool {
-    let name_byte = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'+' | b'-');
-    let plain =
-        |part: &str| !part.is_empty() && part != "." && part != ".." && part.bytes().all(name_byte);
-    match text.strip_prefix('/') {
-        Some(path) => path.split('/').all(plain),
-        None => plain(text) && !text.starts_with('-'),
-    }
+    hardshell_config::is_program_name(text)
 }
 
 #[cfg(test)]
