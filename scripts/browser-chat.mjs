@@ -6,7 +6,13 @@
 //
 //   PLAYWRIGHT_HOME=$INFRA/node node scripts/browser-chat.mjs \
 //     --edge http://localhost:PORT --setup-link URL --message TEXT \
-//     --screenshot desktop.png --phone-screenshot phone.png
+//     --screenshot desktop.png --phone-screenshot phone.png \
+//     [--control-socket data/run/agent/edge.sock]
+//
+// With --control-socket, it also plays the agent's part of the `exec` tool on
+// that socket (as `hardshell agent` does): it asks to run two commands that
+// [exec] allow does not cover, and the owner answers them on the page, once
+// "Run it" and once "Don't run".
 //
 // PLAYWRIGHT_HOME is where npm installed playwright-core (scripts/install.sh); ESM
 // imports ignore NODE_PATH, so the module is resolved from there explicitly. The
@@ -20,6 +26,7 @@
 // the screenshots); on any failure prints `browser-chat: <what failed>` on stderr,
 // saves <screenshot>-failure.png and exits 1.
 import { mkdirSync } from 'node:fs';
+import http from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -49,6 +56,7 @@ const { values: args } = parseArgs({
     message: { type: 'string' },
     screenshot: { type: 'string' },
     'phone-screenshot': { type: 'string' },
+    'control-socket': { type: 'string' },
   },
 });
 for (const name of ['edge', 'setup-link', 'message', 'screenshot', 'phone-screenshot']) {
@@ -281,6 +289,60 @@ async function phone(browser, context, session) {
   return drawer;
 }
 
+// A POST on the edge's control socket, as the agent makes it.
+function control(path, body) {
+  return new Promise((resolve, reject) => {
+    const data = JSON.stringify(body);
+    const request = http.request(
+      {
+        socketPath: args['control-socket'],
+        path,
+        method: 'POST',
+        headers: { Host: 'hardshell-edge', 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk) => (text += chunk));
+        response.on('end', () => {
+          try {
+            resolve(JSON.parse(text));
+          } catch {
+            reject(new Error(`control ${path} answered ${response.statusCode}: ${text}`));
+          }
+        });
+      },
+    );
+    request.on('error', reject);
+    request.end(data);
+  });
+}
+
+// The agent asks to run `command`; the owner sees it on the page (it is
+// waiting, so it shows on load) and presses `button`.
+async function answerOnPage(page, session, command, button) {
+  const asked = await control('/exec/v1/run', { session, command });
+  if (asked.status !== 'pending') {
+    throw new Error(`expected a question for ${command}, got ${JSON.stringify(asked)}`);
+  }
+  const answered = control(`/exec/v1/approvals/${asked.approval}/wait`, {});
+  await page.reload();
+  await page.waitForSelector('body.ready');
+  const card = page.locator(`.approval[data-approval="${asked.approval}"]`);
+  await card.waitFor();
+  const shown = await card.locator('.approval-command').textContent();
+  if (button === 'approve') {
+    await page.screenshot({ path: args.screenshot.replace(/\.png$/, '') + '-approval.png', fullPage: true });
+  }
+  await card.locator(`button.${button}`).click();
+  await page.waitForFunction(
+    (id) => document.querySelector(`.approval[data-approval="${id}"] .approval-outcome`)?.textContent,
+    asked.approval,
+  );
+  const outcome = await card.locator('.approval-outcome').textContent();
+  return { shown, outcome, answer: await answered };
+}
+
 async function logOut(page) {
   await page.click('#logout');
   await must('logging out did not reach /login', () =>
@@ -318,6 +380,12 @@ async function main() {
     const shown = await chat(page);
     const stored = await storedHistory(page, shown.session);
     await page.screenshot({ path: args.screenshot, fullPage: true });
+    const approvals = args['control-socket']
+      ? {
+          approved: await answerOnPage(page, shown.session, 'id -u > approved.txt && cat approved.txt', 'approve'),
+          refused: await answerOnPage(page, shown.session, 'id > refused.txt', 'refuse'),
+        }
+      : null;
     const drawer = await phone(browser, context, shown.session);
     await logOut(page);
     if (problems.length) {
@@ -333,6 +401,7 @@ async function main() {
       reply_updates: shown.updates,
       history: stored.history,
       shown_messages: stored.shownMessages,
+      approvals,
       timings,
       screenshots: { desktop: args.screenshot, phone: args['phone-screenshot'], phone_drawer: drawer },
     }));

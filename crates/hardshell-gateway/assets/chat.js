@@ -216,7 +216,7 @@
     const text = element("pre", "approval-command", command);
     const buttons = element("div", "approval-buttons");
     const run = element("button", "approve", "Run it");
-    const refuse = element("button", "refuse", "Don't run");
+    const refuse = element("button", "refuse quiet", "Don't run");
     run.type = "button";
     refuse.type = "button";
     const outcome = element("p", "approval-outcome");

@@ -42,6 +42,7 @@ pub async fn spawn(
     argv: &[String],
     io: Io,
 ) -> Result<Running, ShellError> {
+    let started = Instant::now();
     crate::plan::check_policy(policy)?;
     if !policy.workspace.is_dir() {
         return Err(ShellError::new(
@@ -69,7 +70,11 @@ pub async fn spawn(
     }
     let cgroup = Arc::new(Cgroup::create(&policy.name, &policy.limits)?);
     match start(launcher, policy, argv, io, &cgroup, host_uid, host_gid).await {
-        Ok(running) => Ok(running),
+        Ok(mut running) => {
+            // The wall clock and the reported duration count the start too.
+            running.started = started;
+            Ok(running)
+        }
         Err(e) => {
             let cgroup = cgroup.clone();
             let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;

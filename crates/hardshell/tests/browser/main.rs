@@ -38,6 +38,8 @@ fn run_browser(edge: &Instance, setup_link: &str, desktop: &Path, phone: &Path) 
         .arg(desktop)
         .arg("--phone-screenshot")
         .arg(phone)
+        .arg("--control-socket")
+        .arg(edge.dir.path().join("data/run/agent/edge.sock"))
         .env("PLAYWRIGHT_HOME", needs::playwright_home())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -79,6 +81,10 @@ fn run_browser(edge: &Instance, setup_link: &str, desktop: &Path, phone: &Path) 
     }
 }
 
+fn session_of(summary: &Value) -> String {
+    summary["session"].as_str().unwrap().to_owned()
+}
+
 /// A PNG of the given pixel width with more than a blank page's worth of bytes.
 fn assert_screenshot(path: &Path, width: u32) {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -109,6 +115,7 @@ fn the_owner_signs_in_and_chats_with_the_agent_in_a_real_browser() {
         "chat-phone.png",
         "chat-phone-drawer.png",
         "chat-desktop-failure.png",
+        "chat-desktop-approval.png",
     ] {
         let _ = std::fs::remove_file(artifacts.join(stale));
     }
@@ -151,6 +158,41 @@ fn the_owner_signs_in_and_chats_with_the_agent_in_a_real_browser() {
     assert_eq!(history[1]["text"], reply);
     assert_eq!(summary["shown_messages"], 2, "{summary}");
     assert_eq!(summary["title"], MESSAGE);
+
+    // The exec tool's questions, answered on the page: the approved command
+    // ran in its shell (as the shell's uid), the refused one did not run.
+    let approvals = &summary["approvals"];
+    let approved = &approvals["approved"];
+    assert_eq!(
+        approved["shown"], "id -u > approved.txt && cat approved.txt",
+        "{summary}"
+    );
+    assert_eq!(approved["answer"]["status"], "ran", "{summary}");
+    assert_eq!(
+        approved["answer"]["report"]["stdout"], "1000\n",
+        "{summary}"
+    );
+    assert!(
+        approved["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("Approved"),
+        "{summary}"
+    );
+    let refused = &approvals["refused"];
+    assert_eq!(refused["answer"]["status"], "refused", "{summary}");
+    assert!(
+        refused["outcome"].as_str().unwrap().starts_with("Refused"),
+        "{summary}"
+    );
+    let workspaces = instance
+        .dir
+        .path()
+        .join("data/workspaces")
+        .join(session_of(&summary));
+    assert!(workspaces.join("approved.txt").exists());
+    assert!(!workspaces.join("refused.txt").exists());
+    assert_screenshot(&artifacts.join("chat-desktop-approval.png"), 1280);
 
     assert_screenshot(&desktop, 1280);
     // 390 CSS pixels at a device scale of 2.
