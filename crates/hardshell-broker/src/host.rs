@@ -1,0 +1,158 @@
+//! Host names and the patterns routes allow them by.
+//!
+//! A pattern is an exact name (`api.example.com`) or a wildcard over whole
+//! labels (`*.example.com`: one or more labels before `.example.com`, never
+//! `example.com` itself, and never `example.com.evil.net`). Names are compared
+//! in lower case, without a trailing dot; only ASCII names (punycode for
+//! international ones) are accepted, so two spellings cannot hide one host.
+
+use std::fmt;
+
+/// A host name, checked and normalised.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Host(String);
+
+/// Why a name or pattern was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HostError {
+    #[error("{0:?} is not a host name (ASCII letters, digits and hyphens in dot-separated labels)")]
+    Invalid(String),
+    #[error("{0:?}: a wildcard must be a whole first label, as in *.example.com")]
+    Wildcard(String),
+}
+
+fn is_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+}
+
+impl Host {
+    /// `text` as a host name: lower-cased, one trailing dot dropped.
+    pub fn parse(text: &str) -> Result<Host, HostError> {
+        let lower = text.to_ascii_lowercase();
+        let name = lower.strip_suffix('.').unwrap_or(&lower);
+        if name.len() > 253 || !name.split('.').all(is_label) {
+            return Err(HostError::Invalid(text.to_owned()));
+        }
+        Ok(Host(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Host {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An allowed host: exact, or every name under a suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostPattern {
+    Exact(Host),
+    /// `*.suffix`: the suffix without its leading dot.
+    Under(Host),
+}
+
+impl HostPattern {
+    pub fn parse(text: &str) -> Result<HostPattern, HostError> {
+        match text.strip_prefix("*.") {
+            Some(suffix) => {
+                if suffix.contains('*') {
+                    return Err(HostError::Wildcard(text.to_owned()));
+                }
+                let suffix = Host::parse(suffix)?;
+                // `*.com` would allow a whole top-level domain.
+                if !suffix.0.contains('.') {
+                    return Err(HostError::Wildcard(text.to_owned()));
+                }
+                Ok(HostPattern::Under(suffix))
+            }
+            None if text.contains('*') => Err(HostError::Wildcard(text.to_owned())),
+            None => Host::parse(text).map(HostPattern::Exact),
+        }
+    }
+
+    pub fn matches(&self, host: &Host) -> bool {
+        match self {
+            HostPattern::Exact(exact) => exact == host,
+            HostPattern::Under(suffix) => host
+                .0
+                .strip_suffix(&suffix.0)
+                .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
+        }
+    }
+}
+
+impl fmt::Display for HostPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HostPattern::Exact(host) => write!(f, "{host}"),
+            HostPattern::Under(suffix) => write!(f, "*.{suffix}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn host(text: &str) -> Host {
+        Host::parse(text).unwrap()
+    }
+
+    #[test]
+    fn wildcards_are_bounded_by_labels() {
+        let pattern = HostPattern::parse("*.example.com").unwrap();
+        for allowed in ["api.example.com", "a.b.example.com", "API.Example.COM."] {
+            assert!(pattern.matches(&host(allowed)), "{allowed}");
+        }
+        for refused in [
+            "example.com",
+            "example.com.evil.net",
+            "evilexample.com",
+            "api.example.com.evil.net",
+            "example.co",
+        ] {
+            assert!(!pattern.matches(&host(refused)), "{refused}");
+        }
+        let exact = HostPattern::parse("api.example.com").unwrap();
+        assert!(exact.matches(&host("api.example.com.")));
+        assert!(!exact.matches(&host("x.api.example.com")));
+    }
+
+    #[test]
+    fn odd_names_and_patterns_are_refused() {
+        for bad in [
+            "",
+            ".",
+            "a..b",
+            "-a.com",
+            "a-.com",
+            "exa mple.com",
+            "ex\u{e4}mple.com",
+            "a.com/x",
+            "a.com:80",
+        ] {
+            assert!(Host::parse(bad).is_err(), "{bad:?}");
+        }
+        for bad in [
+            "*",
+            "*.com",
+            "a.*.com",
+            "*example.com",
+            "**.example.com",
+            "api.*",
+        ] {
+            assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
+        }
+        assert!(Host::parse(&format!("{}.com", "a".repeat(64))).is_err());
+    }
+}

@@ -1,0 +1,17 @@
+//! The egress broker's decisions, as pure functions: nothing here does I/O, so
+//! each rule is tested alone and the proxy that applies them (next) stays a
+//! thin loop.
+//!
+//! - [`host`]: host patterns, exact or label-bounded wildcards.
+//! - [`address`]: the address guard, applied to the addresses the broker
+//!   resolved itself, right before it dials them.
+//! - [`policy`]: routes (hosts, ports, and for plain HTTP methods and path
+//!   prefixes) and the decision for one request.
+//! - [`secrets`]: `hs-secret:NAME` placeholders, swapped only where a secret is
+//!   bound, and the leak scan for secret values in raw, base64, hex and
+//!   URL-encoded forms.
+
+pub mod address;
+pub mod host;
+pub mod policy;
+pub mod secrets;

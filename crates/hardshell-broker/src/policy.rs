@@ -1,0 +1,298 @@
+//! Where a shell may connect: routes of hosts and ports, and for plain-HTTP
+//! requests (which the broker reads) methods and path prefixes. Everything
+//! not allowed by a route is refused with a reason fit for a 403 body and the
+//! audit log.
+
+use crate::host::{Host, HostPattern};
+
+/// One allowed destination.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub hosts: Vec<HostPattern>,
+    pub ports: Vec<u16>,
+    /// Plain HTTP only: allowed methods (upper case); `None` is any.
+    pub methods: Option<Vec<String>>,
+    /// Plain HTTP only: allowed path prefixes; `None` is any.
+    pub path_prefixes: Option<Vec<String>>,
+}
+
+/// What a shell asked for.
+#[derive(Debug, Clone)]
+pub enum Request<'a> {
+    /// `CONNECT host:port` (the broker cannot read what flows inside).
+    Tunnel { host: &'a Host, port: u16 },
+    /// A plain-HTTP request the broker forwards.
+    Http {
+        host: &'a Host,
+        port: u16,
+        method: &'a str,
+        path: &'a str,
+    },
+}
+
+/// Why a request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("{host} is not an allowed host")]
+    Host { host: String },
+    #[error("port {port} is not allowed for {host}")]
+    Port { host: String, port: u16 },
+    #[error("{method} is not allowed for {host}")]
+    Method { host: String, method: String },
+    #[error("the path is not allowed for {host}")]
+    Path { host: String },
+    #[error(
+        "a tunnel to {host} is not allowed: its route limits methods or paths, which a tunnel would hide"
+    )]
+    TunnelHidesRequest { host: String },
+    #[error("the path is ambiguous ({why}), so it is refused")]
+    AmbiguousPath { why: &'static str },
+}
+
+/// The routes of one shell.
+#[derive(Debug, Clone, Default)]
+pub struct EgressPolicy {
+    pub routes: Vec<Route>,
+}
+
+impl EgressPolicy {
+    /// Allowed, or the first reason it is not (the most specific one found).
+    pub fn decide(&self, request: &Request<'_>) -> Result<(), Denied> {
+        let (host, port) = match request {
+            Request::Tunnel { host, port } | Request::Http { host, port, .. } => (*host, *port),
+        };
+        let by_host: Vec<&Route> = self
+            .routes
+            .iter()
+            .filter(|route| route.hosts.iter().any(|p| p.matches(host)))
+            .collect();
+        if by_host.is_empty() {
+            return Err(Denied::Host {
+                host: host.to_string(),
+            });
+        }
+        let by_port: Vec<&Route> = by_host
+            .into_iter()
+            .filter(|route| route.ports.contains(&port))
+            .collect();
+        if by_port.is_empty() {
+            return Err(Denied::Port {
+                host: host.to_string(),
+                port,
+            });
+        }
+        let (method, path) = match request {
+            Request::Tunnel { .. } => {
+                return if by_port
+                    .iter()
+                    .any(|r| r.methods.is_none() && r.path_prefixes.is_none())
+                {
+                    Ok(())
+                } else {
+                    Err(Denied::TunnelHidesRequest {
+                        host: host.to_string(),
+                    })
+                };
+            }
+            Request::Http { method, path, .. } => (*method, *path),
+        };
+        check_path(path)?;
+        let by_method: Vec<&Route> = by_port
+            .into_iter()
+            .filter(|route| {
+                route
+                    .methods
+                    .as_ref()
+                    .is_none_or(|methods| methods.iter().any(|m| m == method))
+            })
+            .collect();
+        if by_method.is_empty() {
+            return Err(Denied::Method {
+                host: host.to_string(),
+                method: method.chars().take(16).collect(),
+            });
+        }
+        if by_method.iter().any(|route| {
+            route
+                .path_prefixes
+                .as_ref()
+                .is_none_or(|prefixes| prefixes.iter().any(|p| under(path, p)))
+        }) {
+            Ok(())
+        } else {
+            Err(Denied::Path {
+                host: host.to_string(),
+            })
+        }
+    }
+}
+
+/// Whether `path` is `prefix` or beneath it, segment by segment (`/v1` is not
+/// a prefix of `/v10`).
+fn under(path: &str, prefix: &str) -> bool {
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    match path.strip_prefix(prefix) {
+        Some(rest) => prefix.ends_with('/') || rest.is_empty() || rest.starts_with('/'),
+        None => false,
+    }
+}
+
+/// Refuses paths a server might read differently from the prefix check:
+/// dot segments, encoded dots and slashes, backslashes, empty segments.
+fn check_path(path: &str) -> Result<(), Denied> {
+    let ambiguous = |why| Err(Denied::AmbiguousPath { why });
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    if !path.starts_with('/') {
+        return ambiguous("not absolute");
+    }
+    let lower = path.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c", "%00"]
+        .iter()
+        .any(|e| lower.contains(e))
+    {
+        return ambiguous("an encoded dot, slash or NUL");
+    }
+    if path.contains('\\') {
+        return ambiguous("a backslash");
+    }
+    if path.contains("//") {
+        return ambiguous("an empty segment");
+    }
+    if path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        return ambiguous("a dot segment");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn host(text: &str) -> Host {
+        Host::parse(text).unwrap()
+    }
+
+    fn policy() -> EgressPolicy {
+        EgressPolicy {
+            routes: vec![
+                Route {
+                    hosts: vec![HostPattern::parse("api.github.com").unwrap()],
+                    ports: vec![443],
+                    methods: None,
+                    path_prefixes: None,
+                },
+                Route {
+                    hosts: vec![HostPattern::parse("*.model.test").unwrap()],
+                    ports: vec![80],
+                    methods: Some(vec!["POST".into()]),
+                    path_prefixes: Some(vec!["/v1/chat/completions".into(), "/v1/models/".into()]),
+                },
+            ],
+        }
+    }
+
+    fn http<'a>(host: &'a Host, method: &'a str, path: &'a str) -> Request<'a> {
+        Request::Http {
+            host,
+            port: 80,
+            method,
+            path,
+        }
+    }
+
+    #[test]
+    fn allowed_hosts_ports_methods_and_paths_pass() {
+        let policy = policy();
+        let github = host("api.github.com");
+        assert_eq!(
+            policy.decide(&Request::Tunnel {
+                host: &github,
+                port: 443
+            }),
+            Ok(())
+        );
+        let model = host("eu.model.test");
+        for path in [
+            "/v1/chat/completions",
+            "/v1/chat/completions?stream=1",
+            "/v1/models/x",
+        ] {
+            assert_eq!(policy.decide(&http(&model, "POST", path)), Ok(()), "{path}");
+        }
+    }
+
+    #[test]
+    fn everything_else_is_refused_with_its_reason() {
+        let policy = policy();
+        let github = host("api.github.com");
+        let evil = host("api.github.com.evil.net");
+        let model = host("eu.model.test");
+        let bare = host("model.test");
+        assert!(matches!(
+            policy.decide(&Request::Tunnel {
+                host: &evil,
+                port: 443
+            }),
+            Err(Denied::Host { .. })
+        ));
+        assert!(matches!(
+            policy.decide(&Request::Tunnel {
+                host: &github,
+                port: 22
+            }),
+            Err(Denied::Port { port: 22, .. })
+        ));
+        assert!(matches!(
+            policy.decide(&http(&bare, "POST", "/v1/chat/completions")),
+            Err(Denied::Host { .. })
+        ));
+        assert!(matches!(
+            policy.decide(&http(&model, "DELETE", "/v1/chat/completions")),
+            Err(Denied::Method { .. })
+        ));
+        for path in ["/v1/chat", "/v1/chat/completionsX", "/admin", "/v1/models"] {
+            assert!(
+                matches!(
+                    policy.decide(&http(&model, "POST", path)),
+                    Err(Denied::Path { .. })
+                ),
+                "{path}"
+            );
+        }
+        for path in [
+            "/v1/chat/completions/../../admin",
+            "/v1/chat/completions/%2e%2e/admin",
+            "/v1/chat/completions/%2F..%2Fadmin",
+            "/v1/chat/completions\\..\\admin",
+            "//v1/chat/completions",
+            "v1/chat/completions",
+        ] {
+            assert!(
+                matches!(
+                    policy.decide(&http(&model, "POST", path)),
+                    Err(Denied::AmbiguousPath { .. })
+                ),
+                "{path}"
+            );
+        }
+        // A route that limits methods or paths cannot be tunnelled through.
+        assert!(matches!(
+            policy.decide(&Request::Tunnel {
+                host: &model,
+                port: 80
+            }),
+            Err(Denied::TunnelHidesRequest { .. })
+        ));
+        assert!(matches!(
+            EgressPolicy::default().decide(&Request::Tunnel {
+                host: &github,
+                port: 443
+            }),
+            Err(Denied::Host { .. })
+        ));
+    }
+}

@@ -1,0 +1,401 @@
+//! Secrets as placeholders, and the leak scan.
+//!
+//! Code in a shell holds `hs-secret:NAME`, never a value. The broker swaps a
+//! placeholder for the value only in a request to a host the secret is bound
+//! to (and, when the binding names one, only in that header); a placeholder
+//! anywhere else refuses the whole request ([`Misdirected`]), naming the
+//! secret but holding neither its value nor the placeholder text.
+//!
+//! The leak scan looks for secret values themselves in what leaves (and in
+//! tool output before the model sees it): raw, base64 (standard and URL-safe,
+//! at any alignment inside a longer encoded run), hex (either case) and
+//! percent-encoded.
+
+use std::collections::BTreeMap;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use base64::Engine as _;
+
+use crate::host::{Host, HostPattern};
+
+/// What a placeholder starts with.
+pub const PREFIX: &str = "hs-secret:";
+
+/// Values shorter than this are not scanned for: too many innocent matches.
+pub const MIN_SCANNED_BYTES: usize = 8;
+
+/// Where a secret may be used.
+#[derive(Debug, Clone)]
+pub struct Binding {
+    pub hosts: Vec<HostPattern>,
+    /// If set, only in this request header (compared case-insensitively).
+    pub header: Option<String>,
+}
+
+/// Where in a request a placeholder was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place<'a> {
+    Header(&'a str),
+    Query,
+    Body,
+}
+
+/// A placeholder where its secret may not go.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret {name} is not bound to {host} ({where_})")]
+pub struct Misdirected {
+    pub name: String,
+    pub host: String,
+    pub where_: String,
+}
+
+/// Finds every `hs-secret:NAME` in `text`: `(start, end, name)`.
+fn placeholders(text: &str) -> Vec<(usize, usize, &str)> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(PREFIX) {
+        let start = from + at;
+        let name_start = start + PREFIX.len();
+        let name_len = text[name_start..]
+            .bytes()
+            .take_while(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || *b == b'_')
+            .count();
+        let end = name_start + name_len;
+        if name_len > 0 {
+            found.push((start, end, &text[name_start..end]));
+        }
+        from = end.max(start + 1);
+    }
+    found
+}
+
+/// `text` with each placeholder replaced by its value, if every one found is
+/// bound to `host` (and to this header, where a binding names one).
+pub fn substitute(
+    text: &str,
+    host: &Host,
+    place: Place<'_>,
+    bindings: &BTreeMap<String, Binding>,
+    value_of: impl Fn(&str) -> Option<String>,
+) -> Result<String, Misdirected> {
+    let found = placeholders(text);
+    if found.is_empty() {
+        return Ok(text.to_owned());
+    }
+    let where_ = match place {
+        Place::Header(name) => format!("header {}", name.to_ascii_lowercase()),
+        Place::Query => "query".to_owned(),
+        Place::Body => "body".to_owned(),
+    };
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for (start, end, name) in found {
+        let misdirected = || Misdirected {
+            name: name.to_owned(),
+            host: host.to_string(),
+            where_: where_.clone(),
+        };
+        let binding = bindings.get(name).ok_or_else(misdirected)?;
+        let host_ok = binding.hosts.iter().any(|p| p.matches(host));
+        let place_ok = match (&binding.header, place) {
+            (None, _) => true,
+            (Some(bound), Place::Header(header)) => bound.eq_ignore_ascii_case(header),
+            (Some(_), _) => false,
+        };
+        if !host_ok || !place_ok {
+            return Err(misdirected());
+        }
+        let value = value_of(name).ok_or_else(misdirected)?;
+        out.push_str(&text[last..start]);
+        out.push_str(&value);
+        last = end;
+    }
+    out.push_str(&text[last..]);
+    Ok(out)
+}
+
+/// In which form a secret value was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Raw,
+    Base64,
+    Hex,
+    UrlEncoded,
+}
+
+/// A secret value found where it must not be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub name: String,
+    pub form: Form,
+}
+
+/// Searches for every form of a set of secret values at once.
+#[derive(Clone)]
+pub struct LeakScanner {
+    automaton: Option<AhoCorasick>,
+    patterns: Vec<(String, Form)>,
+}
+
+impl std::fmt::Debug for LeakScanner {
+    /// Names only: the patterns are the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut names: Vec<&str> = self.patterns.iter().map(|(n, _)| n.as_str()).collect();
+        names.dedup();
+        f.debug_struct("LeakScanner")
+            .field("secrets", &names)
+            .finish()
+    }
+}
+
+impl LeakScanner {
+    /// A scanner for `(name, value)` pairs; values shorter than
+    /// [`MIN_SCANNED_BYTES`] are left out.
+    pub fn new(secrets: &[(String, Vec<u8>)]) -> Self {
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        let mut patterns = Vec::new();
+        for (name, value) in secrets.iter().filter(|(_, v)| v.len() >= MIN_SCANNED_BYTES) {
+            for (form, needle) in forms(value) {
+                if !needle.is_empty() && !needles.contains(&needle) {
+                    needles.push(needle);
+                    patterns.push((name.clone(), form));
+                }
+            }
+        }
+        let automaton = if needles.is_empty() {
+            None
+        } else {
+            AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostLongest)
+                .build(&needles)
+                .ok()
+        };
+        Self {
+            automaton,
+            patterns,
+        }
+    }
+
+    /// The first secret found in `haystack`, if any.
+    pub fn find(&self, haystack: &[u8]) -> Option<Finding> {
+        let found = self.automaton.as_ref()?.find(haystack)?;
+        let (name, form) = &self.patterns[found.pattern().as_usize()];
+        Some(Finding {
+            name: name.clone(),
+            form: *form,
+        })
+    }
+
+    /// `text` with every secret found replaced by `[redacted:NAME]`, and what
+    /// was found.
+    pub fn redact(&self, text: &str) -> (String, Vec<Finding>) {
+        let Some(automaton) = &self.automaton else {
+            return (text.to_owned(), Vec::new());
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut findings = Vec::new();
+        let mut last = 0;
+        for found in automaton.find_iter(text) {
+            // Matches are whole needles, which may split a UTF-8 character
+            // only if a secret does; extend to character boundaries.
+            let start = (0..=found.start())
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            let end = (found.end()..=text.len())
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(text.len());
+            if start < last {
+                continue;
+            }
+            let (name, form) = &self.patterns[found.pattern().as_usize()];
+            out.push_str(&text[last..start]);
+            out.push_str(&format!("[redacted:{name}]"));
+            last = end;
+            findings.push(Finding {
+                name: name.clone(),
+                form: *form,
+            });
+        }
+        out.push_str(&text[last..]);
+        (out, findings)
+    }
+}
+
+/// Every form of `value` to search for.
+fn forms(value: &[u8]) -> Vec<(Form, Vec<u8>)> {
+    let mut forms = vec![(Form::Raw, value.to_vec())];
+    for engine in [
+        &base64::engine::general_purpose::STANDARD_NO_PAD,
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+    ] {
+        // The value may start at any of three byte offsets within a longer
+        // encoded run; for each, the characters that depend on the value
+        // alone are the same whatever surrounds it.
+        for offset in 0..3usize {
+            let mut data = vec![0u8; offset];
+            data.extend_from_slice(value);
+            let encoded = engine.encode(&data);
+            let skip = match offset {
+                0 => 0,
+                1 => 2,
+                _ => 3,
+            };
+            let full = (data.len() * 8) / 6;
+            if full > skip {
+                forms.push((Form::Base64, encoded.as_bytes()[skip..full].to_vec()));
+            }
+        }
+    }
+    forms.push((Form::Hex, hex::encode(value).into_bytes()));
+    forms.push((Form::Hex, hex::encode_upper(value).into_bytes()));
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+    for upper in [true, false] {
+        let mut encoded = String::new();
+        for &b in value {
+            if unreserved(b) {
+                encoded.push(char::from(b));
+            } else if upper {
+                encoded.push_str(&format!("%{b:02X}"));
+            } else {
+                encoded.push_str(&format!("%{b:02x}"));
+            }
+        }
+        forms.push((Form::UrlEncoded, encoded.into_bytes()));
+    }
+    forms
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const KEY: &str = "sk-live-4f9a8b7c6d5e4f3a2b1c/d+e=f";
+
+    fn bindings() -> BTreeMap<String, Binding> {
+        BTreeMap::from([
+            (
+                "GITHUB_TOKEN".to_owned(),
+                Binding {
+                    hosts: vec![HostPattern::parse("api.github.com").unwrap()],
+                    header: Some("Authorization".into()),
+                },
+            ),
+            (
+                "WEATHER_KEY".to_owned(),
+                Binding {
+                    hosts: vec![HostPattern::parse("*.weather.test").unwrap()],
+                    header: None,
+                },
+            ),
+        ])
+    }
+
+    fn value(name: &str) -> Option<String> {
+        Some(format!("value-of-{name}"))
+    }
+
+    #[test]
+    fn placeholders_are_swapped_only_where_bound() {
+        let github = Host::parse("api.github.com").unwrap();
+        let swapped = substitute(
+            "Bearer hs-secret:GITHUB_TOKEN",
+            &github,
+            Place::Header("authorization"),
+            &bindings(),
+            value,
+        )
+        .unwrap();
+        assert_eq!(swapped, "Bearer value-of-GITHUB_TOKEN");
+        let weather = Host::parse("eu.weather.test").unwrap();
+        let query = substitute(
+            "q=x&key=hs-secret:WEATHER_KEY",
+            &weather,
+            Place::Query,
+            &bindings(),
+            value,
+        )
+        .unwrap();
+        assert_eq!(query, "q=x&key=value-of-WEATHER_KEY");
+        // Text without placeholders passes as it is.
+        assert_eq!(
+            substitute(
+                "hs-secret: nothing",
+                &github,
+                Place::Body,
+                &bindings(),
+                value
+            )
+            .unwrap(),
+            "hs-secret: nothing"
+        );
+    }
+
+    #[test]
+    fn a_placeholder_anywhere_else_refuses_the_request() {
+        let github = Host::parse("api.github.com").unwrap();
+        let evil = Host::parse("api.github.com.evil.net").unwrap();
+        for (text, host, place) in [
+            (
+                "Bearer hs-secret:GITHUB_TOKEN",
+                &evil,
+                Place::Header("authorization"),
+            ),
+            ("hs-secret:GITHUB_TOKEN", &github, Place::Body),
+            ("hs-secret:GITHUB_TOKEN", &github, Place::Header("x-other")),
+            ("key=hs-secret:WEATHER_KEY", &github, Place::Query),
+            ("hs-secret:NOT_BOUND", &github, Place::Body),
+        ] {
+            let error = substitute(text, host, place, &bindings(), value).unwrap_err();
+            let shown = format!("{error} {error:?}");
+            assert!(!shown.contains("hs-secret:"), "{shown}");
+            assert!(!shown.contains("value-of"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn every_form_of_a_value_is_found_and_redacted() {
+        let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
+        let b64_shifted = base64::engine::general_purpose::STANDARD.encode(format!("x:{KEY}:y"));
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("ab{KEY}"));
+        let hex_lower = hex::encode(KEY);
+        let hex_upper = hex::encode_upper(KEY);
+        let url = KEY
+            .replace('/', "%2F")
+            .replace('+', "%2B")
+            .replace('=', "%3D");
+        for (text, form) in [
+            (format!("token={KEY}"), Form::Raw),
+            (format!("data: {b64}"), Form::Base64),
+            (format!("{{\"blob\":\"{b64_shifted}\"}}"), Form::Base64),
+            (url_safe, Form::Base64),
+            (hex_lower, Form::Hex),
+            (hex_upper, Form::Hex),
+            (format!("?k={url}"), Form::UrlEncoded),
+            // Lower-case escapes (the key itself is lower case).
+            (format!("?k={}", url.to_lowercase()), Form::UrlEncoded),
+        ] {
+            let found = scanner
+                .find(text.as_bytes())
+                .unwrap_or_else(|| panic!("not found in {text}"));
+            assert_eq!(
+                found,
+                Finding {
+                    name: "API_KEY".into(),
+                    form
+                },
+                "{text}"
+            );
+            let (redacted, findings) = scanner.redact(&text);
+            assert!(redacted.contains("[redacted:API_KEY]"), "{redacted}");
+            assert!(!findings.is_empty());
+        }
+        assert_eq!(scanner.find(b"nothing to see, sk-live-4f9a"), None);
+        // Short values are not scanned; Debug shows names only.
+        let short = LeakScanner::new(&[("PIN".into(), b"1234".to_vec())]);
+        assert_eq!(short.find(b"1234"), None);
+        assert!(!format!("{scanner:?}").contains("sk-live"));
+    }
+}
