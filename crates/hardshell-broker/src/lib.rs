@@ -1,6 +1,5 @@
-//! The egress broker's decisions, as pure functions: nothing here does I/O, so
-//! each rule is tested alone and the proxy that applies them (next) stays a
-//! thin loop.
+//! The egress broker. Its decisions are pure functions (no I/O), so each rule
+//! is tested alone and the proxy that applies them stays a thin loop.
 //!
 //! - [`host`]: host patterns, exact or label-bounded wildcards.
 //! - [`address`]: the address guard, applied to the addresses the broker
@@ -10,8 +9,10 @@
 //! - [`secrets`]: `hs-secret:NAME` placeholders, swapped only where a secret is
 //!   bound, and the leak scan for secret values in raw, base64, hex and
 //!   URL-encoded forms.
+//! - [`proxy`]: the broker itself, applying all of the above on a unix socket.
 
 pub mod address;
 pub mod host;
 pub mod policy;
+pub mod proxy;
 pub mod secrets;
