@@ -39,6 +39,7 @@ async fn main() {
         system: ShellPolicy::default_system(),
         binds: Vec::new(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        forward: None,
         cwd: PathBuf::from("/workspace"),
         limits: Limits {
             memory_bytes: 256 << 20,

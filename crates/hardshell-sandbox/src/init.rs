@@ -112,6 +112,21 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
         fail(&e);
         sys::exit_now(125);
     }
+    // The forwarder's port is taken before the workload exists, so nothing
+    // in the shell can take it first.
+    let forwarder = match &plan.policy.forward {
+        Some(forward) => match std::net::TcpListener::bind(("127.0.0.1", forward.port)) {
+            Ok(listener) => Some((listener, forward.to.clone())),
+            Err(e) => {
+                fail(&ShellError::new(
+                    Layer::Network,
+                    format!("the forwarder's port {}: {e}", forward.port),
+                ));
+                sys::exit_now(125);
+            }
+        },
+        None => None,
+    };
     let workload = match sys::fork() {
         Ok(sys::Forked::Child) => {
             let _ = original.set_mask();
@@ -131,6 +146,11 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
     let _ = Real::default().drop_bounding_set();
     let _ = Real::default().clear_capabilities();
     let _ = sys::set_no_new_privs();
+    // After the fork (which needs one thread) and the drop (which the thread
+    // inherits).
+    if let Some((listener, to)) = forwarder {
+        std::thread::spawn(move || forward(&listener, &to));
+    }
     loop {
         let Ok(signal) = watched.wait() else {
             sys::exit_now(125);
@@ -151,6 +171,43 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
                 Ok(sys::Waited::Nothing) | Err(_) => break,
             }
         }
+    }
+}
+
+/// Connections relayed at once; more wait in the listen queue.
+const MAX_FORWARDED: usize = 64;
+
+/// Relays each connection to the shell's loopback port to the broker's unix
+/// socket, byte for byte: the broker, outside, decides everything.
+fn forward(listener: &std::net::TcpListener, to: &std::path::Path) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let active = Arc::new(AtomicUsize::new(0));
+    for tcp in listener.incoming() {
+        let Ok(tcp) = tcp else { continue };
+        if active.load(Ordering::SeqCst) >= MAX_FORWARDED {
+            continue;
+        }
+        let Ok(unix) = std::os::unix::net::UnixStream::connect(to) else {
+            continue;
+        };
+        active.fetch_add(1, Ordering::SeqCst);
+        let active = active.clone();
+        std::thread::spawn(move || {
+            let (Ok(mut tcp_in), Ok(mut unix_in)) = (tcp.try_clone(), unix.try_clone()) else {
+                active.fetch_sub(1, Ordering::SeqCst);
+                return;
+            };
+            let (mut tcp_out, mut unix_out) = (tcp, unix);
+            let upstream = std::thread::spawn(move || {
+                let _ = std::io::copy(&mut tcp_in, &mut unix_out);
+                let _ = unix_out.shutdown(std::net::Shutdown::Write);
+            });
+            let _ = std::io::copy(&mut unix_in, &mut tcp_out);
+            let _ = tcp_out.shutdown(std::net::Shutdown::Write);
+            let _ = upstream.join();
+            active.fetch_sub(1, Ordering::SeqCst);
+        });
     }
 }
 

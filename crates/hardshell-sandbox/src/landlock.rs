@@ -8,7 +8,7 @@ use std::io;
 use std::path::PathBuf;
 
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset,
+    ABI, Access, AccessFs, AccessNet, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset,
     RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
@@ -26,6 +26,8 @@ pub struct FsRules {
     pub read_write: Vec<PathBuf>,
     /// Device files that may be read and written (`/dev/null`, …).
     pub devices: Vec<PathBuf>,
+    /// TCP ports on the shell's loopback it may connect to (its forwarder's).
+    pub connect_ports: Vec<u16>,
 }
 
 /// Restricts the calling thread (and what it execs) to `rules`.
@@ -65,6 +67,11 @@ pub fn enforce(rules: &FsRules) -> io::Result<()> {
                 .add_rule(PathBeneath::new(fd, access))
                 .map_err(|e| io::Error::other(format!("{}: {e}", path.display())))?;
         }
+    }
+    for port in &rules.connect_ports {
+        ruleset = ruleset
+            .add_rule(NetPort::new(*port, AccessNet::ConnectTcp))
+            .map_err(|e| error(&e))?;
     }
     let status = ruleset.restrict_self().map_err(|e| error(&e))?;
     if status.ruleset != RulesetStatus::FullyEnforced {

@@ -63,6 +63,19 @@ pub struct ShellPolicy {
     /// Working directory inside the shell.
     pub cwd: PathBuf,
     pub limits: Limits,
+    /// The way out, if any: a forwarder on the shell's own loopback that
+    /// relays to the egress broker's socket (bound into the shell by the
+    /// caller). The workload may connect to that port and no other.
+    #[serde(default)]
+    pub forward: Option<Forward>,
+}
+
+/// The shell's forwarder: `127.0.0.1:port` inside, relayed to the unix
+/// socket at `to` (a path inside the shell).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Forward {
+    pub port: u16,
+    pub to: PathBuf,
 }
 
 /// A host file or directory bound into the shell.
@@ -112,6 +125,7 @@ impl std::fmt::Debug for ShellPolicy {
             .field("env", &names)
             .field("cwd", &self.cwd)
             .field("limits", &self.limits)
+            .field("forward", &self.forward)
             .finish()
     }
 }

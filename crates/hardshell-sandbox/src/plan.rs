@@ -415,6 +415,7 @@ pub(crate) fn fs_rules(policy: &ShellPolicy) -> crate::landlock::FsRules {
             .iter()
             .map(|device| PathBuf::from("/dev").join(device))
             .collect(),
+        connect_ports: policy.forward.iter().map(|f| f.port).collect(),
     };
     for extra in &policy.binds {
         if extra.writable {

@@ -231,3 +231,55 @@ async fn a_shell_that_cannot_be_built_fails_naming_the_layer() {
         .unwrap_err();
     assert_eq!(error.layer, Layer::Exec, "{error}");
 }
+
+#[tokio::test]
+async fn the_forwarder_is_the_one_way_out_and_relays_to_the_broker_socket() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let shell = Shell::new();
+    // The "broker": answers one request on a unix socket with what it got.
+    let sockets = shell.dir.path().join("sockets");
+    std::fs::create_dir(&sockets).unwrap();
+    let path = sockets.join("broker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let broker = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = vec![0u8; 4096];
+        let n = stream.read(&mut request).unwrap();
+        let request = String::from_utf8_lossy(&request[..n]).into_owned();
+        let body = format!("broker saw: {}", request.lines().next().unwrap_or(""));
+        write!(stream, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        request
+    });
+    let mut policy = policy(&shell);
+    policy.binds.push(hardshell_sandbox::Bind {
+        host: sockets.clone(),
+        inside: "/run/broker".into(),
+        writable: false,
+    });
+    policy.forward = Some(hardshell_sandbox::Forward {
+        port: 3128,
+        to: "/run/broker/broker.sock".into(),
+    });
+    let out = run(
+        &policy,
+        &[
+            "/bin/bash",
+            "-c",
+            "exec 3<>/dev/tcp/127.0.0.1/3128 && \
+             printf 'GET http://example.test/ HTTP/1.0\\r\\n\\r\\n' >&3 && cat <&3; echo; \
+             echo > /dev/tcp/127.0.0.1/3129 || echo other-port-refused",
+        ],
+    )
+    .await;
+    assert!(
+        out.stdout.contains("broker saw: GET http://example.test/ HTTP/1.0"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains("other-port-refused"), "{}", out.stdout);
+    assert!(out.stderr.contains("connect: Permission denied"), "{}", out.stderr);
+    assert!(broker.join().unwrap().starts_with("GET http://example.test/"));
+}

@@ -95,6 +95,7 @@ impl SandboxShell {
                 ("LANG".into(), "C.UTF-8".into()),
                 ("TERM".into(), "dumb".into()),
             ],
+            forward: None,
             cwd: PathBuf::from("/workspace"),
             limits: Limits {
                 memory_bytes: run.memory_mb.saturating_mul(1 << 20),

@@ -211,6 +211,7 @@ fn plan() -> InitPlan {
                 writable: true,
             }],
             env: vec![("PATH".into(), "/usr/bin".into())],
+            forward: None,
             cwd: PathBuf::from("/workspace"),
             limits: Limits {
                 memory_bytes: 1 << 28,

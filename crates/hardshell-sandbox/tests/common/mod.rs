@@ -41,6 +41,7 @@ pub fn policy(shell: &Shell) -> ShellPolicy {
         system: ShellPolicy::default_system(),
         binds: Vec::new(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        forward: None,
         cwd: PathBuf::from("/workspace"),
         limits: Limits {
             memory_bytes: 256 << 20,

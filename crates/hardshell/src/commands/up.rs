@@ -229,6 +229,7 @@ fn agent_workload(
             },
         ],
         env,
+        forward: None,
         cwd: "/workspace".into(),
         limits: Limits {
             memory_bytes: shell.memory_mb << 20,
