@@ -82,6 +82,10 @@ pub struct ExecSettings {
     /// Programs that run without asking.
     pub allow: Vec<String>,
     pub timeout_secs: u64,
+    /// Hosts a command may reach through the egress broker (`[egress]`);
+    /// empty: no network at all.
+    #[serde(default)]
+    pub egress: Vec<String>,
 }
 
 /// A command for a session's workspace.

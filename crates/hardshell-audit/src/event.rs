@@ -43,6 +43,9 @@ pub enum AuditEvent {
     MemoryNoteChanged(MemoryNoteChanged),
     ExecDecided(ExecDecided),
     ExecFinished(ExecFinished),
+    EgressDecided(EgressDecided),
+    SecretMisdirected(SecretMisdirected),
+    SecretLeakBlocked(SecretLeakBlocked),
 }
 
 impl AuditEvent {
@@ -69,6 +72,9 @@ impl AuditEvent {
             AuditEvent::MemoryNoteChanged(_) => "memory_note_changed",
             AuditEvent::ExecDecided(_) => "exec_decided",
             AuditEvent::ExecFinished(_) => "exec_finished",
+            AuditEvent::EgressDecided(_) => "egress_decided",
+            AuditEvent::SecretMisdirected(_) => "secret_misdirected",
+            AuditEvent::SecretLeakBlocked(_) => "secret_leak_blocked",
         }
     }
 }
@@ -263,6 +269,42 @@ pub struct ExecFinished {
     pub ended: String,
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
+}
+
+/// The egress broker let a shell connect, or refused. Host and port only:
+/// never a path, query or header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressDecided {
+    /// Which shells' broker: `exec`.
+    pub shell: String,
+    pub host: String,
+    pub port: u16,
+    /// `allowed` or `refused`.
+    pub decision: String,
+    pub reason: Option<String>,
+}
+
+/// A shell aimed a secret's placeholder at a host the secret is not bound to;
+/// the request was refused. The secret's name only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretMisdirected {
+    pub shell: String,
+    #[serde(with = "fields::secret_name")]
+    pub secret: SecretName,
+    pub host: String,
+}
+
+/// A request leaving a shell carried a secret's value (in some encoding);
+/// it was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretLeakBlocked {
+    pub shell: String,
+    #[serde(with = "fields::secret_name")]
+    pub secret: SecretName,
+    pub host: String,
 }
 
 /// A device certificate was issued. The certificate is public; its key never

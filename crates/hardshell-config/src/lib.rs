@@ -15,8 +15,9 @@ pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{
     Access, Agent, Approval, Audit, Cidr, Cloudflare, Config, DEFAULT_LISTEN, Dangerous, Devices,
-    Edge, Exec, Llm, Log, LogFormat, LogLevel, Metrics, Oidc, Passkey, Price, Provider,
-    ProviderKind, RateLimit, Rule, RuleRole, S3, Shell, Storage, StorageBackend, Tls, Upstream,
+    Edge, Egress, EgressRoute, Exec, Llm, Log, LogFormat, LogLevel, Metrics, Oidc, Passkey, Price,
+    Provider, ProviderKind, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Storage,
+    StorageBackend, Tls, Upstream,
 };
 pub use secret_ref::{SecretRef, is_valid_secret_name};
 

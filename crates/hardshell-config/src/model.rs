@@ -11,6 +11,7 @@ mod access;
 mod agent;
 mod dangerous;
 mod edge;
+mod egress;
 mod exec;
 mod log;
 mod operations;
@@ -21,6 +22,7 @@ pub use access::{Access, Cloudflare, Devices, Oidc, Passkey, Rule, RuleRole};
 pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};
+pub use egress::{Egress, EgressRoute, SecretBinding};
 pub use exec::{Approval, Exec};
 pub use log::{Log, LogFormat, LogLevel};
 pub use operations::{Audit, Metrics, RateLimit, Upstream};
@@ -56,6 +58,8 @@ pub struct Config {
     pub exec: Exec,
     /// The sandbox of the workload and of every tool run.
     pub shell: Shell,
+    /// Where code in exec shells may connect, and the secrets it may use there.
+    pub egress: Egress,
     /// Where authorised chat traffic is proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
@@ -86,6 +90,7 @@ impl Default for Config {
             llm: Llm::default(),
             exec: Exec::default(),
             shell: Shell::default(),
+            egress: Egress::default(),
             upstream: None,
             metrics: None,
             storage: Storage::default(),

@@ -89,6 +89,19 @@ fn the_template_documents_every_key() {
         retry_timeout_secs: 1,
     });
     full.audit.s3 = full.storage.s3.clone();
+    full.egress.routes = vec![crate::EgressRoute {
+        hosts: vec!["api.example.com".into()],
+        ports: vec![443],
+        methods: Some(vec!["GET".into()]),
+        paths: Some(vec!["/v1/".into()]),
+    }];
+    full.egress.secrets.insert(
+        "GITHUB_TOKEN".into(),
+        crate::SecretBinding {
+            hosts: vec!["api.example.com".into()],
+            header: Some("authorization".into()),
+        },
+    );
     let table = toml::Table::try_from(&full).unwrap();
     let mut missing = Vec::new();
     check_documented(&table, "", &mut missing);

@@ -12,6 +12,7 @@ mod audit;
 mod client_addr;
 mod control;
 mod cookies;
+mod egress;
 mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -34,6 +35,7 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 pub use control::{ControlService, ControlSocket, LlmGateway, LlmGatewayError, ProviderRoute};
+pub use egress::EgressSetup;
 pub use exec::{SandboxShell, ShellRun, ToolShell};
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};

@@ -249,7 +249,12 @@ async fn the_forwarder_is_the_one_way_out_and_relays_to_the_broker_socket() {
         let n = stream.read(&mut request).unwrap();
         let request = String::from_utf8_lossy(&request[..n]).into_owned();
         let body = format!("broker saw: {}", request.lines().next().unwrap_or(""));
-        write!(stream, "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        write!(
+            stream,
+            "HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
         request
     });
     let mut policy = policy(&shell);
@@ -274,12 +279,22 @@ async fn the_forwarder_is_the_one_way_out_and_relays_to_the_broker_socket() {
     )
     .await;
     assert!(
-        out.stdout.contains("broker saw: GET http://example.test/ HTTP/1.0"),
+        out.stdout
+            .contains("broker saw: GET http://example.test/ HTTP/1.0"),
         "{}\n{}",
         out.stdout,
         out.stderr
     );
     assert!(out.stdout.contains("other-port-refused"), "{}", out.stdout);
-    assert!(out.stderr.contains("connect: Permission denied"), "{}", out.stderr);
-    assert!(broker.join().unwrap().starts_with("GET http://example.test/"));
+    assert!(
+        out.stderr.contains("connect: Permission denied"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        broker
+            .join()
+            .unwrap()
+            .starts_with("GET http://example.test/")
+    );
 }

@@ -95,13 +95,23 @@ pub fn agent_settings(loaded: &LoadedConfig) -> anyhow::Result<AgentSettings> {
         chain.push(ChainEntry { model, wire });
     }
     let agent = &loaded.config.agent;
+    let mut exec = exec_settings(&loaded.config.exec);
+    if let Some(exec) = &mut exec {
+        exec.egress = loaded
+            .config
+            .egress
+            .routes
+            .iter()
+            .flat_map(|route| route.hosts.iter().cloned())
+            .collect();
+    }
     Ok(AgentSettings {
         chain,
         max_steps: agent.max_steps,
         turn_timeout_secs: agent.turn_timeout_secs,
         max_message_bytes: agent.max_message_bytes,
         max_tokens: agent.max_tokens,
-        exec: exec_settings(&loaded.config.exec),
+        exec,
     })
 }
 
@@ -116,5 +126,6 @@ fn exec_settings(exec: &hardshell_config::Exec) -> Option<ExecSettings> {
         asks,
         allow: exec.allow.clone(),
         timeout_secs: exec.timeout_secs,
+        egress: Vec::new(),
     })
 }

@@ -47,6 +47,15 @@ struct Arguments {
 
 impl<R: CommandRunner> Tool for Exec<R> {
     fn spec(&self) -> ToolSpec {
+        let network = if self.settings.egress.is_empty() {
+            "No network.".to_owned()
+        } else {
+            format!(
+                "Network only through the HTTP proxy set in HTTP_PROXY and HTTPS_PROXY, \
+                 to these hosts: {}.",
+                self.settings.egress.join(", ")
+            )
+        };
         let others = if self.settings.asks {
             "Any other command waits until the owner approves or refuses it"
         } else {
@@ -56,7 +65,7 @@ impl<R: CommandRunner> Tool for Exec<R> {
             name: "exec".into(),
             description: format!(
                 "Run a shell command (bash) in this conversation's workspace directory, \
-                 which persists between commands. No network. Runs without asking: {}. \
+                 which persists between commands. {network} Runs without asking: {}. \
                  {others}. Stopped after {} s. Returns the exit code, stdout and stderr.",
                 self.settings.allow.join(", "),
                 self.settings.timeout_secs

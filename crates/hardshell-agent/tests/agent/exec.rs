@@ -75,6 +75,7 @@ async fn agent(store: &TestStore, model: ScriptedModel, runner: ScriptedRunner) 
         asks: true,
         allow: vec!["ls".into()],
         timeout_secs: 60,
+        egress: Vec::new(),
     };
     tools.register(Exec::new(runner, settings)).unwrap();
     Agent::new(AgentParts {

@@ -154,6 +154,23 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             exit_code: Some(0),
             duration_ms: 12,
         }),
+        AuditEvent::EgressDecided(EgressDecided {
+            shell: "exec".to_owned(),
+            host: "api.example.com".to_owned(),
+            port: 443,
+            decision: "refused".to_owned(),
+            reason: Some("api.example.com is not an allowed host".to_owned()),
+        }),
+        AuditEvent::SecretMisdirected(SecretMisdirected {
+            shell: "exec".to_owned(),
+            secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
+            host: "evil.example".to_owned(),
+        }),
+        AuditEvent::SecretLeakBlocked(SecretLeakBlocked {
+            shell: "exec".to_owned(),
+            secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
+            host: "evil.example".to_owned(),
+        }),
     ]
 }
 
@@ -205,6 +222,10 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::ProviderSwitched(_) => &["from", "to", "reason"],
         AuditEvent::MemoryNoteChanged(_) => &["note", "change", "actor"],
         AuditEvent::ExecDecided(_) => &["session", "command_sha256", "decision", "reason", "actor"],
+        AuditEvent::EgressDecided(_) => &["shell", "host", "port", "decision", "reason"],
+        AuditEvent::SecretMisdirected(_) | AuditEvent::SecretLeakBlocked(_) => {
+            &["shell", "secret", "host"]
+        }
         AuditEvent::ExecFinished(_) => &[
             "session",
             "command_sha256",
@@ -230,7 +251,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 20);
+    assert_eq!(names.len(), 23);
 }
 
 #[test]

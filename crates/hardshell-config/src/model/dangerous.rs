@@ -16,6 +16,10 @@ pub struct Dangerous {
     /// Allow a plain-`http://` model provider that is not on loopback: prompts,
     /// replies and any API key cross the network unprotected.
     pub llm_allow_http: bool,
+    /// Addresses the egress broker may dial although they are internal
+    /// (loopback, private, link-local…), as CIDR blocks: each one lets code in a
+    /// shell reach machines on your side of the network.
+    pub egress_internal: Vec<super::Cidr>,
 }
 
 impl Dangerous {
@@ -38,6 +42,12 @@ impl Dangerous {
             on.push((
                 "dangerous.llm_allow_http",
                 "a model provider is plain http off loopback; prompts and keys are unprotected",
+            ));
+        }
+        if !self.egress_internal.is_empty() {
+            on.push((
+                "dangerous.egress_internal",
+                "shells may reach internal addresses through the egress broker",
             ));
         }
         on

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hardshell_agent::protocol::ExecReport;
-use hardshell_sandbox::{Ended, Io, Launcher, Limits, ShellPolicy, Status, Stdio};
+use hardshell_sandbox::{Bind, Ended, Forward, Io, Launcher, Limits, ShellPolicy, Status, Stdio};
 use tokio::sync::Semaphore;
 
 use super::{ShellRun, ToolShell};
@@ -30,7 +30,15 @@ pub struct SandboxShell {
     /// Tool shells that may run at once; a run beyond them waits its turn.
     slots: Arc<Semaphore>,
     tmp_bytes: u64,
+    /// The directory holding the egress broker's socket, when exec shells
+    /// have a way out.
+    egress: Option<PathBuf>,
 }
+
+/// The forwarder's port on each exec shell's loopback.
+const PROXY_PORT: u16 = 3128;
+/// Where an exec shell sees the broker's socket directory.
+const BROKER_DIR: &str = "/run/hardshell";
 
 impl SandboxShell {
     /// Tool shells started by `launcher`, over workspaces under `workspaces`
@@ -54,7 +62,15 @@ impl SandboxShell {
             workspaces,
             slots: Arc::new(Semaphore::new(at_once.max(1))),
             tmp_bytes,
+            egress: None,
         })
+    }
+
+    /// Gives each shell a way out: a forwarder to the broker socket `broker.sock`
+    /// in `socket_dir`, announced as `HTTP_PROXY`/`HTTPS_PROXY`.
+    pub fn with_egress(mut self, socket_dir: PathBuf) -> Self {
+        self.egress = Some(socket_dir);
+        self
     }
 
     /// Where `session`'s commands run, on the host.
@@ -83,7 +99,7 @@ impl SandboxShell {
             .map_err(|_| "the tool shells are shutting down".to_owned())?;
         let workspace = self.workspace(&run.session);
         make_workspace(&workspace).map_err(|e| format!("its workspace: {e}"))?;
-        let policy = ShellPolicy {
+        let mut policy = ShellPolicy {
             name: "exec".into(),
             workspace,
             protected: vec![PathBuf::from(".git")],
@@ -107,6 +123,21 @@ impl SandboxShell {
                 open_files: MAX_OPEN_FILES,
             },
         };
+        if let Some(socket_dir) = &self.egress {
+            policy.binds.push(Bind {
+                host: socket_dir.clone(),
+                inside: BROKER_DIR.into(),
+                writable: false,
+            });
+            policy.forward = Some(Forward {
+                port: PROXY_PORT,
+                to: PathBuf::from(BROKER_DIR).join("broker.sock"),
+            });
+            let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+            for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+                policy.env.push((name.into(), proxy.clone()));
+            }
+        }
         let (stdout, stdout_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
         let (stderr, stderr_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
         let argv = [

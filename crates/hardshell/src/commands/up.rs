@@ -81,20 +81,37 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         args: vec!["shell-init".into()],
     };
     let shell = &loaded.config.shell;
+    // With [egress] routes, exec shells get one way out: the broker's socket,
+    // in a directory of its own.
+    let egress_dir = if loaded.config.egress.routes.is_empty() {
+        None
+    } else {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = loaded.data_dir().join("run").join("exec");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        // Absolute and without symlinks: shells bind exactly this path.
+        Some(dir.canonicalize()?)
+    };
     // Commands of the agent's `exec` tool run in tool shells of their own,
     // as many at once as [shell] max_instances leaves beside the agent's.
     let exec_runs = agent_runs && loaded.config.exec.approval != hardshell_config::Approval::Deny;
     let exec_shell: Option<Arc<dyn hardshell_gateway::ToolShell>> = if exec_runs {
         let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
-        Some(Arc::new(
-            SandboxShell::new(
-                launcher.clone(),
-                loaded.data_dir().join("workspaces"),
-                at_once,
-                shell.tmp_mb << 20,
-            )
-            .context("preparing the exec tool's workspaces")?,
-        ))
+        let tool_shells = SandboxShell::new(
+            launcher.clone(),
+            loaded.data_dir().join("workspaces"),
+            at_once,
+            shell.tmp_mb << 20,
+        )
+        .context("preparing the exec tool's workspaces")?;
+        Some(Arc::new(match &egress_dir {
+            Some(dir) => tool_shells.with_egress(dir.clone()),
+            None => tool_shells,
+        }))
     } else {
         None
     };
@@ -122,6 +139,10 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         "edge listening on {scheme}://{}",
         edge.local_addr()
     );
+
+    if let (Some(dir), true) = (&egress_dir, exec_runs) {
+        serve_exec_broker(&edge, &loaded, &secrets, dir).await?;
+    }
 
     if let Some(link) = edge.first_setup_link().await? {
         // Printed, not logged: logs may be shipped elsewhere; this link is a
@@ -258,4 +279,47 @@ fn agent_workload(
         policy,
         argv,
     })
+}
+
+/// The exec shells' egress broker, on `<data>/run/exec/broker.sock`, given to
+/// the shells' uid; the values of the secrets `[egress.secrets]` binds come
+/// from the secret store now, so a missing one stops the start.
+async fn serve_exec_broker(
+    edge: &Edge,
+    loaded: &hardshell_config::LoadedConfig,
+    secrets: &hardshell_secrets::SecretStore,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut values = std::collections::BTreeMap::new();
+    for name in loaded.config.egress.secrets.keys() {
+        let key = format!("egress.secrets.{name}");
+        let parsed = hardshell_secrets::SecretName::parse(name)
+            .map_err(|e| loaded.error_at(&key, e.to_string()))?;
+        let value = secrets.get(&parsed).await?.ok_or_else(|| {
+            loaded.error_at(&key, format!("no such secret: hardshell secret put {name}"))
+        })?;
+        let text = value
+            .expose_str()
+            .ok_or_else(|| loaded.error_at(&key, "the secret is not text"))?;
+        values.insert(name.clone(), zeroize::Zeroizing::new(text.to_owned()));
+    }
+    let socket = dir.join("broker.sock");
+    edge.serve_exec_broker(
+        &socket,
+        hardshell_gateway::EgressSetup {
+            config: &loaded.config.egress,
+            internal: &loaded.config.dangerous.egress_internal,
+            secrets: values,
+        },
+    )?;
+    let (uid, gid) = hardshell_sandbox::host_ids();
+    for path in [dir, socket.as_path()] {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            .with_context(|| format!("giving {} to the shells", path.display()))?;
+    }
+    tracing::info!(
+        routes = loaded.config.egress.routes.len(),
+        "egress broker for exec shells listening"
+    );
+    Ok(())
 }

@@ -410,3 +410,122 @@ fn allowlist_refuses_what_is_not_listed_and_deny_offers_no_tool() {
     assert_eq!(status, 404);
     running.stop();
 }
+
+/// A server on the host's loopback standing in for the outside world: answers
+/// every request, and keeps each request head it got.
+fn outside_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::BufRead;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            log.lock().unwrap().push(head);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Length: 18\r\nConnection: close\r\n\r\nhello from outside",
+            );
+        }
+    });
+    (port, seen)
+}
+
+#[test]
+fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders() {
+    const TOKEN: &str = "test-token-5f4e3d2c1b0a99887766";
+    let (port, seen) = outside_server();
+    let hs = instance(&format!(
+        "[agent]\n[llm]\nchain = []\n\
+         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"env\"]\ntimeout_secs = 20\n\
+         [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{port}]\n\
+         [egress.secrets.TEST_TOKEN]\nhosts = [\"localhost\"]\nheader = \"authorization\"\n"
+    ));
+    // The test's "outside" is this machine's loopback, which the broker
+    // refuses unless told otherwise.
+    hs.edit_config(|text| {
+        text.replace(
+            "egress_internal = []",
+            "egress_internal = [\"127.0.0.0/8\"]",
+        )
+    });
+    hs.run_with_stdin(&["secret", "put", "TEST_TOKEN"], TOKEN.as_bytes())
+        .ok();
+    let running = Running::start(&hs);
+    let token = token(&hs);
+    let session = new_session(&running, &token);
+
+    // An ordinary client, honouring HTTP_PROXY, reaches an allowed route.
+    let answer = run(
+        &hs,
+        &session,
+        &format!("curl -sS http://localhost:{port}/hello"),
+    );
+    assert_eq!(ran(&answer)["stdout"], "hello from outside", "{answer}");
+    // The placeholder becomes the secret on the way out, in its header only.
+    let answer = run(
+        &hs,
+        &session,
+        &format!(
+            "curl -sS -H 'Authorization: Bearer hs-secret:TEST_TOKEN' http://localhost:{port}/auth"
+        ),
+    );
+    assert_eq!(ran(&answer)["stdout"], "hello from outside", "{answer}");
+    let heads = seen.lock().unwrap().clone();
+    assert!(
+        heads
+            .iter()
+            .any(|h| h.contains(&format!("authorization: Bearer {TOKEN}"))),
+        "{heads:?}"
+    );
+    // Aimed elsewhere (another header), it is refused and nothing leaves.
+    let before = seen.lock().unwrap().len();
+    let answer = run(
+        &hs,
+        &session,
+        &format!("curl -sS -H 'X-Other: hs-secret:TEST_TOKEN' http://localhost:{port}/other"),
+    );
+    let stdout = ran(&answer)["stdout"].as_str().unwrap().to_owned();
+    assert!(
+        stdout.contains("secret TEST_TOKEN is not bound"),
+        "{answer}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), before);
+    // Other hosts and ports: refused by the broker.
+    for url in [
+        format!("http://127.0.0.2:{port}/"),
+        "http://localhost:1/".to_owned(),
+    ] {
+        let answer = run(&hs, &session, &format!("curl -sS {url}"));
+        let stdout = ran(&answer)["stdout"].as_str().unwrap().to_owned();
+        assert!(
+            stdout.contains("hardshell broker: refused"),
+            "{url}: {answer}"
+        );
+    }
+    assert_eq!(seen.lock().unwrap().len(), before);
+    // The shell never holds the value: not in its environment.
+    let answer = run(&hs, &session, "env");
+    let env = ran(&answer)["stdout"].as_str().unwrap().to_owned();
+    assert!(!env.contains(TOKEN), "{env}");
+    assert!(env.contains("HTTP_PROXY=http://127.0.0.1:3128"), "{env}");
+    running.stop();
+
+    let records = hs.run(&["audit", "tail"]).ok().stdout;
+    assert!(records.contains("\"type\":\"egress_decided\""), "{records}");
+    assert!(records.contains("\"decision\":\"refused\""), "{records}");
+    assert!(
+        records.contains("\"type\":\"secret_misdirected\""),
+        "{records}"
+    );
+    assert!(!records.contains(TOKEN), "the secret reached the audit log");
+}
