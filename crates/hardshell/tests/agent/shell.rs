@@ -23,13 +23,14 @@ fn control(socket: &Path, path: &str, body: &serde_json::Value) -> (u16, serde_j
         .set_read_timeout(Some(Duration::from_secs(60)))
         .unwrap();
     let body = body.to_string();
-    write!(
-        stream,
+    // One write: the edge may answer (and close) as soon as it has the head,
+    // before a request written piece by piece is complete.
+    let request = format!(
         "POST {path} HTTP/1.1\r\nHost: hardshell-edge\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
-    )
-    .unwrap();
+    );
+    stream.write_all(request.as_bytes()).unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let status = response[9..12].parse().unwrap();
