@@ -40,7 +40,9 @@ async fn server() -> SocketAddr {
                 let mut buffer = vec![0u8; 8192];
                 let mut pending = Vec::new();
                 loop {
-                    let Ok(n) = stream.read(&mut buffer).await else { return };
+                    let Ok(n) = stream.read(&mut buffer).await else {
+                        return;
+                    };
                     if n == 0 {
                         return;
                     }
@@ -94,7 +96,10 @@ async fn main() {
         resolver: Arc::new(Fixed(upstream)),
         bindings: BTreeMap::new(),
         secret: Arc::new(|_| None),
-        scanner: LeakScanner::new(&[("API_KEY".into(), b"sk-live-0123456789abcdef0123456789".to_vec())]),
+        scanner: LeakScanner::new(&[(
+            "API_KEY".into(),
+            b"sk-live-0123456789abcdef0123456789".to_vec(),
+        )]),
         events: Arc::new(|_| {}),
         limits: Limits::default(),
     };
@@ -127,7 +132,10 @@ async fn main() {
     broker_times.sort_unstable();
     let us = |d: Duration| d.as_secs_f64() * 1e6;
     println!("{requests} sequential requests each, interleaved, one connection each side");
-    println!("{:<10} {:>10} {:>10} {:>12}", "", "p50 us", "p99 us", "requests/s");
+    println!(
+        "{:<10} {:>10} {:>10} {:>12}",
+        "", "p50 us", "p99 us", "requests/s"
+    );
     for (name, times) in [("direct", &direct_times), ("broker", &broker_times)] {
         let total: Duration = times.iter().sum();
         println!(
