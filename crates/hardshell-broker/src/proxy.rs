@@ -18,6 +18,7 @@ use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpStream, UnixListener};
@@ -104,7 +105,16 @@ pub struct Broker {
     pub scanner: LeakScanner,
     pub events: EventSink,
     pub limits: Limits,
+    /// Upstream connections kept for reuse, by checked address.
+    pub idle: IdlePool,
 }
+
+/// Kept upstream connections; see [`Broker::idle`].
+pub type IdlePool =
+    std::sync::Mutex<std::collections::HashMap<SocketAddr, Vec<SendRequest<Full<Bytes>>>>>;
+
+/// Connections kept per upstream address.
+const MAX_IDLE_PER_ADDRESS: usize = 8;
 
 /// Looks a bound secret's value up by name.
 pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
@@ -220,6 +230,35 @@ impl Broker {
         }
     }
 
+    /// A kept connection to `address` that is ready for a request. Keyed by
+    /// the address the guard checked, so reuse never skips the check.
+    fn idle_connection(&self, address: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = idle.get_mut(&address)?;
+        while let Some(sender) = kept.pop() {
+            // A connection still streaming an earlier reply is not ready; a
+            // closed one never will be.
+            if sender.is_ready() {
+                return Some(sender);
+            }
+        }
+        None
+    }
+
+    fn keep_connection(&self, address: SocketAddr, sender: SendRequest<Full<Bytes>>) {
+        let mut idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let kept = idle.entry(address).or_default();
+        if kept.len() < MAX_IDLE_PER_ADDRESS {
+            kept.push(sender);
+        }
+    }
+
     async fn tunnel(&self, request: Request<Incoming>, address: SocketAddr) -> Response<Body> {
         let mut upstream = match self.dial(address).await {
             Ok(stream) => stream,
@@ -287,21 +326,30 @@ impl Broker {
                 );
             }
         };
-        let stream = match self.dial(address).await {
-            Ok(stream) => stream,
-            Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
+        let mut sender = match self.idle_connection(address) {
+            Some(sender) => sender,
+            None => {
+                let stream = match self.dial(address).await {
+                    Ok(stream) => stream,
+                    Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
+                };
+                let Ok((sender, connection)) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+                else {
+                    return refusal(
+                        StatusCode::BAD_GATEWAY,
+                        "the destination did not speak HTTP\n",
+                    );
+                };
+                tokio::spawn(connection);
+                sender
+            }
         };
-        let Ok((mut sender, connection)) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-        else {
-            return refusal(
-                StatusCode::BAD_GATEWAY,
-                "the destination did not speak HTTP\n",
-            );
-        };
-        tokio::spawn(connection);
         match sender.send_request(outgoing).await {
-            Ok(response) => response.map(|body| body.boxed()),
+            Ok(response) => {
+                self.keep_connection(address, sender);
+                response.map(|body| body.boxed())
+            }
             Err(e) => refusal(
                 StatusCode::BAD_GATEWAY,
                 &format!("the destination failed: {e}\n"),

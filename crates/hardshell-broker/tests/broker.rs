@@ -158,6 +158,7 @@ async fn harness(loopback_allowed: bool) -> Harness {
         scanner: LeakScanner::new(&[("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec())]),
         events: Arc::new(move |event| sink.lock().unwrap().push(event)),
         limits: Limits::default(),
+        idle: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("broker.sock");

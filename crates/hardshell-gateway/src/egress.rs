@@ -93,6 +93,7 @@ impl Edge {
             scanner,
             events: Arc::new(move |event| audit(&state, event)),
             limits: Limits::default(),
+            idle: Default::default(),
         };
         match std::fs::remove_file(socket) {
             Ok(()) => {}
