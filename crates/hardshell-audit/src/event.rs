@@ -46,6 +46,7 @@ pub enum AuditEvent {
     EgressDecided(EgressDecided),
     SecretMisdirected(SecretMisdirected),
     SecretLeakBlocked(SecretLeakBlocked),
+    SecretRedacted(SecretRedacted),
 }
 
 impl AuditEvent {
@@ -75,6 +76,7 @@ impl AuditEvent {
             AuditEvent::EgressDecided(_) => "egress_decided",
             AuditEvent::SecretMisdirected(_) => "secret_misdirected",
             AuditEvent::SecretLeakBlocked(_) => "secret_leak_blocked",
+            AuditEvent::SecretRedacted(_) => "secret_redacted",
         }
     }
 }
@@ -305,6 +307,16 @@ pub struct SecretLeakBlocked {
     #[serde(with = "fields::secret_name")]
     pub secret: SecretName,
     pub host: String,
+}
+
+/// A tool's output held a secret's value, which was cut out before the
+/// model or the user saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretRedacted {
+    pub session: String,
+    #[serde(with = "fields::secret_name")]
+    pub secret: SecretName,
 }
 
 /// A device certificate was issued. The certificate is public; its key never

@@ -26,6 +26,8 @@ pub struct EgressSetup<'a> {
     pub internal: &'a [Cidr],
     /// The values of the secrets `[egress.secrets]` binds, by name.
     pub secrets: BTreeMap<String, Zeroizing<String>>,
+    /// Every secret the edge holds, whose value must not leave a shell.
+    pub scanned: Vec<(String, Zeroizing<Vec<u8>>)>,
 }
 
 impl std::fmt::Debug for EgressSetup<'_> {
@@ -77,9 +79,9 @@ impl Edge {
         }
         let scanner = LeakScanner::new(
             &setup
-                .secrets
+                .scanned
                 .iter()
-                .map(|(name, value)| (name.clone(), value.as_bytes().to_vec()))
+                .map(|(name, value)| (name.clone(), value.to_vec()))
                 .collect::<Vec<_>>(),
         );
         let values = Arc::new(setup.secrets);
@@ -104,6 +106,20 @@ impl Edge {
             .map_err(|e| GatewayError::Setup(format!("{}: {e}", socket.display())))?;
         tokio::spawn(Arc::new(broker).serve(listener));
         Ok(())
+    }
+}
+
+impl Edge {
+    /// Cuts the values of `secrets` out of every exec command's output
+    /// before the agent (and so the model and the user) sees it.
+    pub fn redact_exec_output(&self, secrets: &[(String, Zeroizing<Vec<u8>>)]) {
+        if let Some(exec) = &self.state.exec {
+            let pairs: Vec<(String, Vec<u8>)> = secrets
+                .iter()
+                .map(|(name, value)| (name.clone(), value.to_vec()))
+                .collect();
+            exec.redact_with(LeakScanner::new(&pairs));
+        }
     }
 }
 

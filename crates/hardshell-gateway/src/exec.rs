@@ -67,6 +67,8 @@ pub(crate) struct ExecService {
     allow: BTreeSet<String>,
     shell: Arc<dyn ToolShell>,
     pending: Mutex<HashMap<String, Pending>>,
+    /// Secret values cut out of every command's output; set once at start.
+    redaction: std::sync::OnceLock<hardshell_broker::secrets::LeakScanner>,
 }
 
 impl std::fmt::Debug for ExecService {
@@ -110,7 +112,13 @@ impl ExecService {
             config,
             shell,
             pending: Mutex::new(HashMap::new()),
+            redaction: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Cuts these secrets' values out of every command's output from now on.
+    pub(crate) fn redact_with(&self, scanner: hardshell_broker::secrets::LeakScanner) {
+        let _ = self.redaction.set(scanner);
     }
 
     /// The agent asks to run a command.
@@ -297,12 +305,33 @@ impl ExecService {
             })
         };
         match result {
-            Ok(report) => {
+            Ok(mut report) => {
                 audit.note(finished(
                     &report.ended,
                     report.exit_code,
                     report.duration_ms,
                 ));
+                if let Some(scanner) = self.redaction.get() {
+                    let mut found = Vec::new();
+                    for text in [&mut report.stdout, &mut report.stderr] {
+                        let (redacted, findings) = scanner.redact(text);
+                        *text = redacted;
+                        found.extend(findings.into_iter().map(|f| f.name));
+                    }
+                    found.sort();
+                    found.dedup();
+                    for name in found {
+                        tracing::warn!(session = %session, secret = %name, "a command's output held a secret's value; redacted");
+                        if let Ok(secret) = hardshell_secrets::SecretName::parse(&name) {
+                            audit.note(AuditEvent::SecretRedacted(
+                                hardshell_audit::event::SecretRedacted {
+                                    session: session.clone(),
+                                    secret,
+                                },
+                            ));
+                        }
+                    }
+                }
                 ExecAnswer::Ran { report }
             }
             Err(e) => {

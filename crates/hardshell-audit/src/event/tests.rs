@@ -166,6 +166,10 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
             host: "evil.example".to_owned(),
         }),
+        AuditEvent::SecretRedacted(SecretRedacted {
+            session: "web-0a1b2c3d-00112233".to_owned(),
+            secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
+        }),
         AuditEvent::SecretLeakBlocked(SecretLeakBlocked {
             shell: "exec".to_owned(),
             secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
@@ -223,6 +227,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::MemoryNoteChanged(_) => &["note", "change", "actor"],
         AuditEvent::ExecDecided(_) => &["session", "command_sha256", "decision", "reason", "actor"],
         AuditEvent::EgressDecided(_) => &["shell", "host", "port", "decision", "reason"],
+        AuditEvent::SecretRedacted(_) => &["session", "secret"],
         AuditEvent::SecretMisdirected(_) | AuditEvent::SecretLeakBlocked(_) => {
             &["shell", "secret", "host"]
         }
@@ -251,7 +256,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 23);
+    assert_eq!(names.len(), 24);
 }
 
 #[test]

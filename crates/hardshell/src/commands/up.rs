@@ -140,8 +140,14 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         edge.local_addr()
     );
 
-    if let (Some(dir), true) = (&egress_dir, exec_runs) {
-        serve_exec_broker(&edge, &loaded, &secrets, dir).await?;
+    if exec_runs {
+        // Every secret's value, to keep out of what leaves a shell and out of
+        // what a command shows the agent.
+        let every_secret = all_secret_values(&secrets).await?;
+        edge.redact_exec_output(&every_secret);
+        if let Some(dir) = &egress_dir {
+            serve_exec_broker(&edge, &loaded, &secrets, dir, every_secret).await?;
+        }
     }
 
     if let Some(link) = edge.first_setup_link().await? {
@@ -289,6 +295,7 @@ async fn serve_exec_broker(
     loaded: &hardshell_config::LoadedConfig,
     secrets: &hardshell_secrets::SecretStore,
     dir: &std::path::Path,
+    scanned: Vec<(String, zeroize::Zeroizing<Vec<u8>>)>,
 ) -> anyhow::Result<()> {
     let mut values = std::collections::BTreeMap::new();
     for name in loaded.config.egress.secrets.keys() {
@@ -310,6 +317,7 @@ async fn serve_exec_broker(
             config: &loaded.config.egress,
             internal: &loaded.config.dangerous.egress_internal,
             secrets: values,
+            scanned,
         },
     )?;
     let (uid, gid) = hardshell_sandbox::host_ids();
@@ -322,4 +330,20 @@ async fn serve_exec_broker(
         "egress broker for exec shells listening"
     );
     Ok(())
+}
+
+/// The name and value of every secret in the store.
+async fn all_secret_values(
+    secrets: &hardshell_secrets::SecretStore,
+) -> anyhow::Result<Vec<(String, zeroize::Zeroizing<Vec<u8>>)>> {
+    let mut values = Vec::new();
+    for info in secrets.list().await? {
+        if let Some(value) = secrets.get(&info.name).await? {
+            values.push((
+                info.name.to_string(),
+                zeroize::Zeroizing::new(value.expose().to_vec()),
+            ));
+        }
+    }
+    Ok(values)
 }
