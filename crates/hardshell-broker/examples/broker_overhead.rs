@@ -103,6 +103,7 @@ async fn main() {
         events: Arc::new(|_| {}),
         limits: Limits::default(),
         idle: Default::default(),
+        active: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("broker.sock");

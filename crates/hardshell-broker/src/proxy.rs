@@ -83,6 +83,10 @@ pub enum Event {
 pub struct Limits {
     pub max_body_bytes: usize,
     pub connect_timeout: Duration,
+    /// From sending a request to the response's head.
+    pub response_timeout: Duration,
+    /// Connections (and tunnels) open at once; more get 429.
+    pub max_connections: usize,
 }
 
 impl Default for Limits {
@@ -90,7 +94,21 @@ impl Default for Limits {
         Self {
             max_body_bytes: 16 << 20,
             connect_timeout: Duration::from_secs(10),
+            response_timeout: Duration::from_secs(120),
+            max_connections: 64,
         }
+    }
+}
+
+/// Connections open through one broker; see [`Broker::active`].
+pub type Active = Arc<std::sync::atomic::AtomicUsize>;
+
+/// One counted connection; uncounted when dropped.
+struct Slot(Active);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
     }
 }
 
@@ -107,6 +125,8 @@ pub struct Broker {
     pub limits: Limits,
     /// Upstream connections kept for reuse, by checked address.
     pub idle: IdlePool,
+    /// Connections and tunnels open now, against `limits.max_connections`.
+    pub active: Active,
 }
 
 /// Kept upstream connections; see [`Broker::idle`].
@@ -135,12 +155,25 @@ impl Broker {
     /// Serves connections on `listener` until the task is dropped.
     pub async fn serve(self: Arc<Self>, listener: UnixListener) {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
+            let Ok((mut stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            };
+            let Some(slot) = self.slot() else {
+                tokio::spawn(async move {
+                    use tokio::io::AsyncWriteExt;
+                    let text = "hardshell broker: too many connections at once\n";
+                    let reply = format!(
+                        "HTTP/1.1 429 Too Many Requests\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                        text.len()
+                    );
+                    let _ = stream.write_all(reply.as_bytes()).await;
+                });
                 continue;
             };
             let broker = self.clone();
             tokio::spawn(async move {
+                let _slot = slot;
                 let service = service_fn(move |request| {
                     let broker = broker.clone();
                     async move { Ok::<_, Infallible>(broker.handle(request).await) }
@@ -151,6 +184,15 @@ impl Broker {
                     .await;
             });
         }
+    }
+
+    fn slot(&self) -> Option<Slot> {
+        use std::sync::atomic::Ordering;
+        if self.active.fetch_add(1, Ordering::SeqCst) >= self.limits.max_connections {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot(self.active.clone()))
     }
 
     async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
@@ -264,7 +306,15 @@ impl Broker {
             Ok(stream) => stream,
             Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
         };
+        let Some(slot) = self.slot() else {
+            return refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "hardshell broker: too many connections at once\n",
+            );
+        };
         tokio::spawn(async move {
+            // Counted for as long as the tunnel is open.
+            let _slot = slot;
             if let Ok(upgraded) = hyper::upgrade::on(request).await {
                 let mut upgraded = TokioIo::new(upgraded);
                 let _ = tokio::io::copy_bidirectional(&mut upgraded, &mut upstream).await;
@@ -345,7 +395,15 @@ impl Broker {
                 sender
             }
         };
-        match sender.send_request(outgoing).await {
+        let sent =
+            tokio::time::timeout(self.limits.response_timeout, sender.send_request(outgoing));
+        let Ok(sent) = sent.await else {
+            return refusal(
+                StatusCode::GATEWAY_TIMEOUT,
+                "hardshell broker: the destination did not answer in time\n",
+            );
+        };
+        match sent {
             Ok(response) => {
                 self.keep_connection(address, sender);
                 response.map(|body| body.boxed())

@@ -96,11 +96,30 @@ struct Harness {
     events: Arc<Mutex<Vec<Event>>>,
     seen: Arc<Mutex<Vec<String>>>,
     port: u16,
+    silent: u16,
     _dir: tempfile::TempDir,
 }
 
 async fn harness(loopback_allowed: bool) -> Harness {
+    harness_with(loopback_allowed, Limits::default()).await
+}
+
+/// A server that accepts and never answers.
+async fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    port
+}
+
+async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
     let (port, seen) = echo_server().await;
+    let silent = silent_server().await;
     let local = |port: u16| vec![SocketAddr::from(([127, 0, 0, 1], port))];
     let resolver = Table(BTreeMap::from([
         ("api.github.test".to_owned(), local(port)),
@@ -109,6 +128,15 @@ async fn harness(loopback_allowed: bool) -> Harness {
             "rebind.github.test".to_owned(),
             vec![SocketAddr::from(([169, 254, 169, 254], 0))],
         ),
+        (
+            "v6.github.test".to_owned(),
+            vec!["[::1]:0".parse().unwrap()],
+        ),
+        (
+            "mapped.github.test".to_owned(),
+            vec!["[::ffff:127.0.0.1]:0".parse().unwrap()],
+        ),
+        ("slow.github.test".to_owned(), local(silent)),
         (
             "mixed.github.test".to_owned(),
             vec![
@@ -126,7 +154,7 @@ async fn harness(loopback_allowed: bool) -> Harness {
     let policy = EgressPolicy {
         routes: vec![
             route("api.github.test", vec![port]),
-            route("*.github.test", vec![port]),
+            route("*.github.test", vec![port, silent]),
             route("other.test", vec![port]),
             Route {
                 hosts: vec![HostPattern::parse("other.test").unwrap()],
@@ -157,8 +185,9 @@ async fn harness(loopback_allowed: bool) -> Harness {
         secret: Arc::new(|name| (name == "GITHUB_TOKEN").then(|| TOKEN.to_owned())),
         scanner: LeakScanner::new(&[("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec())]),
         events: Arc::new(move |event| sink.lock().unwrap().push(event)),
-        limits: Limits::default(),
+        limits,
         idle: Default::default(),
+        active: Default::default(),
     };
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("broker.sock");
@@ -169,6 +198,7 @@ async fn harness(loopback_allowed: bool) -> Harness {
         events,
         seen,
         port,
+        silent,
         _dir: dir,
     }
 }
@@ -384,4 +414,34 @@ async fn connect_tunnels_to_an_allowed_host_and_only_there() {
         ))
         .await;
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+}
+
+#[tokio::test]
+async fn ipv6_and_ipv4_mapped_loopback_stay_refused_even_with_an_ipv4_exception() {
+    let h = harness(true).await;
+    for host in ["v6.github.test", "mapped.github.test"] {
+        let response = h.get(host, h.port, "").await;
+        assert!(response.starts_with("HTTP/1.1 403"), "{host}: {response}");
+        assert!(response.contains("loopback address"), "{host}: {response}");
+    }
+    assert!(h.seen.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn connections_are_capped_and_a_silent_destination_times_out() {
+    let limits = Limits {
+        max_connections: 2,
+        response_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    let h = harness_with(true, limits).await;
+    let _first = UnixStream::connect(&h.socket).await.unwrap();
+    let _second = UnixStream::connect(&h.socket).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let refused = h.get("api.github.test", h.port, "").await;
+    assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
+    drop((_first, _second));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let response = h.get("slow.github.test", h.silent, "").await;
+    assert!(response.starts_with("HTTP/1.1 504"), "{response}");
 }

@@ -96,6 +96,7 @@ impl Edge {
             events: Arc::new(move |event| audit(&state, event)),
             limits: Limits::default(),
             idle: Default::default(),
+            active: Default::default(),
         };
         match std::fs::remove_file(socket) {
             Ok(()) => {}
