@@ -74,6 +74,18 @@ fn run() -> Result<(), ShellError> {
     let plan = read_plan()
         .map_err(|e| ShellError::new(Layer::Supervisor, format!("reading the plan: {e}")))?;
     plan::enter(&mut Real::default(), &plan)?;
+    // Every process of the shell is forked from here on: only once init is in
+    // the shell's cgroups (the supervisor moved it meanwhile), and then in a
+    // cgroup namespace rooted there.
+    let mut placed = [0u8; 1];
+    if read_exact(CONTROL_FD, &mut placed).is_err() || placed != *b"c" {
+        return Err(ShellError::new(
+            Layer::Limits,
+            "the supervisor did not place the shell in its cgroups",
+        ));
+    }
+    sys::unshare(libc::CLONE_NEWCGROUP)
+        .map_err(|e| ShellError::new(Layer::Namespaces, format!("cgroup namespace: {e}")))?;
     // Blocked before the fork, so no signal is lost between it and the wait;
     // the workload gets the original mask back.
     let signals = [sys::SIGCHLD, sys::SIGTERM, sys::SIGINT, sys::SIGHUP];

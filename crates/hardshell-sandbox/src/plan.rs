@@ -187,8 +187,7 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
         | sys_::CLONE_NEWPID
         | sys_::CLONE_NEWIPC
         | sys_::CLONE_NEWUTS
-        | sys_::CLONE_NEWNET
-        | sys_::CLONE_NEWCGROUP;
+        | sys_::CLONE_NEWNET;
     sys.unshare(flags).map_err(at(Layer::Namespaces))?;
     sys.await_user_map().map_err(at(Layer::UserMap))?;
     // Opened in the new mount namespace (a bind source must be in it), and

@@ -154,7 +154,7 @@ async fn start(
     let pid = child
         .id()
         .ok_or_else(|| ShellError::new(Layer::Supervisor, "the init process is gone"))?;
-    cgroup.add(pid)?;
+    let joining = cgroup.clone();
 
     let plan = serde_json::to_vec(&InitPlan {
         policy: policy.clone(),
@@ -177,6 +177,11 @@ async fn start(
         if unshared {
             write_user_map(pid, host_uid, host_gid)?;
             let _ = control_write.write_all(b"g");
+            // While init builds the mount tree: a v1 cgroup move can wait for
+            // an RCU grace period (milliseconds), so it is not done in line.
+            // Init waits for `c` before it forks anything.
+            joining.add(pid)?;
+            let _ = control_write.write_all(b"c");
         }
         let mut failure = String::new();
         let _ = exec_read.read_to_string(&mut failure);
