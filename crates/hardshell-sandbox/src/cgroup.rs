@@ -187,6 +187,36 @@ impl Cgroup {
     }
 }
 
+/// Removes the cgroups of shells whose supervisor died without cleaning up
+/// (killed with SIGKILL): empty directories under `hardshell/` older than a
+/// minute. A cgroup with a process in it cannot be removed, and a younger one
+/// may belong to a shell another supervisor is starting this moment.
+pub(crate) fn remove_stale() -> usize {
+    let parents: Vec<PathBuf> = if Path::new(ROOT).join("cgroup.controllers").exists() {
+        vec![Path::new(ROOT).join("hardshell")]
+    } else {
+        ["memory", "pids", "cpu"]
+            .iter()
+            .map(|controller| Path::new(ROOT).join(controller).join("hardshell"))
+            .collect()
+    };
+    let mut removed = 0;
+    for parent in parents {
+        for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            let old = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|at| at.elapsed().ok())
+                .is_some_and(|age| age > Duration::from_secs(60));
+            if old && entry.path().is_dir() && std::fs::remove_dir(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
 fn make_dir(path: &Path) -> io::Result<()> {
     match std::fs::create_dir_all(path) {
         Ok(()) => Ok(()),

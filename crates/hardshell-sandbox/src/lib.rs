@@ -35,6 +35,12 @@ use serde::{Deserialize, Serialize};
 
 pub use supervisor::{Running, Stopper, host_ids, spawn};
 
+/// Removes cgroups left by shells whose supervisor was killed before it could
+/// clean up (empty, and older than a minute); returns how many. Call at start.
+pub fn remove_stale_cgroups() -> usize {
+    cgroup::remove_stale()
+}
+
 /// The uid and gid a shell's processes have inside it.
 pub const INSIDE_ID: u32 = 1000;
 

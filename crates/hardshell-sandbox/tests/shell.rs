@@ -298,3 +298,37 @@ async fn the_forwarder_is_the_one_way_out_and_relays_to_the_broker_socket() {
             .starts_with("GET http://example.test/")
     );
 }
+
+#[tokio::test]
+async fn cgroups_left_by_a_killed_supervisor_are_removed_and_live_or_new_ones_kept() {
+    let root = std::path::Path::new("/sys/fs/cgroup/memory/hardshell");
+    std::fs::create_dir_all(root).unwrap();
+    let id = std::process::id();
+    let (stale, fresh) = (
+        root.join(format!("stale-{id}")),
+        root.join(format!("fresh-{id}")),
+    );
+    for dir in [&stale, &fresh] {
+        let _ = std::fs::create_dir(dir);
+    }
+    let long_ago = std::time::SystemTime::now() - Duration::from_secs(600);
+    std::fs::File::open(&stale)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    // A running shell's cgroups are in use and must survive the sweep.
+    let shell = Shell::new();
+    let mut live = policy(&shell);
+    live.name = format!("live-{id}");
+    let (running, _out) = common::start(&live, &["sleep", "30"]).await;
+    hardshell_sandbox::remove_stale_cgroups();
+    assert!(!stale.exists(), "a stale cgroup was kept");
+    assert!(fresh.exists(), "a new cgroup was removed");
+    assert!(
+        !common::cgroups_named(&live.name).is_empty(),
+        "a live shell's cgroup was removed"
+    );
+    std::fs::remove_dir(&fresh).unwrap();
+    running.terminate();
+    running.wait().await.unwrap();
+}

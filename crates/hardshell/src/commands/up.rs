@@ -81,6 +81,13 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         args: vec!["shell-init".into()],
     };
     let shell = &loaded.config.shell;
+    let stale = hardshell_sandbox::remove_stale_cgroups();
+    if stale > 0 {
+        tracing::info!(
+            count = stale,
+            "removed cgroups left by shells of a killed edge"
+        );
+    }
     // With [egress] routes, exec shells get one way out: the broker's socket,
     // in a directory of its own.
     let egress_dir = if loaded.config.egress.routes.is_empty() {
