@@ -44,8 +44,10 @@ pub(crate) enum Report {
 
 /// Runs the init program; never returns.
 pub fn main() -> ! {
-    // Die with the supervisor, whatever happens next.
-    let _ = sys::set_parent_death_signal(sys::SIGKILL);
+    // No parent-death signal here: it fires when the supervisor's *thread*
+    // that spawned this process exits, not the supervisor. The reaper watches
+    // the control pipe instead (see `reaper`): it reads end of file when the
+    // supervisor is gone, however it went.
     match run() {
         Ok(()) => sys::exit_now(0),
         Err(e) => {
@@ -163,6 +165,16 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
     if let Some((listener, to)) = forwarder {
         std::thread::spawn(move || forward(&listener, &to));
     }
+    // The shell lives as long as the supervisor: when its end of the control
+    // pipe closes (it died, however it died), everything here is killed.
+    // (A thread here, not in init: after unshare(CLONE_NEWPID) init cannot
+    // create threads; the reaper, inside the new namespace, can.)
+    std::thread::spawn(|| {
+        let mut byte = [0u8; 1];
+        while matches!(sys::read_inherited(CONTROL_FD, &mut byte), Ok(1..)) {}
+        let _ = sys::kill(-1, sys::SIGKILL);
+        sys::exit_now(125);
+    });
     loop {
         let Ok(signal) = watched.wait() else {
             sys::exit_now(125);

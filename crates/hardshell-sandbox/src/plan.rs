@@ -196,9 +196,6 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
     let sources = open_sources(sys, policy)?;
     sys.set_uid(INSIDE_ID)
         .map_err(fail(Layer::UserMap, "becoming the shell's id"))?;
-    // Changing ids cleared the parent-death signal init set at its start.
-    sys.parent_death_signal()
-        .map_err(fail(Layer::Descriptors, "parent-death signal"))?;
     sys.set_hostname("hardshell")
         .map_err(fail(Layer::Namespaces, "hostname"))?;
 

@@ -27,6 +27,9 @@ const TERMINATE_GRACE: Duration = Duration::from_secs(2);
 pub struct Running {
     child: tokio::process::Child,
     pid: u32,
+    /// Held open for the shell's life: init ends the shell when it closes,
+    /// which is when this process dies, however it dies.
+    _control: std::io::PipeWriter,
     report: BufReader<std::fs::File>,
     cgroup: Arc<Cgroup>,
     started: Instant,
@@ -199,7 +202,7 @@ async fn start(
             ));
         }
         match read_report(&mut report) {
-            Some(Report::Pid1(_)) => Ok(report),
+            Some(Report::Pid1(_)) => Ok((report, control_write)),
             _ => Err(ShellError::new(
                 Layer::Supervisor,
                 "the init process did not report the shell's pid 1",
@@ -207,8 +210,8 @@ async fn start(
         }
     });
     let mut child = child;
-    let report = match tokio::time::timeout(START_TIMEOUT, handshake).await {
-        Ok(Ok(Ok(report))) => report,
+    let (report, control) = match tokio::time::timeout(START_TIMEOUT, handshake).await {
+        Ok(Ok(Ok(started))) => started,
         Ok(Ok(Err(e))) => {
             let _ = child.kill().await;
             return Err(e);
@@ -229,6 +232,7 @@ async fn start(
         child,
         pid,
         report,
+        _control: control,
         cgroup: cgroup.clone(),
         started: Instant::now(),
         wall_clock: policy.limits.wall_clock,

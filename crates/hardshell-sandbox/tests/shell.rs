@@ -332,3 +332,24 @@ async fn cgroups_left_by_a_killed_supervisor_are_removed_and_live_or_new_ones_ke
     running.terminate();
     running.wait().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_outlives_the_thread_that_started_it() {
+    // A parent-death signal would fire when this thread ends; the shell must
+    // not depend on which thread of the supervisor started it.
+    let shell = Shell::new();
+    let policy = policy(&shell);
+    let handle = tokio::runtime::Handle::current();
+    let (running, out) = std::thread::spawn(move || {
+        handle.block_on(common::start(
+            &policy,
+            &["/bin/sh", "-c", "sleep 1; echo alive"],
+        ))
+    })
+    .join()
+    .unwrap();
+    let report = running.wait().await.unwrap();
+    assert_eq!(report.status, Status::Exited(0), "{report:?}");
+    let (stdout, _) = tokio::task::spawn_blocking(|| out.collect()).await.unwrap();
+    assert_eq!(stdout, "alive\n");
+}
