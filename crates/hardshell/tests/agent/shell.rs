@@ -447,7 +447,7 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
     let (port, seen) = outside_server();
     let hs = instance(&format!(
         "[agent]\n[llm]\nchain = []\n\
-         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"env\", \"cat\"]\ntimeout_secs = 20\n\
+         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"env\", \"cat\", \"echo\"]\ntimeout_secs = 20\n\
          [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{port}]\n\
          [egress.secrets.TEST_TOKEN]\nhosts = [\"localhost\"]\nheader = \"authorization\"\n"
     ));
@@ -514,6 +514,43 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
         );
     }
     assert_eq!(seen.lock().unwrap().len(), before);
+    // Around the broker there is nothing: a client told not to use the
+    // proxy, a name lookup, a datagram to the host's loopback.
+    let canary = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    canary
+        .set_read_timeout(Some(std::time::Duration::from_millis(300)))
+        .unwrap();
+    let udp = canary.local_addr().unwrap().port();
+    let answer = run(
+        &hs,
+        &session,
+        &format!(
+            "curl -sS --noproxy '*' http://localhost:{port}/direct; \
+             curl -sS http://example.com/ ; \
+             echo leak > /dev/udp/127.0.0.1/{udp}"
+        ),
+    );
+    let report = ran(&answer);
+    let stderr = report["stderr"].as_str().unwrap();
+    assert!(
+        stderr.contains("Failed to connect") || stderr.contains("Couldn't connect"),
+        "{answer}"
+    );
+    let stdout = report["stdout"].as_str().unwrap();
+    assert!(
+        stdout.contains("example.com is not an allowed host"),
+        "{answer}"
+    );
+    assert_eq!(
+        seen.lock().unwrap().len(),
+        before,
+        "a direct request arrived"
+    );
+    let mut buffer = [0u8; 16];
+    assert!(
+        canary.recv(&mut buffer).is_err(),
+        "a datagram left the shell"
+    );
     // The shell never holds the value: not in its environment.
     let answer = run(&hs, &session, "env");
     let env = ran(&answer)["stdout"].as_str().unwrap().to_owned();
