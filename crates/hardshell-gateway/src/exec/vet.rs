@@ -37,7 +37,26 @@ const OPAQUE: [(&str, &str); 7] = [
     ("$[", "arithmetic expansion"),
 ];
 
+/// Structure markers a command may hold before it is not parsed at all: the
+/// parser descends recursively, and a command of a few thousand nested
+/// parentheses (from a hostile agent) would overflow the edge's stack. Any of
+/// these markers already makes a command need approval, so refusing to parse
+/// past this count never allows anything vetting would not have.
+const MAX_STRUCTURE: usize = 32;
+
 pub(crate) fn vet(command: &str, allow: &BTreeSet<String>) -> Vetting {
+    if command.len() > hardshell_agent::builtin::MAX_COMMAND_BYTES {
+        return Vetting::NeedsApproval("it is too long to vet".into());
+    }
+    let keywords = ["if", "while", "until", "for", "case", "select", "function"];
+    let structure = command.matches(['(', '{', '[']).count()
+        + command
+            .split(|c: char| c.is_whitespace() || matches!(c, ';' | '&' | '|'))
+            .filter(|word| keywords.contains(word))
+            .count();
+    if structure > MAX_STRUCTURE {
+        return Vetting::NeedsApproval("it is too deeply structured to vet".into());
+    }
     // Anywhere in the text, quoted or not: a false "needs approval" costs a
     // question; a false "allowed" runs a program nobody listed.
     if let Some((_, what)) = OPAQUE.iter().find(|(text, _)| command.contains(text)) {

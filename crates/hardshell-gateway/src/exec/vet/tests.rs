@@ -115,3 +115,32 @@ fn plain_program_names() {
         assert!(!is_plain_program(name), "{name:?}");
     }
 }
+
+#[test]
+fn deeply_nested_commands_are_not_parsed_and_need_approval() {
+    let allowed = allow(&["ls"]);
+    for (open, close) in [("(", ")"), ("{ ", "; }"), ("if true; then ", "; fi")] {
+        let command = format!("{}ls{}", open.repeat(5000), close.repeat(5000));
+        let Vetting::NeedsApproval(reason) = vet(&command, &allowed) else {
+            panic!("a nested command was allowed");
+        };
+        assert!(!reason.is_empty());
+    }
+    // Long flat lists are parsed (and vetted) without trouble.
+    for command in [
+        "ls; ".repeat(1500),
+        "ls | ".repeat(1500) + "ls",
+        "ls && ".repeat(1000) + "ls",
+    ] {
+        assert_eq!(
+            vet(&command, &allowed),
+            Vetting::Allowed,
+            "{}",
+            &command[..20]
+        );
+    }
+    assert!(matches!(
+        vet(&"ls ".repeat(3000), &allowed),
+        Vetting::NeedsApproval(_)
+    ));
+}
