@@ -129,13 +129,7 @@ impl ExecService {
         }
         let digest = sha256(&command);
         let decide = |decision: &str, reason: Option<&str>| {
-            audit.note(AuditEvent::ExecDecided(ExecDecided {
-                session: session.clone(),
-                command_sha256: digest.clone(),
-                decision: decision.to_owned(),
-                reason: reason.map(str::to_owned),
-                actor: None,
-            }));
+            audit.note(decided(&session, &digest, decision, reason, None));
         };
         let why = match (self.config.approval, vet(&command, &self.allow)) {
             (Approval::Deny, _) => {
@@ -184,7 +178,9 @@ impl ExecService {
             );
         }
         decide("asked", Some("not_listed"));
-        tracing::info!(session = %session, approval = %id, reason = %why, "exec command waits for the owner");
+        // Why it waits is not logged: the reason can quote a word of the
+        // command, which may be a credential. The agent already has it.
+        tracing::info!(session = %session, approval = %id, "exec command waits for the owner");
         ExecAnswer::Pending { approval: id }
     }
 
@@ -207,13 +203,7 @@ impl ExecService {
         };
         let digest = sha256(&command);
         let decided = |decision: &str, reason: Option<&str>, actor: Option<String>| {
-            AuditEvent::ExecDecided(ExecDecided {
-                session: session.clone(),
-                command_sha256: digest.clone(),
-                decision: decision.to_owned(),
-                reason: reason.map(str::to_owned),
-                actor,
-            })
+            decided(&session, &digest, decision, reason, actor)
         };
         match answer {
             Ok(Ok(Answer {
@@ -342,6 +332,23 @@ impl ExecService {
             }
         }
     }
+}
+
+/// An `exec_decided` record: the command by its digest only.
+fn decided(
+    session: &str,
+    digest: &str,
+    decision: &str,
+    reason: Option<&str>,
+    actor: Option<String>,
+) -> AuditEvent {
+    AuditEvent::ExecDecided(ExecDecided {
+        session: session.to_owned(),
+        command_sha256: digest.to_owned(),
+        decision: decision.to_owned(),
+        reason: reason.map(str::to_owned),
+        actor,
+    })
 }
 
 fn refused(reason: &str) -> ExecAnswer {
