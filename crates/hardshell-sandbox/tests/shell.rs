@@ -321,6 +321,13 @@ async fn cgroups_left_by_a_killed_supervisor_are_removed_and_live_or_new_ones_ke
     let mut live = policy(&shell);
     live.name = format!("live-{id}");
     let (running, _out) = common::start(&live, &["sleep", "30"]).await;
+    // As old as the stale one: only being in use keeps it.
+    for dir in common::cgroups_named(&live.name) {
+        std::fs::File::open(&dir)
+            .unwrap()
+            .set_modified(long_ago)
+            .unwrap();
+    }
     hardshell_sandbox::remove_stale_cgroups();
     assert!(!stale.exists(), "a stale cgroup was kept");
     assert!(fresh.exists(), "a new cgroup was removed");
