@@ -228,7 +228,7 @@ impl Broker {
         if tunnel {
             self.tunnel(request, address).await
         } else {
-            self.forward(request, &host, address).await
+            self.forward(request, &host, port, address).await
         }
     }
 
@@ -327,6 +327,7 @@ impl Broker {
         &self,
         request: Request<Incoming>,
         host: &Host,
+        port: u16,
         address: SocketAddr,
     ) -> Response<Body> {
         let (parts, body) = request.into_parts();
@@ -363,9 +364,15 @@ impl Broker {
                 ),
             );
         }
-        let outgoing = match self.swap(&parts, &body, host) {
+        let outgoing = match self.swap(&parts, &body, host, port) {
             Ok(outgoing) => outgoing,
-            Err(name) => {
+            Err(Unsendable::Invalid(why)) => {
+                return refusal(
+                    StatusCode::BAD_REQUEST,
+                    &format!("hardshell broker: {why}\n"),
+                );
+            }
+            Err(Unsendable::Misdirected(name)) => {
                 (self.events)(Event::SecretMisdirected {
                     name: name.clone(),
                     host: host.to_string(),
@@ -422,9 +429,10 @@ impl Broker {
         parts: &http::request::Parts,
         body: &Bytes,
         host: &Host,
-    ) -> Result<Request<Full<Bytes>>, String> {
+        port: u16,
+    ) -> Result<Request<Full<Bytes>>, Unsendable> {
         let value = |name: &str| (self.secret)(name);
-        let misdirected = |e: crate::secrets::Misdirected| e.name;
+        let misdirected = |e: crate::secrets::Misdirected| Unsendable::Misdirected(e.name);
         let path = parts.uri.path();
         let query = match parts.uri.query() {
             Some(query) => Some(
@@ -437,12 +445,24 @@ impl Broker {
             Some(query) => format!("{path}?{query}"),
             None => path.to_owned(),
         };
-        let mut builder = Request::builder().method(parts.method.clone()).uri(target);
+        // The Host the destination sees is the host the policy checked: a
+        // shell's own Host header could name another site behind the same
+        // address (a CDN's), which the route never allowed.
+        let authority = if port == 80 {
+            host.to_string()
+        } else {
+            format!("{host}:{port}")
+        };
+        let mut builder = Request::builder()
+            .method(parts.method.clone())
+            .uri(target)
+            .header(http::header::HOST, authority);
         for (name, header) in &parts.headers {
-            // Hop-by-hop and proxy headers stop here.
+            // Hop-by-hop and proxy headers stop here, and the shell's Host.
             if matches!(
                 name.as_str(),
-                "proxy-authorization"
+                "host"
+                    | "proxy-authorization"
                     | "proxy-connection"
                     | "connection"
                     | "keep-alive"
@@ -453,7 +473,7 @@ impl Broker {
             }
             let text = header
                 .to_str()
-                .map_err(|_| "a header that is not text".to_owned())?;
+                .map_err(|_| Unsendable::Invalid("a header that is not text".into()))?;
             let swapped = substitute(
                 text,
                 host,
@@ -473,8 +493,16 @@ impl Broker {
         };
         builder
             .body(Full::new(body))
-            .map_err(|e| format!("rebuilding the request: {e}"))
+            .map_err(|e| Unsendable::Invalid(format!("rebuilding the request: {e}")))
     }
+}
+
+/// Why a plain-HTTP request was not sent.
+enum Unsendable {
+    /// A placeholder for a secret not bound here (its name).
+    Misdirected(String),
+    /// The request cannot be forwarded as it is.
+    Invalid(String),
 }
 
 /// `(host, port)` of a CONNECT authority or an absolute `http://` URL.

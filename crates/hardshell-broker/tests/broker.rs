@@ -243,6 +243,23 @@ async fn an_allowed_request_goes_through_and_is_recorded() {
             tunnel: false
         }]
     );
+    // The destination sees the host the policy checked, whatever the shell
+    // put in Host: no reaching another site behind the same address.
+    let fronted = h
+        .send(&format!(
+            "GET http://api.github.test:{0}/x HTTP/1.1\r\nHost: evil.internal\r\nConnection: close\r\n\r\n",
+            h.port
+        ))
+        .await;
+    assert!(fronted.starts_with("HTTP/1.1 200"), "{fronted}");
+    assert!(
+        !fronted.to_ascii_lowercase().contains("evil.internal"),
+        "{fronted}"
+    );
+    assert!(
+        fronted.contains(&format!("host: api.github.test:{}", h.port)),
+        "{fronted}"
+    );
 }
 
 #[tokio::test]
