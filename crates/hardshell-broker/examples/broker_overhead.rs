@@ -6,7 +6,6 @@
 //!   broker_overhead [requests]      (bench/broker.sh builds and runs it)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +14,7 @@ use futures::future::BoxFuture;
 use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::{Host, HostPattern};
 use hardshell_broker::policy::{EgressPolicy, Route};
-use hardshell_broker::proxy::{Broker, Limits, Resolve};
+use hardshell_broker::proxy::{Broker, Resolve};
 use hardshell_broker::secrets::LeakScanner;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
@@ -83,28 +82,22 @@ async fn main() {
         .nth(1)
         .map_or(5000, |n| n.parse().expect("a number of requests"));
     let upstream = server().await;
-    let broker = Broker {
-        policy: EgressPolicy {
+    let mut broker = Broker::new(
+        EgressPolicy {
             routes: vec![Route {
                 hosts: vec![HostPattern::parse("upstream.test").unwrap()],
                 ports: vec![upstream.port()],
-                methods: None,
-                path_prefixes: None,
+                ..Route::default()
             }],
         },
-        guard: AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
-        resolver: Arc::new(Fixed(upstream)),
-        bindings: BTreeMap::new(),
-        secret: Arc::new(|_| None),
-        scanner: LeakScanner::new(&[(
-            "API_KEY".into(),
-            b"sk-live-0123456789abcdef0123456789".to_vec(),
-        )]),
-        events: Arc::new(|_| {}),
-        limits: Limits::default(),
-        idle: Default::default(),
-        active: Default::default(),
-    };
+        AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        hardshell_broker::proxy::platform_tls().unwrap(),
+    );
+    broker.resolver = Arc::new(Fixed(upstream));
+    broker.scanner = LeakScanner::new(&[(
+        "API_KEY".into(),
+        b"sk-live-0123456789abcdef0123456789".to_vec(),
+    )]);
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("broker.sock");
     tokio::spawn(Arc::new(broker).serve(tokio::net::UnixListener::bind(&socket).unwrap()));

@@ -6,7 +6,7 @@
 use crate::host::{Host, HostPattern};
 
 /// One allowed destination.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Route {
     pub hosts: Vec<HostPattern>,
     pub ports: Vec<u16>,
@@ -14,6 +14,17 @@ pub struct Route {
     pub methods: Option<Vec<String>>,
     /// Plain HTTP only: allowed path prefixes; `None` is any.
     pub path_prefixes: Option<Vec<String>>,
+    /// The shell speaks plain HTTP to the broker and the broker speaks TLS to
+    /// the destination, so it reads (and swaps placeholders in) every request.
+    /// A URL without a port means 443 here; tunnels are refused.
+    pub tls: bool,
+    /// The operator named this destination itself (a model provider's base
+    /// URL), so the address guard does not apply to it: a model server on
+    /// this machine is a common, deliberate setup. Never set for `[egress]`.
+    pub internal: bool,
+    /// Handed to the broker's [`crate::proxy::Tap`] with each request of this
+    /// route (the model provider's name).
+    pub tag: Option<String>,
 }
 
 /// What a shell asked for.
@@ -42,7 +53,7 @@ pub enum Denied {
     #[error("the path is not allowed for {host}")]
     Path { host: String },
     #[error(
-        "a tunnel to {host} is not allowed: its route limits methods or paths, which a tunnel would hide"
+        "a tunnel to {host} is not allowed: its route limits methods or paths, or is read by the broker, which a tunnel would hide"
     )]
     TunnelHidesRequest { host: String },
     #[error("the path is ambiguous ({why}), so it is refused")]
@@ -56,8 +67,19 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    /// Allowed, or the first reason it is not (the most specific one found).
-    pub fn decide(&self, request: &Request<'_>) -> Result<(), Denied> {
+    /// The port a URL without one means for `host`: 443 if a route for it
+    /// originates TLS, else 80.
+    pub fn default_port(&self, host: &Host) -> u16 {
+        let tls = self
+            .routes
+            .iter()
+            .any(|route| route.tls && route.hosts.iter().any(|p| p.matches(host)));
+        if tls { 443 } else { 80 }
+    }
+
+    /// The first route that allows the request, or the first reason none does
+    /// (the most specific one found).
+    pub fn decide(&self, request: &Request<'_>) -> Result<&Route, Denied> {
         let (host, port) = match request {
             Request::Tunnel { host, port } | Request::Http { host, port, .. } => (*host, *port),
         };
@@ -83,16 +105,12 @@ impl EgressPolicy {
         }
         let (method, path) = match request {
             Request::Tunnel { .. } => {
-                return if by_port
-                    .iter()
-                    .any(|r| r.methods.is_none() && r.path_prefixes.is_none())
-                {
-                    Ok(())
-                } else {
-                    Err(Denied::TunnelHidesRequest {
+                return by_port
+                    .into_iter()
+                    .find(|r| r.methods.is_none() && r.path_prefixes.is_none() && !r.tls)
+                    .ok_or_else(|| Denied::TunnelHidesRequest {
                         host: host.to_string(),
-                    })
-                };
+                    });
             }
             Request::Http { method, path, .. } => (*method, *path),
         };
@@ -112,18 +130,17 @@ impl EgressPolicy {
                 method: method.chars().take(16).collect(),
             });
         }
-        if by_method.iter().any(|route| {
-            route
-                .path_prefixes
-                .as_ref()
-                .is_none_or(|prefixes| prefixes.iter().any(|p| under(path, p)))
-        }) {
-            Ok(())
-        } else {
-            Err(Denied::Path {
+        by_method
+            .into_iter()
+            .find(|route| {
+                route
+                    .path_prefixes
+                    .as_ref()
+                    .is_none_or(|prefixes| prefixes.iter().any(|p| under(path, p)))
+            })
+            .ok_or_else(|| Denied::Path {
                 host: host.to_string(),
             })
-        }
     }
 }
 
@@ -182,14 +199,20 @@ mod tests {
                 Route {
                     hosts: vec![HostPattern::parse("api.github.com").unwrap()],
                     ports: vec![443],
-                    methods: None,
-                    path_prefixes: None,
+                    ..Route::default()
                 },
                 Route {
                     hosts: vec![HostPattern::parse("*.model.test").unwrap()],
                     ports: vec![80],
                     methods: Some(vec!["POST".into()]),
                     path_prefixes: Some(vec!["/v1/chat/completions".into(), "/v1/models/".into()]),
+                    ..Route::default()
+                },
+                Route {
+                    hosts: vec![HostPattern::parse("api.tls.test").unwrap()],
+                    ports: vec![443],
+                    tls: true,
+                    ..Route::default()
                 },
             ],
         }
@@ -208,12 +231,13 @@ mod tests {
     fn allowed_hosts_ports_methods_and_paths_pass() {
         let policy = policy();
         let github = host("api.github.com");
-        assert_eq!(
-            policy.decide(&Request::Tunnel {
-                host: &github,
-                port: 443
-            }),
-            Ok(())
+        assert!(
+            policy
+                .decide(&Request::Tunnel {
+                    host: &github,
+                    port: 443
+                })
+                .is_ok()
         );
         let model = host("eu.model.test");
         for path in [
@@ -221,8 +245,19 @@ mod tests {
             "/v1/chat/completions?stream=1",
             "/v1/models/x",
         ] {
-            assert_eq!(policy.decide(&http(&model, "POST", path)), Ok(()), "{path}");
+            assert!(policy.decide(&http(&model, "POST", path)).is_ok(), "{path}");
         }
+        // A TLS route is chosen for its host, and means 443 without a port.
+        let tls = host("api.tls.test");
+        assert_eq!(policy.default_port(&tls), 443);
+        assert_eq!(policy.default_port(&github), 80);
+        let request = Request::Http {
+            host: &tls,
+            port: 443,
+            method: "GET",
+            path: "/x",
+        };
+        assert!(policy.decide(&request).is_ok_and(|route| route.tls));
     }
 
     #[test]
@@ -284,6 +319,14 @@ mod tests {
             policy.decide(&Request::Tunnel {
                 host: &model,
                 port: 80
+            }),
+            Err(Denied::TunnelHidesRequest { .. })
+        ));
+        // Nor one the broker reads to originate TLS.
+        assert!(matches!(
+            policy.decide(&Request::Tunnel {
+                host: &host("api.tls.test"),
+                port: 443
             }),
             Err(Denied::TunnelHidesRequest { .. })
         ));

@@ -4,31 +4,41 @@
 //! itself, checks every address with the [`AddressGuard`] and dials the
 //! address it checked. Plain-HTTP requests are read whole (up to a limit),
 //! scanned for secret values, and have their placeholders swapped where bound;
-//! a tunnel is only allowed on routes that limit neither methods nor paths.
+//! a response to a request that carried a secret has the value put back into
+//! placeholder form. On a TLS route the shell speaks plain HTTP and the
+//! broker speaks TLS to the destination, so even HTTPS APIs are read. A
+//! tunnel is only allowed on routes that the broker need not read.
 //! Every decision is reported as an [`Event`] for the audit log.
+//!
+//! Each listener is one shell: connections at once and bytes both ways are
+//! counted per listener, so a shell that spends its budget stops alone.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, BodyStream, Full, Limited, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpStream, UnixListener};
 
 use crate::address::AddressGuard;
 use crate::host::Host;
-use crate::policy::{EgressPolicy, Request as Asked};
-use crate::secrets::{Binding, LeakScanner, Place, substitute};
+use crate::policy::{EgressPolicy, Request as Asked, Route};
+use crate::secrets::{Binding, LeakScanner, Place, Redactor, placeholder_names, substitute};
 
-type Body = http_body_util::combinators::BoxBody<Bytes, hyper::Error>;
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
 /// Resolves names; the system's resolver in production, a table in tests.
 pub trait Resolve: Send + Sync + 'static {
@@ -78,15 +88,18 @@ pub enum Event {
     },
 }
 
-/// Limits on what one request may take.
+/// Limits on what one request, and one shell, may take.
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_body_bytes: usize,
     pub connect_timeout: Duration,
     /// From sending a request to the response's head.
     pub response_timeout: Duration,
-    /// Connections (and tunnels) open at once; more get 429.
+    /// Connections (and tunnels) open at once per shell; more get 429.
     pub max_connections: usize,
+    /// Bytes one shell may move through the broker, both ways, bodies and
+    /// tunnels counted; then requests get 429 and streams are cut.
+    pub max_bytes: u64,
 }
 
 impl Default for Limits {
@@ -96,23 +109,100 @@ impl Default for Limits {
             connect_timeout: Duration::from_secs(10),
             response_timeout: Duration::from_secs(120),
             max_connections: 64,
+            max_bytes: 1 << 30,
         }
     }
 }
 
-/// Connections open through one broker; see [`Broker::active`].
-pub type Active = Arc<std::sync::atomic::AtomicUsize>;
+/// Sees the requests of tagged routes before they leave and their responses
+/// as they come back: the edge's model routes check the spend cap and meter
+/// usage here.
+pub trait Tap: Send + Sync + 'static {
+    /// The shell's request on a route tagged `tag`, before placeholders are
+    /// swapped (so never a secret value): the body to send instead and a
+    /// meter for the response, or the response that refuses it.
+    fn admit(
+        &self,
+        tag: &str,
+        request: &http::request::Parts,
+        body: Bytes,
+    ) -> BoxFuture<'static, Result<Admitted, Response<Bytes>>>;
+}
 
-/// One counted connection; uncounted when dropped.
-struct Slot(Active);
+/// A request a [`Tap`] let through.
+pub struct Admitted {
+    pub body: Bytes,
+    pub meter: Box<dyn Meter>,
+}
 
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+impl std::fmt::Debug for Admitted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admitted")
+            .field("body_bytes", &self.body.len())
+            .finish_non_exhaustive()
     }
 }
 
-/// One shell's broker.
+/// Watches one response's body. It is read to its end even if the shell
+/// stops reading, so what was used is always counted.
+pub trait Meter: Send + 'static {
+    fn feed(&mut self, chunk: &[u8]);
+    fn finish(self: Box<Self>, status: StatusCode);
+}
+
+/// What one shell (one listener) has open and has spent.
+#[derive(Debug, Clone, Default)]
+struct Shell {
+    active: Arc<AtomicUsize>,
+    spent: Arc<AtomicU64>,
+}
+
+/// One counted connection; uncounted when dropped.
+struct Slot(Arc<AtomicUsize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Shell {
+    fn slot(&self, limits: &Limits) -> Option<Slot> {
+        if self.active.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
+            self.active.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Slot(self.active.clone()))
+    }
+
+    /// Counts `bytes`; `false` once the budget is spent.
+    fn spend(&self, bytes: usize, limits: &Limits) -> bool {
+        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
+        let before = self.spent.fetch_add(bytes, Ordering::SeqCst);
+        before.saturating_add(bytes) <= limits.max_bytes
+    }
+}
+
+/// Where an upstream connection goes: the checked address, and the name its
+/// certificate must carry on a TLS route.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Upstream {
+    address: SocketAddr,
+    tls_name: Option<String>,
+}
+
+/// Connections kept per upstream.
+const MAX_IDLE_PER_UPSTREAM: usize = 8;
+
+type IdlePool =
+    std::sync::Mutex<std::collections::HashMap<Upstream, Vec<SendRequest<Full<Bytes>>>>>;
+
+/// Looks a bound secret's value up by name.
+pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+/// Where the broker's decisions go (the audit log).
+pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
+
+/// The broker for one kind of shell; each listener it serves is one shell.
 pub struct Broker {
     pub policy: EgressPolicy,
     pub guard: AddressGuard,
@@ -123,23 +213,14 @@ pub struct Broker {
     pub scanner: LeakScanner,
     pub events: EventSink,
     pub limits: Limits,
+    /// How destinations' certificates are checked on TLS routes.
+    pub tls: Arc<rustls::ClientConfig>,
+    /// Sees the requests of tagged routes; a tagged route without one is
+    /// refused.
+    pub tap: Option<Arc<dyn Tap>>,
     /// Upstream connections kept for reuse, by checked address.
-    pub idle: IdlePool,
-    /// Connections and tunnels open now, against `limits.max_connections`.
-    pub active: Active,
+    idle: IdlePool,
 }
-
-/// Kept upstream connections; see [`Broker::idle`].
-pub type IdlePool =
-    std::sync::Mutex<std::collections::HashMap<SocketAddr, Vec<SendRequest<Full<Bytes>>>>>;
-
-/// Connections kept per upstream address.
-const MAX_IDLE_PER_ADDRESS: usize = 8;
-
-/// Looks a bound secret's value up by name.
-pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
-/// Where the broker's decisions go (the audit log).
-pub type EventSink = Arc<dyn Fn(Event) + Send + Sync>;
 
 impl std::fmt::Debug for Broker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -147,21 +228,54 @@ impl std::fmt::Debug for Broker {
             .field("policy", &self.policy)
             .field("guard", &self.guard)
             .field("scanner", &self.scanner)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
 
+/// The TLS client configuration for TLS routes: the platform's roots (on
+/// Linux, the system's certificate store), aws-lc-rs as the one provider.
+pub fn platform_tls() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
+    use rustls_platform_verifier::BuilderVerifierExt;
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_platform_verifier()?
+        .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
 impl Broker {
-    /// Serves connections on `listener` until the task is dropped.
+    /// A broker for `policy` with the system resolver, no bound secrets, no
+    /// leak scan, no tap, decisions dropped and the default limits; set the
+    /// public fields for more.
+    pub fn new(policy: EgressPolicy, guard: AddressGuard, tls: Arc<rustls::ClientConfig>) -> Self {
+        Self {
+            policy,
+            guard,
+            resolver: Arc::new(SystemResolver),
+            bindings: BTreeMap::new(),
+            secret: Arc::new(|_| None),
+            scanner: LeakScanner::new(&[]),
+            events: Arc::new(|_| {}),
+            limits: Limits::default(),
+            tls,
+            tap: None,
+            idle: IdlePool::default(),
+        }
+    }
+
+    /// Serves one shell's connections on `listener` until the task is
+    /// dropped; its counts start at zero.
     pub async fn serve(self: Arc<Self>, listener: UnixListener) {
+        let shell = Shell::default();
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             };
-            let Some(slot) = self.slot() else {
+            let Some(slot) = shell.slot(&self.limits) else {
                 tokio::spawn(async move {
-                    use tokio::io::AsyncWriteExt;
                     let text = "hardshell broker: too many connections at once\n";
                     let reply = format!(
                         "HTTP/1.1 429 Too Many Requests\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
@@ -172,11 +286,13 @@ impl Broker {
                 continue;
             };
             let broker = self.clone();
+            let shell = shell.clone();
             tokio::spawn(async move {
                 let _slot = slot;
                 let service = service_fn(move |request| {
                     let broker = broker.clone();
-                    async move { Ok::<_, Infallible>(broker.handle(request).await) }
+                    let shell = shell.clone();
+                    async move { Ok::<_, Infallible>(broker.handle(&shell, request).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
@@ -186,17 +302,8 @@ impl Broker {
         }
     }
 
-    fn slot(&self) -> Option<Slot> {
-        use std::sync::atomic::Ordering;
-        if self.active.fetch_add(1, Ordering::SeqCst) >= self.limits.max_connections {
-            self.active.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(Slot(self.active.clone()))
-    }
-
-    async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
-        let Some((host, port)) = destination(&request) else {
+    async fn handle(&self, shell: &Shell, request: Request<Incoming>) -> Response<Body> {
+        let Some((host, port)) = destination(&request, &self.policy) else {
             return refusal(
                 StatusCode::BAD_REQUEST,
                 "the broker takes CONNECT host:port or an absolute http:// URL\n",
@@ -213,22 +320,31 @@ impl Broker {
                 path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
             }
         };
-        if let Err(denied) = self.policy.decide(&asked) {
-            return self.deny(&host, port, &denied.to_string());
-        }
-        let address = match self.address(&host, port).await {
+        let route = match self.policy.decide(&asked) {
+            Ok(route) => route,
+            Err(denied) => return self.deny(&host, port, &denied.to_string()),
+        };
+        let address = match self.address(&host, port, route.internal).await {
             Ok(address) => address,
             Err(reason) => return self.deny(&host, port, &reason),
         };
+        if shell.spent.load(Ordering::SeqCst) >= self.limits.max_bytes {
+            return self.spent(&host, port);
+        }
         (self.events)(Event::Allowed {
             host: host.to_string(),
             port,
             tunnel,
         });
+        let upstream = Upstream {
+            address,
+            tls_name: route.tls.then(|| host.to_string()),
+        };
         if tunnel {
-            self.tunnel(request, address).await
+            self.tunnel(shell, request, address).await
         } else {
-            self.forward(request, &host, port, address).await
+            self.forward(shell, request, route, &host, port, upstream)
+                .await
         }
     }
 
@@ -244,10 +360,23 @@ impl Broker {
         )
     }
 
+    fn spent(&self, host: &Host, port: u16) -> Response<Body> {
+        (self.events)(Event::Denied {
+            host: host.to_string(),
+            port,
+            reason: BUDGET_SPENT.to_owned(),
+        });
+        refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("hardshell broker: refused: {BUDGET_SPENT}\n"),
+        )
+    }
+
     /// The address to dial: every address the name resolves to must pass the
     /// guard (a name that points at both a public and an internal address is
-    /// refused whole); the first is dialled.
-    async fn address(&self, host: &Host, port: u16) -> Result<SocketAddr, String> {
+    /// refused whole), unless the route is one the operator named; the first
+    /// is dialled.
+    async fn address(&self, host: &Host, port: u16, internal: bool) -> Result<SocketAddr, String> {
         let addresses = self
             .resolver
             .resolve(host, port)
@@ -256,10 +385,12 @@ impl Broker {
         let first = *addresses
             .first()
             .ok_or_else(|| format!("{host} has no address"))?;
-        for address in &addresses {
-            self.guard
-                .check(address.ip())
-                .map_err(|refused| format!("{host} resolves to {refused}"))?;
+        if !internal {
+            for address in &addresses {
+                self.guard
+                    .check(address.ip())
+                    .map_err(|refused| format!("{host} resolves to {refused}"))?;
+            }
         }
         Ok(first)
     }
@@ -272,14 +403,34 @@ impl Broker {
         }
     }
 
-    /// A kept connection to `address` that is ready for a request. Keyed by
-    /// the address the guard checked, so reuse never skips the check.
-    fn idle_connection(&self, address: SocketAddr) -> Option<SendRequest<Full<Bytes>>> {
+    /// A new HTTP/1.1 connection to `upstream`, in TLS on a TLS route (the
+    /// certificate checked against the host the policy allowed).
+    async fn connect(&self, upstream: &Upstream) -> Result<SendRequest<Full<Bytes>>, String> {
+        let stream = self.dial(upstream.address).await?;
+        let Some(name) = &upstream.tls_name else {
+            return handshake(stream).await;
+        };
+        let name = rustls::pki_types::ServerName::try_from(name.clone())
+            .map_err(|e| format!("{name} cannot be checked in TLS: {e}"))?;
+        let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
+        match tokio::time::timeout(self.limits.connect_timeout, connector.connect(name, stream))
+            .await
+        {
+            Ok(Ok(stream)) => handshake(stream).await,
+            Ok(Err(e)) => Err(format!("TLS with the destination failed: {e}")),
+            Err(_) => Err("TLS with the destination timed out".to_owned()),
+        }
+    }
+
+    /// A kept connection to `upstream` that is ready for a request. Keyed by
+    /// the address the guard checked (and the TLS name), so reuse never
+    /// skips a check.
+    fn idle_connection(&self, upstream: &Upstream) -> Option<SendRequest<Full<Bytes>>> {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = idle.get_mut(&address)?;
+        let kept = idle.get_mut(upstream)?;
         while let Some(sender) = kept.pop() {
             // A connection still streaming an earlier reply is not ready; a
             // closed one never will be.
@@ -290,34 +441,45 @@ impl Broker {
         None
     }
 
-    fn keep_connection(&self, address: SocketAddr, sender: SendRequest<Full<Bytes>>) {
+    fn keep_connection(&self, upstream: Upstream, sender: SendRequest<Full<Bytes>>) {
         let mut idle = self
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = idle.entry(address).or_default();
-        if kept.len() < MAX_IDLE_PER_ADDRESS {
+        let kept = idle.entry(upstream).or_default();
+        if kept.len() < MAX_IDLE_PER_UPSTREAM {
             kept.push(sender);
         }
     }
 
-    async fn tunnel(&self, request: Request<Incoming>, address: SocketAddr) -> Response<Body> {
-        let mut upstream = match self.dial(address).await {
+    async fn tunnel(
+        &self,
+        shell: &Shell,
+        request: Request<Incoming>,
+        address: SocketAddr,
+    ) -> Response<Body> {
+        let upstream = match self.dial(address).await {
             Ok(stream) => stream,
             Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
         };
-        let Some(slot) = self.slot() else {
+        let Some(slot) = shell.slot(&self.limits) else {
             return refusal(
                 StatusCode::TOO_MANY_REQUESTS,
                 "hardshell broker: too many connections at once\n",
             );
         };
+        let (shell, limits) = (shell.clone(), self.limits.clone());
         tokio::spawn(async move {
             // Counted for as long as the tunnel is open.
             let _slot = slot;
             if let Ok(upgraded) = hyper::upgrade::on(request).await {
-                let mut upgraded = TokioIo::new(upgraded);
-                let _ = tokio::io::copy_bidirectional(&mut upgraded, &mut upstream).await;
+                let (from_shell, to_shell) = tokio::io::split(TokioIo::new(upgraded));
+                let (from_upstream, to_upstream) = upstream.into_split();
+                // Either direction spending the budget, or ending, ends both.
+                tokio::select! {
+                    () = pump(from_shell, to_upstream, &shell, &limits) => {}
+                    () = pump(from_upstream, to_shell, &shell, &limits) => {}
+                }
             }
         });
         Response::new(empty())
@@ -325,10 +487,12 @@ impl Broker {
 
     async fn forward(
         &self,
+        shell: &Shell,
         request: Request<Incoming>,
+        route: &Route,
         host: &Host,
         port: u16,
-        address: SocketAddr,
+        upstream: Upstream,
     ) -> Response<Body> {
         let (parts, body) = request.into_parts();
         let Ok(body) = Limited::new(body, self.limits.max_body_bytes)
@@ -341,6 +505,9 @@ impl Broker {
             );
         };
         let body = body.to_bytes();
+        if !shell.spend(body.len(), &self.limits) {
+            return self.spent(host, port);
+        }
         // What the shell sent, before any swap: it holds no secret value, so
         // any it sends was obtained to be smuggled out.
         let mut sent = Vec::new();
@@ -364,8 +531,21 @@ impl Broker {
                 ),
             );
         }
-        let outgoing = match self.swap(&parts, &body, host, port) {
-            Ok(outgoing) => outgoing,
+        let (body, meter) = match (&route.tag, &self.tap) {
+            (None, _) => (body, None),
+            (Some(_), None) => {
+                return refusal(
+                    StatusCode::BAD_GATEWAY,
+                    "hardshell broker: this route is metered and its meter is missing\n",
+                );
+            }
+            (Some(tag), Some(tap)) => match tap.admit(tag, &parts, body).await {
+                Ok(admitted) => (admitted.body, Some(admitted.meter)),
+                Err(refused) => return refused.map(full),
+            },
+        };
+        let swapped = match self.swap(&parts, &body, host, port, route.tls) {
+            Ok(swapped) => swapped,
             Err(Unsendable::Invalid(why)) => {
                 return refusal(
                     StatusCode::BAD_REQUEST,
@@ -383,62 +563,85 @@ impl Broker {
                 );
             }
         };
-        let mut sender = match self.idle_connection(address) {
+        let mut sender = match self.idle_connection(&upstream) {
             Some(sender) => sender,
-            None => {
-                let stream = match self.dial(address).await {
-                    Ok(stream) => stream,
-                    Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
-                };
-                let Ok((sender, connection)) =
-                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-                else {
-                    return refusal(
-                        StatusCode::BAD_GATEWAY,
-                        "the destination did not speak HTTP\n",
-                    );
-                };
-                tokio::spawn(connection);
-                sender
-            }
+            None => match self.connect(&upstream).await {
+                Ok(sender) => sender,
+                Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
+            },
         };
-        let sent =
-            tokio::time::timeout(self.limits.response_timeout, sender.send_request(outgoing));
+        let sent = tokio::time::timeout(
+            self.limits.response_timeout,
+            sender.send_request(swapped.request),
+        );
         let Ok(sent) = sent.await else {
             return refusal(
                 StatusCode::GATEWAY_TIMEOUT,
                 "hardshell broker: the destination did not answer in time\n",
             );
         };
-        match sent {
-            Ok(response) => {
-                self.keep_connection(address, sender);
-                response.map(|body| body.boxed())
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => {
+                return refusal(
+                    StatusCode::BAD_GATEWAY,
+                    &format!("the destination failed: {e}\n"),
+                );
             }
-            Err(e) => refusal(
-                StatusCode::BAD_GATEWAY,
-                &format!("the destination failed: {e}\n"),
-            ),
+        };
+        self.keep_connection(upstream, sender);
+        let mut values = swapped.values;
+        let redactor = Redactor::new(&values);
+        for (_, value) in &mut values {
+            value.fill(0);
         }
+        if redactor.is_some()
+            && response
+                .headers()
+                .get(http::header::CONTENT_ENCODING)
+                .is_some_and(|encoding| encoding != "identity")
+        {
+            return refusal(
+                StatusCode::BAD_GATEWAY,
+                "hardshell broker: the destination compressed its answer to a request that carried a secret, so it cannot be checked for the secret\n",
+            );
+        }
+        let status = response.status();
+        let (mut head, body) = response.into_parts();
+        if redactor.is_some() {
+            // The length changes when a value becomes its placeholder.
+            head.headers.remove(http::header::CONTENT_LENGTH);
+        }
+        let body = counted(body, shell.clone(), self.limits.clone());
+        let body = match (redactor, meter) {
+            (None, None) => body,
+            (redactor, meter) => relay(body, redactor, meter, status),
+        };
+        Response::from_parts(head, body)
     }
 
-    /// The request to send: origin-form, placeholders swapped where bound;
-    /// `Err(secret name)` where one is not.
+    /// The request to send: origin-form, placeholders swapped where bound,
+    /// and the values swapped in; `Err` where a placeholder is not bound.
     fn swap(
         &self,
         parts: &http::request::Parts,
         body: &Bytes,
         host: &Host,
         port: u16,
-    ) -> Result<Request<Full<Bytes>>, Unsendable> {
+        tls: bool,
+    ) -> Result<Swapped, Unsendable> {
         let value = |name: &str| (self.secret)(name);
         let misdirected = |e: crate::secrets::Misdirected| Unsendable::Misdirected(e.name);
+        let mut names: Vec<String> = Vec::new();
         let path = parts.uri.path();
         let query = match parts.uri.query() {
-            Some(query) => Some(
-                substitute(query, host, Place::Query, &self.bindings, value)
-                    .map_err(misdirected)?,
-            ),
+            Some(query) => {
+                names.extend(placeholder_names(query).into_iter().map(str::to_owned));
+                Some(
+                    substitute(query, host, Place::Query, &self.bindings, value)
+                        .map_err(misdirected)?,
+                )
+            }
             None => None,
         };
         let target = match query {
@@ -448,7 +651,8 @@ impl Broker {
         // The Host the destination sees is the host the policy checked: a
         // shell's own Host header could name another site behind the same
         // address (a CDN's), which the route never allowed.
-        let authority = if port == 80 {
+        let default_port = if tls { 443 } else { 80 };
+        let authority = if port == default_port {
             host.to_string()
         } else {
             format!("{host}:{port}")
@@ -457,11 +661,15 @@ impl Broker {
             .method(parts.method.clone())
             .uri(target)
             .header(http::header::HOST, authority);
+        let mut headers = Vec::new();
         for (name, header) in &parts.headers {
-            // Hop-by-hop and proxy headers stop here, and the shell's Host.
+            // Hop-by-hop and proxy headers stop here, and the shell's Host;
+            // so does the body's framing, which the swap and a tap change.
             if matches!(
                 name.as_str(),
                 "host"
+                    | "content-length"
+                    | "transfer-encoding"
                     | "proxy-authorization"
                     | "proxy-connection"
                     | "connection"
@@ -474,6 +682,7 @@ impl Broker {
             let text = header
                 .to_str()
                 .map_err(|_| Unsendable::Invalid("a header that is not text".into()))?;
+            names.extend(placeholder_names(text).into_iter().map(str::to_owned));
             let swapped = substitute(
                 text,
                 host,
@@ -482,19 +691,47 @@ impl Broker {
                 value,
             )
             .map_err(misdirected)?;
-            builder = builder.header(name, swapped);
+            headers.push((name, swapped));
         }
         let body = match std::str::from_utf8(body) {
-            Ok(text) => Bytes::from(
-                substitute(text, host, Place::Body, &self.bindings, value).map_err(misdirected)?,
-            ),
+            Ok(text) => {
+                names.extend(placeholder_names(text).into_iter().map(str::to_owned));
+                Bytes::from(
+                    substitute(text, host, Place::Body, &self.bindings, value)
+                        .map_err(misdirected)?,
+                )
+            }
             // A binary body carries no placeholder the broker would swap.
             Err(_) => body.clone(),
         };
-        builder
+        names.sort();
+        names.dedup();
+        let values: Vec<(String, Vec<u8>)> = names
+            .into_iter()
+            .filter_map(|name| {
+                let value = (self.secret)(&name)?;
+                Some((name, value.into_bytes()))
+            })
+            .collect();
+        for (name, header) in headers {
+            // An answer to a request carrying a secret is read for the
+            // secret, which a compressed one would hide.
+            if !values.is_empty() && name == http::header::ACCEPT_ENCODING {
+                continue;
+            }
+            builder = builder.header(name, header);
+        }
+        let request = builder
             .body(Full::new(body))
-            .map_err(|e| Unsendable::Invalid(format!("rebuilding the request: {e}")))
+            .map_err(|e| Unsendable::Invalid(format!("rebuilding the request: {e}")))?;
+        Ok(Swapped { request, values })
     }
+}
+
+/// A request ready to leave, and the secret values swapped into it.
+struct Swapped {
+    request: Request<Full<Bytes>>,
+    values: Vec<(String, Vec<u8>)>,
 }
 
 /// Why a plain-HTTP request was not sent.
@@ -505,8 +742,112 @@ enum Unsendable {
     Invalid(String),
 }
 
-/// `(host, port)` of a CONNECT authority or an absolute `http://` URL.
-fn destination<B>(request: &Request<B>) -> Option<(Host, u16)> {
+const BUDGET_SPENT: &str = "this shell has moved all the bytes it may";
+
+async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, String>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let Ok((sender, connection)) =
+        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+    else {
+        return Err("the destination did not speak HTTP".to_owned());
+    };
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// Copies one direction of a tunnel, counting against the shell's budget.
+async fn pump(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+    shell: &Shell,
+    limits: &Limits,
+) {
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if !shell.spend(n, limits) || to.write_all(&buffer[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// A response body counted against the shell's budget; cut when spent.
+fn counted(body: Incoming, shell: Shell, limits: Limits) -> Body {
+    let frames = BodyStream::new(body).map(move |frame| {
+        let frame = frame.map_err(BoxError::from)?;
+        if let Some(data) = frame.data_ref()
+            && !shell.spend(data.len(), &limits)
+        {
+            return Err(BoxError::from(BUDGET_SPENT));
+        }
+        Ok(frame)
+    });
+    BodyExt::boxed_unsync(StreamBody::new(frames))
+}
+
+/// Relays `body` through a task that puts placeholders back for swapped
+/// values and feeds the meter. The task reads to the end even if the shell
+/// stops reading, so the meter sees the whole answer.
+fn relay(
+    body: Body,
+    mut redactor: Option<Redactor>,
+    mut meter: Option<Box<dyn Meter>>,
+    status: StatusCode,
+) -> Body {
+    let (frames, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, BoxError>>(32);
+    tokio::spawn(async move {
+        let mut stream = BodyStream::new(body);
+        let mut listening = true;
+        while let Some(frame) = stream.next().await {
+            let chunk = match frame {
+                Ok(frame) => match frame.into_data() {
+                    Ok(data) => data,
+                    Err(_) => continue,
+                },
+                Err(e) => {
+                    if listening {
+                        let _ = frames.send(Err(e)).await;
+                    }
+                    break;
+                }
+            };
+            if let Some(meter) = &mut meter {
+                meter.feed(&chunk);
+            }
+            let out = match &mut redactor {
+                Some(redactor) => Bytes::from(redactor.push(&chunk)),
+                None => chunk,
+            };
+            if listening && !out.is_empty() && frames.send(Ok(out)).await.is_err() {
+                listening = false;
+            }
+        }
+        if let Some(redactor) = &mut redactor {
+            let rest = redactor.finish();
+            if listening && !rest.is_empty() {
+                let _ = frames.send(Ok(Bytes::from(rest))).await;
+            }
+        }
+        if let Some(meter) = meter {
+            meter.finish(status);
+        }
+    });
+    let frames = futures::stream::unfold(receiver, |mut receiver| async move {
+        let item = receiver.recv().await?;
+        Some((item.map(Frame::data), receiver))
+    });
+    BodyExt::boxed_unsync(StreamBody::new(frames))
+}
+
+/// `(host, port)` of a CONNECT authority or an absolute `http://` URL; a URL
+/// without a port means the route's (443 on a TLS route, else 80).
+fn destination<B>(request: &Request<B>, policy: &EgressPolicy) -> Option<(Host, u16)> {
     let uri = request.uri();
     if request.method() == Method::CONNECT {
         let authority = uri.authority()?;
@@ -515,21 +856,21 @@ fn destination<B>(request: &Request<B>) -> Option<(Host, u16)> {
     if uri.scheme_str() != Some("http") {
         return None;
     }
-    Some((Host::parse(uri.host()?).ok()?, uri.port_u16().unwrap_or(80)))
+    let host = Host::parse(uri.host()?).ok()?;
+    let port = uri.port_u16().unwrap_or_else(|| policy.default_port(&host));
+    Some((host, port))
+}
+
+fn full(bytes: Bytes) -> Body {
+    BodyExt::boxed_unsync(Full::new(bytes).map_err(|never| match never {}))
 }
 
 fn empty() -> Body {
-    Full::new(Bytes::new())
-        .map_err(|never| match never {})
-        .boxed()
+    full(Bytes::new())
 }
 
 fn refusal(status: StatusCode, text: &str) -> Response<Body> {
-    let mut response = Response::new(
-        Full::new(Bytes::from(text.to_owned()))
-            .map_err(|never| match never {})
-            .boxed(),
-    );
+    let mut response = Response::new(full(Bytes::from(text.to_owned())));
     *response.status_mut() = status;
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

@@ -69,6 +69,14 @@ fn placeholders(text: &str) -> Vec<(usize, usize, &str)> {
     found
 }
 
+/// The names of the placeholders in `text`, in order, repeats included.
+pub fn placeholder_names(text: &str) -> Vec<&str> {
+    placeholders(text)
+        .into_iter()
+        .map(|(_, _, name)| name)
+        .collect()
+}
+
 /// `text` with each placeholder replaced by its value, if every one found is
 /// bound to `host` (and to this header, where a binding names one).
 pub fn substitute(
@@ -112,6 +120,83 @@ pub fn substitute(
     }
     out.push_str(&text[last..]);
     Ok(out)
+}
+
+/// Puts placeholders back where secret values appear in a stream of bytes:
+/// a response to a request the broker swapped values into, which a
+/// destination may echo (an API that reflects its request headers). Each
+/// piece is held back by the longest value less one byte, so a value split
+/// across two pieces is still seen.
+pub struct Redactor {
+    automaton: AhoCorasick,
+    replacements: Vec<Vec<u8>>,
+    names: Vec<String>,
+    longest: usize,
+    pending: Vec<u8>,
+}
+
+impl std::fmt::Debug for Redactor {
+    /// Names only: the patterns are the secrets.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Redactor")
+            .field("secrets", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Redactor {
+    /// A redactor for `(name, value)` pairs; `None` when there is no
+    /// non-empty value.
+    pub fn new(secrets: &[(String, Vec<u8>)]) -> Option<Self> {
+        let secrets: Vec<&(String, Vec<u8>)> =
+            secrets.iter().filter(|(_, v)| !v.is_empty()).collect();
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::LeftmostLongest)
+            .build(secrets.iter().map(|(_, v)| v))
+            .ok()?;
+        let longest = secrets.iter().map(|(_, v)| v.len()).max()?;
+        Some(Self {
+            automaton,
+            replacements: secrets
+                .iter()
+                .map(|(name, _)| format!("{PREFIX}{name}").into_bytes())
+                .collect(),
+            names: secrets.iter().map(|(name, _)| name.clone()).collect(),
+            longest,
+            pending: Vec::new(),
+        })
+    }
+
+    /// What can be passed on after `chunk`.
+    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
+        self.pending.extend_from_slice(chunk);
+        let mut out = Vec::with_capacity(self.pending.len());
+        let mut last = 0;
+        for found in self.automaton.find_iter(&self.pending) {
+            out.extend_from_slice(&self.pending[last..found.start()]);
+            out.extend_from_slice(&self.replacements[found.pattern().as_usize()]);
+            last = found.end();
+        }
+        // The tail may be the start of a value the next piece completes.
+        let keep_from = last.max(self.pending.len().saturating_sub(self.longest - 1));
+        out.extend_from_slice(&self.pending[last..keep_from]);
+        self.pending.drain(..keep_from);
+        out
+    }
+
+    /// The rest, at the end of the stream.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.pending.len());
+        let mut last = 0;
+        for found in self.automaton.find_iter(&self.pending) {
+            out.extend_from_slice(&self.pending[last..found.start()]);
+            out.extend_from_slice(&self.replacements[found.pattern().as_usize()]);
+            last = found.end();
+        }
+        out.extend_from_slice(&self.pending[last..]);
+        self.pending.clear();
+        out
+    }
 }
 
 /// In which form a secret value was found.
@@ -397,5 +482,32 @@ mod tests {
         let short = LeakScanner::new(&[("PIN".into(), b"1234".to_vec())]);
         assert_eq!(short.find(b"1234"), None);
         assert!(!format!("{scanner:?}").contains("sk-live"));
+    }
+
+    #[test]
+    fn a_redactor_finds_values_split_across_pieces() {
+        let secrets = [
+            ("TOKEN".to_owned(), b"ghp_0123456789".to_vec()),
+            ("KEY".to_owned(), b"sk-abcdef".to_vec()),
+        ];
+        let echoed = b"{\"auth\":\"Bearer ghp_0123456789\",\"k\":\"sk-abcdef\"}".to_vec();
+        let expected = b"{\"auth\":\"Bearer hs-secret:TOKEN\",\"k\":\"hs-secret:KEY\"}".to_vec();
+        // Every split point, and one byte at a time.
+        for at in 0..echoed.len() {
+            let mut redactor = Redactor::new(&secrets).unwrap();
+            let mut out = redactor.push(&echoed[..at]);
+            out.extend(redactor.push(&echoed[at..]));
+            out.extend(redactor.finish());
+            assert_eq!(out, expected, "split at {at}");
+        }
+        let mut redactor = Redactor::new(&secrets).unwrap();
+        let mut out = Vec::new();
+        for byte in &echoed {
+            out.extend(redactor.push(std::slice::from_ref(byte)));
+        }
+        out.extend(redactor.finish());
+        assert_eq!(out, expected);
+        assert!(!format!("{redactor:?}").contains("ghp_"));
+        assert!(Redactor::new(&[("EMPTY".into(), Vec::new())]).is_none());
     }
 }

@@ -15,7 +15,7 @@ use hardshell_broker::host::{Host, HostPattern};
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Event, Limits, Resolve};
 use hardshell_broker::secrets::{Binding, LeakScanner};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 
 const TOKEN: &str = "ghp_0123456789abcdefABCDEF0123456789ab";
@@ -52,43 +52,71 @@ async fn echo_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     let log = seen.clone();
     tokio::spawn(async move {
         loop {
-            let (mut stream, _) = listener.accept().await.unwrap();
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut buffer = vec![0u8; 65536];
-                let mut request = Vec::new();
-                loop {
-                    let n = stream.read(&mut buffer).await.unwrap_or(0);
-                    if n == 0 {
-                        break;
-                    }
-                    request.extend_from_slice(&buffer[..n]);
-                    let text = String::from_utf8_lossy(&request);
-                    if let Some(head_end) = text.find("\r\n\r\n") {
-                        let length = text[..head_end]
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap())
-                            })
-                            .unwrap_or(0);
-                        if request.len() >= head_end + 4 + length {
-                            break;
-                        }
-                    }
-                }
-                let text = String::from_utf8_lossy(&request).into_owned();
-                log.lock().unwrap().push(text.clone());
-                let reply = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
-                    text.len()
-                );
-                let _ = stream.write_all(reply.as_bytes()).await;
-            });
+            let (stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(echo(stream, log.clone(), ""));
         }
     });
     (port, seen)
+}
+
+/// Reads one request from `stream` and answers 200 with the request as the
+/// body, with `extra` head lines.
+async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    log: Arc<Mutex<Vec<String>>>,
+    extra: &'static str,
+) {
+    let mut buffer = vec![0u8; 65536];
+    let mut request = Vec::new();
+    loop {
+        let n = stream.read(&mut buffer).await.unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        request.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&request);
+        if let Some(head_end) = text.find("\r\n\r\n") {
+            let length = text[..head_end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if request.len() >= head_end + 4 + length {
+                break;
+            }
+        }
+    }
+    let text = String::from_utf8_lossy(&request).into_owned();
+    log.lock().unwrap().push(text.clone());
+    let reply = format!(
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
+        text.len()
+    );
+    let _ = stream.write_all(reply.as_bytes()).await;
+    let _ = stream.shutdown().await;
+}
+
+/// A TLS client configuration that trusts `roots` only.
+fn tls_trusting(roots: &[rustls::pki_types::CertificateDer<'static>]) -> Arc<rustls::ClientConfig> {
+    let mut store = rustls::RootCertStore::empty();
+    for root in roots {
+        store.add(root.clone()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(store)
+            .with_no_client_auth(),
+    )
+}
+
+fn test_tls() -> Arc<rustls::ClientConfig> {
+    tls_trusting(&[])
 }
 
 struct Harness {
@@ -148,8 +176,7 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
     let route = |host: &str, ports: Vec<u16>| Route {
         hosts: vec![HostPattern::parse(host).unwrap()],
         ports,
-        methods: None,
-        path_prefixes: None,
+        ..Route::default()
     };
     let policy = EgressPolicy {
         routes: vec![
@@ -161,6 +188,7 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
                 ports: vec![port],
                 methods: Some(vec!["GET".into()]),
                 path_prefixes: Some(vec!["/public/".into()]),
+                ..Route::default()
             },
         ],
     };
@@ -171,24 +199,19 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
     } else {
         AddressGuard::default()
     };
-    let broker = Broker {
-        policy,
-        guard,
-        resolver: Arc::new(resolver),
-        bindings: BTreeMap::from([(
-            "GITHUB_TOKEN".to_owned(),
-            Binding {
-                hosts: vec![HostPattern::parse("api.github.test").unwrap()],
-                header: Some("authorization".into()),
-            },
-        )]),
-        secret: Arc::new(|name| (name == "GITHUB_TOKEN").then(|| TOKEN.to_owned())),
-        scanner: LeakScanner::new(&[("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec())]),
-        events: Arc::new(move |event| sink.lock().unwrap().push(event)),
-        limits,
-        idle: Default::default(),
-        active: Default::default(),
-    };
+    let mut broker = Broker::new(policy, guard, test_tls());
+    broker.resolver = Arc::new(resolver);
+    broker.bindings = BTreeMap::from([(
+        "GITHUB_TOKEN".to_owned(),
+        Binding {
+            hosts: vec![HostPattern::parse("api.github.test").unwrap()],
+            header: Some("authorization".into()),
+        },
+    )]);
+    broker.secret = Arc::new(|name| (name == "GITHUB_TOKEN").then(|| TOKEN.to_owned()));
+    broker.scanner = LeakScanner::new(&[("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec())]);
+    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
+    broker.limits = limits;
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("broker.sock");
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
@@ -354,6 +377,12 @@ async fn a_placeholder_becomes_the_secret_only_at_its_bound_host_and_header() {
         "{seen}"
     );
     assert!(!seen.contains("hs-secret:"), "{seen}");
+    // The destination echoed the value back: the shell gets the placeholder.
+    assert!(!response.contains(TOKEN), "{response}");
+    assert!(
+        response.contains("authorization: Bearer hs-secret:GITHUB_TOKEN"),
+        "{response}"
+    );
 
     // Aimed elsewhere: refused, audited by name, the value nowhere.
     let before = h.seen.lock().unwrap().len();
@@ -461,4 +490,357 @@ async fn connections_are_capped_and_a_silent_destination_times_out() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let response = h.get("slow.github.test", h.silent, "").await;
     assert!(response.starts_with("HTTP/1.1 504"), "{response}");
+}
+
+/// Serves `broker` on a fresh socket (one shell).
+fn serve(broker: Broker) -> (std::path::PathBuf, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("broker.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    tokio::spawn(Arc::new(broker).serve(listener));
+    (socket, dir)
+}
+
+async fn send_to(socket: &std::path::Path, request: &str) -> String {
+    let mut stream = UnixStream::connect(socket).await.unwrap();
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut response)).await;
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+/// An HTTPS echo server for `name`, and its certificate.
+async fn tls_echo_server(
+    name: &str,
+) -> (
+    u16,
+    Arc<Mutex<Vec<String>>>,
+    rustls::pki_types::CertificateDer<'static>,
+) {
+    let identity = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
+    let cert = identity.cert.der().clone();
+    let key =
+        rustls::pki_types::PrivateKeyDer::try_from(identity.signing_key.serialize_der()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert.clone()], key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, log) = (acceptor.clone(), log.clone());
+            tokio::spawn(async move {
+                if let Ok(stream) = acceptor.accept(stream).await {
+                    echo(stream, log, "").await;
+                }
+            });
+        }
+    });
+    (port, seen, cert)
+}
+
+#[tokio::test]
+async fn a_tls_route_reads_plain_http_and_speaks_checked_tls_to_the_destination() {
+    let (port, seen, cert) = tls_echo_server("api.tls.test").await;
+    let local = vec![SocketAddr::from(([127, 0, 0, 1], port))];
+    let tls_route = |host: &str| Route {
+        hosts: vec![HostPattern::parse(host).unwrap()],
+        ports: vec![port],
+        tls: true,
+        ..Route::default()
+    };
+    let mut broker = Broker::new(
+        EgressPolicy {
+            routes: vec![tls_route("api.tls.test"), tls_route("wrong-name.test")],
+        },
+        AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        tls_trusting(&[cert]),
+    );
+    broker.resolver = Arc::new(Table(BTreeMap::from([
+        ("api.tls.test".to_owned(), local.clone()),
+        ("wrong-name.test".to_owned(), local),
+    ])));
+    broker.bindings = BTreeMap::from([(
+        "API_KEY".to_owned(),
+        Binding {
+            hosts: vec![HostPattern::parse("api.tls.test").unwrap()],
+            header: Some("x-api-key".into()),
+        },
+    )]);
+    broker.secret = Arc::new(|name| (name == "API_KEY").then(|| TOKEN.to_owned()));
+    let (socket, _dir) = serve(broker);
+
+    // The shell speaks plain HTTP; the destination got TLS, the Host the
+    // route checked, and the value in place of the placeholder.
+    let response = send_to(
+        &socket,
+        &format!(
+            "GET http://api.tls.test:{port}/v1/x HTTP/1.1\r\nHost: api.tls.test\r\nx-api-key: hs-secret:API_KEY\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let received = seen.lock().unwrap().last().cloned().unwrap();
+    assert!(received.starts_with("GET /v1/x HTTP/1.1"), "{received}");
+    assert!(
+        received.contains(&format!("x-api-key: {TOKEN}")),
+        "{received}"
+    );
+    assert!(
+        received.contains(&format!("host: api.tls.test:{port}")),
+        "{received}"
+    );
+    // A request carrying a secret asks for no compression, and what comes
+    // back has the value as its placeholder again.
+    assert!(
+        !received.to_ascii_lowercase().contains("accept-encoding"),
+        "{received}"
+    );
+    assert!(!response.contains(TOKEN), "{response}");
+    assert!(
+        response.contains("x-api-key: hs-secret:API_KEY"),
+        "{response}"
+    );
+
+    // A certificate for another name is refused, and nothing was sent.
+    let before = seen.lock().unwrap().len();
+    let response = send_to(
+        &socket,
+        &format!(
+            "GET http://wrong-name.test:{port}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    assert!(
+        response.contains("TLS with the destination failed"),
+        "{response}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), before);
+
+    // A tunnel would hide what the route is there to read.
+    let response = send_to(
+        &socket,
+        &format!("CONNECT api.tls.test:{port} HTTP/1.1\r\nHost: api.tls.test:{port}\r\n\r\n"),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(
+        response.contains("a tunnel to api.tls.test is not allowed"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn a_compressed_answer_to_a_request_carrying_a_secret_is_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            // Compressed whatever was asked (the body is not really gzip;
+            // the broker must not pass it on either way).
+            tokio::spawn(echo(stream, log.clone(), "Content-Encoding: gzip\r\n"));
+        }
+    });
+    let mut broker = Broker::new(
+        EgressPolicy {
+            routes: vec![Route {
+                hosts: vec![HostPattern::parse("api.github.test").unwrap()],
+                ports: vec![port],
+                ..Route::default()
+            }],
+        },
+        AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+        test_tls(),
+    );
+    broker.resolver = Arc::new(Table(BTreeMap::from([(
+        "api.github.test".to_owned(),
+        vec![SocketAddr::from(([127, 0, 0, 1], port))],
+    )])));
+    broker.bindings = BTreeMap::from([(
+        "GITHUB_TOKEN".to_owned(),
+        Binding {
+            hosts: vec![HostPattern::parse("api.github.test").unwrap()],
+            header: None,
+        },
+    )]);
+    broker.secret = Arc::new(|name| (name == "GITHUB_TOKEN").then(|| TOKEN.to_owned()));
+    let (socket, _dir) = serve(broker);
+    let request = |auth: &str| {
+        format!(
+            "GET http://api.github.test:{port}/ HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
+        )
+    };
+    let response = send_to(
+        &socket,
+        &request("Authorization: token hs-secret:GITHUB_TOKEN\r\n"),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    assert!(response.contains("compressed"), "{response}");
+    assert!(!response.contains(TOKEN), "{response}");
+    // Without a secret in it, a compressed answer is the shell's business.
+    let response = send_to(&socket, &request("")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert_eq!(seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_shell_that_spends_its_byte_budget_is_stopped_alone() {
+    let limits = Limits {
+        max_bytes: 5000,
+        ..Limits::default()
+    };
+    let h = harness_with(true, limits).await;
+    let body = "x".repeat(1500);
+    let post = format!(
+        "POST http://api.github.test:{}/up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        h.port,
+        body.len()
+    );
+    // 1500 out and the echo (~1600) back: the first fits, the second
+    // crosses the budget mid-answer, the third is refused before it leaves.
+    let first = h.send(&post).await;
+    assert!(first.starts_with("HTTP/1.1 200"), "{first}");
+    assert!(first.ends_with(&body), "the first answer was cut");
+    let second = h.send(&post).await;
+    assert!(
+        !second.ends_with(&body),
+        "the answer that crossed the budget was not cut: {} bytes",
+        second.len()
+    );
+    let third = h.send(&post).await;
+    assert!(third.starts_with("HTTP/1.1 429"), "{third}");
+    assert!(third.contains("moved all the bytes it may"), "{third}");
+    assert_eq!(h.seen.lock().unwrap().len(), 2, "the refused request left");
+    // Tunnels count too.
+    let response = h
+        .send(&format!(
+            "CONNECT api.github.test:{0} HTTP/1.1\r\nHost: x\r\n\r\n",
+            h.port
+        ))
+        .await;
+    assert!(response.starts_with("HTTP/1.1 429"), "{response}");
+}
+
+/// A tap that tags what it admits and counts what it metered.
+struct TestTap {
+    metered: Arc<Mutex<Vec<(String, usize, u16)>>>,
+}
+
+struct TestMeter {
+    tag: String,
+    bytes: usize,
+    metered: Arc<Mutex<Vec<(String, usize, u16)>>>,
+}
+
+impl hardshell_broker::proxy::Meter for TestMeter {
+    fn feed(&mut self, chunk: &[u8]) {
+        self.bytes += chunk.len();
+    }
+
+    fn finish(self: Box<Self>, status: http::StatusCode) {
+        self.metered
+            .lock()
+            .unwrap()
+            .push((self.tag, self.bytes, status.as_u16()));
+    }
+}
+
+impl hardshell_broker::proxy::Tap for TestTap {
+    fn admit(
+        &self,
+        tag: &str,
+        request: &http::request::Parts,
+        body: bytes::Bytes,
+    ) -> BoxFuture<'static, Result<hardshell_broker::proxy::Admitted, http::Response<bytes::Bytes>>>
+    {
+        let refuse = request.uri.path().ends_with("/refused");
+        let (tag, metered) = (tag.to_owned(), self.metered.clone());
+        Box::pin(async move {
+            if refuse {
+                let mut response = http::Response::new(bytes::Bytes::from_static(b"over budget"));
+                *response.status_mut() = http::StatusCode::PAYMENT_REQUIRED;
+                return Err(response);
+            }
+            let mut rewritten = body.to_vec();
+            rewritten.extend_from_slice(b"+tapped");
+            Ok(hardshell_broker::proxy::Admitted {
+                body: bytes::Bytes::from(rewritten),
+                meter: Box::new(TestMeter {
+                    tag,
+                    bytes: 0,
+                    metered,
+                }),
+            })
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
+    let (port, seen) = echo_server().await;
+    let policy = EgressPolicy {
+        routes: vec![Route {
+            hosts: vec![HostPattern::parse("model.test").unwrap()],
+            ports: vec![port],
+            methods: Some(vec!["POST".into()]),
+            path_prefixes: Some(vec!["/v1/".into()]),
+            tag: Some("local".into()),
+            ..Route::default()
+        }],
+    };
+    let resolver = || {
+        Arc::new(Table(BTreeMap::from([(
+            "model.test".to_owned(),
+            vec![SocketAddr::from(([127, 0, 0, 1], port))],
+        )])))
+    };
+    let guard = || AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    let metered = Arc::new(Mutex::new(Vec::new()));
+    let mut broker = Broker::new(policy.clone(), guard(), test_tls());
+    broker.resolver = resolver();
+    broker.tap = Some(Arc::new(TestTap {
+        metered: metered.clone(),
+    }));
+    let (socket, _dir) = serve(broker);
+    let post = |path: &str| {
+        format!(
+            "POST http://model.test:{port}{path} HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello"
+        )
+    };
+    let response = send_to(&socket, &post("/v1/chat")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(seen.lock().unwrap()[0].ends_with("hello+tapped"));
+    // The meter saw the whole answer once it ended.
+    let answer_bytes = response.split_once("\r\n\r\n").unwrap().1.len();
+    let mut waited = 0;
+    while metered.lock().unwrap().is_empty() && waited < 50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        waited += 1;
+    }
+    assert_eq!(
+        metered.lock().unwrap().as_slice(),
+        [("local".to_owned(), answer_bytes, 200)]
+    );
+    let refused = send_to(&socket, &post("/v1/refused")).await;
+    assert!(refused.starts_with("HTTP/1.1 402"), "{refused}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+
+    // A metered route with no meter does not go out unmetered.
+    let mut untapped = Broker::new(policy, guard(), test_tls());
+    untapped.resolver = resolver();
+    let (socket, _dir2) = serve(untapped);
+    let response = send_to(&socket, &post("/v1/chat")).await;
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }

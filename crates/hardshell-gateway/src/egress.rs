@@ -11,7 +11,7 @@ use hardshell_audit::event::{EgressDecided, SecretLeakBlocked, SecretMisdirected
 use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::HostPattern;
 use hardshell_broker::policy::{EgressPolicy, Route};
-use hardshell_broker::proxy::{Broker, Event, Limits, SystemResolver};
+use hardshell_broker::proxy::{Broker, Event};
 use hardshell_broker::secrets::{Binding, LeakScanner};
 use hardshell_config::{Cidr, Egress};
 use zeroize::Zeroizing;
@@ -65,6 +65,7 @@ impl Edge {
                     .as_ref()
                     .map(|m| m.iter().map(|m| m.to_ascii_uppercase()).collect()),
                 path_prefixes: route.paths.clone(),
+                ..Route::default()
             });
         }
         let mut bindings = BTreeMap::new();
@@ -86,18 +87,17 @@ impl Edge {
         );
         let values = Arc::new(setup.secrets);
         let state = self.state.clone();
-        let broker = Broker {
-            policy: EgressPolicy { routes },
-            guard: AddressGuard::new(setup.internal.iter().map(|c| c.0).collect()),
-            resolver: Arc::new(SystemResolver),
-            bindings,
-            secret: Arc::new(move |name| values.get(name).map(|v| v.to_string())),
-            scanner,
-            events: Arc::new(move |event| audit(&state, event)),
-            limits: Limits::default(),
-            idle: Default::default(),
-            active: Default::default(),
-        };
+        let tls = hardshell_broker::proxy::platform_tls()
+            .map_err(|e| GatewayError::Setup(format!("the broker's TLS roots: {e}")))?;
+        let mut broker = Broker::new(
+            EgressPolicy { routes },
+            AddressGuard::new(setup.internal.iter().map(|c| c.0).collect()),
+            tls,
+        );
+        broker.bindings = bindings;
+        broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
+        broker.scanner = scanner;
+        broker.events = Arc::new(move |event| audit(&state, event));
         match std::fs::remove_file(socket) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
