@@ -1,15 +1,16 @@
 //! The agent's [`Model`]: hardshell-llm's fallback chain, reached through the
-//! edge's model gateway. Every provider's base URL points at the edge's control
-//! socket (`http://hardshell-edge/llm/<provider>`), so no key is ever here.
+//! agent shell's broker (an HTTP proxy on the shell's loopback). The agent
+//! holds a placeholder for each key, never the key: the broker swaps it at
+//! the provider's host, and meters and caps what is spent.
 
-use std::path::Path;
 use std::sync::Arc;
 
 use futures::StreamExt;
 use hardshell_llm::{
-    ChatRequest, FallbackChain, LlmError, ModelRef, ProviderClient, ProviderConfig, ProviderKind,
-    Transport,
+    ApiKey, ChatRequest, FallbackChain, LlmError, ModelRef, ProviderClient, ProviderConfig,
+    ProviderKind, Transport,
 };
+use zeroize::Zeroizing;
 
 use crate::protocol::{ChainEntry, ProviderWire};
 use crate::{ChatStream, Model, ModelError};
@@ -32,10 +33,10 @@ impl std::fmt::Debug for ChainModel {
 }
 
 impl ChainModel {
-    /// A chain whose every provider is reached through the edge's control socket.
-    pub fn through_edge(
+    /// A chain whose every provider is reached through `proxy`.
+    pub fn through_broker(
         entries: &[ChainEntry],
-        control_socket: &Path,
+        proxy: &str,
         on_switch: OnSwitch,
     ) -> Result<Self, LlmError> {
         let mut chain = Vec::with_capacity(entries.len());
@@ -44,11 +45,11 @@ impl ChainModel {
                 ProviderWire::Anthropic => ProviderKind::Anthropic,
                 ProviderWire::Openai => ProviderKind::OpenAi,
             };
-            let mut config = ProviderConfig::new(
-                kind,
-                format!("http://hardshell-edge/llm/{}", entry.model.provider()),
-            );
-            config.transport = Transport::UnixSocket(control_socket.to_owned());
+            let mut config = ProviderConfig::new(kind, entry.base_url.clone());
+            config.transport = Transport::Proxy(proxy.to_owned());
+            if let Some(placeholder) = &entry.key {
+                config.api_key = Some(ApiKey::new(Zeroizing::new(placeholder.clone()))?);
+            }
             chain.push((entry.model.clone(), ProviderClient::new(config)?));
         }
         Ok(Self {

@@ -58,6 +58,13 @@ pub enum ProviderWire {
 pub struct ChainEntry {
     pub model: ModelRef,
     pub wire: ProviderWire,
+    /// The provider's base URL as the agent uses it: plain HTTP, through
+    /// the broker (which speaks TLS on where the provider needs it).
+    pub base_url: String,
+    /// The placeholder the agent sends as its key (`hs-secret:LLM_<NAME>`),
+    /// which the broker swaps at the provider's host; never a key.
+    #[serde(default)]
+    pub key: Option<String>,
 }
 
 /// What the agent needs from the config, which it never reads itself.
@@ -71,6 +78,9 @@ pub struct AgentSettings {
     /// The `exec` tool, when `[exec] approval` is not `deny`.
     #[serde(default)]
     pub exec: Option<ExecSettings>,
+    /// The HTTP proxy in the agent's shell that leads to its broker: the
+    /// only way to the model providers.
+    pub model_proxy: String,
 }
 
 /// How the `exec` tool is described to the model. The edge decides what runs;

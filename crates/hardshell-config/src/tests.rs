@@ -94,6 +94,7 @@ fn the_template_documents_every_key() {
         ports: vec![443],
         methods: Some(vec!["GET".into()]),
         paths: Some(vec!["/v1/".into()]),
+        tls: true,
     }];
     full.egress.secrets.insert(
         "GITHUB_TOKEN".into(),

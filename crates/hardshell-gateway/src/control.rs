@@ -5,7 +5,6 @@
 //!
 //! - `/storage/v1/...`: the workload's state, confined to the `agent/` scope of
 //!   the state store and sealed by the edge (the workload has no key).
-//! - `/llm/<provider>/...`: the model gateway (see [`llm`]); keys added here.
 //! - `/agent/v1/settings`: what the agent needs from the config it never reads.
 //! - `/agent/v1/switch`: the agent reports a fallback switch, for the audit log.
 //! - `/exec/v1/run` and `/exec/v1/approvals/<id>/wait`: the `exec` tool's
@@ -13,7 +12,6 @@
 //!
 //! Each request is logged; storage writes and refusals are counted in metrics.
 
-mod llm;
 mod storage;
 
 use std::path::{Path, PathBuf};
@@ -33,7 +31,6 @@ use crate::state::EdgeState;
 use crate::{Edge, GatewayError};
 
 use crate::response::{self, HttpResponse};
-pub use llm::{LlmGateway, LlmGatewayError, ProviderRoute};
 
 /// Largest body the control socket reads (a stored object).
 pub(crate) const MAX_CONTROL_BODY: usize = 16 * 1024 * 1024;
@@ -43,44 +40,26 @@ pub struct ControlService {
     /// The workload's storage scope.
     pub(crate) storage: Scope,
     pub(crate) settings: Option<AgentSettings>,
-    pub(crate) llm: Option<LlmGateway>,
     /// For audit records of what the workload reports.
     pub(crate) edge: Option<Arc<EdgeState>>,
 }
 
 impl ControlService {
-    /// Storage only: for a workload that needs no models (and for tests).
+    /// Storage only: for a workload that brings its own loop (and for tests).
     pub fn new(storage: Scope) -> Arc<Self> {
         Arc::new(Self {
             storage,
             settings: None,
-            llm: None,
             edge: None,
         })
     }
 
-    /// Storage and the model gateway, for a workload that brings its own loop
-    /// (and for tests of the gateway).
-    pub fn with_models(storage: Scope, llm: LlmGateway) -> Arc<Self> {
-        Arc::new(Self {
-            storage,
-            settings: None,
-            llm: Some(llm),
-            edge: None,
-        })
-    }
-
-    /// Everything the built-in agent uses.
-    pub fn for_agent(
-        storage: Scope,
-        settings: AgentSettings,
-        llm: LlmGateway,
-        edge: &Edge,
-    ) -> Arc<Self> {
+    /// Everything the built-in agent uses (its models it reaches through
+    /// its broker, not here).
+    pub fn for_agent(storage: Scope, settings: AgentSettings, edge: &Edge) -> Arc<Self> {
         Arc::new(Self {
             storage,
             settings: Some(settings),
-            llm: Some(llm),
             edge: Some(edge.state.clone()),
         })
     }
@@ -90,7 +69,6 @@ impl std::fmt::Debug for ControlService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ControlService")
             .field("storage", &self.storage)
-            .field("llm", &self.llm)
             .finish_non_exhaustive()
     }
 }
@@ -169,11 +147,6 @@ async fn route(service: &ControlService, request: Request<Incoming>) -> HttpResp
     let request = request.map(Body::new);
     let response: Response<Body> = if let Some(rest) = path.strip_prefix("/storage/v1/") {
         storage::handle(&service.storage, rest, request).await
-    } else if let Some(rest) = path.strip_prefix("/llm/") {
-        match &service.llm {
-            Some(gateway) => llm::handle(gateway, rest, request).await,
-            None => response::not_found(),
-        }
     } else if path == "/agent/v1/settings" {
         match &service.settings {
             Some(settings) => response::json(

@@ -1,6 +1,11 @@
-//! The egress broker for `exec` shells: `[egress]` turned into the broker's
-//! policy, bindings and leak scan, served on a unix socket that each exec
+//! The egress brokers: for `exec` shells, `[egress]` turned into the
+//! broker's policy, bindings and leak scan; for the agent's shell, the model
+//! providers (see [`models`]). Each is served on a unix socket that the
 //! shell's forwarder relays to; every decision goes to the audit log.
+
+mod models;
+
+pub use models::{AgentProvider, LlmGateway, LlmGatewayError, ProviderRoute};
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -49,12 +54,10 @@ fn patterns(hosts: &[String], key: &str) -> Result<Vec<HostPattern>, GatewayErro
 }
 
 impl Edge {
-    /// Serves the exec shells' broker on `socket` (replacing a stale one).
-    pub fn serve_exec_broker(
-        &self,
-        socket: &Path,
-        setup: EgressSetup<'_>,
-    ) -> Result<(), GatewayError> {
+    /// The exec shells' broker, its decisions audited. Each run serves it on
+    /// a listener of its own (see [`crate::SandboxShell::with_egress`]), so
+    /// each command's connections and bytes are counted alone.
+    pub fn exec_broker(&self, setup: EgressSetup<'_>) -> Result<Broker, GatewayError> {
         let mut routes = Vec::new();
         for (i, route) in setup.config.routes.iter().enumerate() {
             routes.push(Route {
@@ -65,6 +68,7 @@ impl Edge {
                     .as_ref()
                     .map(|m| m.iter().map(|m| m.to_ascii_uppercase()).collect()),
                 path_prefixes: route.paths.clone(),
+                tls: route.tls,
                 ..Route::default()
             });
         }
@@ -97,16 +101,74 @@ impl Edge {
         broker.bindings = bindings;
         broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
         broker.scanner = scanner;
-        broker.events = Arc::new(move |event| audit(&state, event));
-        match std::fs::remove_file(socket) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(GatewayError::Setup(format!("{}: {e}", socket.display()))),
-        }
-        let listener = tokio::net::UnixListener::bind(socket)
-            .map_err(|e| GatewayError::Setup(format!("{}: {e}", socket.display())))?;
-        tokio::spawn(Arc::new(broker).serve(listener));
-        Ok(())
+        broker.events = Arc::new(move |event| audit(&state, "exec", event));
+        broker.limits.max_bytes = setup.config.max_mb.saturating_mul(1 << 20);
+        Ok(broker)
+    }
+}
+
+/// The agent shell's broker: the model providers' routes, their keys bound
+/// as placeholders, the gateway as the tap, and a scan for every secret the
+/// edge holds; decisions are dropped (the edge's variant audits them).
+pub fn model_broker(
+    gateway: &LlmGateway,
+    scanned: &[(String, Zeroizing<Vec<u8>>)],
+) -> Result<Broker, GatewayError> {
+    let models::Routes {
+        routes,
+        bindings,
+        keys,
+    } = gateway
+        .routes()
+        .map_err(|e| GatewayError::Setup(e.to_string()))?;
+    let tls = hardshell_broker::proxy::platform_tls()
+        .map_err(|e| GatewayError::Setup(format!("the broker's TLS roots: {e}")))?;
+    // Internal addresses stay refused for everything but the providers'
+    // own routes, which say so themselves.
+    let mut broker = Broker::new(EgressPolicy { routes }, AddressGuard::default(), tls);
+    broker.bindings = bindings;
+    // The providers' keys too, wherever they came from: the agent holds
+    // none, so one it sends was obtained to be smuggled out.
+    let mut watched: Vec<(String, Vec<u8>)> = scanned
+        .iter()
+        .map(|(name, value)| (name.clone(), value.to_vec()))
+        .collect();
+    watched.extend(
+        keys.iter()
+            .map(|(name, value)| (name.clone(), value.as_bytes().to_vec())),
+    );
+    broker.scanner = LeakScanner::new(&watched);
+    broker.secret = Arc::new(move |name| keys.get(name).map(|v| v.to_string()));
+    broker.tap = Some(Arc::new(gateway.tap()));
+    Ok(broker)
+}
+
+/// Binds `socket` (replacing a stale one) and serves `broker` on it.
+fn serve_on(socket: &Path, broker: Broker) -> Result<(), GatewayError> {
+    match std::fs::remove_file(socket) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(GatewayError::Setup(format!("{}: {e}", socket.display()))),
+    }
+    let listener = tokio::net::UnixListener::bind(socket)
+        .map_err(|e| GatewayError::Setup(format!("{}: {e}", socket.display())))?;
+    tokio::spawn(Arc::new(broker).serve(listener));
+    Ok(())
+}
+
+impl Edge {
+    /// Serves the agent shell's broker (see [`model_broker`]) on `socket`,
+    /// its decisions audited.
+    pub fn serve_model_broker(
+        &self,
+        socket: &Path,
+        gateway: &LlmGateway,
+        scanned: &[(String, Zeroizing<Vec<u8>>)],
+    ) -> Result<(), GatewayError> {
+        let mut broker = model_broker(gateway, scanned)?;
+        let state = self.state.clone();
+        broker.events = Arc::new(move |event| audit(&state, "agent", event));
+        serve_on(socket, broker)
     }
 }
 
@@ -124,8 +186,8 @@ impl Edge {
     }
 }
 
-fn audit(state: &EdgeState, event: Event) {
-    let shell = "exec".to_owned();
+fn audit(state: &EdgeState, shell: &'static str, event: Event) {
+    let shell = shell.to_owned();
     let record = match event {
         Event::Allowed { host, port, .. } => AuditEvent::EgressDecided(EgressDecided {
             shell,

@@ -36,7 +36,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::oneshot;
 
 use crate::audit::Trail;
-pub use shell::SandboxShell;
+pub use shell::{ExecBroker, SandboxShell};
 use vet::{Vetting, vet};
 
 /// Most questions waiting at once, across sessions: a runaway (or hostile)

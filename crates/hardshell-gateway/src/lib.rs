@@ -34,9 +34,12 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
-pub use control::{ControlService, ControlSocket, LlmGateway, LlmGatewayError, ProviderRoute};
-pub use egress::EgressSetup;
-pub use exec::{SandboxShell, ShellRun, ToolShell};
+pub use control::{ControlService, ControlSocket};
+pub use egress::{
+    AgentProvider, EgressSetup, LlmGateway, LlmGatewayError, ProviderRoute, model_broker,
+};
+pub use exec::{ExecBroker, SandboxShell, ShellRun, ToolShell};
+pub use hardshell_broker::proxy::Broker;
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;

@@ -1,6 +1,7 @@
-//! [`ProviderClient`]: one provider endpoint, over TCP or a unix socket, with or
-//! without a key. Inside a shell the agent has no key and talks to the edge's socket
-//! (`http://edge/llm/anthropic`); the edge, and tests, talk to providers directly.
+//! [`ProviderClient`]: one provider endpoint, over TCP, a unix socket or an HTTP
+//! proxy, with or without a key. Inside a shell the agent holds only a
+//! placeholder for the key and talks through its broker, which swaps it;
+//! tests talk to providers directly.
 
 mod reply;
 
@@ -54,6 +55,9 @@ pub enum Transport {
     Tcp,
     /// Connect to this unix socket whatever the URL's host says (the edge's socket).
     UnixSocket(PathBuf),
+    /// Send every request to this HTTP proxy, absolute-form (the broker's
+    /// forwarder in the agent's shell, `http://127.0.0.1:3128`).
+    Proxy(String),
 }
 
 /// How long to wait, each phase on its own.
@@ -138,9 +142,18 @@ impl ProviderClient {
             // Model traffic goes where configured, not wherever a proxy variable points.
             .no_proxy()
             .user_agent(concat!("hardshell/", env!("CARGO_PKG_VERSION")));
-        if let Transport::UnixSocket(path) = &config.transport {
-            endpoint = format!("{endpoint} (socket {})", path.display());
-            http = http.unix_socket(path.clone());
+        match &config.transport {
+            Transport::Tcp => {}
+            Transport::UnixSocket(path) => {
+                endpoint = format!("{endpoint} (socket {})", path.display());
+                http = http.unix_socket(path.clone());
+            }
+            Transport::Proxy(proxy) => {
+                let proxy = reqwest::Proxy::http(proxy.as_str())
+                    .map_err(|e| LlmError::Config(format!("the proxy {proxy}: {e}")))?;
+                endpoint = format!("{endpoint} (through the broker)");
+                http = http.proxy(proxy);
+            }
         }
         let http = http
             .build()

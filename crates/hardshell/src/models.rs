@@ -77,8 +77,13 @@ pub async fn gateway(
     LlmGateway::new(providers, ledger, cap).context("building the model gateway")
 }
 
-/// What the agent is told about the config.
-pub fn agent_settings(loaded: &LoadedConfig) -> anyhow::Result<AgentSettings> {
+/// What the agent is told about the config: for each model, where its
+/// provider is through the broker and the placeholder for its key.
+pub fn agent_settings(
+    loaded: &LoadedConfig,
+    gateway: &LlmGateway,
+    model_proxy: &str,
+) -> anyhow::Result<AgentSettings> {
     let llm = &loaded.config.llm;
     let mut chain = Vec::new();
     for (i, entry) in llm.chain.iter().enumerate() {
@@ -92,7 +97,15 @@ pub fn agent_settings(loaded: &LoadedConfig) -> anyhow::Result<AgentSettings> {
             ConfigKind::Anthropic => ProviderWire::Anthropic,
             ConfigKind::Openai => ProviderWire::Openai,
         };
-        chain.push(ChainEntry { model, wire });
+        let through = gateway
+            .agent_provider(model.provider())
+            .ok_or_else(|| loaded.error_at(&format!("llm.chain[{i}]"), "no such provider"))?;
+        chain.push(ChainEntry {
+            model,
+            wire,
+            base_url: through.base_url,
+            key: through.key,
+        });
     }
     let agent = &loaded.config.agent;
     let mut exec = exec_settings(&loaded.config.exec);
@@ -112,6 +125,7 @@ pub fn agent_settings(loaded: &LoadedConfig) -> anyhow::Result<AgentSettings> {
         max_message_bytes: agent.max_message_bytes,
         max_tokens: agent.max_tokens,
         exec,
+        model_proxy: model_proxy.to_owned(),
     })
 }
 

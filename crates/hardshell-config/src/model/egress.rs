@@ -6,13 +6,26 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 /// `[egress]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Egress {
     /// `[[egress.routes]]`: each an allowed destination.
     pub routes: Vec<EgressRoute>,
     /// `[egress.secrets.NAME]`: where `hs-secret:NAME` becomes the secret.
     pub secrets: BTreeMap<String, SecretBinding>,
+    /// Megabytes one command's shell may move through the broker, both ways
+    /// together; past it, requests get 429 and open streams are cut.
+    pub max_mb: u64,
+}
+
+impl Default for Egress {
+    fn default() -> Self {
+        Self {
+            routes: Vec::new(),
+            secrets: BTreeMap::new(),
+            max_mb: 1024,
+        }
+    }
 }
 
 /// One allowed destination.
@@ -30,6 +43,12 @@ pub struct EgressRoute {
     /// Plain HTTP only: allowed path prefixes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paths: Option<Vec<String>>,
+    /// The shell sends plain HTTP (`http://host/...`) and the broker speaks
+    /// TLS to the destination, checking its certificate: the broker reads
+    /// every request, so placeholders work and the leak scan sees it. A URL
+    /// without a port means 443; tunnels to these hosts are refused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 /// Where a secret may be used.

@@ -30,9 +30,54 @@ pub struct SandboxShell {
     /// Tool shells that may run at once; a run beyond them waits its turn.
     slots: Arc<Semaphore>,
     tmp_bytes: u64,
-    /// The directory holding the egress broker's socket, when exec shells
-    /// have a way out.
-    egress: Option<PathBuf>,
+    /// Where each run's broker socket directory is made, and the broker,
+    /// when exec shells have a way out.
+    egress: Option<(PathBuf, ExecBroker)>,
+}
+
+/// The exec shells' broker, set once the edge has built it (the edge is
+/// built with its tool shells, so after them).
+pub type ExecBroker = Arc<std::sync::OnceLock<Arc<hardshell_broker::proxy::Broker>>>;
+
+/// One run's own broker listener: counted on its own (connections at once,
+/// bytes), stopped and removed with the run.
+struct RunBroker {
+    task: tokio::task::JoinHandle<()>,
+    dir: PathBuf,
+}
+
+impl Drop for RunBroker {
+    fn drop(&mut self) {
+        self.task.abort();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl RunBroker {
+    /// A socket directory of its own under `parent`, given to the shells' id,
+    /// with `broker` serving on `broker.sock` in it.
+    fn start(parent: &Path, broker: Arc<hardshell_broker::proxy::Broker>) -> std::io::Result<Self> {
+        use std::os::unix::fs::DirBuilderExt;
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = parent.join(format!("run-{}-{run}", std::process::id()));
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let socket = dir.join("broker.sock");
+        let listener = match tokio::net::UnixListener::bind(&socket) {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        let task = tokio::spawn(broker.serve(listener));
+        let started = Self { task, dir };
+        let (uid, gid) = hardshell_sandbox::host_ids();
+        for path in [&started.dir, &socket] {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
+        }
+        Ok(started)
+    }
 }
 
 /// The forwarder's port on each exec shell's loopback.
@@ -66,10 +111,12 @@ impl SandboxShell {
         })
     }
 
-    /// Gives each shell a way out: a forwarder to the broker socket `broker.sock`
-    /// in `socket_dir`, announced as `HTTP_PROXY`/`HTTPS_PROXY`.
-    pub fn with_egress(mut self, socket_dir: PathBuf) -> Self {
-        self.egress = Some(socket_dir);
+    /// Gives each shell a way out: a listener of `broker`'s of its own, in a
+    /// directory made under `socket_dir` for the run, which the shell's
+    /// forwarder relays to, announced as `HTTP_PROXY`/`HTTPS_PROXY`. A run
+    /// before the broker is set is refused.
+    pub fn with_egress(mut self, socket_dir: PathBuf, broker: ExecBroker) -> Self {
+        self.egress = Some((socket_dir, broker));
         self
     }
 
@@ -123,12 +170,19 @@ impl SandboxShell {
                 open_files: MAX_OPEN_FILES,
             },
         };
-        if let Some(socket_dir) = &self.egress {
+        let mut _broker = None;
+        if let Some((socket_dir, broker)) = &self.egress {
+            let broker = broker
+                .get()
+                .ok_or_else(|| "the egress broker is not ready yet".to_owned())?;
+            let own = RunBroker::start(socket_dir, broker.clone())
+                .map_err(|e| format!("the run's broker socket: {e}"))?;
             policy.binds.push(Bind {
-                host: socket_dir.clone(),
+                host: own.dir.clone(),
                 inside: BROKER_DIR.into(),
                 writable: false,
             });
+            _broker = Some(own);
             policy.forward = Some(Forward {
                 port: PROXY_PORT,
                 to: PathBuf::from(BROKER_DIR).join("broker.sock"),

@@ -1,9 +1,12 @@
-//! The model gateway on the control socket: what the workload may send, what
-//! the provider receives, what is metered and when the budget says no.
+//! The model providers as routes of the agent's broker: what the agent may
+//! send, what the provider receives (the key only where the placeholder
+//! was), what is metered and when the budget says no.
 //!
 //! The provider here is a loopback server that records what reaches it and
-//! answers in the documented OpenAI and Anthropic stream formats; the gateway
+//! answers in the documented OpenAI and Anthropic stream formats; the broker
 //! against the real local model is tested end to end in the hardshell crate.
+//! Requests reach the broker the way the agent's do: an HTTP proxy on
+//! loopback that relays to the broker's unix socket.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -11,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use hardshell_gateway::{ControlService, ControlSocket, LlmGateway, ProviderRoute};
+use hardshell_gateway::{LlmGateway, ProviderRoute, model_broker};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
 use zeroize::Zeroizing;
@@ -107,6 +110,7 @@ struct Fixture {
     _dir: tempfile::TempDir,
     http: reqwest::Client,
     ledger: UsageLedger,
+    gateway: LlmGateway,
 }
 
 /// A control socket whose gateway knows `providers` (name, kind, base URL),
@@ -156,23 +160,37 @@ async fn fixture(
         .collect();
     let cap = cap.map(|usd| SpendCap::new(ledger.clone(), MicroUsd::from_usd(usd).unwrap()));
     let gateway = LlmGateway::new(routes, ledger.clone(), cap).unwrap();
-    let agent_scope = store
-        .root()
-        .scope(&ObjectKey::parse("agent").unwrap())
-        .unwrap();
-    let socket = dir.path().join("edge.sock");
-    let control =
-        ControlSocket::bind(&socket, ControlService::with_models(agent_scope, gateway)).unwrap();
-    tokio::spawn(control.serve());
+    let broker = model_broker(&gateway, &[]).unwrap();
+    let socket = dir.path().join("broker.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    tokio::spawn(std::sync::Arc::new(broker).serve(listener));
+    let proxy = forwarder(socket).await;
     let http = reqwest::Client::builder()
-        .unix_socket(socket)
+        .proxy(reqwest::Proxy::http(format!("http://{proxy}")).unwrap())
         .build()
         .unwrap();
     Fixture {
         _dir: dir,
         http,
         ledger,
+        gateway,
     }
+}
+
+/// What the agent's shell has on its loopback: a relay to the broker's socket.
+async fn forwarder(socket: std::path::PathBuf) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let socket = socket.clone();
+            tokio::spawn(async move {
+                let mut unix = tokio::net::UnixStream::connect(socket).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut tcp, &mut unix).await;
+            });
+        }
+    });
+    address
 }
 
 fn chat(model: &str, stream: bool) -> serde_json::Value {
@@ -200,7 +218,7 @@ async fn recorded(ledger: &UsageLedger, model: &str, requests: u64) -> hardshell
 }
 
 #[tokio::test]
-async fn the_key_is_added_here_and_the_workloads_own_headers_stay_behind() {
+async fn the_placeholder_becomes_the_key_at_the_provider_only() {
     let p = provider(Answer::OpenAiStream).await;
     let f = fixture(
         &[("openai", ProviderKind::OpenAi, &format!("{}/v1", p.url))],
@@ -210,11 +228,8 @@ async fn the_key_is_added_here_and_the_workloads_own_headers_stay_behind() {
     .await;
     let response = f
         .http
-        .post("http://edge/llm/openai/chat/completions")
-        .header("authorization", "Bearer sk-the-workloads-own-key")
-        .header("cookie", "hs_session=stolen")
-        .header("x-forwarded-for", "10.0.0.1")
-        .header("openai-organization", "org-someone-else")
+        .post(format!("{}/v1/chat/completions", p.url))
+        .header("authorization", "Bearer hs-secret:LLM_OPENAI")
         .json(&chat("gpt-4o", true))
         .send()
         .await
@@ -236,13 +251,11 @@ async fn the_key_is_added_here_and_the_workloads_own_headers_stay_behind() {
         "the base URL's path is kept"
     );
     assert_eq!(request.headers["authorization"], format!("Bearer {KEY}"));
-    for dropped in ["cookie", "x-forwarded-for", "openai-organization"] {
-        assert!(
-            !request.headers.contains_key(dropped),
-            "{dropped} was forwarded"
-        );
-    }
     assert_eq!(request.headers.get_all("authorization").iter().count(), 1);
+    // The agent's view of the providers: plain HTTP, a placeholder for the key.
+    let agent = f.gateway.agent_provider("openai").unwrap();
+    assert_eq!(agent.base_url, format!("{}/v1", p.url));
+    assert_eq!(agent.key.as_deref(), Some("hs-secret:LLM_OPENAI"));
 }
 
 #[tokio::test]
@@ -251,8 +264,9 @@ async fn anthropic_gets_its_key_header_and_a_version() {
     let f = fixture(&[("anthropic", ProviderKind::Anthropic, &p.url)], &[], None).await;
     let response = f
         .http
-        .post("http://edge/llm/anthropic/v1/messages")
-        .header("x-api-key", "sk-ant-the-workloads-own")
+        .post(format!("{}/v1/messages", p.url))
+        .header("x-api-key", "hs-secret:LLM_ANTHROPIC")
+        .header("anthropic-version", "2023-06-01")
         .json(&chat("claude-sonnet-4-5", true))
         .send()
         .await
@@ -272,30 +286,56 @@ async fn anthropic_gets_its_key_header_and_a_version() {
 async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
     let p = provider(Answer::OpenAiStream).await;
     let f = fixture(&[("openai", ProviderKind::OpenAi, &p.url)], &[], None).await;
+    let key = ("authorization", "Bearer hs-secret:LLM_OPENAI");
     let refused = [
-        ("POST", "/llm/openai/models"),
-        ("POST", "/llm/openai/files"),
-        ("POST", "/llm/openai/chat/completions/../../files"),
-        ("POST", "/llm/openai/v1/messages"),
-        ("POST", "/llm/nobody/chat/completions"),
-        ("POST", "/llm/openai"),
-        ("GET", "/llm/openai/chat/completions"),
-        ("DELETE", "/llm/openai/chat/completions"),
+        ("POST", "/models", key),
+        ("POST", "/files", key),
+        ("POST", "/chat/completions/../../files", key),
+        ("POST", "/v1/messages", key),
+        ("POST", "/", key),
+        ("GET", "/chat/completions", key),
+        ("DELETE", "/chat/completions", key),
+        // In another header than the provider's key header.
+        (
+            "POST",
+            "/chat/completions",
+            ("x-debug", "hs-secret:LLM_OPENAI"),
+        ),
+        // Another provider's placeholder.
+        (
+            "POST",
+            "/chat/completions",
+            ("authorization", "Bearer hs-secret:LLM_OTHER"),
+        ),
     ];
-    for (method, path) in refused {
+    for (method, path, (header, value)) in refused {
         let response = f
             .http
-            .request(method.parse().unwrap(), format!("http://edge{path}"))
+            .request(method.parse().unwrap(), format!("{}{path}", p.url))
+            .header(header, value)
             .json(&chat("gpt-4o", false))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 404, "{method} {path}");
+        assert_eq!(response.status(), 403, "{method} {path} {header}");
     }
+    // The key itself, which the agent never holds, does not leave either.
+    let response = f
+        .http
+        .post(format!("{}/chat/completions", p.url))
+        .json(&serde_json::json!({ "model": "gpt-4o", "messages": [{ "role": "user", "content": KEY }] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert!(
+        response.text().await.unwrap().contains("LLM_OPENAI"),
+        "the refusal names the secret"
+    );
     for bad in ["not json", "[1,2]", "{\"messages\":[]}", "{\"model\":\"\"}"] {
         let response = f
             .http
-            .post("http://edge/llm/openai/chat/completions")
+            .post(format!("{}/chat/completions", p.url))
             .body(bad)
             .send()
             .await
@@ -317,7 +357,8 @@ async fn streamed_openai_requests_always_ask_for_usage() {
     request["stream_options"] = serde_json::json!({ "include_usage": false });
     let response = f
         .http
-        .post("http://edge/llm/openai/chat/completions")
+        .post(format!("{}/chat/completions", p.url))
+        .header("authorization", "Bearer hs-secret:LLM_OPENAI")
         .json(&request)
         .send()
         .await
@@ -345,7 +386,7 @@ async fn a_provider_that_reports_no_usage_is_charged_an_estimate() {
     .await;
     let response = f
         .http
-        .post("http://edge/llm/local/chat/completions")
+        .post(format!("{}/chat/completions", p.url))
         .json(&chat("smol", true))
         .send()
         .await
@@ -364,28 +405,29 @@ async fn a_provider_that_reports_no_usage_is_charged_an_estimate() {
 #[tokio::test]
 async fn over_the_cap_paid_models_are_refused_and_free_ones_still_answer() {
     let p = provider(Answer::OpenAiStream).await;
+    let free_provider = provider(Answer::OpenAiStream).await;
     let f = fixture(
         &[
             ("openai", ProviderKind::OpenAi, &p.url),
-            ("local", ProviderKind::OpenAi, &p.url),
+            ("local", ProviderKind::OpenAi, &free_provider.url),
         ],
         &["openai/gpt-4o"],
         // One reply is 1500 tokens at $10/Mtok: $0.015, over this cap.
         Some(0.01),
     )
     .await;
-    let send = |provider: &'static str, model: &'static str| {
+    let send = |url: &str, model: &'static str| {
         f.http
-            .post(format!("http://edge/llm/{provider}/chat/completions"))
+            .post(format!("{url}/chat/completions"))
             .json(&chat(model, true))
             .send()
     };
-    let first = send("openai", "gpt-4o").await.unwrap();
+    let first = send(&p.url, "gpt-4o").await.unwrap();
     assert_eq!(first.status(), 200, "under the cap");
     first.text().await.unwrap();
     recorded(&f.ledger, "openai/gpt-4o", 1).await;
 
-    let refused = send("openai", "gpt-4o").await.unwrap();
+    let refused = send(&p.url, "gpt-4o").await.unwrap();
     assert_eq!(refused.status(), 402);
     assert_eq!(refused.headers()["x-hardshell-refusal"], "budget");
     let body: serde_json::Value = refused.json().await.unwrap();
@@ -396,10 +438,68 @@ async fn over_the_cap_paid_models_are_refused_and_free_ones_still_answer() {
         "the refused call never left"
     );
 
-    let free = send("local", "smollm2").await.unwrap();
+    let free = send(&free_provider.url, "smollm2").await.unwrap();
     assert_eq!(free.status(), 200, "free models are not capped");
     free.text().await.unwrap();
-    assert_eq!(p.received.lock().unwrap().len(), 2);
+    assert_eq!(free_provider.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(
+        &Location::Local(LocalOptions {
+            objects: dir.path().join("objects"),
+            locks: dir.path().join("locks"),
+        }),
+        Sealing::Envelope(MasterKey::generate().unwrap()),
+    )
+    .await
+    .unwrap();
+    let ledger = UsageLedger::new(
+        store
+            .root()
+            .scope(&ObjectKey::parse("llm").unwrap())
+            .unwrap(),
+        PriceList::new(),
+    );
+    let route = |url: &str| ProviderRoute {
+        kind: ProviderKind::OpenAi,
+        base_url: url::Url::parse(url).unwrap(),
+        // "keyless" names a provider without one.
+        key: (!url.contains("keyless")).then(|| Zeroizing::new(KEY.to_owned())),
+    };
+    // Two at one endpoint are told apart by their keys' placeholders.
+    let shared: BTreeMap<String, ProviderRoute> = [
+        ("a".to_owned(), route("https://api.test/v1")),
+        ("b".to_owned(), route("https://api.test:443/v1/")),
+    ]
+    .into_iter()
+    .collect();
+    assert!(LlmGateway::new(shared, ledger.clone(), None).is_ok());
+    for (providers, why) in [
+        (
+            vec![
+                ("a", "https://keyless.test/v1"),
+                ("b", "https://keyless.test:443/v1/"),
+            ],
+            "the same endpoint",
+        ),
+        (vec![("a", "https://user:pw@api.test/v1")], "credentials"),
+        (vec![("a", "https://[::1]:8080")], "IPv6"),
+        (vec![("a", "ftp://api.test")], "scheme"),
+        (vec![("a b", "https://api.test")], "placeholder"),
+    ] {
+        let providers: BTreeMap<String, ProviderRoute> = providers
+            .into_iter()
+            .map(|(name, url)| (name.to_owned(), route(url)))
+            .collect();
+        let error = LlmGateway::new(providers, ledger.clone(), None)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(why), "{why}: {error}");
+        assert!(!error.contains("pw"), "{error}");
+    }
 }
 
 #[tokio::test]
@@ -408,7 +508,8 @@ async fn a_provider_error_is_relayed_without_the_key() {
     let f = fixture(&[("openai", ProviderKind::OpenAi, &p.url)], &[], None).await;
     let response = f
         .http
-        .post("http://edge/llm/openai/chat/completions")
+        .post(format!("{}/chat/completions", p.url))
+        .header("authorization", "Bearer hs-secret:LLM_OPENAI")
         .json(&chat("gpt-4o", false))
         .send()
         .await
@@ -417,8 +518,8 @@ async fn a_provider_error_is_relayed_without_the_key() {
     let body = response.text().await.unwrap();
     assert!(!body.contains(KEY), "{body}");
     assert!(
-        body.contains("Incorrect API key provided: [redacted]"),
-        "{body}"
+        body.contains("Incorrect API key provided: hs-secret:LLM_OPENAI"),
+        "the echoed key is the placeholder again: {body}"
     );
 }
 
@@ -432,11 +533,10 @@ async fn an_unreachable_provider_is_a_bad_gateway() {
     let f = fixture(&[("openai", ProviderKind::OpenAi, &closed)], &[], None).await;
     let response = f
         .http
-        .post("http://edge/llm/openai/chat/completions")
+        .post(format!("{closed}/chat/completions"))
         .json(&chat("gpt-4o", false))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 502);
-    assert_eq!(response.headers()["x-hardshell-refusal"], "unreachable");
 }

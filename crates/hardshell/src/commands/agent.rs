@@ -73,7 +73,7 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
         build(NoModel, tools, sessions, workspace, clock, config)
     } else {
         let on_switch = report_switches(args.control_socket.clone());
-        let model = ChainModel::through_edge(&settings.chain, &args.control_socket, on_switch)?;
+        let model = ChainModel::through_broker(&settings.chain, &settings.model_proxy, on_switch)?;
         build(model, tools, sessions, workspace, clock, config)
     };
 

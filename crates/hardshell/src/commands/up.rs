@@ -11,7 +11,7 @@ use crate::cli::Global;
 use crate::supervise::{Workload, supervise};
 use crate::{context, logging, models};
 use hardshell_gateway::SandboxShell;
-use hardshell_sandbox::{Bind, Launcher, Limits, ShellPolicy};
+use hardshell_sandbox::{Bind, Forward, Launcher, Limits, ShellPolicy};
 use std::sync::Arc;
 
 pub async fn run(global: &Global) -> anyhow::Result<()> {
@@ -76,6 +76,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     // socket and the edge's control socket live here.
     let socket_dir = loaded.data_dir().join("run").join("agent");
     let (control_path, agent_path) = (socket_dir.join("edge.sock"), socket_dir.join("agent.sock"));
+    let broker_path = socket_dir.join("broker.sock");
     let launcher = Launcher {
         program: std::env::current_exe().context("finding the hardshell binary")?,
         args: vec!["shell-init".into()],
@@ -106,6 +107,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     // Commands of the agent's `exec` tool run in tool shells of their own,
     // as many at once as [shell] max_instances leaves beside the agent's.
     let exec_runs = agent_runs && loaded.config.exec.approval != hardshell_config::Approval::Deny;
+    let exec_broker = hardshell_gateway::ExecBroker::default();
     let exec_shell: Option<Arc<dyn hardshell_gateway::ToolShell>> = if exec_runs {
         let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
         let tool_shells = SandboxShell::new(
@@ -116,7 +118,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         )
         .context("preparing the exec tool's workspaces")?;
         Some(Arc::new(match &egress_dir {
-            Some(dir) => tool_shells.with_egress(dir.clone()),
+            Some(dir) => tool_shells.with_egress(dir.clone(), exec_broker.clone()),
             None => tool_shells,
         }))
     } else {
@@ -147,13 +149,19 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         edge.local_addr()
     );
 
+    // Every secret's value, to keep out of what leaves a shell and out of
+    // what a command shows the agent.
+    let every_secret = if agent_runs {
+        all_secret_values(&secrets).await?
+    } else {
+        Vec::new()
+    };
     if exec_runs {
-        // Every secret's value, to keep out of what leaves a shell and out of
-        // what a command shows the agent.
-        let every_secret = all_secret_values(&secrets).await?;
         edge.redact_exec_output(&every_secret);
         if let Some(dir) = &egress_dir {
-            serve_exec_broker(&edge, &loaded, &secrets, dir, every_secret).await?;
+            let broker =
+                exec_broker_for(&edge, &loaded, &secrets, dir, every_secret.clone()).await?;
+            let _ = exec_broker.set(Arc::new(broker));
         }
     }
 
@@ -172,19 +180,28 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
     let supervisor = if agent_runs {
         let gateway = models::gateway(&loaded, &secrets, &store).await?;
-        let mut settings = models::agent_settings(&loaded)?;
+        let mut settings = models::agent_settings(
+            &loaded,
+            &gateway,
+            &format!("http://127.0.0.1:{AGENT_PROXY_PORT}"),
+        )?;
         if !exec_runs {
             // No shell to run commands in: the agent is not offered the tool.
             settings.exec = None;
         }
         let scope = store.root().scope(&ObjectKey::parse("agent")?)?;
-        let service = ControlService::for_agent(scope, settings, gateway, &edge);
+        let service = ControlService::for_agent(scope, settings, &edge);
         let control = ControlSocket::bind(&control_path, service)?;
         tokio::spawn(control.serve());
-        // The edge's socket belongs to the shell's id, so the agent can connect.
+        // The agent's one way out: its broker, with the model providers'
+        // routes, beside the control socket.
+        edge.serve_model_broker(&broker_path, &gateway, &every_secret)?;
+        // The edge's sockets belong to the shell's id, so the agent can connect.
         let (uid, gid) = hardshell_sandbox::host_ids();
-        std::os::unix::fs::chown(&control_path, Some(uid), Some(gid))
-            .context("giving the control socket to the agent's shell")?;
+        for path in [&control_path, &broker_path] {
+            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+                .context("giving the edge's sockets to the agent's shell")?;
+        }
         let workspace = loaded.base_dir().join(&loaded.config.agent.workspace);
         std::fs::create_dir_all(&workspace)
             .with_context(|| format!("creating the agent's workspace {}", workspace.display()))?;
@@ -223,6 +240,8 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
 const AGENT_PROGRAM: &str = "/opt/hardshell/hardshell";
 /// Where it has its socket directory.
 const AGENT_SOCKETS: &str = "/run/hardshell";
+/// The port on the agent shell's loopback that leads to its broker.
+const AGENT_PROXY_PORT: u16 = 3128;
 
 /// The agent, as a shell runs it: the binary and the socket directory bound
 /// in, its workspace at /workspace with its own instructions read-only.
@@ -263,7 +282,10 @@ fn agent_workload(
             },
         ],
         env,
-        forward: None,
+        forward: Some(Forward {
+            port: AGENT_PROXY_PORT,
+            to: std::path::Path::new(AGENT_SOCKETS).join("broker.sock"),
+        }),
         cwd: "/workspace".into(),
         limits: Limits {
             memory_bytes: shell.memory_mb << 20,
@@ -294,16 +316,17 @@ fn agent_workload(
     })
 }
 
-/// The exec shells' egress broker, on `<data>/run/exec/broker.sock`, given to
-/// the shells' uid; the values of the secrets `[egress.secrets]` binds come
-/// from the secret store now, so a missing one stops the start.
-async fn serve_exec_broker(
+/// The exec shells' egress broker, served to each run on a socket of its
+/// own under `<data>/run/exec/`, given to the shells' uid; the values of the
+/// secrets `[egress.secrets]` binds come from the secret store now, so a
+/// missing one stops the start.
+async fn exec_broker_for(
     edge: &Edge,
     loaded: &hardshell_config::LoadedConfig,
     secrets: &hardshell_secrets::SecretStore,
     dir: &std::path::Path,
     scanned: Vec<(String, zeroize::Zeroizing<Vec<u8>>)>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<hardshell_gateway::Broker> {
     let mut values = std::collections::BTreeMap::new();
     for name in loaded.config.egress.secrets.keys() {
         let key = format!("egress.secrets.{name}");
@@ -317,26 +340,20 @@ async fn serve_exec_broker(
             .ok_or_else(|| loaded.error_at(&key, "the secret is not text"))?;
         values.insert(name.clone(), zeroize::Zeroizing::new(text.to_owned()));
     }
-    let socket = dir.join("broker.sock");
-    edge.serve_exec_broker(
-        &socket,
-        hardshell_gateway::EgressSetup {
-            config: &loaded.config.egress,
-            internal: &loaded.config.dangerous.egress_internal,
-            secrets: values,
-            scanned,
-        },
-    )?;
+    let broker = edge.exec_broker(hardshell_gateway::EgressSetup {
+        config: &loaded.config.egress,
+        internal: &loaded.config.dangerous.egress_internal,
+        secrets: values,
+        scanned,
+    })?;
     let (uid, gid) = hardshell_sandbox::host_ids();
-    for path in [dir, socket.as_path()] {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid))
-            .with_context(|| format!("giving {} to the shells", path.display()))?;
-    }
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+        .with_context(|| format!("giving {} to the shells", dir.display()))?;
     tracing::info!(
         routes = loaded.config.egress.routes.len(),
-        "egress broker for exec shells listening"
+        "egress broker for exec shells ready"
     );
-    Ok(())
+    Ok(broker)
 }
 
 /// The name and value of every secret in the store.

@@ -9,7 +9,10 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::running::{Running, http, instance, new_session, token, turn};
+use crate::running::{
+    Running, audit_records, env, eventually, http, instance, local_model, new_session, reply_text,
+    token, turn,
+};
 use crate::support::Instance;
 
 fn socket(hs: &Instance) -> PathBuf {
@@ -178,6 +181,152 @@ fn wait_for_agent(running: &Running, starts: usize, not: Option<u32>) -> u32 {
         assert!(Instant::now() < deadline, "no agent came up");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Every process in the shell whose init is `init`: init and all below it.
+fn shell_processes(init: u32) -> Vec<u32> {
+    let mut found: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| descends_from(*pid, init))
+        .collect();
+    found.push(init);
+    found
+}
+
+/// Whether `needle` is in the readable memory of `pid`, read from the host.
+fn in_memory(pid: u32, needle: &[u8]) -> bool {
+    use std::os::unix::fs::FileExt;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    let memory = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let mut buffer = vec![0u8; 1 << 20];
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (range, perms) = (fields.next().unwrap(), fields.next().unwrap());
+        if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
+            continue;
+        }
+        let (start, end) = range.split_once('-').unwrap();
+        let start = u64::from_str_radix(start, 16).unwrap();
+        let end = u64::from_str_radix(end, 16).unwrap();
+        let mut at = start;
+        // Overlapping reads, so a value across two reads is still seen.
+        while at < end {
+            let want = usize::try_from((end - at).min(buffer.len() as u64)).unwrap();
+            let Ok(n) = memory.read_at(&mut buffer[..want], at) else {
+                break;
+            };
+            if n == 0 {
+                break;
+            }
+            if buffer[..n].windows(needle.len()).any(|w| w == needle) {
+                return true;
+            }
+            if at + (n as u64) >= end {
+                break;
+            }
+            at += (n.saturating_sub(needle.len()).max(1)) as u64;
+        }
+    }
+    false
+}
+
+/// Regular files under `dir` (following no links), whole.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return found;
+    };
+    for entry in entries.flatten() {
+        let kind = entry.file_type().unwrap();
+        if kind.is_dir() {
+            found.extend(files_under(&entry.path()));
+        } else if kind.is_file() {
+            found.push((
+                entry.path(),
+                std::fs::read(entry.path()).unwrap_or_default(),
+            ));
+        }
+    }
+    found
+}
+
+#[test]
+fn the_agents_model_calls_go_through_its_broker_and_nothing_in_its_shell_holds_the_key() {
+    let key = env("HARDSHELL_TEST_LLM_KEY");
+    let model_url = url::Url::parse(&env("HARDSHELL_TEST_LLM_URL")).unwrap();
+    let hs = instance(&local_model(""));
+    let token = token(&hs);
+    let running = Running::start(&hs);
+    let pid = wait_for_agent(&running, 1, None);
+    let session = new_session(&running, &token);
+
+    // The model server refuses requests without its key: a reply means the
+    // broker put the key where the agent put its placeholder.
+    let events = turn(&running, &token, &session, "Say hello.");
+    let reply = reply_text(&events);
+    assert!(!reply.trim().is_empty(), "no reply: {events:?}");
+    assert!(events.iter().all(|(kind, _)| kind != "error"), "{events:?}");
+    // And the call was the agent shell's egress, decided by its broker.
+    eventually(10, "the agent's egress is audited", || {
+        audit_records(&hs).iter().any(|r| {
+            let event = &r["event"];
+            event["type"] == "egress_decided"
+                && event["shell"] == "agent"
+                && event["decision"] == "allowed"
+                && event["host"] == model_url.host_str().unwrap()
+                && event["port"] == model_url.port().unwrap()
+        })
+    });
+
+    // No process in the shell has the key: not in its environment, its
+    // arguments, a file it has mapped, or anywhere in its memory; nor is it
+    // in any file the shell can see of its own.
+    let init = shell_of(pid, running.child.id());
+    let processes = shell_processes(init);
+    assert!(processes.contains(&pid), "{processes:?}");
+    for process in &processes {
+        for what in ["environ", "cmdline"] {
+            let text = std::fs::read(format!("/proc/{process}/{what}")).unwrap();
+            assert!(
+                !text.windows(key.len()).any(|w| w == key.as_bytes()),
+                "the key is in /proc/{process}/{what}"
+            );
+        }
+        let maps = std::fs::read_to_string(format!("/proc/{process}/maps")).unwrap();
+        for path in maps.lines().filter_map(|l| l.split_whitespace().nth(5)) {
+            if !path.starts_with('/') {
+                continue;
+            }
+            let inside = format!("/proc/{process}/root{path}");
+            if let Ok(contents) = std::fs::read(&inside) {
+                assert!(
+                    !contents.windows(key.len()).any(|w| w == key.as_bytes()),
+                    "the key is in {path}, mapped by {process}"
+                );
+            }
+        }
+        assert!(
+            !in_memory(*process, key.as_bytes()),
+            "the key is in the memory of {process}"
+        );
+    }
+    // The search can find what is there: the agent holds the placeholder.
+    assert!(
+        in_memory(pid, b"hs-secret:LLM_LOCAL"),
+        "the placeholder is not in the agent's memory"
+    );
+    let root = PathBuf::from(format!("/proc/{pid}/root"));
+    for dir in ["workspace", "run/hardshell", "tmp"] {
+        for (path, contents) in files_under(&root.join(dir)) {
+            assert!(
+                !contents.windows(key.len()).any(|w| w == key.as_bytes()),
+                "the key is in {}",
+                path.display()
+            );
+        }
+    }
+    running.stop();
 }
 
 #[test]

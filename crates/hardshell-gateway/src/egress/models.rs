@@ -1,0 +1,448 @@
+//! Model providers as broker routes. The agent's shell reaches a provider the
+//! way any shell reaches anything: plain HTTP through its broker. Each
+//! provider in `[llm.providers]` becomes one route and one bound secret:
+//!
+//! - the route: the base URL's host and port, `POST` to the wire format's
+//!   chat path only (`v1/messages` for Anthropic, `chat/completions` for
+//!   OpenAI-compatible servers), TLS from the broker when the base URL is
+//!   `https`; the address guard does not apply, since the operator named the
+//!   host (a model server on this machine is a common setup);
+//! - the secret: the agent holds `hs-secret:LLM_<NAME>` as its key, which the
+//!   broker swaps for the real one in the provider's key header only
+//!   (`x-api-key` or `authorization`), and only at that host.
+//!
+//! [`LlmGateway`] is the routes' [`Tap`]: the monthly spend cap is enforced
+//! before a request leaves (a paid model over the cap gets 402 with
+//! `x-hardshell-refusal: budget`), streamed OpenAI-style requests always ask
+//! for usage, and usage is metered from the provider's own answer as it is
+//! relayed, recorded in the ledger even if the agent stops reading. A
+//! provider that reports none is charged at an estimate from the bytes (4 per
+//! token). A provider's answer that echoes the key has it turned back into
+//! the placeholder by the broker.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+use chrono::Utc;
+use futures::future::BoxFuture;
+use hardshell_broker::host::{Host, HostPattern};
+use hardshell_broker::policy::Route;
+use hardshell_broker::proxy::{Admitted, Meter, Tap};
+use hardshell_broker::secrets::{Binding, PREFIX};
+use hardshell_llm::{
+    Metered, ModelRef, ProviderKind, SpendCap, SpendError, UsageLedger, UsageMeter,
+};
+use http::StatusCode;
+use http::header::HeaderValue;
+use url::Url;
+use zeroize::Zeroizing;
+
+/// One provider as the broker reaches it.
+pub struct ProviderRoute {
+    pub kind: ProviderKind,
+    pub base_url: Url,
+    /// Swapped in on the way out; never shown to the workload.
+    pub key: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for ProviderRoute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderRoute")
+            .field("kind", &self.kind)
+            .field("base_url", &self.base_url.as_str())
+            .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// The model providers, their usage ledger and the spend cap.
+#[derive(Debug)]
+pub struct LlmGateway {
+    providers: BTreeMap<String, ProviderRoute>,
+    ledger: UsageLedger,
+    cap: Option<SpendCap>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LlmGatewayError {
+    #[error("model provider {name}: {why}")]
+    Provider { name: String, why: String },
+}
+
+/// What the agent is given for one provider: where to send its requests
+/// (through the broker) and the placeholder it sends as its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentProvider {
+    pub base_url: String,
+    pub key: Option<String>,
+}
+
+impl LlmGateway {
+    /// Refuses a base URL the broker could not route: a scheme other than
+    /// HTTP(S), credentials, a query, or a host that is not a name or IPv4
+    /// address.
+    pub fn new(
+        providers: BTreeMap<String, ProviderRoute>,
+        ledger: UsageLedger,
+        cap: Option<SpendCap>,
+    ) -> Result<Self, LlmGatewayError> {
+        for (name, route) in &providers {
+            let why = |why: &str| LlmGatewayError::Provider {
+                name: name.clone(),
+                why: why.to_owned(),
+            };
+            let url = &route.base_url;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(why("the base URL's scheme must be http or https"));
+            }
+            if !url.username().is_empty() || url.password().is_some() {
+                return Err(why("credentials in the base URL are refused"));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(why("a query or fragment in the base URL is refused"));
+            }
+            host_of(url).map_err(|e| why(&e))?;
+            secret_name(name).map_err(|e| why(&e))?;
+        }
+        // A request is metered and capped as the provider whose key
+        // placeholder it carries; providers sharing an endpoint are told
+        // apart only that way, so each of them needs a key.
+        for (name, route) in &providers {
+            let shared = providers
+                .iter()
+                .any(|(other, r)| other != name && endpoint(r) == endpoint(route));
+            if shared
+                && providers
+                    .values()
+                    .any(|r| endpoint(r) == endpoint(route) && r.key.is_none())
+            {
+                return Err(LlmGatewayError::Provider {
+                    name: name.clone(),
+                    why: "another provider has the same endpoint (host, port and path), and \
+                          providers sharing one are told apart by their keys: give each a key"
+                        .into(),
+                });
+            }
+        }
+        Ok(Self {
+            providers,
+            ledger,
+            cap,
+        })
+    }
+
+    /// The usage ledger, for `hardshell usage`.
+    pub fn ledger(&self) -> &UsageLedger {
+        &self.ledger
+    }
+
+    /// What the agent uses for provider `name`.
+    pub fn agent_provider(&self, name: &str) -> Option<AgentProvider> {
+        let route = self.providers.get(name)?;
+        let mut url = route.base_url.clone();
+        // The agent speaks plain HTTP to its broker, which speaks TLS on.
+        if url.scheme() == "https" {
+            let port = url.port_or_known_default();
+            url.set_scheme("http").ok()?;
+            if port == Some(443) {
+                url.set_port(None).ok()?;
+            } else {
+                url.set_port(port).ok()?;
+            }
+        }
+        Some(AgentProvider {
+            base_url: url.as_str().trim_end_matches('/').to_owned(),
+            key: route
+                .key
+                .as_ref()
+                .and_then(|_| secret_name(name).ok())
+                .map(|secret| format!("{PREFIX}{secret}")),
+        })
+    }
+
+    /// The broker's routes and bindings for the providers, and the values
+    /// of their keys by placeholder name.
+    pub(crate) fn routes(&self) -> Result<Routes, LlmGatewayError> {
+        let mut routes = Routes::default();
+        for (name, provider) in &self.providers {
+            let why = |why: String| LlmGatewayError::Provider {
+                name: name.clone(),
+                why,
+            };
+            let url = &provider.base_url;
+            let host = host_of(url).map_err(why)?;
+            let port = url
+                .port_or_known_default()
+                .ok_or_else(|| why("the base URL has no port".into()))?;
+            let base = url.path().trim_end_matches('/');
+            routes.routes.push(Route {
+                hosts: vec![HostPattern::Exact(host.clone())],
+                ports: vec![port],
+                methods: Some(vec!["POST".into()]),
+                path_prefixes: Some(vec![format!("{base}/{}", chat_path(provider.kind))]),
+                tls: url.scheme() == "https",
+                internal: true,
+                tag: Some(name.clone()),
+            });
+            if let Some(key) = &provider.key {
+                let secret = secret_name(name).map_err(why)?;
+                let header = match provider.kind {
+                    ProviderKind::Anthropic => "x-api-key",
+                    ProviderKind::OpenAi => "authorization",
+                };
+                routes.bindings.insert(
+                    secret.clone(),
+                    Binding {
+                        hosts: vec![HostPattern::Exact(host)],
+                        header: Some(header.into()),
+                    },
+                );
+                routes.keys.insert(secret, key.clone());
+            }
+        }
+        Ok(routes)
+    }
+}
+
+/// See [`LlmGateway::routes`].
+#[derive(Default)]
+pub(crate) struct Routes {
+    pub routes: Vec<Route>,
+    pub bindings: BTreeMap<String, Binding>,
+    pub keys: BTreeMap<String, Zeroizing<String>>,
+}
+
+/// Where a provider's requests go: host, port and chat path.
+fn endpoint(route: &ProviderRoute) -> (String, Option<u16>, String) {
+    let url = &route.base_url;
+    (
+        url.host_str().unwrap_or_default().to_ascii_lowercase(),
+        url.port_or_known_default(),
+        format!(
+            "{}/{}",
+            url.path().trim_end_matches('/'),
+            chat_path(route.kind)
+        ),
+    )
+}
+
+fn host_of(url: &Url) -> Result<Host, String> {
+    let text = match url.host() {
+        Some(url::Host::Domain(name)) => name.to_owned(),
+        Some(url::Host::Ipv4(address)) => address.to_string(),
+        Some(url::Host::Ipv6(_)) => {
+            return Err(
+                "an IPv6 address as the base URL's host is not supported; use a name".into(),
+            );
+        }
+        None => return Err("the base URL has no host".into()),
+    };
+    Host::parse(&text).map_err(|e| e.to_string())
+}
+
+/// `LLM_<NAME>`: the provider's name in placeholder form (upper case, `-`
+/// and `.` as `_`).
+fn secret_name(provider: &str) -> Result<String, String> {
+    let mut name = String::from("LLM_");
+    for c in provider.chars() {
+        match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '_' => name.push(c.to_ascii_uppercase()),
+            '-' | '.' => name.push('_'),
+            _ => return Err(format!("the name {provider:?} cannot be a placeholder")),
+        }
+    }
+    if !hardshell_config::is_valid_secret_name(&name) {
+        return Err(format!(
+            "the name {provider:?} is too long for a placeholder"
+        ));
+    }
+    Ok(name)
+}
+
+fn chat_path(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Anthropic => "v1/messages",
+        ProviderKind::OpenAi => "chat/completions",
+    }
+}
+
+fn refusal(status: StatusCode, kind: &'static str, message: &str) -> http::Response<Bytes> {
+    let body = serde_json::json!({ "error": { "type": kind, "message": message } });
+    let mut response = http::Response::new(Bytes::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+        .headers_mut()
+        .insert("x-hardshell-refusal", HeaderValue::from_static(kind));
+    response
+}
+
+/// The gateway as the broker's tap; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct ModelTap {
+    kinds: BTreeMap<String, ProviderKind>,
+    /// Each provider's endpoint, and the provider each key placeholder names.
+    endpoints: BTreeMap<String, (String, Option<u16>, String)>,
+    by_secret: BTreeMap<String, String>,
+    ledger: UsageLedger,
+    cap: Option<SpendCap>,
+}
+
+impl LlmGateway {
+    pub(crate) fn tap(&self) -> ModelTap {
+        ModelTap {
+            kinds: self
+                .providers
+                .iter()
+                .map(|(name, route)| (name.clone(), route.kind))
+                .collect(),
+            endpoints: self
+                .providers
+                .iter()
+                .map(|(name, route)| (name.clone(), endpoint(route)))
+                .collect(),
+            by_secret: self
+                .providers
+                .keys()
+                .filter_map(|name| Some((secret_name(name).ok()?, name.clone())))
+                .collect(),
+            ledger: self.ledger.clone(),
+            cap: self.cap.clone(),
+        }
+    }
+}
+
+impl Tap for ModelTap {
+    fn admit(
+        &self,
+        tag: &str,
+        request: &http::request::Parts,
+        body: Bytes,
+    ) -> BoxFuture<'static, Result<Admitted, http::Response<Bytes>>> {
+        let this = self.clone();
+        let name = self.provider(tag, request);
+        Box::pin(async move { this.admit_one(name, body).await })
+    }
+}
+
+impl ModelTap {
+    /// The provider a request is for: its route's, or, where providers share
+    /// the endpoint, the one whose key placeholder the request carries (the
+    /// broker swaps only that provider's key into it).
+    fn provider(&self, tag: &str, request: &http::request::Parts) -> String {
+        let carried = ["authorization", "x-api-key"]
+            .iter()
+            .filter_map(|header| request.headers.get(*header)?.to_str().ok())
+            .flat_map(hardshell_broker::secrets::placeholder_names)
+            .filter_map(|secret| self.by_secret.get(secret))
+            .find(|provider| self.endpoints.get(*provider) == self.endpoints.get(tag));
+        carried.cloned().unwrap_or_else(|| tag.to_owned())
+    }
+}
+
+impl ModelTap {
+    async fn admit_one(self, name: String, body: Bytes) -> Result<Admitted, http::Response<Bytes>> {
+        let bad = |message: &str| refusal(StatusCode::BAD_REQUEST, "request", message);
+        let Some(kind) = self.kinds.get(&name).copied() else {
+            return Err(bad("no such provider"));
+        };
+        let Ok(serde_json::Value::Object(mut json)) = serde_json::from_slice(&body) else {
+            return Err(bad("the request is not a JSON object"));
+        };
+        let model = json
+            .get("model")
+            .and_then(|m| m.as_str())
+            .and_then(|model| ModelRef::parse(&format!("{name}/{model}")).ok())
+            .ok_or_else(|| bad("the request names no model"))?;
+        // OpenAI-style servers report a stream's usage only when asked; the
+        // workload does not get to choose whether it is metered.
+        let body = if kind == ProviderKind::OpenAi
+            && json.get("stream").and_then(|s| s.as_bool()) == Some(true)
+        {
+            json.insert(
+                "stream_options".to_owned(),
+                serde_json::json!({ "include_usage": true }),
+            );
+            Bytes::from(
+                serde_json::to_vec(&json).map_err(|_| bad("the request cannot be re-encoded"))?,
+            )
+        } else {
+            body
+        };
+        if let Some(cap) = &self.cap {
+            match cap.allows(&model, Utc::now()).await {
+                Ok(()) => {}
+                Err(e @ SpendError::CapReached { .. }) => {
+                    tracing::warn!(model = %model, "refused: {e}");
+                    return Err(refusal(
+                        StatusCode::PAYMENT_REQUIRED,
+                        "budget",
+                        &e.to_string(),
+                    ));
+                }
+                Err(e) => {
+                    // Unknown spend means no paid call: fail closed.
+                    tracing::error!(error = %e, "reading the usage ledger failed");
+                    return Err(refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "ledger",
+                        "the usage ledger cannot be read",
+                    ));
+                }
+            }
+        }
+        let request_bytes = body.len();
+        Ok(Admitted {
+            body,
+            meter: Box::new(UsageTap {
+                meter: UsageMeter::new(kind),
+                ledger: self.ledger,
+                model,
+                request_bytes,
+            }),
+        })
+    }
+}
+
+/// Meters one answer and records it when it ends.
+struct UsageTap {
+    meter: UsageMeter,
+    ledger: UsageLedger,
+    model: ModelRef,
+    request_bytes: usize,
+}
+
+impl Meter for UsageTap {
+    fn feed(&mut self, chunk: &[u8]) {
+        self.meter.feed(chunk);
+    }
+
+    fn finish(self: Box<Self>, status: StatusCode) {
+        // A provider's refusal is not a reply the provider charges for.
+        if !status.is_success() {
+            return;
+        }
+        let UsageTap {
+            meter,
+            ledger,
+            model,
+            request_bytes,
+        } = *self;
+        // A reply the provider did not meter is charged at an estimate: an
+        // unmetered reply must not be a free one under the cap.
+        let Metered { usage, estimated } = meter.finish_or_estimate(request_bytes);
+        tokio::spawn(async move {
+            match ledger.record(&model, usage, Utc::now()).await {
+                Ok(cost) => {
+                    tracing::info!(model = %model, input = usage.input_tokens, output = usage.output_tokens, estimated, %cost, "model usage")
+                }
+                Err(e) => {
+                    tracing::error!(model = %model, error = %e, "recording model usage failed")
+                }
+            }
+        });
+    }
+}
