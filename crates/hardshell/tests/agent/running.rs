@@ -34,10 +34,16 @@ impl Running {
     /// `hardshell up` in `hs`, with `tables` replacing the template's [agent]/[llm]
     /// defaults (appended; the template has none of these keys set).
     pub fn start(hs: &Instance) -> Running {
+        Self::start_with(hs, &[])
+    }
+
+    /// [`Running::start`] with more environment for `up`.
+    pub fn start_with(hs: &Instance, extra_env: &[(&str, &str)]) -> Running {
         let mut child = hs
             .command(&["up"])
             .env("RUST_LOG", "info")
             .env("HARDSHELL_TEST_LLM_KEY", env("HARDSHELL_TEST_LLM_KEY"))
+            .envs(extra_env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
