@@ -150,6 +150,9 @@ impl Redactor {
     pub fn new(secrets: &[(String, Vec<u8>)]) -> Option<Self> {
         let secrets: Vec<&(String, Vec<u8>)> =
             secrets.iter().filter(|(_, v)| !v.is_empty()).collect();
+        if secrets.is_empty() {
+            return None;
+        }
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
             .build(secrets.iter().map(|(_, v)| v))
