@@ -173,22 +173,19 @@ impl Redactor {
     /// What can be passed on after `chunk`.
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(chunk);
-        let mut out = Vec::with_capacity(self.pending.len());
-        let mut last = 0;
-        for found in self.automaton.find_iter(&self.pending) {
-            out.extend_from_slice(&self.pending[last..found.start()]);
-            out.extend_from_slice(&self.replacements[found.pattern().as_usize()]);
-            last = found.end();
-        }
         // The tail may be the start of a value the next piece completes.
-        let keep_from = last.max(self.pending.len().saturating_sub(self.longest - 1));
-        out.extend_from_slice(&self.pending[last..keep_from]);
-        self.pending.drain(..keep_from);
-        out
+        let hold = self.longest - 1;
+        self.release(hold)
     }
 
     /// The rest, at the end of the stream.
     pub fn finish(&mut self) -> Vec<u8> {
+        self.release(0)
+    }
+
+    /// The pending bytes with every value replaced, but for the last `hold`
+    /// bytes after the last value found, which stay pending.
+    fn release(&mut self, hold: usize) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.pending.len());
         let mut last = 0;
         for found in self.automaton.find_iter(&self.pending) {
@@ -196,8 +193,9 @@ impl Redactor {
             out.extend_from_slice(&self.replacements[found.pattern().as_usize()]);
             last = found.end();
         }
-        out.extend_from_slice(&self.pending[last..]);
-        self.pending.clear();
+        let keep_from = last.max(self.pending.len().saturating_sub(hold));
+        out.extend_from_slice(&self.pending[last..keep_from]);
+        self.pending.drain(..keep_from);
         out
     }
 }

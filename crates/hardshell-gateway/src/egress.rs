@@ -140,6 +140,9 @@ pub fn model_broker(
     broker.scanner = LeakScanner::new(&watched);
     broker.secret = Arc::new(move |name| keys.get(name).map(|v| v.to_string()));
     broker.tap = Some(Arc::new(gateway.tap()));
+    // The agent's shell lives as long as the edge, so a byte budget would
+    // run out for good; what it spends on models is the spend cap's to bound.
+    broker.limits.max_bytes = u64::MAX;
     Ok(broker)
 }
 

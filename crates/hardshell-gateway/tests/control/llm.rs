@@ -106,6 +106,18 @@ async fn provider(answer: Answer) -> Provider {
     Provider { url, received }
 }
 
+async fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(
+        &Location::Local(LocalOptions {
+            objects: dir.path().join("objects"),
+            locks: dir.path().join("locks"),
+        }),
+        Sealing::Envelope(MasterKey::generate().unwrap()),
+    )
+    .await
+    .unwrap()
+}
+
 struct Fixture {
     _dir: tempfile::TempDir,
     http: reqwest::Client,
@@ -122,15 +134,7 @@ async fn fixture(
     cap: Option<f64>,
 ) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &Location::Local(LocalOptions {
-            objects: dir.path().join("objects"),
-            locks: dir.path().join("locks"),
-        }),
-        Sealing::Envelope(MasterKey::generate().unwrap()),
-    )
-    .await
-    .unwrap();
+    let store = store(&dir).await;
     let mut prices = PriceList::new();
     for model in paid {
         prices.set_model(
@@ -447,15 +451,7 @@ async fn over_the_cap_paid_models_are_refused_and_free_ones_still_answer() {
 #[tokio::test]
 async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &Location::Local(LocalOptions {
-            objects: dir.path().join("objects"),
-            locks: dir.path().join("locks"),
-        }),
-        Sealing::Envelope(MasterKey::generate().unwrap()),
-    )
-    .await
-    .unwrap();
+    let store = store(&dir).await;
     let ledger = UsageLedger::new(
         store
             .root()
