@@ -608,9 +608,18 @@ impl Broker {
         }
         let status = response.status();
         let (mut head, body) = response.into_parts();
-        if redactor.is_some() {
+        if let Some(redactor) = &redactor {
             // The length changes when a value becomes its placeholder.
             head.headers.remove(http::header::CONTENT_LENGTH);
+            // An echo may come back in a header too.
+            for value in head.headers.values_mut() {
+                if let Some(replaced) = redactor.whole(value.as_bytes()) {
+                    match http::HeaderValue::from_bytes(&replaced) {
+                        Ok(replaced) => *value = replaced,
+                        Err(_) => *value = http::HeaderValue::from_static(""),
+                    }
+                }
+            }
         }
         let body = counted(body, shell.clone(), self.limits.clone());
         let body = match (redactor, meter) {

@@ -183,6 +183,21 @@ impl Redactor {
         self.release(0)
     }
 
+    /// `whole` (a header's value) with every value replaced; the stream's
+    /// pending bytes are not touched.
+    pub fn whole(&self, whole: &[u8]) -> Option<Vec<u8>> {
+        self.automaton.find(whole)?;
+        let mut out = Vec::with_capacity(whole.len());
+        let mut last = 0;
+        for found in self.automaton.find_iter(whole) {
+            out.extend_from_slice(&whole[last..found.start()]);
+            out.extend_from_slice(&self.replacements[found.pattern().as_usize()]);
+            last = found.end();
+        }
+        out.extend_from_slice(&whole[last..]);
+        Some(out)
+    }
+
     /// The pending bytes with every value replaced, but for the last `hold`
     /// bytes after the last value found, which stay pending.
     fn release(&mut self, hold: usize) -> Vec<u8> {
@@ -509,6 +524,13 @@ mod tests {
         out.extend(redactor.finish());
         assert_eq!(out, expected);
         assert!(!format!("{redactor:?}").contains("ghp_"));
+        assert_eq!(
+            redactor
+                .whole(b"token ghp_0123456789, again ghp_0123456789")
+                .unwrap(),
+            b"token hs-secret:TOKEN, again hs-secret:TOKEN"
+        );
+        assert_eq!(redactor.whole(b"nothing here"), None);
         assert!(Redactor::new(&[("EMPTY".into(), Vec::new())]).is_none());
     }
 }

@@ -91,8 +91,14 @@ async fn echo<S: AsyncRead + AsyncWrite + Unpin>(
     }
     let text = String::from_utf8_lossy(&request).into_owned();
     log.lock().unwrap().push(text.clone());
+    // Echoed in a header too, as some APIs do.
+    let echo = text
+        .lines()
+        .find_map(|l| l.strip_prefix("authorization: "))
+        .map(|auth| format!("X-Echo: {auth}\r\n"))
+        .unwrap_or_default();
     let reply = format!(
-        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{text}",
+        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n{extra}{echo}Connection: close\r\n\r\n{text}",
         text.len()
     );
     let _ = stream.write_all(reply.as_bytes()).await;
@@ -377,8 +383,15 @@ async fn a_placeholder_becomes_the_secret_only_at_its_bound_host_and_header() {
         "{seen}"
     );
     assert!(!seen.contains("hs-secret:"), "{seen}");
-    // The destination echoed the value back: the shell gets the placeholder.
+    // The destination echoed the value back, in its body and a header: the
+    // shell gets the placeholder.
     assert!(!response.contains(TOKEN), "{response}");
+    assert!(
+        response
+            .to_ascii_lowercase()
+            .contains("x-echo: bearer hs-secret:github_token"),
+        "{response}"
+    );
     assert!(
         response.contains("authorization: Bearer hs-secret:GITHUB_TOKEN"),
         "{response}"

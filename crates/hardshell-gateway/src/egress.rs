@@ -109,9 +109,11 @@ impl Edge {
 
 /// The agent shell's broker: the model providers' routes, their keys bound
 /// as placeholders, the gateway as the tap, and a scan for every secret the
-/// edge holds; decisions are dropped (the edge's variant audits them).
+/// edge holds; `internal` are the address guard's exceptions (`[dangerous]
+/// egress_internal`). Decisions are dropped (the edge's variant audits them).
 pub fn model_broker(
     gateway: &LlmGateway,
+    internal: &[Cidr],
     scanned: &[(String, Zeroizing<Vec<u8>>)],
 ) -> Result<Broker, GatewayError> {
     let models::Routes {
@@ -123,9 +125,8 @@ pub fn model_broker(
         .map_err(|e| GatewayError::Setup(e.to_string()))?;
     let tls = hardshell_broker::proxy::platform_tls()
         .map_err(|e| GatewayError::Setup(format!("the broker's TLS roots: {e}")))?;
-    // Internal addresses stay refused for everything but the providers'
-    // own routes, which say so themselves.
-    let mut broker = Broker::new(EgressPolicy { routes }, AddressGuard::default(), tls);
+    let guard = AddressGuard::new(internal.iter().map(|c| c.0).collect());
+    let mut broker = Broker::new(EgressPolicy { routes }, guard, tls);
     broker.bindings = bindings;
     // The providers' keys too, wherever they came from: the agent holds
     // none, so one it sends was obtained to be smuggled out.
@@ -166,9 +167,10 @@ impl Edge {
         &self,
         socket: &Path,
         gateway: &LlmGateway,
+        internal: &[Cidr],
         scanned: &[(String, Zeroizing<Vec<u8>>)],
     ) -> Result<(), GatewayError> {
-        let mut broker = model_broker(gateway, scanned)?;
+        let mut broker = model_broker(gateway, internal, scanned)?;
         let state = self.state.clone();
         broker.events = Arc::new(move |event| audit(&state, "agent", event));
         serve_on(socket, broker)

@@ -5,8 +5,10 @@
 //! - the route: the base URL's host and port, `POST` to the wire format's
 //!   chat path only (`v1/messages` for Anthropic, `chat/completions` for
 //!   OpenAI-compatible servers), TLS from the broker when the base URL is
-//!   `https`; the address guard does not apply, since the operator named the
-//!   host (a model server on this machine is a common setup);
+//!   `https`; the address guard does not apply to an IPv4 address or
+//!   `localhost` written in the base URL (a model server on this machine is a
+//!   common setup), while a name is checked like any other, with
+//!   `[dangerous] egress_internal` as the exceptions;
 //! - the secret: the agent holds `hs-secret:LLM_<NAME>` as its key, which the
 //!   broker swaps for the real one in the provider's key header only
 //!   (`x-api-key` or `authorization`), and only at that host.
@@ -181,7 +183,11 @@ impl LlmGateway {
                 methods: Some(vec!["POST".into()]),
                 path_prefixes: Some(vec![format!("{base}/{}", chat_path(provider.kind))]),
                 tls: url.scheme() == "https",
-                internal: true,
+                // The operator wrote this address down: a model server on
+                // this machine or network is a common, deliberate setup. A
+                // name is resolved, so it gets the guard like any other.
+                internal: matches!(url.host(), Some(url::Host::Ipv4(_)))
+                    || host.as_str() == "localhost",
                 tag: Some(name.clone()),
             });
             if let Some(key) = &provider.key {

@@ -133,6 +133,32 @@ async fn fixture(
     paid: &[&str],
     cap: Option<f64>,
 ) -> Fixture {
+    fixture_resolving(providers, paid, cap, &[], None).await
+}
+
+/// Maps every name to one address.
+struct Everything(std::net::SocketAddr);
+
+impl hardshell_broker::proxy::Resolve for Everything {
+    fn resolve(
+        &self,
+        _host: &hardshell_broker::host::Host,
+        _port: u16,
+    ) -> futures::future::BoxFuture<'static, std::io::Result<Vec<std::net::SocketAddr>>> {
+        let address = self.0;
+        Box::pin(async move { Ok(vec![address]) })
+    }
+}
+
+/// [`fixture`] with the guard's exceptions, and every name resolving to
+/// `everything` if given.
+async fn fixture_resolving(
+    providers: &[(&str, ProviderKind, &str)],
+    paid: &[&str],
+    cap: Option<f64>,
+    internal: &[hardshell_config::Cidr],
+    everything: Option<std::net::SocketAddr>,
+) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
     let mut prices = PriceList::new();
@@ -164,7 +190,10 @@ async fn fixture(
         .collect();
     let cap = cap.map(|usd| SpendCap::new(ledger.clone(), MicroUsd::from_usd(usd).unwrap()));
     let gateway = LlmGateway::new(routes, ledger.clone(), cap).unwrap();
-    let broker = model_broker(&gateway, &[]).unwrap();
+    let mut broker = model_broker(&gateway, internal, &[]).unwrap();
+    if let Some(address) = everything {
+        broker.resolver = std::sync::Arc::new(Everything(address));
+    }
     let socket = dir.path().join("broker.sock");
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
     tokio::spawn(std::sync::Arc::new(broker).serve(listener));
@@ -517,6 +546,42 @@ async fn a_provider_error_is_relayed_without_the_key() {
         body.contains("Incorrect API key provided: hs-secret:LLM_OPENAI"),
         "the echoed key is the placeholder again: {body}"
     );
+}
+
+#[tokio::test]
+async fn a_provider_named_by_a_name_gets_the_address_guard() {
+    let p = provider(Answer::OpenAiStream).await;
+    let address: std::net::SocketAddr = p.url.trim_start_matches("http://").parse().unwrap();
+    let url = format!("http://models.example:{}", address.port());
+    let provider = [("named", ProviderKind::OpenAi, url.as_str())];
+    // A name is resolved, and what it resolves to is checked: loopback is
+    // refused, as for any shell's request.
+    let f = fixture_resolving(&provider, &[], None, &[], Some(address)).await;
+    let response = f
+        .http
+        .post(format!("{url}/chat/completions"))
+        .header("authorization", "Bearer hs-secret:LLM_NAMED")
+        .json(&chat("m", false))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    let body = response.text().await.unwrap();
+    assert!(body.contains("127.0.0.1 is a loopback address"), "{body}");
+    assert!(p.received.lock().unwrap().is_empty());
+    // Unless [dangerous] egress_internal names the block.
+    let exception = hardshell_config::Cidr::parse("127.0.0.0/8").unwrap();
+    let f = fixture_resolving(&provider, &[], None, &[exception], Some(address)).await;
+    let response = f
+        .http
+        .post(format!("{url}/chat/completions"))
+        .header("authorization", "Bearer hs-secret:LLM_NAMED")
+        .json(&chat("m", true))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(p.received.lock().unwrap().len(), 1);
 }
 
 #[tokio::test]

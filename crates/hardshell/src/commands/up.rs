@@ -195,7 +195,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         tokio::spawn(control.serve());
         // The agent's one way out: its broker, with the model providers'
         // routes, beside the control socket.
-        edge.serve_model_broker(&broker_path, &gateway, &every_secret)?;
+        edge.serve_model_broker(
+            &broker_path,
+            &gateway,
+            &loaded.config.dangerous.egress_internal,
+            &every_secret,
+        )?;
         // The edge's sockets belong to the shell's id, so the agent can connect.
         let (uid, gid) = hardshell_sandbox::host_ids();
         for path in [&control_path, &broker_path] {
