@@ -24,7 +24,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, BodyStream, Full, Limited, StreamBody};
+use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1::SendRequest;
 use hyper::service::service_fn;
@@ -100,6 +100,10 @@ pub struct Limits {
     /// Bytes one shell may move through the broker, both ways, bodies and
     /// tunnels counted; then requests get 429 and streams are cut.
     pub max_bytes: u64,
+    /// Request bytes one shell may have held in the edge's memory at once
+    /// (bodies are read whole to be scanned); more get 503. Without it, a
+    /// shell's connections times `max_body_bytes` could exhaust the edge.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for Limits {
@@ -110,6 +114,7 @@ impl Default for Limits {
             response_timeout: Duration::from_secs(120),
             max_connections: 64,
             max_bytes: 1 << 30,
+            max_buffered_bytes: 32 << 20,
         }
     }
 }
@@ -150,11 +155,13 @@ pub trait Meter: Send + 'static {
     fn finish(self: Box<Self>, status: StatusCode);
 }
 
-/// What one shell (one listener) has open and has spent.
-#[derive(Debug, Clone, Default)]
+/// What one shell (one listener) has open, has spent, and has buffered.
+#[derive(Debug, Clone)]
 struct Shell {
     active: Arc<AtomicUsize>,
     spent: Arc<AtomicU64>,
+    /// One permit per KiB of request body held.
+    buffered: Arc<tokio::sync::Semaphore>,
 }
 
 /// One counted connection; uncounted when dropped.
@@ -167,6 +174,19 @@ impl Drop for Slot {
 }
 
 impl Shell {
+    fn new(limits: &Limits) -> Self {
+        Self {
+            active: Arc::default(),
+            spent: Arc::default(),
+            buffered: Arc::new(tokio::sync::Semaphore::new(
+                limits
+                    .max_buffered_bytes
+                    .div_ceil(1024)
+                    .min(tokio::sync::Semaphore::MAX_PERMITS),
+            )),
+        }
+    }
+
     fn slot(&self, limits: &Limits) -> Option<Slot> {
         if self.active.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
             self.active.fetch_sub(1, Ordering::SeqCst);
@@ -268,7 +288,7 @@ impl Broker {
     /// Serves one shell's connections on `listener` until the task is
     /// dropped; its counts start at zero.
     pub async fn serve(self: Arc<Self>, listener: UnixListener) {
-        let shell = Shell::default();
+        let shell = Shell::new(&self.limits);
         loop {
             let Ok((mut stream, _)) = listener.accept().await else {
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -324,6 +344,11 @@ impl Broker {
             Ok(route) => route,
             Err(denied) => return self.deny(&host, port, &denied.to_string()),
         };
+        // Before the name is resolved: under a wildcard route, the labels of
+        // a name would reach that domain's name servers in the lookup.
+        if let Some(found) = self.scanner.find(host.as_str().as_bytes()) {
+            return self.leak(&found.name, &host);
+        }
         let address = match self.address(&host, port, route.internal).await {
             Ok(address) => address,
             Err(reason) => return self.deny(&host, port, &reason),
@@ -357,6 +382,19 @@ impl Broker {
         refusal(
             StatusCode::FORBIDDEN,
             &format!("hardshell broker: refused: {reason}\n"),
+        )
+    }
+
+    fn leak(&self, secret: &str, host: &Host) -> Response<Body> {
+        (self.events)(Event::LeakBlocked {
+            name: secret.to_owned(),
+            host: host.to_string(),
+        });
+        refusal(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "hardshell broker: refused: the request carries the value of secret {secret}\n"
+            ),
         )
     }
 
@@ -495,16 +533,11 @@ impl Broker {
         upstream: Upstream,
     ) -> Response<Body> {
         let (parts, body) = request.into_parts();
-        let Ok(body) = Limited::new(body, self.limits.max_body_bytes)
-            .collect()
-            .await
-        else {
-            return refusal(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "the request body is too large or broken\n",
-            );
+        // Held until the answer's head is back (the body is sent by then).
+        let (body, _held) = match self.read_body(shell, body).await {
+            Ok(read) => read,
+            Err(refused) => return refused,
         };
-        let body = body.to_bytes();
         if !shell.spend(body.len(), &self.limits) {
             return self.spent(host, port);
         }
@@ -519,17 +552,7 @@ impl Broker {
         sent.push(b'\n');
         sent.extend_from_slice(&body);
         if let Some(found) = self.scanner.find(&sent) {
-            (self.events)(Event::LeakBlocked {
-                name: found.name.clone(),
-                host: host.to_string(),
-            });
-            return refusal(
-                StatusCode::FORBIDDEN,
-                &format!(
-                    "hardshell broker: refused: the request carries the value of secret {}\n",
-                    found.name
-                ),
-            );
+            return self.leak(&found.name, host);
         }
         let (body, meter) = match (&route.tag, &self.tap) {
             (None, _) => (body, None),
@@ -627,6 +650,52 @@ impl Broker {
             (redactor, meter) => relay(body, redactor, meter, status),
         };
         Response::from_parts(head, body)
+    }
+
+    /// A request's whole body, counted against the shell's buffer allowance
+    /// as it arrives.
+    async fn read_body(
+        &self,
+        shell: &Shell,
+        mut body: Incoming,
+    ) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), Response<Body>> {
+        let mut read = Vec::new();
+        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        while let Some(frame) = body.frame().await {
+            let Ok(frame) = frame else {
+                return Err(refusal(
+                    StatusCode::BAD_REQUEST,
+                    "hardshell broker: the request body is broken\n",
+                ));
+            };
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            if read.len() + data.len() > self.limits.max_body_bytes {
+                return Err(refusal(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "hardshell broker: the request body is too large\n",
+                ));
+            }
+            let want = u32::try_from((read.len() + data.len()).div_ceil(1024)).unwrap_or(u32::MAX);
+            let have = held
+                .as_ref()
+                .map_or(0, |p| u32::try_from(p.num_permits()).unwrap_or(u32::MAX));
+            if want > have {
+                let Ok(more) = shell.buffered.clone().try_acquire_many_owned(want - have) else {
+                    return Err(refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "hardshell broker: this shell has too many request bytes in flight\n",
+                    ));
+                };
+                match &mut held {
+                    Some(permit) => permit.merge(more),
+                    None => held = Some(more),
+                }
+            }
+            read.extend_from_slice(&data);
+        }
+        Ok((Bytes::from(read), held))
     }
 
     /// The request to send: origin-form, placeholders swapped where bound,

@@ -19,6 +19,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 
 const TOKEN: &str = "ghp_0123456789abcdefABCDEF0123456789ab";
+/// A secret that could be a name's label as it is.
+const LABEL_SAFE: &str = "k3ylabel0123456789";
 
 /// Maps names to fixed addresses.
 struct Table(BTreeMap<String, Vec<SocketAddr>>);
@@ -215,7 +217,10 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
         },
     )]);
     broker.secret = Arc::new(|name| (name == "GITHUB_TOKEN").then(|| TOKEN.to_owned()));
-    broker.scanner = LeakScanner::new(&[("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec())]);
+    broker.scanner = LeakScanner::new(&[
+        ("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec()),
+        ("LABEL_SAFE".into(), LABEL_SAFE.as_bytes().to_vec()),
+    ]);
     broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
     broker.limits = limits;
     let dir = tempfile::tempdir().unwrap();
@@ -442,6 +447,26 @@ async fn a_secret_value_leaving_in_any_form_is_blocked() {
         name: "GITHUB_TOKEN".into(),
         host: "other.test".into()
     }));
+    // In a name under a wildcard route, it is refused before the name is
+    // looked up (the lookup itself would carry it out), tunnel or not: the
+    // refusal names the secret, not a name that does not resolve.
+    for label in [LABEL_SAFE.to_owned(), hex::encode(LABEL_SAFE)] {
+        let name = format!("{label}.github.test");
+        for request in [
+            format!(
+                "GET http://{name}:{0}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                h.port
+            ),
+            format!("CONNECT {name}:{0} HTTP/1.1\r\nHost: x\r\n\r\n", h.port),
+        ] {
+            let response = h.send(&request).await;
+            assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+            assert!(
+                response.contains("carries the value of secret LABEL_SAFE"),
+                "{response}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
@@ -856,4 +881,38 @@ async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
     let response = send_to(&socket, &post("/v1/chat")).await;
     assert!(response.starts_with("HTTP/1.1 502"), "{response}");
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_shell_cannot_hold_more_request_bytes_in_the_edge_than_its_allowance() {
+    let limits = Limits {
+        max_buffered_bytes: 8 * 1024,
+        response_timeout: Duration::from_millis(1500),
+        ..Limits::default()
+    };
+    let h = harness_with(true, limits).await;
+    let body = "x".repeat(6 * 1024);
+    let post = |host: &str, port: u16| {
+        format!(
+            "POST http://{host}:{port}/up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    // The first waits on a destination that never answers, holding 6 KiB.
+    let socket = h.socket.clone();
+    let slow = post("slow.github.test", h.silent);
+    let waiting = tokio::spawn(async move { send_to(&socket, &slow).await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let refused = h.send(&post("api.github.test", h.port)).await;
+    assert!(refused.starts_with("HTTP/1.1 503"), "{refused}");
+    assert!(
+        refused.contains("too many request bytes in flight"),
+        "{refused}"
+    );
+    assert!(h.seen.lock().unwrap().is_empty());
+    // Once it is answered (here: timed out), the allowance is back.
+    let first = waiting.await.unwrap();
+    assert!(first.starts_with("HTTP/1.1 504"), "{first}");
+    let after = h.send(&post("api.github.test", h.port)).await;
+    assert!(after.starts_with("HTTP/1.1 200"), "{after}");
 }

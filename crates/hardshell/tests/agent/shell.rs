@@ -652,7 +652,7 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
     let (tls_port, tls_root, tls_seen) = outside_tls_server();
     let hs = instance(&format!(
         "[agent]\n[llm]\nchain = []\n\
-         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"env\", \"cat\", \"echo\", \"base64\"]\ntimeout_secs = 20\n\
+         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"env\", \"cat\", \"echo\", \"base64\", \"getent\"]\ntimeout_secs = 20\n\
          [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{port}]\n\
          [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{tls_port}]\ntls = true\n\
          [egress.secrets.TEST_TOKEN]\nhosts = [\"localhost\"]\nheader = \"authorization\"\n"
@@ -766,6 +766,7 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
         &format!(
             "curl -sS --noproxy '*' http://localhost:{port}/direct; \
              curl -sS http://example.com/ ; \
+             getent hosts example.com || echo no-dns; \
              echo leak > /dev/udp/127.0.0.1/{udp}"
         ),
     );
@@ -780,6 +781,8 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
         stdout.contains("example.com is not an allowed host"),
         "{answer}"
     );
+    // No name is resolved in the shell: there is no resolver to reach.
+    assert!(stdout.contains("no-dns"), "{answer}");
     assert_eq!(
         seen.lock().unwrap().len(),
         before,
