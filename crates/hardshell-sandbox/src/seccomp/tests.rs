@@ -1,4 +1,4 @@
-use super::{DENY_LIST, filters, parse};
+use super::{DENY_LIST, FIRST_UNREVIEWED, SYSCALLS, filters, parse, unreviewed_guard};
 
 #[test]
 fn the_shipped_list_parses_and_builds_filters() {
@@ -83,4 +83,20 @@ fn unknown_calls_names_and_duplicates_are_refused() {
     // The same call with different conditions is two entries, not a duplicate.
     let two = parse("socket arg0 == AF_VSOCK : a\nsocket arg0 == AF_PACKET : b\n").unwrap();
     assert_eq!(two.len(), 2);
+}
+
+#[test]
+fn every_listed_call_is_below_the_unreviewed_line_and_the_guard_answers_enosys_from_it() {
+    for (name, number) in SYSCALLS {
+        assert!(
+            *number < i64::from(FIRST_UNREVIEWED),
+            "{name} ({number}) is past the line it was reviewed against"
+        );
+    }
+    let guard = unreviewed_guard();
+    assert_eq!(guard.len(), 4);
+    // nr >= FIRST_UNREVIEWED: ERRNO(ENOSYS); else allow.
+    assert_eq!((guard[1].code, guard[1].k), (0x35, FIRST_UNREVIEWED));
+    assert_eq!(guard[2].k, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32);
+    assert_eq!(guard[3].k, libc::SECCOMP_RET_ALLOW);
 }

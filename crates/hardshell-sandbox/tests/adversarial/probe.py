@@ -22,6 +22,10 @@ SYS = {
     "memfd_create": 319, "execveat": 322, "kexec_load": 246, "reboot": 169,
     "init_module": 175, "open_by_handle_at": 304, "pivot_root": 155,
     "fsopen": 430, "open_tree": 428, "clone3": 435,
+    # Past the reviewed line (463): Linux 6.15's open_tree_attr.
+    "open_tree_attr": 467,
+    # x86_64's x32 ABI: any call with bit 30 set (here getpid).
+    "x32_getpid": 0x40000000 | 39,
 }
 
 CLONE_NEWUSER = 0x10000000
@@ -147,6 +151,9 @@ CASES = {
     "clone_newuser": lambda: sys_case("clone_newuser", "clone", CLONE_NEWUSER | SIGCHLD, 0, 0, 0, 0, child_exits=True),
     "clone_newnet": lambda: sys_case("clone_newnet", "clone", CLONE_NEWNET | SIGCHLD, 0, 0, 0, 0, child_exits=True),
     "clone3": lambda: sys_case("clone3", "clone3", None, 0),
+    # Flags 0 and no attributes: an O_PATH descriptor, were it let through.
+    "open_tree_attr": lambda: sys_case("open_tree_attr", "open_tree_attr", -100, b"/", 0, None, 0),
+    "x32": lambda: sys_case("x32", "x32_getpid"),
     "setns": setns,
     "ptrace": lambda: sys_case("ptrace", "ptrace", 16, 1, 0, 0),
     "process_vm_readv": lambda: sys_case("process_vm_readv", "process_vm_readv", 1, None, 0, None, 0, 0),
