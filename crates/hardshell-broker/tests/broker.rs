@@ -192,7 +192,10 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
             route("*.github.test", vec![port, silent]),
             route("other.test", vec![port]),
             Route {
-                hosts: vec![HostPattern::parse("other.test").unwrap()],
+                hosts: vec![
+                    HostPattern::parse("other.test").unwrap(),
+                    HostPattern::parse("only-public.test").unwrap(),
+                ],
                 ports: vec![port],
                 methods: Some(vec!["GET".into()]),
                 path_prefixes: Some(vec!["/public/".into()]),
@@ -299,7 +302,7 @@ async fn an_allowed_request_goes_through_and_is_recorded() {
 #[tokio::test]
 async fn unlisted_hosts_wrong_ports_methods_and_paths_are_refused() {
     let h = harness(true).await;
-    // Methods and paths are refused by route in policy's unit tests.
+    // Every way a request falls outside the routes (policy.rs tests each rule alone).
     let close = "Connection: close\r\n\r\n";
     for (request, reason) in [
         (
@@ -319,6 +322,22 @@ async fn unlisted_hosts_wrong_ports_methods_and_paths_are_refused() {
         (
             format!("GET http://api.github.test:22/ HTTP/1.1\r\nHost: x\r\n{close}"),
             "port 22 is not allowed",
+        ),
+        // other.test is also a GET-only route under /public/ (the first
+        // route for it allows anything, so a name only it matches is used).
+        (
+            format!(
+                "DELETE http://only-public.test:{}/public/x HTTP/1.1\r\nHost: x\r\n{close}",
+                h.port
+            ),
+            "DELETE is not allowed for only-public.test",
+        ),
+        (
+            format!(
+                "GET http://only-public.test:{}/private/x HTTP/1.1\r\nHost: x\r\n{close}",
+                h.port
+            ),
+            "the path is not allowed for only-public.test",
         ),
         (
             format!(
