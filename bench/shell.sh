@@ -13,4 +13,9 @@ command -v bwrap >/dev/null || {
 }
 cargo build --release --locked --quiet -p hardshell-sandbox --bin shell-init --example shell_start
 target="${CARGO_TARGET_DIR:-target}"
+if grep -Eq '^cgroup2? .* cgroup2? [^ ]*favordynmods' /proc/mounts; then
+  echo "cgroup favordynmods: on (cgroup moves skip the RCU grace period)"
+else
+  echo "cgroup favordynmods: off (a start may wait an RCU grace period; see README)"
+fi
 "$target/release/examples/shell_start" "$target/release/shell-init" "$runs"

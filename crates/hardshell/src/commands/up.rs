@@ -82,6 +82,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         args: vec!["shell-init".into()],
     };
     let shell = &loaded.config.shell;
+    if !hardshell_sandbox::cgroup_moves_are_fast() {
+        tracing::info!(
+            "no cgroup hierarchy is mounted with favordynmods: a shell's start now and then waits \
+             a kernel RCU grace period (up to ~20 ms) moving into its cgroups; see README, The shell"
+        );
+    }
     let stale = hardshell_sandbox::remove_stale_cgroups();
     if stale > 0 {
         tracing::info!(
