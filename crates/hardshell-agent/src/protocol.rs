@@ -96,6 +96,24 @@ pub struct ExecSettings {
     /// empty: no network at all.
     #[serde(default)]
     pub egress: Vec<String>,
+    /// Of those, the hosts to call with `http://` URLs: the broker speaks
+    /// TLS to them itself (and refuses a tunnel).
+    #[serde(default)]
+    pub tls_hosts: Vec<String>,
+    /// Secrets a command may use as `hs-secret:NAME` placeholders, and where.
+    #[serde(default)]
+    pub secrets: Vec<SecretHint>,
+}
+
+/// A secret as the model is told of it: its name and where the broker swaps
+/// its placeholder; never its value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretHint {
+    pub name: String,
+    pub hosts: Vec<String>,
+    /// The only header it works in, if bound to one.
+    #[serde(default)]
+    pub header: Option<String>,
 }
 
 /// A command for a session's workspace.

@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use hardshell_agent::protocol::{AgentSettings, ChainEntry, ExecSettings, ProviderWire};
+use hardshell_agent::protocol::{
+    AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint,
+};
 use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
 use hardshell_gateway::{LlmGateway, ProviderRoute};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
@@ -110,12 +112,28 @@ pub fn agent_settings(
     let agent = &loaded.config.agent;
     let mut exec = exec_settings(&loaded.config.exec);
     if let Some(exec) = &mut exec {
-        exec.egress = loaded
-            .config
-            .egress
-            .routes
+        let egress = &loaded.config.egress;
+        let hosts = |tls: bool| -> Vec<String> {
+            let mut hosts: Vec<String> = egress
+                .routes
+                .iter()
+                .filter(|route| !tls || route.tls)
+                .flat_map(|route| route.hosts.iter().cloned())
+                .collect();
+            hosts.sort();
+            hosts.dedup();
+            hosts
+        };
+        exec.egress = hosts(false);
+        exec.tls_hosts = hosts(true);
+        exec.secrets = egress
+            .secrets
             .iter()
-            .flat_map(|route| route.hosts.iter().cloned())
+            .map(|(name, binding)| SecretHint {
+                name: name.clone(),
+                hosts: binding.hosts.clone(),
+                header: binding.header.clone(),
+            })
             .collect();
     }
     Ok(AgentSettings {
@@ -141,5 +159,7 @@ fn exec_settings(exec: &hardshell_config::Exec) -> Option<ExecSettings> {
         allow: exec.allow.clone(),
         timeout_secs: exec.timeout_secs,
         egress: Vec::new(),
+        tls_hosts: Vec::new(),
+        secrets: Vec::new(),
     })
 }

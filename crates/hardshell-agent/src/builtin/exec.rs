@@ -50,11 +50,38 @@ impl<R: CommandRunner> Tool for Exec<R> {
         let network = if self.settings.egress.is_empty() {
             "No network.".to_owned()
         } else {
-            format!(
+            let mut network = format!(
                 "Network only through the HTTP proxy set in HTTP_PROXY and HTTPS_PROXY, \
                  to these hosts: {}.",
                 self.settings.egress.join(", ")
-            )
+            );
+            if !self.settings.tls_hosts.is_empty() {
+                network.push_str(&format!(
+                    " Call {} with http:// URLs (the proxy connects with TLS itself; https:// is refused there).",
+                    self.settings.tls_hosts.join(", ")
+                ));
+            }
+            if !self.settings.secrets.is_empty() {
+                let secrets: Vec<String> = self
+                    .settings
+                    .secrets
+                    .iter()
+                    .map(|secret| {
+                        let header = secret
+                            .header
+                            .as_ref()
+                            .map(|h| format!(", in the {h} header only"))
+                            .unwrap_or_default();
+                        format!("{} ({}{header})", secret.name, secret.hosts.join(", "))
+                    })
+                    .collect();
+                network.push_str(&format!(
+                    " Secrets are never in the shell: write hs-secret:NAME where the value goes \
+                     and the proxy puts it in, for these only: {}.",
+                    secrets.join("; ")
+                ));
+            }
+            network
         };
         let others = if self.settings.asks {
             "Any other command waits until the owner approves or refuses it"

@@ -76,6 +76,8 @@ async fn agent(store: &TestStore, model: ScriptedModel, runner: ScriptedRunner) 
         allow: vec!["ls".into()],
         timeout_secs: 60,
         egress: Vec::new(),
+        tls_hosts: Vec::new(),
+        secrets: Vec::new(),
     };
     tools.register(Exec::new(runner, settings)).unwrap();
     Agent::new(AgentParts {
@@ -215,4 +217,46 @@ async fn empty_and_oversized_commands_never_reach_the_edge() {
         let (_, is_error) = tool_result(&model);
         assert!(is_error);
     }
+}
+
+#[test]
+fn the_model_is_told_how_to_reach_tls_routes_and_which_placeholders_it_may_use() {
+    use hardshell_agent::Tool as _;
+    let mut settings = ExecSettings {
+        asks: false,
+        allow: vec!["curl".into()],
+        timeout_secs: 60,
+        egress: Vec::new(),
+        tls_hosts: Vec::new(),
+        secrets: Vec::new(),
+    };
+    let closed = Exec::new(ScriptedRunner::new(Vec::new()), settings.clone()).spec();
+    assert!(
+        closed.description.contains("No network."),
+        "{}",
+        closed.description
+    );
+
+    settings.egress = vec!["api.github.com".into(), "pypi.org".into()];
+    settings.tls_hosts = vec!["api.github.com".into()];
+    settings.secrets = vec![hardshell_agent::protocol::SecretHint {
+        name: "GITHUB_TOKEN".into(),
+        hosts: vec!["api.github.com".into()],
+        header: Some("authorization".into()),
+    }];
+    let open = Exec::new(ScriptedRunner::new(Vec::new()), settings).spec();
+    let text = &open.description;
+    assert!(
+        text.contains("to these hosts: api.github.com, pypi.org."),
+        "{text}"
+    );
+    assert!(
+        text.contains("Call api.github.com with http:// URLs"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hs-secret:NAME")
+            && text.contains("GITHUB_TOKEN (api.github.com, in the authorization header only)"),
+        "{text}"
+    );
 }
