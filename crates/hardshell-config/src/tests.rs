@@ -638,3 +638,54 @@ fn shell_limits_must_be_positive() {
 fn toml_string(text: &str) -> String {
     toml::Value::String(text.to_owned()).to_string()
 }
+
+#[test]
+fn egress_routes_and_bindings_the_broker_could_not_use_are_refused() {
+    let good = "[[egress.routes]]\nhosts = [\"api.github.com\"]\nports = [443]\ntls = true\n\
+                methods = [\"GET\"]\npaths = [\"/repos/\"]\n\
+                [egress.secrets.GITHUB_TOKEN]\nhosts = [\"api.github.com\"]\nheader = \"authorization\"\n";
+    let config = parse(good).unwrap();
+    assert!(config.config.egress.routes[0].tls);
+    assert_eq!(config.config.egress.max_mb, 1024);
+    for (text, key) in [
+        ("[egress]\nmax_mb = 0\n", "egress.max_mb"),
+        (
+            "[[egress.routes]]\nhosts = []\nports = [443]\n",
+            "egress.routes[0].hosts",
+        ),
+        (
+            "[[egress.routes]]\nhosts = [\"a.test\"]\nports = []\n",
+            "egress.routes[0].ports",
+        ),
+        (
+            "[[egress.routes]]\nhosts = [\"a.test\"]\nports = [0]\n",
+            "egress.routes[0].ports",
+        ),
+        (
+            "[[egress.routes]]\nhosts = [\"a.test\"]\nports = [80]\ntls = true\n",
+            "egress.routes[0].ports",
+        ),
+        (
+            "[[egress.routes]]\nhosts = [\"a.test\"]\nports = [80]\nmethods = [\"GET /\"]\n",
+            "egress.routes[0].methods",
+        ),
+        (
+            "[[egress.routes]]\nhosts = [\"a.test\"]\nports = [80]\npaths = [\"v1\"]\n",
+            "egress.routes[0].paths",
+        ),
+        (
+            "[egress.secrets.github]\nhosts = [\"a.test\"]\n",
+            "egress.secrets.github",
+        ),
+        (
+            "[egress.secrets.TOKEN]\nhosts = []\n",
+            "egress.secrets.TOKEN.hosts",
+        ),
+        (
+            "[egress.secrets.TOKEN]\nhosts = [\"a.test\"]\nheader = \"x: y\"\n",
+            "egress.secrets.TOKEN.header",
+        ),
+    ] {
+        assert_eq!(key_of(parse(text)), key, "{text}");
+    }
+}

@@ -15,7 +15,69 @@ impl LoadedConfig {
         self.validate_access()?;
         self.validate_storage()?;
         self.validate_exec()?;
+        self.validate_egress()?;
         self.validate_operations()
+    }
+
+    /// What the broker could not use, refused here rather than at start.
+    fn validate_egress(&self) -> Result<(), ConfigError> {
+        let egress = &self.config.egress;
+        if egress.max_mb == 0 {
+            return Err(self.error_at("egress.max_mb", "must be at least 1"));
+        }
+        for (i, route) in egress.routes.iter().enumerate() {
+            let key = |field: &str| format!("egress.routes[{i}].{field}");
+            if route.hosts.is_empty() {
+                return Err(self.error_at(&key("hosts"), "name at least one host"));
+            }
+            if route.ports.is_empty() || route.ports.contains(&0) {
+                return Err(self.error_at(&key("ports"), "name at least one port, none of them 0"));
+            }
+            if route.tls && route.ports.contains(&80) {
+                return Err(self.error_at(
+                    &key("ports"),
+                    "a tls route speaks TLS to these ports; 80 is plain HTTP's (did you mean 443?)",
+                ));
+            }
+            if let Some(methods) = &route.methods
+                && let Some(bad) = methods
+                    .iter()
+                    .find(|m| m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()))
+            {
+                return Err(
+                    self.error_at(&key("methods"), format!("{bad:?} is not an HTTP method"))
+                );
+            }
+            if let Some(paths) = &route.paths
+                && let Some(bad) = paths.iter().find(|p| !p.starts_with('/'))
+            {
+                return Err(self.error_at(&key("paths"), format!("{bad:?} must start with /")));
+            }
+        }
+        for (name, binding) in &egress.secrets {
+            let key = format!("egress.secrets.{name}");
+            if !crate::is_valid_secret_name(name) {
+                return Err(self.error_at(
+                    &key,
+                    "a secret's name is upper-case letters, digits and _, starting with a letter",
+                ));
+            }
+            if binding.hosts.is_empty() {
+                return Err(self.error_at(&format!("{key}.hosts"), "name at least one host"));
+            }
+            if let Some(header) = &binding.header
+                && (header.is_empty()
+                    || !header
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+            {
+                return Err(self.error_at(
+                    &format!("{key}.header"),
+                    format!("{header:?} is not a header name"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_exec(&self) -> Result<(), ConfigError> {
