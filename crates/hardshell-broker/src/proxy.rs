@@ -17,25 +17,35 @@ use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, BodyStream, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::client::conn::http1::SendRequest;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpStream, UnixListener};
+use tokio::io::AsyncWriteExt;
+use tokio::net::UnixListener;
 
 use crate::address::AddressGuard;
 use crate::host::Host;
 use crate::policy::{EgressPolicy, Request as Asked, Route};
 use crate::secrets::{Binding, LeakScanner, Place, Redactor, placeholder_names, substitute};
+
+mod shell;
+mod tap;
+mod upstream;
+
+pub use shell::Limits;
+pub use tap::{Admitted, Meter, Tap};
+pub use upstream::platform_tls;
+
+use shell::{BUDGET_SPENT, Shell, counted, pump};
+use tap::relay;
+use upstream::{IdlePool, Upstream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
@@ -88,135 +98,6 @@ pub enum Event {
     },
 }
 
-/// Limits on what one request, and one shell, may take.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    pub max_body_bytes: usize,
-    pub connect_timeout: Duration,
-    /// From sending a request to the response's head.
-    pub response_timeout: Duration,
-    /// Connections (and tunnels) open at once per shell; more get 429.
-    pub max_connections: usize,
-    /// Bytes one shell may move through the broker, both ways, bodies and
-    /// tunnels counted; then requests get 429 and streams are cut.
-    pub max_bytes: u64,
-    /// Request bytes one shell may have held in the edge's memory at once
-    /// (bodies are read whole to be scanned); more get 503. Without it, a
-    /// shell's connections times `max_body_bytes` could exhaust the edge.
-    pub max_buffered_bytes: usize,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: 16 << 20,
-            connect_timeout: Duration::from_secs(10),
-            response_timeout: Duration::from_secs(120),
-            max_connections: 64,
-            max_bytes: 1 << 30,
-            max_buffered_bytes: 32 << 20,
-        }
-    }
-}
-
-/// Sees the requests of tagged routes before they leave and their responses
-/// as they come back: the edge's model routes check the spend cap and meter
-/// usage here.
-pub trait Tap: Send + Sync + 'static {
-    /// The shell's request on a route tagged `tag`, before placeholders are
-    /// swapped (so never a secret value): the body to send instead and a
-    /// meter for the response, or the response that refuses it.
-    fn admit(
-        &self,
-        tag: &str,
-        request: &http::request::Parts,
-        body: Bytes,
-    ) -> BoxFuture<'static, Result<Admitted, Response<Bytes>>>;
-}
-
-/// A request a [`Tap`] let through.
-pub struct Admitted {
-    pub body: Bytes,
-    pub meter: Box<dyn Meter>,
-}
-
-impl std::fmt::Debug for Admitted {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Admitted")
-            .field("body_bytes", &self.body.len())
-            .finish_non_exhaustive()
-    }
-}
-
-/// Watches one response's body. It is read to its end even if the shell
-/// stops reading, so what was used is always counted.
-pub trait Meter: Send + 'static {
-    fn feed(&mut self, chunk: &[u8]);
-    fn finish(self: Box<Self>, status: StatusCode);
-}
-
-/// What one shell (one listener) has open, has spent, and has buffered.
-#[derive(Debug, Clone)]
-struct Shell {
-    active: Arc<AtomicUsize>,
-    spent: Arc<AtomicU64>,
-    /// One permit per KiB of request body held.
-    buffered: Arc<tokio::sync::Semaphore>,
-}
-
-/// One counted connection; uncounted when dropped.
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-impl Shell {
-    fn new(limits: &Limits) -> Self {
-        Self {
-            active: Arc::default(),
-            spent: Arc::default(),
-            buffered: Arc::new(tokio::sync::Semaphore::new(
-                limits
-                    .max_buffered_bytes
-                    .div_ceil(1024)
-                    .min(tokio::sync::Semaphore::MAX_PERMITS),
-            )),
-        }
-    }
-
-    fn slot(&self, limits: &Limits) -> Option<Slot> {
-        if self.active.fetch_add(1, Ordering::SeqCst) >= limits.max_connections {
-            self.active.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(Slot(self.active.clone()))
-    }
-
-    /// Counts `bytes`; `false` once the budget is spent.
-    fn spend(&self, bytes: usize, limits: &Limits) -> bool {
-        let bytes = u64::try_from(bytes).unwrap_or(u64::MAX);
-        let before = self.spent.fetch_add(bytes, Ordering::SeqCst);
-        before.saturating_add(bytes) <= limits.max_bytes
-    }
-}
-
-/// Where an upstream connection goes: the checked address, and the name its
-/// certificate must carry on a TLS route.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct Upstream {
-    address: SocketAddr,
-    tls_name: Option<String>,
-}
-
-/// Connections kept per upstream.
-const MAX_IDLE_PER_UPSTREAM: usize = 8;
-
-type IdlePool =
-    std::sync::Mutex<std::collections::HashMap<Upstream, Vec<SendRequest<Full<Bytes>>>>>;
-
 /// Looks a bound secret's value up by name.
 pub type SecretLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
 /// Where the broker's decisions go (the audit log).
@@ -251,18 +132,6 @@ impl std::fmt::Debug for Broker {
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
-}
-
-/// The TLS client configuration for TLS routes: the platform's roots (on
-/// Linux, the system's certificate store), aws-lc-rs as the one provider.
-pub fn platform_tls() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_platform_verifier()?
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 impl Broker {
@@ -431,63 +300,6 @@ impl Broker {
             }
         }
         Ok(first)
-    }
-
-    async fn dial(&self, address: SocketAddr) -> Result<TcpStream, String> {
-        match tokio::time::timeout(self.limits.connect_timeout, TcpStream::connect(address)).await {
-            Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(e)) => Err(format!("connecting: {e}")),
-            Err(_) => Err("connecting timed out".to_owned()),
-        }
-    }
-
-    /// A new HTTP/1.1 connection to `upstream`, in TLS on a TLS route (the
-    /// certificate checked against the host the policy allowed).
-    async fn connect(&self, upstream: &Upstream) -> Result<SendRequest<Full<Bytes>>, String> {
-        let stream = self.dial(upstream.address).await?;
-        let Some(name) = &upstream.tls_name else {
-            return handshake(stream).await;
-        };
-        let name = rustls::pki_types::ServerName::try_from(name.clone())
-            .map_err(|e| format!("{name} cannot be checked in TLS: {e}"))?;
-        let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
-        match tokio::time::timeout(self.limits.connect_timeout, connector.connect(name, stream))
-            .await
-        {
-            Ok(Ok(stream)) => handshake(stream).await,
-            Ok(Err(e)) => Err(format!("TLS with the destination failed: {e}")),
-            Err(_) => Err("TLS with the destination timed out".to_owned()),
-        }
-    }
-
-    /// A kept connection to `upstream` that is ready for a request. Keyed by
-    /// the address the guard checked (and the TLS name), so reuse never
-    /// skips a check.
-    fn idle_connection(&self, upstream: &Upstream) -> Option<SendRequest<Full<Bytes>>> {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = idle.get_mut(upstream)?;
-        while let Some(sender) = kept.pop() {
-            // A connection still streaming an earlier reply is not ready; a
-            // closed one never will be.
-            if sender.is_ready() {
-                return Some(sender);
-            }
-        }
-        None
-    }
-
-    fn keep_connection(&self, upstream: Upstream, sender: SendRequest<Full<Bytes>>) {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = idle.entry(upstream).or_default();
-        if kept.len() < MAX_IDLE_PER_UPSTREAM {
-            kept.push(sender);
-        }
     }
 
     async fn tunnel(
@@ -818,109 +630,6 @@ enum Unsendable {
     Misdirected(String),
     /// The request cannot be forwarded as it is.
     Invalid(String),
-}
-
-const BUDGET_SPENT: &str = "this shell has moved all the bytes it may";
-
-async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, String>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let Ok((sender, connection)) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-    else {
-        return Err("the destination did not speak HTTP".to_owned());
-    };
-    tokio::spawn(connection);
-    Ok(sender)
-}
-
-/// Copies one direction of a tunnel, counting against the shell's budget.
-async fn pump(
-    mut from: impl AsyncRead + Unpin,
-    mut to: impl AsyncWrite + Unpin,
-    shell: &Shell,
-    limits: &Limits,
-) {
-    let mut buffer = vec![0u8; 16 * 1024];
-    loop {
-        let n = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
-        };
-        if !shell.spend(n, limits) || to.write_all(&buffer[..n]).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
-}
-
-/// A response body counted against the shell's budget; cut when spent.
-fn counted(body: Incoming, shell: Shell, limits: Limits) -> Body {
-    let frames = BodyStream::new(body).map(move |frame| {
-        let frame = frame.map_err(BoxError::from)?;
-        if let Some(data) = frame.data_ref()
-            && !shell.spend(data.len(), &limits)
-        {
-            return Err(BoxError::from(BUDGET_SPENT));
-        }
-        Ok(frame)
-    });
-    BodyExt::boxed_unsync(StreamBody::new(frames))
-}
-
-/// Relays `body` through a task that puts placeholders back for swapped
-/// values and feeds the meter. The task reads to the end even if the shell
-/// stops reading, so the meter sees the whole answer.
-fn relay(
-    body: Body,
-    mut redactor: Option<Redactor>,
-    mut meter: Option<Box<dyn Meter>>,
-    status: StatusCode,
-) -> Body {
-    let (frames, receiver) = tokio::sync::mpsc::channel::<Result<Bytes, BoxError>>(32);
-    tokio::spawn(async move {
-        let mut stream = BodyStream::new(body);
-        let mut listening = true;
-        while let Some(frame) = stream.next().await {
-            let chunk = match frame {
-                Ok(frame) => match frame.into_data() {
-                    Ok(data) => data,
-                    Err(_) => continue,
-                },
-                Err(e) => {
-                    if listening {
-                        let _ = frames.send(Err(e)).await;
-                    }
-                    break;
-                }
-            };
-            if let Some(meter) = &mut meter {
-                meter.feed(&chunk);
-            }
-            let out = match &mut redactor {
-                Some(redactor) => Bytes::from(redactor.push(&chunk)),
-                None => chunk,
-            };
-            if listening && !out.is_empty() && frames.send(Ok(out)).await.is_err() {
-                listening = false;
-            }
-        }
-        if let Some(redactor) = &mut redactor {
-            let rest = redactor.finish();
-            if listening && !rest.is_empty() {
-                let _ = frames.send(Ok(Bytes::from(rest))).await;
-            }
-        }
-        if let Some(meter) = meter {
-            meter.finish(status);
-        }
-    });
-    let frames = futures::stream::unfold(receiver, |mut receiver| async move {
-        let item = receiver.recv().await?;
-        Some((item.map(Frame::data), receiver))
-    });
-    BodyExt::boxed_unsync(StreamBody::new(frames))
 }
 
 /// `(host, port)` of a CONNECT authority or an absolute `http://` URL; a URL
