@@ -116,6 +116,16 @@ impl SandboxShell {
     /// forwarder relays to, announced as `HTTP_PROXY`/`HTTPS_PROXY`. A run
     /// before the broker is set is refused.
     pub fn with_egress(mut self, socket_dir: PathBuf, broker: ExecBroker) -> Self {
+        // Runs' directories left by an edge that was killed mid-run.
+        for entry in std::fs::read_dir(&socket_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if entry.file_name().to_string_lossy().starts_with("run-") {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
         self.egress = Some((socket_dir, broker));
         self
     }
@@ -270,4 +280,28 @@ fn read_capped(mut pipe: impl Read, limit: usize) -> (String, bool) {
 
 fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn runs_directories_left_by_a_killed_edge_are_removed_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let (workspaces, sockets) = (dir.path().join("workspaces"), dir.path().join("exec"));
+        std::fs::create_dir_all(sockets.join("run-4242-7")).unwrap();
+        std::fs::write(sockets.join("run-4242-7/broker.sock"), b"").unwrap();
+        std::fs::create_dir_all(sockets.join("kept")).unwrap();
+        let launcher = Launcher {
+            program: PathBuf::from("/nonexistent"),
+            args: Vec::new(),
+        };
+        let _shell = SandboxShell::new(launcher, workspaces, 1, 1 << 20)
+            .unwrap()
+            .with_egress(sockets.clone(), ExecBroker::default());
+        assert!(!sockets.join("run-4242-7").exists());
+        assert!(sockets.join("kept").is_dir());
+    }
 }
