@@ -225,21 +225,28 @@ impl Broker {
         if shell.spent.load(Ordering::SeqCst) >= self.limits.max_bytes {
             return self.spent(&host, port);
         }
-        (self.events)(Event::Allowed {
-            host: host.to_string(),
-            port,
-            tunnel,
-        });
         let upstream = Upstream {
             address,
             tls_name: route.tls.then(|| host.to_string()),
         };
         if tunnel {
+            self.allowed(&host, port, true);
             self.tunnel(shell, request, address).await
         } else {
             self.forward(shell, request, route, &host, port, upstream)
                 .await
         }
+    }
+
+    /// Recorded once every check has passed, right before the request or
+    /// tunnel leaves: a request refused later (a leak, a misdirected secret,
+    /// the tap) is recorded as that, not as allowed.
+    fn allowed(&self, host: &Host, port: u16, tunnel: bool) {
+        (self.events)(Event::Allowed {
+            host: host.to_string(),
+            port,
+            tunnel,
+        });
     }
 
     fn deny(&self, host: &Host, port: u16, reason: &str) -> Response<Body> {
@@ -398,6 +405,7 @@ impl Broker {
                 );
             }
         };
+        self.allowed(host, port, false);
         let mut sender = match self.idle_connection(&upstream) {
             Some(sender) => sender,
             None => match self.connect(&upstream).await {

@@ -466,6 +466,14 @@ async fn a_secret_value_leaving_in_any_form_is_blocked() {
         name: "GITHUB_TOKEN".into(),
         host: "other.test".into()
     }));
+    // A blocked request is recorded as blocked, never as allowed.
+    assert!(
+        !h.events()
+            .iter()
+            .any(|e| matches!(e, Event::Allowed { host, .. } if host == "other.test")),
+        "{:?}",
+        h.events()
+    );
     // In a name under a wildcard route, it is refused before the name is
     // looked up (the lookup itself would carry it out), tunnel or not: the
     // refusal names the secret, not a name that does not resolve.
