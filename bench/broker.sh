@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Latency and throughput of a plain-HTTP request through the egress broker
-# against the same request straight to the server, interleaved on loopback.
+# Latency and throughput of a request through the egress broker against the
+# same request straight to the server, interleaved on loopback: plain HTTP,
+# and a TLS route (the client's own TLS against plain HTTP to the broker,
+# which speaks TLS on).
 #
 #   bash bench/broker.sh [REQUESTS]      (default 5000)
 set -euo pipefail
