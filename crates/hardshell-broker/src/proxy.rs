@@ -198,6 +198,23 @@ impl Broker {
                 "the broker takes CONNECT host:port or an absolute http:// URL\n",
             );
         };
+        // First, before the name is recorded anywhere (a refusal's audit
+        // record and log line name the host) or looked up (under a wildcard
+        // route, its labels would reach that domain's name servers).
+        if let Some(found) = self.scanner.find(host.as_str().as_bytes()) {
+            let (shown, _) = self.scanner.redact(host.as_str());
+            (self.events)(Event::LeakBlocked {
+                name: found.name.clone(),
+                host: shown,
+            });
+            return refusal(
+                StatusCode::FORBIDDEN,
+                &format!(
+                    "hardshell broker: refused: the host name carries the value of secret {}\n",
+                    found.name
+                ),
+            );
+        }
         let tunnel = request.method() == Method::CONNECT;
         let asked = if tunnel {
             Asked::Tunnel { host: &host, port }
@@ -213,11 +230,6 @@ impl Broker {
             Ok(route) => route,
             Err(denied) => return self.deny(&host, port, &denied.to_string()),
         };
-        // Before the name is resolved: under a wildcard route, the labels of
-        // a name would reach that domain's name servers in the lookup.
-        if let Some(found) = self.scanner.find(host.as_str().as_bytes()) {
-            return self.leak(&found.name, &host);
-        }
         let address = match self.address(&host, port, route.internal).await {
             Ok(address) => address,
             Err(reason) => return self.deny(&host, port, &reason),
@@ -230,8 +242,7 @@ impl Broker {
             tls_name: route.tls.then(|| host.to_string()),
         };
         if tunnel {
-            self.allowed(&host, port, true);
-            self.tunnel(shell, request, address).await
+            self.tunnel(shell, request, &host, port, address).await
         } else {
             self.forward(shell, request, route, &host, port, upstream)
                 .await
@@ -313,17 +324,22 @@ impl Broker {
         &self,
         shell: &Shell,
         request: Request<Incoming>,
+        host: &Host,
+        port: u16,
         address: SocketAddr,
     ) -> Response<Body> {
-        let upstream = match self.dial(address).await {
-            Ok(stream) => stream,
-            Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
-        };
+        // Counted before anything is dialled: a shell at its limit does not
+        // get the broker to open connections for it.
         let Some(slot) = shell.slot(&self.limits) else {
             return refusal(
                 StatusCode::TOO_MANY_REQUESTS,
                 "hardshell broker: too many connections at once\n",
             );
+        };
+        self.allowed(host, port, true);
+        let upstream = match self.dial(address).await {
+            Ok(stream) => stream,
+            Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
         };
         let (shell, limits) = (shell.clone(), self.limits.clone());
         tokio::spawn(async move {

