@@ -192,10 +192,27 @@ impl Edge {
 }
 
 fn audit(state: &EdgeState, shell: &'static str, event: Event) {
+    state.audit.note(record(shell, event));
+}
+
+/// The audit record (and warning log line) for one broker decision. None is
+/// dropped: a placeholder whose name is no valid secret name (a shell can
+/// write `hs-secret:9X`) is recorded as a refusal without the name, with
+/// port 0 (the secret events carry no port).
+fn record(shell: &str, event: Event) -> AuditEvent {
     let shell = shell.to_owned();
-    let record = match event {
+    let refused = |host, port, reason: String| {
+        AuditEvent::EgressDecided(EgressDecided {
+            shell: shell.clone(),
+            host,
+            port,
+            decision: "refused".into(),
+            reason: Some(reason),
+        })
+    };
+    match event {
         Event::Allowed { host, port, .. } => AuditEvent::EgressDecided(EgressDecided {
-            shell,
+            shell: shell.clone(),
             host,
             port,
             decision: "allowed".into(),
@@ -203,36 +220,68 @@ fn audit(state: &EdgeState, shell: &'static str, event: Event) {
         }),
         Event::Denied { host, port, reason } => {
             tracing::warn!(%host, port, %reason, "egress refused");
-            AuditEvent::EgressDecided(EgressDecided {
-                shell,
-                host,
-                port,
-                decision: "refused".into(),
-                reason: Some(reason),
-            })
+            refused(host, port, reason)
         }
         Event::SecretMisdirected { name, host } => {
-            let Ok(secret) = hardshell_secrets::SecretName::parse(&name) else {
-                return;
-            };
             tracing::warn!(secret = %name, %host, "a secret's placeholder was aimed at a host it is not bound to");
-            AuditEvent::SecretMisdirected(SecretMisdirected {
-                shell,
-                secret,
-                host,
-            })
+            match hardshell_secrets::SecretName::parse(&name) {
+                Ok(secret) => AuditEvent::SecretMisdirected(SecretMisdirected {
+                    shell,
+                    secret,
+                    host,
+                }),
+                Err(_) => refused(host, 0, "a placeholder that names no valid secret".into()),
+            }
         }
         Event::LeakBlocked { name, host } => {
-            let Ok(secret) = hardshell_secrets::SecretName::parse(&name) else {
-                return;
-            };
             tracing::warn!(secret = %name, %host, "a request carried a secret's value; refused");
-            AuditEvent::SecretLeakBlocked(SecretLeakBlocked {
-                shell,
-                secret,
-                host,
-            })
+            match hardshell_secrets::SecretName::parse(&name) {
+                Ok(secret) => AuditEvent::SecretLeakBlocked(SecretLeakBlocked {
+                    shell,
+                    secret,
+                    host,
+                }),
+                Err(_) => refused(host, 0, "it carried a secret's value".into()),
+            }
         }
-    };
-    state.audit.note(record);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_broker_decision_becomes_a_record_even_a_placeholder_with_a_bad_name() {
+        let misdirected = |name: &str| {
+            record(
+                "exec",
+                Event::SecretMisdirected {
+                    name: name.to_owned(),
+                    host: "evil.test".to_owned(),
+                },
+            )
+        };
+        assert!(matches!(
+            misdirected("GITHUB_TOKEN"),
+            AuditEvent::SecretMisdirected(SecretMisdirected { ref host, .. }) if host == "evil.test"
+        ));
+        // A shell chooses the name; one no secret could have is still a
+        // refusal on record, without the name.
+        for bad in ["9ABC", "_X", &"A".repeat(65)] {
+            match misdirected(bad) {
+                AuditEvent::EgressDecided(EgressDecided {
+                    decision,
+                    reason,
+                    host,
+                    ..
+                }) => {
+                    assert_eq!(decision, "refused");
+                    assert_eq!(host, "evil.test");
+                    assert!(!reason.unwrap_or_default().contains(bad));
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
 }
