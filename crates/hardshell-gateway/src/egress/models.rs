@@ -133,6 +133,22 @@ impl LlmGateway {
         })
     }
 
+    /// Each provider's key, named by its placeholder (`LLM_<NAME>`): values
+    /// the edge holds that must not leave a shell or show in a command's
+    /// output, whichever way the config gave them (store or environment).
+    pub fn key_values(&self) -> Vec<(String, Zeroizing<Vec<u8>>)> {
+        self.providers
+            .iter()
+            .filter_map(|(name, route)| {
+                let key = route.key.as_ref()?;
+                Some((
+                    secret_name(name).ok()?,
+                    Zeroizing::new(key.as_bytes().to_vec()),
+                ))
+            })
+            .collect()
+    }
+
     /// The usage ledger, for `hardshell usage`.
     pub fn ledger(&self) -> &UsageLedger {
         &self.ledger

@@ -155,13 +155,20 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         edge.local_addr()
     );
 
-    // Every secret's value, to keep out of what leaves a shell and out of
-    // what a command shows the agent.
-    let every_secret = if agent_runs {
-        all_secret_values(&secrets).await?
+    // The model providers, their keys resolved here, in the edge.
+    let gateway = if agent_runs {
+        Some(models::gateway(&loaded, &secrets, &store).await?)
     } else {
-        Vec::new()
+        None
     };
+    // Every secret's value, to keep out of what leaves a shell and out of
+    // what a command shows the agent: the store's, and the providers' keys
+    // (which may come from the environment instead).
+    let mut every_secret = Vec::new();
+    if let Some(gateway) = &gateway {
+        every_secret = all_secret_values(&secrets).await?;
+        every_secret.extend(gateway.key_values());
+    }
     if exec_runs {
         edge.redact_exec_output(&every_secret);
         if let Some(dir) = &egress_dir {
@@ -184,8 +191,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     }
 
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
-    let supervisor = if agent_runs {
-        let gateway = models::gateway(&loaded, &secrets, &store).await?;
+    let supervisor = if let Some(gateway) = gateway {
         let mut settings = models::agent_settings(
             &loaded,
             &gateway,

@@ -255,7 +255,9 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 fn the_agents_model_calls_go_through_its_broker_and_nothing_in_its_shell_holds_the_key() {
     let key = env("HARDSHELL_TEST_LLM_KEY");
     let model_url = url::Url::parse(&env("HARDSHELL_TEST_LLM_URL")).unwrap();
-    let hs = instance(&local_model(""));
+    let hs = instance(&local_model(
+        "[exec]\napproval = \"allowlist\"\nallow = [\"cat\"]\n",
+    ));
     let token = token(&hs);
     let running = Running::start(&hs);
     let pid = wait_for_agent(&running, 1, None);
@@ -311,6 +313,21 @@ fn the_agents_model_calls_go_through_its_broker_and_nothing_in_its_shell_holds_t
             "the key is in the memory of {process}"
         );
     }
+    // Should the key reach a workspace some other way, a command does not
+    // show it: it came from the environment, not the secret store, and is
+    // redacted all the same, by its placeholder's name.
+    std::fs::create_dir_all(hs.path(&format!("data/workspaces/{session}"))).unwrap();
+    std::fs::write(
+        hs.path(&format!("data/workspaces/{session}/key.txt")),
+        format!("key={key}\n"),
+    )
+    .unwrap();
+    let answer = run(&hs, &session, "cat key.txt");
+    assert_eq!(
+        ran(&answer)["stdout"],
+        "key=[redacted:LLM_LOCAL]\n",
+        "{answer}"
+    );
     // The search can find what is there: the agent holds the placeholder.
     assert!(
         in_memory(pid, b"hs-secret:LLM_LOCAL"),
