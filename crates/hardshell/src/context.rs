@@ -248,12 +248,11 @@ pub async fn resolve(
     secrets: &SecretStore,
 ) -> anyhow::Result<Zeroizing<String>> {
     match reference {
-        SecretRef::Env(var) => match std::env::var(var) {
-            Ok(value) if !value.is_empty() => Ok(Zeroizing::new(value)),
-            _ => Err(loaded
+        SecretRef::Env(var) => from_env(key, var).ok_or_else(|| {
+            loaded
                 .error_at(key, format!("environment variable {var} is not set"))
-                .into()),
-        },
+                .into()
+        }),
         SecretRef::Secret(name) => {
             let name = SecretName::parse(name)?;
             let Some(value) = secrets.get(&name).await? else {
@@ -274,6 +273,54 @@ pub async fn resolve(
             }
         }
     }
+}
+
+/// Credentials read from the environment so far, by a name made of their
+/// config key: the secret store's values are known by listing the store, but
+/// these are known only here, and shells must not get them either (see
+/// [`env_credentials`]). Process-wide because every table's credentials pass
+/// through [`resolve`], from wherever the edge is set up.
+static FROM_ENV: std::sync::Mutex<Vec<(String, Zeroizing<Vec<u8>>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+fn from_env(key: &str, var: &str) -> Option<Zeroizing<String>> {
+    let value = Zeroizing::new(std::env::var(var).ok().filter(|v| !v.is_empty())?);
+    let name: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    FROM_ENV
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push((name, Zeroizing::new(value.as_bytes().to_vec())));
+    Some(value)
+}
+
+/// Every credential [`resolve`] has read from the environment, named by its
+/// config key (`access.oidc.client_secret` as `ACCESS_OIDC_CLIENT_SECRET`):
+/// for the leak scan and output redaction, beside the store's secrets.
+pub fn env_credentials() -> Vec<(String, Zeroizing<Vec<u8>>)> {
+    FROM_ENV
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
+#[cfg(test)]
+#[test]
+fn credentials_from_the_environment_are_kept_for_the_leak_scan_by_their_key() {
+    // PATH is set wherever tests run; no variable is changed.
+    let value = from_env("access.oidc.client_secret", "PATH").expect("PATH is set");
+    assert!(env_credentials().iter().any(|(name, held)| {
+        name == "ACCESS_OIDC_CLIENT_SECRET" && held.as_slice() == value.as_bytes()
+    }));
+    assert!(from_env("x", "HARDSHELL_TEST_SURELY_UNSET_VARIABLE").is_none());
 }
 
 /// Confirms `master` is the key this store was sealed with, writing the check

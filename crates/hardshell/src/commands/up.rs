@@ -162,12 +162,14 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         None
     };
     // Every secret's value, to keep out of what leaves a shell and out of
-    // what a command shows the agent: the store's, and the providers' keys
-    // (which may come from the environment instead).
+    // what a command shows the agent: the store's, the providers' keys by
+    // their placeholder names, and every credential the config took from the
+    // environment (S3, OIDC, keys again under their config keys).
     let mut every_secret = Vec::new();
     if let Some(gateway) = &gateway {
         every_secret = all_secret_values(&secrets).await?;
         every_secret.extend(gateway.key_values());
+        every_secret.extend(context::env_credentials());
     }
     if exec_runs {
         edge.redact_exec_output(&every_secret);
