@@ -33,7 +33,7 @@ use tokio::net::UnixListener;
 use crate::address::AddressGuard;
 use crate::host::Host;
 use crate::policy::{EgressPolicy, Request as Asked, Route};
-use crate::secrets::{Binding, LeakScanner, Place, Redactor, placeholder_names, substitute};
+use crate::secrets::{Binding, LeakScanner, Place, Redactor, substitute};
 
 mod shell;
 mod tap;
@@ -377,16 +377,19 @@ impl Broker {
             return self.spent(host, port);
         }
         // What the shell sent, before any swap: it holds no secret value, so
-        // any it sends was obtained to be smuggled out.
-        let mut sent = Vec::new();
-        sent.extend_from_slice(parts.uri.to_string().as_bytes());
-        for value in parts.headers.values() {
-            sent.push(b'\n');
-            sent.extend_from_slice(value.as_bytes());
-        }
-        sent.push(b'\n');
-        sent.extend_from_slice(&body);
-        if let Some(found) = self.scanner.find(&sent) {
+        // any it sends was obtained to be smuggled out. Each part alone (no
+        // copy of the body): a value split across two parts is not one.
+        let found = self
+            .scanner
+            .find(parts.uri.to_string().as_bytes())
+            .or_else(|| {
+                parts
+                    .headers
+                    .values()
+                    .find_map(|value| self.scanner.find(value.as_bytes()))
+            })
+            .or_else(|| self.scanner.find(&body));
+        if let Some(found) = found {
             return self.leak(&found.name, host);
         }
         let (body, meter) = match (&route.tag, &self.tap) {
@@ -544,18 +547,24 @@ impl Broker {
         port: u16,
         tls: bool,
     ) -> Result<Swapped, Unsendable> {
-        let value = |name: &str| (self.secret)(name);
+        // Every value swapped in, as it is looked up: the answer is read
+        // for these.
+        let swapped_in = std::cell::RefCell::new(Vec::<(String, Vec<u8>)>::new());
+        let value = |name: &str| {
+            let value = (self.secret)(name)?;
+            let mut swapped_in = swapped_in.borrow_mut();
+            if !swapped_in.iter().any(|(known, _)| known == name) {
+                swapped_in.push((name.to_owned(), value.clone().into_bytes()));
+            }
+            Some(value)
+        };
         let misdirected = |e: crate::secrets::Misdirected| Unsendable::Misdirected(e.name);
-        let mut names: Vec<String> = Vec::new();
         let path = parts.uri.path();
         let query = match parts.uri.query() {
-            Some(query) => {
-                names.extend(placeholder_names(query).into_iter().map(str::to_owned));
-                Some(
-                    substitute(query, host, Place::Query, &self.bindings, value)
-                        .map_err(misdirected)?,
-                )
-            }
+            Some(query) => Some(
+                substitute(query, host, Place::Query, &self.bindings, value)
+                    .map_err(misdirected)?,
+            ),
             None => None,
         };
         let target = match query {
@@ -596,7 +605,6 @@ impl Broker {
             let text = header
                 .to_str()
                 .map_err(|_| Unsendable::Invalid("a header that is not text".into()))?;
-            names.extend(placeholder_names(text).into_iter().map(str::to_owned));
             let swapped = substitute(
                 text,
                 host,
@@ -608,25 +616,13 @@ impl Broker {
             headers.push((name, swapped));
         }
         let body = match std::str::from_utf8(body) {
-            Ok(text) => {
-                names.extend(placeholder_names(text).into_iter().map(str::to_owned));
-                Bytes::from(
-                    substitute(text, host, Place::Body, &self.bindings, value)
-                        .map_err(misdirected)?,
-                )
-            }
+            Ok(text) => Bytes::from(
+                substitute(text, host, Place::Body, &self.bindings, value).map_err(misdirected)?,
+            ),
             // A binary body carries no placeholder the broker would swap.
             Err(_) => body.clone(),
         };
-        names.sort();
-        names.dedup();
-        let values: Vec<(String, Vec<u8>)> = names
-            .into_iter()
-            .filter_map(|name| {
-                let value = (self.secret)(&name)?;
-                Some((name, value.into_bytes()))
-            })
-            .collect();
+        let values = swapped_in.into_inner();
         for (name, header) in headers {
             // An answer to a request carrying a secret is read for the
             // secret, which a compressed one would hide.
