@@ -88,6 +88,8 @@ impl LlmGateway {
         ledger: UsageLedger,
         cap: Option<SpendCap>,
     ) -> Result<Self, LlmGatewayError> {
+        let mut placeholders: BTreeMap<String, &str> = BTreeMap::new();
+        let mut endpoints: BTreeMap<_, Vec<&ProviderRoute>> = BTreeMap::new();
         for (name, route) in &providers {
             let why = |why: &str| LlmGatewayError::Provider {
                 name: name.clone(),
@@ -104,20 +106,22 @@ impl LlmGateway {
                 return Err(why("a query or fragment in the base URL is refused"));
             }
             host_of(url).map_err(|e| why(&e))?;
-            secret_name(name).map_err(|e| why(&e))?;
+            // `my-p` and `my_p` would share LLM_MY_P: one key's binding
+            // would replace the other's.
+            let secret = secret_name(name).map_err(|e| why(&e))?;
+            if let Some(other) = placeholders.insert(secret.clone(), name) {
+                return Err(why(&format!(
+                    "its placeholder {PREFIX}{secret} is provider {other}'s too; rename one"
+                )));
+            }
+            endpoints.entry(endpoint(route)).or_default().push(route);
         }
         // A request is metered and capped as the provider whose key
         // placeholder it carries; providers sharing an endpoint are told
         // apart only that way, so each of them needs a key.
         for (name, route) in &providers {
-            let shared = providers
-                .iter()
-                .any(|(other, r)| other != name && endpoint(r) == endpoint(route));
-            if shared
-                && providers
-                    .values()
-                    .any(|r| endpoint(r) == endpoint(route) && r.key.is_none())
-            {
+            let sharing = &endpoints[&endpoint(route)];
+            if sharing.len() > 1 && sharing.iter().any(|r| r.key.is_none()) {
                 return Err(LlmGatewayError::Provider {
                     name: name.clone(),
                     why: "another provider has the same endpoint (host, port and path), and \

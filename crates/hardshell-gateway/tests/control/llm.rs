@@ -514,6 +514,10 @@ async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
         (vec![("a", "https://[::1]:8080")], "IPv6"),
         (vec![("a", "ftp://api.test")], "scheme"),
         (vec![("a b", "https://api.test")], "placeholder"),
+        (
+            vec![("my-p", "https://one.test"), ("my_p", "https://two.test")],
+            "hs-secret:LLM_MY_P is provider my-p's too",
+        ),
     ] {
         let providers: BTreeMap<String, ProviderRoute> = providers
             .into_iter()
