@@ -49,8 +49,9 @@ pub trait Meter: Send + 'static {
 }
 
 /// Relays `body` through a task that puts placeholders back for swapped
-/// values and feeds the meter. The task reads to the end even if the shell
-/// stops reading, so the meter sees the whole answer.
+/// values and feeds the meter. With a meter, the task reads to the end even
+/// if the shell stops reading, so the meter sees the whole answer; without
+/// one, it stops with the shell.
 pub(super) fn relay(
     body: Body,
     mut redactor: Option<Redactor>,
@@ -83,6 +84,10 @@ pub(super) fn relay(
             };
             if listening && !out.is_empty() && frames.send(Ok(out)).await.is_err() {
                 listening = false;
+            }
+            // Only a meter needs the rest once the shell has gone.
+            if !listening && meter.is_none() {
+                return;
             }
         }
         if let Some(redactor) = &mut redactor {
