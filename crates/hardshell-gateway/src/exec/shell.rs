@@ -180,28 +180,11 @@ impl SandboxShell {
                 open_files: MAX_OPEN_FILES,
             },
         };
-        let mut _broker = None;
-        if let Some((socket_dir, broker)) = &self.egress {
-            let broker = broker
-                .get()
-                .ok_or_else(|| "the egress broker is not ready yet".to_owned())?;
-            let own = RunBroker::start(socket_dir, broker.clone())
-                .map_err(|e| format!("the run's broker socket: {e}"))?;
-            policy.binds.push(Bind {
-                host: own.dir.clone(),
-                inside: BROKER_DIR.into(),
-                writable: false,
-            });
-            _broker = Some(own);
-            policy.forward = Some(Forward {
-                port: PROXY_PORT,
-                to: PathBuf::from(BROKER_DIR).join("broker.sock"),
-            });
-            let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
-            for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-                policy.env.push((name.into(), proxy.clone()));
-            }
-        }
+        // The run's broker listener, stopped and removed when the run ends.
+        let run_broker = match &self.egress {
+            Some((socket_dir, broker)) => Some(way_out(&mut policy, socket_dir, broker)?),
+            None => None,
+        };
         let (stdout, stdout_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
         let (stderr, stderr_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
         let argv = [
@@ -225,6 +208,7 @@ impl SandboxShell {
             .await
             .map_err(|e| e.to_string())?;
         let report = running.wait().await.map_err(|e| e.to_string())?;
+        drop(run_broker);
         let (stdout, stdout_cut) = stdout.await.map_err(|e| e.to_string())?;
         let (stderr, stderr_cut) = stderr.await.map_err(|e| e.to_string())?;
         let (exit_code, signaled) = match report.status {
@@ -247,6 +231,34 @@ impl SandboxShell {
             duration_ms: duration_ms(report.duration),
         })
     }
+}
+
+/// Gives `policy` its way out: a broker listener of the run's own, bound
+/// in, its forwarder, and the proxy variables.
+fn way_out(
+    policy: &mut ShellPolicy,
+    socket_dir: &Path,
+    broker: &ExecBroker,
+) -> Result<RunBroker, String> {
+    let broker = broker
+        .get()
+        .ok_or_else(|| "the egress broker is not ready yet".to_owned())?;
+    let own = RunBroker::start(socket_dir, broker.clone())
+        .map_err(|e| format!("the run's broker socket: {e}"))?;
+    policy.binds.push(Bind {
+        host: own.dir.clone(),
+        inside: BROKER_DIR.into(),
+        writable: false,
+    });
+    policy.forward = Some(Forward {
+        port: PROXY_PORT,
+        to: PathBuf::from(BROKER_DIR).join("broker.sock"),
+    });
+    let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+    for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+        policy.env.push((name.into(), proxy.clone()));
+    }
+    Ok(own)
 }
 
 fn make_workspace(path: &Path) -> std::io::Result<()> {
