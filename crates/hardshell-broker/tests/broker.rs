@@ -46,6 +46,37 @@ impl Resolve for Table {
     }
 }
 
+/// Every name to 127.0.0.1, at the port asked for.
+struct Loopback;
+
+impl Resolve for Loopback {
+    fn resolve(
+        &self,
+        _host: &Host,
+        port: u16,
+    ) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> {
+        Box::pin(async move { Ok(vec![SocketAddr::from(([127, 0, 0, 1], port))]) })
+    }
+}
+
+/// A broker for `routes` on this machine's loopback: every name resolves
+/// there, and the guard lets loopback through.
+fn loopback_broker(routes: Vec<Route>, tls: Arc<rustls::ClientConfig>) -> Broker {
+    let guard = AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]);
+    let mut broker = Broker::new(EgressPolicy { routes }, guard, tls);
+    broker.resolver = Arc::new(Loopback);
+    broker
+}
+
+/// A route to `host` on `ports`, nothing else limited.
+fn route(host: &str, ports: Vec<u16>) -> Route {
+    Route {
+        hosts: vec![HostPattern::parse(host).unwrap()],
+        ports,
+        ..Route::default()
+    }
+}
+
 /// An "external" server: answers every request with what it received.
 async fn echo_server() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -181,11 +212,6 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
             ],
         ),
     ]));
-    let route = |host: &str, ports: Vec<u16>| Route {
-        hosts: vec![HostPattern::parse(host).unwrap()],
-        ports,
-        ..Route::default()
-    };
     let policy = EgressPolicy {
         routes: vec![
             route("api.github.test", vec![port]),
@@ -226,10 +252,7 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
     ]);
     broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
     broker.limits = limits;
-    let dir = tempfile::tempdir().unwrap();
-    let socket = dir.path().join("broker.sock");
-    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
-    tokio::spawn(Arc::new(broker).serve(listener));
+    let (socket, dir) = serve(broker);
     Harness {
         socket,
         events,
@@ -650,24 +673,14 @@ async fn tls_echo_server(
 #[tokio::test]
 async fn a_tls_route_reads_plain_http_and_speaks_checked_tls_to_the_destination() {
     let (port, seen, cert) = tls_echo_server("api.tls.test").await;
-    let local = vec![SocketAddr::from(([127, 0, 0, 1], port))];
     let tls_route = |host: &str| Route {
-        hosts: vec![HostPattern::parse(host).unwrap()],
-        ports: vec![port],
         tls: true,
-        ..Route::default()
+        ..route(host, vec![port])
     };
-    let mut broker = Broker::new(
-        EgressPolicy {
-            routes: vec![tls_route("api.tls.test"), tls_route("wrong-name.test")],
-        },
-        AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
+    let mut broker = loopback_broker(
+        vec![tls_route("api.tls.test"), tls_route("wrong-name.test")],
         tls_trusting(&[cert]),
     );
-    broker.resolver = Arc::new(Table(BTreeMap::from([
-        ("api.tls.test".to_owned(), local.clone()),
-        ("wrong-name.test".to_owned(), local),
-    ])));
     broker.bindings = BTreeMap::from([(
         "API_KEY".to_owned(),
         Binding {
@@ -752,21 +765,7 @@ async fn a_compressed_answer_to_a_request_carrying_a_secret_is_refused() {
             tokio::spawn(echo(stream, log.clone(), "Content-Encoding: gzip\r\n"));
         }
     });
-    let mut broker = Broker::new(
-        EgressPolicy {
-            routes: vec![Route {
-                hosts: vec![HostPattern::parse("api.github.test").unwrap()],
-                ports: vec![port],
-                ..Route::default()
-            }],
-        },
-        AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]),
-        test_tls(),
-    );
-    broker.resolver = Arc::new(Table(BTreeMap::from([(
-        "api.github.test".to_owned(),
-        vec![SocketAddr::from(([127, 0, 0, 1], port))],
-    )])));
+    let mut broker = loopback_broker(vec![route("api.github.test", vec![port])], test_tls());
     broker.bindings = BTreeMap::from([(
         "GITHUB_TOKEN".to_owned(),
         Binding {
@@ -890,26 +889,16 @@ impl hardshell_broker::proxy::Tap for TestTap {
 #[tokio::test]
 async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
     let (port, seen) = echo_server().await;
-    let policy = EgressPolicy {
-        routes: vec![Route {
-            hosts: vec![HostPattern::parse("model.test").unwrap()],
-            ports: vec![port],
+    let routes = || {
+        vec![Route {
             methods: Some(vec!["POST".into()]),
             path_prefixes: Some(vec!["/v1/".into()]),
             tag: Some("local".into()),
-            ..Route::default()
-        }],
+            ..route("model.test", vec![port])
+        }]
     };
-    let resolver = || {
-        Arc::new(Table(BTreeMap::from([(
-            "model.test".to_owned(),
-            vec![SocketAddr::from(([127, 0, 0, 1], port))],
-        )])))
-    };
-    let guard = || AddressGuard::new(vec!["127.0.0.0/8".parse().unwrap()]);
     let metered = Arc::new(Mutex::new(Vec::new()));
-    let mut broker = Broker::new(policy.clone(), guard(), test_tls());
-    broker.resolver = resolver();
+    let mut broker = loopback_broker(routes(), test_tls());
     broker.tap = Some(Arc::new(TestTap {
         metered: metered.clone(),
     }));
@@ -938,9 +927,7 @@ async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
     assert_eq!(seen.lock().unwrap().len(), 1);
 
     // A metered route with no meter does not go out unmetered.
-    let mut untapped = Broker::new(policy, guard(), test_tls());
-    untapped.resolver = resolver();
-    let (socket, _dir2) = serve(untapped);
+    let (socket, _dir2) = serve(loopback_broker(routes(), test_tls()));
     let response = send_to(&socket, &post("/v1/chat")).await;
     assert!(response.starts_with("HTTP/1.1 502"), "{response}");
     assert_eq!(seen.lock().unwrap().len(), 1);
