@@ -68,6 +68,18 @@ fn loopback_broker(routes: Vec<Route>, tls: Arc<rustls::ClientConfig>) -> Broker
     broker
 }
 
+/// Binds [`TOKEN`] as secret `name` to `host` (and `header`, if given).
+fn bind_token(broker: &mut Broker, name: &'static str, host: &str, header: Option<&str>) {
+    broker.bindings = BTreeMap::from([(
+        name.to_owned(),
+        Binding {
+            hosts: vec![HostPattern::parse(host).unwrap()],
+            header: header.map(str::to_owned),
+        },
+    )]);
+    broker.secret = Arc::new(move |asked| (asked == name).then(|| TOKEN.to_owned()));
+}
+
 /// A route to `host` on `ports`, nothing else limited.
 fn route(host: &str, ports: Vec<u16>) -> Route {
     Route {
@@ -238,14 +250,12 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
     };
     let mut broker = Broker::new(policy, guard, test_tls());
     broker.resolver = Arc::new(resolver);
-    broker.bindings = BTreeMap::from([(
-        "GITHUB_TOKEN".to_owned(),
-        Binding {
-            hosts: vec![HostPattern::parse("api.github.test").unwrap()],
-            header: Some("authorization".into()),
-        },
-    )]);
-    broker.secret = Arc::new(|name| (name == "GITHUB_TOKEN").then(|| TOKEN.to_owned()));
+    bind_token(
+        &mut broker,
+        "GITHUB_TOKEN",
+        "api.github.test",
+        Some("authorization"),
+    );
     broker.scanner = LeakScanner::new(&[
         ("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec()),
         ("LABEL_SAFE".into(), LABEL_SAFE.as_bytes().to_vec()),
@@ -681,14 +691,7 @@ async fn a_tls_route_reads_plain_http_and_speaks_checked_tls_to_the_destination(
         vec![tls_route("api.tls.test"), tls_route("wrong-name.test")],
         tls_trusting(&[cert]),
     );
-    broker.bindings = BTreeMap::from([(
-        "API_KEY".to_owned(),
-        Binding {
-            hosts: vec![HostPattern::parse("api.tls.test").unwrap()],
-            header: Some("x-api-key".into()),
-        },
-    )]);
-    broker.secret = Arc::new(|name| (name == "API_KEY").then(|| TOKEN.to_owned()));
+    bind_token(&mut broker, "API_KEY", "api.tls.test", Some("x-api-key"));
     let (socket, _dir) = serve(broker);
 
     // The shell speaks plain HTTP; the destination got TLS, the Host the
@@ -766,14 +769,7 @@ async fn a_compressed_answer_to_a_request_carrying_a_secret_is_refused() {
         }
     });
     let mut broker = loopback_broker(vec![route("api.github.test", vec![port])], test_tls());
-    broker.bindings = BTreeMap::from([(
-        "GITHUB_TOKEN".to_owned(),
-        Binding {
-            hosts: vec![HostPattern::parse("api.github.test").unwrap()],
-            header: None,
-        },
-    )]);
-    broker.secret = Arc::new(|name| (name == "GITHUB_TOKEN").then(|| TOKEN.to_owned()));
+    bind_token(&mut broker, "GITHUB_TOKEN", "api.github.test", None);
     let (socket, _dir) = serve(broker);
     let request = |auth: &str| {
         format!(
