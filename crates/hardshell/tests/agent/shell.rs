@@ -195,11 +195,13 @@ fn shell_processes(init: u32) -> Vec<u32> {
 }
 
 /// Whether `needle` is in the readable memory of `pid`, read from the host.
+/// Panics if none of it could be read: "not found" must mean searched.
 fn in_memory(pid: u32, needle: &[u8]) -> bool {
     use std::os::unix::fs::FileExt;
     let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
     let memory = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
     let mut buffer = vec![0u8; 1 << 20];
+    let mut searched = 0usize;
     for line in maps.lines() {
         let mut fields = line.split_whitespace();
         let (range, perms) = (fields.next().unwrap(), fields.next().unwrap());
@@ -219,6 +221,7 @@ fn in_memory(pid: u32, needle: &[u8]) -> bool {
             if n == 0 {
                 break;
             }
+            searched += n;
             if buffer[..n].windows(needle.len()).any(|w| w == needle) {
                 return true;
             }
@@ -228,15 +231,14 @@ fn in_memory(pid: u32, needle: &[u8]) -> bool {
             at += (n.saturating_sub(needle.len()).max(1)) as u64;
         }
     }
+    assert!(searched > 0, "no memory of {pid} could be read");
     false
 }
 
-/// Regular files under `dir` (following no links), whole.
+/// Regular files under `dir` (following no links), whole; `dir` must exist.
 fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut found = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return found;
-    };
+    let entries = std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     for entry in entries.flatten() {
         let kind = entry.file_type().unwrap();
         if kind.is_dir() {
@@ -244,7 +246,8 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         } else if kind.is_file() {
             found.push((
                 entry.path(),
-                std::fs::read(entry.path()).unwrap_or_default(),
+                std::fs::read(entry.path())
+                    .unwrap_or_else(|e| panic!("{}: {e}", entry.path().display())),
             ));
         }
     }
@@ -296,17 +299,26 @@ fn the_agents_model_calls_go_through_its_broker_and_nothing_in_its_shell_holds_t
             );
         }
         let maps = std::fs::read_to_string(format!("/proc/{process}/maps")).unwrap();
-        for path in maps.lines().filter_map(|l| l.split_whitespace().nth(5)) {
-            if !path.starts_with('/') {
+        let mut read = std::collections::BTreeSet::new();
+        for line in maps.lines() {
+            let mut fields = line.split_whitespace();
+            let range = fields.next().unwrap();
+            let Some(path) = fields.nth(4).filter(|p| p.starts_with('/')) else {
+                continue;
+            };
+            if !read.insert(path.to_owned()) {
                 continue;
             }
-            let inside = format!("/proc/{process}/root{path}");
-            if let Ok(contents) = std::fs::read(&inside) {
-                assert!(
-                    !contents.windows(key.len()).any(|w| w == key.as_bytes()),
-                    "the key is in {path}, mapped by {process}"
-                );
-            }
+            // Through map_files, the file the mapping holds whatever its
+            // path means now (init maps the host's path, then pivots away);
+            // every one is read: one that cannot be would pass unseen.
+            let mapped = format!("/proc/{process}/map_files/{range}");
+            let contents =
+                std::fs::read(&mapped).unwrap_or_else(|e| panic!("{path} ({mapped}): {e}"));
+            assert!(
+                !contents.windows(key.len()).any(|w| w == key.as_bytes()),
+                "the key is in {path}, mapped by {process}"
+            );
         }
         assert!(
             !in_memory(*process, key.as_bytes()),
