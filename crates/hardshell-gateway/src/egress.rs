@@ -222,15 +222,22 @@ fn record(shell: &str, event: Event) -> AuditEvent {
             tracing::warn!(%host, port, %reason, "egress refused");
             refused(host, port, reason)
         }
+        // The shell wrote a misdirected placeholder's name (any length); it
+        // is logged and recorded only when it is a secret name.
         Event::SecretMisdirected { name, host } => {
-            tracing::warn!(secret = %name, %host, "a secret's placeholder was aimed at a host it is not bound to");
             match hardshell_secrets::SecretName::parse(&name) {
-                Ok(secret) => AuditEvent::SecretMisdirected(SecretMisdirected {
-                    shell,
-                    secret,
-                    host,
-                }),
-                Err(_) => refused(host, 0, "a placeholder that names no valid secret".into()),
+                Ok(secret) => {
+                    tracing::warn!(%secret, %host, "a secret's placeholder was aimed at a host it is not bound to");
+                    AuditEvent::SecretMisdirected(SecretMisdirected {
+                        shell,
+                        secret,
+                        host,
+                    })
+                }
+                Err(_) => {
+                    tracing::warn!(%host, "a placeholder naming no valid secret was refused");
+                    refused(host, 0, "a placeholder that names no valid secret".into())
+                }
             }
         }
         Event::LeakBlocked { name, host } => {
