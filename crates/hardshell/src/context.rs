@@ -285,6 +285,7 @@ static FROM_ENV: std::sync::Mutex<Vec<(String, Zeroizing<Vec<u8>>)>> =
 
 fn from_env(key: &str, var: &str) -> Option<Zeroizing<String>> {
     let value = Zeroizing::new(std::env::var(var).ok().filter(|v| !v.is_empty())?);
+    // A secret's name, as the audit log takes one: at most 64 characters.
     let name: String = key
         .chars()
         .map(|c| {
@@ -294,6 +295,7 @@ fn from_env(key: &str, var: &str) -> Option<Zeroizing<String>> {
                 '_'
             }
         })
+        .take(64)
         .collect();
     FROM_ENV
         .lock()
@@ -321,6 +323,16 @@ fn credentials_from_the_environment_are_kept_for_the_leak_scan_by_their_key() {
         name == "ACCESS_OIDC_CLIENT_SECRET" && held.as_slice() == value.as_bytes()
     }));
     assert!(from_env("x", "HARDSHELL_TEST_SURELY_UNSET_VARIABLE").is_none());
+    // A long key still makes a name the audit log accepts.
+    let long = format!("llm.providers.{}.api_key", "p".repeat(80));
+    from_env(&long, "PATH").expect("PATH is set");
+    let names: Vec<String> = env_credentials().into_iter().map(|(n, _)| n).collect();
+    assert!(
+        names
+            .iter()
+            .all(|name| hardshell_config::is_valid_secret_name(name)),
+        "{names:?}"
+    );
 }
 
 /// Confirms `master` is the key this store was sealed with, writing the check
