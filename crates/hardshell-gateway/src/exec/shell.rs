@@ -316,4 +316,32 @@ mod tests {
         assert!(!sockets.join("run-4242-7").exists());
         assert!(sockets.join("kept").is_dir());
     }
+
+    #[tokio::test]
+    async fn a_run_before_the_broker_is_set_is_refused_not_run_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let sockets = dir.path().join("exec");
+        std::fs::create_dir_all(&sockets).unwrap();
+        let launcher = Launcher {
+            // Nothing would start: the refusal must come first.
+            program: PathBuf::from("/nonexistent"),
+            args: Vec::new(),
+        };
+        let shell = SandboxShell::new(launcher, dir.path().join("workspaces"), 1, 1 << 20)
+            .unwrap()
+            .with_egress(sockets.clone(), ExecBroker::default());
+        let error = shell
+            .run(ShellRun {
+                session: "s-1".into(),
+                command: "true".into(),
+                timeout: Duration::from_secs(5),
+                max_output_bytes: 1024,
+                memory_mb: 64,
+                max_pids: 16,
+            })
+            .await
+            .unwrap_err();
+        assert!(error.contains("the egress broker is not ready"), "{error}");
+        assert_eq!(std::fs::read_dir(&sockets).unwrap().count(), 0);
+    }
 }
