@@ -81,6 +81,20 @@ pub struct ControlSocket {
     service: Arc<ControlService>,
 }
 
+/// A unix socket at `path`, replacing a stale socket file, mode 0600 (its
+/// owner alone may connect; give it to a shell's id with `chown`).
+pub(crate) fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    let listener = UnixListener::bind(path)?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
 impl ControlSocket {
     /// Binds `path` (replacing a stale socket file) in a directory only this user
     /// can enter; the socket itself is mode 0600.
@@ -94,13 +108,7 @@ impl ControlSocket {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
                 .map_err(bind_err)?;
         }
-        match std::fs::remove_file(path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(bind_err(e)),
-        }
-        let listener = UnixListener::bind(path).map_err(bind_err)?;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(bind_err)?;
+        let listener = bind_socket(path).map_err(bind_err)?;
         Ok(Self {
             listener,
             path: path.to_owned(),

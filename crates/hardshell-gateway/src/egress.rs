@@ -147,14 +147,9 @@ pub fn model_broker(
     Ok(broker)
 }
 
-/// Binds `socket` (replacing a stale one) and serves `broker` on it.
+/// Binds `socket` (replacing a stale one, mode 0600) and serves `broker` on it.
 fn serve_on(socket: &Path, broker: Broker) -> Result<(), GatewayError> {
-    match std::fs::remove_file(socket) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(GatewayError::Setup(format!("{}: {e}", socket.display()))),
-    }
-    let listener = tokio::net::UnixListener::bind(socket)
+    let listener = crate::control::bind_socket(socket)
         .map_err(|e| GatewayError::Setup(format!("{}: {e}", socket.display())))?;
     tokio::spawn(Arc::new(broker).serve(listener));
     Ok(())

@@ -63,7 +63,7 @@ impl RunBroker {
         let dir = parent.join(format!("run-{}-{run}", std::process::id()));
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
         let socket = dir.join("broker.sock");
-        let listener = match tokio::net::UnixListener::bind(&socket) {
+        let listener = match crate::control::bind_socket(&socket) {
             Ok(listener) => listener,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
