@@ -95,6 +95,47 @@ pub fn mount(
     .map(drop)
 }
 
+/// `MOUNT_ATTR_*` for [`restrict_mount_tree`] (`linux/mount.h`; `libc` has
+/// no names for them yet).
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+
+/// `struct mount_attr`, version 0 (32 bytes), as `mount_setattr(2)` reads it.
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(2)` with `AT_RECURSIVE`: sets `set` (`MOUNT_ATTR_*`) on
+/// the mount at `path` and on every mount beneath it, clearing nothing.
+pub fn restrict_mount_tree(path: &str, set: u64) -> io::Result<()> {
+    let path = c_path(path)?;
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: 0,
+    };
+    // SAFETY: path is a NUL-terminated string and attr a fully initialised
+    // `struct mount_attr` whose size is passed with it; the kernel only reads
+    // both during the call.
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            libc::AT_RECURSIVE as libc::c_uint,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    check(i32::try_from(result).unwrap_or(-1)).map(drop)
+}
+
 /// `umount2(2)`.
 pub fn umount2(target: &str, flags: libc::c_int) -> io::Result<()> {
     let target = c_path(target)?;
@@ -111,17 +152,6 @@ pub fn pivot_root(new_root: &str, put_old: &str) -> io::Result<()> {
     let result =
         unsafe { libc::syscall(libc::SYS_pivot_root, new_root.as_ptr(), put_old.as_ptr()) };
     check(i32::try_from(result).unwrap_or(-1)).map(drop)
-}
-
-/// `statvfs(2)` mount flags of the file system holding `path` (`ST_*`).
-pub fn mount_flags(path: &str) -> io::Result<libc::c_ulong> {
-    let path = c_path(path)?;
-    let mut stat = std::mem::MaybeUninit::<libc::statvfs>::zeroed();
-    // SAFETY: path is NUL-terminated; stat points to writable memory of the
-    // right type, which the kernel fills when the call succeeds.
-    check(unsafe { libc::statvfs(path.as_ptr(), stat.as_mut_ptr()) })?;
-    // SAFETY: the call succeeded, so the structure was written.
-    Ok(unsafe { stat.assume_init() }.f_flag)
 }
 
 /// `sethostname(2)`.

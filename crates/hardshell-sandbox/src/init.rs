@@ -316,13 +316,8 @@ impl Syscall for Real {
         sys::mount(source, target, fstype, flags, data)
     }
 
-    fn locked_flags(&mut self, path: &str) -> io::Result<u64> {
-        // statvfs's ST_* flags have the values of the matching MS_* flags.
-        let keep = (sys::MS_RDONLY | sys::MS_NOSUID | sys::MS_NODEV | sys::MS_NOEXEC)
-            | libc::MS_NOATIME
-            | libc::MS_NODIRATIME
-            | libc::MS_RELATIME;
-        Ok(sys::mount_flags(path)? & keep)
+    fn restrict_tree(&mut self, path: &str, set: u64) -> io::Result<()> {
+        sys::restrict_mount_tree(path, set)
     }
 
     fn open(&mut self, path: &str, follow: bool) -> io::Result<Opened> {

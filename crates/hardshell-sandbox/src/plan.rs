@@ -73,9 +73,10 @@ pub trait Syscall {
         flags: u64,
         data: Option<&str>,
     ) -> io::Result<()>;
-    /// `MS_*` flags that must be kept on a remount of `path`'s mount (a user
-    /// namespace cannot clear nosuid, nodev, noexec or read-only it inherited).
-    fn locked_flags(&mut self, path: &str) -> io::Result<u64>;
+    /// Sets `MOUNT_ATTR_*` on the mount at `path` and every mount beneath
+    /// it, clearing nothing (so what the host set, and a user namespace may
+    /// not clear, stays).
+    fn restrict_tree(&mut self, path: &str, set: u64) -> io::Result<()>;
     /// Opens a host path to bind later (`follow`: through a final symlink).
     fn open(&mut self, path: &str, follow: bool) -> io::Result<Opened>;
     fn kind(&mut self, path: &str) -> io::Result<Kind>;
@@ -447,7 +448,13 @@ fn bind(
 }
 
 /// Binds an opened source at `inside` (a path in the shell), creating the
-/// mount point, then remounts it with the flags the shell's copy must have.
+/// mount point, then restricts it to what the shell's copy may be.
+///
+/// The bind is recursive, and so is the restriction. A source with mounts
+/// inside it (Docker binds `/etc/hosts` and `/etc/resolv.conf` into `/etc`)
+/// cannot be bound without them in a user namespace: the kernel refuses
+/// (EINVAL) to uncover what they hide. So they come along, and each of them
+/// is made read-only, `nosuid` and `nodev` with the rest.
 fn bind_as(
     sys: &mut impl Syscall,
     opened: &Opened,
@@ -477,17 +484,23 @@ fn bind_as(
         }
     };
     let source = format!("/proc/self/fd/{fd}");
-    sys.mount(Some(&source), &target, None, sys_::MS_BIND, None)
-        .map_err(fail("binding"))?;
-    let mut flags = sys_::MS_BIND | sys_::MS_REMOUNT | sys_::MS_NOSUID;
-    match access {
-        Access::ReadOnly => flags |= sys_::MS_NODEV | sys_::MS_RDONLY,
-        Access::Writable => flags |= sys_::MS_NODEV,
-        Access::Device => {}
-    }
-    flags |= sys.locked_flags(&target).map_err(fail("flags of"))?;
-    sys.mount(None, &target, None, flags, None)
-        .map_err(fail("remounting"))?;
+    sys.mount(
+        Some(&source),
+        &target,
+        None,
+        sys_::MS_BIND | sys_::MS_REC,
+        None,
+    )
+    .map_err(fail("binding"))?;
+    let set = match access {
+        Access::ReadOnly => {
+            sys_::MOUNT_ATTR_NOSUID | sys_::MOUNT_ATTR_NODEV | sys_::MOUNT_ATTR_RDONLY
+        }
+        Access::Writable => sys_::MOUNT_ATTR_NOSUID | sys_::MOUNT_ATTR_NODEV,
+        Access::Device => sys_::MOUNT_ATTR_NOSUID,
+    };
+    sys.restrict_tree(&target, set)
+        .map_err(fail("restricting"))?;
     Ok(())
 }
 

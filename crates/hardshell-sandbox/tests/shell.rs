@@ -5,10 +5,11 @@
 
 mod common;
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::{Shell, policy, run};
-use hardshell_sandbox::{Ended, Layer, Status};
+use common::{Shell, launcher, policy, run, run_with};
+use hardshell_sandbox::{Ended, Launcher, Layer, Status};
 
 #[tokio::test]
 async fn true_exits_zero_and_exit_codes_and_signals_come_through() {
@@ -359,4 +360,61 @@ async fn a_shell_outlives_the_thread_that_started_it() {
     assert_eq!(report.status, Status::Exited(0), "{report:?}");
     let (stdout, _) = tokio::task::spawn_blocking(|| out.collect()).await.unwrap();
     assert_eq!(stdout, "alive\n");
+}
+
+/// Docker's layout: files bound into `/etc` (`/etc/hosts`, `/etc/resolv.conf`).
+/// In the shell's user namespace those mounts are locked to `/etc`, so a
+/// shallow bind of `/etc` is refused; the shell must still start, show the
+/// file, and keep it read-only like the rest of `/etc`.
+#[tokio::test]
+async fn a_system_directory_with_mounts_inside_it_is_bound_whole_and_read_only() {
+    let shell = Shell::new();
+    let planted = shell.dir.path().join("hosts");
+    std::fs::write(&planted, "127.0.0.1 from-a-mount-inside-etc\n").unwrap();
+    // The edge's launcher, run in a mount namespace of its own where a file
+    // is bound over /etc/hosts, as a container runtime does.
+    let inner = launcher();
+    let wrapped = Launcher {
+        program: PathBuf::from("/usr/bin/unshare"),
+        args: vec![
+            "--mount".into(),
+            "--propagation".into(),
+            "private".into(),
+            "--".into(),
+            "/bin/sh".into(),
+            "-c".into(),
+            "/usr/bin/mount --bind \"$1\" /etc/hosts && exec \"$2\"".into(),
+            "sh".into(),
+            planted.clone().into_os_string(),
+            inner.program.into_os_string(),
+        ],
+    };
+    let out = run_with(
+        &wrapped,
+        &policy(&shell),
+        &[
+            "/bin/sh",
+            "-c",
+            "cat /etc/hosts; \
+             echo x >> /etc/hosts 2>/dev/null || echo write-refused; \
+             grep ' /etc/hosts ' /proc/self/mountinfo",
+        ],
+    )
+    .await;
+    assert_eq!(out.report.ended, Ended::Exited, "{}", out.stderr);
+    assert_eq!(out.report.status, Status::Exited(0), "{}", out.stderr);
+    let mut lines = out.stdout.lines();
+    assert_eq!(lines.next(), Some("127.0.0.1 from-a-mount-inside-etc"));
+    assert_eq!(lines.next(), Some("write-refused"));
+    // Read-only in the mount itself, not only by Landlock.
+    let mount = lines.next().unwrap_or_default();
+    let options = mount.split_whitespace().nth(5).unwrap_or_default();
+    let options: Vec<&str> = options.split(',').collect();
+    for wanted in ["ro", "nosuid", "nodev"] {
+        assert!(options.contains(&wanted), "{mount}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&planted).unwrap(),
+        "127.0.0.1 from-a-mount-inside-etc\n"
+    );
 }

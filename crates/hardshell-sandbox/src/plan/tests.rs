@@ -95,8 +95,11 @@ impl Syscall for Recording {
                 "rw"
             };
             format!("remount-{ro}")
-        } else if flags & libc::MS_BIND != 0 {
+        } else if flags & libc::MS_BIND != 0 && flags & libc::MS_REC != 0 {
             "bind".into()
+        } else if flags & libc::MS_BIND != 0 {
+            // A shallow bind fails where the source has mounts inside it.
+            "bind-shallow".into()
         } else {
             fstype.unwrap_or("none").to_owned()
         };
@@ -107,8 +110,19 @@ impl Syscall for Recording {
         };
         self.record(format!("mount {kind} {source} {target}"))
     }
-    fn locked_flags(&mut self, _path: &str) -> io::Result<u64> {
-        Ok(0)
+    fn restrict_tree(&mut self, path: &str, set: u64) -> io::Result<()> {
+        use hardshell_sandbox_sys as sys_;
+        let to = match set {
+            s if s
+                == sys_::MOUNT_ATTR_NOSUID | sys_::MOUNT_ATTR_NODEV | sys_::MOUNT_ATTR_RDONLY =>
+            {
+                "ro"
+            }
+            s if s == sys_::MOUNT_ATTR_NOSUID | sys_::MOUNT_ATTR_NODEV => "rw",
+            s if s == sys_::MOUNT_ATTR_NOSUID => "dev",
+            other => panic!("unexpected mount attributes {other:#x}"),
+        };
+        self.record(format!("restrict-{to} {path}"))
     }
     fn open(&mut self, path: &str, _follow: bool) -> io::Result<Opened> {
         let fd = 100 + i32::try_from(self.opened.len()).unwrap();
@@ -300,16 +314,24 @@ fn the_root_holds_what_the_policy_names_and_nothing_else() {
             "mount bind /dev/urandom /tmp/dev/urandom",
         ]
     );
-    // Each bind is followed by its remount: system and protected read-only,
-    // the workspace and the socket directory writable.
+    // Each bind is followed by the restriction of its whole tree: system and
+    // protected read-only, the workspace and the socket directory writable,
+    // devices only nosuid.
     let after = |bind: &str| {
         let at = sys.position(bind);
         sys.calls[at + 1].clone()
     };
-    assert!(after("mount bind /usr").starts_with("mount remount-ro"));
-    assert!(after("mount bind /srv/ws /").starts_with("mount remount-rw"));
-    assert!(after("mount bind /srv/ws/AGENTS.md").starts_with("mount remount-ro"));
-    assert!(after("mount bind /srv/run").starts_with("mount remount-rw"));
+    assert_eq!(after("mount bind /usr"), "restrict-ro /tmp/usr");
+    assert_eq!(after("mount bind /srv/ws /"), "restrict-rw /tmp/workspace");
+    assert_eq!(
+        after("mount bind /srv/ws/AGENTS.md"),
+        "restrict-ro /tmp/workspace/AGENTS.md"
+    );
+    assert_eq!(
+        after("mount bind /srv/run"),
+        "restrict-rw /tmp/run/hardshell"
+    );
+    assert_eq!(after("mount bind /dev/null"), "restrict-dev /tmp/dev/null");
     // A symlinked system directory is recreated, not followed; a protected
     // path that is a symlink or missing is not bound at all.
     assert!(

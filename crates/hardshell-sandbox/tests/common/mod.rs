@@ -88,6 +88,14 @@ pub async fn try_start(
     policy: &ShellPolicy,
     argv: &[&str],
 ) -> Result<(Running, Captured), ShellError> {
+    try_start_with(&launcher(), policy, argv).await
+}
+
+pub async fn try_start_with(
+    launcher: &Launcher,
+    policy: &ShellPolicy,
+    argv: &[&str],
+) -> Result<(Running, Captured), ShellError> {
     let (out_read, out_write) = std::io::pipe().unwrap();
     let (err_read, err_write) = std::io::pipe().unwrap();
     let io = Io {
@@ -100,7 +108,7 @@ pub async fn try_start(
         stderr: reader(err_read),
     };
     let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
-    let running = spawn(&launcher(), policy, &argv, io).await?;
+    let running = spawn(launcher, policy, &argv, io).await?;
     Ok((running, captured))
 }
 
@@ -109,7 +117,11 @@ pub async fn start(policy: &ShellPolicy, argv: &[&str]) -> (Running, Captured) {
 }
 
 pub async fn run(policy: &ShellPolicy, argv: &[&str]) -> Output {
-    let (running, captured) = start(policy, argv).await;
+    run_with(&launcher(), policy, argv).await
+}
+
+pub async fn run_with(launcher: &Launcher, policy: &ShellPolicy, argv: &[&str]) -> Output {
+    let (running, captured) = try_start_with(launcher, policy, argv).await.unwrap();
     let report = running.wait().await.unwrap();
     let (stdout, stderr) = tokio::task::spawn_blocking(|| captured.collect())
         .await
