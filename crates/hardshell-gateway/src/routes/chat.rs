@@ -8,18 +8,27 @@
 //! POST /api/sessions/{id}/messages   {"text"} -> text/event-stream:
 //!      accepted {"seq"} · delta {"text"} · tool {"name","state","ok"} ·
 //!      approval {"id","command"} · approval_resolved {"id","approved"} ·
+//!      command {"command","decision"} · commands_missed {"count"} ·
 //!      done {"usage"} · error {"message"}
 //! POST /api/sessions/{id}/approvals/{approval}  {"approve": bool} -> 204
 //! ```
 //!
 //! An `approval` event is the `exec` tool asking to run a command that is not
 //! in `[exec] allow`; the turn waits until the session's owner answers (or the
-//! question expires as a refusal).
+//! question expires as a refusal). The agent only says that it asks: the id
+//! it names is looked up in the edge's own questions for this session, and the
+//! command shown is the edge's; an id the edge does not hold for the session
+//! is dropped and audited (`approval_event_dropped`). `approval_resolved` and
+//! `command` (every command the edge runs in the session, listed or approved,
+//! with its text) come from the edge alone; the agent's word on how a question
+//! ended is not passed on.
 //!
 //! Sessions belong to the principal that made them: their ids carry a tag of the
 //! principal's subject, and nobody else can list, read or continue them.
 
 use std::convert::Infallible;
+
+use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -27,17 +36,19 @@ use futures::StreamExt;
 use hardshell_agent::TurnEvent;
 use hardshell_agent::protocol::{TurnLine, TurnRequest};
 use hardshell_audit::AuditEvent;
-use hardshell_audit::event::{RequestId, TurnFinished};
+use hardshell_audit::event::{ApprovalEventDropped, RequestId, TurnFinished};
 use hardshell_auth::{Chat, Permit, Principal};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use hyper::body::Frame;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
 
+use crate::exec::ExecEvent;
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder, read_json};
+use crate::state::EdgeState;
 
 pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     routes
@@ -178,15 +189,149 @@ async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> Http
         return response::bad_request("expected {\"text\"}\n");
     };
     let turn = TurnRequest {
-        session: id,
+        session: id.clone(),
         text: body.text,
         prior: Vec::new(),
         request_id: cx.request_id.clone(),
     };
+    // Before the turn starts: none of its commands is missed.
+    let exec_events = cx
+        .state
+        .exec
+        .as_ref()
+        .map(crate::exec::ExecService::subscribe);
     match start_turn(&cx, permit.identity(), &turn).await {
-        Ok(events) => sse(events.map(|event| sse_frame(&event))),
+        Ok(events) => {
+            let relay = Relay {
+                state: cx.state.clone(),
+                session: id,
+                request_id: cx.request_id.clone(),
+                turn: Box::pin(events),
+                exec_events,
+            };
+            sse(relay.frames())
+        }
         Err(response) => response,
     }
+}
+
+/// A chat turn's frames: the agent's events, with its questions checked
+/// against the edge's and the text replaced by the edge's, merged with what
+/// the edge itself says about the session's commands.
+struct Relay {
+    state: Arc<EdgeState>,
+    session: String,
+    request_id: String,
+    turn: futures::stream::BoxStream<'static, TurnEvent>,
+    exec_events: Option<broadcast::Receiver<ExecEvent>>,
+}
+
+impl Relay {
+    /// Until the agent's stream ends.
+    fn frames(self) -> impl futures::Stream<Item = Bytes> + Send + 'static {
+        futures::stream::unfold(self, |mut relay| async move {
+            let frame = relay.next_frame().await?;
+            Some((frame, relay))
+        })
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            let exec_event = async {
+                match &mut self.exec_events {
+                    Some(events) => events.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            // The edge's news first: a command's announcement comes before
+            // the agent's report of it.
+            tokio::select! {
+                biased;
+                news = exec_event => match news {
+                    Ok(news) if news.session() == self.session => return Some(exec_frame(&news)),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(count)) => {
+                        return Some(frame("commands_missed", &serde_json::json!({ "count": count })));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => self.exec_events = None,
+                },
+                event = self.turn.next() => {
+                    match checked(self.state.exec.as_ref(), &self.session, event?) {
+                        Checked::Shown(frame) => return Some(frame),
+                        Checked::Withheld => {}
+                        Checked::Unheld => self.dropped(),
+                    }
+                }
+            }
+        }
+    }
+
+    fn dropped(&self) {
+        tracing::warn!(session = %self.session, "the agent announced a question the edge does not hold for this session; not shown");
+        if let Ok(request_id) = RequestId::new(&self.request_id) {
+            self.state
+                .audit
+                .note(AuditEvent::ApprovalEventDropped(ApprovalEventDropped {
+                    request_id,
+                    session: self.session.clone(),
+                }));
+        }
+    }
+}
+
+/// What becomes of an event of the agent's.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// Passed on, as this frame.
+    Shown(Bytes),
+    /// Not the agent's to say (how a question ended), and not suspicious.
+    Withheld,
+    /// A question the edge does not hold for this session: not shown, audited.
+    Unheld,
+}
+
+/// The agent's event as the session's client sees it. A question shows the
+/// edge's own text for the id, and only if the edge holds that id for this
+/// session.
+pub(crate) fn checked(
+    exec: Option<&crate::exec::ExecService>,
+    session: &str,
+    event: TurnEvent,
+) -> Checked {
+    match event {
+        TurnEvent::ApprovalRequested { id, .. } => {
+            match exec.and_then(|exec| exec.question(session, &id)) {
+                Some(command) => Checked::Shown(frame(
+                    "approval",
+                    &serde_json::json!({ "id": id, "command": command }),
+                )),
+                None => Checked::Unheld,
+            }
+        }
+        // How a question ended is the edge's to say (`ExecEvent::Resolved`).
+        TurnEvent::ApprovalResolved { .. } => Checked::Withheld,
+        event => sse_frame(&event).map_or(Checked::Withheld, Checked::Shown),
+    }
+}
+
+/// What the edge says about a session's commands.
+fn exec_frame(event: &ExecEvent) -> Bytes {
+    match event {
+        ExecEvent::Running {
+            command, decision, ..
+        } => frame(
+            "command",
+            &serde_json::json!({ "command": command, "decision": decision.as_str() }),
+        ),
+        ExecEvent::Resolved { id, ran, .. } => frame(
+            "approval_resolved",
+            &serde_json::json!({ "id": id, "approved": ran }),
+        ),
+    }
+}
+
+fn frame(name: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
 /// Starts a turn and returns its client-facing events; the outcome is audited
@@ -253,7 +398,8 @@ pub(crate) async fn start_turn(
     ))
 }
 
-fn sse_frame(event: &TurnEvent) -> Bytes {
+/// An event of the agent's that carries no question, as a frame.
+fn sse_frame(event: &TurnEvent) -> Option<Bytes> {
     let (name, data) = match event {
         TurnEvent::Accepted { seq } => ("accepted", serde_json::json!({ "seq": seq })),
         TurnEvent::TextDelta { text } => ("delta", serde_json::json!({ "text": text })),
@@ -265,18 +411,13 @@ fn sse_frame(event: &TurnEvent) -> Bytes {
             "tool",
             serde_json::json!({ "name": name, "state": "finished", "ok": ok }),
         ),
-        TurnEvent::ApprovalRequested { id, command } => (
-            "approval",
-            serde_json::json!({ "id": id, "command": command }),
-        ),
-        TurnEvent::ApprovalResolved { id, approved } => (
-            "approval_resolved",
-            serde_json::json!({ "id": id, "approved": approved }),
-        ),
+        // Questions and how they ended are never the agent's text: see
+        // `Relay::checked`.
+        TurnEvent::ApprovalRequested { .. } | TurnEvent::ApprovalResolved { .. } => return None,
         TurnEvent::Done { usage } => ("done", serde_json::json!({ "usage": usage })),
         TurnEvent::Failed { message } => ("error", serde_json::json!({ "message": message })),
     };
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    Some(frame(name, &data))
 }
 
 /// A `text/event-stream` response from a stream of ready-made frames.
@@ -293,3 +434,6 @@ pub(crate) fn sse(frames: impl futures::Stream<Item = Bytes> + Send + 'static) -
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(test)]
+mod tests;
