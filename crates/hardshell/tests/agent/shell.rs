@@ -734,7 +734,7 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
     let (tls_port, tls_root, tls_seen) = outside_tls_server();
     let hs = instance(&format!(
         "[agent]\n[llm]\nchain = []\n\
-         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"env\", \"cat\", \"echo\", \"base64\", \"getent\"]\ntimeout_secs = 20\n\
+         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"printenv\", \"cat\", \"echo\", \"base64\", \"getent\"]\ntimeout_secs = 20\n\
          [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{port}]\n\
          [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{tls_port}]\ntls = true\n\
          [egress.secrets.TEST_TOKEN]\nhosts = [\"localhost\"]\nheader = \"authorization\"\n"
@@ -876,7 +876,8 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
         "a datagram left the shell"
     );
     // The shell never holds the value: not in its environment.
-    let answer = run(&hs, &session, "env");
+    // (`printenv`: `env`, which can run a program, is asked about.)
+    let answer = run(&hs, &session, "printenv");
     let env = ran(&answer)["stdout"].as_str().unwrap().to_owned();
     assert!(!env.contains(TOKEN), "{env}");
     assert!(env.contains("HTTP_PROXY=http://127.0.0.1:3128"), "{env}");
