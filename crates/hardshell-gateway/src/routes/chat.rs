@@ -28,8 +28,6 @@
 
 use std::convert::Infallible;
 
-use std::sync::Arc;
-
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -43,12 +41,14 @@ use http::{Method, Request, StatusCode};
 use hyper::body::Frame;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 
-use crate::exec::ExecEvent;
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder, read_json};
 use crate::state::EdgeState;
+use relay::{Checked, Relay, checked};
+
+mod relay;
 
 pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     routes
@@ -202,12 +202,23 @@ async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> Http
         .map(crate::exec::ExecService::subscribe);
     match start_turn(&cx, permit.identity(), &turn).await {
         Ok(events) => {
+            let (state, request_id) = (cx.state.clone(), cx.request_id.clone());
+            let mut asked = std::collections::HashSet::new();
+            let session = id.clone();
+            let check = move |event| match checked(state.exec.as_ref(), &session, &mut asked, event)
+            {
+                Checked::Shown(frame) => Some(frame),
+                Checked::Withheld => None,
+                Checked::Unheld => {
+                    dropped(&state, &session, &request_id);
+                    None
+                }
+            };
             let relay = Relay {
-                state: cx.state.clone(),
                 session: id,
-                request_id: cx.request_id.clone(),
                 turn: Box::pin(events),
                 exec_events,
+                check,
             };
             sse(relay.frames())
         }
@@ -215,122 +226,20 @@ async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> Http
     }
 }
 
-/// A chat turn's frames: the agent's events, with its questions checked
-/// against the edge's and the text replaced by the edge's, merged with what
-/// the edge itself says about the session's commands.
-struct Relay {
-    state: Arc<EdgeState>,
-    session: String,
-    request_id: String,
-    turn: futures::stream::BoxStream<'static, TurnEvent>,
-    exec_events: Option<broadcast::Receiver<ExecEvent>>,
-}
-
-impl Relay {
-    /// Until the agent's stream ends.
-    fn frames(self) -> impl futures::Stream<Item = Bytes> + Send + 'static {
-        futures::stream::unfold(self, |mut relay| async move {
-            let frame = relay.next_frame().await?;
-            Some((frame, relay))
-        })
-    }
-
-    async fn next_frame(&mut self) -> Option<Bytes> {
-        loop {
-            let exec_event = async {
-                match &mut self.exec_events {
-                    Some(events) => events.recv().await,
-                    None => std::future::pending().await,
-                }
-            };
-            // The edge's news first: a command's announcement comes before
-            // the agent's report of it.
-            tokio::select! {
-                biased;
-                news = exec_event => match news {
-                    Ok(news) if news.session() == self.session => return Some(exec_frame(&news)),
-                    Ok(_) => {}
-                    Err(broadcast::error::RecvError::Lagged(count)) => {
-                        return Some(frame("commands_missed", &serde_json::json!({ "count": count })));
-                    }
-                    Err(broadcast::error::RecvError::Closed) => self.exec_events = None,
-                },
-                event = self.turn.next() => {
-                    match checked(self.state.exec.as_ref(), &self.session, event?) {
-                        Checked::Shown(frame) => return Some(frame),
-                        Checked::Withheld => {}
-                        Checked::Unheld => self.dropped(),
-                    }
-                }
-            }
-        }
-    }
-
-    fn dropped(&self) {
-        tracing::warn!(session = %self.session, "the agent announced a question the edge does not hold for this session; not shown");
-        if let Ok(request_id) = RequestId::new(&self.request_id) {
-            self.state
-                .audit
-                .note(AuditEvent::ApprovalEventDropped(ApprovalEventDropped {
-                    request_id,
-                    session: self.session.clone(),
-                }));
-        }
+/// Audits a question the agent announced that the edge does not hold.
+fn dropped(state: &EdgeState, session: &str, request_id: &str) {
+    tracing::warn!(session = %session, "the agent announced a question the edge does not hold for this session; not shown");
+    if let Ok(request_id) = RequestId::new(request_id) {
+        state
+            .audit
+            .note(AuditEvent::ApprovalEventDropped(ApprovalEventDropped {
+                request_id,
+                session: session.to_owned(),
+            }));
     }
 }
 
-/// What becomes of an event of the agent's.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Checked {
-    /// Passed on, as this frame.
-    Shown(Bytes),
-    /// Not the agent's to say (how a question ended), and not suspicious.
-    Withheld,
-    /// A question the edge does not hold for this session: not shown, audited.
-    Unheld,
-}
-
-/// The agent's event as the session's client sees it. A question shows the
-/// edge's own text for the id, and only if the edge holds that id for this
-/// session.
-pub(crate) fn checked(
-    exec: Option<&crate::exec::ExecService>,
-    session: &str,
-    event: TurnEvent,
-) -> Checked {
-    match event {
-        TurnEvent::ApprovalRequested { id, .. } => {
-            match exec.and_then(|exec| exec.question(session, &id)) {
-                Some(command) => Checked::Shown(frame(
-                    "approval",
-                    &serde_json::json!({ "id": id, "command": command }),
-                )),
-                None => Checked::Unheld,
-            }
-        }
-        // How a question ended is the edge's to say (`ExecEvent::Resolved`).
-        TurnEvent::ApprovalResolved { .. } => Checked::Withheld,
-        event => sse_frame(&event).map_or(Checked::Withheld, Checked::Shown),
-    }
-}
-
-/// What the edge says about a session's commands.
-fn exec_frame(event: &ExecEvent) -> Bytes {
-    match event {
-        ExecEvent::Running {
-            command, decision, ..
-        } => frame(
-            "command",
-            &serde_json::json!({ "command": command, "decision": decision.as_str() }),
-        ),
-        ExecEvent::Resolved { id, ran, .. } => frame(
-            "approval_resolved",
-            &serde_json::json!({ "id": id, "approved": ran }),
-        ),
-    }
-}
-
-fn frame(name: &str, data: &serde_json::Value) -> Bytes {
+pub(super) fn frame(name: &str, data: &serde_json::Value) -> Bytes {
     Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
@@ -399,7 +308,7 @@ pub(crate) async fn start_turn(
 }
 
 /// An event of the agent's that carries no question, as a frame.
-fn sse_frame(event: &TurnEvent) -> Option<Bytes> {
+pub(super) fn sse_frame(event: &TurnEvent) -> Option<Bytes> {
     let (name, data) = match event {
         TurnEvent::Accepted { seq } => ("accepted", serde_json::json!({ "seq": seq })),
         TurnEvent::TextDelta { text } => ("delta", serde_json::json!({ "text": text })),
