@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
-use hardshell_audit::{AuditEvent, AuditLog, AuditOptions, LogId, Tail};
+use hardshell_audit::{AuditLog, AuditOptions, LogId, Tail};
 use hardshell_config::{Approval, Exec as ExecConfig};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
 
@@ -48,7 +48,7 @@ impl ToolShell for Arc<RecordingShell> {
 pub(crate) struct Harness {
     pub(crate) service: ExecService,
     shell: Arc<RecordingShell>,
-    trail: Trail,
+    pub(crate) trail: Trail,
     scope: Scope,
     _dir: tempfile::TempDir,
 }
@@ -107,20 +107,27 @@ impl Harness {
 
     /// The exec records written so far, as JSON.
     async fn exec_records(&self) -> Vec<serde_json::Value> {
+        self.records()
+            .await
+            .into_iter()
+            .filter(|record| {
+                matches!(
+                    record["type"].as_str(),
+                    Some("exec_decided" | "exec_finished")
+                )
+            })
+            .collect()
+    }
+
+    /// Every record written so far, as JSON.
+    pub(crate) async fn records(&self) -> Vec<serde_json::Value> {
         self.trail.flush().await;
         let mut tail = Tail::new(&self.scope, &log_id(), 1).unwrap();
         tail.read()
             .await
             .unwrap()
             .iter()
-            .map(|record| record.event())
-            .filter(|event| {
-                matches!(
-                    event,
-                    AuditEvent::ExecDecided(_) | AuditEvent::ExecFinished(_)
-                )
-            })
-            .map(|event| serde_json::to_value(event).unwrap())
+            .map(|record| serde_json::to_value(record.event()).unwrap())
             .collect()
     }
 }

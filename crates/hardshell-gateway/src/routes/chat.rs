@@ -45,7 +45,6 @@ use tokio::sync::mpsc;
 
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder, read_json};
-use crate::state::EdgeState;
 use relay::{Checked, Relay, checked};
 
 mod relay;
@@ -210,7 +209,7 @@ async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> Http
                 Checked::Shown(frame) => Some(frame),
                 Checked::Withheld => None,
                 Checked::Unheld => {
-                    dropped(&state, &session, &request_id);
+                    dropped(&state.audit, &session, &request_id);
                     None
                 }
             };
@@ -227,15 +226,13 @@ async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> Http
 }
 
 /// Audits a question the agent announced that the edge does not hold.
-fn dropped(state: &EdgeState, session: &str, request_id: &str) {
+fn dropped(audit: &crate::audit::Trail, session: &str, request_id: &str) {
     tracing::warn!(session = %session, "the agent announced a question the edge does not hold for this session; not shown");
     if let Ok(request_id) = RequestId::new(request_id) {
-        state
-            .audit
-            .note(AuditEvent::ApprovalEventDropped(ApprovalEventDropped {
-                request_id,
-                session: session.to_owned(),
-            }));
+        audit.note(AuditEvent::ApprovalEventDropped(ApprovalEventDropped {
+            request_id,
+            session: session.to_owned(),
+        }));
     }
 }
 

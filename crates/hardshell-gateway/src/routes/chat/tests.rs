@@ -206,3 +206,17 @@ async fn a_stream_that_fell_behind_says_how_many_commands_it_missed() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_dropped_question_is_audited_without_anything_the_agent_wrote() {
+    let harness = Harness::new(Approval::Ask).await;
+    super::dropped(&harness.trail, SESSION, "req-7");
+    let records = harness.records().await;
+    let dropped: Vec<_> = records
+        .iter()
+        .filter(|record| record["type"] == "approval_event_dropped")
+        .collect();
+    assert_eq!(dropped.len(), 1, "{records:?}");
+    assert_eq!(dropped[0]["session"], SESSION);
+    assert_eq!(dropped[0]["request_id"], "req-7");
+}
