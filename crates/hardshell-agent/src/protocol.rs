@@ -143,6 +143,10 @@ pub struct ExecReport {
     /// `exited`, or why its shell was stopped: `timeout`, `memory`, `pids`,
     /// `signal`.
     pub ended: String,
+    /// Some fork was refused at `[exec] max_pids` (a fork bomb), whichever
+    /// way the run then ended.
+    #[serde(default)]
+    pub pids_limit_hit: bool,
     pub stdout: String,
     pub stderr: String,
     /// Whether output past `[exec] max_output_bytes` was cut.

@@ -43,6 +43,7 @@ pub enum AuditEvent {
     MemoryNoteChanged(MemoryNoteChanged),
     ExecDecided(ExecDecided),
     ExecFinished(ExecFinished),
+    ApprovalEventDropped(ApprovalEventDropped),
     EgressDecided(EgressDecided),
     SecretMisdirected(SecretMisdirected),
     SecretLeakBlocked(SecretLeakBlocked),
@@ -73,6 +74,7 @@ impl AuditEvent {
             AuditEvent::MemoryNoteChanged(_) => "memory_note_changed",
             AuditEvent::ExecDecided(_) => "exec_decided",
             AuditEvent::ExecFinished(_) => "exec_finished",
+            AuditEvent::ApprovalEventDropped(_) => "approval_event_dropped",
             AuditEvent::EgressDecided(_) => "egress_decided",
             AuditEvent::SecretMisdirected(_) => "secret_misdirected",
             AuditEvent::SecretLeakBlocked(_) => "secret_leak_blocked",
@@ -254,7 +256,9 @@ pub struct ExecDecided {
     pub decision: String,
     /// Why, for `asked` and `refused`, from a fixed vocabulary: `not_listed`,
     /// `owner_refused`, `unanswered`, `no_one_to_ask`, `too_many_pending`,
-    /// `exec_disabled`, `no_randomness`.
+    /// `exec_disabled`, `no_randomness`, `workspace_changed` (approved, but
+    /// another command ran in the workspace while the owner was asked),
+    /// `runs_programs` (a listed program that can run others, asked about).
     pub reason: Option<String>,
     /// Who approved or refused, when a person did.
     pub actor: Option<String>,
@@ -266,11 +270,28 @@ pub struct ExecDecided {
 pub struct ExecFinished {
     pub session: String,
     pub command_sha256: String,
-    /// `exited`, `timeout`, `memory`, `signal`, `terminated`, or `failed` when
+    /// `exited`, `pids` (it exited after forks were refused at its process
+    /// limit), `timeout`, `memory`, `signal`, `terminated`, or `failed` when
     /// its shell could not start.
     pub ended: String,
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
+    /// Some fork was refused at the process limit, however it ended.
+    #[serde(default)]
+    pub pids_limit_hit: bool,
+}
+
+/// The agent's stream announced a question the edge does not hold for the
+/// turn's session (a compromised agent showing the owner a command other than
+/// the one waiting); it was not passed on. Nothing the agent wrote is kept:
+/// not its id, not its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalEventDropped {
+    /// The turn's request, as the edge numbered it.
+    pub request_id: RequestId,
+    /// The turn's session, as the edge knows it.
+    pub session: String,
 }
 
 /// The egress broker let a shell connect, or refused. Host and port only:

@@ -17,7 +17,7 @@ pub use model::{
     Access, Agent, Approval, Audit, Cidr, Cloudflare, Config, DEFAULT_LISTEN, Dangerous, Devices,
     Edge, Egress, EgressRoute, Exec, Llm, Log, LogFormat, LogLevel, Metrics, Oidc, Passkey, Price,
     Provider, ProviderKind, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Storage,
-    StorageBackend, Tls, Upstream,
+    StorageBackend, Tls, Upstream, options_that_run_programs, runs_programs,
 };
 pub use secret_ref::{SecretRef, is_valid_secret_name};
 

@@ -23,7 +23,7 @@ pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};
 pub use egress::{Egress, EgressRoute, SecretBinding};
-pub use exec::{Approval, Exec};
+pub use exec::{Approval, Exec, options_that_run_programs, runs_programs};
 pub use log::{Log, LogFormat, LogLevel};
 pub use operations::{Audit, Metrics, RateLimit, Upstream};
 pub use shell::Shell;

@@ -18,11 +18,15 @@
 //   POST /api/sessions/{id}/messages   {"text"} -> text/event-stream of
 //        accepted {"seq"} · delta {"text"} · tool {"name", "state", "ok"}
 //        · approval {"id", "command"} · approval_resolved {"id", "approved"}
+//        · command {"command", "decision"} · commands_missed {"count"}
 //        · done {"usage"} · error {"message"}
 //   POST /api/sessions/{id}/approvals/{approval}  {"approve": bool} -> 204 | 404 (expired) | 409
 //
 // An approval is the agent asking to run a command that [exec] allow does not
 // cover; the turn waits until it is answered here (or the question expires).
+// Its command, how it ended, and every command that ran (listed or approved)
+// are the edge's own record, never the agent's words: what is shown here is
+// what runs.
 //
 // A 401 from any of them means the session is gone: the page goes to /login.
 //
@@ -309,6 +313,20 @@
         scrollToEnd();
         say("A command waits for your approval.");
       },
+      // A command the edge ran in this chat's workspace, as it ran it.
+      command(event) {
+        const why = event.decision === "approved" ? "you approved it" : "it is allowed without asking";
+        const line = element("li", "tool-event");
+        line.append(
+          element("span", undefined, `Ran this command (${why}):`),
+          element("pre", "approval-command", String(event.command || "")),
+        );
+        tools.append(line);
+      },
+      commandsMissed(event) {
+        const count = Number(event.count) || 0;
+        tools.append(element("li", "tool-event failed", `${count} more commands ran that this page could not show.`));
+      },
       approvalResolved(event) {
         const card = approvals.get(String(event.id || ""));
         if (card) {
@@ -484,6 +502,10 @@
           reply.approval(data);
         } else if (event.name === "approval_resolved") {
           reply.approvalResolved(data);
+        } else if (event.name === "command") {
+          reply.command(data);
+        } else if (event.name === "commands_missed") {
+          reply.commandsMissed(data);
         } else if (event.name === "done") {
           ended = true;
           reply.finish();

@@ -17,11 +17,19 @@
 //! narrower than the workload's own: no control socket, no agent socket, the
 //! session's workspace only.
 //!
+//! What the owner is shown comes from the edge's own records, never from the
+//! agent's stream: a question's text is the command the edge holds for that
+//! id in that session, and every command the edge runs is announced to the
+//! session's clients ([`ExecEvent`]) with the text it runs. An approval holds
+//! only while the workspace is as it was when the question was asked
+//! ([`workspaces`]).
+//!
 //! Commands are audited by their SHA-256, never their text: command lines
 //! carry tokens and passwords as often as anything else.
 
 mod shell;
 mod vet;
+mod workspaces;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -33,15 +41,20 @@ use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{ExecDecided, ExecFinished};
 use hardshell_config::{Approval, Exec as ExecConfig};
 use sha2::{Digest, Sha256};
-use tokio::sync::oneshot;
+use tokio::sync::{broadcast, oneshot};
 
 use crate::audit::Trail;
 pub use shell::{ExecBroker, SandboxShell};
 use vet::{Vetting, vet};
+use workspaces::{WorkspaceRun, Workspaces};
 
 /// Most questions waiting at once, across sessions: a runaway (or hostile)
 /// agent cannot pile them up.
 const MAX_PENDING: usize = 16;
+
+/// Events kept for a chat stream that reads slowly; past this it misses the
+/// oldest (and its client says so).
+const EVENTS_KEPT: usize = 64;
 
 /// Runs one command in a fresh shell over a session's workspace. The real one
 /// is [`SandboxShell`]; the decision logic's own tests use a recording one.
@@ -67,6 +80,9 @@ pub(crate) struct ExecService {
     allow: BTreeSet<String>,
     shell: Arc<dyn ToolShell>,
     pending: Mutex<HashMap<String, Pending>>,
+    workspaces: Workspaces,
+    /// What the edge runs and how questions end, for the sessions' clients.
+    events: broadcast::Sender<ExecEvent>,
     /// Secret values cut out of every command's output; set once at start.
     redaction: std::sync::OnceLock<hardshell_broker::secrets::LeakScanner>,
 }
@@ -80,10 +96,57 @@ impl std::fmt::Debug for ExecService {
     }
 }
 
+/// What the edge tells a session's clients about its commands, from its own
+/// records: the text is the edge's, never the agent's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum ExecEvent {
+    /// The edge starts running `command` in the session's workspace.
+    Running {
+        session: String,
+        command: String,
+        decision: RunDecision,
+    },
+    /// The question `id` was answered or expired; `ran`: its command ran.
+    Resolved {
+        session: String,
+        id: String,
+        ran: bool,
+    },
+}
+
+impl ExecEvent {
+    pub(crate) fn session(&self) -> &str {
+        match self {
+            ExecEvent::Running { session, .. } | ExecEvent::Resolved { session, .. } => session,
+        }
+    }
+}
+
+/// Why a command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RunDecision {
+    /// Every program in it is listed.
+    Allowed,
+    /// The session's owner said yes.
+    Approved,
+}
+
+impl RunDecision {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            RunDecision::Allowed => "allowed",
+            RunDecision::Approved => "approved",
+        }
+    }
+}
+
 /// A question put to a session's owner.
 struct Pending {
     session: String,
     command: String,
+    /// The workspace's generation when it was asked: the approval covers
+    /// the workspace as it was then.
+    asked_at: u64,
     /// Taken by the one waiter.
     answer: Option<oneshot::Receiver<Answer>>,
     /// Taken by the one answer.
@@ -112,6 +175,8 @@ impl ExecService {
             config,
             shell,
             pending: Mutex::new(HashMap::new()),
+            workspaces: Workspaces::default(),
+            events: broadcast::channel(EVENTS_KEPT).0,
             redaction: std::sync::OnceLock::new(),
         }
     }
@@ -119,6 +184,22 @@ impl ExecService {
     /// Cuts these secrets' values out of every command's output from now on.
     pub(crate) fn redact_with(&self, scanner: hardshell_broker::secrets::LeakScanner) {
         let _ = self.redaction.set(scanner);
+    }
+
+    /// What happens to commands from now on, in every session (a stream
+    /// keeps its own session's).
+    pub(crate) fn subscribe(&self) -> broadcast::Receiver<ExecEvent> {
+        self.events.subscribe()
+    }
+
+    /// The command the edge holds for question `approval` in `session`: the
+    /// only text a question is shown with. `None` when there is no such
+    /// question, or it is another session's.
+    pub(crate) fn question(&self, session: &str, approval: &str) -> Option<String> {
+        lock(&self.pending)
+            .get(approval)
+            .filter(|question| question.session == session)
+            .map(|question| question.command.clone())
     }
 
     /// The agent asks to run a command.
@@ -131,24 +212,28 @@ impl ExecService {
         let decide = |decision: &str, reason: Option<&str>| {
             audit.note(decided(&session, &digest, decision, reason, None));
         };
-        let why = match (self.config.approval, vet(&command, &self.allow)) {
+        let (approval, why, reason) = match (self.config.approval, vet(&command, &self.allow)) {
             (Approval::Deny, _) => {
                 decide("refused", Some("exec_disabled"));
                 return refused("[exec] approval is \"deny\"");
             }
             (_, Vetting::Allowed) => {
                 decide("allowed", None);
-                return self.run(session, command, audit).await;
+                let workspace_run = self.workspaces.start(&session);
+                return self
+                    .run(workspace_run, session, command, RunDecision::Allowed, audit)
+                    .await;
             }
-            (Approval::Allowlist, Vetting::NeedsApproval(why)) => {
-                decide("refused", Some("not_listed"));
-                return refused(&format!(
-                    "{why}, and [exec] approval is \"allowlist\": only commands whose every \
-                     program is listed run"
-                ));
-            }
-            (Approval::Ask, Vetting::NeedsApproval(why)) => why,
+            (approval, Vetting::NeedsApproval(why)) => (approval, why, "not_listed"),
+            (approval, Vetting::RunsPrograms(why)) => (approval, why, "runs_programs"),
         };
+        if approval == Approval::Allowlist {
+            decide("refused", Some(reason));
+            return refused(&format!(
+                "{why}, and [exec] approval is \"allowlist\": only commands whose every \
+                 program is listed, and runs no others, run"
+            ));
+        }
         // Sessions of the OpenAI-compatible API have nobody to ask: their
         // stream carries no questions.
         if session.starts_with("api-") {
@@ -160,6 +245,7 @@ impl ExecService {
             return refused("the system's random number source failed");
         };
         let (reply, answer) = oneshot::channel();
+        let asked_at = self.workspaces.generation(&session);
         {
             let mut pending = lock(&self.pending);
             if pending.len() >= MAX_PENDING {
@@ -172,12 +258,13 @@ impl ExecService {
                 Pending {
                     session: session.clone(),
                     command,
+                    asked_at,
                     answer: Some(answer),
                     reply: Some(reply),
                 },
             );
         }
-        decide("asked", Some("not_listed"));
+        decide("asked", Some(reason));
         // Why it waits is not logged: the reason can quote a word of the
         // command, which may be a credential. The agent already has it.
         tracing::info!(session = %session, approval = %id, "exec command waits for the owner");
@@ -185,7 +272,8 @@ impl ExecService {
     }
 
     /// The agent waits for the answer to `approval`; runs the command if it
-    /// was approved. Expires as a refusal after `[exec] approval_timeout_secs`.
+    /// was approved and the workspace is as it was when asked. Expires as a
+    /// refusal after `[exec] approval_timeout_secs`.
     pub(crate) async fn wait(&self, approval: &str, audit: &Trail) -> ExecAnswer {
         let Some(answer) = lock(&self.pending)
             .get_mut(approval)
@@ -196,10 +284,20 @@ impl ExecService {
         let limit = Duration::from_secs(self.config.approval_timeout_secs);
         let answer = tokio::time::timeout(limit, answer).await;
         let Some(Pending {
-            session, command, ..
+            session,
+            command,
+            asked_at,
+            ..
         }) = lock(&self.pending).remove(approval)
         else {
             return refused("the question is gone");
+        };
+        let resolved = |ran: bool| {
+            let _ = self.events.send(ExecEvent::Resolved {
+                session: session.clone(),
+                id: approval.to_owned(),
+                ran,
+            });
         };
         let digest = sha256(&command);
         let decided = |decision: &str, reason: Option<&str>, actor: Option<String>| {
@@ -217,21 +315,42 @@ impl ExecService {
                     .await
                 {
                     tracing::error!(error = %e, "not running an approved command: the approval could not be recorded");
+                    resolved(false);
                     return refused(
                         "the approval could not be recorded, so the command did not run",
                     );
                 }
-                self.run(session, command, audit).await
+                let Ok(workspace_run) = self.workspaces.start_approved(&session, asked_at) else {
+                    audit.note(decided("refused", Some("workspace_changed"), None));
+                    resolved(false);
+                    return refused(
+                        "another command ran in the workspace while the owner was asked, so \
+                         what was approved may not be what would run; ask again",
+                    );
+                };
+                let answer = self
+                    .run(
+                        workspace_run,
+                        session.clone(),
+                        command,
+                        RunDecision::Approved,
+                        audit,
+                    )
+                    .await;
+                resolved(matches!(answer, ExecAnswer::Ran { .. }));
+                answer
             }
             Ok(Ok(Answer {
                 approve: false,
                 actor,
             })) => {
                 audit.note(decided("refused", Some("owner_refused"), Some(actor)));
+                resolved(false);
                 refused("the owner refused to run it")
             }
             Ok(Err(_)) | Err(_) => {
                 audit.note(decided("refused", Some("unanswered"), None));
+                resolved(false);
                 refused(&format!(
                     "nobody answered within {} s",
                     self.config.approval_timeout_secs
@@ -273,8 +392,23 @@ impl ExecService {
             .collect()
     }
 
-    async fn run(&self, session: String, command: String, audit: &Trail) -> ExecAnswer {
+    /// Runs `command` as `workspace_run`, which ends with it, announcing it
+    /// to the session's clients first.
+    async fn run(
+        &self,
+        workspace_run: WorkspaceRun<'_>,
+        session: String,
+        command: String,
+        decision: RunDecision,
+        audit: &Trail,
+    ) -> ExecAnswer {
         let digest = sha256(&command);
+        // Nobody listening (no chat open) is not an error.
+        let _ = self.events.send(ExecEvent::Running {
+            session: session.clone(),
+            command: command.clone(),
+            decision,
+        });
         let run = ShellRun {
             session: session.clone(),
             command,
@@ -285,21 +419,25 @@ impl ExecService {
         };
         let started = std::time::Instant::now();
         let result = self.shell.run(run).await;
-        let finished = |ended: &str, exit_code: Option<i32>, duration_ms: u64| {
-            AuditEvent::ExecFinished(ExecFinished {
-                session: session.clone(),
-                command_sha256: digest.clone(),
-                ended: ended.to_owned(),
-                exit_code,
-                duration_ms,
-            })
-        };
+        drop(workspace_run);
+        let finished =
+            |ended: &str, exit_code: Option<i32>, duration_ms: u64, pids_limit_hit: bool| {
+                AuditEvent::ExecFinished(ExecFinished {
+                    session: session.clone(),
+                    command_sha256: digest.clone(),
+                    ended: ended.to_owned(),
+                    exit_code,
+                    duration_ms,
+                    pids_limit_hit,
+                })
+            };
         match result {
             Ok(mut report) => {
                 audit.note(finished(
                     &report.ended,
                     report.exit_code,
                     report.duration_ms,
+                    report.pids_limit_hit,
                 ));
                 if let Some(scanner) = self.redaction.get() {
                     let mut found = Vec::new();
@@ -327,7 +465,7 @@ impl ExecService {
             Err(e) => {
                 tracing::error!(session = %session, error = %e, "exec shell failed to start");
                 let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                audit.note(finished("failed", None, elapsed));
+                audit.note(finished("failed", None, elapsed, false));
                 refused(&format!("its shell could not start: {e}"))
             }
         }
@@ -386,4 +524,4 @@ pub(crate) fn is_session_id(id: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -156,6 +156,7 @@ fn output(report: &ExecReport) -> ToolOutput {
     ToolOutput::json(&serde_json::json!({
         "exit_code": report.exit_code,
         "ended": report.ended,
+        "pids_limit_hit": report.pids_limit_hit,
         "stdout": report.stdout,
         "stderr": report.stderr,
         "truncated": report.truncated,

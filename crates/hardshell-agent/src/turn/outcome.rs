@@ -27,7 +27,9 @@ pub enum TurnEvent {
         ok: bool,
     },
     /// A command waits for the owner's yes or no (the `exec` tool in `ask`
-    /// mode). The client answers at the edge, which runs it or not.
+    /// mode). The client answers at the edge, which runs it or not. The edge
+    /// shows its own record of question `id`, never this `command`: a
+    /// compromised agent's word is not what the owner approves.
     ApprovalRequested {
         id: String,
         command: String,

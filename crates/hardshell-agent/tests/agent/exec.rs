@@ -55,6 +55,7 @@ fn ran(stdout: &str) -> ExecAnswer {
         report: ExecReport {
             exit_code: Some(0),
             ended: "exited".into(),
+            pids_limit_hit: false,
             stdout: stdout.into(),
             stderr: String::new(),
             truncated: false,

@@ -150,9 +150,10 @@ pub(super) fn samples() -> Vec<AuditEvent> {
         AuditEvent::ExecFinished(ExecFinished {
             session: "web-0a1b2c3d-00112233".to_owned(),
             command_sha256: "ab".repeat(32),
-            ended: "exited".to_owned(),
-            exit_code: Some(0),
+            ended: "pids".to_owned(),
+            exit_code: Some(254),
             duration_ms: 12,
+            pids_limit_hit: true,
         }),
         AuditEvent::EgressDecided(EgressDecided {
             shell: "exec".to_owned(),
@@ -165,6 +166,10 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             shell: "exec".to_owned(),
             secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
             host: "evil.example".to_owned(),
+        }),
+        AuditEvent::ApprovalEventDropped(ApprovalEventDropped {
+            request_id: rid(),
+            session: "web-0a1b2c3d-00112233".to_owned(),
         }),
         AuditEvent::SecretRedacted(SecretRedacted {
             session: "web-0a1b2c3d-00112233".to_owned(),
@@ -237,7 +242,9 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
             "ended",
             "exit_code",
             "duration_ms",
+            "pids_limit_hit",
         ],
+        AuditEvent::ApprovalEventDropped(_) => &["request_id", "session"],
         AuditEvent::TurnFinished(_) => &[
             "request_id",
             "subject",
@@ -256,7 +263,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 24);
+    assert_eq!(names.len(), 25);
 }
 
 #[test]

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+mod runs_programs;
+
 /// `[exec]`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -15,9 +17,10 @@ pub struct Exec {
     /// - `"ask"`: allowed commands run, and the owner is asked about the rest,
     ///   in the chat page or `hardshell chat`.
     pub approval: Approval,
-    /// Programs a command may run without asking. A program that runs other
-    /// programs (`sh`, `env`, `xargs`, `find -exec`, `python3`) lets a command
-    /// run anything, inside the shell.
+    /// Programs a command may run without asking. A program that can run
+    /// other programs (shells, `env`, `xargs`, `find`, interpreters, `git`,
+    /// `make`, `npm`, `cargo`… see [`runs_programs`]) is asked about even when
+    /// listed, and listing it is warned about.
     pub allow: Vec<String>,
     /// Seconds a command may run before its whole shell is killed.
     pub timeout_secs: u64,
@@ -59,5 +62,122 @@ impl Default for Exec {
             memory_mb: 512,
             max_pids: 128,
         }
+    }
+}
+
+/// Why `program` (a name or a path, as a command names it) can run other
+/// programs, if it is one that can: it then always needs the owner.
+pub fn runs_programs(program: &str) -> Option<&'static str> {
+    let names = candidate_names(program);
+    runs_programs::ALWAYS
+        .iter()
+        .find(|(name, _)| names.contains(name))
+        .map(|(_, reason)| *reason)
+}
+
+/// The options that make `program` run other programs (any argument starting
+/// with one of them), and why, for a program that is safe without them.
+pub fn options_that_run_programs(program: &str) -> Option<(&'static [&'static str], &'static str)> {
+    let names = candidate_names(program);
+    runs_programs::UNLESS_OPTIONS
+        .iter()
+        .find(|(name, _, _)| names.contains(name))
+        .map(|(_, options, reason)| (*options, *reason))
+}
+
+/// The names `program` is known by: as written, its file name, and that
+/// without a version suffix (`/usr/bin/python3.12`: `python`).
+fn candidate_names(program: &str) -> [&str; 3] {
+    let file = program.rsplit('/').next().unwrap_or(program);
+    let unversioned = file.trim_end_matches(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+    let unversioned = if unversioned.is_empty() {
+        file
+    } else {
+        unversioned
+    };
+    [program, file, unversioned]
+}
+
+impl Exec {
+    /// Programs in `allow` that can run other programs, and why: they are
+    /// asked about anyway, and listing them is worth a warning. (`sort`,
+    /// safe but for one option, is not warned about: only that option is
+    /// asked about.)
+    pub fn listed_programs_that_run_programs(&self) -> Vec<(&str, &'static str)> {
+        self.allow
+            .iter()
+            .filter_map(|program| runs_programs(program).map(|reason| (program.as_str(), reason)))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::runs_programs::{ALWAYS, UNLESS_OPTIONS};
+    use super::*;
+
+    #[test]
+    fn the_table_names_programs_once_each_with_a_reason() {
+        let mut seen = std::collections::BTreeSet::new();
+        let names = ALWAYS.iter().map(|(name, reason)| (*name, *reason)).chain(
+            UNLESS_OPTIONS
+                .iter()
+                .map(|(name, _, reason)| (*name, *reason)),
+        );
+        for (name, reason) in names {
+            assert!(
+                crate::is_program_name(name),
+                "{name:?} is not a program name"
+            );
+            assert!(!name.contains('/'), "{name:?}: a file name, not a path");
+            assert!(seen.insert(name), "{name:?} is listed twice");
+            assert!(!reason.trim().is_empty(), "{name:?} has no reason");
+        }
+        // No entry is shadowed by an earlier one its lookup also finds.
+        for (i, (name, _)) in ALWAYS.iter().enumerate() {
+            let names = candidate_names(name);
+            let first = ALWAYS.iter().position(|(n, _)| names.contains(n));
+            assert_eq!(first, Some(i), "{name:?} is found as another entry");
+        }
+        for (name, options, _) in UNLESS_OPTIONS {
+            assert!(!options.is_empty(), "{name:?} lists no options");
+            assert!(
+                options.iter().all(|o| o.starts_with('-')),
+                "{name:?}: {options:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn programs_are_known_by_path_and_version_too() {
+        for program in [
+            "git",
+            "/usr/bin/git",
+            "python3",
+            "/usr/bin/python3.12",
+            "gcc-12",
+        ] {
+            assert!(runs_programs(program).is_some(), "{program}");
+        }
+        assert!(options_that_run_programs("/usr/bin/sort").is_some());
+        for program in ["ls", "cat", "gitk2x", "sorted", "/usr/bin/ls"] {
+            assert!(runs_programs(program).is_none(), "{program}");
+        }
+    }
+
+    #[test]
+    fn the_default_allow_list_needs_no_warning_but_listing_git_does() {
+        let defaults = Exec::default();
+        assert!(defaults.listed_programs_that_run_programs().is_empty());
+        let with_git = Exec {
+            allow: vec!["ls".into(), "git".into(), "/usr/bin/make".into()],
+            ..Exec::default()
+        };
+        let warned: Vec<_> = with_git
+            .listed_programs_that_run_programs()
+            .into_iter()
+            .map(|(program, _)| program)
+            .collect();
+        assert_eq!(warned, ["git", "/usr/bin/make"]);
     }
 }

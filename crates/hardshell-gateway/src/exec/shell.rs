@@ -162,12 +162,7 @@ impl SandboxShell {
             protected: vec![PathBuf::from(".git")],
             system: ShellPolicy::default_system(),
             binds: Vec::new(),
-            env: vec![
-                ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
-                ("HOME".into(), "/workspace".into()),
-                ("LANG".into(), "C.UTF-8".into()),
-                ("TERM".into(), "dumb".into()),
-            ],
+            env: exec_env(),
             forward: None,
             cwd: PathBuf::from("/workspace"),
             limits: Limits {
@@ -211,26 +206,54 @@ impl SandboxShell {
         drop(run_broker);
         let (stdout, stdout_cut) = stdout.await.map_err(|e| e.to_string())?;
         let (stderr, stderr_cut) = stderr.await.map_err(|e| e.to_string())?;
-        let (exit_code, signaled) = match report.status {
-            Status::Exited(code) => (Some(code), false),
-            Status::Signaled(_) => (None, true),
-        };
-        let ended = match report.ended {
-            Ended::Exited if signaled => "signal",
-            Ended::Exited => "exited",
-            Ended::WallClock => "timeout",
-            Ended::OutOfMemory => "memory",
-            Ended::Terminated => "terminated",
+        let exit_code = match report.status {
+            Status::Exited(code) => Some(code),
+            Status::Signaled(_) => None,
         };
         Ok(ExecReport {
             exit_code,
-            ended: ended.into(),
+            ended: ending(&report).into(),
+            pids_limit_hit: report.pids_limit_hit,
             stdout,
             stderr,
             truncated: stdout_cut || stderr_cut,
             duration_ms: duration_ms(report.duration),
         })
     }
+}
+
+/// Why a run ended, as the agent and the audit record are told. A command
+/// whose forks were refused at `[exec] max_pids` and then exited (a fork bomb
+/// ends with bash's 254) ended for its process limit: `pids`, not `exited`.
+/// The wall clock and the memory limit, which kill the whole shell, name
+/// themselves; whether the pid limit was hit on the way is still reported.
+fn ending(report: &hardshell_sandbox::ExitReport) -> &'static str {
+    match (report.ended, report.status) {
+        (Ended::WallClock, _) => "timeout",
+        (Ended::OutOfMemory, _) => "memory",
+        (Ended::Terminated, _) => "terminated",
+        (Ended::Exited, _) if report.pids_limit_hit => "pids",
+        (Ended::Exited, Status::Signaled(_)) => "signal",
+        (Ended::Exited, Status::Exited(_)) => "exited",
+    }
+}
+
+/// The environment of a command. `HOME` is the shell's own fresh `/tmp`, not
+/// the workspace: programs read their configuration from `HOME` (git's
+/// `~/.gitconfig` can hold aliases and hooks that run programs), and the
+/// workspace is what earlier commands wrote. Git is also kept from the host's
+/// system and global configuration.
+fn exec_env() -> Vec<(String, String)> {
+    [
+        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        ("HOME", "/tmp"),
+        ("GIT_CONFIG_NOSYSTEM", "1"),
+        ("GIT_CONFIG_GLOBAL", "/dev/null"),
+        ("LANG", "C.UTF-8"),
+        ("TERM", "dumb"),
+    ]
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .to_vec()
 }
 
 /// Gives `policy` its way out: a broker listener of the run's own, bound
@@ -315,6 +338,47 @@ mod tests {
             .with_egress(sockets.clone(), ExecBroker::default());
         assert!(!sockets.join("run-4242-7").exists());
         assert!(sockets.join("kept").is_dir());
+    }
+
+    fn report(status: Status, ended: Ended, pids_limit_hit: bool) -> hardshell_sandbox::ExitReport {
+        hardshell_sandbox::ExitReport {
+            status,
+            ended,
+            pids_limit_hit,
+            duration: Duration::from_millis(1),
+        }
+    }
+
+    #[test]
+    fn a_fork_bomb_that_exits_ended_for_its_process_limit() {
+        // What a fork bomb under `max_pids` looks like: bash exits 254 after
+        // its forks are refused.
+        let bomb = report(Status::Exited(254), Ended::Exited, true);
+        assert_eq!(ending(&bomb), "pids");
+        let signaled = report(Status::Signaled(9), Ended::Exited, true);
+        assert_eq!(ending(&signaled), "pids");
+        // Without the limit hit, an exit is an exit.
+        assert_eq!(
+            ending(&report(Status::Exited(254), Ended::Exited, false)),
+            "exited"
+        );
+        assert_eq!(
+            ending(&report(Status::Signaled(9), Ended::Exited, false)),
+            "signal"
+        );
+        // The wall clock names itself even when the limit was hit on the way.
+        assert_eq!(
+            ending(&report(Status::Signaled(9), Ended::WallClock, true)),
+            "timeout"
+        );
+    }
+
+    #[test]
+    fn home_is_not_the_workspace_and_git_reads_no_host_configuration() {
+        let env: std::collections::HashMap<_, _> = exec_env().into_iter().collect();
+        assert_eq!(env["HOME"], "/tmp");
+        assert_eq!(env["GIT_CONFIG_NOSYSTEM"], "1");
+        assert_eq!(env["GIT_CONFIG_GLOBAL"], "/dev/null");
     }
 
     #[tokio::test]

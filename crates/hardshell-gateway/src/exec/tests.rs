@@ -8,27 +8,34 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
-use hardshell_audit::{AuditEvent, AuditLog, AuditOptions, LogId, Tail};
+use hardshell_audit::{AuditLog, AuditOptions, LogId, Tail};
 use hardshell_config::{Approval, Exec as ExecConfig};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
 
-use super::{AnswerError, ExecService, ShellRun, ToolShell, is_session_id};
+use super::{AnswerError, ExecEvent, ExecService, RunDecision, ShellRun, ToolShell, is_session_id};
 use crate::audit::Trail;
 
-const SESSION: &str = "web-0a1b2c3d-00112233445566778899aabb";
+pub(crate) const SESSION: &str = "web-0a1b2c3d-00112233445566778899aabb";
+const OTHER_SESSION: &str = "web-ffffffff-00112233445566778899aabb";
 
 #[derive(Debug, Default)]
 struct RecordingShell {
     runs: Mutex<Vec<ShellRun>>,
+    /// Every run reports a fork refused at the process limit.
+    pids_limit_hit: std::sync::atomic::AtomicBool,
 }
 
 impl ToolShell for Arc<RecordingShell> {
     fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, String>> {
         self.runs.lock().unwrap().push(run);
-        Box::pin(async {
+        let pids_limit_hit = self
+            .pids_limit_hit
+            .load(std::sync::atomic::Ordering::Relaxed);
+        Box::pin(async move {
             Ok(ExecReport {
-                exit_code: Some(0),
-                ended: "exited".into(),
+                exit_code: Some(if pids_limit_hit { 254 } else { 0 }),
+                ended: if pids_limit_hit { "pids" } else { "exited" }.into(),
+                pids_limit_hit,
                 stdout: "ran\n".into(),
                 stderr: String::new(),
                 truncated: false,
@@ -38,16 +45,20 @@ impl ToolShell for Arc<RecordingShell> {
     }
 }
 
-struct Harness {
-    service: ExecService,
+pub(crate) struct Harness {
+    pub(crate) service: ExecService,
     shell: Arc<RecordingShell>,
-    trail: Trail,
+    pub(crate) trail: Trail,
     scope: Scope,
     _dir: tempfile::TempDir,
 }
 
 impl Harness {
-    async fn new(approval: Approval) -> Self {
+    pub(crate) async fn new(approval: Approval) -> Self {
+        Self::allowing(approval, &["ls", "cat"]).await
+    }
+
+    async fn allowing(approval: Approval, allow: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(
             &Location::Local(LocalOptions {
@@ -68,7 +79,7 @@ impl Harness {
         let shell = Arc::new(RecordingShell::default());
         let config = ExecConfig {
             approval,
-            allow: vec!["ls".into(), "cat".into()],
+            allow: allow.iter().map(|program| (*program).to_owned()).collect(),
             approval_timeout_secs: 2,
             ..ExecConfig::default()
         };
@@ -81,7 +92,7 @@ impl Harness {
         }
     }
 
-    async fn request(&self, session: &str, command: &str) -> ExecAnswer {
+    pub(crate) async fn request(&self, session: &str, command: &str) -> ExecAnswer {
         let request = ExecRequest {
             session: session.into(),
             command: command.into(),
@@ -96,20 +107,27 @@ impl Harness {
 
     /// The exec records written so far, as JSON.
     async fn exec_records(&self) -> Vec<serde_json::Value> {
+        self.records()
+            .await
+            .into_iter()
+            .filter(|record| {
+                matches!(
+                    record["type"].as_str(),
+                    Some("exec_decided" | "exec_finished")
+                )
+            })
+            .collect()
+    }
+
+    /// Every record written so far, as JSON.
+    pub(crate) async fn records(&self) -> Vec<serde_json::Value> {
         self.trail.flush().await;
         let mut tail = Tail::new(&self.scope, &log_id(), 1).unwrap();
         tail.read()
             .await
             .unwrap()
             .iter()
-            .map(|record| record.event())
-            .filter(|event| {
-                matches!(
-                    event,
-                    AuditEvent::ExecDecided(_) | AuditEvent::ExecFinished(_)
-                )
-            })
-            .map(|event| serde_json::to_value(event).unwrap())
+            .map(|record| serde_json::to_value(record.event()).unwrap())
             .collect()
     }
 }
@@ -118,7 +136,7 @@ fn log_id() -> LogId {
     LogId::new("exec-test").unwrap()
 }
 
-fn pending(answer: ExecAnswer) -> String {
+pub(crate) fn pending(answer: ExecAnswer) -> String {
     match answer {
         ExecAnswer::Pending { approval } => approval,
         other => panic!("expected a question, got {other:?}"),
@@ -297,4 +315,134 @@ async fn questions_are_capped_and_bad_session_ids_refused() {
         assert!(reason.contains("session id"), "{reason}");
     }
     assert!(harness.ran().is_empty());
+}
+
+/// Approves `approval` as the owner and waits for what came of it.
+async fn approve_and_wait(harness: &Harness, approval: &str) -> ExecAnswer {
+    harness
+        .service
+        .answer(SESSION, approval, true, "owner")
+        .unwrap();
+    harness.service.wait(approval, &harness.trail).await
+}
+
+#[tokio::test]
+async fn an_approval_is_refused_when_a_command_changed_the_workspace_meanwhile() {
+    let harness = Harness::new(Approval::Ask).await;
+    let approval = pending(harness.request(SESSION, "bash build.sh").await);
+    // Meanwhile a listed command rewrites what the approved one would run.
+    let answer = harness.request(SESSION, "cat > build.sh").await;
+    assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
+    let reason = refusal(approve_and_wait(&harness, &approval).await);
+    assert!(
+        reason.contains("another command ran in the workspace"),
+        "{reason}"
+    );
+    assert_eq!(
+        harness.ran(),
+        ["cat > build.sh"],
+        "the approved command did not run"
+    );
+    let records = harness.exec_records().await;
+    let last = records.last().unwrap();
+    assert_eq!(last["decision"], "refused");
+    assert_eq!(last["reason"], "workspace_changed");
+
+    // Asked again with nothing running in between, it runs; another
+    // session's commands do not count.
+    let approval = pending(harness.request(SESSION, "bash build.sh").await);
+    let answer = harness.request(OTHER_SESSION, "ls").await;
+    assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
+    let answer = approve_and_wait(&harness, &approval).await;
+    assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
+    assert_eq!(harness.ran().last().unwrap(), "bash build.sh");
+}
+
+#[tokio::test]
+async fn every_command_the_edge_runs_is_announced_with_the_text_it_runs() {
+    let harness = Harness::new(Approval::Ask).await;
+    let mut events = harness.service.subscribe();
+    harness.request(SESSION, "ls -la").await;
+    let approval = pending(harness.request(SESSION, "id").await);
+    approve_and_wait(&harness, &approval).await;
+    let refused = pending(harness.request(SESSION, "curl x").await);
+    harness
+        .service
+        .answer(SESSION, &refused, false, "owner")
+        .unwrap();
+    harness.service.wait(&refused, &harness.trail).await;
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event);
+    }
+    let running = |command: &str, decision| ExecEvent::Running {
+        session: SESSION.into(),
+        command: command.into(),
+        decision,
+    };
+    let resolved = |id: &str, ran| ExecEvent::Resolved {
+        session: SESSION.into(),
+        id: id.into(),
+        ran,
+    };
+    assert_eq!(
+        seen,
+        [
+            running("ls -la", RunDecision::Allowed),
+            running("id", RunDecision::Approved),
+            resolved(&approval, true),
+            resolved(&refused, false),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_question_is_known_only_to_its_own_session_with_the_edges_text() {
+    let harness = Harness::new(Approval::Ask).await;
+    let approval = pending(harness.request(SESSION, "rm -rf build").await);
+    assert_eq!(
+        harness.service.question(SESSION, &approval).as_deref(),
+        Some("rm -rf build")
+    );
+    assert_eq!(harness.service.question(OTHER_SESSION, &approval), None);
+    assert_eq!(harness.service.question(SESSION, &"0".repeat(32)), None);
+}
+
+#[tokio::test]
+async fn listed_programs_that_run_programs_are_asked_about_or_refused() {
+    let harness = Harness::allowing(Approval::Allowlist, &["ls", "git"]).await;
+    let reason = refusal(harness.request(SESSION, "git status").await);
+    assert!(reason.contains("`git` can run other programs"), "{reason}");
+    assert!(harness.ran().is_empty());
+    let records = harness.exec_records().await;
+    assert_eq!(records[0]["reason"], "runs_programs");
+
+    let harness = Harness::allowing(Approval::Ask, &["ls", "git"]).await;
+    pending(
+        harness
+            .request(SESSION, "git -c alias.x='!id > pwned' x")
+            .await,
+    );
+    assert!(harness.ran().is_empty());
+    let records = harness.exec_records().await;
+    assert_eq!(records[0]["decision"], "asked");
+    assert_eq!(records[0]["reason"], "runs_programs");
+}
+
+#[tokio::test]
+async fn a_fork_bomb_is_reported_and_audited_as_hitting_the_process_limit() {
+    let harness = Harness::new(Approval::Ask).await;
+    harness
+        .shell
+        .pids_limit_hit
+        .store(true, std::sync::atomic::Ordering::Relaxed);
+    let ExecAnswer::Ran { report } = harness.request(SESSION, "ls").await else {
+        panic!("it did not run");
+    };
+    assert!(report.pids_limit_hit);
+    let records = harness.exec_records().await;
+    let finished = records.last().unwrap();
+    assert_eq!(finished["type"], "exec_finished");
+    assert_eq!(finished["ended"], "pids");
+    assert_eq!(finished["pids_limit_hit"], true);
 }

@@ -6,8 +6,11 @@
 //! process substitution, `${…}` and arithmetic expansion (both can run
 //! commands in bash), compound commands, function definitions, variable
 //! assignments, a program name that is not a plain word — is not "allowed"
-//! and goes to the owner (or is refused, in allowlist mode). Running it is
-//! never decided here alone: every command runs in its own shell either way.
+//! and goes to the owner (or is refused, in allowlist mode). So does a listed
+//! program that can run other programs (`git`, `make`, interpreters… the
+//! table in `hardshell-config`), and `sort` given an argument that is, or
+//! could become, its `--compress-program`. Running it is never decided here
+//! alone: every command runs in its own shell either way.
 
 use std::collections::BTreeSet;
 
@@ -23,6 +26,9 @@ pub(crate) enum Vetting {
     Allowed,
     /// Someone must decide; the reason says what vetting saw.
     NeedsApproval(String),
+    /// Every program is listed, but one can run other programs as used here:
+    /// someone must decide all the same.
+    RunsPrograms(String),
 }
 
 /// Text that makes bash run something vetting cannot see statically.
@@ -68,17 +74,53 @@ pub(crate) fn vet(command: &str, allow: &BTreeSet<String>) -> Vetting {
         Ok(program) => program,
         Err(e) => return Vetting::NeedsApproval(format!("it does not parse as bash: {e}")),
     };
-    match programs(&program) {
-        Ok(programs) => match programs.iter().find(|p| !allow.contains(p.as_str())) {
-            None => Vetting::Allowed,
-            Some(program) => Vetting::NeedsApproval(format!("`{program}` is not in [exec] allow")),
-        },
-        Err(why) => Vetting::NeedsApproval(why),
+    let programs = match programs(&program) {
+        Ok(programs) => programs,
+        Err(why) => return Vetting::NeedsApproval(why),
+    };
+    if let Some(run) = programs.iter().find(|run| !allow.contains(&run.program)) {
+        return Vetting::NeedsApproval(format!("`{}` is not in [exec] allow", run.program));
     }
+    for Run { program, arguments } in &programs {
+        if let Some(reason) = hardshell_config::runs_programs(program) {
+            return Vetting::RunsPrograms(format!(
+                "`{program}` can run other programs ({reason}), so it is asked about even \
+                 though it is listed"
+            ));
+        }
+        // Any argument not plain text could turn into the option: quoted or
+        // escaped pieces, expansions, and globs, which a file named like the
+        // option (planted by an earlier command) would match.
+        if let Some((options, reason)) = hardshell_config::options_that_run_programs(program)
+            && arguments.iter().any(|argument| {
+                !is_plain_argument(argument)
+                    || options.iter().any(|option| argument.starts_with(option))
+            })
+        {
+            return Vetting::RunsPrograms(format!(
+                "`{program}` is given an argument that is or could become an option that runs \
+                 programs ({reason})"
+            ));
+        }
+    }
+    Vetting::Allowed
+}
+
+/// A program a command runs, with the words it is given.
+struct Run {
+    program: String,
+    arguments: Vec<String>,
+}
+
+/// An argument that is exactly the text written: nothing bash would unquote,
+/// expand or match against file names.
+fn is_plain_argument(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%^".contains(&b))
 }
 
 /// Every program the command runs, or why they cannot all be known.
-fn programs(program: &Program) -> Result<Vec<String>, String> {
+fn programs(program: &Program) -> Result<Vec<Run>, String> {
     let mut found = Vec::new();
     for list in &program.complete_commands {
         for item in &list.0 {
@@ -96,7 +138,10 @@ fn programs(program: &Program) -> Result<Vec<String>, String> {
                             return Err("it has a compound command (if, for, while, case, a subshell or a group)".into());
                         }
                         Command::Function(_) => return Err("it defines a function".into()),
-                        Command::ExtendedTest(..) => found.push("[[".into()),
+                        Command::ExtendedTest(..) => found.push(Run {
+                            program: "[[".into(),
+                            arguments: Vec::new(),
+                        }),
                     }
                 }
             }
@@ -106,13 +151,14 @@ fn programs(program: &Program) -> Result<Vec<String>, String> {
 }
 
 /// The program a simple command runs (none for a bare redirection).
-fn simple_program(simple: &SimpleCommand) -> Result<Option<String>, String> {
+fn simple_program(simple: &SimpleCommand) -> Result<Option<Run>, String> {
     let items = simple
         .prefix
         .iter()
         .flat_map(|prefix| prefix.0.iter())
         .chain(simple.suffix.iter().flat_map(|suffix| suffix.0.iter()));
     let mut in_prefix = simple.prefix.as_ref().map_or(0, |prefix| prefix.0.len());
+    let mut arguments = Vec::new();
     for item in items {
         let prefix = in_prefix > 0;
         in_prefix = in_prefix.saturating_sub(1);
@@ -126,7 +172,11 @@ fn simple_program(simple: &SimpleCommand) -> Result<Option<String>, String> {
                 _,
                 IoFileRedirectTarget::ProcessSubstitution(..),
             )) => return Err("it uses process substitution".into()),
-            _ => {}
+            CommandPrefixOrSuffixItem::Word(word)
+            | CommandPrefixOrSuffixItem::AssignmentWord(_, word) => {
+                arguments.push(word.value.clone());
+            }
+            CommandPrefixOrSuffixItem::IoRedirect(_) => {}
         }
     }
     let Some(word) = &simple.word_or_name else {
@@ -138,7 +188,10 @@ fn simple_program(simple: &SimpleCommand) -> Result<Option<String>, String> {
             word.value.chars().take(80).collect::<String>()
         ));
     }
-    Ok(Some(word.value.clone()))
+    Ok(Some(Run {
+        program: word.value.clone(),
+        arguments,
+    }))
 }
 
 /// A name looked up on PATH or an absolute path, with nothing to expand: the

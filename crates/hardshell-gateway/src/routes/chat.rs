@@ -8,13 +8,20 @@
 //! POST /api/sessions/{id}/messages   {"text"} -> text/event-stream:
 //!      accepted {"seq"} · delta {"text"} · tool {"name","state","ok"} ·
 //!      approval {"id","command"} · approval_resolved {"id","approved"} ·
+//!      command {"command","decision"} · commands_missed {"count"} ·
 //!      done {"usage"} · error {"message"}
 //! POST /api/sessions/{id}/approvals/{approval}  {"approve": bool} -> 204
 //! ```
 //!
 //! An `approval` event is the `exec` tool asking to run a command that is not
 //! in `[exec] allow`; the turn waits until the session's owner answers (or the
-//! question expires as a refusal).
+//! question expires as a refusal). The agent only says that it asks: the id
+//! it names is looked up in the edge's own questions for this session, and the
+//! command shown is the edge's; an id the edge does not hold for the session
+//! is dropped and audited (`approval_event_dropped`). `approval_resolved` and
+//! `command` (every command the edge runs in the session, listed or approved,
+//! with its text) come from the edge alone; the agent's word on how a question
+//! ended is not passed on.
 //!
 //! Sessions belong to the principal that made them: their ids carry a tag of the
 //! principal's subject, and nobody else can list, read or continue them.
@@ -27,7 +34,7 @@ use futures::StreamExt;
 use hardshell_agent::TurnEvent;
 use hardshell_agent::protocol::{TurnLine, TurnRequest};
 use hardshell_audit::AuditEvent;
-use hardshell_audit::event::{RequestId, TurnFinished};
+use hardshell_audit::event::{ApprovalEventDropped, RequestId, TurnFinished};
 use hardshell_auth::{Chat, Permit, Principal};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
@@ -38,6 +45,9 @@ use tokio::sync::mpsc;
 
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder, read_json};
+use relay::{Checked, Relay, checked};
+
+mod relay;
 
 pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     routes
@@ -178,15 +188,56 @@ async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> Http
         return response::bad_request("expected {\"text\"}\n");
     };
     let turn = TurnRequest {
-        session: id,
+        session: id.clone(),
         text: body.text,
         prior: Vec::new(),
         request_id: cx.request_id.clone(),
     };
+    // Before the turn starts: none of its commands is missed.
+    let exec_events = cx
+        .state
+        .exec
+        .as_ref()
+        .map(crate::exec::ExecService::subscribe);
     match start_turn(&cx, permit.identity(), &turn).await {
-        Ok(events) => sse(events.map(|event| sse_frame(&event))),
+        Ok(events) => {
+            let (state, request_id) = (cx.state.clone(), cx.request_id.clone());
+            let mut asked = std::collections::HashSet::new();
+            let session = id.clone();
+            let check = move |event| match checked(state.exec.as_ref(), &session, &mut asked, event)
+            {
+                Checked::Shown(frame) => Some(frame),
+                Checked::Withheld => None,
+                Checked::Unheld => {
+                    dropped(&state.audit, &session, &request_id);
+                    None
+                }
+            };
+            let relay = Relay {
+                session: id,
+                turn: Box::pin(events),
+                exec_events,
+                check,
+            };
+            sse(relay.frames())
+        }
         Err(response) => response,
     }
+}
+
+/// Audits a question the agent announced that the edge does not hold.
+fn dropped(audit: &crate::audit::Trail, session: &str, request_id: &str) {
+    tracing::warn!(session = %session, "the agent announced a question the edge does not hold for this session; not shown");
+    if let Ok(request_id) = RequestId::new(request_id) {
+        audit.note(AuditEvent::ApprovalEventDropped(ApprovalEventDropped {
+            request_id,
+            session: session.to_owned(),
+        }));
+    }
+}
+
+pub(super) fn frame(name: &str, data: &serde_json::Value) -> Bytes {
+    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
 }
 
 /// Starts a turn and returns its client-facing events; the outcome is audited
@@ -253,7 +304,8 @@ pub(crate) async fn start_turn(
     ))
 }
 
-fn sse_frame(event: &TurnEvent) -> Bytes {
+/// An event of the agent's that carries no question, as a frame.
+pub(super) fn sse_frame(event: &TurnEvent) -> Option<Bytes> {
     let (name, data) = match event {
         TurnEvent::Accepted { seq } => ("accepted", serde_json::json!({ "seq": seq })),
         TurnEvent::TextDelta { text } => ("delta", serde_json::json!({ "text": text })),
@@ -265,18 +317,13 @@ fn sse_frame(event: &TurnEvent) -> Bytes {
             "tool",
             serde_json::json!({ "name": name, "state": "finished", "ok": ok }),
         ),
-        TurnEvent::ApprovalRequested { id, command } => (
-            "approval",
-            serde_json::json!({ "id": id, "command": command }),
-        ),
-        TurnEvent::ApprovalResolved { id, approved } => (
-            "approval_resolved",
-            serde_json::json!({ "id": id, "approved": approved }),
-        ),
+        // Questions and how they ended are never the agent's text: see
+        // `Relay::checked`.
+        TurnEvent::ApprovalRequested { .. } | TurnEvent::ApprovalResolved { .. } => return None,
         TurnEvent::Done { usage } => ("done", serde_json::json!({ "usage": usage })),
         TurnEvent::Failed { message } => ("error", serde_json::json!({ "message": message })),
     };
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+    Some(frame(name, &data))
 }
 
 /// A `text/event-stream` response from a stream of ready-made frames.
@@ -293,3 +340,6 @@ pub(crate) fn sse(frames: impl futures::Stream<Item = Bytes> + Send + 'static) -
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }
+
+#[cfg(test)]
+mod tests;

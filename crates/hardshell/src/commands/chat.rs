@@ -5,7 +5,9 @@
 //!
 //! When the agent asks to run a command that `[exec] allow` does not cover,
 //! the question is put on the terminal (or read as a line from standard input
-//! when that is not a terminal) and the answer sent back to the edge.
+//! when that is not a terminal) and the answer sent back to the edge. The
+//! command shown is the edge's record of the question, not the agent's words;
+//! so is every command shown as having run, listed or approved.
 
 use std::io::Write;
 use std::time::Duration;
@@ -175,6 +177,13 @@ impl Client {
                         let ran = data["approved"].as_bool().unwrap_or(false);
                         eprintln!("[{}]", if ran { "approved" } else { "not run" });
                     }
+                    "command" => {
+                        eprintln!("{}", ran_line(&data));
+                    }
+                    "commands_missed" => {
+                        let count = data["count"].as_u64().unwrap_or(0);
+                        eprintln!("[{count} more commands ran that this stream missed]");
+                    }
                     "done" => {
                         println!();
                         return Ok(());
@@ -214,7 +223,23 @@ impl Client {
     }
 }
 
-/// Puts the agent's command to the person at the terminal: yes only on `y` or
+/// A command the edge ran in the session's workspace (its own record of it),
+/// as the terminal shows it: control characters escaped.
+fn ran_line(data: &serde_json::Value) -> String {
+    let why = match data["decision"].as_str() {
+        Some("approved") => "approved",
+        _ => "allowed",
+    };
+    let command = data["command"].as_str().unwrap_or_default();
+    let mut shown = format!("\n[ran, {why}]");
+    for line in command.lines() {
+        shown.push_str("\n    ");
+        shown.push_str(&printable(line));
+    }
+    shown
+}
+
+/// Puts the edge's command to the person at the terminal: yes only on `y` or
 /// `yes`; anything else, or end of input, is no.
 async fn ask(command: &str) -> anyhow::Result<bool> {
     eprintln!();
@@ -273,7 +298,21 @@ fn parse_event(text: &str) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::printable;
+    use super::{printable, ran_line};
+
+    #[test]
+    fn every_command_that_ran_is_shown_with_why_and_cannot_drive_the_terminal() {
+        let shown = ran_line(&serde_json::json!({
+            "command": "echo hi > a\nls \u{1b}[2K",
+            "decision": "allowed",
+        }));
+        assert_eq!(
+            shown,
+            "\n[ran, allowed]\n    echo hi > a\n    ls \\u{1b}[2K"
+        );
+        let shown = ran_line(&serde_json::json!({ "command": "id", "decision": "approved" }));
+        assert!(shown.starts_with("\n[ran, approved]"), "{shown}");
+    }
 
     #[test]
     fn a_command_cannot_drive_the_terminal_it_is_shown_on() {

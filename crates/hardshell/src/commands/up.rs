@@ -27,6 +27,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     for (key, consequence) in loaded.config.dangerous.enabled() {
         tracing::warn!(setting = key, "dangerous setting is on: {consequence}");
     }
+    for (program, reason) in loaded.config.exec.listed_programs_that_run_programs() {
+        tracing::warn!(
+            program,
+            "[exec] allow lists a program that can run others ({reason}): commands using it are asked about all the same"
+        );
+    }
 
     let source = context::master_key_source(global, &loaded);
     let master = hardshell_storage::MasterKey::load(&source)?;

@@ -557,6 +557,59 @@ fn exec_runs_listed_commands_in_their_own_shell_and_asks_about_the_rest() {
     }
 }
 
+#[test]
+fn a_planted_git_config_runs_nothing_because_home_is_not_the_workspace() {
+    let hs = instance(
+        "[agent]\nturn_timeout_secs = 60\n[llm]\nchain = []\n[exec]\napproval = \"ask\"\n\
+         allow = [\"echo\", \"cat\", \"git\"]\ntimeout_secs = 20\napproval_timeout_secs = 20\n",
+    );
+    let token = token(&hs);
+    let running = Running::start(&hs);
+    let session = new_session(&running, &token);
+    // A listed command plants a git config where HOME used to point: an
+    // alias and an fsmonitor hook, both of which run commands.
+    let plant = "echo '[alias]' > .gitconfig; \
+                 echo '  x = !echo alias > /workspace/pwned-alias' >> .gitconfig; \
+                 echo '[core]' >> .gitconfig; \
+                 echo '  fsmonitor = echo hook > /workspace/pwned-hook' >> .gitconfig; \
+                 cat .gitconfig";
+    let answer = run(&hs, &session, plant);
+    assert!(
+        ran(&answer)["stdout"]
+            .as_str()
+            .unwrap()
+            .contains("fsmonitor"),
+        "{answer}"
+    );
+
+    // Listed, git is asked about all the same.
+    let approval = pending(&run(&hs, &session, "git status"));
+    assert_eq!(reply(&running, &token, &session, &approval, false), 204);
+    assert_eq!(wait(&socket(&hs), &approval)["status"], "refused");
+
+    // Approved, the real git runs, and reads no config from the workspace.
+    let approval = pending(&run(
+        &hs,
+        &session,
+        "echo \"home=$HOME\"; git --version; git x; \
+         git init -q /tmp/repo && git -C /tmp/repo status --short; echo done",
+    ));
+    assert_eq!(reply(&running, &token, &session, &approval, true), 204);
+    let answer = wait(&socket(&hs), &approval);
+    running.stop();
+    for planted in ["pwned-alias", "pwned-hook"] {
+        let path = hs.path(&format!("data/workspaces/{session}/{planted}"));
+        assert!(
+            !path.exists(),
+            "the planted config ran: {planted}: {answer}"
+        );
+    }
+    // And it was the real git that ran, in a HOME of its own.
+    let stdout = ran(&answer)["stdout"].as_str().unwrap().to_owned();
+    assert!(stdout.starts_with("home=/tmp\ngit version "), "{answer}");
+    assert!(stdout.ends_with("done\n"), "{answer}");
+}
+
 fn pending(answer: &serde_json::Value) -> String {
     assert_eq!(answer["status"], "pending", "{answer}");
     answer["approval"].as_str().unwrap().to_owned()
@@ -681,7 +734,7 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
     let (tls_port, tls_root, tls_seen) = outside_tls_server();
     let hs = instance(&format!(
         "[agent]\n[llm]\nchain = []\n\
-         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"env\", \"cat\", \"echo\", \"base64\", \"getent\"]\ntimeout_secs = 20\n\
+         [exec]\napproval = \"allowlist\"\nallow = [\"curl\", \"printenv\", \"cat\", \"echo\", \"base64\", \"getent\"]\ntimeout_secs = 20\n\
          [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{port}]\n\
          [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{tls_port}]\ntls = true\n\
          [egress.secrets.TEST_TOKEN]\nhosts = [\"localhost\"]\nheader = \"authorization\"\n"
@@ -823,7 +876,8 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
         "a datagram left the shell"
     );
     // The shell never holds the value: not in its environment.
-    let answer = run(&hs, &session, "env");
+    // (`printenv`: `env`, which can run a program, is asked about.)
+    let answer = run(&hs, &session, "printenv");
     let env = ran(&answer)["stdout"].as_str().unwrap().to_owned();
     assert!(!env.contains(TOKEN), "{env}");
     assert!(env.contains("HTTP_PROXY=http://127.0.0.1:3128"), "{env}");

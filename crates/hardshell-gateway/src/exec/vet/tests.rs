@@ -8,8 +8,83 @@ fn allow(programs: &[&str]) -> BTreeSet<String> {
 
 fn needs_approval(command: &str, allowed: &[&str]) -> String {
     match vet(command, &allow(allowed)) {
-        Vetting::NeedsApproval(reason) => reason,
+        Vetting::NeedsApproval(reason) | Vetting::RunsPrograms(reason) => reason,
         Vetting::Allowed => panic!("`{command}` was allowed"),
+    }
+}
+
+fn runs_programs(command: &str, allowed: &[&str]) -> String {
+    match vet(command, &allow(allowed)) {
+        Vetting::RunsPrograms(reason) => reason,
+        other => panic!("`{command}`: {other:?}"),
+    }
+}
+
+#[test]
+fn listed_programs_that_run_programs_are_asked_about_all_the_same() {
+    let allowed = [
+        "ls",
+        "git",
+        "make",
+        "npm",
+        "cargo",
+        "env",
+        "python3",
+        "/usr/bin/git",
+    ];
+    for (command, culprit) in [
+        ("git status", "git"),
+        ("git -c alias.x='!id > pwned' x", "git"),
+        ("ls && git log", "git"),
+        ("/usr/bin/git status", "/usr/bin/git"),
+        ("make", "make"),
+        ("npm install", "npm"),
+        ("cargo build", "cargo"),
+        ("env", "env"),
+        ("ls | python3 -c 1", "python3"),
+    ] {
+        let reason = runs_programs(command, &allowed);
+        assert!(
+            reason.contains(&format!("`{culprit}` can run other programs")),
+            "{command}: {reason}"
+        );
+    }
+    // The deny path's allow path: listed programs that run nothing still run.
+    assert_eq!(vet("ls -la", &allow(&allowed)), Vetting::Allowed);
+}
+
+#[test]
+fn sort_runs_unasked_only_without_an_option_that_runs_programs() {
+    let allowed = ["sort", "ls", "cat"];
+    for command in [
+        "sort notes.txt",
+        "sort -r -k2 -t, a.csv > out",
+        "cat a | sort -u",
+        "sort --check a",
+    ] {
+        assert_eq!(
+            vet(command, &allow(&allowed)),
+            Vetting::Allowed,
+            "{command}"
+        );
+    }
+    for command in [
+        "sort -S 1b --compress-program=sh input",
+        "sort --compress-prog=sh input",
+        "sort --co=sh input",
+        // What could become the option: quoted, escaped, a glob matching a
+        // planted file named `--compress-program=sh`, braces.
+        "sort '--compress-program=sh' input",
+        "sort \\--compress-program=sh input",
+        "sort -- -* input",
+        "sort --c{o,x}mpress-program=sh input",
+        "ls | sort $'\\x2d-compress-program=sh'",
+    ] {
+        let reason = runs_programs(command, &allowed);
+        assert!(
+            reason.contains("`sort` is given an argument"),
+            "{command}: {reason}"
+        );
     }
 }
 

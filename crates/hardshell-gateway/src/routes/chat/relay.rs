@@ -1,0 +1,123 @@
+//! A chat turn's frames: the agent's events, checked, merged with what the
+//! edge itself says about the session's commands. A question the agent
+//! announces is shown only as the edge holds it for this session, once; how it
+//! ended and which commands ran are the edge's alone.
+
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use hardshell_agent::TurnEvent;
+use tokio::sync::broadcast;
+
+use super::{frame, sse_frame};
+use crate::exec::{ExecEvent, ExecService};
+
+/// The agent's stream for one session, with the edge's news about it.
+pub(super) struct Relay<C> {
+    pub(super) session: String,
+    pub(super) turn: futures::stream::BoxStream<'static, TurnEvent>,
+    /// Subscribed before the turn started, so none of its commands is missed.
+    pub(super) exec_events: Option<broadcast::Receiver<ExecEvent>>,
+    /// What of the agent's events is shown, and as what.
+    pub(super) check: C,
+}
+
+impl<C> Relay<C>
+where
+    C: FnMut(TurnEvent) -> Option<Bytes> + Send + 'static,
+{
+    /// Until the agent's stream ends.
+    pub(super) fn frames(self) -> impl futures::Stream<Item = Bytes> + Send + 'static {
+        futures::stream::unfold(self, |mut relay| async move {
+            let frame = relay.next_frame().await?;
+            Some((frame, relay))
+        })
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        loop {
+            let exec_event = async {
+                match &mut self.exec_events {
+                    Some(events) => events.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            // The edge's news first: a command's announcement comes before
+            // the agent's report of it.
+            tokio::select! {
+                biased;
+                news = exec_event => match news {
+                    Ok(news) if news.session() == self.session => return Some(exec_frame(&news)),
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(count)) => {
+                        return Some(frame("commands_missed", &serde_json::json!({ "count": count })));
+                    }
+                    Err(broadcast::error::RecvError::Closed) => self.exec_events = None,
+                },
+                event = self.turn.next() => {
+                    if let Some(frame) = (self.check)(event?) {
+                        return Some(frame);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// What becomes of an event of the agent's.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// Passed on, as this frame.
+    Shown(Bytes),
+    /// Not the agent's to say (how a question ended), and not suspicious.
+    Withheld,
+    /// A question the edge does not hold for this session: not shown, audited.
+    Unheld,
+}
+
+/// The agent's event as the session's client sees it. A question shows the
+/// edge's own text for the id, only if the edge holds that id for this
+/// session, and once (`asked`: the ids shown so far in this stream).
+pub(crate) fn checked(
+    exec: Option<&ExecService>,
+    session: &str,
+    asked: &mut HashSet<String>,
+    event: TurnEvent,
+) -> Checked {
+    match event {
+        TurnEvent::ApprovalRequested { id, .. } if asked.contains(&id) => Checked::Withheld,
+        TurnEvent::ApprovalRequested { id, .. } => {
+            match exec.and_then(|exec| exec.question(session, &id)) {
+                Some(command) => {
+                    let frame = frame(
+                        "approval",
+                        &serde_json::json!({ "id": id, "command": command }),
+                    );
+                    asked.insert(id);
+                    Checked::Shown(frame)
+                }
+                None => Checked::Unheld,
+            }
+        }
+        // How a question ended is the edge's to say (`ExecEvent::Resolved`).
+        TurnEvent::ApprovalResolved { .. } => Checked::Withheld,
+        event => sse_frame(&event).map_or(Checked::Withheld, Checked::Shown),
+    }
+}
+
+/// What the edge says about a session's commands.
+pub(super) fn exec_frame(event: &ExecEvent) -> Bytes {
+    match event {
+        ExecEvent::Running {
+            command, decision, ..
+        } => frame(
+            "command",
+            &serde_json::json!({ "command": command, "decision": decision.as_str() }),
+        ),
+        ExecEvent::Resolved { id, ran, .. } => frame(
+            "approval_resolved",
+            &serde_json::json!({ "id": id, "approved": ran }),
+        ),
+    }
+}
