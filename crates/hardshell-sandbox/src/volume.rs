@@ -11,7 +11,8 @@
 //! - The mount point is opened with `O_NOFOLLOW | O_DIRECTORY` and the mount
 //!   made on that descriptor (`/proc/self/fd/N`): a symlink at it is refused.
 //! - New images are refused unless the data disk has room for every image
-//!   to grow to its full size: sparse images never promise more than exists.
+//!   to grow to its full size and one volume's size more, kept for the
+//!   edge's own files: sparse images never promise more than exists.
 //! - A volume mounts with `nosuid,nodev` (not `noexec`: building and running
 //!   programs in the workspace is what exec shells are for, and a shell's
 //!   other layers already hold whatever such a program does).
@@ -28,6 +29,8 @@ use std::sync::{Mutex, PoisonError};
 
 use hardshell_sandbox_sys as sys;
 
+mod migrate;
+
 /// How large each workspace volume is. An existing image keeps the size it
 /// was made with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,7 +43,7 @@ pub struct VolumeSize {
 /// step of [`Volumes::mount`], and names the volume and the path it hit.
 #[derive(Debug, thiserror::Error)]
 pub enum VolumeError {
-    #[error("workspace volume name {0:?} is not 1 to 64 letters, digits, '-' and '_'")]
+    #[error("workspace volume name {0:?} is not 1 to 128 letters, digits, '-' and '_'")]
     Name(String),
     #[error("workspace volumes: the image directory {path}: {reason}")]
     ImageDirectory { path: PathBuf, reason: String },
@@ -55,9 +58,17 @@ pub enum VolumeError {
         reason: String,
     },
     #[error(
-        "workspace volume {name}: {path} holds files from before workspaces were volumes; move it aside, start again, and copy the files into the new (empty) {path}"
+        "workspace volume {name}: {path} holds files while its volume was not mounted; move them aside, start again, and copy them into the mounted {path}"
     )]
     OldWorkspace { name: String, path: PathBuf },
+    #[error(
+        "workspace volume {name}: copying the plain workspace {path} into its new volume: {reason}; the directory is as it was"
+    )]
+    Migrate {
+        name: String,
+        path: PathBuf,
+        reason: String,
+    },
     #[error("workspace volume {name}: its image {path}: {reason}")]
     Image {
         name: String,
@@ -65,7 +76,7 @@ pub enum VolumeError {
         reason: String,
     },
     #[error(
-        "workspace volume {name}: no room for a new volume: the data disk has {free} bytes free, and the volumes may still grow by {promised} bytes before this one's {size}"
+        "workspace volume {name}: no room for a new volume: the data disk has {free} bytes free; the volumes may still grow by {promised} bytes, and this one's {size} must fit twice (once for it, once kept for the edge's own files)"
     )]
     NoRoom {
         name: String,
@@ -143,9 +154,30 @@ impl Volumes {
         if mounted.iter().any(|path| path == at) {
             return Ok(());
         }
-        let point = open_mount_point(name, at)?;
+        let image_path = self.image_path(name);
+        let new_image = matches!(
+            std::fs::symlink_metadata(&image_path),
+            Err(e) if e.kind() == io::ErrorKind::NotFound
+        );
+        let mut point = open_mount_point(name, at)?;
+        // A plain directory from before volumes: its files move into the
+        // new volume once. Into an existing volume nothing is merged.
+        let older = match (is_empty(name, at, &point)?, new_image) {
+            (true, _) => None,
+            (false, true) => {
+                let aside = migrate::move_aside(name, at)?;
+                point = open_mount_point(name, at)?;
+                Some(aside)
+            }
+            (false, false) => {
+                return Err(VolumeError::OldWorkspace {
+                    name: name.to_owned(),
+                    path: at.to_owned(),
+                });
+            }
+        };
         let image = self.open_image(name)?;
-        refuse_if_attached(name, &self.image_path(name))?;
+        refuse_if_attached(name, &image_path)?;
         // Held until mounted: an autoclear device detaches at its last close.
         let (device, _held) = attach(name, &image)?;
         let target = format!("/proc/self/fd/{}", point.as_raw_fd());
@@ -161,6 +193,25 @@ impl Volumes {
             path: at.to_owned(),
             source,
         })?;
+        if let Some(aside) = older {
+            if let Err(reason) = migrate::copy_tree(&aside, at, self.owner) {
+                // Back as it was: the plain directory in place, no volume.
+                let _ = unmount(at);
+                let _ = std::fs::remove_file(&image_path);
+                let _ = std::fs::remove_dir(at);
+                let _ = std::fs::rename(&aside, at);
+                return Err(VolumeError::Migrate {
+                    name: name.to_owned(),
+                    path: at.to_owned(),
+                    reason,
+                });
+            }
+            tracing::info!(
+                volume = name,
+                from = %aside.display(),
+                "copied a plain workspace into its new volume; the old directory is kept for its owner to remove"
+            );
+        }
         mounted.push(at.to_owned());
         Ok(())
     }
@@ -292,7 +343,9 @@ impl Volumes {
         }
         let text = self.images.to_string_lossy();
         let (free, _) = sys::block::free_space(&text).map_err(|e| directory(e.to_string()))?;
-        if free < promised.saturating_add(self.size.bytes) {
+        // One more volume's size stays free for the edge's own files: the
+        // audit log and the stores must not be the ones to run out.
+        if free < promised.saturating_add(self.size.bytes.saturating_mul(2)) {
             return Err(VolumeError::NoRoom {
                 name: name.to_owned(),
                 free,
@@ -352,7 +405,7 @@ fn unmount(at: &Path) -> io::Result<()> {
 }
 
 fn check_name(name: &str) -> Result<(), VolumeError> {
-    let fits = (1..=64).contains(&name.len())
+    let fits = (1..=128).contains(&name.len())
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
@@ -372,8 +425,8 @@ fn open_nofollow(path: &Path) -> io::Result<File> {
 }
 
 /// The mount point, made if missing and opened without following a symlink:
-/// an empty directory on the same file system as its parent (not already a
-/// mount point).
+/// a directory on the same file system as its parent (not already a mount
+/// point).
 fn open_mount_point(name: &str, at: &Path) -> Result<File, VolumeError> {
     use std::os::unix::fs::DirBuilderExt;
     let refused = |reason: String| VolumeError::MountPoint {
@@ -408,15 +461,20 @@ fn open_mount_point(name: &str, at: &Path) -> Result<File, VolumeError> {
             "something is already mounted there that this edge did not mount".into(),
         ));
     }
-    let listed = std::fs::read_dir(format!("/proc/self/fd/{}", point.as_raw_fd()))
-        .map_err(|e| refused(e.to_string()))?;
-    if listed.count() > 0 {
-        return Err(VolumeError::OldWorkspace {
-            name: name.to_owned(),
-            path: at.to_owned(),
-        });
-    }
     Ok(point)
+}
+
+/// Whether the opened mount point holds nothing.
+fn is_empty(name: &str, at: &Path, point: &File) -> Result<bool, VolumeError> {
+    let mut listed =
+        std::fs::read_dir(format!("/proc/self/fd/{}", point.as_raw_fd())).map_err(|e| {
+            VolumeError::MountPoint {
+                name: name.to_owned(),
+                path: at.to_owned(),
+                reason: e.to_string(),
+            }
+        })?;
+    Ok(listed.next().is_none())
 }
 
 /// A free loop device with `image` attached: its node's path, and the

@@ -239,25 +239,73 @@ fn an_image_replaced_by_a_symlink_is_refused_and_its_target_untouched() {
     assert!(!is_mount_point(&workspace));
 }
 
-#[test]
-fn a_plain_workspace_from_an_older_version_is_refused_not_hidden() {
+#[tokio::test]
+async fn a_plain_workspace_from_an_older_version_moves_into_its_new_volume_once() {
     let disk = DataDisk::new(64);
     let workspace = disk.workspace("s-old");
-    std::fs::create_dir(&workspace).unwrap();
-    std::fs::write(workspace.join("notes.md"), "mine").unwrap();
+    std::fs::create_dir_all(workspace.join("src")).unwrap();
+    std::fs::write(workspace.join("src/notes.md"), "mine\n").unwrap();
+    // Left by a shell: followed, it would copy the edge's files in.
+    std::os::unix::fs::symlink("/etc/shadow", workspace.join("shadow")).unwrap();
     let volumes = disk.volumes(16 * MIB, 1024);
-    let error = volumes.mount("s-old", &workspace).unwrap_err();
-    assert!(matches!(error, VolumeError::OldWorkspace { .. }), "{error}");
+    volumes.mount("s-old", &workspace).unwrap();
+    assert!(is_mount_point(&workspace));
+    let out = run(
+        &policy(&shell_over(&workspace)),
+        &[
+            "/bin/sh",
+            "-c",
+            "cat src/notes.md; readlink shadow; echo more >> src/notes.md",
+        ],
+    )
+    .await;
+    assert_eq!(out.stdout, "mine\n/etc/shadow\n", "{}", out.stderr);
+    assert_eq!(out.report.status, Status::Exited(0), "{}", out.stderr);
+    let aside = disk.data.join("workspaces/s-old.pre-volume");
     assert_eq!(
-        std::fs::read_to_string(workspace.join("notes.md")).unwrap(),
-        "mine"
+        std::fs::read_to_string(aside.join("src/notes.md")).unwrap(),
+        "mine\n"
     );
+    volumes.unmount_all();
+}
+
+#[test]
+fn files_beside_an_existing_volume_are_refused_not_merged() {
+    let disk = DataDisk::new(64);
+    let workspace = disk.workspace("s-beside");
+    let volumes = disk.volumes(16 * MIB, 1024);
+    volumes.mount("s-beside", &workspace).unwrap();
+    volumes.unmount_all();
+    std::fs::write(workspace.join("stray"), "put here while stopped").unwrap();
+    let error = volumes.mount("s-beside", &workspace).unwrap_err();
+    assert!(matches!(error, VolumeError::OldWorkspace { .. }), "{error}");
+    assert!(!is_mount_point(&workspace));
+}
+
+#[test]
+fn a_plain_workspace_too_large_for_its_volume_is_left_as_it_was() {
+    let disk = DataDisk::new(64);
+    let workspace = disk.workspace("s-big");
+    std::fs::create_dir(&workspace).unwrap();
+    std::fs::write(workspace.join("big"), vec![7u8; 20 << 20]).unwrap();
+    let volumes = disk.volumes(16 * MIB, 1024);
+    let error = volumes.mount("s-big", &workspace).unwrap_err();
+    assert!(matches!(error, VolumeError::Migrate { .. }), "{error}");
+    assert!(!is_mount_point(&workspace));
+    assert_eq!(
+        std::fs::metadata(workspace.join("big")).unwrap().len(),
+        20 << 20
+    );
+    assert!(!disk.images().join("s-big.img").exists());
+    assert!(!disk.data.join("workspaces/s-big.pre-volume").exists());
 }
 
 #[test]
 fn new_volumes_never_promise_more_than_the_data_disk_has() {
     let disk = DataDisk::new(64);
-    let volumes = disk.volumes(24 * MIB, 1024);
+    // Each new one must leave room for all at full size, and one more size
+    // for the edge's own files: 64 MiB holds two of 20.
+    let volumes = disk.volumes(20 * MIB, 1024);
     volumes.mount("s-1", &disk.workspace("s-1")).unwrap();
     volumes.mount("s-2", &disk.workspace("s-2")).unwrap();
     let error = volumes.mount("s-3", &disk.workspace("s-3")).unwrap_err();
