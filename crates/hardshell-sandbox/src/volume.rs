@@ -193,6 +193,11 @@ impl Volumes {
             path: at.to_owned(),
             source,
         })?;
+        if new_image {
+            // mkfs's empty lost+found is of no use to a workspace (e2fsck makes
+            // it again when it needs one); left, every `ls` would show it.
+            let _ = std::fs::remove_dir(at.join("lost+found"));
+        }
         if let Some(aside) = older {
             if let Err(reason) = migrate::copy_tree(&aside, at, self.owner) {
                 // Back as it was: the plain directory in place, no volume.

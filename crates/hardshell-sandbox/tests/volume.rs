@@ -164,8 +164,13 @@ async fn a_volume_keeps_its_files_across_shells_and_restarts() {
     volumes.mount("s-keep", &workspace).unwrap();
     let out = run(&policy(&shell_over(&workspace)), &["/bin/cat", "note"]).await;
     assert_eq!(out.stdout, "kept\n", "{}", out.stderr);
-    // The volume's root belongs to the shells' id.
+    // The volume's root belongs to the shells' id, and holds only their files.
     assert_eq!(std::fs::metadata(&workspace).unwrap().uid(), host_ids().0);
+    let names: Vec<_> = std::fs::read_dir(&workspace)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["note"]);
     volumes.unmount_all();
 }
 
