@@ -347,8 +347,8 @@ mod tests {
             1,
             1 << 20,
         )
-            .unwrap()
-            .with_egress(sockets.clone(), ExecBroker::default());
+        .unwrap()
+        .with_egress(sockets.clone(), ExecBroker::default());
         let error = shell
             .run(ShellRun {
                 session: "s-1".into(),
