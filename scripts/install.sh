@@ -23,8 +23,10 @@ NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1")
 # nodejs: the OIDC provider, the login page script test (hardshell-auth tests/login_page)
 # and the browser test; chromium: the real browser that test drives, headless;
 # python3 (in /usr, where a shell can see it): the adversarial probes and the
-# memory balloon run in shells; bubblewrap: the baseline of bench/shell.sh.
-DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 bubblewrap)
+# memory balloon run in shells; bubblewrap: the baseline of bench/shell.sh;
+# e2fsprogs: mkfs.ext4, which makes each workspace volume's file system (and
+# mount, from util-linux, mounts the small tmpfs disks of the disk-full tests).
+DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 bubblewrap e2fsprogs)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi
