@@ -513,10 +513,35 @@ fn attach(name: &str, image: &File) -> Result<(String, File), VolumeError> {
     Err(failed(last))
 }
 
-/// Refuses an image some loop device already holds: a lazy unmount not yet
-/// finished, or another edge using the same images. Two ext4 mounts of one
-/// image would each overwrite the other's metadata.
+/// Refuses an image some loop device still holds after a short wait: a shell
+/// that started while the volume was mounted keeps a copy of the mount in its
+/// own mount namespace until it ends, and a busy unmount is lazy. Past the
+/// wait, another edge uses the same images. Two ext4 mounts of one image would
+/// each overwrite the other's metadata.
 fn refuse_if_attached(name: &str, path: &Path) -> Result<(), VolumeError> {
+    const TRIES: u32 = 100;
+    let mut attached = attached_to(path);
+    for _ in 1..TRIES {
+        if attached.is_none() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        attached = attached_to(path);
+    }
+    match attached {
+        None => Ok(()),
+        Some(device) => Err(VolumeError::Image {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            reason: format!(
+                "it is still attached to /dev/{device} (a shell of an earlier mount still runs, or another edge uses these images)"
+            ),
+        }),
+    }
+}
+
+/// The loop device `path` is attached to, if any.
+fn attached_to(path: &Path) -> Option<String> {
     let image = path.to_string_lossy();
     for entry in std::fs::read_dir("/sys/block")
         .into_iter()
@@ -532,16 +557,10 @@ fn refuse_if_attached(name: &str, path: &Path) -> Result<(), VolumeError> {
             continue;
         };
         if backing.trim_end() == image {
-            return Err(VolumeError::Image {
-                name: name.to_owned(),
-                path: path.to_owned(),
-                reason: format!(
-                    "it is still attached to /dev/{device} (an unmount not finished, or another edge uses these images)"
-                ),
-            });
+            return Some(device);
         }
     }
-    Ok(())
+    None
 }
 
 fn open_device(node: &str) -> io::Result<File> {

@@ -163,12 +163,6 @@ impl SandboxShell {
             .map_err(|_| "every shell stayed busy for the whole timeout".to_owned())?
             .map_err(|_| "the tool shells are shutting down".to_owned())?;
         let workspace = self.workspace(&run.session);
-        let (volumes, at) = (self.volumes.clone(), workspace.clone());
-        let volume = format!("exec-{}", run.session);
-        tokio::task::spawn_blocking(move || volumes.mount(&volume, &at))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
         let mut policy = ShellPolicy {
             name: "exec".into(),
             workspace,
@@ -198,6 +192,13 @@ impl SandboxShell {
             Some((socket_dir, broker)) => Some(way_out(&mut policy, socket_dir, broker)?),
             None => None,
         };
+        // The session's volume, mounted at its first run and kept mounted.
+        let (volumes, at) = (self.volumes.clone(), policy.workspace.clone());
+        let volume = format!("exec-{}", run.session);
+        tokio::task::spawn_blocking(move || volumes.mount(&volume, &at))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
         let (stdout, stdout_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
         let (stderr, stderr_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
         let argv = [
