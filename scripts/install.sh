@@ -24,8 +24,10 @@ NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1")
 # and the browser test; chromium: the real browser that test drives, headless;
 # python3 (in /usr, where a shell can see it): the adversarial probes and the
 # memory balloon run in shells; bubblewrap: the baseline of bench/shell.sh;
-# git: the exec test that a planted .gitconfig runs nothing.
-DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 bubblewrap git)
+# git: the exec test that a planted .gitconfig runs nothing; e2fsprogs:
+# mkfs.ext4, which makes each workspace volume's file system (and mount, from
+# util-linux, mounts the small tmpfs disks of the disk-full tests).
+DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 bubblewrap git e2fsprogs)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi

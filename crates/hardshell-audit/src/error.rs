@@ -24,6 +24,13 @@ pub enum AuditError {
     #[error("audit log {log}: {limit} records are waiting for storage; refusing more")]
     BacklogFull { log: String, limit: usize },
 
+    /// The disk holding the log is full: the last flush could not store the
+    /// waiting records, which stay queued and are retried. New records are
+    /// refused until a flush succeeds, so nothing runs unaudited meanwhile;
+    /// callers refuse the action they wanted to record.
+    #[error("audit log {log}: the disk holding it is full; refusing new records until it has room")]
+    StorageFull { log: String },
+
     /// The stored log cannot be continued safely: its last segment or head does
     /// not hold a valid chain. `hardshell audit verify` says what is wrong.
     #[error(
@@ -73,7 +80,7 @@ impl AuditError {
     pub fn is_transient(&self) -> bool {
         match self {
             AuditError::Storage { source, .. } => source.is_transient(),
-            AuditError::BacklogFull { .. } => true,
+            AuditError::BacklogFull { .. } | AuditError::StorageFull { .. } => true,
             _ => false,
         }
     }

@@ -97,6 +97,10 @@ struct Queue {
     durable_seq: u64,
     /// Set when another writer was detected: the object that changed under us.
     halted: Option<String>,
+    /// Set when the last flush met a full disk; cleared by the next flush that
+    /// succeeds (the records it could not store stay queued, so that flush
+    /// has to store them).
+    disk_full: bool,
 }
 
 #[derive(Clone)]
@@ -146,6 +150,7 @@ impl AuditLog {
                 pending: VecDeque::new(),
                 durable_seq,
                 halted: None,
+                disk_full: false,
             }),
             stored: tokio::sync::Mutex::new(recovered.stored),
             stop: Notify::new(),
@@ -164,14 +169,20 @@ impl AuditLog {
     }
 
     /// Chains `event` and queues it for the next flush; returns its seq. Cheap:
-    /// for request events. Fails when the log has stopped (another writer) or
-    /// the backlog is full (storage failing for a long time) — callers should
-    /// then refuse the request rather than serve it unaudited.
+    /// for request events. Fails when the log has stopped (another writer),
+    /// the disk holding it is full (the last flush said so), or the backlog is
+    /// full (storage failing for a long time) — callers should then refuse the
+    /// request rather than serve it unaudited.
     pub fn record(&self, event: AuditEvent) -> Result<u64, AuditError> {
         let shared = &self.shared;
         let mut queue = shared.lock_queue();
         if let Some(object) = &queue.halted {
             return Err(shared.halted_error(object));
+        }
+        if queue.disk_full {
+            return Err(AuditError::StorageFull {
+                log: shared.log.id().to_string(),
+            });
         }
         if queue.pending.len() >= shared.options.max_backlog.get() {
             return Err(AuditError::BacklogFull {

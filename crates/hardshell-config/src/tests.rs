@@ -628,6 +628,21 @@ fn shell_limits_must_be_positive() {
         let text = format!("[shell]\n{key} = 0\n");
         assert_eq!(key_of(parse(&text)), format!("shell.{key}"));
     }
+    assert_eq!(config.config.shell.workspace_mb, 1024);
+    assert_eq!(config.config.shell.workspace_inodes, 65536);
+    parse("[shell]\nworkspace_mb = 16\nworkspace_inodes = 16384\n").unwrap();
+    for text in [
+        "[shell]\nworkspace_mb = 15\n",
+        "[shell]\nworkspace_mb = 0\n",
+    ] {
+        assert_eq!(key_of(parse(text)), "shell.workspace_mb", "{text}");
+    }
+    for text in [
+        "[shell]\nworkspace_inodes = 127\n",
+        "[shell]\nworkspace_mb = 16\nworkspace_inodes = 16385\n",
+    ] {
+        assert_eq!(key_of(parse(text)), "shell.workspace_inodes", "{text}");
+    }
     assert_eq!(
         key_of(parse("[shell]\nswap = true\n")),
         "shell.swap",

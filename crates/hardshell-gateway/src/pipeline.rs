@@ -203,12 +203,15 @@ async fn phases(
     };
 
     // Phase 8: audit. A request that cannot be recorded is not served.
-    if state.audit.request_allowed(&facts, principal).is_err() {
+    if let Err(e) = state.audit.request_allowed(&facts, principal) {
+        let body = match e {
+            hardshell_audit::AuditError::StorageFull { .. } => {
+                "storage full: the audit log cannot be written\n"
+            }
+            _ => "audit log unavailable\n",
+        };
         return (
-            response::text(
-                http::StatusCode::SERVICE_UNAVAILABLE,
-                "audit log unavailable\n",
-            ),
+            response::text(http::StatusCode::SERVICE_UNAVAILABLE, body),
             route,
         );
     }

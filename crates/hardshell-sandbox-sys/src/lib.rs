@@ -7,6 +7,8 @@
 //! capability-bounding-set and ambient `prctl`s), and one small crate that owns
 //! every unsafe block is easier to review than two.
 
+pub mod block;
+
 use std::ffi::{CStr, CString};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
@@ -15,7 +17,7 @@ pub use libc::{
     CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
     CLONE_NEWUTS, MNT_DETACH, MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY,
     MS_REC, MS_REMOUNT, RLIMIT_CORE, RLIMIT_FSIZE, RLIMIT_NOFILE, SIGCHLD, SIGHUP, SIGINT, SIGKILL,
-    SIGTERM, pid_t,
+    SIGTERM, UMOUNT_NOFOLLOW, pid_t,
 };
 
 fn check(result: libc::c_int) -> io::Result<libc::c_int> {

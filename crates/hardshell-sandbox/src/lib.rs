@@ -25,6 +25,7 @@ mod landlock;
 pub mod plan;
 mod seccomp;
 mod supervisor;
+pub mod volume;
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;

@@ -51,6 +51,16 @@ pub enum StorageError {
         source: Box<object_store::Error>,
     },
 
+    /// The file system holding the objects is full (no space or no inodes
+    /// left): nothing was written, what was stored before is intact, and the
+    /// same call succeeds once room is made. Callers refuse new work with it.
+    #[error("{operation} {key} at {endpoint}: the disk holding the data is full; free space on it")]
+    Full {
+        operation: &'static str,
+        key: String,
+        endpoint: String,
+    },
+
     /// The edge's storage service refused a request (a remote store only).
     #[error("{operation} {key}: the edge's storage service answered {status}")]
     Remote {
@@ -79,6 +89,7 @@ impl StorageError {
         match self {
             StorageError::Conflict { .. }
             | StorageError::Unreachable { .. }
+            | StorageError::Full { .. }
             | StorageError::Task(_) => true,
             StorageError::Remote { status, .. } => *status >= 500 || *status == 0,
             StorageError::Backend { source, .. } => !matches!(
@@ -96,7 +107,24 @@ impl StorageError {
         }
     }
 
+    /// Whether the disk holding the data is full: [`StorageError::Full`], a
+    /// local file operation that met `ENOSPC`/`EDQUOT`, or the edge's storage
+    /// service answering 507 Insufficient Storage.
+    pub fn is_full(&self) -> bool {
+        match self {
+            StorageError::Full { .. } => true,
+            StorageError::Io { source, .. } => is_no_space(source),
+            StorageError::Remote { status, .. } => *status == 507,
+            _ => false,
+        }
+    }
+
     pub fn is_conflict(&self) -> bool {
         matches!(self, StorageError::Conflict { .. })
     }
+}
+
+/// Whether an I/O error means the file system has no room left.
+pub(crate) fn is_no_space(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
 }

@@ -50,8 +50,15 @@ impl Shared {
         };
         let mut queue = self.lock_queue();
         queue.forget_stored(stored.durable.map_or(0, |(seq, _)| seq));
-        if let Err(AuditError::ConcurrentWriter { object, .. }) = &result {
-            queue.halted = Some(object.clone());
+        match &result {
+            Ok(()) => queue.disk_full = false,
+            Err(AuditError::ConcurrentWriter { object, .. }) => {
+                queue.halted = Some(object.clone());
+            }
+            Err(AuditError::Storage { source, .. }) if source.is_full() => {
+                queue.disk_full = true;
+            }
+            Err(_) => {}
         }
         result
     }

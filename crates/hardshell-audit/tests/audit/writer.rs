@@ -202,6 +202,39 @@ async fn records_survive_a_storage_failure_and_are_retried() {
 }
 
 #[tokio::test]
+async fn a_full_disk_refuses_new_records_at_once_and_loses_none_already_made() {
+    let disk = SmallDisk::new(2);
+    let test = TestLog::in_dir(&disk.path, tempfile::tempdir().unwrap()).await;
+    let log = test.open(manual_flush()).await;
+    log.record(request(1)).unwrap();
+    log.flush().await.unwrap();
+
+    disk.fill();
+    // Made before any flush met the full disk: accepted, and kept.
+    log.record(request(2)).unwrap();
+    let err = log.flush().await.unwrap_err();
+    assert!(
+        matches!(&err, AuditError::Storage { source, .. } if source.is_full()),
+        "{err}"
+    );
+    // From then on nothing new is accepted, not only once the backlog fills.
+    let err = log.record(request(3)).unwrap_err();
+    assert!(matches!(err, AuditError::StorageFull { .. }), "{err}");
+    assert!(err.to_string().contains("full"), "{err}");
+    let err = log.record_durable(secret_stored()).await.unwrap_err();
+    assert!(matches!(err, AuditError::StorageFull { .. }), "{err}");
+    assert_eq!(log.backlog(), 1);
+
+    disk.free();
+    log.flush().await.unwrap();
+    log.record(request(3)).unwrap();
+    log.shutdown().await.unwrap();
+    let report = test.verify().await;
+    assert!(report.is_intact(), "{:?}", report.findings);
+    assert_eq!(report.records, 3);
+}
+
+#[tokio::test]
 async fn open_catches_up_a_head_left_behind_by_a_killed_writer() {
     let test = TestLog::new().await;
     let log = test.open(manual_flush()).await;

@@ -116,6 +116,18 @@ impl LoadedConfig {
                 return Err(self.error_at(key, "must be at least 1"));
             }
         }
+        // ext4's own floor, and at most one inode per KiB (mkfs.ext4 refuses more).
+        if shell.workspace_mb < 16 {
+            return Err(self.error_at("shell.workspace_mb", "must be at least 16"));
+        }
+        if shell.workspace_inodes < 128
+            || shell.workspace_inodes > shell.workspace_mb.saturating_mul(1024)
+        {
+            return Err(self.error_at(
+                "shell.workspace_inodes",
+                "must be at least 128 and at most one per KiB of workspace_mb",
+            ));
+        }
         // A command is asked about and run within one turn: the turn must
         // outlast both, or an approved command would be cut off mid-run.
         let agent = &self.config.agent;

@@ -20,6 +20,12 @@ pub struct Shell {
     pub cpu_percent: u32,
     /// Size of each shell's private `/tmp`, in MiB (it counts as its memory).
     pub tmp_mb: u64,
+    /// Size of each workspace (the agent's, and each session's exec
+    /// workspace), in MiB: a file system of its own, so a shell that fills
+    /// it stops there and the disk holding the edge's data keeps its room.
+    pub workspace_mb: u64,
+    /// Files and directories each workspace may hold.
+    pub workspace_inodes: u64,
 }
 
 impl Default for Shell {
@@ -30,6 +36,8 @@ impl Default for Shell {
             max_pids: 256,
             cpu_percent: 100,
             tmp_mb: 64,
+            workspace_mb: 1024,
+            workspace_inodes: 65536,
         }
     }
 }

@@ -32,7 +32,10 @@ pub(super) async fn handle(scope: &Scope, rest: &str, request: Request<Body>) ->
 
 fn failed(operation: &str, key: &ObjectKey, e: &StorageError) -> HttpResponse {
     tracing::error!(operation, key = %key, error = %e, "workload storage request failed");
-    if e.is_transient() {
+    if e.is_full() {
+        // The agent's stores learn it as such (`StorageError::is_full`).
+        response::text(StatusCode::INSUFFICIENT_STORAGE, "storage full\n")
+    } else if e.is_transient() {
         response::text(StatusCode::SERVICE_UNAVAILABLE, "storage unavailable\n")
     } else {
         response::internal_error()

@@ -1,6 +1,7 @@
 //! Tool shells: each `exec` command runs with bash in a fresh shell of its own
-//! over its session's workspace (`<data>/workspaces/<session>`, mounted at
-//! `/workspace`), killed whole at its timeout, with its output cut at a limit.
+//! over its session's workspace (`<data>/workspaces/<session>`, a volume of
+//! its own, see `hardshell_sandbox::volume`, mounted at `/workspace`), killed
+//! whole at its timeout, with its output cut at a limit.
 //! Nothing else of the host is in it: the system directories read-only, no
 //! network but its own loopback, no sockets of the edge or the agent.
 
@@ -12,6 +13,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hardshell_agent::protocol::ExecReport;
+use hardshell_sandbox::volume::Volumes;
 use hardshell_sandbox::{Bind, Ended, Forward, Io, Launcher, Limits, ShellPolicy, Status, Stdio};
 use tokio::sync::Semaphore;
 
@@ -27,6 +29,8 @@ const MAX_OPEN_FILES: u64 = 1024;
 pub struct SandboxShell {
     launcher: Arc<Launcher>,
     workspaces: PathBuf,
+    /// Each session's workspace is one, mounted at its first run.
+    volumes: Arc<Volumes>,
     /// Tool shells that may run at once; a run beyond them waits its turn.
     slots: Arc<Semaphore>,
     tmp_bytes: u64,
@@ -87,10 +91,12 @@ const BROKER_DIR: &str = "/run/hardshell";
 
 impl SandboxShell {
     /// Tool shells started by `launcher`, over workspaces under `workspaces`
-    /// (created, mode 0700), at most `at_once` of them running.
+    /// (created, mode 0700), each a volume of `volumes`, at most `at_once` of
+    /// them running. Volumes left mounted there by a killed edge are detached.
     pub fn new(
         launcher: Launcher,
         workspaces: PathBuf,
+        volumes: Arc<Volumes>,
         at_once: usize,
         tmp_bytes: u64,
     ) -> std::io::Result<Self> {
@@ -102,9 +108,11 @@ impl SandboxShell {
         std::fs::set_permissions(&workspaces, std::fs::Permissions::from_mode(0o700))?;
         // Absolute and without symlinks: shells bind exactly these paths.
         let workspaces = workspaces.canonicalize()?;
+        hardshell_sandbox::volume::unmount_stale_under(&workspaces)?;
         Ok(Self {
             launcher: Arc::new(launcher),
             workspaces,
+            volumes,
             slots: Arc::new(Semaphore::new(at_once.max(1))),
             tmp_bytes,
             egress: None,
@@ -155,7 +163,6 @@ impl SandboxShell {
             .map_err(|_| "every shell stayed busy for the whole timeout".to_owned())?
             .map_err(|_| "the tool shells are shutting down".to_owned())?;
         let workspace = self.workspace(&run.session);
-        make_workspace(&workspace).map_err(|e| format!("its workspace: {e}"))?;
         let mut policy = ShellPolicy {
             name: "exec".into(),
             workspace,
@@ -180,6 +187,13 @@ impl SandboxShell {
             Some((socket_dir, broker)) => Some(way_out(&mut policy, socket_dir, broker)?),
             None => None,
         };
+        // The session's volume, mounted at its first run and kept mounted.
+        let (volumes, at) = (self.volumes.clone(), policy.workspace.clone());
+        let volume = format!("exec-{}", run.session);
+        tokio::task::spawn_blocking(move || volumes.mount(&volume, &at))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
         let (stdout, stdout_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
         let (stderr, stderr_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
         let argv = [
@@ -284,14 +298,6 @@ fn way_out(
     Ok(own)
 }
 
-fn make_workspace(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(path)
-}
-
 /// Everything the pipe carries until every writer is gone, keeping the first
 /// `limit` bytes; `true` if there was more.
 fn read_capped(mut pipe: impl Read, limit: usize) -> (String, bool) {
@@ -322,6 +328,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn volumes(dir: &tempfile::TempDir) -> Arc<Volumes> {
+        let size = hardshell_sandbox::volume::VolumeSize {
+            bytes: 16 << 20,
+            inodes: 1024,
+        };
+        Arc::new(Volumes::open(&dir.path().join("volumes"), size).unwrap())
+    }
+
     #[test]
     fn runs_directories_left_by_a_killed_edge_are_removed_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
@@ -333,7 +347,7 @@ mod tests {
             program: PathBuf::from("/nonexistent"),
             args: Vec::new(),
         };
-        let _shell = SandboxShell::new(launcher, workspaces, 1, 1 << 20)
+        let _shell = SandboxShell::new(launcher, workspaces, volumes(&dir), 1, 1 << 20)
             .unwrap()
             .with_egress(sockets.clone(), ExecBroker::default());
         assert!(!sockets.join("run-4242-7").exists());
@@ -391,9 +405,15 @@ mod tests {
             program: PathBuf::from("/nonexistent"),
             args: Vec::new(),
         };
-        let shell = SandboxShell::new(launcher, dir.path().join("workspaces"), 1, 1 << 20)
-            .unwrap()
-            .with_egress(sockets.clone(), ExecBroker::default());
+        let shell = SandboxShell::new(
+            launcher,
+            dir.path().join("workspaces"),
+            volumes(&dir),
+            1,
+            1 << 20,
+        )
+        .unwrap()
+        .with_egress(sockets.clone(), ExecBroker::default());
         let error = shell
             .run(ShellRun {
                 session: "s-1".into(),

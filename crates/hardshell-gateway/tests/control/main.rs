@@ -20,11 +20,17 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
+    fixture_on(None).await
+}
+
+/// The fixture with the edge's store under `data`, a disk of the test's choosing.
+async fn fixture_on(data: Option<&std::path::Path>) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
+    let data = data.unwrap_or(dir.path());
     let edge_store = Store::open(
         &Location::Local(LocalOptions {
-            objects: dir.path().join("objects"),
-            locks: dir.path().join("locks"),
+            objects: data.join("objects"),
+            locks: data.join("locks"),
         }),
         Sealing::Envelope(MasterKey::generate().unwrap()),
     )
@@ -222,4 +228,52 @@ async fn raw(socket: &std::path::Path, request: &str) -> String {
     let mut out = Vec::new();
     stream.read_to_end(&mut out).await.unwrap();
     String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test]
+async fn a_full_disk_reaches_the_agent_as_a_full_store_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = dir.path().join("disk");
+    std::fs::create_dir(&disk).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root");
+    let f = fixture_on(Some(&disk)).await;
+    let root = f.remote.root();
+    root.put(&key("sessions/a/messages"), b"kept")
+        .await
+        .unwrap();
+    let filler = disk.join("filler");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&filler).unwrap();
+        while file.write_all(&[0u8; 64 * 1024]).is_ok() {}
+    }
+    let error = root
+        .put(&key("sessions/a/messages"), &[1u8; 64 * 1024])
+        .await
+        .unwrap_err();
+    assert!(error.is_full(), "{error}");
+    assert!(
+        matches!(error, StorageError::Remote { status: 507, .. }),
+        "{error}"
+    );
+    let kept = root
+        .get(&key("sessions/a/messages"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.value.as_slice(), b"kept");
+    std::fs::remove_file(&filler).unwrap();
+    root.put(&key("sessions/a/messages"), b"saved")
+        .await
+        .unwrap();
+    drop(f);
+    let _ = std::process::Command::new("umount")
+        .arg("-l")
+        .arg(&disk)
+        .status();
 }

@@ -140,3 +140,103 @@ async fn no_token_cookie_or_secret_ever_reaches_the_audit_log() {
         assert!(!text.contains(secret), "the audit log contains {secret:?}");
     }
 }
+
+/// A tmpfs of `size_mb` MiB for one test (root only): the disk holding data/.
+struct SmallDisk {
+    path: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(size_mb: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("disk");
+        std::fs::create_dir(&path).unwrap();
+        let mounted = std::process::Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size_mb}m,mode=0700"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(mounted.success(), "mounting a tmpfs needs root");
+        Self { path, _dir: dir }
+    }
+
+    fn fill(&self) {
+        use std::io::Write;
+        let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        while filler.write_all(&chunk).is_ok() {}
+    }
+
+    fn free(&self) {
+        std::fs::remove_file(self.path.join("filler")).unwrap();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.path)
+            .status();
+    }
+}
+
+/// Asks `/auth/whoami` until the answer's status is `status` (the audit log
+/// learns of the disk at its next background flush); every answer is kept.
+async fn whoami_until(
+    edge: &TestEdge,
+    token: &str,
+    status: u16,
+    answers: &mut Vec<u16>,
+) -> crate::support::Reply {
+    for _ in 0..400 {
+        let reply = get(edge.addr, "/auth/whoami", &[&bearer(token)]).await;
+        answers.push(reply.status);
+        if reply.status == status {
+            return reply;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("no {status} answer from /auth/whoami");
+}
+
+#[tokio::test]
+async fn a_full_data_disk_stops_service_with_a_clear_answer_and_loses_no_record() {
+    let disk = SmallDisk::new(4);
+    let edge = TestEdge::start_on(&disk.path, HIGH_LIMITS).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let mut answers = Vec::new();
+    whoami_until(&edge, &chat, 200, &mut answers).await;
+
+    disk.fill();
+    let refused = whoami_until(&edge, &chat, 503, &mut answers).await;
+    assert_eq!(
+        refused.body,
+        "storage full: the audit log cannot be written\n"
+    );
+    // Refused from then on, not only once the backlog fills.
+    let again = get(edge.addr, "/auth/whoami", &[&bearer(&chat)]).await;
+    assert_eq!(again.status, 503);
+    answers.push(again.status);
+
+    disk.free();
+    whoami_until(&edge, &chat, 200, &mut answers).await;
+    let mut edge = edge;
+    edge.stop_serving().await;
+    let records = edge.audit_records().await;
+    let allowed = records
+        .iter()
+        .filter(|r| {
+            r["event"]["type"] == "request_allowed" && r["event"]["route"] == "/auth/whoami"
+        })
+        .count();
+    let served = answers.iter().filter(|status| **status == 200).count();
+    assert_eq!(allowed, served, "every answered request is in the log");
+}

@@ -33,17 +33,23 @@ impl TestEdge {
 
     /// Like `start`, with OIDC login on and its client secret given.
     pub async fn start_oidc(extra: &str, client_secret: &str) -> Self {
-        Self::build("", extra, Some(client_secret), None).await
+        Self::build("", extra, Some(client_secret), None, None).await
     }
 
     /// Like `start`, with Cloudflare Access keys fetched from `certs_url`.
     pub async fn start_cloudflare(extra: &str, certs_url: url::Url) -> Self {
-        Self::build("", extra, None, Some(certs_url)).await
+        Self::build("", extra, None, Some(certs_url), None).await
     }
 
     /// Like `start`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_with(edge_keys: &str, extra: &str) -> Self {
-        Self::build(edge_keys, extra, None, None).await
+        Self::build(edge_keys, extra, None, None, None).await
+    }
+
+    /// Like `start`, with the store (objects, locks, audit log) under `data`,
+    /// a disk of the test's choosing.
+    pub async fn start_on(data: &std::path::Path, extra: &str) -> Self {
+        Self::build("", extra, None, None, Some(data)).await
     }
 
     async fn build(
@@ -51,8 +57,10 @@ impl TestEdge {
         extra: &str,
         oidc_secret: Option<&str>,
         certs_url: Option<url::Url>,
+        data: Option<&std::path::Path>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
+        let data = data.unwrap_or(dir.path());
         let public_url = if edge_keys.contains("public_url") {
             ""
         } else {
@@ -64,8 +72,8 @@ impl TestEdge {
         let config = LoadedConfig::parse(&text, &dir.path().join("hardshell.toml")).unwrap();
         let store = Store::open(
             &Location::Local(LocalOptions {
-                objects: dir.path().join("objects"),
-                locks: dir.path().join("locks"),
+                objects: data.join("objects"),
+                locks: data.join("locks"),
             }),
             Sealing::Envelope(MasterKey::generate().unwrap()),
         )

@@ -201,6 +201,11 @@ impl Objects {
                 },
                 detail: denied_code.unwrap_or_default().to_owned(),
             },
+            e if is_disk_full(&e) => StorageError::Full {
+                operation,
+                key: key.to_owned(),
+                endpoint,
+            },
             e if is_connect_error(&e) => StorageError::Unreachable {
                 endpoint,
                 detail: last_cause(&e),
@@ -235,6 +240,20 @@ fn is_connect_error(e: &object_store::Error) -> bool {
                 object_store::client::HttpErrorKind::Connect
                     | object_store::client::HttpErrorKind::Timeout
             );
+        }
+        cause = err.source();
+    }
+    false
+}
+
+/// Whether a local file write failed for lack of space or inodes.
+fn is_disk_full(e: &object_store::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = e.source();
+    while let Some(err) = cause {
+        if let Some(io) = err.downcast_ref::<std::io::Error>()
+            && crate::error::is_no_space(io)
+        {
+            return true;
         }
         cause = err.source();
     }

@@ -101,6 +101,21 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             "removed cgroups left by shells of a killed edge"
         );
     }
+    // Every workspace is a volume of its own (an ext4 image on a loop device),
+    // so a shell that fills it stops there and data/ keeps its room.
+    let volumes = if agent_runs {
+        let size = hardshell_sandbox::volume::VolumeSize {
+            bytes: shell.workspace_mb << 20,
+            inodes: shell.workspace_inodes,
+        };
+        let images = loaded.data_dir().join("volumes");
+        Some(Arc::new(
+            hardshell_sandbox::volume::Volumes::open(&images, size)
+                .context("preparing the workspace volumes")?,
+        ))
+    } else {
+        None
+    };
     // With [egress] routes, exec shells get one way out: the broker's socket,
     // in a directory of its own.
     let egress_dir = if loaded.config.egress.routes.is_empty() {
@@ -120,11 +135,14 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     // as many at once as [shell] max_instances leaves beside the agent's.
     let exec_runs = agent_runs && loaded.config.exec.approval != hardshell_config::Approval::Deny;
     let exec_broker = hardshell_gateway::ExecBroker::default();
-    let exec_shell: Option<Arc<dyn hardshell_gateway::ToolShell>> = if exec_runs {
+    let exec_shell: Option<Arc<dyn hardshell_gateway::ToolShell>> = if let Some(volumes) =
+        volumes.as_ref().filter(|_| exec_runs)
+    {
         let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
         let tool_shells = SandboxShell::new(
             launcher.clone(),
             loaded.data_dir().join("workspaces"),
+            volumes.clone(),
             at_once,
             shell.tmp_mb << 20,
         )
@@ -230,6 +248,13 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         let workspace = loaded.base_dir().join(&loaded.config.agent.workspace);
         std::fs::create_dir_all(&workspace)
             .with_context(|| format!("creating the agent's workspace {}", workspace.display()))?;
+        if let Some(volumes) = &volumes {
+            hardshell_sandbox::volume::unmount_stale(&workspace)
+                .context("detaching the agent's workspace volume left by a killed edge")?;
+            volumes
+                .mount("agent", &workspace)
+                .context("mounting the agent's workspace volume")?;
+        }
         // Absolute and without symlinks: the shell binds exactly these.
         let workspace = workspace.canonicalize()?;
         let socket_dir = socket_dir.canonicalize()?;
@@ -250,6 +275,10 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let _ = stop_agent.send(true);
     if let Some(supervisor) = supervisor {
         let _ = supervisor.await;
+    }
+    if let Some(volumes) = &volumes {
+        let count = volumes.unmount_all();
+        tracing::info!(count, "workspace volumes unmounted");
     }
     if log.dropped() > 0 {
         tracing::warn!(

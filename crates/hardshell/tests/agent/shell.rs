@@ -439,7 +439,8 @@ fn the_agent_runs_in_a_shell_and_comes_back_in_a_fresh_one() {
 
 const EXEC_ASK: &str = "[agent]\nturn_timeout_secs = 30\n[llm]\nchain = []\n\
     [exec]\napproval = \"ask\"\nallow = [\"ls\", \"cat\", \"echo\", \"sleep\"]\n\
-    timeout_secs = 4\napproval_timeout_secs = 3\n";
+    timeout_secs = 4\napproval_timeout_secs = 3\n\
+    [shell]\nworkspace_mb = 16\nworkspace_inodes = 1024\n";
 
 #[test]
 fn exec_runs_listed_commands_in_their_own_shell_and_asks_about_the_rest() {
@@ -455,6 +456,26 @@ fn exec_runs_listed_commands_in_their_own_shell_and_asks_about_the_rest() {
     assert_eq!(report["stdout"], "hello\nnote.txt\n", "{answer}");
     let on_host = hs.path(&format!("data/workspaces/{session}/note.txt"));
     assert_eq!(std::fs::read_to_string(on_host).unwrap(), "hello\n");
+
+    // The workspace is a volume of its own ([shell] workspace_mb = 16): the
+    // command that once filled the disk holding data/ stops at it.
+    let answer = run(&hs, &session, "cat /dev/zero > z0; cat /dev/zero > z1");
+    let stderr = ran(&answer)["stderr"].as_str().unwrap().to_owned();
+    assert!(stderr.contains("No space left on device"), "{answer}");
+    let workspace = hs.path(&format!("data/workspaces/{session}"));
+    let written: u64 = ["z0", "z1"]
+        .iter()
+        .map(|name| std::fs::metadata(workspace.join(name)).unwrap().len())
+        .sum();
+    assert!(written <= 16 << 20, "{written} bytes in a 16 MiB workspace");
+    use std::os::unix::fs::MetadataExt;
+    assert_ne!(
+        std::fs::metadata(&workspace).unwrap().dev(),
+        std::fs::metadata(hs.path("data/workspaces")).unwrap().dev(),
+        "the workspace is not a mount of its own"
+    );
+    let answer = run(&hs, &session, "cat /dev/null > z0; cat /dev/null > z1");
+    assert_eq!(ran(&answer)["exit_code"], 0, "{answer}");
 
     // No network: not even the edge, on the host's loopback (Landlock
     // refuses the connect before the empty network namespace could).

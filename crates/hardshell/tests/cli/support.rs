@@ -8,6 +8,16 @@ pub struct Instance {
     pub dir: tempfile::TempDir,
 }
 
+impl Drop for Instance {
+    /// Tests end `hardshell up` with SIGKILL, which leaves its workspace
+    /// volumes mounted (a real edge detaches them at its next start).
+    fn drop(&mut self) {
+        let dir = self.dir.path();
+        let _ = hardshell_sandbox::volume::unmount_stale(&dir.join("workspace"));
+        let _ = hardshell_sandbox::volume::unmount_stale_under(&dir.join("data/workspaces"));
+    }
+}
+
 pub struct Run {
     pub status: std::process::ExitStatus,
     pub stdout: String,

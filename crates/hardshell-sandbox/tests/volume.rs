@@ -1,0 +1,330 @@
+//! Workspace volumes on the real kernel: a small tmpfs stands for the data
+//! disk, as in the attack (`cat /dev/zero > z0` filled the disk that holds
+//! `data/`). A shell's writes stop at its volume; the data disk keeps its room.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use common::{Shell, policy, run};
+use hardshell_sandbox::volume::{
+    VolumeError, VolumeSize, Volumes, unmount_stale, unmount_stale_under,
+};
+use hardshell_sandbox::{Status, host_ids};
+use hardshell_sandbox_sys as sys;
+
+const MIB: u64 = 1 << 20;
+
+/// A data directory on a tmpfs of its own, `size_mb` large, with the image
+/// and workspace directories an edge would have.
+struct DataDisk {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+}
+
+impl DataDisk {
+    fn new(size_mb: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        std::fs::create_dir(&data).unwrap();
+        sys::mount(
+            Some("tmpfs"),
+            data.to_str().unwrap(),
+            Some("tmpfs"),
+            sys::MS_NOSUID | sys::MS_NODEV,
+            Some(&format!("size={size_mb}m,mode=0700")),
+        )
+        .expect("mounting a tmpfs for the data disk");
+        std::fs::create_dir(data.join("workspaces")).unwrap();
+        Self { _dir: dir, data }
+    }
+
+    fn images(&self) -> PathBuf {
+        self.data.join("volumes")
+    }
+
+    fn workspace(&self, name: &str) -> PathBuf {
+        self.data.join("workspaces").join(name)
+    }
+
+    fn free_bytes(&self) -> u64 {
+        sys::block::free_space(self.data.to_str().unwrap())
+            .unwrap()
+            .0
+    }
+
+    fn volumes(&self, bytes: u64, inodes: u64) -> Volumes {
+        Volumes::open(&self.images(), VolumeSize { bytes, inodes }).unwrap()
+    }
+}
+
+impl Drop for DataDisk {
+    fn drop(&mut self) {
+        let _ = unmount_stale_under(&self.data.join("workspaces"));
+        let _ = sys::umount2(self.data.to_str().unwrap(), sys::MNT_DETACH);
+    }
+}
+
+fn shell_over(workspace: &Path) -> Shell {
+    Shell {
+        dir: tempfile::tempdir().unwrap(),
+        workspace: workspace.to_owned(),
+    }
+}
+
+fn is_mount_point(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).unwrap().dev()
+        != std::fs::metadata(path.parent().unwrap()).unwrap().dev()
+}
+
+#[tokio::test]
+async fn a_shell_filling_its_workspace_stops_at_the_volume_and_the_data_disk_keeps_its_room() {
+    let disk = DataDisk::new(64);
+    let free_before = disk.free_bytes();
+    let volumes = disk.volumes(16 * MIB, 4096);
+    let workspace = disk.workspace("s-fill");
+    volumes.mount("s-fill", &workspace).unwrap();
+    let shell = shell_over(&workspace);
+    // The attack: zeros until the disk is full, twenty times over.
+    let out = run(
+        &policy(&shell),
+        &[
+            "/bin/sh",
+            "-c",
+            "for i in 0 1 2 3 4 5 6 7 8 9; do cat /dev/zero > z$i; done; echo written",
+        ],
+    )
+    .await;
+    assert_eq!(out.report.status, Status::Exited(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("No space left on device"),
+        "{}",
+        out.stderr
+    );
+    let used = free_before - disk.free_bytes();
+    assert!(
+        used <= 16 * MIB,
+        "the data disk lost {used} bytes to a 16 MiB volume"
+    );
+    assert!(disk.free_bytes() >= 40 * MIB);
+    // The edge's own files still fit.
+    std::fs::write(disk.data.join("chat.json"), vec![b'x'; 1 << 20]).unwrap();
+    volumes.unmount_all();
+}
+
+#[tokio::test]
+async fn an_inode_flood_stops_at_the_volumes_inode_count() {
+    let disk = DataDisk::new(64);
+    let volumes = disk.volumes(16 * MIB, 1024);
+    let workspace = disk.workspace("s-inodes");
+    volumes.mount("s-inodes", &workspace).unwrap();
+    let shell = shell_over(&workspace);
+    let out = run(
+        &policy(&shell),
+        &[
+            "/bin/sh",
+            "-c",
+            "seq 1 100000 | sed 's/^/f/' | xargs touch; ls | wc -l",
+        ],
+    )
+    .await;
+    assert!(
+        out.stderr.contains("No space left on device"),
+        "{}",
+        out.stderr
+    );
+    let files: u64 = out.stdout.trim().parse().unwrap();
+    assert!(files < 1024, "{files} files in a 1024-inode volume");
+    // Nothing of the flood is on the data disk: its only new file is the image.
+    let data_files = std::fs::read_dir(disk.images()).unwrap().count();
+    assert_eq!(data_files, 1);
+    volumes.unmount_all();
+}
+
+#[tokio::test]
+async fn a_volume_keeps_its_files_across_shells_and_restarts() {
+    let disk = DataDisk::new(64);
+    let workspace = disk.workspace("s-keep");
+    {
+        let volumes = disk.volumes(16 * MIB, 1024);
+        volumes.mount("s-keep", &workspace).unwrap();
+        let out = run(
+            &policy(&shell_over(&workspace)),
+            &["/bin/sh", "-c", "echo kept > note"],
+        )
+        .await;
+        assert_eq!(out.report.status, Status::Exited(0), "{}", out.stderr);
+        assert_eq!(volumes.unmount_all(), 1);
+    }
+    assert!(!is_mount_point(&workspace));
+    assert_eq!(std::fs::read_dir(&workspace).unwrap().count(), 0);
+    let volumes = disk.volumes(16 * MIB, 1024);
+    volumes.mount("s-keep", &workspace).unwrap();
+    let out = run(&policy(&shell_over(&workspace)), &["/bin/cat", "note"]).await;
+    assert_eq!(out.stdout, "kept\n", "{}", out.stderr);
+    // The volume's root belongs to the shells' id, and holds only their files.
+    assert_eq!(std::fs::metadata(&workspace).unwrap().uid(), host_ids().0);
+    let names: Vec<_> = std::fs::read_dir(&workspace)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["note"]);
+    volumes.unmount_all();
+}
+
+#[tokio::test]
+async fn a_volume_left_mounted_by_a_killed_edge_is_detached_at_start_and_reused() {
+    let disk = DataDisk::new(64);
+    let workspace = disk.workspace("s-stale");
+    let killed = disk.volumes(16 * MIB, 1024);
+    killed.mount("s-stale", &workspace).unwrap();
+    std::fs::write(workspace.join("note"), "from before").unwrap();
+    // The killed edge never unmounts.
+    std::mem::forget(killed);
+    let volumes = disk.volumes(16 * MIB, 1024);
+    let error = volumes.mount("s-stale", &workspace).unwrap_err();
+    assert!(
+        matches!(error, VolumeError::MountPoint { .. }),
+        "a mount this edge did not make is not used: {error}"
+    );
+    assert_eq!(
+        unmount_stale_under(&disk.data.join("workspaces")).unwrap(),
+        1
+    );
+    assert!(!unmount_stale(&workspace).unwrap());
+    volumes.mount("s-stale", &workspace).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("note")).unwrap(),
+        "from before"
+    );
+    volumes.unmount_all();
+}
+
+#[test]
+fn an_image_in_use_is_never_mounted_twice() {
+    let disk = DataDisk::new(64);
+    let first = disk.volumes(16 * MIB, 1024);
+    first.mount("s-twice", &disk.workspace("s-twice")).unwrap();
+    // Another edge over the same images, mounting elsewhere.
+    let second = disk.volumes(16 * MIB, 1024);
+    let elsewhere = disk.data.join("elsewhere");
+    let error = second.mount("s-twice", &elsewhere).unwrap_err();
+    assert!(error.to_string().contains("still attached"), "{error}");
+    assert!(!is_mount_point(&elsewhere));
+    first.unmount_all();
+}
+
+#[test]
+fn a_symlink_at_the_mount_point_is_refused() {
+    let disk = DataDisk::new(64);
+    let elsewhere = disk.data.join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let workspace = disk.workspace("s-link");
+    std::os::unix::fs::symlink(&elsewhere, &workspace).unwrap();
+    let volumes = disk.volumes(16 * MIB, 1024);
+    let error = volumes.mount("s-link", &workspace).unwrap_err();
+    assert!(matches!(error, VolumeError::MountPoint { .. }), "{error}");
+    assert!(!is_mount_point(&elsewhere), "the symlink was followed");
+}
+
+#[test]
+fn an_image_replaced_by_a_symlink_is_refused_and_its_target_untouched() {
+    let disk = DataDisk::new(64);
+    let victim = disk.data.join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let volumes = disk.volumes(16 * MIB, 1024);
+    std::os::unix::fs::symlink(&victim, disk.images().join("s-img.img")).unwrap();
+    let workspace = disk.workspace("s-img");
+    let error = volumes.mount("s-img", &workspace).unwrap_err();
+    assert!(matches!(error, VolumeError::Image { .. }), "{error}");
+    assert!(error.to_string().contains("symlink"), "{error}");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert!(!is_mount_point(&workspace));
+}
+
+#[tokio::test]
+async fn a_plain_workspace_from_an_older_version_moves_into_its_new_volume_once() {
+    let disk = DataDisk::new(64);
+    let workspace = disk.workspace("s-old");
+    std::fs::create_dir_all(workspace.join("src")).unwrap();
+    std::fs::write(workspace.join("src/notes.md"), "mine\n").unwrap();
+    // Left by a shell: followed, it would copy the edge's files in.
+    std::os::unix::fs::symlink("/etc/shadow", workspace.join("shadow")).unwrap();
+    let volumes = disk.volumes(16 * MIB, 1024);
+    volumes.mount("s-old", &workspace).unwrap();
+    assert!(is_mount_point(&workspace));
+    let out = run(
+        &policy(&shell_over(&workspace)),
+        &[
+            "/bin/sh",
+            "-c",
+            "cat src/notes.md; readlink shadow; echo more >> src/notes.md",
+        ],
+    )
+    .await;
+    assert_eq!(out.stdout, "mine\n/etc/shadow\n", "{}", out.stderr);
+    assert_eq!(out.report.status, Status::Exited(0), "{}", out.stderr);
+    let aside = disk.data.join("workspaces/s-old.pre-volume");
+    assert_eq!(
+        std::fs::read_to_string(aside.join("src/notes.md")).unwrap(),
+        "mine\n"
+    );
+    volumes.unmount_all();
+}
+
+#[test]
+fn files_beside_an_existing_volume_are_refused_not_merged() {
+    let disk = DataDisk::new(64);
+    let workspace = disk.workspace("s-beside");
+    let volumes = disk.volumes(16 * MIB, 1024);
+    volumes.mount("s-beside", &workspace).unwrap();
+    volumes.unmount_all();
+    std::fs::write(workspace.join("stray"), "put here while stopped").unwrap();
+    let error = volumes.mount("s-beside", &workspace).unwrap_err();
+    assert!(matches!(error, VolumeError::OldWorkspace { .. }), "{error}");
+    assert!(!is_mount_point(&workspace));
+}
+
+#[test]
+fn a_plain_workspace_too_large_for_its_volume_is_left_as_it_was() {
+    let disk = DataDisk::new(64);
+    let workspace = disk.workspace("s-big");
+    std::fs::create_dir(&workspace).unwrap();
+    std::fs::write(workspace.join("big"), vec![7u8; 20 << 20]).unwrap();
+    let volumes = disk.volumes(16 * MIB, 1024);
+    let error = volumes.mount("s-big", &workspace).unwrap_err();
+    assert!(matches!(error, VolumeError::Migrate { .. }), "{error}");
+    assert!(!is_mount_point(&workspace));
+    assert_eq!(
+        std::fs::metadata(workspace.join("big")).unwrap().len(),
+        20 << 20
+    );
+    assert!(!disk.images().join("s-big.img").exists());
+    assert!(!disk.data.join("workspaces/s-big.pre-volume").exists());
+}
+
+#[test]
+fn new_volumes_never_promise_more_than_the_data_disk_has() {
+    let disk = DataDisk::new(64);
+    // Each new one must leave room for all at full size, and one more size
+    // for the edge's own files: 64 MiB holds two of 20.
+    let volumes = disk.volumes(20 * MIB, 1024);
+    volumes.mount("s-1", &disk.workspace("s-1")).unwrap();
+    volumes.mount("s-2", &disk.workspace("s-2")).unwrap();
+    let error = volumes.mount("s-3", &disk.workspace("s-3")).unwrap_err();
+    assert!(matches!(error, VolumeError::NoRoom { .. }), "{error}");
+    assert!(!disk.images().join("s-3.img").exists());
+    volumes.unmount_all();
+}
+
+#[test]
+fn volume_names_that_could_be_paths_are_refused() {
+    let disk = DataDisk::new(16);
+    let volumes = disk.volumes(8 * MIB, 256);
+    for name in ["", "../x", "a/b", ".", "a b"] {
+        let error = volumes.mount(name, &disk.workspace("x")).unwrap_err();
+        assert!(matches!(error, VolumeError::Name(_)), "{name:?}: {error}");
+    }
+}
