@@ -34,7 +34,9 @@ pub use cf_access::{
 pub use ephemeral::{Ephemeral, EphemeralError};
 pub use fetch::{FetchError, FetchLimits};
 pub use jwks::{KeySetError, KeySetPolicy};
-pub use oidc::{ClientSecret, OidcClient, OidcError, OidcSettings, PendingLogin};
+pub use oidc::{
+    ClientSecret, EmailVerification, OidcClient, OidcError, OidcSettings, PendingLogin,
+};
 pub use policy::{
     Admin, Chat, Denied, FreshAdmin, Permit, Policy, Public, Requirement, Role, Rule, Subject,
     authorize,

@@ -54,6 +54,7 @@ fn the_template_documents_every_key() {
         client_secret: SecretRef::Secret("S".into()),
         scopes: vec![],
         groups_claim: "g".into(),
+        provider_verifies_emails: true,
     });
     full.upstream = Some(crate::Upstream {
         url: "http://127.0.0.1:1".into(),

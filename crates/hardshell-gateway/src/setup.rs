@@ -8,8 +8,8 @@ use hardshell_auth::devices::DeviceAuthority;
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::{OwnerPasskeys, RelyingParty};
 use hardshell_auth::{
-    CfAccessSettings, CfAccessVerifier, ClientSecret, Ephemeral, OidcSettings, Policy, Role, Rule,
-    SessionStore, TokenStore,
+    CfAccessSettings, CfAccessVerifier, ClientSecret, EmailVerification, Ephemeral, OidcSettings,
+    Policy, Role, Rule, SessionStore, TokenStore,
 };
 use hardshell_config::{LoadedConfig, RuleRole};
 use hardshell_storage::{ObjectKey, Store};
@@ -114,6 +114,10 @@ impl EdgeSetup<'_> {
                     OidcSettings::new(&oidc.issuer, &oidc.client_id, secret, redirect);
                 settings.scopes = oidc.scopes.clone();
                 settings.groups_claim = oidc.groups_claim.clone();
+                settings.email_verification = match oidc.provider_verifies_emails {
+                    true => EmailVerification::AlwaysByProvider,
+                    false => EmailVerification::Claimed,
+                };
                 Some(OidcLogin {
                     settings,
                     client: tokio::sync::OnceCell::new(),
