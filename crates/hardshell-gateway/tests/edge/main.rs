@@ -3,6 +3,7 @@
 
 mod audit;
 mod chat_page;
+mod client_limits;
 mod cloudflare;
 mod framing;
 mod oidc;
