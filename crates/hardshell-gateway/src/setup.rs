@@ -27,6 +27,14 @@ use crate::proxy::{Target, Upstream};
 use crate::routes::{self, OidcLogin};
 use crate::state::{EdgeState, Limits};
 
+/// Logins in progress at once, per method. Anyone may start one, so the
+/// pending state is bounded: past this, new ones get 503 until some expire
+/// (passkey ceremonies after 5 minutes, OIDC logins after 10). Each holds
+/// about 1 KB.
+const MAX_PENDING_LOGINS: usize = 1000;
+/// Passkey registrations need a setup link, so few are ever in progress.
+const MAX_PENDING_REGISTRATIONS: usize = 100;
+
 /// What the edge is built from.
 #[derive(Debug)]
 pub struct EdgeSetup<'a> {
@@ -157,11 +165,15 @@ impl EdgeSetup<'_> {
             tls,
             devices,
             passkeys,
-            registrations: Ephemeral::new(scope("pending")?, "passkey-registration"),
-            logins: Ephemeral::new(scope("pending")?, "passkey-login"),
+            registrations: Ephemeral::new(
+                scope("pending")?,
+                "passkey-registration",
+                MAX_PENDING_REGISTRATIONS,
+            ),
+            logins: Ephemeral::new(scope("pending")?, "passkey-login", MAX_PENDING_LOGINS),
             cf_access,
             oidc,
-            oidc_pending: Ephemeral::new(scope("pending")?, "oidc"),
+            oidc_pending: Ephemeral::new(scope("pending")?, "oidc", MAX_PENDING_LOGINS),
             exec: match (&self.agent_socket, self.exec_shell, config.exec.approval) {
                 (Some(_), Some(shell), Approval::Allowlist | Approval::Ask) => {
                     Some(ExecService::new(config.exec.clone(), shell))
@@ -196,13 +208,19 @@ fn policy(config: &LoadedConfig) -> Policy {
 }
 
 /// Housekeeping while the edge runs: give rate-limit memory back between bursts,
-/// and pick up device revocations made elsewhere (the CLI, another replica).
+/// delete abandoned ceremonies, and pick up device revocations made elsewhere
+/// (the CLI, another replica).
 pub(crate) async fn background(state: Arc<EdgeState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.tick().await;
     loop {
         tick.tick().await;
         state.rate_limits.sweep();
+        for pending in [&state.logins, &state.registrations, &state.oidc_pending] {
+            if let Err(e) = pending.sweep(chrono::Utc::now()).await {
+                tracing::error!(error = %e, "deleting expired ceremony state failed");
+            }
+        }
         if let Some(tls) = &state.tls
             && let Err(e) = tls.refresh(state.devices.as_ref()).await
         {

@@ -15,7 +15,8 @@ use chrono::Utc;
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{LoginFailed, RequestId};
 use hardshell_auth::{
-    Chat, Method as AuthMethod, OidcClient, PendingLogin, Permit, Public, Subject, authorize,
+    Chat, EphemeralError, Method as AuthMethod, OidcClient, PendingLogin, Permit, Public, Subject,
+    authorize,
 };
 use http::header::{HeaderValue, LOCATION, SET_COOKIE};
 use http::{Method, Request, StatusCode};
@@ -71,6 +72,10 @@ async fn start(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpResponse
         .await
     {
         Ok(id) => id,
+        Err(e @ EphemeralError::Full { .. }) => {
+            tracing::warn!(error = %e, "refusing an OIDC login");
+            return response::busy();
+        }
         Err(e) => {
             tracing::error!(error = %e, "storing a pending OIDC login failed");
             return response::internal_error();
