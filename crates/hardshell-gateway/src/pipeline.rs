@@ -185,10 +185,12 @@ async fn phases(
         return (response::too_many_requests(secs), route);
     }
 
-    // Phase 7: authorization.
+    // Phase 7: authorization. The handshake's device counts only while it is
+    // not revoked: connections outlive revocations.
+    let device = crate::tls::unrevoked_device(state, conn.device.as_ref()).await;
     let subject = Subject {
         principal,
-        device: conn.device.as_ref(),
+        device: device.as_ref(),
         now,
     };
     let authorized = match endpoint.authorize(&state.policy, &subject) {
@@ -232,7 +234,7 @@ async fn phases(
         state: state.clone(),
         request_id: request_id.to_owned(),
         client,
-        device: conn.device.clone(),
+        device,
         params,
     };
     let response = if endpoint.is_proxy() {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hardshell_audit::AuditLog;
-use hardshell_auth::devices::DeviceAuthority;
+use hardshell_auth::devices::{DeviceAuthority, RevokedSerials};
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::{OwnerPasskeys, RelyingParty};
 use hardshell_auth::{
@@ -163,6 +163,9 @@ impl EdgeSetup<'_> {
             routes,
             metrics_on_main: config.metrics.is_none(),
             tls,
+            revoked_devices: devices
+                .clone()
+                .map(|authority| RevokedSerials::new(authority, crate::tls::REVOCATION_MAX_AGE)),
             devices,
             passkeys,
             registrations: Ephemeral::new(

@@ -49,6 +49,9 @@ pub struct EdgeState {
     pub(crate) tls: Option<crate::tls::Tls>,
     /// The device CA, when `[access.devices]` is enabled.
     pub(crate) devices: Option<hardshell_auth::devices::DeviceAuthority>,
+    /// The device CA's revocations, checked on every request that carries a
+    /// device (set exactly when `devices` is).
+    pub(crate) revoked_devices: Option<hardshell_auth::devices::RevokedSerials>,
     /// The owner's passkeys, when `[access.passkey]` is enabled.
     pub(crate) passkeys: Option<OwnerPasskeys>,
     /// Pending passkey registrations and logins, single use.

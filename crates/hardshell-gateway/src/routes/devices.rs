@@ -1,7 +1,8 @@
 //! Device pairing over HTTP: issue a client certificate for a named device (a new
 //! way in, so it needs a fresh interactive login), list them, revoke one. A
 //! revocation rebuilds the TLS configuration at once, so the revoked certificate
-//! cannot start another connection.
+//! cannot start another connection, and applies at once to the connections it
+//! has open (their next request no longer carries the device).
 
 use std::time::Duration;
 
@@ -109,6 +110,9 @@ async fn revoke(permit: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpRes
             return response::internal_error();
         }
     };
+    if let Some(revoked) = &cx.state.revoked_devices {
+        revoked.note(&info.serial).await;
+    }
     if let Some(tls) = &cx.state.tls
         && let Err(e) = tls.refresh(Some(devices)).await
     {
