@@ -43,5 +43,7 @@ pub use policy::{
 };
 pub use principal::{Device, Method, Principal, TokenScope};
 pub use random::RandomError;
-pub use sessions::{ResolvedSession, SessionError, SessionId, SessionStore};
+pub use sessions::{
+    ResolvedSession, SessionError, SessionHandle, SessionId, SessionInfo, SessionStore,
+};
 pub use tokens::{ApiToken, TokenError, TokenRecord, TokenStore};

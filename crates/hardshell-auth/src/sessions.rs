@@ -3,8 +3,14 @@
 //!
 //! A session ends at a fixed time after login whatever the activity, and is
 //! rotated (a new id issued, the old one kept for a short grace so requests
-//! already in flight still pass) every [`ROTATE_EVERY`]. Logout deletes the record
-//! and any successor: revocation is server-side and immediate.
+//! already in flight still pass) every [`ROTATE_EVERY`]. Logout deletes the
+//! whole chain — the record, its successors and the predecessors still in
+//! their grace: revocation is server-side and immediate.
+//!
+//! Every link of a chain carries the same [`SessionHandle`], a random id that is
+//! not the cookie (nor derived from it): what an admin sees in a listing and
+//! names to revoke someone's session ([`SessionStore::list`],
+//! [`SessionStore::revoke_handle`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -17,7 +23,14 @@ use zeroize::Zeroizing;
 use crate::Principal;
 use crate::random::{self, RandomError};
 
+mod listing;
+
+pub use listing::{SessionHandle, SessionInfo};
+
 const ID_BYTES: usize = 32;
+/// Links followed in either direction of a chain; a chain is a few links at
+/// most (one per rotation within a grace period).
+const MAX_CHAIN: usize = 16;
 /// How often a session's id is replaced.
 pub const ROTATE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// How long a replaced id keeps working, for requests already in flight.
@@ -47,6 +60,14 @@ struct SessionRecord {
     rotate_after: DateTime<Utc>,
     /// Set when rotated: the successor's digest and when this id stops working.
     replaced: Option<Replacement>,
+    /// The digest of the record this one replaced, so logout can reach a
+    /// predecessor still in its grace. Absent in records written before it was.
+    #[serde(default)]
+    predecessor: Option<String>,
+    /// The chain's handle, shared by every link. Absent in records written
+    /// before it was; see [`listing`].
+    #[serde(default)]
+    handle: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -119,6 +140,8 @@ impl SessionStore {
             expires_at: now + self.lifetime,
             rotate_after: now + rotate_every(),
             replaced: None,
+            predecessor: None,
+            handle: Some(SessionHandle::generate()?.into_string()),
         };
         self.insert(&record).await
     }
@@ -181,6 +204,7 @@ impl SessionStore {
         let successor = SessionRecord {
             rotate_after: now + rotate_every(),
             replaced: None,
+            predecessor: Some(key.as_str().to_owned()),
             ..record.clone()
         };
         let new_id = self.insert(&successor).await?;
@@ -211,28 +235,44 @@ impl SessionStore {
         }
     }
 
-    /// Ends the session a cookie names, and its successors. Unknown cookies are ignored.
-    pub async fn revoke(&self, cookie: &str) -> Result<(), SessionError> {
+    /// Ends the session a cookie names: the whole chain, its predecessors in
+    /// their grace and its successors. Unknown cookies are ignored. Returns the
+    /// principal of the ended session, if there was one.
+    pub async fn revoke(&self, cookie: &str) -> Result<Option<Principal>, SessionError> {
         if !is_cookie_shaped(cookie) {
-            return Ok(());
+            return Ok(None);
         }
-        let mut digest = random::digest_hex(cookie);
-        // A chain is at most a few links (one per rotation within a grace period).
-        for _ in 0..16 {
-            let key = key_for_digest(&digest)?;
-            let next = self
-                .scope
-                .get(&key)
+        let start = random::digest_hex(cookie);
+        let Some(record) = self.read(&start).await? else {
+            return Ok(None);
+        };
+        // Predecessors first, while the record naming them still exists.
+        let mut older = record.predecessor.clone();
+        for _ in 0..MAX_CHAIN {
+            let Some(digest) = older else { break };
+            older = self.read(&digest).await?.and_then(|r| r.predecessor);
+            self.scope.delete(&key_for_digest(&digest)?).await?;
+        }
+        let mut newer = Some(start);
+        for _ in 0..MAX_CHAIN {
+            let Some(digest) = newer else { break };
+            newer = self
+                .read(&digest)
                 .await?
-                .and_then(|object| serde_json::from_slice::<SessionRecord>(&object.value).ok())
-                .and_then(|record| record.replaced.map(|r| r.successor));
-            self.scope.delete(&key).await?;
-            match next {
-                Some(successor) => digest = successor,
-                None => break,
-            }
+                .and_then(|r| r.replaced.map(|r| r.successor));
+            self.scope.delete(&key_for_digest(&digest)?).await?;
         }
-        Ok(())
+        Ok(Some(record.principal))
+    }
+
+    /// The record stored under `digest`; `None` if absent or unreadable (an
+    /// unreadable record is deleted like any other when a chain ends).
+    async fn read(&self, digest: &str) -> Result<Option<SessionRecord>, SessionError> {
+        Ok(self
+            .scope
+            .get(&key_for_digest(digest)?)
+            .await?
+            .and_then(|object| serde_json::from_slice(&object.value).ok()))
     }
 }
 

@@ -10,5 +10,6 @@ mod oidc;
 mod passkey;
 mod pipeline;
 mod proxy;
+mod sessions;
 mod support;
 mod tls;
