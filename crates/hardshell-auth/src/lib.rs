@@ -21,6 +21,7 @@ pub mod passkey;
 mod policy;
 mod principal;
 mod random;
+pub mod revocation;
 pub mod sessions;
 pub mod tokens;
 
@@ -43,6 +44,7 @@ pub use policy::{
 };
 pub use principal::{Device, Method, Principal, TokenScope};
 pub use random::RandomError;
+pub use revocation::{RevocationFeed, RevocationWatch, Revoked};
 pub use sessions::{
     ResolvedSession, SessionError, SessionHandle, SessionId, SessionInfo, SessionStore,
 };

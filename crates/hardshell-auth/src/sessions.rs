@@ -22,6 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::Principal;
 use crate::random::{self, RandomError};
+use crate::revocation::{RevocationFeed, Revoked};
 
 mod listing;
 
@@ -80,6 +81,9 @@ struct Replacement {
 #[derive(Debug)]
 pub struct ResolvedSession {
     pub principal: Principal,
+    /// The chain's handle: what a [`RevocationFeed`] announces when the
+    /// session ends.
+    pub handle: SessionHandle,
     /// A new id to send as the cookie, when this request rotated the session.
     pub rotated_to: Option<SessionId>,
 }
@@ -117,6 +121,7 @@ impl SessionError {
 pub struct SessionStore {
     scope: Scope,
     lifetime: chrono::Duration,
+    revocations: Option<RevocationFeed>,
 }
 
 impl SessionStore {
@@ -125,6 +130,19 @@ impl SessionStore {
         Self {
             scope,
             lifetime: chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12)),
+            revocations: None,
+        }
+    }
+
+    /// Announces every session this store ends on `feed`.
+    pub fn announcing_to(mut self, feed: RevocationFeed) -> Self {
+        self.revocations = Some(feed);
+        self
+    }
+
+    fn announce(&self, handle: SessionHandle) {
+        if let Some(feed) = &self.revocations {
+            feed.announce(Revoked::Session(handle));
         }
     }
 
@@ -172,10 +190,12 @@ impl SessionStore {
             self.scope.delete(&key).await?;
             return Err(SessionError::Expired);
         }
+        let handle = listing::handle_of(key.as_str(), &record);
         if let Some(replaced) = &record.replaced {
             return if now < replaced.grace_until {
                 Ok(ResolvedSession {
                     principal: record.principal,
+                    handle: handle.clone(),
                     rotated_to: None,
                 })
             } else {
@@ -185,6 +205,7 @@ impl SessionStore {
         if now < record.rotate_after {
             return Ok(ResolvedSession {
                 principal: record.principal,
+                handle: handle.clone(),
                 rotated_to: None,
             });
         }
@@ -201,10 +222,12 @@ impl SessionStore {
         record: SessionRecord,
         now: DateTime<Utc>,
     ) -> Result<ResolvedSession, SessionError> {
+        let handle = listing::handle_of(key.as_str(), &record);
         let successor = SessionRecord {
             rotate_after: now + rotate_every(),
             replaced: None,
             predecessor: Some(key.as_str().to_owned()),
+            handle: Some(handle.as_str().to_owned()),
             ..record.clone()
         };
         let new_id = self.insert(&successor).await?;
@@ -219,6 +242,7 @@ impl SessionStore {
         match self.scope.update(key, &bytes, &version).await {
             Ok(_) => Ok(ResolvedSession {
                 principal: record.principal,
+                handle: handle.clone(),
                 rotated_to: Some(new_id),
             }),
             Err(StorageError::Conflict { .. }) => {
@@ -228,6 +252,7 @@ impl SessionStore {
                     .await?;
                 Ok(ResolvedSession {
                     principal: record.principal,
+                    handle: handle.clone(),
                     rotated_to: None,
                 })
             }
@@ -236,8 +261,8 @@ impl SessionStore {
     }
 
     /// Ends the session a cookie names: the whole chain, its predecessors in
-    /// their grace and its successors. Unknown cookies are ignored. Returns the
-    /// principal of the ended session, if there was one.
+    /// their grace and its successors, and announces it. Unknown cookies are
+    /// ignored. Returns the principal of the ended session, if there was one.
     pub async fn revoke(&self, cookie: &str) -> Result<Option<Principal>, SessionError> {
         if !is_cookie_shaped(cookie) {
             return Ok(None);
@@ -246,6 +271,7 @@ impl SessionStore {
         let Some(record) = self.read(&start).await? else {
             return Ok(None);
         };
+        let handle = listing::handle_of(&start, &record);
         // Predecessors first, while the record naming them still exists.
         let mut older = record.predecessor.clone();
         for _ in 0..MAX_CHAIN {
@@ -262,6 +288,7 @@ impl SessionStore {
                 .and_then(|r| r.replaced.map(|r| r.successor));
             self.scope.delete(&key_for_digest(&digest)?).await?;
         }
+        self.announce(handle);
         Ok(Some(record.principal))
     }
 

@@ -9,7 +9,7 @@ use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::{OwnerPasskeys, RelyingParty};
 use hardshell_auth::{
     CfAccessSettings, CfAccessVerifier, ClientSecret, EmailVerification, Ephemeral, OidcSettings,
-    Policy, Role, Rule, SessionStore, TokenStore,
+    Policy, RevocationFeed, Role, Rule, SessionStore, TokenStore,
 };
 use hardshell_config::{LoadedConfig, RuleRole};
 use hardshell_storage::{ObjectKey, Store};
@@ -138,10 +138,13 @@ impl EdgeSetup<'_> {
             }
             (None, _) => None,
         };
+        let revocations = RevocationFeed::new();
         Ok(Arc::new(EdgeState {
             policy: policy(self.config),
-            tokens: TokenStore::new(scope("tokens")?),
-            sessions: SessionStore::new(scope("sessions")?, session_lifetime),
+            tokens: TokenStore::new(scope("tokens")?).announcing_to(revocations.clone()),
+            sessions: SessionStore::new(scope("sessions")?, session_lifetime)
+                .announcing_to(revocations.clone()),
+            revocations,
             session_max_age_secs: i64::try_from(session_lifetime.as_secs()).unwrap_or(i64::MAX),
             cookies: CookiePolicy { secure: https },
             https,

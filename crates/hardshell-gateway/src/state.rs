@@ -52,6 +52,9 @@ pub struct EdgeState {
     /// The device CA's revocations, checked on every request that carries a
     /// device (set exactly when `devices` is).
     pub(crate) revoked_devices: Option<hardshell_auth::devices::RevokedSerials>,
+    /// Where sessions, tokens and devices this edge revokes are announced, for
+    /// connections that outlive their request (WebSockets) to close.
+    pub(crate) revocations: hardshell_auth::RevocationFeed,
     /// The owner's passkeys, when `[access.passkey]` is enabled.
     pub(crate) passkeys: Option<OwnerPasskeys>,
     /// Pending passkey registrations and logins, single use.

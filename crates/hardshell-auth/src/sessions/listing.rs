@@ -74,17 +74,21 @@ impl SessionStore {
         Ok(sessions)
     }
 
-    /// Ends every link of the chain named `id`. Returns its principal, or
-    /// `None` when no session has that id.
+    /// Ends every link of the chain named `id`, and announces it. Returns its
+    /// principal, or `None` when no session has that id.
     pub async fn revoke_handle(&self, id: &str) -> Result<Option<Principal>, SessionError> {
         let mut ended = None;
         for (digest, record) in self.records().await? {
-            if handle_of(&digest, &record).as_str() == id {
+            let handle = handle_of(&digest, &record);
+            if handle.as_str() == id {
                 self.scope.delete(&super::key_for_digest(&digest)?).await?;
-                ended = Some(record.principal);
+                ended = Some((handle, record.principal));
             }
         }
-        Ok(ended)
+        Ok(ended.map(|(handle, principal)| {
+            self.announce(handle);
+            principal
+        }))
     }
 
     /// Every readable record with its digest (its storage key).
@@ -105,7 +109,8 @@ impl SessionStore {
     }
 }
 
-fn handle_of(digest: &str, record: &SessionRecord) -> SessionHandle {
+/// The handle of the chain `record` (stored under `digest`) belongs to.
+pub(super) fn handle_of(digest: &str, record: &SessionRecord) -> SessionHandle {
     match &record.handle {
         Some(handle) => SessionHandle(handle.clone()),
         None => SessionHandle(digest.chars().take(16).collect()),

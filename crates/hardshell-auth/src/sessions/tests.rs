@@ -1,5 +1,7 @@
 use chrono::TimeZone;
 
+use futures::FutureExt as _;
+
 use super::*;
 use crate::Method;
 use crate::test_store::TestStore;
@@ -234,4 +236,46 @@ async fn an_admin_lists_chains_by_a_handle_that_is_not_the_cookie_and_ends_one()
         sessions.revoke_handle("0123456789abcdef").await.unwrap(),
         None
     );
+}
+
+/// For item 13: a WebSocket opened with a session must learn when it ends.
+#[tokio::test]
+async fn logout_and_an_admin_ending_a_session_are_announced_by_handle() {
+    let t = TestStore::new().await;
+    let feed = crate::RevocationFeed::new();
+    let sessions = store(&t).await.announcing_to(feed.clone());
+    let cookie = sessions.create(owner(), now()).await.unwrap();
+    let other = sessions.create(owner(), now()).await.unwrap();
+    let handle = sessions
+        .resolve(cookie.expose(), now())
+        .await
+        .unwrap()
+        .handle;
+    let other_handle = sessions
+        .resolve(other.expose(), now())
+        .await
+        .unwrap()
+        .handle;
+    assert_ne!(handle, other_handle);
+    let mut watch = feed.watch(crate::Revoked::Session(handle.clone()));
+    let mut other_watch = feed.watch(crate::Revoked::Session(other_handle.clone()));
+    sessions.revoke(cookie.expose()).await.unwrap();
+    assert!(watch.ended().now_or_never().is_some());
+    assert!(other_watch.ended().now_or_never().is_none());
+    sessions.revoke_handle(other_handle.as_str()).await.unwrap();
+    assert!(other_watch.ended().now_or_never().is_some());
+}
+
+#[tokio::test]
+async fn a_rotated_session_keeps_its_handle() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let old = sessions.create(owner(), now()).await.unwrap();
+    let first = sessions.resolve(old.expose(), now()).await.unwrap();
+    let due = now() + chrono::Duration::minutes(16);
+    let rotated = sessions.resolve(old.expose(), due).await.unwrap();
+    let new = rotated.rotated_to.unwrap();
+    assert_eq!(rotated.handle, first.handle);
+    let after = sessions.resolve(new.expose(), due).await.unwrap();
+    assert_eq!(after.handle, first.handle);
 }

@@ -11,7 +11,7 @@ use chrono::Utc;
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{DeviceIssued, DeviceRevoked};
 use hardshell_auth::devices::{DeviceError, DeviceName, MAX_DEVICE_VALIDITY};
-use hardshell_auth::{Admin, FreshAdmin, Permit};
+use hardshell_auth::{Admin, FreshAdmin, Permit, Revoked};
 use http::{Method, Request, StatusCode};
 use serde::Deserialize;
 
@@ -113,6 +113,9 @@ async fn revoke(permit: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpRes
     if let Some(revoked) = &cx.state.revoked_devices {
         revoked.note(&info.serial).await;
     }
+    cx.state
+        .revocations
+        .announce(Revoked::Device(info.serial.clone()));
     if let Some(tls) = &cx.state.tls
         && let Err(e) = tls.refresh(Some(devices)).await
     {
