@@ -281,7 +281,7 @@ mod tests {
             .unwrap();
         let later = now() + chrono::Duration::seconds(61);
         assert_eq!(pending.sweep(later).await.unwrap(), 1);
-        assert_eq!(stored(&t, "oidc").await, [long.clone()]);
+        assert_eq!(stored(&t, "oidc").await, std::slice::from_ref(&long));
         assert!(pending.take::<u32>(&short, now()).await.is_err());
         assert_eq!(pending.take::<u32>(&long, later).await.unwrap(), 2);
         // Another kind's states are its own sweep's business.

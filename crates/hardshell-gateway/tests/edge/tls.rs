@@ -114,15 +114,14 @@ fn client_config(server: &Server, client: Option<&ClientIdentity>) -> rustls::Cl
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots);
-    let config = match client {
+    match client {
         Some(identity) => {
             let chain = vec![CertificateDer::from_pem_slice(identity.cert_pem.as_bytes()).unwrap()];
             let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
             builder.with_client_auth_cert(chain, key).unwrap()
         }
         None => builder.with_no_client_auth(),
-    };
-    config
+    }
 }
 
 /// A TLS connection kept open across requests, as a browser's keep-alive is.
