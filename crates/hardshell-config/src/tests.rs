@@ -405,6 +405,14 @@ fn access_rules_must_match_someone() {
 }
 
 #[test]
+fn access_rule_emails_must_be_printable_ascii() {
+    for bad in ["\\u212Aaren@example.com", "me @example.com", ""] {
+        let text = format!("[[access.rules]]\nrole = \"admin\"\nemails = [\"{bad}\"]\n");
+        assert_eq!(key_of(parse(&text)), "access.rules[0].emails", "{bad:?}");
+    }
+}
+
+#[test]
 fn device_requirements_need_the_ca_and_the_ca_needs_tls() {
     parse(&format!(
         "{TLS}[access]\nrequire_device = true\n[access.devices]\nenabled = true\n"
