@@ -54,14 +54,26 @@ fuzz_target!(|data: &[u8]| {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|cidr| cidr.contains(ip));
     let client = client_address(peer, &headers, &trusted);
     if !is_trusted(peer) {
-        assert_eq!(client, peer, "an untrusted peer's header was believed");
+        assert_eq!(client, Ok(peer), "an untrusted peer's header was believed");
         return;
     }
+    // A trusted proxy's header with an unreadable entry is refused, never
+    // answered with the proxy's own address.
+    let Ok(client) = client else {
+        let all_parse = headers.get_all("x-forwarded-for").iter().all(|value| {
+            value.to_str().is_ok_and(|text| {
+                text.split(',')
+                    .all(|hop| hop.trim().parse::<IpAddr>().is_ok())
+            })
+        });
+        assert!(!all_parse, "a readable header was refused");
+        return;
+    };
     if client == peer {
         return;
     }
-    // The hops as the header lists them (when every one parses: otherwise the
-    // header is ignored and the answer must have been the peer).
+    // The hops as the header lists them (every one parsed, or the header
+    // would have been refused above).
     let hops: Vec<IpAddr> = headers
         .get_all("x-forwarded-for")
         .iter()

@@ -6,7 +6,9 @@
 //! device; the edge's TLS server checks it with [`client_verifier`], which
 //! accepts connections without a certificate (the policy decides whether one is
 //! required) but fails the handshake for a certificate that is foreign, expired
-//! or revoked. [`device_from_peer_certificates`] then names the device.
+//! or revoked. [`device_from_peer_certificates`] then names the device, and
+//! [`RevokedSerials`] re-checks it on every request, so a revocation also ends
+//! connections opened before it.
 //!
 //! Layout under the scope this is given:
 //! - `ca`: a one-line JSON header with the CA certificate, a newline, then the
@@ -17,6 +19,7 @@
 mod authority;
 mod ca;
 mod name;
+mod revocations;
 mod verifier;
 
 use chrono::{DateTime, Utc};
@@ -25,6 +28,7 @@ use zeroize::Zeroizing;
 
 pub use authority::{DeviceAuthority, DeviceInfo, MAX_DEVICE_VALIDITY};
 pub use name::DeviceName;
+pub use revocations::RevokedSerials;
 pub use verifier::{client_verifier, device_from_peer_certificates};
 
 /// A certificate and key just issued for a device. The key exists only here:

@@ -21,6 +21,7 @@ pub mod passkey;
 mod policy;
 mod principal;
 mod random;
+pub mod revocation;
 pub mod sessions;
 pub mod tokens;
 
@@ -34,12 +35,17 @@ pub use cf_access::{
 pub use ephemeral::{Ephemeral, EphemeralError};
 pub use fetch::{FetchError, FetchLimits};
 pub use jwks::{KeySetError, KeySetPolicy};
-pub use oidc::{ClientSecret, OidcClient, OidcError, OidcSettings, PendingLogin};
+pub use oidc::{
+    ClientSecret, EmailVerification, OidcClient, OidcError, OidcSettings, PendingLogin,
+};
 pub use policy::{
     Admin, Chat, Denied, FreshAdmin, Permit, Policy, Public, Requirement, Role, Rule, Subject,
     authorize,
 };
 pub use principal::{Device, Method, Principal, TokenScope};
 pub use random::RandomError;
-pub use sessions::{ResolvedSession, SessionError, SessionId, SessionStore};
+pub use revocation::{RevocationFeed, RevocationWatch, Revoked};
+pub use sessions::{
+    ResolvedSession, SessionError, SessionHandle, SessionId, SessionInfo, SessionStore,
+};
 pub use tokens::{ApiToken, TokenError, TokenRecord, TokenStore};

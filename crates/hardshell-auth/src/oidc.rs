@@ -12,6 +12,13 @@
 //!    endpoint; the ID token's signature, `iss`, `aud`, `exp` and `nonce`
 //!    verify. Only then is a [`Principal`] returned.
 //!
+//! The principal's email is the token's `email` only when the provider says it
+//! is verified (`email_verified` as a boolean or the string `"true"`, as
+//! Cognito sends it; absent counts as unverified unless the operator states
+//! [`EmailVerification::AlwaysByProvider`]) and only when it is printable
+//! ASCII, lower-cased in ASCII: rules compare addresses ASCII
+//! case-insensitively, and nothing else may fold.
+//!
 //! `openidconnect` does the protocol; hardshell supplies the HTTP client (the
 //! bounded [`Fetcher`], so no second `reqwest` is compiled), the key-set cache
 //! (so rotated provider keys are picked up, rate-limited) and the mapping to a
@@ -40,6 +47,7 @@ use url::Url;
 use crate::Principal;
 use crate::fetch::{Fetcher, check_endpoint};
 use crate::jwks::{KeySetCache, KeySetError};
+pub use id_token::EmailVerification;
 use id_token::{IdToken, TokenResponse};
 pub use pending::PendingLogin;
 pub use settings::{ClientSecret, OidcSettings};
@@ -133,6 +141,7 @@ pub struct OidcClient {
     token_url: TokenUrl,
     scopes: Vec<Scope>,
     groups_claim: String,
+    email_verification: EmailVerification,
     login_timeout: Duration,
     fetcher: Fetcher,
     keys: KeySetCache<CoreJsonWebKeySet>,
@@ -187,6 +196,7 @@ impl OidcClient {
             token_url,
             scopes: settings.scopes.into_iter().map(Scope::new).collect(),
             groups_claim: settings.groups_claim,
+            email_verification: settings.email_verification,
             login_timeout: settings.login_timeout,
             fetcher,
             keys,
@@ -297,7 +307,12 @@ impl OidcClient {
             verified => verified,
         }
         .map_err(id_token::claims_error)?;
-        Ok(id_token::principal(claims, &self.groups_claim, Utc::now()))
+        Ok(id_token::principal(
+            claims,
+            &self.groups_claim,
+            self.email_verification,
+            Utc::now(),
+        ))
     }
 
     fn protocol_client(&self, secret: Option<&ClientSecret>) -> ProtocolClient {

@@ -49,7 +49,8 @@ pub enum TokenScope {
 pub struct Principal {
     /// Stable identifier within its method: `owner`, the OIDC `sub`, a token id.
     pub subject: String,
-    /// Verified email address, lower-cased, when the method provides one.
+    /// Verified email address, ASCII lower-cased, when the method provides one
+    /// made only of printable ASCII (see [`verified_email`]).
     pub email: Option<String>,
     /// Group memberships asserted by the identity provider.
     pub groups: Vec<String>,
@@ -70,6 +71,19 @@ pub struct Device {
     pub serial: String,
 }
 
+/// The address a provider asserted, as a principal carries it: printable ASCII
+/// only, ASCII lower-cased. Anything else maps to no email at all.
+///
+/// Rules compare addresses ASCII case-insensitively, so the principal must not
+/// fold any other way: Unicode lower-casing maps the Kelvin sign `\u{212A}` to
+/// `k`, which turned a verified `\u{212A}aren@example.com` into the owner's
+/// `karen@example.com` and its admin role. A provider that lets someone verify
+/// such an address does not make it the same mailbox as the ASCII one.
+pub(crate) fn verified_email(asserted: &str) -> Option<String> {
+    let printable_ascii = !asserted.is_empty() && asserted.bytes().all(|b| b.is_ascii_graphic());
+    printable_ascii.then(|| asserted.to_ascii_lowercase())
+}
+
 /// Group names from an identity provider's claim: an array of strings or a
 /// single string. Anything else in it is ignored, so a provider's claim of an
 /// unexpected shape yields no groups rather than refusing the login.
@@ -84,5 +98,37 @@ pub(crate) fn groups_from_claim(value: serde_json::Value) -> Vec<String> {
             })
             .collect(),
         _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ascii_addresses_are_lower_cased_in_ascii_only() {
+        assert_eq!(
+            verified_email("Karen@Example.COM").as_deref(),
+            Some("karen@example.com")
+        );
+    }
+
+    #[test]
+    fn addresses_outside_printable_ascii_map_to_no_email() {
+        // The Kelvin sign lower-cases to an ASCII `k` under Unicode rules.
+        assert_eq!(
+            "\u{212A}aren@example.com".to_lowercase(),
+            "karen@example.com"
+        );
+        for asserted in [
+            "\u{212A}aren@example.com",
+            "\u{130}van@example.com",
+            "k\u{AD}aren@example.com",
+            "karen@example.com\n",
+            "karen @example.com",
+            "",
+        ] {
+            assert_eq!(verified_email(asserted), None, "{asserted:?}");
+        }
     }
 }

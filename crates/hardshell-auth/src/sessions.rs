@@ -3,8 +3,14 @@
 //!
 //! A session ends at a fixed time after login whatever the activity, and is
 //! rotated (a new id issued, the old one kept for a short grace so requests
-//! already in flight still pass) every [`ROTATE_EVERY`]. Logout deletes the record
-//! and any successor: revocation is server-side and immediate.
+//! already in flight still pass) every [`ROTATE_EVERY`]. Logout deletes the
+//! whole chain — the record, its successors and the predecessors still in
+//! their grace: revocation is server-side and immediate.
+//!
+//! Every link of a chain carries the same [`SessionHandle`], a random id that is
+//! not the cookie (nor derived from it): what an admin sees in a listing and
+//! names to revoke someone's session ([`SessionStore::list`],
+//! [`SessionStore::revoke_handle`]).
 
 use std::fmt;
 use std::time::Duration;
@@ -16,8 +22,16 @@ use zeroize::Zeroizing;
 
 use crate::Principal;
 use crate::random::{self, RandomError};
+use crate::revocation::{RevocationFeed, Revoked};
+
+mod listing;
+
+pub use listing::{SessionHandle, SessionInfo};
 
 const ID_BYTES: usize = 32;
+/// Links followed in either direction of a chain; a chain is a few links at
+/// most (one per rotation within a grace period).
+const MAX_CHAIN: usize = 16;
 /// How often a session's id is replaced.
 pub const ROTATE_EVERY: Duration = Duration::from_secs(15 * 60);
 /// How long a replaced id keeps working, for requests already in flight.
@@ -47,6 +61,14 @@ struct SessionRecord {
     rotate_after: DateTime<Utc>,
     /// Set when rotated: the successor's digest and when this id stops working.
     replaced: Option<Replacement>,
+    /// The digest of the record this one replaced, so logout can reach a
+    /// predecessor still in its grace. Absent in records written before it was.
+    #[serde(default)]
+    predecessor: Option<String>,
+    /// The chain's handle, shared by every link. Absent in records written
+    /// before it was; see [`listing`].
+    #[serde(default)]
+    handle: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,6 +81,9 @@ struct Replacement {
 #[derive(Debug)]
 pub struct ResolvedSession {
     pub principal: Principal,
+    /// The chain's handle: what a [`RevocationFeed`] announces when the
+    /// session ends.
+    pub handle: SessionHandle,
     /// A new id to send as the cookie, when this request rotated the session.
     pub rotated_to: Option<SessionId>,
 }
@@ -96,6 +121,7 @@ impl SessionError {
 pub struct SessionStore {
     scope: Scope,
     lifetime: chrono::Duration,
+    revocations: Option<RevocationFeed>,
 }
 
 impl SessionStore {
@@ -104,6 +130,19 @@ impl SessionStore {
         Self {
             scope,
             lifetime: chrono::Duration::from_std(lifetime).unwrap_or(chrono::Duration::hours(12)),
+            revocations: None,
+        }
+    }
+
+    /// Announces every session this store ends on `feed`.
+    pub fn announcing_to(mut self, feed: RevocationFeed) -> Self {
+        self.revocations = Some(feed);
+        self
+    }
+
+    fn announce(&self, handle: SessionHandle) {
+        if let Some(feed) = &self.revocations {
+            feed.announce(Revoked::Session(handle));
         }
     }
 
@@ -119,6 +158,8 @@ impl SessionStore {
             expires_at: now + self.lifetime,
             rotate_after: now + rotate_every(),
             replaced: None,
+            predecessor: None,
+            handle: Some(SessionHandle::generate()?.into_string()),
         };
         self.insert(&record).await
     }
@@ -149,10 +190,12 @@ impl SessionStore {
             self.scope.delete(&key).await?;
             return Err(SessionError::Expired);
         }
+        let handle = listing::handle_of(key.as_str(), &record);
         if let Some(replaced) = &record.replaced {
             return if now < replaced.grace_until {
                 Ok(ResolvedSession {
                     principal: record.principal,
+                    handle: handle.clone(),
                     rotated_to: None,
                 })
             } else {
@@ -162,6 +205,7 @@ impl SessionStore {
         if now < record.rotate_after {
             return Ok(ResolvedSession {
                 principal: record.principal,
+                handle: handle.clone(),
                 rotated_to: None,
             });
         }
@@ -178,9 +222,12 @@ impl SessionStore {
         record: SessionRecord,
         now: DateTime<Utc>,
     ) -> Result<ResolvedSession, SessionError> {
+        let handle = listing::handle_of(key.as_str(), &record);
         let successor = SessionRecord {
             rotate_after: now + rotate_every(),
             replaced: None,
+            predecessor: Some(key.as_str().to_owned()),
+            handle: Some(handle.as_str().to_owned()),
             ..record.clone()
         };
         let new_id = self.insert(&successor).await?;
@@ -195,6 +242,7 @@ impl SessionStore {
         match self.scope.update(key, &bytes, &version).await {
             Ok(_) => Ok(ResolvedSession {
                 principal: record.principal,
+                handle: handle.clone(),
                 rotated_to: Some(new_id),
             }),
             Err(StorageError::Conflict { .. }) => {
@@ -204,6 +252,7 @@ impl SessionStore {
                     .await?;
                 Ok(ResolvedSession {
                     principal: record.principal,
+                    handle: handle.clone(),
                     rotated_to: None,
                 })
             }
@@ -211,28 +260,46 @@ impl SessionStore {
         }
     }
 
-    /// Ends the session a cookie names, and its successors. Unknown cookies are ignored.
-    pub async fn revoke(&self, cookie: &str) -> Result<(), SessionError> {
+    /// Ends the session a cookie names: the whole chain, its predecessors in
+    /// their grace and its successors, and announces it. Unknown cookies are
+    /// ignored. Returns the principal of the ended session, if there was one.
+    pub async fn revoke(&self, cookie: &str) -> Result<Option<Principal>, SessionError> {
         if !is_cookie_shaped(cookie) {
-            return Ok(());
+            return Ok(None);
         }
-        let mut digest = random::digest_hex(cookie);
-        // A chain is at most a few links (one per rotation within a grace period).
-        for _ in 0..16 {
-            let key = key_for_digest(&digest)?;
-            let next = self
-                .scope
-                .get(&key)
+        let start = random::digest_hex(cookie);
+        let Some(record) = self.read(&start).await? else {
+            return Ok(None);
+        };
+        let handle = listing::handle_of(&start, &record);
+        // Predecessors first, while the record naming them still exists.
+        let mut older = record.predecessor.clone();
+        for _ in 0..MAX_CHAIN {
+            let Some(digest) = older else { break };
+            older = self.read(&digest).await?.and_then(|r| r.predecessor);
+            self.scope.delete(&key_for_digest(&digest)?).await?;
+        }
+        let mut newer = Some(start);
+        for _ in 0..MAX_CHAIN {
+            let Some(digest) = newer else { break };
+            newer = self
+                .read(&digest)
                 .await?
-                .and_then(|object| serde_json::from_slice::<SessionRecord>(&object.value).ok())
-                .and_then(|record| record.replaced.map(|r| r.successor));
-            self.scope.delete(&key).await?;
-            match next {
-                Some(successor) => digest = successor,
-                None => break,
-            }
+                .and_then(|r| r.replaced.map(|r| r.successor));
+            self.scope.delete(&key_for_digest(&digest)?).await?;
         }
-        Ok(())
+        self.announce(handle);
+        Ok(Some(record.principal))
+    }
+
+    /// The record stored under `digest`; `None` if absent or unreadable (an
+    /// unreadable record is deleted like any other when a chain ends).
+    async fn read(&self, digest: &str) -> Result<Option<SessionRecord>, SessionError> {
+        Ok(self
+            .scope
+            .get(&key_for_digest(digest)?)
+            .await?
+            .and_then(|object| serde_json::from_slice(&object.value).ok()))
     }
 }
 

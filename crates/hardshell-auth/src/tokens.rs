@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::random::{self, RandomError};
+use crate::revocation::{RevocationFeed, Revoked};
 use crate::{Method, Principal, TokenScope};
 
 pub const TOKEN_PREFIX: &str = "hs_tok_";
@@ -102,6 +103,7 @@ impl TokenError {
 pub struct TokenStore {
     scope: Scope,
     cache: Mutex<HashMap<String, (TokenRecord, Instant)>>,
+    revocations: Option<RevocationFeed>,
 }
 
 impl TokenStore {
@@ -109,7 +111,14 @@ impl TokenStore {
         Self {
             scope,
             cache: Mutex::new(HashMap::new()),
+            revocations: None,
         }
+    }
+
+    /// Announces every token this store revokes on `feed`.
+    pub fn announcing_to(mut self, feed: RevocationFeed) -> Self {
+        self.revocations = Some(feed);
+        self
     }
 
     /// Makes a token. The returned [`ApiToken`] is the only copy of its secret.
@@ -168,8 +177,9 @@ impl TokenStore {
         Ok(records)
     }
 
-    /// Revokes token `id`. `Ok(None)` if there is no such token; the record is kept
-    /// (marked revoked) so listings and audits still show it.
+    /// Revokes token `id` and announces it. `Ok(None)` if there is no such
+    /// token; the record is kept (marked revoked) so listings and audits still
+    /// show it.
     pub async fn revoke(
         &self,
         id: &str,
@@ -196,6 +206,9 @@ impl TokenStore {
             })
             .await?;
         self.forget(id);
+        if let (Some(feed), Some(_)) = (&self.revocations, &result) {
+            feed.announce(Revoked::Token(id.to_owned()));
+        }
         Ok(result)
     }
 

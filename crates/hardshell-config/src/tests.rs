@@ -54,6 +54,7 @@ fn the_template_documents_every_key() {
         client_secret: SecretRef::Secret("S".into()),
         scopes: vec![],
         groups_claim: "g".into(),
+        provider_verifies_emails: true,
     });
     full.upstream = Some(crate::Upstream {
         url: "http://127.0.0.1:1".into(),
@@ -401,6 +402,14 @@ fn access_rules_must_match_someone() {
         )),
         "access.rules[0].role"
     );
+}
+
+#[test]
+fn access_rule_emails_must_be_printable_ascii() {
+    for bad in ["\\u212Aaren@example.com", "me @example.com", ""] {
+        let text = format!("[[access.rules]]\nrole = \"admin\"\nemails = [\"{bad}\"]\n");
+        assert_eq!(key_of(parse(&text)), "access.rules[0].emails", "{bad:?}");
+    }
 }
 
 #[test]

@@ -3,6 +3,11 @@
 //! from the right, skipping further trusted proxies. A forwarded header from an
 //! untrusted peer is ignored: this is how exposed gateways were fooled into
 //! treating internet traffic as local.
+//!
+//! A header from a trusted proxy with an entry that is not an address is
+//! refused (the pipeline answers 400). Falling back to the socket's address
+//! would make the client the proxy itself: one garbled request then spent the
+//! proxy's budgets, and locked out every client behind it (and its health check).
 
 use std::net::IpAddr;
 
@@ -11,29 +16,38 @@ use http::HeaderMap;
 
 const FORWARDED_FOR: &str = "x-forwarded-for";
 
-pub(crate) fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+/// A trusted proxy sent an `X-Forwarded-For` entry that is not an IP address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("x-forwarded-for from a trusted proxy holds an entry that is not an ip address")]
+pub struct UnreadableForwardedFor;
+
+pub(crate) fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[Cidr],
+) -> Result<IpAddr, UnreadableForwardedFor> {
     let is_trusted = |ip: IpAddr| trusted.iter().any(|cidr| cidr.contains(ip));
     if !is_trusted(peer) {
-        return peer;
+        return Ok(peer);
     }
     // Each proxy appends the address it saw; the rightmost entries are the most
     // trustworthy. Walk leftwards until an address that is not one of our proxies.
     let hops: Vec<IpAddr> = headers
         .get_all(FORWARDED_FOR)
         .iter()
-        .filter_map(|value| value.to_str().ok())
+        .map(|value| value.to_str().map_err(|_| UnreadableForwardedFor))
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
         .flat_map(|text| text.split(','))
         .map(str::trim)
-        .map(|hop| hop.parse::<IpAddr>().ok())
-        .collect::<Option<Vec<_>>>()
-        // One unparseable hop makes the whole header untrustworthy.
-        .unwrap_or_default();
+        .map(|hop| hop.parse::<IpAddr>().map_err(|_| UnreadableForwardedFor))
+        .collect::<Result<_, _>>()?;
     for hop in hops.iter().rev() {
         if !is_trusted(*hop) {
-            return *hop;
+            return Ok(*hop);
         }
     }
-    hops.first().copied().unwrap_or(peer)
+    Ok(hops.first().copied().unwrap_or(peer))
 }
 
 #[cfg(test)]
@@ -57,11 +71,16 @@ mod tests {
         let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
         assert_eq!(
             client_address(ip("203.0.113.9"), &xff("127.0.0.1"), &trusted),
-            ip("203.0.113.9")
+            Ok(ip("203.0.113.9"))
         );
         assert_eq!(
             client_address(ip("203.0.113.9"), &xff("127.0.0.1"), &[]),
-            ip("203.0.113.9")
+            Ok(ip("203.0.113.9"))
+        );
+        // Garbage from an untrusted peer is not even read.
+        assert_eq!(
+            client_address(ip("203.0.113.9"), &xff("nonsense"), &trusted),
+            Ok(ip("203.0.113.9"))
         );
     }
 
@@ -72,20 +91,25 @@ mod tests {
         let headers = xff("127.0.0.1, 198.51.100.7, 10.0.0.2");
         assert_eq!(
             client_address(ip("10.0.0.1"), &headers, &trusted),
-            ip("198.51.100.7")
+            Ok(ip("198.51.100.7"))
         );
     }
 
+    /// The red team's finding: a garbled header made the client the proxy.
     #[test]
-    fn a_garbled_header_from_a_trusted_proxy_falls_back_to_the_socket() {
+    fn a_garbled_header_from_a_trusted_proxy_is_refused_not_taken_as_the_proxy() {
         let trusted = [Cidr::parse("10.0.0.0/8").unwrap()];
-        assert_eq!(
-            client_address(ip("10.0.0.1"), &xff("198.51.100.7, nonsense"), &trusted),
-            ip("10.0.0.1")
-        );
+        for garbled in ["198.51.100.7, nonsense", "nonsense", "", "198.51.100.7:443"] {
+            assert_eq!(
+                client_address(ip("10.0.0.1"), &xff(garbled), &trusted),
+                Err(UnreadableForwardedFor),
+                "{garbled:?}"
+            );
+        }
+        // No header at all: the request is the proxy's own (a health check).
         assert_eq!(
             client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
-            ip("10.0.0.1")
+            Ok(ip("10.0.0.1"))
         );
     }
 }

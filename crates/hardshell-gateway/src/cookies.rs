@@ -1,12 +1,15 @@
-//! The edge's cookies. With https the session cookie is `__Host-` prefixed (so no
-//! subdomain can set or shadow it) and `Secure`; on plain-http loopback it cannot
-//! be either, and browsers treat localhost as a secure context anyway.
+//! The edge's cookies. With https every cookie the edge sets is `__Host-`
+//! prefixed (so no subdomain can set or shadow it), `Secure` and `Path=/`; on
+//! plain-http loopback it cannot be either, and browsers treat localhost as a
+//! secure context anyway.
 
 use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue};
 
 const SECURE_SESSION: &str = "__Host-hs_session";
 const PLAIN_SESSION: &str = "hs_session";
+const SECURE_OIDC_PENDING: &str = "__Host-hs_oidc";
+const PLAIN_OIDC_PENDING: &str = "hs_oidc";
 /// Every cookie the edge sets is named in this namespace.
 const PLAIN_PREFIX: &[u8] = b"hs_";
 const SECURE_PREFIX: &[u8] = b"__Host-hs_";
@@ -28,6 +31,15 @@ impl CookiePolicy {
         }
     }
 
+    /// The cookie naming a pending OIDC login.
+    pub fn oidc_pending_name(self) -> &'static str {
+        if self.secure {
+            SECURE_OIDC_PENDING
+        } else {
+            PLAIN_OIDC_PENDING
+        }
+    }
+
     /// `Set-Cookie` for a session id: HttpOnly, SameSite=Strict, host-only, and
     /// expiring with the session.
     pub fn session(self, value: &str, max_age_secs: i64) -> Option<HeaderValue> {
@@ -40,28 +52,21 @@ impl CookiePolicy {
     }
 
     /// A short-lived `SameSite=Lax` cookie for a ceremony that leaves the site and
-    /// comes back (OIDC): a Strict cookie is not sent on that return.
-    pub fn lax(
-        self,
-        name: &str,
-        value: &str,
-        path: &str,
-        max_age_secs: u64,
-    ) -> Option<HeaderValue> {
+    /// comes back (OIDC): a Strict cookie is not sent on that return. `Path=/`,
+    /// as the `__Host-` prefix requires.
+    pub fn lax(self, name: &str, value: &str, max_age_secs: u64) -> Option<HeaderValue> {
         let secure = if self.secure { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
-            "{name}={value}; Path={path}; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+            "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
         ))
         .ok()
     }
 
-    /// `Set-Cookie` that deletes cookie `name` at `path`.
-    pub fn clear(self, name: &str, path: &str) -> HeaderValue {
+    /// `Set-Cookie` that deletes cookie `name`.
+    pub fn clear(self, name: &str) -> HeaderValue {
         let secure = if self.secure { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!(
-            "{name}=; Path={path}; HttpOnly; Max-Age=0{secure}"
-        ))
-        .unwrap_or_else(|_| HeaderValue::from_static("hs_invalid=; Max-Age=0"))
+        HeaderValue::from_str(&format!("{name}=; Path=/; HttpOnly; Max-Age=0{secure}"))
+            .unwrap_or_else(|_| HeaderValue::from_static("hs_invalid=; Max-Age=0"))
     }
 
     /// `Set-Cookie` that deletes the session cookie.
@@ -179,6 +184,36 @@ mod tests {
         assert_eq!(map.get(COOKIE).unwrap(), "theme=dark");
         assert!(!is_edge_cookie(b"__Host-theme"));
         assert!(!is_edge_cookie(b"xhs_session"));
+    }
+
+    /// The red team's finding: the pending-login cookie was plain `hs_oidc`
+    /// with `Path=/auth/oidc` over https, so a sibling subdomain could set it.
+    #[test]
+    fn the_pending_login_cookie_is_host_prefixed_with_https() {
+        let secure = CookiePolicy { secure: true };
+        let name = secure.oidc_pending_name();
+        assert_eq!(name, "__Host-hs_oidc");
+        let set = secure.lax(name, "v", 600).unwrap();
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("__Host-hs_oidc=v; Path=/; HttpOnly; SameSite=Lax"));
+        assert!(set.ends_with("; Secure"), "{set}");
+        let cleared = secure.clear(name);
+        assert!(
+            cleared
+                .to_str()
+                .unwrap()
+                .starts_with("__Host-hs_oidc=; Path=/;")
+        );
+        let plain = CookiePolicy { secure: false };
+        assert_eq!(plain.oidc_pending_name(), "hs_oidc");
+        assert!(
+            !plain
+                .lax("hs_oidc", "v", 600)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .contains("Secure")
+        );
     }
 
     #[test]

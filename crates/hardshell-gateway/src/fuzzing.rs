@@ -15,8 +15,14 @@ pub fn check_framing(headers: &HeaderMap, max_body_bytes: u64) -> Result<(), Fra
     crate::pipeline::check_framing(headers, max_body_bytes)
 }
 
+pub use crate::client_addr::UnreadableForwardedFor;
+
 /// Phase 3 (client address).
-pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[Cidr]) -> IpAddr {
+pub fn client_address(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    trusted: &[Cidr],
+) -> Result<IpAddr, UnreadableForwardedFor> {
     crate::client_addr::client_address(peer, headers, trusted)
 }
 

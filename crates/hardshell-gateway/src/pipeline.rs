@@ -8,7 +8,8 @@
 //!    `Transfer-Encoding` is refused, so `Content-Length` + `Transfer-Encoding`
 //!    ambiguity (request smuggling) cannot reach a handler or the upstream; an
 //!    announced body over the limit is refused before it is read.
-//! 3. **client address** — the socket's, or `X-Forwarded-For` from a trusted proxy.
+//! 3. **client address** — the socket's, or `X-Forwarded-For` from a trusted
+//!    proxy (an entry there that is not an address is refused with 400).
 //! 4. **match** — the endpoint for method and path; unknown routes end here,
 //!    before any credential is examined.
 //! 5. **authentication** — an address or account over its failed-authentication
@@ -95,7 +96,13 @@ async fn phases(
     }
 
     // Phase 3: client address.
-    let client = client_address(conn.peer.ip(), request.headers(), &state.trusted_proxies);
+    let Ok(client) = client_address(conn.peer.ip(), request.headers(), &state.trusted_proxies)
+    else {
+        return (
+            response::bad_request("unreadable X-Forwarded-For\n"),
+            "client_address".to_owned(),
+        );
+    };
 
     // Phase 4: match.
     let (endpoint, pattern, params) = match state
@@ -124,7 +131,7 @@ async fn phases(
     if authn::presents_credential(state, request.headers()) {
         let locked = state.rate_limits.check_lockout(client).err().or_else(|| {
             authn::claimed_account(authn::CredentialSources::of(state), request.headers())
-                .and_then(|account| state.rate_limits.account_locked(&account))
+                .and_then(|account| state.rate_limits.account_locked(&account, client))
         });
         if let Some(secs) = locked {
             state.audit.rate_limited(&facts, None, false, secs);
@@ -178,10 +185,12 @@ async fn phases(
         return (response::too_many_requests(secs), route);
     }
 
-    // Phase 7: authorization.
+    // Phase 7: authorization. The handshake's device counts only while it is
+    // not revoked: connections outlive revocations.
+    let device = crate::tls::unrevoked_device(state, conn.device.as_ref()).await;
     let subject = Subject {
         principal,
-        device: conn.device.as_ref(),
+        device: device.as_ref(),
         now,
     };
     let authorized = match endpoint.authorize(&state.policy, &subject) {
@@ -228,7 +237,7 @@ async fn phases(
         state: state.clone(),
         request_id: request_id.to_owned(),
         client,
-        device: conn.device.clone(),
+        device,
         params,
     };
     let response = if endpoint.is_proxy() {

@@ -62,6 +62,19 @@ pub(crate) fn too_many_requests(retry_after_secs: u64) -> HttpResponse {
     response
 }
 
+/// Too many logins in progress: the pending-ceremony store is full. Retrying
+/// after a minute may succeed, as abandoned ceremonies expire.
+pub(crate) fn busy() -> HttpResponse {
+    let mut response = text(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "too many logins in progress\n",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+    response
+}
+
 pub(crate) fn internal_error() -> HttpResponse {
     text(StatusCode::INTERNAL_SERVER_ERROR, "internal error\n")
 }

@@ -4,12 +4,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hardshell_audit::AuditLog;
-use hardshell_auth::devices::DeviceAuthority;
+use hardshell_auth::devices::{DeviceAuthority, RevokedSerials};
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::{OwnerPasskeys, RelyingParty};
 use hardshell_auth::{
-    CfAccessSettings, CfAccessVerifier, ClientSecret, Ephemeral, OidcSettings, Policy, Role, Rule,
-    SessionStore, TokenStore,
+    CfAccessSettings, CfAccessVerifier, ClientSecret, EmailVerification, Ephemeral, OidcSettings,
+    Policy, RevocationFeed, Role, Rule, SessionStore, TokenStore,
 };
 use hardshell_config::{LoadedConfig, RuleRole};
 use hardshell_storage::{ObjectKey, Store};
@@ -26,6 +26,14 @@ use crate::pipeline::limits::RateLimits;
 use crate::proxy::{Target, Upstream};
 use crate::routes::{self, OidcLogin};
 use crate::state::{EdgeState, Limits};
+
+/// Logins in progress at once, per method. Anyone may start one, so the
+/// pending state is bounded: past this, new ones get 503 until some expire
+/// (passkey ceremonies after 5 minutes, OIDC logins after 10). Each holds
+/// about 1 KB.
+const MAX_PENDING_LOGINS: usize = 1000;
+/// Passkey registrations need a setup link, so few are ever in progress.
+const MAX_PENDING_REGISTRATIONS: usize = 100;
 
 /// What the edge is built from.
 #[derive(Debug)]
@@ -114,6 +122,10 @@ impl EdgeSetup<'_> {
                     OidcSettings::new(&oidc.issuer, &oidc.client_id, secret, redirect);
                 settings.scopes = oidc.scopes.clone();
                 settings.groups_claim = oidc.groups_claim.clone();
+                settings.email_verification = match oidc.provider_verifies_emails {
+                    true => EmailVerification::AlwaysByProvider,
+                    false => EmailVerification::Claimed,
+                };
                 Some(OidcLogin {
                     settings,
                     client: tokio::sync::OnceCell::new(),
@@ -126,10 +138,13 @@ impl EdgeSetup<'_> {
             }
             (None, _) => None,
         };
+        let revocations = RevocationFeed::new();
         Ok(Arc::new(EdgeState {
             policy: policy(self.config),
-            tokens: TokenStore::new(scope("tokens")?),
-            sessions: SessionStore::new(scope("sessions")?, session_lifetime),
+            tokens: TokenStore::new(scope("tokens")?).announcing_to(revocations.clone()),
+            sessions: SessionStore::new(scope("sessions")?, session_lifetime)
+                .announcing_to(revocations.clone()),
+            revocations,
             session_max_age_secs: i64::try_from(session_lifetime.as_secs()).unwrap_or(i64::MAX),
             cookies: CookiePolicy { secure: https },
             https,
@@ -151,13 +166,20 @@ impl EdgeSetup<'_> {
             routes,
             metrics_on_main: config.metrics.is_none(),
             tls,
+            revoked_devices: devices
+                .clone()
+                .map(|authority| RevokedSerials::new(authority, crate::tls::REVOCATION_MAX_AGE)),
             devices,
             passkeys,
-            registrations: Ephemeral::new(scope("pending")?, "passkey-registration"),
-            logins: Ephemeral::new(scope("pending")?, "passkey-login"),
+            registrations: Ephemeral::new(
+                scope("pending")?,
+                "passkey-registration",
+                MAX_PENDING_REGISTRATIONS,
+            ),
+            logins: Ephemeral::new(scope("pending")?, "passkey-login", MAX_PENDING_LOGINS),
             cf_access,
             oidc,
-            oidc_pending: Ephemeral::new(scope("pending")?, "oidc"),
+            oidc_pending: Ephemeral::new(scope("pending")?, "oidc", MAX_PENDING_LOGINS),
             exec: match (&self.agent_socket, self.exec_shell, config.exec.approval) {
                 (Some(_), Some(shell), Approval::Allowlist | Approval::Ask) => {
                     Some(ExecService::new(config.exec.clone(), shell))
@@ -192,13 +214,19 @@ fn policy(config: &LoadedConfig) -> Policy {
 }
 
 /// Housekeeping while the edge runs: give rate-limit memory back between bursts,
-/// and pick up device revocations made elsewhere (the CLI, another replica).
+/// delete abandoned ceremonies, and pick up device revocations made elsewhere
+/// (the CLI, another replica).
 pub(crate) async fn background(state: Arc<EdgeState>) {
     let mut tick = tokio::time::interval(Duration::from_secs(60));
     tick.tick().await;
     loop {
         tick.tick().await;
         state.rate_limits.sweep();
+        for pending in [&state.logins, &state.registrations, &state.oidc_pending] {
+            if let Err(e) = pending.sweep(chrono::Utc::now()).await {
+                tracing::error!(error = %e, "deleting expired ceremony state failed");
+            }
+        }
         if let Some(tls) = &state.tls
             && let Err(e) = tls.refresh(state.devices.as_ref()).await
         {

@@ -49,6 +49,12 @@ pub struct EdgeState {
     pub(crate) tls: Option<crate::tls::Tls>,
     /// The device CA, when `[access.devices]` is enabled.
     pub(crate) devices: Option<hardshell_auth::devices::DeviceAuthority>,
+    /// The device CA's revocations, checked on every request that carries a
+    /// device (set exactly when `devices` is).
+    pub(crate) revoked_devices: Option<hardshell_auth::devices::RevokedSerials>,
+    /// Where sessions, tokens and devices this edge revokes are announced, for
+    /// connections that outlive their request (WebSockets) to close.
+    pub(crate) revocations: hardshell_auth::RevocationFeed,
     /// The owner's passkeys, when `[access.passkey]` is enabled.
     pub(crate) passkeys: Option<OwnerPasskeys>,
     /// Pending passkey registrations and logins, single use.

@@ -5,12 +5,17 @@
 //! revoked or foreign certificate fails the handshake, none is fine (whether a
 //! device is required is the policy's call, per request). Revocations change
 //! the verifier, so the server configuration is rebuilt and swapped: new
-//! connections use the new one, established ones keep theirs.
+//! connections use the new one. Established connections keep theirs, so every
+//! request's device is checked again against the revocations
+//! ([`unrevoked_device`]), at most [`REVOCATION_MAX_AGE`] old.
 
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
+use std::time::Duration;
+
 use chrono::Utc;
+use hardshell_auth::Device;
 use hardshell_auth::devices::DeviceAuthority;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -18,6 +23,33 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
 
 use crate::GatewayError;
+use crate::state::EdgeState;
+
+/// How old the revocation list a request's device is checked against may be:
+/// a revocation made elsewhere (the CLI, another replica) reaches connections
+/// already open within this time.
+pub(crate) const REVOCATION_MAX_AGE: Duration = Duration::from_secs(2);
+
+/// The device a connection presented at its handshake, if it is still not
+/// revoked. A list that cannot be read counts as revoked (fail closed).
+pub(crate) async fn unrevoked_device(state: &EdgeState, device: Option<&Device>) -> Option<Device> {
+    let device = device?;
+    let Some(revoked) = &state.revoked_devices else {
+        // No device CA, so no handshake could have verified a device.
+        return None;
+    };
+    match revoked.is_revoked(device).await {
+        Ok(false) => Some(device.clone()),
+        Ok(true) => {
+            tracing::warn!(device = %device.name, serial = %device.serial, "request on a connection whose device was revoked");
+            None
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "reading the device revocations failed; ignoring the device");
+            None
+        }
+    }
+}
 
 /// The listener's TLS: the server's own certificate and the current configuration.
 pub(crate) struct Tls {

@@ -6,13 +6,15 @@
 //! any monotonic origin the caller picks. Per key, no window of length `t` admits
 //! more than `burst + ceil(t × rate)` requests. A [`Limiter`] never holds more than
 //! its `max_keys` keys; when full it refuses new keys rather than forgetting a
-//! limited one.
+//! limited one. Client addresses are keyed as [`ClientKey`]s: IPv6 by /64.
 #![forbid(unsafe_code)]
 
+mod client_key;
 mod gcra;
 mod limiter;
 mod quota;
 
+pub use client_key::ClientKey;
 pub use gcra::{Decision, Tat, check, retry_after_secs};
 pub use limiter::Limiter;
 pub use quota::{Quota, QuotaError};

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use super::CfAccessError;
-use crate::principal::groups_from_claim;
+use crate::principal::{groups_from_claim, verified_email};
 use crate::{Method, Principal};
 
 #[derive(Deserialize)]
@@ -69,10 +69,7 @@ impl AccessClaims {
             .unwrap_or_default();
         Ok(Principal {
             subject,
-            email: self
-                .email
-                .filter(|email| !email.is_empty())
-                .map(|email| email.to_lowercase()),
+            email: self.email.as_deref().and_then(verified_email),
             groups,
             method: Method::CloudflareAccess,
             // Within the leeway a token may be issued a moment "after" now;
@@ -80,5 +77,39 @@ impl AccessClaims {
             authenticated_at: issued_at.min(now),
             token_scope: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(email: &str) -> AccessClaims {
+        serde_json::from_value(serde_json::json!({
+            "sub": "user-1",
+            "email": email,
+            "iat": 1_700_000_000,
+        }))
+        .unwrap()
+    }
+
+    fn now() -> DateTime<Utc> {
+        DateTime::<Utc>::from_timestamp(1_700_000_100, 0).unwrap()
+    }
+
+    #[test]
+    fn an_ascii_email_is_lower_cased() {
+        let principal = claims("Karen@Example.com")
+            .into_principal(now(), Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(principal.email.as_deref(), Some("karen@example.com"));
+    }
+
+    #[test]
+    fn a_kelvin_sign_email_is_not_folded_into_an_ascii_one() {
+        let principal = claims("\u{212A}aren@example.com")
+            .into_principal(now(), Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(principal.email, None);
     }
 }

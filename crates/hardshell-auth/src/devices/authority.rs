@@ -1,5 +1,6 @@
 //! [`DeviceAuthority`]: the device CA over the object store.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -189,7 +190,8 @@ impl DeviceAuthority {
 
     /// Revokes the certificate issued under `name`. It stays refused from the
     /// next verifier built on ([`Self::client_verifier`]): rebuild the TLS server
-    /// configuration after calling this.
+    /// configuration after calling this, and tell the [`super::RevokedSerials`]
+    /// that checks open connections.
     pub async fn revoke(
         &self,
         name: &DeviceName,
@@ -258,6 +260,18 @@ impl DeviceAuthority {
             });
         }
         self.ca.revocation_list(&revoked, now)
+    }
+
+    /// The serials (hex) of every certificate ever revoked: the names in
+    /// `revoked/`, without reading the entries.
+    pub async fn revoked_serials(&self) -> Result<HashSet<String>, DeviceError> {
+        Ok(self
+            .revoked
+            .list()
+            .await?
+            .into_iter()
+            .map(|entry| entry.key.as_str().to_owned())
+            .collect())
     }
 
     /// The TLS client-certificate verifier for the current CA and revocations.

@@ -5,6 +5,7 @@ use std::time::Duration;
 use url::Url;
 use zeroize::Zeroizing;
 
+use super::EmailVerification;
 use crate::fetch::FetchLimits;
 use crate::jwks::KeySetPolicy;
 
@@ -45,6 +46,8 @@ pub struct OidcSettings {
     pub scopes: Vec<String>,
     /// The ID token claim that lists the person's groups.
     pub groups_claim: String,
+    /// When an ID token's `email` counts as verified.
+    pub email_verification: EmailVerification,
     /// How long a started login may take to come back.
     pub login_timeout: Duration,
     pub key_set: KeySetPolicy,
@@ -53,7 +56,8 @@ pub struct OidcSettings {
 
 impl OidcSettings {
     /// Settings with the defaults: scope `email`, groups from the `groups`
-    /// claim, ten minutes to finish a login.
+    /// claim, an email only with `email_verified: true`, ten minutes to
+    /// finish a login.
     pub fn new(
         issuer: impl Into<String>,
         client_id: impl Into<String>,
@@ -67,6 +71,7 @@ impl OidcSettings {
             redirect_url,
             scopes: vec!["email".to_owned()],
             groups_claim: "groups".to_owned(),
+            email_verification: EmailVerification::Claimed,
             login_timeout: Duration::from_secs(10 * 60),
             key_set: KeySetPolicy::default(),
             fetch: FetchLimits::default(),

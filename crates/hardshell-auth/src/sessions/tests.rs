@@ -1,5 +1,7 @@
 use chrono::TimeZone;
 
+use futures::FutureExt as _;
+
 use super::*;
 use crate::Method;
 use crate::test_store::TestStore;
@@ -133,7 +135,7 @@ async fn logout_revokes_the_session_and_its_successor() {
         .unwrap()
         .rotated_to
         .unwrap();
-    sessions.revoke(old.expose()).await.unwrap();
+    assert_eq!(sessions.revoke(old.expose()).await.unwrap(), Some(owner()));
     assert!(matches!(
         sessions.resolve(old.expose(), due).await,
         Err(SessionError::Unknown)
@@ -143,7 +145,7 @@ async fn logout_revokes_the_session_and_its_successor() {
         Err(SessionError::Unknown)
     ));
     assert!(t.scope("sessions").list().await.unwrap().is_empty());
-    sessions.revoke("not-a-session").await.unwrap();
+    assert_eq!(sessions.revoke("not-a-session").await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -156,4 +158,124 @@ async fn the_store_holds_no_usable_cookie() {
         let value = t.scope("sessions").get(&entry.key).await.unwrap().unwrap();
         assert!(!String::from_utf8_lossy(&value.value).contains(id.expose()));
     }
+}
+
+/// The red team's finding: logout with the newest cookie left the rotated
+/// predecessor working for the rest of its 60-second grace.
+#[tokio::test]
+async fn logout_with_the_new_cookie_also_ends_the_predecessor_in_its_grace() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let old = sessions.create(owner(), now()).await.unwrap();
+    let due = now() + chrono::Duration::minutes(16);
+    let new = sessions
+        .resolve(old.expose(), due)
+        .await
+        .unwrap()
+        .rotated_to
+        .unwrap();
+    let ended = sessions.revoke(new.expose()).await.unwrap();
+    assert_eq!(ended, Some(owner()));
+    let within_grace = due + chrono::Duration::seconds(10);
+    assert!(matches!(
+        sessions.resolve(old.expose(), within_grace).await,
+        Err(SessionError::Unknown)
+    ));
+    assert!(t.scope("sessions").list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_admin_lists_chains_by_a_handle_that_is_not_the_cookie_and_ends_one() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let mut phone = owner();
+    phone.subject = "phone-login".into();
+    let first = sessions.create(owner(), now()).await.unwrap();
+    let second = sessions.create(phone.clone(), now()).await.unwrap();
+    // Rotating the first leaves one chain of two links: listed once.
+    let due = now() + chrono::Duration::minutes(16);
+    let rotated = sessions
+        .resolve(first.expose(), due)
+        .await
+        .unwrap()
+        .rotated_to
+        .unwrap();
+    let listed = sessions.list(due).await.unwrap();
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    for shown in &listed {
+        let text = serde_json::to_string(shown).unwrap();
+        for cookie in [first.expose(), second.expose(), rotated.expose()] {
+            assert!(!text.contains(cookie), "{text}");
+            assert!(!text.contains(&random::digest_hex(cookie)), "{text}");
+        }
+    }
+    let phone_id = listed
+        .iter()
+        .find(|shown| shown.subject == "phone-login")
+        .unwrap()
+        .id
+        .clone();
+    // The handle is no cookie.
+    assert!(matches!(
+        sessions.resolve(phone_id.as_str(), due).await,
+        Err(SessionError::Unknown)
+    ));
+    assert_eq!(
+        sessions.revoke_handle(phone_id.as_str()).await.unwrap(),
+        Some(phone)
+    );
+    assert!(matches!(
+        sessions.resolve(second.expose(), due).await,
+        Err(SessionError::Unknown)
+    ));
+    assert!(sessions.resolve(rotated.expose(), due).await.is_ok());
+    let left = sessions.list(due).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].subject, "owner");
+    assert_eq!(
+        sessions.revoke_handle("0123456789abcdef").await.unwrap(),
+        None
+    );
+}
+
+/// For item 13: a WebSocket opened with a session must learn when it ends.
+#[tokio::test]
+async fn logout_and_an_admin_ending_a_session_are_announced_by_handle() {
+    let t = TestStore::new().await;
+    let feed = crate::RevocationFeed::new();
+    let sessions = store(&t).await.announcing_to(feed.clone());
+    let cookie = sessions.create(owner(), now()).await.unwrap();
+    let other = sessions.create(owner(), now()).await.unwrap();
+    let handle = sessions
+        .resolve(cookie.expose(), now())
+        .await
+        .unwrap()
+        .handle;
+    let other_handle = sessions
+        .resolve(other.expose(), now())
+        .await
+        .unwrap()
+        .handle;
+    assert_ne!(handle, other_handle);
+    let mut watch = feed.watch(crate::Revoked::Session(handle.clone()));
+    let mut other_watch = feed.watch(crate::Revoked::Session(other_handle.clone()));
+    sessions.revoke(cookie.expose()).await.unwrap();
+    assert!(watch.ended().now_or_never().is_some());
+    assert!(other_watch.ended().now_or_never().is_none());
+    sessions.revoke_handle(other_handle.as_str()).await.unwrap();
+    assert!(other_watch.ended().now_or_never().is_some());
+}
+
+#[tokio::test]
+async fn a_rotated_session_keeps_its_handle() {
+    let t = TestStore::new().await;
+    let sessions = store(&t).await;
+    let old = sessions.create(owner(), now()).await.unwrap();
+    let first = sessions.resolve(old.expose(), now()).await.unwrap();
+    let due = now() + chrono::Duration::minutes(16);
+    let rotated = sessions.resolve(old.expose(), due).await.unwrap();
+    let new = rotated.rotated_to.unwrap();
+    assert_eq!(rotated.handle, first.handle);
+    let after = sessions.resolve(new.expose(), due).await.unwrap();
+    assert_eq!(after.handle, first.handle);
 }

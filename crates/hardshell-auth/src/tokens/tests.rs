@@ -2,6 +2,8 @@ use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
 
+use futures::FutureExt as _;
+
 use super::*;
 use crate::test_store::TestStore;
 
@@ -173,4 +175,28 @@ async fn names_and_lifetimes_are_checked() {
         ));
     }
     assert!(tokens.list().await.unwrap().is_empty());
+}
+
+/// For item 13: a WebSocket opened with a token must learn when it is revoked.
+#[tokio::test]
+async fn a_revocation_is_announced_by_token_id() {
+    let t = TestStore::new().await;
+    let feed = crate::RevocationFeed::new();
+    let tokens = TokenStore::new(t.scope("tokens")).announcing_to(feed.clone());
+    let (record, _) = tokens
+        .create("cli", TokenScope::Chat, DAY, now())
+        .await
+        .unwrap();
+    let (other, _) = tokens
+        .create("ci", TokenScope::Chat, DAY, now())
+        .await
+        .unwrap();
+    let mut watch = feed.watch(crate::Revoked::Token(record.id.clone()));
+    let mut other_watch = feed.watch(crate::Revoked::Token(other.id.clone()));
+    tokens.revoke(&record.id, now()).await.unwrap();
+    assert!(watch.ended().now_or_never().is_some());
+    assert!(other_watch.ended().now_or_never().is_none());
+    // An unknown id announces nothing.
+    tokens.revoke("0123456789abcdef", now()).await.unwrap();
+    assert!(other_watch.ended().now_or_never().is_none());
 }

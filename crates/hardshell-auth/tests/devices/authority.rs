@@ -1,5 +1,5 @@
 use chrono::Utc;
-use hardshell_auth::devices::{DeviceAuthority, DeviceError, MAX_DEVICE_VALIDITY};
+use hardshell_auth::devices::{DeviceAuthority, DeviceError, MAX_DEVICE_VALIDITY, RevokedSerials};
 
 use crate::support::*;
 
@@ -142,4 +142,44 @@ async fn certificate_carries_name_serial_and_client_auth_only() {
     let usage = cert.extended_key_usage().unwrap().unwrap().value;
     assert!(usage.client_auth && !usage.server_auth && !usage.any);
     assert!(!cert.is_ca());
+}
+
+#[tokio::test]
+async fn revoked_serials_sees_revocations_made_through_another_handle() {
+    let f = fixture().await;
+    let phone = issue(&f.authority, "phone", Utc::now()).await;
+    let laptop = issue(&f.authority, "laptop", Utc::now()).await;
+    let device = |issued: &hardshell_auth::devices::IssuedDevice| hardshell_auth::Device {
+        name: issued.name.to_string(),
+        serial: issued.serial.clone(),
+    };
+    // A zero maximum age: every question re-reads the list.
+    let checked = RevokedSerials::new(f.authority.clone(), std::time::Duration::ZERO);
+    assert!(!checked.is_revoked(&device(&phone)).await.unwrap());
+    // As the CLI would: another handle on the same store.
+    let cli = DeviceAuthority::load_or_create(&f.scope, Utc::now())
+        .await
+        .unwrap();
+    cli.revoke(&name("phone"), Utc::now()).await.unwrap();
+    assert!(checked.is_revoked(&device(&phone)).await.unwrap());
+    assert!(!checked.is_revoked(&device(&laptop)).await.unwrap());
+    assert_eq!(
+        f.authority.revoked_serials().await.unwrap(),
+        [phone.serial.clone()].into_iter().collect()
+    );
+}
+
+#[tokio::test]
+async fn a_noted_revocation_applies_before_the_next_read() {
+    let f = fixture().await;
+    let phone = issue(&f.authority, "phone", Utc::now()).await;
+    let device = hardshell_auth::Device {
+        name: "phone".into(),
+        serial: phone.serial.clone(),
+    };
+    // A cache that would not be re-read during this test.
+    let checked = RevokedSerials::new(f.authority.clone(), std::time::Duration::from_secs(3600));
+    assert!(!checked.is_revoked(&device).await.unwrap());
+    checked.note(&phone.serial).await;
+    assert!(checked.is_revoked(&device).await.unwrap());
 }

@@ -244,6 +244,21 @@ impl LoadedConfig {
                     "this rule lists no emails and no groups, so it matches nobody",
                 ));
             }
+            // Logins carry only printable-ASCII emails (hardshell-auth's
+            // `verified_email`), so any other entry could never match.
+            if let Some(email) = rule
+                .emails
+                .iter()
+                .find(|email| email.is_empty() || !email.bytes().all(|b| b.is_ascii_graphic()))
+            {
+                return Err(self.error_at(
+                    &format!("access.rules[{i}].emails"),
+                    format!(
+                        "{:?} is not a printable-ASCII address; logins with such an address are not matched by email",
+                        email
+                    ),
+                ));
+            }
         }
         if access.devices.enabled && self.config.edge.tls.is_none() {
             return Err(self.error_at(

@@ -95,6 +95,12 @@ pub struct Oidc {
     /// The ID-token claim holding group names.
     #[serde(default = "default_groups_claim")]
     pub groups_claim: String,
+    /// The provider verifies every address it puts in `email` (e.g. a company
+    /// directory), so an ID token without `email_verified` still maps its
+    /// email. Off by default: only `email_verified: true` counts, and without
+    /// it only groups can match a rule.
+    #[serde(default)]
+    pub provider_verifies_emails: bool,
 }
 
 /// `[access.devices]`: the device CA.

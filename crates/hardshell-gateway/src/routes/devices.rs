@@ -1,7 +1,8 @@
 //! Device pairing over HTTP: issue a client certificate for a named device (a new
 //! way in, so it needs a fresh interactive login), list them, revoke one. A
 //! revocation rebuilds the TLS configuration at once, so the revoked certificate
-//! cannot start another connection.
+//! cannot start another connection, and applies at once to the connections it
+//! has open (their next request no longer carries the device).
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use chrono::Utc;
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{DeviceIssued, DeviceRevoked};
 use hardshell_auth::devices::{DeviceError, DeviceName, MAX_DEVICE_VALIDITY};
-use hardshell_auth::{Admin, FreshAdmin, Permit};
+use hardshell_auth::{Admin, FreshAdmin, Permit, Revoked};
 use http::{Method, Request, StatusCode};
 use serde::Deserialize;
 
@@ -109,6 +110,12 @@ async fn revoke(permit: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpRes
             return response::internal_error();
         }
     };
+    if let Some(revoked) = &cx.state.revoked_devices {
+        revoked.note(&info.serial).await;
+    }
+    cx.state
+        .revocations
+        .announce(Revoked::Device(info.serial.clone()));
     if let Some(tls) = &cx.state.tls
         && let Err(e) = tls.refresh(Some(devices)).await
     {

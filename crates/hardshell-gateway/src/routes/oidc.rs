@@ -2,8 +2,9 @@
 //!
 //! `/auth/oidc/start` keeps the pending login (state, nonce, PKCE verifier)
 //! server-side, single use, and gives the browser only its id in a short-lived
-//! `SameSite=Lax` cookie — Lax because the provider's redirect back is a
-//! cross-site navigation, on which a Strict cookie would not be sent.
+//! `SameSite=Lax` cookie (`__Host-` prefixed under https) — Lax because the
+//! provider's redirect back is a cross-site navigation, on which a Strict
+//! cookie would not be sent.
 //! `/auth/oidc/callback` takes the pending login, checks everything, refuses an
 //! identity that no access rule admits, and starts a session.
 
@@ -14,7 +15,8 @@ use chrono::Utc;
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{LoginFailed, RequestId};
 use hardshell_auth::{
-    Chat, Method as AuthMethod, OidcClient, PendingLogin, Permit, Public, Subject, authorize,
+    Chat, EphemeralError, Method as AuthMethod, OidcClient, PendingLogin, Permit, Public, Subject,
+    authorize,
 };
 use http::header::{HeaderValue, LOCATION, SET_COOKIE};
 use http::{Method, Request, StatusCode};
@@ -23,8 +25,6 @@ use crate::cookies;
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder, start_session};
 
-/// The cookie naming a pending OIDC login.
-const PENDING_COOKIE: &str = "hs_oidc";
 /// How long a login may take at the provider.
 const LOGIN_TTL: Duration = Duration::from_secs(10 * 60);
 
@@ -72,6 +72,10 @@ async fn start(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpResponse
         .await
     {
         Ok(id) => id,
+        Err(e @ EphemeralError::Full { .. }) => {
+            tracing::warn!(error = %e, "refusing an OIDC login");
+            return response::busy();
+        }
         Err(e) => {
             tracing::error!(error = %e, "storing a pending OIDC login failed");
             return response::internal_error();
@@ -80,9 +84,11 @@ async fn start(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpResponse
     let mut response = response::text(StatusCode::FOUND, "");
     if let (Ok(location), Some(cookie)) = (
         HeaderValue::from_str(url.as_str()),
-        cx.state
-            .cookies
-            .lax(PENDING_COOKIE, &id, "/auth/oidc", LOGIN_TTL.as_secs()),
+        cx.state.cookies.lax(
+            cx.state.cookies.oidc_pending_name(),
+            &id,
+            LOGIN_TTL.as_secs(),
+        ),
     ) {
         response.headers_mut().insert(LOCATION, location);
         response.headers_mut().append(SET_COOKIE, cookie);
@@ -108,7 +114,7 @@ fn refused(cx: &Context, reason: String, charge: bool) -> HttpResponse {
     let mut response = response::text(StatusCode::FORBIDDEN, "login refused\n");
     response.headers_mut().append(
         SET_COOKIE,
-        cx.state.cookies.clear(PENDING_COOKIE, "/auth/oidc"),
+        cx.state.cookies.clear(cx.state.cookies.oidc_pending_name()),
     );
     response
 }
@@ -138,7 +144,8 @@ async fn callback(_: Permit<Public>, cx: Context, request: Request<Body>) -> Htt
     let (Some(code), Some(state)) = (param("code"), param("state")) else {
         return refused(&cx, "callback without code or state".to_owned(), true);
     };
-    let Some(pending_id) = cookies::find(request.headers(), PENDING_COOKIE) else {
+    let Some(pending_id) = cookies::find(request.headers(), cx.state.cookies.oidc_pending_name())
+    else {
         return refused(
             &cx,
             "callback without a pending login cookie".to_owned(),
@@ -195,7 +202,7 @@ async fn callback(_: Permit<Public>, cx: Context, request: Request<Body>) -> Htt
     }
     response.headers_mut().append(
         SET_COOKIE,
-        cx.state.cookies.clear(PENDING_COOKIE, "/auth/oidc"),
+        cx.state.cookies.clear(cx.state.cookies.oidc_pending_name()),
     );
     response
 }

@@ -13,7 +13,7 @@ use hardshell_auth::passkey::{
     CEREMONY_TTL, LoginState, PublicKeyCredential, RegisterPublicKeyCredential, RegistrationState,
     SetupToken,
 };
-use hardshell_auth::{Method as AuthMethod, Permit, Public};
+use hardshell_auth::{EphemeralError, Method as AuthMethod, Permit, Public};
 use http::{Method, Request, StatusCode};
 use serde::Deserialize;
 
@@ -71,6 +71,18 @@ fn failed(error: &dyn std::fmt::Display) -> HttpResponse {
     response::internal_error()
 }
 
+/// A ceremony state could not be stored: too many in progress (503, retry
+/// later), or the store failed.
+fn not_stored(error: &EphemeralError) -> HttpResponse {
+    match error {
+        EphemeralError::Full { .. } => {
+            tracing::warn!(error = %error, "refusing a passkey ceremony");
+            response::busy()
+        }
+        _ => failed(error),
+    }
+}
+
 async fn register_start(_: Permit<Public>, cx: Context, request: Request<Body>) -> HttpResponse {
     let Some(passkeys) = &cx.state.passkeys else {
         return response::not_found();
@@ -101,7 +113,7 @@ async fn register_start(_: Permit<Public>, cx: Context, request: Request<Body>) 
             StatusCode::OK,
             &serde_json::json!({ "ceremony": ceremony, "options": options }),
         ),
-        Err(e) => failed(&e),
+        Err(e) => not_stored(&e),
     }
 }
 
@@ -159,7 +171,7 @@ async fn login_start(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpRe
             StatusCode::OK,
             &serde_json::json!({ "ceremony": ceremony, "options": options }),
         ),
-        Err(e) => failed(&e),
+        Err(e) => not_stored(&e),
     }
 }
 

@@ -1,7 +1,11 @@
-//! Who am I, and log out.
+//! Who am I, log out, and the owner's view of every session: list them and
+//! end one. A session is shown by its handle, never its cookie.
 
 use axum::body::Body;
-use hardshell_auth::{Chat, Permit, Public};
+use chrono::Utc;
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::SessionRevoked;
+use hardshell_auth::{Admin, Chat, Permit, Public};
 use http::header::SET_COOKIE;
 use http::{Method, Request, StatusCode};
 
@@ -13,6 +17,8 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     routes
         .route(Method::GET, "/auth/whoami", whoami)
         .route(Method::POST, "/auth/logout", logout)
+        .route(Method::GET, "/admin/sessions", list)
+        .route(Method::DELETE, "/admin/sessions/{id}", end)
         // The edge owns these prefixes: nothing under them reaches the upstream.
         .route(Method::GET, "/auth/{*rest}", reserved)
         .route(Method::POST, "/auth/{*rest}", reserved)
@@ -55,6 +61,45 @@ async fn logout(permit: Permit<Public>, cx: Context, request: Request<Body>) -> 
         .headers_mut()
         .append(SET_COOKIE, state.cookies.clear_session());
     response
+}
+
+async fn list(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpResponse {
+    match cx.state.sessions.list(Utc::now()).await {
+        Ok(sessions) => {
+            response::json(StatusCode::OK, &serde_json::json!({ "sessions": sessions }))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "listing sessions failed");
+            response::internal_error()
+        }
+    }
+}
+
+/// Ends every link of one session chain, then records who ended whose.
+async fn end(permit: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpResponse {
+    let id = cx.param("id").unwrap_or_default();
+    // Handles are 32 hex digits (16 for sessions older than handles).
+    let handle_shaped =
+        matches!(id.len(), 16 | 32) && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !handle_shaped {
+        return response::not_found();
+    }
+    let ended = match cx.state.sessions.revoke_handle(id).await {
+        Ok(Some(principal)) => principal,
+        Ok(None) => return response::not_found(),
+        Err(e) => {
+            tracing::error!(error = %e, "ending a session failed");
+            return response::internal_error();
+        }
+    };
+    let event = AuditEvent::SessionRevoked(SessionRevoked {
+        subject: ended.subject,
+        actor: Some(permit.identity().subject.clone()),
+    });
+    if cx.state.audit.admin_action(event).await.is_err() {
+        return response::internal_error();
+    }
+    response::text(StatusCode::NO_CONTENT, "")
 }
 
 async fn reserved(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {

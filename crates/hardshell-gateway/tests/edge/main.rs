@@ -3,11 +3,13 @@
 
 mod audit;
 mod chat_page;
+mod client_limits;
 mod cloudflare;
 mod framing;
 mod oidc;
 mod passkey;
 mod pipeline;
 mod proxy;
+mod sessions;
 mod support;
 mod tls;

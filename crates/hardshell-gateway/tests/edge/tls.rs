@@ -85,23 +85,8 @@ async fn https_raw(
     headers: &[&str],
     body: &str,
 ) -> std::io::Result<Reply> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(server.server_cert.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match client {
-        Some(identity) => {
-            let chain = vec![CertificateDer::from_pem_slice(identity.cert_pem.as_bytes()).unwrap()];
-            let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
-            builder.with_client_auth_cert(chain, key).unwrap()
-        }
-        None => builder.with_no_client_auth(),
-    };
     let tcp = TcpStream::connect(server.edge.addr).await?;
-    let mut tls = TlsConnector::from(Arc::new(config))
+    let mut tls = TlsConnector::from(Arc::new(client_config(server, client)))
         .connect(ServerName::try_from("localhost").unwrap(), tcp)
         .await?;
     let mut request =
@@ -119,6 +104,125 @@ async fn https_raw(
         return Err(std::io::Error::other("no response"));
     }
     Ok(parse(&bytes))
+}
+
+fn client_config(server: &Server, client: Option<&ClientIdentity>) -> rustls::ClientConfig {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server.server_cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    match client {
+        Some(identity) => {
+            let chain = vec![CertificateDer::from_pem_slice(identity.cert_pem.as_bytes()).unwrap()];
+            let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    }
+}
+
+/// A TLS connection kept open across requests, as a browser's keep-alive is.
+struct KeptOpen {
+    tls: tokio_rustls::client::TlsStream<TcpStream>,
+}
+
+impl KeptOpen {
+    async fn open(server: &Server, client: &ClientIdentity) -> Self {
+        let tcp = TcpStream::connect(server.edge.addr).await.unwrap();
+        let tls = TlsConnector::from(Arc::new(client_config(server, Some(client))))
+            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+            .await
+            .unwrap();
+        Self { tls }
+    }
+
+    /// One GET on this connection; reads exactly its response.
+    async fn get(&mut self, path: &str, header: &str) -> Reply {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{header}\r\n\r\n");
+        self.tls.write_all(request.as_bytes()).await.unwrap();
+        let mut bytes = Vec::new();
+        let mut byte = [0u8; 1];
+        while !bytes.ends_with(b"\r\n\r\n") {
+            self.tls.read_exact(&mut byte).await.unwrap();
+            bytes.push(byte[0]);
+        }
+        let head = parse(&bytes);
+        let length: usize = head
+            .header("content-length")
+            .map_or(0, |value| value.parse().unwrap());
+        let mut body = vec![0u8; length];
+        self.tls.read_exact(&mut body).await.unwrap();
+        bytes.extend_from_slice(&body);
+        parse(&bytes)
+    }
+}
+
+/// The red team's finding: after `DELETE /admin/devices/phone`, the thief's
+/// open keep-alive connection still answered 200 77 s later.
+#[tokio::test]
+async fn a_device_revoked_over_the_admin_api_stops_working_on_connections_already_open() {
+    let server = server().await;
+    let admin = server.edge.token(TokenScope::Admin).await;
+    let token = bearer(&server.edge.token(TokenScope::Chat).await);
+    let laptop = issue(&server, "laptop").await;
+    let phone = issue(&server, "phone").await;
+    let mut stolen = KeptOpen::open(&server, &phone).await;
+    assert_eq!(stolen.get("/auth/whoami", &token).await.status, 200);
+    let revoked = https(
+        &server,
+        Some(&laptop),
+        "DELETE",
+        "/admin/devices/phone",
+        &[&bearer(&admin)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.status, 204, "{revoked:?}");
+    let after = stolen.get("/auth/whoami", &token).await;
+    assert_eq!(after.status, 403, "{after:?}");
+    // The other device is unaffected.
+    let mut kept = KeptOpen::open(&server, &laptop).await;
+    assert_eq!(kept.get("/auth/whoami", &token).await.status, 200);
+    server.edge.stop().await;
+}
+
+/// The red team's finding: revocations made with the CLI (straight in the
+/// store) took 43-55 s to reach the listener. Now an open connection's next
+/// request after at most `REVOCATION_MAX_AGE` (2 s) no longer carries the
+/// device. Polled with a bound, not timed.
+#[tokio::test]
+async fn a_device_revoked_in_the_store_stops_working_on_connections_already_open() {
+    let server = server().await;
+    let token = bearer(&server.edge.token(TokenScope::Chat).await);
+    let phone = issue(&server, "phone").await;
+    let mut stolen = KeptOpen::open(&server, &phone).await;
+    assert_eq!(stolen.get("/auth/whoami", &token).await.status, 200);
+    hardshell_gateway::device_authority(&server.edge.store)
+        .await
+        .unwrap()
+        .revoke(&DeviceName::parse("phone").unwrap(), Utc::now())
+        .await
+        .unwrap();
+    let mut statuses = Vec::new();
+    // Requests keep the connection from idling out; 40 of them span 10 s,
+    // five times the bound.
+    for _ in 0..40 {
+        let status = stolen.get("/auth/whoami", &token).await.status;
+        statuses.push(status);
+        if status == 403 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(statuses.last(), Some(&403), "{statuses:?}");
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 403),
+        "{statuses:?}"
+    );
+    server.edge.stop().await;
 }
 
 #[tokio::test]
