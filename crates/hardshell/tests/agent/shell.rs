@@ -550,6 +550,18 @@ fn exec_runs_listed_commands_in_their_own_shell_and_asks_about_the_rest() {
     assert_eq!(report["ended"], "timeout", "{answer}");
     assert!(started.elapsed() < Duration::from_secs(30));
 
+    // A fork bomb is held at the process limit, and the report says so
+    // (however it then ended: on its own, as `pids`, or at the wall clock).
+    let approval = pending(&run(&hs, &session, ":(){ :|:& };:"));
+    assert_eq!(reply(&running, &token, &session, &approval, true), 204);
+    let answer = wait(&socket(&hs), &approval);
+    let report = ran(&answer);
+    assert_eq!(report["pids_limit_hit"], true, "{answer}");
+    assert!(
+        ["pids", "timeout"].contains(&report["ended"].as_str().unwrap()),
+        "{answer}"
+    );
+
     // Sessions of the OpenAI API have nobody to ask.
     let answer = run(&hs, "api-0a1b2c3d-00112233445566778899aabb", "id");
     assert_eq!(answer["status"], "refused", "{answer}");
@@ -564,6 +576,7 @@ fn exec_runs_listed_commands_in_their_own_shell_and_asks_about_the_rest() {
         "\"reason\":\"owner_refused\"",
         "\"reason\":\"unanswered\"",
         "\"ended\":\"timeout\"",
+        "\"pids_limit_hit\":true",
     ] {
         assert!(records.contains(needed), "{needed} not in the audit log");
     }
