@@ -21,7 +21,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::{AsFd, AsRawFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -29,6 +29,7 @@ use std::sync::{Mutex, PoisonError};
 
 use hardshell_sandbox_sys as sys;
 
+mod loop_device;
 mod migrate;
 
 /// How large each workspace volume is. An existing image keeps the size it
@@ -176,10 +177,49 @@ impl Volumes {
                 });
             }
         };
+        let result = match (self.mount_on(name, at, &point, new_image), &older) {
+            (Ok(()), Some(aside)) => migrate::copy_tree(aside, at, self.owner).map_err(|reason| {
+                let _ = unmount(at);
+                VolumeError::Migrate {
+                    name: name.to_owned(),
+                    path: at.to_owned(),
+                    reason,
+                }
+            }),
+            (result, _) => result,
+        };
+        if let Some(aside) = &older {
+            if result.is_err() {
+                // Back as it was: the plain directory in place, no volume.
+                let _ = std::fs::remove_file(&image_path);
+                let _ = std::fs::remove_dir(at);
+                let _ = std::fs::rename(aside, at);
+            } else {
+                tracing::info!(
+                    volume = name,
+                    from = %aside.display(),
+                    "copied a plain workspace into its new volume; the old directory is kept for its owner to remove"
+                );
+            }
+        }
+        result?;
+        mounted.push(at.to_owned());
+        Ok(())
+    }
+
+    /// The volume's image (made first if new) on a loop device, mounted on
+    /// the opened mount point `point`.
+    fn mount_on(
+        &self,
+        name: &str,
+        at: &Path,
+        point: &File,
+        new_image: bool,
+    ) -> Result<(), VolumeError> {
         let image = self.open_image(name)?;
-        refuse_if_attached(name, &image_path)?;
+        loop_device::refuse_if_attached(name, &self.image_path(name))?;
         // Held until mounted: an autoclear device detaches at its last close.
-        let (device, _held) = attach(name, &image)?;
+        let (device, _held) = loop_device::attach(name, &image)?;
         let target = format!("/proc/self/fd/{}", point.as_raw_fd());
         sys::mount(
             Some(&device),
@@ -198,26 +238,6 @@ impl Volumes {
             // it again when it needs one); left, every `ls` would show it.
             let _ = std::fs::remove_dir(at.join("lost+found"));
         }
-        if let Some(aside) = older {
-            if let Err(reason) = migrate::copy_tree(&aside, at, self.owner) {
-                // Back as it was: the plain directory in place, no volume.
-                let _ = unmount(at);
-                let _ = std::fs::remove_file(&image_path);
-                let _ = std::fs::remove_dir(at);
-                let _ = std::fs::rename(&aside, at);
-                return Err(VolumeError::Migrate {
-                    name: name.to_owned(),
-                    path: at.to_owned(),
-                    reason,
-                });
-            }
-            tracing::info!(
-                volume = name,
-                from = %aside.display(),
-                "copied a plain workspace into its new volume; the old directory is kept for its owner to remove"
-            );
-        }
-        mounted.push(at.to_owned());
         Ok(())
     }
 
@@ -480,93 +500,4 @@ fn is_empty(name: &str, at: &Path, point: &File) -> Result<bool, VolumeError> {
             }
         })?;
     Ok(listed.next().is_none())
-}
-
-/// A free loop device with `image` attached: its node's path, and the
-/// device open. It detaches itself when unmounted, or, if never mounted,
-/// when that descriptor is closed.
-fn attach(name: &str, image: &File) -> Result<(String, File), VolumeError> {
-    let failed = |source: io::Error| VolumeError::AttachLoop {
-        name: name.to_owned(),
-        source,
-    };
-    let control = File::open("/dev/loop-control").map_err(VolumeError::LoopControl)?;
-    // Another process may take the free device between asking and attaching.
-    let mut last = io::Error::other("no free loop device");
-    for _ in 0..16 {
-        let number = sys::block::free_loop_device(&control).map_err(failed)?;
-        let node = format!("/dev/loop{number}");
-        let device = match open_device(&node) {
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                sys::block::make_loop_node(&node, number).map_err(failed)?;
-                open_device(&node)
-            }
-            other => other,
-        }
-        .map_err(failed)?;
-        match sys::block::attach_loop_device(&device, image.as_fd()) {
-            Ok(()) => return Ok((node, device)),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => last = e,
-            Err(e) => return Err(failed(e)),
-        }
-    }
-    Err(failed(last))
-}
-
-/// Refuses an image some loop device still holds after a short wait: a shell
-/// that started while the volume was mounted keeps a copy of the mount in its
-/// own mount namespace until it ends, and a busy unmount is lazy. Past the
-/// wait, another edge uses the same images. Two ext4 mounts of one image would
-/// each overwrite the other's metadata.
-fn refuse_if_attached(name: &str, path: &Path) -> Result<(), VolumeError> {
-    const TRIES: u32 = 100;
-    let mut attached = attached_to(path);
-    for _ in 1..TRIES {
-        if attached.is_none() {
-            return Ok(());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        attached = attached_to(path);
-    }
-    match attached {
-        None => Ok(()),
-        Some(device) => Err(VolumeError::Image {
-            name: name.to_owned(),
-            path: path.to_owned(),
-            reason: format!(
-                "it is still attached to /dev/{device} (a shell of an earlier mount still runs, or another edge uses these images)"
-            ),
-        }),
-    }
-}
-
-/// The loop device `path` is attached to, if any.
-fn attached_to(path: &Path) -> Option<String> {
-    let image = path.to_string_lossy();
-    for entry in std::fs::read_dir("/sys/block")
-        .into_iter()
-        .flatten()
-        .flatten()
-    {
-        let device = entry.file_name().to_string_lossy().into_owned();
-        if !device.starts_with("loop") {
-            continue;
-        }
-        // Only an attached device has the file.
-        let Ok(backing) = std::fs::read_to_string(entry.path().join("loop/backing_file")) else {
-            continue;
-        };
-        if backing.trim_end() == image {
-            return Some(device);
-        }
-    }
-    None
-}
-
-fn open_device(node: &str) -> io::Result<File> {
-    OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(node)
 }

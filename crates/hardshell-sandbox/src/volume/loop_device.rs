@@ -1,0 +1,101 @@
+//! Attaching a workspace image to a loop device, and refusing an image a
+//! device already holds.
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+use hardshell_sandbox_sys as sys;
+
+use super::VolumeError;
+
+/// A free loop device with `image` attached: its node's path, and the
+/// device open. It detaches itself when unmounted, or, if never mounted,
+/// when that descriptor is closed.
+pub(super) fn attach(name: &str, image: &File) -> Result<(String, File), VolumeError> {
+    let failed = |source: io::Error| VolumeError::AttachLoop {
+        name: name.to_owned(),
+        source,
+    };
+    let control = File::open("/dev/loop-control").map_err(VolumeError::LoopControl)?;
+    // Another process may take the free device between asking and attaching.
+    let mut last = io::Error::other("no free loop device");
+    for _ in 0..16 {
+        let number = sys::block::free_loop_device(&control).map_err(failed)?;
+        let node = format!("/dev/loop{number}");
+        let device = match open_device(&node) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                sys::block::make_loop_node(&node, number).map_err(failed)?;
+                open_device(&node)
+            }
+            other => other,
+        }
+        .map_err(failed)?;
+        match sys::block::attach_loop_device(&device, image.as_fd()) {
+            Ok(()) => return Ok((node, device)),
+            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => last = e,
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    Err(failed(last))
+}
+
+/// Refuses an image some loop device still holds after a short wait: a shell
+/// that started while the volume was mounted keeps a copy of the mount in its
+/// own mount namespace until it ends, and a busy unmount is lazy. Past the
+/// wait, another edge uses the same images. Two ext4 mounts of one image would
+/// each overwrite the other's metadata.
+pub(super) fn refuse_if_attached(name: &str, path: &Path) -> Result<(), VolumeError> {
+    const TRIES: u32 = 100;
+    let mut attached = attached_to(path);
+    for _ in 1..TRIES {
+        if attached.is_none() {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        attached = attached_to(path);
+    }
+    match attached {
+        None => Ok(()),
+        Some(device) => Err(VolumeError::Image {
+            name: name.to_owned(),
+            path: path.to_owned(),
+            reason: format!(
+                "it is still attached to /dev/{device} (a shell of an earlier mount still runs, or another edge uses these images)"
+            ),
+        }),
+    }
+}
+
+/// The loop device `path` is attached to, if any.
+fn attached_to(path: &Path) -> Option<String> {
+    let image = path.to_string_lossy();
+    for entry in std::fs::read_dir("/sys/block")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let device = entry.file_name().to_string_lossy().into_owned();
+        if !device.starts_with("loop") {
+            continue;
+        }
+        // Only an attached device has the file.
+        let Ok(backing) = std::fs::read_to_string(entry.path().join("loop/backing_file")) else {
+            continue;
+        };
+        if backing.trim_end() == image {
+            return Some(device);
+        }
+    }
+    None
+}
+
+fn open_device(node: &str) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(node)
+}
