@@ -14,17 +14,23 @@
 //! 5. **authentication** — an address or account over its failed-authentication
 //!    budget is refused before its credential is checked; then the credential is
 //!    verified, and a failure is charged and audited.
-//! 6. **rate limit** — per client address and per principal; the edge's own
+//! 6. **origin** — a state-changing request authenticated by a credential the
+//!    browser attaches on its own (session cookie, Cloudflare's cookie or
+//!    header), and every WebSocket handshake, must come from our own origin
+//!    (`origin.rs`). Before the rate limit, so that a refused cross-site request
+//!    does not spend the owner's budget.
+//! 7. **rate limit** — per client address and per principal; the edge's own
 //!    constant page files (`RoutesBuilder::asset`) are not charged.
-//! 7. **authorization** — the endpoint's requirement, decided by the pure policy,
+//! 8. **authorization** — the endpoint's requirement, decided by the pure policy,
 //!    yields a permit or a denial (401 without identity, 403 otherwise).
-//! 8. **audit** — the decision is recorded.
-//! 9. **route** — the handler runs with its permit, under the request time limit
+//! 9. **audit** — the decision is recorded.
+//! 10. **route** — the handler runs with its permit, under the request time limit
 //!    (proxied streams excepted: the upstream's own timeout applies).
 
 pub(crate) mod authn;
 mod body;
 pub(crate) mod limits;
+mod origin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,8 +38,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use hardshell_auth::{Device, Subject};
-use http::header::{CONTENT_LENGTH, HeaderValue, ORIGIN, SET_COOKIE, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, Request};
+use http::header::{CONTENT_LENGTH, HeaderValue, SET_COOKIE, TRANSFER_ENCODING};
+use http::{HeaderMap, Request};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
@@ -148,23 +154,21 @@ async fn phases(
     }
     let principal = authentication.principal.as_ref();
 
-    // A browser request authenticated by cookie that changes state must come from
-    // our own origin: SameSite=Strict already keeps other sites' requests from
-    // carrying the cookie; this also refuses sibling origins on the same site.
-    if authentication.via_cookie
-        && !is_safe(request.method())
-        && !same_origin(state, request.headers())
-    {
-        state.audit.request_denied(
-            &facts,
-            principal,
-            403,
-            "cross-origin request with a session cookie",
-        );
+    // Phase 6: origin.
+    if let Err(refusal) = origin::check(&origin::Request {
+        method: request.method(),
+        headers: request.headers(),
+        ambient: authentication.ambient,
+        websocket: crate::proxy::is_websocket_upgrade(request.headers()),
+        public_origin: &state.public_origin,
+    }) {
+        state
+            .audit
+            .request_denied(&facts, principal, 403, refusal.reason());
         return (response::forbidden(), route);
     }
 
-    // Phase 6: rate limit.
+    // Phase 7: rate limit.
     if endpoint.is_rate_limited()
         && let Err((limit, secs)) = state
             .rate_limits
@@ -178,7 +182,7 @@ async fn phases(
         return (response::too_many_requests(secs), route);
     }
 
-    // Phase 7: authorization.
+    // Phase 8: authorization.
     let subject = Subject {
         principal,
         device: conn.device.as_ref(),
@@ -202,7 +206,7 @@ async fn phases(
         }
     };
 
-    // Phase 8: audit. A request that cannot be recorded is not served.
+    // Phase 9: audit. A request that cannot be recorded is not served.
     if state.audit.request_allowed(&facts, principal).is_err() {
         return (
             response::text(
@@ -213,7 +217,7 @@ async fn phases(
         );
     }
 
-    // Phase 9: route.
+    // Phase 10: route.
     let request = request.map(|incoming| {
         body::guarded(
             incoming,
@@ -272,19 +276,6 @@ fn with_cookie(mut response: HttpResponse, cookie: Option<HeaderValue>) -> HttpR
         response.headers_mut().append(SET_COOKIE, cookie);
     }
     response
-}
-
-fn is_safe(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-fn same_origin(state: &SharedState, headers: &http::HeaderMap) -> bool {
-    match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
-        // Non-browser clients send no Origin; they also hold no cookie jar of ours
-        // unless given one, and SameSite=Strict covers browsers without Origin.
-        None => true,
-        Some(origin) => origin == state.public_origin,
-    }
 }
 
 /// 96 random bits, hex. Falls back to a time-based id if the OS RNG fails, since

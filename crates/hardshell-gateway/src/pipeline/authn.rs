@@ -22,8 +22,10 @@ pub(crate) struct Authentication {
     pub failure: Option<AuthFailure>,
     /// A rotated session id to send back as the new cookie.
     pub set_cookie: Option<HeaderValue>,
-    /// The principal was proven by a cookie (so the browser sent it on its own).
-    pub via_cookie: bool,
+    /// The principal was proven by a credential a browser attaches on its own
+    /// (the session cookie, Cloudflare's cookie or the header Cloudflare adds to
+    /// every browser request): any page the browser shows could have sent it.
+    pub ambient: bool,
 }
 
 /// A credential that did not verify. `account` names what it claimed to be (a
@@ -154,6 +156,7 @@ pub(crate) async fn authenticate(
             Some(verifier) => match verifier.verify(jwt).await {
                 Ok(principal) => Authentication {
                     principal: Some(principal),
+                    ambient: true,
                     ..Authentication::default()
                 },
                 Err(e) => {
@@ -178,7 +181,7 @@ pub(crate) async fn authenticate(
                 }),
                 principal: Some(resolved.principal),
                 failure: None,
-                via_cookie: true,
+                ambient: true,
             },
             Err(e) => {
                 if matches!(

@@ -7,7 +7,7 @@ use hardshell_auth::identity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{TestEdge, bearer, get, parse, request, upstream};
+use crate::support::{TestEdge, bearer, get, owner, parse, request, upstream};
 
 fn config(url: &str) -> String {
     format!(
@@ -184,5 +184,48 @@ async fn websocket_handshakes_without_credentials_are_refused() {
     .await;
     assert_eq!(reply.status, 401);
     assert!(log.lock().unwrap().is_empty());
+    edge.stop().await;
+}
+
+/// Sends a WebSocket handshake with `extra` header lines; returns the answer's head.
+async fn handshake(addr: std::net::SocketAddr, extra: &[&str]) -> crate::support::Reply {
+    let mut text =
+        "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            .to_owned();
+    for line in extra {
+        text.push_str(line);
+        text.push_str("\r\n");
+    }
+    text.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    parse(&head[..n])
+}
+
+/// A WebSocket handshake is a GET that any page may start, and it carries the
+/// browser's cookies: every handshake must come from our own origin, whatever
+/// credential it carries.
+#[tokio::test]
+async fn cross_origin_websocket_handshakes_are_refused() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let cookie = format!("Cookie: hs_session={}", edge.session(owner()).await);
+    let chat = bearer(&edge.token(TokenScope::Chat).await);
+    for credential in [&cookie, &chat] {
+        for foreign in ["Origin: https://evil.example", "Sec-Fetch-Site: cross-site"] {
+            let reply = handshake(edge.addr, &[credential, foreign]).await;
+            assert_eq!(reply.status, 403, "{credential} {foreign}: {reply:?}");
+        }
+    }
+    assert!(log.lock().unwrap().is_empty());
+    let reply = handshake(edge.addr, &[&cookie, "Origin: http://localhost:8787"]).await;
+    assert_eq!(reply.status, 101, "{reply:?}");
+    assert_eq!(log.lock().unwrap().len(), 1);
     edge.stop().await;
 }
