@@ -229,3 +229,49 @@ async fn cross_origin_websocket_handshakes_are_refused() {
     assert_eq!(log.lock().unwrap().len(), 1);
     edge.stop().await;
 }
+
+/// CGI, WSGI and PHP upstreams read `X_Forwarded_For` as `X-Forwarded-For`, and
+/// many read client addresses from headers other proxies set: the client may
+/// send none of these through the edge.
+#[tokio::test]
+async fn a_wsgi_upstream_sees_no_forged_forwarding_or_identity_header() {
+    let wsgi = crate::support::WsgiUpstream::start();
+    let edge = TestEdge::start(&config(&wsgi.url)).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let reply = get(
+        edge.addr,
+        "/env",
+        &[
+            &bearer(&chat),
+            "X-Real-IP: 10.9.9.1",
+            "True-Client-IP: 10.9.9.2",
+            "CF-Connecting-IP: 10.9.9.3",
+            "X-Client-IP: 10.9.9.4",
+            "X-Cluster-Client-IP: 10.9.9.5",
+            "X_Forwarded_For: 10.9.9.6",
+            "X_Hardshell_Identity: v1.forged.signature",
+            "Transfer_Encoding: chunked",
+            "Cf_Access_Jwt_Assertion: forged",
+            "X-Kept: 1",
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let environ: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(environ["HTTP_X_FORWARDED_FOR"], "127.0.0.1", "{environ}");
+    let identity = environ["HTTP_X_HARDSHELL_IDENTITY"].as_str().unwrap();
+    identity::verify(identity, &edge.public_key, chrono::Utc::now()).unwrap();
+    for forged in [
+        "HTTP_X_REAL_IP",
+        "HTTP_TRUE_CLIENT_IP",
+        "HTTP_CF_CONNECTING_IP",
+        "HTTP_X_CLIENT_IP",
+        "HTTP_X_CLUSTER_CLIENT_IP",
+        "HTTP_TRANSFER_ENCODING",
+        "HTTP_CF_ACCESS_JWT_ASSERTION",
+    ] {
+        assert!(environ.get(forged).is_none(), "{forged} reached: {environ}");
+    }
+    assert_eq!(environ["HTTP_X_KEPT"], "1");
+    edge.stop().await;
+}

@@ -354,3 +354,43 @@ impl Seen {
 pub type Log = Arc<Mutex<Vec<Seen>>>;
 
 pub mod upstream;
+
+/// The WSGI upstream in `support/wsgi_env.py`, stopped (by its pid) on drop.
+pub struct WsgiUpstream {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl WsgiUpstream {
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/edge/support/wsgi_env.py"
+        );
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the WSGI upstream");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .expect("the WSGI upstream printed its port");
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+}
+
+impl Drop for WsgiUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
