@@ -8,29 +8,36 @@
 //!    `Transfer-Encoding` is refused, so `Content-Length` + `Transfer-Encoding`
 //!    ambiguity (request smuggling) cannot reach a handler or the upstream; an
 //!    announced body over the limit is refused before it is read.
-//! 3. **client address** — the socket's, or `X-Forwarded-For` from a trusted proxy.
-//! 4. **match** — the endpoint for method and path; unknown routes end here,
-//!    before any credential is examined.
-//! 5. **authentication** — an address or account over its failed-authentication
+//! 3. **target** — exactly one valid `Host` (missing only on HTTP/1.0), and a
+//!    path with one meaning: `//`, dot segments, backslashes and escaped `/`,
+//!    `\\`, `.`, `%` or NUL are refused (`target.rs`), so that the edge and the
+//!    upstream cannot read one path as two different resources.
+//! 4. **client address** — the socket's, or `X-Forwarded-For` from a trusted proxy.
+//! 5. **match** — the endpoint for method and path; unknown routes end here,
+//!    before any credential is examined. A path whose first segment, decoded
+//!    and case-folded, is one the edge serves (`/admin`, `/metrics/`,
+//!    `/%61dmin/x`) is never matched to the proxy.
+//! 6. **authentication** — an address or account over its failed-authentication
 //!    budget is refused before its credential is checked; then the credential is
 //!    verified, and a failure is charged and audited.
-//! 6. **origin** — a state-changing request authenticated by a credential the
+//! 7. **origin** — a state-changing request authenticated by a credential the
 //!    browser attaches on its own (session cookie, Cloudflare's cookie or
 //!    header), and every WebSocket handshake, must come from our own origin
 //!    (`origin.rs`). Before the rate limit, so that a refused cross-site request
 //!    does not spend the owner's budget.
-//! 7. **rate limit** — per client address and per principal; the edge's own
+//! 8. **rate limit** — per client address and per principal; the edge's own
 //!    constant page files (`RoutesBuilder::asset`) are not charged.
-//! 8. **authorization** — the endpoint's requirement, decided by the pure policy,
+//! 9. **authorization** — the endpoint's requirement, decided by the pure policy,
 //!    yields a permit or a denial (401 without identity, 403 otherwise).
-//! 9. **audit** — the decision is recorded.
-//! 10. **route** — the handler runs with its permit, under the request time limit
-//!    (proxied streams excepted: the upstream's own timeout applies).
+//! 10. **audit** — the decision is recorded.
+//! 11. **route** — the handler runs with its permit, under the request time limit
+//!     (proxied streams excepted: the upstream's own timeout applies).
 
 pub(crate) mod authn;
 mod body;
 pub(crate) mod limits;
 mod origin;
+pub(crate) mod target;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -100,10 +107,15 @@ async fn phases(
         }
     }
 
-    // Phase 3: client address.
+    // Phase 3: target.
+    if let Err(refusal) = target::check(request.version(), request.uri(), request.headers()) {
+        return (response::bad_request(refusal.body()), "target".to_owned());
+    }
+
+    // Phase 4: client address.
     let client = client_address(conn.peer.ip(), request.headers(), &state.trusted_proxies);
 
-    // Phase 4: match.
+    // Phase 5: match.
     let (endpoint, pattern, params) = match state
         .routes
         .find(request.method(), request.uri().path())
@@ -126,7 +138,7 @@ async fn phases(
         route: Some(&route),
     };
 
-    // Phase 5: authentication.
+    // Phase 6: authentication.
     if authn::presents_credential(state, request.headers()) {
         let locked = state.rate_limits.check_lockout(client).err().or_else(|| {
             authn::claimed_account(authn::CredentialSources::of(state), request.headers())
@@ -154,7 +166,7 @@ async fn phases(
     }
     let principal = authentication.principal.as_ref();
 
-    // Phase 6: origin.
+    // Phase 7: origin.
     if let Err(refusal) = origin::check(&origin::Request {
         method: request.method(),
         headers: request.headers(),
@@ -168,7 +180,7 @@ async fn phases(
         return (response::forbidden(), route);
     }
 
-    // Phase 7: rate limit.
+    // Phase 8: rate limit.
     if endpoint.is_rate_limited()
         && let Err((limit, secs)) = state
             .rate_limits
@@ -182,7 +194,7 @@ async fn phases(
         return (response::too_many_requests(secs), route);
     }
 
-    // Phase 8: authorization.
+    // Phase 9: authorization.
     let subject = Subject {
         principal,
         device: conn.device.as_ref(),
@@ -206,7 +218,7 @@ async fn phases(
         }
     };
 
-    // Phase 9: audit. A request that cannot be recorded is not served.
+    // Phase 10: audit. A request that cannot be recorded is not served.
     if state.audit.request_allowed(&facts, principal).is_err() {
         return (
             response::text(
@@ -217,7 +229,7 @@ async fn phases(
         );
     }
 
-    // Phase 10: route.
+    // Phase 11: route.
     let request = request.map(|incoming| {
         body::guarded(
             incoming,

@@ -7,7 +7,7 @@ use hardshell_auth::identity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{TestEdge, bearer, get, owner, parse, request, upstream};
+use crate::support::{TestEdge, bearer, get, owner, parse, raw, request, upstream};
 
 fn config(url: &str) -> String {
     format!(
@@ -273,5 +273,74 @@ async fn a_wsgi_upstream_sees_no_forged_forwarding_or_identity_header() {
         assert!(environ.get(forged).is_none(), "{forged} reached: {environ}");
     }
     assert_eq!(environ["HTTP_X_KEPT"], "1");
+    edge.stop().await;
+}
+
+/// The edge's paths are never proxied, however they are spelled: an upstream
+/// that decodes escapes, merges slashes, resolves dot segments, folds case or
+/// cuts `;` parameters would otherwise serve its own `/admin` or `/metrics`.
+#[tokio::test]
+async fn edge_paths_never_reach_the_upstream_in_any_spelling() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = bearer(&edge.token(TokenScope::Chat).await);
+    for path in [
+        "/admin",
+        "/admin/",
+        "/metrics",
+        "/metrics/",
+        "/auth",
+        "/login/",
+        "/healthz/x",
+        "/ADMIN/tokens",
+        "/%61dmin/tokens",
+        "/admin;x=1/tokens",
+        "//admin/tokens",
+        "/x/../admin/tokens",
+        "/./metrics",
+        "/admin%2ftokens",
+        "/%2e%2e/admin",
+        "/%ff/x",
+    ] {
+        for method in ["GET", "PUT", "DELETE"] {
+            let reply = request(edge.addr, method, path, &[&chat], "").await;
+            assert!(
+                matches!(reply.status, 400 | 403 | 404 | 405),
+                "{method} {path}: {reply:?}"
+            );
+        }
+    }
+    assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
+    let reply = get(edge.addr, "/administrator/x", &[&chat]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    edge.stop().await;
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host`, with two, or with an
+/// invalid one is a 400, and never reaches the upstream.
+#[tokio::test]
+async fn missing_duplicate_or_malformed_hosts_are_refused() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = bearer(&edge.token(TokenScope::Chat).await);
+    for hosts in [
+        "",
+        "Host: localhost\r\nHost: evil.example\r\n",
+        "Host: user@evil.example\r\n",
+        "Host: localhost/x\r\n",
+        "Host: \r\n",
+    ] {
+        let text = format!("GET /app HTTP/1.1\r\n{hosts}{chat}\r\nConnection: close\r\n\r\n");
+        let reply = raw(edge.addr, text.as_bytes()).await;
+        assert_eq!(reply.status, 400, "{hosts:?}: {reply:?}");
+    }
+    let text = format!(
+        "GET http://evil.example/app HTTP/1.1\r\nHost: localhost\r\n{chat}\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(raw(edge.addr, text.as_bytes()).await.status, 400);
+    assert!(log.lock().unwrap().is_empty());
+    let text =
+        format!("GET /app HTTP/1.1\r\nHost: localhost\r\n{chat}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw(edge.addr, text.as_bytes()).await.status, 200);
     edge.stop().await;
 }
