@@ -499,6 +499,25 @@ fn metrics_listener_and_limits_are_checked() {
 }
 
 #[test]
+fn connection_caps_are_checked() {
+    parse("[edge]\nmax_connections = 100\nmax_connections_per_address = 100\n").unwrap();
+    assert_eq!(
+        key_of(parse("[edge]\nmax_connections = 0\n")),
+        "edge.max_connections"
+    );
+    assert_eq!(
+        key_of(parse("[edge]\nmax_connections_per_address = 0\n")),
+        "edge.max_connections_per_address"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[edge]\nmax_connections = 10\nmax_connections_per_address = 11\n"
+        )),
+        "edge.max_connections_per_address"
+    );
+}
+
+#[test]
 fn a_cloudflare_aud_tag_is_an_identifier_only_where_it_belongs() {
     let aud = "32eafc7626e974616deaf0dc3ce63d7bcbed58a2731e84d06bc3cdf1b53c4228";
     parse(&format!(

@@ -141,6 +141,8 @@ impl EdgeSetup<'_> {
                 max_body_bytes: config.edge.max_body_bytes,
                 header_timeout: Duration::from_secs(config.edge.header_timeout_secs),
                 request_timeout: Duration::from_secs(config.edge.request_timeout_secs),
+                max_connections: config.edge.max_connections,
+                max_connections_per_address: config.edge.max_connections_per_address,
             },
             rate_limits: RateLimits::from_config(&config.ratelimit)
                 .map_err(|e| GatewayError::Setup(format!("rate limits: {e}")))?,

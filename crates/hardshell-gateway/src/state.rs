@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_body_bytes: u64,
     pub header_timeout: std::time::Duration,
     pub request_timeout: std::time::Duration,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 pub struct EdgeState {

@@ -4,6 +4,7 @@
 mod audit;
 mod chat_page;
 mod cloudflare;
+mod connections;
 mod framing;
 mod oidc;
 mod passkey;

@@ -58,8 +58,13 @@ impl TestEdge {
         } else {
             "public_url = \"http://localhost:8787\"\n"
         };
+        let header_timeout = if edge_keys.contains("header_timeout_secs") {
+            ""
+        } else {
+            "header_timeout_secs = 2\n"
+        };
         let text = format!(
-            "[edge]\nlisten = \"127.0.0.1:0\"\nheader_timeout_secs = 2\n{public_url}{edge_keys}\n{extra}"
+            "[edge]\nlisten = \"127.0.0.1:0\"\n{header_timeout}{public_url}{edge_keys}\n{extra}"
         );
         let config = LoadedConfig::parse(&text, &dir.path().join("hardshell.toml")).unwrap();
         let store = Store::open(
