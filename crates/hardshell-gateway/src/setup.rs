@@ -151,7 +151,7 @@ impl EdgeSetup<'_> {
             signer: self.signer,
             metrics: Metrics::new(),
             routes,
-            metrics_on_main: config.metrics.is_none(),
+            metrics_listen: config.metrics.as_ref().map(|metrics| metrics.listen),
             tls,
             devices,
             passkeys,

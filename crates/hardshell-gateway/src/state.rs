@@ -45,9 +45,10 @@ pub struct EdgeState {
     pub(crate) signer: IdentitySigner,
     pub(crate) metrics: Metrics,
     pub(crate) routes: Routes,
-    /// Serve `/metrics` on the main listener (to admins); off when a separate
-    /// metrics listener is configured.
-    pub(crate) metrics_on_main: bool,
+    /// `[metrics] listen`: a separate loopback listener serving only
+    /// `/metrics`. Without it, `/metrics` is served on the main listener to
+    /// admins; with it, only there.
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     pub(crate) tls: Option<crate::tls::Tls>,
     /// The device CA, when `[access.devices]` is enabled.
     pub(crate) devices: Option<hardshell_auth::devices::DeviceAuthority>,

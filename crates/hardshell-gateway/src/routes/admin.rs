@@ -113,22 +113,10 @@ async fn revoke_token(permit: Permit<Admin>, cx: Context, _: Request<Body>) -> H
 }
 
 async fn metrics(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpResponse {
-    if !cx.state.metrics_on_main {
+    if cx.state.metrics_listen.is_some() {
         return response::not_found();
     }
-    let mut response = response::text(StatusCode::OK, "");
-    *response.body_mut() = Body::from(
-        cx.state
-            .metrics
-            .encode(usize::try_from(cx.state.audit.backlog()).unwrap_or(usize::MAX)),
-    );
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        ),
-    );
-    response
+    crate::metrics::exposition(&cx.state)
 }
 
 /// A link to register another passkey for the owner. A new passkey is a new way

@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 
 pub struct TestEdge {
     pub addr: SocketAddr,
+    /// Where `[metrics] listen` is bound, when the config sets it.
+    pub metrics_addr: Option<SocketAddr>,
     edge_link: Option<String>,
     pub store: Store,
     pub public_key: Vec<u8>,
@@ -112,6 +114,7 @@ impl TestEdge {
         .await
         .unwrap();
         let addr = edge.local_addr();
+        let metrics_addr = edge.metrics_addr();
         let edge_link = edge
             .first_setup_link()
             .await
@@ -123,6 +126,7 @@ impl TestEdge {
         }));
         Self {
             addr,
+            metrics_addr,
             edge_link,
             store,
             public_key,
