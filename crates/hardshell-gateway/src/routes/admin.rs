@@ -28,7 +28,25 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
 
 async fn list_tokens(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpResponse {
     match cx.state.tokens.list().await {
-        Ok(records) => response::json(StatusCode::OK, &serde_json::json!({ "tokens": records })),
+        Ok(records) => {
+            // Named field by field: the stored record also holds the secret's
+            // hash, which a reader of this list has no use for and an attacker
+            // holding it could use to test guesses offline.
+            let tokens: Vec<serde_json::Value> = records
+                .iter()
+                .map(|record| {
+                    serde_json::json!({
+                        "id": record.id,
+                        "name": record.name,
+                        "scope": record.scope,
+                        "created_at": record.created_at,
+                        "expires_at": record.expires_at,
+                        "revoked_at": record.revoked_at,
+                    })
+                })
+                .collect();
+            response::json(StatusCode::OK, &serde_json::json!({ "tokens": tokens }))
+        }
         Err(e) => {
             tracing::error!(error = %e, "listing tokens failed");
             response::internal_error()

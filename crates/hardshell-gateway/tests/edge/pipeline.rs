@@ -375,3 +375,33 @@ async fn the_metrics_listener_serves_metrics_and_nothing_else() {
     );
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn the_token_list_shows_no_secret_hash() {
+    let edge = TestEdge::start(HIGH_LIMITS).await;
+    let admin = edge.token(TokenScope::Admin).await;
+    let reply = get(edge.addr, "/admin/tokens", &[&bearer(&admin)]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let listed: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let token = &listed["tokens"][0];
+    assert_eq!(token["scope"], "admin", "{listed}");
+    let mut fields: Vec<&str> = token
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "name",
+            "revoked_at",
+            "scope"
+        ]
+    );
+    edge.stop().await;
+}
