@@ -28,7 +28,8 @@
 //! 8. **rate limit** — per client address and per principal; the edge's own
 //!    constant page files (`RoutesBuilder::asset`) are not charged.
 //! 9. **authorization** — the endpoint's requirement, decided by the pure policy,
-//!    yields a permit or a denial (401 without identity, 403 otherwise).
+//!    yields a permit or a denial (401 without identity, 503 when the edge
+//!    could not check the credential it was given, 403 otherwise).
 //! 10. **audit** — the decision is recorded.
 //! 11. **route** — the handler runs with its permit, under the request time limit
 //!     (proxied streams excepted: the upstream's own timeout applies).
@@ -154,7 +155,7 @@ async fn phases(
     }
     let authentication = authn::authenticate(state, request.headers(), now).await;
     if let Some(failure) = &authentication.failure {
-        if failure.charge {
+        if failure.cause == authn::FailureCause::Credential {
             state
                 .rate_limits
                 .charge_failure(client, failure.account.as_deref());
@@ -203,7 +204,17 @@ async fn phases(
     let authorized = match endpoint.authorize(&state.policy, &subject) {
         Ok(authorized) => authorized,
         Err(denied) => {
-            let response = if denied.is_unauthenticated() {
+            let unavailable = authentication
+                .failure
+                .as_ref()
+                .is_some_and(|failure| failure.cause == authn::FailureCause::Unavailable);
+            let response = if denied.is_unauthenticated() && unavailable {
+                // Not "who are you?" but "we could not check": retry later.
+                response::text(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "authentication temporarily unavailable\n",
+                )
+            } else if denied.is_unauthenticated() {
                 response::unauthorized()
             } else {
                 response::forbidden()

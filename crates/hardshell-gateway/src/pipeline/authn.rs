@@ -36,9 +36,19 @@ pub(crate) struct AuthFailure {
     pub kind: CredentialKind,
     pub reason: &'static str,
     pub account: Option<String>,
-    /// Whether the failure counts against the client's failed-auth budget (not
-    /// when the cause is on our side, such as an unreachable key set).
-    pub charge: bool,
+    /// Whose failure it is: only the client's counts against its failed-auth
+    /// budget.
+    pub cause: FailureCause,
+}
+
+/// Who caused an authentication failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureCause {
+    /// The credential is wrong: charged, and a 401 where identity is needed.
+    Credential,
+    /// The edge could not check it (Cloudflare's key set unreachable): not
+    /// charged, and a 503 where identity is needed, since a retry may succeed.
+    Unavailable,
 }
 
 enum Credential<'a> {
@@ -122,7 +132,7 @@ pub(crate) async fn authenticate(
             kind,
             reason,
             account,
-            charge: true,
+            cause: FailureCause::Credential,
         }),
         ..Authentication::default()
     };
@@ -164,9 +174,11 @@ pub(crate) async fn authenticate(
                         tracing::error!(error = %e, "Cloudflare Access keys unavailable");
                     }
                     let mut failed = fail(CredentialKind::CloudflareAccess, e.reason(), None);
-                    if let Some(failure) = &mut failed.failure {
+                    if let Some(failure) = &mut failed.failure
+                        && e.is_unavailable()
+                    {
                         // Our outage is not the client's failed attempt.
-                        failure.charge = !e.is_unavailable();
+                        failure.cause = FailureCause::Unavailable;
                     }
                     failed
                 }

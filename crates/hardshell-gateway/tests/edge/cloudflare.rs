@@ -187,3 +187,38 @@ async fn access_credentials_from_another_origin_do_not_reach_the_upstream() {
     assert_eq!(log.lock().unwrap().len(), 1);
     edge.stop().await;
 }
+
+/// When Cloudflare's key set cannot be fetched, the edge cannot tell who the
+/// client is: that is its own outage (503, retry later), not a failed login
+/// (401), and it is not charged to the client.
+#[tokio::test]
+async fn an_unreachable_key_set_is_a_503_not_a_401() {
+    let keys = cf::keys();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let certs_url =
+        url::Url::parse(&format!("http://127.0.0.1:{port}/cdn-cgi/access/certs")).unwrap();
+    let edge = TestEdge::start_cloudflare(&config(), certs_url).await;
+    let token = keys[0].sign(&cf::claims());
+    let reply = get(
+        edge.addr,
+        "/auth/whoami",
+        &[&format!("Cf-Access-Jwt-Assertion: {token}")],
+    )
+    .await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.body, "authentication temporarily unavailable\n");
+    // A public route is still served.
+    assert_eq!(
+        get(
+            edge.addr,
+            "/healthz",
+            &[&format!("Cf-Access-Jwt-Assertion: {token}")]
+        )
+        .await
+        .status,
+        200
+    );
+    edge.stop().await;
+}
