@@ -47,6 +47,7 @@ fn the_template_documents_every_key() {
     full.access.cloudflare = Some(crate::Cloudflare {
         team_domain: "t".into(),
         audience: "a".into(),
+        only_from_trusted_proxies: true,
     });
     full.access.oidc = Some(crate::Oidc {
         issuer: "https://i".into(),
@@ -437,6 +438,15 @@ fn cloudflare_and_oidc_settings_are_checked() {
         )),
         "access.cloudflare.audience"
     );
+    let only_proxied = "[access.cloudflare]\nteam_domain = \"t.cloudflareaccess.com\"\naudience = \"abc\"\nonly_from_trusted_proxies = true\n";
+    assert_eq!(
+        key_of(parse(only_proxied)),
+        "access.cloudflare.only_from_trusted_proxies"
+    );
+    parse(&format!(
+        "[edge]\ntrusted_proxies = [\"173.245.48.0/20\"]\n{only_proxied}"
+    ))
+    .unwrap();
     let oidc = |issuer: &str| {
         format!(
             "[access.oidc]\nissuer = \"{issuer}\"\nclient_id = \"c\"\nclient_secret = \"secret:OIDC\"\n"

@@ -140,9 +140,10 @@ async fn phases(
     };
 
     // Phase 6: authentication.
-    if authn::presents_credential(state, request.headers()) {
+    let sources = authn::CredentialSources::of(state, conn.peer.ip());
+    if authn::presents_credential(sources, request.headers()) {
         let locked = state.rate_limits.check_lockout(client).err().or_else(|| {
-            authn::claimed_account(authn::CredentialSources::of(state), request.headers())
+            authn::claimed_account(sources, request.headers())
                 .and_then(|account| state.rate_limits.account_locked(&account))
         });
         if let Some(secs) = locked {
@@ -153,7 +154,7 @@ async fn phases(
             return (response::too_many_requests(secs), route);
         }
     }
-    let authentication = authn::authenticate(state, request.headers(), now).await;
+    let authentication = authn::authenticate(state, sources, request.headers(), now).await;
     if let Some(failure) = &authentication.failure {
         if failure.cause == authn::FailureCause::Credential {
             state

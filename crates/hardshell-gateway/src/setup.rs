@@ -158,6 +158,11 @@ impl EdgeSetup<'_> {
             registrations: Ephemeral::new(scope("pending")?, "passkey-registration"),
             logins: Ephemeral::new(scope("pending")?, "passkey-login"),
             cf_access,
+            cf_access_only_from_proxies: config
+                .access
+                .cloudflare
+                .as_ref()
+                .is_some_and(|cloudflare| cloudflare.only_from_trusted_proxies),
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc"),
             exec: match (&self.agent_socket, self.exec_shell, config.exec.approval) {

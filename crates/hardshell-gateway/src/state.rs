@@ -59,6 +59,8 @@ pub struct EdgeState {
     pub(crate) logins: Ephemeral,
     /// Cloudflare Access JWT verification, when `[access.cloudflare]` is set.
     pub(crate) cf_access: Option<CfAccessVerifier>,
+    /// Accept Access tokens only from peers in `trusted_proxies`.
+    pub(crate) cf_access_only_from_proxies: bool,
     /// OIDC login, when `[access.oidc]` is set.
     pub(crate) oidc: Option<OidcLogin>,
     pub(crate) oidc_pending: Ephemeral,

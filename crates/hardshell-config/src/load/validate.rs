@@ -287,6 +287,12 @@ impl LoadedConfig {
                     "the Access application's AUD tag is required",
                 ));
             }
+            if cloudflare.only_from_trusted_proxies && self.config.edge.trusted_proxies.is_empty() {
+                return Err(self.error_at(
+                    "access.cloudflare.only_from_trusted_proxies",
+                    "no proxy is trusted ([edge] trusted_proxies is empty), so no Access token would ever be accepted",
+                ));
+            }
         }
         if let Some(oidc) = &access.oidc {
             let issuer = Url::parse(&oidc.issuer)

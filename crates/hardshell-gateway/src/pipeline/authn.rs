@@ -5,6 +5,8 @@
 //! A credential that fails to verify is a failure (limited and audited), not an
 //! anonymous request: the caller answers 401 on any route that needs identity.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use hardshell_audit::event::CredentialKind;
 use hardshell_auth::Principal;
@@ -70,10 +72,16 @@ pub(crate) struct CredentialSources {
 }
 
 impl CredentialSources {
-    pub(crate) fn of(state: &EdgeState) -> Self {
+    /// Where to look on a connection from `peer`. Cloudflare's token is looked
+    /// for only when Access is configured and, with `only_from_trusted_proxies`,
+    /// only when the peer is a trusted proxy: from anyone else it is ignored, as
+    /// if it were not there.
+    pub(crate) fn of(state: &EdgeState, peer: IpAddr) -> Self {
+        let from_proxy = || state.trusted_proxies.iter().any(|cidr| cidr.contains(peer));
         Self {
             cookies: state.cookies,
-            cloudflare: state.cf_access.is_some(),
+            cloudflare: state.cf_access.is_some()
+                && (!state.cf_access_only_from_proxies || from_proxy()),
         }
     }
 }
@@ -101,8 +109,8 @@ fn credential<'a>(sources: CredentialSources, headers: &'a HeaderMap) -> Option<
 }
 
 /// Whether the request presents any credential at all.
-pub(crate) fn presents_credential(state: &EdgeState, headers: &HeaderMap) -> bool {
-    credential(CredentialSources::of(state), headers).is_some()
+pub(crate) fn presents_credential(sources: CredentialSources, headers: &HeaderMap) -> bool {
+    credential(sources, headers).is_some()
 }
 
 /// The account a credential claims, for per-account failure limits and the
@@ -124,6 +132,7 @@ pub(crate) fn claimed_account(sources: CredentialSources, headers: &HeaderMap) -
 
 pub(crate) async fn authenticate(
     state: &EdgeState,
+    sources: CredentialSources,
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> Authentication {
@@ -136,7 +145,7 @@ pub(crate) async fn authenticate(
         }),
         ..Authentication::default()
     };
-    match credential(CredentialSources::of(state), headers) {
+    match credential(sources, headers) {
         None => Authentication::default(),
         Some(Credential::UnsupportedScheme) => {
             fail(CredentialKind::ApiToken, "unsupported_scheme", None)
@@ -157,7 +166,7 @@ pub(crate) async fn authenticate(
                 fail(
                     CredentialKind::ApiToken,
                     e.reason(),
-                    claimed_account(CredentialSources::of(state), headers),
+                    claimed_account(sources, headers),
                 )
             }
         },

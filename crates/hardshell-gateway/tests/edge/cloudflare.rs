@@ -222,3 +222,45 @@ async fn an_unreachable_key_set_is_a_503_not_a_401() {
     );
     edge.stop().await;
 }
+
+/// With `only_from_trusted_proxies`, an Access token counts only on a
+/// connection from a trusted proxy: one copied from a browser and sent straight
+/// to the edge is ignored.
+#[tokio::test]
+async fn access_tokens_can_be_limited_to_trusted_proxies() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let config = config().replace(
+        "audience = ",
+        "only_from_trusted_proxies = true\naudience = ",
+    );
+    let token = keys[0].sign(&cf::claims());
+    let header = format!("Cf-Access-Jwt-Assertion: {token}");
+    let cookie = format!("Cookie: CF_Authorization={token}");
+
+    // The test client (127.0.0.1) is not the trusted proxy.
+    let edge = TestEdge::start_cloudflare_with(
+        "trusted_proxies = [\"10.0.0.0/8\"]\n",
+        &config,
+        server.certs_url.clone(),
+    )
+    .await;
+    for credential in [&header, &cookie] {
+        let reply = get(edge.addr, "/auth/whoami", &[credential]).await;
+        assert_eq!(reply.status, 401, "{reply:?}");
+    }
+    edge.stop().await;
+
+    // The test client is the trusted proxy.
+    let edge = TestEdge::start_cloudflare_with(
+        "trusted_proxies = [\"127.0.0.1\"]\n",
+        &config,
+        server.certs_url.clone(),
+    )
+    .await;
+    for credential in [&header, &cookie] {
+        let reply = get(edge.addr, "/auth/whoami", &[credential]).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    edge.stop().await;
+}

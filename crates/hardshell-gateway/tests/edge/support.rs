@@ -43,6 +43,11 @@ impl TestEdge {
         Self::build("", extra, None, Some(certs_url)).await
     }
 
+    /// Like `start_cloudflare`, with `edge_keys` added to the `[edge]` table.
+    pub async fn start_cloudflare_with(edge_keys: &str, extra: &str, certs_url: url::Url) -> Self {
+        Self::build(edge_keys, extra, None, Some(certs_url)).await
+    }
+
     /// Like `start`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_with(edge_keys: &str, extra: &str) -> Self {
         Self::build(edge_keys, extra, None, None).await
