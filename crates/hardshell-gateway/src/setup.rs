@@ -201,10 +201,12 @@ fn policy(config: &LoadedConfig) -> Policy {
 /// Housekeeping while the edge runs: give rate-limit memory back between bursts,
 /// and pick up device revocations made elsewhere (the CLI, another replica).
 pub(crate) async fn background(state: Arc<EdgeState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    // One tick closes one window of audit summaries.
+    let mut tick = tokio::time::interval(crate::audit::SUMMARY_WINDOW);
     tick.tick().await;
     loop {
         tick.tick().await;
+        state.audit.close_window();
         state.rate_limits.sweep();
         if let Some(tls) = &state.tls
             && let Err(e) = tls.refresh(state.devices.as_ref()).await
