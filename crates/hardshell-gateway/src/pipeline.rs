@@ -19,7 +19,9 @@
 //!    `/%61dmin/x`) is never matched to the proxy.
 //! 6. **authentication** — an address or account over its failed-authentication
 //!    budget is refused before its credential is checked; then the credential is
-//!    verified, and a failure is charged and audited.
+//!    verified, and a failure is charged (unless the edge could not check it)
+//!    and audited. With `only_from_trusted_proxies`, Cloudflare's token is looked
+//!    for only on connections from a trusted proxy.
 //! 7. **origin** — a state-changing request authenticated by a credential the
 //!    browser attaches on its own (session cookie, Cloudflare's cookie or
 //!    header), and every WebSocket handshake, must come from our own origin
