@@ -48,6 +48,7 @@ pub enum AuditEvent {
     SecretMisdirected(SecretMisdirected),
     SecretLeakBlocked(SecretLeakBlocked),
     SecretRedacted(SecretRedacted),
+    RequestsSummarized(RequestsSummarized),
 }
 
 impl AuditEvent {
@@ -79,6 +80,7 @@ impl AuditEvent {
             AuditEvent::SecretMisdirected(_) => "secret_misdirected",
             AuditEvent::SecretLeakBlocked(_) => "secret_leak_blocked",
             AuditEvent::SecretRedacted(_) => "secret_redacted",
+            AuditEvent::RequestsSummarized(_) => "requests_summarized",
         }
     }
 }
@@ -125,6 +127,34 @@ pub struct RateLimited {
     pub limited_by: LimitedBy,
     /// The `Retry-After` sent, in seconds.
     pub retry_after_secs: u64,
+}
+
+/// Refused or anonymous requests of one kind from one client, counted over a
+/// window instead of recorded one by one: past the first few in a window, a
+/// flood of them would otherwise fill the log and its backlog (and then lock
+/// the owner out, since a request that cannot be recorded is not served). The
+/// requests it counts are in no other record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestsSummarized {
+    /// `None` when too many clients were counted in one window to keep apart.
+    pub client: Option<IpAddr>,
+    pub kind: SummarizedKind,
+    pub count: u64,
+    #[serde(with = "rfc3339")]
+    pub window_start: DateTime<Utc>,
+    pub window_secs: u64,
+}
+
+/// Which record each request counted in a `RequestsSummarized` would have had.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SummarizedKind {
+    /// `request_allowed` without a subject: a public route, anonymously.
+    AnonymousAllowed,
+    RequestDenied,
+    CredentialRejected,
+    RateLimited,
 }
 
 /// Someone proved who they are and got a session.

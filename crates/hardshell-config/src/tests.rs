@@ -47,6 +47,7 @@ fn the_template_documents_every_key() {
     full.access.cloudflare = Some(crate::Cloudflare {
         team_domain: "t".into(),
         audience: "a".into(),
+        only_from_trusted_proxies: true,
     });
     full.access.oidc = Some(crate::Oidc {
         issuer: "https://i".into(),
@@ -446,6 +447,15 @@ fn cloudflare_and_oidc_settings_are_checked() {
         )),
         "access.cloudflare.audience"
     );
+    let only_proxied = "[access.cloudflare]\nteam_domain = \"t.cloudflareaccess.com\"\naudience = \"abc\"\nonly_from_trusted_proxies = true\n";
+    assert_eq!(
+        key_of(parse(only_proxied)),
+        "access.cloudflare.only_from_trusted_proxies"
+    );
+    parse(&format!(
+        "[edge]\ntrusted_proxies = [\"173.245.48.0/20\"]\n{only_proxied}"
+    ))
+    .unwrap();
     let oidc = |issuer: &str| {
         format!(
             "[access.oidc]\nissuer = \"{issuer}\"\nclient_id = \"c\"\nclient_secret = \"secret:OIDC\"\n"
@@ -504,6 +514,25 @@ fn metrics_listener_and_limits_are_checked() {
     assert_eq!(
         key_of(parse("[audit]\nflush_interval_ms = 0\n")),
         "audit.flush_interval_ms"
+    );
+}
+
+#[test]
+fn connection_caps_are_checked() {
+    parse("[edge]\nmax_connections = 100\nmax_connections_per_address = 100\n").unwrap();
+    assert_eq!(
+        key_of(parse("[edge]\nmax_connections = 0\n")),
+        "edge.max_connections"
+    );
+    assert_eq!(
+        key_of(parse("[edge]\nmax_connections_per_address = 0\n")),
+        "edge.max_connections_per_address"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[edge]\nmax_connections = 10\nmax_connections_per_address = 11\n"
+        )),
+        "edge.max_connections_per_address"
     );
 }
 

@@ -2,20 +2,28 @@
 //! of `hardshell-audit`. Request events are buffered and flushed on an interval;
 //! administrative actions are written durably before they are answered. A
 //! request that cannot be recorded (the backlog is full, storage is gone) is not
-//! served: audit comes before the route.
+//! served: audit comes before the route. Refused and anonymous requests past
+//! the first few per client and window are counted, not recorded one by one
+//! (`summary.rs`), so that nobody can fill the log and lock the owner out.
+
+mod summary;
 
 use std::net::IpAddr;
 
-use hardshell_audit::event::FieldError;
+use chrono::Utc;
 use hardshell_audit::event::{
     CredentialRejected, HttpMethod, LimitedBy, RateLimited, RequestAllowed, RequestDenied,
     RequestId, Route, SessionRevoked, TokenCreated, TokenId, TokenRevoked,
 };
+use hardshell_audit::event::{FieldError, SummarizedKind};
 use hardshell_audit::{AuditError, AuditEvent, AuditLog};
 use hardshell_auth::{Principal, TokenRecord};
 use http::Method;
 
 use crate::pipeline::authn::AuthFailure;
+use summary::{Disposition, Summaries};
+
+pub(crate) use summary::WINDOW as SUMMARY_WINDOW;
 
 /// Who did something, as the audit log names actors.
 fn actor(principal: &Principal) -> Option<String> {
@@ -70,11 +78,29 @@ pub(crate) enum TrailError {
 /// Records the edge's decisions in the audit log.
 pub(crate) struct Trail {
     log: AuditLog,
+    summaries: Summaries,
 }
 
 impl Trail {
     pub fn new(log: AuditLog) -> Self {
-        Self { log }
+        Self {
+            log,
+            summaries: Summaries::new(Utc::now()),
+        }
+    }
+
+    /// Whether a refused or anonymous request gets its own record (else it is
+    /// counted into the window's summary).
+    fn detailed(&self, facts: &RequestFacts<'_>, kind: SummarizedKind) -> bool {
+        self.summaries.observe(facts.client, kind) == Disposition::Record
+    }
+
+    /// Writes the summaries of the window that ends now; called every
+    /// `summary::WINDOW` and at shutdown.
+    pub fn close_window(&self) {
+        for summary in self.summaries.close(Utc::now()) {
+            let _ = self.record(AuditEvent::RequestsSummarized(summary));
+        }
     }
 
     fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
@@ -100,6 +126,9 @@ impl Trail {
         facts: &RequestFacts<'_>,
         principal: Option<&Principal>,
     ) -> Result<(), AuditError> {
+        if principal.is_none() && !self.detailed(facts, SummarizedKind::AnonymousAllowed) {
+            return Ok(());
+        }
         self.record(AuditEvent::RequestAllowed(RequestAllowed {
             request_id: facts.request_id(),
             client: facts.client,
@@ -117,6 +146,9 @@ impl Trail {
         status: u16,
         reason: &str,
     ) {
+        if !self.detailed(facts, SummarizedKind::RequestDenied) {
+            return;
+        }
         let _ = self.record(AuditEvent::RequestDenied(RequestDenied {
             request_id: facts.request_id(),
             client: facts.client,
@@ -130,6 +162,9 @@ impl Trail {
     }
 
     pub fn credential_rejected(&self, facts: &RequestFacts<'_>, failure: &AuthFailure) {
+        if !self.detailed(facts, SummarizedKind::CredentialRejected) {
+            return;
+        }
         let token_id = failure
             .account
             .as_deref()
@@ -151,6 +186,9 @@ impl Trail {
         by_principal: bool,
         retry_after_secs: u64,
     ) {
+        if !self.detailed(facts, SummarizedKind::RateLimited) {
+            return;
+        }
         let _ = self.record(AuditEvent::RateLimited(RateLimited {
             request_id: facts.request_id(),
             client: facts.client,
@@ -212,8 +250,10 @@ impl Trail {
         self.record_durable(event).await
     }
 
-    /// Writes everything still buffered; called on shutdown.
+    /// Writes everything still buffered, the open window's summaries included;
+    /// called on shutdown.
     pub async fn flush(&self) {
+        self.close_window();
         if let Err(e) = self.log.flush().await {
             tracing::error!(error = %e, "flushing the audit log at shutdown failed");
         }

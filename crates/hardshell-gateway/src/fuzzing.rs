@@ -9,6 +9,7 @@ use http::HeaderMap;
 
 use crate::cookies::CookiePolicy;
 pub use crate::pipeline::FramingRefusal;
+pub use crate::pipeline::target::TargetRefusal;
 
 /// Phase 2 (framing): `Transfer-Encoding` refused, `Content-Length` bounded.
 pub fn check_framing(headers: &HeaderMap, max_body_bytes: u64) -> Result<(), FramingRefusal> {
@@ -17,7 +18,16 @@ pub fn check_framing(headers: &HeaderMap, max_body_bytes: u64) -> Result<(), Fra
 
 pub use crate::client_addr::UnreadableForwardedFor;
 
-/// Phase 3 (client address).
+/// Phase 3 (target): one valid `Host`, a path with one meaning.
+pub fn check_target(
+    version: http::Version,
+    uri: &http::Uri,
+    headers: &HeaderMap,
+) -> Result<(), TargetRefusal> {
+    crate::pipeline::target::check(version, uri, headers)
+}
+
+/// Phase 4 (client address).
 pub fn client_address(
     peer: IpAddr,
     headers: &HeaderMap,
@@ -36,7 +46,7 @@ pub fn session_cookie_name(https: bool) -> &'static str {
     CookiePolicy { secure: https }.session_name()
 }
 
-/// Phase 5's per-account failure key (`token:<id>`) for the credential presented.
+/// Phase 6's per-account failure key (`token:<id>`) for the credential presented.
 pub fn claimed_account(headers: &HeaderMap, https: bool) -> Option<String> {
     crate::pipeline::authn::claimed_account(
         crate::pipeline::authn::CredentialSources {

@@ -66,6 +66,8 @@ pub enum GatewayError {
 pub struct Edge {
     listener: TcpListener,
     addr: SocketAddr,
+    /// The `[metrics] listen` listener, when configured.
+    metrics: Option<(TcpListener, SocketAddr)>,
     state: Arc<EdgeState>,
 }
 
@@ -78,26 +80,43 @@ impl std::fmt::Debug for Edge {
     }
 }
 
+async fn bind(listen: ListenAddr) -> Result<(TcpListener, SocketAddr), GatewayError> {
+    let requested = listen.addr();
+    let bind_err = |source| GatewayError::Bind {
+        addr: requested,
+        source,
+    };
+    let listener = TcpListener::bind(requested).await.map_err(bind_err)?;
+    let addr = listener.local_addr().map_err(bind_err)?;
+    Ok((listener, addr))
+}
+
 impl Edge {
-    /// Binds the listener. Binding happens before serving so the caller can report
-    /// the real address (port 0 picks a free one) and fail early if it is taken.
+    /// Binds the listener, and the metrics listener when `[metrics] listen` is
+    /// set. Binding happens before serving so the caller can report the real
+    /// address (port 0 picks a free one) and fail early if it is taken.
     pub async fn bind(listen: ListenAddr, state: Arc<EdgeState>) -> Result<Self, GatewayError> {
-        let requested = listen.addr();
-        let bind_err = |source| GatewayError::Bind {
-            addr: requested,
-            source,
+        let (listener, addr) = bind(listen).await?;
+        let metrics = match state.metrics_listen {
+            // Unauthenticated, so loopback only, whatever protects the main one.
+            Some(requested) => Some(bind(ListenAddr::loopback(requested)?).await?),
+            None => None,
         };
-        let listener = TcpListener::bind(requested).await.map_err(bind_err)?;
-        let addr = listener.local_addr().map_err(bind_err)?;
         Ok(Self {
             listener,
             addr,
+            metrics,
             state,
         })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// Where `[metrics] listen` is bound, when it is configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().map(|(_, addr)| *addr)
     }
 
     /// While no owner passkey exists, a one-time link to register one (recorded
@@ -131,8 +150,14 @@ impl Edge {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send) {
         let state = self.state.clone();
         let sweeper = tokio::spawn(setup::background(state.clone()));
+        let metrics = self
+            .metrics
+            .map(|(listener, _)| tokio::spawn(metrics::listener::serve(listener, state.clone())));
         server::run(self.listener, self.state, shutdown).await;
         sweeper.abort();
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         state.audit.flush().await;
     }
 }

@@ -13,6 +13,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::response::{self, HttpResponse};
+use crate::state::EdgeState;
+
+pub(crate) mod listener;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
@@ -141,4 +146,21 @@ impl Metrics {
         }
         text
     }
+}
+
+/// The `/metrics` answer, on the main listener or the metrics listener.
+pub(crate) fn exposition(state: &EdgeState) -> HttpResponse {
+    let mut response = response::text(http::StatusCode::OK, "");
+    *response.body_mut() = axum::body::Body::from(
+        state
+            .metrics
+            .encode(usize::try_from(state.audit.backlog()).unwrap_or(usize::MAX)),
+    );
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        ),
+    );
+    response
 }

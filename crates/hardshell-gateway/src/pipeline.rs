@@ -8,24 +8,40 @@
 //!    `Transfer-Encoding` is refused, so `Content-Length` + `Transfer-Encoding`
 //!    ambiguity (request smuggling) cannot reach a handler or the upstream; an
 //!    announced body over the limit is refused before it is read.
-//! 3. **client address** — the socket's, or `X-Forwarded-For` from a trusted
+//! 3. **target** — exactly one valid `Host` (missing only on HTTP/1.0), and a
+//!    path with one meaning: `//`, dot segments, backslashes and escaped `/`,
+//!    `\\`, `.`, `%` or NUL are refused (`target.rs`), so that the edge and the
+//!    upstream cannot read one path as two different resources.
+//! 4. **client address** — the socket's, or `X-Forwarded-For` from a trusted
 //!    proxy (an entry there that is not an address is refused with 400).
-//! 4. **match** — the endpoint for method and path; unknown routes end here,
-//!    before any credential is examined.
-//! 5. **authentication** — an address or account over its failed-authentication
+//! 5. **match** — the endpoint for method and path; unknown routes end here,
+//!    before any credential is examined. A path whose first segment, decoded
+//!    and case-folded, is one the edge serves (`/admin`, `/metrics/`,
+//!    `/%61dmin/x`) is never matched to the proxy.
+//! 6. **authentication** — an address or account over its failed-authentication
 //!    budget is refused before its credential is checked; then the credential is
-//!    verified, and a failure is charged and audited.
-//! 6. **rate limit** — per client address and per principal; the edge's own
+//!    verified, and a failure is charged (unless the edge could not check it)
+//!    and audited. With `only_from_trusted_proxies`, Cloudflare's token is looked
+//!    for only on connections from a trusted proxy.
+//! 7. **origin** — a state-changing request authenticated by a credential the
+//!    browser attaches on its own (session cookie, Cloudflare's cookie or
+//!    header), and every WebSocket handshake, must come from our own origin
+//!    (`origin.rs`). Before the rate limit, so that a refused cross-site request
+//!    does not spend the owner's budget.
+//! 8. **rate limit** — per client address and per principal; the edge's own
 //!    constant page files (`RoutesBuilder::asset`) are not charged.
-//! 7. **authorization** — the endpoint's requirement, decided by the pure policy,
-//!    yields a permit or a denial (401 without identity, 403 otherwise).
-//! 8. **audit** — the decision is recorded.
-//! 9. **route** — the handler runs with its permit, under the request time limit
-//!    (proxied streams excepted: the upstream's own timeout applies).
+//! 9. **authorization** — the endpoint's requirement, decided by the pure policy,
+//!    yields a permit or a denial (401 without identity, 503 when the edge
+//!    could not check the credential it was given, 403 otherwise).
+//! 10. **audit** — the decision is recorded.
+//! 11. **route** — the handler runs with its permit, under the request time limit
+//!     (proxied streams excepted: the upstream's own timeout applies).
 
 pub(crate) mod authn;
 mod body;
 pub(crate) mod limits;
+mod origin;
+pub(crate) mod target;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -33,8 +49,8 @@ use std::time::Instant;
 
 use chrono::Utc;
 use hardshell_auth::{Device, Subject};
-use http::header::{CONTENT_LENGTH, HeaderValue, ORIGIN, SET_COOKIE, TRANSFER_ENCODING};
-use http::{HeaderMap, Method, Request};
+use http::header::{CONTENT_LENGTH, HeaderValue, SET_COOKIE, TRANSFER_ENCODING};
+use http::{HeaderMap, Request};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
@@ -95,7 +111,12 @@ async fn phases(
         }
     }
 
-    // Phase 3: client address.
+    // Phase 3: target.
+    if let Err(refusal) = target::check(request.version(), request.uri(), request.headers()) {
+        return (response::bad_request(refusal.body()), "target".to_owned());
+    }
+
+    // Phase 4: client address.
     let Ok(client) = client_address(conn.peer.ip(), request.headers(), &state.trusted_proxies)
     else {
         return (
@@ -104,7 +125,7 @@ async fn phases(
         );
     };
 
-    // Phase 4: match.
+    // Phase 5: match.
     let (endpoint, pattern, params) = match state
         .routes
         .find(request.method(), request.uri().path())
@@ -127,10 +148,11 @@ async fn phases(
         route: Some(&route),
     };
 
-    // Phase 5: authentication.
-    if authn::presents_credential(state, request.headers()) {
+    // Phase 6: authentication.
+    let sources = authn::CredentialSources::of(state, conn.peer.ip());
+    if authn::presents_credential(sources, request.headers()) {
         let locked = state.rate_limits.check_lockout(client).err().or_else(|| {
-            authn::claimed_account(authn::CredentialSources::of(state), request.headers())
+            authn::claimed_account(sources, request.headers())
                 .and_then(|account| state.rate_limits.account_locked(&account, client))
         });
         if let Some(secs) = locked {
@@ -141,9 +163,9 @@ async fn phases(
             return (response::too_many_requests(secs), route);
         }
     }
-    let authentication = authn::authenticate(state, request.headers(), now).await;
+    let authentication = authn::authenticate(state, sources, request.headers(), now).await;
     if let Some(failure) = &authentication.failure {
-        if failure.charge {
+        if failure.cause == authn::FailureCause::Credential {
             state
                 .rate_limits
                 .charge_failure(client, failure.account.as_deref());
@@ -155,23 +177,21 @@ async fn phases(
     }
     let principal = authentication.principal.as_ref();
 
-    // A browser request authenticated by cookie that changes state must come from
-    // our own origin: SameSite=Strict already keeps other sites' requests from
-    // carrying the cookie; this also refuses sibling origins on the same site.
-    if authentication.via_cookie
-        && !is_safe(request.method())
-        && !same_origin(state, request.headers())
-    {
-        state.audit.request_denied(
-            &facts,
-            principal,
-            403,
-            "cross-origin request with a session cookie",
-        );
+    // Phase 7: origin.
+    if let Err(refusal) = origin::check(&origin::Request {
+        method: request.method(),
+        headers: request.headers(),
+        ambient: authentication.ambient,
+        websocket: crate::proxy::is_websocket_upgrade(request.headers()),
+        public_origin: &state.public_origin,
+    }) {
+        state
+            .audit
+            .request_denied(&facts, principal, 403, refusal.reason());
         return (response::forbidden(), route);
     }
 
-    // Phase 6: rate limit.
+    // Phase 8: rate limit.
     if endpoint.is_rate_limited()
         && let Err((limit, secs)) = state
             .rate_limits
@@ -185,7 +205,7 @@ async fn phases(
         return (response::too_many_requests(secs), route);
     }
 
-    // Phase 7: authorization. The handshake's device counts only while it is
+    // Phase 9: authorization. The handshake's device counts only while it is
     // not revoked: connections outlive revocations.
     let device = crate::tls::unrevoked_device(state, conn.device.as_ref()).await;
     let subject = Subject {
@@ -196,7 +216,17 @@ async fn phases(
     let authorized = match endpoint.authorize(&state.policy, &subject) {
         Ok(authorized) => authorized,
         Err(denied) => {
-            let response = if denied.is_unauthenticated() {
+            let unavailable = authentication
+                .failure
+                .as_ref()
+                .is_some_and(|failure| failure.cause == authn::FailureCause::Unavailable);
+            let response = if denied.is_unauthenticated() && unavailable {
+                // Not "who are you?" but "we could not check": retry later.
+                response::text(
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    "authentication temporarily unavailable\n",
+                )
+            } else if denied.is_unauthenticated() {
                 response::unauthorized()
             } else {
                 response::forbidden()
@@ -211,7 +241,7 @@ async fn phases(
         }
     };
 
-    // Phase 8: audit. A request that cannot be recorded is not served.
+    // Phase 10: audit. A request that cannot be recorded is not served.
     if let Err(e) = state.audit.request_allowed(&facts, principal) {
         let body = match e {
             hardshell_audit::AuditError::StorageFull { .. } => {
@@ -225,7 +255,7 @@ async fn phases(
         );
     }
 
-    // Phase 9: route.
+    // Phase 11: route.
     let request = request.map(|incoming| {
         body::guarded(
             incoming,
@@ -284,19 +314,6 @@ fn with_cookie(mut response: HttpResponse, cookie: Option<HeaderValue>) -> HttpR
         response.headers_mut().append(SET_COOKIE, cookie);
     }
     response
-}
-
-fn is_safe(method: &Method) -> bool {
-    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
-}
-
-fn same_origin(state: &SharedState, headers: &http::HeaderMap) -> bool {
-    match headers.get(ORIGIN).and_then(|v| v.to_str().ok()) {
-        // Non-browser clients send no Origin; they also hold no cookie jar of ours
-        // unless given one, and SameSite=Strict covers browsers without Origin.
-        None => true,
-        Some(origin) => origin == state.public_origin,
-    }
 }
 
 /// 96 random bits, hex. Falls back to a time-based id if the OS RNG fails, since

@@ -3,8 +3,9 @@
 //!
 //! What crosses: the method, path, query, body and ordinary headers. What does not:
 //! the client's credentials (`Authorization`, the edge's cookies, Cloudflare's
-//! JWT), any `X-Hardshell-Identity` or forwarding header the client made up, and
-//! hop-by-hop headers. What is added: a signed `X-Hardshell-Identity` for the
+//! JWT), any `X-Hardshell-Identity`, forwarding or client-address header the
+//! client made up, any header whose name has an underscore (CGI-style upstreams
+//! read `X_Forwarded_For` as `X-Forwarded-For`), and hop-by-hop headers. What is added: a signed `X-Hardshell-Identity` for the
 //! permitted principal, `X-Request-Id`, and `X-Forwarded-For`/`-Proto`. On the way
 //! back, the upstream may not set the edge's own cookies.
 
@@ -81,8 +82,11 @@ const HOP_BY_HOP: [&str; 8] = [
     "transfer-encoding",
 ];
 
-/// Request headers the client may not pass to the upstream.
-const STRIPPED_FROM_CLIENT: [&str; 8] = [
+/// Request headers the client may not pass to the upstream: its credentials, a
+/// made-up identity, and every header some proxy or CDN uses to name the client
+/// or the original request (an upstream that reads any of them would believe
+/// the client's claim). The edge sets `X-Forwarded-For` and `-Proto` itself.
+const STRIPPED_FROM_CLIENT: [&str; 19] = [
     "authorization",
     "cf-access-jwt-assertion",
     "cf-access-authenticated-user-email",
@@ -90,7 +94,18 @@ const STRIPPED_FROM_CLIENT: [&str; 8] = [
     "x-forwarded-for",
     "x-forwarded-proto",
     "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-forwarded-prefix",
     "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "x-cluster-client-ip",
+    "x-original-forwarded-for",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "fastly-client-ip",
 ];
 
 async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) -> HttpResponse {
@@ -176,6 +191,18 @@ fn finish(mut response: HttpResponse, upgraded: bool) -> HttpResponse {
 /// headers, the client's credentials and forwarding headers it made up.
 pub(crate) fn scrub_request_headers(headers: &mut HeaderMap, websocket: bool) {
     strip_hop_by_hop(headers, websocket);
+    // CGI, WSGI, PHP and many frameworks read `X_Forwarded_For` as
+    // `X-Forwarded-For` (both become `HTTP_X_FORWARDED_FOR`), so a name with an
+    // underscore could smuggle any header on this list past it. Like nginx by
+    // default, drop them all.
+    let underscored: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().contains('_'))
+        .cloned()
+        .collect();
+    for name in underscored {
+        headers.remove(name);
+    }
     for name in STRIPPED_FROM_CLIENT {
         headers.remove(name);
     }
@@ -290,6 +317,26 @@ mod tests {
         headers.insert("x-secret-hop", HeaderValue::from_static("1"));
         strip_hop_by_hop(&mut headers, false);
         assert!(headers.get("x-secret-hop").is_none());
+    }
+
+    #[test]
+    fn underscored_and_client_address_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "x_forwarded_for",
+            "x_hardshell_identity",
+            "transfer_encoding",
+            "x-real-ip",
+            "true-client-ip",
+            "cf-connecting-ip",
+            "x-client-ip",
+        ] {
+            headers.insert(name, HeaderValue::from_static("forged"));
+        }
+        headers.insert("x-kept", HeaderValue::from_static("1"));
+        scrub_request_headers(&mut headers, false);
+        assert_eq!(headers.len(), 1, "{headers:?}");
+        assert_eq!(headers.get("x-kept").unwrap(), "1");
     }
 
     #[test]

@@ -148,6 +148,9 @@ type Methods = HashMap<Method, Arc<dyn Endpoint>>;
 
 pub(crate) struct Routes {
     router: matchit::Router<(String, Methods)>,
+    /// The first segments of the edge's own routes (`admin`, `auth`, `metrics`,
+    /// …): a path that begins with one, however spelled, is never proxied.
+    reserved: Vec<String>,
 }
 
 #[derive(Default)]
@@ -212,10 +215,19 @@ impl RoutesBuilder {
 
     pub fn build(self) -> Result<Routes, matchit::InsertError> {
         let mut router = matchit::Router::new();
+        let mut reserved = Vec::new();
         for (pattern, methods) in self.routes {
+            let edge_owned = methods.values().any(|endpoint| !endpoint.is_proxy());
+            if let Some(segment) = crate::pipeline::target::first_segment(&pattern)
+                && edge_owned
+                && !segment.is_empty()
+                && !reserved.contains(&segment)
+            {
+                reserved.push(segment);
+            }
             router.insert(pattern.clone(), (pattern, methods))?;
         }
-        Ok(Routes { router })
+        Ok(Routes { router, reserved })
     }
 }
 
@@ -236,6 +248,9 @@ impl Routes {
                 .flatten()
         });
         match endpoint {
+            // The edge's paths are its own in every spelling an upstream might
+            // decode, fold or trim to one of them.
+            Some(endpoint) if endpoint.is_proxy() && self.is_reserved(path) => Match::NotFound,
             Some(endpoint) => Match::Found {
                 endpoint,
                 pattern,
@@ -246,6 +261,16 @@ impl Routes {
                     .collect(),
             },
             None => Match::MethodNotAllowed,
+        }
+    }
+}
+
+impl Routes {
+    fn is_reserved(&self, path: &str) -> bool {
+        match crate::pipeline::target::first_segment(path) {
+            Some(segment) => self.reserved.contains(&segment),
+            // Escapes that are not UTF-8: no reading of them is safe to pass on.
+            None => true,
         }
     }
 }

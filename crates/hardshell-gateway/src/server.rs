@@ -1,6 +1,10 @@
-//! Accepting connections: a cap on how many are open, TLS with a handshake
-//! deadline, HTTP/1.1 with header size and read-time limits, and a graceful drain
-//! on shutdown.
+//! Accepting connections: a cap on how many are open and on how many one
+//! address holds, idle connections closed first near the cap
+//! (`connections.rs`), TLS with a handshake deadline, HTTP/1.1 with header size
+//! and read-time limits (the first request's head, like every later one, must
+//! arrive within `header_timeout`), and a graceful drain on shutdown.
+
+mod connections;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -16,9 +20,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::pipeline::{self, ConnInfo};
 use crate::state::SharedState;
-
-/// Connections open at once; further clients wait in the kernel's backlog.
-const MAX_CONNECTIONS: usize = 4096;
+use connections::{Conn, Connections};
 /// How long in-flight requests get to finish after shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
 /// Headers per request, beyond which the request is refused.
@@ -32,9 +34,20 @@ pub(crate) async fn run(
     // Every connection holds a slot; shutdown is announced on `stopping`, and the
     // drain is over when every slot is back.
     let (stopping, _) = tokio::sync::watch::channel(false);
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let max = state.limits.max_connections;
+    let slots = Arc::new(Semaphore::new(max));
+    let open = Connections::new(
+        state.limits.max_connections_per_address,
+        state.trusted_proxies.clone(),
+    );
+    // Within this many slots of the cap, idle connections make room for new ones.
+    let reserve = (max / 8).max(1);
     tokio::pin!(shutdown);
     loop {
+        let free = slots.available_permits();
+        if free < reserve {
+            open.shed_idle(reserve - free);
+        }
         let slot = tokio::select! {
             slot = slots.clone().acquire_owned() => match slot { Ok(slot) => slot, Err(_) => break },
             () = &mut shutdown => break,
@@ -51,17 +64,27 @@ pub(crate) async fn run(
             },
             () = &mut shutdown => break,
         };
+        let conn = match open.admit(peer.ip()) {
+            Ok(conn) => Arc::new(conn),
+            Err(refused) => {
+                // Closed before a byte is read: it costs this address nothing to
+                // retry, and the edge nothing to refuse.
+                tracing::debug!(%peer, ?refused, "connection refused");
+                continue;
+            }
+        };
         let _ = stream.set_nodelay(true);
         let (state, watcher) = (state.clone(), stopping.subscribe());
         tokio::spawn(async move {
             let _slot = slot;
+            let conn = conn;
             let acceptor = state
                 .tls
                 .as_ref()
                 .map(|tls| TlsAcceptor::from(tls.current()));
             let Some(acceptor) = acceptor else {
-                let conn = ConnInfo { peer, device: None };
-                return serve_connection(stream, conn, state, watcher).await;
+                let info = ConnInfo { peer, device: None };
+                return serve_connection(stream, info, conn, state, watcher).await;
             };
             match tokio::time::timeout(state.limits.header_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
@@ -71,7 +94,8 @@ pub(crate) async fn run(
                         .1
                         .peer_certificates()
                         .and_then(device_from_peer_certificates);
-                    serve_connection(stream, ConnInfo { peer, device }, state, watcher).await
+                    let info = ConnInfo { peer, device };
+                    serve_connection(stream, info, conn, state, watcher).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -80,7 +104,7 @@ pub(crate) async fn run(
     }
     drop(listener);
     let _ = stopping.send(true);
-    let all = u32::try_from(MAX_CONNECTIONS).unwrap_or(u32::MAX);
+    let all = u32::try_from(max).unwrap_or(u32::MAX);
     if tokio::time::timeout(DRAIN, slots.acquire_many(all))
         .await
         .is_err()
@@ -91,18 +115,25 @@ pub(crate) async fn run(
 
 async fn serve_connection<S>(
     stream: S,
-    conn: ConnInfo,
+    info: ConnInfo,
+    conn: Arc<Conn>,
     state: SharedState,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let conn = Arc::new(conn);
-    let peer = conn.peer;
+    let info = Arc::new(info);
+    let peer = info.peer;
     let service_state = state.clone();
+    let service_conn = conn.clone();
     let service = service_fn(move |request| {
-        let (state, conn) = (service_state.clone(), conn.clone());
-        async move { Ok::<_, std::convert::Infallible>(pipeline::handle(state, conn, request).await) }
+        let (state, info) = (service_state.clone(), info.clone());
+        let busy = service_conn.busy();
+        async move {
+            let response = pipeline::handle(state, info, request).await;
+            drop(busy);
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
@@ -119,6 +150,12 @@ async fn serve_connection<S>(
         result = connection.as_mut() => result,
         _ = async { stopping.wait_for(|stop| *stop).await.map(|_| ()) } => {
             // Finish the request in flight, accept no further one on this connection.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+        () = conn.asked_to_close() => {
+            // The edge is near its cap and this connection is idle: close it now,
+            // or after the request it may have just begun.
             connection.as_mut().graceful_shutdown();
             connection.await
         }

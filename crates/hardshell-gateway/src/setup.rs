@@ -156,6 +156,8 @@ impl EdgeSetup<'_> {
                 max_body_bytes: config.edge.max_body_bytes,
                 header_timeout: Duration::from_secs(config.edge.header_timeout_secs),
                 request_timeout: Duration::from_secs(config.edge.request_timeout_secs),
+                max_connections: config.edge.max_connections,
+                max_connections_per_address: config.edge.max_connections_per_address,
             },
             rate_limits: RateLimits::from_config(&config.ratelimit)
                 .map_err(|e| GatewayError::Setup(format!("rate limits: {e}")))?,
@@ -164,7 +166,7 @@ impl EdgeSetup<'_> {
             signer: self.signer,
             metrics: Metrics::new(),
             routes,
-            metrics_on_main: config.metrics.is_none(),
+            metrics_listen: config.metrics.as_ref().map(|metrics| metrics.listen),
             tls,
             revoked_devices: devices
                 .clone()
@@ -178,6 +180,11 @@ impl EdgeSetup<'_> {
             ),
             logins: Ephemeral::new(scope("pending")?, "passkey-login", MAX_PENDING_LOGINS),
             cf_access,
+            cf_access_only_from_proxies: config
+                .access
+                .cloudflare
+                .as_ref()
+                .is_some_and(|cloudflare| cloudflare.only_from_trusted_proxies),
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc", MAX_PENDING_LOGINS),
             exec: match (&self.agent_socket, self.exec_shell, config.exec.approval) {
@@ -217,10 +224,12 @@ fn policy(config: &LoadedConfig) -> Policy {
 /// delete abandoned ceremonies, and pick up device revocations made elsewhere
 /// (the CLI, another replica).
 pub(crate) async fn background(state: Arc<EdgeState>) {
-    let mut tick = tokio::time::interval(Duration::from_secs(60));
+    // One tick closes one window of audit summaries.
+    let mut tick = tokio::time::interval(crate::audit::SUMMARY_WINDOW);
     tick.tick().await;
     loop {
         tick.tick().await;
+        state.audit.close_window();
         state.rate_limits.sweep();
         for pending in [&state.logins, &state.registrations, &state.oidc_pending] {
             if let Err(e) = pending.sweep(chrono::Utc::now()).await {

@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_body_bytes: u64,
     pub header_timeout: std::time::Duration,
     pub request_timeout: std::time::Duration,
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 pub struct EdgeState {
@@ -43,9 +45,10 @@ pub struct EdgeState {
     pub(crate) signer: IdentitySigner,
     pub(crate) metrics: Metrics,
     pub(crate) routes: Routes,
-    /// Serve `/metrics` on the main listener (to admins); off when a separate
-    /// metrics listener is configured.
-    pub(crate) metrics_on_main: bool,
+    /// `[metrics] listen`: a separate loopback listener serving only
+    /// `/metrics`. Without it, `/metrics` is served on the main listener to
+    /// admins; with it, only there.
+    pub(crate) metrics_listen: Option<std::net::SocketAddr>,
     pub(crate) tls: Option<crate::tls::Tls>,
     /// The device CA, when `[access.devices]` is enabled.
     pub(crate) devices: Option<hardshell_auth::devices::DeviceAuthority>,
@@ -62,6 +65,8 @@ pub struct EdgeState {
     pub(crate) logins: Ephemeral,
     /// Cloudflare Access JWT verification, when `[access.cloudflare]` is set.
     pub(crate) cf_access: Option<CfAccessVerifier>,
+    /// Accept Access tokens only from peers in `trusted_proxies`.
+    pub(crate) cf_access_only_from_proxies: bool,
     /// OIDC login, when `[access.oidc]` is set.
     pub(crate) oidc: Option<OidcLogin>,
     pub(crate) oidc_pending: Ephemeral,

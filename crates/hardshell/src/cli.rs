@@ -253,3 +253,37 @@ pub struct ChatArgs {
     #[arg(long, short)]
     pub message: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+    use clap::error::ErrorKind;
+
+    use super::Cli;
+
+    /// The config template tells people which commands to run; each must exist.
+    #[test]
+    fn every_command_the_config_template_names_exists() {
+        let template = hardshell_config::TEMPLATE;
+        let mut named = 0;
+        for mention in template.split("`hardshell ").skip(1) {
+            let command = mention.split('`').next().unwrap_or_default();
+            let words = command.split_whitespace().filter(|word| {
+                // Placeholders such as NAME stand for arguments, not subcommands.
+                word.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+            });
+            let parsed = Cli::try_parse_from(std::iter::once("hardshell").chain(words));
+            if let Err(e) = parsed {
+                assert!(
+                    !matches!(
+                        e.kind(),
+                        ErrorKind::InvalidSubcommand | ErrorKind::UnknownArgument
+                    ),
+                    "the template names `hardshell {command}`, which does not exist: {e}"
+                );
+            }
+            named += 1;
+        }
+        assert!(named >= 5, "found only {named} commands in the template");
+    }
+}

@@ -175,6 +175,13 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             session: "web-0a1b2c3d-00112233".to_owned(),
             secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
         }),
+        AuditEvent::RequestsSummarized(RequestsSummarized {
+            client: Some(client()),
+            kind: SummarizedKind::CredentialRejected,
+            count: 19_980,
+            window_start: chrono::DateTime::UNIX_EPOCH,
+            window_secs: 60,
+        }),
         AuditEvent::SecretLeakBlocked(SecretLeakBlocked {
             shell: "exec".to_owned(),
             secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
@@ -233,6 +240,9 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::ExecDecided(_) => &["session", "command_sha256", "decision", "reason", "actor"],
         AuditEvent::EgressDecided(_) => &["shell", "host", "port", "decision", "reason"],
         AuditEvent::SecretRedacted(_) => &["session", "secret"],
+        AuditEvent::RequestsSummarized(_) => {
+            &["client", "kind", "count", "window_start", "window_secs"]
+        }
         AuditEvent::SecretMisdirected(_) | AuditEvent::SecretLeakBlocked(_) => {
             &["shell", "secret", "host"]
         }

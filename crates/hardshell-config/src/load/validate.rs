@@ -226,11 +226,23 @@ impl LoadedConfig {
             ("edge.max_body_bytes", edge.max_body_bytes, 1),
             ("edge.header_timeout_secs", edge.header_timeout_secs, 1),
             ("edge.request_timeout_secs", edge.request_timeout_secs, 1),
+            ("edge.max_connections", edge.max_connections as u64, 1),
+            (
+                "edge.max_connections_per_address",
+                edge.max_connections_per_address as u64,
+                1,
+            ),
         ];
         for (key, value, minimum) in limits {
             if value < minimum {
                 return Err(self.error_at(key, format!("must be at least {minimum}")));
             }
+        }
+        if edge.max_connections_per_address > edge.max_connections {
+            return Err(self.error_at(
+                "edge.max_connections_per_address",
+                "must not be more than edge.max_connections",
+            ));
         }
         Ok(())
     }
@@ -300,6 +312,12 @@ impl LoadedConfig {
                 return Err(self.error_at(
                     "access.cloudflare.audience",
                     "the Access application's AUD tag is required",
+                ));
+            }
+            if cloudflare.only_from_trusted_proxies && self.config.edge.trusted_proxies.is_empty() {
+                return Err(self.error_at(
+                    "access.cloudflare.only_from_trusted_proxies",
+                    "no proxy is trusted ([edge] trusted_proxies is empty), so no Access token would ever be accepted",
                 ));
             }
         }

@@ -77,6 +77,14 @@ pub struct Cloudflare {
     pub team_domain: String,
     /// The Access application's AUD tag.
     pub audience: String,
+    /// Accept Access tokens only on connections from `[edge] trusted_proxies`
+    /// (Cloudflare's addresses, or the tunnel's). Off by default: a token is
+    /// accepted from any peer, since it is signed by Cloudflare and bound to
+    /// this application's audience; turn this on when the edge is reachable
+    /// other than through Cloudflare, so that a token copied from a browser
+    /// only works through Access.
+    #[serde(default)]
+    pub only_from_trusted_proxies: bool,
 }
 
 /// `[access.oidc]`: log in through an OpenID Connect provider.

@@ -30,6 +30,12 @@ pub struct Edge {
     pub header_timeout_secs: u64,
     /// Seconds a whole request may take, body included (not proxied streams).
     pub request_timeout_secs: u64,
+    /// Connections open at once. Near this cap, idle connections are closed,
+    /// oldest first, to make room; at it, new clients wait in the backlog.
+    pub max_connections: usize,
+    /// Connections open at once from one client address (an IPv6 /64 counts as
+    /// one address); more are closed at once. Trusted proxies are not limited.
+    pub max_connections_per_address: usize,
     /// TLS for the listener; required to listen off loopback unless a trusted
     /// proxy terminates TLS.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -56,6 +62,8 @@ impl Default for Edge {
             max_body_bytes: 10 * 1024 * 1024,
             header_timeout_secs: 10,
             request_timeout_secs: 60,
+            max_connections: 4096,
+            max_connections_per_address: 64,
             tls: None,
         }
     }

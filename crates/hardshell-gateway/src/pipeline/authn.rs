@@ -5,6 +5,8 @@
 //! A credential that fails to verify is a failure (limited and audited), not an
 //! anonymous request: the caller answers 401 on any route that needs identity.
 
+use std::net::IpAddr;
+
 use chrono::{DateTime, Utc};
 use hardshell_audit::event::CredentialKind;
 use hardshell_auth::Principal;
@@ -22,8 +24,10 @@ pub(crate) struct Authentication {
     pub failure: Option<AuthFailure>,
     /// A rotated session id to send back as the new cookie.
     pub set_cookie: Option<HeaderValue>,
-    /// The principal was proven by a cookie (so the browser sent it on its own).
-    pub via_cookie: bool,
+    /// The principal was proven by a credential a browser attaches on its own
+    /// (the session cookie, Cloudflare's cookie or the header Cloudflare adds to
+    /// every browser request): any page the browser shows could have sent it.
+    pub ambient: bool,
 }
 
 /// A credential that did not verify. `account` names what it claimed to be (a
@@ -34,9 +38,19 @@ pub(crate) struct AuthFailure {
     pub kind: CredentialKind,
     pub reason: &'static str,
     pub account: Option<String>,
-    /// Whether the failure counts against the client's failed-auth budget (not
-    /// when the cause is on our side, such as an unreachable key set).
-    pub charge: bool,
+    /// Whose failure it is: only the client's counts against its failed-auth
+    /// budget.
+    pub cause: FailureCause,
+}
+
+/// Who caused an authentication failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureCause {
+    /// The credential is wrong: charged, and a 401 where identity is needed.
+    Credential,
+    /// The edge could not check it (Cloudflare's key set unreachable): not
+    /// charged, and a 503 where identity is needed, since a retry may succeed.
+    Unavailable,
 }
 
 enum Credential<'a> {
@@ -58,10 +72,16 @@ pub(crate) struct CredentialSources {
 }
 
 impl CredentialSources {
-    pub(crate) fn of(state: &EdgeState) -> Self {
+    /// Where to look on a connection from `peer`. Cloudflare's token is looked
+    /// for only when Access is configured and, with `only_from_trusted_proxies`,
+    /// only when the peer is a trusted proxy: from anyone else it is ignored, as
+    /// if it were not there.
+    pub(crate) fn of(state: &EdgeState, peer: IpAddr) -> Self {
+        let from_proxy = || state.trusted_proxies.iter().any(|cidr| cidr.contains(peer));
         Self {
             cookies: state.cookies,
-            cloudflare: state.cf_access.is_some(),
+            cloudflare: state.cf_access.is_some()
+                && (!state.cf_access_only_from_proxies || from_proxy()),
         }
     }
 }
@@ -89,8 +109,8 @@ fn credential<'a>(sources: CredentialSources, headers: &'a HeaderMap) -> Option<
 }
 
 /// Whether the request presents any credential at all.
-pub(crate) fn presents_credential(state: &EdgeState, headers: &HeaderMap) -> bool {
-    credential(CredentialSources::of(state), headers).is_some()
+pub(crate) fn presents_credential(sources: CredentialSources, headers: &HeaderMap) -> bool {
+    credential(sources, headers).is_some()
 }
 
 /// The account a credential claims, for per-account failure limits and the
@@ -112,6 +132,7 @@ pub(crate) fn claimed_account(sources: CredentialSources, headers: &HeaderMap) -
 
 pub(crate) async fn authenticate(
     state: &EdgeState,
+    sources: CredentialSources,
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> Authentication {
@@ -120,11 +141,11 @@ pub(crate) async fn authenticate(
             kind,
             reason,
             account,
-            charge: true,
+            cause: FailureCause::Credential,
         }),
         ..Authentication::default()
     };
-    match credential(CredentialSources::of(state), headers) {
+    match credential(sources, headers) {
         None => Authentication::default(),
         Some(Credential::UnsupportedScheme) => {
             fail(CredentialKind::ApiToken, "unsupported_scheme", None)
@@ -145,7 +166,7 @@ pub(crate) async fn authenticate(
                 fail(
                     CredentialKind::ApiToken,
                     e.reason(),
-                    claimed_account(CredentialSources::of(state), headers),
+                    claimed_account(sources, headers),
                 )
             }
         },
@@ -154,6 +175,7 @@ pub(crate) async fn authenticate(
             Some(verifier) => match verifier.verify(jwt).await {
                 Ok(principal) => Authentication {
                     principal: Some(principal),
+                    ambient: true,
                     ..Authentication::default()
                 },
                 Err(e) => {
@@ -161,9 +183,11 @@ pub(crate) async fn authenticate(
                         tracing::error!(error = %e, "Cloudflare Access keys unavailable");
                     }
                     let mut failed = fail(CredentialKind::CloudflareAccess, e.reason(), None);
-                    if let Some(failure) = &mut failed.failure {
+                    if let Some(failure) = &mut failed.failure
+                        && e.is_unavailable()
+                    {
                         // Our outage is not the client's failed attempt.
-                        failure.charge = !e.is_unavailable();
+                        failure.cause = FailureCause::Unavailable;
                     }
                     failed
                 }
@@ -178,7 +202,7 @@ pub(crate) async fn authenticate(
                 }),
                 principal: Some(resolved.principal),
                 failure: None,
-                via_cookie: true,
+                ambient: true,
             },
             Err(e) => {
                 if matches!(

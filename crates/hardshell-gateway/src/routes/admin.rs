@@ -28,7 +28,25 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
 
 async fn list_tokens(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpResponse {
     match cx.state.tokens.list().await {
-        Ok(records) => response::json(StatusCode::OK, &serde_json::json!({ "tokens": records })),
+        Ok(records) => {
+            // Named field by field: the stored record also holds the secret's
+            // hash, which a reader of this list has no use for and an attacker
+            // holding it could use to test guesses offline.
+            let tokens: Vec<serde_json::Value> = records
+                .iter()
+                .map(|record| {
+                    serde_json::json!({
+                        "id": record.id,
+                        "name": record.name,
+                        "scope": record.scope,
+                        "created_at": record.created_at,
+                        "expires_at": record.expires_at,
+                        "revoked_at": record.revoked_at,
+                    })
+                })
+                .collect();
+            response::json(StatusCode::OK, &serde_json::json!({ "tokens": tokens }))
+        }
         Err(e) => {
             tracing::error!(error = %e, "listing tokens failed");
             response::internal_error()
@@ -113,22 +131,10 @@ async fn revoke_token(permit: Permit<Admin>, cx: Context, _: Request<Body>) -> H
 }
 
 async fn metrics(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpResponse {
-    if !cx.state.metrics_on_main {
+    if cx.state.metrics_listen.is_some() {
         return response::not_found();
     }
-    let mut response = response::text(StatusCode::OK, "");
-    *response.body_mut() = Body::from(
-        cx.state
-            .metrics
-            .encode(usize::try_from(cx.state.audit.backlog()).unwrap_or(usize::MAX)),
-    );
-    response.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        ),
-    );
-    response
+    crate::metrics::exposition(&cx.state)
 }
 
 /// A link to register another passkey for the owner. A new passkey is a new way

@@ -240,3 +240,53 @@ async fn a_full_data_disk_stops_service_with_a_clear_answer_and_loses_no_record(
     let served = answers.iter().filter(|status| **status == 200).count();
     assert_eq!(allowed, served, "every answered request is in the log");
 }
+
+/// A flood of refused requests from one address is counted, not recorded one by
+/// one: the first few are in full, the rest in one `requests_summarized` record,
+/// and the owner's own requests are still recorded and served.
+#[tokio::test]
+async fn a_flood_of_refusals_is_summarized_not_recorded_one_by_one() {
+    let edge = TestEdge::start(
+        "[ratelimit]\nrequests_per_minute = 100000\nburst = 100000\n\
+         failed_auth_per_minute = 100000\nfailed_auth_burst = 100000\n",
+    )
+    .await;
+    let bad = bearer("hs_tok_0123456789abcdef_wrong");
+    for _ in 0..200 {
+        assert_eq!(get(edge.addr, "/auth/whoami", &[&bad]).await.status, 401);
+    }
+    let chat = edge.token(TokenScope::Chat).await;
+    assert_eq!(
+        get(edge.addr, "/auth/whoami", &[&bearer(&chat)])
+            .await
+            .status,
+        200
+    );
+    let mut edge = edge;
+    edge.stop_serving().await;
+    let records = edge.audit_records().await;
+    let kinds = types(&records);
+    let rejected = kinds.iter().filter(|k| *k == "credential_rejected").count();
+    assert_eq!(rejected, 20, "{kinds:?}");
+    let summaries: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["event"]["type"] == "requests_summarized")
+        .map(|r| &r["event"])
+        .collect();
+    let counted: Vec<(&str, u64)> = summaries
+        .iter()
+        .map(|s| (s["kind"].as_str().unwrap(), s["count"].as_u64().unwrap()))
+        .collect();
+    assert!(
+        counted.contains(&("credential_rejected", 180)),
+        "{counted:?}"
+    );
+    assert!(counted.contains(&("request_denied", 180)), "{counted:?}");
+    assert!(summaries.iter().all(|s| s["client"] == "127.0.0.1"));
+    // The owner's path: the authenticated request has its own record.
+    assert!(
+        records
+            .iter()
+            .any(|r| r["event"]["type"] == "request_allowed" && r["event"]["subject"].is_string())
+    );
+}

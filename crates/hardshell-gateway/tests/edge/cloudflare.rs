@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::support::{TestEdge, get};
+use crate::support::{TestEdge, get, request, upstream};
 
 #[path = "../../../hardshell-auth/tests/cf_access/support.rs"]
 #[allow(dead_code)]
@@ -101,5 +101,166 @@ async fn a_valid_access_identity_outside_the_policy_is_forbidden() {
     )
     .await;
     assert_eq!(reply.status, 403, "{reply:?}");
+    edge.stop().await;
+}
+
+/// Cloudflare's cookie and the header it adds are attached by the browser (or by
+/// Cloudflare) to whatever page's request: they are ambient, like the session
+/// cookie, so a write carrying them must come from our own origin.
+#[tokio::test]
+async fn access_credentials_cannot_write_from_another_origin() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let edge = TestEdge::start_cloudflare(&config(), server.certs_url.clone()).await;
+    let token = keys[0].sign(&cf::claims());
+    let body = r#"{"name":"csrf","scope":"admin","expires_in_days":7}"#;
+    for credential in [
+        format!("Cookie: CF_Authorization={token}"),
+        format!("Cf-Access-Jwt-Assertion: {token}"),
+    ] {
+        let reply = request(
+            edge.addr,
+            "POST",
+            "/admin/tokens",
+            &[&credential, "Origin: https://evil.example"],
+            body,
+        )
+        .await;
+        assert_eq!(reply.status, 403, "{credential}: {reply:?}");
+        let reply = request(
+            edge.addr,
+            "POST",
+            "/admin/tokens",
+            &[&credential, "Sec-Fetch-Site: cross-site"],
+            body,
+        )
+        .await;
+        assert_eq!(reply.status, 403, "{credential}: {reply:?}");
+    }
+    assert!(edge.tokens().list().await.unwrap().is_empty());
+    let reply = request(
+        edge.addr,
+        "POST",
+        "/admin/tokens",
+        &[
+            &format!("Cf-Access-Jwt-Assertion: {token}"),
+            "Origin: http://localhost:8787",
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 201, "{reply:?}");
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn access_credentials_from_another_origin_do_not_reach_the_upstream() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start_cloudflare(
+        &format!("{}[upstream]\nurl = \"{url}\"\n", config()),
+        server.certs_url.clone(),
+    )
+    .await;
+    let token = keys[0].sign(&cf::claims());
+    let header = format!("Cf-Access-Jwt-Assertion: {token}");
+    let reply = request(
+        edge.addr,
+        "POST",
+        "/app/transfer",
+        &[&header, "Origin: https://evil.example"],
+        "amount=1",
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    assert!(log.lock().unwrap().is_empty());
+    let reply = request(
+        edge.addr,
+        "POST",
+        "/app/transfer",
+        &[&header, "Origin: http://localhost:8787"],
+        "amount=1",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(log.lock().unwrap().len(), 1);
+    edge.stop().await;
+}
+
+/// When Cloudflare's key set cannot be fetched, the edge cannot tell who the
+/// client is: that is its own outage (503, retry later), not a failed login
+/// (401), and it is not charged to the client.
+#[tokio::test]
+async fn an_unreachable_key_set_is_a_503_not_a_401() {
+    let keys = cf::keys();
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = dead.local_addr().unwrap().port();
+    drop(dead);
+    let certs_url =
+        url::Url::parse(&format!("http://127.0.0.1:{port}/cdn-cgi/access/certs")).unwrap();
+    let edge = TestEdge::start_cloudflare(&config(), certs_url).await;
+    let token = keys[0].sign(&cf::claims());
+    let reply = get(
+        edge.addr,
+        "/auth/whoami",
+        &[&format!("Cf-Access-Jwt-Assertion: {token}")],
+    )
+    .await;
+    assert_eq!(reply.status, 503, "{reply:?}");
+    assert_eq!(reply.body, "authentication temporarily unavailable\n");
+    // A public route is still served.
+    assert_eq!(
+        get(
+            edge.addr,
+            "/healthz",
+            &[&format!("Cf-Access-Jwt-Assertion: {token}")]
+        )
+        .await
+        .status,
+        200
+    );
+    edge.stop().await;
+}
+
+/// With `only_from_trusted_proxies`, an Access token counts only on a
+/// connection from a trusted proxy: one copied from a browser and sent straight
+/// to the edge is ignored.
+#[tokio::test]
+async fn access_tokens_can_be_limited_to_trusted_proxies() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let config = config().replace(
+        "audience = ",
+        "only_from_trusted_proxies = true\naudience = ",
+    );
+    let token = keys[0].sign(&cf::claims());
+    let header = format!("Cf-Access-Jwt-Assertion: {token}");
+    let cookie = format!("Cookie: CF_Authorization={token}");
+
+    // The test client (127.0.0.1) is not the trusted proxy.
+    let edge = TestEdge::start_cloudflare_with(
+        "trusted_proxies = [\"10.0.0.0/8\"]\n",
+        &config,
+        server.certs_url.clone(),
+    )
+    .await;
+    for credential in [&header, &cookie] {
+        let reply = get(edge.addr, "/auth/whoami", &[credential]).await;
+        assert_eq!(reply.status, 401, "{reply:?}");
+    }
+    edge.stop().await;
+
+    // The test client is the trusted proxy.
+    let edge = TestEdge::start_cloudflare_with(
+        "trusted_proxies = [\"127.0.0.1\"]\n",
+        &config,
+        server.certs_url.clone(),
+    )
+    .await;
+    for credential in [&header, &cookie] {
+        let reply = get(edge.addr, "/auth/whoami", &[credential]).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
     edge.stop().await;
 }

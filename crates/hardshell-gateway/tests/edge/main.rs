@@ -5,6 +5,7 @@ mod audit;
 mod chat_page;
 mod client_limits;
 mod cloudflare;
+mod connections;
 mod framing;
 mod oidc;
 mod passkey;

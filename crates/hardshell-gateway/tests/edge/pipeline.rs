@@ -346,3 +346,62 @@ async fn unknown_routes_and_methods_are_404_and_405() {
     );
     edge.stop().await;
 }
+
+/// `[metrics] listen` is a real listener: it serves `/metrics` (and nothing
+/// else) without authentication on loopback, and the main listener then does
+/// not serve metrics at all.
+#[tokio::test]
+async fn the_metrics_listener_serves_metrics_and_nothing_else() {
+    let edge = TestEdge::start(&format!(
+        "{HIGH_LIMITS}[metrics]\nlisten = \"127.0.0.1:0\"\n"
+    ))
+    .await;
+    let metrics = edge.metrics_addr.expect("the metrics listener is bound");
+    assert_ne!(metrics, edge.addr);
+    get(edge.addr, "/healthz", &[]).await;
+    let reply = get(metrics, "/metrics", &[]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert!(
+        reply.body.contains("hardshell_requests_total"),
+        "{}",
+        reply.body
+    );
+    assert_eq!(get(metrics, "/admin/tokens", &[]).await.status, 404);
+    assert_eq!(get(metrics, "/healthz", &[]).await.status, 404);
+    let admin = edge.token(TokenScope::Admin).await;
+    assert_eq!(
+        get(edge.addr, "/metrics", &[&bearer(&admin)]).await.status,
+        404
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn the_token_list_shows_no_secret_hash() {
+    let edge = TestEdge::start(HIGH_LIMITS).await;
+    let admin = edge.token(TokenScope::Admin).await;
+    let reply = get(edge.addr, "/admin/tokens", &[&bearer(&admin)]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let listed: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    let token = &listed["tokens"][0];
+    assert_eq!(token["scope"], "admin", "{listed}");
+    let mut fields: Vec<&str> = token
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    fields.sort_unstable();
+    assert_eq!(
+        fields,
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "name",
+            "revoked_at",
+            "scope"
+        ]
+    );
+    edge.stop().await;
+}

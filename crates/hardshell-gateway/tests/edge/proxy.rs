@@ -7,7 +7,7 @@ use hardshell_auth::identity;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::{TestEdge, bearer, get, parse, request, upstream};
+use crate::support::{TestEdge, bearer, get, owner, parse, raw, request, upstream};
 
 fn config(url: &str) -> String {
     format!(
@@ -184,5 +184,163 @@ async fn websocket_handshakes_without_credentials_are_refused() {
     .await;
     assert_eq!(reply.status, 401);
     assert!(log.lock().unwrap().is_empty());
+    edge.stop().await;
+}
+
+/// Sends a WebSocket handshake with `extra` header lines; returns the answer's head.
+async fn handshake(addr: std::net::SocketAddr, extra: &[&str]) -> crate::support::Reply {
+    let mut text =
+        "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            .to_owned();
+    for line in extra {
+        text.push_str(line);
+        text.push_str("\r\n");
+    }
+    text.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(text.as_bytes()).await.unwrap();
+    let mut head = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut head))
+        .await
+        .unwrap()
+        .unwrap();
+    parse(&head[..n])
+}
+
+/// A WebSocket handshake is a GET that any page may start, and it carries the
+/// browser's cookies: every handshake must come from our own origin, whatever
+/// credential it carries.
+#[tokio::test]
+async fn cross_origin_websocket_handshakes_are_refused() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let cookie = format!("Cookie: hs_session={}", edge.session(owner()).await);
+    let chat = bearer(&edge.token(TokenScope::Chat).await);
+    for credential in [&cookie, &chat] {
+        for foreign in ["Origin: https://evil.example", "Sec-Fetch-Site: cross-site"] {
+            let reply = handshake(edge.addr, &[credential, foreign]).await;
+            assert_eq!(reply.status, 403, "{credential} {foreign}: {reply:?}");
+        }
+    }
+    assert!(log.lock().unwrap().is_empty());
+    let reply = handshake(edge.addr, &[&cookie, "Origin: http://localhost:8787"]).await;
+    assert_eq!(reply.status, 101, "{reply:?}");
+    assert_eq!(log.lock().unwrap().len(), 1);
+    edge.stop().await;
+}
+
+/// CGI, WSGI and PHP upstreams read `X_Forwarded_For` as `X-Forwarded-For`, and
+/// many read client addresses from headers other proxies set: the client may
+/// send none of these through the edge.
+#[tokio::test]
+async fn a_wsgi_upstream_sees_no_forged_forwarding_or_identity_header() {
+    let wsgi = crate::support::WsgiUpstream::start();
+    let edge = TestEdge::start(&config(&wsgi.url)).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let reply = get(
+        edge.addr,
+        "/env",
+        &[
+            &bearer(&chat),
+            "X-Real-IP: 10.9.9.1",
+            "True-Client-IP: 10.9.9.2",
+            "CF-Connecting-IP: 10.9.9.3",
+            "X-Client-IP: 10.9.9.4",
+            "X-Cluster-Client-IP: 10.9.9.5",
+            "X_Forwarded_For: 10.9.9.6",
+            "X_Hardshell_Identity: v1.forged.signature",
+            "Transfer_Encoding: chunked",
+            "Cf_Access_Jwt_Assertion: forged",
+            "X-Kept: 1",
+        ],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let environ: serde_json::Value = serde_json::from_str(&reply.body).unwrap();
+    assert_eq!(environ["HTTP_X_FORWARDED_FOR"], "127.0.0.1", "{environ}");
+    let identity = environ["HTTP_X_HARDSHELL_IDENTITY"].as_str().unwrap();
+    identity::verify(identity, &edge.public_key, chrono::Utc::now()).unwrap();
+    for forged in [
+        "HTTP_X_REAL_IP",
+        "HTTP_TRUE_CLIENT_IP",
+        "HTTP_CF_CONNECTING_IP",
+        "HTTP_X_CLIENT_IP",
+        "HTTP_X_CLUSTER_CLIENT_IP",
+        "HTTP_TRANSFER_ENCODING",
+        "HTTP_CF_ACCESS_JWT_ASSERTION",
+    ] {
+        assert!(environ.get(forged).is_none(), "{forged} reached: {environ}");
+    }
+    assert_eq!(environ["HTTP_X_KEPT"], "1");
+    edge.stop().await;
+}
+
+/// The edge's paths are never proxied, however they are spelled: an upstream
+/// that decodes escapes, merges slashes, resolves dot segments, folds case or
+/// cuts `;` parameters would otherwise serve its own `/admin` or `/metrics`.
+#[tokio::test]
+async fn edge_paths_never_reach_the_upstream_in_any_spelling() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = bearer(&edge.token(TokenScope::Chat).await);
+    for path in [
+        "/admin",
+        "/admin/",
+        "/metrics",
+        "/metrics/",
+        "/auth",
+        "/login/",
+        "/healthz/x",
+        "/ADMIN/tokens",
+        "/%61dmin/tokens",
+        "/admin;x=1/tokens",
+        "//admin/tokens",
+        "/x/../admin/tokens",
+        "/./metrics",
+        "/admin%2ftokens",
+        "/%2e%2e/admin",
+        "/%ff/x",
+    ] {
+        for method in ["GET", "PUT", "DELETE"] {
+            let reply = request(edge.addr, method, path, &[&chat], "").await;
+            assert!(
+                matches!(reply.status, 400 | 403 | 404 | 405),
+                "{method} {path}: {reply:?}"
+            );
+        }
+    }
+    assert!(log.lock().unwrap().is_empty(), "{:?}", log.lock().unwrap());
+    let reply = get(edge.addr, "/administrator/x", &[&chat]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    edge.stop().await;
+}
+
+/// RFC 9112 §3.2: an HTTP/1.1 request without `Host`, with two, or with an
+/// invalid one is a 400, and never reaches the upstream.
+#[tokio::test]
+async fn missing_duplicate_or_malformed_hosts_are_refused() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&config(&url)).await;
+    let chat = bearer(&edge.token(TokenScope::Chat).await);
+    for hosts in [
+        "",
+        "Host: localhost\r\nHost: evil.example\r\n",
+        "Host: user@evil.example\r\n",
+        "Host: localhost/x\r\n",
+        "Host: \r\n",
+    ] {
+        let text = format!("GET /app HTTP/1.1\r\n{hosts}{chat}\r\nConnection: close\r\n\r\n");
+        let reply = raw(edge.addr, text.as_bytes()).await;
+        assert_eq!(reply.status, 400, "{hosts:?}: {reply:?}");
+    }
+    let text = format!(
+        "GET http://evil.example/app HTTP/1.1\r\nHost: localhost\r\n{chat}\r\nConnection: close\r\n\r\n"
+    );
+    assert_eq!(raw(edge.addr, text.as_bytes()).await.status, 400);
+    assert!(log.lock().unwrap().is_empty());
+    let text =
+        format!("GET /app HTTP/1.1\r\nHost: localhost\r\n{chat}\r\nConnection: close\r\n\r\n");
+    assert_eq!(raw(edge.addr, text.as_bytes()).await.status, 200);
     edge.stop().await;
 }

@@ -17,6 +17,8 @@ use tokio::net::TcpStream;
 
 pub struct TestEdge {
     pub addr: SocketAddr,
+    /// Where `[metrics] listen` is bound, when the config sets it.
+    pub metrics_addr: Option<SocketAddr>,
     edge_link: Option<String>,
     pub store: Store,
     pub public_key: Vec<u8>,
@@ -39,6 +41,11 @@ impl TestEdge {
     /// Like `start`, with Cloudflare Access keys fetched from `certs_url`.
     pub async fn start_cloudflare(extra: &str, certs_url: url::Url) -> Self {
         Self::build("", extra, None, Some(certs_url), None).await
+    }
+
+    /// Like `start_cloudflare`, with `edge_keys` added to the `[edge]` table.
+    pub async fn start_cloudflare_with(edge_keys: &str, extra: &str, certs_url: url::Url) -> Self {
+        Self::build(edge_keys, extra, None, Some(certs_url)).await
     }
 
     /// Like `start`, with `edge_keys` added to the `[edge]` table.
@@ -66,8 +73,13 @@ impl TestEdge {
         } else {
             "public_url = \"http://localhost:8787\"\n"
         };
+        let header_timeout = if edge_keys.contains("header_timeout_secs") {
+            ""
+        } else {
+            "header_timeout_secs = 2\n"
+        };
         let text = format!(
-            "[edge]\nlisten = \"127.0.0.1:0\"\nheader_timeout_secs = 2\n{public_url}{edge_keys}\n{extra}"
+            "[edge]\nlisten = \"127.0.0.1:0\"\n{header_timeout}{public_url}{edge_keys}\n{extra}"
         );
         let config = LoadedConfig::parse(&text, &dir.path().join("hardshell.toml")).unwrap();
         let store = Store::open(
@@ -115,6 +127,7 @@ impl TestEdge {
         .await
         .unwrap();
         let addr = edge.local_addr();
+        let metrics_addr = edge.metrics_addr();
         let edge_link = edge
             .first_setup_link()
             .await
@@ -126,6 +139,7 @@ impl TestEdge {
         }));
         Self {
             addr,
+            metrics_addr,
             edge_link,
             store,
             public_key,
@@ -362,3 +376,43 @@ impl Seen {
 pub type Log = Arc<Mutex<Vec<Seen>>>;
 
 pub mod upstream;
+
+/// The WSGI upstream in `support/wsgi_env.py`, stopped (by its pid) on drop.
+pub struct WsgiUpstream {
+    pub url: String,
+    child: std::process::Child,
+}
+
+impl WsgiUpstream {
+    pub fn start() -> Self {
+        use std::io::BufRead;
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/edge/support/wsgi_env.py"
+        );
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs the WSGI upstream");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .parse()
+            .expect("the WSGI upstream printed its port");
+        Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+        }
+    }
+}
+
+impl Drop for WsgiUpstream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
