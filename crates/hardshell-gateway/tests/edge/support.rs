@@ -45,7 +45,7 @@ impl TestEdge {
 
     /// Like `start_cloudflare`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_cloudflare_with(edge_keys: &str, extra: &str, certs_url: url::Url) -> Self {
-        Self::build(edge_keys, extra, None, Some(certs_url)).await
+        Self::build(edge_keys, extra, None, Some(certs_url), None).await
     }
 
     /// Like `start`, with `edge_keys` added to the `[edge]` table.
