@@ -9,9 +9,9 @@
 //! `POST /api/sessions/{id}/approvals/{approval}` while the agent waits on
 //! `/exec/v1/approvals/{approval}/wait`. A question unanswered
 //! `[exec] approval_timeout_secs` after it was asked expires as a refusal,
-//! whether or not the agent waits on it. Every command runs in a fresh shell of its own over the session's
-//! workspace, whatever the decision was: approval decides whether it runs, the
-//! shell decides what it can touch.
+//! whether or not the agent waits on it. Every command runs in a fresh shell
+//! of its own over the session's workspace, whatever the decision was:
+//! approval decides whether it runs, the shell decides what it can touch.
 //!
 //! The workload cannot create shells itself (its seccomp filter refuses new
 //! namespaces), so tool shells are made here, by the supervisor, with a policy
@@ -300,7 +300,9 @@ impl ExecService {
             ..
         }) = lock(&self.pending).remove(approval)
         else {
-            // Another call expired it (and audited that) at its deadline.
+            // Another call expired it at its deadline, and audited that. An
+            // answer that came just before is lost with it: refused, never
+            // run past the deadline.
             return self.unanswered();
         };
         let resolved = |ran: bool| {
