@@ -7,10 +7,11 @@
 //! listed programs runs at once; any other is refused (`allowlist`) or put to
 //! the person whose session it is (`ask`), who answers on
 //! `POST /api/sessions/{id}/approvals/{approval}` while the agent waits on
-//! `/exec/v1/approvals/{approval}/wait`. An unanswered question expires as a
-//! refusal. Every command runs in a fresh shell of its own over the session's
-//! workspace, whatever the decision was: approval decides whether it runs, the
-//! shell decides what it can touch.
+//! `/exec/v1/approvals/{approval}/wait`. A question unanswered
+//! `[exec] approval_timeout_secs` after it was asked expires as a refusal,
+//! whether or not the agent waits on it. Every command runs in a fresh shell
+//! of its own over the session's workspace, whatever the decision was:
+//! approval decides whether it runs, the shell decides what it can touch.
 //!
 //! The workload cannot create shells itself (its seccomp filter refuses new
 //! namespaces), so tool shells are made here, by the supervisor, with a policy
@@ -42,14 +43,16 @@ use hardshell_audit::event::{ExecDecided, ExecFinished};
 use hardshell_config::{Approval, Exec as ExecConfig};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
+use tokio::time::Instant;
 
 use crate::audit::Trail;
 pub use shell::{ExecBroker, SandboxShell};
 use vet::{Vetting, vet};
-use workspaces::{WorkspaceRun, Workspaces};
+use workspaces::{WorkspaceHold, WorkspaceRun, Workspaces};
 
 /// Most questions waiting at once, across sessions: a runaway (or hostile)
-/// agent cannot pile them up.
+/// agent cannot pile them up, and each expires at its deadline whether or
+/// not anyone waits on it, so it cannot hold them open either.
 const MAX_PENDING: usize = 16;
 
 /// Events kept for a chat stream that reads slowly; past this it misses the
@@ -144,9 +147,11 @@ impl RunDecision {
 struct Pending {
     session: String,
     command: String,
-    /// The workspace's generation when it was asked: the approval covers
-    /// the workspace as it was then.
-    asked_at: u64,
+    /// The workspace as it was when asked: the approval covers that.
+    workspace: WorkspaceHold,
+    /// Asked plus `[exec] approval_timeout_secs`: unanswered by then, it
+    /// expires, waited on or not.
+    deadline: Instant,
     /// Taken by the one waiter.
     answer: Option<oneshot::Receiver<Answer>>,
     /// Taken by the one answer.
@@ -194,16 +199,18 @@ impl ExecService {
 
     /// The command the edge holds for question `approval` in `session`: the
     /// only text a question is shown with. `None` when there is no such
-    /// question, or it is another session's.
+    /// question, it is another session's, or it expired.
     pub(crate) fn question(&self, session: &str, approval: &str) -> Option<String> {
+        let now = Instant::now();
         lock(&self.pending)
             .get(approval)
-            .filter(|question| question.session == session)
+            .filter(|question| question.session == session && question.deadline > now)
             .map(|question| question.command.clone())
     }
 
     /// The agent asks to run a command.
     pub(crate) async fn request(&self, request: ExecRequest, audit: &Trail) -> ExecAnswer {
+        self.expire(audit);
         let ExecRequest { session, command } = request;
         if !is_session_id(&session) {
             return refused("the session id is not valid");
@@ -245,11 +252,13 @@ impl ExecService {
             return refused("the system's random number source failed");
         };
         let (reply, answer) = oneshot::channel();
-        let asked_at = self.workspaces.generation(&session);
+        let workspace = self.workspaces.hold(&session);
+        let deadline = self.deadline();
         {
             let mut pending = lock(&self.pending);
             if pending.len() >= MAX_PENDING {
                 drop(pending);
+                drop(workspace);
                 decide("refused", Some("too_many_pending"));
                 return refused("too many commands are waiting for an answer");
             }
@@ -258,7 +267,8 @@ impl ExecService {
                 Pending {
                     session: session.clone(),
                     command,
-                    asked_at,
+                    workspace,
+                    deadline,
                     answer: Some(answer),
                     reply: Some(reply),
                 },
@@ -273,24 +283,27 @@ impl ExecService {
 
     /// The agent waits for the answer to `approval`; runs the command if it
     /// was approved and the workspace is as it was when asked. Expires as a
-    /// refusal after `[exec] approval_timeout_secs`.
+    /// refusal at the question's deadline, however late the wait began.
     pub(crate) async fn wait(&self, approval: &str, audit: &Trail) -> ExecAnswer {
-        let Some(answer) = lock(&self.pending)
+        self.expire(audit);
+        let Some((answer, deadline)) = lock(&self.pending)
             .get_mut(approval)
-            .and_then(|pending| pending.answer.take())
+            .and_then(|pending| Some((pending.answer.take()?, pending.deadline)))
         else {
             return refused("no such question, or it is already being waited on");
         };
-        let limit = Duration::from_secs(self.config.approval_timeout_secs);
-        let answer = tokio::time::timeout(limit, answer).await;
+        let answer = tokio::time::timeout_at(deadline, answer).await;
         let Some(Pending {
             session,
             command,
-            asked_at,
+            workspace,
             ..
         }) = lock(&self.pending).remove(approval)
         else {
-            return refused("the question is gone");
+            // Another call expired it at its deadline, and audited that. An
+            // answer that came just before is lost with it: refused, never
+            // run past the deadline.
+            return self.unanswered();
         };
         let resolved = |ran: bool| {
             let _ = self.events.send(ExecEvent::Resolved {
@@ -320,7 +333,7 @@ impl ExecService {
                         "the approval could not be recorded, so the command did not run",
                     );
                 }
-                let Ok(workspace_run) = self.workspaces.start_approved(&session, asked_at) else {
+                let Ok(workspace_run) = self.workspaces.start_approved(&workspace) else {
                     audit.note(decided("refused", Some("workspace_changed"), None));
                     resolved(false);
                     return refused(
@@ -328,6 +341,8 @@ impl ExecService {
                          what was approved may not be what would run; ask again",
                     );
                 };
+                // The run holds the workspace's record from here.
+                drop(workspace);
                 let answer = self
                     .run(
                         workspace_run,
@@ -349,24 +364,71 @@ impl ExecService {
                 refused("the owner refused to run it")
             }
             Ok(Err(_)) | Err(_) => {
-                audit.note(decided("refused", Some("unanswered"), None));
-                resolved(false);
-                refused(&format!(
-                    "nobody answered within {} s",
-                    self.config.approval_timeout_secs
-                ))
+                self.note_expired(approval, &session, &command, audit);
+                self.unanswered()
             }
         }
     }
 
-    /// The person whose session it is answers a question.
+    /// Removes every question past its deadline, as refusals: a question
+    /// nobody waits on must not hold one of the [`MAX_PENDING`] places (or
+    /// its workspace's record) for ever. Called on every request, wait,
+    /// answer and listing, so an expired question is never acted on.
+    fn expire(&self, audit: &Trail) {
+        let now = Instant::now();
+        let expired: Vec<(String, Pending)> = lock(&self.pending)
+            .extract_if(|_, question| question.deadline <= now)
+            .collect();
+        // Audited (and their workspace holds released) outside the lock.
+        for (id, question) in expired {
+            self.note_expired(&id, &question.session, &question.command, audit);
+        }
+    }
+
+    /// Audits and announces that question `id` expired unanswered.
+    fn note_expired(&self, id: &str, session: &str, command: &str, audit: &Trail) {
+        audit.note(decided(
+            session,
+            &sha256(command),
+            "refused",
+            Some("unanswered"),
+            None,
+        ));
+        tracing::info!(session = %session, approval = %id, "exec question expired unanswered");
+        let _ = self.events.send(ExecEvent::Resolved {
+            session: session.to_owned(),
+            id: id.to_owned(),
+            ran: false,
+        });
+    }
+
+    /// What the agent is told of an expired question.
+    fn unanswered(&self) -> ExecAnswer {
+        refused(&format!(
+            "nobody answered within {} s",
+            self.config.approval_timeout_secs
+        ))
+    }
+
+    /// The deadline of a question asked now: `[exec] approval_timeout_secs`
+    /// on, or at most a year (past what the clock can hold, adding panics).
+    fn deadline(&self) -> Instant {
+        const YEAR_SECS: u64 = 365 * 24 * 60 * 60;
+        let timeout = Duration::from_secs(self.config.approval_timeout_secs.min(YEAR_SECS));
+        Instant::now() + timeout
+    }
+
+    /// The person whose session it is answers a question; an expired one is
+    /// [`AnswerError::Unknown`].
     pub(crate) fn answer(
         &self,
         session: &str,
         approval: &str,
         approve: bool,
         actor: &str,
+        audit: &Trail,
     ) -> Result<(), AnswerError> {
+        self.expire(audit);
         let mut pending = lock(&self.pending);
         let question = pending
             .get_mut(approval)
@@ -384,7 +446,8 @@ impl ExecService {
 
     /// Questions waiting in `session`: `(approval id, command)`, for a client
     /// that (re)opens the conversation.
-    pub(crate) fn waiting(&self, session: &str) -> Vec<(String, String)> {
+    pub(crate) fn waiting(&self, session: &str, audit: &Trail) -> Vec<(String, String)> {
+        self.expire(audit);
         lock(&self.pending)
             .iter()
             .filter(|(_, question)| question.session == session && question.reply.is_some())

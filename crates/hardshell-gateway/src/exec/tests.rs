@@ -184,7 +184,7 @@ async fn ask_runs_the_command_once_the_owner_approves() {
     let approval = pending(harness.request(SESSION, "rm -rf build").await);
     assert!(harness.ran().is_empty(), "nothing runs before the answer");
     assert_eq!(
-        harness.service.waiting(SESSION),
+        harness.service.waiting(SESSION, &harness.trail),
         [(approval.clone(), "rm -rf build".to_owned())]
     );
     let waiter = harness.service.wait(&approval, &harness.trail);
@@ -192,16 +192,18 @@ async fn ask_runs_the_command_once_the_owner_approves() {
         tokio::task::yield_now().await;
         harness
             .service
-            .answer(SESSION, &approval, true, "owner")
+            .answer(SESSION, &approval, true, "owner", &harness.trail)
             .unwrap();
     };
     let (answer, ()) = tokio::join!(waiter, answer);
     assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
     assert_eq!(harness.ran(), ["rm -rf build"]);
-    assert!(harness.service.waiting(SESSION).is_empty());
+    assert!(harness.service.waiting(SESSION, &harness.trail).is_empty());
     // A second answer finds nothing.
     assert_eq!(
-        harness.service.answer(SESSION, &approval, true, "owner"),
+        harness
+            .service
+            .answer(SESSION, &approval, true, "owner", &harness.trail),
         Err(AnswerError::Unknown)
     );
 
@@ -231,10 +233,12 @@ async fn ask_does_not_run_a_refused_command_and_audits_who_refused() {
     let approval = pending(harness.request(SESSION, "curl http://x").await);
     harness
         .service
-        .answer(SESSION, &approval, false, "owner")
+        .answer(SESSION, &approval, false, "owner", &harness.trail)
         .unwrap();
     assert_eq!(
-        harness.service.answer(SESSION, &approval, true, "owner"),
+        harness
+            .service
+            .answer(SESSION, &approval, true, "owner", &harness.trail),
         Err(AnswerError::Answered),
         "an answer cannot be changed"
     );
@@ -247,7 +251,7 @@ async fn ask_does_not_run_a_refused_command_and_audits_who_refused() {
     assert_eq!(records[1]["actor"], "owner");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn an_unanswered_question_expires_as_a_refusal() {
     let harness = Harness::new(Approval::Ask).await;
     let approval = pending(harness.request(SESSION, "make").await);
@@ -255,7 +259,9 @@ async fn an_unanswered_question_expires_as_a_refusal() {
     assert!(reason.contains("nobody answered within 2 s"), "{reason}");
     assert!(harness.ran().is_empty());
     assert_eq!(
-        harness.service.answer(SESSION, &approval, true, "owner"),
+        harness
+            .service
+            .answer(SESSION, &approval, true, "owner", &harness.trail),
         Err(AnswerError::Unknown),
         "a late answer finds nothing"
     );
@@ -269,19 +275,25 @@ async fn only_the_questions_session_can_answer_it_and_only_one_waiter_waits() {
     let approval = pending(harness.request(SESSION, "make").await);
     let other = "web-ffffffff-00112233445566778899aabb";
     assert_eq!(
-        harness.service.answer(other, &approval, true, "someone"),
-        Err(AnswerError::Unknown)
-    );
-    assert!(harness.service.waiting(other).is_empty());
-    assert_eq!(
         harness
             .service
-            .answer(SESSION, "0".repeat(32).as_str(), true, "owner"),
+            .answer(other, &approval, true, "someone", &harness.trail),
+        Err(AnswerError::Unknown)
+    );
+    assert!(harness.service.waiting(other, &harness.trail).is_empty());
+    assert_eq!(
+        harness.service.answer(
+            SESSION,
+            "0".repeat(32).as_str(),
+            true,
+            "owner",
+            &harness.trail
+        ),
         Err(AnswerError::Unknown)
     );
     harness
         .service
-        .answer(SESSION, &approval, true, "owner")
+        .answer(SESSION, &approval, true, "owner", &harness.trail)
         .unwrap();
     let first = harness.service.wait(&approval, &harness.trail).await;
     assert!(matches!(first, ExecAnswer::Ran { .. }), "{first:?}");
@@ -321,7 +333,7 @@ async fn questions_are_capped_and_bad_session_ids_refused() {
 async fn approve_and_wait(harness: &Harness, approval: &str) -> ExecAnswer {
     harness
         .service
-        .answer(SESSION, approval, true, "owner")
+        .answer(SESSION, approval, true, "owner", &harness.trail)
         .unwrap();
     harness.service.wait(approval, &harness.trail).await
 }
@@ -368,7 +380,7 @@ async fn every_command_the_edge_runs_is_announced_with_the_text_it_runs() {
     let refused = pending(harness.request(SESSION, "curl x").await);
     harness
         .service
-        .answer(SESSION, &refused, false, "owner")
+        .answer(SESSION, &refused, false, "owner", &harness.trail)
         .unwrap();
     harness.service.wait(&refused, &harness.trail).await;
     let mut seen = Vec::new();
@@ -445,4 +457,126 @@ async fn a_fork_bomb_is_reported_and_audited_as_hitting_the_process_limit() {
     assert_eq!(finished["type"], "exec_finished");
     assert_eq!(finished["ended"], "pids");
     assert_eq!(finished["pids_limit_hit"], true);
+}
+
+/// How many questions the audit has as expired unanswered.
+async fn unanswered_records(harness: &Harness) -> usize {
+    harness
+        .exec_records()
+        .await
+        .iter()
+        .filter(|record| record["reason"] == "unanswered")
+        .count()
+}
+
+#[tokio::test(start_paused = true)]
+async fn questions_nobody_waits_on_expire_and_free_their_places() {
+    let harness = Harness::new(Approval::Ask).await;
+    let mut events = harness.service.subscribe();
+    let mut asked = Vec::new();
+    for _ in 0..super::MAX_PENDING {
+        asked.push(pending(harness.request(SESSION, "make").await));
+    }
+    let reason = refusal(harness.request(OTHER_SESSION, "make").await);
+    assert!(reason.contains("too many"), "{reason}");
+
+    // Nobody waits; at their deadline they are gone, and another session's
+    // question is taken.
+    tokio::time::advance(Duration::from_secs(2)).await;
+    pending(harness.request(OTHER_SESSION, "make").await);
+    assert_eq!(unanswered_records(&harness).await, super::MAX_PENDING);
+    let mut expired = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let ExecEvent::Resolved { id, ran: false, .. } = event {
+            expired.push(id);
+        }
+    }
+    expired.sort();
+    asked.sort();
+    assert_eq!(expired, asked, "each is announced as ended");
+    for approval in &asked {
+        let reason = refusal(harness.service.wait(approval, &harness.trail).await);
+        assert!(reason.contains("no such question"), "{reason}");
+    }
+    assert!(harness.ran().is_empty());
+    assert_eq!(
+        harness.service.workspaces.recorded(),
+        1,
+        "only the live one"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_wait_begun_late_gets_only_the_time_left() {
+    let harness = Harness::new(Approval::Ask).await;
+    let approval = pending(harness.request(SESSION, "make").await);
+    tokio::time::advance(Duration::from_millis(1500)).await;
+    // Half a second is left of the 2 s; a wait given a fresh 2 s would
+    // outlast the second given here.
+    let wait = harness.service.wait(&approval, &harness.trail);
+    let ended = tokio::time::timeout(Duration::from_secs(1), wait).await;
+    let reason = refusal(ended.expect("the wait ends at the question's deadline"));
+    assert!(reason.contains("nobody answered within 2 s"), "{reason}");
+    assert_eq!(unanswered_records(&harness).await, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_question_expired_under_its_waiter_is_refused_and_audited_once() {
+    let harness = Harness::new(Approval::Ask).await;
+    let approval = pending(harness.request(SESSION, "make").await);
+    let wait = harness.service.wait(&approval, &harness.trail);
+    tokio::pin!(wait);
+    assert!(futures::poll!(&mut wait).is_pending());
+    tokio::time::advance(Duration::from_secs(2)).await;
+    // Another call comes first and expires it.
+    assert!(harness.service.waiting(SESSION, &harness.trail).is_empty());
+    let reason = refusal(wait.await);
+    assert!(reason.contains("nobody answered within 2 s"), "{reason}");
+    assert_eq!(unanswered_records(&harness).await, 1);
+    assert!(harness.ran().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_after_the_deadline_is_refused_and_one_before_it_taken() {
+    let harness = Harness::new(Approval::Ask).await;
+    let late = pending(harness.request(SESSION, "make").await);
+    tokio::time::advance(Duration::from_millis(1900)).await;
+    let in_time = pending(harness.request(SESSION, "make install").await);
+    tokio::time::advance(Duration::from_millis(100)).await;
+    assert_eq!(harness.service.question(SESSION, &late), None);
+    assert_eq!(
+        harness
+            .service
+            .answer(SESSION, &late, true, "owner", &harness.trail),
+        Err(AnswerError::Unknown)
+    );
+    assert_eq!(
+        harness.service.waiting(SESSION, &harness.trail),
+        [(in_time.clone(), "make install".to_owned())]
+    );
+    let answer = approve_and_wait(&harness, &in_time).await;
+    assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
+    assert_eq!(harness.ran(), ["make install"]);
+}
+
+#[tokio::test]
+async fn workspace_records_do_not_grow_with_the_sessions_named() {
+    let harness = Harness::new(Approval::Ask).await;
+    for n in 0..200 {
+        let session = format!("web-{n:08x}-00112233445566778899aabb");
+        let answer = harness.request(&session, "ls").await;
+        assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
+    }
+    assert_eq!(harness.service.workspaces.recorded(), 0);
+    // A question holds its session's record until it ends; meanwhile the
+    // record still tells a changed workspace from an unchanged one.
+    let stale = pending(harness.request(SESSION, "bash build.sh").await);
+    harness.request(SESSION, "cat > build.sh").await;
+    let fresh = pending(harness.request(SESSION, "bash build.sh").await);
+    assert_eq!(harness.service.workspaces.recorded(), 1);
+    let reason = refusal(approve_and_wait(&harness, &stale).await);
+    assert!(reason.contains("another command ran"), "{reason}");
+    let answer = approve_and_wait(&harness, &fresh).await;
+    assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
+    assert_eq!(harness.service.workspaces.recorded(), 0);
 }

@@ -128,7 +128,7 @@ async fn history(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpRes
         .state
         .exec
         .as_ref()
-        .map(|exec| exec.waiting(&id))
+        .map(|exec| exec.waiting(&id, &cx.state.audit))
         .unwrap_or_default()
         .into_iter()
         .map(|(id, command)| serde_json::json!({ "id": id, "command": command }))
@@ -161,7 +161,13 @@ async fn approve(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> H
     let Some(body) = read_json::<Approve>(request).await else {
         return response::bad_request("expected {\"approve\": true or false}\n");
     };
-    match exec.answer(&id, &approval, body.approve, &permit.identity().subject) {
+    match exec.answer(
+        &id,
+        &approval,
+        body.approve,
+        &permit.identity().subject,
+        &cx.state.audit,
+    ) {
         Ok(()) => response::text(StatusCode::NO_CONTENT, ""),
         Err(crate::exec::AnswerError::Unknown) => response::not_found(),
         Err(crate::exec::AnswerError::Answered) => {
