@@ -25,6 +25,35 @@ pub struct Route {
     /// Handed to the broker's [`crate::proxy::Tap`] with each request of this
     /// route (the model provider's name).
     pub tag: Option<String>,
+    /// What the broker does with `hs-secret:` placeholders in this route's
+    /// requests.
+    pub placeholders: Placeholders,
+}
+
+/// What the broker does with `hs-secret:` placeholders in a route's requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Placeholders {
+    /// Swapped where a binding allows; anywhere else the request is refused.
+    /// A shell's own requests: a placeholder there is meant to be used.
+    #[default]
+    Bound,
+    /// Text like any other, never swapped and never refused, except in the
+    /// key header, where the placeholder of one of its secrets is swapped
+    /// (and any other one refuses the request). The model routes: their
+    /// bodies carry a conversation, which quotes placeholders (the exec
+    /// tool's description, a command's output, an echo the broker turned
+    /// back into one), and none of them is ever meant to be swapped there.
+    Inert { key: Option<KeyHeader> },
+}
+
+/// The one place a model route swaps a placeholder: its provider's key
+/// header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHeader {
+    /// Compared case-insensitively.
+    pub header: String,
+    /// The secrets (provider keys) whose placeholders are swapped there.
+    pub secrets: Vec<String>,
 }
 
 /// What a shell asked for.

@@ -17,6 +17,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 
 use crate::host::{Host, HostPattern};
+use crate::policy::Placeholders;
 
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";
@@ -86,6 +87,52 @@ pub fn substitute(
     bindings: &BTreeMap<String, Binding>,
     value_of: impl Fn(&str) -> Option<String>,
 ) -> Result<String, Misdirected> {
+    let bound_here = |name: &str| {
+        bindings.get(name).is_some_and(|binding| {
+            let host_ok = binding.hosts.iter().any(|p| p.matches(host));
+            let place_ok = match (&binding.header, place) {
+                (None, _) => true,
+                (Some(bound), Place::Header(header)) => bound.eq_ignore_ascii_case(header),
+                (Some(_), _) => false,
+            };
+            host_ok && place_ok
+        })
+    };
+    substitute_where(text, host, place, bound_here, value_of)
+}
+
+/// `text` as the route's [`Placeholders`] rule has it: swapped where bound
+/// ([`substitute`]), or, on a model route, left as text everywhere but the
+/// key header, where only the route's own keys are swapped.
+pub fn swap_for_route(
+    text: &str,
+    host: &Host,
+    place: Place<'_>,
+    placeholders: &Placeholders,
+    bindings: &BTreeMap<String, Binding>,
+    value_of: impl Fn(&str) -> Option<String>,
+) -> Result<String, Misdirected> {
+    match (placeholders, place) {
+        (Placeholders::Bound, _) => substitute(text, host, place, bindings, value_of),
+        (Placeholders::Inert { key: Some(key) }, Place::Header(header))
+            if key.header.eq_ignore_ascii_case(header) =>
+        {
+            let own = |name: &str| key.secrets.iter().any(|secret| secret == name);
+            substitute_where(text, host, place, own, value_of)
+        }
+        (Placeholders::Inert { .. }, _) => Ok(text.to_owned()),
+    }
+}
+
+/// `text` with each placeholder replaced by its value, if `allowed` allows
+/// every one found.
+fn substitute_where(
+    text: &str,
+    host: &Host,
+    place: Place<'_>,
+    allowed: impl Fn(&str) -> bool,
+    value_of: impl Fn(&str) -> Option<String>,
+) -> Result<String, Misdirected> {
     let found = placeholders(text);
     if found.is_empty() {
         return Ok(text.to_owned());
@@ -103,14 +150,7 @@ pub fn substitute(
             host: host.to_string(),
             where_: where_.clone(),
         };
-        let binding = bindings.get(name).ok_or_else(misdirected)?;
-        let host_ok = binding.hosts.iter().any(|p| p.matches(host));
-        let place_ok = match (&binding.header, place) {
-            (None, _) => true,
-            (Some(bound), Place::Header(header)) => bound.eq_ignore_ascii_case(header),
-            (Some(_), _) => false,
-        };
-        if !host_ok || !place_ok {
+        if !allowed(name) {
             return Err(misdirected());
         }
         let value = value_of(name).ok_or_else(misdirected)?;
@@ -453,6 +493,69 @@ mod tests {
             assert!(!shown.contains("hs-secret:"), "{shown}");
             assert!(!shown.contains("value-of"), "{shown}");
         }
+    }
+
+    #[test]
+    fn on_a_model_route_placeholders_are_text_but_its_own_key_in_its_key_header() {
+        use crate::policy::KeyHeader;
+        let host = Host::parse("api.openai.test").unwrap();
+        let inert = Placeholders::Inert {
+            key: Some(KeyHeader {
+                header: "authorization".into(),
+                secrets: vec!["LLM_OPENAI".into()],
+            }),
+        };
+        let swap =
+            |text: &str, place| swap_for_route(text, &host, place, &inert, &BTreeMap::new(), value);
+        // The conversation quotes placeholders: bound or not, known or not,
+        // they reach the model as the text they are.
+        for (text, place) in [
+            ("run with hs-secret:GITHUB_TOKEN", Place::Body),
+            ("{\"content\":\"hs-secret:LLM_OPENAI\"}", Place::Body),
+            ("hs-secret:NOT_BOUND", Place::Header("x-debug")),
+            ("hs-secret:LLM_OPENAI", Place::Header("x-api-key")),
+            ("q=hs-secret:WEATHER_KEY", Place::Query),
+        ] {
+            assert_eq!(swap(text, place).unwrap(), text, "{text}");
+        }
+        // The one swap: the provider's key in its key header.
+        assert_eq!(
+            swap(
+                "Bearer hs-secret:LLM_OPENAI",
+                Place::Header("Authorization")
+            )
+            .unwrap(),
+            "Bearer value-of-LLM_OPENAI"
+        );
+        // Another key there is not this route's to send.
+        assert!(swap("Bearer hs-secret:LLM_OTHER", Place::Header("authorization")).is_err());
+        // A model route without a key swaps nothing and refuses nothing.
+        let keyless = Placeholders::Inert { key: None };
+        let text = "Bearer hs-secret:LLM_OPENAI";
+        assert_eq!(
+            swap_for_route(
+                text,
+                &host,
+                Place::Header("authorization"),
+                &keyless,
+                &bindings(),
+                value
+            )
+            .unwrap(),
+            text
+        );
+        // A shell's own routes keep the bound rule.
+        assert!(
+            swap_for_route(
+                "hs-secret:GITHUB_TOKEN",
+                &host,
+                Place::Body,
+                &Placeholders::Bound,
+                &bindings(),
+                value
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 //!   `[dangerous] egress_internal` as the exceptions;
 //! - the secret: the agent holds `hs-secret:LLM_<NAME>` as its key, which the
 //!   broker swaps for the real one in the provider's key header only
-//!   (`x-api-key` or `authorization`), and only at that host.
+//!   (`x-api-key` or `authorization`), and only on that provider's route.
+//!   Every other placeholder in the agent's model traffic is text: the
+//!   conversation quotes them (the exec tool's description, a command's
+//!   output), and the model route neither swaps nor refuses them.
 //!
 //! [`LlmGateway`] is the routes' [`Tap`]: the monthly spend cap is enforced
 //! before a request leaves (a paid model over the cap gets 402 with
@@ -28,9 +31,9 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::future::BoxFuture;
 use hardshell_broker::host::{Host, HostPattern};
-use hardshell_broker::policy::Route;
+use hardshell_broker::policy::{KeyHeader, Placeholders, Route};
 use hardshell_broker::proxy::{Admitted, Meter, Tap};
-use hardshell_broker::secrets::{Binding, PREFIX};
+use hardshell_broker::secrets::PREFIX;
 use hardshell_llm::{
     Metered, ModelRef, ProviderKind, SpendCap, SpendError, UsageLedger, UsageMeter,
 };
@@ -182,8 +185,8 @@ impl LlmGateway {
         })
     }
 
-    /// The broker's routes and bindings for the providers, and the values
-    /// of their keys by placeholder name.
+    /// The broker's routes for the providers, and the values of their keys
+    /// by placeholder name.
     pub(crate) fn routes(&self) -> Result<Routes, LlmGatewayError> {
         let mut routes = Routes::default();
         for (name, provider) in &self.providers {
@@ -209,24 +212,37 @@ impl LlmGateway {
                 internal: matches!(url.host(), Some(url::Host::Ipv4(_)))
                     || host.as_str() == "localhost",
                 tag: Some(name.clone()),
+                placeholders: self.placeholders(provider),
             });
             if let Some(key) = &provider.key {
-                let secret = secret_name(name).map_err(why)?;
-                let header = match provider.kind {
-                    ProviderKind::Anthropic => "x-api-key",
-                    ProviderKind::OpenAi => "authorization",
-                };
-                routes.bindings.insert(
-                    secret.clone(),
-                    Binding {
-                        hosts: vec![HostPattern::Exact(host)],
-                        header: Some(header.into()),
-                    },
-                );
-                routes.keys.insert(secret, key.clone());
+                routes
+                    .keys
+                    .insert(secret_name(name).map_err(why)?, key.clone());
             }
         }
         Ok(routes)
+    }
+
+    /// How a provider's route treats placeholders: as text, but in the key
+    /// header, where the key of this provider (and of those sharing its
+    /// endpoint, whose requests take the same route) is swapped.
+    fn placeholders(&self, provider: &ProviderRoute) -> Placeholders {
+        let secrets: Vec<String> = self
+            .providers
+            .iter()
+            .filter(|(_, other)| other.key.is_some() && endpoint(other) == endpoint(provider))
+            .filter_map(|(name, _)| secret_name(name).ok())
+            .collect();
+        let header = match provider.kind {
+            ProviderKind::Anthropic => "x-api-key",
+            ProviderKind::OpenAi => "authorization",
+        };
+        Placeholders::Inert {
+            key: (!secrets.is_empty()).then(|| KeyHeader {
+                header: header.into(),
+                secrets,
+            }),
+        }
     }
 }
 
@@ -234,7 +250,6 @@ impl LlmGateway {
 #[derive(Default)]
 pub(crate) struct Routes {
     pub routes: Vec<Route>,
-    pub bindings: BTreeMap<String, Binding>,
     pub keys: BTreeMap<String, Zeroizing<String>>,
 }
 

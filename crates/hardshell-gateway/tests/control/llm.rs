@@ -328,12 +328,6 @@ async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
         ("POST", "/", key),
         ("GET", "/chat/completions", key),
         ("DELETE", "/chat/completions", key),
-        // In another header than the provider's key header.
-        (
-            "POST",
-            "/chat/completions",
-            ("x-debug", "hs-secret:LLM_OPENAI"),
-        ),
         // Another provider's placeholder.
         (
             "POST",
@@ -378,6 +372,44 @@ async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
     assert!(
         p.received.lock().unwrap().is_empty(),
         "nothing reached the provider"
+    );
+}
+
+#[tokio::test]
+async fn placeholders_in_the_conversation_reach_the_model_as_text() {
+    let p = provider(Answer::OpenAiStream).await;
+    let f = fixture(&[("openai", ProviderKind::OpenAi, &p.url)], &[], None).await;
+    // The exec tool's description, a command's output, the broker's own
+    // echo conversion: a conversation quotes placeholders, bound or not.
+    let request = serde_json::json!({
+        "model": "gpt-4o",
+        "tools": [{ "type": "function", "function": { "name": "exec",
+            "description": "write hs-secret:NAME where the value goes" } }],
+        "messages": [
+            { "role": "tool", "content": "you sent Bearer hs-secret:TEST_TOKEN" },
+            { "role": "user", "content": "and my key is hs-secret:LLM_OPENAI" },
+        ],
+    });
+    let response = f
+        .http
+        .post(format!("{}/chat/completions", p.url))
+        .header("authorization", "Bearer hs-secret:LLM_OPENAI")
+        .header("x-debug", "hs-secret:LLM_OPENAI")
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    let received = p.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    // Passed on as the text it is; the key only in its own header.
+    assert_eq!(received[0].body["messages"], request["messages"]);
+    assert_eq!(received[0].body["tools"], request["tools"]);
+    assert_eq!(received[0].headers["x-debug"], "hs-secret:LLM_OPENAI");
+    assert_eq!(
+        received[0].headers["authorization"],
+        format!("Bearer {KEY}")
     );
 }
 
