@@ -40,7 +40,7 @@ mod tap;
 mod upstream;
 
 pub use shell::Limits;
-pub use tap::{Admitted, Meter, Tap};
+pub use tap::{Admitted, Meter, Refused, Tap};
 pub use upstream::platform_tls;
 
 use shell::{BUDGET_SPENT, Shell, counted, pump};
@@ -402,7 +402,14 @@ impl Broker {
             }
             (Some(tag), Some(tap)) => match tap.admit(tag, &parts, body).await {
                 Ok(admitted) => (admitted.body, Some(admitted.meter)),
-                Err(refused) => return refused.map(full),
+                Err(refused) => {
+                    (self.events)(Event::Denied {
+                        host: host.to_string(),
+                        port,
+                        reason: refused.reason,
+                    });
+                    return refused.response.map(full);
+                }
             },
         };
         let swapped = match self.swap(&parts, &body, host, port, route) {

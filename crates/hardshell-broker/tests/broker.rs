@@ -858,15 +858,20 @@ impl hardshell_broker::proxy::Tap for TestTap {
         tag: &str,
         request: &http::request::Parts,
         body: bytes::Bytes,
-    ) -> BoxFuture<'static, Result<hardshell_broker::proxy::Admitted, http::Response<bytes::Bytes>>>
-    {
+    ) -> BoxFuture<
+        'static,
+        Result<hardshell_broker::proxy::Admitted, hardshell_broker::proxy::Refused>,
+    > {
         let refuse = request.uri.path().ends_with("/refused");
         let (tag, metered) = (tag.to_owned(), self.metered.clone());
         Box::pin(async move {
             if refuse {
                 let mut response = http::Response::new(bytes::Bytes::from_static(b"over budget"));
                 *response.status_mut() = http::StatusCode::PAYMENT_REQUIRED;
-                return Err(response);
+                return Err(hardshell_broker::proxy::Refused {
+                    response,
+                    reason: "over budget".into(),
+                });
             }
             let mut rewritten = body.to_vec();
             rewritten.extend_from_slice(b"+tapped");
@@ -898,6 +903,9 @@ async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
     broker.tap = Some(Arc::new(TestTap {
         metered: metered.clone(),
     }));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
     let (socket, _dir) = serve(broker);
     let post = |path: &str| {
         format!(
@@ -921,6 +929,12 @@ async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
     let refused = send_to(&socket, &post("/v1/refused")).await;
     assert!(refused.starts_with("HTTP/1.1 402"), "{refused}");
     assert_eq!(seen.lock().unwrap().len(), 1);
+    // The tap's refusal is on record, in the tap's words.
+    assert!(events.lock().unwrap().contains(&Event::Denied {
+        host: "model.test".into(),
+        port,
+        reason: "over budget".into(),
+    }));
 
     // A metered route with no meter does not go out unmetered.
     let (socket, _dir2) = serve(loopback_broker(routes(), test_tls()));

@@ -133,11 +133,17 @@ impl PriceList {
     }
 
     pub fn price_of(&self, model: &ModelRef) -> Price {
+        self.listed(model).unwrap_or(Price::FREE)
+    }
+
+    /// The price the list gives `model` (its own, or its provider's), if
+    /// any: `None` is the free of an unlisted model, which a keyed
+    /// provider's model under a cap may not have.
+    pub fn listed(&self, model: &ModelRef) -> Option<Price> {
         self.models
             .get(model)
             .or_else(|| self.providers.get(model.provider()))
             .copied()
-            .unwrap_or(Price::FREE)
     }
 }
 

@@ -32,7 +32,7 @@ use chrono::Utc;
 use futures::future::BoxFuture;
 use hardshell_broker::host::{Host, HostPattern};
 use hardshell_broker::policy::{KeyHeader, Placeholders, Route};
-use hardshell_broker::proxy::{Admitted, Meter, Tap};
+use hardshell_broker::proxy::{Admitted, Meter, Refused, Tap};
 use hardshell_broker::secrets::PREFIX;
 use hardshell_llm::{
     Metered, ModelRef, ProviderKind, SpendCap, SpendError, UsageLedger, UsageMeter,
@@ -48,6 +48,11 @@ pub struct ProviderRoute {
     pub base_url: Url,
     /// Swapped in on the way out; never shown to the workload.
     pub key: Option<Zeroizing<String>>,
+    /// The models of `[llm] chain` this provider serves, exactly as the
+    /// chain spells them: a request naming any other is refused, so the
+    /// agent cannot pick a model the operator did not (an unpriced one
+    /// would not count against the cap).
+    pub models: Vec<String>,
 }
 
 impl std::fmt::Debug for ProviderRoute {
@@ -56,6 +61,7 @@ impl std::fmt::Debug for ProviderRoute {
             .field("kind", &self.kind)
             .field("base_url", &self.base_url.as_str())
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("models", &self.models)
             .finish()
     }
 }
@@ -72,6 +78,12 @@ pub struct LlmGateway {
 pub enum LlmGatewayError {
     #[error("model provider {name}: {why}")]
     Provider { name: String, why: String },
+    #[error(
+        "model {model} has no price in [[llm.prices]]: its provider has a key, so it is taken \
+         for a paid service, and under monthly_cap_usd a paid model without a price would be \
+         free; give it a price (0 if it really is free)"
+    )]
+    Unpriced { model: String },
 }
 
 /// What the agent is given for one provider: where to send its requests
@@ -85,7 +97,8 @@ pub struct AgentProvider {
 impl LlmGateway {
     /// Refuses a base URL the broker could not route: a scheme other than
     /// HTTP(S), credentials, a query, or a host that is not a name or IPv4
-    /// address.
+    /// address; and, with a cap, a model of a provider with a key (a paid
+    /// service) that has no price.
     pub fn new(
         providers: BTreeMap<String, ProviderRoute>,
         ledger: UsageLedger,
@@ -118,6 +131,17 @@ impl LlmGateway {
                 )));
             }
             endpoints.entry(endpoint(route)).or_default().push(route);
+            if cap.is_some() && route.key.is_some() {
+                for model in &route.models {
+                    let model = ModelRef::parse(&format!("{name}/{model}"))
+                        .map_err(|e| why(&e.to_string()))?;
+                    if ledger.prices().listed(&model).is_none() {
+                        return Err(LlmGatewayError::Unpriced {
+                            model: model.to_string(),
+                        });
+                    }
+                }
+            }
         }
         // A request is metered and capped as the provider whose key
         // placeholder it carries; providers sharing an endpoint are told
@@ -307,7 +331,9 @@ fn chat_path(kind: ProviderKind) -> &'static str {
     }
 }
 
-fn refusal(status: StatusCode, kind: &'static str, message: &str) -> http::Response<Bytes> {
+/// A refusal in the provider's error shape, its message recorded as the
+/// reason.
+fn refusal(status: StatusCode, kind: &'static str, message: &str) -> Refused {
     let body = serde_json::json!({ "error": { "type": kind, "message": message } });
     let mut response = http::Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = status;
@@ -318,13 +344,18 @@ fn refusal(status: StatusCode, kind: &'static str, message: &str) -> http::Respo
     response
         .headers_mut()
         .insert("x-hardshell-refusal", HeaderValue::from_static(kind));
-    response
+    Refused {
+        response,
+        reason: format!("model route: {message}"),
+    }
 }
 
 /// The gateway as the broker's tap; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct ModelTap {
     kinds: BTreeMap<String, ProviderKind>,
+    /// Each provider's models in the chain: the only ones it is asked for.
+    models: BTreeMap<String, Vec<String>>,
     /// Each provider's endpoint, and the provider each key placeholder names.
     endpoints: BTreeMap<String, (String, Option<u16>, String)>,
     by_secret: BTreeMap<String, String>,
@@ -339,6 +370,11 @@ impl LlmGateway {
                 .providers
                 .iter()
                 .map(|(name, route)| (name.clone(), route.kind))
+                .collect(),
+            models: self
+                .providers
+                .iter()
+                .map(|(name, route)| (name.clone(), route.models.clone()))
                 .collect(),
             endpoints: self
                 .providers
@@ -362,7 +398,7 @@ impl Tap for ModelTap {
         tag: &str,
         request: &http::request::Parts,
         body: Bytes,
-    ) -> BoxFuture<'static, Result<Admitted, http::Response<Bytes>>> {
+    ) -> BoxFuture<'static, Result<Admitted, Refused>> {
         let this = self.clone();
         let name = self.provider(tag, request);
         Box::pin(async move { this.admit_one(name, body).await })
@@ -385,7 +421,7 @@ impl ModelTap {
 }
 
 impl ModelTap {
-    async fn admit_one(self, name: String, body: Bytes) -> Result<Admitted, http::Response<Bytes>> {
+    async fn admit_one(self, name: String, body: Bytes) -> Result<Admitted, Refused> {
         let bad = |message: &str| refusal(StatusCode::BAD_REQUEST, "request", message);
         let Some(kind) = self.kinds.get(&name).copied() else {
             return Err(bad("no such provider"));
@@ -393,11 +429,25 @@ impl ModelTap {
         let Ok(serde_json::Value::Object(mut json)) = serde_json::from_slice(&body) else {
             return Err(bad("the request is not a JSON object"));
         };
-        let model = json
+        let asked = json
             .get("model")
             .and_then(|m| m.as_str())
-            .and_then(|model| ModelRef::parse(&format!("{name}/{model}")).ok())
             .ok_or_else(|| bad("the request names no model"))?;
+        // Exactly as the chain spells it: another spelling or a dated
+        // variant may be another price, or none.
+        if !self
+            .models
+            .get(&name)
+            .is_some_and(|m| m.iter().any(|m| m == asked))
+        {
+            return Err(refusal(
+                StatusCode::FORBIDDEN,
+                "model",
+                "the request names a model that is not in the chain",
+            ));
+        }
+        let model = ModelRef::parse(&format!("{name}/{asked}"))
+            .map_err(|_| bad("the request names no model"))?;
         // OpenAI-style servers report a stream's usage only when asked; the
         // workload does not get to choose whether it is metered.
         let body = if kind == ProviderKind::OpenAi

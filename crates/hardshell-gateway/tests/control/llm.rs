@@ -21,6 +21,9 @@ use zeroize::Zeroizing;
 
 const KEY: &str = "sk-provider-key-0123456789abcdef";
 
+/// The chain of every fixture provider: the models the tests ask for.
+const MODELS: &[&str] = &["gpt-4o", "claude-sonnet-4-5", "smol", "smollm2", "m"];
+
 /// What reached the provider.
 #[derive(Debug, Clone)]
 struct Received {
@@ -126,8 +129,9 @@ struct Fixture {
 }
 
 /// A control socket whose gateway knows `providers` (name, kind, base URL),
-/// every one with [`KEY`]; `paid` costs $10 per million tokens each way, and
-/// `cap` is the monthly limit.
+/// every one with [`KEY`] and [`MODELS`] in the chain; `paid` costs $10 per
+/// million tokens each way, every other model is priced free under a cap,
+/// and `cap` is the monthly limit.
 async fn fixture(
     providers: &[(&str, ProviderKind, &str)],
     paid: &[&str],
@@ -168,6 +172,15 @@ async fn fixture_resolving(
             Price::from_usd_per_mtok(10.0, 10.0).unwrap(),
         );
     }
+    // Under a cap a keyed provider's model needs a price: free is said.
+    for (name, _, _) in providers.iter().filter(|_| cap.is_some()) {
+        for model in MODELS {
+            let model = format!("{name}/{model}");
+            if !paid.contains(&model.as_str()) {
+                prices.set_model(ModelRef::parse(&model).unwrap(), Price::FREE);
+            }
+        }
+    }
     let ledger = UsageLedger::new(
         store
             .root()
@@ -184,6 +197,7 @@ async fn fixture_resolving(
                     kind: *kind,
                     base_url: url::Url::parse(url).unwrap(),
                     key: Some(Zeroizing::new(KEY.to_owned())),
+                    models: MODELS.iter().map(|m| (*m).to_owned()).collect(),
                 },
             )
         })
@@ -359,7 +373,13 @@ async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
         response.text().await.unwrap().contains("LLM_OPENAI"),
         "the refusal names the secret"
     );
-    for bad in ["not json", "[1,2]", "{\"messages\":[]}", "{\"model\":\"\"}"] {
+    for (bad, status) in [
+        ("not json", 400),
+        ("[1,2]", 400),
+        ("{\"messages\":[]}", 400),
+        // No model the chain has.
+        ("{\"model\":\"\"}", 403),
+    ] {
         let response = f
             .http
             .post(format!("{}/chat/completions", p.url))
@@ -367,7 +387,7 @@ async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(response.status(), status, "{bad}");
     }
     assert!(
         p.received.lock().unwrap().is_empty(),
@@ -510,6 +530,81 @@ async fn over_the_cap_paid_models_are_refused_and_free_ones_still_answer() {
 }
 
 #[tokio::test]
+async fn only_the_models_of_the_chain_may_be_asked_for() {
+    let p = provider(Answer::OpenAiStream).await;
+    let f = fixture(
+        &[("openai", ProviderKind::OpenAi, &p.url)],
+        &["openai/gpt-4o"],
+        Some(100.0),
+    )
+    .await;
+    let send = |model: &'static str| {
+        f.http
+            .post(format!("{}/chat/completions", p.url))
+            .header("authorization", "Bearer hs-secret:LLM_OPENAI")
+            .json(&chat(model, true))
+            .send()
+    };
+    // A dated variant, another spelling, another model: none has the
+    // chain's price, so none is sent.
+    for model in ["gpt-4o-2024-08-06", "GPT-4o", "gpt-4o ", "o1-pro"] {
+        let refused = send(model).await.unwrap();
+        assert_eq!(refused.status(), 403, "{model}");
+        assert_eq!(refused.headers()["x-hardshell-refusal"], "model", "{model}");
+    }
+    assert!(p.received.lock().unwrap().is_empty());
+    let allowed = send("gpt-4o").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    allowed.text().await.unwrap();
+    assert_eq!(p.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn under_a_cap_a_keyed_providers_model_without_a_price_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let ledger = |prices: PriceList| {
+        UsageLedger::new(
+            store
+                .root()
+                .scope(&ObjectKey::parse("llm").unwrap())
+                .unwrap(),
+            prices,
+        )
+    };
+    let providers = |keyed: bool| -> BTreeMap<String, ProviderRoute> {
+        BTreeMap::from([(
+            "openai".to_owned(),
+            ProviderRoute {
+                kind: ProviderKind::OpenAi,
+                base_url: url::Url::parse("https://api.openai.test/v1").unwrap(),
+                key: keyed.then(|| Zeroizing::new(KEY.to_owned())),
+                models: vec!["gpt-4o".into()],
+            },
+        )])
+    };
+    let cap = |ledger: &UsageLedger| {
+        Some(SpendCap::new(
+            ledger.clone(),
+            MicroUsd::from_usd(10.0).unwrap(),
+        ))
+    };
+    let unpriced = ledger(PriceList::new());
+    let error = LlmGateway::new(providers(true), unpriced.clone(), cap(&unpriced))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("openai/gpt-4o has no price"), "{error}");
+    // Priced (zero counts: the operator said it), keyless, or without a
+    // cap, it is accepted.
+    let mut zero = PriceList::new();
+    zero.set_model(ModelRef::parse("openai/gpt-4o").unwrap(), Price::FREE);
+    let zero = ledger(zero);
+    assert!(LlmGateway::new(providers(true), zero.clone(), cap(&zero)).is_ok());
+    assert!(LlmGateway::new(providers(false), unpriced.clone(), cap(&unpriced)).is_ok());
+    assert!(LlmGateway::new(providers(true), unpriced.clone(), None).is_ok());
+}
+
+#[tokio::test]
 async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
@@ -525,6 +620,7 @@ async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
         base_url: url::Url::parse(url).unwrap(),
         // "keyless" names a provider without one.
         key: (!url.contains("keyless")).then(|| Zeroizing::new(KEY.to_owned())),
+        models: Vec::new(),
     };
     // Two at one endpoint are told apart by their keys' placeholders.
     let shared: BTreeMap<String, ProviderRoute> = [

@@ -120,12 +120,14 @@ fn a_rate_limited_provider_falls_back_to_the_next_and_cools_down() {
 #[test]
 fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
     let llama = env("HARDSHELL_TEST_LLM_URL");
-    // Both providers are the same local server; "paid" has a price, "local" not.
-    // At $1000 per million tokens the first reply alone passes the $0.01 cap.
+    // Both providers are the same local server; "paid" has a price, "local" a
+    // price of zero (under a cap, a keyed provider's model needs one). At
+    // $1000 per million tokens the first reply alone passes the $0.01 cap.
     let hs = instance(&format!(
         "[agent]\nmax_tokens = 32\n[llm]\nchain = [\"paid/smollm2\", \"local/smollm2\"]\n\
          monthly_cap_usd = 0.01\n\
-         [[llm.prices]]\nmodel = \"paid/smollm2\"\ninput_per_mtok = 1000.0\noutput_per_mtok = 1000.0\n{}{}",
+         [[llm.prices]]\nmodel = \"paid/smollm2\"\ninput_per_mtok = 1000.0\noutput_per_mtok = 1000.0\n\
+         [[llm.prices]]\nmodel = \"local/smollm2\"\ninput_per_mtok = 0.0\noutput_per_mtok = 0.0\n{}{}",
         provider("paid", &llama),
         provider("local", &llama)
     ));
