@@ -574,7 +574,7 @@ impl Broker {
                 place,
                 &route.placeholders,
                 &self.bindings,
-                &value,
+                value,
             )
         };
         let misdirected = |e: crate::secrets::Misdirected| Unsendable::Misdirected(e.name);

@@ -35,7 +35,8 @@ use hardshell_broker::policy::{KeyHeader, Placeholders, Route};
 use hardshell_broker::proxy::{Admitted, Meter, Refused, Tap};
 use hardshell_broker::secrets::PREFIX;
 use hardshell_llm::{
-    Metered, ModelRef, ProviderKind, SpendCap, SpendError, UsageLedger, UsageMeter,
+    Metered, MicroUsd, ModelRef, ProviderKind, Reservation, SpendCap, SpendError, UsageLedger,
+    UsageMeter,
 };
 use http::StatusCode;
 use http::header::HeaderValue;
@@ -463,29 +464,48 @@ impl ModelTap {
         } else {
             body
         };
-        if let Some(cap) = &self.cap {
-            match cap.allows(&model, Utc::now()).await {
-                Ok(()) => {}
-                Err(e @ SpendError::CapReached { .. }) => {
-                    tracing::warn!(model = %model, "refused: {e}");
-                    return Err(refusal(
-                        StatusCode::PAYMENT_REQUIRED,
-                        "budget",
-                        &e.to_string(),
-                    ));
-                }
-                Err(e) => {
-                    // Unknown spend means no paid call: fail closed.
-                    tracing::error!(error = %e, "reading the usage ledger failed");
-                    return Err(refusal(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "ledger",
-                        "the usage ledger cannot be read",
-                    ));
+        let request_bytes = body.len();
+        let reservation = match &self.cap {
+            Some(cap) => {
+                let price = self.ledger.prices().price_of(&model);
+                // A paid call reserves the most it may cost, which needs
+                // the reply's limit: without one it could be any size.
+                let max_tokens = ["max_tokens", "max_completion_tokens"]
+                    .iter()
+                    .filter_map(|field| json.get(*field)?.as_u64())
+                    .max();
+                let most = match max_tokens {
+                    Some(max_tokens) => price.most(request_bytes, max_tokens),
+                    None if price.is_paid() => {
+                        return Err(bad(
+                            "a paid model's request under the spend cap must set max_tokens",
+                        ));
+                    }
+                    None => MicroUsd::ZERO,
+                };
+                match cap.reserve(&model, most, Utc::now()).await {
+                    Ok(reservation) => Some(reservation),
+                    Err(e @ (SpendError::CapReached { .. } | SpendError::NoRoom { .. })) => {
+                        tracing::warn!(model = %model, "refused: {e}");
+                        return Err(refusal(
+                            StatusCode::PAYMENT_REQUIRED,
+                            "budget",
+                            &e.to_string(),
+                        ));
+                    }
+                    Err(e) => {
+                        // Unknown spend means no paid call: fail closed.
+                        tracing::error!(error = %e, "reading the usage ledger failed");
+                        return Err(refusal(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "ledger",
+                            "the usage ledger cannot be read",
+                        ));
+                    }
                 }
             }
-        }
-        let request_bytes = body.len();
+            None => None,
+        };
         Ok(Admitted {
             body,
             meter: Box::new(UsageTap {
@@ -493,6 +513,7 @@ impl ModelTap {
                 ledger: self.ledger,
                 model,
                 request_bytes,
+                reservation,
             }),
         })
     }
@@ -504,6 +525,9 @@ struct UsageTap {
     ledger: UsageLedger,
     model: ModelRef,
     request_bytes: usize,
+    /// Given back once the cost is in the ledger, so the call counts against
+    /// the cap all the while.
+    reservation: Option<Reservation>,
 }
 
 impl Meter for UsageTap {
@@ -521,12 +545,15 @@ impl Meter for UsageTap {
             ledger,
             model,
             request_bytes,
+            reservation,
         } = *self;
         // A reply the provider did not meter is charged at an estimate: an
         // unmetered reply must not be a free one under the cap.
         let Metered { usage, estimated } = meter.finish_or_estimate(request_bytes);
         tokio::spawn(async move {
-            match ledger.record(&model, usage, Utc::now()).await {
+            let recorded = ledger.record(&model, usage, Utc::now()).await;
+            drop(reservation);
+            match recorded {
                 Ok(cost) => {
                     tracing::info!(model = %model, input = usage.input_tokens, output = usage.output_tokens, estimated, %cost, "model usage")
                 }
