@@ -229,7 +229,9 @@ impl LlmGateway {
                 hosts: vec![HostPattern::Exact(host.clone())],
                 ports: vec![port],
                 methods: Some(vec!["POST".into()]),
-                path_prefixes: Some(vec![format!("{base}/{}", chat_path(provider.kind))]),
+                path_prefixes: None,
+                // The chat path exactly: beneath it are other calls.
+                paths: Some(vec![format!("{base}/{}", chat_path(provider.kind))]),
                 tls: url.scheme() == "https",
                 // The operator wrote this address down: a model server on
                 // this machine or network is a common, deliberate setup. A

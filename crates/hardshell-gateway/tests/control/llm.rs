@@ -340,6 +340,9 @@ async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
         ("POST", "/models", key),
         ("POST", "/files", key),
         ("POST", "/chat/completions/../../files", key),
+        // Beneath the chat path: at OpenAI, updating a stored completion.
+        ("POST", "/chat/completions/chatcmpl-123", key),
+        ("POST", "/chat/completions/", key),
         ("POST", "/v1/messages", key),
         ("POST", "/", key),
         ("GET", "/chat/completions", key),
@@ -433,6 +436,48 @@ async fn placeholders_in_the_conversation_reach_the_model_as_text() {
         received[0].headers["authorization"],
         format!("Bearer {KEY}")
     );
+}
+
+#[tokio::test]
+async fn two_providers_on_one_host_never_get_each_others_keys() {
+    let first = provider(Answer::OpenAiStream).await;
+    let second = provider(Answer::OpenAiStream).await;
+    // Both on 127.0.0.1, on two ports.
+    let f = fixture(
+        &[
+            ("first", ProviderKind::OpenAi, &first.url),
+            ("second", ProviderKind::OpenAi, &second.url),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    let send = |url: &str, placeholder: &str| {
+        f.http
+            .post(format!("{url}/chat/completions"))
+            .header("authorization", format!("Bearer hs-secret:{placeholder}"))
+            .json(&chat("gpt-4o", false))
+            .send()
+    };
+    // Each provider's own key goes to it.
+    for (p, own) in [(&first, "LLM_FIRST"), (&second, "LLM_SECOND")] {
+        let response = send(&p.url, own).await.unwrap();
+        assert_eq!(response.status(), 200, "{own}");
+        response.text().await.unwrap();
+    }
+    // The other's is refused, and nothing reaches either.
+    for (p, other) in [(&first, "LLM_SECOND"), (&second, "LLM_FIRST")] {
+        let response = send(&p.url, other).await.unwrap();
+        assert_eq!(response.status(), 403, "{other}");
+    }
+    for p in [&first, &second] {
+        let received = p.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 1);
+        assert_eq!(
+            received[0].headers["authorization"],
+            format!("Bearer {KEY}")
+        );
+    }
 }
 
 #[tokio::test]
