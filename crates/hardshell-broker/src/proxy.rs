@@ -383,11 +383,14 @@ impl Broker {
             .scanner
             .find(parts.uri.to_string().as_bytes())
             .or_else(|| {
-                parts
-                    .headers
-                    .values()
-                    .find_map(|value| self.scanner.find(value.as_bytes()))
+                // Names too: a shell chooses them as freely as the values.
+                parts.headers.iter().find_map(|(name, value)| {
+                    self.scanner
+                        .find(name.as_str().as_bytes())
+                        .or_else(|| self.scanner.find(value.as_bytes()))
+                })
             })
+            .or_else(|| self.scanner.find(parts.method.as_str().as_bytes()))
             .or_else(|| self.scanner.find(&body));
         if let Some(found) = found {
             return self.leak(&found.name, host);

@@ -303,11 +303,14 @@ impl LeakScanner {
                 }
             }
         }
+        // Without regard to ASCII case: hex and percent escapes in mixed
+        // case are the same bytes, and a header name arrives lower-cased.
         let automaton = if needles.is_empty() {
             None
         } else {
             AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(true)
                 .build(&needles)
                 .ok()
         };
@@ -317,9 +320,14 @@ impl LeakScanner {
         }
     }
 
-    /// The first secret found in `haystack`, if any.
+    /// The first secret found in `haystack`, or in it with its line breaks
+    /// taken out, if any.
     pub fn find(&self, haystack: &[u8]) -> Option<Finding> {
-        let found = self.automaton.as_ref()?.find(haystack)?;
+        let automaton = self.automaton.as_ref()?;
+        let found = automaton.find(haystack).or_else(|| {
+            let (unwrapped, _) = unwrapped(haystack)?;
+            automaton.find(&unwrapped)
+        })?;
         let (name, form) = &self.patterns[found.pattern().as_usize()];
         Some(Finding {
             name: name.clone(),
@@ -328,8 +336,43 @@ impl LeakScanner {
     }
 
     /// `text` with every secret found replaced by `[redacted:NAME]`, and what
-    /// was found.
+    /// was found; a value wrapped over lines (as `base64` and `xxd -p` print
+    /// it) is replaced with the lines it spans.
     pub fn redact(&self, text: &str) -> (String, Vec<Finding>) {
+        let (text, mut findings) = self.redact_in_line(text);
+        let Some((automaton, (unwrapped, at))) =
+            self.automaton.as_ref().zip(unwrapped(text.as_bytes()))
+        else {
+            return (text, findings);
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for found in automaton.find_iter(&unwrapped) {
+            let start = (0..=at[found.start()])
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            let end = (at[found.end() - 1] + 1..=text.len())
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(text.len());
+            if start < last {
+                continue;
+            }
+            let (name, form) = &self.patterns[found.pattern().as_usize()];
+            out.push_str(&text[last..start]);
+            out.push_str(&format!("[redacted:{name}]"));
+            last = end;
+            findings.push(Finding {
+                name: name.clone(),
+                form: *form,
+            });
+        }
+        out.push_str(&text[last..]);
+        (out, findings)
+    }
+
+    /// [`LeakScanner::redact`] for values within a line.
+    fn redact_in_line(&self, text: &str) -> (String, Vec<Finding>) {
         let Some(automaton) = &self.automaton else {
             return (text.to_owned(), Vec::new());
         };
@@ -361,6 +404,37 @@ impl LeakScanner {
         out.push_str(&text[last..]);
         (out, findings)
     }
+}
+
+/// `haystack` without its line breaks (and their JSON escapes, `\n` and
+/// `\r`: a request body in JSON carries a command's output escaped), with
+/// each byte kept at its offset in `haystack`; `None` when it has none.
+/// Encoders wrap what they print: `base64` at 76 columns, `xxd -p` at 60.
+fn unwrapped(haystack: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
+    let escaped =
+        |i: usize| haystack[i] == b'\\' && matches!(haystack.get(i + 1), Some(b'n' | b'r'));
+    if !haystack
+        .iter()
+        .enumerate()
+        .any(|(i, b)| matches!(b, b'\n' | b'\r') || escaped(i))
+    {
+        return None;
+    }
+    let mut kept = Vec::with_capacity(haystack.len());
+    let mut at = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if escaped(i) {
+            i += 2;
+            continue;
+        }
+        if !matches!(haystack[i], b'\n' | b'\r') {
+            kept.push(haystack[i]);
+            at.push(i);
+        }
+        i += 1;
+    }
+    Some((kept, at))
 }
 
 /// Every form of `value` to search for.
@@ -404,6 +478,10 @@ fn forms(value: &[u8]) -> Vec<(Form, Vec<u8>)> {
         }
         forms.push((Form::UrlEncoded, encoded.into_bytes()));
     }
+    // Every byte escaped, unreserved ones too (the case of the escapes does
+    // not matter to the search).
+    let every: String = value.iter().map(|b| format!("%{b:02x}")).collect();
+    forms.push((Form::UrlEncoded, every.into_bytes()));
     forms
 }
 
@@ -601,6 +679,69 @@ mod tests {
         let short = LeakScanner::new(&[("PIN".into(), b"1234".to_vec())]);
         assert_eq!(short.find(b"1234"), None);
         assert!(!format!("{scanner:?}").contains("sk-live"));
+    }
+
+    #[test]
+    fn wrapped_mixed_case_and_fully_escaped_forms_are_found_too() {
+        let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
+        let wrap = |text: &str, width: usize, with: &str| {
+            text.as_bytes()
+                .chunks(width)
+                .map(|line| String::from_utf8(line.to_vec()).unwrap())
+                .collect::<Vec<_>>()
+                .join(with)
+        };
+        // `base64` wraps at 76 columns; the value is placed to straddle a
+        // break.
+        let b64 =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}{KEY}", "x".repeat(40)));
+        let hex = hex::encode(format!("{}{KEY}", "y".repeat(20)));
+        let mixed: String = hex::encode(KEY)
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 3 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let every: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+        for (text, form) in [
+            (wrap(&b64, 76, "\n"), Form::Base64),
+            (wrap(&b64, 76, "\r\n"), Form::Base64),
+            // As a JSON body carries a command's output.
+            (
+                format!("{{\"content\":\"{}\"}}", wrap(&b64, 76, "\\n")),
+                Form::Base64,
+            ),
+            // `xxd -p` wraps at 60.
+            (wrap(&hex, 60, "\n"), Form::Hex),
+            (mixed, Form::Hex),
+            (every.clone(), Form::UrlEncoded),
+            (every.to_lowercase(), Form::UrlEncoded),
+        ] {
+            let found = scanner.find(text.as_bytes());
+            assert_eq!(
+                found,
+                Some(Finding {
+                    name: "API_KEY".into(),
+                    form
+                }),
+                "{text}"
+            );
+        }
+        // What a command prints wrapped is redacted over the lines it spans.
+        let printed = format!("before\n{}\nafter", wrap(&b64, 76, "\n"));
+        let (redacted, findings) = scanner.redact(&printed);
+        assert_eq!(findings.len(), 1, "{redacted}");
+        assert!(redacted.starts_with("before\n"), "{redacted}");
+        assert!(redacted.ends_with("\nafter"), "{redacted}");
+        assert!(redacted.contains("[redacted:API_KEY]"), "{redacted}");
+        assert!(scanner.find(redacted.as_bytes()).is_none(), "{redacted}");
+        // Line breaks alone are not a finding.
+        assert_eq!(scanner.find(b"one\ntwo\r\nthree\\n"), None);
     }
 
     #[test]

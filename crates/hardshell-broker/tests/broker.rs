@@ -494,6 +494,19 @@ async fn a_secret_value_leaving_in_any_form_is_blocked() {
             "{response}"
         );
     }
+    // In a header's name (which arrives lower-cased) or as the method.
+    let in_name = format!("x-{}: 1", TOKEN.to_ascii_uppercase());
+    for (method, header) in [("POST", in_name.as_str()), (TOKEN, "x-ok: 1")] {
+        let request = format!(
+            "{method} http://other.test:{}/upload HTTP/1.1\r\nHost: other.test\r\n{header}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            h.port
+        );
+        let response = h.send(&request).await;
+        assert!(
+            response.starts_with("HTTP/1.1 403"),
+            "{method} {header}: {response}"
+        );
+    }
     assert!(h.seen.lock().unwrap().is_empty());
     assert!(h.events().contains(&Event::LeakBlocked {
         name: "GITHUB_TOKEN".into(),
