@@ -6,10 +6,15 @@
 //! anywhere else refuses the whole request ([`Misdirected`]), naming the
 //! secret but holding neither its value nor the placeholder text.
 //!
+//! A model route's requests are the exception ([`Placeholders::Inert`]):
+//! its conversation quotes placeholders, which pass as text; only the
+//! provider's key placeholder in its key header is swapped.
+//!
 //! The leak scan looks for secret values themselves in what leaves (and in
 //! tool output before the model sees it): raw, base64 (standard and URL-safe,
-//! at any alignment inside a longer encoded run), hex (either case) and
-//! percent-encoded.
+//! at any alignment inside a longer encoded run), hex and percent-encoded
+//! (escaped where needed, or every byte), in any ASCII case, and also with
+//! line breaks taken out (encoders wrap what they print).
 
 use std::collections::BTreeMap;
 

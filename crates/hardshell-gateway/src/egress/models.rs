@@ -16,10 +16,12 @@
 //!   conversation quotes them (the exec tool's description, a command's
 //!   output), and the model route neither swaps nor refuses them.
 //!
-//! [`LlmGateway`] is the routes' [`Tap`]: the monthly spend cap is enforced
-//! before a request leaves (a paid model over the cap gets 402 with
-//! `x-hardshell-refusal: budget`), streamed OpenAI-style requests always ask
-//! for usage, and usage is metered from the provider's own answer as it is
+//! [`LlmGateway`] is the routes' [`Tap`]: a request names a model of the
+//! chain or is refused (403, `x-hardshell-refusal: model`); the monthly spend
+//! cap is enforced before a request leaves, each paid call reserving the most
+//! it may cost until its cost is recorded (one that does not fit gets 402
+//! with `x-hardshell-refusal: budget`), streamed OpenAI-style requests always
+//! ask for usage, and usage is metered from the provider's own answer as it is
 //! relayed, recorded in the ledger even if the agent stops reading. A
 //! provider that reports none is charged at an estimate from the bytes (4 per
 //! token). A provider's answer that echoes the key has it turned back into
