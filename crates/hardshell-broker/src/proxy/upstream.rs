@@ -149,16 +149,20 @@ impl<K: Clone + Eq + Hash, C> Pool<K, C> {
             !connections.is_empty()
         });
         if expired > 0 {
-            // Rebuilt from what is left; rare (only when some expired).
+            // Rebuilt from what is left (a key's newest entries, since its
+            // oldest expired first); rare, only when some expired.
             let mut counts: HashMap<K, usize> =
                 by_key.iter().map(|(k, c)| (k.clone(), c.len())).collect();
-            order.retain(|key| match counts.get_mut(key) {
-                Some(left) if *left > 0 => {
+            let mut kept: VecDeque<K> = VecDeque::with_capacity(order.len());
+            for key in order.drain(..).rev() {
+                if let Some(left) = counts.get_mut(&key)
+                    && *left > 0
+                {
                     *left -= 1;
-                    true
+                    kept.push_front(key);
                 }
-                _ => false,
-            });
+            }
+            *order = kept;
         }
     }
 }
