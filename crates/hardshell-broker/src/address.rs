@@ -7,8 +7,11 @@
 //! 169.254.169.254), carrier-grade NAT, multicast, broadcast, unspecified,
 //! reserved and documentation ranges; in IPv6 the same classes plus unique
 //! local and site-local, and every form that carries an IPv4 address
-//! (IPv4-mapped, IPv4-compatible, NAT64, 6to4), judged by the IPv4 address it
-//! carries. An exception must be named (from `[dangerous]`).
+//! (IPv4-mapped, IPv4-translated, IPv4-compatible, NAT64, 6to4), judged by
+//! the IPv4 address it carries; and whole the prefixes whose destination a
+//! relay decides from bits the guard cannot judge: local-use NAT64
+//! (64:ff9b:1::/48, a translator of this network's own) and Teredo
+//! (2001::/32). An exception must be named (from `[dangerous]`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -103,10 +106,19 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Class> {
         [0, 0, 0, 0, 0, 0, high, low] => {
             return Some(classify_v4(embedded(high, low)).unwrap_or(Class::Reserved));
         }
+        // IPv4-translated (SIIT): ::ffff:0:a.b.c.d
+        [0, 0, 0, 0, 0xffff, 0, high, low] => {
+            return Some(classify_v4(embedded(high, low)).unwrap_or(Class::Reserved));
+        }
         // NAT64: 64:ff9b::a.b.c.d
         [0x64, 0xff9b, 0, 0, 0, 0, high, low] => {
             return classify_v4(embedded(high, low));
         }
+        // Local-use NAT64 (RFC 8215): this network's own translator, where
+        // the IPv4 address may sit at any of several offsets.
+        [0x64, 0xff9b, 0x0001, ..] => return Some(Class::Reserved),
+        // Teredo: a relay reaches an IPv4 address carried obfuscated.
+        [0x2001, 0x0000, ..] => return Some(Class::Reserved),
         // 6to4: 2002:aabb:ccdd::
         [0x2002, high, low, ..] => return classify_v4(embedded(high, low)),
         _ => {}
@@ -187,6 +199,15 @@ mod tests {
             ("::ffff:10.0.0.1", Class::Private),
             ("::127.0.0.1", Class::Loopback),
             ("64:ff9b::169.254.169.254", Class::Metadata),
+            ("64:ff9b::10.0.0.1", Class::Private),
+            ("64:ff9b::127.0.0.1", Class::Loopback),
+            ("64:ff9b:1::a00:1", Class::Reserved),
+            ("64:ff9b:1:ffff::808:808", Class::Reserved),
+            ("::ffff:0:127.0.0.1", Class::Loopback),
+            ("::ffff:0:169.254.169.254", Class::Metadata),
+            ("::ffff:0:8.8.8.8", Class::Reserved),
+            ("2001::1", Class::Reserved),
+            ("2001:0:4136:e378:8000:63bf:3fff:fdd2", Class::Reserved),
             ("2002:7f00:1::", Class::Loopback),
             ("2002:a9fe:a9fe::1", Class::Metadata),
             ("fc00::1", Class::UniqueLocal),

@@ -5,10 +5,12 @@
 //! - [`address`]: the address guard, applied to the addresses the broker
 //!   resolved itself, right before it dials them.
 //! - [`policy`]: routes (hosts, ports, and for plain HTTP methods and path
-//!   prefixes) and the decision for one request.
+//!   prefixes or exact paths, and what they do with placeholders) and the
+//!   decision for one request.
 //! - [`secrets`]: `hs-secret:NAME` placeholders, swapped only where a secret is
-//!   bound, and the leak scan for secret values in raw, base64, hex and
-//!   URL-encoded forms.
+//!   bound (or, on a model route, in its key header only), and the leak scan
+//!   for secret values in raw, base64, hex and URL-encoded forms, in any ASCII
+//!   case and across line breaks.
 //! - [`proxy`]: the broker itself, applying all of the above on a unix socket.
 
 pub mod address;

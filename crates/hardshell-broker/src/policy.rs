@@ -14,6 +14,10 @@ pub struct Route {
     pub methods: Option<Vec<String>>,
     /// Plain HTTP only: allowed path prefixes; `None` is any.
     pub path_prefixes: Option<Vec<String>>,
+    /// Plain HTTP only: the exact paths allowed (a query may follow); `None`
+    /// is any. A model route's chat path: beneath it are other calls (at
+    /// OpenAI, `POST /v1/chat/completions/<id>` updates a stored one).
+    pub paths: Option<Vec<String>>,
     /// The shell speaks plain HTTP to the broker and the broker speaks TLS to
     /// the destination, so it reads (and swaps placeholders in) every request.
     /// A URL without a port means 443 here; tunnels are refused.
@@ -25,6 +29,35 @@ pub struct Route {
     /// Handed to the broker's [`crate::proxy::Tap`] with each request of this
     /// route (the model provider's name).
     pub tag: Option<String>,
+    /// What the broker does with `hs-secret:` placeholders in this route's
+    /// requests.
+    pub placeholders: Placeholders,
+}
+
+/// What the broker does with `hs-secret:` placeholders in a route's requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Placeholders {
+    /// Swapped where a binding allows; anywhere else the request is refused.
+    /// A shell's own requests: a placeholder there is meant to be used.
+    #[default]
+    Bound,
+    /// Text like any other, never swapped and never refused, except in the
+    /// key header, where the placeholder of one of its secrets is swapped
+    /// (and any other one refuses the request). The model routes: their
+    /// bodies carry a conversation, which quotes placeholders (the exec
+    /// tool's description, a command's output, an echo the broker turned
+    /// back into one), and none of them is ever meant to be swapped there.
+    Inert { key: Option<KeyHeader> },
+}
+
+/// The one place a model route swaps a placeholder: its provider's key
+/// header.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyHeader {
+    /// Compared case-insensitively.
+    pub header: String,
+    /// The secrets (provider keys) whose placeholders are swapped there.
+    pub secrets: Vec<String>,
 }
 
 /// What a shell asked for.
@@ -107,7 +140,12 @@ impl EgressPolicy {
             Request::Tunnel { .. } => {
                 return by_port
                     .into_iter()
-                    .find(|r| r.methods.is_none() && r.path_prefixes.is_none() && !r.tls)
+                    .find(|r| {
+                        r.methods.is_none()
+                            && r.path_prefixes.is_none()
+                            && r.paths.is_none()
+                            && !r.tls
+                    })
                     .ok_or_else(|| Denied::TunnelHidesRequest {
                         host: host.to_string(),
                     });
@@ -133,10 +171,15 @@ impl EgressPolicy {
         by_method
             .into_iter()
             .find(|route| {
+                let bare = path.split(['?', '#']).next().unwrap_or(path);
                 route
                     .path_prefixes
                     .as_ref()
                     .is_none_or(|prefixes| prefixes.iter().any(|p| under(path, p)))
+                    && route
+                        .paths
+                        .as_ref()
+                        .is_none_or(|paths| paths.iter().any(|p| p == bare))
             })
             .ok_or_else(|| Denied::Path {
                 host: host.to_string(),
@@ -214,6 +257,12 @@ mod tests {
                     tls: true,
                     ..Route::default()
                 },
+                Route {
+                    hosts: vec![HostPattern::parse("exact.test").unwrap()],
+                    ports: vec![80],
+                    paths: Some(vec!["/v1/chat/completions".into()]),
+                    ..Route::default()
+                },
             ],
         }
     }
@@ -258,6 +307,10 @@ mod tests {
             path: "/x",
         };
         assert!(policy.decide(&request).is_ok_and(|route| route.tls));
+        let exact = host("exact.test");
+        for path in ["/v1/chat/completions", "/v1/chat/completions?x=1"] {
+            assert!(policy.decide(&http(&exact, "POST", path)).is_ok(), "{path}");
+        }
     }
 
     #[test]
@@ -314,6 +367,28 @@ mod tests {
                 "{path}"
             );
         }
+        // An exact path is that path only: not what is beneath it.
+        let exact = host("exact.test");
+        for path in [
+            "/v1/chat/completions/chatcmpl-123",
+            "/v1/chat/completions/",
+            "/v1/chat",
+        ] {
+            assert!(
+                matches!(
+                    policy.decide(&http(&exact, "POST", path)),
+                    Err(Denied::Path { .. })
+                ),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            policy.decide(&Request::Tunnel {
+                host: &exact,
+                port: 80
+            }),
+            Err(Denied::TunnelHidesRequest { .. })
+        ));
         // A route that limits methods or paths cannot be tunnelled through.
         assert!(matches!(
             policy.decide(&Request::Tunnel {

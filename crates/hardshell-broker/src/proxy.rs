@@ -33,14 +33,14 @@ use tokio::net::UnixListener;
 use crate::address::AddressGuard;
 use crate::host::Host;
 use crate::policy::{EgressPolicy, Request as Asked, Route};
-use crate::secrets::{Binding, LeakScanner, Place, Redactor, substitute};
+use crate::secrets::{Binding, LeakScanner, Place, Redactor, swap_for_route};
 
 mod shell;
 mod tap;
 mod upstream;
 
 pub use shell::Limits;
-pub use tap::{Admitted, Meter, Tap};
+pub use tap::{Admitted, Meter, Refused, Tap};
 pub use upstream::platform_tls;
 
 use shell::{BUDGET_SPENT, Shell, counted, pump};
@@ -383,11 +383,14 @@ impl Broker {
             .scanner
             .find(parts.uri.to_string().as_bytes())
             .or_else(|| {
-                parts
-                    .headers
-                    .values()
-                    .find_map(|value| self.scanner.find(value.as_bytes()))
+                // Names too: a shell chooses them as freely as the values.
+                parts.headers.iter().find_map(|(name, value)| {
+                    self.scanner
+                        .find(name.as_str().as_bytes())
+                        .or_else(|| self.scanner.find(value.as_bytes()))
+                })
             })
+            .or_else(|| self.scanner.find(parts.method.as_str().as_bytes()))
             .or_else(|| self.scanner.find(&body));
         if let Some(found) = found {
             return self.leak(&found.name, host);
@@ -402,10 +405,17 @@ impl Broker {
             }
             (Some(tag), Some(tap)) => match tap.admit(tag, &parts, body).await {
                 Ok(admitted) => (admitted.body, Some(admitted.meter)),
-                Err(refused) => return refused.map(full),
+                Err(refused) => {
+                    (self.events)(Event::Denied {
+                        host: host.to_string(),
+                        port,
+                        reason: refused.reason,
+                    });
+                    return refused.response.map(full);
+                }
             },
         };
-        let swapped = match self.swap(&parts, &body, host, port, route.tls) {
+        let swapped = match self.swap(&parts, &body, host, port, route) {
             Ok(swapped) => swapped,
             Err(Unsendable::Invalid(why)) => {
                 return refusal(
@@ -537,15 +547,16 @@ impl Broker {
         Ok((Bytes::from(read), held))
     }
 
-    /// The request to send: origin-form, placeholders swapped where bound,
-    /// and the values swapped in; `Err` where a placeholder is not bound.
+    /// The request to send: origin-form, placeholders swapped as the route's
+    /// rule has it, and the values swapped in; `Err` where a placeholder may
+    /// not be swapped.
     fn swap(
         &self,
         parts: &http::request::Parts,
         body: &Bytes,
         host: &Host,
         port: u16,
-        tls: bool,
+        route: &Route,
     ) -> Result<Swapped, Unsendable> {
         // Every value swapped in, as it is looked up: the answer is read
         // for these.
@@ -558,13 +569,21 @@ impl Broker {
             }
             Some(value)
         };
+        // A model route leaves placeholders as text but for its key header.
+        let swap = |text: &str, place| {
+            swap_for_route(
+                text,
+                host,
+                place,
+                &route.placeholders,
+                &self.bindings,
+                value,
+            )
+        };
         let misdirected = |e: crate::secrets::Misdirected| Unsendable::Misdirected(e.name);
         let path = parts.uri.path();
         let query = match parts.uri.query() {
-            Some(query) => Some(
-                substitute(query, host, Place::Query, &self.bindings, value)
-                    .map_err(misdirected)?,
-            ),
+            Some(query) => Some(swap(query, Place::Query).map_err(misdirected)?),
             None => None,
         };
         let target = match query {
@@ -574,7 +593,7 @@ impl Broker {
         // The Host the destination sees is the host the policy checked: a
         // shell's own Host header could name another site behind the same
         // address (a CDN's), which the route never allowed.
-        let default_port = if tls { 443 } else { 80 };
+        let default_port = if route.tls { 443 } else { 80 };
         let authority = if port == default_port {
             host.to_string()
         } else {
@@ -605,20 +624,11 @@ impl Broker {
             let text = header
                 .to_str()
                 .map_err(|_| Unsendable::Invalid("a header that is not text".into()))?;
-            let swapped = substitute(
-                text,
-                host,
-                Place::Header(name.as_str()),
-                &self.bindings,
-                value,
-            )
-            .map_err(misdirected)?;
+            let swapped = swap(text, Place::Header(name.as_str())).map_err(misdirected)?;
             headers.push((name, swapped));
         }
         let body = match std::str::from_utf8(body) {
-            Ok(text) => Bytes::from(
-                substitute(text, host, Place::Body, &self.bindings, value).map_err(misdirected)?,
-            ),
+            Ok(text) => Bytes::from(swap(text, Place::Body).map_err(misdirected)?),
             // A binary body carries no placeholder the broker would swap.
             Err(_) => body.clone(),
         };

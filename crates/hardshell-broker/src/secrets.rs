@@ -6,10 +6,15 @@
 //! anywhere else refuses the whole request ([`Misdirected`]), naming the
 //! secret but holding neither its value nor the placeholder text.
 //!
+//! A model route's requests are the exception ([`Placeholders::Inert`]):
+//! its conversation quotes placeholders, which pass as text; only the
+//! provider's key placeholder in its key header is swapped.
+//!
 //! The leak scan looks for secret values themselves in what leaves (and in
 //! tool output before the model sees it): raw, base64 (standard and URL-safe,
-//! at any alignment inside a longer encoded run), hex (either case) and
-//! percent-encoded.
+//! at any alignment inside a longer encoded run), hex and percent-encoded
+//! (escaped where needed, or every byte), in any ASCII case, and also with
+//! line breaks taken out (encoders wrap what they print).
 
 use std::collections::BTreeMap;
 
@@ -17,6 +22,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use base64::Engine as _;
 
 use crate::host::{Host, HostPattern};
+use crate::policy::Placeholders;
 
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";
@@ -86,6 +92,52 @@ pub fn substitute(
     bindings: &BTreeMap<String, Binding>,
     value_of: impl Fn(&str) -> Option<String>,
 ) -> Result<String, Misdirected> {
+    let bound_here = |name: &str| {
+        bindings.get(name).is_some_and(|binding| {
+            let host_ok = binding.hosts.iter().any(|p| p.matches(host));
+            let place_ok = match (&binding.header, place) {
+                (None, _) => true,
+                (Some(bound), Place::Header(header)) => bound.eq_ignore_ascii_case(header),
+                (Some(_), _) => false,
+            };
+            host_ok && place_ok
+        })
+    };
+    substitute_where(text, host, place, bound_here, value_of)
+}
+
+/// `text` as the route's [`Placeholders`] rule has it: swapped where bound
+/// ([`substitute`]), or, on a model route, left as text everywhere but the
+/// key header, where only the route's own keys are swapped.
+pub fn swap_for_route(
+    text: &str,
+    host: &Host,
+    place: Place<'_>,
+    placeholders: &Placeholders,
+    bindings: &BTreeMap<String, Binding>,
+    value_of: impl Fn(&str) -> Option<String>,
+) -> Result<String, Misdirected> {
+    match (placeholders, place) {
+        (Placeholders::Bound, _) => substitute(text, host, place, bindings, value_of),
+        (Placeholders::Inert { key: Some(key) }, Place::Header(header))
+            if key.header.eq_ignore_ascii_case(header) =>
+        {
+            let own = |name: &str| key.secrets.iter().any(|secret| secret == name);
+            substitute_where(text, host, place, own, value_of)
+        }
+        (Placeholders::Inert { .. }, _) => Ok(text.to_owned()),
+    }
+}
+
+/// `text` with each placeholder replaced by its value, if `allowed` allows
+/// every one found.
+fn substitute_where(
+    text: &str,
+    host: &Host,
+    place: Place<'_>,
+    allowed: impl Fn(&str) -> bool,
+    value_of: impl Fn(&str) -> Option<String>,
+) -> Result<String, Misdirected> {
     let found = placeholders(text);
     if found.is_empty() {
         return Ok(text.to_owned());
@@ -103,14 +155,7 @@ pub fn substitute(
             host: host.to_string(),
             where_: where_.clone(),
         };
-        let binding = bindings.get(name).ok_or_else(misdirected)?;
-        let host_ok = binding.hosts.iter().any(|p| p.matches(host));
-        let place_ok = match (&binding.header, place) {
-            (None, _) => true,
-            (Some(bound), Place::Header(header)) => bound.eq_ignore_ascii_case(header),
-            (Some(_), _) => false,
-        };
-        if !host_ok || !place_ok {
+        if !allowed(name) {
             return Err(misdirected());
         }
         let value = value_of(name).ok_or_else(misdirected)?;
@@ -263,11 +308,14 @@ impl LeakScanner {
                 }
             }
         }
+        // Without regard to ASCII case: hex and percent escapes in mixed
+        // case are the same bytes, and a header name arrives lower-cased.
         let automaton = if needles.is_empty() {
             None
         } else {
             AhoCorasick::builder()
                 .match_kind(MatchKind::LeftmostLongest)
+                .ascii_case_insensitive(true)
                 .build(&needles)
                 .ok()
         };
@@ -277,9 +325,14 @@ impl LeakScanner {
         }
     }
 
-    /// The first secret found in `haystack`, if any.
+    /// The first secret found in `haystack`, or in it with its line breaks
+    /// taken out, if any.
     pub fn find(&self, haystack: &[u8]) -> Option<Finding> {
-        let found = self.automaton.as_ref()?.find(haystack)?;
+        let automaton = self.automaton.as_ref()?;
+        let found = automaton.find(haystack).or_else(|| {
+            let (unwrapped, _) = unwrapped(haystack)?;
+            automaton.find(&unwrapped)
+        })?;
         let (name, form) = &self.patterns[found.pattern().as_usize()];
         Some(Finding {
             name: name.clone(),
@@ -288,8 +341,43 @@ impl LeakScanner {
     }
 
     /// `text` with every secret found replaced by `[redacted:NAME]`, and what
-    /// was found.
+    /// was found; a value wrapped over lines (as `base64` and `xxd -p` print
+    /// it) is replaced with the lines it spans.
     pub fn redact(&self, text: &str) -> (String, Vec<Finding>) {
+        let (text, mut findings) = self.redact_in_line(text);
+        let Some((automaton, (unwrapped, at))) =
+            self.automaton.as_ref().zip(unwrapped(text.as_bytes()))
+        else {
+            return (text, findings);
+        };
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for found in automaton.find_iter(&unwrapped) {
+            let start = (0..=at[found.start()])
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            let end = (at[found.end() - 1] + 1..=text.len())
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(text.len());
+            if start < last {
+                continue;
+            }
+            let (name, form) = &self.patterns[found.pattern().as_usize()];
+            out.push_str(&text[last..start]);
+            out.push_str(&format!("[redacted:{name}]"));
+            last = end;
+            findings.push(Finding {
+                name: name.clone(),
+                form: *form,
+            });
+        }
+        out.push_str(&text[last..]);
+        (out, findings)
+    }
+
+    /// [`LeakScanner::redact`] for values within a line.
+    fn redact_in_line(&self, text: &str) -> (String, Vec<Finding>) {
         let Some(automaton) = &self.automaton else {
             return (text.to_owned(), Vec::new());
         };
@@ -321,6 +409,37 @@ impl LeakScanner {
         out.push_str(&text[last..]);
         (out, findings)
     }
+}
+
+/// `haystack` without its line breaks (and their JSON escapes, `\n` and
+/// `\r`: a request body in JSON carries a command's output escaped), with
+/// each byte kept at its offset in `haystack`; `None` when it has none.
+/// Encoders wrap what they print: `base64` at 76 columns, `xxd -p` at 60.
+fn unwrapped(haystack: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
+    let escaped =
+        |i: usize| haystack[i] == b'\\' && matches!(haystack.get(i + 1), Some(b'n' | b'r'));
+    if !haystack
+        .iter()
+        .enumerate()
+        .any(|(i, b)| matches!(b, b'\n' | b'\r') || escaped(i))
+    {
+        return None;
+    }
+    let mut kept = Vec::with_capacity(haystack.len());
+    let mut at = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if escaped(i) {
+            i += 2;
+            continue;
+        }
+        if !matches!(haystack[i], b'\n' | b'\r') {
+            kept.push(haystack[i]);
+            at.push(i);
+        }
+        i += 1;
+    }
+    Some((kept, at))
 }
 
 /// Every form of `value` to search for.
@@ -364,6 +483,10 @@ fn forms(value: &[u8]) -> Vec<(Form, Vec<u8>)> {
         }
         forms.push((Form::UrlEncoded, encoded.into_bytes()));
     }
+    // Every byte escaped, unreserved ones too (the case of the escapes does
+    // not matter to the search).
+    let every: String = value.iter().map(|b| format!("%{b:02x}")).collect();
+    forms.push((Form::UrlEncoded, every.into_bytes()));
     forms
 }
 
@@ -456,6 +579,69 @@ mod tests {
     }
 
     #[test]
+    fn on_a_model_route_placeholders_are_text_but_its_own_key_in_its_key_header() {
+        use crate::policy::KeyHeader;
+        let host = Host::parse("api.openai.test").unwrap();
+        let inert = Placeholders::Inert {
+            key: Some(KeyHeader {
+                header: "authorization".into(),
+                secrets: vec!["LLM_OPENAI".into()],
+            }),
+        };
+        let swap =
+            |text: &str, place| swap_for_route(text, &host, place, &inert, &BTreeMap::new(), value);
+        // The conversation quotes placeholders: bound or not, known or not,
+        // they reach the model as the text they are.
+        for (text, place) in [
+            ("run with hs-secret:GITHUB_TOKEN", Place::Body),
+            ("{\"content\":\"hs-secret:LLM_OPENAI\"}", Place::Body),
+            ("hs-secret:NOT_BOUND", Place::Header("x-debug")),
+            ("hs-secret:LLM_OPENAI", Place::Header("x-api-key")),
+            ("q=hs-secret:WEATHER_KEY", Place::Query),
+        ] {
+            assert_eq!(swap(text, place).unwrap(), text, "{text}");
+        }
+        // The one swap: the provider's key in its key header.
+        assert_eq!(
+            swap(
+                "Bearer hs-secret:LLM_OPENAI",
+                Place::Header("Authorization")
+            )
+            .unwrap(),
+            "Bearer value-of-LLM_OPENAI"
+        );
+        // Another key there is not this route's to send.
+        assert!(swap("Bearer hs-secret:LLM_OTHER", Place::Header("authorization")).is_err());
+        // A model route without a key swaps nothing and refuses nothing.
+        let keyless = Placeholders::Inert { key: None };
+        let text = "Bearer hs-secret:LLM_OPENAI";
+        assert_eq!(
+            swap_for_route(
+                text,
+                &host,
+                Place::Header("authorization"),
+                &keyless,
+                &bindings(),
+                value
+            )
+            .unwrap(),
+            text
+        );
+        // A shell's own routes keep the bound rule.
+        assert!(
+            swap_for_route(
+                "hs-secret:GITHUB_TOKEN",
+                &host,
+                Place::Body,
+                &Placeholders::Bound,
+                &bindings(),
+                value
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
     fn every_form_of_a_value_is_found_and_redacted() {
         let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
         let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
@@ -498,6 +684,69 @@ mod tests {
         let short = LeakScanner::new(&[("PIN".into(), b"1234".to_vec())]);
         assert_eq!(short.find(b"1234"), None);
         assert!(!format!("{scanner:?}").contains("sk-live"));
+    }
+
+    #[test]
+    fn wrapped_mixed_case_and_fully_escaped_forms_are_found_too() {
+        let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
+        let wrap = |text: &str, width: usize, with: &str| {
+            text.as_bytes()
+                .chunks(width)
+                .map(|line| String::from_utf8(line.to_vec()).unwrap())
+                .collect::<Vec<_>>()
+                .join(with)
+        };
+        // `base64` wraps at 76 columns; the value is placed to straddle a
+        // break.
+        let b64 =
+            base64::engine::general_purpose::STANDARD.encode(format!("{}{KEY}", "x".repeat(40)));
+        let hex = hex::encode(format!("{}{KEY}", "y".repeat(20)));
+        let mixed: String = hex::encode(KEY)
+            .chars()
+            .enumerate()
+            .map(|(i, c)| {
+                if i % 3 == 0 {
+                    c.to_ascii_uppercase()
+                } else {
+                    c
+                }
+            })
+            .collect();
+        let every: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
+        for (text, form) in [
+            (wrap(&b64, 76, "\n"), Form::Base64),
+            (wrap(&b64, 76, "\r\n"), Form::Base64),
+            // As a JSON body carries a command's output.
+            (
+                format!("{{\"content\":\"{}\"}}", wrap(&b64, 76, "\\n")),
+                Form::Base64,
+            ),
+            // `xxd -p` wraps at 60.
+            (wrap(&hex, 60, "\n"), Form::Hex),
+            (mixed, Form::Hex),
+            (every.clone(), Form::UrlEncoded),
+            (every.to_lowercase(), Form::UrlEncoded),
+        ] {
+            let found = scanner.find(text.as_bytes());
+            assert_eq!(
+                found,
+                Some(Finding {
+                    name: "API_KEY".into(),
+                    form
+                }),
+                "{text}"
+            );
+        }
+        // What a command prints wrapped is redacted over the lines it spans.
+        let printed = format!("before\n{}\nafter", wrap(&b64, 76, "\n"));
+        let (redacted, findings) = scanner.redact(&printed);
+        assert_eq!(findings.len(), 1, "{redacted}");
+        assert!(redacted.starts_with("before\n"), "{redacted}");
+        assert!(redacted.ends_with("\nafter"), "{redacted}");
+        assert!(redacted.contains("[redacted:API_KEY]"), "{redacted}");
+        assert!(scanner.find(redacted.as_bytes()).is_none(), "{redacted}");
+        // Line breaks alone are not a finding.
+        assert_eq!(scanner.find(b"one\ntwo\r\nthree\\n"), None);
     }
 
     #[test]

@@ -494,6 +494,19 @@ async fn a_secret_value_leaving_in_any_form_is_blocked() {
             "{response}"
         );
     }
+    // In a header's name (which arrives lower-cased) or as the method.
+    let in_name = format!("x-{}: 1", TOKEN.to_ascii_uppercase());
+    for (method, header) in [("POST", in_name.as_str()), (TOKEN, "x-ok: 1")] {
+        let request = format!(
+            "{method} http://other.test:{}/upload HTTP/1.1\r\nHost: other.test\r\n{header}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            h.port
+        );
+        let response = h.send(&request).await;
+        assert!(
+            response.starts_with("HTTP/1.1 403"),
+            "{method} {header}: {response}"
+        );
+    }
     assert!(h.seen.lock().unwrap().is_empty());
     assert!(h.events().contains(&Event::LeakBlocked {
         name: "GITHUB_TOKEN".into(),
@@ -858,15 +871,20 @@ impl hardshell_broker::proxy::Tap for TestTap {
         tag: &str,
         request: &http::request::Parts,
         body: bytes::Bytes,
-    ) -> BoxFuture<'static, Result<hardshell_broker::proxy::Admitted, http::Response<bytes::Bytes>>>
-    {
+    ) -> BoxFuture<
+        'static,
+        Result<hardshell_broker::proxy::Admitted, hardshell_broker::proxy::Refused>,
+    > {
         let refuse = request.uri.path().ends_with("/refused");
         let (tag, metered) = (tag.to_owned(), self.metered.clone());
         Box::pin(async move {
             if refuse {
                 let mut response = http::Response::new(bytes::Bytes::from_static(b"over budget"));
                 *response.status_mut() = http::StatusCode::PAYMENT_REQUIRED;
-                return Err(response);
+                return Err(hardshell_broker::proxy::Refused {
+                    response,
+                    reason: "over budget".into(),
+                });
             }
             let mut rewritten = body.to_vec();
             rewritten.extend_from_slice(b"+tapped");
@@ -898,6 +916,9 @@ async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
     broker.tap = Some(Arc::new(TestTap {
         metered: metered.clone(),
     }));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
     let (socket, _dir) = serve(broker);
     let post = |path: &str| {
         format!(
@@ -921,6 +942,12 @@ async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
     let refused = send_to(&socket, &post("/v1/refused")).await;
     assert!(refused.starts_with("HTTP/1.1 402"), "{refused}");
     assert_eq!(seen.lock().unwrap().len(), 1);
+    // The tap's refusal is on record, in the tap's words.
+    assert!(events.lock().unwrap().contains(&Event::Denied {
+        host: "model.test".into(),
+        port,
+        reason: "over budget".into(),
+    }));
 
     // A metered route with no meter does not go out unmetered.
     let (socket, _dir2) = serve(loopback_broker(routes(), test_tls()));

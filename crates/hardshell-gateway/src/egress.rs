@@ -107,8 +107,8 @@ impl Edge {
     }
 }
 
-/// The agent shell's broker: the model providers' routes, their keys bound
-/// as placeholders, the gateway as the tap, and a scan for every secret the
+/// The agent shell's broker: the model providers' routes, each swapping its
+/// provider's key placeholder in the key header only, the gateway as the tap, and a scan for every secret the
 /// edge holds; `internal` are the address guard's exceptions (`[dangerous]
 /// egress_internal`). Decisions are dropped (the edge's variant audits them).
 pub fn model_broker(
@@ -116,18 +116,14 @@ pub fn model_broker(
     internal: &[Cidr],
     scanned: &[(String, Zeroizing<Vec<u8>>)],
 ) -> Result<Broker, GatewayError> {
-    let models::Routes {
-        routes,
-        bindings,
-        keys,
-    } = gateway
+    let models::Routes { routes, keys } = gateway
         .routes()
         .map_err(|e| GatewayError::Setup(e.to_string()))?;
     let tls = hardshell_broker::proxy::platform_tls()
         .map_err(|e| GatewayError::Setup(format!("the broker's TLS roots: {e}")))?;
     let guard = AddressGuard::new(internal.iter().map(|c| c.0).collect());
+    // No bindings: each model route names the one key it swaps, and where.
     let mut broker = Broker::new(EgressPolicy { routes }, guard, tls);
-    broker.bindings = bindings;
     // The providers' keys too, wherever they came from: the agent holds
     // none, so one it sends was obtained to be smuggled out.
     let mut watched: Vec<(String, Vec<u8>)> = scanned

@@ -9,6 +9,7 @@ mod ledger;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use hardshell_storage::StorageError;
@@ -80,6 +81,22 @@ impl Price {
         })
     }
 
+    /// The most a call may cost: `request_bytes` of prompt at 4 bytes a token
+    /// (the estimate a reply without a usage report is charged) and
+    /// `max_tokens` of reply.
+    pub fn most(&self, request_bytes: usize, max_tokens: u64) -> MicroUsd {
+        let input_tokens = u64::try_from(request_bytes)
+            .unwrap_or(u64::MAX)
+            .div_ceil(crate::meter::ESTIMATE_BYTES_PER_TOKEN);
+        cost(
+            &Usage {
+                input_tokens,
+                output_tokens: max_tokens,
+            },
+            self,
+        )
+    }
+
     /// Whether using the model costs money, which puts it under the spend cap.
     pub fn is_paid(&self) -> bool {
         *self != Price::FREE
@@ -133,43 +150,110 @@ impl PriceList {
     }
 
     pub fn price_of(&self, model: &ModelRef) -> Price {
+        self.listed(model).unwrap_or(Price::FREE)
+    }
+
+    /// The price the list gives `model` (its own, or its provider's), if
+    /// any: `None` is the free of an unlisted model, which a keyed
+    /// provider's model under a cap may not have.
+    pub fn listed(&self, model: &ModelRef) -> Option<Price> {
         self.models
             .get(model)
             .or_else(|| self.providers.get(model.provider()))
             .copied()
-            .unwrap_or(Price::FREE)
     }
 }
 
 /// A monthly limit on the money paid models may cost, over all of them together.
+///
+/// A call's cost is known only once it ends, so each paid call reserves an
+/// estimate of its most when it starts (see [`Price::most`]) and holds the
+/// [`Reservation`] until its cost is recorded: calls running at once count
+/// against the cap together, and none starts that could pass it.
 #[derive(Debug, Clone)]
 pub struct SpendCap {
     ledger: UsageLedger,
     monthly: MicroUsd,
+    /// What the calls under way have reserved, shared by every clone.
+    reserved: Arc<Mutex<MicroUsd>>,
 }
 
 impl SpendCap {
     pub fn new(ledger: UsageLedger, monthly: MicroUsd) -> Self {
-        Self { ledger, monthly }
+        Self {
+            ledger,
+            monthly,
+            reserved: Arc::default(),
+        }
     }
 
-    /// Whether `model` may be called at `now`: free models always may; paid ones
-    /// while this month's spend is under the cap. The cap is checked before a call
-    /// and the cost recorded after it, so the last call of a month can pass it by
-    /// the cost of one reply. When the ledger cannot be read, the answer is no.
+    /// Whether `model` may be called at `now` with nothing reserved for it:
+    /// [`SpendCap::reserve`] with an estimate of zero.
     pub async fn allows(&self, model: &ModelRef, now: DateTime<Utc>) -> Result<(), SpendError> {
+        self.reserve(model, MicroUsd::ZERO, now).await.map(drop)
+    }
+
+    /// Reserves `estimate` for a call of `model` at `now`: free models always
+    /// may be called (and reserve nothing); a paid one while this month's
+    /// spend plus what other calls reserved is under the cap and leaves room
+    /// for `estimate`. When the ledger cannot be read, the answer is no.
+    pub async fn reserve(
+        &self,
+        model: &ModelRef,
+        estimate: MicroUsd,
+        now: DateTime<Utc>,
+    ) -> Result<Reservation, SpendError> {
         if !self.ledger.prices().price_of(model).is_paid() {
-            return Ok(());
+            return Ok(Reservation {
+                reserved: self.reserved.clone(),
+                amount: MicroUsd::ZERO,
+            });
         }
         let month = self.ledger.month(now).await?;
-        if month.cost >= self.monthly {
+        let mut reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let committed = month.cost.saturating_add(*reserved);
+        if committed >= self.monthly {
             return Err(SpendError::CapReached {
                 month: month.month,
                 spent: month.cost,
                 cap: self.monthly,
             });
         }
-        Ok(())
+        if committed.saturating_add(estimate) > self.monthly {
+            return Err(SpendError::NoRoom {
+                month: month.month,
+                spent: month.cost,
+                reserved: *reserved,
+                estimate,
+                cap: self.monthly,
+            });
+        }
+        *reserved = reserved.saturating_add(estimate);
+        Ok(Reservation {
+            reserved: self.reserved.clone(),
+            amount: estimate,
+        })
+    }
+}
+
+/// What one call reserved against the cap; given back when dropped, which
+/// its holder does once the call's cost is in the ledger.
+#[derive(Debug)]
+pub struct Reservation {
+    reserved: Arc<Mutex<MicroUsd>>,
+    amount: MicroUsd,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        let mut reserved = self
+            .reserved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *reserved = MicroUsd(reserved.0.saturating_sub(self.amount.0));
     }
 }
 
@@ -182,6 +266,17 @@ pub enum SpendError {
     CapReached {
         month: String,
         spent: MicroUsd,
+        cap: MicroUsd,
+    },
+
+    #[error(
+        "a call could pass the monthly spend cap: {spent} spent and {reserved} reserved of {cap} in {month}, and it may cost {estimate}"
+    )]
+    NoRoom {
+        month: String,
+        spent: MicroUsd,
+        reserved: MicroUsd,
+        estimate: MicroUsd,
         cap: MicroUsd,
     },
 

@@ -37,6 +37,18 @@ pub async fn gateway(
     secrets: &SecretStore,
     store: &Store,
 ) -> anyhow::Result<LlmGateway> {
+    // Each provider is asked only for its models in the chain.
+    let mut models: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (i, entry) in loaded.config.llm.chain.iter().enumerate() {
+        let model = ModelRef::parse(entry)
+            .map_err(|e| loaded.error_at(&format!("llm.chain[{i}]"), e.to_string()))?;
+        if let Some((name, _)) = loaded.config.llm.providers.get_key_value(model.provider()) {
+            models
+                .entry(name.as_str())
+                .or_default()
+                .push(model.model().to_owned());
+        }
+    }
     let mut providers = BTreeMap::new();
     for (name, provider) in &loaded.config.llm.providers {
         let key = match &provider.api_key {
@@ -64,6 +76,7 @@ pub async fn gateway(
                 kind,
                 base_url,
                 key,
+                models: models.remove(name.as_str()).unwrap_or_default(),
             },
         );
     }

@@ -18,13 +18,21 @@ use crate::secrets::Redactor;
 pub trait Tap: Send + Sync + 'static {
     /// The shell's request on a route tagged `tag`, before placeholders are
     /// swapped (so never a secret value): the body to send instead and a
-    /// meter for the response, or the response that refuses it.
+    /// meter for the response, or the refusal.
     fn admit(
         &self,
         tag: &str,
         request: &http::request::Parts,
         body: Bytes,
-    ) -> BoxFuture<'static, Result<Admitted, Response<Bytes>>>;
+    ) -> BoxFuture<'static, Result<Admitted, Refused>>;
+}
+
+/// A request a [`Tap`] refused: the answer the shell gets, and the reason
+/// the broker records (the tap's own words, never the shell's).
+#[derive(Debug)]
+pub struct Refused {
+    pub response: Response<Bytes>,
+    pub reason: String,
 }
 
 /// A request a [`Tap`] let through.

@@ -1,9 +1,13 @@
 //! Connections to destinations: dialled at the address the guard checked,
 //! in TLS on a TLS route (the certificate checked for the host the route
-//! allowed), and kept for reuse by that address and name.
+//! allowed), and kept for reuse by that address and name: a bounded number,
+//! for a bounded time, since every one kept is a descriptor of the edge's.
 
+use std::collections::{HashMap, VecDeque};
+use std::hash::Hash;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -24,9 +28,152 @@ pub(super) struct Upstream {
 
 /// Connections kept per upstream.
 const MAX_IDLE_PER_UPSTREAM: usize = 8;
+/// Connections kept in all: a shell that makes requests to many addresses
+/// (names resolving to each its own) does not leave the edge a descriptor
+/// for each; the oldest kept goes first.
+const MAX_IDLE: usize = 64;
+/// How long a kept connection may wait for reuse.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub(super) type IdlePool =
-    std::sync::Mutex<std::collections::HashMap<Upstream, Vec<SendRequest<Full<Bytes>>>>>;
+pub(super) type IdlePool = Pool<Upstream, SendRequest<Full<Bytes>>>;
+
+/// Idle connections by key, bounded per key and in all, each dropped (which
+/// closes it) when it has waited longer than the timeout.
+pub(super) struct Pool<K, C> {
+    kept: Mutex<Kept<K, C>>,
+    per_key: usize,
+    total: usize,
+    timeout: Duration,
+}
+
+struct Kept<K, C> {
+    by_key: HashMap<K, Vec<(C, Instant)>>,
+    /// Keys in the order their connections were kept, oldest first (a key
+    /// once per connection), to find the oldest when the pool is full.
+    order: VecDeque<K>,
+}
+
+impl<K, C> Default for Pool<K, C> {
+    fn default() -> Self {
+        Self::new(MAX_IDLE_PER_UPSTREAM, MAX_IDLE, IDLE_TIMEOUT)
+    }
+}
+
+impl<K, C> Pool<K, C> {
+    fn new(per_key: usize, total: usize, timeout: Duration) -> Self {
+        Self {
+            kept: Mutex::new(Kept {
+                by_key: HashMap::new(),
+                order: VecDeque::new(),
+            }),
+            per_key,
+            total,
+            timeout,
+        }
+    }
+}
+
+impl<K: Clone + Eq + Hash, C> Pool<K, C> {
+    /// The newest kept connection for `key` that `ready` accepts; the ones
+    /// it refuses (closed, or still busy) are dropped.
+    pub(super) fn take(&self, key: &K, now: Instant, ready: impl Fn(&C) -> bool) -> Option<C> {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        self.expire(&mut kept, now);
+        let Kept { by_key, order } = &mut *kept;
+        let connections = by_key.get_mut(key)?;
+        let mut found = None;
+        while let Some((connection, _)) = connections.pop() {
+            remove_one(order, key);
+            if ready(&connection) {
+                found = Some(connection);
+                break;
+            }
+        }
+        if connections.is_empty() {
+            by_key.remove(key);
+        }
+        found
+    }
+
+    /// Keeps `connection` for `key`, unless the key has its share; the
+    /// oldest kept connection of all makes room when the pool is full.
+    pub(super) fn keep(&self, key: K, connection: C, now: Instant) {
+        let mut kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        self.expire(&mut kept, now);
+        if kept
+            .by_key
+            .get(&key)
+            .is_some_and(|c| c.len() >= self.per_key)
+        {
+            return;
+        }
+        if kept.order.len() >= self.total {
+            let Kept { by_key, order } = &mut *kept;
+            if let Some(oldest) = order.pop_front()
+                && let Some(connections) = by_key.get_mut(&oldest)
+            {
+                // A key's connections are kept in order: its first is its
+                // oldest.
+                if !connections.is_empty() {
+                    connections.remove(0);
+                }
+                if connections.is_empty() {
+                    by_key.remove(&oldest);
+                }
+            }
+        }
+        if self.total == 0 {
+            return;
+        }
+        kept.order.push_back(key.clone());
+        kept.by_key.entry(key).or_default().push((connection, now));
+    }
+
+    /// How many connections are kept.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        let kept = self.kept.lock().unwrap_or_else(PoisonError::into_inner);
+        kept.by_key.values().map(Vec::len).sum()
+    }
+
+    /// Drops every connection that has waited longer than the timeout.
+    fn expire(&self, kept: &mut Kept<K, C>, now: Instant) {
+        let timeout = self.timeout;
+        let fresh = |since: &Instant| now.saturating_duration_since(*since) <= timeout;
+        let Kept { by_key, order } = kept;
+        let mut expired = 0;
+        by_key.retain(|_, connections| {
+            let before = connections.len();
+            connections.retain(|(_, since)| fresh(since));
+            expired += before - connections.len();
+            !connections.is_empty()
+        });
+        if expired > 0 {
+            // Rebuilt from what is left (a key's newest entries, since its
+            // oldest expired first); rare, only when some expired.
+            let mut counts: HashMap<K, usize> =
+                by_key.iter().map(|(k, c)| (k.clone(), c.len())).collect();
+            let mut kept: VecDeque<K> = VecDeque::with_capacity(order.len());
+            for key in order.drain(..).rev() {
+                if let Some(left) = counts.get_mut(&key)
+                    && *left > 0
+                {
+                    *left -= 1;
+                    kept.push_front(key);
+                }
+            }
+            *order = kept;
+        }
+    }
+}
+
+/// Takes one `key` out of `order`, its newest (a connection taken is its
+/// key's newest).
+fn remove_one<K: Eq>(order: &mut VecDeque<K>, key: &K) {
+    if let Some(at) = order.iter().rposition(|k| k == key) {
+        order.remove(at);
+    }
+}
 
 /// The TLS client configuration for TLS routes: the platform's roots (on
 /// Linux, the system's certificate store), aws-lc-rs as the one provider.
@@ -75,30 +222,14 @@ impl Broker {
     /// the address the guard checked (and the TLS name), so reuse never
     /// skips a check.
     pub(super) fn idle_connection(&self, upstream: &Upstream) -> Option<SendRequest<Full<Bytes>>> {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = idle.get_mut(upstream)?;
-        while let Some(sender) = kept.pop() {
-            // A connection still streaming an earlier reply is not ready; a
-            // closed one never will be.
-            if sender.is_ready() {
-                return Some(sender);
-            }
-        }
-        None
+        // A connection still streaming an earlier reply is not ready; a
+        // closed one never will be.
+        self.idle
+            .take(upstream, Instant::now(), SendRequest::is_ready)
     }
 
     pub(super) fn keep_connection(&self, upstream: Upstream, sender: SendRequest<Full<Bytes>>) {
-        let mut idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let kept = idle.entry(upstream).or_default();
-        if kept.len() < MAX_IDLE_PER_UPSTREAM {
-            kept.push(sender);
-        }
+        self.idle.keep(upstream, sender, Instant::now());
     }
 }
 
@@ -113,4 +244,47 @@ where
     };
     tokio::spawn(connection);
     Ok(sender)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_keeps_a_bounded_number_for_a_bounded_time() {
+        let pool: Pool<u32, u32> = Pool::new(2, 4, Duration::from_secs(60));
+        let start = Instant::now();
+        // Many keys (a shell's requests to many addresses): never more than
+        // the total kept, the oldest going first.
+        for key in 0..100 {
+            pool.keep(key, key, start);
+        }
+        assert_eq!(pool.len(), 4);
+        assert_eq!(pool.take(&0, start, |_| true), None);
+        assert_eq!(pool.take(&99, start, |_| true), Some(99));
+        // A key keeps its share only.
+        for connection in 0..5 {
+            pool.keep(7, connection, start);
+        }
+        let mut taken = Vec::new();
+        while let Some(connection) = pool.take(&7, start, |_| true) {
+            taken.push(connection);
+        }
+        assert_eq!(taken, [1, 0]);
+        // A connection not ready is dropped, not handed out.
+        pool.keep(8, 1, start);
+        pool.keep(8, 2, start);
+        assert_eq!(pool.take(&8, start, |c| *c == 1), Some(1));
+        assert_eq!(pool.take(&8, start, |_| true), None);
+        // Past the timeout, what was kept is gone.
+        pool.keep(9, 9, start);
+        let later = start + Duration::from_secs(61);
+        assert_eq!(pool.take(&9, later, |_| true), None);
+        assert_eq!(pool.len(), 0);
+        // And the pool fills again from empty.
+        for key in 0..3 {
+            pool.keep(key, key, later);
+        }
+        assert_eq!(pool.len(), 3);
+    }
 }

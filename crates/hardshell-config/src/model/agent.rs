@@ -55,7 +55,9 @@ pub struct Llm {
     pub monthly_cap_usd: Option<f64>,
     /// Model providers by name (the `provider` of `provider/model`).
     pub providers: BTreeMap<String, Provider>,
-    /// Prices, USD per million tokens. A model without a price is free.
+    /// Prices, USD per million tokens. A model without a price is free, but
+    /// with `monthly_cap_usd` set a chain model of a provider with an
+    /// `api_key` must have one (0 for a free one).
     pub prices: Vec<Price>,
 }
 

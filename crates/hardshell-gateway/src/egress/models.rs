@@ -11,12 +11,17 @@
 //!   `[dangerous] egress_internal` as the exceptions;
 //! - the secret: the agent holds `hs-secret:LLM_<NAME>` as its key, which the
 //!   broker swaps for the real one in the provider's key header only
-//!   (`x-api-key` or `authorization`), and only at that host.
+//!   (`x-api-key` or `authorization`), and only on that provider's route.
+//!   Every other placeholder in the agent's model traffic is text: the
+//!   conversation quotes them (the exec tool's description, a command's
+//!   output), and the model route neither swaps nor refuses them.
 //!
-//! [`LlmGateway`] is the routes' [`Tap`]: the monthly spend cap is enforced
-//! before a request leaves (a paid model over the cap gets 402 with
-//! `x-hardshell-refusal: budget`), streamed OpenAI-style requests always ask
-//! for usage, and usage is metered from the provider's own answer as it is
+//! [`LlmGateway`] is the routes' [`Tap`]: a request names a model of the
+//! chain or is refused (403, `x-hardshell-refusal: model`); the monthly spend
+//! cap is enforced before a request leaves, each paid call reserving the most
+//! it may cost until its cost is recorded (one that does not fit gets 402
+//! with `x-hardshell-refusal: budget`), streamed OpenAI-style requests always
+//! ask for usage, and usage is metered from the provider's own answer as it is
 //! relayed, recorded in the ledger even if the agent stops reading. A
 //! provider that reports none is charged at an estimate from the bytes (4 per
 //! token). A provider's answer that echoes the key has it turned back into
@@ -28,11 +33,12 @@ use bytes::Bytes;
 use chrono::Utc;
 use futures::future::BoxFuture;
 use hardshell_broker::host::{Host, HostPattern};
-use hardshell_broker::policy::Route;
-use hardshell_broker::proxy::{Admitted, Meter, Tap};
-use hardshell_broker::secrets::{Binding, PREFIX};
+use hardshell_broker::policy::{KeyHeader, Placeholders, Route};
+use hardshell_broker::proxy::{Admitted, Meter, Refused, Tap};
+use hardshell_broker::secrets::PREFIX;
 use hardshell_llm::{
-    Metered, ModelRef, ProviderKind, SpendCap, SpendError, UsageLedger, UsageMeter,
+    Metered, MicroUsd, ModelRef, ProviderKind, Reservation, SpendCap, SpendError, UsageLedger,
+    UsageMeter,
 };
 use http::StatusCode;
 use http::header::HeaderValue;
@@ -45,6 +51,11 @@ pub struct ProviderRoute {
     pub base_url: Url,
     /// Swapped in on the way out; never shown to the workload.
     pub key: Option<Zeroizing<String>>,
+    /// The models of `[llm] chain` this provider serves, exactly as the
+    /// chain spells them: a request naming any other is refused, so the
+    /// agent cannot pick a model the operator did not (an unpriced one
+    /// would not count against the cap).
+    pub models: Vec<String>,
 }
 
 impl std::fmt::Debug for ProviderRoute {
@@ -53,6 +64,7 @@ impl std::fmt::Debug for ProviderRoute {
             .field("kind", &self.kind)
             .field("base_url", &self.base_url.as_str())
             .field("key", &self.key.as_ref().map(|_| "<redacted>"))
+            .field("models", &self.models)
             .finish()
     }
 }
@@ -69,6 +81,12 @@ pub struct LlmGateway {
 pub enum LlmGatewayError {
     #[error("model provider {name}: {why}")]
     Provider { name: String, why: String },
+    #[error(
+        "model {model} has no price in [[llm.prices]]: its provider has a key, so it is taken \
+         for a paid service, and under monthly_cap_usd a paid model without a price would be \
+         free; give it a price (0 if it really is free)"
+    )]
+    Unpriced { model: String },
 }
 
 /// What the agent is given for one provider: where to send its requests
@@ -82,7 +100,8 @@ pub struct AgentProvider {
 impl LlmGateway {
     /// Refuses a base URL the broker could not route: a scheme other than
     /// HTTP(S), credentials, a query, or a host that is not a name or IPv4
-    /// address.
+    /// address; and, with a cap, a model of a provider with a key (a paid
+    /// service) that has no price.
     pub fn new(
         providers: BTreeMap<String, ProviderRoute>,
         ledger: UsageLedger,
@@ -115,6 +134,17 @@ impl LlmGateway {
                 )));
             }
             endpoints.entry(endpoint(route)).or_default().push(route);
+            if cap.is_some() && route.key.is_some() {
+                for model in &route.models {
+                    let model = ModelRef::parse(&format!("{name}/{model}"))
+                        .map_err(|e| why(&e.to_string()))?;
+                    if ledger.prices().listed(&model).is_none() {
+                        return Err(LlmGatewayError::Unpriced {
+                            model: model.to_string(),
+                        });
+                    }
+                }
+            }
         }
         // A request is metered and capped as the provider whose key
         // placeholder it carries; providers sharing an endpoint are told
@@ -182,8 +212,8 @@ impl LlmGateway {
         })
     }
 
-    /// The broker's routes and bindings for the providers, and the values
-    /// of their keys by placeholder name.
+    /// The broker's routes for the providers, and the values of their keys
+    /// by placeholder name.
     pub(crate) fn routes(&self) -> Result<Routes, LlmGatewayError> {
         let mut routes = Routes::default();
         for (name, provider) in &self.providers {
@@ -201,7 +231,9 @@ impl LlmGateway {
                 hosts: vec![HostPattern::Exact(host.clone())],
                 ports: vec![port],
                 methods: Some(vec!["POST".into()]),
-                path_prefixes: Some(vec![format!("{base}/{}", chat_path(provider.kind))]),
+                path_prefixes: None,
+                // The chat path exactly: beneath it are other calls.
+                paths: Some(vec![format!("{base}/{}", chat_path(provider.kind))]),
                 tls: url.scheme() == "https",
                 // The operator wrote this address down: a model server on
                 // this machine or network is a common, deliberate setup. A
@@ -209,24 +241,37 @@ impl LlmGateway {
                 internal: matches!(url.host(), Some(url::Host::Ipv4(_)))
                     || host.as_str() == "localhost",
                 tag: Some(name.clone()),
+                placeholders: self.placeholders(provider),
             });
             if let Some(key) = &provider.key {
-                let secret = secret_name(name).map_err(why)?;
-                let header = match provider.kind {
-                    ProviderKind::Anthropic => "x-api-key",
-                    ProviderKind::OpenAi => "authorization",
-                };
-                routes.bindings.insert(
-                    secret.clone(),
-                    Binding {
-                        hosts: vec![HostPattern::Exact(host)],
-                        header: Some(header.into()),
-                    },
-                );
-                routes.keys.insert(secret, key.clone());
+                routes
+                    .keys
+                    .insert(secret_name(name).map_err(why)?, key.clone());
             }
         }
         Ok(routes)
+    }
+
+    /// How a provider's route treats placeholders: as text, but in the key
+    /// header, where the key of this provider (and of those sharing its
+    /// endpoint, whose requests take the same route) is swapped.
+    fn placeholders(&self, provider: &ProviderRoute) -> Placeholders {
+        let secrets: Vec<String> = self
+            .providers
+            .iter()
+            .filter(|(_, other)| other.key.is_some() && endpoint(other) == endpoint(provider))
+            .filter_map(|(name, _)| secret_name(name).ok())
+            .collect();
+        let header = match provider.kind {
+            ProviderKind::Anthropic => "x-api-key",
+            ProviderKind::OpenAi => "authorization",
+        };
+        Placeholders::Inert {
+            key: (!secrets.is_empty()).then(|| KeyHeader {
+                header: header.into(),
+                secrets,
+            }),
+        }
     }
 }
 
@@ -234,7 +279,6 @@ impl LlmGateway {
 #[derive(Default)]
 pub(crate) struct Routes {
     pub routes: Vec<Route>,
-    pub bindings: BTreeMap<String, Binding>,
     pub keys: BTreeMap<String, Zeroizing<String>>,
 }
 
@@ -292,7 +336,9 @@ fn chat_path(kind: ProviderKind) -> &'static str {
     }
 }
 
-fn refusal(status: StatusCode, kind: &'static str, message: &str) -> http::Response<Bytes> {
+/// A refusal in the provider's error shape, its message recorded as the
+/// reason.
+fn refusal(status: StatusCode, kind: &'static str, message: &str) -> Refused {
     let body = serde_json::json!({ "error": { "type": kind, "message": message } });
     let mut response = http::Response::new(Bytes::from(body.to_string()));
     *response.status_mut() = status;
@@ -303,13 +349,18 @@ fn refusal(status: StatusCode, kind: &'static str, message: &str) -> http::Respo
     response
         .headers_mut()
         .insert("x-hardshell-refusal", HeaderValue::from_static(kind));
-    response
+    Refused {
+        response,
+        reason: format!("model route: {message}"),
+    }
 }
 
 /// The gateway as the broker's tap; cheap to clone.
 #[derive(Debug, Clone)]
 pub(crate) struct ModelTap {
     kinds: BTreeMap<String, ProviderKind>,
+    /// Each provider's models in the chain: the only ones it is asked for.
+    models: BTreeMap<String, Vec<String>>,
     /// Each provider's endpoint, and the provider each key placeholder names.
     endpoints: BTreeMap<String, (String, Option<u16>, String)>,
     by_secret: BTreeMap<String, String>,
@@ -324,6 +375,11 @@ impl LlmGateway {
                 .providers
                 .iter()
                 .map(|(name, route)| (name.clone(), route.kind))
+                .collect(),
+            models: self
+                .providers
+                .iter()
+                .map(|(name, route)| (name.clone(), route.models.clone()))
                 .collect(),
             endpoints: self
                 .providers
@@ -347,7 +403,7 @@ impl Tap for ModelTap {
         tag: &str,
         request: &http::request::Parts,
         body: Bytes,
-    ) -> BoxFuture<'static, Result<Admitted, http::Response<Bytes>>> {
+    ) -> BoxFuture<'static, Result<Admitted, Refused>> {
         let this = self.clone();
         let name = self.provider(tag, request);
         Box::pin(async move { this.admit_one(name, body).await })
@@ -370,7 +426,7 @@ impl ModelTap {
 }
 
 impl ModelTap {
-    async fn admit_one(self, name: String, body: Bytes) -> Result<Admitted, http::Response<Bytes>> {
+    async fn admit_one(self, name: String, body: Bytes) -> Result<Admitted, Refused> {
         let bad = |message: &str| refusal(StatusCode::BAD_REQUEST, "request", message);
         let Some(kind) = self.kinds.get(&name).copied() else {
             return Err(bad("no such provider"));
@@ -378,11 +434,25 @@ impl ModelTap {
         let Ok(serde_json::Value::Object(mut json)) = serde_json::from_slice(&body) else {
             return Err(bad("the request is not a JSON object"));
         };
-        let model = json
+        let asked = json
             .get("model")
             .and_then(|m| m.as_str())
-            .and_then(|model| ModelRef::parse(&format!("{name}/{model}")).ok())
             .ok_or_else(|| bad("the request names no model"))?;
+        // Exactly as the chain spells it: another spelling or a dated
+        // variant may be another price, or none.
+        if !self
+            .models
+            .get(&name)
+            .is_some_and(|m| m.iter().any(|m| m == asked))
+        {
+            return Err(refusal(
+                StatusCode::FORBIDDEN,
+                "model",
+                "the request names a model that is not in the chain",
+            ));
+        }
+        let model = ModelRef::parse(&format!("{name}/{asked}"))
+            .map_err(|_| bad("the request names no model"))?;
         // OpenAI-style servers report a stream's usage only when asked; the
         // workload does not get to choose whether it is metered.
         let body = if kind == ProviderKind::OpenAi
@@ -398,29 +468,48 @@ impl ModelTap {
         } else {
             body
         };
-        if let Some(cap) = &self.cap {
-            match cap.allows(&model, Utc::now()).await {
-                Ok(()) => {}
-                Err(e @ SpendError::CapReached { .. }) => {
-                    tracing::warn!(model = %model, "refused: {e}");
-                    return Err(refusal(
-                        StatusCode::PAYMENT_REQUIRED,
-                        "budget",
-                        &e.to_string(),
-                    ));
-                }
-                Err(e) => {
-                    // Unknown spend means no paid call: fail closed.
-                    tracing::error!(error = %e, "reading the usage ledger failed");
-                    return Err(refusal(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "ledger",
-                        "the usage ledger cannot be read",
-                    ));
+        let request_bytes = body.len();
+        let reservation = match &self.cap {
+            Some(cap) => {
+                let price = self.ledger.prices().price_of(&model);
+                // A paid call reserves the most it may cost, which needs
+                // the reply's limit: without one it could be any size.
+                let max_tokens = ["max_tokens", "max_completion_tokens"]
+                    .iter()
+                    .filter_map(|field| json.get(*field)?.as_u64())
+                    .max();
+                let most = match max_tokens {
+                    Some(max_tokens) => price.most(request_bytes, max_tokens),
+                    None if price.is_paid() => {
+                        return Err(bad(
+                            "a paid model's request under the spend cap must set max_tokens",
+                        ));
+                    }
+                    None => MicroUsd::ZERO,
+                };
+                match cap.reserve(&model, most, Utc::now()).await {
+                    Ok(reservation) => Some(reservation),
+                    Err(e @ (SpendError::CapReached { .. } | SpendError::NoRoom { .. })) => {
+                        tracing::warn!(model = %model, "refused: {e}");
+                        return Err(refusal(
+                            StatusCode::PAYMENT_REQUIRED,
+                            "budget",
+                            &e.to_string(),
+                        ));
+                    }
+                    Err(e) => {
+                        // Unknown spend means no paid call: fail closed.
+                        tracing::error!(error = %e, "reading the usage ledger failed");
+                        return Err(refusal(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "ledger",
+                            "the usage ledger cannot be read",
+                        ));
+                    }
                 }
             }
-        }
-        let request_bytes = body.len();
+            None => None,
+        };
         Ok(Admitted {
             body,
             meter: Box::new(UsageTap {
@@ -428,6 +517,7 @@ impl ModelTap {
                 ledger: self.ledger,
                 model,
                 request_bytes,
+                reservation,
             }),
         })
     }
@@ -439,6 +529,9 @@ struct UsageTap {
     ledger: UsageLedger,
     model: ModelRef,
     request_bytes: usize,
+    /// Given back once the cost is in the ledger, so the call counts against
+    /// the cap all the while.
+    reservation: Option<Reservation>,
 }
 
 impl Meter for UsageTap {
@@ -456,12 +549,15 @@ impl Meter for UsageTap {
             ledger,
             model,
             request_bytes,
+            reservation,
         } = *self;
         // A reply the provider did not meter is charged at an estimate: an
         // unmetered reply must not be a free one under the cap.
         let Metered { usage, estimated } = meter.finish_or_estimate(request_bytes);
         tokio::spawn(async move {
-            match ledger.record(&model, usage, Utc::now()).await {
+            let recorded = ledger.record(&model, usage, Utc::now()).await;
+            drop(reservation);
+            match recorded {
                 Ok(cost) => {
                     tracing::info!(model = %model, input = usage.input_tokens, output = usage.output_tokens, estimated, %cost, "model usage")
                 }

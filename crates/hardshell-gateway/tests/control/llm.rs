@@ -9,6 +9,7 @@
 //! loopback that relays to the broker's unix socket.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
@@ -20,6 +21,9 @@ use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, S
 use zeroize::Zeroizing;
 
 const KEY: &str = "sk-provider-key-0123456789abcdef";
+
+/// The chain of every fixture provider: the models the tests ask for.
+const MODELS: &[&str] = &["gpt-4o", "claude-sonnet-4-5", "smol", "smollm2", "m"];
 
 /// What reached the provider.
 #[derive(Debug, Clone)]
@@ -126,8 +130,9 @@ struct Fixture {
 }
 
 /// A control socket whose gateway knows `providers` (name, kind, base URL),
-/// every one with [`KEY`]; `paid` costs $10 per million tokens each way, and
-/// `cap` is the monthly limit.
+/// every one with [`KEY`] and [`MODELS`] in the chain; `paid` costs $10 per
+/// million tokens each way, every other model is priced free under a cap,
+/// and `cap` is the monthly limit.
 async fn fixture(
     providers: &[(&str, ProviderKind, &str)],
     paid: &[&str],
@@ -168,6 +173,15 @@ async fn fixture_resolving(
             Price::from_usd_per_mtok(10.0, 10.0).unwrap(),
         );
     }
+    // Under a cap a keyed provider's model needs a price: free is said.
+    for (name, _, _) in providers.iter().filter(|_| cap.is_some()) {
+        for model in MODELS {
+            let model = format!("{name}/{model}");
+            if !paid.contains(&model.as_str()) {
+                prices.set_model(ModelRef::parse(&model).unwrap(), Price::FREE);
+            }
+        }
+    }
     let ledger = UsageLedger::new(
         store
             .root()
@@ -184,6 +198,7 @@ async fn fixture_resolving(
                     kind: *kind,
                     base_url: url::Url::parse(url).unwrap(),
                     key: Some(Zeroizing::new(KEY.to_owned())),
+                    models: MODELS.iter().map(|m| (*m).to_owned()).collect(),
                 },
             )
         })
@@ -230,6 +245,7 @@ fn chat(model: &str, stream: bool) -> serde_json::Value {
     serde_json::json!({
         "model": model,
         "stream": stream,
+        "max_tokens": 100,
         "messages": [{ "role": "user", "content": "hello" }],
     })
 }
@@ -324,16 +340,13 @@ async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
         ("POST", "/models", key),
         ("POST", "/files", key),
         ("POST", "/chat/completions/../../files", key),
+        // Beneath the chat path: at OpenAI, updating a stored completion.
+        ("POST", "/chat/completions/chatcmpl-123", key),
+        ("POST", "/chat/completions/", key),
         ("POST", "/v1/messages", key),
         ("POST", "/", key),
         ("GET", "/chat/completions", key),
         ("DELETE", "/chat/completions", key),
-        // In another header than the provider's key header.
-        (
-            "POST",
-            "/chat/completions",
-            ("x-debug", "hs-secret:LLM_OPENAI"),
-        ),
         // Another provider's placeholder.
         (
             "POST",
@@ -365,7 +378,13 @@ async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
         response.text().await.unwrap().contains("LLM_OPENAI"),
         "the refusal names the secret"
     );
-    for bad in ["not json", "[1,2]", "{\"messages\":[]}", "{\"model\":\"\"}"] {
+    for (bad, status) in [
+        ("not json", 400),
+        ("[1,2]", 400),
+        ("{\"messages\":[]}", 400),
+        // No model the chain has.
+        ("{\"model\":\"\"}", 403),
+    ] {
         let response = f
             .http
             .post(format!("{}/chat/completions", p.url))
@@ -373,12 +392,92 @@ async fn the_key_cannot_be_aimed_anywhere_but_the_chat_endpoint() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 400, "{bad}");
+        assert_eq!(response.status(), status, "{bad}");
     }
     assert!(
         p.received.lock().unwrap().is_empty(),
         "nothing reached the provider"
     );
+}
+
+#[tokio::test]
+async fn placeholders_in_the_conversation_reach_the_model_as_text() {
+    let p = provider(Answer::OpenAiStream).await;
+    let f = fixture(&[("openai", ProviderKind::OpenAi, &p.url)], &[], None).await;
+    // The exec tool's description, a command's output, the broker's own
+    // echo conversion: a conversation quotes placeholders, bound or not.
+    let request = serde_json::json!({
+        "model": "gpt-4o",
+        "tools": [{ "type": "function", "function": { "name": "exec",
+            "description": "write hs-secret:NAME where the value goes" } }],
+        "messages": [
+            { "role": "tool", "content": "you sent Bearer hs-secret:TEST_TOKEN" },
+            { "role": "user", "content": "and my key is hs-secret:LLM_OPENAI" },
+        ],
+    });
+    let response = f
+        .http
+        .post(format!("{}/chat/completions", p.url))
+        .header("authorization", "Bearer hs-secret:LLM_OPENAI")
+        .header("x-debug", "hs-secret:LLM_OPENAI")
+        .json(&request)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    response.text().await.unwrap();
+    let received = p.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    // Passed on as the text it is; the key only in its own header.
+    assert_eq!(received[0].body["messages"], request["messages"]);
+    assert_eq!(received[0].body["tools"], request["tools"]);
+    assert_eq!(received[0].headers["x-debug"], "hs-secret:LLM_OPENAI");
+    assert_eq!(
+        received[0].headers["authorization"],
+        format!("Bearer {KEY}")
+    );
+}
+
+#[tokio::test]
+async fn two_providers_on_one_host_never_get_each_others_keys() {
+    let first = provider(Answer::OpenAiStream).await;
+    let second = provider(Answer::OpenAiStream).await;
+    // Both on 127.0.0.1, on two ports.
+    let f = fixture(
+        &[
+            ("first", ProviderKind::OpenAi, &first.url),
+            ("second", ProviderKind::OpenAi, &second.url),
+        ],
+        &[],
+        None,
+    )
+    .await;
+    let send = |url: &str, placeholder: &str| {
+        f.http
+            .post(format!("{url}/chat/completions"))
+            .header("authorization", format!("Bearer hs-secret:{placeholder}"))
+            .json(&chat("gpt-4o", false))
+            .send()
+    };
+    // Each provider's own key goes to it.
+    for (p, own) in [(&first, "LLM_FIRST"), (&second, "LLM_SECOND")] {
+        let response = send(&p.url, own).await.unwrap();
+        assert_eq!(response.status(), 200, "{own}");
+        response.text().await.unwrap();
+    }
+    // The other's is refused, and nothing reaches either.
+    for (p, other) in [(&first, "LLM_SECOND"), (&second, "LLM_FIRST")] {
+        let response = send(&p.url, other).await.unwrap();
+        assert_eq!(response.status(), 403, "{other}");
+    }
+    for p in [&first, &second] {
+        let received = p.received.lock().unwrap().clone();
+        assert_eq!(received.len(), 1);
+        assert_eq!(
+            received[0].headers["authorization"],
+            format!("Bearer {KEY}")
+        );
+    }
 }
 
 #[tokio::test]
@@ -478,6 +577,176 @@ async fn over_the_cap_paid_models_are_refused_and_free_ones_still_answer() {
 }
 
 #[tokio::test]
+async fn only_the_models_of_the_chain_may_be_asked_for() {
+    let p = provider(Answer::OpenAiStream).await;
+    let f = fixture(
+        &[("openai", ProviderKind::OpenAi, &p.url)],
+        &["openai/gpt-4o"],
+        Some(100.0),
+    )
+    .await;
+    let send = |model: &'static str| {
+        f.http
+            .post(format!("{}/chat/completions", p.url))
+            .header("authorization", "Bearer hs-secret:LLM_OPENAI")
+            .json(&chat(model, true))
+            .send()
+    };
+    // A dated variant, another spelling, another model: none has the
+    // chain's price, so none is sent.
+    for model in ["gpt-4o-2024-08-06", "GPT-4o", "gpt-4o ", "o1-pro"] {
+        let refused = send(model).await.unwrap();
+        assert_eq!(refused.status(), 403, "{model}");
+        assert_eq!(refused.headers()["x-hardshell-refusal"], "model", "{model}");
+    }
+    assert!(p.received.lock().unwrap().is_empty());
+    let allowed = send("gpt-4o").await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    allowed.text().await.unwrap();
+    assert_eq!(p.received.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn under_a_cap_a_keyed_providers_model_without_a_price_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let ledger = |prices: PriceList| {
+        UsageLedger::new(
+            store
+                .root()
+                .scope(&ObjectKey::parse("llm").unwrap())
+                .unwrap(),
+            prices,
+        )
+    };
+    let providers = |keyed: bool| -> BTreeMap<String, ProviderRoute> {
+        BTreeMap::from([(
+            "openai".to_owned(),
+            ProviderRoute {
+                kind: ProviderKind::OpenAi,
+                base_url: url::Url::parse("https://api.openai.test/v1").unwrap(),
+                key: keyed.then(|| Zeroizing::new(KEY.to_owned())),
+                models: vec!["gpt-4o".into()],
+            },
+        )])
+    };
+    let cap = |ledger: &UsageLedger| {
+        Some(SpendCap::new(
+            ledger.clone(),
+            MicroUsd::from_usd(10.0).unwrap(),
+        ))
+    };
+    let unpriced = ledger(PriceList::new());
+    let error = LlmGateway::new(providers(true), unpriced.clone(), cap(&unpriced))
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("openai/gpt-4o has no price"), "{error}");
+    // Priced (zero counts: the operator said it), keyless, or without a
+    // cap, it is accepted.
+    let mut zero = PriceList::new();
+    zero.set_model(ModelRef::parse("openai/gpt-4o").unwrap(), Price::FREE);
+    let zero = ledger(zero);
+    assert!(LlmGateway::new(providers(true), zero.clone(), cap(&zero)).is_ok());
+    assert!(LlmGateway::new(providers(false), unpriced.clone(), cap(&unpriced)).is_ok());
+    assert!(LlmGateway::new(providers(true), unpriced.clone(), None).is_ok());
+}
+
+/// A provider that holds every answer until `open` says so, then reports
+/// 10 tokens read and 500 written. Counts the requests that reach it.
+async fn gated_provider(open: tokio::sync::watch::Receiver<bool>) -> (String, Arc<AtomicUsize>) {
+    let arrived = Arc::new(AtomicUsize::new(0));
+    let count = arrived.clone();
+    let app = axum::Router::new().fallback(move || {
+        let (mut open, count) = (open.clone(), count.clone());
+        async move {
+            count.fetch_add(1, Ordering::SeqCst);
+            let _ = open.wait_for(|open| *open).await;
+            (
+                [("content-type", "text/event-stream")],
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hi\"},\"finish_reason\":\"stop\"}]}\n\n\
+                 data: {\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":500}}\n\n\
+                 data: [DONE]\n\n",
+            )
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, arrived)
+}
+
+#[tokio::test]
+async fn calls_at_once_reserve_their_most_so_together_they_stay_under_the_cap() {
+    let (gate, open) = tokio::sync::watch::channel(false);
+    let (url, arrived) = gated_provider(open).await;
+    // $10 per million tokens: each call may cost 500 tokens written and its
+    // request read, just over $0.005, so three fit under $0.02 and a fourth
+    // does not.
+    let f = fixture(
+        &[("openai", ProviderKind::OpenAi, &url)],
+        &["openai/gpt-4o"],
+        Some(0.02),
+    )
+    .await;
+    let refused = Arc::new(AtomicUsize::new(0));
+    let mut calls = Vec::new();
+    for _ in 0..12 {
+        let (http, url, refused) = (f.http.clone(), url.clone(), refused.clone());
+        calls.push(tokio::spawn(async move {
+            let mut request = chat("gpt-4o", true);
+            request["max_tokens"] = serde_json::json!(500);
+            let response = http
+                .post(format!("{url}/chat/completions"))
+                .json(&request)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            if status == 402 {
+                refused.fetch_add(1, Ordering::SeqCst);
+            }
+            response.text().await.unwrap();
+            status
+        }));
+    }
+    // Every call is either held at the provider or refused before the
+    // provider answers any: all twelve were admitted or not at once.
+    while arrived.load(Ordering::SeqCst) + refused.load(Ordering::SeqCst) < 12 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    gate.send(true).unwrap();
+    let mut statuses = Vec::new();
+    for call in calls {
+        statuses.push(call.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 402, 402, 402, 402, 402, 402, 402, 402, 402]
+    );
+    recorded(&f.ledger, "openai/gpt-4o", 3).await;
+    let month = f.ledger.month(Utc::now()).await.unwrap();
+    assert!(
+        month.cost <= MicroUsd::from_usd(0.02).unwrap(),
+        "{}",
+        month.cost
+    );
+
+    // A paid call under a cap must say how long its reply may be.
+    let mut unbounded = chat("gpt-4o", true);
+    unbounded.as_object_mut().unwrap().remove("max_tokens");
+    let response = f
+        .http
+        .post(format!("{url}/chat/completions"))
+        .json(&unbounded)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert_eq!(arrived.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
 async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir).await;
@@ -493,6 +762,7 @@ async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
         base_url: url::Url::parse(url).unwrap(),
         // "keyless" names a provider without one.
         key: (!url.contains("keyless")).then(|| Zeroizing::new(KEY.to_owned())),
+        models: Vec::new(),
     };
     // Two at one endpoint are told apart by their keys' placeholders.
     let shared: BTreeMap<String, ProviderRoute> = [

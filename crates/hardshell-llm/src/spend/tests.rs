@@ -90,6 +90,10 @@ fn unlisted_models_are_free_and_model_prices_override_providers() {
     assert_eq!(price("anthropic/claude-opus"), model_price);
     assert_eq!(price("anthropic/claude-haiku"), provider_price);
     assert_eq!(price("local/smollm2"), Price::FREE);
+    // Free by being unlisted is told apart from a listed price of zero.
+    let listed = |text: &str| prices.listed(&ModelRef::parse(text).unwrap());
+    assert_eq!(listed("local/smollm2"), None);
+    assert_eq!(listed("anthropic/claude-haiku"), Some(provider_price));
     assert!(!Price::FREE.is_paid());
     assert!(provider_price.is_paid());
 }

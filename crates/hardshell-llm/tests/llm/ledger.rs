@@ -237,3 +237,27 @@ async fn an_unreadable_ledger_denies_paid_models() {
         "{recorded:?}"
     );
 }
+
+#[tokio::test]
+async fn reservations_count_against_the_cap_until_given_back() {
+    let (scope, _dir) = local_scope().await;
+    let ledger = UsageLedger::new(scope, prices());
+    let cap = SpendCap::new(ledger.clone(), MicroUsd::from_usd(1.0).unwrap());
+    let claude = model("anthropic/claude-sonnet");
+    let november = at(2026, 11, 20);
+    let sixty_cents = MicroUsd::from_usd(0.6).unwrap();
+    let first = cap.reserve(&claude, sixty_cents, november).await.unwrap();
+    // A clone is the same cap: what one reserved, the other sees.
+    let other = cap.clone();
+    assert!(matches!(
+        other.reserve(&claude, sixty_cents, november).await,
+        Err(SpendError::NoRoom { .. })
+    ));
+    // Free models reserve nothing and are never refused.
+    other
+        .reserve(&model("local/smollm2"), sixty_cents, november)
+        .await
+        .unwrap();
+    drop(first);
+    other.reserve(&claude, sixty_cents, november).await.unwrap();
+}

@@ -33,6 +33,10 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             "[exec] allow lists a program that can run others ({reason}): commands using it are asked about all the same"
         );
     }
+    match raise_open_files_limit() {
+        Ok((soft, hard)) => tracing::info!(soft, hard, "the edge's open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "reading or raising the open-file limit failed"),
+    }
 
     let source = context::master_key_source(global, &loaded);
     let master = hardshell_storage::MasterKey::load(&source)?;
@@ -299,6 +303,19 @@ const AGENT_PROXY_PORT: u16 = 3128;
 
 /// The agent, as a shell runs it: the binary and the socket directory bound
 /// in, its workspace at /workspace with its own instructions read-only.
+/// Raises the soft limit on open files to the hard one, and returns both:
+/// the edge holds a descriptor per client connection, per shell's broker
+/// connection and per upstream connection it keeps, and a soft default of
+/// 1024 runs out long before the system's limit does. Shells set their own.
+fn raise_open_files_limit() -> nix::Result<(u64, u64)> {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (soft, hard) = getrlimit(Resource::RLIMIT_NOFILE)?;
+    if soft < hard {
+        setrlimit(Resource::RLIMIT_NOFILE, hard, hard)?;
+    }
+    getrlimit(Resource::RLIMIT_NOFILE)
+}
+
 fn agent_workload(
     launcher: Launcher,
     loaded: &hardshell_config::LoadedConfig,
@@ -424,4 +441,19 @@ async fn all_secret_values(
         }
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    #[test]
+    fn the_open_file_limit_is_raised_to_the_hard_one() {
+        use nix::sys::resource::{Resource, getrlimit, setrlimit};
+        let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+        // One below: harmless to the other tests in this process.
+        setrlimit(Resource::RLIMIT_NOFILE, hard - 1, hard).unwrap();
+        assert_eq!(super::raise_open_files_limit().unwrap(), (hard, hard));
+        assert_eq!(getrlimit(Resource::RLIMIT_NOFILE).unwrap(), (hard, hard));
+    }
 }

@@ -120,12 +120,16 @@ fn a_rate_limited_provider_falls_back_to_the_next_and_cools_down() {
 #[test]
 fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
     let llama = env("HARDSHELL_TEST_LLM_URL");
-    // Both providers are the same local server; "paid" has a price, "local" not.
-    // At $1000 per million tokens the first reply alone passes the $0.01 cap.
+    // Both providers are the same local server; "paid" has a price, "local" a
+    // price of zero (under a cap, a keyed provider's model needs one). A call
+    // of "paid" reserves its most, 32 tokens at $1000 per million ($0.032),
+    // which fits the $0.04 cap once, and not beside a first reply of more
+    // than 8 tokens.
     let hs = instance(&format!(
         "[agent]\nmax_tokens = 32\n[llm]\nchain = [\"paid/smollm2\", \"local/smollm2\"]\n\
-         monthly_cap_usd = 0.01\n\
-         [[llm.prices]]\nmodel = \"paid/smollm2\"\ninput_per_mtok = 1000.0\noutput_per_mtok = 1000.0\n{}{}",
+         monthly_cap_usd = 0.04\n\
+         [[llm.prices]]\nmodel = \"paid/smollm2\"\ninput_per_mtok = 0.0\noutput_per_mtok = 1000.0\n\
+         [[llm.prices]]\nmodel = \"local/smollm2\"\ninput_per_mtok = 0.0\noutput_per_mtok = 0.0\n{}{}",
         provider("paid", &llama),
         provider("local", &llama)
     ));
@@ -133,7 +137,7 @@ fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
     let running = Running::start(&hs);
     let session = new_session(&running, &token);
 
-    let first = turn(&running, &token, &session, "Say hi.");
+    let first = turn(&running, &token, &session, "Count from one to fifty.");
     assert_eq!(
         first.last().map(|(n, _)| n.as_str()),
         Some("done"),
@@ -144,15 +148,14 @@ fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
         "the paid model answered while under the cap"
     );
 
-    // The ledger holds the paid reply (llama.cpp reports no streamed usage, so
-    // the edge charged its estimate) and it is over the cap.
-    eventually(15, "the paid reply in the ledger", || {
+    // The ledger holds the paid reply (its usage as llama.cpp reported it,
+    // or the edge's estimate).
+    eventually(60, "the paid reply in the ledger", || {
         hs.run(&["usage"]).ok().stdout.contains("paid/smollm2")
     });
-    let usage = hs.run(&["usage"]).ok().stdout;
-    assert!(usage.contains("cap reached"), "{usage}");
 
-    // Over the cap the edge refuses the paid model and the free one answers.
+    // With no room left for another paid reply the edge refuses the paid
+    // model and the free one answers.
     let second = turn(&running, &token, &session, "Say hi again.");
     assert_eq!(
         second.last().map(|(n, _)| n.as_str()),
@@ -160,7 +163,7 @@ fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
         "{second:?}"
     );
     assert!(!reply_text(&second).trim().is_empty());
-    eventually(15, "a budget switch audited", || {
+    eventually(60, "a budget switch audited", || {
         switches(&hs)
             .iter()
             .any(|s| s["from"] == "paid/smollm2" && s["to"] == "local/smollm2")

@@ -710,7 +710,7 @@ fn outside_server() -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
 /// an outside API: answers with the `authorization` header it got (as APIs
 /// that reflect a request do), and keeps each request head. Returns its port
 /// and its certificate's PEM (the only root the edge is given).
-fn outside_tls_server() -> (u16, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+pub(crate) fn outside_tls_server() -> (u16, String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::Read;
     let identity = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let key =
