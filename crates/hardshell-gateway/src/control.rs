@@ -82,7 +82,8 @@ pub struct ControlSocket {
 }
 
 /// A unix socket at `path`, replacing a stale socket file, mode 0600 (its
-/// owner alone may connect; give it to a shell's id with `chown`).
+/// owner alone may connect; give it to a shell's id with `lchown`). The
+/// directory must be one only the edge can write: the steps here go by path.
 pub(crate) fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::remove_file(path) {
@@ -96,18 +97,13 @@ pub(crate) fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 impl ControlSocket {
-    /// Binds `path` (replacing a stale socket file) in a directory only this user
-    /// can enter; the socket itself is mode 0600.
+    /// Binds `path` (replacing a stale socket file), mode 0600, in a
+    /// directory the caller made, that only the edge may write (a shell that
+    /// could write there could replace the socket).
     pub fn bind(path: &Path, service: Arc<ControlService>) -> Result<Self, GatewayError> {
-        use std::os::unix::fs::PermissionsExt;
         let bind_err = |e: std::io::Error| {
             GatewayError::Setup(format!("control socket {}: {e}", path.display()))
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(bind_err)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(bind_err)?;
-        }
         let listener = bind_socket(path).map_err(bind_err)?;
         Ok(Self {
             listener,

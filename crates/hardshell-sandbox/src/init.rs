@@ -273,9 +273,7 @@ impl Drop for Slot {
 }
 
 /// A relay thread; an error where the shell has no thread to give.
-fn spawn_relay(
-    run: impl FnOnce() + Send + 'static,
-) -> io::Result<std::thread::JoinHandle<()>> {
+fn spawn_relay(run: impl FnOnce() + Send + 'static) -> io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("forward".into())
         .spawn(run)

@@ -35,6 +35,7 @@ async fn fixture() -> Fixture {
         .scope(&ObjectKey::parse("agent").unwrap())
         .unwrap();
     let socket = dir.path().join("run").join("edge.sock");
+    std::fs::create_dir(dir.path().join("run")).unwrap();
     let control = ControlSocket::bind(&socket, ControlService::new(scope)).unwrap();
     tokio::spawn(control.serve());
     let remote = Store::open(
