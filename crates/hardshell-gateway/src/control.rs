@@ -11,8 +11,18 @@
 //!   commands, decided and run by the edge (see `crate::exec`).
 //!
 //! Each request is logged; storage writes and refusals are counted in metrics.
+//!
+//! Whatever is on the other end may be hostile, so the socket bounds what it
+//! can hold of the edge ([`ControlLimits`]): connections at once (more are
+//! closed as they come), time to send a request's head, time between two
+//! pieces of its body, and request bytes held in memory across every
+//! connection (a body over the allowance is refused with 503).
 
+mod limits;
 mod storage;
+
+pub use limits::ControlLimits;
+use limits::{Allowance, bounded};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +34,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
 
 use hardshell_agent::protocol::AgentSettings;
 
@@ -79,6 +90,7 @@ pub struct ControlSocket {
     listener: UnixListener,
     path: PathBuf,
     service: Arc<ControlService>,
+    limits: ControlLimits,
 }
 
 /// A unix socket at `path`, replacing a stale socket file, mode 0600 (its
@@ -109,7 +121,15 @@ impl ControlSocket {
             listener,
             path: path.to_owned(),
             service,
+            limits: ControlLimits::default(),
         })
+    }
+
+    /// Other limits than the defaults (tests use short ones).
+    #[must_use]
+    pub fn with_limits(mut self, limits: ControlLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -118,6 +138,9 @@ impl ControlSocket {
 
     /// Serves until the task is dropped.
     pub async fn serve(self) {
+        let limits = Arc::new(self.limits);
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let allowance = Allowance::new(limits.max_buffered_bytes);
         loop {
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
@@ -127,14 +150,36 @@ impl ControlSocket {
                     continue;
                 }
             };
-            let service = self.service.clone();
+            // Closed at once: waiting in the backlog instead would let the
+            // shell keep the edge's queue full.
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::warn!("control socket: too many connections at once; one closed");
+                drop(stream);
+                continue;
+            };
+            let (service, limits, allowance) =
+                (self.service.clone(), limits.clone(), allowance.clone());
             tokio::spawn(async move {
-                let handler = service_fn(move |request| {
-                    let service = service.clone();
-                    async move { Ok::<_, std::convert::Infallible>(route(&service, request).await) }
+                let _slot = slot;
+                let body_idle = limits.body_idle;
+                let handler = service_fn(move |request: Request<Incoming>| {
+                    let (service, allowance) = (service.clone(), allowance.clone());
+                    async move {
+                        // Held until the answer is made: the body is in
+                        // memory until then.
+                        let (request, held) = bounded(request, &allowance, body_idle);
+                        let response = route(&service, request).await;
+                        drop(held);
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
-                builder.timer(TokioTimer::new()).keep_alive(true);
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Some(limits.header_timeout))
+                    .max_buf_size(MAX_HEAD_BYTES)
+                    .max_headers(MAX_HEADERS)
+                    .keep_alive(true);
                 if let Err(e) = builder
                     .serve_connection(TokioIo::new(stream), handler)
                     .await
@@ -146,9 +191,13 @@ impl ControlSocket {
     }
 }
 
-async fn route(service: &ControlService, request: Request<Incoming>) -> HttpResponse {
+/// A request head's size, and header count, beyond which it is refused:
+/// the workload's requests are small and few-headed.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 32;
+
+async fn route(service: &ControlService, request: Request<Body>) -> HttpResponse {
     let path = request.uri().path().to_owned();
-    let request = request.map(Body::new);
     let response: Response<Body> = if let Some(rest) = path.strip_prefix("/storage/v1/") {
         storage::handle(&service.storage, rest, request).await
     } else if path == "/agent/v1/settings" {

@@ -2,6 +2,7 @@
 //! way the agent process uses it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod limits;
 mod llm;
 
 use hardshell_gateway::{ControlService, ControlSocket};
