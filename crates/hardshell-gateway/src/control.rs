@@ -20,6 +20,7 @@
 
 mod limits;
 mod storage;
+mod switch;
 
 pub use limits::ControlLimits;
 use limits::{Allowance, bounded};
@@ -53,6 +54,8 @@ pub struct ControlService {
     pub(crate) settings: Option<AgentSettings>,
     /// For audit records of what the workload reports.
     pub(crate) edge: Option<Arc<EdgeState>>,
+    /// How often the workload may have a switch recorded.
+    pub(crate) switches: switch::SwitchGate,
 }
 
 impl ControlService {
@@ -62,6 +65,7 @@ impl ControlService {
             storage,
             settings: None,
             edge: None,
+            switches: switch::SwitchGate::new(),
         })
     }
 
@@ -72,6 +76,7 @@ impl ControlService {
             storage,
             settings: Some(settings),
             edge: Some(edge.state.clone()),
+            switches: switch::SwitchGate::new(),
         })
     }
 }
@@ -209,7 +214,7 @@ async fn route(service: &ControlService, request: Request<Body>) -> HttpResponse
             None => response::not_found(),
         }
     } else if path == "/agent/v1/switch" && request.method() == http::Method::POST {
-        switch(service, request).await
+        switch::report(service, request).await
     } else if let Some(rest) = path.strip_prefix("/exec/v1/") {
         exec(service, rest, request).await
     } else {
@@ -252,34 +257,4 @@ async fn exec(service: &ControlService, rest: &str, request: Request<Body>) -> H
         http::StatusCode::OK,
         &serde_json::to_value(answer).unwrap_or_default(),
     )
-}
-
-/// The agent's fallback chain moved on; recorded as the agent reported it (the
-/// edge's own records of each provider call stand beside it).
-async fn switch(service: &ControlService, request: Request<Body>) -> HttpResponse {
-    #[derive(serde::Deserialize)]
-    struct Switch {
-        from: String,
-        to: String,
-        reason: String,
-    }
-    let Ok(bytes) = axum::body::to_bytes(request.into_body(), 16 * 1024).await else {
-        return response::payload_too_large();
-    };
-    let Ok(switch) = serde_json::from_slice::<Switch>(&bytes) else {
-        return response::bad_request("expected {\"from\", \"to\", \"reason\"}\n");
-    };
-    let clip = |text: &str| text.chars().take(200).collect::<String>();
-    tracing::warn!(from = %clip(&switch.from), to = %clip(&switch.to), reason = %clip(&switch.reason), "model fallback");
-    if let Some(edge) = &service.edge {
-        edge.audit
-            .note(hardshell_audit::AuditEvent::ProviderSwitched(
-                hardshell_audit::event::ProviderSwitched {
-                    from: clip(&switch.from),
-                    to: clip(&switch.to),
-                    reason: clip(&switch.reason),
-                },
-            ));
-    }
-    response::text(http::StatusCode::NO_CONTENT, "")
 }

@@ -217,6 +217,8 @@ fn report_switches(control: PathBuf) -> hardshell_agent::OnSwitch {
         };
         let body =
             serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "reason": reason });
+        // (`reason` is a closed set; the edge checks all three before it
+        // records anything.)
         tokio::spawn(async move {
             if let Err(e) = client
                 .post("http://hardshell-edge/agent/v1/switch")

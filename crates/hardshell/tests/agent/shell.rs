@@ -20,7 +20,11 @@ fn socket(hs: &Instance) -> PathBuf {
 }
 
 /// A POST on the instance's control socket, as the agent makes it.
-fn control(socket: &Path, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+pub(crate) fn control(
+    socket: &Path,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let mut stream = UnixStream::connect(socket).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
