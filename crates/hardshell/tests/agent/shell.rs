@@ -935,5 +935,17 @@ fn the_agents_socket_directory_is_the_edges_and_read_only_in_its_shell() {
     let session = new_session(&running, &token);
     let answered = turn(&running, &token, &session, "hello");
     assert_eq!(answered[0].0, "accepted", "{answered:?}");
+
+    // Its output is a pipe the edge reads, not the terminal (here: the
+    // pipe) `hardshell up` writes its own log to.
+    let up_stderr = std::fs::read_link(format!("/proc/{}/fd/2", running.child.id())).unwrap();
+    for fd in [1, 2] {
+        let agent = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert!(agent.to_string_lossy().starts_with("pipe:"), "{agent:?}");
+        assert_ne!(
+            agent, up_stderr,
+            "the agent writes to up's own standard error"
+        );
+    }
     running.stop();
 }
