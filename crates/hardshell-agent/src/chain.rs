@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures::StreamExt;
 use hardshell_llm::{
     ApiKey, ChatRequest, FallbackChain, LlmError, ModelRef, ProviderClient, ProviderConfig,
-    ProviderKind, Transport,
+    ProviderKind, SwitchReason, Transport,
 };
 use zeroize::Zeroizing;
 
@@ -16,7 +16,7 @@ use crate::protocol::{ChainEntry, ProviderWire};
 use crate::{ChatStream, Model, ModelError};
 
 /// Told about each move down the chain (the agent reports it to the edge).
-pub type OnSwitch = Arc<dyn Fn(&ModelRef, &ModelRef, &str) + Send + Sync>;
+pub type OnSwitch = Arc<dyn Fn(&ModelRef, &ModelRef, SwitchReason) + Send + Sync>;
 
 /// The fallback chain as a [`Model`].
 pub struct ChainModel {

@@ -17,7 +17,9 @@ use hardshell_secrets::SecretName;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use fields::rfc3339;
-pub use fields::{FieldError, HttpMethod, LimitedBy, RequestId, Route, TokenId};
+pub use fields::{
+    ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, SwitchReason, TokenId,
+};
 
 /// Every fact the audit log records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -400,15 +402,16 @@ pub struct SetupLinkIssued {
     pub actor: Option<String>,
 }
 
-/// The model provider in use changed (a fallback, or back to the primary).
+/// The agent's fallback chain moved on from one model to another, as the
+/// agent reported it: both are entries of the configured chain (checked by
+/// the edge), the reason one of a closed set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSwitched {
-    /// Provider names as configured, e.g. `anthropic`, `ollama`.
-    pub from: String,
-    pub to: String,
-    /// Why, in hardshell's words (e.g. "anthropic answered 529 three times").
-    pub reason: String,
+    /// `provider/model`, e.g. `anthropic/claude-sonnet-4-5`.
+    pub from: ChainModel,
+    pub to: ChainModel,
+    pub reason: SwitchReason,
 }
 
 /// Optional timestamps, in the same fixed form as [`rfc3339`].

@@ -26,7 +26,7 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixListener;
 
@@ -178,12 +178,15 @@ impl Broker {
             let shell = shell.clone();
             tokio::spawn(async move {
                 let _slot = slot;
+                let header_timeout = broker.limits.header_timeout;
                 let service = service_fn(move |request| {
                     let broker = broker.clone();
                     let shell = shell.clone();
                     async move { Ok::<_, Infallible>(broker.handle(&shell, request).await) }
                 });
                 let _ = hyper::server::conn::http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Some(header_timeout))
                     .serve_connection(TokioIo::new(stream), service)
                     .with_upgrades()
                     .await;
@@ -510,7 +513,14 @@ impl Broker {
     ) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), Response<Body>> {
         let mut read = Vec::new();
         let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
-        while let Some(frame) = body.frame().await {
+        loop {
+            let Ok(frame) = tokio::time::timeout(self.limits.body_idle, body.frame()).await else {
+                return Err(refusal(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "hardshell broker: the request body stalled\n",
+                ));
+            };
+            let Some(frame) = frame else { break };
             let Ok(frame) = frame else {
                 return Err(refusal(
                     StatusCode::BAD_REQUEST,

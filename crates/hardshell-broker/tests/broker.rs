@@ -989,3 +989,76 @@ async fn a_shell_cannot_hold_more_request_bytes_in_the_edge_than_its_allowance()
     let after = h.send(&post("api.github.test", h.port)).await;
     assert!(after.starts_with("HTTP/1.1 200"), "{after}");
 }
+
+/// Everything the broker sends until it closes the connection; bounded only
+/// so that a broken build fails instead of hanging.
+async fn until_closed(stream: &mut UnixStream) -> String {
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(120), stream.read_to_end(&mut answer))
+        .await
+        .expect("the broker never closed the connection");
+    if let Err(e) = read {
+        assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_request_head_that_never_ends_is_cut_and_its_slot_comes_back() {
+    let limits = Limits {
+        max_connections: 1,
+        header_timeout: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let h = harness_with(true, limits).await;
+    let mut loris = UnixStream::connect(&h.socket).await.unwrap();
+    loris
+        .write_all(
+            format!(
+                "GET http://api.github.test:{}/ HTTP/1.1\r\nHost: x\r\n",
+                h.port
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let answer = until_closed(&mut loris).await;
+    assert!(!answer.contains("200 OK"), "{answer}");
+    drop(loris);
+    // The one slot is free again: a real request is served.
+    let mut served = String::new();
+    for _ in 0..200 {
+        served = h.get("api.github.test", h.port, "").await;
+        if !served.starts_with("HTTP/1.1 429") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(served.starts_with("HTTP/1.1 200"), "{served}");
+}
+
+#[tokio::test]
+async fn a_request_body_that_stalls_is_refused_and_nothing_is_sent() {
+    let limits = Limits {
+        body_idle: Duration::from_millis(200),
+        ..Limits::default()
+    };
+    let h = harness_with(true, limits).await;
+    let mut stream = UnixStream::connect(&h.socket).await.unwrap();
+    stream
+        .write_all(
+            format!(
+                "POST http://api.github.test:{}/up HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\npart of it",
+                h.port
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let answer = until_closed(&mut stream).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        h.seen.lock().unwrap().is_empty(),
+        "the stalled request was sent"
+    );
+}

@@ -11,8 +11,19 @@
 //!   commands, decided and run by the edge (see `crate::exec`).
 //!
 //! Each request is logged; storage writes and refusals are counted in metrics.
+//!
+//! Whatever is on the other end may be hostile, so the socket bounds what it
+//! can hold of the edge ([`ControlLimits`]): connections at once (more are
+//! closed as they come), time to send a request's head, time between two
+//! pieces of its body, and request bytes held in memory across every
+//! connection (a body over the allowance is refused with 503).
 
+mod limits;
 mod storage;
+mod switch;
+
+pub use limits::ControlLimits;
+use limits::{Allowance, bounded};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,6 +35,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
 
 use hardshell_agent::protocol::AgentSettings;
 
@@ -42,6 +54,8 @@ pub struct ControlService {
     pub(crate) settings: Option<AgentSettings>,
     /// For audit records of what the workload reports.
     pub(crate) edge: Option<Arc<EdgeState>>,
+    /// How often the workload may have a switch recorded.
+    pub(crate) switches: switch::SwitchGate,
 }
 
 impl ControlService {
@@ -51,6 +65,7 @@ impl ControlService {
             storage,
             settings: None,
             edge: None,
+            switches: switch::SwitchGate::new(),
         })
     }
 
@@ -61,6 +76,7 @@ impl ControlService {
             storage,
             settings: Some(settings),
             edge: Some(edge.state.clone()),
+            switches: switch::SwitchGate::new(),
         })
     }
 }
@@ -79,10 +95,12 @@ pub struct ControlSocket {
     listener: UnixListener,
     path: PathBuf,
     service: Arc<ControlService>,
+    limits: ControlLimits,
 }
 
 /// A unix socket at `path`, replacing a stale socket file, mode 0600 (its
-/// owner alone may connect; give it to a shell's id with `chown`).
+/// owner alone may connect; give it to a shell's id with `lchown`). The
+/// directory must be one only the edge can write: the steps here go by path.
 pub(crate) fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     match std::fs::remove_file(path) {
@@ -96,24 +114,27 @@ pub(crate) fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
 }
 
 impl ControlSocket {
-    /// Binds `path` (replacing a stale socket file) in a directory only this user
-    /// can enter; the socket itself is mode 0600.
+    /// Binds `path` (replacing a stale socket file), mode 0600, in a
+    /// directory the caller made, that only the edge may write (a shell that
+    /// could write there could replace the socket).
     pub fn bind(path: &Path, service: Arc<ControlService>) -> Result<Self, GatewayError> {
-        use std::os::unix::fs::PermissionsExt;
         let bind_err = |e: std::io::Error| {
             GatewayError::Setup(format!("control socket {}: {e}", path.display()))
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(bind_err)?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-                .map_err(bind_err)?;
-        }
         let listener = bind_socket(path).map_err(bind_err)?;
         Ok(Self {
             listener,
             path: path.to_owned(),
             service,
+            limits: ControlLimits::default(),
         })
+    }
+
+    /// Other limits than the defaults (tests use short ones).
+    #[must_use]
+    pub fn with_limits(mut self, limits: ControlLimits) -> Self {
+        self.limits = limits;
+        self
     }
 
     pub fn path(&self) -> &Path {
@@ -122,6 +143,9 @@ impl ControlSocket {
 
     /// Serves until the task is dropped.
     pub async fn serve(self) {
+        let limits = Arc::new(self.limits);
+        let slots = Arc::new(Semaphore::new(limits.max_connections));
+        let allowance = Allowance::new(limits.max_buffered_bytes);
         loop {
             let stream = match self.listener.accept().await {
                 Ok((stream, _)) => stream,
@@ -131,14 +155,36 @@ impl ControlSocket {
                     continue;
                 }
             };
-            let service = self.service.clone();
+            // Closed at once: waiting in the backlog instead would let the
+            // shell keep the edge's queue full.
+            let Ok(slot) = slots.clone().try_acquire_owned() else {
+                tracing::warn!("control socket: too many connections at once; one closed");
+                drop(stream);
+                continue;
+            };
+            let (service, limits, allowance) =
+                (self.service.clone(), limits.clone(), allowance.clone());
             tokio::spawn(async move {
-                let handler = service_fn(move |request| {
-                    let service = service.clone();
-                    async move { Ok::<_, std::convert::Infallible>(route(&service, request).await) }
+                let _slot = slot;
+                let body_idle = limits.body_idle;
+                let handler = service_fn(move |request: Request<Incoming>| {
+                    let (service, allowance) = (service.clone(), allowance.clone());
+                    async move {
+                        // Held until the answer is made: the body is in
+                        // memory until then.
+                        let (request, held) = bounded(request, &allowance, body_idle);
+                        let response = route(&service, request).await;
+                        drop(held);
+                        Ok::<_, std::convert::Infallible>(response)
+                    }
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
-                builder.timer(TokioTimer::new()).keep_alive(true);
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(Some(limits.header_timeout))
+                    .max_buf_size(MAX_HEAD_BYTES)
+                    .max_headers(MAX_HEADERS)
+                    .keep_alive(true);
                 if let Err(e) = builder
                     .serve_connection(TokioIo::new(stream), handler)
                     .await
@@ -150,9 +196,13 @@ impl ControlSocket {
     }
 }
 
-async fn route(service: &ControlService, request: Request<Incoming>) -> HttpResponse {
+/// A request head's size, and header count, beyond which it is refused:
+/// the workload's requests are small and few-headed.
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 32;
+
+async fn route(service: &ControlService, request: Request<Body>) -> HttpResponse {
     let path = request.uri().path().to_owned();
-    let request = request.map(Body::new);
     let response: Response<Body> = if let Some(rest) = path.strip_prefix("/storage/v1/") {
         storage::handle(&service.storage, rest, request).await
     } else if path == "/agent/v1/settings" {
@@ -164,7 +214,7 @@ async fn route(service: &ControlService, request: Request<Incoming>) -> HttpResp
             None => response::not_found(),
         }
     } else if path == "/agent/v1/switch" && request.method() == http::Method::POST {
-        switch(service, request).await
+        switch::report(service, request).await
     } else if let Some(rest) = path.strip_prefix("/exec/v1/") {
         exec(service, rest, request).await
     } else {
@@ -207,34 +257,4 @@ async fn exec(service: &ControlService, rest: &str, request: Request<Body>) -> H
         http::StatusCode::OK,
         &serde_json::to_value(answer).unwrap_or_default(),
     )
-}
-
-/// The agent's fallback chain moved on; recorded as the agent reported it (the
-/// edge's own records of each provider call stand beside it).
-async fn switch(service: &ControlService, request: Request<Body>) -> HttpResponse {
-    #[derive(serde::Deserialize)]
-    struct Switch {
-        from: String,
-        to: String,
-        reason: String,
-    }
-    let Ok(bytes) = axum::body::to_bytes(request.into_body(), 16 * 1024).await else {
-        return response::payload_too_large();
-    };
-    let Ok(switch) = serde_json::from_slice::<Switch>(&bytes) else {
-        return response::bad_request("expected {\"from\", \"to\", \"reason\"}\n");
-    };
-    let clip = |text: &str| text.chars().take(200).collect::<String>();
-    tracing::warn!(from = %clip(&switch.from), to = %clip(&switch.to), reason = %clip(&switch.reason), "model fallback");
-    if let Some(edge) = &service.edge {
-        edge.audit
-            .note(hardshell_audit::AuditEvent::ProviderSwitched(
-                hardshell_audit::event::ProviderSwitched {
-                    from: clip(&switch.from),
-                    to: clip(&switch.to),
-                    reason: clip(&switch.reason),
-                },
-            ));
-    }
-    response::text(http::StatusCode::NO_CONTENT, "")
 }

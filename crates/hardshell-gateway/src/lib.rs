@@ -34,7 +34,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
-pub use control::{ControlService, ControlSocket};
+pub use control::{ControlLimits, ControlService, ControlSocket};
 pub use egress::{
     AgentProvider, EgressSetup, LlmGateway, LlmGatewayError, ProviderRoute, model_broker,
 };

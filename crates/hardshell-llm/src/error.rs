@@ -7,6 +7,26 @@ use std::time::Duration;
 
 use crate::types::ModelRef;
 
+/// Why a fallback chain moved on to its next model: a closed set, so that
+/// what is reported (and recorded) is one of these and nothing else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchReason {
+    /// No connection (refused, reset, unresolvable, TLS failed).
+    Unreachable,
+    TimedOut,
+    /// HTTP 429.
+    RateLimited,
+    /// HTTP 529, or an overloaded event.
+    Overloaded,
+    /// HTTP 5xx, or an error event of the provider's own.
+    ProviderFailed,
+    /// The reply ended before it was complete.
+    CutShort,
+    /// The monthly spend cap refused a paid model.
+    SpendCapReached,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum LlmError {
     /// The provider's configuration cannot be used (operator's fault).
@@ -119,6 +139,28 @@ impl LlmError {
             | LlmError::Malformed { .. }
             | LlmError::TooLarge { .. } => false,
         }
+    }
+
+    /// Why the chain moves on past a model that failed this way; `None`
+    /// for a failure the chain does not move on from.
+    pub fn switch_reason(&self) -> Option<SwitchReason> {
+        Some(match self {
+            LlmError::Connect { .. } => SwitchReason::Unreachable,
+            LlmError::Timeout { .. } => SwitchReason::TimedOut,
+            LlmError::RateLimited { .. } => SwitchReason::RateLimited,
+            LlmError::Overloaded { .. } => SwitchReason::Overloaded,
+            LlmError::ProviderFailed { .. } | LlmError::AllFailed { .. } => {
+                SwitchReason::ProviderFailed
+            }
+            LlmError::Truncated { .. } => SwitchReason::CutShort,
+            LlmError::BudgetExceeded { .. } => SwitchReason::SpendCapReached,
+            LlmError::Config(_)
+            | LlmError::ContextTooLong { .. }
+            | LlmError::Unauthorized { .. }
+            | LlmError::Rejected { .. }
+            | LlmError::Malformed { .. }
+            | LlmError::TooLarge { .. } => return None,
+        })
     }
 
     /// How long the provider asked to be left alone (`Retry-After` on a 429).

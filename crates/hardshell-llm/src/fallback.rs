@@ -18,7 +18,7 @@ use tokio::time::Instant;
 pub use cooldown::{COOLDOWN_STEPS, Cooldown, MAX_RETRY_AFTER};
 
 use crate::client::{ProviderClient, ReplyStream};
-use crate::error::LlmError;
+use crate::error::{LlmError, SwitchReason};
 use crate::types::{ChatEvent, ChatRequest, ModelRef};
 
 /// An ordered list of models, each with the client of its provider.
@@ -66,10 +66,10 @@ impl FallbackChain {
     pub async fn stream(
         &self,
         request: &ChatRequest,
-        mut on_switch: impl FnMut(&ModelRef, &ModelRef, &str),
+        mut on_switch: impl FnMut(&ModelRef, &ModelRef, SwitchReason),
     ) -> Result<FallbackReply, LlmError> {
         let mut attempts: Vec<(ModelRef, String)> = Vec::new();
-        let mut last_failure: Option<(usize, String)> = None;
+        let mut last_failure: Option<(usize, SwitchReason)> = None;
         for (index, (model, client)) in self.entries.iter().enumerate() {
             let resting = lock(&self.cooldowns)[index].remaining(Instant::now());
             if !resting.is_zero() {
@@ -80,7 +80,7 @@ impl FallbackChain {
                 continue;
             }
             if let Some((from, reason)) = last_failure.take() {
-                on_switch(&self.entries[from].0, model, &reason);
+                on_switch(&self.entries[from].0, model, reason);
             }
             match self.start(index, client, model, request).await {
                 Ok(reply) => return Ok(reply),
@@ -88,7 +88,7 @@ impl FallbackChain {
                     lock(&self.cooldowns)[index].record_failure(Instant::now(), e.retry_after());
                     tracing::warn!(model = %model, error = %e, "model failed before replying");
                     attempts.push((model.clone(), e.to_string()));
-                    last_failure = Some((index, e.to_string()));
+                    last_failure = e.switch_reason().map(|reason| (index, reason));
                 }
                 Err(e) => return Err(e),
             }

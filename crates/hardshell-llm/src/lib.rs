@@ -22,7 +22,7 @@ pub use client::{
     ApiKey, DEFAULT_MAX_RESPONSE_BYTES, ProviderClient, ProviderConfig, ReplyStream, Timeouts,
     Transport,
 };
-pub use error::{LlmError, ProviderComplaint};
+pub use error::{LlmError, ProviderComplaint, SwitchReason};
 pub use fallback::{COOLDOWN_STEPS, Cooldown, FallbackChain, FallbackReply, MAX_RETRY_AFTER};
 pub use meter::{ESTIMATE_BYTES_PER_TOKEN, MAX_JSON_BODY_BYTES, Metered, UsageMeter};
 pub use spend::{

@@ -568,3 +568,48 @@ pub fn dup2_inherited(from: RawFd, to: RawFd) -> io::Result<()> {
     // SAFETY: integer arguments; replacing `to` is the caller's intent.
     check(unsafe { libc::dup2(from, to) }).map(drop)
 }
+
+/// Whether [`take_inherited_listener`] has handed out its descriptor.
+static LISTENER_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Takes ownership of the listening unix stream socket this process
+/// inherited at `fd` (a shell's workload gets it at 3, with `LISTEN_FDS=1`).
+/// Fails unless `fd` is open and is exactly that kind of socket, and on any
+/// call after the first that succeeded: one descriptor has one owner.
+pub fn take_inherited_listener(fd: RawFd) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::fd::FromRawFd;
+    use std::sync::atomic::Ordering;
+    let option = |level, name| -> io::Result<libc::c_int> {
+        let mut value: libc::c_int = 0;
+        let mut length = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
+            .map_err(io::Error::other)?;
+        // SAFETY: `value` and `length` are valid for writes of their sizes for
+        // the call; getsockopt on a descriptor that is not a socket (or not
+        // open) fails with ENOTSOCK or EBADF and writes nothing.
+        check(unsafe {
+            libc::getsockopt(fd, level, name, (&raw mut value).cast(), &raw mut length)
+        })?;
+        Ok(value)
+    };
+    let what = (
+        option(libc::SOL_SOCKET, libc::SO_DOMAIN)?,
+        option(libc::SOL_SOCKET, libc::SO_TYPE)?,
+        option(libc::SOL_SOCKET, libc::SO_ACCEPTCONN)?,
+    );
+    if what != (libc::AF_UNIX, libc::SOCK_STREAM, 1) {
+        return Err(io::Error::other(format!(
+            "descriptor {fd} is not a listening unix stream socket"
+        )));
+    }
+    if LISTENER_TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(io::Error::other("the inherited listener was already taken"));
+    }
+    // SAFETY: `fd` is open (getsockopt succeeded on it) and was inherited,
+    // not opened by any Rust object of this process; the flag above makes
+    // this the only call that gives it an owner.
+    let listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
+    // Not inherited further: what this process starts gets no way to take
+    // its connections.
+    set_cloexec(std::os::fd::AsFd::as_fd(&listener), true)?;
+    Ok(listener)
+}

@@ -9,6 +9,7 @@
 //! | 3 | the report pipe: JSON lines to the supervisor (`unshared`, `pid1`, `exit`) |
 //! | 4 | the exec pipe: a [`ShellError`] if a layer fails; closed by the successful exec |
 //! | 5 | the workload's standard input |
+//! | 6 | a listening socket for the workload, when the plan passes one ([`plan::Passed`]) |
 //!
 //! The init process stays in the host's pid namespace and forwards SIGTERM;
 //! the reaper is pid 1 of the shell; the workload is the reaper's only child.
@@ -19,12 +20,13 @@ use std::io;
 use hardshell_sandbox_sys as sys;
 use serde::{Deserialize, Serialize};
 
-use crate::plan::{self, InitPlan, Kind, Opened, Rlimit, Syscall};
+use crate::plan::{self, InitPlan, Kind, Opened, Passed, Rlimit, Syscall};
 use crate::{Layer, ShellError, Status};
 
 pub(crate) const REPORT_FD: i32 = 3;
 pub(crate) const EXEC_FD: i32 = 4;
 pub(crate) const STDIN_FD: i32 = 5;
+pub(crate) const LISTENER_FD: i32 = 6;
 const CONTROL_FD: i32 = 0;
 
 /// Largest plan accepted.
@@ -97,8 +99,12 @@ fn run() -> Result<(), ShellError> {
         sys::Forked::Child => reaper(&plan, watched, original),
         sys::Forked::Parent(pid1) => {
             report(&Report::Pid1(pid1));
-            // The exec pipe now belongs to the reaper and the workload.
+            // The exec pipe and the listener now belong to the reaper and
+            // the workload.
             let _ = sys::close_inherited(EXEC_FD);
+            if plan.passed == Passed::Listener {
+                let _ = sys::close_inherited(LISTENER_FD);
+            }
             loop {
                 match watched.wait().map_err(supervisor)? {
                     sys::SIGCHLD => {
@@ -156,14 +162,24 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
         }
     };
     let _ = sys::close_inherited(EXEC_FD);
+    // The listener is the workload's alone. (Only when passed: otherwise
+    // the number may be the forwarder's socket by now.)
+    if plan.passed == Passed::Listener {
+        let _ = sys::close_inherited(LISTENER_FD);
+    }
     // The reaper needs no privilege from here on.
     let _ = Real::default().drop_bounding_set();
     let _ = Real::default().clear_capabilities();
     let _ = sys::set_no_new_privs();
     // After the fork (which needs one thread) and the drop (which the thread
     // inherits).
-    if let Some((listener, to)) = forwarder {
-        std::thread::spawn(move || forward(&listener, &to));
+    if let Some((listener, to)) = forwarder
+        && spawn_relay(move || forward(&listener, &to)).is_err()
+    {
+        // Only the workload runs in the shell yet, so its limits leave no
+        // room at all: end it visibly (its exit is reported) rather than
+        // run it without its way out.
+        let _ = sys::kill(workload, sys::SIGKILL);
     }
     // The shell lives as long as the supervisor: when its end of the control
     // pipe closes (it died, however it died), everything here is killed.
@@ -198,41 +214,87 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
     }
 }
 
-/// Connections relayed at once; more wait in the listen queue.
+/// Connections relayed at once; more are closed as they come.
 const MAX_FORWARDED: usize = 64;
 
 /// Relays each connection to the shell's loopback port to the broker's unix
 /// socket, byte for byte: the broker, outside, decides everything.
+///
+/// It lives as long as the shell, whatever the workload does: a connection
+/// that cannot get its threads (the shell is at its process limit, which
+/// counts threads) is closed, and the next one is tried afresh.
 fn forward(listener: &std::net::TcpListener, to: &std::path::Path) {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let active = Arc::new(AtomicUsize::new(0));
-    for tcp in listener.incoming() {
-        let Ok(tcp) = tcp else { continue };
-        if active.load(Ordering::SeqCst) >= MAX_FORWARDED {
+    let active = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    loop {
+        let Ok(tcp) = accept(listener) else { continue };
+        let Some(slot) = Slot::take(&active) else {
             continue;
-        }
+        };
         let Ok(unix) = std::os::unix::net::UnixStream::connect(to) else {
             continue;
         };
-        active.fetch_add(1, Ordering::SeqCst);
-        let active = active.clone();
-        std::thread::spawn(move || {
-            let (Ok(mut tcp_in), Ok(mut unix_in)) = (tcp.try_clone(), unix.try_clone()) else {
-                active.fetch_sub(1, Ordering::SeqCst);
-                return;
-            };
-            let (mut tcp_out, mut unix_out) = (tcp, unix);
-            let upstream = std::thread::spawn(move || {
-                let _ = std::io::copy(&mut tcp_in, &mut unix_out);
-                let _ = unix_out.shutdown(std::net::Shutdown::Write);
-            });
-            let _ = std::io::copy(&mut unix_in, &mut tcp_out);
-            let _ = tcp_out.shutdown(std::net::Shutdown::Write);
-            let _ = upstream.join();
-            active.fetch_sub(1, Ordering::SeqCst);
+        // On failure the closure, and with it both sockets and the slot, is
+        // dropped: the connection ends, the forwarder goes on.
+        let _ = spawn_relay(move || {
+            let _slot = slot;
+            relay(tcp, unix);
         });
     }
+}
+
+/// The next connection, ready to relay. The relay copies what arrives as it
+/// arrives, so a reply comes in many small writes; with Nagle's algorithm each
+/// small write after the first waits for the client's delayed ACK (~40 ms on
+/// Linux), which is what every model call paid before this was set.
+fn accept(listener: &std::net::TcpListener) -> io::Result<std::net::TcpStream> {
+    let (tcp, _) = listener.accept()?;
+    tcp.set_nodelay(true)?;
+    Ok(tcp)
+}
+
+/// One relayed connection, counted while it lives.
+struct Slot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl Slot {
+    fn take(active: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Option<Self> {
+        use std::sync::atomic::Ordering;
+        if active.fetch_add(1, Ordering::SeqCst) >= MAX_FORWARDED {
+            active.fetch_sub(1, Ordering::SeqCst);
+            return None;
+        }
+        Some(Self(active.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A relay thread; an error where the shell has no thread to give.
+fn spawn_relay(run: impl FnOnce() + Send + 'static) -> io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("forward".into())
+        .spawn(run)
+}
+
+/// Copies both ways until either side is done; the second direction gets a
+/// thread of its own, and without one the connection is closed.
+fn relay(tcp: std::net::TcpStream, unix: std::os::unix::net::UnixStream) {
+    let (Ok(mut tcp_in), Ok(mut unix_in)) = (tcp.try_clone(), unix.try_clone()) else {
+        return;
+    };
+    let (mut tcp_out, mut unix_out) = (tcp, unix);
+    let Ok(upstream) = spawn_relay(move || {
+        let _ = std::io::copy(&mut tcp_in, &mut unix_out);
+        let _ = unix_out.shutdown(std::net::Shutdown::Write);
+    }) else {
+        return;
+    };
+    let _ = std::io::copy(&mut unix_in, &mut tcp_out);
+    let _ = tcp_out.shutdown(std::net::Shutdown::Write);
+    let _ = upstream.join();
 }
 
 /// The workload is gone: report it, and end everything it left behind.
@@ -405,9 +467,14 @@ impl Syscall for Real {
         sys::loopback_up()
     }
 
-    fn descriptors(&mut self) -> io::Result<()> {
+    fn descriptors(&mut self, passed: Passed) -> io::Result<()> {
         sys::dup2_inherited(STDIN_FD, 0)?;
-        sys::close_inherited(REPORT_FD)?;
+        match passed {
+            // Over the report pipe, which the workload must not have; dup2
+            // leaves the copy open across exec.
+            Passed::Listener => sys::dup2_inherited(LISTENER_FD, crate::LISTEN_FD)?,
+            Passed::Nothing => sys::close_inherited(REPORT_FD)?,
+        }
         sys::close_from(5)?;
         sys::set_cloexec_inherited(EXEC_FD, true)
     }
@@ -493,5 +560,23 @@ impl Syscall for Real {
             Ok((program, argv, env)) => sys::execve(&program, &argv, &env),
             Err(e) => e,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_forwarded_connection_sends_small_writes_at_once() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let accepted = accept(&listener).unwrap();
+        // The relay writes a reply as it arrives, in pieces: with Nagle's
+        // algorithm on, each piece after the first waits for a delayed ACK.
+        assert!(accepted.nodelay().unwrap());
+        drop(client);
     }
 }

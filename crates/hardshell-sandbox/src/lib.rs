@@ -34,7 +34,27 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use supervisor::{Running, Stopper, host_ids, spawn};
+pub use supervisor::{Running, Stopper, host_ids, spawn, spawn_serving};
+
+/// The descriptor a workload started with [`spawn_serving`] has its listening
+/// socket at; its environment then has `LISTEN_FDS=1` (as systemd's socket
+/// activation numbers it).
+pub const LISTEN_FD: i32 = 3;
+
+/// In a workload: the listening unix socket its shell passed it (see
+/// [`spawn_serving`]), or `None` when none was (`LISTEN_FDS` unset). Call
+/// once, at start; a second call fails.
+pub fn inherited_listener() -> std::io::Result<Option<std::os::unix::net::UnixListener>> {
+    match std::env::var_os("LISTEN_FDS") {
+        None => Ok(None),
+        Some(count) if count == "1" => {
+            hardshell_sandbox_sys::take_inherited_listener(LISTEN_FD).map(Some)
+        }
+        Some(count) => Err(std::io::Error::other(format!(
+            "LISTEN_FDS is {count:?}; a shell passes exactly one listener"
+        ))),
+    }
+}
 
 /// Removes cgroups left by shells whose supervisor was killed before it could
 /// clean up (empty, and older than a minute); returns how many. Call at start.

@@ -28,6 +28,22 @@ pub struct InitPlan {
     pub argv: Vec<String>,
     /// The gid the shell has on the host (mapped to [`INSIDE_ID`]).
     pub host_gid: u32,
+    /// What the workload inherits beyond its standard streams.
+    #[serde(default)]
+    pub passed: Passed,
+}
+
+/// Descriptors the workload inherits beyond its standard streams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Passed {
+    /// Nothing: every other descriptor is closed.
+    #[default]
+    Nothing,
+    /// A listening socket, at [`crate::LISTEN_FD`], with `LISTEN_FDS=1`: the
+    /// workload serves a socket that no path in its shell names, so nothing
+    /// in the shell can replace it or redirect who connects to it.
+    Listener,
 }
 
 /// Where the new root is assembled: a tmpfs over the host's `/tmp`, in the
@@ -87,9 +103,10 @@ pub trait Syscall {
     fn detach(&mut self, target: &str) -> io::Result<()>;
     fn chdir(&mut self, path: &str) -> io::Result<()>;
     fn loopback_up(&mut self) -> io::Result<()>;
-    /// Standard input from the descriptor passed for it; every other
-    /// descriptor but 0-2 and the exec-status pipe closed.
-    fn descriptors(&mut self) -> io::Result<()>;
+    /// Standard input from the descriptor passed for it, and what else is
+    /// `passed` at its number; every other descriptor but 0-2 and the
+    /// exec-status pipe closed.
+    fn descriptors(&mut self, passed: Passed) -> io::Result<()>;
     fn new_session(&mut self) -> io::Result<()>;
     fn rlimit(&mut self, resource: Rlimit, value: u64) -> io::Result<()>;
     fn parent_death_signal(&mut self) -> io::Result<()>;
@@ -329,7 +346,8 @@ fn contain_inner(
     let policy = &plan.policy;
     let limits = &policy.limits;
     // 3. Descriptors, session, limits.
-    sys.descriptors().map_err(at(Layer::Descriptors))?;
+    sys.descriptors(plan.passed)
+        .map_err(at(Layer::Descriptors))?;
     sys.new_session()
         .map_err(fail(Layer::Descriptors, "setsid"))?;
     for (resource, value) in [
@@ -361,10 +379,27 @@ fn contain_inner(
         .map_err(at(Layer::Landlock))?;
     let program = find_program(sys, policy, &plan.argv)?;
     sys.seccomp().map_err(at(Layer::Seccomp))?;
+    let env = environment(policy, plan.passed);
     Err(ShellError::new(
         Layer::Exec,
-        format!("{program}: {}", sys.exec(&program, &plan.argv, &policy.env)),
+        format!("{program}: {}", sys.exec(&program, &plan.argv, &env)),
     ))
+}
+
+/// The policy's environment, and `LISTEN_FDS=1` where a listener is passed
+/// (the policy's own `LISTEN_FDS`, if any, never stands: it would name a
+/// descriptor that is not there, or hide one that is).
+fn environment(policy: &ShellPolicy, passed: Passed) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = policy
+        .env
+        .iter()
+        .filter(|(name, _)| name != "LISTEN_FDS")
+        .cloned()
+        .collect();
+    if passed == Passed::Listener {
+        env.push(("LISTEN_FDS".to_owned(), "1".to_owned()));
+    }
+    env
 }
 
 /// The program to exec: `argv[0]` if it names a path, else the first match on

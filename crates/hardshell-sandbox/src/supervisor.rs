@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 use hardshell_sandbox_sys as sys;
 
 use crate::cgroup::Cgroup;
-use crate::init::{EXEC_FD, REPORT_FD, Report, STDIN_FD};
-use crate::plan::InitPlan;
+use crate::init::{EXEC_FD, LISTENER_FD, REPORT_FD, Report, STDIN_FD};
+use crate::plan::{InitPlan, Passed};
 use crate::{
     Ended, ExitReport, HOST_ID_WHEN_ROOT, INSIDE_ID, Io, Launcher, Layer, ShellError, ShellPolicy,
     Status, Stdio,
@@ -45,6 +45,29 @@ pub async fn spawn(
     argv: &[String],
     io: Io,
 ) -> Result<Running, ShellError> {
+    spawn_inner(launcher, policy, argv, io, None).await
+}
+
+/// [`spawn`], the workload given `listener` at [`crate::LISTEN_FD`] (with
+/// `LISTEN_FDS=1`). The caller keeps its own copy: a workload started again
+/// serves the same socket, and connections made meanwhile wait in its queue.
+pub async fn spawn_serving(
+    launcher: &Launcher,
+    policy: &ShellPolicy,
+    argv: &[String],
+    io: Io,
+    listener: &std::os::unix::net::UnixListener,
+) -> Result<Running, ShellError> {
+    spawn_inner(launcher, policy, argv, io, Some(listener.as_fd())).await
+}
+
+async fn spawn_inner(
+    launcher: &Launcher,
+    policy: &ShellPolicy,
+    argv: &[String],
+    io: Io,
+    listener: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Running, ShellError> {
     let started = Instant::now();
     crate::plan::check_policy(policy)?;
     if !policy.workspace.is_dir() {
@@ -72,7 +95,8 @@ pub async fn spawn(
         }
     }
     let cgroup = Arc::new(Cgroup::create(&policy.name, &policy.limits)?);
-    match start(launcher, policy, argv, io, &cgroup, host_uid, host_gid).await {
+    let ids = (host_uid, host_gid);
+    match start(launcher, policy, argv, io, listener, &cgroup, ids).await {
         Ok(mut running) => {
             // The wall clock and the reported duration count the start too.
             running.started = started;
@@ -106,9 +130,9 @@ async fn start(
     policy: &ShellPolicy,
     argv: &[String],
     io: Io,
+    listener: Option<std::os::fd::BorrowedFd<'_>>,
     cgroup: &Arc<Cgroup>,
-    host_uid: u32,
-    host_gid: u32,
+    (host_uid, host_gid): (u32, u32),
 ) -> Result<Running, ShellError> {
     let (control_read, mut control_write) = std::io::pipe().map_err(supervisor("pipe"))?;
     let (report_read, report_write) = std::io::pipe().map_err(supervisor("pipe"))?;
@@ -121,11 +145,14 @@ async fn start(
     };
     // Numbered above the targets, so no dup2 onto 3-5 clobbers a source.
     let high = |fd: &dyn AsFd| sys::dup_above(fd.as_fd(), 10).map_err(supervisor("dup"));
-    let passed = [
+    let mut passed = vec![
         (high(&report_write)?, REPORT_FD),
         (high(&exec_write)?, EXEC_FD),
         (high(&stdin)?, STDIN_FD),
     ];
+    if let Some(listener) = listener {
+        passed.push((high(&listener)?, LISTENER_FD));
+    }
     drop((report_write, exec_write, stdin));
     let mut command = std::process::Command::new(&launcher.program);
     command
@@ -163,6 +190,10 @@ async fn start(
         policy: policy.clone(),
         argv: argv.to_vec(),
         host_gid,
+        passed: match listener {
+            Some(_) => Passed::Listener,
+            None => Passed::Nothing,
+        },
     })
     .map_err(|e| ShellError::new(Layer::Supervisor, e))?;
     let handshake = tokio::task::spawn_blocking(move || {

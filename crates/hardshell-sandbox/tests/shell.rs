@@ -418,3 +418,157 @@ async fn a_system_directory_with_mounts_inside_it_is_bound_whole_and_read_only()
         "127.0.0.1 from-a-mount-inside-etc\n"
     );
 }
+
+/// A "broker" on a unix socket in `dir`: answers every connection `ok`.
+fn answering_broker(dir: &std::path::Path) {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("broker.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut request = [0u8; 1024];
+                if matches!(stream.read(&mut request), Ok(1..)) {
+                    let _ = stream.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                }
+            });
+        }
+    });
+}
+
+#[tokio::test]
+async fn the_forwarder_outlives_a_shell_at_its_process_limit() {
+    let shell = Shell::new();
+    let sockets = shell.dir.path().join("sockets");
+    std::fs::create_dir(&sockets).unwrap();
+    answering_broker(&sockets);
+    let mut policy = policy(&shell);
+    policy.binds.push(hardshell_sandbox::Bind {
+        host: sockets.clone(),
+        inside: "/run/broker".into(),
+        writable: false,
+    });
+    policy.forward = Some(hardshell_sandbox::Forward {
+        port: 3128,
+        to: "/run/broker/broker.sock".into(),
+    });
+    policy.limits.max_pids = 12;
+    // Takes every process the shell may have, asks through the forwarder
+    // (which then has no thread for the connection), gives them back, and
+    // asks again.
+    let script = r#"
+import os, signal, socket
+def ask():
+    try:
+        s = socket.create_connection(("127.0.0.1", 3128))
+    except OSError as e:
+        return "refused " + type(e).__name__
+    answer = b""
+    try:
+        s.sendall(b"GET http://example.test/ HTTP/1.0\r\n\r\n")
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+    except (ConnectionResetError, BrokenPipeError):
+        pass
+    return "answered" if answer.endswith(b"ok") else "closed"
+children = []
+try:
+    while True:
+        pid = os.fork()
+        if pid == 0:
+            signal.pause()
+            os._exit(0)
+        children.append(pid)
+except OSError:
+    pass
+print("full:", len(children), ask(), flush=True)
+for pid in children:
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+print("after:", ask(), flush=True)
+"#;
+    let out = run(&policy, &["/usr/bin/python3", "-c", script]).await;
+    assert!(
+        out.report.pids_limit_hit,
+        "{:?}\n{}",
+        out.report, out.stderr
+    );
+    assert!(
+        out.stdout.contains("full:"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(
+        !out.stdout.contains("full: 0 "),
+        "nothing was forked: {}",
+        out.stdout
+    );
+    // The connection that came with no thread to spare was closed...
+    assert!(
+        out.stdout.contains(" closed\n"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    // ...and the forwarder relays the next one.
+    assert!(
+        out.stdout.contains("after: answered"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[tokio::test]
+async fn a_passed_listener_is_the_workloads_at_3_and_named_by_no_path_inside() {
+    use std::io::Read;
+    let shell = Shell::new();
+    let path = shell.dir.path().join("served.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let policy = policy(&shell);
+    let script = r#"
+import os, socket
+print("LISTEN_FDS=" + os.environ.get("LISTEN_FDS", "unset"), flush=True)
+s = socket.socket(fileno=3)
+print("family", s.family == socket.AF_UNIX, "listening", s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN), flush=True)
+conn, _ = s.accept()
+conn.sendall(b"served from inside")
+conn.close()
+"#;
+    let (running, captured) =
+        common::start_serving(&policy, &["/usr/bin/python3", "-c", script], &listener).await;
+    // The host connects by its path; the shell has no such path.
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert_eq!(answer, "served from inside");
+    let report = running.wait().await.unwrap();
+    let (stdout, stderr) = tokio::task::spawn_blocking(|| captured.collect())
+        .await
+        .unwrap();
+    assert_eq!(report.status, Status::Exited(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("LISTEN_FDS=1\n"), "{stdout}");
+    assert!(stdout.contains("family True listening 1"), "{stdout}");
+}
+
+#[tokio::test]
+async fn without_a_passed_listener_nothing_is_at_3() {
+    let shell = Shell::new();
+    let out = run(
+        &policy(&shell),
+        &[
+            "/usr/bin/python3",
+            "-c",
+            "import os\nprint(os.environ.get('LISTEN_FDS', 'unset'))\ntry:\n    os.fstat(3)\n    print('open')\nexcept OSError:\n    print('closed')",
+        ],
+    )
+    .await;
+    assert_eq!(out.stdout, "unset\nclosed\n", "{}", out.stderr);
+}

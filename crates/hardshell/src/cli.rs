@@ -82,9 +82,10 @@ pub struct AgentArgs {
     /// The edge's control socket (storage, models, settings).
     #[arg(long)]
     pub control_socket: PathBuf,
-    /// Where to listen for the edge.
+    /// Where to listen for the edge, when not given a listening socket (in
+    /// its shell, the edge passes one: `LISTEN_FDS=1`, descriptor 3).
     #[arg(long)]
-    pub socket: PathBuf,
+    pub socket: Option<PathBuf>,
     /// The workspace with AGENTS.md, SOUL.md, USER.md, MEMORY.md.
     #[arg(long)]
     pub workspace: PathBuf,

@@ -8,6 +8,7 @@ mod context;
 mod logging;
 mod models;
 mod supervise;
+mod terminal;
 
 use std::process::ExitCode;
 

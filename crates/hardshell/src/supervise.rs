@@ -7,8 +7,16 @@
 //! with a backoff that doubles from 1 s to 30 s and resets once a run lasts a
 //! minute; its state is in storage, so nothing is lost. On shutdown it gets
 //! SIGTERM, then the whole shell is killed after a grace period.
+//!
+//! The edge made the socket the agent serves and passes it in (see
+//! `hardshell_sandbox::spawn_serving`); the agent's output comes back on a
+//! pipe and is logged as the agent's, escaped and bounded ([`agent_log`]):
+//! it never reaches the terminal `hardshell up` runs on.
 
-use std::os::fd::AsFd;
+mod agent_log;
+
+use std::os::unix::net::UnixListener;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hardshell_sandbox::{Io, Launcher, ShellPolicy, Stdio};
@@ -20,6 +28,9 @@ pub struct Workload {
     pub launcher: Launcher,
     pub policy: ShellPolicy,
     pub argv: Vec<String>,
+    /// The socket the edge reaches the workload on, made by the edge and
+    /// given to every run of it.
+    pub listener: Arc<UnixListener>,
 }
 
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
@@ -34,11 +45,32 @@ pub async fn supervise(workload: Workload, mut stop: watch::Receiver<bool>) {
             return;
         }
         let started = Instant::now();
-        let running = match hardshell_sandbox::spawn(
+        let (io, output) = match io() {
+            Ok(pipe) => pipe,
+            Err(e) => {
+                tracing::error!(error = %e, "making the agent's output pipe failed");
+                if wait_or_stop(backoff, &mut stop).await {
+                    return;
+                }
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                continue;
+            }
+        };
+        // Reads until every writer is gone: the shell's end, however it ends.
+        // A thread of its own: not the runtime's, which waits for its
+        // blocking tasks when it shuts down.
+        if let Err(e) = std::thread::Builder::new()
+            .name("agent-log".into())
+            .spawn(move || agent_log::relay(output))
+        {
+            tracing::warn!(error = %e, "the agent's output cannot be read; it is dropped");
+        }
+        let running = match hardshell_sandbox::spawn_serving(
             &workload.launcher,
             &workload.policy,
             &workload.argv,
-            io(),
+            io,
+            &workload.listener,
         )
         .await
         {
@@ -90,17 +122,18 @@ pub async fn supervise(workload: Workload, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// The agent logs to the edge's standard error; it reads nothing.
-fn io() -> Io {
-    let stderr = || match std::io::stderr().as_fd().try_clone_to_owned() {
-        Ok(fd) => Stdio::Fd(fd),
-        Err(_) => Stdio::Null,
-    };
-    Io {
+/// The agent writes to a pipe the edge reads (both its streams); it reads
+/// nothing. Not the edge's own standard error: that is the operator's
+/// terminal, which a compromised agent could otherwise write escapes to.
+fn io() -> std::io::Result<(Io, std::io::PipeReader)> {
+    let (read, write) = std::io::pipe()?;
+    let stderr = write.try_clone()?;
+    let io = Io {
         stdin: Stdio::Null,
-        stdout: stderr(),
-        stderr: stderr(),
-    }
+        stdout: Stdio::Fd(write.into()),
+        stderr: Stdio::Fd(stderr.into()),
+    };
+    Ok((io, read))
 }
 
 /// Sleeps `delay`; `true` if a stop arrived meanwhile.

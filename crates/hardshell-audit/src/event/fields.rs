@@ -124,6 +124,38 @@ checked_string!(
     }
 );
 
+checked_string!(
+    /// One entry of the `[llm] chain`, `provider/model`, as configured. The
+    /// edge records only entries of its own chain: what a shell reports is
+    /// checked against it first.
+    ChainModel,
+    "chain model",
+    "provider/model: a provider of 1 to 64 characters from a-z 0-9 - _, a model of 1 to 200 printable ASCII characters",
+    |text| {
+        text.split_once('/').is_some_and(|(provider, model)| {
+            (1..=64).contains(&provider.len())
+                && provider
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+                && (1..=200).contains(&model.len())
+                && model.bytes().all(|b| b.is_ascii_graphic())
+        })
+    }
+);
+
+/// Why a fallback chain moved on to its next model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SwitchReason {
+    Unreachable,
+    TimedOut,
+    RateLimited,
+    Overloaded,
+    ProviderFailed,
+    CutShort,
+    SpendCapReached,
+}
+
 /// Which key a rate limit counted against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -131,9 +131,9 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             actor: None,
         }),
         AuditEvent::ProviderSwitched(ProviderSwitched {
-            from: "anthropic".to_owned(),
-            to: "ollama".to_owned(),
-            reason: "anthropic answered 529 three times".to_owned(),
+            from: ChainModel::new("anthropic/claude-sonnet-4-5").unwrap(),
+            to: ChainModel::new("ollama/llama3.2").unwrap(),
+            reason: SwitchReason::Overloaded,
         }),
         AuditEvent::MemoryNoteChanged(MemoryNoteChanged {
             note: "coffee-order".to_owned(),
@@ -324,4 +324,22 @@ fn an_extra_field_is_refused_when_read() {
 fn an_unknown_event_type_is_refused_when_read() {
     let json = r#"{"type":"headers_seen","authorization":"Bearer x"}"#;
     assert!(serde_json::from_str::<AuditEvent>(json).is_err());
+}
+
+#[test]
+fn a_provider_switch_holds_chain_entries_and_a_known_reason_only() {
+    let read = |json: &str| serde_json::from_str::<ProviderSwitched>(json);
+    assert!(read(r#"{"from":"a/m-1","to":"b/m:2","reason":"rate_limited"}"#).is_ok());
+    for bad in [
+        // Free text, or a reason of the sender's own making.
+        r#"{"from":"a/m","to":"b/m","reason":"anthropic answered 529"}"#,
+        // A name that reorders or recolours what a reader sees.
+        "{\"from\":\"a/m\u{202e}\",\"to\":\"b/m\",\"reason\":\"overloaded\"}",
+        "{\"from\":\"a/m\",\"to\":\"b/\u{1b}[31m\",\"reason\":\"overloaded\"}",
+        // Not provider/model.
+        r#"{"from":"anthropic","to":"b/m","reason":"overloaded"}"#,
+        r#"{"from":"A/m","to":"b/m","reason":"overloaded"}"#,
+    ] {
+        assert!(read(bad).is_err(), "{bad}");
+    }
 }

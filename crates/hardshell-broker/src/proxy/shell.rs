@@ -29,6 +29,13 @@ pub struct Limits {
     /// (bodies are read whole to be scanned); more get 503. Without it, a
     /// shell's connections times `max_body_bytes` could exhaust the edge.
     pub max_buffered_bytes: usize,
+    /// From a connection's first byte (or a kept-alive one's next request's)
+    /// to the end of a request's head; then it is closed.
+    pub header_timeout: Duration,
+    /// Longest wait for the next piece of a request body; then the request
+    /// is refused. Without these two, a shell could hold a connection slot,
+    /// and the bytes it sent, for ever.
+    pub body_idle: Duration,
 }
 
 impl Default for Limits {
@@ -40,6 +47,8 @@ impl Default for Limits {
             max_connections: 64,
             max_bytes: 1 << 30,
             max_buffered_bytes: 32 << 20,
+            header_timeout: Duration::from_secs(10),
+            body_idle: Duration::from_secs(10),
         }
     }
 }

@@ -2,6 +2,7 @@
 //! way the agent process uses it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod limits;
 mod llm;
 
 use hardshell_gateway::{ControlService, ControlSocket};
@@ -41,6 +42,7 @@ async fn fixture_on(data: Option<&std::path::Path>) -> Fixture {
         .scope(&ObjectKey::parse("agent").unwrap())
         .unwrap();
     let socket = dir.path().join("run").join("edge.sock");
+    std::fs::create_dir(dir.path().join("run")).unwrap();
     let control = ControlSocket::bind(&socket, ControlService::new(scope)).unwrap();
     tokio::spawn(control.serve());
     let remote = Store::open(

@@ -7,7 +7,7 @@ use std::io;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::{InitPlan, Kind, Opened, Rlimit, Syscall, contain, enter, pivot};
+use super::{InitPlan, Kind, Opened, Passed, Rlimit, Syscall, contain, enter, pivot};
 use crate::landlock::FsRules;
 use crate::{Bind, Layer, Limits, ShellPolicy};
 
@@ -20,6 +20,8 @@ struct Recording {
     rules: Option<FsRules>,
     /// Paths opened, by descriptor number - 100.
     opened: Vec<String>,
+    /// The environment exec was given.
+    env: Vec<(String, String)>,
 }
 
 impl Recording {
@@ -171,8 +173,11 @@ impl Syscall for Recording {
     fn loopback_up(&mut self) -> io::Result<()> {
         self.record("loopback_up".into())
     }
-    fn descriptors(&mut self) -> io::Result<()> {
-        self.record("descriptors".into())
+    fn descriptors(&mut self, passed: Passed) -> io::Result<()> {
+        self.record(match passed {
+            Passed::Nothing => "descriptors".into(),
+            Passed::Listener => "descriptors, a listener at 3".into(),
+        })
     }
     fn new_session(&mut self) -> io::Result<()> {
         self.record("setsid".into())
@@ -202,7 +207,8 @@ impl Syscall for Recording {
     fn seccomp(&mut self) -> io::Result<()> {
         self.record("seccomp".into())
     }
-    fn exec(&mut self, program: &str, argv: &[String], _env: &[(String, String)]) -> io::Error {
+    fn exec(&mut self, program: &str, argv: &[String], env: &[(String, String)]) -> io::Error {
+        self.env = env.to_vec();
         let _ = self.record(format!("exec {program} {}", argv.join(" ")));
         io::Error::other("the fake does not exec")
     }
@@ -239,6 +245,7 @@ fn plan() -> InitPlan {
         },
         argv: vec!["true".into()],
         host_gid: 2_147_000_000,
+        passed: Passed::Nothing,
     }
 }
 
@@ -287,6 +294,42 @@ fn the_layers_apply_in_order_and_seccomp_is_last_before_exec() {
         .map(String::as_str)
         .collect();
     assert_eq!(last_two, ["seccomp", "exec /usr/bin/true true"]);
+}
+
+#[test]
+fn a_passed_listener_is_kept_at_3_and_announced_and_nothing_else_is() {
+    let mut sys = Recording::default();
+    let mut plan = plan();
+    // A LISTEN_FDS of the policy's own never stands.
+    plan.policy.env.push(("LISTEN_FDS".into(), "7".into()));
+    all_three(&mut sys, &plan);
+    assert!(
+        sys.calls.iter().any(|c| c == "descriptors"),
+        "{:#?}",
+        sys.calls
+    );
+    assert!(
+        !sys.env.iter().any(|(name, _)| name == "LISTEN_FDS"),
+        "{:?}",
+        sys.env
+    );
+
+    let mut sys = Recording::default();
+    plan.passed = Passed::Listener;
+    all_three(&mut sys, &plan);
+    // In the same place as without one: before limits, ids and filters.
+    sys.before("loopback_up", "descriptors, a listener at 3");
+    sys.before("descriptors, a listener at 3", "rlimit Core 0");
+    let announced: Vec<_> = sys
+        .env
+        .iter()
+        .filter(|(name, _)| name == "LISTEN_FDS")
+        .collect();
+    assert_eq!(announced, [&("LISTEN_FDS".to_owned(), "1".to_owned())]);
+    assert!(
+        sys.env
+            .contains(&("PATH".to_owned(), "/usr/bin".to_owned()))
+    );
 }
 
 #[test]

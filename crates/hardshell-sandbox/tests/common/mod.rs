@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use hardshell_sandbox::{
-    ExitReport, Io, Launcher, Limits, Running, ShellError, ShellPolicy, Stdio, spawn,
+    ExitReport, Io, Launcher, Limits, Running, ShellError, ShellPolicy, Stdio, spawn, spawn_serving,
 };
 
 /// A temporary directory holding the shell's workspace.
@@ -88,13 +88,25 @@ pub async fn try_start(
     policy: &ShellPolicy,
     argv: &[&str],
 ) -> Result<(Running, Captured), ShellError> {
-    try_start_with(&launcher(), policy, argv).await
+    try_start_with(&launcher(), policy, argv, None).await
+}
+
+/// [`start`], the workload given `listener` at descriptor 3.
+pub async fn start_serving(
+    policy: &ShellPolicy,
+    argv: &[&str],
+    listener: &std::os::unix::net::UnixListener,
+) -> (Running, Captured) {
+    try_start_with(&launcher(), policy, argv, Some(listener))
+        .await
+        .unwrap()
 }
 
 pub async fn try_start_with(
     launcher: &Launcher,
     policy: &ShellPolicy,
     argv: &[&str],
+    listener: Option<&std::os::unix::net::UnixListener>,
 ) -> Result<(Running, Captured), ShellError> {
     let (out_read, out_write) = std::io::pipe().unwrap();
     let (err_read, err_write) = std::io::pipe().unwrap();
@@ -108,7 +120,10 @@ pub async fn try_start_with(
         stderr: reader(err_read),
     };
     let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
-    let running = spawn(launcher, policy, &argv, io).await?;
+    let running = match listener {
+        Some(listener) => spawn_serving(launcher, policy, &argv, io, listener).await?,
+        None => spawn(launcher, policy, &argv, io).await?,
+    };
     Ok((running, captured))
 }
 
@@ -121,7 +136,9 @@ pub async fn run(policy: &ShellPolicy, argv: &[&str]) -> Output {
 }
 
 pub async fn run_with(launcher: &Launcher, policy: &ShellPolicy, argv: &[&str]) -> Output {
-    let (running, captured) = try_start_with(launcher, policy, argv).await.unwrap();
+    let (running, captured) = try_start_with(launcher, policy, argv, None)
+        .await
+        .unwrap();
     let report = running.wait().await.unwrap();
     let (stdout, stderr) = tokio::task::spawn_blocking(|| captured.collect())
         .await

@@ -77,8 +77,8 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
         build(model, tools, sessions, workspace, clock, config)
     };
 
-    let listener = bind(&args.socket)?;
-    tracing::info!(socket = %args.socket.display(), models = settings.chain.len(), "agent listening");
+    let listener = listener(args.socket.as_deref())?;
+    tracing::info!(models = settings.chain.len(), "agent listening");
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     tokio::select! {
@@ -217,6 +217,8 @@ fn report_switches(control: PathBuf) -> hardshell_agent::OnSwitch {
         };
         let body =
             serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "reason": reason });
+        // (`reason` is a closed set; the edge checks all three before it
+        // records anything.)
         tokio::spawn(async move {
             if let Err(e) = client
                 .post("http://hardshell-edge/agent/v1/switch")
@@ -228,6 +230,21 @@ fn report_switches(control: PathBuf) -> hardshell_agent::OnSwitch {
             }
         });
     })
+}
+
+/// The socket the edge reaches the agent on: the one its shell passed it
+/// (the edge made it, and no path in the shell names it), else one bound at
+/// `path`.
+fn listener(path: Option<&Path>) -> anyhow::Result<UnixListener> {
+    let inherited = hardshell_sandbox::inherited_listener()
+        .context("taking the listening socket the edge passed")?;
+    let listener = match (inherited, path) {
+        (Some(listener), _) => listener,
+        (None, Some(path)) => return bind(path),
+        (None, None) => anyhow::bail!("no socket to listen on: pass --socket"),
+    };
+    listener.set_nonblocking(true)?;
+    Ok(UnixListener::from_std(listener)?)
 }
 
 fn bind(path: &Path) -> anyhow::Result<UnixListener> {

@@ -28,8 +28,10 @@ pub async fn run(global: &Global, command: &MemoryCommand) -> anyhow::Result<()>
         MemoryCommand::List => list(&notebook).await,
         MemoryCommand::Show { name } => match notebook.read(name).await? {
             Some(file) => {
+                // The agent wrote it: shown, not obeyed by the terminal.
+                let text = crate::terminal::printable(&file.text);
                 let mut out = std::io::stdout().lock();
-                out.write_all(file.text.as_bytes())?;
+                out.write_all(text.as_bytes())?;
                 if !file.text.ends_with('\n') {
                     out.write_all(b"\n")?;
                 }
@@ -72,13 +74,14 @@ async fn list(notebook: &Notebook) -> anyhow::Result<()> {
         let tags = if note.tags.is_empty() {
             String::new()
         } else {
-            format!("  [{}]", note.tags.join(", "))
+            format!("  [{}]", crate::terminal::one_line(&note.tags.join(", ")))
         };
+        // Slug, title and tags are the agent's words.
         println!(
             "{:40}  {:>7}  {}{tags}",
-            note.slug,
+            crate::terminal::one_line(&note.slug),
             format!("{}B", note.bytes),
-            note.title
+            crate::terminal::one_line(&note.title)
         );
     }
     Ok(())

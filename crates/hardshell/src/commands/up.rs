@@ -82,11 +82,16 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     };
     // The built-in agent runs unless [upstream] names another workload.
     let agent_runs = loaded.config.agent.enabled && loaded.config.upstream.is_none();
-    // The agent's shell gets this directory, and nothing else of data/: its
-    // socket and the edge's control socket live here.
-    let socket_dir = loaded.data_dir().join("run").join("agent");
-    let (control_path, agent_path) = (socket_dir.join("edge.sock"), socket_dir.join("agent.sock"));
-    let broker_path = socket_dir.join("broker.sock");
+    // The agent's shell gets this directory, read-only, and nothing else of
+    // data/: the edge's control socket and the agent's broker live here.
+    // The agent's own socket does not: the edge makes it, in a directory of
+    // its own, and passes the agent the listening descriptor, so nothing in
+    // the shell can put something else where the edge connects.
+    let run_dir = loaded.data_dir().join("run");
+    let socket_dir = run_dir.join("agent");
+    let (control_path, broker_path) =
+        (socket_dir.join("edge.sock"), socket_dir.join("broker.sock"));
+    let agent_path = run_dir.join("edge").join("agent.sock");
     let launcher = Launcher {
         program: std::env::current_exe().context("finding the hardshell binary")?,
         args: vec!["shell-init".into()],
@@ -233,6 +238,11 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         }
         let scope = store.root().scope(&ObjectKey::parse("agent")?)?;
         let service = ControlService::for_agent(scope, settings, &edge);
+        // Made afresh: a directory of an earlier version was the shell's to
+        // write in, and may hold what its agent planted.
+        fresh_dir(&socket_dir, 0o711)?;
+        fresh_dir(&run_dir.join("edge"), 0o700)?;
+        let agent_listener = bind_agent_socket(&agent_path)?;
         let control = ControlSocket::bind(&control_path, service)?;
         tokio::spawn(control.serve());
         // The agent's one way out: its broker, with the model providers'
@@ -243,10 +253,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             &loaded.config.dangerous.egress_internal,
             &every_secret,
         )?;
-        // The edge's sockets belong to the shell's id, so the agent can connect.
+        // The edge's sockets belong to the shell's id, so the agent can
+        // connect; the directory stays the edge's. (lchown all the same: a
+        // symlink here would be given away, not followed.)
         let (uid, gid) = hardshell_sandbox::host_ids();
         for path in [&control_path, &broker_path] {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid))
+            std::os::unix::fs::lchown(path, Some(uid), Some(gid))
                 .context("giving the edge's sockets to the agent's shell")?;
         }
         let workspace = loaded.base_dir().join(&loaded.config.agent.workspace);
@@ -262,7 +274,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         // Absolute and without symlinks: the shell binds exactly these.
         let workspace = workspace.canonicalize()?;
         let socket_dir = socket_dir.canonicalize()?;
-        let workload = agent_workload(launcher, &loaded, workspace, &socket_dir)?;
+        let workload = agent_workload(launcher, &loaded, workspace, &socket_dir, agent_listener)?;
         Some(tokio::spawn(supervise(workload, agent_stopped)))
     } else {
         None
@@ -301,8 +313,50 @@ const AGENT_SOCKETS: &str = "/run/hardshell";
 /// The port on the agent shell's loopback that leads to its broker.
 const AGENT_PROXY_PORT: u16 = 3128;
 
-/// The agent, as a shell runs it: the binary and the socket directory bound
-/// in, its workspace at /workspace with its own instructions read-only.
+/// `path` as a new, empty directory of the edge's with `mode`. Whatever was
+/// there is removed, never followed (`remove_dir_all` does not follow
+/// symlinks), and the mode is set through the new directory's descriptor,
+/// opened without following a symlink.
+fn fresh_dir(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let removed = match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
+        Ok(_) => std::fs::remove_file(path),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    removed.with_context(|| format!("removing the old {}", path.display()))?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::DirBuilder::new()
+        .mode(mode)
+        .create(path)
+        .with_context(|| format!("creating {}", path.display()))?;
+    let dir = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_DIRECTORY | nix::libc::O_NOFOLLOW)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // The umask may have narrowed the mode asked for.
+    dir.set_permissions(std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("setting the mode of {}", path.display()))?;
+    Ok(())
+}
+
+/// The agent's listening socket, at `path` in the edge's own directory,
+/// mode 0600: the edge connects to it, the agent is given the descriptor.
+fn bind_agent_socket(
+    path: &std::path::Path,
+) -> anyhow::Result<Arc<std::os::unix::net::UnixListener>> {
+    use std::os::unix::fs::PermissionsExt;
+    let listener = std::os::unix::net::UnixListener::bind(path)
+        .with_context(|| format!("binding the agent's socket {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(Arc::new(listener))
+}
+
 /// Raises the soft limit on open files to the hard one, and returns both:
 /// the edge holds a descriptor per client connection, per shell's broker
 /// connection and per upstream connection it keeps, and a soft default of
@@ -316,11 +370,16 @@ fn raise_open_files_limit() -> nix::Result<(u64, u64)> {
     getrlimit(Resource::RLIMIT_NOFILE)
 }
 
+/// The agent, as a shell runs it: the binary and the socket directory bound
+/// in (read-only: the shell connects to the edge's sockets there, and can
+/// neither replace them nor add any), its workspace at /workspace with its
+/// own instructions read-only, and its listening socket passed in.
 fn agent_workload(
     launcher: Launcher,
     loaded: &hardshell_config::LoadedConfig,
     workspace: std::path::PathBuf,
     socket_dir: &std::path::Path,
+    listener: Arc<std::os::unix::net::UnixListener>,
 ) -> anyhow::Result<Workload> {
     let shell = &loaded.config.shell;
     let mut env = vec![
@@ -349,7 +408,7 @@ fn agent_workload(
             Bind {
                 host: socket_dir.to_owned(),
                 inside: AGENT_SOCKETS.into(),
-                writable: true,
+                writable: false,
             },
         ],
         env,
@@ -373,8 +432,6 @@ fn agent_workload(
         "agent",
         "--control-socket",
         &format!("{AGENT_SOCKETS}/edge.sock"),
-        "--socket",
-        &format!("{AGENT_SOCKETS}/agent.sock"),
         "--workspace",
         "/workspace",
     ]
@@ -384,6 +441,7 @@ fn agent_workload(
         launcher,
         policy,
         argv,
+        listener,
     })
 }
 
@@ -418,7 +476,7 @@ async fn exec_broker_for(
         scanned,
     })?;
     let (uid, gid) = hardshell_sandbox::host_ids();
-    std::os::unix::fs::chown(dir, Some(uid), Some(gid))
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
         .with_context(|| format!("giving {} to the shells", dir.display()))?;
     tracing::info!(
         routes = loaded.config.egress.routes.len(),

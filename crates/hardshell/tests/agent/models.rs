@@ -96,10 +96,7 @@ fn a_rate_limited_provider_falls_back_to_the_next_and_cools_down() {
     let switch = &switches(&hs)[0];
     assert_eq!(switch["from"], "flaky/gpt-4o", "{switch}");
     assert_eq!(switch["to"], "local/smollm2", "{switch}");
-    assert!(
-        switch["reason"].as_str().unwrap().contains("429"),
-        "{switch}"
-    );
+    assert_eq!(switch["reason"], "rate_limited", "{switch}");
 
     // Cooling down for the 10 minutes its Retry-After asked: the next turn goes
     // straight to the local model.
@@ -171,5 +168,47 @@ fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
     let usage = hs.run(&["usage"]).ok().stdout;
     assert!(usage.contains("local/smollm2"), "{usage}");
     assert_eq!(history(&running, &token, &session).len(), 4);
+    running.stop();
+}
+
+#[test]
+fn the_agent_can_have_only_switches_along_its_chain_recorded_and_not_a_flood() {
+    let (unused, _) = rate_limited_provider();
+    let hs = instance(&format!(
+        "[agent]\n[llm]\nchain = [\"one/m1\", \"two/m2\"]\n{}{}",
+        provider("one", &unused),
+        provider("two", &unused)
+    ));
+    let running = Running::start(&hs);
+    let socket = hs.path("data/run/agent/edge.sock");
+    eventually(30, "the control socket", || socket.exists());
+    let report =
+        |body: serde_json::Value| crate::shell::control(&socket, "/agent/v1/switch", &body).0;
+    // What the agent cannot check in: models outside the chain, a move
+    // back up it, text of its own as the reason, fields of its own.
+    for forged in [
+        serde_json::json!({"from": "one/m1", "to": "evil/x", "reason": "overloaded"}),
+        serde_json::json!({"from": "two/m2", "to": "one/m1", "reason": "overloaded"}),
+        serde_json::json!({"from": "one/m1", "to": "one/m1", "reason": "overloaded"}),
+        serde_json::json!({"from": "one/m1", "to": "two/m2", "reason": "it said \u{202e}txt.exe"}),
+        serde_json::json!({"from": "one/m1\u{1b}[31m", "to": "two/m2", "reason": "overloaded"}),
+        serde_json::json!({"from": "one/m1", "to": "two/m2", "reason": "overloaded", "note": "x"}),
+    ] {
+        assert_eq!(report(forged.clone()), 400, "{forged}");
+    }
+    // A flood of true-looking ones: a burst is recorded, the rest refused.
+    let real = serde_json::json!({"from": "one/m1", "to": "two/m2", "reason": "overloaded"});
+    let answers: Vec<u16> = (0..60).map(|_| report(real.clone())).collect();
+    let recorded = answers.iter().filter(|s| **s == 204).count();
+    assert!(answers.contains(&429), "{answers:?}");
+    assert!((1..=15).contains(&recorded), "{answers:?}");
+    eventually(15, "the recorded switches", || {
+        switches(&hs).len() == recorded
+    });
+    for switch in switches(&hs) {
+        assert_eq!(switch["from"], "one/m1", "{switch}");
+        assert_eq!(switch["to"], "two/m2", "{switch}");
+        assert_eq!(switch["reason"], "overloaded", "{switch}");
+    }
     running.stop();
 }

@@ -20,7 +20,11 @@ fn socket(hs: &Instance) -> PathBuf {
 }
 
 /// A POST on the instance's control socket, as the agent makes it.
-fn control(socket: &Path, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+pub(crate) fn control(
+    socket: &Path,
+    path: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
     let mut stream = UnixStream::connect(socket).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
@@ -965,4 +969,71 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
         );
     }
     assert!(!records.contains(TOKEN), "the secret reached the audit log");
+}
+
+#[test]
+fn the_agents_socket_directory_is_the_edges_and_read_only_in_its_shell() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let hs = instance("[agent]\n[llm]\nchain = []\n");
+    let token = token(&hs);
+    let running = Running::start(&hs);
+    let pid = wait_for_agent(&running, 1, None);
+
+    // The directory the shell sees at /run/hardshell is the edge's: the
+    // shell's host id can enter it (the others' x bit), and write nothing
+    // in it. (Before, it was the shell's own: an agent could replace the
+    // sockets in it, or plant a symlink the edge would connect through.)
+    let dir = hs.path("data/run/agent");
+    let meta = std::fs::symlink_metadata(&dir).unwrap();
+    assert!(meta.is_dir());
+    assert_eq!((meta.uid(), meta.gid()), (0, 0));
+    assert_eq!(meta.mode() & 0o7777, 0o711);
+    let (uid, _) = hardshell_sandbox::host_ids();
+    assert_ne!(uid, 0);
+    let mut names: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["broker.sock", "edge.sock"], "{dir:?}");
+    // The sockets are the shell's to connect to, and only theirs.
+    for name in &names {
+        let socket = std::fs::symlink_metadata(dir.join(name)).unwrap();
+        assert_eq!(socket.uid(), uid, "{name}");
+        assert_eq!(socket.mode() & 0o777, 0o600, "{name}");
+    }
+    // And in the shell it is mounted read-only, so not even its root could.
+    let inside = PathBuf::from(format!("/proc/{pid}/root/run/hardshell"));
+    let error = std::fs::write(inside.join("planted"), b"x").unwrap_err();
+    assert_eq!(error.raw_os_error(), Some(nix::libc::EROFS), "{error}");
+    let mut listing: Vec<_> = std::fs::read_dir(&inside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    listing.sort();
+    assert_eq!(listing, ["broker.sock", "edge.sock"]);
+
+    // The agent's own socket is named by no path in the shell: the edge
+    // made it in a directory only the edge can enter, and passed the agent
+    // the descriptor. Its chat still reaches the agent.
+    let edge_dir = std::fs::symlink_metadata(hs.path("data/run/edge")).unwrap();
+    assert_eq!((edge_dir.uid(), edge_dir.mode() & 0o7777), (0, 0o700));
+    let socket = std::fs::symlink_metadata(hs.path("data/run/edge/agent.sock")).unwrap();
+    assert_eq!(socket.permissions().mode() & 0o777, 0o600);
+    let session = new_session(&running, &token);
+    let answered = turn(&running, &token, &session, "hello");
+    assert_eq!(answered[0].0, "accepted", "{answered:?}");
+
+    // Its output is a pipe the edge reads, not the terminal (here: the
+    // pipe) `hardshell up` writes its own log to.
+    let up_stderr = std::fs::read_link(format!("/proc/{}/fd/2", running.child.id())).unwrap();
+    for fd in [1, 2] {
+        let agent = std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).unwrap();
+        assert!(agent.to_string_lossy().starts_with("pipe:"), "{agent:?}");
+        assert_ne!(
+            agent, up_stderr,
+            "the agent writes to up's own standard error"
+        );
+    }
+    running.stop();
 }

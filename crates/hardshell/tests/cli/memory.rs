@@ -199,3 +199,27 @@ fn bad_names_missing_notes_and_failed_editors_change_nothing() {
     assert_eq!(hs.run(&["memory", "show", "keep"]).ok().stdout, "keep me\n");
     assert_eq!(audited_changes(&hs).len(), 1, "only the first write");
 }
+
+#[test]
+fn a_note_the_agent_wrote_cannot_drive_the_owners_terminal() {
+    let hs = Instance::initialised();
+    // What a compromised agent could store: a title that recolours and
+    // retitles, a body that turns echo off and reorders what is shown.
+    let text = "---\ntitle: Plan\u{1b}[31m\u{1b}]0;owned\u{7}\ntags: a\u{1b}[8m\n---\n\n\
+                keep\tthis\n\u{1b}[8msecret\u{9b}2J \u{202e}gpj.exe\n";
+    hs.run_with_stdin(&["memory", "write", "plan"], text.as_bytes())
+        .ok();
+    let listed = hs.run(&["memory", "list"]).ok().stdout;
+    let shown = hs.run(&["memory", "show", "plan"]).ok().stdout;
+    for output in [&listed, &shown] {
+        assert!(
+            !output
+                .chars()
+                .any(|c| (c.is_control() && c != '\n' && c != '\t') || c == '\u{202e}'),
+            "{output:?}"
+        );
+    }
+    assert!(listed.contains("Plan\\u{1b}[31m"), "{listed}");
+    assert!(shown.contains("keep\tthis\n\\u{1b}[8msecret"), "{shown}");
+    assert!(shown.contains("\\u{202e}gpj.exe"), "{shown}");
+}
