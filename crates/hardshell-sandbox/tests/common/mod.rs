@@ -136,9 +136,7 @@ pub async fn run(policy: &ShellPolicy, argv: &[&str]) -> Output {
 }
 
 pub async fn run_with(launcher: &Launcher, policy: &ShellPolicy, argv: &[&str]) -> Output {
-    let (running, captured) = try_start_with(launcher, policy, argv, None)
-        .await
-        .unwrap();
+    let (running, captured) = try_start_with(launcher, policy, argv, None).await.unwrap();
     let report = running.wait().await.unwrap();
     let (stdout, stderr) = tokio::task::spawn_blocking(|| captured.collect())
         .await
