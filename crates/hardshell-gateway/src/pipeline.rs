@@ -42,13 +42,14 @@ mod body;
 pub(crate) mod limits;
 mod origin;
 pub(crate) mod target;
+pub(crate) mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use hardshell_auth::{Device, Subject};
+use hardshell_auth::{Device, Revoked, Subject};
 use http::header::{CONTENT_LENGTH, HeaderValue, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, Request};
 use hyper::body::Incoming;
@@ -206,8 +207,17 @@ async fn phases(
     }
 
     // Phase 9: authorization. The handshake's device counts only while it is
-    // not revoked: connections outlive revocations.
+    // not revoked: connections outlive revocations. It is watched before it is
+    // checked, so that no revocation falls between.
+    let device_watch = conn
+        .device
+        .as_ref()
+        .map(|device| state.revocations.watch(Revoked::Device(device.serial.clone())));
     let device = crate::tls::unrevoked_device(state, conn.device.as_ref()).await;
+    let mut credentials = authentication.watch;
+    if let (Some(_), Some(watch)) = (&device, device_watch) {
+        credentials.add(watch);
+    }
     let subject = Subject {
         principal,
         device: device.as_ref(),
@@ -268,6 +278,7 @@ async fn phases(
         request_id: request_id.to_owned(),
         client,
         device,
+        credentials,
         params,
     };
     let response = if endpoint.is_proxy() {
