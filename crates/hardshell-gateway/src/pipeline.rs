@@ -209,10 +209,11 @@ async fn phases(
     // Phase 9: authorization. The handshake's device counts only while it is
     // not revoked: connections outlive revocations. It is watched before it is
     // checked, so that no revocation falls between.
-    let device_watch = conn
-        .device
-        .as_ref()
-        .map(|device| state.revocations.watch(Revoked::Device(device.serial.clone())));
+    let device_watch = conn.device.as_ref().map(|device| {
+        state
+            .revocations
+            .watch(Revoked::Device(device.serial.clone()))
+    });
     let device = crate::tls::unrevoked_device(state, conn.device.as_ref()).await;
     let mut credentials = authentication.watch;
     if let (Some(_), Some(watch)) = (&device, device_watch) {

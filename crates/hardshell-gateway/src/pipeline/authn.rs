@@ -9,8 +9,8 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use hardshell_audit::event::CredentialKind;
-use hardshell_auth::{Principal, Revoked};
 use hardshell_auth::tokens::TOKEN_PREFIX;
+use hardshell_auth::{Principal, Revoked};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, HeaderValue};
 
@@ -160,34 +160,35 @@ pub(crate) async fn authenticate(
         }
         Some(Credential::Bearer(token)) => {
             // Watched before it is checked, so that no revocation falls between.
-            let watch = token_id(token).map(|id| state.revocations.watch(Revoked::Token(id.to_owned())));
+            let watch =
+                token_id(token).map(|id| state.revocations.watch(Revoked::Token(id.to_owned())));
             match (state.tokens.verify(token, now).await, watch) {
-            (Ok(principal), Some(watch)) => {
-                let mut authentication = Authentication {
-                    principal: Some(principal),
-                    ..Authentication::default()
-                };
-                authentication.watch.add(watch);
-                authentication
-            }
-            // A token verified without the shape of one: not one this edge
-            // could ever revoke, so not accepted.
-            (Ok(_), None) => fail(CredentialKind::ApiToken, "malformed", None),
-            (Err(e), _) => {
-                if matches!(
-                    e,
-                    hardshell_auth::TokenError::Storage(_)
-                        | hardshell_auth::TokenError::Corrupt { .. }
-                ) {
-                    tracing::error!(error = %e, "token verification failed");
+                (Ok(principal), Some(watch)) => {
+                    let mut authentication = Authentication {
+                        principal: Some(principal),
+                        ..Authentication::default()
+                    };
+                    authentication.watch.add(watch);
+                    authentication
                 }
-                fail(
-                    CredentialKind::ApiToken,
-                    e.reason(),
-                    claimed_account(sources, headers),
-                )
+                // A token verified without the shape of one: not one this edge
+                // could ever revoke, so not accepted.
+                (Ok(_), None) => fail(CredentialKind::ApiToken, "malformed", None),
+                (Err(e), _) => {
+                    if matches!(
+                        e,
+                        hardshell_auth::TokenError::Storage(_)
+                            | hardshell_auth::TokenError::Corrupt { .. }
+                    ) {
+                        tracing::error!(error = %e, "token verification failed");
+                    }
+                    fail(
+                        CredentialKind::ApiToken,
+                        e.reason(),
+                        claimed_account(sources, headers),
+                    )
+                }
             }
-        }
         }
         Some(Credential::CloudflareAccess(jwt)) => match &state.cf_access {
             None => Authentication::default(),

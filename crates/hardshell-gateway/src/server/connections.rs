@@ -247,7 +247,13 @@ pub(crate) struct Kept {
 impl Kept {
     /// Completes when the edge shuts down.
     pub async fn stopping(&mut self) {
-        if self.occupancy.stopping.wait_for(|stop| *stop).await.is_err() {
+        if self
+            .occupancy
+            .stopping
+            .wait_for(|stop| *stop)
+            .await
+            .is_err()
+        {
             // The server is gone: it will never ask.
             std::future::pending::<()>().await;
         }
