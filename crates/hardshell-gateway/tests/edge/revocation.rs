@@ -121,49 +121,92 @@ async fn a_websocket_opened_with_a_token_closes_when_the_token_is_revoked() {
     edge.stop().await;
 }
 
-#[tokio::test]
-async fn a_turns_stream_ends_when_its_token_is_revoked() {
-    let dir = tempfile::tempdir().unwrap();
+/// An edge whose agent accepts every turn and never finishes one.
+async fn edge_with_agent(dir: &tempfile::TempDir) -> TestEdge {
     let socket = dir.path().join("agent.sock");
     crate::support::agent::start(&socket).await;
-    let edge = TestEdge::start_with_agent(
+    TestEdge::start_with_agent(
         "[ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n",
         &socket,
     )
-    .await;
+    .await
+}
+
+/// Starts a streamed answer with `token`; returns the connection once `marker`
+/// has arrived on it.
+async fn stream_until(
+    edge: &TestEdge,
+    path: &str,
+    body: &str,
+    token: &str,
+    marker: &str,
+) -> TcpStream {
+    let mut stream = TcpStream::connect(edge.addr).await.unwrap();
+    let turn = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
+         {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        bearer(token),
+        body.len()
+    );
+    stream.write_all(turn.as_bytes()).await.unwrap();
+    let mut seen = Vec::new();
+    while !String::from_utf8_lossy(&seen).contains(marker) {
+        let mut chunk = [0u8; 1024];
+        let n = stream.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "the stream ended before {marker:?}: {:?}",
+            String::from_utf8_lossy(&seen)
+        );
+        seen.extend_from_slice(&chunk[..n]);
+    }
+    stream
+}
+
+async fn revoke(edge: &TestEdge, admin: &str, token: &str) {
+    let path = format!("/admin/tokens/{}", token_id(token));
+    let revocation = request(edge.addr, "DELETE", &path, &[admin], "").await;
+    assert!(revocation.status < 300, "{revocation:?}");
+}
+
+#[tokio::test]
+async fn a_turns_stream_ends_when_its_token_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let edge = edge_with_agent(&dir).await;
     let admin = bearer(&edge.token(TokenScope::Admin).await);
     let chat = edge.token(TokenScope::Chat).await;
     let created = request(edge.addr, "POST", "/api/sessions", &[&bearer(&chat)], "").await;
     assert_eq!(created.status, 201, "{created:?}");
     let session: serde_json::Value = serde_json::from_str(&created.body).unwrap();
-    let session = session["id"].as_str().unwrap();
-
-    let body = r#"{"text":"hello"}"#;
-    let mut stream = TcpStream::connect(edge.addr).await.unwrap();
-    let turn = format!(
-        "POST /api/sessions/{session}/messages HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\
-         {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        bearer(&chat),
-        body.len()
-    );
-    stream.write_all(turn.as_bytes()).await.unwrap();
-    let mut seen = Vec::new();
-    while !String::from_utf8_lossy(&seen).contains("event: accepted") {
-        let mut chunk = [0u8; 1024];
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(
-            n > 0,
-            "the stream ended before the turn was accepted: {seen:?}"
-        );
-        seen.extend_from_slice(&chunk[..n]);
-    }
-
-    let path = format!("/admin/tokens/{}", token_id(&chat));
-    let revocation = request(edge.addr, "DELETE", &path, &[&admin], "").await;
-    assert!(revocation.status < 300, "{revocation:?}");
+    let path = format!("/api/sessions/{}/messages", session["id"].as_str().unwrap());
+    let mut stream = stream_until(
+        &edge,
+        &path,
+        r#"{"text":"hello"}"#,
+        &chat,
+        "event: accepted",
+    )
+    .await;
+    revoke(&edge, &admin, &chat).await;
     assert!(
         closed(&mut stream).await,
         "the revoked token's turn stream is open"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_streamed_completion_ends_when_its_token_is_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let edge = edge_with_agent(&dir).await;
+    let admin = bearer(&edge.token(TokenScope::Admin).await);
+    let chat = edge.token(TokenScope::Chat).await;
+    let body = r#"{"messages":[{"role":"user","content":"hello"}],"stream":true}"#;
+    let mut stream = stream_until(&edge, "/v1/chat/completions", body, &chat, "data: ").await;
+    revoke(&edge, &admin, &chat).await;
+    assert!(
+        closed(&mut stream).await,
+        "the revoked token's completion stream is open"
     );
     edge.stop().await;
 }

@@ -253,7 +253,10 @@ async fn a_websocket_on_a_device_closes_when_the_device_is_revoked() {
     .await
     .unwrap();
     assert_eq!(revoked.status, 204, "{revoked:?}");
-    assert!(stolen.closed().await, "the revoked device's WebSocket is open");
+    assert!(
+        stolen.closed().await,
+        "the revoked device's WebSocket is open"
+    );
     assert!(kept.echoes().await, "another device's WebSocket was closed");
     server.edge.stop().await;
 }
