@@ -30,9 +30,8 @@ pub(crate) struct Authentication {
     /// every browser request): any page the browser shows could have sent it.
     pub ambient: bool,
     /// A watch on the credential that proved the principal, taken when it was
-    /// checked: what the request opens ends when it is revoked. Empty for a
-    /// Cloudflare Access token, which this edge cannot revoke (it ends at its
-    /// own `exp`, which the verifier does not pass on).
+    /// checked: what the request opens ends when it is revoked, or for a
+    /// Cloudflare Access token (which this edge cannot revoke) at its `exp`.
     pub watch: CredentialWatch,
 }
 
@@ -193,11 +192,19 @@ pub(crate) async fn authenticate(
         Some(Credential::CloudflareAccess(jwt)) => match &state.cf_access {
             None => Authentication::default(),
             Some(verifier) => match verifier.verify(jwt).await {
-                Ok(principal) => Authentication {
-                    principal: Some(principal),
-                    ambient: true,
-                    ..Authentication::default()
-                },
+                Ok(principal) => {
+                    // Not revocable here: what it opens ends at its `exp`. The
+                    // verifier requires one; a token without a readable one
+                    // (which it would not have accepted) ends at once.
+                    let mut watch = CredentialWatch::default();
+                    watch.expire_at(jwt_expiry(jwt).unwrap_or_else(Utc::now));
+                    Authentication {
+                        principal: Some(principal),
+                        ambient: true,
+                        watch,
+                        ..Authentication::default()
+                    }
+                }
                 Err(e) => {
                     if e.is_unavailable() {
                         tracing::error!(error = %e, "Cloudflare Access keys unavailable");
@@ -244,6 +251,22 @@ pub(crate) async fn authenticate(
             }
         },
     }
+}
+
+/// The `exp` of a JWT whose signature and claims were verified already.
+fn jwt_expiry(jwt: &str) -> Option<DateTime<Utc>> {
+    use base64::Engine as _;
+
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: i64,
+    }
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let Expiry { exp } = serde_json::from_slice(&bytes).ok()?;
+    DateTime::from_timestamp(exp, 0)
 }
 
 /// The metrics label for a kind of credential.

@@ -6,8 +6,10 @@
 //! credential the request rests on (its session or token, and the device on its
 //! connection) when it checks them, and the handler of a long-lived response
 //! ends it when any of them is revoked ([`CredentialWatch::ended`],
-//! [`CredentialWatch::cut`]).
+//! [`CredentialWatch::cut`]). A credential this edge cannot revoke but that
+//! expires (a Cloudflare Access JWT) ends it at its expiry instead.
 
+use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use hardshell_auth::RevocationWatch;
 
@@ -15,6 +17,8 @@ use hardshell_auth::RevocationWatch;
 #[derive(Debug, Default)]
 pub(crate) struct CredentialWatch {
     watches: Vec<RevocationWatch>,
+    /// The earliest expiry of a credential that is not revocable here.
+    expires_at: Option<DateTime<Utc>>,
 }
 
 impl CredentialWatch {
@@ -23,15 +27,37 @@ impl CredentialWatch {
         self.watches.push(watch);
     }
 
+    /// Adds a credential the request also rests on that cannot be revoked
+    /// here but ends at `at`.
+    pub fn expire_at(&mut self, at: DateTime<Utc>) {
+        self.expires_at = Some(self.expires_at.map_or(at, |earlier| earlier.min(at)));
+    }
+
     /// Completes when any of the credentials is revoked (or may have been:
-    /// see [`RevocationWatch::ended`]). Never completes for a request that
-    /// rests on none.
+    /// see [`RevocationWatch::ended`]) or expires. Never completes for a
+    /// request that rests on none.
     pub async fn ended(mut self) {
-        if self.watches.is_empty() {
-            return std::future::pending().await;
+        let expiry = async {
+            match self.expires_at {
+                Some(at) => match (at - Utc::now()).to_std() {
+                    Ok(left) if !left.is_zero() => tokio::time::sleep(left).await,
+                    // Past already: at once.
+                    _ => {}
+                },
+                None => std::future::pending().await,
+            }
+        };
+        let revoked = async {
+            if self.watches.is_empty() {
+                return std::future::pending().await;
+            }
+            let endings = self.watches.iter_mut().map(|watch| Box::pin(watch.ended()));
+            futures::future::select_all(endings).await;
+        };
+        tokio::select! {
+            () = expiry => {}
+            () = revoked => {}
         }
-        let endings = self.watches.iter_mut().map(|watch| Box::pin(watch.ended()));
-        futures::future::select_all(endings).await;
     }
 
     /// `stream`, ended early when any of the credentials is revoked.
@@ -73,6 +99,17 @@ mod tests {
         feed.announce(token("fedcba9876543210"));
         feed.announce(Revoked::Device("7f01".into()));
         assert!(watch.ended().now_or_never().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_watch_ends_at_the_expiry_of_a_credential_not_revocable_here() {
+        let mut expired = CredentialWatch::default();
+        expired.expire_at(Utc::now() - chrono::Duration::seconds(1));
+        expired.expire_at(Utc::now() + chrono::Duration::hours(1));
+        assert!(expired.ended().now_or_never().is_some());
+        let mut later = CredentialWatch::default();
+        later.expire_at(Utc::now() + chrono::Duration::hours(1));
+        assert!(later.ended().now_or_never().is_none());
     }
 
     #[tokio::test]
