@@ -22,7 +22,10 @@
 //!    budget is refused before its credential is checked; then the credential is
 //!    verified, and a failure is charged (unless the edge could not check it)
 //!    and audited. With `only_from_trusted_proxies`, Cloudflare's token is looked
-//!    for only on connections from a trusted proxy.
+//!    for only on connections from a trusted proxy. The credential that proved
+//!    the principal is watched (`watch.rs`), so that what the request opens (a
+//!    WebSocket, a streamed turn) ends when it is revoked; so is the
+//!    connection's device in phase 9.
 //! 7. **origin** — a state-changing request authenticated by a credential the
 //!    browser attaches on its own (session cookie, Cloudflare's cookie or
 //!    header), and every WebSocket handshake, must come from our own origin
