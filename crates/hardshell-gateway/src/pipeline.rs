@@ -22,7 +22,10 @@
 //!    budget is refused before its credential is checked; then the credential is
 //!    verified, and a failure is charged (unless the edge could not check it)
 //!    and audited. With `only_from_trusted_proxies`, Cloudflare's token is looked
-//!    for only on connections from a trusted proxy.
+//!    for only on connections from a trusted proxy. The credential that proved
+//!    the principal is watched (`watch.rs`), so that what the request opens (a
+//!    WebSocket, a streamed turn) ends when it is revoked; so is the
+//!    connection's device in phase 9.
 //! 7. **origin** — a state-changing request authenticated by a credential the
 //!    browser attaches on its own (session cookie, Cloudflare's cookie or
 //!    header), and every WebSocket handshake, must come from our own origin
@@ -42,13 +45,14 @@ mod body;
 pub(crate) mod limits;
 mod origin;
 pub(crate) mod target;
+pub(crate) mod watch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use hardshell_auth::{Device, Subject};
+use hardshell_auth::{Device, Revoked, Subject};
 use http::header::{CONTENT_LENGTH, HeaderValue, SET_COOKIE, TRANSFER_ENCODING};
 use http::{HeaderMap, Request};
 use hyper::body::Incoming;
@@ -206,8 +210,18 @@ async fn phases(
     }
 
     // Phase 9: authorization. The handshake's device counts only while it is
-    // not revoked: connections outlive revocations.
+    // not revoked: connections outlive revocations. It is watched before it is
+    // checked, so that no revocation falls between.
+    let device_watch = conn.device.as_ref().map(|device| {
+        state
+            .revocations
+            .watch(Revoked::Device(device.serial.clone()))
+    });
     let device = crate::tls::unrevoked_device(state, conn.device.as_ref()).await;
+    let mut credentials = authentication.watch;
+    if let (Some(_), Some(watch)) = (&device, device_watch) {
+        credentials.add(watch);
+    }
     let subject = Subject {
         principal,
         device: device.as_ref(),
@@ -268,6 +282,7 @@ async fn phases(
         request_id: request_id.to_owned(),
         client,
         device,
+        credentials,
         params,
     };
     let response = if endpoint.is_proxy() {

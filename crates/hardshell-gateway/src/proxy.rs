@@ -19,12 +19,15 @@ use hardshell_auth::identity::IDENTITY_HEADER;
 use hardshell_auth::{Chat, Permit};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, StatusCode, Uri};
+use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
 use crate::cookies;
+use crate::pipeline::watch::CredentialWatch;
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder};
+use crate::server::{Kept, Occupancy};
 
 pub(crate) use connector::Target;
 
@@ -115,6 +118,7 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
     };
     let websocket = is_websocket_upgrade(request.headers());
     let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
+    let occupancy = request.extensions_mut().remove::<Occupancy>();
 
     let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
     let Ok(uri) = Uri::builder()
@@ -161,25 +165,63 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
             return finish(upstream_response.map(Body::new), false);
         }
         let upstream_upgrade = hyper::upgrade::on(&mut upstream_response);
-        tokio::spawn(async move {
-            match tokio::join!(client_upgrade, upstream_upgrade) {
-                (Ok(client), Ok(upstream)) => {
-                    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await
-                    {
-                        tracing::debug!(error = %e, "websocket relay ended");
-                    }
-                }
-                (client, upstream) => tracing::warn!(
-                    client = client.is_ok(),
-                    upstream = upstream.is_ok(),
-                    "websocket upgrade failed"
-                ),
-            }
-        });
+        let ends = WebSocketEnds {
+            credentials: cx.credentials,
+            kept: occupancy.map(Occupancy::keep),
+        };
+        tokio::spawn(relay(client_upgrade, upstream_upgrade, ends));
         return finish(upstream_response.map(|_| Body::empty()), true);
     }
     finish(upstream_response.map(Body::new), false)
+}
+
+/// What a WebSocket relay ends with besides either side closing.
+struct WebSocketEnds {
+    /// The credentials the handshake was granted on: revoking any ends it.
+    credentials: CredentialWatch,
+    /// The connection's slot and place in its address's count, held until the
+    /// relay ends; `None` only if the server passed none (it always does).
+    kept: Option<Kept>,
+}
+
+/// Relays bytes both ways until a side closes, a credential the handshake
+/// was granted on is revoked, or the edge shuts down; then drops both sides,
+/// which closes them. No close frame is sent: the relay does not parse frames,
+/// and one written mid-frame would corrupt the stream rather than close it.
+async fn relay(client: OnUpgrade, upstream: OnUpgrade, ends: WebSocketEnds) {
+    let WebSocketEnds {
+        credentials,
+        mut kept,
+    } = ends;
+    let (client, upstream) = match tokio::join!(client, upstream) {
+        (Ok(client), Ok(upstream)) => (client, upstream),
+        (client, upstream) => {
+            tracing::warn!(
+                client = client.is_ok(),
+                upstream = upstream.is_ok(),
+                "websocket upgrade failed"
+            );
+            return;
+        }
+    };
+    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
+    let stopping = async {
+        match &mut kept {
+            Some(kept) => kept.stopping().await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
+            if let Err(e) = copied {
+                tracing::debug!(error = %e, "websocket relay ended");
+            }
+        }
+        () = credentials.ended() => {
+            tracing::info!("websocket closed: a credential it was opened with was revoked");
+        }
+        () = stopping => tracing::debug!("websocket closed: the edge is shutting down"),
+    }
 }
 
 fn finish(mut response: HttpResponse, upgraded: bool) -> HttpResponse {

@@ -38,6 +38,9 @@ pub(crate) struct Context {
     pub request_id: String,
     pub client: IpAddr,
     pub device: Option<Device>,
+    /// Watches on the credentials the request was granted on (its session or
+    /// token, its device): a response that outlives the request ends with them.
+    pub credentials: crate::pipeline::watch::CredentialWatch,
     /// Path parameters, e.g. `id` in `/admin/tokens/{id}`.
     pub params: Vec<(String, String)>,
 }

@@ -21,6 +21,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::pipeline::{self, ConnInfo};
 use crate::state::SharedState;
 use connections::{Conn, Connections};
+pub(crate) use connections::{Kept, Occupancy};
 /// How long in-flight requests get to finish after shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
 /// Headers per request, beyond which the request is refused.
@@ -76,7 +77,8 @@ pub(crate) async fn run(
         let _ = stream.set_nodelay(true);
         let (state, watcher) = (state.clone(), stopping.subscribe());
         tokio::spawn(async move {
-            let _slot = slot;
+            // Shared with a WebSocket relay that outlives this task.
+            let slot = Arc::new(slot);
             let conn = conn;
             let acceptor = state
                 .tls
@@ -84,7 +86,7 @@ pub(crate) async fn run(
                 .map(|tls| TlsAcceptor::from(tls.current()));
             let Some(acceptor) = acceptor else {
                 let info = ConnInfo { peer, device: None };
-                return serve_connection(stream, info, conn, state, watcher).await;
+                return serve_connection(stream, info, (conn, slot), state, watcher).await;
             };
             match tokio::time::timeout(state.limits.header_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
@@ -95,7 +97,7 @@ pub(crate) async fn run(
                         .peer_certificates()
                         .and_then(device_from_peer_certificates);
                     let info = ConnInfo { peer, device };
-                    serve_connection(stream, info, conn, state, watcher).await
+                    serve_connection(stream, info, (conn, slot), state, watcher).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -116,7 +118,7 @@ pub(crate) async fn run(
 async fn serve_connection<S>(
     stream: S,
     info: ConnInfo,
-    conn: Arc<Conn>,
+    (conn, slot): (Arc<Conn>, Arc<tokio::sync::OwnedSemaphorePermit>),
     state: SharedState,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) where
@@ -126,9 +128,11 @@ async fn serve_connection<S>(
     let peer = info.peer;
     let service_state = state.clone();
     let service_conn = conn.clone();
-    let service = service_fn(move |request| {
+    let occupancy = Occupancy::new(conn.clone(), slot, stopping.clone());
+    let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
         let (state, info) = (service_state.clone(), info.clone());
         let busy = service_conn.busy();
+        request.extensions_mut().insert(occupancy.clone());
         async move {
             let response = pipeline::handle(state, info, request).await;
             drop(busy);

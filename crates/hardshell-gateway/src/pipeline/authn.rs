@@ -9,12 +9,13 @@ use std::net::IpAddr;
 
 use chrono::{DateTime, Utc};
 use hardshell_audit::event::CredentialKind;
-use hardshell_auth::Principal;
 use hardshell_auth::tokens::TOKEN_PREFIX;
+use hardshell_auth::{Principal, Revoked};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, HeaderValue};
 
 use crate::cookies::{self, CookiePolicy};
+use crate::pipeline::watch::CredentialWatch;
 use crate::state::EdgeState;
 
 /// What the phase found.
@@ -28,6 +29,10 @@ pub(crate) struct Authentication {
     /// (the session cookie, Cloudflare's cookie or the header Cloudflare adds to
     /// every browser request): any page the browser shows could have sent it.
     pub ambient: bool,
+    /// A watch on the credential that proved the principal, taken when it was
+    /// checked: what the request opens ends when it is revoked, or for a
+    /// Cloudflare Access token (which this edge cannot revoke) at its `exp`.
+    pub watch: CredentialWatch,
 }
 
 /// A credential that did not verify. `account` names what it claimed to be (a
@@ -118,16 +123,18 @@ pub(crate) fn presents_credential(sources: CredentialSources, headers: &HeaderMa
 /// lower-case hex digits), so that no other client text is ever recorded.
 pub(crate) fn claimed_account(sources: CredentialSources, headers: &HeaderMap) -> Option<String> {
     match credential(sources, headers)? {
-        Credential::Bearer(token) => token
-            .strip_prefix(TOKEN_PREFIX)
-            .and_then(|rest| rest.split_once('_'))
-            .map(|(id, _)| id)
-            .filter(|id| {
-                id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-            })
-            .map(|id| format!("token:{id}")),
+        Credential::Bearer(token) => token_id(token).map(|id| format!("token:{id}")),
         _ => None,
     }
+}
+
+/// The id a presented token names, when it has the exact shape of one.
+fn token_id(token: &str) -> Option<&str> {
+    token
+        .strip_prefix(TOKEN_PREFIX)
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(id, _)| id)
+        .filter(|id| id.len() == 16 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
 pub(crate) async fn authenticate(
@@ -150,34 +157,54 @@ pub(crate) async fn authenticate(
         Some(Credential::UnsupportedScheme) => {
             fail(CredentialKind::ApiToken, "unsupported_scheme", None)
         }
-        Some(Credential::Bearer(token)) => match state.tokens.verify(token, now).await {
-            Ok(principal) => Authentication {
-                principal: Some(principal),
-                ..Authentication::default()
-            },
-            Err(e) => {
-                if matches!(
-                    e,
-                    hardshell_auth::TokenError::Storage(_)
-                        | hardshell_auth::TokenError::Corrupt { .. }
-                ) {
-                    tracing::error!(error = %e, "token verification failed");
+        Some(Credential::Bearer(token)) => {
+            // Watched before it is checked, so that no revocation falls between.
+            let watch =
+                token_id(token).map(|id| state.revocations.watch(Revoked::Token(id.to_owned())));
+            match (state.tokens.verify(token, now).await, watch) {
+                (Ok(principal), Some(watch)) => {
+                    let mut authentication = Authentication {
+                        principal: Some(principal),
+                        ..Authentication::default()
+                    };
+                    authentication.watch.add(watch);
+                    authentication
                 }
-                fail(
-                    CredentialKind::ApiToken,
-                    e.reason(),
-                    claimed_account(sources, headers),
-                )
+                // A token verified without the shape of one: not one this edge
+                // could ever revoke, so not accepted.
+                (Ok(_), None) => fail(CredentialKind::ApiToken, "malformed", None),
+                (Err(e), _) => {
+                    if matches!(
+                        e,
+                        hardshell_auth::TokenError::Storage(_)
+                            | hardshell_auth::TokenError::Corrupt { .. }
+                    ) {
+                        tracing::error!(error = %e, "token verification failed");
+                    }
+                    fail(
+                        CredentialKind::ApiToken,
+                        e.reason(),
+                        claimed_account(sources, headers),
+                    )
+                }
             }
-        },
+        }
         Some(Credential::CloudflareAccess(jwt)) => match &state.cf_access {
             None => Authentication::default(),
             Some(verifier) => match verifier.verify(jwt).await {
-                Ok(principal) => Authentication {
-                    principal: Some(principal),
-                    ambient: true,
-                    ..Authentication::default()
-                },
+                Ok(principal) => {
+                    // Not revocable here: what it opens ends at its `exp`. The
+                    // verifier requires one; a token without a readable one
+                    // (which it would not have accepted) ends at once.
+                    let mut watch = CredentialWatch::default();
+                    watch.expire_at(jwt_expiry(jwt).unwrap_or_else(Utc::now));
+                    Authentication {
+                        principal: Some(principal),
+                        ambient: true,
+                        watch,
+                        ..Authentication::default()
+                    }
+                }
                 Err(e) => {
                     if e.is_unavailable() {
                         tracing::error!(error = %e, "Cloudflare Access keys unavailable");
@@ -194,16 +221,24 @@ pub(crate) async fn authenticate(
             },
         },
         Some(Credential::Session(cookie)) => match state.sessions.resolve(cookie, now).await {
-            Ok(resolved) => Authentication {
-                set_cookie: resolved.rotated_to.and_then(|id| {
-                    state
-                        .cookies
-                        .session(id.expose(), state.session_max_age_secs)
-                }),
-                principal: Some(resolved.principal),
-                failure: None,
-                ambient: true,
-            },
+            Ok(resolved) => {
+                // The chain's handle is known only once it is resolved: a
+                // logout that completes between the two is not seen (see the
+                // threat model's "Long-lived connections").
+                let mut watch = CredentialWatch::default();
+                watch.add(state.revocations.watch(Revoked::Session(resolved.handle)));
+                Authentication {
+                    set_cookie: resolved.rotated_to.and_then(|id| {
+                        state
+                            .cookies
+                            .session(id.expose(), state.session_max_age_secs)
+                    }),
+                    principal: Some(resolved.principal),
+                    failure: None,
+                    ambient: true,
+                    watch,
+                }
+            }
             Err(e) => {
                 if matches!(
                     e,
@@ -216,6 +251,22 @@ pub(crate) async fn authenticate(
             }
         },
     }
+}
+
+/// The `exp` of a JWT whose signature and claims were verified already.
+fn jwt_expiry(jwt: &str) -> Option<DateTime<Utc>> {
+    use base64::Engine as _;
+
+    #[derive(serde::Deserialize)]
+    struct Expiry {
+        exp: i64,
+    }
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let Expiry { exp } = serde_json::from_slice(&bytes).ok()?;
+    DateTime::from_timestamp(exp, 0)
 }
 
 /// The metrics label for a kind of credential.

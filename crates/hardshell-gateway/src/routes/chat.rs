@@ -23,6 +23,9 @@
 //! with its text) come from the edge alone; the agent's word on how a question
 //! ended is not passed on.
 //!
+//! A turn's stream ends early when the session, token or device it was opened
+//! with is revoked (`CredentialWatch::cut`).
+//!
 //! Sessions belong to the principal that made them: their ids carry a tag of the
 //! principal's subject, and nobody else can list, read or continue them.
 
@@ -182,7 +185,7 @@ struct SendMessage {
     text: String,
 }
 
-async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> HttpResponse {
+async fn send(permit: Permit<Chat>, mut cx: Context, request: Request<Body>) -> HttpResponse {
     if cx.state.agent.is_none() {
         return response::not_found();
     }
@@ -225,7 +228,10 @@ async fn send(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> Http
                 exec_events,
                 check,
             };
-            sse(relay.frames())
+            // The stream ends when a credential it was opened with is revoked.
+            // The turn itself runs on and is stored, as when a client leaves.
+            let credentials = std::mem::take(&mut cx.credentials);
+            sse(credentials.cut(relay.frames()))
         }
         Err(response) => response,
     }

@@ -1,7 +1,9 @@
 //! `POST /v1/chat/completions` for OpenAI clients (streamed or not), and
 //! `GET /v1/models`. Each request is one turn of the agent in a fresh session
 //! seeded with the conversation the client sent: the last user message is the
-//! turn, the messages before it are its history.
+//! turn, the messages before it are its history. A streamed answer ends, and a
+//! whole one is refused, when a credential the request was granted on is
+//! revoked before it is complete.
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -81,7 +83,11 @@ async fn models(_: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse 
     )
 }
 
-async fn completions(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> HttpResponse {
+async fn completions(
+    permit: Permit<Chat>,
+    mut cx: Context,
+    request: Request<Body>,
+) -> HttpResponse {
     if cx.state.agent.is_none() {
         return response::not_found();
     }
@@ -120,10 +126,14 @@ async fn completions(permit: Permit<Chat>, cx: Context, request: Request<Body>) 
     };
     let id = format!("chatcmpl-{}", cx.request_id);
     let created = chrono::Utc::now().timestamp();
+    let credentials = std::mem::take(&mut cx.credentials);
     if body.stream {
-        streamed(id, created, events)
+        streamed(id, created, credentials.cut(events))
     } else {
-        whole(id, created, events).await
+        tokio::select! {
+            response = whole(id, created, events) => response,
+            () = credentials.ended() => response::unauthorized(),
+        }
     }
 }
 

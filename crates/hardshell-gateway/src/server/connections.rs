@@ -8,13 +8,17 @@
 //! - near the cap, idle connections (none of their requests in the pipeline) are
 //!   asked to close, the longest idle first, before a new one is accepted. A
 //!   connection asked to close finishes the request it is serving, if any.
+//!
+//! A connection upgraded to a WebSocket leaves HTTP, and with it the task that
+//! held its slot; its [`Occupancy`] goes with the relay instead, so that it
+//! counts against both caps until it closes and, busy, is never shed as idle.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use hardshell_config::Cidr;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 
 /// Who a connection counts against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -198,6 +202,61 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         self.connections.remove(self.id);
+    }
+}
+
+/// What an open connection occupies: its registration (the per-address count)
+/// and its slot under the global cap. Every request of the connection carries
+/// one, for a handler that takes the connection over (a WebSocket relay).
+#[derive(Clone)]
+pub(crate) struct Occupancy {
+    conn: Arc<Conn>,
+    /// Held, never read: the slot is free again when the last holder drops it.
+    _slot: Arc<OwnedSemaphorePermit>,
+    stopping: watch::Receiver<bool>,
+}
+
+impl Occupancy {
+    pub fn new(
+        conn: Arc<Conn>,
+        slot: Arc<OwnedSemaphorePermit>,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            conn,
+            _slot: slot,
+            stopping,
+        }
+    }
+
+    /// Keeps the connection counted, and busy, until the result is dropped.
+    pub fn keep(self) -> Kept {
+        Kept {
+            _busy: self.conn.busy(),
+            occupancy: self,
+        }
+    }
+}
+
+/// A connection taken over from HTTP, still counted and never idle.
+pub(crate) struct Kept {
+    _busy: Busy,
+    occupancy: Occupancy,
+}
+
+impl Kept {
+    /// Completes when the edge shuts down.
+    pub async fn stopping(&mut self) {
+        if self
+            .occupancy
+            .stopping
+            .wait_for(|stop| *stop)
+            .await
+            .is_err()
+        {
+            // The server is gone: it will never ask.
+            std::future::pending::<()>().await;
+        }
     }
 }
 

@@ -264,3 +264,29 @@ async fn access_tokens_can_be_limited_to_trusted_proxies() {
     }
     edge.stop().await;
 }
+
+/// An Access JWT cannot be revoked here, but it expires: a WebSocket opened
+/// with one closes at its `exp`, and one opened with a later `exp` stays open.
+#[tokio::test]
+async fn a_websocket_opened_with_an_access_jwt_closes_at_its_expiry() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let (url, _) = upstream::tcp().await;
+    let edge = TestEdge::start_cloudflare(
+        &format!("{}[upstream]\nurl = \"{url}\"\n", config()),
+        server.certs_url.clone(),
+    )
+    .await;
+    let soon = keys[0].sign(&cf::claims_with(json!({"exp": cf::now() + 2})));
+    let later = keys[0].sign(&cf::claims());
+    let mut expiring =
+        crate::revocation::open(edge.addr, &format!("Cf-Access-Jwt-Assertion: {soon}")).await;
+    let mut kept =
+        crate::revocation::open(edge.addr, &format!("Cf-Access-Jwt-Assertion: {later}")).await;
+    assert!(
+        crate::revocation::closed(&mut expiring).await,
+        "the WebSocket outlived its JWT"
+    );
+    assert!(crate::revocation::echoes(&mut kept).await);
+    edge.stop().await;
+}

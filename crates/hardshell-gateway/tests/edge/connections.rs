@@ -58,3 +58,28 @@ async fn idle_connections_make_room_for_a_new_client_at_the_cap() {
     assert!(until_closed(&mut idle[0]).await.is_empty());
     edge.stop().await;
 }
+
+/// An upgraded connection leaves HTTP but not the edge's count: WebSockets
+/// from one address beyond its share are refused like any other connection.
+#[tokio::test]
+async fn websockets_count_against_their_address_until_they_close() {
+    let (url, _) = crate::support::upstream::tcp().await;
+    let edge = TestEdge::start_with(
+        "max_connections_per_address = 2\n",
+        &format!("[upstream]\nurl = \"{url}\"\n"),
+    )
+    .await;
+    let chat = crate::support::bearer(&edge.token(hardshell_auth::TokenScope::Chat).await);
+    let mut first = crate::revocation::open(edge.addr, &chat).await;
+    let _second = crate::revocation::open(edge.addr, &chat).await;
+    let mut third = TcpStream::connect(edge.addr).await.unwrap();
+    let _ = third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await;
+    assert!(
+        until_closed(&mut third).await.is_empty(),
+        "a third connection was served beside two WebSockets"
+    );
+    assert!(crate::revocation::echoes(&mut first).await);
+    edge.stop().await;
+}

@@ -11,6 +11,7 @@ mod oidc;
 mod passkey;
 mod pipeline;
 mod proxy;
+mod revocation;
 mod sessions;
 mod support;
 mod tls;

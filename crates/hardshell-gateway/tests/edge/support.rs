@@ -35,28 +35,33 @@ impl TestEdge {
 
     /// Like `start`, with OIDC login on and its client secret given.
     pub async fn start_oidc(extra: &str, client_secret: &str) -> Self {
-        Self::build("", extra, Some(client_secret), None, None).await
+        Self::build("", extra, Some(client_secret), None, None, None).await
     }
 
     /// Like `start`, with Cloudflare Access keys fetched from `certs_url`.
     pub async fn start_cloudflare(extra: &str, certs_url: url::Url) -> Self {
-        Self::build("", extra, None, Some(certs_url), None).await
+        Self::build("", extra, None, Some(certs_url), None, None).await
     }
 
     /// Like `start_cloudflare`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_cloudflare_with(edge_keys: &str, extra: &str, certs_url: url::Url) -> Self {
-        Self::build(edge_keys, extra, None, Some(certs_url), None).await
+        Self::build(edge_keys, extra, None, Some(certs_url), None, None).await
     }
 
     /// Like `start`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_with(edge_keys: &str, extra: &str) -> Self {
-        Self::build(edge_keys, extra, None, None, None).await
+        Self::build(edge_keys, extra, None, None, None, None).await
     }
 
     /// Like `start`, with the store (objects, locks, audit log) under `data`,
     /// a disk of the test's choosing.
     pub async fn start_on(data: &std::path::Path, extra: &str) -> Self {
-        Self::build("", extra, None, None, Some(data)).await
+        Self::build("", extra, None, None, Some(data), None).await
+    }
+
+    /// Like `start`, with the built-in agent reached on the unix socket `agent`.
+    pub async fn start_with_agent(extra: &str, agent: &std::path::Path) -> Self {
+        Self::build("", extra, None, None, None, Some(agent)).await
     }
 
     async fn build(
@@ -65,6 +70,7 @@ impl TestEdge {
         oidc_secret: Option<&str>,
         certs_url: Option<url::Url>,
         data: Option<&std::path::Path>,
+        agent: Option<&std::path::Path>,
     ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = data.unwrap_or(dir.path());
@@ -114,7 +120,7 @@ impl TestEdge {
                 hardshell_auth::ClientSecret::new(zeroize::Zeroizing::new(secret.to_owned()))
             }),
             cloudflare_certs_url: certs_url,
-            agent_socket: None,
+            agent_socket: agent.map(std::path::Path::to_path_buf),
             exec_shell: None,
         }
         .build()
@@ -375,6 +381,7 @@ impl Seen {
 
 pub type Log = Arc<Mutex<Vec<Seen>>>;
 
+pub mod agent;
 pub mod upstream;
 
 /// The WSGI upstream in `support/wsgi_env.py`, stopped (by its pid) on drop.

@@ -22,6 +22,11 @@ struct Server {
 
 /// An edge with TLS for `localhost`, the device CA on, and devices required.
 async fn server() -> Server {
+    server_with("").await
+}
+
+/// Like `server`, with `extra` appended to its config.
+async fn server_with(extra: &str) -> Server {
     let dir = tempfile::tempdir().unwrap();
     let identity = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
     let cert = dir.path().join("cert.pem");
@@ -30,7 +35,7 @@ async fn server() -> Server {
     std::fs::write(&key, identity.signing_key.serialize_pem()).unwrap();
     let config = format!(
         "[edge.tls]\ncert = \"{}\"\nkey = \"{}\"\n[access]\nrequire_device = true\n[access.devices]\nenabled = true\n\
-         [ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n",
+         [ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n{extra}",
         cert.display(),
         key.display()
     );
@@ -139,6 +144,41 @@ impl KeptOpen {
         Self { tls }
     }
 
+    /// Turns this connection into a WebSocket to the upstream's echo.
+    async fn websocket(&mut self, header: &str) {
+        let handshake = format!(
+            "GET /ws HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{header}\r\n\r\n"
+        );
+        self.tls.write_all(handshake.as_bytes()).await.unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            self.tls.read_exact(&mut byte).await.unwrap();
+            head.push(byte[0]);
+        }
+        assert_eq!(parse(&head).status, 101, "{:?}", parse(&head));
+        assert!(self.echoes().await, "a fresh WebSocket does not relay");
+    }
+
+    /// Whether bytes sent on the WebSocket come back.
+    async fn echoes(&mut self) -> bool {
+        if self.tls.write_all(b"ping-frame-bytes").await.is_err() {
+            return false;
+        }
+        let mut echo = [0u8; 16];
+        self.tls.read_exact(&mut echo).await.is_ok() && &echo == b"ping-frame-bytes"
+    }
+
+    /// Whether the edge closes the connection (cleanly or not). The bound only
+    /// turns a connection that is never closed into a failure, not a hang.
+    async fn closed(&mut self) -> bool {
+        let mut rest = Vec::new();
+        tokio::time::timeout(Duration::from_secs(10), self.tls.read_to_end(&mut rest))
+            .await
+            .is_ok()
+    }
+
     /// One GET on this connection; reads exactly its response.
     async fn get(&mut self, path: &str, header: &str) -> Reply {
         let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{header}\r\n\r\n");
@@ -186,6 +226,38 @@ async fn a_device_revoked_over_the_admin_api_stops_working_on_connections_alread
     // The other device is unaffected.
     let mut kept = KeptOpen::open(&server, &laptop).await;
     assert_eq!(kept.get("/auth/whoami", &token).await.status, 200);
+    server.edge.stop().await;
+}
+
+/// A WebSocket opened on a device's connection closes when the device is
+/// revoked; one on another device's stays open.
+#[tokio::test]
+async fn a_websocket_on_a_device_closes_when_the_device_is_revoked() {
+    let (url, _) = crate::support::upstream::tcp().await;
+    let server = server_with(&format!("[upstream]\nurl = \"{url}\"\n")).await;
+    let admin = server.edge.token(TokenScope::Admin).await;
+    let token = bearer(&server.edge.token(TokenScope::Chat).await);
+    let laptop = issue(&server, "laptop").await;
+    let phone = issue(&server, "phone").await;
+    let mut stolen = KeptOpen::open(&server, &phone).await;
+    stolen.websocket(&token).await;
+    let mut kept = KeptOpen::open(&server, &laptop).await;
+    kept.websocket(&token).await;
+    let revoked = https(
+        &server,
+        Some(&laptop),
+        "DELETE",
+        "/admin/devices/phone",
+        &[&bearer(&admin)],
+    )
+    .await
+    .unwrap();
+    assert_eq!(revoked.status, 204, "{revoked:?}");
+    assert!(
+        stolen.closed().await,
+        "the revoked device's WebSocket is open"
+    );
+    assert!(kept.echoes().await, "another device's WebSocket was closed");
     server.edge.stop().await;
 }
 

@@ -73,3 +73,25 @@ fn the_longest_idle_connections_are_asked_to_close_and_busy_ones_never() {
     assert!(asked(&recent));
     assert!(!asked(&busy));
 }
+
+/// A connection taken over from HTTP (a WebSocket) keeps its slot and its
+/// place in its address's count until the relay drops it, and is never shed
+/// as idle: closing it would not free the slot it holds for HTTP.
+#[test]
+fn a_kept_connection_counts_until_dropped_and_is_never_shed() {
+    let connections = Connections::new(1, vec![]);
+    let slots = Arc::new(tokio::sync::Semaphore::new(4));
+    let (_stop, stopping) = watch::channel(false);
+    let conn = Arc::new(connections.admit(ip("192.0.2.1")).unwrap());
+    let slot = Arc::new(slots.clone().try_acquire_owned().unwrap());
+    let kept = Occupancy::new(conn, slot, stopping).keep();
+    assert_eq!(connections.shed_idle(1), 0);
+    assert_eq!(
+        connections.admit(ip("192.0.2.1")).err(),
+        Some(Refused::AddressFull)
+    );
+    assert_eq!(slots.available_permits(), 3);
+    drop(kept);
+    assert!(connections.admit(ip("192.0.2.1")).is_ok());
+    assert_eq!(slots.available_permits(), 4);
+}
