@@ -554,9 +554,16 @@ fn exec_runs_listed_commands_in_their_own_shell_and_asks_about_the_rest() {
     assert_eq!(report["ended"], "timeout", "{answer}");
     assert!(started.elapsed() < Duration::from_secs(30));
 
-    // A fork bomb is held at the process limit, and the report says so
+    // A process flood is held at the process limit, and the report says so
     // (however it then ended: on its own, as `pids`, or at the wall clock).
-    let approval = pending(&run(&hs, &session, ":(){ :|:& };:"));
+    // The shell that starts it waits, so it is still there when the limit
+    // is met: a classic `:(){ :|:& };:` returns at once, and the shell's end
+    // may kill the bomb before it reaches the limit on a busy machine.
+    let approval = pending(&run(
+        &hs,
+        &session,
+        "for i in $(seq 1000); do sleep 30 & done; wait",
+    ));
     assert_eq!(reply(&running, &token, &session, &approval, true), 204);
     let answer = wait(&socket(&hs), &approval);
     let report = ran(&answer);
