@@ -1,13 +1,16 @@
 //! Audit events: one struct per fact, named in the past tense, each holding only
 //! the fields that fact needs. [`AuditEvent`] wraps them for the log and is
 //! serialized as `{"type":"request_denied", ...fields}`, every field always
-//! present (`null` when absent), so each type has one fixed shape.
+//! present (`null` when absent), so each type has one fixed shape. The one
+//! exception is a field added after records were written: it is left out at
+//! its default, so an older record still serializes to its stored bytes.
 //!
 //! What no event holds: header values, cookies, request paths or query strings,
 //! request or response bodies, secret values, tokens, passwords, claimed (not yet
 //! proven) identities, or any free-form map. Identifiers only: see [`Route`], [`RequestId`], [`TokenId`].
 
 mod fields;
+mod recorded;
 
 use std::net::IpAddr;
 
@@ -20,6 +23,7 @@ pub(crate) use fields::rfc3339;
 pub use fields::{
     ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, SwitchReason, TokenId,
 };
+pub use recorded::{LegacyText, Recorded};
 
 /// Every fact the audit log records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -309,7 +313,9 @@ pub struct ExecFinished {
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
     /// Some fork was refused at the process limit, however it ended.
-    #[serde(default)]
+    /// Written only when true: records from before this field existed read
+    /// back as `false` and must serialize to their stored bytes again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pids_limit_hit: bool,
 }
 
@@ -404,14 +410,16 @@ pub struct SetupLinkIssued {
 
 /// The agent's fallback chain moved on from one model to another, as the
 /// agent reported it: both are entries of the configured chain (checked by
-/// the edge), the reason one of a closed set.
+/// the edge), the reason one of a closed set. Records written before these
+/// were checked hold free text (provider names, a sentence) and read back as
+/// [`Recorded::Legacy`]; new records can only be [`Recorded::Checked`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderSwitched {
     /// `provider/model`, e.g. `anthropic/claude-sonnet-4-5`.
-    pub from: ChainModel,
-    pub to: ChainModel,
-    pub reason: SwitchReason,
+    pub from: Recorded<ChainModel>,
+    pub to: Recorded<ChainModel>,
+    pub reason: Recorded<SwitchReason>,
 }
 
 /// Optional timestamps, in the same fixed form as [`rfc3339`].

@@ -34,7 +34,7 @@ fn escaped(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
 
 /// C0, DEL and C1 controls (ESC, CSI, OSC among them), and the characters
 /// that change the order text is shown in (U+202E and its kind).
-fn disturbs(c: char) -> bool {
+pub(crate) fn disturbs(c: char) -> bool {
     c.is_control()
         || matches!(
             c,

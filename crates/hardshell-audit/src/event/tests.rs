@@ -131,9 +131,11 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             actor: None,
         }),
         AuditEvent::ProviderSwitched(ProviderSwitched {
-            from: ChainModel::new("anthropic/claude-sonnet-4-5").unwrap(),
-            to: ChainModel::new("ollama/llama3.2").unwrap(),
-            reason: SwitchReason::Overloaded,
+            from: ChainModel::new("anthropic/claude-sonnet-4-5")
+                .unwrap()
+                .into(),
+            to: ChainModel::new("ollama/llama3.2").unwrap().into(),
+            reason: SwitchReason::Overloaded.into(),
         }),
         AuditEvent::MemoryNoteChanged(MemoryNoteChanged {
             note: "coffee-order".to_owned(),
@@ -327,19 +329,39 @@ fn an_unknown_event_type_is_refused_when_read() {
 }
 
 #[test]
-fn a_provider_switch_holds_chain_entries_and_a_known_reason_only() {
-    let read = |json: &str| serde_json::from_str::<ProviderSwitched>(json);
-    assert!(read(r#"{"from":"a/m-1","to":"b/m:2","reason":"rate_limited"}"#).is_ok());
+fn a_provider_switch_reads_as_checked_only_for_chain_entries_and_a_known_reason() {
+    let checked = |json: &str| {
+        let switch = serde_json::from_str::<ProviderSwitched>(json).unwrap();
+        switch.from.checked().is_some()
+            && switch.to.checked().is_some()
+            && switch.reason.checked().is_some()
+    };
+    assert!(checked(
+        r#"{"from":"a/m-1","to":"b/m:2","reason":"rate_limited"}"#
+    ));
+    // Each still reads (an older release wrote free text here), but only as
+    // legacy text, never as a checked value.
     for bad in [
         // Free text, or a reason of the sender's own making.
         r#"{"from":"a/m","to":"b/m","reason":"anthropic answered 529"}"#,
         // A name that reorders or recolours what a reader sees.
         "{\"from\":\"a/m\u{202e}\",\"to\":\"b/m\",\"reason\":\"overloaded\"}",
-        "{\"from\":\"a/m\",\"to\":\"b/\u{1b}[31m\",\"reason\":\"overloaded\"}",
+        "{\"from\":\"a/m\",\"to\":\"b/\\u001b[31m\",\"reason\":\"overloaded\"}",
         // Not provider/model.
         r#"{"from":"anthropic","to":"b/m","reason":"overloaded"}"#,
         r#"{"from":"A/m","to":"b/m","reason":"overloaded"}"#,
     ] {
-        assert!(read(bad).is_err(), "{bad}");
+        assert!(!checked(bad), "{bad}");
     }
+}
+
+#[test]
+fn a_pids_limit_not_hit_is_left_out_as_before_the_field_existed() {
+    let old = r#"{"type":"exec_finished","session":"s","command_sha256":"ab","ended":"exited","exit_code":0,"duration_ms":12}"#;
+    let event: AuditEvent = serde_json::from_str(old).unwrap();
+    let AuditEvent::ExecFinished(finished) = &event else {
+        panic!("{event:?}");
+    };
+    assert!(!finished.pids_limit_hit);
+    assert_eq!(serde_json::to_string(&event).unwrap(), old);
 }

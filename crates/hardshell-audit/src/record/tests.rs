@@ -125,3 +125,56 @@ fn a_refused_line_is_described_on_one_printable_line() {
     assert!(shown.contains("unknown variant"), "{shown}");
     assert!(!shown.chars().any(char::is_control), "{shown:?}");
 }
+
+/// A stored line exactly as the release before a change wrote it: the old
+/// event's JSON, chained and hashed by hand (the hash is SHA-256 of the line
+/// without `,"hash":...`, see the module doc).
+fn line_written_before(seq: u64, prev: ChainHash, old_event: &str) -> (String, ChainHash) {
+    let body = format!(
+        "{{\"seq\":{seq},\"time\":\"2026-11-24T12:00:00.123456Z\",\"prev\":\"{prev}\",\"event\":{old_event}}}"
+    );
+    let hash = ChainHash(Sha256::digest(body.as_bytes()).into());
+    let line = format!("{},\"hash\":\"{hash}\"}}", body.strip_suffix('}').unwrap());
+    (line, hash)
+}
+
+#[test]
+fn records_written_before_events_were_narrowed_still_verify_byte_for_byte() {
+    // `provider_switched` with free text in every field, as it was before
+    // `ChainModel` and `SwitchReason`; one written by a hostile agent; and
+    // `exec_finished` from before `pids_limit_hit`.
+    let old_events = [
+        r#"{"type":"provider_switched","from":"anthropic","to":"ollama","reason":"anthropic answered 529 three times"}"#,
+        "{\"type\":\"provider_switched\",\"from\":\"a\\u001b]0;pwned\\u0007\",\"to\":\"b\u{202e}\",\"reason\":\"\\u001b[2J\"}",
+        r#"{"type":"exec_finished","session":"web-1","command_sha256":"ab","ended":"exited","exit_code":0,"duration_ms":12}"#,
+    ];
+    let mut prev = ChainHash::GENESIS;
+    for (seq, old_event) in (1..).zip(old_events) {
+        let (line, hash) = line_written_before(seq, prev, old_event);
+        let record = Record::read(line.as_bytes())
+            .unwrap_or_else(|bad| panic!("{old_event}: {}", bad.fault));
+        assert_eq!(
+            (record.seq(), record.prev(), record.hash()),
+            (seq, prev, hash)
+        );
+        assert_eq!(line_of(&record), line);
+        prev = hash;
+    }
+}
+
+#[test]
+fn an_old_provider_switch_reads_as_legacy_text_shown_escaped() {
+    let old = "{\"type\":\"provider_switched\",\"from\":\"a\\u001b]0;pwned\\u0007\",\"to\":\"b\u{202e}\",\"reason\":\"overloaded\"}";
+    let (line, _) = line_written_before(1, ChainHash::GENESIS, old);
+    let record = Record::read(line.as_bytes()).unwrap();
+    let AuditEvent::ProviderSwitched(switch) = record.event() else {
+        panic!("{:?}", record.event());
+    };
+    assert!(switch.from.checked().is_none() && switch.to.checked().is_none());
+    assert_eq!(
+        switch.reason.checked(),
+        Some(&crate::event::SwitchReason::Overloaded)
+    );
+    assert_eq!(switch.from.to_string(), "a\\u{1b}]0;pwned\\u{7}");
+    assert_eq!(switch.to.to_string(), "b\\u{202e}");
+}

@@ -9,7 +9,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use hardshell_audit::event::{ChainModel, ProviderSwitched, SwitchReason as Recorded};
+use hardshell_audit::event::{ChainModel, ProviderSwitched, Recorded, SwitchReason as Reason};
 use hardshell_llm::{ModelRef, SwitchReason};
 use hardshell_ratelimit::{Quota, Tat};
 use http::Request;
@@ -99,20 +99,22 @@ fn checked(service: &ControlService, reported: &Reported) -> Option<ProviderSwit
         return None;
     }
     Some(ProviderSwitched {
-        from: ChainModel::new(&reported.from.to_string()).ok()?,
-        to: ChainModel::new(&reported.to.to_string()).ok()?,
-        reason: recorded(reported.reason),
+        // Only `Checked`: free text (`Recorded::Legacy`) can be read from old
+        // records but not built.
+        from: Recorded::Checked(ChainModel::new(&reported.from.to_string()).ok()?),
+        to: Recorded::Checked(ChainModel::new(&reported.to.to_string()).ok()?),
+        reason: Recorded::Checked(recorded(reported.reason)),
     })
 }
 
-fn recorded(reason: SwitchReason) -> Recorded {
+fn recorded(reason: SwitchReason) -> Reason {
     match reason {
-        SwitchReason::Unreachable => Recorded::Unreachable,
-        SwitchReason::TimedOut => Recorded::TimedOut,
-        SwitchReason::RateLimited => Recorded::RateLimited,
-        SwitchReason::Overloaded => Recorded::Overloaded,
-        SwitchReason::ProviderFailed => Recorded::ProviderFailed,
-        SwitchReason::CutShort => Recorded::CutShort,
-        SwitchReason::SpendCapReached => Recorded::SpendCapReached,
+        SwitchReason::Unreachable => Reason::Unreachable,
+        SwitchReason::TimedOut => Reason::TimedOut,
+        SwitchReason::RateLimited => Reason::RateLimited,
+        SwitchReason::Overloaded => Reason::Overloaded,
+        SwitchReason::ProviderFailed => Reason::ProviderFailed,
+        SwitchReason::CutShort => Reason::CutShort,
+        SwitchReason::SpendCapReached => Reason::SpendCapReached,
     }
 }

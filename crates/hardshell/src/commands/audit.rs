@@ -1,5 +1,6 @@
 //! `hardshell audit verify|tail`: prove the logs intact; read them as they grow.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
@@ -83,14 +84,68 @@ async fn tail(scope: &Scope, log: Option<&str>, from: u64, follow: bool) -> anyh
         } else {
             tail.read().await?
         };
-        // One JSON object per line, exactly as stored (the line ends in '\n').
+        // One JSON object per line, as stored (the line ends in '\n'), but
+        // see `shown`.
         let mut out = std::io::stdout().lock();
         for record in &records {
-            out.write_all(&record.to_line()?)?;
+            out.write_all(shown(&record.to_line()?).as_bytes())?;
         }
         out.flush()?;
         if !follow {
             return Ok(());
         }
+    }
+}
+
+/// A stored line as `tail` prints it: unchanged, unless a string in it holds
+/// a character that would act on the terminal instead of being shown. JSON
+/// escapes the C0 controls but not DEL, the C1 controls (CSI, OSC) or the
+/// bidirectional ones (U+202E), and some strings are text a shell wrote
+/// (free text in records from before a field was checked). Those are written
+/// as JSON `\uXXXX` escapes: the line still parses to the same record, but
+/// its bytes (and so `sha256sum` of it) differ; `audit verify` checks the
+/// stored bytes. Outside strings a record line is plain ASCII.
+fn shown(line: &[u8]) -> Cow<'_, str> {
+    // The line's own newline ends it; JSON has escaped any other.
+    let acts = |c: char| c != '\n' && crate::terminal::disturbs(c);
+    let line = String::from_utf8_lossy(line);
+    if !line.chars().any(acts) {
+        return line;
+    }
+    let mut shown = String::with_capacity(line.len() + 16);
+    for c in line.chars() {
+        if acts(c) {
+            // Every such character is in the Basic Multilingual Plane.
+            shown.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            shown.push(c);
+        }
+    }
+    Cow::Owned(shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    #[test]
+    fn a_tailed_line_is_printed_as_stored_when_nothing_in_it_acts_on_the_terminal() {
+        let line = "{\"seq\":1,\"event\":{\"from\":\"a\\u001b[2J ünïcode\"}}\n";
+        assert_eq!(shown(line.as_bytes()), line);
+    }
+
+    #[test]
+    fn terminal_controls_in_a_tailed_line_are_json_escaped() {
+        let line = "{\"seq\":1,\"event\":{\"from\":\"a\u{202e}b\u{9b}2J\u{7f}\"}}\n";
+        let printed = shown(line.as_bytes());
+        assert!(
+            !printed
+                .chars()
+                .any(|c| c != '\n' && crate::terminal::disturbs(c)),
+            "{printed:?}"
+        );
+        assert!(printed.contains(r"a\u202eb\u009b2J\u007f"), "{printed}");
+        let read = |text: &str| serde_json::from_str::<serde_json::Value>(text).unwrap();
+        assert_eq!(read(&printed), read(line));
     }
 }

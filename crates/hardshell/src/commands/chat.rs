@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::cli::{ChatArgs, Global};
 use crate::context;
+use crate::terminal::{one_line, printable};
 
 pub async fn run(global: &Global, args: &ChatArgs) -> anyhow::Result<()> {
     let base = match &args.url {
@@ -41,7 +42,10 @@ pub async fn run(global: &Global, args: &ChatArgs) -> anyhow::Result<()> {
     if let Some(message) = &args.message {
         return client.turn(&session, message).await;
     }
-    eprintln!("session {session}. /new starts another, /sessions lists them, Ctrl-D quits.");
+    eprintln!(
+        "session {}. /new starts another, /sessions lists them, Ctrl-D quits.",
+        one_line(&session)
+    );
     let mut editor = rustyline::DefaultEditor::new().context("starting line editing")?;
     loop {
         let line = match editor.readline("you> ") {
@@ -59,7 +63,7 @@ pub async fn run(global: &Global, args: &ChatArgs) -> anyhow::Result<()> {
             "/quit" | "/exit" => return Ok(()),
             "/new" => {
                 session = client.new_session().await?;
-                eprintln!("session {session}");
+                eprintln!("session {}", one_line(&session));
             }
             "/sessions" => client.list().await?,
             text => {
@@ -130,11 +134,7 @@ impl Client {
             .await?;
         let body: serde_json::Value = Self::check(response).await?.json().await?;
         for session in body["sessions"].as_array().into_iter().flatten() {
-            println!(
-                "{}  {}",
-                session["id"].as_str().unwrap_or("?"),
-                session["title"].as_str().unwrap_or("")
-            );
+            println!("{}", session_row(session));
         }
         Ok(())
     }
@@ -159,40 +159,25 @@ impl Client {
                 let event: Vec<u8> = pending.drain(..end + 2).collect();
                 let (name, data) = parse_event(&String::from_utf8_lossy(&event));
                 let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
-                match name.as_str() {
-                    "delta" => {
-                        print!("{}", data["text"].as_str().unwrap_or(""));
+                match rendered(&name, &data) {
+                    Rendered::Reply(text) => {
+                        print!("{text}");
                         let _ = stdout.flush();
                     }
-                    "tool" if data["state"] == "started" => {
-                        eprint!("[{}…] ", printable(data["name"].as_str().unwrap_or("tool")));
-                    }
-                    "approval" => {
-                        let id = data["id"].as_str().unwrap_or_default().to_owned();
-                        let command = data["command"].as_str().unwrap_or_default();
-                        let approve = ask(command).await?;
+                    Rendered::Note(text) => eprint!("{text}"),
+                    Rendered::Question { id, command } => {
+                        let approve = ask(&command).await?;
                         self.answer(session, &id, approve).await?;
                     }
-                    "approval_resolved" => {
-                        let ran = data["approved"].as_bool().unwrap_or(false);
-                        eprintln!("[{}]", if ran { "approved" } else { "not run" });
-                    }
-                    "command" => {
-                        eprintln!("{}", ran_line(&data));
-                    }
-                    "commands_missed" => {
-                        let count = data["count"].as_u64().unwrap_or(0);
-                        eprintln!("[{count} more commands ran that this stream missed]");
-                    }
-                    "done" => {
+                    Rendered::Done => {
                         println!();
                         return Ok(());
                     }
-                    "error" => {
+                    Rendered::Failed(message) => {
                         println!();
-                        bail!("{}", data["message"].as_str().unwrap_or("the turn failed"));
+                        bail!("{message}");
                     }
-                    _ => {}
+                    Rendered::Nothing => {}
                 }
             }
         }
@@ -221,6 +206,65 @@ impl Client {
             _ => Self::check(response).await.map(drop),
         }
     }
+}
+
+/// What one event of the reply stream puts on the terminal or asks of the
+/// person at it. Everything in it that the agent or the edge wrote is already
+/// escaped (see [`crate::terminal`]): a reply keeps its lines and tabs, a
+/// note, a name or an error is one line.
+#[derive(Debug, PartialEq, Eq)]
+enum Rendered {
+    /// Reply text, for standard output.
+    Reply(String),
+    /// Progress, for standard error.
+    Note(String),
+    /// The edge's question: run `command`? Shown escaped by [`ask`].
+    Question {
+        id: String,
+        command: String,
+    },
+    Done,
+    Failed(String),
+    Nothing,
+}
+
+fn rendered(name: &str, data: &serde_json::Value) -> Rendered {
+    match name {
+        "delta" => Rendered::Reply(printable(data["text"].as_str().unwrap_or("")).into_owned()),
+        "tool" if data["state"] == "started" => Rendered::Note(format!(
+            "[{}…] ",
+            one_line(data["name"].as_str().unwrap_or("tool"))
+        )),
+        "approval" => Rendered::Question {
+            id: data["id"].as_str().unwrap_or_default().to_owned(),
+            command: data["command"].as_str().unwrap_or_default().to_owned(),
+        },
+        "approval_resolved" => {
+            let ran = data["approved"].as_bool().unwrap_or(false);
+            Rendered::Note(format!("[{}]\n", if ran { "approved" } else { "not run" }))
+        }
+        "command" => Rendered::Note(format!("{}\n", ran_line(data))),
+        "commands_missed" => {
+            let count = data["count"].as_u64().unwrap_or(0);
+            Rendered::Note(format!(
+                "[{count} more commands ran that this stream missed]\n"
+            ))
+        }
+        "done" => Rendered::Done,
+        "error" => Rendered::Failed(
+            one_line(data["message"].as_str().unwrap_or("the turn failed")).into_owned(),
+        ),
+        _ => Rendered::Nothing,
+    }
+}
+
+/// One row of `/sessions`: id and title, each on the one line.
+fn session_row(session: &serde_json::Value) -> String {
+    format!(
+        "{}  {}",
+        one_line(session["id"].as_str().unwrap_or("?")),
+        one_line(session["title"].as_str().unwrap_or(""))
+    )
 }
 
 /// A command the edge ran in the session's workspace (its own record of it),
@@ -264,20 +308,6 @@ async fn ask(command: &str) -> anyhow::Result<bool> {
     ))
 }
 
-/// `text` with control characters shown as escapes: what the model wrote must
-/// not move the cursor, recolour or rewrite what the question shows.
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\t' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
@@ -298,7 +328,7 @@ fn parse_event(text: &str) -> (String, String) {
 
 #[cfg(test)]
 mod tests {
-    use super::{printable, ran_line};
+    use super::{Rendered, printable, ran_line, rendered, session_row};
 
     #[test]
     fn every_command_that_ran_is_shown_with_why_and_cannot_drive_the_terminal() {
@@ -321,6 +351,38 @@ mod tests {
         // start of the line are shown, not obeyed.
         let shown = printable("rm -rf ~\r\u{1b}[2Kls\u{1b}[31m\u{7}");
         assert!(!shown.chars().any(|c| c.is_control()), "{shown:?}");
-        assert!(shown.starts_with("rm -rf ~\\r\\u{1b}[2Kls"), "{shown}");
+        assert!(shown.starts_with("rm -rf ~\\u{d}\\u{1b}[2Kls"), "{shown}");
+        // Nor can one shown right to left.
+        assert_eq!(printable("ls \u{202e}txt.sh"), "ls \\u{202e}txt.sh");
+    }
+
+    const HOSTILE: &str = "hi\u{1b}]0;pwned\u{7}\u{1b}[2J\u{202e}gpj.exe";
+
+    #[test]
+    fn a_reply_cannot_retitle_clear_or_reorder_the_terminal_but_keeps_its_lines() {
+        let delta = serde_json::json!({ "text": format!("{HOSTILE}\n\tok") });
+        assert_eq!(
+            rendered("delta", &delta),
+            Rendered::Reply("hi\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}gpj.exe\n\tok".to_owned())
+        );
+    }
+
+    #[test]
+    fn an_error_a_tool_name_and_a_session_row_are_one_escaped_line_each() {
+        let escaped = "hi\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}gpj.exe\\u{a}x";
+        let text = format!("{HOSTILE}\nx");
+        assert_eq!(
+            rendered("error", &serde_json::json!({ "message": text })),
+            Rendered::Failed(escaped.to_owned())
+        );
+        assert_eq!(
+            rendered(
+                "tool",
+                &serde_json::json!({ "state": "started", "name": text })
+            ),
+            Rendered::Note(format!("[{escaped}…] "))
+        );
+        let row = session_row(&serde_json::json!({ "id": text, "title": text }));
+        assert_eq!(row, format!("{escaped}  {escaped}"));
     }
 }
