@@ -33,7 +33,7 @@ use tokio::net::UnixListener;
 use crate::address::AddressGuard;
 use crate::host::Host;
 use crate::policy::{EgressPolicy, Request as Asked, Route};
-use crate::secrets::{Binding, LeakScanner, Place, Redactor, swap_for_route};
+use crate::secrets::{Binding, LeakScanner, LiveScanner, Place, Redactor, swap_for_route};
 
 mod shell;
 mod tap;
@@ -111,7 +111,8 @@ pub struct Broker {
     pub bindings: BTreeMap<String, Binding>,
     /// A bound secret's value, by name.
     pub secret: SecretLookup,
-    pub scanner: LeakScanner,
+    /// The leak scan, current as of each request.
+    pub scanner: Arc<LiveScanner>,
     pub events: EventSink,
     pub limits: Limits,
     /// How destinations' certificates are checked on TLS routes.
@@ -145,7 +146,7 @@ impl Broker {
             resolver: Arc::new(SystemResolver),
             bindings: BTreeMap::new(),
             secret: Arc::new(|_| None),
-            scanner: LeakScanner::new(&[]),
+            scanner: LiveScanner::fixed(LeakScanner::new(&[])),
             events: Arc::new(|_| {}),
             limits: Limits::default(),
             tls,
@@ -201,8 +202,9 @@ impl Broker {
         // First, before the name is recorded anywhere (a refusal's audit
         // record and log line name the host) or looked up (under a wildcard
         // route, its labels would reach that domain's name servers).
-        if let Some(found) = self.scanner.find(host.as_str().as_bytes()) {
-            let (shown, _) = self.scanner.redact(host.as_str());
+        let scanner = self.scanner.current().await;
+        if let Some(found) = scanner.find(host.as_str().as_bytes()) {
+            let (shown, _) = scanner.redact(host.as_str());
             (self.events)(Event::LeakBlocked {
                 name: found.name.clone(),
                 host: shown,
@@ -379,19 +381,19 @@ impl Broker {
         // What the shell sent, before any swap: it holds no secret value, so
         // any it sends was obtained to be smuggled out. Each part alone (no
         // copy of the body): a value split across two parts is not one.
-        let found = self
-            .scanner
+        let scanner = self.scanner.current().await;
+        let found = scanner
             .find(parts.uri.to_string().as_bytes())
             .or_else(|| {
                 // Names too: a shell chooses them as freely as the values.
                 parts.headers.iter().find_map(|(name, value)| {
-                    self.scanner
+                    scanner
                         .find(name.as_str().as_bytes())
-                        .or_else(|| self.scanner.find(value.as_bytes()))
+                        .or_else(|| scanner.find(value.as_bytes()))
                 })
             })
-            .or_else(|| self.scanner.find(parts.method.as_str().as_bytes()))
-            .or_else(|| self.scanner.find(&body));
+            .or_else(|| scanner.find(parts.method.as_str().as_bytes()))
+            .or_else(|| scanner.find(&body));
         if let Some(found) = found {
             return self.leak(&found.name, host);
         }

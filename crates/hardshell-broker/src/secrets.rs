@@ -24,6 +24,10 @@ use base64::Engine as _;
 use crate::host::{Host, HostPattern};
 use crate::policy::Placeholders;
 
+mod live;
+
+pub use live::{CHECK_EVERY, LiveScanner, SecretSource};
+
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";
 

@@ -14,7 +14,7 @@ use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::{Host, HostPattern};
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Event, Limits, Resolve};
-use hardshell_broker::secrets::{Binding, LeakScanner};
+use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 
@@ -256,10 +256,10 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
         "api.github.test",
         Some("authorization"),
     );
-    broker.scanner = LeakScanner::new(&[
+    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[
         ("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec()),
         ("LABEL_SAFE".into(), LABEL_SAFE.as_bytes().to_vec()),
-    ]);
+    ]));
     broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
     broker.limits = limits;
     let (socket, dir) = serve(broker);
@@ -988,4 +988,52 @@ async fn a_shell_cannot_hold_more_request_bytes_in_the_edge_than_its_allowance()
     assert!(first.starts_with("HTTP/1.1 504"), "{first}");
     let after = h.send(&post("api.github.test", h.port)).await;
     assert!(after.starts_with("HTTP/1.1 200"), "{after}");
+}
+
+/// A secret store in memory, written while the broker runs.
+#[derive(Default)]
+struct Stored(Mutex<(u64, Vec<(String, Vec<u8>)>)>);
+
+impl hardshell_broker::secrets::SecretSource for Stored {
+    fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>> {
+        let writes = self.0.lock().unwrap().0;
+        Box::pin(async move { Ok(writes.to_string()) })
+    }
+    fn values(&self) -> BoxFuture<'_, Result<Vec<(String, Vec<u8>)>, String>> {
+        let values = self.0.lock().unwrap().1.clone();
+        Box::pin(async move { Ok(values) })
+    }
+}
+
+#[tokio::test]
+async fn a_secret_stored_after_the_start_is_refused_from_then_on() {
+    let (port, seen) = echo_server().await;
+    let store = Arc::new(Stored::default());
+    let mut broker = loopback_broker(vec![route("*.api.test", vec![port])], test_tls());
+    broker.scanner = LiveScanner::watching(store.clone(), Vec::new(), Duration::ZERO);
+    let (socket, _dir) = serve(broker);
+    let later = "later-stored-0123456789";
+    let post = |host: &str| {
+        format!(
+            "POST http://{host}:{port}/notes HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{later}",
+            later.len()
+        )
+    };
+    let response = send_to(&socket, &post("www.api.test")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    {
+        let mut held = store.0.lock().unwrap();
+        held.0 += 1;
+        held.1.push(("LATER".into(), later.as_bytes().to_vec()));
+    }
+    let response = send_to(&socket, &post("www.api.test")).await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(
+        response.contains("carries the value of secret LATER"),
+        "{response}"
+    );
+    // In a host name too.
+    let response = send_to(&socket, &post(&format!("{later}.api.test"))).await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert_eq!(seen.lock().unwrap().len(), 1);
 }
