@@ -4,7 +4,8 @@
 //! itself, checks every address with the [`AddressGuard`] and dials the
 //! address it checked. Plain-HTTP requests are read whole (up to a limit),
 //! scanned for secret values, and have their placeholders swapped where bound;
-//! a response to a request that carried a secret has the value put back into
+//! a response from a host a secret is bound to (or to a request that carried
+//! one) has the value, in any form the leak scan knows, put back into
 //! placeholder form. On a TLS route the shell speaks plain HTTP and the
 //! broker speaks TLS to the destination, so even HTTPS APIs are read. A
 //! tunnel is only allowed on routes that the broker need not read.
@@ -571,6 +572,18 @@ impl Broker {
             }
             Some(value)
         };
+        // A destination a secret is bound to can hand its value back in
+        // any answer, not only to a request that carried it: a shell may
+        // store a placeholder there (a note, swapped on the way in) and
+        // read it back later with a request that swaps nothing. Every
+        // answer from it is read for the values bound to it.
+        if matches!(route.placeholders, crate::policy::Placeholders::Bound) {
+            for (name, binding) in &self.bindings {
+                if binding.hosts.iter().any(|pattern| pattern.matches(host)) {
+                    value(name);
+                }
+            }
+        }
         // A model route leaves placeholders as text but for its key header.
         let swap = |text: &str, place| {
             swap_for_route(

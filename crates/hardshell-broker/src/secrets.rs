@@ -172,10 +172,13 @@ fn substitute_where(
 }
 
 /// Puts placeholders back where secret values appear in a stream of bytes:
-/// a response to a request the broker swapped values into, which a
-/// destination may echo (an API that reflects its request headers). Each
-/// piece is held back by the longest value less one byte, so a value split
-/// across two pieces is still seen.
+/// a response from a destination a secret is bound to, or to a request the
+/// broker swapped values into, which a destination may echo (an API that
+/// reflects its request headers) or hand back later (a note stored with a
+/// placeholder in it). Every form the leak scan knows (base64, hex,
+/// percent-encoded, JSON-escaped, any ASCII case) becomes the placeholder,
+/// not only the raw value. Each piece is held back by the longest form less
+/// one byte, so a value split across two pieces is still seen.
 pub struct Redactor {
     automaton: AhoCorasick,
     replacements: Vec<Vec<u8>>,
@@ -197,23 +200,29 @@ impl Redactor {
     /// A redactor for `(name, value)` pairs; `None` when there is no
     /// non-empty value.
     pub fn new(secrets: &[(String, Vec<u8>)]) -> Option<Self> {
-        let secrets: Vec<&(String, Vec<u8>)> =
-            secrets.iter().filter(|(_, v)| !v.is_empty()).collect();
-        if secrets.is_empty() {
-            return None;
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        let mut replacements = Vec::new();
+        let mut names = Vec::new();
+        for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
+            names.push(name.clone());
+            for (_, needle) in forms(value) {
+                if !needle.is_empty() && !needles.contains(&needle) {
+                    needles.push(needle);
+                    replacements.push(format!("{PREFIX}{name}").into_bytes());
+                }
+            }
         }
+        let longest = needles.iter().map(Vec::len).max()?;
+        // Hex and percent escapes in either case are the same bytes.
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(secrets.iter().map(|(_, v)| v))
+            .ascii_case_insensitive(true)
+            .build(&needles)
             .ok()?;
-        let longest = secrets.iter().map(|(_, v)| v.len()).max()?;
         Some(Self {
             automaton,
-            replacements: secrets
-                .iter()
-                .map(|(name, _)| format!("{PREFIX}{name}").into_bytes())
-                .collect(),
-            names: secrets.iter().map(|(name, _)| name.clone()).collect(),
+            replacements,
+            names,
             longest,
             pending: Vec::new(),
         })
@@ -271,6 +280,9 @@ pub enum Form {
     Base64,
     Hex,
     UrlEncoded,
+    /// As a JSON string may carry it: `/` as `\/`, `"` and `\` escaped,
+    /// or every character as `\uXXXX` (either case).
+    JsonEscaped,
 }
 
 /// A secret value found where it must not be.
@@ -491,7 +503,40 @@ fn forms(value: &[u8]) -> Vec<(Form, Vec<u8>)> {
     // not matter to the search).
     let every: String = value.iter().map(|b| format!("%{b:02x}")).collect();
     forms.push((Form::UrlEncoded, every.into_bytes()));
+    forms.extend(
+        json_escaped(value)
+            .into_iter()
+            .map(|f| (Form::JsonEscaped, f)),
+    );
     forms
+}
+
+/// `value` as JSON strings carry it, if it is text: escaped as a JSON
+/// encoder must (`"`, `\\`, control characters), that with `/` as `\/` too
+/// (as PHP and others write it), and every character as `\uXXXX`. A mix of
+/// escaped and plain characters other than these is not among them.
+fn json_escaped(value: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return Vec::new();
+    };
+    let escaped = |slash: bool| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '/' if slash => out.push_str("\\/"),
+                c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
+        }
+        out.into_bytes()
+    };
+    let every: String = text
+        .encode_utf16()
+        .map(|unit| format!("\\u{unit:04x}"))
+        .collect();
+    vec![escaped(false), escaped(true), every.into_bytes()]
 }
 
 #[cfg(test)]

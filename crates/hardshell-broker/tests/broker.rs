@@ -781,26 +781,37 @@ async fn a_compressed_answer_to_a_request_carrying_a_secret_is_refused() {
             tokio::spawn(echo(stream, log.clone(), "Content-Encoding: gzip\r\n"));
         }
     });
-    let mut broker = loopback_broker(vec![route("api.github.test", vec![port])], test_tls());
+    let mut broker = loopback_broker(
+        vec![
+            route("api.github.test", vec![port]),
+            route("other.test", vec![port]),
+        ],
+        test_tls(),
+    );
     bind_token(&mut broker, "GITHUB_TOKEN", "api.github.test", None);
     let (socket, _dir) = serve(broker);
-    let request = |auth: &str| {
-        format!(
-            "GET http://api.github.test:{port}/ HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n"
-        )
+    let request = |host: &str, auth: &str| {
+        format!("GET http://{host}:{port}/ HTTP/1.1\r\nHost: x\r\n{auth}Connection: close\r\n\r\n")
     };
     let response = send_to(
         &socket,
-        &request("Authorization: token hs-secret:GITHUB_TOKEN\r\n"),
+        &request(
+            "api.github.test",
+            "Authorization: token hs-secret:GITHUB_TOKEN\r\n",
+        ),
     )
     .await;
     assert!(response.starts_with("HTTP/1.1 502"), "{response}");
     assert!(response.contains("compressed"), "{response}");
     assert!(!response.contains(TOKEN), "{response}");
-    // Without a secret in it, a compressed answer is the shell's business.
-    let response = send_to(&socket, &request("")).await;
+    // From a host a secret is bound to, every answer is read, swap or not.
+    let response = send_to(&socket, &request("api.github.test", "")).await;
+    assert!(response.starts_with("HTTP/1.1 502"), "{response}");
+    // From a host no secret is bound to, a compressed answer is the
+    // shell's business.
+    let response = send_to(&socket, &request("other.test", "")).await;
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(seen.lock().unwrap().len(), 3);
 }
 
 #[tokio::test]
@@ -1036,4 +1047,95 @@ async fn a_secret_stored_after_the_start_is_refused_from_then_on() {
     let response = send_to(&socket, &post(&format!("{later}.api.test"))).await;
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
     assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+/// An "external" notes API: `POST` stores the body, `GET` returns every note
+/// stored, raw and in the forms an API may re-encode it in.
+async fn notes_server() -> u16 {
+    use base64::Engine as _;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let notes = Arc::new(Mutex::new(Vec::<String>::new()));
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let notes = notes.clone();
+            tokio::spawn(async move {
+                let log = Arc::new(Mutex::new(Vec::new()));
+                let (mut ours, theirs) = tokio::io::duplex(1 << 16);
+                // Read the request with the echo helper's parser.
+                let read = tokio::spawn(echo(theirs, log.clone(), ""));
+                let mut stream = stream;
+                let mut buffer = vec![0u8; 65536];
+                let n = stream.read(&mut buffer).await.unwrap_or(0);
+                ours.write_all(&buffer[..n]).await.unwrap();
+                let _ = read.await;
+                let request = log.lock().unwrap().pop().unwrap_or_default();
+                let body = request.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+                let answer = if request.starts_with("POST") {
+                    notes.lock().unwrap().push(body.to_owned());
+                    "stored".to_owned()
+                } else {
+                    let mut answer = String::new();
+                    for note in notes.lock().unwrap().iter() {
+                        let every_char: String = note
+                            .chars()
+                            .map(|c| format!("\\u{:04X}", u32::from(c)))
+                            .collect();
+                        let percent: String = note.bytes().map(|b| format!("%{b:02x}")).collect();
+                        answer.push_str(&format!(
+                            "raw={note}\nb64={}\nhex={}\npct={percent}\njson=\"{}\"\nu={every_char}\n",
+                            base64::engine::general_purpose::STANDARD.encode(note),
+                            hex::encode_upper(note),
+                            note.replace('/', "\\/"),
+                        ));
+                    }
+                    answer
+                };
+                let reply = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len()
+                );
+                let _ = stream.write_all(reply.as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn a_value_stored_through_a_placeholder_comes_back_as_the_placeholder_in_every_form() {
+    let port = notes_server().await;
+    let mut broker = loopback_broker(vec![route("notes.test", vec![port])], test_tls());
+    // No header named: the placeholder may be swapped in a body.
+    bind_token(&mut broker, "NOTES_TOKEN", "notes.test", None);
+    let (socket, _dir) = serve(broker);
+    let note = "key hs-secret:NOTES_TOKEN/x";
+    let response = send_to(
+        &socket,
+        &format!(
+            "POST http://notes.test:{port}/notes HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{note}",
+            note.len()
+        ),
+    )
+    .await;
+    assert!(response.contains("stored"), "{response}");
+    // Read back with a request that swaps nothing.
+    let response = send_to(
+        &socket,
+        &format!(
+            "GET http://notes.test:{port}/notes HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let body = response.split_once("\r\n\r\n").unwrap().1;
+    // Six forms of the note, each with the value turned back.
+    assert_eq!(body.matches("hs-secret:NOTES_TOKEN").count(), 6, "{body}");
+    let scanner = LeakScanner::new(&[("NOTES_TOKEN".into(), TOKEN.as_bytes().to_vec())]);
+    assert_eq!(scanner.find(body.as_bytes()), None, "{body}");
+    assert!(
+        !body.to_ascii_lowercase().contains(&hex::encode(TOKEN)),
+        "{body}"
+    );
 }
