@@ -823,11 +823,12 @@ async fn a_shell_that_spends_its_byte_budget_is_stopped_alone() {
     let h = harness_with(true, limits).await;
     let body = "x".repeat(1500);
     let post = format!(
-        "POST http://api.github.test:{}/up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST http://other.test:{}/up HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         h.port,
         body.len()
     );
-    // 1500 out and the echo (~1600) back: the first fits, the second
+    // A host no secret is bound to: the answer passes unread, its length
+    // as sent. 1500 out and the echo (~1600) back: the first fits, the second
     // crosses the budget mid-answer, the third is refused before it leaves.
     let first = h.send(&post).await;
     assert!(first.starts_with("HTTP/1.1 200"), "{first}");
