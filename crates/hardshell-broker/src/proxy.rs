@@ -203,9 +203,18 @@ impl Broker {
         // First, before the name is recorded anywhere (a refusal's audit
         // record and log line name the host) or looked up (under a wildcard
         // route, its labels would reach that domain's name servers).
+        // With its dots taken out too: a value split across labels is one.
         let scanner = self.scanner.current().await;
-        if let Some(found) = scanner.find(host.as_str().as_bytes()) {
-            let (shown, _) = scanner.redact(host.as_str());
+        let name = host.as_str();
+        let dotless: String = name.chars().filter(|c| *c != '.').collect();
+        let found = match scanner.find(name.as_bytes()) {
+            Some(found) => Some((found, scanner.redact(name).0)),
+            // Split across labels: no label alone shows what to cut.
+            None => scanner
+                .find(dotless.as_bytes())
+                .map(|found| (found.clone(), format!("[redacted:{}]", found.name))),
+        };
+        if let Some((found, shown)) = found {
             (self.events)(Event::LeakBlocked {
                 name: found.name.clone(),
                 host: shown,

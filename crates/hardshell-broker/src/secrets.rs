@@ -13,8 +13,8 @@
 //! The leak scan looks for secret values themselves in what leaves (and in
 //! tool output before the model sees it): raw, base64 (standard and URL-safe,
 //! at any alignment inside a longer encoded run), hex and percent-encoded
-//! (escaped where needed, or every byte), in any ASCII case, and also with
-//! line breaks taken out (encoders wrap what they print).
+//! (escaped where needed, or every byte), base32, JSON-escaped, in any ASCII
+//! case, and also with line breaks taken out (encoders wrap what they print).
 
 use std::collections::BTreeMap;
 
@@ -280,6 +280,9 @@ pub enum Form {
     Base64,
     Hex,
     UrlEncoded,
+    /// RFC 4648 base32, either case, padded or not (names under a
+    /// wildcard route carry it: DNS labels are case-insensitive).
+    Base32,
     /// As a JSON string may carry it: `/` as `\/`, `"` and `\` escaped,
     /// or every character as `\uXXXX` (either case).
     JsonEscaped,
@@ -481,6 +484,18 @@ fn forms(value: &[u8]) -> Vec<(Form, Vec<u8>)> {
             if full > skip {
                 forms.push((Form::Base64, encoded.as_bytes()[skip..full].to_vec()));
             }
+        }
+    }
+    // Base32 the same way, at any of five byte offsets; its padding comes
+    // after the characters that depend on the value alone.
+    for offset in 0..5usize {
+        let mut data = vec![0u8; offset];
+        data.extend_from_slice(value);
+        let encoded = data_encoding::BASE32_NOPAD.encode(&data);
+        let skip = (offset * 8).div_ceil(5);
+        let full = (data.len() * 8) / 5;
+        if full > skip {
+            forms.push((Form::Base32, encoded.as_bytes()[skip..full].to_vec()));
         }
     }
     forms.push((Form::Hex, hex::encode(value).into_bytes()));
@@ -712,6 +727,18 @@ mod tests {
             (format!("?k={url}"), Form::UrlEncoded),
             // Lower-case escapes (the key itself is lower case).
             (format!("?k={}", url.to_lowercase()), Form::UrlEncoded),
+            // Base32 padded, and at each offset in a longer run, lower case.
+            (data_encoding::BASE32.encode(KEY.as_bytes()), Form::Base32),
+            (
+                data_encoding::BASE32
+                    .encode(format!("ab{KEY}").as_bytes())
+                    .to_lowercase(),
+                Form::Base32,
+            ),
+            (
+                data_encoding::BASE32_NOPAD.encode(format!("abcd{KEY}xy").as_bytes()),
+                Form::Base32,
+            ),
         ] {
             let found = scanner
                 .find(text.as_bytes())

@@ -1140,3 +1140,54 @@ async fn a_value_stored_through_a_placeholder_comes_back_as_the_placeholder_in_e
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn a_value_split_across_labels_or_in_base32_is_refused_before_any_lookup() {
+    let h = harness(true).await;
+    let hex = hex::encode(TOKEN);
+    let base32 = data_encoding::BASE32_NOPAD.encode(TOKEN.as_bytes());
+    // 63 bytes at most per label: split, as a shell would.
+    let split = |text: &str, at: usize| format!("{}.{}", &text[..at], &text[at..]);
+    for labels in [
+        split(&hex, 40),
+        split(&hex.to_ascii_uppercase(), 30),
+        split(&base32, 33),
+        split(&base32.to_ascii_lowercase(), 20),
+        // At an offset inside a longer run.
+        data_encoding::BASE32_NOPAD
+            .encode(format!("xyz{TOKEN}").as_bytes())
+            .to_ascii_lowercase()
+            .chars()
+            .collect::<Vec<_>>()
+            .chunks(40)
+            .map(|c| c.iter().collect::<String>())
+            .collect::<Vec<_>>()
+            .join("."),
+    ] {
+        let name = format!("{labels}.github.test");
+        for request in [
+            format!(
+                "GET http://{name}:{0}/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                h.port
+            ),
+            format!("CONNECT {name}:{0} HTTP/1.1\r\nHost: x\r\n\r\n", h.port),
+        ] {
+            let response = h.send(&request).await;
+            assert!(response.starts_with("HTTP/1.1 403"), "{name}: {response}");
+            assert!(
+                response.contains("carries the value of secret GITHUB_TOKEN"),
+                "{name}: {response}"
+            );
+        }
+    }
+    assert!(h.seen.lock().unwrap().is_empty());
+    let recorded = format!("{:?}", h.events());
+    assert!(!recorded.contains("Allowed"), "{recorded}");
+    for form in [
+        &hex[..16],
+        &base32[..16],
+        &base32.to_ascii_lowercase()[..16],
+    ] {
+        assert!(!recorded.contains(form), "{recorded}");
+    }
+}
