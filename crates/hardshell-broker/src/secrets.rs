@@ -283,6 +283,8 @@ pub enum Form {
     /// RFC 4648 base32, either case, padded or not (names under a
     /// wildcard route carry it: DNS labels are case-insensitive).
     Base32,
+    /// Its bytes in reverse order (`rev`).
+    Reversed,
     /// As a JSON string may carry it: `/` as `\/`, `"` and `\` escaped,
     /// or every character as `\uXXXX` (either case).
     JsonEscaped,
@@ -344,7 +346,7 @@ impl LeakScanner {
         }
     }
 
-    /// The first secret found in `haystack`, or in it with its line breaks
+    /// The first secret found in `haystack`, or in it with its whitespace
     /// taken out, if any.
     pub fn find(&self, haystack: &[u8]) -> Option<Finding> {
         let automaton = self.automaton.as_ref()?;
@@ -361,7 +363,8 @@ impl LeakScanner {
 
     /// `text` with every secret found replaced by `[redacted:NAME]`, and what
     /// was found; a value wrapped over lines (as `base64` and `xxd -p` print
-    /// it) is replaced with the lines it spans.
+    /// it), or with spaces between its characters, is replaced with all it
+    /// spans.
     pub fn redact(&self, text: &str) -> (String, Vec<Finding>) {
         let (text, mut findings) = self.redact_in_line(text);
         let Some((automaton, (unwrapped, at))) =
@@ -393,6 +396,24 @@ impl LeakScanner {
         }
         out.push_str(&text[last..]);
         (out, findings)
+    }
+
+    /// A command's two streams, `first` and `second`, each redacted, and
+    /// then scanned joined in either order: a value printed half to each is
+    /// found too. When it is, both are given back redacted as one, in the
+    /// first (the second empty): which part was where is gone with it.
+    pub fn redact_streams(&self, first: &str, second: &str) -> (String, String, Vec<Finding>) {
+        let (first, mut findings) = self.redact(first);
+        let (second, more) = self.redact(second);
+        findings.extend(more);
+        for joined in [format!("{first}{second}"), format!("{second}{first}")] {
+            if self.find(joined.as_bytes()).is_some() {
+                let (redacted, more) = self.redact(&joined);
+                findings.extend(more);
+                return (redacted, String::new(), findings);
+            }
+        }
+        (first, second, findings)
     }
 
     /// [`LeakScanner::redact`] for values within a line.
@@ -430,17 +451,19 @@ impl LeakScanner {
     }
 }
 
-/// `haystack` without its line breaks (and their JSON escapes, `\n` and
-/// `\r`: a request body in JSON carries a command's output escaped), with
-/// each byte kept at its offset in `haystack`; `None` when it has none.
-/// Encoders wrap what they print: `base64` at 76 columns, `xxd -p` at 60.
+/// `haystack` without its ASCII whitespace (and the JSON escapes of line
+/// breaks and tabs, `\n`, `\r`, `\t`: a request body in JSON carries a
+/// command's output escaped), with each byte kept at its offset in
+/// `haystack`; `None` when it has none. Encoders wrap what they print
+/// (`base64` at 76 columns, `xxd -p` at 60), and a value can be printed with
+/// spaces between its characters.
 fn unwrapped(haystack: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
     let escaped =
-        |i: usize| haystack[i] == b'\\' && matches!(haystack.get(i + 1), Some(b'n' | b'r'));
+        |i: usize| haystack[i] == b'\\' && matches!(haystack.get(i + 1), Some(b'n' | b'r' | b't'));
     if !haystack
         .iter()
         .enumerate()
-        .any(|(i, b)| matches!(b, b'\n' | b'\r') || escaped(i))
+        .any(|(i, b)| b.is_ascii_whitespace() || escaped(i))
     {
         return None;
     }
@@ -452,7 +475,7 @@ fn unwrapped(haystack: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
             i += 2;
             continue;
         }
-        if !matches!(haystack[i], b'\n' | b'\r') {
+        if !haystack[i].is_ascii_whitespace() {
             kept.push(haystack[i]);
             at.push(i);
         }
@@ -523,6 +546,7 @@ fn forms(value: &[u8]) -> Vec<(Form, Vec<u8>)> {
             .into_iter()
             .map(|f| (Form::JsonEscaped, f)),
     );
+    forms.push((Form::Reversed, value.iter().rev().copied().collect()));
     forms
 }
 
@@ -823,6 +847,48 @@ mod tests {
         assert!(scanner.find(redacted.as_bytes()).is_none(), "{redacted}");
         // Line breaks alone are not a finding.
         assert_eq!(scanner.find(b"one\ntwo\r\nthree\\n"), None);
+    }
+
+    #[test]
+    fn reversed_spaced_and_split_between_streams_are_redacted_too() {
+        let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
+        let reversed: String = KEY.chars().rev().collect();
+        let spaced: String = KEY.chars().map(|c| format!("{c} ")).collect();
+        let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
+        // `base64 -w20`.
+        let narrow = b64
+            .as_bytes()
+            .chunks(20)
+            .map(|line| String::from_utf8(line.to_vec()).unwrap())
+            .collect::<Vec<_>>()
+            .join("\n");
+        for (text, form) in [
+            (format!("out: {reversed}\n"), Form::Reversed),
+            (format!("out: {spaced}\n"), Form::Raw),
+            (format!("{}\t{}", &KEY[..10], &KEY[10..]), Form::Raw),
+            (narrow, Form::Base64),
+        ] {
+            assert_eq!(
+                scanner.find(text.as_bytes()).map(|f| f.form),
+                Some(form),
+                "{text}"
+            );
+            let (redacted, _) = scanner.redact(&text);
+            assert!(redacted.contains("[redacted:API_KEY]"), "{redacted}");
+            assert_eq!(scanner.find(redacted.as_bytes()), None, "{redacted}");
+        }
+        // Half to stdout, half to stderr, in either order.
+        let (head, tail) = (format!("{}\n", &KEY[..15]), format!("{}\n", &KEY[15..]));
+        for (first, second) in [(&head, &tail), (&tail, &head)] {
+            let (stdout, stderr, findings) = scanner.redact_streams(first, second);
+            assert_eq!(findings.len(), 1, "{stdout} {stderr}");
+            assert!(stdout.contains("[redacted:API_KEY]"), "{stdout}");
+            assert_eq!(stderr, "");
+        }
+        // Output without a value passes as it was, each stream in its place.
+        let (stdout, stderr, findings) = scanner.redact_streams("one two\n", "three\n");
+        assert_eq!((stdout.as_str(), stderr.as_str()), ("one two\n", "three\n"));
+        assert!(findings.is_empty());
     }
 
     #[test]

@@ -505,12 +505,12 @@ impl ExecService {
                 ));
                 if let Some(live) = self.redaction.get() {
                     let scanner = live.current().await;
-                    let mut found = Vec::new();
-                    for text in [&mut report.stdout, &mut report.stderr] {
-                        let (redacted, findings) = scanner.redact(text);
-                        *text = redacted;
-                        found.extend(findings.into_iter().map(|f| f.name));
-                    }
+                    // Each stream, and both joined: a value can be printed
+                    // half to each.
+                    let (stdout, stderr, findings) =
+                        scanner.redact_streams(&report.stdout, &report.stderr);
+                    (report.stdout, report.stderr) = (stdout, stderr);
+                    let mut found: Vec<String> = findings.into_iter().map(|f| f.name).collect();
                     found.sort();
                     found.dedup();
                     for name in found {
