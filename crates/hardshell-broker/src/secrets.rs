@@ -26,7 +26,7 @@ use crate::policy::Placeholders;
 
 mod live;
 
-pub use live::{CHECK_EVERY, LiveScanner, SecretSource};
+pub use live::{CHECK_EVERY, LiveScanner, NamedValues, SecretSource};
 
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";

@@ -1004,14 +1004,14 @@ async fn a_shell_cannot_hold_more_request_bytes_in_the_edge_than_its_allowance()
 
 /// A secret store in memory, written while the broker runs.
 #[derive(Default)]
-struct Stored(Mutex<(u64, Vec<(String, Vec<u8>)>)>);
+struct Stored(Mutex<(u64, hardshell_broker::secrets::NamedValues)>);
 
 impl hardshell_broker::secrets::SecretSource for Stored {
     fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>> {
         let writes = self.0.lock().unwrap().0;
         Box::pin(async move { Ok(writes.to_string()) })
     }
-    fn values(&self) -> BoxFuture<'_, Result<Vec<(String, Vec<u8>)>, String>> {
+    fn values(&self) -> BoxFuture<'_, Result<hardshell_broker::secrets::NamedValues, String>> {
         let values = self.0.lock().unwrap().1.clone();
         Box::pin(async move { Ok(values) })
     }

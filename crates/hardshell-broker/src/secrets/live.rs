@@ -17,12 +17,15 @@ use super::LeakScanner;
 /// How often the store is checked for changes in production.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// Secrets by name, with their values.
+pub type NamedValues = Vec<(String, Vec<u8>)>;
+
 /// Where secrets stored while the edge runs are read from.
 pub trait SecretSource: Send + Sync + 'static {
     /// Changes whenever a stored value may have (names, sizes, times).
     fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>>;
     /// Every stored secret, name and value.
-    fn values(&self) -> BoxFuture<'_, Result<Vec<(String, Vec<u8>)>, String>>;
+    fn values(&self) -> BoxFuture<'_, Result<NamedValues, String>>;
 }
 
 /// A [`LeakScanner`] that follows a [`SecretSource`].
@@ -129,14 +132,14 @@ mod tests {
 
     /// A store in memory; its fingerprint is the count of writes.
     #[derive(Default)]
-    struct Memory(Mutex<(u64, Vec<(String, Vec<u8>)>)>);
+    struct Memory(Mutex<(u64, NamedValues)>);
 
     impl SecretSource for Memory {
         fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>> {
             let writes = self.0.lock().unwrap().0;
             Box::pin(async move { Ok(writes.to_string()) })
         }
-        fn values(&self) -> BoxFuture<'_, Result<Vec<(String, Vec<u8>)>, String>> {
+        fn values(&self) -> BoxFuture<'_, Result<NamedValues, String>> {
             let values = self.0.lock().unwrap().1.clone();
             Box::pin(async move { Ok(values) })
         }

@@ -3,7 +3,7 @@
 //! stores is scanned for from the next check on.
 
 use futures::future::BoxFuture;
-use hardshell_broker::secrets::SecretSource;
+use hardshell_broker::secrets::{NamedValues, SecretSource};
 use hardshell_secrets::SecretStore;
 
 /// Every secret in a [`SecretStore`], for a
@@ -16,7 +16,7 @@ impl SecretSource for StoredSecrets {
         Box::pin(async move { self.0.fingerprint().await.map_err(|e| e.to_string()) })
     }
 
-    fn values(&self) -> BoxFuture<'_, Result<Vec<(String, Vec<u8>)>, String>> {
+    fn values(&self) -> BoxFuture<'_, Result<NamedValues, String>> {
         Box::pin(async move {
             let mut values = Vec::new();
             for info in self.0.list().await.map_err(|e| e.to_string())? {
