@@ -21,7 +21,7 @@ use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::{Host, HostPattern};
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Resolve};
-use hardshell_broker::secrets::LeakScanner;
+use hardshell_broker::secrets::{LeakScanner, LiveScanner};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 
@@ -191,10 +191,10 @@ async fn main() {
         client_config.clone(),
     );
     broker.resolver = Arc::new(Loopback);
-    broker.scanner = LeakScanner::new(&[(
+    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[(
         "API_KEY".into(),
         b"sk-live-0123456789abcdef0123456789".to_vec(),
-    )]);
+    )]));
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("broker.sock");
     tokio::spawn(Arc::new(broker).serve(tokio::net::UnixListener::bind(&socket).unwrap()));

@@ -4,7 +4,8 @@
 //! itself, checks every address with the [`AddressGuard`] and dials the
 //! address it checked. Plain-HTTP requests are read whole (up to a limit),
 //! scanned for secret values, and have their placeholders swapped where bound;
-//! a response to a request that carried a secret has the value put back into
+//! a response from a host a secret is bound to (or to a request that carried
+//! one) has the value, in any form the leak scan knows, put back into
 //! placeholder form. On a TLS route the shell speaks plain HTTP and the
 //! broker speaks TLS to the destination, so even HTTPS APIs are read. A
 //! tunnel is only allowed on routes that the broker need not read.
@@ -33,7 +34,7 @@ use tokio::net::UnixListener;
 use crate::address::AddressGuard;
 use crate::host::Host;
 use crate::policy::{EgressPolicy, Request as Asked, Route};
-use crate::secrets::{Binding, LeakScanner, Place, Redactor, swap_for_route};
+use crate::secrets::{Binding, LeakScanner, LiveScanner, Place, Redactor, swap_for_route};
 
 mod shell;
 mod tap;
@@ -111,7 +112,8 @@ pub struct Broker {
     pub bindings: BTreeMap<String, Binding>,
     /// A bound secret's value, by name.
     pub secret: SecretLookup,
-    pub scanner: LeakScanner,
+    /// The leak scan, current as of each request.
+    pub scanner: Arc<LiveScanner>,
     pub events: EventSink,
     pub limits: Limits,
     /// How destinations' certificates are checked on TLS routes.
@@ -145,7 +147,7 @@ impl Broker {
             resolver: Arc::new(SystemResolver),
             bindings: BTreeMap::new(),
             secret: Arc::new(|_| None),
-            scanner: LeakScanner::new(&[]),
+            scanner: LiveScanner::fixed(LeakScanner::new(&[])),
             events: Arc::new(|_| {}),
             limits: Limits::default(),
             tls,
@@ -204,8 +206,18 @@ impl Broker {
         // First, before the name is recorded anywhere (a refusal's audit
         // record and log line name the host) or looked up (under a wildcard
         // route, its labels would reach that domain's name servers).
-        if let Some(found) = self.scanner.find(host.as_str().as_bytes()) {
-            let (shown, _) = self.scanner.redact(host.as_str());
+        // With its dots taken out too: a value split across labels is one.
+        let scanner = self.scanner.current().await;
+        let name = host.as_str();
+        let dotless: String = name.chars().filter(|c| *c != '.').collect();
+        let found = match scanner.find(name.as_bytes()) {
+            Some(found) => Some((found, scanner.redact(name).0)),
+            // Split across labels: no label alone shows what to cut.
+            None => scanner
+                .find(dotless.as_bytes())
+                .map(|found| (found.clone(), format!("[redacted:{}]", found.name))),
+        };
+        if let Some((found, shown)) = found {
             (self.events)(Event::LeakBlocked {
                 name: found.name.clone(),
                 host: shown,
@@ -382,19 +394,19 @@ impl Broker {
         // What the shell sent, before any swap: it holds no secret value, so
         // any it sends was obtained to be smuggled out. Each part alone (no
         // copy of the body): a value split across two parts is not one.
-        let found = self
-            .scanner
+        let scanner = self.scanner.current().await;
+        let found = scanner
             .find(parts.uri.to_string().as_bytes())
             .or_else(|| {
                 // Names too: a shell chooses them as freely as the values.
                 parts.headers.iter().find_map(|(name, value)| {
-                    self.scanner
+                    scanner
                         .find(name.as_str().as_bytes())
-                        .or_else(|| self.scanner.find(value.as_bytes()))
+                        .or_else(|| scanner.find(value.as_bytes()))
                 })
             })
-            .or_else(|| self.scanner.find(parts.method.as_str().as_bytes()))
-            .or_else(|| self.scanner.find(&body));
+            .or_else(|| scanner.find(parts.method.as_str().as_bytes()))
+            .or_else(|| scanner.find(&body));
         if let Some(found) = found {
             return self.leak(&found.name, host);
         }
@@ -579,6 +591,18 @@ impl Broker {
             }
             Some(value)
         };
+        // A destination a secret is bound to can hand its value back in
+        // any answer, not only to a request that carried it: a shell may
+        // store a placeholder there (a note, swapped on the way in) and
+        // read it back later with a request that swaps nothing. Every
+        // answer from it is read for the values bound to it.
+        if matches!(route.placeholders, crate::policy::Placeholders::Bound) {
+            for (name, binding) in &self.bindings {
+                if binding.hosts.iter().any(|pattern| pattern.matches(host)) {
+                    value(name);
+                }
+            }
+        }
         // A model route leaves placeholders as text but for its key header.
         let swap = |text: &str, place| {
             swap_for_route(

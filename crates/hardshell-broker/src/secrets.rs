@@ -13,8 +13,8 @@
 //! The leak scan looks for secret values themselves in what leaves (and in
 //! tool output before the model sees it): raw, base64 (standard and URL-safe,
 //! at any alignment inside a longer encoded run), hex and percent-encoded
-//! (escaped where needed, or every byte), in any ASCII case, and also with
-//! line breaks taken out (encoders wrap what they print).
+//! (escaped where needed, or every byte), base32, JSON-escaped, in any ASCII
+//! case, and also with line breaks taken out (encoders wrap what they print).
 
 use std::collections::BTreeMap;
 
@@ -23,6 +23,10 @@ use base64::Engine as _;
 
 use crate::host::{Host, HostPattern};
 use crate::policy::Placeholders;
+
+mod live;
+
+pub use live::{CHECK_EVERY, LiveScanner, NamedValues, SecretSource};
 
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";
@@ -168,10 +172,13 @@ fn substitute_where(
 }
 
 /// Puts placeholders back where secret values appear in a stream of bytes:
-/// a response to a request the broker swapped values into, which a
-/// destination may echo (an API that reflects its request headers). Each
-/// piece is held back by the longest value less one byte, so a value split
-/// across two pieces is still seen.
+/// a response from a destination a secret is bound to, or to a request the
+/// broker swapped values into, which a destination may echo (an API that
+/// reflects its request headers) or hand back later (a note stored with a
+/// placeholder in it). Every form the leak scan knows (base64, hex,
+/// percent-encoded, JSON-escaped, any ASCII case) becomes the placeholder,
+/// not only the raw value. Each piece is held back by the longest form less
+/// one byte, so a value split across two pieces is still seen.
 pub struct Redactor {
     automaton: AhoCorasick,
     replacements: Vec<Vec<u8>>,
@@ -193,23 +200,29 @@ impl Redactor {
     /// A redactor for `(name, value)` pairs; `None` when there is no
     /// non-empty value.
     pub fn new(secrets: &[(String, Vec<u8>)]) -> Option<Self> {
-        let secrets: Vec<&(String, Vec<u8>)> =
-            secrets.iter().filter(|(_, v)| !v.is_empty()).collect();
-        if secrets.is_empty() {
-            return None;
+        let mut needles: Vec<Vec<u8>> = Vec::new();
+        let mut replacements = Vec::new();
+        let mut names = Vec::new();
+        for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
+            names.push(name.clone());
+            for (_, needle) in forms(value) {
+                if !needle.is_empty() && !needles.contains(&needle) {
+                    needles.push(needle);
+                    replacements.push(format!("{PREFIX}{name}").into_bytes());
+                }
+            }
         }
+        let longest = needles.iter().map(Vec::len).max()?;
+        // Hex and percent escapes in either case are the same bytes.
         let automaton = AhoCorasick::builder()
             .match_kind(MatchKind::LeftmostLongest)
-            .build(secrets.iter().map(|(_, v)| v))
+            .ascii_case_insensitive(true)
+            .build(&needles)
             .ok()?;
-        let longest = secrets.iter().map(|(_, v)| v.len()).max()?;
         Some(Self {
             automaton,
-            replacements: secrets
-                .iter()
-                .map(|(name, _)| format!("{PREFIX}{name}").into_bytes())
-                .collect(),
-            names: secrets.iter().map(|(name, _)| name.clone()).collect(),
+            replacements,
+            names,
             longest,
             pending: Vec::new(),
         })
@@ -267,6 +280,14 @@ pub enum Form {
     Base64,
     Hex,
     UrlEncoded,
+    /// RFC 4648 base32, either case, padded or not (names under a
+    /// wildcard route carry it: DNS labels are case-insensitive).
+    Base32,
+    /// Its bytes in reverse order (`rev`).
+    Reversed,
+    /// As a JSON string may carry it: `/` as `\/`, `"` and `\` escaped,
+    /// or every character as `\uXXXX` (either case).
+    JsonEscaped,
 }
 
 /// A secret value found where it must not be.
@@ -325,7 +346,7 @@ impl LeakScanner {
         }
     }
 
-    /// The first secret found in `haystack`, or in it with its line breaks
+    /// The first secret found in `haystack`, or in it with its whitespace
     /// taken out, if any.
     pub fn find(&self, haystack: &[u8]) -> Option<Finding> {
         let automaton = self.automaton.as_ref()?;
@@ -342,7 +363,8 @@ impl LeakScanner {
 
     /// `text` with every secret found replaced by `[redacted:NAME]`, and what
     /// was found; a value wrapped over lines (as `base64` and `xxd -p` print
-    /// it) is replaced with the lines it spans.
+    /// it), or with spaces between its characters, is replaced with all it
+    /// spans.
     pub fn redact(&self, text: &str) -> (String, Vec<Finding>) {
         let (text, mut findings) = self.redact_in_line(text);
         let Some((automaton, (unwrapped, at))) =
@@ -374,6 +396,24 @@ impl LeakScanner {
         }
         out.push_str(&text[last..]);
         (out, findings)
+    }
+
+    /// A command's two streams, `first` and `second`, each redacted, and
+    /// then scanned joined in either order: a value printed half to each is
+    /// found too. When it is, both are given back redacted as one, in the
+    /// first (the second empty): which part was where is gone with it.
+    pub fn redact_streams(&self, first: &str, second: &str) -> (String, String, Vec<Finding>) {
+        let (first, mut findings) = self.redact(first);
+        let (second, more) = self.redact(second);
+        findings.extend(more);
+        for joined in [format!("{first}{second}"), format!("{second}{first}")] {
+            if self.find(joined.as_bytes()).is_some() {
+                let (redacted, more) = self.redact(&joined);
+                findings.extend(more);
+                return (redacted, String::new(), findings);
+            }
+        }
+        (first, second, findings)
     }
 
     /// [`LeakScanner::redact`] for values within a line.
@@ -411,17 +451,19 @@ impl LeakScanner {
     }
 }
 
-/// `haystack` without its line breaks (and their JSON escapes, `\n` and
-/// `\r`: a request body in JSON carries a command's output escaped), with
-/// each byte kept at its offset in `haystack`; `None` when it has none.
-/// Encoders wrap what they print: `base64` at 76 columns, `xxd -p` at 60.
+/// `haystack` without its ASCII whitespace (and the JSON escapes of line
+/// breaks and tabs, `\n`, `\r`, `\t`: a request body in JSON carries a
+/// command's output escaped), with each byte kept at its offset in
+/// `haystack`; `None` when it has none. Encoders wrap what they print
+/// (`base64` at 76 columns, `xxd -p` at 60), and a value can be printed with
+/// spaces between its characters.
 fn unwrapped(haystack: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
     let escaped =
-        |i: usize| haystack[i] == b'\\' && matches!(haystack.get(i + 1), Some(b'n' | b'r'));
+        |i: usize| haystack[i] == b'\\' && matches!(haystack.get(i + 1), Some(b'n' | b'r' | b't'));
     if !haystack
         .iter()
         .enumerate()
-        .any(|(i, b)| matches!(b, b'\n' | b'\r') || escaped(i))
+        .any(|(i, b)| b.is_ascii_whitespace() || escaped(i))
     {
         return None;
     }
@@ -433,7 +475,7 @@ fn unwrapped(haystack: &[u8]) -> Option<(Vec<u8>, Vec<usize>)> {
             i += 2;
             continue;
         }
-        if !matches!(haystack[i], b'\n' | b'\r') {
+        if !haystack[i].is_ascii_whitespace() {
             kept.push(haystack[i]);
             at.push(i);
         }
@@ -467,6 +509,18 @@ fn forms(value: &[u8]) -> Vec<(Form, Vec<u8>)> {
             }
         }
     }
+    // Base32 the same way, at any of five byte offsets; its padding comes
+    // after the characters that depend on the value alone.
+    for offset in 0..5usize {
+        let mut data = vec![0u8; offset];
+        data.extend_from_slice(value);
+        let encoded = data_encoding::BASE32_NOPAD.encode(&data);
+        let skip = (offset * 8).div_ceil(5);
+        let full = (data.len() * 8) / 5;
+        if full > skip {
+            forms.push((Form::Base32, encoded.as_bytes()[skip..full].to_vec()));
+        }
+    }
     forms.push((Form::Hex, hex::encode(value).into_bytes()));
     forms.push((Form::Hex, hex::encode_upper(value).into_bytes()));
     let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
@@ -487,299 +541,42 @@ fn forms(value: &[u8]) -> Vec<(Form, Vec<u8>)> {
     // not matter to the search).
     let every: String = value.iter().map(|b| format!("%{b:02x}")).collect();
     forms.push((Form::UrlEncoded, every.into_bytes()));
+    forms.extend(
+        json_escaped(value)
+            .into_iter()
+            .map(|f| (Form::JsonEscaped, f)),
+    );
+    forms.push((Form::Reversed, value.iter().rev().copied().collect()));
     forms
 }
 
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    const KEY: &str = "sk-live-4f9a8b7c6d5e4f3a2b1c/d+e=f";
-
-    fn bindings() -> BTreeMap<String, Binding> {
-        BTreeMap::from([
-            (
-                "GITHUB_TOKEN".to_owned(),
-                Binding {
-                    hosts: vec![HostPattern::parse("api.github.com").unwrap()],
-                    header: Some("Authorization".into()),
-                },
-            ),
-            (
-                "WEATHER_KEY".to_owned(),
-                Binding {
-                    hosts: vec![HostPattern::parse("*.weather.test").unwrap()],
-                    header: None,
-                },
-            ),
-        ])
-    }
-
-    fn value(name: &str) -> Option<String> {
-        Some(format!("value-of-{name}"))
-    }
-
-    #[test]
-    fn placeholders_are_swapped_only_where_bound() {
-        let github = Host::parse("api.github.com").unwrap();
-        let swapped = substitute(
-            "Bearer hs-secret:GITHUB_TOKEN",
-            &github,
-            Place::Header("authorization"),
-            &bindings(),
-            value,
-        )
-        .unwrap();
-        assert_eq!(swapped, "Bearer value-of-GITHUB_TOKEN");
-        let weather = Host::parse("eu.weather.test").unwrap();
-        let query = substitute(
-            "q=x&key=hs-secret:WEATHER_KEY",
-            &weather,
-            Place::Query,
-            &bindings(),
-            value,
-        )
-        .unwrap();
-        assert_eq!(query, "q=x&key=value-of-WEATHER_KEY");
-        // Text without placeholders passes as it is.
-        assert_eq!(
-            substitute(
-                "hs-secret: nothing",
-                &github,
-                Place::Body,
-                &bindings(),
-                value
-            )
-            .unwrap(),
-            "hs-secret: nothing"
-        );
-    }
-
-    #[test]
-    fn a_placeholder_anywhere_else_refuses_the_request() {
-        let github = Host::parse("api.github.com").unwrap();
-        let evil = Host::parse("api.github.com.evil.net").unwrap();
-        for (text, host, place) in [
-            (
-                "Bearer hs-secret:GITHUB_TOKEN",
-                &evil,
-                Place::Header("authorization"),
-            ),
-            ("hs-secret:GITHUB_TOKEN", &github, Place::Body),
-            ("hs-secret:GITHUB_TOKEN", &github, Place::Header("x-other")),
-            ("key=hs-secret:WEATHER_KEY", &github, Place::Query),
-            ("hs-secret:NOT_BOUND", &github, Place::Body),
-        ] {
-            let error = substitute(text, host, place, &bindings(), value).unwrap_err();
-            let shown = format!("{error} {error:?}");
-            assert!(!shown.contains("hs-secret:"), "{shown}");
-            assert!(!shown.contains("value-of"), "{shown}");
+/// `value` as JSON strings carry it, if it is text: escaped as a JSON
+/// encoder must (`"`, `\\`, control characters), that with `/` as `\/` too
+/// (as PHP and others write it), and every character as `\uXXXX`. A mix of
+/// escaped and plain characters other than these is not among them.
+fn json_escaped(value: &[u8]) -> Vec<Vec<u8>> {
+    let Ok(text) = std::str::from_utf8(value) else {
+        return Vec::new();
+    };
+    let escaped = |slash: bool| {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '/' if slash => out.push_str("\\/"),
+                c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c => out.push(c),
+            }
         }
-    }
-
-    #[test]
-    fn on_a_model_route_placeholders_are_text_but_its_own_key_in_its_key_header() {
-        use crate::policy::KeyHeader;
-        let host = Host::parse("api.openai.test").unwrap();
-        let inert = Placeholders::Inert {
-            key: Some(KeyHeader {
-                header: "authorization".into(),
-                secrets: vec!["LLM_OPENAI".into()],
-            }),
-        };
-        let swap =
-            |text: &str, place| swap_for_route(text, &host, place, &inert, &BTreeMap::new(), value);
-        // The conversation quotes placeholders: bound or not, known or not,
-        // they reach the model as the text they are.
-        for (text, place) in [
-            ("run with hs-secret:GITHUB_TOKEN", Place::Body),
-            ("{\"content\":\"hs-secret:LLM_OPENAI\"}", Place::Body),
-            ("hs-secret:NOT_BOUND", Place::Header("x-debug")),
-            ("hs-secret:LLM_OPENAI", Place::Header("x-api-key")),
-            ("q=hs-secret:WEATHER_KEY", Place::Query),
-        ] {
-            assert_eq!(swap(text, place).unwrap(), text, "{text}");
-        }
-        // The one swap: the provider's key in its key header.
-        assert_eq!(
-            swap(
-                "Bearer hs-secret:LLM_OPENAI",
-                Place::Header("Authorization")
-            )
-            .unwrap(),
-            "Bearer value-of-LLM_OPENAI"
-        );
-        // Another key there is not this route's to send.
-        assert!(swap("Bearer hs-secret:LLM_OTHER", Place::Header("authorization")).is_err());
-        // A model route without a key swaps nothing and refuses nothing.
-        let keyless = Placeholders::Inert { key: None };
-        let text = "Bearer hs-secret:LLM_OPENAI";
-        assert_eq!(
-            swap_for_route(
-                text,
-                &host,
-                Place::Header("authorization"),
-                &keyless,
-                &bindings(),
-                value
-            )
-            .unwrap(),
-            text
-        );
-        // A shell's own routes keep the bound rule.
-        assert!(
-            swap_for_route(
-                "hs-secret:GITHUB_TOKEN",
-                &host,
-                Place::Body,
-                &Placeholders::Bound,
-                &bindings(),
-                value
-            )
-            .is_err()
-        );
-    }
-
-    #[test]
-    fn every_form_of_a_value_is_found_and_redacted() {
-        let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
-        let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
-        let b64_shifted = base64::engine::general_purpose::STANDARD.encode(format!("x:{KEY}:y"));
-        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("ab{KEY}"));
-        let hex_lower = hex::encode(KEY);
-        let hex_upper = hex::encode_upper(KEY);
-        let url = KEY
-            .replace('/', "%2F")
-            .replace('+', "%2B")
-            .replace('=', "%3D");
-        for (text, form) in [
-            (format!("token={KEY}"), Form::Raw),
-            (format!("data: {b64}"), Form::Base64),
-            (format!("{{\"blob\":\"{b64_shifted}\"}}"), Form::Base64),
-            (url_safe, Form::Base64),
-            (hex_lower, Form::Hex),
-            (hex_upper, Form::Hex),
-            (format!("?k={url}"), Form::UrlEncoded),
-            // Lower-case escapes (the key itself is lower case).
-            (format!("?k={}", url.to_lowercase()), Form::UrlEncoded),
-        ] {
-            let found = scanner
-                .find(text.as_bytes())
-                .unwrap_or_else(|| panic!("not found in {text}"));
-            assert_eq!(
-                found,
-                Finding {
-                    name: "API_KEY".into(),
-                    form
-                },
-                "{text}"
-            );
-            let (redacted, findings) = scanner.redact(&text);
-            assert!(redacted.contains("[redacted:API_KEY]"), "{redacted}");
-            assert!(!findings.is_empty());
-        }
-        assert_eq!(scanner.find(b"nothing to see, sk-live-4f9a"), None);
-        // Short values are not scanned; Debug shows names only.
-        let short = LeakScanner::new(&[("PIN".into(), b"1234".to_vec())]);
-        assert_eq!(short.find(b"1234"), None);
-        assert!(!format!("{scanner:?}").contains("sk-live"));
-    }
-
-    #[test]
-    fn wrapped_mixed_case_and_fully_escaped_forms_are_found_too() {
-        let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
-        let wrap = |text: &str, width: usize, with: &str| {
-            text.as_bytes()
-                .chunks(width)
-                .map(|line| String::from_utf8(line.to_vec()).unwrap())
-                .collect::<Vec<_>>()
-                .join(with)
-        };
-        // `base64` wraps at 76 columns; the value is placed to straddle a
-        // break.
-        let b64 =
-            base64::engine::general_purpose::STANDARD.encode(format!("{}{KEY}", "x".repeat(40)));
-        let hex = hex::encode(format!("{}{KEY}", "y".repeat(20)));
-        let mixed: String = hex::encode(KEY)
-            .chars()
-            .enumerate()
-            .map(|(i, c)| {
-                if i % 3 == 0 {
-                    c.to_ascii_uppercase()
-                } else {
-                    c
-                }
-            })
-            .collect();
-        let every: String = KEY.bytes().map(|b| format!("%{b:02X}")).collect();
-        for (text, form) in [
-            (wrap(&b64, 76, "\n"), Form::Base64),
-            (wrap(&b64, 76, "\r\n"), Form::Base64),
-            // As a JSON body carries a command's output.
-            (
-                format!("{{\"content\":\"{}\"}}", wrap(&b64, 76, "\\n")),
-                Form::Base64,
-            ),
-            // `xxd -p` wraps at 60.
-            (wrap(&hex, 60, "\n"), Form::Hex),
-            (mixed, Form::Hex),
-            (every.clone(), Form::UrlEncoded),
-            (every.to_lowercase(), Form::UrlEncoded),
-        ] {
-            let found = scanner.find(text.as_bytes());
-            assert_eq!(
-                found,
-                Some(Finding {
-                    name: "API_KEY".into(),
-                    form
-                }),
-                "{text}"
-            );
-        }
-        // What a command prints wrapped is redacted over the lines it spans.
-        let printed = format!("before\n{}\nafter", wrap(&b64, 76, "\n"));
-        let (redacted, findings) = scanner.redact(&printed);
-        assert_eq!(findings.len(), 1, "{redacted}");
-        assert!(redacted.starts_with("before\n"), "{redacted}");
-        assert!(redacted.ends_with("\nafter"), "{redacted}");
-        assert!(redacted.contains("[redacted:API_KEY]"), "{redacted}");
-        assert!(scanner.find(redacted.as_bytes()).is_none(), "{redacted}");
-        // Line breaks alone are not a finding.
-        assert_eq!(scanner.find(b"one\ntwo\r\nthree\\n"), None);
-    }
-
-    #[test]
-    fn a_redactor_finds_values_split_across_pieces() {
-        let secrets = [
-            ("TOKEN".to_owned(), b"ghp_0123456789".to_vec()),
-            ("KEY".to_owned(), b"sk-abcdef".to_vec()),
-        ];
-        let echoed = b"{\"auth\":\"Bearer ghp_0123456789\",\"k\":\"sk-abcdef\"}".to_vec();
-        let expected = b"{\"auth\":\"Bearer hs-secret:TOKEN\",\"k\":\"hs-secret:KEY\"}".to_vec();
-        // Every split point, and one byte at a time.
-        for at in 0..echoed.len() {
-            let mut redactor = Redactor::new(&secrets).unwrap();
-            let mut out = redactor.push(&echoed[..at]);
-            out.extend(redactor.push(&echoed[at..]));
-            out.extend(redactor.finish());
-            assert_eq!(out, expected, "split at {at}");
-        }
-        let mut redactor = Redactor::new(&secrets).unwrap();
-        let mut out = Vec::new();
-        for byte in &echoed {
-            out.extend(redactor.push(std::slice::from_ref(byte)));
-        }
-        out.extend(redactor.finish());
-        assert_eq!(out, expected);
-        assert!(!format!("{redactor:?}").contains("ghp_"));
-        assert_eq!(
-            redactor
-                .whole(b"token ghp_0123456789, again ghp_0123456789")
-                .unwrap(),
-            b"token hs-secret:TOKEN, again hs-secret:TOKEN"
-        );
-        assert_eq!(redactor.whole(b"nothing here"), None);
-        assert!(Redactor::new(&[("EMPTY".into(), Vec::new())]).is_none());
-    }
+        out.into_bytes()
+    };
+    let every: String = text
+        .encode_utf16()
+        .map(|unit| format!("\\u{unit:04x}"))
+        .collect();
+    vec![escaped(false), escaped(true), every.into_bytes()]
 }
+
+#[cfg(test)]
+mod tests;

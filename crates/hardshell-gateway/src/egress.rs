@@ -4,8 +4,10 @@
 //! shell's forwarder relays to; every decision goes to the audit log.
 
 mod models;
+mod stored;
 
 pub use models::{AgentProvider, LlmGateway, LlmGatewayError, ProviderRoute};
+pub use stored::StoredSecrets;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -17,7 +19,7 @@ use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::HostPattern;
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Event};
-use hardshell_broker::secrets::{Binding, LeakScanner};
+use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner};
 use hardshell_config::{Cidr, Egress};
 use zeroize::Zeroizing;
 
@@ -31,8 +33,9 @@ pub struct EgressSetup<'a> {
     pub internal: &'a [Cidr],
     /// The values of the secrets `[egress.secrets]` binds, by name.
     pub secrets: BTreeMap<String, Zeroizing<String>>,
-    /// Every secret the edge holds, whose value must not leave a shell.
-    pub scanned: Vec<(String, Zeroizing<Vec<u8>>)>,
+    /// Every secret the edge holds, whose value must not leave a shell
+    /// (the store's as it is now, see [`LiveScanner`]).
+    pub scanner: Arc<LiveScanner>,
 }
 
 impl std::fmt::Debug for EgressSetup<'_> {
@@ -82,13 +85,6 @@ impl Edge {
                 },
             );
         }
-        let scanner = LeakScanner::new(
-            &setup
-                .scanned
-                .iter()
-                .map(|(name, value)| (name.clone(), value.to_vec()))
-                .collect::<Vec<_>>(),
-        );
         let values = Arc::new(setup.secrets);
         let state = self.state.clone();
         let tls = hardshell_broker::proxy::platform_tls()
@@ -100,7 +96,7 @@ impl Edge {
         );
         broker.bindings = bindings;
         broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
-        broker.scanner = scanner;
+        broker.scanner = setup.scanner;
         broker.events = Arc::new(move |event| audit(&state, "exec", event));
         broker.limits.max_bytes = setup.config.max_mb.saturating_mul(1 << 20);
         Ok(broker)
@@ -134,7 +130,7 @@ pub fn model_broker(
         keys.iter()
             .map(|(name, value)| (name.clone(), value.as_bytes().to_vec())),
     );
-    broker.scanner = LeakScanner::new(&watched);
+    broker.scanner = LiveScanner::fixed(LeakScanner::new(&watched));
     broker.secret = Arc::new(move |name| keys.get(name).map(|v| v.to_string()));
     broker.tap = Some(Arc::new(gateway.tap()));
     // The agent's shell lives as long as the edge, so a byte budget would
@@ -153,15 +149,17 @@ fn serve_on(socket: &Path, broker: Broker) -> Result<(), GatewayError> {
 
 impl Edge {
     /// Serves the agent shell's broker (see [`model_broker`]) on `socket`,
-    /// its decisions audited.
+    /// its decisions audited, its leak scan `scanner` (which must hold the
+    /// providers' keys too).
     pub fn serve_model_broker(
         &self,
         socket: &Path,
         gateway: &LlmGateway,
         internal: &[Cidr],
-        scanned: &[(String, Zeroizing<Vec<u8>>)],
+        scanner: Arc<LiveScanner>,
     ) -> Result<(), GatewayError> {
-        let mut broker = model_broker(gateway, internal, scanned)?;
+        let mut broker = model_broker(gateway, internal, &[])?;
+        broker.scanner = scanner;
         let state = self.state.clone();
         broker.events = Arc::new(move |event| audit(&state, "agent", event));
         serve_on(socket, broker)
@@ -169,15 +167,11 @@ impl Edge {
 }
 
 impl Edge {
-    /// Cuts the values of `secrets` out of every exec command's output
-    /// before the agent (and so the model and the user) sees it.
-    pub fn redact_exec_output(&self, secrets: &[(String, Zeroizing<Vec<u8>>)]) {
+    /// Cuts the values `scanner` looks for out of every exec command's
+    /// output before the agent (and so the model and the user) sees it.
+    pub fn redact_exec_output(&self, scanner: Arc<LiveScanner>) {
         if let Some(exec) = &self.state.exec {
-            let pairs: Vec<(String, Vec<u8>)> = secrets
-                .iter()
-                .map(|(name, value)| (name.clone(), value.to_vec()))
-                .collect();
-            exec.redact_with(LeakScanner::new(&pairs));
+            exec.redact_with(scanner);
         }
     }
 }

@@ -86,8 +86,9 @@ pub(crate) struct ExecService {
     workspaces: Workspaces,
     /// What the edge runs and how questions end, for the sessions' clients.
     events: broadcast::Sender<ExecEvent>,
-    /// Secret values cut out of every command's output; set once at start.
-    redaction: std::sync::OnceLock<hardshell_broker::secrets::LeakScanner>,
+    /// Secret values cut out of every command's output; set once at start,
+    /// and current as of each command's end (secrets stored later too).
+    redaction: std::sync::OnceLock<Arc<hardshell_broker::secrets::LiveScanner>>,
 }
 
 impl std::fmt::Debug for ExecService {
@@ -187,7 +188,7 @@ impl ExecService {
     }
 
     /// Cuts these secrets' values out of every command's output from now on.
-    pub(crate) fn redact_with(&self, scanner: hardshell_broker::secrets::LeakScanner) {
+    pub(crate) fn redact_with(&self, scanner: Arc<hardshell_broker::secrets::LiveScanner>) {
         let _ = self.redaction.set(scanner);
     }
 
@@ -502,13 +503,14 @@ impl ExecService {
                     report.duration_ms,
                     report.pids_limit_hit,
                 ));
-                if let Some(scanner) = self.redaction.get() {
-                    let mut found = Vec::new();
-                    for text in [&mut report.stdout, &mut report.stderr] {
-                        let (redacted, findings) = scanner.redact(text);
-                        *text = redacted;
-                        found.extend(findings.into_iter().map(|f| f.name));
-                    }
+                if let Some(live) = self.redaction.get() {
+                    let scanner = live.current().await;
+                    // Each stream, and both joined: a value can be printed
+                    // half to each.
+                    let (stdout, stderr, findings) =
+                        scanner.redact_streams(&report.stdout, &report.stderr);
+                    (report.stdout, report.stderr) = (stdout, stderr);
+                    let mut found: Vec<String> = findings.into_iter().map(|f| f.name).collect();
                     found.sort();
                     found.dedup();
                     for name in found {

@@ -36,10 +36,12 @@ use zeroize::Zeroizing;
 
 pub use control::{ControlLimits, ControlService, ControlSocket};
 pub use egress::{
-    AgentProvider, EgressSetup, LlmGateway, LlmGatewayError, ProviderRoute, model_broker,
+    AgentProvider, EgressSetup, LlmGateway, LlmGatewayError, ProviderRoute, StoredSecrets,
+    model_broker,
 };
 pub use exec::{ExecBroker, SandboxShell, ShellRun, ToolShell};
 pub use hardshell_broker::proxy::Broker;
+pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner};
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;

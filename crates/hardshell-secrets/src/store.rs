@@ -133,6 +133,24 @@ impl SecretStore {
         Ok(infos)
     }
 
+    /// What the store holds, as one listing shows it (each object's name,
+    /// size and time), reading no value: it changes whenever a secret is
+    /// stored, replaced or removed, so a reader can tell when to read again.
+    pub async fn fingerprint(&self) -> Result<String, SecretsError> {
+        let mut fingerprint = String::new();
+        for entry in self.scope.list().await? {
+            fingerprint.push_str(&format!(
+                "{} {} {}\n",
+                entry.key,
+                entry.size,
+                entry
+                    .last_modified
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+            ));
+        }
+        Ok(fingerprint)
+    }
+
     /// Deletes `name`; `Ok(false)` if there was no such secret.
     pub async fn remove(&self, name: &SecretName) -> Result<bool, SecretsError> {
         let key = key(name)?;

@@ -23,6 +23,8 @@ struct RecordingShell {
     runs: Mutex<Vec<ShellRun>>,
     /// Every run reports a fork refused at the process limit.
     pids_limit_hit: std::sync::atomic::AtomicBool,
+    /// What every run prints: stdout and stderr; `ran\n` and nothing if unset.
+    prints: Mutex<Option<(String, String)>>,
 }
 
 impl ToolShell for Arc<RecordingShell> {
@@ -31,13 +33,19 @@ impl ToolShell for Arc<RecordingShell> {
         let pids_limit_hit = self
             .pids_limit_hit
             .load(std::sync::atomic::Ordering::Relaxed);
+        let (stdout, stderr) = self
+            .prints
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| ("ran\n".into(), String::new()));
         Box::pin(async move {
             Ok(ExecReport {
                 exit_code: Some(if pids_limit_hit { 254 } else { 0 }),
                 ended: if pids_limit_hit { "pids" } else { "exited" }.into(),
                 pids_limit_hit,
-                stdout: "ran\n".into(),
-                stderr: String::new(),
+                stdout,
+                stderr,
                 truncated: false,
                 duration_ms: 3,
             })
@@ -579,4 +587,59 @@ async fn workspace_records_do_not_grow_with_the_sessions_named() {
     let answer = approve_and_wait(&harness, &fresh).await;
     assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
     assert_eq!(harness.service.workspaces.recorded(), 0);
+}
+
+/// A secret store of its own, local and sealed.
+async fn secret_store(dir: &std::path::Path) -> hardshell_secrets::SecretStore {
+    let store = Store::open(
+        &Location::Local(LocalOptions {
+            objects: dir.join("objects"),
+            locks: dir.join("locks"),
+        }),
+        Sealing::Envelope(MasterKey::generate().unwrap()),
+    )
+    .await
+    .unwrap();
+    hardshell_secrets::SecretStore::new(
+        store
+            .root()
+            .scope(&ObjectKey::parse("secrets").unwrap())
+            .unwrap(),
+    )
+}
+
+/// What `command` printed, as the agent is given it.
+async fn printed(h: &Harness, command: &str) -> (String, String) {
+    match h.request(SESSION, command).await {
+        ExecAnswer::Ran { report } => (report.stdout, report.stderr),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_secret_stored_after_the_start_is_redacted_from_output() {
+    let h = Harness::new(Approval::Allowlist).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = secret_store(dir.path()).await;
+    h.service
+        .redact_with(hardshell_broker::secrets::LiveScanner::watching(
+            Arc::new(crate::egress::StoredSecrets(secrets.clone())),
+            Vec::new(),
+            Duration::ZERO,
+        ));
+    let value = "later-stored-0123456789";
+    *h.shell.prints.lock().unwrap() = Some((format!("token {value}\n"), String::new()));
+    assert!(printed(&h, "cat token").await.0.contains(value));
+    secrets
+        .put(
+            &hardshell_secrets::SecretName::parse("LATER").unwrap(),
+            &hardshell_secrets::SecretValue::new(zeroize::Zeroizing::new(
+                value.as_bytes().to_vec(),
+            ))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let (stdout, _) = printed(&h, "cat token").await;
+    assert_eq!(stdout, "token [redacted:LATER]\n");
 }

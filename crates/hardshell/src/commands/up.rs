@@ -10,7 +10,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::cli::Global;
 use crate::supervise::{Workload, supervise};
 use crate::{context, logging, models};
-use hardshell_gateway::SandboxShell;
+use hardshell_gateway::{LiveScanner, SandboxShell};
 use hardshell_sandbox::{Bind, Forward, Launcher, Limits, ShellPolicy};
 use std::sync::Arc;
 
@@ -195,20 +195,31 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         None
     };
     // Every secret's value, to keep out of what leaves a shell and out of
-    // what a command shows the agent: the store's, the providers' keys by
-    // their placeholder names, and every credential the config took from the
-    // environment (S3, OIDC, keys again under their config keys).
-    let mut every_secret = Vec::new();
+    // what a command shows the agent: the store's (as it is at each check:
+    // `hardshell secret set` writes it while the edge runs), the providers'
+    // keys by their placeholder names, and every credential the config took
+    // from the environment (S3, OIDC, keys again under their config keys).
+    let mut fixed = Vec::new();
     if let Some(gateway) = &gateway {
-        every_secret = all_secret_values(&secrets).await?;
-        every_secret.extend(gateway.key_values());
-        every_secret.extend(context::env_credentials());
+        fixed.extend(gateway.key_values());
+        fixed.extend(context::env_credentials());
     }
+    let scanner = LiveScanner::watching(
+        Arc::new(hardshell_gateway::StoredSecrets(secrets.clone())),
+        fixed
+            .iter()
+            .map(|(name, value)| (name.clone(), value.to_vec()))
+            .collect(),
+        hardshell_gateway::SECRET_CHECK_EVERY,
+    );
+    drop(fixed);
+    // Loaded now: a store that cannot be read stops the start.
+    secrets.fingerprint().await?;
+    scanner.current().await;
     if exec_runs {
-        edge.redact_exec_output(&every_secret);
+        edge.redact_exec_output(scanner.clone());
         if let Some(dir) = &egress_dir {
-            let broker =
-                exec_broker_for(&edge, &loaded, &secrets, dir, every_secret.clone()).await?;
+            let broker = exec_broker_for(&edge, &loaded, &secrets, dir, scanner.clone()).await?;
             let _ = exec_broker.set(Arc::new(broker));
         }
     }
@@ -251,7 +262,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             &broker_path,
             &gateway,
             &loaded.config.dangerous.egress_internal,
-            &every_secret,
+            scanner.clone(),
         )?;
         // The edge's sockets belong to the shell's id, so the agent can
         // connect; the directory stays the edge's. (lchown all the same: a
@@ -454,7 +465,7 @@ async fn exec_broker_for(
     loaded: &hardshell_config::LoadedConfig,
     secrets: &hardshell_secrets::SecretStore,
     dir: &std::path::Path,
-    scanned: Vec<(String, zeroize::Zeroizing<Vec<u8>>)>,
+    scanner: Arc<LiveScanner>,
 ) -> anyhow::Result<hardshell_gateway::Broker> {
     let mut values = std::collections::BTreeMap::new();
     for name in loaded.config.egress.secrets.keys() {
@@ -473,7 +484,7 @@ async fn exec_broker_for(
         config: &loaded.config.egress,
         internal: &loaded.config.dangerous.egress_internal,
         secrets: values,
-        scanned,
+        scanner,
     })?;
     let (uid, gid) = hardshell_sandbox::host_ids();
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
@@ -483,22 +494,6 @@ async fn exec_broker_for(
         "egress broker for exec shells ready"
     );
     Ok(broker)
-}
-
-/// The name and value of every secret in the store.
-async fn all_secret_values(
-    secrets: &hardshell_secrets::SecretStore,
-) -> anyhow::Result<Vec<(String, zeroize::Zeroizing<Vec<u8>>)>> {
-    let mut values = Vec::new();
-    for info in secrets.list().await? {
-        if let Some(value) = secrets.get(&info.name).await? {
-            values.push((
-                info.name.to_string(),
-                zeroize::Zeroizing::new(value.expose().to_vec()),
-            ));
-        }
-    }
-    Ok(values)
 }
 
 #[cfg(test)]
