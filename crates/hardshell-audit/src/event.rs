@@ -23,7 +23,7 @@ pub(crate) use fields::rfc3339;
 pub use fields::{
     ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, SwitchReason, TokenId,
 };
-pub use recorded::{LegacyText, Recorded};
+pub use recorded::{LegacyText, Recorded, disturbs};
 
 /// Every fact the audit log records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -33,14 +33,9 @@ fn escaped(text: &str, keep: impl Fn(char) -> bool) -> Cow<'_, str> {
 }
 
 /// C0, DEL and C1 controls (ESC, CSI, OSC among them), and the characters
-/// that change the order text is shown in (U+202E and its kind).
-pub(crate) fn disturbs(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
-}
+/// that change the order text is shown in (U+202E and its kind): the audit
+/// crate's predicate, one list for the whole project.
+pub(crate) use hardshell_audit::event::disturbs;
 
 #[cfg(test)]
 mod tests {

@@ -88,8 +88,10 @@ impl fmt::Debug for LegacyText {
 }
 
 /// Control characters (C0, DEL, C1: ESC, CSI, OSC...) and the characters
-/// that reorder how text is shown (U+202E and its kind).
-fn disturbs(c: char) -> bool {
+/// that reorder how text is shown (U+202E and its kind): what must be shown
+/// escaped wherever text a shell wrote reaches a person (the CLI uses this
+/// one predicate too).
+pub fn disturbs(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
