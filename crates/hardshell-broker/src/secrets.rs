@@ -18,7 +18,7 @@
 
 use std::collections::BTreeMap;
 
-use aho_corasick::{AhoCorasick, MatchKind};
+use aho_corasick::{AhoCorasick, MatchKind, PatternID};
 use base64::Engine as _;
 
 use crate::host::{Host, HostPattern};
@@ -205,7 +205,15 @@ impl Redactor {
         let mut names = Vec::new();
         for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
             names.push(name.clone());
-            for (_, needle) in forms(value) {
+            // A value shorter than the leak scan's minimum is put back only
+            // as itself: its encoded forms (at every offset) would be a few
+            // characters each, and would rewrite unrelated text in every
+            // answer from the host it is bound to.
+            let short = value.len() < MIN_SCANNED_BYTES;
+            for (form, needle) in forms(value) {
+                if short && form != Form::Raw {
+                    continue;
+                }
                 if !needle.is_empty() && !needles.contains(&needle) {
                     needles.push(needle);
                     replacements.push(format!("{PREFIX}{name}").into_bytes());
@@ -372,29 +380,10 @@ impl LeakScanner {
         else {
             return (text, findings);
         };
-        let mut out = String::with_capacity(text.len());
-        let mut last = 0;
-        for found in automaton.find_iter(&unwrapped) {
-            let start = (0..=at[found.start()])
-                .rev()
-                .find(|i| text.is_char_boundary(*i))
-                .unwrap_or(0);
-            let end = (at[found.end() - 1] + 1..=text.len())
-                .find(|i| text.is_char_boundary(*i))
-                .unwrap_or(text.len());
-            if start < last {
-                continue;
-            }
-            let (name, form) = &self.patterns[found.pattern().as_usize()];
-            out.push_str(&text[last..start]);
-            out.push_str(&format!("[redacted:{name}]"));
-            last = end;
-            findings.push(Finding {
-                name: name.clone(),
-                form: *form,
-            });
-        }
-        out.push_str(&text[last..]);
+        let spans = automaton
+            .find_iter(&unwrapped)
+            .map(|found| (at[found.start()], at[found.end() - 1] + 1, found.pattern()));
+        let out = self.replace_spans(&text, spans, &mut findings);
         (out, findings)
     }
 
@@ -421,23 +410,39 @@ impl LeakScanner {
         let Some(automaton) = &self.automaton else {
             return (text.to_owned(), Vec::new());
         };
-        let mut out = String::with_capacity(text.len());
         let mut findings = Vec::new();
+        let spans = automaton
+            .find_iter(text)
+            .map(|found| (found.start(), found.end(), found.pattern()));
+        let out = self.replace_spans(text, spans, &mut findings);
+        (out, findings)
+    }
+
+    /// `text` with each span (byte offsets into `text`, in order, with the
+    /// pattern found there) replaced by `[redacted:NAME]` and recorded in
+    /// `findings`. Spans are widened to character boundaries (a match splits
+    /// a UTF-8 character only if a secret does); one that starts inside the
+    /// last replaced is skipped.
+    fn replace_spans(
+        &self,
+        text: &str,
+        spans: impl Iterator<Item = (usize, usize, PatternID)>,
+        findings: &mut Vec<Finding>,
+    ) -> String {
+        let mut out = String::with_capacity(text.len());
         let mut last = 0;
-        for found in automaton.find_iter(text) {
-            // Matches are whole needles, which may split a UTF-8 character
-            // only if a secret does; extend to character boundaries.
-            let start = (0..=found.start())
+        for (start, end, pattern) in spans {
+            let start = (0..=start.min(text.len()))
                 .rev()
                 .find(|i| text.is_char_boundary(*i))
                 .unwrap_or(0);
-            let end = (found.end()..=text.len())
+            let end = (end.min(text.len())..=text.len())
                 .find(|i| text.is_char_boundary(*i))
                 .unwrap_or(text.len());
             if start < last {
                 continue;
             }
-            let (name, form) = &self.patterns[found.pattern().as_usize()];
+            let (name, form) = &self.patterns[pattern.as_usize()];
             out.push_str(&text[last..start]);
             out.push_str(&format!("[redacted:{name}]"));
             last = end;
@@ -447,7 +452,7 @@ impl LeakScanner {
             });
         }
         out.push_str(&text[last..]);
-        (out, findings)
+        out
     }
 }
 

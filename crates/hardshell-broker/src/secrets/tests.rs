@@ -343,3 +343,14 @@ fn a_redactor_finds_values_split_across_pieces() {
     assert_eq!(redactor.whole(b"nothing here"), None);
     assert!(Redactor::new(&[("EMPTY".into(), Vec::new())]).is_none());
 }
+
+#[test]
+fn a_short_value_is_put_back_only_as_itself() {
+    // "pin42" in base64 is "cGluNDI": its offset forms are a few characters
+    // each, and text that happens to hold them must pass unchanged.
+    let secrets = [("PIN".to_owned(), b"pin42".to_vec())];
+    let mut redactor = Redactor::new(&secrets).unwrap();
+    let mut out = redactor.push(b"pin42 cGluNDI 70696e3432 Gl uND");
+    out.extend(redactor.finish());
+    assert_eq!(out, b"hs-secret:PIN cGluNDI 70696e3432 Gl uND".to_vec());
+}
