@@ -213,12 +213,18 @@ async fn send(permit: Permit<Chat>, mut cx: Context, request: Request<Body>) -> 
             let (state, request_id) = (cx.state.clone(), cx.request_id.clone());
             let mut asked = std::collections::HashSet::new();
             let session = id.clone();
+            // One record per turn says the agent announced what the edge does
+            // not hold: a hostile agent can announce millions of ids in a
+            // turn, and each would otherwise be a record and a log line.
+            let mut reported = false;
             let check = move |event| match checked(state.exec.as_ref(), &session, &mut asked, event)
             {
                 Checked::Shown(frame) => Some(frame),
                 Checked::Withheld => None,
                 Checked::Unheld => {
-                    dropped(&state.audit, &session, &request_id);
+                    if !std::mem::replace(&mut reported, true) {
+                        dropped(&state.audit, &session, &request_id);
+                    }
                     None
                 }
             };
