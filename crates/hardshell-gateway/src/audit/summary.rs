@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hardshell_audit::event::{RequestsSummarized, SummarizedKind};
+use hardshell_ratelimit::ClientKey;
 
 /// Full records per client and kind in one window, before counting starts.
 pub(crate) const DETAILED_PER_WINDOW: u64 = 20;
@@ -26,15 +27,18 @@ pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// so that a flood from many addresses cannot grow this map without bound.
 const MAX_CLIENTS: usize = 10_000;
 
-#[derive(Default)]
 struct Tally {
+    /// The first address seen under this key, shown in the summary.
+    client: Option<IpAddr>,
     seen: u64,
     counted: u64,
 }
 
 struct Window {
     start: DateTime<Utc>,
-    tallies: HashMap<(Option<IpAddr>, SummarizedKind), Tally>,
+    /// Keyed like the rate limits (an IPv6 /64 is one client): otherwise one
+    /// /64 could take every place with addresses of its own.
+    tallies: HashMap<(Option<ClientKey>, SummarizedKind), Tally>,
 }
 
 pub(crate) struct Summaries {
@@ -69,14 +73,19 @@ impl Summaries {
     /// own record.
     pub fn observe(&self, client: IpAddr, kind: SummarizedKind) -> Disposition {
         let window = &mut *self.lock();
+        let keyed = ClientKey::from(client);
         let key = if window.tallies.len() < MAX_CLIENTS
-            || window.tallies.contains_key(&(Some(client), kind))
+            || window.tallies.contains_key(&(Some(keyed), kind))
         {
-            (Some(client), kind)
+            (Some(keyed), kind)
         } else {
             (None, kind)
         };
-        let tally = window.tallies.entry(key).or_default();
+        let tally = window.tallies.entry(key).or_insert(Tally {
+            client: key.0.map(|_| client),
+            seen: 0,
+            counted: 0,
+        });
         tally.seen += 1;
         // Requests counted together across clients never get their own record:
         // that is the flood this exists for.
@@ -100,8 +109,8 @@ impl Summaries {
         let mut summaries: Vec<RequestsSummarized> = tallies
             .into_iter()
             .filter(|(_, tally)| tally.counted > 0)
-            .map(|((client, kind), tally)| RequestsSummarized {
-                client,
+            .map(|((_, kind), tally)| RequestsSummarized {
+                client: tally.client,
                 kind,
                 count: tally.counted,
                 window_start: start,
@@ -117,6 +126,24 @@ impl Summaries {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn addresses_of_one_ipv6_slash_64_are_one_client() {
+        let start = Utc::now();
+        let summaries = Summaries::new(start);
+        // A new address of the same /64 for every request: still one client.
+        let recorded = (0..100u16)
+            .filter(|n| {
+                let address = ip(&format!("2001:db8:1:2::{n:x}"));
+                summaries.observe(address, SummarizedKind::RequestDenied) == Disposition::Record
+            })
+            .count();
+        assert_eq!(recorded as u64, DETAILED_PER_WINDOW);
+        let closed = summaries.close(start + chrono::Duration::seconds(60));
+        assert_eq!(closed.len(), 1, "{closed:?}");
+        assert_eq!(closed[0].count, 100 - DETAILED_PER_WINDOW);
+        assert_eq!(closed[0].client, Some(ip("2001:db8:1:2::0")));
+    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

@@ -20,25 +20,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use hardshell_config::Cidr;
 use tokio::sync::{Notify, OwnedSemaphorePermit, watch};
 
-/// Who a connection counts against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum Holder {
-    V4(u32),
-    /// The /64 prefix: the block one customer of a provider gets.
-    V6(u64),
-}
-
-impl Holder {
-    fn of(ip: IpAddr) -> Self {
-        match ip {
-            IpAddr::V4(v4) => Holder::V4(v4.into()),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => Holder::V4(v4.into()),
-                None => Holder::V6((u128::from(v6) >> 64) as u64),
-            },
-        }
-    }
-}
+/// Who a connection counts against: keyed like the rate limits (an IPv6 /64
+/// is the block one customer of a provider gets).
+type Holder = hardshell_ratelimit::ClientKey;
 
 struct Entry {
     /// `None` for a trusted proxy, which is not limited per address.
@@ -97,7 +81,7 @@ impl Connections {
     /// Registers a connection from `peer`, or refuses it.
     pub fn admit(self: &Arc<Self>, peer: IpAddr) -> Result<Conn, Refused> {
         let holder =
-            (!self.trusted.iter().any(|cidr| cidr.contains(peer))).then(|| Holder::of(peer));
+            (!self.trusted.iter().any(|cidr| cidr.contains(peer))).then(|| Holder::from(peer));
         let mut open = self.lock();
         if let Some(holder) = holder {
             let held = open.per_holder.entry(holder).or_default();
