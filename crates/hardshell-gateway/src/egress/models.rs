@@ -453,6 +453,12 @@ impl ModelTap {
         }
         let model = ModelRef::parse(&format!("{name}/{asked}"))
             .map_err(|_| bad("the request names no model"))?;
+        // One reply per call: OpenAI's `n` asks for several, each billed,
+        // and what a call reserves against the cap counts one. The agent
+        // never asks for more.
+        if json.get("n").is_some_and(|n| n.as_u64() != Some(1)) {
+            return Err(bad("a model route allows one reply per call (n = 1)"));
+        }
         // OpenAI-style servers report a stream's usage only when asked; the
         // workload does not get to choose whether it is metered.
         let body = if kind == ProviderKind::OpenAi

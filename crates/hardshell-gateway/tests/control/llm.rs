@@ -743,6 +743,23 @@ async fn calls_at_once_reserve_their_most_so_together_they_stay_under_the_cap() 
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+    // Nor may it ask for several replies, each billed, on one reservation.
+    for n in [
+        serde_json::json!(128),
+        serde_json::json!(0),
+        serde_json::json!("2"),
+    ] {
+        let mut several = chat("gpt-4o", true);
+        several["n"] = n;
+        let response = f
+            .http
+            .post(format!("{url}/chat/completions"))
+            .json(&several)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+    }
     assert_eq!(arrived.load(Ordering::SeqCst), 3);
 }
 
