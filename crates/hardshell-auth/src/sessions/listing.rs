@@ -101,7 +101,9 @@ impl SessionStore {
             match serde_json::from_slice::<SessionRecord>(&object.value) {
                 Ok(record) => records.push((entry.key.as_str().to_owned(), record)),
                 Err(_) => {
-                    tracing::warn!(object = %entry.key, "skipping an unreadable session record")
+                    // Not named: its key is the cookie's digest, and the
+                    // handle of a record from before handles existed.
+                    tracing::warn!("skipping an unreadable session record")
                 }
             }
         }
