@@ -120,11 +120,12 @@ fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
     // Both providers are the same local server; "paid" has a price, "local" a
     // price of zero (under a cap, a keyed provider's model needs one). A call
     // of "paid" reserves its most, 32 tokens at $1000 per million ($0.032),
-    // which fits the $0.04 cap once, and not beside a first reply of more
-    // than 8 tokens.
+    // which fits the $0.0325 cap once, and not beside a first reply of any
+    // length: one token costs $0.001. (A cap that left room beside a short
+    // reply made the test depend on how much the model chose to say.)
     let hs = instance(&format!(
         "[agent]\nmax_tokens = 32\n[llm]\nchain = [\"paid/smollm2\", \"local/smollm2\"]\n\
-         monthly_cap_usd = 0.04\n\
+         monthly_cap_usd = 0.0325\n\
          [[llm.prices]]\nmodel = \"paid/smollm2\"\ninput_per_mtok = 0.0\noutput_per_mtok = 1000.0\n\
          [[llm.prices]]\nmodel = \"local/smollm2\"\ninput_per_mtok = 0.0\noutput_per_mtok = 0.0\n{}{}",
         provider("paid", &llama),
