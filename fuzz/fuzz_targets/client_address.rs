@@ -14,7 +14,7 @@
 use std::net::IpAddr;
 
 use hardshell_config::Cidr;
-use hardshell_gateway::fuzzing::client_address;
+use hardshell_edge::fuzzing::client_address;
 use http::HeaderMap;
 use http::header::HeaderValue;
 use libfuzzer_sys::fuzz_target;

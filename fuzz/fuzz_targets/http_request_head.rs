@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use hardshell_fuzz::runtime;
-use hardshell_gateway::fuzzing::{
+use hardshell_edge::fuzzing::{
     FramingRefusal, check_framing, claimed_account, is_websocket_upgrade, scrub_request_headers,
     scrub_response_headers,
 };
@@ -29,7 +29,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use libfuzzer_sys::fuzz_target;
 use tokio::io::AsyncWriteExt;
 
-/// The edge's limits (`crates/hardshell-gateway/src/server.rs`, `[edge]` defaults).
+/// The edge's limits (`crates/hardshell-edge/src/server.rs`, `[edge]` defaults).
 const MAX_HEADERS: usize = 100;
 const MAX_BUF: usize = 16 * 1024;
 const MAX_BODY_BYTES: u64 = 1024 * 1024;

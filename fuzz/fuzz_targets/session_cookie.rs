@@ -20,7 +20,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use hardshell_auth::fuzzing::is_session_cookie_shaped;
 use hardshell_auth::{Method, Principal, SessionError, SessionStore};
 use hardshell_fuzz::{local_store, runtime};
-use hardshell_gateway::fuzzing::{find_cookie, session_cookie_name};
+use hardshell_edge::fuzzing::{find_cookie, session_cookie_name};
 use hardshell_storage::ObjectKey;
 use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue};

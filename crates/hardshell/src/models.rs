@@ -8,7 +8,7 @@ use hardshell_agent::protocol::{
     AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint,
 };
 use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
-use hardshell_gateway::{LlmGateway, ProviderRoute};
+use hardshell_edge::{LlmGateway, ProviderRoute};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
 use hardshell_secrets::SecretStore;
 use hardshell_storage::{ObjectKey, Store};

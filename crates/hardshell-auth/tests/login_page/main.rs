@@ -1,4 +1,4 @@
-//! The gateway's login page script (`hardshell-gateway/assets/login.js`) against
+//! The gateway's login page script (`hardshell-edge/assets/login.js`) against
 //! the server's real WebAuthn JSON: the page runs in Node with the browser's parts
 //! stubbed (`harness.js`), a software authenticator answers, and what the page
 //! posts back must finish the ceremony on the server.
@@ -18,7 +18,7 @@ use webauthn_authenticator_rs::WebauthnAuthenticator;
 
 const LOGIN_JS: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../hardshell-gateway/assets/login.js"
+    "/../hardshell-edge/assets/login.js"
 );
 const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/login_page/harness.js");
 

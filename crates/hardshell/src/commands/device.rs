@@ -23,7 +23,7 @@ pub async fn run(global: &Global, command: &DeviceCommand) -> anyhow::Result<()>
     let secrets = context::open_secrets(&loaded, &master).await?;
     let store = context::open_state(&loaded, &master, &secrets).await?;
     let audit = context::audit_scope(&loaded, &master, &secrets, &store).await?;
-    let devices = hardshell_gateway::device_authority(&store).await?;
+    let devices = hardshell_edge::device_authority(&store).await?;
 
     match command {
         DeviceCommand::Issue { name, days, out } => {

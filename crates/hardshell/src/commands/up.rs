@@ -3,14 +3,14 @@
 use anyhow::Context as _;
 use hardshell_audit::{AuditLog, AuditOptions};
 use hardshell_auth::ClientSecret;
-use hardshell_gateway::{ControlService, ControlSocket, Edge, EdgeSetup, ListenAddr, Protection};
+use hardshell_edge::{ControlService, ControlSocket, Edge, EdgeSetup, ListenAddr, Protection};
 use hardshell_storage::ObjectKey;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Global;
 use crate::supervise::{Workload, supervise};
 use crate::{context, logging, models};
-use hardshell_gateway::{LiveScanner, SandboxShell};
+use hardshell_edge::{LiveScanner, SandboxShell};
 use hardshell_sandbox::{Bind, Forward, Launcher, Limits, ShellPolicy};
 use std::sync::Arc;
 
@@ -143,8 +143,8 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     // Commands of the agent's `exec` tool run in tool shells of their own,
     // as many at once as [shell] max_instances leaves beside the agent's.
     let exec_runs = agent_runs && loaded.config.exec.approval != hardshell_config::Approval::Deny;
-    let exec_broker = hardshell_gateway::ExecBroker::default();
-    let exec_shell: Option<Arc<dyn hardshell_gateway::ToolShell>> = if let Some(volumes) =
+    let exec_broker = hardshell_edge::ExecBroker::default();
+    let exec_shell: Option<Arc<dyn hardshell_edge::ToolShell>> = if let Some(volumes) =
         volumes.as_ref().filter(|_| exec_runs)
     {
         let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
@@ -205,12 +205,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         fixed.extend(context::env_credentials());
     }
     let scanner = LiveScanner::watching(
-        Arc::new(hardshell_gateway::StoredSecrets(secrets.clone())),
+        Arc::new(hardshell_edge::StoredSecrets(secrets.clone())),
         fixed
             .iter()
             .map(|(name, value)| (name.clone(), value.to_vec()))
             .collect(),
-        hardshell_gateway::SECRET_CHECK_EVERY,
+        hardshell_edge::SECRET_CHECK_EVERY,
     );
     drop(fixed);
     // Loaded now: a store that cannot be read stops the start.
@@ -466,7 +466,7 @@ async fn exec_broker_for(
     secrets: &hardshell_secrets::SecretStore,
     dir: &std::path::Path,
     scanner: Arc<LiveScanner>,
-) -> anyhow::Result<hardshell_gateway::Broker> {
+) -> anyhow::Result<hardshell_edge::Broker> {
     let mut values = std::collections::BTreeMap::new();
     for name in loaded.config.egress.secrets.keys() {
         let key = format!("egress.secrets.{name}");
@@ -480,7 +480,7 @@ async fn exec_broker_for(
             .ok_or_else(|| loaded.error_at(&key, "the secret is not text"))?;
         values.insert(name.clone(), zeroize::Zeroizing::new(text.to_owned()));
     }
-    let broker = edge.exec_broker(hardshell_gateway::EgressSetup {
+    let broker = edge.exec_broker(hardshell_edge::EgressSetup {
         config: &loaded.config.egress,
         internal: &loaded.config.dangerous.egress_internal,
         secrets: values,

@@ -42,7 +42,7 @@ impl Instance {
             .replace("max_tokens = 1024 ", "max_tokens = 64 ")
             // More API calls within seconds than a person makes (the deny checks,
             // a reload, a second viewport). The limiter, and the page files'
-            // exemption from it, have their own tests in hardshell-gateway.
+            // exemption from it, have their own tests in hardshell-edge.
             .replace(
                 "requests_per_minute = 60\nburst = 10\n",
                 "requests_per_minute = 600\nburst = 100\n",

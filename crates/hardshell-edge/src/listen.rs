@@ -2,7 +2,7 @@ use std::net::SocketAddr;
 
 use hardshell_config::LoadedConfig;
 
-use crate::GatewayError;
+use crate::EdgeError;
 
 /// An address the edge is allowed to listen on.
 ///
@@ -28,11 +28,11 @@ impl Protection {
 
 impl ListenAddr {
     /// `addr` if it is a loopback address (127.0.0.0/8 or ::1).
-    pub fn loopback(addr: SocketAddr) -> Result<Self, GatewayError> {
+    pub fn loopback(addr: SocketAddr) -> Result<Self, EdgeError> {
         if addr.ip().is_loopback() {
             Ok(Self(addr))
         } else {
-            Err(GatewayError::NotLoopback { addr })
+            Err(EdgeError::NotLoopback { addr })
         }
     }
 
@@ -62,7 +62,7 @@ mod tests {
             "[::ffff:127.0.0.1]:80",
         ] {
             let err = ListenAddr::loopback(bad.parse().unwrap()).unwrap_err();
-            assert!(matches!(err, GatewayError::NotLoopback { .. }), "{bad}");
+            assert!(matches!(err, EdgeError::NotLoopback { .. }), "{bad}");
         }
     }
 

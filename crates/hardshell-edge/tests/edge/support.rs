@@ -10,7 +10,7 @@ use hardshell_audit::{AuditLog, AuditOptions, LogId};
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::{Method, Principal, SessionStore, TokenScope, TokenStore};
 use hardshell_config::LoadedConfig;
-use hardshell_gateway::{Edge, EdgeSetup, ListenAddr};
+use hardshell_edge::{Edge, EdgeSetup, ListenAddr};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

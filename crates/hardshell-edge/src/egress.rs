@@ -24,7 +24,7 @@ use hardshell_config::{Cidr, Egress};
 use zeroize::Zeroizing;
 
 use crate::state::EdgeState;
-use crate::{Edge, GatewayError};
+use crate::{Edge, EdgeError};
 
 /// What the broker for exec shells is made of.
 pub struct EgressSetup<'a> {
@@ -47,12 +47,10 @@ impl std::fmt::Debug for EgressSetup<'_> {
     }
 }
 
-fn patterns(hosts: &[String], key: &str) -> Result<Vec<HostPattern>, GatewayError> {
+fn patterns(hosts: &[String], key: &str) -> Result<Vec<HostPattern>, EdgeError> {
     hosts
         .iter()
-        .map(|host| {
-            HostPattern::parse(host).map_err(|e| GatewayError::Setup(format!("{key}: {e}")))
-        })
+        .map(|host| HostPattern::parse(host).map_err(|e| EdgeError::Setup(format!("{key}: {e}"))))
         .collect()
 }
 
@@ -60,7 +58,7 @@ impl Edge {
     /// The exec shells' broker, its decisions audited. Each run serves it on
     /// a listener of its own (see [`crate::SandboxShell::with_egress`]), so
     /// each command's connections and bytes are counted alone.
-    pub fn exec_broker(&self, setup: EgressSetup<'_>) -> Result<Broker, GatewayError> {
+    pub fn exec_broker(&self, setup: EgressSetup<'_>) -> Result<Broker, EdgeError> {
         let mut routes = Vec::new();
         for (i, route) in setup.config.routes.iter().enumerate() {
             routes.push(Route {
@@ -88,7 +86,7 @@ impl Edge {
         let values = Arc::new(setup.secrets);
         let state = self.state.clone();
         let tls = hardshell_broker::proxy::platform_tls()
-            .map_err(|e| GatewayError::Setup(format!("the broker's TLS roots: {e}")))?;
+            .map_err(|e| EdgeError::Setup(format!("the broker's TLS roots: {e}")))?;
         let mut broker = Broker::new(
             EgressPolicy { routes },
             AddressGuard::new(setup.internal.iter().map(|c| c.0).collect()),
@@ -111,12 +109,12 @@ pub fn model_broker(
     gateway: &LlmGateway,
     internal: &[Cidr],
     scanned: &[(String, Zeroizing<Vec<u8>>)],
-) -> Result<Broker, GatewayError> {
+) -> Result<Broker, EdgeError> {
     let models::Routes { routes, keys } = gateway
         .routes()
-        .map_err(|e| GatewayError::Setup(e.to_string()))?;
+        .map_err(|e| EdgeError::Setup(e.to_string()))?;
     let tls = hardshell_broker::proxy::platform_tls()
-        .map_err(|e| GatewayError::Setup(format!("the broker's TLS roots: {e}")))?;
+        .map_err(|e| EdgeError::Setup(format!("the broker's TLS roots: {e}")))?;
     let guard = AddressGuard::new(internal.iter().map(|c| c.0).collect());
     // No bindings: each model route names the one key it swaps, and where.
     let mut broker = Broker::new(EgressPolicy { routes }, guard, tls);
@@ -140,9 +138,9 @@ pub fn model_broker(
 }
 
 /// Binds `socket` (replacing a stale one, mode 0600) and serves `broker` on it.
-fn serve_on(socket: &Path, broker: Broker) -> Result<(), GatewayError> {
+fn serve_on(socket: &Path, broker: Broker) -> Result<(), EdgeError> {
     let listener = crate::control::bind_socket(socket)
-        .map_err(|e| GatewayError::Setup(format!("{}: {e}", socket.display())))?;
+        .map_err(|e| EdgeError::Setup(format!("{}: {e}", socket.display())))?;
     tokio::spawn(Arc::new(broker).serve(listener));
     Ok(())
 }
@@ -157,7 +155,7 @@ impl Edge {
         gateway: &LlmGateway,
         internal: &[Cidr],
         scanner: Arc<LiveScanner>,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<(), EdgeError> {
         let mut broker = model_broker(gateway, internal, &[])?;
         broker.scanner = scanner;
         let state = self.state.clone();

@@ -52,7 +52,7 @@ struct ClientIdentity {
 }
 
 async fn issue(server: &Server, name: &str) -> ClientIdentity {
-    let devices = hardshell_gateway::device_authority(&server.edge.store)
+    let devices = hardshell_edge::device_authority(&server.edge.store)
         .await
         .unwrap();
     let issued = devices
@@ -272,7 +272,7 @@ async fn a_device_revoked_in_the_store_stops_working_on_connections_already_open
     let phone = issue(&server, "phone").await;
     let mut stolen = KeptOpen::open(&server, &phone).await;
     assert_eq!(stolen.get("/auth/whoami", &token).await.status, 200);
-    hardshell_gateway::device_authority(&server.edge.store)
+    hardshell_edge::device_authority(&server.edge.store)
         .await
         .unwrap()
         .revoke(&DeviceName::parse("phone").unwrap(), Utc::now())

@@ -5,7 +5,7 @@
 mod limits;
 mod llm;
 
-use hardshell_gateway::{ControlService, ControlSocket};
+use hardshell_edge::{ControlService, ControlSocket};
 use hardshell_storage::{
     LocalOptions, Location, MasterKey, Modification, ObjectKey, RemoteOptions, Sealing,
     StorageError, Store,

@@ -47,7 +47,7 @@ pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;
 
 #[derive(Debug, thiserror::Error)]
-pub enum GatewayError {
+pub enum EdgeError {
     #[error(
         "refusing to listen on {addr}: no access method and TLS are configured, so the edge listens only on loopback"
     )]
@@ -82,9 +82,9 @@ impl std::fmt::Debug for Edge {
     }
 }
 
-async fn bind(listen: ListenAddr) -> Result<(TcpListener, SocketAddr), GatewayError> {
+async fn bind(listen: ListenAddr) -> Result<(TcpListener, SocketAddr), EdgeError> {
     let requested = listen.addr();
-    let bind_err = |source| GatewayError::Bind {
+    let bind_err = |source| EdgeError::Bind {
         addr: requested,
         source,
     };
@@ -97,7 +97,7 @@ impl Edge {
     /// Binds the listener, and the metrics listener when `[metrics] listen` is
     /// set. Binding happens before serving so the caller can report the real
     /// address (port 0 picks a free one) and fail early if it is taken.
-    pub async fn bind(listen: ListenAddr, state: Arc<EdgeState>) -> Result<Self, GatewayError> {
+    pub async fn bind(listen: ListenAddr, state: Arc<EdgeState>) -> Result<Self, EdgeError> {
         let (listener, addr) = bind(listen).await?;
         let metrics = match state.metrics_listen {
             // Unauthenticated, so loopback only, whatever protects the main one.
@@ -124,7 +124,7 @@ impl Edge {
     /// While no owner passkey exists, a one-time link to register one (recorded
     /// in the audit log before it is returned); `None` afterwards or when passkey
     /// login is off. The token is in the fragment, so it never reaches a server log.
-    pub async fn first_setup_link(&self) -> Result<Option<Zeroizing<String>>, GatewayError> {
+    pub async fn first_setup_link(&self) -> Result<Option<Zeroizing<String>>, EdgeError> {
         let Some(passkeys) = &self.state.passkeys else {
             return Ok(None);
         };
@@ -132,7 +132,7 @@ impl Edge {
         let token = passkeys
             .issue_first_setup_link(now)
             .await
-            .map_err(|e| GatewayError::Setup(format!("issuing the setup link: {e}")))?;
+            .map_err(|e| EdgeError::Setup(format!("issuing the setup link: {e}")))?;
         let Some(token) = token else { return Ok(None) };
         self.state
             .audit
@@ -143,7 +143,7 @@ impl Edge {
                 },
             ))
             .await
-            .map_err(|e| GatewayError::Setup(format!("recording the setup link: {e}")))?;
+            .map_err(|e| EdgeError::Setup(format!("recording the setup link: {e}")))?;
         Ok(Some(token.link(&self.state.public_url)))
     }
 

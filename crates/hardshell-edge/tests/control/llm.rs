@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use hardshell_gateway::{LlmGateway, ProviderRoute, model_broker};
+use hardshell_edge::{LlmGateway, ProviderRoute, model_broker};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
 use zeroize::Zeroizing;

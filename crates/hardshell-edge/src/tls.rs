@@ -22,7 +22,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
 
-use crate::GatewayError;
+use crate::EdgeError;
 use crate::state::EdgeState;
 
 /// How old the revocation list a request's device is checked against may be:
@@ -63,15 +63,15 @@ impl Tls {
         cert: &Path,
         key: &Path,
         devices: Option<&DeviceAuthority>,
-    ) -> Result<Self, GatewayError> {
+    ) -> Result<Self, EdgeError> {
         let tls_error =
-            |what: String, e: &dyn std::fmt::Display| GatewayError::Tls(format!("{what}: {e}"));
+            |what: String, e: &dyn std::fmt::Display| EdgeError::Tls(format!("{what}: {e}"));
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
             .map_err(|e| tls_error(format!("reading {}", cert.display()), &e))?
             .collect::<Result<_, _>>()
             .map_err(|e| tls_error(format!("parsing {}", cert.display()), &e))?;
         if certs.is_empty() {
-            return Err(GatewayError::Tls(format!(
+            return Err(EdgeError::Tls(format!(
                 "{} holds no certificate",
                 cert.display()
             )));
@@ -96,7 +96,7 @@ impl Tls {
     }
 
     /// Rebuilds the configuration from the device CA's current revocations.
-    pub async fn refresh(&self, devices: Option<&DeviceAuthority>) -> Result<(), GatewayError> {
+    pub async fn refresh(&self, devices: Option<&DeviceAuthority>) -> Result<(), EdgeError> {
         let config = build(&self.certs, &self.key, verifier(devices).await?)?;
         match self.current.write() {
             Ok(mut current) => *current = config,
@@ -108,14 +108,14 @@ impl Tls {
 
 async fn verifier(
     devices: Option<&DeviceAuthority>,
-) -> Result<Option<Arc<dyn ClientCertVerifier>>, GatewayError> {
+) -> Result<Option<Arc<dyn ClientCertVerifier>>, EdgeError> {
     match devices {
         None => Ok(None),
         Some(devices) => devices
             .client_verifier(Utc::now())
             .await
             .map(Some)
-            .map_err(|e| GatewayError::Tls(format!("device verifier: {e}"))),
+            .map_err(|e| EdgeError::Tls(format!("device verifier: {e}"))),
     }
 }
 
@@ -123,18 +123,18 @@ fn build(
     certs: &[CertificateDer<'static>],
     key: &PrivateKeyDer<'static>,
     verifier: Option<Arc<dyn ClientCertVerifier>>,
-) -> Result<Arc<ServerConfig>, GatewayError> {
+) -> Result<Arc<ServerConfig>, EdgeError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| GatewayError::Tls(format!("protocol versions: {e}")))?;
+        .map_err(|e| EdgeError::Tls(format!("protocol versions: {e}")))?;
     let builder = match verifier {
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder
         .with_single_cert(certs.to_vec(), key.clone_key())
-        .map_err(|e| GatewayError::Tls(format!("certificate and key: {e}")))?;
+        .map_err(|e| EdgeError::Tls(format!("certificate and key: {e}")))?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

@@ -17,7 +17,7 @@ use url::Url;
 
 use hardshell_config::Approval;
 
-use crate::GatewayError;
+use crate::EdgeError;
 use crate::audit::Trail;
 use crate::cookies::CookiePolicy;
 use crate::exec::ExecService;
@@ -58,16 +58,16 @@ pub struct EdgeSetup<'a> {
 }
 
 impl EdgeSetup<'_> {
-    pub async fn build(self) -> Result<Arc<EdgeState>, GatewayError> {
+    pub async fn build(self) -> Result<Arc<EdgeState>, EdgeError> {
         let config = &self.config.config;
         let scope = |name: &str| {
             ObjectKey::parse(name)
-                .map_err(|e| GatewayError::Setup(e.to_string()))
+                .map_err(|e| EdgeError::Setup(e.to_string()))
                 .and_then(|key| {
                     self.store
                         .root()
                         .scope(&key)
-                        .map_err(|e| GatewayError::Setup(e.to_string()))
+                        .map_err(|e| EdgeError::Setup(e.to_string()))
                 })
         };
         let public_url = &self.config.public_url;
@@ -75,7 +75,7 @@ impl EdgeSetup<'_> {
         let upstream = match &config.upstream {
             Some(upstream) => Some(Upstream::new(
                 Target::parse(&upstream.url).ok_or_else(|| {
-                    GatewayError::Setup(format!("upstream url {:?} is not usable", upstream.url))
+                    EdgeError::Setup(format!("upstream url {:?} is not usable", upstream.url))
                 })?,
                 Duration::from_secs(upstream.timeout_secs),
             )),
@@ -99,7 +99,7 @@ impl EdgeSetup<'_> {
         let session_lifetime =
             Duration::from_secs(config.access.session_hours.saturating_mul(3600));
         let routes = routes::table(upstream.is_some())
-            .map_err(|e| GatewayError::Setup(format!("routes: {e}")))?;
+            .map_err(|e| EdgeError::Setup(format!("routes: {e}")))?;
         let passkeys = owner_passkeys(self.config, self.store)?;
         let cf_access = match &config.access.cloudflare {
             Some(cloudflare) => {
@@ -108,7 +108,7 @@ impl EdgeSetup<'_> {
                 settings.certs_url = self.cloudflare_certs_url.clone();
                 Some(
                     CfAccessVerifier::new(settings)
-                        .map_err(|e| GatewayError::Setup(format!("cloudflare access: {e}")))?,
+                        .map_err(|e| EdgeError::Setup(format!("cloudflare access: {e}")))?,
                 )
             }
             None => None,
@@ -117,7 +117,7 @@ impl EdgeSetup<'_> {
             (Some(oidc), Some(secret)) => {
                 let redirect = public_url
                     .join("auth/oidc/callback")
-                    .map_err(|e| GatewayError::Setup(format!("oidc redirect url: {e}")))?;
+                    .map_err(|e| EdgeError::Setup(format!("oidc redirect url: {e}")))?;
                 let mut settings =
                     OidcSettings::new(&oidc.issuer, &oidc.client_id, secret, redirect);
                 settings.scopes = oidc.scopes.clone();
@@ -132,7 +132,7 @@ impl EdgeSetup<'_> {
                 })
             }
             (Some(_), None) => {
-                return Err(GatewayError::Setup(
+                return Err(EdgeError::Setup(
                     "[access.oidc] is set but no client secret was given".into(),
                 ));
             }
@@ -160,7 +160,7 @@ impl EdgeSetup<'_> {
                 max_connections_per_address: config.edge.max_connections_per_address,
             },
             rate_limits: RateLimits::from_config(&config.ratelimit)
-                .map_err(|e| GatewayError::Setup(format!("rate limits: {e}")))?,
+                .map_err(|e| EdgeError::Setup(format!("rate limits: {e}")))?,
             audit: Trail::new(self.audit),
             upstream,
             signer: self.signer,
@@ -249,11 +249,11 @@ pub(crate) async fn background(state: Arc<EdgeState>) {
 pub fn owner_passkeys(
     config: &LoadedConfig,
     store: &Store,
-) -> Result<Option<OwnerPasskeys>, GatewayError> {
+) -> Result<Option<OwnerPasskeys>, EdgeError> {
     if !config.config.access.passkey.enabled {
         return Ok(None);
     }
-    let setup_err = |e: &dyn std::fmt::Display| GatewayError::Setup(format!("passkeys: {e}"));
+    let setup_err = |e: &dyn std::fmt::Display| EdgeError::Setup(format!("passkeys: {e}"));
     let public_url = &config.public_url;
     let host = public_url.host_str().unwrap_or("localhost");
     let origin = public_url.origin().ascii_serialization();
@@ -266,8 +266,8 @@ pub fn owner_passkeys(
 }
 
 /// The device CA in the state store (`auth/devices`), made on first use.
-pub async fn device_authority(store: &Store) -> Result<DeviceAuthority, GatewayError> {
-    let setup_err = |e: &dyn std::fmt::Display| GatewayError::Setup(format!("device CA: {e}"));
+pub async fn device_authority(store: &Store) -> Result<DeviceAuthority, EdgeError> {
+    let setup_err = |e: &dyn std::fmt::Display| EdgeError::Setup(format!("device CA: {e}"));
     let key = ObjectKey::parse("auth/devices").map_err(|e| setup_err(&e))?;
     let scope = store.root().scope(&key).map_err(|e| setup_err(&e))?;
     DeviceAuthority::load_or_create(&scope, chrono::Utc::now())

@@ -40,7 +40,7 @@ use tokio::sync::Semaphore;
 use hardshell_agent::protocol::AgentSettings;
 
 use crate::state::EdgeState;
-use crate::{Edge, GatewayError};
+use crate::{Edge, EdgeError};
 
 use crate::response::{self, HttpResponse};
 
@@ -117,10 +117,9 @@ impl ControlSocket {
     /// Binds `path` (replacing a stale socket file), mode 0600, in a
     /// directory the caller made, that only the edge may write (a shell that
     /// could write there could replace the socket).
-    pub fn bind(path: &Path, service: Arc<ControlService>) -> Result<Self, GatewayError> {
-        let bind_err = |e: std::io::Error| {
-            GatewayError::Setup(format!("control socket {}: {e}", path.display()))
-        };
+    pub fn bind(path: &Path, service: Arc<ControlService>) -> Result<Self, EdgeError> {
+        let bind_err =
+            |e: std::io::Error| EdgeError::Setup(format!("control socket {}: {e}", path.display()));
         let listener = bind_socket(path).map_err(bind_err)?;
         Ok(Self {
             listener,

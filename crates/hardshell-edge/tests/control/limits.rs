@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hardshell_gateway::{ControlLimits, ControlService, ControlSocket};
+use hardshell_edge::{ControlLimits, ControlService, ControlSocket};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
