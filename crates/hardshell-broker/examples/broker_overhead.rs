@@ -21,7 +21,7 @@ use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::{Host, HostPattern};
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Resolve};
-use hardshell_broker::secrets::{LeakScanner, LiveScanner};
+use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UnixStream};
 
@@ -191,8 +191,8 @@ async fn main() {
         client_config.clone(),
     );
     broker.resolver = Arc::new(Loopback);
-    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[(
-        "API_KEY".into(),
+    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
+        "API_KEY",
         b"sk-live-0123456789abcdef0123456789".to_vec(),
     )]));
     let dir = tempfile::tempdir().unwrap();

@@ -34,7 +34,9 @@ use tokio::net::UnixListener;
 use crate::address::AddressGuard;
 use crate::host::Host;
 use crate::policy::{EgressPolicy, Request as Asked, Route};
-use crate::secrets::{Binding, LeakScanner, LiveScanner, Place, Redactor, swap_for_route};
+use crate::secrets::{
+    Binding, LeakScanner, LiveScanner, NamedSecret, Place, Redactor, swap_for_route,
+};
 
 mod shell;
 mod tap;
@@ -477,11 +479,10 @@ impl Broker {
             }
         };
         self.keep_connection(upstream, sender);
-        let mut values = swapped.values;
+        let values = swapped.values;
         let redactor = Redactor::new(&values);
-        for (_, value) in &mut values {
-            value.fill(0);
-        }
+        // Wiped now: the redactor holds what it needs.
+        drop(values);
         if redactor.is_some()
             && response
                 .headers()
@@ -582,12 +583,12 @@ impl Broker {
     ) -> Result<Swapped, Unsendable> {
         // Every value swapped in, as it is looked up: the answer is read
         // for these.
-        let swapped_in = std::cell::RefCell::new(Vec::<(String, Vec<u8>)>::new());
+        let swapped_in = std::cell::RefCell::new(Vec::<NamedSecret>::new());
         let value = |name: &str| {
             let value = (self.secret)(name)?;
             let mut swapped_in = swapped_in.borrow_mut();
-            if !swapped_in.iter().any(|(known, _)| known == name) {
-                swapped_in.push((name.to_owned(), value.clone().into_bytes()));
+            if !swapped_in.iter().any(|known| known.name() == name) {
+                swapped_in.push(NamedSecret::new(name, value.clone().into_bytes()));
             }
             Some(value)
         };
@@ -685,7 +686,7 @@ impl Broker {
 /// A request ready to leave, and the secret values swapped into it.
 struct Swapped {
     request: Request<Full<Bytes>>,
-    values: Vec<(String, Vec<u8>)>,
+    values: Vec<NamedSecret>,
 }
 
 /// Why a plain-HTTP request was not sent.

@@ -25,8 +25,10 @@ use crate::host::{Host, HostPattern};
 use crate::policy::Placeholders;
 
 mod live;
+mod named;
 
 pub use live::{CHECK_EVERY, LiveScanner, NamedValues, SecretSource};
+pub use named::NamedSecret;
 
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";
@@ -197,14 +199,14 @@ impl std::fmt::Debug for Redactor {
 }
 
 impl Redactor {
-    /// A redactor for `(name, value)` pairs; `None` when there is no
-    /// non-empty value.
-    pub fn new(secrets: &[(String, Vec<u8>)]) -> Option<Self> {
+    /// A redactor for `secrets`; `None` when there is no non-empty value.
+    pub fn new(secrets: &[NamedSecret]) -> Option<Self> {
         let mut needles: Vec<Vec<u8>> = Vec::new();
         let mut replacements = Vec::new();
         let mut names = Vec::new();
-        for (name, value) in secrets.iter().filter(|(_, v)| !v.is_empty()) {
-            names.push(name.clone());
+        for secret in secrets.iter().filter(|s| !s.expose().is_empty()) {
+            let (name, value) = (secret.name(), secret.expose());
+            names.push(name.to_owned());
             // A value shorter than the leak scan's minimum is put back only
             // as itself: its encoded forms (at every offset) would be a few
             // characters each, and would rewrite unrelated text in every
@@ -324,16 +326,19 @@ impl std::fmt::Debug for LeakScanner {
 }
 
 impl LeakScanner {
-    /// A scanner for `(name, value)` pairs; values shorter than
-    /// [`MIN_SCANNED_BYTES`] are left out.
-    pub fn new(secrets: &[(String, Vec<u8>)]) -> Self {
+    /// A scanner for `secrets`; values shorter than [`MIN_SCANNED_BYTES`]
+    /// are left out.
+    pub fn new(secrets: &[NamedSecret]) -> Self {
         let mut needles: Vec<Vec<u8>> = Vec::new();
         let mut patterns = Vec::new();
-        for (name, value) in secrets.iter().filter(|(_, v)| v.len() >= MIN_SCANNED_BYTES) {
-            for (form, needle) in forms(value) {
+        for secret in secrets
+            .iter()
+            .filter(|s| s.expose().len() >= MIN_SCANNED_BYTES)
+        {
+            for (form, needle) in forms(secret.expose()) {
                 if !needle.is_empty() && !needles.contains(&needle) {
                     needles.push(needle);
-                    patterns.push((name.clone(), form));
+                    patterns.push((secret.name().to_owned(), form));
                 }
             }
         }

@@ -14,7 +14,7 @@ use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::{Host, HostPattern};
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Event, Limits, Resolve};
-use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner};
+use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner, NamedSecret};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 
@@ -257,8 +257,8 @@ async fn harness_with(loopback_allowed: bool, limits: Limits) -> Harness {
         Some("authorization"),
     );
     broker.scanner = LiveScanner::fixed(LeakScanner::new(&[
-        ("GITHUB_TOKEN".into(), TOKEN.as_bytes().to_vec()),
-        ("LABEL_SAFE".into(), LABEL_SAFE.as_bytes().to_vec()),
+        NamedSecret::new("GITHUB_TOKEN", TOKEN.as_bytes().to_vec()),
+        NamedSecret::new("LABEL_SAFE", LABEL_SAFE.as_bytes().to_vec()),
     ]));
     broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
     broker.limits = limits;
@@ -1109,7 +1109,8 @@ async fn a_secret_stored_after_the_start_is_refused_from_then_on() {
     {
         let mut held = store.0.lock().unwrap();
         held.0 += 1;
-        held.1.push(("LATER".into(), later.as_bytes().to_vec()));
+        held.1
+            .push(NamedSecret::new("LATER", later.as_bytes().to_vec()));
     }
     let response = send_to(&socket, &post("www.api.test")).await;
     assert!(response.starts_with("HTTP/1.1 403"), "{response}");
@@ -1206,7 +1207,7 @@ async fn a_value_stored_through_a_placeholder_comes_back_as_the_placeholder_in_e
     let body = response.split_once("\r\n\r\n").unwrap().1;
     // Six forms of the note, each with the value turned back.
     assert_eq!(body.matches("hs-secret:NOTES_TOKEN").count(), 6, "{body}");
-    let scanner = LeakScanner::new(&[("NOTES_TOKEN".into(), TOKEN.as_bytes().to_vec())]);
+    let scanner = LeakScanner::new(&[NamedSecret::new("NOTES_TOKEN", TOKEN.as_bytes().to_vec())]);
     assert_eq!(scanner.find(body.as_bytes()), None, "{body}");
     assert!(
         !body.to_ascii_lowercase().contains(&hex::encode(TOKEN)),

@@ -19,7 +19,7 @@ use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::HostPattern;
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Event};
-use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner};
+use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner, NamedSecret};
 use hardshell_config::{Cidr, Egress};
 use zeroize::Zeroizing;
 
@@ -108,7 +108,7 @@ impl Edge {
 pub fn model_broker(
     gateway: &LlmGateway,
     internal: &[Cidr],
-    scanned: &[(String, Zeroizing<Vec<u8>>)],
+    scanned: &[NamedSecret],
 ) -> Result<Broker, EdgeError> {
     let models::Routes { routes, keys } = gateway
         .routes()
@@ -120,13 +120,10 @@ pub fn model_broker(
     let mut broker = Broker::new(EgressPolicy { routes }, guard, tls);
     // The providers' keys too, wherever they came from: the agent holds
     // none, so one it sends was obtained to be smuggled out.
-    let mut watched: Vec<(String, Vec<u8>)> = scanned
-        .iter()
-        .map(|(name, value)| (name.clone(), value.to_vec()))
-        .collect();
+    let mut watched = scanned.to_vec();
     watched.extend(
         keys.iter()
-            .map(|(name, value)| (name.clone(), value.as_bytes().to_vec())),
+            .map(|(name, value)| NamedSecret::new(name.as_str(), value.as_bytes().to_vec())),
     );
     broker.scanner = LiveScanner::fixed(LeakScanner::new(&watched));
     broker.secret = Arc::new(move |name| keys.get(name).map(|v| v.to_string()));

@@ -41,7 +41,7 @@ pub use egress::{
 };
 pub use exec::{ExecBroker, SandboxShell, ShellRun, ToolShell};
 pub use hardshell_broker::proxy::Broker;
-pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner};
+pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner, NamedSecret};
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;

@@ -14,6 +14,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hardshell_audit::{AuditError, AuditEvent, AuditLog, AuditOptions, LogId};
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_config::{LoadedConfig, SecretRef, StorageBackend};
+use hardshell_edge::NamedSecret;
 use hardshell_secrets::{SecretName, SecretStore};
 use hardshell_storage::{
     LocalOptions, Location, MASTER_KEY_ENV, MasterKey, MasterKeySource, ObjectKey, RetryOptions,
@@ -280,8 +281,7 @@ pub async fn resolve(
 /// these are known only here, and shells must not get them either (see
 /// [`env_credentials`]). Process-wide because every table's credentials pass
 /// through [`resolve`], from wherever the edge is set up.
-static FROM_ENV: std::sync::Mutex<Vec<(String, Zeroizing<Vec<u8>>)>> =
-    std::sync::Mutex::new(Vec::new());
+static FROM_ENV: std::sync::Mutex<Vec<NamedSecret>> = std::sync::Mutex::new(Vec::new());
 
 fn from_env(key: &str, var: &str) -> Option<Zeroizing<String>> {
     let value = Zeroizing::new(std::env::var(var).ok().filter(|v| !v.is_empty())?);
@@ -300,14 +300,14 @@ fn from_env(key: &str, var: &str) -> Option<Zeroizing<String>> {
     FROM_ENV
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push((name, Zeroizing::new(value.as_bytes().to_vec())));
+        .push(NamedSecret::new(name, value.as_bytes().to_vec()));
     Some(value)
 }
 
 /// Every credential [`resolve`] has read from the environment, named by its
 /// config key (`access.oidc.client_secret` as `ACCESS_OIDC_CLIENT_SECRET`):
 /// for the leak scan and output redaction, beside the store's secrets.
-pub fn env_credentials() -> Vec<(String, Zeroizing<Vec<u8>>)> {
+pub fn env_credentials() -> Vec<NamedSecret> {
     FROM_ENV
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -319,14 +319,17 @@ pub fn env_credentials() -> Vec<(String, Zeroizing<Vec<u8>>)> {
 fn credentials_from_the_environment_are_kept_for_the_leak_scan_by_their_key() {
     // PATH is set wherever tests run; no variable is changed.
     let value = from_env("access.oidc.client_secret", "PATH").expect("PATH is set");
-    assert!(env_credentials().iter().any(|(name, held)| {
-        name == "ACCESS_OIDC_CLIENT_SECRET" && held.as_slice() == value.as_bytes()
+    assert!(env_credentials().iter().any(|held| {
+        held.name() == "ACCESS_OIDC_CLIENT_SECRET" && held.expose() == value.as_bytes()
     }));
     assert!(from_env("x", "HARDSHELL_TEST_SURELY_UNSET_VARIABLE").is_none());
     // A long key still makes a name the audit log accepts.
     let long = format!("llm.providers.{}.api_key", "p".repeat(80));
     from_env(&long, "PATH").expect("PATH is set");
-    let names: Vec<String> = env_credentials().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = env_credentials()
+        .iter()
+        .map(|held| held.name().to_owned())
+        .collect();
     assert!(
         names
             .iter()

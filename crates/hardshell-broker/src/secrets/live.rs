@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use futures::future::BoxFuture;
 
-use super::LeakScanner;
+use super::{LeakScanner, NamedSecret};
 
 /// How often the store is checked for changes in production.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// Secrets by name, with their values.
-pub type NamedValues = Vec<(String, Vec<u8>)>;
+pub type NamedValues = Vec<NamedSecret>;
 
 /// Where secrets stored while the edge runs are read from.
 pub trait SecretSource: Send + Sync + 'static {
@@ -37,7 +37,7 @@ pub struct LiveScanner {
 struct Watch {
     source: Arc<dyn SecretSource>,
     /// Values not in the store (providers' keys, the config's credentials).
-    fixed: Vec<(String, Vec<u8>)>,
+    fixed: Vec<NamedSecret>,
     every: Duration,
     /// When the store was last checked, and what it looked like then;
     /// held while a check runs, so one check runs at a time.
@@ -67,7 +67,7 @@ impl LiveScanner {
     /// at most once per `every` (the first check loads the store).
     pub fn watching(
         source: Arc<dyn SecretSource>,
-        fixed: Vec<(String, Vec<u8>)>,
+        fixed: Vec<NamedSecret>,
         every: Duration,
     ) -> Arc<Self> {
         Arc::new(Self {
@@ -104,9 +104,8 @@ impl LiveScanner {
         };
         values.extend(watch.fixed.iter().cloned());
         let rebuilt = Arc::new(LeakScanner::new(&values));
-        for (_, value) in &mut values {
-            value.fill(0);
-        }
+        // Wiped now: the scanner holds what it needs.
+        drop(values);
         *self
             .current
             .write()
@@ -148,7 +147,7 @@ mod tests {
     #[tokio::test]
     async fn a_secret_stored_later_is_scanned_for_from_the_next_check() {
         let store = Arc::new(Memory::default());
-        let fixed = vec![("LLM_KEY".to_owned(), b"sk-fixed-0123456789".to_vec())];
+        let fixed = vec![NamedSecret::new("LLM_KEY", b"sk-fixed-0123456789".to_vec())];
         let live = LiveScanner::watching(store.clone(), fixed, Duration::ZERO);
         assert!(live.current().await.find(b"sk-fixed-0123456789").is_some());
         assert!(live.current().await.find(b"later-stored-value").is_none());
@@ -156,7 +155,7 @@ mod tests {
             let mut held = store.0.lock().unwrap();
             held.0 += 1;
             held.1
-                .push(("LATER".into(), b"later-stored-value".to_vec()));
+                .push(NamedSecret::new("LATER", b"later-stored-value".to_vec()));
         }
         let scanner = live.current().await;
         assert_eq!(scanner.find(b"x later-stored-value").unwrap().name, "LATER");
@@ -174,7 +173,7 @@ mod tests {
             let mut held = store.0.lock().unwrap();
             held.0 += 1;
             held.1
-                .push(("LATER".into(), b"later-stored-value".to_vec()));
+                .push(NamedSecret::new("LATER", b"later-stored-value".to_vec()));
         }
         assert!(live.current().await.find(b"later-stored-value").is_none());
     }

@@ -151,7 +151,7 @@ fn on_a_model_route_placeholders_are_text_but_its_own_key_in_its_key_header() {
 
 #[test]
 fn every_form_of_a_value_is_found_and_redacted() {
-    let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
+    let scanner = LeakScanner::new(&[NamedSecret::new("API_KEY", KEY.as_bytes().to_vec())]);
     let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
     let b64_shifted = base64::engine::general_purpose::STANDARD.encode(format!("x:{KEY}:y"));
     let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("ab{KEY}"));
@@ -201,14 +201,14 @@ fn every_form_of_a_value_is_found_and_redacted() {
     }
     assert_eq!(scanner.find(b"nothing to see, sk-live-4f9a"), None);
     // Short values are not scanned; Debug shows names only.
-    let short = LeakScanner::new(&[("PIN".into(), b"1234".to_vec())]);
+    let short = LeakScanner::new(&[NamedSecret::new("PIN", b"1234".to_vec())]);
     assert_eq!(short.find(b"1234"), None);
     assert!(!format!("{scanner:?}").contains("sk-live"));
 }
 
 #[test]
 fn wrapped_mixed_case_and_fully_escaped_forms_are_found_too() {
-    let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
+    let scanner = LeakScanner::new(&[NamedSecret::new("API_KEY", KEY.as_bytes().to_vec())]);
     let wrap = |text: &str, width: usize, with: &str| {
         text.as_bytes()
             .chunks(width)
@@ -270,7 +270,7 @@ fn wrapped_mixed_case_and_fully_escaped_forms_are_found_too() {
 
 #[test]
 fn reversed_spaced_and_split_between_streams_are_redacted_too() {
-    let scanner = LeakScanner::new(&[("API_KEY".into(), KEY.as_bytes().to_vec())]);
+    let scanner = LeakScanner::new(&[NamedSecret::new("API_KEY", KEY.as_bytes().to_vec())]);
     let reversed: String = KEY.chars().rev().collect();
     let spaced: String = KEY.chars().map(|c| format!("{c} ")).collect();
     let b64 = base64::engine::general_purpose::STANDARD.encode(KEY);
@@ -313,8 +313,8 @@ fn reversed_spaced_and_split_between_streams_are_redacted_too() {
 #[test]
 fn a_redactor_finds_values_split_across_pieces() {
     let secrets = [
-        ("TOKEN".to_owned(), b"ghp_0123456789".to_vec()),
-        ("KEY".to_owned(), b"sk-abcdef".to_vec()),
+        NamedSecret::new("TOKEN", b"ghp_0123456789".to_vec()),
+        NamedSecret::new("KEY", b"sk-abcdef".to_vec()),
     ];
     let echoed = b"{\"auth\":\"Bearer ghp_0123456789\",\"k\":\"sk-abcdef\"}".to_vec();
     let expected = b"{\"auth\":\"Bearer hs-secret:TOKEN\",\"k\":\"hs-secret:KEY\"}".to_vec();
@@ -341,14 +341,14 @@ fn a_redactor_finds_values_split_across_pieces() {
         b"token hs-secret:TOKEN, again hs-secret:TOKEN"
     );
     assert_eq!(redactor.whole(b"nothing here"), None);
-    assert!(Redactor::new(&[("EMPTY".into(), Vec::new())]).is_none());
+    assert!(Redactor::new(&[NamedSecret::new("EMPTY", Vec::new())]).is_none());
 }
 
 #[test]
 fn a_short_value_is_put_back_only_as_itself() {
     // "pin42" in base64 is "cGluNDI": its offset forms are a few characters
     // each, and text that happens to hold them must pass unchanged.
-    let secrets = [("PIN".to_owned(), b"pin42".to_vec())];
+    let secrets = [NamedSecret::new("PIN", b"pin42".to_vec())];
     let mut redactor = Redactor::new(&secrets).unwrap();
     let mut out = redactor.push(b"pin42 cGluNDI 70696e3432 Gl uND");
     out.extend(redactor.finish());

@@ -35,7 +35,7 @@ use futures::future::BoxFuture;
 use hardshell_broker::host::{Host, HostPattern};
 use hardshell_broker::policy::{KeyHeader, Placeholders, Route};
 use hardshell_broker::proxy::{Admitted, Meter, Refused, Tap};
-use hardshell_broker::secrets::PREFIX;
+use hardshell_broker::secrets::{NamedSecret, PREFIX};
 use hardshell_llm::{
     Metered, MicroUsd, ModelRef, ProviderKind, Reservation, SpendCap, SpendError, UsageLedger,
     UsageMeter,
@@ -170,14 +170,14 @@ impl LlmGateway {
     /// Each provider's key, named by its placeholder (`LLM_<NAME>`): values
     /// the edge holds that must not leave a shell or show in a command's
     /// output, whichever way the config gave them (store or environment).
-    pub fn key_values(&self) -> Vec<(String, Zeroizing<Vec<u8>>)> {
+    pub fn key_values(&self) -> Vec<NamedSecret> {
         self.providers
             .iter()
             .filter_map(|(name, route)| {
                 let key = route.key.as_ref()?;
-                Some((
+                Some(NamedSecret::new(
                     secret_name(name).ok()?,
-                    Zeroizing::new(key.as_bytes().to_vec()),
+                    key.as_bytes().to_vec(),
                 ))
             })
             .collect()

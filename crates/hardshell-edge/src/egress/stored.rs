@@ -3,7 +3,7 @@
 //! stores is scanned for from the next check on.
 
 use futures::future::BoxFuture;
-use hardshell_broker::secrets::{NamedValues, SecretSource};
+use hardshell_broker::secrets::{NamedSecret, NamedValues, SecretSource};
 use hardshell_secrets::SecretStore;
 
 /// Every secret in a [`SecretStore`], for a
@@ -22,7 +22,10 @@ impl SecretSource for StoredSecrets {
             for info in self.0.list().await.map_err(|e| e.to_string())? {
                 // Removed since it was listed: not scanned for.
                 if let Some(value) = self.0.get(&info.name).await.map_err(|e| e.to_string())? {
-                    values.push((info.name.to_string(), value.expose().to_vec()));
+                    values.push(NamedSecret::new(
+                        info.name.as_str(),
+                        value.expose().to_vec(),
+                    ));
                 }
             }
             Ok(values)

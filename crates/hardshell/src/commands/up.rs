@@ -206,13 +206,9 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     }
     let scanner = LiveScanner::watching(
         Arc::new(hardshell_edge::StoredSecrets(secrets.clone())),
-        fixed
-            .iter()
-            .map(|(name, value)| (name.clone(), value.to_vec()))
-            .collect(),
+        fixed,
         hardshell_edge::SECRET_CHECK_EVERY,
     );
-    drop(fixed);
     // Loaded now: a store that cannot be read stops the start.
     secrets.fingerprint().await?;
     scanner.current().await;
