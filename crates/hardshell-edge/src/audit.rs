@@ -77,12 +77,12 @@ pub(crate) enum TrailError {
 
 /// Records the edge's decisions in the audit log.
 pub(crate) struct Trail {
-    log: AuditLog,
+    log: std::sync::Arc<AuditLog>,
     summaries: Summaries,
 }
 
 impl Trail {
-    pub fn new(log: AuditLog) -> Self {
+    pub fn new(log: std::sync::Arc<AuditLog>) -> Self {
         Self {
             log,
             summaries: Summaries::new(Utc::now()),

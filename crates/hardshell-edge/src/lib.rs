@@ -12,7 +12,6 @@ mod audit;
 mod client_addr;
 mod control;
 mod cookies;
-mod egress;
 mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -35,13 +34,9 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 pub use control::{ControlLimits, ControlService, ControlSocket};
-pub use egress::{
-    AgentProvider, EgressSetup, LlmGateway, LlmGatewayError, ProviderRoute, StoredSecrets,
-    model_broker,
-};
 pub use exec::{ExecBroker, SandboxShell, ShellRun, ToolShell};
 pub use hardshell_broker::proxy::Broker;
-pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner, NamedSecret};
+pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner};
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;
@@ -110,6 +105,14 @@ impl Edge {
             metrics,
             state,
         })
+    }
+
+    /// Cuts the values `scanner` looks for out of every exec command's
+    /// output before the agent (and so the model and the user) sees it.
+    pub fn redact_exec_output(&self, scanner: Arc<LiveScanner>) {
+        if let Some(exec) = &self.state.exec {
+            exec.redact_with(scanner);
+        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {

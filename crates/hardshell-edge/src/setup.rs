@@ -43,8 +43,9 @@ pub struct EdgeSetup<'a> {
     pub store: &'a Store,
     /// Signs the identity the upstream receives.
     pub signer: IdentitySigner,
-    /// This edge's audit log (its own log id; see `hardshell-audit`).
-    pub audit: AuditLog,
+    /// This edge's audit log (its own log id; see `hardshell-audit`),
+    /// shared with the brokers, which record their decisions in it too.
+    pub audit: Arc<AuditLog>,
     /// The OIDC client secret, resolved from its `secret:` or `env:` reference.
     pub oidc_client_secret: Option<ClientSecret>,
     /// Where to fetch Cloudflare Access keys instead of the team's own URL: for

@@ -13,14 +13,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hardshell_audit::{AuditError, AuditEvent, AuditLog, AuditOptions, LogId};
 use hardshell_auth::identity::IdentitySigner;
-use hardshell_config::{LoadedConfig, SecretRef, StorageBackend};
-use hardshell_edge::NamedSecret;
-use hardshell_secrets::{SecretName, SecretStore};
+use hardshell_config::{LoadedConfig, StorageBackend};
+use hardshell_egress::Credentials;
+use hardshell_secrets::SecretStore;
 use hardshell_storage::{
     LocalOptions, Location, MASTER_KEY_ENV, MasterKey, MasterKeySource, ObjectKey, RetryOptions,
     S3Credentials, S3Options, Scope, Sealing, StorageError, Store,
 };
-use zeroize::Zeroizing;
 
 use crate::cli::Global;
 
@@ -104,16 +103,19 @@ pub async fn identity_signer(
     Ok(signer)
 }
 
-/// The state store the config describes, with any S3 credentials resolved.
+/// The state store the config describes, with any S3 credentials resolved
+/// through `credentials`.
 pub async fn open_state(
     loaded: &LoadedConfig,
     master: &MasterKey,
-    secrets: &SecretStore,
+    credentials: &mut Credentials<'_>,
 ) -> anyhow::Result<Store> {
     let config = &loaded.config;
     let location = match (config.storage.backend, &config.storage.s3) {
         (StorageBackend::File, _) => local_location(&loaded.data_dir(), "objects"),
-        (StorageBackend::S3, Some(s3)) => s3_location(loaded, "storage.s3", s3, secrets).await?,
+        (StorageBackend::S3, Some(s3)) => {
+            s3_location(loaded, "storage.s3", s3, credentials).await?
+        }
         (StorageBackend::S3, None) => {
             bail!("storage.backend is \"s3\" but [storage.s3] is missing")
         }
@@ -139,7 +141,7 @@ async fn s3_location(
     loaded: &LoadedConfig,
     table: &str,
     s3: &hardshell_config::S3,
-    secrets: &SecretStore,
+    credentials: &mut Credentials<'_>,
 ) -> anyhow::Result<Location> {
     let prefix = match &s3.prefix {
         Some(prefix) => Some(
@@ -157,8 +159,11 @@ async fn s3_location(
         path_style: s3.path_style,
         prefix,
         credentials: S3Credentials {
-            access_key_id: resolve(loaded, access_key_id, &s3.access_key_id, secrets).await?,
-            secret_access_key: resolve(loaded, secret_access_key, &s3.secret_access_key, secrets)
+            access_key_id: credentials
+                .resolve(access_key_id, &s3.access_key_id)
+                .await?,
+            secret_access_key: credentials
+                .resolve(secret_access_key, &s3.secret_access_key)
                 .await?,
         },
         allow_http: loaded.config.dangerous.storage_allow_http,
@@ -174,13 +179,13 @@ async fn s3_location(
 pub async fn audit_scope(
     loaded: &LoadedConfig,
     master: &MasterKey,
-    secrets: &SecretStore,
+    credentials: &mut Credentials<'_>,
     state: &Store,
 ) -> anyhow::Result<Scope> {
     match &loaded.config.audit.s3 {
         None => Ok(state.root().scope(&ObjectKey::parse("audit")?)?),
         Some(s3) => {
-            let location = s3_location(loaded, "audit.s3", s3, secrets).await?;
+            let location = s3_location(loaded, "audit.s3", s3, credentials).await?;
             let store = Store::open(&location, sealing(loaded, master))
                 .await
                 .context("opening the audit bucket")?;
@@ -238,104 +243,6 @@ fn local_location(data_dir: &Path, name: &str) -> Location {
         objects: data_dir.join(name),
         locks: data_dir.join("locks").join(name),
     })
-}
-
-/// Reads a credential the config refers to. Errors name the config key and the
-/// secret or variable, never the value.
-pub async fn resolve(
-    loaded: &LoadedConfig,
-    key: &str,
-    reference: &SecretRef,
-    secrets: &SecretStore,
-) -> anyhow::Result<Zeroizing<String>> {
-    match reference {
-        SecretRef::Env(var) => from_env(key, var).ok_or_else(|| {
-            loaded
-                .error_at(key, format!("environment variable {var} is not set"))
-                .into()
-        }),
-        SecretRef::Secret(name) => {
-            let name = SecretName::parse(name)?;
-            let Some(value) = secrets.get(&name).await? else {
-                return Err(loaded
-                    .error_at(
-                        key,
-                        format!(
-                            "no secret named {name}; store it with `hardshell secret put {name}`"
-                        ),
-                    )
-                    .into());
-            };
-            match value.expose_str() {
-                Some(text) => Ok(Zeroizing::new(text.trim().to_owned())),
-                None => Err(loaded
-                    .error_at(key, format!("secret {name} is not valid UTF-8"))
-                    .into()),
-            }
-        }
-    }
-}
-
-/// Credentials read from the environment so far, by a name made of their
-/// config key: the secret store's values are known by listing the store, but
-/// these are known only here, and shells must not get them either (see
-/// [`env_credentials`]). Process-wide because every table's credentials pass
-/// through [`resolve`], from wherever the edge is set up.
-static FROM_ENV: std::sync::Mutex<Vec<NamedSecret>> = std::sync::Mutex::new(Vec::new());
-
-fn from_env(key: &str, var: &str) -> Option<Zeroizing<String>> {
-    let value = Zeroizing::new(std::env::var(var).ok().filter(|v| !v.is_empty())?);
-    // A secret's name, as the audit log takes one: at most 64 characters.
-    let name: String = key
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .take(64)
-        .collect();
-    FROM_ENV
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .push(NamedSecret::new(name, value.as_bytes().to_vec()));
-    Some(value)
-}
-
-/// Every credential [`resolve`] has read from the environment, named by its
-/// config key (`access.oidc.client_secret` as `ACCESS_OIDC_CLIENT_SECRET`):
-/// for the leak scan and output redaction, beside the store's secrets.
-pub fn env_credentials() -> Vec<NamedSecret> {
-    FROM_ENV
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .clone()
-}
-
-#[cfg(test)]
-#[test]
-fn credentials_from_the_environment_are_kept_for_the_leak_scan_by_their_key() {
-    // PATH is set wherever tests run; no variable is changed.
-    let value = from_env("access.oidc.client_secret", "PATH").expect("PATH is set");
-    assert!(env_credentials().iter().any(|held| {
-        held.name() == "ACCESS_OIDC_CLIENT_SECRET" && held.expose() == value.as_bytes()
-    }));
-    assert!(from_env("x", "HARDSHELL_TEST_SURELY_UNSET_VARIABLE").is_none());
-    // A long key still makes a name the audit log accepts.
-    let long = format!("llm.providers.{}.api_key", "p".repeat(80));
-    from_env(&long, "PATH").expect("PATH is set");
-    let names: Vec<String> = env_credentials()
-        .iter()
-        .map(|held| held.name().to_owned())
-        .collect();
-    assert!(
-        names
-            .iter()
-            .all(|name| hardshell_config::is_valid_secret_name(name)),
-        "{names:?}"
-    );
 }
 
 /// Confirms `master` is the key this store was sealed with, writing the check

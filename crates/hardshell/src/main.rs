@@ -6,7 +6,6 @@ mod cli;
 mod commands;
 mod context;
 mod logging;
-mod models;
 mod supervise;
 mod terminal;
 

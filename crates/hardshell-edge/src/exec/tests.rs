@@ -94,7 +94,7 @@ impl Harness {
         Self {
             service: ExecService::new(config, Arc::new(shell.clone())),
             shell,
-            trail: Trail::new(log),
+            trail: Trail::new(Arc::new(log)),
             scope,
             _dir: dir,
         }
@@ -623,7 +623,7 @@ async fn a_secret_stored_after_the_start_is_redacted_from_output() {
     let secrets = secret_store(dir.path()).await;
     h.service
         .redact_with(hardshell_broker::secrets::LiveScanner::watching(
-            Arc::new(crate::egress::StoredSecrets(secrets.clone())),
+            Arc::new(hardshell_egress::StoredSecrets(secrets.clone())),
             Vec::new(),
             Duration::ZERO,
         ));

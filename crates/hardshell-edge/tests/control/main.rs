@@ -3,7 +3,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod limits;
-mod llm;
 
 use hardshell_edge::{ControlService, ControlSocket};
 use hardshell_storage::{

@@ -115,7 +115,7 @@ impl TestEdge {
             config: &config,
             store: &store,
             signer,
-            audit,
+            audit: std::sync::Arc::new(audit),
             oidc_client_secret: oidc_secret.map(|secret| {
                 hardshell_auth::ClientSecret::new(zeroize::Zeroizing::new(secret.to_owned()))
             }),

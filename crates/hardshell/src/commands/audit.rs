@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 use hardshell_audit::{LogId, Tail, verify};
+use hardshell_egress::Credentials;
 use hardshell_storage::Scope;
 
 use crate::cli::{AuditCommand, Global};
@@ -16,8 +17,10 @@ pub async fn run(global: &Global, command: &AuditCommand) -> anyhow::Result<()> 
     let loaded = context::load_config(global)?;
     let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
     let secrets = context::open_secrets(&loaded, &master).await?;
-    let store = context::open_state(&loaded, &master, &secrets).await?;
-    let scope = context::audit_scope(&loaded, &master, &secrets, &store).await?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let store = context::open_state(&loaded, &master, &mut credentials).await?;
+    let scope = context::audit_scope(&loaded, &master, &mut credentials, &store).await?;
     match command {
         AuditCommand::Verify { log } => verify_logs(&scope, log.as_deref()).await,
         AuditCommand::Tail { log, from, follow } => {

@@ -2,6 +2,7 @@
 
 use crate::cli::{ConfigCommand, Global};
 use crate::context;
+use hardshell_egress::Credentials;
 
 pub async fn run(global: &Global, command: &ConfigCommand) -> anyhow::Result<()> {
     match command {
@@ -14,7 +15,9 @@ async fn check(global: &Global) -> anyhow::Result<()> {
     let source = context::master_key_source(global, &loaded);
     let master = hardshell_storage::MasterKey::load(&source)?;
     let secrets = context::open_secrets(&loaded, &master).await?;
-    let state = context::open_state(&loaded, &master, &secrets).await?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let state = context::open_state(&loaded, &master, &mut credentials).await?;
     for (key, consequence) in loaded.config.dangerous.enabled() {
         println!("warning: {key} is on: {consequence}");
     }

@@ -13,6 +13,7 @@ use chrono::{SecondsFormat, Utc};
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{DeviceIssued, DeviceRevoked};
 use hardshell_auth::devices::DeviceName;
+use hardshell_egress::Credentials;
 
 use crate::cli::{DeviceCommand, Global};
 use crate::context;
@@ -21,8 +22,10 @@ pub async fn run(global: &Global, command: &DeviceCommand) -> anyhow::Result<()>
     let loaded = context::load_config(global)?;
     let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
     let secrets = context::open_secrets(&loaded, &master).await?;
-    let store = context::open_state(&loaded, &master, &secrets).await?;
-    let audit = context::audit_scope(&loaded, &master, &secrets, &store).await?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let store = context::open_state(&loaded, &master, &mut credentials).await?;
+    let audit = context::audit_scope(&loaded, &master, &mut credentials, &store).await?;
     let devices = hardshell_edge::device_authority(&store).await?;
 
     match command {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use hardshell_config::{LoadedConfig, TEMPLATE};
+use hardshell_egress::Credentials;
 use hardshell_storage::{MasterKey, MasterKeySource};
 
 use crate::cli::{Global, InitArgs};
@@ -60,7 +61,9 @@ pub async fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
 
     // Opening both stores writes their key-check objects under this key.
     let secrets = context::open_secrets(&loaded, &master).await?;
-    context::open_state(&loaded, &master, &secrets).await?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    context::open_state(&loaded, &master, &mut credentials).await?;
 
     println!("wrote {}", config_path.display());
     println!("created data directory {}", data_dir.display());

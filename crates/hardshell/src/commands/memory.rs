@@ -12,6 +12,7 @@ use anyhow::{Context, bail};
 use hardshell_agent::{MAX_NOTE_FILE_BYTES, MemoryError, Notebook};
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::MemoryNoteChanged;
+use hardshell_egress::Credentials;
 use hardshell_storage::{ObjectKey, Scope};
 
 use crate::cli::{Global, MemoryCommand};
@@ -21,9 +22,11 @@ pub async fn run(global: &Global, command: &MemoryCommand) -> anyhow::Result<()>
     let loaded = context::load_config(global)?;
     let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
     let secrets = context::open_secrets(&loaded, &master).await?;
-    let store = context::open_state(&loaded, &master, &secrets).await?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let store = context::open_state(&loaded, &master, &mut credentials).await?;
     let notebook = Notebook::new(&store.root().scope(&ObjectKey::parse("agent")?)?)?;
-    let audit = context::audit_scope(&loaded, &master, &secrets, &store).await?;
+    let audit = context::audit_scope(&loaded, &master, &mut credentials, &store).await?;
     match command {
         MemoryCommand::List => list(&notebook).await,
         MemoryCommand::Show { name } => match notebook.read(name).await? {

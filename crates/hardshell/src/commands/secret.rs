@@ -54,8 +54,10 @@ async fn audit(
     event: AuditEvent,
 ) {
     let recorded = async {
-        let store = context::open_state(loaded, master, secrets).await?;
-        let scope = context::audit_scope(loaded, master, secrets, &store).await?;
+        // No shell runs: what is resolved here needs no leak scan.
+        let mut credentials = hardshell_egress::Credentials::new(loaded, secrets);
+        let store = context::open_state(loaded, master, &mut credentials).await?;
+        let scope = context::audit_scope(loaded, master, &mut credentials, &store).await?;
         context::audit_cli(&scope, event).await
     }
     .await;

@@ -6,6 +6,7 @@ use chrono::{SecondsFormat, Utc};
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{TokenCreated, TokenId, TokenRevoked};
 use hardshell_auth::{TokenScope, TokenStore};
+use hardshell_egress::Credentials;
 use hardshell_storage::ObjectKey;
 
 use crate::cli::{Global, TokenCommand, TokenScopeArg};
@@ -15,9 +16,11 @@ pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> 
     let loaded = context::load_config(global)?;
     let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
     let secrets = context::open_secrets(&loaded, &master).await?;
-    let store = context::open_state(&loaded, &master, &secrets).await?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let store = context::open_state(&loaded, &master, &mut credentials).await?;
     let tokens = TokenStore::new(store.root().scope(&ObjectKey::parse("tokens")?)?);
-    let audit = context::audit_scope(&loaded, &master, &secrets, &store).await?;
+    let audit = context::audit_scope(&loaded, &master, &mut credentials, &store).await?;
     match command {
         TokenCommand::Create {
             name,

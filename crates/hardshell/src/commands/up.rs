@@ -9,8 +9,9 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::Global;
 use crate::supervise::{Workload, supervise};
-use crate::{context, logging, models};
+use crate::{context, logging};
 use hardshell_edge::{LiveScanner, SandboxShell};
+use hardshell_egress::Credentials;
 use hardshell_sandbox::{Bind, Forward, Launcher, Limits, ShellPolicy};
 use std::sync::Arc;
 
@@ -42,14 +43,17 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let master = hardshell_storage::MasterKey::load(&source)?;
     tracing::info!(key_id = %master.id(), from = %source, "master key loaded");
     let secrets = context::open_secrets(&loaded, &master).await?;
-    let store = context::open_state(&loaded, &master, &secrets).await?;
+    // Every credential the config names is read through this, up to the
+    // leak scan, which takes it whole: none can be read after and escape it.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let store = context::open_state(&loaded, &master, &mut credentials).await?;
     tracing::info!(
         storage = store.endpoint(),
         encrypted = store.is_encrypted(),
         "storage ready"
     );
     let signer = context::identity_signer(&loaded, &master).await?;
-    let audit_scope = context::audit_scope(&loaded, &master, &secrets, &store).await?;
+    let audit_scope = context::audit_scope(&loaded, &master, &mut credentials, &store).await?;
     let log_id = context::log_id("edge")?;
     let audit = AuditLog::open(
         &audit_scope,
@@ -61,6 +65,8 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("opening audit log {log_id}"))?;
+    // Shared: the brokers record their decisions in the edge's log.
+    let audit = Arc::new(audit);
     tracing::info!(log = %log_id, "audit log open");
 
     let listen_on = loaded.config.edge.listen;
@@ -70,13 +76,9 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     };
     let oidc_client_secret = match &loaded.config.access.oidc {
         Some(oidc) => Some(ClientSecret::new(
-            context::resolve(
-                &loaded,
-                "access.oidc.client_secret",
-                &oidc.client_secret,
-                &secrets,
-            )
-            .await?,
+            credentials
+                .resolve("access.oidc.client_secret", &oidc.client_secret)
+                .await?,
         )),
         None => None,
     };
@@ -167,7 +169,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         config: &loaded,
         store: &store,
         signer,
-        audit,
+        audit: audit.clone(),
         oidc_client_secret,
         cloudflare_certs_url: None,
         agent_socket: agent_runs.then(|| agent_path.clone()),
@@ -188,34 +190,25 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         edge.local_addr()
     );
 
-    // The model providers, their keys resolved here, in the edge.
+    // The model providers, their keys resolved through the credentials.
     let gateway = if agent_runs {
-        Some(models::gateway(&loaded, &secrets, &store).await?)
+        Some(hardshell_egress::gateway(&loaded, &mut credentials, &store).await?)
     } else {
         None
     };
     // Every secret's value, to keep out of what leaves a shell and out of
-    // what a command shows the agent: the store's (as it is at each check:
-    // `hardshell secret set` writes it while the edge runs), the providers'
-    // keys by their placeholder names, and every credential the config took
-    // from the environment (S3, OIDC, keys again under their config keys).
-    let mut fixed = Vec::new();
-    if let Some(gateway) = &gateway {
-        fixed.extend(gateway.key_values());
-        fixed.extend(context::env_credentials());
-    }
-    let scanner = LiveScanner::watching(
-        Arc::new(hardshell_edge::StoredSecrets(secrets.clone())),
-        fixed,
-        hardshell_edge::SECRET_CHECK_EVERY,
-    );
+    // what a command shows the agent: the store's, the providers' keys by
+    // their placeholder names, and every credential the config took from
+    // the environment (S3, OIDC, keys again under their config keys).
+    let scanner = credentials.scanner(hardshell_edge::SECRET_CHECK_EVERY);
     // Loaded now: a store that cannot be read stops the start.
     secrets.fingerprint().await?;
     scanner.current().await;
     if exec_runs {
         edge.redact_exec_output(scanner.clone());
         if let Some(dir) = &egress_dir {
-            let broker = exec_broker_for(&edge, &loaded, &secrets, dir, scanner.clone()).await?;
+            let broker =
+                exec_broker_for(&loaded, &secrets, dir, scanner.clone(), audit.clone()).await?;
             let _ = exec_broker.set(Arc::new(broker));
         }
     }
@@ -234,7 +227,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
 
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
     let supervisor = if let Some(gateway) = gateway {
-        let mut settings = models::agent_settings(
+        let mut settings = hardshell_egress::agent_settings(
             &loaded,
             &gateway,
             &format!("http://127.0.0.1:{AGENT_PROXY_PORT}"),
@@ -254,11 +247,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         tokio::spawn(control.serve());
         // The agent's one way out: its broker, with the model providers'
         // routes, beside the control socket.
-        edge.serve_model_broker(
+        hardshell_egress::serve_model_broker(
             &broker_path,
             &gateway,
             &loaded.config.dangerous.egress_internal,
             scanner.clone(),
+            audit.clone(),
         )?;
         // The edge's sockets belong to the shell's id, so the agent can
         // connect; the directory stays the edge's. (lchown all the same: a
@@ -452,36 +446,17 @@ fn agent_workload(
     })
 }
 
-/// The exec shells' egress broker, served to each run on a socket of its
-/// own under `<data>/run/exec/`, given to the shells' uid; the values of the
-/// secrets `[egress.secrets]` binds come from the secret store now, so a
-/// missing one stops the start.
+/// The exec shells' egress broker (see [`hardshell_egress::exec_broker`]),
+/// served to each run on a socket of its own under `<data>/run/exec/`,
+/// given to the shells' uid.
 async fn exec_broker_for(
-    edge: &Edge,
     loaded: &hardshell_config::LoadedConfig,
     secrets: &hardshell_secrets::SecretStore,
     dir: &std::path::Path,
     scanner: Arc<LiveScanner>,
+    audit: Arc<AuditLog>,
 ) -> anyhow::Result<hardshell_edge::Broker> {
-    let mut values = std::collections::BTreeMap::new();
-    for name in loaded.config.egress.secrets.keys() {
-        let key = format!("egress.secrets.{name}");
-        let parsed = hardshell_secrets::SecretName::parse(name)
-            .map_err(|e| loaded.error_at(&key, e.to_string()))?;
-        let value = secrets.get(&parsed).await?.ok_or_else(|| {
-            loaded.error_at(&key, format!("no such secret: hardshell secret put {name}"))
-        })?;
-        let text = value
-            .expose_str()
-            .ok_or_else(|| loaded.error_at(&key, "the secret is not text"))?;
-        values.insert(name.clone(), zeroize::Zeroizing::new(text.to_owned()));
-    }
-    let broker = edge.exec_broker(hardshell_edge::EgressSetup {
-        config: &loaded.config.egress,
-        internal: &loaded.config.dangerous.egress_internal,
-        secrets: values,
-        scanner,
-    })?;
+    let broker = hardshell_egress::exec_broker(loaded, secrets, scanner, audit).await?;
     let (uid, gid) = hardshell_sandbox::host_ids();
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
         .with_context(|| format!("giving {} to the shells", dir.display()))?;

@@ -2,16 +2,19 @@
 //! as the edge's model gateway metered it.
 
 use chrono::Utc;
+use hardshell_egress::Credentials;
 
 use crate::cli::Global;
-use crate::{context, models};
+use crate::context;
 
 pub async fn run(global: &Global) -> anyhow::Result<()> {
     let loaded = context::load_config(global)?;
     let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
     let secrets = context::open_secrets(&loaded, &master).await?;
-    let store = context::open_state(&loaded, &master, &secrets).await?;
-    let ledger = models::ledger(&loaded, &store)?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let store = context::open_state(&loaded, &master, &mut credentials).await?;
+    let ledger = hardshell_egress::ledger(&loaded, &store)?;
     let month = ledger.month(Utc::now()).await?;
     println!("{}", month.month);
     if month.models.is_empty() {

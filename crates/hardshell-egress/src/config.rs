@@ -1,22 +1,19 @@
-//! The `[llm]` and `[agent]` tables as the edge's model gateway and the agent's
+//! The `[llm]` and `[agent]` tables as the model gateway and the agent's
 //! settings.
 
 use std::collections::BTreeMap;
 
-use anyhow::Context as _;
 use hardshell_agent::protocol::{
     AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint,
 };
 use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
-use hardshell_edge::{LlmGateway, ProviderRoute};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
-use hardshell_secrets::SecretStore;
 use hardshell_storage::{ObjectKey, Store};
 
-use crate::context;
+use crate::{Credentials, EgressError, LlmGateway, ProviderRoute};
 
 /// Where the model gateway keeps its monthly usage: `llm/usage/<YYYY-MM>`.
-pub fn ledger(loaded: &LoadedConfig, store: &Store) -> anyhow::Result<UsageLedger> {
+pub fn ledger(loaded: &LoadedConfig, store: &Store) -> Result<UsageLedger, EgressError> {
     let mut prices = PriceList::new();
     for (i, price) in loaded.config.llm.prices.iter().enumerate() {
         let model = ModelRef::parse(&price.model)
@@ -31,12 +28,15 @@ pub fn ledger(loaded: &LoadedConfig, store: &Store) -> anyhow::Result<UsageLedge
     ))
 }
 
-/// The edge's model gateway: providers with their keys resolved here, in the edge.
+/// The model gateway: the providers with their keys resolved through
+/// `credentials`, which keeps each key (under its placeholder name,
+/// `LLM_<NAME>`, wherever it came from) for the leak scan: the agent holds
+/// none, so one it sends was obtained to be smuggled out.
 pub async fn gateway(
     loaded: &LoadedConfig,
-    secrets: &SecretStore,
+    credentials: &mut Credentials<'_>,
     store: &Store,
-) -> anyhow::Result<LlmGateway> {
+) -> Result<LlmGateway, EgressError> {
     // Each provider is asked only for its models in the chain.
     let mut models: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (i, entry) in loaded.config.llm.chain.iter().enumerate() {
@@ -53,13 +53,9 @@ pub async fn gateway(
     for (name, provider) in &loaded.config.llm.providers {
         let key = match &provider.api_key {
             Some(reference) => Some(
-                context::resolve(
-                    loaded,
-                    &format!("llm.providers.{name}.api_key"),
-                    reference,
-                    secrets,
-                )
-                .await?,
+                credentials
+                    .resolve(&format!("llm.providers.{name}.api_key"), reference)
+                    .await?,
             ),
             None => None,
         };
@@ -89,7 +85,11 @@ pub async fn gateway(
         )),
         None => None,
     };
-    LlmGateway::new(providers, ledger, cap).context("building the model gateway")
+    let gateway = LlmGateway::new(providers, ledger, cap).map_err(EgressError::BuildGateway)?;
+    for key in gateway.key_values() {
+        credentials.hold(key);
+    }
+    Ok(gateway)
 }
 
 /// What the agent is told about the config: for each model, where its
@@ -98,7 +98,7 @@ pub fn agent_settings(
     loaded: &LoadedConfig,
     gateway: &LlmGateway,
     model_proxy: &str,
-) -> anyhow::Result<AgentSettings> {
+) -> Result<AgentSettings, EgressError> {
     let llm = &loaded.config.llm;
     let mut chain = Vec::new();
     for (i, entry) in llm.chain.iter().enumerate() {

@@ -7,6 +7,7 @@
 //! against the real local model is tested end to end in the hardshell crate.
 //! Requests reach the broker the way the agent's do: an HTTP proxy on
 //! loopback that relays to the broker's unix socket.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -15,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
-use hardshell_edge::{LlmGateway, ProviderRoute, model_broker};
+use hardshell_egress::{LlmGateway, ProviderRoute, model_broker};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
 use zeroize::Zeroizing;

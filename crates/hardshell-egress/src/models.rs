@@ -170,7 +170,7 @@ impl LlmGateway {
     /// Each provider's key, named by its placeholder (`LLM_<NAME>`): values
     /// the edge holds that must not leave a shell or show in a command's
     /// output, whichever way the config gave them (store or environment).
-    pub fn key_values(&self) -> Vec<NamedSecret> {
+    pub(crate) fn key_values(&self) -> Vec<NamedSecret> {
         self.providers
             .iter()
             .filter_map(|(name, route)| {

@@ -1,120 +1,124 @@
 //! The egress brokers: for `exec` shells, `[egress]` turned into the
 //! broker's policy, bindings and leak scan; for the agent's shell, the model
-//! providers (see [`models`]). Each is served on a unix socket that the
-//! shell's forwarder relays to; every decision goes to the audit log.
-
-mod models;
-mod stored;
-
-pub use models::{AgentProvider, LlmGateway, LlmGatewayError, ProviderRoute};
-pub use stored::StoredSecrets;
+//! providers (see [`crate::models`]). Each is served on a unix socket that
+//! the shell's forwarder relays to; every decision goes to the audit log.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{EgressDecided, SecretLeakBlocked, SecretMisdirected};
+use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::HostPattern;
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Event};
 use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner, NamedSecret};
-use hardshell_config::{Cidr, Egress};
+use hardshell_config::{Cidr, LoadedConfig};
+use hardshell_secrets::{SecretName, SecretStore};
 use zeroize::Zeroizing;
 
-use crate::state::EdgeState;
-use crate::{Edge, EdgeError};
+use crate::{EgressError, LlmGateway, models};
 
-/// What the broker for exec shells is made of.
-pub struct EgressSetup<'a> {
-    pub config: &'a Egress,
-    /// `[dangerous] egress_internal`.
-    pub internal: &'a [Cidr],
-    /// The values of the secrets `[egress.secrets]` binds, by name.
-    pub secrets: BTreeMap<String, Zeroizing<String>>,
-    /// Every secret the edge holds, whose value must not leave a shell
-    /// (the store's as it is now, see [`LiveScanner`]).
-    pub scanner: Arc<LiveScanner>,
-}
-
-impl std::fmt::Debug for EgressSetup<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EgressSetup")
-            .field("config", &self.config)
-            .field("secrets", &self.secrets.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
-
-fn patterns(hosts: &[String], key: &str) -> Result<Vec<HostPattern>, EdgeError> {
+fn patterns(hosts: &[String], key: &str) -> Result<Vec<HostPattern>, EgressError> {
     hosts
         .iter()
-        .map(|host| HostPattern::parse(host).map_err(|e| EdgeError::Setup(format!("{key}: {e}"))))
+        .map(|host| {
+            HostPattern::parse(host).map_err(|error| EgressError::HostPattern {
+                key: key.to_owned(),
+                error,
+            })
+        })
         .collect()
 }
 
-impl Edge {
-    /// The exec shells' broker, its decisions audited. Each run serves it on
-    /// a listener of its own (see [`crate::SandboxShell::with_egress`]), so
-    /// each command's connections and bytes are counted alone.
-    pub fn exec_broker(&self, setup: EgressSetup<'_>) -> Result<Broker, EdgeError> {
-        let mut routes = Vec::new();
-        for (i, route) in setup.config.routes.iter().enumerate() {
-            routes.push(Route {
-                hosts: patterns(&route.hosts, &format!("egress.routes[{i}].hosts"))?,
-                ports: route.ports.clone(),
-                methods: route
-                    .methods
-                    .as_ref()
-                    .map(|m| m.iter().map(|m| m.to_ascii_uppercase()).collect()),
-                path_prefixes: route.paths.clone(),
-                tls: route.tls,
-                ..Route::default()
-            });
-        }
-        let mut bindings = BTreeMap::new();
-        for (name, binding) in &setup.config.secrets {
-            bindings.insert(
-                name.clone(),
-                Binding {
-                    hosts: patterns(&binding.hosts, &format!("egress.secrets.{name}.hosts"))?,
-                    header: binding.header.clone(),
-                },
-            );
-        }
-        let values = Arc::new(setup.secrets);
-        let state = self.state.clone();
-        let tls = hardshell_broker::proxy::platform_tls()
-            .map_err(|e| EdgeError::Setup(format!("the broker's TLS roots: {e}")))?;
-        let mut broker = Broker::new(
-            EgressPolicy { routes },
-            AddressGuard::new(setup.internal.iter().map(|c| c.0).collect()),
-            tls,
-        );
-        broker.bindings = bindings;
-        broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
-        broker.scanner = setup.scanner;
-        broker.events = Arc::new(move |event| audit(&state, "exec", event));
-        broker.limits.max_bytes = setup.config.max_mb.saturating_mul(1 << 20);
-        Ok(broker)
+/// The values of the secrets `[egress.secrets]` binds, read from the store
+/// now, so a missing one stops the start.
+async fn bound_values(
+    loaded: &LoadedConfig,
+    secrets: &SecretStore,
+) -> Result<BTreeMap<String, Zeroizing<String>>, EgressError> {
+    let mut values = BTreeMap::new();
+    for name in loaded.config.egress.secrets.keys() {
+        let key = format!("egress.secrets.{name}");
+        let parsed = SecretName::parse(name).map_err(|e| loaded.error_at(&key, e.to_string()))?;
+        let value = secrets.get(&parsed).await?.ok_or_else(|| {
+            loaded.error_at(&key, format!("no such secret: hardshell secret put {name}"))
+        })?;
+        let text = value
+            .expose_str()
+            .ok_or_else(|| loaded.error_at(&key, "the secret is not text"))?;
+        values.insert(name.clone(), Zeroizing::new(text.to_owned()));
     }
+    Ok(values)
+}
+
+/// The exec shells' broker from `[egress]`: its routes, the secrets
+/// `[egress.secrets]` binds (their values from `secrets`), `scanner` as its
+/// leak scan (every secret hardshell holds, see [`crate::StoredSecrets`]),
+/// `[dangerous] egress_internal` as the address guard's exceptions, and its
+/// decisions recorded in `audit`. Each run serves it on a listener of its
+/// own, so each command's connections and bytes are counted alone.
+pub async fn exec_broker(
+    loaded: &LoadedConfig,
+    secrets: &SecretStore,
+    scanner: Arc<LiveScanner>,
+    audit: Arc<AuditLog>,
+) -> Result<Broker, EgressError> {
+    let config = &loaded.config.egress;
+    let values = bound_values(loaded, secrets).await?;
+    let mut routes = Vec::new();
+    for (i, route) in config.routes.iter().enumerate() {
+        routes.push(Route {
+            hosts: patterns(&route.hosts, &format!("egress.routes[{i}].hosts"))?,
+            ports: route.ports.clone(),
+            methods: route
+                .methods
+                .as_ref()
+                .map(|m| m.iter().map(|m| m.to_ascii_uppercase()).collect()),
+            path_prefixes: route.paths.clone(),
+            tls: route.tls,
+            ..Route::default()
+        });
+    }
+    let mut bindings = BTreeMap::new();
+    for (name, binding) in &config.secrets {
+        bindings.insert(
+            name.clone(),
+            Binding {
+                hosts: patterns(&binding.hosts, &format!("egress.secrets.{name}.hosts"))?,
+                header: binding.header.clone(),
+            },
+        );
+    }
+    let values = Arc::new(values);
+    let tls = hardshell_broker::proxy::platform_tls().map_err(EgressError::TlsRoots)?;
+    let internal = &loaded.config.dangerous.egress_internal;
+    let mut broker = Broker::new(
+        EgressPolicy { routes },
+        AddressGuard::new(internal.iter().map(|c| c.0).collect()),
+        tls,
+    );
+    broker.bindings = bindings;
+    broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
+    broker.scanner = scanner;
+    broker.events = Arc::new(move |event| note(&audit, "exec", event));
+    broker.limits.max_bytes = config.max_mb.saturating_mul(1 << 20);
+    Ok(broker)
 }
 
 /// The agent shell's broker: the model providers' routes, each swapping its
-/// provider's key placeholder in the key header only, the gateway as the tap, and a scan for every secret the
-/// edge holds; `internal` are the address guard's exceptions (`[dangerous]
-/// egress_internal`). Decisions are dropped (the edge's variant audits them).
+/// provider's key placeholder in the key header only, the gateway as the
+/// tap, and a scan for `scanned` and the providers' keys; `internal` are the
+/// address guard's exceptions (`[dangerous] egress_internal`). Decisions
+/// are dropped ([`serve_model_broker`] audits them).
 pub fn model_broker(
     gateway: &LlmGateway,
     internal: &[Cidr],
     scanned: &[NamedSecret],
-) -> Result<Broker, EdgeError> {
-    let models::Routes { routes, keys } = gateway
-        .routes()
-        .map_err(|e| EdgeError::Setup(e.to_string()))?;
-    let tls = hardshell_broker::proxy::platform_tls()
-        .map_err(|e| EdgeError::Setup(format!("the broker's TLS roots: {e}")))?;
+) -> Result<Broker, EgressError> {
+    let models::Routes { routes, keys } = gateway.routes().map_err(EgressError::ModelRoutes)?;
+    let tls = hardshell_broker::proxy::platform_tls().map_err(EgressError::TlsRoots)?;
     let guard = AddressGuard::new(internal.iter().map(|c| c.0).collect());
     // No bindings: each model route names the one key it swaps, and where.
     let mut broker = Broker::new(EgressPolicy { routes }, guard, tls);
@@ -134,45 +138,37 @@ pub fn model_broker(
     Ok(broker)
 }
 
-/// Binds `socket` (replacing a stale one, mode 0600) and serves `broker` on it.
-fn serve_on(socket: &Path, broker: Broker) -> Result<(), EdgeError> {
-    let listener = crate::control::bind_socket(socket)
-        .map_err(|e| EdgeError::Setup(format!("{}: {e}", socket.display())))?;
+/// Binds `socket` (replacing a stale one, mode 0600) and serves the agent
+/// shell's broker (see [`model_broker`]) on it, its decisions recorded in
+/// `audit`, its leak scan `scanner` (which must hold the providers' keys too).
+pub fn serve_model_broker(
+    socket: &Path,
+    gateway: &LlmGateway,
+    internal: &[Cidr],
+    scanner: Arc<LiveScanner>,
+    audit: Arc<AuditLog>,
+) -> Result<(), EgressError> {
+    let mut broker = model_broker(gateway, internal, &[])?;
+    broker.scanner = scanner;
+    broker.events = Arc::new(move |event| note(&audit, "agent", event));
+    let listener =
+        hardshell_broker::socket::bind(socket).map_err(|error| EgressError::BindBroker {
+            socket: socket.to_owned(),
+            error,
+        })?;
     tokio::spawn(Arc::new(broker).serve(listener));
     Ok(())
 }
 
-impl Edge {
-    /// Serves the agent shell's broker (see [`model_broker`]) on `socket`,
-    /// its decisions audited, its leak scan `scanner` (which must hold the
-    /// providers' keys too).
-    pub fn serve_model_broker(
-        &self,
-        socket: &Path,
-        gateway: &LlmGateway,
-        internal: &[Cidr],
-        scanner: Arc<LiveScanner>,
-    ) -> Result<(), EdgeError> {
-        let mut broker = model_broker(gateway, internal, &[])?;
-        broker.scanner = scanner;
-        let state = self.state.clone();
-        broker.events = Arc::new(move |event| audit(&state, "agent", event));
-        serve_on(socket, broker)
+/// Records one broker decision, buffered as the edge's request records are:
+/// the broker does not wait for storage. One the log refuses (its backlog
+/// is full) is logged as an error, as the edge's own.
+fn note(audit: &AuditLog, shell: &'static str, event: Event) {
+    let event = record(shell, event);
+    let kind = event.type_name();
+    if let Err(e) = audit.record(event) {
+        tracing::error!(event = kind, error = %e, "audit record refused");
     }
-}
-
-impl Edge {
-    /// Cuts the values `scanner` looks for out of every exec command's
-    /// output before the agent (and so the model and the user) sees it.
-    pub fn redact_exec_output(&self, scanner: Arc<LiveScanner>) {
-        if let Some(exec) = &self.state.exec {
-            exec.redact_with(scanner);
-        }
-    }
-}
-
-fn audit(state: &EdgeState, shell: &'static str, event: Event) {
-    state.audit.note(record(shell, event));
 }
 
 /// The audit record (and warning log line) for one broker decision. None is
