@@ -87,7 +87,7 @@ pub async fn gateway(
     };
     let gateway = LlmGateway::new(providers, ledger, cap).map_err(EgressError::BuildGateway)?;
     for key in gateway.key_values() {
-        credentials.hold(key);
+        credentials.hold_key(key);
     }
     Ok(gateway)
 }

@@ -37,14 +37,17 @@ use crate::{EgressError, StoredSecrets};
 pub struct Credentials<'a> {
     loaded: &'a LoadedConfig,
     secrets: &'a SecretStore,
-    /// Values the store's listing does not show, by name.
-    held: Vec<NamedSecret>,
+    /// The providers' keys, by their placeholder names (`LLM_<NAME>`).
+    keys: Vec<NamedSecret>,
+    /// Values read from the environment, by their config keys.
+    from_env: Vec<NamedSecret>,
 }
 
 impl std::fmt::Debug for Credentials<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Credentials")
-            .field("held", &self.held)
+            .field("keys", &self.keys)
+            .field("from_env", &self.from_env)
             .finish_non_exhaustive()
     }
 }
@@ -54,7 +57,8 @@ impl<'a> Credentials<'a> {
         Self {
             loaded,
             secrets,
-            held: Vec::new(),
+            keys: Vec::new(),
+            from_env: Vec::new(),
         }
     }
 
@@ -76,7 +80,8 @@ impl<'a> Credentials<'a> {
                             loaded.error_at(key, format!("environment variable {var} is not set"))
                         })?,
                 );
-                self.hold(NamedSecret::new(name_of(key), value.as_bytes().to_vec()));
+                self.from_env
+                    .push(NamedSecret::new(name_of(key), value.as_bytes().to_vec()));
                 Ok(value)
             }
             SecretRef::Secret(name) => {
@@ -101,10 +106,10 @@ impl<'a> Credentials<'a> {
         }
     }
 
-    /// Keeps `secret` for the leak scan: a value hardshell holds that the
-    /// store's listing does not show.
-    pub(crate) fn hold(&mut self, secret: NamedSecret) {
-        self.held.push(secret);
+    /// Keeps a provider's key, named by its placeholder, for the leak scan:
+    /// the agent holds none, so one it sends was obtained to be smuggled out.
+    pub(crate) fn hold_key(&mut self, key: NamedSecret) {
+        self.keys.push(key);
     }
 
     /// The leak scan for every secret hardshell holds: the store's as it is
@@ -112,11 +117,12 @@ impl<'a> Credentials<'a> {
     /// writes it while the edge runs), and every value held here. Consumes
     /// the credentials: nothing can be resolved after the scan is made.
     pub fn scanner(self, every: Duration) -> Arc<LiveScanner> {
-        LiveScanner::watching(
-            Arc::new(StoredSecrets(self.secrets.clone())),
-            self.held,
-            every,
-        )
+        // A value found is reported under the first name it is held by: a
+        // provider's key from the environment is held twice, and shows as
+        // its placeholder's name, the one the agent knows.
+        let mut held = self.keys;
+        held.extend(self.from_env);
+        LiveScanner::watching(Arc::new(StoredSecrets(self.secrets.clone())), held, every)
     }
 }
 

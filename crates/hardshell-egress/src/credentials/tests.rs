@@ -59,7 +59,7 @@ async fn a_credential_from_the_environment_is_in_the_leak_scan_under_its_config_
         .unwrap();
     assert!(
         credentials
-            .held
+            .from_env
             .iter()
             .all(|held| hardshell_config::is_valid_secret_name(held.name())),
         "{credentials:?}"
@@ -88,7 +88,7 @@ async fn a_credential_from_the_store_is_scanned_for_through_the_store() {
         .unwrap();
     assert_eq!(*read, stored);
     // Not held twice: the store's listing shows it.
-    assert!(credentials.held.is_empty());
+    assert!(credentials.from_env.is_empty());
     let scanner = credentials.scanner(Duration::ZERO).current().await;
     assert_eq!(scanner.find(stored.as_bytes()).unwrap().name, "OIDC_SECRET");
 }
@@ -120,7 +120,7 @@ async fn a_missing_credential_names_its_key_and_source_and_nothing_else() {
         .unwrap_err()
         .to_string();
     assert!(absent.contains("hardshell secret put ABSENT"), "{absent}");
-    assert!(credentials.held.is_empty());
+    assert!(credentials.from_env.is_empty());
 }
 
 #[tokio::test]
@@ -149,4 +149,31 @@ async fn a_providers_key_is_in_the_leak_scan_under_its_placeholder_name() {
     secrets.remove(&name).await.unwrap();
     let scanner = credentials.scanner(Duration::ZERO).current().await;
     assert_eq!(scanner.find(key.as_bytes()).unwrap().name, "LLM_CLOUD");
+}
+
+#[tokio::test]
+async fn a_providers_key_from_the_environment_is_found_as_its_placeholder_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = secret_store(dir.path()).await;
+    let state = Store::open(
+        &Location::Local(LocalOptions {
+            objects: dir.path().join("state"),
+            locks: dir.path().join("state-locks"),
+        }),
+        Sealing::Plaintext,
+    )
+    .await
+    .unwrap();
+    let loaded = config("env:PATH");
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    crate::gateway(&loaded, &mut credentials, &state)
+        .await
+        .unwrap();
+    // Held under its config key too; found under the name the agent knows.
+    assert_eq!(
+        credentials.from_env[0].name(),
+        "LLM_PROVIDERS_CLOUD_API_KEY"
+    );
+    let scanner = credentials.scanner(Duration::ZERO).current().await;
+    assert_eq!(scanner.find(path().as_bytes()).unwrap().name, "LLM_CLOUD");
 }
