@@ -37,7 +37,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 
-use hardshell_agent::protocol::AgentSettings;
+use hardshell_protocol::AgentSettings;
 
 use crate::state::EdgeState;
 use crate::{Edge, EdgeError};
@@ -235,12 +235,11 @@ async fn exec(service: &ControlService, rest: &str, request: Request<Body>) -> H
         return response::method_not_allowed();
     }
     let answer = if rest == "run" {
-        let limit = hardshell_agent::builtin::MAX_COMMAND_BYTES + 4096;
+        let limit = hardshell_protocol::MAX_COMMAND_BYTES + 4096;
         let Ok(bytes) = axum::body::to_bytes(request.into_body(), limit).await else {
             return response::payload_too_large();
         };
-        let Ok(run) = serde_json::from_slice::<hardshell_agent::protocol::ExecRequest>(&bytes)
-        else {
+        let Ok(run) = serde_json::from_slice::<hardshell_protocol::ExecRequest>(&bytes) else {
             return response::bad_request("expected {\"session\", \"command\"}\n");
         };
         exec.request(run, &edge.audit).await

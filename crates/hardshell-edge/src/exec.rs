@@ -37,10 +37,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{ExecDecided, ExecFinished};
 use hardshell_config::{Approval, Exec as ExecConfig};
+use hardshell_protocol::{ExecAnswer, ExecReport, ExecRequest};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;

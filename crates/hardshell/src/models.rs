@@ -4,12 +4,10 @@
 use std::collections::BTreeMap;
 
 use anyhow::Context as _;
-use hardshell_agent::protocol::{
-    AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint,
-};
 use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
 use hardshell_edge::{LlmGateway, ProviderRoute};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
+use hardshell_protocol::{AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint};
 use hardshell_secrets::SecretStore;
 use hardshell_storage::{ObjectKey, Store};
 

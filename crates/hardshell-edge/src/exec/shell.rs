@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use hardshell_agent::protocol::ExecReport;
+use hardshell_protocol::ExecReport;
 use hardshell_sandbox::volume::Volumes;
 use hardshell_sandbox::{Bind, Ended, Forward, Io, Launcher, Limits, ShellPolicy, Status, Stdio};
 use tokio::sync::Semaphore;

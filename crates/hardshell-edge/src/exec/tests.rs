@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
 use hardshell_audit::{AuditLog, AuditOptions, LogId, Tail};
 use hardshell_config::{Approval, Exec as ExecConfig};
+use hardshell_protocol::{ExecAnswer, ExecReport, ExecRequest};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
 
 use super::{AnswerError, ExecEvent, ExecService, RunDecision, ShellRun, ToolShell, is_session_id};

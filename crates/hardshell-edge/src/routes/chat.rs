@@ -34,11 +34,10 @@ use std::convert::Infallible;
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
-use hardshell_agent::TurnEvent;
-use hardshell_agent::protocol::{TurnLine, TurnRequest};
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{ApprovalEventDropped, RequestId, TurnFinished};
 use hardshell_auth::{Chat, Permit, Principal};
+use hardshell_protocol::{TurnEnd, TurnEvent, TurnLine, TurnRequest};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use hyper::body::Frame;
@@ -283,13 +282,9 @@ pub(crate) async fn start_turn(
                 }
                 TurnLine::Outcome { outcome } => {
                     let (end, reason) = match &outcome.end {
-                        hardshell_agent::TurnEnd::Completed => ("completed", None),
-                        hardshell_agent::TurnEnd::Refused(refusal) => {
-                            ("refused", Some(refusal.to_string()))
-                        }
-                        hardshell_agent::TurnEnd::Failed(failure) => {
-                            ("failed", Some(failure.to_string()))
-                        }
+                        TurnEnd::Completed => ("completed", None),
+                        TurnEnd::Refused(refusal) => ("refused", Some(refusal.to_string())),
+                        TurnEnd::Failed(failure) => ("failed", Some(failure.to_string())),
                     };
                     if let Ok(request_id) = RequestId::new(&request_id) {
                         state.audit.note(AuditEvent::TurnFinished(TurnFinished {

@@ -9,13 +9,13 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hardshell_agent::builtin::{CommandRunner, Exec};
-use hardshell_agent::protocol::{AgentSettings, ExecAnswer, ExecRequest};
 use hardshell_agent::{
     Agent, AgentConfig, AgentParts, ChainModel, ChatStream, Memory, Model, ModelError,
     OwnerTimeZone, SessionStore, SystemClock, ToolRegistry, Workspace,
     builtin::register_builtin_tools,
 };
 use hardshell_llm::ChatRequest;
+use hardshell_protocol::{AgentSettings, ExecAnswer, ExecRequest};
 use hardshell_storage::{Location, RemoteOptions, Sealing, Store};
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hardshell_agent::TurnEvent;
+use hardshell_protocol::TurnEvent;
 use tokio::sync::broadcast;
 
 use super::{frame, sse_frame};
