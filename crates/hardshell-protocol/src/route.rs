@@ -1,5 +1,7 @@
 //! The routes of both sockets as values, so the server matches the very
-//! paths its client builds. Each carries the method its client sends.
+//! paths its client builds. An agent route carries its method; the control
+//! socket's server checks each route's method itself, as the table says
+//! (what it answers to a wrong one differs by route).
 //!
 //! The agent's socket (the edge is the client, `hardshell agent` the server):
 //!
@@ -109,8 +111,7 @@ pub enum ControlRoute<'a> {
 }
 
 impl<'a> ControlRoute<'a> {
-    /// The route a path names, if any. Methods are the server's to check:
-    /// what each answers to a wrong one differs.
+    /// The route a path names, if any; its method is the server's to check.
     pub fn parse(path: &'a str) -> Option<Self> {
         if let Some(rest) = path
             .strip_prefix(hardshell_storage::remote_protocol::PATH_PREFIX)
@@ -128,17 +129,6 @@ impl<'a> ControlRoute<'a> {
             rest => Some(ControlRoute::ExecWait {
                 approval: rest.strip_prefix(APPROVALS)?.strip_suffix(WAIT)?,
             }),
-        }
-    }
-
-    /// The method a client sends (the storage routes have several).
-    pub fn method(&self) -> Option<Method> {
-        match self {
-            ControlRoute::Storage { .. } => None,
-            ControlRoute::Settings => Some(Method::GET),
-            ControlRoute::Switch | ControlRoute::ExecRun | ControlRoute::ExecWait { .. } => {
-                Some(Method::POST)
-            }
         }
     }
 

@@ -13,6 +13,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hardshell_protocol::ExecReport;
+// The forwarder's port on each exec shell's loopback, and where the shell
+// sees its broker's socket directory: as in the agent's shell.
+use hardshell_protocol::socket::{SHELL_PROXY_PORT as PROXY_PORT, SHELL_SOCKET_DIR as BROKER_DIR};
 use hardshell_sandbox::volume::Volumes;
 use hardshell_sandbox::{Bind, Ended, Forward, Io, Launcher, Limits, ShellPolicy, Status, Stdio};
 use tokio::sync::Semaphore;
@@ -83,11 +86,6 @@ impl RunBroker {
         Ok(started)
     }
 }
-
-/// The forwarder's port on each exec shell's loopback.
-const PROXY_PORT: u16 = 3128;
-/// Where an exec shell sees the broker's socket directory.
-const BROKER_DIR: &str = "/run/hardshell";
 
 impl SandboxShell {
     /// Tool shells started by `launcher`, over workspaces under `workspaces`
