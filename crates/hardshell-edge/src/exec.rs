@@ -135,15 +135,6 @@ pub(crate) enum RunDecision {
     Approved,
 }
 
-impl RunDecision {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            RunDecision::Allowed => "allowed",
-            RunDecision::Approved => "approved",
-        }
-    }
-}
-
 /// A question put to a session's owner.
 struct Pending {
     session: String,

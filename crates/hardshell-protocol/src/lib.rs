@@ -11,9 +11,11 @@
 //! does not parse refuses the whole message; and nothing here holds a secret
 //! (a key crosses only as its placeholder).
 //!
-//! [`route`] has both sockets' paths; [`socket`] where the sockets are.
+//! [`route`] has both sockets' paths; [`socket`] where the sockets are;
+//! [`chat`] the edge's chat API, whose client is `hardshell chat`.
 #![forbid(unsafe_code)]
 
+pub mod chat;
 mod exec;
 pub mod route;
 mod session;
