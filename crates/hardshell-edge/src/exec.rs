@@ -489,7 +489,7 @@ impl ExecService {
         match result {
             Ok(mut report) => {
                 audit.note(finished(
-                    &report.ended,
+                    report.ended.as_str(),
                     report.exit_code,
                     report.duration_ms,
                     report.pids_limit_hit,

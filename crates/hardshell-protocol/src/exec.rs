@@ -32,9 +32,7 @@ pub enum ExecAnswer {
 pub struct ExecReport {
     /// The exit code, when it exited on its own.
     pub exit_code: Option<i32>,
-    /// `exited`, or why its shell was stopped: `timeout`, `memory`, `pids`,
-    /// `signal`.
-    pub ended: String,
+    pub ended: ExecEnd,
     /// Some fork was refused at `[exec] max_pids` (a fork bomb), whichever
     /// way the run then ended.
     #[serde(default)]
@@ -44,6 +42,38 @@ pub struct ExecReport {
     /// Whether output past `[exec] max_output_bytes` was cut.
     pub truncated: bool,
     pub duration_ms: u64,
+}
+
+/// How a run ended: on its own, or why its shell was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecEnd {
+    /// It exited with its code.
+    Exited,
+    /// A signal ended it.
+    Signal,
+    /// It hit `[exec] max_pids` (a fork bomb) and then exited.
+    Pids,
+    /// The wall clock (`[exec] timeout_secs`) stopped its shell.
+    Timeout,
+    /// The memory limit stopped its shell.
+    Memory,
+    /// Its shell was stopped from outside (the edge shutting down).
+    Terminated,
+}
+
+impl ExecEnd {
+    /// As the wire and the audit record spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExecEnd::Exited => "exited",
+            ExecEnd::Signal => "signal",
+            ExecEnd::Pids => "pids",
+            ExecEnd::Timeout => "timeout",
+            ExecEnd::Memory => "memory",
+            ExecEnd::Terminated => "terminated",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -62,6 +92,23 @@ mod tests {
         ] {
             pinned::<ExecAnswer>(answer);
         }
+    }
+
+    #[test]
+    fn every_way_a_run_ends_keeps_its_name() {
+        for end in [
+            ExecEnd::Exited,
+            ExecEnd::Signal,
+            ExecEnd::Pids,
+            ExecEnd::Timeout,
+            ExecEnd::Memory,
+            ExecEnd::Terminated,
+        ] {
+            let text = format!("\"{}\"", end.as_str());
+            assert_eq!(serde_json::to_string(&end).unwrap(), text);
+            pinned::<ExecEnd>(&text);
+        }
+        assert!(serde_json::from_str::<ExecEnd>(r#""crashed""#).is_err());
     }
 
     #[test]

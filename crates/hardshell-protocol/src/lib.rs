@@ -24,7 +24,7 @@ pub mod socket;
 mod switch;
 mod turn;
 
-pub use exec::{ExecAnswer, ExecReport, ExecRequest, MAX_COMMAND_BYTES};
+pub use exec::{ExecAnswer, ExecEnd, ExecReport, ExecRequest, MAX_COMMAND_BYTES};
 pub use route::{AgentRoute, ControlRoute};
 pub use session::{SessionId, SessionIdError, SessionSummary, StoredMessage};
 pub use settings::{AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint};
