@@ -6,10 +6,11 @@
 //!
 //! Invariants: every message keeps its JSON shape (the tests pin each one as
 //! text, so a change of the wire shows as a failing test, not as two ends
-//! that no longer understand each other); a value read from the other side is
-//! typed as it is read — a session id, a model reference or a closed set that
-//! does not parse refuses the whole message; and nothing here holds a secret
-//! (a key crosses only as its placeholder).
+//! that no longer understand each other); a value with a type is read as it
+//! — a session id in a listing or an outcome, a model reference, a closed
+//! set — and one that does not parse refuses the whole message (the session
+//! of a turn or a command request is still text, which its server parses);
+//! and nothing here holds a secret (a key crosses only as its placeholder).
 //!
 //! [`route`] has both sockets' paths; [`socket`] where the sockets are;
 //! [`chat`] the edge's chat API, whose client is `hardshell chat`.
