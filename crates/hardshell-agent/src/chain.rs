@@ -12,8 +12,8 @@ use hardshell_llm::{
 };
 use zeroize::Zeroizing;
 
-use crate::protocol::{ChainEntry, ProviderWire};
 use crate::{ChatStream, Model, ModelError};
+use hardshell_protocol::{ChainEntry, ProviderWire};
 
 /// Told about each move down the chain (the agent reports it to the edge).
 pub type OnSwitch = Arc<dyn Fn(&ModelRef, &ModelRef, SwitchReason) + Send + Sync>;

@@ -5,8 +5,12 @@
 //! reaches models through a [`Model`] and state through a storage [`Scope`] the
 //! edge hands it; a user message is acknowledged ([`TurnEvent::Accepted`]) only
 //! once it is durably stored; and no model output, however malformed, makes a
-//! turn panic or run past its time limit. This crate has no process, socket or
-//! HTTP code: the integrator wires those.
+//! turn panic or run past its time limit.
+//!
+//! The wire types it speaks to the edge are `hardshell-protocol`'s (re-exported
+//! as [`protocol`]); [`serve`] is the server side of the agent's unix socket.
+//! The process around it (settings, storage and the `exec` tool's way to the
+//! edge over the control socket) is the binary's `hardshell agent`.
 //!
 //! # Public API
 //!
@@ -45,7 +49,6 @@ mod history;
 mod memory;
 mod model;
 mod prompt;
-pub mod protocol;
 pub mod serve;
 mod session;
 mod tool;
@@ -53,6 +56,8 @@ mod turn;
 
 pub use chain::{ChainModel, OnSwitch};
 pub use clock::{Clock, FixedClock, OwnerTimeZone, SystemClock, TimeZoneError};
+pub use hardshell_protocol as protocol;
+pub use hardshell_protocol::{SessionId, SessionIdError, SessionSummary, StoredMessage};
 pub use hardshell_storage::Scope;
 pub use memory::{
     HitSource, MAX_NOTE_BODY_BYTES, MAX_NOTE_FILE_BYTES, MAX_SEARCH_RESULTS, Memory, MemoryError,
@@ -62,9 +67,7 @@ pub use model::{ChatStream, Model, ModelError};
 pub use prompt::{
     DEFAULT_MAX_FILE_BYTES, WORKSPACE_FILES, Workspace, WorkspaceFile, system_prompt,
 };
-pub use session::{
-    SessionError, SessionId, SessionIdError, SessionStore, SessionSummary, StoredMessage,
-};
+pub use session::{SessionError, SessionStore};
 pub use tool::{
     DispatchError, Notice, Tool, ToolContext, ToolError, ToolOutput, ToolRegistry,
     ToolRegistryError, parse_arguments,

@@ -1,11 +1,12 @@
-//! Hosting the agent on its unix socket: the server side of [`crate::protocol`].
+//! Hosting the agent on its unix socket: the server side of
+//! [`hardshell_protocol`]'s agent routes ([`AgentRoute`]).
 //! The edge is the only client; holding the socket is the capability.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
@@ -13,8 +14,8 @@ use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 
-use crate::protocol::{TurnLine, TurnRequest};
 use crate::{Agent, SessionId, TurnEvent};
+use hardshell_protocol::{AgentRoute, TurnLine, TurnRequest};
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -73,11 +74,11 @@ fn json<T: serde::Serialize>(value: &T) -> Response<Body> {
 }
 
 async fn route(agent: Arc<Agent>, request: Request<Incoming>) -> Response<Body> {
-    let path = request.uri().path().to_owned();
-    match (request.method().clone(), path.as_str()) {
-        (Method::GET, "/v1/health") => full(StatusCode::OK, "text/plain", "ok\n"),
-        (Method::POST, "/v1/turn") => turn(agent, request).await,
-        (Method::GET, "/v1/sessions") => match agent.sessions().list().await {
+    let uri = request.uri().clone();
+    match AgentRoute::parse(request.method(), uri.path(), uri.query()) {
+        Some(AgentRoute::Health) => full(StatusCode::OK, "text/plain", "ok\n"),
+        Some(AgentRoute::Turn) => turn(agent, request).await,
+        Some(AgentRoute::Sessions) => match agent.sessions().list().await {
             Ok(list) => json(&list),
             Err(e) => {
                 tracing::error!(error = %e, "listing sessions failed");
@@ -88,21 +89,15 @@ async fn route(agent: Arc<Agent>, request: Request<Incoming>) -> Response<Body> 
                 )
             }
         },
-        (Method::GET, rest) if rest.starts_with("/v1/sessions/") => {
-            let Ok(id) = SessionId::parse(&rest["/v1/sessions/".len()..]) else {
+        Some(AgentRoute::History { session, limit }) => {
+            let Ok(id) = SessionId::parse(session) else {
                 return full(
                     StatusCode::BAD_REQUEST,
                     "text/plain",
                     "invalid session id\n",
                 );
             };
-            let limit = request
-                .uri()
-                .query()
-                .and_then(|q| q.strip_prefix("limit="))
-                .and_then(|n| n.parse::<usize>().ok())
-                .unwrap_or(MAX_HISTORY)
-                .min(MAX_HISTORY);
+            let limit = limit.unwrap_or(MAX_HISTORY).min(MAX_HISTORY);
             match agent.sessions().history(&id, limit).await {
                 Ok(history) => json(&history),
                 Err(e) => {
@@ -115,7 +110,7 @@ async fn route(agent: Arc<Agent>, request: Request<Incoming>) -> Response<Body> 
                 }
             }
         }
-        _ => full(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
+        None => full(StatusCode::NOT_FOUND, "text/plain", "not found\n"),
     }
 }
 

@@ -13,19 +13,16 @@
 //! message after the ones known?) instead of a listing and a read per message,
 //! and a store sharing the scope with other writers still sees their messages.
 
-mod id;
-
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use chrono::{DateTime, Utc};
 use hardshell_llm::{Message, Role};
+use hardshell_protocol::{SessionId, SessionIdError, SessionSummary, StoredMessage};
 use hardshell_storage::{Modification, ObjectKey, Scope, StorageError};
 use serde::{Deserialize, Serialize};
 
 use crate::Clock;
-
-pub use id::{SessionId, SessionIdError};
 
 /// How often an append looks for a free sequence number after losing a race.
 const APPEND_ATTEMPTS: u32 = 16;
@@ -52,26 +49,6 @@ struct Tail {
     next_seq: u64,
     /// Whether the session's summary has a title.
     titled: bool,
-}
-
-/// One message as stored: its place in the session, when it was stored, and the
-/// message itself.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredMessage {
-    pub seq: u64,
-    pub at: DateTime<Utc>,
-    pub message: Message,
-}
-
-/// A session as listed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionSummary {
-    pub id: SessionId,
-    /// The first user message, on one line and truncated.
-    pub title: Option<String>,
-    pub created: DateTime<Utc>,
-    pub updated: DateTime<Utc>,
-    pub message_count: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

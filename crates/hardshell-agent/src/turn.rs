@@ -14,8 +14,8 @@
 //! Steps 2 to 6 run under the per-turn time limit. Every way out ends with exactly
 //! one `Done` or `Failed` event and a [`TurnOutcome`].
 
-mod outcome;
 mod reply;
+mod sink;
 mod tools;
 
 use std::collections::HashMap;
@@ -31,9 +31,10 @@ use crate::{
     prompt,
 };
 
-pub use outcome::{
-    ToolCallRecord, TurnEnd, TurnEvent, TurnFailure, TurnOutcome, TurnRefusal, TurnSink,
+pub use hardshell_protocol::{
+    ToolCallRecord, TurnEnd, TurnEvent, TurnFailure, TurnOutcome, TurnRefusal,
 };
+pub use sink::TurnSink;
 
 use reply::{ReplyError, read_reply};
 

@@ -1,4 +1,5 @@
-//! The edge's client for the agent's unix socket (`hardshell_agent::protocol`).
+//! The edge's client for the agent's unix socket ([`AgentRoute`]s of
+//! `hardshell_protocol`).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -6,9 +7,9 @@ use std::time::Duration;
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
-use hardshell_agent::protocol::{TurnLine, TurnRequest};
-use hardshell_agent::{SessionSummary, StoredMessage};
-use http::{Method, Request, StatusCode};
+use hardshell_protocol::socket::AGENT_HOST;
+use hardshell_protocol::{AgentRoute, SessionSummary, StoredMessage, TurnLine, TurnRequest};
+use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -46,13 +47,12 @@ impl AgentClient {
 
     async fn send(
         &self,
-        method: Method,
-        path: &str,
+        route: AgentRoute<'_>,
         body: Body,
     ) -> Result<http::Response<hyper::body::Incoming>, AgentError> {
         let request = Request::builder()
-            .method(method)
-            .uri(format!("http://hardshell-agent{path}"))
+            .method(route.method())
+            .uri(format!("http://{AGENT_HOST}{}", route.path_and_query()))
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body)
             .map_err(|e| AgentError::Malformed(e.to_string()))?;
@@ -66,8 +66,11 @@ impl AgentClient {
         Ok(response)
     }
 
-    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, AgentError> {
-        let response = self.send(Method::GET, path, Body::empty()).await?;
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        route: AgentRoute<'_>,
+    ) -> Result<T, AgentError> {
+        let response = self.send(route, Body::empty()).await?;
         let bytes = http_body_util::Limited::new(response.into_body(), MAX_ANSWER)
             .collect()
             .await
@@ -77,7 +80,7 @@ impl AgentClient {
     }
 
     pub async fn sessions(&self) -> Result<Vec<SessionSummary>, AgentError> {
-        self.get_json("/v1/sessions").await
+        self.get_json(AgentRoute::Sessions).await
     }
 
     pub async fn history(
@@ -85,8 +88,11 @@ impl AgentClient {
         session: &str,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, AgentError> {
-        self.get_json(&format!("/v1/sessions/{session}?limit={limit}"))
-            .await
+        self.get_json(AgentRoute::History {
+            session,
+            limit: Some(limit),
+        })
+        .await
     }
 
     /// Starts a turn; its lines arrive on the returned channel as the agent sends
@@ -97,9 +103,7 @@ impl AgentClient {
         request: &TurnRequest,
     ) -> Result<mpsc::Receiver<TurnLine>, AgentError> {
         let body = serde_json::to_vec(request).map_err(|e| AgentError::Malformed(e.to_string()))?;
-        let response = self
-            .send(Method::POST, "/v1/turn", Body::from(body))
-            .await?;
+        let response = self.send(AgentRoute::Turn, Body::from(body)).await?;
         let (lines, receiver) = mpsc::channel(64);
         tokio::spawn(async move {
             let mut body = response.into_body().into_data_stream();

@@ -1,7 +1,8 @@
 //! The control socket: how the workload (the agent process, later inside its
 //! shell) reaches the edge. It is a unix socket in a private directory; holding it
 //! is the capability, so there is no authentication on it — and nothing the
-//! workload can do through it escapes its scope:
+//! workload can do through it escapes its scope. Its routes and messages are
+//! `hardshell_protocol`'s ([`ControlRoute`]):
 //!
 //! - `/storage/v1/...`: the workload's state, confined to the `agent/` scope of
 //!   the state store and sealed by the edge (the workload has no key).
@@ -37,7 +38,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 
-use hardshell_agent::protocol::AgentSettings;
+use hardshell_protocol::{AgentSettings, ControlRoute, ExecRequest, MAX_COMMAND_BYTES};
 
 use crate::state::EdgeState;
 use crate::{Edge, EdgeError};
@@ -202,28 +203,32 @@ const MAX_HEADERS: usize = 32;
 
 async fn route(service: &ControlService, request: Request<Body>) -> HttpResponse {
     let path = request.uri().path().to_owned();
-    let response: Response<Body> = if let Some(rest) = path.strip_prefix("/storage/v1/") {
-        storage::handle(&service.storage, rest, request).await
-    } else if path == "/agent/v1/settings" {
-        match &service.settings {
+    let response: Response<Body> = match ControlRoute::parse(&path) {
+        Some(ControlRoute::Storage { rest }) => {
+            storage::handle(&service.storage, rest, request).await
+        }
+        Some(ControlRoute::Settings) => match &service.settings {
             Some(settings) => response::json(
                 http::StatusCode::OK,
                 &serde_json::to_value(settings).unwrap_or_default(),
             ),
             None => response::not_found(),
+        },
+        Some(ControlRoute::Switch) if request.method() == http::Method::POST => {
+            switch::report(service, request).await
         }
-    } else if path == "/agent/v1/switch" && request.method() == http::Method::POST {
-        switch::report(service, request).await
-    } else if let Some(rest) = path.strip_prefix("/exec/v1/") {
-        exec(service, rest, request).await
-    } else {
-        response::not_found()
+        Some(route) if route.is_exec() => exec(service, route, request).await,
+        _ => response::not_found(),
     };
     response
 }
 
 /// The `exec` tool: a command to decide on, or a wait for the owner's answer.
-async fn exec(service: &ControlService, rest: &str, request: Request<Body>) -> HttpResponse {
+async fn exec(
+    service: &ControlService,
+    route: ControlRoute<'_>,
+    request: Request<Body>,
+) -> HttpResponse {
     let Some((edge, exec)) = service
         .edge
         .as_ref()
@@ -234,23 +239,19 @@ async fn exec(service: &ControlService, rest: &str, request: Request<Body>) -> H
     if request.method() != http::Method::POST {
         return response::method_not_allowed();
     }
-    let answer = if rest == "run" {
-        let limit = hardshell_agent::builtin::MAX_COMMAND_BYTES + 4096;
-        let Ok(bytes) = axum::body::to_bytes(request.into_body(), limit).await else {
-            return response::payload_too_large();
-        };
-        let Ok(run) = serde_json::from_slice::<hardshell_agent::protocol::ExecRequest>(&bytes)
-        else {
-            return response::bad_request("expected {\"session\", \"command\"}\n");
-        };
-        exec.request(run, &edge.audit).await
-    } else if let Some(approval) = rest
-        .strip_prefix("approvals/")
-        .and_then(|rest| rest.strip_suffix("/wait"))
-    {
-        exec.wait(approval, &edge.audit).await
-    } else {
-        return response::not_found();
+    let answer = match route {
+        ControlRoute::ExecRun => {
+            let limit = MAX_COMMAND_BYTES + 4096;
+            let Ok(bytes) = axum::body::to_bytes(request.into_body(), limit).await else {
+                return response::payload_too_large();
+            };
+            let Ok(run) = serde_json::from_slice::<ExecRequest>(&bytes) else {
+                return response::bad_request("expected {\"session\", \"command\"}\n");
+            };
+            exec.request(run, &edge.audit).await
+        }
+        ControlRoute::ExecWait { approval } => exec.wait(approval, &edge.audit).await,
+        _ => return response::not_found(),
     };
     response::json(
         http::StatusCode::OK,

@@ -37,10 +37,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{ExecDecided, ExecFinished};
 use hardshell_config::{Approval, Exec as ExecConfig};
+use hardshell_protocol::{ExecAnswer, ExecReport, ExecRequest};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
@@ -133,15 +133,6 @@ pub(crate) enum RunDecision {
     Allowed,
     /// The session's owner said yes.
     Approved,
-}
-
-impl RunDecision {
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            RunDecision::Allowed => "allowed",
-            RunDecision::Approved => "approved",
-        }
-    }
 }
 
 /// A question put to a session's owner.
@@ -498,7 +489,7 @@ impl ExecService {
         match result {
             Ok(mut report) => {
                 audit.note(finished(
-                    &report.ended,
+                    report.ended.as_str(),
                     report.exit_code,
                     report.duration_ms,
                     report.pids_limit_hit,

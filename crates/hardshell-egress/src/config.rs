@@ -3,11 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use hardshell_agent::protocol::{
-    AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint,
-};
 use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
+use hardshell_protocol::{AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint};
 use hardshell_storage::{ObjectKey, Store};
 
 use crate::{Credentials, EgressError, LlmGateway, ProviderRoute};

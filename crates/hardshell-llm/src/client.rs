@@ -91,7 +91,8 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 pub struct ProviderConfig {
     pub kind: ProviderKind,
     /// Where the API lives, e.g. `https://api.anthropic.com`,
-    /// `https://api.openai.com/v1`, or the edge's route `http://edge/llm/anthropic`.
+    /// `https://api.openai.com/v1`, or, for the agent behind its shell's broker,
+    /// `http://api.anthropic.com` (the broker speaks TLS on).
     pub base_url: String,
     pub api_key: Option<ApiKey>,
     pub transport: Transport,

@@ -22,7 +22,7 @@ pub use local::LocalOptions;
 pub use remote::{RemoteObject, RemoteOptions, RemoteWrite};
 
 pub(crate) mod remote_headers {
-    pub use super::remote::{EXPECT_HEADER, VERSION_HEADER, WRITE_HEADER};
+    pub use super::remote::{EXPECT_HEADER, PATH_PREFIX, VERSION_HEADER, WRITE_HEADER};
 }
 pub use s3::{RetryOptions, S3Credentials, S3Options};
 

@@ -20,7 +20,9 @@ pub use backend::{
 
 /// The wire protocol of a remote store, for the service that serves one.
 pub mod remote_protocol {
-    pub use crate::backend::remote_headers::{EXPECT_HEADER, VERSION_HEADER, WRITE_HEADER};
+    pub use crate::backend::remote_headers::{
+        EXPECT_HEADER, PATH_PREFIX, VERSION_HEADER, WRITE_HEADER,
+    };
 }
 pub use error::StorageError;
 pub use key::{KeyError, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};

@@ -8,12 +8,11 @@ use std::future::Future;
 use hardshell_llm::ToolSpec;
 use serde::Deserialize;
 
-use crate::protocol::{ExecAnswer, ExecReport, ExecRequest, ExecSettings};
 use crate::tool::{Notice, parse_arguments};
 use crate::{Tool, ToolContext, ToolError, ToolOutput};
+use hardshell_protocol::{ExecAnswer, ExecReport, ExecRequest, ExecSettings};
 
-/// Longest command the tool passes on, in bytes.
-pub const MAX_COMMAND_BYTES: usize = 8 * 1024;
+pub use hardshell_protocol::MAX_COMMAND_BYTES;
 
 /// Where commands go: the edge, in `hardshell agent`.
 pub trait CommandRunner: Send + Sync + 'static {

@@ -54,7 +54,7 @@ fn ran(stdout: &str) -> ExecAnswer {
     ExecAnswer::Ran {
         report: ExecReport {
             exit_code: Some(0),
-            ended: "exited".into(),
+            ended: hardshell_agent::protocol::ExecEnd::Exited,
             pids_limit_hit: false,
             stdout: stdout.into(),
             stderr: String::new(),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use hardshell_audit::event::{ChainModel, ProviderSwitched, Recorded, SwitchReason as Reason};
 use hardshell_llm::{ModelRef, SwitchReason};
+use hardshell_protocol::SwitchReport;
 use hardshell_ratelimit::{Quota, Tat};
 use http::Request;
 
@@ -56,15 +57,6 @@ impl SwitchGate {
     }
 }
 
-/// What the agent sends.
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Reported {
-    from: ModelRef,
-    to: ModelRef,
-    reason: SwitchReason,
-}
-
 pub(super) async fn report(service: &ControlService, request: Request<Body>) -> HttpResponse {
     let Ok(bytes) = axum::body::to_bytes(request.into_body(), 4 * 1024).await else {
         return response::payload_too_large();
@@ -72,7 +64,7 @@ pub(super) async fn report(service: &ControlService, request: Request<Body>) -> 
     if let Err(secs) = service.switches.admit(Instant::now()) {
         return response::too_many_requests(secs);
     }
-    let Ok(reported) = serde_json::from_slice::<Reported>(&bytes) else {
+    let Ok(reported) = serde_json::from_slice::<SwitchReport>(&bytes) else {
         return response::bad_request(
             "expected {\"from\": \"provider/model\", \"to\": \"provider/model\", \"reason\": one of unreachable, timed_out, rate_limited, overloaded, provider_failed, cut_short, spend_cap_reached}\n",
         );
@@ -91,7 +83,7 @@ pub(super) async fn report(service: &ControlService, request: Request<Body>) -> 
 }
 
 /// The record to write, if both models are in the chain, the first first.
-fn checked(service: &ControlService, reported: &Reported) -> Option<ProviderSwitched> {
+fn checked(service: &ControlService, reported: &SwitchReport) -> Option<ProviderSwitched> {
     let chain = &service.settings.as_ref()?.chain;
     let at = |model: &ModelRef| chain.iter().position(|entry| entry.model == *model);
     let (from, to) = (at(&reported.from)?, at(&reported.to)?);

@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use hardshell_agent::protocol::ExecReport;
+use hardshell_protocol::{ExecEnd, ExecReport};
+// The forwarder's port on each exec shell's loopback, and where the shell
+// sees its broker's socket directory: as in the agent's shell.
+use hardshell_protocol::socket::{SHELL_PROXY_PORT as PROXY_PORT, SHELL_SOCKET_DIR as BROKER_DIR};
 use hardshell_sandbox::volume::Volumes;
 use hardshell_sandbox::{Bind, Ended, Forward, Io, Launcher, Limits, ShellPolicy, Status, Stdio};
 use tokio::sync::Semaphore;
@@ -83,11 +86,6 @@ impl RunBroker {
         Ok(started)
     }
 }
-
-/// The forwarder's port on each exec shell's loopback.
-const PROXY_PORT: u16 = 3128;
-/// Where an exec shell sees the broker's socket directory.
-const BROKER_DIR: &str = "/run/hardshell";
 
 impl SandboxShell {
     /// Tool shells started by `launcher`, over workspaces under `workspaces`
@@ -226,7 +224,7 @@ impl SandboxShell {
         };
         Ok(ExecReport {
             exit_code,
-            ended: ending(&report).into(),
+            ended: ending(&report),
             pids_limit_hit: report.pids_limit_hit,
             stdout,
             stderr,
@@ -241,14 +239,14 @@ impl SandboxShell {
 /// ends with bash's 254) ended for its process limit: `pids`, not `exited`.
 /// The wall clock and the memory limit, which kill the whole shell, name
 /// themselves; whether the pid limit was hit on the way is still reported.
-fn ending(report: &hardshell_sandbox::ExitReport) -> &'static str {
+fn ending(report: &hardshell_sandbox::ExitReport) -> ExecEnd {
     match (report.ended, report.status) {
-        (Ended::WallClock, _) => "timeout",
-        (Ended::OutOfMemory, _) => "memory",
-        (Ended::Terminated, _) => "terminated",
-        (Ended::Exited, _) if report.pids_limit_hit => "pids",
-        (Ended::Exited, Status::Signaled(_)) => "signal",
-        (Ended::Exited, Status::Exited(_)) => "exited",
+        (Ended::WallClock, _) => ExecEnd::Timeout,
+        (Ended::OutOfMemory, _) => ExecEnd::Memory,
+        (Ended::Terminated, _) => ExecEnd::Terminated,
+        (Ended::Exited, _) if report.pids_limit_hit => ExecEnd::Pids,
+        (Ended::Exited, Status::Signaled(_)) => ExecEnd::Signal,
+        (Ended::Exited, Status::Exited(_)) => ExecEnd::Exited,
     }
 }
 
@@ -368,21 +366,21 @@ mod tests {
         // What a fork bomb under `max_pids` looks like: bash exits 254 after
         // its forks are refused.
         let bomb = report(Status::Exited(254), Ended::Exited, true);
-        assert_eq!(ending(&bomb), "pids");
+        assert_eq!(ending(&bomb).as_str(), "pids");
         let signaled = report(Status::Signaled(9), Ended::Exited, true);
-        assert_eq!(ending(&signaled), "pids");
+        assert_eq!(ending(&signaled).as_str(), "pids");
         // Without the limit hit, an exit is an exit.
         assert_eq!(
-            ending(&report(Status::Exited(254), Ended::Exited, false)),
+            ending(&report(Status::Exited(254), Ended::Exited, false)).as_str(),
             "exited"
         );
         assert_eq!(
-            ending(&report(Status::Signaled(9), Ended::Exited, false)),
+            ending(&report(Status::Signaled(9), Ended::Exited, false)).as_str(),
             "signal"
         );
         // The wall clock names itself even when the limit was hit on the way.
         assert_eq!(
-            ending(&report(Status::Signaled(9), Ended::WallClock, true)),
+            ending(&report(Status::Signaled(9), Ended::WallClock, true)).as_str(),
             "timeout"
         );
     }

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
 use hardshell_audit::{AuditLog, AuditOptions, LogId, Tail};
 use hardshell_config::{Approval, Exec as ExecConfig};
+use hardshell_protocol::{ExecAnswer, ExecEnd, ExecReport, ExecRequest};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
 
 use super::{AnswerError, ExecEvent, ExecService, RunDecision, ShellRun, ToolShell, is_session_id};
@@ -42,7 +42,11 @@ impl ToolShell for Arc<RecordingShell> {
         Box::pin(async move {
             Ok(ExecReport {
                 exit_code: Some(if pids_limit_hit { 254 } else { 0 }),
-                ended: if pids_limit_hit { "pids" } else { "exited" }.into(),
+                ended: if pids_limit_hit {
+                    ExecEnd::Pids
+                } else {
+                    ExecEnd::Exited
+                },
                 pids_limit_hit,
                 stdout,
                 stderr,

@@ -51,7 +51,7 @@ const OPAQUE: [(&str, &str); 7] = [
 const MAX_STRUCTURE: usize = 32;
 
 pub(crate) fn vet(command: &str, allow: &BTreeSet<String>) -> Vetting {
-    if command.len() > hardshell_agent::builtin::MAX_COMMAND_BYTES {
+    if command.len() > hardshell_protocol::MAX_COMMAND_BYTES {
         return Vetting::NeedsApproval("it is too long to vet".into());
     }
     let keywords = ["if", "while", "until", "for", "case", "select", "function"];

@@ -1,9 +1,10 @@
 //! Talking to the built-in agent from a browser or a program: sessions, history,
-//! and a turn streamed back as server-sent events.
+//! and a turn streamed back as server-sent events. The bodies and events are
+//! `hardshell_protocol::chat`'s, which `hardshell chat` reads:
 //!
 //! ```text
-//! GET  /api/sessions                 your sessions, newest first
-//! POST /api/sessions                 {"id"} of a new session
+//! GET  /api/sessions                 your sessions, newest first (SessionList)
+//! POST /api/sessions                 a new session's id (NewSession)
 //! GET  /api/sessions/{id}            its messages, and the commands waiting for an answer
 //! POST /api/sessions/{id}/messages   {"text"} -> text/event-stream:
 //!      accepted {"seq"} · delta {"text"} · tool {"name","state","ok"} ·
@@ -34,15 +35,17 @@ use std::convert::Infallible;
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
-use hardshell_agent::TurnEvent;
-use hardshell_agent::protocol::{TurnLine, TurnRequest};
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{ApprovalEventDropped, RequestId, TurnFinished};
 use hardshell_auth::{Chat, Permit, Principal};
+use hardshell_protocol::chat::{
+    Approve, ChatEvent, NewSession, Question, SendMessage, SessionHistory, SessionList, ToolState,
+    path,
+};
+use hardshell_protocol::{TurnEnd, TurnEvent, TurnLine, TurnRequest};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use hyper::body::Frame;
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
@@ -54,15 +57,11 @@ mod relay;
 
 pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     routes
-        .route(Method::GET, "/api/sessions", list)
-        .route(Method::POST, "/api/sessions", create)
-        .route(Method::GET, "/api/sessions/{id}", history)
-        .route(Method::POST, "/api/sessions/{id}/messages", send)
-        .route(
-            Method::POST,
-            "/api/sessions/{id}/approvals/{approval}",
-            approve,
-        )
+        .route(Method::GET, path::SESSIONS, list)
+        .route(Method::POST, path::SESSIONS, create)
+        .route(Method::GET, path::SESSION, history)
+        .route(Method::POST, path::MESSAGES, send)
+        .route(Method::POST, path::APPROVAL, approve)
 }
 
 /// The tag a principal's session ids carry: 8 hex digits of a hash of its subject.
@@ -105,7 +104,11 @@ async fn list(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpRespon
                 .into_iter()
                 .filter(|s| owns(permit.identity(), s.id.as_str()))
                 .collect();
-            response::json(StatusCode::OK, &serde_json::json!({ "sessions": mine }))
+            let list = SessionList { sessions: mine };
+            response::json(
+                StatusCode::OK,
+                &serde_json::to_value(list).unwrap_or_default(),
+            )
         }
         Err(e) => unavailable(&e),
     }
@@ -116,7 +119,10 @@ async fn create(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResp
         return response::not_found();
     }
     let id = new_session("web", permit.identity());
-    response::json(StatusCode::CREATED, &serde_json::json!({ "id": id }))
+    response::json(
+        StatusCode::CREATED,
+        &serde_json::to_value(NewSession { id }).unwrap_or_default(),
+    )
 }
 
 async fn history(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
@@ -134,21 +140,15 @@ async fn history(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpRes
         .map(|exec| exec.waiting(&id, &cx.state.audit))
         .unwrap_or_default()
         .into_iter()
-        .map(|(id, command)| serde_json::json!({ "id": id, "command": command }))
+        .map(|(id, command)| Question { command, id })
         .collect();
     match agent.history(&id, 500).await {
         Ok(messages) => response::json(
             StatusCode::OK,
-            &serde_json::json!({ "messages": messages, "waiting": waiting }),
+            &serde_json::to_value(SessionHistory { messages, waiting }).unwrap_or_default(),
         ),
         Err(e) => unavailable(&e),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Approve {
-    approve: bool,
 }
 
 /// The session's owner answers an `exec` question.
@@ -177,12 +177,6 @@ async fn approve(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> H
             response::text(StatusCode::CONFLICT, "already answered\n")
         }
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SendMessage {
-    text: String,
 }
 
 async fn send(permit: Permit<Chat>, mut cx: Context, request: Request<Body>) -> HttpResponse {
@@ -254,8 +248,8 @@ fn dropped(audit: &crate::audit::Trail, session: &str, request_id: &str) {
     }
 }
 
-pub(super) fn frame(name: &str, data: &serde_json::Value) -> Bytes {
-    Bytes::from(format!("event: {name}\ndata: {data}\n\n"))
+pub(super) fn frame(event: &ChatEvent) -> Bytes {
+    Bytes::from(event.to_sse())
 }
 
 /// Starts a turn and returns its client-facing events; the outcome is audited
@@ -283,13 +277,9 @@ pub(crate) async fn start_turn(
                 }
                 TurnLine::Outcome { outcome } => {
                     let (end, reason) = match &outcome.end {
-                        hardshell_agent::TurnEnd::Completed => ("completed", None),
-                        hardshell_agent::TurnEnd::Refused(refusal) => {
-                            ("refused", Some(refusal.to_string()))
-                        }
-                        hardshell_agent::TurnEnd::Failed(failure) => {
-                            ("failed", Some(failure.to_string()))
-                        }
+                        TurnEnd::Completed => ("completed", None),
+                        TurnEnd::Refused(refusal) => ("refused", Some(refusal.to_string())),
+                        TurnEnd::Failed(failure) => ("failed", Some(failure.to_string())),
                     };
                     if let Ok(request_id) = RequestId::new(&request_id) {
                         state.audit.note(AuditEvent::TurnFinished(TurnFinished {
@@ -324,24 +314,28 @@ pub(crate) async fn start_turn(
 
 /// An event of the agent's that carries no question, as a frame.
 pub(super) fn sse_frame(event: &TurnEvent) -> Option<Bytes> {
-    let (name, data) = match event {
-        TurnEvent::Accepted { seq } => ("accepted", serde_json::json!({ "seq": seq })),
-        TurnEvent::TextDelta { text } => ("delta", serde_json::json!({ "text": text })),
-        TurnEvent::ToolStarted { name } => (
-            "tool",
-            serde_json::json!({ "name": name, "state": "started" }),
-        ),
-        TurnEvent::ToolFinished { name, ok } => (
-            "tool",
-            serde_json::json!({ "name": name, "state": "finished", "ok": ok }),
-        ),
+    let event = match event {
+        TurnEvent::Accepted { seq } => ChatEvent::Accepted { seq: *seq },
+        TurnEvent::TextDelta { text } => ChatEvent::Delta { text: text.clone() },
+        TurnEvent::ToolStarted { name } => ChatEvent::Tool {
+            name: name.clone(),
+            ok: None,
+            state: ToolState::Started,
+        },
+        TurnEvent::ToolFinished { name, ok } => ChatEvent::Tool {
+            name: name.clone(),
+            ok: Some(*ok),
+            state: ToolState::Finished,
+        },
         // Questions and how they ended are never the agent's text: see
         // `Relay::checked`.
         TurnEvent::ApprovalRequested { .. } | TurnEvent::ApprovalResolved { .. } => return None,
-        TurnEvent::Done { usage } => ("done", serde_json::json!({ "usage": usage })),
-        TurnEvent::Failed { message } => ("error", serde_json::json!({ "message": message })),
+        TurnEvent::Done { usage } => ChatEvent::Done { usage: *usage },
+        TurnEvent::Failed { message } => ChatEvent::Error {
+            message: message.clone(),
+        },
     };
-    Some(frame(name, &data))
+    Some(frame(&event))
 }
 
 /// A `text/event-stream` response from a stream of ready-made frames.

@@ -8,10 +8,9 @@
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
-use hardshell_agent::TurnEvent;
-use hardshell_agent::protocol::TurnRequest;
 use hardshell_auth::{Chat, Permit};
 use hardshell_llm::Message;
+use hardshell_protocol::{TurnEvent, TurnRequest};
 use http::{Method, Request, StatusCode};
 use serde::Deserialize;
 

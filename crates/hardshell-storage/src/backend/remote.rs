@@ -79,8 +79,10 @@ pub(crate) struct Remote {
     endpoint: String,
 }
 
+/// Where the edge serves a remote store on its control socket.
+pub const PATH_PREFIX: &str = "/storage/v1";
 /// reqwest needs a URL even on a unix socket; the host is never resolved.
-const BASE: &str = "http://hardshell-edge/storage/v1";
+const BASE: &str = "http://hardshell-edge";
 
 impl Remote {
     pub(crate) fn new(options: &RemoteOptions) -> Result<Self, StorageError> {
@@ -137,7 +139,7 @@ impl Remote {
         let key = path.as_ref();
         let response = self
             .http
-            .get(format!("{BASE}/object/{key}"))
+            .get(format!("{BASE}{PATH_PREFIX}/object/{key}"))
             .send()
             .await
             .map_err(|e| self.fail("get", key, &e))?;
@@ -170,7 +172,10 @@ impl Remote {
         mode: WriteMode<'_>,
     ) -> Result<Version, StorageError> {
         let key = path.as_ref();
-        let mut request = self.http.put(format!("{BASE}/object/{key}")).body(bytes);
+        let mut request = self
+            .http
+            .put(format!("{BASE}{PATH_PREFIX}/object/{key}"))
+            .body(bytes);
         request = match mode {
             WriteMode::Overwrite => request.header(WRITE_HEADER, RemoteWrite::Overwrite.as_str()),
             WriteMode::Create => request.header(WRITE_HEADER, RemoteWrite::Create.as_str()),
@@ -197,7 +202,7 @@ impl Remote {
         let key = path.as_ref();
         let response = self
             .http
-            .delete(format!("{BASE}/object/{key}"))
+            .delete(format!("{BASE}{PATH_PREFIX}/object/{key}"))
             .send()
             .await
             .map_err(|e| self.fail("delete", key, &e))?;
@@ -211,7 +216,7 @@ impl Remote {
         let prefix = prefix.map_or("", |p| p.as_ref());
         let response = self
             .http
-            .get(format!("{BASE}/list"))
+            .get(format!("{BASE}{PATH_PREFIX}/list"))
             .query(&[("prefix", prefix)])
             .send()
             .await

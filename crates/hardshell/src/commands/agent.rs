@@ -1,7 +1,8 @@
 //! `hardshell agent`: the built-in agent as its own process, started by
 //! `hardshell up`. It holds no key and reads no config: settings come from the
-//! edge, state goes through the edge's storage service, models through the
-//! edge's model gateway — all on the control socket it is given.
+//! edge and state goes through the edge's storage service, both on the control
+//! socket it is given (`hardshell_protocol`'s [`ControlRoute`]s); models are
+//! reached through its shell's broker.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,14 +10,16 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use hardshell_agent::builtin::{CommandRunner, Exec};
-use hardshell_agent::protocol::{AgentSettings, ExecAnswer, ExecRequest};
 use hardshell_agent::{
     Agent, AgentConfig, AgentParts, ChainModel, ChatStream, Memory, Model, ModelError,
     OwnerTimeZone, SessionStore, SystemClock, ToolRegistry, Workspace,
     builtin::register_builtin_tools,
 };
 use hardshell_llm::ChatRequest;
+use hardshell_protocol::socket::EDGE_HOST;
+use hardshell_protocol::{AgentSettings, ControlRoute, ExecAnswer, ExecRequest, SwitchReport};
 use hardshell_storage::{Location, RemoteOptions, Sealing, Store};
+use reqwest::Method;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -128,7 +131,7 @@ fn build<M: Model>(
 async fn settings(control: &Path) -> anyhow::Result<AgentSettings> {
     let client = edge_client(control)?;
     let response = client
-        .get("http://hardshell-edge/agent/v1/settings")
+        .request(Method::GET, edge_url(ControlRoute::Settings))
         .send()
         .await
         .context("asking the edge for the agent's settings")?;
@@ -141,6 +144,11 @@ async fn settings(control: &Path) -> anyhow::Result<AgentSettings> {
         .json()
         .await
         .context("reading the agent's settings")
+}
+
+/// `route` as a URL on the control socket.
+fn edge_url(route: ControlRoute<'_>) -> String {
+    format!("http://{EDGE_HOST}{}", route.path())
 }
 
 fn edge_client(control: &Path) -> anyhow::Result<reqwest::Client> {
@@ -170,13 +178,13 @@ impl EdgeRunner {
 
     async fn post(
         &self,
-        path: &str,
+        route: ControlRoute<'_>,
         body: Option<&ExecRequest>,
     ) -> Result<ExecAnswer, hardshell_agent::ToolError> {
         let unavailable = |e: &dyn std::fmt::Display| {
             hardshell_agent::ToolError::failed(format!("the edge did not answer: {e}"))
         };
-        let mut request = self.client.post(format!("http://hardshell-edge{path}"));
+        let mut request = self.client.request(Method::POST, edge_url(route));
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -193,7 +201,7 @@ impl CommandRunner for EdgeRunner {
         &self,
         request: &ExecRequest,
     ) -> Result<ExecAnswer, hardshell_agent::ToolError> {
-        self.post("/exec/v1/run", Some(request)).await
+        self.post(ControlRoute::ExecRun, Some(request)).await
     }
 
     async fn wait(&self, approval: &str) -> Result<ExecAnswer, hardshell_agent::ToolError> {
@@ -203,8 +211,7 @@ impl CommandRunner for EdgeRunner {
                 "the edge sent a malformed approval id",
             ));
         }
-        self.post(&format!("/exec/v1/approvals/{approval}/wait"), None)
-            .await
+        self.post(ControlRoute::ExecWait { approval }, None).await
     }
 }
 
@@ -215,14 +222,16 @@ fn report_switches(control: PathBuf) -> hardshell_agent::OnSwitch {
         let Ok(client) = edge_client(&control) else {
             return;
         };
-        let body =
-            serde_json::json!({ "from": from.to_string(), "to": to.to_string(), "reason": reason });
-        // (`reason` is a closed set; the edge checks all three before it
-        // records anything.)
+        // (The edge checks all three before it records anything.)
+        let report = SwitchReport {
+            from: from.clone(),
+            reason,
+            to: to.clone(),
+        };
         tokio::spawn(async move {
             if let Err(e) = client
-                .post("http://hardshell-edge/agent/v1/switch")
-                .json(&body)
+                .request(Method::POST, edge_url(ControlRoute::Switch))
+                .json(&report)
                 .send()
                 .await
             {

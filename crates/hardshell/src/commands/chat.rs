@@ -8,12 +8,19 @@
 //! when that is not a terminal) and the answer sent back to the edge. The
 //! command shown is the edge's record of the question, not the agent's words;
 //! so is every command shown as having run, listed or approved.
+//!
+//! What it sends and reads is `hardshell_protocol::chat`'s, as the edge
+//! serves it.
 
 use std::io::Write;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use futures::StreamExt;
+use hardshell_protocol::SessionSummary;
+use hardshell_protocol::chat::{
+    self, Approve, ChatEvent, CommandDecision, NewSession, SendMessage, SessionList, ToolState,
+};
 use rustyline::error::ReadlineError;
 use zeroize::Zeroizing;
 
@@ -116,24 +123,25 @@ impl Client {
 
     async fn new_session(&self) -> anyhow::Result<String> {
         let response = self
-            .request(reqwest::Method::POST, "/api/sessions")
+            .request(reqwest::Method::POST, chat::path::SESSIONS)
             .send()
             .await
             .context("reaching the edge")?;
-        let body: serde_json::Value = Self::check(response).await?.json().await?;
-        body["id"]
-            .as_str()
-            .map(str::to_owned)
-            .context("the edge gave no session id")
+        let body: NewSession = Self::check(response)
+            .await?
+            .json()
+            .await
+            .context("the edge gave no session id")?;
+        Ok(body.id)
     }
 
     async fn list(&self) -> anyhow::Result<()> {
         let response = self
-            .request(reqwest::Method::GET, "/api/sessions")
+            .request(reqwest::Method::GET, chat::path::SESSIONS)
             .send()
             .await?;
-        let body: serde_json::Value = Self::check(response).await?.json().await?;
-        for session in body["sessions"].as_array().into_iter().flatten() {
+        let body: SessionList = Self::check(response).await?.json().await?;
+        for session in &body.sessions {
             println!("{}", session_row(session));
         }
         Ok(())
@@ -142,11 +150,10 @@ impl Client {
     /// Sends one message and prints the reply as it streams.
     async fn turn(&self, session: &str, text: &str) -> anyhow::Result<()> {
         let response = self
-            .request(
-                reqwest::Method::POST,
-                &format!("/api/sessions/{session}/messages"),
-            )
-            .json(&serde_json::json!({ "text": text }))
+            .request(reqwest::Method::POST, &chat::path::messages(session))
+            .json(&SendMessage {
+                text: text.to_owned(),
+            })
             .send()
             .await
             .context("reaching the edge")?;
@@ -157,9 +164,8 @@ impl Client {
             pending.extend_from_slice(&chunk.context("the reply stream broke")?);
             while let Some(end) = find(&pending, b"\n\n") {
                 let event: Vec<u8> = pending.drain(..end + 2).collect();
-                let (name, data) = parse_event(&String::from_utf8_lossy(&event));
-                let data: serde_json::Value = serde_json::from_str(&data).unwrap_or_default();
-                match rendered(&name, &data) {
+                let event = ChatEvent::from_sse(&String::from_utf8_lossy(&event));
+                match event.map_or(Rendered::Nothing, rendered) {
                     Rendered::Reply(text) => {
                         print!("{text}");
                         let _ = stdout.flush();
@@ -192,9 +198,9 @@ impl Client {
         let response = self
             .request(
                 reqwest::Method::POST,
-                &format!("/api/sessions/{session}/approvals/{approval}"),
+                &chat::path::approval(session, approval),
             )
-            .json(&serde_json::json!({ "approve": approve }))
+            .json(&Approve { approve })
             .send()
             .await
             .context("reaching the edge")?;
@@ -228,53 +234,47 @@ enum Rendered {
     Nothing,
 }
 
-fn rendered(name: &str, data: &serde_json::Value) -> Rendered {
-    match name {
-        "delta" => Rendered::Reply(printable(data["text"].as_str().unwrap_or("")).into_owned()),
-        "tool" if data["state"] == "started" => Rendered::Note(format!(
-            "[{}…] ",
-            one_line(data["name"].as_str().unwrap_or("tool"))
+fn rendered(event: ChatEvent) -> Rendered {
+    match event {
+        ChatEvent::Delta { text } => Rendered::Reply(printable(&text).into_owned()),
+        ChatEvent::Tool {
+            name,
+            state: ToolState::Started,
+            ..
+        } => Rendered::Note(format!("[{}…] ", one_line(&name))),
+        ChatEvent::Approval { command, id } => Rendered::Question { id, command },
+        ChatEvent::ApprovalResolved { approved, .. } => Rendered::Note(format!(
+            "[{}]\n",
+            if approved { "approved" } else { "not run" }
         )),
-        "approval" => Rendered::Question {
-            id: data["id"].as_str().unwrap_or_default().to_owned(),
-            command: data["command"].as_str().unwrap_or_default().to_owned(),
-        },
-        "approval_resolved" => {
-            let ran = data["approved"].as_bool().unwrap_or(false);
-            Rendered::Note(format!("[{}]\n", if ran { "approved" } else { "not run" }))
+        ChatEvent::Command { command, decision } => {
+            Rendered::Note(format!("{}\n", ran_line(&command, decision)))
         }
-        "command" => Rendered::Note(format!("{}\n", ran_line(data))),
-        "commands_missed" => {
-            let count = data["count"].as_u64().unwrap_or(0);
-            Rendered::Note(format!(
-                "[{count} more commands ran that this stream missed]\n"
-            ))
-        }
-        "done" => Rendered::Done,
-        "error" => Rendered::Failed(
-            one_line(data["message"].as_str().unwrap_or("the turn failed")).into_owned(),
-        ),
-        _ => Rendered::Nothing,
+        ChatEvent::CommandsMissed { count } => Rendered::Note(format!(
+            "[{count} more commands ran that this stream missed]\n"
+        )),
+        ChatEvent::Done { .. } => Rendered::Done,
+        ChatEvent::Error { message } => Rendered::Failed(one_line(&message).into_owned()),
+        ChatEvent::Accepted { .. } | ChatEvent::Tool { .. } => Rendered::Nothing,
     }
 }
 
 /// One row of `/sessions`: id and title, each on the one line.
-fn session_row(session: &serde_json::Value) -> String {
+fn session_row(session: &SessionSummary) -> String {
     format!(
         "{}  {}",
-        one_line(session["id"].as_str().unwrap_or("?")),
-        one_line(session["title"].as_str().unwrap_or(""))
+        one_line(session.id.as_str()),
+        one_line(session.title.as_deref().unwrap_or(""))
     )
 }
 
 /// A command the edge ran in the session's workspace (its own record of it),
 /// as the terminal shows it: control characters escaped.
-fn ran_line(data: &serde_json::Value) -> String {
-    let why = match data["decision"].as_str() {
-        Some("approved") => "approved",
-        _ => "allowed",
+fn ran_line(command: &str, decision: CommandDecision) -> String {
+    let why = match decision {
+        CommandDecision::Approved => "approved",
+        CommandDecision::Allowed => "allowed",
     };
-    let command = data["command"].as_str().unwrap_or_default();
     let mut shown = format!("\n[ran, {why}]");
     for line in command.lines() {
         shown.push_str("\n    ");
@@ -312,35 +312,29 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-/// `event:` and `data:` of one server-sent event.
-fn parse_event(text: &str) -> (String, String) {
-    let mut name = String::from("message");
-    let mut data = Vec::new();
-    for line in text.lines() {
-        if let Some(value) = line.strip_prefix("event:") {
-            name = value.trim().to_owned();
-        } else if let Some(value) = line.strip_prefix("data:") {
-            data.push(value.trim_start().to_owned());
-        }
-    }
-    (name, data.join("\n"))
-}
-
 #[cfg(test)]
 mod tests {
+    use hardshell_protocol::SessionSummary;
+    use hardshell_protocol::chat::{ChatEvent, CommandDecision, SessionList};
+
     use super::{Rendered, printable, ran_line, rendered, session_row};
+
+    /// An event as the edge sends it, read as `hardshell chat` reads it.
+    fn event(name: &str, data: serde_json::Value) -> ChatEvent {
+        ChatEvent::from_sse(&format!("event: {name}\ndata: {data}\n\n")).unwrap()
+    }
 
     #[test]
     fn every_command_that_ran_is_shown_with_why_and_cannot_drive_the_terminal() {
-        let shown = ran_line(&serde_json::json!({
-            "command": "echo hi > a\nls \u{1b}[2K",
-            "decision": "allowed",
-        }));
-        assert_eq!(
-            shown,
-            "\n[ran, allowed]\n    echo hi > a\n    ls \\u{1b}[2K"
+        let ran = event(
+            "command",
+            serde_json::json!({ "command": "echo hi > a\nls \u{1b}[2K", "decision": "allowed" }),
         );
-        let shown = ran_line(&serde_json::json!({ "command": "id", "decision": "approved" }));
+        assert_eq!(
+            rendered(ran),
+            Rendered::Note("\n[ran, allowed]\n    echo hi > a\n    ls \\u{1b}[2K\n".to_owned())
+        );
+        let shown = ran_line("id", CommandDecision::Approved);
         assert!(shown.starts_with("\n[ran, approved]"), "{shown}");
     }
 
@@ -360,9 +354,12 @@ mod tests {
 
     #[test]
     fn a_reply_cannot_retitle_clear_or_reorder_the_terminal_but_keeps_its_lines() {
-        let delta = serde_json::json!({ "text": format!("{HOSTILE}\n\tok") });
+        let delta = event(
+            "delta",
+            serde_json::json!({ "text": format!("{HOSTILE}\n\tok") }),
+        );
         assert_eq!(
-            rendered("delta", &delta),
+            rendered(delta),
             Rendered::Reply("hi\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}gpj.exe\n\tok".to_owned())
         );
     }
@@ -372,17 +369,27 @@ mod tests {
         let escaped = "hi\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}gpj.exe\\u{a}x";
         let text = format!("{HOSTILE}\nx");
         assert_eq!(
-            rendered("error", &serde_json::json!({ "message": text })),
+            rendered(event("error", serde_json::json!({ "message": text }))),
             Rendered::Failed(escaped.to_owned())
         );
         assert_eq!(
-            rendered(
+            rendered(event(
                 "tool",
-                &serde_json::json!({ "state": "started", "name": text })
-            ),
+                serde_json::json!({ "state": "started", "name": text })
+            )),
             Rendered::Note(format!("[{escaped}…] "))
         );
-        let row = session_row(&serde_json::json!({ "id": text, "title": text }));
-        assert_eq!(row, format!("{escaped}  {escaped}"));
+        let row = |id: &str| {
+            serde_json::json!({ "sessions": [{
+                "id": id, "title": text, "created": "2026-01-02T03:04:05Z",
+                "updated": "2026-01-02T03:04:05Z", "message_count": 1,
+            }] })
+        };
+        let listed: SessionList = serde_json::from_value(row("web-abc")).unwrap();
+        let listed: &SessionSummary = &listed.sessions[0];
+        assert_eq!(session_row(listed), format!("web-abc  {escaped}"));
+        // An id is a session id or the listing is refused: it never reaches
+        // the terminal.
+        assert!(serde_json::from_value::<SessionList>(row(&text)).is_err());
     }
 }

@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use hardshell_audit::{AuditLog, AuditOptions};
 use hardshell_auth::ClientSecret;
 use hardshell_edge::{ControlService, ControlSocket, Edge, EdgeSetup, ListenAddr, Protection};
+use hardshell_protocol::socket::{self, AGENT_SOCKET, BROKER_SOCKET, EDGE_SOCKET};
 use hardshell_storage::ObjectKey;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -92,8 +93,8 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let run_dir = loaded.data_dir().join("run");
     let socket_dir = run_dir.join("agent");
     let (control_path, broker_path) =
-        (socket_dir.join("edge.sock"), socket_dir.join("broker.sock"));
-    let agent_path = run_dir.join("edge").join("agent.sock");
+        (socket_dir.join(EDGE_SOCKET), socket_dir.join(BROKER_SOCKET));
+    let agent_path = run_dir.join("edge").join(AGENT_SOCKET);
     let launcher = Launcher {
         program: std::env::current_exe().context("finding the hardshell binary")?,
         args: vec!["shell-init".into()],
@@ -227,11 +228,8 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
 
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
     let supervisor = if let Some(gateway) = gateway {
-        let mut settings = hardshell_egress::agent_settings(
-            &loaded,
-            &gateway,
-            &format!("http://127.0.0.1:{AGENT_PROXY_PORT}"),
-        )?;
+        let mut settings =
+            hardshell_egress::agent_settings(&loaded, &gateway, &socket::shell_proxy_url())?;
         if !exec_runs {
             // No shell to run commands in: the agent is not offered the tool.
             settings.exec = None;
@@ -309,10 +307,6 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
 
 /// Where the agent's shell has the hardshell binary.
 const AGENT_PROGRAM: &str = "/opt/hardshell/hardshell";
-/// Where it has its socket directory.
-const AGENT_SOCKETS: &str = "/run/hardshell";
-/// The port on the agent shell's loopback that leads to its broker.
-const AGENT_PROXY_PORT: u16 = 3128;
 
 /// `path` as a new, empty directory of the edge's with `mode`. Whatever was
 /// there is removed, never followed (`remove_dir_all` does not follow
@@ -408,14 +402,14 @@ fn agent_workload(
             },
             Bind {
                 host: socket_dir.to_owned(),
-                inside: AGENT_SOCKETS.into(),
+                inside: socket::SHELL_SOCKET_DIR.into(),
                 writable: false,
             },
         ],
         env,
         forward: Some(Forward {
-            port: AGENT_PROXY_PORT,
-            to: std::path::Path::new(AGENT_SOCKETS).join("broker.sock"),
+            port: socket::SHELL_PROXY_PORT,
+            to: socket::shell_broker_socket(),
         }),
         cwd: "/workspace".into(),
         limits: Limits {
@@ -432,7 +426,7 @@ fn agent_workload(
         AGENT_PROGRAM,
         "agent",
         "--control-socket",
-        &format!("{AGENT_SOCKETS}/edge.sock"),
+        &socket::shell_edge_socket().display().to_string(),
         "--workspace",
         "/workspace",
     ]

@@ -7,11 +7,12 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hardshell_agent::TurnEvent;
+use hardshell_protocol::TurnEvent;
+use hardshell_protocol::chat::{ChatEvent, CommandDecision};
 use tokio::sync::broadcast;
 
 use super::{frame, sse_frame};
-use crate::exec::{ExecEvent, ExecService};
+use crate::exec::{ExecEvent, ExecService, RunDecision};
 
 /// The agent's stream for one session, with the edge's news about it.
 pub(super) struct Relay<C> {
@@ -51,7 +52,7 @@ where
                     Ok(news) if news.session() == self.session => return Some(exec_frame(&news)),
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(count)) => {
-                        return Some(frame("commands_missed", &serde_json::json!({ "count": count })));
+                        return Some(frame(&ChatEvent::CommandsMissed { count }));
                     }
                     Err(broadcast::error::RecvError::Closed) => self.exec_events = None,
                 },
@@ -90,10 +91,10 @@ pub(crate) fn checked(
         TurnEvent::ApprovalRequested { id, .. } => {
             match exec.and_then(|exec| exec.question(session, &id)) {
                 Some(command) => {
-                    let frame = frame(
-                        "approval",
-                        &serde_json::json!({ "id": id, "command": command }),
-                    );
+                    let frame = frame(&ChatEvent::Approval {
+                        command,
+                        id: id.clone(),
+                    });
                     asked.insert(id);
                     Checked::Shown(frame)
                 }
@@ -111,13 +112,16 @@ pub(super) fn exec_frame(event: &ExecEvent) -> Bytes {
     match event {
         ExecEvent::Running {
             command, decision, ..
-        } => frame(
-            "command",
-            &serde_json::json!({ "command": command, "decision": decision.as_str() }),
-        ),
-        ExecEvent::Resolved { id, ran, .. } => frame(
-            "approval_resolved",
-            &serde_json::json!({ "id": id, "approved": ran }),
-        ),
+        } => frame(&ChatEvent::Command {
+            command: command.clone(),
+            decision: match decision {
+                RunDecision::Allowed => CommandDecision::Allowed,
+                RunDecision::Approved => CommandDecision::Approved,
+            },
+        }),
+        ExecEvent::Resolved { id, ran, .. } => frame(&ChatEvent::ApprovalResolved {
+            approved: *ran,
+            id: id.clone(),
+        }),
     }
 }

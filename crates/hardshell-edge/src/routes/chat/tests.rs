@@ -2,8 +2,8 @@
 //! holds them.
 #![allow(clippy::unwrap_used)]
 
-use hardshell_agent::TurnEvent;
 use hardshell_config::Approval;
+use hardshell_protocol::TurnEvent;
 
 use std::collections::HashSet;
 

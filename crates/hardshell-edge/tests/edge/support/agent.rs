@@ -6,8 +6,7 @@ use std::path::Path;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use hardshell_agent::TurnEvent;
-use hardshell_agent::protocol::TurnLine;
+use hardshell_protocol::{AgentRoute, TurnEvent, TurnLine};
 use http_body_util::StreamBody;
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
@@ -20,7 +19,7 @@ type Lines = StreamBody<futures::stream::BoxStream<'static, Result<Frame<Bytes>,
 
 async fn answer(request: Request<Incoming>) -> Result<Response<Lines>, Infallible> {
     let (lines, receiver) = mpsc::unbounded_channel::<Bytes>();
-    if request.uri().path() == "/v1/turn" {
+    if AgentRoute::parse(request.method(), request.uri().path(), None) == Some(AgentRoute::Turn) {
         let accepted = TurnLine::Event {
             event: TurnEvent::Accepted { seq: 1 },
         };

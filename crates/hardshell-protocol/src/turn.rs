@@ -1,10 +1,35 @@
-//! What a turn tells the client while it runs ([`TurnEvent`] through a
-//! [`TurnSink`]) and what it leaves for the integrator to audit ([`TurnOutcome`]).
+//! `POST /v1/turn` on the agent's socket: a [`TurnRequest`] in, then a stream
+//! of [`TurnLine`]s out — what a turn tells the client while it runs
+//! ([`TurnEvent`]) and, last, what it leaves for the edge to audit
+//! ([`TurnOutcome`]).
 
-use hardshell_llm::Usage;
+use hardshell_llm::{Message, Usage};
 use serde::{Deserialize, Serialize};
 
 use crate::SessionId;
+
+/// Start a turn: `text` from the user in `session`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TurnRequest {
+    pub session: String,
+    pub text: String,
+    /// Earlier messages to store first when the session is new (an OpenAI-style
+    /// client sends the whole conversation with every request). Ignored for a
+    /// session that already has messages.
+    #[serde(default)]
+    pub prior: Vec<Message>,
+    /// The edge's request id, for correlating logs.
+    pub request_id: String,
+}
+
+/// One line of a turn's stream (newline-delimited JSON): `Event` lines as the
+/// turn goes, then exactly one `Outcome`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "line", rename_all = "snake_case")]
+pub enum TurnLine {
+    Event { event: TurnEvent },
+    Outcome { outcome: TurnOutcome },
+}
 
 /// An event for the client, in the order things happen. Every turn emits exactly
 /// one terminal event, `Done` or `Failed`, and it is the last.
@@ -47,25 +72,6 @@ pub enum TurnEvent {
     Failed {
         message: String,
     },
-}
-
-/// Where a turn's events go. `emit` must not block: a client that has gone away
-/// or reads slowly must not stall the turn, whose reply is stored either way.
-pub trait TurnSink: Send {
-    fn emit(&mut self, event: TurnEvent);
-}
-
-impl TurnSink for Vec<TurnEvent> {
-    fn emit(&mut self, event: TurnEvent) {
-        self.push(event);
-    }
-}
-
-impl TurnSink for tokio::sync::mpsc::UnboundedSender<TurnEvent> {
-    fn emit(&mut self, event: TurnEvent) {
-        // A closed channel means the client left; the turn finishes and is stored.
-        let _ = self.send(event);
-    }
 }
 
 /// How a turn went, for the audit record.
@@ -145,7 +151,7 @@ impl TurnRefusal {
 
 impl TurnFailure {
     /// What the user is told: fixed text, except a model failure, whose message the
-    /// [`Model`](crate::Model) implementation wrote for the user.
+    /// agent's model implementation wrote for the user.
     pub fn user_message(&self) -> String {
         match self {
             TurnFailure::UnknownTool { .. } => {
@@ -173,5 +179,70 @@ impl TurnFailure {
                 "The reply could not be saved, so it was stopped. Please try again.".to_owned()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pinned;
+
+    #[test]
+    fn a_turn_request_keeps_its_wire_shape() {
+        pinned::<TurnRequest>(
+            r#"{"session":"web-abc","text":"hi","prior":[{"role":"user","content":[{"type":"text","text":"before"}]},{"role":"assistant","content":[{"type":"text","text":"yes"},{"type":"tool_call","id":"c1","name":"current_time","arguments":"{}"}]},{"role":"tool","content":[{"type":"tool_result","call_id":"c1","content":"noon","is_error":false}]}],"request_id":"r-1"}"#,
+        );
+        let bare: TurnRequest =
+            serde_json::from_str(r#"{"session":"api-x","text":"t","request_id":"r"}"#).unwrap();
+        assert!(bare.prior.is_empty());
+    }
+
+    #[test]
+    fn every_turn_event_keeps_its_wire_shape() {
+        for line in [
+            r#"{"line":"event","event":{"type":"accepted","seq":3}}"#,
+            r#"{"line":"event","event":{"type":"text_delta","text":"Hel"}}"#,
+            r#"{"line":"event","event":{"type":"tool_started","name":"exec"}}"#,
+            r#"{"line":"event","event":{"type":"tool_finished","name":"exec","ok":true}}"#,
+            r#"{"line":"event","event":{"type":"approval_requested","id":"q1","command":"rm -r x"}}"#,
+            r#"{"line":"event","event":{"type":"approval_resolved","id":"q1","approved":false}}"#,
+            r#"{"line":"event","event":{"type":"done","usage":{"input_tokens":10,"output_tokens":2}}}"#,
+            r#"{"line":"event","event":{"type":"failed","message":"stopped"}}"#,
+        ] {
+            pinned::<TurnLine>(line);
+        }
+    }
+
+    #[test]
+    fn every_turn_outcome_keeps_its_wire_shape() {
+        let outcome = |end: &str| {
+            format!(
+                r#"{{"line":"outcome","outcome":{{"session":"web-abc","user_seq":4,"steps":2,"tool_calls":[{{"name":"exec","ok":false}}],"usage":{{"input_tokens":7,"output_tokens":1}},"end":{end}}}}}"#
+            )
+        };
+        for end in [
+            r#"{"end":"completed"}"#,
+            r#"{"end":"refused","refusal":"message_too_large","bytes":40000,"limit":32768}"#,
+            r#"{"end":"refused","refusal":"empty_message"}"#,
+            r#"{"end":"failed","failure":"unknown_tool","name":"nope"}"#,
+            r#"{"end":"failed","failure":"invalid_arguments","tool":"exec"}"#,
+            r#"{"end":"failed","failure":"step_limit","steps":8}"#,
+            r#"{"end":"failed","failure":"model","message":"overloaded"}"#,
+            r#"{"end":"failed","failure":"truncated"}"#,
+            r#"{"end":"failed","failure":"timed_out","limit_secs":120}"#,
+            r#"{"end":"failed","failure":"store_message","detail":"down"}"#,
+            r#"{"end":"failed","failure":"store_reply","detail":"down"}"#,
+        ] {
+            pinned::<TurnLine>(&outcome(end));
+        }
+        pinned::<TurnLine>(
+            r#"{"line":"outcome","outcome":{"session":"api-x","user_seq":null,"steps":0,"tool_calls":[],"usage":{"input_tokens":0,"output_tokens":0},"end":{"end":"refused","refusal":"empty_message"}}}"#,
+        );
+    }
+
+    #[test]
+    fn an_outcome_for_an_invalid_session_id_is_unreadable() {
+        let line = r#"{"line":"outcome","outcome":{"session":"web-../x","user_seq":null,"steps":0,"tool_calls":[],"usage":{"input_tokens":0,"output_tokens":0},"end":{"end":"completed"}}}"#;
+        assert!(serde_json::from_str::<TurnLine>(line).is_err());
     }
 }
