@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use hardshell_edge::{LlmGateway, ProviderRoute, model_broker};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
+use hardshell_testkit::TestStore;
 use zeroize::Zeroizing;
 
 const KEY: &str = "sk-provider-key-0123456789abcdef";
@@ -110,20 +110,8 @@ async fn provider(answer: Answer) -> Provider {
     Provider { url, received }
 }
 
-async fn store(dir: &tempfile::TempDir) -> Store {
-    Store::open(
-        &Location::Local(LocalOptions {
-            objects: dir.path().join("objects"),
-            locks: dir.path().join("locks"),
-        }),
-        Sealing::Envelope(MasterKey::generate().unwrap()),
-    )
-    .await
-    .unwrap()
-}
-
 struct Fixture {
-    _dir: tempfile::TempDir,
+    _store: TestStore,
     http: reqwest::Client,
     ledger: UsageLedger,
     gateway: LlmGateway,
@@ -164,8 +152,7 @@ async fn fixture_resolving(
     internal: &[hardshell_config::Cidr],
     everything: Option<std::net::SocketAddr>,
 ) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+    let store = TestStore::new().await;
     let mut prices = PriceList::new();
     for model in paid {
         prices.set_model(
@@ -183,10 +170,7 @@ async fn fixture_resolving(
         }
     }
     let ledger = UsageLedger::new(
-        store
-            .root()
-            .scope(&ObjectKey::parse("llm").unwrap())
-            .unwrap(),
+        store.scope("llm"),
         prices,
     );
     let routes: BTreeMap<String, ProviderRoute> = providers
@@ -209,7 +193,7 @@ async fn fixture_resolving(
     if let Some(address) = everything {
         broker.resolver = std::sync::Arc::new(Everything(address));
     }
-    let socket = dir.path().join("broker.sock");
+    let socket = store.dir().join("broker.sock");
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
     tokio::spawn(std::sync::Arc::new(broker).serve(listener));
     let proxy = forwarder(socket).await;
@@ -218,7 +202,7 @@ async fn fixture_resolving(
         .build()
         .unwrap();
     Fixture {
-        _dir: dir,
+        _store: store,
         http,
         ledger,
         gateway,
@@ -608,14 +592,10 @@ async fn only_the_models_of_the_chain_may_be_asked_for() {
 
 #[tokio::test]
 async fn under_a_cap_a_keyed_providers_model_without_a_price_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+    let store = TestStore::new().await;
     let ledger = |prices: PriceList| {
         UsageLedger::new(
-            store
-                .root()
-                .scope(&ObjectKey::parse("llm").unwrap())
-                .unwrap(),
+            store.scope("llm"),
             prices,
         )
     };
@@ -765,13 +745,9 @@ async fn calls_at_once_reserve_their_most_so_together_they_stay_under_the_cap() 
 
 #[tokio::test]
 async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store(&dir).await;
+    let store = TestStore::new().await;
     let ledger = UsageLedger::new(
-        store
-            .root()
-            .scope(&ObjectKey::parse("llm").unwrap())
-            .unwrap(),
+        store.scope("llm"),
         PriceList::new(),
     );
     let route = |url: &str| ProviderRoute {

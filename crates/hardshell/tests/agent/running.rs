@@ -4,7 +4,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
 
 pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -126,7 +126,7 @@ impl Drop for Running {
 
 /// An instance with the local model configured and `extra` config appended.
 pub fn instance(extra: &str) -> Instance {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| {
         let text = text.replace("127.0.0.1:8787", "127.0.0.1:0");
         // The template's own [agent] and [llm] tables are replaced by the test's.

@@ -13,7 +13,7 @@ use crate::running::{
     Running, audit_records, env, eventually, http, instance, local_model, new_session, reply_text,
     token, turn,
 };
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
 
 fn socket(hs: &Instance) -> PathBuf {
     hs.path("data/run/agent/edge.sock")

@@ -3,7 +3,7 @@ use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
 
 /// A running `hardshell up`, its address read from its own log line.
 struct Up {
@@ -77,7 +77,7 @@ impl Up {
 
 #[test]
 fn up_serves_healthz_and_stops_cleanly_on_sigterm() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let up = Up::start(&hs);
     let response = up.get("/healthz");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -90,7 +90,7 @@ fn up_serves_healthz_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn up_stops_cleanly_on_sigint() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let up = Up::start(&hs);
     up.signal("INT");
     assert!(up.wait().success());
@@ -98,7 +98,7 @@ fn up_stops_cleanly_on_sigint() {
 
 #[test]
 fn up_logs_dangerous_settings_as_warnings() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| {
         text.replace("unencrypted_storage = false", "unencrypted_storage = true")
     });
@@ -114,7 +114,7 @@ fn up_logs_dangerous_settings_as_warnings() {
 
 #[test]
 fn up_writes_json_logs_when_asked() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| text.replace("format = \"text\"", "format = \"json\""));
     let up = Up::start(&hs);
     for line in &up.log {
@@ -131,7 +131,7 @@ fn up_writes_json_logs_when_asked() {
 
 #[test]
 fn up_refuses_a_non_loopback_address() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     for address in ["0.0.0.0:8787", "[::]:8787"] {
         hs.edit_config(|text| {
             let start = text.find("listen = ").unwrap();
@@ -145,7 +145,7 @@ fn up_refuses_a_non_loopback_address() {
 
 #[test]
 fn up_refuses_a_taken_port() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     hs.edit_config(|text| text.replace("127.0.0.1:8787", &format!("127.0.0.1:{port}")));
@@ -157,7 +157,7 @@ fn up_refuses_a_taken_port() {
 
 #[test]
 fn up_keeps_serving_when_nobody_reads_its_log() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| {
         text.replace("127.0.0.1:8787", "127.0.0.1:0")
             .replace("requests_per_minute = 60", "requests_per_minute = 100000")

@@ -1,4 +1,6 @@
-//! A scratch directory with `hardshell` run inside it.
+//! A scratch directory with `hardshell` run inside it. The binary is the
+//! test's to name (`env!("CARGO_BIN_EXE_hardshell")`, which only the
+//! binary's own tests can expand).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 pub struct Instance {
     pub dir: tempfile::TempDir,
+    program: PathBuf,
 }
 
 impl Drop for Instance {
@@ -65,16 +68,18 @@ impl Run {
 }
 
 impl Instance {
-    /// An empty directory; nothing initialised.
-    pub fn empty() -> Self {
+    /// An empty directory where `program` (the hardshell binary) runs;
+    /// nothing initialised.
+    pub fn empty(program: impl Into<PathBuf>) -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            program: program.into(),
         }
     }
 
     /// A directory after `hardshell init`.
-    pub fn initialised() -> Self {
-        let instance = Self::empty();
+    pub fn initialised(program: impl Into<PathBuf>) -> Self {
+        let instance = Self::empty(program);
         instance.run(&["init"]).ok();
         instance
     }
@@ -84,7 +89,7 @@ impl Instance {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hardshell"));
+        let mut command = Command::new(&self.program);
         command
             .args(args)
             .current_dir(self.dir.path())
@@ -136,6 +141,7 @@ impl Instance {
     }
 }
 
+/// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
