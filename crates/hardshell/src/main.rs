@@ -7,6 +7,7 @@ mod commands;
 mod context;
 mod logging;
 mod models;
+mod readiness;
 mod supervise;
 mod terminal;
 
