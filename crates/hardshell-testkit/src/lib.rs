@@ -8,7 +8,11 @@
 //! A dev-dependency only (`publish = false`). Everything here may panic: a
 //! fixture that cannot be built is a failed test, never a skipped one.
 #![forbid(unsafe_code)]
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
 mod disk;
 pub mod ready;

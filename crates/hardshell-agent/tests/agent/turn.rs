@@ -4,7 +4,9 @@
 use hardshell_agent::{AgentConfig, ModelError, TurnEnd, TurnEvent};
 use hardshell_llm::{ChatEvent, Content, Message, Role, StopReason, Usage};
 
-use crate::support::{AgentScope, Fixture, Script, ScriptedModel, key, session, text_reply, tool_reply};
+use crate::support::{
+    AgentScope, Fixture, Script, ScriptedModel, key, session, text_reply, tool_reply,
+};
 
 fn roles(messages: &[Message]) -> Vec<Role> {
     messages.iter().map(|m| m.role).collect()

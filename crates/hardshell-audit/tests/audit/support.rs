@@ -42,7 +42,12 @@ impl TestLog {
 
     /// The same store opened again, as a second process would.
     pub async fn reopen_scope(&self) -> Scope {
-        self.store.reopen().await.root().scope(&key("audit")).unwrap()
+        self.store
+            .reopen()
+            .await
+            .root()
+            .scope(&key("audit"))
+            .unwrap()
     }
 
     pub async fn open(&self, options: AuditOptions) -> AuditLog {

@@ -169,10 +169,7 @@ async fn fixture_resolving(
             }
         }
     }
-    let ledger = UsageLedger::new(
-        store.scope("llm"),
-        prices,
-    );
+    let ledger = UsageLedger::new(store.scope("llm"), prices);
     let routes: BTreeMap<String, ProviderRoute> = providers
         .iter()
         .map(|(name, kind, url)| {
@@ -593,12 +590,7 @@ async fn only_the_models_of_the_chain_may_be_asked_for() {
 #[tokio::test]
 async fn under_a_cap_a_keyed_providers_model_without_a_price_is_refused() {
     let store = TestStore::new().await;
-    let ledger = |prices: PriceList| {
-        UsageLedger::new(
-            store.scope("llm"),
-            prices,
-        )
-    };
+    let ledger = |prices: PriceList| UsageLedger::new(store.scope("llm"), prices);
     let providers = |keyed: bool| -> BTreeMap<String, ProviderRoute> {
         BTreeMap::from([(
             "openai".to_owned(),
@@ -746,10 +738,7 @@ async fn calls_at_once_reserve_their_most_so_together_they_stay_under_the_cap() 
 #[tokio::test]
 async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
     let store = TestStore::new().await;
-    let ledger = UsageLedger::new(
-        store.scope("llm"),
-        PriceList::new(),
-    );
+    let ledger = UsageLedger::new(store.scope("llm"), PriceList::new());
     let route = |url: &str| ProviderRoute {
         kind: ProviderKind::OpenAi,
         base_url: url::Url::parse(url).unwrap(),

@@ -91,8 +91,7 @@ impl TestEdge {
         let text = format!(
             "[edge]\nlisten = \"127.0.0.1:0\"\n{header_timeout}{public_url}{edge_keys}\n{extra}"
         );
-        let config =
-            LoadedConfig::parse(&text, &test_store.dir().join("hardshell.toml")).unwrap();
+        let config = LoadedConfig::parse(&text, &test_store.dir().join("hardshell.toml")).unwrap();
         let signer =
             IdentitySigner::from_pkcs8(&IdentitySigner::generate_pkcs8().unwrap()).unwrap();
         let public_key = signer.public_key();

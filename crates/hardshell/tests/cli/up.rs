@@ -80,11 +80,13 @@ fn up_tells_its_service_manager_when_it_is_ready_and_when_it_stops() {
     let response = up.get("/healthz");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     up.signal("TERM");
-    let stopping = up
-        .0
-        .notify
-        .wait_for("STOPPING", &mut up.0.child, START_DEADLINE);
-    assert!(stopping.is_ok(), "no STOPPING=1 before exiting: {stopping:?}");
+    let stopping =
+        up.0.notify
+            .wait_for("STOPPING", &mut up.0.child, START_DEADLINE);
+    assert!(
+        stopping.is_ok(),
+        "no STOPPING=1 before exiting: {stopping:?}"
+    );
     assert!(up.wait().success());
 }
 
