@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use chrono::Utc;
 use hardshell_edge::{LlmGateway, ProviderRoute, model_broker};
 use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
-use hardshell_testkit::TestStore;
+use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
 use zeroize::Zeroizing;
 
 const KEY: &str = "sk-provider-key-0123456789abcdef";
@@ -110,8 +110,20 @@ async fn provider(answer: Answer) -> Provider {
     Provider { url, received }
 }
 
+async fn store(dir: &tempfile::TempDir) -> Store {
+    Store::open(
+        &Location::Local(LocalOptions {
+            objects: dir.path().join("objects"),
+            locks: dir.path().join("locks"),
+        }),
+        Sealing::Envelope(MasterKey::generate().unwrap()),
+    )
+    .await
+    .unwrap()
+}
+
 struct Fixture {
-    _store: TestStore,
+    _dir: tempfile::TempDir,
     http: reqwest::Client,
     ledger: UsageLedger,
     gateway: LlmGateway,
@@ -152,7 +164,8 @@ async fn fixture_resolving(
     internal: &[hardshell_config::Cidr],
     everything: Option<std::net::SocketAddr>,
 ) -> Fixture {
-    let store = TestStore::new().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
     let mut prices = PriceList::new();
     for model in paid {
         prices.set_model(
@@ -169,7 +182,13 @@ async fn fixture_resolving(
             }
         }
     }
-    let ledger = UsageLedger::new(store.scope("llm"), prices);
+    let ledger = UsageLedger::new(
+        store
+            .root()
+            .scope(&ObjectKey::parse("llm").unwrap())
+            .unwrap(),
+        prices,
+    );
     let routes: BTreeMap<String, ProviderRoute> = providers
         .iter()
         .map(|(name, kind, url)| {
@@ -190,7 +209,7 @@ async fn fixture_resolving(
     if let Some(address) = everything {
         broker.resolver = std::sync::Arc::new(Everything(address));
     }
-    let socket = store.dir().join("broker.sock");
+    let socket = dir.path().join("broker.sock");
     let listener = tokio::net::UnixListener::bind(&socket).unwrap();
     tokio::spawn(std::sync::Arc::new(broker).serve(listener));
     let proxy = forwarder(socket).await;
@@ -199,7 +218,7 @@ async fn fixture_resolving(
         .build()
         .unwrap();
     Fixture {
-        _store: store,
+        _dir: dir,
         http,
         ledger,
         gateway,
@@ -589,8 +608,17 @@ async fn only_the_models_of_the_chain_may_be_asked_for() {
 
 #[tokio::test]
 async fn under_a_cap_a_keyed_providers_model_without_a_price_is_refused() {
-    let store = TestStore::new().await;
-    let ledger = |prices: PriceList| UsageLedger::new(store.scope("llm"), prices);
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let ledger = |prices: PriceList| {
+        UsageLedger::new(
+            store
+                .root()
+                .scope(&ObjectKey::parse("llm").unwrap())
+                .unwrap(),
+            prices,
+        )
+    };
     let providers = |keyed: bool| -> BTreeMap<String, ProviderRoute> {
         BTreeMap::from([(
             "openai".to_owned(),
@@ -737,8 +765,15 @@ async fn calls_at_once_reserve_their_most_so_together_they_stay_under_the_cap() 
 
 #[tokio::test]
 async fn providers_the_broker_could_not_tell_apart_or_route_are_refused() {
-    let store = TestStore::new().await;
-    let ledger = UsageLedger::new(store.scope("llm"), PriceList::new());
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir).await;
+    let ledger = UsageLedger::new(
+        store
+            .root()
+            .scope(&ObjectKey::parse("llm").unwrap())
+            .unwrap(),
+        PriceList::new(),
+    );
     let route = |url: &str| ProviderRoute {
         kind: ProviderKind::OpenAi,
         base_url: url::Url::parse(url).unwrap(),
