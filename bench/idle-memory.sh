@@ -21,16 +21,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
+wait_ready="$(pwd)/bench/wait-ready.py"
 cd "$dir"
 "$bin" init >/dev/null
 sed -i 's/127.0.0.1:8787/127.0.0.1:0/' hardshell.toml
-"$bin" up >"$dir/up.log" 2>&1 &
+# Started the way systemd starts a Type=notify service: `up` says READY=1 on
+# the socket once the edge serves and the agent answers.
+python3 "$wait_ready" "$dir/notify.sock" 30 >/dev/null &
+ready_pid=$!
+for _ in $(seq 1 100); do [ -S "$dir/notify.sock" ] && break; sleep 0.05; done
+NOTIFY_SOCKET="$dir/notify.sock" "$bin" up >"$dir/up.log" 2>&1 &
 up_pid=$!
-for _ in $(seq 1 300); do
-  grep -q "agent listening" "$dir/up.log" && break
-  sleep 0.1
-done
-grep -q "agent listening" "$dir/up.log" || { cat "$dir/up.log"; echo "the agent did not start" >&2; exit 1; }
+wait "$ready_pid" || { cat "$dir/up.log"; echo "hardshell up was not ready" >&2; exit 1; }
 sleep "$settle"
 
 # Every process under `hardshell up`, itself included.

@@ -175,7 +175,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::test_store::TestStore;
+    use hardshell_testkit::TestStore;
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()

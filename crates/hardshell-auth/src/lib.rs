@@ -25,9 +25,6 @@ pub mod revocation;
 pub mod sessions;
 pub mod tokens;
 
-#[cfg(test)]
-mod test_store;
-
 pub use cf_access::{
     CfAccessError, CfAccessSettings, CfAccessVerifier, MAX_TOKEN_BYTES, UnverifiedHeader,
     parse_unverified_header,

@@ -2,35 +2,24 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use hardshell_secrets::{PutOutcome, SecretName, SecretStore, SecretValue, SecretsError};
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
+use hardshell_storage::{ObjectKey, Store};
+use hardshell_testkit::TestStore;
 use zeroize::Zeroizing;
 
 const CANARY: &str = "sk-canary-value-that-must-never-be-shown-0451";
 
 struct Fixture {
-    _dir: tempfile::TempDir,
+    test_store: TestStore,
     store: Store,
     secrets: SecretStore,
 }
 
 async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let location = Location::Local(LocalOptions {
-        objects: dir.path().join("objects"),
-        locks: dir.path().join("locks"),
-    });
-    let store = Store::open(&location, Sealing::Envelope(MasterKey::generate().unwrap()))
-        .await
-        .unwrap();
-    let secrets = SecretStore::new(
-        store
-            .root()
-            .scope(&ObjectKey::parse("secrets").unwrap())
-            .unwrap(),
-    );
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
     Fixture {
-        _dir: dir,
-        store,
+        store: test_store.store.clone(),
+        test_store,
         secrets,
     }
 }
@@ -120,8 +109,8 @@ async fn values_are_sealed_at_rest() {
         .put(&name("CANARY"), &value(CANARY))
         .await
         .unwrap();
-    let objects = f._dir.path().join("objects");
-    for entry in walk(&objects) {
+    let objects = f.test_store.objects();
+    for entry in walk(objects) {
         let bytes = std::fs::read(&entry).unwrap();
         assert!(
             !bytes.windows(12).any(|w| w == b"canary-value"),

@@ -22,6 +22,8 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use hardshell_testkit::ready::NotifySocket;
+
 const TURNS_PER_SESSION: usize = 10;
 const REPLY: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"}}]}\n\n\
 data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\", there.\"}}]}\n\n\
@@ -84,7 +86,7 @@ fn measure(hardshell: &str, stub: &str, parent: &std::path::Path, turns: usize) 
     let token = run(&["token", "create", "--name", "bench", "--scope", "chat"]);
     let token = token.trim().to_owned();
 
-    let (mut up, edge) = start_up(hardshell, dir.path());
+    let (mut up, edge, _notify) = start_up(hardshell, dir.path());
     let http = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -212,33 +214,26 @@ fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
-/// `hardshell up` in `dir`; returns it and the edge's URL once the agent listens.
-fn start_up(hardshell: &str, dir: &std::path::Path) -> (Child, String) {
+/// `hardshell up` in `dir`; returns it and the edge's URL once it says it
+/// is ready (the edge serves, the agent answers), with the socket it says so on.
+fn start_up(hardshell: &str, dir: &std::path::Path) -> (Child, String, NotifySocket) {
+    let notify = NotifySocket::new();
     let mut child = Command::new(hardshell)
         .arg("up")
         .current_dir(dir)
         .env_remove("HARDSHELL_CONFIG")
         .env("RUST_LOG", "warn,hardshell=info")
+        .env("NOTIFY_SOCKET", notify.path())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut edge = None;
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        if let Some(at) = line.find("edge listening on ") {
-            let rest = &line[at + "edge listening on ".len()..];
-            edge = Some(rest.split_whitespace().next().unwrap().to_owned());
-        }
-        if line.contains("agent listening") {
-            break;
-        }
-    }
-    // Keep draining the log so the edge never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    (child, edge.expect("hardshell up did not start"))
+    let ready = notify
+        .ready(&mut child, Duration::from_secs(120))
+        .unwrap_or_else(|e| panic!("hardshell up was not ready: {e}"));
+    let edge = ready.edge_url().to_owned();
+    (child, edge, notify)
 }
 
 /// A model server on loopback that answers every request with [`REPLY`] at once,

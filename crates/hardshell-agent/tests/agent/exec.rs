@@ -13,7 +13,7 @@ use hardshell_agent::{
 };
 use hardshell_llm::{Content, Role};
 
-use crate::support::{ScriptedModel, TestStore, at, session, text_reply, tool_reply};
+use crate::support::{AgentScope, ScriptedModel, TestStore, at, session, text_reply, tool_reply};
 
 /// Answers from a queue, and records what it was asked.
 #[derive(Debug, Clone, Default)]
@@ -65,7 +65,7 @@ fn ran(stdout: &str) -> ExecAnswer {
 }
 
 async fn agent(store: &TestStore, model: ScriptedModel, runner: ScriptedRunner) -> Agent {
-    let scope = store.scope().await;
+    let scope = store.agent_scope().await;
     let clock: Arc<dyn Clock> = Arc::new(FixedClock(at()));
     let sessions = SessionStore::new(scope.clone(), clock.clone());
     let memory = Memory::new(scope, sessions.clone(), clock.clone());
@@ -85,7 +85,7 @@ async fn agent(store: &TestStore, model: ScriptedModel, runner: ScriptedRunner) 
         model,
         tools,
         sessions,
-        workspace: Workspace::new(store.dir.path().join("workspace")),
+        workspace: Workspace::new(store.dir().join("workspace")),
         clock,
         time_zone: OwnerTimeZone::utc(),
         config: AgentConfig::default(),

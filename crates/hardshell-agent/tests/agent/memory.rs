@@ -9,10 +9,10 @@ use hardshell_agent::{
 use hardshell_agent::{OwnerTimeZone, ToolError};
 use hardshell_llm::Message;
 
-use crate::support::{TestStore, at, key, session};
+use crate::support::{AgentScope, TestStore, at, key, session};
 
 async fn memory(store: &TestStore) -> (Memory, SessionStore) {
-    let scope = store.scope().await;
+    let scope = store.agent_scope().await;
     let clock = Arc::new(FixedClock(at()));
     let sessions = SessionStore::new(scope.clone(), clock.clone());
     (Memory::new(scope, sessions.clone(), clock), sessions)
@@ -28,7 +28,7 @@ fn draft(title: &str, body: &str) -> NoteDraft {
 
 async fn note_text(store: &TestStore, slug: &str) -> Option<String> {
     let stored = store
-        .scope()
+        .agent_scope()
         .await
         .get(&key(&format!("memory/notes/{slug}.md")))
         .await
@@ -66,7 +66,7 @@ async fn saving_the_same_slug_replaces_the_note_and_keeps_created() {
         .save(&draft("Coffee order", "flat white"))
         .await
         .unwrap();
-    let scope = store.scope().await;
+    let scope = store.agent_scope().await;
     let later = Arc::new(FixedClock(at() + chrono::Duration::days(1)));
     let later_memory = Memory::new(
         scope.clone(),
@@ -140,7 +140,7 @@ async fn invalid_notes_are_refused() {
             Err(MemoryError::InvalidNote { .. })
         ));
     }
-    assert!(store.scope().await.list().await.unwrap().is_empty());
+    assert!(store.agent_scope().await.list().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -240,7 +240,7 @@ async fn search_sees_notes_the_owner_edited_by_hand() {
         .await
         .unwrap();
     assert_eq!(memory.search("fern", 5, None).await.unwrap().len(), 1);
-    let scope = store.scope().await;
+    let scope = store.agent_scope().await;
     scope
         .put(
             &key("memory/notes/plants.md"),
@@ -339,7 +339,7 @@ async fn the_owner_lists_reads_and_edits_notes_as_files() {
         .save(&draft("Coffee order", "Two flat whites."))
         .await
         .unwrap();
-    let notebook = Notebook::new(&store.scope().await).unwrap();
+    let notebook = Notebook::new(&store.agent_scope().await).unwrap();
     let listed = notebook.list().await.unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].slug, "coffee-order");
@@ -389,7 +389,7 @@ async fn an_edit_never_overwrites_a_note_that_changed_meanwhile() {
     let store = TestStore::new().await;
     let (memory, _) = memory(&store).await;
     memory.save(&draft("Plans", "Read a book.")).await.unwrap();
-    let notebook = Notebook::new(&store.scope().await).unwrap();
+    let notebook = Notebook::new(&store.agent_scope().await).unwrap();
     let file = notebook.read("plans").await.unwrap().unwrap();
 
     // The agent saves while the owner's editor is open.
@@ -423,7 +423,7 @@ async fn an_edit_never_overwrites_a_note_that_changed_meanwhile() {
 #[tokio::test]
 async fn the_notebook_refuses_names_that_are_not_slugs_and_empty_or_huge_notes() {
     let store = TestStore::new().await;
-    let notebook = Notebook::new(&store.scope().await).unwrap();
+    let notebook = Notebook::new(&store.agent_scope().await).unwrap();
     for bad in [
         "",
         "../sessions/x",
@@ -453,5 +453,5 @@ async fn the_notebook_refuses_names_that_are_not_slugs_and_empty_or_huge_notes()
         "nothing was stored"
     );
     // Nothing outside memory/notes was touched either.
-    assert!(store.scope().await.list().await.unwrap().is_empty());
+    assert!(store.agent_scope().await.list().await.unwrap().is_empty());
 }

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use hardshell_agent::{FixedClock, SessionStore};
 use hardshell_llm::{Message, Role};
 
-use crate::support::{TestStore, at, key, session};
+use crate::support::{AgentScope, TestStore, at, key, session};
 
 async fn sessions(store: &TestStore) -> SessionStore {
-    SessionStore::new(store.scope().await, Arc::new(FixedClock(at())))
+    SessionStore::new(store.agent_scope().await, Arc::new(FixedClock(at())))
 }
 
 #[tokio::test]
@@ -131,7 +131,7 @@ async fn a_stale_summary_never_overwrites_a_message() {
         .await
         .unwrap();
     // A crash between a message and its summary update leaves the count behind.
-    let scope = store.scope().await;
+    let scope = store.agent_scope().await;
     scope.delete(&key("sessions/web-stale/meta")).await.unwrap();
     assert_eq!(
         sessions.append(&id, &Message::user("third")).await.unwrap(),
@@ -150,7 +150,7 @@ async fn a_stale_summary_never_overwrites_a_message() {
 #[tokio::test]
 async fn list_is_newest_first_titled_by_the_first_user_message() {
     let store = TestStore::new().await;
-    let scope = store.scope().await;
+    let scope = store.agent_scope().await;
     let older = SessionStore::new(scope.clone(), Arc::new(FixedClock(at())));
     let newer = SessionStore::new(
         scope.clone(),
@@ -195,7 +195,7 @@ async fn list_rebuilds_a_missing_summary_from_the_messages() {
         .await
         .unwrap();
     store
-        .scope()
+        .agent_scope()
         .await
         .delete(&key("sessions/web-nometa/meta"))
         .await

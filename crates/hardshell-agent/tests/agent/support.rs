@@ -14,7 +14,8 @@ use hardshell_agent::{
     ToolRegistry, TurnEvent, TurnOutcome, Workspace, builtin,
 };
 use hardshell_llm::{ChatEvent, ChatRequest, StopReason, ToolSpec, Usage};
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
+use hardshell_storage::ObjectKey;
+pub use hardshell_testkit::TestStore;
 
 pub fn at() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-06-01T10:00:00Z")
@@ -30,35 +31,15 @@ pub fn session(text: &str) -> SessionId {
     SessionId::parse(text).unwrap()
 }
 
-/// A sealed local store in a temporary directory; [`TestStore::scope`] opens it
-/// afresh each time, as a restarted process would.
-pub struct TestStore {
-    pub dir: tempfile::TempDir,
-    master: MasterKey,
+/// The agent's scope of a test store.
+pub trait AgentScope {
+    /// `agent/`, in the store opened afresh, as a restarted process would.
+    async fn agent_scope(&self) -> Scope;
 }
 
-impl TestStore {
-    pub async fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().unwrap(),
-            master: MasterKey::generate().unwrap(),
-        }
-    }
-
-    pub fn objects(&self) -> PathBuf {
-        self.dir.path().join("objects")
-    }
-
-    /// The agent's scope, `agent/`, in a newly opened store.
-    pub async fn scope(&self) -> Scope {
-        let location = Location::Local(LocalOptions {
-            objects: self.objects(),
-            locks: self.dir.path().join("locks"),
-        });
-        let store = Store::open(&location, Sealing::Envelope(self.master.clone()))
-            .await
-            .unwrap();
-        store.root().scope(&key("agent")).unwrap()
+impl AgentScope for TestStore {
+    async fn agent_scope(&self) -> Scope {
+        self.reopen().await.root().scope(&key("agent")).unwrap()
     }
 }
 
@@ -237,7 +218,7 @@ async fn build_agent(
     workspace: PathBuf,
     config: AgentConfig,
 ) -> (Agent, SessionStore, Memory) {
-    let scope = store.scope().await;
+    let scope = store.agent_scope().await;
     let clock: Arc<dyn Clock> = Arc::new(FixedClock(at()));
     let zone = OwnerTimeZone::new(Some("Europe/Berlin"), Some("+02:00")).unwrap();
     let sessions = SessionStore::new(scope.clone(), clock.clone());

@@ -4,7 +4,9 @@
 use hardshell_agent::{AgentConfig, ModelError, TurnEnd, TurnEvent};
 use hardshell_llm::{ChatEvent, Content, Message, Role, StopReason, Usage};
 
-use crate::support::{Fixture, Script, ScriptedModel, key, session, text_reply, tool_reply};
+use crate::support::{
+    AgentScope, Fixture, Script, ScriptedModel, key, session, text_reply, tool_reply,
+};
 
 fn roles(messages: &[Message]) -> Vec<Role> {
     messages.iter().map(|m| m.role).collect()
@@ -269,7 +271,7 @@ async fn the_model_can_save_and_find_memory_within_a_conversation() {
     assert_eq!(outcome.end, TurnEnd::Completed);
     let stored = fixture
         .store
-        .scope()
+        .agent_scope()
         .await
         .get(&key("memory/notes/allergies.md"))
         .await

@@ -1,4 +1,4 @@
-//! A sealed local store in a temporary directory, and ways to read and rewrite
+//! A log in the testkit's sealed local store, and ways to read and rewrite
 //! a log's stored segments as plaintext, the way someone holding the master key
 //! could.
 
@@ -10,53 +10,44 @@ use hardshell_audit::event::{HttpMethod, RequestAllowed, RequestId, Route, Secre
 use hardshell_audit::{AuditEvent, AuditLog, AuditOptions, LogId, VerifyReport};
 use hardshell_auth::Method;
 use hardshell_secrets::SecretName;
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
+use hardshell_storage::{ObjectKey, Scope};
+use hardshell_testkit::TestStore;
 use sha2::{Digest, Sha256};
 
 pub struct TestLog {
     pub scope: Scope,
     pub log_id: LogId,
     pub objects: PathBuf,
-    location: Location,
-    master: MasterKey,
-    _dir: tempfile::TempDir,
+    store: TestStore,
 }
 
 impl TestLog {
     pub async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let base = dir.path().to_owned();
-        Self::in_dir(&base, dir).await
+        Self::in_store(TestStore::new().await)
     }
 
     /// A log whose store lies under `base`.
-    pub async fn in_dir(base: &std::path::Path, dir: tempfile::TempDir) -> Self {
-        let options = LocalOptions {
-            objects: base.join("objects"),
-            locks: base.join("locks"),
-        };
-        let location = Location::Local(options.clone());
-        let master = MasterKey::generate().unwrap();
-        let store = Store::open(&location, Sealing::Envelope(master.clone()))
-            .await
-            .unwrap();
-        let scope = store.root().scope(&key("audit")).unwrap();
+    pub async fn on(base: &std::path::Path) -> Self {
+        Self::in_store(TestStore::on(base).await)
+    }
+
+    fn in_store(store: TestStore) -> Self {
         Self {
-            scope,
+            scope: store.scope("audit"),
             log_id: LogId::new("edge").unwrap(),
-            objects: options.objects,
-            location,
-            master,
-            _dir: dir,
+            objects: store.objects().to_owned(),
+            store,
         }
     }
 
     /// The same store opened again, as a second process would.
     pub async fn reopen_scope(&self) -> Scope {
-        let store = Store::open(&self.location, Sealing::Envelope(self.master.clone()))
+        self.store
+            .reopen()
             .await
-            .unwrap();
-        store.root().scope(&key("audit")).unwrap()
+            .root()
+            .scope(&key("audit"))
+            .unwrap()
     }
 
     pub async fn open(&self, options: AuditOptions) -> AuditLog {
@@ -164,59 +155,4 @@ pub fn rehash(line: &str) -> String {
 
 pub fn seqs(records: &[hardshell_audit::Record]) -> Vec<u64> {
     records.iter().map(hardshell_audit::Record::seq).collect()
-}
-
-/// A tmpfs of `size_mb` MiB, mounted for one test (root only): a disk that
-/// can be filled without filling the machine's.
-pub struct SmallDisk {
-    pub path: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    pub fn new(size_mb: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("disk");
-        std::fs::create_dir(&path).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size_mb}m,mode=0700"),
-                "tmpfs",
-            ])
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(mounted.success(), "mounting a tmpfs needs root");
-        Self { path, _dir: dir }
-    }
-
-    /// Writes a filler file until the disk refuses more.
-    pub fn fill(&self) {
-        use std::io::Write;
-        let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
-        let chunk = vec![0u8; 64 * 1024];
-        loop {
-            match filler.write_all(&chunk) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::StorageFull => return,
-                Err(e) => panic!("filling the disk: {e}"),
-            }
-        }
-    }
-
-    pub fn free(&self) {
-        std::fs::remove_file(self.path.join("filler")).unwrap();
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.path)
-            .status();
-    }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use hardshell_audit::{AuditError, AuditLog, AuditOptions, Tail};
+use hardshell_testkit::SmallDisk;
 
 use crate::support::*;
 
@@ -204,7 +205,7 @@ async fn records_survive_a_storage_failure_and_are_retried() {
 #[tokio::test]
 async fn a_full_disk_refuses_new_records_at_once_and_loses_none_already_made() {
     let disk = SmallDisk::new(2);
-    let test = TestLog::in_dir(&disk.path, tempfile::tempdir().unwrap()).await;
+    let test = TestLog::on(&disk.path).await;
     let log = test.open(manual_flush()).await;
     log.record(request(1)).unwrap();
     log.flush().await.unwrap();

@@ -2,7 +2,7 @@
 //! `scripts/services.sh`), driven like a browser. These tests fail when the
 //! provider is not running; they never skip.
 
-mod browser;
+use hardshell_testkit::oidc as browser;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@ use futures::FutureExt as _;
 
 use super::*;
 use crate::Method;
-use crate::test_store::TestStore;
+use hardshell_testkit::TestStore;
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()

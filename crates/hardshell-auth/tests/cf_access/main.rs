@@ -6,4 +6,5 @@ mod attacks;
 mod claims;
 mod key_set;
 mod settings;
-mod support;
+
+use hardshell_testkit::cloudflare as support;

@@ -4,7 +4,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use hardshell_auth::Device;
 use hardshell_auth::devices::{DeviceAuthority, IssuedDevice, device_from_peer_certificates};
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
+use hardshell_storage::Scope;
+use hardshell_testkit::TestStore;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::danger::ClientCertVerifier;
@@ -16,29 +17,19 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 pub const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 pub struct Fixture {
-    _dir: tempfile::TempDir,
+    _store: TestStore,
     pub scope: Scope,
     pub authority: DeviceAuthority,
 }
 
 pub async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let location = Location::Local(LocalOptions {
-        objects: dir.path().join("objects"),
-        locks: dir.path().join("locks"),
-    });
-    let store = Store::open(&location, Sealing::Envelope(MasterKey::generate().unwrap()))
-        .await
-        .unwrap();
-    let scope = store
-        .root()
-        .scope(&ObjectKey::parse("auth/devices").unwrap())
-        .unwrap();
+    let store = TestStore::new().await;
+    let scope = store.scope("auth/devices");
     let authority = DeviceAuthority::load_or_create(&scope, Utc::now())
         .await
         .unwrap();
     Fixture {
-        _dir: dir,
+        _store: store,
         scope,
         authority,
     }

@@ -6,14 +6,10 @@
 //! Needs `node` (Debian package `nodejs`); fails when it is missing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../passkey/support.rs"]
-#[allow(dead_code)]
-mod support;
-
 use std::process::Command;
 
+use hardshell_testkit::passkey::*;
 use serde_json::{Value, json};
-use support::*;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 
 const LOGIN_JS: &str = concat!(

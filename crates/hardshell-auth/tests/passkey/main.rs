@@ -6,4 +6,5 @@
 mod login;
 mod registration;
 mod setup_links;
-mod support;
+
+use hardshell_testkit::passkey as support;

@@ -3,33 +3,15 @@
 
 use std::time::Duration;
 
-use hardshell_edge::{ControlLimits, ControlService, ControlSocket};
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
+use hardshell_edge::ControlLimits;
+use hardshell_testkit::TestStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 /// A control socket with `limits`, its storage scope in a temporary store.
-async fn serve(limits: ControlLimits) -> (std::path::PathBuf, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(
-        &Location::Local(LocalOptions {
-            objects: dir.path().join("objects"),
-            locks: dir.path().join("locks"),
-        }),
-        Sealing::Envelope(MasterKey::generate().unwrap()),
-    )
-    .await
-    .unwrap();
-    let scope = store
-        .root()
-        .scope(&ObjectKey::parse("agent").unwrap())
-        .unwrap();
-    let socket = dir.path().join("edge.sock");
-    let control = ControlSocket::bind(&socket, ControlService::new(scope))
-        .unwrap()
-        .with_limits(limits);
-    tokio::spawn(control.serve());
-    (socket, dir)
+async fn serve(limits: ControlLimits) -> (std::path::PathBuf, TestStore) {
+    let store = TestStore::new().await;
+    (super::serve(&store, Some(limits)), store)
 }
 
 /// Long enough that nothing in a test is cut by a limit it does not test.

@@ -4,46 +4,47 @@
 
 mod limits;
 
-use hardshell_edge::{ControlService, ControlSocket};
+use std::path::PathBuf;
+
+use hardshell_edge::{ControlLimits, ControlService, ControlSocket};
 use hardshell_storage::{
-    LocalOptions, Location, MasterKey, Modification, ObjectKey, RemoteOptions, Sealing,
-    StorageError, Store,
+    LocalOptions, Location, Modification, ObjectKey, RemoteOptions, Sealing, StorageError, Store,
 };
+use hardshell_testkit::{SmallDisk, TestStore};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
+/// The edge's end of the control socket, as `hardshell up` starts it: its
+/// service over the `agent/` scope of `store`, listening in the store's
+/// temporary directory, with `limits` or the default ones.
+fn serve(store: &TestStore, limits: Option<ControlLimits>) -> PathBuf {
+    let run = store.dir().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let socket = run.join("edge.sock");
+    let mut control =
+        ControlSocket::bind(&socket, ControlService::new(store.scope("agent"))).unwrap();
+    if let Some(limits) = limits {
+        control = control.with_limits(limits);
+    }
+    tokio::spawn(control.serve());
+    socket
+}
+
+/// Both ends: the edge's store behind its control socket, and the agent's
+/// remote store through it.
 struct Fixture {
-    dir: tempfile::TempDir,
+    edge: TestStore,
     edge_store: Store,
     remote: Store,
-    socket: std::path::PathBuf,
+    socket: PathBuf,
 }
 
 async fn fixture() -> Fixture {
-    fixture_on(None).await
+    fixture_in(TestStore::new().await).await
 }
 
-/// The fixture with the edge's store under `data`, a disk of the test's choosing.
-async fn fixture_on(data: Option<&std::path::Path>) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let data = data.unwrap_or(dir.path());
-    let edge_store = Store::open(
-        &Location::Local(LocalOptions {
-            objects: data.join("objects"),
-            locks: data.join("locks"),
-        }),
-        Sealing::Envelope(MasterKey::generate().unwrap()),
-    )
-    .await
-    .unwrap();
-    let scope = edge_store
-        .root()
-        .scope(&ObjectKey::parse("agent").unwrap())
-        .unwrap();
-    let socket = dir.path().join("run").join("edge.sock");
-    std::fs::create_dir(dir.path().join("run")).unwrap();
-    let control = ControlSocket::bind(&socket, ControlService::new(scope)).unwrap();
-    tokio::spawn(control.serve());
+async fn fixture_in(edge: TestStore) -> Fixture {
+    let socket = serve(&edge, None);
     let remote = Store::open(
         &Location::Remote(RemoteOptions {
             socket: socket.clone(),
@@ -53,8 +54,8 @@ async fn fixture_on(data: Option<&std::path::Path>) -> Fixture {
     .await
     .unwrap();
     Fixture {
-        dir,
-        edge_store,
+        edge_store: edge.store.clone(),
+        edge,
         remote,
         socket,
     }
@@ -95,7 +96,7 @@ async fn a_remote_store_reads_writes_and_lists_within_its_scope() {
         .unwrap()
         .unwrap();
     assert_eq!(edge_view.value.as_slice(), b"hello");
-    let raw = std::fs::read(f.dir.path().join("objects/agent/sessions/a/meta")).unwrap();
+    let raw = std::fs::read(f.edge.objects().join("agent/sessions/a/meta")).unwrap();
     assert!(raw.starts_with(b"HSE1"), "not sealed at rest");
     root.delete(&key("sessions/a/meta")).await.unwrap();
     assert!(root.get(&key("sessions/a/meta")).await.unwrap().is_none());
@@ -233,26 +234,13 @@ async fn raw(socket: &std::path::Path, request: &str) -> String {
 
 #[tokio::test]
 async fn a_full_disk_reaches_the_agent_as_a_full_store_and_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let disk = dir.path().join("disk");
-    std::fs::create_dir(&disk).unwrap();
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs"])
-        .arg(&disk)
-        .status()
-        .unwrap();
-    assert!(mounted.success(), "mounting a tmpfs needs root");
-    let f = fixture_on(Some(&disk)).await;
+    let disk = SmallDisk::new(2);
+    let f = fixture_in(TestStore::on(&disk.path).await).await;
     let root = f.remote.root();
     root.put(&key("sessions/a/messages"), b"kept")
         .await
         .unwrap();
-    let filler = disk.join("filler");
-    {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&filler).unwrap();
-        while file.write_all(&[0u8; 64 * 1024]).is_ok() {}
-    }
+    disk.fill();
     let error = root
         .put(&key("sessions/a/messages"), &[1u8; 64 * 1024])
         .await
@@ -268,13 +256,9 @@ async fn a_full_disk_reaches_the_agent_as_a_full_store_and_loses_nothing() {
         .unwrap()
         .unwrap();
     assert_eq!(kept.value.as_slice(), b"kept");
-    std::fs::remove_file(&filler).unwrap();
+    disk.free();
     root.put(&key("sessions/a/messages"), b"saved")
         .await
         .unwrap();
     drop(f);
-    let _ = std::process::Command::new("umount")
-        .arg("-l")
-        .arg(&disk)
-        .status();
 }

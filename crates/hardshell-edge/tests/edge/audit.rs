@@ -2,6 +2,7 @@
 //! their answer, and never a credential.
 
 use hardshell_auth::TokenScope;
+use hardshell_testkit::SmallDisk;
 
 use crate::support::{TestEdge, bearer, get, owner, request, upstream};
 
@@ -138,53 +139,6 @@ async fn no_token_cookie_or_secret_ever_reaches_the_audit_log() {
         "/proxied/path",
     ] {
         assert!(!text.contains(secret), "the audit log contains {secret:?}");
-    }
-}
-
-/// A tmpfs of `size_mb` MiB for one test (root only): the disk holding data/.
-struct SmallDisk {
-    path: std::path::PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn new(size_mb: u64) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("disk");
-        std::fs::create_dir(&path).unwrap();
-        let mounted = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size_mb}m,mode=0700"),
-                "tmpfs",
-            ])
-            .arg(&path)
-            .status()
-            .unwrap();
-        assert!(mounted.success(), "mounting a tmpfs needs root");
-        Self { path, _dir: dir }
-    }
-
-    fn fill(&self) {
-        use std::io::Write;
-        let mut filler = std::fs::File::create(self.path.join("filler")).unwrap();
-        let chunk = vec![0u8; 64 * 1024];
-        while filler.write_all(&chunk).is_ok() {}
-    }
-
-    fn free(&self) {
-        std::fs::remove_file(self.path.join("filler")).unwrap();
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.path)
-            .status();
     }
 }
 

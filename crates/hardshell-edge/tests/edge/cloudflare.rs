@@ -1,13 +1,10 @@
 //! Cloudflare Access in front of the edge: its JWT, from the header or the
 //! cookie, verified against a real JWKS endpoint on loopback.
 
+use hardshell_testkit::cloudflare as cf;
 use serde_json::json;
 
 use crate::support::{TestEdge, get, request, upstream};
-
-#[path = "../../../hardshell-auth/tests/cf_access/support.rs"]
-#[allow(dead_code)]
-mod cf;
 
 fn config() -> String {
     format!(

@@ -2,14 +2,11 @@
 //! started by scripts/test): start, the provider's login and consent pages,
 //! callback, session — and the ways it must fail.
 
+// The provider's login pages, driven like a browser (shared with hardshell-auth's tests).
+use hardshell_testkit::oidc as browser;
 use url::Url;
 
 use crate::support::{Reply, TestEdge, get};
-
-// The provider's login pages, driven like a browser (shared with hardshell-auth's tests).
-#[path = "../../../hardshell-auth/src/oidc/tests/browser.rs"]
-#[allow(dead_code)]
-mod browser;
 
 fn env(name: &str) -> String {
     std::env::var(name)

@@ -11,7 +11,8 @@ use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::{Method, Principal, SessionStore, TokenScope, TokenStore};
 use hardshell_config::LoadedConfig;
 use hardshell_edge::{Edge, EdgeSetup, ListenAddr};
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
+use hardshell_storage::{ObjectKey, Store};
+use hardshell_testkit::TestStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -24,7 +25,7 @@ pub struct TestEdge {
     pub public_key: Vec<u8>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
-    _dir: tempfile::TempDir,
+    _store: TestStore,
 }
 
 impl TestEdge {
@@ -72,8 +73,11 @@ impl TestEdge {
         data: Option<&std::path::Path>,
         agent: Option<&std::path::Path>,
     ) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let data = data.unwrap_or(dir.path());
+        let test_store = match data {
+            Some(data) => TestStore::on(data).await,
+            None => TestStore::new().await,
+        };
+        let store = test_store.store.clone();
         let public_url = if edge_keys.contains("public_url") {
             ""
         } else {
@@ -87,25 +91,12 @@ impl TestEdge {
         let text = format!(
             "[edge]\nlisten = \"127.0.0.1:0\"\n{header_timeout}{public_url}{edge_keys}\n{extra}"
         );
-        let config = LoadedConfig::parse(&text, &dir.path().join("hardshell.toml")).unwrap();
-        let store = Store::open(
-            &Location::Local(LocalOptions {
-                objects: data.join("objects"),
-                locks: data.join("locks"),
-            }),
-            Sealing::Envelope(MasterKey::generate().unwrap()),
-        )
-        .await
-        .unwrap();
+        let config = LoadedConfig::parse(&text, &test_store.dir().join("hardshell.toml")).unwrap();
         let signer =
             IdentitySigner::from_pkcs8(&IdentitySigner::generate_pkcs8().unwrap()).unwrap();
         let public_key = signer.public_key();
-        let audit_scope = store
-            .root()
-            .scope(&ObjectKey::parse("audit").unwrap())
-            .unwrap();
         let audit = AuditLog::open(
-            &audit_scope,
+            &test_store.scope("audit"),
             &LogId::new("edge-test").unwrap(),
             AuditOptions::default(),
         )
@@ -151,7 +142,7 @@ impl TestEdge {
             public_key,
             stop: Some(stop),
             server: Some(server),
-            _dir: dir,
+            _store: test_store,
         }
     }
 

@@ -8,9 +8,9 @@ use hardshell_llm::{
     MicroUsd, ModelRef, ModelUsage, Price, PriceList, SpendCap, SpendError, Usage, UsageLedger,
 };
 use hardshell_storage::{
-    LocalOptions, Location, MasterKey, ObjectKey, RetryOptions, S3Credentials, S3Options, Scope,
-    Sealing, Store,
+    Location, MasterKey, ObjectKey, RetryOptions, S3Credentials, S3Options, Scope, Sealing, Store,
 };
+use hardshell_testkit::TestStore;
 use zeroize::Zeroizing;
 
 use crate::support::required_env;
@@ -29,20 +29,9 @@ fn at(year: i32, month: u32, day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(year, month, day, 12, 0, 0).unwrap()
 }
 
-async fn local_scope() -> (Scope, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let location = Location::Local(LocalOptions {
-        objects: dir.path().join("objects"),
-        locks: dir.path().join("locks"),
-    });
-    let store = Store::open(&location, Sealing::Envelope(MasterKey::generate().unwrap()))
-        .await
-        .unwrap();
-    let scope = store
-        .root()
-        .scope(&ObjectKey::parse("llm").unwrap())
-        .unwrap();
-    (scope, dir)
+async fn local_scope() -> (Scope, TestStore) {
+    let store = TestStore::new().await;
+    (store.scope("llm"), store)
 }
 
 async fn seaweedfs_scope() -> Scope {

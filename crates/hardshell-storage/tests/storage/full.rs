@@ -4,8 +4,9 @@
 //! again once room is made.
 
 use hardshell_storage::{LocalOptions, Location, Sealing, StorageError, Store};
+use hardshell_testkit::SmallDisk;
 
-use crate::support::{SmallDisk, key};
+use crate::support::key;
 
 #[tokio::test]
 async fn a_full_disk_refuses_writes_clearly_and_loses_nothing_stored() {

@@ -285,7 +285,13 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             _ = interrupt.recv() => "SIGINT",
         };
         tracing::info!(signal = which, "shutting down");
+        crate::readiness::stopping();
     };
+    // Ready (systemd's Type=notify) once the edge serves and the agent answers.
+    crate::readiness::when_serving(
+        format!("{scheme}://{}", edge.local_addr()),
+        agent_runs.then_some(agent_path),
+    );
     edge.serve(shutdown).await;
     let _ = stop_agent.send(true);
     if let Some(supervisor) = supervisor {

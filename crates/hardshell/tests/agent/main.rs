@@ -8,7 +8,7 @@ mod exec_secrets;
 mod models;
 mod running;
 mod shell;
-#[path = "../cli/support.rs"]
-#[allow(dead_code)]
-mod support;
 mod surfaces;
+
+/// The binary under test, run by the testkit's `Instance`.
+const HARDSHELL: &str = env!("CARGO_BIN_EXE_hardshell");

@@ -55,7 +55,7 @@ fn provider(name: &str, url: &str) -> String {
     )
 }
 
-fn switches(hs: &crate::support::Instance) -> Vec<serde_json::Value> {
+fn switches(hs: &hardshell_testkit::instance::Instance) -> Vec<serde_json::Value> {
     audit_records(hs)
         .into_iter()
         .filter(|r| r["event"]["type"] == "provider_switched")

@@ -1,10 +1,10 @@
 //! A running `hardshell up` with the built-in agent, on a free port.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::Instance;
+use hardshell_testkit::instance::{Instance, Up};
+use hardshell_testkit::ready::NotifySocket;
 
 pub fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -28,6 +28,8 @@ pub struct Running {
     pub child: Child,
     pub addr: String,
     pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// Kept open: `up` tells it `STOPPING=1` when it stops.
+    _notify: NotifySocket,
 }
 
 impl Running {
@@ -37,57 +39,22 @@ impl Running {
         Self::start_with(hs, &[])
     }
 
-    /// [`Running::start`] with more environment for `up`.
+    /// [`Running::start`] with more environment for `up`; returns once `up`
+    /// says it is ready (the edge serves and the agent answers).
     pub fn start_with(hs: &Instance, extra_env: &[(&str, &str)]) -> Running {
-        let mut child = hs
-            .command(&["up"])
+        let mut command = hs.command(&["up"]);
+        command
             .env("RUST_LOG", "info")
             .env("HARDSHELL_TEST_LLM_KEY", env("HARDSHELL_TEST_LLM_KEY"))
             .envs(extra_env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (sender, receiver) = std::sync::mpsc::channel::<String>();
-        let sink = log.clone();
-        std::thread::spawn(move || {
-            for line in lines.map_while(Result::ok) {
-                sink.lock().unwrap().push(line.clone());
-                let _ = sender.send(line);
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = receiver.recv_timeout(left) else {
-                let _ = child.kill();
-                panic!("hardshell up did not start: {:#?}", log.lock().unwrap());
-            };
-            if let Some(at) = line.find("edge listening on http://") {
-                break line[at + "edge listening on http://".len()..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | ':'))
-                    .collect::<String>();
-            }
-        };
-        // Wait for the agent to listen too.
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !log
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|l| l.contains("agent listening"))
-        {
-            assert!(
-                Instant::now() < deadline,
-                "the agent did not start: {:#?}",
-                log.lock().unwrap()
-            );
-            std::thread::sleep(Duration::from_millis(50));
+            .stdout(Stdio::null());
+        let up = Up::start(command, Duration::from_secs(60));
+        Running {
+            child: up.child,
+            addr: up.addr,
+            log: up.log,
+            _notify: up.notify,
         }
-        Running { child, addr, log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -126,7 +93,7 @@ impl Drop for Running {
 
 /// An instance with the local model configured and `extra` config appended.
 pub fn instance(extra: &str) -> Instance {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| {
         let text = text.replace("127.0.0.1:8787", "127.0.0.1:0");
         // The template's own [agent] and [llm] tables are replaced by the test's.

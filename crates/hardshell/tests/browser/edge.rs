@@ -1,12 +1,13 @@
 //! A fresh hardshell instance whose agent talks to the local model, running
 //! under `hardshell up` on a free loopback port, and its first-run setup link.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use hardshell_testkit::ready::NotifySocket;
 
 use crate::needs::ModelServer;
 
@@ -138,52 +139,29 @@ pub struct Up {
     child: Child,
     pub setup_link: String,
     log: Arc<Mutex<Vec<String>>>,
+    /// Kept open: `up` tells it `STOPPING=1` when it stops.
+    _notify: NotifySocket,
 }
 
 impl Up {
-    /// Starts `up` and waits, at most `START_DEADLINE`, until it has printed the
-    /// setup link and its agent listens.
+    /// Starts `up` and waits, at most `START_DEADLINE`, until it says it is
+    /// ready (the edge serves, the agent answers); takes the setup link it
+    /// printed before.
     pub fn start(instance: &Instance) -> Self {
-        let mut child = instance
-            .command(&["up"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let lines = read_lines(child.stderr.take().unwrap());
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut up = Up {
-            child,
-            setup_link: String::new(),
-            log: log.clone(),
-        };
-        let deadline = Instant::now() + START_DEADLINE;
-        let mut agent_listens = false;
-        while up.setup_link.is_empty() || !agent_listens {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = lines.recv_timeout(left) else {
-                panic!(
-                    "hardshell up did not print its setup link and start its agent within {}s \
-                     (or exited); its log:\n{}",
-                    START_DEADLINE.as_secs(),
-                    up.log()
-                );
-            };
-            log.lock().unwrap().push(line.clone());
-            if let Some(at) = line.find("http://localhost:")
-                && line[at..].contains("/login#setup=")
-            {
-                line[at..].trim().clone_into(&mut up.setup_link);
-            }
-            agent_listens |= line.contains("agent listening");
+        let mut command = instance.command(&["up"]);
+        command.stdout(Stdio::null());
+        let up = hardshell_testkit::instance::Up::start(command, START_DEADLINE);
+        // Printed on standard error before the agent starts, so before
+        // READY=1; read by another thread, so waited for all the same.
+        let printed = up.log_through("/login#setup=", START_DEADLINE);
+        let line = printed.last().expect("the line with the link");
+        let at = line.find("http://localhost:").expect("the link's origin");
+        Up {
+            child: up.child,
+            setup_link: line[at..].trim().to_owned(),
+            log: up.log,
+            _notify: up.notify,
         }
-        // Keep collecting the log (and never let `up` block on a full pipe).
-        std::thread::spawn(move || {
-            for line in lines {
-                log.lock().unwrap().push(line);
-            }
-        });
-        up
     }
 
     pub fn log(&self) -> String {
@@ -219,18 +197,4 @@ impl Drop for Up {
     fn drop(&mut self) {
         self.terminate();
     }
-}
-
-/// The lines of `stream`, read on their own thread so a caller can wait with a deadline.
-pub fn read_lines(stream: impl Read + Send + 'static) -> Receiver<String> {
-    let (sender, receiver) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stream).lines() {
-            let Ok(line) = line else { break };
-            if sender.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    receiver
 }

@@ -1,4 +1,4 @@
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
 
 fn create_token(hs: &Instance) -> String {
     let run = hs
@@ -9,7 +9,7 @@ fn create_token(hs: &Instance) -> String {
 
 #[test]
 fn admin_actions_from_the_cli_are_audited_and_the_chain_verifies() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let token = create_token(&hs);
     hs.run_with_stdin(&["secret", "put", "SOME_KEY"], b"value-canary-99")
         .ok();
@@ -49,7 +49,7 @@ fn admin_actions_from_the_cli_are_audited_and_the_chain_verifies() {
 
 #[test]
 fn a_deleted_segment_is_reported_and_fails_verification() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     create_token(&hs);
     create_token(&hs);
     // Remove the log's only segment from disk: the head still names two records.
@@ -82,7 +82,7 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn revoking_a_token_is_audited_and_an_unknown_id_fails() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let token = create_token(&hs);
     let id = &token["hs_tok_".len().."hs_tok_".len() + 16];
     hs.run(&["token", "revoke", id]).ok();
@@ -101,7 +101,7 @@ fn revoking_a_token_is_audited_and_an_unknown_id_fails() {
 
 #[test]
 fn a_token_is_printed_once_and_listed_without_its_secret() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let token = create_token(&hs);
     assert!(token.starts_with("hs_tok_"));
     let list = hs.run(&["token", "list"]).ok();

@@ -1,10 +1,10 @@
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
 
 #[test]
 fn a_fresh_install_checks_ok() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let run = hs.run(&["config", "check"]).ok();
     assert!(run.stdout.contains("ok: hardshell.toml"), "{}", run.stdout);
     assert!(run.stdout.contains("(encrypted)"), "{}", run.stdout);
@@ -12,7 +12,7 @@ fn a_fresh_install_checks_ok() {
 
 #[test]
 fn unknown_key_names_file_line_and_key() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| text.replace("listen = ", "lisen = "));
     let line = hs.run(&["config", "check"]).failed_with_one_line();
     assert!(
@@ -23,7 +23,7 @@ fn unknown_key_names_file_line_and_key() {
 
 #[test]
 fn wrong_type_names_the_key() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| {
         text.replace(
             "unencrypted_storage = false",
@@ -36,7 +36,7 @@ fn wrong_type_names_the_key() {
 
 #[test]
 fn an_inline_api_key_is_refused_with_a_hint() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let key = "sk-proj-T3BlbkFJ0123456789abcdefGHIJKLmnop";
     hs.edit_config(|text| {
         format!("{text}\n[storage.s3]\nbucket = \"b\"\naccess_key_id = \"{key}\"\n")
@@ -51,7 +51,7 @@ fn an_inline_api_key_is_refused_with_a_hint() {
 
 #[test]
 fn a_missing_master_key_is_a_clear_error() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     std::fs::remove_file(hs.path("data/master.key")).unwrap();
     let line = hs.run(&["config", "check"]).failed_with_one_line();
     assert!(line.contains("no master key"), "{line}");
@@ -59,7 +59,7 @@ fn a_missing_master_key_is_a_clear_error() {
 
 #[test]
 fn a_wrong_master_key_is_named_and_the_data_survives() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.run_with_stdin(&["secret", "put", "KEEP_ME"], b"value")
         .ok();
     let other = "cd".repeat(32);
@@ -78,7 +78,7 @@ fn a_wrong_master_key_is_named_and_the_data_survives() {
 
 #[test]
 fn a_key_file_readable_by_others_is_refused() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     std::fs::set_permissions(
         hs.path("data/master.key"),
         std::fs::Permissions::from_mode(0o644),
@@ -90,7 +90,7 @@ fn a_key_file_readable_by_others_is_refused() {
 
 #[test]
 fn master_key_file_flag_and_env_are_honoured() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     std::fs::rename(hs.path("data/master.key"), hs.path("elsewhere.key")).unwrap();
     hs.run(&["--master-key-file", "elsewhere.key", "config", "check"])
         .ok();
@@ -104,14 +104,14 @@ fn master_key_file_flag_and_env_are_honoured() {
 
 #[test]
 fn a_missing_config_is_a_clear_error() {
-    let hs = Instance::empty();
+    let hs = Instance::empty(crate::HARDSHELL);
     let line = hs.run(&["config", "check"]).failed_with_one_line();
     assert!(line.contains("cannot read hardshell.toml"), "{line}");
 }
 
 #[test]
 fn dangerous_settings_are_reported() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| {
         text.replace("unencrypted_storage = false", "unencrypted_storage = true")
     });

@@ -1,10 +1,10 @@
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
 
 #[test]
 fn device_issue_writes_a_private_key_and_list_and_revoke_work() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let out = hs.path("certs");
     let run = hs
         .run(&[

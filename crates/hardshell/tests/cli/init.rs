@@ -1,6 +1,6 @@
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
 
 fn mode(path: &std::path::Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -8,7 +8,7 @@ fn mode(path: &std::path::Path) -> u32 {
 
 #[test]
 fn init_writes_config_private_data_dir_and_0600_key() {
-    let hs = Instance::empty();
+    let hs = Instance::empty(crate::HARDSHELL);
     let run = hs.run(&["init"]).ok();
     assert!(
         run.stdout.contains("generated master key"),
@@ -27,7 +27,7 @@ fn init_writes_config_private_data_dir_and_0600_key() {
 
 #[test]
 fn init_into_a_directory() {
-    let hs = Instance::empty();
+    let hs = Instance::empty(crate::HARDSHELL);
     hs.run(&["init", "site"]).ok();
     assert!(hs.path("site/hardshell.toml").exists());
     assert!(hs.path("site/data/master.key").exists());
@@ -37,7 +37,7 @@ fn init_into_a_directory() {
 
 #[test]
 fn init_refuses_to_overwrite_and_changes_nothing() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let key_before = std::fs::read(hs.path("data/master.key")).unwrap();
     hs.edit_config(|text| text.replace("level = \"info\"", "level = \"debug\""));
     let line = hs.run(&["init"]).failed_with_one_line();
@@ -55,7 +55,7 @@ fn init_refuses_to_overwrite_and_changes_nothing() {
 
 #[test]
 fn init_uses_a_master_key_from_the_environment_without_writing_one() {
-    let hs = Instance::empty();
+    let hs = Instance::empty(crate::HARDSHELL);
     let key = "ab".repeat(32);
     let output = hs
         .command(&["init"])
@@ -88,7 +88,7 @@ fn init_uses_a_master_key_from_the_environment_without_writing_one() {
 
 #[test]
 fn init_keeps_an_existing_key_file() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let key_before = std::fs::read(hs.path("data/master.key")).unwrap();
     std::fs::remove_file(hs.path("hardshell.toml")).unwrap();
     let run = hs.run(&["init"]).ok();

@@ -8,5 +8,7 @@ mod init;
 mod memory;
 mod s3;
 mod secrets;
-mod support;
 mod up;
+
+/// The binary under test, run by the testkit's `Instance`.
+const HARDSHELL: &str = env!("CARGO_BIN_EXE_hardshell");

@@ -2,7 +2,7 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
 
 /// An editor: a shell script with `body`, where `$1` is the file.
 fn editor(hs: &Instance, name: &str, body: &str) -> String {
@@ -12,7 +12,7 @@ fn editor(hs: &Instance, name: &str, body: &str) -> String {
     path.display().to_string()
 }
 
-fn edit(hs: &Instance, note: &str, editor: &str) -> crate::support::Run {
+fn edit(hs: &Instance, note: &str, editor: &str) -> hardshell_testkit::instance::Run {
     let output = hs
         .command(&["memory", "edit", note])
         .env("VISUAL", editor)
@@ -20,7 +20,7 @@ fn edit(hs: &Instance, note: &str, editor: &str) -> crate::support::Run {
         .env("HS_BIN", env!("CARGO_BIN_EXE_hardshell"))
         .output()
         .unwrap();
-    crate::support::Run {
+    hardshell_testkit::instance::Run {
         status: output.status,
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -49,7 +49,7 @@ fn audited_changes(hs: &Instance) -> Vec<serde_json::Value> {
 
 #[test]
 fn the_owner_writes_lists_shows_edits_and_deletes_notes() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     assert!(
         hs.run(&["memory", "list"])
             .ok()
@@ -75,7 +75,7 @@ fn the_owner_writes_lists_shows_edits_and_deletes_notes() {
     assert!(
         !hs.all_file_bytes()
             .iter()
-            .any(|(_, bytes)| crate::support::contains(bytes, b"flat whites")),
+            .any(|(_, bytes)| hardshell_testkit::instance::contains(bytes, b"flat whites")),
         "a note is on disk in plaintext"
     );
 
@@ -123,7 +123,7 @@ fn the_owner_writes_lists_shows_edits_and_deletes_notes() {
 
 #[test]
 fn an_edit_that_races_a_change_is_kept_and_not_written() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.run_with_stdin(&["memory", "write", "plans"], b"# Plans\n\nRead a book.\n")
         .ok();
     // While the editor is open, the note changes underneath it.
@@ -172,7 +172,7 @@ fn an_edit_that_races_a_change_is_kept_and_not_written() {
 
 #[test]
 fn bad_names_missing_notes_and_failed_editors_change_nothing() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.run_with_stdin(&["memory", "write", "keep"], b"keep me\n")
         .ok();
     for bad in ["../tokens/x", "UPPER", "a/b", "x.md", "x--y"] {
@@ -202,7 +202,7 @@ fn bad_names_missing_notes_and_failed_editors_change_nothing() {
 
 #[test]
 fn a_note_the_agent_wrote_cannot_drive_the_owners_terminal() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     // What a compromised agent could store: a title that recolours and
     // retitles, a body that turns echo off and reorders what is shown.
     let text = "---\ntitle: Plan\u{1b}[31m\u{1b}]0;owned\u{7}\ntags: a\u{1b}[8m\n---\n\n\

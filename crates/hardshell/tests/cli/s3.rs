@@ -1,7 +1,7 @@
 //! `hardshell` on an S3 backend (a real SeaweedFS started by scripts/test), with
 //! the bucket's credentials held as hardshell secrets.
 
-use crate::support::{Instance, contains};
+use hardshell_testkit::instance::{Instance, contains};
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -22,7 +22,7 @@ fn rand_suffix() -> u64 {
 }
 
 fn s3_instance(bucket: &str) -> Instance {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let endpoint = env("HARDSHELL_TEST_SEAWEEDFS");
     hs.run_with_stdin(
         &["secret", "put", "S3_ACCESS_KEY_ID"],

@@ -1,10 +1,10 @@
-use crate::support::{Instance, contains};
+use hardshell_testkit::instance::{Instance, contains};
 
 const VALUE: &str = "sk-ant-canary-4f1d2c9b7e_do_not_print";
 
 #[test]
 fn put_list_rm_round_trip() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let run = hs
         .run_with_stdin(
             &["secret", "put", "ANTHROPIC_API_KEY"],
@@ -25,7 +25,7 @@ fn put_list_rm_round_trip() {
 
 #[test]
 fn the_value_reaches_no_output_no_log_and_no_file_in_plaintext() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     // RUST_LOG=trace is set for every run by the harness.
     let mut shown = String::new();
     for run in [
@@ -49,7 +49,7 @@ fn the_value_reaches_no_output_no_log_and_no_file_in_plaintext() {
 
 #[test]
 fn bad_names_and_empty_values_are_refused_and_store_nothing() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let line = hs
         .run_with_stdin(&["secret", "put", "lower_case"], b"v")
         .failed_with_one_line();
@@ -77,7 +77,7 @@ fn bad_names_and_empty_values_are_refused_and_store_nothing() {
 
 #[test]
 fn removing_a_missing_secret_fails() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let line = hs.run(&["secret", "rm", "NOPE"]).failed_with_one_line();
     assert!(line.contains("no secret named NOPE"), "{line}");
 }

@@ -1,47 +1,35 @@
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::Instance;
+use hardshell_testkit::instance::Instance;
+use hardshell_testkit::ready::NotifySocket;
 
-/// A running `hardshell up`, its address read from its own log line.
-struct Up {
-    child: Child,
-    addr: String,
-    log: Vec<String>,
-}
+/// How long `up` may take to say it is ready.
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// A running `hardshell up`, its address from its readiness notification.
+struct Up(hardshell_testkit::instance::Up);
 
 impl Up {
     fn start(hs: &Instance) -> Up {
         hs.edit_config(|text| text.replace("127.0.0.1:8787", "127.0.0.1:0"));
-        let mut child = hs
-            .command(&["up"])
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        let mut log = Vec::new();
-        let addr = loop {
-            let line = lines
-                .next()
-                .expect("hardshell up exited before listening")
-                .unwrap();
-            log.push(line.clone());
-            if let Some(at) = line.find("edge listening on http://") {
-                let rest = &line[at + "edge listening on http://".len()..];
-                break rest.split_whitespace().next().unwrap().to_owned();
-            }
-        };
-        // Keep draining the log so the child never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        Up { child, addr, log }
+        let mut command = hs.command(&["up"]);
+        command.env("RUST_LOG", "info").stdout(Stdio::null());
+        Up(hardshell_testkit::instance::Up::start(
+            command,
+            START_DEADLINE,
+        ))
+    }
+
+    /// The log through the line users read to learn where the edge listens.
+    fn start_log(&self) -> Vec<String> {
+        self.0.log_through("edge listening on", START_DEADLINE)
     }
 
     fn get(&self, path: &str) -> String {
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        let mut stream = TcpStream::connect(&self.0.addr).unwrap();
         write!(
             stream,
             "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -53,36 +41,63 @@ impl Up {
     }
 
     fn signal(&self, name: &str) {
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        signal(&self.0.child, name);
     }
 
     fn wait(mut self) -> std::process::ExitStatus {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            if Instant::now() > deadline {
-                self.child.kill().unwrap();
-                panic!("hardshell up did not stop within 10 s");
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        wait(&mut self.0.child)
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Its exit status, within 10 s.
+fn wait(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
         }
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("hardshell up did not stop within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 #[test]
+fn up_tells_its_service_manager_when_it_is_ready_and_when_it_stops() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    let mut up = Up::start(&hs);
+    // Ready means serving: the address it gave answers at once.
+    let response = up.get("/healthz");
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    up.signal("TERM");
+    let stopping =
+        up.0.notify
+            .wait_for("STOPPING", &mut up.0.child, START_DEADLINE);
+    assert!(
+        stopping.is_ok(),
+        "no STOPPING=1 before exiting: {stopping:?}"
+    );
+    assert!(up.wait().success());
+}
+
+#[test]
 fn up_serves_healthz_and_stops_cleanly_on_sigterm() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let up = Up::start(&hs);
     let response = up.get("/healthz");
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert!(response.ends_with("{\"status\":\"ok\"}"), "{response}");
-    let addr = up.addr.clone();
+    let addr = up.0.addr.clone();
     up.signal("TERM");
     assert!(up.wait().success());
     assert!(TcpStream::connect(addr).is_err(), "still listening");
@@ -90,7 +105,7 @@ fn up_serves_healthz_and_stops_cleanly_on_sigterm() {
 
 #[test]
 fn up_stops_cleanly_on_sigint() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let up = Up::start(&hs);
     up.signal("INT");
     assert!(up.wait().success());
@@ -98,26 +113,26 @@ fn up_stops_cleanly_on_sigint() {
 
 #[test]
 fn up_logs_dangerous_settings_as_warnings() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| {
         text.replace("unencrypted_storage = false", "unencrypted_storage = true")
     });
     let up = Up::start(&hs);
-    let warned = up
-        .log
+    let log = up.start_log();
+    let warned = log
         .iter()
         .any(|line| line.contains("WARN") && line.contains("dangerous.unencrypted_storage"));
-    assert!(warned, "{:#?}", up.log);
+    assert!(warned, "{log:#?}");
     up.signal("TERM");
     assert!(up.wait().success());
 }
 
 #[test]
 fn up_writes_json_logs_when_asked() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| text.replace("format = \"text\"", "format = \"json\""));
     let up = Up::start(&hs);
-    for line in &up.log {
+    for line in &up.start_log() {
         let value: serde_json::Value =
             serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
         assert!(
@@ -131,7 +146,7 @@ fn up_writes_json_logs_when_asked() {
 
 #[test]
 fn up_refuses_a_non_loopback_address() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     for address in ["0.0.0.0:8787", "[::]:8787"] {
         hs.edit_config(|text| {
             let start = text.find("listen = ").unwrap();
@@ -145,7 +160,7 @@ fn up_refuses_a_non_loopback_address() {
 
 #[test]
 fn up_refuses_a_taken_port() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
     hs.edit_config(|text| text.replace("127.0.0.1:8787", &format!("127.0.0.1:{port}")));
@@ -157,38 +172,31 @@ fn up_refuses_a_taken_port() {
 
 #[test]
 fn up_keeps_serving_when_nobody_reads_its_log() {
-    let hs = Instance::initialised();
+    let hs = Instance::initialised(crate::HARDSHELL);
     hs.edit_config(|text| {
         text.replace("127.0.0.1:8787", "127.0.0.1:0")
             .replace("requests_per_minute = 60", "requests_per_minute = 100000")
             .replace("burst = 10\n", "burst = 10000\n")
     });
+    let notify = NotifySocket::new();
     let mut child = hs
         .command(&["up"])
         .env("RUST_LOG", "trace")
+        .env("NOTIFY_SOCKET", notify.path())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The pipe is never read: at trace level it fills (64 KiB) within a few
+    // requests, if not while starting. The edge must go on answering, not
+    // block on it.
     let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let addr = loop {
-        let line = lines.next().expect("up exited").unwrap();
-        if let Some(at) = line.find("edge listening on http://") {
-            let rest = &line[at + "edge listening on http://".len()..];
-            break rest.split_whitespace().next().unwrap().to_owned();
-        }
-    };
-    // From here on the pipe is never read: at trace level it fills (64 KiB)
-    // within a few requests. The edge must go on answering, not block on it.
-    let up = Up {
-        child,
-        addr,
-        log: Vec::new(),
-    };
+    let ready = notify
+        .ready(&mut child, START_DEADLINE)
+        .unwrap_or_else(|e| panic!("hardshell up was not ready: {e}"));
     for i in 0..600 {
         // With a timeout: a blocked edge fails the test instead of hanging it.
-        let mut stream = TcpStream::connect(&up.addr).unwrap();
+        let mut stream = TcpStream::connect(ready.edge_addr()).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
@@ -206,7 +214,7 @@ fn up_keeps_serving_when_nobody_reads_its_log() {
             "request {i}: {response}"
         );
     }
-    up.signal("TERM");
-    drop(lines);
-    assert!(up.wait().success());
+    signal(&child, "TERM");
+    drop(stderr);
+    assert!(wait(&mut child).success());
 }

@@ -1,4 +1,6 @@
-//! A scratch directory with `hardshell` run inside it.
+//! A scratch directory with `hardshell` run inside it. The binary is the
+//! test's to name (`env!("CARGO_BIN_EXE_hardshell")`, which only the
+//! binary's own tests can expand).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -6,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 pub struct Instance {
     pub dir: tempfile::TempDir,
+    program: PathBuf,
 }
 
 impl Drop for Instance {
@@ -65,16 +68,18 @@ impl Run {
 }
 
 impl Instance {
-    /// An empty directory; nothing initialised.
-    pub fn empty() -> Self {
+    /// An empty directory where `program` (the hardshell binary) runs;
+    /// nothing initialised.
+    pub fn empty(program: impl Into<PathBuf>) -> Self {
         Self {
             dir: tempfile::tempdir().unwrap(),
+            program: program.into(),
         }
     }
 
     /// A directory after `hardshell init`.
-    pub fn initialised() -> Self {
-        let instance = Self::empty();
+    pub fn initialised(program: impl Into<PathBuf>) -> Self {
+        let instance = Self::empty(program);
         instance.run(&["init"]).ok();
         instance
     }
@@ -84,7 +89,7 @@ impl Instance {
     }
 
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_hardshell"));
+        let mut command = Command::new(&self.program);
         command
             .args(args)
             .current_dir(self.dir.path())
@@ -136,6 +141,83 @@ impl Instance {
     }
 }
 
+/// Whether `needle` occurs in `haystack`.
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A running `hardshell up`, started through the readiness protocol: its
+/// standard error collected line by line (and never left to fill its pipe),
+/// its address taken from its `READY=1` notification.
+pub struct Up {
+    pub child: std::process::Child,
+    /// The edge's `host:port`.
+    pub addr: String,
+    /// Every line `up` wrote to standard error so far.
+    pub log: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// The service manager's end of the notify socket, for `STOPPING=1`.
+    pub notify: crate::ready::NotifySocket,
+}
+
+impl Up {
+    /// Spawns `command` (an `up` from [`Instance::command`], adjusted) with
+    /// `NOTIFY_SOCKET` set, and waits at most `within` for it to be ready;
+    /// fails the test, with the log, if it is not.
+    pub fn start(mut command: Command, within: std::time::Duration) -> Self {
+        use std::io::{BufRead, BufReader};
+        let notify = crate::ready::NotifySocket::new();
+        let mut child = command
+            .env("NOTIFY_SOCKET", notify.path())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        match notify.ready(&mut child, within) {
+            Ok(ready) => Self {
+                addr: ready.edge_addr().to_owned(),
+                child,
+                log,
+                notify,
+            },
+            Err(not_ready) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "hardshell up was not ready: {not_ready}; its log:\n{}",
+                    log.lock().unwrap().join("\n")
+                );
+            }
+        }
+    }
+
+    /// The log so far.
+    pub fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// The log up to the first line containing `needle`, waiting at most
+    /// `within` for it: for tests of what the log says, not for readiness.
+    pub fn log_through(&self, needle: &str, within: std::time::Duration) -> Vec<String> {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let log = self.log();
+            if let Some(at) = log.iter().position(|line| line.contains(needle)) {
+                return log[..=at].to_vec();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no {needle:?} in the log within {}s:\n{}",
+                within.as_secs(),
+                log.join("\n")
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
 }

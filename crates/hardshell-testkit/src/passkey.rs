@@ -1,41 +1,37 @@
+//! Owner passkey ceremonies with a software authenticator, as a browser at
+//! the edge's origin would run them.
+
 use chrono::{DateTime, TimeZone, Utc};
 use hardshell_auth::Principal;
 use hardshell_auth::passkey::{
     LoginState, OwnerPasskeys, PasskeyError, PasskeyInfo, PublicKeyCredential,
     RegisterPublicKeyCredential, RelyingParty, RequestChallengeResponse, SetupToken,
 };
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
+use hardshell_storage::Store;
 use url::Url;
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 use webauthn_authenticator_rs::softpasskey::SoftPasskey;
 
+use crate::TestStore;
+
 pub const ORIGIN: &str = "http://localhost:8787";
 
 pub struct Fixture {
-    _dir: tempfile::TempDir,
+    /// The store the passkeys live in (under `auth/passkey`).
     pub store: Store,
     pub passkeys: OwnerPasskeys,
+    _store: TestStore,
 }
 
+/// The owner's passkeys for [`ORIGIN`], in a fresh store.
 pub async fn fixture() -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let location = Location::Local(LocalOptions {
-        objects: dir.path().join("objects"),
-        locks: dir.path().join("locks"),
-    });
-    let store = Store::open(&location, Sealing::Envelope(MasterKey::generate().unwrap()))
-        .await
-        .unwrap();
-    let scope = store
-        .root()
-        .scope(&ObjectKey::parse("auth/passkey").unwrap())
-        .unwrap();
+    let test_store = TestStore::new().await;
     let party = RelyingParty::new("localhost", ORIGIN, "hardshell").unwrap();
-    let passkeys = OwnerPasskeys::new(&scope, &party).unwrap();
+    let passkeys = OwnerPasskeys::new(&test_store.scope("auth/passkey"), &party).unwrap();
     Fixture {
-        _dir: dir,
-        store,
+        store: test_store.store.clone(),
         passkeys,
+        _store: test_store,
     }
 }
 

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, LOCATION};
 use url::Url;
 
-pub(crate) struct Browser {
+pub struct Browser {
     http: reqwest::Client,
     redirect_uri: Url,
 }
@@ -17,7 +17,7 @@ enum Step {
 }
 
 impl Browser {
-    pub(crate) fn new(redirect_uri: Url) -> Self {
+    pub fn new(redirect_uri: Url) -> Self {
         let http = reqwest::Client::builder()
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
@@ -28,7 +28,7 @@ impl Browser {
 
     /// Opens `authorize_url`, signs in as `login` with any password, grants
     /// consent, and returns the URL the provider redirected back to.
-    pub(crate) async fn sign_in(&self, authorize_url: Url, login: &str) -> Url {
+    pub async fn sign_in(&self, authorize_url: Url, login: &str) -> Url {
         let mut step = Step::Get(authorize_url);
         for _ in 0..20 {
             let (url, response) = match step {
@@ -78,7 +78,7 @@ fn form(fields: &[(&str, &str)]) -> String {
 }
 
 /// The `code` and `state` query parameters of the redirect back.
-pub(crate) fn code_and_state(callback: &Url) -> (String, String) {
+pub fn code_and_state(callback: &Url) -> (String, String) {
     let param = |name: &str| {
         callback
             .query_pairs()

@@ -1,0 +1,31 @@
+//! hardshell's test support, in one place instead of a copy per crate: a
+//! sealed local store in a temporary directory ([`TestStore`]), a tmpfs that
+//! can be filled ([`SmallDisk`]), the fixtures of the authentication tests
+//! (Cloudflare Access keys and JWKS, the OIDC provider's pages, passkey
+//! ceremonies), the `hardshell` binary in a scratch directory, and its
+//! readiness as systemd would see it ([`ready::NotifySocket`]).
+//!
+//! A dev-dependency only (`publish = false`). Everything here may panic: a
+//! fixture that cannot be built is a failed test, never a skipped one.
+#![forbid(unsafe_code)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
+
+mod disk;
+pub mod ready;
+mod store;
+
+#[cfg(feature = "cloudflare")]
+pub mod cloudflare;
+#[cfg(feature = "binary")]
+pub mod instance;
+#[cfg(feature = "oidc")]
+pub mod oidc;
+#[cfg(feature = "passkey")]
+pub mod passkey;
+
+pub use disk::SmallDisk;
+pub use store::TestStore;

@@ -1,0 +1,70 @@
+//! Readiness for a service manager, by systemd's notify protocol
+//! (sd_notify(3)): what a `Type=notify` unit waits for, and what the tests
+//! and the bench scripts wait for instead of reading the log.
+//!
+//! When `NOTIFY_SOCKET` names a socket, `up` sends `READY=1` once it serves —
+//! the edge listens and, when the built-in agent runs, the agent answers —
+//! with `STATUS=edge listening on <url>`, and `STOPPING=1` when a signal
+//! begins the shutdown. Without `NOTIFY_SOCKET` nothing is sent and nothing
+//! waits. The shells never see the variable: each gets an environment of
+//! its own making.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sd_notify::NotifyState;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Sends `READY=1` once the agent answers on `agent` (its socket, when it
+/// runs); `edge_url` is where the edge listens, for `systemctl status`.
+pub fn when_serving(edge_url: String, agent: Option<PathBuf>) {
+    if std::env::var_os("NOTIFY_SOCKET").is_none() {
+        return;
+    }
+    tokio::spawn(async move {
+        if let Some(socket) = agent {
+            agent_answers(&socket).await;
+        }
+        let status = format!("edge listening on {edge_url}");
+        send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+    });
+}
+
+/// Sends `STOPPING=1`: the shutdown has begun.
+pub fn stopping() {
+    send(&[NotifyState::Stopping]);
+}
+
+fn send(states: &[NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
+        // Not fatal: a service manager that was not told times the start out
+        // and says so.
+        tracing::warn!(error = %e, "telling the service manager our state failed");
+    }
+}
+
+/// Waits until the agent answers its health check. The edge made the
+/// agent's listening socket, so a request waits in its queue until an agent
+/// accepts it; a run that dies first leaves the next connection to the next.
+async fn agent_answers(socket: &Path) {
+    loop {
+        match agent_health(socket).await {
+            Ok(true) => return,
+            Ok(false) => tracing::debug!("the agent's health check did not answer 200"),
+            Err(e) => tracing::debug!(error = %e, "the agent's health check failed"),
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// One `GET /v1/health` on the agent's socket: by hand, as it is one request
+/// and one status line, where an HTTP client would be a dependency more.
+async fn agent_health(socket: &Path) -> std::io::Result<bool> {
+    let mut stream = tokio::net::UnixStream::connect(socket).await?;
+    stream
+        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: hardshell-agent\r\nConnection: close\r\n\r\n")
+        .await?;
+    let mut status_line = [0u8; 12];
+    stream.read_exact(&mut status_line).await?;
+    Ok(&status_line == b"HTTP/1.1 200")
+}
