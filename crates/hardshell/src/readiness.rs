@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use hardshell_protocol::AgentRoute;
 use sd_notify::NotifyState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -57,13 +58,16 @@ async fn agent_answers(socket: &Path) {
     }
 }
 
-/// One `GET /v1/health` on the agent's socket: by hand, as it is one request
+/// One health check (`GET /v1/health`) on the agent's socket: by hand, as it is one request
 /// and one status line, where an HTTP client would be a dependency more.
 async fn agent_health(socket: &Path) -> std::io::Result<bool> {
     let mut stream = tokio::net::UnixStream::connect(socket).await?;
-    stream
-        .write_all(b"GET /v1/health HTTP/1.1\r\nHost: hardshell-agent\r\nConnection: close\r\n\r\n")
-        .await?;
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        AgentRoute::Health.path_and_query(),
+        hardshell_protocol::socket::AGENT_HOST,
+    );
+    stream.write_all(request.as_bytes()).await?;
     let mut status_line = [0u8; 12];
     stream.read_exact(&mut status_line).await?;
     Ok(&status_line == b"HTTP/1.1 200")
