@@ -12,9 +12,12 @@
 //!   for secret values in raw, base64, hex and URL-encoded forms, in any ASCII
 //!   case and across line breaks.
 //! - [`proxy`]: the broker itself, applying all of the above on a unix socket.
+//! - [`socket`]: binding such a socket (and every other unix socket hardshell
+//!   serves on).
 
 pub mod address;
 pub mod host;
 pub mod policy;
 pub mod proxy;
 pub mod secrets;
+pub mod socket;

@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{EgressDecided, SecretLeakBlocked, SecretMisdirected};
+use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::HostPattern;
 use hardshell_broker::policy::{EgressPolicy, Route};
@@ -54,51 +54,50 @@ fn patterns(hosts: &[String], key: &str) -> Result<Vec<HostPattern>, EdgeError> 
         .collect()
 }
 
-impl Edge {
-    /// The exec shells' broker, its decisions audited. Each run serves it on
-    /// a listener of its own (see [`crate::SandboxShell::with_egress`]), so
-    /// each command's connections and bytes are counted alone.
-    pub fn exec_broker(&self, setup: EgressSetup<'_>) -> Result<Broker, EdgeError> {
-        let mut routes = Vec::new();
-        for (i, route) in setup.config.routes.iter().enumerate() {
-            routes.push(Route {
-                hosts: patterns(&route.hosts, &format!("egress.routes[{i}].hosts"))?,
-                ports: route.ports.clone(),
-                methods: route
-                    .methods
-                    .as_ref()
-                    .map(|m| m.iter().map(|m| m.to_ascii_uppercase()).collect()),
-                path_prefixes: route.paths.clone(),
-                tls: route.tls,
-                ..Route::default()
-            });
-        }
-        let mut bindings = BTreeMap::new();
-        for (name, binding) in &setup.config.secrets {
-            bindings.insert(
-                name.clone(),
-                Binding {
-                    hosts: patterns(&binding.hosts, &format!("egress.secrets.{name}.hosts"))?,
-                    header: binding.header.clone(),
-                },
-            );
-        }
-        let values = Arc::new(setup.secrets);
-        let state = self.state.clone();
-        let tls = hardshell_broker::proxy::platform_tls()
-            .map_err(|e| EdgeError::Setup(format!("the broker's TLS roots: {e}")))?;
-        let mut broker = Broker::new(
-            EgressPolicy { routes },
-            AddressGuard::new(setup.internal.iter().map(|c| c.0).collect()),
-            tls,
-        );
-        broker.bindings = bindings;
-        broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
-        broker.scanner = setup.scanner;
-        broker.events = Arc::new(move |event| audit(&state, "exec", event));
-        broker.limits.max_bytes = setup.config.max_mb.saturating_mul(1 << 20);
-        Ok(broker)
+/// The exec shells' broker, its decisions recorded in `audit` (the edge's
+/// log, before the edge is built: the tool shells are given the broker when
+/// they are made). Each run serves it on a listener of its own (see
+/// `hardshell_exec::SandboxShell::with_egress`), so each command's
+/// connections and bytes are counted alone.
+pub fn exec_broker(setup: EgressSetup<'_>, audit: Arc<AuditLog>) -> Result<Broker, EdgeError> {
+    let mut routes = Vec::new();
+    for (i, route) in setup.config.routes.iter().enumerate() {
+        routes.push(Route {
+            hosts: patterns(&route.hosts, &format!("egress.routes[{i}].hosts"))?,
+            ports: route.ports.clone(),
+            methods: route
+                .methods
+                .as_ref()
+                .map(|m| m.iter().map(|m| m.to_ascii_uppercase()).collect()),
+            path_prefixes: route.paths.clone(),
+            tls: route.tls,
+            ..Route::default()
+        });
     }
+    let mut bindings = BTreeMap::new();
+    for (name, binding) in &setup.config.secrets {
+        bindings.insert(
+            name.clone(),
+            Binding {
+                hosts: patterns(&binding.hosts, &format!("egress.secrets.{name}.hosts"))?,
+                header: binding.header.clone(),
+            },
+        );
+    }
+    let values = Arc::new(setup.secrets);
+    let tls = hardshell_broker::proxy::platform_tls()
+        .map_err(|e| EdgeError::Setup(format!("the broker's TLS roots: {e}")))?;
+    let mut broker = Broker::new(
+        EgressPolicy { routes },
+        AddressGuard::new(setup.internal.iter().map(|c| c.0).collect()),
+        tls,
+    );
+    broker.bindings = bindings;
+    broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
+    broker.scanner = setup.scanner;
+    broker.events = Arc::new(move |event| note(&audit, record("exec", event)));
+    broker.limits.max_bytes = setup.config.max_mb.saturating_mul(1 << 20);
+    Ok(broker)
 }
 
 /// The agent shell's broker: the model providers' routes, each swapping its
@@ -139,7 +138,7 @@ pub fn model_broker(
 
 /// Binds `socket` (replacing a stale one, mode 0600) and serves `broker` on it.
 fn serve_on(socket: &Path, broker: Broker) -> Result<(), EdgeError> {
-    let listener = crate::control::bind_socket(socket)
+    let listener = hardshell_broker::socket::bind(socket)
         .map_err(|e| EdgeError::Setup(format!("{}: {e}", socket.display())))?;
     tokio::spawn(Arc::new(broker).serve(listener));
     Ok(())
@@ -164,18 +163,17 @@ impl Edge {
     }
 }
 
-impl Edge {
-    /// Cuts the values `scanner` looks for out of every exec command's
-    /// output before the agent (and so the model and the user) sees it.
-    pub fn redact_exec_output(&self, scanner: Arc<LiveScanner>) {
-        if let Some(exec) = &self.state.exec {
-            exec.redact_with(scanner);
-        }
-    }
-}
-
 fn audit(state: &EdgeState, shell: &'static str, event: Event) {
     state.audit.note(record(shell, event));
+}
+
+/// Records `event` in `log` as the edge's trail notes a fact: a record the
+/// log refuses is logged, not returned.
+fn note(log: &AuditLog, event: AuditEvent) {
+    let kind = event.type_name();
+    if let Err(e) = log.record(event) {
+        tracing::error!(event = kind, error = %e, "audit record refused");
+    }
 }
 
 /// The audit record (and warning log line) for one broker decision. None is

@@ -13,7 +13,6 @@ mod client_addr;
 mod control;
 mod cookies;
 mod egress;
-mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
 mod listen;
@@ -37,9 +36,8 @@ use zeroize::Zeroizing;
 pub use control::{ControlLimits, ControlService, ControlSocket};
 pub use egress::{
     AgentProvider, EgressSetup, LlmGateway, LlmGatewayError, ProviderRoute, StoredSecrets,
-    model_broker,
+    exec_broker, model_broker,
 };
-pub use exec::{ExecBroker, SandboxShell, ShellRun, ToolShell};
 pub use hardshell_broker::proxy::Broker;
 pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner};
 pub use listen::{ListenAddr, Protection};

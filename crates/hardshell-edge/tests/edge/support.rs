@@ -115,13 +115,13 @@ impl TestEdge {
             config: &config,
             store: &store,
             signer,
-            audit,
+            audit: std::sync::Arc::new(audit),
             oidc_client_secret: oidc_secret.map(|secret| {
                 hardshell_auth::ClientSecret::new(zeroize::Zeroizing::new(secret.to_owned()))
             }),
             cloudflare_certs_url: certs_url,
             agent_socket: agent.map(std::path::Path::to_path_buf),
-            exec_shell: None,
+            exec: None,
         }
         .build()
         .await

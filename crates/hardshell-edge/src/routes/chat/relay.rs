@@ -11,7 +11,7 @@ use hardshell_agent::TurnEvent;
 use tokio::sync::broadcast;
 
 use super::{frame, sse_frame};
-use crate::exec::{ExecEvent, ExecService};
+use hardshell_exec::{ExecEvent, ExecService};
 
 /// The agent's stream for one session, with the edge's news about it.
 pub(super) struct Relay<C> {
