@@ -3,8 +3,9 @@
 //! runs them.
 //!
 //! Invariants: every command is decided by [`ExecService`] and runs in a
-//! fresh tool shell of its own ([`SandboxShell`], whose policy is in
-//! [`policy`]); every decision and run is in the audit log, by the command's
+//! fresh [`ToolShell`] of its own (the real one, over `hardshell-sandbox`, is
+//! `hardshell-shells`', so this crate, and the edge that uses it, start no
+//! shell); every decision and run is in the audit log, by the command's
 //! digest only; a command's output reaches the agent only through the leak
 //! scanner the service was built with (there is no service without one).
 //!
@@ -20,9 +21,10 @@
 //! approval decides whether it runs, the shell decides what it can touch.
 //!
 //! The workload cannot create shells itself (its seccomp filter refuses new
-//! namespaces), so tool shells are made here, by the supervisor, with a policy
-//! narrower than the workload's own: no control socket, no agent socket, the
-//! session's workspace only.
+//! namespaces), so tool shells are made outside it, by the edge's process
+//! (`hardshell_shells::SandboxShell`), with a policy narrower than the
+//! workload's own: no control socket, no agent socket, the session's
+//! workspace only.
 //!
 //! What the owner is shown comes from the edge's own records, never from the
 //! agent's stream: a question's text is the command the edge holds for that
@@ -36,10 +38,9 @@
 #![forbid(unsafe_code)]
 
 mod audit;
-pub mod policy;
-mod shell;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
+mod tool_shell;
 mod vet;
 mod workspaces;
 
@@ -47,8 +48,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
+use hardshell_agent::protocol::{ExecAnswer, ExecRequest};
 use hardshell_audit::event::ExecFinished;
 use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_broker::secrets::LiveScanner;
@@ -58,7 +58,7 @@ use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
 use audit::{ExecTrail, decided};
-pub use shell::{SandboxShell, ToolShellError};
+pub use tool_shell::{ShellRun, ToolShell, ToolShellError};
 use vet::{Vetting, vet};
 use workspaces::{WorkspaceHold, WorkspaceRun, Workspaces};
 
@@ -70,24 +70,6 @@ const MAX_PENDING: usize = 16;
 /// Events kept for a chat stream that reads slowly; past this it misses the
 /// oldest (and its client says so).
 const EVENTS_KEPT: usize = 64;
-
-/// Runs one command in a fresh shell over a session's workspace. The real one
-/// is [`SandboxShell`]; the decision logic's own tests use a recording one.
-pub trait ToolShell: Send + Sync + std::fmt::Debug + 'static {
-    fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, ToolShellError>>;
-}
-
-/// One command to run, with its limits.
-#[derive(Debug, Clone)]
-pub struct ShellRun {
-    /// A checked session id (see [`is_session_id`]), naming the workspace.
-    pub session: String,
-    pub command: String,
-    pub timeout: Duration,
-    pub max_output_bytes: usize,
-    pub memory_mb: u64,
-    pub max_pids: u64,
-}
 
 /// Decides and runs the `exec` tool's commands.
 pub struct ExecService {

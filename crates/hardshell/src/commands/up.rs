@@ -11,8 +11,9 @@ use crate::cli::Global;
 use crate::supervise::{Workload, supervise};
 use crate::{context, logging, models};
 use hardshell_edge::LiveScanner;
-use hardshell_exec::{ExecService, SandboxShell, policy};
+use hardshell_exec::ExecService;
 use hardshell_sandbox::Launcher;
+use hardshell_shells::{SandboxShell, policy};
 use std::sync::Arc;
 
 pub async fn run(global: &Global) -> anyhow::Result<()> {

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use hardshell_sandbox::{Bind, Forward, Limits, ShellPolicy};
 
-use crate::ShellRun;
+use hardshell_exec::ShellRun;
 
 /// The port on every shell's loopback that its forwarder relays to its
 /// broker.

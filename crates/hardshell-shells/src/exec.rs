@@ -4,7 +4,7 @@
 //! whole at its timeout, with its output cut at a limit.
 //! Nothing else of the host is in it: the system directories read-only, no
 //! network but its own loopback, no sockets of the edge or the agent (the
-//! policy is [`crate::policy::exec`]).
+//! policy is [`crate::policy`]'s `exec`).
 
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -15,37 +15,13 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use hardshell_agent::protocol::ExecReport;
 use hardshell_broker::proxy::Broker;
-use hardshell_sandbox::volume::{VolumeError, Volumes};
+use hardshell_sandbox::volume::Volumes;
 use hardshell_sandbox::{Ended, Io, Launcher, ShellPolicy, Status, Stdio};
 use tokio::sync::Semaphore;
 
-use crate::{ShellRun, ToolShell, policy};
+use hardshell_exec::{ShellRun, ToolShell, ToolShellError};
 
-/// Why a command did not run to its end in a tool shell: the step that
-/// failed. The agent is told this text.
-#[derive(Debug, thiserror::Error)]
-pub enum ToolShellError {
-    #[error("the session id is not valid")]
-    SessionId,
-    #[error("every shell stayed busy for the whole timeout")]
-    Busy,
-    #[error("the tool shells are shutting down")]
-    ShuttingDown,
-    #[error("the run's broker socket: {0}")]
-    BrokerSocket(#[source] std::io::Error),
-    #[error(transparent)]
-    MountWorkspace(#[from] VolumeError),
-    #[error("a pipe: {0}")]
-    Pipe(#[source] std::io::Error),
-    #[error(transparent)]
-    Start(hardshell_sandbox::ShellError),
-    #[error(transparent)]
-    Wait(hardshell_sandbox::ShellError),
-    /// A blocking task (the mount, an output reader) panicked or was
-    /// cancelled.
-    #[error(transparent)]
-    Task(#[from] tokio::task::JoinError),
-}
+use crate::policy;
 
 /// Runs commands in real shells (see `hardshell-sandbox`).
 #[derive(Debug, Clone)]
@@ -168,7 +144,7 @@ impl SandboxShell {
     async fn run_one(&self, run: ShellRun) -> Result<ExecReport, ToolShellError> {
         // The session id was checked by the caller; checked again here because
         // it becomes a directory name.
-        if !crate::is_session_id(&run.session) {
+        if !hardshell_exec::is_session_id(&run.session) {
             return Err(ToolShellError::SessionId);
         }
         let _slot = tokio::time::timeout(run.timeout, self.slots.clone().acquire_owned())
@@ -185,7 +161,9 @@ impl SandboxShell {
         // The session's volume, mounted at its first run and kept mounted.
         let (volumes, at) = (self.volumes.clone(), policy.workspace.clone());
         let volume = format!("exec-{}", run.session);
-        tokio::task::spawn_blocking(move || volumes.mount(&volume, &at)).await??;
+        tokio::task::spawn_blocking(move || volumes.mount(&volume, &at))
+            .await?
+            .map_err(|e| ToolShellError::MountWorkspace(e.into()))?;
         let (stdout, stdout_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
         let (stderr, stderr_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
         let argv = [
@@ -207,8 +185,11 @@ impl SandboxShell {
         let stderr = tokio::task::spawn_blocking(move || read_capped(stderr, limit));
         let running = hardshell_sandbox::spawn(&self.launcher, &policy, &argv, io)
             .await
-            .map_err(ToolShellError::Start)?;
-        let report = running.wait().await.map_err(ToolShellError::Wait)?;
+            .map_err(|e| ToolShellError::Start(e.into()))?;
+        let report = running
+            .wait()
+            .await
+            .map_err(|e| ToolShellError::Wait(e.into()))?;
         drop(run_broker);
         let (stdout, stdout_cut) = stdout.await?;
         let (stderr, stderr_cut) = stderr.await?;
