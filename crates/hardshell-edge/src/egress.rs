@@ -57,7 +57,7 @@ fn patterns(hosts: &[String], key: &str) -> Result<Vec<HostPattern>, EdgeError> 
 /// The exec shells' broker, its decisions recorded in `audit` (the edge's
 /// log, before the edge is built: the tool shells are given the broker when
 /// they are made). Each run serves it on a listener of its own (see
-/// `hardshell_exec::SandboxShell::with_egress`), so each command's
+/// `hardshell_shells::SandboxShell::with_egress`), so each command's
 /// connections and bytes are counted alone.
 pub fn exec_broker(setup: EgressSetup<'_>, audit: Arc<AuditLog>) -> Result<Broker, EdgeError> {
     let mut routes = Vec::new();

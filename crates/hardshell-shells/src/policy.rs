@@ -170,7 +170,50 @@ fn exec_env() -> Vec<(String, String)> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    fn run() -> ShellRun {
+        ShellRun {
+            session: "web-0a1b2c3d-00112233445566778899aabb".into(),
+            command: "true".into(),
+            timeout: std::time::Duration::from_secs(60),
+            max_output_bytes: 1024,
+            memory_mb: 64,
+            max_pids: 16,
+        }
+    }
+
+    #[test]
+    fn no_shell_can_write_what_is_bound_in_and_an_exec_shell_sees_only_its_own_broker() {
+        let shell = hardshell_config::Shell::default();
+        let agent = agent(AgentShell {
+            program: Path::new("/usr/local/bin/hardshell"),
+            socket_dir: Path::new("/data/run/agent"),
+            workspace: "/data/agent".into(),
+            instructions: &["AGENTS.md", "SOUL.md"],
+            shell: &shell,
+            log_filter: None,
+        });
+        assert!(agent.binds.iter().all(|bind| !bind.writable));
+        for protected in ["AGENTS.md", "SOUL.md", ".git"] {
+            assert!(agent.protected.contains(&PathBuf::from(protected)));
+        }
+        assert!(!agent.env.iter().any(|(name, _)| name == "RUST_LOG"));
+
+        let mut exec = exec("/data/workspaces/s".into(), &run(), 1 << 20);
+        assert!(exec.binds.is_empty(), "no socket without a way out");
+        assert!(exec.forward.is_none());
+        exec_way_out(&mut exec, "/data/run/exec/run-1-0".into());
+        let [bind] = exec.binds.as_slice() else {
+            panic!("{:?}", exec.binds);
+        };
+        assert_eq!(bind.host, Path::new("/data/run/exec/run-1-0"));
+        assert_eq!(bind.inside, Path::new(SOCKETS));
+        assert!(!bind.writable);
+        assert_eq!(exec.forward.unwrap().port, PROXY_PORT);
+        assert_eq!(exec.protected, [PathBuf::from(".git")]);
+    }
 
     #[test]
     fn home_is_not_the_workspace_and_git_reads_no_host_configuration() {
