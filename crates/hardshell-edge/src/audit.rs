@@ -9,6 +9,7 @@
 mod summary;
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::Utc;
 use hardshell_audit::event::{
@@ -77,12 +78,13 @@ pub(crate) enum TrailError {
 
 /// Records the edge's decisions in the audit log.
 pub(crate) struct Trail {
-    log: std::sync::Arc<AuditLog>,
+    /// Shared with exec, which records its decisions in the same log.
+    log: Arc<AuditLog>,
     summaries: Summaries,
 }
 
 impl Trail {
-    pub fn new(log: std::sync::Arc<AuditLog>) -> Self {
+    pub fn new(log: Arc<AuditLog>) -> Self {
         Self {
             log,
             summaries: Summaries::new(Utc::now()),

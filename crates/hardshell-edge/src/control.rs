@@ -9,7 +9,7 @@
 //! - `/agent/v1/settings`: what the agent needs from the config it never reads.
 //! - `/agent/v1/switch`: the agent reports a fallback switch, for the audit log.
 //! - `/exec/v1/run` and `/exec/v1/approvals/<id>/wait`: the `exec` tool's
-//!   commands, decided and run by the edge (see `crate::exec`).
+//!   commands, decided and run by the edge (see `hardshell_exec`).
 //!
 //! Each request is logged; storage writes and refusals are counted in metrics.
 //!
@@ -99,21 +99,6 @@ pub struct ControlSocket {
     limits: ControlLimits,
 }
 
-/// A unix socket at `path`, replacing a stale socket file, mode 0600 (its
-/// owner alone may connect; give it to a shell's id with `lchown`). The
-/// directory must be one only the edge can write: the steps here go by path.
-pub(crate) fn bind_socket(path: &Path) -> std::io::Result<UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
-    }
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
-}
-
 impl ControlSocket {
     /// Binds `path` (replacing a stale socket file), mode 0600, in a
     /// directory the caller made, that only the edge may write (a shell that
@@ -121,7 +106,7 @@ impl ControlSocket {
     pub fn bind(path: &Path, service: Arc<ControlService>) -> Result<Self, EdgeError> {
         let bind_err =
             |e: std::io::Error| EdgeError::Setup(format!("control socket {}: {e}", path.display()));
-        let listener = bind_socket(path).map_err(bind_err)?;
+        let listener = hardshell_broker::socket::bind(path).map_err(bind_err)?;
         Ok(Self {
             listener,
             path: path.to_owned(),
@@ -229,11 +214,7 @@ async fn exec(
     route: ControlRoute<'_>,
     request: Request<Body>,
 ) -> HttpResponse {
-    let Some((edge, exec)) = service
-        .edge
-        .as_ref()
-        .and_then(|edge| Some((edge, edge.exec.as_ref()?)))
-    else {
+    let Some(exec) = service.edge.as_ref().and_then(|edge| edge.exec.as_ref()) else {
         return response::not_found();
     };
     if request.method() != http::Method::POST {
@@ -248,9 +229,9 @@ async fn exec(
             let Ok(run) = serde_json::from_slice::<ExecRequest>(&bytes) else {
                 return response::bad_request("expected {\"session\", \"command\"}\n");
             };
-            exec.request(run, &edge.audit).await
+            exec.request(run).await
         }
-        ControlRoute::ExecWait { approval } => exec.wait(approval, &edge.audit).await,
+        ControlRoute::ExecWait { approval } => exec.wait(approval).await,
         _ => return response::not_found(),
     };
     response::json(

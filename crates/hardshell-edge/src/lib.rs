@@ -12,7 +12,6 @@ mod audit;
 mod client_addr;
 mod control;
 mod cookies;
-mod exec;
 #[doc(hidden)]
 pub mod fuzzing;
 mod listen;
@@ -34,7 +33,6 @@ use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
 pub use control::{ControlLimits, ControlService, ControlSocket};
-pub use exec::{ExecBroker, SandboxShell, ShellRun, ToolShell};
 pub use hardshell_broker::proxy::Broker;
 pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner};
 pub use listen::{ListenAddr, Protection};
@@ -105,14 +103,6 @@ impl Edge {
             metrics,
             state,
         })
-    }
-
-    /// Cuts the values `scanner` looks for out of every exec command's
-    /// output before the agent (and so the model and the user) sees it.
-    pub fn redact_exec_output(&self, scanner: Arc<LiveScanner>) {
-        if let Some(exec) = &self.state.exec {
-            exec.redact_with(scanner);
-        }
     }
 
     pub fn local_addr(&self) -> SocketAddr {

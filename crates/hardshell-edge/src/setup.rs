@@ -15,12 +15,9 @@ use hardshell_config::{LoadedConfig, RuleRole};
 use hardshell_storage::{ObjectKey, Store};
 use url::Url;
 
-use hardshell_config::Approval;
-
 use crate::EdgeError;
 use crate::audit::Trail;
 use crate::cookies::CookiePolicy;
-use crate::exec::ExecService;
 use crate::metrics::Metrics;
 use crate::pipeline::limits::RateLimits;
 use crate::proxy::{Target, Upstream};
@@ -44,7 +41,7 @@ pub struct EdgeSetup<'a> {
     /// Signs the identity the upstream receives.
     pub signer: IdentitySigner,
     /// This edge's audit log (its own log id; see `hardshell-audit`),
-    /// shared with the brokers, which record their decisions in it too.
+    /// shared with the brokers and exec, which record their decisions in it too.
     pub audit: Arc<AuditLog>,
     /// The OIDC client secret, resolved from its `secret:` or `env:` reference.
     pub oidc_client_secret: Option<ClientSecret>,
@@ -53,9 +50,9 @@ pub struct EdgeSetup<'a> {
     pub cloudflare_certs_url: Option<Url>,
     /// The built-in agent's socket, when it runs.
     pub agent_socket: Option<std::path::PathBuf>,
-    /// Where the agent's `exec` commands run, when it runs and `[exec]
-    /// approval` is not `deny`.
-    pub exec_shell: Option<Arc<dyn crate::exec::ToolShell>>,
+    /// The agent's `exec` tool, when the agent runs and `[exec] approval`
+    /// is not `deny`; built with the same audit log.
+    pub exec: Option<hardshell_exec::ExecService>,
 }
 
 impl EdgeSetup<'_> {
@@ -188,12 +185,7 @@ impl EdgeSetup<'_> {
                 .is_some_and(|cloudflare| cloudflare.only_from_trusted_proxies),
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc", MAX_PENDING_LOGINS),
-            exec: match (&self.agent_socket, self.exec_shell, config.exec.approval) {
-                (Some(_), Some(shell), Approval::Allowlist | Approval::Ask) => {
-                    Some(ExecService::new(config.exec.clone(), shell))
-                }
-                _ => None,
-            },
+            exec: self.exec,
             agent: self.agent_socket.map(crate::agent::AgentClient::new),
         }))
     }

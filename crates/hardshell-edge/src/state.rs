@@ -73,7 +73,7 @@ pub struct EdgeState {
     /// The built-in agent, when it runs (no `[upstream]`).
     pub(crate) agent: Option<crate::agent::AgentClient>,
     /// The agent's `exec` tool, when it has one.
-    pub(crate) exec: Option<crate::exec::ExecService>,
+    pub(crate) exec: Option<hardshell_exec::ExecService>,
 }
 
 impl std::fmt::Debug for EdgeState {

@@ -137,7 +137,7 @@ async fn history(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpRes
         .state
         .exec
         .as_ref()
-        .map(|exec| exec.waiting(&id, &cx.state.audit))
+        .map(|exec| exec.waiting(&id))
         .unwrap_or_default()
         .into_iter()
         .map(|(id, command)| Question { command, id })
@@ -164,16 +164,10 @@ async fn approve(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> H
     let Some(body) = read_json::<Approve>(request).await else {
         return response::bad_request("expected {\"approve\": true or false}\n");
     };
-    match exec.answer(
-        &id,
-        &approval,
-        body.approve,
-        &permit.identity().subject,
-        &cx.state.audit,
-    ) {
+    match exec.answer(&id, &approval, body.approve, &permit.identity().subject) {
         Ok(()) => response::text(StatusCode::NO_CONTENT, ""),
-        Err(crate::exec::AnswerError::Unknown) => response::not_found(),
-        Err(crate::exec::AnswerError::Answered) => {
+        Err(hardshell_exec::AnswerError::Unknown) => response::not_found(),
+        Err(hardshell_exec::AnswerError::Answered) => {
             response::text(StatusCode::CONFLICT, "already answered\n")
         }
     }
@@ -201,7 +195,7 @@ async fn send(permit: Permit<Chat>, mut cx: Context, request: Request<Body>) -> 
         .state
         .exec
         .as_ref()
-        .map(crate::exec::ExecService::subscribe);
+        .map(hardshell_exec::ExecService::subscribe);
     match start_turn(&cx, permit.identity(), &turn).await {
         Ok(events) => {
             let (state, request_id) = (cx.state.clone(), cx.request_id.clone());

@@ -249,26 +249,14 @@ fn listener(path: Option<&Path>) -> anyhow::Result<UnixListener> {
         .context("taking the listening socket the edge passed")?;
     let listener = match (inherited, path) {
         (Some(listener), _) => listener,
-        (None, Some(path)) => return bind(path),
+        (None, Some(path)) => {
+            return hardshell_broker::socket::bind(path)
+                .with_context(|| format!("binding {}", path.display()));
+        }
         (None, None) => anyhow::bail!("no socket to listen on: pass --socket"),
     };
     listener.set_nonblocking(true)?;
     Ok(UnixListener::from_std(listener)?)
-}
-
-fn bind(path: &Path) -> anyhow::Result<UnixListener> {
-    use std::os::unix::fs::PermissionsExt;
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => {
-            return Err(e).with_context(|| format!("removing the stale socket {}", path.display()));
-        }
-    }
-    let listener =
-        UnixListener::bind(path).with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
 }
 
 /// The model when none is configured: every turn says how to configure one.

@@ -11,9 +11,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use crate::cli::Global;
 use crate::supervise::{Workload, supervise};
 use crate::{context, logging};
-use hardshell_edge::{LiveScanner, SandboxShell};
+use hardshell_edge::LiveScanner;
 use hardshell_egress::Credentials;
-use hardshell_sandbox::{Bind, Forward, Launcher, Limits, ShellPolicy};
+use hardshell_exec::ExecService;
+use hardshell_sandbox::Launcher;
+use hardshell_shells::{SandboxShell, policy};
 use std::sync::Arc;
 
 pub async fn run(global: &Global) -> anyhow::Result<()> {
@@ -56,18 +58,21 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let signer = context::identity_signer(&loaded, &master).await?;
     let audit_scope = context::audit_scope(&loaded, &master, &mut credentials, &store).await?;
     let log_id = context::log_id("edge")?;
-    let audit = AuditLog::open(
-        &audit_scope,
-        &log_id,
-        AuditOptions {
-            flush_interval: std::time::Duration::from_millis(loaded.config.audit.flush_interval_ms),
-            ..AuditOptions::default()
-        },
-    )
-    .await
-    .with_context(|| format!("opening audit log {log_id}"))?;
-    // Shared: the brokers record their decisions in the edge's log.
-    let audit = Arc::new(audit);
+    // Shared by the edge, exec and the brokers, which all record in it.
+    let audit = Arc::new(
+        AuditLog::open(
+            &audit_scope,
+            &log_id,
+            AuditOptions {
+                flush_interval: std::time::Duration::from_millis(
+                    loaded.config.audit.flush_interval_ms,
+                ),
+                ..AuditOptions::default()
+            },
+        )
+        .await
+        .with_context(|| format!("opening audit log {log_id}"))?,
+    );
     tracing::info!(log = %log_id, "audit log open");
 
     let listen_on = loaded.config.edge.listen;
@@ -143,28 +148,36 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         // Absolute and without symlinks: shells bind exactly this path.
         Some(dir.canonicalize()?)
     };
-    // Commands of the agent's `exec` tool run in tool shells of their own,
-    // as many at once as [shell] max_instances leaves beside the agent's.
-    let exec_runs = agent_runs && loaded.config.exec.approval != hardshell_config::Approval::Deny;
-    let exec_broker = hardshell_edge::ExecBroker::default();
-    let exec_shell: Option<Arc<dyn hardshell_edge::ToolShell>> = if let Some(volumes) =
-        volumes.as_ref().filter(|_| exec_runs)
-    {
-        let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
-        let tool_shells = SandboxShell::new(
-            launcher.clone(),
-            loaded.data_dir().join("workspaces"),
-            volumes.clone(),
-            at_once,
-            shell.tmp_mb << 20,
-        )
-        .context("preparing the exec tool's workspaces")?;
-        Some(Arc::new(match &egress_dir {
-            Some(dir) => tool_shells.with_egress(dir.clone(), exec_broker.clone()),
-            None => tool_shells,
-        }))
+    // The model providers, their keys resolved through the credentials.
+    let gateway = if agent_runs {
+        Some(hardshell_egress::gateway(&loaded, &mut credentials, &store).await?)
     } else {
         None
+    };
+    // Every secret's value, to keep out of what leaves a shell and out of
+    // what a command shows the agent: the store's, the providers' keys by
+    // their placeholder names, and every credential the config took from
+    // the environment (S3, OIDC, keys again under their config keys).
+    let scanner = credentials.scanner(hardshell_edge::SECRET_CHECK_EVERY);
+    // Loaded now: a store that cannot be read stops the start.
+    secrets.fingerprint().await?;
+    scanner.current().await;
+    // Commands of the agent's `exec` tool run in tool shells of their own.
+    let exec_runs = agent_runs && loaded.config.exec.approval != hardshell_config::Approval::Deny;
+    let exec = match volumes.as_ref().filter(|_| exec_runs) {
+        Some(volumes) => Some(
+            exec_service(
+                &loaded,
+                &secrets,
+                launcher.clone(),
+                volumes.clone(),
+                egress_dir.as_deref(),
+                audit.clone(),
+                scanner.clone(),
+            )
+            .await?,
+        ),
+        None => None,
     };
     let state = EdgeSetup {
         config: &loaded,
@@ -174,7 +187,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         oidc_client_secret,
         cloudflare_certs_url: None,
         agent_socket: agent_runs.then(|| agent_path.clone()),
-        exec_shell,
+        exec,
     }
     .build()
     .await?;
@@ -190,29 +203,6 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         "edge listening on {scheme}://{}",
         edge.local_addr()
     );
-
-    // The model providers, their keys resolved through the credentials.
-    let gateway = if agent_runs {
-        Some(hardshell_egress::gateway(&loaded, &mut credentials, &store).await?)
-    } else {
-        None
-    };
-    // Every secret's value, to keep out of what leaves a shell and out of
-    // what a command shows the agent: the store's, the providers' keys by
-    // their placeholder names, and every credential the config took from
-    // the environment (S3, OIDC, keys again under their config keys).
-    let scanner = credentials.scanner(hardshell_edge::SECRET_CHECK_EVERY);
-    // Loaded now: a store that cannot be read stops the start.
-    secrets.fingerprint().await?;
-    scanner.current().await;
-    if exec_runs {
-        edge.redact_exec_output(scanner.clone());
-        if let Some(dir) = &egress_dir {
-            let broker =
-                exec_broker_for(&loaded, &secrets, dir, scanner.clone(), audit.clone()).await?;
-            let _ = exec_broker.set(Arc::new(broker));
-        }
-    }
 
     if let Some(link) = edge.first_setup_link().await? {
         // Printed, not logged: logs may be shipped elsewhere; this link is a
@@ -311,9 +301,6 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Where the agent's shell has the hardshell binary.
-const AGENT_PROGRAM: &str = "/opt/hardshell/hardshell";
-
 /// `path` as a new, empty directory of the edge's with `mode`. Whatever was
 /// there is removed, never followed (`remove_dir_all` does not follow
 /// symlinks), and the mode is set through the new directory's descriptor,
@@ -351,10 +338,9 @@ fn fresh_dir(path: &std::path::Path, mode: u32) -> anyhow::Result<()> {
 fn bind_agent_socket(
     path: &std::path::Path,
 ) -> anyhow::Result<Arc<std::os::unix::net::UnixListener>> {
-    use std::os::unix::fs::PermissionsExt;
-    let listener = std::os::unix::net::UnixListener::bind(path)
+    let listener = hardshell_broker::socket::bind(path)
+        .and_then(tokio::net::UnixListener::into_std)
         .with_context(|| format!("binding the agent's socket {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
     Ok(Arc::new(listener))
 }
 
@@ -371,10 +357,8 @@ fn raise_open_files_limit() -> nix::Result<(u64, u64)> {
     getrlimit(Resource::RLIMIT_NOFILE)
 }
 
-/// The agent, as a shell runs it: the binary and the socket directory bound
-/// in (read-only: the shell connects to the edge's sockets there, and can
-/// neither replace them nor add any), its workspace at /workspace with its
-/// own instructions read-only, and its listening socket passed in.
+/// The agent, as a shell runs it (its policy: [`policy::agent`]), its
+/// listening socket passed in.
 fn agent_workload(
     launcher: Launcher,
     loaded: &hardshell_config::LoadedConfig,
@@ -382,54 +366,16 @@ fn agent_workload(
     socket_dir: &std::path::Path,
     listener: Arc<std::os::unix::net::UnixListener>,
 ) -> anyhow::Result<Workload> {
-    let shell = &loaded.config.shell;
-    let mut env = vec![
-        ("PATH".to_owned(), "/usr/bin:/bin".to_owned()),
-        ("HOME".to_owned(), "/workspace".to_owned()),
-    ];
-    if let Ok(filter) = std::env::var("RUST_LOG") {
-        env.push(("RUST_LOG".to_owned(), filter));
-    }
-    let protected = hardshell_agent::WORKSPACE_FILES
-        .iter()
-        .chain(&[".git"])
-        .map(std::path::PathBuf::from)
-        .collect();
-    let policy = ShellPolicy {
-        name: "agent".into(),
+    let policy = policy::agent(policy::AgentShell {
+        program: &launcher.program,
+        socket_dir,
         workspace,
-        protected,
-        system: ShellPolicy::default_system(),
-        binds: vec![
-            Bind {
-                host: launcher.program.clone(),
-                inside: AGENT_PROGRAM.into(),
-                writable: false,
-            },
-            Bind {
-                host: socket_dir.to_owned(),
-                inside: socket::SHELL_SOCKET_DIR.into(),
-                writable: false,
-            },
-        ],
-        env,
-        forward: Some(Forward {
-            port: socket::SHELL_PROXY_PORT,
-            to: socket::shell_broker_socket(),
-        }),
-        cwd: "/workspace".into(),
-        limits: Limits {
-            memory_bytes: shell.memory_mb << 20,
-            max_pids: shell.max_pids,
-            cpu_percent: shell.cpu_percent,
-            wall_clock: None,
-            tmp_bytes: shell.tmp_mb << 20,
-            file_size_bytes: 1 << 30,
-            open_files: 4096,
-        },
-    };
+        instructions: &hardshell_agent::WORKSPACE_FILES,
+        shell: &loaded.config.shell,
+        log_filter: std::env::var("RUST_LOG").ok(),
+    });
     let argv = [
-        AGENT_PROGRAM,
+        policy::AGENT_PROGRAM,
         "agent",
         "--control-socket",
         &socket::shell_edge_socket().display().to_string(),
@@ -446,15 +392,55 @@ fn agent_workload(
     })
 }
 
-/// The exec shells' egress broker (see [`hardshell_egress::exec_broker`]),
-/// served to each run on a socket of its own under `<data>/run/exec/`,
-/// given to the shells' uid.
+/// The agent's `exec` tool: tool shells over `<data>/workspaces`, as many at
+/// once as `[shell] max_instances` leaves beside the agent's, each with a way
+/// out through the exec broker when `[egress]` has routes (`egress_dir`);
+/// its decisions recorded in `audit`, its output cut of what `scanner` finds.
+async fn exec_service(
+    loaded: &hardshell_config::LoadedConfig,
+    secrets: &hardshell_secrets::SecretStore,
+    launcher: Launcher,
+    volumes: Arc<hardshell_sandbox::volume::Volumes>,
+    egress_dir: Option<&std::path::Path>,
+    audit: Arc<AuditLog>,
+    scanner: Arc<LiveScanner>,
+) -> anyhow::Result<ExecService> {
+    let shell = &loaded.config.shell;
+    let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
+    let tool_shells = SandboxShell::new(
+        launcher,
+        loaded.data_dir().join("workspaces"),
+        volumes,
+        at_once,
+        shell.tmp_mb << 20,
+    )
+    .context("preparing the exec tool's workspaces")?;
+    let tool_shells = match egress_dir {
+        Some(dir) => {
+            let broker =
+                exec_broker_for(loaded, secrets, dir, audit.clone(), scanner.clone()).await?;
+            tool_shells.with_egress(dir.to_owned(), Arc::new(broker))
+        }
+        None => tool_shells,
+    };
+    Ok(ExecService::new(
+        loaded.config.exec.clone(),
+        Arc::new(tool_shells),
+        audit,
+        scanner,
+    ))
+}
+
+/// The exec shells' egress broker, served to each run on a socket of its
+/// own under `<data>/run/exec/`, given to the shells' uid; the values of the
+/// secrets `[egress.secrets]` binds come from the secret store now, so a
+/// missing one stops the start.
 async fn exec_broker_for(
     loaded: &hardshell_config::LoadedConfig,
     secrets: &hardshell_secrets::SecretStore,
     dir: &std::path::Path,
-    scanner: Arc<LiveScanner>,
     audit: Arc<AuditLog>,
+    scanner: Arc<LiveScanner>,
 ) -> anyhow::Result<hardshell_edge::Broker> {
     let broker = hardshell_egress::exec_broker(loaded, secrets, scanner, audit).await?;
     let (uid, gid) = hardshell_sandbox::host_ids();

@@ -12,7 +12,7 @@ use hardshell_protocol::chat::{ChatEvent, CommandDecision};
 use tokio::sync::broadcast;
 
 use super::{frame, sse_frame};
-use crate::exec::{ExecEvent, ExecService, RunDecision};
+use hardshell_exec::{ExecEvent, ExecService, RunDecision};
 
 /// The agent's stream for one session, with the edge's news about it.
 pub(super) struct Relay<C> {

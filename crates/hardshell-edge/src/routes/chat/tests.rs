@@ -10,8 +10,8 @@ use std::collections::HashSet;
 use futures::StreamExt;
 
 use super::relay::{Checked, Relay, checked, exec_frame};
-use crate::exec::tests::{Harness, SESSION, pending};
-use crate::exec::{ExecEvent, RunDecision};
+use hardshell_exec::testing::{Harness, SESSION, pending};
+use hardshell_exec::{ExecEvent, RunDecision};
 
 fn shown(checked: Checked) -> serde_json::Value {
     let Checked::Shown(frame) = checked else {
@@ -210,7 +210,8 @@ async fn a_stream_that_fell_behind_says_how_many_commands_it_missed() {
 #[tokio::test]
 async fn a_dropped_question_is_audited_without_anything_the_agent_wrote() {
     let harness = Harness::new(Approval::Ask).await;
-    super::dropped(&harness.trail, SESSION, "req-7");
+    let trail = crate::audit::Trail::new(harness.audit.clone());
+    super::dropped(&trail, SESSION, "req-7");
     let records = harness.records().await;
     let dropped: Vec<_> = records
         .iter()

@@ -7,153 +7,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use hardshell_audit::{AuditLog, AuditOptions, LogId, Tail};
-use hardshell_config::{Approval, Exec as ExecConfig};
-use hardshell_protocol::{ExecAnswer, ExecEnd, ExecReport, ExecRequest};
-use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
+use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret, NamedValues, SecretSource};
+use hardshell_config::Approval;
+use hardshell_protocol::ExecAnswer;
 
-use super::{AnswerError, ExecEvent, ExecService, RunDecision, ShellRun, ToolShell, is_session_id};
-use crate::audit::Trail;
+use super::{AnswerError, ExecEvent, RunDecision, is_session_id};
+use crate::testing::{Harness, SESSION, pending};
 
-pub(crate) const SESSION: &str = "web-0a1b2c3d-00112233445566778899aabb";
 const OTHER_SESSION: &str = "web-ffffffff-00112233445566778899aabb";
-
-#[derive(Debug, Default)]
-struct RecordingShell {
-    runs: Mutex<Vec<ShellRun>>,
-    /// Every run reports a fork refused at the process limit.
-    pids_limit_hit: std::sync::atomic::AtomicBool,
-    /// What every run prints: stdout and stderr; `ran\n` and nothing if unset.
-    prints: Mutex<Option<(String, String)>>,
-}
-
-impl ToolShell for Arc<RecordingShell> {
-    fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, String>> {
-        self.runs.lock().unwrap().push(run);
-        let pids_limit_hit = self
-            .pids_limit_hit
-            .load(std::sync::atomic::Ordering::Relaxed);
-        let (stdout, stderr) = self
-            .prints
-            .lock()
-            .unwrap()
-            .clone()
-            .unwrap_or_else(|| ("ran\n".into(), String::new()));
-        Box::pin(async move {
-            Ok(ExecReport {
-                exit_code: Some(if pids_limit_hit { 254 } else { 0 }),
-                ended: if pids_limit_hit {
-                    ExecEnd::Pids
-                } else {
-                    ExecEnd::Exited
-                },
-                pids_limit_hit,
-                stdout,
-                stderr,
-                truncated: false,
-                duration_ms: 3,
-            })
-        })
-    }
-}
-
-pub(crate) struct Harness {
-    pub(crate) service: ExecService,
-    shell: Arc<RecordingShell>,
-    pub(crate) trail: Trail,
-    scope: Scope,
-    _dir: tempfile::TempDir,
-}
-
-impl Harness {
-    pub(crate) async fn new(approval: Approval) -> Self {
-        Self::allowing(approval, &["ls", "cat"]).await
-    }
-
-    async fn allowing(approval: Approval, allow: &[&str]) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(
-            &Location::Local(LocalOptions {
-                objects: dir.path().join("objects"),
-                locks: dir.path().join("locks"),
-            }),
-            Sealing::Envelope(MasterKey::generate().unwrap()),
-        )
-        .await
-        .unwrap();
-        let scope = store
-            .root()
-            .scope(&ObjectKey::parse("audit").unwrap())
-            .unwrap();
-        let log = AuditLog::open(&scope, &log_id(), AuditOptions::default())
-            .await
-            .unwrap();
-        let shell = Arc::new(RecordingShell::default());
-        let config = ExecConfig {
-            approval,
-            allow: allow.iter().map(|program| (*program).to_owned()).collect(),
-            approval_timeout_secs: 2,
-            ..ExecConfig::default()
-        };
-        Self {
-            service: ExecService::new(config, Arc::new(shell.clone())),
-            shell,
-            trail: Trail::new(Arc::new(log)),
-            scope,
-            _dir: dir,
-        }
-    }
-
-    pub(crate) async fn request(&self, session: &str, command: &str) -> ExecAnswer {
-        let request = ExecRequest {
-            session: session.into(),
-            command: command.into(),
-        };
-        self.service.request(request, &self.trail).await
-    }
-
-    fn ran(&self) -> Vec<String> {
-        let runs = self.shell.runs.lock().unwrap();
-        runs.iter().map(|run| run.command.clone()).collect()
-    }
-
-    /// The exec records written so far, as JSON.
-    async fn exec_records(&self) -> Vec<serde_json::Value> {
-        self.records()
-            .await
-            .into_iter()
-            .filter(|record| {
-                matches!(
-                    record["type"].as_str(),
-                    Some("exec_decided" | "exec_finished")
-                )
-            })
-            .collect()
-    }
-
-    /// Every record written so far, as JSON.
-    pub(crate) async fn records(&self) -> Vec<serde_json::Value> {
-        self.trail.flush().await;
-        let mut tail = Tail::new(&self.scope, &log_id(), 1).unwrap();
-        tail.read()
-            .await
-            .unwrap()
-            .iter()
-            .map(|record| serde_json::to_value(record.event()).unwrap())
-            .collect()
-    }
-}
-
-fn log_id() -> LogId {
-    LogId::new("exec-test").unwrap()
-}
-
-pub(crate) fn pending(answer: ExecAnswer) -> String {
-    match answer {
-        ExecAnswer::Pending { approval } => approval,
-        other => panic!("expected a question, got {other:?}"),
-    }
-}
 
 fn refusal(answer: ExecAnswer) -> String {
     match answer {
@@ -196,26 +57,24 @@ async fn ask_runs_the_command_once_the_owner_approves() {
     let approval = pending(harness.request(SESSION, "rm -rf build").await);
     assert!(harness.ran().is_empty(), "nothing runs before the answer");
     assert_eq!(
-        harness.service.waiting(SESSION, &harness.trail),
+        harness.service.waiting(SESSION),
         [(approval.clone(), "rm -rf build".to_owned())]
     );
-    let waiter = harness.service.wait(&approval, &harness.trail);
+    let waiter = harness.service.wait(&approval);
     let answer = async {
         tokio::task::yield_now().await;
         harness
             .service
-            .answer(SESSION, &approval, true, "owner", &harness.trail)
+            .answer(SESSION, &approval, true, "owner")
             .unwrap();
     };
     let (answer, ()) = tokio::join!(waiter, answer);
     assert!(matches!(answer, ExecAnswer::Ran { .. }), "{answer:?}");
     assert_eq!(harness.ran(), ["rm -rf build"]);
-    assert!(harness.service.waiting(SESSION, &harness.trail).is_empty());
+    assert!(harness.service.waiting(SESSION).is_empty());
     // A second answer finds nothing.
     assert_eq!(
-        harness
-            .service
-            .answer(SESSION, &approval, true, "owner", &harness.trail),
+        harness.service.answer(SESSION, &approval, true, "owner"),
         Err(AnswerError::Unknown)
     );
 
@@ -245,16 +104,14 @@ async fn ask_does_not_run_a_refused_command_and_audits_who_refused() {
     let approval = pending(harness.request(SESSION, "curl http://x").await);
     harness
         .service
-        .answer(SESSION, &approval, false, "owner", &harness.trail)
+        .answer(SESSION, &approval, false, "owner")
         .unwrap();
     assert_eq!(
-        harness
-            .service
-            .answer(SESSION, &approval, true, "owner", &harness.trail),
+        harness.service.answer(SESSION, &approval, true, "owner"),
         Err(AnswerError::Answered),
         "an answer cannot be changed"
     );
-    let reason = refusal(harness.service.wait(&approval, &harness.trail).await);
+    let reason = refusal(harness.service.wait(&approval).await);
     assert!(reason.contains("refused"), "{reason}");
     assert!(harness.ran().is_empty());
     let records = harness.exec_records().await;
@@ -267,13 +124,11 @@ async fn ask_does_not_run_a_refused_command_and_audits_who_refused() {
 async fn an_unanswered_question_expires_as_a_refusal() {
     let harness = Harness::new(Approval::Ask).await;
     let approval = pending(harness.request(SESSION, "make").await);
-    let reason = refusal(harness.service.wait(&approval, &harness.trail).await);
+    let reason = refusal(harness.service.wait(&approval).await);
     assert!(reason.contains("nobody answered within 2 s"), "{reason}");
     assert!(harness.ran().is_empty());
     assert_eq!(
-        harness
-            .service
-            .answer(SESSION, &approval, true, "owner", &harness.trail),
+        harness.service.answer(SESSION, &approval, true, "owner"),
         Err(AnswerError::Unknown),
         "a late answer finds nothing"
     );
@@ -287,29 +142,23 @@ async fn only_the_questions_session_can_answer_it_and_only_one_waiter_waits() {
     let approval = pending(harness.request(SESSION, "make").await);
     let other = "web-ffffffff-00112233445566778899aabb";
     assert_eq!(
-        harness
-            .service
-            .answer(other, &approval, true, "someone", &harness.trail),
+        harness.service.answer(other, &approval, true, "someone"),
         Err(AnswerError::Unknown)
     );
-    assert!(harness.service.waiting(other, &harness.trail).is_empty());
+    assert!(harness.service.waiting(other).is_empty());
     assert_eq!(
-        harness.service.answer(
-            SESSION,
-            "0".repeat(32).as_str(),
-            true,
-            "owner",
-            &harness.trail
-        ),
+        harness
+            .service
+            .answer(SESSION, "0".repeat(32).as_str(), true, "owner"),
         Err(AnswerError::Unknown)
     );
     harness
         .service
-        .answer(SESSION, &approval, true, "owner", &harness.trail)
+        .answer(SESSION, &approval, true, "owner")
         .unwrap();
-    let first = harness.service.wait(&approval, &harness.trail).await;
+    let first = harness.service.wait(&approval).await;
     assert!(matches!(first, ExecAnswer::Ran { .. }), "{first:?}");
-    let second = refusal(harness.service.wait(&approval, &harness.trail).await);
+    let second = refusal(harness.service.wait(&approval).await);
     assert!(second.contains("no such question"), "{second}");
     assert_eq!(harness.ran().len(), 1);
 }
@@ -345,9 +194,9 @@ async fn questions_are_capped_and_bad_session_ids_refused() {
 async fn approve_and_wait(harness: &Harness, approval: &str) -> ExecAnswer {
     harness
         .service
-        .answer(SESSION, approval, true, "owner", &harness.trail)
+        .answer(SESSION, approval, true, "owner")
         .unwrap();
-    harness.service.wait(approval, &harness.trail).await
+    harness.service.wait(approval).await
 }
 
 #[tokio::test]
@@ -392,9 +241,9 @@ async fn every_command_the_edge_runs_is_announced_with_the_text_it_runs() {
     let refused = pending(harness.request(SESSION, "curl x").await);
     harness
         .service
-        .answer(SESSION, &refused, false, "owner", &harness.trail)
+        .answer(SESSION, &refused, false, "owner")
         .unwrap();
-    harness.service.wait(&refused, &harness.trail).await;
+    harness.service.wait(&refused).await;
     let mut seen = Vec::new();
     while let Ok(event) = events.try_recv() {
         seen.push(event);
@@ -507,7 +356,7 @@ async fn questions_nobody_waits_on_expire_and_free_their_places() {
     asked.sort();
     assert_eq!(expired, asked, "each is announced as ended");
     for approval in &asked {
-        let reason = refusal(harness.service.wait(approval, &harness.trail).await);
+        let reason = refusal(harness.service.wait(approval).await);
         assert!(reason.contains("no such question"), "{reason}");
     }
     assert!(harness.ran().is_empty());
@@ -525,7 +374,7 @@ async fn a_wait_begun_late_gets_only_the_time_left() {
     tokio::time::advance(Duration::from_millis(1500)).await;
     // Half a second is left of the 2 s; a wait given a fresh 2 s would
     // outlast the second given here.
-    let wait = harness.service.wait(&approval, &harness.trail);
+    let wait = harness.service.wait(&approval);
     let ended = tokio::time::timeout(Duration::from_secs(1), wait).await;
     let reason = refusal(ended.expect("the wait ends at the question's deadline"));
     assert!(reason.contains("nobody answered within 2 s"), "{reason}");
@@ -536,12 +385,12 @@ async fn a_wait_begun_late_gets_only_the_time_left() {
 async fn a_question_expired_under_its_waiter_is_refused_and_audited_once() {
     let harness = Harness::new(Approval::Ask).await;
     let approval = pending(harness.request(SESSION, "make").await);
-    let wait = harness.service.wait(&approval, &harness.trail);
+    let wait = harness.service.wait(&approval);
     tokio::pin!(wait);
     assert!(futures::poll!(&mut wait).is_pending());
     tokio::time::advance(Duration::from_secs(2)).await;
     // Another call comes first and expires it.
-    assert!(harness.service.waiting(SESSION, &harness.trail).is_empty());
+    assert!(harness.service.waiting(SESSION).is_empty());
     let reason = refusal(wait.await);
     assert!(reason.contains("nobody answered within 2 s"), "{reason}");
     assert_eq!(unanswered_records(&harness).await, 1);
@@ -557,13 +406,11 @@ async fn an_answer_after_the_deadline_is_refused_and_one_before_it_taken() {
     tokio::time::advance(Duration::from_millis(100)).await;
     assert_eq!(harness.service.question(SESSION, &late), None);
     assert_eq!(
-        harness
-            .service
-            .answer(SESSION, &late, true, "owner", &harness.trail),
+        harness.service.answer(SESSION, &late, true, "owner"),
         Err(AnswerError::Unknown)
     );
     assert_eq!(
-        harness.service.waiting(SESSION, &harness.trail),
+        harness.service.waiting(SESSION),
         [(in_time.clone(), "make install".to_owned())]
     );
     let answer = approve_and_wait(&harness, &in_time).await;
@@ -593,23 +440,20 @@ async fn workspace_records_do_not_grow_with_the_sessions_named() {
     assert_eq!(harness.service.workspaces.recorded(), 0);
 }
 
-/// A secret store of its own, local and sealed.
-async fn secret_store(dir: &std::path::Path) -> hardshell_secrets::SecretStore {
-    let store = Store::open(
-        &Location::Local(LocalOptions {
-            objects: dir.join("objects"),
-            locks: dir.join("locks"),
-        }),
-        Sealing::Envelope(MasterKey::generate().unwrap()),
-    )
-    .await
-    .unwrap();
-    hardshell_secrets::SecretStore::new(
-        store
-            .root()
-            .scope(&ObjectKey::parse("secrets").unwrap())
-            .unwrap(),
-    )
+/// Secrets as a store holds them: one put later is there at the next check.
+#[derive(Debug, Default)]
+struct Stored(Mutex<NamedValues>);
+
+impl SecretSource for Stored {
+    fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>> {
+        let count = self.0.lock().unwrap().len();
+        Box::pin(async move { Ok(count.to_string()) })
+    }
+
+    fn values(&self) -> BoxFuture<'_, Result<NamedValues, String>> {
+        let values = self.0.lock().unwrap().clone();
+        Box::pin(async move { Ok(values) })
+    }
 }
 
 /// What `command` printed, as the agent is given it.
@@ -622,28 +466,43 @@ async fn printed(h: &Harness, command: &str) -> (String, String) {
 
 #[tokio::test]
 async fn a_secret_stored_after_the_start_is_redacted_from_output() {
-    let h = Harness::new(Approval::Allowlist).await;
-    let dir = tempfile::tempdir().unwrap();
-    let secrets = secret_store(dir.path()).await;
-    h.service
-        .redact_with(hardshell_broker::secrets::LiveScanner::watching(
-            Arc::new(hardshell_egress::StoredSecrets(secrets.clone())),
-            Vec::new(),
-            Duration::ZERO,
-        ));
+    let stored = Arc::new(Stored::default());
+    let scanner = LiveScanner::watching(stored.clone(), Vec::new(), Duration::ZERO);
+    let h = Harness::redacting(Approval::Allowlist, scanner).await;
     let value = "later-stored-0123456789";
     *h.shell.prints.lock().unwrap() = Some((format!("token {value}\n"), String::new()));
     assert!(printed(&h, "cat token").await.0.contains(value));
-    secrets
-        .put(
-            &hardshell_secrets::SecretName::parse("LATER").unwrap(),
-            &hardshell_secrets::SecretValue::new(zeroize::Zeroizing::new(
-                value.as_bytes().to_vec(),
-            ))
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    stored
+        .0
+        .lock()
+        .unwrap()
+        .push(NamedSecret::new("LATER", value.as_bytes().to_vec()));
     let (stdout, _) = printed(&h, "cat token").await;
     assert_eq!(stdout, "token [redacted:LATER]\n");
+}
+
+/// A service cannot be built without its redaction (`ExecService::new`
+/// takes it), so a value known at the start is cut from the very first
+/// command's output, split across both streams too, and its redaction is
+/// audited by name only.
+#[tokio::test]
+async fn the_first_commands_output_is_redacted_by_the_scanner_the_service_was_built_with() {
+    let value = "known-at-start-0123456789";
+    let scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
+        "GITHUB_TOKEN",
+        value.as_bytes().to_vec(),
+    )]));
+    let h = Harness::redacting(Approval::Allowlist, scanner).await;
+    *h.shell.prints.lock().unwrap() = Some((format!("a {value} b\n"), format!("{value}\n")));
+    let (stdout, stderr) = printed(&h, "cat token").await;
+    assert_eq!(stdout, "a [redacted:GITHUB_TOKEN] b\n");
+    assert_eq!(stderr, "[redacted:GITHUB_TOKEN]\n");
+    let records = h.records().await;
+    let redacted: Vec<_> = records
+        .iter()
+        .filter(|record| record["type"] == "secret_redacted")
+        .collect();
+    assert_eq!(redacted.len(), 1, "{records:?}");
+    assert_eq!(redacted[0]["secret"], "GITHUB_TOKEN");
+    assert!(!serde_json::to_string(&records).unwrap().contains(value));
 }

@@ -1,6 +1,13 @@
-//! The agent's `exec` tool, decided and run at the edge: which commands run
+//! The agent's `exec` tool, decided and run by the edge: which commands run
 //! without asking, the owner's answers for the rest, and the tool shell that
 //! runs them.
+//!
+//! Invariants: every command is decided by [`ExecService`] and runs in a
+//! fresh [`ToolShell`] of its own (the real one, over `hardshell-sandbox`, is
+//! `hardshell-shells`', so this crate, and the edge that uses it, start no
+//! shell); every decision and run is in the audit log, by the command's
+//! digest only; a command's output reaches the agent only through the leak
+//! scanner the service was built with (there is no service without one).
 //!
 //! The agent only asks (`/exec/v1/run` on the control socket). The edge vets
 //! the command against `[exec] allow` ([`vet`]): a command that runs only
@@ -14,9 +21,10 @@
 //! approval decides whether it runs, the shell decides what it can touch.
 //!
 //! The workload cannot create shells itself (its seccomp filter refuses new
-//! namespaces), so tool shells are made here, by the supervisor, with a policy
-//! narrower than the workload's own: no control socket, no agent socket, the
-//! session's workspace only.
+//! namespaces), so tool shells are made outside it, by the edge's process
+//! (`hardshell_shells::SandboxShell`), with a policy narrower than the
+//! workload's own: no control socket, no agent socket, the session's
+//! workspace only.
 //!
 //! What the owner is shown comes from the edge's own records, never from the
 //! agent's stream: a question's text is the command the edge holds for that
@@ -27,8 +35,12 @@
 //!
 //! Commands are audited by their SHA-256, never their text: command lines
 //! carry tokens and passwords as often as anything else.
+#![forbid(unsafe_code)]
 
-mod shell;
+mod audit;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
+mod tool_shell;
 mod vet;
 mod workspaces;
 
@@ -36,17 +48,17 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::future::BoxFuture;
-use hardshell_audit::AuditEvent;
-use hardshell_audit::event::{ExecDecided, ExecFinished};
+use hardshell_audit::event::ExecFinished;
+use hardshell_audit::{AuditEvent, AuditLog};
+use hardshell_broker::secrets::LiveScanner;
 use hardshell_config::{Approval, Exec as ExecConfig};
-use hardshell_protocol::{ExecAnswer, ExecReport, ExecRequest};
+use hardshell_protocol::{ExecAnswer, ExecRequest};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
 
-use crate::audit::Trail;
-pub use shell::{ExecBroker, SandboxShell};
+use audit::{ExecTrail, decided};
+pub use tool_shell::{ShellRun, ToolShell, ToolShellError};
 use vet::{Vetting, vet};
 use workspaces::{WorkspaceHold, WorkspaceRun, Workspaces};
 
@@ -59,26 +71,8 @@ const MAX_PENDING: usize = 16;
 /// oldest (and its client says so).
 const EVENTS_KEPT: usize = 64;
 
-/// Runs one command in a fresh shell over a session's workspace. The real one
-/// is [`SandboxShell`]; the decision logic's own tests use a recording one.
-pub trait ToolShell: Send + Sync + std::fmt::Debug + 'static {
-    fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, String>>;
-}
-
-/// One command to run, with its limits.
-#[derive(Debug, Clone)]
-pub struct ShellRun {
-    /// A checked session id (see [`is_session_id`]), naming the workspace.
-    pub session: String,
-    pub command: String,
-    pub timeout: Duration,
-    pub max_output_bytes: usize,
-    pub memory_mb: u64,
-    pub max_pids: u64,
-}
-
 /// Decides and runs the `exec` tool's commands.
-pub(crate) struct ExecService {
+pub struct ExecService {
     config: ExecConfig,
     allow: BTreeSet<String>,
     shell: Arc<dyn ToolShell>,
@@ -86,9 +80,11 @@ pub(crate) struct ExecService {
     workspaces: Workspaces,
     /// What the edge runs and how questions end, for the sessions' clients.
     events: broadcast::Sender<ExecEvent>,
-    /// Secret values cut out of every command's output; set once at start,
-    /// and current as of each command's end (secrets stored later too).
-    redaction: std::sync::OnceLock<Arc<hardshell_broker::secrets::LiveScanner>>,
+    /// Where decisions and runs are recorded: the edge's audit log.
+    audit: ExecTrail,
+    /// Secret values cut out of every command's output, current as of each
+    /// command's end (secrets stored later too).
+    redaction: Arc<LiveScanner>,
 }
 
 impl std::fmt::Debug for ExecService {
@@ -103,7 +99,7 @@ impl std::fmt::Debug for ExecService {
 /// What the edge tells a session's clients about its commands, from its own
 /// records: the text is the edge's, never the agent's.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ExecEvent {
+pub enum ExecEvent {
     /// The edge starts running `command` in the session's workspace.
     Running {
         session: String,
@@ -119,7 +115,7 @@ pub(crate) enum ExecEvent {
 }
 
 impl ExecEvent {
-    pub(crate) fn session(&self) -> &str {
+    pub fn session(&self) -> &str {
         match self {
             ExecEvent::Running { session, .. } | ExecEvent::Resolved { session, .. } => session,
         }
@@ -128,7 +124,7 @@ impl ExecEvent {
 
 /// Why a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RunDecision {
+pub enum RunDecision {
     /// Every program in it is listed.
     Allowed,
     /// The session's owner said yes.
@@ -158,7 +154,7 @@ struct Answer {
 
 /// Why an answer was not taken.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum AnswerError {
+pub enum AnswerError {
     /// No such question for this session (or it expired).
     Unknown,
     /// It was answered already.
@@ -166,7 +162,14 @@ pub(crate) enum AnswerError {
 }
 
 impl ExecService {
-    pub(crate) fn new(config: ExecConfig, shell: Arc<dyn ToolShell>) -> Self {
+    /// Commands decided by `config`, run in `shell`, recorded in `audit`,
+    /// their output cut of every value `redaction` looks for.
+    pub fn new(
+        config: ExecConfig,
+        shell: Arc<dyn ToolShell>,
+        audit: Arc<AuditLog>,
+        redaction: Arc<LiveScanner>,
+    ) -> Self {
         Self {
             allow: config.allow.iter().cloned().collect(),
             config,
@@ -174,25 +177,21 @@ impl ExecService {
             pending: Mutex::new(HashMap::new()),
             workspaces: Workspaces::default(),
             events: broadcast::channel(EVENTS_KEPT).0,
-            redaction: std::sync::OnceLock::new(),
+            audit: ExecTrail::new(audit),
+            redaction,
         }
-    }
-
-    /// Cuts these secrets' values out of every command's output from now on.
-    pub(crate) fn redact_with(&self, scanner: Arc<hardshell_broker::secrets::LiveScanner>) {
-        let _ = self.redaction.set(scanner);
     }
 
     /// What happens to commands from now on, in every session (a stream
     /// keeps its own session's).
-    pub(crate) fn subscribe(&self) -> broadcast::Receiver<ExecEvent> {
+    pub fn subscribe(&self) -> broadcast::Receiver<ExecEvent> {
         self.events.subscribe()
     }
 
     /// The command the edge holds for question `approval` in `session`: the
     /// only text a question is shown with. `None` when there is no such
     /// question, it is another session's, or it expired.
-    pub(crate) fn question(&self, session: &str, approval: &str) -> Option<String> {
+    pub fn question(&self, session: &str, approval: &str) -> Option<String> {
         let now = Instant::now();
         lock(&self.pending)
             .get(approval)
@@ -201,8 +200,9 @@ impl ExecService {
     }
 
     /// The agent asks to run a command.
-    pub(crate) async fn request(&self, request: ExecRequest, audit: &Trail) -> ExecAnswer {
-        self.expire(audit);
+    pub async fn request(&self, request: ExecRequest) -> ExecAnswer {
+        let audit = &self.audit;
+        self.expire();
         let ExecRequest { session, command } = request;
         if !is_session_id(&session) {
             return refused("the session id is not valid");
@@ -220,7 +220,7 @@ impl ExecService {
                 decide("allowed", None);
                 let workspace_run = self.workspaces.start(&session);
                 return self
-                    .run(workspace_run, session, command, RunDecision::Allowed, audit)
+                    .run(workspace_run, session, command, RunDecision::Allowed)
                     .await;
             }
             (approval, Vetting::NeedsApproval(why)) => (approval, why, "not_listed"),
@@ -276,8 +276,9 @@ impl ExecService {
     /// The agent waits for the answer to `approval`; runs the command if it
     /// was approved and the workspace is as it was when asked. Expires as a
     /// refusal at the question's deadline, however late the wait began.
-    pub(crate) async fn wait(&self, approval: &str, audit: &Trail) -> ExecAnswer {
-        self.expire(audit);
+    pub async fn wait(&self, approval: &str) -> ExecAnswer {
+        let audit = &self.audit;
+        self.expire();
         let Some((answer, deadline)) = lock(&self.pending)
             .get_mut(approval)
             .and_then(|pending| Some((pending.answer.take()?, pending.deadline)))
@@ -341,7 +342,6 @@ impl ExecService {
                         session.clone(),
                         command,
                         RunDecision::Approved,
-                        audit,
                     )
                     .await;
                 resolved(matches!(answer, ExecAnswer::Ran { .. }));
@@ -356,7 +356,7 @@ impl ExecService {
                 refused("the owner refused to run it")
             }
             Ok(Err(_)) | Err(_) => {
-                self.note_expired(approval, &session, &command, audit);
+                self.note_expired(approval, &session, &command);
                 self.unanswered()
             }
         }
@@ -366,20 +366,20 @@ impl ExecService {
     /// nobody waits on must not hold one of the [`MAX_PENDING`] places (or
     /// its workspace's record) for ever. Called on every request, wait,
     /// answer and listing, so an expired question is never acted on.
-    fn expire(&self, audit: &Trail) {
+    fn expire(&self) {
         let now = Instant::now();
         let expired: Vec<(String, Pending)> = lock(&self.pending)
             .extract_if(|_, question| question.deadline <= now)
             .collect();
         // Audited (and their workspace holds released) outside the lock.
         for (id, question) in expired {
-            self.note_expired(&id, &question.session, &question.command, audit);
+            self.note_expired(&id, &question.session, &question.command);
         }
     }
 
     /// Audits and announces that question `id` expired unanswered.
-    fn note_expired(&self, id: &str, session: &str, command: &str, audit: &Trail) {
-        audit.note(decided(
+    fn note_expired(&self, id: &str, session: &str, command: &str) {
+        self.audit.note(decided(
             session,
             &sha256(command),
             "refused",
@@ -412,15 +412,14 @@ impl ExecService {
 
     /// The person whose session it is answers a question; an expired one is
     /// [`AnswerError::Unknown`].
-    pub(crate) fn answer(
+    pub fn answer(
         &self,
         session: &str,
         approval: &str,
         approve: bool,
         actor: &str,
-        audit: &Trail,
     ) -> Result<(), AnswerError> {
-        self.expire(audit);
+        self.expire();
         let mut pending = lock(&self.pending);
         let question = pending
             .get_mut(approval)
@@ -438,8 +437,8 @@ impl ExecService {
 
     /// Questions waiting in `session`: `(approval id, command)`, for a client
     /// that (re)opens the conversation.
-    pub(crate) fn waiting(&self, session: &str, audit: &Trail) -> Vec<(String, String)> {
-        self.expire(audit);
+    pub fn waiting(&self, session: &str) -> Vec<(String, String)> {
+        self.expire();
         lock(&self.pending)
             .iter()
             .filter(|(_, question)| question.session == session && question.reply.is_some())
@@ -455,8 +454,8 @@ impl ExecService {
         session: String,
         command: String,
         decision: RunDecision,
-        audit: &Trail,
     ) -> ExecAnswer {
+        let audit = &self.audit;
         let digest = sha256(&command);
         // Nobody listening (no chat open) is not an error.
         let _ = self.events.send(ExecEvent::Running {
@@ -494,26 +493,24 @@ impl ExecService {
                     report.duration_ms,
                     report.pids_limit_hit,
                 ));
-                if let Some(live) = self.redaction.get() {
-                    let scanner = live.current().await;
-                    // Each stream, and both joined: a value can be printed
-                    // half to each.
-                    let (stdout, stderr, findings) =
-                        scanner.redact_streams(&report.stdout, &report.stderr);
-                    (report.stdout, report.stderr) = (stdout, stderr);
-                    let mut found: Vec<String> = findings.into_iter().map(|f| f.name).collect();
-                    found.sort();
-                    found.dedup();
-                    for name in found {
-                        tracing::warn!(session = %session, secret = %name, "a command's output held a secret's value; redacted");
-                        if let Ok(secret) = hardshell_secrets::SecretName::parse(&name) {
-                            audit.note(AuditEvent::SecretRedacted(
-                                hardshell_audit::event::SecretRedacted {
-                                    session: session.clone(),
-                                    secret,
-                                },
-                            ));
-                        }
+                let scanner = self.redaction.current().await;
+                // Each stream, and both joined: a value can be printed half
+                // to each.
+                let (stdout, stderr, findings) =
+                    scanner.redact_streams(&report.stdout, &report.stderr);
+                (report.stdout, report.stderr) = (stdout, stderr);
+                let mut found: Vec<String> = findings.into_iter().map(|f| f.name).collect();
+                found.sort();
+                found.dedup();
+                for name in found {
+                    tracing::warn!(session = %session, secret = %name, "a command's output held a secret's value; redacted");
+                    if let Ok(secret) = hardshell_secrets::SecretName::parse(&name) {
+                        audit.note(AuditEvent::SecretRedacted(
+                            hardshell_audit::event::SecretRedacted {
+                                session: session.clone(),
+                                secret,
+                            },
+                        ));
                     }
                 }
                 ExecAnswer::Ran { report }
@@ -526,23 +523,6 @@ impl ExecService {
             }
         }
     }
-}
-
-/// An `exec_decided` record: the command by its digest only.
-fn decided(
-    session: &str,
-    digest: &str,
-    decision: &str,
-    reason: Option<&str>,
-    actor: Option<String>,
-) -> AuditEvent {
-    AuditEvent::ExecDecided(ExecDecided {
-        session: session.to_owned(),
-        command_sha256: digest.to_owned(),
-        decision: decision.to_owned(),
-        reason: reason.map(str::to_owned),
-        actor,
-    })
 }
 
 fn refused(reason: &str) -> ExecAnswer {
@@ -571,7 +551,7 @@ fn random_id() -> Option<String> {
 }
 
 /// A session id the edge made (`<channel>-<tag>-<hex>`): it names a directory.
-pub(crate) fn is_session_id(id: &str) -> bool {
+pub fn is_session_id(id: &str) -> bool {
     (1..=96).contains(&id.len())
         && !id.starts_with('-')
         && id
@@ -580,4 +560,4 @@ pub(crate) fn is_session_id(id: &str) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests;
+mod tests;

@@ -3,7 +3,8 @@
 //! its own, see `hardshell_sandbox::volume`, mounted at `/workspace`), killed
 //! whole at its timeout, with its output cut at a limit.
 //! Nothing else of the host is in it: the system directories read-only, no
-//! network but its own loopback, no sockets of the edge or the agent.
+//! network but its own loopback, no sockets of the edge or the agent (the
+//! policy is [`crate::policy`]'s `exec`).
 
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -12,20 +13,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
+use hardshell_broker::proxy::Broker;
 use hardshell_protocol::{ExecEnd, ExecReport};
-// The forwarder's port on each exec shell's loopback, and where the shell
-// sees its broker's socket directory: as in the agent's shell.
-use hardshell_protocol::socket::{SHELL_PROXY_PORT as PROXY_PORT, SHELL_SOCKET_DIR as BROKER_DIR};
 use hardshell_sandbox::volume::Volumes;
-use hardshell_sandbox::{Bind, Ended, Forward, Io, Launcher, Limits, ShellPolicy, Status, Stdio};
+use hardshell_sandbox::{Ended, Io, Launcher, ShellPolicy, Status, Stdio};
 use tokio::sync::Semaphore;
 
-use super::{ShellRun, ToolShell};
+use hardshell_exec::{ShellRun, ToolShell, ToolShellError};
 
-/// Largest file a command may write, in bytes.
-const MAX_FILE_BYTES: u64 = 1 << 30;
-/// Open files per process in a tool shell.
-const MAX_OPEN_FILES: u64 = 1024;
+use crate::policy;
 
 /// Runs commands in real shells (see `hardshell-sandbox`).
 #[derive(Debug, Clone)]
@@ -39,12 +35,8 @@ pub struct SandboxShell {
     tmp_bytes: u64,
     /// Where each run's broker socket directory is made, and the broker,
     /// when exec shells have a way out.
-    egress: Option<(PathBuf, ExecBroker)>,
+    egress: Option<(PathBuf, Arc<Broker>)>,
 }
-
-/// The exec shells' broker, set once the edge has built it (the edge is
-/// built with its tool shells, so after them).
-pub type ExecBroker = Arc<std::sync::OnceLock<Arc<hardshell_broker::proxy::Broker>>>;
 
 /// One run's own broker listener: counted on its own (connections at once,
 /// bytes), stopped and removed with the run.
@@ -63,14 +55,14 @@ impl Drop for RunBroker {
 impl RunBroker {
     /// A socket directory of its own under `parent`, given to the shells' id,
     /// with `broker` serving on `broker.sock` in it.
-    fn start(parent: &Path, broker: Arc<hardshell_broker::proxy::Broker>) -> std::io::Result<Self> {
+    fn start(parent: &Path, broker: Arc<Broker>) -> std::io::Result<Self> {
         use std::os::unix::fs::DirBuilderExt;
         static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = parent.join(format!("run-{}-{run}", std::process::id()));
         std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        let socket = dir.join("broker.sock");
-        let listener = match crate::control::bind_socket(&socket) {
+        let socket = dir.join(hardshell_protocol::socket::BROKER_SOCKET);
+        let listener = match hardshell_broker::socket::bind(&socket) {
             Ok(listener) => listener,
             Err(e) => {
                 let _ = std::fs::remove_dir_all(&dir);
@@ -119,9 +111,8 @@ impl SandboxShell {
 
     /// Gives each shell a way out: a listener of `broker`'s of its own, in a
     /// directory made under `socket_dir` for the run, which the shell's
-    /// forwarder relays to, announced as `HTTP_PROXY`/`HTTPS_PROXY`. A run
-    /// before the broker is set is refused.
-    pub fn with_egress(mut self, socket_dir: PathBuf, broker: ExecBroker) -> Self {
+    /// forwarder relays to, announced as `HTTP_PROXY`/`HTTPS_PROXY`.
+    pub fn with_egress(mut self, socket_dir: PathBuf, broker: Arc<Broker>) -> Self {
         // Runs' directories left by an edge that was killed mid-run.
         for entry in std::fs::read_dir(&socket_dir)
             .into_iter()
@@ -143,43 +134,25 @@ impl SandboxShell {
 }
 
 impl ToolShell for SandboxShell {
-    fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, String>> {
+    fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, ToolShellError>> {
         let this = self.clone();
         Box::pin(async move { this.run_one(run).await })
     }
 }
 
 impl SandboxShell {
-    async fn run_one(&self, run: ShellRun) -> Result<ExecReport, String> {
+    async fn run_one(&self, run: ShellRun) -> Result<ExecReport, ToolShellError> {
         // The session id was checked by the caller; checked again here because
         // it becomes a directory name.
-        if !super::is_session_id(&run.session) {
-            return Err("the session id is not valid".into());
+        if !hardshell_exec::is_session_id(&run.session) {
+            return Err(ToolShellError::SessionId);
         }
         let _slot = tokio::time::timeout(run.timeout, self.slots.clone().acquire_owned())
             .await
-            .map_err(|_| "every shell stayed busy for the whole timeout".to_owned())?
-            .map_err(|_| "the tool shells are shutting down".to_owned())?;
+            .map_err(|_| ToolShellError::Busy)?
+            .map_err(|_| ToolShellError::ShuttingDown)?;
         let workspace = self.workspace(&run.session);
-        let mut policy = ShellPolicy {
-            name: "exec".into(),
-            workspace,
-            protected: vec![PathBuf::from(".git")],
-            system: ShellPolicy::default_system(),
-            binds: Vec::new(),
-            env: exec_env(),
-            forward: None,
-            cwd: PathBuf::from("/workspace"),
-            limits: Limits {
-                memory_bytes: run.memory_mb.saturating_mul(1 << 20),
-                max_pids: run.max_pids,
-                cpu_percent: 100,
-                wall_clock: Some(run.timeout),
-                tmp_bytes: self.tmp_bytes,
-                file_size_bytes: MAX_FILE_BYTES,
-                open_files: MAX_OPEN_FILES,
-            },
-        };
+        let mut policy = policy::exec(workspace, &run, self.tmp_bytes);
         // The run's broker listener, stopped and removed when the run ends.
         let run_broker = match &self.egress {
             Some((socket_dir, broker)) => Some(way_out(&mut policy, socket_dir, broker)?),
@@ -189,11 +162,10 @@ impl SandboxShell {
         let (volumes, at) = (self.volumes.clone(), policy.workspace.clone());
         let volume = format!("exec-{}", run.session);
         tokio::task::spawn_blocking(move || volumes.mount(&volume, &at))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())?;
-        let (stdout, stdout_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
-        let (stderr, stderr_writer) = std::io::pipe().map_err(|e| format!("a pipe: {e}"))?;
+            .await?
+            .map_err(|e| ToolShellError::MountWorkspace(e.into()))?;
+        let (stdout, stdout_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
+        let (stderr, stderr_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
         let argv = [
             "/bin/bash".to_owned(),
             "--noprofile".to_owned(),
@@ -213,11 +185,14 @@ impl SandboxShell {
         let stderr = tokio::task::spawn_blocking(move || read_capped(stderr, limit));
         let running = hardshell_sandbox::spawn(&self.launcher, &policy, &argv, io)
             .await
-            .map_err(|e| e.to_string())?;
-        let report = running.wait().await.map_err(|e| e.to_string())?;
+            .map_err(|e| ToolShellError::Start(e.into()))?;
+        let report = running
+            .wait()
+            .await
+            .map_err(|e| ToolShellError::Wait(e.into()))?;
         drop(run_broker);
-        let (stdout, stdout_cut) = stdout.await.map_err(|e| e.to_string())?;
-        let (stderr, stderr_cut) = stderr.await.map_err(|e| e.to_string())?;
+        let (stdout, stdout_cut) = stdout.await?;
+        let (stderr, stderr_cut) = stderr.await?;
         let exit_code = match report.status {
             Status::Exited(code) => Some(code),
             Status::Signaled(_) => None,
@@ -250,49 +225,15 @@ fn ending(report: &hardshell_sandbox::ExitReport) -> ExecEnd {
     }
 }
 
-/// The environment of a command. `HOME` is the shell's own fresh `/tmp`, not
-/// the workspace: programs read their configuration from `HOME` (git's
-/// `~/.gitconfig` can hold aliases and hooks that run programs), and the
-/// workspace is what earlier commands wrote. Git is also kept from the host's
-/// system and global configuration.
-fn exec_env() -> Vec<(String, String)> {
-    [
-        ("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        ("HOME", "/tmp"),
-        ("GIT_CONFIG_NOSYSTEM", "1"),
-        ("GIT_CONFIG_GLOBAL", "/dev/null"),
-        ("LANG", "C.UTF-8"),
-        ("TERM", "dumb"),
-    ]
-    .map(|(name, value)| (name.to_owned(), value.to_owned()))
-    .to_vec()
-}
-
 /// Gives `policy` its way out: a broker listener of the run's own, bound
-/// in, its forwarder, and the proxy variables.
+/// in (see [`policy::exec_way_out`]).
 fn way_out(
     policy: &mut ShellPolicy,
     socket_dir: &Path,
-    broker: &ExecBroker,
-) -> Result<RunBroker, String> {
-    let broker = broker
-        .get()
-        .ok_or_else(|| "the egress broker is not ready yet".to_owned())?;
-    let own = RunBroker::start(socket_dir, broker.clone())
-        .map_err(|e| format!("the run's broker socket: {e}"))?;
-    policy.binds.push(Bind {
-        host: own.dir.clone(),
-        inside: BROKER_DIR.into(),
-        writable: false,
-    });
-    policy.forward = Some(Forward {
-        port: PROXY_PORT,
-        to: PathBuf::from(BROKER_DIR).join("broker.sock"),
-    });
-    let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
-    for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-        policy.env.push((name.into(), proxy.clone()));
-    }
+    broker: &Arc<Broker>,
+) -> Result<RunBroker, ToolShellError> {
+    let own = RunBroker::start(socket_dir, broker.clone()).map_err(ToolShellError::BrokerSocket)?;
+    policy::exec_way_out(policy, own.dir.clone());
     Ok(own)
 }
 
@@ -334,6 +275,24 @@ mod tests {
         Arc::new(Volumes::open(&dir.path().join("volumes"), size).unwrap())
     }
 
+    /// A broker that allows nothing: these tests never reach it.
+    fn broker() -> Arc<Broker> {
+        let tls = hardshell_broker::proxy::platform_tls().unwrap();
+        let guard = hardshell_broker::address::AddressGuard::new(Vec::new());
+        Arc::new(Broker::new(
+            hardshell_broker::policy::EgressPolicy::default(),
+            guard,
+            tls,
+        ))
+    }
+
+    fn launcher_that_starts_nothing() -> Launcher {
+        Launcher {
+            program: PathBuf::from("/nonexistent"),
+            args: Vec::new(),
+        }
+    }
+
     #[test]
     fn runs_directories_left_by_a_killed_edge_are_removed_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
@@ -341,13 +300,10 @@ mod tests {
         std::fs::create_dir_all(sockets.join("run-4242-7")).unwrap();
         std::fs::write(sockets.join("run-4242-7/broker.sock"), b"").unwrap();
         std::fs::create_dir_all(sockets.join("kept")).unwrap();
-        let launcher = Launcher {
-            program: PathBuf::from("/nonexistent"),
-            args: Vec::new(),
-        };
+        let launcher = launcher_that_starts_nothing();
         let _shell = SandboxShell::new(launcher, workspaces, volumes(&dir), 1, 1 << 20)
             .unwrap()
-            .with_egress(sockets.clone(), ExecBroker::default());
+            .with_egress(sockets.clone(), broker());
         assert!(!sockets.join("run-4242-7").exists());
         assert!(sockets.join("kept").is_dir());
     }
@@ -385,33 +341,25 @@ mod tests {
         );
     }
 
-    #[test]
-    fn home_is_not_the_workspace_and_git_reads_no_host_configuration() {
-        let env: std::collections::HashMap<_, _> = exec_env().into_iter().collect();
-        assert_eq!(env["HOME"], "/tmp");
-        assert_eq!(env["GIT_CONFIG_NOSYSTEM"], "1");
-        assert_eq!(env["GIT_CONFIG_GLOBAL"], "/dev/null");
-    }
-
+    /// The broker is given at construction, so "no broker yet" cannot
+    /// happen; what can is a run whose own broker socket cannot be made.
+    /// It is refused, never run without its way out.
     #[tokio::test]
-    async fn a_run_before_the_broker_is_set_is_refused_not_run_without_it() {
+    async fn a_run_whose_broker_socket_cannot_be_made_is_refused_not_run_without_it() {
         let dir = tempfile::tempdir().unwrap();
         let sockets = dir.path().join("exec");
-        std::fs::create_dir_all(&sockets).unwrap();
-        let launcher = Launcher {
-            // Nothing would start: the refusal must come first.
-            program: PathBuf::from("/nonexistent"),
-            args: Vec::new(),
-        };
+        // A file where the runs' directories go: no run directory can be made.
+        std::fs::write(&sockets, b"").unwrap();
         let shell = SandboxShell::new(
-            launcher,
+            // Nothing would start: the refusal must come first.
+            launcher_that_starts_nothing(),
             dir.path().join("workspaces"),
             volumes(&dir),
             1,
             1 << 20,
         )
         .unwrap()
-        .with_egress(sockets.clone(), ExecBroker::default());
+        .with_egress(sockets.clone(), broker());
         let error = shell
             .run(ShellRun {
                 session: "s-1".into(),
@@ -423,7 +371,14 @@ mod tests {
             })
             .await
             .unwrap_err();
-        assert!(error.contains("the egress broker is not ready"), "{error}");
-        assert_eq!(std::fs::read_dir(&sockets).unwrap().count(), 0);
+        assert!(
+            matches!(error, ToolShellError::BrokerSocket(_)),
+            "{error:?}"
+        );
+        assert!(
+            error.to_string().starts_with("the run's broker socket: "),
+            "{error}"
+        );
+        assert!(sockets.is_file());
     }
 }
