@@ -14,7 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hardshell_audit::AuditEvent;
-use hardshell_audit::event::{EgressDecided, SecretLeakBlocked, SecretMisdirected};
+use hardshell_audit::event::{
+    EgressDecided, EgressDecision, SecretLeakBlocked, SecretMisdirected, ShellKind,
+};
 use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::HostPattern;
 use hardshell_broker::policy::{EgressPolicy, Route};
@@ -95,7 +97,7 @@ impl Edge {
         broker.bindings = bindings;
         broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
         broker.scanner = setup.scanner;
-        broker.events = Arc::new(move |event| audit(&state, "exec", event));
+        broker.events = Arc::new(move |event| audit(&state, ShellKind::Exec, event));
         broker.limits.max_bytes = setup.config.max_mb.saturating_mul(1 << 20);
         Ok(broker)
     }
@@ -159,7 +161,7 @@ impl Edge {
         let mut broker = model_broker(gateway, internal, &[])?;
         broker.scanner = scanner;
         let state = self.state.clone();
-        broker.events = Arc::new(move |event| audit(&state, "agent", event));
+        broker.events = Arc::new(move |event| audit(&state, ShellKind::Agent, event));
         serve_on(socket, broker)
     }
 }
@@ -174,7 +176,7 @@ impl Edge {
     }
 }
 
-fn audit(state: &EdgeState, shell: &'static str, event: Event) {
+fn audit(state: &EdgeState, shell: ShellKind, event: Event) {
     state.audit.note(record(shell, event));
 }
 
@@ -182,23 +184,22 @@ fn audit(state: &EdgeState, shell: &'static str, event: Event) {
 /// dropped: a placeholder whose name is no valid secret name (a shell can
 /// write `hs-secret:9X`) is recorded as a refusal without the name, with
 /// port 0 (the secret events carry no port).
-fn record(shell: &str, event: Event) -> AuditEvent {
-    let shell = shell.to_owned();
+fn record(shell: ShellKind, event: Event) -> AuditEvent {
     let refused = |host, port, reason: String| {
         AuditEvent::EgressDecided(EgressDecided {
-            shell: shell.clone(),
+            shell,
             host,
             port,
-            decision: "refused".into(),
+            decision: EgressDecision::Refused,
             reason: Some(reason),
         })
     };
     match event {
         Event::Allowed { host, port, .. } => AuditEvent::EgressDecided(EgressDecided {
-            shell: shell.clone(),
+            shell,
             host,
             port,
-            decision: "allowed".into(),
+            decision: EgressDecision::Allowed,
             reason: None,
         }),
         Event::Denied { host, port, reason } => {
@@ -245,7 +246,7 @@ mod tests {
     fn every_broker_decision_becomes_a_record_even_a_placeholder_with_a_bad_name() {
         let misdirected = |name: &str| {
             record(
-                "exec",
+                ShellKind::Exec,
                 Event::SecretMisdirected {
                     name: name.to_owned(),
                     host: "evil.test".to_owned(),
@@ -266,7 +267,7 @@ mod tests {
                     host,
                     ..
                 }) => {
-                    assert_eq!(decision, "refused");
+                    assert_eq!(decision, EgressDecision::Refused);
                     assert_eq!(host, "evil.test");
                     assert!(!reason.unwrap_or_default().contains(bad));
                 }

@@ -39,7 +39,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use hardshell_agent::protocol::{ExecAnswer, ExecReport, ExecRequest};
 use hardshell_audit::AuditEvent;
-use hardshell_audit::event::{ExecDecided, ExecFinished};
+use hardshell_audit::event::{ExecDecided, ExecDecision, ExecEnding, ExecFinished, ExecReason};
 use hardshell_config::{Approval, Exec as ExecConfig};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
@@ -217,26 +217,26 @@ impl ExecService {
             return refused("the session id is not valid");
         }
         let digest = sha256(&command);
-        let decide = |decision: &str, reason: Option<&str>| {
+        let decide = |decision: ExecDecision, reason: Option<ExecReason>| {
             audit.note(decided(&session, &digest, decision, reason, None));
         };
         let (approval, why, reason) = match (self.config.approval, vet(&command, &self.allow)) {
             (Approval::Deny, _) => {
-                decide("refused", Some("exec_disabled"));
+                decide(ExecDecision::Refused, Some(ExecReason::ExecDisabled));
                 return refused("[exec] approval is \"deny\"");
             }
             (_, Vetting::Allowed) => {
-                decide("allowed", None);
+                decide(ExecDecision::Allowed, None);
                 let workspace_run = self.workspaces.start(&session);
                 return self
                     .run(workspace_run, session, command, RunDecision::Allowed, audit)
                     .await;
             }
-            (approval, Vetting::NeedsApproval(why)) => (approval, why, "not_listed"),
-            (approval, Vetting::RunsPrograms(why)) => (approval, why, "runs_programs"),
+            (approval, Vetting::NeedsApproval(why)) => (approval, why, ExecReason::NotListed),
+            (approval, Vetting::RunsPrograms(why)) => (approval, why, ExecReason::RunsPrograms),
         };
         if approval == Approval::Allowlist {
-            decide("refused", Some(reason));
+            decide(ExecDecision::Refused, Some(reason));
             return refused(&format!(
                 "{why}, and [exec] approval is \"allowlist\": only commands whose every \
                  program is listed, and runs no others, run"
@@ -245,11 +245,11 @@ impl ExecService {
         // Sessions of the OpenAI-compatible API have nobody to ask: their
         // stream carries no questions.
         if session.starts_with("api-") {
-            decide("refused", Some("no_one_to_ask"));
+            decide(ExecDecision::Refused, Some(ExecReason::NoOneToAsk));
             return refused(&format!("{why}, and nobody can be asked on the API"));
         }
         let Some(id) = random_id() else {
-            decide("refused", Some("no_randomness"));
+            decide(ExecDecision::Refused, Some(ExecReason::NoRandomness));
             return refused("the system's random number source failed");
         };
         let (reply, answer) = oneshot::channel();
@@ -260,7 +260,7 @@ impl ExecService {
             if pending.len() >= MAX_PENDING {
                 drop(pending);
                 drop(workspace);
-                decide("refused", Some("too_many_pending"));
+                decide(ExecDecision::Refused, Some(ExecReason::TooManyPending));
                 return refused("too many commands are waiting for an answer");
             }
             pending.insert(
@@ -275,7 +275,7 @@ impl ExecService {
                 },
             );
         }
-        decide("asked", Some(reason));
+        decide(ExecDecision::Asked, Some(reason));
         // Why it waits is not logged: the reason can quote a word of the
         // command, which may be a credential. The agent already has it.
         tracing::info!(session = %session, approval = %id, "exec command waits for the owner");
@@ -314,9 +314,10 @@ impl ExecService {
             });
         };
         let digest = sha256(&command);
-        let decided = |decision: &str, reason: Option<&str>, actor: Option<String>| {
-            decided(&session, &digest, decision, reason, actor)
-        };
+        let decided =
+            |decision: ExecDecision, reason: Option<ExecReason>, actor: Option<String>| {
+                decided(&session, &digest, decision, reason, actor)
+            };
         match answer {
             Ok(Ok(Answer {
                 approve: true,
@@ -325,7 +326,7 @@ impl ExecService {
                 // Written before the command runs: an approval is the owner's
                 // decision, and it must be on record if the run is.
                 if let Err(e) = audit
-                    .admin_action(decided("approved", None, Some(actor)))
+                    .admin_action(decided(ExecDecision::Approved, None, Some(actor)))
                     .await
                 {
                     tracing::error!(error = %e, "not running an approved command: the approval could not be recorded");
@@ -335,7 +336,11 @@ impl ExecService {
                     );
                 }
                 let Ok(workspace_run) = self.workspaces.start_approved(&workspace) else {
-                    audit.note(decided("refused", Some("workspace_changed"), None));
+                    audit.note(decided(
+                        ExecDecision::Refused,
+                        Some(ExecReason::WorkspaceChanged),
+                        None,
+                    ));
                     resolved(false);
                     return refused(
                         "another command ran in the workspace while the owner was asked, so \
@@ -360,7 +365,11 @@ impl ExecService {
                 approve: false,
                 actor,
             })) => {
-                audit.note(decided("refused", Some("owner_refused"), Some(actor)));
+                audit.note(decided(
+                    ExecDecision::Refused,
+                    Some(ExecReason::OwnerRefused),
+                    Some(actor),
+                ));
                 resolved(false);
                 refused("the owner refused to run it")
             }
@@ -391,8 +400,8 @@ impl ExecService {
         audit.note(decided(
             session,
             &sha256(command),
-            "refused",
-            Some("unanswered"),
+            ExecDecision::Refused,
+            Some(ExecReason::Unanswered),
             None,
         ));
         tracing::info!(session = %session, approval = %id, "exec question expired unanswered");
@@ -485,11 +494,11 @@ impl ExecService {
         let result = self.shell.run(run).await;
         drop(workspace_run);
         let finished =
-            |ended: &str, exit_code: Option<i32>, duration_ms: u64, pids_limit_hit: bool| {
+            |ended: ExecEnding, exit_code: Option<i32>, duration_ms: u64, pids_limit_hit: bool| {
                 AuditEvent::ExecFinished(ExecFinished {
                     session: session.clone(),
                     command_sha256: digest.clone(),
-                    ended: ended.to_owned(),
+                    ended,
                     exit_code,
                     duration_ms,
                     pids_limit_hit,
@@ -498,7 +507,7 @@ impl ExecService {
         match result {
             Ok(mut report) => {
                 audit.note(finished(
-                    &report.ended,
+                    recorded_ending(&report.ended),
                     report.exit_code,
                     report.duration_ms,
                     report.pids_limit_hit,
@@ -530,7 +539,7 @@ impl ExecService {
             Err(e) => {
                 tracing::error!(session = %session, error = %e, "exec shell failed to start");
                 let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                audit.note(finished("failed", None, elapsed, false));
+                audit.note(finished(ExecEnding::Failed, None, elapsed, false));
                 refused(&format!("its shell could not start: {e}"))
             }
         }
@@ -541,16 +550,27 @@ impl ExecService {
 fn decided(
     session: &str,
     digest: &str,
-    decision: &str,
-    reason: Option<&str>,
+    decision: ExecDecision,
+    reason: Option<ExecReason>,
     actor: Option<String>,
 ) -> AuditEvent {
     AuditEvent::ExecDecided(ExecDecided {
         session: session.to_owned(),
         command_sha256: digest.to_owned(),
-        decision: decision.to_owned(),
-        reason: reason.map(str::to_owned),
+        decision,
+        reason,
         actor,
+    })
+}
+
+/// The report's `ended` as its record's closed set. The report comes from
+/// this edge's own tool shell, which writes only words of that set; until
+/// `ExecReport` carries the type itself, a word outside it would be a bug
+/// here, recorded as `failed` (and logged) rather than as free text.
+fn recorded_ending(ended: &str) -> ExecEnding {
+    ended.parse().unwrap_or_else(|e| {
+        tracing::error!(error = %e, "an exec report's ending is outside the audit record's set");
+        ExecEnding::Failed
     })
 }
 

@@ -37,7 +37,7 @@ use futures::StreamExt;
 use hardshell_agent::TurnEvent;
 use hardshell_agent::protocol::{TurnLine, TurnRequest};
 use hardshell_audit::AuditEvent;
-use hardshell_audit::event::{ApprovalEventDropped, RequestId, TurnFinished};
+use hardshell_audit::event::{ApprovalEventDropped, RequestId, TurnEnding, TurnFinished};
 use hardshell_auth::{Chat, Permit, Principal};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
@@ -283,12 +283,12 @@ pub(crate) async fn start_turn(
                 }
                 TurnLine::Outcome { outcome } => {
                     let (end, reason) = match &outcome.end {
-                        hardshell_agent::TurnEnd::Completed => ("completed", None),
+                        hardshell_agent::TurnEnd::Completed => (TurnEnding::Completed, None),
                         hardshell_agent::TurnEnd::Refused(refusal) => {
-                            ("refused", Some(refusal.to_string()))
+                            (TurnEnding::Refused, Some(refusal.to_string()))
                         }
                         hardshell_agent::TurnEnd::Failed(failure) => {
-                            ("failed", Some(failure.to_string()))
+                            (TurnEnding::Failed, Some(failure.to_string()))
                         }
                     };
                     if let Ok(request_id) = RequestId::new(&request_id) {
@@ -296,7 +296,7 @@ pub(crate) async fn start_turn(
                             request_id,
                             subject: subject.clone(),
                             session: outcome.session.to_string(),
-                            end: end.to_owned(),
+                            end,
                             reason,
                             steps: outcome.steps,
                             tool_calls: u32::try_from(outcome.tool_calls.len()).unwrap_or(u32::MAX),
