@@ -118,9 +118,10 @@ impl ControlSocket {
     /// directory the caller made, that only the edge may write (a shell that
     /// could write there could replace the socket).
     pub fn bind(path: &Path, service: Arc<ControlService>) -> Result<Self, EdgeError> {
-        let bind_err =
-            |e: std::io::Error| EdgeError::Setup(format!("control socket {}: {e}", path.display()));
-        let listener = bind_socket(path).map_err(bind_err)?;
+        let listener = bind_socket(path).map_err(|source| EdgeError::BindControlSocket {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(Self {
             listener,
             path: path.to_owned(),

@@ -60,6 +60,78 @@ pub enum EdgeError {
     },
     #[error("tls: {0}")]
     Tls(String),
+    /// Opening one of the state store's scopes (`tokens`, `sessions`, `pending`).
+    #[error("edge setup: {source}")]
+    OpenScope {
+        scope: &'static str,
+        #[source]
+        source: hardshell_storage::StorageError,
+    },
+    #[error("edge setup: upstream url {url:?} is not usable")]
+    UpstreamUrl { url: String },
+    /// Two routes of the table collide: a bug in the edge, found at start.
+    #[error("edge setup: routes: {source}")]
+    Routes {
+        #[source]
+        source: matchit::InsertError,
+    },
+    #[error("edge setup: cloudflare access: {source}")]
+    CloudflareAccess {
+        #[source]
+        source: hardshell_auth::CfAccessError,
+    },
+    #[error("edge setup: oidc redirect url: {source}")]
+    OidcRedirectUrl {
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("edge setup: [access.oidc] is set but no client secret was given")]
+    OidcClientSecretMissing,
+    #[error("edge setup: rate limits: {source}")]
+    RateLimits {
+        #[source]
+        source: hardshell_ratelimit::QuotaError,
+    },
+    /// Opening the passkeys' scope (`auth/passkey`) in the state store.
+    #[error("edge setup: passkeys: {source}")]
+    PasskeyStore {
+        #[source]
+        source: hardshell_storage::StorageError,
+    },
+    /// The relying party from the public URL, or the owner's passkeys.
+    #[error("edge setup: passkeys: {source}")]
+    Passkeys {
+        #[source]
+        source: hardshell_auth::passkey::PasskeyError,
+    },
+    /// Opening the device CA's scope (`auth/devices`) in the state store.
+    #[error("edge setup: device CA: {source}")]
+    DeviceStore {
+        #[source]
+        source: hardshell_storage::StorageError,
+    },
+    #[error("edge setup: device CA: {source}")]
+    DeviceAuthority {
+        #[source]
+        source: hardshell_auth::devices::DeviceError,
+    },
+    #[error("edge setup: issuing the setup link: {source}")]
+    IssueSetupLink {
+        #[source]
+        source: hardshell_auth::passkey::PasskeyError,
+    },
+    #[error("edge setup: recording the setup link: {source}")]
+    RecordSetupLink {
+        #[source]
+        source: hardshell_audit::AuditError,
+    },
+    #[error("edge setup: control socket {}: {source}", path.display())]
+    BindControlSocket {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Egress setup, until it moves to `hardshell-egress` with its own error.
     #[error("edge setup: {0}")]
     Setup(String),
 }
@@ -132,7 +204,7 @@ impl Edge {
         let token = passkeys
             .issue_first_setup_link(now)
             .await
-            .map_err(|e| EdgeError::Setup(format!("issuing the setup link: {e}")))?;
+            .map_err(|source| EdgeError::IssueSetupLink { source })?;
         let Some(token) = token else { return Ok(None) };
         self.state
             .audit
@@ -143,7 +215,7 @@ impl Edge {
                 },
             ))
             .await
-            .map_err(|e| EdgeError::Setup(format!("recording the setup link: {e}")))?;
+            .map_err(|source| EdgeError::RecordSetupLink { source })?;
         Ok(Some(token.link(&self.state.public_url)))
     }
 
