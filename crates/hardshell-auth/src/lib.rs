@@ -33,8 +33,8 @@ pub use cf_access::{
     parse_unverified_header,
 };
 pub use ephemeral::{Ephemeral, EphemeralError};
-pub use fetch::{FetchError, FetchLimits};
-pub use jwks::{KeySetError, KeySetPolicy};
+pub use fetch::{FetchError, FetchLimits, InsecureEndpoint};
+pub use jwks::{KeySetError, KeySetParseError, KeySetPolicy};
 pub use oidc::{
     ClientSecret, EmailVerification, OidcClient, OidcError, OidcSettings, PendingLogin,
 };

@@ -51,6 +51,26 @@ use upstream::{IdlePool, Upstream};
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
 
+/// Why the broker will not dial an allowed host: the refusal's reason, on
+/// record and in the 403 body.
+#[derive(Debug, thiserror::Error)]
+enum AddressRefused {
+    #[error("{host} does not resolve: {source}")]
+    Unresolved {
+        host: Host,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{host} has no address")]
+    NoAddress { host: Host },
+    #[error("{host} resolves to {refused}")]
+    Guarded {
+        host: Host,
+        #[source]
+        refused: crate::address::Refused,
+    },
+}
+
 /// Resolves names; the system's resolver in production, a table in tests.
 pub trait Resolve: Send + Sync + 'static {
     fn resolve(
@@ -247,7 +267,7 @@ impl Broker {
         };
         let address = match self.address(&host, port, route.internal).await {
             Ok(address) => address,
-            Err(reason) => return self.deny(&host, port, &reason),
+            Err(refused) => return self.deny(&host, port, &refused.to_string()),
         };
         if shell.spent.load(Ordering::SeqCst) >= self.limits.max_bytes {
             return self.spent(&host, port);
@@ -316,20 +336,29 @@ impl Broker {
     /// guard (a name that points at both a public and an internal address is
     /// refused whole), unless the route is one the operator named; the first
     /// is dialled.
-    async fn address(&self, host: &Host, port: u16, internal: bool) -> Result<SocketAddr, String> {
-        let addresses = self
-            .resolver
-            .resolve(host, port)
-            .await
-            .map_err(|e| format!("{host} does not resolve: {e}"))?;
+    async fn address(
+        &self,
+        host: &Host,
+        port: u16,
+        internal: bool,
+    ) -> Result<SocketAddr, AddressRefused> {
+        let addresses = self.resolver.resolve(host, port).await.map_err(|source| {
+            AddressRefused::Unresolved {
+                host: host.clone(),
+                source,
+            }
+        })?;
         let first = *addresses
             .first()
-            .ok_or_else(|| format!("{host} has no address"))?;
+            .ok_or_else(|| AddressRefused::NoAddress { host: host.clone() })?;
         if !internal {
             for address in &addresses {
                 self.guard
                     .check(address.ip())
-                    .map_err(|refused| format!("{host} resolves to {refused}"))?;
+                    .map_err(|refused| AddressRefused::Guarded {
+                        host: host.clone(),
+                        refused,
+                    })?;
             }
         }
         Ok(first)
