@@ -30,7 +30,7 @@ mod writer;
 pub use error::AuditError;
 pub use event::AuditEvent;
 pub use layout::{Head, LogId};
-pub use record::{ChainHash, Record};
+pub use record::{ChainHash, ChainHashError, Record};
 pub use tail::Tail;
 pub use verify::{Finding, FindingKind, VerifyReport, verify};
 pub use writer::{AuditLog, AuditOptions};
