@@ -19,6 +19,7 @@
 
 mod error;
 pub mod event;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod layout;

@@ -12,6 +12,7 @@ mod cf_access;
 pub mod devices;
 pub mod ephemeral;
 mod fetch;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;

@@ -14,6 +14,7 @@ mod control;
 mod cookies;
 mod egress;
 mod exec;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod listen;
