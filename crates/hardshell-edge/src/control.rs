@@ -36,6 +36,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use hardshell_agent::protocol::AgentSettings;
 
@@ -169,6 +170,10 @@ impl ControlSocket {
                 let body_idle = limits.body_idle;
                 let handler = service_fn(move |request: Request<Incoming>| {
                     let (service, allowance) = (service.clone(), allowance.clone());
+                    let span = tracing::info_span!(
+                        "control_request",
+                        route = route_pattern(request.uri().path())
+                    );
                     async move {
                         // Held until the answer is made: the body is in
                         // memory until then.
@@ -177,6 +182,7 @@ impl ControlSocket {
                         drop(held);
                         Ok::<_, std::convert::Infallible>(response)
                     }
+                    .instrument(span)
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder
@@ -200,6 +206,24 @@ impl ControlSocket {
 /// the workload's requests are small and few-headed.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 32;
+
+/// The route a request's path takes, as a pattern for its span: the path
+/// itself is the shell's text (object keys, approval ids), never logged.
+fn route_pattern(path: &str) -> &'static str {
+    if path.starts_with("/storage/v1/") {
+        "/storage/v1/{*rest}"
+    } else if path == "/agent/v1/settings" {
+        "/agent/v1/settings"
+    } else if path == "/agent/v1/switch" {
+        "/agent/v1/switch"
+    } else if path == "/exec/v1/run" {
+        "/exec/v1/run"
+    } else if path.starts_with("/exec/v1/approvals/") && path.ends_with("/wait") {
+        "/exec/v1/approvals/{id}/wait"
+    } else {
+        "unmatched"
+    }
+}
 
 async fn route(service: &ControlService, request: Request<Body>) -> HttpResponse {
     let path = request.uri().path().to_owned();
@@ -257,4 +281,23 @@ async fn exec(service: &ControlService, rest: &str, request: Request<Body>) -> H
         http::StatusCode::OK,
         &serde_json::to_value(answer).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_pattern;
+
+    #[test]
+    fn a_request_span_names_the_route_never_the_shells_path() {
+        assert_eq!(route_pattern("/exec/v1/run"), "/exec/v1/run");
+        assert_eq!(
+            route_pattern("/exec/v1/approvals/0a1b/wait"),
+            "/exec/v1/approvals/{id}/wait"
+        );
+        assert_eq!(
+            route_pattern("/storage/v1/objects/notes%2Fsk-live-123"),
+            "/storage/v1/{*rest}"
+        );
+        assert_eq!(route_pattern("/sk-live-123"), "unmatched");
+    }
 }
