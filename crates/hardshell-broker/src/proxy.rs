@@ -19,10 +19,10 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use hardshell_accept::{Listener, serve_http1};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -181,10 +181,7 @@ impl Broker {
     pub async fn serve(self: Arc<Self>, listener: UnixListener) {
         let shell = Shell::new(&self.limits);
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
+            let mut stream = listener.next("broker").await;
             let Some(slot) = shell.slot(&self.limits) else {
                 tokio::spawn(async move {
                     let text = "hardshell broker: too many connections at once\n";
@@ -206,12 +203,11 @@ impl Broker {
                     let shell = shell.clone();
                     async move { Ok::<_, Infallible>(broker.handle(&shell, request).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Some(header_timeout))
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
+                    .header_read_timeout(Some(header_timeout));
+                serve_http1("broker", &builder, stream, service, true).await;
             });
         }
     }

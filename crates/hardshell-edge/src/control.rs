@@ -29,11 +29,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
+use hardshell_accept::{Listener, serve_http1};
 use hardshell_storage::Scope;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -148,14 +149,7 @@ impl ControlSocket {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let allowance = Allowance::new(limits.max_buffered_bytes);
         loop {
-            let stream = match self.listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "control socket accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
+            let stream = self.listener.next("control socket").await;
             // Closed at once: waiting in the backlog instead would let the
             // shell keep the edge's queue full.
             let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -191,12 +185,7 @@ impl ControlSocket {
                     .max_buf_size(MAX_HEAD_BYTES)
                     .max_headers(MAX_HEADERS)
                     .keep_alive(true);
-                if let Err(e) = builder
-                    .serve_connection(TokioIo::new(stream), handler)
-                    .await
-                {
-                    tracing::debug!(error = %e, "control connection ended with an error");
-                }
+                serve_http1("control socket", &builder, stream, handler, false).await;
             });
         }
     }
