@@ -5,8 +5,9 @@
 //! reaches models through a [`Model`] and state through a storage [`Scope`] the
 //! edge hands it; a user message is acknowledged ([`TurnEvent::Accepted`]) only
 //! once it is durably stored; and no model output, however malformed, makes a
-//! turn panic or run past its time limit. This crate has no process, socket or
-//! HTTP code: the integrator wires those.
+//! turn panic or run past its time limit. Its one piece of I/O is [`serve`],
+//! the server on the unix socket the edge reaches it through; starting the
+//! process and its shell is the integrator's.
 //!
 //! # Public API
 //!
