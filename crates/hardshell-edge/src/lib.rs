@@ -46,6 +46,7 @@ pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScann
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;
+pub use tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
@@ -60,7 +61,7 @@ pub enum EdgeError {
         source: std::io::Error,
     },
     #[error("tls: {0}")]
-    Tls(String),
+    Tls(#[from] tls::TlsError),
     /// Opening one of the state store's scopes (`tokens`, `sessions`, `pending`).
     #[error("edge setup: {source}")]
     OpenScope {
