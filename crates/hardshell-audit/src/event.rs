@@ -24,7 +24,9 @@ pub(crate) use fields::rfc3339;
 pub use fields::{
     ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, SwitchReason, TokenId,
 };
-pub use outcomes::{EgressDecision, ExecDecision, ExecEnding, ExecReason, ShellKind, TurnEnding};
+pub use outcomes::{
+    EgressDecision, ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind, TurnEnding,
+};
 pub use recorded::{LegacyText, Recorded, disturbs};
 
 /// Every fact the audit log records.
@@ -278,8 +280,7 @@ pub struct SecretRemoved {
 #[serde(deny_unknown_fields)]
 pub struct MemoryNoteChanged {
     pub note: String,
-    /// `written` or `deleted`.
-    pub change: String,
+    pub change: NoteChange,
     pub actor: Option<String>,
 }
 

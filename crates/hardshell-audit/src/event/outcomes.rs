@@ -1,4 +1,4 @@
-//! The closed sets that exec, egress and turn records choose from. Each value
+//! The closed sets that exec, egress, turn and note records choose from. Each value
 //! is written as the snake_case word it had when these fields were free
 //! strings, so records from before (which the hash chain covers byte for
 //! byte) read back and serialize unchanged. Every value a release ever wrote
@@ -137,6 +137,14 @@ closed_set!(
 );
 
 closed_set!(
+    /// What the owner did to a memory note.
+    NoteChange, "note change" {
+        Written = "written",
+        Deleted = "deleted",
+    }
+);
+
+closed_set!(
     /// How an agent turn ended.
     TurnEnding, "turn ending" {
         Completed = "completed",
@@ -170,6 +178,7 @@ mod tests {
         words_round_trip(EgressDecision::ALL);
         words_round_trip(ShellKind::ALL);
         words_round_trip(TurnEnding::ALL);
+        words_round_trip(NoteChange::ALL);
     }
 
     #[test]

@@ -139,7 +139,7 @@ pub(super) fn samples() -> Vec<AuditEvent> {
         }),
         AuditEvent::MemoryNoteChanged(MemoryNoteChanged {
             note: "coffee-order".to_owned(),
-            change: "written".to_owned(),
+            change: NoteChange::Written,
             actor: None,
         }),
         AuditEvent::ExecDecided(ExecDecided {
@@ -380,6 +380,7 @@ fn records_written_when_these_fields_were_strings_read_back_to_their_bytes() {
         r#"{"type":"secret_leak_blocked","shell":"agent","secret":"GITHUB_TOKEN","host":"evil.test"}"#,
         r#"{"type":"turn_finished","request_id":"req-1","subject":"owner","session":"web-1","end":"completed","reason":null,"steps":1,"tool_calls":0,"input_tokens":10,"output_tokens":2}"#,
         r#"{"type":"turn_finished","request_id":"req-1","subject":"owner","session":"web-1","end":"refused","reason":"spend cap","steps":0,"tool_calls":0,"input_tokens":0,"output_tokens":0}"#,
+        r#"{"type":"memory_note_changed","note":"coffee-order","change":"deleted","actor":null}"#,
     ];
     for json in stored {
         let event: AuditEvent = serde_json::from_str(json).unwrap();
