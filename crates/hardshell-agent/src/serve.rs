@@ -6,11 +6,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hardshell_accept::{Listener, serve_http1};
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
 use tokio::net::UnixListener;
 use tokio::sync::mpsc;
 
@@ -27,26 +27,15 @@ const MAX_HISTORY: usize = 500;
 /// Serves `agent` on `listener` until the task is dropped.
 pub async fn serve(listener: UnixListener, agent: Arc<Agent>) {
     loop {
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "agent socket accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let stream = listener.next("agent socket").await;
         let agent = agent.clone();
         tokio::spawn(async move {
             let service = service_fn(move |request| {
                 let agent = agent.clone();
                 async move { Ok::<_, Infallible>(route(agent, request).await) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "agent connection ended with an error");
-            }
+            let builder = hyper::server::conn::http1::Builder::new();
+            serve_http1("agent socket", &builder, stream, service, false).await;
         });
     }
 }

@@ -10,6 +10,7 @@
 //! proven) identities, or any free-form map. Identifiers only: see [`Route`], [`RequestId`], [`TokenId`].
 
 mod fields;
+mod outcomes;
 mod recorded;
 
 use std::net::IpAddr;
@@ -22,6 +23,9 @@ use serde::{Deserialize, Serialize};
 pub(crate) use fields::rfc3339;
 pub use fields::{
     ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, SwitchReason, TokenId,
+};
+pub use outcomes::{
+    EgressDecision, ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind, TurnEnding,
 };
 pub use recorded::{LegacyText, Recorded, disturbs};
 
@@ -276,8 +280,7 @@ pub struct SecretRemoved {
 #[serde(deny_unknown_fields)]
 pub struct MemoryNoteChanged {
     pub note: String,
-    /// `written` or `deleted`.
-    pub change: String,
+    pub change: NoteChange,
     pub actor: Option<String>,
 }
 
@@ -288,14 +291,9 @@ pub struct MemoryNoteChanged {
 pub struct ExecDecided {
     pub session: String,
     pub command_sha256: String,
-    /// `allowed` (every program listed), `asked`, `approved` or `refused`.
-    pub decision: String,
-    /// Why, for `asked` and `refused`, from a fixed vocabulary: `not_listed`,
-    /// `owner_refused`, `unanswered`, `no_one_to_ask`, `too_many_pending`,
-    /// `exec_disabled`, `no_randomness`, `workspace_changed` (approved, but
-    /// another command ran in the workspace while the owner was asked),
-    /// `runs_programs` (a listed program that can run others, asked about).
-    pub reason: Option<String>,
+    pub decision: ExecDecision,
+    /// Why, for `asked` and `refused`.
+    pub reason: Option<ExecReason>,
     /// Who approved or refused, when a person did.
     pub actor: Option<String>,
 }
@@ -306,10 +304,7 @@ pub struct ExecDecided {
 pub struct ExecFinished {
     pub session: String,
     pub command_sha256: String,
-    /// `exited`, `pids` (it exited after forks were refused at its process
-    /// limit), `timeout`, `memory`, `signal`, `terminated`, or `failed` when
-    /// its shell could not start.
-    pub ended: String,
+    pub ended: ExecEnding,
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
     /// Some fork was refused at the process limit, however it ended.
@@ -337,12 +332,12 @@ pub struct ApprovalEventDropped {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EgressDecided {
-    /// Which shells' broker: `exec`.
-    pub shell: String,
+    /// Which shells' broker.
+    pub shell: ShellKind,
     pub host: String,
     pub port: u16,
-    /// `allowed` or `refused`.
-    pub decision: String,
+    pub decision: EgressDecision,
+    /// Why it was refused, in the broker's words.
     pub reason: Option<String>,
 }
 
@@ -351,7 +346,7 @@ pub struct EgressDecided {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretMisdirected {
-    pub shell: String,
+    pub shell: ShellKind,
     #[serde(with = "fields::secret_name")]
     pub secret: SecretName,
     pub host: String,
@@ -362,7 +357,7 @@ pub struct SecretMisdirected {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SecretLeakBlocked {
-    pub shell: String,
+    pub shell: ShellKind,
     #[serde(with = "fields::secret_name")]
     pub secret: SecretName,
     pub host: String,
@@ -458,8 +453,7 @@ pub struct TurnFinished {
     pub subject: String,
     /// The session id (an identifier the edge made, not user text).
     pub session: String,
-    /// `completed`, `refused` or `failed`.
-    pub end: String,
+    pub end: TurnEnding,
     /// Why it did not complete, in hardshell's words; `None` when it did.
     pub reason: Option<String>,
     pub steps: u32,

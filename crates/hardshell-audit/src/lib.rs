@@ -19,6 +19,7 @@
 
 mod error;
 pub mod event;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod layout;
@@ -30,7 +31,7 @@ mod writer;
 pub use error::AuditError;
 pub use event::AuditEvent;
 pub use layout::{Head, LogId};
-pub use record::{ChainHash, Record};
+pub use record::{ChainHash, ChainHashError, Record};
 pub use tail::Tail;
 pub use verify::{Finding, FindingKind, VerifyReport, verify};
 pub use writer::{AuditLog, AuditOptions};

@@ -33,15 +33,24 @@ impl ChainHash {
     }
 }
 
+/// A chain hash's text that is not one: read from a record or head.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?} is not 64 lower-case hex digits")]
+pub struct ChainHashError {
+    text: String,
+}
+
 impl TryFrom<String> for ChainHash {
-    type Error = String;
-    fn try_from(text: String) -> Result<Self, String> {
+    type Error = ChainHashError;
+    fn try_from(text: String) -> Result<Self, ChainHashError> {
+        let refused = || ChainHashError { text: text.clone() };
         // Upper case would decode to the same bytes but change the record's bytes.
         if text.len() != 64 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
-            return Err(format!("{text:?} is not 64 lower-case hex digits"));
+            return Err(refused());
         }
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(&text, &mut bytes).map_err(|e| e.to_string())?;
+        // Cannot fail after the check above; refused the same way if it did.
+        hex::decode_to_slice(&text, &mut bytes).map_err(|_| refused())?;
         Ok(ChainHash(bytes))
     }
 }

@@ -143,7 +143,7 @@ impl CfAccessVerifier {
             None => Url::parse(&format!("{issuer}/cdn-cgi/access/certs"))
                 .map_err(|err| settings_error(format!("team domain {team_domain:?}: {err}")))?,
         };
-        check_endpoint(&certs_url).map_err(settings_error)?;
+        check_endpoint(&certs_url).map_err(|e| settings_error(e.to_string()))?;
         let fetcher = Fetcher::new(settings.fetch)
             .map_err(|err| settings_error(format!("http client: {err}")))?;
 

@@ -50,8 +50,24 @@ pub enum FetchError {
     Status { url: String, status: u16 },
     #[error("{url} sent more than {max} bytes")]
     TooLarge { url: String, max: usize },
-    #[error("refusing to fetch {reason}")]
-    Insecure { reason: String },
+    #[error("refusing to fetch {0}")]
+    Insecure(#[source] InsecureEndpoint),
+}
+
+/// Why hardshell will not talk to a URL: it would carry tokens and secrets in
+/// clear.
+#[derive(Debug, thiserror::Error)]
+pub enum InsecureEndpoint {
+    #[error("{url} uses http, which is only allowed to a loopback address")]
+    PlainHttp { url: Url },
+    #[error("{url} is not an https url")]
+    NotHttps { url: Url },
+    #[error("{url}: {source}")]
+    Unparsable {
+        url: String,
+        #[source]
+        source: url::ParseError,
+    },
 }
 
 /// A bounded HTTP client for identity-provider endpoints.
@@ -75,7 +91,7 @@ impl Fetcher {
 
     /// GETs `url` and returns its body if the answer is 200.
     pub(crate) async fn get(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
-        check_endpoint(url).map_err(|reason| FetchError::Insecure { reason })?;
+        check_endpoint(url).map_err(FetchError::Insecure)?;
         let response = self
             .client
             .get(url.clone())
@@ -97,10 +113,13 @@ impl Fetcher {
     /// names (token, keys) cannot downgrade to plain http.
     pub(crate) async fn execute(&self, request: HttpRequest) -> Result<HttpResponse, FetchError> {
         let url = request.uri().to_string();
-        let parsed = Url::parse(&url).map_err(|err| FetchError::Insecure {
-            reason: format!("{url}: {err}"),
+        let parsed = Url::parse(&url).map_err(|source| {
+            FetchError::Insecure(InsecureEndpoint::Unparsable {
+                url: url.clone(),
+                source,
+            })
         })?;
-        check_endpoint(&parsed).map_err(|reason| FetchError::Insecure { reason })?;
+        check_endpoint(&parsed).map_err(FetchError::Insecure)?;
         let request =
             reqwest::Request::try_from(request).map_err(|source| send_error(&url, source))?;
         let response = self
@@ -174,14 +193,12 @@ fn send_error(url: &str, source: reqwest::Error) -> FetchError {
 
 /// Whether hardshell may talk to `url` at all: `https`, or `http` to a
 /// loopback address. Any other `http` would send tokens and secrets in clear.
-pub(crate) fn check_endpoint(url: &Url) -> Result<(), String> {
+pub(crate) fn check_endpoint(url: &Url) -> Result<(), InsecureEndpoint> {
     match url.scheme() {
         "https" if url.host().is_some() => Ok(()),
         "http" if is_loopback(url) => Ok(()),
-        "http" => Err(format!(
-            "{url} uses http, which is only allowed to a loopback address"
-        )),
-        _ => Err(format!("{url} is not an https url")),
+        "http" => Err(InsecureEndpoint::PlainHttp { url: url.clone() }),
+        _ => Err(InsecureEndpoint::NotHttps { url: url.clone() }),
     }
 }
 
@@ -198,7 +215,7 @@ fn is_loopback(url: &Url) -> bool {
 mod tests {
     use super::*;
 
-    fn check(url: &str) -> Result<(), String> {
+    fn check(url: &str) -> Result<(), InsecureEndpoint> {
         check_endpoint(&Url::parse(url).unwrap())
     }
 

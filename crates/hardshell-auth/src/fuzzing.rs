@@ -16,6 +16,6 @@ pub fn is_session_cookie_shaped(cookie: &str) -> bool {
 
 /// The parser for a Cloudflare Access key set (`/cdn-cgi/access/certs`), as
 /// fetched: how many usable RS256 keys it holds, or why it is refused.
-pub fn parse_cf_access_key_set(body: &[u8]) -> Result<usize, String> {
+pub fn parse_cf_access_key_set(body: &[u8]) -> Result<usize, crate::KeySetParseError> {
     crate::cf_access::keys::AccessKeys::parse(body).map(|keys| keys.len())
 }

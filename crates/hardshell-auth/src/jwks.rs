@@ -40,8 +40,12 @@ impl Default for KeySetPolicy {
 pub enum KeySetError {
     #[error("fetching the key set failed: {0}")]
     Fetch(#[from] FetchError),
-    #[error("the key set at {url} is not a valid JWKS: {reason}")]
-    Parse { url: String, reason: String },
+    #[error("the key set at {url} is not a valid JWKS: {source}")]
+    Parse {
+        url: String,
+        #[source]
+        source: KeySetParseError,
+    },
     #[error(
         "no key set yet and the last attempt was under {} s ago",
         .interval.as_secs()
@@ -49,8 +53,21 @@ pub enum KeySetError {
     RateLimited { interval: Duration },
 }
 
+/// Why a fetched body is not a usable key set.
+#[derive(Debug, thiserror::Error)]
+pub enum KeySetParseError {
+    /// Not JSON, or not a JWKS (as the OIDC client reads it).
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Not a JWKS document (as the Cloudflare Access verifier reads it).
+    #[error("not a JWKS document: {0}")]
+    NotJwks(#[source] serde_json::Error),
+    #[error("it has no RSA signing key with a key id")]
+    NoSigningKey,
+}
+
 /// Turns a fetched body into the verifier's own key type.
-pub(crate) type ParseKeySet<S> = fn(&[u8]) -> Result<S, String>;
+pub(crate) type ParseKeySet<S> = fn(&[u8]) -> Result<S, KeySetParseError>;
 
 struct Cached<S> {
     set: Arc<S>,
@@ -141,9 +158,9 @@ impl<S: Send + Sync + 'static> KeySetCache<S> {
         }
         *last_attempt = Some(Instant::now());
         let body = self.fetcher.get(&self.url).await?;
-        let set = (self.parse)(&body).map_err(|reason| KeySetError::Parse {
+        let set = (self.parse)(&body).map_err(|source| KeySetError::Parse {
             url: self.url.to_string(),
-            reason,
+            source,
         })?;
         let set = Arc::new(set);
         self.store(Arc::clone(&set));

@@ -12,6 +12,7 @@ mod cf_access;
 pub mod devices;
 pub mod ephemeral;
 mod fetch;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod identity;
@@ -30,8 +31,8 @@ pub use cf_access::{
     parse_unverified_header,
 };
 pub use ephemeral::{Ephemeral, EphemeralError};
-pub use fetch::{FetchError, FetchLimits};
-pub use jwks::{KeySetError, KeySetPolicy};
+pub use fetch::{FetchError, FetchLimits, InsecureEndpoint};
+pub use jwks::{KeySetError, KeySetParseError, KeySetPolicy};
 pub use oidc::{
     ClientSecret, EmailVerification, OidcClient, OidcError, OidcSettings, PendingLogin,
 };

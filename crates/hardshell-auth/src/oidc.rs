@@ -152,7 +152,7 @@ impl OidcClient {
     /// key set. The document's `issuer` must equal the configured one exactly.
     pub async fn discover(settings: OidcSettings) -> Result<Self, OidcError> {
         let issuer = checked_issuer(&settings.issuer)?;
-        check_endpoint(&settings.redirect_url).map_err(settings_error)?;
+        check_endpoint(&settings.redirect_url).map_err(|e| settings_error(e.to_string()))?;
         for (name, value) in [
             ("client id", settings.client_id.as_str()),
             ("client secret", settings.client_secret.expose()),
@@ -183,7 +183,7 @@ impl OidcClient {
             metadata.jwks_uri().url().clone(),
             fetcher.clone(),
             settings.key_set,
-            |body| serde_json::from_slice(body).map_err(|err| err.to_string()),
+            |body| Ok(serde_json::from_slice(body)?),
         );
         keys.seed(metadata.jwks().clone());
 
@@ -335,7 +335,7 @@ impl OidcClient {
 fn checked_issuer(issuer: &str) -> Result<IssuerUrl, OidcError> {
     let url = Url::parse(issuer)
         .map_err(|err| settings_error(format!("issuer {issuer:?} is not a url: {err}")))?;
-    check_endpoint(&url).map_err(settings_error)?;
+    check_endpoint(&url).map_err(|e| settings_error(e.to_string()))?;
     // IssuerUrl keeps the string as written: the issuer is compared exactly.
     IssuerUrl::new(issuer.to_owned())
         .map_err(|err| settings_error(format!("issuer {issuer:?}: {err}")))

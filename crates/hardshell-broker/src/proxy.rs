@@ -19,10 +19,10 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use hardshell_accept::{Listener, serve_http1};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -52,6 +52,26 @@ use upstream::{IdlePool, Upstream};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
+
+/// Why the broker will not dial an allowed host: the refusal's reason, on
+/// record and in the 403 body.
+#[derive(Debug, thiserror::Error)]
+enum AddressRefused {
+    #[error("{host} does not resolve: {source}")]
+    Unresolved {
+        host: Host,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{host} has no address")]
+    NoAddress { host: Host },
+    #[error("{host} resolves to {refused}")]
+    Guarded {
+        host: Host,
+        #[source]
+        refused: crate::address::Refused,
+    },
+}
 
 /// Resolves names; the system's resolver in production, a table in tests.
 pub trait Resolve: Send + Sync + 'static {
@@ -163,10 +183,7 @@ impl Broker {
     pub async fn serve(self: Arc<Self>, listener: UnixListener) {
         let shell = Shell::new(&self.limits);
         loop {
-            let Ok((mut stream, _)) = listener.accept().await else {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            };
+            let mut stream = listener.next("broker").await;
             let Some(slot) = shell.slot(&self.limits) else {
                 tokio::spawn(async move {
                     let text = "hardshell broker: too many connections at once\n";
@@ -188,12 +205,11 @@ impl Broker {
                     let shell = shell.clone();
                     async move { Ok::<_, Infallible>(broker.handle(&shell, request).await) }
                 });
-                let _ = hyper::server::conn::http1::Builder::new()
+                let mut builder = hyper::server::conn::http1::Builder::new();
+                builder
                     .timer(TokioTimer::new())
-                    .header_read_timeout(Some(header_timeout))
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
+                    .header_read_timeout(Some(header_timeout));
+                serve_http1("broker", &builder, stream, service, true).await;
             });
         }
     }
@@ -249,7 +265,7 @@ impl Broker {
         };
         let address = match self.address(&host, port, route.internal).await {
             Ok(address) => address,
-            Err(reason) => return self.deny(&host, port, &reason),
+            Err(refused) => return self.deny(&host, port, &refused.to_string()),
         };
         if shell.spent.load(Ordering::SeqCst) >= self.limits.max_bytes {
             return self.spent(&host, port);
@@ -318,20 +334,29 @@ impl Broker {
     /// guard (a name that points at both a public and an internal address is
     /// refused whole), unless the route is one the operator named; the first
     /// is dialled.
-    async fn address(&self, host: &Host, port: u16, internal: bool) -> Result<SocketAddr, String> {
-        let addresses = self
-            .resolver
-            .resolve(host, port)
-            .await
-            .map_err(|e| format!("{host} does not resolve: {e}"))?;
+    async fn address(
+        &self,
+        host: &Host,
+        port: u16,
+        internal: bool,
+    ) -> Result<SocketAddr, AddressRefused> {
+        let addresses = self.resolver.resolve(host, port).await.map_err(|source| {
+            AddressRefused::Unresolved {
+                host: host.clone(),
+                source,
+            }
+        })?;
         let first = *addresses
             .first()
-            .ok_or_else(|| format!("{host} has no address"))?;
+            .ok_or_else(|| AddressRefused::NoAddress { host: host.clone() })?;
         if !internal {
             for address in &addresses {
                 self.guard
                     .check(address.ip())
-                    .map_err(|refused| format!("{host} resolves to {refused}"))?;
+                    .map_err(|refused| AddressRefused::Guarded {
+                        host: host.clone(),
+                        refused,
+                    })?;
             }
         }
         Ok(first)

@@ -14,6 +14,30 @@ pub enum SecretRef {
     Env(String),
 }
 
+/// Why a credential reference was refused. Never holds the text when it was
+/// not a reference at all: that text may be the credential itself.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretRefError {
+    /// `secret:NAME` with a name outside the secret-name rule.
+    #[error("secret name {name:?} is not valid: use A-Z, 0-9 and _, starting with a letter")]
+    SecretName {
+        /// The name as written.
+        name: String,
+    },
+    /// `env:NAME` with a name no environment variable can have.
+    #[error("environment variable name {name:?} is not valid")]
+    EnvName {
+        /// The name as written.
+        name: String,
+    },
+    /// Neither form: likely a value pasted where its reference belongs.
+    #[error(
+        "expected a reference like \"secret:NAME\" or \"env:NAME\", not a value; \
+         store the value with `hardshell secret put NAME`"
+    )]
+    NotAReference,
+}
+
 /// The rule for secret names, shared with `hardshell secret put`: an upper-case
 /// letter, then up to 63 upper-case letters, digits or underscores.
 pub fn is_valid_secret_name(name: &str) -> bool {
@@ -32,29 +56,27 @@ fn is_valid_env_name(name: &str) -> bool {
 
 impl SecretRef {
     /// Parses `secret:NAME` or `env:NAME`.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, SecretRefError> {
         if let Some(name) = text.strip_prefix("secret:") {
             return if is_valid_secret_name(name) {
                 Ok(SecretRef::Secret(name.to_owned()))
             } else {
-                Err(format!(
-                    "secret name {name:?} is not valid: use A-Z, 0-9 and _, starting with a letter"
-                ))
+                Err(SecretRefError::SecretName {
+                    name: name.to_owned(),
+                })
             };
         }
         if let Some(name) = text.strip_prefix("env:") {
             return if is_valid_env_name(name) {
                 Ok(SecretRef::Env(name.to_owned()))
             } else {
-                Err(format!("environment variable name {name:?} is not valid"))
+                Err(SecretRefError::EnvName {
+                    name: name.to_owned(),
+                })
             };
         }
         // Deliberately not echoing `text`: it may be the credential itself.
-        Err(
-            "expected a reference like \"secret:NAME\" or \"env:NAME\", not a value; \
-             store the value with `hardshell secret put NAME`"
-                .to_owned(),
-        )
+        Err(SecretRefError::NotAReference)
     }
 }
 
@@ -98,7 +120,9 @@ mod tests {
 
     #[test]
     fn values_are_refused_without_being_echoed() {
-        let err = SecretRef::parse("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY").unwrap_err();
+        let err = SecretRef::parse("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("wJalr"), "{err}");
         assert!(err.contains("secret put"), "{err}");
     }

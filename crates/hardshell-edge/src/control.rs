@@ -30,13 +30,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
+use hardshell_accept::{Listener, serve_http1};
 use hardshell_storage::Scope;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use hardshell_protocol::{AgentSettings, ControlRoute, ExecRequest, MAX_COMMAND_BYTES};
 
@@ -104,9 +106,12 @@ impl ControlSocket {
     /// directory the caller made, that only the edge may write (a shell that
     /// could write there could replace the socket).
     pub fn bind(path: &Path, service: Arc<ControlService>) -> Result<Self, EdgeError> {
-        let bind_err =
-            |e: std::io::Error| EdgeError::Setup(format!("control socket {}: {e}", path.display()));
-        let listener = hardshell_broker::socket::bind(path).map_err(bind_err)?;
+        let listener = hardshell_broker::socket::bind(path).map_err(|source| {
+            EdgeError::BindControlSocket {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
         Ok(Self {
             listener,
             path: path.to_owned(),
@@ -132,14 +137,7 @@ impl ControlSocket {
         let slots = Arc::new(Semaphore::new(limits.max_connections));
         let allowance = Allowance::new(limits.max_buffered_bytes);
         loop {
-            let stream = match self.listener.accept().await {
-                Ok((stream, _)) => stream,
-                Err(e) => {
-                    tracing::warn!(error = %e, "control socket accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
+            let stream = self.listener.next("control socket").await;
             // Closed at once: waiting in the backlog instead would let the
             // shell keep the edge's queue full.
             let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -154,6 +152,10 @@ impl ControlSocket {
                 let body_idle = limits.body_idle;
                 let handler = service_fn(move |request: Request<Incoming>| {
                     let (service, allowance) = (service.clone(), allowance.clone());
+                    let span = tracing::info_span!(
+                        "control_request",
+                        route = route_pattern(request.uri().path())
+                    );
                     async move {
                         // Held until the answer is made: the body is in
                         // memory until then.
@@ -162,6 +164,7 @@ impl ControlSocket {
                         drop(held);
                         Ok::<_, std::convert::Infallible>(response)
                     }
+                    .instrument(span)
                 });
                 let mut builder = hyper::server::conn::http1::Builder::new();
                 builder
@@ -170,12 +173,7 @@ impl ControlSocket {
                     .max_buf_size(MAX_HEAD_BYTES)
                     .max_headers(MAX_HEADERS)
                     .keep_alive(true);
-                if let Err(e) = builder
-                    .serve_connection(TokioIo::new(stream), handler)
-                    .await
-                {
-                    tracing::debug!(error = %e, "control connection ended with an error");
-                }
+                serve_http1("control socket", &builder, stream, handler, false).await;
             });
         }
     }
@@ -185,6 +183,24 @@ impl ControlSocket {
 /// the workload's requests are small and few-headed.
 const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 32;
+
+/// The route a request's path takes, as a pattern for its span: the path
+/// itself is the shell's text (object keys, approval ids), never logged.
+fn route_pattern(path: &str) -> &'static str {
+    if path.starts_with("/storage/v1/") {
+        "/storage/v1/{*rest}"
+    } else if path == "/agent/v1/settings" {
+        "/agent/v1/settings"
+    } else if path == "/agent/v1/switch" {
+        "/agent/v1/switch"
+    } else if path == "/exec/v1/run" {
+        "/exec/v1/run"
+    } else if path.starts_with("/exec/v1/approvals/") && path.ends_with("/wait") {
+        "/exec/v1/approvals/{id}/wait"
+    } else {
+        "unmatched"
+    }
+}
 
 async fn route(service: &ControlService, request: Request<Body>) -> HttpResponse {
     let path = request.uri().path().to_owned();
@@ -238,4 +254,23 @@ async fn exec(
         http::StatusCode::OK,
         &serde_json::to_value(answer).unwrap_or_default(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_pattern;
+
+    #[test]
+    fn a_request_span_names_the_route_never_the_shells_path() {
+        assert_eq!(route_pattern("/exec/v1/run"), "/exec/v1/run");
+        assert_eq!(
+            route_pattern("/exec/v1/approvals/0a1b/wait"),
+            "/exec/v1/approvals/{id}/wait"
+        );
+        assert_eq!(
+            route_pattern("/storage/v1/objects/notes%2Fsk-live-123"),
+            "/storage/v1/{*rest}"
+        );
+        assert_eq!(route_pattern("/sk-live-123"), "unmatched");
+    }
 }

@@ -12,6 +12,7 @@ mod audit;
 mod client_addr;
 mod control;
 mod cookies;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod listen;
@@ -38,6 +39,7 @@ pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScann
 pub use listen::{ListenAddr, Protection};
 pub use setup::{EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;
+pub use tls::TlsError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
@@ -52,9 +54,78 @@ pub enum EdgeError {
         source: std::io::Error,
     },
     #[error("tls: {0}")]
-    Tls(String),
-    #[error("edge setup: {0}")]
-    Setup(String),
+    Tls(#[from] tls::TlsError),
+    /// Opening one of the state store's scopes (`tokens`, `sessions`, `pending`).
+    #[error("edge setup: {source}")]
+    OpenScope {
+        scope: &'static str,
+        #[source]
+        source: hardshell_storage::StorageError,
+    },
+    #[error("edge setup: upstream url {url:?} is not usable")]
+    UpstreamUrl { url: String },
+    /// Two routes of the table collide: a bug in the edge, found at start.
+    #[error("edge setup: routes: {source}")]
+    Routes {
+        #[source]
+        source: matchit::InsertError,
+    },
+    #[error("edge setup: cloudflare access: {source}")]
+    CloudflareAccess {
+        #[source]
+        source: hardshell_auth::CfAccessError,
+    },
+    #[error("edge setup: oidc redirect url: {source}")]
+    OidcRedirectUrl {
+        #[source]
+        source: url::ParseError,
+    },
+    #[error("edge setup: [access.oidc] is set but no client secret was given")]
+    OidcClientSecretMissing,
+    #[error("edge setup: rate limits: {source}")]
+    RateLimits {
+        #[source]
+        source: hardshell_ratelimit::QuotaError,
+    },
+    /// Opening the passkeys' scope (`auth/passkey`) in the state store.
+    #[error("edge setup: passkeys: {source}")]
+    PasskeyStore {
+        #[source]
+        source: hardshell_storage::StorageError,
+    },
+    /// The relying party from the public URL, or the owner's passkeys.
+    #[error("edge setup: passkeys: {source}")]
+    Passkeys {
+        #[source]
+        source: hardshell_auth::passkey::PasskeyError,
+    },
+    /// Opening the device CA's scope (`auth/devices`) in the state store.
+    #[error("edge setup: device CA: {source}")]
+    DeviceStore {
+        #[source]
+        source: hardshell_storage::StorageError,
+    },
+    #[error("edge setup: device CA: {source}")]
+    DeviceAuthority {
+        #[source]
+        source: hardshell_auth::devices::DeviceError,
+    },
+    #[error("edge setup: issuing the setup link: {source}")]
+    IssueSetupLink {
+        #[source]
+        source: hardshell_auth::passkey::PasskeyError,
+    },
+    #[error("edge setup: recording the setup link: {source}")]
+    RecordSetupLink {
+        #[source]
+        source: hardshell_audit::AuditError,
+    },
+    #[error("edge setup: control socket {}: {source}", path.display())]
+    BindControlSocket {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 /// A bound edge listener, ready to serve.
@@ -125,7 +196,7 @@ impl Edge {
         let token = passkeys
             .issue_first_setup_link(now)
             .await
-            .map_err(|e| EdgeError::Setup(format!("issuing the setup link: {e}")))?;
+            .map_err(|source| EdgeError::IssueSetupLink { source })?;
         let Some(token) = token else { return Ok(None) };
         self.state
             .audit
@@ -136,7 +207,7 @@ impl Edge {
                 },
             ))
             .await
-            .map_err(|e| EdgeError::Setup(format!("recording the setup link: {e}")))?;
+            .map_err(|source| EdgeError::RecordSetupLink { source })?;
         Ok(Some(token.link(&self.state.public_url)))
     }
 

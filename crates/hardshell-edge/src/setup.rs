@@ -12,7 +12,7 @@ use hardshell_auth::{
     Policy, RevocationFeed, Role, Rule, SessionStore, TokenStore,
 };
 use hardshell_config::{LoadedConfig, RuleRole};
-use hardshell_storage::{ObjectKey, Store};
+use hardshell_storage::{ObjectKey, Scope, StorageError, Store};
 use url::Url;
 
 use crate::EdgeError;
@@ -58,22 +58,18 @@ pub struct EdgeSetup<'a> {
 impl EdgeSetup<'_> {
     pub async fn build(self) -> Result<Arc<EdgeState>, EdgeError> {
         let config = &self.config.config;
-        let scope = |name: &str| {
-            ObjectKey::parse(name)
-                .map_err(|e| EdgeError::Setup(e.to_string()))
-                .and_then(|key| {
-                    self.store
-                        .root()
-                        .scope(&key)
-                        .map_err(|e| EdgeError::Setup(e.to_string()))
-                })
+        let scope = |name: &'static str| {
+            open_scope(self.store, name).map_err(|source| EdgeError::OpenScope {
+                scope: name,
+                source,
+            })
         };
         let public_url = &self.config.public_url;
         let https = public_url.scheme() == "https";
         let upstream = match &config.upstream {
             Some(upstream) => Some(Upstream::new(
-                Target::parse(&upstream.url).ok_or_else(|| {
-                    EdgeError::Setup(format!("upstream url {:?} is not usable", upstream.url))
+                Target::parse(&upstream.url).ok_or_else(|| EdgeError::UpstreamUrl {
+                    url: upstream.url.clone(),
                 })?,
                 Duration::from_secs(upstream.timeout_secs),
             )),
@@ -96,8 +92,8 @@ impl EdgeSetup<'_> {
         };
         let session_lifetime =
             Duration::from_secs(config.access.session_hours.saturating_mul(3600));
-        let routes = routes::table(upstream.is_some())
-            .map_err(|e| EdgeError::Setup(format!("routes: {e}")))?;
+        let routes =
+            routes::table(upstream.is_some()).map_err(|source| EdgeError::Routes { source })?;
         let passkeys = owner_passkeys(self.config, self.store)?;
         let cf_access = match &config.access.cloudflare {
             Some(cloudflare) => {
@@ -106,7 +102,7 @@ impl EdgeSetup<'_> {
                 settings.certs_url = self.cloudflare_certs_url.clone();
                 Some(
                     CfAccessVerifier::new(settings)
-                        .map_err(|e| EdgeError::Setup(format!("cloudflare access: {e}")))?,
+                        .map_err(|source| EdgeError::CloudflareAccess { source })?,
                 )
             }
             None => None,
@@ -115,7 +111,7 @@ impl EdgeSetup<'_> {
             (Some(oidc), Some(secret)) => {
                 let redirect = public_url
                     .join("auth/oidc/callback")
-                    .map_err(|e| EdgeError::Setup(format!("oidc redirect url: {e}")))?;
+                    .map_err(|source| EdgeError::OidcRedirectUrl { source })?;
                 let mut settings =
                     OidcSettings::new(&oidc.issuer, &oidc.client_id, secret, redirect);
                 settings.scopes = oidc.scopes.clone();
@@ -130,9 +126,7 @@ impl EdgeSetup<'_> {
                 })
             }
             (Some(_), None) => {
-                return Err(EdgeError::Setup(
-                    "[access.oidc] is set but no client secret was given".into(),
-                ));
+                return Err(EdgeError::OidcClientSecretMissing);
             }
             (None, _) => None,
         };
@@ -158,7 +152,7 @@ impl EdgeSetup<'_> {
                 max_connections_per_address: config.edge.max_connections_per_address,
             },
             rate_limits: RateLimits::from_config(&config.ratelimit)
-                .map_err(|e| EdgeError::Setup(format!("rate limits: {e}")))?,
+                .map_err(|source| EdgeError::RateLimits { source })?,
             audit: Trail::new(self.audit),
             upstream,
             signer: self.signer,
@@ -246,24 +240,28 @@ pub fn owner_passkeys(
     if !config.config.access.passkey.enabled {
         return Ok(None);
     }
-    let setup_err = |e: &dyn std::fmt::Display| EdgeError::Setup(format!("passkeys: {e}"));
+    let passkeys_err = |source| EdgeError::Passkeys { source };
     let public_url = &config.public_url;
     let host = public_url.host_str().unwrap_or("localhost");
     let origin = public_url.origin().ascii_serialization();
-    let relying_party = RelyingParty::new(host, &origin, "hardshell").map_err(|e| setup_err(&e))?;
-    let key = ObjectKey::parse("auth/passkey").map_err(|e| setup_err(&e))?;
-    let scope = store.root().scope(&key).map_err(|e| setup_err(&e))?;
+    let relying_party = RelyingParty::new(host, &origin, "hardshell").map_err(passkeys_err)?;
+    let scope =
+        open_scope(store, "auth/passkey").map_err(|source| EdgeError::PasskeyStore { source })?;
     Ok(Some(
-        OwnerPasskeys::new(&scope, &relying_party).map_err(|e| setup_err(&e))?,
+        OwnerPasskeys::new(&scope, &relying_party).map_err(passkeys_err)?,
     ))
 }
 
 /// The device CA in the state store (`auth/devices`), made on first use.
 pub async fn device_authority(store: &Store) -> Result<DeviceAuthority, EdgeError> {
-    let setup_err = |e: &dyn std::fmt::Display| EdgeError::Setup(format!("device CA: {e}"));
-    let key = ObjectKey::parse("auth/devices").map_err(|e| setup_err(&e))?;
-    let scope = store.root().scope(&key).map_err(|e| setup_err(&e))?;
+    let scope =
+        open_scope(store, "auth/devices").map_err(|source| EdgeError::DeviceStore { source })?;
     DeviceAuthority::load_or_create(&scope, chrono::Utc::now())
         .await
-        .map_err(|e| setup_err(&e))
+        .map_err(|source| EdgeError::DeviceAuthority { source })
+}
+
+/// The state store's scope `name`, a key written in this crate.
+fn open_scope(store: &Store, name: &str) -> Result<Scope, StorageError> {
+    store.root().scope(&ObjectKey::parse(name)?)
 }

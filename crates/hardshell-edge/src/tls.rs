@@ -9,16 +9,16 @@
 //! request's device is checked again against the revocations
 //! ([`unrevoked_device`]), at most [`REVOCATION_MAX_AGE`] old.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use std::time::Duration;
 
 use chrono::Utc;
 use hardshell_auth::Device;
-use hardshell_auth::devices::DeviceAuthority;
+use hardshell_auth::devices::{DeviceAuthority, DeviceError};
 use rustls::ServerConfig;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
 
@@ -52,6 +52,38 @@ pub(crate) async fn unrevoked_device(state: &EdgeState, device: Option<&Device>)
 }
 
 /// The listener's TLS: the server's own certificate and the current configuration.
+/// Which step of building the edge's TLS configuration failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    #[error("reading {}: {source}", path.display())]
+    ReadCertificate {
+        path: PathBuf,
+        #[source]
+        source: pem::Error,
+    },
+    #[error("parsing {}: {source}", path.display())]
+    ParseCertificate {
+        path: PathBuf,
+        #[source]
+        source: pem::Error,
+    },
+    #[error("{} holds no certificate", path.display())]
+    NoCertificate { path: PathBuf },
+    /// Reading the private key. The error names the file, never the key.
+    #[error("reading {}: {source}", path.display())]
+    ReadKey {
+        path: PathBuf,
+        #[source]
+        source: pem::Error,
+    },
+    #[error("device verifier: {0}")]
+    DeviceVerifier(#[source] DeviceError),
+    #[error("protocol versions: {0}")]
+    ProtocolVersions(#[source] rustls::Error),
+    #[error("certificate and key: {0}")]
+    CertificateAndKey(#[source] rustls::Error),
+}
+
 pub(crate) struct Tls {
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -64,20 +96,26 @@ impl Tls {
         key: &Path,
         devices: Option<&DeviceAuthority>,
     ) -> Result<Self, EdgeError> {
-        let tls_error =
-            |what: String, e: &dyn std::fmt::Display| EdgeError::Tls(format!("{what}: {e}"));
         let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| tls_error(format!("reading {}", cert.display()), &e))?
+            .map_err(|source| TlsError::ReadCertificate {
+                path: cert.to_owned(),
+                source,
+            })?
             .collect::<Result<_, _>>()
-            .map_err(|e| tls_error(format!("parsing {}", cert.display()), &e))?;
+            .map_err(|source| TlsError::ParseCertificate {
+                path: cert.to_owned(),
+                source,
+            })?;
         if certs.is_empty() {
-            return Err(EdgeError::Tls(format!(
-                "{} holds no certificate",
-                cert.display()
-            )));
+            return Err(TlsError::NoCertificate {
+                path: cert.to_owned(),
+            }
+            .into());
         }
-        let key = PrivateKeyDer::from_pem_file(key)
-            .map_err(|e| tls_error(format!("reading {}", key.display()), &e))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(|source| TlsError::ReadKey {
+            path: key.to_owned(),
+            source,
+        })?;
         let verifier = verifier(devices).await?;
         let config = build(&certs, &key, verifier)?;
         Ok(Self {
@@ -115,7 +153,7 @@ async fn verifier(
             .client_verifier(Utc::now())
             .await
             .map(Some)
-            .map_err(|e| EdgeError::Tls(format!("device verifier: {e}"))),
+            .map_err(|e| TlsError::DeviceVerifier(e).into()),
     }
 }
 
@@ -127,14 +165,14 @@ fn build(
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| EdgeError::Tls(format!("protocol versions: {e}")))?;
+        .map_err(TlsError::ProtocolVersions)?;
     let builder = match verifier {
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
     let mut config = builder
         .with_single_cert(certs.to_vec(), key.clone_key())
-        .map_err(|e| EdgeError::Tls(format!("certificate and key: {e}")))?;
+        .map_err(TlsError::CertificateAndKey)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

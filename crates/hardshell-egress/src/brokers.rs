@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use hardshell_audit::event::{EgressDecided, SecretLeakBlocked, SecretMisdirected};
+use hardshell_audit::event::{
+    EgressDecided, EgressDecision, SecretLeakBlocked, SecretMisdirected, ShellKind,
+};
 use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_broker::address::AddressGuard;
 use hardshell_broker::host::HostPattern;
@@ -102,7 +104,7 @@ pub async fn exec_broker(
     broker.bindings = bindings;
     broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
     broker.scanner = scanner;
-    broker.events = Arc::new(move |event| note(&audit, "exec", event));
+    broker.events = Arc::new(move |event| note(&audit, ShellKind::Exec, event));
     broker.limits.max_bytes = config.max_mb.saturating_mul(1 << 20);
     Ok(broker)
 }
@@ -150,7 +152,7 @@ pub fn serve_model_broker(
 ) -> Result<(), EgressError> {
     let mut broker = model_broker(gateway, internal, &[])?;
     broker.scanner = scanner;
-    broker.events = Arc::new(move |event| note(&audit, "agent", event));
+    broker.events = Arc::new(move |event| note(&audit, ShellKind::Agent, event));
     let listener =
         hardshell_broker::socket::bind(socket).map_err(|error| EgressError::BindBroker {
             socket: socket.to_owned(),
@@ -163,7 +165,7 @@ pub fn serve_model_broker(
 /// Records one broker decision, buffered as the edge's request records are:
 /// the broker does not wait for storage. One the log refuses (its backlog
 /// is full) is logged as an error, as the edge's own.
-fn note(audit: &AuditLog, shell: &'static str, event: Event) {
+fn note(audit: &AuditLog, shell: ShellKind, event: Event) {
     let event = record(shell, event);
     let kind = event.type_name();
     if let Err(e) = audit.record(event) {
@@ -175,23 +177,22 @@ fn note(audit: &AuditLog, shell: &'static str, event: Event) {
 /// dropped: a placeholder whose name is no valid secret name (a shell can
 /// write `hs-secret:9X`) is recorded as a refusal without the name, with
 /// port 0 (the secret events carry no port).
-fn record(shell: &str, event: Event) -> AuditEvent {
-    let shell = shell.to_owned();
+fn record(shell: ShellKind, event: Event) -> AuditEvent {
     let refused = |host, port, reason: String| {
         AuditEvent::EgressDecided(EgressDecided {
-            shell: shell.clone(),
+            shell,
             host,
             port,
-            decision: "refused".into(),
+            decision: EgressDecision::Refused,
             reason: Some(reason),
         })
     };
     match event {
         Event::Allowed { host, port, .. } => AuditEvent::EgressDecided(EgressDecided {
-            shell: shell.clone(),
+            shell,
             host,
             port,
-            decision: "allowed".into(),
+            decision: EgressDecision::Allowed,
             reason: None,
         }),
         Event::Denied { host, port, reason } => {
@@ -238,7 +239,7 @@ mod tests {
     fn every_broker_decision_becomes_a_record_even_a_placeholder_with_a_bad_name() {
         let misdirected = |name: &str| {
             record(
-                "exec",
+                ShellKind::Exec,
                 Event::SecretMisdirected {
                     name: name.to_owned(),
                     host: "evil.test".to_owned(),
@@ -259,7 +260,7 @@ mod tests {
                     host,
                     ..
                 }) => {
-                    assert_eq!(decision, "refused");
+                    assert_eq!(decision, EgressDecision::Refused);
                     assert_eq!(host, "evil.test");
                     assert!(!reason.unwrap_or_default().contains(bad));
                 }

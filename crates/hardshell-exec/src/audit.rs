@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use hardshell_audit::event::ExecDecided;
+use hardshell_audit::event::{ExecDecided, ExecDecision, ExecReason};
 use hardshell_audit::{AuditError, AuditEvent, AuditLog};
 
 /// Where exec's decisions and runs are recorded.
@@ -44,15 +44,15 @@ impl ExecTrail {
 pub(crate) fn decided(
     session: &str,
     digest: &str,
-    decision: &str,
-    reason: Option<&str>,
+    decision: ExecDecision,
+    reason: Option<ExecReason>,
     actor: Option<String>,
 ) -> AuditEvent {
     AuditEvent::ExecDecided(ExecDecided {
         session: session.to_owned(),
         command_sha256: digest.to_owned(),
-        decision: decision.to_owned(),
-        reason: reason.map(str::to_owned),
+        decision,
+        reason,
         actor,
     })
 }

@@ -48,11 +48,11 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use hardshell_audit::event::ExecFinished;
+use hardshell_audit::event::{ExecDecision, ExecEnding, ExecFinished, ExecReason};
 use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_broker::secrets::LiveScanner;
 use hardshell_config::{Approval, Exec as ExecConfig};
-use hardshell_protocol::{ExecAnswer, ExecRequest};
+use hardshell_protocol::{ExecAnswer, ExecEnd, ExecRequest};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
@@ -208,26 +208,26 @@ impl ExecService {
             return refused("the session id is not valid");
         }
         let digest = sha256(&command);
-        let decide = |decision: &str, reason: Option<&str>| {
+        let decide = |decision: ExecDecision, reason: Option<ExecReason>| {
             audit.note(decided(&session, &digest, decision, reason, None));
         };
         let (approval, why, reason) = match (self.config.approval, vet(&command, &self.allow)) {
             (Approval::Deny, _) => {
-                decide("refused", Some("exec_disabled"));
+                decide(ExecDecision::Refused, Some(ExecReason::ExecDisabled));
                 return refused("[exec] approval is \"deny\"");
             }
             (_, Vetting::Allowed) => {
-                decide("allowed", None);
+                decide(ExecDecision::Allowed, None);
                 let workspace_run = self.workspaces.start(&session);
                 return self
                     .run(workspace_run, session, command, RunDecision::Allowed)
                     .await;
             }
-            (approval, Vetting::NeedsApproval(why)) => (approval, why, "not_listed"),
-            (approval, Vetting::RunsPrograms(why)) => (approval, why, "runs_programs"),
+            (approval, Vetting::NeedsApproval(why)) => (approval, why, ExecReason::NotListed),
+            (approval, Vetting::RunsPrograms(why)) => (approval, why, ExecReason::RunsPrograms),
         };
         if approval == Approval::Allowlist {
-            decide("refused", Some(reason));
+            decide(ExecDecision::Refused, Some(reason));
             return refused(&format!(
                 "{why}, and [exec] approval is \"allowlist\": only commands whose every \
                  program is listed, and runs no others, run"
@@ -236,11 +236,11 @@ impl ExecService {
         // Sessions of the OpenAI-compatible API have nobody to ask: their
         // stream carries no questions.
         if session.starts_with("api-") {
-            decide("refused", Some("no_one_to_ask"));
+            decide(ExecDecision::Refused, Some(ExecReason::NoOneToAsk));
             return refused(&format!("{why}, and nobody can be asked on the API"));
         }
         let Some(id) = random_id() else {
-            decide("refused", Some("no_randomness"));
+            decide(ExecDecision::Refused, Some(ExecReason::NoRandomness));
             return refused("the system's random number source failed");
         };
         let (reply, answer) = oneshot::channel();
@@ -251,7 +251,7 @@ impl ExecService {
             if pending.len() >= MAX_PENDING {
                 drop(pending);
                 drop(workspace);
-                decide("refused", Some("too_many_pending"));
+                decide(ExecDecision::Refused, Some(ExecReason::TooManyPending));
                 return refused("too many commands are waiting for an answer");
             }
             pending.insert(
@@ -266,7 +266,7 @@ impl ExecService {
                 },
             );
         }
-        decide("asked", Some(reason));
+        decide(ExecDecision::Asked, Some(reason));
         // Why it waits is not logged: the reason can quote a word of the
         // command, which may be a credential. The agent already has it.
         tracing::info!(session = %session, approval = %id, "exec command waits for the owner");
@@ -306,9 +306,10 @@ impl ExecService {
             });
         };
         let digest = sha256(&command);
-        let decided = |decision: &str, reason: Option<&str>, actor: Option<String>| {
-            decided(&session, &digest, decision, reason, actor)
-        };
+        let decided =
+            |decision: ExecDecision, reason: Option<ExecReason>, actor: Option<String>| {
+                decided(&session, &digest, decision, reason, actor)
+            };
         match answer {
             Ok(Ok(Answer {
                 approve: true,
@@ -317,7 +318,7 @@ impl ExecService {
                 // Written before the command runs: an approval is the owner's
                 // decision, and it must be on record if the run is.
                 if let Err(e) = audit
-                    .admin_action(decided("approved", None, Some(actor)))
+                    .admin_action(decided(ExecDecision::Approved, None, Some(actor)))
                     .await
                 {
                     tracing::error!(error = %e, "not running an approved command: the approval could not be recorded");
@@ -327,7 +328,11 @@ impl ExecService {
                     );
                 }
                 let Ok(workspace_run) = self.workspaces.start_approved(&workspace) else {
-                    audit.note(decided("refused", Some("workspace_changed"), None));
+                    audit.note(decided(
+                        ExecDecision::Refused,
+                        Some(ExecReason::WorkspaceChanged),
+                        None,
+                    ));
                     resolved(false);
                     return refused(
                         "another command ran in the workspace while the owner was asked, so \
@@ -351,7 +356,11 @@ impl ExecService {
                 approve: false,
                 actor,
             })) => {
-                audit.note(decided("refused", Some("owner_refused"), Some(actor)));
+                audit.note(decided(
+                    ExecDecision::Refused,
+                    Some(ExecReason::OwnerRefused),
+                    Some(actor),
+                ));
                 resolved(false);
                 refused("the owner refused to run it")
             }
@@ -382,8 +391,8 @@ impl ExecService {
         self.audit.note(decided(
             session,
             &sha256(command),
-            "refused",
-            Some("unanswered"),
+            ExecDecision::Refused,
+            Some(ExecReason::Unanswered),
             None,
         ));
         tracing::info!(session = %session, approval = %id, "exec question expired unanswered");
@@ -475,11 +484,11 @@ impl ExecService {
         let result = self.shell.run(run).await;
         drop(workspace_run);
         let finished =
-            |ended: &str, exit_code: Option<i32>, duration_ms: u64, pids_limit_hit: bool| {
+            |ended: ExecEnding, exit_code: Option<i32>, duration_ms: u64, pids_limit_hit: bool| {
                 AuditEvent::ExecFinished(ExecFinished {
                     session: session.clone(),
                     command_sha256: digest.clone(),
-                    ended: ended.to_owned(),
+                    ended,
                     exit_code,
                     duration_ms,
                     pids_limit_hit,
@@ -488,7 +497,7 @@ impl ExecService {
         match result {
             Ok(mut report) => {
                 audit.note(finished(
-                    report.ended.as_str(),
+                    recorded_ending(report.ended),
                     report.exit_code,
                     report.duration_ms,
                     report.pids_limit_hit,
@@ -518,10 +527,23 @@ impl ExecService {
             Err(e) => {
                 tracing::error!(session = %session, error = %e, "exec shell failed to start");
                 let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                audit.note(finished("failed", None, elapsed, false));
+                audit.note(finished(ExecEnding::Failed, None, elapsed, false));
                 refused(&format!("its shell could not start: {e}"))
             }
         }
+    }
+}
+
+/// The report's ending as its record's closed set (the record also knows
+/// `failed`: a run that could not be started or waited for).
+fn recorded_ending(ended: ExecEnd) -> ExecEnding {
+    match ended {
+        ExecEnd::Exited => ExecEnding::Exited,
+        ExecEnd::Signal => ExecEnding::Signal,
+        ExecEnd::Pids => ExecEnding::Pids,
+        ExecEnd::Timeout => ExecEnding::Timeout,
+        ExecEnd::Memory => ExecEnding::Memory,
+        ExecEnd::Terminated => ExecEnding::Terminated,
     }
 }
 

@@ -90,9 +90,9 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 16 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
     pub kind: ProviderKind,
-    /// Where the API lives, e.g. `https://api.anthropic.com`,
-    /// `https://api.openai.com/v1`, or, for the agent behind its shell's broker,
-    /// `http://api.anthropic.com` (the broker speaks TLS on).
+    /// Where the API lives, e.g. `https://api.anthropic.com` or
+    /// `https://api.openai.com/v1`. The agent is given its provider's own URL
+    /// and reaches it through its shell's broker (see [`Transport`]).
     pub base_url: String,
     pub api_key: Option<ApiKey>,
     pub transport: Transport,

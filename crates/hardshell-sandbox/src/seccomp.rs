@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use seccompiler::{
-    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
-    SeccompRule, TargetArch,
+    BackendError, BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition,
+    SeccompFilter, SeccompRule, TargetArch,
 };
 
 /// The shipped list.
@@ -135,6 +135,42 @@ compile_error!("the shell's seccomp list names x86_64 system calls only so far")
 pub(crate) enum ListError {
     #[error("seccomp.deny line {line}: {why}")]
     Line { line: usize, why: String },
+    #[error("seccomp.deny line {line}: {source}")]
+    Condition {
+        line: usize,
+        #[source]
+        source: ConditionError,
+    },
+}
+
+/// Why an argument condition (`arg1 & 0x10 == 0x10`) was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConditionError {
+    #[error("{word:?} is not arg0..arg5")]
+    NotAnArgument { word: String },
+    #[error("{text:?} is not a condition")]
+    NotACondition { text: String },
+    #[error("{text}: {source}")]
+    Hex {
+        text: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error("unknown name {text}")]
+    UnknownName { text: String },
+}
+
+/// Why a checked list did not compile to filters.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FilterError {
+    #[error("{syscall}: {source}")]
+    Condition {
+        syscall: String,
+        #[source]
+        source: BackendError,
+    },
+    #[error(transparent)]
+    Compile(#[from] BackendError),
 }
 
 /// Parses and checks a deny list.
@@ -176,7 +212,12 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, ListError> {
         let mut conditions = Vec::new();
         if !rest.is_empty() {
             for part in rest.join(" ").split("&&") {
-                conditions.push(condition(part.trim()).map_err(&bad)?);
+                conditions.push(
+                    condition(part.trim()).map_err(|source| ListError::Condition {
+                        line: line_no,
+                        source,
+                    })?,
+                );
             }
         }
         conditions.sort();
@@ -195,13 +236,15 @@ pub(crate) fn parse(text: &str) -> Result<Vec<Entry>, ListError> {
     Ok(entries)
 }
 
-fn condition(text: &str) -> Result<Condition, String> {
+fn condition(text: &str) -> Result<Condition, ConditionError> {
     let words: Vec<&str> = text.split_whitespace().collect();
-    let arg = |word: &str| -> Result<u8, String> {
+    let arg = |word: &str| -> Result<u8, ConditionError> {
         word.strip_prefix("arg")
             .and_then(|n| n.parse::<u8>().ok())
             .filter(|n| *n < 6)
-            .ok_or_else(|| format!("{word:?} is not arg0..arg5"))
+            .ok_or_else(|| ConditionError::NotAnArgument {
+                word: word.to_owned(),
+            })
     };
     match words.as_slice() {
         [a, "==", v] => Ok(Condition {
@@ -231,13 +274,18 @@ fn condition(text: &str) -> Result<Condition, String> {
                 value: v,
             })
         }
-        _ => Err(format!("{text:?} is not a condition")),
+        _ => Err(ConditionError::NotACondition {
+            text: text.to_owned(),
+        }),
     }
 }
 
-fn value(text: &str) -> Result<u64, String> {
+fn value(text: &str) -> Result<u64, ConditionError> {
     if let Some(hex) = text.strip_prefix("0x") {
-        return u64::from_str_radix(hex, 16).map_err(|e| format!("{text}: {e}"));
+        return u64::from_str_radix(hex, 16).map_err(|source| ConditionError::Hex {
+            text: text.to_owned(),
+            source,
+        });
     }
     if let Ok(number) = text.parse() {
         return Ok(number);
@@ -246,11 +294,13 @@ fn value(text: &str) -> Result<u64, String> {
         .iter()
         .find(|(name, _)| *name == text)
         .map(|(_, value)| *value)
-        .ok_or_else(|| format!("unknown name {text}"))
+        .ok_or_else(|| ConditionError::UnknownName {
+            text: text.to_owned(),
+        })
 }
 
 /// The filters for a list: one per errno, applied in order.
-pub(crate) fn filters(entries: &[Entry]) -> Result<Vec<BpfProgram>, String> {
+pub(crate) fn filters(entries: &[Entry]) -> Result<Vec<BpfProgram>, FilterError> {
     // Per errno, per syscall: `None` when refused whatever the arguments.
     let mut by_errno: BTreeMap<u32, BTreeMap<i64, Option<Vec<SeccompRule>>>> = BTreeMap::new();
     for entry in entries {
@@ -275,11 +325,15 @@ pub(crate) fn filters(entries: &[Entry]) -> Result<Vec<BpfProgram>, String> {
                 };
                 // Arguments compared here are ints (flags, domains, request
                 // numbers): the low 32 bits are what the kernel reads.
-                SeccompCondition::new(c.arg, SeccompCmpArgLen::Dword, op, c.value)
-                    .map_err(|e| format!("{}: {e}", entry.syscall))
+                SeccompCondition::new(c.arg, SeccompCmpArgLen::Dword, op, c.value).map_err(
+                    |source| FilterError::Condition {
+                        syscall: entry.syscall.clone(),
+                        source,
+                    },
+                )
             })
             .collect::<Result<Vec<_>, _>>()?;
-        rules.push(SeccompRule::new(conditions).map_err(|e| e.to_string())?);
+        rules.push(SeccompRule::new(conditions)?);
     }
     by_errno
         .into_iter()
@@ -294,9 +348,8 @@ pub(crate) fn filters(entries: &[Entry]) -> Result<Vec<BpfProgram>, String> {
                 SeccompAction::Allow,
                 SeccompAction::Errno(errno),
                 ARCH,
-            )
-            .map_err(|e| e.to_string())?;
-            BpfProgram::try_from(filter).map_err(|e| e.to_string())
+            )?;
+            Ok(BpfProgram::try_from(filter)?)
         })
         .collect()
 }

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use hardshell_sandbox_sys as sys;
+use tracing::Instrument;
 
 use crate::cgroup::Cgroup;
 use crate::init::{EXEC_FD, LISTENER_FD, REPORT_FD, Report, STDIN_FD};
@@ -35,6 +36,9 @@ pub struct Running {
     started: Instant,
     wall_clock: Option<Duration>,
     terminated: Arc<AtomicBool>,
+    /// `shell{name}`, from start to the end [`Running::wait`] reports: what
+    /// is logged about this shell is logged in it.
+    span: tracing::Span,
 }
 
 /// Starts `argv` in a new shell under `policy`. Returns once the workload's
@@ -70,6 +74,25 @@ async fn spawn_inner(
 ) -> Result<Running, ShellError> {
     let started = Instant::now();
     crate::plan::check_policy(policy)?;
+    // After the check, so the name is `[a-z0-9-]{1,48}` and no other text.
+    let span = tracing::info_span!("shell", name = %policy.name);
+    let mut running = spawn_checked(launcher, policy, argv, io, listener)
+        .instrument(span)
+        .await?;
+    // The wall clock and the reported duration count the start too.
+    running.started = started;
+    tracing::debug!(parent: &running.span, pid = running.pid, "shell started");
+    Ok(running)
+}
+
+/// [`spawn_inner`] once the policy passed its check.
+async fn spawn_checked(
+    launcher: &Launcher,
+    policy: &ShellPolicy,
+    argv: &[String],
+    io: Io,
+    listener: Option<std::os::fd::BorrowedFd<'_>>,
+) -> Result<Running, ShellError> {
     if !policy.workspace.is_dir() {
         return Err(ShellError::new(
             Layer::Mounts,
@@ -97,11 +120,7 @@ async fn spawn_inner(
     let cgroup = Arc::new(Cgroup::create(&policy.name, &policy.limits)?);
     let ids = (host_uid, host_gid);
     match start(launcher, policy, argv, io, listener, &cgroup, ids).await {
-        Ok(mut running) => {
-            // The wall clock and the reported duration count the start too.
-            running.started = started;
-            Ok(running)
-        }
+        Ok(running) => Ok(running),
         Err(e) => {
             let cgroup = cgroup.clone();
             let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;
@@ -268,6 +287,8 @@ async fn start(
         started: Instant::now(),
         wall_clock: policy.limits.wall_clock,
         terminated: Arc::new(AtomicBool::new(false)),
+        // Called inside spawn_inner's `shell` span.
+        span: tracing::Span::current(),
     })
 }
 
@@ -323,7 +344,12 @@ impl Running {
 
     /// Waits for the shell to end (killing it at its wall clock), then says
     /// how and why, and removes its cgroups.
-    pub async fn wait(mut self) -> Result<ExitReport, ShellError> {
+    pub async fn wait(self) -> Result<ExitReport, ShellError> {
+        let span = self.span.clone();
+        self.wait_in_span().instrument(span).await
+    }
+
+    async fn wait_in_span(mut self) -> Result<ExitReport, ShellError> {
         let mut wall_clock_hit = false;
         let waited = match self.wall_clock {
             Some(limit) => {
@@ -369,6 +395,13 @@ impl Running {
         } else {
             Ended::Exited
         };
+        tracing::debug!(
+            ?ended,
+            ?status,
+            pids_limit_hit,
+            duration_ms = duration.as_millis(),
+            "shell ended"
+        );
         Ok(ExitReport {
             status,
             ended,

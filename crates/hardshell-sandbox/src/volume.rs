@@ -29,6 +29,8 @@ use std::sync::{Mutex, PoisonError};
 
 use hardshell_sandbox_sys as sys;
 
+pub use migrate::MigrateError;
+
 mod loop_device;
 mod migrate;
 
@@ -68,7 +70,8 @@ pub enum VolumeError {
     Migrate {
         name: String,
         path: PathBuf,
-        reason: String,
+        #[source]
+        reason: MigrateError,
     },
     #[error("workspace volume {name}: its image {path}: {reason}")]
     Image {

@@ -197,20 +197,33 @@ pub enum TokenScopeArg {
 #[derive(Debug, Clone, Copy)]
 pub struct Lifetime(pub std::time::Duration);
 
-fn parse_lifetime(text: &str) -> Result<Lifetime, String> {
+/// Why a `--expires-in` value is not a lifetime.
+#[derive(Debug, thiserror::Error)]
+enum LifetimeError {
+    #[error("{text:?}: expected a number and a unit, like 90d")]
+    Number { text: String },
+    #[error("{text:?}: the unit must be m, h, d or w")]
+    Unit { text: String },
+}
+
+fn parse_lifetime(text: &str) -> Result<Lifetime, LifetimeError> {
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number and a unit, like 90d"))?;
+    let number: u64 = number.parse().map_err(|_| LifetimeError::Number {
+        text: text.to_owned(),
+    })?;
     let seconds = match unit {
         "m" => 60,
         "h" => 3600,
         "d" => 86_400,
         "w" => 7 * 86_400,
-        _ => return Err(format!("{text:?}: the unit must be m, h, d or w")),
+        _ => {
+            return Err(LifetimeError::Unit {
+                text: text.to_owned(),
+            });
+        }
     };
     Ok(Lifetime(std::time::Duration::from_secs(
         number.saturating_mul(seconds),

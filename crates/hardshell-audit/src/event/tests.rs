@@ -87,7 +87,7 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             request_id: rid(),
             subject: "owner".to_owned(),
             session: "web-1234abcd-x".to_owned(),
-            end: "failed".to_owned(),
+            end: TurnEnding::Failed,
             reason: Some("step limit".to_owned()),
             steps: 8,
             tool_calls: 7,
@@ -139,33 +139,33 @@ pub(super) fn samples() -> Vec<AuditEvent> {
         }),
         AuditEvent::MemoryNoteChanged(MemoryNoteChanged {
             note: "coffee-order".to_owned(),
-            change: "written".to_owned(),
+            change: NoteChange::Written,
             actor: None,
         }),
         AuditEvent::ExecDecided(ExecDecided {
             session: "web-0a1b2c3d-00112233".to_owned(),
             command_sha256: "ab".repeat(32),
-            decision: "refused".to_owned(),
-            reason: Some("owner_refused".to_owned()),
+            decision: ExecDecision::Refused,
+            reason: Some(ExecReason::OwnerRefused),
             actor: owner(),
         }),
         AuditEvent::ExecFinished(ExecFinished {
             session: "web-0a1b2c3d-00112233".to_owned(),
             command_sha256: "ab".repeat(32),
-            ended: "pids".to_owned(),
+            ended: ExecEnding::Pids,
             exit_code: Some(254),
             duration_ms: 12,
             pids_limit_hit: true,
         }),
         AuditEvent::EgressDecided(EgressDecided {
-            shell: "exec".to_owned(),
+            shell: ShellKind::Exec,
             host: "api.example.com".to_owned(),
             port: 443,
-            decision: "refused".to_owned(),
+            decision: EgressDecision::Refused,
             reason: Some("api.example.com is not an allowed host".to_owned()),
         }),
         AuditEvent::SecretMisdirected(SecretMisdirected {
-            shell: "exec".to_owned(),
+            shell: ShellKind::Exec,
             secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
             host: "evil.example".to_owned(),
         }),
@@ -185,7 +185,7 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             window_secs: 60,
         }),
         AuditEvent::SecretLeakBlocked(SecretLeakBlocked {
-            shell: "exec".to_owned(),
+            shell: ShellKind::Exec,
             secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
             host: "evil.example".to_owned(),
         }),
@@ -364,4 +364,39 @@ fn a_pids_limit_not_hit_is_left_out_as_before_the_field_existed() {
     };
     assert!(!finished.pids_limit_hit);
     assert_eq!(serde_json::to_string(&event).unwrap(), old);
+}
+
+#[test]
+fn records_written_when_these_fields_were_strings_read_back_to_their_bytes() {
+    // As releases before the closed sets wrote them; the hash chain covers
+    // these bytes, so they must serialize back unchanged.
+    let stored = [
+        r#"{"type":"exec_decided","session":"web-0a1b2c3d-00112233","command_sha256":"abab","decision":"asked","reason":"runs_programs","actor":null}"#,
+        r#"{"type":"exec_decided","session":"web-0a1b2c3d-00112233","command_sha256":"abab","decision":"approved","reason":null,"actor":"owner"}"#,
+        r#"{"type":"exec_finished","session":"s","command_sha256":"ab","ended":"failed","exit_code":null,"duration_ms":3}"#,
+        r#"{"type":"exec_finished","session":"s","command_sha256":"ab","ended":"pids","exit_code":254,"duration_ms":12,"pids_limit_hit":true}"#,
+        r#"{"type":"egress_decided","shell":"agent","host":"api.example.com","port":443,"decision":"allowed","reason":null}"#,
+        r#"{"type":"egress_decided","shell":"exec","host":"evil.test","port":0,"decision":"refused","reason":"it carried a secret's value"}"#,
+        r#"{"type":"secret_leak_blocked","shell":"agent","secret":"GITHUB_TOKEN","host":"evil.test"}"#,
+        r#"{"type":"turn_finished","request_id":"req-1","subject":"owner","session":"web-1","end":"completed","reason":null,"steps":1,"tool_calls":0,"input_tokens":10,"output_tokens":2}"#,
+        r#"{"type":"turn_finished","request_id":"req-1","subject":"owner","session":"web-1","end":"refused","reason":"spend cap","steps":0,"tool_calls":0,"input_tokens":0,"output_tokens":0}"#,
+        r#"{"type":"memory_note_changed","note":"coffee-order","change":"deleted","actor":null}"#,
+    ];
+    for json in stored {
+        let event: AuditEvent = serde_json::from_str(json).unwrap();
+        assert_eq!(serde_json::to_string(&event).unwrap(), json);
+    }
+}
+
+#[test]
+fn a_word_outside_a_closed_set_is_refused_when_read() {
+    for json in [
+        r#"{"type":"exec_decided","session":"s","command_sha256":"ab","decision":"maybe","reason":null,"actor":null}"#,
+        r#"{"type":"exec_decided","session":"s","command_sha256":"ab","decision":"refused","reason":"felt like it","actor":null}"#,
+        r#"{"type":"exec_finished","session":"s","command_sha256":"ab","ended":"crashed","exit_code":null,"duration_ms":3}"#,
+        r#"{"type":"egress_decided","shell":"browser","host":"h","port":1,"decision":"allowed","reason":null}"#,
+        r#"{"type":"turn_finished","request_id":"r","subject":"o","session":"w","end":"done","reason":null,"steps":1,"tool_calls":0,"input_tokens":1,"output_tokens":1}"#,
+    ] {
+        assert!(serde_json::from_str::<AuditEvent>(json).is_err(), "{json}");
+    }
 }

@@ -3,7 +3,7 @@
 
 use super::{OpenSegment, Stored};
 use crate::layout::{self, Head, StoredLog};
-use crate::record::Record;
+use crate::record::{LineFault, Record};
 use crate::{AuditError, ChainHash};
 
 pub(super) struct Recovered {
@@ -51,7 +51,7 @@ pub(super) async fn recover(log: &StoredLog) -> Result<Recovered, AuditError> {
         .get(&entry.key)
         .await?
         .ok_or_else(|| corrupt("it was listed but is gone".to_owned()))?;
-    let records = read_chain(&stored.value, first_seq).map_err(&corrupt)?;
+    let records = read_chain(&stored.value, first_seq).map_err(|e| corrupt(e.to_string()))?;
     let Some(last) = records.last() else {
         return Err(corrupt("the segment is empty".to_owned()));
     };
@@ -73,20 +73,37 @@ pub(super) async fn recover(log: &StoredLog) -> Result<Recovered, AuditError> {
     })
 }
 
+/// Where a segment's chain breaks.
+#[derive(Debug, thiserror::Error)]
+enum ChainBreak {
+    #[error("line {line}: {fault}")]
+    BadLine { line: usize, fault: LineFault },
+    #[error("line {line} holds seq {seq}, expected {expected}")]
+    OutOfSequence {
+        line: usize,
+        seq: u64,
+        expected: u64,
+    },
+    #[error("seq {seq} does not link to the record before it")]
+    Unlinked { seq: u64 },
+}
+
 /// Reads a segment whose first record must be `first_seq`, checking every record
 /// and every link within it.
-fn read_chain(segment: &[u8], first_seq: u64) -> Result<Vec<Record>, String> {
+fn read_chain(segment: &[u8], first_seq: u64) -> Result<Vec<Record>, ChainBreak> {
     let mut records: Vec<Record> = Vec::new();
     for (index, line) in layout::lines(segment).enumerate() {
-        let record =
-            Record::read(line).map_err(|bad| format!("line {}: {}", index + 1, bad.fault))?;
+        let record = Record::read(line).map_err(|bad| ChainBreak::BadLine {
+            line: index + 1,
+            fault: bad.fault,
+        })?;
         let expected = first_seq + index as u64;
         if record.seq() != expected {
-            return Err(format!(
-                "line {} holds seq {}, expected {expected}",
-                index + 1,
-                record.seq()
-            ));
+            return Err(ChainBreak::OutOfSequence {
+                line: index + 1,
+                seq: record.seq(),
+                expected,
+            });
         }
         // The first record of a later segment links into the previous segment,
         // which `verify` checks; here only links inside this segment are.
@@ -96,10 +113,7 @@ fn read_chain(segment: &[u8], first_seq: u64) -> Result<Vec<Record>, String> {
             None => None,
         };
         if expected_prev.is_some_and(|prev| prev != record.prev()) {
-            return Err(format!(
-                "seq {} does not link to the record before it",
-                record.seq()
-            ));
+            return Err(ChainBreak::Unlinked { seq: record.seq() });
         }
         records.push(record);
     }

@@ -6,6 +6,8 @@ use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, KeyAlgorithm, PublicKeyUse};
 use serde::Deserialize;
 
+use crate::jwks::KeySetParseError;
+
 /// The usable keys of one fetched set, by key id: RSA keys meant for RS256
 /// signatures. A key without an id cannot be chosen by a token, so it is left out.
 pub(crate) struct AccessKeys {
@@ -21,9 +23,8 @@ struct RawKeySet {
 }
 
 impl AccessKeys {
-    pub(crate) fn parse(body: &[u8]) -> Result<Self, String> {
-        let raw: RawKeySet =
-            serde_json::from_slice(body).map_err(|err| format!("not a JWKS document: {err}"))?;
+    pub(crate) fn parse(body: &[u8]) -> Result<Self, KeySetParseError> {
+        let raw: RawKeySet = serde_json::from_slice(body).map_err(KeySetParseError::NotJwks)?;
         let by_kid: HashMap<String, DecodingKey> = raw
             .keys
             .into_iter()
@@ -31,7 +32,7 @@ impl AccessKeys {
             .filter_map(|jwk| usable_rs256_key(&jwk))
             .collect();
         if by_kid.is_empty() {
-            return Err("it has no RSA signing key with a key id".to_owned());
+            return Err(KeySetParseError::NoSigningKey);
         }
         Ok(Self { by_kid })
     }
@@ -40,7 +41,8 @@ impl AccessKeys {
         self.by_kid.get(kid)
     }
 
-    /// How many usable keys the set holds.
+    /// How many usable keys the set holds (for the fuzz target).
+    #[cfg(feature = "fuzzing")]
     pub(crate) fn len(&self) -> usize {
         self.by_kid.len()
     }

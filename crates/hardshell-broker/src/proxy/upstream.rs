@@ -187,20 +187,43 @@ pub fn platform_tls() -> Result<Arc<rustls::ClientConfig>, rustls::Error> {
     Ok(Arc::new(config))
 }
 
+/// Why an allowed destination could not be reached. Its message is the
+/// broker's 502 body to the shell: hardshell's words and the system's error,
+/// never a request's content.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ConnectError {
+    #[error("setting TCP_NODELAY: {0}")]
+    NoDelay(#[source] std::io::Error),
+    #[error("connecting: {0}")]
+    Connect(#[source] std::io::Error),
+    #[error("connecting timed out")]
+    ConnectTimedOut,
+    #[error("{name} cannot be checked in TLS: {source}")]
+    TlsName {
+        name: String,
+        #[source]
+        source: rustls::pki_types::InvalidDnsNameError,
+    },
+    #[error("TLS with the destination failed: {0}")]
+    Tls(#[source] std::io::Error),
+    #[error("TLS with the destination timed out")]
+    TlsTimedOut,
+    #[error("the destination did not speak HTTP")]
+    NotHttp,
+}
+
 impl Broker {
     /// A connection to the checked address. Without Nagle's algorithm: a
     /// request or a tunnel's bytes leave as they were written, instead of a
     /// small write waiting (up to a delayed ACK, ~40 ms) behind the last.
-    pub(super) async fn dial(&self, address: SocketAddr) -> Result<TcpStream, String> {
+    pub(super) async fn dial(&self, address: SocketAddr) -> Result<TcpStream, ConnectError> {
         match tokio::time::timeout(self.limits.connect_timeout, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => {
-                stream
-                    .set_nodelay(true)
-                    .map_err(|e| format!("setting TCP_NODELAY: {e}"))?;
+                stream.set_nodelay(true).map_err(ConnectError::NoDelay)?;
                 Ok(stream)
             }
-            Ok(Err(e)) => Err(format!("connecting: {e}")),
-            Err(_) => Err("connecting timed out".to_owned()),
+            Ok(Err(e)) => Err(ConnectError::Connect(e)),
+            Err(_) => Err(ConnectError::ConnectTimedOut),
         }
     }
 
@@ -209,20 +232,24 @@ impl Broker {
     pub(super) async fn connect(
         &self,
         upstream: &Upstream,
-    ) -> Result<SendRequest<Full<Bytes>>, String> {
+    ) -> Result<SendRequest<Full<Bytes>>, ConnectError> {
         let stream = self.dial(upstream.address).await?;
         let Some(name) = &upstream.tls_name else {
             return handshake(stream).await;
         };
-        let name = rustls::pki_types::ServerName::try_from(name.clone())
-            .map_err(|e| format!("{name} cannot be checked in TLS: {e}"))?;
+        let name = rustls::pki_types::ServerName::try_from(name.clone()).map_err(|source| {
+            ConnectError::TlsName {
+                name: name.clone(),
+                source,
+            }
+        })?;
         let connector = tokio_rustls::TlsConnector::from(self.tls.clone());
         match tokio::time::timeout(self.limits.connect_timeout, connector.connect(name, stream))
             .await
         {
             Ok(Ok(stream)) => handshake(stream).await,
-            Ok(Err(e)) => Err(format!("TLS with the destination failed: {e}")),
-            Err(_) => Err("TLS with the destination timed out".to_owned()),
+            Ok(Err(e)) => Err(ConnectError::Tls(e)),
+            Err(_) => Err(ConnectError::TlsTimedOut),
         }
     }
 
@@ -241,14 +268,14 @@ impl Broker {
     }
 }
 
-async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, String>
+async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Ok((sender, connection)) =
         hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
     else {
-        return Err("the destination did not speak HTTP".to_owned());
+        return Err(ConnectError::NotHttp);
     };
     tokio::spawn(connection);
     Ok(sender)

@@ -4,12 +4,12 @@
 //! unrepresentable here), for a scraper on the same host.
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use hardshell_accept::{Listener, serve_http1};
 use http::{Method, Request, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
@@ -26,14 +26,7 @@ pub(crate) async fn serve(listener: TcpListener, state: SharedState) {
         let Ok(slot) = slots.clone().acquire_owned().await else {
             return;
         };
-        let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics listener: accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
+        let stream = listener.next("metrics").await;
         let state = state.clone();
         tokio::spawn(async move {
             let _slot = slot;
@@ -48,12 +41,7 @@ pub(crate) async fn serve(listener: TcpListener, state: SharedState) {
                 .header_read_timeout(Some(state.limits.header_timeout))
                 .max_buf_size(8192)
                 .max_headers(32);
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %e, "metrics connection ended with an error");
-            }
+            serve_http1("metrics", &builder, stream, service, false).await;
         });
     }
 }

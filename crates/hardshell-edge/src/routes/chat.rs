@@ -36,7 +36,7 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
 use hardshell_audit::AuditEvent;
-use hardshell_audit::event::{ApprovalEventDropped, RequestId, TurnFinished};
+use hardshell_audit::event::{ApprovalEventDropped, RequestId, TurnEnding, TurnFinished};
 use hardshell_auth::{Chat, Permit, Principal};
 use hardshell_protocol::chat::{
     Approve, ChatEvent, NewSession, Question, SendMessage, SessionHistory, SessionList, ToolState,
@@ -271,16 +271,18 @@ pub(crate) async fn start_turn(
                 }
                 TurnLine::Outcome { outcome } => {
                     let (end, reason) = match &outcome.end {
-                        TurnEnd::Completed => ("completed", None),
-                        TurnEnd::Refused(refusal) => ("refused", Some(refusal.to_string())),
-                        TurnEnd::Failed(failure) => ("failed", Some(failure.to_string())),
+                        TurnEnd::Completed => (TurnEnding::Completed, None),
+                        TurnEnd::Refused(refusal) => {
+                            (TurnEnding::Refused, Some(refusal.to_string()))
+                        }
+                        TurnEnd::Failed(failure) => (TurnEnding::Failed, Some(failure.to_string())),
                     };
                     if let Ok(request_id) = RequestId::new(&request_id) {
                         state.audit.note(AuditEvent::TurnFinished(TurnFinished {
                             request_id,
                             subject: subject.clone(),
                             session: outcome.session.to_string(),
-                            end: end.to_owned(),
+                            end,
                             reason,
                             steps: outcome.steps,
                             tool_calls: u32::try_from(outcome.tool_calls.len()).unwrap_or(u32::MAX),

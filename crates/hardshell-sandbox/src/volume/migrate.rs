@@ -15,6 +15,25 @@ use super::VolumeError;
 /// Deeper than any real workspace; a tree built to exhaust the stack stops here.
 const MAX_DEPTH: usize = 128;
 
+/// Which step of a migration failed, and on which path.
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error("{} already exists", aside.display())]
+    AsideTaken { aside: PathBuf },
+    #[error("moving it aside: {0}")]
+    MoveAside(#[source] io::Error),
+    #[error("making it again: {0}")]
+    MakeAgain(#[source] io::Error),
+    #[error("{} is nested too deep", path.display())]
+    TooDeep { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Copy {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
 /// Renames `at` to `<at>.pre-volume` and makes `at` again, empty. Refuses
 /// when the aside name is taken: a migration that failed half-way is for
 /// the owner to look at.
@@ -23,37 +42,45 @@ pub(super) fn move_aside(name: &str, at: &Path) -> Result<PathBuf, VolumeError> 
     let mut aside = at.as_os_str().to_owned();
     aside.push(".pre-volume");
     let aside = PathBuf::from(aside);
-    let failed = |reason: String| VolumeError::Migrate {
+    let failed = |reason: MigrateError| VolumeError::Migrate {
         name: name.to_owned(),
         path: at.to_owned(),
         reason,
     };
     if std::fs::symlink_metadata(&aside).is_ok() {
-        return Err(failed(format!("{} already exists", aside.display())));
+        return Err(failed(MigrateError::AsideTaken { aside }));
     }
-    std::fs::rename(at, &aside).map_err(|e| failed(format!("moving it aside: {e}")))?;
+    std::fs::rename(at, &aside).map_err(|e| failed(MigrateError::MoveAside(e)))?;
     if let Err(e) = std::fs::DirBuilder::new().mode(0o700).create(at) {
         let _ = std::fs::rename(&aside, at);
-        return Err(failed(format!("making it again: {e}")));
+        return Err(failed(MigrateError::MakeAgain(e)));
     }
     Ok(aside)
 }
 
 /// Copies the tree under `from` into `to` (the freshly mounted volume),
 /// everything owned by `owner`.
-pub(super) fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> Result<(), String> {
+pub(super) fn copy_tree(from: &Path, to: &Path, owner: (u32, u32)) -> Result<(), MigrateError> {
     copy_dir(from, to, owner, 0)
 }
 
-fn copy_dir(from: &Path, to: &Path, owner: (u32, u32), depth: usize) -> Result<(), String> {
+fn copy_dir(from: &Path, to: &Path, owner: (u32, u32), depth: usize) -> Result<(), MigrateError> {
     if depth > MAX_DEPTH {
-        return Err(format!("{} is nested too deep", from.display()));
+        return Err(MigrateError::TooDeep {
+            path: from.to_owned(),
+        });
     }
-    let entries = std::fs::read_dir(from).map_err(|e| format!("{}: {e}", from.display()))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("{}: {e}", from.display()))?;
+    let in_from = |source: io::Error| MigrateError::Copy {
+        path: from.to_owned(),
+        source,
+    };
+    for entry in std::fs::read_dir(from).map_err(in_from)? {
+        let entry = entry.map_err(in_from)?;
         let (source, target) = (entry.path(), to.join(entry.file_name()));
-        let failed = |e: io::Error| format!("{}: {e}", source.display());
+        let failed = |e: io::Error| MigrateError::Copy {
+            path: source.clone(),
+            source: e,
+        };
         let meta = std::fs::symlink_metadata(&source).map_err(failed)?;
         let kind = meta.file_type();
         if kind.is_dir() {

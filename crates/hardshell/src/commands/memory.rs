@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use hardshell_agent::{MAX_NOTE_FILE_BYTES, MemoryError, Notebook};
 use hardshell_audit::AuditEvent;
-use hardshell_audit::event::MemoryNoteChanged;
+use hardshell_audit::event::{MemoryNoteChanged, NoteChange};
 use hardshell_egress::Credentials;
 use hardshell_storage::{ObjectKey, Scope};
 
@@ -53,7 +53,7 @@ pub async fn run(global: &Global, command: &MemoryCommand) -> anyhow::Result<()>
             notebook
                 .write(name, &text, current.as_ref().map(|file| &file.version))
                 .await?;
-            changed(&audit, name, "written").await?;
+            changed(&audit, name, NoteChange::Written).await?;
             println!("wrote note {name}");
             Ok(())
         }
@@ -61,7 +61,7 @@ pub async fn run(global: &Global, command: &MemoryCommand) -> anyhow::Result<()>
             if !notebook.delete(name).await? {
                 bail!("no note named {name:?} (see `hardshell memory list`)");
             }
-            changed(&audit, name, "deleted").await?;
+            changed(&audit, name, NoteChange::Deleted).await?;
             println!("deleted note {name}");
             Ok(())
         }
@@ -90,10 +90,10 @@ async fn list(notebook: &Notebook) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn changed(audit: &Scope, note: &str, change: &str) -> anyhow::Result<()> {
+async fn changed(audit: &Scope, note: &str, change: NoteChange) -> anyhow::Result<()> {
     let event = AuditEvent::MemoryNoteChanged(MemoryNoteChanged {
         note: note.to_owned(),
-        change: change.to_owned(),
+        change,
         actor: None,
     });
     context::audit_cli(audit, event)
@@ -147,7 +147,7 @@ async fn edit(notebook: &Notebook, audit: &Scope, name: &str) -> anyhow::Result<
             )),
         });
     }
-    changed(audit, name, "written").await?;
+    changed(audit, name, NoteChange::Written).await?;
     println!("wrote note {name}");
     Ok(())
 }

@@ -1,0 +1,192 @@
+//! The closed sets that exec, egress, turn and note records choose from. Each value
+//! is written as the snake_case word it had when these fields were free
+//! strings, so records from before (which the hash chain covers byte for
+//! byte) read back and serialize unchanged. Every value a release ever wrote
+//! is in its set, so none of these needs [`super::Recorded`]'s legacy
+//! fallback: a word outside the set is not an old record but a wrong one, and
+//! reading it fails like any other malformed field.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::fields::FieldError;
+
+/// Declares a fieldless enum serialized as one fixed word per variant, with
+/// `as_str`, `Display` and a `FromStr` that accepts exactly those words.
+macro_rules! closed_set {
+    (
+        $(#[$doc:meta])*
+        $name:ident, $field:literal {
+            $($(#[$variant_doc:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$variant_doc])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant,)+];
+
+            /// The word the record holds.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = FieldError;
+            fn from_str(text: &str) -> Result<Self, FieldError> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(FieldError {
+                        field: $field,
+                        value: text.chars().take(64).collect(),
+                        rule: concat!("one of:", $(" ", $text,)+),
+                    }),
+                }
+            }
+        }
+    };
+}
+
+closed_set!(
+    /// Whether a command from the `exec` tool may run.
+    ExecDecision, "exec decision" {
+        /// Every program in it is listed.
+        Allowed = "allowed",
+        /// The owner is asked.
+        Asked = "asked",
+        /// The owner approved it.
+        Approved = "approved",
+        Refused = "refused",
+    }
+);
+
+closed_set!(
+    /// Why an exec command was asked about or refused.
+    ExecReason, "exec reason" {
+        /// A program in it is not on the allowlist.
+        NotListed = "not_listed",
+        /// A listed program that can run others.
+        RunsPrograms = "runs_programs",
+        OwnerRefused = "owner_refused",
+        /// The question expired.
+        Unanswered = "unanswered",
+        /// An API session: its stream carries no questions.
+        NoOneToAsk = "no_one_to_ask",
+        TooManyPending = "too_many_pending",
+        /// `[exec] approval = "deny"`.
+        ExecDisabled = "exec_disabled",
+        /// No approval id could be drawn.
+        NoRandomness = "no_randomness",
+        /// Approved, but another command ran in the workspace while the owner
+        /// was asked.
+        WorkspaceChanged = "workspace_changed",
+    }
+);
+
+closed_set!(
+    /// How an exec command's shell ended.
+    ExecEnding, "exec ending" {
+        /// The command exited on its own.
+        Exited = "exited",
+        /// It exited after forks were refused at its process limit.
+        Pids = "pids",
+        /// The wall clock ran out.
+        Timeout = "timeout",
+        /// The memory limit was reached.
+        Memory = "memory",
+        /// A signal ended it.
+        Signal = "signal",
+        /// hardshell stopped it (shutdown).
+        Terminated = "terminated",
+        /// Its shell could not start.
+        Failed = "failed",
+    }
+);
+
+closed_set!(
+    /// Whether the egress broker let a shell connect.
+    EgressDecision, "egress decision" {
+        Allowed = "allowed",
+        Refused = "refused",
+    }
+);
+
+closed_set!(
+    /// Which kind of shell a broker serves.
+    ShellKind, "shell kind" {
+        /// The tool shells `exec` runs commands in.
+        Exec = "exec",
+        /// The shell the built-in agent runs in.
+        Agent = "agent",
+    }
+);
+
+closed_set!(
+    /// What the owner did to a memory note.
+    NoteChange, "note change" {
+        Written = "written",
+        Deleted = "deleted",
+    }
+);
+
+closed_set!(
+    /// How an agent turn ended.
+    TurnEnding, "turn ending" {
+        Completed = "completed",
+        Refused = "refused",
+        Failed = "failed",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words_round_trip<T>(all: &[T])
+    where
+        T: Copy + fmt::Debug + PartialEq + Serialize + for<'de> Deserialize<'de> + FromStr,
+        T: fmt::Display,
+    {
+        for &value in all {
+            let json = serde_json::to_string(&value).unwrap();
+            assert_eq!(json, format!("\"{value}\""));
+            assert_eq!(serde_json::from_str::<T>(&json).unwrap(), value);
+            assert!(value.to_string().parse::<T>().ok() == Some(value));
+        }
+    }
+
+    #[test]
+    fn every_value_is_written_as_its_word_and_read_back() {
+        words_round_trip(ExecDecision::ALL);
+        words_round_trip(ExecReason::ALL);
+        words_round_trip(ExecEnding::ALL);
+        words_round_trip(EgressDecision::ALL);
+        words_round_trip(ShellKind::ALL);
+        words_round_trip(TurnEnding::ALL);
+        words_round_trip(NoteChange::ALL);
+    }
+
+    #[test]
+    fn a_word_outside_the_set_is_refused() {
+        assert!(serde_json::from_str::<ExecDecision>("\"denied\"").is_err());
+        assert!(serde_json::from_str::<ExecEnding>("\"Exited\"").is_err());
+        let err = "crashed".parse::<ExecEnding>().unwrap_err();
+        assert_eq!(err.field, "exec ending");
+        assert!(err.to_string().contains("exited"), "{err}");
+    }
+}
