@@ -22,10 +22,15 @@ impl SecretSource for StoredSecrets {
             for info in self.0.list().await.map_err(|e| e.to_string())? {
                 // Removed since it was listed: not scanned for.
                 if let Some(value) = self.0.get(&info.name).await.map_err(|e| e.to_string())? {
-                    values.push(NamedSecret::new(
-                        info.name.as_str(),
-                        value.expose().to_vec(),
-                    ));
+                    // A credential the config names is used trimmed (a value
+                    // stored by `echo … | hardshell secret set` ends in a
+                    // newline): the trimmed value is what can leak, and a
+                    // scan for it also finds the stored one around it.
+                    let held = match value.expose().trim_ascii() {
+                        [] => value.expose(),
+                        trimmed => trimmed,
+                    };
+                    values.push(NamedSecret::new(info.name.as_str(), held.to_vec()));
                 }
             }
             Ok(values)

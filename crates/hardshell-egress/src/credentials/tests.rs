@@ -94,6 +94,33 @@ async fn a_credential_from_the_store_is_scanned_for_through_the_store() {
 }
 
 #[tokio::test]
+async fn a_credential_stored_with_a_newline_is_scanned_for_as_it_is_used_trimmed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = secret_store(dir.path()).await;
+    let name = SecretName::parse("OIDC_SECRET").unwrap();
+    let used = "oidc-client-secret-0123456789";
+    let stored = format!("  {used}\n");
+    let value = SecretValue::new(Zeroizing::new(stored.as_bytes().to_vec())).unwrap();
+    secrets.put(&name, &value).await.unwrap();
+    let loaded = config("env:PATH");
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let read = credentials
+        .resolve(
+            "access.oidc.client_secret",
+            &SecretRef::Secret("OIDC_SECRET".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(*read, used);
+    let scanner = credentials.scanner(Duration::ZERO).current().await;
+    // The value as it is used, without the whitespace it was stored with.
+    let found = scanner
+        .find(format!("token={used}&x=1").as_bytes())
+        .unwrap();
+    assert_eq!(found.name, "OIDC_SECRET");
+}
+
+#[tokio::test]
 async fn a_missing_credential_names_its_key_and_source_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let secrets = secret_store(dir.path()).await;
