@@ -212,6 +212,32 @@ impl AuditLog {
         Ok(seq)
     }
 
+    /// [`record`](Self::record), with a refusal also logged as an error:
+    /// every writer of the log (the edge, exec, the brokers) reports it the
+    /// same way, under the event's type name and never its content.
+    pub fn record_logged(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        let kind = event.type_name();
+        self.record(event).inspect_err(|e| {
+            tracing::error!(event = kind, error = %e, "audit record refused");
+        })
+    }
+
+    /// [`record_logged`](Self::record_logged) for a fact that has already
+    /// happened: the refusal is logged, not returned, as failing the caller
+    /// would not undo what it records.
+    pub fn note(&self, event: AuditEvent) {
+        let _ = self.record_logged(event);
+    }
+
+    /// [`record_durable`](Self::record_durable), with a failure also logged
+    /// as an error.
+    pub async fn record_durable_logged(&self, event: AuditEvent) -> Result<u64, AuditError> {
+        let kind = event.type_name();
+        self.record_durable(event).await.inspect_err(|e| {
+            tracing::error!(event = kind, error = %e, "durable audit record failed");
+        })
+    }
+
     /// Ships every record made so far.
     pub async fn flush(&self) -> Result<(), AuditError> {
         self.shared.flush_detached(None).await

@@ -106,21 +106,11 @@ impl Trail {
     }
 
     fn record(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let kind = event.type_name();
-        self.log.record(event).map(|_| ()).inspect_err(|e| {
-            tracing::error!(event = kind, error = %e, "audit record refused");
-        })
+        self.log.record_logged(event).map(|_| ())
     }
 
     async fn record_durable(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let kind = event.type_name();
-        self.log
-            .record_durable(event)
-            .await
-            .map(|_| ())
-            .inspect_err(|e| {
-                tracing::error!(event = kind, error = %e, "durable audit record failed");
-            })
+        self.log.record_durable_logged(event).await.map(|_| ())
     }
 
     pub fn request_allowed(

@@ -166,11 +166,7 @@ pub fn serve_model_broker(
 /// the broker does not wait for storage. One the log refuses (its backlog
 /// is full) is logged as an error, as the edge's own.
 fn note(audit: &AuditLog, shell: ShellKind, event: Event) {
-    let event = record(shell, event);
-    let kind = event.type_name();
-    if let Err(e) = audit.record(event) {
-        tracing::error!(event = kind, error = %e, "audit record refused");
-    }
+    audit.note(record(shell, event));
 }
 
 /// The audit record (and warning log line) for one broker decision. None is

@@ -21,22 +21,12 @@ impl ExecTrail {
     /// A fact, buffered and flushed with the log's next flush. A record the
     /// log refuses is logged, not returned: what it records has happened.
     pub(crate) fn note(&self, event: AuditEvent) {
-        let kind = event.type_name();
-        if let Err(e) = self.log.record(event) {
-            tracing::error!(event = kind, error = %e, "audit record refused");
-        }
+        self.log.note(event);
     }
 
     /// An owner's decision, in storage before it is acted on.
     pub(crate) async fn admin_action(&self, event: AuditEvent) -> Result<(), AuditError> {
-        let kind = event.type_name();
-        self.log
-            .record_durable(event)
-            .await
-            .map(|_| ())
-            .inspect_err(|e| {
-                tracing::error!(event = kind, error = %e, "durable audit record failed");
-            })
+        self.log.record_durable_logged(event).await.map(|_| ())
     }
 }
 
