@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
-use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
-use hardshell_protocol::{AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint};
+use hardshell_config::LoadedConfig;
+use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, SpendCap, UsageLedger};
+use hardshell_protocol::{AgentSettings, ChainEntry, ExecSettings, SecretHint};
 use hardshell_storage::{ObjectKey, Store};
 
 use crate::{Credentials, EgressError, LlmGateway, ProviderRoute};
@@ -60,10 +60,7 @@ pub async fn gateway(
         let base_url = url::Url::parse(&provider.base_url).map_err(|e| {
             loaded.error_at(&format!("llm.providers.{name}.base_url"), e.to_string())
         })?;
-        let kind = match provider.kind {
-            ConfigKind::Anthropic => ProviderKind::Anthropic,
-            ConfigKind::Openai => ProviderKind::OpenAi,
-        };
+        let kind = provider.kind;
         providers.insert(
             name.clone(),
             ProviderRoute {
@@ -106,10 +103,7 @@ pub fn agent_settings(
             .providers
             .get(model.provider())
             .ok_or_else(|| loaded.error_at(&format!("llm.chain[{i}]"), "no such provider"))?;
-        let wire = match provider.kind {
-            ConfigKind::Anthropic => ProviderWire::Anthropic,
-            ConfigKind::Openai => ProviderWire::Openai,
-        };
+        let wire = provider.kind;
         let through = gateway
             .agent_provider(model.provider())
             .ok_or_else(|| loaded.error_at(&format!("llm.chain[{i}]"), "no such provider"))?;
@@ -129,7 +123,7 @@ pub fn agent_settings(
                 .routes
                 .iter()
                 .filter(|route| !tls || route.tls)
-                .flat_map(|route| route.hosts.iter().cloned())
+                .flat_map(|route| route.hosts.iter().map(ToString::to_string))
                 .collect();
             hosts.sort();
             hosts.dedup();
@@ -142,7 +136,7 @@ pub fn agent_settings(
             .iter()
             .map(|(name, binding)| SecretHint {
                 name: name.clone(),
-                hosts: binding.hosts.clone(),
+                hosts: binding.hosts.iter().map(ToString::to_string).collect(),
                 header: binding.header.clone(),
             })
             .collect();
