@@ -802,3 +802,21 @@ fn good_host_patterns_are_parsed_at_load() {
     let binding = &loaded.config.egress.secrets["TOKEN"];
     assert_eq!(binding.hosts[0].to_string(), "*.example.com");
 }
+
+#[test]
+fn the_agent_and_its_exec_tool_run_only_when_the_config_says_so() {
+    let runs = |text: &str| {
+        let config = parse(text).unwrap().config;
+        (config.agent_runs(), config.exec_runs())
+    };
+    assert_eq!(runs(""), (true, true), "the defaults run both");
+    assert_eq!(runs("[exec]\napproval = \"allowlist\"\n"), (true, true));
+    assert_eq!(runs("[exec]\napproval = \"deny\"\n"), (true, false));
+    assert_eq!(runs("[agent]\nenabled = false\n"), (false, false));
+    let upstream = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
+    assert_eq!(
+        runs(upstream),
+        (false, false),
+        "an upstream replaces the agent"
+    );
+}

@@ -115,7 +115,7 @@ pub fn agent_settings(
         });
     }
     let agent = &loaded.config.agent;
-    let mut exec = exec_settings(&loaded.config.exec);
+    let mut exec = exec_settings(&loaded.config);
     if let Some(exec) = &mut exec {
         let egress = &loaded.config.egress;
         let hosts = |tls: bool| -> Vec<String> {
@@ -152,15 +152,16 @@ pub fn agent_settings(
     })
 }
 
-/// What the agent tells the model about `exec`; `None` when it has no such tool.
-fn exec_settings(exec: &hardshell_config::Exec) -> Option<ExecSettings> {
-    let asks = match exec.approval {
-        hardshell_config::Approval::Deny => return None,
-        hardshell_config::Approval::Allowlist => false,
-        hardshell_config::Approval::Ask => true,
-    };
+/// What the agent tells the model about `exec`; `None` when it has no such
+/// tool (the config's `exec_runs` decides, as it decides whether tool shells
+/// are started).
+fn exec_settings(config: &hardshell_config::Config) -> Option<ExecSettings> {
+    if !config.exec_runs() {
+        return None;
+    }
+    let exec = &config.exec;
     Some(ExecSettings {
-        asks,
+        asks: exec.approval == hardshell_config::Approval::Ask,
         allow: exec.allow.clone(),
         timeout_secs: exec.timeout_secs,
         egress: Vec::new(),
