@@ -577,10 +577,13 @@ fn the_llm_chain_names_configured_providers_over_safe_urls() {
         key_of(parse(&format!("[llm]\nchain = [\"cloud/x\"]\n{provider}"))),
         "llm.chain[0]"
     );
-    assert_eq!(
-        key_of(parse(&format!("[llm]\nchain = [\"no-slash\"]\n{provider}"))),
-        "llm.chain[0]"
-    );
+    for entry in ["no-slash", "local/has space", "Local/smollm2", "local/"] {
+        assert_eq!(
+            key_of(parse(&format!("[llm]\nchain = [\"{entry}\"]\n{provider}"))),
+            "llm.chain[0]",
+            "{entry}"
+        );
+    }
     let remote_http =
         "[llm.providers.lan]\nkind = \"openai\"\nbase_url = \"http://192.168.1.9:11434/v1\"\n";
     assert_eq!(key_of(parse(remote_http)), "llm.providers.lan.base_url");
@@ -599,6 +602,12 @@ fn the_llm_chain_names_configured_providers_over_safe_urls() {
     assert_eq!(
         key_of(parse(
             "[[llm.prices]]\nmodel = \"a/b\"\ninput_per_mtok = -3.0\noutput_per_mtok = 1.0\n"
+        )),
+        "llm.prices[0]"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[[llm.prices]]\nmodel = \"a/b c\"\ninput_per_mtok = 3.0\noutput_per_mtok = 1.0\n"
         )),
         "llm.prices[0]"
     );
