@@ -8,12 +8,12 @@ use std::sync::Arc;
 use futures::StreamExt;
 use hardshell_llm::{
     ApiKey, ChatRequest, FallbackChain, LlmError, ModelRef, ProviderClient, ProviderConfig,
-    ProviderKind, SwitchReason, Transport,
+    SwitchReason, Transport,
 };
 use zeroize::Zeroizing;
 
 use crate::{ChatStream, Model, ModelError};
-use hardshell_protocol::{ChainEntry, ProviderWire};
+use hardshell_protocol::ChainEntry;
 
 /// Told about each move down the chain (the agent reports it to the edge).
 pub type OnSwitch = Arc<dyn Fn(&ModelRef, &ModelRef, SwitchReason) + Send + Sync>;
@@ -41,11 +41,7 @@ impl ChainModel {
     ) -> Result<Self, LlmError> {
         let mut chain = Vec::with_capacity(entries.len());
         for entry in entries {
-            let kind = match entry.wire {
-                ProviderWire::Anthropic => ProviderKind::Anthropic,
-                ProviderWire::Openai => ProviderKind::OpenAi,
-            };
-            let mut config = ProviderConfig::new(kind, entry.base_url.clone());
+            let mut config = ProviderConfig::new(entry.wire, entry.base_url.clone());
             config.transport = Transport::Proxy(proxy.to_owned());
             if let Some(placeholder) = &entry.key {
                 config.api_key = Some(ApiKey::new(Zeroizing::new(placeholder.clone()))?);

@@ -16,7 +16,9 @@
 //!   serves on).
 
 pub mod address;
-pub mod host;
+/// Host names and patterns, from the shared vocabulary (the config parses
+/// them at load; the broker matches with them).
+pub use hardshell_vocabulary::host;
 pub mod policy;
 pub mod proxy;
 pub mod secrets;

@@ -11,6 +11,7 @@ mod load;
 mod model;
 mod secret_ref;
 
+pub use hardshell_vocabulary::HostPattern;
 pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{

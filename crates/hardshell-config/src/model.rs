@@ -74,6 +74,21 @@ pub struct Config {
     pub dangerous: Dangerous,
 }
 
+impl Config {
+    /// Whether `hardshell up` runs the built-in agent: `[agent] enabled`,
+    /// unless `[upstream]` names another workload. Decided here only; the
+    /// wiring, the edge's chat routes and the agent's settings follow it.
+    pub fn agent_runs(&self) -> bool {
+        self.agent.enabled && self.upstream.is_none()
+    }
+
+    /// Whether the agent has its `exec` tool (and tool shells are started
+    /// for it): the agent runs, and `[exec] approval` is not `"deny"`.
+    pub fn exec_runs(&self) -> bool {
+        self.agent_runs() && self.exec.approval != Approval::Deny
+    }
+}
+
 /// The default listen address: loopback only, port 8787.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
 

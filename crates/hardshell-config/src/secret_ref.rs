@@ -3,13 +3,14 @@
 
 use std::fmt;
 
+use hardshell_vocabulary::SecretName;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Where a credential comes from. The config holds only this reference.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SecretRef {
     /// A secret stored with `hardshell secret put NAME`.
-    Secret(String),
+    Secret(SecretName),
     /// An environment variable of the hardshell process.
     Env(String),
 }
@@ -39,12 +40,10 @@ pub enum SecretRefError {
 }
 
 /// The rule for secret names, shared with `hardshell secret put`: an upper-case
-/// letter, then up to 63 upper-case letters, digits or underscores.
+/// letter, then up to 63 upper-case letters, digits or underscores
+/// ([`hardshell_vocabulary::SecretName`]'s, the one rule).
 pub fn is_valid_secret_name(name: &str) -> bool {
-    let mut bytes = name.bytes();
-    matches!(bytes.next(), Some(b'A'..=b'Z'))
-        && name.len() <= 64
-        && bytes.all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+    hardshell_vocabulary::SecretName::is_valid(name)
 }
 
 fn is_valid_env_name(name: &str) -> bool {
@@ -58,13 +57,11 @@ impl SecretRef {
     /// Parses `secret:NAME` or `env:NAME`.
     pub fn parse(text: &str) -> Result<Self, SecretRefError> {
         if let Some(name) = text.strip_prefix("secret:") {
-            return if is_valid_secret_name(name) {
-                Ok(SecretRef::Secret(name.to_owned()))
-            } else {
-                Err(SecretRefError::SecretName {
+            return SecretName::parse(name).map(SecretRef::Secret).map_err(|_| {
+                SecretRefError::SecretName {
                     name: name.to_owned(),
-                })
-            };
+                }
+            });
         }
         if let Some(name) = text.strip_prefix("env:") {
             return if is_valid_env_name(name) {
@@ -110,7 +107,7 @@ mod tests {
     fn references_parse() {
         assert_eq!(
             SecretRef::parse("secret:R2_KEY"),
-            Ok(SecretRef::Secret("R2_KEY".into()))
+            Ok(SecretRef::Secret(SecretName::parse("R2_KEY").unwrap()))
         );
         assert_eq!(
             SecretRef::parse("env:AWS_ACCESS_KEY_ID"),

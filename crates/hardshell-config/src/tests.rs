@@ -52,7 +52,7 @@ fn the_template_documents_every_key() {
     full.access.oidc = Some(crate::Oidc {
         issuer: "https://i".into(),
         client_id: "c".into(),
-        client_secret: SecretRef::Secret("S".into()),
+        client_secret: SecretRef::Secret(hardshell_vocabulary::SecretName::parse("S").unwrap()),
         scopes: vec![],
         groups_claim: "g".into(),
         provider_verifies_emails: true,
@@ -68,9 +68,11 @@ fn the_template_documents_every_key() {
     full.llm.providers.insert(
         "openai".into(),
         crate::Provider {
-            kind: crate::ProviderKind::Openai,
+            kind: crate::ProviderKind::OpenAi,
             base_url: "https://x".into(),
-            api_key: Some(SecretRef::Secret("K".into())),
+            api_key: Some(SecretRef::Secret(
+                hardshell_vocabulary::SecretName::parse("K").unwrap(),
+            )),
         },
     );
     full.llm.prices = vec![crate::Price {
@@ -85,14 +87,14 @@ fn the_template_documents_every_key() {
         region: "r".into(),
         path_style: true,
         prefix: Some("p".into()),
-        access_key_id: SecretRef::Secret("A".into()),
-        secret_access_key: SecretRef::Secret("B".into()),
+        access_key_id: SecretRef::Secret(hardshell_vocabulary::SecretName::parse("A").unwrap()),
+        secret_access_key: SecretRef::Secret(hardshell_vocabulary::SecretName::parse("B").unwrap()),
         max_retries: 1,
         retry_timeout_secs: 1,
     });
     full.audit.s3 = full.storage.s3.clone();
     full.egress.routes = vec![crate::EgressRoute {
-        hosts: vec!["api.example.com".into()],
+        hosts: vec![crate::HostPattern::parse("api.example.com").unwrap()],
         ports: vec![443],
         methods: Some(vec!["GET".into()]),
         paths: Some(vec!["/v1/".into()]),
@@ -101,7 +103,7 @@ fn the_template_documents_every_key() {
     full.egress.secrets.insert(
         "GITHUB_TOKEN".into(),
         crate::SecretBinding {
-            hosts: vec!["api.example.com".into()],
+            hosts: vec![crate::HostPattern::parse("api.example.com").unwrap()],
             header: Some("authorization".into()),
         },
     );
@@ -575,10 +577,13 @@ fn the_llm_chain_names_configured_providers_over_safe_urls() {
         key_of(parse(&format!("[llm]\nchain = [\"cloud/x\"]\n{provider}"))),
         "llm.chain[0]"
     );
-    assert_eq!(
-        key_of(parse(&format!("[llm]\nchain = [\"no-slash\"]\n{provider}"))),
-        "llm.chain[0]"
-    );
+    for entry in ["no-slash", "local/has space", "Local/smollm2", "local/"] {
+        assert_eq!(
+            key_of(parse(&format!("[llm]\nchain = [\"{entry}\"]\n{provider}"))),
+            "llm.chain[0]",
+            "{entry}"
+        );
+    }
     let remote_http =
         "[llm.providers.lan]\nkind = \"openai\"\nbase_url = \"http://192.168.1.9:11434/v1\"\n";
     assert_eq!(key_of(parse(remote_http)), "llm.providers.lan.base_url");
@@ -597,6 +602,12 @@ fn the_llm_chain_names_configured_providers_over_safe_urls() {
     assert_eq!(
         key_of(parse(
             "[[llm.prices]]\nmodel = \"a/b\"\ninput_per_mtok = -3.0\noutput_per_mtok = 1.0\n"
+        )),
+        "llm.prices[0]"
+    );
+    assert_eq!(
+        key_of(parse(
+            "[[llm.prices]]\nmodel = \"a/b c\"\ninput_per_mtok = 3.0\noutput_per_mtok = 1.0\n"
         )),
         "llm.prices[0]"
     );
@@ -741,4 +752,80 @@ fn egress_routes_and_bindings_the_broker_could_not_use_are_refused() {
     ] {
         assert_eq!(key_of(parse(text)), key, "{text}");
     }
+}
+
+#[test]
+fn a_bad_host_pattern_is_refused_at_load_with_its_line_and_key() {
+    for (text, line, key) in [
+        (
+            "[[egress.routes]]\nports = [443]\nhosts = [\"api.github.com\", \"*.com\"]\n",
+            3,
+            "egress.routes[0].hosts",
+        ),
+        (
+            "[egress.secrets.TOKEN]\nheader = \"authorization\"\nhosts = [\"a.*.test\"]\n",
+            3,
+            "egress.secrets.TOKEN.hosts",
+        ),
+        (
+            "[[egress.routes]]\nhosts = [\"exa mple.com\"]\nports = [443]\n",
+            2,
+            "egress.routes[0].hosts",
+        ),
+    ] {
+        let (at, _, found, message) = invalid(parse(text));
+        assert_eq!((at, found.as_deref()), (line, Some(key)), "{text}");
+        // The key is the list; the message names the pattern that failed.
+        assert!(
+            message.contains("host name") || message.contains("wildcard"),
+            "{message}"
+        );
+        assert!(
+            text.lines()
+                .nth(line - 1)
+                .is_some_and(|l| l.starts_with("hosts"))
+        );
+        let shown = parse(text).unwrap_err().to_string();
+        assert!(
+            shown.starts_with(&format!("/etc/hardshell/hardshell.toml:{line}:")),
+            "{shown}"
+        );
+    }
+}
+
+#[test]
+fn good_host_patterns_are_parsed_at_load() {
+    let text = "[[egress.routes]]\nhosts = [\"API.GitHub.com.\", \"*.githubusercontent.com\"]\n\
+                ports = [443]\n[egress.secrets.TOKEN]\nhosts = [\"*.example.com\"]\n";
+    let loaded = parse(text).unwrap();
+    let route = &loaded.config.egress.routes[0];
+    assert_eq!(
+        route.hosts,
+        [
+            crate::HostPattern::parse("api.github.com").unwrap(),
+            crate::HostPattern::parse("*.githubusercontent.com").unwrap(),
+        ]
+    );
+    let github = hardshell_vocabulary::Host::parse("objects.githubusercontent.com").unwrap();
+    assert!(route.hosts[1].matches(&github));
+    let binding = &loaded.config.egress.secrets["TOKEN"];
+    assert_eq!(binding.hosts[0].to_string(), "*.example.com");
+}
+
+#[test]
+fn the_agent_and_its_exec_tool_run_only_when_the_config_says_so() {
+    let runs = |text: &str| {
+        let config = parse(text).unwrap().config;
+        (config.agent_runs(), config.exec_runs())
+    };
+    assert_eq!(runs(""), (true, true), "the defaults run both");
+    assert_eq!(runs("[exec]\napproval = \"allowlist\"\n"), (true, true));
+    assert_eq!(runs("[exec]\napproval = \"deny\"\n"), (true, false));
+    assert_eq!(runs("[agent]\nenabled = false\n"), (false, false));
+    let upstream = "[upstream]\nurl = \"http://127.0.0.1:3000\"\n";
+    assert_eq!(
+        runs(upstream),
+        (false, false),
+        "an upstream replaces the agent"
+    );
 }

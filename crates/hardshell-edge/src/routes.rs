@@ -278,8 +278,19 @@ impl Routes {
     }
 }
 
+/// What the edge serves besides its own pages, logins and admin API: decided
+/// by the config (`[upstream]`, `[agent]`) before the table is built.
+pub(crate) enum Behind {
+    /// `[upstream]`: everything else is proxied there.
+    Upstream,
+    /// The built-in agent: the chat page, the chat API and the OpenAI API.
+    Agent(Arc<crate::agent::AgentClient>),
+    /// Neither: the chat paths answer 404 once authorised.
+    Nothing,
+}
+
 /// Every route the edge serves.
-pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> {
+pub(crate) fn table(behind: &Behind) -> Result<Routes, matchit::InsertError> {
     let routes = Routes::builder();
     let routes = health::register(routes);
     let routes = session::register(routes);
@@ -288,10 +299,16 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
     let routes = oidc::register(routes);
     let routes = admin::register(routes);
     let routes = devices::register(routes);
-    let routes = if has_upstream {
-        crate::proxy::register(routes)
-    } else {
-        openai::register(chat::register(pages::register_chat(routes)))
+    let routes = match behind {
+        Behind::Upstream => crate::proxy::register(routes),
+        Behind::Agent(agent) => {
+            let routes = chat::register(pages::register_chat(routes), agent);
+            openai::register(routes, agent)
+        }
+        Behind::Nothing => {
+            let routes = chat::register_without_agent(pages::register_chat(routes));
+            openai::register_without_agent(routes)
+        }
     };
     routes.build()
 }
@@ -352,4 +369,54 @@ pub(crate) async fn start_session(
             .append(http::header::SET_COOKIE, cookie);
     }
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHAT_PATHS: [(Method, &str); 8] = [
+        (Method::GET, "/"),
+        (Method::GET, "/api/sessions"),
+        (Method::POST, "/api/sessions"),
+        (Method::GET, "/api/sessions/web-x"),
+        (Method::POST, "/api/sessions/web-x/messages"),
+        (Method::POST, "/api/sessions/web-x/approvals/a"),
+        (Method::POST, "/v1/chat/completions"),
+        (Method::GET, "/v1/models"),
+    ];
+
+    fn served(routes: &Routes, method: &Method, path: &str) -> Option<bool> {
+        match routes.find(method, path) {
+            Match::Found { endpoint, .. } => Some(endpoint.is_proxy()),
+            Match::NotFound | Match::MethodNotAllowed => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn chat_paths_are_the_edges_with_or_without_an_agent_and_the_upstreams_with_one() {
+        let agent = Arc::new(crate::agent::AgentClient::new("/nonexistent".into()));
+        let with_agent = table(&Behind::Agent(agent)).unwrap();
+        let without = table(&Behind::Nothing).unwrap();
+        let upstream = table(&Behind::Upstream).unwrap();
+        for (method, path) in CHAT_PATHS {
+            // Without an agent the same paths are registered (404 once
+            // authorised, as they have always answered), never proxied.
+            assert_eq!(
+                served(&with_agent, &method, path),
+                Some(false),
+                "{method} {path}"
+            );
+            assert_eq!(
+                served(&without, &method, path),
+                Some(false),
+                "{method} {path}"
+            );
+            assert_eq!(
+                served(&upstream, &method, path),
+                Some(true),
+                "{method} {path}"
+            );
+        }
+    }
 }

@@ -16,6 +16,7 @@ use hardshell_storage::{ObjectKey, Scope, StorageError, Store};
 use url::Url;
 
 use crate::EdgeError;
+use crate::agent::AgentClient;
 use crate::audit::Trail;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
@@ -48,7 +49,8 @@ pub struct EdgeSetup<'a> {
     /// Where to fetch Cloudflare Access keys instead of the team's own URL: for
     /// tests and air-gapped mirrors (https, or http on loopback only).
     pub cloudflare_certs_url: Option<Url>,
-    /// The built-in agent's socket, when it runs.
+    /// The built-in agent's socket, when it runs (`Config::agent_runs`):
+    /// the chat routes are registered with its client, or not at all.
     pub agent_socket: Option<std::path::PathBuf>,
     /// The agent's `exec` tool, when the agent runs and `[exec] approval`
     /// is not `deny`; built with the same audit log.
@@ -92,8 +94,13 @@ impl EdgeSetup<'_> {
         };
         let session_lifetime =
             Duration::from_secs(config.access.session_hours.saturating_mul(3600));
-        let routes =
-            routes::table(upstream.is_some()).map_err(|source| EdgeError::Routes { source })?;
+        // The config's `agent_runs` decided whether there is an agent socket.
+        let behind = match (&upstream, self.agent_socket) {
+            (Some(_), _) => routes::Behind::Upstream,
+            (None, Some(socket)) => routes::Behind::Agent(Arc::new(AgentClient::new(socket))),
+            (None, None) => routes::Behind::Nothing,
+        };
+        let routes = routes::table(&behind).map_err(|source| EdgeError::Routes { source })?;
         let passkeys = owner_passkeys(self.config, self.store)?;
         let cf_access = match &config.access.cloudflare {
             Some(cloudflare) => {
@@ -180,7 +187,6 @@ impl EdgeSetup<'_> {
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc", MAX_PENDING_LOGINS),
             exec: self.exec,
-            agent: self.agent_socket.map(crate::agent::AgentClient::new),
         }))
     }
 }

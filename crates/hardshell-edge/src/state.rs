@@ -70,8 +70,6 @@ pub struct EdgeState {
     /// OIDC login, when `[access.oidc]` is set.
     pub(crate) oidc: Option<OidcLogin>,
     pub(crate) oidc_pending: Ephemeral,
-    /// The built-in agent, when it runs (no `[upstream]`).
-    pub(crate) agent: Option<crate::agent::AgentClient>,
     /// The agent's `exec` tool, when it has one.
     pub(crate) exec: Option<hardshell_exec::ExecService>,
 }

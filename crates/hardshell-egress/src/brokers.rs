@@ -12,7 +12,6 @@ use hardshell_audit::event::{
 };
 use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_broker::address::AddressGuard;
-use hardshell_broker::host::HostPattern;
 use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Event};
 use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner, NamedSecret};
@@ -21,18 +20,6 @@ use hardshell_secrets::{SecretName, SecretStore};
 use zeroize::Zeroizing;
 
 use crate::{EgressError, LlmGateway, models};
-
-fn patterns(hosts: &[String], key: &str) -> Result<Vec<HostPattern>, EgressError> {
-    hosts
-        .iter()
-        .map(|host| {
-            HostPattern::parse(host).map_err(|error| EgressError::HostPattern {
-                key: key.to_owned(),
-                error,
-            })
-        })
-        .collect()
-}
 
 /// The values of the secrets `[egress.secrets]` binds, read from the store
 /// now, so a missing one stops the start.
@@ -70,9 +57,9 @@ pub async fn exec_broker(
     let config = &loaded.config.egress;
     let values = bound_values(loaded, secrets).await?;
     let mut routes = Vec::new();
-    for (i, route) in config.routes.iter().enumerate() {
+    for route in &config.routes {
         routes.push(Route {
-            hosts: patterns(&route.hosts, &format!("egress.routes[{i}].hosts"))?,
+            hosts: route.hosts.clone(),
             ports: route.ports.clone(),
             methods: route
                 .methods
@@ -88,7 +75,7 @@ pub async fn exec_broker(
         bindings.insert(
             name.clone(),
             Binding {
-                hosts: patterns(&binding.hosts, &format!("egress.secrets.{name}.hosts"))?,
+                hosts: binding.hosts.clone(),
                 header: binding.header.clone(),
             },
         );

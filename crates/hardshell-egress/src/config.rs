@@ -3,9 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use hardshell_config::{LoadedConfig, ProviderKind as ConfigKind};
-use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, ProviderKind, SpendCap, UsageLedger};
-use hardshell_protocol::{AgentSettings, ChainEntry, ExecSettings, ProviderWire, SecretHint};
+use hardshell_config::LoadedConfig;
+use hardshell_llm::{MicroUsd, ModelRef, Price, PriceList, SpendCap, UsageLedger};
+use hardshell_protocol::{AgentSettings, ChainEntry, ExecSettings, SecretHint};
 use hardshell_storage::{ObjectKey, Store};
 
 use crate::{Credentials, EgressError, LlmGateway, ProviderRoute};
@@ -60,10 +60,7 @@ pub async fn gateway(
         let base_url = url::Url::parse(&provider.base_url).map_err(|e| {
             loaded.error_at(&format!("llm.providers.{name}.base_url"), e.to_string())
         })?;
-        let kind = match provider.kind {
-            ConfigKind::Anthropic => ProviderKind::Anthropic,
-            ConfigKind::Openai => ProviderKind::OpenAi,
-        };
+        let kind = provider.kind;
         providers.insert(
             name.clone(),
             ProviderRoute {
@@ -106,10 +103,7 @@ pub fn agent_settings(
             .providers
             .get(model.provider())
             .ok_or_else(|| loaded.error_at(&format!("llm.chain[{i}]"), "no such provider"))?;
-        let wire = match provider.kind {
-            ConfigKind::Anthropic => ProviderWire::Anthropic,
-            ConfigKind::Openai => ProviderWire::Openai,
-        };
+        let wire = provider.kind;
         let through = gateway
             .agent_provider(model.provider())
             .ok_or_else(|| loaded.error_at(&format!("llm.chain[{i}]"), "no such provider"))?;
@@ -121,7 +115,7 @@ pub fn agent_settings(
         });
     }
     let agent = &loaded.config.agent;
-    let mut exec = exec_settings(&loaded.config.exec);
+    let mut exec = exec_settings(&loaded.config);
     if let Some(exec) = &mut exec {
         let egress = &loaded.config.egress;
         let hosts = |tls: bool| -> Vec<String> {
@@ -129,7 +123,7 @@ pub fn agent_settings(
                 .routes
                 .iter()
                 .filter(|route| !tls || route.tls)
-                .flat_map(|route| route.hosts.iter().cloned())
+                .flat_map(|route| route.hosts.iter().map(ToString::to_string))
                 .collect();
             hosts.sort();
             hosts.dedup();
@@ -142,7 +136,7 @@ pub fn agent_settings(
             .iter()
             .map(|(name, binding)| SecretHint {
                 name: name.clone(),
-                hosts: binding.hosts.clone(),
+                hosts: binding.hosts.iter().map(ToString::to_string).collect(),
                 header: binding.header.clone(),
             })
             .collect();
@@ -158,15 +152,16 @@ pub fn agent_settings(
     })
 }
 
-/// What the agent tells the model about `exec`; `None` when it has no such tool.
-fn exec_settings(exec: &hardshell_config::Exec) -> Option<ExecSettings> {
-    let asks = match exec.approval {
-        hardshell_config::Approval::Deny => return None,
-        hardshell_config::Approval::Allowlist => false,
-        hardshell_config::Approval::Ask => true,
-    };
+/// What the agent tells the model about `exec`; `None` when it has no such
+/// tool (the config's `exec_runs` decides, as it decides whether tool shells
+/// are started).
+fn exec_settings(config: &hardshell_config::Config) -> Option<ExecSettings> {
+    if !config.exec_runs() {
+        return None;
+    }
+    let exec = &config.exec;
     Some(ExecSettings {
-        asks,
+        asks: exec.approval == hardshell_config::Approval::Ask,
         allow: exec.allow.clone(),
         timeout_secs: exec.timeout_secs,
         egress: Vec::new(),

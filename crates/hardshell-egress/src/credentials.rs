@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use hardshell_broker::secrets::{LiveScanner, NamedSecret};
 use hardshell_config::{LoadedConfig, SecretRef};
-use hardshell_secrets::{SecretName, SecretStore};
+use hardshell_secrets::SecretStore;
 use zeroize::Zeroizing;
 
 use crate::{EgressError, StoredSecrets};
@@ -85,8 +85,7 @@ impl<'a> Credentials<'a> {
                 Ok(value)
             }
             SecretRef::Secret(name) => {
-                let name = SecretName::parse(name)?;
-                let Some(value) = self.secrets.get(&name).await? else {
+                let Some(value) = self.secrets.get(name).await? else {
                     return Err(loaded
                         .error_at(
                             key,

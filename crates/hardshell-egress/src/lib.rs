@@ -45,12 +45,6 @@ pub enum EgressError {
     LedgerKey(#[from] hardshell_storage::KeyError),
     #[error("building the model gateway")]
     BuildGateway(#[source] LlmGatewayError),
-    /// A host pattern of `[egress]` (`key` names where it is written).
-    #[error("edge setup: {key}: {error}")]
-    HostPattern {
-        key: String,
-        error: hardshell_broker::host::HostError,
-    },
     #[error("edge setup: {0}")]
     ModelRoutes(LlmGatewayError),
     #[error("edge setup: the broker's TLS roots: {0}")]

@@ -190,7 +190,7 @@ impl ProviderClient {
         request: &ChatRequest,
     ) -> Result<ReplyStream, LlmError> {
         let inner = &self.inner;
-        let body = serde_json::to_vec(&inner.kind.request_body(model, request))
+        let body = serde_json::to_vec(&crate::wire::request_body(inner.kind, model, request))
             .map_err(|e| LlmError::Config(format!("encoding the request for {model}: {e}")))?;
         let mut builder = inner
             .http
@@ -246,7 +246,11 @@ fn request_url(base: &str, kind: ProviderKind) -> Result<Url, LlmError> {
     if url.host_str().is_none_or(str::is_empty) {
         return Err(refuse("a host is required (any name, for a unix socket)"));
     }
-    let path = format!("{}{}", url.path().trim_end_matches('/'), kind.path());
+    let path = format!(
+        "{}{}",
+        url.path().trim_end_matches('/'),
+        crate::wire::chat_path(kind)
+    );
     let mut url = url;
     url.set_path(&path);
     Ok(url)

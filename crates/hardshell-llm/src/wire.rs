@@ -9,39 +9,31 @@ use crate::error::ProviderComplaint;
 use crate::sse::SseEvent;
 use crate::types::{ChatEvent, ChatRequest};
 
-/// Which wire format a provider speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    /// Anthropic's Messages API.
-    Anthropic,
-    /// OpenAI's Chat Completions, also spoken by llama.cpp, Ollama, vLLM, OpenRouter.
-    #[serde(rename = "openai")]
-    OpenAi,
+/// Which wire format a provider speaks (the one set the config and the
+/// agent's settings use too).
+pub use hardshell_vocabulary::ProviderKind;
+
+/// The request path of `kind`, appended to the provider's base URL.
+pub fn chat_path(kind: ProviderKind) -> &'static str {
+    match kind {
+        ProviderKind::Anthropic => "/v1/messages",
+        ProviderKind::OpenAi => "/chat/completions",
+    }
 }
 
-impl ProviderKind {
-    /// The request path, appended to the provider's base URL.
-    pub fn path(self) -> &'static str {
-        match self {
-            ProviderKind::Anthropic => "/v1/messages",
-            ProviderKind::OpenAi => "/chat/completions",
-        }
+/// The streaming request body for `model` in `kind`'s format.
+pub fn request_body(kind: ProviderKind, model: &str, request: &ChatRequest) -> serde_json::Value {
+    match kind {
+        ProviderKind::Anthropic => anthropic::request_body(model, request),
+        ProviderKind::OpenAi => openai::request_body(model, request),
     }
+}
 
-    /// The streaming request body for `model`.
-    pub fn request_body(self, model: &str, request: &ChatRequest) -> serde_json::Value {
-        match self {
-            ProviderKind::Anthropic => anthropic::request_body(model, request),
-            ProviderKind::OpenAi => openai::request_body(model, request),
-        }
-    }
-
-    pub fn decoder(self) -> ReplyDecoder {
-        match self {
-            ProviderKind::Anthropic => ReplyDecoder::Anthropic(anthropic::Decoder::default()),
-            ProviderKind::OpenAi => ReplyDecoder::OpenAi(openai::Decoder::default()),
-        }
+/// A decoder for one reply in `kind`'s format.
+pub fn decoder(kind: ProviderKind) -> ReplyDecoder {
+    match kind {
+        ProviderKind::Anthropic => ReplyDecoder::Anthropic(anthropic::Decoder::default()),
+        ProviderKind::OpenAi => ReplyDecoder::OpenAi(openai::Decoder::default()),
     }
 }
 
@@ -125,7 +117,7 @@ pub(crate) fn decode_in_pieces(
     piece: usize,
 ) -> (Vec<ChatEvent>, Option<DecodeError>) {
     let mut parser = crate::sse::SseParser::new();
-    let mut decoder = kind.decoder();
+    let mut decoder = decoder(kind);
     let mut events = Vec::new();
     for bytes in stream.as_bytes().chunks(piece) {
         for event in parser.feed(bytes).unwrap() {

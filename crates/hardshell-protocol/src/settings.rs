@@ -1,23 +1,16 @@
 //! `GET /agent/v1/settings`: what the agent needs from the config, which it
 //! never reads itself.
 
-use hardshell_llm::ModelRef;
+use hardshell_llm::{ModelRef, ProviderKind};
 use serde::{Deserialize, Serialize};
-
-/// A model provider as the agent sees it: its wire format, reached through
-/// the agent's broker at [`ChainEntry::base_url`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderWire {
-    Anthropic,
-    Openai,
-}
 
 /// One entry of the fallback chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainEntry {
     pub model: ModelRef,
-    pub wire: ProviderWire,
+    /// The provider's wire format, reached through the agent's broker at
+    /// [`ChainEntry::base_url`].
+    pub wire: ProviderKind,
     /// The provider's base URL as the agent uses it: plain HTTP, through
     /// the broker (which speaks TLS on where the provider needs it).
     pub base_url: String,

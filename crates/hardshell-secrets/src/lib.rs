@@ -10,6 +10,6 @@ mod name;
 mod store;
 mod value;
 
-pub use name::SecretName;
+pub use name::{SecretName, SecretNameError};
 pub use store::{PutOutcome, SecretInfo, SecretStore, SecretsError};
 pub use value::{MAX_SECRET_BYTES, SecretValue};

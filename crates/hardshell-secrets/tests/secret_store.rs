@@ -139,7 +139,7 @@ async fn bad_names_are_refused_before_touching_storage() {
     for bad in ["../ESCAPE", "lower", "A/B", ""] {
         assert!(
             matches!(
-                SecretName::parse(bad),
+                SecretName::parse(bad).map_err(SecretsError::from),
                 Err(SecretsError::InvalidName { .. })
             ),
             "{bad}"

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use hardshell_vocabulary::ModelRef;
 use url::Url;
 
 use crate::load::{ConfigError, LoadedConfig};
@@ -447,10 +448,12 @@ impl LoadedConfig {
         }
         for (i, entry) in llm.chain.iter().enumerate() {
             let key = format!("llm.chain[{i}]");
-            let provider = entry.split_once('/').map(|(provider, _)| provider);
-            match provider {
+            // Parsed as `up` will parse it, so a model name it would refuse
+            // (a space, say) is found here.
+            let model = ModelRef::parse(entry).ok();
+            match model.as_ref().map(ModelRef::provider) {
                 Some(provider) if llm.providers.contains_key(provider) => {}
-                Some(provider) if is_provider_name(provider) => {
+                Some(provider) => {
                     return Err(self.error_at(
                         &key,
                         format!("{entry:?} names provider {provider:?}, which has no [llm.providers.{provider}] table"),
@@ -461,7 +464,7 @@ impl LoadedConfig {
         }
         for (i, price) in llm.prices.iter().enumerate() {
             let valid = |value: f64| value.is_finite() && value >= 0.0;
-            if !price.model.contains('/')
+            if ModelRef::parse(&price.model).is_err()
                 || !valid(price.input_per_mtok)
                 || !valid(price.output_per_mtok)
             {

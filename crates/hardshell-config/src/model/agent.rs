@@ -77,15 +77,9 @@ pub struct Provider {
     pub api_key: Option<SecretRef>,
 }
 
-/// A provider's wire format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ProviderKind {
-    /// Anthropic's Messages API.
-    Anthropic,
-    /// OpenAI's Chat Completions API and compatible servers.
-    Openai,
-}
+/// A provider's wire format: the one set the model clients and the agent's
+/// settings use too.
+pub use hardshell_vocabulary::ProviderKind;
 
 /// One `[[llm.prices]]` entry.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use hardshell_vocabulary::HostPattern;
 use serde::{Deserialize, Serialize};
 
 /// `[egress]`.
@@ -32,8 +33,9 @@ impl Default for Egress {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct EgressRoute {
-    /// Exact names, or `*.example.com` for the names under one.
-    pub hosts: Vec<String>,
+    /// Exact names, or `*.example.com` for the names under one; parsed here,
+    /// so a bad one is refused with its line.
+    pub hosts: Vec<HostPattern>,
     /// Destination ports.
     pub ports: Vec<u16>,
     /// Plain HTTP only: allowed methods. A route with methods or paths
@@ -56,7 +58,7 @@ pub struct EgressRoute {
 #[serde(deny_unknown_fields)]
 pub struct SecretBinding {
     /// Hosts (exact or `*.example.com`) the value may be sent to.
-    pub hosts: Vec<String>,
+    pub hosts: Vec<HostPattern>,
     /// Only in this request header, if set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,

@@ -31,6 +31,8 @@
 //! principal's subject, and nobody else can list, read or continue them.
 
 use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
 
 use axum::body::Body;
 use bytes::Bytes;
@@ -49,19 +51,52 @@ use hyper::body::Frame;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
+use crate::agent::AgentClient;
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder, read_json};
 use relay::{Checked, Relay, checked};
 
 mod relay;
 
-pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
+/// The chat API, when the agent runs: each handler is given the agent's
+/// client, so none has to ask whether there is one.
+pub(super) fn register(routes: RoutesBuilder, agent: &Arc<AgentClient>) -> RoutesBuilder {
     routes
-        .route(Method::GET, path::SESSIONS, list)
+        .route(Method::GET, path::SESSIONS, to_agent(agent, list))
         .route(Method::POST, path::SESSIONS, create)
-        .route(Method::GET, path::SESSION, history)
-        .route(Method::POST, path::MESSAGES, send)
+        .route(Method::GET, path::SESSION, to_agent(agent, history))
+        .route(Method::POST, path::MESSAGES, to_agent(agent, send))
         .route(Method::POST, path::APPROVAL, approve)
+}
+
+/// The chat API's paths when no agent runs and nothing is proxied: each
+/// answers 404 once authorised, as the API has always answered without an
+/// agent (so a visitor is still asked to log in, as on any chat path).
+pub(super) fn register_without_agent(routes: RoutesBuilder) -> RoutesBuilder {
+    routes
+        .route(Method::GET, path::SESSIONS, no_agent)
+        .route(Method::POST, path::SESSIONS, no_agent)
+        .route(Method::GET, path::SESSION, no_agent)
+        .route(Method::POST, path::MESSAGES, no_agent)
+        .route(Method::POST, path::APPROVAL, no_agent)
+}
+
+/// A chat path's answer, once authorised, when no agent runs.
+pub(super) async fn no_agent(_: Permit<Chat>, _: Context, _: Request<Body>) -> HttpResponse {
+    response::not_found()
+}
+
+/// `handler` with the agent's client as its first argument.
+pub(super) fn to_agent<F, Fut>(
+    agent: &Arc<AgentClient>,
+    handler: F,
+) -> impl Fn(Permit<Chat>, Context, Request<Body>) -> Fut + Send + Sync + 'static
+where
+    F: Fn(Arc<AgentClient>, Permit<Chat>, Context, Request<Body>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    let agent = agent.clone();
+    move |permit, cx, request| handler(agent.clone(), permit, cx, request)
 }
 
 /// The tag a principal's session ids carry: 8 hex digits of a hash of its subject.
@@ -94,10 +129,12 @@ fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
     response::text(StatusCode::SERVICE_UNAVAILABLE, "agent unavailable\n")
 }
 
-async fn list(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
-    let Some(agent) = &cx.state.agent else {
-        return response::not_found();
-    };
+async fn list(
+    agent: Arc<AgentClient>,
+    permit: Permit<Chat>,
+    _: Context,
+    _: Request<Body>,
+) -> HttpResponse {
     match agent.sessions().await {
         Ok(sessions) => {
             let mine: Vec<_> = sessions
@@ -114,10 +151,7 @@ async fn list(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpRespon
     }
 }
 
-async fn create(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
-    if cx.state.agent.is_none() {
-        return response::not_found();
-    }
+async fn create(permit: Permit<Chat>, _: Context, _: Request<Body>) -> HttpResponse {
     let id = new_session("web", permit.identity());
     response::json(
         StatusCode::CREATED,
@@ -125,10 +159,12 @@ async fn create(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResp
     )
 }
 
-async fn history(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
-    let Some(agent) = &cx.state.agent else {
-        return response::not_found();
-    };
+async fn history(
+    agent: Arc<AgentClient>,
+    permit: Permit<Chat>,
+    cx: Context,
+    _: Request<Body>,
+) -> HttpResponse {
     let id = cx.param("id").unwrap_or_default().to_owned();
     if !owns(permit.identity(), &id) {
         return response::not_found();
@@ -173,10 +209,12 @@ async fn approve(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> H
     }
 }
 
-async fn send(permit: Permit<Chat>, mut cx: Context, request: Request<Body>) -> HttpResponse {
-    if cx.state.agent.is_none() {
-        return response::not_found();
-    }
+async fn send(
+    agent: Arc<AgentClient>,
+    permit: Permit<Chat>,
+    mut cx: Context,
+    request: Request<Body>,
+) -> HttpResponse {
     let id = cx.param("id").unwrap_or_default().to_owned();
     if !owns(permit.identity(), &id) {
         return response::not_found();
@@ -196,7 +234,7 @@ async fn send(permit: Permit<Chat>, mut cx: Context, request: Request<Body>) -> 
         .exec
         .as_ref()
         .map(hardshell_exec::ExecService::subscribe);
-    match start_turn(&cx, permit.identity(), &turn).await {
+    match start_turn(&agent, &cx, permit.identity(), &turn).await {
         Ok(events) => {
             let (state, request_id) = (cx.state.clone(), cx.request_id.clone());
             let mut asked = std::collections::HashSet::new();
@@ -249,13 +287,11 @@ pub(super) fn frame(event: &ChatEvent) -> Bytes {
 /// Starts a turn and returns its client-facing events; the outcome is audited
 /// when it arrives. `Err` holds the response to send when the agent is down.
 pub(crate) async fn start_turn(
+    agent: &AgentClient,
     cx: &Context,
     principal: &Principal,
     turn: &TurnRequest,
 ) -> Result<impl futures::Stream<Item = TurnEvent> + Send + 'static, HttpResponse> {
-    let Some(agent) = &cx.state.agent else {
-        return Err(response::not_found());
-    };
     let mut lines = agent.turn(turn).await.map_err(|e| unavailable(&e))?;
     let (events, receiver) = mpsc::channel::<TurnEvent>(64);
     let state = cx.state.clone();

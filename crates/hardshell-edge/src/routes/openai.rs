@@ -5,6 +5,8 @@
 //! whole one is refused, when a credential the request was granted on is
 //! revoked before it is complete.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use bytes::Bytes;
 use futures::StreamExt;
@@ -14,18 +16,30 @@ use hardshell_protocol::{TurnEvent, TurnRequest};
 use http::{Method, Request, StatusCode};
 use serde::Deserialize;
 
+use crate::agent::AgentClient;
 use crate::response::{self, HttpResponse};
-use crate::routes::chat::{new_session, sse, start_turn};
+use crate::routes::chat::{new_session, no_agent, sse, start_turn, to_agent};
 use crate::routes::{Context, RoutesBuilder, read_json};
 
 /// The one model this endpoint offers: hardshell's agent, whatever models it uses.
 const MODEL: &str = "hardshell";
 
-pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
+/// The OpenAI API, when the agent runs.
+pub(super) fn register(routes: RoutesBuilder, agent: &Arc<AgentClient>) -> RoutesBuilder {
     routes
-        .route(Method::POST, "/v1/chat/completions", completions)
-        .route(Method::GET, "/v1/models", models)
+        .route(Method::POST, COMPLETIONS, to_agent(agent, completions))
+        .route(Method::GET, MODELS, models)
 }
+
+/// Its paths when no agent runs: 404 once authorised, as always.
+pub(super) fn register_without_agent(routes: RoutesBuilder) -> RoutesBuilder {
+    routes
+        .route(Method::POST, COMPLETIONS, no_agent)
+        .route(Method::GET, MODELS, no_agent)
+}
+
+const COMPLETIONS: &str = "/v1/chat/completions";
+const MODELS: &str = "/v1/models";
 
 #[derive(Deserialize)]
 struct CompletionRequest {
@@ -72,10 +86,7 @@ fn error(status: StatusCode, kind: &str, message: &str) -> HttpResponse {
     )
 }
 
-async fn models(_: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
-    if cx.state.agent.is_none() {
-        return response::not_found();
-    }
+async fn models(_: Permit<Chat>, _: Context, _: Request<Body>) -> HttpResponse {
     response::json(
         StatusCode::OK,
         &serde_json::json!({ "object": "list", "data": [{ "id": MODEL, "object": "model", "owned_by": "hardshell" }] }),
@@ -83,13 +94,11 @@ async fn models(_: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse 
 }
 
 async fn completions(
+    agent: Arc<AgentClient>,
     permit: Permit<Chat>,
     mut cx: Context,
     request: Request<Body>,
 ) -> HttpResponse {
-    if cx.state.agent.is_none() {
-        return response::not_found();
-    }
     let Some(body) = read_json::<CompletionRequest>(request).await else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -119,7 +128,7 @@ async fn completions(
         prior,
         request_id: cx.request_id.clone(),
     };
-    let events = match start_turn(&cx, permit.identity(), &turn).await {
+    let events = match start_turn(&agent, &cx, permit.identity(), &turn).await {
         Ok(events) => events,
         Err(response) => return response,
     };

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 use std::path::Path;
 
-use hardshell_secrets::SecretValue;
+use hardshell_secrets::{SecretName, SecretValue};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Sealing, Store};
 
 use super::*;
@@ -82,7 +82,7 @@ async fn a_credential_from_the_store_is_scanned_for_through_the_store() {
     let read = credentials
         .resolve(
             "access.oidc.client_secret",
-            &SecretRef::Secret("OIDC_SECRET".into()),
+            &SecretRef::Secret(SecretName::parse("OIDC_SECRET").unwrap()),
         )
         .await
         .unwrap();
@@ -141,7 +141,7 @@ async fn a_missing_credential_names_its_key_and_source_and_nothing_else() {
     let absent = credentials
         .resolve(
             "storage.s3.secret_access_key",
-            &SecretRef::Secret("ABSENT".into()),
+            &SecretRef::Secret(SecretName::parse("ABSENT").unwrap()),
         )
         .await
         .unwrap_err()

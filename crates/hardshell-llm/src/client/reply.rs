@@ -93,7 +93,7 @@ pub(super) async fn send(
     }
 
     let reading = Reading {
-        decoder: inner.kind.decoder(),
+        decoder: crate::wire::decoder(inner.kind),
         inner,
         response,
         parser: SseParser::new(),

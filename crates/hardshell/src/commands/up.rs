@@ -89,7 +89,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         None => None,
     };
     // The built-in agent runs unless [upstream] names another workload.
-    let agent_runs = loaded.config.agent.enabled && loaded.config.upstream.is_none();
+    let agent_runs = loaded.config.agent_runs();
     // The agent's shell gets this directory, read-only, and nothing else of
     // data/: the edge's control socket and the agent's broker live here.
     // The agent's own socket does not: the edge makes it, in a directory of
@@ -163,7 +163,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     secrets.fingerprint().await?;
     scanner.current().await;
     // Commands of the agent's `exec` tool run in tool shells of their own.
-    let exec_runs = agent_runs && loaded.config.exec.approval != hardshell_config::Approval::Deny;
+    let exec_runs = loaded.config.exec_runs();
     let exec = match volumes.as_ref().filter(|_| exec_runs) {
         Some(volumes) => Some(
             exec_service(
@@ -218,12 +218,9 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
 
     let (stop_agent, agent_stopped) = tokio::sync::watch::channel(false);
     let supervisor = if let Some(gateway) = gateway {
-        let mut settings =
+        // Without tool shells (`exec_runs`) the agent is not offered the tool.
+        let settings =
             hardshell_egress::agent_settings(&loaded, &gateway, &socket::shell_proxy_url())?;
-        if !exec_runs {
-            // No shell to run commands in: the agent is not offered the tool.
-            settings.exec = None;
-        }
         let scope = store.root().scope(&ObjectKey::parse("agent")?)?;
         let service = ControlService::for_agent(scope, settings, &edge);
         // Made afresh: a directory of an earlier version was the shell's to

@@ -35,6 +35,24 @@ fn wrong_type_names_the_key() {
 }
 
 #[test]
+fn a_bad_host_pattern_names_file_line_and_key() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    let mut line_of_hosts = 0;
+    hs.edit_config(|text| {
+        let text = format!("{text}\n[[egress.routes]]\nports = [443]\n");
+        line_of_hosts = text.lines().count() + 1;
+        format!("{text}hosts = [\"api.github.com\", \"*.com\"]\n")
+    });
+    let line = hs.run(&["config", "check"]).failed_with_one_line();
+    assert!(
+        line.contains(&format!("hardshell.toml:{line_of_hosts}:"))
+            && line.contains("`egress.routes[0].hosts`")
+            && line.contains("\"*.com\""),
+        "{line}"
+    );
+}
+
+#[test]
 fn an_inline_api_key_is_refused_with_a_hint() {
     let hs = Instance::initialised(crate::HARDSHELL);
     let key = "sk-proj-T3BlbkFJ0123456789abcdefGHIJKLmnop";

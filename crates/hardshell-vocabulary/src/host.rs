@@ -5,8 +5,13 @@
 //! `example.com` itself, and never `example.com.evil.net`). Names are compared
 //! in lower case, without a trailing dot; only ASCII names (punycode for
 //! international ones) are accepted, so two spellings cannot hide one host.
+//!
+//! The config parses `[egress]` hosts into patterns when it is loaded, so a
+//! bad one is reported with its file and line; the broker matches with them.
 
 use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A host name, checked and normalised.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -15,8 +20,10 @@ pub struct Host(String);
 /// Why a name or pattern was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HostError {
+    /// Not an ASCII host name.
     #[error("{0:?} is not a host name (ASCII letters, digits and hyphens in dot-separated labels)")]
     Invalid(String),
+    /// A `*` anywhere but as the whole first label of a name with a dot.
     #[error("{0:?}: a wildcard must be a whole first label, as in *.example.com")]
     Wildcard(String),
 }
@@ -41,6 +48,7 @@ impl Host {
         Ok(Host(name.to_owned()))
     }
 
+    /// The name, lower case, without a trailing dot.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -55,12 +63,15 @@ impl fmt::Display for Host {
 /// An allowed host: exact, or every name under a suffix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HostPattern {
+    /// This name only.
     Exact(Host),
     /// `*.suffix`: the suffix without its leading dot.
     Under(Host),
 }
 
 impl HostPattern {
+    /// `text` as an exact name or `*.suffix`, the suffix holding a dot
+    /// (`*.com` would allow a whole top-level domain).
     pub fn parse(text: &str) -> Result<HostPattern, HostError> {
         match text.strip_prefix("*.") {
             Some(suffix) => {
@@ -79,6 +90,7 @@ impl HostPattern {
         }
     }
 
+    /// Whether `host` is this name, or one under this suffix.
     pub fn matches(&self, host: &Host) -> bool {
         match self {
             HostPattern::Exact(exact) => exact == host,
@@ -96,6 +108,20 @@ impl fmt::Display for HostPattern {
             HostPattern::Exact(host) => write!(f, "{host}"),
             HostPattern::Under(suffix) => write!(f, "*.{suffix}"),
         }
+    }
+}
+
+/// Written as parsed: the config's `hosts = ["*.example.com"]`.
+impl<'de> Deserialize<'de> for HostPattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        HostPattern::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for HostPattern {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -154,5 +180,18 @@ mod tests {
             assert!(HostPattern::parse(bad).is_err(), "{bad:?}");
         }
         assert!(Host::parse(&format!("{}.com", "a".repeat(64))).is_err());
+    }
+
+    #[test]
+    fn patterns_deserialise_only_when_valid() {
+        let pattern: HostPattern = serde_json::from_str(r#""*.Example.com""#).unwrap();
+        assert_eq!(pattern, HostPattern::parse("*.example.com").unwrap());
+        assert_eq!(
+            serde_json::to_string(&pattern).unwrap(),
+            r#""*.example.com""#
+        );
+        for bad in [r#""*.com""#, r#""a b.test""#, r#""""#] {
+            assert!(serde_json::from_str::<HostPattern>(bad).is_err(), "{bad}");
+        }
     }
 }

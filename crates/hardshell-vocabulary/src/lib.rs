@@ -1,0 +1,19 @@
+//! hardshell's vocabulary: the values that cross crates (the config, the
+//! secret store, the egress broker, the model clients, the agent protocol),
+//! each parsed once into its type so every crate applies the same rule.
+//!
+//! Invariant: a value of one of these types passed its rule; there is no
+//! other constructor than the parser (or, for [`ProviderKind`], the closed
+//! set), so a crate that holds one never checks it again.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod host;
+mod model;
+mod provider;
+mod secret_name;
+
+pub use host::{Host, HostError, HostPattern};
+pub use model::{ModelRef, ModelRefError};
+pub use provider::ProviderKind;
+pub use secret_name::{SecretName, SecretNameError};
