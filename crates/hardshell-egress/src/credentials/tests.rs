@@ -107,7 +107,7 @@ async fn a_credential_stored_with_a_newline_is_scanned_for_as_it_is_used_trimmed
     let read = credentials
         .resolve(
             "access.oidc.client_secret",
-            &SecretRef::Secret("OIDC_SECRET".into()),
+            &SecretRef::Secret(SecretName::parse("OIDC_SECRET").unwrap()),
         )
         .await
         .unwrap();
