@@ -508,3 +508,5 @@ async fn the_first_commands_output_is_redacted_by_the_scanner_the_service_was_bu
     assert_eq!(redacted[0]["secret"], "GITHUB_TOKEN");
     assert!(!serde_json::to_string(&records).unwrap().contains(value));
 }
+
+mod spans;
