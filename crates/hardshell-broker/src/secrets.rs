@@ -27,7 +27,7 @@ use crate::policy::Placeholders;
 mod live;
 mod named;
 
-pub use live::{CHECK_EVERY, LiveScanner, NamedValues, SecretSource};
+pub use live::{CHECK_EVERY, LiveScanner, NamedValues, SecretSource, SourceError};
 pub use named::NamedSecret;
 
 /// What a placeholder starts with.

@@ -26,7 +26,7 @@ pub use brokers::{exec_broker, model_broker, serve_model_broker};
 pub use config::{agent_settings, gateway, ledger};
 pub use credentials::Credentials;
 pub use models::{AgentProvider, LlmGateway, LlmGatewayError, ProviderRoute};
-pub use stored::StoredSecrets;
+pub use stored::{StoredSecrets, StoredSecretsError};
 
 /// Why the egress could not be set up. Messages are those `hardshell up`
 /// has always shown (hence "edge setup" on the broker's steps).

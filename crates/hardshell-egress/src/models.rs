@@ -124,10 +124,10 @@ impl LlmGateway {
             if url.query().is_some() || url.fragment().is_some() {
                 return Err(why("a query or fragment in the base URL is refused"));
             }
-            host_of(url).map_err(|e| why(&e))?;
+            host_of(url).map_err(|e| why(&e.to_string()))?;
             // `my-p` and `my_p` would share LLM_MY_P: one key's binding
             // would replace the other's.
-            let secret = secret_name(name).map_err(|e| why(&e))?;
+            let secret = secret_name(name).map_err(|e| why(&e.to_string()))?;
             if let Some(other) = placeholders.insert(secret.clone(), name) {
                 return Err(why(&format!(
                     "its placeholder {PREFIX}{secret} is provider {other}'s too; rename one"
@@ -222,7 +222,7 @@ impl LlmGateway {
                 why,
             };
             let url = &provider.base_url;
-            let host = host_of(url).map_err(why)?;
+            let host = host_of(url).map_err(|e| why(e.to_string()))?;
             let port = url
                 .port_or_known_default()
                 .ok_or_else(|| why("the base URL has no port".into()))?;
@@ -244,9 +244,10 @@ impl LlmGateway {
                 placeholders: self.placeholders(provider),
             });
             if let Some(key) = &provider.key {
-                routes
-                    .keys
-                    .insert(secret_name(name).map_err(why)?, key.clone());
+                routes.keys.insert(
+                    secret_name(name).map_err(|e| why(e.to_string()))?,
+                    key.clone(),
+                );
             }
         }
         Ok(routes)
@@ -296,35 +297,55 @@ fn endpoint(route: &ProviderRoute) -> (String, Option<u16>, String) {
     )
 }
 
-fn host_of(url: &Url) -> Result<Host, String> {
+/// Why a provider's base URL has no host the broker can route to.
+#[derive(Debug, thiserror::Error)]
+enum BaseUrlHostError {
+    #[error("an IPv6 address as the base URL's host is not supported; use a name")]
+    Ipv6,
+    #[error("the base URL has no host")]
+    Missing,
+    #[error("{0}")]
+    Parse(#[from] hardshell_broker::host::HostError),
+}
+
+fn host_of(url: &Url) -> Result<Host, BaseUrlHostError> {
     let text = match url.host() {
         Some(url::Host::Domain(name)) => name.to_owned(),
         Some(url::Host::Ipv4(address)) => address.to_string(),
-        Some(url::Host::Ipv6(_)) => {
-            return Err(
-                "an IPv6 address as the base URL's host is not supported; use a name".into(),
-            );
-        }
-        None => return Err("the base URL has no host".into()),
+        Some(url::Host::Ipv6(_)) => return Err(BaseUrlHostError::Ipv6),
+        None => return Err(BaseUrlHostError::Missing),
     };
-    Host::parse(&text).map_err(|e| e.to_string())
+    Ok(Host::parse(&text)?)
+}
+
+/// Why a provider's name cannot be made its key's placeholder name.
+#[derive(Debug, thiserror::Error)]
+enum PlaceholderNameError {
+    #[error("the name {provider:?} cannot be a placeholder")]
+    Character { provider: String },
+    #[error("the name {provider:?} is too long for a placeholder")]
+    TooLong { provider: String },
 }
 
 /// `LLM_<NAME>`: the provider's name in placeholder form (upper case, `-`
 /// and `.` as `_`).
-fn secret_name(provider: &str) -> Result<String, String> {
+fn secret_name(provider: &str) -> Result<String, PlaceholderNameError> {
     let mut name = String::from("LLM_");
     for c in provider.chars() {
         match c {
             'a'..='z' | 'A'..='Z' | '0'..='9' | '_' => name.push(c.to_ascii_uppercase()),
             '-' | '.' => name.push('_'),
-            _ => return Err(format!("the name {provider:?} cannot be a placeholder")),
+            _ => {
+                return Err(PlaceholderNameError::Character {
+                    provider: provider.to_owned(),
+                });
+            }
         }
     }
     if !hardshell_config::is_valid_secret_name(&name) {
-        return Err(format!(
-            "the name {provider:?} is too long for a placeholder"
-        ));
+        return Err(PlaceholderNameError::TooLong {
+            provider: provider.to_owned(),
+        });
     }
     Ok(name)
 }

@@ -3,25 +3,50 @@
 //! stores is scanned for from the next check on.
 
 use futures::future::BoxFuture;
-use hardshell_broker::secrets::{NamedSecret, NamedValues, SecretSource};
-use hardshell_secrets::SecretStore;
+use hardshell_broker::secrets::{NamedSecret, NamedValues, SecretSource, SourceError};
+use hardshell_secrets::{SecretStore, SecretsError};
 
 /// Every secret in a [`SecretStore`], for a
 /// [`LiveScanner`](hardshell_broker::secrets::LiveScanner).
 #[derive(Debug, Clone)]
 pub struct StoredSecrets(pub SecretStore);
 
+/// Why the secret store could not be read for the leak scan, by step; each
+/// shows as the store's error, as it always has.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredSecretsError {
+    /// Listing the store to see whether it changed.
+    #[error(transparent)]
+    Fingerprint(SecretsError),
+    /// Listing the secrets to read.
+    #[error(transparent)]
+    List(SecretsError),
+    /// Reading one listed secret's value.
+    #[error(transparent)]
+    Read(SecretsError),
+}
+
 impl SecretSource for StoredSecrets {
-    fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>> {
-        Box::pin(async move { self.0.fingerprint().await.map_err(|e| e.to_string()) })
+    fn fingerprint(&self) -> BoxFuture<'_, Result<String, SourceError>> {
+        Box::pin(async move {
+            self.0
+                .fingerprint()
+                .await
+                .map_err(|e| StoredSecretsError::Fingerprint(e).into())
+        })
     }
 
-    fn values(&self) -> BoxFuture<'_, Result<NamedValues, String>> {
+    fn values(&self) -> BoxFuture<'_, Result<NamedValues, SourceError>> {
         Box::pin(async move {
             let mut values = Vec::new();
-            for info in self.0.list().await.map_err(|e| e.to_string())? {
+            for info in self.0.list().await.map_err(StoredSecretsError::List)? {
                 // Removed since it was listed: not scanned for.
-                if let Some(value) = self.0.get(&info.name).await.map_err(|e| e.to_string())? {
+                if let Some(value) = self
+                    .0
+                    .get(&info.name)
+                    .await
+                    .map_err(StoredSecretsError::Read)?
+                {
                     // A credential the config names is used trimmed (a value
                     // stored by `echo … | hardshell secret set` ends in a
                     // newline): the trimmed value is what can leak, and a

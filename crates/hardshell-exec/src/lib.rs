@@ -56,6 +56,7 @@ use hardshell_protocol::{ExecAnswer, ExecEnd, ExecRequest};
 use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, oneshot};
 use tokio::time::Instant;
+use tracing::Instrument as _;
 
 use audit::{ExecTrail, decided};
 pub use tool_shell::{ShellRun, ToolShell, ToolShellError};
@@ -456,7 +457,9 @@ impl ExecService {
     }
 
     /// Runs `command` as `workspace_run`, which ends with it, announcing it
-    /// to the session's clients first.
+    /// to the session's clients first; in an `exec_run` span that names the
+    /// session and the command's digest, never its text: the agent wrote it,
+    /// and it may hold what a prompt planted for the log to carry.
     async fn run(
         &self,
         workspace_run: WorkspaceRun<'_>,
@@ -464,8 +467,22 @@ impl ExecService {
         command: String,
         decision: RunDecision,
     ) -> ExecAnswer {
-        let audit = &self.audit;
         let digest = sha256(&command);
+        let span = tracing::info_span!("exec_run", session = %session, command_sha256 = %digest);
+        self.run_in_span(workspace_run, session, command, digest, decision)
+            .instrument(span)
+            .await
+    }
+
+    async fn run_in_span(
+        &self,
+        workspace_run: WorkspaceRun<'_>,
+        session: String,
+        command: String,
+        digest: String,
+        decision: RunDecision,
+    ) -> ExecAnswer {
+        let audit = &self.audit;
         // Nobody listening (no chat open) is not an error.
         let _ = self.events.send(ExecEvent::Running {
             session: session.clone(),

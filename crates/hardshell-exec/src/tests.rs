@@ -7,7 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret, NamedValues, SecretSource};
+use hardshell_broker::secrets::{
+    LeakScanner, LiveScanner, NamedSecret, NamedValues, SecretSource, SourceError,
+};
 use hardshell_config::Approval;
 use hardshell_protocol::ExecAnswer;
 
@@ -445,12 +447,12 @@ async fn workspace_records_do_not_grow_with_the_sessions_named() {
 struct Stored(Mutex<NamedValues>);
 
 impl SecretSource for Stored {
-    fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>> {
+    fn fingerprint(&self) -> BoxFuture<'_, Result<String, SourceError>> {
         let count = self.0.lock().unwrap().len();
         Box::pin(async move { Ok(count.to_string()) })
     }
 
-    fn values(&self) -> BoxFuture<'_, Result<NamedValues, String>> {
+    fn values(&self) -> BoxFuture<'_, Result<NamedValues, SourceError>> {
         let values = self.0.lock().unwrap().clone();
         Box::pin(async move { Ok(values) })
     }
@@ -506,3 +508,5 @@ async fn the_first_commands_output_is_redacted_by_the_scanner_the_service_was_bu
     assert_eq!(redacted[0]["secret"], "GITHUB_TOKEN");
     assert!(!serde_json::to_string(&records).unwrap().contains(value));
 }
+
+mod spans;

@@ -9,6 +9,7 @@ mod logging;
 mod readiness;
 mod supervise;
 mod terminal;
+mod wiring;
 
 use std::process::ExitCode;
 

@@ -20,12 +20,17 @@ pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 /// Secrets by name, with their values.
 pub type NamedValues = Vec<NamedSecret>;
 
+/// Why a [`SecretSource`] could not be read: the source's own error, boxed,
+/// so a source of any kind fits behind one `dyn SecretSource`. The scanner
+/// keeps its last state on one and asks again at the next check.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Where secrets stored while the edge runs are read from.
 pub trait SecretSource: Send + Sync + 'static {
     /// Changes whenever a stored value may have (names, sizes, times).
-    fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>>;
+    fn fingerprint(&self) -> BoxFuture<'_, Result<String, SourceError>>;
     /// Every stored secret, name and value.
-    fn values(&self) -> BoxFuture<'_, Result<NamedValues, String>>;
+    fn values(&self) -> BoxFuture<'_, Result<NamedValues, SourceError>>;
 }
 
 /// A [`LeakScanner`] that follows a [`SecretSource`].
@@ -134,11 +139,11 @@ mod tests {
     struct Memory(Mutex<(u64, NamedValues)>);
 
     impl SecretSource for Memory {
-        fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>> {
+        fn fingerprint(&self) -> BoxFuture<'_, Result<String, SourceError>> {
             let writes = self.0.lock().unwrap().0;
             Box::pin(async move { Ok(writes.to_string()) })
         }
-        fn values(&self) -> BoxFuture<'_, Result<NamedValues, String>> {
+        fn values(&self) -> BoxFuture<'_, Result<NamedValues, SourceError>> {
             let values = self.0.lock().unwrap().1.clone();
             Box::pin(async move { Ok(values) })
         }

@@ -200,11 +200,16 @@ async fn a_compressed_answer_to_a_request_carrying_a_secret_is_refused() {
 struct Stored(Mutex<(u64, hardshell_broker::secrets::NamedValues)>);
 
 impl hardshell_broker::secrets::SecretSource for Stored {
-    fn fingerprint(&self) -> BoxFuture<'_, Result<String, String>> {
+    fn fingerprint(&self) -> BoxFuture<'_, Result<String, hardshell_broker::secrets::SourceError>> {
         let writes = self.0.lock().unwrap().0;
         Box::pin(async move { Ok(writes.to_string()) })
     }
-    fn values(&self) -> BoxFuture<'_, Result<hardshell_broker::secrets::NamedValues, String>> {
+    fn values(
+        &self,
+    ) -> BoxFuture<
+        '_,
+        Result<hardshell_broker::secrets::NamedValues, hardshell_broker::secrets::SourceError>,
+    > {
         let values = self.0.lock().unwrap().1.clone();
         Box::pin(async move { Ok(values) })
     }

@@ -1,0 +1,41 @@
+//! How `hardshell up` puts the crates together, as named steps in the order
+//! they run (linkerd's `app` crate is the model). Each step takes what it
+//! needs as arguments and returns a typed value the later steps are given,
+//! so the dependency order is the order of the calls in `commands/up.rs`
+//! and nothing is filled in late.
+//!
+//! 1. [`check_host`]: warnings for `[dangerous]` and `[exec]`, the open-file limit.
+//! 2. [`open_secrets`] and [`open_storage`]: the master key and the secret
+//!    store ([`storage::Secrets`]), then, with the credentials the config
+//!    names, the state store, the edge's identity and the audit log
+//!    ([`Storage`]).
+//! 3. [`listen_addr`] and [`oidc_client_secret`]: where the edge may listen,
+//!    the credentials the edge itself holds.
+//! 4. [`prepare_shells`]: the socket paths, the launcher, stale cgroups, the
+//!    workspace volumes and the exec broker's directory ([`ShellHost`]).
+//! 5. [`build_egress`]: the model gateway (providers' keys resolved) and the
+//!    leak scanner, which takes the credentials whole ([`Egress`]).
+//! 6. [`build_exec`]: the exec tool's shells, broker and service.
+//! 7. [`bind_edge`]: the edge, listening ([`edge::Listening`]); [`print_setup_link`].
+//! 8. [`start_agent_shell`]: the agent's sockets, broker, workspace volume and
+//!    its shell under the supervisor ([`AgentShell`]).
+//! 9. [`serve`]: until a signal ([`Signals`]), then stop the agent and
+//!    unmount the volumes.
+
+mod agent_shell;
+mod edge;
+mod egress;
+mod exec;
+mod host;
+mod serve;
+mod shells;
+mod storage;
+
+pub use agent_shell::{AgentShell, start_agent_shell};
+pub use edge::{bind_edge, listen_addr, oidc_client_secret, print_setup_link};
+pub use egress::{Egress, build_egress};
+pub use exec::build_exec;
+pub use host::check_host;
+pub use serve::{Signals, serve};
+pub use shells::{ShellHost, prepare_shells};
+pub use storage::{Storage, open_secrets, open_storage};

@@ -1,0 +1,101 @@
+//! Steps 3 and 7: where the edge may listen, its own credentials, and the
+//! edge itself, bound.
+
+use std::path::PathBuf;
+
+use hardshell_auth::ClientSecret;
+use hardshell_auth::identity::IdentitySigner;
+use hardshell_config::LoadedConfig;
+use hardshell_edge::{Edge, EdgeSetup, ListenAddr, Protection};
+use hardshell_egress::Credentials;
+use hardshell_exec::ExecService;
+
+use super::Storage;
+
+/// The edge, bound and not serving yet, and the URL it listens on.
+pub struct Listening {
+    pub edge: Edge,
+    pub url: String,
+}
+
+/// Where the edge listens: loopback, or any address with a [`Protection`]
+/// proof (a login method plus TLS or a trusted proxy).
+pub fn listen_addr(loaded: &LoadedConfig) -> anyhow::Result<ListenAddr> {
+    let listen_on = loaded.config.edge.listen;
+    Ok(match Protection::check(loaded) {
+        Some(proof) if !listen_on.ip().is_loopback() => ListenAddr::protected(listen_on, proof),
+        _ => ListenAddr::loopback(listen_on)?,
+    })
+}
+
+/// The OIDC client secret, resolved through `credentials`, when
+/// `[access.oidc]` is set.
+pub async fn oidc_client_secret(
+    loaded: &LoadedConfig,
+    credentials: &mut Credentials<'_>,
+) -> anyhow::Result<Option<ClientSecret>> {
+    Ok(match &loaded.config.access.oidc {
+        Some(oidc) => Some(ClientSecret::new(
+            credentials
+                .resolve("access.oidc.client_secret", &oidc.client_secret)
+                .await?,
+        )),
+        None => None,
+    })
+}
+
+/// Builds the edge (policy, stores, logins, TLS, rate limits, routes, the
+/// exec service) and binds it to `listen`; `agent_socket` is where the
+/// agent will answer, when it runs.
+pub async fn bind_edge(
+    loaded: &LoadedConfig,
+    storage: &Storage,
+    signer: IdentitySigner,
+    listen: ListenAddr,
+    oidc_client_secret: Option<ClientSecret>,
+    agent_socket: Option<PathBuf>,
+    exec: Option<ExecService>,
+) -> anyhow::Result<Listening> {
+    let state = EdgeSetup {
+        config: loaded,
+        store: &storage.store,
+        signer,
+        audit: storage.audit.clone(),
+        oidc_client_secret,
+        cloudflare_certs_url: None,
+        agent_socket,
+        exec,
+    }
+    .build()
+    .await?;
+    let edge = Edge::bind(listen, state).await?;
+    let scheme = if loaded.config.edge.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(
+        addr = %edge.local_addr(),
+        public_url = %loaded.public_url,
+        "edge listening on {scheme}://{}",
+        edge.local_addr()
+    );
+    let url = format!("{scheme}://{}", edge.local_addr());
+    Ok(Listening { edge, url })
+}
+
+/// Prints the passkey setup link if no passkey exists yet.
+pub async fn print_setup_link(edge: &Edge) -> anyhow::Result<()> {
+    if let Some(link) = edge.first_setup_link().await? {
+        // Printed, not logged: logs may be shipped elsewhere; this link is a
+        // one-time credential for whoever opens it first.
+        eprintln!();
+        eprintln!(
+            "  No owner passkey is registered yet. Open this link within 15 minutes to create one:"
+        );
+        eprintln!();
+        eprintln!("    {}", link.as_str());
+        eprintln!();
+    }
+    Ok(())
+}

@@ -1,0 +1,105 @@
+//! Step 6: the agent's `exec` tool — its shells, their broker, its service.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hardshell_audit::AuditLog;
+use hardshell_config::LoadedConfig;
+use hardshell_edge::LiveScanner;
+use hardshell_exec::ExecService;
+use hardshell_sandbox::Launcher;
+use hardshell_sandbox::volume::Volumes;
+use hardshell_secrets::SecretStore;
+use hardshell_shells::SandboxShell;
+
+use super::{Egress, ShellHost};
+
+/// The exec service when `exec_runs` (and the workspace volumes are open),
+/// its decisions recorded in `audit`, its output cut of what the egress
+/// step's scanner finds.
+pub async fn build_exec(
+    loaded: &LoadedConfig,
+    secrets: &SecretStore,
+    host: &ShellHost,
+    egress: &Egress,
+    audit: &Arc<AuditLog>,
+    exec_runs: bool,
+) -> anyhow::Result<Option<ExecService>> {
+    // Commands of the agent's `exec` tool run in tool shells of their own.
+    match host.volumes.as_ref().filter(|_| exec_runs) {
+        Some(volumes) => Ok(Some(
+            exec_service(
+                loaded,
+                secrets,
+                host.launcher.clone(),
+                volumes.clone(),
+                host.egress_dir.as_deref(),
+                audit.clone(),
+                egress.scanner.clone(),
+            )
+            .await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The agent's `exec` tool: tool shells over `<data>/workspaces`, as many at
+/// once as `[shell] max_instances` leaves beside the agent's, each with a way
+/// out through the exec broker when `[egress]` has routes (`egress_dir`);
+/// its decisions recorded in `audit`, its output cut of what `scanner` finds.
+async fn exec_service(
+    loaded: &LoadedConfig,
+    secrets: &SecretStore,
+    launcher: Launcher,
+    volumes: Arc<Volumes>,
+    egress_dir: Option<&std::path::Path>,
+    audit: Arc<AuditLog>,
+    scanner: Arc<LiveScanner>,
+) -> anyhow::Result<ExecService> {
+    let shell = &loaded.config.shell;
+    let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
+    let tool_shells = SandboxShell::new(
+        launcher,
+        loaded.data_dir().join("workspaces"),
+        volumes,
+        at_once,
+        shell.tmp_mb << 20,
+    )
+    .context("preparing the exec tool's workspaces")?;
+    let tool_shells = match egress_dir {
+        Some(dir) => {
+            let broker =
+                exec_broker_for(loaded, secrets, dir, audit.clone(), scanner.clone()).await?;
+            tool_shells.with_egress(dir.to_owned(), Arc::new(broker))
+        }
+        None => tool_shells,
+    };
+    Ok(ExecService::new(
+        loaded.config.exec.clone(),
+        Arc::new(tool_shells),
+        audit,
+        scanner,
+    ))
+}
+
+/// The exec shells' egress broker, served to each run on a socket of its
+/// own under `<data>/run/exec/`, given to the shells' uid; the values of the
+/// secrets `[egress.secrets]` binds come from the secret store now, so a
+/// missing one stops the start.
+async fn exec_broker_for(
+    loaded: &LoadedConfig,
+    secrets: &SecretStore,
+    dir: &std::path::Path,
+    audit: Arc<AuditLog>,
+    scanner: Arc<LiveScanner>,
+) -> anyhow::Result<hardshell_edge::Broker> {
+    let broker = hardshell_egress::exec_broker(loaded, secrets, scanner, audit).await?;
+    let (uid, gid) = hardshell_sandbox::host_ids();
+    std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
+        .with_context(|| format!("giving {} to the shells", dir.display()))?;
+    tracing::info!(
+        routes = loaded.config.egress.routes.len(),
+        "egress broker for exec shells ready"
+    );
+    Ok(broker)
+}

@@ -1,0 +1,104 @@
+//! Step 4: what every shell of this host needs before one starts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use hardshell_config::LoadedConfig;
+use hardshell_protocol::socket::{AGENT_SOCKET, BROKER_SOCKET, EDGE_SOCKET};
+use hardshell_sandbox::Launcher;
+use hardshell_sandbox::volume::{VolumeSize, Volumes};
+
+/// Where the agent's sockets live under `<data>/run`.
+///
+/// The agent's shell gets `socket_dir`, read-only, and nothing else of
+/// data/: the edge's control socket and the agent's broker live there.
+/// The agent's own socket does not: the edge makes it, in a directory of
+/// its own, and passes the agent the listening descriptor, so nothing in
+/// the shell can put something else where the edge connects.
+pub struct Sockets {
+    pub run_dir: PathBuf,
+    pub socket_dir: PathBuf,
+    pub control: PathBuf,
+    pub broker: PathBuf,
+    pub agent: PathBuf,
+}
+
+/// What the shells of this host are started with.
+pub struct ShellHost {
+    pub sockets: Sockets,
+    /// This binary, as `shell-init`: every shell's init program.
+    pub launcher: Launcher,
+    /// The workspace volumes, when the agent runs.
+    pub volumes: Option<Arc<Volumes>>,
+    /// The exec broker's directory, when `[egress]` has routes.
+    pub egress_dir: Option<PathBuf>,
+}
+
+/// Names the sockets, finds the launcher, removes cgroups a killed edge
+/// left, opens the workspace volumes (when the agent runs) and makes the
+/// exec broker's directory (when `[egress]` has routes).
+pub fn prepare_shells(loaded: &LoadedConfig, agent_runs: bool) -> anyhow::Result<ShellHost> {
+    let run_dir = loaded.data_dir().join("run");
+    let socket_dir = run_dir.join("agent");
+    let sockets = Sockets {
+        control: socket_dir.join(EDGE_SOCKET),
+        broker: socket_dir.join(BROKER_SOCKET),
+        agent: run_dir.join("edge").join(AGENT_SOCKET),
+        socket_dir,
+        run_dir,
+    };
+    let launcher = Launcher {
+        program: std::env::current_exe().context("finding the hardshell binary")?,
+        args: vec!["shell-init".into()],
+    };
+    let shell = &loaded.config.shell;
+    if !hardshell_sandbox::cgroup_moves_are_fast() {
+        tracing::info!(
+            "no cgroup hierarchy is mounted with favordynmods: a shell's start now and then waits \
+             a kernel RCU grace period (up to ~20 ms) moving into its cgroups; see README, The shell"
+        );
+    }
+    let stale = hardshell_sandbox::remove_stale_cgroups();
+    if stale > 0 {
+        tracing::info!(
+            count = stale,
+            "removed cgroups left by shells of a killed edge"
+        );
+    }
+    // Every workspace is a volume of its own (an ext4 image on a loop device),
+    // so a shell that fills it stops there and data/ keeps its room.
+    let volumes = if agent_runs {
+        let size = VolumeSize {
+            bytes: shell.workspace_mb << 20,
+            inodes: shell.workspace_inodes,
+        };
+        let images = loaded.data_dir().join("volumes");
+        Some(Arc::new(
+            Volumes::open(&images, size).context("preparing the workspace volumes")?,
+        ))
+    } else {
+        None
+    };
+    // With [egress] routes, exec shells get one way out: the broker's socket,
+    // in a directory of its own.
+    let egress_dir = if loaded.config.egress.routes.is_empty() {
+        None
+    } else {
+        use std::os::unix::fs::DirBuilderExt;
+        let dir = loaded.data_dir().join("run").join("exec");
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .with_context(|| format!("creating {}", dir.display()))?;
+        // Absolute and without symlinks: shells bind exactly this path.
+        Some(dir.canonicalize()?)
+    };
+    Ok(ShellHost {
+        sockets,
+        launcher,
+        volumes,
+        egress_dir,
+    })
+}
