@@ -36,10 +36,25 @@ impl std::fmt::Debug for LogGuard {
     }
 }
 
+/// Targets whose events carry what a shell wrote, off whatever `level` or
+/// `RUST_LOG` asks for: the bash parser traces every token of the commands
+/// the agent sends to `exec`, and a command may hold a secret.
+const NEVER_LOGGED: &[&str] = &["brush_parser"];
+
+fn never_logged(filter: EnvFilter) -> EnvFilter {
+    NEVER_LOGGED.iter().fold(filter, |filter, target| {
+        match format!("{target}=off").parse() {
+            Ok(directive) => filter.add_directive(directive),
+            Err(_) => filter,
+        }
+    })
+}
+
 /// Installs the global subscriber. `RUST_LOG`, when set, overrides `level`.
 pub fn init(format: LogFormat, level: LogLevel) -> LogGuard {
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str()));
+    let filter = never_logged(
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level.as_str())),
+    );
     let (writer, worker) = NonBlockingBuilder::default()
         .lossy(true)
         .buffered_lines_limit(QUEUED_LINES)
@@ -59,5 +74,45 @@ pub fn init(format: LogFormat, level: LogLevel) -> LogGuard {
     LogGuard {
         dropped,
         _worker: worker,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    /// Counts the events that pass the filter.
+    struct Count(Arc<Mutex<usize>>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Count {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) += 1;
+        }
+    }
+
+    #[test]
+    fn the_bash_parsers_traces_of_agent_commands_are_off_even_at_trace() {
+        let seen = Arc::new(Mutex::new(0));
+        let subscriber = tracing_subscriber::registry()
+            .with(never_logged(EnvFilter::new("trace")))
+            .with(Count(seen.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::trace!(target: "brush_parser::tokenizer", "Word(\"curl hs-secret\")");
+            tracing::trace!(target: "hardshell", "an edge line");
+        });
+        // The edge's own line passes; the parser's does not.
+        assert_eq!(
+            *seen
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            1
+        );
     }
 }
