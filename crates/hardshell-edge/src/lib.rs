@@ -10,6 +10,7 @@
 mod agent;
 mod audit;
 mod client_addr;
+mod connections;
 mod control;
 mod cookies;
 #[cfg(feature = "fuzzing")]
@@ -218,7 +219,7 @@ impl Edge {
         let sweeper = tokio::spawn(setup::background(state.clone()));
         let metrics = self
             .metrics
-            .map(|(listener, _)| tokio::spawn(metrics::listener::serve(listener, state.clone())));
+            .map(|(listener, _)| tokio::spawn(server::metrics::serve(listener, state.clone())));
         server::run(self.listener, self.state, shutdown).await;
         sweeper.abort();
         if let Some(metrics) = metrics {

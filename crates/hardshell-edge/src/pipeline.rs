@@ -217,7 +217,8 @@ async fn phases(
             .revocations
             .watch(Revoked::Device(device.serial.clone()))
     });
-    let device = crate::tls::unrevoked_device(state, conn.device.as_ref()).await;
+    let device =
+        crate::tls::unrevoked_device(state.revoked_devices.as_ref(), conn.device.as_ref()).await;
     let mut credentials = authentication.watch;
     if let (Some(_), Some(watch)) = (&device, device_watch) {
         credentials.add(watch);

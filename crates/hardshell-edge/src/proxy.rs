@@ -23,11 +23,11 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 
+use crate::connections::{Kept, Occupancy};
 use crate::cookies;
 use crate::pipeline::watch::CredentialWatch;
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder};
-use crate::server::{Kept, Occupancy};
 
 pub(crate) use connector::Target;
 

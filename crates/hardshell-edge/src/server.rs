@@ -4,7 +4,7 @@
 //! and read-time limits (the first request's head, like every later one, must
 //! arrive within `header_timeout`), and a graceful drain on shutdown.
 
-mod connections;
+pub(crate) mod metrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,10 +18,9 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::connections::{Conn, Connections, Occupancy};
 use crate::pipeline::{self, ConnInfo};
 use crate::state::SharedState;
-use connections::{Conn, Connections};
-pub(crate) use connections::{Kept, Occupancy};
 /// How long in-flight requests get to finish after shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
 /// Headers per request, beyond which the request is refused.
