@@ -136,6 +136,7 @@ pub struct Edge {
     /// The `[metrics] listen` listener, when configured.
     metrics: Option<(TcpListener, SocketAddr)>,
     state: Arc<EdgeState>,
+    routes: Arc<routes::Routes>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -163,6 +164,8 @@ impl Edge {
     /// set. Binding happens before serving so the caller can report the real
     /// address (port 0 picks a free one) and fail early if it is taken.
     pub async fn bind(listen: ListenAddr, state: Arc<EdgeState>) -> Result<Self, EdgeError> {
+        let routes = routes::table(state.upstream.is_some())
+            .map_err(|source| EdgeError::Routes { source })?;
         let (listener, addr) = bind(listen).await?;
         let metrics = match state.metrics_listen {
             // Unauthenticated, so loopback only, whatever protects the main one.
@@ -174,6 +177,7 @@ impl Edge {
             addr,
             metrics,
             state,
+            routes: Arc::new(routes),
         })
     }
 
@@ -220,7 +224,7 @@ impl Edge {
         let metrics = self
             .metrics
             .map(|(listener, _)| tokio::spawn(server::metrics::serve(listener, state.clone())));
-        server::run(self.listener, self.state, shutdown).await;
+        server::run(self.listener, self.state, self.routes, shutdown).await;
         sweeper.abort();
         if let Some(metrics) = metrics {
             metrics.abort();

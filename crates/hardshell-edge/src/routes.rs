@@ -13,6 +13,7 @@ mod openai;
 mod pages;
 mod passkey;
 mod session;
+mod upstream;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,8 +28,6 @@ use http::{Method, Request};
 
 use crate::response::HttpResponse;
 use crate::state::EdgeState;
-
-pub(crate) use oidc::OidcLogin;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -289,7 +288,7 @@ pub(crate) fn table(has_upstream: bool) -> Result<Routes, matchit::InsertError> 
     let routes = admin::register(routes);
     let routes = devices::register(routes);
     let routes = if has_upstream {
-        crate::proxy::register(routes)
+        upstream::register(routes)
     } else {
         openai::register(chat::register(pages::register_chat(routes)))
     };

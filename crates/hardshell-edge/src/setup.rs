@@ -21,8 +21,8 @@ use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::pipeline::limits::RateLimits;
 use crate::proxy::{Target, Upstream};
-use crate::routes::{self, OidcLogin};
-use crate::state::{EdgeState, Limits};
+
+use crate::state::{EdgeState, Limits, OidcLogin};
 
 /// Logins in progress at once, per method. Anyone may start one, so the
 /// pending state is bounded: past this, new ones get 503 until some expire
@@ -92,8 +92,6 @@ impl EdgeSetup<'_> {
         };
         let session_lifetime =
             Duration::from_secs(config.access.session_hours.saturating_mul(3600));
-        let routes =
-            routes::table(upstream.is_some()).map_err(|source| EdgeError::Routes { source })?;
         let passkeys = owner_passkeys(self.config, self.store)?;
         let cf_access = match &config.access.cloudflare {
             Some(cloudflare) => {
@@ -157,7 +155,6 @@ impl EdgeSetup<'_> {
             upstream,
             signer: self.signer,
             metrics: Metrics::new(),
-            routes,
             metrics_listen: config.metrics.as_ref().map(|metrics| metrics.listen),
             tls,
             revoked_devices: devices
