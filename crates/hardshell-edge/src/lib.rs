@@ -11,6 +11,7 @@ mod agent;
 mod audit;
 mod client_addr;
 mod connections;
+mod connector;
 mod control;
 mod cookies;
 #[cfg(feature = "fuzzing")]

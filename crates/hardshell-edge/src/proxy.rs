@@ -12,8 +12,6 @@
 //! The routes that forward to it, and the WebSocket relay, are in
 //! `routes/upstream.rs`.
 
-pub(crate) mod connector;
-
 use std::time::Duration;
 
 use axum::body::Body;
@@ -22,9 +20,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
+use crate::connector::{self, Target};
 use crate::cookies;
-
-pub(crate) use connector::Target;
 
 /// The configured upstream and a pooled client for it.
 pub(crate) struct Upstream {

@@ -17,10 +17,11 @@ use url::Url;
 
 use crate::EdgeError;
 use crate::audit::Trail;
+use crate::connector::Target;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::pipeline::limits::RateLimits;
-use crate::proxy::{Target, Upstream};
+use crate::proxy::Upstream;
 
 use crate::state::{EdgeState, Limits, OidcLogin};
 
