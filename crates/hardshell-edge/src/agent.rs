@@ -15,8 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tokio::sync::mpsc;
 
-use crate::proxy::Target;
-use crate::proxy::connector::Connector;
+use crate::connector::{Connector, Target};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum AgentError {

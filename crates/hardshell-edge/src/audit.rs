@@ -12,16 +12,15 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use chrono::Utc;
+use hardshell_audit::event::{CredentialKind, FieldError, SummarizedKind};
 use hardshell_audit::event::{
     CredentialRejected, HttpMethod, LimitedBy, RateLimited, RequestAllowed, RequestDenied,
     RequestId, Route, SessionRevoked, TokenCreated, TokenId, TokenRevoked,
 };
-use hardshell_audit::event::{FieldError, SummarizedKind};
 use hardshell_audit::{AuditError, AuditEvent, AuditLog};
 use hardshell_auth::{Principal, TokenRecord};
 use http::Method;
 
-use crate::pipeline::authn::AuthFailure;
 use summary::{Disposition, Summaries};
 
 pub(crate) use summary::WINDOW as SUMMARY_WINDOW;
@@ -29,6 +28,30 @@ pub(crate) use summary::WINDOW as SUMMARY_WINDOW;
 /// Who did something, as the audit log names actors.
 fn actor(principal: &Principal) -> Option<String> {
     Some(principal.subject.clone())
+}
+
+/// A credential that did not verify (found by the pipeline's authentication
+/// phase, recorded here). `account` names what it claimed to be (a
+/// token id), never anything secret.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthFailure {
+    /// Which kind of credential failed.
+    pub kind: CredentialKind,
+    pub reason: &'static str,
+    pub account: Option<String>,
+    /// Whose failure it is: only the client's counts against its failed-auth
+    /// budget.
+    pub cause: FailureCause,
+}
+
+/// Who caused an authentication failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FailureCause {
+    /// The credential is wrong: charged, and a 401 where identity is needed.
+    Credential,
+    /// The edge could not check it (Cloudflare's key set unreachable): not
+    /// charged, and a 503 where identity is needed, since a retry may succeed.
+    Unavailable,
 }
 
 /// What identifies the request in every request event.

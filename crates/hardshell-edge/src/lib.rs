@@ -10,6 +10,8 @@
 mod agent;
 mod audit;
 mod client_addr;
+mod connections;
+mod connector;
 mod control;
 mod cookies;
 #[cfg(feature = "fuzzing")]
@@ -37,7 +39,7 @@ pub use control::{ControlLimits, ControlService, ControlSocket};
 pub use hardshell_broker::proxy::Broker;
 pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner};
 pub use listen::{ListenAddr, Protection};
-pub use setup::{EdgeSetup, device_authority, owner_passkeys};
+pub use setup::{Built, EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;
 pub use tls::TlsError;
 
@@ -135,6 +137,7 @@ pub struct Edge {
     /// The `[metrics] listen` listener, when configured.
     metrics: Option<(TcpListener, SocketAddr)>,
     state: Arc<EdgeState>,
+    routes: Arc<routes::Routes>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -161,7 +164,8 @@ impl Edge {
     /// Binds the listener, and the metrics listener when `[metrics] listen` is
     /// set. Binding happens before serving so the caller can report the real
     /// address (port 0 picks a free one) and fail early if it is taken.
-    pub async fn bind(listen: ListenAddr, state: Arc<EdgeState>) -> Result<Self, EdgeError> {
+    pub async fn bind(listen: ListenAddr, built: setup::Built) -> Result<Self, EdgeError> {
+        let setup::Built { state, routes } = built;
         let (listener, addr) = bind(listen).await?;
         let metrics = match state.metrics_listen {
             // Unauthenticated, so loopback only, whatever protects the main one.
@@ -173,6 +177,7 @@ impl Edge {
             addr,
             metrics,
             state,
+            routes: Arc::new(routes),
         })
     }
 
@@ -218,8 +223,8 @@ impl Edge {
         let sweeper = tokio::spawn(setup::background(state.clone()));
         let metrics = self
             .metrics
-            .map(|(listener, _)| tokio::spawn(metrics::listener::serve(listener, state.clone())));
-        server::run(self.listener, self.state, shutdown).await;
+            .map(|(listener, _)| tokio::spawn(server::metrics::serve(listener, state.clone())));
+        server::run(self.listener, self.state, self.routes, shutdown).await;
         sweeper.abort();
         if let Some(metrics) = metrics {
             metrics.abort();

@@ -14,9 +14,6 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 use crate::response::{self, HttpResponse};
-use crate::state::EdgeState;
-
-pub(crate) mod listener;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -149,12 +146,10 @@ impl Metrics {
 }
 
 /// The `/metrics` answer, on the main listener or the metrics listener.
-pub(crate) fn exposition(state: &EdgeState) -> HttpResponse {
+pub(crate) fn exposition(metrics: &Metrics, audit_backlog: u64) -> HttpResponse {
     let mut response = response::text(http::StatusCode::OK, "");
     *response.body_mut() = axum::body::Body::from(
-        state
-            .metrics
-            .encode(usize::try_from(state.audit.backlog()).unwrap_or(usize::MAX)),
+        metrics.encode(usize::try_from(audit_backlog).unwrap_or(usize::MAX)),
     );
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,

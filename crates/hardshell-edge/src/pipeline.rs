@@ -61,7 +61,7 @@ use tracing::Instrument;
 use crate::audit::RequestFacts;
 use crate::client_addr::client_address;
 use crate::response::{self, HttpResponse};
-use crate::routes::{Context, Match};
+use crate::routes::{Context, Match, Routes};
 use crate::state::SharedState;
 
 /// What the edge knows about a connection before any request on it.
@@ -75,6 +75,7 @@ pub(crate) struct ConnInfo {
 /// Runs one request through every phase and returns the response to send.
 pub(crate) async fn handle(
     state: SharedState,
+    routes: Arc<Routes>,
     conn: Arc<ConnInfo>,
     request: Request<Incoming>,
 ) -> HttpResponse {
@@ -83,7 +84,7 @@ pub(crate) async fn handle(
     let request_id = new_request_id();
     let span = tracing::info_span!("request", id = %request_id, method = %request.method());
     async move {
-        let (mut response, route) = phases(&state, &conn, &request_id, request).await;
+        let (mut response, route) = phases(&state, &routes, &conn, &request_id, request).await;
         response::add_security_headers(&mut response, &request_id, state.https);
         state
             .metrics
@@ -97,6 +98,7 @@ pub(crate) async fn handle(
 
 async fn phases(
     state: &SharedState,
+    routes: &Routes,
     conn: &ConnInfo,
     request_id: &str,
     request: Request<Incoming>,
@@ -130,10 +132,7 @@ async fn phases(
     };
 
     // Phase 5: match.
-    let (endpoint, pattern, params) = match state
-        .routes
-        .find(request.method(), request.uri().path())
-    {
+    let (endpoint, pattern, params) = match routes.find(request.method(), request.uri().path()) {
         Match::Found {
             endpoint,
             pattern,
@@ -217,7 +216,8 @@ async fn phases(
             .revocations
             .watch(Revoked::Device(device.serial.clone()))
     });
-    let device = crate::tls::unrevoked_device(state, conn.device.as_ref()).await;
+    let device =
+        crate::tls::unrevoked_device(state.revoked_devices.as_ref(), conn.device.as_ref()).await;
     let mut credentials = authentication.watch;
     if let (Some(_), Some(watch)) = (&device, device_watch) {
         credentials.add(watch);

@@ -8,34 +8,26 @@
 //! read `X_Forwarded_For` as `X-Forwarded-For`), and hop-by-hop headers. What is added: a signed `X-Hardshell-Identity` for the
 //! permitted principal, `X-Request-Id`, and `X-Forwarded-For`/`-Proto`. On the way
 //! back, the upstream may not set the edge's own cookies.
+//!
+//! The routes that forward to it, and the WebSocket relay, are in
+//! `routes/upstream.rs`.
 
-pub(crate) mod connector;
-
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
-use chrono::Utc;
 use hardshell_auth::identity::IDENTITY_HEADER;
-use hardshell_auth::{Chat, Permit};
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, StatusCode, Uri};
-use hyper::upgrade::OnUpgrade;
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 
+use crate::connector::{self, Target};
 use crate::cookies;
-use crate::pipeline::watch::CredentialWatch;
-use crate::response::{self, HttpResponse};
-use crate::routes::{Context, RoutesBuilder};
-use crate::server::{Kept, Occupancy};
-
-pub(crate) use connector::Target;
 
 /// The configured upstream and a pooled client for it.
 pub(crate) struct Upstream {
-    client: Client<connector::Connector, Body>,
-    authority: &'static str,
-    timeout: Duration,
+    pub(crate) client: Client<connector::Connector, Body>,
+    pub(crate) authority: &'static str,
+    pub(crate) timeout: Duration,
 }
 
 impl Upstream {
@@ -53,24 +45,6 @@ impl Upstream {
             timeout,
         }
     }
-}
-
-const PROXIED_METHODS: [Method; 6] = [
-    Method::GET,
-    Method::POST,
-    Method::PUT,
-    Method::PATCH,
-    Method::DELETE,
-    Method::OPTIONS,
-];
-
-pub(crate) fn register(mut routes: RoutesBuilder) -> RoutesBuilder {
-    for method in PROXIED_METHODS {
-        routes = routes
-            .proxy(method.clone(), "/", forward)
-            .proxy(method, "/{*rest}", forward);
-    }
-    routes
 }
 
 /// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
@@ -110,124 +84,6 @@ const STRIPPED_FROM_CLIENT: [&str; 19] = [
     "cf-connecting-ipv6",
     "fastly-client-ip",
 ];
-
-async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) -> HttpResponse {
-    let state = &cx.state;
-    let Some(upstream) = &state.upstream else {
-        return response::not_found();
-    };
-    let websocket = is_websocket_upgrade(request.headers());
-    let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut request));
-    let occupancy = request.extensions_mut().remove::<Occupancy>();
-
-    let path = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-    let Ok(uri) = Uri::builder()
-        .scheme("http")
-        .authority(upstream.authority)
-        .path_and_query(path)
-        .build()
-    else {
-        return response::bad_request("bad request target\n");
-    };
-    *request.uri_mut() = uri;
-    let headers = request.headers_mut();
-    scrub_request_headers(headers, websocket);
-    let assertion = state
-        .signer
-        .sign(permit.identity(), &cx.request_id, Utc::now());
-    insert(headers, IDENTITY_HEADER, &assertion);
-    insert(headers, "x-request-id", &cx.request_id);
-    insert(headers, "x-forwarded-for", &cx.client.to_string());
-    insert(
-        headers,
-        "x-forwarded-proto",
-        if state.https { "https" } else { "http" },
-    );
-
-    let started = Instant::now();
-    let sent = tokio::time::timeout(upstream.timeout, upstream.client.request(request)).await;
-    state.metrics.record_upstream(started.elapsed());
-    let mut upstream_response = match sent {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => {
-            state.metrics.record_upstream_error();
-            tracing::warn!(error = %e, "upstream request failed");
-            return response::bad_gateway();
-        }
-        Err(_) => {
-            state.metrics.record_upstream_error();
-            return response::gateway_timeout();
-        }
-    };
-
-    if let Some(client_upgrade) = client_upgrade {
-        if upstream_response.status() != StatusCode::SWITCHING_PROTOCOLS {
-            return finish(upstream_response.map(Body::new), false);
-        }
-        let upstream_upgrade = hyper::upgrade::on(&mut upstream_response);
-        let ends = WebSocketEnds {
-            credentials: cx.credentials,
-            kept: occupancy.map(Occupancy::keep),
-        };
-        tokio::spawn(relay(client_upgrade, upstream_upgrade, ends));
-        return finish(upstream_response.map(|_| Body::empty()), true);
-    }
-    finish(upstream_response.map(Body::new), false)
-}
-
-/// What a WebSocket relay ends with besides either side closing.
-struct WebSocketEnds {
-    /// The credentials the handshake was granted on: revoking any ends it.
-    credentials: CredentialWatch,
-    /// The connection's slot and place in its address's count, held until the
-    /// relay ends; `None` only if the server passed none (it always does).
-    kept: Option<Kept>,
-}
-
-/// Relays bytes both ways until a side closes, a credential the handshake
-/// was granted on is revoked, or the edge shuts down; then drops both sides,
-/// which closes them. No close frame is sent: the relay does not parse frames,
-/// and one written mid-frame would corrupt the stream rather than close it.
-async fn relay(client: OnUpgrade, upstream: OnUpgrade, ends: WebSocketEnds) {
-    let WebSocketEnds {
-        credentials,
-        mut kept,
-    } = ends;
-    let (client, upstream) = match tokio::join!(client, upstream) {
-        (Ok(client), Ok(upstream)) => (client, upstream),
-        (client, upstream) => {
-            tracing::warn!(
-                client = client.is_ok(),
-                upstream = upstream.is_ok(),
-                "websocket upgrade failed"
-            );
-            return;
-        }
-    };
-    let (mut client, mut upstream) = (TokioIo::new(client), TokioIo::new(upstream));
-    let stopping = async {
-        match &mut kept {
-            Some(kept) => kept.stopping().await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        copied = tokio::io::copy_bidirectional(&mut client, &mut upstream) => {
-            if let Err(e) = copied {
-                tracing::debug!(error = %e, "websocket relay ended");
-            }
-        }
-        () = credentials.ended() => {
-            tracing::info!("websocket closed: a credential it was opened with was revoked");
-        }
-        () = stopping => tracing::debug!("websocket closed: the edge is shutting down"),
-    }
-}
-
-fn finish(mut response: HttpResponse, upgraded: bool) -> HttpResponse {
-    scrub_response_headers(response.headers_mut(), upgraded);
-    response
-}
 
 /// What the client sent, less what the upstream must not see: hop-by-hop
 /// headers, the client's credentials and forwarding headers it made up.
@@ -320,7 +176,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     }
 }
 
-fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
+pub(crate) fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(HeaderName::from_static(name), value);
     }

@@ -13,6 +13,7 @@ mod openai;
 mod pages;
 mod passkey;
 mod session;
+mod upstream;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -27,8 +28,6 @@ use http::{Method, Request};
 
 use crate::response::HttpResponse;
 use crate::state::EdgeState;
-
-pub(crate) use oidc::OidcLogin;
 
 pub(crate) type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -300,7 +299,7 @@ pub(crate) fn table(behind: &Behind) -> Result<Routes, matchit::InsertError> {
     let routes = admin::register(routes);
     let routes = devices::register(routes);
     let routes = match behind {
-        Behind::Upstream => crate::proxy::register(routes),
+        Behind::Upstream => upstream::register(routes),
         Behind::Agent(agent) => {
             let routes = chat::register(pages::register_chat(routes), agent);
             openai::register(routes, agent)

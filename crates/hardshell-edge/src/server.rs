@@ -4,7 +4,7 @@
 //! and read-time limits (the first request's head, like every later one, must
 //! arrive within `header_timeout`), and a graceful drain on shutdown.
 
-mod connections;
+pub(crate) mod metrics;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -18,10 +18,10 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 
+use crate::connections::{Conn, Connections, Occupancy};
 use crate::pipeline::{self, ConnInfo};
+use crate::routes::Routes;
 use crate::state::SharedState;
-use connections::{Conn, Connections};
-pub(crate) use connections::{Kept, Occupancy};
 /// How long in-flight requests get to finish after shutdown begins.
 const DRAIN: Duration = Duration::from_secs(10);
 /// Headers per request, beyond which the request is refused.
@@ -30,6 +30,7 @@ const MAX_HEADERS: usize = 100;
 pub(crate) async fn run(
     listener: TcpListener,
     state: SharedState,
+    routes: Arc<Routes>,
     shutdown: impl Future<Output = ()> + Send,
 ) {
     // Every connection holds a slot; shutdown is announced on `stopping`, and the
@@ -75,7 +76,7 @@ pub(crate) async fn run(
             }
         };
         let _ = stream.set_nodelay(true);
-        let (state, watcher) = (state.clone(), stopping.subscribe());
+        let (state, routes, watcher) = (state.clone(), routes.clone(), stopping.subscribe());
         tokio::spawn(async move {
             // Shared with a WebSocket relay that outlives this task.
             let slot = Arc::new(slot);
@@ -86,7 +87,8 @@ pub(crate) async fn run(
                 .map(|tls| TlsAcceptor::from(tls.current()));
             let Some(acceptor) = acceptor else {
                 let info = ConnInfo { peer, device: None };
-                return serve_connection(stream, info, (conn, slot), state, watcher).await;
+                return serve_connection(stream, info, (conn, slot), (state, routes), watcher)
+                    .await;
             };
             match tokio::time::timeout(state.limits.header_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) => {
@@ -97,7 +99,7 @@ pub(crate) async fn run(
                         .peer_certificates()
                         .and_then(device_from_peer_certificates);
                     let info = ConnInfo { peer, device };
-                    serve_connection(stream, info, (conn, slot), state, watcher).await
+                    serve_connection(stream, info, (conn, slot), (state, routes), watcher).await
                 }
                 Ok(Err(e)) => tracing::debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
@@ -119,7 +121,7 @@ async fn serve_connection<S>(
     stream: S,
     info: ConnInfo,
     (conn, slot): (Arc<Conn>, Arc<tokio::sync::OwnedSemaphorePermit>),
-    state: SharedState,
+    (state, routes): (SharedState, Arc<Routes>),
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
@@ -127,14 +129,15 @@ async fn serve_connection<S>(
     let info = Arc::new(info);
     let peer = info.peer;
     let service_state = state.clone();
+    let service_routes = routes;
     let service_conn = conn.clone();
     let occupancy = Occupancy::new(conn.clone(), slot, stopping.clone());
     let service = service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
-        let (state, info) = (service_state.clone(), info.clone());
+        let (state, routes, info) = (service_state.clone(), service_routes.clone(), info.clone());
         let busy = service_conn.busy();
         request.extensions_mut().insert(occupancy.clone());
         async move {
-            let response = pipeline::handle(state, info, request).await;
+            let response = pipeline::handle(state, routes, info, request).await;
             drop(busy);
             Ok::<_, std::convert::Infallible>(response)
         }

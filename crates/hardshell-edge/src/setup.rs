@@ -18,12 +18,14 @@ use url::Url;
 use crate::EdgeError;
 use crate::agent::AgentClient;
 use crate::audit::Trail;
+use crate::connector::Target;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::pipeline::limits::RateLimits;
-use crate::proxy::{Target, Upstream};
-use crate::routes::{self, OidcLogin};
-use crate::state::{EdgeState, Limits};
+use crate::proxy::Upstream;
+use crate::routes;
+
+use crate::state::{EdgeState, Limits, OidcLogin};
 
 /// Logins in progress at once, per method. Anyone may start one, so the
 /// pending state is bounded: past this, new ones get 503 until some expire
@@ -57,8 +59,22 @@ pub struct EdgeSetup<'a> {
     pub exec: Option<hardshell_exec::ExecService>,
 }
 
+/// What [`EdgeSetup::build`] made: the edge's state and, beside it (the
+/// state holds the parts, the routes are above them), its route table,
+/// for [`crate::Edge::bind`].
+pub struct Built {
+    pub(crate) state: Arc<EdgeState>,
+    pub(crate) routes: routes::Routes,
+}
+
+impl std::fmt::Debug for Built {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Built").finish_non_exhaustive()
+    }
+}
+
 impl EdgeSetup<'_> {
-    pub async fn build(self) -> Result<Arc<EdgeState>, EdgeError> {
+    pub async fn build(self) -> Result<Built, EdgeError> {
         let config = &self.config.config;
         let scope = |name: &'static str| {
             open_scope(self.store, name).map_err(|source| EdgeError::OpenScope {
@@ -138,7 +154,7 @@ impl EdgeSetup<'_> {
             (None, _) => None,
         };
         let revocations = RevocationFeed::new();
-        Ok(Arc::new(EdgeState {
+        let state = Arc::new(EdgeState {
             policy: policy(self.config),
             tokens: TokenStore::new(scope("tokens")?).announcing_to(revocations.clone()),
             sessions: SessionStore::new(scope("sessions")?, session_lifetime)
@@ -164,7 +180,6 @@ impl EdgeSetup<'_> {
             upstream,
             signer: self.signer,
             metrics: Metrics::new(),
-            routes,
             metrics_listen: config.metrics.as_ref().map(|metrics| metrics.listen),
             tls,
             revoked_devices: devices
@@ -187,7 +202,8 @@ impl EdgeSetup<'_> {
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc", MAX_PENDING_LOGINS),
             exec: self.exec,
-        }))
+        });
+        Ok(Built { state, routes })
     }
 }
 

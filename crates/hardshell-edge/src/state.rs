@@ -6,7 +6,6 @@ use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::OwnerPasskeys;
 use hardshell_auth::{CfAccessVerifier, Ephemeral, Policy, SessionStore, TokenStore};
 
-use crate::routes::OidcLogin;
 use hardshell_config::Cidr;
 
 use crate::audit::Trail;
@@ -14,7 +13,6 @@ use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::pipeline::limits::RateLimits;
 use crate::proxy::Upstream;
-use crate::routes::Routes;
 
 /// Request limits enforced by the server and the pipeline.
 #[derive(Debug, Clone)]
@@ -44,7 +42,6 @@ pub struct EdgeState {
     pub(crate) upstream: Option<Upstream>,
     pub(crate) signer: IdentitySigner,
     pub(crate) metrics: Metrics,
-    pub(crate) routes: Routes,
     /// `[metrics] listen`: a separate loopback listener serving only
     /// `/metrics`. Without it, `/metrics` is served on the main listener to
     /// admins; with it, only there.
@@ -72,6 +69,13 @@ pub struct EdgeState {
     pub(crate) oidc_pending: Ephemeral,
     /// The agent's `exec` tool, when it has one.
     pub(crate) exec: Option<hardshell_exec::ExecService>,
+}
+
+/// The OIDC client, discovered on first use so a provider that is briefly down
+/// at start-up does not keep the edge from starting.
+pub(crate) struct OidcLogin {
+    pub settings: hardshell_auth::OidcSettings,
+    pub client: tokio::sync::OnceCell<hardshell_auth::OidcClient>,
 }
 
 impl std::fmt::Debug for EdgeState {

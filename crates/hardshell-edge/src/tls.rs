@@ -23,7 +23,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
 
 use crate::EdgeError;
-use crate::state::EdgeState;
+use hardshell_auth::devices::RevokedSerials;
 
 /// How old the revocation list a request's device is checked against may be:
 /// a revocation made elsewhere (the CLI, another replica) reaches connections
@@ -32,9 +32,12 @@ pub(crate) const REVOCATION_MAX_AGE: Duration = Duration::from_secs(2);
 
 /// The device a connection presented at its handshake, if it is still not
 /// revoked. A list that cannot be read counts as revoked (fail closed).
-pub(crate) async fn unrevoked_device(state: &EdgeState, device: Option<&Device>) -> Option<Device> {
+pub(crate) async fn unrevoked_device(
+    revoked: Option<&RevokedSerials>,
+    device: Option<&Device>,
+) -> Option<Device> {
     let device = device?;
-    let Some(revoked) = &state.revoked_devices else {
+    let Some(revoked) = revoked else {
         // No device CA, so no handshake could have verified a device.
         return None;
     };

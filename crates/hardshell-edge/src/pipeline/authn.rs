@@ -14,6 +14,7 @@ use hardshell_auth::{Principal, Revoked};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, HeaderValue};
 
+pub(crate) use crate::audit::{AuthFailure, FailureCause};
 use crate::cookies::{self, CookiePolicy};
 use crate::pipeline::watch::CredentialWatch;
 use crate::state::EdgeState;
@@ -33,29 +34,6 @@ pub(crate) struct Authentication {
     /// checked: what the request opens ends when it is revoked, or for a
     /// Cloudflare Access token (which this edge cannot revoke) at its `exp`.
     pub watch: CredentialWatch,
-}
-
-/// A credential that did not verify. `account` names what it claimed to be (a
-/// token id), never anything secret.
-#[derive(Debug, Clone)]
-pub(crate) struct AuthFailure {
-    /// Which kind of credential failed.
-    pub kind: CredentialKind,
-    pub reason: &'static str,
-    pub account: Option<String>,
-    /// Whose failure it is: only the client's counts against its failed-auth
-    /// budget.
-    pub cause: FailureCause,
-}
-
-/// Who caused an authentication failure.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum FailureCause {
-    /// The credential is wrong: charged, and a 401 where identity is needed.
-    Credential,
-    /// The edge could not check it (Cloudflare's key set unreachable): not
-    /// charged, and a 503 where identity is needed, since a retry may succeed.
-    Unavailable,
 }
 
 enum Credential<'a> {

@@ -134,7 +134,7 @@ async fn metrics(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpRespons
     if cx.state.metrics_listen.is_some() {
         return response::not_found();
     }
-    crate::metrics::exposition(&cx.state)
+    crate::metrics::exposition(&cx.state.metrics, cx.state.audit.backlog())
 }
 
 /// A link to register another passkey for the owner. A new passkey is a new way

@@ -206,10 +206,3 @@ async fn callback(_: Permit<Public>, cx: Context, request: Request<Body>) -> Htt
     );
     response
 }
-
-/// The OIDC client, discovered on first use so a provider that is briefly down
-/// at start-up does not keep the edge from starting.
-pub(crate) struct OidcLogin {
-    pub settings: hardshell_auth::OidcSettings,
-    pub client: tokio::sync::OnceCell<OidcClient>,
-}

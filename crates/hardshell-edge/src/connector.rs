@@ -1,4 +1,5 @@
-//! Connects the proxy's pooled client to the upstream, over TCP or a unix socket.
+//! Connects a pooled HTTP client (the proxy's to the upstream, the agent client's
+//! to the agent) to its target, over TCP or a unix socket.
 //! hyper-util's own connector speaks TCP only; this one adds unix sockets, where a
 //! workload in a sandbox listens without any network interface.
 

@@ -53,7 +53,7 @@ fn answer(state: &SharedState, request: &Request<Incoming>) -> HttpResponse {
     if request.method() != Method::GET && request.method() != Method::HEAD {
         return response::method_not_allowed();
     }
-    let mut response = super::exposition(state);
+    let mut response = crate::metrics::exposition(&state.metrics, state.audit.backlog());
     if request.method() == Method::HEAD {
         *response.body_mut() = axum::body::Body::empty();
     }
