@@ -76,7 +76,7 @@ pub(crate) fn vet(command: &str, allow: &BTreeSet<String>) -> Vetting {
     };
     let programs = match programs(&program) {
         Ok(programs) => programs,
-        Err(why) => return Vetting::NeedsApproval(why),
+        Err(why) => return Vetting::NeedsApproval(why.to_string()),
     };
     if let Some(run) = programs.iter().find(|run| !allow.contains(&run.program)) {
         return Vetting::NeedsApproval(format!("`{}` is not in [exec] allow", run.program));
@@ -119,8 +119,25 @@ fn is_plain_argument(text: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b"-_./:=,+@%^".contains(&b))
 }
 
+/// Why the programs a command runs cannot all be known from its text: the
+/// reason the owner is shown with the question.
+#[derive(Debug, thiserror::Error)]
+enum Unknowable {
+    #[error("it has a compound command (if, for, while, case, a subshell or a group)")]
+    Compound,
+    #[error("it defines a function")]
+    Function,
+    #[error("it sets variables for a command")]
+    Assignment,
+    #[error("it uses process substitution")]
+    ProcessSubstitution,
+    /// The program's name, cut at 80 characters.
+    #[error("the program `{0}` is not a plain name")]
+    NotPlain(String),
+}
+
 /// Every program the command runs, or why they cannot all be known.
-fn programs(program: &Program) -> Result<Vec<Run>, String> {
+fn programs(program: &Program) -> Result<Vec<Run>, Unknowable> {
     let mut found = Vec::new();
     for list in &program.complete_commands {
         for item in &list.0 {
@@ -135,9 +152,9 @@ fn programs(program: &Program) -> Result<Vec<Run>, String> {
                     match command {
                         Command::Simple(simple) => found.extend(simple_program(simple)?),
                         Command::Compound(..) => {
-                            return Err("it has a compound command (if, for, while, case, a subshell or a group)".into());
+                            return Err(Unknowable::Compound);
                         }
-                        Command::Function(_) => return Err("it defines a function".into()),
+                        Command::Function(_) => return Err(Unknowable::Function),
                         Command::ExtendedTest(..) => found.push(Run {
                             program: "[[".into(),
                             arguments: Vec::new(),
@@ -151,7 +168,7 @@ fn programs(program: &Program) -> Result<Vec<Run>, String> {
 }
 
 /// The program a simple command runs (none for a bare redirection).
-fn simple_program(simple: &SimpleCommand) -> Result<Option<Run>, String> {
+fn simple_program(simple: &SimpleCommand) -> Result<Option<Run>, Unknowable> {
     let items = simple
         .prefix
         .iter()
@@ -164,14 +181,14 @@ fn simple_program(simple: &SimpleCommand) -> Result<Option<Run>, String> {
         in_prefix = in_prefix.saturating_sub(1);
         match item {
             CommandPrefixOrSuffixItem::AssignmentWord(..) if prefix => {
-                return Err("it sets variables for a command".into());
+                return Err(Unknowable::Assignment);
             }
             CommandPrefixOrSuffixItem::ProcessSubstitution(..)
             | CommandPrefixOrSuffixItem::IoRedirect(IoRedirect::File(
                 _,
                 _,
                 IoFileRedirectTarget::ProcessSubstitution(..),
-            )) => return Err("it uses process substitution".into()),
+            )) => return Err(Unknowable::ProcessSubstitution),
             CommandPrefixOrSuffixItem::Word(word)
             | CommandPrefixOrSuffixItem::AssignmentWord(_, word) => {
                 arguments.push(word.value.clone());
@@ -183,9 +200,8 @@ fn simple_program(simple: &SimpleCommand) -> Result<Option<Run>, String> {
         return Ok(None);
     };
     if !is_plain_program(&word.value) {
-        return Err(format!(
-            "the program `{}` is not a plain name",
-            word.value.chars().take(80).collect::<String>()
+        return Err(Unknowable::NotPlain(
+            word.value.chars().take(80).collect::<String>(),
         ));
     }
     Ok(Some(Run {
