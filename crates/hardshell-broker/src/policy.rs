@@ -20,8 +20,20 @@ pub struct Route {
     pub paths: Option<Vec<String>>,
     /// The shell speaks plain HTTP to the broker and the broker speaks TLS to
     /// the destination, so it reads (and swaps placeholders in) every request.
-    /// A URL without a port means 443 here; tunnels are refused.
+    /// A URL without a port means 443 here; tunnels are refused unless the
+    /// route is also `inspect`.
     pub tls: bool,
+    /// A `CONNECT` on this route is answered and its TLS terminated by the
+    /// broker (with a leaf certificate for the CONNECT host, from the
+    /// broker's issuer), so every request inside is read and checked like a
+    /// plain-HTTP request on a `tls` route: methods and paths, placeholders,
+    /// the leak scan, the tap; the broker then speaks TLS to the destination
+    /// itself. `false` leaves a tunnel raw (certificate-pinning clients),
+    /// which only a route with no method or path rule and no `tls` allows.
+    /// (The config's `[egress.routes] inspect`, and its default, true where a
+    /// secret is bound to a host of the route or the route has method or
+    /// path rules, are not wired yet.)
+    pub inspect: bool,
     /// The operator named this destination itself (a model provider's base
     /// URL), so the address guard does not apply to it: a model server on
     /// this machine is a common, deliberate setup. Never set for `[egress]`.
@@ -63,8 +75,18 @@ pub struct KeyHeader {
 /// What a shell asked for.
 #[derive(Debug, Clone)]
 pub enum Request<'a> {
-    /// `CONNECT host:port` (the broker cannot read what flows inside).
+    /// `CONNECT host:port`: a raw tunnel the broker cannot read, or, on an
+    /// `inspect` route, one whose TLS the broker terminates.
     Tunnel { host: &'a Host, port: u16 },
+    /// A request read inside an inspected tunnel to `host:port`: decided
+    /// like [`Request::Http`], but only among `inspect` routes (a route that
+    /// did not ask for interception never sees a request from one).
+    Inspected {
+        host: &'a Host,
+        port: u16,
+        method: &'a str,
+        path: &'a str,
+    },
     /// A plain-HTTP request the broker forwards.
     Http {
         host: &'a Host,
@@ -114,12 +136,16 @@ impl EgressPolicy {
     /// (the most specific one found).
     pub fn decide(&self, request: &Request<'_>) -> Result<&Route, Denied> {
         let (host, port) = match request {
-            Request::Tunnel { host, port } | Request::Http { host, port, .. } => (*host, *port),
+            Request::Tunnel { host, port }
+            | Request::Http { host, port, .. }
+            | Request::Inspected { host, port, .. } => (*host, *port),
         };
+        let inspected = matches!(request, Request::Inspected { .. });
         let by_host: Vec<&Route> = self
             .routes
             .iter()
             .filter(|route| route.hosts.iter().any(|p| p.matches(host)))
+            .filter(|route| route.inspect || !inspected)
             .collect();
         if by_host.is_empty() {
             return Err(Denied::Host {
@@ -138,19 +164,25 @@ impl EgressPolicy {
         }
         let (method, path) = match request {
             Request::Tunnel { .. } => {
-                return by_port
-                    .into_iter()
-                    .find(|r| {
-                        r.methods.is_none()
-                            && r.path_prefixes.is_none()
-                            && r.paths.is_none()
-                            && !r.tls
+                // An inspected route first: where both kinds match, the one
+                // that reads the requests.
+                let inspected = by_port.iter().find(|r| r.inspect).copied();
+                return inspected
+                    .or_else(|| {
+                        by_port.into_iter().find(|r| {
+                            r.methods.is_none()
+                                && r.path_prefixes.is_none()
+                                && r.paths.is_none()
+                                && !r.tls
+                        })
                     })
                     .ok_or_else(|| Denied::TunnelHidesRequest {
                         host: host.to_string(),
                     });
             }
-            Request::Http { method, path, .. } => (*method, *path),
+            Request::Http { method, path, .. } | Request::Inspected { method, path, .. } => {
+                (*method, *path)
+            }
         };
         check_path(path)?;
         let by_method: Vec<&Route> = by_port

@@ -7,8 +7,10 @@
 //! a response from a host a secret is bound to (or to a request that carried
 //! one) has the value, in any form the leak scan knows, put back into
 //! placeholder form. On a TLS route the shell speaks plain HTTP and the
-//! broker speaks TLS to the destination, so even HTTPS APIs are read. A
-//! tunnel is only allowed on routes that the broker need not read.
+//! broker speaks TLS to the destination, so even HTTPS APIs are read. On an
+//! `inspect` route the broker terminates a `CONNECT`'s TLS itself and reads
+//! the requests inside the same way ([`inspect`]). A raw tunnel is only
+//! allowed on routes that the broker need not read.
 //! Every decision is reported as an [`Event`] for the audit log.
 //!
 //! Each listener is one shell: connections at once and bytes both ways are
@@ -38,6 +40,7 @@ use crate::secrets::{
     Binding, LeakScanner, LiveScanner, NamedSecret, Place, Redactor, swap_for_route,
 };
 
+mod inspect;
 mod shell;
 mod tap;
 mod upstream;
@@ -105,6 +108,9 @@ pub enum Event {
         host: String,
         port: u16,
         tunnel: bool,
+        /// The broker terminated the shell's TLS and read the request (on
+        /// a tunnel: will read each one inside).
+        inspected: bool,
     },
     Denied {
         host: String,
@@ -143,6 +149,9 @@ pub struct Broker {
     /// Sees the requests of tagged routes; a tagged route without one is
     /// refused.
     pub tap: Option<Arc<dyn Tap>>,
+    /// Issues the leaf certificate for an inspected `CONNECT`'s host; an
+    /// `inspect` route's tunnels are refused without one.
+    pub intercept: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
     /// Upstream connections kept for reuse, by checked address.
     idle: IdlePool,
 }
@@ -174,6 +183,7 @@ impl Broker {
             limits: Limits::default(),
             tls,
             tap: None,
+            intercept: None,
             idle: IdlePool::default(),
         }
     }
@@ -214,13 +224,53 @@ impl Broker {
         }
     }
 
-    async fn handle(&self, shell: &Shell, request: Request<Incoming>) -> Response<Body> {
+    async fn handle(self: &Arc<Self>, shell: &Shell, request: Request<Incoming>) -> Response<Body> {
         let Some((host, port)) = destination(&request, &self.policy) else {
             return refusal(
                 StatusCode::BAD_REQUEST,
                 "the broker takes CONNECT host:port or an absolute http:// URL\n",
             );
         };
+        let tunnel = request.method() == Method::CONNECT;
+        let asked = if tunnel {
+            Asked::Tunnel { host: &host, port }
+        } else {
+            Asked::Http {
+                host: &host,
+                port,
+                method: request.method().as_str(),
+                path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+            }
+        };
+        let (route, upstream) = match self.admit(shell, &host, port, &asked).await {
+            Ok(admitted) => admitted,
+            Err(refused) => return refused,
+        };
+        match (tunnel, route.inspect) {
+            (true, true) => self.intercept(shell, request, host, port),
+            (true, false) => {
+                self.tunnel(shell, request, &host, port, upstream.address)
+                    .await
+            }
+            (false, _) => {
+                self.forward(shell, request, route, &host, port, upstream, false)
+                    .await
+            }
+        }
+    }
+
+    /// The checks every request and tunnel passes, in this order, before
+    /// anything is dialled: the host name scanned for secret values, the
+    /// route decided, the name resolved and its addresses guarded, the
+    /// shell's budget. The route, and where to send: in TLS on a `tls`
+    /// route and for a request read inside an inspected tunnel.
+    async fn admit(
+        &self,
+        shell: &Shell,
+        host: &Host,
+        port: u16,
+        asked: &Asked<'_>,
+    ) -> Result<(&Route, Upstream), Response<Body>> {
         // First, before the name is recorded anywhere (a refusal's audit
         // record and log line name the host) or looked up (under a wildcard
         // route, its labels would reach that domain's name servers).
@@ -240,56 +290,42 @@ impl Broker {
                 name: found.name.clone(),
                 host: shown,
             });
-            return refusal(
+            return Err(refusal(
                 StatusCode::FORBIDDEN,
                 &format!(
                     "hardshell broker: refused: the host name carries the value of secret {}\n",
                     found.name
                 ),
-            );
+            ));
         }
-        let tunnel = request.method() == Method::CONNECT;
-        let asked = if tunnel {
-            Asked::Tunnel { host: &host, port }
-        } else {
-            Asked::Http {
-                host: &host,
-                port,
-                method: request.method().as_str(),
-                path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
-            }
-        };
-        let route = match self.policy.decide(&asked) {
+        let route = match self.policy.decide(asked) {
             Ok(route) => route,
-            Err(denied) => return self.deny(&host, port, &denied.to_string()),
+            Err(denied) => return Err(self.deny(host, port, &denied.to_string())),
         };
-        let address = match self.address(&host, port, route.internal).await {
+        let address = match self.address(host, port, route.internal).await {
             Ok(address) => address,
-            Err(refused) => return self.deny(&host, port, &refused.to_string()),
+            Err(refused) => return Err(self.deny(host, port, &refused.to_string())),
         };
         if shell.spent.load(Ordering::SeqCst) >= self.limits.max_bytes {
-            return self.spent(&host, port);
+            return Err(self.spent(host, port));
         }
+        let inspected = matches!(asked, Asked::Inspected { .. });
         let upstream = Upstream {
             address,
-            tls_name: route.tls.then(|| host.to_string()),
+            tls_name: (route.tls || inspected).then(|| host.to_string()),
         };
-        if tunnel {
-            self.tunnel(shell, request, &host, port, address).await
-        } else {
-            self.forward(shell, request, route, &host, port, upstream)
-                .await
-        }
+        Ok((route, upstream))
     }
 
     /// Recorded once every check has passed, right before the request or
     /// tunnel leaves: a request refused later (a leak, a misdirected secret,
     /// the tap) is recorded as that, not as allowed.
-    fn allowed(&self, host: &Host, port: u16, tunnel: bool) {
+    fn allowed(&self, host: &Host, port: u16, tunnel: bool, inspected: bool) {
         (self.events)(Event::Allowed {
             host: host.to_string(),
             port,
             tunnel,
+            inspected,
         });
     }
 
@@ -378,7 +414,7 @@ impl Broker {
                 "hardshell broker: too many connections at once\n",
             );
         };
-        self.allowed(host, port, true);
+        self.allowed(host, port, true, false);
         let upstream = match self.dial(address).await {
             Ok(stream) => stream,
             Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
@@ -400,6 +436,9 @@ impl Broker {
         Response::new(empty())
     }
 
+    /// One plain-HTTP request, read whole, scanned, metered, swapped and
+    /// sent; `inspected` when it was read inside an inspected tunnel.
+    #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
         shell: &Shell,
@@ -408,6 +447,7 @@ impl Broker {
         host: &Host,
         port: u16,
         upstream: Upstream,
+        inspected: bool,
     ) -> Response<Body> {
         let (parts, body) = request.into_parts();
         // Held until the answer's head is back (the body is sent by then).
@@ -457,7 +497,8 @@ impl Broker {
                 }
             },
         };
-        let swapped = match self.swap(&parts, &body, host, port, route) {
+        let tls = upstream.tls_name.is_some();
+        let swapped = match self.swap(&parts, &body, host, port, route, tls) {
             Ok(swapped) => swapped,
             Err(Unsendable::Invalid(why)) => {
                 return refusal(
@@ -476,7 +517,7 @@ impl Broker {
                 );
             }
         };
-        self.allowed(host, port, false);
+        self.allowed(host, port, false, inspected);
         let mut sender = match self.idle_connection(&upstream) {
             Some(sender) => sender,
             None => match self.connect(&upstream).await {
@@ -597,7 +638,7 @@ impl Broker {
 
     /// The request to send: origin-form, placeholders swapped as the route's
     /// rule has it, and the values swapped in; `Err` where a placeholder may
-    /// not be swapped.
+    /// not be swapped. `tls`: it leaves in TLS (443 is the default port).
     fn swap(
         &self,
         parts: &http::request::Parts,
@@ -605,6 +646,7 @@ impl Broker {
         host: &Host,
         port: u16,
         route: &Route,
+        tls: bool,
     ) -> Result<Swapped, Unsendable> {
         // Every value swapped in, as it is looked up: the answer is read
         // for these.
@@ -641,19 +683,20 @@ impl Broker {
             )
         };
         let misdirected = |e: crate::secrets::Misdirected| Unsendable::Misdirected(e.name);
-        let path = parts.uri.path();
+        // The path too: Telegram's bot token is a path segment.
+        let path = swap(parts.uri.path(), Place::Path).map_err(misdirected)?;
         let query = match parts.uri.query() {
             Some(query) => Some(swap(query, Place::Query).map_err(misdirected)?),
             None => None,
         };
         let target = match query {
             Some(query) => format!("{path}?{query}"),
-            None => path.to_owned(),
+            None => path,
         };
         // The Host the destination sees is the host the policy checked: a
         // shell's own Host header could name another site behind the same
         // address (a CDN's), which the route never allowed.
-        let default_port = if route.tls { 443 } else { 80 };
+        let default_port = if tls { 443 } else { 80 };
         let authority = if port == default_port {
             host.to_string()
         } else {

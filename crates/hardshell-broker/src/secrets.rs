@@ -47,6 +47,8 @@ pub struct Binding {
 /// Where in a request a placeholder was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Place<'a> {
+    /// The URL path (Telegram's bot token lives there).
+    Path,
     Header(&'a str),
     Query,
     Body,
@@ -150,6 +152,7 @@ fn substitute_where(
     }
     let where_ = match place {
         Place::Header(name) => format!("header {}", name.to_ascii_lowercase()),
+        Place::Path => "path".to_owned(),
         Place::Query => "query".to_owned(),
         Place::Body => "body".to_owned(),
     };

@@ -391,12 +391,14 @@ fn public_names_reach_their_servers_over_ipv4_and_ipv6() {
                 Event::Allowed {
                     host: "public.test".into(),
                     port: 80,
-                    tunnel: false
+                    tunnel: false,
+                    inspected: false
                 },
                 Event::Allowed {
                     host: "public6.test".into(),
                     port: 80,
-                    tunnel: false
+                    tunnel: false,
+                    inspected: false
                 },
             ]
         );

@@ -235,6 +235,9 @@ impl LlmGateway {
                 // The chat path exactly: beneath it are other calls.
                 paths: Some(vec![format!("{base}/{}", chat_path(provider.kind))]),
                 tls: url.scheme() == "https",
+                // The agent's model client speaks plain HTTP to its broker
+                // (the route originates TLS); it never tunnels.
+                inspect: false,
                 // The operator wrote this address down: a model server on
                 // this machine or network is a common, deliberate setup. A
                 // name is resolved, so it gets the guard like any other.

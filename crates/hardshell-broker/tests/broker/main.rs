@@ -4,6 +4,7 @@
 //! is tested too).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod inspect;
 mod limits;
 mod routes;
 mod secrets;

@@ -23,7 +23,8 @@ async fn an_allowed_request_goes_through_and_is_recorded() {
         [Event::Allowed {
             host: "api.github.test".into(),
             port: h.port,
-            tunnel: false
+            tunnel: false,
+            inspected: false
         }]
     );
     // The destination sees the host the policy checked, whatever the shell

@@ -1,0 +1,273 @@
+//! Inspected tunnels: on an `inspect` route, the broker answers a shell's
+//! `CONNECT host:port`, terminates its TLS with a leaf certificate for that
+//! host from the broker's issuer, and reads the HTTP/1.1 inside. Each request
+//! then takes the plain-HTTP path of a `tls` route ([`Broker::forward`]):
+//! the route's method and path rules, placeholders (path, query, headers,
+//! body), the leak scan, the tap, echo redaction, counted bytes, and TLS to
+//! the destination checked as on any `tls` route.
+//!
+//! One name throughout closes domain fronting: the TLS server name (SNI) must
+//! be the `CONNECT` host, checked before any certificate is issued, and every
+//! request's `Host` (and absolute-form authority) must name it too, or the
+//! request is refused (403) and nothing is sent. The name the shell chose is
+//! never recorded: it may carry a secret; only the `CONNECT` host, which the
+//! leak scan has already checked, is.
+//!
+//! Only `http/1.1` is offered in ALPN for now: a client that insists on h2
+//! fails the handshake rather than passing unread.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio_rustls::LazyConfigAcceptor;
+
+use super::shell::Shell;
+use super::{Body, Broker, Event, empty, refusal};
+use crate::host::Host;
+use crate::policy::Request as Asked;
+
+/// Why an inspected tunnel was closed before any request was read. Its
+/// message goes to the audit record: never the name the shell sent.
+#[derive(Debug, thiserror::Error)]
+enum InterceptError {
+    #[error("the shell's TLS handshake did not arrive in time")]
+    HandshakeTimedOut,
+    #[error("reading the shell's TLS hello failed: {0}")]
+    Hello(#[source] std::io::Error),
+    #[error("the shell's TLS hello names no server")]
+    NoServerName,
+    #[error("the TLS server name is not the CONNECT host")]
+    NameMismatch,
+    #[error("the TLS handshake with the shell failed: {0}")]
+    Handshake(#[source] std::io::Error),
+    #[error("building the TLS server configuration failed: {0}")]
+    Config(#[source] rustls::Error),
+}
+
+impl Broker {
+    /// Answers an inspected `CONNECT` (already admitted: its route is
+    /// `inspect`, its host resolved and guarded) and serves what the shell
+    /// sends inside, counted as one of the shell's connections while open.
+    pub(super) fn intercept(
+        self: &Arc<Self>,
+        shell: &Shell,
+        request: Request<Incoming>,
+        host: Host,
+        port: u16,
+    ) -> Response<Body> {
+        let Some(issuer) = self.intercept.clone() else {
+            return self.deny(
+                &host,
+                port,
+                "its route is inspected and this broker has no certificate issuer",
+            );
+        };
+        let Some(slot) = shell.slot(&self.limits) else {
+            return refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "hardshell broker: too many connections at once\n",
+            );
+        };
+        let (broker, shell) = (self.clone(), shell.clone());
+        tokio::spawn(async move {
+            let _slot = slot;
+            let Ok(upgraded) = hyper::upgrade::on(request).await else {
+                return;
+            };
+            let stream = match broker.terminate(upgraded, issuer, &host).await {
+                Ok(stream) => stream,
+                Err(e) => {
+                    (broker.events)(Event::Denied {
+                        host: host.to_string(),
+                        port,
+                        reason: e.to_string(),
+                    });
+                    return;
+                }
+            };
+            broker.allowed(&host, port, true, true);
+            let header_timeout = broker.limits.header_timeout;
+            let service = service_fn(move |request| {
+                let (broker, shell, host) = (broker.clone(), shell.clone(), host.clone());
+                async move { Ok::<_, Infallible>(broker.inspected(&shell, request, &host, port).await) }
+            });
+            let mut builder = hyper::server::conn::http1::Builder::new();
+            builder
+                .timer(TokioTimer::new())
+                .header_read_timeout(Some(header_timeout));
+            hardshell_accept::serve_http1("broker (inspected)", &builder, stream, service, false)
+                .await;
+        });
+        Response::new(empty())
+    }
+
+    /// The shell's TLS, ended here: the hello's server name checked against
+    /// `host` before the issuer is asked for anything, then the handshake.
+    async fn terminate(
+        &self,
+        upgraded: hyper::upgrade::Upgraded,
+        issuer: Arc<dyn rustls::server::ResolvesServerCert>,
+        host: &Host,
+    ) -> Result<tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>, InterceptError>
+    {
+        let handshake = async {
+            let acceptor = LazyConfigAcceptor::new(
+                rustls::server::Acceptor::default(),
+                TokioIo::new(upgraded),
+            );
+            let start = acceptor.await.map_err(InterceptError::Hello)?;
+            let hello = start.client_hello();
+            let named = hello.server_name().ok_or(InterceptError::NoServerName)?;
+            if !same_host(named, host) {
+                return Err(InterceptError::NameMismatch);
+            }
+            start
+                .into_stream(server_config(issuer)?)
+                .await
+                .map_err(InterceptError::Handshake)
+        };
+        tokio::time::timeout(self.limits.header_timeout, handshake)
+            .await
+            .unwrap_or(Err(InterceptError::HandshakeTimedOut))
+    }
+
+    /// One request read inside an inspected tunnel to `host:port`: its names
+    /// checked, then admitted and sent as a plain-HTTP request on a `tls`
+    /// route would be.
+    async fn inspected(
+        &self,
+        shell: &Shell,
+        request: Request<Incoming>,
+        host: &Host,
+        port: u16,
+    ) -> Response<Body> {
+        if !names_only(&request, host, port) {
+            return self.deny(
+                host,
+                port,
+                "a request inside the tunnel names another host than the tunnel's",
+            );
+        }
+        if request.method() == Method::CONNECT {
+            return refusal(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "hardshell broker: CONNECT inside an inspected tunnel\n",
+            );
+        }
+        let asked = Asked::Inspected {
+            host,
+            port,
+            method: request.method().as_str(),
+            path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+        };
+        let (route, upstream) = match self.admit(shell, host, port, &asked).await {
+            Ok(admitted) => admitted,
+            Err(refused) => return refused,
+        };
+        self.forward(shell, request, route, host, port, upstream, true)
+            .await
+    }
+}
+
+/// The shell's side of an inspected tunnel: the issuer's leaf, and HTTP/1.1
+/// only (h2 is not read yet).
+fn server_config(
+    issuer: Arc<dyn rustls::server::ResolvesServerCert>,
+) -> Result<Arc<rustls::ServerConfig>, InterceptError> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(InterceptError::Config)?
+        .with_no_client_auth()
+        .with_cert_resolver(issuer);
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// Whether `named` (a TLS server name, a `Host`) is `host`: case and one
+/// trailing dot aside, as [`Host::parse`] reads names.
+fn same_host(named: &str, host: &Host) -> bool {
+    Host::parse(named).is_ok_and(|named| named == *host)
+}
+
+/// Whether every name the request gives (its `Host`, and its authority if in
+/// absolute form) is `host`, with `port` if one is stated; a request that
+/// names none is refused too, since HTTP/1.1 requires `Host`.
+fn names_only<B>(request: &Request<B>, host: &Host, port: u16) -> bool {
+    let stated = request
+        .headers()
+        .get_all(http::header::HOST)
+        .iter()
+        .map(|value| {
+            value
+                .to_str()
+                .ok()
+                .and_then(|text| text.parse::<http::uri::Authority>().ok())
+        })
+        .chain(request.uri().authority().cloned().map(Some))
+        .collect::<Vec<_>>();
+    !stated.is_empty()
+        && stated.iter().all(|authority| {
+            authority.as_ref().is_some_and(|authority| {
+                same_host(authority.host(), host)
+                    && authority.port_u16().is_none_or(|stated| stated == port)
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn request(uri: &str, hosts: &[&str]) -> Request<()> {
+        let mut builder = Request::builder().uri(uri);
+        for host in hosts {
+            builder = builder.header(http::header::HOST, *host);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn a_request_must_name_the_tunnel_host_and_only_it() {
+        let host = Host::parse("api.test").unwrap();
+        for (uri, hosts) in [
+            ("/x", &["api.test"][..]),
+            ("/x", &["API.test."]),
+            ("/x", &["api.test:443"]),
+            ("https://api.test/x", &["api.test"]),
+        ] {
+            assert!(
+                names_only(&request(uri, hosts), &host, 443),
+                "{uri} {hosts:?}"
+            );
+        }
+        for (uri, hosts) in [
+            ("/x", &[][..]),
+            ("/x", &["other.test"]),
+            ("/x", &["api.test:8443"]),
+            ("/x", &["api.test", "other.test"]),
+            ("/x", &["api.test.other.test"]),
+            ("https://other.test/x", &["api.test"]),
+            ("/x", &["api.test@other.test"]),
+        ] {
+            assert!(
+                !names_only(&request(uri, hosts), &host, 443),
+                "{uri} {hosts:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_server_name_is_compared_as_a_host() {
+        let host = Host::parse("api.test").unwrap();
+        assert!(same_host("API.Test", &host));
+        assert!(same_host("api.test.", &host));
+        assert!(!same_host("api.test.evil", &host));
+        assert!(!same_host("", &host));
+    }
+}

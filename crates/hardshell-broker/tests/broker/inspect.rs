@@ -1,0 +1,352 @@
+//! Inspected tunnels: a shell's `CONNECT` whose TLS the broker terminates
+//! (with a leaf from a test CA the client trusts), read and checked like a
+//! plain-HTTP request on a TLS route, then sent in checked TLS to the real
+//! destination (an HTTPS echo server with its own test CA).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use hardshell_broker::policy::Route;
+use hardshell_broker::proxy::{Broker, Event};
+use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UnixStream;
+
+use crate::support::*;
+
+/// A CA of the test's own, and leaves issued on the fly for the name each
+/// hello asks for (the part `hardshell-intercept` plays in production).
+pub struct TestIssuer {
+    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+    /// Every name a leaf was issued for.
+    issued: Mutex<Vec<String>>,
+}
+
+impl std::fmt::Debug for TestIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestIssuer").finish_non_exhaustive()
+    }
+}
+
+impl TestIssuer {
+    pub fn new() -> Arc<Self> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
+            .unwrap();
+        Arc::new(Self {
+            ca,
+            issued: Mutex::new(Vec::new()),
+        })
+    }
+
+    pub fn ca(&self) -> CertificateDer<'static> {
+        self.ca.der().clone()
+    }
+
+    pub fn issued(&self) -> Vec<String> {
+        self.issued.lock().unwrap().clone()
+    }
+}
+
+impl rustls::server::ResolvesServerCert for TestIssuer {
+    fn resolve(
+        &self,
+        hello: rustls::server::ClientHello<'_>,
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        let name = hello.server_name()?.to_owned();
+        self.issued.lock().unwrap().push(name.clone());
+        let key = rcgen::KeyPair::generate().ok()?;
+        let cert = rcgen::CertificateParams::new(vec![name])
+            .ok()?
+            .signed_by(&key, &self.ca)
+            .ok()?;
+        let der = PrivateKeyDer::try_from(key.serialize_der()).ok()?;
+        let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der).ok()?;
+        Some(Arc::new(rustls::sign::CertifiedKey::new(
+            vec![cert.der().clone()],
+            signing,
+        )))
+    }
+}
+
+const BOUND: &str = "api.inspect.test";
+const UNBOUND: &str = "free.inspect.test";
+const LIMITED: &str = "get-only.inspect.test";
+
+struct Setup {
+    socket: std::path::PathBuf,
+    port: u16,
+    seen: Arc<Mutex<Vec<String>>>,
+    events: Arc<Mutex<Vec<Event>>>,
+    issuer: Arc<TestIssuer>,
+    _dir: tempfile::TempDir,
+}
+
+impl Setup {
+    fn seen(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+}
+
+/// A broker with inspected routes to an HTTPS echo server, `API_KEY` bound
+/// to [`BOUND`] (anywhere in its requests) and scanned for everywhere.
+async fn setup() -> Setup {
+    let (port, seen, cert) = tls_echo_server(BOUND).await;
+    let inspected = |host: &str| Route {
+        inspect: true,
+        ..route(host, vec![port])
+    };
+    let limited = Route {
+        methods: Some(vec!["GET".into()]),
+        ..inspected(LIMITED)
+    };
+    let mut broker: Broker = loopback_broker(
+        vec![inspected(BOUND), inspected(UNBOUND), limited],
+        tls_trusting(&[cert]),
+    );
+    bind_token(&mut broker, "API_KEY", BOUND, None);
+    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
+        "API_KEY",
+        TOKEN.as_bytes().to_vec(),
+    )]));
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
+    let issuer = TestIssuer::new();
+    broker.intercept = Some(issuer.clone());
+    let (socket, dir) = serve(broker);
+    Setup {
+        socket,
+        port,
+        seen,
+        events,
+        issuer,
+        _dir: dir,
+    }
+}
+
+/// `CONNECT host:port`; the broker's answer's head.
+async fn connect(socket: &std::path::Path, host: &str, port: u16) -> (UnixStream, String) {
+    let mut stream = UnixStream::connect(socket).await.unwrap();
+    let ask = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n");
+    stream.write_all(ask.as_bytes()).await.unwrap();
+    // Byte by byte: what follows the head is the tunnel's.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        if stream.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (stream, String::from_utf8_lossy(&head).into_owned())
+}
+
+/// TLS inside the tunnel, as a client that trusts `ca` and asks for `sni`.
+async fn handshake(
+    stream: UnixStream,
+    ca: CertificateDer<'static>,
+    sni: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<UnixStream>> {
+    let connector = tokio_rustls::TlsConnector::from(tls_trusting(&[ca]));
+    let name = ServerName::try_from(sni.to_owned()).unwrap();
+    connector.connect(name, stream).await
+}
+
+/// One request through an inspected tunnel to `host` (SNI `host`); the
+/// answer, whole.
+async fn through(s: &Setup, host: &str, request: &str) -> String {
+    let (stream, head) = connect(&s.socket, host, s.port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut tls = handshake(stream, s.issuer.ca(), host).await.unwrap();
+    tls.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // Data read before a missing close_notify stays in `answer`.
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn an_inspected_tunnel_swaps_placeholders_and_turns_the_echo_back() {
+    let s = setup().await;
+    let port = s.port;
+    let response = through(
+        &s,
+        BOUND,
+        &format!(
+            "GET /boths-secret:API_KEY/send?key=hs-secret:API_KEY HTTP/1.1\r\nHost: {BOUND}:{port}\r\nx-api-key: hs-secret:API_KEY\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    // The destination got the value in the path, the query and the header.
+    let received = s.seen.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        received.starts_with(&format!("GET /bot{TOKEN}/send?key={TOKEN} HTTP/1.1")),
+        "{received}"
+    );
+    assert!(
+        received.contains(&format!("x-api-key: {TOKEN}")),
+        "{received}"
+    );
+    assert!(
+        !received.to_ascii_lowercase().contains("accept-encoding"),
+        "{received}"
+    );
+    // The shell gets its placeholders back, never the value.
+    assert!(!response.contains(TOKEN), "{response}");
+    assert!(
+        response.contains("GET /boths-secret:API_KEY/send?key=hs-secret:API_KEY"),
+        "{response}"
+    );
+    assert!(
+        response.contains("x-api-key: hs-secret:API_KEY"),
+        "{response}"
+    );
+    // A leaf was issued for the CONNECT host only; the record says the
+    // tunnel and its request were inspected.
+    assert_eq!(s.issuer.issued(), [BOUND]);
+    let events = s.events();
+    for tunnel in [true, false] {
+        assert!(
+            events.contains(&Event::Allowed {
+                host: BOUND.into(),
+                port,
+                tunnel,
+                inspected: true,
+            }),
+            "{events:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_name_other_than_the_connect_host_is_refused_before_any_leaf() {
+    let s = setup().await;
+    let (stream, head) = connect(&s.socket, BOUND, s.port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    // Fronting: the tunnel to one host, the TLS (and requests) for another.
+    assert!(handshake(stream, s.issuer.ca(), UNBOUND).await.is_err());
+    assert!(s.issuer.issued().is_empty());
+    assert_eq!(s.seen(), 0);
+    assert!(
+        s.events().contains(&Event::Denied {
+            host: BOUND.into(),
+            port: s.port,
+            reason: "the TLS server name is not the CONNECT host".into(),
+        }),
+        "{:?}",
+        s.events()
+    );
+}
+
+#[tokio::test]
+async fn a_host_other_than_the_server_name_inside_the_tunnel_is_refused() {
+    let s = setup().await;
+    let port = s.port;
+    let response = through(
+        &s,
+        BOUND,
+        &format!("GET / HTTP/1.1\r\nHost: {UNBOUND}:{port}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert_eq!(s.seen(), 0);
+    assert!(
+        s.events().iter().any(|e| matches!(
+            e,
+            Event::Denied { host, reason, .. }
+                if host == BOUND && reason.contains("names another host")
+        )),
+        "{:?}",
+        s.events()
+    );
+}
+
+#[tokio::test]
+async fn a_placeholder_to_an_unbound_host_over_an_inspected_tunnel_is_refused() {
+    let s = setup().await;
+    let response = through(
+        &s,
+        UNBOUND,
+        &format!(
+            "GET /x HTTP/1.1\r\nHost: {UNBOUND}\r\nx-api-key: hs-secret:API_KEY\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(
+        response.contains("secret API_KEY is not bound to free.inspect.test"),
+        "{response}"
+    );
+    assert_eq!(s.seen(), 0);
+    assert!(s.events().contains(&Event::SecretMisdirected {
+        name: "API_KEY".into(),
+        host: UNBOUND.into(),
+    }));
+}
+
+#[tokio::test]
+async fn a_secret_value_in_an_inspected_body_to_an_unbound_host_is_refused() {
+    let s = setup().await;
+    let body = base64::engine::general_purpose::STANDARD.encode(TOKEN);
+    let response = through(
+        &s,
+        UNBOUND,
+        &format!(
+            "POST /upload HTTP/1.1\r\nHost: {UNBOUND}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert_eq!(s.seen(), 0);
+    assert!(s.events().contains(&Event::LeakBlocked {
+        name: "API_KEY".into(),
+        host: UNBOUND.into(),
+    }));
+}
+
+#[tokio::test]
+async fn an_inspected_route_keeps_its_method_rule_inside_the_tunnel() {
+    let s = setup().await;
+    let response = through(
+        &s,
+        LIMITED,
+        &format!("DELETE /x HTTP/1.1\r\nHost: {LIMITED}\r\nConnection: close\r\n\r\n"),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(
+        response.contains("DELETE is not allowed for get-only.inspect.test"),
+        "{response}"
+    );
+    assert_eq!(s.seen(), 0);
+}
+
+#[tokio::test]
+async fn an_inspected_route_without_an_issuer_is_refused() {
+    let (port, seen, cert) = tls_echo_server(BOUND).await;
+    let broker = loopback_broker(
+        vec![Route {
+            inspect: true,
+            ..route(BOUND, vec![port])
+        }],
+        tls_trusting(&[cert]),
+    );
+    let (socket, _dir) = serve(broker);
+    let (_stream, head) = connect(&socket, BOUND, port).await;
+    assert!(head.starts_with("HTTP/1.1 403"), "{head}");
+    assert!(seen.lock().unwrap().is_empty());
+}
