@@ -268,6 +268,17 @@ mod tests {
         Host::parse(text).unwrap()
     }
 
+    impl Route {
+        fn with_no_rules(self) -> Self {
+            Route {
+                methods: None,
+                path_prefixes: None,
+                paths: None,
+                ..self
+            }
+        }
+    }
+
     fn policy() -> EgressPolicy {
         EgressPolicy {
             routes: vec![
@@ -343,6 +354,62 @@ mod tests {
         for path in ["/v1/chat/completions", "/v1/chat/completions?x=1"] {
             assert!(policy.decide(&http(&exact, "POST", path)).is_ok(), "{path}");
         }
+    }
+
+    #[test]
+    fn an_inspected_route_allows_a_tunnel_and_decides_the_requests_inside() {
+        let mut policy = policy();
+        let limited = Route {
+            hosts: vec![HostPattern::parse("api.limited.test").unwrap()],
+            ports: vec![443],
+            methods: Some(vec!["GET".into()]),
+            inspect: true,
+            ..Route::default()
+        };
+        // A raw route to the same host, listed first: a tunnel still takes
+        // the inspected one.
+        policy.routes.insert(
+            0,
+            Route {
+                inspect: false,
+                ..limited.clone()
+            }
+            .with_no_rules(),
+        );
+        policy.routes.push(limited);
+        let limited = host("api.limited.test");
+        let tunnel = Request::Tunnel {
+            host: &limited,
+            port: 443,
+        };
+        assert!(policy.decide(&tunnel).is_ok_and(|route| route.inspect));
+        let inside = |method| Request::Inspected {
+            host: &limited,
+            port: 443,
+            method,
+            path: "/x",
+        };
+        assert!(
+            policy
+                .decide(&inside("GET"))
+                .is_ok_and(|route| route.inspect)
+        );
+        assert!(matches!(
+            policy.decide(&inside("DELETE")),
+            Err(Denied::Method { .. })
+        ));
+        // A request read in a tunnel never takes a route that did not ask
+        // for inspection.
+        let github = host("api.github.com");
+        assert!(matches!(
+            policy.decide(&Request::Inspected {
+                host: &github,
+                port: 443,
+                method: "GET",
+                path: "/"
+            }),
+            Err(Denied::Host { .. })
+        ));
     }
 
     #[test]

@@ -390,3 +390,58 @@ async fn a_value_split_across_labels_or_in_base32_is_refused_before_any_lookup()
         assert!(!recorded.contains(form), "{recorded}");
     }
 }
+
+#[tokio::test]
+async fn a_placeholder_in_the_url_path_is_swapped_where_bound_and_refused_elsewhere() {
+    // Bound to the host with no header named: the path is a place it may go
+    // (Telegram's bot token is a path segment).
+    let (port, seen) = echo_server().await;
+    let mut broker = loopback_broker(
+        vec![
+            route("api.bot.test", vec![port]),
+            route("other.test", vec![port]),
+        ],
+        test_tls(),
+    );
+    bind_token(&mut broker, "BOT_TOKEN", "api.bot.test", None);
+    let (socket, _dir) = serve(broker);
+    let ask = |host: &str| {
+        format!(
+            "GET http://{host}:{port}/boths-secret:BOT_TOKEN/getMe HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        )
+    };
+    let response = send_to(&socket, &ask("api.bot.test")).await;
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let received = seen.lock().unwrap().last().cloned().unwrap();
+    assert!(
+        received.starts_with(&format!("GET /bot{TOKEN}/getMe HTTP/1.1")),
+        "{received}"
+    );
+    assert!(!response.contains(TOKEN), "{response}");
+    // (Chunked by the redaction relay: the path in pieces.)
+    assert!(response.contains("/boths-secret:BOT_TOKEN"), "{response}");
+
+    // Elsewhere it is refused, and nothing is sent.
+    let before = seen.lock().unwrap().len();
+    let response = send_to(&socket, &ask("other.test")).await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(
+        response.contains("secret BOT_TOKEN is not bound to other.test"),
+        "{response}"
+    );
+    assert_eq!(seen.lock().unwrap().len(), before);
+}
+
+#[tokio::test]
+async fn a_secret_bound_to_a_header_is_refused_in_the_path() {
+    let h = harness(true).await;
+    let before = h.seen.lock().unwrap().len();
+    let response = h
+        .send(&format!(
+            "GET http://api.github.test:{}/hs-secret:GITHUB_TOKEN HTTP/1.1\r\nHost: api.github.test\r\nConnection: close\r\n\r\n",
+            h.port
+        ))
+        .await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert_eq!(h.seen.lock().unwrap().len(), before);
+}
