@@ -11,10 +11,12 @@
 //! request's `Host` (and absolute-form authority) must name it too, or the
 //! request is refused (403) and nothing is sent. The name the shell chose is
 //! never recorded: it may carry a secret; only the `CONNECT` host, which the
-//! leak scan has already checked, is.
+//! leak scan has already checked, is. On h2, each request of a connection
+//! is checked alone: a client that coalesces another host's requests onto it
+//! (an `:authority` the certificate could not cover) gets 403 for those.
 //!
-//! Only `http/1.1` is offered in ALPN for now: a client that insists on h2
-//! fails the handshake rather than passing unread.
+//! ALPN offers `h2` and `http/1.1`; the destination is always spoken to in
+//! HTTP/1.1, as on any `tls` route.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -22,7 +24,7 @@ use std::sync::Arc;
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::shell::Shell;
@@ -90,11 +92,29 @@ impl Broker {
                 }
             };
             broker.allowed(&host, port, true, true);
-            let header_timeout = broker.limits.header_timeout;
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            let (header_timeout, streams) = (
+                broker.limits.header_timeout,
+                u32::try_from(broker.limits.max_connections).unwrap_or(u32::MAX),
+            );
             let service = service_fn(move |request| {
                 let (broker, shell, host) = (broker.clone(), shell.clone(), host.clone());
                 async move { Ok::<_, Infallible>(broker.inspected(&shell, request, &host, port).await) }
             });
+            if h2 {
+                // As many requests at once on one connection as the shell
+                // may have connections: h2 does not widen what it may hold.
+                let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                builder
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(streams);
+                // How the connection ended decides nothing; each request's
+                // refusal is already on record.
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+                return;
+            }
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
@@ -173,8 +193,8 @@ impl Broker {
     }
 }
 
-/// The shell's side of an inspected tunnel: the issuer's leaf, and HTTP/1.1
-/// only (h2 is not read yet).
+/// The shell's side of an inspected tunnel: the issuer's leaf, h2 or
+/// HTTP/1.1.
 fn server_config(
     issuer: Arc<dyn rustls::server::ResolvesServerCert>,
 ) -> Result<Arc<rustls::ServerConfig>, InterceptError> {
@@ -184,7 +204,7 @@ fn server_config(
         .map_err(InterceptError::Config)?
         .with_no_client_auth()
         .with_cert_resolver(issuer);
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }
 
@@ -194,9 +214,10 @@ fn same_host(named: &str, host: &Host) -> bool {
     Host::parse(named).is_ok_and(|named| named == *host)
 }
 
-/// Whether every name the request gives (its `Host`, and its authority if in
-/// absolute form) is `host`, with `port` if one is stated; a request that
-/// names none is refused too, since HTTP/1.1 requires `Host`.
+/// Whether every name the request gives (its `Host`, and its authority: in
+/// absolute form, or h2's `:authority`) is `host`, with `port` if one is
+/// stated; a request that names none is refused too, since HTTP/1.1
+/// requires `Host` and h2 `:authority` where it would be.
 fn names_only<B>(request: &Request<B>, host: &Host, port: u16) -> bool {
     let stated = request
         .headers()

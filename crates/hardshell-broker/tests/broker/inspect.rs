@@ -10,71 +10,11 @@ use base64::Engine as _;
 use hardshell_broker::policy::Route;
 use hardshell_broker::proxy::{Broker, Event};
 use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
 use crate::support::*;
-
-/// A CA of the test's own, and leaves issued on the fly for the name each
-/// hello asks for (the part `hardshell-intercept` plays in production).
-pub struct TestIssuer {
-    ca: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-    /// Every name a leaf was issued for.
-    issued: Mutex<Vec<String>>,
-}
-
-impl std::fmt::Debug for TestIssuer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TestIssuer").finish_non_exhaustive()
-    }
-}
-
-impl TestIssuer {
-    pub fn new() -> Arc<Self> {
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        params.key_usages = vec![
-            rcgen::KeyUsagePurpose::KeyCertSign,
-            rcgen::KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = rcgen::CertifiedIssuer::self_signed(params, rcgen::KeyPair::generate().unwrap())
-            .unwrap();
-        Arc::new(Self {
-            ca,
-            issued: Mutex::new(Vec::new()),
-        })
-    }
-
-    pub fn ca(&self) -> CertificateDer<'static> {
-        self.ca.der().clone()
-    }
-
-    pub fn issued(&self) -> Vec<String> {
-        self.issued.lock().unwrap().clone()
-    }
-}
-
-impl rustls::server::ResolvesServerCert for TestIssuer {
-    fn resolve(
-        &self,
-        hello: rustls::server::ClientHello<'_>,
-    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
-        let name = hello.server_name()?.to_owned();
-        self.issued.lock().unwrap().push(name.clone());
-        let key = rcgen::KeyPair::generate().ok()?;
-        let cert = rcgen::CertificateParams::new(vec![name])
-            .ok()?
-            .signed_by(&key, &self.ca)
-            .ok()?;
-        let der = PrivateKeyDer::try_from(key.serialize_der()).ok()?;
-        let signing = rustls::crypto::aws_lc_rs::sign::any_supported_type(&der).ok()?;
-        Some(Arc::new(rustls::sign::CertifiedKey::new(
-            vec![cert.der().clone()],
-            signing,
-        )))
-    }
-}
 
 const BOUND: &str = "api.inspect.test";
 const UNBOUND: &str = "free.inspect.test";
@@ -349,4 +289,96 @@ async fn an_inspected_route_without_an_issuer_is_refused() {
     let (_stream, head) = connect(&socket, BOUND, port).await;
     assert!(head.starts_with("HTTP/1.1 403"), "{head}");
     assert!(seen.lock().unwrap().is_empty());
+}
+
+/// An h2 connection through an inspected tunnel to `host`, as undici or a
+/// browser would open one (ALPN `h2`).
+async fn h2_through(
+    s: &Setup,
+    host: &str,
+) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
+    let (stream, head) = connect(&s.socket, host, s.port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let mut config = (*tls_trusting(&[s.issuer.ca()])).clone();
+    config.alpn_protocols = vec![b"h2".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let name = ServerName::try_from(host.to_owned()).unwrap();
+    let tls = connector.connect(name, stream).await.unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, connection) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+/// Sends `request` on `sender`; the status and the body as text.
+async fn h2_send(
+    sender: &mut hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>>,
+    uri: &str,
+    header: Option<(&str, &str)>,
+) -> (u16, String) {
+    use http_body_util::BodyExt as _;
+    let mut request = http::Request::get(uri);
+    if let Some((name, value)) = header {
+        request = request.header(name, value);
+    }
+    let request = request.body(http_body_util::Full::default()).unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    let status = response.status().as_u16();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+#[tokio::test]
+async fn an_inspected_h2_connection_swaps_placeholders_and_refuses_a_coalesced_host() {
+    let s = setup().await;
+    let port = s.port;
+    let mut sender = h2_through(&s, BOUND).await;
+    let (status, body) = h2_send(
+        &mut sender,
+        &format!("https://{BOUND}:{port}/boths-secret:API_KEY/send?key=hs-secret:API_KEY"),
+        Some(("x-api-key", "hs-secret:API_KEY")),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let received = s.seen.lock().unwrap().last().cloned().unwrap();
+    // Sent on in HTTP/1.1, the values in place.
+    assert!(
+        received.starts_with(&format!("GET /bot{TOKEN}/send?key={TOKEN} HTTP/1.1")),
+        "{received}"
+    );
+    assert!(
+        received.contains(&format!("x-api-key: {TOKEN}")),
+        "{received}"
+    );
+    assert!(!body.contains(TOKEN), "{body}");
+    assert!(body.contains("x-api-key: hs-secret:API_KEY"), "{body}");
+
+    // Another host's request on the same connection (as a client coalesces
+    // onto a connection whose certificate it believes covers both): refused,
+    // recorded, nothing sent; the connection still serves its own host.
+    let before = s.seen();
+    let (status, body) = h2_send(
+        &mut sender,
+        &format!("https://{UNBOUND}:{port}/x"),
+        Some(("x-api-key", "hs-secret:API_KEY")),
+    )
+    .await;
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(s.seen(), before);
+    assert!(
+        s.events().iter().any(|e| matches!(
+            e,
+            Event::Denied { host, reason, .. }
+                if host == BOUND && reason.contains("names another host")
+        )),
+        "{:?}",
+        s.events()
+    );
+    let (status, _) = h2_send(&mut sender, &format!("https://{BOUND}:{port}/again"), None).await;
+    assert_eq!(status, 200);
 }

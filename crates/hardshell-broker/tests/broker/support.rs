@@ -15,6 +15,9 @@ use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner, NamedSecret};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 
+mod issuer;
+pub use issuer::TestIssuer;
+
 pub const TOKEN: &str = "ghp_0123456789abcdefABCDEF0123456789ab";
 
 /// A secret that could be a name's label as it is.
