@@ -2,7 +2,6 @@
 //! with OpenSSL, so what it accepts (strictly, as a TLS server certificate
 //! for the host) is what those clients accept. Needs the `openssl` command;
 //! without it these tests fail rather than pass unseen.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 use std::process::Command;
@@ -54,7 +53,10 @@ fn openssl_accepts_a_leaf_for_its_own_host_only() {
     assert!(text.contains("OK"), "{text}");
 
     let (ok, text) = openssl_verify(dir.path(), ca.ca_pem(), &leaf, "other.example.test");
-    assert!(!ok, "a leaf for api.example.test passed for another host: {text}");
+    assert!(
+        !ok,
+        "a leaf for api.example.test passed for another host: {text}"
+    );
     assert!(text.contains("hostname mismatch"), "{text}");
 }
 

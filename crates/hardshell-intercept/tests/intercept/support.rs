@@ -1,5 +1,4 @@
 //! A real TLS server using an issuer, and a real client trusting one PEM.
-#![allow(dead_code)]
 
 use std::sync::Arc;
 
@@ -30,6 +29,7 @@ pub fn client_trusting(ca_pem: &str, sni: bool) -> ClientConfig {
 }
 
 /// What each side of one connection saw.
+#[derive(Debug)]
 pub struct Outcome {
     pub client: Result<Vec<u8>, std::io::Error>,
     pub server: Result<(), std::io::Error>,

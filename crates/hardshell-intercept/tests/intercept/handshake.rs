@@ -1,18 +1,15 @@
 //! Real TLS handshakes against a rustls server resolving through `LeafIssuer`,
 //! with clients that trust only the egress CA's PEM.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use crate::support::{client_trusting, dns, handshake, tls_error};
 use hardshell_intercept::{EgressCa, InstallId, LeafIssuer};
 use rustls::pki_types::ServerName;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls::{AlertDescription, CertificateError};
-use support::{client_trusting, dns, handshake, tls_error};
 
 fn new_ca() -> Arc<EgressCa> {
     Arc::new(EgressCa::generate(&InstallId::parse("test-install").unwrap()).unwrap())
@@ -31,7 +28,7 @@ impl ResolvesServerCert for FixedLeaf {
 
 /// rustls's server answers a ClientHello its resolver found no certificate
 /// for with an `access_denied` alert.
-fn assert_refused_for_no_certificate(outcome: &support::Outcome) {
+fn assert_refused_for_no_certificate(outcome: &crate::support::Outcome) {
     let client = outcome.client.as_ref().unwrap_err();
     assert!(
         matches!(

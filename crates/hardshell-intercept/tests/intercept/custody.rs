@@ -1,16 +1,13 @@
 //! The CA in a real (local, sealed) secret store: created once, loaded after
 //! that, replaced by a rotation, its key never shown.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-mod support;
 
 use std::sync::Arc;
 
+use crate::support::{client_trusting, dns, handshake, tls_error};
 use hardshell_intercept::{CA_SECRET, EgressCa, InstallId, InterceptError, LeafIssuer};
 use hardshell_secrets::{SecretName, SecretStore, SecretValue};
 use hardshell_testkit::TestStore;
 use rustls::CertificateError;
-use support::{client_trusting, dns, handshake, tls_error};
 use zeroize::Zeroizing;
 
 fn id() -> InstallId {
@@ -101,7 +98,11 @@ async fn rotate_gives_a_new_ca_whose_leaves_the_old_anchor_refuses() {
     let new = Arc::new(EgressCa::rotate(&secrets, &id()).await.unwrap());
     assert_ne!(old.fingerprint(), new.fingerprint());
     let loaded = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
-    assert_eq!(loaded.fingerprint(), new.fingerprint(), "the rotation is stored");
+    assert_eq!(
+        loaded.fingerprint(),
+        new.fingerprint(),
+        "the rotation is stored"
+    );
 
     let issuer = Arc::new(LeafIssuer::new(new.clone()));
     let refused = handshake(
@@ -154,7 +155,10 @@ async fn an_unreadable_stored_ca_is_an_error_not_a_silent_replacement() {
     let garbage = SecretValue::new(Zeroizing::new(b"not a CA".to_vec())).unwrap();
     secrets.put(&secret_name(), &garbage).await.unwrap();
     let error = EgressCa::load_or_create(&secrets, &id()).await.unwrap_err();
-    assert!(matches!(error, InterceptError::StoredCa { .. }), "{error:?}");
+    assert!(
+        matches!(error, InterceptError::StoredCa { .. }),
+        "{error:?}"
+    );
     let still = secrets.require(&secret_name()).await.unwrap();
     assert_eq!(still.expose(), b"not a CA", "nothing was overwritten");
 }
