@@ -60,7 +60,9 @@ impl EgressCa {
         name.push(DnType::CommonName, format!("hardshell egress CA {id}"));
         name.push(DnType::OrganizationName, "hardshell");
         params.distinguished_name = name;
-        // Path length 0: the CA signs leaves only, never another CA.
+        // Path length 0: the CA signs leaves only, never another CA. OpenSSL
+        // (curl, Python, Node) enforces it; webpki ignores a trust anchor's
+        // basic constraints (see ca/tests.rs), the name constraints it keeps.
         params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign];
         params.name_constraints = Some(no_ip_addresses());
@@ -219,3 +221,6 @@ fn random_serial() -> Result<SerialNumber, InterceptError> {
     bytes[0] = (bytes[0] & 0x7f) | 0x40;
     Ok(SerialNumber::from_slice(&bytes))
 }
+
+#[cfg(test)]
+mod tests;
