@@ -136,8 +136,9 @@ impl EgressCa {
 
     /// A leaf for `host` (already checked to be a DNS name), valid from a
     /// minute ago for `validity` but never past the CA's own expiry. Returns
-    /// the leaf and when it expires. A few hundred µs of ECDSA: key generation
-    /// and one signature.
+    /// the leaf and when it expires. One P-256 key generation and one
+    /// signature: about 50 µs in a release build (90 µs in debug) on the
+    /// 2-core development machine.
     pub(crate) fn issue_leaf(
         &self,
         host: &str,

@@ -43,9 +43,11 @@ pub enum LeafRefused {
 }
 
 /// Issues and caches leaves; the broker's `rustls::ServerConfig` resolves its
-/// certificate through this. Issuing holds a lock for the few hundred µs of
-/// ECDSA it takes, in the handshake's task: short enough for the runtime, and
-/// it means two handshakes for one host never issue twice.
+/// certificate through this. Issuing runs in the handshake's task, holding a
+/// lock for the ~50 µs of ECDSA it takes (measured, release build): short
+/// enough not to stall the runtime, and two handshakes for one host never
+/// issue twice. A burst of first handshakes to many new hosts queues on the
+/// lock; at 50 µs each, 1024 hosts take about 50 ms in all.
 pub struct LeafIssuer {
     state: Mutex<State>,
 }
