@@ -22,7 +22,9 @@ impl EgressCa {
     ) -> Result<Self, InterceptError> {
         let name = secret_name()?;
         if let Some(stored) = store.get(&name).await? {
-            return Self::from_stored(&stored);
+            let ca = Self::from_stored(&stored)?;
+            warn_if_expiring(&ca);
+            return Ok(ca);
         }
         let fresh = Self::generate(id)?;
         let stored = store.put_if_absent(&name, &fresh.stored_value()?).await?;
@@ -68,6 +70,18 @@ impl EgressCa {
         let key = KeyPair::try_from(key.as_slice())
             .map_err(|_| unreadable("the key is not a PKCS#8 key rcgen can use"))?;
         Self::from_parts(cert.into(), key)
+    }
+}
+
+/// A CA near its end is not replaced here: operators may have copied it into
+/// their own clients, so the replacement is theirs to run (`rotate`).
+fn warn_if_expiring(ca: &EgressCa) {
+    let month = std::time::Duration::from_secs(30 * 24 * 60 * 60);
+    if ca.not_after() < std::time::SystemTime::now() + month {
+        tracing::warn!(
+            fingerprint = ca.fingerprint(),
+            "the egress CA expires within 30 days; replace it with `hardshell egress ca rotate`"
+        );
     }
 }
 

@@ -160,3 +160,43 @@ fn openssl_refuses_a_ca_under_the_egress_ca() {
     assert!(!ok, "a leaf under a CA under ours: {text}");
     assert!(text.contains("path length constraint exceeded"), "{text}");
 }
+
+#[test]
+fn a_leaf_names_only_its_host_for_server_auth_for_a_day() {
+    use x509_parser::extensions::GeneralName;
+
+    let ca = ca();
+    let now = SystemTime::now();
+    let (leaf, not_after) = ca
+        .issue_leaf("api.example.test", now, crate::LEAF_VALIDITY)
+        .unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&leaf.cert[0]).unwrap();
+    let names: Vec<_> = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .clone();
+    assert_eq!(names, vec![GeneralName::DNSName("api.example.test")]);
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.server_auth && !eku.client_auth && !eku.any && eku.other.is_empty());
+    assert!(!cert.is_ca());
+    assert_eq!(leaf.cert.len(), 1, "the leaf alone: clients hold the CA");
+
+    let start = SystemTime::from(cert.validity().not_before.to_datetime());
+    let end = SystemTime::from(cert.validity().not_after.to_datetime());
+    let whole = |t: SystemTime| t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs();
+    assert_eq!(whole(start), whole(now - BACKDATE));
+    assert_eq!(whole(end), whole(now + crate::LEAF_VALIDITY));
+    assert_eq!(whole(not_after), whole(end));
+}
+
+#[test]
+fn a_leaf_never_outlives_its_ca() {
+    let ca = ca();
+    let (_, not_after) = ca
+        .issue_leaf("api.example.test", SystemTime::now(), CA_VALIDITY * 2)
+        .unwrap();
+    assert_eq!(not_after, ca.not_after());
+}
