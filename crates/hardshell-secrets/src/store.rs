@@ -96,6 +96,35 @@ impl SecretStore {
             .await
     }
 
+    /// Stores `value` under `name` only if nothing is stored there yet, and
+    /// returns what is stored afterwards: `value`, or the one that was there.
+    /// A compare-and-swap decides, so of two processes creating the same
+    /// secret at once exactly one value wins and both get it back.
+    pub async fn put_if_absent(
+        &self,
+        name: &SecretName,
+        value: &SecretValue,
+    ) -> Result<SecretValue, SecretsError> {
+        let key = key(name)?;
+        let now = Utc::now();
+        self.scope
+            .modify(&key, |current| match current {
+                Some(bytes) => Ok(Modification::Keep(decode(name, bytes)?.1)),
+                None => {
+                    let header = Header {
+                        v: FORMAT_VERSION,
+                        created_at: now,
+                        updated_at: now,
+                    };
+                    Ok::<_, SecretsError>(Modification::Write(
+                        encode(name, &header, value)?.to_vec(),
+                        value.clone(),
+                    ))
+                }
+            })
+            .await
+    }
+
     /// The value stored under `name`, if any.
     pub async fn get(&self, name: &SecretName) -> Result<Option<SecretValue>, SecretsError> {
         let Some(object) = self.scope.get(&key(name)?).await? else {

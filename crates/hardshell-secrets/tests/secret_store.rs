@@ -147,3 +147,40 @@ async fn bad_names_are_refused_before_touching_storage() {
     }
     assert!(f.store.root().list().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn put_if_absent_keeps_the_first_value_and_returns_it() {
+    let f = fixture().await;
+    let first = f
+        .secrets
+        .put_if_absent(&name("ONCE"), &value("first"))
+        .await
+        .unwrap();
+    assert_eq!(first.expose(), b"first");
+    let second = f
+        .secrets
+        .put_if_absent(&name("ONCE"), &value("second"))
+        .await
+        .unwrap();
+    assert_eq!(
+        second.expose(),
+        b"first",
+        "an existing value is never replaced"
+    );
+    let stored = f.secrets.require(&name("ONCE")).await.unwrap();
+    assert_eq!(stored.expose(), b"first");
+}
+
+#[tokio::test]
+async fn concurrent_put_if_absent_agree_on_one_value() {
+    let f = fixture().await;
+    let (race, from_a, from_b) = (name("RACE"), value("from-a"), value("from-b"));
+    let (a, b) = tokio::join!(
+        f.secrets.put_if_absent(&race, &from_a),
+        f.secrets.put_if_absent(&race, &from_b),
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(a.expose(), b.expose(), "both creators see the one winner");
+    let stored = f.secrets.require(&name("RACE")).await.unwrap();
+    assert_eq!(stored.expose(), a.expose());
+}

@@ -1,0 +1,47 @@
+//! The install id that names a CA, so an operator who trusts several
+//! installs' CAs can tell them apart.
+
+use std::fmt;
+
+use crate::InterceptError;
+
+/// 1 to 40 of `A-Z a-z 0-9 . _ -`: short enough that "hardshell egress CA "
+/// and the id fit a certificate's 64-character common name, plain enough to
+/// need no escaping anywhere it is shown.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallId(String);
+
+impl InstallId {
+    pub fn parse(text: &str) -> Result<Self, InterceptError> {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if text.is_empty() || text.len() > 40 || !text.chars().all(allowed) {
+            return Err(InterceptError::InstallId {
+                id: text.escape_debug().to_string(),
+            });
+        }
+        Ok(Self(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for InstallId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_ids_parse_and_others_are_refused() {
+        assert!(InstallId::parse("home-lab.1").is_ok());
+        for bad in ["", "has space", "new\nline", "ünï", &"x".repeat(41), "a/b"] {
+            assert!(InstallId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

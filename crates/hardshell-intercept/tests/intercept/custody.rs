@@ -1,0 +1,196 @@
+//! The CA in a real (local, sealed) secret store: created once, loaded after
+//! that, replaced by a rotation, its key never shown.
+
+use std::sync::Arc;
+
+use crate::support::{client_trusting, dns, handshake, tls_error};
+use hardshell_intercept::{CA_SECRET, EgressCa, InstallId, InterceptError, LeafIssuer};
+use hardshell_secrets::{SecretName, SecretStore, SecretValue};
+use hardshell_testkit::TestStore;
+use rustls::CertificateError;
+use zeroize::Zeroizing;
+
+fn id() -> InstallId {
+    InstallId::parse("home").unwrap()
+}
+
+fn secret_name() -> SecretName {
+    SecretName::parse(CA_SECRET).unwrap()
+}
+
+/// The stored key's PEM, as only the store's owner can read it.
+async fn stored_key_pem(secrets: &SecretStore) -> String {
+    let stored = secrets.require(&secret_name()).await.unwrap();
+    let text = stored.expose_str().unwrap();
+    let start = text.find("-----BEGIN PRIVATE KEY-----").unwrap();
+    text[start..].to_owned()
+}
+
+/// The base64 lines of a PEM block, without its markers.
+fn pem_body_lines(pem: &str) -> Vec<&str> {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----") && l.len() >= 16)
+        .collect()
+}
+
+#[tokio::test]
+async fn load_or_create_creates_once_and_then_loads_the_same_ca() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let first = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    let again = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    assert_eq!(first.fingerprint(), again.fingerprint());
+    assert_eq!(first.ca_pem(), again.ca_pem());
+
+    // A restarted process (the store opened again) loads the same CA too.
+    let reopened = SecretStore::new(
+        test_store
+            .reopen()
+            .await
+            .root()
+            .scope(&hardshell_storage::ObjectKey::parse("secrets").unwrap())
+            .unwrap(),
+    );
+    let loaded = EgressCa::load_or_create(&reopened, &id()).await.unwrap();
+    assert_eq!(first.fingerprint(), loaded.fingerprint());
+}
+
+#[tokio::test]
+async fn two_edges_creating_at_once_get_one_ca() {
+    let test_store = TestStore::new().await;
+    let a = SecretStore::new(test_store.scope("secrets"));
+    let b = SecretStore::new(test_store.scope("secrets"));
+    let (id_a, id_b) = (id(), id());
+    let (ca_a, ca_b) = tokio::join!(
+        EgressCa::load_or_create(&a, &id_a),
+        EgressCa::load_or_create(&b, &id_b)
+    );
+    let (ca_a, ca_b) = (ca_a.unwrap(), ca_b.unwrap());
+    assert_eq!(ca_a.fingerprint(), ca_b.fingerprint());
+    let stored = EgressCa::load_or_create(&a, &id()).await.unwrap();
+    assert_eq!(stored.fingerprint(), ca_a.fingerprint());
+}
+
+#[tokio::test]
+async fn the_stored_key_is_sealed_on_disk() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    let key_pem = stored_key_pem(&secrets).await;
+    let mut files = 0;
+    for entry in walk(test_store.objects()) {
+        files += 1;
+        let bytes = std::fs::read(&entry).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("PRIVATE KEY"), "{}", entry.display());
+        for line in pem_body_lines(&key_pem) {
+            assert!(!text.contains(line), "{}", entry.display());
+        }
+    }
+    assert!(files > 0, "the CA was stored somewhere");
+}
+
+#[tokio::test]
+async fn rotate_gives_a_new_ca_whose_leaves_the_old_anchor_refuses() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let old = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    let new = Arc::new(EgressCa::rotate(&secrets, &id()).await.unwrap());
+    assert_ne!(old.fingerprint(), new.fingerprint());
+    let loaded = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    assert_eq!(
+        loaded.fingerprint(),
+        new.fingerprint(),
+        "the rotation is stored"
+    );
+
+    let issuer = Arc::new(LeafIssuer::new(new.clone()));
+    let refused = handshake(
+        issuer.clone(),
+        client_trusting(old.ca_pem(), true),
+        dns("api.example.test"),
+    )
+    .await;
+    let client = refused.client.unwrap_err();
+    assert!(
+        matches!(
+            tls_error(&client),
+            Some(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer | CertificateError::BadSignature
+            ))
+        ),
+        "client: {client:?}"
+    );
+    let accepted = handshake(
+        issuer,
+        client_trusting(new.ca_pem(), true),
+        dns("api.example.test"),
+    )
+    .await;
+    assert_eq!(accepted.client.unwrap(), b"hello from the broker");
+}
+
+#[tokio::test]
+async fn debug_of_the_ca_and_issuer_never_shows_the_key() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let ca = Arc::new(EgressCa::load_or_create(&secrets, &id()).await.unwrap());
+    let issuer = LeafIssuer::new(ca.clone());
+    issuer.leaf_for(Some("api.example.test")).unwrap();
+    let key_pem = stored_key_pem(&secrets).await;
+    let shown = format!("{ca:?} {ca:#?} {issuer:?} {issuer:#?}");
+    assert!(shown.contains(ca.fingerprint()), "{shown}");
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+    let lines = pem_body_lines(&key_pem);
+    assert!(!lines.is_empty());
+    for line in lines {
+        assert!(!shown.contains(line), "{shown}");
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_stored_ca_is_an_error_not_a_silent_replacement() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let garbage = SecretValue::new(Zeroizing::new(b"not a CA".to_vec())).unwrap();
+    secrets.put(&secret_name(), &garbage).await.unwrap();
+    let error = EgressCa::load_or_create(&secrets, &id()).await.unwrap_err();
+    assert!(
+        matches!(error, InterceptError::StoredCa { .. }),
+        "{error:?}"
+    );
+    let still = secrets.require(&secret_name()).await.unwrap();
+    assert_eq!(still.expose(), b"not a CA", "nothing was overwritten");
+}
+
+#[tokio::test]
+async fn a_stored_key_that_is_not_the_certificates_is_refused() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let one = EgressCa::generate(&id()).unwrap();
+    EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    let key_pem = stored_key_pem(&secrets).await;
+    // One CA's certificate with another's key.
+    let mixed = format!("{}{}", one.ca_pem(), key_pem);
+    let mixed = SecretValue::new(Zeroizing::new(mixed.into_bytes())).unwrap();
+    secrets.put(&secret_name(), &mixed).await.unwrap();
+    let error = EgressCa::load_or_create(&secrets, &id()).await.unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(shown.contains("not the certificate's"), "{shown}");
+    for line in pem_body_lines(&key_pem) {
+        assert!(!shown.contains(line), "{shown}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
