@@ -16,6 +16,9 @@ use hardshell_protocol::AgentRoute;
 use sd_notify::NotifyState;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// How long one health check may take before it is given up and retried.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Sends `READY=1` once the agent answers on `agent` (its socket, when it
 /// runs); `edge_url` is where the edge listens, for `systemctl status`.
 pub fn when_serving(edge_url: String, agent: Option<PathBuf>) {
@@ -49,10 +52,13 @@ fn send(states: &[NotifyState<'_>]) {
 /// accepts it; a run that dies first leaves the next connection to the next.
 async fn agent_answers(socket: &Path) {
     loop {
-        match agent_health(socket).await {
-            Ok(true) => return,
-            Ok(false) => tracing::debug!("the agent's health check did not answer 200"),
-            Err(e) => tracing::debug!(error = %e, "the agent's health check failed"),
+        // Bounded: the agent may accept and never answer (hung, or
+        // hostile); each try then ends and the next is a new connection.
+        match tokio::time::timeout(HEALTH_TIMEOUT, agent_health(socket)).await {
+            Ok(Ok(true)) => return,
+            Ok(Ok(false)) => tracing::debug!("the agent's health check did not answer 200"),
+            Ok(Err(e)) => tracing::debug!(error = %e, "the agent's health check failed"),
+            Err(_) => tracing::debug!("the agent's health check did not answer in time"),
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
@@ -71,4 +77,34 @@ async fn agent_health(socket: &Path) -> std::io::Result<bool> {
     let mut status_line = [0u8; 12];
     stream.read_exact(&mut status_line).await?;
     Ok(&status_line == b"HTTP/1.1 200")
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::AsyncWriteExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn an_agent_that_accepts_and_never_answers_does_not_hold_the_check() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let socket = dir.path().join("agent.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap_or_else(|e| panic!("{e}"));
+        let agent = tokio::spawn(async move {
+            // The first connection is held open and never answered...
+            let (silent, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            // ...the next one is answered.
+            let (mut answered, _) = listener.accept().await.unwrap_or_else(|e| panic!("{e}"));
+            answered
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            silent
+        });
+        // Without a bound on each try this never returns.
+        tokio::time::timeout(HEALTH_TIMEOUT * 3, agent_answers(&socket))
+            .await
+            .unwrap_or_else(|_| panic!("the check hung on a silent agent"));
+        drop(agent.await);
+    }
 }
