@@ -308,10 +308,12 @@ pub struct ExecFinished {
     pub exit_code: Option<i32>,
     pub duration_ms: u64,
     /// Some fork was refused at the process limit, however it ended.
-    /// Written only when true: records from before this field existed read
-    /// back as `false` and must serialize to their stored bytes again.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub pids_limit_hit: bool,
+    /// Whether the run hit its process limit. Always written now; absent in
+    /// records from before the field existed, and `false` written out in
+    /// records of the release that added it: each reads back, and
+    /// serializes to its stored bytes, as it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pids_limit_hit: Option<bool>,
 }
 
 /// The agent's stream announced a question the edge does not hold for the

@@ -508,7 +508,7 @@ impl ExecService {
                     ended,
                     exit_code,
                     duration_ms,
-                    pids_limit_hit,
+                    pids_limit_hit: Some(pids_limit_hit),
                 })
             };
         match result {

@@ -155,7 +155,7 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             ended: ExecEnding::Pids,
             exit_code: Some(254),
             duration_ms: 12,
-            pids_limit_hit: true,
+            pids_limit_hit: Some(true),
         }),
         AuditEvent::EgressDecided(EgressDecided {
             shell: ShellKind::Exec,
@@ -356,13 +356,13 @@ fn a_provider_switch_reads_as_checked_only_for_chain_entries_and_a_known_reason(
 }
 
 #[test]
-fn a_pids_limit_not_hit_is_left_out_as_before_the_field_existed() {
+fn an_exec_finished_from_before_the_pids_field_reads_back_without_it() {
     let old = r#"{"type":"exec_finished","session":"s","command_sha256":"ab","ended":"exited","exit_code":0,"duration_ms":12}"#;
     let event: AuditEvent = serde_json::from_str(old).unwrap();
     let AuditEvent::ExecFinished(finished) = &event else {
         panic!("{event:?}");
     };
-    assert!(!finished.pids_limit_hit);
+    assert_eq!(finished.pids_limit_hit, None);
     assert_eq!(serde_json::to_string(&event).unwrap(), old);
 }
 

@@ -142,11 +142,13 @@ fn line_written_before(seq: u64, prev: ChainHash, old_event: &str) -> (String, C
 fn records_written_before_events_were_narrowed_still_verify_byte_for_byte() {
     // `provider_switched` with free text in every field, as it was before
     // `ChainModel` and `SwitchReason`; one written by a hostile agent; and
-    // `exec_finished` from before `pids_limit_hit`.
+    // `exec_finished` from before `pids_limit_hit`...
     let old_events = [
         r#"{"type":"provider_switched","from":"anthropic","to":"ollama","reason":"anthropic answered 529 three times"}"#,
         "{\"type\":\"provider_switched\",\"from\":\"a\\u001b]0;pwned\\u0007\",\"to\":\"b\u{202e}\",\"reason\":\"\\u001b[2J\"}",
         r#"{"type":"exec_finished","session":"web-1","command_sha256":"ab","ended":"exited","exit_code":0,"duration_ms":12}"#,
+        // ...and from the release that added it, which wrote `false` out.
+        r#"{"type":"exec_finished","session":"web-1","command_sha256":"ab","ended":"exited","exit_code":0,"duration_ms":12,"pids_limit_hit":false}"#,
     ];
     let mut prev = ChainHash::GENESIS;
     for (seq, old_event) in (1..).zip(old_events) {
