@@ -99,11 +99,32 @@ impl Broker {
             );
             let service = service_fn(move |request| {
                 let (broker, shell, host) = (broker.clone(), shell.clone(), host.clone());
-                async move { Ok::<_, Infallible>(broker.inspected(&shell, request, &host, port).await) }
+                async move {
+                    // On h2 the requests of one connection run at once, and
+                    // each may dial an upstream of its own: each takes one of
+                    // the shell's slots (beside the tunnel's) until its
+                    // answer's head is back, so a connection cannot multiply
+                    // what the shell may open. HTTP/1.1 runs one at a time,
+                    // on the tunnel's slot.
+                    let _stream = if h2 {
+                        match shell.slot(&broker.limits) {
+                            Some(slot) => Some(slot),
+                            None => {
+                                return Ok::<_, Infallible>(refusal(
+                                    StatusCode::TOO_MANY_REQUESTS,
+                                    "the shell has too many requests open\n",
+                                ));
+                            }
+                        }
+                    } else {
+                        None
+                    };
+                    Ok::<_, Infallible>(broker.inspected(&shell, request, &host, port).await)
+                }
             });
             if h2 {
-                // As many requests at once on one connection as the shell
-                // may have connections: h2 does not widen what it may hold.
+                // Streams past the shell's slots are refused one by one
+                // (above); this caps what the connection even asks for.
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder
                     .timer(TokioTimer::new())

@@ -55,6 +55,11 @@ impl Setup {
 /// A broker with inspected routes to an HTTPS echo server, `API_KEY` bound
 /// to [`BOUND`] (anywhere in its requests) and scanned for everywhere.
 async fn setup() -> Setup {
+    setup_limited(None).await
+}
+
+/// [`setup`], the shell allowed `connections` at once when given.
+async fn setup_limited(connections: Option<usize>) -> Setup {
     let (port, seen, cert) = tls_echo_server(BOUND).await;
     let inspected = |host: &str| Route {
         inspect: true,
@@ -69,6 +74,9 @@ async fn setup() -> Setup {
         tls_trusting(&[cert]),
     );
     bind_token(&mut broker, "API_KEY", BOUND, None);
+    if let Some(connections) = connections {
+        broker.limits.max_connections = connections;
+    }
     broker.scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
         "API_KEY",
         TOKEN.as_bytes().to_vec(),
@@ -391,6 +399,26 @@ async fn an_inspected_h2_connection_swaps_placeholders_and_refuses_a_coalesced_h
     );
     let (status, _) = h2_send(&mut sender, &format!("https://{BOUND}:{port}/again"), None).await;
     assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn each_h2_request_takes_one_of_the_shells_connection_slots() {
+    // Two slots. The tunnel holds one (the connection it came on gave its
+    // own back when it became the tunnel), a request on it the other...
+    let s = setup_limited(Some(2)).await;
+    let mut sender = h2_through(&s, BOUND).await;
+    let (status, body) = h2_send(&mut sender, &format!("https://{BOUND}:{}/x", s.port), None).await;
+    assert_eq!(status, 200, "{body}");
+    // ...so with the second held by another connection of the shell, a
+    // request on the tunnel is refused and nothing is sent: h2's streams
+    // cannot open more upstream work than the shell may.
+    let before = s.seen();
+    let _other = UnixStream::connect(&s.socket).await.unwrap();
+    // Accepted (and counted) by the broker's loop, not by this task.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (status, body) = h2_send(&mut sender, &format!("https://{BOUND}:{}/y", s.port), None).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(s.seen(), before);
 }
 
 #[tokio::test]
