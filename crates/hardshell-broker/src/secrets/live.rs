@@ -17,6 +17,18 @@ use super::{LeakScanner, NamedSecret};
 /// How often the store is checked for changes in production.
 pub const CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// How long one read of the [`SecretSource`] may take before the check is
+/// given up (and the last scanner used): requests wait on it.
+pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// One read of the source, bounded by [`SOURCE_TIMEOUT`].
+async fn read<T>(pending: BoxFuture<'_, Result<T, SourceError>>) -> Result<T, SourceError> {
+    match tokio::time::timeout(SOURCE_TIMEOUT, pending).await {
+        Ok(read) => read,
+        Err(_) => Err("no answer within the time allowed".into()),
+    }
+}
+
 /// Secrets by name, with their values.
 pub type NamedValues = Vec<NamedSecret>;
 
@@ -87,25 +99,33 @@ impl LiveScanner {
     }
 
     /// The scanner to use now: rebuilt first if the store changed since
-    /// the last check (and that is at least the interval ago). A store that
-    /// cannot be read keeps the last scanner, and is asked again next time.
+    /// the last check (and that is at least the interval ago). One check
+    /// runs at a time, and a request that finds one running uses the
+    /// current scanner rather than wait for the store; a check is given up
+    /// after [`SOURCE_TIMEOUT`]. A store that cannot be read keeps the last
+    /// scanner, says so in the log (at most once per interval), and is asked
+    /// again next time.
     pub async fn current(&self) -> Arc<LeakScanner> {
         let Some(watch) = &self.watch else {
             return self.snapshot();
         };
-        let mut checked = watch.checked.lock().await;
+        let Ok(mut checked) = watch.checked.try_lock() else {
+            return self.snapshot();
+        };
         if checked.0.is_some_and(|at| at.elapsed() < watch.every) {
             return self.snapshot();
         }
         checked.0 = Some(Instant::now());
-        let Ok(fingerprint) = watch.source.fingerprint().await else {
-            return self.snapshot();
+        let fingerprint = match read(watch.source.fingerprint()).await {
+            Ok(fingerprint) => fingerprint,
+            Err(e) => return self.kept(&e),
         };
         if checked.1.as_ref() == Some(&fingerprint) {
             return self.snapshot();
         }
-        let Ok(mut values) = watch.source.values().await else {
-            return self.snapshot();
+        let mut values = match read(watch.source.values()).await {
+            Ok(values) => values,
+            Err(e) => return self.kept(&e),
         };
         values.extend(watch.fixed.iter().cloned());
         let rebuilt = Arc::new(LeakScanner::new(&values));
@@ -117,6 +137,16 @@ impl LiveScanner {
             .unwrap_or_else(std::sync::PoisonError::into_inner) = rebuilt.clone();
         checked.1 = Some(fingerprint);
         rebuilt
+    }
+
+    /// The last scanner, kept because the store could not be read. The
+    /// error is the source's (a storage error: names, never values).
+    fn kept(&self, error: &SourceError) -> Arc<LeakScanner> {
+        tracing::warn!(
+            error = %error,
+            "the secret store could not be read for the leak scan; scanning with what was last read"
+        );
+        self.snapshot()
     }
 
     fn snapshot(&self) -> Arc<LeakScanner> {
@@ -167,6 +197,41 @@ mod tests {
         // The fixed values stay.
         assert!(scanner.find(b"sk-fixed-0123456789").is_some());
         assert!(!format!("{live:?}").contains("later-stored"));
+    }
+
+    /// A store that never answers.
+    struct Hung;
+
+    impl SecretSource for Hung {
+        fn fingerprint(&self) -> BoxFuture<'_, Result<String, SourceError>> {
+            Box::pin(futures::future::pending())
+        }
+        fn values(&self) -> BoxFuture<'_, Result<NamedValues, SourceError>> {
+            Box::pin(futures::future::pending())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_store_that_never_answers_holds_up_no_request_for_long() {
+        let fixed = vec![NamedSecret::new("LLM_KEY", b"sk-fixed-0123456789".to_vec())];
+        let live = LiveScanner::watching(Arc::new(Hung), fixed, Duration::ZERO);
+        // The request that checks gives up after the source's timeout...
+        let checking = tokio::spawn({
+            let live = live.clone();
+            async move { live.current().await }
+        });
+        tokio::task::yield_now().await;
+        // ...and one that comes meanwhile does not wait for it at all.
+        let meanwhile = tokio::time::timeout(Duration::from_millis(500), live.current())
+            .await
+            .expect("a request waited on a hung store");
+        assert!(meanwhile.find(b"sk-fixed-0123456789").is_some());
+        let checked = tokio::time::timeout(SOURCE_TIMEOUT * 2, checking)
+            .await
+            .expect("the check did not give up")
+            .unwrap();
+        // The fixed values are still looked for.
+        assert!(checked.find(b"sk-fixed-0123456789").is_some());
     }
 
     #[tokio::test]
