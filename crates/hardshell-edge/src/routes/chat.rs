@@ -44,7 +44,7 @@ use hardshell_protocol::chat::{
     Approve, ChatEvent, NewSession, Question, SendMessage, SessionHistory, SessionList, ToolState,
     path,
 };
-use hardshell_protocol::{TurnEnd, TurnEvent, TurnLine, TurnRequest};
+use hardshell_protocol::{TurnEnd, TurnEvent, TurnFailure, TurnLine, TurnRefusal, TurnRequest};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use hyper::body::Frame;
@@ -296,8 +296,10 @@ pub(crate) async fn start_turn(
     let (events, receiver) = mpsc::channel::<TurnEvent>(64);
     let state = cx.state.clone();
     let (request_id, subject) = (cx.request_id.clone(), principal.subject.clone());
+    let session = turn.session.clone();
     tokio::spawn(async move {
         let mut finished = false;
+        let mut recorded = false;
         while let Some(line) = lines.recv().await {
             match line {
                 TurnLine::Event { event } => {
@@ -306,18 +308,20 @@ pub(crate) async fn start_turn(
                     let _ = events.send(event).await;
                 }
                 TurnLine::Outcome { outcome } => {
-                    let (end, reason) = match &outcome.end {
-                        TurnEnd::Completed => (TurnEnding::Completed, None),
-                        TurnEnd::Refused(refusal) => {
-                            (TurnEnding::Refused, Some(refusal.to_string()))
-                        }
-                        TurnEnd::Failed(failure) => (TurnEnding::Failed, Some(failure.to_string())),
-                    };
+                    // One record per turn, for the session the edge asked
+                    // about, in the edge's words: an agent that sends more
+                    // outcomes, names another session or puts text of its
+                    // own in a failure gets none of it into the audit log.
+                    if recorded || outcome.session.as_str() != session {
+                        continue;
+                    }
+                    recorded = true;
+                    let (end, reason) = recorded_end(&outcome.end);
                     if let Ok(request_id) = RequestId::new(&request_id) {
                         state.audit.note(AuditEvent::TurnFinished(TurnFinished {
                             request_id,
                             subject: subject.clone(),
-                            session: outcome.session.to_string(),
+                            session: session.clone(),
                             end,
                             reason,
                             steps: outcome.steps,
@@ -383,6 +387,47 @@ pub(crate) fn sse(frames: impl futures::Stream<Item = Bytes> + Send + 'static) -
         .headers_mut()
         .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// How a turn ended, for its audit record: the kind, and the reason in the
+/// edge's words with the numbers the agent reported — never a name, message
+/// or detail it sent (a tool name or a provider's error is the agent's text).
+fn recorded_end(end: &TurnEnd) -> (TurnEnding, Option<String>) {
+    let reason = match end {
+        TurnEnd::Completed => return (TurnEnding::Completed, None),
+        TurnEnd::Refused(TurnRefusal::MessageTooLarge { bytes, limit }) => {
+            return (
+                TurnEnding::Refused,
+                Some(format!(
+                    "message of {bytes} bytes is over the limit of {limit}"
+                )),
+            );
+        }
+        TurnEnd::Refused(TurnRefusal::EmptyMessage) => {
+            return (TurnEnding::Refused, Some("message is empty".into()));
+        }
+        TurnEnd::Failed(TurnFailure::UnknownTool { .. }) => {
+            "the model called an unknown tool again after being told".to_owned()
+        }
+        TurnEnd::Failed(TurnFailure::InvalidArguments { .. }) => {
+            "the model sent invalid tool arguments again after being told".to_owned()
+        }
+        TurnEnd::Failed(TurnFailure::StepLimit { steps }) => {
+            format!("the model still wanted tools after {steps} steps")
+        }
+        TurnEnd::Failed(TurnFailure::Model { .. }) => "the model call failed".to_owned(),
+        TurnEnd::Failed(TurnFailure::Truncated) => {
+            "the model's reply stream ended without finishing".to_owned()
+        }
+        TurnEnd::Failed(TurnFailure::TimedOut { limit_secs }) => {
+            format!("the turn took longer than {limit_secs} s")
+        }
+        TurnEnd::Failed(TurnFailure::StoreMessage { .. }) => {
+            "storing the user's message failed".to_owned()
+        }
+        TurnEnd::Failed(TurnFailure::StoreReply { .. }) => "storing the reply failed".to_owned(),
+    };
+    (TurnEnding::Failed, Some(reason))
 }
 
 #[cfg(test)]
