@@ -37,7 +37,10 @@ async fn bound_values(
         let text = value
             .expose_str()
             .ok_or_else(|| loaded.error_at(&key, "the secret is not text"))?;
-        values.insert(name.clone(), Zeroizing::new(text.to_owned()));
+        // Trimmed like every credential the config names (one stored by
+        // `echo … | hardshell secret set` ends in a newline), which is also
+        // the form the leak scan holds.
+        values.insert(name.clone(), Zeroizing::new(text.trim().to_owned()));
     }
     Ok(values)
 }

@@ -51,10 +51,14 @@ impl SecretSource for StoredSecrets {
                     // stored by `echo … | hardshell secret set` ends in a
                     // newline): the trimmed value is what can leak, and a
                     // scan for it also finds the stored one around it.
-                    let held = match value.expose().trim_ascii() {
-                        [] => value.expose(),
-                        trimmed => trimmed,
+                    // Trimmed as `Credentials::resolve` trims text (all
+                    // Unicode whitespace), so the scan and the use agree.
+                    let bytes = value.expose();
+                    let trimmed = match std::str::from_utf8(bytes) {
+                        Ok(text) => text.trim().as_bytes(),
+                        Err(_) => bytes.trim_ascii(),
                     };
+                    let held = if trimmed.is_empty() { bytes } else { trimmed };
                     values.push(NamedSecret::new(info.name.as_str(), held.to_vec()));
                 }
             }

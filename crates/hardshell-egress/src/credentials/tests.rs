@@ -99,7 +99,9 @@ async fn a_credential_stored_with_a_newline_is_scanned_for_as_it_is_used_trimmed
     let secrets = secret_store(dir.path()).await;
     let name = SecretName::parse("OIDC_SECRET").unwrap();
     let used = "oidc-client-secret-0123456789";
-    let stored = format!("  {used}\n");
+    // A newline, and a vertical tab and a no-break space that Rust's
+    // `trim` takes too.
+    let stored = format!("  {used}\u{b}\u{a0}\n");
     let value = SecretValue::new(Zeroizing::new(stored.as_bytes().to_vec())).unwrap();
     secrets.put(&name, &value).await.unwrap();
     let loaded = config("env:PATH");
