@@ -485,19 +485,21 @@ impl ModelTap {
         }
         // OpenAI-style servers report a stream's usage only when asked; the
         // workload does not get to choose whether it is metered.
-        let body = if kind == ProviderKind::OpenAi
+        if kind == ProviderKind::OpenAi
             && json.get("stream").and_then(|s| s.as_bool()) == Some(true)
         {
             json.insert(
                 "stream_options".to_owned(),
                 serde_json::json!({ "include_usage": true }),
             );
-            Bytes::from(
-                serde_json::to_vec(&json).map_err(|_| bad("the request cannot be re-encoded"))?,
-            )
-        } else {
-            body
-        };
+        }
+        // Sent as checked, never as the agent's bytes: those may give a key
+        // twice (`"model"`, `"max_tokens"`), and the check read the last
+        // where a provider may read the first.
+        drop(body);
+        let body = Bytes::from(
+            serde_json::to_vec(&json).map_err(|_| bad("the request cannot be re-encoded"))?,
+        );
         let request_bytes = body.len();
         let reservation = match &self.cap {
             Some(cap) => {

@@ -57,3 +57,28 @@ async fn a_provider_that_reports_no_usage_is_charged_an_estimate() {
         "an unmetered reply on a paid model is not free"
     );
 }
+
+#[tokio::test]
+async fn the_provider_gets_the_request_as_checked_with_no_key_given_twice() {
+    let p = provider(Answer::OpenAiStream).await;
+    let f = fixture(&[("openai", ProviderKind::OpenAi, &p.url)], &[], None).await;
+    // The check reads the last of a key given twice; a provider may read the
+    // first: a model outside the chain, and a second reply limit, hidden
+    // in front.
+    let body = r#"{"model":"gpt-4-outside-the-chain","max_tokens":100000,"model":"gpt-4o","max_tokens":100,"stream":false,"messages":[{"role":"user","content":"hello"}]}"#;
+    let response = f
+        .http
+        .post(format!("{}/chat/completions", p.url))
+        .header("authorization", "Bearer hs-secret:LLM_OPENAI")
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    response.text().await.unwrap();
+    let received = p.received.lock().unwrap().clone();
+    let raw = &received[0].raw;
+    assert!(!raw.contains("outside-the-chain"), "{raw}");
+    assert!(!raw.contains("100000"), "{raw}");
+    assert_eq!(raw.matches("\"model\"").count(), 1, "{raw}");
+}

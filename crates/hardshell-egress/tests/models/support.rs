@@ -24,6 +24,8 @@ pub(crate) struct Received {
     pub(crate) path: String,
     pub(crate) headers: HeaderMap,
     pub(crate) body: serde_json::Value,
+    /// The body as sent, before parsing folded any key given twice.
+    pub(crate) raw: String,
 }
 
 /// How the provider answers.
@@ -51,6 +53,7 @@ pub(crate) async fn provider(answer: Answer) -> Provider {
         move |uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
             let log = log.clone();
             async move {
+                let raw = String::from_utf8_lossy(&body).into_owned();
                 let body: serde_json::Value =
                     serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
                 let include_usage = body
@@ -61,6 +64,7 @@ pub(crate) async fn provider(answer: Answer) -> Provider {
                     path: uri.path().to_owned(),
                     headers,
                     body,
+                    raw,
                 });
                 let events = |text: String| {
                     (
