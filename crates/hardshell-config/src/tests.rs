@@ -99,6 +99,7 @@ fn the_template_documents_every_key() {
         methods: Some(vec!["GET".into()]),
         paths: Some(vec!["/v1/".into()]),
         tls: true,
+        inspect: Some(true),
     }];
     full.egress.secrets.insert(
         "GITHUB_TOKEN".into(),
@@ -738,6 +739,10 @@ fn egress_routes_and_bindings_the_broker_could_not_use_are_refused() {
             "egress.routes[0].paths",
         ),
         (
+            "[[egress.routes]]\nhosts = [\"a.test\"]\nports = [443]\npaths = [\"/v1\"]\ninspect = false\n",
+            "egress.routes[0].inspect",
+        ),
+        (
             "[egress.secrets.github]\nhosts = [\"a.test\"]\n",
             "egress.secrets.github",
         ),
@@ -752,6 +757,23 @@ fn egress_routes_and_bindings_the_broker_could_not_use_are_refused() {
     ] {
         assert_eq!(key_of(parse(text)), key, "{text}");
     }
+}
+
+#[test]
+fn a_route_is_inspected_where_the_broker_has_something_to_apply_or_https_leaves() {
+    let config = parse(
+        "[[egress.routes]]\nhosts = [\"api.bound.test\"]\nports = [8443]\n\
+         [[egress.routes]]\nhosts = [\"ruled.test\"]\nports = [8443]\nmethods = [\"GET\"]\n\
+         [[egress.routes]]\nhosts = [\"web.test\"]\nports = [443]\n\
+         [[egress.routes]]\nhosts = [\"git.test\"]\nports = [22]\n\
+         [[egress.routes]]\nhosts = [\"pinned.test\"]\nports = [443]\ninspect = false\n\
+         [[egress.routes]]\nhosts = [\"other.test\"]\nports = [8443]\ninspect = true\n\
+         [egress.secrets.TOKEN]\nhosts = [\"*.bound.test\"]\n",
+    )
+    .unwrap();
+    let egress = &config.config.egress;
+    let inspected: Vec<bool> = egress.routes.iter().map(|r| egress.inspects(r)).collect();
+    assert_eq!(inspected, [true, true, true, false, false, true]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hardshell_audit::event::{
-    EgressDecided, EgressDecision, SecretLeakBlocked, SecretMisdirected, ShellKind,
+    EgressCarriage, EgressDecided, EgressDecision, SecretLeakBlocked, SecretMisdirected, ShellKind,
 };
 use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_broker::address::AddressGuard;
@@ -49,13 +49,16 @@ async fn bound_values(
 /// `[egress.secrets]` binds (their values from `secrets`), `scanner` as its
 /// leak scan (every secret hardshell holds, see [`crate::StoredSecrets`]),
 /// `[dangerous] egress_internal` as the address guard's exceptions, and its
-/// decisions recorded in `audit`. Each run serves it on a listener of its
-/// own, so each command's connections and bytes are counted alone.
+/// decisions recorded in `audit`. `intercept` issues the certificates of
+/// inspected routes' tunnels (the install's egress CA): without one, those
+/// tunnels are refused. Each run serves it on a listener of its own, so each
+/// command's connections and bytes are counted alone.
 pub async fn exec_broker(
     loaded: &LoadedConfig,
     secrets: &SecretStore,
     scanner: Arc<LiveScanner>,
     audit: Arc<AuditLog>,
+    intercept: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
 ) -> Result<Broker, EgressError> {
     let config = &loaded.config.egress;
     let values = bound_values(loaded, secrets).await?;
@@ -70,6 +73,7 @@ pub async fn exec_broker(
                 .map(|m| m.iter().map(|m| m.to_ascii_uppercase()).collect()),
             path_prefixes: route.paths.clone(),
             tls: route.tls,
+            inspect: config.inspects(route),
             ..Route::default()
         });
     }
@@ -96,6 +100,7 @@ pub async fn exec_broker(
     broker.scanner = scanner;
     broker.events = Arc::new(move |event| note(&audit, ShellKind::Exec, event));
     broker.limits.max_bytes = config.max_mb.saturating_mul(1 << 20);
+    broker.intercept = intercept;
     Ok(broker)
 }
 
@@ -171,15 +176,27 @@ fn record(shell: ShellKind, event: Event) -> AuditEvent {
             port,
             decision: EgressDecision::Refused,
             reason: Some(reason),
+            carriage: None,
         })
     };
     match event {
-        Event::Allowed { host, port, .. } => AuditEvent::EgressDecided(EgressDecided {
+        Event::Allowed {
+            host,
+            port,
+            tunnel,
+            inspected,
+        } => AuditEvent::EgressDecided(EgressDecided {
             shell,
             host,
             port,
             decision: EgressDecision::Allowed,
             reason: None,
+            carriage: Some(match (tunnel, inspected) {
+                (false, false) => EgressCarriage::Request,
+                (true, true) => EgressCarriage::InspectedTunnel,
+                (false, true) => EgressCarriage::InspectedRequest,
+                (true, false) => EgressCarriage::RawTunnel,
+            }),
         }),
         Event::Denied { host, port, reason } => {
             tracing::warn!(%host, port, %reason, "egress refused");

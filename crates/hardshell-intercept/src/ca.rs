@@ -96,7 +96,12 @@ impl EgressCa {
         let not_after = SystemTime::from(parsed.validity().not_after.to_datetime());
         let issuer =
             Issuer::from_ca_cert_der(&cert_der, key).map_err(InterceptError::ReadCertificate)?;
-        let cert_pem = pem::encode(&pem::Pem::new("CERTIFICATE", cert_der.to_vec()));
+        // LF line ends, as system bundles have them: the PEM is appended to
+        // one for shells, and printed for operators.
+        let cert_pem = pem::encode_config(
+            &pem::Pem::new("CERTIFICATE", cert_der.to_vec()),
+            pem::EncodeConfig::new().set_line_ending(pem::LineEnding::LF),
+        );
         let fingerprint = format!("sha256:{}", hex::encode(Sha256::digest(&cert_der)));
         Ok(Self {
             cert_der,

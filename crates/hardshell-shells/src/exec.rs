@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use hardshell_broker::proxy::Broker;
+use hardshell_intercept::TrustFiles;
 use hardshell_protocol::{ExecEnd, ExecReport};
 use hardshell_sandbox::volume::Volumes;
 use hardshell_sandbox::{Ended, Io, Launcher, ShellPolicy, Status, Stdio};
@@ -36,6 +37,9 @@ pub struct SandboxShell {
     /// Where each run's broker socket directory is made, and the broker,
     /// when exec shells have a way out.
     egress: Option<(PathBuf, Arc<Broker>)>,
+    /// The egress CA's certificate and bundle, given to every shell with a
+    /// way out, so the broker's inspected tunnels are trusted.
+    trust: Option<Arc<TrustFiles>>,
 }
 
 /// One run's own broker listener: counted on its own (connections at once,
@@ -106,6 +110,7 @@ impl SandboxShell {
             slots: Arc::new(Semaphore::new(at_once.max(1))),
             tmp_bytes,
             egress: None,
+            trust: None,
         })
     }
 
@@ -124,6 +129,14 @@ impl SandboxShell {
             }
         }
         self.egress = Some((socket_dir, broker));
+        self
+    }
+
+    /// Gives each shell with a way out the egress CA to trust (see
+    /// [`policy::exec_way_out`]): the broker's inspected routes answer with
+    /// its certificates.
+    pub fn with_trust(mut self, trust: TrustFiles) -> Self {
+        self.trust = Some(Arc::new(trust));
         self
     }
 
@@ -155,7 +168,12 @@ impl SandboxShell {
         let mut policy = policy::exec(workspace, &run, self.tmp_bytes);
         // The run's broker listener, stopped and removed when the run ends.
         let run_broker = match &self.egress {
-            Some((socket_dir, broker)) => Some(way_out(&mut policy, socket_dir, broker)?),
+            Some((socket_dir, broker)) => Some(way_out(
+                &mut policy,
+                socket_dir,
+                broker,
+                self.trust.as_deref(),
+            )?),
             None => None,
         };
         // The session's volume, mounted at its first run and kept mounted.
@@ -231,9 +249,10 @@ fn way_out(
     policy: &mut ShellPolicy,
     socket_dir: &Path,
     broker: &Arc<Broker>,
+    trust: Option<&TrustFiles>,
 ) -> Result<RunBroker, ToolShellError> {
     let own = RunBroker::start(socket_dir, broker.clone()).map_err(ToolShellError::BrokerSocket)?;
-    policy::exec_way_out(policy, own.dir.clone());
+    policy::exec_way_out(policy, own.dir.clone(), trust);
     Ok(own)
 }
 

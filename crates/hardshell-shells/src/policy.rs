@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 use hardshell_sandbox::{Bind, Forward, Limits, ShellPolicy};
 
 use hardshell_exec::ShellRun;
+use hardshell_intercept::{BUNDLE_FILE, CA_FILE, TrustFiles};
 
 // The port on every shell's loopback that its forwarder relays to its
 // broker, and where a shell sees its socket directory (the agent's: the
@@ -132,8 +133,9 @@ pub(crate) fn exec(workspace: PathBuf, run: &ShellRun, tmp_bytes: u64) -> ShellP
 
 /// Gives an exec shell its way out: the run's own broker socket directory
 /// (`run_dir`, on the host) bound in at [`SOCKETS`], its forwarder, and the
-/// proxy variables.
-pub(crate) fn exec_way_out(policy: &mut ShellPolicy, run_dir: PathBuf) {
+/// proxy variables; and with `trust`, the egress CA to trust (see
+/// [`trust_egress_ca`]).
+pub(crate) fn exec_way_out(policy: &mut ShellPolicy, run_dir: PathBuf, trust: Option<&TrustFiles>) {
     policy.binds.push(Bind {
         host: run_dir,
         inside: SOCKETS.into(),
@@ -147,6 +149,51 @@ pub(crate) fn exec_way_out(policy: &mut ShellPolicy, run_dir: PathBuf) {
     for name in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
         policy.env.push((name.into(), proxy.clone()));
     }
+    // Node's fetch (undici) reads the proxy variables only when told to
+    // (Node 24 and later; older ones ignore it).
+    policy.env.push(("NODE_USE_ENV_PROXY".into(), "1".into()));
+    if let Some(trust) = trust {
+        trust_egress_ca(policy, trust);
+    }
+}
+
+/// Where a shell finds the egress CA's certificate and the bundle of the
+/// system's roots with it.
+pub const TRUST_DIR: &str = "/run/hardshell-ca";
+
+/// Makes a shell trust the egress CA, with no configuration of the programs
+/// in it: the trust files bound read-only at [`TRUST_DIR`]; the variables
+/// that OpenSSL (and so curl, Python, Ruby), curl, Python's requests, git and
+/// Node read pointed at them; and each system bundle of the host covered by
+/// the bundle, for clients that read no variable (Go, rustls-native-certs
+/// without `SSL_CERT_FILE`).
+fn trust_egress_ca(policy: &mut ShellPolicy, trust: &TrustFiles) {
+    policy.binds.push(Bind {
+        host: trust.dir.clone(),
+        inside: TRUST_DIR.into(),
+        writable: false,
+    });
+    for system in &trust.covers {
+        policy.binds.push(Bind {
+            host: trust.bundle.clone(),
+            inside: system.clone(),
+            writable: false,
+        });
+    }
+    let bundle = format!("{TRUST_DIR}/{BUNDLE_FILE}");
+    for name in [
+        "SSL_CERT_FILE",
+        "CURL_CA_BUNDLE",
+        "REQUESTS_CA_BUNDLE",
+        "GIT_SSL_CAINFO",
+    ] {
+        policy.env.push((name.into(), bundle.clone()));
+    }
+    // Node keeps its own roots and adds these.
+    policy.env.push((
+        "NODE_EXTRA_CA_CERTS".into(),
+        format!("{TRUST_DIR}/{CA_FILE}"),
+    ));
 }
 
 /// The environment of a command. `HOME` is the shell's own fresh `/tmp`, not
@@ -203,7 +250,7 @@ mod tests {
         let mut exec = exec("/data/workspaces/s".into(), &run(), 1 << 20);
         assert!(exec.binds.is_empty(), "no socket without a way out");
         assert!(exec.forward.is_none());
-        exec_way_out(&mut exec, "/data/run/exec/run-1-0".into());
+        exec_way_out(&mut exec, "/data/run/exec/run-1-0".into(), None);
         let [bind] = exec.binds.as_slice() else {
             panic!("{:?}", exec.binds);
         };
@@ -212,6 +259,45 @@ mod tests {
         assert!(!bind.writable);
         assert_eq!(exec.forward.unwrap().port, PROXY_PORT);
         assert_eq!(exec.protected, [PathBuf::from(".git")]);
+    }
+
+    #[test]
+    fn a_shell_with_a_way_out_trusts_the_egress_ca_through_files_bound_read_only() {
+        let trust = TrustFiles {
+            dir: "/data/run/egress-ca".into(),
+            ca: "/data/run/egress-ca/egress-ca.pem".into(),
+            bundle: "/data/run/egress-ca/ca-bundle.pem".into(),
+            covers: vec!["/etc/ssl/certs/ca-certificates.crt".into()],
+        };
+        let mut policy = exec("/data/workspaces/s".into(), &run(), 1 << 20);
+        exec_way_out(&mut policy, "/data/run/exec/run-1-0".into(), Some(&trust));
+        assert!(policy.binds.iter().all(|bind| !bind.writable));
+        let bound = |inside: &str| {
+            policy
+                .binds
+                .iter()
+                .find(|bind| bind.inside == Path::new(inside))
+                .map(|bind| bind.host.clone())
+        };
+        assert_eq!(bound(TRUST_DIR), Some(trust.dir.clone()));
+        assert_eq!(
+            bound("/etc/ssl/certs/ca-certificates.crt"),
+            Some(trust.bundle.clone())
+        );
+        let env: std::collections::HashMap<_, _> = policy.env.iter().cloned().collect();
+        for name in [
+            "SSL_CERT_FILE",
+            "CURL_CA_BUNDLE",
+            "REQUESTS_CA_BUNDLE",
+            "GIT_SSL_CAINFO",
+        ] {
+            assert_eq!(env[name], "/run/hardshell-ca/ca-bundle.pem", "{name}");
+        }
+        assert_eq!(
+            env["NODE_EXTRA_CA_CERTS"],
+            "/run/hardshell-ca/egress-ca.pem"
+        );
+        assert_eq!(env["HTTPS_PROXY"], format!("http://127.0.0.1:{PROXY_PORT}"));
     }
 
     #[test]

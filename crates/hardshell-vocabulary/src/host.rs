@@ -100,6 +100,22 @@ impl HostPattern {
                 .is_some_and(|head| head.len() > 1 && head.ends_with('.')),
         }
     }
+
+    /// Whether some host matches both patterns: a secret bound to
+    /// `*.example.com` is bound to a host of a route for `api.example.com`,
+    /// and the other way round.
+    pub fn overlaps(&self, other: &HostPattern) -> bool {
+        match (self, other) {
+            (HostPattern::Exact(a), HostPattern::Exact(b)) => a == b,
+            (HostPattern::Exact(host), pattern) | (pattern, HostPattern::Exact(host)) => {
+                pattern.matches(host)
+            }
+            // Two suffixes share a host where one is the other or under it.
+            (HostPattern::Under(a), HostPattern::Under(b)) => {
+                a == b || self.matches(b) || other.matches(a)
+            }
+        }
+    }
 }
 
 impl fmt::Display for HostPattern {
@@ -132,6 +148,30 @@ mod tests {
 
     fn host(text: &str) -> Host {
         Host::parse(text).unwrap()
+    }
+
+    #[test]
+    fn patterns_overlap_where_one_host_matches_both() {
+        let p = |text: &str| HostPattern::parse(text).unwrap();
+        for (a, b) in [
+            ("api.test.com", "api.test.com"),
+            ("*.test.com", "api.test.com"),
+            ("api.test.com", "*.test.com"),
+            ("*.test.com", "*.test.com"),
+            ("*.test.com", "*.eu.test.com"),
+            ("*.eu.test.com", "*.test.com"),
+        ] {
+            assert!(p(a).overlaps(&p(b)), "{a} {b}");
+        }
+        for (a, b) in [
+            ("api.test.com", "web.test.com"),
+            ("*.test.com", "test.com"),
+            ("test.com", "*.test.com"),
+            ("*.test.com", "*.other.com"),
+            ("*.test.com", "*.atest.com"),
+        ] {
+            assert!(!p(a).overlaps(&p(b)), "{a} {b}");
+        }
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub enum Command {
     /// Device certificates (mTLS posture) from the edge's own CA.
     #[command(subcommand)]
     Device(DeviceCommand),
+    /// The egress broker's CA, which exec shells trust for inspected HTTPS.
+    #[command(subcommand)]
+    Egress(EgressCommand),
     /// Talk to the agent from a terminal (needs an API token of scope chat).
     Chat(ChatArgs),
     /// This month's model usage and spend, by provider and model.
@@ -228,6 +231,23 @@ fn parse_lifetime(text: &str) -> Result<Lifetime, LifetimeError> {
     Ok(Lifetime(std::time::Duration::from_secs(
         number.saturating_mul(seconds),
     )))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EgressCommand {
+    /// Print the egress CA's certificate (PEM, on standard output) for your
+    /// own clients; made now if no edge has made it yet. Its key is never shown.
+    Ca {
+        #[command(subcommand)]
+        action: Option<CaAction>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CaAction {
+    /// Replace the egress CA with a new one (new key); takes effect when the
+    /// edge next starts. Clients you gave the old certificate need the new one.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ mod audit;
 mod chat;
 mod config;
 mod device;
+mod egress;
 mod init;
 mod memory;
 mod secret;
@@ -21,6 +22,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secret(command) => secret::run(&cli.global, &command).await,
         Command::Token(command) => token::run(&cli.global, &command).await,
         Command::Device(command) => device::run(&cli.global, &command).await,
+        Command::Egress(command) => egress::run(&cli.global, &command).await,
         Command::Audit(command) => audit::run(&cli.global, &command).await,
         Command::Chat(args) => chat::run(&cli.global, &args).await,
         Command::Usage => usage::run(&cli.global).await,

@@ -127,6 +127,21 @@ closed_set!(
 );
 
 closed_set!(
+    /// How an allowed connection or request left: what the broker could read.
+    EgressCarriage, "egress carriage" {
+        /// A plain-HTTP request (or one on a `tls` route), read whole.
+        Request = "request",
+        /// A `CONNECT` whose TLS the broker ends: each request inside is
+        /// read and recorded on its own.
+        InspectedTunnel = "inspected_tunnel",
+        /// A request read inside an inspected tunnel.
+        InspectedRequest = "inspected_request",
+        /// A raw `CONNECT` tunnel (`inspect = false`): a host and a port only.
+        RawTunnel = "raw_tunnel",
+    }
+);
+
+closed_set!(
     /// Which kind of shell a broker serves.
     ShellKind, "shell kind" {
         /// The tool shells `exec` runs commands in.
@@ -176,6 +191,7 @@ mod tests {
         words_round_trip(ExecReason::ALL);
         words_round_trip(ExecEnding::ALL);
         words_round_trip(EgressDecision::ALL);
+        words_round_trip(EgressCarriage::ALL);
         words_round_trip(ShellKind::ALL);
         words_round_trip(TurnEnding::ALL);
         words_round_trip(NoteChange::ALL);

@@ -161,8 +161,9 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             shell: ShellKind::Exec,
             host: "api.example.com".to_owned(),
             port: 443,
-            decision: EgressDecision::Refused,
-            reason: Some("api.example.com is not an allowed host".to_owned()),
+            decision: EgressDecision::Allowed,
+            reason: None,
+            carriage: Some(EgressCarriage::InspectedRequest),
         }),
         AuditEvent::SecretMisdirected(SecretMisdirected {
             shell: ShellKind::Exec,
@@ -240,7 +241,9 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::ProviderSwitched(_) => &["from", "to", "reason"],
         AuditEvent::MemoryNoteChanged(_) => &["note", "change", "actor"],
         AuditEvent::ExecDecided(_) => &["session", "command_sha256", "decision", "reason", "actor"],
-        AuditEvent::EgressDecided(_) => &["shell", "host", "port", "decision", "reason"],
+        AuditEvent::EgressDecided(_) => {
+            &["shell", "host", "port", "decision", "reason", "carriage"]
+        }
         AuditEvent::SecretRedacted(_) => &["session", "secret"],
         AuditEvent::RequestsSummarized(_) => {
             &["client", "kind", "count", "window_start", "window_secs"]
@@ -377,6 +380,7 @@ fn records_written_when_these_fields_were_strings_read_back_to_their_bytes() {
         r#"{"type":"exec_finished","session":"s","command_sha256":"ab","ended":"pids","exit_code":254,"duration_ms":12,"pids_limit_hit":true}"#,
         r#"{"type":"egress_decided","shell":"agent","host":"api.example.com","port":443,"decision":"allowed","reason":null}"#,
         r#"{"type":"egress_decided","shell":"exec","host":"evil.test","port":0,"decision":"refused","reason":"it carried a secret's value"}"#,
+        r#"{"type":"egress_decided","shell":"exec","host":"api.example.com","port":443,"decision":"allowed","reason":null,"carriage":"raw_tunnel"}"#,
         r#"{"type":"secret_leak_blocked","shell":"agent","secret":"GITHUB_TOKEN","host":"evil.test"}"#,
         r#"{"type":"turn_finished","request_id":"req-1","subject":"owner","session":"web-1","end":"completed","reason":null,"steps":1,"tool_calls":0,"input_tokens":10,"output_tokens":2}"#,
         r#"{"type":"turn_finished","request_id":"req-1","subject":"owner","session":"web-1","end":"refused","reason":"spend cap","steps":0,"tool_calls":0,"input_tokens":0,"output_tokens":0}"#,

@@ -40,6 +40,13 @@ impl LoadedConfig {
                     "a tls route speaks TLS to these ports; 80 is plain HTTP's (did you mean 443?)",
                 ));
             }
+            if route.inspect == Some(false) && (route.methods.is_some() || route.paths.is_some()) {
+                return Err(self.error_at(
+                    &key("inspect"),
+                    "a raw tunnel's requests cannot be read, so its method and path rules could \
+                     not be applied; drop the rules or the `inspect = false`",
+                ));
+            }
             if let Some(methods) = &route.methods
                 && let Some(bad) = methods
                     .iter()

@@ -51,6 +51,40 @@ pub struct EgressRoute {
     /// without a port means 443; tunnels to these hosts are refused.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub tls: bool,
+    /// Whether the broker ends a shell's TLS on this route (`CONNECT`): it
+    /// answers with a certificate for the host from the install's egress CA,
+    /// which every shell trusts, reads each request inside and applies what
+    /// a plain-HTTP request gets (rules, placeholders, the leak scan), then
+    /// speaks TLS to the destination itself. `false` leaves the tunnel raw
+    /// (a client that pins certificates, a protocol other than TLS): the
+    /// broker then sees a host and a port only. Unset, see
+    /// [`Egress::inspects`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inspect: Option<bool>,
+}
+
+impl Egress {
+    /// Whether `route` is inspected: as it says, or by default where the
+    /// broker has something to apply inside (a secret bound to one of its
+    /// hosts, a method or path rule, a `tls` route) or where its ports
+    /// include 443, HTTPS's, so the leak scan reads what leaves there. A
+    /// route only for other ports (SSH's 22) stays a raw tunnel unless it
+    /// says otherwise: what it carries is not TLS.
+    pub fn inspects(&self, route: &EgressRoute) -> bool {
+        route.inspect.unwrap_or_else(|| {
+            let bound = self.secrets.values().any(|binding| {
+                binding
+                    .hosts
+                    .iter()
+                    .any(|bound| route.hosts.iter().any(|host| host.overlaps(bound)))
+            });
+            bound
+                || route.tls
+                || route.methods.is_some()
+                || route.paths.is_some()
+                || route.ports.contains(&443)
+        })
+    }
 }
 
 /// Where a secret may be used.

@@ -22,6 +22,22 @@ impl InstallId {
         Ok(Self(text.to_owned()))
     }
 
+    /// An id for the machine named `hostname`: its characters outside the
+    /// allowed ones become `-`, cut to 40; `hardshell` for an empty name.
+    pub fn of_host(hostname: &str) -> Self {
+        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        let id: String = hostname
+            .trim()
+            .chars()
+            .map(|c| if allowed(c) { c } else { '-' })
+            .take(40)
+            .collect();
+        if id.is_empty() {
+            return Self("hardshell".to_owned());
+        }
+        Self(id)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -42,6 +58,13 @@ mod tests {
         assert!(InstallId::parse("home-lab.1").is_ok());
         for bad in ["", "has space", "new\nline", "ünï", &"x".repeat(41), "a/b"] {
             assert!(InstallId::parse(bad).is_err(), "{bad:?}");
+            let of_host = InstallId::of_host(bad);
+            assert!(
+                InstallId::parse(of_host.as_str()).is_ok(),
+                "{bad:?} {of_host}"
+            );
         }
+        assert_eq!(InstallId::of_host("box.lan\n").as_str(), "box.lan");
+        assert_eq!(InstallId::of_host("").as_str(), "hardshell");
     }
 }

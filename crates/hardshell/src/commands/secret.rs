@@ -47,7 +47,7 @@ pub async fn run(global: &Global, command: &SecretCommand) -> anyhow::Result<()>
 /// be: the state store's own credentials can be the secret being stored. The
 /// change stands either way (whoever runs this holds the master key), and a
 /// warning says it went unrecorded.
-async fn audit(
+pub(crate) async fn audit(
     loaded: &LoadedConfig,
     master: &MasterKey,
     secrets: &SecretStore,

@@ -25,15 +25,19 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     // The built-in agent runs unless [upstream] names another workload.
     let agent_runs = loaded.config.agent_runs();
     let host = wiring::prepare_shells(&loaded, agent_runs)?;
+    let exec_runs = loaded.config.exec_runs();
+    // Exec shells with a way out trust the egress CA: it is made before
+    // the leak scan is loaded.
+    let exec_egress = exec_runs && host.volumes.is_some() && host.egress_dir.is_some();
     let egress = wiring::build_egress(
         &loaded,
         &secrets.store,
         credentials,
         &storage.store,
         agent_runs,
+        exec_egress,
     )
     .await?;
-    let exec_runs = loaded.config.exec_runs();
     let exec = wiring::build_exec(
         &loaded,
         &secrets.store,

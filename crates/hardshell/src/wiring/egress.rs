@@ -1,33 +1,55 @@
-//! Step 5: the model gateway and the leak scan over every credential.
+//! Step 5: the model gateway, the egress CA, and the leak scan over every
+//! credential.
 
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use hardshell_config::LoadedConfig;
 use hardshell_edge::LiveScanner;
 use hardshell_egress::{Credentials, LlmGateway};
+use hardshell_intercept::{EgressCa, LeafIssuer, SYSTEM_BUNDLES, TrustFiles};
 use hardshell_secrets::SecretStore;
 use hardshell_storage::Store;
 
-/// The model gateway (when the agent runs) and the leak scanner every
-/// broker and the exec tool's output use.
+/// The model gateway (when the agent runs), the egress CA (when exec shells
+/// have a way out) and the leak scanner every broker and the exec tool's
+/// output use.
 pub struct Egress {
     pub gateway: Option<LlmGateway>,
+    pub intercept: Option<Intercept>,
     pub scanner: Arc<LiveScanner>,
 }
 
+/// The broker's side of inspected tunnels and the shells' side: the issuer
+/// of leaf certificates (holding the CA's key) and the files that make a
+/// shell trust them (the CA's certificate only).
+pub struct Intercept {
+    pub issuer: Arc<LeafIssuer>,
+    pub trust: TrustFiles,
+}
+
 /// Resolves the model providers' keys through `credentials` (when the
-/// agent runs), then builds the leak scanner from the credentials, taken
-/// whole, so none can be read after and escape it; and loads it.
+/// agent runs), loads or makes the egress CA (when exec shells have a way
+/// out: `exec_egress`), then builds the leak scanner from the credentials,
+/// taken whole, so none can be read after and escape it; and loads it.
 pub async fn build_egress(
     loaded: &LoadedConfig,
     secrets: &SecretStore,
     mut credentials: Credentials<'_>,
     store: &Store,
     agent_runs: bool,
+    exec_egress: bool,
 ) -> anyhow::Result<Egress> {
     // The model providers, their keys resolved through the credentials.
     let gateway = if agent_runs {
         Some(hardshell_egress::gateway(loaded, &mut credentials, store).await?)
+    } else {
+        None
+    };
+    // Before the scanner is loaded: a CA made now is in the store it reads,
+    // so its key is among the values no request may carry.
+    let intercept = if exec_egress {
+        Some(intercept(loaded, secrets).await?)
     } else {
         None
     };
@@ -39,5 +61,27 @@ pub async fn build_egress(
     // Loaded now: a store that cannot be read stops the start.
     secrets.fingerprint().await?;
     scanner.current().await;
-    Ok(Egress { gateway, scanner })
+    Ok(Egress {
+        gateway,
+        intercept,
+        scanner,
+    })
+}
+
+/// The install's egress CA, made and stored at the first start with a way
+/// out, and its trust files written afresh under `<data>/run/egress-ca`.
+async fn intercept(loaded: &LoadedConfig, secrets: &SecretStore) -> anyhow::Result<Intercept> {
+    let ca = EgressCa::load_or_create(secrets, &crate::context::install_id())
+        .await
+        .context("loading the egress CA")?;
+    let dir = loaded.data_dir().join("run").join("egress-ca");
+    let trust = TrustFiles::write(&dir, &ca, &SYSTEM_BUNDLES)?;
+    tracing::info!(
+        fingerprint = ca.fingerprint(),
+        "egress CA ready: shells trust it, inspected routes answer with its certificates"
+    );
+    Ok(Intercept {
+        issuer: Arc::new(LeafIssuer::new(Arc::new(ca))),
+        trust,
+    })
 }

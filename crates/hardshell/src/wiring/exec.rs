@@ -12,6 +12,9 @@ use hardshell_sandbox::volume::Volumes;
 use hardshell_secrets::SecretStore;
 use hardshell_shells::SandboxShell;
 
+use rustls::server::ResolvesServerCert;
+
+use super::egress::Intercept;
 use super::{Egress, ShellHost};
 
 /// The exec service when `exec_runs` (and the workspace volumes are open),
@@ -34,6 +37,7 @@ pub async fn build_exec(
                 host.launcher.clone(),
                 volumes.clone(),
                 host.egress_dir.as_deref(),
+                egress.intercept.as_ref(),
                 audit.clone(),
                 egress.scanner.clone(),
             )
@@ -45,14 +49,18 @@ pub async fn build_exec(
 
 /// The agent's `exec` tool: tool shells over `<data>/workspaces`, as many at
 /// once as `[shell] max_instances` leaves beside the agent's, each with a way
-/// out through the exec broker when `[egress]` has routes (`egress_dir`);
-/// its decisions recorded in `audit`, its output cut of what `scanner` finds.
+/// out through the exec broker when `[egress]` has routes (`egress_dir`),
+/// its inspected routes answering with `intercept`'s certificates, which the
+/// shells trust; its decisions recorded in `audit`, its output cut of what
+/// `scanner` finds.
+#[allow(clippy::too_many_arguments)]
 async fn exec_service(
     loaded: &LoadedConfig,
     secrets: &SecretStore,
     launcher: Launcher,
     volumes: Arc<Volumes>,
     egress_dir: Option<&std::path::Path>,
+    intercept: Option<&Intercept>,
     audit: Arc<AuditLog>,
     scanner: Arc<LiveScanner>,
 ) -> anyhow::Result<ExecService> {
@@ -68,9 +76,15 @@ async fn exec_service(
     .context("preparing the exec tool's workspaces")?;
     let tool_shells = match egress_dir {
         Some(dir) => {
+            let issuer = intercept.map(|i| i.issuer.clone() as Arc<dyn ResolvesServerCert>);
             let broker =
-                exec_broker_for(loaded, secrets, dir, audit.clone(), scanner.clone()).await?;
-            tool_shells.with_egress(dir.to_owned(), Arc::new(broker))
+                exec_broker_for(loaded, secrets, dir, audit.clone(), scanner.clone(), issuer)
+                    .await?;
+            let shells = tool_shells.with_egress(dir.to_owned(), Arc::new(broker));
+            match intercept {
+                Some(intercept) => shells.with_trust(intercept.trust.clone()),
+                None => shells,
+            }
         }
         None => tool_shells,
     };
@@ -92,8 +106,9 @@ async fn exec_broker_for(
     dir: &std::path::Path,
     audit: Arc<AuditLog>,
     scanner: Arc<LiveScanner>,
+    intercept: Option<Arc<dyn ResolvesServerCert>>,
 ) -> anyhow::Result<hardshell_edge::Broker> {
-    let broker = hardshell_egress::exec_broker(loaded, secrets, scanner, audit).await?;
+    let broker = hardshell_egress::exec_broker(loaded, secrets, scanner, audit, intercept).await?;
     let (uid, gid) = hardshell_sandbox::host_ids();
     std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
         .with_context(|| format!("giving {} to the shells", dir.display()))?;

@@ -9,6 +9,7 @@
 mod agent;
 mod egress;
 mod exec;
+mod inspect;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

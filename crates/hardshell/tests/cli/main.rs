@@ -4,6 +4,7 @@
 mod audit;
 mod config_check;
 mod devices;
+mod egress_ca;
 mod init;
 mod memory;
 mod s3;

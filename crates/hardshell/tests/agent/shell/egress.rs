@@ -77,14 +77,29 @@ fn exec_reaches_only_its_routes_through_the_broker_and_secrets_stay_placeholders
         heads[0].contains(&format!("authorization: Bearer {TOKEN}")),
         "{heads:?}"
     );
-    // A tunnel to it is refused: the broker reads what goes there.
+    // HTTPS to it is read all the same: the route is inspected (a secret
+    // is bound there), so the broker ends the shell's TLS with the egress
+    // CA, which the shell trusts with nothing configured, and the
+    // placeholder is swapped inside.
     let answer = run(
         &hs,
         &session,
-        &format!("curl -sS -k https://localhost:{tls_port}/tunnelled"),
+        &format!(
+            "curl -sS -H 'Authorization: Bearer hs-secret:TEST_TOKEN' https://localhost:{tls_port}/tunnelled"
+        ),
     );
-    assert_ne!(ran(&answer)["exit_code"], 0, "{answer}");
-    assert_eq!(tls_seen.lock().unwrap().len(), 1);
+    assert_eq!(
+        ran(&answer)["stdout"],
+        "you sent Bearer hs-secret:TEST_TOKEN",
+        "{answer}"
+    );
+    let heads = tls_seen.lock().unwrap().clone();
+    assert_eq!(heads.len(), 2, "{heads:?}");
+    assert!(heads[1].starts_with("GET /tunnelled HTTP/1.1"), "{heads:?}");
+    assert!(
+        heads[1].contains(&format!("authorization: Bearer {TOKEN}")),
+        "{heads:?}"
+    );
     // Aimed elsewhere (another header), it is refused and nothing leaves.
     let before = seen.lock().unwrap().len();
     let answer = run(
