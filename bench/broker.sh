@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Latency and throughput of a request through the egress broker against the
 # same request straight to the server, interleaved on loopback: plain HTTP,
-# and a TLS route (the client's own TLS against plain HTTP to the broker,
-# which speaks TLS on).
+# a TLS route (the client's own TLS against plain HTTP to the broker, which
+# speaks TLS on), and inspected HTTPS (the client's TLS through a CONNECT the
+# broker terminates with a leaf from the egress CA, then TLS on): on a kept
+# connection with a secret bound and with none, and with a new connection and
+# full handshake per request.
 #
 #   bash bench/broker.sh [REQUESTS]      (default 5000)
 set -euo pipefail
