@@ -37,7 +37,7 @@ use crate::address::AddressGuard;
 use crate::host::Host;
 use crate::policy::{EgressPolicy, Request as Asked, Route};
 use crate::secrets::{
-    Binding, LeakScanner, LiveScanner, NamedSecret, Place, Redactor, swap_for_route,
+    Binding, LeakScanner, LiveScanner, NamedSecret, Place, Redactors, swap_for_route,
 };
 
 mod inspect;
@@ -154,6 +154,8 @@ pub struct Broker {
     pub intercept: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
     /// Upstream connections kept for reuse, by checked address.
     idle: IdlePool,
+    /// Echo redactors built for recent sets of swapped values.
+    redactors: Redactors,
 }
 
 impl std::fmt::Debug for Broker {
@@ -185,6 +187,7 @@ impl Broker {
             tap: None,
             intercept: None,
             idle: IdlePool::default(),
+            redactors: Redactors::default(),
         }
     }
 
@@ -546,7 +549,7 @@ impl Broker {
         };
         self.keep_connection(upstream, sender);
         let values = swapped.values;
-        let redactor = Redactor::new(&values);
+        let redactor = self.redactors.get(&values);
         // Wiped now: the redactor holds what it needs.
         drop(values);
         if redactor.is_some()

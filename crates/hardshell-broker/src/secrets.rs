@@ -26,9 +26,11 @@ use crate::policy::Placeholders;
 
 mod live;
 mod named;
+mod redact;
 
 pub use live::{CHECK_EVERY, LiveScanner, NamedValues, SecretSource, SourceError};
 pub use named::NamedSecret;
+pub use redact::{Redactor, Redactors};
 
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";
@@ -174,116 +176,6 @@ fn substitute_where(
     }
     out.push_str(&text[last..]);
     Ok(out)
-}
-
-/// Puts placeholders back where secret values appear in a stream of bytes:
-/// a response from a destination a secret is bound to, or to a request the
-/// broker swapped values into, which a destination may echo (an API that
-/// reflects its request headers) or hand back later (a note stored with a
-/// placeholder in it). Every form the leak scan knows (base64, hex,
-/// percent-encoded, JSON-escaped, any ASCII case) becomes the placeholder,
-/// not only the raw value. Each piece is held back by the longest form less
-/// one byte, so a value split across two pieces is still seen.
-pub struct Redactor {
-    automaton: AhoCorasick,
-    replacements: Vec<Vec<u8>>,
-    names: Vec<String>,
-    longest: usize,
-    pending: Vec<u8>,
-}
-
-impl std::fmt::Debug for Redactor {
-    /// Names only: the patterns are the secrets.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Redactor")
-            .field("secrets", &self.names)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Redactor {
-    /// A redactor for `secrets`; `None` when there is no non-empty value.
-    pub fn new(secrets: &[NamedSecret]) -> Option<Self> {
-        let mut needles: Vec<Vec<u8>> = Vec::new();
-        let mut replacements = Vec::new();
-        let mut names = Vec::new();
-        for secret in secrets.iter().filter(|s| !s.expose().is_empty()) {
-            let (name, value) = (secret.name(), secret.expose());
-            names.push(name.to_owned());
-            // A value shorter than the leak scan's minimum is put back only
-            // as itself: its encoded forms (at every offset) would be a few
-            // characters each, and would rewrite unrelated text in every
-            // answer from the host it is bound to.
-            let short = value.len() < MIN_SCANNED_BYTES;
-            for (form, needle) in forms(value) {
-                if short && form != Form::Raw {
-                    continue;
-                }
-                if !needle.is_empty() && !needles.contains(&needle) {
-                    needles.push(needle);
-                    replacements.push(format!("{PREFIX}{name}").into_bytes());
-                }
-            }
-        }
-        let longest = needles.iter().map(Vec::len).max()?;
-        // Hex and percent escapes in either case are the same bytes.
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::LeftmostLongest)
-            .ascii_case_insensitive(true)
-            .build(&needles)
-            .ok()?;
-        Some(Self {
-            automaton,
-            replacements,
-            names,
-            longest,
-            pending: Vec::new(),
-        })
-    }
-
-    /// What can be passed on after `chunk`.
-    pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
-        self.pending.extend_from_slice(chunk);
-        // The tail may be the start of a value the next piece completes.
-        let hold = self.longest - 1;
-        self.release(hold)
-    }
-
-    /// The rest, at the end of the stream.
-    pub fn finish(&mut self) -> Vec<u8> {
-        self.release(0)
-    }
-
-    /// `whole` (a header's value) with every value replaced; the stream's
-    /// pending bytes are not touched.
-    pub fn whole(&self, whole: &[u8]) -> Option<Vec<u8>> {
-        self.automaton.find(whole)?;
-        let mut out = Vec::with_capacity(whole.len());
-        let mut last = 0;
-        for found in self.automaton.find_iter(whole) {
-            out.extend_from_slice(&whole[last..found.start()]);
-            out.extend_from_slice(&self.replacements[found.pattern().as_usize()]);
-            last = found.end();
-        }
-        out.extend_from_slice(&whole[last..]);
-        Some(out)
-    }
-
-    /// The pending bytes with every value replaced, but for the last `hold`
-    /// bytes after the last value found, which stay pending.
-    fn release(&mut self, hold: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.pending.len());
-        let mut last = 0;
-        for found in self.automaton.find_iter(&self.pending) {
-            out.extend_from_slice(&self.pending[last..found.start()]);
-            out.extend_from_slice(&self.replacements[found.pattern().as_usize()]);
-            last = found.end();
-        }
-        let keep_from = last.max(self.pending.len().saturating_sub(hold));
-        out.extend_from_slice(&self.pending[last..keep_from]);
-        self.pending.drain(..keep_from);
-        out
-    }
 }
 
 /// In which form a secret value was found.
