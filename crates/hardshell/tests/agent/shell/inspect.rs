@@ -109,17 +109,18 @@ fn ordinary_https_clients_in_a_shell_use_placeholders_through_the_inspecting_bro
 
     // curl: the placeholder in the path (where Telegram puts its bot token),
     // the query and a header; the API's echo comes back as the placeholder.
+    // curl speaks h2 to the broker where offered, as here.
     let answer = run(
         &hs,
         &session,
         &format!(
-            "curl -sS -H 'Authorization: Bearer hs-secret:TEST_TOKEN' \
+            "curl -sS -w ' over HTTP/%{{http_version}}' -H 'Authorization: Bearer hs-secret:TEST_TOKEN' \
              '{url}/boths-secret:TEST_TOKEN/getMe?key=hs-secret:TEST_TOKEN'"
         ),
     );
     assert_eq!(
         ran(&answer)["stdout"],
-        "you sent Bearer hs-secret:TEST_TOKEN",
+        "you sent Bearer hs-secret:TEST_TOKEN over HTTP/2",
         "{answer}"
     );
     let head = got(0);
