@@ -160,6 +160,24 @@ mod tests {
             assert!(runs_programs(program).is_some(), "{program}");
         }
         assert!(options_that_run_programs("/usr/bin/sort").is_some());
+        // Found missing in review; the loader is named by its path.
+        for program in ["rg", "split"] {
+            assert!(options_that_run_programs(program).is_some(), "{program}");
+        }
+        for program in [
+            "fd",
+            "socat",
+            "nc",
+            "ldd",
+            "setpriv",
+            "runuser",
+            "prlimit",
+            "view",
+            "vimdiff",
+            "/lib64/ld-linux-x86-64.so.2",
+        ] {
+            assert!(runs_programs(program).is_some(), "{program}");
+        }
         for program in ["ls", "cat", "gitk2x", "sorted", "/usr/bin/ls"] {
             assert!(runs_programs(program).is_none(), "{program}");
         }

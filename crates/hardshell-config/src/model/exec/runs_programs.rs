@@ -176,16 +176,81 @@ pub(super) const ALWAYS: &[(&str, &str)] = &[
         "exec credential plugins and plugins run programs",
     ),
     ("systemd-run", "runs the program named in its arguments"),
+    // More wrappers, found missing in review: each runs the program (or
+    // command) its arguments name.
+    ("setpriv", "runs the program named in its arguments"),
+    ("runuser", "runs a shell or the command given with -c"),
+    ("prlimit", "runs the program named in its arguments"),
+    ("sg", "runs the command given as a shell command"),
+    ("newgrp", "runs a shell"),
+    ("pkexec", "runs the program named in its arguments"),
+    ("capsh", "runs a shell or the command given with -c"),
+    ("numactl", "runs the program named in its arguments"),
+    ("cpulimit", "runs the program named in its arguments"),
+    ("faketime", "runs the program named in its arguments"),
+    ("fakeroot", "runs the program named in its arguments"),
+    ("proot", "runs the program named in its arguments"),
+    ("firejail", "runs the program named in its arguments"),
+    ("bwrap", "runs the program named in its arguments"),
+    ("entr", "runs the command named in its arguments on changes"),
+    ("rlwrap", "runs the program named in its arguments"),
+    ("ssh-agent", "runs the program named in its arguments"),
+    (
+        "dbus-run-session",
+        "runs the program named in its arguments",
+    ),
+    ("xvfb-run", "runs the program named in its arguments"),
+    ("catchsegv", "runs the program named in its arguments"),
+    (
+        "ldd",
+        "may run the program it inspects (its loader, or the program itself)",
+    ),
+    (
+        "ld-linux-x86-64.so",
+        "the dynamic loader: runs the program named in its arguments",
+    ),
+    (
+        "ld-linux-aarch64.so",
+        "the dynamic loader: runs the program named in its arguments",
+    ),
+    ("fd", "-x and -X run a program for what it finds"),
+    ("fdfind", "-x and -X run a program for what it finds"),
+    ("socat", "EXEC: and SYSTEM: addresses run programs"),
+    ("nc", "-e and -c run programs"),
+    ("ncat", "-e and -c run programs"),
+    ("netcat", "-e and -c run programs"),
+    ("view", "vim: ! and :! run commands"),
+    ("vimdiff", "vim: ! and :! run commands"),
+    (
+        "rvim",
+        "vim: :! is refused, but Lua, Python and Perl interfaces run code",
+    ),
+    ("ex", "vim: ! and :! run commands"),
+    ("gvim", "vim: ! and :! run commands"),
 ];
 
 /// Programs safe to list unless one of these options is given, with why.
 /// A command that uses one of them with any argument that is not plain text
 /// (quoted, escaped, expanded, a glob that a planted file name could turn
 /// into the option) is asked about too.
-pub(super) const UNLESS_OPTIONS: &[(&str, &[&str], &str)] = &[(
-    "sort",
-    // `--compress-program` and every abbreviation GNU getopt accepts for it
-    // (`--co…`; no other option of sort starts so).
-    &["--co"],
-    "--compress-program runs a program on its temporary files",
-)];
+pub(super) const UNLESS_OPTIONS: &[(&str, &[&str], &str)] = &[
+    (
+        "sort",
+        // `--compress-program` and every abbreviation GNU getopt accepts for
+        // it (`--co…`; no other option of sort starts so).
+        &["--co"],
+        "--compress-program runs a program on its temporary files",
+    ),
+    (
+        "split",
+        // `--filter` and its abbreviations (no other option starts `--f`).
+        &["--f"],
+        "--filter runs a shell command for each piece",
+    ),
+    (
+        "rg",
+        // `--pre` (and `--pre-glob`, harmless, asked about too).
+        &["--pre"],
+        "--pre runs a program on every file searched",
+    ),
+];
