@@ -59,6 +59,16 @@ impl SecretSource for StoredSecrets {
                         Err(_) => bytes.trim_ascii(),
                     };
                     let held = if trimmed.is_empty() { bytes } else { trimmed };
+                    // Shorter values would match unrelated text everywhere,
+                    // so the scan leaves them out: said, not silent.
+                    if held.len() < hardshell_broker::secrets::MIN_SCANNED_BYTES {
+                        tracing::warn!(
+                            secret = %info.name,
+                            "a stored secret shorter than {} bytes is not looked for in what \
+                             leaves a shell or what a command shows",
+                            hardshell_broker::secrets::MIN_SCANNED_BYTES
+                        );
+                    }
                     values.push(NamedSecret::new(info.name.as_str(), held.to_vec()));
                 }
             }
