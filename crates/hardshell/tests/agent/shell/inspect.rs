@@ -84,8 +84,13 @@ fn ordinary_https_clients_in_a_shell_use_placeholders_through_the_inspecting_bro
             "egress_internal = [\"127.0.0.0/8\"]",
         )
     });
-    hs.run_with_stdin(&["secret", "put", "TEST_TOKEN"], TOKEN.as_bytes())
-        .ok();
+    // Stored as `echo` would leave it and more: one newline is dropped by
+    // `secret put`, the rest is trimmed where the value is swapped in.
+    hs.run_with_stdin(
+        &["secret", "put", "TEST_TOKEN"],
+        format!("{TOKEN} \n\n").as_bytes(),
+    )
+    .ok();
     hs.run_with_stdin(&["secret", "put", "OTHER_TOKEN"], OTHER.as_bytes())
         .ok();
     let (ca, ca_key) = own_egress_ca();
