@@ -280,6 +280,34 @@ fn dropped(audit: &crate::audit::Trail, session: &str, request_id: &str) {
     }
 }
 
+/// Which of the agent's outcomes becomes the turn's record: one per turn, for
+/// the session the edge asked about, in the edge's words (see
+/// [`recorded_end`]). An agent that sends more outcomes, names another
+/// session or puts text of its own in a failure gets none of it into the
+/// audit log.
+struct TurnRecorder<'a> {
+    session: &'a str,
+    recorded: bool,
+}
+
+impl<'a> TurnRecorder<'a> {
+    fn new(session: &'a str) -> Self {
+        Self {
+            session,
+            recorded: false,
+        }
+    }
+
+    /// Whether `outcome` is recorded: the first for the turn's session.
+    fn takes(&mut self, outcome: &hardshell_protocol::TurnOutcome) -> bool {
+        if self.recorded || outcome.session.as_str() != self.session {
+            return false;
+        }
+        self.recorded = true;
+        true
+    }
+}
+
 pub(super) fn frame(event: &ChatEvent) -> Bytes {
     Bytes::from(event.to_sse())
 }
@@ -299,7 +327,7 @@ pub(crate) async fn start_turn(
     let session = turn.session.clone();
     tokio::spawn(async move {
         let mut finished = false;
-        let mut recorded = false;
+        let mut recorder = TurnRecorder::new(&session);
         while let Some(line) = lines.recv().await {
             match line {
                 TurnLine::Event { event } => {
@@ -308,14 +336,9 @@ pub(crate) async fn start_turn(
                     let _ = events.send(event).await;
                 }
                 TurnLine::Outcome { outcome } => {
-                    // One record per turn, for the session the edge asked
-                    // about, in the edge's words: an agent that sends more
-                    // outcomes, names another session or puts text of its
-                    // own in a failure gets none of it into the audit log.
-                    if recorded || outcome.session.as_str() != session {
+                    if !recorder.takes(&outcome) {
                         continue;
                     }
-                    recorded = true;
                     let (end, reason) = recorded_end(&outcome.end);
                     if let Ok(request_id) = RequestId::new(&request_id) {
                         state.audit.note(AuditEvent::TurnFinished(TurnFinished {

@@ -271,3 +271,30 @@ fn a_turns_audit_reason_carries_none_of_the_agents_text() {
         (TurnEnding::Completed, None)
     );
 }
+
+#[test]
+fn a_turn_is_recorded_once_and_only_for_the_session_the_edge_asked_about() {
+    use hardshell_llm::Usage;
+    use hardshell_protocol::{SessionId, TurnEnd, TurnOutcome};
+
+    use super::TurnRecorder;
+
+    let outcome = |session: &str| TurnOutcome {
+        session: SessionId::parse(session).unwrap(),
+        user_seq: None,
+        steps: 1,
+        tool_calls: Vec::new(),
+        usage: Usage::default(),
+        end: TurnEnd::Completed,
+    };
+    let asked = "web-0a1b2c3d-00112233445566778899aabb";
+    let other = "web-0a1b2c3d-ffeeddccbbaa99887766554433";
+    let mut recorder = TurnRecorder::new(asked);
+    // Another session's outcome first: not recorded, and it does not use
+    // up the turn's record.
+    assert!(!recorder.takes(&outcome(other)));
+    assert!(recorder.takes(&outcome(asked)));
+    // A second outcome, for any session, is not.
+    assert!(!recorder.takes(&outcome(asked)));
+    assert!(!recorder.takes(&outcome(other)));
+}
