@@ -168,13 +168,16 @@ impl SecretStore {
     pub async fn fingerprint(&self) -> Result<String, SecretsError> {
         let mut fingerprint = String::new();
         for entry in self.scope.list().await? {
+            // The tag too: a value replaced by one of the same size within
+            // the clock's granularity changes nothing else.
             fingerprint.push_str(&format!(
-                "{} {} {}\n",
+                "{} {} {} {}\n",
                 entry.key,
                 entry.size,
                 entry
                     .last_modified
-                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true)
+                    .to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                entry.tag.as_deref().unwrap_or("-")
             ));
         }
         Ok(fingerprint)

@@ -184,3 +184,34 @@ async fn concurrent_put_if_absent_agree_on_one_value() {
     let stored = f.secrets.require(&name("RACE")).await.unwrap();
     assert_eq!(stored.expose(), a.expose());
 }
+
+#[tokio::test]
+async fn a_value_replaced_by_one_of_the_same_size_changes_the_fingerprint() {
+    let f = fixture().await;
+    f.secrets
+        .put(&name("ROTATED"), &value("value-one-aaaa"))
+        .await
+        .unwrap();
+    let before = f.secrets.fingerprint().await.unwrap();
+    let file = walk(f.test_store.objects())
+        .into_iter()
+        .find(|path| path.to_string_lossy().contains("ROTATED"))
+        .unwrap();
+    let written = std::fs::metadata(&file).unwrap().modified().unwrap();
+    f.secrets
+        .put(&name("ROTATED"), &value("value-two-bbbb"))
+        .await
+        .unwrap();
+    // As a store whose times are coarse (S3's are seconds) would show it:
+    // the same size, the same time.
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(written)
+        .unwrap();
+    let after = f.secrets.fingerprint().await.unwrap();
+    assert_ne!(before, after, "a rotation went unseen");
+    // Reading it again changes nothing.
+    assert_eq!(f.secrets.fingerprint().await.unwrap(), after);
+}

@@ -84,6 +84,8 @@ pub(crate) struct Listed {
     pub path: Path,
     pub size: u64,
     pub last_modified: chrono::DateTime<chrono::Utc>,
+    /// The backend's entity tag, where it gives one.
+    pub tag: Option<String>,
 }
 
 /// Where a [`Store`](crate::Store)'s bytes go.

@@ -66,6 +66,11 @@ pub struct Entry {
     /// Stored size, including the envelope's overhead.
     pub size: u64,
     pub last_modified: chrono::DateTime<chrono::Utc>,
+    /// The backend's entity tag, which changes with every write even where
+    /// size and time do not (a local directory's is the file's inode, time
+    /// and size, and every write is a new file renamed into place; S3's is
+    /// the object's hash); `None` where the backend gives none.
+    pub tag: Option<String>,
 }
 
 /// What a [`Scope::modify`] step decided to do with the object it was shown.
@@ -271,6 +276,7 @@ impl Scope {
                     key,
                     size: item.size,
                     last_modified: item.last_modified,
+                    tag: item.tag,
                 })
             })
             .collect();

@@ -162,6 +162,7 @@ impl Objects {
                 path: meta.location,
                 size: meta.size,
                 last_modified: meta.last_modified,
+                tag: meta.e_tag,
             })
             .collect())
     }

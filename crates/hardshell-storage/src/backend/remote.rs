@@ -234,6 +234,8 @@ impl Remote {
                 path: Path::from(object.key.as_str()),
                 size: object.size,
                 last_modified: object.last_modified,
+                // The storage service's listing carries none.
+                tag: None,
             })
             .collect())
     }
