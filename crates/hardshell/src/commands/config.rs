@@ -39,5 +39,21 @@ async fn check(global: &Global) -> anyhow::Result<()> {
         }
     );
     println!("  listen      {}", loaded.config.edge.listen);
+    // How each route leaves, defaults included: whether the broker reads it.
+    let egress = &loaded.config.egress;
+    for route in &egress.routes {
+        let hosts: Vec<String> = route.hosts.iter().map(ToString::to_string).collect();
+        let ports: Vec<String> = route.ports.iter().map(ToString::to_string).collect();
+        let how = if egress.inspects(route) {
+            "inspected: the broker ends TLS and reads every request"
+        } else {
+            "raw tunnel: host and port only"
+        };
+        println!(
+            "  egress      {} port {}: {how}",
+            hosts.join(", "),
+            ports.join(", ")
+        );
+    }
     Ok(())
 }

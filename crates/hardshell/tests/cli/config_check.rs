@@ -35,6 +35,26 @@ fn wrong_type_names_the_key() {
 }
 
 #[test]
+fn config_check_says_how_each_egress_route_leaves() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    hs.edit_config(|text| {
+        format!(
+            "{text}\n[[egress.routes]]\nhosts = [\"api.github.com\"]\nports = [443]\n\
+             [[egress.routes]]\nhosts = [\"github.com\"]\nports = [22]\n\
+             [[egress.routes]]\nhosts = [\"pinned.test\"]\nports = [443]\ninspect = false\n"
+        )
+    });
+    let run = hs.run(&["config", "check"]).ok();
+    for line in [
+        "egress      api.github.com port 443: inspected",
+        "egress      github.com port 22: raw tunnel",
+        "egress      pinned.test port 443: raw tunnel",
+    ] {
+        assert!(run.stdout.contains(line), "{line}: {}", run.stdout);
+    }
+}
+
+#[test]
 fn a_bad_host_pattern_names_file_line_and_key() {
     let hs = Instance::initialised(crate::HARDSHELL);
     let mut line_of_hosts = 0;
