@@ -16,34 +16,9 @@ use hardshell_broker::policy::{EgressPolicy, Route};
 use hardshell_broker::proxy::{Broker, Event};
 use hardshell_broker::secrets::{Binding, LeakScanner, LiveScanner, NamedSecret};
 use hardshell_config::{Cidr, LoadedConfig};
-use hardshell_secrets::{SecretName, SecretStore};
-use zeroize::Zeroizing;
+use hardshell_secrets::SecretStore;
 
 use crate::{EgressError, LlmGateway, models};
-
-/// The values of the secrets `[egress.secrets]` binds, read from the store
-/// now, so a missing one stops the start.
-async fn bound_values(
-    loaded: &LoadedConfig,
-    secrets: &SecretStore,
-) -> Result<BTreeMap<String, Zeroizing<String>>, EgressError> {
-    let mut values = BTreeMap::new();
-    for name in loaded.config.egress.secrets.keys() {
-        let key = format!("egress.secrets.{name}");
-        let parsed = SecretName::parse(name).map_err(|e| loaded.error_at(&key, e.to_string()))?;
-        let value = secrets.get(&parsed).await?.ok_or_else(|| {
-            loaded.error_at(&key, format!("no such secret: hardshell secret put {name}"))
-        })?;
-        let text = value
-            .expose_str()
-            .ok_or_else(|| loaded.error_at(&key, "the secret is not text"))?;
-        // Trimmed like every credential the config names (one stored by
-        // `echo … | hardshell secret set` ends in a newline), which is also
-        // the form the leak scan holds.
-        values.insert(name.clone(), Zeroizing::new(text.trim().to_owned()));
-    }
-    Ok(values)
-}
 
 /// The exec shells' broker from `[egress]`: its routes, the secrets
 /// `[egress.secrets]` binds (their values from `secrets`), `scanner` as its
@@ -61,7 +36,10 @@ pub async fn exec_broker(
     intercept: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
 ) -> Result<Broker, EgressError> {
     let config = &loaded.config.egress;
-    let values = bound_values(loaded, secrets).await?;
+    // Current as the store changes: a rotated token is sent from the next
+    // check on.
+    let values =
+        crate::BoundValues::follow(loaded, secrets, hardshell_broker::secrets::CHECK_EVERY).await?;
     let mut routes = Vec::new();
     for route in &config.routes {
         routes.push(Route {
@@ -87,7 +65,6 @@ pub async fn exec_broker(
             },
         );
     }
-    let values = Arc::new(values);
     let tls = hardshell_broker::proxy::platform_tls().map_err(EgressError::TlsRoots)?;
     let internal = &loaded.config.dangerous.egress_internal;
     let mut broker = Broker::new(
@@ -96,7 +73,7 @@ pub async fn exec_broker(
         tls,
     );
     broker.bindings = bindings;
-    broker.secret = Arc::new(move |name| values.get(name).map(|v| v.to_string()));
+    broker.secret = Arc::new(move |name| values.get(name));
     broker.scanner = scanner;
     broker.events = Arc::new(move |event| note(&audit, ShellKind::Exec, event));
     broker.limits.max_bytes = config.max_mb.saturating_mul(1 << 20);

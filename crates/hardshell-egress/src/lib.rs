@@ -14,6 +14,7 @@
 //! audit log it is given at construction.
 #![forbid(unsafe_code)]
 
+mod bound;
 mod brokers;
 mod config;
 mod credentials;
@@ -22,6 +23,7 @@ mod stored;
 
 use std::path::PathBuf;
 
+pub use bound::BoundValues;
 pub use brokers::{exec_broker, model_broker, serve_model_broker};
 pub use config::{agent_settings, gateway, ledger};
 pub use credentials::Credentials;
