@@ -10,10 +10,12 @@ mod ca;
 mod custody;
 mod error;
 mod leaf;
+mod rotation;
 mod trust;
 
 pub use ca::{CA_VALIDITY, EgressCa, InstallId};
 pub use custody::CA_SECRET;
 pub use error::InterceptError;
 pub use leaf::{LEAF_CACHE_HOSTS, LEAF_VALIDITY, LeafIssuer, LeafRefused};
+pub use rotation::follow_rotations;
 pub use trust::{BUNDLE_FILE, CA_FILE, SYSTEM_BUNDLES, TrustError, TrustFiles};

@@ -245,8 +245,8 @@ pub enum EgressCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum CaAction {
-    /// Replace the egress CA with a new one (new key); takes effect when the
-    /// edge next starts. Clients you gave the old certificate need the new one.
+    /// Replace the egress CA with a new one (new key); a running edge takes it
+    /// up within a second. Clients you gave the old certificate need the new one.
     Rotate,
 }
 

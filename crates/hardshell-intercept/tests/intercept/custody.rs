@@ -194,3 +194,49 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn a_rotation_takes_effect_in_a_running_edge_files_first() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trust = hardshell_intercept::TrustFiles::write(dir.path(), &ca, &[]).unwrap();
+    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
+    let every = std::time::Duration::from_millis(20);
+    tokio::spawn(hardshell_intercept::follow_rotations(
+        issuer.clone(),
+        secrets.clone(),
+        id(),
+        trust.clone(),
+        Vec::new(),
+        every,
+    ));
+    let old = issuer.ca();
+    let rotated = EgressCa::rotate(&secrets, &id()).await.unwrap();
+    let replaced = async {
+        while issuer.ca().fingerprint() != rotated.fingerprint() {
+            tokio::time::sleep(every).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), replaced)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&trust.ca).unwrap(),
+        rotated.ca_pem()
+    );
+    assert!(
+        !std::fs::read_to_string(&trust.bundle)
+            .unwrap()
+            .contains(old.ca_pem())
+    );
+    // The new CA's leaves, trusted by a client of the new CA only.
+    let outcome = handshake(
+        issuer.clone(),
+        client_trusting(rotated.ca_pem(), true),
+        dns("api.example.com"),
+    )
+    .await;
+    assert_eq!(outcome.client.unwrap(), b"hello from the broker");
+}

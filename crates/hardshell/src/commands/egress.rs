@@ -36,9 +36,8 @@ pub async fn run(global: &Global, command: &EgressCommand) -> anyhow::Result<()>
             super::secret::audit(&loaded, &master, &secrets, event).await;
             println!("replaced the egress CA: {}", describe(&ca));
             println!(
-                "restart the edge (e.g. `systemctl restart hardshell`): until then its broker \
-                 issues from the old CA and its shells trust the old one; clients you gave the \
-                 old certificate need the new one (`hardshell egress ca`)"
+                "a running edge takes it up within a second (its log says \"egress CA replaced\"); \
+                 clients you gave the old certificate need the new one (`hardshell egress ca`)"
             );
         }
     }

@@ -80,8 +80,18 @@ async fn intercept(loaded: &LoadedConfig, secrets: &SecretStore) -> anyhow::Resu
         fingerprint = ca.fingerprint(),
         "egress CA ready: shells trust it, inspected routes answer with its certificates"
     );
-    Ok(Intercept {
-        issuer: Arc::new(LeafIssuer::new(Arc::new(ca))),
-        trust,
-    })
+    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
+    // `hardshell egress ca rotate` takes effect within a second.
+    tokio::spawn(hardshell_intercept::follow_rotations(
+        issuer.clone(),
+        secrets.clone(),
+        crate::context::install_id(),
+        trust.clone(),
+        SYSTEM_BUNDLES
+            .iter()
+            .map(|path| (*path).to_owned())
+            .collect(),
+        hardshell_edge::SECRET_CHECK_EVERY,
+    ));
+    Ok(Intercept { issuer, trust })
 }

@@ -30,7 +30,7 @@ fn egress_ca_prints_the_certificate_only_and_rotate_replaces_it_on_record() {
         rotated.stdout
     );
     assert!(
-        rotated.stdout.contains("restart the edge"),
+        rotated.stdout.contains("within a second"),
         "{}",
         rotated.stdout
     );

@@ -70,7 +70,7 @@ fn ordinary_https_clients_in_a_shell_use_placeholders_through_the_inspecting_bro
     let (port, root, seen) = outside_tls_server();
     let hs = instance(&format!(
         "[agent]\n[llm]\nchain = []\n\
-         [exec]\napproval = \"ask\"\nallow = [\"curl\", \"printenv\", \"cat\", \"base64\", \"sleep\"]\n\
+         [exec]\napproval = \"ask\"\nallow = [\"curl\", \"printenv\", \"cat\", \"base64\", \"sleep\", \"echo\"]\n\
          timeout_secs = 30\napproval_timeout_secs = 20\n\
          [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{port}]\n\
          [egress.secrets.TEST_TOKEN]\nhosts = [\"localhost\"]\n\
@@ -313,6 +313,37 @@ fn ordinary_https_clients_in_a_shell_use_placeholders_through_the_inspecting_bro
     }
     let (status, _) = sleeper.join().unwrap();
     assert_eq!(status, 200);
+
+    // A rotation takes effect in the running edge: the next shell trusts the
+    // new CA, the broker issues from it, and the old one is refused.
+    std::fs::write(
+        hs.path(&format!("data/workspaces/{session}/old-ca.pem")),
+        &shown,
+    )
+    .unwrap();
+    hs.run(&["egress", "ca", "rotate"]).ok();
+    let renewed = hs.run(&["egress", "ca"]).ok().stdout;
+    assert_ne!(renewed, shown);
+    eventually(10, "the edge takes up the new CA", || {
+        running
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains("egress CA replaced"))
+    });
+    let answer = run(
+        &hs,
+        &session,
+        &format!(
+            "cat /run/hardshell-ca/egress-ca.pem; curl -sS {url}/renewed; \
+             curl -sS --cacert old-ca.pem {url}/old || echo refused-by-the-old-ca"
+        ),
+    );
+    let stdout = ran(&answer)["stdout"].as_str().unwrap().to_owned();
+    assert!(stdout.starts_with(&renewed), "{answer}");
+    assert!(stdout.contains("you sent none"), "{answer}");
+    assert!(stdout.ends_with("refused-by-the-old-ca\n"), "{answer}");
     running.stop();
 
     // On record: the tunnels and the requests read inside them, and each
