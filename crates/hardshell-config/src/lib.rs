@@ -20,7 +20,7 @@ pub use model::{
     Provider, ProviderKind, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Storage,
     StorageBackend, Tls, Upstream, options_that_run_programs, runs_programs,
 };
-pub use secret_ref::{SecretRef, SecretRefError, is_valid_secret_name};
+pub use secret_ref::{SecretRef, SecretRefError};
 
 /// The commented `hardshell.toml` that `hardshell init` writes. It parses to
 /// [`Config::default`], which a test keeps true.

@@ -39,13 +39,6 @@ pub enum SecretRefError {
     NotAReference,
 }
 
-/// The rule for secret names, shared with `hardshell secret put`: an upper-case
-/// letter, then up to 63 upper-case letters, digits or underscores
-/// ([`hardshell_vocabulary::SecretName`]'s, the one rule).
-pub fn is_valid_secret_name(name: &str) -> bool {
-    hardshell_vocabulary::SecretName::is_valid(name)
-}
-
 fn is_valid_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
     matches!(bytes.next(), Some(b'A'..=b'Z' | b'a'..=b'z' | b'_'))
@@ -136,6 +129,6 @@ mod tests {
         ] {
             assert!(SecretRef::parse(bad).is_err(), "{bad}");
         }
-        assert!(!is_valid_secret_name(&"A".repeat(65)));
+        assert!(SecretRef::parse(&format!("secret:{}", "A".repeat(65))).is_err());
     }
 }

@@ -345,7 +345,7 @@ fn secret_name(provider: &str) -> Result<String, PlaceholderNameError> {
             }
         }
     }
-    if !hardshell_config::is_valid_secret_name(&name) {
+    if !hardshell_secrets::SecretName::is_valid(&name) {
         return Err(PlaceholderNameError::TooLong {
             provider: provider.to_owned(),
         });

@@ -64,7 +64,7 @@ impl LoadedConfig {
         }
         for (name, binding) in &egress.secrets {
             let key = format!("egress.secrets.{name}");
-            if !crate::is_valid_secret_name(name) {
+            if !hardshell_vocabulary::SecretName::is_valid(name) {
                 return Err(self.error_at(
                     &key,
                     "a secret's name is upper-case letters, digits and _, starting with a letter",

@@ -61,7 +61,7 @@ async fn a_credential_from_the_environment_is_in_the_leak_scan_under_its_config_
         credentials
             .from_env
             .iter()
-            .all(|held| hardshell_config::is_valid_secret_name(held.name())),
+            .all(|held| hardshell_secrets::SecretName::is_valid(held.name())),
         "{credentials:?}"
     );
     let scanner = credentials.scanner(Duration::ZERO).current().await;
