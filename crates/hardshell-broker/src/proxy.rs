@@ -247,7 +247,7 @@ impl Broker {
             Err(refused) => return refused,
         };
         match (tunnel, route.inspect) {
-            (true, true) => self.intercept(shell, request, host, port),
+            (true, true) => self.intercept(shell, request, host, port, route),
             (true, false) => {
                 self.tunnel(shell, request, &host, port, upstream.address)
                     .await

@@ -30,7 +30,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use super::shell::Shell;
 use super::{Body, Broker, Event, empty, refusal};
 use crate::host::Host;
-use crate::policy::Request as Asked;
+use crate::policy::{Request as Asked, Route};
 
 /// Why an inspected tunnel was closed before any request was read. Its
 /// message goes to the audit record: never the name the shell sent.
@@ -44,6 +44,17 @@ enum InterceptError {
     NoServerName,
     #[error("the TLS server name is not the CONNECT host")]
     NameMismatch,
+    /// The client turned the leaf down: a certificate-pinning client, or one
+    /// not given the egress CA. Said in words an operator can act on, with
+    /// the route to change: only the operator can, by tunnelling it raw.
+    #[error(
+        "the shell's client refused the broker's certificate for {host} (a certificate-pinning client, or one that does not trust the egress CA): give the route for {route} `inspect = false` to tunnel it raw ({cause})"
+    )]
+    LeafRefused {
+        host: Host,
+        route: String,
+        cause: String,
+    },
     #[error("the TLS handshake with the shell failed: {0}")]
     Handshake(#[source] std::io::Error),
     #[error("building the TLS server configuration failed: {0}")]
@@ -60,6 +71,7 @@ impl Broker {
         request: Request<Incoming>,
         host: Host,
         port: u16,
+        route: &Route,
     ) -> Response<Body> {
         let Some(issuer) = self.intercept.clone() else {
             return self.deny(
@@ -74,14 +86,26 @@ impl Broker {
                 "hardshell broker: too many connections at once\n",
             );
         };
+        // Named in a refused leaf's record: the route the operator would
+        // change, as its hosts read in the config.
+        let route = route
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         let (broker, shell) = (self.clone(), shell.clone());
         tokio::spawn(async move {
             let _slot = slot;
             let Ok(upgraded) = hyper::upgrade::on(request).await else {
                 return;
             };
-            let stream = match broker.terminate(upgraded, issuer, &host).await {
+            let stream = match broker.terminate(upgraded, issuer, &host, route).await {
                 Ok(stream) => stream,
+                // One record per tunnel, as for any refusal: a shell that
+                // opens tunnels only to fail them writes one line each,
+                // no more than it could with refused requests (its
+                // connections at once are bounded, its count is not).
                 Err(e) => {
                     (broker.events)(Event::Denied {
                         host: host.to_string(),
@@ -153,6 +177,7 @@ impl Broker {
         upgraded: hyper::upgrade::Upgraded,
         issuer: Arc<dyn rustls::server::ResolvesServerCert>,
         host: &Host,
+        route: String,
     ) -> Result<tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>, InterceptError>
     {
         let handshake = async {
@@ -169,7 +194,14 @@ impl Broker {
             start
                 .into_stream(server_config(issuer)?)
                 .await
-                .map_err(InterceptError::Handshake)
+                .map_err(|e| match leaf_refusal(&e) {
+                    Some(cause) => InterceptError::LeafRefused {
+                        host: host.clone(),
+                        route,
+                        cause,
+                    },
+                    None => InterceptError::Handshake(e),
+                })
         };
         tokio::time::timeout(self.limits.header_timeout, handshake)
             .await
@@ -227,6 +259,34 @@ fn server_config(
         .with_cert_resolver(issuer);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Why the client refused the leaf, if that is how the handshake failed: an
+/// alert about the certificate (rustls sends `unknown_ca` for an issuer it
+/// does not trust; `decrypt_error` is a signature it would not accept), or
+/// the connection closed without one. The hello was read before the
+/// handshake began, so a close now comes after the broker's certificate
+/// went out: many pinning clients (OkHttp's, Java's) just hang up there.
+fn leaf_refusal(error: &std::io::Error) -> Option<String> {
+    use rustls::AlertDescription as Alert;
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        return Some("it closed the connection after the certificate".into());
+    }
+    let alert = match error.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(alert) => *alert,
+        _ => return None,
+    };
+    matches!(
+        alert,
+        Alert::UnknownCA
+            | Alert::BadCertificate
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked
+            | Alert::DecryptError
+    )
+    .then(|| format!("it sent the alert {alert:?}"))
 }
 
 /// Whether `named` (a TLS server name, a `Host`) is `host`: case and one

@@ -421,11 +421,18 @@ async fn each_h2_request_takes_one_of_the_shells_connection_slots() {
     assert_eq!(s.seen(), before);
 }
 
+/// Whether `reason` is the refused-leaf record for [`BOUND`]'s route.
+fn names_the_route(reason: &str) -> bool {
+    reason.starts_with(&format!(
+        "the shell's client refused the broker's certificate for {BOUND} (a certificate-pinning client, or one that does not trust the egress CA): give the route for {BOUND} `inspect = false` to tunnel it raw"
+    ))
+}
+
 #[tokio::test]
-async fn a_client_that_does_not_trust_the_egress_ca_fails_and_is_recorded() {
+async fn a_client_that_does_not_trust_the_egress_ca_fails_and_the_record_names_the_route() {
     // A certificate-pinning client, as far as the broker can tell: it
     // refuses the leaf. It gets a failed handshake, never a raw tunnel, and
-    // the refusal is on record for the route's host.
+    // the record says what happened and which route to change.
     let s = setup().await;
     let (stream, head) = connect(&s.socket, BOUND, s.port).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -436,8 +443,70 @@ async fn a_client_that_does_not_trust_the_egress_ca_fails_and_is_recorded() {
         matches!(
             e,
             Event::Denied { host, reason, .. }
+                if host == BOUND && names_the_route(reason) && reason.contains("alert")
+        )
+    };
+    assert!(s.recorded(failed).await, "{:?}", s.events());
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_after_the_certificate_is_recorded_as_refusing_it() {
+    // Some pinning clients send no alert: they close once they have seen
+    // the certificate. Played here by a rustls client whose refusal (and
+    // alert) is never sent.
+    let s = setup().await;
+    let (mut stream, head) = connect(&s.socket, BOUND, s.port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let config = tls_trusting(&[TestIssuer::new().ca()]);
+    let name = ServerName::try_from(BOUND.to_owned()).unwrap();
+    let mut client = rustls::ClientConnection::new(config, name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    stream.write_all(&hello).await.unwrap();
+    // The server's flight, certificate included, is read; then the line
+    // goes dead.
+    let mut flight = vec![0u8; 16384];
+    let n = stream.read(&mut flight).await.unwrap();
+    assert!(n > 0);
+    drop(stream);
+    let failed = |e: &Event| {
+        matches!(
+            e,
+            Event::Denied { host, reason, .. } if host == BOUND && names_the_route(reason)
+        )
+    };
+    assert!(s.recorded(failed).await, "{:?}", s.events());
+    assert_eq!(s.seen(), 0);
+}
+
+#[tokio::test]
+async fn a_handshake_that_fails_for_another_reason_does_not_blame_the_certificate() {
+    // A broken handshake message after the hello: no leaf was judged.
+    let s = setup().await;
+    let (mut stream, head) = connect(&s.socket, BOUND, s.port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let config = tls_trusting(&[s.issuer.ca()]);
+    let name = ServerName::try_from(BOUND.to_owned()).unwrap();
+    let mut client = rustls::ClientConnection::new(config, name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    stream.write_all(&hello).await.unwrap();
+    let mut flight = vec![0u8; 16384];
+    assert!(stream.read(&mut flight).await.unwrap() > 0);
+    stream
+        .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
+        .await
+        .unwrap();
+    let failed = |e: &Event| {
+        matches!(
+            e,
+            Event::Denied { host, reason, .. }
                 if host == BOUND && reason.starts_with("the TLS handshake with the shell failed")
         )
     };
     assert!(s.recorded(failed).await, "{:?}", s.events());
+    assert!(!s.events().iter().any(|e| matches!(
+        e,
+        Event::Denied { reason, .. } if names_the_route(reason)
+    )));
 }
