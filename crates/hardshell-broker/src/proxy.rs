@@ -40,6 +40,7 @@ use crate::secrets::{
     Binding, LeakScanner, LiveScanner, NamedSecret, Place, Redactor, swap_for_route,
 };
 
+mod idle;
 mod inspect;
 mod shell;
 mod tap;

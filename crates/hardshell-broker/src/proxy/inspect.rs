@@ -27,6 +27,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio_rustls::LazyConfigAcceptor;
 
+use super::idle::{InFlight, held};
 use super::shell::Shell;
 use super::{Body, Broker, Event, empty, refusal};
 use crate::host::Host;
@@ -117,12 +118,12 @@ impl Broker {
             };
             broker.allowed(&host, port, true, true);
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            let (header_timeout, streams) = (
-                broker.limits.header_timeout,
-                u32::try_from(broker.limits.max_connections).unwrap_or(u32::MAX),
-            );
+            let limits = broker.limits.clone();
+            let in_flight = InFlight::new();
+            let counted = in_flight.clone();
             let service = service_fn(move |request| {
                 let (broker, shell, host) = (broker.clone(), shell.clone(), host.clone());
+                let busy = counted.begin();
                 async move {
                     // On h2 the requests of one connection run at once, and
                     // each may dial an upstream of its own: each takes one of
@@ -143,29 +144,54 @@ impl Broker {
                     } else {
                         None
                     };
-                    Ok::<_, Infallible>(broker.inspected(&shell, request, &host, port).await)
+                    let response = broker.inspected(&shell, request, &host, port).await;
+                    Ok::<_, Infallible>(response.map(|body| held(body, busy)))
                 }
             });
             if h2 {
                 // Streams past the shell's slots are refused one by one
                 // (above); this caps what the connection even asks for.
+                let streams = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder
                     .timer(TokioTimer::new())
-                    .max_concurrent_streams(streams);
+                    .max_concurrent_streams(streams)
+                    // A shell gone without a word (its requests still in
+                    // flight, so never idle) is found by its missed pings.
+                    .keep_alive_interval(Some(limits.idle / 2))
+                    .keep_alive_timeout(limits.header_timeout);
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
                 // How the connection ended decides nothing; each request's
                 // refusal is already on record.
-                let _ = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                tokio::select! {
+                    _ = connection.as_mut() => return,
+                    () = in_flight.idle_for(limits.idle) => {}
+                }
+                // GOAWAY: the client knows not to start another request
+                // here, and one it began meanwhile is still answered.
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
                 return;
             }
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(Some(header_timeout));
-            hardshell_accept::serve_http1("broker (inspected)", &builder, stream, service, false)
-                .await;
+                .header_read_timeout(Some(limits.header_timeout));
+            // Nothing is in flight when the idle limit strikes, so dropping
+            // the connection cuts no request (the header timeout, the wait
+            // for a kept-alive connection's next request, usually closes
+            // it first).
+            tokio::select! {
+                () = hardshell_accept::serve_http1(
+                    "broker (inspected)",
+                    &builder,
+                    stream,
+                    service,
+                    false,
+                ) => {}
+                () = in_flight.idle_for(limits.idle) => {}
+            }
         });
         Response::new(empty())
     }

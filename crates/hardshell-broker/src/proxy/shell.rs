@@ -36,6 +36,13 @@ pub struct Limits {
     /// is refused. Without these two, a shell could hold a connection slot,
     /// and the bytes it sent, for ever.
     pub body_idle: Duration,
+    /// How long an inspected tunnel's connection (h2 or HTTP/1.1) may stay
+    /// open with no request in flight; then it is closed (h2 with a
+    /// GOAWAY). A request is in flight until its answer has been sent, so a
+    /// long upload or stream of events is not cut. h2 connections are also
+    /// pinged every half of this, and closed if a ping goes unanswered for
+    /// `header_timeout`.
+    pub idle: Duration,
 }
 
 impl Default for Limits {
@@ -49,6 +56,7 @@ impl Default for Limits {
             max_buffered_bytes: 32 << 20,
             header_timeout: Duration::from_secs(10),
             body_idle: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
         }
     }
 }
