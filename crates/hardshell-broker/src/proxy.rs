@@ -2,8 +2,9 @@
 //! on a unix socket, which a shell reaches and nothing else. Each request is
 //! decided by the shell's [`EgressPolicy`]; the broker resolves the name
 //! itself, checks every address with the [`AddressGuard`] and dials the
-//! address it checked. Plain-HTTP requests are read whole (up to a limit),
-//! scanned for secret values, and have their placeholders swapped where bound;
+//! address it checked. Plain-HTTP requests are read whole (up to a window;
+//! a longer body is sent on as it arrives, scanned in passing), scanned for
+//! secret values, and have their placeholders swapped where bound;
 //! a response from a host a secret is bound to (or to a request that carried
 //! one) has the value, in any form the leak scan knows, put back into
 //! placeholder form. On a TLS route the shell speaks plain HTTP and the
@@ -37,12 +38,14 @@ use crate::address::AddressGuard;
 use crate::host::Host;
 use crate::policy::{EgressPolicy, Request as Asked, Route};
 use crate::secrets::{
-    Binding, LeakScanner, LiveScanner, NamedSecret, Place, Redactor, swap_for_route,
+    Binding, LeakScanner, LiveScanner, NamedSecret, Place, Redactor, StreamScan,
+    ends_in_placeholder, swap_for_route,
 };
 
 mod idle;
 mod inspect;
 mod shell;
+mod stream;
 mod tap;
 mod upstream;
 
@@ -51,6 +54,7 @@ pub use tap::{Admitted, Meter, Refused, Tap};
 pub use upstream::platform_tls;
 
 use shell::{BUDGET_SPENT, Shell, counted, pump};
+use stream::{Cut, Rest, Streaming, Watch, streamed};
 use tap::relay;
 use upstream::{IdlePool, Upstream};
 
@@ -437,8 +441,12 @@ impl Broker {
         Response::new(empty())
     }
 
-    /// One plain-HTTP request, read whole, scanned, metered, swapped and
-    /// sent; `inspected` when it was read inside an inspected tunnel.
+    /// One plain-HTTP request, read, scanned, metered, swapped and sent;
+    /// `inspected` when it was read inside an inspected tunnel. A body is
+    /// read whole up to `limits.max_body_bytes` (the scan window); a longer
+    /// one, on a route without a tap, has that window scanned and swapped as
+    /// a whole body is, and the rest sent on as it arrives, scanned in
+    /// passing ([`stream`]).
     #[allow(clippy::too_many_arguments)]
     async fn forward(
         &self,
@@ -451,8 +459,14 @@ impl Broker {
         inspected: bool,
     ) -> Response<Body> {
         let (parts, body) = request.into_parts();
-        // Held until the answer's head is back (the body is sent by then).
-        let (body, _held) = match self.read_body(shell, body).await {
+        // As the shell stated it, if it did: a streamed body keeps it.
+        let stated = hyper::body::Body::size_hint(&body).exact();
+        // A tap reads the whole request: a tagged route's body is never
+        // streamed.
+        let streams = route.tag.is_none();
+        // Held until the answer's head is back (a whole body is sent by
+        // then).
+        let (body, _held, rest) = match self.read_body(shell, body, streams).await {
             Ok(read) => read,
             Err(refused) => return refused,
         };
@@ -498,8 +512,24 @@ impl Broker {
                 }
             },
         };
+        let bound = matches!(route.placeholders, crate::policy::Placeholders::Bound);
+        // A window that ends in a placeholder's name cannot be swapped: the
+        // name may go on past it.
+        if rest.is_some()
+            && bound
+            && text_head(&body).is_some_and(|(text, _)| ends_in_placeholder(text))
+        {
+            return self.deny(
+                host,
+                port,
+                &format!(
+                    "a secret placeholder in the request body is cut by the end of its first {} bytes (the part read whole, where placeholders are swapped)",
+                    self.limits.max_body_bytes
+                ),
+            );
+        }
         let tls = upstream.tls_name.is_some();
-        let swapped = match self.swap(&parts, &body, host, port, route, tls) {
+        let swapped = match self.swap(&parts, &body, host, port, route, tls, rest.is_some()) {
             Ok(swapped) => swapped,
             Err(Unsendable::Invalid(why)) => {
                 return refusal(
@@ -526,11 +556,66 @@ impl Broker {
                 Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
             },
         };
-        let sent = tokio::time::timeout(
-            self.limits.response_timeout,
-            sender.send_request(swapped.request),
-        );
-        let Ok(sent) = sent.await else {
+        let (request, mut watch) = match rest {
+            None => (swapped.request.map(full), None),
+            Some(rest) => {
+                let (mut head, window) = swapped.request.into_parts();
+                // The stated length, less the window as the shell sent it,
+                // plus the window as it leaves.
+                head.headers.remove(http::header::CONTENT_LENGTH);
+                if let Some(length) = stated
+                    .and_then(|stated| stated.checked_sub(u64::try_from(body.len()).ok()?))
+                    .and_then(|after| after.checked_add(u64::try_from(window.len()).ok()?))
+                {
+                    head.headers.insert(
+                        http::header::CONTENT_LENGTH,
+                        http::HeaderValue::from(length),
+                    );
+                }
+                // Placeholders past the window stop the body only where
+                // they would have been swapped: a text body on a route
+                // that swaps them.
+                let text = text_head(&body).is_some();
+                let scan = StreamScan::new(self.scanner.current().await, bound && text, &body);
+                let run = Streaming {
+                    shell: shell.clone(),
+                    limits: self.limits.clone(),
+                    events: self.events.clone(),
+                    host: host.clone(),
+                    port,
+                    window: self.limits.max_body_bytes,
+                };
+                let (body, watch) = streamed(window, rest, scan, run);
+                (Request::from_parts(head, body), Some(watch))
+            }
+        };
+        let sent = sender.send_request(request);
+        // A streamed body may take long to send, a piece at most
+        // `body_idle` apart from the shell: the wait for the answer starts
+        // once it has all been sent (or the destination answers before),
+        // and a destination that takes no piece for as long is given up on.
+        let timeout = self.limits.response_timeout;
+        let sent = match &mut watch {
+            None => tokio::time::timeout(timeout, sent).await,
+            Some(watch) => {
+                tokio::pin!(sent);
+                loop {
+                    tokio::select! {
+                        answer = &mut sent => break Ok(answer),
+                        moved = tokio::time::timeout(timeout, watch.progress.changed()) => {
+                            match moved {
+                                Ok(Ok(())) => {}
+                                Ok(Err(_ended)) => {
+                                    break tokio::time::timeout(timeout, &mut sent).await;
+                                }
+                                Err(elapsed) => break Err(elapsed),
+                            }
+                        }
+                    }
+                }
+            }
+        };
+        let Ok(sent) = sent else {
             return refusal(
                 StatusCode::GATEWAY_TIMEOUT,
                 "hardshell broker: the destination did not answer in time\n",
@@ -539,6 +624,9 @@ impl Broker {
         let response = match sent {
             Ok(response) => response,
             Err(e) => {
+                if let Some(cut) = watch.as_ref().and_then(Watch::cut) {
+                    return cut_refusal(&cut);
+                }
                 return refusal(
                     StatusCode::BAD_GATEWAY,
                     &format!("the destination failed: {e}\n"),
@@ -584,13 +672,23 @@ impl Broker {
         Response::from_parts(head, body)
     }
 
-    /// A request's whole body, counted against the shell's buffer allowance
-    /// as it arrives.
+    /// A request's body, whole, counted against the shell's buffer
+    /// allowance as it arrives; past `max_body_bytes`, refused, or when it
+    /// `streams`, those first bytes and the [`Rest`].
+    #[allow(clippy::type_complexity)]
     async fn read_body(
         &self,
         shell: &Shell,
         mut body: Incoming,
-    ) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), Response<Body>> {
+        streams: bool,
+    ) -> Result<
+        (
+            Bytes,
+            Option<tokio::sync::OwnedSemaphorePermit>,
+            Option<Rest>,
+        ),
+        Response<Body>,
+    > {
         let mut read = Vec::new();
         let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
         loop {
@@ -607,10 +705,13 @@ impl Broker {
                     "hardshell broker: the request body is broken\n",
                 ));
             };
-            let Ok(data) = frame.into_data() else {
+            let Ok(mut data) = frame.into_data() else {
                 continue;
             };
-            if read.len() + data.len() > self.limits.max_body_bytes {
+            let mut past = None;
+            if read.len() + data.len() > self.limits.max_body_bytes && streams {
+                past = Some(data.split_off(self.limits.max_body_bytes - read.len()));
+            } else if read.len() + data.len() > self.limits.max_body_bytes {
                 return Err(refusal(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     "hardshell broker: the request body is too large\n",
@@ -633,13 +734,19 @@ impl Broker {
                 }
             }
             read.extend_from_slice(&data);
+            if let Some(first) = past {
+                return Ok((Bytes::from(read), held, Some(Rest { first, body })));
+            }
         }
-        Ok((Bytes::from(read), held))
+        Ok((Bytes::from(read), held, None))
     }
 
     /// The request to send: origin-form, placeholders swapped as the route's
     /// rule has it, and the values swapped in; `Err` where a placeholder may
     /// not be swapped. `tls`: it leaves in TLS (443 is the default port).
+    /// `window`: the body is the first part of a longer one, which may end
+    /// inside a character.
+    #[allow(clippy::too_many_arguments)]
     fn swap(
         &self,
         parts: &http::request::Parts,
@@ -648,6 +755,7 @@ impl Broker {
         port: u16,
         route: &Route,
         tls: bool,
+        window: bool,
     ) -> Result<Swapped, Unsendable> {
         // Every value swapped in, as it is looked up: the answer is read
         // for these.
@@ -731,10 +839,19 @@ impl Broker {
             let swapped = swap(text, Place::Header(name.as_str())).map_err(misdirected)?;
             headers.push((name, swapped));
         }
-        let body = match std::str::from_utf8(body) {
-            Ok(text) => Bytes::from(swap(text, Place::Body).map_err(misdirected)?),
+        let text = if window {
+            text_head(body)
+        } else {
+            std::str::from_utf8(body).ok().map(|text| (text, &[][..]))
+        };
+        let body = match text {
+            Some((text, tail)) => {
+                let mut swapped = swap(text, Place::Body).map_err(misdirected)?.into_bytes();
+                swapped.extend_from_slice(tail);
+                Bytes::from(swapped)
+            }
             // A binary body carries no placeholder the broker would swap.
-            Err(_) => body.clone(),
+            None => body.clone(),
         };
         let values = swapped_in.into_inner();
         for (name, header) in headers {
@@ -746,16 +863,59 @@ impl Broker {
             builder = builder.header(name, header);
         }
         let request = builder
-            .body(Full::new(body))
+            .body(body)
             .map_err(|e| Unsendable::Invalid(format!("rebuilding the request: {e}")))?;
         Ok(Swapped { request, values })
     }
 }
 
-/// A request ready to leave, and the secret values swapped into it.
+/// A request ready to leave (its body, or the window of a longer one), and
+/// the secret values swapped into it.
 struct Swapped {
-    request: Request<Full<Bytes>>,
+    request: Request<Bytes>,
     values: Vec<NamedSecret>,
+}
+
+/// `bytes` as text, if they are: all of them, or all but an unfinished
+/// character at the end (a window's edge may cut one), which is given
+/// apart.
+fn text_head(bytes: &[u8]) -> Option<(&str, &[u8])> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Some((text, &[])),
+        Err(e) if e.error_len().is_none() => {
+            let (text, tail) = bytes.split_at(e.valid_up_to());
+            Some((std::str::from_utf8(text).ok()?, tail))
+        }
+        Err(_) => None,
+    }
+}
+
+/// The shell's answer to a streamed body the broker cut (already recorded).
+fn cut_refusal(cut: &Cut) -> Response<Body> {
+    match cut {
+        Cut::Leak(secret) => refusal(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "hardshell broker: refused: the request carries the value of secret {secret}\n"
+            ),
+        ),
+        Cut::Placeholder => refusal(
+            StatusCode::FORBIDDEN,
+            "hardshell broker: refused: the request body has a secret placeholder past the part the broker reads whole, where placeholders are swapped\n",
+        ),
+        Cut::Spent => refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("hardshell broker: refused: {BUDGET_SPENT}\n"),
+        ),
+        Cut::Stalled => refusal(
+            StatusCode::REQUEST_TIMEOUT,
+            "hardshell broker: the request body stalled\n",
+        ),
+        Cut::Broken => refusal(
+            StatusCode::BAD_REQUEST,
+            "hardshell broker: the request body is broken\n",
+        ),
+    }
 }
 
 /// Why a plain-HTTP request was not sent.

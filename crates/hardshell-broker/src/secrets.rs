@@ -26,9 +26,11 @@ use crate::policy::Placeholders;
 
 mod live;
 mod named;
+mod stream;
 
 pub use live::{CHECK_EVERY, LiveScanner, NamedValues, SecretSource, SourceError};
 pub use named::NamedSecret;
+pub use stream::{Stopped, StreamScan};
 
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";
@@ -81,6 +83,15 @@ fn placeholders(text: &str) -> Vec<(usize, usize, &str)> {
         from = end.max(start + 1);
     }
     found
+}
+
+/// Whether `text` ends inside a placeholder's name: cut there, the name
+/// may go on in what follows, and swapping the part seen would swap another
+/// secret's (`KEY` for `KEY_2`) or refuse for the wrong reason.
+pub fn ends_in_placeholder(text: &str) -> bool {
+    placeholders(text)
+        .last()
+        .is_some_and(|(_, end, _)| *end == text.len())
 }
 
 /// The names of the placeholders in `text`, in order, repeats included.
@@ -182,10 +193,15 @@ fn substitute_where(
 /// reflects its request headers) or hand back later (a note stored with a
 /// placeholder in it). Every form the leak scan knows (base64, hex,
 /// percent-encoded, JSON-escaped, any ASCII case) becomes the placeholder,
-/// not only the raw value. Each piece is held back by the longest form less
-/// one byte, so a value split across two pieces is still seen.
+/// not only the raw value. The end of each piece that could be the start of
+/// a value is held back until the next piece shows whether it is, so a
+/// value split across two pieces is still seen, and everything else passes
+/// at once: server-sent events arrive one by one, not a window's worth
+/// late.
 pub struct Redactor {
     automaton: AhoCorasick,
+    /// The forms searched for, to tell whether a piece's end may begin one.
+    needles: Vec<zeroize::Zeroizing<Vec<u8>>>,
     replacements: Vec<Vec<u8>>,
     names: Vec<String>,
     longest: usize,
@@ -234,6 +250,7 @@ impl Redactor {
             .ok()?;
         Some(Self {
             automaton,
+            needles: needles.into_iter().map(zeroize::Zeroizing::new).collect(),
             replacements,
             names,
             longest,
@@ -245,13 +262,25 @@ impl Redactor {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(chunk);
         // The tail may be the start of a value the next piece completes.
-        let hold = self.longest - 1;
-        self.release(hold)
+        self.release(true)
     }
 
     /// The rest, at the end of the stream.
     pub fn finish(&mut self) -> Vec<u8> {
-        self.release(0)
+        self.release(false)
+    }
+
+    /// Where the longest end of `bytes` that is the start (not the whole)
+    /// of a form begins, if one is; at most the longest form less one byte
+    /// from the end.
+    fn partial_from(&self, bytes: &[u8], from: usize) -> Option<usize> {
+        let from = from.max(bytes.len().saturating_sub(self.longest - 1));
+        (from..bytes.len()).find(|&at| {
+            let end = &bytes[at..];
+            self.needles.iter().any(|needle| {
+                needle.len() > end.len() && needle[..end.len()].eq_ignore_ascii_case(end)
+            })
+        })
     }
 
     /// `whole` (a header's value) with every value replaced; the stream's
@@ -269,9 +298,10 @@ impl Redactor {
         Some(out)
     }
 
-    /// The pending bytes with every value replaced, but for the last `hold`
-    /// bytes after the last value found, which stay pending.
-    fn release(&mut self, hold: usize) -> Vec<u8> {
+    /// The pending bytes with every value replaced, but (when `partial`)
+    /// for an end after the last value found that may begin another, which
+    /// stays pending.
+    fn release(&mut self, partial: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.pending.len());
         let mut last = 0;
         for found in self.automaton.find_iter(&self.pending) {
@@ -279,7 +309,12 @@ impl Redactor {
             out.extend_from_slice(&self.replacements[found.pattern().as_usize()]);
             last = found.end();
         }
-        let keep_from = last.max(self.pending.len().saturating_sub(hold));
+        let keep_from = if partial {
+            self.partial_from(&self.pending, last)
+                .unwrap_or(self.pending.len())
+        } else {
+            self.pending.len()
+        };
         out.extend_from_slice(&self.pending[last..keep_from]);
         self.pending.drain(..keep_from);
         out
@@ -315,6 +350,8 @@ pub struct Finding {
 pub struct LeakScanner {
     automaton: Option<AhoCorasick>,
     patterns: Vec<(String, Form)>,
+    /// The longest form searched for, in bytes.
+    longest: usize,
 }
 
 impl std::fmt::Debug for LeakScanner {
@@ -356,10 +393,19 @@ impl LeakScanner {
                 .build(&needles)
                 .ok()
         };
+        let longest = needles.iter().map(Vec::len).max().unwrap_or(0);
         Self {
             automaton,
             patterns,
+            longest,
         }
+    }
+
+    /// The longest form searched for, in bytes (0 with no secret): a
+    /// stream scanned in pieces keeps this much less one of each piece to
+    /// see a value split across two.
+    pub fn longest(&self) -> usize {
+        self.longest
     }
 
     /// The first secret found in `haystack`, or in it with its whitespace

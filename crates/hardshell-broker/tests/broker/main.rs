@@ -8,6 +8,7 @@ mod inspect;
 mod limits;
 mod routes;
 mod secrets;
+mod streams;
 mod support;
 mod tap;
 mod tls;
