@@ -48,6 +48,7 @@ mod shell;
 mod stream;
 mod tap;
 mod upstream;
+mod websocket;
 
 pub use shell::Limits;
 pub use tap::{Admitted, Meter, Refused, Tap};
@@ -458,7 +459,27 @@ impl Broker {
         upstream: Upstream,
         inspected: bool,
     ) -> Response<Body> {
-        let (parts, body) = request.into_parts();
+        let (mut parts, body) = request.into_parts();
+        // A WebSocket: the shell's side of the upgrade, and a connection
+        // slot for as long as it is open.
+        let websocket = match websocket::asks_websocket(&parts) {
+            false => None,
+            true => {
+                let Some(upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+                    return refusal(
+                        StatusCode::BAD_REQUEST,
+                        "hardshell broker: this connection cannot become a WebSocket\n",
+                    );
+                };
+                let Some(slot) = shell.slot(&self.limits) else {
+                    return refusal(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "hardshell broker: too many connections at once\n",
+                    );
+                };
+                Some((upgrade, slot))
+            }
+        };
         // As the shell stated it, if it did: a streamed body keeps it.
         let stated = hyper::body::Body::size_hint(&body).exact();
         // A tap reads the whole request: a tagged route's body is never
@@ -621,7 +642,7 @@ impl Broker {
                 "hardshell broker: the destination did not answer in time\n",
             );
         };
-        let response = match sent {
+        let mut response = match sent {
             Ok(response) => response,
             Err(e) => {
                 if let Some(cut) = watch.as_ref().and_then(Watch::cut) {
@@ -633,10 +654,31 @@ impl Broker {
                 );
             }
         };
-        self.keep_connection(upstream, sender);
         let values = swapped.values;
         let redactor = Redactor::new(&values);
-        // Wiped now: the redactor holds what it needs.
+        // A WebSocket's connection is the WebSocket's now; any other goes
+        // back to the pool.
+        let splice = match websocket {
+            Some((shell_side, slot)) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+                let destination = hyper::upgrade::on(&mut response);
+                let splice = websocket::Splice {
+                    shell: shell.clone(),
+                    slot,
+                    limits: self.limits.clone(),
+                    events: self.events.clone(),
+                    host: host.clone(),
+                    port,
+                    scanner: self.scanner.current().await,
+                    echoes: Arc::new(LeakScanner::new(&values)),
+                };
+                Some((splice, shell_side, destination))
+            }
+            _ => {
+                self.keep_connection(upstream, sender);
+                None
+            }
+        };
+        // Wiped now: the redactor and the echo scan hold what they need.
         drop(values);
         if redactor.is_some()
             && response
@@ -663,6 +705,14 @@ impl Broker {
                     }
                 }
             }
+        }
+        if let Some((splice, shell_side, destination)) = splice {
+            tokio::spawn(async move {
+                if let Ok(destination) = destination.await {
+                    splice.start(shell_side, destination);
+                }
+            });
+            return Response::from_parts(head, empty());
         }
         let body = counted(body, shell.clone(), self.limits.clone());
         let body = match (redactor, meter) {
@@ -815,6 +865,13 @@ impl Broker {
             .method(parts.method.clone())
             .uri(target)
             .header(http::header::HOST, authority);
+        // A WebSocket keeps its upgrade (and only that: its other hop-by-hop
+        // headers stop here as any request's).
+        if websocket::asks_websocket(parts) {
+            builder = builder
+                .header(http::header::CONNECTION, "upgrade")
+                .header(http::header::UPGRADE, "websocket");
+        }
         let mut headers = Vec::new();
         for (name, header) in &parts.headers {
             // Hop-by-hop and proxy headers stop here, and the shell's Host;
@@ -830,6 +887,8 @@ impl Broker {
                     | "keep-alive"
                     | "te"
                     | "upgrade"
+                    // No compression agreed: the scan reads frames as sent.
+                    | "sec-websocket-extensions"
             ) {
                 continue;
             }

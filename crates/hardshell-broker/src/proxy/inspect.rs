@@ -188,7 +188,8 @@ impl Broker {
                     &builder,
                     stream,
                     service,
-                    false,
+                    // A WebSocket's upgrade.
+                    true,
                 ) => {}
                 () = in_flight.idle_for(limits.idle) => {}
             }

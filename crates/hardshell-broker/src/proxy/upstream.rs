@@ -275,7 +275,8 @@ where
     else {
         return Err(ConnectError::NotHttp);
     };
-    tokio::spawn(connection);
+    // With upgrades: a WebSocket's `101` hands the connection over.
+    tokio::spawn(connection.with_upgrades());
     Ok(sender)
 }
 

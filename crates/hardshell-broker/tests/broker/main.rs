@@ -12,3 +12,4 @@ mod streams;
 mod support;
 mod tap;
 mod tls;
+mod websocket;
