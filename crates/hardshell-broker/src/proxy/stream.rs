@@ -1,5 +1,5 @@
-//! A request body longer than the scan window, sent on as it arrives: the
-//! window went first (read whole, scanned and swapped as any body), then
+//! Request bodies: read whole up to the scan window ([`Broker::read_body`]);
+//! a longer one, sent on as it arrives: the window went first (read whole, scanned and swapped as any body), then
 //! each further piece passes through the [`StreamScan`], is counted against
 //! the shell's budget, and leaves. A piece that carries a secret's value or
 //! a placeholder, the budget spent, or a stalled or broken body, ends the
@@ -13,8 +13,10 @@ use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use tokio::sync::watch;
 
+use http::{Response, StatusCode};
+
 use super::shell::{BUDGET_SPENT, Limits, Shell};
-use super::{Body, BoxError, Event, EventSink};
+use super::{Body, BoxError, Broker, Event, EventSink, refusal};
 use crate::host::Host;
 use crate::secrets::{Stopped, StreamScan};
 
@@ -24,6 +26,14 @@ pub(super) struct Rest {
     pub(super) first: Bytes,
     pub(super) body: Incoming,
 }
+
+/// A request's body as read: the whole of it or the window, the shell's
+/// buffer allowance it holds, and what is left to stream.
+pub(super) type Read = (
+    Bytes,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+    Option<Rest>,
+);
 
 /// Why a streamed body was cut: the shell's answer, already recorded.
 #[derive(Debug, Clone)]
@@ -174,4 +184,95 @@ pub(super) fn streamed(head: Bytes, rest: Rest, scan: StreamScan, run: Streaming
             cut,
         },
     )
+}
+
+/// The shell's answer to a streamed body the broker cut (already recorded).
+pub(super) fn cut_refusal(cut: &Cut) -> Response<Body> {
+    match cut {
+        Cut::Leak(secret) => refusal(
+            StatusCode::FORBIDDEN,
+            &format!(
+                "hardshell broker: refused: the request carries the value of secret {secret}\n"
+            ),
+        ),
+        Cut::Placeholder => refusal(
+            StatusCode::FORBIDDEN,
+            "hardshell broker: refused: the request body has a secret placeholder past the part the broker reads whole, where placeholders are swapped\n",
+        ),
+        Cut::Spent => refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("hardshell broker: refused: {BUDGET_SPENT}\n"),
+        ),
+        Cut::Stalled => refusal(
+            StatusCode::REQUEST_TIMEOUT,
+            "hardshell broker: the request body stalled\n",
+        ),
+        Cut::Broken => refusal(
+            StatusCode::BAD_REQUEST,
+            "hardshell broker: the request body is broken\n",
+        ),
+    }
+}
+
+impl Broker {
+    /// A request's body, whole, counted against the shell's buffer
+    /// allowance as it arrives; past `max_body_bytes`, refused, or when it
+    /// `streams`, those first bytes and the [`Rest`].
+    pub(super) async fn read_body(
+        &self,
+        shell: &Shell,
+        mut body: Incoming,
+        streams: bool,
+    ) -> Result<Read, Response<Body>> {
+        let mut read = Vec::new();
+        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+        loop {
+            let Ok(frame) = tokio::time::timeout(self.limits.body_idle, body.frame()).await else {
+                return Err(refusal(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "hardshell broker: the request body stalled\n",
+                ));
+            };
+            let Some(frame) = frame else { break };
+            let Ok(frame) = frame else {
+                return Err(refusal(
+                    StatusCode::BAD_REQUEST,
+                    "hardshell broker: the request body is broken\n",
+                ));
+            };
+            let Ok(mut data) = frame.into_data() else {
+                continue;
+            };
+            let mut past = None;
+            if read.len() + data.len() > self.limits.max_body_bytes && streams {
+                past = Some(data.split_off(self.limits.max_body_bytes - read.len()));
+            } else if read.len() + data.len() > self.limits.max_body_bytes {
+                return Err(refusal(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "hardshell broker: the request body is too large\n",
+                ));
+            }
+            let want = u32::try_from((read.len() + data.len()).div_ceil(1024)).unwrap_or(u32::MAX);
+            let have = held
+                .as_ref()
+                .map_or(0, |p| u32::try_from(p.num_permits()).unwrap_or(u32::MAX));
+            if want > have {
+                let Ok(more) = shell.buffered.clone().try_acquire_many_owned(want - have) else {
+                    return Err(refusal(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "hardshell broker: this shell has too many request bytes in flight\n",
+                    ));
+                };
+                match &mut held {
+                    Some(permit) => permit.merge(more),
+                    None => held = Some(more),
+                }
+            }
+            read.extend_from_slice(&data);
+            if let Some(first) = past {
+                return Ok((Bytes::from(read), held, Some(Rest { first, body })));
+            }
+        }
+        Ok((Bytes::from(read), held, None))
+    }
 }
