@@ -8,9 +8,10 @@
 //! On `101` the two sides are joined frame by frame. Each frame is read
 //! whole (at most `max_body_bytes`, the scan window; a longer one ends the
 //! connection), counted against the shell's budget, and its payload (the
-//! shell's unmasked, on a copy) scanned together with the end of the last,
-//! so a value split across frames is found; then the frame is passed on as
-//! it came. From the shell: a secret's value, or a placeholder (frames are
+//! shell's unmasked, on a copy) scanned together with the end of the last
+//! data frame, so a value split across frames is found (a control frame,
+//! which may come between two frames of a message, is scanned alone); then
+//! the frame is passed on as it came. From the shell: a secret's value, or a placeholder (frames are
 //! not rewritten, so one would leave unswapped), ends the connection and is
 //! recorded. From the destination: frames are not redacted as answers are;
 //! one that carries a value bound to the host ends the connection instead,
@@ -28,6 +29,7 @@ use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tungstenite::protocol::frame::FrameHeader;
+use tungstenite::protocol::frame::coding::OpCode;
 
 use super::shell::{BUDGET_SPENT, Limits, Shell, Slot};
 use super::{Event, EventSink};
@@ -136,7 +138,7 @@ impl Splice {
             Way::FromShell => (self.scanner.clone(), true),
             Way::FromDestination => (self.echoes.clone(), false),
         };
-        let mut scan = StreamScan::new(scanner, placeholders, &[]);
+        let mut scan = StreamScan::new(scanner.clone(), placeholders, &[]);
         let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
         let ended = loop {
             let mut cursor = Cursor::new(&buffer[..]);
@@ -173,7 +175,17 @@ impl Splice {
                     *byte ^= mask[i % 4];
                 }
             }
-            match (scan.push(&payload), way) {
+            // A control frame (ping, pong, close) may come between two
+            // pieces of a message: scanned alone, so the message's pieces
+            // are scanned as one.
+            let scanned = match header.opcode {
+                OpCode::Control(_) => match scanner.find(&payload) {
+                    Some(found) => Err(Stopped::Secret(found)),
+                    None => Ok(bytes::Bytes::new()),
+                },
+                OpCode::Data(_) => scan.push(&payload),
+            };
+            match (scanned, way) {
                 (Ok(_), _) => {}
                 (Err(Stopped::Secret(found)), Way::FromShell) => break Ended::Leak(found.name),
                 (Err(Stopped::Secret(found)), Way::FromDestination) => {

@@ -258,3 +258,37 @@ async fn a_bound_value_in_the_destinations_frame_never_reaches_the_shell() {
     let ended = |e: &Event| matches!(e, Event::Denied { reason, .. } if reason.contains("destination sent the value of secret API_KEY"));
     assert!(s.recorded(ended).await);
 }
+
+#[tokio::test]
+async fn a_secret_split_across_a_messages_frames_around_a_ping_ends_it() {
+    // A message in two frames, a ping between them (as RFC 6455 allows):
+    // the message's pieces are scanned as one.
+    let s = setup().await;
+    let mut client = open(&s, "/socket").await;
+    let (first, second) = TOKEN.split_at(15);
+    let frame = |opcode, fin, payload: &str| {
+        let mut header = tokio_tungstenite::tungstenite::protocol::frame::Frame::message(
+            payload.as_bytes().to_vec(),
+            opcode,
+            fin,
+        );
+        header.header_mut().is_final = fin;
+        Message::Frame(header)
+    };
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    let _ = client
+        .send(frame(
+            OpCode::Data(Data::Text),
+            false,
+            &format!("key {first}"),
+        ))
+        .await;
+    let _ = client.send(Message::Ping(b"ping".to_vec().into())).await;
+    let _ = client
+        .send(frame(OpCode::Data(Data::Continue), true, second))
+        .await;
+    assert_eq!(next_text(&mut client).await, None);
+    assert!(s.messages().is_empty());
+    let leak = |e: &Event| matches!(e, Event::LeakBlocked { name, .. } if name == "API_KEY");
+    assert!(s.recorded(leak).await);
+}
