@@ -6,8 +6,9 @@
 //! says it is compressed (or uses any extension bit) ends the connection.
 //!
 //! On `101` the two sides are joined frame by frame. Each frame is read
-//! whole (at most `max_body_bytes`, the scan window; a longer one ends the
-//! connection), counted against the shell's budget, and its payload (the
+//! whole (at most `max_body_bytes`, the scan window, and held within the
+//! shell's `max_buffered_bytes` like a request body; past either, the
+//! connection ends), counted against the shell's budget, and its payload (the
 //! shell's unmasked, on a copy) scanned together with the end of the last
 //! data frame, so a value split across frames is found (a control frame,
 //! which may come between two frames of a message, is scanned alone); then
@@ -74,6 +75,8 @@ enum Ended {
     TooLong(usize),
     #[error("a WebSocket frame uses an extension (compression), which the broker cannot read")]
     Extension,
+    #[error("this shell has too many bytes held in the broker to take a WebSocket frame")]
+    Held,
     #[error("{BUDGET_SPENT}")]
     Spent,
     /// Not a decision: the peer closed, or sent what is not a frame.
@@ -161,6 +164,13 @@ impl Splice {
                 break Ended::Extension;
             }
             let whole = head + length;
+            // A frame is held whole until it is checked: it takes from the
+            // shell's allowance like a request body, so many connections'
+            // long frames cannot fill the edge's memory.
+            let permits = u32::try_from(whole.div_ceil(1024)).unwrap_or(u32::MAX);
+            let Ok(_held) = self.shell.buffered.clone().try_acquire_many_owned(permits) else {
+                break Ended::Held;
+            };
             while buffer.len() < whole {
                 if !read_more(&mut from, &mut buffer).await {
                     return Ended::Closed;

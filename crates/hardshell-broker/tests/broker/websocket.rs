@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use hardshell_broker::policy::Route;
-use hardshell_broker::proxy::Event;
+use hardshell_broker::proxy::{Event, Limits};
 use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -125,6 +125,11 @@ impl Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(|_| {}).await
+}
+
+/// [`setup`], with the broker's limits as `limits` leaves them.
+async fn setup_with(limits: impl FnOnce(&mut Limits)) -> Setup {
     let (port, seen, cert) = websocket_server().await;
     let mut broker = loopback_broker(
         vec![Route {
@@ -143,6 +148,7 @@ async fn setup() -> Setup {
     broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
     let issuer = TestIssuer::new();
     broker.intercept = Some(issuer.clone());
+    limits(&mut broker.limits);
     let (socket, dir) = serve(broker);
     Setup {
         socket,
@@ -291,4 +297,17 @@ async fn a_secret_split_across_a_messages_frames_around_a_ping_ends_it() {
     assert!(s.messages().is_empty());
     let leak = |e: &Event| matches!(e, Event::LeakBlocked { name, .. } if name == "API_KEY");
     assert!(s.recorded(leak).await);
+}
+
+#[tokio::test]
+async fn a_websocket_frame_past_the_shells_buffer_allowance_ends_it() {
+    let s = setup_with(|limits| limits.max_buffered_bytes = 4096).await;
+    let mut client = open(&s, "/socket").await;
+    client.send(Message::text("small")).await.unwrap();
+    assert_eq!(next_text(&mut client).await.as_deref(), Some("small"));
+    let _ = client.send(Message::text("x".repeat(16 << 10))).await;
+    assert_eq!(next_text(&mut client).await, None);
+    assert_eq!(s.messages(), ["small"]);
+    let held = |e: &Event| matches!(e, Event::Denied { reason, .. } if reason.contains("too many bytes held"));
+    assert!(s.recorded(held).await);
 }
