@@ -381,3 +381,32 @@ async fn a_destination_that_stops_taking_a_streamed_body_is_given_up_on() {
     .expect("the broker waited for good");
     assert_eq!(answer.map(|(status, _)| status), Some(504));
 }
+
+#[tokio::test]
+async fn a_streamed_body_is_counted_and_cut_when_the_budget_is_spent() {
+    let plain = destination(None).await;
+    let mut broker = loopback_broker(vec![route(PLAIN, vec![plain.port])], test_tls());
+    broker.limits = Limits {
+        max_body_bytes: WINDOW,
+        max_bytes: 512 << 10,
+        ..Limits::default()
+    };
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
+    let (socket, _dir) = serve(broker);
+    let stream = UnixStream::connect(&socket).await.unwrap();
+    let (mut client, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let uri = format!("http://{PLAIN}:{}/upload", plain.port);
+    let answer = post(&mut client, &uri, PLAIN, None, upload(text(2 << 20, b'a'))).await;
+    assert_eq!(answer.map(|(status, _)| status), Some(429));
+    assert!(plain.received().len() < 512 << 10);
+    assert_eq!(plain.whole(), 0);
+    assert!(events.lock().unwrap().iter().any(|e| matches!(
+        e,
+        Event::Denied { reason, .. } if reason == "this shell has moved all the bytes it may"
+    )));
+}
