@@ -2,8 +2,9 @@
 //! on a unix socket, which a shell reaches and nothing else. Each request is
 //! decided by the shell's [`EgressPolicy`]; the broker resolves the name
 //! itself, checks every address with the [`AddressGuard`] and dials the
-//! address it checked. Plain-HTTP requests are read whole (up to a limit),
-//! scanned for secret values, and have their placeholders swapped where bound;
+//! address it checked. Plain-HTTP requests are read whole (up to a window;
+//! a longer body is sent on as it arrives, scanned in passing), scanned for
+//! secret values, and have their placeholders swapped where bound;
 //! a response from a host a secret is bound to (or to a request that carried
 //! one) has the value, in any form the leak scan knows, put back into
 //! placeholder form. On a TLS route the shell speaks plain HTTP and the
@@ -15,12 +16,19 @@
 //!
 //! Each listener is one shell: connections at once and bytes both ways are
 //! counted per listener, so a shell that spends its budget stops alone.
+//!
+//! Where each part lives: [`admit`] (the checks before anything is dialled,
+//! and how decisions are recorded), [`tunnel`] (raw tunnels), [`inspect`]
+//! (inspected tunnels, [`idle`] their idle close), [`forward`] (a request
+//! the broker reads, phase by phase), [`stream`] (bodies: the window read
+//! whole, the rest streamed), [`swap`] (the request as it leaves),
+//! [`websocket`], [`tap`], [`upstream`] (connections to destinations),
+//! [`shell`] (one shell's limits and counters).
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -29,52 +37,36 @@ use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixListener;
 
 use crate::address::AddressGuard;
 use crate::host::Host;
-use crate::policy::{EgressPolicy, Request as Asked, Route};
-use crate::secrets::{
-    Binding, LeakScanner, LiveScanner, NamedSecret, Place, Redactors, swap_for_route,
-};
+use crate::policy::{EgressPolicy, Request as Asked};
+use crate::secrets::{Binding, LeakScanner, LiveScanner, Redactors};
 
+mod admit;
+mod forward;
+mod idle;
 mod inspect;
 mod shell;
+mod stream;
+mod swap;
 mod tap;
+mod tunnel;
 mod upstream;
+mod websocket;
 
 pub use shell::Limits;
 pub use tap::{Admitted, Meter, Refused, Tap};
 pub use upstream::platform_tls;
 
-use shell::{BUDGET_SPENT, Shell, counted, pump};
-use tap::relay;
-use upstream::{IdlePool, Upstream};
+use shell::Shell;
+use upstream::IdlePool;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 type Body = http_body_util::combinators::UnsyncBoxBody<Bytes, BoxError>;
-
-/// Why the broker will not dial an allowed host: the refusal's reason, on
-/// record and in the 403 body.
-#[derive(Debug, thiserror::Error)]
-enum AddressRefused {
-    #[error("{host} does not resolve: {source}")]
-    Unresolved {
-        host: Host,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{host} has no address")]
-    NoAddress { host: Host },
-    #[error("{host} resolves to {refused}")]
-    Guarded {
-        host: Host,
-        #[source]
-        refused: crate::address::Refused,
-    },
-}
 
 /// Resolves names; the system's resolver in production, a table in tests.
 pub trait Resolve: Send + Sync + 'static {
@@ -250,7 +242,7 @@ impl Broker {
             Err(refused) => return refused,
         };
         match (tunnel, route.inspect) {
-            (true, true) => self.intercept(shell, request, host, port),
+            (true, true) => self.intercept(shell, request, host, port, route),
             (true, false) => {
                 self.tunnel(shell, request, &host, port, upstream.address)
                     .await
@@ -261,511 +253,6 @@ impl Broker {
             }
         }
     }
-
-    /// The checks every request and tunnel passes, in this order, before
-    /// anything is dialled: the host name scanned for secret values, the
-    /// route decided, the name resolved and its addresses guarded, the
-    /// shell's budget. The route, and where to send: in TLS on a `tls`
-    /// route and for a request read inside an inspected tunnel.
-    async fn admit(
-        &self,
-        shell: &Shell,
-        host: &Host,
-        port: u16,
-        asked: &Asked<'_>,
-    ) -> Result<(&Route, Upstream), Response<Body>> {
-        // First, before the name is recorded anywhere (a refusal's audit
-        // record and log line name the host) or looked up (under a wildcard
-        // route, its labels would reach that domain's name servers).
-        // With its dots taken out too: a value split across labels is one.
-        let scanner = self.scanner.current().await;
-        let name = host.as_str();
-        let dotless: String = name.chars().filter(|c| *c != '.').collect();
-        let found = match scanner.find(name.as_bytes()) {
-            Some(found) => Some((found, scanner.redact(name).0)),
-            // Split across labels: no label alone shows what to cut.
-            None => scanner
-                .find(dotless.as_bytes())
-                .map(|found| (found.clone(), format!("[redacted:{}]", found.name))),
-        };
-        if let Some((found, shown)) = found {
-            (self.events)(Event::LeakBlocked {
-                name: found.name.clone(),
-                host: shown,
-            });
-            return Err(refusal(
-                StatusCode::FORBIDDEN,
-                &format!(
-                    "hardshell broker: refused: the host name carries the value of secret {}\n",
-                    found.name
-                ),
-            ));
-        }
-        let route = match self.policy.decide(asked) {
-            Ok(route) => route,
-            Err(denied) => return Err(self.deny(host, port, &denied.to_string())),
-        };
-        let address = match self.address(host, port, route.internal).await {
-            Ok(address) => address,
-            Err(refused) => return Err(self.deny(host, port, &refused.to_string())),
-        };
-        if shell.spent.load(Ordering::SeqCst) >= self.limits.max_bytes {
-            return Err(self.spent(host, port));
-        }
-        let inspected = matches!(asked, Asked::Inspected { .. });
-        let upstream = Upstream {
-            address,
-            tls_name: (route.tls || inspected).then(|| host.to_string()),
-        };
-        Ok((route, upstream))
-    }
-
-    /// Recorded once every check has passed, right before the request or
-    /// tunnel leaves: a request refused later (a leak, a misdirected secret,
-    /// the tap) is recorded as that, not as allowed.
-    fn allowed(&self, host: &Host, port: u16, tunnel: bool, inspected: bool) {
-        (self.events)(Event::Allowed {
-            host: host.to_string(),
-            port,
-            tunnel,
-            inspected,
-        });
-    }
-
-    fn deny(&self, host: &Host, port: u16, reason: &str) -> Response<Body> {
-        (self.events)(Event::Denied {
-            host: host.to_string(),
-            port,
-            reason: reason.to_owned(),
-        });
-        refusal(
-            StatusCode::FORBIDDEN,
-            &format!("hardshell broker: refused: {reason}\n"),
-        )
-    }
-
-    fn leak(&self, secret: &str, host: &Host) -> Response<Body> {
-        (self.events)(Event::LeakBlocked {
-            name: secret.to_owned(),
-            host: host.to_string(),
-        });
-        refusal(
-            StatusCode::FORBIDDEN,
-            &format!(
-                "hardshell broker: refused: the request carries the value of secret {secret}\n"
-            ),
-        )
-    }
-
-    fn spent(&self, host: &Host, port: u16) -> Response<Body> {
-        (self.events)(Event::Denied {
-            host: host.to_string(),
-            port,
-            reason: BUDGET_SPENT.to_owned(),
-        });
-        refusal(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("hardshell broker: refused: {BUDGET_SPENT}\n"),
-        )
-    }
-
-    /// The address to dial: every address the name resolves to must pass the
-    /// guard (a name that points at both a public and an internal address is
-    /// refused whole), unless the route is one the operator named; the first
-    /// is dialled.
-    async fn address(
-        &self,
-        host: &Host,
-        port: u16,
-        internal: bool,
-    ) -> Result<SocketAddr, AddressRefused> {
-        let addresses = self.resolver.resolve(host, port).await.map_err(|source| {
-            AddressRefused::Unresolved {
-                host: host.clone(),
-                source,
-            }
-        })?;
-        let first = *addresses
-            .first()
-            .ok_or_else(|| AddressRefused::NoAddress { host: host.clone() })?;
-        if !internal {
-            for address in &addresses {
-                self.guard
-                    .check(address.ip())
-                    .map_err(|refused| AddressRefused::Guarded {
-                        host: host.clone(),
-                        refused,
-                    })?;
-            }
-        }
-        Ok(first)
-    }
-
-    async fn tunnel(
-        &self,
-        shell: &Shell,
-        request: Request<Incoming>,
-        host: &Host,
-        port: u16,
-        address: SocketAddr,
-    ) -> Response<Body> {
-        // Counted before anything is dialled: a shell at its limit does not
-        // get the broker to open connections for it.
-        let Some(slot) = shell.slot(&self.limits) else {
-            return refusal(
-                StatusCode::TOO_MANY_REQUESTS,
-                "hardshell broker: too many connections at once\n",
-            );
-        };
-        self.allowed(host, port, true, false);
-        let upstream = match self.dial(address).await {
-            Ok(stream) => stream,
-            Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
-        };
-        let (shell, limits) = (shell.clone(), self.limits.clone());
-        tokio::spawn(async move {
-            // Counted for as long as the tunnel is open.
-            let _slot = slot;
-            if let Ok(upgraded) = hyper::upgrade::on(request).await {
-                let (from_shell, to_shell) = tokio::io::split(TokioIo::new(upgraded));
-                let (from_upstream, to_upstream) = upstream.into_split();
-                // Either direction spending the budget, or ending, ends both.
-                tokio::select! {
-                    () = pump(from_shell, to_upstream, &shell, &limits) => {}
-                    () = pump(from_upstream, to_shell, &shell, &limits) => {}
-                }
-            }
-        });
-        Response::new(empty())
-    }
-
-    /// One plain-HTTP request, read whole, scanned, metered, swapped and
-    /// sent; `inspected` when it was read inside an inspected tunnel.
-    #[allow(clippy::too_many_arguments)]
-    async fn forward(
-        &self,
-        shell: &Shell,
-        request: Request<Incoming>,
-        route: &Route,
-        host: &Host,
-        port: u16,
-        upstream: Upstream,
-        inspected: bool,
-    ) -> Response<Body> {
-        let (parts, body) = request.into_parts();
-        // Held until the answer's head is back (the body is sent by then).
-        let (body, _held) = match self.read_body(shell, body).await {
-            Ok(read) => read,
-            Err(refused) => return refused,
-        };
-        if !shell.spend(body.len(), &self.limits) {
-            return self.spent(host, port);
-        }
-        // What the shell sent, before any swap: it holds no secret value, so
-        // any it sends was obtained to be smuggled out. Each part alone (no
-        // copy of the body): a value split across two parts is not one.
-        let scanner = self.scanner.current().await;
-        let found = scanner
-            .find(parts.uri.to_string().as_bytes())
-            .or_else(|| {
-                // Names too: a shell chooses them as freely as the values.
-                parts.headers.iter().find_map(|(name, value)| {
-                    scanner
-                        .find(name.as_str().as_bytes())
-                        .or_else(|| scanner.find(value.as_bytes()))
-                })
-            })
-            .or_else(|| scanner.find(parts.method.as_str().as_bytes()))
-            .or_else(|| scanner.find(&body));
-        if let Some(found) = found {
-            return self.leak(&found.name, host);
-        }
-        let (body, meter) = match (&route.tag, &self.tap) {
-            (None, _) => (body, None),
-            (Some(_), None) => {
-                return refusal(
-                    StatusCode::BAD_GATEWAY,
-                    "hardshell broker: this route is metered and its meter is missing\n",
-                );
-            }
-            (Some(tag), Some(tap)) => match tap.admit(tag, &parts, body).await {
-                Ok(admitted) => (admitted.body, Some(admitted.meter)),
-                Err(refused) => {
-                    (self.events)(Event::Denied {
-                        host: host.to_string(),
-                        port,
-                        reason: refused.reason,
-                    });
-                    return refused.response.map(full);
-                }
-            },
-        };
-        let tls = upstream.tls_name.is_some();
-        let swapped = match self.swap(&parts, &body, host, port, route, tls) {
-            Ok(swapped) => swapped,
-            Err(Unsendable::Invalid(why)) => {
-                return refusal(
-                    StatusCode::BAD_REQUEST,
-                    &format!("hardshell broker: {why}\n"),
-                );
-            }
-            Err(Unsendable::Misdirected(name)) => {
-                (self.events)(Event::SecretMisdirected {
-                    name: name.clone(),
-                    host: host.to_string(),
-                });
-                return refusal(
-                    StatusCode::FORBIDDEN,
-                    &format!("hardshell broker: refused: secret {name} is not bound to {host}\n"),
-                );
-            }
-        };
-        self.allowed(host, port, false, inspected);
-        let mut sender = match self.idle_connection(&upstream) {
-            Some(sender) => sender,
-            None => match self.connect(&upstream).await {
-                Ok(sender) => sender,
-                Err(e) => return refusal(StatusCode::BAD_GATEWAY, &format!("{e}\n")),
-            },
-        };
-        let sent = tokio::time::timeout(
-            self.limits.response_timeout,
-            sender.send_request(swapped.request),
-        );
-        let Ok(sent) = sent.await else {
-            return refusal(
-                StatusCode::GATEWAY_TIMEOUT,
-                "hardshell broker: the destination did not answer in time\n",
-            );
-        };
-        let response = match sent {
-            Ok(response) => response,
-            Err(e) => {
-                return refusal(
-                    StatusCode::BAD_GATEWAY,
-                    &format!("the destination failed: {e}\n"),
-                );
-            }
-        };
-        self.keep_connection(upstream, sender);
-        let values = swapped.values;
-        let redactor = self.redactors.get(&values);
-        // Wiped now: the redactor holds what it needs.
-        drop(values);
-        if redactor.is_some()
-            && response
-                .headers()
-                .get(http::header::CONTENT_ENCODING)
-                .is_some_and(|encoding| encoding != "identity")
-        {
-            return refusal(
-                StatusCode::BAD_GATEWAY,
-                "hardshell broker: the destination compressed its answer to a request that carried a secret, so it cannot be checked for the secret\n",
-            );
-        }
-        let status = response.status();
-        let (mut head, body) = response.into_parts();
-        if let Some(redactor) = &redactor {
-            // The length changes when a value becomes its placeholder.
-            head.headers.remove(http::header::CONTENT_LENGTH);
-            // An echo may come back in a header too.
-            for value in head.headers.values_mut() {
-                if let Some(replaced) = redactor.whole(value.as_bytes()) {
-                    match http::HeaderValue::from_bytes(&replaced) {
-                        Ok(replaced) => *value = replaced,
-                        Err(_) => *value = http::HeaderValue::from_static(""),
-                    }
-                }
-            }
-        }
-        let body = counted(body, shell.clone(), self.limits.clone());
-        let body = match (redactor, meter) {
-            (None, None) => body,
-            (redactor, meter) => relay(body, redactor, meter, status),
-        };
-        Response::from_parts(head, body)
-    }
-
-    /// A request's whole body, counted against the shell's buffer allowance
-    /// as it arrives.
-    async fn read_body(
-        &self,
-        shell: &Shell,
-        mut body: Incoming,
-    ) -> Result<(Bytes, Option<tokio::sync::OwnedSemaphorePermit>), Response<Body>> {
-        let mut read = Vec::new();
-        let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
-        loop {
-            let Ok(frame) = tokio::time::timeout(self.limits.body_idle, body.frame()).await else {
-                return Err(refusal(
-                    StatusCode::REQUEST_TIMEOUT,
-                    "hardshell broker: the request body stalled\n",
-                ));
-            };
-            let Some(frame) = frame else { break };
-            let Ok(frame) = frame else {
-                return Err(refusal(
-                    StatusCode::BAD_REQUEST,
-                    "hardshell broker: the request body is broken\n",
-                ));
-            };
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            if read.len() + data.len() > self.limits.max_body_bytes {
-                return Err(refusal(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "hardshell broker: the request body is too large\n",
-                ));
-            }
-            let want = u32::try_from((read.len() + data.len()).div_ceil(1024)).unwrap_or(u32::MAX);
-            let have = held
-                .as_ref()
-                .map_or(0, |p| u32::try_from(p.num_permits()).unwrap_or(u32::MAX));
-            if want > have {
-                let Ok(more) = shell.buffered.clone().try_acquire_many_owned(want - have) else {
-                    return Err(refusal(
-                        StatusCode::SERVICE_UNAVAILABLE,
-                        "hardshell broker: this shell has too many request bytes in flight\n",
-                    ));
-                };
-                match &mut held {
-                    Some(permit) => permit.merge(more),
-                    None => held = Some(more),
-                }
-            }
-            read.extend_from_slice(&data);
-        }
-        Ok((Bytes::from(read), held))
-    }
-
-    /// The request to send: origin-form, placeholders swapped as the route's
-    /// rule has it, and the values swapped in; `Err` where a placeholder may
-    /// not be swapped. `tls`: it leaves in TLS (443 is the default port).
-    fn swap(
-        &self,
-        parts: &http::request::Parts,
-        body: &Bytes,
-        host: &Host,
-        port: u16,
-        route: &Route,
-        tls: bool,
-    ) -> Result<Swapped, Unsendable> {
-        // Every value swapped in, as it is looked up: the answer is read
-        // for these.
-        let swapped_in = std::cell::RefCell::new(Vec::<NamedSecret>::new());
-        let value = |name: &str| {
-            let value = (self.secret)(name)?;
-            let mut swapped_in = swapped_in.borrow_mut();
-            if !swapped_in.iter().any(|known| known.name() == name) {
-                swapped_in.push(NamedSecret::new(name, value.clone().into_bytes()));
-            }
-            Some(value)
-        };
-        // A destination a secret is bound to can hand its value back in
-        // any answer, not only to a request that carried it: a shell may
-        // store a placeholder there (a note, swapped on the way in) and
-        // read it back later with a request that swaps nothing. Every
-        // answer from it is read for the values bound to it.
-        if matches!(route.placeholders, crate::policy::Placeholders::Bound) {
-            for (name, binding) in &self.bindings {
-                if binding.hosts.iter().any(|pattern| pattern.matches(host)) {
-                    value(name);
-                }
-            }
-        }
-        // A model route leaves placeholders as text but for its key header.
-        let swap = |text: &str, place| {
-            swap_for_route(
-                text,
-                host,
-                place,
-                &route.placeholders,
-                &self.bindings,
-                value,
-            )
-        };
-        let misdirected = |e: crate::secrets::Misdirected| Unsendable::Misdirected(e.name);
-        // The path too: Telegram's bot token is a path segment.
-        let path = swap(parts.uri.path(), Place::Path).map_err(misdirected)?;
-        let query = match parts.uri.query() {
-            Some(query) => Some(swap(query, Place::Query).map_err(misdirected)?),
-            None => None,
-        };
-        let target = match query {
-            Some(query) => format!("{path}?{query}"),
-            None => path,
-        };
-        // The Host the destination sees is the host the policy checked: a
-        // shell's own Host header could name another site behind the same
-        // address (a CDN's), which the route never allowed.
-        let default_port = if tls { 443 } else { 80 };
-        let authority = if port == default_port {
-            host.to_string()
-        } else {
-            format!("{host}:{port}")
-        };
-        let mut builder = Request::builder()
-            .method(parts.method.clone())
-            .uri(target)
-            .header(http::header::HOST, authority);
-        let mut headers = Vec::new();
-        for (name, header) in &parts.headers {
-            // Hop-by-hop and proxy headers stop here, and the shell's Host;
-            // so does the body's framing, which the swap and a tap change.
-            if matches!(
-                name.as_str(),
-                "host"
-                    | "content-length"
-                    | "transfer-encoding"
-                    | "proxy-authorization"
-                    | "proxy-connection"
-                    | "connection"
-                    | "keep-alive"
-                    | "te"
-                    | "upgrade"
-            ) {
-                continue;
-            }
-            let text = header
-                .to_str()
-                .map_err(|_| Unsendable::Invalid("a header that is not text".into()))?;
-            let swapped = swap(text, Place::Header(name.as_str())).map_err(misdirected)?;
-            headers.push((name, swapped));
-        }
-        let body = match std::str::from_utf8(body) {
-            Ok(text) => Bytes::from(swap(text, Place::Body).map_err(misdirected)?),
-            // A binary body carries no placeholder the broker would swap.
-            Err(_) => body.clone(),
-        };
-        let values = swapped_in.into_inner();
-        for (name, header) in headers {
-            // An answer to a request carrying a secret is read for the
-            // secret, which a compressed one would hide.
-            if !values.is_empty() && name == http::header::ACCEPT_ENCODING {
-                continue;
-            }
-            builder = builder.header(name, header);
-        }
-        let request = builder
-            .body(Full::new(body))
-            .map_err(|e| Unsendable::Invalid(format!("rebuilding the request: {e}")))?;
-        Ok(Swapped { request, values })
-    }
-}
-
-/// A request ready to leave, and the secret values swapped into it.
-struct Swapped {
-    request: Request<Full<Bytes>>,
-    values: Vec<NamedSecret>,
-}
-
-/// Why a plain-HTTP request was not sent.
-enum Unsendable {
-    /// A placeholder for a secret not bound here (its name).
-    Misdirected(String),
-    /// The request cannot be forwarded as it is.
-    Invalid(String),
 }
 
 /// `(host, port)` of a CONNECT authority or an absolute `http://` URL; a URL

@@ -27,10 +27,12 @@ use crate::policy::Placeholders;
 mod live;
 mod named;
 mod redact;
+mod stream;
 
 pub use live::{CHECK_EVERY, LiveScanner, NamedValues, SecretSource, SourceError};
 pub use named::NamedSecret;
 pub use redact::{Redactor, Redactors};
+pub use stream::{Stopped, StreamScan};
 
 /// What a placeholder starts with.
 pub const PREFIX: &str = "hs-secret:";
@@ -83,6 +85,15 @@ fn placeholders(text: &str) -> Vec<(usize, usize, &str)> {
         from = end.max(start + 1);
     }
     found
+}
+
+/// Whether `text` ends inside a placeholder's name: cut there, the name
+/// may go on in what follows, and swapping the part seen would swap another
+/// secret's (`KEY` for `KEY_2`) or refuse for the wrong reason.
+pub fn ends_in_placeholder(text: &str) -> bool {
+    placeholders(text)
+        .last()
+        .is_some_and(|(_, end, _)| *end == text.len())
 }
 
 /// The names of the placeholders in `text`, in order, repeats included.
@@ -207,6 +218,8 @@ pub struct Finding {
 pub struct LeakScanner {
     automaton: Option<AhoCorasick>,
     patterns: Vec<(String, Form)>,
+    /// The longest form searched for, in bytes.
+    longest: usize,
 }
 
 impl std::fmt::Debug for LeakScanner {
@@ -248,10 +261,19 @@ impl LeakScanner {
                 .build(&needles)
                 .ok()
         };
+        let longest = needles.iter().map(Vec::len).max().unwrap_or(0);
         Self {
             automaton,
             patterns,
+            longest,
         }
+    }
+
+    /// The longest form searched for, in bytes (0 with no secret): a
+    /// stream scanned in pieces keeps this much less one of each piece to
+    /// see a value split across two.
+    pub fn longest(&self) -> usize {
+        self.longest
     }
 
     /// The first secret found in `haystack`, or in it with its whitespace

@@ -27,10 +27,11 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio_rustls::LazyConfigAcceptor;
 
+use super::idle::{InFlight, held};
 use super::shell::Shell;
 use super::{Body, Broker, Event, empty, refusal};
 use crate::host::Host;
-use crate::policy::Request as Asked;
+use crate::policy::{Request as Asked, Route};
 
 /// Why an inspected tunnel was closed before any request was read. Its
 /// message goes to the audit record: never the name the shell sent.
@@ -44,6 +45,17 @@ enum InterceptError {
     NoServerName,
     #[error("the TLS server name is not the CONNECT host")]
     NameMismatch,
+    /// The client turned the leaf down: a certificate-pinning client, or one
+    /// not given the egress CA. Said in words an operator can act on, with
+    /// the route to change: only the operator can, by tunnelling it raw.
+    #[error(
+        "the shell's client refused the broker's certificate for {host} (a certificate-pinning client, or one that does not trust the egress CA): give the route for {route} `inspect = false` to tunnel it raw ({cause})"
+    )]
+    LeafRefused {
+        host: Host,
+        route: String,
+        cause: String,
+    },
     #[error("the TLS handshake with the shell failed: {0}")]
     Handshake(#[source] std::io::Error),
     #[error("building the TLS server configuration failed: {0}")]
@@ -60,6 +72,7 @@ impl Broker {
         request: Request<Incoming>,
         host: Host,
         port: u16,
+        route: &Route,
     ) -> Response<Body> {
         let Some(issuer) = self.intercept.clone() else {
             return self.deny(
@@ -74,14 +87,26 @@ impl Broker {
                 "hardshell broker: too many connections at once\n",
             );
         };
+        // Named in a refused leaf's record: the route the operator would
+        // change, as its hosts read in the config.
+        let route = route
+            .hosts
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
         let (broker, shell) = (self.clone(), shell.clone());
         tokio::spawn(async move {
             let _slot = slot;
             let Ok(upgraded) = hyper::upgrade::on(request).await else {
                 return;
             };
-            let stream = match broker.terminate(upgraded, issuer, &host).await {
+            let stream = match broker.terminate(upgraded, issuer, &host, route).await {
                 Ok(stream) => stream,
+                // One record per tunnel, as for any refusal: a shell that
+                // opens tunnels only to fail them writes one line each,
+                // no more than it could with refused requests (its
+                // connections at once are bounded, its count is not).
                 Err(e) => {
                     (broker.events)(Event::Denied {
                         host: host.to_string(),
@@ -93,12 +118,12 @@ impl Broker {
             };
             broker.allowed(&host, port, true, true);
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-            let (header_timeout, streams) = (
-                broker.limits.header_timeout,
-                u32::try_from(broker.limits.max_connections).unwrap_or(u32::MAX),
-            );
+            let limits = broker.limits.clone();
+            let in_flight = InFlight::new();
+            let counted = in_flight.clone();
             let service = service_fn(move |request| {
                 let (broker, shell, host) = (broker.clone(), shell.clone(), host.clone());
+                let busy = counted.begin();
                 async move {
                     // On h2 the requests of one connection run at once, and
                     // each may dial an upstream of its own: each takes one of
@@ -119,29 +144,55 @@ impl Broker {
                     } else {
                         None
                     };
-                    Ok::<_, Infallible>(broker.inspected(&shell, request, &host, port).await)
+                    let response = broker.inspected(&shell, request, &host, port).await;
+                    Ok::<_, Infallible>(response.map(|body| held(body, busy)))
                 }
             });
             if h2 {
                 // Streams past the shell's slots are refused one by one
                 // (above); this caps what the connection even asks for.
+                let streams = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
                 let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
                 builder
                     .timer(TokioTimer::new())
-                    .max_concurrent_streams(streams);
+                    .max_concurrent_streams(streams)
+                    // A shell gone without a word (its requests still in
+                    // flight, so never idle) is found by its missed pings.
+                    .keep_alive_interval(Some(limits.idle / 2))
+                    .keep_alive_timeout(limits.header_timeout);
+                let connection = builder.serve_connection(TokioIo::new(stream), service);
+                tokio::pin!(connection);
                 // How the connection ended decides nothing; each request's
                 // refusal is already on record.
-                let _ = builder
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                tokio::select! {
+                    _ = connection.as_mut() => return,
+                    () = in_flight.idle_for(limits.idle) => {}
+                }
+                // GOAWAY: the client knows not to start another request
+                // here, and one it began meanwhile is still answered.
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.await;
                 return;
             }
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(Some(header_timeout));
-            hardshell_accept::serve_http1("broker (inspected)", &builder, stream, service, false)
-                .await;
+                .header_read_timeout(Some(limits.header_timeout));
+            // Nothing is in flight when the idle limit strikes, so dropping
+            // the connection cuts no request (the header timeout, the wait
+            // for a kept-alive connection's next request, usually closes
+            // it first).
+            tokio::select! {
+                () = hardshell_accept::serve_http1(
+                    "broker (inspected)",
+                    &builder,
+                    stream,
+                    service,
+                    // A WebSocket's upgrade.
+                    true,
+                ) => {}
+                () = in_flight.idle_for(limits.idle) => {}
+            }
         });
         Response::new(empty())
     }
@@ -153,6 +204,7 @@ impl Broker {
         upgraded: hyper::upgrade::Upgraded,
         issuer: Arc<dyn rustls::server::ResolvesServerCert>,
         host: &Host,
+        route: String,
     ) -> Result<tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>, InterceptError>
     {
         let handshake = async {
@@ -169,7 +221,14 @@ impl Broker {
             start
                 .into_stream(server_config(issuer)?)
                 .await
-                .map_err(InterceptError::Handshake)
+                .map_err(|e| match leaf_refusal(&e) {
+                    Some(cause) => InterceptError::LeafRefused {
+                        host: host.clone(),
+                        route,
+                        cause,
+                    },
+                    None => InterceptError::Handshake(e),
+                })
         };
         tokio::time::timeout(self.limits.header_timeout, handshake)
             .await
@@ -227,6 +286,34 @@ fn server_config(
         .with_cert_resolver(issuer);
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Why the client refused the leaf, if that is how the handshake failed: an
+/// alert about the certificate (rustls sends `unknown_ca` for an issuer it
+/// does not trust; `decrypt_error` is a signature it would not accept), or
+/// the connection closed without one. The hello was read before the
+/// handshake began, so a close now comes after the broker's certificate
+/// went out: many pinning clients (OkHttp's, Java's) just hang up there.
+fn leaf_refusal(error: &std::io::Error) -> Option<String> {
+    use rustls::AlertDescription as Alert;
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        return Some("it closed the connection after the certificate".into());
+    }
+    let alert = match error.get_ref()?.downcast_ref::<rustls::Error>()? {
+        rustls::Error::AlertReceived(alert) => *alert,
+        _ => return None,
+    };
+    matches!(
+        alert,
+        Alert::UnknownCA
+            | Alert::BadCertificate
+            | Alert::CertificateUnknown
+            | Alert::UnsupportedCertificate
+            | Alert::CertificateExpired
+            | Alert::CertificateRevoked
+            | Alert::DecryptError
+    )
+    .then(|| format!("it sent the alert {alert:?}"))
 }
 
 /// Whether `named` (a TLS server name, a `Host`) is `host`: case and one

@@ -16,6 +16,11 @@ use super::{Body, BoxError};
 /// Limits on what one request, and one shell, may take.
 #[derive(Debug, Clone)]
 pub struct Limits {
+    /// The scan window: the most of a request body read whole, to be
+    /// scanned and have its placeholders swapped. A longer body is sent on
+    /// as it arrives past it, scanned in passing (a placeholder there cuts
+    /// it), on a route without a tap; a tagged route's is refused (413),
+    /// since its tap reads the whole request.
     pub max_body_bytes: usize,
     pub connect_timeout: Duration,
     /// From sending a request to the response's head.
@@ -26,8 +31,9 @@ pub struct Limits {
     /// tunnels counted; then requests get 429 and streams are cut.
     pub max_bytes: u64,
     /// Request bytes one shell may have held in the edge's memory at once
-    /// (bodies are read whole to be scanned); more get 503. Without it, a
-    /// shell's connections times `max_body_bytes` could exhaust the edge.
+    /// (bodies are read whole, up to the window, to be scanned); more get
+    /// 503. Without it, a shell's connections times `max_body_bytes` could
+    /// exhaust the edge.
     pub max_buffered_bytes: usize,
     /// From a connection's first byte (or a kept-alive one's next request's)
     /// to the end of a request's head; then it is closed.
@@ -36,6 +42,13 @@ pub struct Limits {
     /// is refused. Without these two, a shell could hold a connection slot,
     /// and the bytes it sent, for ever.
     pub body_idle: Duration,
+    /// How long an inspected tunnel's connection (h2 or HTTP/1.1) may stay
+    /// open with no request in flight; then it is closed (h2 with a
+    /// GOAWAY). A request is in flight until its answer has been sent, so a
+    /// long upload or stream of events is not cut. h2 connections are also
+    /// pinged every half of this, and closed if a ping goes unanswered for
+    /// `header_timeout`.
+    pub idle: Duration,
 }
 
 impl Default for Limits {
@@ -49,6 +62,7 @@ impl Default for Limits {
             max_buffered_bytes: 32 << 20,
             header_timeout: Duration::from_secs(10),
             body_idle: Duration::from_secs(10),
+            idle: Duration::from_secs(60),
         }
     }
 }

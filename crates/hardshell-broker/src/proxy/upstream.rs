@@ -9,14 +9,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
-use super::Broker;
+use super::{Body, Broker};
 
 /// Where an upstream connection goes: the checked address, and the name its
 /// certificate must carry on a TLS route.
@@ -35,7 +33,7 @@ const MAX_IDLE: usize = 64;
 /// How long a kept connection may wait for reuse.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub(super) type IdlePool = Pool<Upstream, SendRequest<Full<Bytes>>>;
+pub(super) type IdlePool = Pool<Upstream, SendRequest<Body>>;
 
 /// Idle connections by key, bounded per key and in all, each dropped (which
 /// closes it) when it has waited longer than the timeout.
@@ -232,7 +230,7 @@ impl Broker {
     pub(super) async fn connect(
         &self,
         upstream: &Upstream,
-    ) -> Result<SendRequest<Full<Bytes>>, ConnectError> {
+    ) -> Result<SendRequest<Body>, ConnectError> {
         let stream = self.dial(upstream.address).await?;
         let Some(name) = &upstream.tls_name else {
             return handshake(stream).await;
@@ -256,19 +254,19 @@ impl Broker {
     /// A kept connection to `upstream` that is ready for a request. Keyed by
     /// the address the guard checked (and the TLS name), so reuse never
     /// skips a check.
-    pub(super) fn idle_connection(&self, upstream: &Upstream) -> Option<SendRequest<Full<Bytes>>> {
+    pub(super) fn idle_connection(&self, upstream: &Upstream) -> Option<SendRequest<Body>> {
         // A connection still streaming an earlier reply is not ready; a
         // closed one never will be.
         self.idle
             .take(upstream, Instant::now(), SendRequest::is_ready)
     }
 
-    pub(super) fn keep_connection(&self, upstream: Upstream, sender: SendRequest<Full<Bytes>>) {
+    pub(super) fn keep_connection(&self, upstream: Upstream, sender: SendRequest<Body>) {
         self.idle.keep(upstream, sender, Instant::now());
     }
 }
 
-async fn handshake<S>(stream: S) -> Result<SendRequest<Full<Bytes>>, ConnectError>
+async fn handshake<S>(stream: S) -> Result<SendRequest<Body>, ConnectError>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -277,7 +275,8 @@ where
     else {
         return Err(ConnectError::NotHttp);
     };
-    tokio::spawn(connection);
+    // With upgrades: a WebSocket's `101` hands the connection over.
+    tokio::spawn(connection.with_upgrades());
     Ok(sender)
 }
 

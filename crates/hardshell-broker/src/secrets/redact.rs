@@ -23,8 +23,11 @@ const KEPT: usize = 8;
 /// reflects its request headers) or hand back later (a note stored with a
 /// placeholder in it). Every form the leak scan knows (base64, hex,
 /// percent-encoded, JSON-escaped, any ASCII case) becomes the placeholder,
-/// not only the raw value. Each piece is held back by the longest form less
-/// one byte, so a value split across two pieces is still seen.
+/// not only the raw value. The end of each piece that could be the start of
+/// a value is held back until the next piece shows whether it is, so a
+/// value split across two pieces is still seen, and everything else passes
+/// at once: server-sent events arrive one by one, not a window's worth
+/// late.
 pub struct Redactor {
     patterns: Arc<Patterns>,
     pending: Vec<u8>,
@@ -34,6 +37,8 @@ pub struct Redactor {
 /// every answer redacted for the same values.
 struct Patterns {
     automaton: AhoCorasick,
+    /// The forms searched for, to tell whether a piece's end may begin one.
+    needles: Vec<zeroize::Zeroizing<Vec<u8>>>,
     replacements: Vec<Vec<u8>>,
     names: Vec<String>,
     longest: usize,
@@ -66,13 +71,12 @@ impl Redactor {
     pub fn push(&mut self, chunk: &[u8]) -> Vec<u8> {
         self.pending.extend_from_slice(chunk);
         // The tail may be the start of a value the next piece completes.
-        let hold = self.patterns.longest - 1;
-        self.release(hold)
+        self.release(true)
     }
 
     /// The rest, at the end of the stream.
     pub fn finish(&mut self) -> Vec<u8> {
-        self.release(0)
+        self.release(false)
     }
 
     /// `whole` (a header's value) with every value replaced; the stream's
@@ -91,9 +95,10 @@ impl Redactor {
         Some(out)
     }
 
-    /// The pending bytes with every value replaced, but for the last `hold`
-    /// bytes after the last value found, which stay pending.
-    fn release(&mut self, hold: usize) -> Vec<u8> {
+    /// The pending bytes with every value replaced, but (when `partial`)
+    /// for an end after the last value found that may begin another, which
+    /// stays pending.
+    fn release(&mut self, partial: bool) -> Vec<u8> {
         let patterns = &self.patterns;
         let mut out = Vec::with_capacity(self.pending.len());
         let mut last = 0;
@@ -102,7 +107,13 @@ impl Redactor {
             out.extend_from_slice(&patterns.replacements[found.pattern().as_usize()]);
             last = found.end();
         }
-        let keep_from = last.max(self.pending.len().saturating_sub(hold));
+        let keep_from = if partial {
+            patterns
+                .partial_from(&self.pending, last)
+                .unwrap_or(self.pending.len())
+        } else {
+            self.pending.len()
+        };
         out.extend_from_slice(&self.pending[last..keep_from]);
         self.pending.drain(..keep_from);
         out
@@ -141,9 +152,23 @@ impl Patterns {
             .ok()?;
         Some(Self {
             automaton,
+            needles: needles.into_iter().map(zeroize::Zeroizing::new).collect(),
             replacements,
             names,
             longest,
+        })
+    }
+
+    /// Where the longest end of `bytes` that is the start (not the whole)
+    /// of a form begins, if one is; at most the longest form less one byte
+    /// from the end.
+    fn partial_from(&self, bytes: &[u8], from: usize) -> Option<usize> {
+        let from = from.max(bytes.len().saturating_sub(self.longest - 1));
+        (from..bytes.len()).find(|&at| {
+            let end = &bytes[at..];
+            self.needles.iter().any(|needle| {
+                needle.len() > end.len() && needle[..end.len()].eq_ignore_ascii_case(end)
+            })
         })
     }
 }

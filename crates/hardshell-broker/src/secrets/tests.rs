@@ -345,6 +345,21 @@ fn a_redactor_finds_values_split_across_pieces() {
 }
 
 #[test]
+fn a_redactor_holds_back_only_what_may_begin_a_value() {
+    let secrets = [NamedSecret::new("TOKEN", b"ghp_0123456789".to_vec())];
+    let mut redactor = Redactor::new(&secrets).unwrap();
+    // An event that cannot begin a value passes whole, at once.
+    assert_eq!(redactor.push(b"data: one\n\n"), b"data: one\n\n");
+    // One whose end may: that end waits for the next piece.
+    assert_eq!(redactor.push(b"data: GHP_01"), b"data: ");
+    assert_eq!(redactor.push(b"23456789\n\n"), b"hs-secret:TOKEN\n\n");
+    assert_eq!(redactor.push(b"x ghp"), b"x ");
+    assert_eq!(redactor.push(b"!"), b"ghp!");
+    assert_eq!(redactor.push(b"tail ghp_0"), b"tail ");
+    assert_eq!(redactor.finish(), b"ghp_0");
+}
+
+#[test]
 fn a_short_value_is_put_back_only_as_itself() {
     // "pin42" in base64 is "cGluNDI": its offset forms are a few characters
     // each, and text that happens to hold them must pass unchanged.

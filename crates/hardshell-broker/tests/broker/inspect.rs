@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use hardshell_broker::policy::Route;
-use hardshell_broker::proxy::{Broker, Event};
+use hardshell_broker::proxy::{Broker, Event, Limits};
 use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,11 +55,11 @@ impl Setup {
 /// A broker with inspected routes to an HTTPS echo server, `API_KEY` bound
 /// to [`BOUND`] (anywhere in its requests) and scanned for everywhere.
 async fn setup() -> Setup {
-    setup_limited(None).await
+    setup_with(|_| {}).await
 }
 
-/// [`setup`], the shell allowed `connections` at once when given.
-async fn setup_limited(connections: Option<usize>) -> Setup {
+/// [`setup`], with the broker's limits as `limits` leaves them.
+async fn setup_with(limits: impl FnOnce(&mut Limits)) -> Setup {
     let (port, seen, cert) = tls_echo_server(BOUND).await;
     let inspected = |host: &str| Route {
         inspect: true,
@@ -74,9 +74,7 @@ async fn setup_limited(connections: Option<usize>) -> Setup {
         tls_trusting(&[cert]),
     );
     bind_token(&mut broker, "API_KEY", BOUND, None);
-    if let Some(connections) = connections {
-        broker.limits.max_connections = connections;
-    }
+    limits(&mut broker.limits);
     broker.scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
         "API_KEY",
         TOKEN.as_bytes().to_vec(),
@@ -311,10 +309,12 @@ async fn an_inspected_route_without_an_issuer_is_refused() {
 
 /// An h2 connection through an inspected tunnel to `host`, as undici or a
 /// browser would open one (ALPN `h2`).
-async fn h2_through(
-    s: &Setup,
-    host: &str,
-) -> hyper::client::conn::http2::SendRequest<http_body_util::Full<bytes::Bytes>> {
+async fn h2_through<B>(s: &Setup, host: &str) -> hyper::client::conn::http2::SendRequest<B>
+where
+    B: hyper::body::Body + Send + Unpin + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let (stream, head) = connect(&s.socket, host, s.port).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let mut config = (*tls_trusting(&[s.issuer.ca()])).clone();
@@ -405,7 +405,7 @@ async fn an_inspected_h2_connection_swaps_placeholders_and_refuses_a_coalesced_h
 async fn each_h2_request_takes_one_of_the_shells_connection_slots() {
     // Two slots. The tunnel holds one (the connection it came on gave its
     // own back when it became the tunnel), a request on it the other...
-    let s = setup_limited(Some(2)).await;
+    let s = setup_with(|limits| limits.max_connections = 2).await;
     let mut sender = h2_through(&s, BOUND).await;
     let (status, body) = h2_send(&mut sender, &format!("https://{BOUND}:{}/x", s.port), None).await;
     assert_eq!(status, 200, "{body}");
@@ -421,11 +421,18 @@ async fn each_h2_request_takes_one_of_the_shells_connection_slots() {
     assert_eq!(s.seen(), before);
 }
 
+/// Whether `reason` is the refused-leaf record for [`BOUND`]'s route.
+fn names_the_route(reason: &str) -> bool {
+    reason.starts_with(&format!(
+        "the shell's client refused the broker's certificate for {BOUND} (a certificate-pinning client, or one that does not trust the egress CA): give the route for {BOUND} `inspect = false` to tunnel it raw"
+    ))
+}
+
 #[tokio::test]
-async fn a_client_that_does_not_trust_the_egress_ca_fails_and_is_recorded() {
+async fn a_client_that_does_not_trust_the_egress_ca_fails_and_the_record_names_the_route() {
     // A certificate-pinning client, as far as the broker can tell: it
     // refuses the leaf. It gets a failed handshake, never a raw tunnel, and
-    // the refusal is on record for the route's host.
+    // the record says what happened and which route to change.
     let s = setup().await;
     let (stream, head) = connect(&s.socket, BOUND, s.port).await;
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
@@ -436,8 +443,174 @@ async fn a_client_that_does_not_trust_the_egress_ca_fails_and_is_recorded() {
         matches!(
             e,
             Event::Denied { host, reason, .. }
+                if host == BOUND && names_the_route(reason) && reason.contains("alert")
+        )
+    };
+    assert!(s.recorded(failed).await, "{:?}", s.events());
+}
+
+#[tokio::test]
+async fn a_client_that_hangs_up_after_the_certificate_is_recorded_as_refusing_it() {
+    // Some pinning clients send no alert: they close once they have seen
+    // the certificate. Played here by a rustls client whose refusal (and
+    // alert) is never sent.
+    let s = setup().await;
+    let (mut stream, head) = connect(&s.socket, BOUND, s.port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let config = tls_trusting(&[TestIssuer::new().ca()]);
+    let name = ServerName::try_from(BOUND.to_owned()).unwrap();
+    let mut client = rustls::ClientConnection::new(config, name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    stream.write_all(&hello).await.unwrap();
+    // The server's flight, certificate included, is read; then the line
+    // goes dead.
+    let mut flight = vec![0u8; 16384];
+    let n = stream.read(&mut flight).await.unwrap();
+    assert!(n > 0);
+    drop(stream);
+    let failed = |e: &Event| {
+        matches!(
+            e,
+            Event::Denied { host, reason, .. } if host == BOUND && names_the_route(reason)
+        )
+    };
+    assert!(s.recorded(failed).await, "{:?}", s.events());
+    assert_eq!(s.seen(), 0);
+}
+
+#[tokio::test]
+async fn a_handshake_that_fails_for_another_reason_does_not_blame_the_certificate() {
+    // A broken handshake message after the hello: no leaf was judged.
+    let s = setup().await;
+    let (mut stream, head) = connect(&s.socket, BOUND, s.port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let config = tls_trusting(&[s.issuer.ca()]);
+    let name = ServerName::try_from(BOUND.to_owned()).unwrap();
+    let mut client = rustls::ClientConnection::new(config, name).unwrap();
+    let mut hello = Vec::new();
+    client.write_tls(&mut hello).unwrap();
+    stream.write_all(&hello).await.unwrap();
+    let mut flight = vec![0u8; 16384];
+    assert!(stream.read(&mut flight).await.unwrap() > 0);
+    stream
+        .write_all(&[0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x28])
+        .await
+        .unwrap();
+    let failed = |e: &Event| {
+        matches!(
+            e,
+            Event::Denied { host, reason, .. }
                 if host == BOUND && reason.starts_with("the TLS handshake with the shell failed")
         )
     };
     assert!(s.recorded(failed).await, "{:?}", s.events());
+    assert!(!s.events().iter().any(|e| matches!(
+        e,
+        Event::Denied { reason, .. } if names_the_route(reason)
+    )));
+}
+
+type Streamed = http_body_util::StreamBody<
+    futures::stream::BoxStream<'static, Result<hyper::body::Frame<bytes::Bytes>, std::io::Error>>,
+>;
+
+/// Whether the client's side of an h2 connection sees it closed within
+/// `within`.
+async fn h2_closed<B>(
+    sender: &mut hyper::client::conn::http2::SendRequest<B>,
+    within: Duration,
+) -> bool
+where
+    B: hyper::body::Body + 'static,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        if sender.is_closed() || sender.ready().await.is_err() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn an_idle_inspected_h2_connection_is_closed_and_a_busy_one_is_not() {
+    let idle = Duration::from_millis(300);
+    let s = setup_with(|limits| limits.idle = idle).await;
+    let uri = format!("https://{BOUND}:{}/upload", s.port);
+
+    // Busy: a request whose body takes three times the idle limit to come.
+    let mut busy = h2_through::<Streamed>(&s, BOUND).await;
+    let chunks = futures::stream::unfold(0, |sent| async move {
+        if sent == 6 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Some((
+            Ok(hyper::body::Frame::data(bytes::Bytes::from("slow."))),
+            sent + 1,
+        ))
+    });
+    let body = http_body_util::StreamBody::new(futures::StreamExt::boxed(chunks));
+    let request = http::Request::post(&uri).body(body).unwrap();
+    let response = busy.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    use http_body_util::BodyExt as _;
+    let echoed = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&echoed).ends_with("slow.slow.slow.slow.slow.slow."),
+        "{echoed:?}"
+    );
+
+    // Idle: one request answered, then nothing; closed by the broker.
+    let mut sender = h2_through(&s, BOUND).await;
+    let (status, _) = h2_send(&mut sender, &uri, None).await;
+    assert_eq!(status, 200);
+    assert!(!sender.is_closed());
+    assert!(h2_closed(&mut sender, idle * 5).await);
+}
+
+/// A body of six pieces, 150 ms apart.
+fn slow_body() -> Streamed {
+    let chunks = futures::stream::unfold(0, |sent| async move {
+        if sent == 6 {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        Some((
+            Ok(hyper::body::Frame::data(bytes::Bytes::from("slow."))),
+            sent + 1,
+        ))
+    });
+    http_body_util::StreamBody::new(futures::StreamExt::boxed(chunks))
+}
+
+#[tokio::test]
+async fn an_idle_inspected_http1_connection_is_closed_and_a_busy_one_is_not() {
+    let s = setup_with(|limits| limits.idle = Duration::from_millis(300)).await;
+    let (stream, head) = connect(&s.socket, BOUND, s.port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let tls = handshake(stream, s.issuer.ca(), BOUND).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tls))
+            .await
+            .unwrap();
+    let connection = tokio::spawn(connection);
+    // Busy for three times the idle limit, uploading: not cut.
+    let request = http::Request::post("/kept")
+        .header("host", BOUND)
+        .body(slow_body())
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    use http_body_util::BodyExt as _;
+    let echoed = response.into_body().collect().await.unwrap().to_bytes();
+    assert!(
+        String::from_utf8_lossy(&echoed).ends_with("slow.slow.slow.slow.slow.slow."),
+        "{echoed:?}"
+    );
+    // Kept alive by the client; closed by the broker once idle.
+    let ended = tokio::time::timeout(Duration::from_secs(3), connection).await;
+    assert!(ended.is_ok(), "the idle connection was never closed");
 }

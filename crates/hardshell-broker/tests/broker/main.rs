@@ -8,6 +8,8 @@ mod inspect;
 mod limits;
 mod routes;
 mod secrets;
+mod streams;
 mod support;
 mod tap;
 mod tls;
+mod websocket;

@@ -16,6 +16,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 
 mod issuer;
+pub mod upstream;
 pub use issuer::TestIssuer;
 
 pub const TOKEN: &str = "ghp_0123456789abcdefABCDEF0123456789ab";
@@ -364,4 +365,26 @@ pub async fn until_closed(stream: &mut UnixStream) -> String {
         assert_eq!(e.kind(), std::io::ErrorKind::ConnectionReset, "{e}");
     }
     String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// The body of a whole HTTP/1.1 `response`, its chunked framing taken off
+/// (where the broker streams an answer, its pieces are any size).
+pub fn body_of(response: &str) -> String {
+    let (head, mut rest) = response.split_once("\r\n\r\n").unwrap();
+    if !head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        return rest.to_owned();
+    }
+    let mut body = String::new();
+    loop {
+        let (size, after) = rest.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return body;
+        }
+        body.push_str(&after[..size]);
+        rest = &after[size + 2..];
+    }
 }

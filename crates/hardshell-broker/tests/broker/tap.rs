@@ -123,3 +123,33 @@ async fn a_tagged_route_goes_through_its_tap_and_without_one_is_refused() {
     assert!(response.starts_with("HTTP/1.1 502"), "{response}");
     assert_eq!(seen.lock().unwrap().len(), 1);
 }
+
+#[tokio::test]
+async fn a_tagged_routes_body_past_the_window_is_refused_not_streamed() {
+    // The tap reads the whole request, so a tagged route's body is never
+    // sent on in pieces: past what the broker reads whole, it is refused.
+    let (port, seen) = echo_server().await;
+    let mut broker = loopback_broker(
+        vec![Route {
+            tag: Some("local".into()),
+            ..route("model.test", vec![port])
+        }],
+        test_tls(),
+    );
+    broker.tap = Some(Arc::new(TestTap {
+        metered: Arc::default(),
+    }));
+    broker.limits.max_body_bytes = 1024;
+    let (socket, _dir) = serve(broker);
+    let body = "x".repeat(4096);
+    let response = send_to(
+        &socket,
+        &format!(
+            "POST http://model.test:{port}/v1/chat HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+    assert!(seen.lock().unwrap().is_empty());
+}
