@@ -148,6 +148,11 @@ pub struct Broker {
     idle: IdlePool,
     /// Echo redactors built for recent sets of swapped values.
     redactors: Redactors,
+    /// The shell's side of inspected tunnels, built at the first one: one
+    /// configuration, so a client can resume its TLS session (a resumed
+    /// session is still for the `CONNECT` host: its SNI is checked first,
+    /// and rustls resumes only for the same name).
+    inspect_config: std::sync::OnceLock<Arc<rustls::ServerConfig>>,
 }
 
 impl std::fmt::Debug for Broker {
@@ -180,6 +185,7 @@ impl Broker {
             intercept: None,
             idle: IdlePool::default(),
             redactors: Redactors::default(),
+            inspect_config: std::sync::OnceLock::new(),
         }
     }
 

@@ -219,7 +219,7 @@ impl Broker {
                 return Err(InterceptError::NameMismatch);
             }
             start
-                .into_stream(server_config(issuer)?)
+                .into_stream(self.inspect_config(issuer)?)
                 .await
                 .map_err(|e| match leaf_refusal(&e) {
                     Some(cause) => InterceptError::LeafRefused {
@@ -270,6 +270,20 @@ impl Broker {
         };
         self.forward(shell, request, route, host, port, upstream, true)
             .await
+    }
+}
+
+impl Broker {
+    /// The configuration every inspected tunnel's handshake uses, built once.
+    fn inspect_config(
+        &self,
+        issuer: Arc<dyn rustls::server::ResolvesServerCert>,
+    ) -> Result<Arc<rustls::ServerConfig>, InterceptError> {
+        if let Some(config) = self.inspect_config.get() {
+            return Ok(config.clone());
+        }
+        let config = server_config(issuer)?;
+        Ok(self.inspect_config.get_or_init(|| config).clone())
     }
 }
 

@@ -614,3 +614,36 @@ async fn an_idle_inspected_http1_connection_is_closed_and_a_busy_one_is_not() {
     let ended = tokio::time::timeout(Duration::from_secs(3), connection).await;
     assert!(ended.is_ok(), "the idle connection was never closed");
 }
+
+#[tokio::test]
+async fn a_client_resumes_its_session_for_the_same_host_and_only_for_it() {
+    let s = setup().await;
+    // One client configuration, as one process would keep it: its session
+    // cache carries the broker's ticket from one tunnel to the next.
+    let client = tls_trusting(&[s.issuer.ca()]);
+    let connector = tokio_rustls::TlsConnector::from(client);
+    let open = |host: &'static str| {
+        let connector = connector.clone();
+        let socket = s.socket.clone();
+        let port = s.port;
+        async move {
+            let (stream, head) = connect(&socket, host, port).await;
+            assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+            let name = ServerName::try_from(host.to_owned()).unwrap();
+            let mut tls = connector.connect(name, stream).await.unwrap();
+            // A request and its answer: TLS 1.3 tickets come after the
+            // handshake, so one exchange lets the client keep one.
+            let ask = format!("GET /resume HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            tls.write_all(ask.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let _ =
+                tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer)).await;
+            tls.get_ref().1.handshake_kind()
+        }
+    };
+    assert_eq!(open(BOUND).await, Some(rustls::HandshakeKind::Full));
+    assert_eq!(open(BOUND).await, Some(rustls::HandshakeKind::Resumed));
+    // Another host of the same broker: a full handshake with its own leaf,
+    // never the first host's session.
+    assert_eq!(open(UNBOUND).await, Some(rustls::HandshakeKind::Full));
+}
