@@ -19,11 +19,20 @@ use hardshell_sandbox::{Bind, ShellPolicy};
 fn with_probe(shell: &Shell) -> ShellPolicy {
     let mut policy = policy(shell);
     policy.binds.push(Bind {
-        host: PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/adversarial"),
+        host: package_dir().join("tests/adversarial"),
         inside: PathBuf::from("/probe"),
         writable: false,
     });
     policy
+}
+
+/// This package's directory, as `cargo test` says when it runs the test:
+/// not the path baked in at compile time, which a build cache shared
+/// between checkouts (CI's clean clones) can carry from another one.
+fn package_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
 }
 
 /// Runs probe cases; `case -> outcome` (`denied EPERM`, `ALLOWED`, ...).

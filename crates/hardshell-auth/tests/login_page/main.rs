@@ -12,19 +12,22 @@ use hardshell_testkit::passkey::*;
 use serde_json::{Value, json};
 use webauthn_authenticator_rs::WebauthnAuthenticator;
 
-const LOGIN_JS: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../hardshell-edge/assets/login.js"
-);
-const HARNESS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/login_page/harness.js");
+/// This package's directory, as `cargo test` says when it runs the test:
+/// not the path baked in at compile time, which a build cache shared
+/// between checkouts (CI's clean clones) can carry from another one.
+fn package_dir() -> std::path::PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+}
 
 fn run_page(scenario: Value) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("scenario.json");
     std::fs::write(&path, scenario.to_string()).unwrap();
     let output = Command::new("node")
-        .arg(HARNESS)
-        .arg(LOGIN_JS)
+        .arg(package_dir().join("tests/login_page/harness.js"))
+        .arg(package_dir().join("../hardshell-edge/assets/login.js"))
         .arg(&path)
         .output()
         .expect("node must be installed (Debian package nodejs) to test the login page");

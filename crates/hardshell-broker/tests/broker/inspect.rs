@@ -38,17 +38,9 @@ impl Setup {
         self.events.lock().unwrap().clone()
     }
 
-    /// Whether an event `matching` is recorded within a second: a refused
-    /// tunnel is recorded as the broker drops it, which the client may see
-    /// first.
+    /// See [`crate::support::recorded`].
     async fn recorded(&self, matching: impl Fn(&Event) -> bool) -> bool {
-        for _ in 0..50 {
-            if self.events().iter().any(&matching) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
+        crate::support::recorded(&self.events, matching).await
     }
 }
 

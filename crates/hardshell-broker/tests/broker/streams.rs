@@ -77,15 +77,9 @@ impl Setup {
         sender
     }
 
-    /// Whether an event `matching` is recorded within two seconds.
+    /// See [`crate::support::recorded`].
     async fn recorded(&self, matching: impl Fn(&Event) -> bool) -> bool {
-        for _ in 0..100 {
-            if self.events().iter().any(&matching) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
+        crate::support::recorded(&self.events, matching).await
     }
 }
 

@@ -317,12 +317,25 @@ pub async fn send_to(socket: &std::path::Path, request: &str) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
-/// An HTTPS echo server for `name`, and its certificate.
-pub async fn tls_echo_server(
+/// Whether an event `matching` is in `events` within two seconds: a refused
+/// tunnel or stream is recorded as the broker drops it, which the client
+/// may see first.
+pub async fn recorded(events: &Mutex<Vec<Event>>, matching: impl Fn(&Event) -> bool) -> bool {
+    for _ in 0..100 {
+        if events.lock().unwrap().iter().any(&matching) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    false
+}
+
+/// A TLS acceptor with a self-signed certificate for `name`, and the
+/// certificate (which a client then trusts alone).
+pub fn tls_acceptor(
     name: &str,
 ) -> (
-    u16,
-    Arc<Mutex<Vec<String>>>,
+    tokio_rustls::TlsAcceptor,
     rustls::pki_types::CertificateDer<'static>,
 ) {
     let identity = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
@@ -336,7 +349,18 @@ pub async fn tls_echo_server(
         .with_no_client_auth()
         .with_single_cert(vec![cert.clone()], key)
         .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    (tokio_rustls::TlsAcceptor::from(Arc::new(config)), cert)
+}
+
+/// An HTTPS echo server for `name`, and its certificate.
+pub async fn tls_echo_server(
+    name: &str,
+) -> (
+    u16,
+    Arc<Mutex<Vec<String>>>,
+    rustls::pki_types::CertificateDer<'static>,
+) {
+    let (acceptor, cert) = tls_acceptor(name);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -35,18 +35,7 @@ struct Seen {
 // tungstenite's handshake callback returns an HTTP response as its error.
 #[allow(clippy::result_large_err)]
 async fn websocket_server() -> (u16, Seen, rustls::pki_types::CertificateDer<'static>) {
-    let identity = rcgen::generate_simple_self_signed(vec![BOUND.to_owned()]).unwrap();
-    let cert = identity.cert.der().clone();
-    let key =
-        rustls::pki_types::PrivateKeyDer::try_from(identity.signing_key.serialize_der()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.clone()], key)
-        .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let (acceptor, cert) = crate::support::tls_acceptor(BOUND);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let seen = Seen::default();
@@ -109,14 +98,9 @@ struct Setup {
 }
 
 impl Setup {
+    /// See [`crate::support::recorded`].
     async fn recorded(&self, matching: impl Fn(&Event) -> bool) -> bool {
-        for _ in 0..100 {
-            if self.events.lock().unwrap().iter().any(&matching) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        false
+        crate::support::recorded(&self.events, matching).await
     }
 
     fn messages(&self) -> Vec<String> {

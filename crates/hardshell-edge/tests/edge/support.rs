@@ -384,10 +384,12 @@ pub struct WsgiUpstream {
 impl WsgiUpstream {
     pub fn start() -> Self {
         use std::io::BufRead;
-        let script = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/edge/support/wsgi_env.py"
-        );
+        // As `cargo test` says when it runs the test: a path baked in at
+        // compile time can be another checkout's (a shared build cache).
+        let script = std::env::var_os("CARGO_MANIFEST_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+            .join("tests/edge/support/wsgi_env.py");
         let mut child = std::process::Command::new("python3")
             .arg(script)
             .stdout(std::process::Stdio::piped())

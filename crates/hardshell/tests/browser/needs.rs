@@ -48,7 +48,12 @@ pub fn playwright_home() -> PathBuf {
 
 /// `scripts/browser-chat.mjs` in this checkout.
 pub fn browser_script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/browser-chat.mjs")
+    // As `cargo test` says when it runs the test: a path baked in at
+    // compile time can be another checkout's (a shared build cache).
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
+        .join("../../scripts/browser-chat.mjs")
 }
 
 /// `<target>/artifacts/browser/`, kept after the run (the target directory is

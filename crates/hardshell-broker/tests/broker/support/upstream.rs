@@ -88,19 +88,9 @@ pub async fn destination(name: Option<&str>) -> Destination {
         ..Destination::default()
     };
     let acceptor = name.map(|name| {
-        let identity = rcgen::generate_simple_self_signed(vec![name.to_owned()]).unwrap();
-        let cert = identity.cert.der().clone();
-        d.cert = Some(cert.clone());
-        let key = rustls::pki_types::PrivateKeyDer::try_from(identity.signing_key.serialize_der())
-            .unwrap();
-        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(vec![cert], key)
-            .unwrap();
-        tokio_rustls::TlsAcceptor::from(Arc::new(config))
+        let (acceptor, cert) = super::tls_acceptor(name);
+        d.cert = Some(cert);
+        acceptor
     });
     let served = d.clone();
     tokio::spawn(async move {
