@@ -281,7 +281,7 @@ fn redactor_build(requests: usize) {
         .collect();
     times.sort_unstable();
     println!(
-        "  of which building the echo redactor, alone: p50 {:.1} us",
+        "  building an echo redactor, alone (once per set of values, then kept): p50 {:.1} us",
         percentile(&times, 0.5).as_secs_f64() * 1e6
     );
 }
