@@ -31,6 +31,14 @@ impl EgressCa {
         Self::from_stored(&stored)
     }
 
+    /// The stored CA, if there is one; never makes one.
+    pub async fn load(store: &SecretStore) -> Result<Option<Self>, InterceptError> {
+        match store.get(&secret_name()?).await? {
+            Some(stored) => Ok(Some(Self::from_stored(&stored)?)),
+            None => Ok(None),
+        }
+    }
+
     /// A new CA, replacing the stored one. Leaves the old CA issued stop being
     /// trusted wherever its certificate is no longer installed; other edges
     /// keep the old CA until they load again (a restart, for now).

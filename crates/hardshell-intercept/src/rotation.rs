@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hardshell_secrets::{SecretName, SecretStore};
+use hardshell_secrets::SecretStore;
 
-use crate::{CA_SECRET, EgressCa, InstallId, LeafIssuer, TrustFiles};
+use crate::{EgressCa, LeafIssuer, TrustFiles};
 
 /// Watches the store (its fingerprint, every `every`) and, when the stored
 /// CA is another than `issuer`'s, writes `trust`'s files for it first (the
@@ -18,14 +18,10 @@ use crate::{CA_SECRET, EgressCa, InstallId, LeafIssuer, TrustFiles};
 pub async fn follow_rotations(
     issuer: Arc<LeafIssuer>,
     secrets: SecretStore,
-    id: InstallId,
     trust: TrustFiles,
     system: Vec<String>,
     every: Duration,
 ) {
-    let Ok(name) = SecretName::parse(CA_SECRET) else {
-        return;
-    };
     let mut seen = secrets.fingerprint().await.ok();
     loop {
         tokio::time::sleep(every).await;
@@ -36,14 +32,16 @@ pub async fn follow_rotations(
             continue;
         }
         seen = Some(now);
-        if secrets.get(&name).await.ok().flatten().is_none() {
-            tracing::warn!(
-                "the egress CA was removed from the store; the edge keeps the one it has until it restarts"
-            );
-            continue;
-        }
-        let stored = match EgressCa::load_or_create(&secrets, &id).await {
-            Ok(stored) => stored,
+        // Loaded, never made: a CA removed meanwhile is not replaced here by
+        // one nobody asked for.
+        let stored = match EgressCa::load(&secrets).await {
+            Ok(Some(stored)) => stored,
+            Ok(None) => {
+                tracing::warn!(
+                    "the egress CA was removed from the store; the edge keeps the one it has until it restarts"
+                );
+                continue;
+            }
             Err(error) => {
                 tracing::warn!(%error, "the stored egress CA could not be read; the edge keeps the one it has");
                 continue;

@@ -109,8 +109,7 @@ async fn values_are_sealed_at_rest() {
         .put(&name("CANARY"), &value(CANARY))
         .await
         .unwrap();
-    let objects = f.test_store.objects();
-    for entry in walk(objects) {
+    for entry in f.test_store.object_files() {
         let bytes = std::fs::read(&entry).unwrap();
         assert!(
             !bytes.windows(12).any(|w| w == b"canary-value"),
@@ -118,19 +117,6 @@ async fn values_are_sealed_at_rest() {
             entry.display()
         );
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[tokio::test]
@@ -193,7 +179,9 @@ async fn a_value_replaced_by_one_of_the_same_size_changes_the_fingerprint() {
         .await
         .unwrap();
     let before = f.secrets.fingerprint().await.unwrap();
-    let file = walk(f.test_store.objects())
+    let file = f
+        .test_store
+        .object_files()
         .into_iter()
         .find(|path| path.to_string_lossy().contains("ROTATED"))
         .unwrap();

@@ -60,6 +60,23 @@ impl TestStore {
         &self.objects
     }
 
+    /// Every file under [`objects`](Self::objects), found anew each call.
+    pub fn object_files(&self) -> Vec<PathBuf> {
+        fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, found);
+                } else {
+                    found.push(path);
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(&self.objects, &mut found);
+        found
+    }
+
     /// The scope `name` (a key such as `agent` or `auth/passkey`) of the store.
     pub fn scope(&self, name: &str) -> Scope {
         self.store

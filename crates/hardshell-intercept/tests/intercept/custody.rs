@@ -78,7 +78,7 @@ async fn the_stored_key_is_sealed_on_disk() {
     EgressCa::load_or_create(&secrets, &id()).await.unwrap();
     let key_pem = stored_key_pem(&secrets).await;
     let mut files = 0;
-    for entry in walk(test_store.objects()) {
+    for entry in test_store.object_files() {
         files += 1;
         let bytes = std::fs::read(&entry).unwrap();
         let text = String::from_utf8_lossy(&bytes);
@@ -182,19 +182,6 @@ async fn a_stored_key_that_is_not_the_certificates_is_refused() {
     }
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
-
 #[tokio::test]
 async fn a_rotation_takes_effect_in_a_running_edge_files_first() {
     let test_store = TestStore::new().await;
@@ -207,7 +194,6 @@ async fn a_rotation_takes_effect_in_a_running_edge_files_first() {
     tokio::spawn(hardshell_intercept::follow_rotations(
         issuer.clone(),
         secrets.clone(),
-        id(),
         trust.clone(),
         Vec::new(),
         every,
@@ -239,4 +225,29 @@ async fn a_rotation_takes_effect_in_a_running_edge_files_first() {
     )
     .await;
     assert_eq!(outcome.client.unwrap(), b"hello from the broker");
+}
+
+#[tokio::test]
+async fn a_removed_ca_is_not_remade_by_the_rotation_watch() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trust = hardshell_intercept::TrustFiles::write(dir.path(), &ca, &[]).unwrap();
+    let kept = ca.fingerprint().to_owned();
+    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
+    let every = std::time::Duration::from_millis(20);
+    tokio::spawn(hardshell_intercept::follow_rotations(
+        issuer.clone(),
+        secrets.clone(),
+        trust,
+        Vec::new(),
+        every,
+    ));
+    tokio::time::sleep(every * 2).await;
+    assert!(secrets.remove(&secret_name()).await.unwrap());
+    // Several checks later: the store still has none, the issuer its CA.
+    tokio::time::sleep(every * 10).await;
+    assert!(EgressCa::load(&secrets).await.unwrap().is_none());
+    assert_eq!(issuer.ca().fingerprint(), kept);
 }

@@ -85,7 +85,6 @@ async fn intercept(loaded: &LoadedConfig, secrets: &SecretStore) -> anyhow::Resu
     tokio::spawn(hardshell_intercept::follow_rotations(
         issuer.clone(),
         secrets.clone(),
-        crate::context::install_id(),
         trust.clone(),
         SYSTEM_BUNDLES
             .iter()
