@@ -9,7 +9,6 @@ use std::time::Duration;
 use base64::Engine as _;
 use hardshell_broker::policy::Route;
 use hardshell_broker::proxy::{Broker, Event, Limits};
-use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret};
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
@@ -67,15 +66,7 @@ async fn setup_with(limits: impl FnOnce(&mut Limits)) -> Setup {
     );
     bind_token(&mut broker, "API_KEY", BOUND, None);
     limits(&mut broker.limits);
-    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
-        "API_KEY",
-        TOKEN.as_bytes().to_vec(),
-    )]));
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
-    let issuer = TestIssuer::new();
-    broker.intercept = Some(issuer.clone());
+    let (events, issuer) = inspecting(&mut broker);
     let (socket, dir) = serve(broker);
     Setup {
         socket,
@@ -85,23 +76,6 @@ async fn setup_with(limits: impl FnOnce(&mut Limits)) -> Setup {
         issuer,
         _dir: dir,
     }
-}
-
-/// `CONNECT host:port`; the broker's answer's head.
-async fn connect(socket: &std::path::Path, host: &str, port: u16) -> (UnixStream, String) {
-    let mut stream = UnixStream::connect(socket).await.unwrap();
-    let ask = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n");
-    stream.write_all(ask.as_bytes()).await.unwrap();
-    // Byte by byte: what follows the head is the tunnel's.
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        if stream.read(&mut byte).await.unwrap() == 0 {
-            break;
-        }
-        head.push(byte[0]);
-    }
-    (stream, String::from_utf8_lossy(&head).into_owned())
 }
 
 /// TLS inside the tunnel, as a client that trusts `ca` and asks for `sni`.

@@ -9,7 +9,6 @@ use base64::Engine as _;
 use bytes::Bytes;
 use hardshell_broker::policy::Route;
 use hardshell_broker::proxy::{Event, Limits};
-use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
 use hyper_util::rt::TokioIo;
@@ -95,10 +94,6 @@ async fn setup() -> Setup {
     ];
     let mut broker = loopback_broker(routes, tls_trusting(&[tls.cert.clone().unwrap()]));
     bind_token(&mut broker, "API_KEY", BOUND, None);
-    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
-        "API_KEY",
-        TOKEN.as_bytes().to_vec(),
-    )]));
     // A shell may hold no more than two windows' worth of request bytes:
     // a body of megabytes gets through only if it is never held whole.
     broker.limits = Limits {
@@ -106,11 +101,7 @@ async fn setup() -> Setup {
         max_buffered_bytes: 2 * WINDOW,
         ..Limits::default()
     };
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
-    let issuer = TestIssuer::new();
-    broker.intercept = Some(issuer.clone());
+    let (events, issuer) = inspecting(&mut broker);
     let (socket, dir) = serve(broker);
     Setup {
         socket,

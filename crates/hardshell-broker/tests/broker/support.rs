@@ -317,6 +317,42 @@ pub async fn send_to(socket: &std::path::Path, request: &str) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
+/// What an inspecting test broker records and issues with.
+pub type Recorded = Arc<Mutex<Vec<Event>>>;
+
+/// Makes `broker` scan for [`TOKEN`] (as `API_KEY`), record its events and
+/// answer inspected tunnels with a test issuer's leaves: the set-up every
+/// inspected-tunnel test shares. Returns the events and the issuer.
+pub fn inspecting(broker: &mut Broker) -> (Recorded, Arc<TestIssuer>) {
+    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
+        "API_KEY",
+        TOKEN.as_bytes().to_vec(),
+    )]));
+    let events: Recorded = Arc::new(Mutex::new(Vec::new()));
+    let sink = events.clone();
+    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
+    let issuer = TestIssuer::new();
+    broker.intercept = Some(issuer.clone());
+    (events, issuer)
+}
+
+/// `CONNECT host:port` on a new connection to `socket`; the broker's
+/// answer's head, read byte by byte (what follows it is the tunnel's).
+pub async fn connect(socket: &std::path::Path, host: &str, port: u16) -> (UnixStream, String) {
+    let mut stream = UnixStream::connect(socket).await.unwrap();
+    let ask = format!("CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n");
+    stream.write_all(ask.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        if stream.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (stream, String::from_utf8_lossy(&head).into_owned())
+}
+
 /// Whether an event `matching` is in `events` within two seconds: a refused
 /// tunnel or stream is recorded as the broker drops it, which the client
 /// may see first.

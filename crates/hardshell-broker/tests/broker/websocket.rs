@@ -8,9 +8,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use hardshell_broker::policy::Route;
 use hardshell_broker::proxy::{Event, Limits};
-use hardshell_broker::secrets::{LeakScanner, LiveScanner, NamedSecret};
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixStream};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -123,15 +121,7 @@ async fn setup_with(limits: impl FnOnce(&mut Limits)) -> Setup {
         tls_trusting(&[cert]),
     );
     bind_token(&mut broker, "API_KEY", BOUND, None);
-    broker.scanner = LiveScanner::fixed(LeakScanner::new(&[NamedSecret::new(
-        "API_KEY",
-        TOKEN.as_bytes().to_vec(),
-    )]));
-    let events = Arc::new(Mutex::new(Vec::new()));
-    let sink = events.clone();
-    broker.events = Arc::new(move |event| sink.lock().unwrap().push(event));
-    let issuer = TestIssuer::new();
-    broker.intercept = Some(issuer.clone());
+    let (events, issuer) = inspecting(&mut broker);
     limits(&mut broker.limits);
     let (socket, dir) = serve(broker);
     Setup {
@@ -149,17 +139,9 @@ type Client = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream
 /// A WebSocket to `target` through an inspected tunnel, offering
 /// compression as browsers do.
 async fn open(s: &Setup, target: &str) -> Client {
-    let mut stream = UnixStream::connect(&s.socket).await.unwrap();
     let port = s.port;
-    let ask = format!("CONNECT {BOUND}:{port} HTTP/1.1\r\nHost: {BOUND}:{port}\r\n\r\n");
-    stream.write_all(ask.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(stream.read(&mut byte).await.unwrap(), 1);
-        head.push(byte[0]);
-    }
-    assert!(head.starts_with(b"HTTP/1.1 200"));
+    let (stream, head) = connect(&s.socket, BOUND, port).await;
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     let connector = tokio_rustls::TlsConnector::from(tls_trusting(&[s.issuer.ca()]));
     let name = ServerName::try_from(BOUND.to_owned()).unwrap();
     let tls = connector.connect(name, stream).await.unwrap();
