@@ -23,6 +23,9 @@ pub async fn follow_rotations(
     every: Duration,
 ) {
     let mut seen = secrets.fingerprint().await.ok();
+    // A rotation that could not be taken up is tried again at every check
+    // (not only at the store's next change), warned about once.
+    let mut warned = false;
     loop {
         tokio::time::sleep(every).await;
         let Ok(now) = secrets.fingerprint().await else {
@@ -31,34 +34,51 @@ pub async fn follow_rotations(
         if seen.as_deref() == Some(now.as_str()) {
             continue;
         }
-        seen = Some(now);
-        // Loaded, never made: a CA removed meanwhile is not replaced here by
-        // one nobody asked for.
-        let stored = match EgressCa::load(&secrets).await {
-            Ok(Some(stored)) => stored,
-            Ok(None) => {
-                tracing::warn!(
-                    "the egress CA was removed from the store; the edge keeps the one it has until it restarts"
-                );
-                continue;
+        match take_up(&issuer, &secrets, &trust, &system).await {
+            Ok(()) => {
+                seen = Some(now);
+                warned = false;
             }
-            Err(error) => {
-                tracing::warn!(%error, "the stored egress CA could not be read; the edge keeps the one it has");
-                continue;
+            Err(why) if !warned => {
+                tracing::warn!("{why}; the edge keeps the egress CA it has and tries again");
+                warned = true;
             }
-        };
-        if stored.fingerprint() == issuer.ca().fingerprint() {
-            continue;
+            Err(_) => {}
         }
-        let system: Vec<&str> = system.iter().map(String::as_str).collect();
-        if let Err(error) = TrustFiles::write(&trust.dir, &stored, &system) {
-            tracing::warn!(%error, "the new egress CA's files could not be written; the edge keeps the old CA");
-            continue;
-        }
-        tracing::info!(
-            fingerprint = stored.fingerprint(),
-            "egress CA replaced: new shells trust the new one, and the broker issues from it"
-        );
-        issuer.replace_ca(Arc::new(stored));
     }
+}
+
+/// Takes up the stored CA if it is another than `issuer`'s: its trust files
+/// first, then the issuer. A removed CA is settled too (nothing to take up;
+/// the next start makes one); `Err` says what to try again.
+async fn take_up(
+    issuer: &LeafIssuer,
+    secrets: &SecretStore,
+    trust: &TrustFiles,
+    system: &[String],
+) -> Result<(), String> {
+    // Loaded, never made: a CA removed meanwhile is not replaced here by one
+    // nobody asked for.
+    let stored = match EgressCa::load(secrets).await {
+        Ok(Some(stored)) => stored,
+        Ok(None) => {
+            tracing::warn!(
+                "the egress CA was removed from the store; the edge keeps the one it has until it restarts"
+            );
+            return Ok(());
+        }
+        Err(error) => return Err(format!("the stored egress CA could not be read: {error}")),
+    };
+    if stored.fingerprint() == issuer.ca().fingerprint() {
+        return Ok(());
+    }
+    let system: Vec<&str> = system.iter().map(String::as_str).collect();
+    TrustFiles::write(&trust.dir, &stored, &system)
+        .map_err(|error| format!("the new egress CA's files could not be written: {error}"))?;
+    tracing::info!(
+        fingerprint = stored.fingerprint(),
+        "egress CA replaced: new shells trust the new one, and the broker issues from it"
+    );
+    issuer.replace_ca(Arc::new(stored));
+    Ok(())
 }

@@ -251,3 +251,43 @@ async fn a_removed_ca_is_not_remade_by_the_rotation_watch() {
     assert!(EgressCa::load(&secrets).await.unwrap().is_none());
     assert_eq!(issuer.ca().fingerprint(), kept);
 }
+
+#[tokio::test]
+async fn a_rotation_that_could_not_be_taken_up_is_tried_again_until_it_is() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trust_dir = dir.path().join("trust");
+    let trust = hardshell_intercept::TrustFiles::write(&trust_dir, &ca, &[]).unwrap();
+    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
+    let every = std::time::Duration::from_millis(20);
+    tokio::spawn(hardshell_intercept::follow_rotations(
+        issuer.clone(),
+        secrets.clone(),
+        trust.clone(),
+        Vec::new(),
+        every,
+    ));
+    tokio::time::sleep(every * 2).await;
+    // The trust files cannot be written: their directory is a file now.
+    std::fs::remove_dir_all(&trust_dir).unwrap();
+    std::fs::write(&trust_dir, "in the way").unwrap();
+    let rotated = EgressCa::rotate(&secrets, &id()).await.unwrap();
+    tokio::time::sleep(every * 10).await;
+    assert_ne!(issuer.ca().fingerprint(), rotated.fingerprint());
+    // Cleared, with no further change to the store: taken up all the same.
+    std::fs::remove_file(&trust_dir).unwrap();
+    let replaced = async {
+        while issuer.ca().fingerprint() != rotated.fingerprint() {
+            tokio::time::sleep(every).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), replaced)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&trust.ca).unwrap(),
+        rotated.ca_pem()
+    );
+}
