@@ -747,6 +747,10 @@ fn egress_routes_and_bindings_the_broker_could_not_use_are_refused() {
             "egress.secrets.github",
         ),
         (
+            "[egress.secrets.EGRESS_CA]\nhosts = [\"a.test\"]\n",
+            "egress.secrets.EGRESS_CA",
+        ),
+        (
             "[egress.secrets.TOKEN]\nhosts = []\n",
             "egress.secrets.TOKEN.hosts",
         ),

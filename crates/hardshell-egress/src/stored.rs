@@ -59,6 +59,12 @@ impl SecretSource for StoredSecrets {
                         Err(_) => bytes.trim_ascii(),
                     };
                     let held = if trimmed.is_empty() { bytes } else { trimmed };
+                    // The egress CA is its public certificate, then its key:
+                    // the key is what must not leave, and is looked for alone.
+                    let key = (info.name.as_str() == hardshell_intercept::CA_SECRET)
+                        .then(|| hardshell_intercept::scanned_key(bytes))
+                        .flatten();
+                    let held: &[u8] = key.as_deref().map_or(held, |key| key.as_slice());
                     // Shorter values would match unrelated text everywhere,
                     // so the scan leaves them out: said, not silent.
                     if held.len() < hardshell_broker::secrets::MIN_SCANNED_BYTES {
@@ -74,5 +80,41 @@ impl SecretSource for StoredSecrets {
             }
             Ok(values)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    use hardshell_broker::secrets::LeakScanner;
+    use hardshell_intercept::{EgressCa, InstallId};
+    use hardshell_testkit::TestStore;
+
+    #[tokio::test]
+    async fn the_egress_cas_key_is_looked_for_alone_and_its_public_certificate_not() {
+        let store = TestStore::new().await;
+        let secrets = SecretStore::new(store.scope("secrets"));
+        let ca = EgressCa::load_or_create(&secrets, &InstallId::parse("test").unwrap())
+            .await
+            .unwrap();
+        let stored = secrets
+            .get(&hardshell_secrets::SecretName::parse(hardshell_intercept::CA_SECRET).unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let text = stored.expose_str().unwrap().to_owned();
+        let key_pem = &text[text.find("-----BEGIN PRIVATE KEY-----").unwrap()..];
+        let scanner = LeakScanner::new(&StoredSecrets(secrets).values().await.unwrap());
+        // The key sent alone, as PEM, or its body re-wrapped: found.
+        assert!(scanner.find(key_pem.as_bytes()).is_some());
+        let body: String = key_pem
+            .lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect();
+        assert!(scanner.find(body.as_bytes()).is_some());
+        // The certificate every shell trusts is not a secret.
+        assert!(scanner.find(ca.ca_pem().as_bytes()).is_none());
     }
 }

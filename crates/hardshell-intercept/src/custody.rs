@@ -10,7 +10,7 @@ use crate::{EgressCa, InstallId, InterceptError};
 /// The secret holding the CA: its certificate's PEM, then its key's PEM. One
 /// secret, not two, so a reader never sees one CA's certificate with
 /// another's key.
-pub const CA_SECRET: &str = "EGRESS_CA";
+pub const CA_SECRET: &str = hardshell_vocabulary::EGRESS_CA_SECRET;
 
 impl EgressCa {
     /// The stored CA, or a new one stored first. Two edges starting at once
@@ -91,6 +91,18 @@ fn warn_if_expiring(ca: &EgressCa) {
             "the egress CA expires within 30 days; replace it with `hardshell egress ca rotate`"
         );
     }
+}
+
+/// What of the stored CA the leak scan looks for: the key's PKCS#8 DER (so
+/// its PEM body, base64 at any alignment, hex… are found), not the stored
+/// text whole, which starts with the certificate every shell has: a key
+/// sent alone would never match it. `None` when the value holds no key.
+pub fn scanned_key(stored: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    let blocks = pem::parse_many(stored).ok()?;
+    blocks
+        .into_iter()
+        .find(|block| block.tag() == "PRIVATE KEY")
+        .map(|block| Zeroizing::new(block.into_contents()))
 }
 
 fn secret_name() -> Result<SecretName, InterceptError> {

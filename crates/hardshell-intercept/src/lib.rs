@@ -14,7 +14,7 @@ mod rotation;
 mod trust;
 
 pub use ca::{CA_VALIDITY, EgressCa, InstallId};
-pub use custody::CA_SECRET;
+pub use custody::{CA_SECRET, scanned_key};
 pub use error::InterceptError;
 pub use leaf::{LEAF_CACHE_HOSTS, LEAF_VALIDITY, LeafIssuer, LeafRefused};
 pub use rotation::follow_rotations;

@@ -16,4 +16,4 @@ mod secret_name;
 pub use host::{Host, HostError, HostPattern};
 pub use model::{ModelRef, ModelRefError};
 pub use provider::ProviderKind;
-pub use secret_name::{SecretName, SecretNameError};
+pub use secret_name::{EGRESS_CA_SECRET, SecretName, SecretNameError};

@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 /// Longest name, in bytes.
 pub const MAX_SECRET_NAME_BYTES: usize = 64;
 
+/// The secret holding the egress CA (its certificate, then its key): named
+/// here so the config can refuse to bind it and the CA's crate can keep it.
+pub const EGRESS_CA_SECRET: &str = "EGRESS_CA";
+
 /// A secret's name, e.g. `ANTHROPIC_API_KEY`, checked.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

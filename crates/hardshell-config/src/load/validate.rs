@@ -70,6 +70,14 @@ impl LoadedConfig {
                     "a secret's name is upper-case letters, digits and _, starting with a letter",
                 ));
             }
+            // Its value is the egress CA's key: a placeholder for it would
+            // send the key to whatever host it were bound to.
+            if name == hardshell_vocabulary::EGRESS_CA_SECRET {
+                return Err(self.error_at(
+                    &key,
+                    "the egress CA's key is never sent anywhere; it cannot be bound",
+                ));
+            }
             if binding.hosts.is_empty() {
                 return Err(self.error_at(&format!("{key}.hosts"), "name at least one host"));
             }
