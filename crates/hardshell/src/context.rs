@@ -198,15 +198,18 @@ pub async fn audit_scope(
 /// The id in the egress CA's name: this machine's host name, so an operator
 /// who trusts several installs' CAs can tell them apart.
 pub fn install_id() -> hardshell_intercept::InstallId {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    hardshell_intercept::InstallId::of_host(&host)
+    hardshell_intercept::InstallId::of_host(&host_name())
+}
+
+/// This machine's host name, as the kernel has it (empty if unreadable).
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default()
 }
 
 /// The audit log id for this host and role: `edge-<host>` or `cli-<host>`. Each
 /// writer needs its own log; a restart continues the same one.
 pub fn log_id(role: &str) -> anyhow::Result<LogId> {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    let host: String = host
+    let host: String = host_name()
         .trim()
         .chars()
         .map(|c| {

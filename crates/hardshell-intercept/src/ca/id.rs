@@ -11,9 +11,13 @@ use crate::InterceptError;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InstallId(String);
 
+/// A character an id may hold.
+fn allowed(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
+}
+
 impl InstallId {
     pub fn parse(text: &str) -> Result<Self, InterceptError> {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         if text.is_empty() || text.len() > 40 || !text.chars().all(allowed) {
             return Err(InterceptError::InstallId {
                 id: text.escape_debug().to_string(),
@@ -25,7 +29,6 @@ impl InstallId {
     /// An id for the machine named `hostname`: its characters outside the
     /// allowed ones become `-`, cut to 40; `hardshell` for an empty name.
     pub fn of_host(hostname: &str) -> Self {
-        let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         let id: String = hostname
             .trim()
             .chars()
