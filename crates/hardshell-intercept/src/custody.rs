@@ -31,6 +31,20 @@ impl EgressCa {
         Self::from_stored(&stored)
     }
 
+    /// [`load_or_create`](Self::load_or_create), and whether this call made
+    /// the CA (for the audit record of a new key); with two creators at
+    /// once, each may say so of the one kept.
+    pub async fn load_or_make(
+        store: &SecretStore,
+        id: &InstallId,
+    ) -> Result<(Self, bool), InterceptError> {
+        if let Some(ca) = Self::load(store).await? {
+            warn_if_expiring(&ca);
+            return Ok((ca, false));
+        }
+        Ok((Self::load_or_create(store, id).await?, true))
+    }
+
     /// The stored CA, if there is one; never makes one.
     pub async fn load(store: &SecretStore) -> Result<Option<Self>, InterceptError> {
         match store.get(&secret_name()?).await? {

@@ -21,7 +21,15 @@ pub async fn run(global: &Global, command: &EgressCommand) -> anyhow::Result<()>
     let id = context::install_id();
     match action {
         None => {
-            let ca = EgressCa::load_or_create(&secrets, &id).await?;
+            let (ca, made) = EgressCa::load_or_make(&secrets, &id).await?;
+            if made {
+                let event = AuditEvent::SecretStored(SecretStored {
+                    name: SecretName::parse(CA_SECRET)?,
+                    replaced: false,
+                    actor: None,
+                });
+                super::secret::audit(&loaded, &master, &secrets, event).await;
+            }
             // The certificate alone on standard output, so `> ca.pem` is it.
             print!("{}", ca.ca_pem());
             eprintln!("{}", describe(&ca));

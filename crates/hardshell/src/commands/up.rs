@@ -36,6 +36,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         &storage.store,
         agent_runs,
         exec_egress,
+        &storage.audit,
     )
     .await?;
     let exec = wiring::build_exec(

@@ -4,10 +4,13 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use hardshell_audit::event::SecretStored;
+use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_config::LoadedConfig;
 use hardshell_edge::LiveScanner;
 use hardshell_egress::{Credentials, LlmGateway};
-use hardshell_intercept::{EgressCa, LeafIssuer, SYSTEM_BUNDLES, TrustFiles};
+use hardshell_intercept::{CA_SECRET, EgressCa, LeafIssuer, SYSTEM_BUNDLES, TrustFiles};
+use hardshell_secrets::SecretName;
 use hardshell_secrets::SecretStore;
 use hardshell_storage::Store;
 
@@ -39,6 +42,7 @@ pub async fn build_egress(
     store: &Store,
     agent_runs: bool,
     exec_egress: bool,
+    audit: &AuditLog,
 ) -> anyhow::Result<Egress> {
     // The model providers, their keys resolved through the credentials.
     let gateway = if agent_runs {
@@ -49,7 +53,7 @@ pub async fn build_egress(
     // Before the scanner is loaded: a CA made now is in the store it reads,
     // so its key is among the values no request may carry.
     let intercept = if exec_egress {
-        Some(intercept(loaded, secrets).await?)
+        Some(intercept(loaded, secrets, audit).await?)
     } else {
         None
     };
@@ -70,10 +74,22 @@ pub async fn build_egress(
 
 /// The install's egress CA, made and stored at the first start with a way
 /// out, and its trust files written afresh under `<data>/run/egress-ca`.
-async fn intercept(loaded: &LoadedConfig, secrets: &SecretStore) -> anyhow::Result<Intercept> {
-    let ca = EgressCa::load_or_create(secrets, &crate::context::install_id())
+async fn intercept(
+    loaded: &LoadedConfig,
+    secrets: &SecretStore,
+    audit: &AuditLog,
+) -> anyhow::Result<Intercept> {
+    let (ca, made) = EgressCa::load_or_make(secrets, &crate::context::install_id())
         .await
         .context("loading the egress CA")?;
+    if made {
+        // The most sensitive key the store holds appears on record.
+        audit.note(AuditEvent::SecretStored(SecretStored {
+            name: SecretName::parse(CA_SECRET)?,
+            replaced: false,
+            actor: None,
+        }));
+    }
     let dir = loaded.data_dir().join("run").join("egress-ca");
     let trust = TrustFiles::write(&dir, &ca, &SYSTEM_BUNDLES)?;
     tracing::info!(

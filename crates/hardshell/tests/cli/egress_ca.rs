@@ -49,12 +49,16 @@ fn egress_ca_prints_the_certificate_only_and_rotate_replaces_it_on_record() {
     let verify = hs.run(&["audit", "verify"]).ok().stdout;
     let log = verify.split(':').next().unwrap().to_owned();
     let records = hs.run(&["audit", "tail", "--log", &log]).ok().stdout;
-    assert!(
-        records
+    // Made on record, then replaced on record: one of each.
+    for replaced in ["false", "true"] {
+        let found = records
             .lines()
-            .any(|line| line.contains("\"type\":\"secret_stored\"")
-                && line.contains("\"name\":\"EGRESS_CA\"")
-                && line.contains("\"replaced\":true")),
-        "{records}"
-    );
+            .filter(|line| {
+                line.contains("\"type\":\"secret_stored\"")
+                    && line.contains("\"name\":\"EGRESS_CA\"")
+                    && line.contains(&format!("\"replaced\":{replaced}"))
+            })
+            .count();
+        assert_eq!(found, 1, "replaced {replaced}: {records}");
+    }
 }
