@@ -72,6 +72,11 @@ pub struct KeyHeader {
     pub secrets: Vec<String>,
 }
 
+/// The methods of RFC 9110 and PATCH: named in a refusal as they are.
+const STANDARD_METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH",
+];
+
 /// What a shell asked for.
 #[derive(Debug, Clone)]
 pub enum Request<'a> {
@@ -197,7 +202,14 @@ impl EgressPolicy {
         if by_method.is_empty() {
             return Err(Denied::Method {
                 host: host.to_string(),
-                method: method.chars().take(16).collect(),
+                // The shell chooses the method, and this text goes to the
+                // audit log before any leak scan: a standard one is named,
+                // anything else (which could carry a value) is not.
+                method: if STANDARD_METHODS.contains(&method) {
+                    method.to_owned()
+                } else {
+                    "an unusual method".to_owned()
+                },
             });
         }
         by_method
@@ -396,7 +408,13 @@ mod tests {
         );
         assert!(matches!(
             policy.decide(&inside("DELETE")),
-            Err(Denied::Method { .. })
+            Err(Denied::Method { ref method, .. }) if method == "DELETE"
+        ));
+        // A method of the shell's own making is not written down: it could
+        // carry a value, and the refusal is recorded before any scan.
+        assert!(matches!(
+            policy.decide(&inside("SECRETVALUE1234")),
+            Err(Denied::Method { ref method, .. }) if method == "an unusual method"
         ));
         // A request read in a tunnel never takes a route that did not ask
         // for inspection.

@@ -32,6 +32,8 @@ enum AddressRefused {
     },
 }
 
+/// HTTPS's port: plain HTTP there is refused unless the broker speaks TLS on.
+const HTTPS_PORT: u16 = 443;
 impl Broker {
     /// The checks every request and tunnel passes, in this order, before
     /// anything is dialled: the host name scanned for secret values, the
@@ -76,6 +78,16 @@ impl Broker {
             Ok(route) => route,
             Err(denied) => return Err(self.deny(host, port, &denied.to_string())),
         };
+        // Plain HTTP to HTTPS's port on a route that does not speak TLS on:
+        // it would leave in the clear, a secret swapped into it too (an
+        // inspected route binds secrets), to whatever answers there.
+        if matches!(asked, Asked::Http { .. }) && port == HTTPS_PORT && !route.tls {
+            return Err(self.deny(
+                host,
+                port,
+                "plain HTTP to port 443 would leave unencrypted: use https:// (the broker reads it inside the tunnel) or a tls route",
+            ));
+        }
         let address = match self.address(host, port, route.internal).await {
             Ok(address) => address,
             Err(refused) => return Err(self.deny(host, port, &refused.to_string())),

@@ -613,3 +613,36 @@ async fn a_client_resumes_its_session_for_the_same_host_and_only_for_it() {
     // never the first host's session.
     assert_eq!(open(UNBOUND).await, Some(rustls::HandshakeKind::Full));
 }
+
+#[tokio::test]
+async fn plain_http_to_port_443_on_an_inspected_route_is_refused_before_any_swap() {
+    let (events, socket, _dir) = {
+        let mut broker: Broker = loopback_broker(
+            vec![Route {
+                inspect: true,
+                ..route(BOUND, vec![443])
+            }],
+            tls_trusting(&[]),
+        );
+        bind_token(&mut broker, "API_KEY", BOUND, None);
+        let (events, _issuer) = inspecting(&mut broker);
+        let (socket, dir) = serve(broker);
+        (events, socket, dir)
+    };
+    let response = send_to(
+        &socket,
+        &format!(
+            "GET http://{BOUND}:443/v1 HTTP/1.1\r\nHost: {BOUND}:443\r\nX-Key: hs-secret:API_KEY\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 403"), "{response}");
+    assert!(response.contains("would leave unencrypted"), "{response}");
+    assert!(
+        recorded(&events, |event| matches!(
+            event,
+            Event::Denied { reason, .. } if reason.contains("port 443")
+        ))
+        .await
+    );
+}
