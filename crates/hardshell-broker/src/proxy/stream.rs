@@ -129,8 +129,13 @@ impl State {
                     Ok(None) => {
                         self.rest = None;
                         self.progress.take();
-                        let last = self.scan.finish();
-                        return (!last.is_empty()).then_some(Ok(last));
+                        return match self.scan.finish() {
+                            Ok(last) => (!last.is_empty()).then_some(Ok(last)),
+                            Err(Stopped::Secret(found)) => {
+                                Some(Err(self.stop(Cut::Leak(found.name))))
+                            }
+                            Err(Stopped::Placeholder) => Some(Err(self.stop(Cut::Placeholder))),
+                        };
                     }
                     // Trailers are not sent on.
                     Ok(Some(Ok(frame))) => match frame.into_data() {

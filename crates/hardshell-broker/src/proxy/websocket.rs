@@ -193,7 +193,7 @@ impl Splice {
                     Some(found) => Err(Stopped::Secret(found)),
                     None => Ok(bytes::Bytes::new()),
                 },
-                OpCode::Data(_) => scan.push(&payload),
+                OpCode::Data(_) => scan.push_now(&payload),
             };
             match (scanned, way) {
                 (Ok(_), _) => {}

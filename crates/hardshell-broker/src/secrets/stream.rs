@@ -36,7 +36,16 @@ pub struct StreamScan {
     pending: Vec<u8>,
     sent: usize,
     hold: usize,
+    /// Bytes pushed since the last scan: each scan reads all that is
+    /// pending, so pieces are gathered to at least [`BATCH`] (or the hold)
+    /// first, or a shell sending a body a byte at a time would have every
+    /// byte cost a scan of the whole hold.
+    unscanned: usize,
 }
+
+/// The least a streamed body's scan reads anew each time (see
+/// [`StreamScan::push`]).
+const BATCH: usize = 16 * 1024;
 
 impl std::fmt::Debug for StreamScan {
     /// Lengths only: the pending bytes are the shell's.
@@ -61,13 +70,32 @@ impl StreamScan {
             sent: pending.len(),
             pending,
             hold,
+            unscanned: 0,
         }
     }
 
     /// What of `piece` (and of what was held) may leave now; the rest is
-    /// held for the next piece.
+    /// held for the next piece. Pieces are gathered until enough are new to
+    /// scan (nothing leaves meanwhile): the cost of a scan is paid per
+    /// [`BATCH`], not per piece.
     pub fn push(&mut self, piece: &[u8]) -> Result<Bytes, Stopped> {
         self.pending.extend_from_slice(piece);
+        self.unscanned += piece.len();
+        if self.unscanned < BATCH.max(self.hold) {
+            return Ok(Bytes::new());
+        }
+        self.scan_and_release()
+    }
+
+    /// As [`push`](Self::push), scanned at once whatever its size: for
+    /// pieces already held whole and paid for per piece (WebSocket frames).
+    pub fn push_now(&mut self, piece: &[u8]) -> Result<Bytes, Stopped> {
+        self.pending.extend_from_slice(piece);
+        self.scan_and_release()
+    }
+
+    fn scan_and_release(&mut self) -> Result<Bytes, Stopped> {
+        self.unscanned = 0;
         if let Some(found) = self.scanner.find(&self.pending) {
             return Err(Stopped::Secret(found));
         }
@@ -89,9 +117,10 @@ impl StreamScan {
         Ok(self.release(release))
     }
 
-    /// What is held, at the end of the body: it has been scanned.
-    pub fn finish(&mut self) -> Bytes {
-        self.release(self.pending.len())
+    /// What is held, at the end of the body, scanned first.
+    pub fn finish(&mut self) -> Result<Bytes, Stopped> {
+        self.scan_and_release()?;
+        Ok(self.release(self.pending.len()))
     }
 
     /// The pending bytes up to `to` that have not left yet.
@@ -122,8 +151,28 @@ mod tests {
         for piece in pieces {
             out.extend_from_slice(&scan.push(piece)?);
         }
-        out.extend_from_slice(&scan.finish());
+        out.extend_from_slice(&scan.finish()?);
         Ok(out)
+    }
+
+    #[test]
+    fn a_body_sent_a_byte_at_a_time_is_scanned_per_batch_and_its_end_at_finish() {
+        let mut s = scan(b"");
+        // Nothing leaves, and nothing is scanned, until a batch is in.
+        for byte in b"some text, then " {
+            assert!(s.push(&[*byte]).unwrap().is_empty());
+        }
+        for byte in VALUE {
+            assert!(s.push(&[*byte]).unwrap().is_empty());
+        }
+        assert_eq!(s.unscanned, 16 + VALUE.len());
+        // The end of the body is scanned before anything of it leaves.
+        assert!(matches!(s.finish(), Err(Stopped::Secret(_))));
+        // A batch's worth is scanned and released (but for the hold).
+        let mut s = scan(b"");
+        let out = s.push(&vec![b'x'; BATCH]).unwrap();
+        assert_eq!(out.len(), BATCH - s.hold);
+        assert_eq!(s.unscanned, 0);
     }
 
     #[test]
@@ -138,23 +187,26 @@ mod tests {
     fn a_value_split_across_pieces_is_found_before_any_of_it_leaves() {
         let (first, second) = VALUE.split_at(20);
         let mut s = scan(b"");
-        let mut left = s.push(&[b'x'; 4096]).unwrap().to_vec();
+        let mut left = s.push_now(&[b'x'; 4096]).unwrap().to_vec();
         let mut head = b"prefix ".to_vec();
         head.extend_from_slice(first);
-        left.extend_from_slice(&s.push(&head).unwrap());
+        left.extend_from_slice(&s.push_now(&head).unwrap());
         assert!(
             !left.windows(first.len()).any(|w| w == first),
             "part of the value left"
         );
-        assert!(matches!(s.push(second), Err(Stopped::Secret(_))));
+        assert!(matches!(s.push_now(second), Err(Stopped::Secret(_))));
     }
 
     #[test]
     fn a_value_or_placeholder_across_the_windows_edge_is_found() {
         let (first, second) = VALUE.split_at(10);
-        assert!(matches!(scan(first).push(second), Err(Stopped::Secret(_))));
+        assert!(matches!(
+            scan(first).push_now(second),
+            Err(Stopped::Secret(_))
+        ));
         assert_eq!(
-            scan(b"..hs-sec").push(b"ret:KEY"),
+            scan(b"..hs-sec").push_now(b"ret:KEY"),
             Err(Stopped::Placeholder)
         );
     }
@@ -162,16 +214,16 @@ mod tests {
     #[test]
     fn a_placeholder_past_the_window_stops_it_and_one_within_does_not() {
         let mut s = scan(b"{\"key\": \"hs-secret:KEY\", ");
-        assert!(s.push(b"\"more\": 1}").is_ok());
+        assert!(s.push_now(b"\"more\": 1}").is_ok());
         assert_eq!(
-            scan(b"").push(b"x hs-secret:KEY"),
+            scan(b"").push_now(b"x hs-secret:KEY"),
             Err(Stopped::Placeholder)
         );
         // Base64'd past the window: found as any other form.
         let encoded = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, VALUE);
         let mut s = scan(b"");
         let (a, b) = encoded.as_bytes().split_at(17);
-        assert!(s.push(a).is_ok());
-        assert!(matches!(s.push(b), Err(Stopped::Secret(_))));
+        assert!(s.push_now(a).is_ok());
+        assert!(matches!(s.push_now(b), Err(Stopped::Secret(_))));
     }
 }
