@@ -102,6 +102,12 @@ pub(super) struct Splice {
 }
 
 impl Splice {
+    /// How long the rest of a frame may take once `buffered` holds its start;
+    /// between frames (nothing buffered), no limit: a WebSocket may be quiet.
+    fn due(&self, buffered: &[u8]) -> Option<std::time::Duration> {
+        (!buffered.is_empty()).then_some(self.limits.body_idle)
+    }
+
     /// Joins the shell's side (once its `101` has gone out) to the
     /// destination's, until either ends or a frame is refused.
     pub(super) fn start(self, shell: OnUpgrade, destination: Upgraded) {
@@ -144,10 +150,13 @@ impl Splice {
         let mut scan = StreamScan::new(scanner.clone(), placeholders, &[]);
         let mut buffer: Vec<u8> = Vec::with_capacity(16 * 1024);
         let ended = loop {
+            let due = self.due(&buffer);
             let mut cursor = Cursor::new(&buffer[..]);
             let (header, length) = match FrameHeader::parse(&mut cursor) {
                 Ok(Some(parsed)) => parsed,
-                Ok(None) => match read_more(&mut from, &mut buffer).await {
+                // A frame's start has come and its header not all of it:
+                // the rest is due within `body_idle`, as a request body's.
+                Ok(None) => match read_more(&mut from, &mut buffer, due).await {
                     true => continue,
                     false => break Ended::Closed,
                 },
@@ -171,8 +180,10 @@ impl Splice {
             let Ok(_held) = self.shell.buffered.clone().try_acquire_many_owned(permits) else {
                 break Ended::Held;
             };
+            // Held permits wait on the rest of the frame: it is due within
+            // `body_idle`, or the connection ends and they are given back.
             while buffer.len() < whole {
-                if !read_more(&mut from, &mut buffer).await {
+                if !read_more(&mut from, &mut buffer, Some(self.limits.body_idle)).await {
                     return Ended::Closed;
                 }
             }
@@ -213,10 +224,23 @@ impl Splice {
     }
 }
 
-/// Reads what `from` has into `buffer`; `false` at its end.
-async fn read_more(from: &mut (impl AsyncRead + Unpin), buffer: &mut Vec<u8>) -> bool {
+/// Reads what `from` has into `buffer`, within `due` if given; `false` at
+/// its end, or when it is late.
+async fn read_more(
+    from: &mut (impl AsyncRead + Unpin),
+    buffer: &mut Vec<u8>,
+    due: Option<std::time::Duration>,
+) -> bool {
     let mut piece = [0u8; 16 * 1024];
-    match from.read(&mut piece).await {
+    let read = from.read(&mut piece);
+    let read = match due {
+        Some(due) => match tokio::time::timeout(due, read).await {
+            Ok(read) => read,
+            Err(_) => return false,
+        },
+        None => read.await,
+    };
+    match read {
         Ok(0) | Err(_) => false,
         Ok(n) => {
             buffer.extend_from_slice(&piece[..n]);

@@ -277,3 +277,24 @@ async fn a_websocket_frame_past_the_shells_buffer_allowance_ends_it() {
     let held = |e: &Event| matches!(e, Event::Denied { reason, .. } if reason.contains("too many bytes held"));
     assert!(s.recorded(held).await);
 }
+
+#[tokio::test]
+async fn a_frame_announced_and_never_finished_ends_the_connection_within_body_idle() {
+    use tokio::io::AsyncWriteExt;
+    let s = setup_with(|limits| limits.body_idle = Duration::from_millis(300)).await;
+    let mut client = open(&s, "/socket").await;
+    client.send(Message::text("small")).await.unwrap();
+    assert_eq!(next_text(&mut client).await.as_deref(), Some("small"));
+    // A masked text frame announcing 2000 bytes, of which ten come: the
+    // broker holds permits for it while it waits for the rest.
+    let mut frame = vec![0x81, 0x80 | 126, 0x07, 0xd0, 1, 2, 3, 4];
+    frame.extend_from_slice(&[0x55; 10]);
+    let raw = client.get_mut();
+    raw.write_all(&frame).await.unwrap();
+    raw.flush().await.unwrap();
+    // Not held for good: the connection ends once body_idle has passed.
+    let started = std::time::Instant::now();
+    assert_eq!(next_text(&mut client).await, None);
+    assert!(started.elapsed() < Duration::from_secs(4));
+    assert_eq!(s.messages(), ["small"]);
+}
