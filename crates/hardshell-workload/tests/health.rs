@@ -1,6 +1,8 @@
 //! The health probe and the monitor against a real HTTP server on a unix
 //! socket, told what to answer by the test.
 
+#![allow(clippy::unwrap_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
