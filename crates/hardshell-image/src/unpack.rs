@@ -8,7 +8,7 @@
 //! bits are dropped and write bits removed (the root is read-only), every entry
 //! is owned by the caller's ids, and entries, bytes and file size are bounded.
 
-mod at;
+pub(crate) mod at;
 mod record;
 
 use std::collections::{BTreeMap, HashSet};
