@@ -303,3 +303,71 @@ fn walk(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn root_with(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        let root = Root::open(dir.path()).unwrap().unwrap();
+        (dir, root)
+    }
+
+    #[test]
+    fn a_file_that_changed_since_its_scan_is_not_returned() {
+        let (dir, root) = root_with(&[("log", b"first line\n")]);
+        let scan = root.scan(&Limits::default()).unwrap();
+        let stamp = scan.found[0].stamp;
+        assert_eq!(
+            root.read_file("log", &stamp).unwrap().unwrap(),
+            b"first line\n"
+        );
+
+        // Appended after the scan: the old stamp no longer describes it, so
+        // neither the old nor a mixed content is returned under it.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("log"))
+            .unwrap();
+        std::io::Write::write_all(&mut file, b"second line\n").unwrap();
+        assert_eq!(root.read_file("log", &stamp).unwrap(), None);
+        let fresh = root.stat_file("log").unwrap().unwrap();
+        assert_eq!(
+            root.read_file("log", &fresh).unwrap().unwrap(),
+            b"first line\nsecond line\n"
+        );
+    }
+
+    #[test]
+    fn a_file_swapped_for_a_symlink_is_not_read_through_it() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"outside").unwrap();
+        let (dir, root) = root_with(&[("f", b"inside!")]);
+        let stamp = root.scan(&Limits::default()).unwrap().found[0].stamp;
+        std::fs::remove_file(dir.path().join("f")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("f")).unwrap();
+        assert_eq!(root.read_file("f", &stamp).unwrap(), None);
+        assert_eq!(root.stat_file("f").unwrap(), None);
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_is_not_entered() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"outside").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/secret"), b"inside!").unwrap();
+        let root = Root::open(dir.path()).unwrap().unwrap();
+        let stamp = root.scan(&Limits::default()).unwrap().found[1].stamp;
+        std::fs::rename(dir.path().join("sub"), dir.path().join("gone")).unwrap();
+        std::os::unix::fs::symlink(outside.path(), dir.path().join("sub")).unwrap();
+        assert_eq!(root.read_file("sub/secret", &stamp).unwrap(), None);
+        assert!(root.parent("sub/secret").is_err());
+    }
+}
