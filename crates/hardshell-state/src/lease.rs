@@ -108,6 +108,15 @@ impl LeaseRecord {
     }
 }
 
+/// Whether taking a lease may take over a live one of the same holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mine {
+    /// The same data directory restarting after a crash: its own lease is its.
+    Retake,
+    /// Only an idle lease (absent, expired or released) is taken.
+    Refuse,
+}
+
 /// A lease this process holds.
 #[derive(Debug)]
 pub(crate) struct Lease {
@@ -136,16 +145,20 @@ impl Lease {
     /// Takes the lease: when nobody holds it, when it expired or was released,
     /// or when it is `holder`'s own (the same data directory restarting after
     /// a crash). A live lease of another holder is refused, naming it.
+    /// With `Mine::Refuse`, a live lease of `holder` itself is refused too
+    /// (the operator's restore must not pull the state from under this
+    /// machine's own running sync).
     pub(crate) async fn take(
         scope: &Scope,
         holder: &Holder,
         ttl: Duration,
+        mine: Mine,
     ) -> Result<Lease, StateError> {
         loop {
             let current = read(scope).await?;
             let now = Utc::now();
             if let Some((record, _)) = &current
-                && record.holder != holder.as_str()
+                && (record.holder != holder.as_str() || mine == Mine::Refuse)
                 && record.is_live(now)
             {
                 return Err(StateError::LeaseHeld {

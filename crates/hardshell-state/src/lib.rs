@@ -72,6 +72,31 @@ impl Owner {
     }
 }
 
+/// Where one workload's state lives on this machine, by convention, so `up`
+/// and the `state` commands agree: under `<data_dir>/workloads/<name>/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalPaths {
+    /// The state directory bound into the workload's shell.
+    pub dir: PathBuf,
+    /// The record of the generation the local copy is based on.
+    pub record: PathBuf,
+    /// The holder id of this data directory (one for all its workloads).
+    pub holder: PathBuf,
+}
+
+impl LocalPaths {
+    /// The paths for workload `name` (checked by the caller as an object key
+    /// segment) under `data_dir`.
+    pub fn for_workload(data_dir: &std::path::Path, name: &str) -> LocalPaths {
+        let workload = data_dir.join("workloads").join(name);
+        LocalPaths {
+            dir: workload.join("state"),
+            record: workload.join("state.record"),
+            holder: data_dir.join("state-holder"),
+        }
+    }
+}
+
 /// Where and how one workload's state is kept.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {

@@ -22,7 +22,7 @@ use chrono::Utc;
 use hardshell_storage::{Scope, Version};
 use sha2::{Digest as _, Sha256};
 
-use crate::lease::{Holder, Lease};
+use crate::lease::{Holder, Lease, Mine};
 use crate::manifest::{Entry, Kind, Manifest};
 use crate::record::Record;
 use crate::remote::Remote;
@@ -79,9 +79,23 @@ impl StateSync {
         &self.holder
     }
 
-    /// Takes the lease (see [`StateError::LeaseHeld`] for the refusal).
+    /// Takes the lease: refused ([`StateError::LeaseHeld`]) while another
+    /// holder's is live; this holder's own live lease (left by a crash) is
+    /// taken over.
     pub async fn take_lease(&mut self) -> Result<(), StateError> {
-        let lease = Lease::take(&self.remote.scope, &self.holder, self.options.lease_ttl).await?;
+        self.take(Mine::Retake).await
+    }
+
+    /// Takes the lease only when nobody holds it, this holder included: for
+    /// the operator's `restore`, which must not run under a live sync of the
+    /// same machine.
+    pub async fn take_lease_if_idle(&mut self) -> Result<(), StateError> {
+        self.take(Mine::Refuse).await
+    }
+
+    async fn take(&mut self, mine: Mine) -> Result<(), StateError> {
+        let ttl = self.options.lease_ttl;
+        let lease = Lease::take(&self.remote.scope, &self.holder, ttl, mine).await?;
         self.lease = Some(lease);
         Ok(())
     }

@@ -9,6 +9,7 @@ on_each_backend!(
     a_snapshot_restores_as_a_new_generation,
     restore_is_refused_while_another_holder_is_live,
     snapshot_names_are_checked_and_not_reused,
+    restore_waits_for_this_machines_own_live_sync,
 );
 
 async fn a_snapshot_restores_as_a_new_generation(backend: Backend) {
@@ -110,5 +111,27 @@ async fn snapshot_names_are_checked_and_not_reused(backend: Backend) {
     assert!(matches!(
         operator::snapshot(&bucket.scope(), "first").await,
         Err(StateError::SnapshotExists { .. })
+    ));
+}
+
+async fn restore_waits_for_this_machines_own_live_sync(backend: Backend) {
+    let bucket = Bucket::new(backend).await;
+    let machine = Machine::new();
+    machine.write("f", b"x");
+    let mut running = machine.sync(&bucket).await;
+    running.restore_if_needed().await.unwrap();
+
+    // The operator on the same machine (same holder id): refused while the
+    // sync runs, taken once it released.
+    let mut operator = StateSync::open(bucket.scope(), machine.holder.clone(), machine.options())
+        .await
+        .unwrap();
+    let refused = operator.take_lease_if_idle().await.unwrap_err();
+    assert!(matches!(refused, StateError::LeaseHeld { .. }), "{refused}");
+    running.release().await.unwrap();
+    operator.take_lease_if_idle().await.unwrap();
+    assert!(matches!(
+        operator.restore_snapshot(None).await.unwrap(),
+        Prepared::Restored { generation: 1, .. }
     ));
 }
