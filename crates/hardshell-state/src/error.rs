@@ -46,6 +46,10 @@ pub enum StateError {
         "{path} is {size} bytes, over the {limit}-byte limit for one file; nothing was published and the previous generation is intact"
     )]
     FileTooLarge { path: String, size: u64, limit: u64 },
+    #[error(
+        "the state directory's manifest would be {size} bytes, over the {limit}-byte limit (too many or too long names); nothing was published"
+    )]
+    ManifestTooLarge { size: u64, limit: u64 },
     #[error("the state directory nests deeper than {limit} levels at {path}")]
     TooDeep { path: String, limit: usize },
     #[error("{path} kept changing while it was read; it will be read again")]

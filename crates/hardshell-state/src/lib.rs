@@ -43,6 +43,9 @@ pub struct Limits {
     pub max_total_bytes: u64,
     /// One file; below the store's 64 MiB object bound with room for sealing.
     pub max_file_bytes: u64,
+    /// The manifest itself (its paths and symlink targets grow it), also
+    /// below the store's object bound.
+    pub max_manifest_bytes: u64,
 }
 
 impl Default for Limits {
@@ -51,6 +54,7 @@ impl Default for Limits {
             max_files: 50_000,
             max_total_bytes: 2 * 1024 * 1024 * 1024,
             max_file_bytes: 48 * 1024 * 1024,
+            max_manifest_bytes: 32 * 1024 * 1024,
         }
     }
 }

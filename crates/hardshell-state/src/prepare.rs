@@ -200,6 +200,7 @@ impl StateSync {
                 entries,
             },
         };
+        self.check_manifest_size(&snapshot.manifest)?;
         self.remote.put_snapshot(&snapshot).await?;
         tracing::warn!(snapshot = %name, "the local state copy was stale; it is kept as a snapshot and the remote state restored");
         Ok(name)

@@ -148,10 +148,20 @@ impl StateSync {
             origin,
             entries,
         };
+        self.check_manifest_size(&manifest)?;
         let version = self.remote.publish(&manifest, expected).await?;
         self.current = Some((manifest, version));
         Record { base: generation }.store(&self.options.record)?;
         Ok(generation)
+    }
+
+    pub(crate) fn check_manifest_size(&self, manifest: &Manifest) -> Result<(), StateError> {
+        let size = manifest.to_json()?.len() as u64;
+        let limit = self.options.limits.max_manifest_bytes;
+        if size > limit {
+            return Err(StateError::ManifestTooLarge { size, limit });
+        }
+        Ok(())
     }
 
     /// Renews the lease when due; refuses when none is held or it lapsed.

@@ -137,6 +137,7 @@ async fn past_a_bound_nothing_is_published(backend: Backend) {
         max_files: 3,
         max_total_bytes: 25,
         max_file_bytes: 15,
+        max_manifest_bytes: 4096,
     };
     let mut sync = machine.sync_with(&bucket, options).await;
     sync.restore_if_needed().await.unwrap();
@@ -178,6 +179,14 @@ async fn past_a_bound_nothing_is_published(backend: Backend) {
     for name in ["d", "e", "f"] {
         std::fs::remove_file(machine.dir().join(name)).unwrap();
     }
+    // Few entries, but one long enough to outgrow the manifest's bound.
+    let link = machine.dir().join("link");
+    std::os::unix::fs::symlink("x".repeat(4000), &link).unwrap();
+    assert!(matches!(
+        sync.sync_once().await,
+        Err(StateError::ManifestTooLarge { limit: 4096, .. })
+    ));
+    std::fs::remove_file(&link).unwrap();
     assert!(sync.sync_once().await.is_ok());
     assert_eq!(generation().await, 2);
 }
