@@ -28,6 +28,10 @@ pub enum StateError {
         "the remote state changed under a live lease (now generation {generation}); nothing was overwritten"
     )]
     RemoteChanged { generation: u64 },
+    #[error(
+        "the remote state is at generation {remote} but this machine's copy is based on generation {local}: the remote went back (restored from a backup, or rolled back by someone with access to the bucket); nothing was changed. `hardshell state restore` keeps the local copy as a snapshot and takes the remote's"
+    )]
+    RemoteBehind { remote: u64, local: u64 },
     #[error("the stored {what} is malformed: {reason}")]
     Malformed { what: String, reason: String },
     #[error("blob {blob} for {path} is missing from the store")]

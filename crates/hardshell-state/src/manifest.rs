@@ -40,7 +40,7 @@ pub struct Entry {
 /// One generation of the state directory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
-    /// Grows by one with every published change; never reused.
+    /// Grows by one with every published change.
     pub generation: u64,
     pub written_at: DateTime<Utc>,
     /// The lease holder that published it.

@@ -9,7 +9,8 @@
 //! | R      | missing or empty | any      | R restored (a new machine, a lost disk)   |
 //! | R      | equal to R       | any      | recorded as based on R                    |
 //! | R      | has changes      | B = R    | pushed as R+1 (changes since the last sync) |
-//! | R      | has changes      | B ≠ R or none | local copy stored as a snapshot `set-aside-…`, then R restored |
+//! | R      | has changes      | B < R or none | local copy stored as a snapshot `set-aside-…`, then R restored |
+//! | R      | not equal to R   | B > R    | refused: the remote went back (a rollback by someone with bucket access, a restored backup); `hardshell state restore` decides |
 //!
 //! So a stale copy (an old disk coming back, a second machine's leftovers, a
 //! restore cut short) never overwrites newer remote state, and its content
@@ -90,6 +91,14 @@ impl StateSync {
             });
         }
         let local_base = record.map(|r| r.base);
+        if let Some(local) = local_base
+            && local > remote.generation
+        {
+            return Err(StateError::RemoteBehind {
+                remote: remote.generation,
+                local,
+            });
+        }
         let snapshot = self.set_aside(&root, local_base).await?;
         self.restore_into(&root, &remote).await?;
         Ok(Prepared::SetAside {

@@ -14,6 +14,7 @@ on_each_backend!(
     a_local_copy_of_unknown_base_is_set_aside,
     local_changes_on_the_current_base_are_pushed,
     every_manifest_write_is_conditional,
+    a_remote_rolled_back_behind_the_local_copy_is_refused,
 );
 
 async fn a_new_machine_restores_into_an_empty_dir(backend: Backend) {
@@ -233,4 +234,51 @@ async fn every_manifest_write_is_conditional(backend: Backend) {
     let mut sync = fresh.sync(&bucket).await;
     sync.restore_if_needed().await.unwrap();
     assert_eq!(fresh.read("f"), b"two");
+}
+
+/// Someone with write access to the bucket puts back an older sealed
+/// manifest (it opens: same key). The machine whose copy is newer refuses to
+/// start on it rather than silently set its newer work aside.
+async fn a_remote_rolled_back_behind_the_local_copy_is_refused(backend: Backend) {
+    let bucket = Bucket::new(backend).await;
+    let machine = Machine::new();
+    machine.write("notes", b"v1");
+    let mut sync = machine.sync(&bucket).await;
+    sync.restore_if_needed().await.unwrap();
+    let (key, old) = bucket
+        .raw_objects()
+        .await
+        .into_iter()
+        .find(|(key, _)| key.ends_with("workload/test/manifest"))
+        .unwrap();
+    machine.write("notes", b"v2");
+    sync.sync_once().await.unwrap();
+    machine.write("notes", b"v3, not yet synced");
+    drop(sync);
+    bucket.raw_put(&key, old).await;
+
+    let mut sync = machine.sync(&bucket).await;
+    let refused = sync.restore_if_needed().await.unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            StateError::RemoteBehind {
+                remote: 1,
+                local: 2
+            }
+        ),
+        "{refused}"
+    );
+    assert_eq!(
+        machine.read("notes"),
+        b"v3, not yet synced",
+        "nothing changed"
+    );
+    // The operator's explicit restore takes the remote, keeping the local copy.
+    let prepared = sync.restore_snapshot(None).await.unwrap();
+    assert!(
+        matches!(prepared, Prepared::SetAside { generation: 1, .. }),
+        "{prepared:?}"
+    );
+    assert_eq!(machine.read("notes"), b"v1");
 }

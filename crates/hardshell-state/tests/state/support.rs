@@ -157,6 +157,12 @@ impl Bucket {
         objects
     }
 
+    /// Writes raw (already sealed) bytes, as someone with bucket access could.
+    pub async fn raw_put(&self, key: &str, bytes: Vec<u8>) {
+        let path = object_store::path::Path::from(key);
+        self.raw.put(&path, bytes.into()).await.unwrap();
+    }
+
     /// How many file blobs the workload's scope holds.
     pub async fn blob_count(&self) -> usize {
         self.raw_objects()
