@@ -85,6 +85,16 @@ impl TestStore {
             .unwrap()
     }
 
+    /// Where the store lives, for a child process that opens it itself.
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The store's master key, for a child process that opens it itself.
+    pub fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     /// The same store opened again with the same key, as a restarted process
     /// (or a second one) would.
     pub async fn reopen(&self) -> Store {

@@ -73,6 +73,10 @@ pub enum Command {
     /// The tamper-evident audit log: verify it, or read it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// A workload's state directory in the object store: generations,
+    /// snapshots, the lease.
+    #[command(subcommand)]
+    State(StateCommand),
     /// Start the edge and serve until SIGINT or SIGTERM.
     Up,
     /// Run the built-in agent (started by `up`; not for use by hand).
@@ -187,6 +191,48 @@ pub enum MemoryCommand {
     Write { name: String },
     /// Delete a note.
     Delete { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// The lease holder, the kept generations and the snapshots, with time,
+    /// file count and size.
+    Ls {
+        /// The workload whose state to show.
+        #[arg(long, default_value = "workload")]
+        workload: String,
+    },
+    /// Name the current generation (cheap: it shares the stored files).
+    Snapshot {
+        /// A name of A-Z a-z 0-9 . _ - (not starting with '.').
+        name: String,
+        /// The workload whose state to snapshot.
+        #[arg(long, default_value = "workload")]
+        workload: String,
+    },
+    /// Make SNAPSHOT (default: the current generation) the current generation
+    /// and the local copy. Refused while any sync holds the lease (stop
+    /// `hardshell up` first); unsynced local changes are kept as a snapshot.
+    Restore {
+        /// The snapshot to restore, as `state ls` shows it.
+        snapshot: Option<String>,
+        /// The workload whose state to restore.
+        #[arg(long, default_value = "workload")]
+        workload: String,
+        /// Host ids for the restored files [default: the state directory's owner].
+        #[arg(long, value_name = "UID:GID", value_parser = crate::commands::state::parse_owner)]
+        owner: Option<crate::commands::state::OwnerArg>,
+    },
+}
+
+impl StateCommand {
+    pub fn workload(&self) -> &str {
+        match self {
+            StateCommand::Ls { workload }
+            | StateCommand::Snapshot { workload, .. }
+            | StateCommand::Restore { workload, .. } => workload,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]

@@ -9,6 +9,7 @@ mod egress;
 mod init;
 mod memory;
 mod secret;
+pub mod state;
 mod token;
 mod up;
 mod usage;
@@ -27,6 +28,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(args) => chat::run(&cli.global, &args).await,
         Command::Usage => usage::run(&cli.global).await,
         Command::Memory(command) => memory::run(&cli.global, &command).await,
+        Command::State(command) => state::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
         Command::Agent(args) => agent::run(&args).await,
     }

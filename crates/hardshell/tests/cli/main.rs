@@ -9,6 +9,7 @@ mod init;
 mod memory;
 mod s3;
 mod secrets;
+mod state;
 mod up;
 
 /// The binary under test, run by the testkit's `Instance`.

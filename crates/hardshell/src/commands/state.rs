@@ -1,0 +1,198 @@
+//! `hardshell state ls|snapshot|restore`: a workload's state directory as the
+//! object store keeps it. The owner holds the master key, so this opens the
+//! state store directly, like `memory` does; the remote layout lives in the
+//! scope `workload/<name>`, the local copy under `<data_dir>/workloads/<name>/`
+//! ([`LocalPaths`]), the same places `up` uses.
+
+use std::os::unix::fs::MetadataExt as _;
+
+use anyhow::{Context as _, bail};
+use chrono::{SecondsFormat, Utc};
+use hardshell_egress::Credentials;
+use hardshell_state::operator::{self, Summary};
+use hardshell_state::{Holder, LocalPaths, Owner, Prepared, StateSync, SyncOptions};
+use hardshell_storage::{ObjectKey, Scope};
+
+use crate::cli::{Global, StateCommand};
+use crate::context;
+use crate::terminal::one_line;
+
+pub async fn run(global: &Global, command: &StateCommand) -> anyhow::Result<()> {
+    let loaded = context::load_config(global)?;
+    let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
+    let secrets = context::open_secrets(&loaded, &master).await?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(&loaded, &secrets);
+    let store = context::open_state(&loaded, &master, &mut credentials).await?;
+    let name = command.workload();
+    let segment =
+        ObjectKey::segment(name).with_context(|| format!("{name:?} is not a workload name"))?;
+    let scope = store
+        .root()
+        .scope(&ObjectKey::parse("workload")?.join(&segment)?)?;
+    match command {
+        StateCommand::Ls { .. } => list(&scope, name).await,
+        StateCommand::Snapshot { name: snapshot, .. } => {
+            let taken = operator::snapshot(&scope, snapshot).await?;
+            println!(
+                "snapshot {} of generation {} ({} files, {})",
+                one_line(snapshot),
+                taken.generation,
+                taken.files,
+                bytes(taken.bytes)
+            );
+            Ok(())
+        }
+        StateCommand::Restore {
+            snapshot, owner, ..
+        } => {
+            let paths = LocalPaths::for_workload(&loaded.data_dir(), name);
+            restore(scope, &paths, snapshot.as_deref(), *owner).await
+        }
+    }
+}
+
+async fn list(scope: &Scope, workload: &str) -> anyhow::Result<()> {
+    let listing = operator::list(scope).await?;
+    let now = Utc::now();
+    match &listing.lease {
+        None => println!("lease: never taken"),
+        Some(lease) if lease.is_live(now) => println!(
+            "lease: held by {} until {}",
+            one_line(&lease.holder),
+            time(lease.expires_at)
+        ),
+        Some(lease) if lease.released => println!(
+            "lease: free (released by {} at {})",
+            one_line(&lease.holder),
+            time(lease.expires_at)
+        ),
+        Some(lease) => println!(
+            "lease: free (expired; last held by {} until {})",
+            one_line(&lease.holder),
+            time(lease.expires_at)
+        ),
+    }
+    let Some(current) = &listing.current else {
+        println!("no state stored yet for workload {workload}");
+        return Ok(());
+    };
+    println!("current: generation {}", current.generation);
+    println!();
+    println!(
+        "{:>10}  {:24}  {:>7}  {:>10}  HOLDER / ORIGIN",
+        "GENERATION", "TIME", "FILES", "SIZE"
+    );
+    for generation in listing.generations.iter().rev() {
+        row(&generation.generation.to_string(), generation);
+    }
+    if !listing.snapshots.is_empty() {
+        println!();
+        println!(
+            "{:>10}  {:24}  {:>7}  {:>10}  GENERATION / ORIGIN",
+            "SNAPSHOT", "TAKEN", "FILES", "SIZE"
+        );
+        for snapshot in &listing.snapshots {
+            row(snapshot.name.as_deref().unwrap_or("?"), snapshot);
+        }
+    }
+    Ok(())
+}
+
+fn row(label: &str, summary: &Summary) {
+    let about = match (&summary.name, &summary.origin) {
+        (Some(_), Some(origin)) => format!("generation {} ({origin})", summary.generation),
+        (Some(_), None) => format!("generation {}", summary.generation),
+        (None, Some(origin)) => format!("{} ({origin})", summary.holder),
+        (None, None) => summary.holder.clone(),
+    };
+    // Names, holders and origins were written by other machines: shown, not obeyed.
+    println!(
+        "{:>10}  {:24}  {:>7}  {:>10}  {}",
+        one_line(label),
+        time(summary.at),
+        summary.files,
+        bytes(summary.bytes),
+        one_line(&about)
+    );
+}
+
+async fn restore(
+    scope: Scope,
+    paths: &LocalPaths,
+    snapshot: Option<&str>,
+    owner: Option<OwnerArg>,
+) -> anyhow::Result<()> {
+    let holder = Holder::load_or_create(&paths.holder)?;
+    let owner = match owner {
+        Some(OwnerArg(owner)) => owner,
+        // Keep whoever owns the state directory now (the workload's shell
+        // ids, as `up` made it); a directory not yet made gets ours.
+        None => match std::fs::symlink_metadata(&paths.dir) {
+            Ok(meta) => Owner {
+                uid: meta.uid(),
+                gid: meta.gid(),
+            },
+            Err(_) => Owner::current(),
+        },
+    };
+    let options = SyncOptions::new(paths.dir.clone(), paths.record.clone(), owner);
+    let mut sync = StateSync::open(scope, holder, options).await?;
+    sync.take_lease_if_idle().await.context(
+        "the workload's state is in use: stop `hardshell up` on the machine holding it first",
+    )?;
+    let restored = sync.restore_snapshot(snapshot).await;
+    let released = sync.release().await;
+    let prepared = restored?;
+    released?;
+    let dir = paths.dir.display();
+    match prepared {
+        Prepared::Restored { generation, files } => {
+            println!("restored generation {generation} ({files} files) into {dir}");
+        }
+        Prepared::SetAside {
+            snapshot,
+            generation,
+            ..
+        } => {
+            println!("restored generation {generation} into {dir}");
+            println!(
+                "the local copy had unsynced changes: they are kept as snapshot {}",
+                one_line(&snapshot)
+            );
+        }
+        other => bail!("unexpected outcome of a restore: {other:?}"),
+    }
+    Ok(())
+}
+
+/// `--owner UID:GID`: the host ids the restored files get.
+#[derive(Debug, Clone, Copy)]
+pub struct OwnerArg(pub Owner);
+
+pub fn parse_owner(text: &str) -> Result<OwnerArg, String> {
+    let (uid, gid) = text
+        .split_once(':')
+        .ok_or_else(|| "expected UID:GID, e.g. 100000:100000".to_owned())?;
+    let number = |part: &str| {
+        part.parse::<u32>()
+            .map_err(|_| format!("{part:?} is not a numeric id"))
+    };
+    Ok(OwnerArg(Owner {
+        uid: number(uid)?,
+        gid: number(gid)?,
+    }))
+}
+
+fn time(at: chrono::DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GiB", n as f64 / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MiB", n as f64 / f64::from(1u32 << 20)),
+        n if n >= 1 << 10 => format!("{:.1} KiB", n as f64 / 1024.0),
+        n => format!("{n} B"),
+    }
+}

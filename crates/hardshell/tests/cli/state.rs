@@ -1,0 +1,107 @@
+//! `hardshell state ls|snapshot|restore` on an initialised instance, its
+//! state pushed the way `up` will push it (the library, same paths).
+
+use std::os::unix::fs::MetadataExt as _;
+
+use hardshell_state::{Holder, LocalPaths, Owner, StateSync, SyncOptions};
+use hardshell_storage::{
+    LocalOptions, Location, MasterKey, MasterKeySource, ObjectKey, Sealing, Store,
+};
+use hardshell_testkit::instance::Instance;
+
+async fn workload_sync(hs: &Instance, holder: Option<Holder>) -> StateSync {
+    let data = hs.path("data");
+    let master = MasterKey::load(&MasterKeySource::File(data.join("master.key"))).unwrap();
+    let location = Location::Local(LocalOptions {
+        objects: data.join("objects"),
+        locks: data.join("locks/objects"),
+    });
+    let store = Store::open(&location, Sealing::Envelope(master))
+        .await
+        .unwrap();
+    let scope = store
+        .root()
+        .scope(&ObjectKey::parse("workload/workload").unwrap())
+        .unwrap();
+    let paths = LocalPaths::for_workload(&data, "workload");
+    let holder = match holder {
+        Some(holder) => holder,
+        None => Holder::load_or_create(&paths.holder).unwrap(),
+    };
+    let options = SyncOptions::new(paths.dir, paths.record, Owner::current());
+    let mut sync = StateSync::open(scope, holder, options).await.unwrap();
+    sync.take_lease().await.unwrap();
+    sync
+}
+
+fn state_file(hs: &Instance, name: &str) -> std::path::PathBuf {
+    hs.path("data/workloads/workload/state").join(name)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_operator_lists_snapshots_and_restores_workload_state() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    assert!(
+        hs.run(&["state", "ls"])
+            .ok()
+            .stdout
+            .contains("no state stored yet")
+    );
+
+    std::fs::create_dir_all(state_file(&hs, "")).unwrap();
+    std::fs::write(state_file(&hs, "openclaw.json"), "{\"v\":1}").unwrap();
+    let mut sync = workload_sync(&hs, None).await;
+    sync.restore_if_needed().await.unwrap();
+    sync.release().await.unwrap();
+
+    let listed = hs.run(&["state", "ls"]).ok().stdout;
+    assert!(listed.contains("current: generation 1"), "{listed}");
+    assert!(listed.contains("lease: free (released by"), "{listed}");
+    let snapshot = hs.run(&["state", "snapshot", "before-upgrade"]).ok().stdout;
+    assert!(
+        snapshot.contains("snapshot before-upgrade of generation 1"),
+        "{snapshot}"
+    );
+    let refused = hs
+        .run(&["state", "snapshot", "../lease"])
+        .failed_with_one_line();
+    assert!(refused.contains("lease"), "{refused}");
+
+    std::fs::write(state_file(&hs, "openclaw.json"), "{\"v\":2}").unwrap();
+    let mut sync = workload_sync(&hs, None).await;
+    sync.sync_once().await.unwrap();
+    sync.release().await.unwrap();
+
+    let restored = hs.run(&["state", "restore", "before-upgrade"]).ok().stdout;
+    assert!(restored.contains("restored generation 3"), "{restored}");
+    assert_eq!(
+        std::fs::read_to_string(state_file(&hs, "openclaw.json")).unwrap(),
+        "{\"v\":1}"
+    );
+    let owner = std::fs::metadata(state_file(&hs, "openclaw.json")).unwrap();
+    assert_eq!(owner.uid(), Owner::current().uid);
+    let listed = hs.run(&["state", "ls"]).ok().stdout;
+    assert!(
+        listed.contains("restore of snapshot before-upgrade"),
+        "{listed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn restore_is_refused_while_another_machine_holds_the_lease() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    std::fs::create_dir_all(state_file(&hs, "")).unwrap();
+    std::fs::write(state_file(&hs, "f"), "x").unwrap();
+    let other = Holder::parse("other-machine-0123").unwrap();
+    let mut held = workload_sync(&hs, Some(other)).await;
+    held.restore_if_needed().await.unwrap();
+
+    let refused = hs.run(&["state", "restore"]).failed_with_one_line();
+    assert!(refused.contains("other-machine-0123"), "{refused}");
+    assert!(refused.contains("stop `hardshell up`"), "{refused}");
+    let listed = hs.run(&["state", "ls"]).ok().stdout;
+    assert!(
+        listed.contains("lease: held by other-machine-0123 until"),
+        "{listed}"
+    );
+}
