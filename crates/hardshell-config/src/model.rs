@@ -29,7 +29,7 @@ pub use log::{Log, LogFormat, LogLevel};
 pub use operations::{Audit, Metrics, RateLimit, Upstream};
 pub use shell::Shell;
 pub use storage::{S3, Storage, StorageBackend};
-pub use workload::{EnvValue, PLACEHOLDER_PREFIX, Workload};
+pub use workload::{EnvValue, PLACEHOLDER_PREFIX, RESERVED_ENV, Workload};
 
 /// The whole `hardshell.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

@@ -8,24 +8,7 @@ use url::Url;
 
 use crate::advisories::{self, Verdict};
 use crate::load::{ConfigError, LoadedConfig};
-use crate::model::{EnvValue, Workload};
-
-/// Variables hardshell sets in a workload's shell for its way out (the
-/// broker's proxy and the egress CA; see `hardshell-shells`' policy): a
-/// workload's own value would be overwritten or, worse, win.
-const RESERVED_ENV: &[&str] = &[
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "NODE_USE_ENV_PROXY",
-    "SSL_CERT_FILE",
-    "SSL_CERT_DIR",
-    "CURL_CA_BUNDLE",
-    "REQUESTS_CA_BUNDLE",
-    "GIT_SSL_CAINFO",
-    "NODE_EXTRA_CA_CERTS",
-];
+use crate::model::{EnvValue, RESERVED_ENV, Workload};
 
 /// Headers the edge removes from clients or sets itself (`hardshell-edge`'s
 /// proxy): one of them as the identity header would either be dropped or

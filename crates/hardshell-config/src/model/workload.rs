@@ -78,6 +78,23 @@ pub enum EnvValue {
     Literal(String),
 }
 
+/// Variables hardshell sets in a workload's shell for its way out (the
+/// broker's proxy and the egress CA; see `hardshell-shells`' policy): a
+/// workload's own value would be overwritten or, worse, win.
+pub const RESERVED_ENV: &[&str] = &[
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "ALL_PROXY",
+    "NO_PROXY",
+    "NODE_USE_ENV_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "CURL_CA_BUNDLE",
+    "REQUESTS_CA_BUNDLE",
+    "GIT_SSL_CAINFO",
+    "NODE_EXTRA_CA_CERTS",
+];
+
 /// The text a workload sees in place of a secret.
 pub const PLACEHOLDER_PREFIX: &str = "hs-secret:";
 
