@@ -6,19 +6,23 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod advisories;
+mod image_ref;
 mod inline_secret;
 mod load;
 mod model;
 mod secret_ref;
 
 pub use hardshell_vocabulary::HostPattern;
+pub use image_ref::{Digest, ImageRef, ImageRefError};
 pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{
     Access, Agent, Approval, Audit, Cidr, Cloudflare, Config, DEFAULT_LISTEN, Dangerous, Devices,
-    Edge, Egress, EgressRoute, Exec, Llm, Log, LogFormat, LogLevel, Metrics, Oidc, Passkey, Price,
-    Provider, ProviderKind, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Storage,
-    StorageBackend, Tls, Upstream, options_that_run_programs, runs_programs,
+    Edge, Egress, EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel, Metrics, Oidc,
+    PLACEHOLDER_PREFIX, Passkey, Price, Provider, ProviderKind, RESERVED_ENV, RateLimit, Rule,
+    RuleRole, S3, SecretBinding, Shell, Storage, StorageBackend, Tls, Upstream, Workload,
+    options_that_run_programs, runs_programs,
 };
 pub use secret_ref::{SecretRef, SecretRefError};
 

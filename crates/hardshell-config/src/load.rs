@@ -10,6 +10,7 @@ use crate::inline_secret::looks_like_credential;
 use crate::model::Config;
 
 mod validate;
+mod workload;
 
 pub use validate::is_program_name;
 

@@ -17,6 +17,7 @@ mod log;
 mod operations;
 mod shell;
 mod storage;
+mod workload;
 
 pub use access::{Access, Cloudflare, Devices, Oidc, Passkey, Rule, RuleRole};
 pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
@@ -28,6 +29,7 @@ pub use log::{Log, LogFormat, LogLevel};
 pub use operations::{Audit, Metrics, RateLimit, Upstream};
 pub use shell::Shell;
 pub use storage::{S3, Storage, StorageBackend};
+pub use workload::{EnvValue, PLACEHOLDER_PREFIX, RESERVED_ENV, Workload};
 
 /// The whole `hardshell.toml`.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -63,6 +65,10 @@ pub struct Config {
     /// Where authorised chat traffic is proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
+    /// A digest-pinned OCI image run in a shell in place of the built-in
+    /// agent (OpenClaw, say); excludes `[upstream]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workload: Option<Workload>,
     /// Prometheus metrics on a separate loopback listener.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<Metrics>,
@@ -76,10 +82,11 @@ pub struct Config {
 
 impl Config {
     /// Whether `hardshell up` runs the built-in agent: `[agent] enabled`,
-    /// unless `[upstream]` names another workload. Decided here only; the
-    /// wiring, the edge's chat routes and the agent's settings follow it.
+    /// unless `[upstream]` or `[workload]` names another workload. Decided
+    /// here only; the wiring, the edge's chat routes and the agent's settings
+    /// follow it.
     pub fn agent_runs(&self) -> bool {
-        self.agent.enabled && self.upstream.is_none()
+        self.agent.enabled && self.upstream.is_none() && self.workload.is_none()
     }
 
     /// Whether the agent has its `exec` tool (and tool shells are started
@@ -107,6 +114,7 @@ impl Default for Config {
             shell: Shell::default(),
             egress: Egress::default(),
             upstream: None,
+            workload: None,
             metrics: None,
             storage: Storage::default(),
             log: Log::default(),

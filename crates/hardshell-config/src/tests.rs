@@ -2,6 +2,8 @@ use std::path::{Path, PathBuf};
 
 use crate::{Config, ConfigError, LoadedConfig, S3, SecretRef, StorageBackend, TEMPLATE};
 
+mod workload;
+
 fn parse(text: &str) -> Result<LoadedConfig, ConfigError> {
     LoadedConfig::parse(text, Path::new("/etc/hardshell/hardshell.toml"))
 }
@@ -61,6 +63,7 @@ fn the_template_documents_every_key() {
         url: "http://127.0.0.1:1".into(),
         timeout_secs: 1,
     });
+    full.workload = Some(workload::full());
     full.metrics = Some(crate::Metrics {
         listen: "127.0.0.1:1".parse().unwrap(),
     });

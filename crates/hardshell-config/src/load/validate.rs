@@ -17,6 +17,7 @@ impl LoadedConfig {
         self.validate_storage()?;
         self.validate_exec()?;
         self.validate_egress()?;
+        self.validate_workload()?;
         self.validate_operations()
     }
 

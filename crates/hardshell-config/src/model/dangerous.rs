@@ -20,6 +20,12 @@ pub struct Dangerous {
     /// (loopback, private, link-local…), as CIDR blocks: each one lets code in a
     /// shell reach machines on your side of the network.
     pub egress_internal: Vec<super::Cidr>,
+    /// Accept a `[workload] image` without a `@sha256:` digest: what runs is
+    /// whatever the registry serves for the tag that day.
+    pub unpinned_images: bool,
+    /// Accept a `[workload] image` whose tag names an OpenClaw release with a
+    /// known remote-code-execution advisory (see `hardshell_config::advisories`).
+    pub known_vulnerable_images: bool,
 }
 
 impl Dangerous {
@@ -48,6 +54,18 @@ impl Dangerous {
             on.push((
                 "dangerous.egress_internal",
                 "shells may reach internal addresses through the egress broker",
+            ));
+        }
+        if self.unpinned_images {
+            on.push((
+                "dangerous.unpinned_images",
+                "the workload image is not pinned by digest; the registry decides what runs",
+            ));
+        }
+        if self.known_vulnerable_images {
+            on.push((
+                "dangerous.known_vulnerable_images",
+                "the workload image may be a release with known remote-code-execution flaws",
             ));
         }
         on
