@@ -94,6 +94,11 @@ impl Handoffs {
         Self { pending, sessions }
     }
 
+    /// The pending codes, for the edge's timer to sweep.
+    pub fn pending(&self) -> &Ephemeral {
+        &self.pending
+    }
+
     /// A code for the owner's session chain `handle` (ending at `expires_at`)
     /// to redeem on `audience`, the upstream's host.
     pub async fn mint(
