@@ -4,8 +4,12 @@
 use hardshell_auth::identity;
 use hardshell_auth::{Ephemeral, Handoffs, SessionStore, TokenScope};
 use hardshell_storage::ObjectKey;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
-use crate::support::{Log, Reply, TestEdge, bearer, owner, request, request_on, upstream};
+use crate::revocation::{closed, echoes};
+
+use crate::support::{Log, Reply, TestEdge, bearer, owner, parse, request, request_on, upstream};
 
 /// The upstream's host, with the public URL's port (`http://localhost:8787`).
 const APP: &str = "app.localhost:8787";
@@ -504,5 +508,59 @@ async fn a_unix_socket_upstream_is_served_on_its_own_host_too() {
     let reply = on_app(&edge, "GET", "/healthz", &[&bearer(&chat)]).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     assert_eq!(log.lock().unwrap()[0].path, "/healthz");
+    edge.stop().await;
+}
+
+/// Sends a WebSocket handshake to the upstream's host; returns the stream and
+/// the answer's status.
+async fn websocket_on_app(edge: &TestEdge, cookie: &str, origin: &str) -> (TcpStream, u16) {
+    let mut stream = TcpStream::connect(edge.addr).await.unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {APP}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Cookie: hs_origin={cookie}\r\nOrigin: {origin}\r\n\r\n"
+    );
+    stream.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        if stream.read(&mut byte).await.unwrap() == 0 {
+            break;
+        }
+        head.push(byte[0]);
+    }
+    (stream, parse(&head).status)
+}
+
+#[tokio::test]
+async fn a_websocket_on_the_upstream_host_closes_when_the_owner_logs_out() {
+    let (edge, _log) = started().await;
+    let session = edge.session(owner()).await;
+    let cookie = hand_over(&edge, &session, "/").await;
+    // Its handshake must come from its own origin, not the edge's.
+    let (_, refused) = websocket_on_app(&edge, &cookie, EDGE_ORIGIN).await;
+    assert_eq!(refused, 403);
+    let (mut stream, status) = websocket_on_app(&edge, &cookie, APP_ORIGIN).await;
+    assert_eq!(status, 101);
+    assert!(
+        echoes(&mut stream).await,
+        "a fresh WebSocket does not relay"
+    );
+    let logout = request(
+        edge.addr,
+        "POST",
+        "/auth/logout",
+        &[
+            &format!("Cookie: hs_session={session}"),
+            &format!("Origin: {EDGE_ORIGIN}"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(logout.status, 204, "{logout:?}");
+    assert!(
+        closed(&mut stream).await,
+        "the upstream host's WebSocket outlived the owner's session"
+    );
     edge.stop().await;
 }
