@@ -15,6 +15,7 @@ mod fetch;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod handoff;
 pub mod identity;
 mod jwks;
 mod oidc;
@@ -32,6 +33,7 @@ pub use cf_access::{
 };
 pub use ephemeral::{Ephemeral, EphemeralError};
 pub use fetch::{FetchError, FetchLimits, InsecureEndpoint};
+pub use handoff::{HANDOFF_TTL, HandedOver, HandoffCode, HandoffError, Handoffs};
 pub use jwks::{KeySetError, KeySetParseError, KeySetPolicy};
 pub use oidc::{
     ClientSecret, EmailVerification, OidcClient, OidcError, OidcSettings, PendingLogin,

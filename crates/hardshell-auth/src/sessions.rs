@@ -11,6 +11,10 @@
 //! not the cookie (nor derived from it): what an admin sees in a listing and
 //! names to revoke someone's session ([`SessionStore::list`],
 //! [`SessionStore::revoke_handle`]).
+//!
+//! A session may have children on origins of the upstream's own (`origin.rs`):
+//! records of the same chain, valid only on the host they name, which end
+//! with it.
 
 use std::fmt;
 use std::time::Duration;
@@ -25,6 +29,7 @@ use crate::random::{self, RandomError};
 use crate::revocation::{RevocationFeed, Revoked};
 
 mod listing;
+mod origin;
 
 pub use listing::{SessionHandle, SessionInfo};
 
@@ -69,6 +74,10 @@ struct SessionRecord {
     /// before it was; see [`listing`].
     #[serde(default)]
     handle: Option<String>,
+    /// The host a child session is valid on (`origin.rs`); `None` for the
+    /// edge's own sessions. A cookie is valid only where its record says.
+    #[serde(default)]
+    audience: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -84,6 +93,9 @@ pub struct ResolvedSession {
     /// The chain's handle: what a [`RevocationFeed`] announces when the
     /// session ends.
     pub handle: SessionHandle,
+    /// When the session ends whatever the activity: a child session handed to
+    /// another origin ends no later.
+    pub expires_at: DateTime<Utc>,
     /// A new id to send as the cookie, when this request rotated the session.
     pub rotated_to: Option<SessionId>,
 }
@@ -160,6 +172,7 @@ impl SessionStore {
             replaced: None,
             predecessor: None,
             handle: Some(SessionHandle::generate()?.into_string()),
+            audience: None,
         };
         self.insert(&record).await
     }
@@ -173,10 +186,23 @@ impl SessionStore {
         Ok(SessionId(id))
     }
 
-    /// Looks up the session a cookie names, rotating it when it is due.
+    /// Looks up the edge's own session a cookie names, rotating it when it is
+    /// due. A child session handed to another origin is unknown here.
     pub async fn resolve(
         &self,
         cookie: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ResolvedSession, SessionError> {
+        self.resolve_for(cookie, None, now).await
+    }
+
+    /// Looks up a session valid on `audience` (`None`: the edge's own host;
+    /// `Some(host)`: a child session of that host, see `origin.rs`). A record
+    /// for any other audience is unknown, whatever cookie name carried it.
+    pub async fn resolve_for(
+        &self,
+        cookie: &str,
+        audience: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<ResolvedSession, SessionError> {
         if !is_cookie_shaped(cookie) {
@@ -186,16 +212,21 @@ impl SessionStore {
         let object = self.scope.get(&key).await?.ok_or(SessionError::Unknown)?;
         let record: SessionRecord =
             serde_json::from_slice(&object.value).map_err(|_| SessionError::Corrupt)?;
+        if record.audience.as_deref() != audience {
+            return Err(SessionError::Unknown);
+        }
         if now >= record.expires_at {
             self.scope.delete(&key).await?;
             return Err(SessionError::Expired);
         }
+        let expires_at = record.expires_at;
         let handle = listing::handle_of(key.as_str(), &record);
         if let Some(replaced) = &record.replaced {
             return if now < replaced.grace_until {
                 Ok(ResolvedSession {
                     principal: record.principal,
                     handle: handle.clone(),
+                    expires_at,
                     rotated_to: None,
                 })
             } else {
@@ -206,6 +237,7 @@ impl SessionStore {
             return Ok(ResolvedSession {
                 principal: record.principal,
                 handle: handle.clone(),
+                expires_at,
                 rotated_to: None,
             });
         }
@@ -243,6 +275,7 @@ impl SessionStore {
             Ok(_) => Ok(ResolvedSession {
                 principal: record.principal,
                 handle: handle.clone(),
+                expires_at: record.expires_at,
                 rotated_to: Some(new_id),
             }),
             Err(StorageError::Conflict { .. }) => {
@@ -253,6 +286,7 @@ impl SessionStore {
                 Ok(ResolvedSession {
                     principal: record.principal,
                     handle: handle.clone(),
+                    expires_at: record.expires_at,
                     rotated_to: None,
                 })
             }
@@ -261,8 +295,8 @@ impl SessionStore {
     }
 
     /// Ends the session a cookie names: the whole chain, its predecessors in
-    /// their grace and its successors, and announces it. Unknown cookies are
-    /// ignored. Returns the principal of the ended session, if there was one.
+    /// their grace and its successors, the child sessions handed to other
+    /// origins, and announces it. Unknown cookies are ignored. Returns the principal of the ended session, if there was one.
     pub async fn revoke(&self, cookie: &str) -> Result<Option<Principal>, SessionError> {
         if !is_cookie_shaped(cookie) {
             return Ok(None);
@@ -288,6 +322,7 @@ impl SessionStore {
                 .and_then(|r| r.replaced.map(|r| r.successor));
             self.scope.delete(&key_for_digest(&digest)?).await?;
         }
+        self.end_children(&handle).await?;
         self.announce(handle);
         Ok(Some(record.principal))
     }

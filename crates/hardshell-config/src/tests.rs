@@ -62,6 +62,8 @@ fn the_template_documents_every_key() {
     full.upstream = Some(crate::Upstream {
         url: "http://127.0.0.1:1".into(),
         timeout_secs: 1,
+        host: Some("app.example.com".into()),
+        identity_header: Some("X-Forwarded-User".into()),
     });
     full.workload = Some(workload::full());
     full.metrics = Some(crate::Metrics {

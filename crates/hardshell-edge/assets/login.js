@@ -33,8 +33,13 @@
 // page takes it from location.hash and then removes it from the address bar and
 // history; it keeps it in memory only, to retry if the passkey prompt is cancelled.
 //
-// After a login the page goes to "/". After a registration it asks the owner to
-// sign in with the new passkey: browsers want a fresh tap for each prompt.
+// After a login the page goes to "/", or to `?next=` when that is the login
+// hand-over to the upstream's own host (/auth/handoff?...): nothing else, so the
+// page cannot be made to send a fresh login anywhere. When the browser is signed
+// in already (it came here on a redirect that began on another site, which a
+// Strict cookie is not sent on), it goes there at once. After a registration it
+// asks the owner to sign in with the new passkey: browsers want a fresh tap for
+// each prompt.
 
 "use strict";
 
@@ -234,11 +239,25 @@
       credential: assertionJson(credential),
     });
     say("Signed in.");
-    location.assign("/");
+    location.assign(next() || "/");
+  }
+
+  // `?next=`, when it is the hand-over's start on this origin; else null.
+  function next() {
+    const target = new URLSearchParams(location.search).get("next");
+    return target && target.startsWith("/auth/handoff?") ? target : null;
+  }
+
+  async function continueIfSignedIn() {
+    const target = next();
+    if (!target) return;
+    const response = await fetch("/auth/whoami", { credentials: "same-origin" });
+    if (response.ok) location.replace(target);
   }
 
   function start() {
     const setupToken = takeSetupToken();
+    continueIfSignedIn().catch(() => {});
     if (!window.PublicKeyCredential || !navigator.credentials) {
       ui.unsupported.hidden = false;
       return;

@@ -10,6 +10,10 @@ const SECURE_SESSION: &str = "__Host-hs_session";
 const PLAIN_SESSION: &str = "hs_session";
 const SECURE_OIDC_PENDING: &str = "__Host-hs_oidc";
 const PLAIN_OIDC_PENDING: &str = "hs_oidc";
+/// The session on the upstream's own host (`[upstream] host`): a name of the
+/// edge's namespace, so the upstream neither sees nor sets it.
+const SECURE_ORIGIN_SESSION: &str = "__Host-hs_origin";
+const PLAIN_ORIGIN_SESSION: &str = "hs_origin";
 /// Every cookie the edge sets is named in this namespace.
 const PLAIN_PREFIX: &[u8] = b"hs_";
 const SECURE_PREFIX: &[u8] = b"__Host-hs_";
@@ -29,6 +33,30 @@ impl CookiePolicy {
         } else {
             PLAIN_SESSION
         }
+    }
+
+    /// The session cookie of the upstream's own host.
+    pub fn origin_session_name(self) -> &'static str {
+        if self.secure {
+            SECURE_ORIGIN_SESSION
+        } else {
+            PLAIN_ORIGIN_SESSION
+        }
+    }
+
+    /// `Set-Cookie` for a session on the upstream's own host, written by that
+    /// host's answers only, so host-only there: HttpOnly, `SameSite=Strict`
+    /// like the edge's own (no request another site starts carries it, so the
+    /// upstream's GET handlers are not reachable with it from elsewhere; the
+    /// hand-over that sets it is a chain of same-site redirects, which Strict
+    /// allows).
+    pub fn origin_session(self, value: &str, max_age_secs: i64) -> Option<HeaderValue> {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}",
+            self.origin_session_name()
+        ))
+        .ok()
     }
 
     /// The cookie naming a pending OIDC login.
@@ -214,6 +242,25 @@ mod tests {
                 .unwrap()
                 .contains("Secure")
         );
+    }
+
+    #[test]
+    fn the_upstream_hosts_session_is_its_own_edge_named_cookie() {
+        let secure = CookiePolicy { secure: true };
+        assert_eq!(secure.origin_session_name(), "__Host-hs_origin");
+        assert_ne!(secure.origin_session_name(), secure.session_name());
+        let set = secure.origin_session("v", 60).unwrap();
+        let set = set.to_str().unwrap();
+        assert!(set.starts_with("__Host-hs_origin=v; Path=/; HttpOnly; SameSite=Strict"));
+        assert!(
+            set.ends_with("; Secure") && !set.contains("Domain"),
+            "{set}"
+        );
+        // The proxy strips it and the upstream cannot set it.
+        assert!(is_edge_cookie(b"__Host-hs_origin") && is_edge_cookie(b"hs_origin"));
+        let mut map = headers(&["app=1; __Host-hs_origin=s; hs_origin=t"]);
+        strip_edge_cookies(&mut map);
+        assert_eq!(map.get(COOKIE).unwrap(), "app=1");
     }
 
     #[test]

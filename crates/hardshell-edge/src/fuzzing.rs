@@ -52,6 +52,7 @@ pub fn claimed_account(headers: &HeaderMap, https: bool) -> Option<String> {
         crate::pipeline::authn::CredentialSources {
             cookies: CookiePolicy { secure: https },
             cloudflare: true,
+            site: None,
         },
         headers,
     )

@@ -66,6 +66,11 @@ pub enum EdgeError {
     },
     #[error("edge setup: upstream url {url:?} is not usable")]
     UpstreamUrl { url: String },
+    /// A header the edge sets or strips for itself cannot carry the name.
+    #[error(
+        "edge setup: [upstream] identity_header {name:?} is a header the edge sets or removes itself; name another (e.g. X-Forwarded-User)"
+    )]
+    UpstreamIdentityHeader { name: String },
     /// Two routes of the table collide: a bug in the edge, found at start.
     #[error("edge setup: routes: {source}")]
     Routes {

@@ -14,7 +14,10 @@
 //!    upstream cannot read one path as two different resources.
 //! 4. **client address** — the socket's, or `X-Forwarded-For` from a trusted
 //!    proxy (an entry there that is not an address is refused with 400).
-//! 5. **match** — the endpoint for method and path; unknown routes end here,
+//! 5. **match** — the endpoint for method and path, in the table of the
+//!    request's host (with `[upstream] host`, the upstream's own host has a
+//!    table of its own: the proxy and the hand-over's end, none of the
+//!    edge's routes; the edge's host has no proxy); unknown routes end here,
 //!    before any credential is examined. A path whose first segment, decoded
 //!    and case-folded, is one the edge serves (`/admin`, `/metrics/`,
 //!    `/%61dmin/x`) is never matched to the proxy.
@@ -29,13 +32,16 @@
 //! 7. **origin** — a state-changing request authenticated by a credential the
 //!    browser attaches on its own (session cookie, Cloudflare's cookie or
 //!    header), and every WebSocket handshake, must come from our own origin
-//!    (`origin.rs`). Before the rate limit, so that a refused cross-site request
-//!    does not spend the owner's budget.
+//!    (`origin.rs`): the edge's origin, or on the upstream's own host that
+//!    host's origin. Before the rate limit, so that a refused cross-site
+//!    request does not spend the owner's budget.
 //! 8. **rate limit** — per client address and per principal; the edge's own
 //!    constant page files (`RoutesBuilder::asset`) are not charged.
 //! 9. **authorization** — the endpoint's requirement, decided by the pure policy,
 //!    yields a permit or a denial (401 without identity, 503 when the edge
-//!    could not check the credential it was given, 403 otherwise).
+//!    could not check the credential it was given, 403 otherwise). A browser
+//!    navigating to the upstream's own host without identity is sent to the
+//!    login hand-over instead of a 401 (`routes/handoff.rs`).
 //! 10. **audit** — the decision is recorded.
 //! 11. **route** — the handler runs with its permit, under the request time limit
 //!     (proxied streams excepted: the upstream's own timeout applies).
@@ -131,7 +137,17 @@ async fn phases(
         );
     };
 
-    // Phase 5: match.
+    // Phase 5: match, in the table of the request's host.
+    let site = state
+        .upstream
+        .as_ref()
+        .and_then(|upstream| upstream.site.as_ref())
+        .filter(|site| site.serves(request_host(&request)));
+    let routes = match (site, routes.upstream_host()) {
+        (None, _) => routes,
+        (Some(_), Some(own)) => own,
+        (Some(_), None) => return (response::not_found(), "unmatched".to_owned()),
+    };
     let (endpoint, pattern, params) = match routes.find(request.method(), request.uri().path()) {
         Match::Found {
             endpoint,
@@ -152,7 +168,7 @@ async fn phases(
     };
 
     // Phase 6: authentication.
-    let sources = authn::CredentialSources::of(state, conn.peer.ip());
+    let sources = authn::CredentialSources::of(state, conn.peer.ip(), site);
     if authn::presents_credential(sources, request.headers()) {
         let locked = state.rate_limits.check_lockout(client).err().or_else(|| {
             authn::claimed_account(sources, request.headers())
@@ -186,7 +202,7 @@ async fn phases(
         headers: request.headers(),
         ambient: authentication.ambient,
         websocket: crate::proxy::is_websocket_upgrade(request.headers()),
-        public_origin: &state.public_origin,
+        public_origin: site.map_or(&state.public_origin, |site| &site.origin),
     }) {
         state
             .audit
@@ -240,6 +256,12 @@ async fn phases(
                     http::StatusCode::SERVICE_UNAVAILABLE,
                     "authentication temporarily unavailable\n",
                 )
+            } else if denied.is_unauthenticated()
+                && site.is_some()
+                && is_navigation(request.method(), request.headers())
+            {
+                let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
+                crate::routes::handoff::to_start(&state.public_origin, target)
             } else if denied.is_unauthenticated() {
                 response::unauthorized()
             } else {
@@ -284,6 +306,7 @@ async fn phases(
         device,
         credentials,
         params,
+        session: authentication.session,
     };
     let response = if endpoint.is_proxy() {
         authorized.run(cx, request).await
@@ -295,6 +318,32 @@ async fn phases(
         }
     };
     (with_cookie(response, authentication.set_cookie), route)
+}
+
+/// The host a request is for: `Host` on HTTP/1 (checked by the target phase),
+/// the `:authority` on HTTP/2.
+fn request_host<B>(request: &Request<B>) -> Option<&str> {
+    match request.headers().get(http::header::HOST) {
+        Some(host) => host.to_str().ok(),
+        None => request.uri().authority().map(http::uri::Authority::as_str),
+    }
+}
+
+/// A browser loading a page (rather than a script calling an API, or a client
+/// with a token): the only request worth sending to a login page.
+fn is_navigation(method: &http::Method, headers: &HeaderMap) -> bool {
+    let reads = matches!(*method, http::Method::GET | http::Method::HEAD);
+    let mode = headers
+        .get("sec-fetch-mode")
+        .map(|mode| mode.as_bytes() == b"navigate");
+    let wants_html = headers
+        .get(http::header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    reads
+        && !headers.contains_key(http::header::AUTHORIZATION)
+        && !crate::proxy::is_websocket_upgrade(headers)
+        && mode.unwrap_or(wants_html)
 }
 
 /// Why the framing phase refused a request.

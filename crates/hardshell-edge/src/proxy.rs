@@ -9,6 +9,11 @@
 //! permitted principal, `X-Request-Id`, and `X-Forwarded-For`/`-Proto`. On the way
 //! back, the upstream may not set the edge's own cookies.
 //!
+//! With `[upstream] identity_header`, that header is set to the principal's
+//! name (any copy the client sent is removed). With `[upstream] host`, the
+//! upstream is served on that host only, an origin apart from the edge's
+//! ([`UpstreamSite`]; the login hand-over is `routes/handoff.rs`).
+//!
 //! The routes that forward to it, and the WebSocket relay, are in
 //! `routes/upstream.rs`.
 
@@ -28,6 +33,56 @@ pub(crate) struct Upstream {
     pub(crate) client: Client<connector::Connector, Body>,
     pub(crate) authority: &'static str,
     pub(crate) timeout: Duration,
+    /// The upstream's own host, when it has one.
+    pub(crate) site: Option<UpstreamSite>,
+    /// The trusted-proxy header the edge fills with the principal's name.
+    pub(crate) identity_header: Option<HeaderName>,
+}
+
+/// The origin the upstream is served on when `[upstream] host` is set: the
+/// host with the public URL's scheme and port, so that it is as exact as the
+/// edge's own (`app.localhost:8787` beside `localhost:8787`).
+#[derive(Debug, Clone)]
+pub(crate) struct UpstreamSite {
+    /// `host[:port]`, as a browser sends it in `Host` (or `:authority`).
+    pub(crate) authority: String,
+    /// `scheme://host[:port]`, as a browser sends it in `Origin`.
+    pub(crate) origin: String,
+}
+
+impl UpstreamSite {
+    pub(crate) fn new(host: &str, public_url: &url::Url) -> Self {
+        let authority = match public_url.port() {
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
+        };
+        let origin = format!("{}://{authority}", public_url.scheme());
+        Self { authority, origin }
+    }
+
+    /// Whether a request whose host is `host` (checked by the target phase)
+    /// is for this origin: exactly, but for the case of the name.
+    pub(crate) fn serves(&self, host: Option<&str>) -> bool {
+        host.is_some_and(|host| host.eq_ignore_ascii_case(&self.authority))
+    }
+}
+
+/// Headers the edge sets or strips for itself, refused as
+/// `[upstream] identity_header`: the edge could not both keep its meaning and
+/// fill it with a name.
+pub(crate) fn is_edges_own_header(name: &HeaderName) -> bool {
+    const ALSO: [&str; 8] = [
+        "x-request-id",
+        "host",
+        "cookie",
+        "set-cookie",
+        "content-length",
+        "content-type",
+        "upgrade",
+        "origin",
+    ];
+    let name = name.as_str();
+    STRIPPED_FROM_CLIENT.contains(&name) || HOP_BY_HOP.contains(&name) || ALSO.contains(&name)
 }
 
 impl Upstream {
@@ -43,7 +98,21 @@ impl Upstream {
             client,
             authority,
             timeout,
+            site: None,
+            identity_header: None,
         }
+    }
+
+    /// Served only on `site`, an origin of its own.
+    pub fn on_site(mut self, site: UpstreamSite) -> Self {
+        self.site = Some(site);
+        self
+    }
+
+    /// With `name` set to the principal's name on every request.
+    pub fn with_identity_header(mut self, name: HeaderName) -> Self {
+        self.identity_header = Some(name);
+        self
     }
 }
 

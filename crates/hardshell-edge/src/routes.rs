@@ -7,6 +7,7 @@
 mod admin;
 pub(crate) mod chat;
 mod devices;
+pub(crate) mod handoff;
 mod health;
 mod oidc;
 mod openai;
@@ -42,6 +43,8 @@ pub(crate) struct Context {
     pub credentials: crate::pipeline::watch::CredentialWatch,
     /// Path parameters, e.g. `id` in `/admin/tokens/{id}`.
     pub params: Vec<(String, String)>,
+    /// The session that proved the principal, when a session cookie did.
+    pub session: Option<crate::pipeline::authn::SessionFacts>,
 }
 
 impl Context {
@@ -153,6 +156,9 @@ pub(crate) struct Routes {
     /// The first segments of the edge's own routes (`admin`, `auth`, `metrics`,
     /// …): a path that begins with one, however spelled, is never proxied.
     reserved: Vec<String>,
+    /// With `[upstream] host`: everything served on the upstream's own host
+    /// (the proxy and the end of the login hand-over), and nothing else.
+    upstream_host: Option<Box<Routes>>,
 }
 
 #[derive(Default)]
@@ -229,13 +235,22 @@ impl RoutesBuilder {
             }
             router.insert(pattern.clone(), (pattern, methods))?;
         }
-        Ok(Routes { router, reserved })
+        Ok(Routes {
+            router,
+            reserved,
+            upstream_host: None,
+        })
     }
 }
 
 impl Routes {
     pub fn builder() -> RoutesBuilder {
         RoutesBuilder::default()
+    }
+
+    /// The table of the upstream's own host, when it has one.
+    pub fn upstream_host(&self) -> Option<&Routes> {
+        self.upstream_host.as_deref()
     }
 
     pub fn find(&self, method: &Method, path: &str) -> Match<'_> {
@@ -280,8 +295,9 @@ impl Routes {
 /// What the edge serves besides its own pages, logins and admin API: decided
 /// by the config (`[upstream]`, `[agent]`) before the table is built.
 pub(crate) enum Behind {
-    /// `[upstream]`: everything else is proxied there.
-    Upstream,
+    /// `[upstream]`: everything else is proxied there; with `own_host`, on
+    /// the upstream's own host only, and nothing of it on the edge's.
+    Upstream { own_host: bool },
     /// The built-in agent: the chat page, the chat API and the OpenAI API.
     Agent(Arc<crate::agent::AgentClient>),
     /// Neither: the chat paths answer 404 once authorised.
@@ -299,7 +315,13 @@ pub(crate) fn table(behind: &Behind) -> Result<Routes, matchit::InsertError> {
     let routes = admin::register(routes);
     let routes = devices::register(routes);
     let routes = match behind {
-        Behind::Upstream => upstream::register(routes),
+        Behind::Upstream { own_host: true } => {
+            let own = handoff::register_upstream_host(upstream::register(Routes::builder()));
+            let mut routes = handoff::register_edge(routes).build()?;
+            routes.upstream_host = Some(Box::new(own.build()?));
+            return Ok(routes);
+        }
+        Behind::Upstream { own_host: false } => upstream::register(routes),
         Behind::Agent(agent) => {
             let routes = chat::register(pages::register_chat(routes), agent);
             openai::register(routes, agent)
@@ -397,7 +419,7 @@ mod tests {
         let agent = Arc::new(crate::agent::AgentClient::new("/nonexistent".into()));
         let with_agent = table(&Behind::Agent(agent)).unwrap();
         let without = table(&Behind::Nothing).unwrap();
-        let upstream = table(&Behind::Upstream).unwrap();
+        let upstream = table(&Behind::Upstream { own_host: false }).unwrap();
         for (method, path) in CHAT_PATHS {
             // Without an agent the same paths are registered (404 once
             // authorised, as they have always answered), never proxied.
@@ -417,5 +439,42 @@ mod tests {
                 "{method} {path}"
             );
         }
+    }
+
+    #[test]
+    fn with_a_host_of_its_own_the_upstream_is_served_there_and_only_there() {
+        let routes = table(&Behind::Upstream { own_host: true }).unwrap();
+        let own = routes.upstream_host().expect("a table of its own");
+        for (method, path) in CHAT_PATHS {
+            assert_eq!(served(&routes, &method, path), None, "{method} {path}");
+            assert_eq!(served(own, &method, path), Some(true), "{method} {path}");
+        }
+        // On its host the edge's paths are the upstream's.
+        for path in [
+            "/admin",
+            "/admin/tokens",
+            "/login",
+            "/auth/whoami",
+            "/metrics",
+        ] {
+            assert_eq!(served(own, &Method::GET, path), Some(true), "{path}");
+            assert_ne!(served(&routes, &Method::GET, path), Some(true), "{path}");
+        }
+        // The hand-over: started on the edge's host, finished on the upstream's.
+        assert_eq!(served(&routes, &Method::GET, "/auth/handoff"), Some(false));
+        assert_eq!(served(own, &Method::GET, "/auth/handoff"), Some(true));
+        assert_eq!(
+            served(own, &Method::GET, "/.hardshell/handoff"),
+            Some(false)
+        );
+        assert_eq!(served(&routes, &Method::GET, "/.hardshell/handoff"), None);
+        assert_eq!(served(own, &Method::GET, "/.hardshell/other"), Some(false));
+        assert_eq!(served(own, &Method::GET, "/.HARDSHELL/x"), None);
+        assert!(
+            table(&Behind::Upstream { own_host: false })
+                .unwrap()
+                .upstream_host()
+                .is_none()
+        );
     }
 }

@@ -8,8 +8,8 @@ use hardshell_auth::devices::{DeviceAuthority, RevokedSerials};
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_auth::passkey::{OwnerPasskeys, RelyingParty};
 use hardshell_auth::{
-    CfAccessSettings, CfAccessVerifier, ClientSecret, EmailVerification, Ephemeral, OidcSettings,
-    Policy, RevocationFeed, Role, Rule, SessionStore, TokenStore,
+    CfAccessSettings, CfAccessVerifier, ClientSecret, EmailVerification, Ephemeral, Handoffs,
+    OidcSettings, Policy, RevocationFeed, Role, Rule, SessionStore, TokenStore,
 };
 use hardshell_config::{LoadedConfig, RuleRole};
 use hardshell_storage::{ObjectKey, Scope, StorageError, Store};
@@ -22,7 +22,7 @@ use crate::connector::Target;
 use crate::cookies::CookiePolicy;
 use crate::metrics::Metrics;
 use crate::pipeline::limits::RateLimits;
-use crate::proxy::Upstream;
+use crate::proxy::{Upstream, UpstreamSite};
 use crate::routes;
 
 use crate::state::{EdgeState, Limits, OidcLogin};
@@ -85,12 +85,7 @@ impl EdgeSetup<'_> {
         let public_url = &self.config.public_url;
         let https = public_url.scheme() == "https";
         let upstream = match &config.upstream {
-            Some(upstream) => Some(Upstream::new(
-                Target::parse(&upstream.url).ok_or_else(|| EdgeError::UpstreamUrl {
-                    url: upstream.url.clone(),
-                })?,
-                Duration::from_secs(upstream.timeout_secs),
-            )),
+            Some(upstream) => Some(upstream_of(upstream, public_url)?),
             None => None,
         };
         let devices = match config.access.devices.enabled {
@@ -112,7 +107,9 @@ impl EdgeSetup<'_> {
             Duration::from_secs(config.access.session_hours.saturating_mul(3600));
         // The config's `agent_runs` decided whether there is an agent socket.
         let behind = match (&upstream, self.agent_socket) {
-            (Some(_), _) => routes::Behind::Upstream,
+            (Some(upstream), _) => routes::Behind::Upstream {
+                own_host: upstream.site.is_some(),
+            },
             (None, Some(socket)) => routes::Behind::Agent(Arc::new(AgentClient::new(socket))),
             (None, None) => routes::Behind::Nothing,
         };
@@ -154,11 +151,16 @@ impl EdgeSetup<'_> {
             (None, _) => None,
         };
         let revocations = RevocationFeed::new();
+        let sessions = SessionStore::new(scope("sessions")?, session_lifetime)
+            .announcing_to(revocations.clone());
         let state = Arc::new(EdgeState {
             policy: policy(self.config),
             tokens: TokenStore::new(scope("tokens")?).announcing_to(revocations.clone()),
-            sessions: SessionStore::new(scope("sessions")?, session_lifetime)
-                .announcing_to(revocations.clone()),
+            handoffs: Handoffs::new(
+                Ephemeral::new(scope("pending")?, "handoff", MAX_PENDING_LOGINS),
+                sessions.clone(),
+            ),
+            sessions,
             revocations,
             session_max_age_secs: i64::try_from(session_lifetime.as_secs()).unwrap_or(i64::MAX),
             cookies: CookiePolicy { secure: https },
@@ -208,6 +210,32 @@ impl EdgeSetup<'_> {
 }
 
 /// The `[access]` table as the pure policy sees it.
+/// The edge's view of `[upstream]`: where it is, and with `host`, the origin
+/// of its own it is served on. The same value serves a workload hardshell
+/// runs: its `url` is the unix socket of the workload's inbound forwarder.
+fn upstream_of(
+    upstream: &hardshell_config::Upstream,
+    public_url: &Url,
+) -> Result<Upstream, EdgeError> {
+    let target = Target::parse(&upstream.url).ok_or_else(|| EdgeError::UpstreamUrl {
+        url: upstream.url.clone(),
+    })?;
+    let mut served = Upstream::new(target, Duration::from_secs(upstream.timeout_secs));
+    if let Some(host) = &upstream.host {
+        served = served.on_site(UpstreamSite::new(host, public_url));
+    }
+    if let Some(name) = &upstream.identity_header {
+        let refused = || EdgeError::UpstreamIdentityHeader { name: name.clone() };
+        let header = http::HeaderName::from_bytes(name.to_ascii_lowercase().as_bytes())
+            .map_err(|_| refused())?;
+        if crate::proxy::is_edges_own_header(&header) {
+            return Err(refused());
+        }
+        served = served.with_identity_header(header);
+    }
+    Ok(served)
+}
+
 fn policy(config: &LoadedConfig) -> Policy {
     let access = &config.config.access;
     Policy {
@@ -240,7 +268,13 @@ pub(crate) async fn background(state: Arc<EdgeState>) {
         tick.tick().await;
         state.audit.close_window();
         state.rate_limits.sweep();
-        for pending in [&state.logins, &state.registrations, &state.oidc_pending] {
+        let handoffs = state.handoffs.pending();
+        for pending in [
+            &state.logins,
+            &state.registrations,
+            &state.oidc_pending,
+            handoffs,
+        ] {
             if let Err(e) = pending.sweep(chrono::Utc::now()).await {
                 tracing::error!(error = %e, "deleting expired ceremony state failed");
             }
@@ -286,4 +320,55 @@ pub async fn device_authority(store: &Store) -> Result<DeviceAuthority, EdgeErro
 /// The state store's scope `name`, a key written in this crate.
 fn open_scope(store: &Store, name: &str) -> Result<Scope, StorageError> {
     store.root().scope(&ObjectKey::parse(name)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(identity_header: &str) -> hardshell_config::Upstream {
+        hardshell_config::Upstream {
+            url: "unix:/run/workload.sock".into(),
+            timeout_secs: 1,
+            host: Some("app.agent.example.com".into()),
+            identity_header: Some(identity_header.into()),
+        }
+    }
+
+    #[test]
+    fn the_identity_header_cannot_be_one_the_edge_keeps_for_itself() {
+        let public = Url::parse("https://agent.example.com").unwrap();
+        for ours in [
+            "X-Hardshell-Identity",
+            "X-Forwarded-For",
+            "x-real-ip",
+            "Authorization",
+            "Cookie",
+            "X-Request-Id",
+            "Connection",
+            "Host",
+        ] {
+            assert!(
+                matches!(
+                    upstream_of(&upstream(ours), &public),
+                    Err(EdgeError::UpstreamIdentityHeader { .. })
+                ),
+                "{ours}"
+            );
+        }
+        let served = upstream_of(&upstream("X-Forwarded-User"), &public).unwrap();
+        assert_eq!(served.identity_header.unwrap().as_str(), "x-forwarded-user");
+        let site = served.site.unwrap();
+        assert_eq!(site.authority, "app.agent.example.com");
+        assert_eq!(site.origin, "https://app.agent.example.com");
+        let with_port = Url::parse("https://agent.example.com:8443").unwrap();
+        let site = upstream_of(&upstream("X-User"), &with_port)
+            .unwrap()
+            .site
+            .unwrap();
+        assert_eq!(site.origin, "https://app.agent.example.com:8443");
+        assert!(site.serves(Some("app.agent.example.com:8443")));
+        assert!(!site.serves(Some("app.agent.example.com")));
+        assert!(!site.serves(None));
+    }
 }

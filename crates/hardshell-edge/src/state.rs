@@ -67,6 +67,8 @@ pub struct EdgeState {
     /// OIDC login, when `[access.oidc]` is set.
     pub(crate) oidc: Option<OidcLogin>,
     pub(crate) oidc_pending: Ephemeral,
+    /// Login hand-over codes to the upstream's own host (`routes/handoff.rs`).
+    pub(crate) handoffs: hardshell_auth::Handoffs,
     /// The agent's `exec` tool, when it has one.
     pub(crate) exec: Option<hardshell_exec::ExecService>,
 }

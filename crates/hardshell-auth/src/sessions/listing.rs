@@ -27,6 +27,12 @@ impl SessionHandle {
         Ok(Self(random::hex_id(HANDLE_BYTES)?))
     }
 
+    /// A handle as a pending hand-over stored it (`handoff.rs`): it names a
+    /// chain only if a record carries it, so a made-up one names none.
+    pub(crate) fn from_stored(handle: String) -> Self {
+        Self(handle)
+    }
+
     pub(super) fn into_string(self) -> String {
         self.0
     }
@@ -92,7 +98,7 @@ impl SessionStore {
     }
 
     /// Every readable record with its digest (its storage key).
-    async fn records(&self) -> Result<Vec<(String, SessionRecord)>, SessionError> {
+    pub(super) async fn records(&self) -> Result<Vec<(String, SessionRecord)>, SessionError> {
         let mut records = Vec::new();
         for entry in self.scope.list().await? {
             let Some(object) = self.scope.get(&entry.key).await? else {

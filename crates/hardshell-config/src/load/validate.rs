@@ -428,6 +428,12 @@ impl LoadedConfig {
                  or unix:/absolute/path",
             ));
         }
+        if let Some(upstream) = &self.config.upstream {
+            let public = self.resolve_public_url().ok();
+            upstream
+                .check(public.as_ref().and_then(Url::host_str))
+                .map_err(|problem| self.error_at(problem.key, problem.message))?;
+        }
         if let Some(metrics) = &self.config.metrics
             && !metrics.listen.ip().is_loopback()
         {

@@ -56,6 +56,8 @@ impl Default for Audit {
 
 /// `[upstream]`: where the edge proxies authorised chat traffic (the Worker's job
 /// in the seed). Until the built-in agent runs, any local HTTP server can be it.
+/// A workload hardshell runs is served by the edge as exactly this value, its
+/// `url` the unix socket of its inbound forwarder.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Upstream {
@@ -64,6 +66,91 @@ pub struct Upstream {
     /// Seconds to wait for the upstream to answer.
     #[serde(default = "default_upstream_timeout_secs")]
     pub timeout_secs: u64,
+    /// A host name of the upstream's own (`app.agent.example.com` beside the
+    /// public URL's `agent.example.com`): the upstream is served there and only
+    /// there, on an origin apart from the edge's, so that script the upstream
+    /// serves cannot use the owner's edge session. Without it the upstream is
+    /// served on the edge's own origin, beside the edge's routes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// A header the edge sets to the authenticated principal's name for an
+    /// upstream that trusts its proxy (OpenClaw's `trustedProxy.userHeader`),
+    /// beside the signed `X-Hardshell-Identity`. A client's own copy is removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity_header: Option<String>,
+}
+
+/// What is wrong with `[upstream] host` or `identity_header`: the key and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamProblem {
+    pub key: &'static str,
+    pub message: &'static str,
+}
+
+impl Upstream {
+    /// Checks `host` against the public URL's host (`public_host`) and the
+    /// shape of `identity_header`. Which names the edge keeps for itself is the
+    /// edge's to say (it refuses those when it starts).
+    pub fn check(&self, public_host: Option<&str>) -> Result<(), UpstreamProblem> {
+        if let Some(host) = &self.host {
+            let problem = |message| UpstreamProblem {
+                key: "upstream.host",
+                message,
+            };
+            if !is_dns_name(host) {
+                return Err(problem(
+                    "a DNS name of the upstream's own, lower case, without scheme, port or path \
+                     (e.g. app.agent.example.com)",
+                ));
+            }
+            if public_host.is_some_and(|public| public.eq_ignore_ascii_case(host)) {
+                return Err(problem(
+                    "must differ from edge.public_url's host: the upstream's origin is apart \
+                     from the edge's",
+                ));
+            }
+        }
+        if let Some(name) = &self.identity_header
+            && !is_header_name(name)
+        {
+            return Err(UpstreamProblem {
+                key: "upstream.identity_header",
+                message: "a header name: letters, digits and '-' (e.g. X-Forwarded-User)",
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A lower-case DNS name of at least two labels (one label of letters, digits
+/// and inner hyphens each, 63 bytes at most), not an IP address. By hand: the
+/// url crate accepts any host a URL may carry, IPs and odd bytes included.
+fn is_dns_name(text: &str) -> bool {
+    let labels: Vec<&str> = text.split('.').collect();
+    text.len() <= 253
+        && labels.len() >= 2
+        && labels.iter().all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| !tld.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// Letters, digits and inner hyphens: a narrower set than a header name may
+/// use (RFC 9110 tchar), and no underscore, which the edge's proxy drops.
+fn is_header_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && !text.starts_with('-')
+        && !text.ends_with('-')
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn default_upstream_timeout_secs() -> u64 {
@@ -77,4 +164,61 @@ fn default_upstream_timeout_secs() -> u64 {
 pub struct Metrics {
     /// A separate loopback listener serving only `/metrics`, without authentication.
     pub listen: SocketAddr,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upstream(host: Option<&str>, header: Option<&str>) -> Upstream {
+        Upstream {
+            url: "unix:/run/u.sock".into(),
+            timeout_secs: 1,
+            host: host.map(str::to_owned),
+            identity_header: header.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn an_upstream_host_is_a_dns_name_apart_from_the_edges() {
+        let public = Some("agent.example.com");
+        for good in [
+            "app.agent.example.com",
+            "openclaw.localhost",
+            "a-1.b2.example",
+        ] {
+            assert_eq!(upstream(Some(good), None).check(public), Ok(()), "{good}");
+        }
+        for bad in [
+            "agent.example.com",
+            "localhost",
+            "https://app.example.com",
+            "app.example.com:8443",
+            "app.example.com/",
+            "127.0.0.1",
+            "App.Example.com",
+            "-app.example.com",
+            "app..example.com",
+            "app.example.com.",
+            "app_x.example.com",
+        ] {
+            assert_eq!(
+                upstream(Some(bad), None).check(public).map_err(|p| p.key),
+                Err("upstream.host"),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_identity_header_is_a_plain_header_name() {
+        assert_eq!(upstream(None, Some("X-Forwarded-User")).check(None), Ok(()));
+        for bad in ["", "X_Forwarded_User", "X-User:", "X User", "-x", "x\u{e9}"] {
+            assert_eq!(
+                upstream(None, Some(bad)).check(None).map_err(|p| p.key),
+                Err("upstream.identity_header"),
+                "{bad:?}"
+            );
+        }
+    }
 }

@@ -10,13 +10,14 @@ use std::net::IpAddr;
 use chrono::{DateTime, Utc};
 use hardshell_audit::event::CredentialKind;
 use hardshell_auth::tokens::TOKEN_PREFIX;
-use hardshell_auth::{Principal, Revoked};
+use hardshell_auth::{Principal, Revoked, SessionHandle};
 use http::HeaderMap;
 use http::header::{AUTHORIZATION, HeaderValue};
 
 pub(crate) use crate::audit::{AuthFailure, FailureCause};
 use crate::cookies::{self, CookiePolicy};
 use crate::pipeline::watch::CredentialWatch;
+use crate::proxy::UpstreamSite;
 use crate::state::EdgeState;
 
 /// What the phase found.
@@ -34,6 +35,15 @@ pub(crate) struct Authentication {
     /// checked: what the request opens ends when it is revoked, or for a
     /// Cloudflare Access token (which this edge cannot revoke) at its `exp`.
     pub watch: CredentialWatch,
+    /// The session that proved the principal, when a session cookie did.
+    pub session: Option<SessionFacts>,
+}
+
+/// What the login hand-over needs of the session that proved the principal.
+#[derive(Debug, Clone)]
+pub(crate) struct SessionFacts {
+    pub handle: SessionHandle,
+    pub expires_at: DateTime<Utc>,
 }
 
 enum Credential<'a> {
@@ -49,27 +59,42 @@ const CF_ACCESS_HEADER: &str = "cf-access-jwt-assertion";
 /// What decides where a request's credential is looked for: the session
 /// cookie's name, and whether Cloudflare Access tokens are accepted at all.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct CredentialSources {
+pub(crate) struct CredentialSources<'a> {
     pub cookies: CookiePolicy,
     pub cloudflare: bool,
+    /// The upstream's own host, when the request is for it: its session
+    /// cookie is looked for instead of the edge's, and must be one of its own.
+    pub site: Option<&'a UpstreamSite>,
 }
 
-impl CredentialSources {
+impl<'a> CredentialSources<'a> {
     /// Where to look on a connection from `peer`. Cloudflare's token is looked
     /// for only when Access is configured and, with `only_from_trusted_proxies`,
     /// only when the peer is a trusted proxy: from anyone else it is ignored, as
     /// if it were not there.
-    pub(crate) fn of(state: &EdgeState, peer: IpAddr) -> Self {
+    pub(crate) fn of(state: &EdgeState, peer: IpAddr, site: Option<&'a UpstreamSite>) -> Self {
         let from_proxy = || state.trusted_proxies.iter().any(|cidr| cidr.contains(peer));
         Self {
             cookies: state.cookies,
             cloudflare: state.cf_access.is_some()
                 && (!state.cf_access_only_from_proxies || from_proxy()),
+            site,
+        }
+    }
+
+    /// The name of the session cookie valid on the request's host.
+    fn session_cookie(self) -> &'static str {
+        match self.site {
+            Some(_) => self.cookies.origin_session_name(),
+            None => self.cookies.session_name(),
         }
     }
 }
 
-fn credential<'a>(sources: CredentialSources, headers: &'a HeaderMap) -> Option<Credential<'a>> {
+fn credential<'a>(
+    sources: CredentialSources<'_>,
+    headers: &'a HeaderMap,
+) -> Option<Credential<'a>> {
     if let Some(value) = headers.get(AUTHORIZATION) {
         return Some(
             match value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")) {
@@ -82,7 +107,7 @@ fn credential<'a>(sources: CredentialSources, headers: &'a HeaderMap) -> Option<
     if cloudflare && let Some(jwt) = headers.get(CF_ACCESS_HEADER).and_then(|v| v.to_str().ok()) {
         return Some(Credential::CloudflareAccess(jwt));
     }
-    if let Some(session) = cookies::find(headers, sources.cookies.session_name()) {
+    if let Some(session) = cookies::find(headers, sources.session_cookie()) {
         return Some(Credential::Session(session));
     }
     if cloudflare && let Some(jwt) = cookies::find(headers, cookies::CF_AUTHORIZATION) {
@@ -92,14 +117,17 @@ fn credential<'a>(sources: CredentialSources, headers: &'a HeaderMap) -> Option<
 }
 
 /// Whether the request presents any credential at all.
-pub(crate) fn presents_credential(sources: CredentialSources, headers: &HeaderMap) -> bool {
+pub(crate) fn presents_credential(sources: CredentialSources<'_>, headers: &HeaderMap) -> bool {
     credential(sources, headers).is_some()
 }
 
 /// The account a credential claims, for per-account failure limits and the
 /// audit record: a token's id, only when it has the exact shape of one (16
 /// lower-case hex digits), so that no other client text is ever recorded.
-pub(crate) fn claimed_account(sources: CredentialSources, headers: &HeaderMap) -> Option<String> {
+pub(crate) fn claimed_account(
+    sources: CredentialSources<'_>,
+    headers: &HeaderMap,
+) -> Option<String> {
     match credential(sources, headers)? {
         Credential::Bearer(token) => token_id(token).map(|id| format!("token:{id}")),
         _ => None,
@@ -117,7 +145,7 @@ fn token_id(token: &str) -> Option<&str> {
 
 pub(crate) async fn authenticate(
     state: &EdgeState,
-    sources: CredentialSources,
+    sources: CredentialSources<'_>,
     headers: &HeaderMap,
     now: DateTime<Utc>,
 ) -> Authentication {
@@ -198,23 +226,39 @@ pub(crate) async fn authenticate(
                 }
             },
         },
-        Some(Credential::Session(cookie)) => match state.sessions.resolve(cookie, now).await {
+        Some(Credential::Session(cookie)) => match state
+            .sessions
+            .resolve_for(
+                cookie,
+                sources.site.map(|site| site.authority.as_str()),
+                now,
+            )
+            .await
+        {
             Ok(resolved) => {
                 // The chain's handle is known only once it is resolved: a
                 // logout that completes between the two is not seen (see the
                 // threat model's "Long-lived connections").
                 let mut watch = CredentialWatch::default();
-                watch.add(state.revocations.watch(Revoked::Session(resolved.handle)));
+                watch.add(
+                    state
+                        .revocations
+                        .watch(Revoked::Session(resolved.handle.clone())),
+                );
+                let max_age = state.session_max_age_secs;
                 Authentication {
-                    set_cookie: resolved.rotated_to.and_then(|id| {
-                        state
-                            .cookies
-                            .session(id.expose(), state.session_max_age_secs)
+                    set_cookie: resolved.rotated_to.and_then(|id| match sources.site {
+                        Some(_) => state.cookies.origin_session(id.expose(), max_age),
+                        None => state.cookies.session(id.expose(), max_age),
                     }),
                     principal: Some(resolved.principal),
                     failure: None,
                     ambient: true,
                     watch,
+                    session: Some(SessionFacts {
+                        handle: resolved.handle,
+                        expires_at: resolved.expires_at,
+                    }),
                 }
             }
             Err(e) => {

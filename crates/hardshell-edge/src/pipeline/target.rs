@@ -77,7 +77,7 @@ fn check_host(version: Version, uri: &Uri, headers: &HeaderMap) -> Result<(), Ta
 /// Escapes that decode to a byte which changes how a path splits or resolves.
 const AMBIGUOUS_ESCAPES: [&str; 5] = ["%2f", "%5c", "%2e", "%25", "%00"];
 
-fn check_path(path: &str) -> Result<(), TargetRefusal> {
+pub(crate) fn check_path(path: &str) -> Result<(), TargetRefusal> {
     // `*` (OPTIONS) and the like match no route; that is the match phase's 404.
     let Some(rest) = path.strip_prefix('/') else {
         return Ok(());

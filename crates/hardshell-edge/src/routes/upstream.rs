@@ -7,7 +7,7 @@ use axum::body::Body;
 use chrono::Utc;
 use hardshell_auth::identity::IDENTITY_HEADER;
 use hardshell_auth::{Chat, Permit};
-use http::{Method, Request, StatusCode, Uri};
+use http::{HeaderValue, Method, Request, StatusCode, Uri};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
@@ -60,6 +60,17 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
         .signer
         .sign(permit.identity(), &cx.request_id, Utc::now());
     insert(headers, IDENTITY_HEADER, &assertion);
+    if let Some(name) = &upstream.identity_header {
+        // Every copy the client sent goes, whatever the principal's name.
+        headers.remove(name);
+        match HeaderValue::from_str(&permit.identity().subject) {
+            Ok(value) => {
+                headers.insert(name.clone(), value);
+            }
+            // Not a name the upstream could be told: it is not served unnamed.
+            Err(_) => return response::forbidden(),
+        }
+    }
     insert(headers, "x-request-id", &cx.request_id);
     insert(headers, "x-forwarded-for", &cx.client.to_string());
     insert(

@@ -8,6 +8,7 @@ mod cloudflare;
 mod connections;
 mod framing;
 mod oidc;
+mod origin;
 mod passkey;
 mod pipeline;
 mod proxy;

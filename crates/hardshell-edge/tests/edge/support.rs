@@ -336,7 +336,19 @@ pub async fn request(
     headers: &[&str],
     body: &str,
 ) -> Reply {
-    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    request_on(addr, "localhost", method, path, headers, body).await
+}
+
+/// Like `request`, for the host `host` (e.g. the upstream's own host).
+pub async fn request_on(
+    addr: SocketAddr,
+    host: &str,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> Reply {
+    let mut text = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
     for header in headers {
         text.push_str(header);
         text.push_str("\r\n");
