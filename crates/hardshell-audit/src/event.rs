@@ -60,6 +60,7 @@ pub enum AuditEvent {
     SecretLeakBlocked(SecretLeakBlocked),
     SecretRedacted(SecretRedacted),
     RequestsSummarized(RequestsSummarized),
+    WorkloadImageResolved(WorkloadImageResolved),
 }
 
 impl AuditEvent {
@@ -92,6 +93,7 @@ impl AuditEvent {
             AuditEvent::SecretLeakBlocked(_) => "secret_leak_blocked",
             AuditEvent::SecretRedacted(_) => "secret_redacted",
             AuditEvent::RequestsSummarized(_) => "requests_summarized",
+            AuditEvent::WorkloadImageResolved(_) => "workload_image_resolved",
         }
     }
 }
@@ -264,6 +266,23 @@ pub struct SecretStored {
     /// Whether a previous value was replaced.
     pub replaced: bool,
     pub actor: Option<String>,
+}
+
+/// The workload's image, as `hardshell up` is about to run it: the
+/// reference the config names and the digests it resolved to. For a
+/// reference without a digest (`[dangerous] unpinned_images`) this is the
+/// only record of what actually ran.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkloadImageResolved {
+    /// `[workload] image`, as the operator wrote it.
+    pub reference: String,
+    /// `sha256:…` the reference resolved to (an index or a manifest).
+    pub resolved: String,
+    /// `sha256:…` of this platform's manifest, whose root runs.
+    pub manifest: String,
+    /// Whether the reference named its digest.
+    pub pinned: bool,
 }
 
 /// A secret was removed.

@@ -18,7 +18,10 @@
 //! 6. [`build_exec`]: the exec tool's shells, broker and service.
 //! 7. [`bind_edge`]: the edge, listening ([`edge::Listening`]); [`print_setup_link`].
 //! 8. [`start_agent_shell`]: the agent's sockets, broker, workspace volume and
-//!    its shell under the supervisor ([`AgentShell`]).
+//!    its shell under the supervisor ([`AgentShell`]); or, with `[workload]`,
+//!    [`prepare_workload`] (before the edge binds: the image, the state's
+//!    lease and restore, its broker and inbound socket) and
+//!    [`start_workload`].
 //! 9. [`serve`]: until a signal ([`Signals`]), then stop the agent and
 //!    unmount the volumes.
 
@@ -30,6 +33,7 @@ mod host;
 mod serve;
 mod shells;
 mod storage;
+mod workload;
 
 pub use agent_shell::{AgentShell, start_agent_shell};
 pub use edge::{bind_edge, listen_addr, oidc_client_secret, print_setup_link};
@@ -39,3 +43,4 @@ pub use host::check_host;
 pub use serve::{Signals, serve};
 pub use shells::{ShellHost, prepare_shells};
 pub use storage::{Storage, open_secrets, open_storage};
+pub use workload::{edge_config, prepare_workload, registry_credential, start_workload};

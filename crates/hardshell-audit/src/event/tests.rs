@@ -117,6 +117,12 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             name: SecretName::parse("ANTHROPIC_API_KEY").unwrap(),
             actor: owner(),
         }),
+        AuditEvent::WorkloadImageResolved(WorkloadImageResolved {
+            reference: "ghcr.io/openclaw/openclaw:2026.9.6".to_owned(),
+            resolved: format!("sha256:{}", "a".repeat(64)),
+            manifest: format!("sha256:{}", "b".repeat(64)),
+            pinned: false,
+        }),
         AuditEvent::DeviceIssued(DeviceIssued {
             device: "laptop".to_owned(),
             serial: "0a1b".to_owned(),
@@ -234,6 +240,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::TokenRevoked(_) => &["token_id", "actor"],
         AuditEvent::SecretStored(_) => &["name", "replaced", "actor"],
         AuditEvent::SecretRemoved(_) => &["name", "actor"],
+        AuditEvent::WorkloadImageResolved(_) => &["reference", "resolved", "manifest", "pinned"],
         AuditEvent::DeviceIssued(_) => &["device", "serial", "actor"],
         AuditEvent::DeviceRevoked(_) => &["serial", "actor"],
         AuditEvent::SetupLinkIssued(_) => &["expires_at", "actor"],

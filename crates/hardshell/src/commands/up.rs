@@ -21,14 +21,17 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         wiring::open_storage(&loaded, &secrets.master, &mut credentials).await?;
     let listen = wiring::listen_addr(&loaded)?;
     let oidc_client_secret = wiring::oidc_client_secret(&loaded, &mut credentials).await?;
+    let registry_credential = wiring::registry_credential(&loaded, &mut credentials).await?;
 
-    // The built-in agent runs unless [upstream] names another workload.
+    // The built-in agent runs unless [upstream] or [workload] names another.
     let agent_runs = loaded.config.agent_runs();
-    let host = wiring::prepare_shells(&loaded, agent_runs)?;
+    let workload_runs = loaded.config.workload.is_some();
+    let host = wiring::prepare_shells(&loaded, agent_runs || workload_runs)?;
     let exec_runs = loaded.config.exec_runs();
-    // Exec shells with a way out trust the egress CA: it is made before
-    // the leak scan is loaded.
-    let exec_egress = exec_runs && host.volumes.is_some() && host.egress_dir.is_some();
+    // Exec shells with a way out and the workload trust the egress CA: it
+    // is made before the leak scan is loaded.
+    let exec_egress =
+        (exec_runs && host.volumes.is_some() && host.egress_dir.is_some()) || workload_runs;
     let egress = wiring::build_egress(
         &loaded,
         &secrets.store,
@@ -49,8 +52,22 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     )
     .await?;
 
-    let listening = wiring::bind_edge(
+    let workload = wiring::prepare_workload(
         &loaded,
+        &storage.store,
+        &secrets.store,
+        &host,
+        &egress,
+        registry_credential,
+        &storage.audit,
+    )
+    .await?;
+    let edge_config = match &workload {
+        Some(workload) => wiring::edge_config(&loaded, workload),
+        None => loaded.clone(),
+    };
+    let listening = wiring::bind_edge(
+        &edge_config,
         &storage,
         signer,
         listen,
@@ -61,13 +78,21 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     .await?;
     wiring::print_setup_link(&listening.edge).await?;
     let agent = wiring::start_agent_shell(&loaded, &storage, &host, egress, &listening.edge)?;
+    let workload = workload.map(wiring::start_workload);
 
     // Ready (systemd's Type=notify) once the edge serves and the agent answers.
     crate::readiness::when_serving(
         listening.url,
         agent_runs.then(|| host.sockets.agent.clone()),
     );
-    wiring::serve(listening.edge, signals, agent, host.volumes.as_ref()).await;
+    wiring::serve(
+        listening.edge,
+        signals,
+        agent,
+        workload,
+        host.volumes.as_ref(),
+    )
+    .await;
     if log.dropped() > 0 {
         tracing::warn!(
             dropped = log.dropped(),

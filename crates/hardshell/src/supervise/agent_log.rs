@@ -1,4 +1,5 @@
-//! The agent's output, logged by the edge as the agent's: one log event per
+//! A long-lived shell's output (the agent's, the workload's), logged by the
+//! edge as that shell's: one log event per
 //! line, control characters escaped, each line cut at [`MAX_LINE`] bytes, and
 //! at most [`LINES_PER_MINUTE`] lines a minute after a burst of [`BURST`];
 //! lines over the rate are dropped and counted, and the count is logged with
@@ -17,8 +18,26 @@ const LINES_PER_MINUTE: u32 = 600;
 /// ...after a burst of this many (a start, a stack of warnings).
 const BURST: u32 = 200;
 
-/// Logs what the agent writes on `pipe` until every writer is gone.
-pub(super) fn relay(pipe: impl Read) {
+/// Whose output it is: the log target says so, so an operator can filter it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The built-in agent (`hardshell::agent`).
+    Agent,
+    /// The `[workload]` image (`hardshell::workload`).
+    Workload,
+}
+
+impl Source {
+    pub fn word(self) -> &'static str {
+        match self {
+            Source::Agent => "agent",
+            Source::Workload => "workload",
+        }
+    }
+}
+
+/// Logs what the shell writes on `pipe` until every writer is gone.
+pub(super) fn relay(pipe: impl Read, source: Source) {
     let mut reader = BufReader::new(pipe);
     let mut gate = Gate::new(Instant::now());
     let mut line = Vec::new();
@@ -27,11 +46,21 @@ pub(super) fn relay(pipe: impl Read) {
             Admitted::No => {}
             Admitted::Yes { dropped } => {
                 if dropped > 0 {
-                    tracing::warn!(dropped, "agent output over its rate was dropped");
+                    tracing::warn!(
+                        dropped,
+                        "{} output over its rate was dropped",
+                        source.word()
+                    );
                 }
                 let text = String::from_utf8_lossy(&line);
                 let text = crate::terminal::one_line(text.trim_end_matches(['\n', '\r']));
-                tracing::info!(target: "hardshell::agent", cut, "{text}");
+                // A log target is a constant, hence the two lines.
+                match source {
+                    Source::Agent => tracing::info!(target: "hardshell::agent", cut, "{text}"),
+                    Source::Workload => {
+                        tracing::info!(target: "hardshell::workload", cut, "{text}")
+                    }
+                }
             }
         }
     }

@@ -15,7 +15,11 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use super::{Egress, ShellHost, Storage};
-use crate::supervise::{Workload, supervise};
+use crate::supervise::{Reached, Source, Workload, supervise};
+
+/// From SIGTERM to killing the agent's shell: it has nothing to drain that
+/// is not in storage already.
+const AGENT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The agent's shell, running under the supervisor until `stop` says so.
 pub struct AgentShell {
@@ -102,7 +106,7 @@ pub fn start_agent_shell(
 /// there is removed, never followed (`remove_dir_all` does not follow
 /// symlinks), and the mode is set through the new directory's descriptor,
 /// opened without following a symlink.
-fn fresh_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
+pub(super) fn fresh_dir(path: &Path, mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
     let removed = match std::fs::symlink_metadata(path) {
         Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path),
@@ -167,9 +171,12 @@ fn agent_workload(
     .map(str::to_owned)
     .to_vec();
     Ok(Workload {
+        source: Source::Agent,
         launcher,
         policy,
         argv,
-        listener,
+        socket: Reached::Serving(listener),
+        stop_grace: AGENT_STOP_GRACE,
+        monitor: None,
     })
 }

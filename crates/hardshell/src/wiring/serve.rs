@@ -8,6 +8,7 @@ use hardshell_sandbox::volume::Volumes;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use super::AgentShell;
+use super::workload::Running as WorkloadShell;
 
 /// SIGTERM and SIGINT, listened for from the start.
 pub struct Signals {
@@ -42,17 +43,21 @@ impl Signals {
 }
 
 /// Serves `edge` until the first of `signals` (draining for up to 10 s and
-/// flushing the audit log), then stops the agent and unmounts the
-/// workspace volumes.
+/// flushing the audit log), then stops the agent or the workload (its
+/// state synced one last time) and unmounts the workspace volumes.
 pub async fn serve(
     edge: Edge,
     signals: Signals,
     agent: Option<AgentShell>,
+    workload: Option<WorkloadShell>,
     volumes: Option<&Arc<Volumes>>,
 ) {
     edge.serve(signals.first()).await;
     if let Some(agent) = agent {
         agent.stop().await;
+    }
+    if let Some(workload) = workload {
+        workload.stop().await;
     }
     if let Some(volumes) = volumes {
         let count = volumes.unmount_all();
