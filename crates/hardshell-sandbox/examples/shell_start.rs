@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hardshell_sandbox::{Io, Launcher, Limits, ShellPolicy, spawn};
+use hardshell_sandbox::{Io, Launcher, Limits, Root, ShellPolicy, spawn};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -36,10 +36,11 @@ async fn main() {
         name: "bench".into(),
         workspace: workspace.path().to_owned(),
         protected: Vec::new(),
-        system: ShellPolicy::default_system(),
+        root: Root::host_system(),
         binds: Vec::new(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         forward: None,
+        inbound: None,
         cwd: PathBuf::from("/workspace"),
         limits: Limits {
             memory_bytes: 256 << 20,

@@ -10,6 +10,7 @@
 //! | 4 | the exec pipe: a [`ShellError`] if a layer fails; closed by the successful exec |
 //! | 5 | the workload's standard input |
 //! | 6 | a listening socket for the workload, when the plan passes one ([`plan::Passed`]) |
+//! | 7 | the inbound forwarder's unix listener, when the plan has one ([`InitPlan::inbound`]): the reaper's, never the workload's |
 //!
 //! The init process stays in the host's pid namespace and forwards SIGTERM;
 //! the reaper is pid 1 of the shell; the workload is the reaper's only child.
@@ -21,12 +22,13 @@ use hardshell_sandbox_sys as sys;
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{self, InitPlan, Kind, Opened, Passed, Rlimit, Syscall};
-use crate::{Layer, ShellError, Status};
+use crate::{Layer, ShellError, Status, forward};
 
 pub(crate) const REPORT_FD: i32 = 3;
 pub(crate) const EXEC_FD: i32 = 4;
 pub(crate) const STDIN_FD: i32 = 5;
 pub(crate) const LISTENER_FD: i32 = 6;
+pub(crate) const INBOUND_FD: i32 = 7;
 const CONTROL_FD: i32 = 0;
 
 /// Largest plan accepted.
@@ -105,6 +107,9 @@ fn run() -> Result<(), ShellError> {
             if plan.passed == Passed::Listener {
                 let _ = sys::close_inherited(LISTENER_FD);
             }
+            if plan.inbound {
+                let _ = sys::close_inherited(INBOUND_FD);
+            }
             loop {
                 match watched.wait().map_err(supervisor)? {
                     sys::SIGCHLD => {
@@ -128,7 +133,7 @@ fn supervisor(e: io::Error) -> ShellError {
 /// Pid 1 of the shell: pivots into the root, starts the workload, forwards
 /// signals to it, reaps every orphan, and reports how the workload ended.
 fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) -> ! {
-    if let Err(e) = plan::pivot(&mut Real::default()) {
+    if let Err(e) = plan::pivot(&mut Real::default(), &plan.policy) {
         fail(&e);
         sys::exit_now(125);
     }
@@ -146,6 +151,21 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
             }
         },
         None => None,
+    };
+    // Taken (and made close-on-exec) before the fork; the workload closes
+    // every inherited descriptor past its standard streams anyway.
+    let inbound = match (plan.inbound, plan.policy.inbound) {
+        (true, Some(inbound)) => match sys::take_inherited_listener(INBOUND_FD) {
+            Ok(listener) => Some((listener, inbound.port)),
+            Err(e) => {
+                fail(&ShellError::new(
+                    Layer::Network,
+                    format!("the inbound forwarder's listener: {e}"),
+                ));
+                sys::exit_now(125);
+            }
+        },
+        _ => None,
     };
     let workload = match sys::fork() {
         Ok(sys::Forked::Child) => {
@@ -174,11 +194,17 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
     // After the fork (which needs one thread) and the drop (which the thread
     // inherits).
     if let Some((listener, to)) = forwarder
-        && spawn_relay(move || forward(&listener, &to)).is_err()
+        && forward::spawn_relay(move || forward::outbound(&listener, &to)).is_err()
     {
         // Only the workload runs in the shell yet, so its limits leave no
         // room at all: end it visibly (its exit is reported) rather than
         // run it without its way out.
+        let _ = sys::kill(workload, sys::SIGKILL);
+    }
+    if let Some((listener, port)) = inbound
+        && forward::spawn_relay(move || forward::inbound(&listener, port)).is_err()
+    {
+        // The same: a workload nobody can reach is ended, not left running.
         let _ = sys::kill(workload, sys::SIGKILL);
     }
     // The shell lives as long as the supervisor: when its end of the control
@@ -212,89 +238,6 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
             }
         }
     }
-}
-
-/// Connections relayed at once; more are closed as they come.
-const MAX_FORWARDED: usize = 64;
-
-/// Relays each connection to the shell's loopback port to the broker's unix
-/// socket, byte for byte: the broker, outside, decides everything.
-///
-/// It lives as long as the shell, whatever the workload does: a connection
-/// that cannot get its threads (the shell is at its process limit, which
-/// counts threads) is closed, and the next one is tried afresh.
-fn forward(listener: &std::net::TcpListener, to: &std::path::Path) {
-    let active = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
-    loop {
-        let Ok(tcp) = accept(listener) else { continue };
-        let Some(slot) = Slot::take(&active) else {
-            continue;
-        };
-        let Ok(unix) = std::os::unix::net::UnixStream::connect(to) else {
-            continue;
-        };
-        // On failure the closure, and with it both sockets and the slot, is
-        // dropped: the connection ends, the forwarder goes on.
-        let _ = spawn_relay(move || {
-            let _slot = slot;
-            relay(tcp, unix);
-        });
-    }
-}
-
-/// The next connection, ready to relay. The relay copies what arrives as it
-/// arrives, so a reply comes in many small writes; with Nagle's algorithm each
-/// small write after the first waits for the client's delayed ACK (~40 ms on
-/// Linux), which is what every model call paid before this was set.
-fn accept(listener: &std::net::TcpListener) -> io::Result<std::net::TcpStream> {
-    let (tcp, _) = listener.accept()?;
-    tcp.set_nodelay(true)?;
-    Ok(tcp)
-}
-
-/// One relayed connection, counted while it lives.
-struct Slot(std::sync::Arc<std::sync::atomic::AtomicUsize>);
-
-impl Slot {
-    fn take(active: &std::sync::Arc<std::sync::atomic::AtomicUsize>) -> Option<Self> {
-        use std::sync::atomic::Ordering;
-        if active.fetch_add(1, Ordering::SeqCst) >= MAX_FORWARDED {
-            active.fetch_sub(1, Ordering::SeqCst);
-            return None;
-        }
-        Some(Self(active.clone()))
-    }
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-    }
-}
-
-/// A relay thread; an error where the shell has no thread to give.
-fn spawn_relay(run: impl FnOnce() + Send + 'static) -> io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("forward".into())
-        .spawn(run)
-}
-
-/// Copies both ways until either side is done; the second direction gets a
-/// thread of its own, and without one the connection is closed.
-fn relay(tcp: std::net::TcpStream, unix: std::os::unix::net::UnixStream) {
-    let (Ok(mut tcp_in), Ok(mut unix_in)) = (tcp.try_clone(), unix.try_clone()) else {
-        return;
-    };
-    let (mut tcp_out, mut unix_out) = (tcp, unix);
-    let Ok(upstream) = spawn_relay(move || {
-        let _ = std::io::copy(&mut tcp_in, &mut unix_out);
-        let _ = unix_out.shutdown(std::net::Shutdown::Write);
-    }) else {
-        return;
-    };
-    let _ = std::io::copy(&mut unix_in, &mut tcp_out);
-    let _ = tcp_out.shutdown(std::net::Shutdown::Write);
-    let _ = upstream.join();
 }
 
 /// The workload is gone: report it, and end everything it left behind.
@@ -560,23 +503,5 @@ impl Syscall for Real {
             Ok((program, argv, env)) => sys::execve(&program, &argv, &env),
             Err(e) => e,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn a_forwarded_connection_sends_small_writes_at_once() {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let accepted = accept(&listener).unwrap();
-        // The relay writes a reply as it arrives, in pieces: with Nagle's
-        // algorithm on, each piece after the first waits for a delayed ACK.
-        assert!(accepted.nodelay().unwrap());
-        drop(client);
     }
 }

@@ -1,6 +1,7 @@
 //! Landlock, in hard-requirement mode: the shell's file tree again, as access
 //! rights the kernel checks on every open (so a mount mistake alone does not
-//! open a way out); no TCP bind or connect at all; abstract unix sockets and
+//! open a way out); TCP connect only to the forwarder's port and bind only to
+//! the shell's own inbound port, if it has them; abstract unix sockets and
 //! signals scoped to the shell's own domain. If the kernel cannot enforce all
 //! of it, the shell does not start.
 
@@ -28,6 +29,8 @@ pub struct FsRules {
     pub devices: Vec<PathBuf>,
     /// TCP ports on the shell's loopback it may connect to (its forwarder's).
     pub connect_ports: Vec<u16>,
+    /// TCP ports it may bind (its own inbound port: the workload's shell).
+    pub bind_ports: Vec<u16>,
 }
 
 /// Restricts the calling thread (and what it execs) to `rules`.
@@ -71,6 +74,11 @@ pub fn enforce(rules: &FsRules) -> io::Result<()> {
     for port in &rules.connect_ports {
         ruleset = ruleset
             .add_rule(NetPort::new(*port, AccessNet::ConnectTcp))
+            .map_err(|e| error(&e))?;
+    }
+    for port in &rules.bind_ports {
+        ruleset = ruleset
+            .add_rule(NetPort::new(*port, AccessNet::BindTcp))
             .map_err(|e| error(&e))?;
     }
     let status = ruleset.restrict_self().map_err(|e| error(&e))?;

@@ -20,6 +20,7 @@
 //! ```
 
 mod cgroup;
+mod forward;
 pub mod init;
 mod landlock;
 pub mod plan;
@@ -34,7 +35,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use supervisor::{Running, Stopper, host_ids, spawn, spawn_serving};
+pub use supervisor::{Running, Stopper, host_ids, spawn, spawn_inbound, spawn_serving};
 
 /// The descriptor a workload started with [`spawn_serving`] has its listening
 /// socket at; its environment then has `LISTEN_FDS=1` (as systemd's socket
@@ -115,9 +116,9 @@ pub struct ShellPolicy {
     /// Paths relative to the workspace bound read-only over themselves when
     /// they exist (and are not symlinks): the agent's own instructions, `.git`.
     pub protected: Vec<PathBuf>,
-    /// Host system directories bound read-only at the same path; a symlink
-    /// (`/bin -> usr/bin`) is recreated as the same symlink.
-    pub system: Vec<PathBuf>,
+    /// What the shell's `/` is made of: the host's system directories, or an
+    /// image's root.
+    pub root: Root,
     /// Anything else the shell is given on purpose.
     pub binds: Vec<Bind>,
     /// The whole environment: nothing is inherited.
@@ -130,6 +131,34 @@ pub struct ShellPolicy {
     /// caller). The workload may connect to that port and no other.
     #[serde(default)]
     pub forward: Option<Forward>,
+    /// The way in, if any: the workload may bind this one TCP port (on the
+    /// shell's own loopback: its network namespace has nothing else), and a
+    /// shell started with [`spawn_inbound`] relays the connections of a
+    /// unix listener outside to it.
+    #[serde(default)]
+    pub inbound: Option<Inbound>,
+}
+
+/// The shell's root.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Root {
+    /// Host system directories bound read-only at the same path on a tmpfs;
+    /// a symlink (`/bin -> usr/bin`) is recreated as the same symlink.
+    Host(Vec<PathBuf>),
+    /// An image's unpacked root directory on the host (readable by the
+    /// shell's host id; never a symlink), seen read-only as the whole `/`,
+    /// with nothing of the host's system. It is never written: the mount
+    /// points the shell needs and the image lacks come from a skeleton
+    /// layered over it (a read-only overlayfs; see `plan.rs`).
+    Image(PathBuf),
+}
+
+/// The workload's own port, reached through the inbound forwarder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inbound {
+    /// The TCP port the workload listens on, on the shell's `127.0.0.1`.
+    pub port: u16,
 }
 
 /// The shell's forwarder: `127.0.0.1:port` inside, relayed to the unix
@@ -163,14 +192,16 @@ pub struct Limits {
     pub open_files: u64,
 }
 
-impl ShellPolicy {
-    /// The usual read-only system: programs, libraries and `/etc`.
-    pub fn default_system() -> Vec<PathBuf> {
-        ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"]
-            .iter()
-            .map(PathBuf::from)
-            .filter(|path| path.symlink_metadata().is_ok())
-            .collect()
+impl Root {
+    /// The usual read-only system of the host: programs, libraries and `/etc`.
+    pub fn host_system() -> Self {
+        Self::Host(
+            ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc"]
+                .iter()
+                .map(PathBuf::from)
+                .filter(|path| path.symlink_metadata().is_ok())
+                .collect(),
+        )
     }
 }
 
@@ -182,12 +213,13 @@ impl std::fmt::Debug for ShellPolicy {
             .field("name", &self.name)
             .field("workspace", &self.workspace)
             .field("protected", &self.protected)
-            .field("system", &self.system)
+            .field("root", &self.root)
             .field("binds", &self.binds)
             .field("env", &names)
             .field("cwd", &self.cwd)
             .field("limits", &self.limits)
             .field("forward", &self.forward)
+            .field("inbound", &self.inbound)
             .finish()
     }
 }

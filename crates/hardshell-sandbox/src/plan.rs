@@ -19,7 +19,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{INSIDE_ID, Layer, ShellError, ShellPolicy};
+use crate::{INSIDE_ID, Layer, Root, ShellError, ShellPolicy};
 
 /// What the init program is given.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -31,6 +31,10 @@ pub struct InitPlan {
     /// What the workload inherits beyond its standard streams.
     #[serde(default)]
     pub passed: Passed,
+    /// The reaper has the inbound forwarder's unix listener (see
+    /// [`crate::Inbound`]); the workload never does.
+    #[serde(default)]
+    pub inbound: bool,
 }
 
 /// Descriptors the workload inherits beyond its standard streams.
@@ -142,6 +146,8 @@ fn fail(layer: Layer, what: &str) -> impl Fn(io::Error) -> ShellError {
 struct Sources {
     /// `(path inside, source)`; symlinks are recreated, descriptors bound.
     system: Vec<(String, Opened)>,
+    /// The image's root directory, for [`Root::Image`].
+    image: Option<Opened>,
     workspace: Opened,
     protected: Vec<(String, Opened)>,
     binds: Vec<(String, Opened, bool)>,
@@ -155,8 +161,16 @@ fn open_sources(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<Sources,
             .map_err(|e| ShellError::new(Layer::Mounts, format!("{}: {e}", path.display())))
     };
     let mut system = Vec::new();
-    for path in &policy.system {
-        system.push((text(path), open(path, false)?));
+    let mut image = None;
+    match &policy.root {
+        Root::Host(dirs) => {
+            for path in dirs {
+                system.push((text(path), open(path, false)?));
+            }
+        }
+        // Not followed: the root is the directory itself, not what a link
+        // there names.
+        Root::Image(dir) => image = Some(open(dir, false)?),
     }
     let workspace = open(&policy.workspace, true)?;
     let mut protected = Vec::new();
@@ -177,6 +191,7 @@ fn open_sources(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<Sources,
     }
     Ok(Sources {
         system,
+        image,
         workspace,
         protected,
         binds,
@@ -229,6 +244,9 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
         Some("size=1m,mode=0755"),
     )
     .map_err(fail(mounts, "root tmpfs"))?;
+    if let (Root::Image(dir), Some(image)) = (&policy.root, &sources.image) {
+        image_root(sys, dir, image, &sources)?;
+    }
     for (inside, opened) in &sources.system {
         match opened {
             Opened::Missing => {}
@@ -296,7 +314,7 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
 }
 
 /// The reaper, pid 1 of the new pid namespace, before it forks the workload.
-pub fn pivot(sys: &mut impl Syscall) -> Result<(), ShellError> {
+pub fn pivot(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<(), ShellError> {
     use hardshell_sandbox_sys as sys_;
     let mounts = Layer::Mounts;
     sys.parent_death_signal()
@@ -319,13 +337,25 @@ pub fn pivot(sys: &mut impl Syscall) -> Result<(), ShellError> {
     sys.detach(".")
         .map_err(fail(mounts, "detaching the host"))?;
     sys.chdir("/").map_err(fail(mounts, "chdir"))?;
-    sys.mount(
-        None,
-        "/",
-        None,
-        sys_::MS_REMOUNT | sys_::MS_NOSUID | sys_::MS_NODEV | sys_::MS_RDONLY,
-        Some("size=1m,mode=0755"),
-    )
+    match policy.root {
+        Root::Host(_) => sys.mount(
+            None,
+            "/",
+            None,
+            sys_::MS_REMOUNT | sys_::MS_NOSUID | sys_::MS_NODEV | sys_::MS_RDONLY,
+            Some("size=1m,mode=0755"),
+        ),
+        // An overlay without an upper layer is read-only already; this makes
+        // the mount say so too (a bind remount: overlayfs takes no tmpfs
+        // options).
+        Root::Image(_) => sys.mount(
+            None,
+            "/",
+            None,
+            sys_::MS_REMOUNT | sys_::MS_BIND | sys_::MS_NOSUID | sys_::MS_NODEV | sys_::MS_RDONLY,
+            None,
+        ),
+    }
     .map_err(fail(mounts, "read-only root"))?;
     sys.loopback_up().map_err(at(Layer::Network))?;
     Ok(())
@@ -433,11 +463,17 @@ fn find_program(
 }
 
 /// Landlock's view of the same tree: read everywhere in it, execute from the
-/// system and the workspace, write only where the shell may write.
+/// system (an image's root: all of it, read-only as it is) and the
+/// workspace, write only where the shell may write; bind only the shell's
+/// own inbound port, connect only to its forwarder's.
 pub(crate) fn fs_rules(policy: &ShellPolicy) -> crate::landlock::FsRules {
+    let read_exec = match &policy.root {
+        Root::Host(dirs) => dirs.clone(),
+        Root::Image(_) => vec![PathBuf::from("/")],
+    };
     let mut rules = crate::landlock::FsRules {
         read_only: vec![PathBuf::from("/")],
-        read_exec: policy.system.clone(),
+        read_exec,
         read_write: vec![
             PathBuf::from("/workspace"),
             PathBuf::from("/tmp"),
@@ -448,6 +484,7 @@ pub(crate) fn fs_rules(policy: &ShellPolicy) -> crate::landlock::FsRules {
             .map(|device| PathBuf::from("/dev").join(device))
             .collect(),
         connect_ports: policy.forward.iter().map(|f| f.port).collect(),
+        bind_ports: policy.inbound.iter().map(|i| i.port).collect(),
     };
     for extra in &policy.binds {
         if extra.writable {
@@ -562,8 +599,11 @@ pub(crate) fn check_policy(policy: &ShellPolicy) -> Result<(), ShellError> {
             policy.name
         ));
     }
-    for path in policy
-        .system
+    let root = match &policy.root {
+        Root::Host(dirs) => dirs.as_slice(),
+        Root::Image(dir) => std::slice::from_ref(dir),
+    };
+    for path in root
         .iter()
         .chain([&policy.workspace, &policy.cwd])
         .chain(policy.binds.iter().flat_map(|b| [&b.host, &b.inside]))
@@ -584,6 +624,15 @@ pub(crate) fn check_policy(policy: &ShellPolicy) -> Result<(), ShellError> {
     if let Some(bad) = policy.protected.iter().find(|p| !relative(p)) {
         return invalid(format!("protected path {} is not relative", bad.display()));
     }
+    if let Some(inbound) = policy.inbound {
+        let forward = policy.forward.as_ref().map(|f| f.port);
+        if inbound.port == 0 || Some(inbound.port) == forward {
+            return invalid(format!(
+                "the inbound port {} is 0 or the forwarder's",
+                inbound.port
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -593,6 +642,9 @@ pub(crate) fn is_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
+
+mod image;
+use image::image_root;
 
 #[cfg(test)]
 mod tests;

@@ -11,7 +11,7 @@ use hardshell_sandbox_sys as sys;
 use tracing::Instrument;
 
 use crate::cgroup::Cgroup;
-use crate::init::{EXEC_FD, LISTENER_FD, REPORT_FD, Report, STDIN_FD};
+use crate::init::{EXEC_FD, INBOUND_FD, LISTENER_FD, REPORT_FD, Report, STDIN_FD};
 use crate::plan::{InitPlan, Passed};
 use crate::{
     Ended, ExitReport, HOST_ID_WHEN_ROOT, INSIDE_ID, Io, Launcher, Layer, ShellError, ShellPolicy,
@@ -49,7 +49,7 @@ pub async fn spawn(
     argv: &[String],
     io: Io,
 ) -> Result<Running, ShellError> {
-    spawn_inner(launcher, policy, argv, io, None).await
+    spawn_inner(launcher, policy, argv, io, Handed::default()).await
 }
 
 /// [`spawn`], the workload given `listener` at [`crate::LISTEN_FD`] (with
@@ -62,7 +62,46 @@ pub async fn spawn_serving(
     io: Io,
     listener: &std::os::unix::net::UnixListener,
 ) -> Result<Running, ShellError> {
-    spawn_inner(launcher, policy, argv, io, Some(listener.as_fd())).await
+    let handed = Handed {
+        listener: Some(listener.as_fd()),
+        inbound: None,
+    };
+    spawn_inner(launcher, policy, argv, io, handed).await
+}
+
+/// [`spawn`], with the inbound forwarder: the shell's reaper accepts on
+/// `inbound` (a listening unix socket the caller bound, in a directory of
+/// its own) and relays each connection to the workload's port
+/// ([`crate::Inbound`], which the policy must name) on the shell's
+/// `127.0.0.1`. The workload never holds `inbound`. The caller keeps its
+/// copy: a workload started again serves the same socket.
+pub async fn spawn_inbound(
+    launcher: &Launcher,
+    policy: &ShellPolicy,
+    argv: &[String],
+    io: Io,
+    inbound: &std::os::unix::net::UnixListener,
+) -> Result<Running, ShellError> {
+    if policy.inbound.is_none() {
+        return Err(ShellError::new(
+            Layer::Policy,
+            "an inbound listener for a policy without an inbound port",
+        ));
+    }
+    let handed = Handed {
+        listener: None,
+        inbound: Some(inbound.as_fd()),
+    };
+    spawn_inner(launcher, policy, argv, io, handed).await
+}
+
+/// Descriptors handed to the shell beyond its standard streams.
+#[derive(Default, Clone, Copy)]
+struct Handed<'a> {
+    /// The workload's listener ([`spawn_serving`]).
+    listener: Option<std::os::fd::BorrowedFd<'a>>,
+    /// The inbound forwarder's ([`spawn_inbound`]), the reaper's.
+    inbound: Option<std::os::fd::BorrowedFd<'a>>,
 }
 
 async fn spawn_inner(
@@ -70,13 +109,13 @@ async fn spawn_inner(
     policy: &ShellPolicy,
     argv: &[String],
     io: Io,
-    listener: Option<std::os::fd::BorrowedFd<'_>>,
+    handed: Handed<'_>,
 ) -> Result<Running, ShellError> {
     let started = Instant::now();
     crate::plan::check_policy(policy)?;
     // After the check, so the name is `[a-z0-9-]{1,48}` and no other text.
     let span = tracing::info_span!("shell", name = %policy.name);
-    let mut running = spawn_checked(launcher, policy, argv, io, listener)
+    let mut running = spawn_checked(launcher, policy, argv, io, handed)
         .instrument(span)
         .await?;
     // The wall clock and the reported duration count the start too.
@@ -91,7 +130,7 @@ async fn spawn_checked(
     policy: &ShellPolicy,
     argv: &[String],
     io: Io,
-    listener: Option<std::os::fd::BorrowedFd<'_>>,
+    handed: Handed<'_>,
 ) -> Result<Running, ShellError> {
     if !policy.workspace.is_dir() {
         return Err(ShellError::new(
@@ -119,7 +158,7 @@ async fn spawn_checked(
     }
     let cgroup = Arc::new(Cgroup::create(&policy.name, &policy.limits)?);
     let ids = (host_uid, host_gid);
-    match start(launcher, policy, argv, io, listener, &cgroup, ids).await {
+    match start(launcher, policy, argv, io, handed, &cgroup, ids).await {
         Ok(running) => Ok(running),
         Err(e) => {
             let cgroup = cgroup.clone();
@@ -149,7 +188,7 @@ async fn start(
     policy: &ShellPolicy,
     argv: &[String],
     io: Io,
-    listener: Option<std::os::fd::BorrowedFd<'_>>,
+    handed: Handed<'_>,
     cgroup: &Arc<Cgroup>,
     (host_uid, host_gid): (u32, u32),
 ) -> Result<Running, ShellError> {
@@ -169,8 +208,11 @@ async fn start(
         (high(&exec_write)?, EXEC_FD),
         (high(&stdin)?, STDIN_FD),
     ];
-    if let Some(listener) = listener {
+    if let Some(listener) = handed.listener {
         passed.push((high(&listener)?, LISTENER_FD));
+    }
+    if let Some(inbound) = handed.inbound {
+        passed.push((high(&inbound)?, INBOUND_FD));
     }
     drop((report_write, exec_write, stdin));
     let mut command = std::process::Command::new(&launcher.program);
@@ -209,10 +251,11 @@ async fn start(
         policy: policy.clone(),
         argv: argv.to_vec(),
         host_gid,
-        passed: match listener {
+        passed: match handed.listener {
             Some(_) => Passed::Listener,
             None => Passed::Nothing,
         },
+        inbound: handed.inbound.is_some(),
     })
     .map_err(|e| ShellError::new(Layer::Supervisor, e))?;
     let handshake = tokio::task::spawn_blocking(move || {

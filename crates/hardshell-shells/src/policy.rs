@@ -17,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hardshell_sandbox::{Bind, Forward, Limits, ShellPolicy};
+use hardshell_sandbox::{Bind, Forward, Limits, Root, ShellPolicy};
 
 use hardshell_exec::ShellRun;
 use hardshell_intercept::{BUNDLE_FILE, CA_FILE, TrustFiles};
@@ -75,7 +75,7 @@ pub fn agent(shell: AgentShell<'_>) -> ShellPolicy {
         name: "agent".into(),
         workspace: shell.workspace,
         protected,
-        system: ShellPolicy::default_system(),
+        root: Root::host_system(),
         binds: vec![
             Bind {
                 host: shell.program.to_owned(),
@@ -93,6 +93,7 @@ pub fn agent(shell: AgentShell<'_>) -> ShellPolicy {
             port: PROXY_PORT,
             to: hardshell_protocol::socket::shell_broker_socket(),
         }),
+        inbound: None,
         cwd: "/workspace".into(),
         limits: Limits {
             memory_bytes: limits.memory_mb << 20,
@@ -114,10 +115,11 @@ pub(crate) fn exec(workspace: PathBuf, run: &ShellRun, tmp_bytes: u64) -> ShellP
         name: "exec".into(),
         workspace,
         protected: vec![PathBuf::from(".git")],
-        system: ShellPolicy::default_system(),
+        root: Root::host_system(),
         binds: Vec::new(),
         env: exec_env(),
         forward: None,
+        inbound: None,
         cwd: PathBuf::from("/workspace"),
         limits: Limits {
             memory_bytes: run.memory_mb.saturating_mul(1 << 20),

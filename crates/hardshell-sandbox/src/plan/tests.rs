@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::{InitPlan, Kind, Opened, Passed, Rlimit, Syscall, contain, enter, pivot};
 use crate::landlock::FsRules;
-use crate::{Bind, Layer, Limits, ShellPolicy};
+use crate::{Bind, Inbound, Layer, Limits, Root, ShellPolicy};
 
 /// Records every call as a line; fails the first call whose line starts with
 /// `fail_on`.
@@ -88,7 +88,7 @@ impl Syscall for Recording {
         target: &str,
         fstype: Option<&str>,
         flags: u64,
-        _data: Option<&str>,
+        data: Option<&str>,
     ) -> io::Result<()> {
         let kind = if flags & libc::MS_REMOUNT != 0 {
             let ro = if flags & libc::MS_RDONLY != 0 {
@@ -110,7 +110,18 @@ impl Syscall for Recording {
             Some(fd) => self.opened[fd.parse::<usize>().unwrap() - 100].clone(),
             None => source.unwrap_or("-").to_owned(),
         };
-        self.record(format!("mount {kind} {source} {target}"))
+        // An overlay's layers, descriptors shown as paths too.
+        let layers = match (fstype, data) {
+            (Some("overlay"), Some(data)) => {
+                let mut shown = data.to_owned();
+                for (index, path) in self.opened.iter().enumerate() {
+                    shown = shown.replace(&format!("/proc/self/fd/{}", 100 + index), path);
+                }
+                format!(" {shown}")
+            }
+            _ => String::new(),
+        };
+        self.record(format!("mount {kind} {source} {target}{layers}"))
     }
     fn restrict_tree(&mut self, path: &str, set: u64) -> io::Result<()> {
         use hardshell_sandbox_sys as sys_;
@@ -141,8 +152,17 @@ impl Syscall for Recording {
         Ok(opened)
     }
     fn kind(&mut self, path: &str) -> io::Result<Kind> {
-        Ok(match path {
+        // A path under an opened descriptor is shown as the path it was
+        // opened from.
+        let mut path = path.to_owned();
+        if let Some(rest) = path.strip_prefix("/proc/self/fd/") {
+            let (fd, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            path = format!("{}{tail}", self.opened[fd.parse::<usize>().unwrap() - 100]);
+        }
+        Ok(match path.as_str() {
             "/bin" => Kind::Symlink(PathBuf::from("usr/bin")),
+            "/images/app/var/run" => Kind::Symlink(PathBuf::from("/run")),
+            "/images/app/etc/hosts" => Kind::File,
             p if p.contains("missing") => Kind::Missing,
             p if p.ends_with("AGENTS.md") || p.contains("/dev/") || p.ends_with(".sock") => {
                 Kind::File
@@ -224,7 +244,7 @@ fn plan() -> InitPlan {
                 PathBuf::from("missing.md"),
                 PathBuf::from("link.md"),
             ],
-            system: vec![PathBuf::from("/usr"), PathBuf::from("/bin")],
+            root: Root::Host(vec![PathBuf::from("/usr"), PathBuf::from("/bin")]),
             binds: vec![Bind {
                 host: PathBuf::from("/srv/run"),
                 inside: PathBuf::from("/run/hardshell"),
@@ -232,6 +252,7 @@ fn plan() -> InitPlan {
             }],
             env: vec![("PATH".into(), "/usr/bin".into())],
             forward: None,
+            inbound: None,
             cwd: PathBuf::from("/workspace"),
             limits: Limits {
                 memory_bytes: 1 << 28,
@@ -246,12 +267,13 @@ fn plan() -> InitPlan {
         argv: vec!["true".into()],
         host_gid: 2_147_000_000,
         passed: Passed::Nothing,
+        inbound: false,
     }
 }
 
 fn all_three(sys: &mut Recording, plan: &InitPlan) -> crate::ShellError {
     enter(sys, plan).unwrap();
-    pivot(sys).unwrap();
+    pivot(sys, &plan.policy).unwrap();
     contain(sys, plan)
 }
 
@@ -416,7 +438,7 @@ fn a_layer_that_fails_stops_the_start_and_is_named() {
             ..Recording::default()
         };
         let plan = plan();
-        let error = match enter(&mut sys, &plan).and_then(|()| pivot(&mut sys)) {
+        let error = match enter(&mut sys, &plan).and_then(|()| pivot(&mut sys, &plan.policy)) {
             Err(e) => e,
             Ok(()) => contain(&mut sys, &plan),
         };
@@ -440,8 +462,20 @@ fn policies_with_relative_or_odd_paths_are_refused() {
     bad.policy.workspace = PathBuf::from("srv/ws");
     let mut cases = vec![bad];
     let mut bad = plan();
-    bad.policy.system.push(PathBuf::from("/usr/../etc"));
+    bad.policy.root = Root::Host(vec![PathBuf::from("/usr/../etc")]);
     cases.push(bad);
+    let mut bad = plan();
+    bad.policy.root = Root::Image(PathBuf::from("images/app"));
+    cases.push(bad);
+    for port in [0, 3128] {
+        let mut bad = plan();
+        bad.policy.forward = Some(crate::Forward {
+            port: 3128,
+            to: PathBuf::from("/run/hardshell/broker.sock"),
+        });
+        bad.policy.inbound = Some(Inbound { port });
+        cases.push(bad);
+    }
     let mut bad = plan();
     bad.policy.protected.push(PathBuf::from("../outside"));
     cases.push(bad);
@@ -457,4 +491,90 @@ fn policies_with_relative_or_odd_paths_are_refused() {
         assert_eq!(error.layer, Layer::Policy, "{error}");
         assert!(sys.calls.is_empty(), "{:#?}", sys.calls);
     }
+}
+
+fn image_plan() -> InitPlan {
+    let mut plan = plan();
+    plan.policy.root = Root::Image(PathBuf::from("/images/app"));
+    plan.policy.inbound = Some(Inbound { port: 8080 });
+    plan.policy.binds.push(Bind {
+        host: PathBuf::from("/srv/hosts.sock"),
+        inside: PathBuf::from("/etc/hosts"),
+        writable: false,
+    });
+    plan
+}
+
+#[test]
+fn an_image_root_is_a_read_only_overlay_of_a_skeleton_over_the_image() {
+    let mut sys = Recording::default();
+    let plan = image_plan();
+    let end = all_three(&mut sys, &plan);
+    assert_eq!(end.layer, Layer::Exec, "{end}");
+    // Every mount point is made in the skeleton, before the overlay covers it.
+    for point in [
+        "mkdir /tmp/workspace",
+        "mkdir /tmp/tmp",
+        "mkdir /tmp/dev",
+        "mkdir /tmp/proc",
+        "mkdir /tmp/run/hardshell",
+        "touch /tmp/etc/hosts",
+    ] {
+        sys.before(point, "mount overlay");
+    }
+    let overlay = &sys.calls[sys.position("mount overlay")];
+    assert_eq!(
+        overlay, "mount overlay overlay /tmp lowerdir=/tmp:/images/app",
+        "the skeleton on top, the image below, no upper layer"
+    );
+    // Nothing is made, bound or linked inside the image's directory, and no
+    // host system directory is bound.
+    assert!(
+        !sys.calls.iter().any(|c| (c.starts_with("mkdir")
+            || c.starts_with("touch")
+            || c.starts_with("symlink"))
+            && c.contains("/images/")),
+        "{:#?}",
+        sys.calls
+    );
+    assert!(!sys.calls.iter().any(|c| c.starts_with("mount bind /usr")));
+    sys.before("mount overlay", "mount bind /srv/ws /tmp/workspace");
+    sys.before("pivot_root . .", "mount remount-ro - /");
+    // Landlock: execute from the (read-only) image, bind the inbound port only.
+    let rules = sys.rules.unwrap();
+    assert_eq!(
+        rules.read_exec,
+        [PathBuf::from("/"), PathBuf::from("/etc/hosts")]
+    );
+    assert_eq!(rules.bind_ports, [8080]);
+    assert!(rules.connect_ports.is_empty());
+}
+
+#[test]
+fn a_mount_point_the_image_has_as_a_symlink_or_a_file_is_refused_by_name() {
+    for (inside, named) in [
+        ("/var/run/hardshell", "/var/run"),
+        ("/etc/hosts/dir", "/etc/hosts"),
+    ] {
+        let mut plan = image_plan();
+        plan.policy.binds.push(Bind {
+            host: PathBuf::from("/srv/run"),
+            inside: PathBuf::from(inside),
+            writable: false,
+        });
+        let mut sys = Recording::default();
+        let error = enter(&mut sys, &plan).unwrap_err();
+        assert_eq!(error.layer, Layer::Mounts, "{error}");
+        assert!(error.detail().contains(named), "{error}");
+        assert!(error.detail().contains(inside), "{error}");
+        assert!(!sys.calls.iter().any(|c| c.starts_with("mount overlay")));
+    }
+}
+
+#[test]
+fn a_host_root_binds_no_port_and_an_inbound_port_is_the_only_one() {
+    let plan = plan();
+    assert!(super::fs_rules(&plan.policy).bind_ports.is_empty());
+    let plan = image_plan();
+    assert_eq!(super::fs_rules(&plan.policy).bind_ports, [8080]);
 }

@@ -2,13 +2,16 @@
 //! a real shell with its output captured.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod image;
+
 use std::io::Read;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use hardshell_sandbox::{
-    ExitReport, Io, Launcher, Limits, Running, ShellError, ShellPolicy, Stdio, spawn, spawn_serving,
+    ExitReport, Io, Launcher, Limits, Root, Running, ShellError, ShellPolicy, Stdio, spawn,
+    spawn_serving,
 };
 
 /// A temporary directory holding the shell's workspace.
@@ -38,10 +41,11 @@ pub fn policy(shell: &Shell) -> ShellPolicy {
         name: "test".into(),
         workspace: shell.workspace.clone(),
         protected: Vec::new(),
-        system: ShellPolicy::default_system(),
+        root: Root::host_system(),
         binds: Vec::new(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
         forward: None,
+        inbound: None,
         cwd: PathBuf::from("/workspace"),
         limits: Limits {
             memory_bytes: 256 << 20,
@@ -71,6 +75,14 @@ pub struct Captured {
 }
 
 impl Captured {
+    /// Collects what `stdout` and `stderr` carry.
+    pub fn new(stdout: std::io::PipeReader, stderr: std::io::PipeReader) -> Self {
+        Self {
+            stdout: reader(stdout),
+            stderr: reader(stderr),
+        }
+    }
+
     pub fn collect(self) -> (String, String) {
         (self.stdout.join().unwrap(), self.stderr.join().unwrap())
     }
