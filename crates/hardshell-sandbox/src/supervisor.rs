@@ -465,6 +465,13 @@ impl Stopper {
     /// SIGTERM to the workload, SIGKILL to the whole shell two seconds later
     /// if it is still there.
     pub fn terminate(&self) {
+        self.terminate_within(TERMINATE_GRACE);
+    }
+
+    /// SIGTERM to the workload, SIGKILL to the whole shell `grace` later if it
+    /// is still there: a workload that drains on SIGTERM (OpenClaw's gateway,
+    /// for minutes) gets what its owner configured, and no more.
+    pub fn terminate_within(&self, grace: Duration) {
         self.terminated.store(true, Ordering::SeqCst);
         let Ok(pid) = i32::try_from(self.pid) else {
             return;
@@ -474,7 +481,7 @@ impl Stopper {
         let _ = sys::kill(pid, sys::SIGTERM);
         let terminated = self.terminated.clone();
         tokio::spawn(async move {
-            tokio::time::sleep(TERMINATE_GRACE).await;
+            tokio::time::sleep(grace).await;
             if terminated.load(Ordering::SeqCst) {
                 // Still unreaped if still running (see above); a reaped pid is
                 // only killed if wait() has not run, which it sets below.

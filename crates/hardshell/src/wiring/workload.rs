@@ -95,7 +95,7 @@ pub async fn registry_credential(
     let value = credentials
         .resolve("workload.registry_credential", reference)
         .await?;
-    let credential = RegistryCredential::from_secret(value.expose())
+    let credential = RegistryCredential::from_secret(value.as_bytes())
         .context("workload.registry_credential: the secret's value must be user:password")?;
     Ok(Some(credential))
 }

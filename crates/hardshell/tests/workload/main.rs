@@ -1,0 +1,188 @@
+//! `[workload]` end to end: the real binary runs an OCI image (a busybox HTTP
+//! server with CGI scripts, built with umoci and run by digest) in its shell,
+//! reached only through the edge on the workload's own host, keyed only by its
+//! broker, its state in the object store.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod image;
+mod state;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use hardshell_testkit::instance::{Instance, Up};
+
+/// The binary under test.
+const HARDSHELL: &str = env!("CARGO_BIN_EXE_hardshell");
+/// The workload's own host, with the public URL's port (`localhost:8787`).
+const WORK_HOST: &str = "work.localhost:8787";
+/// How long the workload may take to answer through the edge after `up` is
+/// ready: its image is unpacked by then; the shell starts in milliseconds.
+const WORKLOAD_DEADLINE: Duration = Duration::from_secs(30);
+
+/// An instance whose `[workload]` is the test image; `extra` is appended.
+fn instance(image: &str, extra: &str) -> Instance {
+    let hs = Instance::initialised(HARDSHELL);
+    hs.edit_config(|text| {
+        format!(
+            "{}\n[workload]\nimage = \"{image}\"\nhost = \"work.localhost\"\n\
+             health_path = \"/index.html\"\nidentity_header = \"X-Forwarded-User\"\n\
+             memory_mb = 256\nstate_dir = \"/state\"\nstop_grace_secs = 5\n{extra}",
+            text.replace("127.0.0.1:8787", "127.0.0.1:0")
+        )
+    });
+    hs
+}
+
+fn start(hs: &Instance) -> Up {
+    let mut command = hs.command(&["up"]);
+    command.env("RUST_LOG", "info").stdout(Stdio::null());
+    Up::start(command, Duration::from_secs(60))
+}
+
+fn token(hs: &Instance) -> String {
+    hs.run(&["token", "create", "--name", "t", "--scope", "chat"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+/// A plain HTTP/1.1 request to the edge at `addr` with `host`; the status
+/// and the body.
+fn get(addr: &str, host: &str, path: &str, headers: &[String]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn bearer(token: &str) -> String {
+    format!("Authorization: Bearer {token}")
+}
+
+/// Waits until the workload answers `path` through the edge with 200.
+fn answered(up: &Up, token: &str, path: &str) -> String {
+    let deadline = Instant::now() + WORKLOAD_DEADLINE;
+    loop {
+        let (status, body) = get(&up.addr, WORK_HOST, path, &[bearer(token)]);
+        if status == 200 {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the workload did not answer {path} (last {status}: {body}); log:\n{}",
+            up.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn stop(mut up: Up) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &up.child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while Instant::now() < deadline {
+        if up.child.try_wait().unwrap().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = up.child.kill();
+    let _ = up.child.wait();
+    panic!("up did not stop on SIGTERM");
+}
+
+#[test]
+fn the_workload_answers_through_the_edge_on_its_own_host_and_only_there() {
+    let (_dir, scratch) = image::scratch();
+    let hs = instance(&image::build(&scratch), "");
+    let token = token(&hs);
+    let up = start(&hs);
+    let body = answered(&up, &token, "/index.html");
+    assert_eq!(body, "hello from the workload\n");
+    // Without a credential the edge answers, not the workload.
+    let (status, body) = get(&up.addr, WORK_HOST, "/index.html", &[]);
+    assert_ne!(status, 200, "{body}");
+    assert!(!body.contains("hello from the workload"), "{body}");
+    // The edge's own host does not serve the workload.
+    let (_, body) = get(&up.addr, "localhost:8787", "/index.html", &[bearer(&token)]);
+    assert!(!body.contains("hello from the workload"), "{body}");
+    // Nothing listens on the host for it: its port is in its own network
+    // namespace.
+    assert!(TcpStream::connect(("127.0.0.1", image::PORT)).is_err());
+    // The image's digest is on record.
+    let audit = hs.run(&["audit", "show"]).ok().stdout;
+    assert!(audit.contains("workload_image_resolved"), "{audit}");
+    stop(up);
+}
+
+#[test]
+fn the_workload_sees_the_identity_the_edge_sets_never_the_clients() {
+    let (_dir, scratch) = image::scratch();
+    let hs = instance(&image::build(&scratch), "");
+    let token = token(&hs);
+    let up = start(&hs);
+    answered(&up, &token, "/index.html");
+    let (status, body) = get(
+        &up.addr,
+        WORK_HOST,
+        "/cgi-bin/whoami",
+        &[bearer(&token), "X-Forwarded-User: mallory".to_owned()],
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("identity=present"), "{body}");
+    assert!(!body.contains("mallory"), "{body}");
+    assert!(!body.contains("user=\n"), "the edge names the principal: {body}");
+    stop(up);
+}
+
+#[test]
+fn the_workload_reaches_nothing_but_its_broker_holds_placeholders_and_cannot_write_its_root() {
+    let (_dir, scratch) = image::scratch();
+    let hs = instance(
+        &image::build(&scratch),
+        "[workload.env]\nAPI_KEY = \"secret:TEST_API_KEY\"\n\
+         [egress.secrets]\nTEST_API_KEY = [\"api.example.test\"]\n",
+    );
+    hs.run_with_stdin(&["secret", "put", "TEST_API_KEY"], b"sk-real-value-never-inside")
+        .ok();
+    let token = token(&hs);
+    let up = start(&hs);
+    answered(&up, &token, "/index.html");
+    let env = answered(&up, &token, "/cgi-bin/env");
+    assert!(env.contains("API_KEY=hs-secret:TEST_API_KEY"), "{env}");
+    assert!(!env.contains("sk-real-value-never-inside"), "{env}");
+    assert!(!env.contains("HARDSHELL_MASTER_KEY"), "{env}");
+    for script in ["direct", "proxied", "scribble"] {
+        let body = answered(&up, &token, &format!("/cgi-bin/{script}"));
+        assert!(
+            body.starts_with("exit=") && !body.starts_with("exit=0"),
+            "{script}: {body}"
+        );
+    }
+    stop(up);
+}

@@ -1,0 +1,144 @@
+//! The workload's state directory in the object store (a real SeaweedFS,
+//! started by scripts/test): synced while it runs, kept across `kill -9`,
+//! restored into a fresh data directory on the same bucket, and never owned
+//! by two machines at once.
+
+use std::time::{Duration, Instant};
+
+use hardshell_testkit::instance::Instance;
+
+use crate::{answered, image, instance, start, stop, token};
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with scripts/test, which starts SeaweedFS")
+    })
+}
+
+/// `hs` on the shared bucket under `prefix`, its credentials as secrets.
+fn on_bucket(hs: &Instance, prefix: &str) {
+    hs.run_with_stdin(
+        &["secret", "put", "S3_ACCESS_KEY_ID"],
+        env("HARDSHELL_TEST_SEAWEEDFS_KEY_ID").as_bytes(),
+    )
+    .ok();
+    hs.run_with_stdin(
+        &["secret", "put", "S3_SECRET_ACCESS_KEY"],
+        env("HARDSHELL_TEST_SEAWEEDFS_SECRET").as_bytes(),
+    )
+    .ok();
+    let endpoint = env("HARDSHELL_TEST_SEAWEEDFS");
+    hs.edit_config(|text| {
+        text.replace("backend = \"file\"", "backend = \"s3\"").replace(
+            "# [storage.s3]\n",
+            &format!(
+                "[storage.s3]\nendpoint = \"{endpoint}\"\nbucket = \"hardshell-test\"\n\
+                 path_style = true\nprefix = \"{prefix}\"\n\
+                 access_key_id = \"secret:S3_ACCESS_KEY_ID\"\n\
+                 secret_access_key = \"secret:S3_SECRET_ACCESS_KEY\"\n"
+            ),
+        )
+    });
+}
+
+/// Another machine: a fresh data directory holding only what an operator
+/// moves (the master key and the secret store), on the same bucket.
+fn another_machine(from: &Instance, image: &str) -> Instance {
+    let hs = instance(image, "");
+    let data = hs.path("data");
+    std::fs::remove_dir_all(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::copy(from.path("data/master.key"), data.join("master.key")).unwrap();
+    copy_tree(&from.path("data/secrets"), &data.join("secrets"));
+    hs.edit_config(|_| std::fs::read_to_string(from.path("hardshell.toml")).unwrap());
+    hs
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// Waits until the bucket's current generation holds the note (the state
+/// sync publishes within seconds of a write): `hardshell state ls` lists it
+/// with its file count (the FILES column, after the generation and time).
+fn synced(hs: &Instance) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let listing = hs.run(&["state", "ls"]).ok().stdout;
+        let current = listing
+            .lines()
+            .find_map(|line| line.strip_prefix("current: generation "))
+            .map(str::trim);
+        let files = current.and_then(|generation| {
+            listing.lines().find_map(|line| {
+                (line.get(..10).map(str::trim) == Some(generation))
+                    .then(|| line.get(38..45).map(str::trim))
+                    .flatten()
+                    .and_then(|files| files.parse::<u64>().ok())
+            })
+        });
+        if files.is_some_and(|files| files >= 1) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the note was not synced:\n{listing}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn state_survives_kill_9_moves_to_a_fresh_data_directory_and_has_one_owner_at_a_time() {
+    let (_dir, scratch) = image::scratch();
+    let image = image::build(&scratch);
+    let prefix = format!("workload-{}", std::process::id());
+    let first = instance(&image, "");
+    on_bucket(&first, &prefix);
+    let token = token(&first);
+    let mut up = start(&first);
+    assert_eq!(answered(&up, &token, "/cgi-bin/note"), "none\n");
+    assert_eq!(
+        answered(&up, &token, "/cgi-bin/note?kept-across-machines"),
+        "kept-across-machines\n"
+    );
+    synced(&first);
+    // The edge dies without a word: the lease stays, the state is stored.
+    let _ = up.child.kill();
+    let _ = up.child.wait();
+
+    // Another machine on the bucket cannot take the state while the lease
+    // of the first is live.
+    let second = another_machine(&first, &image);
+    let refused = second.run(&["up"]);
+    assert!(!refused.status.success());
+    let last = refused.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("lease"), "{}", refused.stderr);
+
+    // The first machine takes its own lease back; nothing synced was lost.
+    let up = start(&first);
+    assert_eq!(
+        answered(&up, &token, "/cgi-bin/note"),
+        "kept-across-machines\n"
+    );
+    // A clean stop syncs one last time and releases the lease.
+    stop(up);
+
+    // The second machine, with a fresh data directory, gets it all back.
+    let token = super::token(&second);
+    let up = start(&second);
+    assert_eq!(
+        answered(&up, &token, "/cgi-bin/note"),
+        "kept-across-machines\n"
+    );
+    stop(up);
+}
