@@ -465,7 +465,7 @@ fn find_program(
 /// Landlock's view of the same tree: read everywhere in it, execute from the
 /// system (an image's root: all of it, read-only as it is) and the
 /// workspace, write only where the shell may write; bind only the shell's
-/// own inbound port, connect only to its forwarder's.
+/// own inbound port, connect only to it and to its forwarder's.
 pub(crate) fn fs_rules(policy: &ShellPolicy) -> crate::landlock::FsRules {
     let read_exec = match &policy.root {
         Root::Host(dirs) => dirs.clone(),
@@ -483,7 +483,14 @@ pub(crate) fn fs_rules(policy: &ShellPolicy) -> crate::landlock::FsRules {
             .iter()
             .map(|device| PathBuf::from("/dev").join(device))
             .collect(),
-        connect_ports: policy.forward.iter().map(|f| f.port).collect(),
+        // Its own port too: a workload's tools reach its server there
+        // (OpenClaw's CLI its gateway), inside the shell's own network.
+        connect_ports: policy
+            .forward
+            .iter()
+            .map(|f| f.port)
+            .chain(policy.inbound.iter().map(|i| i.port))
+            .collect(),
         bind_ports: policy.inbound.iter().map(|i| i.port).collect(),
     };
     for extra in &policy.binds {

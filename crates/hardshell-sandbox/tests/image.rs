@@ -42,16 +42,26 @@ async fn an_image_shell_sees_the_images_files_and_none_of_the_hosts() {
     let shell = Shell::new();
     let image = Image::busybox(&[("/etc/image-release", "busybox test image\n")]);
     let before = image.listing();
+    // A file bound where the image has no such directory (as the egress CA
+    // bundle is): its mount point comes from the skeleton too.
+    let bundle = shell.dir.path().join("bundle.pem");
+    std::fs::write(&bundle, "roots\n").unwrap();
+    let mut policy = image_policy(&shell, &image);
+    policy.binds.push(Bind {
+        host: bundle,
+        inside: "/etc/ssl/certs/ca-certificates.crt".into(),
+        writable: false,
+    });
     let out = run(
-        &image_policy(&shell, &image),
-        &sh("cat /etc/image-release; \
+        &policy,
+        &sh("cat /etc/image-release; cat /etc/ssl/certs/ca-certificates.crt; \
              for p in /etc/hostname /usr/bin/python3 /usr /lib; do test -e $p && echo HOST $p; done; \
              ls /; ls -d /home/node/.openclaw /workspace /tmp /proc /dev/null"),
     )
     .await;
     assert_eq!(out.report.status, Status::Exited(0), "{}", out.stderr);
     assert!(
-        out.stdout.starts_with("busybox test image\n"),
+        out.stdout.starts_with("busybox test image\nroots\n"),
         "{}",
         out.stdout
     );
@@ -328,6 +338,30 @@ async fn a_request_before_the_workload_listens_is_closed_with_nothing() {
     }
     running.terminate();
     running.wait().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_workload_can_reach_its_own_port_and_no_other() {
+    let shell = Shell::new();
+    let image = Image::busybox(&[("/www/index.html", "own\n")]);
+    let (port, other) = (free_port(), free_port());
+    let mut policy = image_policy(&shell, &image);
+    policy.inbound = Some(Inbound { port });
+    // Until httpd listens, a connect is refused; a bounded number of tries.
+    let script = format!(
+        "httpd -f -p 127.0.0.1:{port} -h /www & \
+         for i in $(seq 1 500); do wget -q -O - http://127.0.0.1:{port}/index.html && break; usleep 20000; done; \
+         echo x | nc 127.0.0.1 {other} || echo other-refused"
+    );
+    let out = run(&policy, &sh(&script)).await;
+    assert!(
+        out.stdout.starts_with("own\n"),
+        "{}\n{}",
+        out.stdout,
+        out.stderr
+    );
+    assert!(out.stdout.contains("other-refused"), "{}", out.stdout);
+    assert!(out.stderr.contains("Permission denied"), "{}", out.stderr);
 }
 
 #[tokio::test]

@@ -133,7 +133,7 @@ impl SandboxShell {
     }
 
     /// Gives each shell with a way out the egress CA to trust (see
-    /// [`policy::exec_way_out`]): the broker's inspected routes answer with
+    /// [`policy::broker_way_out`]): the broker's inspected routes answer with
     /// its certificates.
     pub fn with_trust(mut self, trust: TrustFiles) -> Self {
         self.trust = Some(Arc::new(trust));
@@ -244,7 +244,7 @@ fn ending(report: &hardshell_sandbox::ExitReport) -> ExecEnd {
 }
 
 /// Gives `policy` its way out: a broker listener of the run's own, bound
-/// in (see [`policy::exec_way_out`]).
+/// in (see [`policy::broker_way_out`]).
 fn way_out(
     policy: &mut ShellPolicy,
     socket_dir: &Path,
@@ -252,7 +252,7 @@ fn way_out(
     trust: Option<&TrustFiles>,
 ) -> Result<RunBroker, ToolShellError> {
     let own = RunBroker::start(socket_dir, broker.clone()).map_err(ToolShellError::BrokerSocket)?;
-    policy::exec_way_out(policy, own.dir.clone(), trust);
+    policy::broker_way_out(policy, own.dir.clone(), trust);
     Ok(own)
 }
 

@@ -1,26 +1,31 @@
 //! What a shell can see: the policy of each kind of shell hardshell starts,
 //! side by side, so that question has one answer.
 //!
-//! | | the agent's shell ([`agent`]) | an exec tool shell ([`exec`]) |
-//! |---|---|---|
-//! | lives | as long as the edge | one command |
-//! | workspace at `/workspace` | `[agent] workspace`, its instructions and `.git` read-only | the session's, `.git` read-only |
-//! | bound in | the hardshell binary, the socket directory (read-only) | with `[egress]` routes, the run's own broker socket directory (read-only) |
-//! | sockets | the edge's control socket, its broker | its broker only, or none |
-//! | way out | its broker (the model routes) | with `[egress]` routes, its broker; else none |
-//! | `HOME` | `/workspace` | `/tmp` (fresh, the shell's own), git kept from host configuration |
-//! | limits | `[shell]` | `[exec]`, with `[shell] tmp_mb` |
+//! | | the agent's shell ([`agent`]) | an exec tool shell ([`exec`]) | the workload's shell ([`workload()`]) |
+//! |---|---|---|---|
+//! | lives | as long as the edge | one command | as long as the edge (restarted when it dies) |
+//! | `/` | the host's system directories, read-only | the same | the image's unpacked root, read-only (never written: a skeleton of mount points is layered over it) |
+//! | workspace at `/workspace` | `[agent] workspace`, its instructions and `.git` read-only | the session's, `.git` read-only | its own, writable |
+//! | bound in | the hardshell binary, the socket directory (read-only) | with `[egress]` routes, the run's own broker socket directory (read-only) | its state directory (writable); with a way out, its broker socket directory and the egress CA (read-only) |
+//! | sockets | the edge's control socket, its broker | its broker only, or none | its broker only, or none |
+//! | way out | its broker (the model routes) | with `[egress]` routes, its broker; else none | with a broker, its broker (`HTTP(S)_PROXY`, `NO_PROXY` for its loopback, the CA); else none |
+//! | way in | the edge's requests on a passed unix listener | none | its one TCP port, bound by it on its own loopback, reached only through the inbound forwarder's unix socket |
+//! | `HOME` | `/workspace` | `/tmp` (fresh, the shell's own), git kept from host configuration | the image's or `[workload]`'s, else `/tmp` |
+//! | limits | `[shell]` | `[exec]`, with `[shell] tmp_mb` | `[workload]` (memory, processes), `[shell] tmp_mb` |
 //!
-//! Both see the system directories read-only and nothing else of the host;
-//! every other layer (namespaces, Landlock, seccomp, cgroups) is
-//! `hardshell-sandbox`'s and the same for both.
+//! Every other layer (namespaces, no capabilities, `no_new_privs`, Landlock,
+//! seccomp, cgroups) is `hardshell-sandbox`'s and the same for all three;
+//! the workload's Landlock alone allows a TCP bind, of its one port.
 
 use std::path::{Path, PathBuf};
 
 use hardshell_sandbox::{Bind, Forward, Limits, Root, ShellPolicy};
 
 use hardshell_exec::ShellRun;
+
+mod workload;
 use hardshell_intercept::{BUNDLE_FILE, CA_FILE, TrustFiles};
+pub use workload::{StateBind, Workload, WorkloadShell, workload};
 
 // The port on every shell's loopback that its forwarder relays to its
 // broker, and where a shell sees its socket directory (the agent's: the
@@ -108,7 +113,7 @@ pub fn agent(shell: AgentShell<'_>) -> ShellPolicy {
 }
 
 /// An exec tool shell for `run`: its session's workspace (`workspace`, on
-/// the host) at `/workspace`, no way out (see [`exec_way_out`]), killed
+/// the host) at `/workspace`, no way out (see [`broker_way_out`]), killed
 /// whole at the run's timeout.
 pub(crate) fn exec(workspace: PathBuf, run: &ShellRun, tmp_bytes: u64) -> ShellPolicy {
     ShellPolicy {
@@ -137,7 +142,11 @@ pub(crate) fn exec(workspace: PathBuf, run: &ShellRun, tmp_bytes: u64) -> ShellP
 /// (`run_dir`, on the host) bound in at [`SOCKETS`], its forwarder, and the
 /// proxy variables; and with `trust`, the egress CA to trust (see
 /// [`trust_egress_ca`]).
-pub(crate) fn exec_way_out(policy: &mut ShellPolicy, run_dir: PathBuf, trust: Option<&TrustFiles>) {
+pub(crate) fn broker_way_out(
+    policy: &mut ShellPolicy,
+    run_dir: PathBuf,
+    trust: Option<&TrustFiles>,
+) {
     policy.binds.push(Bind {
         host: run_dir,
         inside: SOCKETS.into(),
@@ -252,7 +261,7 @@ mod tests {
         let mut exec = exec("/data/workspaces/s".into(), &run(), 1 << 20);
         assert!(exec.binds.is_empty(), "no socket without a way out");
         assert!(exec.forward.is_none());
-        exec_way_out(&mut exec, "/data/run/exec/run-1-0".into(), None);
+        broker_way_out(&mut exec, "/data/run/exec/run-1-0".into(), None);
         let [bind] = exec.binds.as_slice() else {
             panic!("{:?}", exec.binds);
         };
@@ -272,7 +281,7 @@ mod tests {
             covers: vec!["/etc/ssl/certs/ca-certificates.crt".into()],
         };
         let mut policy = exec("/data/workspaces/s".into(), &run(), 1 << 20);
-        exec_way_out(&mut policy, "/data/run/exec/run-1-0".into(), Some(&trust));
+        broker_way_out(&mut policy, "/data/run/exec/run-1-0".into(), Some(&trust));
         assert!(policy.binds.iter().all(|bind| !bind.writable));
         let bound = |inside: &str| {
             policy

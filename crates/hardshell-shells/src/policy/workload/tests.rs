@@ -1,0 +1,127 @@
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::*;
+use crate::policy::{PROXY_PORT, SOCKETS, TRUST_DIR};
+
+fn shell<'a>(way_out: Option<(PathBuf, Option<&'a TrustFiles>)>) -> WorkloadShell<'a> {
+    WorkloadShell {
+        image_root: "/data/images/sha256-abc/rootfs".into(),
+        argv: vec!["node".into(), "openclaw.mjs".into(), "gateway".into()],
+        env: vec![
+            ("PATH".into(), "/usr/local/bin:/usr/bin:/bin".into()),
+            ("HOME".into(), "/home/node".into()),
+            ("HTTPS_PROXY".into(), "http://elsewhere:8080".into()),
+            (
+                "ANTHROPIC_API_KEY".into(),
+                "hs-secret:ANTHROPIC_API_KEY".into(),
+            ),
+        ],
+        cwd: "/app".into(),
+        port: 18789,
+        memory_bytes: 2 << 30,
+        max_pids: 512,
+        cpu_percent: 200,
+        tmp_bytes: 64 << 20,
+        workspace: "/data/workload/workspace".into(),
+        state: vec![StateBind {
+            host: "/data/workload/state".into(),
+            inside: "/home/node/.openclaw".into(),
+        }],
+        way_out,
+    }
+}
+
+fn env(policy: &ShellPolicy) -> HashMap<String, String> {
+    policy.env.iter().cloned().collect()
+}
+
+#[test]
+fn the_workload_sees_its_image_its_state_and_its_port_and_nothing_of_the_host() {
+    let Workload { policy, argv } = workload(shell(None));
+    assert!(
+        matches!(&policy.root, Root::Image(dir) if dir == Path::new("/data/images/sha256-abc/rootfs"))
+    );
+    assert_eq!(argv, ["node", "openclaw.mjs", "gateway"]);
+    assert_eq!(policy.inbound, Some(Inbound { port: 18789 }));
+    assert!(policy.forward.is_none(), "no way out unless given one");
+    let [state] = policy.binds.as_slice() else {
+        panic!("{:?}", policy.binds);
+    };
+    assert!(state.writable);
+    assert_eq!(state.inside, Path::new("/home/node/.openclaw"));
+    assert_eq!(policy.cwd, Path::new("/app"));
+    assert_eq!(policy.limits.memory_bytes, 2 << 30);
+    assert_eq!(policy.limits.max_pids, 512);
+    assert!(policy.limits.wall_clock.is_none());
+    let env = env(&policy);
+    assert_eq!(env["HOME"], "/home/node");
+    assert_eq!(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
+    // The placeholder goes in as given; the broker swaps it on the way out.
+    assert_eq!(env["ANTHROPIC_API_KEY"], "hs-secret:ANTHROPIC_API_KEY");
+}
+
+#[test]
+fn its_way_out_is_its_broker_whatever_proxy_the_image_names() {
+    let trust = TrustFiles {
+        dir: "/data/run/egress-ca".into(),
+        ca: "/data/run/egress-ca/egress-ca.pem".into(),
+        bundle: "/data/run/egress-ca/ca-bundle.pem".into(),
+        covers: vec!["/etc/ssl/certs/ca-certificates.crt".into()],
+    };
+    let Workload { policy, .. } =
+        workload(shell(Some(("/data/run/workload".into(), Some(&trust)))));
+    // Bound in read-only, as an exec shell's: the broker's sockets and the CA.
+    assert!(
+        policy
+            .binds
+            .iter()
+            .filter(|bind| bind.writable)
+            .all(|bind| bind.inside == Path::new("/home/node/.openclaw"))
+    );
+    let bound: Vec<&Path> = policy.binds.iter().map(|b| b.inside.as_path()).collect();
+    for inside in [SOCKETS, TRUST_DIR, "/etc/ssl/certs/ca-certificates.crt"] {
+        assert!(bound.contains(&Path::new(inside)), "{inside}: {bound:?}");
+    }
+    assert_eq!(policy.forward.as_ref().unwrap().port, PROXY_PORT);
+    // One entry per name, and the broker's proxy, not the image's.
+    let names: Vec<&str> = policy.env.iter().map(|(n, _)| n.as_str()).collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(unique.len(), names.len(), "{names:?}");
+    let env = env(&policy);
+    let proxy = format!("http://127.0.0.1:{PROXY_PORT}");
+    for name in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
+        assert_eq!(env[name], proxy, "{name}");
+    }
+    assert_eq!(env["NO_PROXY"], "localhost,127.0.0.1,::1");
+    assert_eq!(env["NODE_USE_ENV_PROXY"], "1");
+    assert_eq!(
+        env["NODE_EXTRA_CA_CERTS"],
+        "/run/hardshell-ca/egress-ca.pem"
+    );
+    assert_eq!(env["SSL_CERT_FILE"], "/run/hardshell-ca/ca-bundle.pem");
+}
+
+#[test]
+fn path_and_home_have_defaults_when_the_image_sets_none() {
+    let mut bare = shell(None);
+    bare.env.clear();
+    let env = env(&workload(bare).policy);
+    assert_eq!(env["PATH"], DEFAULT_PATH);
+    assert_eq!(env["HOME"], "/tmp");
+}
+
+#[test]
+fn a_later_value_replaces_an_earlier_one_in_place_of_both() {
+    let env = later_wins(vec![
+        ("A".into(), "1".into()),
+        ("B".into(), "2".into()),
+        ("A".into(), "3".into()),
+    ]);
+    let expected: Vec<(String, String)> = vec![("B".into(), "2".into()), ("A".into(), "3".into())];
+    assert_eq!(env, expected);
+}
