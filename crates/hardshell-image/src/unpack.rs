@@ -1,5 +1,5 @@
 //! Unpacking hostile layers into a root. Every entry's path is split into plain
-//! components (`..` and absolute paths refused), its parent is reached one real
+//! components (`..` refused; a leading `/` names the image's root), its parent is reached one real
 //! directory at a time through descriptors (a symlink on the way is refused),
 //! and the entry is created with `*at` calls that never follow a symlink.
 //! Device nodes and fifos are skipped and counted: the shell brings its own
@@ -53,8 +53,6 @@ impl Default for UnpackLimits {
 pub enum UnpackError {
     #[error("layer entry {0:?} climbs out with ..")]
     Traversal(String),
-    #[error("layer entry {0:?} is an absolute path")]
-    Absolute(String),
     #[error("layer entry has a path that is not UTF-8")]
     NotUtf8,
     #[error("layer entry {0:?} would be written through a symlink")]
@@ -348,7 +346,7 @@ impl Unpacker {
         let components = match components(target) {
             Ok(Some(c)) => c,
             Ok(None) => return Err(refuse("it names the root")),
-            Err(UnpackError::Traversal(_) | UnpackError::Absolute(_)) => {
+            Err(UnpackError::Traversal(_)) => {
                 return Err(refuse("it points outside the root"));
             }
             Err(e) => return Err(e),
@@ -395,11 +393,12 @@ impl Unpacker {
 }
 
 /// Splits a layer path into plain components; `None` for the root itself.
+/// An entry's path as components below the root. A leading `/` names the
+/// image's root, as it does for every image tool (umoci writes `/`,
+/// `/bin/sh`): the entry is placed beneath the root like any other, never at
+/// the host's `/`, since every write is resolved from the root's descriptor.
 fn components(raw: &[u8]) -> Result<Option<Vec<String>>, UnpackError> {
     let text = std::str::from_utf8(raw).map_err(|_| UnpackError::NotUtf8)?;
-    if text.starts_with('/') {
-        return Err(UnpackError::Absolute(text.to_owned()));
-    }
     let mut out = Vec::new();
     for part in text.split('/') {
         match part {

@@ -160,19 +160,27 @@ pub async fn prepare_workload(
     let listener = hardshell_broker::socket::bind(&inbound)
         .and_then(tokio::net::UnixListener::into_std)
         .with_context(|| format!("binding the workload's socket {}", inbound.display()))?;
-    let shell_policy = policy::workload(policy::WorkloadShell {
-        root: image.root.canonicalize()?,
-        workspace: workspace.canonicalize()?,
-        socket_dir: broker_dir.canonicalize()?,
+    let shell = &loaded.config.shell;
+    let planned = policy::workload(policy::WorkloadShell {
+        image_root: image.root.canonicalize()?,
+        argv: command(config, &image)?,
         env: environment(config, &image),
         cwd: working_dir(config, &image),
         port,
         memory_bytes: config.memory_mb << 20,
-        state: state_bind,
-        trust: egress.intercept.as_ref().map(|i| &i.trust),
-        shell: &loaded.config.shell,
+        max_pids: shell.max_pids,
+        cpu_percent: shell.cpu_percent,
+        tmp_bytes: shell.tmp_mb << 20,
+        workspace: workspace.canonicalize()?,
+        state: state_bind
+            .map(|(host, inside)| policy::StateBind { host, inside })
+            .into_iter()
+            .collect(),
+        way_out: Some((
+            broker_dir.canonicalize()?,
+            egress.intercept.as_ref().map(|i| &i.trust),
+        )),
     });
-    let argv = command(config, &image)?;
     let probe = HealthProbe::new(
         &inbound,
         config.health_path.as_deref().unwrap_or("/"),
@@ -187,8 +195,8 @@ pub async fn prepare_workload(
     let workload = Workload {
         source: Source::Workload,
         launcher: host.launcher.clone(),
-        policy: shell_policy,
-        argv,
+        policy: planned.policy,
+        argv: planned.argv,
         socket: Reached::Inbound(Arc::new(listener)),
         stop_grace: Duration::from_secs(config.stop_grace_secs),
         monitor: Some(monitor),
