@@ -300,7 +300,12 @@ impl ImageStore {
             let file = std::io::BufReader::new(file);
             let result = match compression {
                 LayerCompression::None => unpacker.apply_layer(file),
-                LayerCompression::Gzip => unpacker.apply_layer(flate2::read::GzDecoder::new(file)),
+                // Multi-member: parallel compressors (umoci, Docker's pgzip) write a
+                // layer as many gzip members, and a single-member reader stops at the
+                // first, losing the rest of the layer.
+                LayerCompression::Gzip => {
+                    unpacker.apply_layer(flate2::read::MultiGzDecoder::new(file))
+                }
             };
             result.map_err(|source| ImageError::Unpack {
                 digest: *digest,

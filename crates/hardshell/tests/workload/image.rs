@@ -1,6 +1,11 @@
 //! A small test image, built the way a user's would be: an OCI layout made
 //! with Debian's `umoci` from a root holding the static busybox (its shell,
 //! its HTTP server and its CGI scripts), run by `[workload]` by digest.
+//!
+//! The layer is made with `umoci unpack` and `repack`, not `insert`: Debian's
+//! umoci 0.4.7 `insert` writes a tar without its end (no padding after the
+//! last file, no end-of-archive blocks), which GNU tar and hardshell both
+//! refuse.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -44,7 +49,13 @@ const SCRIPTS: &[(&str, &str)] = &[
 /// Builds the image under `dir`; returns the `[workload] image` reference
 /// (`oci:LAYOUT@sha256:…`).
 pub fn build(dir: &Path) -> String {
-    let root = dir.join("root");
+    let layout = dir.join("layout");
+    let tagged = format!("{}:test", layout.display());
+    umoci(&["init", "--layout", &layout.display().to_string()]);
+    umoci(&["new", "--image", &tagged]);
+    let bundle = dir.join("bundle");
+    umoci(&["unpack", "--image", &tagged, &bundle.display().to_string()]);
+    let root = bundle.join("rootfs");
     let www = root.join("www");
     let cgi = www.join("cgi-bin");
     std::fs::create_dir_all(root.join("bin")).unwrap();
@@ -64,11 +75,7 @@ pub fn build(dir: &Path) -> String {
         .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let layout = dir.join("layout");
-    let tagged = format!("{}:test", layout.display());
-    umoci(&["init", "--layout", &layout.display().to_string()]);
-    umoci(&["new", "--image", &tagged]);
-    umoci(&["insert", "--image", &tagged, &root.display().to_string(), "/"]);
+    umoci(&["repack", "--image", &tagged, &bundle.display().to_string()]);
     umoci(&[
         "config",
         "--image",
@@ -102,6 +109,7 @@ pub fn build(dir: &Path) -> String {
 fn umoci(args: &[&str]) {
     let status = Command::new("umoci")
         .args(args)
+        .stdout(std::process::Stdio::null())
         .status()
         .expect("Debian's umoci (scripts/install.sh installs it)");
     assert!(status.success(), "umoci {args:?}: {status}");

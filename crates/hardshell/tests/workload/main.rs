@@ -166,7 +166,7 @@ fn the_workload_reaches_nothing_but_its_broker_holds_placeholders_and_cannot_wri
     let hs = instance(
         &image::build(&scratch),
         "[workload.env]\nAPI_KEY = \"secret:TEST_API_KEY\"\n\
-         [egress.secrets]\nTEST_API_KEY = [\"api.example.test\"]\n",
+         [egress.secrets.TEST_API_KEY]\nhosts = [\"api.example.test\"]\n",
     );
     hs.run_with_stdin(&["secret", "put", "TEST_API_KEY"], b"sk-real-value-never-inside")
         .ok();
