@@ -300,7 +300,9 @@ impl ImageStore {
             let file = std::io::BufReader::new(file);
             let result = match compression {
                 LayerCompression::None => unpacker.apply_layer(file),
-                LayerCompression::Gzip => unpacker.apply_layer(flate2::read::GzDecoder::new(file)),
+                LayerCompression::Gzip => {
+                    unpacker.apply_layer(flate2::read::MultiGzDecoder::new(file))
+                }
             };
             result.map_err(|source| ImageError::Unpack {
                 digest: *digest,

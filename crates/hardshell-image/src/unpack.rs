@@ -79,9 +79,9 @@ pub enum UnpackError {
     FileTooLarge { path: String, limit: u64 },
     #[error("image content is larger than {0} bytes")]
     TooLarge(u64),
-    #[error("reading the layer: {0}")]
+    #[error("reading the layer")]
     Read(#[source] io::Error),
-    #[error("writing {path:?}: {source}")]
+    #[error("writing {path:?}")]
     Write {
         path: String,
         #[source]
