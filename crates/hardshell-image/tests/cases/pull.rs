@@ -135,6 +135,49 @@ async fn basic_credentials_are_needed_and_a_wrong_one_is_refused() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn bearer_token_flow_anonymous_and_with_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, manifest) = busybox_layout(&dir.path().join("layout"), "bearer");
+    let registry = Registry::with_token_auth("pusher", "token-pass-3e8b");
+    registry.push(&layout.dir, "v1", "team/app");
+    let issued = || {
+        registry
+            .token
+            .as_ref()
+            .unwrap()
+            .issued
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let client = client(&registry);
+    let reference = format!("{}@{manifest}", registry.repo("team/app"));
+
+    // Anonymous: the token service grants pull, as ghcr.io does for public images.
+    let before = issued();
+    let store = open_store(dir.path());
+    let pulled = pull(&store, &client, &reference, None).await.unwrap();
+    assert_busybox_root(&pulled, "bearer");
+    assert!(issued() > before, "no token was asked for");
+
+    // A wrong credential is refused by the token service.
+    let dir2 = tempfile::tempdir().unwrap();
+    let store2 = open_store(dir2.path());
+    let wrong = RegistryCredential::from_secret(b"pusher:bad-pass-51c0").unwrap();
+    let err = pull(&store2, &client, &reference, Some(&wrong))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImageError::Unauthorized { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("bad-pass-51c0"));
+    assert!(store2.list().unwrap().is_empty());
+
+    // The right one gets a token and the image.
+    let right = RegistryCredential::from_secret(b"pusher:token-pass-3e8b").unwrap();
+    let pulled = pull(&store2, &client, &reference, Some(&right))
+        .await
+        .unwrap();
+    assert_eq!(pulled.resolved.to_string(), manifest);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn multi_arch_index_resolves_to_this_platform() {
     let dir = tempfile::tempdir().unwrap();
     let mut layout = Layout::new(&dir.path().join("layout"));
