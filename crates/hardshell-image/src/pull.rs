@@ -296,12 +296,11 @@ impl ImageStore {
                 source,
             })?;
         for (digest, path, compression) in layers {
-            let file = std::fs::File::open(path).map_err(ImageError::store("open layer", path))?;
-            let file = std::io::BufReader::new(file);
+            let open = || std::fs::File::open(path).map(std::io::BufReader::new);
             let result = match compression {
-                LayerCompression::None => unpacker.apply_layer(file),
+                LayerCompression::None => unpacker.apply_layer(open),
                 LayerCompression::Gzip => {
-                    unpacker.apply_layer(flate2::read::MultiGzDecoder::new(file))
+                    unpacker.apply_layer(|| open().map(flate2::read::MultiGzDecoder::new))
                 }
             };
             result.map_err(|source| ImageError::Unpack {

@@ -77,6 +77,8 @@ pub enum UnpackError {
     TooManyEntries(u64),
     #[error("layer file {path:?} is larger than {limit} bytes")]
     FileTooLarge { path: String, limit: u64 },
+    #[error("layer has a {size}-byte long-name or PAX extension header; the limit is {limit}")]
+    ExtensionTooLarge { size: u64, limit: u64 },
     #[error("image content is larger than {0} bytes")]
     TooLarge(u64),
     #[error("reading the layer")]
@@ -137,9 +139,17 @@ impl Unpacker {
         })
     }
 
-    /// Applies one uncompressed tar layer.
-    pub fn apply_layer(&mut self, layer: impl Read) -> Result<(), UnpackError> {
-        let mut archive = tar::Archive::new(layer);
+    /// Applies one uncompressed tar layer. `open` is called twice: a first
+    /// pass over the raw headers refuses long-name, long-link and PAX extension
+    /// entries over [`MAX_EXTENSION_BYTES`] (the tar crate reads those into
+    /// memory whole, so a hostile layer could ask for gigabytes) and GNU sparse
+    /// files; the second pass unpacks.
+    pub fn apply_layer<R: Read>(
+        &mut self,
+        mut open: impl FnMut() -> io::Result<R>,
+    ) -> Result<(), UnpackError> {
+        preflight(open().map_err(UnpackError::Read)?)?;
+        let mut archive = tar::Archive::new(open().map_err(UnpackError::Read)?);
         let mut this_layer: HashSet<String> = HashSet::new();
         for entry in archive.entries().map_err(UnpackError::Read)? {
             let entry = entry.map_err(UnpackError::Read)?;
@@ -392,6 +402,38 @@ impl Unpacker {
     pub fn report(&self) -> UnpackReport {
         self.report
     }
+}
+
+/// The largest long name, long link target or PAX extension record accepted.
+pub const MAX_EXTENSION_BYTES: u64 = 1 << 20;
+
+/// Checks a layer's raw headers without reading their contents.
+fn preflight(layer: impl Read) -> Result<(), UnpackError> {
+    let mut archive = tar::Archive::new(layer);
+    for entry in archive.entries().map_err(UnpackError::Read)?.raw(true) {
+        let entry = entry.map_err(UnpackError::Read)?;
+        let header = entry.header();
+        let kind = header.entry_type();
+        let size = header.size().map_err(UnpackError::Read)?;
+        let extension = kind.is_gnu_longname()
+            || kind.is_gnu_longlink()
+            || kind.is_pax_local_extensions()
+            || kind.is_pax_global_extensions();
+        if extension && size > MAX_EXTENSION_BYTES {
+            return Err(UnpackError::ExtensionTooLarge {
+                size,
+                limit: MAX_EXTENSION_BYTES,
+            });
+        }
+        if kind.is_gnu_sparse() {
+            let path = String::from_utf8_lossy(&header.path_bytes()).into_owned();
+            return Err(UnpackError::EntryType {
+                path,
+                kind: "GNU sparse file".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Splits a layer path into plain components; `None` for the root itself.
