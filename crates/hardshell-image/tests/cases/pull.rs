@@ -1,5 +1,7 @@
 //! Pulls from a real registry over TLS, and from an OCI layout.
 
+use std::os::unix::fs::PermissionsExt as _;
+
 use hardshell_image::{
     Digest, ImageError, ImageRef, ImageStore, Owner, PullEvent, PullOptions, RegistryClient,
     RegistryCredential, UnpackLimits,
@@ -90,6 +92,8 @@ async fn pull_by_digest_anonymously_and_look_it_up_offline() {
     let registry = Registry::start();
     registry.push(&layout.dir, "v1", "team/app");
     let store = open_store(dir.path());
+    let mode = std::fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the store must be private to its owner");
     let reference = format!("{}@{manifest}", registry.repo("team/app"));
     let pulled = pull(&store, &client(&registry), &reference, None)
         .await
@@ -175,6 +179,28 @@ async fn bearer_token_flow_anonymous_and_with_credentials() {
         .await
         .unwrap();
     assert_eq!(pulled.resolved.to_string(), manifest);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_http_token_realm_is_never_contacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let realm = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    realm.set_nonblocking(true).unwrap();
+    let registry =
+        Registry::with_token_realm(&format!("http://{}/token", realm.local_addr().unwrap()));
+    let store = open_store(dir.path());
+    let credential = RegistryCredential::from_secret(b"user:http-pass-0d4e").unwrap();
+    let reference = format!("{}:v1", registry.repo("team/app"));
+    let err = pull(&store, &client(&registry), &reference, Some(&credential))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImageError::Request { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("http-pass-0d4e"));
+    // Nothing connected to the plain-HTTP realm: the credential never left.
+    assert_eq!(
+        realm.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

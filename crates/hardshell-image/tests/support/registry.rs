@@ -29,6 +29,8 @@ enum Auth {
     Anonymous,
     Basic,
     Token,
+    /// Token auth whose challenge names this realm, and no token service.
+    Realm(String),
 }
 
 impl Registry {
@@ -45,6 +47,11 @@ impl Registry {
     /// pushes for `user:password`), as ghcr.io and Docker Hub do.
     pub fn with_token_auth(user: &str, password: &str) -> Self {
         Self::start_with(Auth::Token, Some((user.to_owned(), password.to_owned())))
+    }
+
+    /// With token auth whose challenge names `realm` (e.g. a plain-HTTP one).
+    pub fn with_token_realm(realm: &str) -> Self {
+        Self::start_with(Auth::Realm(realm.to_owned()), None)
     }
 
     fn start_with(mode: Auth, credentials: Option<(String, String)>) -> Self {
@@ -86,6 +93,10 @@ impl Registry {
                     dir.path().join("htpasswd").display()
                 )
             }
+            (Auth::Realm(realm), _) => format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                cert_dir.join("ca.crt").display()
+            ),
             _ => String::new(),
         };
         let config = format!(
