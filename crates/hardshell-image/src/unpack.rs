@@ -9,6 +9,7 @@
 //! is owned by the caller's ids, and entries, bytes and file size are bounded.
 
 pub(crate) mod at;
+mod headers;
 mod record;
 
 use std::collections::{BTreeMap, HashSet};
@@ -20,7 +21,10 @@ use rustix::fs::{FileType, Mode, fchmod};
 use tar::EntryType;
 
 pub use at::Owner;
+pub use headers::MAX_EXTENSION_BYTES;
 pub use record::{RecordedEntry, RootRecord};
+
+use headers::{components, preflight};
 
 use at::StepError;
 
@@ -402,55 +406,6 @@ impl Unpacker {
     pub fn report(&self) -> UnpackReport {
         self.report
     }
-}
-
-/// The largest long name, long link target or PAX extension record accepted.
-pub const MAX_EXTENSION_BYTES: u64 = 1 << 20;
-
-/// Checks a layer's raw headers without reading their contents.
-fn preflight(layer: impl Read) -> Result<(), UnpackError> {
-    let mut archive = tar::Archive::new(layer);
-    for entry in archive.entries().map_err(UnpackError::Read)?.raw(true) {
-        let entry = entry.map_err(UnpackError::Read)?;
-        let header = entry.header();
-        let kind = header.entry_type();
-        let size = header.size().map_err(UnpackError::Read)?;
-        let extension = kind.is_gnu_longname()
-            || kind.is_gnu_longlink()
-            || kind.is_pax_local_extensions()
-            || kind.is_pax_global_extensions();
-        if extension && size > MAX_EXTENSION_BYTES {
-            return Err(UnpackError::ExtensionTooLarge {
-                size,
-                limit: MAX_EXTENSION_BYTES,
-            });
-        }
-        if kind.is_gnu_sparse() {
-            let path = String::from_utf8_lossy(&header.path_bytes()).into_owned();
-            return Err(UnpackError::EntryType {
-                path,
-                kind: "GNU sparse file".into(),
-            });
-        }
-    }
-    Ok(())
-}
-
-/// Splits a layer path into plain components; `None` for the root itself.
-fn components(raw: &[u8]) -> Result<Option<Vec<String>>, UnpackError> {
-    let text = std::str::from_utf8(raw).map_err(|_| UnpackError::NotUtf8)?;
-    if text.starts_with('/') {
-        return Err(UnpackError::Absolute(text.to_owned()));
-    }
-    let mut out = Vec::new();
-    for part in text.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => return Err(UnpackError::Traversal(text.to_owned())),
-            part => out.push(part.to_owned()),
-        }
-    }
-    Ok(if out.is_empty() { None } else { Some(out) })
 }
 
 fn open_path(root: &OwnedFd, path: &str) -> Result<OwnedFd, StepError> {
