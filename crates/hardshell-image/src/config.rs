@@ -37,7 +37,7 @@ pub enum PortProtocol {
 /// Why an image config was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("image config is not valid JSON: {0}")]
+    #[error("image config is not valid JSON")]
     Json(#[from] serde_json::Error),
     #[error("image config env entry {0:?} is not NAME=value")]
     Env(String),

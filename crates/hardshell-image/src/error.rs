@@ -10,11 +10,11 @@ use crate::digest::Digest;
 pub enum ImageError {
     #[error(transparent)]
     Reference(#[from] crate::reference::ReferenceError),
-    #[error("building the registry client: {0}")]
+    #[error("building the registry client")]
     Client(#[source] reqwest::Error),
-    #[error("extra trusted root certificate: {0}")]
+    #[error("reading the extra trusted root certificates")]
     TrustedRoot(#[source] reqwest::Error),
-    #[error("request to {url} failed: {source}")]
+    #[error("request to {url} failed")]
     Request {
         url: String,
         #[source]
@@ -54,13 +54,13 @@ pub enum ImageError {
         expected: u64,
         actual: u64,
     },
-    #[error("manifest {digest}: {source}")]
+    #[error("manifest {digest} refused")]
     Manifest {
         digest: Digest,
         #[source]
         source: crate::manifest::ManifestError,
     },
-    #[error("image config {digest}: {source}")]
+    #[error("image config {digest} refused")]
     Config {
         digest: Digest,
         #[source]
@@ -70,7 +70,7 @@ pub enum ImageError {
     NestedIndex { digest: Digest },
     #[error("image is for {got}, this machine runs {want}")]
     Platform { want: String, got: String },
-    #[error("layer {digest}: {source}")]
+    #[error("layer {digest} refused")]
     Unpack {
         digest: Digest,
         #[source]
@@ -82,14 +82,14 @@ pub enum ImageError {
     NothingToResolve(String),
     #[error("another hardshell image operation holds the store at {0}")]
     Busy(PathBuf),
-    #[error("image store {step} at {path}: {source}")]
+    #[error("image store: {step} {path}")]
     Store {
         step: &'static str,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("image store index {path} is damaged: {source}")]
+    #[error("image store file {path} is damaged")]
     Index {
         path: PathBuf,
         #[source]

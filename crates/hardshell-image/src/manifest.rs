@@ -92,7 +92,7 @@ struct RawManifest {
 /// Why a manifest was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("manifest is not valid JSON of a known shape: {0}")]
+    #[error("manifest is not valid JSON of a known shape")]
     Json(#[from] serde_json::Error),
     #[error("manifest schema version {0:?} is not 2")]
     SchemaVersion(Option<u32>),

@@ -4,21 +4,17 @@
 //! size), then the unpacked root and the reference's entry. Any failure stops
 //! the pull before the root is renamed into place or the reference recorded.
 
-use std::path::PathBuf;
-
 use crate::config::ImageConfig;
 use crate::credential::RegistryCredential;
 use crate::digest::Digest;
 use crate::error::ImageError;
 use crate::manifest::{
-    ImageManifest, LayerCompression, MAX_MANIFEST_BYTES, ManifestDoc, Platform, host_platform,
-    select_platform,
+    ImageManifest, MAX_MANIFEST_BYTES, ManifestDoc, Platform, host_platform, select_platform,
 };
 use crate::reference::{ImageRef, ImageSource};
 use crate::registry::{RegistryClient, Session};
 use crate::source::{ManifestKey, Source};
 use crate::store::{ImageStore, PulledImage, StoredImage};
-use crate::unpack::Unpacker;
 
 /// How to reach the image.
 #[derive(Debug)]
@@ -249,85 +245,5 @@ impl ImageStore {
             });
         }
         Ok(config)
-    }
-
-    /// Unpacks into `tmp/`, records the result, renames into `roots/<hex>`.
-    async fn unpack(
-        &self,
-        manifest_digest: &Digest,
-        manifest: &ImageManifest,
-    ) -> Result<(), ImageError> {
-        let store = self.clone();
-        let manifest_digest = *manifest_digest;
-        let layers: Vec<(Digest, PathBuf, LayerCompression)> = manifest
-            .layers
-            .iter()
-            .map(|(l, c)| (l.digest, self.blob_path(&l.digest), *c))
-            .collect();
-        let work = move || -> Result<(), ImageError> {
-            let tmp = store
-                .tmp()
-                .join(format!("root-{}", crate::store::random_suffix()));
-            std::fs::create_dir(&tmp).map_err(ImageError::store("create", &tmp))?;
-            let result = store.unpack_into(&tmp, &manifest_digest, &layers);
-            if result.is_err() {
-                let _ = crate::store::remove_tree(&tmp);
-            }
-            result
-        };
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| ImageError::Store {
-                step: "unpack (task)",
-                path: self.root_path(&manifest_digest),
-                source: std::io::Error::other(e.to_string()),
-            })?
-    }
-
-    fn unpack_into(
-        &self,
-        tmp: &std::path::Path,
-        manifest_digest: &Digest,
-        layers: &[(Digest, PathBuf, LayerCompression)],
-    ) -> Result<(), ImageError> {
-        let mut unpacker =
-            Unpacker::new(tmp, self.owner, self.limits).map_err(|source| ImageError::Unpack {
-                digest: *manifest_digest,
-                source,
-            })?;
-        for (digest, path, compression) in layers {
-            let file = std::fs::File::open(path).map_err(ImageError::store("open layer", path))?;
-            let file = std::io::BufReader::new(file);
-            let result = match compression {
-                LayerCompression::None => unpacker.apply_layer(file),
-                // Multi-member: parallel compressors (umoci, Docker's pgzip) write a
-                // layer as many gzip members, and a single-member reader stops at the
-                // first, losing the rest of the layer.
-                LayerCompression::Gzip => {
-                    unpacker.apply_layer(flate2::read::MultiGzDecoder::new(file))
-                }
-            };
-            result.map_err(|source| ImageError::Unpack {
-                digest: *digest,
-                source,
-            })?;
-        }
-        let (_, record) = unpacker.finish().map_err(|source| ImageError::Unpack {
-            digest: *manifest_digest,
-            source,
-        })?;
-        let record_path = self.record_path(manifest_digest);
-        let json = serde_json::to_vec(&record).map_err(|source| ImageError::Index {
-            path: record_path.clone(),
-            source,
-        })?;
-        let record_tmp = self
-            .tmp()
-            .join(format!("record-{}", crate::store::random_suffix()));
-        std::fs::write(&record_tmp, json).map_err(ImageError::store("write", &record_tmp))?;
-        std::fs::rename(&record_tmp, &record_path)
-            .map_err(ImageError::store("rename into place", &record_path))?;
-        let root = self.root_path(manifest_digest);
-        std::fs::rename(tmp, &root).map_err(ImageError::store("rename into place", &root))
     }
 }

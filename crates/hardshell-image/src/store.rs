@@ -11,6 +11,7 @@
 mod blobs;
 mod maintain;
 mod refs;
+mod roots;
 
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt as _;

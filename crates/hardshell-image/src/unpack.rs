@@ -9,6 +9,7 @@
 //! is owned by the caller's ids, and entries, bytes and file size are bounded.
 
 pub(crate) mod at;
+mod headers;
 mod record;
 
 use std::collections::{BTreeMap, HashSet};
@@ -20,7 +21,10 @@ use rustix::fs::{FileType, Mode, fchmod};
 use tar::EntryType;
 
 pub use at::Owner;
+pub use headers::MAX_EXTENSION_BYTES;
 pub use record::{RecordedEntry, RootRecord};
+
+use headers::{components, preflight};
 
 use at::StepError;
 
@@ -75,11 +79,13 @@ pub enum UnpackError {
     TooManyEntries(u64),
     #[error("layer file {path:?} is larger than {limit} bytes")]
     FileTooLarge { path: String, limit: u64 },
+    #[error("layer has a {size}-byte long-name or PAX extension header; the limit is {limit}")]
+    ExtensionTooLarge { size: u64, limit: u64 },
     #[error("image content is larger than {0} bytes")]
     TooLarge(u64),
-    #[error("reading the layer: {0}")]
+    #[error("reading the layer")]
     Read(#[source] io::Error),
-    #[error("writing {path:?}: {source}")]
+    #[error("writing {path:?}")]
     Write {
         path: String,
         #[source]
@@ -135,9 +141,17 @@ impl Unpacker {
         })
     }
 
-    /// Applies one uncompressed tar layer.
-    pub fn apply_layer(&mut self, layer: impl Read) -> Result<(), UnpackError> {
-        let mut archive = tar::Archive::new(layer);
+    /// Applies one uncompressed tar layer. `open` is called twice: a first
+    /// pass over the raw headers refuses long-name, long-link and PAX extension
+    /// entries over [`MAX_EXTENSION_BYTES`] (the tar crate reads those into
+    /// memory whole, so a hostile layer could ask for gigabytes) and GNU sparse
+    /// files; the second pass unpacks.
+    pub fn apply_layer<R: Read>(
+        &mut self,
+        mut open: impl FnMut() -> io::Result<R>,
+    ) -> Result<(), UnpackError> {
+        preflight(open().map_err(UnpackError::Read)?)?;
+        let mut archive = tar::Archive::new(open().map_err(UnpackError::Read)?);
         let mut this_layer: HashSet<String> = HashSet::new();
         for entry in archive.entries().map_err(UnpackError::Read)? {
             let entry = entry.map_err(UnpackError::Read)?;
@@ -390,24 +404,6 @@ impl Unpacker {
     pub fn report(&self) -> UnpackReport {
         self.report
     }
-}
-
-/// Splits a layer path into plain components; `None` for the root itself.
-/// An entry's path as components below the root. A leading `/` names the
-/// image's root, as it does for every image tool (umoci writes `/`,
-/// `/bin/sh`): the entry is placed beneath the root like any other, never at
-/// the host's `/`, since every write is resolved from the root's descriptor.
-fn components(raw: &[u8]) -> Result<Option<Vec<String>>, UnpackError> {
-    let text = std::str::from_utf8(raw).map_err(|_| UnpackError::NotUtf8)?;
-    let mut out = Vec::new();
-    for part in text.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => return Err(UnpackError::Traversal(text.to_owned())),
-            part => out.push(part.to_owned()),
-        }
-    }
-    Ok(if out.is_empty() { None } else { Some(out) })
 }
 
 fn open_path(root: &OwnedFd, path: &str) -> Result<OwnedFd, StepError> {

@@ -70,6 +70,10 @@ pub enum Command {
     /// Read and edit the agent's memory notes (plain markdown).
     #[command(subcommand)]
     Memory(MemoryCommand),
+    /// OCI images for workloads: pull (every byte checked against its digest),
+    /// list, verify, prune.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// The tamper-evident audit log: verify it, or read it.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -128,6 +132,27 @@ pub struct InitArgs {
     /// Directory to initialise; the config file goes there unless --config names one.
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Pull an image into <data_dir>/images and print the digest it resolved to.
+    Pull {
+        /// `[registry/]repo[:tag]@sha256:…`, or `oci:/ABS/PATH[:tag]@sha256:…`
+        /// for a local OCI layout. A reference without a digest is pulled, and
+        /// its digest printed so it can be pinned.
+        #[arg(value_name = "REF")]
+        reference: String,
+        /// A secret whose value is `user:password` for the registry.
+        #[arg(long, value_name = "secret:NAME")]
+        credential: Option<String>,
+    },
+    /// List pulled references and their digests.
+    Ls,
+    /// Re-hash every stored blob and check every unpacked root against its record.
+    Verify,
+    /// Remove blobs and roots no pulled reference keeps.
+    Prune,
 }
 
 #[derive(Debug, Subcommand)]

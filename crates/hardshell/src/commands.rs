@@ -6,6 +6,7 @@ mod chat;
 mod config;
 mod device;
 mod egress;
+mod image;
 mod init;
 mod memory;
 mod secret;
@@ -29,6 +30,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage => usage::run(&cli.global).await,
         Command::Memory(command) => memory::run(&cli.global, &command).await,
         Command::State(command) => state::run(&cli.global, &command).await,
+        Command::Image(command) => image::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
         Command::Agent(args) => agent::run(&args).await,
     }

@@ -70,6 +70,21 @@ impl ImageStore {
         self.write_refs(&refs)
     }
 
+    /// Drops a reference's entry, so `prune` may remove what only it kept.
+    /// `false` if it was not there.
+    pub fn forget(&self, reference: &crate::reference::ImageRef) -> Result<bool, ImageError> {
+        let _lock = self.lock()?;
+        let mut refs = self.read_refs()?;
+        let name = reference.to_string();
+        let before = refs.len();
+        refs.retain(|e| e.reference != name);
+        if refs.len() == before {
+            return Ok(false);
+        }
+        self.write_refs(&refs)?;
+        Ok(true)
+    }
+
     /// Every pulled reference, sorted.
     pub fn list(&self) -> Result<Vec<StoredImage>, ImageError> {
         self.read_refs()

@@ -38,9 +38,11 @@ pub(crate) enum StepError {
     Io(io::Error),
 }
 
-/// Opens `name` in `dir` as a directory, refusing a symlink or anything else,
-/// and never leaving `dir`: RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS do in the kernel
-/// what no string check on a path can.
+/// Opens `name` (one component) in `dir` as a directory, refusing a symlink or
+/// anything else, and never leaving `dir`. Two barriers, each enough alone
+/// (tests fail only when both go): `O_NOFOLLOW` on the one component, and
+/// RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS, which do in the kernel what no string
+/// check on a path can.
 pub(crate) fn open_dir(dir: impl AsFd, name: &str) -> Result<OwnedFd, StepError> {
     let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
     let resolve = ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS | ResolveFlags::NO_MAGICLINKS;

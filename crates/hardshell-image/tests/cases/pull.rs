@@ -1,5 +1,7 @@
 //! Pulls from a real registry over TLS, and from an OCI layout.
 
+use std::os::unix::fs::PermissionsExt as _;
+
 use hardshell_image::{
     Digest, ImageError, ImageRef, ImageStore, Owner, PullEvent, PullOptions, RegistryClient,
     RegistryCredential, UnpackLimits,
@@ -90,6 +92,8 @@ async fn pull_by_digest_anonymously_and_look_it_up_offline() {
     let registry = Registry::start();
     registry.push(&layout.dir, "v1", "team/app");
     let store = open_store(dir.path());
+    let mode = std::fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the store must be private to its owner");
     let reference = format!("{}@{manifest}", registry.repo("team/app"));
     let pulled = pull(&store, &client(&registry), &reference, None)
         .await
@@ -132,6 +136,71 @@ async fn basic_credentials_are_needed_and_a_wrong_one_is_refused() {
         .await
         .unwrap();
     assert_busybox_root(&pulled, "auth");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bearer_token_flow_anonymous_and_with_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    let (layout, manifest) = busybox_layout(&dir.path().join("layout"), "bearer");
+    let registry = Registry::with_token_auth("pusher", "token-pass-3e8b");
+    registry.push(&layout.dir, "v1", "team/app");
+    let issued = || {
+        registry
+            .token
+            .as_ref()
+            .unwrap()
+            .issued
+            .load(std::sync::atomic::Ordering::SeqCst)
+    };
+    let client = client(&registry);
+    let reference = format!("{}@{manifest}", registry.repo("team/app"));
+
+    // Anonymous: the token service grants pull, as ghcr.io does for public images.
+    let before = issued();
+    let store = open_store(dir.path());
+    let pulled = pull(&store, &client, &reference, None).await.unwrap();
+    assert_busybox_root(&pulled, "bearer");
+    assert!(issued() > before, "no token was asked for");
+
+    // A wrong credential is refused by the token service.
+    let dir2 = tempfile::tempdir().unwrap();
+    let store2 = open_store(dir2.path());
+    let wrong = RegistryCredential::from_secret(b"pusher:bad-pass-51c0").unwrap();
+    let err = pull(&store2, &client, &reference, Some(&wrong))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImageError::Unauthorized { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("bad-pass-51c0"));
+    assert!(store2.list().unwrap().is_empty());
+
+    // The right one gets a token and the image.
+    let right = RegistryCredential::from_secret(b"pusher:token-pass-3e8b").unwrap();
+    let pulled = pull(&store2, &client, &reference, Some(&right))
+        .await
+        .unwrap();
+    assert_eq!(pulled.resolved.to_string(), manifest);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_plain_http_token_realm_is_never_contacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let realm = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    realm.set_nonblocking(true).unwrap();
+    let registry =
+        Registry::with_token_realm(&format!("http://{}/token", realm.local_addr().unwrap()));
+    let store = open_store(dir.path());
+    let credential = RegistryCredential::from_secret(b"user:http-pass-0d4e").unwrap();
+    let reference = format!("{}:v1", registry.repo("team/app"));
+    let err = pull(&store, &client(&registry), &reference, Some(&credential))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ImageError::Request { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("http-pass-0d4e"));
+    // Nothing connected to the plain-HTTP realm: the credential never left.
+    assert_eq!(
+        realm.accept().unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -82,4 +82,18 @@ async fn prune_removes_only_what_no_reference_keeps() {
     assert!(store.verify().unwrap().is_clean());
     assert!(store.lookup(&new.manifest).unwrap().is_some());
     assert!(store.lookup(&old.manifest).unwrap().is_none());
+
+    // Forgetting the last reference lets prune take everything.
+    let reference = hardshell_image::ImageRef::parse(&reference).unwrap();
+    assert!(store.forget(&reference).unwrap());
+    assert!(!store.forget(&reference).unwrap());
+    let report = store.prune().unwrap();
+    assert_eq!(report.removed_roots, [new.manifest]);
+    assert!(!new.root.exists());
+    assert_eq!(
+        std::fs::read_dir(store.dir().join("blobs/sha256"))
+            .unwrap()
+            .count(),
+        0
+    );
 }

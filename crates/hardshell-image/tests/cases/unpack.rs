@@ -31,7 +31,7 @@ fn unpack_with(
     std::fs::create_dir(root).unwrap();
     let mut unpacker = Unpacker::new(root, owner(), limits)?;
     for layer in layers {
-        unpacker.apply_layer(layer.as_slice())?;
+        unpacker.apply_layer(|| Ok(layer.as_slice()))?;
     }
     Ok(unpacker.finish()?.0)
 }
@@ -328,15 +328,11 @@ fn record_detects_a_changed_file() {
     let root = dir.path().join("root");
     std::fs::create_dir(&root).unwrap();
     let mut unpacker = Unpacker::new(&root, owner(), UnpackLimits::default()).unwrap();
-    unpacker
-        .apply_layer(
-            Layer::new()
-                .dir("bin", 0o755)
-                .file("bin/app", 0o755, b"v1")
-                .tar()
-                .as_slice(),
-        )
-        .unwrap();
+    let layer = Layer::new()
+        .dir("bin", 0o755)
+        .file("bin/app", 0o755, b"v1")
+        .tar();
+    unpacker.apply_layer(|| Ok(layer.as_slice())).unwrap();
     let (_, record) = unpacker.finish().unwrap();
     let fd = std::fs::File::open(&root).unwrap();
     assert_eq!(
@@ -348,4 +344,21 @@ fn record_detects_a_changed_file() {
         record.differences(&RootRecord::of(&fd).unwrap()),
         ["bin/app"]
     );
+}
+
+#[test]
+fn oversized_long_name_header_is_refused_before_it_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    // A GNU long-name entry the tar reader would hold in memory whole.
+    let name = vec![b'a'; (hardshell_image::unpack::MAX_EXTENSION_BYTES + 1) as usize];
+    let layer = Layer::new()
+        .extension(EntryType::GNULongName, &name)
+        .file("f", 0o644, b"x")
+        .tar();
+    let err = unpack(&dir.path().join("root"), &[layer]).unwrap_err();
+    assert!(
+        matches!(err, UnpackError::ExtensionTooLarge { .. }),
+        "{err}"
+    );
+    assert!(!dir.path().join("root/f").exists());
 }

@@ -65,6 +65,11 @@ impl Layer {
         self.append(kind, path, "", 0o666, b"")
     }
 
+    /// A long-name, long-link or PAX extension entry with this content.
+    pub fn extension(&mut self, kind: tar::EntryType, content: &[u8]) -> &mut Self {
+        self.append(kind, "././@LongLink", "", 0o644, content)
+    }
+
     pub fn tar(&mut self) -> Vec<u8> {
         self.builder
             .take()

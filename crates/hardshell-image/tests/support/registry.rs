@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use super::token::{ISSUER, SERVICE, TokenServer};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 
 pub struct Registry {
@@ -19,22 +20,48 @@ pub struct Registry {
     /// `ca.crt` for skopeo's --dest-cert-dir.
     cert_dir: PathBuf,
     credentials: Option<(String, String)>,
+    /// The token service, when the registry uses Bearer tokens.
+    pub token: Option<TokenServer>,
     _dir: tempfile::TempDir,
+}
+
+enum Auth {
+    Anonymous,
+    Basic,
+    Token,
+    /// Token auth whose challenge names this realm, and no token service.
+    Realm(String),
 }
 
 impl Registry {
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(Auth::Anonymous, None)
     }
 
     /// With htpasswd auth for `user:password`.
     pub fn with_basic_auth(user: &str, password: &str) -> Self {
-        Self::start_with(Some((user.to_owned(), password.to_owned())))
+        Self::start_with(Auth::Basic, Some((user.to_owned(), password.to_owned())))
     }
 
-    fn start_with(credentials: Option<(String, String)>) -> Self {
+    /// With Bearer tokens from a token service (anonymous pulls allowed,
+    /// pushes for `user:password`), as ghcr.io and Docker Hub do.
+    pub fn with_token_auth(user: &str, password: &str) -> Self {
+        Self::start_with(Auth::Token, Some((user.to_owned(), password.to_owned())))
+    }
+
+    /// With token auth whose challenge names `realm` (e.g. a plain-HTTP one).
+    pub fn with_token_realm(realm: &str) -> Self {
+        Self::start_with(Auth::Realm(realm.to_owned()), None)
+    }
+
+    fn start_with(mode: Auth, credentials: Option<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (ca_pem, cert_pem, key_pem) = test_pki();
+        let pki = test_pki();
+        let (ca_pem, cert_pem, key_pem) = (
+            pki.ca_pem.clone(),
+            pki.cert_pem.clone(),
+            pki.key_pem.clone(),
+        );
         let cert_dir = dir.path().join("certs");
         std::fs::create_dir(&cert_dir).unwrap();
         std::fs::write(cert_dir.join("ca.crt"), &ca_pem).unwrap();
@@ -43,8 +70,22 @@ impl Registry {
         let storage = dir.path().join("storage");
         std::fs::create_dir(&storage).unwrap();
         let port = free_port();
-        let auth = match &credentials {
-            Some((user, password)) => {
+        let mut token = None;
+        let auth = match (&mode, &credentials) {
+            (Auth::Token, Some((user, password))) => {
+                let server =
+                    TokenServer::start(pki.cert_der.clone(), pki.key_der.clone(), user, password);
+                let bundle = dir.path().join("token-signer.pem");
+                std::fs::write(&bundle, &server.signing_cert_pem).unwrap();
+                let auth = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                    server.realm(),
+                    bundle.display()
+                );
+                token = Some(server);
+                auth
+            }
+            (Auth::Basic, Some((user, password))) => {
                 let hash = bcrypt::hash(password, 4).unwrap();
                 std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
                 format!(
@@ -52,7 +93,11 @@ impl Registry {
                     dir.path().join("htpasswd").display()
                 )
             }
-            None => String::new(),
+            (Auth::Realm(realm), _) => format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                cert_dir.join("ca.crt").display()
+            ),
+            _ => String::new(),
         };
         let config = format!(
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
@@ -81,6 +126,7 @@ impl Registry {
             ca_pem,
             cert_dir,
             credentials,
+            token,
             _dir: dir,
         };
         registry.wait_listening();
@@ -159,8 +205,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+    cert_der: Vec<u8>,
+    key_der: Vec<u8>,
+}
+
 /// A CA and a server certificate for 127.0.0.1 and localhost it signed.
-fn test_pki() -> (String, String, String) {
+fn test_pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -176,5 +230,11 @@ fn test_pki() -> (String, String, String) {
         .subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let cert = params.signed_by(&server_key, &issuer).unwrap();
-    (ca_cert.pem(), cert.pem(), server_key.serialize_pem())
+    Pki {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: server_key.serialize_pem(),
+        cert_der: cert.der().to_vec(),
+        key_der: server_key.serialize_der(),
+    }
 }
