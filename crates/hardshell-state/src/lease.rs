@@ -108,6 +108,9 @@ impl LeaseRecord {
     }
 }
 
+/// How often a take is tried when other writers keep winning the race.
+const TAKE_ATTEMPTS: usize = 16;
+
 /// Whether taking a lease may take over a live one of the same holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mine {
@@ -154,7 +157,7 @@ impl Lease {
         ttl: Duration,
         mine: Mine,
     ) -> Result<Lease, StateError> {
-        loop {
+        for _ in 0..TAKE_ATTEMPTS {
             let current = read(scope).await?;
             let now = Utc::now();
             if let Some((record, _)) = &current
@@ -192,6 +195,10 @@ impl Lease {
                 Err(e) => return Err(e.into()),
             }
         }
+        Err(StorageError::Conflict {
+            key: "lease".to_owned(),
+        }
+        .into())
     }
 
     /// Extends the lease by its lifetime. Losing the compare-and-swap means

@@ -32,7 +32,8 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub(crate) struct Remote {
     pub(crate) scope: Scope,
-    blob_key: [u8; 32],
+    /// `None` for a [`Remote::reader`].
+    blob_key: Option<[u8; 32]>,
 }
 
 fn key(text: &str) -> Result<ObjectKey, StateError> {
@@ -65,17 +66,32 @@ impl Remote {
             .as_slice()
             .try_into()
             .map_err(|_| StateError::malformed("blob key", "not 32 bytes"))?;
-        Ok(Remote { scope, blob_key })
+        Ok(Remote {
+            scope,
+            blob_key: Some(blob_key),
+        })
+    }
+
+    /// The layout for reading manifests, snapshots and generations only:
+    /// makes no blob key (so `state ls` writes nothing) and cannot name blobs.
+    pub(crate) fn reader(scope: Scope) -> Remote {
+        Remote {
+            scope,
+            blob_key: None,
+        }
     }
 
     /// The content's sha256 and the blob id it is stored under.
-    pub(crate) fn digest(&self, content: &[u8]) -> (String, String) {
+    pub(crate) fn digest(&self, content: &[u8]) -> Result<(String, String), StateError> {
+        let blob_key = self
+            .blob_key
+            .ok_or_else(|| StateError::malformed("blob key", "a reader cannot name blobs"))?;
         let sha = Sha256::digest(content);
         let id = Sha256::new()
-            .chain_update(self.blob_key)
+            .chain_update(blob_key)
             .chain_update(sha)
             .finalize();
-        (hex::encode(sha), hex::encode(id))
+        Ok((hex::encode(sha), hex::encode(id)))
     }
 
     /// Stores a blob unless it is there already (same id, same content).

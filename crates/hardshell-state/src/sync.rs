@@ -207,7 +207,7 @@ impl StateSync {
                     }
                     _ => {
                         let (stamp, content) = self.read_settled(root, &found.path, found.stamp)?;
-                        let (sha, blob) = self.remote.digest(&content);
+                        let (sha, blob) = self.remote.digest(&content)?;
                         (stamp, sha, blob, Some(content))
                     }
                 };
@@ -298,10 +298,22 @@ impl StateSync {
 
     async fn tick(&mut self, debounce: &mut Debounce) -> Result<(), StateError> {
         self.keep_lease().await?;
-        let Some(root) = Root::open(&self.options.dir)? else {
+        // The scan is a few thousand system calls each second: off the
+        // async workers, which serve the edge's requests meanwhile.
+        let dir = self.options.dir.clone();
+        let limits = self.options.limits;
+        let scanned = tokio::task::spawn_blocking(move || match Root::open(&dir)? {
+            Some(root) => root.scan(&limits).map(|scan| Some(fingerprint(&scan))),
+            None => Ok(None),
+        })
+        .await
+        .map_err(|e| StateError::Read {
+            path: ".".to_owned(),
+            source: std::io::Error::other(e.to_string()),
+        })??;
+        let Some(seen) = scanned else {
             return Ok(());
         };
-        let seen = fingerprint(&root.scan(&self.options.limits)?);
         if debounce.published == Some(seen) {
             debounce.pending_since = None;
             return Ok(());

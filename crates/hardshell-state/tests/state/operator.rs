@@ -86,6 +86,11 @@ async fn restore_is_refused_while_another_holder_is_live(backend: Backend) {
 
 async fn snapshot_names_are_checked_and_not_reused(backend: Backend) {
     let bucket = Bucket::new(backend).await;
+    // Looking writes nothing.
+    hardshell_state::operator::list(&bucket.scope())
+        .await
+        .unwrap();
+    assert!(bucket.raw_objects().await.is_empty());
     assert!(matches!(
         operator::snapshot(&bucket.scope(), "first").await,
         Err(StateError::NoRemoteState)
