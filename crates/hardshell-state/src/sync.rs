@@ -271,13 +271,16 @@ impl StateSync {
         let mut ticker = tokio::time::interval(self.options.interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut debounce = Debounce::default();
+        // The same failure every second (a file the workload keeps
+        // rewriting, a bound passed) is logged once, not every round.
+        let mut last_failure: Option<String> = None;
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = ticker.tick() => {}
             }
             match self.tick(&mut debounce).await {
-                Ok(()) => {}
+                Ok(()) => last_failure = None,
                 Err(
                     e @ (StateError::LeaseLost { .. }
                     | StateError::RemoteChanged { .. }
@@ -286,7 +289,11 @@ impl StateSync {
                     return Err(e);
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "workload state not synced this round; retrying")
+                    let failure = e.to_string();
+                    if last_failure.as_ref() != Some(&failure) {
+                        tracing::warn!(error = %failure, "workload state not synced; retrying every round");
+                        last_failure = Some(failure);
+                    }
                 }
             }
         }
