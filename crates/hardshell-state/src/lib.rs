@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod garbage;
 mod lease;
 pub mod manifest;
 pub mod operator;
@@ -117,6 +118,10 @@ pub struct SyncOptions {
     pub interval: Duration,
     /// The longest a change waits for the directory to become quiet.
     pub max_delay: Duration,
+    /// How often `run` deletes blobs no manifest names ([`StateSync::collect_garbage`]).
+    pub collect_every: Duration,
+    /// How old an unnamed blob must be before it is deleted.
+    pub collect_grace: Duration,
 }
 
 impl SyncOptions {
@@ -130,6 +135,8 @@ impl SyncOptions {
             lease_ttl: Duration::from_secs(30),
             interval: Duration::from_secs(1),
             max_delay: Duration::from_secs(3),
+            collect_every: Duration::from_secs(3600),
+            collect_grace: Duration::from_secs(3600),
         }
     }
 }

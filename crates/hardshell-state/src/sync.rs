@@ -274,10 +274,19 @@ impl StateSync {
         // The same failure every second (a file the workload keeps
         // rewriting, a bound passed) is logged once, not every round.
         let mut last_failure: Option<String> = None;
+        let mut collected = Instant::now();
         loop {
             tokio::select! {
                 () = &mut shutdown => break,
                 _ = ticker.tick() => {}
+            }
+            if collected.elapsed() >= self.options.collect_every {
+                collected = Instant::now();
+                match self.collect_garbage(self.options.collect_grace).await {
+                    Ok(deleted) => tracing::debug!(deleted, "workload state blobs collected"),
+                    Err(e @ (StateError::LeaseLost { .. } | StateError::NoLease)) => return Err(e),
+                    Err(e) => tracing::warn!(error = %e, "collecting workload state blobs failed"),
+                }
             }
             match self.tick(&mut debounce).await {
                 Ok(()) => last_failure = None,
