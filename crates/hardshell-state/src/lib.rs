@@ -32,7 +32,7 @@ pub use error::StateError;
 pub use lease::{Holder, LeaseRecord};
 pub use prepare::Prepared;
 pub use remote::{KEPT_GENERATIONS, Snapshot};
-pub use sync::{Pushed, StateSync};
+pub use sync::{Pushed, Skipped, StateSync};
 
 /// Bounds on what the workload's directory may hold. Past one, nothing is
 /// published and the previous generation stays current.

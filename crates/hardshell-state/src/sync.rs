@@ -45,6 +45,17 @@ pub struct StateSync {
     pub(crate) known: HashMap<String, (Stamp, String, String)>,
     /// Blob ids the remote is known to hold.
     pub(crate) stored: HashSet<String>,
+    /// What the last scan left out.
+    pub(crate) skipped: Skipped,
+}
+
+/// Entries a scan left out of the manifest, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Fifos, sockets and devices: never opened, never stored.
+    pub special: usize,
+    /// Names or symlink targets that are not UTF-8 (the manifest holds text).
+    pub unnamed: usize,
 }
 
 /// What one [`StateSync::sync_once`] did.
@@ -72,11 +83,17 @@ impl StateSync {
             current: None,
             known: HashMap::new(),
             stored: HashSet::new(),
+            skipped: Skipped::default(),
         })
     }
 
     pub fn holder(&self) -> &Holder {
         &self.holder
+    }
+
+    /// What the last sync left out of the manifest.
+    pub fn skipped(&self) -> Skipped {
+        self.skipped
     }
 
     /// Takes the lease: refused ([`StateError::LeaseHeld`]) while another
@@ -114,6 +131,18 @@ impl StateSync {
             self.remember_stored();
         }
         let scan = root.scan(&self.options.limits)?;
+        let skipped = Skipped {
+            special: scan.skipped_special,
+            unnamed: scan.skipped_names,
+        };
+        if skipped != self.skipped && skipped != Skipped::default() {
+            tracing::warn!(
+                special_files = skipped.special,
+                non_utf8_names = skipped.unnamed,
+                "entries of the workload's state directory are not synced"
+            );
+        }
+        self.skipped = skipped;
         let (entries, uploaded) = self.collect(&root, &scan, true).await?;
         if self
             .current
