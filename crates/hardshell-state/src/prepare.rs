@@ -138,15 +138,15 @@ impl StateSync {
         let target = match snapshot {
             Some(name) => {
                 let origin = format!("restore of snapshot {name}");
-                let generation = self.publish(wanted.entries.clone(), Some(origin)).await?;
+                self.publish(wanted.entries, Some(origin)).await?;
+                // `publish` made it the current generation.
                 self.current
                     .clone()
-                    .map(|(m, _)| m)
-                    .filter(|m| m.generation == generation)
+                    .map(|(manifest, _)| manifest)
+                    .ok_or(StateError::NoRemoteState)?
             }
-            None => Some(current),
-        }
-        .ok_or(StateError::NoRemoteState)?;
+            None => current,
+        };
         let files = self.restore_into(&root, &target).await?;
         Ok(match set_aside {
             Some((snapshot, local_base)) => Prepared::SetAside {
