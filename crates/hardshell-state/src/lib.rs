@@ -48,6 +48,7 @@ pub mod operator;
 mod prepare;
 mod record;
 mod remote;
+mod run;
 mod sync;
 mod tree;
 mod write;

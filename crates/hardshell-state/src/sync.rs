@@ -7,20 +7,13 @@
 //! kernel watch per directory, which a hostile workload could exhaust or
 //! redirect by swapping a watched directory for a symlink; its cost is bounded
 //! by the same limits as the upload. Only files whose stamp changed are read
-//! and hashed, and only blobs the remote does not hold are uploaded.
-//!
-//! Crash bound: a write is seen by the next scan (≤ `interval`), published
-//! once the tree was quiet for one interval or at most `max_delay` after it
-//! was first seen, so with the defaults a write is stored within about
-//! 4 s plus the upload.
+//! and hashed, and only blobs the remote does not hold are uploaded. The loop
+//! itself is in `run.rs`.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::time::Instant;
 
 use chrono::Utc;
 use hardshell_storage::{Scope, Version};
-use sha2::{Digest as _, Sha256};
 
 use crate::lease::{Holder, Lease, Mine};
 use crate::manifest::{Entry, Kind, Manifest};
@@ -47,6 +40,9 @@ pub struct StateSync {
     pub(crate) stored: HashSet<String>,
     /// What the last scan left out.
     pub(crate) skipped: Skipped,
+    /// A manifest whose write failed without a clear answer (it may have
+    /// landed), to recognise it as ours on the next compare-and-swap.
+    pub(crate) attempted: Option<Manifest>,
 }
 
 /// Entries a scan left out of the manifest, counted.
@@ -84,6 +80,7 @@ impl StateSync {
             known: HashMap::new(),
             stored: HashSet::new(),
             skipped: Skipped::default(),
+            attempted: None,
         })
     }
 
@@ -165,23 +162,66 @@ impl StateSync {
         entries: Vec<Entry>,
         origin: Option<String>,
     ) -> Result<u64, StateError> {
-        self.keep_lease().await?;
-        let (generation, expected) = match &self.current {
-            Some((manifest, version)) => (manifest.generation + 1, Some(version)),
-            None => (1, None),
+        // Twice at most: once more after adopting our own earlier write.
+        for _ in 0..2 {
+            self.keep_lease().await?;
+            let (generation, expected) = match &self.current {
+                Some((manifest, version)) => (manifest.generation + 1, Some(version)),
+                None => (1, None),
+            };
+            let manifest = Manifest {
+                generation,
+                written_at: Utc::now(),
+                holder: self.holder.as_str().to_owned(),
+                origin: origin.clone(),
+                entries: entries.clone(),
+            };
+            self.check_manifest_size(&manifest)?;
+            match self.remote.publish(&manifest, expected).await {
+                Ok(version) => {
+                    self.attempted = None;
+                    self.current = Some((manifest, version));
+                    Record { base: generation }.store(&self.options.record)?;
+                    return Ok(generation);
+                }
+                Err(e @ StateError::RemoteChanged { .. }) => {
+                    if !self.adopt_own_write().await? {
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    // The write may have landed with its answer lost.
+                    self.attempted = Some(manifest);
+                    return Err(e);
+                }
+            }
+        }
+        let generation = self.current.as_ref().map_or(0, |(m, _)| m.generation);
+        Err(StateError::RemoteChanged { generation })
+    }
+
+    /// Whether the remote's current manifest is one this sync wrote earlier
+    /// whose answer was lost (a timeout after the write landed): then it is
+    /// adopted as current instead of being taken for another writer's.
+    async fn adopt_own_write(&mut self) -> Result<bool, StateError> {
+        let (Some(attempted), Some((remote, version))) =
+            (self.attempted.take(), self.remote.current().await?)
+        else {
+            return Ok(false);
         };
-        let manifest = Manifest {
-            generation,
-            written_at: Utc::now(),
-            holder: self.holder.as_str().to_owned(),
-            origin,
-            entries,
-        };
-        self.check_manifest_size(&manifest)?;
-        let version = self.remote.publish(&manifest, expected).await?;
-        self.current = Some((manifest, version));
-        Record { base: generation }.store(&self.options.record)?;
-        Ok(generation)
+        // `written_at` and the entries make the attempt unique to this sync.
+        let ours = remote.generation == attempted.generation
+            && remote.written_at == attempted.written_at
+            && remote.holder == attempted.holder
+            && remote.entries == attempted.entries;
+        if ours {
+            Record {
+                base: remote.generation,
+            }
+            .store(&self.options.record)?;
+            self.current = Some((remote, version));
+        }
+        Ok(ours)
     }
 
     pub(crate) fn check_manifest_size(&self, manifest: &Manifest) -> Result<(), StateError> {
@@ -289,92 +329,6 @@ impl StateSync {
         })
     }
 
-    /// Runs until `shutdown` completes: publishes changes as they settle,
-    /// renews the lease, then publishes once more and releases the lease.
-    /// Returns early with the error when the lease is lost or the remote
-    /// moved on under it (the caller should stop the workload); other errors
-    /// (a limit passed, a file that keeps changing, a store outage) are logged
-    /// and retried, the previous generation staying intact meanwhile.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), StateError> {
-        let mut shutdown = std::pin::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.options.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut debounce = Debounce::default();
-        // The same failure every second (a file the workload keeps
-        // rewriting, a bound passed) is logged once, not every round.
-        let mut last_failure: Option<String> = None;
-        let mut collected = Instant::now();
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = ticker.tick() => {}
-            }
-            if collected.elapsed() >= self.options.collect_every {
-                collected = Instant::now();
-                match self.collect_garbage(self.options.collect_grace).await {
-                    Ok(deleted) => tracing::debug!(deleted, "workload state blobs collected"),
-                    Err(e @ (StateError::LeaseLost { .. } | StateError::NoLease)) => return Err(e),
-                    Err(e) => tracing::warn!(error = %e, "collecting workload state blobs failed"),
-                }
-            }
-            match self.tick(&mut debounce).await {
-                Ok(()) => last_failure = None,
-                Err(
-                    e @ (StateError::LeaseLost { .. }
-                    | StateError::RemoteChanged { .. }
-                    | StateError::NoLease),
-                ) => {
-                    return Err(e);
-                }
-                Err(e) => {
-                    let failure = e.to_string();
-                    if last_failure.as_ref() != Some(&failure) {
-                        tracing::warn!(error = %failure, "workload state not synced; retrying every round");
-                        last_failure = Some(failure);
-                    }
-                }
-            }
-        }
-        let last = self.sync_once().await;
-        let released = self.release().await;
-        last?;
-        released
-    }
-
-    async fn tick(&mut self, debounce: &mut Debounce) -> Result<(), StateError> {
-        self.keep_lease().await?;
-        // The scan is a few thousand system calls each second: off the
-        // async workers, which serve the edge's requests meanwhile.
-        let dir = self.options.dir.clone();
-        let limits = self.options.limits;
-        let scanned = tokio::task::spawn_blocking(move || match Root::open(&dir)? {
-            Some(root) => root.scan(&limits).map(|scan| Some(fingerprint(&scan))),
-            None => Ok(None),
-        })
-        .await
-        .map_err(|e| StateError::Read {
-            path: ".".to_owned(),
-            source: std::io::Error::other(e.to_string()),
-        })??;
-        let Some(seen) = scanned else {
-            return Ok(());
-        };
-        if debounce.published == Some(seen) {
-            debounce.pending_since = None;
-            return Ok(());
-        }
-        let quiet = debounce.last_seen == Some(seen);
-        debounce.last_seen = Some(seen);
-        let first_seen = *debounce.pending_since.get_or_insert_with(Instant::now);
-        if !quiet && first_seen.elapsed() < self.options.max_delay {
-            return Ok(());
-        }
-        self.sync_once().await?;
-        debounce.published = Some(seen);
-        debounce.pending_since = None;
-        Ok(())
-    }
-
     /// Releases the lease, if held.
     pub async fn release(mut self) -> Result<(), StateError> {
         match self.lease.take() {
@@ -384,27 +338,5 @@ impl StateSync {
     }
 }
 
-#[derive(Debug, Default)]
-struct Debounce {
-    /// The scan last published (or found equal to the remote).
-    published: Option<[u8; 32]>,
-    /// The scan of the previous tick.
-    last_seen: Option<[u8; 32]>,
-    /// When the current unpublished change was first seen.
-    pending_since: Option<Instant>,
-}
-
-/// A digest of a scan's metadata: equal digests mean no entry changed.
-fn fingerprint(scan: &Scan) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    for found in &scan.found {
-        hash.update(found.path.as_bytes());
-        hash.update([0]);
-        hash.update(format!(
-            "{:?}{}{:?}{:?}",
-            found.kind, found.mode, found.stamp, found.target
-        ));
-        hash.update([0]);
-    }
-    hash.finalize().into()
-}
+#[cfg(test)]
+mod tests;
