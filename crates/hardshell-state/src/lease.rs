@@ -108,6 +108,9 @@ impl LeaseRecord {
     }
 }
 
+/// How often a take is tried when other writers keep winning the race.
+const TAKE_ATTEMPTS: usize = 16;
+
 /// Whether taking a lease may take over a live one of the same holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mine {
@@ -154,7 +157,7 @@ impl Lease {
         ttl: Duration,
         mine: Mine,
     ) -> Result<Lease, StateError> {
-        loop {
+        for _ in 0..TAKE_ATTEMPTS {
             let current = read(scope).await?;
             let now = Utc::now();
             if let Some((record, _)) = &current
@@ -192,6 +195,10 @@ impl Lease {
                 Err(e) => return Err(e.into()),
             }
         }
+        Err(StorageError::Conflict {
+            key: "lease".to_owned(),
+        }
+        .into())
     }
 
     /// Extends the lease by its lifetime. Losing the compare-and-swap means
@@ -203,36 +210,47 @@ impl Lease {
             expires_at: now + self.ttl,
             ..self.record.clone()
         };
-        match scope
-            .update(&key()?, &to_json(&record)?, &self.version)
-            .await
-        {
-            Ok(version) => {
-                self.version = version;
-                self.record = record;
-                self.deadline = started + self.ttl;
-                Ok(())
-            }
-            Err(StorageError::Conflict { .. }) => Err(self.lost(scope).await),
-            Err(e) => Err(e.into()),
-        }
+        self.version = self.write(scope, &record).await?;
+        self.record = record;
+        self.deadline = started + self.ttl;
+        Ok(())
     }
 
     /// Marks the lease released so the next holder need not wait for expiry.
-    pub(crate) async fn release(self, scope: &Scope) -> Result<(), StateError> {
+    pub(crate) async fn release(mut self, scope: &Scope) -> Result<(), StateError> {
         let record = LeaseRecord {
             expires_at: Utc::now(),
             released: true,
             ..self.record.clone()
         };
-        match scope
-            .update(&key()?, &to_json(&record)?, &self.version)
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(StorageError::Conflict { .. }) => Err(self.lost(scope).await),
-            Err(e) => Err(e.into()),
+        self.write(scope, &record).await.map(|_| ())
+    }
+
+    /// Replaces the lease object by compare-and-swap. Losing the swap to our
+    /// own earlier write (one whose answer was lost: same holder, same
+    /// `taken_at`, so the same take) adopts that write and tries once more;
+    /// losing it to anyone else is [`StateError::LeaseLost`].
+    async fn write(&mut self, scope: &Scope, record: &LeaseRecord) -> Result<Version, StateError> {
+        for _ in 0..2 {
+            match scope
+                .update(&key()?, &to_json(record)?, &self.version)
+                .await
+            {
+                Ok(version) => return Ok(version),
+                Err(StorageError::Conflict { .. }) => match read(scope).await? {
+                    Some((current, version))
+                        if current.holder == self.record.holder
+                            && current.taken_at == self.record.taken_at
+                            && !current.released =>
+                    {
+                        self.version = version;
+                    }
+                    _ => break,
+                },
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(self.lost(scope).await)
     }
 
     /// Whether writes are still covered: the monotonic deadline, less a
@@ -257,4 +275,46 @@ impl Lease {
 
 fn to_json(record: &LeaseRecord) -> Result<Vec<u8>, StateError> {
     serde_json::to_vec(record).map_err(|e| StateError::malformed("lease", e))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_renewal_whose_answer_was_lost_is_not_taken_for_a_lost_lease() {
+        let store = hardshell_testkit::TestStore::new().await;
+        let scope = store.scope("workload/w");
+        let holder = Holder::parse("h").unwrap();
+        let mut lease = Lease::take(&scope, &holder, Duration::from_secs(30), Mine::Retake)
+            .await
+            .unwrap();
+        let before = lease.version.clone();
+        lease.renew(&scope).await.unwrap();
+        // As if that renewal had landed but its answer been lost.
+        lease.version = before;
+        lease.renew(&scope).await.unwrap();
+        lease.release(&scope).await.unwrap();
+        assert!(read(&scope).await.unwrap().unwrap().0.released);
+    }
+
+    #[tokio::test]
+    async fn a_lease_retaken_by_a_restart_of_the_same_holder_is_lost_to_the_old_process() {
+        let store = hardshell_testkit::TestStore::new().await;
+        let scope = store.scope("workload/w");
+        let holder = Holder::parse("h").unwrap();
+        let ttl = Duration::from_secs(30);
+        let mut old = Lease::take(&scope, &holder, ttl, Mine::Retake)
+            .await
+            .unwrap();
+        let _restarted = Lease::take(&scope, &holder, ttl, Mine::Retake)
+            .await
+            .unwrap();
+        assert!(matches!(
+            old.renew(&scope).await,
+            Err(StateError::LeaseLost { .. })
+        ));
+    }
 }

@@ -10,16 +10,45 @@
 //!
 //! The caller's order: [`StateSync::open`], [`StateSync::take_lease`],
 //! [`StateSync::restore_if_needed`], start the workload, [`StateSync::run`]
-//! until it stops (a last sync, then the lease released).
+//! until it stops (a last sync, then the lease released):
+//!
+//! ```no_run
+//! # async fn wire(store: hardshell_storage::Store, data_dir: &std::path::Path)
+//! # -> Result<(), hardshell_state::StateError> {
+//! use hardshell_state::{Holder, LocalPaths, Owner, StateSync, SyncOptions};
+//! use hardshell_storage::ObjectKey;
+//!
+//! let name = "openclaw";
+//! let paths = LocalPaths::for_workload(data_dir, name);
+//! let scope = store
+//!     .root()
+//!     .scope(&ObjectKey::parse("workload")?.join(&ObjectKey::segment(name)?)?)?;
+//! let holder = Holder::load_or_create(&paths.holder)?;
+//! // The shell's ids as the host sees them (its user namespace's mapping).
+//! let owner = Owner { uid: 100_000, gid: 100_000 };
+//! let mut sync = StateSync::open(scope, holder, SyncOptions::new(paths.dir, paths.record, owner)).await?;
+//! sync.take_lease().await?; // LeaseHeld: another machine owns this state
+//! let prepared = sync.restore_if_needed().await?; // say what happened, then start the workload
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+//! let syncing = tokio::spawn(sync.run(async {
+//!     let _ = stopped.await;
+//! }));
+//! // ... the workload runs; when it has stopped:
+//! let _ = stop.send(());
+//! let _last_sync_and_release = syncing.await;
+//! # let _ = prepared; Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
 mod error;
+mod garbage;
 mod lease;
 pub mod manifest;
 pub mod operator;
 mod prepare;
 mod record;
 mod remote;
+mod run;
 mod sync;
 mod tree;
 mod write;
@@ -31,7 +60,7 @@ pub use error::StateError;
 pub use lease::{Holder, LeaseRecord};
 pub use prepare::Prepared;
 pub use remote::{KEPT_GENERATIONS, Snapshot};
-pub use sync::{Pushed, StateSync};
+pub use sync::{Pushed, Skipped, StateSync};
 
 /// Bounds on what the workload's directory may hold. Past one, nothing is
 /// published and the previous generation stays current.
@@ -117,6 +146,10 @@ pub struct SyncOptions {
     pub interval: Duration,
     /// The longest a change waits for the directory to become quiet.
     pub max_delay: Duration,
+    /// How often `run` deletes blobs no manifest names ([`StateSync::collect_garbage`]).
+    pub collect_every: Duration,
+    /// How old an unnamed blob must be before it is deleted.
+    pub collect_grace: Duration,
 }
 
 impl SyncOptions {
@@ -130,6 +163,8 @@ impl SyncOptions {
             lease_ttl: Duration::from_secs(30),
             interval: Duration::from_secs(1),
             max_delay: Duration::from_secs(3),
+            collect_every: Duration::from_secs(3600),
+            collect_grace: Duration::from_secs(3600),
         }
     }
 }

@@ -47,7 +47,7 @@ fn summary(manifest: &Manifest, name: Option<String>, at: DateTime<Utc>) -> Summ
 
 /// The lease, the current generation, the kept generations and the snapshots.
 pub async fn list(scope: &Scope) -> Result<Listing, StateError> {
-    let remote = Remote::open(scope.clone()).await?;
+    let remote = Remote::reader(scope.clone());
     let lease = crate::lease::read(scope).await?.map(|(record, _)| record);
     let current = remote
         .current()
@@ -76,7 +76,7 @@ pub async fn list(scope: &Scope) -> Result<Listing, StateError> {
 /// Names the current generation `name` (one key segment: `[A-Za-z0-9._-]`,
 /// not starting with `.`). Refused if the name is taken.
 pub async fn snapshot(scope: &Scope, name: &str) -> Result<Summary, StateError> {
-    let remote = Remote::open(scope.clone()).await?;
+    let remote = Remote::reader(scope.clone());
     let (manifest, _) = remote.current().await?.ok_or(StateError::NoRemoteState)?;
     let snapshot = Snapshot {
         name: name.to_owned(),

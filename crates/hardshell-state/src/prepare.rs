@@ -138,15 +138,15 @@ impl StateSync {
         let target = match snapshot {
             Some(name) => {
                 let origin = format!("restore of snapshot {name}");
-                let generation = self.publish(wanted.entries.clone(), Some(origin)).await?;
+                self.publish(wanted.entries, Some(origin)).await?;
+                // `publish` made it the current generation.
                 self.current
                     .clone()
-                    .map(|(m, _)| m)
-                    .filter(|m| m.generation == generation)
+                    .map(|(manifest, _)| manifest)
+                    .ok_or(StateError::NoRemoteState)?
             }
-            None => Some(current),
-        }
-        .ok_or(StateError::NoRemoteState)?;
+            None => current,
+        };
         let files = self.restore_into(&root, &target).await?;
         Ok(match set_aside {
             Some((snapshot, local_base)) => Prepared::SetAside {
@@ -161,27 +161,33 @@ impl StateSync {
         })
     }
 
-    /// The local directory, made (owned by the shell's ids) when missing.
+    /// The local directory, made (mode 0700) when missing, and owned by the
+    /// shell's ids either way (it may have been made by an earlier run under
+    /// other ids, e.g. the operator's CLI).
     fn open_root(&self) -> Result<Root, StateError> {
         let dir = &self.options.dir;
-        if let Some(root) = Root::open(dir)? {
-            return Ok(root);
-        }
-        let made = |source| StateError::OpenDir {
+        let failed = |source| StateError::OpenDir {
             dir: dir.clone(),
             source,
         };
-        std::fs::create_dir_all(dir).map_err(made)?;
-        let root = Root::open(dir)?.ok_or_else(|| made(std::io::ErrorKind::NotFound.into()))?;
+        let root = match Root::open(dir)? {
+            Some(root) => root,
+            None => {
+                std::fs::create_dir_all(dir).map_err(failed)?;
+                let root =
+                    Root::open(dir)?.ok_or_else(|| failed(std::io::ErrorKind::NotFound.into()))?;
+                rustix::fs::fchmod(&root.fd, rustix::fs::Mode::from_raw_mode(0o700))
+                    .map_err(|e| failed(e.into()))?;
+                root
+            }
+        };
         let owner = self.options.owner;
         rustix::fs::fchown(
             &root.fd,
             Some(rustix::fs::Uid::from_raw(owner.uid)),
             Some(rustix::fs::Gid::from_raw(owner.gid)),
         )
-        .map_err(|e| made(e.into()))?;
-        rustix::fs::fchmod(&root.fd, rustix::fs::Mode::from_raw_mode(0o700))
-            .map_err(|e| made(e.into()))?;
+        .map_err(|e| failed(e.into()))?;
         Ok(root)
     }
 

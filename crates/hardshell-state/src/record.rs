@@ -63,6 +63,9 @@ pub(crate) fn write_atomically(file: &Path, bytes: &[u8]) -> std::io::Result<()>
     let mut temporary = file.as_os_str().to_owned();
     temporary.push(".new");
     let temporary = std::path::PathBuf::from(temporary);
+    if let Some(parent) = file.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
     let mut out = std::fs::File::create(&temporary)?;
     out.write_all(bytes)?;
     out.sync_all()?;

@@ -29,10 +29,11 @@ pub struct Snapshot {
     pub manifest: Manifest,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct Remote {
     pub(crate) scope: Scope,
-    blob_key: [u8; 32],
+    /// `None` for a [`Remote::reader`].
+    blob_key: Option<[u8; 32]>,
 }
 
 fn key(text: &str) -> Result<ObjectKey, StateError> {
@@ -65,17 +66,32 @@ impl Remote {
             .as_slice()
             .try_into()
             .map_err(|_| StateError::malformed("blob key", "not 32 bytes"))?;
-        Ok(Remote { scope, blob_key })
+        Ok(Remote {
+            scope,
+            blob_key: Some(blob_key),
+        })
+    }
+
+    /// The layout for reading manifests, snapshots and generations only:
+    /// makes no blob key (so `state ls` writes nothing) and cannot name blobs.
+    pub(crate) fn reader(scope: Scope) -> Remote {
+        Remote {
+            scope,
+            blob_key: None,
+        }
     }
 
     /// The content's sha256 and the blob id it is stored under.
-    pub(crate) fn digest(&self, content: &[u8]) -> (String, String) {
+    pub(crate) fn digest(&self, content: &[u8]) -> Result<(String, String), StateError> {
+        let blob_key = self
+            .blob_key
+            .ok_or_else(|| StateError::malformed("blob key", "a reader cannot name blobs"))?;
         let sha = Sha256::digest(content);
         let id = Sha256::new()
-            .chain_update(self.blob_key)
+            .chain_update(blob_key)
             .chain_update(sha)
             .finalize();
-        (hex::encode(sha), hex::encode(id))
+        Ok((hex::encode(sha), hex::encode(id)))
     }
 
     /// Stores a blob unless it is there already (same id, same content).
@@ -226,4 +242,49 @@ fn parse_snapshot(bytes: &[u8]) -> Result<Snapshot, StateError> {
     let json = snapshot.manifest.to_json()?;
     Manifest::parse("snapshot", &json)?;
     Ok(snapshot)
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The blob key hides which contents the bucket holds: never shown.
+        f.debug_struct("Remote")
+            .field("scope", &self.scope)
+            .field("blob_key", &self.blob_key.map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_blob_key_is_never_shown() {
+        let store = hardshell_testkit::TestStore::new().await;
+        let remote = Remote::open(store.scope("workload/w")).await.unwrap();
+        let key = remote.blob_key.unwrap();
+        let shown = format!("{remote:?}");
+        assert!(!shown.contains(&hex::encode(key)), "{shown}");
+        assert!(!shown.contains(&format!("{key:?}")), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[tokio::test]
+    async fn one_content_gets_one_id_per_store_and_another_elsewhere() {
+        let store = hardshell_testkit::TestStore::new().await;
+        let remote = Remote::open(store.scope("workload/w")).await.unwrap();
+        let again = Remote::open(store.scope("workload/w")).await.unwrap();
+        let other = Remote::open(store.scope("workload/v")).await.unwrap();
+        let (sha, id) = remote.digest(b"content").unwrap();
+        assert_eq!(again.digest(b"content").unwrap(), (sha.clone(), id.clone()));
+        assert_ne!(other.digest(b"content").unwrap().1, id);
+        assert_ne!(sha, id, "the id is not the plain hash");
+        assert!(
+            Remote::reader(store.scope("workload/w"))
+                .digest(b"x")
+                .is_err()
+        );
+    }
 }

@@ -7,20 +7,13 @@
 //! kernel watch per directory, which a hostile workload could exhaust or
 //! redirect by swapping a watched directory for a symlink; its cost is bounded
 //! by the same limits as the upload. Only files whose stamp changed are read
-//! and hashed, and only blobs the remote does not hold are uploaded.
-//!
-//! Crash bound: a write is seen by the next scan (≤ `interval`), published
-//! once the tree was quiet for one interval or at most `max_delay` after it
-//! was first seen, so with the defaults a write is stored within about
-//! 4 s plus the upload.
+//! and hashed, and only blobs the remote does not hold are uploaded. The loop
+//! itself is in `run.rs`.
 
 use std::collections::{HashMap, HashSet};
-use std::future::Future;
-use std::time::Instant;
 
 use chrono::Utc;
 use hardshell_storage::{Scope, Version};
-use sha2::{Digest as _, Sha256};
 
 use crate::lease::{Holder, Lease, Mine};
 use crate::manifest::{Entry, Kind, Manifest};
@@ -45,6 +38,20 @@ pub struct StateSync {
     pub(crate) known: HashMap<String, (Stamp, String, String)>,
     /// Blob ids the remote is known to hold.
     pub(crate) stored: HashSet<String>,
+    /// What the last scan left out.
+    pub(crate) skipped: Skipped,
+    /// A manifest whose write failed without a clear answer (it may have
+    /// landed), to recognise it as ours on the next compare-and-swap.
+    pub(crate) attempted: Option<Manifest>,
+}
+
+/// Entries a scan left out of the manifest, counted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Skipped {
+    /// Fifos, sockets and devices: never opened, never stored.
+    pub special: usize,
+    /// Names or symlink targets that are not UTF-8 (the manifest holds text).
+    pub unnamed: usize,
 }
 
 /// What one [`StateSync::sync_once`] did.
@@ -72,11 +79,18 @@ impl StateSync {
             current: None,
             known: HashMap::new(),
             stored: HashSet::new(),
+            skipped: Skipped::default(),
+            attempted: None,
         })
     }
 
     pub fn holder(&self) -> &Holder {
         &self.holder
+    }
+
+    /// What the last sync left out of the manifest.
+    pub fn skipped(&self) -> Skipped {
+        self.skipped
     }
 
     /// Takes the lease: refused ([`StateError::LeaseHeld`]) while another
@@ -114,6 +128,18 @@ impl StateSync {
             self.remember_stored();
         }
         let scan = root.scan(&self.options.limits)?;
+        let skipped = Skipped {
+            special: scan.skipped_special,
+            unnamed: scan.skipped_names,
+        };
+        if skipped != self.skipped && skipped != Skipped::default() {
+            tracing::warn!(
+                special_files = skipped.special,
+                non_utf8_names = skipped.unnamed,
+                "entries of the workload's state directory are not synced"
+            );
+        }
+        self.skipped = skipped;
         let (entries, uploaded) = self.collect(&root, &scan, true).await?;
         if self
             .current
@@ -136,23 +162,66 @@ impl StateSync {
         entries: Vec<Entry>,
         origin: Option<String>,
     ) -> Result<u64, StateError> {
-        self.keep_lease().await?;
-        let (generation, expected) = match &self.current {
-            Some((manifest, version)) => (manifest.generation + 1, Some(version)),
-            None => (1, None),
+        // Twice at most: once more after adopting our own earlier write.
+        for _ in 0..2 {
+            self.keep_lease().await?;
+            let (generation, expected) = match &self.current {
+                Some((manifest, version)) => (manifest.generation + 1, Some(version)),
+                None => (1, None),
+            };
+            let manifest = Manifest {
+                generation,
+                written_at: Utc::now(),
+                holder: self.holder.as_str().to_owned(),
+                origin: origin.clone(),
+                entries: entries.clone(),
+            };
+            self.check_manifest_size(&manifest)?;
+            match self.remote.publish(&manifest, expected).await {
+                Ok(version) => {
+                    self.attempted = None;
+                    self.current = Some((manifest, version));
+                    Record { base: generation }.store(&self.options.record)?;
+                    return Ok(generation);
+                }
+                Err(e @ StateError::RemoteChanged { .. }) => {
+                    if !self.adopt_own_write().await? {
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    // The write may have landed with its answer lost.
+                    self.attempted = Some(manifest);
+                    return Err(e);
+                }
+            }
+        }
+        let generation = self.current.as_ref().map_or(0, |(m, _)| m.generation);
+        Err(StateError::RemoteChanged { generation })
+    }
+
+    /// Whether the remote's current manifest is one this sync wrote earlier
+    /// whose answer was lost (a timeout after the write landed): then it is
+    /// adopted as current instead of being taken for another writer's.
+    async fn adopt_own_write(&mut self) -> Result<bool, StateError> {
+        let (Some(attempted), Some((remote, version))) =
+            (self.attempted.take(), self.remote.current().await?)
+        else {
+            return Ok(false);
         };
-        let manifest = Manifest {
-            generation,
-            written_at: Utc::now(),
-            holder: self.holder.as_str().to_owned(),
-            origin,
-            entries,
-        };
-        self.check_manifest_size(&manifest)?;
-        let version = self.remote.publish(&manifest, expected).await?;
-        self.current = Some((manifest, version));
-        Record { base: generation }.store(&self.options.record)?;
-        Ok(generation)
+        // `written_at` and the entries make the attempt unique to this sync.
+        let ours = remote.generation == attempted.generation
+            && remote.written_at == attempted.written_at
+            && remote.holder == attempted.holder
+            && remote.entries == attempted.entries;
+        if ours {
+            Record {
+                base: remote.generation,
+            }
+            .store(&self.options.record)?;
+            self.current = Some((remote, version));
+        }
+        Ok(ours)
     }
 
     pub(crate) fn check_manifest_size(&self, manifest: &Manifest) -> Result<(), StateError> {
@@ -207,7 +276,7 @@ impl StateSync {
                     }
                     _ => {
                         let (stamp, content) = self.read_settled(root, &found.path, found.stamp)?;
-                        let (sha, blob) = self.remote.digest(&content);
+                        let (sha, blob) = self.remote.digest(&content)?;
                         (stamp, sha, blob, Some(content))
                     }
                 };
@@ -260,64 +329,6 @@ impl StateSync {
         })
     }
 
-    /// Runs until `shutdown` completes: publishes changes as they settle,
-    /// renews the lease, then publishes once more and releases the lease.
-    /// Returns early with the error when the lease is lost or the remote
-    /// moved on under it (the caller should stop the workload); other errors
-    /// (a limit passed, a file that keeps changing, a store outage) are logged
-    /// and retried, the previous generation staying intact meanwhile.
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), StateError> {
-        let mut shutdown = std::pin::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.options.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut debounce = Debounce::default();
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                _ = ticker.tick() => {}
-            }
-            match self.tick(&mut debounce).await {
-                Ok(()) => {}
-                Err(
-                    e @ (StateError::LeaseLost { .. }
-                    | StateError::RemoteChanged { .. }
-                    | StateError::NoLease),
-                ) => {
-                    return Err(e);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "workload state not synced this round; retrying")
-                }
-            }
-        }
-        let last = self.sync_once().await;
-        let released = self.release().await;
-        last?;
-        released
-    }
-
-    async fn tick(&mut self, debounce: &mut Debounce) -> Result<(), StateError> {
-        self.keep_lease().await?;
-        let Some(root) = Root::open(&self.options.dir)? else {
-            return Ok(());
-        };
-        let seen = fingerprint(&root.scan(&self.options.limits)?);
-        if debounce.published == Some(seen) {
-            debounce.pending_since = None;
-            return Ok(());
-        }
-        let quiet = debounce.last_seen == Some(seen);
-        debounce.last_seen = Some(seen);
-        let first_seen = *debounce.pending_since.get_or_insert_with(Instant::now);
-        if !quiet && first_seen.elapsed() < self.options.max_delay {
-            return Ok(());
-        }
-        self.sync_once().await?;
-        debounce.published = Some(seen);
-        debounce.pending_since = None;
-        Ok(())
-    }
-
     /// Releases the lease, if held.
     pub async fn release(mut self) -> Result<(), StateError> {
         match self.lease.take() {
@@ -327,27 +338,5 @@ impl StateSync {
     }
 }
 
-#[derive(Debug, Default)]
-struct Debounce {
-    /// The scan last published (or found equal to the remote).
-    published: Option<[u8; 32]>,
-    /// The scan of the previous tick.
-    last_seen: Option<[u8; 32]>,
-    /// When the current unpublished change was first seen.
-    pending_since: Option<Instant>,
-}
-
-/// A digest of a scan's metadata: equal digests mean no entry changed.
-fn fingerprint(scan: &Scan) -> [u8; 32] {
-    let mut hash = Sha256::new();
-    for found in &scan.found {
-        hash.update(found.path.as_bytes());
-        hash.update([0]);
-        hash.update(format!(
-            "{:?}{}{:?}{:?}",
-            found.kind, found.mode, found.stamp, found.target
-        ));
-        hash.update([0]);
-    }
-    hash.finalize().into()
-}
+#[cfg(test)]
+mod tests;

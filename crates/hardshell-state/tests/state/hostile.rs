@@ -2,7 +2,9 @@
 
 use std::os::unix::fs::FileTypeExt as _;
 
-use hardshell_state::{Limits, Prepared, StateError};
+use std::os::unix::ffi::OsStrExt as _;
+
+use hardshell_state::{Limits, Prepared, Pushed, Skipped, StateError};
 
 use crate::on_each_backend;
 use crate::support::{Backend, Bucket, Machine, files};
@@ -110,6 +112,17 @@ async fn special_files_are_skipped(backend: Backend) {
     let mut sync = machine.sync(&bucket).await;
     // Would block forever if the fifo were opened for reading.
     sync.restore_if_needed().await.unwrap();
+    // A name that is not UTF-8 cannot be kept in the manifest: counted too.
+    let odd = std::ffi::OsStr::from_bytes(b"odd-\xff-name");
+    std::fs::write(machine.dir().join(odd), b"x").unwrap();
+    assert_eq!(sync.sync_once().await.unwrap(), Pushed::Unchanged);
+    assert_eq!(
+        sync.skipped(),
+        Skipped {
+            special: 2,
+            unnamed: 1
+        }
+    );
     sync.release().await.unwrap();
 
     let fresh = Machine::new();

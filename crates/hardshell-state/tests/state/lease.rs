@@ -13,6 +13,7 @@ on_each_backend!(
     a_released_lease_is_taken_at_once,
     the_same_holder_retakes_its_lease_after_a_crash,
     the_sync_loop_publishes_changes_and_releases_on_stop,
+    a_sync_loop_that_lost_its_lease_stops_and_says_to_whom,
 );
 
 async fn a_second_holder_is_refused_while_the_lease_is_live(backend: Backend) {
@@ -121,4 +122,23 @@ async fn the_sync_loop_publishes_changes_and_releases_on_stop(backend: Backend) 
     let listing = hardshell_state::operator::list(&scope).await.unwrap();
     assert!(listing.lease.is_some_and(|l| l.released));
     assert_eq!(listing.current.unwrap().files, 2);
+}
+
+async fn a_sync_loop_that_lost_its_lease_stops_and_says_to_whom(backend: Backend) {
+    let bucket = Bucket::new(backend).await;
+    let paused = Machine::new();
+    let mut options = paused.options();
+    // Expired as soon as written: as if this machine had been paused past it.
+    options.lease_ttl = Duration::ZERO;
+    let mut sync = paused.sync_with(&bucket, options).await;
+    sync.restore_if_needed().await.unwrap();
+    let running = tokio::spawn(sync.run(std::future::pending()));
+
+    let other = Machine::new();
+    other.sync(&bucket).await;
+    let stopped = running.await.unwrap().unwrap_err();
+    let StateError::LeaseLost { holder } = &stopped else {
+        panic!("expected LeaseLost, got {stopped}");
+    };
+    assert_eq!(holder, other.holder.as_str());
 }

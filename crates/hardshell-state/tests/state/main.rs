@@ -7,6 +7,7 @@
 )]
 
 mod crash;
+mod garbage;
 mod hostile;
 mod lease;
 mod operator;

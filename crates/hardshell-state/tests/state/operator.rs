@@ -1,6 +1,6 @@
 //! `snapshot`, `ls` and `restore [SNAPSHOT]`.
 
-use hardshell_state::{Prepared, StateError, StateSync, operator};
+use hardshell_state::{Limits, Prepared, StateError, StateSync, operator};
 
 use crate::on_each_backend;
 use crate::support::{Backend, Bucket, Machine};
@@ -10,6 +10,7 @@ on_each_backend!(
     restore_is_refused_while_another_holder_is_live,
     snapshot_names_are_checked_and_not_reused,
     restore_waits_for_this_machines_own_live_sync,
+    a_local_copy_past_a_bound_is_neither_kept_nor_deleted_by_restore,
 );
 
 async fn a_snapshot_restores_as_a_new_generation(backend: Backend) {
@@ -86,6 +87,11 @@ async fn restore_is_refused_while_another_holder_is_live(backend: Backend) {
 
 async fn snapshot_names_are_checked_and_not_reused(backend: Backend) {
     let bucket = Bucket::new(backend).await;
+    // Looking writes nothing.
+    hardshell_state::operator::list(&bucket.scope())
+        .await
+        .unwrap();
+    assert!(bucket.raw_objects().await.is_empty());
     assert!(matches!(
         operator::snapshot(&bucket.scope(), "first").await,
         Err(StateError::NoRemoteState)
@@ -134,4 +140,30 @@ async fn restore_waits_for_this_machines_own_live_sync(backend: Backend) {
         operator.restore_snapshot(None).await.unwrap(),
         Prepared::Restored { generation: 1, .. }
     ));
+}
+
+async fn a_local_copy_past_a_bound_is_neither_kept_nor_deleted_by_restore(backend: Backend) {
+    let bucket = Bucket::new(backend).await;
+    let machine = Machine::new();
+    machine.write("f", b"small");
+    let mut sync = machine.sync(&bucket).await;
+    sync.restore_if_needed().await.unwrap();
+    sync.release().await.unwrap();
+
+    machine.write("huge", b"more than the bound allows");
+    let mut options = machine.options();
+    options.limits = Limits {
+        max_file_bytes: 10,
+        ..Limits::default()
+    };
+    let mut sync = machine.sync_with(&bucket, options).await;
+    let refused = sync.restore_snapshot(None).await.unwrap_err();
+    assert!(
+        matches!(refused, StateError::FileTooLarge { .. }),
+        "{refused}"
+    );
+    assert_eq!(machine.read("huge"), b"more than the bound allows");
+    let listing = operator::list(&bucket.scope()).await.unwrap();
+    assert!(listing.snapshots.is_empty());
+    assert_eq!(listing.current.unwrap().generation, 1);
 }

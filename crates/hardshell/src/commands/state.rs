@@ -10,7 +10,7 @@ use anyhow::{Context as _, bail};
 use chrono::{SecondsFormat, Utc};
 use hardshell_egress::Credentials;
 use hardshell_state::operator::{self, Summary};
-use hardshell_state::{Holder, LocalPaths, Owner, Prepared, StateSync, SyncOptions};
+use hardshell_state::{Holder, LocalPaths, Owner, Prepared, StateError, StateSync, SyncOptions};
 use hardshell_storage::{ObjectKey, Scope};
 
 use crate::cli::{Global, StateCommand};
@@ -143,7 +143,23 @@ async fn restore(
     )?;
     let restored = sync.restore_snapshot(snapshot).await;
     let released = sync.release().await;
-    let prepared = restored?;
+    let prepared = match restored {
+        Ok(prepared) => prepared,
+        // The local copy cannot be kept as a snapshot, and is not deleted.
+        Err(
+            e @ (StateError::TooManyFiles { .. }
+            | StateError::TooLarge { .. }
+            | StateError::FileTooLarge { .. }
+            | StateError::ManifestTooLarge { .. }
+            | StateError::TooDeep { .. }),
+        ) => {
+            return Err(anyhow::Error::from(e).context(format!(
+                "nothing was changed: the local copy is past a bound, so it cannot be kept as a snapshot; move {} aside to restore without it",
+                paths.dir.display()
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
     released?;
     let dir = paths.dir.display();
     match prepared {
