@@ -30,7 +30,10 @@ fn instance(image: &str, extra: &str) -> Instance {
             "{}\n[workload]\nimage = \"{image}\"\nhost = \"work.localhost\"\n\
              health_path = \"/index.html\"\nidentity_header = \"X-Forwarded-User\"\n\
              memory_mb = 256\nstate_dir = \"/state\"\nstop_grace_secs = 5\n{extra}",
-            text.replace("127.0.0.1:8787", "127.0.0.1:0")
+            text.replace("127.0.0.1:8787", "127.0.0.1:0").replace(
+                "# public_url = \"https://agent.example.com\"",
+                "public_url = \"http://localhost:8787\""
+            )
         )
     });
     hs
