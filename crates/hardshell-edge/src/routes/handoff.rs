@@ -29,7 +29,9 @@ pub(crate) const START: &str = "/auth/handoff";
 const FINISH: &str = "/.hardshell/handoff";
 
 pub(super) fn register_edge(routes: RoutesBuilder) -> RoutesBuilder {
-    routes.route(Method::GET, START, start)
+    routes
+        .route(Method::GET, START, start)
+        .route(Method::GET, "/", to_upstream)
 }
 
 pub(super) fn register_upstream_host(routes: RoutesBuilder) -> RoutesBuilder {
@@ -46,6 +48,16 @@ pub(crate) fn to_start(public_origin: &str, path_and_query: &str) -> HttpRespons
         .append_pair("next", path_and_query)
         .finish();
     redirect(&format!("{public_origin}{START}?{query}"))
+}
+
+/// The edge's host has no page of its own at `/` when the upstream has a host:
+/// where a login lands without a `next` (an OIDC login always), it goes on to
+/// the upstream's, which starts the hand-over when it has no session there.
+async fn to_upstream(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpResponse {
+    match cx.state.upstream.as_ref().and_then(|u| u.site.as_ref()) {
+        Some(site) => redirect(&format!("{}/", site.origin)),
+        None => response::not_found(),
+    }
 }
 
 /// Mints the code for a logged-in browser; sends one that is not to log in.

@@ -112,15 +112,13 @@ async fn the_login_is_handed_over_to_the_upstreams_own_origin_in_a_real_browser(
     )
     .await;
     let session = edge.session(owner()).await;
+    // `--name=value`: a session id may begin with `-`, which would read as
+    // an option of its own.
     let args = [
-        "--edge".to_owned(),
-        format!("https://hs.test:{port}"),
-        "--app".to_owned(),
-        format!("https://app.hs.test:{port}"),
-        "--session".to_owned(),
-        session.clone(),
-        "--next".to_owned(),
-        "/control?tab=1".to_owned(),
+        format!("--edge=https://hs.test:{port}"),
+        format!("--app=https://app.hs.test:{port}"),
+        format!("--session={session}"),
+        "--next=/control?tab=1".to_owned(),
     ];
     let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || run(&args))
         .await

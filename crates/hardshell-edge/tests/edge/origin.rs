@@ -128,9 +128,16 @@ async fn on_the_upstream_host_only_the_upstream_answers() {
 async fn on_the_edges_host_the_upstream_no_longer_answers() {
     let (edge, log) = started().await;
     let chat = edge.token(TokenScope::Chat).await;
-    for path in ["/", "/v1/chat", "/control/ui"] {
+    for path in ["/v1/chat", "/control/ui", "/api/sessions"] {
         let reply = request(edge.addr, "GET", path, &[&bearer(&chat)], "").await;
         assert_eq!(reply.status, 404, "{path}: {reply:?}");
+    }
+    // Where a login lands without `next`: on to the upstream's origin.
+    for headers in [vec![], vec![bearer(&chat)]] {
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let root = request(edge.addr, "GET", "/", &headers, "").await;
+        assert_eq!(root.status, 302, "{root:?}");
+        assert_eq!(root.header("location").unwrap(), format!("{APP_ORIGIN}/"));
     }
     // The edge's own routes still answer there.
     let whoami = request(edge.addr, "GET", "/auth/whoami", &[&bearer(&chat)], "").await;
