@@ -673,3 +673,30 @@ async fn a_code_is_redeemed_only_by_the_browser_that_began_the_hand_over() {
     assert!(log.lock().unwrap().is_empty());
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn the_identity_header_is_filled_without_a_host_of_its_own_too() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&format!(
+        "[upstream]\nurl = \"{url}\"\nidentity_header = \"X-Remote-User\"\n"
+    ))
+    .await;
+    let session = edge.session(owner()).await;
+    let reply = request(
+        edge.addr,
+        "GET",
+        "/page",
+        &[
+            &format!("Cookie: hs_session={session}"),
+            "X-Remote-User: someone-else",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        log.lock().unwrap()[0].header("x-remote-user"),
+        Some("owner")
+    );
+    edge.stop().await;
+}
