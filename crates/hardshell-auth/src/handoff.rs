@@ -8,7 +8,11 @@
 //! that host (see `sessions/origin.rs`). A code is single-use (taken with a
 //! compare-and-swap, as every pending state is), lives [`HANDOFF_TTL`], and is
 //! bound to the host it was minted for: redeemed anywhere else it is spent and
-//! refused.
+//! refused. It is also bound to the browser that asked for it, by a `state` the
+//! upstream's host gave that browser in a cookie of its own when it sent it to
+//! the edge (OAuth's `state`): without it, someone with an account of their own
+//! could mint a code and have the owner's browser redeem it, signing the owner
+//! into the upstream as them (login CSRF).
 
 use std::time::Duration;
 
@@ -18,6 +22,7 @@ use zeroize::Zeroizing;
 
 use crate::Principal;
 use crate::ephemeral::{Ephemeral, EphemeralError};
+use crate::random;
 use crate::sessions::{SessionError, SessionHandle, SessionId, SessionStore};
 
 /// How long a hand-over code can be redeemed: a redirect's round trip, with
@@ -31,6 +36,8 @@ pub enum HandoffError {
     Pending(#[from] EphemeralError),
     #[error("the hand-over code was minted for another host")]
     OtherHost,
+    #[error("the hand-over code was minted for another browser")]
+    OtherBrowser,
     /// Starting the child session, including: the owner's session ended.
     #[error("the hand-over's session: {0}")]
     Session(#[from] SessionError),
@@ -44,6 +51,7 @@ impl HandoffError {
             self,
             HandoffError::Pending(EphemeralError::Missing { .. })
                 | HandoffError::OtherHost
+                | HandoffError::OtherBrowser
                 | HandoffError::Session(SessionError::Unknown | SessionError::Expired)
         )
     }
@@ -71,6 +79,7 @@ struct Pending {
     handle: String,
     expires_at: DateTime<Utc>,
     audience: String,
+    state: String,
 }
 
 /// A session started on the upstream's host.
@@ -100,13 +109,15 @@ impl Handoffs {
     }
 
     /// A code for the owner's session chain `handle` (ending at `expires_at`)
-    /// to redeem on `audience`, the upstream's host.
+    /// to redeem on `audience`, the upstream's host, by the browser holding
+    /// `state`.
     pub async fn mint(
         &self,
         principal: &Principal,
         handle: &SessionHandle,
         expires_at: DateTime<Utc>,
         audience: &str,
+        state: &str,
         now: DateTime<Utc>,
     ) -> Result<HandoffCode, HandoffError> {
         let pending = Pending {
@@ -114,22 +125,28 @@ impl Handoffs {
             handle: handle.as_str().to_owned(),
             expires_at,
             audience: audience.to_owned(),
+            state: state.to_owned(),
         };
         let id = self.pending.put(&pending, HANDOFF_TTL, now).await?;
         Ok(HandoffCode(Zeroizing::new(id)))
     }
 
-    /// Spends `code` on `audience` (the host it was presented on) and starts
+    /// Spends `code` on `audience` (the host it was presented on), presented
+    /// by the browser holding `state` (`None` when it holds none), and starts
     /// the child session it stands for.
     pub async fn redeem(
         &self,
         code: &str,
         audience: &str,
+        state: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<HandedOver, HandoffError> {
         let pending: Pending = self.pending.take(code, now).await?;
         if !pending.audience.eq_ignore_ascii_case(audience) {
             return Err(HandoffError::OtherHost);
+        }
+        if !state.is_some_and(|state| random::same(state, &pending.state)) {
+            return Err(HandoffError::OtherBrowser);
         }
         let id = self
             .sessions

@@ -14,6 +14,9 @@ const PLAIN_OIDC_PENDING: &str = "hs_oidc";
 /// edge's namespace, so the upstream neither sees nor sets it.
 const SECURE_ORIGIN_SESSION: &str = "__Host-hs_origin";
 const PLAIN_ORIGIN_SESSION: &str = "hs_origin";
+/// The hand-over's `state`, on the upstream's own host: which browser asked.
+const SECURE_HANDOFF_STATE: &str = "__Host-hs_handoff";
+const PLAIN_HANDOFF_STATE: &str = "hs_handoff";
 /// Every cookie the edge sets is named in this namespace.
 const PLAIN_PREFIX: &[u8] = b"hs_";
 const SECURE_PREFIX: &[u8] = b"__Host-hs_";
@@ -41,6 +44,17 @@ impl CookiePolicy {
             SECURE_ORIGIN_SESSION
         } else {
             PLAIN_ORIGIN_SESSION
+        }
+    }
+
+    /// The cookie naming the hand-over a browser asked for on the upstream's
+    /// own host (written with [`CookiePolicy::lax`]: it must come back on the
+    /// hand-over's return even when the navigation began on another site).
+    pub fn handoff_state_name(self) -> &'static str {
+        if self.secure {
+            SECURE_HANDOFF_STATE
+        } else {
+            PLAIN_HANDOFF_STATE
         }
     }
 

@@ -261,7 +261,7 @@ async fn phases(
                 && is_navigation(request.method(), request.headers())
             {
                 let target = request.uri().path_and_query().map_or("/", |pq| pq.as_str());
-                crate::routes::handoff::to_start(&state.public_origin, target)
+                crate::routes::handoff::to_start(&state.public_origin, target, state.cookies)
             } else if denied.is_unauthenticated() {
                 response::unauthorized()
             } else {

@@ -5,6 +5,8 @@ use super::*;
 use crate::Method;
 
 const APP: &str = "app.agent.example.com";
+/// What the upstream's host gave the browser that asked for the code.
+const STATE: &str = "0123456789abcdef0123456789abcdef";
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 5, 6, 0, 0).unwrap()
@@ -47,7 +49,14 @@ async fn minted(s: &Setup) -> (SessionId, HandoffCode) {
     let resolved = s.sessions.resolve(parent.expose(), now()).await.unwrap();
     let code = s
         .handoffs
-        .mint(&owner(), &resolved.handle, resolved.expires_at, APP, now())
+        .mint(
+            &owner(),
+            &resolved.handle,
+            resolved.expires_at,
+            APP,
+            STATE,
+            now(),
+        )
         .await
         .unwrap();
     (parent, code)
@@ -58,7 +67,11 @@ async fn a_code_becomes_a_session_valid_only_on_its_host() {
     let s = setup().await;
     let (parent, code) = minted(&s).await;
     assert!(!format!("{code:?}").contains(code.expose()));
-    let child = s.handoffs.redeem(code.expose(), APP, now()).await.unwrap();
+    let child = s
+        .handoffs
+        .redeem(code.expose(), APP, Some(STATE), now())
+        .await
+        .unwrap();
     let on_app = s
         .sessions
         .resolve_for(child.id.expose(), Some(APP), now())
@@ -92,10 +105,13 @@ async fn a_code_becomes_a_session_valid_only_on_its_host() {
 async fn a_code_is_single_use_short_lived_and_bound_to_its_host() {
     let s = setup().await;
     let (_, code) = minted(&s).await;
-    s.handoffs.redeem(code.expose(), APP, now()).await.unwrap();
+    s.handoffs
+        .redeem(code.expose(), APP, Some(STATE), now())
+        .await
+        .unwrap();
     let replayed = s
         .handoffs
-        .redeem(code.expose(), APP, now())
+        .redeem(code.expose(), APP, Some(STATE), now())
         .await
         .unwrap_err();
     assert!(replayed.is_refusal(), "{replayed}");
@@ -104,7 +120,7 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_host() {
     let late = now() + chrono::Duration::from_std(HANDOFF_TTL).unwrap();
     let expired = s
         .handoffs
-        .redeem(code.expose(), APP, late)
+        .redeem(code.expose(), APP, Some(STATE), late)
         .await
         .unwrap_err();
     assert!(
@@ -118,15 +134,25 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_host() {
     let (_, code) = minted(&s).await;
     let elsewhere = s
         .handoffs
-        .redeem(code.expose(), "evil.agent.example.com", now())
+        .redeem(code.expose(), "evil.agent.example.com", Some(STATE), now())
         .await
         .unwrap_err();
     assert!(matches!(elsewhere, HandoffError::OtherHost), "{elsewhere}");
     // Spent by the attempt: not redeemable on its own host afterwards either.
-    assert!(s.handoffs.redeem(code.expose(), APP, now()).await.is_err());
+    assert!(
+        s.handoffs
+            .redeem(code.expose(), APP, Some(STATE), now())
+            .await
+            .is_err()
+    );
 
     for made_up in ["", "x", "9999999999.AAAA", "../sessions/x"] {
-        assert!(s.handoffs.redeem(made_up, APP, now()).await.is_err());
+        assert!(
+            s.handoffs
+                .redeem(made_up, APP, Some(STATE), now())
+                .await
+                .is_err()
+        );
     }
 }
 
@@ -134,7 +160,11 @@ async fn a_code_is_single_use_short_lived_and_bound_to_its_host() {
 async fn logging_out_ends_the_handed_over_session() {
     let s = setup().await;
     let (parent, code) = minted(&s).await;
-    let child = s.handoffs.redeem(code.expose(), APP, now()).await.unwrap();
+    let child = s
+        .handoffs
+        .redeem(code.expose(), APP, Some(STATE), now())
+        .await
+        .unwrap();
     s.sessions.revoke(parent.expose()).await.unwrap();
     assert!(matches!(
         s.sessions
@@ -148,7 +178,11 @@ async fn logging_out_ends_the_handed_over_session() {
 async fn an_admin_ending_the_chain_ends_the_handed_over_session() {
     let s = setup().await;
     let (parent, code) = minted(&s).await;
-    let child = s.handoffs.redeem(code.expose(), APP, now()).await.unwrap();
+    let child = s
+        .handoffs
+        .redeem(code.expose(), APP, Some(STATE), now())
+        .await
+        .unwrap();
     let handle = s
         .sessions
         .resolve(parent.expose(), now())
@@ -173,7 +207,7 @@ async fn a_code_for_an_ended_session_starts_nothing() {
     s.sessions.revoke(parent.expose()).await.unwrap();
     let refused = s
         .handoffs
-        .redeem(code.expose(), APP, now())
+        .redeem(code.expose(), APP, Some(STATE), now())
         .await
         .unwrap_err();
     assert!(refused.is_refusal(), "{refused}");
@@ -184,7 +218,11 @@ async fn a_code_for_an_ended_session_starts_nothing() {
 async fn a_handed_over_session_rotates_on_its_own_host_and_ends_with_its_parent() {
     let s = setup().await;
     let (parent, code) = minted(&s).await;
-    let child = s.handoffs.redeem(code.expose(), APP, now()).await.unwrap();
+    let child = s
+        .handoffs
+        .redeem(code.expose(), APP, Some(STATE), now())
+        .await
+        .unwrap();
     let later = now() + chrono::Duration::minutes(20);
     let rotated = s
         .sessions
@@ -214,4 +252,28 @@ async fn a_handed_over_session_rotates_on_its_own_host_and_ends_with_its_parent(
             .await
             .is_err()
     );
+}
+
+#[tokio::test]
+async fn a_code_is_redeemed_only_by_the_browser_that_asked_for_it() {
+    let s = setup().await;
+    for other in [None, Some(""), Some("fedcba9876543210fedcba9876543210")] {
+        let (_, code) = minted(&s).await;
+        let refused = s
+            .handoffs
+            .redeem(code.expose(), APP, other, now())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, HandoffError::OtherBrowser),
+            "{other:?}: {refused}"
+        );
+        // Spent by the attempt.
+        assert!(
+            s.handoffs
+                .redeem(code.expose(), APP, Some(STATE), now())
+                .await
+                .is_err()
+        );
+    }
 }

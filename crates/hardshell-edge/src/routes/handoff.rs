@@ -2,14 +2,16 @@
 //!
 //! The edge's session cookie is host-only on the edge's host and never valid on
 //! the upstream's, so a browser arriving there without a session of that host
-//! is sent (`pipeline.rs`) to `GET /auth/handoff?next=/path` on the edge's
-//! host. There, once logged in (or after `/login`, which comes back here), the
-//! edge mints a single-use code bound to the owner's session and to the
-//! upstream's host, and redirects to `GET /.hardshell/handoff?code=…&next=/path`
-//! on the upstream's host, which redeems it for a session of that host (a child
-//! of the owner's, ending with it: see hardshell-auth's `handoff.rs`), sets its
-//! cookie and redirects to the path. `next` is a path on the upstream's host
-//! and nothing else, checked at both ends.
+//! is given a random `state` in a cookie of that host and sent (`pipeline.rs`)
+//! to `GET /auth/handoff?next=/path&state=…` on the edge's host. There, once
+//! logged in (or after `/login`, which comes back here), the edge mints a
+//! single-use code bound to the owner's session, the upstream's host and the
+//! `state`, and redirects to `GET /.hardshell/handoff?code=…&next=/path` on the
+//! upstream's host, which redeems it, with the browser's `state` cookie, for a
+//! session of that host (a child of the owner's, ending with it: see
+//! hardshell-auth's `handoff.rs`), sets its cookie and redirects to the path.
+//! `next` is a path on the upstream's host and nothing else, checked at both
+//! ends.
 
 use axum::body::Body;
 use chrono::Utc;
@@ -29,7 +31,9 @@ pub(crate) const START: &str = "/auth/handoff";
 const FINISH: &str = "/.hardshell/handoff";
 
 pub(super) fn register_edge(routes: RoutesBuilder) -> RoutesBuilder {
-    routes.route(Method::GET, START, start)
+    routes
+        .route(Method::GET, START, start)
+        .route(Method::GET, "/", to_upstream)
 }
 
 pub(super) fn register_upstream_host(routes: RoutesBuilder) -> RoutesBuilder {
@@ -39,13 +43,48 @@ pub(super) fn register_upstream_host(routes: RoutesBuilder) -> RoutesBuilder {
         .route(Method::POST, "/.hardshell/{*rest}", reserved)
 }
 
+/// How long a browser has from being sent to the edge to coming back: a
+/// login included.
+const STATE_MAX_AGE_SECS: u64 = 10 * 60;
+
 /// Where the pipeline sends a browser that has no session on the upstream's
-/// host: the start of the hand-over, on the edge's origin.
-pub(crate) fn to_start(public_origin: &str, path_and_query: &str) -> HttpResponse {
+/// host: the start of the hand-over, on the edge's origin, with a fresh
+/// `state` that this browser alone holds, in a cookie of the upstream's host.
+pub(crate) fn to_start(
+    public_origin: &str,
+    path_and_query: &str,
+    cookies: crate::cookies::CookiePolicy,
+) -> HttpResponse {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        return response::internal_error();
+    }
+    let state = hex::encode(bytes);
     let query: String = form_urlencoded::Serializer::new(String::new())
         .append_pair("next", path_and_query)
+        .append_pair("state", &state)
         .finish();
-    redirect(&format!("{public_origin}{START}?{query}"))
+    let Some(cookie) = cookies.lax(cookies.handoff_state_name(), &state, STATE_MAX_AGE_SECS) else {
+        return response::internal_error();
+    };
+    let mut response = redirect(&format!("{public_origin}{START}?{query}"));
+    response.headers_mut().append(SET_COOKIE, cookie);
+    response
+}
+
+/// A `state` as [`to_start`] makes them: 32 lower-case hex digits.
+fn is_state(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The edge's host has no page of its own at `/` when the upstream has a host:
+/// where a login lands without a `next` (an OIDC login always), it goes on to
+/// the upstream's, which starts the hand-over when it has no session there.
+async fn to_upstream(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpResponse {
+    match cx.state.upstream.as_ref().and_then(|u| u.site.as_ref()) {
+        Some(site) => redirect(&format!("{}/", site.origin)),
+        None => response::not_found(),
+    }
 }
 
 /// Mints the code for a logged-in browser; sends one that is not to log in.
@@ -57,9 +96,13 @@ async fn start(permit: Permit<Public>, cx: Context, request: Request<Body>) -> H
     let Some(next) = query_value(&request, "next").filter(|next| is_local_path(next)) else {
         return response::bad_request("next must be a path on the upstream's host\n");
     };
+    let Some(browser_state) = query_value(&request, "state").filter(|state| is_state(state)) else {
+        return response::bad_request("the hand-over must begin on the upstream's host\n");
+    };
     let Some(principal) = permit.identity() else {
         let back: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("next", &next)
+            .append_pair("state", &browser_state)
             .finish();
         let query: String = form_urlencoded::Serializer::new(String::new())
             .append_pair("next", &format!("{START}?{back}"))
@@ -90,6 +133,7 @@ async fn start(permit: Permit<Public>, cx: Context, request: Request<Body>) -> H
             &session.handle,
             session.expires_at,
             &site.authority,
+            &browser_state,
             now,
         )
         .await
@@ -117,9 +161,11 @@ async fn finish(_: Permit<Public>, cx: Context, request: Request<Body>) -> HttpR
         return response::bad_request("next must be a path on this host\n");
     };
     let code = query_value(&request, "code").unwrap_or_default();
+    let cookies = state.cookies;
+    let browser_state = crate::cookies::find(request.headers(), cookies.handoff_state_name());
     let handed = match state
         .handoffs
-        .redeem(&code, &site.authority, Utc::now())
+        .redeem(&code, &site.authority, browser_state, Utc::now())
         .await
     {
         Ok(handed) => handed,
@@ -128,10 +174,15 @@ async fn finish(_: Permit<Public>, cx: Context, request: Request<Body>) -> HttpR
             // failed credential.
             tracing::info!(reason = %e, "hand-over refused");
             state.rate_limits.charge_failure(cx.client, None);
-            return response::text(
+            let mut refused = response::text(
                 StatusCode::FORBIDDEN,
-                "this sign-in link is used, expired or not for this host; sign in again\n",
+                "this sign-in link is used, expired, or not for this host or browser; \
+                 open the page again\n",
             );
+            refused
+                .headers_mut()
+                .append(SET_COOKIE, cookies.clear(cookies.handoff_state_name()));
+            return refused;
         }
         Err(e) => {
             tracing::error!(error = %e, "redeeming a hand-over code failed");
@@ -144,6 +195,9 @@ async fn finish(_: Permit<Public>, cx: Context, request: Request<Body>) -> HttpR
     };
     let mut response = redirect(&next);
     response.headers_mut().append(SET_COOKIE, cookie);
+    response
+        .headers_mut()
+        .append(SET_COOKIE, cookies.clear(cookies.handoff_state_name()));
     response
 }
 

@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod audit;
+mod browser_origin;
 mod chat_page;
 mod client_limits;
 mod cloudflare;

@@ -45,13 +45,34 @@ fn cookie_value(set_cookie: &str) -> String {
     pair.split_once('=').unwrap().1.to_owned()
 }
 
-/// Runs the hand-over for the edge session `session`; returns the session
-/// cookie value of the upstream's host.
-async fn hand_over(edge: &TestEdge, session: &str, next: &str) -> String {
+/// A browser page load of `next` on the upstream's host without a session
+/// there: the hand-over's start on the edge's host (path and query), and the
+/// `state` cookie the upstream's host gave the browser.
+async fn begin(edge: &TestEdge, next: &str) -> (String, String) {
+    let reply = on_app(edge, "GET", next, &["Accept: text/html"]).await;
+    assert_eq!(reply.status, 302, "{reply:?}");
+    let location = reply.header("location").unwrap();
+    let start = location
+        .strip_prefix(EDGE_ORIGIN)
+        .unwrap_or_else(|| panic!("sent to the edge's origin: {location}"))
+        .to_owned();
+    let cookie = set_cookie(&reply, "hs_handoff").expect("a state cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
+    let state = cookie_value(&cookie);
+    assert!(start.ends_with(&format!("&state={state}")), "{start}");
+    (start, state)
+}
+
+/// The hand-over's end on the upstream's host (path and query), minted for the
+/// edge session `session` at `start`.
+async fn minted(edge: &TestEdge, session: &str, start: &str) -> String {
     let started = request(
         edge.addr,
         "GET",
-        &format!("/auth/handoff?next={}", urlencode(next)),
+        start,
         &[&format!("Cookie: hs_session={session}")],
         "",
     )
@@ -65,7 +86,21 @@ async fn hand_over(edge: &TestEdge, session: &str, next: &str) -> String {
         on_app_host.starts_with("/.hardshell/handoff?code="),
         "{location}"
     );
-    let finished = on_app(edge, "GET", on_app_host, &[]).await;
+    on_app_host.to_owned()
+}
+
+/// Runs the hand-over for the edge session `session`; returns the session
+/// cookie value of the upstream's host.
+async fn hand_over(edge: &TestEdge, session: &str, next: &str) -> String {
+    let (start, state) = begin(edge, next).await;
+    let on_app_host = minted(edge, session, &start).await;
+    let finished = on_app(
+        edge,
+        "GET",
+        &on_app_host,
+        &[&format!("Cookie: hs_handoff={state}")],
+    )
+    .await;
     assert_eq!(finished.status, 302, "{finished:?}");
     assert_eq!(finished.header("location").as_deref(), Some(next));
     let cookie = set_cookie(&finished, "hs_origin").expect("a session of the upstream's host");
@@ -74,8 +109,12 @@ async fn hand_over(edge: &TestEdge, session: &str, next: &str) -> String {
         "{cookie}"
     );
     assert!(!cookie.contains("Domain"), "host-only: {cookie}");
+    let cleared = set_cookie(&finished, "hs_handoff").expect("the state cookie cleared");
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
     cookie_value(&cookie)
 }
+
+const STATE: &str = "0123456789abcdef0123456789abcdef";
 
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
@@ -128,9 +167,16 @@ async fn on_the_upstream_host_only_the_upstream_answers() {
 async fn on_the_edges_host_the_upstream_no_longer_answers() {
     let (edge, log) = started().await;
     let chat = edge.token(TokenScope::Chat).await;
-    for path in ["/", "/v1/chat", "/control/ui"] {
+    for path in ["/v1/chat", "/control/ui", "/api/sessions"] {
         let reply = request(edge.addr, "GET", path, &[&bearer(&chat)], "").await;
         assert_eq!(reply.status, 404, "{path}: {reply:?}");
+    }
+    // Where a login lands without `next`: on to the upstream's origin.
+    for headers in [vec![], vec![bearer(&chat)]] {
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let root = request(edge.addr, "GET", "/", &headers, "").await;
+        assert_eq!(root.status, 302, "{root:?}");
+        assert_eq!(root.header("location").unwrap(), format!("{APP_ORIGIN}/"));
     }
     // The edge's own routes still answer there.
     let whoami = request(edge.addr, "GET", "/auth/whoami", &[&bearer(&chat)], "").await;
@@ -218,9 +264,16 @@ async fn a_browser_without_a_session_of_the_upstream_host_is_sent_to_the_edges_l
     )
     .await;
     assert_eq!(navigate.status, 302, "{navigate:?}");
+    let state = cookie_value(&set_cookie(&navigate, "hs_handoff").unwrap());
     assert_eq!(
         navigate.header("location").unwrap(),
-        format!("{EDGE_ORIGIN}/auth/handoff?next=%2Fcontrol%3Ftab%3D1")
+        format!("{EDGE_ORIGIN}/auth/handoff?next=%2Fcontrol%3Ftab%3D1&state={state}")
+    );
+    // Every page load its own state.
+    let again = on_app(&edge, "GET", "/control", &["Accept: text/html"]).await;
+    assert_ne!(
+        cookie_value(&set_cookie(&again, "hs_handoff").unwrap()),
+        state
     );
     // Not a page load, or a client with a token: a plain 401.
     for headers in [
@@ -232,12 +285,28 @@ async fn a_browser_without_a_session_of_the_upstream_host_is_sent_to_the_edges_l
         assert_eq!(reply.status, 401, "{headers:?}: {reply:?}");
     }
     // Not logged in on the edge either: to the login page, which comes back.
-    let start = request(edge.addr, "GET", "/auth/handoff?next=%2Fcontrol", &[], "").await;
+    let start = request(
+        edge.addr,
+        "GET",
+        &format!("/auth/handoff?next=%2Fcontrol&state={STATE}"),
+        &[],
+        "",
+    )
+    .await;
     assert_eq!(start.status, 302, "{start:?}");
     assert_eq!(
         start.header("location").unwrap(),
-        "/login?next=%2Fauth%2Fhandoff%3Fnext%3D%252Fcontrol"
+        format!("/login?next=%2Fauth%2Fhandoff%3Fnext%3D%252Fcontrol%26state%3D{STATE}")
     );
+    // A start that did not begin on the upstream's host (no state): refused.
+    for query in [
+        "next=%2Fcontrol",
+        "next=%2Fcontrol&state=x",
+        "next=%2Fcontrol&state=ZZ",
+    ] {
+        let reply = request(edge.addr, "GET", &format!("/auth/handoff?{query}"), &[], "").await;
+        assert_eq!(reply.status, 400, "{query}: {reply:?}");
+    }
     assert!(log.lock().unwrap().is_empty());
     edge.stop().await;
 }
@@ -290,7 +359,14 @@ async fn each_hosts_session_is_valid_on_its_own_host_only() {
     ] {
         let reply = request(edge.addr, "GET", "/auth/whoami", &[&sent], "").await;
         assert_eq!(reply.status, 401, "{sent}: {reply:?}");
-        let handoff = request(edge.addr, "GET", "/auth/handoff?next=%2F", &[&sent], "").await;
+        let handoff = request(
+            edge.addr,
+            "GET",
+            &format!("/auth/handoff?next=%2F&state={STATE}"),
+            &[&sent],
+            "",
+        )
+        .await;
         assert!(
             handoff.header("location").unwrap().starts_with("/login?"),
             "{sent}: {handoff:?}"
@@ -316,22 +392,14 @@ async fn each_hosts_session_is_valid_on_its_own_host_only() {
 async fn replayed_foreign_and_off_host_hand_overs_are_refused() {
     let (edge, log) = started().await;
     let session = edge.session(owner()).await;
-    let started = request(
-        edge.addr,
-        "GET",
-        "/auth/handoff?next=%2Fx",
-        &[&format!("Cookie: hs_session={session}")],
-        "",
-    )
-    .await;
-    let finish = started
-        .header("location")
-        .unwrap()
-        .strip_prefix(APP_ORIGIN)
-        .unwrap()
-        .to_owned();
-    assert_eq!(on_app(&edge, "GET", &finish, &[]).await.status, 302);
-    let replayed = on_app(&edge, "GET", &finish, &[]).await;
+    let (start, state) = begin(&edge, "/x").await;
+    let finish = minted(&edge, &session, &start).await;
+    let with_state = format!("Cookie: hs_handoff={state}");
+    assert_eq!(
+        on_app(&edge, "GET", &finish, &[&with_state]).await.status,
+        302
+    );
+    let replayed = on_app(&edge, "GET", &finish, &[&with_state]).await;
     assert_eq!(replayed.status, 403, "{replayed:?}");
     assert!(set_cookie(&replayed, "hs_origin").is_none());
 
@@ -364,12 +432,19 @@ async fn replayed_foreign_and_off_host_hand_overs_are_refused() {
             &resolved.handle,
             resolved.expires_at,
             "other.localhost:8787",
+            STATE,
             chrono::Utc::now(),
         )
         .await
         .unwrap();
     let path = format!("/.hardshell/handoff?code={}&next=%2F", foreign.expose());
-    let reply = on_app(&edge, "GET", &path, &[]).await;
+    let reply = on_app(
+        &edge,
+        "GET",
+        &path,
+        &[&format!("Cookie: hs_handoff={STATE}")],
+    )
+    .await;
     assert_eq!(reply.status, 403, "{reply:?}");
     assert!(set_cookie(&reply, "hs_origin").is_none());
 
@@ -383,7 +458,7 @@ async fn replayed_foreign_and_off_host_hand_overs_are_refused() {
         let start = request(
             edge.addr,
             "GET",
-            &format!("/auth/handoff?next={}", urlencode(next)),
+            &format!("/auth/handoff?next={}&state={STATE}", urlencode(next)),
             &[&format!("Cookie: hs_session={session}")],
             "",
         )
@@ -404,7 +479,7 @@ async fn replayed_foreign_and_off_host_hand_overs_are_refused() {
         &edge,
         "GET",
         "/.hardshell/handoff?code=9999999999.AAAA&next=%2F",
-        &[],
+        &[&format!("Cookie: hs_handoff={STATE}")],
     )
     .await;
     assert_eq!(made_up.status, 403, "{made_up:?}");
@@ -413,7 +488,7 @@ async fn replayed_foreign_and_off_host_hand_overs_are_refused() {
     let token = request(
         edge.addr,
         "GET",
-        "/auth/handoff?next=%2F",
+        &format!("/auth/handoff?next=%2F&state={STATE}"),
         &[&bearer(&chat)],
         "",
     )
@@ -561,6 +636,67 @@ async fn a_websocket_on_the_upstream_host_closes_when_the_owner_logs_out() {
     assert!(
         closed(&mut stream).await,
         "the upstream host's WebSocket outlived the owner's session"
+    );
+    edge.stop().await;
+}
+
+/// Someone with a session of their own mints a code and has the owner's
+/// browser open it (login CSRF): the owner's browser does not hold the state
+/// the code was minted for, so it is refused, and spent.
+#[tokio::test]
+async fn a_code_is_redeemed_only_by_the_browser_that_began_the_hand_over() {
+    let (edge, log) = started().await;
+    let theirs = edge.session(owner()).await;
+    let (start, their_state) = begin(&edge, "/").await;
+    let finish = minted(&edge, &theirs, &start).await;
+    let (_, owners_state) = begin(&edge, "/").await;
+    for cookie in [
+        vec![format!("Cookie: hs_handoff={owners_state}")],
+        vec![],
+        vec![format!(
+            "Cookie: hs_handoff={their_state}; hs_handoff={owners_state}"
+        )],
+    ] {
+        let cookie: Vec<&str> = cookie.iter().map(String::as_str).collect();
+        let reply = on_app(&edge, "GET", &finish, &cookie).await;
+        assert_eq!(reply.status, 403, "{cookie:?}: {reply:?}");
+        assert!(set_cookie(&reply, "hs_origin").is_none());
+    }
+    let spent = on_app(
+        &edge,
+        "GET",
+        &finish,
+        &[&format!("Cookie: hs_handoff={their_state}")],
+    )
+    .await;
+    assert_eq!(spent.status, 403, "{spent:?}");
+    assert!(log.lock().unwrap().is_empty());
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn the_identity_header_is_filled_without_a_host_of_its_own_too() {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start(&format!(
+        "[upstream]\nurl = \"{url}\"\nidentity_header = \"X-Remote-User\"\n"
+    ))
+    .await;
+    let session = edge.session(owner()).await;
+    let reply = request(
+        edge.addr,
+        "GET",
+        "/page",
+        &[
+            &format!("Cookie: hs_session={session}"),
+            "X-Remote-User: someone-else",
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        log.lock().unwrap()[0].header("x-remote-user"),
+        Some("owner")
     );
     edge.stop().await;
 }

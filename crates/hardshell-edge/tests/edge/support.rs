@@ -88,9 +88,12 @@ impl TestEdge {
         } else {
             "header_timeout_secs = 2\n"
         };
-        let text = format!(
-            "[edge]\nlisten = \"127.0.0.1:0\"\n{header_timeout}{public_url}{edge_keys}\n{extra}"
-        );
+        let listen = if edge_keys.contains("listen") {
+            ""
+        } else {
+            "listen = \"127.0.0.1:0\"\n"
+        };
+        let text = format!("[edge]\n{listen}{header_timeout}{public_url}{edge_keys}\n{extra}");
         let config = LoadedConfig::parse(&text, &test_store.dir().join("hardshell.toml")).unwrap();
         let signer =
             IdentitySigner::from_pkcs8(&IdentitySigner::generate_pkcs8().unwrap()).unwrap();
