@@ -196,4 +196,52 @@ mod tests {
         // End of file, with nothing: not a hang.
         assert_eq!(client.read_to_end(&mut reply).unwrap(), 0);
     }
+
+    #[test]
+    fn inbound_relays_at_most_64_at_once_and_goes_on_when_one_ends() {
+        let server = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = server.local_addr().unwrap().port();
+        // Greets each connection, then holds it until the forwarder closes
+        // its side.
+        std::thread::spawn(move || {
+            for tcp in server.incoming() {
+                let mut tcp = tcp.unwrap();
+                std::thread::spawn(move || {
+                    let _ = tcp.write_all(b"ok");
+                    let _ = tcp.read_to_end(&mut Vec::new());
+                });
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("in.sock");
+        let unix = UnixListener::bind(&path).unwrap();
+        std::thread::spawn(move || inbound(&unix, port));
+        let greeted = |client: &mut UnixStream| {
+            let mut greeting = [0u8; 2];
+            client.read_exact(&mut greeting).is_ok() && greeting == *b"ok"
+        };
+        let mut held: Vec<UnixStream> = (0..MAX_FORWARDED)
+            .map(|_| {
+                let mut client = UnixStream::connect(&path).unwrap();
+                assert!(greeted(&mut client));
+                client
+            })
+            .collect();
+        // One more is closed at once, with nothing.
+        let mut over = UnixStream::connect(&path).unwrap();
+        // (Relayed, it would be greeted and then held: fail, not hang.)
+        over.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut reply = Vec::new();
+        assert_eq!(over.read_to_end(&mut reply).unwrap(), 0);
+        // One ends; its slot comes back (once both its threads are done).
+        drop(held.pop());
+        loop {
+            let mut client = UnixStream::connect(&path).unwrap();
+            if greeted(&mut client) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
 }

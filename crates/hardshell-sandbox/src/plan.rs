@@ -13,9 +13,8 @@
 //! Every privileged call goes through [`Syscall`], so the order is unit-tested
 //! with a recording fake; the real calls are tested for real.
 
-use std::ffi::CString;
 use std::io;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -587,70 +586,9 @@ fn text(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
-/// Absolute, normalised paths; a name the cgroups can use.
-pub(crate) fn check_policy(policy: &ShellPolicy) -> Result<(), ShellError> {
-    let invalid = |what: String| Err(ShellError::new(Layer::Policy, what));
-    let plain = |path: &Path| {
-        path.is_absolute()
-            && path
-                .components()
-                .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
-            && CString::new(path.as_os_str().as_encoded_bytes()).is_ok()
-    };
-    let relative = |path: &Path| {
-        !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
-    };
-    if !is_name(&policy.name) {
-        return invalid(format!(
-            "the name {:?} is not [a-z0-9-]{{1,48}}",
-            policy.name
-        ));
-    }
-    let root = match &policy.root {
-        Root::Host(dirs) => dirs.as_slice(),
-        Root::Image(dir) => std::slice::from_ref(dir),
-    };
-    for path in root
-        .iter()
-        .chain([&policy.workspace, &policy.cwd])
-        .chain(policy.binds.iter().flat_map(|b| [&b.host, &b.inside]))
-    {
-        if !plain(path) {
-            return invalid(format!(
-                "{} is not an absolute, normal path",
-                path.display()
-            ));
-        }
-    }
-    for bind in &policy.binds {
-        let reserved = ["/", "/proc", "/dev", "/tmp", "/workspace"];
-        if reserved.iter().any(|r| bind.inside == Path::new(r)) {
-            return invalid(format!("{} cannot be bound over", bind.inside.display()));
-        }
-    }
-    if let Some(bad) = policy.protected.iter().find(|p| !relative(p)) {
-        return invalid(format!("protected path {} is not relative", bad.display()));
-    }
-    if let Some(inbound) = policy.inbound {
-        let forward = policy.forward.as_ref().map(|f| f.port);
-        if inbound.port == 0 || Some(inbound.port) == forward {
-            return invalid(format!(
-                "the inbound port {} is 0 or the forwarder's",
-                inbound.port
-            ));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn is_name(name: &str) -> bool {
-    (1..=48).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
-
+mod check;
 mod image;
+pub(crate) use check::check_policy;
 use image::image_root;
 
 #[cfg(test)]

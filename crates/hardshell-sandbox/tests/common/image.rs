@@ -45,6 +45,17 @@ impl Image {
         Self { _dir: dir, root }
     }
 
+    /// Adds the host's file `host` at `inside` (and its parents), as the
+    /// world-readable root-owned file it is: hard-linked when it can be (a
+    /// big binary is not copied per test), else copied.
+    pub fn add_host_file(&self, host: &Path, inside: &str) {
+        let path = self.root.join(inside.trim_start_matches('/'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        if std::fs::hard_link(host, &path).is_err() {
+            std::fs::copy(host, &path).unwrap();
+        }
+    }
+
     /// Every path under the root with its kind, size, mode and change time:
     /// equal before and after a shell ran iff the shell changed nothing.
     pub fn listing(&self) -> Vec<String> {
