@@ -37,6 +37,9 @@ pub(crate) struct Upstream {
     pub(crate) site: Option<UpstreamSite>,
     /// The trusted-proxy header the edge fills with the principal's name.
     pub(crate) identity_header: Option<HeaderName>,
+    /// Whether a workload hardshell runs is ready, from its health probes:
+    /// while it starts, a failed connection is "starting", not an error.
+    pub(crate) readiness: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
 }
 
 /// The origin the upstream is served on when `[upstream] host` is set: the
@@ -100,7 +103,24 @@ impl Upstream {
             timeout,
             site: None,
             identity_header: None,
+            readiness: None,
         }
+    }
+
+    /// Told whether the workload behind it is ready.
+    pub fn with_readiness(
+        mut self,
+        readiness: tokio::sync::watch::Receiver<hardshell_workload::Status>,
+    ) -> Self {
+        self.readiness = Some(readiness);
+        self
+    }
+
+    /// The workload's state when it is not ready (`None`: ready, or not a
+    /// workload of hardshell's).
+    pub(crate) fn not_ready(&self) -> Option<hardshell_workload::Status> {
+        let status = *self.readiness.as_ref()?.borrow();
+        (status != hardshell_workload::Status::Ready).then_some(status)
     }
 
     /// Served only on `site`, an origin of its own.

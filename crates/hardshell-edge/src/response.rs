@@ -83,6 +83,26 @@ pub(crate) fn bad_gateway() -> HttpResponse {
     text(StatusCode::BAD_GATEWAY, "upstream unavailable\n")
 }
 
+/// 503 for a workload that is not ready: starting, stopped between restarts,
+/// or failing its health checks; `Retry-After` says when to ask again.
+pub(crate) fn workload_not_ready(status: hardshell_workload::Status) -> HttpResponse {
+    let body = match status {
+        hardshell_workload::Status::Starting { .. } => "the workload is starting\n",
+        hardshell_workload::Status::Stopped => "the workload is not running; it is restarted\n",
+        hardshell_workload::Status::StartTimedOut => {
+            "the workload did not become ready in time; see the edge's log\n"
+        }
+        hardshell_workload::Status::Unhealthy { .. } | hardshell_workload::Status::Ready => {
+            "the workload is failing its health checks\n"
+        }
+    };
+    let mut response = text(StatusCode::SERVICE_UNAVAILABLE, body);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
 pub(crate) fn gateway_timeout() -> HttpResponse {
     text(StatusCode::GATEWAY_TIMEOUT, "upstream timed out\n")
 }

@@ -57,6 +57,9 @@ pub struct EdgeSetup<'a> {
     /// The agent's `exec` tool, when the agent runs and `[exec] approval`
     /// is not `deny`; built with the same audit log.
     pub exec: Option<hardshell_exec::ExecService>,
+    /// With `[workload]`, its health as its probes see it: the upstream's
+    /// failures while it starts are answered as such.
+    pub workload_status: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
 }
 
 /// What [`EdgeSetup::build`] made: the edge's state and, beside it (the
@@ -85,7 +88,13 @@ impl EdgeSetup<'_> {
         let public_url = &self.config.public_url;
         let https = public_url.scheme() == "https";
         let upstream = match &config.upstream {
-            Some(upstream) => Some(upstream_of(upstream, public_url)?),
+            Some(upstream) => {
+                let served = upstream_of(upstream, public_url)?;
+                Some(match self.workload_status.clone() {
+                    Some(status) => served.with_readiness(status),
+                    None => served,
+                })
+            }
             None => None,
         };
         let devices = match config.access.devices.enabled {

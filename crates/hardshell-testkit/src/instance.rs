@@ -18,7 +18,9 @@ impl Drop for Instance {
         let dir = self.dir.path();
         let _ = hardshell_sandbox::volume::unmount_stale(&dir.join("workspace"));
         let _ = hardshell_sandbox::volume::unmount_stale_under(&dir.join("data/workspaces"));
-        let _ = hardshell_sandbox::volume::unmount_stale(&dir.join("data/workloads/workload/workspace"));
+        let _ = hardshell_sandbox::volume::unmount_stale(
+            &dir.join("data/workloads/workload/workspace"),
+        );
     }
 }
 

@@ -36,7 +36,7 @@ mod storage;
 mod workload;
 
 pub use agent_shell::{AgentShell, start_agent_shell};
-pub use edge::{bind_edge, listen_addr, oidc_client_secret, print_setup_link};
+pub use edge::{Behind, bind_edge, listen_addr, oidc_client_secret, print_setup_link};
 pub use egress::{Egress, build_egress};
 pub use exec::build_exec;
 pub use host::check_host;

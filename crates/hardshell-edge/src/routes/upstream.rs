@@ -86,6 +86,11 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
         Ok(Ok(response)) => response,
         Ok(Err(e)) => {
             state.metrics.record_upstream_error();
+            if let Some(status) = upstream.not_ready() {
+                // A workload that has not come up yet (OpenClaw takes ~20 s)
+                // is starting, not broken: say so, and when to ask again.
+                return response::workload_not_ready(status);
+            }
             tracing::warn!(error = %e, "upstream request failed");
             return response::bad_gateway();
         }

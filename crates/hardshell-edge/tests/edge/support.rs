@@ -106,6 +106,7 @@ impl TestEdge {
         .await
         .unwrap();
         let state = EdgeSetup {
+            workload_status: None,
             config: &config,
             store: &store,
             signer,

@@ -72,8 +72,11 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         signer,
         listen,
         oidc_client_secret,
-        agent_runs.then(|| host.sockets.agent.clone()),
-        exec,
+        wiring::Behind {
+            agent_socket: agent_runs.then(|| host.sockets.agent.clone()),
+            exec,
+            workload_status: workload.as_ref().map(|w| w.status()),
+        },
     )
     .await?;
     wiring::print_setup_link(&listening.edge).await?;

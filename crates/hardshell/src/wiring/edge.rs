@@ -12,6 +12,16 @@ use hardshell_exec::ExecService;
 
 use super::Storage;
 
+/// What runs behind the edge, besides its own routes.
+pub struct Behind {
+    /// Where the agent answers, when it runs.
+    pub agent_socket: Option<PathBuf>,
+    /// The agent's `exec` tool, when it runs.
+    pub exec: Option<ExecService>,
+    /// The workload's health, when `[workload]` runs one.
+    pub workload_status: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
+}
+
 /// The edge, bound and not serving yet, and the URL it listens on.
 pub struct Listening {
     pub edge: Edge,
@@ -45,17 +55,20 @@ pub async fn oidc_client_secret(
 }
 
 /// Builds the edge (policy, stores, logins, TLS, rate limits, routes, the
-/// exec service) and binds it to `listen`; `agent_socket` is where the
-/// agent will answer, when it runs.
+/// exec service) and binds it to `listen`, with what runs `behind` it.
 pub async fn bind_edge(
     loaded: &LoadedConfig,
     storage: &Storage,
     signer: IdentitySigner,
     listen: ListenAddr,
     oidc_client_secret: Option<ClientSecret>,
-    agent_socket: Option<PathBuf>,
-    exec: Option<ExecService>,
+    behind: Behind,
 ) -> anyhow::Result<Listening> {
+    let Behind {
+        agent_socket,
+        exec,
+        workload_status,
+    } = behind;
     let state = EdgeSetup {
         config: loaded,
         store: &storage.store,
@@ -65,6 +78,7 @@ pub async fn bind_edge(
         cloudflare_certs_url: None,
         agent_socket,
         exec,
+        workload_status,
     }
     .build()
     .await?;

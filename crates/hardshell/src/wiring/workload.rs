@@ -61,7 +61,7 @@ impl Prepared {
 
 /// The workload's shell and its state sync, running until [`Running::stop`].
 pub struct Running {
-    stop: watch::Sender<bool>,
+    stop: Arc<watch::Sender<bool>>,
     supervisor: JoinHandle<()>,
     state: Option<JoinHandle<()>>,
 }
@@ -234,16 +234,22 @@ pub fn edge_config(loaded: &LoadedConfig, prepared: &Prepared) -> LoadedConfig {
 }
 
 /// Starts the workload's shell under the supervisor and its state sync.
+/// A sync that lost its lease (another machine took the state) or found the
+/// remote moved on under it stops the workload: what it would write next
+/// could no longer be kept.
 pub fn start_workload(prepared: Prepared) -> Running {
     let (stop, stopped) = watch::channel(false);
+    let stop = Arc::new(stop);
     let state = prepared.state.map(|sync| {
         let mut until = stopped.clone();
+        let stop = stop.clone();
         tokio::spawn(async move {
             let stopping = async move {
                 let _ = until.wait_for(|stop| *stop).await;
             };
             if let Err(e) = sync.run(stopping).await {
-                tracing::error!(error = %e, "the workload's state sync stopped");
+                tracing::error!(error = %e, "the workload's state cannot be kept; stopping the workload");
+                stop.send_replace(true);
             }
         })
     });

@@ -62,7 +62,7 @@ pub fn build(dir: &Path) -> String {
     std::fs::create_dir_all(&cgi).unwrap();
     std::fs::copy("/bin/busybox", root.join("bin/busybox"))
         .expect("Debian's busybox-static (scripts/install.sh installs it)");
-    for applet in ["sh", "env", "sort", "cat", "echo"] {
+    for applet in ["sh", "env", "sort", "cat", "echo", "sleep"] {
         std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
     }
     std::fs::write(www.join("index.html"), "hello from the workload\n").unwrap();

@@ -30,10 +30,13 @@ fn instance(image: &str, extra: &str) -> Instance {
             "{}\n[workload]\nimage = \"{image}\"\nhost = \"work.localhost\"\n\
              health_path = \"/index.html\"\nidentity_header = \"X-Forwarded-User\"\n\
              memory_mb = 256\nstate_dir = \"/state\"\nstop_grace_secs = 5\n{extra}",
-            text.replace("127.0.0.1:8787", "127.0.0.1:0").replace(
-                "# public_url = \"https://agent.example.com\"",
-                "public_url = \"http://localhost:8787\""
-            )
+            text.replace("127.0.0.1:8787", "127.0.0.1:0")
+                .replace(
+                    "# public_url = \"https://agent.example.com\"",
+                    "public_url = \"http://localhost:8787\""
+                )
+                // The tests poll the workload; the limits are not what they test.
+                .replace("requests_per_minute = 60\nburst = 10", "requests_per_minute = 6000\nburst = 1000")
         )
     });
     hs
@@ -75,11 +78,30 @@ fn get(addr: &str, host: &str, path: &str, headers: &[String]) -> (u16, String) 
         .nth(1)
         .and_then(|code| code.parse().ok())
         .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
     (status, body)
+}
+
+/// A chunked body's data (the workload's CGI answers are chunked).
+fn dechunk(mut body: &str) -> String {
+    let mut data = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        data.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    data
 }
 
 fn bearer(token: &str) -> String {
@@ -137,9 +159,17 @@ fn the_workload_answers_through_the_edge_on_its_own_host_and_only_there() {
     // Nothing listens on the host for it: its port is in its own network
     // namespace.
     assert!(TcpStream::connect(("127.0.0.1", image::PORT)).is_err());
-    // The image's digest is on record.
-    let audit = hs.run(&["audit", "show"]).ok().stdout;
-    assert!(audit.contains("workload_image_resolved"), "{audit}");
+    // The image's digest is on record (the log is flushed every second).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let audit = hs.run(&["audit", "tail"]).ok().stdout;
+        if audit.contains("workload_image_resolved") {
+            assert!(audit.contains("\"pinned\":true"), "{audit}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "not recorded: {audit}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     stop(up);
 }
 
@@ -159,7 +189,10 @@ fn the_workload_sees_the_identity_the_edge_sets_never_the_clients() {
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("identity=present"), "{body}");
     assert!(!body.contains("mallory"), "{body}");
-    assert!(!body.contains("user=\n"), "the edge names the principal: {body}");
+    assert!(
+        !body.contains("user=\n"),
+        "the edge names the principal: {body}"
+    );
     stop(up);
 }
 
@@ -171,8 +204,11 @@ fn the_workload_reaches_nothing_but_its_broker_holds_placeholders_and_cannot_wri
         "[workload.env]\nAPI_KEY = \"secret:TEST_API_KEY\"\n\
          [egress.secrets.TEST_API_KEY]\nhosts = [\"api.example.test\"]\n",
     );
-    hs.run_with_stdin(&["secret", "put", "TEST_API_KEY"], b"sk-real-value-never-inside")
-        .ok();
+    hs.run_with_stdin(
+        &["secret", "put", "TEST_API_KEY"],
+        b"sk-real-value-never-inside",
+    )
+    .ok();
     let token = token(&hs);
     let up = start(&hs);
     answered(&up, &token, "/index.html");
@@ -186,6 +222,32 @@ fn the_workload_reaches_nothing_but_its_broker_holds_placeholders_and_cannot_wri
             body.starts_with("exit=") && !body.starts_with("exit=0"),
             "{script}: {body}"
         );
+    }
+    stop(up);
+}
+
+#[test]
+fn a_workload_that_has_not_come_up_is_starting_then_late_never_an_upstream_error() {
+    let (_dir, scratch) = image::scratch();
+    // It never listens: every connection the forwarder relays is refused.
+    let hs = instance(
+        &image::build(&scratch),
+        "command = [\"sleep\", \"600\"]\nready_timeout_secs = 3\n",
+    );
+    let token = token(&hs);
+    let up = start(&hs);
+    let (status, body) = get(&up.addr, WORK_HOST, "/index.html", &[bearer(&token)]);
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body, "the workload is starting\n");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = get(&up.addr, WORK_HOST, "/index.html", &[bearer(&token)]);
+        assert_eq!(status, 503, "{body}");
+        if body.contains("did not become ready in time") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still: {body}");
+        std::thread::sleep(Duration::from_millis(200));
     }
     stop(up);
 }

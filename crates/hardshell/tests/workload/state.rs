@@ -29,15 +29,16 @@ fn on_bucket(hs: &Instance, prefix: &str) {
     .ok();
     let endpoint = env("HARDSHELL_TEST_SEAWEEDFS");
     hs.edit_config(|text| {
-        text.replace("backend = \"file\"", "backend = \"s3\"").replace(
-            "# [storage.s3]\n",
-            &format!(
-                "[storage.s3]\nendpoint = \"{endpoint}\"\nbucket = \"hardshell-test\"\n\
+        text.replace("backend = \"file\"", "backend = \"s3\"")
+            .replace(
+                "# [storage.s3]\n",
+                &format!(
+                    "[storage.s3]\nendpoint = \"{endpoint}\"\nbucket = \"hardshell-test\"\n\
                  path_style = true\nprefix = \"{prefix}\"\n\
                  access_key_id = \"secret:S3_ACCESS_KEY_ID\"\n\
                  secret_access_key = \"secret:S3_SECRET_ACCESS_KEY\"\n"
-            ),
-        )
+                ),
+            )
     });
 }
 
