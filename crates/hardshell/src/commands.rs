@@ -6,6 +6,7 @@ mod chat;
 mod config;
 mod device;
 mod egress;
+mod import;
 mod init;
 mod memory;
 mod secret;
@@ -28,6 +29,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Usage => usage::run(&cli.global).await,
         Command::Memory(command) => memory::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
+        Command::Import(args) => import::run(&args).await,
         Command::Agent(args) => agent::run(&args).await,
     }
 }

@@ -287,3 +287,20 @@ fn sizes_times_and_paths_are_bounded() {
     );
     assert!(parse(&config(&keys, "")).is_ok());
 }
+
+#[test]
+fn the_summary_shows_secrets_only_as_placeholders() {
+    let loaded = parse(&config(&pinned("2026.9.6"), "")).unwrap();
+    let workload = loaded.config.workload.as_ref().unwrap();
+    let lines = workload.summary(&loaded.config.egress);
+    assert!(lines[0].ends_with("(pinned by digest)"), "{lines:?}");
+    assert_eq!(
+        lines[1],
+        "host openclaw.localhost, port the image's exposed port"
+    );
+    assert!(lines.contains(
+        &"env ANTHROPIC_API_KEY=hs-secret:ANTHROPIC_API_KEY (swapped in only for api.anthropic.com)"
+            .to_owned()
+    ));
+    assert!(lines.contains(&"env OPENCLAW_GATEWAY_PORT=18789".to_owned()));
+}

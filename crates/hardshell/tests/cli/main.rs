@@ -5,6 +5,7 @@ mod audit;
 mod config_check;
 mod devices;
 mod egress_ca;
+mod import;
 mod init;
 mod memory;
 mod s3;
