@@ -97,6 +97,7 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
     let host = options
         .host
         .clone()
+        .or_else(|| source.route_host.clone())
         .unwrap_or_else(|| "openclaw.localhost".to_owned());
     if hardshell_vocabulary::Host::parse(&host).is_err() {
         return Err(ImportError::Host { host });
@@ -154,6 +155,12 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
 
 fn image(source: &Wrangler, options: &Options) -> Result<ImageRef, ImportError> {
     let text = source.image.as_deref().ok_or(ImportError::NoImage)?;
+    let last = text.rsplit('/').next().unwrap_or(text);
+    if text.starts_with('.') || text.starts_with('/') || last.contains("Dockerfile") {
+        return Err(ImportError::Dockerfile {
+            image: text.to_owned(),
+        });
+    }
     let image = ImageRef::parse(text).map_err(|e| ImportError::Image {
         image: text.to_owned(),
         message: e.to_string(),
@@ -245,6 +252,8 @@ fn note_image(plan: &mut Plan, source: &Wrangler, options: &Options) {
             plan.host,
             if options.host.is_some() {
                 "as given with --host"
+            } else if source.route_host.is_some() {
+                "the Worker's route; point its DNS at this machine"
             } else {
                 "set it to its own name (e.g. openclaw.<your edge's host>), or pass --host"
             }

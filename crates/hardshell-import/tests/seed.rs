@@ -278,3 +278,38 @@ fn more_than_one_container_is_refused() {
         Err(ImportError::Containers)
     ));
 }
+
+#[test]
+fn moltworkers_own_dockerfile_is_refused_with_how_to_build_and_pin_it() {
+    let text =
+        "[[containers]]\nclass_name = \"Sandbox\"\nimage = \"./Dockerfile\"\nmax_instances = 1\n";
+    let err = import(text, &Options::default()).unwrap_err();
+    assert!(matches!(err, ImportError::Dockerfile { .. }), "{err}");
+    assert!(err.to_string().contains("@sha256:"), "{err}");
+}
+
+#[test]
+fn wranglers_own_containers_list_and_route_are_read() {
+    let text = format!(
+        "routes = [{{ pattern = \"openclaw.example.com\", custom_domain = true }}]\n\
+         [[containers]]\nclass_name = \"Sandbox\"\n\
+         image = \"ghcr.io/openclaw/openclaw:2026.9.6@sha256:{HEX}\"\nmax_instances = 2\n"
+    );
+    let imported = import(&text, &Options::default()).unwrap();
+    let loaded = load(&imported);
+    let workload = loaded.config.workload.unwrap();
+    assert_eq!(workload.host.as_str(), "openclaw.example.com");
+    assert_eq!(workload.max_instances, 2);
+    assert_eq!(workload.port, Some(18789));
+    assert_eq!(
+        note(&imported, "containers.class_name").outcome,
+        Outcome::Reported
+    );
+    // --host wins over the route.
+    let options = Options {
+        host: Some("claw.example.net".into()),
+        ..Options::default()
+    };
+    let imported = import(&text, &options).unwrap();
+    assert!(imported.config.contains("host = \"claw.example.net\""));
+}
