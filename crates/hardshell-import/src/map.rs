@@ -119,6 +119,22 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
     };
     note_image(&mut plan, &source, options);
     let mut vars = std::mem::take(&mut source.vars);
+    // A credential pasted into [vars] is never copied, echoed in the report
+    // or in an error, whichever var it is in.
+    vars.retain(|name, value| {
+        let credential = looks_like_credential(value).is_some();
+        if credential {
+            plan.notes.push(Note {
+                from: format!("vars.{name}"),
+                outcome: Outcome::Warning,
+                text: format!(
+                    "looks like a credential, so it is not copied: store it with `hardshell \
+                     secret put {name}` and pass --secret {name}=HOST"
+                ),
+            });
+        }
+        !credential
+    });
     map_auth(&mut plan, &mut vars)?;
     map_ratelimit(&mut plan, &mut vars)?;
     map_models(&mut plan, &mut vars);
@@ -386,14 +402,6 @@ fn map_other_vars(plan: &mut Plan, vars: BTreeMap<String, String>) {
                 &from,
                 Outcome::Reported,
                 "hardshell sets this itself (the shell's way out through the broker); not passed",
-            ),
-            _ if looks_like_credential(&value).is_some() => plan.note(
-                &from,
-                Outcome::Warning,
-                format!(
-                    "looks like a credential, so it is not copied: store it with `hardshell \
-                     secret put {name}` and pass --secret {name}=HOST"
-                ),
             ),
             _ if name.is_empty()
                 || name.contains('=')

@@ -235,10 +235,18 @@ fn channel_tokens_named_with_secret_are_bound_to_their_hosts() {
 #[test]
 fn unknown_keys_and_credentials_in_vars_are_reported_not_copied() {
     let key = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOp";
-    let text = format!("{HARDENED}\n[d1_databases]\nbinding = \"DB\"\n",).replace(
-        "OPENCLAW_MODE = \"production\"",
-        &format!("OPENCLAW_MODE = \"production\"\nLEAKED = \"{key}\"\nHTTPS_PROXY = \"http://x\""),
-    );
+    let text = format!("{HARDENED}\n[d1_databases]\nbinding = \"DB\"\n",)
+        .replace(
+            "OPENCLAW_MODE = \"production\"",
+            &format!(
+                "OPENCLAW_MODE = \"production\"\nLEAKED = \"{key}\"\nHTTPS_PROXY = \"http://x\""
+            ),
+        )
+        // Even in a var whose value the report would otherwise show.
+        .replace(
+            "LLM_MODEL = \"claude-sonnet-4-20250514\"",
+            &format!("LLM_MODEL = \"{key}\""),
+        );
     let imported = import(&text, &Options::default()).unwrap();
     assert_eq!(note(&imported, "d1_databases").outcome, Outcome::Reported);
     assert_eq!(note(&imported, "vars.LEAKED").outcome, Outcome::Warning);
@@ -248,6 +256,8 @@ fn unknown_keys_and_credentials_in_vars_are_reported_not_copied() {
     );
     assert!(!imported.config.contains("AbCdEf"));
     assert!(!imported.report.iter().any(|n| n.text.contains("AbCdEf")));
+    assert_eq!(note(&imported, "vars.LLM_MODEL").outcome, Outcome::Warning);
+    assert!(!imported.openclaw_settings.as_ref().unwrap().contains("AbCdEf"));
     load(&imported);
 }
 
