@@ -257,7 +257,13 @@ fn unknown_keys_and_credentials_in_vars_are_reported_not_copied() {
     assert!(!imported.config.contains("AbCdEf"));
     assert!(!imported.report.iter().any(|n| n.text.contains("AbCdEf")));
     assert_eq!(note(&imported, "vars.LLM_MODEL").outcome, Outcome::Warning);
-    assert!(!imported.openclaw_settings.as_ref().unwrap().contains("AbCdEf"));
+    assert!(
+        !imported
+            .openclaw_settings
+            .as_ref()
+            .unwrap()
+            .contains("AbCdEf")
+    );
     load(&imported);
 }
 

@@ -85,6 +85,13 @@ impl Workload {
             format!("image {} ({pinned})", self.image),
             format!("host {}, port {port}", self.host),
         ];
+        if crate::advisories::openclaw_verdict(&self.image) == crate::advisories::Verdict::Unknown {
+            lines.push(format!(
+                "its tag names no OpenClaw release: whether known advisories affect it cannot be \
+                 told; make sure it is {} or later",
+                crate::advisories::openclaw_floor()
+            ));
+        }
         for (name, value) in &self.env {
             let bound = match value {
                 EnvValue::Secret(secret) => egress

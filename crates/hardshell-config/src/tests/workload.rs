@@ -304,3 +304,30 @@ fn the_summary_shows_secrets_only_as_placeholders() {
     ));
     assert!(lines.contains(&"env OPENCLAW_GATEWAY_PORT=18789".to_owned()));
 }
+
+#[test]
+fn the_summary_says_when_a_tag_cannot_be_judged() {
+    let loaded = parse(&config(&pinned("latest"), "")).unwrap();
+    let lines = loaded
+        .config
+        .workload
+        .as_ref()
+        .unwrap()
+        .summary(&loaded.config.egress);
+    assert!(
+        lines[2].contains("names no OpenClaw release") && lines[2].contains("2026.1.29"),
+        "{lines:?}"
+    );
+    let loaded = parse(&config(&pinned("2026.9.6"), "")).unwrap();
+    let lines = loaded
+        .config
+        .workload
+        .as_ref()
+        .unwrap()
+        .summary(&loaded.config.egress);
+    assert!(
+        !lines
+            .iter()
+            .any(|line| line.contains("names no OpenClaw release"))
+    );
+}

@@ -73,6 +73,7 @@ fn config_check_shows_the_imported_workload_and_its_danger() {
         "warning: dangerous.unpinned_images is on",
         "workload    image ghcr.io/openclaw/openclaw:latest (NOT pinned",
         "workload    host openclaw.localhost, port 8080",
+        "workload    its tag names no OpenClaw release",
         "workload    env OPENCLAW_GATEWAY_PORT=8080",
         "workload    env OPENCLAW_MODE=production",
     ] {
