@@ -329,3 +329,22 @@ fn wranglers_own_containers_list_and_route_are_read() {
     let imported = import(&text, &options).unwrap();
     assert!(imported.config.contains("host = \"claw.example.net\""));
 }
+
+/// Every prefix of the seed's file (cut anywhere, as a truncated download
+/// would be): never a panic, and whatever is accepted loads.
+#[test]
+fn every_truncation_of_the_seed_is_refused_or_loads() {
+    for (cut, _) in HARDENED.char_indices() {
+        let text = &HARDENED[..cut];
+        for allow_unpinned in [false, true] {
+            let options = Options {
+                allow_unpinned,
+                ..Options::default()
+            };
+            if let Ok(imported) = import(text, &options) {
+                load(&imported);
+            }
+        }
+        let _ = hardshell_config::ImageRef::parse(text);
+    }
+}
