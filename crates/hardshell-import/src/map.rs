@@ -152,6 +152,13 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
         plan.add_secret("--secret", &extra.name, hosts);
     }
     map_storage(&mut plan, &source);
+    plan.note(
+        "(access)",
+        Outcome::Warning,
+        "Cloudflare Access's policy is not in wrangler.toml: configure who may log in \
+         ([access.cloudflare] to keep Access in front, or [access.passkey] / [access.oidc]) \
+         and [edge] listen / public_url / tls before serving beyond loopback",
+    );
     for key in &source.worker_keys {
         plan.note(
             key,

@@ -105,6 +105,7 @@ fn every_key_of_the_seed_is_mapped_or_reported() {
         "r2_buckets[0]",
         "browser",
         "logpush",
+        "(access)",
     ] {
         note(&imported, from);
     }
