@@ -331,3 +331,44 @@ fn the_summary_says_when_a_tag_cannot_be_judged() {
             .any(|line| line.contains("names no OpenClaw release"))
     );
 }
+
+#[test]
+fn the_registry_credential_is_a_reference_never_a_value() {
+    let keys = format!(
+        "{}\nregistry_credential = \"secret:GHCR_PULL\"",
+        pinned("2026.9.6")
+    );
+    let loaded = parse(&config(&keys, "")).unwrap();
+    let workload = loaded.config.workload.unwrap();
+    assert_eq!(
+        workload.registry_credential.unwrap().to_string(),
+        "secret:GHCR_PULL"
+    );
+    for value in [
+        "user:hunter2-password",
+        "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+    ] {
+        let keys = format!("{}\nregistry_credential = \"{value}\"", pinned("2026.9.6"));
+        let (_, _, key, message) = invalid(parse(&config(&keys, "")));
+        assert_eq!(key.as_deref(), Some("workload.registry_credential"));
+        assert!(!message.contains(value), "{message}");
+    }
+}
+
+#[test]
+fn arguments_and_values_with_a_nul_byte_are_refused() {
+    for extra in [
+        "command = [\"gateway\", \"a\\u0000b\"]",
+        "entrypoint = [\"node\\u0000\"]",
+    ] {
+        let keys = format!("{}\n{extra}", pinned("2026.9.6"));
+        let (_, _, key, _) = invalid(parse(&config(&keys, "")));
+        assert!(key.unwrap().starts_with("workload."), "{extra}");
+    }
+    let text = config(&pinned("2026.9.6"), "").replace(
+        "OPENCLAW_GATEWAY_PORT = \"18789\"",
+        "OPENCLAW_GATEWAY_PORT = \"187\\u000089\"",
+    );
+    let (_, _, key, _) = invalid(parse(&text));
+    assert_eq!(key.as_deref(), Some("workload.env.OPENCLAW_GATEWAY_PORT"));
+}
