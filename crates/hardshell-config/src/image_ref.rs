@@ -341,4 +341,24 @@ mod tests {
             assert_eq!(ImageRef::parse(text), Err(error), "{text}");
         }
     }
+
+    #[test]
+    fn what_is_accepted_prints_as_a_reference_that_parses_back() {
+        for text in [
+            "node",
+            "node:24",
+            "localhost:5000",
+            "localhost:5000/a/b:c",
+            "registry.example.com:443/team/app_1.x-y:v1.2_3",
+            "ghcr.io/openclaw/openclaw@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "oci:/srv/a//b/",
+        ] {
+            let image = ImageRef::parse(text).unwrap();
+            assert_eq!(
+                ImageRef::parse(&image.to_string()).unwrap(),
+                image,
+                "{text}"
+            );
+        }
+    }
 }

@@ -26,7 +26,8 @@ pub struct Options {
     /// Write `[dangerous] unpinned_images = true` for an image without a digest
     /// instead of refusing it.
     pub allow_unpinned: bool,
-    /// The workload's own host name; `openclaw.localhost` when not given.
+    /// The workload's own host name; the Worker's route's host, else
+    /// `openclaw.localhost`, when not given.
     pub host: Option<String>,
     /// Secrets beyond those the file implies (`--secret NAME[=HOST,…]`).
     pub extra_secrets: Vec<ExtraSecret>,
@@ -161,6 +162,18 @@ pub enum ImportError {
         image: String,
         /// What is wrong with it.
         message: String,
+    },
+    /// A Dockerfile for wrangler to build (Moltworker's own `./Dockerfile`):
+    /// hardshell runs images, it does not build them.
+    #[error(
+        "`containers.config.image` = {image:?} is a Dockerfile, which wrangler builds; hardshell runs \
+         built images: build and push it (e.g. `docker build -t REGISTRY/openclaw:TAG . && docker push \
+         REGISTRY/openclaw:TAG`, or write an OCI layout), then set image to it with its @sha256: digest, \
+         or use the official ghcr.io/openclaw/openclaw:VERSION@sha256:..."
+    )]
+    Dockerfile {
+        /// The path as written.
+        image: String,
     },
     /// A tag without a digest, refused as weaker than a pinned image.
     #[error(

@@ -97,6 +97,7 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
     let host = options
         .host
         .clone()
+        .or_else(|| source.route_host.clone())
         .unwrap_or_else(|| "openclaw.localhost".to_owned());
     if hardshell_vocabulary::Host::parse(&host).is_err() {
         return Err(ImportError::Host { host });
@@ -118,6 +119,22 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
     };
     note_image(&mut plan, &source, options);
     let mut vars = std::mem::take(&mut source.vars);
+    // A credential pasted into [vars] is never copied, echoed in the report
+    // or in an error, whichever var it is in.
+    vars.retain(|name, value| {
+        let credential = looks_like_credential(value).is_some();
+        if credential {
+            plan.notes.push(Note {
+                from: format!("vars.{name}"),
+                outcome: Outcome::Warning,
+                text: format!(
+                    "looks like a credential, so it is not copied: store it with `hardshell \
+                     secret put {name}` and pass --secret {name}=HOST"
+                ),
+            });
+        }
+        !credential
+    });
     map_auth(&mut plan, &mut vars)?;
     map_ratelimit(&mut plan, &mut vars)?;
     map_models(&mut plan, &mut vars);
@@ -135,6 +152,13 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
         plan.add_secret("--secret", &extra.name, hosts);
     }
     map_storage(&mut plan, &source);
+    plan.note(
+        "(access)",
+        Outcome::Warning,
+        "Cloudflare Access's policy is not in wrangler.toml: configure who may log in \
+         ([access.cloudflare] to keep Access in front, or [access.passkey] / [access.oidc]) \
+         and [edge] listen / public_url / tls before serving beyond loopback",
+    );
     for key in &source.worker_keys {
         plan.note(
             key,
@@ -154,6 +178,12 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
 
 fn image(source: &Wrangler, options: &Options) -> Result<ImageRef, ImportError> {
     let text = source.image.as_deref().ok_or(ImportError::NoImage)?;
+    let last = text.rsplit('/').next().unwrap_or(text);
+    if text.starts_with('.') || text.starts_with('/') || last.contains("Dockerfile") {
+        return Err(ImportError::Dockerfile {
+            image: text.to_owned(),
+        });
+    }
     let image = ImageRef::parse(text).map_err(|e| ImportError::Image {
         image: text.to_owned(),
         message: e.to_string(),
@@ -245,6 +275,8 @@ fn note_image(plan: &mut Plan, source: &Wrangler, options: &Options) {
             plan.host,
             if options.host.is_some() {
                 "as given with --host"
+            } else if source.route_host.is_some() {
+                "the Worker's route; point its DNS at this machine"
             } else {
                 "set it to its own name (e.g. openclaw.<your edge's host>), or pass --host"
             }
@@ -377,14 +409,6 @@ fn map_other_vars(plan: &mut Plan, vars: BTreeMap<String, String>) {
                 &from,
                 Outcome::Reported,
                 "hardshell sets this itself (the shell's way out through the broker); not passed",
-            ),
-            _ if looks_like_credential(&value).is_some() => plan.note(
-                &from,
-                Outcome::Warning,
-                format!(
-                    "looks like a credential, so it is not copied: store it with `hardshell \
-                     secret put {name}` and pass --secret {name}=HOST"
-                ),
             ),
             _ if name.is_empty()
                 || name.contains('=')

@@ -39,6 +39,10 @@ pub(crate) struct Wrangler {
     pub(crate) logpush: Option<Logpush>,
     pub(crate) r2_buckets: Vec<R2Bucket>,
     pub(crate) browser: bool,
+    /// The host of the Worker's route (`routes = [{ pattern = "openclaw.example.com",
+    /// custom_domain = true }]`, or `route = "openclaw.example.com/*"`): the
+    /// workload's own origin.
+    pub(crate) route_host: Option<String>,
     /// Worker-only keys present, by name.
     pub(crate) worker_keys: Vec<String>,
     /// Keys nothing here understands, dotted.
@@ -127,6 +131,10 @@ impl Wrangler {
                     }
                 }
                 "browser" => out.browser = true,
+                "route" | "routes" => {
+                    out.route_host = route_host(&value);
+                    out.worker_keys.push(key);
+                }
                 _ if WORKER_KEYS.contains(&key.as_str()) => out.worker_keys.push(key),
                 _ => out.unknown.push(key),
             }
@@ -178,6 +186,23 @@ impl Wrangler {
             .extend(containers.keys().map(|k| format!("containers.{k}")));
         Ok(())
     }
+}
+
+/// The first route's host, when it names one plainly (no wildcard).
+fn route_host(value: &Value) -> Option<String> {
+    let first = match value {
+        Value::Array(items) => items.first()?,
+        other => other,
+    };
+    let pattern = match first {
+        Value::String(text) => text.as_str(),
+        Value::Table(table) => table.get("pattern")?.as_str()?,
+        _ => return None,
+    };
+    let host = pattern.split('/').next()?;
+    hardshell_vocabulary::Host::parse(host)
+        .ok()
+        .map(|host| host.to_string())
 }
 
 fn shape(key: &str, message: &str) -> ImportError {

@@ -105,6 +105,7 @@ fn every_key_of_the_seed_is_mapped_or_reported() {
         "r2_buckets[0]",
         "browser",
         "logpush",
+        "(access)",
     ] {
         note(&imported, from);
     }
@@ -235,10 +236,18 @@ fn channel_tokens_named_with_secret_are_bound_to_their_hosts() {
 #[test]
 fn unknown_keys_and_credentials_in_vars_are_reported_not_copied() {
     let key = "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789AbCdEfGhIjKlMnOp";
-    let text = format!("{HARDENED}\n[d1_databases]\nbinding = \"DB\"\n",).replace(
-        "OPENCLAW_MODE = \"production\"",
-        &format!("OPENCLAW_MODE = \"production\"\nLEAKED = \"{key}\"\nHTTPS_PROXY = \"http://x\""),
-    );
+    let text = format!("{HARDENED}\n[d1_databases]\nbinding = \"DB\"\n",)
+        .replace(
+            "OPENCLAW_MODE = \"production\"",
+            &format!(
+                "OPENCLAW_MODE = \"production\"\nLEAKED = \"{key}\"\nHTTPS_PROXY = \"http://x\""
+            ),
+        )
+        // Even in a var whose value the report would otherwise show.
+        .replace(
+            "LLM_MODEL = \"claude-sonnet-4-20250514\"",
+            &format!("LLM_MODEL = \"{key}\""),
+        );
     let imported = import(&text, &Options::default()).unwrap();
     assert_eq!(note(&imported, "d1_databases").outcome, Outcome::Reported);
     assert_eq!(note(&imported, "vars.LEAKED").outcome, Outcome::Warning);
@@ -248,6 +257,14 @@ fn unknown_keys_and_credentials_in_vars_are_reported_not_copied() {
     );
     assert!(!imported.config.contains("AbCdEf"));
     assert!(!imported.report.iter().any(|n| n.text.contains("AbCdEf")));
+    assert_eq!(note(&imported, "vars.LLM_MODEL").outcome, Outcome::Warning);
+    assert!(
+        !imported
+            .openclaw_settings
+            .as_ref()
+            .unwrap()
+            .contains("AbCdEf")
+    );
     load(&imported);
 }
 
@@ -277,4 +294,58 @@ fn more_than_one_container_is_refused() {
         import(&text, &Options::default()),
         Err(ImportError::Containers)
     ));
+}
+
+#[test]
+fn moltworkers_own_dockerfile_is_refused_with_how_to_build_and_pin_it() {
+    let text =
+        "[[containers]]\nclass_name = \"Sandbox\"\nimage = \"./Dockerfile\"\nmax_instances = 1\n";
+    let err = import(text, &Options::default()).unwrap_err();
+    assert!(matches!(err, ImportError::Dockerfile { .. }), "{err}");
+    assert!(err.to_string().contains("@sha256:"), "{err}");
+}
+
+#[test]
+fn wranglers_own_containers_list_and_route_are_read() {
+    let text = format!(
+        "routes = [{{ pattern = \"openclaw.example.com\", custom_domain = true }}]\n\
+         [[containers]]\nclass_name = \"Sandbox\"\n\
+         image = \"ghcr.io/openclaw/openclaw:2026.9.6@sha256:{HEX}\"\nmax_instances = 2\n"
+    );
+    let imported = import(&text, &Options::default()).unwrap();
+    let loaded = load(&imported);
+    let workload = loaded.config.workload.unwrap();
+    assert_eq!(workload.host.as_str(), "openclaw.example.com");
+    assert_eq!(workload.max_instances, 2);
+    assert_eq!(workload.port, Some(18789));
+    assert_eq!(
+        note(&imported, "containers.class_name").outcome,
+        Outcome::Reported
+    );
+    // --host wins over the route.
+    let options = Options {
+        host: Some("claw.example.net".into()),
+        ..Options::default()
+    };
+    let imported = import(&text, &options).unwrap();
+    assert!(imported.config.contains("host = \"claw.example.net\""));
+}
+
+/// Every prefix of the seed's file (cut anywhere, as a truncated download
+/// would be): never a panic, and whatever is accepted loads.
+#[test]
+fn every_truncation_of_the_seed_is_refused_or_loads() {
+    for (cut, _) in HARDENED.char_indices() {
+        let text = &HARDENED[..cut];
+        for allow_unpinned in [false, true] {
+            let options = Options {
+                allow_unpinned,
+                ..Options::default()
+            };
+            if let Ok(imported) = import(text, &options) {
+                load(&imported);
+            }
+        }
+        let _ = hardshell_config::ImageRef::parse(text);
+    }
 }

@@ -83,6 +83,9 @@ pub enum Command {
     State(StateCommand),
     /// Start the edge and serve until SIGINT or SIGTERM.
     Up,
+    /// Translate a Moltworker wrangler.toml into hardshell.toml, printing what
+    /// went where and the `hardshell secret put` lines to run.
+    Import(ImportArgs),
     /// Run the built-in agent (started by `up`; not for use by hand).
     #[command(hide = true)]
     Agent(AgentArgs),
@@ -125,6 +128,30 @@ pub enum AuditCommand {
         #[arg(long, short)]
         follow: bool,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The Moltworker wrangler.toml to read.
+    #[arg(value_name = "WRANGLER_TOML")]
+    pub file: PathBuf,
+    /// Where to write the config.
+    #[arg(long, value_name = "PATH", default_value = "hardshell.toml")]
+    pub out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Accept an image without a @sha256: digest, writing
+    /// `[dangerous] unpinned_images = true` (the registry then decides what runs).
+    #[arg(long)]
+    pub allow_unpinned: bool,
+    /// The workload's own host name, beside the edge's [default: openclaw.localhost].
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// A secret the workload uses beyond its model providers' keys, e.g.
+    /// TELEGRAM_BOT_TOKEN, or NAME=HOST[,HOST] for one the import does not know.
+    #[arg(long, value_name = "NAME[=HOSTS]")]
+    pub secret: Vec<String>,
 }
 
 #[derive(Debug, Args)]

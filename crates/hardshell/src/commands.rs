@@ -7,6 +7,7 @@ mod config;
 mod device;
 mod egress;
 mod image;
+mod import;
 mod init;
 mod memory;
 mod secret;
@@ -32,6 +33,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::State(command) => state::run(&cli.global, &command).await,
         Command::Image(command) => image::run(&cli.global, &command).await,
         Command::Up => up::run(&cli.global).await,
+        Command::Import(args) => import::run(&args).await,
         Command::Agent(args) => agent::run(&args).await,
     }
 }

@@ -68,6 +68,49 @@ pub struct Workload {
     pub env: BTreeMap<String, EnvValue>,
 }
 
+impl Workload {
+    /// Lines for `hardshell config check`: the image and whether it is
+    /// pinned, the origin and port, and the environment as the workload sees
+    /// it (a secret as its placeholder, with the hosts it is bound to).
+    pub fn summary(&self, egress: &super::Egress) -> Vec<String> {
+        let pinned = if self.image.digest().is_some() {
+            "pinned by digest"
+        } else {
+            "NOT pinned: [dangerous] unpinned_images"
+        };
+        let port = self
+            .port
+            .map_or_else(|| "the image's exposed port".to_owned(), |p| p.to_string());
+        let mut lines = vec![
+            format!("image {} ({pinned})", self.image),
+            format!("host {}, port {port}", self.host),
+        ];
+        if crate::advisories::openclaw_verdict(&self.image) == crate::advisories::Verdict::Unknown {
+            lines.push(format!(
+                "its tag names no OpenClaw release: whether known advisories affect it cannot be \
+                 told; make sure it is {} or later",
+                crate::advisories::openclaw_floor()
+            ));
+        }
+        for (name, value) in &self.env {
+            let bound = match value {
+                EnvValue::Secret(secret) => egress
+                    .secrets
+                    .get(secret.as_str())
+                    .map(|binding| {
+                        let hosts: Vec<String> =
+                            binding.hosts.iter().map(ToString::to_string).collect();
+                        format!(" (swapped in only for {})", hosts.join(", "))
+                    })
+                    .unwrap_or_default(),
+                EnvValue::Literal(_) => String::new(),
+            };
+            lines.push(format!("env {name}={}{bound}", value.inside()));
+        }
+        lines
+    }
+}
+
 /// One `[workload.env]` value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EnvValue {

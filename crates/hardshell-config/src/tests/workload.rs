@@ -287,3 +287,88 @@ fn sizes_times_and_paths_are_bounded() {
     );
     assert!(parse(&config(&keys, "")).is_ok());
 }
+
+#[test]
+fn the_summary_shows_secrets_only_as_placeholders() {
+    let loaded = parse(&config(&pinned("2026.9.6"), "")).unwrap();
+    let workload = loaded.config.workload.as_ref().unwrap();
+    let lines = workload.summary(&loaded.config.egress);
+    assert!(lines[0].ends_with("(pinned by digest)"), "{lines:?}");
+    assert_eq!(
+        lines[1],
+        "host openclaw.localhost, port the image's exposed port"
+    );
+    assert!(lines.contains(
+        &"env ANTHROPIC_API_KEY=hs-secret:ANTHROPIC_API_KEY (swapped in only for api.anthropic.com)"
+            .to_owned()
+    ));
+    assert!(lines.contains(&"env OPENCLAW_GATEWAY_PORT=18789".to_owned()));
+}
+
+#[test]
+fn the_summary_says_when_a_tag_cannot_be_judged() {
+    let loaded = parse(&config(&pinned("latest"), "")).unwrap();
+    let lines = loaded
+        .config
+        .workload
+        .as_ref()
+        .unwrap()
+        .summary(&loaded.config.egress);
+    assert!(
+        lines[2].contains("names no OpenClaw release") && lines[2].contains("2026.1.29"),
+        "{lines:?}"
+    );
+    let loaded = parse(&config(&pinned("2026.9.6"), "")).unwrap();
+    let lines = loaded
+        .config
+        .workload
+        .as_ref()
+        .unwrap()
+        .summary(&loaded.config.egress);
+    assert!(
+        !lines
+            .iter()
+            .any(|line| line.contains("names no OpenClaw release"))
+    );
+}
+
+#[test]
+fn the_registry_credential_is_a_reference_never_a_value() {
+    let keys = format!(
+        "{}\nregistry_credential = \"secret:GHCR_PULL\"",
+        pinned("2026.9.6")
+    );
+    let loaded = parse(&config(&keys, "")).unwrap();
+    let workload = loaded.config.workload.unwrap();
+    assert_eq!(
+        workload.registry_credential.unwrap().to_string(),
+        "secret:GHCR_PULL"
+    );
+    for value in [
+        "user:hunter2-password",
+        "ghp_0123456789abcdefghijABCDEFGHIJ012345",
+    ] {
+        let keys = format!("{}\nregistry_credential = \"{value}\"", pinned("2026.9.6"));
+        let (_, _, key, message) = invalid(parse(&config(&keys, "")));
+        assert_eq!(key.as_deref(), Some("workload.registry_credential"));
+        assert!(!message.contains(value), "{message}");
+    }
+}
+
+#[test]
+fn arguments_and_values_with_a_nul_byte_are_refused() {
+    for extra in [
+        "command = [\"gateway\", \"a\\u0000b\"]",
+        "entrypoint = [\"node\\u0000\"]",
+    ] {
+        let keys = format!("{}\n{extra}", pinned("2026.9.6"));
+        let (_, _, key, _) = invalid(parse(&config(&keys, "")));
+        assert!(key.unwrap().starts_with("workload."), "{extra}");
+    }
+    let text = config(&pinned("2026.9.6"), "").replace(
+        "OPENCLAW_GATEWAY_PORT = \"18789\"",
+        "OPENCLAW_GATEWAY_PORT = \"187\\u000089\"",
+    );
+    let (_, _, key, _) = invalid(parse(&text));
+    assert_eq!(key.as_deref(), Some("workload.env.OPENCLAW_GATEWAY_PORT"));
+}

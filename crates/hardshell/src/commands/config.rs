@@ -39,6 +39,11 @@ async fn check(global: &Global) -> anyhow::Result<()> {
         }
     );
     println!("  listen      {}", loaded.config.edge.listen);
+    if let Some(workload) = &loaded.config.workload {
+        for line in workload.summary(&loaded.config.egress) {
+            println!("  workload    {line}");
+        }
+    }
     // How each route leaves, defaults included: whether the broker reads it.
     let egress = &loaded.config.egress;
     for route in &egress.routes {

@@ -6,6 +6,7 @@ mod config_check;
 mod devices;
 mod egress_ca;
 mod image;
+mod import;
 mod init;
 mod memory;
 mod s3;
