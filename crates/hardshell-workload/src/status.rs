@@ -74,8 +74,12 @@ pub struct Monitor {
 }
 
 impl Monitor {
+    /// A monitor of a workload about to be started: until its first run
+    /// begins it is starting, not stopped.
     pub fn new(probe: HealthProbe, timing: Timing) -> Self {
-        let (status, _) = watch::channel(Status::Stopped);
+        let (status, _) = watch::channel(Status::Starting {
+            since: Instant::now(),
+        });
         Monitor {
             probe,
             timing,

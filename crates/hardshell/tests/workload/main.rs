@@ -42,10 +42,40 @@ fn instance(image: &str, extra: &str) -> Instance {
     hs
 }
 
-fn start(hs: &Instance) -> Up {
+/// A running `up`, killed if the test ends without stopping it (a failed
+/// assertion must not leave the edge and its shell running).
+struct Running(Option<Up>);
+
+impl std::ops::Deref for Running {
+    type Target = Up;
+    fn deref(&self) -> &Up {
+        self.0.as_ref().expect("running")
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(up) = &mut self.0 {
+            let _ = up.child.kill();
+            let _ = up.child.wait();
+        }
+    }
+}
+
+impl Running {
+    /// `kill -9`: the edge dies without a word.
+    fn kill9(mut self) {
+        if let Some(mut up) = self.0.take() {
+            let _ = up.child.kill();
+            let _ = up.child.wait();
+        }
+    }
+}
+
+fn start(hs: &Instance) -> Running {
     let mut command = hs.command(&["up"]);
     command.env("RUST_LOG", "info").stdout(Stdio::null());
-    Up::start(command, Duration::from_secs(60))
+    Running(Some(Up::start(command, Duration::from_secs(60))))
 }
 
 fn token(hs: &Instance) -> String {
@@ -109,7 +139,7 @@ fn bearer(token: &str) -> String {
 }
 
 /// Waits until the workload answers `path` through the edge with 200.
-fn answered(up: &Up, token: &str, path: &str) -> String {
+fn answered(up: &Running, token: &str, path: &str) -> String {
     let deadline = Instant::now() + WORKLOAD_DEADLINE;
     loop {
         let (status, body) = get(&up.addr, WORK_HOST, path, &[bearer(token)]);
@@ -125,7 +155,10 @@ fn answered(up: &Up, token: &str, path: &str) -> String {
     }
 }
 
-fn stop(mut up: Up) {
+fn stop(mut running: Running) {
+    let Some(mut up) = running.0.take() else {
+        return;
+    };
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &up.child.id().to_string()])
         .status();

@@ -106,7 +106,7 @@ fn state_survives_kill_9_moves_to_a_fresh_data_directory_and_has_one_owner_at_a_
     let first = instance(&image, "");
     on_bucket(&first, &prefix);
     let token = token(&first);
-    let mut up = start(&first);
+    let up = start(&first);
     assert_eq!(answered(&up, &token, "/cgi-bin/note"), "none\n");
     assert_eq!(
         answered(&up, &token, "/cgi-bin/note?kept-across-machines"),
@@ -114,8 +114,7 @@ fn state_survives_kill_9_moves_to_a_fresh_data_directory_and_has_one_owner_at_a_
     );
     synced(&first);
     // The edge dies without a word: the lease stays, the state is stored.
-    let _ = up.child.kill();
-    let _ = up.child.wait();
+    up.kill9();
 
     // Another machine on the bucket cannot take the state while the lease
     // of the first is live.
