@@ -127,7 +127,7 @@ start_llm() {
     fi
     key=$("$INFRA/venv/bin/python" -c 'import secrets; print("hs-test-" + secrets.token_hex(16))')
     "$INFRA/venv/bin/python" -m llama_cpp.server --model "$model" --model_alias smollm2 \
-        --host 127.0.0.1 --port "$port" --n_threads 2 --n_ctx 2048 --api_key "$key" --interrupt_requests False \
+        --host 127.0.0.1 --port "$port" --n_threads 2 --n_ctx 4096 --api_key "$key" --interrupt_requests False \
         >"$SERVICES_DIR/llm.log" 2>&1 &
     local pid=$!
     SERVICES_PIDS+=("$pid")

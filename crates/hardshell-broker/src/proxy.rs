@@ -50,6 +50,7 @@ mod admit;
 mod forward;
 mod idle;
 mod inspect;
+mod opening;
 mod shell;
 mod stream;
 mod swap;

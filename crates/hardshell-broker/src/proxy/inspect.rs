@@ -17,6 +17,12 @@
 //!
 //! ALPN offers `h2` and `http/1.1`; the destination is always spoken to in
 //! HTTP/1.1, as on any `tls` route.
+//!
+//! A tunnel opened with plain HTTP instead of a TLS hello (undici's proxy
+//! agent tunnels `http://` too; see [`super::opening`]) is read the same
+//! way, each request decided and sent exactly as an absolute-form plain-HTTP
+//! request to `host:port` would be (port 443 refused unless its route
+//! speaks TLS on), its `Host` held to the tunnel's host.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -28,6 +34,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio_rustls::LazyConfigAcceptor;
 
 use super::idle::{InFlight, held};
+use super::opening::{self, Opening, Prefixed};
 use super::shell::Shell;
 use super::{Body, Broker, Event, empty, refusal};
 use crate::host::Host;
@@ -39,6 +46,8 @@ use crate::policy::{Request as Asked, Route};
 enum InterceptError {
     #[error("the shell's TLS handshake did not arrive in time")]
     HandshakeTimedOut,
+    #[error("{0}")]
+    Opening(#[from] opening::OpeningError),
     #[error("reading the shell's TLS hello failed: {0}")]
     Hello(#[source] std::io::Error),
     #[error("the shell's TLS hello names no server")]
@@ -101,20 +110,30 @@ impl Broker {
             let Ok(upgraded) = hyper::upgrade::on(request).await else {
                 return;
             };
+            let refused = |e: InterceptError| {
+                (broker.events)(Event::Denied {
+                    host: host.to_string(),
+                    port,
+                    reason: e.to_string(),
+                });
+            };
+            let opened = opening::read(TokioIo::new(upgraded), broker.limits.header_timeout).await;
+            let upgraded = match opened {
+                Ok((Opening::Tls, stream)) => stream,
+                Ok((Opening::Http, stream)) => {
+                    broker.allowed(&host, port, true, true);
+                    broker.serve_plain(stream, shell, host, port).await;
+                    return;
+                }
+                Err(e) => return refused(e.into()),
+            };
             let stream = match broker.terminate(upgraded, issuer, &host, route).await {
                 Ok(stream) => stream,
                 // One record per tunnel, as for any refusal: a shell that
                 // opens tunnels only to fail them writes one line each,
                 // no more than it could with refused requests (its
                 // connections at once are bounded, its count is not).
-                Err(e) => {
-                    (broker.events)(Event::Denied {
-                        host: host.to_string(),
-                        port,
-                        reason: e.to_string(),
-                    });
-                    return;
-                }
+                Err(e) => return refused(e),
             };
             broker.allowed(&host, port, true, true);
             let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
@@ -201,17 +220,16 @@ impl Broker {
     /// `host` before the issuer is asked for anything, then the handshake.
     async fn terminate(
         &self,
-        upgraded: hyper::upgrade::Upgraded,
+        upgraded: Prefixed<TokioIo<hyper::upgrade::Upgraded>>,
         issuer: Arc<dyn rustls::server::ResolvesServerCert>,
         host: &Host,
         route: String,
-    ) -> Result<tokio_rustls::server::TlsStream<TokioIo<hyper::upgrade::Upgraded>>, InterceptError>
-    {
+    ) -> Result<
+        tokio_rustls::server::TlsStream<Prefixed<TokioIo<hyper::upgrade::Upgraded>>>,
+        InterceptError,
+    > {
         let handshake = async {
-            let acceptor = LazyConfigAcceptor::new(
-                rustls::server::Acceptor::default(),
-                TokioIo::new(upgraded),
-            );
+            let acceptor = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), upgraded);
             let start = acceptor.await.map_err(InterceptError::Hello)?;
             let hello = start.client_hello();
             let named = hello.server_name().ok_or(InterceptError::NoServerName)?;
@@ -274,6 +292,79 @@ impl Broker {
 }
 
 impl Broker {
+    /// A tunnel the shell opened with plain HTTP/1.1: served one request at a
+    /// time on the tunnel's slot, each decided as a plain-HTTP request.
+    async fn serve_plain(
+        self: &Arc<Self>,
+        stream: Prefixed<TokioIo<hyper::upgrade::Upgraded>>,
+        shell: Shell,
+        host: Host,
+        port: u16,
+    ) {
+        let limits = self.limits.clone();
+        let in_flight = InFlight::new();
+        let counted = in_flight.clone();
+        let broker = self.clone();
+        let service = service_fn(move |request| {
+            let (broker, shell, host) = (broker.clone(), shell.clone(), host.clone());
+            let busy = counted.begin();
+            async move {
+                let response = broker.tunneled_plain(&shell, request, &host, port).await;
+                Ok::<_, Infallible>(response.map(|body| held(body, busy)))
+            }
+        });
+        let mut builder = hyper::server::conn::http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(Some(limits.header_timeout));
+        tokio::select! {
+            () = hardshell_accept::serve_http1(
+                "broker (plain tunnel)",
+                &builder,
+                stream,
+                service,
+                true,
+            ) => {}
+            () = in_flight.idle_for(limits.idle) => {}
+        }
+    }
+
+    /// One plain-HTTP request read inside a tunnel to `host:port`: its names
+    /// checked, then decided and sent as an absolute-form request would be.
+    async fn tunneled_plain(
+        &self,
+        shell: &Shell,
+        request: Request<Incoming>,
+        host: &Host,
+        port: u16,
+    ) -> Response<Body> {
+        if !names_only(&request, host, port) {
+            return self.deny(
+                host,
+                port,
+                "a request inside the tunnel names another host than the tunnel's",
+            );
+        }
+        if request.method() == Method::CONNECT {
+            return refusal(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "hardshell broker: CONNECT inside a tunnel\n",
+            );
+        }
+        let asked = Asked::Http {
+            host,
+            port,
+            method: request.method().as_str(),
+            path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+        };
+        let (route, upstream) = match self.admit(shell, host, port, &asked).await {
+            Ok(admitted) => admitted,
+            Err(refused) => return refused,
+        };
+        self.forward(shell, request, route, host, port, upstream, false)
+            .await
+    }
+
     /// The configuration every inspected tunnel's handshake uses, built once.
     fn inspect_config(
         &self,

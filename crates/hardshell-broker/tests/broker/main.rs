@@ -6,6 +6,7 @@
 
 mod inspect;
 mod limits;
+mod plain_tunnel;
 mod routes;
 mod secrets;
 mod streams;

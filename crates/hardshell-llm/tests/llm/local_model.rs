@@ -71,11 +71,11 @@ async fn no_key_is_refused_too() {
 
 #[tokio::test]
 async fn a_prompt_past_the_context_window_does_not_end_silently() {
-    // The server has 2048 tokens of context; it finds the prompt too long only after
+    // The server has 4096 tokens of context; it finds the prompt too long only after
     // it has answered 200, and then closes the stream without `[DONE]`.
     let client = local_model(Some(local_model_key()));
     let stream = client
-        .stream("smollm2", &request(&"word ".repeat(3000)))
+        .stream("smollm2", &request(&"word ".repeat(6000)))
         .await;
     let error = match stream {
         Ok(stream) => drain(stream)

@@ -102,7 +102,15 @@ pub fn workload(shell: WorkloadShell<'_>) -> Workload {
             open_files: WORKLOAD_MAX_OPEN_FILES,
         },
     };
-    for (name, value) in [("PATH", DEFAULT_PATH), ("HOME", "/tmp")] {
+    // The image's root is read-only, where a container's is a writable layer:
+    // caches (OpenClaw's sqlite keeps its temporary files under
+    // `~/.cache`) go to the shell's bounded /tmp unless the image says
+    // otherwise.
+    for (name, value) in [
+        ("PATH", DEFAULT_PATH),
+        ("HOME", "/tmp"),
+        ("XDG_CACHE_HOME", "/tmp/.cache"),
+    ] {
         if !policy.env.iter().any(|(set, _)| set == name) {
             policy.env.push((name.into(), value.into()));
         }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod image;
+mod openclaw;
 mod state;
 
 use std::io::{Read, Write};
@@ -22,6 +23,21 @@ const WORK_HOST: &str = "work.localhost:8787";
 /// ready: its image is unpacked by then; the shell starts in milliseconds.
 const WORKLOAD_DEADLINE: Duration = Duration::from_secs(30);
 
+/// The template's config as these tests run it: on a free port, beside the
+/// public URL the workload's host is named after, with rate limits the
+/// tests' polling does not meet.
+fn test_config(text: &str) -> String {
+    text.replace("127.0.0.1:8787", "127.0.0.1:0")
+        .replace(
+            "# public_url = \"https://agent.example.com\"",
+            "public_url = \"http://localhost:8787\"",
+        )
+        .replace(
+            "requests_per_minute = 60\nburst = 10",
+            "requests_per_minute = 6000\nburst = 1000",
+        )
+}
+
 /// An instance whose `[workload]` is the test image; `extra` is appended.
 fn instance(image: &str, extra: &str) -> Instance {
     let hs = Instance::initialised(HARDSHELL);
@@ -30,13 +46,7 @@ fn instance(image: &str, extra: &str) -> Instance {
             "{}\n[workload]\nimage = \"{image}\"\nhost = \"work.localhost\"\n\
              health_path = \"/index.html\"\nidentity_header = \"X-Forwarded-User\"\n\
              memory_mb = 256\nstate_dir = \"/state\"\nstop_grace_secs = 5\n{extra}",
-            text.replace("127.0.0.1:8787", "127.0.0.1:0")
-                .replace(
-                    "# public_url = \"https://agent.example.com\"",
-                    "public_url = \"http://localhost:8787\""
-                )
-                // The tests poll the workload; the limits are not what they test.
-                .replace("requests_per_minute = 60\nburst = 10", "requests_per_minute = 6000\nburst = 1000")
+            test_config(&text)
         )
     });
     hs
@@ -73,9 +83,14 @@ impl Running {
 }
 
 fn start(hs: &Instance) -> Running {
+    start_within(hs, Duration::from_secs(60))
+}
+
+/// `up`, ready within `within` (its first start pulls and unpacks the image).
+fn start_within(hs: &Instance, within: Duration) -> Running {
     let mut command = hs.command(&["up"]);
     command.env("RUST_LOG", "info").stdout(Stdio::null());
-    Running(Some(Up::start(command, Duration::from_secs(60))))
+    Running(Some(Up::start(command, within)))
 }
 
 fn token(hs: &Instance) -> String {
@@ -86,19 +101,41 @@ fn token(hs: &Instance) -> String {
         .to_owned()
 }
 
-/// A plain HTTP/1.1 request to the edge at `addr` with `host`; the status
-/// and the body.
+/// A plain HTTP/1.1 GET to the edge at `addr` with `host`; the status and
+/// the body.
 fn get(addr: &str, host: &str, path: &str, headers: &[String]) -> (u16, String) {
+    request(addr, "GET", host, path, headers, "")
+}
+
+/// A POST of a JSON `body`, as [`get`].
+fn post(addr: &str, host: &str, path: &str, headers: &[String], body: &str) -> (u16, String) {
+    let mut headers = headers.to_vec();
+    headers.push("Content-Type: application/json".to_owned());
+    request(addr, "POST", host, path, &headers, body)
+}
+
+fn request(
+    addr: &str,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[String],
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
+        .set_read_timeout(Some(Duration::from_secs(300)))
         .unwrap();
-    let mut request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
     for header in headers {
         request.push_str(header);
         request.push_str("\r\n");
     }
     request.push_str("\r\n");
+    request.push_str(body);
     stream.write_all(request.as_bytes()).unwrap();
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);

@@ -16,7 +16,7 @@ fn env(name: &str) -> String {
 }
 
 /// `hs` on the shared bucket under `prefix`, its credentials as secrets.
-fn on_bucket(hs: &Instance, prefix: &str) {
+pub(crate) fn on_bucket(hs: &Instance, prefix: &str) {
     hs.run_with_stdin(
         &["secret", "put", "S3_ACCESS_KEY_ID"],
         env("HARDSHELL_TEST_SEAWEEDFS_KEY_ID").as_bytes(),
@@ -44,7 +44,7 @@ fn on_bucket(hs: &Instance, prefix: &str) {
 
 /// Another machine: a fresh data directory holding only what an operator
 /// moves (the master key and the secret store), on the same bucket.
-fn another_machine(from: &Instance, image: &str) -> Instance {
+pub(crate) fn another_machine(from: &Instance, image: &str) -> Instance {
     let hs = instance(image, "");
     let data = hs.path("data");
     std::fs::remove_dir_all(&data).unwrap();
@@ -71,7 +71,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 /// Waits until the bucket's current generation holds the note (the state
 /// sync publishes within seconds of a write): `hardshell state ls` lists it
 /// with its file count (the FILES column, after the generation and time).
-fn synced(hs: &Instance) {
+pub(crate) fn synced(hs: &Instance) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let listing = hs.run(&["state", "ls"]).ok().stdout;

@@ -113,6 +113,8 @@ fn path_and_home_have_defaults_when_the_image_sets_none() {
     let env = env(&workload(bare).policy);
     assert_eq!(env["PATH"], DEFAULT_PATH);
     assert_eq!(env["HOME"], "/tmp");
+    // Caches go where the shell can write: the image's root cannot be.
+    assert_eq!(env["XDG_CACHE_HOME"], "/tmp/.cache");
 }
 
 #[test]
