@@ -163,7 +163,9 @@ impl Broker {
                     } else {
                         None
                     };
-                    let response = broker.inspected(&shell, request, &host, port).await;
+                    let response = broker
+                        .inside(&shell, request, &host, port, Opening::Tls)
+                        .await;
                     Ok::<_, Infallible>(response.map(|body| held(body, busy)))
                 }
             });
@@ -253,15 +255,17 @@ impl Broker {
             .unwrap_or(Err(InterceptError::HandshakeTimedOut))
     }
 
-    /// One request read inside an inspected tunnel to `host:port`: its names
-    /// checked, then admitted and sent as a plain-HTTP request on a `tls`
-    /// route would be.
-    async fn inspected(
+    /// One request read inside a tunnel to `host:port`: its names checked,
+    /// then admitted and sent as a plain-HTTP request on a `tls` route would
+    /// be (`opened` with TLS: the tunnel is inspected), or as an
+    /// absolute-form plain-HTTP request (`opened` in the clear).
+    async fn inside(
         &self,
         shell: &Shell,
         request: Request<Incoming>,
         host: &Host,
         port: u16,
+        opened: Opening,
     ) -> Response<Body> {
         if !names_only(&request, host, port) {
             return self.deny(
@@ -273,20 +277,31 @@ impl Broker {
         if request.method() == Method::CONNECT {
             return refusal(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "hardshell broker: CONNECT inside an inspected tunnel\n",
+                "hardshell broker: CONNECT inside a tunnel\n",
             );
         }
-        let asked = Asked::Inspected {
-            host,
-            port,
-            method: request.method().as_str(),
-            path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
+        let method = request.method().as_str();
+        let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+        let asked = match opened {
+            Opening::Tls => Asked::Inspected {
+                host,
+                port,
+                method,
+                path,
+            },
+            Opening::Http => Asked::Http {
+                host,
+                port,
+                method,
+                path,
+            },
         };
         let (route, upstream) = match self.admit(shell, host, port, &asked).await {
             Ok(admitted) => admitted,
             Err(refused) => return refused,
         };
-        self.forward(shell, request, route, host, port, upstream, true)
+        let inspected = opened == Opening::Tls;
+        self.forward(shell, request, route, host, port, upstream, inspected)
             .await
     }
 }
@@ -309,7 +324,9 @@ impl Broker {
             let (broker, shell, host) = (broker.clone(), shell.clone(), host.clone());
             let busy = counted.begin();
             async move {
-                let response = broker.tunneled_plain(&shell, request, &host, port).await;
+                let response = broker
+                    .inside(&shell, request, &host, port, Opening::Http)
+                    .await;
                 Ok::<_, Infallible>(response.map(|body| held(body, busy)))
             }
         });
@@ -327,42 +344,6 @@ impl Broker {
             ) => {}
             () = in_flight.idle_for(limits.idle) => {}
         }
-    }
-
-    /// One plain-HTTP request read inside a tunnel to `host:port`: its names
-    /// checked, then decided and sent as an absolute-form request would be.
-    async fn tunneled_plain(
-        &self,
-        shell: &Shell,
-        request: Request<Incoming>,
-        host: &Host,
-        port: u16,
-    ) -> Response<Body> {
-        if !names_only(&request, host, port) {
-            return self.deny(
-                host,
-                port,
-                "a request inside the tunnel names another host than the tunnel's",
-            );
-        }
-        if request.method() == Method::CONNECT {
-            return refusal(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "hardshell broker: CONNECT inside a tunnel\n",
-            );
-        }
-        let asked = Asked::Http {
-            host,
-            port,
-            method: request.method().as_str(),
-            path: request.uri().path_and_query().map_or("/", |p| p.as_str()),
-        };
-        let (route, upstream) = match self.admit(shell, host, port, &asked).await {
-            Ok(admitted) => admitted,
-            Err(refused) => return refused,
-        };
-        self.forward(shell, request, route, host, port, upstream, false)
-            .await
     }
 
     /// The configuration every inspected tunnel's handshake uses, built once.
