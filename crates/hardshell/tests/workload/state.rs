@@ -142,3 +142,44 @@ fn state_survives_kill_9_moves_to_a_fresh_data_directory_and_has_one_owner_at_a_
     );
     stop(up);
 }
+
+/// The workload's processes on the host: the shells' user's, running busybox.
+fn workload_pids() -> Vec<i32> {
+    let (uid, _) = hardshell_sandbox::host_ids();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            status.lines().any(|line| {
+                line.strip_prefix("Uid:")
+                    .is_some_and(|ids| ids.split_whitespace().next() == Some(&uid.to_string()))
+            }) && String::from_utf8_lossy(&cmdline).contains("httpd")
+        })
+        .collect()
+}
+
+#[test]
+fn a_workload_killed_is_started_again_in_a_fresh_shell_with_its_state() {
+    let (_dir, scratch) = image::scratch();
+    let hs = instance(&image::build(&scratch), "");
+    let token = token(&hs);
+    let up = start(&hs);
+    assert_eq!(
+        answered(&up, &token, "/cgi-bin/note?before-the-kill"),
+        "before-the-kill\n"
+    );
+    let killed = workload_pids();
+    assert!(!killed.is_empty());
+    for pid in &killed {
+        let _ = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status();
+    }
+    // The supervisor starts it again (after its first backoff); the state
+    // directory is the same.
+    assert_eq!(answered(&up, &token, "/cgi-bin/note"), "before-the-kill\n");
+    assert!(workload_pids().iter().all(|pid| !killed.contains(pid)));
+    stop(up);
+}
