@@ -21,7 +21,8 @@
 # BENCH_ROUNDS (3; each figure is the median over rounds), BENCH_KEEP=1 keeps the
 # work directory (logs, wrk outputs), BENCH_LOG_COST=1 adds a hardshell run at
 # log level warn to show what the per-request info lines cost. CARGO_TARGET_DIR
-# is respected; TOKIO_WORKER_THREADS, if set, reaches hardshell.
+# is respected; TOKIO_WORKER_THREADS, if set, reaches hardshell; HARDSHELL_BIN
+# names a binary to measure instead of building this tree's.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -180,11 +181,16 @@ cpu_ticks() {
 
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 install_packages
-echo "== building hardshell (release)"
-cargo build --release --locked -p hardshell
-target_dir=${CARGO_TARGET_DIR:-$repo/target}
-[[ $target_dir == /* ]] || target_dir=$repo/$target_dir
-bin=$target_dir/release/hardshell
+if [[ -n ${HARDSHELL_BIN:-} ]]; then
+    # Another build (an earlier commit's, to compare): used as it is.
+    bin=$(realpath "$HARDSHELL_BIN")
+else
+    echo "== building hardshell (release)"
+    cargo build --release --locked -p hardshell
+    target_dir=${CARGO_TARGET_DIR:-$repo/target}
+    [[ $target_dir == /* ]] || target_dir=$repo/$target_dir
+    bin=$target_dir/release/hardshell
+fi
 
 work=$(mktemp -d -t hardshell-bench.XXXXXX)
 # nginx workers run as an unprivileged user and read their config directory.

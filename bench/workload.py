@@ -194,9 +194,26 @@ class Bubblewrap:
         with open(os.path.join(self.state, "openclaw.json"), "w") as f:
             json.dump(openclaw_json(), f)
         started = time.monotonic()
+        # The image's files as they are: bubblewrap 0.8 cannot make mount
+        # points in a read-only root (no overlays), so each top-level entry
+        # is bound in read-only on its tmpfs root, and /home (the image's
+        # holds only an empty /home/node) is a tmpfs where the state is bound.
+        # Root, but bubblewrap drops every capability: the store's files
+        # belong to the shell's host uid, and reading them (as the shell does,
+        # as their owner) needs DAC_READ_SEARCH here.
+        binds = []
+        for name in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, name)
+            if name in ("dev", "proc", "tmp", "home"):
+                continue
+            if os.path.islink(path):
+                binds += ["--symlink", os.readlink(path), f"/{name}"]
+            else:
+                binds += ["--ro-bind", path, f"/{name}"]
         self.proc = subprocess.Popen(
-            ["bwrap", "--ro-bind", self.root, "/", "--dev", "/dev", "--proc", "/proc",
-             "--tmpfs", "/tmp", "--bind", self.state, "/home/node/.openclaw",
+            ["bwrap", "--cap-add", "CAP_DAC_READ_SEARCH", "--tmpfs", "/", *binds,
+             "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/home",
+             "--bind", self.state, "/home/node/.openclaw",
              "--unshare-pid", "--die-with-parent", "--clearenv",
              "--setenv", "HOME", "/home/node", "--setenv", "PATH", "/usr/local/bin:/usr/bin:/bin",
              "--setenv", "XDG_CACHE_HOME", "/tmp/.cache", "--setenv", "NODE_ENV", "production",
