@@ -14,6 +14,11 @@ mod model;
 mod secret_ref;
 
 pub use hardshell_vocabulary::HostPattern;
+// The headers the edge owns: its proxy scrubs with them, the config refuses
+// them as an identity header.
+pub use hardshell_vocabulary::headers::{
+    HOP_BY_HOP, STRIPPED_FROM_CLIENT, is_edge_owned as is_edge_owned_header,
+};
 pub use image_ref::{Digest, ImageRef, ImageRefError};
 pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};

@@ -20,10 +20,11 @@
 use std::time::Duration;
 
 use axum::body::Body;
-use hardshell_auth::identity::IDENTITY_HEADER;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use hardshell_config::{HOP_BY_HOP, STRIPPED_FROM_CLIENT};
 
 use crate::connector::{self, Target};
 use crate::cookies;
@@ -74,18 +75,7 @@ impl UpstreamSite {
 /// `[upstream] identity_header`: the edge could not both keep its meaning and
 /// fill it with a name.
 pub(crate) fn is_edges_own_header(name: &HeaderName) -> bool {
-    const ALSO: [&str; 8] = [
-        "x-request-id",
-        "host",
-        "cookie",
-        "set-cookie",
-        "content-length",
-        "content-type",
-        "upgrade",
-        "origin",
-    ];
-    let name = name.as_str();
-    STRIPPED_FROM_CLIENT.contains(&name) || HOP_BY_HOP.contains(&name) || ALSO.contains(&name)
+    hardshell_config::is_edge_owned_header(name.as_str())
 }
 
 impl Upstream {
@@ -135,44 +125,6 @@ impl Upstream {
         self
     }
 }
-
-/// Headers that describe one hop, never forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-];
-
-/// Request headers the client may not pass to the upstream: its credentials, a
-/// made-up identity, and every header some proxy or CDN uses to name the client
-/// or the original request (an upstream that reads any of them would believe
-/// the client's claim). The edge sets `X-Forwarded-For` and `-Proto` itself.
-const STRIPPED_FROM_CLIENT: [&str; 19] = [
-    "authorization",
-    "cf-access-jwt-assertion",
-    "cf-access-authenticated-user-email",
-    IDENTITY_HEADER,
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-prefix",
-    "forwarded",
-    "x-real-ip",
-    "x-client-ip",
-    "x-cluster-client-ip",
-    "x-original-forwarded-for",
-    "true-client-ip",
-    "cf-connecting-ip",
-    "cf-connecting-ipv6",
-    "fastly-client-ip",
-];
 
 /// What the client sent, less what the upstream must not see: hop-by-hop
 /// headers, the client's credentials and forwarding headers it made up.
@@ -274,6 +226,14 @@ pub(crate) fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_signed_identity_is_stripped_from_clients_under_the_name_it_is_sent_by() {
+        assert!(STRIPPED_FROM_CLIENT.contains(&hardshell_auth::identity::IDENTITY_HEADER));
+        assert!(is_edges_own_header(&HeaderName::from_static(
+            "x-hardshell-identity"
+        )));
+    }
 
     #[test]
     fn hop_by_hop_and_connection_named_headers_are_removed() {

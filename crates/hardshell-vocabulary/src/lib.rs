@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod headers;
 pub mod host;
 mod model;
 mod provider;

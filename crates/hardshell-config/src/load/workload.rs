@@ -10,49 +10,6 @@ use crate::advisories::{self, Verdict};
 use crate::load::{ConfigError, LoadedConfig};
 use crate::model::{EnvValue, RESERVED_ENV, Workload};
 
-/// Headers the edge removes from clients or sets itself (`hardshell-edge`'s
-/// proxy): one of them as the identity header would either be dropped or
-/// carry a second meaning the workload cannot tell apart.
-const EDGE_OWNED_HEADERS: &[&str] = &[
-    // Hop-by-hop and framing.
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-    "content-type",
-    "cookie",
-    "set-cookie",
-    // Credentials and identity.
-    "authorization",
-    "cf-access-jwt-assertion",
-    "cf-access-authenticated-user-email",
-    "x-hardshell-identity",
-    "x-request-id",
-    // Client-address and forwarding headers.
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-forwarded-server",
-    "x-forwarded-prefix",
-    "forwarded",
-    "x-real-ip",
-    "x-client-ip",
-    "x-cluster-client-ip",
-    "x-original-forwarded-for",
-    "true-client-ip",
-    "cf-connecting-ip",
-    "cf-connecting-ipv6",
-    "fastly-client-ip",
-];
-
 const MEMORY_MB: RangeInclusive<u64> = 64..=65_536;
 const MAX_INSTANCES: RangeInclusive<u64> = 1..=16;
 const READY_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3_600;
@@ -144,7 +101,7 @@ impl LoadedConfig {
                 ));
             }
             let lower = header.to_ascii_lowercase();
-            if EDGE_OWNED_HEADERS.contains(&lower.as_str()) || lower.starts_with("sec-websocket-") {
+            if hardshell_vocabulary::headers::is_edge_owned(&lower) {
                 return Err(self.error_at(
                     "workload.identity_header",
                     format!(

@@ -88,9 +88,10 @@ pub struct UpstreamProblem {
 }
 
 impl Upstream {
-    /// Checks `host` against the public URL's host (`public_host`) and the
-    /// shape of `identity_header`. Which names the edge keeps for itself is the
-    /// edge's to say (it refuses those when it starts).
+    /// Checks `host` against the public URL's host (`public_host`), and that
+    /// `identity_header` is a header name the edge does not own
+    /// (`hardshell_vocabulary::headers`, the lists its proxy scrubs with), so
+    /// `config check` finds it before the edge refuses to start.
     pub fn check(&self, public_host: Option<&str>) -> Result<(), UpstreamProblem> {
         if let Some(host) = &self.host {
             let problem = |message| UpstreamProblem {
@@ -110,13 +111,21 @@ impl Upstream {
                 ));
             }
         }
-        if let Some(name) = &self.identity_header
-            && !is_header_name(name)
-        {
-            return Err(UpstreamProblem {
+        if let Some(name) = &self.identity_header {
+            let problem = |message| UpstreamProblem {
                 key: "upstream.identity_header",
-                message: "a header name: letters, digits and '-' (e.g. X-Forwarded-User)",
-            });
+                message,
+            };
+            if !is_header_name(name) {
+                return Err(problem(
+                    "a header name: letters, digits and '-' (e.g. X-Forwarded-User)",
+                ));
+            }
+            if hardshell_vocabulary::headers::is_edge_owned(name) {
+                return Err(problem(
+                    "a header the edge strips or sets itself; name one of the upstream's own (e.g. X-Forwarded-User)",
+                ));
+            }
         }
         Ok(())
     }
@@ -213,7 +222,19 @@ mod tests {
     #[test]
     fn an_identity_header_is_a_plain_header_name() {
         assert_eq!(upstream(None, Some("X-Forwarded-User")).check(None), Ok(()));
-        for bad in ["", "X_Forwarded_User", "X-User:", "X User", "-x", "x\u{e9}"] {
+        for bad in [
+            "",
+            "X_Forwarded_User",
+            "X-User:",
+            "X User",
+            "-x",
+            "x\u{e9}",
+            // The edge's own: stripped from clients, or set by it.
+            "X-Forwarded-For",
+            "x-hardshell-identity",
+            "Authorization",
+            "Cookie",
+        ] {
             assert_eq!(
                 upstream(None, Some(bad)).check(None).map_err(|p| p.key),
                 Err("upstream.identity_header"),
