@@ -127,3 +127,31 @@ fn a_later_value_replaces_an_earlier_one_in_place_of_both() {
     let expected: Vec<(String, String)> = vec![("B".into(), "2".into()), ("A".into(), "3".into())];
     assert_eq!(env, expected);
 }
+
+/// The config refuses, in `[workload.env]`, every variable the way out sets
+/// (`hardshell_config::RESERVED_ENV`): a list of its own, kept true here.
+#[test]
+fn every_variable_the_way_out_sets_is_one_the_config_refuses() {
+    let mut bare = shell(Some(("/data/run/workload".into(), None)));
+    bare.env.clear();
+    let Workload { policy, .. } = workload(bare);
+    let defaults = ["PATH", "HOME", "XDG_CACHE_HOME"];
+    for (name, _) in &policy.env {
+        if defaults.contains(&name.as_str()) {
+            continue;
+        }
+        assert!(
+            hardshell_config::RESERVED_ENV.contains(&name.to_ascii_uppercase().as_str()),
+            "{name} is set by the way out but not refused in [workload.env]"
+        );
+    }
+}
+
+/// What the config tells the owner a secret becomes is what the broker swaps.
+#[test]
+fn the_configs_placeholder_is_the_brokers() {
+    assert_eq!(
+        hardshell_config::PLACEHOLDER_PREFIX,
+        hardshell_broker::secrets::PREFIX
+    );
+}
