@@ -27,21 +27,10 @@
 // saves <screenshot>-failure.png and exits 1.
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
-import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--no-sandbox', // the test runs as root in a container, where the sandbox cannot start
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-];
+import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright, registerPasskey } from './browser-common.mjs';
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 390, height: 844 };
 // Time for the whole reply: a small local model on two busy cores, under the
@@ -68,24 +57,10 @@ const edge = new URL(args.edge);
 if (edge.hostname !== 'localhost') {
   fail(`--edge must be a localhost URL (WebAuthn needs a secure origin), not ${edge}`);
 }
-if (!process.env.PLAYWRIGHT_HOME) {
-  fail('PLAYWRIGHT_HOME is not set: it names the directory npm installed playwright-core into ($INFRA/node, see scripts/install.sh)');
-}
 
 function fail(message) {
   console.error(`browser-chat: ${message}`);
   process.exit(1);
-}
-
-async function loadPlaywright() {
-  let path;
-  try {
-    path = createRequire(`${process.env.PLAYWRIGHT_HOME}/`).resolve('playwright-core');
-  } catch {
-    fail(`playwright-core is not installed under ${process.env.PLAYWRIGHT_HOME}; scripts/test installs it`);
-  }
-  const module = await import(pathToFileURL(path).href);
-  return (module.default ?? module).chromium;
 }
 
 const at = (path) => new URL(path, edge).href;
@@ -147,28 +122,9 @@ async function visitorIsSentToLogin(page) {
 // Step 2: a passkey in a virtual authenticator, created through the real login
 // page. `page` is a new tab, as the owner would open the link.
 async function registerAndSignIn(context, page) {
-  const cdp = await context.newCDPSession(page);
-  await cdp.send('WebAuthn.enable');
-  const { authenticatorId } = await cdp.send('WebAuthn.addVirtualAuthenticator', {
-    options: {
-      protocol: 'ctap2',
-      transport: 'internal',
-      hasResidentKey: true,
-      hasUserVerification: true,
-      isUserVerified: true,
-      automaticPresenceSimulation: true,
-    },
-  });
   const since = Date.now();
-  await page.goto(args['setup-link']);
-  await page.click('#register');
-  await must('the passkey was not registered', () =>
-    page.waitForSelector('#sign-in:visible', { timeout: STEP_TIMEOUT_MS }));
+  await registerPasskey(context, page, args['setup-link'], edge.hostname, STEP_TIMEOUT_MS);
   mark('register_ms', since);
-  const { credentials } = await cdp.send('WebAuthn.getCredentials', { authenticatorId });
-  if (credentials.length !== 1 || credentials[0].rpId !== edge.hostname) {
-    throw new Error(`expected one passkey for ${edge.hostname}, the authenticator holds ${JSON.stringify(credentials.map((c) => c.rpId))}`);
-  }
   const signIn = Date.now();
   await page.click('#sign-in');
   await must('signing in did not reach the chat page', () =>
@@ -354,7 +310,7 @@ async function logOut(page) {
 }
 
 async function main() {
-  const chromium = await loadPlaywright();
+  const chromium = await loadPlaywright(fail);
   mkdirSync(dirname(args.screenshot), { recursive: true });
   mkdirSync(dirname(args['phone-screenshot']), { recursive: true });
   const launched = Date.now();

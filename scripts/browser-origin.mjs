@@ -24,21 +24,10 @@
 // out on the edge ends the upstream host's session: the page is the login's
 // again. Prints one line of JSON on success; on failure prints
 // `browser-origin: <what failed>` on stderr and exits 1.
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_FLAGS = [
-  '--no-sandbox', // the test runs as root in a container, where the sandbox cannot start
-  '--disable-gpu',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--disable-quic',
-  '--ignore-certificate-errors',
-];
+import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright } from './browser-common.mjs';
+
 const STEP_TIMEOUT_MS = 20_000;
 
 const { values: args } = parseArgs({
@@ -51,9 +40,6 @@ const { values: args } = parseArgs({
 });
 for (const name of ['edge', 'app', 'session', 'next']) {
   if (!args[name]) fail(`--${name} is required`);
-}
-if (!process.env.PLAYWRIGHT_HOME) {
-  fail('PLAYWRIGHT_HOME is not set: it names the directory npm installed playwright-core into ($INFRA/node)');
 }
 const edge = new URL(args.edge);
 const app = new URL(args.app);
@@ -68,26 +54,15 @@ function fail(message) {
   process.exit(1);
 }
 
-async function loadPlaywright() {
-  let path;
-  try {
-    path = createRequire(`${process.env.PLAYWRIGHT_HOME}/`).resolve('playwright-core');
-  } catch {
-    fail(`playwright-core is not installed under ${process.env.PLAYWRIGHT_HOME}; scripts/test installs it`);
-  }
-  const module = await import(pathToFileURL(path).href);
-  return (module.default ?? module).chromium;
-}
-
 function expect(what, ok) {
   if (!ok) throw new Error(what);
 }
 
 async function main() {
-  const chromium = await loadPlaywright();
+  const chromium = await loadPlaywright(fail);
   const resolve = `--host-resolver-rules=MAP ${edge.hostname} 127.0.0.1,MAP ${app.hostname} 127.0.0.1`;
   const browser = await chromium.launch({
-    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_FLAGS, resolve],
+    executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_FLAGS, '--ignore-certificate-errors', resolve],
   });
   // CSP bypassed: the edge's CSP (connect-src 'self') is set only where the
   // upstream sets none, and a compromised upstream would set its own.

@@ -4,6 +4,7 @@
 //! broker, its state in the object store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod control_ui;
 mod image;
 mod openclaw;
 mod state;

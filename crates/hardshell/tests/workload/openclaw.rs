@@ -2,17 +2,27 @@
 //! Debian packages by scripts/openclaw-image.sh) as the workload: its gateway
 //! starts in the shell, trusts only the edge's identity header, talks to the
 //! local model (llama.cpp) through its broker with a placeholder key, and its
-//! state moves to a fresh data directory on the same bucket.
+//! state moves to a fresh data directory on the same bucket, where its Control
+//! UI opens in a real Chromium through the edge after the owner's login and
+//! not before.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use hardshell_testkit::instance::Instance;
 
-use crate::{Running, bearer, get, start_within, stop, token};
+use crate::{Running, bearer, control_ui, get, start_within, stop, token};
 
 /// OpenClaw's own host, with the public URL's port.
 const CLAW_HOST: &str = "openclaw.localhost:8787";
+/// The second machine serves https, as deployed: the edge on `hs.test`,
+/// OpenClaw on its sibling (one site, two origins), both resolved to
+/// 127.0.0.1 by the test's clients.
+const TLS_EDGE: &str = "hs.test";
+const TLS_CLAW: &str = "claw.hs.test";
+/// Where the test's requests come from, as a proxy in front of the edge that
+/// it trusts names them (see [`client`]).
+const CLIENT_ADDR: &str = "203.0.113.7";
 /// Its gateway's port in its shell.
 const GATEWAY_PORT: u16 = 18789;
 /// `up` pulls and unpacks the image (211 MB compressed, 783 MB of files) before
@@ -67,8 +77,12 @@ fn model_port() -> u16 {
 /// forwarder from 127.0.0.1, which nothing else on the host can reach), the
 /// broker as its proxy for every connection, loopback included (the model
 /// is on the host's loopback), and the model's key as its placeholder. The
-/// prompt is kept small: the test model has 4096 tokens of context.
-fn openclaw_json() -> String {
+/// prompt is kept small: the test model has 4096 tokens of context. Its
+/// Control UI is served on `control_origin` only, and a browser the edge let
+/// in (the owner's passkey) gets its device approved without a trip to the
+/// gateway's command line, with OpenClaw's default operator scopes (not
+/// admin): the edge's login is the gate.
+fn openclaw_json(control_origin: &str) -> String {
     serde_json::json!({
         "gateway": {
             "mode": "local",
@@ -80,9 +94,11 @@ fn openclaw_json() -> String {
                 "trustedProxy": {
                     "userHeader": "x-forwarded-user",
                     "requiredHeaders": ["x-hardshell-identity"],
-                    "allowLoopback": true
+                    "allowLoopback": true,
+                    "deviceAutoApprove": { "enabled": true }
                 }
             },
+            "controlUi": { "allowedOrigins": [control_origin] },
             "http": { "endpoints": { "chatCompletions": { "enabled": true } } }
         },
         "proxy": {
@@ -141,11 +157,11 @@ fn instance(image: &str, prefix: &str) -> Instance {
 }
 
 /// Writes OpenClaw's config into the state directory, owned by the shell.
-fn seed_state(hs: &Instance) {
+fn seed_state(hs: &Instance, control_origin: &str) {
     let dir = hs.path("data/workloads/workload/state");
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("openclaw.json");
-    std::fs::write(&file, openclaw_json()).unwrap();
+    std::fs::write(&file, openclaw_json(control_origin)).unwrap();
     let (uid, gid) = hardshell_sandbox::host_ids();
     for path in [&dir, &file] {
         std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
@@ -157,7 +173,7 @@ fn seed_state(hs: &Instance) {
 /// client the edge names in `X-Forwarded-For` and refuses one it cannot tell
 /// from local traffic, as the test's own 127.0.0.1 would be.
 fn client(token: &str) -> Vec<String> {
-    vec![bearer(token), "X-Forwarded-For: 203.0.113.7".to_owned()]
+    vec![bearer(token), format!("X-Forwarded-For: {CLIENT_ADDR}")]
 }
 
 /// Waits until OpenClaw answers `/readyz` through the edge.
@@ -285,8 +301,12 @@ fn in_memory(pid: u32, needle: &[u8]) -> bool {
 fn openclaw_runs_behind_the_edge_keyed_by_its_broker_and_its_state_moves_machines() {
     let image = openclaw_image();
     let prefix = format!("openclaw-{}", std::process::id());
+    // The second machine's port, chosen now: OpenClaw's config, which moves
+    // with its state, names the Control UI's origin.
+    let tls_port = control_ui::free_port();
+    let claw_origin = format!("https://{TLS_CLAW}:{tls_port}");
     let first = instance(&image, &prefix);
-    seed_state(&first);
+    seed_state(&first, &claw_origin);
     let token = token(&first);
     let up = start_within(&first, PULL_DEADLINE);
     ready(&up, &token);
@@ -346,16 +366,74 @@ fn openclaw_runs_behind_the_edge_keyed_by_its_broker_and_its_state_moves_machine
     stop(up);
 
     // A fresh data directory on the same bucket gets OpenClaw's state back,
-    // its session of the chat above included.
+    // its session of the chat above included. This machine serves https, as
+    // deployed, with the edge and OpenClaw on sibling hosts.
     let second = crate::state::another_machine(&first, &image);
+    let cert = control_ui::serve_over_tls(&second, tls_port, TLS_EDGE, TLS_CLAW);
     let token = crate::token(&second);
     let up = start_within(&second, PULL_DEADLINE);
-    ready(&up, &token);
+    ready_over_tls(&up, &cert, &token);
     let state = second.path("data/workloads/workload/state");
     assert!(
         holds(&state, CHAT.as_bytes()),
         "the chat is nowhere in the restored {}",
         state.display()
     );
+
+    // The Control UI in a real browser: the edge's login first (and nothing
+    // of OpenClaw's before it), then, signed in with the owner's passkey,
+    // OpenClaw's page on its own host, its WebSocket to the gateway through
+    // the edge let in.
+    let edge_origin = format!("https://{TLS_EDGE}:{tls_port}");
+    let link = control_ui::setup_link(&up, &edge_origin);
+    let run = control_ui::open_control_ui(&edge_origin, &claw_origin, &link, CLIENT_ADDR);
+    assert_eq!(
+        run["visitor_landed"],
+        format!("{edge_origin}/login"),
+        "{run}"
+    );
+    assert_eq!(run["title"], "OpenClaw Control", "{run}");
+    assert_eq!(run["page"], claw_origin.as_str(), "{run}");
+    assert_eq!(
+        run["socket"],
+        format!("wss://{TLS_CLAW}:{tls_port}"),
+        "{run}"
+    );
+    // The browser holds the hand-over's session for OpenClaw's host, never
+    // the edge's own.
+    let cookies = run["cookies_on_app"].as_array().unwrap();
+    assert!(
+        cookies.iter().any(|name| name == "__Host-hs_origin"),
+        "{run}"
+    );
+    assert!(
+        !cookies.iter().any(|name| name == "__Host-hs_session"),
+        "{run}"
+    );
     stop(up);
+}
+
+/// Waits until OpenClaw answers `/readyz` through the edge over https.
+fn ready_over_tls(up: &Running, cert: &str, token: &str) {
+    let client = control_ui::https_client(cert, TLS_CLAW, &up.addr);
+    let port = up.addr.rsplit_once(':').unwrap().1;
+    let url = format!("https://{TLS_CLAW}:{port}/readyz");
+    let deadline = Instant::now() + READY_DEADLINE;
+    loop {
+        let answer = client
+            .get(&url)
+            .bearer_auth(token)
+            .header("X-Forwarded-For", CLIENT_ADDR)
+            .send();
+        let status = answer.as_ref().map(|a| a.status().as_u16()).ok();
+        if status == Some(200) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "OpenClaw was not ready over https (last {answer:?}); log:\n{}",
+            up.log().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }

@@ -1,0 +1,152 @@
+//! The OpenClaw test's second machine as deployed: the edge serving https on
+//! `hs.test` and the workload on its sibling host, and OpenClaw's Control UI
+//! opened there in a real headless Chromium (`scripts/browser-workload.mjs`
+//! drives it) before and after the owner signs in with a passkey.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use hardshell_testkit::instance::Instance;
+
+use crate::Running;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const HOW: &str =
+    "run the suite with scripts/test, which installs chromium, node and playwright-core";
+/// The whole browser run: a passkey, a login, the hand-over, the Control UI
+/// loading and connecting.
+const BROWSER_DEADLINE: Duration = Duration::from_secs(240);
+
+/// A port free now, for the edge: the browser reaches it by the public URL,
+/// whose port must be the listener's.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Makes `hs` serve https on 127.0.0.1:`port` as `https://{edge}:{port}`
+/// with a certificate for `edge` and its subdomains, its workload on
+/// `claw`; the certificate (PEM), for the test's clients to trust.
+pub(crate) fn serve_over_tls(hs: &Instance, port: u16, edge: &str, claw: &str) -> String {
+    let cert =
+        rcgen::generate_simple_self_signed(vec![edge.to_owned(), format!("*.{edge}")]).unwrap();
+    let cert_path = hs.path("edge-cert.pem");
+    let key_path = hs.path("edge-key.pem");
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    std::fs::set_permissions(
+        &key_path,
+        <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
+    hs.edit_config(|text| {
+        let text = text
+            .replace("127.0.0.1:0", &format!("127.0.0.1:{port}"))
+            .replace(
+                "public_url = \"http://localhost:8787\"",
+                &format!("public_url = \"https://{edge}:{port}\""),
+            )
+            .replace(
+                "host = \"openclaw.localhost\"",
+                &format!("host = \"{claw}\""),
+            );
+        format!(
+            "{text}\n[edge.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            cert_path.display(),
+            key_path.display()
+        )
+    });
+    cert.cert.pem()
+}
+
+/// An https client that trusts only `cert` and finds `host` at `addr`.
+pub(crate) fn https_client(cert: &str, host: &str, addr: &str) -> reqwest::blocking::Client {
+    let addr: SocketAddr = addr.parse().unwrap();
+    reqwest::blocking::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(cert.as_bytes()).unwrap()])
+        .resolve(host, addr)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// The one-time setup link `up` printed (a fresh data directory has no
+/// owner passkey yet).
+pub(crate) fn setup_link(up: &Running, origin: &str) -> String {
+    let printed = up.log_through("/login#setup=", Duration::from_secs(60));
+    let line = printed.last().unwrap();
+    let at = line
+        .find(origin)
+        .unwrap_or_else(|| panic!("the setup link is not on {origin}: {line}"));
+    line[at..].trim().to_owned()
+}
+
+/// `$INFRA/node`, where npm installed playwright-core; refused up front when
+/// anything the browser needs is missing.
+fn playwright_home() -> PathBuf {
+    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: {HOW}");
+    let infra = std::env::var("INFRA").unwrap_or_else(|_| panic!("INFRA is not set: {HOW}"));
+    let home = PathBuf::from(infra).join("node");
+    assert!(
+        home.join("node_modules/playwright-core/package.json")
+            .exists(),
+        "playwright-core is not installed under {}: {HOW}",
+        home.display()
+    );
+    home
+}
+
+/// Runs `scripts/browser-workload.mjs` to completion (or kills it, by its
+/// pid, at the deadline); its one line of JSON, or the test fails with what
+/// it said.
+pub(crate) fn open_control_ui(
+    edge: &str,
+    app: &str,
+    setup_link: &str,
+    client_addr: &str,
+) -> serde_json::Value {
+    let script = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+        .join("../../scripts/browser-workload.mjs");
+    let mut child = Command::new("node")
+        .arg(script)
+        .args(["--edge", edge, "--app", app, "--setup-link", setup_link])
+        .args(["--forwarded-for", client_addr])
+        .env("PLAYWRIGHT_HOME", playwright_home())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting node: {e}: {HOW}"));
+    let read_all = |mut stream: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stream.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
+    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
+    let started = Instant::now();
+    let ok = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status.success();
+        }
+        if started.elapsed() > BROWSER_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    assert!(ok, "the browser run failed:\n{stderr}\n{stdout}");
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
