@@ -12,6 +12,7 @@
 mod fields;
 mod outcomes;
 mod recorded;
+mod workload;
 
 use std::net::IpAddr;
 
@@ -22,13 +23,17 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use fields::rfc3339;
 pub use fields::{
-    ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, SwitchReason, TokenId,
+    ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, StateName, SwitchReason,
+    TokenId,
 };
 pub use outcomes::{
     EgressCarriage, EgressDecision, ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind,
-    TurnEnding,
+    StateLoss, StateOutcome, TurnEnding,
 };
 pub use recorded::{LegacyText, Recorded, disturbs};
+pub use workload::{
+    WorkloadStateLost, WorkloadStatePrepared, WorkloadStateRestored, WorkloadStateSnapshotted,
+};
 
 /// Every fact the audit log records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -61,6 +66,10 @@ pub enum AuditEvent {
     SecretRedacted(SecretRedacted),
     RequestsSummarized(RequestsSummarized),
     WorkloadImageResolved(WorkloadImageResolved),
+    WorkloadStatePrepared(WorkloadStatePrepared),
+    WorkloadStateLost(WorkloadStateLost),
+    WorkloadStateRestored(WorkloadStateRestored),
+    WorkloadStateSnapshotted(WorkloadStateSnapshotted),
 }
 
 impl AuditEvent {
@@ -94,6 +103,10 @@ impl AuditEvent {
             AuditEvent::SecretRedacted(_) => "secret_redacted",
             AuditEvent::RequestsSummarized(_) => "requests_summarized",
             AuditEvent::WorkloadImageResolved(_) => "workload_image_resolved",
+            AuditEvent::WorkloadStatePrepared(_) => "workload_state_prepared",
+            AuditEvent::WorkloadStateLost(_) => "workload_state_lost",
+            AuditEvent::WorkloadStateRestored(_) => "workload_state_restored",
+            AuditEvent::WorkloadStateSnapshotted(_) => "workload_state_snapshotted",
         }
     }
 }

@@ -85,6 +85,42 @@ async fn the_operator_lists_snapshots_and_restores_workload_state() {
         listed.contains("restore of snapshot before-upgrade"),
         "{listed}"
     );
+
+    // Both changes are on record, the refused name nowhere.
+    let verify = hs.run(&["audit", "verify"]).ok().stdout;
+    let log = verify
+        .lines()
+        .find_map(|line| line.split(':').next().filter(|id| id.starts_with("cli-")))
+        .unwrap_or_else(|| panic!("no command line log: {verify}"))
+        .to_owned();
+    let audit = hs.run(&["audit", "tail", "--log", &log]).ok().stdout;
+    let record = |kind: &str| {
+        audit
+            .lines()
+            .find(|line| line.contains(&format!("\"type\":\"{kind}\"")))
+            .unwrap_or_else(|| panic!("no {kind}: {audit}"))
+            .to_owned()
+    };
+    let snapshotted = record("workload_state_snapshotted");
+    assert!(
+        snapshotted.contains(
+            r#""workload":"workload","snapshot":"before-upgrade","generation":1,"files":1,"actor":null"#
+        ),
+        "{snapshotted}"
+    );
+    let restored = record("workload_state_restored");
+    assert!(
+        restored.contains(
+            r#""workload":"workload","snapshot":"before-upgrade","generation":3,"files":1,"set_aside":null,"actor":null"#
+        ),
+        "{restored}"
+    );
+    assert_eq!(
+        audit.matches("workload_state_snapshotted").count(),
+        1,
+        "{audit}"
+    );
+    assert!(!audit.contains("../lease"), "{audit}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
