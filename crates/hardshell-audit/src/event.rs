@@ -44,6 +44,7 @@ pub enum AuditEvent {
     RateLimited(RateLimited),
     LoginSucceeded(LoginSucceeded),
     LoginFailed(LoginFailed),
+    SessionHandedOver(SessionHandedOver),
     CredentialRejected(CredentialRejected),
     SessionRevoked(SessionRevoked),
     TokenCreated(TokenCreated),
@@ -81,6 +82,7 @@ impl AuditEvent {
             AuditEvent::RateLimited(_) => "rate_limited",
             AuditEvent::LoginSucceeded(_) => "login_succeeded",
             AuditEvent::LoginFailed(_) => "login_failed",
+            AuditEvent::SessionHandedOver(_) => "session_handed_over",
             AuditEvent::CredentialRejected(_) => "credential_rejected",
             AuditEvent::SessionRevoked(_) => "session_revoked",
             AuditEvent::TokenCreated(_) => "token_created",
@@ -190,6 +192,20 @@ pub struct LoginSucceeded {
     pub request_id: RequestId,
     pub client: IpAddr,
     pub subject: String,
+    pub auth_method: Method,
+}
+
+/// A browser's session was handed over to the upstream's (a workload's) own
+/// host: a hand-over code was redeemed there, with the browser's `state`,
+/// for a session of that host in the same chain as the owner's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionHandedOver {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    /// The principal whose session it is (proven when the code was minted).
+    pub subject: String,
+    /// How that principal logged in on the edge.
     pub auth_method: Method,
 }
 

@@ -75,6 +75,12 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             auth_method: Method::Oidc,
             reason: "id token signature did not verify".to_owned(),
         }),
+        AuditEvent::SessionHandedOver(SessionHandedOver {
+            request_id: rid(),
+            client: client(),
+            subject: "owner".to_owned(),
+            auth_method: Method::Oidc,
+        }),
         AuditEvent::CredentialRejected(CredentialRejected {
             request_id: rid(),
             client: client(),
@@ -264,6 +270,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         ],
         AuditEvent::LoginSucceeded(_) => &["request_id", "client", "subject", "auth_method"],
         AuditEvent::LoginFailed(_) => &["request_id", "client", "auth_method", "reason"],
+        AuditEvent::SessionHandedOver(_) => &["request_id", "client", "subject", "auth_method"],
         AuditEvent::CredentialRejected(_) => {
             &["request_id", "client", "credential", "token_id", "reason"]
         }
@@ -337,7 +344,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 31);
+    assert_eq!(names.len(), 32);
 }
 
 #[test]

@@ -15,6 +15,8 @@
 
 use axum::body::Body;
 use chrono::Utc;
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::{RequestId, SessionHandedOver};
 use hardshell_auth::{Chat, Permit, Public, Subject, authorize};
 use http::header::{HeaderValue, LOCATION, SET_COOKIE};
 use http::{Method, Request, StatusCode};
@@ -189,6 +191,24 @@ async fn finish(_: Permit<Public>, cx: Context, request: Request<Body>) -> HttpR
             return response::internal_error();
         }
     };
+    // On record before the browser gets the session, as a login is: one that
+    // cannot be recorded is not given out (made already, it ends unused with
+    // its chain).
+    let recorded = match RequestId::new(&cx.request_id) {
+        Ok(request_id) => {
+            let event = AuditEvent::SessionHandedOver(SessionHandedOver {
+                request_id,
+                client: cx.client,
+                subject: handed.subject.clone(),
+                auth_method: handed.method,
+            });
+            state.audit.admin_action(event).await.is_ok()
+        }
+        Err(_) => false,
+    };
+    if !recorded {
+        return response::internal_error();
+    }
     let max_age = (handed.expires_at - Utc::now()).num_seconds().max(0);
     let Some(cookie) = state.cookies.origin_session(handed.id.expose(), max_age) else {
         return response::internal_error();
