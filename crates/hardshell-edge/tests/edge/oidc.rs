@@ -257,3 +257,23 @@ async fn an_oidc_login_goes_nowhere_but_a_path_on_the_edge() {
     assert!(!reply.body.contains("evil.example"), "{}", reply.body);
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn without_oidc_the_login_page_offers_no_provider() {
+    let edge = TestEdge::start("").await;
+    let page = get(edge.addr, "/login", &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("<section id=\"oidc\" aria-labelledby=\"oidc-title\" hidden>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        get(edge.addr, "/auth/oidc/start?next=%2F", &[])
+            .await
+            .status,
+        404
+    );
+    edge.stop().await;
+}

@@ -121,6 +121,26 @@ async fn the_operator_lists_snapshots_and_restores_workload_state() {
         "{audit}"
     );
     assert!(!audit.contains("../lease"), "{audit}");
+
+    // Unsynced local changes, then a restore of the current generation: the
+    // changes are kept as a snapshot, whose name is on record.
+    std::fs::write(state_file(&hs, "openclaw.json"), "{\"v\":4}").unwrap();
+    let restored = hs.run(&["state", "restore"]).ok().stdout;
+    assert!(
+        restored.contains("kept as snapshot set-aside-"),
+        "{restored}"
+    );
+    let audit = hs.run(&["audit", "tail", "--log", &log]).ok().stdout;
+    let set_aside = audit
+        .lines()
+        .filter(|line| line.contains("\"type\":\"workload_state_restored\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no second restore: {audit}"));
+    assert!(
+        set_aside
+            .contains(r#""snapshot":null,"generation":3,"files":null,"set_aside":"set-aside-"#),
+        "{set_aside}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
