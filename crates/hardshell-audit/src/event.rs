@@ -12,6 +12,7 @@
 mod fields;
 mod outcomes;
 mod recorded;
+mod workload;
 
 use std::net::IpAddr;
 
@@ -22,13 +23,17 @@ use serde::{Deserialize, Serialize};
 
 pub(crate) use fields::rfc3339;
 pub use fields::{
-    ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, SwitchReason, TokenId,
+    ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, StateName, SwitchReason,
+    TokenId,
 };
 pub use outcomes::{
     EgressCarriage, EgressDecision, ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind,
-    TurnEnding,
+    StateLoss, StateOutcome, TurnEnding,
 };
 pub use recorded::{LegacyText, Recorded, disturbs};
+pub use workload::{
+    WorkloadStateLost, WorkloadStatePrepared, WorkloadStateRestored, WorkloadStateSnapshotted,
+};
 
 /// Every fact the audit log records.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,6 +44,7 @@ pub enum AuditEvent {
     RateLimited(RateLimited),
     LoginSucceeded(LoginSucceeded),
     LoginFailed(LoginFailed),
+    SessionHandedOver(SessionHandedOver),
     CredentialRejected(CredentialRejected),
     SessionRevoked(SessionRevoked),
     TokenCreated(TokenCreated),
@@ -61,6 +67,10 @@ pub enum AuditEvent {
     SecretRedacted(SecretRedacted),
     RequestsSummarized(RequestsSummarized),
     WorkloadImageResolved(WorkloadImageResolved),
+    WorkloadStatePrepared(WorkloadStatePrepared),
+    WorkloadStateLost(WorkloadStateLost),
+    WorkloadStateRestored(WorkloadStateRestored),
+    WorkloadStateSnapshotted(WorkloadStateSnapshotted),
 }
 
 impl AuditEvent {
@@ -72,6 +82,7 @@ impl AuditEvent {
             AuditEvent::RateLimited(_) => "rate_limited",
             AuditEvent::LoginSucceeded(_) => "login_succeeded",
             AuditEvent::LoginFailed(_) => "login_failed",
+            AuditEvent::SessionHandedOver(_) => "session_handed_over",
             AuditEvent::CredentialRejected(_) => "credential_rejected",
             AuditEvent::SessionRevoked(_) => "session_revoked",
             AuditEvent::TokenCreated(_) => "token_created",
@@ -94,6 +105,10 @@ impl AuditEvent {
             AuditEvent::SecretRedacted(_) => "secret_redacted",
             AuditEvent::RequestsSummarized(_) => "requests_summarized",
             AuditEvent::WorkloadImageResolved(_) => "workload_image_resolved",
+            AuditEvent::WorkloadStatePrepared(_) => "workload_state_prepared",
+            AuditEvent::WorkloadStateLost(_) => "workload_state_lost",
+            AuditEvent::WorkloadStateRestored(_) => "workload_state_restored",
+            AuditEvent::WorkloadStateSnapshotted(_) => "workload_state_snapshotted",
         }
     }
 }
@@ -177,6 +192,20 @@ pub struct LoginSucceeded {
     pub request_id: RequestId,
     pub client: IpAddr,
     pub subject: String,
+    pub auth_method: Method,
+}
+
+/// A browser's session was handed over to the upstream's (a workload's) own
+/// host: a hand-over code was redeemed there, with the browser's `state`,
+/// for a session of that host in the same chain as the owner's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionHandedOver {
+    pub request_id: RequestId,
+    pub client: IpAddr,
+    /// The principal whose session it is (proven when the code was minted).
+    pub subject: String,
+    /// How that principal logged in on the edge.
     pub auth_method: Method,
 }
 

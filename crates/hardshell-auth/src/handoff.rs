@@ -87,6 +87,9 @@ struct Pending {
 pub struct HandedOver {
     pub id: SessionId,
     pub expires_at: DateTime<Utc>,
+    /// Whose it is, and how they logged in: for the audit record.
+    pub subject: String,
+    pub method: crate::Method,
 }
 
 /// Hand-over codes (a kind of pending state) and the sessions they become.
@@ -148,6 +151,7 @@ impl Handoffs {
         if !state.is_some_and(|state| random::same(state, &pending.state)) {
             return Err(HandoffError::OtherBrowser);
         }
+        let (subject, method) = (pending.principal.subject.clone(), pending.principal.method);
         let id = self
             .sessions
             .create_child(
@@ -161,6 +165,8 @@ impl Handoffs {
         Ok(HandedOver {
             id,
             expires_at: pending.expires_at,
+            subject,
+            method,
         })
     }
 }

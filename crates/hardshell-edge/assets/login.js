@@ -37,7 +37,9 @@
 // hand-over to the upstream's own host (/auth/handoff?...): nothing else, so the
 // page cannot be made to send a fresh login anywhere. When the browser is signed
 // in already (it came here on a redirect that began on another site, which a
-// Strict cookie is not sent on), it goes there at once. After a registration it
+// Strict cookie is not sent on), it goes there at once. The identity
+// provider's link (shown when the edge has `[access.oidc]`) carries the same
+// `next`, which the edge keeps with the pending login. After a registration it
 // asks the owner to sign in with the new passkey: browsers want a fresh tap for
 // each prompt.
 
@@ -255,8 +257,17 @@
     if (response.ok) location.replace(target);
   }
 
+  function linkIdentityProvider() {
+    const target = next();
+    const link = document.getElementById("oidc-start");
+    if (target && link) {
+      link.href = "/auth/oidc/start?next=" + encodeURIComponent(target);
+    }
+  }
+
   function start() {
     const setupToken = takeSetupToken();
+    linkIdentityProvider();
     continueIfSignedIn().catch(() => {});
     if (!window.PublicKeyCredential || !navigator.credentials) {
       ui.unsupported.hidden = false;

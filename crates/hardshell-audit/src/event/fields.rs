@@ -143,6 +143,23 @@ checked_string!(
     }
 );
 
+checked_string!(
+    /// A workload's name or one of its state's snapshots, as the object
+    /// store keys them (one key segment): hardshell's own names (`workload`,
+    /// `set-aside-<time>-<holder>`) or the operator's, never a path from the
+    /// workload's files.
+    StateName,
+    "state name",
+    "1 to 128 characters from A-Z a-z 0-9 . _ -, not starting with '.'",
+    |text| {
+        (1..=128).contains(&text.len())
+            && !text.starts_with('.')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+    }
+);
+
 /// Why a fallback chain moved on to its next model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -238,6 +255,25 @@ mod tests {
         assert!(HttpMethod::new("GET").is_ok());
         for bad in ["", "get", "GET /", &"A".repeat(17)] {
             assert!(HttpMethod::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn state_names_are_one_key_segment() {
+        assert!(StateName::new("workload").is_ok());
+        assert!(StateName::new("set-aside-20261205T082149.123Z-host-0a1b").is_ok());
+        for bad in [
+            "",
+            ".",
+            "..",
+            ".hidden",
+            "../lease",
+            "a/b",
+            "a b",
+            "\u{1b}[31m",
+            &"a".repeat(129),
+        ] {
+            assert!(StateName::new(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -168,6 +168,34 @@ closed_set!(
     }
 );
 
+closed_set!(
+    /// What `hardshell up` found and did to a workload's state before
+    /// starting it.
+    StateOutcome, "state outcome" {
+        /// Neither side had state yet.
+        Fresh = "fresh",
+        /// The local copy was missing or empty; a generation was restored.
+        Restored = "restored",
+        /// The local copy already equalled the current generation.
+        UpToDate = "up_to_date",
+        /// Local changes on the current base were pushed as a new generation.
+        Pushed = "pushed",
+        /// A stale local copy was kept as a snapshot and the current
+        /// generation restored over it.
+        SetAside = "set_aside",
+    }
+);
+
+closed_set!(
+    /// Why a running workload's state could no longer be kept.
+    StateLoss, "state loss" {
+        /// Another holder took the lease (or none is held any more).
+        LeaseLost = "lease_lost",
+        /// The remote's generation moved under a live lease.
+        RemoteChanged = "remote_changed",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +223,8 @@ mod tests {
         words_round_trip(ShellKind::ALL);
         words_round_trip(TurnEnding::ALL);
         words_round_trip(NoteChange::ALL);
+        words_round_trip(StateOutcome::ALL);
+        words_round_trip(StateLoss::ALL);
     }
 
     #[test]

@@ -25,6 +25,10 @@ fn when() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
 }
 
+fn state_name(name: &str) -> StateName {
+    StateName::new(name).unwrap()
+}
+
 fn owner() -> Option<String> {
     Some("owner".to_owned())
 }
@@ -70,6 +74,12 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             client: client(),
             auth_method: Method::Oidc,
             reason: "id token signature did not verify".to_owned(),
+        }),
+        AuditEvent::SessionHandedOver(SessionHandedOver {
+            request_id: rid(),
+            client: client(),
+            subject: "owner".to_owned(),
+            auth_method: Method::Oidc,
         }),
         AuditEvent::CredentialRejected(CredentialRejected {
             request_id: rid(),
@@ -122,6 +132,34 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             resolved: format!("sha256:{}", "a".repeat(64)),
             manifest: format!("sha256:{}", "b".repeat(64)),
             pinned: false,
+        }),
+        AuditEvent::WorkloadStatePrepared(WorkloadStatePrepared {
+            workload: state_name("workload"),
+            outcome: StateOutcome::SetAside,
+            generation: Some(7),
+            files: None,
+            local_base: Some(5),
+            set_aside: Some(state_name("set-aside-20261205T082149.123Z-host-0a1b")),
+        }),
+        AuditEvent::WorkloadStateLost(WorkloadStateLost {
+            workload: state_name("workload"),
+            cause: StateLoss::RemoteChanged,
+            generation: Some(8),
+        }),
+        AuditEvent::WorkloadStateRestored(WorkloadStateRestored {
+            workload: state_name("workload"),
+            snapshot: Some(state_name("before-upgrade")),
+            generation: 9,
+            files: Some(12),
+            set_aside: None,
+            actor: None,
+        }),
+        AuditEvent::WorkloadStateSnapshotted(WorkloadStateSnapshotted {
+            workload: state_name("workload"),
+            snapshot: state_name("before-upgrade"),
+            generation: 7,
+            files: 12,
+            actor: None,
         }),
         AuditEvent::DeviceIssued(DeviceIssued {
             device: "laptop".to_owned(),
@@ -232,6 +270,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         ],
         AuditEvent::LoginSucceeded(_) => &["request_id", "client", "subject", "auth_method"],
         AuditEvent::LoginFailed(_) => &["request_id", "client", "auth_method", "reason"],
+        AuditEvent::SessionHandedOver(_) => &["request_id", "client", "subject", "auth_method"],
         AuditEvent::CredentialRejected(_) => {
             &["request_id", "client", "credential", "token_id", "reason"]
         }
@@ -241,6 +280,26 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::SecretStored(_) => &["name", "replaced", "actor"],
         AuditEvent::SecretRemoved(_) => &["name", "actor"],
         AuditEvent::WorkloadImageResolved(_) => &["reference", "resolved", "manifest", "pinned"],
+        AuditEvent::WorkloadStatePrepared(_) => &[
+            "workload",
+            "outcome",
+            "generation",
+            "files",
+            "local_base",
+            "set_aside",
+        ],
+        AuditEvent::WorkloadStateLost(_) => &["workload", "cause", "generation"],
+        AuditEvent::WorkloadStateRestored(_) => &[
+            "workload",
+            "snapshot",
+            "generation",
+            "files",
+            "set_aside",
+            "actor",
+        ],
+        AuditEvent::WorkloadStateSnapshotted(_) => {
+            &["workload", "snapshot", "generation", "files", "actor"]
+        }
         AuditEvent::DeviceIssued(_) => &["device", "serial", "actor"],
         AuditEvent::DeviceRevoked(_) => &["serial", "actor"],
         AuditEvent::SetupLinkIssued(_) => &["expires_at", "actor"],
@@ -285,7 +344,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 27);
+    assert_eq!(names.len(), 32);
 }
 
 #[test]
@@ -400,6 +459,19 @@ fn records_written_when_these_fields_were_strings_read_back_to_their_bytes() {
 }
 
 #[test]
+fn a_state_record_naming_a_path_is_refused_when_read() {
+    // Names are key segments: a path from the workload's files, or one that
+    // climbs out, is not a state name.
+    for json in [
+        r#"{"type":"workload_state_snapshotted","workload":"workload","snapshot":"../lease","generation":1,"files":1,"actor":null}"#,
+        r#"{"type":"workload_state_prepared","workload":"workload","outcome":"set_aside","generation":2,"files":null,"local_base":1,"set_aside":".openclaw/x"}"#,
+        r#"{"type":"workload_state_restored","workload":"/etc","snapshot":null,"generation":1,"files":1,"set_aside":null,"actor":null}"#,
+    ] {
+        assert!(serde_json::from_str::<AuditEvent>(json).is_err(), "{json}");
+    }
+}
+
+#[test]
 fn a_word_outside_a_closed_set_is_refused_when_read() {
     for json in [
         r#"{"type":"exec_decided","session":"s","command_sha256":"ab","decision":"maybe","reason":null,"actor":null}"#,
@@ -407,6 +479,8 @@ fn a_word_outside_a_closed_set_is_refused_when_read() {
         r#"{"type":"exec_finished","session":"s","command_sha256":"ab","ended":"crashed","exit_code":null,"duration_ms":3}"#,
         r#"{"type":"egress_decided","shell":"browser","host":"h","port":1,"decision":"allowed","reason":null}"#,
         r#"{"type":"turn_finished","request_id":"r","subject":"o","session":"w","end":"done","reason":null,"steps":1,"tool_calls":0,"input_tokens":1,"output_tokens":1}"#,
+        r#"{"type":"workload_state_lost","workload":"workload","cause":"unlucky","generation":null}"#,
+        r#"{"type":"workload_state_prepared","workload":"workload","outcome":"wiped","generation":1,"files":null,"local_base":null,"set_aside":null}"#,
     ] {
         assert!(serde_json::from_str::<AuditEvent>(json).is_err(), "{json}");
     }

@@ -12,10 +12,16 @@
 //! hardshell-auth's `handoff.rs`), sets its cookie and redirects to the path.
 //! `next` is a path on the upstream's host and nothing else, checked at both
 //! ends.
+//!
+//! With Cloudflare Access there is nothing to hand over: the upstream's host,
+//! behind the same Access application, brings its own token, which the
+//! pipeline verifies there exactly as on the edge's host.
 
 use axum::body::Body;
 use chrono::Utc;
-use hardshell_auth::{Chat, Permit, Public, Subject, authorize};
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::{RequestId, SessionHandedOver};
+use hardshell_auth::{Chat, Method as AuthMethod, Permit, Public, Subject, authorize};
 use http::header::{HeaderValue, LOCATION, SET_COOKIE};
 use http::{Method, Request, StatusCode};
 use url::form_urlencoded;
@@ -110,12 +116,23 @@ async fn start(permit: Permit<Public>, cx: Context, request: Request<Body>) -> H
         return redirect(&format!("/login?{query}"));
     };
     // Only a browser's session is handed over: a token is presented on the
-    // upstream's host itself, as on the edge's.
+    // upstream's host itself, as on the edge's. So is a Cloudflare Access
+    // token: that host is to be behind the same Access application, whose
+    // token the pipeline verifies there as here. No session is made from one
+    // (it would outlive the token's expiry and Cloudflare's revocation), and
+    // the browser is not sent back (on a host Access does not cover, it would
+    // come straight back here).
     let Some(session) = &cx.session else {
-        return response::text(
-            StatusCode::FORBIDDEN,
-            "only a browser session is handed over; present the token to the upstream's host\n",
-        );
+        let body = match principal.method {
+            AuthMethod::CloudflareAccess => {
+                "the upstream's host is admitted on its own Cloudflare Access token: \
+                 put it behind the same Access application as this host\n"
+            }
+            _ => {
+                "only a browser session is handed over; present the token to the upstream's host\n"
+            }
+        };
+        return response::text(StatusCode::FORBIDDEN, body);
     };
     let now = Utc::now();
     let subject = Subject {
@@ -189,6 +206,24 @@ async fn finish(_: Permit<Public>, cx: Context, request: Request<Body>) -> HttpR
             return response::internal_error();
         }
     };
+    // On record before the browser gets the session, as a login is: one that
+    // cannot be recorded is not given out (made already, it ends unused with
+    // its chain).
+    let recorded = match RequestId::new(&cx.request_id) {
+        Ok(request_id) => {
+            let event = AuditEvent::SessionHandedOver(SessionHandedOver {
+                request_id,
+                client: cx.client,
+                subject: handed.subject.clone(),
+                auth_method: handed.method,
+            });
+            state.audit.admin_action(event).await.is_ok()
+        }
+        Err(_) => false,
+    };
+    if !recorded {
+        return response::internal_error();
+    }
     let max_age = (handed.expires_at - Utc::now()).num_seconds().max(0);
     let Some(cookie) = state.cookies.origin_session(handed.id.expose(), max_age) else {
         return response::internal_error();

@@ -7,6 +7,12 @@
 //! cookie would not be sent.
 //! `/auth/oidc/callback` takes the pending login, checks everything, refuses an
 //! identity that no access rule admits, and starts a session.
+//!
+//! `?next=` on the start (the login page passes its own: the hand-over back to
+//! the upstream's host) is kept with the pending login, server-side, and is
+//! where the callback lands: only a path on the edge's host, checked when the
+//! login starts and again when it lands. The callback's own query is never
+//! read for it, so the provider's redirect cannot name where a login goes.
 
 use std::time::Duration;
 
@@ -20,9 +26,11 @@ use hardshell_auth::{
 };
 use http::header::{HeaderValue, LOCATION, SET_COOKIE};
 use http::{Method, Request, StatusCode};
+use serde::{Deserialize, Serialize};
 
 use crate::cookies;
 use crate::response::{self, HttpResponse};
+use crate::routes::handoff::is_local_path;
 use crate::routes::{Context, RoutesBuilder, start_session};
 
 /// How long a login may take at the provider.
@@ -34,6 +42,16 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
         "/auth/oidc/callback",
         callback,
     )
+}
+
+/// What is kept server-side while the provider has the browser: the login,
+/// and where it lands. `next` is absent in logins started before it existed.
+#[derive(Serialize, Deserialize)]
+struct Pending {
+    #[serde(flatten)]
+    login: PendingLogin,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 async fn client(cx: &Context) -> Option<&OidcClient> {
@@ -51,9 +69,17 @@ async fn client(cx: &Context) -> Option<&OidcClient> {
     }
 }
 
-async fn start(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpResponse {
+async fn start(_: Permit<Public>, cx: Context, request: Request<Body>) -> HttpResponse {
     if cx.state.oidc.is_none() {
         return response::not_found();
+    }
+    let next = request.uri().query().and_then(|query| {
+        url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "next")
+            .map(|(_, value)| value.into_owned())
+    });
+    if next.as_deref().is_some_and(|next| !is_local_path(next)) {
+        return response::bad_request("next must be a path on this host\n");
     }
     if cx.state.rate_limits.check_lockout(cx.client).is_err() {
         return response::too_many_requests(60);
@@ -64,7 +90,8 @@ async fn start(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpResponse
             "identity provider unavailable\n",
         );
     };
-    let (url, pending) = client.begin();
+    let (url, login) = client.begin();
+    let pending = Pending { login, next };
     let id = match cx
         .state
         .oidc_pending
@@ -119,6 +146,31 @@ fn refused(cx: &Context, reason: String, charge: bool) -> HttpResponse {
     response
 }
 
+/// The page a login lands on, going on to `next` (a checked path, escaped
+/// for the attribute and the link).
+fn landing_page(next: &str) -> String {
+    let next = html_escape(next);
+    format!(
+        "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={next}\">\
+         <title>Signed in</title><p>Signed in. <a href=\"{next}\">Continue</a></p>\n"
+    )
+}
+
+fn html_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
+}
+
 async fn callback(_: Permit<Public>, cx: Context, request: Request<Body>) -> HttpResponse {
     if cx.state.oidc.is_none() {
         return response::not_found();
@@ -152,7 +204,7 @@ async fn callback(_: Permit<Public>, cx: Context, request: Request<Body>) -> Htt
             true,
         );
     };
-    let pending: PendingLogin = match cx.state.oidc_pending.take(pending_id, Utc::now()).await {
+    let Pending { login, next } = match cx.state.oidc_pending.take(pending_id, Utc::now()).await {
         Ok(pending) => pending,
         Err(e) => return refused(&cx, format!("pending login: {e}"), true),
     };
@@ -162,7 +214,7 @@ async fn callback(_: Permit<Public>, cx: Context, request: Request<Body>) -> Htt
             "identity provider unavailable\n",
         );
     };
-    let principal = match client.complete(pending, &code, &state).await {
+    let principal = match client.complete(login, &code, &state).await {
         Ok(principal) => principal,
         Err(e) if e.is_unavailable() => {
             tracing::error!(error = %e, "OIDC provider unavailable");
@@ -186,13 +238,11 @@ async fn callback(_: Permit<Public>, cx: Context, request: Request<Body>) -> Htt
     if started.status() != StatusCode::NO_CONTENT {
         return started;
     }
-    // Land on the app with a same-site navigation, so the new Strict session
-    // cookie is sent (it would not be on a redirect that began cross-site).
+    // Land with a same-site navigation, so the new Strict session cookie is
+    // sent (it would not be on a redirect that began cross-site).
+    let landing = next.filter(|next| is_local_path(next));
     let mut response = response::text(StatusCode::OK, "");
-    *response.body_mut() = Body::from(
-        "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url=/\">\
-         <title>Signed in</title><p>Signed in. <a href=\"/\">Continue</a></p>\n",
-    );
+    *response.body_mut() = Body::from(landing_page(landing.as_deref().unwrap_or("/")));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
@@ -205,4 +255,20 @@ async fn callback(_: Permit<Public>, cx: Context, request: Request<Body>) -> Htt
         cx.state.cookies.clear(cx.state.cookies.oidc_pending_name()),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_landing_page_escapes_its_target() {
+        // A checked path may still hold `&`, `'` and quotes in its query.
+        let page = landing_page("/auth/handoff?next=%2F&state=a\"><script>'");
+        assert!(
+            page.contains("url=/auth/handoff?next=%2F&amp;state=a&quot;&gt;&lt;script&gt;&#39;\""),
+            "{page}"
+        );
+        assert!(!page.contains("<script>"), "{page}");
+    }
 }

@@ -7,6 +7,8 @@
 //! only when the edge runs the built-in agent; with an `[upstream]`, `/` belongs
 //! to the upstream.
 
+use std::sync::LazyLock;
+
 use axum::body::Body;
 use hardshell_auth::{Permit, Public};
 use http::header::{CONTENT_TYPE, HeaderValue};
@@ -50,8 +52,20 @@ fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
     response
 }
 
-async fn login_page(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
-    asset(LOGIN_HTML, HTML)
+/// The login page with its identity provider's link shown, for an edge
+/// with `[access.oidc]`.
+static LOGIN_HTML_OIDC: LazyLock<String> = LazyLock::new(|| {
+    LOGIN_HTML.replace(
+        "<section id=\"oidc\" aria-labelledby=\"oidc-title\" hidden>",
+        "<section id=\"oidc\" aria-labelledby=\"oidc-title\">",
+    )
+});
+
+async fn login_page(_: Permit<Public>, cx: Context, _: Request<Body>) -> HttpResponse {
+    match cx.state.oidc {
+        Some(_) => asset(LazyLock::force(&LOGIN_HTML_OIDC).as_str(), HTML),
+        None => asset(LOGIN_HTML, HTML),
+    }
 }
 
 async fn login_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {

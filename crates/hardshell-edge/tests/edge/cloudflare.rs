@@ -287,3 +287,118 @@ async fn a_websocket_opened_with_an_access_jwt_closes_at_its_expiry() {
     assert!(crate::revocation::echoes(&mut kept).await);
     edge.stop().await;
 }
+
+/// An edge behind Cloudflare Access whose upstream has a host of its own
+/// (as a workload has), and the upstream's log.
+async fn with_own_host(certs_url: url::Url) -> (TestEdge, crate::support::Log) {
+    let (url, log) = upstream::tcp().await;
+    let edge = TestEdge::start_cloudflare(
+        &format!(
+            "{}[upstream]\nurl = \"{url}\"\nhost = \"app.localhost\"\nidentity_header = \"X-Forwarded-User\"\n",
+            config()
+        ),
+        certs_url,
+    )
+    .await;
+    (edge, log)
+}
+
+/// A browser page load on the upstream's own host.
+async fn page_on_app(edge: &TestEdge, headers: &[&str]) -> crate::support::Reply {
+    let mut headers = headers.to_vec();
+    headers.push("Accept: text/html");
+    crate::support::request_on(
+        edge.addr,
+        "app.localhost:8787",
+        "GET",
+        "/page",
+        &headers,
+        "",
+    )
+    .await
+}
+
+#[tokio::test]
+async fn on_the_upstreams_own_host_an_access_jwt_admits_without_a_hand_over() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let (edge, log) = with_own_host(server.certs_url.clone()).await;
+    let token = keys[0].sign(&cf::claims());
+    for credential in [
+        format!("Cf-Access-Jwt-Assertion: {token}"),
+        format!("Cookie: CF_Authorization={token}"),
+    ] {
+        let reply = page_on_app(&edge, &[&credential]).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.body, "hello from upstream");
+    }
+    let seen = log.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    for request in &seen {
+        assert_eq!(request.path, "/page");
+        assert!(request.header("x-forwarded-user").is_some(), "{request:?}");
+        assert!(
+            request.header("cf-access-jwt-assertion").is_none(),
+            "{request:?}"
+        );
+    }
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn on_the_upstreams_own_host_no_or_a_bad_access_jwt_is_refused() {
+    let keys = cf::keys();
+    let server = cf::JwksServer::start(&[&keys[0]]).await;
+    let (edge, log) = with_own_host(server.certs_url.clone()).await;
+    let refused = [
+        None,
+        Some(keys[0].sign(&cf::claims_with(json!({"aud": ["someone-else"]})))),
+        Some(keys[0].sign(&cf::claims_with(json!({"exp": cf::now() - 3600})))),
+        // Signed by a key the team's key set does not hold.
+        Some(keys[1].sign(&cf::claims())),
+    ];
+    for token in &refused {
+        let header = token
+            .as_ref()
+            .map(|token| format!("Cf-Access-Jwt-Assertion: {token}"));
+        let headers: Vec<&str> = header.iter().map(String::as_str).collect();
+        // An API call is refused outright; a page load is sent to the edge's
+        // hand-over, never to the upstream.
+        let reply = crate::support::request_on(
+            edge.addr,
+            "app.localhost:8787",
+            "GET",
+            "/api",
+            &headers,
+            "",
+        )
+        .await;
+        assert_eq!(reply.status, 401, "{token:?}: {reply:?}");
+        let reply = page_on_app(&edge, &headers).await;
+        assert_eq!(reply.status, 302, "{token:?}: {reply:?}");
+        let location = reply.header("location").unwrap_or_default();
+        assert!(
+            location.starts_with("http://localhost:8787/auth/handoff?"),
+            "{location}"
+        );
+    }
+    assert!(log.lock().unwrap().is_empty());
+
+    // There, an Access identity without a session of the edge gets no code:
+    // the upstream's host is to bring its own token.
+    let token = keys[0].sign(&cf::claims());
+    let reply = get(
+        edge.addr,
+        "/auth/handoff?next=%2Fpage&state=0123456789abcdef0123456789abcdef",
+        &[&format!("Cf-Access-Jwt-Assertion: {token}")],
+    )
+    .await;
+    assert_eq!(reply.status, 403, "{reply:?}");
+    assert!(reply.header("location").is_none(), "{reply:?}");
+    assert!(
+        reply.body.contains("same Access application"),
+        "{}",
+        reply.body
+    );
+    edge.stop().await;
+}

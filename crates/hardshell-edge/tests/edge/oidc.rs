@@ -30,7 +30,12 @@ async fn edge() -> TestEdge {
 /// Starts a login at the edge and signs in at the provider as `login`; returns
 /// the pending-login cookie and the callback query the provider sent back.
 async fn sign_in(edge: &TestEdge, login: &str) -> (String, String) {
-    let started = get(edge.addr, "/auth/oidc/start", &[]).await;
+    sign_in_at(edge, "/auth/oidc/start", login).await
+}
+
+/// As [`sign_in`], the login started at `start` (with its query).
+async fn sign_in_at(edge: &TestEdge, start: &str, login: &str) -> (String, String) {
+    let started = get(edge.addr, start, &[]).await;
     assert_eq!(started.status, 302, "{started:?}");
     let pending = started.header("set-cookie").unwrap();
     assert!(
@@ -129,5 +134,146 @@ async fn a_tampered_state_is_refused() {
         }))
         .finish();
     assert_eq!(callback(&edge, &cookie, &tampered).await.status, 403);
+    edge.stop().await;
+}
+
+/// Where the callback's page goes on to (its refresh target, unescaped).
+fn landing(reply: &Reply) -> String {
+    let body = &reply.body;
+    let from = body.find("url=").expect("a refresh") + "url=".len();
+    let to = from + body[from..].find('"').expect("the attribute's end");
+    body[from..to].replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn an_oidc_login_begun_by_the_hand_over_lands_on_the_upstreams_host() {
+    use crate::origin::{begin, cookie_value, minted, on_app, set_cookie, urlencode};
+
+    let (url, _log) = crate::support::upstream::tcp().await;
+    let config = format!(
+        "{}[upstream]\nurl = \"{url}\"\nhost = \"app.localhost\"\n",
+        config()
+    );
+    let edge = TestEdge::start_oidc(&config, &env("HARDSHELL_TEST_OIDC_CLIENT_SECRET")).await;
+    // The login page offers the provider.
+    let page = get(edge.addr, "/login", &[]).await;
+    assert!(
+        page.body
+            .contains("<section id=\"oidc\" aria-labelledby=\"oidc-title\">"),
+        "{}",
+        page.body
+    );
+
+    // A page of the upstream's host, without a session there: the hand-over
+    // starts, and the edge's login (through the provider) is to come back to it.
+    let (start, state) = begin(&edge, "/control?tab=1").await;
+    let (cookie, query) = sign_in_at(
+        &edge,
+        &format!("/auth/oidc/start?next={}", urlencode(&start)),
+        "alice",
+    )
+    .await;
+    let reply = callback(&edge, &cookie, &query).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(landing(&reply), start);
+    let session = reply
+        .headers("set-cookie")
+        .into_iter()
+        .find(|c| c.starts_with("hs_session="))
+        .map(|c| cookie_value(&c))
+        .expect("no session cookie");
+
+    // From there the hand-over runs as after a passkey login.
+    let on_app_host = minted(&edge, &session, &start).await;
+    let finished = on_app(
+        &edge,
+        "GET",
+        &on_app_host,
+        &[&format!("Cookie: hs_handoff={state}")],
+    )
+    .await;
+    assert_eq!(finished.status, 302, "{finished:?}");
+    assert_eq!(
+        finished.header("location").as_deref(),
+        Some("/control?tab=1")
+    );
+    let origin = set_cookie(&finished, "hs_origin").expect("a session of the upstream's host");
+    let served = on_app(
+        &edge,
+        "GET",
+        "/control?tab=1",
+        &[&format!("Cookie: hs_origin={}", cookie_value(&origin))],
+    )
+    .await;
+    assert_eq!(served.status, 200, "{served:?}");
+    assert_eq!(served.body, "hello from upstream");
+
+    // The hand-over is on record, with how the owner logged in.
+    let records = edge.audit_records().await;
+    let handed = records
+        .iter()
+        .find(|r| r["event"]["type"] == "session_handed_over")
+        .expect("no session_handed_over");
+    assert_eq!(handed["event"]["auth_method"], "oidc");
+    assert!(
+        handed["event"]["subject"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()),
+        "{handed}"
+    );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn an_oidc_login_goes_nowhere_but_a_path_on_the_edge() {
+    use crate::origin::urlencode;
+
+    let edge = edge().await;
+    // Refused at the start: no pending login, no trip to the provider.
+    for next in [
+        "https://evil.example/",
+        "//evil.example/",
+        "/\\evil.example/",
+        "javascript:alert(1)",
+        "/x/../../admin",
+    ] {
+        let started = get(
+            edge.addr,
+            &format!("/auth/oidc/start?next={}", urlencode(next)),
+            &[],
+        )
+        .await;
+        assert_eq!(started.status, 400, "{next}: {started:?}");
+        assert!(started.header("location").is_none(), "{next}");
+        assert!(started.headers("set-cookie").is_empty(), "{next}");
+    }
+    // A `next` added to the provider's redirect is not read: the login lands
+    // where it was started for (here, nowhere given: the edge's `/`).
+    let (cookie, query) = sign_in(&edge, "alice").await;
+    let forged = format!("{query}&next={}", urlencode("https://evil.example/"));
+    let reply = callback(&edge, &cookie, &forged).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(landing(&reply), "/");
+    assert!(!reply.body.contains("evil.example"), "{}", reply.body);
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn without_oidc_the_login_page_offers_no_provider() {
+    let edge = TestEdge::start("").await;
+    let page = get(edge.addr, "/login", &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("<section id=\"oidc\" aria-labelledby=\"oidc-title\" hidden>"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        get(edge.addr, "/auth/oidc/start?next=%2F", &[])
+            .await
+            .status,
+        404
+    );
     edge.stop().await;
 }

@@ -28,19 +28,19 @@ async fn started() -> (TestEdge, Log) {
     (TestEdge::start(&config(&url)).await, log)
 }
 
-async fn on_app(edge: &TestEdge, method: &str, path: &str, headers: &[&str]) -> Reply {
+pub(crate) async fn on_app(edge: &TestEdge, method: &str, path: &str, headers: &[&str]) -> Reply {
     request_on(edge.addr, APP, method, path, headers, "").await
 }
 
 /// The `name=value` a `Set-Cookie` of `reply` sets for `name`.
-fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
     reply
         .headers("set-cookie")
         .into_iter()
         .find(|cookie| cookie.starts_with(&format!("{name}=")))
 }
 
-fn cookie_value(set_cookie: &str) -> String {
+pub(crate) fn cookie_value(set_cookie: &str) -> String {
     let pair = set_cookie.split(';').next().unwrap();
     pair.split_once('=').unwrap().1.to_owned()
 }
@@ -48,7 +48,7 @@ fn cookie_value(set_cookie: &str) -> String {
 /// A browser page load of `next` on the upstream's host without a session
 /// there: the hand-over's start on the edge's host (path and query), and the
 /// `state` cookie the upstream's host gave the browser.
-async fn begin(edge: &TestEdge, next: &str) -> (String, String) {
+pub(crate) async fn begin(edge: &TestEdge, next: &str) -> (String, String) {
     let reply = on_app(edge, "GET", next, &["Accept: text/html"]).await;
     assert_eq!(reply.status, 302, "{reply:?}");
     let location = reply.header("location").unwrap();
@@ -68,7 +68,7 @@ async fn begin(edge: &TestEdge, next: &str) -> (String, String) {
 
 /// The hand-over's end on the upstream's host (path and query), minted for the
 /// edge session `session` at `start`.
-async fn minted(edge: &TestEdge, session: &str, start: &str) -> String {
+pub(crate) async fn minted(edge: &TestEdge, session: &str, start: &str) -> String {
     let started = request(
         edge.addr,
         "GET",
@@ -116,7 +116,7 @@ async fn hand_over(edge: &TestEdge, session: &str, next: &str) -> String {
 
 const STATE: &str = "0123456789abcdef0123456789abcdef";
 
-fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
@@ -698,5 +698,40 @@ async fn the_identity_header_is_filled_without_a_host_of_its_own_too() {
         log.lock().unwrap()[0].header("x-remote-user"),
         Some("owner")
     );
+    edge.stop().await;
+}
+
+#[tokio::test]
+async fn a_completed_hand_over_is_on_record_and_a_refused_one_is_not() {
+    let (edge, _log) = started().await;
+    let session = edge.session(owner()).await;
+    let (start, state) = begin(&edge, "/").await;
+    // Redeemed without the browser's state: refused, and not recorded.
+    let on_app_host = minted(&edge, &session, &start).await;
+    let refused = on_app(&edge, "GET", &on_app_host, &[]).await;
+    assert_eq!(refused.status, 403, "{refused:?}");
+    let handed = |records: &[serde_json::Value]| {
+        records
+            .iter()
+            .filter(|r| r["event"]["type"] == "session_handed_over")
+            .map(|r| r["event"].clone())
+            .collect::<Vec<_>>()
+    };
+    assert!(handed(&edge.audit_records().await).is_empty());
+
+    let on_app_host = minted(&edge, &session, &start).await;
+    let finished = on_app(
+        &edge,
+        "GET",
+        &on_app_host,
+        &[&format!("Cookie: hs_handoff={state}")],
+    )
+    .await;
+    assert_eq!(finished.status, 302, "{finished:?}");
+    // On record by the time the browser has the session.
+    let records = handed(&edge.audit_records().await);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0]["subject"], "owner");
+    assert_eq!(records[0]["auth_method"], "passkey");
     edge.stop().await;
 }

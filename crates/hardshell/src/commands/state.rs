@@ -8,6 +8,8 @@ use std::os::unix::fs::MetadataExt as _;
 
 use anyhow::{Context as _, bail};
 use chrono::{SecondsFormat, Utc};
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::{StateName, WorkloadStateRestored, WorkloadStateSnapshotted};
 use hardshell_egress::Credentials;
 use hardshell_state::operator::{self, Summary};
 use hardshell_state::{Holder, LocalPaths, Owner, Prepared, StateError, StateSync, SyncOptions};
@@ -30,10 +32,28 @@ pub async fn run(global: &Global, command: &StateCommand) -> anyhow::Result<()> 
     let scope = store
         .root()
         .scope(&ObjectKey::parse("workload")?.join(&segment)?)?;
+    if let StateCommand::Ls { .. } = command {
+        return list(&scope, name).await;
+    }
+    // Opened before anything changes, so a change is never made that the
+    // log cannot take.
+    let audit = context::audit_scope(&loaded, &master, &mut credentials, &store).await?;
+    let workload = StateName::new(name)?;
     match command {
-        StateCommand::Ls { .. } => list(&scope, name).await,
+        StateCommand::Ls { .. } => Ok(()),
         StateCommand::Snapshot { name: snapshot, .. } => {
             let taken = operator::snapshot(&scope, snapshot).await?;
+            let event = AuditEvent::WorkloadStateSnapshotted(WorkloadStateSnapshotted {
+                workload,
+                // The state crate took it as a key segment: the same rule.
+                snapshot: StateName::new(snapshot)?,
+                generation: taken.generation,
+                files: u64::try_from(taken.files).unwrap_or(u64::MAX),
+                actor: None,
+            });
+            context::audit_cli(&audit, event)
+                .await
+                .context("the snapshot was taken but the audit log could not record it")?;
             println!(
                 "snapshot {} of generation {} ({} files, {})",
                 one_line(snapshot),
@@ -47,7 +67,31 @@ pub async fn run(global: &Global, command: &StateCommand) -> anyhow::Result<()> 
             snapshot, owner, ..
         } => {
             let paths = LocalPaths::for_workload(&loaded.data_dir(), name);
-            restore(scope, &paths, snapshot.as_deref(), *owner).await
+            let prepared = restore(scope, &paths, snapshot.as_deref(), *owner).await?;
+            let (generation, files, set_aside) = match prepared {
+                Prepared::Restored { generation, files } => (
+                    generation,
+                    Some(u64::try_from(files).unwrap_or(u64::MAX)),
+                    None,
+                ),
+                Prepared::SetAside {
+                    snapshot,
+                    generation,
+                    ..
+                } => (generation, None, StateName::new(&snapshot).ok()),
+                other => bail!("unexpected outcome of a restore: {other:?}"),
+            };
+            let event = AuditEvent::WorkloadStateRestored(WorkloadStateRestored {
+                workload,
+                snapshot: snapshot.as_deref().map(StateName::new).transpose()?,
+                generation,
+                files,
+                set_aside,
+                actor: None,
+            });
+            context::audit_cli(&audit, event)
+                .await
+                .context("the state was restored but the audit log could not record it")
         }
     }
 }
@@ -122,7 +166,7 @@ async fn restore(
     paths: &LocalPaths,
     snapshot: Option<&str>,
     owner: Option<OwnerArg>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Prepared> {
     let holder = Holder::load_or_create(&paths.holder)?;
     let owner = match owner {
         Some(OwnerArg(owner)) => owner,
@@ -162,7 +206,7 @@ async fn restore(
     };
     released?;
     let dir = paths.dir.display();
-    match prepared {
+    match &prepared {
         Prepared::Restored { generation, files } => {
             println!("restored generation {generation} ({files} files) into {dir}");
         }
@@ -174,12 +218,12 @@ async fn restore(
             println!("restored generation {generation} into {dir}");
             println!(
                 "the local copy had unsynced changes: they are kept as snapshot {}",
-                one_line(&snapshot)
+                one_line(snapshot)
             );
         }
         other => bail!("unexpected outcome of a restore: {other:?}"),
     }
-    Ok(())
+    Ok(prepared)
 }
 
 /// `--owner UID:GID`: the host ids the restored files get.

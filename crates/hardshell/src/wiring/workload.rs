@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use hardshell_audit::event::WorkloadImageResolved;
+use hardshell_audit::event::{StateName, WorkloadImageResolved};
 use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_config::LoadedConfig;
 use hardshell_config::Workload as WorkloadConfig;
@@ -32,6 +32,8 @@ use tokio::task::JoinHandle;
 use super::{Egress, ShellHost};
 use crate::supervise::{Reached, Source, Workload, supervise};
 
+mod state_audit;
+
 /// The workload's name: its state's scope and local directory. One workload
 /// per install for now.
 const NAME: &str = "workload";
@@ -48,8 +50,9 @@ pub struct Prepared {
     /// the workload's port.
     pub inbound: PathBuf,
     workload: Workload,
-    state: Option<StateSync>,
+    state: Option<(StateSync, StateName)>,
     status: watch::Receiver<Status>,
+    audit: Arc<AuditLog>,
 }
 
 impl Prepared {
@@ -145,7 +148,7 @@ pub async fn prepare_workload(
     }
     let (state, state_bind) = match &config.state_dir {
         Some(inside) => {
-            let (sync, dir) = restore_state(loaded, store, (uid, gid)).await?;
+            let (sync, dir) = restore_state(loaded, store, (uid, gid), audit).await?;
             (Some(sync), Some((dir, PathBuf::from(inside))))
         }
         None => (None, None),
@@ -213,6 +216,7 @@ pub async fn prepare_workload(
         workload,
         state,
         status,
+        audit: audit.clone(),
     }))
 }
 
@@ -240,7 +244,8 @@ pub fn edge_config(loaded: &LoadedConfig, prepared: &Prepared) -> LoadedConfig {
 pub fn start_workload(prepared: Prepared) -> Running {
     let (stop, stopped) = watch::channel(false);
     let stop = Arc::new(stop);
-    let state = prepared.state.map(|sync| {
+    let audit = prepared.audit;
+    let state = prepared.state.map(|(sync, workload)| {
         let mut until = stopped.clone();
         let stop = stop.clone();
         tokio::spawn(async move {
@@ -249,6 +254,9 @@ pub fn start_workload(prepared: Prepared) -> Running {
             };
             if let Err(e) = sync.run(stopping).await {
                 tracing::error!(error = %e, "the workload's state cannot be kept; stopping the workload");
+                if let Some(event) = state_audit::lost(&workload, &e) {
+                    audit.note(event);
+                }
                 stop.send_replace(true);
             }
         })
@@ -303,12 +311,15 @@ async fn pull_image(
 }
 
 /// The workload's state: the lease taken (refused while another machine
-/// holds it), then restored when the local copy is missing or stale.
+/// holds it), then restored when the local copy is missing or stale, and
+/// what was done recorded.
 async fn restore_state(
     loaded: &LoadedConfig,
     store: &Store,
     (uid, gid): (u32, u32),
-) -> anyhow::Result<(StateSync, PathBuf)> {
+    audit: &AuditLog,
+) -> anyhow::Result<((StateSync, StateName), PathBuf)> {
+    let workload = StateName::new(NAME)?;
     let paths = LocalPaths::for_workload(&loaded.data_dir(), NAME);
     let scope = store
         .root()
@@ -325,7 +336,8 @@ async fn restore_state(
         .await
         .context("restoring the workload's state")?;
     tracing::info!(outcome = ?prepared, "workload state ready");
-    Ok((sync, paths.dir.canonicalize()?))
+    audit.note(state_audit::prepared(&workload, &prepared));
+    Ok(((sync, workload), paths.dir.canonicalize()?))
 }
 
 /// The workload's broker: `[egress]`'s routes and secrets, its inspected

@@ -85,6 +85,62 @@ async fn the_operator_lists_snapshots_and_restores_workload_state() {
         listed.contains("restore of snapshot before-upgrade"),
         "{listed}"
     );
+
+    // Both changes are on record, the refused name nowhere.
+    let verify = hs.run(&["audit", "verify"]).ok().stdout;
+    let log = verify
+        .lines()
+        .find_map(|line| line.split(':').next().filter(|id| id.starts_with("cli-")))
+        .unwrap_or_else(|| panic!("no command line log: {verify}"))
+        .to_owned();
+    let audit = hs.run(&["audit", "tail", "--log", &log]).ok().stdout;
+    let record = |kind: &str| {
+        audit
+            .lines()
+            .find(|line| line.contains(&format!("\"type\":\"{kind}\"")))
+            .unwrap_or_else(|| panic!("no {kind}: {audit}"))
+            .to_owned()
+    };
+    let snapshotted = record("workload_state_snapshotted");
+    assert!(
+        snapshotted.contains(
+            r#""workload":"workload","snapshot":"before-upgrade","generation":1,"files":1,"actor":null"#
+        ),
+        "{snapshotted}"
+    );
+    let restored = record("workload_state_restored");
+    assert!(
+        restored.contains(
+            r#""workload":"workload","snapshot":"before-upgrade","generation":3,"files":1,"set_aside":null,"actor":null"#
+        ),
+        "{restored}"
+    );
+    assert_eq!(
+        audit.matches("workload_state_snapshotted").count(),
+        1,
+        "{audit}"
+    );
+    assert!(!audit.contains("../lease"), "{audit}");
+
+    // Unsynced local changes, then a restore of the current generation: the
+    // changes are kept as a snapshot, whose name is on record.
+    std::fs::write(state_file(&hs, "openclaw.json"), "{\"v\":4}").unwrap();
+    let restored = hs.run(&["state", "restore"]).ok().stdout;
+    assert!(
+        restored.contains("kept as snapshot set-aside-"),
+        "{restored}"
+    );
+    let audit = hs.run(&["audit", "tail", "--log", &log]).ok().stdout;
+    let set_aside = audit
+        .lines()
+        .filter(|line| line.contains("\"type\":\"workload_state_restored\""))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no second restore: {audit}"));
+    assert!(
+        set_aside
+            .contains(r#""snapshot":null,"generation":3,"files":null,"set_aside":"set-aside-"#),
+        "{set_aside}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

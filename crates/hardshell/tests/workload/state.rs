@@ -183,3 +183,102 @@ fn a_workload_killed_is_started_again_in_a_fresh_shell_with_its_state() {
     assert!(workload_pids().iter().all(|pid| !killed.contains(pid)));
     stop(up);
 }
+
+/// The instance's audit log as `audit tail` prints it, once it holds a
+/// record of `kind` (the edge's log is flushed every second).
+fn audited(hs: &Instance, kind: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let audit = hs.run(&["audit", "tail"]).ok().stdout;
+        if let Some(line) = audit
+            .lines()
+            .find(|line| line.contains(&format!("\"type\":\"{kind}\"")))
+        {
+            return line.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no {kind} recorded: {audit}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Another holder writes the workload's lease over the running edge's, as a
+/// second machine would once this one's had expired (the local store, opened
+/// with the instance's master key).
+fn take_the_lease(hs: &Instance) {
+    use hardshell_storage::{
+        LocalOptions, Location, MasterKey, MasterKeySource, ObjectKey, Sealing, Store,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let data = hs.path("data");
+        let master = MasterKey::load(&MasterKeySource::File(data.join("master.key"))).unwrap();
+        let location = Location::Local(LocalOptions {
+            objects: data.join("objects"),
+            locks: data.join("locks/objects"),
+        });
+        let store = Store::open(&location, Sealing::Envelope(master))
+            .await
+            .unwrap();
+        let scope = store
+            .root()
+            .scope(&ObjectKey::parse("workload/workload").unwrap())
+            .unwrap();
+        let key = ObjectKey::parse("lease").unwrap();
+        let held = scope
+            .get(&key)
+            .await
+            .unwrap()
+            .expect("the edge holds the lease");
+        let now = chrono::Utc::now();
+        let theirs = hardshell_state::LeaseRecord {
+            holder: "other-machine\u{1b}[31m".to_owned(),
+            taken_at: now,
+            expires_at: now + chrono::Duration::seconds(30),
+            released: false,
+        };
+        scope
+            .update(&key, &serde_json::to_vec(&theirs).unwrap(), &held.version)
+            .await
+            .unwrap();
+    });
+}
+
+#[test]
+fn the_state_prepared_at_start_and_a_lost_lease_are_on_record_and_the_lease_loss_stops_the_workload()
+ {
+    let (_dir, scratch) = image::scratch();
+    let hs = instance(&image::build(&scratch), "");
+    let token = token(&hs);
+    let up = start(&hs);
+    assert_eq!(answered(&up, &token, "/cgi-bin/note?noted"), "noted\n");
+    let prepared = audited(&hs, "workload_state_prepared");
+    assert!(
+        prepared.contains(r#""workload":"workload","outcome":"fresh","generation":null"#),
+        "{prepared}"
+    );
+    take_the_lease(&hs);
+    let lost = audited(&hs, "workload_state_lost");
+    assert!(
+        lost.contains(r#""workload":"workload","cause":"lease_lost","generation":null"#),
+        "{lost}"
+    );
+    // The holder that took it is another machine's word: not recorded.
+    assert!(!lost.contains("other-machine"), "{lost}");
+    // Stopped: the edge answers for it, the workload no longer does.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, body) = crate::get(
+            &up.addr,
+            crate::WORK_HOST,
+            "/index.html",
+            &[crate::bearer(&token)],
+        );
+        if status != 200 {
+            assert!(!body.contains("hello from the workload"), "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the workload still answers");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop(up);
+}
