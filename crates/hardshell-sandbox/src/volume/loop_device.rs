@@ -42,31 +42,36 @@ pub(super) fn attach(name: &str, image: &File) -> Result<(String, File), VolumeE
     Err(failed(last))
 }
 
-/// Refuses an image some loop device still holds after a short wait: a shell
-/// that started while the volume was mounted keeps a copy of the mount in its
-/// own mount namespace until it ends, and a busy unmount is lazy. Past the
-/// wait, another edge uses the same images. Two ext4 mounts of one image would
-/// each overwrite the other's metadata.
+/// Refuses an image some loop device still holds after a wait: a shell that
+/// started while the volume was mounted keeps a copy of the mount in its own
+/// mount namespace until it ends, and a busy unmount is lazy. After an edge
+/// was killed (`kill -9`, a crash, then a restart by its service manager)
+/// its shells' namespaces are torn down by the kernel, which takes seconds on
+/// a loaded machine. Past the wait, another edge uses the same images. Two
+/// ext4 mounts of one image would each overwrite the other's metadata.
 pub(super) fn refuse_if_attached(name: &str, path: &Path) -> Result<(), VolumeError> {
-    const TRIES: u32 = 100;
-    let mut attached = attached_to(path);
-    for _ in 1..TRIES {
-        if attached.is_none() {
-            return Ok(());
+    const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+    const POLL: std::time::Duration = std::time::Duration::from_millis(50);
+    let started = std::time::Instant::now();
+    let mut said = false;
+    while let Some(device) = attached_to(path) {
+        if started.elapsed() >= WAIT {
+            return Err(VolumeError::Image {
+                name: name.to_owned(),
+                path: path.to_owned(),
+                reason: format!(
+                    "it is still attached to /dev/{device} after {}s (a shell of an earlier mount still runs, or another edge uses these images)",
+                    WAIT.as_secs()
+                ),
+            });
         }
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        attached = attached_to(path);
+        if !said && started.elapsed() >= std::time::Duration::from_secs(1) {
+            tracing::info!(volume = name, device = %device, "waiting for an earlier shell to let go of the volume");
+            said = true;
+        }
+        std::thread::sleep(POLL);
     }
-    match attached {
-        None => Ok(()),
-        Some(device) => Err(VolumeError::Image {
-            name: name.to_owned(),
-            path: path.to_owned(),
-            reason: format!(
-                "it is still attached to /dev/{device} (a shell of an earlier mount still runs, or another edge uses these images)"
-            ),
-        }),
-    }
+    Ok(())
 }
 
 /// The loop device `path` is attached to, if any.
