@@ -32,7 +32,7 @@ fn the_seeds_hardened_file_imports_into_a_config_that_loads() {
     let config = &loaded.config;
     let workload = config.workload.as_ref().unwrap();
     assert_eq!(
-        workload.image.digest().unwrap().as_str(),
+        workload.image.digest().unwrap().to_string(),
         format!("sha256:{HEX}")
     );
     assert_eq!(workload.port, Some(8080));

@@ -7,8 +7,8 @@ use std::fmt;
 use hardshell_vocabulary::{Host, SecretName};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::image_ref::ImageRef;
 use crate::secret_ref::SecretRef;
+use hardshell_vocabulary::ImageRef;
 
 /// `[workload]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -71,7 +71,7 @@ fn a_pinned_openclaw_workload_loads_with_its_secret_as_a_placeholder() {
     let loaded = parse(&config(&pinned("2026.9.6"), "")).unwrap();
     let workload = loaded.config.workload.as_ref().unwrap();
     assert_eq!(
-        workload.image.digest().unwrap().as_str(),
+        workload.image.digest().unwrap().to_string(),
         format!("sha256:{HEX}")
     );
     assert_eq!(
