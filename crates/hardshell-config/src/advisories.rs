@@ -10,7 +10,7 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use crate::image_ref::ImageRef;
+use hardshell_vocabulary::ImageRef;
 
 /// Repository names OpenClaw has been published under (it was Clawdbot, then
 /// Moltbot); the last path component of the image's repository is compared.

@@ -7,19 +7,20 @@
 #![deny(missing_docs)]
 
 pub mod advisories;
-mod image_ref;
 mod inline_secret;
 mod load;
 mod model;
 mod secret_ref;
 
 pub use hardshell_vocabulary::HostPattern;
+// `[workload] image`: the grammar `hardshell image pull` uses, so `config
+// check` refuses exactly what a pull would.
+pub use hardshell_vocabulary::{Digest, DigestError, ImageRef, ImageRefError, ImageSource};
 // The headers the edge owns: its proxy scrubs with them, the config refuses
 // them as an identity header.
 pub use hardshell_vocabulary::headers::{
     HOP_BY_HOP, STRIPPED_FROM_CLIENT, is_edge_owned as is_edge_owned_header,
 };
-pub use image_ref::{Digest, ImageRef, ImageRefError};
 pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{

@@ -9,7 +9,7 @@ use crate::digest::Digest;
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
     #[error(transparent)]
-    Reference(#[from] crate::reference::ReferenceError),
+    Reference(#[from] hardshell_vocabulary::ImageRefError),
     #[error("building the registry client")]
     Client(#[source] reqwest::Error),
     #[error("reading the extra trusted root certificates")]

@@ -16,7 +16,6 @@ pub mod digest;
 mod error;
 pub mod manifest;
 mod pull;
-pub mod reference;
 mod registry;
 mod source;
 mod store;
@@ -24,10 +23,11 @@ pub mod unpack;
 
 pub use config::{ExposedPort, ImageConfig, PortProtocol};
 pub use credential::RegistryCredential;
-pub use digest::Digest;
+pub use digest::{Digest, DigestError, DigestOf};
 pub use error::ImageError;
+/// The reference grammar is the vocabulary's, so `config check` refuses what a pull would.
+pub use hardshell_vocabulary::{ImageRef, ImageRefError, ImageSource};
 pub use pull::{PullEvent, PullOptions};
-pub use reference::{ImageRef, ImageSource, ReferenceError};
 pub use registry::RegistryClient;
 pub use store::{ImageStore, PruneReport, PulledImage, StoredImage, VerifyReport};
 pub use unpack::{Owner, UnpackLimits};

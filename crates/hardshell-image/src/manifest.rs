@@ -219,6 +219,7 @@ pub fn select_platform<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::DigestOf;
 
     fn desc(arch: &str, variant: Option<&str>, byte: u8) -> String {
         let variant = variant

@@ -6,15 +6,15 @@
 
 use crate::config::ImageConfig;
 use crate::credential::RegistryCredential;
-use crate::digest::Digest;
+use crate::digest::{Digest, DigestOf};
 use crate::error::ImageError;
 use crate::manifest::{
     ImageManifest, MAX_MANIFEST_BYTES, ManifestDoc, Platform, host_platform, select_platform,
 };
-use crate::reference::{ImageRef, ImageSource};
 use crate::registry::{RegistryClient, Session};
 use crate::source::{ManifestKey, Source};
 use crate::store::{ImageStore, PulledImage, StoredImage};
+use crate::{ImageRef, ImageSource};
 
 /// How to reach the image.
 #[derive(Debug)]
@@ -66,7 +66,7 @@ impl ImageStore {
         progress: &mut (dyn FnMut(PullEvent) + Send),
     ) -> Result<PulledImage, ImageError> {
         let _lock = self.lock()?;
-        let mut source = match &reference.source {
+        let mut source = match reference.source() {
             ImageSource::Registry {
                 registry,
                 repository,
@@ -80,14 +80,14 @@ impl ImageStore {
         };
 
         // 1. The reference's manifest or index.
-        let key = match (&reference.digest, &reference.tag) {
+        let key = match (reference.digest(), reference.tag()) {
             (Some(digest), _) => ManifestKey::Digest(digest),
             (None, Some(tag)) => ManifestKey::Tag(tag),
             (None, None) => return Err(ImageError::NothingToResolve(reference.to_string())),
         };
         let (top, content_type) = source.manifest(key, MAX_MANIFEST_BYTES).await?;
         let resolved = Digest::of(&top);
-        if let Some(pinned) = &reference.digest
+        if let Some(pinned) = reference.digest()
             && *pinned != resolved
         {
             return Err(ImageError::DigestMismatch {

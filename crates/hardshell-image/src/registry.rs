@@ -15,8 +15,8 @@ use zeroize::Zeroizing;
 use crate::credential::RegistryCredential;
 use crate::digest::Digest;
 use crate::error::ImageError;
-use crate::reference::DOCKER_HUB;
 use crate::source::BlobStream;
+use hardshell_vocabulary::DOCKER_HUB;
 
 use challenge::Challenge;
 

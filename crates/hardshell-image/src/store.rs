@@ -17,10 +17,10 @@ use std::os::fd::OwnedFd;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+use crate::ImageRef;
 use crate::config::ImageConfig;
 use crate::digest::Digest;
 use crate::error::ImageError;
-use crate::reference::ImageRef;
 use crate::unpack::{Owner, UnpackLimits};
 
 pub use maintain::{PruneReport, VerifyReport};

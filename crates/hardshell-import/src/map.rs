@@ -108,7 +108,9 @@ pub(crate) fn plan(mut source: Wrangler, options: &Options) -> Result<Plan, Impo
         openclaw,
         host,
         memory_mb: source.memory_mb,
-        max_instances: source.max_instances,
+        // hardshell runs one instance per machine (its state has one owner);
+        // any other count is written as 1, and `note_process` says so.
+        max_instances: source.max_instances.map(|_| 1),
         env: BTreeMap::new(),
         secrets: Vec::new(),
         ratelimit: (None, None),
@@ -260,12 +262,23 @@ fn note_image(plan: &mut Plan, source: &Wrangler, options: &Options) {
             );
         }
     }
-    if let Some(max) = source.max_instances {
-        plan.note(
+    match source.max_instances {
+        Some(1) => plan.note(
             "containers.max_instances",
             Outcome::Mapped,
-            format!("[workload] max_instances = {max}"),
-        );
+            "[workload] max_instances = 1",
+        ),
+        Some(max) => plan.note(
+            "containers.max_instances",
+            Outcome::Warning,
+            format!(
+                "[workload] max_instances = 1, not {max}: hardshell runs exactly one instance \
+                 of the workload per machine, since its state has one owner at a time (the \
+                 state lease); for another instance, run another hardshell machine on another \
+                 bucket prefix ([storage] prefix)"
+            ),
+        ),
+        None => {}
     }
     plan.note(
         "(routes)",

@@ -32,12 +32,16 @@ fn the_seeds_hardened_file_imports_into_a_config_that_loads() {
     let config = &loaded.config;
     let workload = config.workload.as_ref().unwrap();
     assert_eq!(
-        workload.image.digest().unwrap().as_str(),
+        workload.image.digest().unwrap().to_string(),
         format!("sha256:{HEX}")
     );
     assert_eq!(workload.port, Some(8080));
     assert_eq!(workload.memory_mb, 512);
     assert_eq!(workload.max_instances, 1);
+    assert_eq!(
+        note(&imported, "containers.max_instances").outcome,
+        Outcome::Mapped
+    );
     assert_eq!(workload.state_dir.as_deref(), Some("/home/node/.openclaw"));
     assert_eq!(
         workload.identity_header.as_deref(),
@@ -316,7 +320,17 @@ fn wranglers_own_containers_list_and_route_are_read() {
     let loaded = load(&imported);
     let workload = loaded.config.workload.unwrap();
     assert_eq!(workload.host.as_str(), "openclaw.example.com");
-    assert_eq!(workload.max_instances, 2);
+    // One instance per machine: 2 is written as 1, and the report says why.
+    assert_eq!(workload.max_instances, 1);
+    assert!(imported.config.contains("max_instances = 1\n"));
+    let instances = note(&imported, "containers.max_instances");
+    assert_eq!(instances.outcome, Outcome::Warning);
+    assert!(
+        instances.text.contains("max_instances = 1, not 2"),
+        "{}",
+        instances.text
+    );
+    assert!(instances.text.contains("one owner"), "{}", instances.text);
     assert_eq!(workload.port, Some(18789));
     assert_eq!(
         note(&imported, "containers.class_name").outcome,

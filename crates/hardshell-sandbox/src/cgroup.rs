@@ -110,7 +110,8 @@ impl Cgroup {
                 continue;
             }
             if let Err(e) = std::fs::write(&path, &value) {
-                cgroup.remove();
+                // Nothing runs in it yet.
+                let _ = cgroup.remove();
                 return Err(fail("limit", &path, e));
             }
         }
@@ -166,24 +167,34 @@ impl Cgroup {
         pids
     }
 
-    /// Kills whatever is left, then removes the cgroups (retrying while the
-    /// kernel finishes tearing the processes down).
-    pub(crate) fn remove(&self) {
+    /// Kills whatever is left, then removes the cgroups (retrying for about a
+    /// second while the kernel finishes tearing the processes down). Whether
+    /// they are gone: the kernel removes a cgroup only once no process is left
+    /// in it, so `false` means a process of the shell may still run.
+    pub(crate) fn remove(&self) -> bool {
         for _ in 0..200 {
-            for pid in self.members() {
-                let _ = hardshell_sandbox_sys::kill(pid, hardshell_sandbox_sys::SIGKILL);
-            }
-            let left: Vec<&Path> = self
-                .dirs()
-                .into_iter()
-                .filter(|dir| dir.exists() && std::fs::remove_dir(dir).is_err())
-                .collect();
-            if left.is_empty() {
-                return;
+            if self.try_remove() {
+                return true;
             }
             std::thread::sleep(Duration::from_millis(5));
         }
-        tracing::warn!(cgroup = %self.memory.display(), "a shell's cgroup could not be removed");
+        false
+    }
+
+    /// One pass of [`Cgroup::remove`]: SIGKILL to every member, then the
+    /// directories removed; whether none is left.
+    pub(crate) fn try_remove(&self) -> bool {
+        for pid in self.members() {
+            let _ = hardshell_sandbox_sys::kill(pid, hardshell_sandbox_sys::SIGKILL);
+        }
+        self.dirs()
+            .into_iter()
+            .all(|dir| !dir.exists() || std::fs::remove_dir(dir).is_ok())
+    }
+
+    /// Where the cgroup is, for a log line.
+    pub(crate) fn path(&self) -> &Path {
+        &self.memory
     }
 }
 

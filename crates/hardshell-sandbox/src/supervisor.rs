@@ -161,8 +161,9 @@ async fn spawn_checked(
     match start(launcher, policy, argv, io, handed, &cgroup, ids).await {
         Ok(running) => Ok(running),
         Err(e) => {
-            let cgroup = cgroup.clone();
-            let _ = tokio::task::spawn_blocking(move || cgroup.remove()).await;
+            // A shell that failed to start may have forked already: its
+            // failure is reported once nothing of it is left either.
+            removed(cgroup).await;
             Err(e)
         }
     }
@@ -386,7 +387,8 @@ impl Running {
     }
 
     /// Waits for the shell to end (killing it at its wall clock), then says
-    /// how and why, and removes its cgroups.
+    /// how and why, and removes its cgroups. The shell's end is its last
+    /// process's: this returns only once none is left.
     pub async fn wait(self) -> Result<ExitReport, ShellError> {
         let span = self.span.clone();
         self.wait_in_span().instrument(span).await
@@ -414,7 +416,7 @@ impl Running {
         waited.map_err(supervisor("waiting for the shell"))?;
         let duration = self.started.elapsed();
         let mut report = self.report;
-        let cgroup = self.cgroup;
+        let cgroup = self.cgroup.clone();
         let (status, oom, pids_limit_hit) = tokio::task::spawn_blocking(move || {
             let mut status = None;
             while let Some(line) = read_report(&mut report) {
@@ -422,12 +424,15 @@ impl Running {
                     status = Some(exit);
                 }
             }
-            let facts = (cgroup.oom_kills() > 0, cgroup.pids_limit_hit());
-            cgroup.remove();
-            (status, facts.0, facts.1)
+            (status, cgroup.oom_kills() > 0, cgroup.pids_limit_hit())
         })
         .await
         .map_err(|e| ShellError::new(Layer::Supervisor, e))?;
+        // Init's end is not the shell's: killed, it leaves the reaper and the
+        // workload to die after it. The end is reported once none is left,
+        // so whoever starts the shell again (the supervisor, for a workload
+        // whose state has one owner) never runs two beside each other.
+        removed(self.cgroup).await;
         let status = status.unwrap_or(Status::Signaled(sys::SIGKILL));
         let ended = if terminated {
             Ended::Terminated
@@ -451,6 +456,38 @@ impl Running {
             pids_limit_hit,
             duration,
         })
+    }
+}
+
+/// How often a shell whose process outlived SIGKILL is looked at again.
+const LINGER_POLL: Duration = Duration::from_secs(1);
+
+/// Kills what is left of a shell and removes its cgroups, returning only
+/// once that is done: once no process of the shell is left. A process the
+/// kill cannot end at once (one blocked in the kernel, say) is waited for,
+/// however long, with a warning; a shell is never taken for ended beside it.
+async fn removed(cgroup: Arc<Cgroup>) {
+    let first = cgroup.clone();
+    if tokio::task::spawn_blocking(move || first.remove())
+        .await
+        .unwrap_or(false)
+    {
+        return;
+    }
+    tracing::warn!(
+        cgroup = %cgroup.path().display(),
+        "a process of the shell outlived SIGKILL; its end waits for it, so nothing starts beside it"
+    );
+    loop {
+        tokio::time::sleep(LINGER_POLL).await;
+        let again = cgroup.clone();
+        if tokio::task::spawn_blocking(move || again.try_remove())
+            .await
+            .unwrap_or(false)
+        {
+            tracing::info!(cgroup = %cgroup.path().display(), "the shell's last process is gone");
+            return;
+        }
     }
 }
 

@@ -208,6 +208,80 @@ async fn its_cgroups_are_gone_after_it_ends() {
     assert!(mine().is_empty(), "{:?}", mine());
 }
 
+/// A host process kept in a cgroup below a shell's, out of reach of the
+/// shell's kill; killed and its cgroup removed when dropped, pass or fail.
+struct Lingering {
+    process: std::process::Child,
+    cgroup: std::path::PathBuf,
+}
+
+impl Lingering {
+    fn below(shell_cgroup: &std::path::Path) -> Self {
+        let cgroup = shell_cgroup.join("lingering");
+        std::fs::create_dir(&cgroup).unwrap();
+        let process = std::process::Command::new("sleep")
+            .arg("600")
+            .spawn()
+            .unwrap();
+        let lingering = Self { process, cgroup };
+        std::fs::write(
+            lingering.cgroup.join("cgroup.procs"),
+            lingering.process.id().to_string(),
+        )
+        .unwrap();
+        lingering
+    }
+}
+
+impl Drop for Lingering {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+        let _ = std::fs::remove_dir(&self.cgroup);
+    }
+}
+
+/// A shell has ended only when its last process has. A process the kill
+/// does not reach (here one the test keeps in a cgroup below the shell's, as
+/// one blocked in the kernel would outlive SIGKILL) holds back `wait`, so a
+/// supervisor never starts the next run of a workload beside it.
+#[tokio::test]
+async fn its_end_is_reported_only_once_no_process_of_it_is_left() {
+    let shell = Shell::new();
+    let mut policy = policy(&shell);
+    policy.name = format!("linger-{}", std::process::id());
+    let (running, _out) = common::start(&policy, &["sleep", "30"]).await;
+    let dir = common::cgroups_named(&policy.name).remove(0);
+    let lingering = Lingering::below(&dir);
+    running.terminate();
+    let waiting = tokio::spawn(running.wait());
+    // The shell's own processes go: the kill reaches them.
+    let procs = dir.join("cgroup.procs");
+    let emptied = || {
+        std::fs::read_to_string(&procs)
+            .unwrap_or_default()
+            .trim()
+            .is_empty()
+    };
+    for _ in 0..600 {
+        if emptied() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(emptied(), "the shell's own processes were not killed");
+    // Longer than the kill's own retries: its end is still not reported.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        !waiting.is_finished(),
+        "the shell's end was reported while a process of it ran"
+    );
+    drop(lingering);
+    let report = waiting.await.unwrap().unwrap();
+    assert_eq!(report.ended, Ended::Terminated);
+    assert!(common::cgroups_named(&policy.name).is_empty());
+}
+
 #[tokio::test]
 async fn a_shell_that_cannot_be_built_fails_naming_the_layer() {
     let shell = Shell::new();

@@ -4,17 +4,22 @@
 //!
 //! Invariant: a value of one of these types passed its rule; there is no
 //! other constructor than the parser (or, for [`ProviderKind`], the closed
-//! set), so a crate that holds one never checks it again.
+//! set; for [`Digest`], also a hash's 32 bytes), so a crate that holds one
+//! never checks it again.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod digest;
 pub mod headers;
 pub mod host;
+mod image_ref;
 mod model;
 mod provider;
 mod secret_name;
 
+pub use digest::{Digest, DigestError};
 pub use host::{Host, HostError, HostPattern};
+pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, ImageSource};
 pub use model::{ModelRef, ModelRefError};
 pub use provider::ProviderKind;
 pub use secret_name::{EGRESS_CA_SECRET, SecretName, SecretNameError};

@@ -11,7 +11,6 @@ use crate::load::{ConfigError, LoadedConfig};
 use crate::model::{EnvValue, RESERVED_ENV, Workload};
 
 const MEMORY_MB: RangeInclusive<u64> = 64..=65_536;
-const MAX_INSTANCES: RangeInclusive<u64> = 1..=16;
 const READY_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3_600;
 const STOP_GRACE_SECS: RangeInclusive<u64> = 1..=600;
 const MAX_ENV_VARS: usize = 256;
@@ -125,13 +124,19 @@ impl LoadedConfig {
     }
 
     fn validate_process(&self, workload: &Workload) -> Result<(), ConfigError> {
+        // One instance: its state has one owner at a time (the state's lease),
+        // and a second shell would write the same directory under it.
+        if workload.max_instances != 1 {
+            return Err(self.error_at(
+                "workload.max_instances",
+                "must be 1: hardshell runs exactly one instance of the workload per machine, \
+                 since its state has one owner at a time (the state lease). Write \
+                 max_instances = 1 (or leave it out); for another instance, run another \
+                 hardshell machine on another bucket prefix ([storage] prefix)",
+            ));
+        }
         for (key, value, range) in [
             ("workload.memory_mb", workload.memory_mb, MEMORY_MB),
-            (
-                "workload.max_instances",
-                u64::from(workload.max_instances),
-                MAX_INSTANCES,
-            ),
             (
                 "workload.ready_timeout_secs",
                 workload.ready_timeout_secs,

@@ -7,8 +7,8 @@ use std::fmt;
 use hardshell_vocabulary::{Host, SecretName};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::image_ref::ImageRef;
 use crate::secret_ref::SecretRef;
+use hardshell_vocabulary::ImageRef;
 
 /// `[workload]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -42,7 +42,8 @@ pub struct Workload {
     /// The shell's memory limit.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u64,
-    /// Shells of it that may run at once (the seed's `max_instances`).
+    /// Shells of it that may run at once (the seed's `max_instances`): only
+    /// 1 is accepted, since its state has one owner at a time.
     #[serde(default = "default_max_instances")]
     pub max_instances: u32,
     /// Path answered with a 2xx once it is ready; unset, ready is when its

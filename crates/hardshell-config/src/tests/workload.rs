@@ -71,7 +71,7 @@ fn a_pinned_openclaw_workload_loads_with_its_secret_as_a_placeholder() {
     let loaded = parse(&config(&pinned("2026.9.6"), "")).unwrap();
     let workload = loaded.config.workload.as_ref().unwrap();
     assert_eq!(
-        workload.image.digest().unwrap().as_str(),
+        workload.image.digest().unwrap().to_string(),
         format!("sha256:{HEX}")
     );
     assert_eq!(
@@ -265,6 +265,7 @@ fn sizes_times_and_paths_are_bounded() {
         "memory_mb = 0",
         "memory_mb = 1000000",
         "max_instances = 0",
+        "max_instances = 2",
         "max_instances = 17",
         "ready_timeout_secs = 0",
         "stop_grace_secs = 601",
@@ -282,10 +283,29 @@ fn sizes_times_and_paths_are_bounded() {
         assert!(key.unwrap().starts_with("workload"), "{extra}");
     }
     let keys = format!(
-        "{}\nmemory_mb = 64\nmax_instances = 16\nstop_grace_secs = 600\nstate_dir = \"/home/node/.openclaw\"\nentrypoint = [\"node\"]\ncommand = []",
+        "{}\nmemory_mb = 64\nmax_instances = 1\nstop_grace_secs = 600\nstate_dir = \"/home/node/.openclaw\"\nentrypoint = [\"node\"]\ncommand = []",
         pinned("2026.9.6")
     );
     assert!(parse(&config(&keys, "")).is_ok());
+}
+
+#[test]
+fn one_instance_is_accepted_and_any_other_count_is_refused_saying_why() {
+    let keys = format!("{}\nmax_instances = 1", pinned("2026.9.6"));
+    let loaded = parse(&config(&keys, "")).unwrap();
+    assert_eq!(loaded.config.workload.unwrap().max_instances, 1);
+    for count in [0, 2, 16] {
+        let keys = format!("{}\nmax_instances = {count}", pinned("2026.9.6"));
+        let (line, _, key, message) = invalid(parse(&config(&keys, "")));
+        assert_eq!(
+            (line, key.as_deref()),
+            (8, Some("workload.max_instances")),
+            "{count}"
+        );
+        assert!(message.contains("one owner"), "{message}");
+        assert!(message.contains("Write max_instances = 1"), "{message}");
+        assert!(message.contains("bucket prefix"), "{message}");
+    }
 }
 
 #[test]

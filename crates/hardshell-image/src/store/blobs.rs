@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use futures::StreamExt as _;
 
 use super::ImageStore;
-use crate::digest::{Digest, DigestWriter};
+use crate::digest::{Digest, DigestOf, DigestWriter};
 use crate::error::ImageError;
 use crate::source::BlobStream;
 

@@ -72,7 +72,7 @@ impl ImageStore {
 
     /// Drops a reference's entry, so `prune` may remove what only it kept.
     /// `false` if it was not there.
-    pub fn forget(&self, reference: &crate::reference::ImageRef) -> Result<bool, ImageError> {
+    pub fn forget(&self, reference: &crate::ImageRef) -> Result<bool, ImageError> {
         let _lock = self.lock()?;
         let mut refs = self.read_refs()?;
         let name = reference.to_string();

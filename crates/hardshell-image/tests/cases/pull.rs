@@ -3,8 +3,8 @@
 use std::os::unix::fs::PermissionsExt as _;
 
 use hardshell_image::{
-    Digest, ImageError, ImageRef, ImageStore, Owner, PullEvent, PullOptions, RegistryClient,
-    RegistryCredential, UnpackLimits,
+    Digest, DigestOf, ImageError, ImageRef, ImageStore, Owner, PullEvent, PullOptions,
+    RegistryClient, RegistryCredential, UnpackLimits,
 };
 
 use crate::support::layout::{Layout, OCI_INDEX, OCI_MANIFEST, busybox_layers};

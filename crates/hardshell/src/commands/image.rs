@@ -4,7 +4,7 @@
 use anyhow::{Context as _, bail};
 use hardshell_image::{
     ImageRef, ImageStore, Owner, PullEvent, PullOptions, RegistryClient, RegistryCredential,
-    UnpackLimits,
+    StoredImage, UnpackLimits,
 };
 use hardshell_secrets::SecretName;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -31,7 +31,14 @@ pub async fn run(global: &Global, command: &ImageCommand) -> anyhow::Result<()> 
             };
             pull(&store, &reference, credential.as_ref()).await
         }
-        ImageCommand::Ls => list(&store),
+        ImageCommand::Ls => list(
+            &store,
+            loaded
+                .config
+                .workload
+                .as_ref()
+                .map(|workload| &workload.image),
+        ),
         ImageCommand::Verify => verify(&store),
         ImageCommand::Prune => prune(&store),
     }
@@ -104,19 +111,47 @@ async fn pull(
     Ok(())
 }
 
-fn list(store: &ImageStore) -> anyhow::Result<()> {
+fn list(store: &ImageStore, workload: Option<&ImageRef>) -> anyhow::Result<()> {
     let images = store.list()?;
     if images.is_empty() {
         println!("no images");
         return Ok(());
     }
     for image in images {
-        println!(
-            "{}\n  digest   {}\n  manifest {}",
-            image.reference, image.resolved, image.manifest
-        );
+        print!("{}", describe(&image, workload));
     }
     Ok(())
+}
+
+/// One stored image as `image ls` prints it: the reference, the digest to pin
+/// (and how, when the reference does not pin it), the platform manifest when
+/// it is another, its layers, when it was pulled, and whether `[workload]
+/// image` names it.
+fn describe(image: &StoredImage, workload: Option<&ImageRef>) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    let _ = writeln!(text, "{}", image.reference);
+    let _ = writeln!(text, "  digest   {}", image.resolved);
+    if image.manifest != image.resolved {
+        let _ = writeln!(text, "  manifest {} (this platform's)", image.manifest);
+    }
+    let _ = writeln!(text, "  layers   {}", image.layers.len());
+    let pulled = image.pulled_at.format("%Y-%m-%d %H:%M:%S UTC");
+    let _ = writeln!(text, "  pulled   {pulled}");
+    let pinned = ImageRef::parse(&image.reference).is_ok_and(|reference| reference.is_pinned());
+    if !pinned {
+        let _ = writeln!(text, "  pin as   {}@{}", image.reference, image.resolved);
+    }
+    // The configured reference is pinned by the index's digest or by this
+    // platform's manifest's; unpinned, it is the same text.
+    let in_use = workload.is_some_and(|configured| match configured.digest() {
+        Some(digest) => *digest == image.resolved || *digest == image.manifest,
+        None => configured.to_string() == image.reference,
+    });
+    if in_use {
+        let _ = writeln!(text, "  in use   by [workload] image");
+    }
+    text
 }
 
 fn verify(store: &ImageStore) -> anyhow::Result<()> {
@@ -155,4 +190,80 @@ fn prune(store: &ImageStore) -> anyhow::Result<()> {
         report.removed_temporary
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone as _;
+    use hardshell_image::{Digest, DigestOf as _, ImageRef, StoredImage};
+
+    use super::describe;
+
+    fn stored(reference: &str, manifest: Digest) -> StoredImage {
+        StoredImage {
+            reference: reference.to_owned(),
+            resolved: Digest::of(b"index"),
+            manifest,
+            config: Digest::of(b"config"),
+            layers: vec![Digest::of(b"a"), Digest::of(b"b")],
+            pulled_at: chrono::Utc
+                .with_ymd_and_hms(2026, 12, 5, 8, 30, 0)
+                .single()
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_pinned_image_shows_its_digests_layers_and_when_it_was_pulled() {
+        let index = Digest::of(b"index");
+        let reference = format!("ghcr.io/openclaw/openclaw:2026.9.6@{index}");
+        let text = describe(&stored(&reference, Digest::of(b"manifest")), None);
+        assert_eq!(
+            text,
+            format!(
+                "{reference}\n  digest   {index}\n  manifest {} (this platform's)\n  \
+                 layers   2\n  pulled   2026-12-05 08:30:00 UTC\n",
+                Digest::of(b"manifest")
+            )
+        );
+        // One manifest (no index): shown once.
+        let text = describe(&stored(&reference, index), None);
+        assert!(!text.contains("manifest"), "{text}");
+    }
+
+    #[test]
+    fn an_unpinned_image_says_how_to_pin_it() {
+        let index = Digest::of(b"index");
+        let text = describe(&stored("docker.io/library/debian:latest", index), None);
+        assert!(
+            text.contains(&format!(
+                "  pin as   docker.io/library/debian:latest@{index}\n"
+            )),
+            "{text}"
+        );
+        let pinned = format!("docker.io/library/debian:latest@{index}");
+        assert!(!describe(&stored(&pinned, index), None).contains("pin as"));
+    }
+
+    #[test]
+    fn the_image_the_workload_names_is_marked_in_use_and_no_other() {
+        let index = Digest::of(b"index");
+        let image = stored("ghcr.io/openclaw/openclaw:2026.9.6", index);
+        for (configured, in_use) in [
+            (format!("ghcr.io/openclaw/openclaw:2026.9.6@{index}"), true),
+            // Pinned by another digest: another image.
+            (
+                format!("ghcr.io/openclaw/openclaw:2026.9.6@{}", Digest::of(b"x")),
+                false,
+            ),
+            // Unpinned: by its reference.
+            ("ghcr.io/openclaw/openclaw:2026.9.6".to_owned(), true),
+            ("ghcr.io/openclaw/openclaw:2026.9.5".to_owned(), false),
+        ] {
+            let configured = ImageRef::parse(&configured).unwrap();
+            let text = describe(&image, Some(&configured));
+            assert_eq!(text.contains("in use"), in_use, "{configured}: {text}");
+        }
+        assert!(!describe(&image, None).contains("in use"));
+    }
 }

@@ -18,7 +18,7 @@ use hardshell_audit::{AuditEvent, AuditLog};
 use hardshell_config::LoadedConfig;
 use hardshell_config::Workload as WorkloadConfig;
 use hardshell_image::{
-    ImageRef, ImageStore, PullEvent, PullOptions, PulledImage, RegistryClient, RegistryCredential,
+    ImageStore, PullEvent, PullOptions, PulledImage, RegistryClient, RegistryCredential,
     UnpackLimits,
 };
 use hardshell_secrets::SecretStore;
@@ -280,9 +280,9 @@ async fn pull_image(
     let owner = hardshell_image::Owner { uid, gid };
     let store = ImageStore::open(&data.join("images"), owner, UnpackLimits::default())
         .context("opening the image store")?;
-    let reference = ImageRef::parse(&config.image.to_string())
-        .with_context(|| format!("workload.image {}", config.image))?;
-    if let Some(digest) = &reference.digest
+    // The config's reference is the image crate's type: parsed once, at load.
+    let reference = &config.image;
+    if let Some(digest) = reference.digest()
         && let Some(image) = store.lookup(digest)?
     {
         return Ok(image);
@@ -304,7 +304,7 @@ async fn pull_image(
         }
     };
     let image = store
-        .pull(&reference, &options, &mut progress)
+        .pull(reference, &options, &mut progress)
         .await
         .with_context(|| format!("pulling {}", config.image))?;
     Ok(image)

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use hardshell_image::Digest;
+use hardshell_image::{Digest, DigestOf};
 use hardshell_testkit::instance::Instance;
 use serde_json::json;
 
