@@ -11,6 +11,8 @@ use crate::load::{ConfigError, LoadedConfig};
 use crate::model::{EnvValue, RESERVED_ENV, Workload};
 
 const MEMORY_MB: RangeInclusive<u64> = 64..=65_536;
+/// Percent of one core: up to 64 cores.
+const CPU_PERCENT: RangeInclusive<u64> = 1..=6_400;
 const READY_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3_600;
 const STOP_GRACE_SECS: RangeInclusive<u64> = 1..=600;
 const MAX_ENV_VARS: usize = 256;
@@ -137,6 +139,11 @@ impl LoadedConfig {
         }
         for (key, value, range) in [
             ("workload.memory_mb", workload.memory_mb, MEMORY_MB),
+            (
+                "workload.cpu_percent",
+                workload.cpu_percent.map_or(100, u64::from),
+                CPU_PERCENT,
+            ),
             (
                 "workload.ready_timeout_secs",
                 workload.ready_timeout_secs,

@@ -42,6 +42,11 @@ pub struct Workload {
     /// The shell's memory limit.
     #[serde(default = "default_memory_mb")]
     pub memory_mb: u64,
+    /// Its CPU, in percent of one core (200: two cores); unset, `[shell]
+    /// cpu_percent`. OpenClaw's start is mostly its own work: with one core
+    /// it takes about twice as long as with two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<u32>,
     /// Shells of it that may run at once (the seed's `max_instances`): only
     /// 1 is accepted, since its state has one owner at a time.
     #[serde(default = "default_max_instances")]

@@ -26,6 +26,7 @@ pub(super) fn full() -> Workload {
         command: Some(vec!["gateway".into(), "run".into()]),
         working_dir: Some("/app".into()),
         memory_mb: 2048,
+        cpu_percent: Some(200),
         max_instances: 1,
         health_path: Some("/readyz".into()),
         ready_timeout_secs: 120,
@@ -264,6 +265,8 @@ fn sizes_times_and_paths_are_bounded() {
     for extra in [
         "memory_mb = 0",
         "memory_mb = 1000000",
+        "cpu_percent = 0",
+        "cpu_percent = 6401",
         "max_instances = 0",
         "max_instances = 2",
         "max_instances = 17",
@@ -283,10 +286,11 @@ fn sizes_times_and_paths_are_bounded() {
         assert!(key.unwrap().starts_with("workload"), "{extra}");
     }
     let keys = format!(
-        "{}\nmemory_mb = 64\nmax_instances = 1\nstop_grace_secs = 600\nstate_dir = \"/home/node/.openclaw\"\nentrypoint = [\"node\"]\ncommand = []",
+        "{}\nmemory_mb = 64\ncpu_percent = 6400\nmax_instances = 1\nstop_grace_secs = 600\nstate_dir = \"/home/node/.openclaw\"\nentrypoint = [\"node\"]\ncommand = []",
         pinned("2026.9.6")
     );
-    assert!(parse(&config(&keys, "")).is_ok());
+    let loaded = parse(&config(&keys, "")).unwrap();
+    assert_eq!(loaded.config.workload.unwrap().cpu_percent, Some(6400));
 }
 
 #[test]

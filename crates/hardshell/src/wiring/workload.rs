@@ -172,7 +172,7 @@ pub async fn prepare_workload(
         port,
         memory_bytes: config.memory_mb << 20,
         max_pids: shell.max_pids,
-        cpu_percent: shell.cpu_percent,
+        cpu_percent: config.cpu_percent.unwrap_or(shell.cpu_percent),
         tmp_bytes: shell.tmp_mb << 20,
         workspace: workspace.canonicalize()?,
         state: state_bind

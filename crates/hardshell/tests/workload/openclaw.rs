@@ -138,7 +138,7 @@ fn instance(image: &str, prefix: &str) -> Instance {
     hs.edit_config(|text| {
         format!(
             "{}\n[workload]\nimage = \"{image}\"\nhost = \"openclaw.localhost\"\nport = {GATEWAY_PORT}\n\
-             health_path = \"/readyz\"\nidentity_header = \"X-Forwarded-User\"\nmemory_mb = 2048\n\
+             health_path = \"/readyz\"\nidentity_header = \"X-Forwarded-User\"\nmemory_mb = 2048\ncpu_percent = 200\n\
              ready_timeout_secs = 240\nstop_grace_secs = 10\nstate_dir = \"/home/node/.openclaw\"\n\
              [[egress.routes]]\nhosts = [\"localhost\"]\nports = [{port}]\n\
              [egress.secrets.LLM_KEY]\nhosts = [\"localhost\"]\n",
