@@ -20,6 +20,10 @@ use std::str::FromStr;
 
 pub use hardshell_config::advisories;
 
+/// The file OpenClaw's own config is written to, beside the `hardshell.toml`,
+/// and the name it has in the workload's state directory.
+pub const OPENCLAW_CONFIG_FILE: &str = "openclaw.json";
+
 /// Choices the command line passes in.
 #[derive(Debug, Clone, Default)]
 pub struct Options {
@@ -79,9 +83,10 @@ pub struct Imported {
     pub report: Vec<Note>,
     /// Secrets to store before `hardshell up`, by name.
     pub secrets: Vec<String>,
-    /// The settings to make in OpenClaw's own config (`openclaw.json`), which
-    /// chooses its model and how it trusts the edge; `None` for other images.
-    pub openclaw_settings: Option<String>,
+    /// OpenClaw's own config, to write as [`OPENCLAW_CONFIG_FILE`] beside the
+    /// `hardshell.toml` (whose `[workload.seed]` names it): its model and how
+    /// it trusts the edge; `None` for other images.
+    pub openclaw_config: Option<String>,
 }
 
 impl Imported {
@@ -231,7 +236,7 @@ pub fn import(text: &str, options: &Options) -> Result<Imported, ImportError> {
     hardshell_config::LoadedConfig::parse(&config, Path::new("hardshell.toml"))
         .map_err(ImportError::Config)?;
     Ok(Imported {
-        openclaw_settings: render::openclaw_settings(&plan),
+        openclaw_config: render::openclaw_config(&plan),
         secrets: plan.secret_names(),
         report: plan.notes,
         config,

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use crate::OPENCLAW_CONFIG_FILE;
 use crate::map::{
     Bucket, OPENCLAW_STATE_DIR, OPENCLAW_USER_HEADER, Plan, R2_ACCESS_KEY_ID, R2_SECRET_ACCESS_KEY,
 };
@@ -83,6 +84,16 @@ pub(crate) fn config(plan: &Plan) -> String {
         let _ = writeln!(out, "{} = {}", quote(name), quote(value));
     }
     let _ = writeln!(out);
+    if plan.openclaw {
+        let _ = writeln!(
+            out,
+            "# OpenClaw's own config, written beside this file; copied into its state\n\
+             # directory on the first start only (never over state it has).\n\
+             [workload.seed]\n{} = {}\n",
+            quote(OPENCLAW_CONFIG_FILE),
+            quote(OPENCLAW_CONFIG_FILE)
+        );
+    }
     for secret in &plan.secrets {
         let _ = writeln!(
             out,
@@ -123,28 +134,48 @@ fn write_bucket(out: &mut String, table: &str, bucket: &Bucket) {
     );
 }
 
-/// What to set in OpenClaw's `openclaw.json` (JSON5): the model it uses and
-/// how it trusts the edge's identity header. hardshell does not write it:
-/// it lives in the workload's own state directory.
-pub(crate) fn openclaw_settings(plan: &Plan) -> Option<String> {
+/// The workload's forwarder to its broker, as its shell announces it in
+/// `HTTP_PROXY` (hardshell-shells' `PROXY_PORT`).
+const BROKER_PROXY: &str = "http://127.0.0.1:3128";
+
+/// OpenClaw's own config, `openclaw.json`, as the OpenClaw test runs it: the
+/// gateway on loopback in its shell, trusting only the edge (the forwarder
+/// reaches it from 127.0.0.1, nothing else can) through the header the edge
+/// fills and requiring the edge's signed identity beside it; its Control UI
+/// on the workload's own origin; a browser the edge let in paired with
+/// OpenClaw's default operator scopes (not admin): the edge's login is the
+/// gate; every connection through its broker; the models the seed named.
+/// `[workload.seed]` copies it into the state directory on the first start.
+pub(crate) fn openclaw_config(plan: &Plan) -> Option<String> {
     if !plan.openclaw {
         return None;
     }
-    let mut out = String::from("{\n");
-    let _ = writeln!(
-        out,
-        "  gateway: {{\n    port: {},\n    // The edge reaches the gateway from loopback inside the shell, after its\n    // own access check, and fills the user header (a client's copy is removed).\n    auth: {{ mode: \"trusted-proxy\", trustedProxy: {{ userHeader: {}, allowLoopback: true }} }},\n  }},",
-        plan.port,
-        quote(&OPENCLAW_USER_HEADER.to_ascii_lowercase())
-    );
+    let mut config = serde_json::json!({
+        "gateway": {
+            "mode": "local",
+            "bind": "loopback",
+            "port": plan.port,
+            "trustedProxies": ["127.0.0.1"],
+            "auth": {
+                "mode": "trusted-proxy",
+                "trustedProxy": {
+                    "userHeader": OPENCLAW_USER_HEADER.to_ascii_lowercase(),
+                    "requiredHeaders": ["x-hardshell-identity"],
+                    "allowLoopback": true,
+                    "deviceAutoApprove": { "enabled": true }
+                }
+            },
+            "controlUi": { "allowedOrigins": [format!("https://{}", plan.host)] }
+        },
+        "proxy": { "enabled": true, "proxyUrl": BROKER_PROXY }
+    });
     if let Some((primary, fallbacks)) = plan.models.split_first() {
-        let _ = writeln!(
-            out,
-            "  agents: {{ defaults: {{ model: {{ primary: {}, fallbacks: {} }} }} }},",
-            quote(primary),
-            list(fallbacks)
-        );
+        config["agents"] = serde_json::json!({
+            "defaults": { "model": { "primary": primary, "fallbacks": fallbacks } }
+        });
     }
-    out.push('}');
-    Some(out)
+    serde_json::to_string_pretty(&config).ok().map(|mut text| {
+        text.push('\n');
+        text
+    })
 }

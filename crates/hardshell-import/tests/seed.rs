@@ -133,17 +133,40 @@ fn every_key_of_the_seed_is_mapped_or_reported() {
                 && n.outcome == Outcome::Warning
                 && n.text.contains("2026.1.29 or later"))
     );
-    // The models go to OpenClaw's own config.
-    let settings = imported.openclaw_settings.unwrap();
-    assert!(
-        settings.contains("primary: \"anthropic/claude-sonnet-4-20250514\""),
-        "{settings}"
+    // The models go to OpenClaw's own config, which the config seeds its
+    // state with: the gateway behind the edge, its Control UI on its host.
+    let json: serde_json::Value =
+        serde_json::from_str(imported.openclaw_config.as_deref().unwrap()).unwrap();
+    let model = &json["agents"]["defaults"]["model"];
+    assert_eq!(
+        model["primary"], "anthropic/claude-sonnet-4-20250514",
+        "{json}"
     );
-    assert!(
-        settings.contains("fallbacks: [\"openai/gpt-4o\"]"),
-        "{settings}"
+    assert_eq!(
+        model["fallbacks"],
+        serde_json::json!(["openai/gpt-4o"]),
+        "{json}"
     );
-    assert!(settings.contains("trusted-proxy"), "{settings}");
+    let gateway = &json["gateway"];
+    assert_eq!(gateway["bind"], "loopback", "{json}");
+    assert_eq!(gateway["auth"]["mode"], "trusted-proxy", "{json}");
+    assert_eq!(
+        gateway["auth"]["trustedProxy"]["userHeader"],
+        "x-forwarded-user"
+    );
+    assert_eq!(
+        gateway["auth"]["trustedProxy"]["requiredHeaders"],
+        serde_json::json!(["x-hardshell-identity"])
+    );
+    let workload = &load(&imported).config.workload.unwrap();
+    assert_eq!(
+        gateway["controlUi"]["allowedOrigins"],
+        serde_json::json!([format!("https://{}", workload.host)])
+    );
+    assert_eq!(
+        workload.seed["openclaw.json"],
+        std::path::PathBuf::from(hardshell_import::OPENCLAW_CONFIG_FILE)
+    );
 }
 
 #[test]
@@ -264,7 +287,7 @@ fn unknown_keys_and_credentials_in_vars_are_reported_not_copied() {
     assert_eq!(note(&imported, "vars.LLM_MODEL").outcome, Outcome::Warning);
     assert!(
         !imported
-            .openclaw_settings
+            .openclaw_config
             .as_ref()
             .unwrap()
             .contains("AbCdEf")

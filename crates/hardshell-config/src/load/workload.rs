@@ -16,6 +16,7 @@ const CPU_PERCENT: RangeInclusive<u64> = 1..=6_400;
 const READY_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3_600;
 const STOP_GRACE_SECS: RangeInclusive<u64> = 1..=600;
 const MAX_ENV_VARS: usize = 256;
+const MAX_SEED_FILES: usize = 64;
 const MAX_ENV_VALUE_BYTES: usize = 32 * 1024;
 const MAX_ARGS: usize = 256;
 
@@ -33,7 +34,46 @@ impl LoadedConfig {
         self.validate_image(workload)?;
         self.validate_origin(workload)?;
         self.validate_process(workload)?;
-        self.validate_env(workload)
+        self.validate_env(workload)?;
+        self.validate_seed(workload)
+    }
+
+    fn validate_seed(&self, workload: &Workload) -> Result<(), ConfigError> {
+        if workload.seed.is_empty() {
+            return Ok(());
+        }
+        if workload.state_dir.is_none() {
+            return Err(self.error_at(
+                "workload.seed",
+                "seeds the state directory: set [workload] state_dir too",
+            ));
+        }
+        if workload.seed.len() > MAX_SEED_FILES {
+            return Err(self.error_at("workload.seed", format!("at most {MAX_SEED_FILES} files")));
+        }
+        for (inside, file) in &workload.seed {
+            // A path in the state directory: relative, plain, and short
+            // enough to stay below it however it is joined.
+            if inside.is_empty()
+                || inside.starts_with('/')
+                || inside.len() > 255
+                || !is_plain_absolute(&format!("/{inside}"))
+            {
+                return Err(self.error_at(
+                    "workload.seed",
+                    format!(
+                        "{inside:?} must be a path in the state directory: relative, without . or .. parts"
+                    ),
+                ));
+            }
+            if file.as_os_str().is_empty() {
+                return Err(self.error_at(
+                    "workload.seed",
+                    format!("{inside:?}: name the file on this machine to copy"),
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn validate_image(&self, workload: &Workload) -> Result<(), ConfigError> {

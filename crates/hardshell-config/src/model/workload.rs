@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use hardshell_vocabulary::{Host, SecretName};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -72,6 +73,13 @@ pub struct Workload {
     /// `[workload.env]`: its environment, over the image's.
     #[serde(default)]
     pub env: BTreeMap<String, EnvValue>,
+    /// `[workload.seed]`: the files its state starts with (OpenClaw's
+    /// `openclaw.json`), copied into the state directory only while there is
+    /// no state at all, stored or local — never over state it has. A path in
+    /// the state directory = a file on this machine (relative to this
+    /// config's directory).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub seed: BTreeMap<String, PathBuf>,
 }
 
 impl Workload {

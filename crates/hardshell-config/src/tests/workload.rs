@@ -34,6 +34,10 @@ pub(super) fn full() -> Workload {
         state_dir: Some("/home/node/.openclaw".into()),
         identity_header: Some("X-Forwarded-User".into()),
         env,
+        seed: std::collections::BTreeMap::from([(
+            "openclaw.json".to_owned(),
+            "openclaw.json".into(),
+        )]),
     }
 }
 
@@ -395,4 +399,36 @@ fn arguments_and_values_with_a_nul_byte_are_refused() {
     );
     let (_, _, key, _) = invalid(parse(&text));
     assert_eq!(key.as_deref(), Some("workload.env.OPENCLAW_GATEWAY_PORT"));
+}
+
+#[test]
+fn the_state_is_seeded_from_files_named_by_a_plain_path_in_it() {
+    let keys = format!(
+        "{}\nstate_dir = \"/home/node/.openclaw\"\n[workload.seed]\n\"openclaw.json\" = \"openclaw.json\"\n\"agents/main/notes.md\" = \"/srv/notes.md\"",
+        pinned("2026.9.6")
+    );
+    let loaded = parse(&config(&keys, "")).unwrap();
+    let seed = loaded.config.workload.unwrap().seed;
+    assert_eq!(
+        seed["openclaw.json"],
+        std::path::PathBuf::from("openclaw.json")
+    );
+    assert_eq!(
+        seed["agents/main/notes.md"],
+        std::path::PathBuf::from("/srv/notes.md")
+    );
+    for (state_dir, inside) in [
+        ("state_dir = \"/home/node/.openclaw\"", "../escape.json"),
+        ("state_dir = \"/home/node/.openclaw\"", "/etc/passwd"),
+        ("state_dir = \"/home/node/.openclaw\"", "a/./b"),
+        ("state_dir = \"/home/node/.openclaw\"", ""),
+        ("", "openclaw.json"),
+    ] {
+        let keys = format!(
+            "{}\n{state_dir}\n[workload.seed]\n{inside:?} = \"openclaw.json\"",
+            pinned("2026.9.6")
+        );
+        let (_, _, key, message) = invalid(parse(&config(&keys, "")));
+        assert_eq!(key.as_deref(), Some("workload.seed"), "{inside}: {message}");
+    }
 }

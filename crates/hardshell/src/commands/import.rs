@@ -38,24 +38,30 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
         import(&text, &options).with_context(|| format!("importing {}", args.file.display()))?;
 
     // Written before anything is printed as done, and never over a file
-    // unless asked: an existing hardshell.toml may be the only copy.
-    let mut open = OpenOptions::new();
-    open.write(true).mode(0o644);
-    if args.force {
-        open.create(true).truncate(true);
-    } else {
-        open.create_new(true);
+    // unless asked: an existing hardshell.toml may be the only copy. OpenClaw's
+    // own config goes beside it, where its [workload.seed] finds it; both are
+    // checked before either is written.
+    let openclaw = imported.openclaw_config.as_ref().map(|text| {
+        let dir = match args.out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
+            _ => std::path::PathBuf::from("."),
+        };
+        (dir.join(hardshell_import::OPENCLAW_CONFIG_FILE), text)
+    });
+    if !args.force {
+        for path in std::iter::once(&args.out).chain(openclaw.as_ref().map(|(path, _)| path)) {
+            if std::fs::symlink_metadata(path).is_ok() {
+                bail!(
+                    "{} already exists; not overwriting it (pass --force to replace it, or --out PATH)",
+                    path.display()
+                );
+            }
+        }
     }
-    let mut file = match open.open(&args.out) {
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
-            "{} already exists; not overwriting it (pass --force to replace it, or --out PATH)",
-            args.out.display()
-        ),
-        other => other.with_context(|| format!("writing {}", args.out.display()))?,
-    };
-    file.write_all(imported.config.as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    if let Some((path, text)) = &openclaw {
+        write_new(path, text, args.force)?;
+    }
+    write_new(&args.out, &imported.config, args.force)?;
 
     println!("wrote {}", args.out.display());
     println!();
@@ -63,12 +69,13 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
     for note in &imported.report {
         println!("  {note}");
     }
-    if let Some(settings) = &imported.openclaw_settings {
+    if let Some((path, _)) = &openclaw {
         println!();
-        println!("Set in OpenClaw's own config (openclaw.json, in its state directory):");
-        for line in settings.lines() {
-            println!("  {line}");
-        }
+        println!(
+            "wrote {}: OpenClaw's own config (its model, the edge as its trusted proxy, its \
+             Control UI on its own host), copied into its state directory on the first start",
+            path.display()
+        );
     }
     let lines = imported.secret_lines();
     if !lines.is_empty() {
@@ -83,4 +90,26 @@ pub async fn run(args: &ImportArgs) -> anyhow::Result<()> {
     println!();
     println!("Then: hardshell config check && hardshell up");
     Ok(())
+}
+
+/// Writes `text` to `path` (mode 0644): a new file, or, with `force`, over
+/// whatever is there.
+fn write_new(path: &std::path::Path, text: &str, force: bool) -> anyhow::Result<()> {
+    let mut open = OpenOptions::new();
+    open.write(true).mode(0o644);
+    if force {
+        open.create(true).truncate(true);
+    } else {
+        open.create_new(true);
+    }
+    let mut file = match open.open(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => bail!(
+            "{} already exists; not overwriting it (pass --force to replace it, or --out PATH)",
+            path.display()
+        ),
+        other => other.with_context(|| format!("writing {}", path.display()))?,
+    };
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("writing {}", path.display()))
 }

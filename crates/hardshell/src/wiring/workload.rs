@@ -32,6 +32,7 @@ use tokio::task::JoinHandle;
 use super::{Egress, ShellHost};
 use crate::supervise::{Reached, Source, Workload, supervise};
 
+mod seed;
 mod state_audit;
 
 /// The workload's name: its state's scope and local directory. One workload
@@ -337,6 +338,12 @@ async fn restore_state(
         .context("restoring the workload's state")?;
     tracing::info!(outcome = ?prepared, "workload state ready");
     audit.note(state_audit::prepared(&workload, &prepared));
+    if matches!(prepared, hardshell_state::Prepared::Fresh) {
+        let seeded = seed::copy_into(loaded, &paths.dir, (uid, gid))?;
+        if seeded > 0 {
+            tracing::info!(files = seeded, "workload state seeded from [workload.seed]");
+        }
+    }
     Ok(((sync, workload), paths.dir.canonicalize()?))
 }
 

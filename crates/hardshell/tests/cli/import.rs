@@ -16,12 +16,22 @@ fn import_writes_a_config_that_checks_and_prints_the_secret_lines() {
         "hardshell secret put ANTHROPIC_API_KEY",
         "hardshell secret put TELEGRAM_BOT_TOKEN",
         "vars.MOLTHUB_ALLOWLIST: NOT enforced",
-        "primary: \"anthropic/claude-sonnet-4-20250514\"",
+        "openclaw.json: OpenClaw's own config",
     ] {
         assert!(run.stdout.contains(expected), "{expected}\n{}", run.stdout);
     }
     let written = std::fs::read_to_string(hs.path("hardshell.toml")).unwrap();
-    hardshell_config::LoadedConfig::parse(&written, &hs.path("hardshell.toml")).unwrap();
+    let loaded =
+        hardshell_config::LoadedConfig::parse(&written, &hs.path("hardshell.toml")).unwrap();
+    // OpenClaw's config beside it, named by the state's seed.
+    let seed = &loaded.config.workload.unwrap().seed;
+    let openclaw =
+        std::fs::read_to_string(hs.path(seed["openclaw.json"].to_str().unwrap())).unwrap();
+    let openclaw: serde_json::Value = serde_json::from_str(&openclaw).unwrap();
+    assert_eq!(
+        openclaw["agents"]["defaults"]["model"]["primary"],
+        "anthropic/claude-sonnet-4-20250514"
+    );
 }
 
 #[test]
@@ -34,6 +44,16 @@ fn import_never_overwrites_without_force() {
     assert_eq!(
         std::fs::read_to_string(hs.path("hardshell.toml")).unwrap(),
         "# mine\n"
+    );
+    // Nor over OpenClaw's config: and then nothing at all is written.
+    std::fs::remove_file(hs.path("hardshell.toml")).unwrap();
+    std::fs::write(hs.path("openclaw.json"), "{}\n").unwrap();
+    let line = hs.run(&["import", "wrangler.toml"]).failed_with_one_line();
+    assert!(line.contains("openclaw.json already exists"), "{line}");
+    assert!(!hs.path("hardshell.toml").exists());
+    assert_eq!(
+        std::fs::read_to_string(hs.path("openclaw.json")).unwrap(),
+        "{}\n"
     );
     hs.run(&["import", "wrangler.toml", "--force"]).ok();
     assert!(

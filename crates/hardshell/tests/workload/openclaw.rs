@@ -156,16 +156,15 @@ fn instance(image: &str, prefix: &str) -> Instance {
     hs
 }
 
-/// Writes OpenClaw's config into the state directory, owned by the shell.
+/// OpenClaw's config as the owner hands it over: a file beside
+/// `hardshell.toml` that `[workload.seed]` copies into its state directory
+/// on the first start (there is no state yet), as `hardshell import` writes
+/// it.
 fn seed_state(hs: &Instance, control_origin: &str) {
-    let dir = hs.path("data/workloads/workload/state");
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("openclaw.json");
-    std::fs::write(&file, openclaw_json(control_origin)).unwrap();
-    let (uid, gid) = hardshell_sandbox::host_ids();
-    for path in [&dir, &file] {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
-    }
+    std::fs::write(hs.path("openclaw.json"), openclaw_json(control_origin)).unwrap();
+    hs.edit_config(|text| {
+        format!("{text}\n[workload.seed]\n\"openclaw.json\" = \"openclaw.json\"\n")
+    });
 }
 
 /// The test's requests, as a client's reaching the edge through a proxy the
@@ -369,6 +368,9 @@ fn openclaw_runs_behind_the_edge_keyed_by_its_broker_and_its_state_moves_machine
     // its session of the chat above included. This machine serves https, as
     // deployed, with the edge and OpenClaw on sibling hosts.
     let second = crate::state::another_machine(&first, &image);
+    // Its seed file says something else: a state that exists is never
+    // seeded over.
+    std::fs::write(second.path("openclaw.json"), "{ decoy: true }").unwrap();
     let cert = control_ui::serve_over_tls(&second, tls_port, TLS_EDGE, TLS_CLAW);
     let token = crate::token(&second);
     let up = start_within(&second, PULL_DEADLINE);
@@ -378,6 +380,11 @@ fn openclaw_runs_behind_the_edge_keyed_by_its_broker_and_its_state_moves_machine
         holds(&state, CHAT.as_bytes()),
         "the chat is nowhere in the restored {}",
         state.display()
+    );
+    let restored = std::fs::read_to_string(state.join("openclaw.json")).unwrap();
+    assert!(
+        restored.contains("trusted-proxy") && !restored.contains("decoy"),
+        "the restored config is not the one the first machine was seeded with: {restored}"
     );
 
     // The Control UI in a real browser: the edge's login first (and nothing
