@@ -153,6 +153,14 @@ impl Volumes {
     /// making its image on first use. A volume already mounted there by this
     /// edge is left as it is. Blocking: runs `mkfs.ext4` for a new volume.
     pub fn mount(&self, name: &str, at: &Path) -> Result<(), VolumeError> {
+        self.mount_sized(name, at, self.size)
+    }
+
+    /// [`Volumes::mount`] with a size of its own for a new image (a
+    /// workload's state volume is not a workspace). Its image lives with the
+    /// others, so the room check counts every volume the edge promised,
+    /// whatever its size, and one unmount at shutdown takes them all.
+    pub fn mount_sized(&self, name: &str, at: &Path, size: VolumeSize) -> Result<(), VolumeError> {
         check_name(name)?;
         let mut mounted = self.mounted.lock().unwrap_or_else(PoisonError::into_inner);
         if mounted.iter().any(|path| path == at) {
@@ -180,7 +188,7 @@ impl Volumes {
                 });
             }
         };
-        let result = match (self.mount_on(name, at, &point, new_image), &older) {
+        let result = match (self.mount_on(name, at, &point, new_image, size), &older) {
             (Ok(()), Some(aside)) => migrate::copy_tree(aside, at, self.owner).map_err(|reason| {
                 let _ = unmount(at);
                 VolumeError::Migrate {
@@ -218,8 +226,9 @@ impl Volumes {
         at: &Path,
         point: &File,
         new_image: bool,
+        size: VolumeSize,
     ) -> Result<(), VolumeError> {
-        let image = self.open_image(name)?;
+        let image = self.open_image(name, size)?;
         loop_device::refuse_if_attached(name, &self.image_path(name))?;
         // Held until mounted: an autoclear device detaches at its last close.
         let (device, _held) = loop_device::attach(name, &image)?;
@@ -266,7 +275,7 @@ impl Volumes {
 
     /// The volume's image, opened without following a symlink; made first if
     /// there is none.
-    fn open_image(&self, name: &str) -> Result<File, VolumeError> {
+    fn open_image(&self, name: &str, size: VolumeSize) -> Result<File, VolumeError> {
         let path = self.image_path(name);
         let image = |reason: String| VolumeError::Image {
             name: name.to_owned(),
@@ -276,7 +285,7 @@ impl Volumes {
         let file = match open_nofollow(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                self.make_image(name, &path)?;
+                self.make_image(name, &path, size)?;
                 open_nofollow(&path).map_err(|e| image(e.to_string()))?
             }
             Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
@@ -296,13 +305,13 @@ impl Volumes {
     /// Makes `path`: a sparse file of the volume's size with an ext4 file
     /// system, made under another name and renamed into place, so a crash
     /// never leaves a half-made image under the real name.
-    fn make_image(&self, name: &str, path: &Path) -> Result<(), VolumeError> {
+    fn make_image(&self, name: &str, path: &Path, size: VolumeSize) -> Result<(), VolumeError> {
         let image = |reason: String| VolumeError::Image {
             name: name.to_owned(),
             path: path.to_owned(),
             reason,
         };
-        self.check_room(name)?;
+        self.check_room(name, size.bytes)?;
         let fresh = path.with_extension("img.new");
         match std::fs::remove_file(&fresh) {
             Ok(()) => {}
@@ -316,12 +325,11 @@ impl Volumes {
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&fresh)
             .map_err(|e| image(e.to_string()))?;
-        file.set_len(self.size.bytes)
-            .map_err(|e| image(e.to_string()))?;
+        file.set_len(size.bytes).map_err(|e| image(e.to_string()))?;
         let (uid, gid) = self.owner;
         let made = Command::new("mkfs.ext4")
             .args(["-q", "-F", "-m", "0", "-O", "^has_journal", "-N"])
-            .arg(self.size.inodes.to_string())
+            .arg(size.inodes.to_string())
             .arg("-E")
             .arg(format!("root_owner={uid}:{gid},nodiscard"))
             .arg(&fresh)
@@ -355,7 +363,7 @@ impl Volumes {
 
     /// Refuses a new image unless the data disk can hold it and every other
     /// image at full size: the room not yet used by the images is promised.
-    fn check_room(&self, name: &str) -> Result<(), VolumeError> {
+    fn check_room(&self, name: &str, size: u64) -> Result<(), VolumeError> {
         let directory = |reason: String| VolumeError::ImageDirectory {
             path: self.images.clone(),
             reason,
@@ -373,12 +381,12 @@ impl Volumes {
         let (free, _) = sys::block::free_space(&text).map_err(|e| directory(e.to_string()))?;
         // One more volume's size stays free for the edge's own files: the
         // audit log and the stores must not be the ones to run out.
-        if free < promised.saturating_add(self.size.bytes.saturating_mul(2)) {
+        if free < promised.saturating_add(size.saturating_mul(2)) {
             return Err(VolumeError::NoRoom {
                 name: name.to_owned(),
                 free,
                 promised,
-                size: self.size.bytes,
+                size,
             });
         }
         Ok(())

@@ -328,3 +328,38 @@ fn volume_names_that_could_be_paths_are_refused() {
         assert!(matches!(error, VolumeError::Name(_)), "{name:?}: {error}");
     }
 }
+
+/// A workload's state volume beside the workspaces: the size it is mounted
+/// with, not the workspaces', and counted by the same room check.
+#[test]
+fn a_volume_of_its_own_size_is_that_size_and_counted_with_the_others() {
+    let disk = DataDisk::new(64);
+    let volumes = disk.volumes(8 * MIB, 256);
+    let state = disk.workspace("state");
+    let size = VolumeSize {
+        bytes: 24 * MIB,
+        inodes: 512,
+    };
+    volumes.mount_sized("state", &state, size).unwrap();
+    assert!(is_mount_point(&state));
+    let (total, _) = sys::block::free_space(state.to_str().unwrap()).unwrap();
+    assert!(
+        total > 16 * MIB && total <= 24 * MIB,
+        "{total} bytes free on a 24 MiB volume"
+    );
+    assert_eq!(
+        std::fs::metadata(disk.images().join("state.img"))
+            .unwrap()
+            .len(),
+        24 * MIB
+    );
+    // 64 MiB less 24 promised to the state leaves too little for another
+    // 24 MiB volume and the edge's share, though an 8 MiB workspace fits.
+    let error = volumes
+        .mount_sized("state-2", &disk.workspace("state-2"), size)
+        .unwrap_err();
+    assert!(matches!(error, VolumeError::NoRoom { .. }), "{error}");
+    volumes.mount("s-1", &disk.workspace("s-1")).unwrap();
+    volumes.unmount_all();
+    assert!(!is_mount_point(&state));
+}

@@ -95,14 +95,41 @@ impl Root {
     pub(crate) fn scan(&self, limits: &Limits) -> Result<Scan, StateError> {
         let mut scan = Scan::default();
         let mut total = 0u64;
-        walk(&self.fd, "", 0, limits, &mut scan, &mut total)?;
+        let skip = self.is_volume_own("lost+found")?;
+        walk(&self.fd, "", 0, limits, &mut scan, &mut total, skip)?;
         scan.found.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(scan)
     }
 
-    /// Whether the directory holds nothing at all.
+    /// Whether the directory holds nothing at all (a volume's own
+    /// `lost+found` aside).
     pub(crate) fn is_empty(&self) -> Result<bool, StateError> {
-        Ok(names(&self.fd, "")?.is_empty())
+        for name in names(&self.fd, "")? {
+            match name {
+                Ok(name) if self.is_volume_own(&name)? => {}
+                _ => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Whether root-level `name` is the ext4 volume's `lost+found` (the state
+    /// directory is a volume's root): a directory of host root's, which
+    /// e2fsck makes and files it recovers go into. It is not state: never
+    /// synced, never cleared, not counted as content. The workload cannot
+    /// make one: its shell never runs as host root (an edge run as root
+    /// gives shells other ids), so one it makes is its own and is synced.
+    pub(crate) fn is_volume_own(&self, name: &str) -> Result<bool, StateError> {
+        if name != "lost+found" {
+            return Ok(false);
+        }
+        match rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(stat) => Ok(
+                FileType::from_raw_mode(stat.st_mode) == FileType::Directory && stat.st_uid == 0
+            ),
+            Err(Errno::NOENT) => Ok(false),
+            Err(e) => Err(read_error(name, e)),
+        }
     }
 
     /// A file's content, if it still is the version `expected` describes:
@@ -216,6 +243,7 @@ fn walk(
     limits: &Limits,
     scan: &mut Scan,
     total: &mut u64,
+    skip_lost_found: bool,
 ) -> Result<(), StateError> {
     if depth >= MAX_DEPTH {
         return Err(StateError::TooDeep {
@@ -228,6 +256,11 @@ fn walk(
             scan.skipped_names += 1;
             continue;
         };
+        // The volume's own `lost+found` (see `Root::is_volume_own`), only
+        // ever at the root.
+        if skip_lost_found && depth == 0 && name == "lost+found" {
+            continue;
+        }
         let path = join(prefix, &name);
         let stat = match rustix::fs::statat(dir.as_fd(), name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => stat,
@@ -298,7 +331,7 @@ fn walk(
                 }
                 Err(e) => return Err(read_error(&path, e)),
             };
-            walk(&child, &path, depth + 1, limits, scan, total)?;
+            walk(&child, &path, depth + 1, limits, scan, total, false)?;
         }
     }
     Ok(())
@@ -354,6 +387,45 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), dir.path().join("f")).unwrap();
         assert_eq!(root.read_file("f", &stamp).unwrap(), None);
         assert_eq!(root.stat_file("f").unwrap(), None);
+    }
+
+    /// The state directory is an ext4 volume's root: its `lost+found` (host
+    /// root's) is not state; one the workload made (its own ids) is. Needs
+    /// root, as the edge does, to tell them apart by owner.
+    #[test]
+    fn the_volume_own_lost_and_found_is_not_state_but_the_workload_one_is() {
+        if rustix::process::geteuid().as_raw() != 0 {
+            eprintln!("skipped: needs root to make a directory of another owner");
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("lost+found")).unwrap();
+        std::fs::write(dir.path().join("lost+found/#12"), b"recovered").unwrap();
+        let root = Root::open(dir.path()).unwrap().unwrap();
+        assert!(root.is_empty().unwrap());
+        assert!(root.scan(&Limits::default()).unwrap().found.is_empty());
+        crate::write::clear(&root).unwrap();
+        assert!(dir.path().join("lost+found/#12").exists());
+
+        // Nested, it is the workload's whoever owns it.
+        std::fs::create_dir_all(dir.path().join("sub/lost+found")).unwrap();
+        let paths: Vec<String> = root
+            .scan(&Limits::default())
+            .unwrap()
+            .found
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        assert_eq!(paths, ["sub", "sub/lost+found"]);
+        std::fs::remove_dir_all(dir.path().join("sub")).unwrap();
+
+        // Made by the workload (its own ids): state like any other directory.
+        std::os::unix::fs::chown(dir.path().join("lost+found"), Some(100_000), None).unwrap();
+        assert!(!root.is_empty().unwrap());
+        let found = root.scan(&Limits::default()).unwrap().found;
+        assert_eq!(found[0].path, "lost+found");
+        crate::write::clear(&root).unwrap();
+        assert!(!dir.path().join("lost+found").exists());
     }
 
     #[test]

@@ -16,11 +16,18 @@ use crate::tree::{MAX_DEPTH, Root, dir_flags, names};
 use crate::{Owner, StateError};
 
 /// Removes everything inside the root (never the root itself), following nothing.
+/// The volume's own `lost+found` is not state, and stays.
 pub(crate) fn clear(root: &Root) -> Result<(), StateError> {
-    clear_dir(&root.fd, "", 0)
+    let keep = root.is_volume_own("lost+found")?.then_some("lost+found");
+    clear_dir(&root.fd, "", 0, keep)
 }
 
-fn clear_dir(dir: &OwnedFd, prefix: &str, depth: usize) -> Result<(), StateError> {
+fn clear_dir(
+    dir: &OwnedFd,
+    prefix: &str,
+    depth: usize,
+    keep: Option<&str>,
+) -> Result<(), StateError> {
     if depth >= MAX_DEPTH {
         return Err(StateError::TooDeep {
             path: prefix.to_owned(),
@@ -33,6 +40,9 @@ fn clear_dir(dir: &OwnedFd, prefix: &str, depth: usize) -> Result<(), StateError
         let Ok(name) = name else {
             continue;
         };
+        if keep == Some(name.as_str()) {
+            continue;
+        }
         let path = format!("{prefix}/{name}");
         let stat = match rustix::fs::statat(dir, name.as_str(), AtFlags::SYMLINK_NOFOLLOW) {
             Ok(stat) => stat,
@@ -42,7 +52,7 @@ fn clear_dir(dir: &OwnedFd, prefix: &str, depth: usize) -> Result<(), StateError
         if FileType::from_raw_mode(stat.st_mode) == FileType::Directory {
             let child = rustix::fs::openat(dir, name.as_str(), dir_flags(), Mode::empty())
                 .map_err(|e| write_error(&path, e))?;
-            clear_dir(&child, &path, depth + 1)?;
+            clear_dir(&child, &path, depth + 1, None)?;
             rustix::fs::unlinkat(dir, name.as_str(), AtFlags::REMOVEDIR)
                 .map_err(|e| write_error(&path, e))?;
         } else {

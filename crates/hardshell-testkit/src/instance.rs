@@ -18,9 +18,11 @@ impl Drop for Instance {
         let dir = self.dir.path();
         let _ = hardshell_sandbox::volume::unmount_stale(&dir.join("workspace"));
         let _ = hardshell_sandbox::volume::unmount_stale_under(&dir.join("data/workspaces"));
-        let _ = hardshell_sandbox::volume::unmount_stale(
-            &dir.join("data/workloads/workload/workspace"),
-        );
+        for volume in ["workspace", "state"] {
+            let _ = hardshell_sandbox::volume::unmount_stale(
+                &dir.join("data/workloads/workload").join(volume),
+            );
+        }
     }
 }
 

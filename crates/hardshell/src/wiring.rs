@@ -41,6 +41,9 @@ pub use egress::{Egress, build_egress};
 pub use exec::build_exec;
 pub use host::check_host;
 pub use serve::{Signals, serve};
-pub use shells::{ShellHost, prepare_shells};
+pub use shells::{ShellHost, open_volumes, prepare_shells};
 pub use storage::{Storage, open_secrets, open_storage};
-pub use workload::{edge_config, prepare_workload, registry_credential, start_workload};
+pub use workload::{
+    NAME as WORKLOAD_NAME, edge_config, mount_state, prepare_workload, registry_credential,
+    start_workload,
+};

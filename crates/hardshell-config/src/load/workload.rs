@@ -13,6 +13,9 @@ use crate::model::{EnvValue, RESERVED_ENV, Workload};
 const MEMORY_MB: RangeInclusive<u64> = 64..=65_536;
 /// Percent of one core: up to 64 cores.
 const CPU_PERCENT: RangeInclusive<u64> = 1..=6_400;
+/// The state volume: room for a real workload's state (OpenClaw's is tens
+/// of MB), at most 256 GiB.
+const STATE_MB: RangeInclusive<u64> = 16..=262_144;
 const READY_TIMEOUT_SECS: RangeInclusive<u64> = 1..=3_600;
 const STOP_GRACE_SECS: RangeInclusive<u64> = 1..=600;
 const MAX_ENV_VARS: usize = 256;
@@ -184,6 +187,7 @@ impl LoadedConfig {
                 workload.cpu_percent.map_or(100, u64::from),
                 CPU_PERCENT,
             ),
+            ("workload.state_mb", workload.state_mb, STATE_MB),
             (
                 "workload.ready_timeout_secs",
                 workload.ready_timeout_secs,

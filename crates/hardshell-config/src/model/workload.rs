@@ -65,6 +65,11 @@ pub struct Workload {
     /// Absolute path inside the image persisted in the encrypted object store.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_dir: Option<String>,
+    /// The size of the state directory's volume (an ext4 file system of its
+    /// own, like a workspace): what the workload writes there stops at it.
+    /// An existing volume keeps the size it was made with.
+    #[serde(default = "default_state_mb")]
+    pub state_mb: u64,
     /// Header the edge fills with the permitted user's email for a workload
     /// that trusts a proxy's header (OpenClaw's `trustedProxy.userHeader`);
     /// any copy a client sends is removed.
@@ -83,6 +88,13 @@ pub struct Workload {
 }
 
 impl Workload {
+    /// The state volume's inode count: one per 16 KiB, the ratio of
+    /// `[shell]`'s default workspace (1024 MB, 65536 inodes). A key of its
+    /// own would be one more number to get wrong for little gain.
+    pub fn state_inodes(&self) -> u64 {
+        self.state_mb.saturating_mul(64)
+    }
+
     /// Lines for `hardshell config check`: the image and whether it is
     /// pinned, the origin and port, and the environment as the workload sees
     /// it (a secret as its placeholder, with the hosts it is bound to).
@@ -205,6 +217,10 @@ fn serialize_host<S: Serializer>(host: &Host, serializer: S) -> Result<S::Ok, S:
 
 fn default_memory_mb() -> u64 {
     2048
+}
+
+fn default_state_mb() -> u64 {
+    1024
 }
 
 fn default_max_instances() -> u32 {

@@ -32,6 +32,7 @@ pub(super) fn full() -> Workload {
         ready_timeout_secs: 120,
         stop_grace_secs: 30,
         state_dir: Some("/home/node/.openclaw".into()),
+        state_mb: 1024,
         identity_header: Some("X-Forwarded-User".into()),
         env,
         seed: std::collections::BTreeMap::from([(
@@ -276,6 +277,8 @@ fn sizes_times_and_paths_are_bounded() {
         "max_instances = 17",
         "ready_timeout_secs = 0",
         "stop_grace_secs = 601",
+        "state_mb = 15",
+        "state_mb = 262145",
         "port = 0",
         "state_dir = \"relative\"",
         "state_dir = \"/home/../etc\"",
@@ -294,7 +297,12 @@ fn sizes_times_and_paths_are_bounded() {
         pinned("2026.9.6")
     );
     let loaded = parse(&config(&keys, "")).unwrap();
-    assert_eq!(loaded.config.workload.unwrap().cpu_percent, Some(6400));
+    let workload = loaded.config.workload.unwrap();
+    assert_eq!(workload.cpu_percent, Some(6400));
+    assert_eq!((workload.state_mb, workload.state_inodes()), (1024, 65536));
+    let keys = format!("{}\nstate_mb = 16", pinned("2026.9.6"));
+    let workload = parse(&config(&keys, "")).unwrap().config.workload.unwrap();
+    assert_eq!((workload.state_mb, workload.state_inodes()), (16, 1024));
 }
 
 #[test]

@@ -16,8 +16,8 @@ use hardshell_state::{Holder, LocalPaths, Owner, Prepared, StateError, StateSync
 use hardshell_storage::{ObjectKey, Scope};
 
 use crate::cli::{Global, StateCommand};
-use crate::context;
 use crate::terminal::one_line;
+use crate::{context, wiring};
 
 pub async fn run(global: &Global, command: &StateCommand) -> anyhow::Result<()> {
     let loaded = context::load_config(global)?;
@@ -67,7 +67,12 @@ pub async fn run(global: &Global, command: &StateCommand) -> anyhow::Result<()> 
             snapshot, owner, ..
         } => {
             let paths = LocalPaths::for_workload(&loaded.data_dir(), name);
-            let prepared = restore(scope, &paths, snapshot.as_deref(), *owner).await?;
+            let volumes = mount_state_volume(&loaded, name, &paths.dir)?;
+            let prepared = restore(scope, &paths, snapshot.as_deref(), *owner).await;
+            if let Some(volumes) = volumes {
+                volumes.unmount_all();
+            }
+            let prepared = prepared?;
             let (generation, files, set_aside) = match prepared {
                 Prepared::Restored { generation, files } => (
                     generation,
@@ -94,6 +99,41 @@ pub async fn run(global: &Global, command: &StateCommand) -> anyhow::Result<()> 
                 .context("the state was restored but the audit log could not record it")
         }
     }
+}
+
+/// The state directory `up` keeps on a volume of its own, mounted for the
+/// restore and unmounted after: what is restored lands in the volume, not
+/// under its mount point (where the next `up` would find a plain directory
+/// over an existing volume, and refuse it). Already mounted (an edge was
+/// killed and its volume is still attached), it is written as it is.
+fn mount_state_volume(
+    loaded: &hardshell_config::LoadedConfig,
+    name: &str,
+    dir: &std::path::Path,
+) -> anyhow::Result<Option<hardshell_sandbox::volume::Volumes>> {
+    let Some(config) = loaded
+        .config
+        .workload
+        .as_ref()
+        .filter(|w| w.state_dir.is_some() && name == wiring::WORKLOAD_NAME)
+    else {
+        return Ok(None);
+    };
+    if let (Ok(at), Some(Ok(parent))) = (
+        std::fs::symlink_metadata(dir),
+        dir.parent().map(std::fs::metadata),
+    ) && at.is_dir()
+        && at.dev() != parent.dev()
+    {
+        return Ok(None);
+    }
+    let volumes = wiring::open_volumes(loaded)?;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    wiring::mount_state(&volumes, config, dir)?;
+    Ok(Some(volumes))
 }
 
 async fn list(scope: &Scope, workload: &str) -> anyhow::Result<()> {

@@ -61,6 +61,6 @@ pub async fn serve(
     }
     if let Some(volumes) = volumes {
         let count = volumes.unmount_all();
-        tracing::info!(count, "workspace volumes unmounted");
+        tracing::info!(count, "workspace and state volumes unmounted");
     }
 }

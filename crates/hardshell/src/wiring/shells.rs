@@ -35,6 +35,18 @@ pub struct ShellHost {
     pub egress_dir: Option<PathBuf>,
 }
 
+/// The edge's volumes: the workspaces (`[shell] workspace_mb` each) and the
+/// workload's state (its own size), their images under `<data>/volumes`.
+pub fn open_volumes(loaded: &LoadedConfig) -> anyhow::Result<Volumes> {
+    let shell = &loaded.config.shell;
+    let size = VolumeSize {
+        bytes: shell.workspace_mb << 20,
+        inodes: shell.workspace_inodes,
+    };
+    let images = loaded.data_dir().join("volumes");
+    Volumes::open(&images, size).context("preparing the workspace volumes")
+}
+
 /// Names the sockets, finds the launcher, removes cgroups a killed edge
 /// left, opens the workspace volumes (when the agent runs) and makes the
 /// exec broker's directory (when `[egress]` has routes).
@@ -52,7 +64,6 @@ pub fn prepare_shells(loaded: &LoadedConfig, agent_runs: bool) -> anyhow::Result
         program: std::env::current_exe().context("finding the hardshell binary")?,
         args: vec!["shell-init".into()],
     };
-    let shell = &loaded.config.shell;
     if !hardshell_sandbox::cgroup_moves_are_fast() {
         tracing::info!(
             "no cgroup hierarchy is mounted with favordynmods: a shell's start now and then waits \
@@ -69,14 +80,7 @@ pub fn prepare_shells(loaded: &LoadedConfig, agent_runs: bool) -> anyhow::Result
     // Every workspace is a volume of its own (an ext4 image on a loop device),
     // so a shell that fills it stops there and data/ keeps its room.
     let volumes = if agent_runs {
-        let size = VolumeSize {
-            bytes: shell.workspace_mb << 20,
-            inodes: shell.workspace_inodes,
-        };
-        let images = loaded.data_dir().join("volumes");
-        Some(Arc::new(
-            Volumes::open(&images, size).context("preparing the workspace volumes")?,
-        ))
+        Some(Arc::new(open_volumes(loaded)?))
     } else {
         None
     };

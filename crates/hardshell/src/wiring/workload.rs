@@ -37,7 +37,10 @@ mod state_audit;
 
 /// The workload's name: its state's scope and local directory. One workload
 /// per install for now.
-const NAME: &str = "workload";
+pub const NAME: &str = "workload";
+/// The state volume's name among the edge's volumes (the workspaces are
+/// `agent`, `workload` and `exec-<session>`).
+const STATE_VOLUME: &str = "workload-state";
 /// How long the edge waits for the workload's answer to begin: a model turn
 /// through OpenClaw can take minutes before its first byte.
 const WORKLOAD_TIMEOUT_SECS: u64 = 300;
@@ -149,6 +152,12 @@ pub async fn prepare_workload(
     }
     let (state, state_bind) = match &config.state_dir {
         Some(inside) => {
+            if let Some(volumes) = &host.volumes {
+                let dir = LocalPaths::for_workload(&data, NAME).dir;
+                hardshell_sandbox::volume::unmount_stale(&dir)
+                    .context("detaching the workload's state volume left by a killed edge")?;
+                mount_state(volumes, config, &dir)?;
+            }
             let (sync, dir) = restore_state(loaded, store, (uid, gid), audit).await?;
             (Some(sync), Some((dir, PathBuf::from(inside))))
         }
@@ -268,6 +277,27 @@ pub fn start_workload(prepared: Prepared) -> Running {
         supervisor,
         state,
     }
+}
+
+/// Mounts the workload's state volume at its host-side state directory,
+/// before anything is restored into it: what the workload writes there
+/// stops at `[workload] state_mb` and never fills the disk holding the
+/// edge's own data. A plain directory from before this volume is copied
+/// into it once (its old copy kept beside it, as a workspace's is). Also
+/// what `hardshell state restore` writes into, so a restore made while `up`
+/// is stopped lands in the volume, not under its mount point.
+pub fn mount_state(
+    volumes: &hardshell_sandbox::volume::Volumes,
+    config: &WorkloadConfig,
+    dir: &Path,
+) -> anyhow::Result<()> {
+    let size = hardshell_sandbox::volume::VolumeSize {
+        bytes: config.state_mb << 20,
+        inodes: config.state_inodes(),
+    };
+    volumes
+        .mount_sized(STATE_VOLUME, dir, size)
+        .context("mounting the workload's state volume")
 }
 
 /// The image, from the store when its digest is already there (no network),

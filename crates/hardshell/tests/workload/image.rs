@@ -27,6 +27,13 @@ const SCRIPTS: &[(&str, &str)] = &[
         "if [ -n \"$QUERY_STRING\" ]; then echo \"$QUERY_STRING\" > /state/note; fi\n\
          cat /state/note 2>/dev/null || echo none\n",
     ),
+    // Writes more than any test's state volume holds into the state
+    // directory: how far it got, and the error it met.
+    (
+        "fill",
+        "busybox dd if=/dev/zero of=/state/fill bs=1M count=64 2>/tmp/fill.err; \
+         echo \"exit=$?\"; cat /tmp/fill.err\n",
+    ),
     // The workload's environment as the workload sees it.
     ("env", "env | sort\n"),
     // A way out that is not the broker: straight to an address.

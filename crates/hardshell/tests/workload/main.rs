@@ -8,6 +8,7 @@ mod control_ui;
 mod image;
 mod openclaw;
 mod state;
+mod state_volume;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
