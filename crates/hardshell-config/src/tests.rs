@@ -143,7 +143,10 @@ fn check_documented(table: &toml::Table, section: &str, missing: &mut Vec<String
         let documented = section_text.is_some_and(|text| {
             text.lines().any(|line| {
                 let line = line.trim_start_matches('#').trim_start();
-                line.starts_with(&format!("{key} ")) || line.starts_with(&format!("{key}="))
+                // A key with a dot in it is written quoted.
+                line.starts_with(&format!("{key} "))
+                    || line.starts_with(&format!("{key}="))
+                    || line.starts_with(&format!("\"{key}\" "))
             })
         });
         if !documented {
