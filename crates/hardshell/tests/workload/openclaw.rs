@@ -114,7 +114,12 @@ fn openclaw_json(control_origin: &str) -> String {
                     "api": "openai-completions",
                     "models": [{
                         "id": "smollm2", "name": "smollm2",
-                        "contextWindow": 4096, "maxTokens": 64
+                        "contextWindow": 4096, "maxTokens": 64,
+                        // llama-cpp-python's server knows `max_tokens` only:
+                        // OpenClaw's default `max_completion_tokens` is
+                        // ignored there, and the reply runs to the end of
+                        // the context (minutes on two busy cores).
+                        "compat": { "maxTokensField": "max_tokens" }
                     }]
                 }
             }
