@@ -404,7 +404,11 @@ fn openclaw_runs_behind_the_edge_keyed_by_its_broker_and_its_state_moves_machine
         format!("{edge_origin}/login"),
         "{run}"
     );
-    assert_eq!(run["title"], "OpenClaw Control", "{run}");
+    // The Control UI of the release the image holds.
+    assert!(
+        run["build"].as_str().unwrap().starts_with("2026.9.6-"),
+        "{run}"
+    );
     assert_eq!(run["page"], claw_origin.as_str(), "{run}");
     assert_eq!(
         run["socket"],
