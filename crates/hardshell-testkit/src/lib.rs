@@ -18,6 +18,8 @@ mod disk;
 pub mod ready;
 mod store;
 
+#[cfg(feature = "browser")]
+pub mod browser;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
 #[cfg(feature = "binary")]

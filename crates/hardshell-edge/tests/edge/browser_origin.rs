@@ -7,41 +7,14 @@
 //! owner's cookie (same-site) and being refused for its origin, and logout
 //! ending the upstream host's session.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+use hardshell_testkit::browser;
 
 use crate::support::{TestEdge, owner, upstream};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const HOW: &str =
-    "run the suite with scripts/test, which installs chromium, node and playwright-core";
 const DEADLINE: Duration = Duration::from_secs(120);
-
-/// `$INFRA/node`, where npm installed playwright-core; refused up front when
-/// anything the browser needs is missing.
-fn playwright_home() -> PathBuf {
-    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: {HOW}");
-    let infra = std::env::var("INFRA").unwrap_or_else(|_| panic!("INFRA is not set: {HOW}"));
-    let home = PathBuf::from(infra).join("node");
-    assert!(
-        home.join("node_modules/playwright-core/package.json")
-            .exists(),
-        "playwright-core is not installed under {}: {HOW}",
-        home.display()
-    );
-    home
-}
-
-fn script() -> PathBuf {
-    // As `cargo test` says when it runs the test: a path baked in at compile
-    // time can be another checkout's (a shared build cache).
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| env!("CARGO_MANIFEST_DIR").into())
-        .join("../../scripts/browser-origin.mjs")
-}
 
 /// A port free now, for the edge to listen on: the browser reaches it by the
 /// public URL, whose port must be the listener's.
@@ -53,39 +26,13 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Runs the script to completion, or kills it (by its pid) at the deadline.
-fn run(args: &[String]) -> (bool, String, String) {
-    let mut child = Command::new("node")
-        .arg(script())
-        .args(args)
-        .env("PLAYWRIGHT_HOME", playwright_home())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting node: {e}: {HOW}"));
-    let read_all = |mut stream: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stream.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
-    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let ok = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.success();
-        }
-        if started.elapsed() > DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    (ok, stdout.join().unwrap(), stderr.join().unwrap())
+/// Runs `scripts/browser-origin.mjs` with `args`.
+fn run(args: &[String]) -> browser::ScriptRun {
+    let mut command = Command::new("node");
+    command
+        .arg(browser::script("browser-origin.mjs"))
+        .args(args);
+    browser::run(command, DEADLINE)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,7 +67,7 @@ async fn the_login_is_handed_over_to_the_upstreams_own_origin_in_a_real_browser(
         format!("--session={session}"),
         "--next=/control?tab=1".to_owned(),
     ];
-    let (ok, stdout, stderr) = tokio::task::spawn_blocking(move || run(&args))
+    let browser::ScriptRun { ok, stdout, stderr } = tokio::task::spawn_blocking(move || run(&args))
         .await
         .unwrap();
     assert!(ok, "the browser run failed:\n{stderr}\n{stdout}");

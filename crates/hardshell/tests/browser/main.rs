@@ -8,11 +8,11 @@
 mod edge;
 mod needs;
 
-use std::io::Read;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use hardshell_testkit::browser::{self, ScriptRun};
 use serde_json::Value;
 
 use crate::edge::{Instance, Up};
@@ -22,16 +22,11 @@ const MESSAGE: &str = "Say hello to me <img src=x onerror=alert(1)> in <b>one</b
 /// The whole browser run, model reply included; the script's own steps time out sooner.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(300);
 
-struct BrowserRun {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
 /// Runs the browser script to completion, or kills it at the deadline.
-fn run_browser(edge: &Instance, setup_link: &str, desktop: &Path, phone: &Path) -> BrowserRun {
-    let mut child = Command::new("node")
-        .arg(needs::browser_script())
+fn run_browser(edge: &Instance, setup_link: &str, desktop: &Path, phone: &Path) -> ScriptRun {
+    let mut command = Command::new("node");
+    command
+        .arg(browser::script("browser-chat.mjs"))
         .args(["--edge", &edge.url(), "--setup-link", setup_link])
         .args(["--message", MESSAGE])
         .arg("--screenshot")
@@ -39,46 +34,8 @@ fn run_browser(edge: &Instance, setup_link: &str, desktop: &Path, phone: &Path) 
         .arg("--phone-screenshot")
         .arg(phone)
         .arg("--control-socket")
-        .arg(edge.dir.path().join("data/run/agent/edge.sock"))
-        .env("PLAYWRIGHT_HOME", needs::playwright_home())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting node");
-    let read_all = |mut stream: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stream.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
-    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
-    let deadline = Instant::now() + BROWSER_DEADLINE;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (stdout, mut stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    if status.is_none() {
-        stderr.push_str(&format!(
-            "\nthe browser run was killed after {}s",
-            BROWSER_DEADLINE.as_secs()
-        ));
-    }
-    BrowserRun {
-        ok: status.is_some_and(|s| s.success()),
-        stdout,
-        stderr,
-    }
+        .arg(edge.dir.path().join("data/run/agent/edge.sock"));
+    browser::run(command, BROWSER_DEADLINE)
 }
 
 fn session_of(summary: &Value) -> String {
@@ -106,7 +63,7 @@ fn assert_screenshot(path: &Path, width: u32) {
 #[test]
 fn the_owner_signs_in_and_chats_with_the_agent_in_a_real_browser() {
     let model = needs::model_server();
-    needs::playwright_home();
+    browser::playwright_home();
     let artifacts = needs::artifacts();
     let desktop = artifacts.join("chat-desktop.png");
     let phone = artifacts.join("chat-phone.png");

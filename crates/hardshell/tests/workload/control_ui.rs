@@ -3,19 +3,15 @@
 //! opened there in a real headless Chromium (`scripts/browser-workload.mjs`
 //! drives it) before and after the owner signs in with a passkey.
 
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use hardshell_testkit::browser;
 use hardshell_testkit::instance::Instance;
 
 use crate::Running;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const HOW: &str =
-    "run the suite with scripts/test, which installs chromium, node and playwright-core";
 /// The whole browser run: a passkey, a login, the hand-over, the Control UI
 /// loading and connecting.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(240);
@@ -88,65 +84,25 @@ pub(crate) fn setup_link(up: &Running, origin: &str) -> String {
     line[at..].trim().to_owned()
 }
 
-/// `$INFRA/node`, where npm installed playwright-core; refused up front when
-/// anything the browser needs is missing.
-fn playwright_home() -> PathBuf {
-    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing: {HOW}");
-    let infra = std::env::var("INFRA").unwrap_or_else(|_| panic!("INFRA is not set: {HOW}"));
-    let home = PathBuf::from(infra).join("node");
-    assert!(
-        home.join("node_modules/playwright-core/package.json")
-            .exists(),
-        "playwright-core is not installed under {}: {HOW}",
-        home.display()
-    );
-    home
-}
-
-/// Runs `scripts/browser-workload.mjs` to completion (or kills it, by its
-/// pid, at the deadline); its one line of JSON, or the test fails with what
-/// it said.
+/// Runs `scripts/browser-workload.mjs` to completion (or to the deadline);
+/// its one line of JSON, or the test fails with what it said.
 pub(crate) fn open_control_ui(
     edge: &str,
     app: &str,
     setup_link: &str,
     client_addr: &str,
 ) -> serde_json::Value {
-    let script = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
-        .join("../../scripts/browser-workload.mjs");
-    let mut child = Command::new("node")
-        .arg(script)
+    let mut command = Command::new("node");
+    command
+        .arg(browser::script("browser-workload.mjs"))
         .args(["--edge", edge, "--app", app, "--setup-link", setup_link])
-        .args(["--forwarded-for", client_addr])
-        .env("PLAYWRIGHT_HOME", playwright_home())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting node: {e}: {HOW}"));
-    let read_all = |mut stream: Box<dyn Read + Send>| {
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stream.read_to_string(&mut text);
-            text
-        })
-    };
-    let stdout = read_all(Box::new(child.stdout.take().unwrap()));
-    let stderr = read_all(Box::new(child.stderr.take().unwrap()));
-    let started = Instant::now();
-    let ok = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status.success();
-        }
-        if started.elapsed() > BROWSER_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
-    assert!(ok, "the browser run failed:\n{stderr}\n{stdout}");
-    serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"))
+        .args(["--forwarded-for", client_addr]);
+    let run = browser::run(command, BROWSER_DEADLINE);
+    assert!(
+        run.ok,
+        "the browser run failed:\n{}\n{}",
+        run.stderr, run.stdout
+    );
+    serde_json::from_str(run.stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("{e}: {}", run.stdout))
 }
