@@ -93,6 +93,22 @@ impl Instance {
         self.dir.path().join(relative)
     }
 
+    /// The instance's own object store (`[storage] backend = "file"`, the
+    /// template's), opened with its master key, as `up` opens it: for tests
+    /// that look at or change what the instance stored.
+    pub async fn local_store(&self) -> hardshell_storage::Store {
+        use hardshell_storage::{LocalOptions, Location, MasterKey, MasterKeySource, Sealing};
+        let data = self.path("data");
+        let master = MasterKey::load(&MasterKeySource::File(data.join("master.key"))).unwrap();
+        let location = Location::Local(LocalOptions {
+            objects: data.join("objects"),
+            locks: data.join("locks/objects"),
+        });
+        hardshell_storage::Store::open(&location, Sealing::Envelope(master))
+            .await
+            .unwrap()
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.program);
         command

@@ -4,21 +4,12 @@
 use std::os::unix::fs::MetadataExt as _;
 
 use hardshell_state::{Holder, LocalPaths, Owner, StateSync, SyncOptions};
-use hardshell_storage::{
-    LocalOptions, Location, MasterKey, MasterKeySource, ObjectKey, Sealing, Store,
-};
+use hardshell_storage::ObjectKey;
 use hardshell_testkit::instance::Instance;
 
 async fn workload_sync(hs: &Instance, holder: Option<Holder>) -> StateSync {
     let data = hs.path("data");
-    let master = MasterKey::load(&MasterKeySource::File(data.join("master.key"))).unwrap();
-    let location = Location::Local(LocalOptions {
-        objects: data.join("objects"),
-        locks: data.join("locks/objects"),
-    });
-    let store = Store::open(&location, Sealing::Envelope(master))
-        .await
-        .unwrap();
+    let store = hs.local_store().await;
     let scope = store
         .root()
         .scope(&ObjectKey::parse("workload/workload").unwrap())

@@ -205,20 +205,10 @@ fn audited(hs: &Instance, kind: &str) -> String {
 /// second machine would once this one's had expired (the local store, opened
 /// with the instance's master key).
 fn take_the_lease(hs: &Instance) {
-    use hardshell_storage::{
-        LocalOptions, Location, MasterKey, MasterKeySource, ObjectKey, Sealing, Store,
-    };
+    use hardshell_storage::ObjectKey;
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
-        let data = hs.path("data");
-        let master = MasterKey::load(&MasterKeySource::File(data.join("master.key"))).unwrap();
-        let location = Location::Local(LocalOptions {
-            objects: data.join("objects"),
-            locks: data.join("locks/objects"),
-        });
-        let store = Store::open(&location, Sealing::Envelope(master))
-            .await
-            .unwrap();
+        let store = hs.local_store().await;
         let scope = store
             .root()
             .scope(&ObjectKey::parse("workload/workload").unwrap())
