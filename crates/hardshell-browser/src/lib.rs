@@ -1,0 +1,13 @@
+//! The browser: headless Chromium for the agent and for clients of the
+//! edge's `/cdp`, one fresh browser in a shell of its own per session, driven
+//! only through a proxy that decides every DevTools protocol (CDP) method.
+//!
+//! The shell is the boundary (its network namespace reaches nothing but the
+//! browser's broker); Chromium's flags and managed policies are hygiene on
+//! top. The proxy speaks CDP as JSON values, not typed messages: Chromium
+//! adds events and fields with every release, and a relay that passes
+//! unknown fields through keeps working where a typed client breaks.
+//!
+//! This crate starts no shell: how a browser is launched is given to it, so
+//! the edge can use it without linking the sandbox (`hardshell-shells` has
+//! the browser's shell).
