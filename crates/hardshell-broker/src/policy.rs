@@ -9,6 +9,11 @@ use crate::host::{Host, HostPattern};
 #[derive(Debug, Clone, Default)]
 pub struct Route {
     pub hosts: Vec<HostPattern>,
+    /// Every host name, `hosts` aside: the browser's broker when the owner
+    /// lets it load any public site (`[browser] allow_public`). The address
+    /// guard still decides every address a name resolves to. Never set for
+    /// `[egress]`.
+    pub any_host: bool,
     pub ports: Vec<u16>,
     /// Plain HTTP only: allowed methods (upper case); `None` is any.
     pub methods: Option<Vec<String>>,
@@ -44,6 +49,13 @@ pub struct Route {
     /// What the broker does with `hs-secret:` placeholders in this route's
     /// requests.
     pub placeholders: Placeholders,
+}
+
+impl Route {
+    /// Whether this route is for `host` (its ports and rules aside).
+    fn admits(&self, host: &Host) -> bool {
+        self.any_host || self.hosts.iter().any(|pattern| pattern.matches(host))
+    }
 }
 
 /// What the broker does with `hs-secret:` placeholders in a route's requests.
@@ -133,7 +145,7 @@ impl EgressPolicy {
         let tls = self
             .routes
             .iter()
-            .any(|route| route.tls && route.hosts.iter().any(|p| p.matches(host)));
+            .any(|route| route.tls && route.admits(host));
         if tls { 443 } else { 80 }
     }
 
@@ -149,7 +161,7 @@ impl EgressPolicy {
         let by_host: Vec<&Route> = self
             .routes
             .iter()
-            .filter(|route| route.hosts.iter().any(|p| p.matches(host)))
+            .filter(|route| route.admits(host))
             .filter(|route| route.inspect || !inspected)
             .collect();
         if by_host.is_empty() {
@@ -425,6 +437,49 @@ mod tests {
                 port: 443,
                 method: "GET",
                 path: "/"
+            }),
+            Err(Denied::Host { .. })
+        ));
+    }
+
+    #[test]
+    fn a_route_for_any_host_admits_every_name_on_its_ports_only() {
+        let any = EgressPolicy {
+            routes: vec![Route {
+                any_host: true,
+                ports: vec![80, 443],
+                ..Route::default()
+            }],
+        };
+        for name in ["example.com", "a.b.c.test", "localhost"] {
+            let name = host(name);
+            assert!(
+                any.decide(&Request::Tunnel {
+                    host: &name,
+                    port: 443
+                })
+                .is_ok()
+            );
+            assert!(matches!(
+                any.decide(&Request::Tunnel {
+                    host: &name,
+                    port: 22
+                }),
+                Err(Denied::Port { port: 22, .. })
+            ));
+        }
+        // Without it, the same route admits no host at all.
+        let none = EgressPolicy {
+            routes: vec![Route {
+                ports: vec![80, 443],
+                ..Route::default()
+            }],
+        };
+        let name = host("example.com");
+        assert!(matches!(
+            none.decide(&Request::Tunnel {
+                host: &name,
+                port: 443
             }),
             Err(Denied::Host { .. })
         ));

@@ -11,3 +11,12 @@
 //! This crate starts no shell: how a browser is launched is given to it, so
 //! the edge can use it without linking the sandbox (`hardshell-shells` has
 //! the browser's shell).
+
+pub mod chromium;
+mod devtools;
+mod launch;
+mod pool;
+
+pub use devtools::DevtoolsError;
+pub use launch::{BrowserExit, Cause, Launch, LaunchError, RunningBrowser, SessionId};
+pub use pool::{BrowserPool, BrowserSession, PoolError, PoolSettings};

@@ -137,7 +137,7 @@ pub fn serve_model_broker(
 /// Records one broker decision, buffered as the edge's request records are:
 /// the broker does not wait for storage. One the log refuses (its backlog
 /// is full) is logged as an error, as the edge's own.
-fn note(audit: &AuditLog, shell: ShellKind, event: Event) {
+pub(crate) fn note(audit: &AuditLog, shell: ShellKind, event: Event) {
     audit.note(record(shell, event));
 }
 
@@ -175,6 +175,12 @@ fn record(shell: ShellKind, event: Event) -> AuditEvent {
                 (true, false) => EgressCarriage::RawTunnel,
             }),
         }),
+        // A browser's refusals are its pages' own (trackers, Chromium's
+        // update and sign-in hosts): recorded, and logged at debug only.
+        Event::Denied { host, port, reason } if shell == ShellKind::Browser => {
+            tracing::debug!(%host, port, %reason, "browser egress refused");
+            refused(host, port, reason)
+        }
         Event::Denied { host, port, reason } => {
             tracing::warn!(%host, port, %reason, "egress refused");
             refused(host, port, reason)

@@ -16,6 +16,7 @@
 
 mod bound;
 mod brokers;
+mod browser;
 mod config;
 mod credentials;
 mod models;
@@ -25,6 +26,7 @@ use std::path::PathBuf;
 
 pub use bound::BoundValues;
 pub use brokers::{exec_broker, model_broker, serve_model_broker};
+pub use browser::{BrowserEgress, browser_broker};
 pub use config::{agent_settings, gateway, ledger};
 pub use credentials::Credentials;
 pub use models::{AgentProvider, LlmGateway, LlmGatewayError, ProviderRoute};

@@ -229,6 +229,7 @@ impl LlmGateway {
             let base = url.path().trim_end_matches('/');
             routes.routes.push(Route {
                 hosts: vec![HostPattern::Exact(host.clone())],
+                any_host: false,
                 ports: vec![port],
                 methods: Some(vec!["POST".into()]),
                 path_prefixes: None,

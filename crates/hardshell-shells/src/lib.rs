@@ -12,7 +12,9 @@
 //! edge and exec's decisions start no shell.
 #![forbid(unsafe_code)]
 
+mod browser;
 mod exec;
 pub mod policy;
 
+pub use browser::{BrowserLimits, BrowserShells};
 pub use exec::SandboxShell;

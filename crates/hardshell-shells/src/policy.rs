@@ -23,7 +23,9 @@ use hardshell_sandbox::{Bind, Forward, Limits, Root, ShellPolicy};
 
 use hardshell_exec::ShellRun;
 
+mod browser;
 mod workload;
+pub use browser::{BrowserShell, browser};
 use hardshell_intercept::{BUNDLE_FILE, CA_FILE, TrustFiles};
 pub use workload::{StateBind, Workload, WorkloadShell, workload};
 

@@ -24,6 +24,8 @@ pub mod browser;
 pub mod cloudflare;
 #[cfg(feature = "binary")]
 pub mod instance;
+#[cfg(feature = "browser")]
+pub mod netns;
 #[cfg(feature = "oidc")]
 pub mod oidc;
 #[cfg(feature = "passkey")]

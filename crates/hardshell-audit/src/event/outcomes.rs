@@ -148,6 +148,8 @@ closed_set!(
         Exec = "exec",
         /// The shell the built-in agent runs in.
         Agent = "agent",
+        /// A browser session's shell (`hardshell-browser`).
+        Browser = "browser",
     }
 );
 

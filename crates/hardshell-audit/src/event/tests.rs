@@ -477,7 +477,7 @@ fn a_word_outside_a_closed_set_is_refused_when_read() {
         r#"{"type":"exec_decided","session":"s","command_sha256":"ab","decision":"maybe","reason":null,"actor":null}"#,
         r#"{"type":"exec_decided","session":"s","command_sha256":"ab","decision":"refused","reason":"felt like it","actor":null}"#,
         r#"{"type":"exec_finished","session":"s","command_sha256":"ab","ended":"crashed","exit_code":null,"duration_ms":3}"#,
-        r#"{"type":"egress_decided","shell":"browser","host":"h","port":1,"decision":"allowed","reason":null}"#,
+        r#"{"type":"egress_decided","shell":"workload","host":"h","port":1,"decision":"allowed","reason":null}"#,
         r#"{"type":"turn_finished","request_id":"r","subject":"o","session":"w","end":"done","reason":null,"steps":1,"tool_calls":0,"input_tokens":1,"output_tokens":1}"#,
         r#"{"type":"workload_state_lost","workload":"workload","cause":"unlucky","generation":null}"#,
         r#"{"type":"workload_state_prepared","workload":"workload","outcome":"wiped","generation":1,"files":null,"local_base":null,"set_aside":null}"#,

@@ -1,0 +1,146 @@
+//! The pool and the browser's shell, driven over CDP directly (no proxy):
+//! what the shell, the broker and the managed policies hold on their own.
+
+use std::net::TcpListener;
+
+use hardshell_browser::{BrowserExit, PoolError};
+use serde_json::json;
+
+use crate::Browsing;
+use crate::cdp::Cdp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_loads_allowed_pages_and_reaches_nothing_else() {
+    let browsing = Browsing::new(1).await;
+    let mut session = browsing.pool.open().await.unwrap();
+    let mut cdp = Cdp::new(session.take_browser().unwrap());
+    let version = cdp.ok(None, "Browser.getVersion", json!({})).await;
+    assert!(
+        version["product"].as_str().unwrap().contains("Chrome/"),
+        "{version}"
+    );
+
+    let page = cdp.page(None).await;
+    cdp.navigate(&page, &browsing.site.url("/")).await.unwrap();
+    assert_eq!(
+        cdp.eval(&page, "document.title").await,
+        "Test site",
+        "{}",
+        cdp.eval(&page, "document.body.innerText").await
+    );
+    // A redirect chain is followed hop by hop through the broker.
+    cdp.navigate(&page, &browsing.site.url("/redirect/3"))
+        .await
+        .unwrap();
+    assert_eq!(cdp.eval(&page, "document.title").await, "Landed");
+
+    // The host's loopback: the broker's address guard refuses it, and the
+    // shell's own loopback is not the host's.
+    let host_loopback = TcpListener::bind("127.0.0.1:0").unwrap();
+    host_loopback.set_nonblocking(true).unwrap();
+    let port = host_loopback.local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let loaded = cdp.navigate(&page, &url).await;
+    assert!(
+        loaded.is_err() || cdp.eval(&page, "document.title").await != "Test site",
+        "{loaded:?}"
+    );
+    // A page's own fetch of it too.
+    cdp.navigate(&page, &browsing.site.url("/loopback"))
+        .await
+        .unwrap();
+    let result = cdp
+        .eval(
+            &page,
+            "new Promise(r => setTimeout(() => r(document.getElementById('result').textContent), 1500))",
+        )
+        .await;
+    assert_eq!(result, "refused");
+
+    // A context told to connect directly ("direct://") has no way out at
+    // all: the shell's namespace has nothing but the forwarder.
+    let context = cdp
+        .ok(
+            None,
+            "Target.createBrowserContext",
+            json!({"proxyServer": "direct://"}),
+        )
+        .await;
+    let direct = cdp.page(context["browserContextId"].as_str()).await;
+    assert!(
+        cdp.navigate(&direct, &url).await.is_err()
+            || cdp.eval(&direct, "document.body.innerText").await == ""
+    );
+    assert!(
+        cdp.navigate(&direct, &browsing.site.url("/"))
+            .await
+            .is_err()
+    );
+    assert!(
+        host_loopback.accept().is_err(),
+        "something in the browser's shell reached the host's loopback"
+    );
+
+    // The managed policy refuses local files even to CDP's own navigation.
+    let refused = cdp.navigate(&page, "file:///etc/passwd").await;
+    assert_eq!(refused, Err("net::ERR_BLOCKED_BY_ADMINISTRATOR".into()));
+    // (A blocked `chrome://` navigation from CDP ends Debian's Chromium 156
+    // outright: the proxy refuses every URL that is not http(s) before the
+    // browser sees it.)
+
+    // The whole shell goes with the session, and its files on the host.
+    assert_eq!(session.close().await, BrowserExit::Stopped);
+    assert_eq!(
+        std::fs::read_dir(&browsing.run_dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with('s')
+            })
+            .count(),
+        0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_cookie_survives_a_session_and_the_pool_holds_its_limit() {
+    let browsing = Browsing::new(1).await;
+    let mut first = browsing.pool.open().await.unwrap();
+    // The second browser at once is refused, not queued.
+    assert!(matches!(
+        browsing.pool.open().await,
+        Err(PoolError::Busy(1))
+    ));
+    let mut cdp = Cdp::new(first.take_browser().unwrap());
+    let page = cdp.page(None).await;
+    cdp.navigate(&page, &browsing.site.url("/set-cookie"))
+        .await
+        .unwrap();
+    cdp.navigate(&page, &browsing.site.url("/cookies"))
+        .await
+        .unwrap();
+    let sent = cdp
+        .eval(&page, "document.getElementById('cookies').textContent")
+        .await;
+    assert_eq!(
+        sent, "session=tracked",
+        "the cookie works within its session"
+    );
+    drop(cdp);
+    first.close().await;
+
+    let mut second = browsing.pool.open().await.unwrap();
+    let mut cdp = Cdp::new(second.take_browser().unwrap());
+    let page = cdp.page(None).await;
+    cdp.navigate(&page, &browsing.site.url("/cookies"))
+        .await
+        .unwrap();
+    let sent = cdp
+        .eval(&page, "document.getElementById('cookies').textContent")
+        .await;
+    assert_eq!(sent, "none", "a fresh session starts with no cookie");
+    second.close().await;
+}
