@@ -39,8 +39,8 @@ pub use oidc::{
     ClientSecret, EmailVerification, OidcClient, OidcError, OidcSettings, PendingLogin,
 };
 pub use policy::{
-    Admin, Chat, Denied, FreshAdmin, Permit, Policy, Public, Requirement, Role, Rule, Subject,
-    authorize,
+    Admin, Browser, Chat, Denied, FreshAdmin, Permit, Policy, Public, Requirement, Role, Rule,
+    Subject, authorize,
 };
 pub use principal::{Device, Method, Principal, TokenScope};
 pub use random::RandomError;

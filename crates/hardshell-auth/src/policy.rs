@@ -1,12 +1,14 @@
 //! Authorization: one pure function from (policy, who, what) to a permit or a
 //! denial. No I/O, no clock of its own, no defaults that allow.
 //!
-//! Roles: `chat` talks to the agent; `admin` also pairs devices, manages secrets,
-//! config, modules and reads the audit log. How a principal gets a role:
+//! Roles: `chat` talks to the agent; `browser` drives a browser through `/cdp`
+//! and nothing else; `admin` may do both, and also pairs devices, manages
+//! secrets, config, modules and reads the audit log. `chat` and `browser` are
+//! apart: neither includes the other. How a principal gets a role:
 //! - the owner's passkey login is `admin` (the owner set the instance up);
 //! - an API token has the role of its scope;
-//! - a Cloudflare Access or OIDC identity gets the highest role among the
-//!   [`Rule`]s whose email or group it matches — and no role if none matches.
+//! - a Cloudflare Access or OIDC identity gets the roles of the [`Rule`]s whose
+//!   email or group it matches — and no role if none matches.
 //!
 //! Device posture: when the policy (or the matching rule) requires a device
 //! certificate, a principal without a valid one is denied whatever its role.
@@ -18,11 +20,38 @@ use chrono::{DateTime, Utc};
 
 use crate::{Device, Method, Principal, TokenScope};
 
-/// The two roles. `Admin` includes everything `Chat` may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+/// The roles. `Admin` includes everything the others may do; `Chat` and
+/// `Browser` do not include each other (see [`Role::grants`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Role {
     Chat,
+    /// Only `/cdp`: a browser-automation client's token must not also be a
+    /// way to talk to the agent (and so to its tools).
+    Browser,
     Admin,
+}
+
+impl Role {
+    /// Whether holding `self` is enough for what `needs` allows. Not an
+    /// order: `Chat` and `Browser` are apart, `Admin` grants everything.
+    pub fn grants(self, needs: Role) -> bool {
+        self == needs || self == Role::Admin
+    }
+
+    /// The role's name in errors and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Chat => "chat",
+            Role::Browser => "browser",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Grants `role` to identities whose email or groups match. An empty rule
@@ -76,7 +105,7 @@ pub enum Denied {
     Unauthenticated,
     #[error("no access rule grants {subject} any role")]
     NoMatchingRule { subject: String },
-    #[error("{subject} has role {has:?}, this needs {needs:?}")]
+    #[error("{subject} has role {has}, this needs {needs}")]
     InsufficientRole {
         subject: String,
         has: Role,
@@ -118,6 +147,9 @@ pub enum Public {}
 /// Talk to the agent.
 #[derive(Debug)]
 pub enum Chat {}
+/// Drive a browser through `/cdp`: a `browser`-scoped token, or an admin.
+#[derive(Debug)]
+pub enum Browser {}
 /// Administer the instance.
 #[derive(Debug)]
 pub enum Admin {}
@@ -128,6 +160,7 @@ pub enum FreshAdmin {}
 
 impl sealed::Sealed for Public {}
 impl sealed::Sealed for Chat {}
+impl sealed::Sealed for Browser {}
 impl sealed::Sealed for Admin {}
 impl sealed::Sealed for FreshAdmin {}
 
@@ -144,6 +177,14 @@ impl Requirement for Chat {
     const NAME: &'static str = "chat";
     fn check(policy: &Policy, subject: &Subject<'_>) -> Result<Principal, Denied> {
         require_role(policy, subject, Role::Chat).cloned()
+    }
+}
+
+impl Requirement for Browser {
+    type Identity = Principal;
+    const NAME: &'static str = "browser";
+    fn check(policy: &Policy, subject: &Subject<'_>) -> Result<Principal, Denied> {
+        require_role(policy, subject, Role::Browser).cloned()
     }
 }
 
@@ -216,30 +257,38 @@ fn require_role<'a>(
     if policy.require_device && subject.device.is_none() {
         return Err(Denied::DeviceRequired);
     }
-    let has = role_of(policy, principal, subject.device.is_some())?;
-    if has < needs {
-        return Err(Denied::InsufficientRole {
-            subject: describe(principal),
-            has,
-            needs,
-        });
-    }
+    grant(policy, principal, subject.device.is_some(), needs)?;
     Ok(principal)
 }
 
-fn role_of(policy: &Policy, principal: &Principal, has_device: bool) -> Result<Role, Denied> {
-    match principal.method {
-        Method::Passkey => Ok(Role::Admin),
+/// Whether any role `principal` holds grants `needs`. A set, not the
+/// highest role: with `Chat` and `Browser` apart there is no highest.
+fn grant(
+    policy: &Policy,
+    principal: &Principal,
+    has_device: bool,
+    needs: Role,
+) -> Result<(), Denied> {
+    let insufficient = |has: Role| Denied::InsufficientRole {
+        subject: describe(principal),
+        has,
+        needs,
+    };
+    let held = match principal.method {
+        Method::Passkey => Role::Admin,
         Method::ApiToken => match principal.token_scope {
-            Some(TokenScope::Admin) => Ok(Role::Admin),
-            Some(TokenScope::Chat) => Ok(Role::Chat),
+            Some(TokenScope::Admin) => Role::Admin,
+            Some(TokenScope::Chat) => Role::Chat,
+            Some(TokenScope::Browser) => Role::Browser,
             // A token record without a scope is malformed: grant nothing.
-            None => Err(Denied::NoMatchingRule {
-                subject: describe(principal),
-            }),
+            None => {
+                return Err(Denied::NoMatchingRule {
+                    subject: describe(principal),
+                });
+            }
         },
         Method::CloudflareAccess | Method::Oidc => {
-            let mut best: Option<Role> = None;
+            let mut held: Option<Role> = None;
             let mut needed_device = false;
             for rule in policy
                 .rules
@@ -250,16 +299,24 @@ fn role_of(policy: &Policy, principal: &Principal, has_device: bool) -> Result<R
                     needed_device = true;
                     continue;
                 }
-                best = best.max(Some(rule.role));
+                if rule.role.grants(needs) {
+                    return Ok(());
+                }
+                held = held.or(Some(rule.role));
             }
-            match best {
-                Some(role) => Ok(role),
+            return match held {
+                Some(has) => Err(insufficient(has)),
                 None if needed_device => Err(Denied::DeviceRequired),
                 None => Err(Denied::NoMatchingRule {
                     subject: describe(principal),
                 }),
-            }
+            };
         }
+    };
+    if held.grants(needs) {
+        Ok(())
+    } else {
+        Err(insufficient(held))
     }
 }
 

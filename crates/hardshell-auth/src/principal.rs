@@ -40,8 +40,23 @@ impl Method {
 pub enum TokenScope {
     /// Talk to the agent.
     Chat,
-    /// Everything `chat` may, plus administration.
+    /// Everything `chat` and `browser` may, plus administration.
     Admin,
+    /// Drive a browser through the edge's `/cdp`, and nothing else: it
+    /// cannot talk to the agent or administer, so a token handed to a
+    /// browser-automation client (Playwright, OpenClaw) is worth no more.
+    Browser,
+}
+
+impl TokenScope {
+    /// The scope as it is written: in the CLI, the admin API and records.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Chat => "chat",
+            TokenScope::Admin => "admin",
+            TokenScope::Browser => "browser",
+        }
+    }
 }
 
 /// An authenticated identity. Holds no credential: only what was proven.
@@ -104,6 +119,25 @@ pub(crate) fn groups_from_claim(value: serde_json::Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn token_scopes_are_written_as_their_names() {
+        for (scope, name) in [
+            (TokenScope::Chat, "chat"),
+            (TokenScope::Admin, "admin"),
+            (TokenScope::Browser, "browser"),
+        ] {
+            assert_eq!(scope.as_str(), name);
+            let json = serde_json::to_string(&scope).unwrap_or_default();
+            assert_eq!(json, format!("\"{name}\""));
+            let parsed: Option<TokenScope> = serde_json::from_str(&json).ok();
+            assert_eq!(parsed, Some(scope));
+        }
+        // Case and unknown names are refused, not mapped to a scope.
+        for bad in [r#""Browser""#, r#""cdp""#, r#""""#] {
+            assert!(serde_json::from_str::<TokenScope>(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn ascii_addresses_are_lower_cased_in_ascii_only() {

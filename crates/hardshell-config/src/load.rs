@@ -9,6 +9,7 @@ use toml::de::{DeTable, DeValue};
 use crate::inline_secret::looks_like_credential;
 use crate::model::Config;
 
+mod browser;
 mod validate;
 mod workload;
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 mod access;
 mod agent;
+mod browser;
 mod dangerous;
 mod edge;
 mod egress;
@@ -21,6 +22,7 @@ mod workload;
 
 pub use access::{Access, Cloudflare, Devices, Oidc, Passkey, Rule, RuleRole};
 pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
+pub use browser::Browser;
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};
 pub use egress::{Egress, EgressRoute, SecretBinding};
@@ -62,6 +64,8 @@ pub struct Config {
     pub shell: Shell,
     /// Where code in exec shells may connect, and the secrets it may use there.
     pub egress: Egress,
+    /// Headless Chromium for the agent's browser tool and the edge's `/cdp`.
+    pub browser: Browser,
     /// Where authorised chat traffic is proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
@@ -94,6 +98,13 @@ impl Config {
     pub fn exec_runs(&self) -> bool {
         self.agent_runs() && self.exec.approval != Approval::Deny
     }
+
+    /// Whether browser sessions are offered (browser shells, the edge's
+    /// `/cdp`, the agent's browser tool): `[browser] enabled`. Decided here
+    /// only, so the pool, the route and the tool cannot disagree.
+    pub fn browser_runs(&self) -> bool {
+        self.browser.enabled
+    }
 }
 
 /// The default listen address: loopback only, port 8787.
@@ -113,6 +124,7 @@ impl Default for Config {
             exec: Exec::default(),
             shell: Shell::default(),
             egress: Egress::default(),
+            browser: Browser::default(),
             upstream: None,
             workload: None,
             metrics: None,

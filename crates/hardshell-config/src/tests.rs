@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 
 use crate::{Config, ConfigError, LoadedConfig, S3, SecretRef, StorageBackend, TEMPLATE};
 
+mod browser;
 mod workload;
 
 fn parse(text: &str) -> Result<LoadedConfig, ConfigError> {

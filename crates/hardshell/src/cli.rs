@@ -293,6 +293,9 @@ pub enum TokenScopeArg {
     Chat,
     /// Also administer the instance.
     Admin,
+    /// Drive a browser through the edge's /cdp (Playwright's connectOverCDP,
+    /// OpenClaw), and nothing else.
+    Browser,
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -5,6 +5,8 @@ use proptest::prelude::*;
 
 use super::*;
 
+mod matrix;
+
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
 }
@@ -246,7 +248,8 @@ fn arb_method() -> impl Strategy<Value = Method> {
 
 proptest! {
     /// Whatever the principal, a policy with no rules grants federated identities
-    /// nothing, and every grant of Admin is also a grant of Chat.
+    /// nothing, every grant of Admin is also a grant of Chat and of Browser, and
+    /// Browser is granted only to admins and browser tokens.
     #[test]
     fn admin_implies_chat_and_empty_policies_grant_no_federated_identity(
         method in arb_method(),
@@ -254,7 +257,11 @@ proptest! {
         groups in proptest::collection::vec("[a-z]{1,6}", 0..3),
         minutes_ago in -30i64..30,
         has_device in any::<bool>(),
-        scope in proptest::option::of(prop_oneof![Just(TokenScope::Chat), Just(TokenScope::Admin)]),
+        scope in proptest::option::of(prop_oneof![
+            Just(TokenScope::Chat),
+            Just(TokenScope::Admin),
+            Just(TokenScope::Browser),
+        ]),
     ) {
         let who = Principal {
             subject: "s".into(),
@@ -269,6 +276,17 @@ proptest! {
         let policy = Policy { fresh_login: Duration::from_secs(600), ..Policy::default() };
         if authorize::<Admin>(&policy, &s).is_ok() {
             prop_assert!(authorize::<Chat>(&policy, &s).is_ok());
+            prop_assert!(authorize::<Browser>(&policy, &s).is_ok());
+        }
+        // Only an admin or a browser token drives the browser, and a
+        // browser token does nothing else.
+        let browser_token = method == Method::ApiToken && scope == Some(TokenScope::Browser);
+        if authorize::<Browser>(&policy, &s).is_ok() {
+            prop_assert!(browser_token || authorize::<Admin>(&policy, &s).is_ok());
+        }
+        if browser_token {
+            prop_assert!(authorize::<Chat>(&policy, &s).is_err());
+            prop_assert!(authorize::<Admin>(&policy, &s).is_err());
         }
         if authorize::<FreshAdmin>(&policy, &s).is_ok() {
             prop_assert!(authorize::<Admin>(&policy, &s).is_ok());

@@ -29,6 +29,27 @@ async fn a_created_token_verifies_with_its_scope() {
 }
 
 #[tokio::test]
+async fn a_browser_token_is_stored_and_verified_with_the_browser_scope() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    let (record, token) = tokens
+        .create("playwright", TokenScope::Browser, DAY, now())
+        .await
+        .unwrap();
+    let stored = t
+        .scope("tokens")
+        .get(&key(&record.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let stored = String::from_utf8(stored.value.to_vec()).unwrap();
+    assert!(stored.contains(r#""scope":"browser""#), "{stored}");
+    let principal = tokens.verify(token.expose(), now()).await.unwrap();
+    assert_eq!(principal.token_scope, Some(TokenScope::Browser));
+    assert_eq!(tokens.list().await.unwrap()[0].scope, TokenScope::Browser);
+}
+
+#[tokio::test]
 async fn the_secret_is_stored_only_as_a_hash_and_never_shown() {
     let t = TestStore::new().await;
     let tokens = TokenStore::new(t.scope("tokens"));

@@ -18,6 +18,7 @@ impl LoadedConfig {
         self.validate_exec()?;
         self.validate_egress()?;
         self.validate_workload()?;
+        self.validate_browser()?;
         self.validate_operations()
     }
 

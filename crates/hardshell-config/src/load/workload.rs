@@ -298,7 +298,7 @@ impl LoadedConfig {
 }
 
 /// `/a/b`: absolute, no empty, `.` or `..` parts, no NUL.
-fn is_plain_absolute(path: &str) -> bool {
+pub(super) fn is_plain_absolute(path: &str) -> bool {
     if path == "/" {
         return true;
     }

@@ -20,6 +20,11 @@ pub struct Dangerous {
     /// (loopback, private, link-local…), as CIDR blocks: each one lets code in a
     /// shell reach machines on your side of the network.
     pub egress_internal: Vec<super::Cidr>,
+    /// Addresses the browser's broker may dial although they are internal, as
+    /// CIDR blocks: pages may then load from (and send to) those machines.
+    /// Kept apart from `egress_internal`, so opening one to exec shells does
+    /// not open it to web pages, nor the reverse.
+    pub browser_internal: Vec<super::Cidr>,
     /// Accept a `[workload] image` without a `@sha256:` digest: what runs is
     /// whatever the registry serves for the tag that day.
     pub unpinned_images: bool,
@@ -54,6 +59,12 @@ impl Dangerous {
             on.push((
                 "dangerous.egress_internal",
                 "shells may reach internal addresses through the egress broker",
+            ));
+        }
+        if !self.browser_internal.is_empty() {
+            on.push((
+                "dangerous.browser_internal",
+                "browser pages may reach internal addresses through the browser's broker",
             ));
         }
         if self.unpinned_images {

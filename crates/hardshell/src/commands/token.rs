@@ -30,6 +30,7 @@ pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> 
             let scope = match scope {
                 TokenScopeArg::Chat => TokenScope::Chat,
                 TokenScopeArg::Admin => TokenScope::Admin,
+                TokenScopeArg::Browser => TokenScope::Browser,
             };
             let (record, token) = tokens.create(name, scope, expires_in.0, Utc::now()).await?;
             let event = AuditEvent::TokenCreated(TokenCreated {
@@ -44,9 +45,9 @@ pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> 
                 return Err(e.context("recording the new token in the audit log; it was revoked"));
             }
             eprintln!(
-                "created token {} ({:?}, expires {}); it is shown only now:",
+                "created token {} ({}, expires {}); it is shown only now:",
                 record.id,
-                record.scope,
+                record.scope.as_str(),
                 record.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true)
             );
             println!("{}", token.expose());
@@ -63,10 +64,10 @@ pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> 
                     None => "active",
                 };
                 println!(
-                    "{}  {:7}  {:5}  expires {}  {}",
+                    "{}  {:7}  {:7}  expires {}  {}",
                     record.id,
                     state,
-                    format!("{:?}", record.scope).to_lowercase(),
+                    record.scope.as_str(),
                     record.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
                     record.name
                 );

@@ -12,6 +12,7 @@ mod memory;
 mod s3;
 mod secrets;
 mod state;
+mod token;
 mod up;
 
 /// The binary under test, run by the testkit's `Instance`.
