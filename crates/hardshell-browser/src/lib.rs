@@ -15,8 +15,11 @@
 pub mod chromium;
 mod devtools;
 mod launch;
+mod passthrough;
 mod pool;
+mod service;
 
 pub use devtools::DevtoolsError;
 pub use launch::{BrowserExit, Cause, Launch, LaunchError, RunningBrowser, SessionId};
 pub use pool::{BrowserPool, BrowserSession, PoolError, PoolSettings};
+pub use service::{CdpClient, CdpService, MAX_CLIENT_MESSAGE_BYTES, accept_key};

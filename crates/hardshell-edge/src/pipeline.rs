@@ -20,7 +20,9 @@
 //!    edge's routes; the edge's host has no proxy); unknown routes end here,
 //!    before any credential is examined. A path whose first segment, decoded
 //!    and case-folded, is one the edge serves (`/admin`, `/metrics/`,
-//!    `/%61dmin/x`) is never matched to the proxy.
+//!    `/%61dmin/x`) is never matched to the proxy. On the few routes that take
+//!    an API token from the query string (`/cdp`), it is moved into
+//!    `Authorization` and the query dropped (`query_token.rs`).
 //! 6. **authentication** — an address or account over its failed-authentication
 //!    budget is refused before its credential is checked; then the credential is
 //!    verified, and a failure is charged (unless the edge could not check it)
@@ -50,6 +52,7 @@ pub(crate) mod authn;
 mod body;
 pub(crate) mod limits;
 mod origin;
+mod query_token;
 pub(crate) mod target;
 pub(crate) mod watch;
 
@@ -107,7 +110,7 @@ async fn phases(
     routes: &Routes,
     conn: &ConnInfo,
     request_id: &str,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> (HttpResponse, String) {
     // Phase 2: framing.
     match check_framing(request.headers(), state.limits.max_body_bytes) {
@@ -157,6 +160,9 @@ async fn phases(
         Match::NotFound => return (response::not_found(), "unmatched".to_owned()),
         Match::MethodNotAllowed => return (response::method_not_allowed(), "unmatched".to_owned()),
     };
+    if endpoint.takes_query_token() {
+        query_token::lift(&mut request);
+    }
     let route = pattern.to_owned();
     let now = Utc::now();
     let method = request.method().clone();

@@ -5,6 +5,7 @@
 //! not compile.
 
 mod admin;
+mod cdp;
 pub(crate) mod chat;
 mod devices;
 pub(crate) mod handoff;
@@ -101,6 +102,9 @@ pub(crate) trait Endpoint: Send + Sync {
     fn is_proxy(&self) -> bool;
     /// Whether a request to it is charged to the request rate limits.
     fn is_rate_limited(&self) -> bool;
+    /// Whether it takes an API token from the query string (`?token=`), for
+    /// clients that cannot send headers (see `pipeline/query_token.rs`).
+    fn takes_query_token(&self) -> bool;
 }
 
 /// How the pipeline treats a route, beyond its requirement.
@@ -111,6 +115,9 @@ enum Kind {
     Proxy,
     /// One of the edge's own constant page files (see [`RoutesBuilder::asset`]).
     Asset,
+    /// A handler that also takes an API token from the query string (see
+    /// [`RoutesBuilder::route_with_query_token`]).
+    QueryToken,
 }
 
 struct Typed<R, H> {
@@ -134,6 +141,10 @@ impl<R: Requirement, H: Handler<R>> Endpoint for Typed<R, H> {
 
     fn is_rate_limited(&self) -> bool {
         self.kind != Kind::Asset
+    }
+
+    fn takes_query_token(&self) -> bool {
+        self.kind == Kind::QueryToken
     }
 }
 
@@ -175,6 +186,19 @@ impl RoutesBuilder {
         handler: H,
     ) -> Self {
         self.add::<R, H>(method, path, handler, Kind::Handler)
+    }
+
+    /// Like `route`, for a client that may not be able to send headers (a
+    /// CDP client given only a URL): an API token in the query string is
+    /// taken as its `Authorization`, and the query is dropped before any
+    /// later phase, log or record can see it.
+    pub fn route_with_query_token<R: Requirement, H: Handler<R>>(
+        self,
+        method: Method,
+        path: &str,
+        handler: H,
+    ) -> Self {
+        self.add::<R, H>(method, path, handler, Kind::QueryToken)
     }
 
     /// Registers the upstream proxy: like `route`, but the body is streamed as is.
@@ -304,9 +328,14 @@ pub(crate) enum Behind {
     Nothing,
 }
 
-/// Every route the edge serves.
-pub(crate) fn table(behind: &Behind) -> Result<Routes, matchit::InsertError> {
+/// Every route the edge serves; with `browser`, the CDP proxy's too.
+pub(crate) fn table(behind: &Behind, browser: bool) -> Result<Routes, matchit::InsertError> {
     let routes = Routes::builder();
+    let routes = if browser {
+        cdp::register(routes)
+    } else {
+        routes
+    };
     let routes = health::register(routes);
     let routes = session::register(routes);
     let routes = pages::register(routes);
@@ -417,9 +446,9 @@ mod tests {
     #[tokio::test]
     async fn chat_paths_are_the_edges_with_or_without_an_agent_and_the_upstreams_with_one() {
         let agent = Arc::new(crate::agent::AgentClient::new("/nonexistent".into()));
-        let with_agent = table(&Behind::Agent(agent)).unwrap();
-        let without = table(&Behind::Nothing).unwrap();
-        let upstream = table(&Behind::Upstream { own_host: false }).unwrap();
+        let with_agent = table(&Behind::Agent(agent), false).unwrap();
+        let without = table(&Behind::Nothing, false).unwrap();
+        let upstream = table(&Behind::Upstream { own_host: false }, false).unwrap();
         for (method, path) in CHAT_PATHS {
             // Without an agent the same paths are registered (404 once
             // authorised, as they have always answered), never proxied.
@@ -442,8 +471,29 @@ mod tests {
     }
 
     #[test]
+    fn the_cdp_proxy_is_the_edges_only_with_the_browser_and_never_proxied() {
+        for behind in [
+            Behind::Nothing,
+            Behind::Upstream { own_host: false },
+            Behind::Upstream { own_host: true },
+        ] {
+            let with = table(&behind, true).unwrap();
+            for path in ["/cdp", "/cdp/json/version", "/cdp/json/version/"] {
+                assert_eq!(served(&with, &Method::GET, path), Some(false), "{path}");
+                if let Some(own) = with.upstream_host() {
+                    assert_ne!(served(own, &Method::GET, path), Some(false), "{path}");
+                }
+            }
+            // Without the browser, /cdp is not the edge's: an upstream
+            // keeps the path.
+            let without = table(&behind, false).unwrap();
+            assert_ne!(served(&without, &Method::GET, "/cdp"), Some(false));
+        }
+    }
+
+    #[test]
     fn with_a_host_of_its_own_the_upstream_is_served_there_and_only_there() {
-        let routes = table(&Behind::Upstream { own_host: true }).unwrap();
+        let routes = table(&Behind::Upstream { own_host: true }, false).unwrap();
         let own = routes.upstream_host().expect("a table of its own");
         for (method, path) in CHAT_PATHS {
             assert_ne!(
@@ -474,8 +524,9 @@ mod tests {
         assert_eq!(served(&routes, &Method::GET, "/.hardshell/handoff"), None);
         assert_eq!(served(own, &Method::GET, "/.hardshell/other"), Some(false));
         assert_eq!(served(own, &Method::GET, "/.HARDSHELL/x"), None);
+        assert_eq!(served(&routes, &Method::GET, "/cdp"), None);
         assert!(
-            table(&Behind::Upstream { own_host: false })
+            table(&Behind::Upstream { own_host: false }, false)
                 .unwrap()
                 .upstream_host()
                 .is_none()

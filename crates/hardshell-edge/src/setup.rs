@@ -57,6 +57,8 @@ pub struct EdgeSetup<'a> {
     /// The agent's `exec` tool, when the agent runs and `[exec] approval`
     /// is not `deny`; built with the same audit log.
     pub exec: Option<hardshell_exec::ExecService>,
+    /// The browser's CDP service, with `[browser] enabled`: served at `/cdp`.
+    pub browser: Option<Arc<hardshell_browser::CdpService>>,
     /// With `[workload]`, its health as its probes see it: the upstream's
     /// failures while it starts are answered as such.
     pub workload_status: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
@@ -122,7 +124,8 @@ impl EdgeSetup<'_> {
             (None, Some(socket)) => routes::Behind::Agent(Arc::new(AgentClient::new(socket))),
             (None, None) => routes::Behind::Nothing,
         };
-        let routes = routes::table(&behind).map_err(|source| EdgeError::Routes { source })?;
+        let routes = routes::table(&behind, self.browser.is_some())
+            .map_err(|source| EdgeError::Routes { source })?;
         let passkeys = owner_passkeys(self.config, self.store)?;
         let cf_access = match &config.access.cloudflare {
             Some(cloudflare) => {
@@ -213,6 +216,7 @@ impl EdgeSetup<'_> {
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc", MAX_PENDING_LOGINS),
             exec: self.exec,
+            browser: self.browser,
         });
         Ok(Built { state, routes })
     }

@@ -71,6 +71,8 @@ pub struct EdgeState {
     pub(crate) handoffs: hardshell_auth::Handoffs,
     /// The agent's `exec` tool, when it has one.
     pub(crate) exec: Option<hardshell_exec::ExecService>,
+    /// The browser's CDP service, with `[browser] enabled` (`/cdp`).
+    pub(crate) browser: Option<Arc<hardshell_browser::CdpService>>,
 }
 
 /// The OIDC client, discovered on first use so a provider that is briefly down

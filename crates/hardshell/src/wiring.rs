@@ -15,7 +15,9 @@
 //!    workspace volumes and the exec broker's directory ([`ShellHost`]).
 //! 5. [`build_egress`]: the model gateway (providers' keys resolved) and the
 //!    leak scanner, which takes the credentials whole ([`Egress`]).
-//! 6. [`build_exec`]: the exec tool's shells, broker and service.
+//! 6. [`build_exec`]: the exec tool's shells, broker and service;
+//!    [`build_browser`], with `[browser] enabled`: the browser pool (each
+//!    session's Chromium in its own shell) and its CDP service.
 //! 7. [`bind_edge`]: the edge, listening ([`edge::Listening`]); [`print_setup_link`].
 //! 8. [`start_agent_shell`]: the agent's sockets, broker, workspace volume and
 //!    its shell under the supervisor ([`AgentShell`]); or, with `[workload]`,
@@ -26,6 +28,7 @@
 //!    unmount the volumes.
 
 mod agent_shell;
+mod browser;
 mod edge;
 mod egress;
 mod exec;
@@ -36,6 +39,7 @@ mod storage;
 mod workload;
 
 pub use agent_shell::{AgentShell, start_agent_shell};
+pub use browser::build_browser;
 pub use edge::{Behind, bind_edge, listen_addr, oidc_client_secret, print_setup_link};
 pub use egress::{Egress, build_egress};
 pub use exec::build_exec;

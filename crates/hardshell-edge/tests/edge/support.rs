@@ -117,6 +117,7 @@ impl TestEdge {
             cloudflare_certs_url: certs_url,
             agent_socket: agent.map(std::path::Path::to_path_buf),
             exec: None,
+            browser: None,
         }
         .build()
         .await

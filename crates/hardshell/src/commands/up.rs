@@ -52,6 +52,8 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     )
     .await?;
 
+    let browser = wiring::build_browser(&loaded, &host, &egress, &storage.audit)?;
+
     let workload = wiring::prepare_workload(
         &loaded,
         &storage.store,
@@ -75,6 +77,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         wiring::Behind {
             agent_socket: agent_runs.then(|| host.sockets.agent.clone()),
             exec,
+            browser,
             workload_status: workload.as_ref().map(|w| w.status()),
         },
     )

@@ -18,6 +18,8 @@ pub struct Behind {
     pub agent_socket: Option<PathBuf>,
     /// The agent's `exec` tool, when it runs.
     pub exec: Option<ExecService>,
+    /// The browser's CDP service, with `[browser] enabled`.
+    pub browser: Option<std::sync::Arc<hardshell_browser::CdpService>>,
     /// The workload's health, when `[workload]` runs one.
     pub workload_status: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
 }
@@ -67,6 +69,7 @@ pub async fn bind_edge(
     let Behind {
         agent_socket,
         exec,
+        browser,
         workload_status,
     } = behind;
     let state = EdgeSetup {
@@ -78,6 +81,7 @@ pub async fn bind_edge(
         cloudflare_certs_url: None,
         agent_socket,
         exec,
+        browser,
         workload_status,
     }
     .build()

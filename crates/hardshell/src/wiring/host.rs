@@ -8,6 +8,9 @@ pub fn check_host(loaded: &LoadedConfig) {
     for (key, consequence) in loaded.config.dangerous.enabled() {
         tracing::warn!(setting = key, "dangerous setting is on: {consequence}");
     }
+    for (key, consequence) in loaded.config.browser.warnings() {
+        tracing::warn!(setting = key, "{consequence}");
+    }
     for (program, reason) in loaded.config.exec.listed_programs_that_run_programs() {
         tracing::warn!(
             program,

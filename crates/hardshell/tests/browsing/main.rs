@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod cdp;
+mod cdp_proxy;
 mod pool;
 
 use std::path::PathBuf;

@@ -1,0 +1,73 @@
+//! Step 6, with `[browser] enabled`: the browser pool and its CDP service.
+//! Each session's Chromium runs in a shell of its own
+//! (`hardshell_shells::BrowserShells`), reaching out only through the
+//! browser's broker (`[browser] allow`, the address guard with `[dangerous]
+//! browser_internal` as its only exceptions); the edge serves the sessions
+//! at `/cdp`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use hardshell_audit::AuditLog;
+use hardshell_browser::{BrowserPool, CdpService, PoolSettings};
+use hardshell_config::LoadedConfig;
+use hardshell_egress::BrowserEgress;
+use hardshell_shells::{BrowserLimits, BrowserShells};
+
+use super::{Egress, ShellHost};
+
+/// How long a fresh browser has to answer on its DevTools port (Chromium
+/// answers in under a second here; a loaded machine takes longer).
+const READY_WITHIN: Duration = Duration::from_secs(30);
+/// The largest message a browser may send its client: a full-page
+/// screenshot of a long page is tens of MiB of base64.
+const MAX_BROWSER_MESSAGE_BYTES: usize = 64 << 20;
+
+/// The CDP service, when `[browser] enabled`.
+pub fn build_browser(
+    loaded: &LoadedConfig,
+    host: &ShellHost,
+    egress: &Egress,
+    audit: &Arc<AuditLog>,
+) -> anyhow::Result<Option<Arc<CdpService>>> {
+    let config = &loaded.config;
+    if !config.browser_runs() {
+        return Ok(None);
+    }
+    let browser = &config.browser;
+    let broker = hardshell_egress::browser_broker(
+        BrowserEgress {
+            allow: &browser.allow,
+            allow_public: browser.allow_public,
+            internal: &config.dangerous.browser_internal,
+        },
+        egress.scanner.clone(),
+        audit.clone(),
+    )
+    .context("building the browser's broker")?;
+    let memory_bytes = browser.memory_mb << 20;
+    let shells = BrowserShells::new(
+        host.launcher.clone(),
+        host.sockets.run_dir.join("browser"),
+        &browser.chromium,
+        Arc::new(broker),
+        BrowserLimits {
+            memory_bytes,
+            cpu_percent: config.shell.cpu_percent,
+            // The profile, the cache and what renderers share: tmpfs pages
+            // count against the shell's memory, so half of it at most.
+            tmp_bytes: memory_bytes / 2,
+        },
+    )
+    .context("preparing the browser shells' directory")?;
+    let pool = BrowserPool::new(
+        Arc::new(shells),
+        PoolSettings {
+            max_instances: usize::try_from(browser.max_instances).unwrap_or(1),
+            ready_within: READY_WITHIN,
+            max_browser_message_bytes: MAX_BROWSER_MESSAGE_BYTES,
+        },
+    );
+    Ok(Some(Arc::new(CdpService::new(pool))))
+}

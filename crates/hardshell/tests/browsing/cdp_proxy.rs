@@ -1,0 +1,117 @@
+//! The edge's `/cdp` with the real `hardshell up`: Playwright's
+//! connectOverCDP (what OpenClaw's browser tool uses) drives a session with a
+//! `browser`-scoped token, in a header or in the query string; without one,
+//! or with a `chat` token, the handshake is refused.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use hardshell_testkit::browser;
+use hardshell_testkit::instance::{Instance, Up};
+use hardshell_testkit::netns::NetnsSite;
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(180);
+
+/// `hardshell up` with the browser on, its pages allowed to `site` only, and
+/// no agent (nothing here needs a model).
+pub fn instance(site: &NetnsSite) -> Instance {
+    let hs = Instance::initialised(env!("CARGO_BIN_EXE_hardshell"));
+    let site_host = site.address.to_string();
+    let cidr = site.cidr();
+    hs.edit_config(|text| {
+        let text = text.replace("127.0.0.1:8787", "127.0.0.1:0");
+        let agent = text.find("[agent]").unwrap();
+        let enabled = agent + text[agent..].find("enabled = true").unwrap();
+        let text = format!(
+            "{}enabled = false{}",
+            &text[..enabled],
+            &text[enabled + "enabled = true".len()..]
+        );
+        let browser = text.find("[browser]").unwrap();
+        let tail = &text[browser..];
+        let tail = tail
+            .replacen("enabled = false", "enabled = true", 1)
+            .replacen("allow = []", &format!("allow = [\"{site_host}\"]"), 1)
+            .replacen(
+                "browser_internal = []",
+                &format!("browser_internal = [\"{cidr}\"]"),
+                1,
+            );
+        format!("{}{tail}", &text[..browser])
+    });
+    hs
+}
+
+pub fn up(hs: &Instance) -> Up {
+    let mut command = hs.command(&["up"]);
+    command.env("RUST_LOG", "info").stdout(Stdio::null());
+    Up::start(command, Duration::from_secs(60))
+}
+
+pub fn token(hs: &Instance, scope: &str) -> String {
+    hs.run(&["token", "create", "--name", scope, "--scope", scope])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned()
+}
+
+fn drive(endpoint: &str, token: Option<&str>, site: &NetnsSite) -> browser::ScriptRun {
+    let home = browser::playwright_home();
+    let mut command = Command::new("node");
+    command
+        .arg(browser::script("browser-cdp.mjs"))
+        .args(["--endpoint", endpoint, "--site", &site.url("")])
+        .env("PLAYWRIGHT_HOME", home);
+    if let Some(token) = token {
+        command.args(["--token", token]);
+    }
+    browser::run(command, DEADLINE)
+}
+
+#[test]
+fn playwright_drives_a_session_through_the_edge_with_a_browser_token() {
+    let site = NetnsSite::serve(&browser::script("test-site.py"));
+    let hs = instance(&site);
+    let browser_token = token(&hs, "browser");
+    let chat_token = token(&hs, "chat");
+    let up = up(&hs);
+    let endpoint = format!("ws://{}/cdp", up.addr);
+
+    let run = drive(&endpoint, Some(&browser_token), &site);
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+    let seen: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(seen["title"], "Test site", "{seen}");
+    assert_eq!(seen["clicked"], "clicked", "{seen}");
+    assert_eq!(seen["submitted"], "colour=green, name=Ada", "{seen}");
+    assert_eq!(seen["screenshot_png"], true, "{seen}");
+    assert_eq!(seen["pdf"], true, "{seen}");
+    assert_eq!(seen["redirected"], "Landed", "{seen}");
+    assert!(
+        !seen["loopback"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("status 200"),
+        "{seen}"
+    );
+
+    // The token in the query string, for a client that cannot send headers.
+    let with_query = format!("{endpoint}?token={browser_token}");
+    let run = drive(&with_query, None, &site);
+    assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+
+    // No token, and a chat token: the handshake is refused.
+    for token in [None, Some(chat_token.as_str())] {
+        let run = drive(&endpoint, token, &site);
+        assert!(!run.ok, "{}", run.stdout);
+        assert!(
+            run.stderr.contains("401") || run.stderr.contains("403"),
+            "{}",
+            run.stderr
+        );
+    }
+    // The token never reaches the log.
+    let secret = browser_token.rsplit('_').next().unwrap();
+    assert!(up.log().iter().all(|line| !line.contains(secret)));
+}
