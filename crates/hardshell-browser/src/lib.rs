@@ -12,6 +12,7 @@
 //! the edge can use it without linking the sandbox (`hardshell-shells` has
 //! the browser's shell).
 
+mod agent_socket;
 pub mod chromium;
 mod devtools;
 mod launch;
@@ -19,6 +20,7 @@ mod passthrough;
 mod pool;
 mod service;
 
+pub use agent_socket::{OnBrowse, serve_agent_socket};
 pub use devtools::DevtoolsError;
 pub use launch::{BrowserExit, Cause, Launch, LaunchError, RunningBrowser, SessionId};
 pub use pool::{BrowserPool, BrowserSession, PoolError, PoolSettings};

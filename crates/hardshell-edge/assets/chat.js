@@ -17,7 +17,7 @@
 //              | {"type": "tool_result", "call_id", "content", "is_error"}
 //   POST /api/sessions/{id}/messages   {"text"} -> text/event-stream of
 //        accepted {"seq"} · delta {"text"} · tool {"name", "state", "ok"}
-//        · approval {"id", "command"} · approval_resolved {"id", "approved"}
+//        · approval {"id", "command", "reason"?} · approval_resolved {"id", "approved"}
 //        · command {"command", "decision"} · commands_missed {"count"}
 //        · done {"usage"} · error {"message"}
 //   POST /api/sessions/{id}/approvals/{approval}  {"approve": bool} -> 204 | 404 (expired) | 409
@@ -210,14 +210,18 @@
   }
 
   // A command waiting for the owner's yes or no. The command is shown as text,
-  // exactly as it would run; the buttons answer once.
-  function approvalCard(session, id, command) {
+  // exactly as it would run; the buttons answer once. `reason`, the edge's own
+  // words, says why it is asked when the command alone is not why (the chat
+  // has read web pages).
+  function approvalCard(session, id, command, reason) {
     const card = element("div", "approval");
     card.dataset.approval = id;
     card.setAttribute("role", "group");
     card.setAttribute("aria-label", "Command waiting for your approval");
     const question = element("p", "approval-question", "hardshell wants to run this command in its workspace:");
     const text = element("pre", "approval-command", command);
+    const why = element("p", "approval-reason", reason ? `Asked because ${reason}.` : "");
+    why.hidden = !reason;
     const buttons = element("div", "approval-buttons");
     const run = element("button", "approve", "Run it");
     const refuse = element("button", "refuse quiet", "Don't run");
@@ -226,7 +230,7 @@
     const outcome = element("p", "approval-outcome");
     outcome.setAttribute("aria-live", "polite");
     buttons.append(run, refuse);
-    card.append(question, text, buttons, outcome);
+    card.append(question, text, why, buttons, outcome);
     const answer = async (approve) => {
       run.disabled = true;
       refuse.disabled = true;
@@ -307,7 +311,7 @@
       },
       approval(event) {
         const id = String(event.id || "");
-        const card = approvalCard(session, id, String(event.command || ""));
+        const card = approvalCard(session, id, String(event.command || ""), event.reason ? String(event.reason) : "");
         approvals.set(id, card);
         item.insertBefore(card.card, text);
         scrollToEnd();

@@ -41,6 +41,7 @@ mod audit;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod tool_shell;
+mod untrusted;
 mod vet;
 mod workspaces;
 
@@ -60,6 +61,7 @@ use tracing::Instrument as _;
 
 use audit::{ExecTrail, decided};
 pub use tool_shell::{ShellRun, ToolShell, ToolShellError};
+pub use untrusted::{UNTRUSTED_REASON, UntrustedSessions};
 use vet::{Vetting, vet};
 use workspaces::{WorkspaceHold, WorkspaceRun, Workspaces};
 
@@ -86,6 +88,9 @@ pub struct ExecService {
     /// Secret values cut out of every command's output, current as of each
     /// command's end (secrets stored later too).
     redaction: Arc<LiveScanner>,
+    /// Sessions that have read web content: none of their commands runs
+    /// without the owner's yes.
+    untrusted: Arc<UntrustedSessions>,
 }
 
 impl std::fmt::Debug for ExecService {
@@ -123,6 +128,15 @@ impl ExecEvent {
     }
 }
 
+/// A question the edge holds, as its owner is shown it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub command: String,
+    /// Why it is asked although every program in it may be listed
+    /// ([`UNTRUSTED_REASON`]); `None`: the command itself is why.
+    pub reason: Option<&'static str>,
+}
+
 /// Why a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunDecision {
@@ -136,6 +150,8 @@ pub enum RunDecision {
 struct Pending {
     session: String,
     command: String,
+    /// Why the owner is asked, when it is more than the command itself.
+    reason: Option<&'static str>,
     /// The workspace as it was when asked: the approval covers that.
     workspace: WorkspaceHold,
     /// Asked plus `[exec] approval_timeout_secs`: unanswered by then, it
@@ -180,7 +196,14 @@ impl ExecService {
             events: broadcast::channel(EVENTS_KEPT).0,
             audit: ExecTrail::new(audit),
             redaction,
+            untrusted: Arc::default(),
         }
+    }
+
+    /// The sessions that have read untrusted content (marked by the
+    /// browser's CDP service for the agent's sessions).
+    pub fn untrusted(&self) -> Arc<UntrustedSessions> {
+        self.untrusted.clone()
     }
 
     /// What happens to commands from now on, in every session (a stream
@@ -189,15 +212,18 @@ impl ExecService {
         self.events.subscribe()
     }
 
-    /// The command the edge holds for question `approval` in `session`: the
-    /// only text a question is shown with. `None` when there is no such
-    /// question, it is another session's, or it expired.
-    pub fn question(&self, session: &str, approval: &str) -> Option<String> {
+    /// The command the edge holds for question `approval` in `session`, and
+    /// why it asks: the only text a question is shown with. `None` when
+    /// there is no such question, it is another session's, or it expired.
+    pub fn question(&self, session: &str, approval: &str) -> Option<Question> {
         let now = Instant::now();
         lock(&self.pending)
             .get(approval)
             .filter(|question| question.session == session && question.deadline > now)
-            .map(|question| question.command.clone())
+            .map(|question| Question {
+                command: question.command.clone(),
+                reason: question.reason,
+            })
     }
 
     /// The agent asks to run a command.
@@ -217,6 +243,11 @@ impl ExecService {
                 decide(ExecDecision::Refused, Some(ExecReason::ExecDisabled));
                 return refused("[exec] approval is \"deny\"");
             }
+            (approval, Vetting::Allowed) if self.untrusted.contains(&session) => (
+                approval,
+                UNTRUSTED_REASON.to_owned(),
+                ExecReason::UntrustedContent,
+            ),
             (_, Vetting::Allowed) => {
                 decide(ExecDecision::Allowed, None);
                 let workspace_run = self.workspaces.start(&session);
@@ -260,6 +291,7 @@ impl ExecService {
                 Pending {
                     session: session.clone(),
                     command,
+                    reason: (reason == ExecReason::UntrustedContent).then_some(UNTRUSTED_REASON),
                     workspace,
                     deadline,
                     answer: Some(answer),

@@ -45,6 +45,31 @@ async fn a_command_of_listed_programs_runs_at_once_in_every_mode_but_deny() {
 }
 
 #[tokio::test]
+async fn a_conversation_that_read_web_pages_runs_no_listed_command_unasked() {
+    // Ask: the listed command waits for the owner, who is told why.
+    let harness = Harness::new(Approval::Ask).await;
+    harness.service.untrusted().mark(SESSION);
+    let approval = pending(harness.request(SESSION, "ls -la").await);
+    assert!(harness.ran().is_empty(), "nothing runs before the answer");
+    let question = harness.service.question(SESSION, &approval).unwrap();
+    assert_eq!(question.command, "ls -la");
+    assert_eq!(question.reason, Some(super::UNTRUSTED_REASON));
+    let records = harness.exec_records().await;
+    assert_eq!(records[0]["decision"], "asked");
+    assert_eq!(records[0]["reason"], "untrusted_content");
+    // Another conversation's listed command still runs at once.
+    let ExecAnswer::Ran { .. } = harness.request(OTHER_SESSION, "ls -la").await else {
+        panic!("an unmarked session's listed command is asked about");
+    };
+    // Allowlist: nobody to ask, so it is refused.
+    let harness = Harness::new(Approval::Allowlist).await;
+    harness.service.untrusted().mark(SESSION);
+    let reason = refusal(harness.request(SESSION, "ls -la").await);
+    assert!(reason.contains("web pages"), "{reason}");
+    assert!(harness.ran().is_empty());
+}
+
+#[tokio::test]
 async fn allowlist_refuses_a_command_with_an_unlisted_program_and_says_which() {
     let harness = Harness::new(Approval::Allowlist).await;
     let reason = refusal(harness.request(SESSION, "ls; curl http://x").await);
@@ -276,8 +301,11 @@ async fn a_question_is_known_only_to_its_own_session_with_the_edges_text() {
     let harness = Harness::new(Approval::Ask).await;
     let approval = pending(harness.request(SESSION, "rm -rf build").await);
     assert_eq!(
-        harness.service.question(SESSION, &approval).as_deref(),
-        Some("rm -rf build")
+        harness.service.question(SESSION, &approval),
+        Some(super::Question {
+            command: "rm -rf build".into(),
+            reason: None
+        })
     );
     assert_eq!(harness.service.question(OTHER_SESSION, &approval), None);
     assert_eq!(harness.service.question(SESSION, &"0".repeat(32)), None);

@@ -101,7 +101,14 @@ pub enum ChatEvent {
         state: ToolState,
     },
     /// The edge asks the owner: run `command`? Answer with [`Approve`].
-    Approval { command: String, id: String },
+    /// `reason`, the edge's own words, says why when it is not the command
+    /// itself (the conversation has read web pages).
+    Approval {
+        command: String,
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+    },
     /// The owner answered question `id`, or it expired (`approved: false`).
     ApprovalResolved { approved: bool, id: String },
     /// The edge runs a command in the session's workspace, and why.

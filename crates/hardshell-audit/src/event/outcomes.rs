@@ -82,6 +82,9 @@ closed_set!(
         NotListed = "not_listed",
         /// A listed program that can run others.
         RunsPrograms = "runs_programs",
+        /// Listed, but the conversation has read web content: asked all
+        /// the same (`hardshell_exec::UntrustedSessions`).
+        UntrustedContent = "untrusted_content",
         OwnerRefused = "owner_refused",
         /// The question expired.
         Unanswered = "unanswered",

@@ -171,7 +171,14 @@ impl Client {
                         let _ = stdout.flush();
                     }
                     Rendered::Note(text) => eprint!("{text}"),
-                    Rendered::Question { id, command } => {
+                    Rendered::Question {
+                        id,
+                        command,
+                        reason,
+                    } => {
+                        if let Some(reason) = reason {
+                            println!("\n[asked because {}]", one_line(&reason));
+                        }
                         let approve = ask(&command).await?;
                         self.answer(session, &id, approve).await?;
                     }
@@ -228,6 +235,8 @@ enum Rendered {
     Question {
         id: String,
         command: String,
+        /// The edge's words on why it asks, when not the command itself.
+        reason: Option<String>,
     },
     Done,
     Failed(String),
@@ -242,7 +251,15 @@ fn rendered(event: ChatEvent) -> Rendered {
             state: ToolState::Started,
             ..
         } => Rendered::Note(format!("[{}…] ", one_line(&name))),
-        ChatEvent::Approval { command, id } => Rendered::Question { id, command },
+        ChatEvent::Approval {
+            command,
+            id,
+            reason,
+        } => Rendered::Question {
+            id,
+            command,
+            reason,
+        },
         ChatEvent::ApprovalResolved { approved, .. } => Rendered::Note(format!(
             "[{}]\n",
             if approved { "approved" } else { "not run" }

@@ -90,10 +90,11 @@ pub(crate) fn checked(
         TurnEvent::ApprovalRequested { id, .. } if asked.contains(&id) => Checked::Withheld,
         TurnEvent::ApprovalRequested { id, .. } => {
             match exec.and_then(|exec| exec.question(session, &id)) {
-                Some(command) => {
+                Some(question) => {
                     let frame = frame(&ChatEvent::Approval {
-                        command,
+                        command: question.command,
                         id: id.clone(),
+                        reason: question.reason.map(str::to_owned),
                     });
                     asked.insert(id);
                     Checked::Shown(frame)
