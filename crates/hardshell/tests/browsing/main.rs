@@ -5,6 +5,7 @@
 
 mod cdp;
 mod cdp_proxy;
+mod inside;
 mod pool;
 
 use std::path::PathBuf;
