@@ -1,0 +1,291 @@
+//! `browser`: the model browses the web through a real browser the edge runs
+//! for this conversation (a fresh Chromium in a shell of its own, behind the
+//! edge's policed CDP proxy). The model reads each page as a numbered text
+//! outline framed as untrusted, and acts on the numbers; screenshots go to
+//! the owner, never to the model.
+//!
+//! The browser may be hostile (a page can own it): what it says is bounded
+//! and cleaned before the model sees it, and nothing the model types reaches
+//! a log or an error.
+
+mod cdp;
+mod connect;
+mod page;
+mod sessions;
+mod spec;
+mod text;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hardshell_llm::ToolSpec;
+use hardshell_protocol::BrowserSettings;
+use serde::Deserialize;
+
+use crate::tool::parse_arguments;
+use crate::{Tool, ToolContext, ToolError, ToolOutput};
+
+pub use cdp::CdpError;
+pub use connect::{
+    BrowserConnector, BrowserSocket, BrowserStream, MAX_CDP_MESSAGE_BYTES, handshake,
+};
+pub use page::Direction;
+pub use text::{UNTRUSTED_CLOSING, UNTRUSTED_OPENING};
+
+use page::Page;
+use sessions::Sessions;
+
+/// The longest URL the model may open.
+const MAX_URL_BYTES: usize = 4096;
+/// The most text typed at once.
+const MAX_TYPED_CHARS: usize = 10_000;
+
+/// Why a browser action failed. The messages go to the model, so they say
+/// what to do next; none carries what was typed or evaluated.
+#[derive(Debug, thiserror::Error)]
+pub enum BrowserError {
+    #[error("no browser could be started: {reason}")]
+    Connect { reason: String },
+    #[error(transparent)]
+    Cdp(#[from] CdpError),
+    #[error("the page did not load: {reason}")]
+    Navigate { reason: String },
+    #[error("no page is open in this conversation: open one first")]
+    NoPage,
+    #[error("there is no element [{n}] on the page: read the page for the current numbers")]
+    NoElement { n: usize },
+    #[error("element [{n}] is not visible on the page, so it cannot be clicked")]
+    NotVisible { n: usize },
+    #[error("element [{n}] is not a list to select from")]
+    NotSelect { n: usize },
+    #[error("element [{n}] has no such option: use an option's text as shown")]
+    NoOption { n: usize },
+    #[error("there is no previous page to go back to")]
+    NoHistory,
+}
+
+impl BrowserError {
+    /// Whether the connection is of no more use: it is closed and dropped.
+    fn ends_browser(&self) -> bool {
+        matches!(
+            self,
+            BrowserError::Cdp(
+                CdpError::Lost | CdpError::Timeout { .. } | CdpError::Malformed { .. }
+            )
+        )
+    }
+}
+
+/// The tool's bounds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowserLimits {
+    /// Browsers open at once, one per conversation (default 4).
+    pub max_sessions: usize,
+    /// Unused this long, a browser is closed (default 10 minutes).
+    pub idle: Duration,
+    /// The most characters of page text given to the model (default 12 000).
+    pub max_text_chars: usize,
+}
+
+impl Default for BrowserLimits {
+    fn default() -> Self {
+        Self {
+            max_sessions: 4,
+            idle: Duration::from_secs(600),
+            max_text_chars: 12_000,
+        }
+    }
+}
+
+/// The `browser` tool.
+pub struct Browser<C> {
+    connector: C,
+    settings: BrowserSettings,
+    limits: BrowserLimits,
+    sessions: Arc<Sessions>,
+}
+
+impl<C> std::fmt::Debug for Browser<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Browser")
+            .field("limits", &self.limits)
+            .finish()
+    }
+}
+
+impl<C: BrowserConnector> Browser<C> {
+    pub fn new(connector: C, settings: BrowserSettings, limits: BrowserLimits) -> Self {
+        let sessions = Sessions::new(limits.max_sessions, limits.idle);
+        Self {
+            connector,
+            settings,
+            limits,
+            sessions,
+        }
+    }
+
+    /// Runs `action` on `session`'s page and answers with the page's text
+    /// (or, for a screenshot, the sentence the model gets instead).
+    async fn act(&self, session: &str, action: Action) -> Result<String, BrowserError> {
+        let slot = self.sessions.slot(session);
+        let mut held = slot.lock().await;
+        if let Action::Open { url } = &action {
+            if let Some(page) = held.as_mut() {
+                match page.navigate(url).await {
+                    // The edge ended that browser (idle, lifetime, crash):
+                    // a fresh one opens the page as if it had been kept.
+                    Err(BrowserError::Cdp(CdpError::Lost)) => drop(held.take()),
+                    result => return self.then_read(&mut held, result).await,
+                }
+            }
+            let socket = self.connector.connect(session).await?;
+            let mut page = Page::start(socket).await?;
+            let result = page.navigate(url).await;
+            *held = Some(page);
+            return self.then_read(&mut held, result).await;
+        }
+        let page = held.as_mut().ok_or(BrowserError::NoPage)?;
+        let result = match action {
+            Action::Open { .. } | Action::Read => Ok(()),
+            Action::Click { element } => page.click(element).await,
+            Action::Type {
+                element,
+                text,
+                submit,
+            } => page.type_text(element, &text, submit).await,
+            Action::Select { element, value } => page.select(element, &value).await,
+            Action::Scroll { direction } => page.scroll(direction).await,
+            Action::Back => page.back().await,
+            Action::Screenshot => {
+                let taken = match page.screenshot().await {
+                    Ok(()) => page.title().await,
+                    Err(e) => Err(e),
+                };
+                return self.forget_if_broken(&mut held, taken).map(|title| {
+                    format!("A screenshot of \"{title}\" was shown to the user. You cannot see it.")
+                });
+            }
+            Action::Close => Ok(()),
+        };
+        self.then_read(&mut held, result).await
+    }
+
+    /// The page's text after `result`, or its error; a broken browser is
+    /// dropped either way.
+    async fn then_read(
+        &self,
+        held: &mut Option<Page>,
+        result: Result<(), BrowserError>,
+    ) -> Result<String, BrowserError> {
+        let read = match (result, held.as_mut()) {
+            (Ok(()), Some(page)) => page.read(self.limits.max_text_chars).await,
+            (Ok(()), None) => Err(BrowserError::NoPage),
+            (Err(e), _) => Err(e),
+        };
+        self.forget_if_broken(held, read)
+    }
+
+    fn forget_if_broken<T>(
+        &self,
+        held: &mut Option<Page>,
+        result: Result<T, BrowserError>,
+    ) -> Result<T, BrowserError> {
+        if let Err(e) = &result
+            && e.ends_browser()
+            && let Some(page) = held.take()
+        {
+            tokio::spawn(page.close());
+        }
+        result
+    }
+}
+
+/// The tool's one argument.
+#[derive(Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
+enum Action {
+    Open {
+        url: String,
+    },
+    Read,
+    Click {
+        element: usize,
+    },
+    Type {
+        element: usize,
+        text: String,
+        #[serde(default)]
+        submit: bool,
+    },
+    Select {
+        element: usize,
+        value: String,
+    },
+    Scroll {
+        direction: Direction,
+    },
+    Back,
+    Screenshot,
+    Close,
+}
+
+impl<C: BrowserConnector> Tool for Browser<C> {
+    fn spec(&self) -> ToolSpec {
+        spec::spec(&self.settings)
+    }
+
+    async fn call(
+        &self,
+        arguments: serde_json::Value,
+        cx: &ToolContext,
+    ) -> Result<ToolOutput, ToolError> {
+        let action: Action = parse_arguments(arguments)?;
+        // Checked before any browser is touched.
+        match &action {
+            Action::Open { url } => check_url(url)?,
+            Action::Type { text, .. } if text.chars().count() > MAX_TYPED_CHARS => {
+                return Err(ToolError::invalid_arguments(format!(
+                    "the text is longer than {MAX_TYPED_CHARS} characters"
+                )));
+            }
+            _ => {}
+        }
+        let session = cx.session().to_string();
+        if let Action::Close = action {
+            let closed = self.sessions.close(&session).await;
+            return Ok(ToolOutput::text(if closed {
+                "The browser is closed."
+            } else {
+                "No browser was open."
+            }));
+        }
+        match self.act(&session, action).await {
+            Ok(text) => Ok(ToolOutput::text(text)),
+            Err(BrowserError::Cdp(CdpError::Lost)) => Err(ToolError::failed(
+                "the browser ended: the page was lost, open it again",
+            )),
+            Err(e) => Err(ToolError::failed(e.to_string())),
+        }
+    }
+}
+
+/// Refuses anything but an http(s) URL with a host: `file:`, `javascript:`,
+/// `data:`, `chrome:` and the like never reach the browser.
+fn check_url(url: &str) -> Result<(), ToolError> {
+    if url.len() > MAX_URL_BYTES {
+        return Err(ToolError::invalid_arguments(format!(
+            "the URL is longer than {MAX_URL_BYTES} bytes"
+        )));
+    }
+    let parsed = url::Url::parse(url).map_err(|e| {
+        ToolError::invalid_arguments(format!(
+            "not a URL ({e}): give a full http:// or https:// URL"
+        ))
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(ToolError::invalid_arguments(
+            "only http:// and https:// web pages can be opened",
+        ));
+    }
+    Ok(())
+}
