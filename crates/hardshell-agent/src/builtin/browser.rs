@@ -127,26 +127,44 @@ impl<C: BrowserConnector> Browser<C> {
     /// Runs `action` on `session`'s page and answers with the page's text
     /// (or, for a screenshot, the sentence the model gets instead).
     async fn act(&self, session: &str, action: Action) -> Result<String, BrowserError> {
-        let slot = self.sessions.slot(session);
+        let slot = match &action {
+            Action::Open { .. } => self.sessions.open(session),
+            _ => self
+                .sessions
+                .existing(session)
+                .ok_or(BrowserError::NoPage)?,
+        };
         let mut held = slot.lock().await;
+        let result = self.act_on(&mut held, session, action).await;
+        drop(held);
+        self.sessions.forget_if_empty(session, &slot);
+        result
+    }
+
+    async fn act_on(
+        &self,
+        held: &mut Option<Page>,
+        session: &str,
+        action: Action,
+    ) -> Result<String, BrowserError> {
         if let Action::Open { url } = &action {
             if let Some(page) = held.as_mut() {
                 match page.navigate(url).await {
                     // The edge ended that browser (idle, lifetime, crash):
                     // a fresh one opens the page as if it had been kept.
                     Err(BrowserError::Cdp(CdpError::Lost)) => drop(held.take()),
-                    result => return self.then_read(&mut held, result).await,
+                    result => return self.then_read(held, result).await,
                 }
             }
             let socket = self.connector.connect(session).await?;
             let mut page = Page::start(socket).await?;
             let result = page.navigate(url).await;
             *held = Some(page);
-            return self.then_read(&mut held, result).await;
+            return self.then_read(held, result).await;
         }
         let page = held.as_mut().ok_or(BrowserError::NoPage)?;
         let result = match action {
-            Action::Open { .. } | Action::Read => Ok(()),
+            Action::Open { .. } | Action::Read | Action::Close => Ok(()),
             Action::Click { element } => page.click(element).await,
             Action::Type {
                 element,
@@ -161,13 +179,12 @@ impl<C: BrowserConnector> Browser<C> {
                     Ok(()) => page.title().await,
                     Err(e) => Err(e),
                 };
-                return self.forget_if_broken(&mut held, taken).map(|title| {
+                return self.forget_if_broken(held, taken).map(|title| {
                     format!("A screenshot of \"{title}\" was shown to the user. You cannot see it.")
                 });
             }
-            Action::Close => Ok(()),
         };
-        self.then_read(&mut held, result).await
+        self.then_read(held, result).await
     }
 
     /// The page's text after `result`, or its error; a broken browser is

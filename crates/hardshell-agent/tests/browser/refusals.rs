@@ -155,3 +155,37 @@ async fn page_text_is_bounded_and_says_it_was_cut() {
     assert!(!body.contains("Say hello"), "{text}");
     assert!(body.chars().count() < 120 + 80, "{text}");
 }
+
+#[tokio::test]
+async fn bad_arguments_are_refused_and_the_page_is_kept() {
+    let (chromium, site) = (Chromium::start(), Site::start());
+    let devtools = DevTools::new(&chromium);
+    let browser = tool(&devtools, BrowserLimits::default());
+    call(
+        &browser,
+        "web-a",
+        json!({"action": "open", "url": site.url("/form")}),
+    )
+    .await
+    .unwrap();
+    for bad in [
+        json!({"action": "scroll", "direction": "sideways"}),
+        json!({"action": "click"}),
+        json!({"action": "click", "element": -1}),
+        json!({"action": "open"}),
+        json!({"action": "type", "element": 1, "text": "x".repeat(10_001)}),
+    ] {
+        let refused = call(&browser, "web-a", bad.clone()).await.unwrap_err();
+        assert!(
+            refused.to_string().starts_with("invalid arguments"),
+            "{bad}: {refused}"
+        );
+        // What was typed is never repeated back.
+        assert!(!refused.to_string().contains("xxxx"), "{refused}");
+    }
+    let text = call(&browser, "web-a", json!({"action": "read"}))
+        .await
+        .unwrap();
+    assert!(text.contains("Title: A form"), "{text}");
+    assert_eq!(devtools.connections(), 1);
+}

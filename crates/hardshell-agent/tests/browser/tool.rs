@@ -212,3 +212,50 @@ async fn instructions_on_a_page_stay_inside_the_untrusted_frame() {
         "{text:?}"
     );
 }
+
+#[tokio::test]
+async fn typing_with_submit_sends_the_form() {
+    let (chromium, site) = (Chromium::start(), Site::start());
+    let devtools = DevTools::new(&chromium);
+    let browser = tool(&devtools, BrowserLimits::default());
+    let form = call(
+        &browser,
+        "web-a",
+        json!({"action": "open", "url": site.url("/form")}),
+    )
+    .await
+    .unwrap();
+    let name = number_of(&form, "textbox \"Name\"");
+    let sent = call(
+        &browser,
+        "web-a",
+        json!({"action": "type", "element": name, "text": "Grace", "submit": true}),
+    )
+    .await
+    .unwrap();
+    assert!(sent.contains("colour=red, name=Grace"), "{sent}");
+}
+
+#[tokio::test]
+async fn scrolling_answers_with_the_page() {
+    let (chromium, site) = (Chromium::start(), Site::start());
+    let devtools = DevTools::new(&chromium);
+    let browser = tool(&devtools, BrowserLimits::default());
+    call(
+        &browser,
+        "web-a",
+        json!({"action": "open", "url": site.url("/")}),
+    )
+    .await
+    .unwrap();
+    for direction in ["down", "up"] {
+        let text = call(
+            &browser,
+            "web-a",
+            json!({"action": "scroll", "direction": direction}),
+        )
+        .await
+        .unwrap();
+        assert!(text.contains("Title: Test site"), "{text}");
+    }
+}

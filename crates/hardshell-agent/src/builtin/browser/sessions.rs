@@ -43,21 +43,15 @@ impl Sessions {
         })
     }
 
-    /// `session`'s slot, made if new; idle pages and, to make room, the
-    /// least recently used one are closed first.
-    pub fn slot(self: &Arc<Self>, session: &str) -> Slot {
+    /// `session`'s slot for opening a page, made if new; idle pages and, to
+    /// make room, the least recently used one are closed first.
+    pub fn open(self: &Arc<Self>, session: &str) -> Slot {
         self.start_sweeping();
         let now = Instant::now();
         let mut closing = Vec::new();
         let slot = {
-            let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-            entries.retain(|name, entry| {
-                let keep = name == session || now.duration_since(entry.used) < self.idle;
-                if !keep {
-                    closing.push(entry.slot.clone());
-                }
-                keep
-            });
+            let mut entries = self.lock();
+            self.drop_idle(&mut entries, session, now, &mut closing);
             if !entries.contains_key(session) && entries.len() >= self.max {
                 let oldest = entries
                     .iter()
@@ -78,13 +72,61 @@ impl Sessions {
         slot
     }
 
+    /// `session`'s slot if it has one: acting on a page never makes room
+    /// for one, so it cannot close another conversation's.
+    pub fn existing(&self, session: &str) -> Option<Slot> {
+        let now = Instant::now();
+        let mut closing = Vec::new();
+        let slot = {
+            let mut entries = self.lock();
+            self.drop_idle(&mut entries, session, now, &mut closing);
+            entries.get_mut(session).map(|entry| {
+                entry.used = now;
+                entry.slot.clone()
+            })
+        };
+        closing.into_iter().for_each(close_later);
+        slot
+    }
+
+    /// Forgets `session`'s `slot` once it holds no page (it was lost), so
+    /// it takes no room.
+    pub fn forget_if_empty(&self, session: &str, slot: &Slot) {
+        let mut entries = self.lock();
+        let empty = slot.try_lock().is_ok_and(|page| page.is_none());
+        if empty
+            && entries
+                .get(session)
+                .is_some_and(|e| Arc::ptr_eq(&e.slot, slot))
+        {
+            entries.remove(session);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Takes out the pages, other than `session`'s, unused for too long.
+    fn drop_idle(
+        &self,
+        entries: &mut HashMap<String, Entry>,
+        session: &str,
+        now: Instant,
+        closing: &mut Vec<Slot>,
+    ) {
+        entries.retain(|name, entry| {
+            let keep = name == session || now.duration_since(entry.used) < self.idle;
+            if !keep {
+                closing.push(entry.slot.clone());
+            }
+            keep
+        });
+    }
+
     /// Closes `session`'s page, if it has one.
     pub async fn close(&self, session: &str) -> bool {
-        let entry = self
-            .entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(session);
+        let entry = self.lock().remove(session);
         let Some(entry) = entry else {
             return false;
         };
@@ -119,18 +161,8 @@ impl Sessions {
     }
 
     fn sweep(&self) {
-        let now = Instant::now();
         let mut closing = Vec::new();
-        self.entries
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|_, entry| {
-                let keep = now.duration_since(entry.used) < self.idle;
-                if !keep {
-                    closing.push(entry.slot.clone());
-                }
-                keep
-            });
+        self.drop_idle(&mut self.lock(), "", Instant::now(), &mut closing);
         closing.into_iter().for_each(close_later);
     }
 }
