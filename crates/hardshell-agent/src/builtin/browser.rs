@@ -8,6 +8,7 @@
 //! and cleaned before the model sees it, and nothing the model types reaches
 //! a log or an error.
 
+mod action;
 mod cdp;
 mod connect;
 mod page;
@@ -20,7 +21,6 @@ use std::time::Duration;
 
 use hardshell_llm::ToolSpec;
 use hardshell_protocol::BrowserSettings;
-use serde::Deserialize;
 
 use crate::tool::parse_arguments;
 use crate::{Tool, ToolContext, ToolError, ToolOutput};
@@ -32,13 +32,9 @@ pub use connect::{
 pub use page::Direction;
 pub use text::{UNTRUSTED_CLOSING, UNTRUSTED_OPENING};
 
+use action::Action;
 use page::Page;
 use sessions::Sessions;
-
-/// The longest URL the model may open.
-const MAX_URL_BYTES: usize = 4096;
-/// The most text typed at once.
-const MAX_TYPED_CHARS: usize = 10_000;
 
 /// Why a browser action failed. The messages go to the model, so they say
 /// what to do next; none carries what was typed or evaluated.
@@ -217,35 +213,6 @@ impl<C: BrowserConnector> Browser<C> {
     }
 }
 
-/// The tool's one argument.
-#[derive(Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case", deny_unknown_fields)]
-enum Action {
-    Open {
-        url: String,
-    },
-    Read,
-    Click {
-        element: usize,
-    },
-    Type {
-        element: usize,
-        text: String,
-        #[serde(default)]
-        submit: bool,
-    },
-    Select {
-        element: usize,
-        value: String,
-    },
-    Scroll {
-        direction: Direction,
-    },
-    Back,
-    Screenshot,
-    Close,
-}
-
 impl<C: BrowserConnector> Tool for Browser<C> {
     fn spec(&self) -> ToolSpec {
         spec::spec(&self.settings)
@@ -257,16 +224,7 @@ impl<C: BrowserConnector> Tool for Browser<C> {
         cx: &ToolContext,
     ) -> Result<ToolOutput, ToolError> {
         let action: Action = parse_arguments(arguments)?;
-        // Checked before any browser is touched.
-        match &action {
-            Action::Open { url } => check_url(url)?,
-            Action::Type { text, .. } if text.chars().count() > MAX_TYPED_CHARS => {
-                return Err(ToolError::invalid_arguments(format!(
-                    "the text is longer than {MAX_TYPED_CHARS} characters"
-                )));
-            }
-            _ => {}
-        }
+        action.check()?;
         let session = cx.session().to_string();
         if let Action::Close = action {
             let closed = self.sessions.close(&session).await;
@@ -284,25 +242,4 @@ impl<C: BrowserConnector> Tool for Browser<C> {
             Err(e) => Err(ToolError::failed(e.to_string())),
         }
     }
-}
-
-/// Refuses anything but an http(s) URL with a host: `file:`, `javascript:`,
-/// `data:`, `chrome:` and the like never reach the browser.
-fn check_url(url: &str) -> Result<(), ToolError> {
-    if url.len() > MAX_URL_BYTES {
-        return Err(ToolError::invalid_arguments(format!(
-            "the URL is longer than {MAX_URL_BYTES} bytes"
-        )));
-    }
-    let parsed = url::Url::parse(url).map_err(|e| {
-        ToolError::invalid_arguments(format!(
-            "not a URL ({e}): give a full http:// or https:// URL"
-        ))
-    })?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-        return Err(ToolError::invalid_arguments(
-            "only http:// and https:// web pages can be opened",
-        ));
-    }
-    Ok(())
 }
