@@ -168,3 +168,38 @@ async fn open_reconnects_on_its_own_when_the_browser_ended_unseen() {
     assert!(text.contains("Title: Landed"), "{text}");
     assert_eq!(devtools.connections(), 2);
 }
+
+#[tokio::test]
+async fn a_browser_left_idle_is_closed() {
+    let (chromium, site) = (Chromium::start(), Site::start());
+    let devtools = DevTools::new(&chromium);
+    // Idle from the moment it is left: the next call of another
+    // conversation closes it.
+    let limits = BrowserLimits {
+        idle: std::time::Duration::ZERO,
+        ..BrowserLimits::default()
+    };
+    let browser = tool(&devtools, limits);
+    call(
+        &browser,
+        "web-a",
+        json!({"action": "open", "url": site.url("/")}),
+    )
+    .await
+    .unwrap();
+    let kept = call(&browser, "web-a", json!({"action": "read"}))
+        .await
+        .unwrap();
+    assert!(kept.contains("Title: Test site"), "{kept}");
+    call(
+        &browser,
+        "web-b",
+        json!({"action": "open", "url": site.url("/")}),
+    )
+    .await
+    .unwrap();
+    let a = call(&browser, "web-a", json!({"action": "read"}))
+        .await
+        .unwrap_err();
+    assert!(a.to_string().contains("open one first"), "{a}");
+}
