@@ -104,7 +104,12 @@ pub fn outline(tree: &Value, fallback_title: &str, url: &str, max_chars: usize) 
                 ));
                 descend = false;
             } else if role == "StaticText" || role == "image" {
-                let text = clean_line(&name(node), MAX_LINE_CHARS);
+                let mut text = clean_line(&name(node), MAX_LINE_CHARS);
+                // Only the outline's own lines start with `[`: page text
+                // that did could pass for an element with another's number.
+                if text.starts_with('[') {
+                    text.replace_range(..1, "(");
+                }
                 if !text.is_empty() {
                     body.push(if role == "image" {
                         format!("[image: {text}]")

@@ -128,3 +128,20 @@ fn lines_are_cleaned_and_bounded() {
     assert_eq!(clean_line("  a\u{0000}b\t\tc\u{200b}d  ", 100), "a b c d");
     assert_eq!(clean_line("abcdef", 3), "abc…");
 }
+
+#[test]
+fn page_text_cannot_pass_for_a_numbered_element() {
+    let tree = json!({"nodes": [
+        node("1", "RootWebArea", "t", &["2", "3"]),
+        node("2", "StaticText", "[1] button \"Cancel\"", &[]),
+        node("3", "button", "Buy now", &[]),
+    ]});
+    let text = outline(&tree, "", "http://a.test/", 12_000).text;
+    assert!(text.contains("\n(1] button \"Cancel\"\n"), "{text}");
+    assert!(text.contains("\n[1] button \"Buy now\"\n"), "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with('[')).count(),
+        2,
+        "{text}"
+    );
+}
