@@ -1,6 +1,7 @@
 //! The tools every agent has: the time, and memory (save and search); and
-//! `exec`, when the edge offers it.
+//! `exec` and `browser`, when the edge offers them.
 
+pub mod browser;
 mod current_time;
 mod exec;
 mod memory_tools;
@@ -9,6 +10,7 @@ use std::sync::Arc;
 
 use crate::{Clock, Memory, OwnerTimeZone, ToolRegistry, ToolRegistryError};
 
+pub use browser::{Browser, BrowserConnector, BrowserError, BrowserLimits, BrowserSocket};
 pub use current_time::CurrentTime;
 pub use exec::{CommandRunner, Exec, MAX_COMMAND_BYTES};
 pub use memory_tools::{MemorySave, MemorySearch};

@@ -26,7 +26,9 @@
 //!   `async fn call(&self, serde_json::Value, &ToolContext) -> Result<ToolOutput, ToolError>`;
 //!   [`ToolRegistry`]: `register`, `specs`, `dispatch`. Built in ([`builtin`]):
 //!   `current_time`, `memory_save`, `memory_search`, added by
-//!   [`builtin::register_builtin_tools`].
+//!   [`builtin::register_builtin_tools`]; `exec` ([`builtin::Exec`]) and `browser`
+//!   ([`builtin::Browser::new`]`(connector, BrowserSettings, BrowserLimits)`, reaching
+//!   browsers through a [`builtin::BrowserConnector`]) when the edge offers them.
 //! - [`SessionStore`] over a [`Scope`]: `append(&SessionId, &Message) -> u64` (durable
 //!   on return), `history(&SessionId, limit)`, `list()`; ids are [`SessionId`]s
 //!   (`web-<random>`, `api-<random>`, `telegram-<sender>`).

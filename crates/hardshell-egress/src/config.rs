@@ -148,6 +148,9 @@ pub fn agent_settings(
         max_message_bytes: agent.max_message_bytes,
         max_tokens: agent.max_tokens,
         exec,
+        // The `browser` tool is offered once the edge serves its CDP proxy on
+        // the agent's browser socket; the wiring that starts it fills this.
+        browser: None,
         model_proxy: model_proxy.to_owned(),
     })
 }

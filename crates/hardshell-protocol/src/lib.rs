@@ -28,7 +28,7 @@ mod turn;
 pub use exec::{ExecAnswer, ExecEnd, ExecReport, ExecRequest, MAX_COMMAND_BYTES};
 pub use route::{AgentRoute, ControlRoute};
 pub use session::{SessionId, SessionIdError, SessionSummary, StoredMessage};
-pub use settings::{AgentSettings, ChainEntry, ExecSettings, SecretHint};
+pub use settings::{AgentSettings, BrowserSettings, ChainEntry, ExecSettings, SecretHint};
 pub use switch::SwitchReport;
 pub use turn::{
     ToolCallRecord, TurnEnd, TurnEvent, TurnFailure, TurnLine, TurnOutcome, TurnRefusal,

@@ -31,6 +31,9 @@ pub struct AgentSettings {
     /// The `exec` tool, when `[exec] approval` is not `deny`.
     #[serde(default)]
     pub exec: Option<ExecSettings>,
+    /// The `browser` tool, when `[browser] enabled`.
+    #[serde(default)]
+    pub browser: Option<BrowserSettings>,
     /// The HTTP proxy in the agent's shell that leads to its broker: the
     /// only way to the model providers.
     pub model_proxy: String,
@@ -58,6 +61,14 @@ pub struct ExecSettings {
     pub secrets: Vec<SecretHint>,
 }
 
+/// How the `browser` tool is described to the model. The edge's CDP proxy
+/// and the browser's broker decide what loads; this only tells the model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserSettings {
+    /// Hosts pages may come from; empty: any public host.
+    pub allow: Vec<String>,
+}
+
 /// A secret as the model is told of it: its name and where the broker swaps
 /// its placeholder; never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,10 +88,10 @@ mod tests {
     #[test]
     fn settings_keep_their_wire_shape() {
         pinned::<AgentSettings>(
-            r#"{"chain":[{"model":"anthropic/claude-sonnet-4-5","wire":"anthropic","base_url":"http://api.anthropic.com","key":"hs-secret:LLM_ANTHROPIC"},{"model":"local/smollm2","wire":"openai","base_url":"http://127.0.0.1:8080/v1","key":null}],"max_steps":8,"turn_timeout_secs":120,"max_message_bytes":32768,"max_tokens":4096,"exec":{"asks":true,"allow":["ls","git"],"timeout_secs":60,"egress":["api.github.com"],"tls_hosts":["api.github.com"],"secrets":[{"name":"GITHUB_TOKEN","hosts":["api.github.com"],"header":"authorization"}]},"model_proxy":"http://127.0.0.1:3128"}"#,
+            r#"{"chain":[{"model":"anthropic/claude-sonnet-4-5","wire":"anthropic","base_url":"http://api.anthropic.com","key":"hs-secret:LLM_ANTHROPIC"},{"model":"local/smollm2","wire":"openai","base_url":"http://127.0.0.1:8080/v1","key":null}],"max_steps":8,"turn_timeout_secs":120,"max_message_bytes":32768,"max_tokens":4096,"exec":{"asks":true,"allow":["ls","git"],"timeout_secs":60,"egress":["api.github.com"],"tls_hosts":["api.github.com"],"secrets":[{"name":"GITHUB_TOKEN","hosts":["api.github.com"],"header":"authorization"}]},"browser":{"allow":["example.com","*.wikipedia.org"]},"model_proxy":"http://127.0.0.1:3128"}"#,
         );
         pinned::<AgentSettings>(
-            r#"{"chain":[],"max_steps":1,"turn_timeout_secs":1,"max_message_bytes":1,"max_tokens":1,"exec":null,"model_proxy":"http://127.0.0.1:3128"}"#,
+            r#"{"chain":[],"max_steps":1,"turn_timeout_secs":1,"max_message_bytes":1,"max_tokens":1,"exec":null,"browser":null,"model_proxy":"http://127.0.0.1:3128"}"#,
         );
     }
 
@@ -91,6 +102,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(settings.exec, None);
+        assert_eq!(settings.browser, None);
         assert_eq!(settings.chain[0].key, None);
         let exec: ExecSettings =
             serde_json::from_str(r#"{"asks":false,"allow":[],"timeout_secs":5}"#).unwrap();

@@ -10,6 +10,9 @@ use std::path::PathBuf;
 pub const EDGE_SOCKET: &str = "edge.sock";
 /// A shell's egress broker, in its socket directory.
 pub const BROKER_SOCKET: &str = "broker.sock";
+/// The edge's CDP proxy for the built-in agent, in its socket directory: a
+/// WebSocket to [`browser_path`] there reaches a fresh, policed browser.
+pub const BROWSER_SOCKET: &str = "browser.sock";
 /// The agent's own socket, on which the edge reaches it. It lies in a
 /// directory of the edge's, never in the shell: the agent is handed the
 /// listening descriptor.
@@ -39,6 +42,18 @@ pub fn shell_broker_socket() -> PathBuf {
     PathBuf::from(SHELL_SOCKET_DIR).join(BROKER_SOCKET)
 }
 
+/// [`BROWSER_SOCKET`] as a shell sees it.
+pub fn shell_browser_socket() -> PathBuf {
+    PathBuf::from(SHELL_SOCKET_DIR).join(BROWSER_SOCKET)
+}
+
+/// The path of the WebSocket on [`BROWSER_SOCKET`] that opens a browser for
+/// the agent's conversation `session`. Session ids are `[A-Za-z0-9-]`, so no
+/// percent-encoding is needed.
+pub fn browser_path(session: &str) -> String {
+    format!("/cdp?session={session}")
+}
+
 /// The proxy URL a shell's programs use: [`SHELL_PROXY_PORT`] on its loopback.
 pub fn shell_proxy_url() -> String {
     format!("http://127.0.0.1:{SHELL_PROXY_PORT}")
@@ -59,5 +74,14 @@ mod tests {
             PathBuf::from("/run/hardshell/broker.sock")
         );
         assert_eq!(shell_proxy_url(), "http://127.0.0.1:3128");
+    }
+
+    #[test]
+    fn the_agent_finds_its_browser_beside_the_edge() {
+        assert_eq!(
+            shell_browser_socket(),
+            PathBuf::from("/run/hardshell/browser.sock")
+        );
+        assert_eq!(browser_path("web-abc-1"), "/cdp?session=web-abc-1");
     }
 }

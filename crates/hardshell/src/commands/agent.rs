@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use hardshell_agent::builtin::browser::{
+    Browser, BrowserConnector, BrowserError, BrowserLimits, BrowserSocket, handshake,
+};
 use hardshell_agent::builtin::{CommandRunner, Exec};
 use hardshell_agent::{
     Agent, AgentConfig, AgentParts, ChainModel, ChatStream, Memory, Model, ModelError,
@@ -16,7 +19,7 @@ use hardshell_agent::{
     builtin::register_builtin_tools,
 };
 use hardshell_llm::ChatRequest;
-use hardshell_protocol::socket::EDGE_HOST;
+use hardshell_protocol::socket::{BROWSER_SOCKET, EDGE_HOST, browser_path};
 use hardshell_protocol::{AgentSettings, ControlRoute, ExecAnswer, ExecRequest, SwitchReport};
 use hardshell_storage::{Location, RemoteOptions, Sealing, Store};
 use reqwest::Method;
@@ -62,6 +65,13 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
             Duration::from_secs(settings.turn_timeout_secs),
         )?;
         tools.register(Exec::new(runner, exec))?;
+    }
+    if let Some(browser) = settings.browser.clone() {
+        // The edge's CDP proxy listens beside its control socket.
+        let connector = EdgeBrowser {
+            socket: args.control_socket.with_file_name(BROWSER_SOCKET),
+        };
+        tools.register(Browser::new(connector, browser, BrowserLimits::default()))?;
     }
     let config = AgentConfig {
         max_steps: settings.max_steps,
@@ -215,6 +225,31 @@ impl CommandRunner for EdgeRunner {
     }
 }
 
+/// The `browser` tool's way to a browser: a WebSocket over the edge's
+/// browser socket, which the edge answers with a fresh, policed Chromium
+/// for the conversation, ended when the WebSocket closes.
+#[derive(Debug)]
+struct EdgeBrowser {
+    socket: PathBuf,
+}
+
+impl BrowserConnector for EdgeBrowser {
+    fn connect<'a>(
+        &'a self,
+        session: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<BrowserSocket, BrowserError>> {
+        Box::pin(async move {
+            let stream = tokio::net::UnixStream::connect(&self.socket)
+                .await
+                .map_err(|e| BrowserError::Connect {
+                    reason: format!("the edge's browser socket: {e}"),
+                })?;
+            let url = format!("ws://{EDGE_HOST}{}", browser_path(session));
+            handshake(Box::new(stream), &url).await
+        })
+    }
+}
+
 /// Tells the edge about each fallback switch, for its audit log. Best effort: a
 /// lost report does not stop the turn.
 fn report_switches(control: PathBuf) -> hardshell_agent::OnSwitch {
@@ -267,5 +302,57 @@ impl Model for NoModel {
         Err(ModelError::fatal(
             "No model is configured: add [llm] chain and [llm.providers.*] to hardshell.toml.",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The browser tool asks the edge's browser socket for the conversation's
+    /// browser, by the path and host the edge expects.
+    #[tokio::test]
+    // tungstenite's handshake callback returns its error response by value.
+    #[allow(clippy::result_large_err)]
+    async fn the_browser_is_asked_for_on_the_edge_s_socket_by_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join(BROWSER_SOCKET);
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        let edge = tokio::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let mut asked = None;
+            let record = |request: &tokio_tungstenite::tungstenite::handshake::server::Request,
+                          response| {
+                asked = Some((
+                    request.uri().to_string(),
+                    request.headers().get("host").cloned(),
+                ));
+                Ok(response)
+            };
+            let _socket = tokio_tungstenite::accept_hdr_async(stream, record)
+                .await
+                .unwrap();
+            asked.unwrap()
+        });
+        let connector = EdgeBrowser {
+            socket: socket.clone(),
+        };
+        connector.connect("web-abc-1").await.unwrap();
+        let (path, host) = edge.await.unwrap();
+        assert_eq!(path, "/cdp?session=web-abc-1");
+        assert_eq!(host.unwrap(), EDGE_HOST);
+
+        let missing = EdgeBrowser {
+            socket: dir.path().join("absent.sock"),
+        };
+        let Err(refused) = missing.connect("web-abc-1").await else {
+            panic!("connected to a socket that is not there");
+        };
+        assert!(
+            refused
+                .to_string()
+                .starts_with("no browser could be started: the edge's browser socket"),
+            "{refused}"
+        );
     }
 }
