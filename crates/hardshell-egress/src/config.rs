@@ -155,6 +155,19 @@ pub fn agent_settings(
     })
 }
 
+/// What the agent tells the model about its browser: where pages may load
+/// from (`[browser] allow`; empty: any public host).
+pub fn browser_settings(
+    browser: &hardshell_config::Browser,
+) -> hardshell_protocol::BrowserSettings {
+    hardshell_protocol::BrowserSettings {
+        allow: match browser.allow_public {
+            true => Vec::new(),
+            false => browser.allow.iter().map(ToString::to_string).collect(),
+        },
+    }
+}
+
 /// What the agent tells the model about `exec`; `None` when it has no such
 /// tool (the config's `exec_runs` decides, as it decides whether tool shells
 /// are started).

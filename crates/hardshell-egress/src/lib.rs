@@ -27,7 +27,7 @@ use std::path::PathBuf;
 pub use bound::BoundValues;
 pub use brokers::{exec_broker, model_broker, serve_model_broker};
 pub use browser::{BrowserEgress, browser_broker};
-pub use config::{agent_settings, gateway, ledger};
+pub use config::{agent_settings, browser_settings, gateway, ledger};
 pub use credentials::Credentials;
 pub use models::{AgentProvider, LlmGateway, LlmGatewayError, ProviderRoute};
 pub use stored::{StoredSecrets, StoredSecretsError};

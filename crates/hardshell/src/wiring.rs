@@ -38,7 +38,7 @@ mod shells;
 mod storage;
 mod workload;
 
-pub use agent_shell::{AgentShell, start_agent_shell};
+pub use agent_shell::{AgentBrowser, AgentShell, start_agent_shell};
 pub use browser::build_browser;
 pub use edge::{Behind, bind_edge, listen_addr, oidc_client_secret, print_setup_link};
 pub use egress::{Egress, build_egress};

@@ -68,6 +68,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         Some(workload) => wiring::edge_config(&loaded, workload),
         None => loaded.clone(),
     };
+    // The agent's browsing marks its conversations for exec, which the
+    // edge then holds.
+    let untrusted = exec.as_ref().map(hardshell_exec::ExecService::untrusted);
+    let agent_browser = browser
+        .clone()
+        .map(|service| wiring::AgentBrowser { service, untrusted });
     let listening = wiring::bind_edge(
         &edge_config,
         &storage,
@@ -83,7 +89,14 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     )
     .await?;
     wiring::print_setup_link(&listening.edge).await?;
-    let agent = wiring::start_agent_shell(&loaded, &storage, &host, egress, &listening.edge)?;
+    let agent = wiring::start_agent_shell(
+        &loaded,
+        &storage,
+        &host,
+        egress,
+        &listening.edge,
+        agent_browser,
+    )?;
     let workload = workload.map(wiring::start_workload);
 
     // Ready (systemd's Type=notify) once the edge serves and the agent answers.

@@ -45,12 +45,17 @@ pub fn start_agent_shell(
     host: &ShellHost,
     egress: Egress,
     edge: &Edge,
+    browser: Option<AgentBrowser>,
 ) -> anyhow::Result<Option<AgentShell>> {
     let Some(gateway) = egress.gateway else {
         return Ok(None);
     };
     let sockets = &host.sockets;
-    let settings = hardshell_egress::agent_settings(loaded, &gateway, &socket::shell_proxy_url())?;
+    let mut settings =
+        hardshell_egress::agent_settings(loaded, &gateway, &socket::shell_proxy_url())?;
+    if browser.is_some() {
+        settings.browser = Some(hardshell_egress::browser_settings(&loaded.config.browser));
+    }
     let scope = storage.store.root().scope(&ObjectKey::parse("agent")?)?;
     let service = ControlService::for_agent(scope, settings, edge);
     // Made afresh: a directory of an earlier version was the shell's to
@@ -72,8 +77,28 @@ pub fn start_agent_shell(
     // The edge's sockets belong to the shell's id, so the agent can
     // connect; the directory stays the edge's. (lchown all the same: a
     // symlink here would be given away, not followed.)
+    // The browser, with `[browser] enabled`: a socket beside the others
+    // where the agent's tool opens one per conversation.
+    let mut given = vec![sockets.control.clone(), sockets.broker.clone()];
+    if let Some(browser) = browser {
+        let path = sockets.socket_dir.join(socket::BROWSER_SOCKET);
+        let listener = hardshell_broker::socket::bind(&path)
+            .with_context(|| format!("binding the agent's browser socket {}", path.display()))?;
+        let untrusted = browser.untrusted;
+        let on_browse: hardshell_browser::OnBrowse = Arc::new(move |session: &str| {
+            if let Some(untrusted) = &untrusted {
+                untrusted.mark(session);
+            }
+        });
+        tokio::spawn(hardshell_browser::serve_agent_socket(
+            listener,
+            browser.service,
+            on_browse,
+        ));
+        given.push(path);
+    }
     let (uid, gid) = hardshell_sandbox::host_ids();
-    for path in [&sockets.control, &sockets.broker] {
+    for path in &given {
         std::os::unix::fs::lchown(path, Some(uid), Some(gid))
             .context("giving the edge's sockets to the agent's shell")?;
     }
@@ -100,6 +125,14 @@ pub fn start_agent_shell(
     let (stop, stopped) = watch::channel(false);
     let supervisor = tokio::spawn(supervise(workload, stopped));
     Ok(Some(AgentShell { stop, supervisor }))
+}
+
+/// The browser, for the agent: the CDP service its tool reaches on
+/// `browser.sock`, and the sessions its browsing marks as having read
+/// untrusted content (the exec service's, when the agent has `exec`).
+pub struct AgentBrowser {
+    pub service: Arc<hardshell_browser::CdpService>,
+    pub untrusted: Option<Arc<hardshell_exec::UntrustedSessions>>,
 }
 
 /// `path` as a new, empty directory of the edge's with `mode`. Whatever was

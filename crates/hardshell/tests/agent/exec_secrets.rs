@@ -4,68 +4,8 @@
 //! passes them as text, so the documented workflow completes through the
 //! agent and the session keeps working after it.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
 use crate::running::{Running, env, instance, new_session, reply_text, token, turn};
-
-/// What the scripted provider got: each request's authorization header and
-/// body.
-type Seen = Arc<Mutex<Vec<(String, String)>>>;
-
-/// An OpenAI-compatible provider that answers its first request with a call
-/// of `exec` running `command`, and every later one with plain text.
-fn scripted_provider(command: String) -> (String, Seen) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}/v1", listener.local_addr().unwrap());
-    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { continue };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut length, mut authorization) = (0, String::new());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(value) = lower.strip_prefix("content-length:") {
-                    length = value.trim().parse().unwrap_or(0);
-                }
-                if lower.starts_with("authorization:") {
-                    authorization = line["authorization:".len()..].trim().to_owned();
-                }
-            }
-            let mut body = vec![0; length];
-            let _ = reader.read_exact(&mut body);
-            let mut log = log.lock().unwrap();
-            log.push((authorization, String::from_utf8_lossy(&body).into_owned()));
-            let delta = if log.len() == 1 {
-                let arguments = serde_json::json!({ "command": command }).to_string();
-                serde_json::json!({ "tool_calls": [{ "index": 0, "id": "call_1", "type": "function",
-                    "function": { "name": "exec", "arguments": arguments } }] })
-            } else {
-                serde_json::json!({ "content": "The API answered." })
-            };
-            let finish = if log.len() == 1 { "tool_calls" } else { "stop" };
-            drop(log);
-            let events = format!(
-                "data: {}\n\ndata: {}\n\ndata: [DONE]\n\n",
-                serde_json::json!({ "choices": [{ "index": 0, "delta": delta }] }),
-                serde_json::json!({ "choices": [{ "index": 0, "delta": {}, "finish_reason": finish }] }),
-            );
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{events}",
-                events.len()
-            );
-        }
-    });
-    (url, seen)
-}
+use crate::scripted::{Step, scripted_provider};
 
 #[test]
 fn exec_with_secrets_completes_through_a_model_turn_and_the_session_goes_on() {
@@ -73,9 +13,13 @@ fn exec_with_secrets_completes_through_a_model_turn_and_the_session_goes_on() {
     let (api_port, api_root, api_seen) = crate::shell::outside_tls_server();
     // The API echoes the authorization it got, which the broker turns back
     // into the placeholder: the command's output quotes it to the model.
-    let (model_url, model_seen) = scripted_provider(format!(
+    let command = format!(
         "curl -sS -H 'Authorization: Bearer hs-secret:TEST_TOKEN' http://localhost:{api_port}/user"
-    ));
+    );
+    let (model_url, model_seen) = scripted_provider(vec![
+        Step::call("exec", serde_json::json!({ "command": command })),
+        Step::say("The API answered."),
+    ]);
     let hs = instance(&format!(
         "[agent]\nmax_tokens = 64\n[llm]\nchain = [\"stub/scripted\"]\n\
          [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{model_url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n\

@@ -3,10 +3,12 @@
 //! fallback, the spend cap, and durability across kill -9.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browsing;
 mod durability;
 mod exec_secrets;
 mod models;
 mod running;
+mod scripted;
 mod shell;
 mod surfaces;
 

@@ -1,0 +1,99 @@
+//! The agent browses for the user, and a page's instructions do not become
+//! commands: a (scripted, prompt-injected) model opens a page that says to
+//! run a command, then asks `exec` to run one whose every program is on the
+//! allowlist. The edge asks the owner, saying why; nothing runs unasked.
+
+use hardshell_testkit::browser::script;
+use hardshell_testkit::netns::NetnsSite;
+use serde_json::json;
+
+use crate::running::{Running, audit_records, instance, new_session, token, turn};
+use crate::scripted::{Step, scripted_provider};
+
+#[test]
+fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
+    let site = NetnsSite::serve(&script("test-site.py"));
+    let (model_url, model_seen) = scripted_provider(vec![
+        Step::call(
+            "browser",
+            json!({ "action": "open", "url": site.url("/inject") }),
+        ),
+        Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
+        Step::say("Done."),
+    ]);
+    let (host, cidr) = (site.address.to_string(), site.cidr());
+    let (host, cidr) = (site.address.to_string(), site.cidr());
+    let hs = instance(&format!(
+        "[agent]\nmax_tokens = 64\nturn_timeout_secs = 120\n[llm]\nchain = [\"stub/scripted\"]\n\
+         [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{model_url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n\
+         [exec]\napproval = \"ask\"\nallow = [\"echo\"]\napproval_timeout_secs = 3\n\
+         [shell]\nworkspace_mb = 16\nworkspace_inodes = 1024\n\
+         [browser]\nenabled = true\nallow = [\"{host}\"]\n"
+    ));
+    hs.edit_config(|text| {
+        text.replacen(
+            "browser_internal = []",
+            &format!("browser_internal = [\"{cidr}\"]"),
+            1,
+        )
+    });
+    let running = Running::start(&hs);
+    let token = token(&hs);
+    let session = new_session(&running, &token);
+
+    let events = turn(&running, &token, &session, "What do the release notes say?");
+    let named = |name: &'static str| events.iter().filter(move |(n, _)| n == name);
+    // The page was read through the browser.
+    assert!(
+        named("tool").any(|(_, data)| data["name"] == "browser"),
+        "{events:?}"
+    );
+    // The listed command was asked about, with the edge's reason, and not run.
+    let question = named("approval")
+        .next()
+        .unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(
+        question.1["command"], "echo pwned > pwned.txt",
+        "{events:?}"
+    );
+    assert!(
+        question.1["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("web pages"),
+        "{events:?}"
+    );
+    assert_eq!(named("command").count(), 0, "a command ran: {events:?}");
+    assert!(
+        !hs.path(&format!("data/workspaces/{session}/pwned.txt"))
+            .exists()
+    );
+    // Recorded as asked for that reason; never as allowed. (How the
+    // question ended is recorded when it is next looked at: not awaited.)
+    let decided: Vec<_> = audit_records(&hs)
+        .into_iter()
+        .filter(|record| record["event"]["type"] == "exec_decided")
+        .map(|record| {
+            (
+                record["event"]["decision"].clone(),
+                record["event"]["reason"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        decided.first(),
+        Some(&(json!("asked"), json!("untrusted_content"))),
+        "{decided:?}"
+    );
+    assert!(
+        decided.iter().all(|(decision, _)| decision != "allowed"),
+        "{decided:?}"
+    );
+
+    // The model saw the page as untrusted text, the injection inside it.
+    let requests = model_seen.lock().unwrap();
+    let page = &requests[1].1;
+    assert!(page.contains("untrusted"), "{page}");
+    assert!(page.contains("ignore previous instructions"), "{page}");
+    running.stop();
+}
