@@ -22,7 +22,6 @@ fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
         Step::say("Done."),
     ]);
     let (host, cidr) = (site.address.to_string(), site.cidr());
-    let (host, cidr) = (site.address.to_string(), site.cidr());
     let hs = instance(&format!(
         "[agent]\nmax_tokens = 64\nturn_timeout_secs = 120\n[llm]\nchain = [\"stub/scripted\"]\n\
          [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{model_url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n\
