@@ -4,20 +4,23 @@
 // directly, measured side by side in one run.
 //
 //   per load    one page per browser, `page.goto(site + path)` waiting for
-//               `load`, cycling over a few of the test site's pages; the two
-//               browsers take turns in rounds of --round loads (the first to go
-//               alternates), so drift on the machine hits both alike
+//               `load`, cycling over a few of the test site's pages; the
+//               browsers take turns in rounds of --round loads (who goes first
+//               rotates), so drift on the machine hits them alike
 //   cold start  from `connectOverCDP` (a fresh browser in a shell of its own,
 //               started for the connection) and from `chromium.launch` to the
-//               first page loaded, alternating, --cold times each
+//               first page loaded, in turns, --cold times each
 //
-// Prints p50/p90 and the ratios, then one `summary: {...}` JSON line. Never
-// judges a figure: a load that fails or answers other than 2xx stops the run
-// (a fast error page is not a page load), and that is the only exit 1.
+// The hardshell rows come from BENCH_HARDSHELL, a JSON list of
+// {label, endpoint, token} (in the environment, not on a command line anyone
+// can read in ps). Prints p50/p90 and the ratios against direct, then one
+// `summary: {...}` JSON line. Never judges a figure: a load that fails or
+// answers other than 2xx stops the run (a fast error page is not a page
+// load), and that is the only exit 1.
 //
-//   PLAYWRIGHT_HOME=$INFRA/node node bench/browser.mjs --endpoint ws://HOST:PORT/cdp \
-//     --token T --site http://ADDR --chromium /usr/lib/chromium/chromium \
-//     [--loads 200] [--round 10] [--cold 5]
+//   BENCH_HARDSHELL='[{"label":…,"endpoint":"ws://HOST:PORT/cdp","token":…}]' \
+//   PLAYWRIGHT_HOME=$INFRA/node node bench/browser.mjs --site http://ADDR \
+//     --chromium /usr/lib/chromium/chromium [--loads 200] [--round 10] [--cold 5]
 import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 
@@ -29,6 +32,7 @@ const PATHS = ['/', '/form', '/landed'];
 // Generous: a step on two busy cores can stall; a timeout is a failure, never
 // a figure.
 const STEP_TIMEOUT_MS = 60_000;
+const DIRECT = 'direct (chromium.launch)';
 
 function fail(message) {
   console.error(`browser.mjs: ${message}`);
@@ -37,8 +41,6 @@ function fail(message) {
 
 const { values: args } = parseArgs({
   options: {
-    endpoint: { type: 'string' },
-    token: { type: 'string' },
     site: { type: 'string' },
     chromium: { type: 'string' },
     loads: { type: 'string', default: '200' },
@@ -46,7 +48,7 @@ const { values: args } = parseArgs({
     cold: { type: 'string', default: '5' },
   },
 });
-for (const name of ['endpoint', 'token', 'site', 'chromium']) {
+for (const name of ['site', 'chromium']) {
   if (!args[name]) fail(`--${name} is required`);
 }
 function count(name) {
@@ -57,27 +59,47 @@ function count(name) {
 const loads = count('loads');
 const round = Math.min(count('round'), loads);
 const colds = count('cold');
+let instances;
+try {
+  instances = JSON.parse(process.env.BENCH_HARDSHELL ?? '');
+} catch {
+  fail('BENCH_HARDSHELL is not set to a JSON list of {label, endpoint, token}');
+}
+if (!Array.isArray(instances) || instances.length === 0
+  || !instances.every((i) => i && typeof i.label === 'string' && typeof i.endpoint === 'string' && typeof i.token === 'string')) {
+  fail('BENCH_HARDSHELL must be a non-empty JSON list of {label, endpoint, token} strings');
+}
 
 const chromium = await loadPlaywright(fail);
-const headers = { Authorization: `Bearer ${args.token}` };
 
-// The two ways to a browser, each giving { browser, context }.
-const ways = {
-  hardshell: async () => {
-    const browser = await chromium.connectOverCDP(args.endpoint, { headers, timeout: STEP_TIMEOUT_MS });
+// Every way to a browser, by row label, each giving { browser, context }.
+const ways = {};
+for (const { label, endpoint, token } of instances) {
+  ways[label] = async () => {
+    const browser = await chromium.connectOverCDP(endpoint, {
+      headers: { Authorization: `Bearer ${token}` },
+      timeout: STEP_TIMEOUT_MS,
+    });
     // The session's browser comes with its default context, as OpenClaw uses it.
     const context = browser.contexts()[0] ?? (await browser.newContext());
     return { browser, context };
-  },
-  direct: async () => {
-    const browser = await chromium.launch({
-      executablePath: args.chromium,
-      args: ['--no-sandbox', '--headless'],
-      timeout: STEP_TIMEOUT_MS,
-    });
-    return { browser, context: await browser.newContext() };
-  },
+  };
+}
+ways[DIRECT] = async () => {
+  const browser = await chromium.launch({
+    executablePath: args.chromium,
+    args: ['--no-sandbox', '--headless'],
+    timeout: STEP_TIMEOUT_MS,
+  });
+  return { browser, context: await browser.newContext() };
 };
+const names = Object.keys(ways);
+
+// Turn `turn`'s order: the list rotated, so each goes first as often.
+function rotated(turn) {
+  const at = turn % names.length;
+  return [...names.slice(at), ...names.slice(0, at)];
+}
 
 async function load(page, path) {
   const url = `${args.site}${path}`;
@@ -100,26 +122,21 @@ function quantile(samples, q) {
 }
 
 function figures(samples) {
-  return { p50: quantile(samples, 0.5), p90: quantile(samples, 0.9), n: samples.length };
+  return { p50: quantile(samples, 0.5), p90: quantile(samples, 0.9) };
 }
-
-const ms = (x) => `${x.toFixed(1)} ms`.padStart(10);
-const ratio = (a, b) => (b > 0 ? a / b : NaN);
 
 async function perLoad() {
   const open = {};
-  for (const [name, start] of Object.entries(ways)) {
-    const { browser, context } = await start();
+  for (const name of names) {
+    const { browser, context } = await ways[name]();
     const page = await context.newPage();
     // Unmeasured: the first load of each page warms the browser (and, through
-    // hardshell, the broker's connection to the site).
+    // hardshell, the broker).
     for (const path of PATHS) await load(page, path);
     open[name] = { browser, page, times: [], next: 0 };
   }
-  const names = Object.keys(open);
   for (let done = 0, turn = 0; done < loads; done += round, turn += 1) {
-    const order = turn % 2 === 0 ? names : [...names].reverse();
-    for (const name of order) {
+    for (const name of rotated(turn)) {
       const way = open[name];
       for (let i = 0; i < Math.min(round, loads - done); i += 1) {
         const path = PATHS[way.next++ % PATHS.length];
@@ -144,50 +161,50 @@ async function coldStart(start) {
 }
 
 async function coldStarts() {
-  const names = Object.keys(ways);
   // One unmeasured start of each: the binary's pages into the page cache.
   for (const name of names) await coldStart(ways[name]);
   const times = Object.fromEntries(names.map((name) => [name, []]));
-  for (let i = 0; i < colds; i += 1) {
-    for (const name of i % 2 === 0 ? names : [...names].reverse()) {
-      times[name].push(await coldStart(ways[name]));
-    }
+  for (let turn = 0; turn < colds; turn += 1) {
+    for (const name of rotated(turn)) times[name].push(await coldStart(ways[name]));
   }
   return Object.fromEntries(names.map((name) => [name, figures(times[name])]));
+}
+
+const ms = (x) => `${x.toFixed(1)} ms`.padStart(11);
+const times = (x) => `${x.toFixed(2)}x`.padStart(9);
+const width = Math.max(...names.map((name) => name.length)) + 2;
+
+function table(title, rows, withP90Ratio) {
+  const direct = rows[DIRECT];
+  console.log(`\n${title}`);
+  console.log(`  ${''.padEnd(width)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p50/direct'.padStart(12)}`
+    + (withP90Ratio ? `${'p90/direct'.padStart(12)}` : ''));
+  for (const name of names) {
+    const row = rows[name];
+    console.log(`  ${name.padEnd(width)}${ms(row.p50)}${ms(row.p90)}${times(row.p50 / direct.p50).padStart(12)}`
+      + (withP90Ratio ? times(row.p90 / direct.p90).padStart(12) : ''));
+  }
 }
 
 try {
   const perLoadFigures = await perLoad();
   const cold = await coldStarts();
-  const h = perLoadFigures.hardshell;
-  const d = perLoadFigures.direct;
-  console.log(`\npage load (goto, waiting for load), ${loads} each over ${PATHS.join(' ')}, rounds of ${round}:`);
-  console.log(`  ${''.padEnd(28)}${'p50'.padStart(10)}${'p90'.padStart(10)}`);
-  console.log(`  ${'through hardshell /cdp'.padEnd(28)}${ms(h.p50)}${ms(h.p90)}`);
-  console.log(`  ${'direct (chromium.launch)'.padEnd(28)}${ms(d.p50)}${ms(d.p90)}`);
-  console.log(`  ratio p50 ${ratio(h.p50, d.p50).toFixed(2)}x, p90 ${ratio(h.p90, d.p90).toFixed(2)}x (target p50 <= 1.05x)`);
-  const ch = cold.hardshell;
-  const cd = cold.direct;
-  console.log(`\ncold start to the first page loaded, ${colds} each, alternating:`);
-  console.log(`  ${'connectOverCDP via /cdp'.padEnd(28)}${ms(ch.p50)} p50 ${ms(ch.p90)} p90`);
-  console.log(`  ${'chromium.launch'.padEnd(28)}${ms(cd.p50)} p50 ${ms(cd.p90)} p90`);
-  console.log(`  ratio p50 ${ratio(ch.p50, cd.p50).toFixed(2)}x`);
-  const round1 = (x) => Number(x.toFixed(1));
-  const round2 = (x) => Number(x.toFixed(2));
+  table(`page load (goto, waiting for load), ${loads} each over ${PATHS.join(' ')}, in rounds of ${round} (target: p50/direct <= 1.05x)`,
+    perLoadFigures, true);
+  table(`cold start to the first page loaded, ${colds} each, in turns`, cold, false);
+  const r1 = (x) => Number(x.toFixed(1));
+  const r2 = (x) => Number(x.toFixed(2));
+  const row = (all, name, p90Ratio) => ({
+    p50_ms: r1(all[name].p50),
+    p90_ms: r1(all[name].p90),
+    p50_ratio: r2(all[name].p50 / all[DIRECT].p50),
+    ...(p90Ratio ? { p90_ratio: r2(all[name].p90 / all[DIRECT].p90) } : {}),
+  });
   const summary = {
     loads,
-    load_ms: {
-      hardshell: { p50: round1(h.p50), p90: round1(h.p90) },
-      direct: { p50: round1(d.p50), p90: round1(d.p90) },
-      ratio_p50: round2(ratio(h.p50, d.p50)),
-      ratio_p90: round2(ratio(h.p90, d.p90)),
-    },
     cold_starts: colds,
-    cold_ms: {
-      hardshell: { p50: round1(ch.p50) },
-      direct: { p50: round1(cd.p50) },
-      ratio_p50: round2(ratio(ch.p50, cd.p50)),
-    },
+    load: Object.fromEntries(names.map((name) => [name, row(perLoadFigures, name, true)])),
+    cold: Object.fromEntries(names.map((name) => [name, row(cold, name, false)])),
   };
   console.log(`\nsummary: ${JSON.stringify(summary)}`);
 } catch (error) {

@@ -4,11 +4,15 @@
 # connection, its pages through the browser's broker), against the same
 # Chromium binary launched by Playwright and reaching the same site directly,
 # both measured in one run by bench/browser.mjs: time per page load (p50, p90,
-# interleaved rounds) and cold start to the first page loaded.
+# interleaved rounds) and cold start to the first page loaded. The browser's
+# shell has [shell] cpu_percent (default 100, one core) while the direct one
+# may use every core, so hardshell is measured both ways.
 #
 #   bash bench/browser.sh [LOADS]      (default 200 loads each way)
 #   HARDSHELL_BIN=path/to/hardshell bash bench/browser.sh   (that binary, no build)
 #   BENCH_COLD=5 BENCH_ROUND=10        (cold starts each way; loads per turn)
+#   BENCH_CPU_PERCENTS="100 200"       (the browser shell's CPU quotas measured,
+#                                       one `up` each; default 100 and every core)
 #   BENCH_KEEP=1                       (keep the work directory: config, up.log)
 #
 # The site is scripts/test-site.py in a network namespace of the bench's own,
@@ -26,6 +30,9 @@ CHROMIUM=/usr/lib/chromium/chromium
 LOADS=${1:-200}
 COLD=${BENCH_COLD:-5}
 ROUND=${BENCH_ROUND:-10}
+# The browser's shell CPU quotas to measure, in percent of one core, one
+# `hardshell up` each: the default (100) and every core.
+CPU_PERCENTS=${BENCH_CPU_PERCENTS:-$(printf '%s\n' 100 $((100 * $(nproc))) | sort -nu | tr '\n' ' ')}
 
 fail() {
   echo "browser.sh: $*" >&2
@@ -58,11 +65,11 @@ namespace="hs-bench-$$"
 host_link="hbh$$"
 inner_link="hbn$$"
 site_pid=""
-up_pid=""
+up_pids=()
 ready_pid=""
 cleanup() {
   local pid
-  for pid in "$ready_pid" "$up_pid" "$site_pid"; do
+  for pid in "$ready_pid" "${up_pids[@]}" "$site_pid"; do
     [[ -n $pid ]] || continue
     kill -TERM "$pid" 2>/dev/null || true
     # `up` ends its browsers' shells and drains for a few seconds.
@@ -106,15 +113,18 @@ for _ in $(seq 200); do
 done
 curl -sf -o /dev/null --max-time 2 "$site/" || fail "the test site never answered at $site"
 
-# --- a scratch instance: no agent, the browser on, the site allowed -----------
-mkdir "$work/hs"
-cd "$work/hs"
-"$bin" init >/dev/null
-python3 - "$site_address" "$site_cidr" <<'EOF'
+# --- scratch instances: no agent, the browser on, the site allowed ------------
+# One `up` per browser shell CPU quota measured (the shell's cpu_percent, which
+# the browser's shell takes from [shell]): the default, one core, and every
+# core, which is what the directly launched browser may use.
+start_instance() {
+  local name=$1 cpu_percent=$2 dir="$work/$1"
+  mkdir "$dir"
+  (cd "$dir" && "$bin" init >/dev/null)
+  python3 - "$dir/hardshell.toml" "$site_address" "$site_cidr" "$cpu_percent" <<'EOF'
 import sys
 
-site, cidr = sys.argv[1], sys.argv[2]
-path = "hardshell.toml"
+path, site, cidr, cpu_percent = sys.argv[1:]
 text = open(path).read()
 
 
@@ -132,6 +142,7 @@ text = section_replace(text, "agent", "enabled = true", "enabled = false")
 # connections (one per cold start, besides the loads' session).
 text = section_replace(text, "ratelimit", "requests_per_minute = 60\nburst = 10",
                        "requests_per_minute = 6000000\nburst = 1000000")
+text = section_replace(text, "shell", "cpu_percent = 100", f"cpu_percent = {cpu_percent}")
 text = section_replace(text, "browser", "enabled = false", "enabled = true")
 text = section_replace(text, "browser", "allow = []", f'allow = ["{site}"]')
 # A closed session's shell is torn down after its connection ends; room for
@@ -140,28 +151,38 @@ text = section_replace(text, "browser", "max_instances = 2", "max_instances = 4"
 text = section_replace(text, "dangerous", "browser_internal = []", f'browser_internal = ["{cidr}"]')
 open(path, "w").write(text)
 EOF
-# The token on stdout; its id and expiry on stderr, kept for a failure.
-token=$("$bin" token create --name bench --scope browser 2>"$work/token.log") ||
-  fail "token create: $(cat "$work/token.log")"
+  # The token on stdout; its id and expiry on stderr, kept for a failure.
+  local token
+  token=$(cd "$dir" && "$bin" token create --name bench --scope browser 2>"$dir/token.log") ||
+    fail "token create: $(cat "$dir/token.log")"
+  # Started as systemd starts a Type=notify service: READY=1 once the edge serves.
+  python3 "$repo/bench/wait-ready.py" "$dir/notify.sock" 60 >"$dir/ready" &
+  ready_pid=$!
+  for _ in $(seq 100); do [[ -S $dir/notify.sock ]] && break; sleep 0.05; done
+  (cd "$dir" && NOTIFY_SOCKET="$dir/notify.sock" RUST_LOG=info exec "$bin" up >/dev/null 2>"$dir/up.log") &
+  up_pids+=($!)
+  wait "$ready_pid" || { tail -20 "$dir/up.log" >&2; ready_pid=""; fail "hardshell up ($name) was not ready"; }
+  ready_pid=""
+  local edge
+  edge=$(sed -n 's|.*://||p' "$dir/ready")
+  [[ -n $edge ]] || fail "hardshell up ($name) said no address: $(cat "$dir/ready")"
+  curl -sf -o /dev/null --max-time 5 "http://$edge/healthz" ||
+    fail "the edge's /healthz did not answer at $edge ($name)"
+  instances+=("$(python3 -c 'import json, sys; print(json.dumps(dict(zip(("label", "endpoint", "token"), sys.argv[1:]))))' \
+    "hardshell /cdp, cpu_percent $cpu_percent" "ws://$edge/cdp" "$token")")
+  echo "hardshell /cdp, cpu_percent $cpu_percent: edge $edge"
+}
 
-# Started as systemd starts a Type=notify service: READY=1 once the edge serves.
-python3 "$repo/bench/wait-ready.py" "$work/notify.sock" 60 >"$work/ready" &
-ready_pid=$!
-for _ in $(seq 100); do [[ -S $work/notify.sock ]] && break; sleep 0.05; done
-NOTIFY_SOCKET="$work/notify.sock" RUST_LOG=info "$bin" up >/dev/null 2>"$work/up.log" &
-up_pid=$!
-wait "$ready_pid" || { tail -20 "$work/up.log" >&2; ready_pid=""; fail "hardshell up was not ready"; }
-ready_pid=""
-edge=$(sed -n 's|.*://||p' "$work/ready")
-[[ -n $edge ]] || fail "hardshell up said no address: $(cat "$work/ready")"
-curl -sf -o /dev/null --max-time 5 "http://$edge/healthz" || fail "the edge's /healthz did not answer at $edge"
-cd "$repo"
-
-# --- measure ------------------------------------------------------------------
 echo "== browser benchmark"
 echo "machine: $(nproc) cores, load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "chromium: $("$CHROMIUM" --version 2>/dev/null | head -1); hardshell: $bin"
-echo "site: $site (netns $namespace); edge: $edge"
-node bench/browser.mjs --endpoint "ws://$edge/cdp" --token "$token" --site "$site" \
-  --chromium "$CHROMIUM" --loads "$LOADS" --round "$ROUND" --cold "$COLD"
+echo "site: $site (netns $namespace)"
+instances=()
+for cpu_percent in $CPU_PERCENTS; do start_instance "hs-cpu$cpu_percent" "$cpu_percent"; done
+BENCH_HARDSHELL="[$(IFS=,; echo "${instances[*]}")]"
+export BENCH_HARDSHELL
+
+# --- measure ------------------------------------------------------------------
+node bench/browser.mjs --site "$site" --chromium "$CHROMIUM" \
+  --loads "$LOADS" --round "$ROUND" --cold "$COLD"
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
