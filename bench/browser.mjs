@@ -13,7 +13,11 @@
 //
 // The hardshell rows come from BENCH_HARDSHELL, a JSON list of
 // {label, endpoint, token} (in the environment, not on a command line anyone
-// can read in ps). Prints p50/p90 and the ratios against direct, then one
+// can read in ps); each uses its session's default context, as OpenClaw does.
+// The baseline is `chromium.launch` with a new (in-memory) context; a second
+// direct row, a persistent context with its profile on tmpfs, is the like of
+// a session's default context. Prints p50/p90 and the ratios against the
+// baseline, then one
 // `summary: {...}` JSON line. Never judges a figure: a load that fails or
 // answers other than 2xx stops the run (a fast error page is not a page
 // load), and that is the only exit 1.
@@ -22,6 +26,9 @@
 //   PLAYWRIGHT_HOME=$INFRA/node node bench/browser.mjs --site http://ADDR \
 //     --chromium /usr/lib/chromium/chromium [--loads 200] [--round 10] [--cold 5]
 import { parseArgs } from 'node:util';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 
 import { loadPlaywright } from '../scripts/browser-common.mjs';
@@ -33,6 +40,7 @@ const PATHS = ['/', '/form', '/landed'];
 // a figure.
 const STEP_TIMEOUT_MS = 60_000;
 const DIRECT = 'direct (chromium.launch)';
+const PERSISTENT = 'direct (persistent context)';
 
 function fail(message) {
   console.error(`browser.mjs: ${message}`);
@@ -72,7 +80,7 @@ if (!Array.isArray(instances) || instances.length === 0
 
 const chromium = await loadPlaywright(fail);
 
-// Every way to a browser, by row label, each giving { browser, context }.
+// Every way to a browser, by row label, each giving { context, close }.
 const ways = {};
 for (const { label, endpoint, token } of instances) {
   ways[label] = async () => {
@@ -82,16 +90,35 @@ for (const { label, endpoint, token } of instances) {
     });
     // The session's browser comes with its default context, as OpenClaw uses it.
     const context = browser.contexts()[0] ?? (await browser.newContext());
-    return { browser, context };
+    // Disconnecting ends the session; whatever a relay answers to Playwright's
+    // last calls is no part of the figures.
+    return { context, close: () => browser.close().catch(() => {}) };
   };
 }
+const launchOptions = {
+  executablePath: args.chromium,
+  args: ['--no-sandbox', '--headless'],
+  timeout: STEP_TIMEOUT_MS,
+};
+// The brief's baseline: `chromium.launch`, a page in a new context (kept in
+// memory, as `browser.newPage()` makes).
 ways[DIRECT] = async () => {
-  const browser = await chromium.launch({
-    executablePath: args.chromium,
-    args: ['--no-sandbox', '--headless'],
-    timeout: STEP_TIMEOUT_MS,
-  });
-  return { browser, context: await browser.newContext() };
+  const browser = await chromium.launch(launchOptions);
+  return { context: await browser.newContext(), close: () => browser.close() };
+};
+// The like of a session's default context: a profile directory on tmpfs, as
+// the session's is on its shell's /tmp. Shows what the kind of context costs
+// by itself, apart from hardshell.
+ways[PERSISTENT] = async () => {
+  const profile = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hardshell-browser-bench-'));
+  const context = await chromium.launchPersistentContext(profile, launchOptions);
+  return {
+    context,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
 };
 const names = Object.keys(ways);
 
@@ -128,12 +155,12 @@ function figures(samples) {
 async function perLoad() {
   const open = {};
   for (const name of names) {
-    const { browser, context } = await ways[name]();
+    const { context, close } = await ways[name]();
     const page = await context.newPage();
     // Unmeasured: the first load of each page warms the browser (and, through
     // hardshell, the broker).
     for (const path of PATHS) await load(page, path);
-    open[name] = { browser, page, times: [], next: 0 };
+    open[name] = { close, page, times: [], next: 0 };
   }
   for (let done = 0, turn = 0; done < loads; done += round, turn += 1) {
     for (const name of rotated(turn)) {
@@ -144,19 +171,19 @@ async function perLoad() {
       }
     }
   }
-  for (const way of Object.values(open)) await way.browser.close();
+  for (const way of Object.values(open)) await way.close();
   return Object.fromEntries(names.map((name) => [name, figures(open[name].times)]));
 }
 
 async function coldStart(start) {
-  let browser;
+  let close;
   const took = await timed(async () => {
     const opened = await start();
-    browser = opened.browser;
+    close = opened.close;
     const page = await opened.context.newPage();
     await load(page, '/');
   });
-  await browser.close();
+  await close();
   return took;
 }
 
