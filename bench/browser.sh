@@ -2,8 +2,9 @@
 # The browser benchmark: Playwright driving a page through a release build of
 # `hardshell up`'s /cdp (a fresh Chromium in a shell of its own per
 # connection, its pages through the browser's broker), against the same
-# Chromium binary launched by Playwright and reaching the same site directly,
-# both measured in one run by bench/browser.mjs: time per page load (p50, p90,
+# Chromium binary launched by Playwright and reaching the same site directly
+# (a new context, and a persistent one like a session's), all measured in one
+# run by bench/browser.mjs: time per page load (p50, p90,
 # interleaved rounds) and cold start to the first page loaded. The browser's
 # shell has [shell] cpu_percent (default 100, one core) while the direct one
 # may use every core, so hardshell is measured both ways.
