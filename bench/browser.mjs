@@ -25,6 +25,7 @@
 //   BENCH_HARDSHELL='[{"label":…,"endpoint":"ws://HOST:PORT/cdp","token":…}]' \
 //   PLAYWRIGHT_HOME=$INFRA/node node bench/browser.mjs --site http://ADDR \
 //     --chromium /usr/lib/chromium/chromium [--loads 200] [--round 10] [--cold 5]
+import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +42,7 @@ const PATHS = ['/', '/form', '/landed'];
 const STEP_TIMEOUT_MS = 60_000;
 const DIRECT = 'direct (chromium.launch)';
 const PERSISTENT = 'direct (persistent context)';
+const OVER_CDP = 'direct over CDP (same flags)';
 
 function fail(message) {
   console.error(`browser.mjs: ${message}`);
@@ -116,6 +118,45 @@ ways[PERSISTENT] = async () => {
     context,
     close: async () => {
       await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
+};
+// hardshell's rows with nothing of hardshell: the same binary started with
+// the flags a session's browser gets (but no proxy: it reaches the site
+// itself), its default context over connectOverCDP to its own DevTools
+// port, as the hardshell rows drive theirs. What the shell, the relay and
+// the broker add is the hardshell rows against this one.
+const POOL_FLAGS = [
+  '--headless', '--no-sandbox', '--no-first-run', '--no-default-browser-check',
+  '--disable-background-networking', '--disable-component-update', '--disable-domain-reliability',
+  '--disable-sync', '--disable-default-apps', '--disable-extensions', '--disable-breakpad',
+  '--no-pings', '--metrics-recording-only', '--password-store=basic', '--disable-quic',
+  '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0',
+];
+ways[OVER_CDP] = async () => {
+  const profile = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'hardshell-browser-bench-'));
+  const child = spawn(args.chromium, [...POOL_FLAGS, `--user-data-dir=${profile}`, 'about:blank'],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  const endpoint = await new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error('chromium never said where DevTools listens')), STEP_TIMEOUT_MS);
+    child.stderr.on('data', (chunk) => {
+      seen += chunk;
+      const found = seen.match(/DevTools listening on (ws:\/\/\S+)/);
+      if (found) {
+        clearTimeout(timer);
+        resolve(found[1]);
+      }
+    });
+    child.on('exit', () => reject(new Error(`chromium exited: ${seen.slice(-300)}`)));
+  });
+  const browser = await chromium.connectOverCDP(endpoint, { timeout: STEP_TIMEOUT_MS });
+  return {
+    context: browser.contexts()[0] ?? (await browser.newContext()),
+    close: async () => {
+      await browser.close().catch(() => {});
+      child.kill('SIGKILL');
       rmSync(profile, { recursive: true, force: true });
     },
   };
@@ -204,12 +245,13 @@ const width = Math.max(...names.map((name) => name.length)) + 2;
 function table(title, rows, withP90Ratio) {
   const direct = rows[DIRECT];
   console.log(`\n${title}`);
+  const cdp = rows[OVER_CDP];
   console.log(`  ${''.padEnd(width)}${'p50'.padStart(11)}${'p90'.padStart(11)}${'p50/direct'.padStart(12)}`
-    + (withP90Ratio ? `${'p90/direct'.padStart(12)}` : ''));
+    + (withP90Ratio ? `${'p90/direct'.padStart(12)}` : '') + `${'p50/over CDP'.padStart(14)}`);
   for (const name of names) {
     const row = rows[name];
     console.log(`  ${name.padEnd(width)}${ms(row.p50)}${ms(row.p90)}${times(row.p50 / direct.p50).padStart(12)}`
-      + (withP90Ratio ? times(row.p90 / direct.p90).padStart(12) : ''));
+      + (withP90Ratio ? times(row.p90 / direct.p90).padStart(12) : '') + times(row.p50 / cdp.p50).padStart(14));
   }
 }
 
@@ -225,6 +267,7 @@ try {
     p50_ms: r1(all[name].p50),
     p90_ms: r1(all[name].p90),
     p50_ratio: r2(all[name].p50 / all[DIRECT].p50),
+    p50_over_cdp_ratio: r2(all[name].p50 / all[OVER_CDP].p50),
     ...(p90Ratio ? { p90_ratio: r2(all[name].p90 / all[DIRECT].p90) } : {}),
   });
   const summary = {

@@ -5,15 +5,17 @@
 # Chromium binary launched by Playwright and reaching the same site directly
 # (a new context, and a persistent one like a session's), all measured in one
 # run by bench/browser.mjs: time per page load (p50, p90,
-# interleaved rounds) and cold start to the first page loaded. The browser's
-# shell has [shell] cpu_percent (default 100, one core) while the direct one
-# may use every core, so hardshell is measured both ways.
+# interleaved rounds) and cold start to the first page loaded. A third direct
+# row starts the same binary with a session's flags and drives it over CDP
+# (connectOverCDP to its own port), so the last ratio column is what the
+# shell, the relay and the broker add. hardshell runs at [browser]
+# cpu_percent's default (every core) and, as a second row, held to one core.
 #
 #   bash bench/browser.sh [LOADS]      (default 200 loads each way)
 #   HARDSHELL_BIN=path/to/hardshell bash bench/browser.sh   (that binary, no build)
 #   BENCH_COLD=5 BENCH_ROUND=10        (cold starts each way; loads per turn)
-#   BENCH_CPU_PERCENTS="100 200"       (the browser shell's CPU quotas measured,
-#                                       one `up` each; default 100 and every core)
+#   BENCH_CPU_PERCENTS="default 100"   ([browser] cpu_percent values measured,
+#                                       one `up` each; "default" leaves it unset)
 #   BENCH_KEEP=1                       (keep the work directory: config, up.log)
 #
 # The site is scripts/test-site.py in a network namespace of the bench's own,
@@ -33,7 +35,7 @@ COLD=${BENCH_COLD:-5}
 ROUND=${BENCH_ROUND:-10}
 # The browser's shell CPU quotas to measure, in percent of one core, one
 # `hardshell up` each: the default (100) and every core.
-CPU_PERCENTS=${BENCH_CPU_PERCENTS:-$(printf '%s\n' 100 $((100 * $(nproc))) | sort -nu | tr '\n' ' ')}
+CPU_PERCENTS=${BENCH_CPU_PERCENTS:-default 100}
 
 fail() {
   echo "browser.sh: $*" >&2
@@ -115,9 +117,8 @@ done
 curl -sf -o /dev/null --max-time 2 "$site/" || fail "the test site never answered at $site"
 
 # --- scratch instances: no agent, the browser on, the site allowed ------------
-# One `up` per browser shell CPU quota measured (the shell's cpu_percent, which
-# the browser's shell takes from [shell]): the default, one core, and every
-# core, which is what the directly launched browser may use.
+# One `up` per browser shell CPU quota measured ([browser] cpu_percent): its
+# default (every core, as the directly launched browser may use) and one core.
 start_instance() {
   local name=$1 cpu_percent=$2 dir="$work/$1"
   mkdir "$dir"
@@ -143,7 +144,9 @@ text = section_replace(text, "agent", "enabled = true", "enabled = false")
 # connections (one per cold start, besides the loads' session).
 text = section_replace(text, "ratelimit", "requests_per_minute = 60\nburst = 10",
                        "requests_per_minute = 6000000\nburst = 1000000")
-text = section_replace(text, "shell", "cpu_percent = 100", f"cpu_percent = {cpu_percent}")
+if cpu_percent != "default":
+    text = section_replace(text, "browser", "memory_mb = 1024",
+                           f"memory_mb = 1024\ncpu_percent = {cpu_percent}")
 text = section_replace(text, "browser", "enabled = false", "enabled = true")
 text = section_replace(text, "browser", "allow = []", f'allow = ["{site}"]')
 # A closed session's shell is torn down after its connection ends; room for

@@ -12,6 +12,8 @@ const MAX_INSTANCES: RangeInclusive<u64> = 1..=16;
 /// by the shell's OOM limit before its first page.
 const MEMORY_MB: RangeInclusive<u64> = 256..=65_536;
 const MAX_PAGES: RangeInclusive<u64> = 1..=100;
+/// Of one core: up to 64 cores, as `[workload] cpu_percent`.
+const CPU_PERCENT: RangeInclusive<u64> = 1..=6_400;
 
 impl LoadedConfig {
     pub(super) fn validate_browser(&self) -> Result<(), ConfigError> {
@@ -49,6 +51,11 @@ impl LoadedConfig {
             ),
             ("browser.memory_mb", browser.memory_mb, MEMORY_MB),
             ("browser.max_pages", u64::from(browser.max_pages), MAX_PAGES),
+            (
+                "browser.cpu_percent",
+                browser.cpu_percent.map_or(100, u64::from),
+                CPU_PERCENT,
+            ),
         ] {
             if !range.contains(&value) {
                 return Err(

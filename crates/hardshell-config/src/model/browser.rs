@@ -29,6 +29,13 @@ pub struct Browser {
     pub max_instances: u32,
     /// Memory each browser's shell may use, in MiB.
     pub memory_mb: u64,
+    /// CPU each browser's shell may use, in percent of one core. Unset:
+    /// every core of the machine. Chromium spreads a navigation over its
+    /// browser, renderer and network processes at once: held to one core
+    /// it was throttled in 40% of its scheduling periods and a page load
+    /// took 1.5x as long (bench/browser.sh).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_percent: Option<u32>,
     /// A session that sends no command for this long ends.
     pub idle_timeout_secs: u64,
     /// A session ends after this long, whatever it does.
@@ -46,6 +53,7 @@ impl Default for Browser {
             allow_public: false,
             max_instances: 2,
             memory_mb: 1024,
+            cpu_percent: None,
             idle_timeout_secs: 300,
             max_lifetime_secs: 1800,
             max_pages: 20,

@@ -118,6 +118,8 @@ fn counts_and_sizes_outside_their_ranges_are_refused() {
         ("memory_mb", 65_537, "256 to 65536"),
         ("max_pages", 0, "1 to 100"),
         ("max_pages", 101, "1 to 100"),
+        ("cpu_percent", 0, "1 to 6400"),
+        ("cpu_percent", 6_401, "1 to 6400"),
     ] {
         let (line, _, found, message) = invalid(parse(&format!("[browser]\n{key} = {value}\n")));
         assert_eq!(
@@ -132,6 +134,8 @@ fn counts_and_sizes_outside_their_ranges_are_refused() {
         ("memory_mb", 256),
         ("max_pages", 1),
         ("max_pages", 100),
+        ("cpu_percent", 1),
+        ("cpu_percent", 6_400),
     ] {
         parse(&format!("[browser]\n{key} = {value}\n")).unwrap();
     }

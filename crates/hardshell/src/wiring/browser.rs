@@ -24,6 +24,13 @@ const READY_WITHIN: Duration = Duration::from_secs(30);
 /// screenshot of a long page is tens of MiB of base64.
 const MAX_BROWSER_MESSAGE_BYTES: usize = 64 << 20;
 
+/// `[browser] cpu_percent` unset: every core this machine has (see the
+/// key's documentation for why not `[shell]`'s one core).
+fn every_core() -> u32 {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    u32::try_from(cores).unwrap_or(64).min(64) * 100
+}
+
 /// The CDP service, when `[browser] enabled`.
 pub fn build_browser(
     loaded: &LoadedConfig,
@@ -54,7 +61,7 @@ pub fn build_browser(
         Arc::new(broker),
         BrowserLimits {
             memory_bytes,
-            cpu_percent: config.shell.cpu_percent,
+            cpu_percent: browser.cpu_percent.unwrap_or_else(every_core),
             // The profile, the cache and what renderers share: tmpfs pages
             // count against the shell's memory, so half of it at most.
             tmp_bytes: memory_bytes / 2,
