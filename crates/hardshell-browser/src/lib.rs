@@ -18,10 +18,12 @@ mod devtools;
 mod launch;
 mod passthrough;
 mod pool;
+mod screenshots;
 mod service;
 
 pub use agent_socket::{OnBrowse, serve_agent_socket};
 pub use devtools::DevtoolsError;
 pub use launch::{BrowserExit, Cause, Launch, LaunchError, RunningBrowser, SessionId};
 pub use pool::{BrowserPool, BrowserSession, PoolError, PoolSettings};
+pub use screenshots::{Screenshots, Shot};
 pub use service::{CdpClient, CdpService, MAX_CLIENT_MESSAGE_BYTES, accept_key};

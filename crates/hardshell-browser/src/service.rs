@@ -33,11 +33,21 @@ pub enum CdpClient {
 #[derive(Debug)]
 pub struct CdpService {
     pool: BrowserPool,
+    /// What the agent's browsers captured, kept for the owner to see.
+    screenshots: std::sync::Arc<crate::Screenshots>,
 }
 
 impl CdpService {
     pub fn new(pool: BrowserPool) -> Self {
-        Self { pool }
+        Self {
+            pool,
+            screenshots: std::sync::Arc::default(),
+        }
+    }
+
+    /// The screenshots the agent's browsers took, as the relay carried them.
+    pub fn screenshots(&self) -> std::sync::Arc<crate::Screenshots> {
+        self.screenshots.clone()
     }
 
     /// Serves one client on `io` (the connection after its WebSocket

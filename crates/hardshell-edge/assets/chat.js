@@ -19,6 +19,7 @@
 //        accepted {"seq"} · delta {"text"} · tool {"name", "state", "ok"}
 //        · approval {"id", "command", "reason"?} · approval_resolved {"id", "approved"}
 //        · command {"command", "decision"} · commands_missed {"count"}
+//        · screenshot {"id"}: GET /api/sessions/{id}/screenshots/{id} (image/png)
 //        · done {"usage"} · error {"message"}
 //   POST /api/sessions/{id}/approvals/{approval}  {"approve": bool} -> 204 | 404 (expired) | 409
 //
@@ -327,6 +328,21 @@
         );
         tools.append(line);
       },
+      // A screenshot the agent's browser took: the edge's own copy, by number.
+      screenshot(event) {
+        const id = Number(event.id);
+        if (!Number.isSafeInteger(id) || id < 1) {
+          return;
+        }
+        const figure = element("figure", "screenshot");
+        const image = element("img");
+        image.src = `${sessionPath(session)}/screenshots/${id}`;
+        image.alt = "A screenshot taken by the agent's browser";
+        image.loading = "lazy";
+        figure.append(image, element("figcaption", undefined, "The agent's browser, as it saw the page."));
+        item.insertBefore(figure, text);
+        scrollToEnd();
+      },
       commandsMissed(event) {
         const count = Number(event.count) || 0;
         tools.append(element("li", "tool-event failed", `${count} more commands ran that this page could not show.`));
@@ -510,6 +526,8 @@
           reply.command(data);
         } else if (event.name === "commands_missed") {
           reply.commandsMissed(data);
+        } else if (event.name === "screenshot") {
+          reply.screenshot(data);
         } else if (event.name === "done") {
           ended = true;
           reply.finish();

@@ -216,6 +216,7 @@ impl EdgeSetup<'_> {
             oidc,
             oidc_pending: Ephemeral::new(scope("pending")?, "oidc", MAX_PENDING_LOGINS),
             exec: self.exec,
+            screenshots: self.browser.as_ref().map(|browser| browser.screenshots()),
             browser: self.browser,
         });
         Ok(Built { state, routes })

@@ -73,6 +73,8 @@ pub struct EdgeState {
     pub(crate) exec: Option<hardshell_exec::ExecService>,
     /// The browser's CDP service, with `[browser] enabled` (`/cdp`).
     pub(crate) browser: Option<Arc<hardshell_browser::CdpService>>,
+    /// The agent's browsers' screenshots (the browser's), shown in its chats.
+    pub(crate) screenshots: Option<Arc<hardshell_browser::Screenshots>>,
 }
 
 /// The OIDC client, discovered on first use so a provider that is briefly down

@@ -25,6 +25,9 @@ pub mod path {
     pub const SESSION: &str = "/api/sessions/{id}";
     pub const MESSAGES: &str = "/api/sessions/{id}/messages";
     pub const APPROVAL: &str = "/api/sessions/{id}/approvals/{approval}";
+    /// A screenshot the agent's browser took in the session, as the edge
+    /// kept it (`image/png`).
+    pub const SCREENSHOT: &str = "/api/sessions/{id}/screenshots/{shot}";
 
     /// [`SESSION`] of `id`.
     pub fn session(id: &str) -> String {
@@ -118,6 +121,9 @@ pub enum ChatEvent {
     },
     /// The stream fell behind the edge's news and missed this many.
     CommandsMissed { count: u64 },
+    /// The agent's browser took a screenshot in this session; the edge
+    /// serves its own copy at [`path::SCREENSHOT`] with this `id`.
+    Screenshot { id: u64 },
     /// The reply is complete and stored.
     Done { usage: Usage },
     /// The turn ended early; `message` is for the user.

@@ -67,6 +67,7 @@ pub(super) fn register(routes: RoutesBuilder, agent: &Arc<AgentClient>) -> Route
         .route(Method::GET, path::SESSION, to_agent(agent, history))
         .route(Method::POST, path::MESSAGES, to_agent(agent, send))
         .route(Method::POST, path::APPROVAL, approve)
+        .route(Method::GET, path::SCREENSHOT, screenshot)
 }
 
 /// The chat API's paths when no agent runs and nothing is proxied: each
@@ -187,6 +188,34 @@ async fn history(
     }
 }
 
+/// A screenshot the agent's browser took in the session: the edge's copy
+/// (decoded and encoded again when kept), to its owner only, never cached,
+/// never sniffed as anything but an image.
+async fn screenshot(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
+    let id = cx.param("id").unwrap_or_default();
+    let shot = cx.param("shot").and_then(|shot| shot.parse::<u64>().ok());
+    let (Some(screenshots), Some(shot)) = (&cx.state.screenshots, shot) else {
+        return response::not_found();
+    };
+    if !owns(permit.identity(), id) {
+        return response::not_found();
+    }
+    let Some(png) = screenshots.get(id, shot) else {
+        return response::not_found();
+    };
+    let mut response = HttpResponse::new(Body::from(png));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("image/png"),
+    );
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    response
+}
+
 /// The session's owner answers an `exec` question.
 async fn approve(permit: Permit<Chat>, cx: Context, request: Request<Body>) -> HttpResponse {
     let Some(exec) = &cx.state.exec else {
@@ -234,6 +263,11 @@ async fn send(
         .exec
         .as_ref()
         .map(hardshell_exec::ExecService::subscribe);
+    let shots = cx
+        .state
+        .screenshots
+        .as_ref()
+        .map(|screenshots| screenshots.subscribe());
     match start_turn(&agent, &cx, permit.identity(), &turn).await {
         Ok(events) => {
             let (state, request_id) = (cx.state.clone(), cx.request_id.clone());
@@ -258,6 +292,7 @@ async fn send(
                 session: id,
                 turn: Box::pin(events),
                 exec_events,
+                shots,
                 check,
             };
             // The stream ends when a credential it was opened with is revoked.

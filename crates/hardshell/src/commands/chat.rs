@@ -267,6 +267,9 @@ fn rendered(event: ChatEvent) -> Rendered {
         ChatEvent::Command { command, decision } => {
             Rendered::Note(format!("{}\n", ran_line(&command, decision)))
         }
+        ChatEvent::Screenshot { id } => Rendered::Note(format!(
+            "[a screenshot was taken: the web chat shows it (number {id})]\n"
+        )),
         ChatEvent::CommandsMissed { count } => Rendered::Note(format!(
             "[{count} more commands ran that this stream missed]\n"
         )),

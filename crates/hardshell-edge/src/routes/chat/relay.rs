@@ -20,6 +20,8 @@ pub(super) struct Relay<C> {
     pub(super) turn: futures::stream::BoxStream<'static, TurnEvent>,
     /// Subscribed before the turn started, so none of its commands is missed.
     pub(super) exec_events: Option<broadcast::Receiver<ExecEvent>>,
+    /// The agent's browser's screenshots, as the edge kept them.
+    pub(super) shots: Option<broadcast::Receiver<hardshell_browser::Shot>>,
     /// What of the agent's events is shown, and as what.
     pub(super) check: C,
 }
@@ -44,10 +46,23 @@ where
                     None => std::future::pending().await,
                 }
             };
+            let shot = async {
+                match &mut self.shots {
+                    Some(shots) => shots.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
             // The edge's news first: a command's announcement comes before
             // the agent's report of it.
             tokio::select! {
                 biased;
+                shot = shot => match shot {
+                    Ok(shot) if shot.session == self.session => {
+                        return Some(frame(&ChatEvent::Screenshot { id: shot.id }));
+                    }
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => self.shots = None,
+                },
                 news = exec_event => match news {
                     Ok(news) if news.session() == self.session => return Some(exec_frame(&news)),
                     Ok(_) => {}

@@ -141,6 +141,7 @@ async fn a_turns_stream_carries_its_sessions_commands_and_ends_with_the_turn() {
             events.recv().await.map(|event| (event, events))
         })),
         exec_events: Some(exec_events),
+        shots: None,
         check: |event: TurnEvent| match event {
             TurnEvent::ApprovalResolved { .. } => None,
             event => Some(bytes::Bytes::from(format!(
@@ -196,6 +197,7 @@ async fn a_stream_that_fell_behind_says_how_many_commands_it_missed() {
         session: SESSION.into(),
         turn: Box::pin(futures::stream::empty()),
         exec_events: Some(exec_events),
+        shots: None,
         check: |_: TurnEvent| None,
     };
     let mut frames = Box::pin(relay.frames());
