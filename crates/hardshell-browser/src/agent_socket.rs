@@ -38,6 +38,27 @@ pub async fn serve_agent_socket(
     service: Arc<CdpService>,
     on_browse: OnBrowse,
 ) {
+    serve(listener, service, on_browse, |session| CdpClient::Agent {
+        session,
+    })
+    .await;
+}
+
+/// Serves a workload's browser socket (`[workload] browser`), reached
+/// through its shell's forwarder on `127.0.0.1:9222`, until the task is
+/// dropped. `?session=` is whatever the workload says; it names nothing
+/// of the edge's.
+pub async fn serve_workload_socket(listener: UnixListener, service: Arc<CdpService>) {
+    let nothing: OnBrowse = Arc::new(|_: &str| {});
+    serve(listener, service, nothing, |_| CdpClient::Workload).await;
+}
+
+async fn serve(
+    listener: UnixListener,
+    service: Arc<CdpService>,
+    on_browse: OnBrowse,
+    client: fn(String) -> CdpClient,
+) {
     use hardshell_accept::Listener as _;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let builder = hyper::server::conn::http1::Builder::new();
@@ -51,7 +72,7 @@ pub async fn serve_agent_socket(
         tokio::spawn(async move {
             let handler = hyper::service::service_fn(move |request| {
                 let (service, on_browse) = (service.clone(), on_browse.clone());
-                async move { Ok::<_, Infallible>(handshake(request, service, on_browse)) }
+                async move { Ok::<_, Infallible>(handshake(request, service, on_browse, client)) }
             });
             hardshell_accept::serve_http1("agent browser", &builder, stream, handler, true).await;
             drop(slot);
@@ -64,6 +85,7 @@ fn handshake(
     mut request: Request<Incoming>,
     service: Arc<CdpService>,
     on_browse: OnBrowse,
+    client: fn(String) -> CdpClient,
 ) -> Response<Full<Bytes>> {
     let refuse = |status: StatusCode, why: &'static str| {
         let mut response = Response::new(Full::new(Bytes::from_static(why.as_bytes())));
@@ -107,7 +129,7 @@ fn handshake(
     tokio::spawn(async move {
         match upgraded.await {
             Ok(upgraded) => {
-                let client = CdpClient::Agent { session };
+                let client = client(session);
                 service
                     .serve(TokioIo::new(upgraded), client, std::future::pending())
                     .await;

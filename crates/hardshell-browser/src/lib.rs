@@ -21,7 +21,7 @@ mod pool;
 mod screenshots;
 mod service;
 
-pub use agent_socket::{OnBrowse, serve_agent_socket};
+pub use agent_socket::{OnBrowse, serve_agent_socket, serve_workload_socket};
 pub use devtools::DevtoolsError;
 pub use launch::{BrowserExit, Cause, Launch, LaunchError, RunningBrowser, SessionId};
 pub use pool::{BrowserPool, BrowserSession, PoolError, PoolSettings};

@@ -27,6 +27,8 @@ pub enum CdpClient {
     Api { subject: String },
     /// The built-in agent, for one of its conversations.
     Agent { session: String },
+    /// The workload (`[workload] browser`).
+    Workload,
 }
 
 /// Serves CDP clients from a [`BrowserPool`].

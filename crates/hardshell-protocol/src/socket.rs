@@ -42,6 +42,19 @@ pub fn shell_broker_socket() -> PathBuf {
     PathBuf::from(SHELL_SOCKET_DIR).join(BROKER_SOCKET)
 }
 
+/// The port on a workload's loopback whose forwarder leads to its
+/// [`BROWSER_SOCKET`] (with `[workload] browser`): CDP clients that take only
+/// a URL (OpenClaw's `browser.cdpUrl`) reach hardshell's browsers there.
+pub const SHELL_CDP_PORT: u16 = 9222;
+
+/// The CDP URL a workload is given (`HARDSHELL_CDP_URL`).
+pub fn workload_cdp_url() -> String {
+    format!(
+        "ws://127.0.0.1:{SHELL_CDP_PORT}{}",
+        browser_path("workload")
+    )
+}
+
 /// [`BROWSER_SOCKET`] as a shell sees it.
 pub fn shell_browser_socket() -> PathBuf {
     PathBuf::from(SHELL_SOCKET_DIR).join(BROWSER_SOCKET)

@@ -39,7 +39,7 @@ async fn main() {
         root: Root::host_system(),
         binds: Vec::new(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        forward: None,
+        forward: Vec::new(),
         inbound: None,
         cwd: PathBuf::from("/workspace"),
         limits: Limits {

@@ -137,11 +137,12 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
         fail(&e);
         sys::exit_now(125);
     }
-    // The forwarder's port is taken before the workload exists, so nothing
-    // in the shell can take it first.
-    let forwarder = match &plan.policy.forward {
-        Some(forward) => match std::net::TcpListener::bind(("127.0.0.1", forward.port)) {
-            Ok(listener) => Some((listener, forward.to.clone())),
+    // The forwarders' ports are taken before the workload exists, so nothing
+    // in the shell can take one first.
+    let mut forwarders = Vec::with_capacity(plan.policy.forward.len());
+    for forward in &plan.policy.forward {
+        match std::net::TcpListener::bind(("127.0.0.1", forward.port)) {
+            Ok(listener) => forwarders.push((listener, forward.to.clone())),
             Err(e) => {
                 fail(&ShellError::new(
                     Layer::Network,
@@ -149,9 +150,8 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
                 ));
                 sys::exit_now(125);
             }
-        },
-        None => None,
-    };
+        }
+    }
     // Taken (and made close-on-exec) before the fork; the workload closes
     // every inherited descriptor past its standard streams anyway.
     let inbound = match (plan.inbound, plan.policy.inbound) {
@@ -193,13 +193,13 @@ fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) ->
     let _ = sys::set_no_new_privs();
     // After the fork (which needs one thread) and the drop (which the thread
     // inherits).
-    if let Some((listener, to)) = forwarder
-        && forward::spawn_relay(move || forward::outbound(&listener, &to)).is_err()
-    {
-        // Only the workload runs in the shell yet, so its limits leave no
-        // room at all: end it visibly (its exit is reported) rather than
-        // run it without its way out.
-        let _ = sys::kill(workload, sys::SIGKILL);
+    for (listener, to) in forwarders {
+        if forward::spawn_relay(move || forward::outbound(&listener, &to)).is_err() {
+            // Only the workload runs in the shell yet, so its limits leave no
+            // room at all: end it visibly (its exit is reported) rather than
+            // run it without its way out.
+            let _ = sys::kill(workload, sys::SIGKILL);
+        }
     }
     if let Some((listener, port)) = inbound
         && forward::spawn_relay(move || forward::inbound(&listener, port)).is_err()

@@ -126,11 +126,12 @@ pub struct ShellPolicy {
     /// Working directory inside the shell.
     pub cwd: PathBuf,
     pub limits: Limits,
-    /// The way out, if any: a forwarder on the shell's own loopback that
-    /// relays to the egress broker's socket (bound into the shell by the
-    /// caller). The workload may connect to that port and no other.
+    /// The ways out, if any: forwarders on the shell's own loopback, each
+    /// relaying to a unix socket bound into the shell by the caller (the
+    /// egress broker's; a workload's browser). The workload may connect to
+    /// those ports and no others.
     #[serde(default)]
-    pub forward: Option<Forward>,
+    pub forward: Vec<Forward>,
     /// The way in, if any: the workload may bind this one TCP port (on the
     /// shell's own loopback: its network namespace has nothing else), and a
     /// shell started with [`spawn_inbound`] relays the connections of a

@@ -338,10 +338,10 @@ async fn the_forwarder_is_the_one_way_out_and_relays_to_the_broker_socket() {
         inside: "/run/broker".into(),
         writable: false,
     });
-    policy.forward = Some(hardshell_sandbox::Forward {
+    policy.forward = vec![hardshell_sandbox::Forward {
         port: 3128,
         to: "/run/broker/broker.sock".into(),
-    });
+    }];
     let out = run(
         &policy,
         &[
@@ -525,10 +525,10 @@ async fn the_forwarder_outlives_a_shell_at_its_process_limit() {
         inside: "/run/broker".into(),
         writable: false,
     });
-    policy.forward = Some(hardshell_sandbox::Forward {
+    policy.forward = vec![hardshell_sandbox::Forward {
         port: 3128,
         to: "/run/broker/broker.sock".into(),
-    });
+    }];
     policy.limits.max_pids = 12;
     // Takes every process the shell may have, asks through the forwarder
     // (which then has no thread for the connection), gives them back, and

@@ -96,10 +96,10 @@ pub fn agent(shell: AgentShell<'_>) -> ShellPolicy {
             },
         ],
         env,
-        forward: Some(Forward {
+        forward: vec![Forward {
             port: PROXY_PORT,
             to: hardshell_protocol::socket::shell_broker_socket(),
-        }),
+        }],
         inbound: None,
         cwd: "/workspace".into(),
         limits: Limits {
@@ -125,7 +125,7 @@ pub(crate) fn exec(workspace: PathBuf, run: &ShellRun, tmp_bytes: u64) -> ShellP
         root: Root::host_system(),
         binds: Vec::new(),
         env: exec_env(),
-        forward: None,
+        forward: Vec::new(),
         inbound: None,
         cwd: PathBuf::from("/workspace"),
         limits: Limits {
@@ -154,7 +154,7 @@ pub(crate) fn broker_way_out(
         inside: SOCKETS.into(),
         writable: false,
     });
-    policy.forward = Some(Forward {
+    policy.forward.push(Forward {
         port: PROXY_PORT,
         to: hardshell_protocol::socket::shell_broker_socket(),
     });
@@ -262,7 +262,7 @@ mod tests {
 
         let mut exec = exec("/data/workspaces/s".into(), &run(), 1 << 20);
         assert!(exec.binds.is_empty(), "no socket without a way out");
-        assert!(exec.forward.is_none());
+        assert!(exec.forward.is_empty());
         broker_way_out(&mut exec, "/data/run/exec/run-1-0".into(), None);
         let [bind] = exec.binds.as_slice() else {
             panic!("{:?}", exec.binds);
@@ -270,7 +270,7 @@ mod tests {
         assert_eq!(bind.host, Path::new("/data/run/exec/run-1-0"));
         assert_eq!(bind.inside, Path::new(SOCKETS));
         assert!(!bind.writable);
-        assert_eq!(exec.forward.unwrap().port, PROXY_PORT);
+        assert_eq!(exec.forward[0].port, PROXY_PORT);
         assert_eq!(exec.protected, [PathBuf::from(".git")]);
     }
 

@@ -34,6 +34,12 @@ impl LoadedConfig {
                 "[workload] and [upstream] both name what the edge proxies to; keep one",
             ));
         }
+        if workload.browser && !self.config.browser_runs() {
+            return Err(self.error_at(
+                "workload.browser",
+                "the workload's browsers are hardshell's: set [browser] enabled = true",
+            ));
+        }
         self.validate_image(workload)?;
         self.validate_origin(workload)?;
         self.validate_process(workload)?;

@@ -75,6 +75,12 @@ pub struct Workload {
     /// any copy a client sends is removed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_header: Option<String>,
+    /// Whether the workload may open browsers through hardshell's CDP proxy:
+    /// `ws://127.0.0.1:9222/cdp?session=workload` inside its shell (OpenClaw's
+    /// `browser.cdpUrl`, with `attachOnly`), each connection a fresh browser
+    /// in a shell of its own. Needs `[browser] enabled`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub browser: bool,
     /// `[workload.env]`: its environment, over the image's.
     #[serde(default)]
     pub env: BTreeMap<String, EnvValue>,
@@ -162,6 +168,7 @@ pub const RESERVED_ENV: &[&str] = &[
     "REQUESTS_CA_BUNDLE",
     "GIT_SSL_CAINFO",
     "NODE_EXTRA_CA_CERTS",
+    "HARDSHELL_CDP_URL",
 ];
 
 /// The text a workload sees in place of a secret.

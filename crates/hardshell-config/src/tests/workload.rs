@@ -34,6 +34,7 @@ pub(super) fn full() -> Workload {
         state_dir: Some("/home/node/.openclaw".into()),
         state_mb: 1024,
         identity_header: Some("X-Forwarded-User".into()),
+        browser: false,
         env,
         seed: std::collections::BTreeMap::from([(
             "openclaw.json".to_owned(),
@@ -88,6 +89,20 @@ fn a_pinned_openclaw_workload_loads_with_its_secret_as_a_placeholder() {
     assert_eq!(workload.ready_timeout_secs, 120);
     // The workload, not the built-in agent, is what the edge serves.
     assert!(!loaded.config.agent_runs());
+}
+
+#[test]
+fn the_workloads_browser_needs_hardshells_browser_on() {
+    let keys = format!("{}\nbrowser = true", pinned("2026.9.6"));
+    let (line, _, key, message) = invalid(parse(&config(&keys, "")));
+    assert_eq!(key.as_deref(), Some("workload.browser"));
+    assert!(line > 0, "{message}");
+    assert!(message.contains("[browser] enabled"), "{message}");
+    let on = config(
+        &keys,
+        "[browser]\nenabled = true\nallow = [\"example.com\"]\n",
+    );
+    assert!(parse(&on).unwrap().config.workload.unwrap().browser);
 }
 
 #[test]

@@ -51,14 +51,18 @@ pub(crate) fn check_policy(policy: &ShellPolicy) -> Result<(), ShellError> {
     if let Some(bad) = policy.protected.iter().find(|p| !relative(p)) {
         return invalid(format!("protected path {} is not relative", bad.display()));
     }
-    if let Some(inbound) = policy.inbound {
-        let forward = policy.forward.as_ref().map(|f| f.port);
-        if inbound.port == 0 || Some(inbound.port) == forward {
-            return invalid(format!(
-                "the inbound port {} is 0 or the forwarder's",
-                inbound.port
-            ));
-        }
+    let mut ports: Vec<u16> = policy.forward.iter().map(|f| f.port).collect();
+    ports.sort_unstable();
+    if ports.contains(&0) || ports.windows(2).any(|pair| pair[0] == pair[1]) {
+        return invalid("a forwarder's port is 0 or another's".to_owned());
+    }
+    if let Some(inbound) = policy.inbound
+        && (inbound.port == 0 || ports.contains(&inbound.port))
+    {
+        return invalid(format!(
+            "the inbound port {} is 0 or a forwarder's",
+            inbound.port
+        ));
     }
     Ok(())
 }

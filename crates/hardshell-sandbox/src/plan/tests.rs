@@ -251,7 +251,7 @@ fn plan() -> InitPlan {
                 writable: true,
             }],
             env: vec![("PATH".into(), "/usr/bin".into())],
-            forward: None,
+            forward: Vec::new(),
             inbound: None,
             cwd: PathBuf::from("/workspace"),
             limits: Limits {
@@ -469,11 +469,23 @@ fn policies_with_relative_or_odd_paths_are_refused() {
     cases.push(bad);
     for port in [0, 3128] {
         let mut bad = plan();
-        bad.policy.forward = Some(crate::Forward {
+        bad.policy.forward = vec![crate::Forward {
             port: 3128,
             to: PathBuf::from("/run/hardshell/broker.sock"),
-        });
+        }];
         bad.policy.inbound = Some(Inbound { port });
+        cases.push(bad);
+    }
+    // Two forwarders on one port, or one on port 0.
+    for ports in [[3128, 3128], [0, 9222]] {
+        let mut bad = plan();
+        bad.policy.forward = ports
+            .iter()
+            .map(|&port| crate::Forward {
+                port,
+                to: PathBuf::from("/run/hardshell/broker.sock"),
+            })
+            .collect();
         cases.push(bad);
     }
     let mut bad = plan();

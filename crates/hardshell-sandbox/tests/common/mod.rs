@@ -44,7 +44,7 @@ pub fn policy(shell: &Shell) -> ShellPolicy {
         root: Root::host_system(),
         binds: Vec::new(),
         env: vec![("PATH".into(), "/usr/bin:/bin".into())],
-        forward: None,
+        forward: Vec::new(),
         inbound: None,
         cwd: PathBuf::from("/workspace"),
         limits: Limits {

@@ -76,10 +76,10 @@ pub fn browser(shell: BrowserShell) -> ShellPolicy {
         // Chromium is told of the proxy by its flags, not the environment
         // (it reads no proxy variable when `--proxy-server` is set); the
         // namespace is what holds it to the forwarder.
-        forward: Some(Forward {
+        forward: vec![Forward {
             port: PROXY_PORT,
             to: hardshell_protocol::socket::shell_broker_socket(),
-        }),
+        }],
         inbound: Some(Inbound {
             port: DEVTOOLS_PORT,
         }),
@@ -121,7 +121,8 @@ mod tests {
             .map(|bind| bind.inside.as_path())
             .collect();
         assert_eq!(inside, [Path::new(SOCKETS), Path::new("/etc/chromium")]);
-        assert_eq!(policy.forward.map(|forward| forward.port), Some(PROXY_PORT));
+        let ports: Vec<u16> = policy.forward.iter().map(|forward| forward.port).collect();
+        assert_eq!(ports, [PROXY_PORT]);
         assert_eq!(
             policy.inbound.map(|inbound| inbound.port),
             Some(DEVTOOLS_PORT)

@@ -51,6 +51,11 @@ pub struct WorkloadShell<'a> {
     /// Its broker's socket directory on the host (bound read-only at
     /// [`super::SOCKETS`]), and the egress CA to trust; `None`: no way out.
     pub way_out: Option<(PathBuf, Option<&'a TrustFiles>)>,
+    /// With `[workload] browser`: a forwarder on its loopback's
+    /// [`hardshell_protocol::socket::SHELL_CDP_PORT`] to the browser socket
+    /// in that directory, announced as `HARDSHELL_CDP_URL`. Needs a way out
+    /// (the directory is the way out's).
+    pub browser: bool,
 }
 
 /// A directory of the host the workload may write, at `inside`.
@@ -88,7 +93,7 @@ pub fn workload(shell: WorkloadShell<'_>) -> Workload {
             })
             .collect(),
         env: shell.env,
-        forward: None,
+        forward: Vec::new(),
         inbound: Some(Inbound { port: shell.port }),
         cwd: shell.cwd,
         limits: Limits {
@@ -119,6 +124,16 @@ pub fn workload(shell: WorkloadShell<'_>) -> Workload {
         broker_way_out(&mut policy, broker_dir, trust);
         for name in ["NO_PROXY", "no_proxy"] {
             policy.env.push((name.into(), NO_PROXY.into()));
+        }
+        if shell.browser {
+            policy.forward.push(hardshell_sandbox::Forward {
+                port: hardshell_protocol::socket::SHELL_CDP_PORT,
+                to: hardshell_protocol::socket::shell_browser_socket(),
+            });
+            policy.env.push((
+                "HARDSHELL_CDP_URL".into(),
+                hardshell_protocol::socket::workload_cdp_url(),
+            ));
         }
     }
     policy.env = later_wins(policy.env);

@@ -62,6 +62,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         &egress,
         registry_credential,
         &storage.audit,
+        browser.as_ref(),
     )
     .await?;
     let edge_config = match &workload {

@@ -110,6 +110,9 @@ pub async fn registry_credential(
 /// With `[workload]`: pulls its image (or finds it pulled), takes its state's
 /// lease and restores it, serves its broker, binds its inbound socket, and
 /// makes its shell's policy.
+// Each argument is an earlier step's value, as every step takes them
+// (`wiring.rs`): a struct bundling them would only rename the list.
+#[allow(clippy::too_many_arguments)]
 pub async fn prepare_workload(
     loaded: &LoadedConfig,
     store: &Store,
@@ -118,6 +121,7 @@ pub async fn prepare_workload(
     egress: &Egress,
     credential: Option<RegistryCredential>,
     audit: &Arc<AuditLog>,
+    browser: Option<&Arc<hardshell_browser::CdpService>>,
 ) -> anyhow::Result<Option<Prepared>> {
     let Some(config) = &loaded.config.workload else {
         return Ok(None);
@@ -167,6 +171,23 @@ pub async fn prepare_workload(
     super::agent_shell::fresh_dir(&broker_dir, 0o711)?;
     let broker_socket = broker_dir.join(hardshell_protocol::socket::BROKER_SOCKET);
     serve_broker(loaded, secrets, egress, &broker_socket, audit).await?;
+    // With `[workload] browser`: hardshell's browsers, beside its broker.
+    let browser = match browser.filter(|_| config.browser) {
+        Some(service) => {
+            let socket = broker_dir.join(hardshell_protocol::socket::BROWSER_SOCKET);
+            let listener = hardshell_broker::socket::bind(&socket).with_context(|| {
+                format!("binding the workload's browser socket {}", socket.display())
+            })?;
+            std::os::unix::fs::lchown(&socket, Some(uid), Some(gid))
+                .context("giving the workload's browser socket to its shell")?;
+            tokio::spawn(hardshell_browser::serve_workload_socket(
+                listener,
+                service.clone(),
+            ));
+            true
+        }
+        None => false,
+    };
     let inbound_dir = data.join("run").join("edge-in");
     super::agent_shell::fresh_dir(&inbound_dir, 0o700)?;
     let inbound = inbound_dir.join("workload.sock");
@@ -193,6 +214,7 @@ pub async fn prepare_workload(
             broker_dir.canonicalize()?,
             egress.intercept.as_ref().map(|i| &i.trust),
         )),
+        browser,
     });
     let probe = HealthProbe::new(
         &inbound,

@@ -46,6 +46,16 @@ const SCRIPTS: &[(&str, &str)] = &[
         "proxied",
         "busybox wget -q -T 5 -O- http://denied.example.test/ >/dev/null 2>&1; echo \"exit=$?\"\n",
     ),
+    // hardshell's CDP proxy, on the forwarder's port ([workload] browser):
+    // the status line of a WebSocket handshake there (the request side kept
+    // open meanwhile: a client that hangs up gets no upgrade).
+    (
+        "cdp",
+        "(printf 'GET /cdp?session=workload HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nUpgrade: websocket\\r\\n\
+         Connection: Upgrade\\r\\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\\r\\n\
+         Sec-WebSocket-Version: 13\\r\\n\\r\\n'; busybox sleep 5) | busybox nc -w 5 127.0.0.1 9222 \
+         | busybox head -n 1; echo \"done\"\n",
+    ),
     // Writing the image's own root: refused, it is read-only.
     (
         "scribble",

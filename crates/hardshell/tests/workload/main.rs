@@ -299,6 +299,46 @@ fn the_workload_reaches_nothing_but_its_broker_holds_placeholders_and_cannot_wri
 }
 
 #[test]
+fn the_workload_reaches_hardshells_browsers_only_when_given_them() {
+    let (_dir, scratch) = image::scratch();
+    let reference = image::build(&scratch);
+    // Without `[workload] browser`: nothing listens on the port.
+    let hs = instance(&reference, "");
+    let chat = token(&hs);
+    let up = start(&hs);
+    let answer = answered(&up, &chat, "/cgi-bin/cdp");
+    assert!(!answer.contains("101"), "{answer}");
+    assert!(!answer.contains("HARDSHELL_CDP_URL"), "{answer}");
+    stop(up);
+    // With it: the handshake reaches the CDP service, whose browser is one
+    // of hardshell's (its own shell, its own broker).
+    let hs = instance(&reference, "browser = true\n");
+    hs.edit_config(|text| {
+        let at = text.find("[browser]").unwrap();
+        let tail = text[at..]
+            .replacen("enabled = false", "enabled = true", 1)
+            .replacen("allow = []", "allow = [\"example.com\"]", 1);
+        format!("{}{tail}", &text[..at])
+    });
+    let chat = token(&hs);
+    let up = start(&hs);
+    let answer = answered(&up, &chat, "/cgi-bin/cdp");
+    let env = answered(&up, &chat, "/cgi-bin/env");
+    assert!(
+        answer.starts_with("HTTP/1.1 101"),
+        "{answer}\n{env}\n{}",
+        up.0.as_ref()
+            .map(|up| up.log().join("\n"))
+            .unwrap_or_default()
+    );
+    assert!(
+        env.contains("HARDSHELL_CDP_URL=ws://127.0.0.1:9222/cdp?session=workload"),
+        "{env}"
+    );
+    stop(up);
+}
+
+#[test]
 fn a_workload_that_has_not_come_up_is_starting_then_late_never_an_upstream_error() {
     let (_dir, scratch) = image::scratch();
     // It never listens: every connection the forwarder relays is refused.

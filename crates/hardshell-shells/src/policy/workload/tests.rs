@@ -31,6 +31,7 @@ fn shell<'a>(way_out: Option<(PathBuf, Option<&'a TrustFiles>)>) -> WorkloadShel
             inside: "/home/node/.openclaw".into(),
         }],
         way_out,
+        browser: false,
     }
 }
 
@@ -46,7 +47,7 @@ fn the_workload_sees_its_image_its_state_and_its_port_and_nothing_of_the_host() 
     );
     assert_eq!(argv, ["node", "openclaw.mjs", "gateway"]);
     assert_eq!(policy.inbound, Some(Inbound { port: 18789 }));
-    assert!(policy.forward.is_none(), "no way out unless given one");
+    assert!(policy.forward.is_empty(), "no way out unless given one");
     let [state] = policy.binds.as_slice() else {
         panic!("{:?}", policy.binds);
     };
@@ -61,6 +62,33 @@ fn the_workload_sees_its_image_its_state_and_its_port_and_nothing_of_the_host() 
     assert_eq!(env["PATH"], "/usr/local/bin:/usr/bin:/bin");
     // The placeholder goes in as given; the broker swaps it on the way out.
     assert_eq!(env["ANTHROPIC_API_KEY"], "hs-secret:ANTHROPIC_API_KEY");
+}
+
+#[test]
+fn with_the_browser_it_reaches_hardshells_cdp_proxy_on_its_own_loopback() {
+    let mut with = shell(Some(("/data/run/workload".into(), None)));
+    with.browser = true;
+    let Workload { policy, .. } = workload(with);
+    let forwards: Vec<(u16, &Path)> = policy
+        .forward
+        .iter()
+        .map(|forward| (forward.port, forward.to.as_path()))
+        .collect();
+    assert_eq!(
+        forwards,
+        [
+            (PROXY_PORT, Path::new("/run/hardshell/broker.sock")),
+            (9222, Path::new("/run/hardshell/browser.sock")),
+        ]
+    );
+    assert_eq!(
+        env(&policy)["HARDSHELL_CDP_URL"],
+        "ws://127.0.0.1:9222/cdp?session=workload"
+    );
+    // Without it, no such port and no such variable.
+    let Workload { policy, .. } = workload(shell(Some(("/data/run/workload".into(), None))));
+    assert_eq!(policy.forward.len(), 1);
+    assert!(!env(&policy).contains_key("HARDSHELL_CDP_URL"));
 }
 
 #[test]
@@ -85,7 +113,7 @@ fn its_way_out_is_its_broker_whatever_proxy_the_image_names() {
     for inside in [SOCKETS, TRUST_DIR, "/etc/ssl/certs/ca-certificates.crt"] {
         assert!(bound.contains(&Path::new(inside)), "{inside}: {bound:?}");
     }
-    assert_eq!(policy.forward.as_ref().unwrap().port, PROXY_PORT);
+    assert_eq!(policy.forward[0].port, PROXY_PORT);
     // One entry per name, and the broker's proxy, not the image's.
     let names: Vec<&str> = policy.env.iter().map(|(n, _)| n.as_str()).collect();
     let mut unique = names.clone();
