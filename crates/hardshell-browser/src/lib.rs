@@ -11,3 +11,10 @@
 //! This crate starts no shell: how a browser is launched is given to it, so
 //! the edge can use it without linking the sandbox (`hardshell-shells` has
 //! the browser's shell).
+#![forbid(unsafe_code)]
+
+mod command;
+pub mod policy;
+
+pub use command::{Command, CommandError};
+pub use policy::{MethodPolicy, Permitted, PolicyError, Refused, SessionRules, SessionRulesError};
