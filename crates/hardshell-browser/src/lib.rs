@@ -18,3 +18,8 @@ pub mod policy;
 
 pub use command::{Command, CommandError};
 pub use policy::{MethodPolicy, Permitted, PolicyError, Refused, SessionRules, SessionRulesError};
+pub mod relay;
+mod trail;
+
+pub use relay::{EndCause, RelayEnd, RelayLimits, relay};
+pub use trail::BrowserTrail;
