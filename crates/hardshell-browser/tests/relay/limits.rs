@@ -183,3 +183,16 @@ async fn pages_past_the_limit_are_refused_or_closed() {
         .await;
     session.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_answer_from_the_browser_ends_the_session_with_1009() {
+    let limits = RelayLimits {
+        max_browser_message_bytes: 256 << 10,
+        ..RelayLimits::default()
+    };
+    let mut session = Session::with(limits, &[]).await;
+    let (_, page) = session.new_page("about:blank").await;
+    let big = json!({"expression": "'x'.repeat(300000)", "returnByValue": true});
+    session.send(Some(&page), "Runtime.evaluate", big).await;
+    ends_with(&mut session, CloseCode::Size, EndCause::BrowserTooLarge).await;
+}

@@ -371,6 +371,8 @@ impl Session {
 pub struct Site {
     pub address: std::net::SocketAddr,
     pub hits: Arc<AtomicUsize>,
+    /// Request targets, as sent (a proxy's are absolute URLs).
+    targets: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 pub const DOWNLOADED: &str = "downloaded through the relay";
@@ -381,14 +383,18 @@ impl Site {
         let address = listener.local_addr().unwrap();
         let hits = Arc::new(AtomicUsize::new(0));
         let counted = Arc::clone(&hits);
+        let targets = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = Arc::clone(&targets);
         tokio::spawn(async move {
             while let Ok((mut tcp, _)) = listener.accept().await {
                 let counted = Arc::clone(&counted);
+                let kept = Arc::clone(&kept);
                 tokio::spawn(async move {
                     let Some(target) = request_target(&mut tcp).await else {
                         return;
                     };
                     counted.fetch_add(1, Ordering::SeqCst);
+                    kept.lock().unwrap().push(target.clone());
                     let (headers, body) = if target.ends_with("/download") {
                         (
                             "Content-Type: text/plain\r\nContent-Disposition: attachment; filename=hello.txt\r\n",
@@ -405,11 +411,24 @@ impl Site {
                 });
             }
         });
-        Site { address, hits }
+        Site {
+            address,
+            hits,
+            targets,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
+    }
+
+    /// Whether a request for exactly `target` arrived.
+    pub fn saw(&self, target: &str) -> bool {
+        self.targets
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|seen| seen == target)
     }
 
     pub fn hits(&self) -> usize {
