@@ -7,5 +7,6 @@
 mod audit;
 mod connect;
 mod limits;
+mod playwright;
 mod rewrites;
 mod support;

@@ -126,29 +126,18 @@ impl Dirs {
     }
 }
 
-/// One relayed session: the test is its client.
-pub struct Session {
+/// A relay waiting for one client on loopback, in front of a fresh Chromium.
+pub struct Served {
     pub chromium: Chromium,
     pub dirs: Dirs,
-    client: WebSocketStream<TcpStream>,
-    relay: Option<JoinHandle<RelayEnd>>,
-    next_id: u64,
-    /// Events read while waiting for an answer, oldest first.
-    events: Vec<Value>,
+    pub address: std::net::SocketAddr,
+    pub relay: JoinHandle<RelayEnd>,
     store: TestStore,
     audit: Arc<AuditLog>,
 }
 
-fn log_id() -> LogId {
-    LogId::new("browser-test").unwrap()
-}
-
-impl Session {
-    pub async fn start() -> Session {
-        Session::with(RelayLimits::default(), &[]).await
-    }
-
-    pub async fn with(limits: RelayLimits, chromium_args: &[&str]) -> Session {
+impl Served {
+    pub async fn start(limits: RelayLimits, chromium_args: &[&str]) -> Served {
         let chromium = Chromium::launch(chromium_args).await;
         let dirs = Dirs::new();
         let store = TestStore::new().await;
@@ -174,19 +163,75 @@ impl Session {
             trail.session_ended(&end);
             end
         });
-        let tcp = TcpStream::connect(address).await.unwrap();
-        let (client, _) = tokio_tungstenite::client_async(format!("ws://{address}/cdp"), tcp)
+        Served {
+            chromium,
+            dirs,
+            address,
+            relay,
+            store,
+            audit,
+        }
+    }
+
+    /// The WebSocket URL a client connects to.
+    pub fn url(&self) -> String {
+        format!("ws://{}/cdp", self.address)
+    }
+
+    /// Every audit record written so far, as JSON.
+    pub async fn records(&self) -> Vec<Value> {
+        records(&self.store, &self.audit).await
+    }
+}
+
+async fn records(store: &TestStore, audit: &AuditLog) -> Vec<Value> {
+    audit.flush().await.unwrap();
+    let mut tail = Tail::new(&store.scope("audit"), &log_id(), 1).unwrap();
+    tail.read()
+        .await
+        .unwrap()
+        .iter()
+        .map(|record| serde_json::to_value(record.event()).unwrap())
+        .collect()
+}
+
+/// One relayed session: the test is its client.
+pub struct Session {
+    pub chromium: Chromium,
+    pub dirs: Dirs,
+    client: WebSocketStream<TcpStream>,
+    relay: Option<JoinHandle<RelayEnd>>,
+    next_id: u64,
+    /// Events read while waiting for an answer, oldest first.
+    events: Vec<Value>,
+    store: TestStore,
+    audit: Arc<AuditLog>,
+}
+
+fn log_id() -> LogId {
+    LogId::new("browser-test").unwrap()
+}
+
+impl Session {
+    pub async fn start() -> Session {
+        Session::with(RelayLimits::default(), &[]).await
+    }
+
+    pub async fn with(limits: RelayLimits, chromium_args: &[&str]) -> Session {
+        let served = Served::start(limits, chromium_args).await;
+        let tcp = TcpStream::connect(served.address).await.unwrap();
+        let (client, _) = tokio_tungstenite::client_async(served.url(), tcp)
             .await
             .unwrap();
         Session {
-            chromium,
-            dirs,
+            chromium: served.chromium,
+            dirs: served.dirs,
             client,
-            relay: Some(relay),
+            relay: Some(served.relay),
             next_id: 0,
             events: Vec::new(),
-            store,
-            audit,
+            store: served.store,
+            audit: served.audit,
         }
     }
 
@@ -355,14 +400,7 @@ impl Session {
 
     /// Every audit record written so far, as JSON.
     pub async fn records(&self) -> Vec<Value> {
-        self.audit.flush().await.unwrap();
-        let mut tail = Tail::new(&self.store.scope("audit"), &log_id(), 1).unwrap();
-        tail.read()
-            .await
-            .unwrap()
-            .iter()
-            .map(|record| serde_json::to_value(record.event()).unwrap())
-            .collect()
+        records(&self.store, &self.audit).await
     }
 }
 
