@@ -69,6 +69,8 @@ where
         pages: Pages::new(limits.max_pages),
         tat: None,
         limited: false,
+        refused: 0,
+        navigated: 0,
         started,
     };
     let run = relay.run(&mut client, &mut browser);
@@ -79,6 +81,8 @@ where
     RelayEnd {
         cause,
         pages: relay.pages.opened(),
+        refused: relay.refused,
+        navigated: relay.navigated,
         duration: started.elapsed(),
     }
 }
@@ -95,6 +99,9 @@ struct Relay<'a> {
     /// Whether the last command was rate-limited: only the first refusal of
     /// a run is recorded, so a flood cannot fill the audit log.
     limited: bool,
+    /// Commands refused and navigations let through, so far.
+    refused: u64,
+    navigated: u64,
     started: Instant,
 }
 
@@ -172,7 +179,10 @@ impl Relay<'_> {
             }
         };
         if let Some(host) = permitted.navigated() {
-            self.trail.navigated(host);
+            if self.navigated < self.limits.max_navigation_records {
+                self.trail.navigated(host);
+            }
+            self.navigated = self.navigated.saturating_add(1);
         }
         let waiting = Waiting::Client { id, session_id };
         let Some(proxy_id) = self.pending.insert(waiting) else {
@@ -195,9 +205,11 @@ impl Relay<'_> {
             Ok(permitted) => return Ok(permitted),
             Err(refused) => refused,
         };
-        if refused.reason != CdpRefusal::RateLimited || !self.limited {
+        let run_goes_on = refused.reason == CdpRefusal::RateLimited && self.limited;
+        if !run_goes_on && self.refused < self.limits.max_refusal_records {
             self.trail.refused(&method, refused.reason);
         }
+        self.refused = self.refused.saturating_add(1);
         self.limited = refused.reason == CdpRefusal::RateLimited;
         Err(refused)
     }

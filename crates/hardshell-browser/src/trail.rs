@@ -46,6 +46,8 @@ impl BrowserTrail {
             session: self.session.clone(),
             ended: end.cause.ending(),
             pages: end.pages,
+            refused: end.refused,
+            navigated: end.navigated,
             seconds: end.duration.as_secs(),
         }));
     }

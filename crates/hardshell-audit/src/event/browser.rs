@@ -25,6 +25,12 @@ pub struct BrowserSessionEnded {
     pub ended: BrowserEnding,
     /// Pages the session's browser opened, its first blank page included.
     pub pages: u32,
+    /// Commands refused, all of them: past the first few a session's
+    /// refusals are counted here only, so one client cannot fill the log.
+    pub refused: u64,
+    /// Navigations let through, all of them (recorded one by one up to a
+    /// bound, like refusals).
+    pub navigated: u64,
     pub seconds: u64,
 }
 

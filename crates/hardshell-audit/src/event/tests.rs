@@ -169,6 +169,8 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             session: "brs-1".to_owned(),
             ended: BrowserEnding::Idle,
             pages: 2,
+            refused: 130,
+            navigated: 4,
             seconds: 300,
         }),
         AuditEvent::CdpRefused(CdpRefused {
@@ -320,7 +322,14 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
             &["workload", "snapshot", "generation", "files", "actor"]
         }
         AuditEvent::BrowserSessionStarted(_) => &["session", "client"],
-        AuditEvent::BrowserSessionEnded(_) => &["session", "ended", "pages", "seconds"],
+        AuditEvent::BrowserSessionEnded(_) => &[
+            "session",
+            "ended",
+            "pages",
+            "refused",
+            "navigated",
+            "seconds",
+        ],
         AuditEvent::CdpRefused(_) => &["session", "method", "reason"],
         AuditEvent::BrowserNavigated(_) => &["session", "host"],
         AuditEvent::DeviceIssued(_) => &["device", "serial", "actor"],
@@ -504,7 +513,7 @@ fn a_word_outside_a_closed_set_is_refused_when_read() {
         r#"{"type":"turn_finished","request_id":"r","subject":"o","session":"w","end":"done","reason":null,"steps":1,"tool_calls":0,"input_tokens":1,"output_tokens":1}"#,
         r#"{"type":"workload_state_lost","workload":"workload","cause":"unlucky","generation":null}"#,
         r#"{"type":"cdp_refused","session":"s","method":"Page.navigate","reason":"felt like it"}"#,
-        r#"{"type":"browser_session_ended","session":"s","ended":"crashed","pages":1,"seconds":1}"#,
+        r#"{"type":"browser_session_ended","session":"s","ended":"crashed","pages":1,"refused":0,"navigated":0,"seconds":1}"#,
         r#"{"type":"workload_state_prepared","workload":"workload","outcome":"wiped","generation":1,"files":null,"local_base":null,"set_aside":null}"#,
     ] {
         assert!(serde_json::from_str::<AuditEvent>(json).is_err(), "{json}");

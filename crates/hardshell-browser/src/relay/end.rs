@@ -79,5 +79,9 @@ pub struct RelayEnd {
     pub cause: EndCause,
     /// Pages the browser opened in the session, its first blank page included.
     pub pages: u32,
+    /// Commands refused (each recorded, up to a bound).
+    pub refused: u64,
+    /// Navigations let through (each recorded, up to a bound).
+    pub navigated: u64,
     pub duration: Duration,
 }

@@ -25,6 +25,13 @@ pub struct RelayLimits {
     pub idle: Duration,
     /// The session ends after this long, however busy.
     pub lifetime: Duration,
+    /// Refusals past a session's first this many are only counted (in its
+    /// end record), not recorded one by one. The rate limit alone would let one
+    /// client write hundreds a second, and a full audit backlog refuses
+    /// every request the edge serves.
+    pub max_refusal_records: u64,
+    /// Navigations past a session's first this many are only counted, likewise.
+    pub max_navigation_records: u64,
 }
 
 impl RelayLimits {
@@ -56,6 +63,8 @@ impl Default for RelayLimits {
             max_pages: 10,
             idle: Duration::from_secs(300),
             lifetime: Duration::from_secs(3600),
+            max_refusal_records: 100,
+            max_navigation_records: 1000,
         }
     }
 }

@@ -75,3 +75,38 @@ async fn records_name_methods_and_hosts_never_parameters() {
         .collect();
     assert_eq!(refused, expected);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_their_bound_refusals_and_navigations_are_counted_not_recorded() {
+    let site = Site::serve("<html><body>hi</body></html>").await;
+    let limits = hardshell_browser::RelayLimits {
+        max_refusal_records: 2,
+        max_navigation_records: 1,
+        ..hardshell_browser::RelayLimits::default()
+    };
+    let mut session = Session::with(limits, &[]).await;
+    for _ in 0..5 {
+        session.refused(None, "SystemInfo.getInfo", json!({})).await;
+    }
+    let (_, page) = session.new_page("about:blank").await;
+    for path in ["/a", "/b", "/c"] {
+        session
+            .call(Some(&page), "Page.navigate", json!({"url": site.url(path)}))
+            .await;
+    }
+    let end = session.close().await;
+    assert_eq!((end.refused, end.navigated), (5, 3));
+
+    let records = session.records().await;
+    let count = |kind: &str| records.iter().filter(|r| r["type"] == kind).count();
+    assert_eq!(count("cdp_refused"), 2);
+    assert_eq!(count("browser_navigated"), 1);
+    let ended = records
+        .iter()
+        .find(|r| r["type"] == "browser_session_ended")
+        .unwrap();
+    assert_eq!(
+        (ended["refused"].as_u64(), ended["navigated"].as_u64()),
+        (Some(5), Some(3))
+    );
+}
