@@ -19,9 +19,12 @@ pub enum CommandError {
     Method,
     #[error("a command's params must be an object")]
     Params,
-    #[error("a command's sessionId must be a string")]
+    #[error("a command's sessionId must be a string of at most 128 bytes")]
     SessionId,
 }
+
+/// The longest `sessionId` taken.
+const MAX_SESSION_ID: usize = 128;
 
 /// One command, as the client sent it.
 #[derive(Clone, PartialEq)]
@@ -52,7 +55,11 @@ impl Command {
         }
         let session_id = match fields.get("sessionId") {
             None => None,
-            Some(Value::String(session)) => Some(session.clone()),
+            // Kept while the command waits: bounded (Chromium's are 32 hex
+            // digits), or 1,024 waiting commands could hold gigabytes.
+            Some(Value::String(session)) if session.len() <= MAX_SESSION_ID => {
+                Some(session.clone())
+            }
             Some(_) => return Err(CommandError::SessionId),
         };
         Ok(Command {
@@ -164,6 +171,11 @@ mod tests {
         ] {
             assert_eq!(Command::parse(text), Err(error), "{text}");
         }
+        let long = format!(
+            r#"{{"id":1,"method":"A.b","sessionId":"{}"}}"#,
+            "S".repeat(129)
+        );
+        assert_eq!(Command::parse(&long), Err(CommandError::SessionId));
     }
 
     #[test]

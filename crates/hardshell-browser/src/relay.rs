@@ -14,6 +14,7 @@ mod limits;
 mod pages;
 mod pending;
 
+use std::future::Future;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::Duration;
 
@@ -41,8 +42,8 @@ const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
 type Step = ControlFlow<EndCause>;
 
-/// Relays one session until it ends, and says why. Both streams must have
-/// been made with [`RelayLimits::client_config`] and
+/// Relays one session until it ends or `stop` completes, and says why. Both
+/// streams must have been made with [`RelayLimits::client_config`] and
 /// [`RelayLimits::browser_config`], so oversized messages are refused as they
 /// are read. The caller records the session's start and, with the returned
 /// [`RelayEnd`], its end ([`BrowserTrail`]); refusals and navigations are
@@ -54,6 +55,7 @@ pub async fn relay<C, B>(
     session: &SessionRules,
     limits: &RelayLimits,
     trail: &BrowserTrail,
+    stop: impl Future<Output = ()> + Send,
 ) -> RelayEnd
 where
     C: AsyncRead + AsyncWrite + Unpin + Send,
@@ -73,10 +75,16 @@ where
         navigated: 0,
         started,
     };
-    let run = relay.run(&mut client, &mut browser);
-    let cause = timeout_at(started + limits.lifetime, run)
-        .await
-        .unwrap_or(EndCause::Lifetime);
+    let cause = {
+        let run = timeout_at(
+            started + limits.lifetime,
+            relay.run(&mut client, &mut browser),
+        );
+        tokio::select! {
+            ended = run => ended.unwrap_or(EndCause::Lifetime),
+            () = stop => EndCause::Stopped,
+        }
+    };
     relay.finish(cause, &mut client, &mut browser).await;
     RelayEnd {
         cause,

@@ -252,6 +252,9 @@ closed_set!(
         BrowserMalformed = "browser_malformed",
         /// The browser sent a message over its size limit.
         BrowserTooLarge = "browser_too_large",
+        /// hardshell stopped it: the client's credential was revoked, or
+        /// the edge is stopping.
+        Stopped = "stopped",
     }
 );
 

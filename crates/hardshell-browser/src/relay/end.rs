@@ -23,6 +23,8 @@ pub enum EndCause {
     ClientBinary,
     BrowserMalformed,
     BrowserTooLarge,
+    /// The caller's `stop` completed (a revoked credential, the edge stopping).
+    Stopped,
 }
 
 impl EndCause {
@@ -37,6 +39,7 @@ impl EndCause {
             EndCause::ClientBinary => BrowserEnding::ClientBinary,
             EndCause::BrowserMalformed => BrowserEnding::BrowserMalformed,
             EndCause::BrowserTooLarge => BrowserEnding::BrowserTooLarge,
+            EndCause::Stopped => BrowserEnding::Stopped,
         }
     }
 
@@ -54,6 +57,7 @@ impl EndCause {
                 (CloseCode::Error, "the browser sent a malformed message")
             }
             EndCause::BrowserTooLarge => (CloseCode::Size, "the browser's message is too large"),
+            EndCause::Stopped => (CloseCode::Away, "the session was stopped"),
         };
         Some(CloseFrame {
             code,
@@ -69,7 +73,7 @@ fn malformed_reason(error: CommandError) -> &'static str {
         CommandError::Id => "a command's id must be an integer",
         CommandError::Method => "a command's method must be a string",
         CommandError::Params => "a command's params must be an object",
-        CommandError::SessionId => "a command's sessionId must be a string",
+        CommandError::SessionId => "a command's sessionId must be a string of at most 128 bytes",
     }
 }
 

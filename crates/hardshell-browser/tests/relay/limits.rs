@@ -196,3 +196,17 @@ async fn an_oversized_answer_from_the_browser_ends_the_session_with_1009() {
     session.send(Some(&page), "Runtime.evaluate", big).await;
     ends_with(&mut session, CloseCode::Size, EndCause::BrowserTooLarge).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_session_closes_the_client_with_1001() {
+    let mut session = Session::start().await;
+    session.call(None, "Browser.getVersion", json!({})).await;
+    session.stop();
+    ends_with(&mut session, CloseCode::Away, EndCause::Stopped).await;
+    let records = session.records().await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r["type"] == "browser_session_ended" && r["ended"] == "stopped")
+    );
+}

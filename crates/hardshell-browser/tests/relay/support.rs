@@ -132,6 +132,8 @@ pub struct Served {
     pub dirs: Dirs,
     pub address: std::net::SocketAddr,
     pub relay: JoinHandle<RelayEnd>,
+    /// Completes the relay's `stop`, when sent or dropped.
+    pub stopper: tokio::sync::oneshot::Sender<()>,
     store: TestStore,
     audit: Arc<AuditLog>,
 }
@@ -151,6 +153,7 @@ impl Served {
         let browser = chromium.connect(&limits).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
+        let (stopper, stop) = tokio::sync::oneshot::channel::<()>();
         let relay = tokio::spawn(async move {
             let (tcp, _) = listener.accept().await.unwrap();
             let client =
@@ -159,7 +162,10 @@ impl Served {
                     .unwrap();
             let policy = MethodPolicy::standard().unwrap();
             trail.session_started(CdpClient::Edge);
-            let end = relay(client, browser, &policy, &rules, &limits, &trail).await;
+            let stop = async {
+                let _ = stop.await;
+            };
+            let end = relay(client, browser, &policy, &rules, &limits, &trail, stop).await;
             trail.session_ended(&end);
             end
         });
@@ -168,6 +174,7 @@ impl Served {
             dirs,
             address,
             relay,
+            stopper,
             store,
             audit,
         }
@@ -201,6 +208,7 @@ pub struct Session {
     pub dirs: Dirs,
     client: WebSocketStream<TcpStream>,
     relay: Option<JoinHandle<RelayEnd>>,
+    stopper: Option<tokio::sync::oneshot::Sender<()>>,
     next_id: u64,
     /// Events read while waiting for an answer, oldest first.
     events: Vec<Value>,
@@ -228,6 +236,7 @@ impl Session {
             dirs: served.dirs,
             client,
             relay: Some(served.relay),
+            stopper: Some(served.stopper),
             next_id: 0,
             events: Vec::new(),
             store: served.store,
@@ -346,6 +355,13 @@ impl Session {
             .await
             .unwrap()
             .unwrap()
+    }
+
+    /// Completes the relay's `stop`, as a revoked credential would.
+    pub fn stop(&mut self) {
+        if let Some(stopper) = self.stopper.take() {
+            let _ = stopper.send(());
+        }
     }
 
     pub async fn close(&mut self) -> RelayEnd {
