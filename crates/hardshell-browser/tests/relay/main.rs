@@ -6,6 +6,7 @@
 
 mod audit;
 mod connect;
+mod hostile;
 mod limits;
 mod playwright;
 mod rewrites;
