@@ -15,11 +15,10 @@
 
 mod command;
 pub mod policy;
-
-pub use command::{Command, CommandError};
-pub use policy::{MethodPolicy, Permitted, PolicyError, Refused, SessionRules, SessionRulesError};
 pub mod relay;
 mod trail;
 
+pub use command::{Command, CommandError};
+pub use policy::{MethodPolicy, Permitted, PolicyError, Refused, SessionRules, SessionRulesError};
 pub use relay::{EndCause, RelayEnd, RelayLimits, relay};
 pub use trail::BrowserTrail;
