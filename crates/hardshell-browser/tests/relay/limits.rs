@@ -210,3 +210,24 @@ async fn a_stopped_session_closes_the_client_with_1001() {
             .any(|r| r["type"] == "browser_session_ended" && r["ended"] == "stopped")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_past_its_lifetime_is_closed_however_busy() {
+    let limits = RelayLimits {
+        lifetime: Duration::from_millis(500),
+        ..RelayLimits::default()
+    };
+    let mut session = Session::with(limits, &[]).await;
+    // Busy: a client message keeps idleness away, not the lifetime.
+    let relay_ended = loop {
+        let id = session.send(None, "Browser.getVersion", json!({})).await;
+        let (frame, before) = session.closed_or_answer(id).await;
+        if let Some(frame) = frame {
+            let frame = frame.expect("a close frame with a reason");
+            assert_eq!(frame.code, CloseCode::Normal);
+            assert!(before.is_empty() || before.iter().all(|m| m.get("id").is_some()));
+            break session.end().await;
+        }
+    };
+    assert_eq!(relay_ended.cause, EndCause::Lifetime);
+}

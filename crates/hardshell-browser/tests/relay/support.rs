@@ -348,6 +348,30 @@ impl Session {
         }
     }
 
+    /// The answer to `id`, or the close frame that came first (with what
+    /// came before it): `(Some(frame), before)` when the session closed.
+    pub async fn closed_or_answer(&mut self, id: u64) -> (Option<Option<CloseFrame>>, Vec<Value>) {
+        let mut before = Vec::new();
+        loop {
+            let message = tokio::time::timeout(PATIENCE, self.client.next())
+                .await
+                .unwrap();
+            match message {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(text.as_str()).unwrap();
+                    if value["id"] == id {
+                        return (None, vec![value]);
+                    }
+                    before.push(value);
+                }
+                Some(Ok(Message::Close(frame))) => return (Some(frame), before),
+                Some(Ok(_)) => {}
+                // The relay closed and the stream ended before the frame was read.
+                other => panic!("expected an answer or a close frame, got {other:?}"),
+            }
+        }
+    }
+
     /// How the relay ended (after the client closed, or the relay did).
     pub async fn end(&mut self) -> RelayEnd {
         let relay = self.relay.take().unwrap();
