@@ -9,19 +9,20 @@
 //! can make it keep (message sizes, commands in flight, pages), answers only
 //! ids it issued, and never logs a parameter.
 
+mod admit;
 mod end;
 mod limits;
 mod pages;
 mod pending;
+mod wire;
 
 use std::future::Future;
 use std::ops::ControlFlow::{self, Break, Continue};
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use hardshell_audit::event::CdpRefusal;
 use hardshell_ratelimit::Tat;
-use serde_json::{Map, Number, Value, json};
+use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 use tokio_tungstenite::WebSocketStream;
@@ -31,9 +32,10 @@ pub use end::{EndCause, RelayEnd};
 pub use limits::RelayLimits;
 use pages::{PageEvent, Pages};
 use pending::{Pending, Waiting};
+use wire::{browser_failed, client_failed, error_answer, send};
 
 use crate::command::Command;
-use crate::policy::{MethodPolicy, Refused, SessionRules};
+use crate::policy::{MethodPolicy, SessionRules};
 use crate::trail::BrowserTrail;
 
 /// How long closing handshakes may take: a peer that stops reading must not
@@ -61,23 +63,11 @@ where
     C: AsyncRead + AsyncWrite + Unpin + Send,
     B: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let started = Instant::now();
-    let mut relay = Relay {
-        policy,
-        rules: session,
-        limits,
-        trail,
-        pending: Pending::new(limits.max_in_flight),
-        pages: Pages::new(limits.max_pages),
-        tat: None,
-        limited: false,
-        refused: 0,
-        navigated: 0,
-        started,
-    };
+    let mut relay = Relay::new(policy, session, limits, trail);
+    let started = relay.started;
     let cause = {
         let run = timeout_at(
-            started + limits.lifetime,
+            later(started, limits.lifetime),
             relay.run(&mut client, &mut browser),
         );
         tokio::select! {
@@ -113,7 +103,28 @@ struct Relay<'a> {
     started: Instant,
 }
 
-impl Relay<'_> {
+impl<'a> Relay<'a> {
+    fn new(
+        policy: &'a MethodPolicy,
+        rules: &'a SessionRules,
+        limits: &'a RelayLimits,
+        trail: &'a BrowserTrail,
+    ) -> Relay<'a> {
+        Relay {
+            policy,
+            rules,
+            limits,
+            trail,
+            pending: Pending::new(limits.max_in_flight),
+            pages: Pages::new(limits.max_pages),
+            tat: None,
+            limited: false,
+            refused: 0,
+            navigated: 0,
+            started: Instant::now(),
+        }
+    }
+
     async fn run<C, B>(
         &mut self,
         client: &mut WebSocketStream<C>,
@@ -131,11 +142,11 @@ impl Relay<'_> {
         {
             return cause;
         }
-        let mut idle_until = Instant::now() + self.limits.idle;
+        let mut idle_until = later(Instant::now(), self.limits.idle);
         loop {
             let step = tokio::select! {
                 message = client.next() => {
-                    idle_until = Instant::now() + self.limits.idle;
+                    idle_until = later(Instant::now(), self.limits.idle);
                     self.client_message(message, client, browser).await
                 }
                 message = browser.next() => self.browser_message(message, client, browser).await,
@@ -203,49 +214,6 @@ impl Relay<'_> {
             EndCause::BrowserEnded,
         )
         .await
-    }
-
-    /// The rate limit, the policy, the page limit and the in-flight bound,
-    /// in that order; a refusal is recorded.
-    fn admit(&mut self, command: Command) -> Result<crate::policy::Permitted, Refused> {
-        let method = command.method().to_owned();
-        let refused = match self.decide(command) {
-            Ok(permitted) => return Ok(permitted),
-            Err(refused) => refused,
-        };
-        let run_goes_on = refused.reason == CdpRefusal::RateLimited && self.limited;
-        if !run_goes_on && self.refused < self.limits.max_refusal_records {
-            self.trail.refused(&method, refused.reason);
-        }
-        self.refused = self.refused.saturating_add(1);
-        self.limited = refused.reason == CdpRefusal::RateLimited;
-        Err(refused)
-    }
-
-    fn decide(&mut self, command: Command) -> Result<crate::policy::Permitted, Refused> {
-        let (decision, tat) =
-            hardshell_ratelimit::check(self.tat, &self.limits.rate, self.started.elapsed());
-        self.tat = Some(tat);
-        if !decision.is_allowed() {
-            return Err(Refused::new(
-                CdpRefusal::RateLimited,
-                "too many commands; slow down",
-            ));
-        }
-        let permitted = self.policy.check(command, self.rules)?;
-        if permitted.opens_page() && self.pages.is_full() {
-            return Err(Refused::new(
-                CdpRefusal::PageLimit,
-                "the session has as many pages open as it may",
-            ));
-        }
-        if self.pending.is_full() {
-            return Err(Refused::new(
-                CdpRefusal::TooManyInFlight,
-                "too many commands wait for an answer",
-            ));
-        }
-        Ok(permitted)
     }
 
     async fn browser_message<C, B>(
@@ -364,42 +332,9 @@ impl Relay<'_> {
     }
 }
 
-async fn send<S>(stream: &mut WebSocketStream<S>, text: String, on_error: EndCause) -> Step
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send,
-{
-    match stream.send(Message::text(text)).await {
-        Ok(()) => Continue(()),
-        Err(_) => Break(on_error),
-    }
-}
-
-/// A CDP error answer, in the client's session when it named one.
-fn error_answer(id: &Number, session_id: Option<&str>, code: i64, message: &str) -> String {
-    let mut answer = Map::new();
-    answer.insert("id".to_owned(), Value::Number(id.clone()));
-    if let Some(session_id) = session_id {
-        answer.insert("sessionId".to_owned(), Value::String(session_id.to_owned()));
-    }
-    answer.insert(
-        "error".to_owned(),
-        json!({"code": code, "message": message}),
-    );
-    Value::Object(answer).to_string()
-}
-
-fn client_failed(error: &WsError) -> EndCause {
-    match error {
-        WsError::Capacity(_) => EndCause::ClientTooLarge,
-        WsError::Utf8(_) => EndCause::ClientMalformed(crate::command::CommandError::NotJson),
-        _ => EndCause::ClientClosed,
-    }
-}
-
-fn browser_failed(error: &WsError) -> EndCause {
-    match error {
-        WsError::Capacity(_) => EndCause::BrowserTooLarge,
-        WsError::Utf8(_) => EndCause::BrowserMalformed,
-        _ => EndCause::BrowserEnded,
-    }
+/// `now + wait`, or a time that never comes for a wait past any clock (a
+/// configured limit must not panic the relay).
+fn later(now: Instant, wait: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    now.checked_add(wait.min(CENTURY)).unwrap_or(now)
 }
