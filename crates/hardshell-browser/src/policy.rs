@@ -188,6 +188,20 @@ impl MethodPolicy {
         }
     }
 
+    /// Every pattern the table names (`Domain.method`, `Domain.*`), to
+    /// check against a browser's own protocol description.
+    pub fn patterns(&self) -> Vec<String> {
+        let exact = self.table.exact.keys().map(|method| (*method).to_owned());
+        let domains = self
+            .table
+            .domains
+            .keys()
+            .map(|domain| format!("{domain}.*"));
+        let mut patterns: Vec<String> = exact.chain(domains).collect();
+        patterns.sort();
+        patterns
+    }
+
     /// Decides one command for a session with `rules`.
     pub fn check(&self, mut command: Command, rules: &SessionRules) -> Result<Permitted, Refused> {
         let listed = self.table.exact.contains_key(command.method())

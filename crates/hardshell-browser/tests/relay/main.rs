@@ -11,3 +11,4 @@ mod limits;
 mod playwright;
 mod rewrites;
 mod support;
+mod table;
