@@ -177,6 +177,12 @@ impl MethodPolicy {
     /// What the table says about `method`, and why: its exact entry, else its
     /// domain's wildcard, else a refusal.
     pub fn verdict(&self, method: &str) -> (Verdict, &'static str) {
+        // Only `Domain.method` of letters and digits is looked up: Chromium
+        // matches names exactly, and so must the table, or `Page.navigate `
+        // would pass as one of `Page.*` without its rule.
+        if !table::is_method(method) {
+            return (Verdict::Deny, NOT_LISTED);
+        }
         let entry = self
             .table
             .exact
@@ -204,8 +210,10 @@ impl MethodPolicy {
 
     /// Decides one command for a session with `rules`.
     pub fn check(&self, mut command: Command, rules: &SessionRules) -> Result<Permitted, Refused> {
-        let listed = self.table.exact.contains_key(command.method())
-            || domain_of(command.method()).is_some_and(|d| self.table.domains.contains_key(d));
+        let method = command.method();
+        let listed = table::is_method(method)
+            && (self.table.exact.contains_key(method)
+                || domain_of(method).is_some_and(|d| self.table.domains.contains_key(d)));
         let (verdict, reason) = self.verdict(command.method());
         let rule = match verdict {
             Verdict::Allow => None,

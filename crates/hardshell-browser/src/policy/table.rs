@@ -126,6 +126,12 @@ fn is_name(text: &str) -> bool {
     !text.is_empty() && text.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
+/// Whether `text` is a method name: `Domain.method`, letters and digits.
+pub(crate) fn is_method(text: &str) -> bool {
+    text.split_once('.')
+        .is_some_and(|(domain, method)| is_name(domain) && is_name(method))
+}
+
 /// `Page` for `Page.navigate`.
 pub(crate) fn domain_of(method: &str) -> Option<&str> {
     method.split_once('.').map(|(domain, _)| domain)

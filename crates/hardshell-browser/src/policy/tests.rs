@@ -123,6 +123,25 @@ fn a_method_the_table_does_not_name_is_refused() {
 }
 
 #[test]
+fn a_method_name_matches_exactly_or_not_at_all() {
+    for method in [
+        "Page.navigate ",
+        " Page.navigate",
+        "Page.navigate\u{0}",
+        "Page.navigate.x",
+        "Page..navigate",
+        "Page.",
+        "Page.*",
+    ] {
+        assert_eq!(
+            refusal(method, json!({"url": "file:///etc/passwd"})),
+            CdpRefusal::NotListed,
+            "{method:?}"
+        );
+    }
+}
+
+#[test]
 fn a_refusal_names_no_invalid_method_text() {
     let refused = check("Evil\nmethod", json!({})).unwrap_err();
     assert_eq!(
