@@ -116,10 +116,20 @@ impl Command {
     }
 
     /// The text to send the browser, under the proxy's own id.
+    ///
+    /// The id is written first: Chromium reads fields in order and refuses a
+    /// message at its first unknown one, naming the id only if it has read
+    /// it. An error without an id would answer no one (and end the session).
     pub(crate) fn to_browser(&self, proxy_id: u64) -> String {
-        let mut fields = self.fields.clone();
-        fields.insert("id".to_owned(), Value::Number(Number::from(proxy_id)));
-        Value::Object(fields).to_string()
+        let mut text = format!("{{\"id\":{proxy_id}");
+        for (key, value) in self.fields.iter().filter(|(key, _)| *key != "id") {
+            text.push(',');
+            text.push_str(&Value::String(key.clone()).to_string());
+            text.push(':');
+            text.push_str(&value.to_string());
+        }
+        text.push('}');
+        text
     }
 }
 
@@ -145,7 +155,9 @@ mod tests {
                 .unwrap();
         assert_eq!(command.method(), "Page.enable");
         assert_eq!(command.session_id(), Some("S1"));
-        let sent: Value = serde_json::from_str(&command.to_browser(90)).unwrap();
+        let text = command.to_browser(90);
+        assert!(text.starts_with(r#"{"id":90,"#), "{text}");
+        let sent: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(sent["id"], 90);
         assert_eq!(sent["future"], serde_json::json!([1]));
         assert_eq!(sent["sessionId"], "S1");

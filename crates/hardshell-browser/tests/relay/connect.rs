@@ -94,5 +94,17 @@ async fn unknown_fields_pass_through_and_client_ids_are_kept() {
         .await;
     let answer = session.answer(9_007_199_254_740_991).await;
     assert!(answer["result"]["protocolVersion"].is_string(), "{answer}");
-    session.close().await;
+
+    // A field Chromium does not take at the top level (sorted before `id`
+    // here) is passed on, and Chromium's own error reaches the client.
+    session
+        .send_text(r#"{"id":8,"method":"Browser.getVersion","params":{},"a_future_field":1}"#)
+        .await;
+    let answer = session.answer(8).await;
+    assert_eq!(answer["error"]["code"], -32600, "{answer}");
+    session.call(None, "Browser.getVersion", json!({})).await;
+    assert_eq!(
+        session.close().await.cause,
+        hardshell_browser::EndCause::ClientClosed
+    );
 }
