@@ -9,6 +9,7 @@
 //! request or response bodies, secret values, tokens, passwords, claimed (not yet
 //! proven) identities, or any free-form map. Identifiers only: see [`Route`], [`RequestId`], [`TokenId`].
 
+mod browser;
 mod fields;
 mod outcomes;
 mod recorded;
@@ -21,14 +22,15 @@ use hardshell_auth::{Method, TokenScope};
 use hardshell_secrets::SecretName;
 use serde::{Deserialize, Serialize};
 
+pub use browser::{BrowserNavigated, BrowserSessionEnded, BrowserSessionStarted, CdpRefused};
 pub(crate) use fields::rfc3339;
 pub use fields::{
-    ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route, StateName, SwitchReason,
-    TokenId,
+    BrowserHost, CdpMethod, ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route,
+    StateName, SwitchReason, TokenId,
 };
 pub use outcomes::{
-    EgressCarriage, EgressDecision, ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind,
-    StateLoss, StateOutcome, TurnEnding,
+    BrowserEnding, CdpClient, CdpRefusal, EgressCarriage, EgressDecision, ExecDecision, ExecEnding,
+    ExecReason, NoteChange, ShellKind, StateLoss, StateOutcome, TurnEnding,
 };
 pub use recorded::{LegacyText, Recorded, disturbs};
 pub use workload::{
@@ -71,6 +73,10 @@ pub enum AuditEvent {
     WorkloadStateLost(WorkloadStateLost),
     WorkloadStateRestored(WorkloadStateRestored),
     WorkloadStateSnapshotted(WorkloadStateSnapshotted),
+    BrowserSessionStarted(BrowserSessionStarted),
+    BrowserSessionEnded(BrowserSessionEnded),
+    CdpRefused(CdpRefused),
+    BrowserNavigated(BrowserNavigated),
 }
 
 impl AuditEvent {
@@ -109,6 +115,10 @@ impl AuditEvent {
             AuditEvent::WorkloadStateLost(_) => "workload_state_lost",
             AuditEvent::WorkloadStateRestored(_) => "workload_state_restored",
             AuditEvent::WorkloadStateSnapshotted(_) => "workload_state_snapshotted",
+            AuditEvent::BrowserSessionStarted(_) => "browser_session_started",
+            AuditEvent::BrowserSessionEnded(_) => "browser_session_ended",
+            AuditEvent::CdpRefused(_) => "cdp_refused",
+            AuditEvent::BrowserNavigated(_) => "browser_navigated",
         }
     }
 }

@@ -11,19 +11,27 @@
 //! This crate starts no shell: how a browser is launched is given to it, so
 //! the edge can use it without linking the sandbox (`hardshell-shells` has
 //! the browser's shell).
+#![forbid(unsafe_code)]
 
 mod agent_socket;
 pub mod chromium;
+mod command;
 mod devtools;
 mod launch;
-mod passthrough;
+pub mod policy;
 mod pool;
+pub mod relay;
 mod screenshots;
 mod service;
+mod trail;
 
 pub use agent_socket::{OnBrowse, serve_agent_socket, serve_workload_socket};
+pub use command::{Command, CommandError};
 pub use devtools::DevtoolsError;
 pub use launch::{BrowserExit, Cause, Launch, LaunchError, RunningBrowser, SessionId};
+pub use policy::{MethodPolicy, Permitted, PolicyError, Refused, SessionRules, SessionRulesError};
 pub use pool::{BrowserPool, BrowserSession, PoolError, PoolSettings};
+pub use relay::{EndCause, RelayEnd, RelayLimits, relay};
 pub use screenshots::{Screenshots, Shot};
-pub use service::{CdpClient, CdpService, MAX_CLIENT_MESSAGE_BYTES, accept_key};
+pub use service::{CdpClient, CdpService, CdpServiceError, accept_key};
+pub use trail::BrowserTrail;

@@ -1,26 +1,30 @@
 //! The CDP service: one client WebSocket (the edge's `/cdp`, the agent's
 //! socket, a workload's) given a fresh browser of its own for as long as it
 //! stays, through the policed relay, and the browser's whole shell ended
-//! when it goes.
+//! when it goes. The session's start and end are recorded here; refusals
+//! and navigations by the relay.
 
 use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
 
 use futures::SinkExt;
+use hardshell_audit::AuditLog;
+use hardshell_audit::event::CdpClient as RecordedClient;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
 
+use crate::chromium::{DOWNLOAD_DIR, UPLOAD_DIR};
+use crate::policy::{MethodPolicy, PolicyError, SessionRules};
 use crate::pool::{BrowserPool, PoolError};
+use crate::relay::{RelayLimits, relay};
+use crate::screenshots::Screenshots;
+use crate::trail::BrowserTrail;
 
-/// The largest message a client may send: a CDP command is small, and the
-/// biggest a real client sends (Playwright's injected script) is under
-/// 1 MiB; Chromium itself would take 100 MB.
-pub const MAX_CLIENT_MESSAGE_BYTES: usize = 4 << 20;
-
-/// Who drives a session: for its records and the taint of the agent's
-/// conversations.
+/// Who drives a session: for its records and the agent's conversations.
 #[derive(Debug, Clone)]
 pub enum CdpClient {
     /// A client of the edge's `/cdp`, by its principal's subject.
@@ -31,42 +35,75 @@ pub enum CdpClient {
     Workload,
 }
 
-/// Serves CDP clients from a [`BrowserPool`].
+impl CdpClient {
+    fn recorded(&self) -> RecordedClient {
+        match self {
+            CdpClient::Api { .. } => RecordedClient::Edge,
+            CdpClient::Agent { .. } => RecordedClient::Agent,
+            CdpClient::Workload => RecordedClient::Workload,
+        }
+    }
+}
+
+/// Serves CDP clients from a [`BrowserPool`] through the method policy.
 #[derive(Debug)]
 pub struct CdpService {
     pool: BrowserPool,
+    policy: MethodPolicy,
+    /// The paths a session's browser sees, checked once.
+    rules: SessionRules,
+    limits: RelayLimits,
+    audit: Arc<AuditLog>,
     /// What the agent's browsers captured, kept for the owner to see.
-    screenshots: std::sync::Arc<crate::Screenshots>,
+    screenshots: Arc<Screenshots>,
+}
+
+/// Why the service could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CdpServiceError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Rules(#[from] crate::policy::SessionRulesError),
 }
 
 impl CdpService {
-    pub fn new(pool: BrowserPool) -> Self {
-        Self {
+    /// Sessions from `pool` under the standard method policy and `limits`,
+    /// recorded in `audit`.
+    pub fn new(
+        pool: BrowserPool,
+        limits: RelayLimits,
+        audit: Arc<AuditLog>,
+    ) -> Result<Self, CdpServiceError> {
+        Ok(Self {
             pool,
-            screenshots: std::sync::Arc::default(),
-        }
+            policy: MethodPolicy::standard()?,
+            rules: SessionRules::new(Path::new(DOWNLOAD_DIR), Path::new(UPLOAD_DIR))?,
+            limits,
+            audit,
+            screenshots: Arc::default(),
+        })
     }
 
     /// The screenshots the agent's browsers took, as the relay carried them.
-    pub fn screenshots(&self) -> std::sync::Arc<crate::Screenshots> {
+    pub fn screenshots(&self) -> Arc<Screenshots> {
         self.screenshots.clone()
     }
 
     /// Serves one client on `io` (the connection after its WebSocket
-    /// handshake was answered) until it leaves, its browser ends, or `stop`
-    /// completes (a credential it came with was revoked, the edge stops).
+    /// handshake was answered) until it leaves, its browser ends, a limit
+    /// ends it, or `stop` completes (a credential it came with was revoked,
+    /// the edge stops).
     pub async fn serve<IO>(&self, io: IO, client: CdpClient, stop: impl Future<Output = ()> + Send)
     where
         IO: AsyncRead + AsyncWrite + Unpin + Send,
     {
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_CLIENT_MESSAGE_BYTES))
-            .max_frame_size(Some(MAX_CLIENT_MESSAGE_BYTES));
+        let config = self.limits.client_config();
         let mut socket = WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
         let mut session = match self.pool.open().await {
             Ok(session) => session,
             Err(e) => {
-                tracing::warn!(error = %e, ?client, "no browser for a CDP client");
+                tracing::warn!(error = %e, client = ?client.recorded(), "no browser for a CDP client");
                 let (code, reason) = match e {
                     PoolError::Busy(_) => (CloseCode::Again, "every browser is in use"),
                     _ => (CloseCode::Error, "the browser did not start"),
@@ -78,13 +115,28 @@ impl CdpService {
         let Some(browser) = session.take_browser() else {
             return;
         };
-        tracing::info!(session = %session.id, ?client, "browser session started");
-        tokio::select! {
-            () = crate::passthrough::relay(socket, browser) => {}
-            () = stop => tracing::info!(session = %session.id, "browser session stopped by the edge"),
+        let mut trail = BrowserTrail::new(self.audit.clone(), session.id.as_str());
+        if let CdpClient::Agent {
+            session: conversation,
+        } = &client
+        {
+            trail = trail.with_screenshots(self.screenshots.clone(), conversation);
         }
+        trail.session_started(client.recorded());
+        tracing::info!(session = %session.id, client = ?client.recorded(), "browser session started");
+        let end = relay(
+            socket,
+            browser,
+            &self.policy,
+            &self.rules,
+            &self.limits,
+            &trail,
+            stop,
+        )
+        .await;
+        trail.session_ended(&end);
         let exit = session.close().await;
-        tracing::info!(?exit, "browser session ended");
+        tracing::info!(session = %trail.session(), cause = ?end.cause, ?exit, "browser session ended");
     }
 }
 

@@ -160,6 +160,51 @@ checked_string!(
     }
 );
 
+checked_string!(
+    /// A DevTools protocol method a browser client sent, such as
+    /// `Page.navigate`, or `(invalid)` for a name that is not one: the client
+    /// chose the text, so only a bounded name of protocol characters is kept.
+    CdpMethod,
+    "cdp method",
+    "1 to 64 characters from A-Z a-z 0-9 ., or (invalid)",
+    |text| text == CdpMethod::INVALID || is_cdp_method(text)
+);
+
+impl CdpMethod {
+    /// What a record holds in place of a method name that is not one.
+    pub const INVALID: &'static str = "(invalid)";
+
+    /// `text` when it is a method name, else `(invalid)`: a refusal is
+    /// recorded whatever the client sent as its name.
+    pub fn or_invalid(text: &str) -> Self {
+        if is_cdp_method(text) {
+            Self(text.to_owned())
+        } else {
+            Self(Self::INVALID.to_owned())
+        }
+    }
+}
+
+fn is_cdp_method(text: &str) -> bool {
+    (1..=64).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+}
+
+checked_string!(
+    /// The host a browser was sent to: a lower-case DNS name or an IP
+    /// address, never a path, query, port or user name. Taken from a URL a
+    /// client asked for, so it is bounded and checked like any input.
+    BrowserHost,
+    "browser host",
+    "a lower-case host name of 1 to 253 characters from a-z 0-9 . - _, or an IP address",
+    |text| {
+        text.parse::<std::net::IpAddr>().is_ok()
+            || ((1..=253).contains(&text.len())
+                && text
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'-' | b'_')))
+    }
+);
+
 /// Why a fallback chain moved on to its next model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -274,6 +319,44 @@ mod tests {
             &"a".repeat(129),
         ] {
             assert!(StateName::new(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn cdp_methods_are_bounded_protocol_names() {
+        assert_eq!(
+            CdpMethod::new("Page.navigate").unwrap().as_str(),
+            "Page.navigate"
+        );
+        assert!(CdpMethod::new("(invalid)").is_ok());
+        for bad in [
+            "",
+            "Page.navigate\n",
+            "Page navigate",
+            "Pa\u{1b}[31m",
+            &"A".repeat(65),
+        ] {
+            assert!(CdpMethod::new(bad).is_err(), "{bad:?}");
+            assert_eq!(CdpMethod::or_invalid(bad).as_str(), "(invalid)");
+        }
+    }
+
+    #[test]
+    fn browser_hosts_are_names_or_addresses_only() {
+        for good in ["example.com", "127.0.0.1", "::1", "xn--bcher-kva.example"] {
+            assert!(BrowserHost::new(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "Example.com",
+            "example.com/path",
+            "example.com:8080",
+            "user@example.com",
+            "[::1]",
+            "a b",
+            &"a".repeat(254),
+        ] {
+            assert!(BrowserHost::new(bad).is_err(), "{bad:?}");
         }
     }
 

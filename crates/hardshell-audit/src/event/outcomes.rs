@@ -201,6 +201,68 @@ closed_set!(
     }
 );
 
+closed_set!(
+    /// Who a browser session's CDP client is.
+    CdpClient, "cdp client" {
+        /// A client of the edge's `/cdp` route (its request has its own
+        /// `request_allowed` record, with the address and principal).
+        Edge = "edge",
+        /// The built-in agent's `browser` tool.
+        Agent = "agent",
+        /// A workload (OpenClaw's browser tool) through its unix socket.
+        Workload = "workload",
+    }
+);
+
+closed_set!(
+    /// Why the CDP proxy refused a client's command.
+    CdpRefusal, "cdp refusal" {
+        /// The method is not in the policy's table.
+        NotListed = "not_listed",
+        /// The table denies the method (its entry says why).
+        Denied = "denied",
+        /// A navigation to a URL that is not http(s) or `about:blank`.
+        UrlScheme = "url_scheme",
+        /// A file to upload outside the session's upload directory.
+        UploadPath = "upload_path",
+        /// A cookie method without a browser context (it would span them all).
+        NoBrowserContext = "no_browser_context",
+        /// Parameters the policy had to read were not of the protocol's shape.
+        MalformedParams = "malformed_params",
+        RateLimited = "rate_limited",
+        /// Too many of the client's commands were waiting for an answer.
+        TooManyInFlight = "too_many_in_flight",
+        /// A new page past the session's page limit.
+        PageLimit = "page_limit",
+    }
+);
+
+closed_set!(
+    /// How a browser session ended.
+    BrowserEnding, "browser ending" {
+        ClientClosed = "client_closed",
+        /// The browser's side closed or failed (crashed, killed).
+        BrowserEnded = "browser_ended",
+        /// No message from the client for the idle timeout.
+        Idle = "idle",
+        /// The session's maximum lifetime was reached.
+        Lifetime = "lifetime",
+        /// The client sent something that is not a CDP command.
+        ClientMalformed = "client_malformed",
+        /// The client sent a message over its size limit.
+        ClientTooLarge = "client_too_large",
+        /// The client sent a binary frame.
+        ClientBinary = "client_binary",
+        /// The browser sent something that is not a CDP answer or event.
+        BrowserMalformed = "browser_malformed",
+        /// The browser sent a message over its size limit.
+        BrowserTooLarge = "browser_too_large",
+        /// hardshell stopped it: the client's credential was revoked, or
+        /// the edge is stopping.
+        Stopped = "stopped",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -230,6 +292,9 @@ mod tests {
         words_round_trip(NoteChange::ALL);
         words_round_trip(StateOutcome::ALL);
         words_round_trip(StateLoss::ALL);
+        words_round_trip(CdpClient::ALL);
+        words_round_trip(CdpRefusal::ALL);
+        words_round_trip(BrowserEnding::ALL);
     }
 
     #[test]

@@ -161,6 +161,27 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             files: 12,
             actor: None,
         }),
+        AuditEvent::BrowserSessionStarted(BrowserSessionStarted {
+            session: "brs-1".to_owned(),
+            client: CdpClient::Edge,
+        }),
+        AuditEvent::BrowserSessionEnded(BrowserSessionEnded {
+            session: "brs-1".to_owned(),
+            ended: BrowserEnding::Idle,
+            pages: 2,
+            refused: 130,
+            navigated: 4,
+            seconds: 300,
+        }),
+        AuditEvent::CdpRefused(CdpRefused {
+            session: "brs-1".to_owned(),
+            method: CdpMethod::new("SystemInfo.getInfo").unwrap(),
+            reason: CdpRefusal::Denied,
+        }),
+        AuditEvent::BrowserNavigated(BrowserNavigated {
+            session: "brs-1".to_owned(),
+            host: BrowserHost::new("example.com").unwrap(),
+        }),
         AuditEvent::DeviceIssued(DeviceIssued {
             device: "laptop".to_owned(),
             serial: "0a1b".to_owned(),
@@ -300,6 +321,17 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::WorkloadStateSnapshotted(_) => {
             &["workload", "snapshot", "generation", "files", "actor"]
         }
+        AuditEvent::BrowserSessionStarted(_) => &["session", "client"],
+        AuditEvent::BrowserSessionEnded(_) => &[
+            "session",
+            "ended",
+            "pages",
+            "refused",
+            "navigated",
+            "seconds",
+        ],
+        AuditEvent::CdpRefused(_) => &["session", "method", "reason"],
+        AuditEvent::BrowserNavigated(_) => &["session", "host"],
         AuditEvent::DeviceIssued(_) => &["device", "serial", "actor"],
         AuditEvent::DeviceRevoked(_) => &["serial", "actor"],
         AuditEvent::SetupLinkIssued(_) => &["expires_at", "actor"],
@@ -344,7 +376,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 32);
+    assert_eq!(names.len(), 36);
 }
 
 #[test]
@@ -480,7 +512,20 @@ fn a_word_outside_a_closed_set_is_refused_when_read() {
         r#"{"type":"egress_decided","shell":"workload","host":"h","port":1,"decision":"allowed","reason":null}"#,
         r#"{"type":"turn_finished","request_id":"r","subject":"o","session":"w","end":"done","reason":null,"steps":1,"tool_calls":0,"input_tokens":1,"output_tokens":1}"#,
         r#"{"type":"workload_state_lost","workload":"workload","cause":"unlucky","generation":null}"#,
+        r#"{"type":"cdp_refused","session":"s","method":"Page.navigate","reason":"felt like it"}"#,
+        r#"{"type":"browser_session_ended","session":"s","ended":"crashed","pages":1,"refused":0,"navigated":0,"seconds":1}"#,
         r#"{"type":"workload_state_prepared","workload":"workload","outcome":"wiped","generation":1,"files":null,"local_base":null,"set_aside":null}"#,
+    ] {
+        assert!(serde_json::from_str::<AuditEvent>(json).is_err(), "{json}");
+    }
+}
+
+#[test]
+fn a_browser_record_holding_a_url_or_parameters_is_refused_when_read() {
+    for json in [
+        r#"{"type":"browser_navigated","session":"s","host":"example.com/login?password=hunter2"}"#,
+        r#"{"type":"browser_navigated","session":"s","host":"user:pw@example.com"}"#,
+        r#"{"type":"cdp_refused","session":"s","method":"Input.insertText hunter2","reason":"denied"}"#,
     ] {
         assert!(serde_json::from_str::<AuditEvent>(json).is_err(), "{json}");
     }

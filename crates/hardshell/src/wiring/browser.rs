@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use hardshell_audit::AuditLog;
-use hardshell_browser::{BrowserPool, CdpService, PoolSettings};
+use hardshell_browser::{BrowserPool, CdpService, PoolSettings, RelayLimits};
 use hardshell_config::LoadedConfig;
 use hardshell_egress::BrowserEgress;
 use hardshell_shells::{BrowserLimits, BrowserShells};
@@ -68,13 +68,22 @@ pub fn build_browser(
         },
     )
     .context("preparing the browser shells' directory")?;
+    let limits = RelayLimits {
+        max_browser_message_bytes: MAX_BROWSER_MESSAGE_BYTES,
+        max_pages: usize::try_from(browser.max_pages).unwrap_or(1),
+        idle: browser.idle_timeout(),
+        lifetime: browser.max_lifetime(),
+        ..RelayLimits::default()
+    };
     let pool = BrowserPool::new(
         Arc::new(shells),
         PoolSettings {
             max_instances: usize::try_from(browser.max_instances).unwrap_or(1),
             ready_within: READY_WITHIN,
-            max_browser_message_bytes: MAX_BROWSER_MESSAGE_BYTES,
+            max_browser_message_bytes: limits.max_browser_message_bytes,
         },
     );
-    Ok(Some(Arc::new(CdpService::new(pool))))
+    let service = CdpService::new(pool, limits, audit.clone())
+        .context("loading the browser's CDP method policy")?;
+    Ok(Some(Arc::new(service)))
 }

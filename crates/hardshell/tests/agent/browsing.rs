@@ -18,6 +18,7 @@ fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
             "browser",
             json!({ "action": "open", "url": site.url("/inject") }),
         ),
+        Step::call("browser", json!({ "action": "screenshot" })),
         Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
         Step::say("Done."),
     ]);
@@ -47,6 +48,35 @@ fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
         named("tool").any(|(_, data)| data["name"] == "browser"),
         "{events:?}"
     );
+    // The screenshot is shown from the edge's own copy, to the
+    // conversation's owner only.
+    let shot = named("screenshot")
+        .next()
+        .unwrap_or_else(|| panic!("{events:?}"))
+        .1["id"]
+        .as_u64()
+        .unwrap();
+    let url = running.url(&format!("/api/sessions/{session}/screenshots/{shot}"));
+    let image = crate::running::http()
+        .get(&url)
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    assert!(image.bytes().unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    let other = hs
+        .run(&["token", "create", "--name", "other", "--scope", "chat"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let refused = crate::running::http()
+        .get(&url)
+        .bearer_auth(&other)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 404);
     // The listed command was asked about, with the edge's reason, and not run.
     let question = named("approval")
         .next()
@@ -92,6 +122,12 @@ fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
     // The model saw the page as untrusted text, the injection inside it.
     let requests = model_seen.lock().unwrap();
     let page = &requests[1].1;
+    // The model was told of the screenshot, never given it.
+    assert!(
+        requests[2].1.contains("shown to the user") && !requests[2].1.contains("iVBOR"),
+        "{}",
+        requests[2].1
+    );
     assert!(page.contains("untrusted"), "{page}");
     assert!(page.contains("ignore previous instructions"), "{page}");
     running.stop();
