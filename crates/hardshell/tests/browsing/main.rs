@@ -34,6 +34,23 @@ pub struct Browsing {
 }
 
 impl Browsing {
+    /// Every audit record written so far, as JSON.
+    pub async fn records(&self) -> Vec<serde_json::Value> {
+        self.audit.flush().await.unwrap();
+        let mut tail = hardshell_audit::Tail::new(
+            &self.store.scope("audit"),
+            &LogId::new("browsing-test").unwrap(),
+            1,
+        )
+        .unwrap();
+        tail.read()
+            .await
+            .unwrap()
+            .iter()
+            .map(|record| serde_json::to_value(record.event()).unwrap())
+            .collect()
+    }
+
     pub async fn new(max_instances: usize) -> Self {
         assert!(
             std::path::Path::new(browser::CHROMIUM).exists(),

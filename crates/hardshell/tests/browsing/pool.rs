@@ -80,6 +80,26 @@ async fn a_session_loads_allowed_pages_and_reaches_nothing_else() {
         host_loopback.accept().is_err(),
         "something in the browser's shell reached the host's loopback"
     );
+    // The broker's refusal is recorded, as the browser's; the site's loads
+    // as allowed.
+    let decided: Vec<(String, String)> = browsing
+        .records()
+        .await
+        .into_iter()
+        .filter(|record| record["type"] == "egress_decided" && record["shell"] == "browser")
+        .map(|record| {
+            (
+                record["host"].as_str().unwrap_or_default().to_owned(),
+                record["decision"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let site = browsing.site.address.to_string();
+    assert!(
+        decided.contains(&("127.0.0.1".into(), "refused".into())),
+        "{decided:?}"
+    );
+    assert!(decided.contains(&(site, "allowed".into())), "{decided:?}");
 
     // The managed policy refuses local files even to CDP's own navigation.
     let refused = cdp.navigate(&page, "file:///etc/passwd").await;
@@ -103,6 +123,40 @@ async fn a_session_loads_allowed_pages_and_reaches_nothing_else() {
             .count(),
         0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_at_once_are_two_browsers_that_see_nothing_of_each_other() {
+    let browsing = Browsing::new(2).await;
+    let mut first = browsing.pool.open().await.unwrap();
+    let mut second = browsing.pool.open().await.unwrap();
+    let mut a = Cdp::new(first.take_browser().unwrap());
+    let mut b = Cdp::new(second.take_browser().unwrap());
+    let page = a.page(None).await;
+    a.navigate(&page, &browsing.site.url("/form"))
+        .await
+        .unwrap();
+    let targets = |list: &serde_json::Value| -> Vec<String> {
+        list["targetInfos"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|target| target["url"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let seen_by_a = targets(&a.ok(None, "Target.getTargets", json!({})).await);
+    let seen_by_b = targets(&b.ok(None, "Target.getTargets", json!({})).await);
+    assert!(
+        seen_by_a.iter().any(|url| url.ends_with("/form")),
+        "{seen_by_a:?}"
+    );
+    assert!(
+        !seen_by_b.iter().any(|url| url.ends_with("/form")),
+        "{seen_by_b:?}"
+    );
+    drop((a, b));
+    first.close().await;
+    second.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
