@@ -33,6 +33,9 @@ pub enum Class {
     Documentation,
     UniqueLocal,
     SiteLocal,
+    /// An address of this machine's own interfaces, where the edge and
+    /// whatever else runs here listen (refused where the guard is told them).
+    ThisMachine,
 }
 
 impl Class {
@@ -50,6 +53,7 @@ impl Class {
             Class::Documentation => "documentation",
             Class::UniqueLocal => "unique local",
             Class::SiteLocal => "site-local",
+            Class::ThisMachine => "this machine's own",
         }
     }
 }
@@ -148,15 +152,34 @@ pub struct Refused {
 #[derive(Debug, Clone, Default)]
 pub struct AddressGuard {
     exceptions: Vec<IpNet>,
+    /// This machine's own addresses, refused whatever the exceptions say.
+    own: Vec<IpAddr>,
 }
 
 impl AddressGuard {
     pub fn new(exceptions: Vec<IpNet>) -> Self {
-        Self { exceptions }
+        Self {
+            exceptions,
+            own: Vec::new(),
+        }
+    }
+
+    /// Refuses `own` too (this machine's interface addresses, public ones
+    /// included), before any exception: a shell that may reach public
+    /// hosts must still not reach the edge on the machine's public address.
+    pub fn refusing_own(mut self, own: Vec<IpAddr>) -> Self {
+        self.own = own.into_iter().map(|ip| ip.to_canonical()).collect();
+        self
     }
 
     /// Whether the broker may dial `address`.
     pub fn check(&self, address: IpAddr) -> Result<(), Refused> {
+        if self.own.contains(&address.to_canonical()) {
+            return Err(Refused {
+                address,
+                class: Class::ThisMachine,
+            });
+        }
         match classify(address) {
             None => Ok(()),
             Some(_) if self.exceptions.iter().any(|net| net.contains(&address)) => Ok(()),
@@ -169,6 +192,26 @@ impl AddressGuard {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn this_machines_own_addresses_are_refused_whatever_the_exceptions() {
+        let public: IpAddr = "93.184.216.34".parse().unwrap();
+        let private: IpAddr = "10.1.2.3".parse().unwrap();
+        let guard = AddressGuard::new(vec!["10.0.0.0/8".parse().unwrap()])
+            .refusing_own(vec![public, private]);
+        for own in [public, private, "::ffff:93.184.216.34".parse().unwrap()] {
+            assert_eq!(
+                guard.check(own).unwrap_err().class,
+                Class::ThisMachine,
+                "{own}"
+            );
+        }
+        // Other addresses as before: public allowed, the exception's allowed.
+        assert!(guard.check("93.184.216.35".parse().unwrap()).is_ok());
+        assert!(guard.check("10.1.2.4".parse().unwrap()).is_ok());
+        // Without being told, the guard knows no machine of its own.
+        assert!(AddressGuard::new(Vec::new()).check(public).is_ok());
+    }
 
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()

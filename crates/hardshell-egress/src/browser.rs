@@ -32,6 +32,9 @@ pub struct BrowserEgress<'a> {
     /// `[dangerous] browser_internal`: the guard's exceptions, for the
     /// browser alone.
     pub internal: &'a [Cidr],
+    /// This machine's own addresses (its interfaces'), refused before any
+    /// exception: the edge itself, on a public address, is not a web site.
+    pub own: &'a [std::net::IpAddr],
 }
 
 /// The browser's broker: one route (the allowed hosts, or any, on ports 80
@@ -53,7 +56,8 @@ pub fn browser_broker(
         ..Route::default()
     };
     let tls = hardshell_broker::proxy::platform_tls().map_err(EgressError::TlsRoots)?;
-    let guard = AddressGuard::new(egress.internal.iter().map(|cidr| cidr.0).collect());
+    let guard = AddressGuard::new(egress.internal.iter().map(|cidr| cidr.0).collect())
+        .refusing_own(egress.own.to_vec());
     let mut broker = Broker::new(
         EgressPolicy {
             routes: vec![route],

@@ -31,6 +31,35 @@ fn every_core() -> u32 {
     u32::try_from(cores).unwrap_or(64).min(64) * 100
 }
 
+/// This machine's interface addresses as they are now (loopback aside,
+/// which the guard refuses anyway). An address added later is not among
+/// them: the guard then refuses it only by its class.
+fn own_addresses() -> Vec<std::net::IpAddr> {
+    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
+        tracing::warn!(
+            "this machine's addresses could not be listed: the browser's broker refuses internal ones by class only"
+        );
+        return Vec::new();
+    };
+    let mut own: Vec<std::net::IpAddr> = interfaces
+        .filter_map(|interface| interface.address)
+        .filter_map(|address| {
+            address
+                .as_sockaddr_in()
+                .map(|v4| std::net::IpAddr::V4(v4.ip()))
+                .or_else(|| {
+                    address
+                        .as_sockaddr_in6()
+                        .map(|v6| std::net::IpAddr::V6(v6.ip()))
+                })
+        })
+        .filter(|ip| !ip.is_loopback())
+        .collect();
+    own.sort_unstable();
+    own.dedup();
+    own
+}
+
 /// The CDP service, when `[browser] enabled`.
 pub fn build_browser(
     loaded: &LoadedConfig,
@@ -48,6 +77,7 @@ pub fn build_browser(
             allow: &browser.allow,
             allow_public: browser.allow_public,
             internal: &config.dangerous.browser_internal,
+            own: &own_addresses(),
         },
         egress.scanner.clone(),
         audit.clone(),

@@ -75,6 +75,7 @@ impl Browsing {
                 allow: &allow,
                 allow_public: false,
                 internal: &internal,
+                own: &[std::net::IpAddr::V4(site.host_address)],
             },
             LiveScanner::fixed(LeakScanner::new(&[])),
             audit.clone(),

@@ -45,6 +45,14 @@ async fn a_session_loads_allowed_pages_and_reaches_nothing_else() {
         loaded.is_err() || cdp.eval(&page, "document.title").await != "Test site",
         "{loaded:?}"
     );
+    // This machine's own address (here the host's end of the site's link,
+    // inside the block the test lets through): refused before any exception.
+    let own = format!("http://{}/", browsing.site.host_address);
+    let loaded = cdp.navigate(&page, &own).await;
+    assert!(
+        loaded.is_err() || cdp.eval(&page, "document.title").await != "Test site",
+        "{loaded:?}"
+    );
     // A page's own fetch of it too.
     cdp.navigate(&page, &browsing.site.url("/loopback"))
         .await
@@ -100,6 +108,8 @@ async fn a_session_loads_allowed_pages_and_reaches_nothing_else() {
         "{decided:?}"
     );
     assert!(decided.contains(&(site, "allowed".into())), "{decided:?}");
+    let own = browsing.site.host_address.to_string();
+    assert!(decided.contains(&(own, "refused".into())), "{decided:?}");
 
     // The managed policy refuses local files even to CDP's own navigation.
     let refused = cdp.navigate(&page, "file:///etc/passwd").await;
