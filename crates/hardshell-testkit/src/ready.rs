@@ -128,10 +128,15 @@ impl NotifySocket {
                         return Ok(notice);
                     }
                 }
+                // Interrupted: a signal arrived for another thread's child
+                // (a test binary that also runs tokio's process handling
+                // gets SIGCHLD handlers); the wait goes on.
                 Err(e)
                     if matches!(
                         e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
                     ) => {}
                 Err(e) => panic!("reading the notify socket: {e}"),
             }
