@@ -132,3 +132,76 @@ fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
     assert!(page.contains("ignore previous instructions"), "{page}");
     running.stop();
 }
+
+#[test]
+fn the_agent_browses_for_an_openai_api_client_and_runs_nothing_it_read() {
+    let site = NetnsSite::serve(&script("test-site.py"));
+    let (model_url, model_seen) = scripted_provider(vec![
+        Step::call("browser", json!({ "action": "open", "url": site.url("/") })),
+        Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
+        Step::say("The page is the test site."),
+    ]);
+    let (host, cidr) = (site.address.to_string(), site.cidr());
+    let hs = instance(&format!(
+        "[agent]\nmax_tokens = 64\nturn_timeout_secs = 120\n[llm]\nchain = [\"stub/scripted\"]\n\
+         [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{model_url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n\
+         [exec]\napproval = \"ask\"\nallow = [\"echo\"]\napproval_timeout_secs = 3\n\
+         [shell]\nworkspace_mb = 16\nworkspace_inodes = 1024\n\
+         [browser]\nenabled = true\nallow = [\"{host}\"]\n"
+    ));
+    hs.edit_config(|text| {
+        text.replacen(
+            "browser_internal = []",
+            &format!("browser_internal = [\"{cidr}\"]"),
+            1,
+        )
+    });
+    let running = Running::start(&hs);
+    let token = token(&hs);
+    let answer: serde_json::Value = crate::running::http()
+        .post(running.url("/v1/chat/completions"))
+        .bearer_auth(&token)
+        .json(&json!({
+            "model": "hardshell",
+            "messages": [{ "role": "user", "content": "What is on the test site?" }],
+        }))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        answer["choices"][0]["message"]["content"], "The page is the test site.",
+        "{answer}"
+    );
+    // The page reached the model through the browser, framed as untrusted.
+    let requests = model_seen.lock().unwrap();
+    assert!(
+        requests[1].1.contains("Welcome to the test site"),
+        "{}",
+        requests[1].1
+    );
+    assert!(requests[1].1.contains("untrusted"), "{}", requests[1].1);
+    // The command after it was refused: nobody can be asked on the API, and
+    // a conversation that read a page runs nothing on the allowlist alone.
+    assert!(
+        requests[2].1.contains("nobody can be asked"),
+        "{}",
+        requests[2].1
+    );
+    drop(requests);
+    let sessions = std::fs::read_dir(hs.path("data/workspaces"))
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|entry| entry.path())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    assert!(
+        sessions
+            .iter()
+            .all(|session| !session.join("pwned.txt").exists()),
+        "{sessions:?}"
+    );
+    running.stop();
+}

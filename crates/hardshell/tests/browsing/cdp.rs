@@ -88,7 +88,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Cdp<S> {
     }
 
     /// The socket's next frame, whatever it is (to see how it closes).
-    #[allow(dead_code)]
     pub async fn next_frame(
         &mut self,
     ) -> Option<Result<Message, tokio_tungstenite::tungstenite::Error>> {

@@ -126,3 +126,62 @@ fn playwright_drives_a_session_through_the_edge_with_a_browser_token() {
         .collect();
     assert!(leaked.is_empty(), "{leaked:?}");
 }
+
+#[test]
+fn revoking_the_token_ends_its_browser_session() {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+    let site = NetnsSite::serve(&browser::script("test-site.py"));
+    let hs = instance(&site);
+    let browser_token = token(&hs, "browser");
+    let admin_token = token(&hs, "admin");
+    let up = up(&hs);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let addr = up.addr.clone();
+    let bearer = format!("Bearer {browser_token}");
+    let mut cdp = runtime.block_on(async {
+        let mut request = format!("ws://{addr}/cdp").into_client_request().unwrap();
+        request
+            .headers_mut()
+            .insert("authorization", bearer.parse().unwrap());
+        let stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let (socket, _) = tokio_tungstenite::client_async(request, stream)
+            .await
+            .unwrap();
+        crate::cdp::Cdp::new(socket)
+    });
+    let version = runtime.block_on(cdp.ok(None, "Browser.getVersion", serde_json::json!({})));
+    assert!(
+        version["product"].as_str().unwrap().contains("Chrome/"),
+        "{version}"
+    );
+
+    let id = browser_token
+        .strip_prefix("hs_tok_")
+        .and_then(|rest| rest.split_once('_'))
+        .map(|(id, _)| id.to_owned())
+        .unwrap();
+    let revoked = reqwest::blocking::Client::new()
+        .delete(format!("http://{addr}/admin/tokens/{id}"))
+        .bearer_auth(&admin_token)
+        .send()
+        .unwrap();
+    assert!(revoked.status().is_success(), "{}", revoked.status());
+    // The session is closed by the edge (1001: going away), not left open;
+    // the browser's events may come first. (Each frame is waited for at
+    // most 30 s: a session left open fails here.)
+    loop {
+        match runtime.block_on(cdp.next_frame()) {
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Text(_))) => {}
+            Some(Ok(tokio_tungstenite::tungstenite::Message::Close(Some(close)))) => {
+                assert_eq!(close.code, CloseCode::Away, "{close:?}");
+                break;
+            }
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
