@@ -22,6 +22,7 @@ use tokio::sync::Semaphore;
 
 use hardshell_exec::{ShellRun, ToolShell, ToolShellError};
 
+use crate::listener::RunBroker;
 use crate::policy;
 
 /// Runs commands in real shells (see `hardshell-sandbox`).
@@ -40,47 +41,6 @@ pub struct SandboxShell {
     /// The egress CA's certificate and bundle, given to every shell with a
     /// way out, so the broker's inspected tunnels are trusted.
     trust: Option<Arc<TrustFiles>>,
-}
-
-/// One run's own broker listener: counted on its own (connections at once,
-/// bytes), stopped and removed with the run.
-struct RunBroker {
-    task: tokio::task::JoinHandle<()>,
-    dir: PathBuf,
-}
-
-impl Drop for RunBroker {
-    fn drop(&mut self) {
-        self.task.abort();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl RunBroker {
-    /// A socket directory of its own under `parent`, given to the shells' id,
-    /// with `broker` serving on `broker.sock` in it.
-    fn start(parent: &Path, broker: Arc<Broker>) -> std::io::Result<Self> {
-        use std::os::unix::fs::DirBuilderExt;
-        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let run = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = parent.join(format!("run-{}-{run}", std::process::id()));
-        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
-        let socket = dir.join(hardshell_protocol::socket::BROKER_SOCKET);
-        let listener = match hardshell_broker::socket::bind(&socket) {
-            Ok(listener) => listener,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(e);
-            }
-        };
-        let task = tokio::spawn(broker.serve(listener));
-        let started = Self { task, dir };
-        let (uid, gid) = hardshell_sandbox::host_ids();
-        for path in [&started.dir, &socket] {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
-        }
-        Ok(started)
-    }
 }
 
 impl SandboxShell {
@@ -251,7 +211,8 @@ fn way_out(
     broker: &Arc<Broker>,
     trust: Option<&TrustFiles>,
 ) -> Result<RunBroker, ToolShellError> {
-    let own = RunBroker::start(socket_dir, broker.clone()).map_err(ToolShellError::BrokerSocket)?;
+    let own =
+        RunBroker::start_under(socket_dir, broker.clone()).map_err(ToolShellError::BrokerSocket)?;
     policy::broker_way_out(policy, own.dir.clone(), trust);
     Ok(own)
 }

@@ -14,6 +14,7 @@
 
 mod browser;
 mod exec;
+mod listener;
 pub mod policy;
 
 pub use browser::{BrowserLimits, BrowserShells};
