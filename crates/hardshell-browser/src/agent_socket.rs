@@ -13,19 +13,19 @@ use std::sync::Arc;
 
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{
-    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
-};
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 
-use crate::service::{CdpClient, CdpService, accept_key};
+use crate::service::{CdpClient, CdpService};
 
 /// Connections at once on the agent's socket: each holds a browser or waits
 /// for one, and the pool refuses past `max_instances` anyway.
 const MAX_CONNECTIONS: usize = 16;
+/// How long a connection may take to send its handshake: a shell that
+/// opens connections and sends nothing holds no place for long.
+const HEAD_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest conversation id taken (the agent's are well under).
 const MAX_SESSION_BYTES: usize = 128;
 
@@ -61,7 +61,10 @@ async fn serve(
 ) {
     use hardshell_accept::Listener as _;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let builder = hyper::server::conn::http1::Builder::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(Some(HEAD_WITHIN));
     loop {
         let stream = listener.next("agent browser").await;
         let Ok(slot) = slots.clone().try_acquire_owned() else {
@@ -101,24 +104,7 @@ fn handshake(
             "?session=<conversation id> is needed\n",
         );
     };
-    let headers = request.headers();
-    let key = headers
-        .get(SEC_WEBSOCKET_KEY)
-        .map(|key| key.as_bytes())
-        .filter(|key| !key.is_empty() && key.len() <= 64);
-    let upgrade = headers
-        .get(UPGRADE)
-        .is_some_and(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
-    let version_13 = headers
-        .get(SEC_WEBSOCKET_VERSION)
-        .is_some_and(|version| version == "13");
-    let (Some(key), true, true) = (key, upgrade, version_13) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            "a WebSocket handshake is expected\n",
-        );
-    };
-    let Ok(accept) = hyper::header::HeaderValue::from_str(&accept_key(key)) else {
+    let Some(accept) = crate::handshake::accept(request.headers()) else {
         return refuse(
             StatusCode::BAD_REQUEST,
             "a WebSocket handshake is expected\n",
@@ -139,16 +125,7 @@ fn handshake(
     });
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(
-        UPGRADE,
-        hyper::header::HeaderValue::from_static("websocket"),
-    );
-    headers.insert(
-        CONNECTION,
-        hyper::header::HeaderValue::from_static("Upgrade"),
-    );
-    headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    crate::handshake::switching(response.headers_mut(), accept);
     response
 }
 

@@ -17,6 +17,7 @@ mod agent_socket;
 pub mod chromium;
 mod command;
 mod devtools;
+pub mod handshake;
 mod launch;
 pub mod policy;
 mod pool;
@@ -33,5 +34,5 @@ pub use policy::{MethodPolicy, Permitted, PolicyError, Refused, SessionRules, Se
 pub use pool::{BrowserPool, BrowserSession, PoolError, PoolSettings};
 pub use relay::{EndCause, RelayEnd, RelayLimits, relay};
 pub use screenshots::{Screenshots, Shot};
-pub use service::{CdpClient, CdpService, CdpServiceError, accept_key};
+pub use service::{CdpClient, CdpService, CdpServiceError};
 pub use trail::BrowserTrail;

@@ -27,8 +27,9 @@ use crate::trail::BrowserTrail;
 /// Who drives a session: for its records and the agent's conversations.
 #[derive(Debug, Clone)]
 pub enum CdpClient {
-    /// A client of the edge's `/cdp`, by its principal's subject.
-    Api { subject: String },
+    /// A client of the edge's `/cdp` (who it is, the request's own record
+    /// says).
+    Api,
     /// The built-in agent, for one of its conversations.
     Agent { session: String },
     /// The workload (`[workload] browser`).
@@ -38,7 +39,7 @@ pub enum CdpClient {
 impl CdpClient {
     fn recorded(&self) -> RecordedClient {
         match self {
-            CdpClient::Api { .. } => RecordedClient::Edge,
+            CdpClient::Api => RecordedClient::Edge,
             CdpClient::Agent { .. } => RecordedClient::Agent,
             CdpClient::Workload => RecordedClient::Workload,
         }
@@ -138,11 +139,6 @@ impl CdpService {
         let exit = session.close().await;
         tracing::info!(session = %trail.session(), cause = ?end.cause, ?exit, "browser session ended");
     }
-}
-
-/// The `Sec-WebSocket-Accept` answer to a client's `Sec-WebSocket-Key`.
-pub fn accept_key(key: &[u8]) -> String {
-    tokio_tungstenite::tungstenite::handshake::derive_accept_key(key)
 }
 
 async fn close<S: AsyncRead + AsyncWrite + Unpin>(

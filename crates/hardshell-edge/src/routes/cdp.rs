@@ -8,21 +8,13 @@
 
 use axum::body::Body;
 use hardshell_auth::{Browser, Permit};
-use http::header::{
-    CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
-};
-use http::{HeaderValue, Method, Request, StatusCode};
+use http::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 
 use crate::connections::Occupancy;
-use crate::proxy::is_websocket_upgrade;
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder};
-
-/// The longest `Sec-WebSocket-Key` taken (RFC 6455: 16 bytes in base64, 24
-/// characters).
-const MAX_KEY_BYTES: usize = 64;
 
 pub(crate) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     routes
@@ -56,32 +48,19 @@ async fn version(_: Permit<Browser>, cx: Context, _: Request<Body>) -> HttpRespo
 /// Answers the WebSocket handshake itself and hands the connection to the
 /// browser service, which starts the client's own browser and relays its
 /// commands through the method policy.
-async fn connect(permit: Permit<Browser>, cx: Context, mut request: Request<Body>) -> HttpResponse {
+async fn connect(_: Permit<Browser>, cx: Context, mut request: Request<Body>) -> HttpResponse {
     let Some(service) = cx.state.browser.clone() else {
         return response::not_found();
     };
-    let headers = request.headers();
-    let key = headers
-        .get(SEC_WEBSOCKET_KEY)
-        .map(HeaderValue::as_bytes)
-        .filter(|key| !key.is_empty() && key.len() <= MAX_KEY_BYTES);
-    let version_13 = headers
-        .get(SEC_WEBSOCKET_VERSION)
-        .is_some_and(|version| version == "13");
-    let (Some(key), true, true) = (key, version_13, is_websocket_upgrade(headers)) else {
+    let Some(accept) = hardshell_browser::handshake::accept(request.headers()) else {
         return response::bad_request("a WebSocket handshake (version 13) is expected here\n");
-    };
-    let Ok(accept) = HeaderValue::from_str(&hardshell_browser::accept_key(key)) else {
-        return response::internal_error();
     };
     let upgrade = hyper::upgrade::on(&mut request);
     let kept = request
         .extensions_mut()
         .remove::<Occupancy>()
         .map(Occupancy::keep);
-    let client = hardshell_browser::CdpClient::Api {
-        subject: permit.identity().subject.clone(),
-    };
+    let client = hardshell_browser::CdpClient::Api;
     let credentials = cx.credentials;
     tokio::spawn(async move {
         let upgraded = match upgrade.await {
@@ -108,9 +87,6 @@ async fn connect(permit: Permit<Browser>, cx: Context, mut request: Request<Body
     });
     let mut response = HttpResponse::new(Body::empty());
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
-    headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
+    hardshell_browser::handshake::switching(response.headers_mut(), accept);
     response
 }
