@@ -71,6 +71,8 @@ pub enum LaunchError {
     BrokerSocket(#[source] std::io::Error),
     #[error("the browser's DevTools socket: {0}")]
     DevtoolsSocket(#[source] std::io::Error),
+    #[error("the pipe for the browser's output: {0}")]
+    Pipe(#[source] std::io::Error),
     #[error("starting the browser's shell: {0}")]
     Start(#[source] Cause),
 }

@@ -24,9 +24,9 @@ pub struct PoolSettings {
     pub max_instances: usize,
     /// How long a fresh browser has to answer on its DevTools port.
     pub ready_within: Duration,
-    /// The largest message the browser may send (a screenshot is a few
-    /// MiB of base64; Chromium's own cap is 100 MB).
-    pub max_browser_message_bytes: usize,
+    /// The browser's WebSocket: its message bounds are the relay's
+    /// (`RelayLimits::browser_config`).
+    pub browser: WebSocketConfig,
 }
 
 /// Why a session got no browser.
@@ -69,10 +69,8 @@ impl BrowserPool {
             .map_err(|_| PoolError::Busy(self.settings.max_instances))?;
         let id = SessionId::new(self.sessions.fetch_add(1, Ordering::Relaxed));
         let running = self.launcher.launch(&id).await?;
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(self.settings.max_browser_message_bytes))
-            .max_frame_size(Some(self.settings.max_browser_message_bytes));
-        match devtools::connect(running.devtools(), self.settings.ready_within, config).await {
+        let ready_within = self.settings.ready_within;
+        match devtools::connect(running.devtools(), ready_within, self.settings.browser).await {
             Ok(browser) => Ok(BrowserSession {
                 id,
                 browser: Some(browser),

@@ -12,8 +12,14 @@ use tokio::sync::broadcast;
 
 /// Largest screenshot taken, encoded (a full-page capture of a long page).
 const MAX_PNG_BYTES: usize = 16 << 20;
-/// Largest decoded image: 8192 × 8192 RGBA.
-const MAX_DECODED_BYTES: usize = 8192 * 8192 * 4;
+/// Largest decoded image: 4096 × 4096 RGBA (64 MiB; a viewport is a
+/// few). A page compresses a huge flat image into a few bytes, so this,
+/// not the encoded size, bounds what one screenshot makes the edge hold.
+const MAX_DECODED_BYTES: usize = 4096 * 4096 * 4;
+/// Screenshots decoded at once (each on a blocking thread); past this, one
+/// is dropped rather than queued, so a client asking for them in a loop
+/// cannot make the edge hold many decoded images.
+const DECODING_AT_ONCE: usize = 2;
 /// Kept per conversation: the newest.
 const KEPT_PER_SESSION: usize = 4;
 /// Kept in all, across conversations: the oldest go first.
@@ -41,6 +47,7 @@ struct Kept {
 pub struct Screenshots {
     kept: Mutex<Kept>,
     events: broadcast::Sender<Shot>,
+    decoding: std::sync::atomic::AtomicUsize,
 }
 
 impl Default for Screenshots {
@@ -48,11 +55,33 @@ impl Default for Screenshots {
         Self {
             kept: Mutex::default(),
             events: broadcast::channel(EVENTS_KEPT).0,
+            decoding: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 }
 
 impl Screenshots {
+    /// Keeps `data` (a screenshot as the browser answered it, base64) for
+    /// `session`, decoded off the caller's task; dropped when
+    /// [`DECODING_AT_ONCE`] are being decoded already, or when it is not a
+    /// PNG within the limits. Returns whether it was taken up.
+    pub fn put_base64(self: &std::sync::Arc<Self>, session: &str, data: &str) -> bool {
+        use std::sync::atomic::Ordering;
+        if self.decoding.fetch_add(1, Ordering::AcqRel) >= DECODING_AT_ONCE {
+            self.decoding.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        let (this, session, data) = (self.clone(), session.to_owned(), data.to_owned());
+        tokio::task::spawn_blocking(move || {
+            use base64::Engine as _;
+            if let Ok(png) = base64::engine::general_purpose::STANDARD.decode(data) {
+                this.put(&session, &png);
+            }
+            this.decoding.fetch_sub(1, Ordering::AcqRel);
+        });
+        true
+    }
+
     /// Keeps `png` (as the browser sent it) for `session` once it decodes
     /// within the limits, encoded afresh, and announces it. `None`: not kept.
     pub fn put(&self, session: &str, png: &[u8]) -> Option<u64> {

@@ -50,12 +50,10 @@ impl BrowserTrail {
     /// A screenshot the browser answered with (`data`, base64), kept when
     /// it decodes as a PNG within the limits; anything else is dropped.
     pub(crate) fn screenshot(&self, data: &str) {
-        use base64::Engine as _;
         if let Some((screenshots, conversation)) = &self.screenshots
-            && let Ok(png) = base64::engine::general_purpose::STANDARD.decode(data)
-            && screenshots.put(conversation, &png).is_none()
+            && !screenshots.put_base64(conversation, data)
         {
-            tracing::debug!(session = %self.session, "a screenshot was not kept: not a PNG within the limits");
+            tracing::debug!(session = %self.session, "a screenshot was not kept: others are being decoded");
         }
     }
 

@@ -22,6 +22,7 @@ use hardshell_browser::chromium::{self, POLICY_FILE};
 use hardshell_browser::{BrowserExit, Launch, LaunchError, RunningBrowser, SessionId};
 use hardshell_sandbox::{Ended, Io, Launcher, Running, Stdio};
 
+use crate::listener::RunBroker;
 use crate::policy::{self, BrowserShell, PROXY_PORT};
 
 /// Lines of a browser's own output logged per session (at debug): Chromium
@@ -127,7 +128,7 @@ impl BrowserShells {
             .map_err(LaunchError::SocketDir)?;
         let files = SessionFiles { dir };
         let broker_dir = files.dir.join("broker");
-        let broker = SessionBroker::start(&broker_dir, self.broker.clone())
+        let broker = RunBroker::start_in(&broker_dir, self.broker.clone())
             .map_err(LaunchError::BrokerSocket)?;
         let devtools = files.dir.join("devtools.sock");
         let listener = std::os::unix::net::UnixListener::bind(&devtools)
@@ -144,11 +145,11 @@ impl BrowserShells {
         let launcher = self.launcher.clone();
         let session = session.clone();
         Ok(async move {
-            let (output, output_writer) = std::io::pipe().map_err(LaunchError::SocketDir)?;
+            let (output, output_writer) = std::io::pipe().map_err(LaunchError::Pipe)?;
             let writer = OwnedFd::from(output_writer);
             let io = Io {
                 stdin: Stdio::Null,
-                stdout: Stdio::Fd(writer.try_clone().map_err(LaunchError::SocketDir)?),
+                stdout: Stdio::Fd(writer.try_clone().map_err(LaunchError::Pipe)?),
                 stderr: Stdio::Fd(writer),
             };
             let logged = session.clone();
@@ -176,7 +177,7 @@ struct BrowserShellRun {
     devtools: PathBuf,
     running: Running,
     _listener: std::os::unix::net::UnixListener,
-    _broker: SessionBroker,
+    _broker: RunBroker,
     _files: SessionFiles,
 }
 
@@ -215,36 +216,6 @@ struct SessionFiles {
 impl Drop for SessionFiles {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// A session's own broker listener: its connections and bytes counted on
-/// their own, stopped with the session.
-#[derive(Debug)]
-struct SessionBroker {
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SessionBroker {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl SessionBroker {
-    /// `broker` serving on `dir/broker.sock`, the directory made and given
-    /// (with the socket) to the shells' id so the forwarder can connect.
-    fn start(dir: &Path, broker: Arc<Broker>) -> std::io::Result<Self> {
-        std::fs::DirBuilder::new().mode(0o700).create(dir)?;
-        let socket = dir.join(hardshell_protocol::socket::BROKER_SOCKET);
-        let listener = hardshell_broker::socket::bind(&socket)?;
-        let task = tokio::spawn(broker.serve(listener));
-        let started = Self { task };
-        let (uid, gid) = hardshell_sandbox::host_ids();
-        for path in [dir, socket.as_path()] {
-            std::os::unix::fs::chown(path, Some(uid), Some(gid))?;
-        }
-        Ok(started)
     }
 }
 

@@ -33,14 +33,12 @@ fn every_core() -> u32 {
 
 /// This machine's interface addresses as they are now (loopback aside,
 /// which the guard refuses anyway). An address added later is not among
-/// them: the guard then refuses it only by its class.
-fn own_addresses() -> Vec<std::net::IpAddr> {
-    let Ok(interfaces) = nix::ifaddrs::getifaddrs() else {
-        tracing::warn!(
-            "this machine's addresses could not be listed: the browser's broker refuses internal ones by class only"
-        );
-        return Vec::new();
-    };
+/// them: the guard then refuses it only by its class. Not listed, the
+/// browser does not start: its guard would lack the refusal of the edge
+/// itself.
+fn own_addresses() -> anyhow::Result<Vec<std::net::IpAddr>> {
+    let interfaces = nix::ifaddrs::getifaddrs()
+        .context("listing this machine's addresses for the browser's broker to refuse")?;
     let mut own: Vec<std::net::IpAddr> = interfaces
         .filter_map(|interface| interface.address)
         .filter_map(|address| {
@@ -57,7 +55,7 @@ fn own_addresses() -> Vec<std::net::IpAddr> {
         .collect();
     own.sort_unstable();
     own.dedup();
-    own
+    Ok(own)
 }
 
 /// The CDP service, when `[browser] enabled`.
@@ -77,7 +75,7 @@ pub fn build_browser(
             allow: &browser.allow,
             allow_public: browser.allow_public,
             internal: &config.dangerous.browser_internal,
-            own: &own_addresses(),
+            own: &own_addresses()?,
         },
         egress.scanner.clone(),
         audit.clone(),
@@ -110,7 +108,7 @@ pub fn build_browser(
         PoolSettings {
             max_instances: usize::try_from(browser.max_instances).unwrap_or(1),
             ready_within: READY_WITHIN,
-            max_browser_message_bytes: limits.max_browser_message_bytes,
+            browser: limits.browser_config(),
         },
     );
     let service = CdpService::new(pool, limits, audit.clone())

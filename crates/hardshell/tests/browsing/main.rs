@@ -104,7 +104,7 @@ impl Browsing {
             PoolSettings {
                 max_instances,
                 ready_within: Duration::from_secs(30),
-                max_browser_message_bytes: 32 << 20,
+                browser: hardshell_browser::RelayLimits::default().browser_config(),
             },
         );
         Self {
