@@ -10,18 +10,9 @@ use serde_json::json;
 use crate::running::{Running, audit_records, instance, new_session, token, turn};
 use crate::scripted::{Step, scripted_provider};
 
-#[test]
-fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
-    let site = NetnsSite::serve(&script("test-site.py"));
-    let (model_url, model_seen) = scripted_provider(vec![
-        Step::call(
-            "browser",
-            json!({ "action": "open", "url": site.url("/inject") }),
-        ),
-        Step::call("browser", json!({ "action": "screenshot" })),
-        Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
-        Step::say("Done."),
-    ]);
+/// The agent on the scripted model, `exec` asking about all but `echo`
+/// (3 s to answer), the browser allowed to `site` only.
+fn browsing_instance(site: &NetnsSite, model_url: &str) -> hardshell_testkit::instance::Instance {
     let (host, cidr) = (site.address.to_string(), site.cidr());
     let hs = instance(&format!(
         "[agent]\nmax_tokens = 64\nturn_timeout_secs = 120\n[llm]\nchain = [\"stub/scripted\"]\n\
@@ -37,6 +28,22 @@ fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
             1,
         )
     });
+    hs
+}
+
+#[test]
+fn a_page_read_in_a_conversation_makes_its_commands_wait_for_the_owner() {
+    let site = NetnsSite::serve(&script("test-site.py"));
+    let (model_url, model_seen) = scripted_provider(vec![
+        Step::call(
+            "browser",
+            json!({ "action": "open", "url": site.url("/inject") }),
+        ),
+        Step::call("browser", json!({ "action": "screenshot" })),
+        Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
+        Step::say("Done."),
+    ]);
+    let hs = browsing_instance(&site, &model_url);
     let running = Running::start(&hs);
     let token = token(&hs);
     let session = new_session(&running, &token);
@@ -141,21 +148,7 @@ fn the_agent_browses_for_an_openai_api_client_and_runs_nothing_it_read() {
         Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
         Step::say("The page is the test site."),
     ]);
-    let (host, cidr) = (site.address.to_string(), site.cidr());
-    let hs = instance(&format!(
-        "[agent]\nmax_tokens = 64\nturn_timeout_secs = 120\n[llm]\nchain = [\"stub/scripted\"]\n\
-         [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{model_url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n\
-         [exec]\napproval = \"ask\"\nallow = [\"echo\"]\napproval_timeout_secs = 3\n\
-         [shell]\nworkspace_mb = 16\nworkspace_inodes = 1024\n\
-         [browser]\nenabled = true\nallow = [\"{host}\"]\n"
-    ));
-    hs.edit_config(|text| {
-        text.replacen(
-            "browser_internal = []",
-            &format!("browser_internal = [\"{cidr}\"]"),
-            1,
-        )
-    });
+    let hs = browsing_instance(&site, &model_url);
     let running = Running::start(&hs);
     let token = token(&hs);
     let answer: serde_json::Value = crate::running::http()
