@@ -8,6 +8,4 @@
 
 #![forbid(unsafe_code)]
 
-pub mod identity;
-
-pub use identity::{IdentityError, Platform, Sender};
+pub use hardshell_vocabulary::{ChannelRole, IdentityError, Platform, Sender};

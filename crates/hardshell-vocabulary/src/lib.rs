@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod channel;
 mod digest;
 pub mod headers;
 pub mod host;
@@ -17,6 +18,7 @@ mod model;
 mod provider;
 mod secret_name;
 
+pub use channel::{ChannelRole, IdentityError, Platform, Sender};
 pub use digest::{Digest, DigestError};
 pub use host::{Host, HostError, HostPattern};
 pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, ImageSource};

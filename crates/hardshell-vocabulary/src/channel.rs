@@ -1,7 +1,8 @@
-//! Who a message is from, by the platform's immutable id: never a name, which
-//! its holder can change to anyone's (a Telegram username, a Slack display
-//! name, a Discord nickname). An id is parsed once, where it enters, and kept
-//! as its platform's grammar allows.
+//! Chat channels' values: the platforms, a sender by the platform's immutable
+//! id (never a name, which its holder can change to anyone's: a Telegram
+//! username, a Slack display name, a Discord nickname), and the role a paired
+//! sender is given. An id is parsed once, where it enters (the config, a
+//! platform's event, the CLI), and kept as its platform's grammar allows.
 
 use std::fmt;
 
@@ -11,13 +12,18 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Platform {
+    /// Telegram's Bot API.
     Telegram,
+    /// Slack, as an app in one workspace.
     Slack,
+    /// Discord, as a bot user.
     Discord,
+    /// WhatsApp, through the WhatsApp Business Cloud API.
     Whatsapp,
 }
 
 impl Platform {
+    /// Every platform, in a fixed order.
     pub const ALL: [Platform; 4] = [
         Platform::Telegram,
         Platform::Slack,
@@ -25,6 +31,7 @@ impl Platform {
         Platform::Whatsapp,
     ];
 
+    /// The platform's name as the config, the CLI and records write it.
     pub fn as_str(self) -> &'static str {
         match self {
             Platform::Telegram => "telegram",
@@ -34,6 +41,7 @@ impl Platform {
         }
     }
 
+    /// A platform by its name.
     pub fn parse(name: &str) -> Result<Self, IdentityError> {
         Platform::ALL
             .into_iter()
@@ -48,14 +56,20 @@ impl fmt::Display for Platform {
     }
 }
 
+/// A platform name or a sender id that is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdentityError {
+    /// Not a platform's name.
     #[error("unknown platform {0:?} (telegram, slack, discord or whatsapp)")]
     UnknownPlatform(String),
+    /// Not an id of the platform's grammar.
     #[error("{platform} sender id {id:?} is not one: {expected}")]
     BadSender {
+        /// The platform whose grammar it failed.
         platform: Platform,
+        /// The id, cut to 64 characters.
         id: String,
+        /// What the platform's ids look like.
         expected: &'static str,
     },
 }
@@ -93,6 +107,7 @@ impl From<Sender> for Wire {
 }
 
 impl Sender {
+    /// A sender on `platform` by its id.
     pub fn parse(platform: Platform, id: &str) -> Result<Self, IdentityError> {
         let (ok, expected) = match platform {
             // Bot API ids fit in 52 bits; user ids are positive (a negative id
@@ -133,10 +148,12 @@ impl Sender {
         })
     }
 
+    /// The sender's platform.
     pub fn platform(&self) -> Platform {
         self.platform
     }
 
+    /// The sender's id on its platform.
     pub fn id(&self) -> &str {
         &self.id
     }
@@ -151,6 +168,28 @@ impl Sender {
 impl fmt::Display for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.platform, self.id)
+    }
+}
+
+/// What a paired sender is to hardshell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelRole {
+    /// One of the owner's own accounts: it is the owner principal, so its
+    /// sessions and memory are the owner's, whichever platform it writes from.
+    Owner,
+    /// Someone the owner lets talk to the agent: a principal of its own
+    /// (`telegram:12345`), with sessions of its own and no administration.
+    Guest,
+}
+
+impl ChannelRole {
+    /// The role as the CLI and records write it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelRole::Owner => "owner",
+            ChannelRole::Guest => "guest",
+        }
     }
 }
 
