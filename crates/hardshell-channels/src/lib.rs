@@ -9,3 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub use hardshell_vocabulary::{ChannelRole, IdentityError, Platform, Sender};
+
+pub mod pairing;
+
+pub use pairing::{Code, Pairing, PairingError, Pairings};
