@@ -27,6 +27,7 @@ mod server;
 mod setup;
 mod state;
 mod tls;
+mod turns;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -42,6 +43,7 @@ pub use listen::{ListenAddr, Protection};
 pub use setup::{Built, EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;
 pub use tls::TlsError;
+pub use turns::{ChatTurns, TurnError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
@@ -170,7 +172,7 @@ impl Edge {
     /// set. Binding happens before serving so the caller can report the real
     /// address (port 0 picks a free one) and fail early if it is taken.
     pub async fn bind(listen: ListenAddr, built: setup::Built) -> Result<Self, EdgeError> {
-        let setup::Built { state, routes } = built;
+        let setup::Built { state, routes, .. } = built;
         let (listener, addr) = bind(listen).await?;
         let metrics = match state.metrics_listen {
             // Unauthenticated, so loopback only, whatever protects the main one.

@@ -70,6 +70,14 @@ pub struct EdgeSetup<'a> {
 pub struct Built {
     pub(crate) state: Arc<EdgeState>,
     pub(crate) routes: routes::Routes,
+    turns: Option<crate::ChatTurns>,
+}
+
+impl Built {
+    /// The agent's turns for the chat channels, when the agent runs.
+    pub fn chat_turns(&self) -> Option<crate::ChatTurns> {
+        self.turns.clone()
+    }
 }
 
 impl std::fmt::Debug for Built {
@@ -219,7 +227,17 @@ impl EdgeSetup<'_> {
             screenshots: self.browser.as_ref().map(|browser| browser.screenshots()),
             browser: self.browser,
         });
-        Ok(Built { state, routes })
+        let turns = match &behind {
+            routes::Behind::Agent(agent) => {
+                Some(crate::ChatTurns::new(agent.clone(), state.clone()))
+            }
+            _ => None,
+        };
+        Ok(Built {
+            state,
+            routes,
+            turns,
+        })
     }
 }
 

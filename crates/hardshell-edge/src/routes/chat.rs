@@ -51,9 +51,10 @@ use hyper::body::Frame;
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
-use crate::agent::AgentClient;
+use crate::agent::{AgentClient, AgentError};
 use crate::response::{self, HttpResponse};
 use crate::routes::{Context, RoutesBuilder, read_json};
+use crate::state::SharedState;
 use relay::{Checked, Relay, checked};
 
 mod relay;
@@ -101,12 +102,17 @@ where
 }
 
 /// The tag a principal's session ids carry: 8 hex digits of a hash of its subject.
-pub(crate) fn owner_tag(principal: &Principal) -> String {
-    hex::encode(&Sha256::digest(principal.subject.as_bytes())[..4])
+fn tag_of(subject: &str) -> String {
+    hex::encode(&Sha256::digest(subject.as_bytes())[..4])
 }
 
 /// A new session id on `channel` for `principal`.
 pub(crate) fn new_session(channel: &str, principal: &Principal) -> String {
+    new_session_for(channel, &principal.subject)
+}
+
+/// A new session id on `channel` for `subject`.
+pub(crate) fn new_session_for(channel: &str, subject: &str) -> String {
     let mut random = [0u8; 12];
     let suffix = match getrandom::fill(&mut random) {
         Ok(()) => hex::encode(random),
@@ -115,17 +121,22 @@ pub(crate) fn new_session(channel: &str, principal: &Principal) -> String {
             chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default()
         ),
     };
-    format!("{channel}-{}-{suffix}", owner_tag(principal))
+    format!("{channel}-{}-{suffix}", tag_of(subject))
 }
 
 fn owns(principal: &Principal, session: &str) -> bool {
-    let tag = owner_tag(principal);
+    owned_by(&principal.subject, session)
+}
+
+/// Whether `session` carries `subject`'s tag.
+pub(crate) fn owned_by(subject: &str, session: &str) -> bool {
+    let tag = tag_of(subject);
     session
         .split_once('-')
         .is_some_and(|(channel, rest)| !channel.is_empty() && rest.starts_with(&format!("{tag}-")))
 }
 
-fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
+pub(super) fn unavailable(e: &dyn std::fmt::Display) -> HttpResponse {
     tracing::warn!(error = %e, "the agent is unavailable");
     response::text(StatusCode::SERVICE_UNAVAILABLE, "agent unavailable\n")
 }
@@ -252,56 +263,67 @@ async fn send(
         return response::bad_request("expected {\"text\"}\n");
     };
     let turn = TurnRequest {
-        session: id.clone(),
+        session: id,
         text: body.text,
         prior: Vec::new(),
         request_id: cx.request_id.clone(),
     };
-    // Before the turn starts: none of its commands is missed.
-    let exec_events = cx
-        .state
-        .exec
-        .as_ref()
-        .map(hardshell_exec::ExecService::subscribe);
-    let shots = cx
-        .state
-        .screenshots
-        .as_ref()
-        .map(|screenshots| screenshots.subscribe());
-    match start_turn(&agent, &cx, permit.identity(), &turn).await {
+    match checked_turn(&agent, &cx.state, &permit.identity().subject, &turn).await {
         Ok(events) => {
-            let (state, request_id) = (cx.state.clone(), cx.request_id.clone());
-            let mut asked = std::collections::HashSet::new();
-            let session = id.clone();
-            // One record per turn says the agent announced what the edge does
-            // not hold: a hostile agent can announce millions of ids in a
-            // turn, and each would otherwise be a record and a log line.
-            let mut reported = false;
-            let check = move |event| match checked(state.exec.as_ref(), &session, &mut asked, event)
-            {
-                Checked::Shown(frame) => Some(frame),
-                Checked::Withheld => None,
-                Checked::Unheld => {
-                    if !std::mem::replace(&mut reported, true) {
-                        dropped(&state.audit, &session, &request_id);
-                    }
-                    None
-                }
-            };
-            let relay = Relay {
-                session: id,
-                turn: Box::pin(events),
-                exec_events,
-                shots,
-                check,
-            };
             // The stream ends when a credential it was opened with is revoked.
             // The turn itself runs on and is stored, as when a client leaves.
             let credentials = std::mem::take(&mut cx.credentials);
-            sse(credentials.cut(relay.frames()))
+            sse(credentials.cut(events.map(|event| frame(&event))))
         }
-        Err(response) => response,
+        Err(e) => unavailable(&e),
     }
+}
+
+/// Runs a turn for `subject` (who owns `turn.session`: the caller checked)
+/// and returns what its client is shown: the agent's events, checked (a
+/// question only as the edge holds it), with the edge's own news of the
+/// session's commands and screenshots. Its outcome is audited.
+pub(crate) async fn checked_turn(
+    agent: &AgentClient,
+    state: &SharedState,
+    subject: &str,
+    turn: &TurnRequest,
+) -> Result<impl futures::Stream<Item = ChatEvent> + Send + 'static, AgentError> {
+    // Before the turn starts: none of its commands is missed.
+    let exec_events = state
+        .exec
+        .as_ref()
+        .map(hardshell_exec::ExecService::subscribe);
+    let shots = state
+        .screenshots
+        .as_ref()
+        .map(|screenshots| screenshots.subscribe());
+    let events = start_turn(agent, state, subject, turn).await?;
+    let (state, request_id) = (state.clone(), turn.request_id.clone());
+    let mut asked = std::collections::HashSet::new();
+    let session = turn.session.clone();
+    // One record per turn says the agent announced what the edge does
+    // not hold: a hostile agent can announce millions of ids in a
+    // turn, and each would otherwise be a record and a log line.
+    let mut reported = false;
+    let check = move |event| match checked(state.exec.as_ref(), &session, &mut asked, event) {
+        Checked::Shown(shown) => Some(shown),
+        Checked::Withheld => None,
+        Checked::Unheld => {
+            if !std::mem::replace(&mut reported, true) {
+                dropped(&state.audit, &session, &request_id);
+            }
+            None
+        }
+    };
+    let relay = Relay {
+        session: turn.session.clone(),
+        turn: Box::pin(events),
+        exec_events,
+        shots,
+        check,
+    };
+    Ok(relay.events())
 }
 
 /// Audits a question the agent announced that the edge does not hold.
@@ -347,18 +369,18 @@ pub(super) fn frame(event: &ChatEvent) -> Bytes {
     Bytes::from(event.to_sse())
 }
 
-/// Starts a turn and returns its client-facing events; the outcome is audited
-/// when it arrives. `Err` holds the response to send when the agent is down.
+/// Starts a turn for `subject` and returns its client-facing events; the
+/// outcome is audited when it arrives.
 pub(crate) async fn start_turn(
     agent: &AgentClient,
-    cx: &Context,
-    principal: &Principal,
+    state: &SharedState,
+    subject: &str,
     turn: &TurnRequest,
-) -> Result<impl futures::Stream<Item = TurnEvent> + Send + 'static, HttpResponse> {
-    let mut lines = agent.turn(turn).await.map_err(|e| unavailable(&e))?;
+) -> Result<impl futures::Stream<Item = TurnEvent> + Send + 'static, AgentError> {
+    let mut lines = agent.turn(turn).await?;
     let (events, receiver) = mpsc::channel::<TurnEvent>(64);
-    let state = cx.state.clone();
-    let (request_id, subject) = (cx.request_id.clone(), principal.subject.clone());
+    let state = state.clone();
+    let (request_id, subject) = (turn.request_id.clone(), subject.to_owned());
     let session = turn.session.clone();
     tokio::spawn(async move {
         let mut finished = false;
@@ -406,9 +428,9 @@ pub(crate) async fn start_turn(
     ))
 }
 
-/// An event of the agent's that carries no question, as a frame.
-pub(super) fn sse_frame(event: &TurnEvent) -> Option<Bytes> {
-    let event = match event {
+/// An event of the agent's that carries no question, as the client sees it.
+pub(super) fn chat_event(event: &TurnEvent) -> Option<ChatEvent> {
+    Some(match event {
         TurnEvent::Accepted { seq } => ChatEvent::Accepted { seq: *seq },
         TurnEvent::TextDelta { text } => ChatEvent::Delta { text: text.clone() },
         TurnEvent::ToolStarted { name } => ChatEvent::Tool {
@@ -428,8 +450,7 @@ pub(super) fn sse_frame(event: &TurnEvent) -> Option<Bytes> {
         TurnEvent::Failed { message } => ChatEvent::Error {
             message: message.clone(),
         },
-    };
-    Some(frame(&event))
+    })
 }
 
 /// A `text/event-stream` response from a stream of ready-made frames.

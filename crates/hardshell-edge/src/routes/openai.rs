@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use crate::agent::AgentClient;
 use crate::response::{self, HttpResponse};
-use crate::routes::chat::{new_session, no_agent, sse, start_turn, to_agent};
+use crate::routes::chat::{new_session, no_agent, sse, start_turn, to_agent, unavailable};
 use crate::routes::{Context, RoutesBuilder, read_json};
 
 /// The one model this endpoint offers: hardshell's agent, whatever models it uses.
@@ -128,9 +128,9 @@ async fn completions(
         prior,
         request_id: cx.request_id.clone(),
     };
-    let events = match start_turn(&agent, &cx, permit.identity(), &turn).await {
+    let events = match start_turn(&agent, &cx.state, &permit.identity().subject, &turn).await {
         Ok(events) => events,
-        Err(response) => return response,
+        Err(e) => return unavailable(&e),
     };
     let id = format!("chatcmpl-{}", cx.request_id);
     let created = chrono::Utc::now().timestamp();

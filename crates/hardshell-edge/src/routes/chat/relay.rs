@@ -1,17 +1,16 @@
-//! A chat turn's frames: the agent's events, checked, merged with what the
+//! A chat turn's events: the agent's, checked, merged with what the
 //! edge itself says about the session's commands. A question the agent
 //! announces is shown only as the edge holds it for this session, once; how it
 //! ended and which commands ran are the edge's alone.
 
 use std::collections::HashSet;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use hardshell_protocol::TurnEvent;
 use hardshell_protocol::chat::{ChatEvent, CommandDecision};
 use tokio::sync::broadcast;
 
-use super::{frame, sse_frame};
+use super::chat_event;
 use hardshell_exec::{ExecEvent, ExecService, RunDecision};
 
 /// The agent's stream for one session, with the edge's news about it.
@@ -28,19 +27,19 @@ pub(super) struct Relay<C> {
 
 impl<C> Relay<C>
 where
-    C: FnMut(TurnEvent) -> Option<Bytes> + Send + 'static,
+    C: FnMut(TurnEvent) -> Option<ChatEvent> + Send + 'static,
 {
     /// Until the agent's stream ends.
-    pub(super) fn frames(self) -> impl futures::Stream<Item = Bytes> + Send + 'static {
+    pub(super) fn events(self) -> impl futures::Stream<Item = ChatEvent> + Send + 'static {
         futures::stream::unfold(self, |mut relay| async move {
-            let frame = relay.next_frame().await?;
-            Some((frame, relay))
+            let event = relay.next_event().await?;
+            Some((event, relay))
         })
     }
 
-    async fn next_frame(&mut self) -> Option<Bytes> {
+    async fn next_event(&mut self) -> Option<ChatEvent> {
         loop {
-            let exec_event = async {
+            let exec_news = async {
                 match &mut self.exec_events {
                     Some(events) => events.recv().await,
                     None => std::future::pending().await,
@@ -58,22 +57,22 @@ where
                 biased;
                 shot = shot => match shot {
                     Ok(shot) if shot.session == self.session => {
-                        return Some(frame(&ChatEvent::Screenshot { id: shot.id }));
+                        return Some(ChatEvent::Screenshot { id: shot.id });
                     }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     Err(broadcast::error::RecvError::Closed) => self.shots = None,
                 },
-                news = exec_event => match news {
-                    Ok(news) if news.session() == self.session => return Some(exec_frame(&news)),
+                news = exec_news => match news {
+                    Ok(news) if news.session() == self.session => return Some(exec_event(&news)),
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(count)) => {
-                        return Some(frame(&ChatEvent::CommandsMissed { count }));
+                        return Some(ChatEvent::CommandsMissed { count });
                     }
                     Err(broadcast::error::RecvError::Closed) => self.exec_events = None,
                 },
                 event = self.turn.next() => {
-                    if let Some(frame) = (self.check)(event?) {
-                        return Some(frame);
+                    if let Some(shown) = (self.check)(event?) {
+                        return Some(shown);
                     }
                 }
             }
@@ -84,8 +83,8 @@ where
 /// What becomes of an event of the agent's.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Checked {
-    /// Passed on, as this frame.
-    Shown(Bytes),
+    /// Passed on, as this event.
+    Shown(ChatEvent),
     /// Not the agent's to say (how a question ended), and not suspicious.
     Withheld,
     /// A question the edge does not hold for this session: not shown, audited.
@@ -106,38 +105,38 @@ pub(crate) fn checked(
         TurnEvent::ApprovalRequested { id, .. } => {
             match exec.and_then(|exec| exec.question(session, &id)) {
                 Some(question) => {
-                    let frame = frame(&ChatEvent::Approval {
+                    let shown = ChatEvent::Approval {
                         command: question.command,
                         id: id.clone(),
                         reason: question.reason.map(str::to_owned),
-                    });
+                    };
                     asked.insert(id);
-                    Checked::Shown(frame)
+                    Checked::Shown(shown)
                 }
                 None => Checked::Unheld,
             }
         }
         // How a question ended is the edge's to say (`ExecEvent::Resolved`).
         TurnEvent::ApprovalResolved { .. } => Checked::Withheld,
-        event => sse_frame(&event).map_or(Checked::Withheld, Checked::Shown),
+        event => chat_event(&event).map_or(Checked::Withheld, Checked::Shown),
     }
 }
 
 /// What the edge says about a session's commands.
-pub(super) fn exec_frame(event: &ExecEvent) -> Bytes {
+pub(super) fn exec_event(event: &ExecEvent) -> ChatEvent {
     match event {
         ExecEvent::Running {
             command, decision, ..
-        } => frame(&ChatEvent::Command {
+        } => ChatEvent::Command {
             command: command.clone(),
             decision: match decision {
                 RunDecision::Allowed => CommandDecision::Allowed,
                 RunDecision::Approved => CommandDecision::Approved,
             },
-        }),
-        ExecEvent::Resolved { id, ran, .. } => frame(&ChatEvent::ApprovalResolved {
+        },
+        ExecEvent::Resolved { id, ran, .. } => ChatEvent::ApprovalResolved {
             approved: *ran,
             id: id.clone(),
-        }),
+        },
     }
 }

@@ -4,19 +4,21 @@
 
 use hardshell_config::Approval;
 use hardshell_protocol::TurnEvent;
+use hardshell_protocol::chat::ChatEvent;
 
 use std::collections::HashSet;
 
 use futures::StreamExt;
 
-use super::relay::{Checked, Relay, checked, exec_frame};
+use super::relay::{Checked, Relay, checked, exec_event};
 use hardshell_exec::testing::{Harness, SESSION, pending};
 use hardshell_exec::{ExecEvent, RunDecision};
 
 fn shown(checked: Checked) -> serde_json::Value {
-    let Checked::Shown(frame) = checked else {
+    let Checked::Shown(event) = checked else {
         panic!("not shown: {checked:?}");
     };
+    let frame = super::frame(&event);
     let text = String::from_utf8(frame.to_vec()).unwrap();
     let (head, data) = text.split_once("\ndata: ").unwrap();
     let mut data: serde_json::Value = serde_json::from_str(data.trim_end()).unwrap();
@@ -88,7 +90,7 @@ async fn how_a_question_ended_is_the_edges_to_say() {
         checked(Some(&harness.service), SESSION, &mut asked, claimed),
         Checked::Withheld
     );
-    let said = exec_frame(&ExecEvent::Resolved {
+    let said = exec_event(&ExecEvent::Resolved {
         session: SESSION.into(),
         id: "ab".into(),
         ran: false,
@@ -106,7 +108,7 @@ async fn how_a_question_ended_is_the_edges_to_say() {
 
 #[test]
 fn a_command_the_edge_runs_is_shown_with_its_text_and_why() {
-    let frame = exec_frame(&ExecEvent::Running {
+    let frame = exec_event(&ExecEvent::Running {
         session: SESSION.into(),
         command: "ls -la".into(),
         decision: RunDecision::Allowed,
@@ -144,13 +146,8 @@ async fn a_turns_stream_carries_its_sessions_commands_and_ends_with_the_turn() {
         shots: None,
         check: |event: TurnEvent| match event {
             TurnEvent::ApprovalResolved { .. } => None,
-            event => Some(bytes::Bytes::from(format!(
-                "event: {}\n",
-                match event {
-                    TurnEvent::TextDelta { .. } => "delta",
-                    _ => "other",
-                }
-            ))),
+            TurnEvent::TextDelta { text } => Some(ChatEvent::Delta { text }),
+            _ => Some(ChatEvent::CommandsMissed { count: 0 }),
         },
     };
     let running = |session: &str, command: &str| ExecEvent::Running {
@@ -172,7 +169,11 @@ async fn a_turns_stream_carries_its_sessions_commands_and_ends_with_the_turn() {
     turn.send(TurnEvent::TextDelta { text: "hi".into() })
         .unwrap();
     drop(turn);
-    let frames: Vec<_> = relay.frames().collect().await;
+    let frames: Vec<_> = relay
+        .events()
+        .map(|event| super::frame(&event))
+        .collect()
+        .await;
     // This session's command, not the other's; the agent's claim withheld.
     assert_eq!(event_names(&frames), ["command", "delta"]);
     assert!(
@@ -200,7 +201,7 @@ async fn a_stream_that_fell_behind_says_how_many_commands_it_missed() {
         shots: None,
         check: |_: TurnEvent| None,
     };
-    let mut frames = Box::pin(relay.frames());
+    let mut frames = Box::pin(relay.events().map(|event| super::frame(&event)));
     let first = frames.next().await.unwrap();
     let text = String::from_utf8(first.to_vec()).unwrap();
     assert!(
