@@ -9,3 +9,5 @@
 #![forbid(unsafe_code)]
 
 pub use hardshell_vocabulary::{ChannelRole, IdentityError, Platform, Sender};
+
+pub mod telegram;
