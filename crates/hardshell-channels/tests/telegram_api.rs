@@ -3,14 +3,18 @@
 //! as the Bot API documents where it does not (rate limits, files, 401).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "telegram_api/answers.rs"]
+mod answers;
 #[path = "telegram_api/fake.rs"]
 mod fake;
+#[path = "telegram_api/files.rs"]
+mod files;
 #[path = "telegram_api/leaks.rs"]
 mod leaks;
 
 use bytes::Bytes;
 use hardshell_channels::telegram::api::{ConflictCause, TelegramApi, TelegramError};
-use hardshell_channels::telegram::types::{Button, ChatAction, ChatType, File, OutgoingMessage};
+use hardshell_channels::telegram::types::{Button, ChatAction, ChatType, OutgoingMessage};
 use hardshell_secrets::SecretValue;
 use hardshell_testkit::crabline::Crabline;
 use serde_json::json;
@@ -29,7 +33,7 @@ fn private_message(text: &str) -> serde_json::Value {
     json!({"chatId": "555", "fromId": 555, "text": text, "chatType": "private"})
 }
 
-fn text(chat_id: i64, text: &str, reply_to: Option<i64>) -> OutgoingMessage {
+pub fn text(chat_id: i64, text: &str, reply_to: Option<i64>) -> OutgoingMessage {
     OutgoingMessage {
         chat_id,
         text: text.into(),
@@ -281,143 +285,6 @@ async fn unknown_token_is_unauthorized() {
     let api = TelegramApi::new(root, secret("999:not-the-bots-token")).unwrap();
     let refused = api.get_me().await.unwrap_err();
     assert_eq!(refused, TelegramError::Unauthorized);
-}
-
-const TOKEN: &str = "123456:fake-token_canary";
-
-fn fake_client(fake: &fake::FakeBotApi) -> TelegramApi {
-    TelegramApi::new(fake.root(), secret(TOKEN)).unwrap()
-}
-
-#[tokio::test]
-async fn rate_limit_gives_its_retry_after() {
-    let fake = fake::serve(|_| {
-        fake::json(
-            429,
-            r#"{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 23","parameters":{"retry_after":23}}"#,
-        )
-    })
-    .await;
-    let refused = fake_client(&fake)
-        .send_message(&text(1, "x", None))
-        .await
-        .unwrap_err();
-    assert_eq!(refused, TelegramError::RetryAfter { secs: 23 });
-    assert!(refused.is_retryable());
-}
-
-#[tokio::test]
-async fn second_poller_is_a_conflict_naming_the_other_poller() {
-    let fake = fake::serve(|_| {
-        fake::json(
-            409,
-            r#"{"ok":false,"error_code":409,"description":"Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"}"#,
-        )
-    })
-    .await;
-    let refused = fake_client(&fake).get_updates(None, 0).await.unwrap_err();
-    let TelegramError::Conflict { cause, .. } = &refused else {
-        panic!("{refused:?}");
-    };
-    assert_eq!(*cause, ConflictCause::OtherPoller);
-    assert!(
-        refused.to_string().contains("one poller per token"),
-        "{refused}"
-    );
-}
-
-#[tokio::test]
-async fn revoked_token_is_unauthorized() {
-    let fake = fake::serve(|_| {
-        fake::json(
-            401,
-            r#"{"ok":false,"error_code":401,"description":"Unauthorized"}"#,
-        )
-    })
-    .await;
-    let refused = fake_client(&fake).get_me().await.unwrap_err();
-    assert_eq!(refused, TelegramError::Unauthorized);
-    assert!(!refused.is_retryable());
-}
-
-fn files(path: &str) -> hyper::Response<fake::Body> {
-    let file = |id: &str, size: u64, file_path: &str| {
-        fake::json(
-            200,
-            &json!({"ok": true, "result": {"file_id": id, "file_unique_id": "u", "file_size": size, "file_path": file_path}})
-                .to_string(),
-        )
-    };
-    match path.strip_prefix("/file/bot123456:fake-token_canary/") {
-        Some("documents/small.txt") => fake::chunked(&[b"hello ", b"world"]),
-        // Larger than its getFile said, and without a Content-Length.
-        Some("documents/liar.txt") => fake::chunked(&[b"0123456789", b"0123456789", b"0123456789"]),
-        Some(_) => fake::json(
-            404,
-            r#"{"ok":false,"error_code":404,"description":"Not Found"}"#,
-        ),
-        None if path.ends_with("/getFile") => file("small", 11, "documents/small.txt"),
-        None => fake::json(
-            404,
-            r#"{"ok":false,"error_code":404,"description":"Not Found"}"#,
-        ),
-    }
-}
-
-fn file(size: Option<u64>, path: &str) -> File {
-    File {
-        file_id: "f".into(),
-        file_unique_id: "u".into(),
-        file_size: size,
-        file_path: Some(path.into()),
-    }
-}
-
-#[tokio::test]
-async fn file_is_downloaded_within_its_bound() {
-    let fake = fake::serve(files).await;
-    let api = fake_client(&fake);
-    let found = api.get_file("small").await.unwrap();
-    assert_eq!(found.file_path.as_deref(), Some("documents/small.txt"));
-    let bytes = api.download_file(&found, 11).await.unwrap();
-    assert_eq!(&bytes[..], b"hello world");
-}
-
-#[tokio::test]
-async fn file_declared_over_the_bound_is_refused_without_downloading() {
-    let fake = fake::serve(files).await;
-    let api = fake_client(&fake);
-    let refused = api
-        .download_file(&file(Some(12), "documents/small.txt"), 11)
-        .await
-        .unwrap_err();
-    assert_eq!(refused, TelegramError::TooLarge { limit: 11 });
-    assert!(fake.paths().is_empty(), "{:?}", fake.paths());
-}
-
-#[tokio::test]
-async fn file_growing_over_the_bound_while_streaming_is_refused() {
-    let fake = fake::serve(files).await;
-    let api = fake_client(&fake);
-    let liar = file(Some(10), "documents/liar.txt");
-    let refused = api.download_file(&liar, 25).await.unwrap_err();
-    assert_eq!(refused, TelegramError::TooLarge { limit: 25 });
-    // The same file within a bound that holds it is downloaded whole.
-    assert_eq!(api.download_file(&liar, 30).await.unwrap().len(), 30);
-}
-
-#[tokio::test]
-async fn file_path_escaping_the_file_root_is_refused_without_downloading() {
-    let fake = fake::serve(files).await;
-    let refused = fake_client(&fake)
-        .download_file(&file(None, "../../bot123456:x/getMe"), 100)
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, TelegramError::Malformed(_)),
-        "{refused:?}"
-    );
-    assert!(fake.paths().is_empty());
 }
 
 #[tokio::test]

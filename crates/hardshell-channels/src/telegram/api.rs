@@ -6,6 +6,7 @@
 
 mod answer;
 mod error;
+mod grammar;
 
 use std::fmt;
 use std::time::Duration;
@@ -14,9 +15,11 @@ use bytes::Bytes;
 use hardshell_secrets::SecretValue;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use url::{Host, Url};
+use url::Url;
 
 pub use error::{ConflictCause, TelegramError};
+
+use grammar::{check_root, check_token, is_file_path, is_filename, is_secret_token};
 
 use crate::telegram::types::{ChatAction, File, Message, OutgoingMessage, Update, User};
 
@@ -192,7 +195,10 @@ impl TelegramApi {
         id: &str,
         text: Option<&str>,
     ) -> Result<(), TelegramError> {
-        let body = json!({ "callback_query_id": id, "text": text });
+        let mut body = json!({ "callback_query_id": id });
+        if let (Some(text), Some(fields)) = (text, body.as_object_mut()) {
+            fields.insert("text".into(), text.into());
+        }
         self.call::<bool>("answerCallbackQuery", &body, CALL_TIMEOUT)
             .await
             .map(drop)
@@ -303,15 +309,7 @@ impl TelegramApi {
     /// `<root>/file/bot<token>/<file_path>`, from a path the platform gave,
     /// refused unless it is plain relative segments.
     fn file_url(&self, file_path: &str) -> Result<Url, TelegramError> {
-        let plain = |segment: &str| {
-            !segment.is_empty()
-                && segment != "."
-                && segment != ".."
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
-        };
-        if file_path.len() > 256 || !file_path.split('/').all(plain) {
+        if !is_file_path(file_path) {
             return Err(TelegramError::Malformed(format!(
                 "getFile gave an unusable file_path {:?}",
                 error::clean(file_path, self.token_str())
@@ -332,68 +330,6 @@ impl TelegramApi {
 fn reply_parameters(message_id: i64) -> Value {
     // Sent even if the message was deleted meanwhile, rather than lost.
     json!({ "message_id": message_id, "allow_sending_without_reply": true })
-}
-
-fn check_root(root: &Url) -> Result<(), TelegramError> {
-    if root.cannot_be_a_base()
-        || root.query().is_some()
-        || root.fragment().is_some()
-        || !root.username().is_empty()
-        || root.password().is_some()
-    {
-        return Err(TelegramError::Root(
-            "must be a plain URL without credentials, query or fragment",
-        ));
-    }
-    let loopback = match root.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    };
-    match root.scheme() {
-        "https" => Ok(()),
-        "http" if loopback => Ok(()),
-        _ => Err(TelegramError::Root(
-            "must be https (plain http only on a loopback host)",
-        )),
-    }
-}
-
-/// `<bot id>:<secret>`, as @BotFather issues them; also what makes the token
-/// safe to place in a URL path unescaped.
-fn check_token(token: &SecretValue) -> Result<(), TelegramError> {
-    let well_formed = token.expose_str().is_some_and(|text| {
-        text.split_once(':').is_some_and(|(id, secret)| {
-            !id.is_empty()
-                && id.bytes().all(|b| b.is_ascii_digit())
-                && !secret.is_empty()
-                && text.len() <= 256
-                && secret
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-        })
-    });
-    if well_formed {
-        Ok(())
-    } else {
-        Err(TelegramError::Token)
-    }
-}
-
-/// The Bot API's grammar of a webhook's secret token.
-fn is_secret_token(text: &str) -> bool {
-    (1..=256).contains(&text.len())
-        && text
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
-fn is_filename(name: &str) -> bool {
-    (1..=255).contains(&name.len())
-        && !name
-            .chars()
-            .any(|c| c.is_control() || matches!(c, '"' | '\\' | '/'))
 }
 
 #[cfg(test)]

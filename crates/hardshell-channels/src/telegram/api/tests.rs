@@ -94,3 +94,17 @@ fn secret_token_and_filename_grammars() {
     assert!(!is_filename("../x"));
     assert!(!is_filename(""));
 }
+
+#[test]
+fn unreadable_update_keeps_its_id_and_one_without_an_id_is_dropped() {
+    let odd_chat = serde_json::json!({
+        "update_id": 41,
+        "message": {"message_id": 1, "chat": {"id": 1, "type": "galaxy"}},
+    });
+    let kept = answer::update(odd_chat).unwrap();
+    assert_eq!(kept.update_id, 41);
+    assert!(kept.message.is_none());
+    assert!(answer::update(serde_json::json!({"message": {}})).is_none());
+    let other_kind = serde_json::json!({"update_id": 42, "my_chat_member": {}});
+    assert_eq!(answer::update(other_kind).unwrap().update_id, 42);
+}
