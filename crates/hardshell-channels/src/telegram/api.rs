@@ -66,6 +66,9 @@ impl TelegramApi {
             // The Bot API never redirects; following one would carry a
             // request whose path holds the token to wherever it pointed.
             .redirect(reqwest::redirect::Policy::none())
+            // Stays off: it logs every byte sent, the request line and its
+            // token included.
+            .connection_verbose(false)
             .build()
             .map_err(|e| TelegramError::Transport(answer::transport_text(e, "")))?;
         Ok(Self {
