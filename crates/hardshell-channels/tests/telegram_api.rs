@@ -139,6 +139,33 @@ async fn buttons_are_sent_as_an_inline_keyboard_and_bad_callback_data_is_refused
 }
 
 #[tokio::test]
+async fn button_press_is_answered_and_an_absent_notice_is_not_sent() {
+    let crabline = Crabline::start("telegram");
+    let api = client(&crabline);
+    api.answer_callback_query("cb-1", Some("Approved"))
+        .await
+        .unwrap();
+    api.answer_callback_query("cb-2", None).await.unwrap();
+    let answered: Vec<_> = crabline
+        .recorded()
+        .into_iter()
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/answerCallbackQuery"))
+        })
+        .map(|e| e["body"].clone())
+        .collect();
+    assert_eq!(
+        answered,
+        [
+            json!({"callback_query_id": "cb-1", "text": "Approved"}),
+            json!({"callback_query_id": "cb-2"}),
+        ]
+    );
+}
+
+#[tokio::test]
 async fn edit_replaces_the_text_of_a_sent_message() {
     let crabline = Crabline::start("telegram");
     let api = client(&crabline);

@@ -61,3 +61,18 @@ async fn revoked_token_is_unauthorized() {
     assert_eq!(refused, TelegramError::Unauthorized);
     assert!(!refused.is_retryable());
 }
+
+#[tokio::test]
+async fn redirect_is_not_followed() {
+    let fake = fake::serve(|path| {
+        if path.ends_with("/getMe") {
+            fake::redirect("http://127.0.0.1:9/elsewhere")
+        } else {
+            fake::json(200, r#"{"ok":true,"result":{"id":1,"is_bot":true}}"#)
+        }
+    })
+    .await;
+    let refused = fake_client(&fake).get_me().await.unwrap_err();
+    assert_eq!(refused, TelegramError::Server { status: 302 });
+    assert_eq!(fake.paths().len(), 1, "{:?}", fake.paths());
+}

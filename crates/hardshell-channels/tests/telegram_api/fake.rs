@@ -79,3 +79,12 @@ pub fn chunked(parts: &[&'static [u8]]) -> Response<Body> {
         .body(StreamBody::new(futures::stream::iter(frames)).boxed())
         .unwrap()
 }
+
+/// A 302 to `location`.
+pub fn redirect(location: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::FOUND)
+        .header("location", location)
+        .body(Full::new(Bytes::new()).boxed())
+        .unwrap()
+}

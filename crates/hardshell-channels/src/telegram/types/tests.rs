@@ -129,3 +129,23 @@ fn unknown_chat_type_does_not_parse() {
     let parsed = serde_json::from_value::<Chat>(json!({"id": 1, "type": "galaxy"}));
     assert!(parsed.is_err());
 }
+
+#[test]
+fn button_press_parses_as_the_bot_api_documents_it() {
+    let update: Update = serde_json::from_value(json!({
+        "update_id": 9,
+        "callback_query": {
+            "id": "4382bfdwdsb323b2d9",
+            "from": {"id": 555, "is_bot": false, "first_name": "A", "language_code": "en"},
+            "chat_instance": "-1",
+            "data": "approve:1",
+            "message": {"message_id": 3, "date": 0, "chat": {"id": 555, "type": "private"}},
+        },
+    }))
+    .unwrap();
+    let pressed = update.callback_query.unwrap();
+    assert_eq!(pressed.from.id, 555);
+    assert_eq!(pressed.data.as_deref(), Some("approve:1"));
+    assert_eq!(pressed.message.unwrap().message_id, 3);
+    assert!(update.message.is_none());
+}
