@@ -11,5 +11,6 @@
 pub use hardshell_vocabulary::{ChannelRole, IdentityError, Platform, Sender};
 
 pub mod pairing;
+pub mod telegram;
 
 pub use pairing::{Code, Pairing, PairingError, Pairings};

@@ -2,8 +2,9 @@
 //! sealed local store in a temporary directory ([`TestStore`]), a tmpfs that
 //! can be filled ([`SmallDisk`]), the fixtures of the authentication tests
 //! (Cloudflare Access keys and JWKS, the OIDC provider's pages, passkey
-//! ceremonies), the `hardshell` binary in a scratch directory, and its
-//! readiness as systemd would see it ([`ready::NotifySocket`]).
+//! ceremonies), the chat platforms' local emulator (crabline), the
+//! `hardshell` binary in a scratch directory, and its readiness as systemd
+//! would see it ([`ready::NotifySocket`]).
 //!
 //! A dev-dependency only (`publish = false`). Everything here may panic: a
 //! fixture that cannot be built is a failed test, never a skipped one.
@@ -22,6 +23,8 @@ mod store;
 pub mod browser;
 #[cfg(feature = "cloudflare")]
 pub mod cloudflare;
+#[cfg(feature = "channels")]
+pub mod crabline;
 #[cfg(feature = "binary")]
 pub mod instance;
 #[cfg(feature = "browser")]

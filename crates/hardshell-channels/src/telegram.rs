@@ -1,0 +1,4 @@
+//! Telegram, through its Bot API.
+
+pub mod api;
+pub mod types;
