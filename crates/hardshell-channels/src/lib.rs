@@ -10,7 +10,16 @@
 
 pub use hardshell_vocabulary::{ChannelRole, IdentityError, Platform, Sender};
 
+pub mod agent;
+pub mod chunk;
+pub mod conversations;
+pub mod dispatch;
+pub mod outbox;
 pub mod pairing;
+mod reply;
 pub mod telegram;
 
+pub use agent::Agent;
+pub use dispatch::{ChannelRules, Dispatcher, Handled, Inbound, Place, Unpaired};
+pub use outbox::{Outbox, OutboxError};
 pub use pairing::{Code, Pairing, PairingError, Pairings};

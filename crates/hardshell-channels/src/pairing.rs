@@ -309,6 +309,33 @@ impl Pairings {
         Err(PairingError::UnknownCode)
     }
 
+    /// Pairs `sender` by its id, without a request: for an owner who knows
+    /// the id (their own account, or with `unpaired = "silent"`, where
+    /// strangers are never given codes). Replaces an earlier pairing's role.
+    pub async fn add(
+        &self,
+        sender: &Sender,
+        role: ChannelRole,
+        now: DateTime<Utc>,
+    ) -> Result<Pairing, PairingError> {
+        let platform = sender.platform();
+        self.change(platform, |record| {
+            record.pending.retain(|p| &p.sender != sender);
+            record.paired.retain(|p| &p.sender != sender);
+            if record.paired.len() >= MAX_PAIRED {
+                return Err(PairingError::TooManyPaired { platform });
+            }
+            let pairing = Pairing {
+                sender: sender.clone(),
+                role,
+                approved_at: now,
+            };
+            record.paired.push(pairing.clone());
+            Ok(Step::Write(pairing))
+        })
+        .await
+    }
+
     /// Ends a sender's pairing (and any request of theirs). `None` when the
     /// sender was not paired.
     pub async fn revoke(&self, sender: &Sender) -> Result<Option<Pairing>, PairingError> {

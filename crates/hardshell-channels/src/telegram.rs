@@ -1,4 +1,290 @@
-//! Telegram, through its Bot API.
+//! Telegram, through its Bot API, by long polling: the edge asks Telegram
+//! for updates, so nothing listens for Telegram and no inbound route exists.
+//!
+//! - At start the bot's own identity is read (`getMe`: its id and username,
+//!   to spot mentions) and any webhook is deleted (`deleteWebhook`), since
+//!   Telegram refuses `getUpdates` while one is set.
+//! - One poller per token: a second one (or a webhook set meanwhile) gets a
+//!   409 from Telegram, reported once as what to fix and retried slowly,
+//!   never in a tight loop.
+//! - Updates are handled one at a time, in order, each to its end (its turn
+//!   answered), and only then is the offset past it saved in the sealed
+//!   store: a restart neither loses an update nor handles one twice. An
+//!   update at or before the saved offset is skipped if Telegram sends it
+//!   again.
+//! - Messages from bots (the bot's own included) are dropped before the
+//!   dispatch, so the bot never answers itself or another bot.
 
 pub mod api;
 pub mod types;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use hardshell_storage::{ObjectKey, Scope, StorageError};
+
+use crate::chunk::{self, ChunkLimit};
+use crate::dispatch::{Dispatcher, Inbound, Place};
+use crate::outbox::{Outbox, OutboxError};
+use crate::{Platform, Sender};
+use api::{TelegramApi, TelegramError};
+use types::{ChatAction, ChatType, Message, OutgoingMessage, Update, User};
+
+/// How long one `getUpdates` waits for an update.
+const POLL_TIMEOUT_SECS: u32 = 25;
+/// Wait after a 409: the other poller or the webhook is the owner's to remove.
+const CONFLICT_WAIT: Duration = Duration::from_secs(30);
+/// Wait after Telegram refused the token.
+const UNAUTHORIZED_WAIT: Duration = Duration::from_secs(300);
+/// Longest wait between failed polls.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// Longest `retry_after` honoured in one wait.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelegramChannelError {
+    #[error("telegram: reading the bot's identity (getMe): {0}")]
+    Identify(#[source] TelegramError),
+    #[error("telegram: the bot has no username, so mentions in groups cannot be recognised")]
+    NoUsername,
+    #[error("telegram: deleting the webhook before polling: {0}")]
+    DeleteWebhook(#[source] TelegramError),
+    #[error("telegram: reading the saved update offset: {0}")]
+    Offset(#[from] StorageError),
+}
+
+/// The Telegram channel, polling; see the module.
+#[derive(Debug)]
+pub struct TelegramChannel {
+    api: Arc<TelegramApi>,
+    dispatcher: Dispatcher,
+    bot: User,
+    state: Scope,
+    offset: Option<i64>,
+}
+
+impl TelegramChannel {
+    /// Reads the bot's identity, deletes any webhook and the saved offset.
+    /// `state` is the sealed store's `channels/telegram` scope.
+    pub async fn start(
+        api: TelegramApi,
+        dispatcher: Dispatcher,
+        state: Scope,
+    ) -> Result<Self, TelegramChannelError> {
+        debug_assert_eq!(dispatcher.platform(), Platform::Telegram);
+        let bot = api.get_me().await.map_err(TelegramChannelError::Identify)?;
+        if bot.username.is_none() {
+            return Err(TelegramChannelError::NoUsername);
+        }
+        // Updates waiting while hardshell was down are kept: they are
+        // messages its users sent.
+        api.delete_webhook(false)
+            .await
+            .map_err(TelegramChannelError::DeleteWebhook)?;
+        let offset = match state.get(&offset_key()?).await? {
+            Some(stored) => serde_json::from_slice::<i64>(&stored.value).ok(),
+            None => None,
+        };
+        tracing::info!(bot = bot.id, ?offset, "telegram: polling for updates");
+        Ok(Self {
+            api: Arc::new(api),
+            dispatcher,
+            bot,
+            state,
+            offset,
+        })
+    }
+
+    /// Polls until `shutdown` completes. An update being handled is finished
+    /// first; the poll in flight is dropped (its updates, unacknowledged,
+    /// come again after a restart).
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown.fuse());
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let polled = tokio::select! {
+                () = &mut shutdown => return,
+                polled = self.api.get_updates(self.offset, POLL_TIMEOUT_SECS) => polled,
+            };
+            let wait = match polled {
+                Ok(mut updates) => {
+                    backoff = Duration::from_secs(1);
+                    updates.sort_by_key(|u| u.update_id);
+                    for update in updates {
+                        self.handle(update).await;
+                        if (&mut shutdown).now_or_never().is_some() {
+                            return;
+                        }
+                    }
+                    continue;
+                }
+                Err(TelegramError::Conflict { cause, .. }) => {
+                    tracing::error!(
+                        "telegram: polling refused (409): {cause}; trying again in {}s",
+                        CONFLICT_WAIT.as_secs()
+                    );
+                    CONFLICT_WAIT
+                }
+                Err(TelegramError::RetryAfter { secs }) => {
+                    Duration::from_secs(secs).min(MAX_RETRY_AFTER)
+                }
+                Err(e @ TelegramError::Unauthorized) => {
+                    tracing::error!("{e}; trying again in {}s", UNAUTHORIZED_WAIT.as_secs());
+                    UNAUTHORIZED_WAIT
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "telegram: polling failed");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    async fn handle(&mut self, update: Update) {
+        let id = update.update_id;
+        if self.offset.is_some_and(|offset| id < offset) {
+            return;
+        }
+        if let Some(inbound) = update.message.as_ref().and_then(|m| self.inbound(m)) {
+            let outbox = TelegramOutbox {
+                api: self.api.clone(),
+            };
+            match self.dispatcher.handle(inbound, &outbox).await {
+                Ok(handled) => tracing::debug!(update = id, ?handled, "telegram: update handled"),
+                Err(e) => {
+                    tracing::error!(update = id, error = %e, "telegram: an update could not be handled")
+                }
+            }
+        }
+        // Edits, button presses and every other kind are acknowledged
+        // unanswered: an edited message is not a new turn.
+        self.offset = Some(id.saturating_add(1));
+        let saved = serde_json::to_vec(&self.offset).unwrap_or_default();
+        let stored = match offset_key() {
+            Ok(key) => self.state.put(&key, &saved).await.map(drop),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            tracing::error!(error = %e, "telegram: saving the update offset failed; a restart may handle this update again");
+        }
+    }
+
+    /// A person's text message as the dispatch reads it; `None` for what
+    /// is not one (a bot's message, a channel post, a message without text).
+    fn inbound(&self, message: &Message) -> Option<Inbound> {
+        let from = message.from.as_ref()?;
+        if from.is_bot {
+            return None;
+        }
+        let place = match message.chat.kind {
+            ChatType::Private => Place::Direct,
+            ChatType::Group | ChatType::Supergroup => Place::Group {
+                mentioned: message.mentions(&self.bot),
+            },
+            ChatType::Channel => return None,
+        };
+        let text = message.text_or_caption()?;
+        let sender = Sender::parse(Platform::Telegram, &from.id.to_string()).ok()?;
+        Some(Inbound {
+            sender,
+            chat: message.chat.id.to_string(),
+            place,
+            text: text.to_owned(),
+            message: Some(message.message_id.to_string()),
+        })
+    }
+}
+
+fn offset_key() -> Result<ObjectKey, StorageError> {
+    Ok(ObjectKey::parse("offset")?)
+}
+
+/// Answers in a Telegram chat.
+struct TelegramOutbox {
+    api: Arc<TelegramApi>,
+}
+
+impl TelegramOutbox {
+    fn chat(chat: &str) -> Result<i64, OutboxError> {
+        chat.parse()
+            .map_err(|_| OutboxError::Failed("not a telegram chat id".into()))
+    }
+}
+
+fn outbox_error(e: TelegramError) -> OutboxError {
+    match e {
+        TelegramError::RetryAfter { secs } => OutboxError::RetryAfter(Duration::from_secs(secs)),
+        other => OutboxError::Failed(other.to_string()),
+    }
+}
+
+impl Outbox for TelegramOutbox {
+    fn limit(&self) -> ChunkLimit {
+        chunk::TELEGRAM
+    }
+
+    fn edits(&self) -> bool {
+        true
+    }
+
+    fn send<'a>(
+        &'a self,
+        chat: &'a str,
+        text: &'a str,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        async move {
+            let message = OutgoingMessage {
+                chat_id: Self::chat(chat)?,
+                text: text.to_owned(),
+                reply_to: reply_to.and_then(|id| id.parse().ok()),
+                buttons: None,
+            };
+            let sent = self
+                .api
+                .send_message(&message)
+                .await
+                .map_err(outbox_error)?;
+            Ok(Some(sent.message_id.to_string()))
+        }
+        .boxed()
+    }
+
+    fn edit<'a>(
+        &'a self,
+        chat: &'a str,
+        message: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), OutboxError>> {
+        async move {
+            let message = message
+                .parse()
+                .map_err(|_| OutboxError::Failed("not a telegram message id".into()))?;
+            self.api
+                .edit_message_text(Self::chat(chat)?, message, text)
+                .await
+                .map(drop)
+                .map_err(outbox_error)
+        }
+        .boxed()
+    }
+
+    fn typing<'a>(&'a self, chat: &'a str) -> BoxFuture<'a, Result<(), OutboxError>> {
+        async move {
+            self.api
+                .send_chat_action(Self::chat(chat)?, ChatAction::Typing)
+                .await
+                .map_err(outbox_error)
+        }
+        .boxed()
+    }
+}

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// A self-hosted personal AI agent that is safe to put on the internet.
 ///
@@ -57,6 +57,10 @@ pub enum Command {
     /// API tokens for the CLI and programs: shown once, stored hashed, expiring.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Pair chat-platform senders (Telegram, Slack, Discord, WhatsApp) with
+    /// the agent: approve a code a sender was given, list, revoke.
+    #[command(subcommand)]
+    Pair(PairCommand),
     /// Device certificates (mTLS posture) from the edge's own CA.
     #[command(subcommand)]
     Device(DeviceCommand),
@@ -226,6 +230,43 @@ pub enum TokenCommand {
         /// The id shown by `token list`.
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PairCommand {
+    /// Paired senders and waiting requests (never their codes).
+    Ls,
+    /// Approve the request with this code: its sender talks to the agent
+    /// from now on, as the role says.
+    Approve {
+        /// The code the sender was given, e.g. ABCD-EFGH (case and dashes do
+        /// not matter).
+        code: String,
+        #[arg(long, value_enum)]
+        role: PairRoleArg,
+    },
+    /// Pair a sender by its platform id without a code, e.g. your own
+    /// account: telegram:123456789, slack:T0123:U0456, discord:80351110224678912,
+    /// whatsapp:15551234567.
+    Add {
+        sender: String,
+        #[arg(long, value_enum)]
+        role: PairRoleArg,
+    },
+    /// End a sender's pairing (and any request of theirs).
+    Revoke {
+        /// As `pair ls` shows it, e.g. telegram:123456789.
+        sender: String,
+    },
+}
+
+/// What a paired sender is.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum PairRoleArg {
+    /// One of your own accounts: it is you, the owner, with your sessions.
+    Owner,
+    /// Someone else: a principal of their own, chat only.
+    Guest,
 }
 
 #[derive(Debug, Subcommand)]

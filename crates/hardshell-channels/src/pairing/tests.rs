@@ -192,3 +192,29 @@ fn a_code_is_never_shown_by_debug() {
     assert!(!format!("{code:?}").contains("ABCDEFGH"));
     assert!(!format!("{:?}", Request::Code(code)).contains("ABCDEFGH"));
 }
+
+#[tokio::test]
+async fn the_owner_can_pair_a_sender_by_id_and_change_its_role() {
+    let (_store, pairings) = pairings().await;
+    let alice = telegram(555);
+    let pending = code(pairings.request(&alice, at(0)).await.unwrap());
+    let added = pairings
+        .add(&alice, ChannelRole::Owner, at(1))
+        .await
+        .unwrap();
+    assert_eq!(added.subject(), OWNER_SUBJECT);
+    // Its request is gone with it.
+    assert!(
+        pairings
+            .approve(&pending, ChannelRole::Guest, at(2))
+            .await
+            .is_err()
+    );
+    pairings
+        .add(&alice, ChannelRole::Guest, at(3))
+        .await
+        .unwrap();
+    let (paired, _) = pairings.list(at(3)).await.unwrap();
+    assert_eq!(paired.len(), 1);
+    assert_eq!(paired[0].role, ChannelRole::Guest);
+}

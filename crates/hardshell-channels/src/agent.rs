@@ -1,0 +1,24 @@
+//! The agent as the channels reach it: the edge's `ChatTurns`, behind a trait
+//! so this crate does not link the edge (the binary joins the two), and so
+//! the dispatch can be tested with a scripted agent.
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use hardshell_protocol::chat::ChatEvent;
+
+/// Runs the built-in agent's turns for a subject the channel authenticated.
+pub trait Agent: Send + Sync {
+    /// A new session id on `channel` (the platform's name) for `subject`.
+    fn new_session(&self, channel: &str, subject: &str) -> String;
+
+    /// Sends `text` in `subject`'s `session`; the turn's events, checked by
+    /// the edge as the chat page's are, until it ends. `Err` when the agent
+    /// is not answering (the text says why, for the log).
+    fn send(
+        &self,
+        subject: &str,
+        session: &str,
+        text: String,
+        request_id: String,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>>;
+}

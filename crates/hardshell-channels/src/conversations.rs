@@ -1,0 +1,157 @@
+//! Which agent session a conversation on a platform continues: one per chat
+//! and sender (a sender's direct chat, or their thread with the bot in a
+//! group), kept in the sealed state store so a restart or another replica
+//! continues it. `/new` starts another.
+
+use hardshell_storage::{Modification, ObjectKey, Scope, StorageError};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::{Platform, Sender};
+
+/// Conversations kept per platform; the least recently started give way
+/// (their sessions stay in the agent's store, only the link is dropped).
+const MAX_CONVERSATIONS: usize = 4096;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConversationError {
+    #[error("conversations: {0}")]
+    Store(#[from] StorageError),
+    #[error("conversations: the record for {platform} is unreadable: {detail}")]
+    Unreadable { platform: Platform, detail: String },
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Record {
+    /// `<chat>/<sender id>` → the session and the subject it was made for.
+    sessions: BTreeMap<String, Link>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Link {
+    session: String,
+    subject: String,
+    started: chrono::DateTime<chrono::Utc>,
+}
+
+/// The sessions of every platform's conversations, in `channels/conversations/`.
+#[derive(Debug, Clone)]
+pub struct Conversations {
+    scope: Scope,
+}
+
+impl Conversations {
+    pub fn new(scope: Scope) -> Self {
+        Self { scope }
+    }
+
+    /// The session `sender`'s conversation in `chat` continues, made by
+    /// `fresh` when there is none, when `fresh_start` is asked (`/new`), or
+    /// when the one kept was made for another subject (the sender was paired
+    /// again with another role: the old session is not theirs any more).
+    pub async fn session(
+        &self,
+        sender: &Sender,
+        chat: &str,
+        subject: &str,
+        fresh_start: bool,
+        fresh: impl Fn() -> String,
+    ) -> Result<String, ConversationError> {
+        let platform = sender.platform();
+        let key = ObjectKey::parse(&format!("{platform}.json")).map_err(|e| {
+            ConversationError::Unreadable {
+                platform,
+                detail: e.to_string(),
+            }
+        })?;
+        let slot = format!("{chat}/{}", sender.id());
+        let made = fresh();
+        self.scope
+            .modify(&key, |current| {
+                let mut record: Record = match current {
+                    Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
+                        ConversationError::Unreadable {
+                            platform,
+                            detail: e.to_string(),
+                        }
+                    })?,
+                    None => Record::default(),
+                };
+                if let Some(link) = record.sessions.get(&slot)
+                    && link.subject == subject
+                    && !fresh_start
+                {
+                    return Ok(Modification::Keep(link.session.clone()));
+                }
+                if record.sessions.len() >= MAX_CONVERSATIONS
+                    && let Some(oldest) = record
+                        .sessions
+                        .iter()
+                        .min_by_key(|(_, link)| link.started)
+                        .map(|(slot, _)| slot.clone())
+                {
+                    record.sessions.remove(&oldest);
+                }
+                record.sessions.insert(
+                    slot.clone(),
+                    Link {
+                        session: made.clone(),
+                        subject: subject.to_owned(),
+                        started: chrono::Utc::now(),
+                    },
+                );
+                let bytes =
+                    serde_json::to_vec(&record).map_err(|e| ConversationError::Unreadable {
+                        platform,
+                        detail: e.to_string(),
+                    })?;
+                Ok(Modification::Write(bytes, made.clone()))
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hardshell_testkit::TestStore;
+
+    #[tokio::test]
+    async fn a_conversation_continues_its_session_until_a_new_one_is_asked_for() {
+        let store = TestStore::new().await;
+        let conversations = Conversations::new(store.scope("channels/conversations"));
+        let alice = Sender::parse(Platform::Telegram, "555").unwrap_or_else(|e| panic!("{e}"));
+        let counter = std::sync::atomic::AtomicU32::new(0);
+        let fresh = || {
+            let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            format!("telegram-x-{n}")
+        };
+        let first = conversations
+            .session(&alice, "555", "owner", false, fresh)
+            .await
+            .unwrap();
+        let again = conversations
+            .session(&alice, "555", "owner", false, fresh)
+            .await
+            .unwrap();
+        assert_eq!(first, again);
+        // Another chat (a group) is another conversation.
+        let group = conversations
+            .session(&alice, "-100", "owner", false, fresh)
+            .await
+            .unwrap();
+        assert_ne!(group, first);
+        // `/new`.
+        let new = conversations
+            .session(&alice, "555", "owner", true, fresh)
+            .await
+            .unwrap();
+        assert_ne!(new, first);
+        // Paired again as a guest: the owner's session is not continued.
+        let guest = conversations
+            .session(&alice, "555", "telegram:555", false, fresh)
+            .await
+            .unwrap();
+        assert_ne!(guest, new);
+    }
+}

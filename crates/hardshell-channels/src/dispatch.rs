@@ -1,0 +1,316 @@
+//! One inbound message, from a platform adapter, to its end: refused, given
+//! a pairing code, or a turn of the agent answered in the chat.
+//!
+//! The order is the security order, and nothing reaches the agent before
+//! the last step:
+//! 1. a group message only from an allowlisted group, and only when it
+//!    mentions the bot;
+//! 2. a sender outside the channel's `allow` (when it has one) is refused;
+//! 3. a sender nobody paired gets a pairing code in a direct chat (or,
+//!    `unpaired = "silent"`, nothing), never a model call or a tool;
+//! 4. a paired sender's message is a turn of the agent as the principal its
+//!    pairing names, in the session of that chat.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::Utc;
+use hardshell_audit::AuditLog;
+use hardshell_audit::event::{AuditEvent, ChannelMessageRefused, ChannelRefusal, PairingRequested};
+
+use crate::agent::Agent;
+use crate::conversations::{ConversationError, Conversations};
+use crate::outbox::Outbox;
+use crate::pairing::{Code, PairingError, Pairings, Request};
+use crate::reply::Reply;
+use crate::{Platform, Sender};
+
+/// Where a message was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// A direct chat between the sender and the bot.
+    Direct,
+    /// A group chat; `mentioned` when the message names the bot.
+    Group { mentioned: bool },
+}
+
+/// A message a platform adapter received and authenticated (it came over the
+/// connection the edge opened, or a webhook whose signature was verified),
+/// written by a person: adapters drop bots' messages, the bot's own first.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    pub sender: Sender,
+    /// The platform's id of the chat, as the adapter answers in it.
+    pub chat: String,
+    pub place: Place,
+    pub text: String,
+    /// The platform's id of the message, which the answer replies to.
+    pub message: Option<String>,
+}
+
+/// What a sender nobody paired is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unpaired {
+    /// A pairing code, and nothing about the owner.
+    Code,
+    /// Nothing: the owner pairs senders by their id (`hardshell pair add`).
+    Silent,
+}
+
+/// A channel's rules, from its part of `[channels]`.
+#[derive(Debug, Clone)]
+pub struct ChannelRules {
+    pub platform: Platform,
+    /// Only these may ask for a code; empty: anyone.
+    pub allow: Vec<Sender>,
+    /// Group chats the bot answers in when mentioned.
+    pub groups: Vec<String>,
+    pub unpaired: Unpaired,
+}
+
+/// How a message ended, for the adapter's log and the tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// A group message that did not mention the bot: not for it.
+    NotAddressed,
+    Refused(ChannelRefusal),
+    /// A code was sent to the sender.
+    CodeSent,
+    /// The sender already has a code and was told it recently: nothing said.
+    Quiet,
+    /// `/new`: the next message starts a new session.
+    NewSession,
+    /// A turn ran and was answered.
+    Answered,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    #[error(transparent)]
+    Pairing(#[from] PairingError),
+    #[error(transparent)]
+    Conversations(#[from] ConversationError),
+    #[error("the agent is not answering: {0}")]
+    Agent(String),
+    #[error("sending to the chat: {0}")]
+    Send(String),
+}
+
+/// Refusals recorded per platform in a window; past it they are counted and
+/// logged once, so strangers writing to the bot cannot fill the audit log.
+const REFUSALS_PER_WINDOW: u32 = 60;
+const REFUSAL_WINDOW: Duration = Duration::from_secs(600);
+
+/// One channel's dispatch; see the module.
+pub struct Dispatcher {
+    rules: ChannelRules,
+    pairings: Pairings,
+    conversations: Conversations,
+    agent: Arc<dyn Agent>,
+    audit: Arc<AuditLog>,
+    refusals: Mutex<RefusalBudget>,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("rules", &self.rules)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
+    pub fn new(
+        rules: ChannelRules,
+        pairings: Pairings,
+        conversations: Conversations,
+        agent: Arc<dyn Agent>,
+        audit: Arc<AuditLog>,
+    ) -> Self {
+        Self {
+            rules,
+            pairings,
+            conversations,
+            agent,
+            audit,
+            refusals: Mutex::new(RefusalBudget::default()),
+        }
+    }
+
+    pub fn platform(&self) -> Platform {
+        self.rules.platform
+    }
+
+    /// Handles one message to its end (the turn included), answering through
+    /// `outbox`. An `Err` is the edge's trouble (storage, the agent, the
+    /// platform), never the sender's input.
+    pub async fn handle(
+        &self,
+        inbound: Inbound,
+        outbox: &dyn Outbox,
+    ) -> Result<Handled, DispatchError> {
+        let rules = &self.rules;
+        if let Place::Group { mentioned } = inbound.place {
+            if !rules.groups.contains(&inbound.chat) {
+                return Ok(self.refuse(&inbound, ChannelRefusal::GroupNotAllowed));
+            }
+            if !mentioned {
+                return Ok(Handled::NotAddressed);
+            }
+        }
+        if !rules.allow.is_empty() && !rules.allow.contains(&inbound.sender) {
+            return Ok(self.refuse(&inbound, ChannelRefusal::SenderNotAllowed));
+        }
+        let Some(pairing) = self.pairings.paired(&inbound.sender).await? else {
+            return self.unpaired(&inbound, outbox).await;
+        };
+        let subject = pairing.subject();
+        let command = inbound.text.trim();
+        let fresh_start = command == "/new" || command.starts_with("/new@");
+        let channel = rules.platform.as_str();
+        let session = self
+            .conversations
+            .session(
+                &inbound.sender,
+                &inbound.chat,
+                &subject,
+                fresh_start,
+                || self.agent.new_session(channel, &subject),
+            )
+            .await?;
+        let reply_to = inbound.message.as_deref();
+        if fresh_start {
+            send(outbox, &inbound.chat, NEW_SESSION, reply_to).await?;
+            return Ok(Handled::NewSession);
+        }
+        let events = self
+            .agent
+            .send(&subject, &session, inbound.text.clone(), request_id())
+            .await
+            .map_err(DispatchError::Agent)?;
+        Reply::new(outbox, &inbound.chat, reply_to)
+            .relay(events)
+            .await
+            .map_err(|e| DispatchError::Send(e.to_string()))?;
+        Ok(Handled::Answered)
+    }
+
+    async fn unpaired(
+        &self,
+        inbound: &Inbound,
+        outbox: &dyn Outbox,
+    ) -> Result<Handled, DispatchError> {
+        // A code is never posted where others read it, and never when the
+        // owner chose silence.
+        if inbound.place != Place::Direct || self.rules.unpaired == Unpaired::Silent {
+            return Ok(self.refuse(inbound, ChannelRefusal::Unpaired));
+        }
+        match self.pairings.request(&inbound.sender, Utc::now()).await? {
+            Request::Quiet => Ok(Handled::Quiet),
+            Request::Code(code) => {
+                self.audit
+                    .note(AuditEvent::PairingRequested(PairingRequested {
+                        sender: inbound.sender.clone(),
+                    }));
+                let text = code_message(&code);
+                send(outbox, &inbound.chat, &text, inbound.message.as_deref()).await?;
+                Ok(Handled::CodeSent)
+            }
+        }
+    }
+
+    fn refuse(&self, inbound: &Inbound, reason: ChannelRefusal) -> Handled {
+        let record = match self.refusals.lock() {
+            Ok(mut budget) => budget.take(),
+            Err(_) => false,
+        };
+        if record {
+            self.audit
+                .note(AuditEvent::ChannelMessageRefused(ChannelMessageRefused {
+                    platform: self.rules.platform,
+                    sender: Some(inbound.sender.clone()),
+                    reason,
+                }));
+        }
+        tracing::debug!(platform = %self.rules.platform, sender = %inbound.sender, ?reason, "channel message refused");
+        Handled::Refused(reason)
+    }
+}
+
+const NEW_SESSION: &str = "Started a new conversation.";
+
+/// What an unpaired sender is told: the code and what to do with it, and
+/// nothing about whose assistant this is.
+pub fn code_message(code: &Code) -> String {
+    let code = code.expose();
+    let (first, second) = code.split_at(code.len() / 2);
+    format!(
+        "This assistant only talks to people its owner has approved.\n\
+         To ask for access, give the owner this pairing code: {first}-{second}\n\
+         It expires in one hour."
+    )
+}
+
+async fn send(
+    outbox: &dyn Outbox,
+    chat: &str,
+    text: &str,
+    reply_to: Option<&str>,
+) -> Result<(), DispatchError> {
+    crate::reply::with_retry(|| outbox.send(chat, text, reply_to))
+        .await
+        .map(drop)
+        .map_err(|e| DispatchError::Send(e.to_string()))
+}
+
+/// 96 random bits, hex, as the edge makes its own.
+fn request_id() -> String {
+    let mut bytes = [0u8; 12];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        Err(_) => format!(
+            "t{:x}",
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        ),
+    }
+}
+
+#[derive(Debug, Default)]
+struct RefusalBudget {
+    window_start: Option<std::time::Instant>,
+    recorded: u32,
+    dropped: u64,
+}
+
+impl RefusalBudget {
+    /// Whether this refusal is recorded.
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        let fresh = self
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= REFUSAL_WINDOW);
+        if fresh {
+            if self.dropped > 0 {
+                tracing::warn!(
+                    dropped = self.dropped,
+                    "channel refusals past the audit budget were not recorded"
+                );
+            }
+            *self = RefusalBudget {
+                window_start: Some(now),
+                recorded: 0,
+                dropped: 0,
+            };
+        }
+        if self.recorded < REFUSALS_PER_WINDOW {
+            self.recorded += 1;
+            true
+        } else {
+            self.dropped += 1;
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

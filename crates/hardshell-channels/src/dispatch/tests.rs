@@ -1,0 +1,447 @@
+//! The dispatch's order, with a scripted agent that counts its turns and an
+//! outbox that records what it was asked to send.
+#![allow(clippy::unwrap_used)]
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use hardshell_audit::{AuditOptions, LogId, Tail};
+use hardshell_protocol::chat::ChatEvent;
+use hardshell_testkit::TestStore;
+use hardshell_vocabulary::ChannelRole;
+
+use super::*;
+use crate::chunk::{ChunkLimit, TELEGRAM};
+use crate::outbox::OutboxError;
+
+#[derive(Default)]
+struct ScriptedAgent {
+    turns: AtomicU32,
+    sessions: Mutex<Vec<(String, String, String)>>,
+    reply: String,
+}
+
+impl Agent for ScriptedAgent {
+    fn new_session(&self, channel: &str, subject: &str) -> String {
+        let n = self.turns.load(Ordering::SeqCst);
+        format!("{channel}-{subject}-{n}-{}", request_id())
+    }
+
+    fn send(
+        &self,
+        subject: &str,
+        session: &str,
+        text: String,
+        _request_id: String,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
+        self.turns.fetch_add(1, Ordering::SeqCst);
+        self.sessions
+            .lock()
+            .unwrap()
+            .push((subject.to_owned(), session.to_owned(), text));
+        let events = vec![
+            ChatEvent::Accepted { seq: 0 },
+            ChatEvent::Delta {
+                text: self.reply.clone(),
+            },
+            ChatEvent::Done {
+                usage: Default::default(),
+            },
+        ];
+        async move { Ok(futures::StreamExt::boxed(futures::stream::iter(events))) }.boxed()
+    }
+}
+
+#[derive(Default)]
+struct RecordingOutbox {
+    sent: Mutex<Vec<(String, String, Option<String>)>>,
+}
+
+impl RecordingOutbox {
+    fn texts(&self) -> Vec<String> {
+        self.sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, text, _)| text.clone())
+            .collect()
+    }
+}
+
+impl Outbox for RecordingOutbox {
+    fn limit(&self) -> ChunkLimit {
+        TELEGRAM
+    }
+    fn edits(&self) -> bool {
+        false
+    }
+    fn send<'a>(
+        &'a self,
+        chat: &'a str,
+        text: &'a str,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        let mut sent = self.sent.lock().unwrap();
+        sent.push((chat.into(), text.into(), reply_to.map(str::to_owned)));
+        let id = sent.len().to_string();
+        async move { Ok(Some(id)) }.boxed()
+    }
+    fn edit<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), OutboxError>> {
+        async { Err(OutboxError::Failed("no edits".into())) }.boxed()
+    }
+    fn typing<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), OutboxError>> {
+        async { Ok(()) }.boxed()
+    }
+}
+
+struct Setup {
+    _store: TestStore,
+    pairings: Pairings,
+    agent: Arc<ScriptedAgent>,
+    audit: Arc<AuditLog>,
+    audit_scope: hardshell_storage::Scope,
+    dispatcher: Dispatcher,
+}
+
+async fn setup(rules: ChannelRules) -> Setup {
+    let store = TestStore::new().await;
+    let pairings = Pairings::new(store.scope("channels/pairing"));
+    let conversations = Conversations::new(store.scope("channels/conversations"));
+    let agent = Arc::new(ScriptedAgent {
+        reply: "hello from the agent".into(),
+        ..Default::default()
+    });
+    let audit_scope = store.scope("audit");
+    let audit = Arc::new(
+        AuditLog::open(
+            &audit_scope,
+            &LogId::new("channels-test").unwrap(),
+            AuditOptions::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let dispatcher = Dispatcher::new(
+        rules,
+        pairings.clone(),
+        conversations,
+        agent.clone(),
+        audit.clone(),
+    );
+    Setup {
+        _store: store,
+        pairings,
+        agent,
+        audit,
+        audit_scope,
+        dispatcher,
+    }
+}
+
+impl Setup {
+    async fn records(&self) -> Vec<serde_json::Value> {
+        self.audit.flush().await.unwrap();
+        let mut tail =
+            Tail::new(&self.audit_scope, &LogId::new("channels-test").unwrap(), 1).unwrap();
+        tail.read()
+            .await
+            .unwrap()
+            .iter()
+            .map(|record| serde_json::to_value(record.event()).unwrap())
+            .collect()
+    }
+
+    fn turns(&self) -> u32 {
+        self.agent.turns.load(Ordering::SeqCst)
+    }
+}
+
+fn rules() -> ChannelRules {
+    ChannelRules {
+        platform: Platform::Telegram,
+        allow: Vec::new(),
+        groups: vec!["-1001".into()],
+        unpaired: Unpaired::Code,
+    }
+}
+
+fn direct(sender: u64, text: &str) -> Inbound {
+    Inbound {
+        sender: Sender::parse(Platform::Telegram, &sender.to_string()).unwrap(),
+        chat: sender.to_string(),
+        place: Place::Direct,
+        text: text.into(),
+        message: Some("7".into()),
+    }
+}
+
+fn in_group(sender: u64, chat: &str, mentioned: bool) -> Inbound {
+    Inbound {
+        chat: chat.into(),
+        place: Place::Group { mentioned },
+        ..direct(sender, "@bot hi")
+    }
+}
+
+/// The code in a message sent to an unpaired sender.
+fn code_in(text: &str) -> Code {
+    let at = text.find("code: ").unwrap() + "code: ".len();
+    Code::typed(&text[at..at + 9])
+}
+
+#[tokio::test]
+async fn an_unknown_sender_gets_a_code_and_no_model_call() {
+    let setup = setup(rules()).await;
+    let outbox = RecordingOutbox::default();
+    let handled = setup
+        .dispatcher
+        .handle(direct(555, "hi"), &outbox)
+        .await
+        .unwrap();
+    assert_eq!(handled, Handled::CodeSent);
+    assert_eq!(setup.turns(), 0);
+    let texts = outbox.texts();
+    assert_eq!(texts.len(), 1);
+    // The reply says nothing about whose assistant this is.
+    assert!(!texts[0].to_lowercase().contains("owner's name"));
+    // Asking again at once: silence.
+    let again = setup
+        .dispatcher
+        .handle(direct(555, "hi?"), &outbox)
+        .await
+        .unwrap();
+    assert_eq!(again, Handled::Quiet);
+    assert_eq!(outbox.texts().len(), 1);
+
+    // Approved, the next message is a turn as the principal the role names.
+    let code = code_in(&texts[0]);
+    setup
+        .pairings
+        .approve(&code, ChannelRole::Owner, Utc::now())
+        .await
+        .unwrap();
+    let answered = setup
+        .dispatcher
+        .handle(direct(555, "what time is it"), &outbox)
+        .await
+        .unwrap();
+    assert_eq!(answered, Handled::Answered);
+    assert_eq!(setup.turns(), 1);
+    let (subject, _, text) = setup.agent.sessions.lock().unwrap()[0].clone();
+    assert_eq!(subject, "owner");
+    assert_eq!(text, "what time is it");
+    assert_eq!(outbox.texts().last().unwrap(), "hello from the agent");
+    // Replies are threaded to the message they answer.
+    assert_eq!(
+        outbox.sent.lock().unwrap().last().unwrap().2.as_deref(),
+        Some("7")
+    );
+
+    let records = setup.records().await;
+    let types: Vec<_> = records
+        .iter()
+        .map(|r| r["type"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(types, ["pairing_requested"], "{records:?}");
+    assert!(
+        !serde_json::to_string(&records)
+            .unwrap()
+            .contains(code.expose())
+    );
+}
+
+#[tokio::test]
+async fn a_revoked_sender_is_back_to_a_code() {
+    let setup = setup(rules()).await;
+    let outbox = RecordingOutbox::default();
+    setup
+        .dispatcher
+        .handle(direct(555, "hi"), &outbox)
+        .await
+        .unwrap();
+    let code = code_in(&outbox.texts()[0]);
+    setup
+        .pairings
+        .approve(&code, ChannelRole::Guest, Utc::now())
+        .await
+        .unwrap();
+    setup
+        .dispatcher
+        .handle(direct(555, "one"), &outbox)
+        .await
+        .unwrap();
+    setup
+        .pairings
+        .revoke(&Sender::parse(Platform::Telegram, "555").unwrap())
+        .await
+        .unwrap();
+    let after = setup
+        .dispatcher
+        .handle(direct(555, "two"), &outbox)
+        .await
+        .unwrap();
+    assert_eq!(after, Handled::CodeSent);
+    assert_eq!(setup.turns(), 1);
+}
+
+#[tokio::test]
+async fn group_messages_need_an_allowlisted_group_a_mention_and_a_paired_sender() {
+    let setup = setup(rules()).await;
+    let outbox = RecordingOutbox::default();
+    // Pair 555 first, in a direct chat.
+    setup
+        .dispatcher
+        .handle(direct(555, "hi"), &outbox)
+        .await
+        .unwrap();
+    let code = code_in(&outbox.texts()[0]);
+    setup
+        .pairings
+        .approve(&code, ChannelRole::Guest, Utc::now())
+        .await
+        .unwrap();
+    let before = outbox.texts().len();
+
+    let cases = [
+        (
+            in_group(555, "-1002", true),
+            Handled::Refused(ChannelRefusal::GroupNotAllowed),
+        ),
+        (in_group(555, "-1001", false), Handled::NotAddressed),
+        // A stranger mentioning the bot in the group: no code posted there.
+        (
+            in_group(777, "-1001", true),
+            Handled::Refused(ChannelRefusal::Unpaired),
+        ),
+    ];
+    for (inbound, expected) in cases {
+        let handled = setup
+            .dispatcher
+            .handle(inbound.clone(), &outbox)
+            .await
+            .unwrap();
+        assert_eq!(handled, expected, "{inbound:?}");
+    }
+    assert_eq!(setup.turns(), 0);
+    assert_eq!(outbox.texts().len(), before);
+    assert_eq!(
+        setup
+            .dispatcher
+            .handle(in_group(555, "-1001", true), &outbox)
+            .await
+            .unwrap(),
+        Handled::Answered
+    );
+    assert_eq!(setup.turns(), 1);
+    let records = setup.records().await;
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r["type"] == "channel_message_refused")
+        .map(|r| r["reason"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(refused, ["group_not_allowed", "unpaired"], "{records:?}");
+}
+
+#[tokio::test]
+async fn a_sender_outside_the_allowlist_gets_nothing_and_silence_means_no_code() {
+    let mut allowlisted = rules();
+    allowlisted.allow = vec![Sender::parse(Platform::Telegram, "555").unwrap()];
+    let setup1 = setup(allowlisted).await;
+    let outbox = RecordingOutbox::default();
+    assert_eq!(
+        setup1
+            .dispatcher
+            .handle(direct(777, "hi"), &outbox)
+            .await
+            .unwrap(),
+        Handled::Refused(ChannelRefusal::SenderNotAllowed)
+    );
+    assert_eq!(
+        setup1
+            .dispatcher
+            .handle(direct(555, "hi"), &outbox)
+            .await
+            .unwrap(),
+        Handled::CodeSent
+    );
+
+    let mut silent = rules();
+    silent.unpaired = Unpaired::Silent;
+    let setup2 = setup(silent).await;
+    let outbox = RecordingOutbox::default();
+    assert_eq!(
+        setup2
+            .dispatcher
+            .handle(direct(555, "hi"), &outbox)
+            .await
+            .unwrap(),
+        Handled::Refused(ChannelRefusal::Unpaired)
+    );
+    assert!(outbox.texts().is_empty());
+    let (_, pending) = setup2.pairings.list(Utc::now()).await.unwrap();
+    assert!(pending.is_empty());
+}
+
+#[tokio::test]
+async fn new_starts_another_session() {
+    let setup = setup(rules()).await;
+    let outbox = RecordingOutbox::default();
+    setup
+        .dispatcher
+        .handle(direct(555, "hi"), &outbox)
+        .await
+        .unwrap();
+    let code = code_in(&outbox.texts()[0]);
+    setup
+        .pairings
+        .approve(&code, ChannelRole::Guest, Utc::now())
+        .await
+        .unwrap();
+    for text in ["one", "two", "/new", "three"] {
+        setup
+            .dispatcher
+            .handle(direct(555, text), &outbox)
+            .await
+            .unwrap();
+    }
+    let sessions: Vec<_> = setup
+        .agent
+        .sessions
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(subject, session, _)| {
+            assert_eq!(subject, "telegram:555");
+            session.clone()
+        })
+        .collect();
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(sessions[0], sessions[1]);
+    assert_ne!(sessions[1], sessions[2]);
+}
+
+#[tokio::test]
+async fn refusals_past_the_budget_are_not_recorded() {
+    let setup = setup(rules()).await;
+    let outbox = RecordingOutbox::default();
+    for n in 0..REFUSALS_PER_WINDOW + 20 {
+        setup
+            .dispatcher
+            .handle(in_group(1000 + u64::from(n), "-999", true), &outbox)
+            .await
+            .unwrap();
+    }
+    let records = setup.records().await;
+    let refused = records
+        .iter()
+        .filter(|r| r["type"] == "channel_message_refused")
+        .count();
+    assert_eq!(refused, REFUSALS_PER_WINDOW as usize);
+}

@@ -1,0 +1,50 @@
+//! What a platform adapter offers the dispatch for answering: send a message
+//! (threaded to the one it answers), edit one it sent, show that the bot is
+//! typing, each within the platform's limits.
+
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+
+use crate::chunk::ChunkLimit;
+
+/// Why the platform did not take a message.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The platform asked to wait (HTTP 429 and its `retry_after`).
+    #[error("the platform asks to wait {0:?}")]
+    RetryAfter(Duration),
+    /// Anything else; the text is for the log and holds no token.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A platform's way of answering in a chat.
+pub trait Outbox: Send + Sync {
+    /// How long one message may be.
+    fn limit(&self) -> ChunkLimit;
+
+    /// Whether a sent message can be edited, so a reply can be shown as it
+    /// is written.
+    fn edits(&self) -> bool;
+
+    /// Sends `text` to `chat`, as a reply to message `reply_to` when given;
+    /// the new message's id, when the platform gives one.
+    fn send<'a>(
+        &'a self,
+        chat: &'a str,
+        text: &'a str,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>>;
+
+    /// Replaces the text of message `message` in `chat`.
+    fn edit<'a>(
+        &'a self,
+        chat: &'a str,
+        message: &'a str,
+        text: &'a str,
+    ) -> BoxFuture<'a, Result<(), OutboxError>>;
+
+    /// Shows that the bot is typing in `chat`, for a few seconds.
+    fn typing<'a>(&'a self, chat: &'a str) -> BoxFuture<'a, Result<(), OutboxError>>;
+}

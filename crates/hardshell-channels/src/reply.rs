@@ -1,0 +1,192 @@
+//! A turn's answer in a chat: shown as it is written where the platform can
+//! edit a message (one edit per [`EDIT_EVERY`] at most, within the
+//! platform's rate limits), then sent whole, cut into the platform's message
+//! length with code fences balanced across the pieces, in order, each piece
+//! a reply to the sender's message.
+//!
+//! What the chat is shown of a turn is the edge's checked events: text, a
+//! question for the owner as the edge holds it, a failure's message. Tool
+//! activity and screenshots are not sent (a screenshot is the owner's, on
+//! the chat page).
+
+use std::future::Future;
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use hardshell_protocol::chat::ChatEvent;
+use tokio::time::Instant;
+
+use crate::chunk;
+use crate::outbox::{Outbox, OutboxError};
+
+/// Least time between two edits of a streamed answer. Telegram allows about
+/// one message a second in a chat; Slack's `chat.update` about one a second
+/// per channel; Discord five in five seconds.
+pub const EDIT_EVERY: Duration = Duration::from_millis(1500);
+/// Typing indicators last about five seconds on every platform.
+const TYPING_EVERY: Duration = Duration::from_secs(4);
+/// Tries of one send when the platform asks to wait.
+const TRIES: u32 = 3;
+/// Longest wait honoured; a platform asking for more has stopped us for now.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
+/// Runs `attempt` again after the wait a platform asked for (429 and its
+/// `retry_after`), up to [`TRIES`] times.
+pub async fn with_retry<T, F, Fut>(mut attempt: F) -> Result<T, OutboxError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, OutboxError>>,
+{
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(OutboxError::RetryAfter(wait)) if tries < TRIES && wait <= LONGEST_WAIT => {
+                tracing::info!(?wait, "the platform asked to wait before sending");
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One turn's answer in one chat.
+pub(crate) struct Reply<'a> {
+    outbox: &'a dyn Outbox,
+    chat: &'a str,
+    reply_to: Option<&'a str>,
+    text: String,
+    /// The message showing the answer as it is written, and what it shows.
+    streamed: Option<(String, String)>,
+    last_edit: Option<Instant>,
+}
+
+impl<'a> Reply<'a> {
+    pub(crate) fn new(outbox: &'a dyn Outbox, chat: &'a str, reply_to: Option<&'a str>) -> Self {
+        Self {
+            outbox,
+            chat,
+            reply_to,
+            text: String::new(),
+            streamed: None,
+            last_edit: None,
+        }
+    }
+
+    /// Relays the turn's events until it ends, then sends the answer whole.
+    pub(crate) async fn relay(
+        mut self,
+        mut events: BoxStream<'static, ChatEvent>,
+    ) -> Result<(), OutboxError> {
+        let mut typing = tokio::time::interval(TYPING_EVERY);
+        let mut failure = None;
+        loop {
+            tokio::select! {
+                _ = typing.tick() => {
+                    if self.streamed.is_none() {
+                        // Best effort: an indicator that fails loses nothing.
+                        let _ = self.outbox.typing(self.chat).await;
+                    }
+                }
+                event = events.next() => match event {
+                    None | Some(ChatEvent::Done { .. }) => break,
+                    Some(ChatEvent::Error { message }) => {
+                        failure = Some(message);
+                        break;
+                    }
+                    Some(ChatEvent::Delta { text }) => {
+                        self.text.push_str(&text);
+                        self.show_progress().await;
+                    }
+                    Some(ChatEvent::Approval { command, reason, .. }) => {
+                        let asked = question(&command, reason.as_deref());
+                        self.send(&asked).await?;
+                    }
+                    Some(ChatEvent::ApprovalResolved { approved, .. }) => {
+                        let said = if approved { "The owner approved the command." } else { "The command was not approved." };
+                        self.send(said).await?;
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+        self.finish(failure).await
+    }
+
+    /// Edits the streamed message when the platform can, the answer still
+    /// fits in one message, and the last edit is old enough.
+    async fn show_progress(&mut self) {
+        if !self.outbox.edits()
+            || self.text.trim().is_empty()
+            || self.last_edit.is_some_and(|at| at.elapsed() < EDIT_EVERY)
+            || chunk::split(&self.text, self.outbox.limit()).len() > 1
+        {
+            return;
+        }
+        let shown = self.text.clone();
+        let result = match &self.streamed {
+            None => self
+                .outbox
+                .send(self.chat, &shown, self.reply_to)
+                .await
+                .map(|id| id.map(|id| (id, shown.clone()))),
+            Some((id, _)) => self
+                .outbox
+                .edit(self.chat, id, &shown)
+                .await
+                .map(|()| Some((id.clone(), shown.clone()))),
+        };
+        self.last_edit = Some(Instant::now());
+        match result {
+            Ok(Some(streamed)) => self.streamed = Some(streamed),
+            Ok(None) => {}
+            // Progress is a courtesy: the whole answer is sent at the end.
+            Err(e) => tracing::debug!(error = %e, "showing an answer in progress failed"),
+        }
+    }
+
+    async fn finish(mut self, failure: Option<String>) -> Result<(), OutboxError> {
+        let mut pieces = chunk::split(&self.text, self.outbox.limit()).into_iter();
+        if let Some((id, shown)) = self.streamed.take()
+            && let Some(first) = pieces.next()
+            && first != shown
+        {
+            let (chat, outbox) = (self.chat, self.outbox);
+            with_retry(|| outbox.edit(chat, &id, &first)).await?;
+        }
+        for piece in pieces {
+            self.send(&piece).await?;
+        }
+        if let Some(message) = failure {
+            self.send(&message).await?;
+        }
+        Ok(())
+    }
+
+    async fn send(&self, text: &str) -> Result<(), OutboxError> {
+        let (chat, outbox, reply_to) = (self.chat, self.outbox, self.reply_to);
+        for piece in chunk::split(text, outbox.limit()) {
+            with_retry(|| outbox.send(chat, &piece, reply_to)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The owner's question, as the edge holds it: the command, and why it is
+/// asked when it is not the command itself.
+fn question(command: &str, reason: Option<&str>) -> String {
+    let fence = if command.contains("```") {
+        "~~~"
+    } else {
+        "```"
+    };
+    let mut text = format!(
+        "The assistant asks to run a command:\n{fence}\n{command}\n{fence}\nThe owner answers on hardshell's chat page."
+    );
+    if let Some(reason) = reason {
+        text.push('\n');
+        text.push_str(reason);
+    }
+    text
+}
