@@ -10,6 +10,7 @@
 //! proven) identities, or any free-form map. Identifiers only: see [`Route`], [`RequestId`], [`TokenId`].
 
 mod browser;
+mod channels;
 mod fields;
 mod outcomes;
 mod recorded;
@@ -23,14 +24,18 @@ use hardshell_secrets::SecretName;
 use serde::{Deserialize, Serialize};
 
 pub use browser::{BrowserNavigated, BrowserSessionEnded, BrowserSessionStarted, CdpRefused};
+pub use channels::{
+    ChannelMessageRefused, PairingApproved, PairingRequested, PairingRevoked, WebhookRejected,
+};
 pub(crate) use fields::rfc3339;
 pub use fields::{
     BrowserHost, CdpMethod, ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route,
     StateName, SwitchReason, TokenId,
 };
 pub use outcomes::{
-    BrowserEnding, CdpClient, CdpRefusal, EgressCarriage, EgressDecision, ExecDecision, ExecEnding,
-    ExecReason, NoteChange, ShellKind, StateLoss, StateOutcome, TurnEnding,
+    BrowserEnding, CdpClient, CdpRefusal, ChannelRefusal, EgressCarriage, EgressDecision,
+    ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind, StateLoss, StateOutcome,
+    TurnEnding, WebhookRejection,
 };
 pub use recorded::{LegacyText, Recorded, disturbs};
 pub use workload::{
@@ -77,6 +82,11 @@ pub enum AuditEvent {
     BrowserSessionEnded(BrowserSessionEnded),
     CdpRefused(CdpRefused),
     BrowserNavigated(BrowserNavigated),
+    PairingRequested(PairingRequested),
+    PairingApproved(PairingApproved),
+    PairingRevoked(PairingRevoked),
+    ChannelMessageRefused(ChannelMessageRefused),
+    WebhookRejected(WebhookRejected),
 }
 
 impl AuditEvent {
@@ -119,6 +129,11 @@ impl AuditEvent {
             AuditEvent::BrowserSessionEnded(_) => "browser_session_ended",
             AuditEvent::CdpRefused(_) => "cdp_refused",
             AuditEvent::BrowserNavigated(_) => "browser_navigated",
+            AuditEvent::PairingRequested(_) => "pairing_requested",
+            AuditEvent::PairingApproved(_) => "pairing_approved",
+            AuditEvent::PairingRevoked(_) => "pairing_revoked",
+            AuditEvent::ChannelMessageRefused(_) => "channel_message_refused",
+            AuditEvent::WebhookRejected(_) => "webhook_rejected",
         }
     }
 }

@@ -263,6 +263,45 @@ closed_set!(
     }
 );
 
+closed_set!(
+    /// Why a chat message was not passed to the agent.
+    ChannelRefusal, "channel refusal" {
+        /// Nobody paired the sender; it got a pairing code or nothing, as
+        /// `[channels] unpaired` says.
+        Unpaired = "unpaired",
+        /// The sender asked for codes faster than its limit allows.
+        PairingLimited = "pairing_limited",
+        /// The channel's `allow` list does not name the sender.
+        SenderNotAllowed = "sender_not_allowed",
+        /// A group or channel the config does not list.
+        GroupNotAllowed = "group_not_allowed",
+    }
+);
+
+closed_set!(
+    /// Why a webhook delivery failed its platform's verification.
+    WebhookRejection, "webhook rejection" {
+        /// No signature header (Slack, Discord, WhatsApp).
+        MissingSignature = "missing_signature",
+        /// A signature header that is not of the platform's form.
+        MalformedSignature = "malformed_signature",
+        /// A well-formed signature that does not verify.
+        BadSignature = "bad_signature",
+        /// A signed timestamp outside the freshness window.
+        StaleTimestamp = "stale_timestamp",
+        /// A delivery already seen (event, update or message id).
+        Replayed = "replayed",
+        /// Telegram's `X-Telegram-Bot-Api-Secret-Token` missing or wrong.
+        WrongSecretToken = "wrong_secret_token",
+        /// WhatsApp's subscription handshake with a wrong `hub.verify_token`.
+        WrongVerifyToken = "wrong_verify_token",
+        /// A signed WhatsApp delivery for another phone number than ours.
+        WrongPhoneNumber = "wrong_phone_number",
+        /// A verified body that is not of the platform's event shape.
+        Malformed = "malformed",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,6 +334,8 @@ mod tests {
         words_round_trip(CdpClient::ALL);
         words_round_trip(CdpRefusal::ALL);
         words_round_trip(BrowserEnding::ALL);
+        words_round_trip(ChannelRefusal::ALL);
+        words_round_trip(WebhookRejection::ALL);
     }
 
     #[test]

@@ -2,6 +2,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chrono::TimeZone;
+use hardshell_vocabulary::{ChannelRole, Platform};
 
 use super::*;
 
@@ -31,6 +32,10 @@ fn state_name(name: &str) -> StateName {
 
 fn owner() -> Option<String> {
     Some("owner".to_owned())
+}
+
+fn sender(platform: hardshell_vocabulary::Platform, id: &str) -> hardshell_vocabulary::Sender {
+    hardshell_vocabulary::Sender::parse(platform, id).unwrap()
 }
 
 /// One of each event type.
@@ -255,6 +260,30 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             secret: SecretName::parse("GITHUB_TOKEN").unwrap(),
             host: "evil.example".to_owned(),
         }),
+        AuditEvent::PairingRequested(PairingRequested {
+            sender: sender(Platform::Telegram, "123456789"),
+        }),
+        AuditEvent::PairingApproved(PairingApproved {
+            sender: sender(Platform::Slack, "T0123ABCD:U0123ABCD"),
+            role: ChannelRole::Guest,
+            subject: "slack:T0123ABCD:U0123ABCD".to_owned(),
+            actor: owner(),
+        }),
+        AuditEvent::PairingRevoked(PairingRevoked {
+            sender: sender(Platform::Discord, "80351110224678912"),
+            actor: None,
+        }),
+        AuditEvent::ChannelMessageRefused(ChannelMessageRefused {
+            platform: Platform::Whatsapp,
+            sender: Some(sender(Platform::Whatsapp, "15551234567")),
+            reason: ChannelRefusal::SenderNotAllowed,
+        }),
+        AuditEvent::WebhookRejected(WebhookRejected {
+            request_id: rid(),
+            client: client(),
+            platform: Platform::Slack,
+            reason: WebhookRejection::StaleTimestamp,
+        }),
     ]
 }
 
@@ -358,6 +387,11 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
             "pids_limit_hit",
         ],
         AuditEvent::ApprovalEventDropped(_) => &["request_id", "session"],
+        AuditEvent::PairingRequested(_) => &["sender"],
+        AuditEvent::PairingApproved(_) => &["sender", "role", "subject", "actor"],
+        AuditEvent::PairingRevoked(_) => &["sender", "actor"],
+        AuditEvent::ChannelMessageRefused(_) => &["platform", "sender", "reason"],
+        AuditEvent::WebhookRejected(_) => &["request_id", "client", "platform", "reason"],
         AuditEvent::TurnFinished(_) => &[
             "request_id",
             "subject",
@@ -376,7 +410,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 36);
+    assert_eq!(names.len(), 41);
 }
 
 #[test]

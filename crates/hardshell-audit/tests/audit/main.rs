@@ -2,6 +2,7 @@
 //! writing, restarting, tampering with stored segments, verifying and tailing.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod channels;
 mod support;
 mod tail;
 mod tamper;
