@@ -8,9 +8,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::secret_ref::SecretRef;
 
+mod api_root;
 mod ids;
 
-pub use ids::{ApiRoot, DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel};
+pub use api_root::ApiRoot;
+pub use ids::{DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel};
 
 /// `[channels]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
