@@ -24,10 +24,12 @@ pub use hardshell_vocabulary::headers::{
 pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{
-    Access, Agent, Approval, Audit, Browser, Cidr, Cloudflare, Config, DEFAULT_LISTEN, Dangerous,
-    Devices, Edge, Egress, EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel, Metrics,
-    Oidc, PLACEHOLDER_PREFIX, Passkey, Price, Provider, ProviderKind, RESERVED_ENV, RateLimit,
-    Rule, RuleRole, S3, SecretBinding, Shell, Storage, StorageBackend, Tls, Upstream, Workload,
+    Access, Agent, ApiRoot, Approval, Audit, Browser, Channels, Cidr, Cloudflare, Config,
+    DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordPublicKey, Edge, Egress, EgressRoute,
+    EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, Metrics, Oidc,
+    PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider, ProviderKind, RESERVED_ENV,
+    RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Slack, SlackChannel, SlackMode, Storage,
+    StorageBackend, Telegram, TelegramMode, Tls, Unpaired, Upstream, Whatsapp, Workload,
     options_that_run_programs, runs_programs,
 };
 pub use secret_ref::{SecretRef, SecretRefError};

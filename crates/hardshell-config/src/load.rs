@@ -10,14 +10,16 @@ use crate::inline_secret::looks_like_credential;
 use crate::model::Config;
 
 mod browser;
+mod channels;
 mod validate;
 mod workload;
 
 pub use validate::is_program_name;
 
 /// Keys whose values look random but are public identifiers, not credentials:
-/// Cloudflare Access's AUD tag is 64 hex digits and appears in every token.
-const PUBLIC_IDENTIFIERS: &[&str] = &["access.cloudflare.audience"];
+/// Cloudflare Access's AUD tag is 64 hex digits and appears in every token; a
+/// Discord application's public key is 64 hex digits too, public by design.
+const PUBLIC_IDENTIFIERS: &[&str] = &["access.cloudflare.audience", "channels.discord.public_key"];
 
 /// Larger configs are refused before parsing; a real one is a few kilobytes.
 const MAX_CONFIG_BYTES: u64 = 1024 * 1024;

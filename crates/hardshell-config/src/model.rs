@@ -5,11 +5,13 @@
 
 use std::path::PathBuf;
 
+use hardshell_vocabulary::Platform;
 use serde::{Deserialize, Serialize};
 
 mod access;
 mod agent;
 mod browser;
+mod channels;
 mod dangerous;
 mod edge;
 mod egress;
@@ -23,6 +25,10 @@ mod workload;
 pub use access::{Access, Cloudflare, Devices, Oidc, Passkey, Rule, RuleRole};
 pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
 pub use browser::Browser;
+pub use channels::{
+    ApiRoot, Channels, Discord, DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, Slack,
+    SlackChannel, SlackMode, Telegram, TelegramMode, Unpaired, Whatsapp,
+};
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};
 pub use egress::{Egress, EgressRoute, SecretBinding};
@@ -66,6 +72,8 @@ pub struct Config {
     pub egress: Egress,
     /// Headless Chromium for the agent's browser tool and the edge's `/cdp`.
     pub browser: Browser,
+    /// The built-in agent on chat platforms, for senders the owner paired.
+    pub channels: Channels,
     /// Where authorised chat traffic is proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
@@ -105,6 +113,30 @@ impl Config {
     pub fn browser_runs(&self) -> bool {
         self.browser.enabled
     }
+
+    /// Whether the edge runs `platform`'s adapter (and, where it takes
+    /// webhooks, serves its route): `[channels.<platform>] enabled`, with the
+    /// built-in agent running (loading refuses an enabled channel without
+    /// it; this holds the rule again for a config built in code). Decided
+    /// here only, so the adapter, the route table and pairing cannot disagree.
+    pub fn channel_runs(&self, platform: Platform) -> bool {
+        self.agent_runs() && self.channels.enabled(platform)
+    }
+
+    /// Whether any channel runs: pairing, `hardshell pair` and the channels'
+    /// start-up follow it.
+    pub fn channels_run(&self) -> bool {
+        Platform::ALL.into_iter().any(|p| self.channel_runs(p))
+    }
+
+    /// The platforms whose webhook route the edge serves: those that run
+    /// and take webhooks ([`Channels::takes_webhooks`]).
+    pub fn channel_webhooks(&self) -> Vec<Platform> {
+        Platform::ALL
+            .into_iter()
+            .filter(|&p| self.channel_runs(p) && self.channels.takes_webhooks(p))
+            .collect()
+    }
 }
 
 /// The default listen address: loopback only, port 8787.
@@ -125,6 +157,7 @@ impl Default for Config {
             shell: Shell::default(),
             egress: Egress::default(),
             browser: Browser::default(),
+            channels: Channels::default(),
             upstream: None,
             workload: None,
             metrics: None,

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use crate::{Config, ConfigError, LoadedConfig, S3, SecretRef, StorageBackend, TEMPLATE};
 
 mod browser;
+mod channels;
 mod workload;
 
 fn parse(text: &str) -> Result<LoadedConfig, ConfigError> {
@@ -67,6 +68,7 @@ fn the_template_documents_every_key() {
         identity_header: Some("X-Forwarded-User".into()),
     });
     full.workload = Some(workload::full());
+    full.channels = channels::full();
     full.metrics = Some(crate::Metrics {
         listen: "127.0.0.1:1".parse().unwrap(),
     });

@@ -19,6 +19,7 @@ impl LoadedConfig {
         self.validate_egress()?;
         self.validate_workload()?;
         self.validate_browser()?;
+        self.validate_channels()?;
         self.validate_operations()
     }
 
