@@ -8,4 +8,6 @@
 
 #![forbid(unsafe_code)]
 
+pub mod verify;
+
 pub use hardshell_vocabulary::{ChannelRole, IdentityError, Platform, Sender};
