@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod chunk;
 pub mod verify;
 
 pub use hardshell_vocabulary::{ChannelRole, IdentityError, Platform, Sender};
