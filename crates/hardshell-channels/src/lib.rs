@@ -18,6 +18,7 @@ pub mod outbox;
 pub mod pairing;
 mod reply;
 pub mod telegram;
+pub mod verify;
 
 pub use agent::Agent;
 pub use dispatch::{ChannelRules, Dispatcher, Handled, Inbound, Place, Unpaired};
