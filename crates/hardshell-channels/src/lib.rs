@@ -19,6 +19,7 @@ pub mod pairing;
 mod reply;
 pub mod telegram;
 pub mod verify;
+pub mod webhook;
 
 pub use agent::Agent;
 pub use dispatch::{ChannelRules, Dispatcher, Handled, Inbound, Place, Unpaired};
