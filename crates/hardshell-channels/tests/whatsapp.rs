@@ -165,27 +165,8 @@ impl Channel {
                 .await
                 .unwrap();
         }
-        let audit = AuditLog::open(
-            &store.scope("audit"),
-            &LogId::new("whatsapp-test").unwrap(),
-            AuditOptions::default(),
-        )
-        .await
-        .unwrap();
         let agent = Arc::new(EchoAgent::default());
-        let rules = ChannelRules {
-            platform: Platform::Whatsapp,
-            allow: Vec::new(),
-            groups: Vec::new(),
-            unpaired: Unpaired::Code,
-        };
-        let dispatcher = Dispatcher::new(
-            rules,
-            pairings.clone(),
-            Conversations::new(store.scope("channels/conversations")),
-            agent.clone(),
-            Arc::new(audit),
-        );
+        let dispatcher = dispatcher(&store, Platform::Whatsapp, agent.clone(), &pairings).await;
         let config = hardshell_config::Whatsapp {
             enabled: true,
             phone_number_id: Some(phone_number_id(&crabline)),
@@ -215,6 +196,35 @@ impl Channel {
     pub fn turns(&self) -> u32 {
         self.agent.turns.load(Ordering::SeqCst)
     }
+}
+
+/// The dispatch of `platform`, on `store`, answering with `agent`.
+pub async fn dispatcher(
+    store: &TestStore,
+    platform: Platform,
+    agent: Arc<EchoAgent>,
+    pairings: &Pairings,
+) -> Dispatcher {
+    let audit = AuditLog::open(
+        &store.scope("audit"),
+        &LogId::new("whatsapp-test").unwrap(),
+        AuditOptions::default(),
+    )
+    .await
+    .unwrap();
+    let rules = ChannelRules {
+        platform,
+        allow: Vec::new(),
+        groups: Vec::new(),
+        unpaired: Unpaired::Code,
+    };
+    Dispatcher::new(
+        rules,
+        pairings.clone(),
+        Conversations::new(store.scope("channels/conversations")),
+        agent,
+        Arc::new(audit),
+    )
 }
 
 impl Drop for Channel {

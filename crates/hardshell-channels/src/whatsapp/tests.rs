@@ -14,7 +14,11 @@ use crate::verify;
 const NUMBER: &str = "100000000000000";
 
 fn secret() -> SecretValue {
-    SecretValue::new(Zeroizing::new(b"app-secret".to_vec())).unwrap()
+    secret_text("app-secret")
+}
+
+fn secret_text(text: &str) -> SecretValue {
+    SecretValue::new(Zeroizing::new(text.as_bytes().to_vec())).unwrap()
 }
 
 /// Signs and verifies `body` as the endpoint does, then reads it.
@@ -144,4 +148,68 @@ fn the_contacts_profile_name_is_not_read() {
     ))
     .unwrap();
     assert!(!format!("{read:?}").contains("trust me"));
+}
+
+mod outbox {
+    //! The outbox against crabline: sends reply, typing is a read receipt
+    //! on the message being answered, and nothing is ever edited.
+
+    use std::sync::Arc;
+
+    use hardshell_config::{ApiRoot, PhoneNumberId};
+    use hardshell_testkit::crabline::Crabline;
+    use serde_json::json;
+
+    use super::super::api::WhatsappApi;
+    use super::super::outbox::WhatsappOutbox;
+    use super::secret_text;
+    use crate::chunk::WHATSAPP;
+    use crate::outbox::Outbox;
+
+    const USER: &str = "15551234567";
+
+    fn api(crabline: &Crabline) -> Arc<WhatsappApi> {
+        let manifest = crabline.manifest();
+        let root = ApiRoot::parse(manifest["endpoints"]["apiRoot"].as_str().unwrap()).unwrap();
+        let number = PhoneNumberId::parse(manifest["phoneNumberId"].as_str().unwrap()).unwrap();
+        let token = secret_text(manifest["accessToken"].as_str().unwrap());
+        Arc::new(WhatsappApi::new(&root, &number, token).unwrap())
+    }
+
+    #[tokio::test]
+    async fn typing_marks_the_answered_message_read_and_sends_reply() {
+        let crabline = Crabline::start("whatsapp");
+        let jid = format!("{USER}@s.whatsapp.net");
+        let delivery = crabline.inject(json!({"chatId": jid, "from": jid, "text": "hi"}));
+        let id = delivery["webhook"]["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let outbox = WhatsappOutbox {
+            api: api(&crabline),
+            answering: Some(id.clone()),
+        };
+        assert_eq!(outbox.limit(), WHATSAPP);
+        assert!(!outbox.edits());
+        outbox.typing(USER).await.unwrap();
+        let sent = outbox.send(USER, "hello", Some(&id)).await.unwrap();
+        assert!(sent.is_some_and(|id| id.starts_with("wamid.")));
+        assert!(outbox.edit(USER, &id, "changed").await.is_err());
+        let calls = crabline.sent("messages");
+        assert_eq!(calls.len(), 2, "{calls:?}");
+        assert_eq!(calls[0]["status"], "read");
+        assert_eq!(calls[0]["message_id"], id.as_str());
+        assert_eq!(calls[1]["context"]["message_id"], id.as_str());
+    }
+
+    #[tokio::test]
+    async fn without_a_message_to_answer_typing_sends_nothing() {
+        let crabline = Crabline::start("whatsapp");
+        let outbox = WhatsappOutbox {
+            api: api(&crabline),
+            answering: None,
+        };
+        outbox.typing(USER).await.unwrap();
+        assert!(crabline.recorded().iter().all(|e| e["type"] != "api"));
+    }
 }

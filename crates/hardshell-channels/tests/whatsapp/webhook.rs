@@ -7,6 +7,9 @@ use hardshell_channels::verify::VerifyError;
 use hardshell_channels::webhook::{WebhookEndpoint, WebhookOutcome, WebhookRequest};
 use http::{HeaderMap, HeaderValue, Method};
 
+use hardshell_channels::whatsapp::WhatsappChannelError;
+use hardshell_channels::whatsapp::api::WhatsappError;
+
 use super::*;
 
 fn post(webhook: &WhatsappWebhook, body: &[u8], signature: Option<&str>) -> WebhookOutcome {
@@ -231,4 +234,56 @@ async fn no_secret_reaches_an_error_or_debug_output() {
             assert!(!text.contains(secret), "{text}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_channel_needs_its_number_its_dispatch_and_a_bearer_token() {
+    let store = TestStore::new().await;
+    let pairings = Pairings::new(store.scope("channels/pairing"));
+    let agent = Arc::new(EchoAgent::default());
+    let secrets = || WhatsappSecrets {
+        access_token: secret("EAAtoken"),
+        app_secret: secret(APP_SECRET),
+        verify_token: secret(VERIFY_TOKEN),
+    };
+    let config = hardshell_config::Whatsapp {
+        enabled: true,
+        phone_number_id: Some(PhoneNumberId::parse("100").unwrap()),
+        ..Default::default()
+    };
+    let telegram = dispatcher(&store, Platform::Telegram, agent.clone(), &pairings).await;
+    let error = whatsapp::channel(&config, secrets(), telegram).unwrap_err();
+    assert!(
+        matches!(
+            error,
+            WhatsappChannelError::OtherPlatform(Platform::Telegram)
+        ),
+        "{error}"
+    );
+
+    let no_number = hardshell_config::Whatsapp {
+        phone_number_id: None,
+        ..config.clone()
+    };
+    let own = dispatcher(&store, Platform::Whatsapp, agent.clone(), &pairings).await;
+    let error = whatsapp::channel(&no_number, secrets(), own).unwrap_err();
+    assert!(
+        matches!(error, WhatsappChannelError::NoPhoneNumberId),
+        "{error}"
+    );
+
+    let own = dispatcher(&store, Platform::Whatsapp, agent.clone(), &pairings).await;
+    let spaced = WhatsappSecrets {
+        access_token: secret("EAA token"),
+        ..secrets()
+    };
+    let error = whatsapp::channel(&config, spaced, own).unwrap_err();
+    assert!(
+        matches!(error, WhatsappChannelError::Api(WhatsappError::Token)),
+        "{error}"
+    );
+    assert!(!format!("{error} {error:?}").contains("EAA token"));
+
+    let own = dispatcher(&store, Platform::Whatsapp, agent, &pairings).await;
+    assert!(whatsapp::channel(&config, secrets(), own).is_ok());
 }
