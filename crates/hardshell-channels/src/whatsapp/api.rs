@@ -75,12 +75,11 @@ impl WhatsappApi {
             .pop_if_empty()
             .push(phone_number_id.as_str())
             .push("messages");
-        let bearer = access_token
+        let mut bearer = access_token
             .expose_str()
             .filter(|text| is_bearer_token(text))
             .and_then(|text| HeaderValue::from_str(&format!("Bearer {text}")).ok())
             .ok_or(WhatsappError::Token)?;
-        let mut bearer = bearer;
         // Kept out of reqwest's and hyper's Debug output and logs.
         bearer.set_sensitive(true);
         let http = reqwest::Client::builder()

@@ -145,3 +145,88 @@ pub(super) fn transport_text(error: reqwest::Error, token: &str) -> String {
     }
     clean(&text, token)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn graph(code: i64, message: &str, details: Option<&str>) -> GraphError {
+        GraphError {
+            code: Some(code),
+            message: Some(message.into()),
+            error_data: Some(ErrorData {
+                details: details.map(str::to_owned),
+            }),
+        }
+    }
+
+    #[test]
+    fn an_expired_token_is_refused_whatever_the_status() {
+        let expired = graph(
+            190,
+            "Error validating access token: EAAsecret expired",
+            None,
+        );
+        let error = failed(StatusCode::BAD_REQUEST, expired, None, "EAAsecret");
+        assert_eq!(error, WhatsappError::TokenRefused);
+    }
+
+    #[test]
+    fn rate_limits_wait_as_told_or_as_meta_documents() {
+        let pair = failed(StatusCode::BAD_REQUEST, graph(131056, "", None), None, "");
+        assert_eq!(
+            pair,
+            WhatsappError::RateLimited {
+                code: Some(131056),
+                retry_after: PAIR_WAIT
+            }
+        );
+        let told = failed(
+            StatusCode::TOO_MANY_REQUESTS,
+            GraphError::default(),
+            Some(999_999),
+            "",
+        );
+        assert_eq!(
+            told,
+            WhatsappError::RateLimited {
+                code: None,
+                retry_after: Duration::from_secs(MAX_RETRY_AFTER_SECS)
+            }
+        );
+    }
+
+    #[test]
+    fn a_refusal_keeps_metas_reason_cleaned() {
+        let refused = graph(
+            131047,
+            "Re-engagement message\nEAAsecret",
+            Some("More than 24 hours have passed \u{202E}"),
+        );
+        let WhatsappError::BadRequest { code, message } =
+            failed(StatusCode::BAD_REQUEST, refused, None, "EAAsecret")
+        else {
+            panic!("not a bad request");
+        };
+        assert_eq!(code, Some(131047));
+        assert_eq!(
+            message,
+            "Re-engagement message<token>: More than 24 hours have passed "
+        );
+        let forbidden = failed(
+            StatusCode::FORBIDDEN,
+            graph(200, "no permission", None),
+            None,
+            "",
+        );
+        assert!(matches!(
+            forbidden,
+            WhatsappError::Forbidden {
+                code: Some(200),
+                ..
+            }
+        ));
+        let server = failed(StatusCode::BAD_GATEWAY, GraphError::default(), None, "");
+        assert_eq!(server, WhatsappError::Server { status: 502 });
+    }
+}
