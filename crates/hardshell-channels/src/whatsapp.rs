@@ -177,7 +177,7 @@ impl WhatsappWebhook {
             tracing::warn!(
                 "whatsapp: the delivery queue is full or stopped; refused for Meta to retry"
             );
-            return WebhookOutcome::Malformed;
+            return WebhookOutcome::Busy;
         };
         let fresh: Vec<Inbound> = match self.seen.lock() {
             Ok(mut seen) => messages

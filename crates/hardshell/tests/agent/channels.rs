@@ -236,3 +236,101 @@ fn crab_call(crab: &Crabline, method: &str, body: &str) -> String {
         .text()
         .unwrap()
 }
+
+/// `sha256=<hex>` of `body` under `key`, as Meta signs a delivery.
+fn meta_signature(body: &[u8], key: &str) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes());
+    format!("sha256={}", hex::encode(hmac::sign(&key, body)))
+}
+
+const APP_SECRET: &str = "wa-app-secret-0123456789";
+const VERIFY_TOKEN: &str = "wa-verify-token-42";
+const WA_USER: &str = "15551230001";
+
+/// The texts the bot sent to WhatsApp users, in order.
+fn whatsapp_texts(crab: &Crabline) -> Vec<String> {
+    crab.sent("messages")
+        .into_iter()
+        .filter(|body| body["type"] == "text")
+        .filter_map(|body| body["text"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn whatsapp_deliveries_are_verified_at_the_edge_and_answered_by_the_real_model() {
+    let crab = Crabline::start("whatsapp");
+    let manifest = crab.manifest();
+    let hs = instance(&local_model(&format!(
+        "[channels.whatsapp]\nenabled = true\naccess_token = \"secret:WA_TOKEN\"\n\
+         app_secret = \"secret:WA_APP_SECRET\"\nverify_token = \"secret:WA_VERIFY_TOKEN\"\n\
+         phone_number_id = \"{}\"\napi_root = \"{}\"\n",
+        manifest["phoneNumberId"].as_str().unwrap(),
+        manifest["endpoints"]["apiRoot"].as_str().unwrap(),
+    )));
+    for (name, value) in [
+        ("WA_TOKEN", manifest["accessToken"].as_str().unwrap()),
+        ("WA_APP_SECRET", APP_SECRET),
+        ("WA_VERIFY_TOKEN", VERIFY_TOKEN),
+    ] {
+        hs.run_with_stdin(&["secret", "put", name], value.as_bytes())
+            .ok();
+    }
+    let running = Running::start(&hs);
+    let client = crate::running::http();
+
+    // Meta's subscription handshake: the challenge only for the verify token.
+    let handshake = |token: &str| {
+        client
+            .get(running.url(&format!(
+                "/hooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+            )))
+            .send()
+            .unwrap()
+    };
+    let good = handshake(VERIFY_TOKEN);
+    assert_eq!(good.status(), 200);
+    assert_eq!(good.text().unwrap(), "1158201444");
+    assert_eq!(handshake("guess").status(), 401);
+
+    let deliver = |text: &str, key: &str| {
+        let jid = format!("{WA_USER}@s.whatsapp.net");
+        let payload = crab.inject(serde_json::json!({"chatId": jid, "from": jid, "text": text}));
+        let body = serde_json::to_vec(&payload["webhook"]).unwrap();
+        client
+            .post(running.url("/hooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", meta_signature(&body, key))
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+    };
+    // Forged: refused at the edge, never handled.
+    assert_eq!(deliver("let me in", "not-the-app-secret"), 401);
+    // Signed: a stranger gets a code, and the model is not called.
+    assert_eq!(deliver("hello", APP_SECRET), 200);
+    eventually(60, "a pairing code", || !whatsapp_texts(&crab).is_empty());
+    let told = whatsapp_texts(&crab);
+    assert_eq!(told.len(), 1, "{told:?}");
+    let code = code_in(&told[0]);
+    hs.run(&["pair", "approve", &code, "--role", "guest"]).ok();
+
+    let subject = format!("whatsapp:{WA_USER}");
+    assert_eq!(deliver("Say hello in one short sentence.", APP_SECRET), 200);
+    eventually(240, "the model's answer", || {
+        turns_of(&hs, &subject) == 1 && whatsapp_texts(&crab).len() >= 2
+    });
+    assert!(!whatsapp_texts(&crab)[1].trim().is_empty());
+
+    eventually(30, "the forged delivery recorded", || {
+        audit_records(&hs).iter().any(|r| {
+            r["event"]["type"] == "webhook_rejected"
+                && r["event"]["platform"] == "whatsapp"
+                && r["event"]["reason"] == "bad_signature"
+        })
+    });
+    let log = running.log.lock().unwrap().join("\n");
+    assert!(!log.contains(APP_SECRET) && !log.contains(manifest["accessToken"].as_str().unwrap()));
+    running.stop();
+}
