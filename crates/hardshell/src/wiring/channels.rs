@@ -18,6 +18,7 @@ use hardshell_channels::{
     conversations::Conversations,
     telegram::TelegramChannel,
     telegram::api::TelegramApi,
+    telegram::webhook::{self as telegram_webhook, TakenUpdates, TelegramWebhook},
     whatsapp::{self, WhatsappSecrets, WhatsappWorker},
 };
 use hardshell_config::LoadedConfig;
@@ -35,6 +36,8 @@ use super::Storage;
 /// The channels' credentials, read from the secret store.
 pub struct ChannelSecrets {
     telegram: Option<SecretValue>,
+    /// With `mode = "webhook"`: what Telegram must present.
+    telegram_webhook: Option<SecretValue>,
     whatsapp: Option<WhatsappSecrets>,
 }
 
@@ -51,6 +54,14 @@ pub async fn channel_secrets(
         (Some(token), true) => Some(secret(
             credentials
                 .resolve("channels.telegram.token", token)
+                .await?,
+        )?),
+        _ => None,
+    };
+    let telegram_webhook = match (&config.channels.telegram.webhook_secret, &telegram) {
+        (Some(reference), Some(_)) => Some(secret(
+            credentials
+                .resolve("channels.telegram.webhook_secret", reference)
                 .await?,
         )?),
         _ => None,
@@ -81,7 +92,11 @@ pub async fn channel_secrets(
         }),
         _ => None,
     };
-    Ok(ChannelSecrets { telegram, whatsapp })
+    Ok(ChannelSecrets {
+        telegram,
+        telegram_webhook,
+        whatsapp,
+    })
 }
 
 fn secret(text: Zeroizing<String>) -> anyhow::Result<SecretValue> {
@@ -126,9 +141,20 @@ impl Agent for EdgeAgent {
 /// The channels, ready to be joined to the edge.
 pub struct PreparedChannels {
     agent: Arc<EdgeAgent>,
-    telegram: Option<TelegramChannel>,
+    telegram: Option<TelegramRun>,
     whatsapp: Option<WhatsappWorker>,
     webhooks: Vec<Arc<dyn WebhookEndpoint>>,
+}
+
+/// How the Telegram channel takes its updates.
+enum TelegramRun {
+    Polling(TelegramChannel),
+    Webhook {
+        channel: TelegramChannel,
+        url: url::Url,
+        secret: SecretValue,
+        taken: TakenUpdates,
+    },
 }
 
 /// Builds each running channel's dispatcher and client.
@@ -158,6 +184,7 @@ pub fn prepare_channels(
             storage.audit.clone(),
         ))
     };
+    let mut webhooks: Vec<Arc<dyn WebhookEndpoint>> = Vec::new();
     let telegram = match secrets.telegram {
         Some(token) => {
             let section = &config.channels.telegram;
@@ -165,15 +192,28 @@ pub fn prepare_channels(
                 url::Url::parse(section.api_root.as_str()).context("channels.telegram.api_root")?;
             let api = TelegramApi::new(root, token).context("channels.telegram")?;
             let groups = section.groups.iter().map(i64::to_string).collect();
-            Some(TelegramChannel::new(
+            let channel = TelegramChannel::new(
                 api,
                 dispatcher(Platform::Telegram, groups)?,
                 scope(store, "channels/telegram")?,
-            ))
+            );
+            Some(match secrets.telegram_webhook {
+                None => TelegramRun::Polling(channel),
+                Some(secret) => {
+                    let url = telegram_webhook_url(loaded)?;
+                    let (webhook, taken) = TelegramWebhook::new(secret.clone());
+                    webhooks.push(Arc::new(webhook));
+                    TelegramRun::Webhook {
+                        channel,
+                        url,
+                        secret,
+                        taken,
+                    }
+                }
+            })
         }
         None => None,
     };
-    let mut webhooks: Vec<Arc<dyn WebhookEndpoint>> = Vec::new();
     let whatsapp = match secrets.whatsapp {
         Some(secrets) => {
             let (webhook, worker) = whatsapp::channel(
@@ -195,6 +235,21 @@ pub fn prepare_channels(
     })
 }
 
+/// Where Telegram posts: the public URL's `/hooks/telegram`, which must be
+/// https (Telegram delivers nowhere else).
+fn telegram_webhook_url(loaded: &LoadedConfig) -> anyhow::Result<url::Url> {
+    let url = loaded
+        .public_url
+        .join(telegram_webhook::PATH)
+        .context("the Telegram webhook's URL")?;
+    if url.scheme() != "https" {
+        anyhow::bail!(
+            "channels.telegram: mode = \"webhook\" needs an https [edge] public_url (Telegram delivers only to https); use mode = \"polling\" otherwise"
+        );
+    }
+    Ok(url)
+}
+
 fn scope(store: &Store, path: &str) -> anyhow::Result<Scope> {
     Ok(store.root().scope(&ObjectKey::parse(path)?)?)
 }
@@ -214,8 +269,24 @@ impl PreparedChannels {
         if let Some(turns) = turns {
             // Set once, here, before anything runs.
             let _ = self.agent.turns.set(turns);
-            if let Some(telegram) = self.telegram {
-                tasks.push(tokio::spawn(telegram.run(until(stopped.clone()))));
+            match self.telegram {
+                Some(TelegramRun::Polling(channel)) => {
+                    tasks.push(tokio::spawn(channel.run(until(stopped.clone()))));
+                }
+                Some(TelegramRun::Webhook {
+                    channel,
+                    url,
+                    secret,
+                    taken,
+                }) => {
+                    tasks.push(tokio::spawn(channel.run_webhook(
+                        url,
+                        secret,
+                        taken,
+                        until(stopped.clone()),
+                    )));
+                }
+                None => {}
             }
             if let Some(whatsapp) = self.whatsapp {
                 tasks.push(tokio::spawn(whatsapp.run(until(stopped.clone()))));
