@@ -1,0 +1,2 @@
+//! x
+#![allow(clippy::unwrap_used)]
