@@ -150,6 +150,27 @@ async fn a_429_is_retry_after_its_header_for_the_dispatch() {
 }
 
 #[tokio::test]
+async fn the_agents_text_cannot_notify_the_channel_or_ping_a_person() {
+    let fake = fake::FakeSlack::start().await;
+    let api = SlackApi::new(fake.api_root(), secret(fake::BOT_TOKEN), None).unwrap();
+    let outbox = SlackOutbox::new(std::sync::Arc::new(api));
+    let ts = outbox
+        .send("C0GROUP", "<!channel> see <@U0BOSS>", None)
+        .await
+        .unwrap()
+        .unwrap();
+    outbox.edit("C0GROUP", &ts, "<!here> & more").await.unwrap();
+    assert_eq!(
+        fake.calls("chat.postMessage")[0]["text"],
+        "&lt;!channel&gt; see &lt;@U0BOSS&gt;"
+    );
+    assert_eq!(
+        fake.calls("chat.update")[0]["text"],
+        "&lt;!here&gt; &amp; more"
+    );
+}
+
+#[tokio::test]
 async fn socket_mode_urls_come_only_with_the_app_token() {
     let fake = fake::FakeSlack::start().await;
     let bot_only = SlackApi::new(fake.api_root(), secret(fake::BOT_TOKEN), None).unwrap();

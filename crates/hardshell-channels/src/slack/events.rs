@@ -173,7 +173,7 @@ impl Inbox {
             sender,
             chat: channel.to_owned(),
             place,
-            text: text.to_owned(),
+            text: unescape(text),
             message: message.map(str::to_owned),
         };
         Some((format!("{channel}:{ts}"), inbound))
@@ -185,6 +185,14 @@ impl Inbox {
         let named = format!("<@{}|", self.bot.user_id);
         text.contains(&bare) || text.contains(&named)
     }
+}
+
+/// A message's text as its writer typed it: Slack escapes `&`, `<` and `>`
+/// (and only those) in `text`; `&amp;` last, so `&amp;lt;` stays `&lt;`.
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// A channel's id as Slack writes them (`C…`, `D…`, `G…`): upper-case

@@ -22,6 +22,16 @@ impl SlackOutbox {
     }
 }
 
+/// The agent's text as Slack shows it literally: `&`, `<` and `>` escaped,
+/// as api.slack.com/reference/surfaces/formatting#escaping asks, so nothing
+/// the agent writes becomes a control sequence (`<!channel>` notifying
+/// everyone, `<@U…>` pinging a person, `<url|label>` disguising a link).
+pub(crate) fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn outbox_error(e: SlackError) -> OutboxError {
     match e {
         SlackError::RetryAfter { secs, .. } => OutboxError::RetryAfter(Duration::from_secs(secs)),
@@ -46,7 +56,7 @@ impl Outbox for SlackOutbox {
     ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
         async move {
             self.api
-                .post_message(chat, text, reply_to)
+                .post_message(chat, &escape(text), reply_to)
                 .await
                 .map(Some)
                 .map_err(outbox_error)
@@ -62,7 +72,7 @@ impl Outbox for SlackOutbox {
     ) -> BoxFuture<'a, Result<(), OutboxError>> {
         async move {
             self.api
-                .update(chat, message, text)
+                .update(chat, message, &escape(text))
                 .await
                 .map_err(outbox_error)
         }
@@ -75,5 +85,23 @@ impl Outbox for SlackOutbox {
     /// `chat.update`, tells the person the bot is at work instead.
     fn typing<'a>(&'a self, _chat: &'a str) -> BoxFuture<'a, Result<(), OutboxError>> {
         async { Ok(()) }.boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn control_sequences_are_shown_not_obeyed() {
+        assert_eq!(
+            escape("<!channel> a & b <@U1|x> <https://e.x|ok>"),
+            "&lt;!channel&gt; a &amp; b &lt;@U1|x&gt; &lt;https://e.x|ok&gt;"
+        );
+        assert_eq!(
+            escape("&lt;"),
+            "&amp;lt;",
+            "text that looks escaped stays as written"
+        );
     }
 }

@@ -61,6 +61,8 @@ pub(crate) enum Ended {
 /// What the loop waits before the next connection, after `ended`.
 pub(crate) fn wait_after(ended: &Ended, backoff: &mut Duration) -> Duration {
     match ended {
+        // Socket Mode was turned off for the app: the owner's to fix.
+        Ended::Disconnect(reason) if reason == "link_disabled" => UNAUTHORIZED_WAIT,
         Ended::Disconnect(_) | Ended::Lost { greeted: true, .. } => {
             *backoff = Duration::from_secs(1);
             Duration::ZERO

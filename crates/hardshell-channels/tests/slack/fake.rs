@@ -5,7 +5,7 @@
 //! `Retry-After` on a 429, and Socket Mode's `hello`, envelope,
 //! acknowledgement and `disconnect` frames, byte for byte in shape. Plain
 //! HTTP/1.1 and plain WebSocket, on loopback.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::result_large_err)]
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
@@ -308,9 +308,8 @@ impl FakeSlack {
         let mut closed = false;
         loop {
             tokio::select! {
-                next = to_send.recv() => match next {
-                    Some(message) => { let _ = socket.send(message).await; }
-                    None => {}
+                next = to_send.recv() => if let Some(message) = next {
+                    let _ = socket.send(message).await;
                 },
                 frame = socket.next() => match frame {
                     Some(Ok(Message::Text(text))) => {

@@ -175,3 +175,11 @@ fn a_full_queue_drops_rather_than_grows() {
     assert_eq!(inbox.take(callback("Ev1", first)), Taken::Queued);
     assert_eq!(inbox.take(callback("Ev2", second)), Taken::Dropped);
 }
+
+#[test]
+fn slacks_escapes_are_undone_for_the_agent() {
+    let (mut inbox, mut waiting) = inbox();
+    let text = "a &lt;b&gt; &amp;amp; c";
+    inbox.take(callback("Ev1", im("U0PERSON", text, "1700000000.000100")));
+    assert_eq!(waiting.try_recv().unwrap().text, "a <b> &amp; c");
+}
