@@ -42,7 +42,7 @@ pub enum WebhookOutcome {
 }
 
 /// One platform's webhook route.
-pub trait WebhookEndpoint: Send + Sync {
+pub trait WebhookEndpoint: Send + Sync + std::fmt::Debug {
     fn platform(&self) -> Platform;
 
     /// The route's exact path, under `/hooks/` (e.g. `/hooks/whatsapp`).
