@@ -27,14 +27,15 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use hardshell_secrets::SecretValue;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::Platform;
-use crate::dispatch::{Dispatcher, Inbound};
+use crate::dispatch::Dispatcher;
+use crate::webhook::WebhookEndpoint;
 use api::{BotIdentity, SlackApi, SlackError};
-use events::Inbox;
 pub use events::Taken;
+use events::{Callback, Inbox, Reader};
 pub use outbox::SlackOutbox;
 pub use webhook::SlackEvents;
 
@@ -46,8 +47,6 @@ const QUEUE: usize = 64;
 pub enum SlackChannelError {
     #[error("slack: the api root: {0}")]
     Client(#[source] SlackError),
-    #[error("slack: reading the bot's identity (auth.test): {0}")]
-    Identify(#[source] SlackError),
     #[error("slack: socket mode needs the app-level token (app_token, xapp-…)")]
     NoAppToken,
     #[error("slack: the events api needs the signing secret (signing_secret)")]
@@ -75,20 +74,30 @@ impl std::fmt::Debug for SlackSecrets {
     }
 }
 
-/// A started Slack channel, in the mode its config names.
+/// The Slack channel: made without asking Slack anything (so `hardshell up`
+/// does not depend on Slack being reachable), run until shutdown.
 #[derive(Debug)]
-pub enum SlackChannel {
-    /// Runs until shutdown: [`SlackSocket::run`].
-    Socket(Box<SlackSocket>),
-    /// The route to add to the edge's table; handling runs in the background
-    /// while it lives.
-    Events(Arc<SlackEvents>),
+pub struct SlackChannel {
+    api: Arc<SlackApi>,
+    dispatcher: Dispatcher,
+    waiting: mpsc::Receiver<Callback>,
+    transport: Transport,
+}
+
+#[derive(Debug)]
+enum Transport {
+    /// Socket Mode: the run connects, and its reader fills the queue.
+    Socket {
+        inbox: Inbox,
+        tls: Arc<rustls::ClientConfig>,
+    },
+    /// The Events API: the route fills the queue.
+    Events { route: Arc<SlackEvents> },
 }
 
 impl SlackChannel {
-    /// Starts the channel `config` describes: reads the bot's identity, then
-    /// either prepares Socket Mode or makes the Events API route.
-    pub async fn start(
+    /// The channel `config` describes, with the secrets it names.
+    pub fn new(
         config: &hardshell_config::Slack,
         secrets: SlackSecrets,
         dispatcher: Dispatcher,
@@ -98,132 +107,145 @@ impl SlackChannel {
         let api = SlackApi::new(root, secrets.bot_token, secrets.app_token)
             .map_err(SlackChannelError::Client)?;
         match config.mode {
-            hardshell_config::SlackMode::Socket => SlackSocket::start(api, dispatcher)
-                .await
-                .map(|socket| Self::Socket(Box::new(socket))),
+            hardshell_config::SlackMode::Socket => Self::socket(api, dispatcher),
             hardshell_config::SlackMode::Events => {
                 let secret = secrets
                     .signing_secret
                     .ok_or(SlackChannelError::NoSigningSecret)?;
-                Self::events(api, secret, dispatcher)
-                    .await
-                    .map(Self::Events)
+                Ok(Self::events(api, secret, dispatcher))
             }
         }
     }
 
-    /// The Events API route, its handler started (see [`SlackEvents`]).
-    pub async fn events(
-        api: SlackApi,
-        signing_secret: SecretValue,
-        dispatcher: Dispatcher,
-    ) -> Result<Arc<SlackEvents>, SlackChannelError> {
-        debug_assert_eq!(dispatcher.platform(), Platform::Slack);
-        let bot = api.auth_test().await.map_err(SlackChannelError::Identify)?;
-        tracing::info!(bot = %bot.user_id, "slack: taking events at /hooks/slack");
-        let api = Arc::new(api);
-        let (queue, waiting) = mpsc::channel(QUEUE);
-        tokio::spawn(handle_in_order(waiting, dispatcher, SlackOutbox::new(api)));
-        Ok(Arc::new(SlackEvents::new(
-            signing_secret,
-            Inbox::new(bot, queue),
-        )))
-    }
-}
-
-/// Slack in Socket Mode; see [`socket`].
-#[derive(Debug)]
-pub struct SlackSocket {
-    api: Arc<SlackApi>,
-    dispatcher: Dispatcher,
-    bot: BotIdentity,
-    tls: Arc<rustls::ClientConfig>,
-}
-
-impl SlackSocket {
-    /// Reads the bot's identity; the client must hold the app-level token.
-    pub async fn start(api: SlackApi, dispatcher: Dispatcher) -> Result<Self, SlackChannelError> {
+    /// Socket Mode; the client must hold the app-level token.
+    pub fn socket(api: SlackApi, dispatcher: Dispatcher) -> Result<Self, SlackChannelError> {
         debug_assert_eq!(dispatcher.platform(), Platform::Slack);
         if !api.has_app_token() {
             return Err(SlackChannelError::NoAppToken);
         }
-        let bot = api.auth_test().await.map_err(SlackChannelError::Identify)?;
-        tracing::info!(bot = %bot.user_id, "slack: connecting in Socket Mode");
+        let (queue, waiting) = mpsc::channel(QUEUE);
         Ok(Self {
             api: Arc::new(api),
             dispatcher,
-            bot,
-            tls: platform_tls()?,
+            waiting,
+            transport: Transport::Socket {
+                inbox: Inbox::new(queue),
+                tls: platform_tls()?,
+            },
         })
     }
 
-    /// Keeps one connection open until `shutdown` completes; the message
-    /// being handled then is finished first.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// The Events API, its deliveries signed with `signing_secret`.
+    pub fn events(api: SlackApi, signing_secret: SecretValue, dispatcher: Dispatcher) -> Self {
+        debug_assert_eq!(dispatcher.platform(), Platform::Slack);
         let (queue, waiting) = mpsc::channel(QUEUE);
-        let outbox = SlackOutbox::new(self.api.clone());
-        let handler = tokio::spawn(handle_in_order(waiting, self.dispatcher, outbox));
-        let mut inbox = Inbox::new(self.bot, queue);
+        let route = Arc::new(SlackEvents::new(signing_secret, Inbox::new(queue)));
+        Self {
+            api: Arc::new(api),
+            dispatcher,
+            waiting,
+            transport: Transport::Events { route },
+        }
+    }
+
+    /// The route for the edge's table, in Events API mode. It takes
+    /// deliveries at once; they are handled once [`SlackChannel::run`] runs.
+    pub fn webhook(&self) -> Option<Arc<dyn WebhookEndpoint>> {
+        match &self.transport {
+            Transport::Events { route } => Some(route.clone()),
+            Transport::Socket { .. } => None,
+        }
+    }
+
+    /// Reads the bot's identity (retried: Slack may be unreachable at
+    /// start), then connects (Socket Mode) and hands each message to the
+    /// dispatch in order, until `shutdown` completes; the message being
+    /// handled then is finished first.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown.fuse());
-        let mut backoff = Duration::from_secs(1);
-        loop {
-            let opened = tokio::select! {
-                () = &mut shutdown => break,
-                opened = self.api.open_connection() => opened,
-            };
-            let wait = match opened {
-                Ok(url) => match socket::connect(&url, &self.tls).await {
-                    Ok(link) => {
-                        let ended = socket::session(link, &mut inbox, &mut shutdown).await;
-                        match &ended {
-                            socket::Ended::Shutdown => break,
-                            socket::Ended::Disconnect(reason) => {
-                                tracing::info!(%reason, "slack: Slack asked to reconnect");
-                            }
-                            socket::Ended::Lost { cause, .. } => {
-                                tracing::warn!(%cause, "slack: connection lost");
-                            }
-                        }
-                        socket::wait_after(&ended, &mut backoff)
-                    }
-                    Err(cause) => {
-                        tracing::warn!(%cause, "slack: connecting failed");
-                        socket::wait_after(
-                            &socket::Ended::Lost {
-                                greeted: false,
-                                cause,
-                            },
-                            &mut backoff,
-                        )
-                    }
-                },
-                Err(e) => {
-                    let wait = socket::wait_after_open(&e, &mut backoff);
-                    tracing::error!(error = %e, "slack: opening a connection failed; trying again in {}s", wait.as_secs());
-                    wait
-                }
-            };
-            tokio::select! {
-                () = &mut shutdown => break,
-                () = tokio::time::sleep(wait) => {}
+        let Some(bot) = identify(&self.api, &mut shutdown).await else {
+            return;
+        };
+        let reader = Reader::new(bot);
+        let outbox = SlackOutbox::new(self.api.clone());
+        let handling = Handling {
+            waiting: self.waiting,
+            reader,
+            dispatcher: self.dispatcher,
+            outbox,
+        };
+        match self.transport {
+            Transport::Events { route: _ } => {
+                tracing::info!("slack: taking events at /hooks/slack");
+                handling.until(shutdown).await;
+            }
+            Transport::Socket { inbox, tls } => {
+                let (stop, stopped) = watch::channel(false);
+                let handler = tokio::spawn(handling.until(async move {
+                    let mut stopped = stopped;
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                }));
+                socket::keep_connected(&self.api, &tls, inbox, &mut shutdown).await;
+                let _ = stop.send(true);
+                let _ = handler.await;
             }
         }
-        drop(inbox);
-        let _ = handler.await;
     }
 }
 
-/// Hands queued messages to the dispatch, one at a time, until the queue's
-/// sender is gone.
-async fn handle_in_order(
-    mut waiting: mpsc::Receiver<Inbound>,
+/// The bot's ids from `auth.test`, retried until they come or `shutdown`.
+async fn identify(
+    api: &SlackApi,
+    shutdown: &mut (impl Future<Output = ()> + Unpin),
+) -> Option<BotIdentity> {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let wait = match api.auth_test().await {
+            Ok(bot) => {
+                tracing::info!(bot = %bot.user_id, "slack: the bot's identity read");
+                return Some(bot);
+            }
+            Err(e) => {
+                let wait = socket::wait_after_open(&e, &mut backoff);
+                tracing::error!(error = %e, "slack: reading the bot's identity (auth.test) failed; trying again in {}s", wait.as_secs());
+                wait
+            }
+        };
+        tokio::select! {
+            () = &mut *shutdown => return None,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// The queue's consumer: one message at a time, in order.
+struct Handling {
+    waiting: mpsc::Receiver<Callback>,
+    reader: Reader,
     dispatcher: Dispatcher,
     outbox: SlackOutbox,
-) {
-    while let Some(inbound) = waiting.recv().await {
-        match dispatcher.handle(inbound, &outbox).await {
-            Ok(handled) => tracing::debug!(?handled, "slack: message handled"),
-            Err(e) => tracing::error!(error = %e, "slack: a message could not be handled"),
+}
+
+impl Handling {
+    /// Handles queued events until `stop` completes (or the queue closes);
+    /// a message being handled is finished first.
+    async fn until(mut self, stop: impl Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop.fuse());
+        loop {
+            let callback = tokio::select! {
+                () = &mut stop => return,
+                next = self.waiting.recv() => match next {
+                    Some(callback) => callback,
+                    None => return,
+                },
+            };
+            let Some(inbound) = self.reader.read(&callback) else {
+                continue;
+            };
+            match self.dispatcher.handle(inbound, &self.outbox).await {
+                Ok(handled) => tracing::debug!(?handled, "slack: message handled"),
+                Err(e) => tracing::error!(error = %e, "slack: a message could not be handled"),
+            }
         }
     }
 }

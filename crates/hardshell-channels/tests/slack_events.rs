@@ -14,7 +14,7 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 use chrono::{DateTime, Utc};
 use fake::{APP_TOKEN, BOT_TOKEN, FakeSlack, callback, direct_message};
-use hardshell_channels::slack::{SlackChannel, SlackEvents, SlackSecrets};
+use hardshell_channels::slack::{SlackChannel, SlackSecrets};
 use hardshell_channels::verify::VerifyError;
 use hardshell_channels::webhook::{WebhookEndpoint, WebhookOutcome, WebhookRequest};
 use hardshell_config::{ApiRoot, SlackMode};
@@ -33,23 +33,23 @@ fn config(fake: &FakeSlack, mode: SlackMode) -> hardshell_config::Slack {
     }
 }
 
-async fn endpoint(fake: &FakeSlack, setup: &mut Setup) -> Arc<SlackEvents> {
+/// The route of an Events API channel whose run has started.
+async fn endpoint(fake: &FakeSlack, setup: &mut Setup) -> Arc<dyn WebhookEndpoint> {
     let secrets = SlackSecrets {
         bot_token: secret(BOT_TOKEN),
         app_token: None,
         signing_secret: Some(secret(SIGNING_SECRET)),
     };
-    match SlackChannel::start(
+    let channel = SlackChannel::new(
         &config(fake, SlackMode::Events),
         secrets,
         setup.dispatcher(),
     )
-    .await
-    .unwrap()
-    {
-        SlackChannel::Events(endpoint) => endpoint,
-        SlackChannel::Socket(_) => panic!("events mode made a socket"),
-    }
+    .unwrap();
+    let route = channel.webhook().expect("events mode has a route");
+    // Runs until the test's runtime ends.
+    tokio::spawn(channel.run(std::future::pending()));
+    route
 }
 
 /// Headers as Slack signs a delivery: `v0=` HMAC-SHA256 of `v0:{ts}:{body}`.
@@ -74,7 +74,7 @@ fn signed(body: &[u8], at: DateTime<Utc>, key: &str) -> HeaderMap {
 }
 
 fn deliver(
-    endpoint: &SlackEvents,
+    endpoint: &Arc<dyn WebhookEndpoint>,
     headers: &HeaderMap,
     body: &[u8],
     now: DateTime<Utc>,
@@ -187,6 +187,38 @@ async fn an_event_is_handled_once_and_its_replay_is_a_duplicate() {
 }
 
 #[tokio::test]
+async fn deliveries_before_the_run_are_handled_once_it_runs() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let secrets = SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: None,
+        signing_secret: Some(secret(SIGNING_SECRET)),
+    };
+    let channel = SlackChannel::new(
+        &config(&fake, SlackMode::Events),
+        secrets,
+        setup.dispatcher(),
+    )
+    .unwrap();
+    let route = channel.webhook().unwrap();
+    let now = Utc::now();
+    let body = bytes(&callback(
+        "Ev1",
+        direct_message("U0EARLY", "hi", "1700000000.000001"),
+    ));
+    let taken = deliver(&route, &signed(&body, now, SIGNING_SECRET), &body, now);
+    assert_eq!(taken, WebhookOutcome::Accepted { body: Vec::new() });
+    assert!(
+        fake.calls("auth.test").is_empty(),
+        "nothing is asked of Slack before the run"
+    );
+    tokio::spawn(channel.run(std::future::pending()));
+    let posted = fake.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(posted[0]["channel"], "DU0EARLY");
+}
+
+#[tokio::test]
 async fn the_config_picks_the_mode_and_its_secret() {
     let fake = FakeSlack::start().await;
     let mut setup = Setup::new(&[]).await;
@@ -195,12 +227,11 @@ async fn the_config_picks_the_mode_and_its_secret() {
         app_token: None,
         signing_secret: None,
     };
-    let refused = SlackChannel::start(
+    let refused = SlackChannel::new(
         &config(&fake, SlackMode::Events),
         no_secret,
         setup.dispatcher(),
     )
-    .await
     .unwrap_err();
     assert!(refused.to_string().contains("signing secret"), "{refused}");
 
@@ -215,15 +246,14 @@ async fn the_config_picks_the_mode_and_its_secret() {
         !shown.contains("FAKEBOTSECRET") && !shown.contains("FAKEAPPSECRET"),
         "{shown}"
     );
-    let started = SlackChannel::start(
+    let channel = SlackChannel::new(
         &config(&fake, SlackMode::Socket),
         socket,
         setup.dispatcher(),
     )
-    .await
     .unwrap();
-    assert!(matches!(started, SlackChannel::Socket(_)));
-    let shown = format!("{started:?}");
+    assert!(channel.webhook().is_none());
+    let shown = format!("{channel:?}");
     assert!(
         !shown.contains("FAKEBOTSECRET") && !shown.contains("FAKEAPPSECRET"),
         "{shown}"

@@ -10,7 +10,7 @@ mod fake;
 mod setup;
 
 use fake::{APP_TOKEN, BOT_ID, BOT_TOKEN, BOT_USER, FakeSlack, TEAM, callback, direct_message};
-use hardshell_channels::slack::SlackSocket;
+use hardshell_channels::slack::SlackChannel;
 use hardshell_channels::slack::api::SlackApi;
 use serde_json::json;
 use setup::{AGENT_REPLY, Setup, secret};
@@ -27,7 +27,8 @@ async fn running() -> Running {
     let fake = FakeSlack::start().await;
     let mut setup = Setup::new(&["C0GROUP"]).await;
     let api = SlackApi::new(fake.api_root(), secret(BOT_TOKEN), Some(secret(APP_TOKEN))).unwrap();
-    let channel = SlackSocket::start(api, setup.dispatcher()).await.unwrap();
+    let channel = SlackChannel::socket(api, setup.dispatcher()).unwrap();
+    assert!(channel.webhook().is_none(), "Socket Mode opens no route");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(channel.run(async move {
         let _ = stopped.await;
@@ -182,8 +183,28 @@ async fn socket_mode_needs_the_app_token() {
     let fake = FakeSlack::start().await;
     let mut setup = Setup::new(&[]).await;
     let api = SlackApi::new(fake.api_root(), secret(BOT_TOKEN), None).unwrap();
-    let refused = SlackSocket::start(api, setup.dispatcher())
-        .await
-        .unwrap_err();
+    let refused = SlackChannel::socket(api, setup.dispatcher()).unwrap_err();
     assert!(refused.to_string().contains("app-level token"), "{refused}");
+}
+
+#[tokio::test]
+async fn a_refused_identity_check_is_retried_after_its_wait() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let api = SlackApi::new(fake.api_root(), secret(BOT_TOKEN), Some(secret(APP_TOKEN))).unwrap();
+    let channel = SlackChannel::socket(api, setup.dispatcher()).unwrap();
+    // Slack rate-limits the first auth.test: the run waits it out, then connects.
+    fake.rate_limit(1, 1);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(channel.run(async move {
+        let _ = stopped.await;
+    }));
+    fake.wait_connections(1).await;
+    assert_eq!(
+        fake.calls("auth.test").len(),
+        1,
+        "the refused call is not counted"
+    );
+    stop.send(()).unwrap();
+    task.await.unwrap();
 }

@@ -69,39 +69,37 @@ pub(crate) struct Event {
 /// What became of one delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Taken {
-    /// A person's message, queued for the dispatch.
+    /// An event, queued for the channel's run.
     Queued,
-    /// Seen before (a retry, a replay, or a message already taken as the
-    /// other of `message`/`app_mention`).
+    /// A delivery id seen before: a retry, or a replay.
     Duplicate,
-    /// Not a person's new message: nothing to do.
+    /// Not an event: nothing to do.
     Ignored,
     /// The queue is full: dropped, and logged.
     Dropped,
 }
 
-/// Turns deliveries into messages for the dispatch, once each, in order.
+/// The first stage, where deliveries arrive (the Socket Mode reader, the
+/// webhook): each `event_callback` queued once by its `event_id`. It needs
+/// nothing from Slack, so a webhook can take deliveries before the channel
+/// has read its bot's identity.
 #[derive(Debug)]
 pub(crate) struct Inbox {
-    bot: BotIdentity,
     events: SeenIds,
-    messages: SeenIds,
-    queue: mpsc::Sender<Inbound>,
+    queue: mpsc::Sender<Callback>,
 }
 
 impl Inbox {
-    pub fn new(bot: BotIdentity, queue: mpsc::Sender<Inbound>) -> Self {
+    pub fn new(queue: mpsc::Sender<Callback>) -> Self {
         Self {
-            bot,
             events: SeenIds::new(SEEN_CAPACITY),
-            messages: SeenIds::new(SEEN_CAPACITY),
             queue,
         }
     }
 
-    /// Takes one `event_callback` (or anything else Slack sends, ignored).
+    /// Takes one `event_callback` (anything else Slack sends is ignored).
     pub fn take(&mut self, callback: Callback) -> Taken {
-        if callback.kind != "event_callback" {
+        if callback.kind != "event_callback" || callback.event.is_none() {
             return Taken::Ignored;
         }
         let Some(event_id) = callback.event_id.as_deref() else {
@@ -110,22 +108,39 @@ impl Inbox {
         if !self.events.first_time(event_id) {
             return Taken::Duplicate;
         }
-        let Some(event) = callback.event else {
-            return Taken::Ignored;
-        };
-        let Some((key, inbound)) = self.inbound(&event, callback.team_id.as_deref()) else {
-            return Taken::Ignored;
-        };
-        if !self.messages.first_time(&key) {
-            return Taken::Duplicate;
-        }
-        match self.queue.try_send(inbound) {
+        match self.queue.try_send(callback) {
             Ok(()) => Taken::Queued,
             Err(_) => {
-                tracing::warn!("slack: the message queue is full; a message was dropped");
+                tracing::warn!("slack: the event queue is full; an event was dropped");
                 Taken::Dropped
             }
         }
+    }
+}
+
+/// The second stage, in the channel's run once the bot is known: a
+/// person's new message becomes an [`Inbound`], once.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    bot: BotIdentity,
+    messages: SeenIds,
+}
+
+impl Reader {
+    pub fn new(bot: BotIdentity) -> Self {
+        Self {
+            bot,
+            messages: SeenIds::new(SEEN_CAPACITY),
+        }
+    }
+
+    /// The message for the dispatch; `None` for what is not a person's new
+    /// message, or one already read (as the other of `message` and
+    /// `app_mention`).
+    pub fn read(&mut self, callback: &Callback) -> Option<Inbound> {
+        let event = callback.event.as_ref()?;
+        let (key, inbound) = self.inbound(event, callback.team_id.as_deref())?;
+        self.messages.first_time(&key).then_some(inbound)
     }
 
     /// A person's message and its key (`channel:ts`); `None` for anything else.

@@ -24,7 +24,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use url::Url;
 
-use super::api::{SlackError, clean_code, clean_text};
+use super::api::{SlackApi, SlackError, clean_code, clean_text};
 use super::events::{Callback, Inbox};
 
 /// The largest frame taken; an event is a few KiB.
@@ -49,7 +49,7 @@ type Socket = WebSocketStream<Box<dyn Link>>;
 
 /// How a connection ended.
 #[derive(Debug)]
-pub(crate) enum Ended {
+enum Ended {
     /// Slack asked to reconnect; the reason, cleaned.
     Disconnect(String),
     /// The connection closed or failed; whether `hello` had come first.
@@ -59,7 +59,7 @@ pub(crate) enum Ended {
 }
 
 /// What the loop waits before the next connection, after `ended`.
-pub(crate) fn wait_after(ended: &Ended, backoff: &mut Duration) -> Duration {
+fn wait_after(ended: &Ended, backoff: &mut Duration) -> Duration {
     match ended {
         // Socket Mode was turned off for the app: the owner's to fix.
         Ended::Disconnect(reason) if reason == "link_disabled" => UNAUTHORIZED_WAIT,
@@ -86,8 +86,54 @@ fn next_backoff(backoff: &mut Duration) -> Duration {
     wait
 }
 
+/// Keeps one Socket Mode connection open, reconnecting as Slack asks and
+/// backing off on failures, until `shutdown` completes; each connection's
+/// events go to `inbox`.
+pub(crate) async fn keep_connected(
+    api: &SlackApi,
+    tls: &Arc<rustls::ClientConfig>,
+    mut inbox: Inbox,
+    shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),
+) {
+    let mut backoff = Duration::from_secs(1);
+    loop {
+        let opened = tokio::select! {
+            () = &mut *shutdown => return,
+            opened = api.open_connection() => opened,
+        };
+        let ended = match opened {
+            Ok(url) => match connect(&url, tls).await {
+                Ok(socket) => session(socket, &mut inbox, shutdown).await,
+                Err(cause) => Ended::Lost {
+                    greeted: false,
+                    cause,
+                },
+            },
+            Err(e) => {
+                let wait = wait_after_open(&e, &mut backoff);
+                tracing::error!(error = %e, "slack: opening a connection failed; trying again in {}s", wait.as_secs());
+                tokio::select! {
+                    () = &mut *shutdown => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                continue;
+            }
+        };
+        match &ended {
+            Ended::Shutdown => return,
+            Ended::Disconnect(reason) => tracing::info!(%reason, "slack: Slack asked to reconnect"),
+            Ended::Lost { cause, .. } => tracing::warn!(%cause, "slack: connection lost"),
+        }
+        let wait = wait_after(&ended, &mut backoff);
+        tokio::select! {
+            () = &mut *shutdown => return,
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
 /// Connects to a Socket Mode `url` from `apps.connections.open`.
-pub(crate) async fn connect(url: &Url, tls: &Arc<rustls::ClientConfig>) -> Result<Socket, String> {
+async fn connect(url: &Url, tls: &Arc<rustls::ClientConfig>) -> Result<Socket, String> {
     // The URL's query is a one-time ticket: scrubbed from any error text.
     let ticket = url.query().unwrap_or_default().to_owned();
     let scrub = |text: String| clean_text(&text, &[url.as_str(), &ticket]);
@@ -146,7 +192,7 @@ struct Frame {
 
 /// Reads one connection until Slack or the edge ends it; the socket is
 /// closed before this returns, so the next connection is the only one.
-pub(crate) async fn session(
+async fn session(
     mut socket: Socket,
     inbox: &mut Inbox,
     shutdown: &mut (impl std::future::Future<Output = ()> + Unpin),

@@ -19,7 +19,7 @@ use crate::webhook::{WebhookEndpoint, WebhookOutcome, WebhookRequest};
 /// The longest challenge echoed back; Slack's are about 50 characters.
 const MAX_CHALLENGE: usize = 128;
 
-/// Slack's webhook route; made by [`super::SlackChannel::events`].
+/// Slack's webhook route; made with [`super::SlackChannel::events`].
 pub struct SlackEvents {
     signing_secret: SecretValue,
     inbox: Mutex<Inbox>,
