@@ -259,3 +259,18 @@ async fn the_config_picks_the_mode_and_its_secret() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn an_event_of_another_kind_is_accepted_not_refused() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let endpoint = endpoint(&fake, &mut setup).await;
+    let now = Utc::now();
+    let created = json!({
+        "type": "channel_created",
+        "channel": {"id": "C0NEW", "name": "new", "created": 1_700_000_000, "creator": "U0X"},
+    });
+    let body = bytes(&callback("Ev1", created));
+    let outcome = deliver(&endpoint, &signed(&body, now, SIGNING_SECRET), &body, now);
+    assert_eq!(outcome, WebhookOutcome::Accepted { body: Vec::new() });
+}

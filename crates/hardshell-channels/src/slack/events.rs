@@ -31,8 +31,12 @@ pub(crate) struct Callback {
     pub team_id: Option<String>,
     #[serde(default)]
     pub event_id: Option<String>,
+    /// Kept as JSON until it is read: events of other kinds (a
+    /// `channel_created`'s `channel` is an object) must not make the whole
+    /// delivery unreadable, or Slack would retry it and then turn the
+    /// subscription off.
     #[serde(default)]
-    pub event: Option<Event>,
+    pub event: Option<serde_json::Value>,
 }
 
 /// The fields of a `message` or `app_mention` event the channel reads.
@@ -138,8 +142,8 @@ impl Reader {
     /// message, or one already read (as the other of `message` and
     /// `app_mention`).
     pub fn read(&mut self, callback: &Callback) -> Option<Inbound> {
-        let event = callback.event.as_ref()?;
-        let (key, inbound) = self.inbound(event, callback.team_id.as_deref())?;
+        let event = Event::deserialize(callback.event.as_ref()?).ok()?;
+        let (key, inbound) = self.inbound(&event, callback.team_id.as_deref())?;
         self.messages.first_time(&key).then_some(inbound)
     }
 

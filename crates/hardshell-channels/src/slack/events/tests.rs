@@ -228,3 +228,14 @@ fn slacks_escapes_are_undone_for_the_agent() {
     stages.take(callback("Ev1", im("U0PERSON", text, "1700000000.000100")));
     assert_eq!(stages.read()[0].text, "a <b> &amp; c");
 }
+
+#[test]
+fn an_event_of_another_shape_is_taken_and_read_as_nothing() {
+    let mut stages = Stages::new();
+    let created = json!({
+        "type": "channel_created",
+        "channel": {"id": "C0NEW", "name": "new", "created": 1_700_000_000, "creator": "U0PERSON"},
+    });
+    assert_eq!(stages.take(callback("Ev1", created)), Taken::Queued);
+    assert!(stages.read().is_empty());
+}
