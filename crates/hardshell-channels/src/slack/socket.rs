@@ -240,10 +240,17 @@ async fn session(
         match frame.kind.as_str() {
             "hello" => {
                 greeted = true;
-                tracing::info!(
-                    connections = frame.num_connections,
-                    "slack: Socket Mode connected"
-                );
+                let connections = frame.num_connections.unwrap_or(1);
+                if connections > 1 {
+                    // Slack spreads events over every open connection: a
+                    // second process with this app token takes some of them.
+                    tracing::warn!(
+                        connections,
+                        "slack: other Socket Mode connections use this app token; stop the other process (one per app)"
+                    );
+                } else {
+                    tracing::info!("slack: Socket Mode connected");
+                }
                 continue;
             }
             "disconnect" => {
