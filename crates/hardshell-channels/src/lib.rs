@@ -21,6 +21,7 @@ pub mod slack;
 pub mod telegram;
 pub mod verify;
 pub mod webhook;
+pub mod whatsapp;
 
 pub use agent::Agent;
 pub use dispatch::{ChannelRules, Dispatcher, Handled, Inbound, Place, Unpaired};

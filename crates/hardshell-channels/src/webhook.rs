@@ -37,6 +37,9 @@ pub enum WebhookOutcome {
     /// Verified, but not what the platform sends (bad JSON, another phone
     /// number's delivery): 400, nothing handled.
     Malformed,
+    /// Verified, but the channel cannot take it now (its queue is full):
+    /// 503, nothing remembered, so the platform's retry is taken.
+    Busy,
     /// Failed its platform's verification: 401, audited and charged.
     Rejected(VerifyError),
 }

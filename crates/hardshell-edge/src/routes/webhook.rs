@@ -79,6 +79,14 @@ async fn receive(
             note(&cx, endpoint.platform(), WebhookRejection::Malformed);
             response::bad_request("not a delivery of this platform\n")
         }
+        WebhookOutcome::Busy => {
+            let mut busy = response::text(StatusCode::SERVICE_UNAVAILABLE, "busy; try again\n");
+            busy.headers_mut().insert(
+                http::header::RETRY_AFTER,
+                http::HeaderValue::from_static("5"),
+            );
+            busy
+        }
         WebhookOutcome::Rejected(refusal) => {
             state.rate_limits.charge_failure(cx.client, None);
             state.metrics.record_auth_failure("webhook");

@@ -14,8 +14,11 @@ use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use hardshell_channels::webhook::WebhookEndpoint;
 use hardshell_channels::{
-    Agent, ChannelRules, Dispatcher, Pairings, Platform, Unpaired, conversations::Conversations,
-    telegram::TelegramChannel, telegram::api::TelegramApi,
+    Agent, ChannelRules, Dispatcher, Pairings, Platform, Unpaired,
+    conversations::Conversations,
+    telegram::TelegramChannel,
+    telegram::api::TelegramApi,
+    whatsapp::{self, WhatsappSecrets, WhatsappWorker},
 };
 use hardshell_config::LoadedConfig;
 use hardshell_edge::ChatTurns;
@@ -32,6 +35,7 @@ use super::Storage;
 /// The channels' credentials, read from the secret store.
 pub struct ChannelSecrets {
     telegram: Option<SecretValue>,
+    whatsapp: Option<WhatsappSecrets>,
 }
 
 /// Reads the token of each channel that runs.
@@ -51,7 +55,33 @@ pub async fn channel_secrets(
         )?),
         _ => None,
     };
-    Ok(ChannelSecrets { telegram })
+    let section = &config.channels.whatsapp;
+    let whatsapp = match (
+        &section.access_token,
+        &section.app_secret,
+        &section.verify_token,
+        config.channel_runs(Platform::Whatsapp),
+    ) {
+        (Some(access_token), Some(app_secret), Some(verify_token), true) => Some(WhatsappSecrets {
+            access_token: secret(
+                credentials
+                    .resolve("channels.whatsapp.access_token", access_token)
+                    .await?,
+            )?,
+            app_secret: secret(
+                credentials
+                    .resolve("channels.whatsapp.app_secret", app_secret)
+                    .await?,
+            )?,
+            verify_token: secret(
+                credentials
+                    .resolve("channels.whatsapp.verify_token", verify_token)
+                    .await?,
+            )?,
+        }),
+        _ => None,
+    };
+    Ok(ChannelSecrets { telegram, whatsapp })
 }
 
 fn secret(text: Zeroizing<String>) -> anyhow::Result<SecretValue> {
@@ -97,6 +127,7 @@ impl Agent for EdgeAgent {
 pub struct PreparedChannels {
     agent: Arc<EdgeAgent>,
     telegram: Option<TelegramChannel>,
+    whatsapp: Option<WhatsappWorker>,
     webhooks: Vec<Arc<dyn WebhookEndpoint>>,
 }
 
@@ -142,10 +173,25 @@ pub fn prepare_channels(
         }
         None => None,
     };
+    let mut webhooks: Vec<Arc<dyn WebhookEndpoint>> = Vec::new();
+    let whatsapp = match secrets.whatsapp {
+        Some(secrets) => {
+            let (webhook, worker) = whatsapp::channel(
+                &config.channels.whatsapp,
+                secrets,
+                dispatcher(Platform::Whatsapp, Vec::new())?,
+            )
+            .context("channels.whatsapp")?;
+            webhooks.push(webhook);
+            Some(worker)
+        }
+        None => None,
+    };
     Ok(PreparedChannels {
         agent,
         telegram,
-        webhooks: Vec::new(),
+        whatsapp,
+        webhooks,
     })
 }
 
@@ -170,6 +216,9 @@ impl PreparedChannels {
             let _ = self.agent.turns.set(turns);
             if let Some(telegram) = self.telegram {
                 tasks.push(tokio::spawn(telegram.run(until(stopped.clone()))));
+            }
+            if let Some(whatsapp) = self.whatsapp {
+                tasks.push(tokio::spawn(whatsapp.run(until(stopped.clone()))));
             }
         }
         RunningChannels { stop, tasks }
