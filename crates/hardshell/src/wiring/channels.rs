@@ -16,6 +16,7 @@ use hardshell_channels::webhook::WebhookEndpoint;
 use hardshell_channels::{
     Agent, ChannelRules, Dispatcher, Pairings, Platform, Unpaired,
     conversations::Conversations,
+    slack::{SlackChannel, SlackSecrets},
     telegram::TelegramChannel,
     telegram::api::TelegramApi,
     telegram::webhook::{self as telegram_webhook, TakenUpdates, TelegramWebhook},
@@ -39,6 +40,7 @@ pub struct ChannelSecrets {
     /// With `mode = "webhook"`: what Telegram must present.
     telegram_webhook: Option<SecretValue>,
     whatsapp: Option<WhatsappSecrets>,
+    slack: Option<SlackSecrets>,
 }
 
 /// Reads the token of each channel that runs.
@@ -92,10 +94,38 @@ pub async fn channel_secrets(
         }),
         _ => None,
     };
+    let section = &config.channels.slack;
+    let slack = match (&section.bot_token, config.channel_runs(Platform::Slack)) {
+        (Some(bot_token), true) => {
+            let mut optional =
+                async |key: &str, reference: &Option<hardshell_config::SecretRef>| {
+                    anyhow::Ok(match reference {
+                        Some(reference) => {
+                            Some(secret(credentials.resolve(key, reference).await?)?)
+                        }
+                        None => None,
+                    })
+                };
+            let app_token = optional("channels.slack.app_token", &section.app_token).await?;
+            let signing_secret =
+                optional("channels.slack.signing_secret", &section.signing_secret).await?;
+            Some(SlackSecrets {
+                bot_token: secret(
+                    credentials
+                        .resolve("channels.slack.bot_token", bot_token)
+                        .await?,
+                )?,
+                app_token,
+                signing_secret,
+            })
+        }
+        _ => None,
+    };
     Ok(ChannelSecrets {
         telegram,
         telegram_webhook,
         whatsapp,
+        slack,
     })
 }
 
@@ -143,6 +173,7 @@ pub struct PreparedChannels {
     agent: Arc<EdgeAgent>,
     telegram: Option<TelegramRun>,
     whatsapp: Option<WhatsappWorker>,
+    slack: Option<SlackChannel>,
     webhooks: Vec<Arc<dyn WebhookEndpoint>>,
 }
 
@@ -227,10 +258,22 @@ pub fn prepare_channels(
         }
         None => None,
     };
+    let slack = match secrets.slack {
+        Some(secrets) => {
+            let section = &config.channels.slack;
+            let channels = section.channels.iter().map(|c| c.to_string()).collect();
+            let slack = SlackChannel::new(section, secrets, dispatcher(Platform::Slack, channels)?)
+                .context("channels.slack")?;
+            webhooks.extend(slack.webhook());
+            Some(slack)
+        }
+        None => None,
+    };
     Ok(PreparedChannels {
         agent,
         telegram,
         whatsapp,
+        slack,
         webhooks,
     })
 }
@@ -287,6 +330,9 @@ impl PreparedChannels {
                     )));
                 }
                 None => {}
+            }
+            if let Some(slack) = self.slack {
+                tasks.push(tokio::spawn(slack.run(until(stopped.clone()))));
             }
             if let Some(whatsapp) = self.whatsapp {
                 tasks.push(tokio::spawn(whatsapp.run(until(stopped.clone()))));
