@@ -190,3 +190,111 @@ fn question(command: &str, reason: Option<&str>) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use futures::FutureExt;
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::chunk::{ChunkLimit, TELEGRAM};
+
+    /// A platform that asks to wait `waits` times before taking a message,
+    /// and keeps what it took.
+    struct Flooded {
+        waits: Mutex<u32>,
+        taken: Mutex<Vec<String>>,
+    }
+
+    impl Outbox for Flooded {
+        fn limit(&self) -> ChunkLimit {
+            TELEGRAM
+        }
+        fn edits(&self) -> bool {
+            false
+        }
+        fn send<'a>(
+            &'a self,
+            _: &'a str,
+            text: &'a str,
+            _: Option<&'a str>,
+        ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+            async move {
+                let mut waits = self
+                    .waits
+                    .lock()
+                    .map_err(|_| OutboxError::Failed("poisoned".into()))?;
+                if *waits > 0 {
+                    *waits -= 1;
+                    return Err(OutboxError::RetryAfter(Duration::from_secs(7)));
+                }
+                if let Ok(mut taken) = self.taken.lock() {
+                    taken.push(text.to_owned());
+                }
+                Ok(None)
+            }
+            .boxed()
+        }
+        fn edit<'a>(
+            &'a self,
+            _: &'a str,
+            _: &'a str,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<(), OutboxError>> {
+            async { Ok(()) }.boxed()
+        }
+        fn typing<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), OutboxError>> {
+            async { Ok(()) }.boxed()
+        }
+    }
+
+    fn answer(text: &str) -> BoxStream<'static, ChatEvent> {
+        let events = vec![
+            ChatEvent::Delta { text: text.into() },
+            ChatEvent::Done {
+                usage: Default::default(),
+            },
+        ];
+        futures::StreamExt::boxed(futures::stream::iter(events))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_platforms_wait_is_honoured_before_sending_again() {
+        let platform = Flooded {
+            waits: Mutex::new(2),
+            taken: Mutex::new(Vec::new()),
+        };
+        let started = Instant::now();
+        Reply::new(&platform, "1", None)
+            .relay(answer("hello"))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        // Two waits of 7 s each, on the paused clock: not one attempt early.
+        assert!(started.elapsed() >= Duration::from_secs(14));
+        assert_eq!(
+            *platform.taken.lock().unwrap_or_else(|e| e.into_inner()),
+            ["hello"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_platform_that_keeps_asking_to_wait_is_given_up_on() {
+        let platform = Flooded {
+            waits: Mutex::new(10),
+            taken: Mutex::new(Vec::new()),
+        };
+        let sent = Reply::new(&platform, "1", None)
+            .relay(answer("hello"))
+            .await;
+        assert!(matches!(sent, Err(OutboxError::RetryAfter(_))));
+        assert!(
+            platform
+                .taken
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .is_empty()
+        );
+    }
+}
