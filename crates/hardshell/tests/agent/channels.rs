@@ -334,3 +334,88 @@ fn whatsapp_deliveries_are_verified_at_the_edge_and_answered_by_the_real_model()
     assert!(!log.contains(APP_SECRET) && !log.contains(manifest["accessToken"].as_str().unwrap()));
     running.stop();
 }
+
+/// `v0=<hex>` of `v0:{ts}:{body}` under `secret`, as Slack signs a request.
+fn slack_signature(secret: &str, ts: &str, body: &[u8]) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes());
+    let mut signed = format!("v0:{ts}:").into_bytes();
+    signed.extend_from_slice(body);
+    format!("v0={}", hex::encode(hmac::sign(&key, &signed)))
+}
+
+#[test]
+fn slack_events_are_verified_at_the_edge_and_a_stranger_gets_a_code() {
+    let crab = Crabline::start("slack");
+    let manifest = crab.manifest();
+    let signing_secret = "slack-signing-secret-0123";
+    let hs = instance(&local_model(&format!(
+        "[channels.slack]\nenabled = true\nmode = \"events\"\nbot_token = \"secret:SLACK_BOT_TOKEN\"\n\
+         signing_secret = \"secret:SLACK_SIGNING_SECRET\"\napi_root = \"{}\"\n",
+        manifest["endpoints"]["apiRoot"].as_str().unwrap(),
+    )));
+    for (name, value) in [
+        ("SLACK_BOT_TOKEN", manifest["botToken"].as_str().unwrap()),
+        ("SLACK_SIGNING_SECRET", signing_secret),
+    ] {
+        hs.run_with_stdin(&["secret", "put", name], value.as_bytes())
+            .ok();
+    }
+    let running = Running::start(&hs);
+    let client = crate::running::http();
+    let post = |body: &serde_json::Value, secret: &str, age_secs: i64| {
+        let body = serde_json::to_vec(body).unwrap();
+        let ts = (chrono::Utc::now().timestamp() - age_secs).to_string();
+        client
+            .post(running.url("/hooks/slack"))
+            .header("content-type", "application/json")
+            .header("x-slack-request-timestamp", &ts)
+            .header("x-slack-signature", slack_signature(secret, &ts, &body))
+            .body(body)
+            .send()
+            .unwrap()
+    };
+    let challenge =
+        serde_json::json!({"type": "url_verification", "token": "x", "challenge": "c3lzdGVt"});
+    assert_eq!(post(&challenge, "forged", 0).status(), 401);
+    assert_eq!(post(&challenge, signing_secret, 600).status(), 401);
+    let answered = post(&challenge, signing_secret, 0);
+    assert_eq!(answered.status(), 200);
+    assert_eq!(answered.text().unwrap(), "c3lzdGVt");
+
+    let event = serde_json::json!({
+        "type": "event_callback", "team_id": "T0123ABCD", "api_app_id": "A0123ABCD",
+        "event_id": "Ev0123ABCD", "event_time": chrono::Utc::now().timestamp(),
+        "event": {
+            "type": "message", "channel": "D0123ABCD", "channel_type": "im",
+            "user": "U0123ABCD", "team": "T0123ABCD", "text": "hello",
+            "ts": "1800000000.000100"
+        }
+    });
+    assert_eq!(post(&event, signing_secret, 0).status(), 200);
+    // Slack's retry of the same event: taken, handled once.
+    assert_eq!(post(&event, signing_secret, 0).status(), 200);
+    eventually(60, "a pairing code", || {
+        !crab.sent("chat.postMessage").is_empty()
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let sent = crab.sent("chat.postMessage");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["channel"], "D0123ABCD");
+    assert!(
+        sent[0]["text"].as_str().unwrap().contains("pairing code"),
+        "{sent:?}"
+    );
+    assert_eq!(turns_of(&hs, "slack:T0123ABCD:U0123ABCD"), 0);
+
+    eventually(30, "the refusals recorded", || {
+        let records = audit_records(&hs);
+        let reasons: Vec<_> = records
+            .iter()
+            .filter(|r| r["event"]["type"] == "webhook_rejected")
+            .map(|r| r["event"]["reason"].as_str().unwrap_or("").to_owned())
+            .collect();
+        reasons == ["bad_signature", "stale_timestamp", "replayed"]
+    });
+    running.stop();
+}
