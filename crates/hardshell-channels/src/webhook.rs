@@ -31,6 +31,9 @@ pub enum WebhookOutcome {
     /// Verified and taken: 200 with this body (`text/plain`), e.g. a
     /// subscription challenge, or empty.
     Accepted { body: Vec<u8> },
+    /// Verified and answered at once: 200 with this body as
+    /// `application/json` (Discord's interaction responses).
+    AcceptedJson { body: Vec<u8> },
     /// Verified, but a delivery already taken (a platform's retry): 200, and
     /// nothing happens again.
     Duplicate,
