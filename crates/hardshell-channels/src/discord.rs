@@ -91,18 +91,41 @@ impl DiscordChannel {
         token: &SecretValue,
         dispatcher: Dispatcher,
     ) -> Result<Self, DiscordChannelError> {
+        Self::connect(config, token, dispatcher, None).await
+    }
+
+    /// [`DiscordChannel::start`] with the gateway at `gateway`, which must be
+    /// ws(s) on a loopback host: for a local emulator, or a relay in front
+    /// of one.
+    pub async fn start_on_local_gateway(
+        config: &hardshell_config::Discord,
+        token: &SecretValue,
+        dispatcher: Dispatcher,
+        gateway: &Url,
+    ) -> Result<Self, DiscordChannelError> {
+        Self::connect(config, token, dispatcher, Some(gateway)).await
+    }
+
+    async fn connect(
+        config: &hardshell_config::Discord,
+        token: &SecretValue,
+        dispatcher: Dispatcher,
+        gateway: Option<&Url>,
+    ) -> Result<Self, DiscordChannelError> {
         debug_assert_eq!(dispatcher.platform(), Platform::Discord);
         let root = Url::parse(config.api_root.as_str()).map_err(|_| DiscordChannelError::Root)?;
         let api = DiscordApi::new(root, token).map_err(DiscordChannelError::Client)?;
         let bot = api.me().await.map_err(DiscordChannelError::Identify)?;
-        let proxy = if api.is_local() {
-            let url = api
-                .gateway_url()
-                .await
-                .map_err(DiscordChannelError::Gateway)?;
-            Some(emulator_gateway(&url)?)
-        } else {
-            None
+        let proxy = match gateway {
+            Some(url) => Some(emulator_gateway(url)?),
+            None if api.is_local() => {
+                let url = api
+                    .gateway_url()
+                    .await
+                    .map_err(DiscordChannelError::Gateway)?;
+                Some(emulator_gateway(&url)?)
+            }
+            None => None,
         };
         // `new` checked the token's grammar; the text is twilight's to keep,
         // behind its own redacting Debug.
@@ -145,7 +168,10 @@ impl DiscordChannel {
             DiscordOutbox::new(api),
             stopping.clone(),
         ));
-        let mut seen = SeenIds::new(SEEN);
+        let mut intake = Intake {
+            bot: bot.id,
+            seen: SeenIds::new(SEEN),
+        };
         let mut shutdown = std::pin::pin!(shutdown.fuse());
         loop {
             let item = tokio::select! {
@@ -158,16 +184,9 @@ impl DiscordChannel {
                     break;
                 }
                 Some(Ok(Message::Text(text))) => {
-                    let Some(message) = event::message_create(&text) else {
+                    let Some(inbound) = intake.take(&text) else {
                         continue;
                     };
-                    let Some(inbound) = message.inbound(&bot.id) else {
-                        continue;
-                    };
-                    if !seen.first_time(&message.id) {
-                        tracing::debug!(message = %message.id, "discord: message seen before, dropped");
-                        continue;
-                    }
                     if queue.try_send(inbound).is_err() {
                         tracing::warn!("discord: too many messages waiting; one was dropped");
                     }
@@ -191,6 +210,27 @@ impl DiscordChannel {
         if handler.await.is_err() {
             tracing::error!("discord: the message handler failed");
         }
+    }
+}
+
+/// What the gateway loop keeps between events: who the bot is, and the
+/// messages already taken.
+struct Intake {
+    bot: String,
+    seen: SeenIds,
+}
+
+impl Intake {
+    /// The person's message in one gateway text, unless it was taken before
+    /// (a resumed session may replay events).
+    fn take(&mut self, text: &str) -> Option<Inbound> {
+        let message = event::message_create(text)?;
+        let inbound = message.inbound(&self.bot)?;
+        if !self.seen.first_time(&message.id) {
+            tracing::debug!(message = %message.id, "discord: message seen before, dropped");
+            return None;
+        }
+        Some(inbound)
     }
 }
 
@@ -259,6 +299,24 @@ fn emulator_gateway(url: &Url) -> Result<String, DiscordChannelError> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn a_replayed_message_is_taken_once() {
+        let mut intake = Intake {
+            bot: "135000000000000001".into(),
+            seen: SeenIds::new(8),
+        };
+        let event = |id: &str| {
+            serde_json::json!({"op": 0, "s": 3, "t": "MESSAGE_CREATE", "d": {
+                "id": id, "channel_id": "135000000000000010",
+                "author": {"id": "135000000000000555"}, "content": "hi",
+            }})
+            .to_string()
+        };
+        assert!(intake.take(&event("135000000000000100")).is_some());
+        assert!(intake.take(&event("135000000000000100")).is_none());
+        assert!(intake.take(&event("135000000000000101")).is_some());
+    }
 
     #[test]
     fn an_emulator_gateway_must_be_loopback_websocket() {
