@@ -74,9 +74,11 @@ async fn an_unreachable_api_shows_no_token() {
     let port = listener.local_addr().unwrap().port();
     drop(listener);
     let (_store, dispatcher, _, _) = setup::dispatcher("x").await;
-    let mut config = hardshell_config::Discord::default();
-    config.api_root =
-        hardshell_config::ApiRoot::parse(&format!("http://127.0.0.1:{port}/api/v10")).unwrap();
+    let root = format!("http://127.0.0.1:{port}/api/v10");
+    let config = hardshell_config::Discord {
+        api_root: hardshell_config::ApiRoot::parse(&root).unwrap(),
+        ..Default::default()
+    };
     let token = setup::secret("MTM1MDAwMDAwMDAwMDAwMDAx.crabline.discord");
     let error = DiscordChannel::start(&config, &token, dispatcher)
         .await
