@@ -5,8 +5,6 @@
 
 #[path = "discord/fake.rs"]
 mod fake;
-#[path = "discord/leaks.rs"]
-mod leaks;
 #[path = "discord/relay.rs"]
 mod relay;
 #[path = "discord/setup.rs"]
