@@ -69,6 +69,10 @@ impl WebhookEndpoint for DiscordInteractions {
         &[Method::POST]
     }
 
+    fn accepted_content_type(&self) -> &'static str {
+        "application/json"
+    }
+
     fn receive(&self, request: WebhookRequest<'_>) -> WebhookOutcome {
         let header = |name: &str| request.headers.get(name).map(|v| v.as_bytes());
         let verified = match verify(
@@ -96,7 +100,7 @@ impl WebhookEndpoint for DiscordInteractions {
         } else {
             json!({ "type": MESSAGE, "data": { "content": NOT_SUPPORTED, "flags": EPHEMERAL } })
         };
-        WebhookOutcome::AcceptedJson {
+        WebhookOutcome::Accepted {
             body: answer.to_string().into_bytes(),
         }
     }

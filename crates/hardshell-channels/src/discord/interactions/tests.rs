@@ -52,12 +52,13 @@ fn a_signed_ping_is_answered_with_a_json_pong() {
     let outcome = receive(&endpoint, &signed(&pair(7), PING_BODY), PING_BODY);
     assert_eq!(
         outcome,
-        WebhookOutcome::AcceptedJson {
+        WebhookOutcome::Accepted {
             body: br#"{"type":1}"#.to_vec()
         }
     );
     assert_eq!(endpoint.path(), "/hooks/discord");
     assert_eq!(endpoint.methods(), &[Method::POST]);
+    assert_eq!(endpoint.accepted_content_type(), "application/json");
 }
 
 #[test]
@@ -84,7 +85,7 @@ fn a_replayed_interaction_is_a_duplicate() {
     let headers = signed(&pair(7), PING_BODY);
     assert!(matches!(
         receive(&endpoint, &headers, PING_BODY),
-        WebhookOutcome::AcceptedJson { .. }
+        WebhookOutcome::Accepted { .. }
     ));
     assert_eq!(
         receive(&endpoint, &headers, PING_BODY),
@@ -96,8 +97,7 @@ fn a_replayed_interaction_is_a_duplicate() {
 fn a_command_gets_an_ephemeral_refusal_and_junk_is_malformed() {
     let endpoint = endpoint();
     let command = r#"{"id":"135000000000000778","type":2,"data":{"name":"x"}}"#;
-    let WebhookOutcome::AcceptedJson { body } =
-        receive(&endpoint, &signed(&pair(7), command), command)
+    let WebhookOutcome::Accepted { body } = receive(&endpoint, &signed(&pair(7), command), command)
     else {
         panic!("a command is answered");
     };
