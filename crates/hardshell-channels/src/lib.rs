@@ -21,6 +21,7 @@ mod reply;
 pub mod telegram;
 pub mod verify;
 pub mod webhook;
+pub mod whatsapp;
 
 pub use agent::Agent;
 pub use dispatch::{ChannelRules, Dispatcher, Handled, Inbound, Place, Unpaired};

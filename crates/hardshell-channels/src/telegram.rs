@@ -61,60 +61,92 @@ pub enum TelegramChannelError {
 pub struct TelegramChannel {
     api: Arc<TelegramApi>,
     dispatcher: Dispatcher,
-    bot: User,
     state: Scope,
+}
+
+/// The channel once it knows its bot and where polling resumes.
+struct Polling {
+    bot: User,
     offset: Option<i64>,
 }
 
 impl TelegramChannel {
-    /// Reads the bot's identity, deletes any webhook and the saved offset.
-    /// `state` is the sealed store's `channels/telegram` scope.
-    pub async fn start(
-        api: TelegramApi,
-        dispatcher: Dispatcher,
-        state: Scope,
-    ) -> Result<Self, TelegramChannelError> {
+    /// `state` is the sealed store's `channels/telegram` scope. Nothing is
+    /// asked of Telegram until [`TelegramChannel::run`].
+    pub fn new(api: TelegramApi, dispatcher: Dispatcher, state: Scope) -> Self {
         debug_assert_eq!(dispatcher.platform(), Platform::Telegram);
-        let bot = api.get_me().await.map_err(TelegramChannelError::Identify)?;
+        Self {
+            api: Arc::new(api),
+            dispatcher,
+            state,
+        }
+    }
+
+    /// Reads the bot's identity, deletes any webhook and reads the saved
+    /// offset.
+    async fn prepare(&self) -> Result<Polling, TelegramChannelError> {
+        let bot = self
+            .api
+            .get_me()
+            .await
+            .map_err(TelegramChannelError::Identify)?;
         if bot.username.is_none() {
             return Err(TelegramChannelError::NoUsername);
         }
         // Updates waiting while hardshell was down are kept: they are
         // messages its users sent.
-        api.delete_webhook(false)
+        self.api
+            .delete_webhook(false)
             .await
             .map_err(TelegramChannelError::DeleteWebhook)?;
-        let offset = match state.get(&offset_key()?).await? {
-            Some(stored) => serde_json::from_slice::<i64>(&stored.value).ok(),
+        let offset = match self.state.get(&offset_key()?).await? {
+            Some(stored) => serde_json::from_slice::<Option<i64>>(&stored.value)
+                .ok()
+                .flatten(),
             None => None,
         };
         tracing::info!(bot = bot.id, ?offset, "telegram: polling for updates");
-        Ok(Self {
-            api: Arc::new(api),
-            dispatcher,
-            bot,
-            state,
-            offset,
-        })
+        Ok(Polling { bot, offset })
     }
 
-    /// Polls until `shutdown` completes. An update being handled is finished
-    /// first; the poll in flight is dropped (its updates, unacknowledged,
-    /// come again after a restart).
-    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+    /// Polls until `shutdown` completes (after getting ready, which is
+    /// retried: Telegram may be unreachable at start). An update being
+    /// handled is finished first; the poll in flight is dropped (its
+    /// updates, unacknowledged, come again after a restart).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown.fuse());
         let mut backoff = Duration::from_secs(1);
+        let mut polling = loop {
+            let wait = match self.prepare().await {
+                Ok(polling) => break polling,
+                Err(e @ TelegramChannelError::Identify(TelegramError::Unauthorized)) => {
+                    tracing::error!("{e}");
+                    UNAUTHORIZED_WAIT
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "telegram: not ready to poll");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        };
+        backoff = Duration::from_secs(1);
         loop {
             let polled = tokio::select! {
                 () = &mut shutdown => return,
-                polled = self.api.get_updates(self.offset, POLL_TIMEOUT_SECS) => polled,
+                polled = self.api.get_updates(polling.offset, POLL_TIMEOUT_SECS) => polled,
             };
             let wait = match polled {
                 Ok(mut updates) => {
                     backoff = Duration::from_secs(1);
                     updates.sort_by_key(|u| u.update_id);
                     for update in updates {
-                        self.handle(update).await;
+                        self.handle(&mut polling, update).await;
                         if (&mut shutdown).now_or_never().is_some() {
                             return;
                         }
@@ -149,12 +181,16 @@ impl TelegramChannel {
         }
     }
 
-    async fn handle(&mut self, update: Update) {
+    async fn handle(&self, polling: &mut Polling, update: Update) {
         let id = update.update_id;
-        if self.offset.is_some_and(|offset| id < offset) {
+        if polling.offset.is_some_and(|offset| id < offset) {
             return;
         }
-        if let Some(inbound) = update.message.as_ref().and_then(|m| self.inbound(m)) {
+        if let Some(inbound) = update
+            .message
+            .as_ref()
+            .and_then(|m| inbound(&polling.bot, m))
+        {
             let outbox = TelegramOutbox {
                 api: self.api.clone(),
             };
@@ -167,8 +203,8 @@ impl TelegramChannel {
         }
         // Edits, button presses and every other kind are acknowledged
         // unanswered: an edited message is not a new turn.
-        self.offset = Some(id.saturating_add(1));
-        let saved = serde_json::to_vec(&self.offset).unwrap_or_default();
+        polling.offset = Some(id.saturating_add(1));
+        let saved = serde_json::to_vec(&polling.offset).unwrap_or_default();
         let stored = match offset_key() {
             Ok(key) => self.state.put(&key, &saved).await.map(drop),
             Err(e) => Err(e),
@@ -177,31 +213,31 @@ impl TelegramChannel {
             tracing::error!(error = %e, "telegram: saving the update offset failed; a restart may handle this update again");
         }
     }
+}
 
-    /// A person's text message as the dispatch reads it; `None` for what
-    /// is not one (a bot's message, a channel post, a message without text).
-    fn inbound(&self, message: &Message) -> Option<Inbound> {
-        let from = message.from.as_ref()?;
-        if from.is_bot {
-            return None;
-        }
-        let place = match message.chat.kind {
-            ChatType::Private => Place::Direct,
-            ChatType::Group | ChatType::Supergroup => Place::Group {
-                mentioned: message.mentions(&self.bot),
-            },
-            ChatType::Channel => return None,
-        };
-        let text = message.text_or_caption()?;
-        let sender = Sender::parse(Platform::Telegram, &from.id.to_string()).ok()?;
-        Some(Inbound {
-            sender,
-            chat: message.chat.id.to_string(),
-            place,
-            text: text.to_owned(),
-            message: Some(message.message_id.to_string()),
-        })
+/// A person's text message as the dispatch reads it; `None` for what is not
+/// one (a bot's message, a channel post, a message without text).
+fn inbound(bot: &User, message: &Message) -> Option<Inbound> {
+    let from = message.from.as_ref()?;
+    if from.is_bot {
+        return None;
     }
+    let place = match message.chat.kind {
+        ChatType::Private => Place::Direct,
+        ChatType::Group | ChatType::Supergroup => Place::Group {
+            mentioned: message.mentions(bot),
+        },
+        ChatType::Channel => return None,
+    };
+    let text = message.text_or_caption()?;
+    let sender = Sender::parse(Platform::Telegram, &from.id.to_string()).ok()?;
+    Some(Inbound {
+        sender,
+        chat: message.chat.id.to_string(),
+        place,
+        text: text.to_owned(),
+        message: Some(message.message_id.to_string()),
+    })
 }
 
 fn offset_key() -> Result<ObjectKey, StorageError> {

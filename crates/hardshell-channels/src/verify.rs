@@ -8,6 +8,7 @@
 //! sender's header text: a record gets [`VerifyError::reason`].
 
 use aws_lc_rs::{constant_time, digest};
+use hardshell_audit::event::WebhookRejection;
 use hardshell_vocabulary::Platform;
 
 pub mod discord;
@@ -130,6 +131,34 @@ impl VerifyError {
             VerifyError::MissingVerifyToken => "missing_verify_token",
             VerifyError::WrongVerifyToken => "wrong_verify_token",
             VerifyError::MalformedChallenge => "malformed_challenge",
+        }
+    }
+}
+
+impl VerifyError {
+    /// The refusal as the audit log records it (`webhook_rejected`).
+    pub fn rejection(&self) -> WebhookRejection {
+        match self {
+            VerifyError::MissingSignature | VerifyError::MissingTimestamp => {
+                WebhookRejection::MissingSignature
+            }
+            VerifyError::MalformedSignature
+            | VerifyError::MalformedTimestamp
+            | VerifyError::MalformedPublicKey => WebhookRejection::MalformedSignature,
+            VerifyError::BadSignature => WebhookRejection::BadSignature,
+            VerifyError::StaleTimestamp { .. } | VerifyError::FutureTimestamp { .. } => {
+                WebhookRejection::StaleTimestamp
+            }
+            VerifyError::MissingSecretToken
+            | VerifyError::WrongSecretToken
+            | VerifyError::UnusableSecret => WebhookRejection::WrongSecretToken,
+            VerifyError::MissingVerifyToken | VerifyError::WrongVerifyToken => {
+                WebhookRejection::WrongVerifyToken
+            }
+            VerifyError::BodyTooLarge { .. }
+            | VerifyError::MalformedQuery
+            | VerifyError::NotSubscribe
+            | VerifyError::MalformedChallenge => WebhookRejection::Malformed,
         }
     }
 }

@@ -38,12 +38,15 @@ pub enum WebhookOutcome {
     /// Verified, but not what the platform sends (bad JSON, another phone
     /// number's delivery): 400, nothing handled.
     Malformed,
+    /// Verified, but the channel cannot take it now (its queue is full):
+    /// 503, nothing remembered, so the platform's retry is taken.
+    Busy,
     /// Failed its platform's verification: 401, audited and charged.
     Rejected(VerifyError),
 }
 
 /// One platform's webhook route.
-pub trait WebhookEndpoint: Send + Sync {
+pub trait WebhookEndpoint: Send + Sync + std::fmt::Debug {
     fn platform(&self) -> Platform;
 
     /// The route's exact path, under `/hooks/` (e.g. `/hooks/whatsapp`).

@@ -16,6 +16,7 @@ mod pages;
 mod passkey;
 mod session;
 mod upstream;
+mod webhook;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -329,8 +330,12 @@ pub(crate) enum Behind {
 }
 
 /// Every route the edge serves; with `browser`, the CDP proxy's too.
-pub(crate) fn table(behind: &Behind, browser: bool) -> Result<Routes, matchit::InsertError> {
-    let routes = Routes::builder();
+pub(crate) fn table(
+    behind: &Behind,
+    browser: bool,
+    webhooks: &[std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>],
+) -> Result<Routes, matchit::InsertError> {
+    let routes = webhook::register(Routes::builder(), webhooks);
     let routes = if browser {
         cdp::register(routes)
     } else {
@@ -446,9 +451,9 @@ mod tests {
     #[tokio::test]
     async fn chat_paths_are_the_edges_with_or_without_an_agent_and_the_upstreams_with_one() {
         let agent = Arc::new(crate::agent::AgentClient::new("/nonexistent".into()));
-        let with_agent = table(&Behind::Agent(agent), false).unwrap();
-        let without = table(&Behind::Nothing, false).unwrap();
-        let upstream = table(&Behind::Upstream { own_host: false }, false).unwrap();
+        let with_agent = table(&Behind::Agent(agent), false, &[]).unwrap();
+        let without = table(&Behind::Nothing, false, &[]).unwrap();
+        let upstream = table(&Behind::Upstream { own_host: false }, false, &[]).unwrap();
         for (method, path) in CHAT_PATHS {
             // Without an agent the same paths are registered (404 once
             // authorised, as they have always answered), never proxied.
@@ -477,7 +482,7 @@ mod tests {
             Behind::Upstream { own_host: false },
             Behind::Upstream { own_host: true },
         ] {
-            let with = table(&behind, true).unwrap();
+            let with = table(&behind, true, &[]).unwrap();
             for path in ["/cdp", "/cdp/json/version", "/cdp/json/version/"] {
                 assert_eq!(served(&with, &Method::GET, path), Some(false), "{path}");
                 if let Some(own) = with.upstream_host() {
@@ -486,14 +491,14 @@ mod tests {
             }
             // Without the browser, /cdp is not the edge's: an upstream
             // keeps the path.
-            let without = table(&behind, false).unwrap();
+            let without = table(&behind, false, &[]).unwrap();
             assert_ne!(served(&without, &Method::GET, "/cdp"), Some(false));
         }
     }
 
     #[test]
     fn with_a_host_of_its_own_the_upstream_is_served_there_and_only_there() {
-        let routes = table(&Behind::Upstream { own_host: true }, false).unwrap();
+        let routes = table(&Behind::Upstream { own_host: true }, false, &[]).unwrap();
         let own = routes.upstream_host().expect("a table of its own");
         for (method, path) in CHAT_PATHS {
             assert_ne!(
@@ -526,7 +531,7 @@ mod tests {
         assert_eq!(served(own, &Method::GET, "/.HARDSHELL/x"), None);
         assert_eq!(served(&routes, &Method::GET, "/cdp"), None);
         assert!(
-            table(&Behind::Upstream { own_host: false }, false)
+            table(&Behind::Upstream { own_host: false }, false, &[])
                 .unwrap()
                 .upstream_host()
                 .is_none()

@@ -62,6 +62,8 @@ pub struct EdgeSetup<'a> {
     /// With `[workload]`, its health as its probes see it: the upstream's
     /// failures while it starts are answered as such.
     pub workload_status: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
+    /// The chat channels' webhook routes, each with its platform's verifier.
+    pub webhooks: Vec<Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
 }
 
 /// What [`EdgeSetup::build`] made: the edge's state and, beside it (the
@@ -132,7 +134,7 @@ impl EdgeSetup<'_> {
             (None, Some(socket)) => routes::Behind::Agent(Arc::new(AgentClient::new(socket))),
             (None, None) => routes::Behind::Nothing,
         };
-        let routes = routes::table(&behind, self.browser.is_some())
+        let routes = routes::table(&behind, self.browser.is_some(), &self.webhooks)
             .map_err(|source| EdgeError::Routes { source })?;
         let passkeys = owner_passkeys(self.config, self.store)?;
         let cf_access = match &config.access.cloudflare {

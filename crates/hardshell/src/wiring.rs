@@ -18,17 +18,22 @@
 //! 6. [`build_exec`]: the exec tool's shells, broker and service;
 //!    [`build_browser`], with `[browser] enabled`: the browser pool (each
 //!    session's Chromium in its own shell) and its CDP service.
-//! 7. [`bind_edge`]: the edge, listening ([`edge::Listening`]); [`print_setup_link`].
+//! 7. [`prepare_channels`] (their tokens read by [`channel_secrets`] with
+//!    the other credentials, before step 5): the chat channels' dispatchers
+//!    and webhook routes; [`bind_edge`]: the edge, listening
+//!    ([`edge::Listening`]); [`print_setup_link`]; then the channels joined
+//!    to the edge's turns and started ([`PreparedChannels::start`]).
 //! 8. [`start_agent_shell`]: the agent's sockets, broker, workspace volume and
 //!    its shell under the supervisor ([`AgentShell`]); or, with `[workload]`,
 //!    [`prepare_workload`] (before the edge binds: the image, the state's
 //!    lease and restore, its broker and inbound socket) and
 //!    [`start_workload`].
-//! 9. [`serve`]: until a signal ([`Signals`]), then stop the agent and
-//!    unmount the volumes.
+//! 9. [`serve`]: until a signal ([`Signals`]), then stop the channels (each
+//!    after the message it is handling), the agent, and unmount the volumes.
 
 mod agent_shell;
 mod browser;
+mod channels;
 mod edge;
 mod egress;
 mod exec;
@@ -40,6 +45,7 @@ mod workload;
 
 pub use agent_shell::{AgentBrowser, AgentShell, start_agent_shell};
 pub use browser::build_browser;
+pub use channels::{RunningChannels, channel_secrets, prepare_channels};
 pub use edge::{Behind, bind_edge, listen_addr, oidc_client_secret, print_setup_link};
 pub use egress::{Egress, build_egress};
 pub use exec::build_exec;

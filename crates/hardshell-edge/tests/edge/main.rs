@@ -17,3 +17,4 @@ mod revocation;
 mod sessions;
 mod support;
 mod tls;
+mod webhooks;

@@ -36,33 +36,50 @@ impl TestEdge {
 
     /// Like `start`, with OIDC login on and its client secret given.
     pub async fn start_oidc(extra: &str, client_secret: &str) -> Self {
-        Self::build("", extra, Some(client_secret), None, None, None).await
+        Self::build("", extra, Some(client_secret), None, None, None, Vec::new()).await
     }
 
     /// Like `start`, with Cloudflare Access keys fetched from `certs_url`.
     pub async fn start_cloudflare(extra: &str, certs_url: url::Url) -> Self {
-        Self::build("", extra, None, Some(certs_url), None, None).await
+        Self::build("", extra, None, Some(certs_url), None, None, Vec::new()).await
     }
 
     /// Like `start_cloudflare`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_cloudflare_with(edge_keys: &str, extra: &str, certs_url: url::Url) -> Self {
-        Self::build(edge_keys, extra, None, Some(certs_url), None, None).await
+        Self::build(
+            edge_keys,
+            extra,
+            None,
+            Some(certs_url),
+            None,
+            None,
+            Vec::new(),
+        )
+        .await
     }
 
     /// Like `start`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_with(edge_keys: &str, extra: &str) -> Self {
-        Self::build(edge_keys, extra, None, None, None, None).await
+        Self::build(edge_keys, extra, None, None, None, None, Vec::new()).await
     }
 
     /// Like `start`, with the store (objects, locks, audit log) under `data`,
     /// a disk of the test's choosing.
     pub async fn start_on(data: &std::path::Path, extra: &str) -> Self {
-        Self::build("", extra, None, None, Some(data), None).await
+        Self::build("", extra, None, None, Some(data), None, Vec::new()).await
     }
 
     /// Like `start`, with the built-in agent reached on the unix socket `agent`.
     pub async fn start_with_agent(extra: &str, agent: &std::path::Path) -> Self {
-        Self::build("", extra, None, None, None, Some(agent)).await
+        Self::build("", extra, None, None, None, Some(agent), Vec::new()).await
+    }
+
+    /// Like `start`, with the chat channels' webhook routes of `webhooks`.
+    pub async fn start_with_webhooks(
+        extra: &str,
+        webhooks: Vec<std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
+    ) -> Self {
+        Self::build("", extra, None, None, None, None, webhooks).await
     }
 
     async fn build(
@@ -72,6 +89,7 @@ impl TestEdge {
         certs_url: Option<url::Url>,
         data: Option<&std::path::Path>,
         agent: Option<&std::path::Path>,
+        webhooks: Vec<std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
     ) -> Self {
         let test_store = match data {
             Some(data) => TestStore::on(data).await,
@@ -118,6 +136,7 @@ impl TestEdge {
             agent_socket: agent.map(std::path::Path::to_path_buf),
             exec: None,
             browser: None,
+            webhooks,
         }
         .build()
         .await

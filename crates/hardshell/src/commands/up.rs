@@ -22,6 +22,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let listen = wiring::listen_addr(&loaded)?;
     let oidc_client_secret = wiring::oidc_client_secret(&loaded, &mut credentials).await?;
     let registry_credential = wiring::registry_credential(&loaded, &mut credentials).await?;
+    let channel_secrets = wiring::channel_secrets(&loaded, &mut credentials).await?;
 
     // The built-in agent runs unless [upstream] or [workload] names another.
     let agent_runs = loaded.config.agent_runs();
@@ -75,6 +76,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     let agent_browser = browser
         .clone()
         .map(|service| wiring::AgentBrowser { service, untrusted });
+    let channels = wiring::prepare_channels(&loaded, &storage, channel_secrets)?;
     let listening = wiring::bind_edge(
         &edge_config,
         &storage,
@@ -86,10 +88,12 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             exec,
             browser,
             workload_status: workload.as_ref().map(|w| w.status()),
+            webhooks: channels.webhooks(),
         },
     )
     .await?;
     wiring::print_setup_link(&listening.edge).await?;
+    let channels = channels.start(listening.turns.clone());
     let agent = wiring::start_agent_shell(
         &loaded,
         &storage,
@@ -108,6 +112,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     wiring::serve(
         listening.edge,
         signals,
+        channels,
         agent,
         workload,
         host.volumes.as_ref(),

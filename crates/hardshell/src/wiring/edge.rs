@@ -22,12 +22,16 @@ pub struct Behind {
     pub browser: Option<std::sync::Arc<hardshell_browser::CdpService>>,
     /// The workload's health, when `[workload]` runs one.
     pub workload_status: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
+    /// The chat channels' webhook routes.
+    pub webhooks: Vec<std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
 }
 
 /// The edge, bound and not serving yet, and the URL it listens on.
 pub struct Listening {
     pub edge: Edge,
     pub url: String,
+    /// The agent's turns for the chat channels, when the agent runs.
+    pub turns: Option<hardshell_edge::ChatTurns>,
 }
 
 /// Where the edge listens: loopback, or any address with a [`Protection`]
@@ -71,6 +75,7 @@ pub async fn bind_edge(
         exec,
         browser,
         workload_status,
+        webhooks,
     } = behind;
     let state = EdgeSetup {
         config: loaded,
@@ -83,9 +88,11 @@ pub async fn bind_edge(
         exec,
         browser,
         workload_status,
+        webhooks,
     }
     .build()
     .await?;
+    let turns = state.chat_turns();
     let edge = Edge::bind(listen, state).await?;
     let scheme = if loaded.config.edge.tls.is_some() {
         "https"
@@ -99,7 +106,7 @@ pub async fn bind_edge(
         edge.local_addr()
     );
     let url = format!("{scheme}://{}", edge.local_addr());
-    Ok(Listening { edge, url })
+    Ok(Listening { edge, url, turns })
 }
 
 /// Prints the passkey setup link if no passkey exists yet.

@@ -7,8 +7,8 @@ use hardshell_edge::Edge;
 use hardshell_sandbox::volume::Volumes;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 
-use super::AgentShell;
 use super::workload::Running as WorkloadShell;
+use super::{AgentShell, RunningChannels};
 
 /// SIGTERM and SIGINT, listened for from the start.
 pub struct Signals {
@@ -42,17 +42,24 @@ impl Signals {
     }
 }
 
-/// Serves `edge` until the first of `signals` (draining for up to 10 s and
-/// flushing the audit log), then stops the agent or the workload (its
-/// state synced one last time) and unmounts the workspace volumes.
+/// Serves `edge` until the first of `signals`; then the channels stop (each
+/// after the message it is handling, while the edge still drains), the edge
+/// drains for up to 10 s and flushes the audit log, the agent or the
+/// workload stops (its state synced one last time) and the workspace
+/// volumes are unmounted.
 pub async fn serve(
     edge: Edge,
     signals: Signals,
+    channels: RunningChannels,
     agent: Option<AgentShell>,
     workload: Option<WorkloadShell>,
     volumes: Option<&Arc<Volumes>>,
 ) {
-    edge.serve(signals.first()).await;
+    edge.serve(async move {
+        signals.first().await;
+        channels.stop().await;
+    })
+    .await;
     if let Some(agent) = agent {
         agent.stop().await;
     }

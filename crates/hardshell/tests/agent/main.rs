@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browsing;
+mod channels;
 mod durability;
 mod exec_secrets;
 mod models;

@@ -1,0 +1,255 @@
+//! Steps 5b and 8b: the chat channels. Their tokens are read with every
+//! other credential, before the leak scan is made ([`channel_secrets`]);
+//! their dispatchers and webhook routes exist before the edge is built
+//! ([`prepare_channels`]), since the routes are part of its table; they
+//! reach the agent through the edge's `ChatTurns` once it is built, and
+//! their outbound transports (Telegram's polling) start then
+//! ([`PreparedChannels::start`]).
+
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context as _;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use hardshell_channels::webhook::WebhookEndpoint;
+use hardshell_channels::{
+    Agent, ChannelRules, Dispatcher, Pairings, Platform, Unpaired,
+    conversations::Conversations,
+    telegram::TelegramChannel,
+    telegram::api::TelegramApi,
+    whatsapp::{self, WhatsappSecrets, WhatsappWorker},
+};
+use hardshell_config::LoadedConfig;
+use hardshell_edge::ChatTurns;
+use hardshell_egress::Credentials;
+use hardshell_protocol::chat::ChatEvent;
+use hardshell_secrets::SecretValue;
+use hardshell_storage::{ObjectKey, Scope, Store};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+use super::Storage;
+
+/// The channels' credentials, read from the secret store.
+pub struct ChannelSecrets {
+    telegram: Option<SecretValue>,
+    whatsapp: Option<WhatsappSecrets>,
+}
+
+/// Reads the token of each channel that runs.
+pub async fn channel_secrets(
+    loaded: &LoadedConfig,
+    credentials: &mut Credentials<'_>,
+) -> anyhow::Result<ChannelSecrets> {
+    let config = &loaded.config;
+    let telegram = match (
+        &config.channels.telegram.token,
+        config.channel_runs(Platform::Telegram),
+    ) {
+        (Some(token), true) => Some(secret(
+            credentials
+                .resolve("channels.telegram.token", token)
+                .await?,
+        )?),
+        _ => None,
+    };
+    let section = &config.channels.whatsapp;
+    let whatsapp = match (
+        &section.access_token,
+        &section.app_secret,
+        &section.verify_token,
+        config.channel_runs(Platform::Whatsapp),
+    ) {
+        (Some(access_token), Some(app_secret), Some(verify_token), true) => Some(WhatsappSecrets {
+            access_token: secret(
+                credentials
+                    .resolve("channels.whatsapp.access_token", access_token)
+                    .await?,
+            )?,
+            app_secret: secret(
+                credentials
+                    .resolve("channels.whatsapp.app_secret", app_secret)
+                    .await?,
+            )?,
+            verify_token: secret(
+                credentials
+                    .resolve("channels.whatsapp.verify_token", verify_token)
+                    .await?,
+            )?,
+        }),
+        _ => None,
+    };
+    Ok(ChannelSecrets { telegram, whatsapp })
+}
+
+fn secret(text: Zeroizing<String>) -> anyhow::Result<SecretValue> {
+    Ok(SecretValue::new(Zeroizing::new(text.as_bytes().to_vec()))?)
+}
+
+/// The agent as the channels reach it: the edge's turns, joined once the
+/// edge is built. Until then (no message can arrive: nothing polls and the
+/// edge does not serve yet) a turn is refused.
+#[derive(Debug, Default)]
+struct EdgeAgent {
+    turns: OnceLock<ChatTurns>,
+}
+
+impl Agent for EdgeAgent {
+    fn new_session(&self, channel: &str, subject: &str) -> String {
+        match self.turns.get() {
+            Some(turns) => turns.new_session(channel, subject),
+            None => String::new(),
+        }
+    }
+
+    fn send(
+        &self,
+        subject: &str,
+        session: &str,
+        text: String,
+        request_id: String,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
+        let (subject, session) = (subject.to_owned(), session.to_owned());
+        async move {
+            let turns = self.turns.get().ok_or("the edge is not serving yet")?;
+            turns
+                .send(&subject, &session, text, request_id)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+}
+
+/// The channels, ready to be joined to the edge.
+pub struct PreparedChannels {
+    agent: Arc<EdgeAgent>,
+    telegram: Option<TelegramChannel>,
+    whatsapp: Option<WhatsappWorker>,
+    webhooks: Vec<Arc<dyn WebhookEndpoint>>,
+}
+
+/// Builds each running channel's dispatcher and client.
+pub fn prepare_channels(
+    loaded: &LoadedConfig,
+    storage: &Storage,
+    secrets: ChannelSecrets,
+) -> anyhow::Result<PreparedChannels> {
+    let config = &loaded.config;
+    let agent = Arc::new(EdgeAgent::default());
+    let store = &storage.store;
+    let unpaired = match config.channels.unpaired {
+        hardshell_config::Unpaired::Code => Unpaired::Code,
+        hardshell_config::Unpaired::Silent => Unpaired::Silent,
+    };
+    let dispatcher = |platform: Platform, groups: Vec<String>| -> anyhow::Result<Dispatcher> {
+        Ok(Dispatcher::new(
+            ChannelRules {
+                platform,
+                allow: config.channels.allow(platform).to_vec(),
+                groups,
+                unpaired,
+            },
+            Pairings::new(scope(store, "channels/pairing")?),
+            Conversations::new(scope(store, "channels/conversations")?),
+            agent.clone(),
+            storage.audit.clone(),
+        ))
+    };
+    let telegram = match secrets.telegram {
+        Some(token) => {
+            let section = &config.channels.telegram;
+            let root =
+                url::Url::parse(section.api_root.as_str()).context("channels.telegram.api_root")?;
+            let api = TelegramApi::new(root, token).context("channels.telegram")?;
+            let groups = section.groups.iter().map(i64::to_string).collect();
+            Some(TelegramChannel::new(
+                api,
+                dispatcher(Platform::Telegram, groups)?,
+                scope(store, "channels/telegram")?,
+            ))
+        }
+        None => None,
+    };
+    let mut webhooks: Vec<Arc<dyn WebhookEndpoint>> = Vec::new();
+    let whatsapp = match secrets.whatsapp {
+        Some(secrets) => {
+            let (webhook, worker) = whatsapp::channel(
+                &config.channels.whatsapp,
+                secrets,
+                dispatcher(Platform::Whatsapp, Vec::new())?,
+            )
+            .context("channels.whatsapp")?;
+            webhooks.push(webhook);
+            Some(worker)
+        }
+        None => None,
+    };
+    Ok(PreparedChannels {
+        agent,
+        telegram,
+        whatsapp,
+        webhooks,
+    })
+}
+
+fn scope(store: &Store, path: &str) -> anyhow::Result<Scope> {
+    Ok(store.root().scope(&ObjectKey::parse(path)?)?)
+}
+
+impl PreparedChannels {
+    /// The webhook routes the edge serves for the channels.
+    pub fn webhooks(&self) -> Vec<Arc<dyn WebhookEndpoint>> {
+        self.webhooks.clone()
+    }
+
+    /// Joins the channels to the agent's turns and starts their outbound
+    /// transports. Without turns (no agent runs: the config refuses
+    /// channels then) nothing starts.
+    pub fn start(self, turns: Option<ChatTurns>) -> RunningChannels {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if let Some(turns) = turns {
+            // Set once, here, before anything runs.
+            let _ = self.agent.turns.set(turns);
+            if let Some(telegram) = self.telegram {
+                tasks.push(tokio::spawn(telegram.run(until(stopped.clone()))));
+            }
+            if let Some(whatsapp) = self.whatsapp {
+                tasks.push(tokio::spawn(whatsapp.run(until(stopped.clone()))));
+            }
+        }
+        RunningChannels { stop, tasks }
+    }
+}
+
+/// Completes when `stopped` turns true (or its sender is gone).
+async fn until(mut stopped: watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
+/// The channels' running tasks.
+pub struct RunningChannels {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// How long a channel may take to finish the message it is handling.
+const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(20);
+
+impl RunningChannels {
+    /// Tells every channel to stop after the message it is handling, and
+    /// waits for them (at most [`STOP_GRACE`]).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(STOP_GRACE, task).await.is_err() {
+                tracing::warn!("a channel did not finish its message in time; stopped");
+                abort.abort();
+            }
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The agent in Telegram, end to end: the real binary polling crabline's
+//! Telegram Bot API emulator, the owner pairing from the command line, and
+//! the real local model answering in the chat.
+
+use std::time::Duration;
+
+use hardshell_testkit::crabline::Crabline;
+use hardshell_testkit::instance::Instance;
+
+use crate::running::{Running, audit_records, eventually, instance, local_model};
+
+const OWNER: i64 = 5550001;
+
+fn telegram_instance(crab: &Crabline) -> Instance {
+    let hs = instance(&local_model(&format!(
+        "[channels.telegram]\nenabled = true\ntoken = \"secret:TELEGRAM_BOT_TOKEN\"\napi_root = \"{}\"\n",
+        crab.base_url()
+    )));
+    hs.run_with_stdin(
+        &["secret", "put", "TELEGRAM_BOT_TOKEN"],
+        crab.bot_token().as_bytes(),
+    )
+    .ok();
+    hs
+}
+
+fn say(crab: &Crabline, from: i64, text: &str) {
+    crab.inject(serde_json::json!({
+        "chatId": from.to_string(),
+        "fromId": from,
+        "text": text,
+        "chatType": "private",
+    }));
+}
+
+/// What the bot shows in `chat`, message by message: each sent message's
+/// text, as its last edit left it.
+fn shown(crab: &Crabline, chat: i64) -> Vec<String> {
+    let mut messages: Vec<(i64, String)> = Vec::new();
+    for event in crab.recorded() {
+        if event["type"] != "api" || event["accepted"] != true || event["body"]["chat_id"] != chat {
+            continue;
+        }
+        let path = event["path"].as_str().unwrap_or_default();
+        let text = event["body"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if path.ends_with("/sendMessage") {
+            messages.push((0, text));
+            let id = i64::try_from(messages.len()).unwrap_or_default();
+            if let Some(last) = messages.last_mut() {
+                last.0 = id;
+            }
+        } else if path.ends_with("/editMessageText") {
+            // Crabline numbers a chat's messages from 1, in order; so do we.
+            let id = event["body"]["message_id"].as_i64().unwrap_or_default();
+            if let Some(message) = messages.iter_mut().find(|(at, _)| *at == id) {
+                message.1 = text;
+            }
+        }
+    }
+    messages.into_iter().map(|(_, text)| text).collect()
+}
+
+fn code_in(text: &str) -> String {
+    let at = text.find("code: ").map(|at| at + "code: ".len()).unwrap();
+    text[at..at + 9].to_owned()
+}
+
+fn turns_of(hs: &Instance, subject: &str) -> usize {
+    audit_records(hs)
+        .iter()
+        .filter(|r| r["event"]["type"] == "turn_finished" && r["event"]["subject"] == subject)
+        .count()
+}
+
+#[test]
+fn a_stranger_gets_a_code_and_once_paired_chats_with_the_real_model() {
+    let crab = Crabline::start("telegram");
+    let hs = telegram_instance(&crab);
+    let running = Running::start(&hs);
+
+    say(&crab, OWNER, "hello?");
+    eventually(60, "a pairing code", || !shown(&crab, OWNER).is_empty());
+    let told = shown(&crab, OWNER);
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains("pairing code"), "{told:?}");
+    // Nothing of the stranger's reached the model.
+    assert_eq!(turns_of(&hs, "owner"), 0);
+
+    let code = code_in(&told[0]);
+    let approved = hs.run(&["pair", "approve", &code, "--role", "owner"]).ok();
+    assert!(
+        approved.stdout.contains("telegram:5550001"),
+        "{}",
+        approved.stdout
+    );
+    let listed = hs.run(&["pair", "ls"]).ok().stdout;
+    assert!(
+        listed.contains("telegram:5550001") && listed.contains("owner"),
+        "{listed}"
+    );
+    // The code is spent.
+    assert!(
+        !hs.run(&["pair", "approve", &code, "--role", "guest"])
+            .status
+            .success()
+    );
+
+    say(&crab, OWNER, "Say hello in one short sentence.");
+    eventually(240, "the model's answer", || {
+        turns_of(&hs, "owner") == 1 && shown(&crab, OWNER).len() >= 2
+    });
+    let answer = shown(&crab, OWNER)[1].clone();
+    assert!(!answer.trim().is_empty());
+    assert!(!answer.contains("pairing code"), "{answer}");
+
+    // Revoked, the sender is a stranger again: a code, no turn.
+    hs.run(&["pair", "revoke", "telegram:5550001"]).ok();
+    say(&crab, OWNER, "still there?");
+    eventually(60, "a new code", || {
+        shown(&crab, OWNER)
+            .last()
+            .is_some_and(|text| text.contains("pairing code"))
+    });
+    assert_eq!(turns_of(&hs, "owner"), 1);
+
+    // The edge's log holds the requests, the command line's the owner's
+    // approvals and revocations.
+    let kinds = |records: &[serde_json::Value]| -> Vec<String> {
+        records
+            .iter()
+            .filter_map(|r| r["event"]["type"].as_str())
+            .filter(|kind| kind.starts_with("pairing_"))
+            .map(str::to_owned)
+            .collect()
+    };
+    // Refusals and requests are buffered, not written before the answer.
+    eventually(30, "both requests recorded", || {
+        kinds(&audit_records(&hs)) == ["pairing_requested", "pairing_requested"]
+    });
+    let records = audit_records(&hs);
+    let cli: Vec<serde_json::Value> = hs
+        .run(&["audit", "tail", "--log", &cli_log(&hs)])
+        .ok()
+        .stdout
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(
+        kinds(&cli),
+        ["pairing_approved", "pairing_revoked"],
+        "{cli:?}"
+    );
+    let approved = cli
+        .iter()
+        .find(|r| r["event"]["type"] == "pairing_approved")
+        .unwrap();
+    assert_eq!(approved["event"]["role"], "owner");
+    assert_eq!(approved["event"]["subject"], "owner");
+    // The bot token reached no log line and no record.
+    let log = running.log.lock().unwrap().join("\n");
+    assert!(
+        !log.contains(crab.bot_token().split(':').nth(1).unwrap()),
+        "{log}"
+    );
+    assert!(!format!("{records:?}").contains(crab.bot_token()));
+    running.stop();
+}
+
+#[test]
+fn a_restart_loses_and_repeats_nothing_and_a_second_poller_is_reported() {
+    let crab = Crabline::start("telegram");
+    let hs = telegram_instance(&crab);
+    hs.run(&["pair", "add", "telegram:5550001", "--role", "guest"])
+        .ok();
+    let running = Running::start(&hs);
+    say(&crab, OWNER, "Say one word.");
+    eventually(240, "the first answer", || {
+        turns_of(&hs, "telegram:5550001") == 1
+    });
+    running.stop();
+
+    // Written while hardshell is down: answered once it is back, once.
+    say(&crab, OWNER, "Say another word.");
+    let running = Running::start(&hs);
+    eventually(240, "the second answer", || {
+        turns_of(&hs, "telegram:5550001") == 2
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(turns_of(&hs, "telegram:5550001"), 2);
+
+    // A webhook set behind hardshell's back: Telegram refuses polling (409),
+    // and the log says what to fix rather than looping.
+    let answer = crab_call(
+        &crab,
+        "setWebhook",
+        r#"{"url":"https://93.184.216.34/hook"}"#,
+    );
+    assert!(answer.contains("\"ok\":true"), "{answer}");
+    eventually(60, "the conflict reported", || {
+        running
+            .log
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|line| line.contains("a webhook is set for this bot"))
+    });
+    running.stop();
+}
+
+/// The id of the command line's audit log, as `audit verify` lists it.
+fn cli_log(hs: &Instance) -> String {
+    let listed = hs.run(&["audit", "verify"]).ok().stdout;
+    listed
+        .split_whitespace()
+        .find(|word| word.starts_with("cli"))
+        .unwrap_or_else(|| panic!("no cli log in {listed}"))
+        .trim_end_matches(':')
+        .to_owned()
+}
+
+/// Calls the Bot API of crabline directly, as another client of the bot would.
+fn crab_call(crab: &Crabline, method: &str, body: &str) -> String {
+    reqwest::blocking::Client::new()
+        .post(format!(
+            "{}/bot{}/{method}",
+            crab.base_url(),
+            crab.bot_token()
+        ))
+        .header("content-type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+/// `sha256=<hex>` of `body` under `key`, as Meta signs a delivery.
+fn meta_signature(body: &[u8], key: &str) -> String {
+    use aws_lc_rs::hmac;
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes());
+    format!("sha256={}", hex::encode(hmac::sign(&key, body)))
+}
+
+const APP_SECRET: &str = "wa-app-secret-0123456789";
+const VERIFY_TOKEN: &str = "wa-verify-token-42";
+const WA_USER: &str = "15551230001";
+
+/// The texts the bot sent to WhatsApp users, in order.
+fn whatsapp_texts(crab: &Crabline) -> Vec<String> {
+    crab.sent("messages")
+        .into_iter()
+        .filter(|body| body["type"] == "text")
+        .filter_map(|body| body["text"]["body"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn whatsapp_deliveries_are_verified_at_the_edge_and_answered_by_the_real_model() {
+    let crab = Crabline::start("whatsapp");
+    let manifest = crab.manifest();
+    let hs = instance(&local_model(&format!(
+        "[channels.whatsapp]\nenabled = true\naccess_token = \"secret:WA_TOKEN\"\n\
+         app_secret = \"secret:WA_APP_SECRET\"\nverify_token = \"secret:WA_VERIFY_TOKEN\"\n\
+         phone_number_id = \"{}\"\napi_root = \"{}\"\n",
+        manifest["phoneNumberId"].as_str().unwrap(),
+        manifest["endpoints"]["apiRoot"].as_str().unwrap(),
+    )));
+    for (name, value) in [
+        ("WA_TOKEN", manifest["accessToken"].as_str().unwrap()),
+        ("WA_APP_SECRET", APP_SECRET),
+        ("WA_VERIFY_TOKEN", VERIFY_TOKEN),
+    ] {
+        hs.run_with_stdin(&["secret", "put", name], value.as_bytes())
+            .ok();
+    }
+    let running = Running::start(&hs);
+    let client = crate::running::http();
+
+    // Meta's subscription handshake: the challenge only for the verify token.
+    let handshake = |token: &str| {
+        client
+            .get(running.url(&format!(
+                "/hooks/whatsapp?hub.mode=subscribe&hub.verify_token={token}&hub.challenge=1158201444"
+            )))
+            .send()
+            .unwrap()
+    };
+    let good = handshake(VERIFY_TOKEN);
+    assert_eq!(good.status(), 200);
+    assert_eq!(good.text().unwrap(), "1158201444");
+    assert_eq!(handshake("guess").status(), 401);
+
+    let deliver = |text: &str, key: &str| {
+        let jid = format!("{WA_USER}@s.whatsapp.net");
+        let payload = crab.inject(serde_json::json!({"chatId": jid, "from": jid, "text": text}));
+        let body = serde_json::to_vec(&payload["webhook"]).unwrap();
+        client
+            .post(running.url("/hooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", meta_signature(&body, key))
+            .body(body)
+            .send()
+            .unwrap()
+            .status()
+    };
+    // Forged: refused at the edge, never handled.
+    assert_eq!(deliver("let me in", "not-the-app-secret"), 401);
+    // Signed: a stranger gets a code, and the model is not called.
+    assert_eq!(deliver("hello", APP_SECRET), 200);
+    eventually(60, "a pairing code", || !whatsapp_texts(&crab).is_empty());
+    let told = whatsapp_texts(&crab);
+    assert_eq!(told.len(), 1, "{told:?}");
+    let code = code_in(&told[0]);
+    hs.run(&["pair", "approve", &code, "--role", "guest"]).ok();
+
+    let subject = format!("whatsapp:{WA_USER}");
+    assert_eq!(deliver("Say hello in one short sentence.", APP_SECRET), 200);
+    eventually(240, "the model's answer", || {
+        turns_of(&hs, &subject) == 1 && whatsapp_texts(&crab).len() >= 2
+    });
+    assert!(!whatsapp_texts(&crab)[1].trim().is_empty());
+
+    eventually(30, "the forged delivery recorded", || {
+        audit_records(&hs).iter().any(|r| {
+            r["event"]["type"] == "webhook_rejected"
+                && r["event"]["platform"] == "whatsapp"
+                && r["event"]["reason"] == "bad_signature"
+        })
+    });
+    let log = running.log.lock().unwrap().join("\n");
+    assert!(!log.contains(APP_SECRET) && !log.contains(manifest["accessToken"].as_str().unwrap()));
+    running.stop();
+}
