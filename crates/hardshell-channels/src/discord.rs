@@ -3,12 +3,13 @@
 //! Discord and no inbound route exists, unless the owner also takes
 //! interactions over HTTP (see [`interactions`]).
 //!
-//! - At start the bot's own id is read (`GET /users/@me`), to spot mentions
-//!   and drop its own messages.
+//! - When it starts running, the channel reads the bot's own id (`GET
+//!   /users/@me`), to spot mentions and drop its own messages; retried with
+//!   backoff, since Discord may be unreachable then.
 //! - Intents: guild messages, direct messages and message content, nothing
 //!   else; without the privileged Message Content intent enabled in the
 //!   developer portal Discord closes the gateway (4014), reported as what
-//!   to fix.
+//!   to fix and tried again slowly.
 //! - Messages are handled one at a time, in order, each to its end, by one
 //!   task fed through a bounded queue, while the gateway keeps being read:
 //!   a long turn must not stop the heartbeats. A message seen again (events
@@ -23,32 +24,37 @@
 
 pub mod api;
 pub mod event;
+mod gateway;
 pub mod interactions;
 pub mod outbox;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use hardshell_secrets::SecretValue;
 use tokio::sync::mpsc;
 use twilight_gateway::error::ReceiveMessageErrorType;
-use twilight_gateway::{CloseFrame, ConfigBuilder, Intents, Message, Shard, ShardId};
+use twilight_gateway::{CloseFrame, Message, Shard};
 use url::Url;
 
 use crate::Platform;
 use crate::dispatch::{Dispatcher, Inbound};
-use crate::verify::SeenIds;
-use api::{BotUser, DiscordApi, DiscordError, is_loopback};
+use api::{DiscordApi, DiscordError};
+use gateway::Intake;
 pub use interactions::DiscordInteractions;
 use outbox::DiscordOutbox;
 
 /// Messages waiting for the one handling task; past it, a flood is dropped
 /// rather than stalling the gateway's heartbeats.
 const QUEUE: usize = 256;
-/// Message ids remembered against replays after a resume.
-const SEEN: usize = 4096;
+/// Wait after Discord refused the token or the intents: the owner's to fix.
+const REFUSED_WAIT: Duration = Duration::from_secs(300);
+/// Longest wait between failed starts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiscordChannelError {
@@ -56,156 +62,128 @@ pub enum DiscordChannelError {
     Root,
     #[error("discord: building the REST client: {0}")]
     Client(#[source] DiscordError),
+    #[error("discord: the local gateway URL is not ws(s) on a loopback host without a query")]
+    GatewayUrl,
     #[error("discord: reading the bot's identity (GET /users/@me): {0}")]
     Identify(#[source] DiscordError),
     #[error("discord: reading the emulator's gateway URL (GET /gateway/bot): {0}")]
     Gateway(#[source] DiscordError),
-    #[error("discord: the emulator's gateway URL is not ws(s) on a loopback host without a query")]
-    GatewayUrl,
 }
 
 /// The Discord channel, on the gateway; see the module.
 pub struct DiscordChannel {
     api: Arc<DiscordApi>,
+    token: SecretValue,
     dispatcher: Arc<Dispatcher>,
-    bot: BotUser,
-    shard: Shard,
+    /// A local gateway named by the caller (an emulator, or a relay to one).
+    gateway: Option<String>,
 }
 
 impl std::fmt::Debug for DiscordChannel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DiscordChannel")
             .field("api", &self.api)
-            .field("bot", &self.bot)
+            .field("token", &self.token)
+            .field("gateway", &self.gateway)
             .finish_non_exhaustive()
     }
 }
 
 impl DiscordChannel {
-    /// Reads the bot's identity through `[channels.discord]`'s API root with
-    /// `token` (the secret store's). The gateway is Discord's own
-    /// (`wss://gateway.discord.gg`), except behind a loopback API root (a
-    /// local emulator), whose `GET /gateway/bot` names its own.
-    pub async fn start(
+    /// The channel of `[channels.discord]` with its `token` (the secret
+    /// store's). Nothing is asked of Discord until [`DiscordChannel::run`].
+    /// The gateway is Discord's own (`wss://gateway.discord.gg`), except
+    /// behind a loopback API root (a local emulator), whose `GET
+    /// /gateway/bot` names its own.
+    pub fn new(
         config: &hardshell_config::Discord,
-        token: &SecretValue,
+        token: SecretValue,
         dispatcher: Dispatcher,
-    ) -> Result<Self, DiscordChannelError> {
-        Self::connect(config, token, dispatcher, None).await
-    }
-
-    /// [`DiscordChannel::start`] with the gateway at `gateway`, which must be
-    /// ws(s) on a loopback host: for a local emulator, or a relay in front
-    /// of one.
-    pub async fn start_on_local_gateway(
-        config: &hardshell_config::Discord,
-        token: &SecretValue,
-        dispatcher: Dispatcher,
-        gateway: &Url,
-    ) -> Result<Self, DiscordChannelError> {
-        Self::connect(config, token, dispatcher, Some(gateway)).await
-    }
-
-    async fn connect(
-        config: &hardshell_config::Discord,
-        token: &SecretValue,
-        dispatcher: Dispatcher,
-        gateway: Option<&Url>,
     ) -> Result<Self, DiscordChannelError> {
         debug_assert_eq!(dispatcher.platform(), Platform::Discord);
         let root = Url::parse(config.api_root.as_str()).map_err(|_| DiscordChannelError::Root)?;
-        let api = DiscordApi::new(root, token).map_err(DiscordChannelError::Client)?;
-        let bot = api.me().await.map_err(DiscordChannelError::Identify)?;
-        let proxy = match gateway {
-            Some(url) => Some(emulator_gateway(url)?),
-            None if api.is_local() => {
-                let url = api
+        let api = DiscordApi::new(root, &token).map_err(DiscordChannelError::Client)?;
+        Ok(Self {
+            api: Arc::new(api),
+            token,
+            dispatcher: Arc::new(dispatcher),
+            gateway: None,
+        })
+    }
+
+    /// Connects to the gateway at `url` instead, which must be ws(s) on a
+    /// loopback host: a local emulator, or a relay in front of one.
+    pub fn on_local_gateway(mut self, url: &Url) -> Result<Self, DiscordChannelError> {
+        self.gateway = Some(gateway::local_gateway(url).ok_or(DiscordChannelError::GatewayUrl)?);
+        Ok(self)
+    }
+
+    /// The bot's id and its shard.
+    async fn prepare(&self) -> Result<(String, Shard), DiscordChannelError> {
+        let bot = self.api.me().await.map_err(DiscordChannelError::Identify)?;
+        let local = match &self.gateway {
+            Some(url) => Some(url.clone()),
+            None if self.api.is_local() => {
+                let url = self
+                    .api
                     .gateway_url()
                     .await
                     .map_err(DiscordChannelError::Gateway)?;
-                Some(emulator_gateway(&url)?)
+                Some(gateway::local_gateway(&url).ok_or(DiscordChannelError::GatewayUrl)?)
             }
             None => None,
         };
         // `new` checked the token's grammar; the text is twilight's to keep,
         // behind its own redacting Debug.
-        let token_text = token.expose_str().unwrap_or_default().to_owned();
-        let intents = Intents::GUILD_MESSAGES | Intents::DIRECT_MESSAGES | Intents::MESSAGE_CONTENT;
-        let mut config = ConfigBuilder::new(token_text, intents);
-        if let Some(proxy) = proxy {
-            config = config.proxy_url(proxy);
-        }
-        let shard = Shard::with_config(ShardId::ONE, config.build());
+        let token = self.token.expose_str().unwrap_or_default().to_owned();
         tracing::info!(bot = %bot.id, "discord: connecting to the gateway");
-        Ok(Self {
-            api: Arc::new(api),
-            dispatcher: Arc::new(dispatcher),
-            bot,
-            shard,
-        })
+        Ok((bot.id, gateway::shard(token, local.as_deref())))
     }
 
-    /// The bot's own user id.
-    pub fn bot_id(&self) -> &str {
-        &self.bot.id
-    }
-
-    /// Reads the gateway until `shutdown` completes (or Discord closes it for
-    /// good: a refused token, intents not enabled). The message being
-    /// handled is finished first; those still queued are dropped.
+    /// Reads the gateway until `shutdown` completes. Getting ready is
+    /// retried (Discord may be unreachable at start), and so is a gateway
+    /// Discord closed for good (a refused token, intents not enabled),
+    /// slowly. The message being handled is finished first; those still
+    /// queued are dropped.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        let Self {
-            api,
-            dispatcher,
-            bot,
-            mut shard,
-        } = self;
         let (queue, waiting) = mpsc::channel(QUEUE);
         let stopping = Arc::new(AtomicBool::new(false));
         let handler = tokio::spawn(handle_in_order(
             waiting,
-            dispatcher,
-            DiscordOutbox::new(api),
+            self.dispatcher.clone(),
+            DiscordOutbox::new(self.api.clone()),
             stopping.clone(),
         ));
-        let mut intake = Intake {
-            bot: bot.id,
-            seen: SeenIds::new(SEEN),
-        };
         let mut shutdown = std::pin::pin!(shutdown.fuse());
+        let mut backoff = Duration::from_secs(1);
         loop {
-            let item = tokio::select! {
-                () = &mut shutdown => break,
-                item = shard.next() => item,
+            let wait = match self.prepare().await {
+                Ok((bot, mut shard)) => {
+                    backoff = Duration::from_secs(1);
+                    let ended = read(&mut shard, Intake::new(bot), &queue, &mut shutdown).await;
+                    shard.close(CloseFrame::NORMAL);
+                    if ended == Ended::Shutdown {
+                        break;
+                    }
+                    REFUSED_WAIT
+                }
+                Err(e @ DiscordChannelError::Identify(DiscordError::Unauthorized)) => {
+                    tracing::error!("{e}; trying again in {}s", REFUSED_WAIT.as_secs());
+                    REFUSED_WAIT
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "discord: not ready to connect");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
+                }
             };
-            match item {
-                None => {
-                    tracing::error!("discord: the gateway closed for good; the channel stops");
-                    break;
-                }
-                Some(Ok(Message::Text(text))) => {
-                    let Some(inbound) = intake.take(&text) else {
-                        continue;
-                    };
-                    if queue.try_send(inbound).is_err() {
-                        tracing::warn!("discord: too many messages waiting; one was dropped");
-                    }
-                }
-                Some(Ok(Message::Close(frame))) => report_close(frame.as_ref()),
-                Some(Err(e)) => match e.kind() {
-                    // Its Display would quote the event, a person's text.
-                    ReceiveMessageErrorType::Deserializing { .. } => {
-                        tracing::warn!("discord: unreadable gateway event ignored");
-                    }
-                    ReceiveMessageErrorType::Reconnect => {
-                        tracing::warn!("discord: reconnecting to the gateway failed; retrying");
-                    }
-                    _ => tracing::warn!("discord: gateway error"),
-                },
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(wait) => {}
             }
         }
         stopping.store(true, Ordering::SeqCst);
-        shard.close(CloseFrame::NORMAL);
         drop(queue);
         if handler.await.is_err() {
             tracing::error!("discord: the message handler failed");
@@ -213,24 +191,48 @@ impl DiscordChannel {
     }
 }
 
-/// What the gateway loop keeps between events: who the bot is, and the
-/// messages already taken.
-struct Intake {
-    bot: String,
-    seen: SeenIds,
+/// Why reading the gateway ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    /// Discord closed the gateway with a code twilight does not reconnect
+    /// after; it was reported as what to fix.
+    ClosedForGood,
 }
 
-impl Intake {
-    /// The person's message in one gateway text, unless it was taken before
-    /// (a resumed session may replay events).
-    fn take(&mut self, text: &str) -> Option<Inbound> {
-        let message = event::message_create(text)?;
-        let inbound = message.inbound(&self.bot)?;
-        if !self.seen.first_time(&message.id) {
-            tracing::debug!(message = %message.id, "discord: message seen before, dropped");
-            return None;
+async fn read(
+    shard: &mut Shard,
+    mut intake: Intake,
+    queue: &mpsc::Sender<Inbound>,
+    shutdown: &mut Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+) -> Ended {
+    loop {
+        let item = tokio::select! {
+            () = &mut *shutdown => return Ended::Shutdown,
+            item = shard.next() => item,
+        };
+        match item {
+            None => return Ended::ClosedForGood,
+            Some(Ok(Message::Text(text))) => {
+                let Some(inbound) = intake.take(&text) else {
+                    continue;
+                };
+                if queue.try_send(inbound).is_err() {
+                    tracing::warn!("discord: too many messages waiting; one was dropped");
+                }
+            }
+            Some(Ok(Message::Close(frame))) => gateway::report_close(frame.as_ref()),
+            Some(Err(e)) => match e.kind() {
+                // Its Display would quote the event, a person's text.
+                ReceiveMessageErrorType::Deserializing { .. } => {
+                    tracing::warn!("discord: unreadable gateway event ignored");
+                }
+                ReceiveMessageErrorType::Reconnect => {
+                    tracing::warn!("discord: reconnecting to the gateway failed; retrying");
+                }
+                _ => tracing::warn!("discord: gateway error"),
+            },
         }
-        Some(inbound)
     }
 }
 
@@ -250,89 +252,6 @@ async fn handle_in_order(
             Err(e) => {
                 tracing::error!(%message, error = %e, "discord: a message could not be handled");
             }
-        }
-    }
-}
-
-/// Says what a gateway close means and, for the ones twilight does not
-/// reconnect after, what the owner must fix.
-fn report_close(frame: Option<&CloseFrame<'_>>) {
-    let Some(code) = frame.map(|f| f.code) else {
-        tracing::info!("discord: gateway connection closed; reconnecting");
-        return;
-    };
-    match code {
-        4004 => tracing::error!(
-            "discord: the gateway refused the bot token (4004): check the token in the secret store"
-        ),
-        4014 => tracing::error!(
-            "discord: the gateway refused the intents (4014): enable the Message Content intent in the developer portal (Bot, Privileged Gateway Intents)"
-        ),
-        4010..=4013 => tracing::error!(code, "discord: the gateway refused the connection"),
-        code => tracing::info!(code, "discord: gateway connection closed; reconnecting"),
-    }
-}
-
-/// The base URL twilight is given for an emulator's gateway. Twilight
-/// appends `/?v=10&encoding=json`; to a URL with a path (crabline serves
-/// `/gateway`) that would add a `/` the server does not serve, so the path
-/// is closed with `?`, making the suffix part of the query. Only ever a
-/// loopback URL: the token goes wherever this points.
-fn emulator_gateway(url: &Url) -> Result<String, DiscordChannelError> {
-    if !matches!(url.scheme(), "ws" | "wss")
-        || !is_loopback(url)
-        || url.query().is_some()
-        || url.fragment().is_some()
-        || !url.username().is_empty()
-    {
-        return Err(DiscordChannelError::GatewayUrl);
-    }
-    let text = url.as_str().trim_end_matches('/');
-    Ok(if url.path() == "/" {
-        text.to_owned()
-    } else {
-        format!("{text}?")
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn a_replayed_message_is_taken_once() {
-        let mut intake = Intake {
-            bot: "135000000000000001".into(),
-            seen: SeenIds::new(8),
-        };
-        let event = |id: &str| {
-            serde_json::json!({"op": 0, "s": 3, "t": "MESSAGE_CREATE", "d": {
-                "id": id, "channel_id": "135000000000000010",
-                "author": {"id": "135000000000000555"}, "content": "hi",
-            }})
-            .to_string()
-        };
-        assert!(intake.take(&event("135000000000000100")).is_some());
-        assert!(intake.take(&event("135000000000000100")).is_none());
-        assert!(intake.take(&event("135000000000000101")).is_some());
-    }
-
-    #[test]
-    fn an_emulator_gateway_must_be_loopback_websocket() {
-        let url = |s: &str| emulator_gateway(&Url::parse(s).unwrap());
-        assert_eq!(
-            url("ws://127.0.0.1:5/gateway").unwrap(),
-            "ws://127.0.0.1:5/gateway?"
-        );
-        assert_eq!(url("ws://127.0.0.1:5/").unwrap(), "ws://127.0.0.1:5");
-        for bad in [
-            "ws://gateway.example:5/gateway",
-            "http://127.0.0.1:5/gateway",
-            "ws://127.0.0.1:5/gateway?v=9",
-            "ws://u@127.0.0.1:5/gateway",
-        ] {
-            assert!(url(bad).is_err(), "{bad}");
         }
     }
 }

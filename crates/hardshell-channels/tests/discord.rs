@@ -17,7 +17,6 @@ use hardshell_channels::discord::DiscordChannel;
 use hardshell_channels::discord::api::{DiscordApi, DiscordError};
 use hardshell_channels::discord::outbox::DiscordOutbox;
 use hardshell_channels::{Handled, Inbound, Place};
-use hardshell_testkit::crabline::Crabline;
 use serde_json::{Value, json};
 use url::Url;
 
@@ -108,16 +107,43 @@ async fn a_long_answer_arrives_in_order_in_pieces_of_at_most_2000_characters() {
 }
 
 #[tokio::test]
-async fn a_refused_token_stops_the_start_and_is_never_shown() {
-    let crabline = Crabline::start("discord");
+async fn a_refused_token_never_reaches_the_gateway() {
+    let fake = FakeDiscord::start(vec![fake::unauthorized()]).await;
     let (_store, dispatcher, _, _) = setup::dispatcher("x").await;
-    let wrong = "MTM1MDAwMDAwMDAwMDAwOTk5.wrong.token-value";
-    let error = DiscordChannel::start(&setup::config(&crabline), &setup::secret(wrong), dispatcher)
-        .await
-        .unwrap_err();
+    let config = hardshell_config::Discord {
+        api_root: hardshell_config::ApiRoot::parse(&fake.root).unwrap(),
+        ..Default::default()
+    };
+    let wrong = setup::secret("MTM1MDAwMDAwMDAwMDAwOTk5.wrong.token-value");
+    let channel = DiscordChannel::new(&config, wrong, dispatcher).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(channel.run(async move {
+        let _ = stopped.await;
+    }));
+    let until = std::time::Instant::now() + WAIT;
+    while fake.seen().is_empty() {
+        assert!(
+            std::time::Instant::now() < until,
+            "the bot's identity was never asked"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.send(()).unwrap();
+    running.await.unwrap();
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].path, "/api/v10/users/@me");
+}
+
+#[tokio::test]
+async fn a_token_outside_the_portals_grammar_is_refused_before_anything_is_sent() {
+    let config = hardshell_config::Discord::default();
+    let (_store, dispatcher, _, _) = setup::dispatcher("x").await;
+    let token = "not a token\r\nX: y";
+    let error = DiscordChannel::new(&config, setup::secret(token), dispatcher).unwrap_err();
     let shown = format!("{error} {error:?}");
-    assert!(shown.contains("401"), "{shown}");
-    assert!(!shown.contains("wrong.token"), "{shown}");
+    assert!(shown.contains("token refused"), "{shown}");
+    assert!(!shown.contains("not a token"), "{shown}");
 }
 
 #[tokio::test]

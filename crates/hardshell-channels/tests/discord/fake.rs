@@ -33,6 +33,15 @@ pub fn rate_limited(retry_after: &str) -> String {
     )
 }
 
+/// What Discord answers a request whose token it does not know.
+pub fn unauthorized() -> String {
+    let body = r#"{"message": "401: Unauthorized", "code": 0}"#;
+    format!(
+        "HTTP/1.1 401 Unauthorized\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
 pub fn created(id: &str) -> String {
     let body = format!(r#"{{"id": "{id}", "channel_id": "1", "content": "x", "type": 0}}"#);
     format!(

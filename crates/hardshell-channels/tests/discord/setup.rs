@@ -130,15 +130,10 @@ impl Bot {
             .unwrap()
             .to_owned();
         let relay = Relay::start(&gateway).await;
-        let channel = DiscordChannel::start_on_local_gateway(
-            &config(&crabline),
-            &token,
-            dispatcher,
-            &relay.url,
-        )
-        .await
-        .unwrap();
-        assert_eq!(channel.bot_id(), "135000000000000001");
+        let channel = DiscordChannel::new(&config(&crabline), token, dispatcher)
+            .unwrap()
+            .on_local_gateway(&relay.url)
+            .unwrap();
         let (stop, stopped) = oneshot::channel();
         let running = tokio::spawn(channel.run(stopped.map(drop)));
         let bot = Bot {
