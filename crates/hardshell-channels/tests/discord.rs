@@ -215,3 +215,43 @@ async fn a_dropped_connection_resumes_the_session_and_loses_nothing() {
     assert_eq!(bot.turns(), 2);
     bot.stop().await;
 }
+
+#[tokio::test]
+async fn the_rest_client_edits_shows_typing_and_checks_ids_before_sending() {
+    let crabline = hardshell_testkit::crabline::Crabline::start("discord");
+    let root = format!("{}/api/v10", crabline.base_url());
+    let token = setup::secret(crabline.bot_token());
+    let api = DiscordApi::new(Url::parse(&root).unwrap(), &token).unwrap();
+    let me = api.me().await.unwrap();
+    assert_eq!(me.id, "135000000000000001");
+    let id = api
+        .create_message(GUILD_CHANNEL, "draft", None)
+        .await
+        .unwrap();
+    api.edit_message(GUILD_CHANNEL, &id, "final @everyone")
+        .await
+        .unwrap();
+    api.typing(GUILD_CHANNEL).await.unwrap();
+    let recorded = crabline.recorded();
+    let patch = recorded
+        .iter()
+        .find(|e| e["method"] == "PATCH")
+        .expect("the edit");
+    assert_eq!(
+        patch["path"],
+        format!("/api/v10/channels/{GUILD_CHANNEL}/messages/{id}")
+    );
+    assert_eq!(patch["body"]["content"], "final @everyone");
+    assert_eq!(patch["body"]["allowed_mentions"], json!({"parse": []}));
+    assert!(recorded.iter().any(|e| e["method"] == "POST"
+        && e["path"] == format!("/api/v10/channels/{GUILD_CHANNEL}/typing")
+        && e["accepted"] == true));
+    let before = crabline.recorded().len();
+    for bad in ["../1", "1/messages", ""] {
+        let refused = api.create_message(bad, "x", None).await.unwrap_err();
+        assert!(matches!(refused, DiscordError::Argument(_)), "{refused:?}");
+        let refused = api.edit_message(GUILD_CHANNEL, bad, "x").await.unwrap_err();
+        assert!(matches!(refused, DiscordError::Argument(_)), "{refused:?}");
+    }
+    assert_eq!(crabline.recorded().len(), before, "nothing was sent");
+}
