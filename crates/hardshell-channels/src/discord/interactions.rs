@@ -10,7 +10,7 @@
 //! other kind is answered at once with a message only its sender sees,
 //! saying that the assistant reads messages, not commands: no turn runs.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use http::Method;
 use serde::Deserialize;
@@ -44,6 +44,17 @@ struct Interaction {
 pub struct DiscordInteractions {
     key: PublicKey,
     seen: Mutex<SeenIds>,
+}
+
+/// The `/hooks/discord` route when `[channels.discord] public_key` is set;
+/// `None` without one (interactions are then not taken at all).
+pub fn endpoint(
+    config: &hardshell_config::Discord,
+) -> Result<Option<Arc<dyn WebhookEndpoint>>, VerifyError> {
+    match &config.public_key {
+        Some(key) => Ok(Some(Arc::new(DiscordInteractions::new(key)?))),
+        None => Ok(None),
+    }
 }
 
 impl DiscordInteractions {

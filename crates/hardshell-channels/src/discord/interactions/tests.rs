@@ -11,7 +11,7 @@ fn pair(seed: u8) -> Ed25519KeyPair {
     Ed25519KeyPair::from_seed_unchecked(&[seed; 32]).unwrap()
 }
 
-fn endpoint() -> DiscordInteractions {
+fn signed_endpoint() -> DiscordInteractions {
     let public = hex::encode(pair(7).public_key().as_ref());
     let key = hardshell_config::DiscordPublicKey::parse(&public).unwrap();
     DiscordInteractions::new(&key).unwrap()
@@ -48,7 +48,7 @@ const PING_BODY: &str =
 
 #[test]
 fn a_signed_ping_is_answered_with_a_json_pong() {
-    let endpoint = endpoint();
+    let endpoint = signed_endpoint();
     let outcome = receive(&endpoint, &signed(&pair(7), PING_BODY), PING_BODY);
     assert_eq!(
         outcome,
@@ -63,7 +63,7 @@ fn a_signed_ping_is_answered_with_a_json_pong() {
 
 #[test]
 fn a_forged_ping_is_rejected() {
-    let endpoint = endpoint();
+    let endpoint = signed_endpoint();
     let forged = receive(&endpoint, &signed(&pair(8), PING_BODY), PING_BODY);
     assert_eq!(forged, WebhookOutcome::Rejected(VerifyError::BadSignature));
     let altered = PING_BODY.replace("\"type\":1", "\"type\":2");
@@ -81,7 +81,7 @@ fn a_forged_ping_is_rejected() {
 
 #[test]
 fn a_replayed_interaction_is_a_duplicate() {
-    let endpoint = endpoint();
+    let endpoint = signed_endpoint();
     let headers = signed(&pair(7), PING_BODY);
     assert!(matches!(
         receive(&endpoint, &headers, PING_BODY),
@@ -95,7 +95,7 @@ fn a_replayed_interaction_is_a_duplicate() {
 
 #[test]
 fn a_command_gets_an_ephemeral_refusal_and_junk_is_malformed() {
-    let endpoint = endpoint();
+    let endpoint = signed_endpoint();
     let command = r#"{"id":"135000000000000778","type":2,"data":{"name":"x"}}"#;
     let WebhookOutcome::Accepted { body } = receive(&endpoint, &signed(&pair(7), command), command)
     else {
@@ -109,4 +109,15 @@ fn a_command_gets_an_ephemeral_refusal_and_junk_is_malformed() {
         receive(&endpoint, &signed(&pair(7), junk), junk),
         WebhookOutcome::Malformed
     );
+}
+
+#[test]
+fn the_route_exists_only_with_a_public_key() {
+    let mut config = hardshell_config::Discord::default();
+    assert!(super::endpoint(&config).unwrap().is_none());
+    let public = hex::encode(pair(7).public_key().as_ref());
+    config.public_key = Some(hardshell_config::DiscordPublicKey::parse(&public).unwrap());
+    let route = super::endpoint(&config).unwrap().unwrap();
+    assert_eq!(route.path(), "/hooks/discord");
+    assert_eq!(route.platform(), Platform::Discord);
 }
