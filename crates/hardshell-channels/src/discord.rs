@@ -157,7 +157,11 @@ impl DiscordChannel {
         let mut shutdown = std::pin::pin!(shutdown.fuse());
         let mut backoff = Duration::from_secs(1);
         loop {
-            let wait = match self.prepare().await {
+            let prepared = tokio::select! {
+                () = &mut shutdown => break,
+                prepared = self.prepare() => prepared,
+            };
+            let wait = match prepared {
                 Ok((bot, mut shard)) => {
                     backoff = Duration::from_secs(1);
                     let ended = read(&mut shard, Intake::new(bot), &queue, &mut shutdown).await;
