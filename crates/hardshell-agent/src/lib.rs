@@ -46,6 +46,7 @@
 
 pub mod builtin;
 mod chain;
+mod circle;
 mod clock;
 mod history;
 mod memory;
@@ -57,6 +58,7 @@ mod tool;
 mod turn;
 
 pub use chain::{ChainModel, OnSwitch};
+pub use circle::Circle;
 pub use clock::{Clock, FixedClock, OwnerTimeZone, SystemClock, TimeZoneError};
 pub use hardshell_protocol as protocol;
 pub use hardshell_protocol::{SessionId, SessionIdError, SessionSummary, StoredMessage};

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use hardshell_storage::{Modification, ObjectKey, Scope, StorageError};
 use serde::Serialize;
 
-use crate::{Clock, SessionError, SessionId, SessionStore};
+use crate::{Circle, Clock, SessionError, SessionId, SessionStore};
 
 use corpus::Corpus;
 
@@ -104,7 +104,7 @@ impl Memory {
     /// slug (keeping its `created` time). The write is a compare-and-swap on the
     /// version read, retried on conflict, so concurrent saves are applied one after
     /// the other, whole, and none is lost to a torn or blind overwrite.
-    pub async fn save(&self, draft: &NoteDraft) -> Result<SavedNote, MemoryError> {
+    pub async fn save(&self, circle: &Circle, draft: &NoteDraft) -> Result<SavedNote, MemoryError> {
         let title = note::clean_title(&draft.title);
         let invalid = |reason: String| MemoryError::InvalidNote {
             title: title.clone(),
@@ -123,7 +123,7 @@ impl Memory {
             )));
         }
         let slug = note::slug(&title);
-        let key = note_key(&slug)?;
+        let key = note_key(circle, &slug)?;
         let mut note = note::Note {
             title,
             tags: note::clean_tags(&draft.tags),
@@ -144,12 +144,13 @@ impl Memory {
         Ok(SavedNote { slug, replaced })
     }
 
-    /// The `limit` best matches for `query` among notes and past messages, best
-    /// first. `current_turn` (a session and the sequence number of the message
+    /// The `limit` best matches for `query` among `circle`'s notes and past
+    /// messages, best first. `current_turn` (a session and the sequence number of the message
     /// that began the turn) leaves that turn's own messages out, so a search does
     /// not find the question that asked for it.
     pub async fn search(
         &self,
+        circle: &Circle,
         query: &str,
         limit: usize,
         current_turn: Option<(&SessionId, u64)>,
@@ -158,10 +159,10 @@ impl Memory {
         if limit == 0 {
             return Ok(Vec::new());
         }
-        let notes = self.notes().await?;
+        let notes = self.notes(circle).await?;
         let mut corpus = self.corpus.lock().await;
         corpus.refresh(&self.scope).await?;
-        let documents = corpus.documents(&notes, current_turn);
+        let documents = corpus.documents(&notes, circle, current_turn);
         let terms: Vec<&bm25::Terms> = documents.iter().map(|d| &d.terms).collect();
         Ok(bm25::rank(&terms, query)
             .into_iter()
@@ -174,11 +175,11 @@ impl Memory {
             .collect())
     }
 
-    /// Every note, read fresh.
-    async fn notes(&self) -> Result<Vec<corpus::Document>, MemoryError> {
+    /// Every note of `circle`, read fresh.
+    async fn notes(&self, circle: &Circle) -> Result<Vec<corpus::Document>, MemoryError> {
         let notes = self
             .scope
-            .scope(&ObjectKey::parse("memory/notes").map_err(StorageError::from)?)?;
+            .scope(&ObjectKey::parse(&circle.notes()).map_err(StorageError::from)?)?;
         let mut documents = Vec::new();
         for entry in notes.list().await? {
             let Some(slug) = entry.key.as_str().strip_suffix(".md") else {
@@ -197,8 +198,8 @@ impl Memory {
     }
 }
 
-fn note_key(slug: &str) -> Result<ObjectKey, StorageError> {
-    Ok(ObjectKey::parse(&format!("memory/notes/{slug}.md"))?)
+fn note_key(circle: &Circle, slug: &str) -> Result<ObjectKey, StorageError> {
+    Ok(ObjectKey::parse(&format!("{}/{slug}.md", circle.notes()))?)
 }
 
 /// Characters of context kept before and after the first match.

@@ -222,7 +222,9 @@ impl Agent {
 
         let earlier = self.earlier_history(session, user_seq).await;
         let mut turn = vec![user];
-        let files = self.workspace.files().await;
+        let circle = crate::Circle::of(session);
+        let mut files = self.workspace.files().await;
+        files.retain(|file| circle.reads_workspace_file(file.name));
         let system = prompt::system_prompt(
             &files,
             self.clock.now(),

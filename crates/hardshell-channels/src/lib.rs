@@ -18,6 +18,7 @@ pub mod dispatch;
 pub mod outbox;
 pub mod pairing;
 mod reply;
+pub mod slack;
 pub mod telegram;
 pub mod verify;
 pub mod webhook;

@@ -17,6 +17,7 @@
 
 pub mod api;
 pub mod types;
+pub mod webhook;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -52,6 +53,8 @@ pub enum TelegramChannelError {
     NoUsername,
     #[error("telegram: deleting the webhook before polling: {0}")]
     DeleteWebhook(#[source] TelegramError),
+    #[error("telegram: setting the webhook: {0}")]
+    SetWebhook(#[source] TelegramError),
     #[error("telegram: reading the saved update offset: {0}")]
     Offset(#[from] StorageError),
 }
@@ -82,9 +85,8 @@ impl TelegramChannel {
         }
     }
 
-    /// Reads the bot's identity, deletes any webhook and reads the saved
-    /// offset.
-    async fn prepare(&self) -> Result<Polling, TelegramChannelError> {
+    /// The bot's identity: its id and username, to spot mentions.
+    async fn identify(&self) -> Result<User, TelegramChannelError> {
         let bot = self
             .api
             .get_me()
@@ -93,6 +95,13 @@ impl TelegramChannel {
         if bot.username.is_none() {
             return Err(TelegramChannelError::NoUsername);
         }
+        Ok(bot)
+    }
+
+    /// Reads the bot's identity, deletes any webhook and reads the saved
+    /// offset.
+    async fn prepare(&self) -> Result<Polling, TelegramChannelError> {
+        let bot = self.identify().await?;
         // Updates waiting while hardshell was down are kept: they are
         // messages its users sent.
         self.api
@@ -109,33 +118,81 @@ impl TelegramChannel {
         Ok(Polling { bot, offset })
     }
 
-    /// Polls until `shutdown` completes (after getting ready, which is
-    /// retried: Telegram may be unreachable at start). An update being
-    /// handled is finished first; the poll in flight is dropped (its
-    /// updates, unacknowledged, come again after a restart).
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    /// Webhook mode: reads the bot's identity and sets the webhook at `url`
+    /// with `secret` (retried, as polling's start is), then handles the
+    /// updates the endpoint took, in order, until `shutdown` completes. The
+    /// webhook stays set when hardshell stops: Telegram keeps the updates
+    /// and retries them.
+    pub async fn run_webhook(
+        self,
+        url: url::Url,
+        secret: hardshell_secrets::SecretValue,
+        mut taken: webhook::TakenUpdates,
+        shutdown: impl Future<Output = ()>,
+    ) {
         let mut shutdown = std::pin::pin!(shutdown.fuse());
+        let ready = || async {
+            let bot = self.identify().await?;
+            self.api
+                .set_webhook(&url, &secret)
+                .await
+                .map_err(TelegramChannelError::SetWebhook)?;
+            tracing::info!(bot = bot.id, "telegram: taking updates at the webhook");
+            Ok(Polling { bot, offset: None })
+        };
+        let Some(mut polling) = Self::until_ready(ready, &mut shutdown).await else {
+            return;
+        };
+        loop {
+            let update = tokio::select! {
+                () = &mut shutdown => return,
+                update = taken.0.recv() => update,
+            };
+            let Some(update) = update else { return };
+            self.handle(&mut polling, update, false).await;
+        }
+    }
+
+    /// Runs `ready` until it succeeds (with a backoff, and a long wait when
+    /// Telegram refused the token), or `None` when `shutdown` comes first.
+    async fn until_ready<F, Fut, S>(mut ready: F, shutdown: &mut S) -> Option<Polling>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<Polling, TelegramChannelError>>,
+        S: Future<Output = ()> + Unpin,
+    {
         let mut backoff = Duration::from_secs(1);
-        let mut polling = loop {
-            let wait = match self.prepare().await {
-                Ok(polling) => break polling,
+        loop {
+            let wait = match ready().await {
+                Ok(polling) => return Some(polling),
                 Err(e @ TelegramChannelError::Identify(TelegramError::Unauthorized)) => {
                     tracing::error!("{e}");
                     UNAUTHORIZED_WAIT
                 }
                 Err(e) => {
-                    tracing::error!(error = %e, "telegram: not ready to poll");
+                    tracing::error!(error = %e, "telegram: not ready");
                     let wait = backoff;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                     wait
                 }
             };
             tokio::select! {
-                () = &mut shutdown => return,
+                () = &mut *shutdown => return None,
                 () = tokio::time::sleep(wait) => {}
             }
+        }
+    }
+
+    /// Polls until `shutdown` completes (after getting ready, which is
+    /// retried: Telegram may be unreachable at start). An update being
+    /// handled is finished first; the poll in flight is dropped (its
+    /// updates, unacknowledged, come again after a restart).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let mut shutdown = std::pin::pin!(shutdown.fuse());
+        let Some(mut polling) = Self::until_ready(|| self.prepare(), &mut shutdown).await else {
+            return;
         };
-        backoff = Duration::from_secs(1);
+        let mut backoff = Duration::from_secs(1);
         loop {
             let polled = tokio::select! {
                 () = &mut shutdown => return,
@@ -146,7 +203,7 @@ impl TelegramChannel {
                     backoff = Duration::from_secs(1);
                     updates.sort_by_key(|u| u.update_id);
                     for update in updates {
-                        self.handle(&mut polling, update).await;
+                        self.handle(&mut polling, update, true).await;
                         if (&mut shutdown).now_or_never().is_some() {
                             return;
                         }
@@ -181,7 +238,9 @@ impl TelegramChannel {
         }
     }
 
-    async fn handle(&self, polling: &mut Polling, update: Update) {
+    /// Handles one update to its end; with `save`, then saves the offset
+    /// past it (polling resumes there after a restart).
+    async fn handle(&self, polling: &mut Polling, update: Update, save: bool) {
         let id = update.update_id;
         if polling.offset.is_some_and(|offset| id < offset) {
             return;
@@ -204,6 +263,9 @@ impl TelegramChannel {
         // Edits, button presses and every other kind are acknowledged
         // unanswered: an edited message is not a new turn.
         polling.offset = Some(id.saturating_add(1));
+        if !save {
+            return;
+        }
         let saved = serde_json::to_vec(&polling.offset).unwrap_or_default();
         let stored = match offset_key() {
             Ok(key) => self.state.put(&key, &saved).await.map(drop),

@@ -27,7 +27,7 @@ mod turn;
 
 pub use exec::{ExecAnswer, ExecEnd, ExecReport, ExecRequest, MAX_COMMAND_BYTES};
 pub use route::{AgentRoute, ControlRoute};
-pub use session::{SessionId, SessionIdError, SessionSummary, StoredMessage};
+pub use session::{SessionId, SessionIdError, SessionSummary, StoredMessage, subject_tag};
 pub use settings::{AgentSettings, BrowserSettings, ChainEntry, ExecSettings, SecretHint};
 pub use switch::SwitchReport;
 pub use turn::{

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use hardshell_llm::Message;
 use serde::{Deserialize, Serialize};
 
-pub use id::{SessionId, SessionIdError};
+pub use id::{SessionId, SessionIdError, subject_tag};
 
 /// One message as stored: its place in the session, when it was stored, and the
 /// message itself.

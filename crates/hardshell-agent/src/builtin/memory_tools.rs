@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::memory::{MAX_NOTE_BODY_BYTES, MAX_SEARCH_RESULTS};
 use crate::tool::parse_arguments;
-use crate::{Memory, MemoryError, NoteDraft, Tool, ToolContext, ToolError, ToolOutput};
+use crate::{Circle, Memory, MemoryError, NoteDraft, Tool, ToolContext, ToolError, ToolOutput};
 
 /// Results a search returns when the model does not say.
 const DEFAULT_RESULTS: usize = 5;
@@ -86,20 +86,24 @@ impl Tool for MemorySave {
     async fn call(
         &self,
         arguments: serde_json::Value,
-        _cx: &ToolContext,
+        cx: &ToolContext,
     ) -> Result<ToolOutput, ToolError> {
         let arguments: SaveArguments = parse_arguments(arguments)?;
+        let circle = Circle::of(cx.session());
         let saved = self
             .memory
-            .save(&NoteDraft {
-                title: arguments.title,
-                body: arguments.body,
-                tags: arguments.tags,
-            })
+            .save(
+                &circle,
+                &NoteDraft {
+                    title: arguments.title,
+                    body: arguments.body,
+                    tags: arguments.tags,
+                },
+            )
             .await
             .map_err(tool_error)?;
         Ok(ToolOutput::json(&json!({
-            "saved": format!("memory/notes/{}.md", saved.slug),
+            "saved": format!("{}/{}.md", circle.notes(), saved.slug),
             "replaced": saved.replaced,
         })))
     }
@@ -139,7 +143,12 @@ impl Tool for MemorySearch {
             .clamp(1, MAX_SEARCH_RESULTS);
         let hits = self
             .memory
-            .search(&arguments.query, limit, Some((cx.session(), cx.turn_seq())))
+            .search(
+                &Circle::of(cx.session()),
+                &arguments.query,
+                limit,
+                Some((cx.session(), cx.turn_seq())),
+            )
             .await
             .map_err(tool_error)?;
         Ok(ToolOutput::json(&json!({ "results": hits })))

@@ -11,7 +11,7 @@ use hardshell_storage::{ObjectKey, Scope, StorageError};
 use super::bm25::Terms;
 use super::note::Note;
 use super::{HitSource, MemoryError};
-use crate::{SessionId, SessionStore};
+use crate::{Circle, SessionId, SessionStore};
 
 /// How many messages are read from storage at once when the cache fills.
 const PARALLEL_READS: usize = 8;
@@ -101,11 +101,12 @@ impl Corpus {
         Ok(())
     }
 
-    /// Notes first, then messages in session and sequence order, leaving out the
-    /// messages of `current_turn`.
+    /// Notes first, then the messages of `circle`'s sessions in session and
+    /// sequence order, leaving out the messages of `current_turn`.
     pub fn documents<'a>(
         &'a self,
         notes: &'a [Document],
+        circle: &Circle,
         current_turn: Option<(&SessionId, u64)>,
     ) -> Vec<&'a Document> {
         let in_current_turn = |id: &SessionId, seq: u64| {
@@ -117,6 +118,7 @@ impl Corpus {
                 self.messages
                     .iter()
                     .filter(|((id, seq), _)| !in_current_turn(id, *seq))
+                    .filter(|((id, _), _)| &Circle::of(id) == circle)
                     .filter_map(|(_, document)| document.as_ref()),
             )
             .collect()

@@ -2,11 +2,11 @@
 
 use std::sync::Arc;
 
+use hardshell_agent::{Circle, OwnerTimeZone, ToolError};
 use hardshell_agent::{
     FixedClock, HitSource, MAX_NOTE_FILE_BYTES, Memory, MemoryError, NoteDraft, Notebook,
     SessionStore, ToolContext, ToolRegistry, builtin,
 };
-use hardshell_agent::{OwnerTimeZone, ToolError};
 use hardshell_llm::Message;
 
 use crate::support::{AgentScope, TestStore, at, key, session};
@@ -41,11 +41,14 @@ async fn a_saved_note_is_plain_markdown_at_its_slug() {
     let store = TestStore::new().await;
     let (memory, _) = memory(&store).await;
     let saved = memory
-        .save(&NoteDraft {
-            title: "Coffee order".into(),
-            body: "Two flat whites, oat milk.".into(),
-            tags: vec!["Coffee".into(), "prefs".into()],
-        })
+        .save(
+            &Circle::Owner,
+            &NoteDraft {
+                title: "Coffee order".into(),
+                body: "Two flat whites, oat milk.".into(),
+                tags: vec!["Coffee".into(), "prefs".into()],
+            },
+        )
         .await
         .unwrap();
     assert_eq!(saved.slug, "coffee-order");
@@ -63,7 +66,7 @@ async fn saving_the_same_slug_replaces_the_note_and_keeps_created() {
     let store = TestStore::new().await;
     let (memory, _) = memory(&store).await;
     memory
-        .save(&draft("Coffee order", "flat white"))
+        .save(&Circle::Owner, &draft("Coffee order", "flat white"))
         .await
         .unwrap();
     let scope = store.agent_scope().await;
@@ -74,7 +77,7 @@ async fn saving_the_same_slug_replaces_the_note_and_keeps_created() {
         later,
     );
     let saved = later_memory
-        .save(&draft("coffee ORDER!", "espresso"))
+        .save(&Circle::Owner, &draft("coffee ORDER!", "espresso"))
         .await
         .unwrap();
     assert!(saved.replaced);
@@ -100,11 +103,14 @@ async fn concurrent_saves_are_each_applied_whole() {
         let (memory, _) = memory(&store).await;
         saves.push(tokio::spawn(async move {
             memory
-                .save(&draft("Shared", &format!("version {n} ").repeat(500)))
+                .save(
+                    &Circle::Owner,
+                    &draft("Shared", &format!("version {n} ").repeat(500)),
+                )
                 .await
                 .unwrap();
             memory
-                .save(&draft(&format!("Own {n}"), "mine"))
+                .save(&Circle::Owner, &draft(&format!("Own {n}"), "mine"))
                 .await
                 .unwrap()
         }));
@@ -136,7 +142,7 @@ async fn invalid_notes_are_refused() {
         ),
     ] {
         assert!(matches!(
-            memory.save(&bad).await,
+            memory.save(&Circle::Owner, &bad).await,
             Err(MemoryError::InvalidNote { .. })
         ));
     }
@@ -148,27 +154,33 @@ async fn a_short_note_repeating_the_term_outranks_a_long_single_mention() {
     let store = TestStore::new().await;
     let (memory, _) = memory(&store).await;
     memory
-        .save(&draft(
-            "Travel diary",
-            &format!(
-                "{} and once an espresso in Rome.",
-                "Trains, museums, long walks. ".repeat(40)
+        .save(
+            &Circle::Owner,
+            &draft(
+                "Travel diary",
+                &format!(
+                    "{} and once an espresso in Rome.",
+                    "Trains, museums, long walks. ".repeat(40)
+                ),
             ),
-        ))
+        )
         .await
         .unwrap();
     memory
-        .save(&draft(
-            "Coffee",
-            "Espresso. Always espresso, a double espresso.",
-        ))
+        .save(
+            &Circle::Owner,
+            &draft("Coffee", "Espresso. Always espresso, a double espresso."),
+        )
         .await
         .unwrap();
     memory
-        .save(&draft("Tea", "Green tea at four."))
+        .save(&Circle::Owner, &draft("Tea", "Green tea at four."))
         .await
         .unwrap();
-    let hits = memory.search("espresso", 5, None).await.unwrap();
+    let hits = memory
+        .search(&Circle::Owner, "espresso", 5, None)
+        .await
+        .unwrap();
     let slugs: Vec<&str> = hits
         .iter()
         .map(|h| match &h.source {
@@ -190,20 +202,48 @@ async fn search_matches_exact_terms_only_and_may_find_nothing() {
     let store = TestStore::new().await;
     let (memory, _) = memory(&store).await;
     memory
-        .save(&draft("Order", "Two coffees for the office"))
+        .save(
+            &Circle::Owner,
+            &draft("Order", "Two coffees for the office"),
+        )
         .await
         .unwrap();
-    assert!(memory.search("coffee", 5, None).await.unwrap().is_empty());
-    assert!(memory.search("zebra", 5, None).await.unwrap().is_empty());
-    assert!(memory.search("the of", 5, None).await.unwrap().is_empty());
-    assert_eq!(memory.search("COFFEES", 5, None).await.unwrap().len(), 1);
+    assert!(
+        memory
+            .search(&Circle::Owner, "coffee", 5, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        memory
+            .search(&Circle::Owner, "zebra", 5, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        memory
+            .search(&Circle::Owner, "the of", 5, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        memory
+            .search(&Circle::Owner, "COFFEES", 5, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 #[tokio::test]
 async fn search_finds_past_conversations_but_not_the_current_turn() {
     let store = TestStore::new().await;
     let (memory, sessions) = memory(&store).await;
-    let old = session("telegram-7");
+    let old = session("web-7");
     sessions
         .append(&old, &Message::user("my passport number ends in 4242"))
         .await
@@ -218,7 +258,7 @@ async fn search_finds_past_conversations_but_not_the_current_turn() {
         .await
         .unwrap();
     let hits = memory
-        .search("passport number", 5, Some((&now, turn_seq)))
+        .search(&Circle::Owner, "passport number", 5, Some((&now, turn_seq)))
         .await
         .unwrap();
     assert_eq!(hits.len(), 2, "{hits:#?}");
@@ -228,7 +268,14 @@ async fn search_finds_past_conversations_but_not_the_current_turn() {
     ));
     assert!(hits[0].snippet.contains("4242"));
     // Without the exclusion the question itself is found too.
-    assert_eq!(memory.search("passport", 5, None).await.unwrap().len(), 3);
+    assert_eq!(
+        memory
+            .search(&Circle::Owner, "passport", 5, None)
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
 }
 
 #[tokio::test]
@@ -236,10 +283,17 @@ async fn search_sees_notes_the_owner_edited_by_hand() {
     let store = TestStore::new().await;
     let (memory, _) = memory(&store).await;
     memory
-        .save(&draft("Plants", "water the fern"))
+        .save(&Circle::Owner, &draft("Plants", "water the fern"))
         .await
         .unwrap();
-    assert_eq!(memory.search("fern", 5, None).await.unwrap().len(), 1);
+    assert_eq!(
+        memory
+            .search(&Circle::Owner, "fern", 5, None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     let scope = store.agent_scope().await;
     scope
         .put(
@@ -248,8 +302,17 @@ async fn search_sees_notes_the_owner_edited_by_hand() {
         )
         .await
         .unwrap();
-    assert!(memory.search("fern", 5, None).await.unwrap().is_empty());
-    let hits = memory.search("cactus", 5, None).await.unwrap();
+    assert!(
+        memory
+            .search(&Circle::Owner, "fern", 5, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let hits = memory
+        .search(&Circle::Owner, "cactus", 5, None)
+        .await
+        .unwrap();
     assert!(matches!(
         &hits[0].source,
         HitSource::Note { slug, title } if slug == "plants" && title == "Plants"
@@ -336,7 +399,7 @@ async fn the_owner_lists_reads_and_edits_notes_as_files() {
     let store = TestStore::new().await;
     let (memory, _) = memory(&store).await;
     memory
-        .save(&draft("Coffee order", "Two flat whites."))
+        .save(&Circle::Owner, &draft("Coffee order", "Two flat whites."))
         .await
         .unwrap();
     let notebook = Notebook::new(&store.agent_scope().await).unwrap();
@@ -356,14 +419,17 @@ async fn the_owner_lists_reads_and_edits_notes_as_files() {
         .unwrap();
 
     // The agent searches what the owner wrote.
-    let hits = memory.search("espresso", 5, None).await.unwrap();
+    let hits = memory
+        .search(&Circle::Owner, "espresso", 5, None)
+        .await
+        .unwrap();
     assert!(
         matches!(&hits[0].source, HitSource::Note { slug, .. } if slug == "coffee-order"),
         "{hits:?}"
     );
     assert!(
         memory
-            .search("flat whites", 5, None)
+            .search(&Circle::Owner, "flat whites", 5, None)
             .await
             .unwrap()
             .is_empty()
@@ -374,7 +440,10 @@ async fn the_owner_lists_reads_and_edits_notes_as_files() {
         .write("holiday", "# Holiday\n\nLisbon in May.\n", None)
         .await
         .unwrap();
-    let hits = memory.search("lisbon", 5, None).await.unwrap();
+    let hits = memory
+        .search(&Circle::Owner, "lisbon", 5, None)
+        .await
+        .unwrap();
     assert!(
         matches!(&hits[0].source, HitSource::Note { title, .. } if title == "Holiday"),
         "{hits:?}"
@@ -388,13 +457,16 @@ async fn the_owner_lists_reads_and_edits_notes_as_files() {
 async fn an_edit_never_overwrites_a_note_that_changed_meanwhile() {
     let store = TestStore::new().await;
     let (memory, _) = memory(&store).await;
-    memory.save(&draft("Plans", "Read a book.")).await.unwrap();
+    memory
+        .save(&Circle::Owner, &draft("Plans", "Read a book."))
+        .await
+        .unwrap();
     let notebook = Notebook::new(&store.agent_scope().await).unwrap();
     let file = notebook.read("plans").await.unwrap().unwrap();
 
     // The agent saves while the owner's editor is open.
     memory
-        .save(&draft("Plans", "Read two books."))
+        .save(&Circle::Owner, &draft("Plans", "Read two books."))
         .await
         .unwrap();
     let error = notebook
@@ -454,4 +526,68 @@ async fn the_notebook_refuses_names_that_are_not_slugs_and_empty_or_huge_notes()
     );
     // Nothing outside memory/notes was touched either.
     assert!(store.agent_scope().await.list().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_channel_guest_remembers_apart_from_the_owner_and_sees_nothing_of_theirs() {
+    let store = TestStore::new().await;
+    let (memory, sessions) = memory(&store).await;
+    let owner_tag = hardshell_protocol::subject_tag("owner");
+    let guest_tag = hardshell_protocol::subject_tag("telegram:555");
+    let owners_chat = session(&format!("telegram-{owner_tag}-01"));
+    let guests_chat = session(&format!("telegram-{guest_tag}-01"));
+    let guest = Circle::of(&guests_chat);
+    assert_eq!(Circle::of(&owners_chat), Circle::Owner);
+    sessions
+        .append(&owners_chat, &Message::user("my bank pin is 9911"))
+        .await
+        .unwrap();
+    memory
+        .save(&Circle::Owner, &draft("Bank", "the bank pin is 9911"))
+        .await
+        .unwrap();
+    sessions
+        .append(&guests_chat, &Message::user("my locker code is 5150"))
+        .await
+        .unwrap();
+    memory
+        .save(&guest, &draft("Locker", "locker code 5150"))
+        .await
+        .unwrap();
+
+    // The guest finds its own, nothing of the owner's.
+    assert!(
+        memory
+            .search(&guest, "pin bank 9911", 5, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        memory
+            .search(&guest, "locker", 5, None)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // The owner, from the web or a linked account, nothing of the guest's.
+    assert!(
+        memory
+            .search(&Circle::Owner, "locker 5150", 5, None)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        memory
+            .search(&Circle::Owner, "pin", 5, None)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // The guest's notes are apart from the owner's notebook.
+    assert!(note_text(&store, "locker").await.is_none());
+    assert!(note_text(&store, "bank").await.is_some());
 }

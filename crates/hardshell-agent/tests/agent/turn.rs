@@ -288,3 +288,32 @@ async fn the_model_can_save_and_find_memory_within_a_conversation() {
         "{content}"
     );
 }
+
+#[tokio::test]
+async fn a_channel_guests_prompt_leaves_out_what_is_about_the_owner() {
+    let fixture = Fixture::new(vec![text_reply("hi"), text_reply("hi")]).await;
+    for (name, text) in [
+        ("SOUL.md", "Be kind."),
+        ("USER.md", "The owner is Ada, born 1815."),
+        ("MEMORY.md", "Ada's door code is 2468."),
+    ] {
+        std::fs::write(fixture.workspace.path().join(name), text).unwrap();
+    }
+    let guest = hardshell_protocol::subject_tag("telegram:555");
+    fixture
+        .turn(&session(&format!("telegram-{guest}-01")), "hello")
+        .await;
+    let owner = hardshell_protocol::subject_tag("owner");
+    fixture
+        .turn(&session(&format!("telegram-{owner}-01")), "hello")
+        .await;
+    let requests = fixture.model.requests();
+    let guests = requests[0].system.as_deref().unwrap();
+    assert!(guests.contains("Be kind."), "{guests}");
+    assert!(!guests.contains("Ada"), "{guests}");
+    let owners = requests[1].system.as_deref().unwrap();
+    assert!(
+        owners.contains("born 1815") && owners.contains("2468"),
+        "{owners}"
+    );
+}

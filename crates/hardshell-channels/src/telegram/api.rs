@@ -338,3 +338,8 @@ fn reply_parameters(message_id: i64) -> Value {
 #[cfg(test)]
 #[path = "api/tests.rs"]
 mod tests;
+
+/// An update as Telegram posts it to a webhook, read as `getUpdates`' are.
+pub(crate) fn read_update(raw: Value) -> Option<Update> {
+    answer::update(raw)
+}

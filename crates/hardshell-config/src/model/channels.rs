@@ -39,8 +39,8 @@ pub enum Unpaired {
     /// `hardshell pair approve CODE`.
     #[default]
     Code,
-    /// No answer at all: the bot looks dead to strangers. The request is
-    /// still made, for the owner to see (`hardshell pair ls`) and approve.
+    /// No answer at all: the bot looks dead to strangers, and no request is
+    /// kept. The owner pairs a sender by its id (`hardshell pair add`).
     Silent,
 }
 

@@ -48,7 +48,6 @@ use hardshell_protocol::{TurnEnd, TurnEvent, TurnFailure, TurnLine, TurnRefusal,
 use http::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 use hyper::body::Frame;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::agent::{AgentClient, AgentError};
@@ -101,9 +100,10 @@ where
     move |permit, cx, request| handler(agent.clone(), permit, cx, request)
 }
 
-/// The tag a principal's session ids carry: 8 hex digits of a hash of its subject.
+/// The tag a principal's session ids carry (the protocol's rule, which the
+/// agent reads too).
 fn tag_of(subject: &str) -> String {
-    hex::encode(&Sha256::digest(subject.as_bytes())[..4])
+    hardshell_protocol::subject_tag(subject)
 }
 
 /// A new session id on `channel` for `principal`.

@@ -67,6 +67,27 @@ impl SessionId {
             .split_once('-')
             .map_or(&self.0, |(channel, _)| channel)
     }
+
+    /// The tag of the principal the edge made this session for (the id's
+    /// second part, `<channel>-<tag>-<random>`), when it has one.
+    pub fn subject_tag(&self) -> Option<&str> {
+        let mut parts = self.0.splitn(3, '-');
+        let (_, tag, _) = (parts.next()?, parts.next()?, parts.next()?);
+        (tag.len() == 8
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+        .then_some(tag)
+    }
+}
+
+/// The tag a principal's session ids carry: 8 hex digits of the SHA-256 of
+/// its subject. The edge makes ids with it (and lets a principal use only
+/// ids with its own); the agent reads it to know whose memory a session may
+/// use.
+pub fn subject_tag(subject: &str) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(subject.as_bytes())[..4])
 }
 
 impl TryFrom<String> for SessionId {
@@ -97,6 +118,20 @@ impl fmt::Debug for SessionId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_session_names_the_tag_of_its_principal() {
+        let owner = subject_tag("owner");
+        let id = SessionId::parse(&format!("telegram-{owner}-0011")).unwrap();
+        assert_eq!(id.subject_tag(), Some(owner.as_str()));
+        for untagged in ["api-x", "web-1a2b3c4d", "web-1A2B3C4D-00", "web-1a2b3c-00"] {
+            assert_eq!(
+                SessionId::parse(untagged).unwrap().subject_tag(),
+                None,
+                "{untagged}"
+            );
+        }
+    }
 
     #[test]
     fn channel_ids_are_accepted() {

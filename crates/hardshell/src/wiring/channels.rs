@@ -16,8 +16,10 @@ use hardshell_channels::webhook::WebhookEndpoint;
 use hardshell_channels::{
     Agent, ChannelRules, Dispatcher, Pairings, Platform, Unpaired,
     conversations::Conversations,
+    slack::{SlackChannel, SlackSecrets},
     telegram::TelegramChannel,
     telegram::api::TelegramApi,
+    telegram::webhook::{self as telegram_webhook, TakenUpdates, TelegramWebhook},
     whatsapp::{self, WhatsappSecrets, WhatsappWorker},
 };
 use hardshell_config::LoadedConfig;
@@ -35,7 +37,10 @@ use super::Storage;
 /// The channels' credentials, read from the secret store.
 pub struct ChannelSecrets {
     telegram: Option<SecretValue>,
+    /// With `mode = "webhook"`: what Telegram must present.
+    telegram_webhook: Option<SecretValue>,
     whatsapp: Option<WhatsappSecrets>,
+    slack: Option<SlackSecrets>,
 }
 
 /// Reads the token of each channel that runs.
@@ -51,6 +56,14 @@ pub async fn channel_secrets(
         (Some(token), true) => Some(secret(
             credentials
                 .resolve("channels.telegram.token", token)
+                .await?,
+        )?),
+        _ => None,
+    };
+    let telegram_webhook = match (&config.channels.telegram.webhook_secret, &telegram) {
+        (Some(reference), Some(_)) => Some(secret(
+            credentials
+                .resolve("channels.telegram.webhook_secret", reference)
                 .await?,
         )?),
         _ => None,
@@ -81,7 +94,39 @@ pub async fn channel_secrets(
         }),
         _ => None,
     };
-    Ok(ChannelSecrets { telegram, whatsapp })
+    let section = &config.channels.slack;
+    let slack = match (&section.bot_token, config.channel_runs(Platform::Slack)) {
+        (Some(bot_token), true) => {
+            let mut optional =
+                async |key: &str, reference: &Option<hardshell_config::SecretRef>| {
+                    anyhow::Ok(match reference {
+                        Some(reference) => {
+                            Some(secret(credentials.resolve(key, reference).await?)?)
+                        }
+                        None => None,
+                    })
+                };
+            let app_token = optional("channels.slack.app_token", &section.app_token).await?;
+            let signing_secret =
+                optional("channels.slack.signing_secret", &section.signing_secret).await?;
+            Some(SlackSecrets {
+                bot_token: secret(
+                    credentials
+                        .resolve("channels.slack.bot_token", bot_token)
+                        .await?,
+                )?,
+                app_token,
+                signing_secret,
+            })
+        }
+        _ => None,
+    };
+    Ok(ChannelSecrets {
+        telegram,
+        telegram_webhook,
+        whatsapp,
+        slack,
+    })
 }
 
 fn secret(text: Zeroizing<String>) -> anyhow::Result<SecretValue> {
@@ -126,9 +171,21 @@ impl Agent for EdgeAgent {
 /// The channels, ready to be joined to the edge.
 pub struct PreparedChannels {
     agent: Arc<EdgeAgent>,
-    telegram: Option<TelegramChannel>,
+    telegram: Option<TelegramRun>,
     whatsapp: Option<WhatsappWorker>,
+    slack: Option<SlackChannel>,
     webhooks: Vec<Arc<dyn WebhookEndpoint>>,
+}
+
+/// How the Telegram channel takes its updates.
+enum TelegramRun {
+    Polling(TelegramChannel),
+    Webhook {
+        channel: TelegramChannel,
+        url: url::Url,
+        secret: SecretValue,
+        taken: TakenUpdates,
+    },
 }
 
 /// Builds each running channel's dispatcher and client.
@@ -158,6 +215,7 @@ pub fn prepare_channels(
             storage.audit.clone(),
         ))
     };
+    let mut webhooks: Vec<Arc<dyn WebhookEndpoint>> = Vec::new();
     let telegram = match secrets.telegram {
         Some(token) => {
             let section = &config.channels.telegram;
@@ -165,15 +223,28 @@ pub fn prepare_channels(
                 url::Url::parse(section.api_root.as_str()).context("channels.telegram.api_root")?;
             let api = TelegramApi::new(root, token).context("channels.telegram")?;
             let groups = section.groups.iter().map(i64::to_string).collect();
-            Some(TelegramChannel::new(
+            let channel = TelegramChannel::new(
                 api,
                 dispatcher(Platform::Telegram, groups)?,
                 scope(store, "channels/telegram")?,
-            ))
+            );
+            Some(match secrets.telegram_webhook {
+                None => TelegramRun::Polling(channel),
+                Some(secret) => {
+                    let url = telegram_webhook_url(loaded)?;
+                    let (webhook, taken) = TelegramWebhook::new(secret.clone());
+                    webhooks.push(Arc::new(webhook));
+                    TelegramRun::Webhook {
+                        channel,
+                        url,
+                        secret,
+                        taken,
+                    }
+                }
+            })
         }
         None => None,
     };
-    let mut webhooks: Vec<Arc<dyn WebhookEndpoint>> = Vec::new();
     let whatsapp = match secrets.whatsapp {
         Some(secrets) => {
             let (webhook, worker) = whatsapp::channel(
@@ -187,12 +258,39 @@ pub fn prepare_channels(
         }
         None => None,
     };
+    let slack = match secrets.slack {
+        Some(secrets) => {
+            let section = &config.channels.slack;
+            let channels = section.channels.iter().map(|c| c.to_string()).collect();
+            let slack = SlackChannel::new(section, secrets, dispatcher(Platform::Slack, channels)?)
+                .context("channels.slack")?;
+            webhooks.extend(slack.webhook());
+            Some(slack)
+        }
+        None => None,
+    };
     Ok(PreparedChannels {
         agent,
         telegram,
         whatsapp,
+        slack,
         webhooks,
     })
+}
+
+/// Where Telegram posts: the public URL's `/hooks/telegram`, which must be
+/// https (Telegram delivers nowhere else).
+fn telegram_webhook_url(loaded: &LoadedConfig) -> anyhow::Result<url::Url> {
+    let url = loaded
+        .public_url
+        .join(telegram_webhook::PATH)
+        .context("the Telegram webhook's URL")?;
+    if url.scheme() != "https" {
+        anyhow::bail!(
+            "channels.telegram: mode = \"webhook\" needs an https [edge] public_url (Telegram delivers only to https); use mode = \"polling\" otherwise"
+        );
+    }
+    Ok(url)
 }
 
 fn scope(store: &Store, path: &str) -> anyhow::Result<Scope> {
@@ -214,8 +312,27 @@ impl PreparedChannels {
         if let Some(turns) = turns {
             // Set once, here, before anything runs.
             let _ = self.agent.turns.set(turns);
-            if let Some(telegram) = self.telegram {
-                tasks.push(tokio::spawn(telegram.run(until(stopped.clone()))));
+            match self.telegram {
+                Some(TelegramRun::Polling(channel)) => {
+                    tasks.push(tokio::spawn(channel.run(until(stopped.clone()))));
+                }
+                Some(TelegramRun::Webhook {
+                    channel,
+                    url,
+                    secret,
+                    taken,
+                }) => {
+                    tasks.push(tokio::spawn(channel.run_webhook(
+                        url,
+                        secret,
+                        taken,
+                        until(stopped.clone()),
+                    )));
+                }
+                None => {}
+            }
+            if let Some(slack) = self.slack {
+                tasks.push(tokio::spawn(slack.run(until(stopped.clone()))));
             }
             if let Some(whatsapp) = self.whatsapp {
                 tasks.push(tokio::spawn(whatsapp.run(until(stopped.clone()))));

@@ -1,0 +1,295 @@
+//! A typed Web API client (api.slack.com/web) on reqwest: the bot token
+//! (`xoxb-`) for the bot's calls, the app-level token (`xapp-`) only for
+//! opening Socket Mode connections. Tokens go in the `Authorization` header
+//! (marked sensitive, so no Debug prints it), never in a URL; errors keep
+//! Slack's `error` code, cleaned, and nothing else the platform wrote.
+
+mod error;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use hardshell_secrets::SecretValue;
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::Url;
+
+pub use error::SlackError;
+pub(crate) use error::{clean_code, clean_text};
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read: these methods answer a few KiB at most.
+const MAX_ANSWER_BYTES: u64 = 1 << 20;
+/// The longest wait a 429 is trusted with, so a wrong answer cannot stall
+/// the channel for days.
+const MAX_RETRY_AFTER_SECS: u64 = 3600;
+/// The error codes that mean the token itself is refused.
+const TOKEN_ERRORS: [&str; 5] = [
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
+];
+
+/// The bot as `auth.test` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BotIdentity {
+    /// The bot's user id (`U…`), as mentions (`<@U…>`) and its own messages name it.
+    pub user_id: String,
+    /// The workspace's id (`T…`).
+    pub team_id: String,
+    /// The bot's id (`B…`), as its own messages carry in `bot_id`.
+    #[serde(default)]
+    pub bot_id: Option<String>,
+}
+
+/// A client of one Slack app's Web API.
+pub struct SlackApi {
+    http: reqwest::Client,
+    root: Url,
+    bot_token: SecretValue,
+    app_token: Option<SecretValue>,
+}
+
+impl fmt::Debug for SlackApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SlackApi")
+            .field("root", &self.root.as_str())
+            .field("bot_token", &self.bot_token)
+            .field("app_token", &self.app_token)
+            .finish()
+    }
+}
+
+impl SlackApi {
+    /// A client of the Web API at `api_root` (`https://slack.com/api`; plain
+    /// http only on a loopback host) with the bot token, and the app-level
+    /// token when Socket Mode is used.
+    pub fn new(
+        api_root: Url,
+        bot_token: SecretValue,
+        app_token: Option<SecretValue>,
+    ) -> Result<Self, SlackError> {
+        check_root(&api_root)?;
+        check_token(&bot_token, "xoxb-").ok_or(SlackError::Token("bot token", "xoxb-…"))?;
+        if let Some(app) = &app_token {
+            check_token(app, "xapp-").ok_or(SlackError::Token("app-level token", "xapp-…"))?;
+        }
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            // The Web API does not redirect; following one would carry the
+            // Authorization header to wherever it pointed.
+            .redirect(reqwest::redirect::Policy::none())
+            .connection_verbose(false)
+            .build()
+            .map_err(|e| SlackError::Transport(clean_text(&e.without_url().to_string(), &[])))?;
+        Ok(Self {
+            http,
+            root: api_root,
+            bot_token,
+            app_token,
+        })
+    }
+
+    /// Whether the client holds the app-level token Socket Mode needs.
+    pub fn has_app_token(&self) -> bool {
+        self.app_token.is_some()
+    }
+
+    /// The bot's own ids (`auth.test`).
+    pub async fn auth_test(&self) -> Result<BotIdentity, SlackError> {
+        self.call("auth.test", &self.bot_token, None).await
+    }
+
+    /// Posts `text` in `channel`, in the thread of `thread_ts` when given;
+    /// the new message's `ts`.
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        text: &str,
+        thread_ts: Option<&str>,
+    ) -> Result<String, SlackError> {
+        #[derive(Deserialize)]
+        struct Posted {
+            ts: String,
+        }
+        let mut body = json!({ "channel": channel, "text": text });
+        if let Some(thread) = thread_ts {
+            body["thread_ts"] = thread.into();
+        }
+        let posted: Posted = self
+            .call("chat.postMessage", &self.bot_token, Some(&body))
+            .await?;
+        Ok(posted.ts)
+    }
+
+    /// Replaces the text of the bot's message `ts` in `channel` (`chat.update`).
+    pub async fn update(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel, "ts": ts, "text": text });
+        self.call::<Value>("chat.update", &self.bot_token, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// A Socket Mode WebSocket URL (`apps.connections.open`, with the
+    /// app-level token). The URL holds a one-time ticket: it is only
+    /// connected to, never logged.
+    pub async fn open_connection(&self) -> Result<Url, SlackError> {
+        #[derive(Deserialize)]
+        struct Opened {
+            url: String,
+        }
+        const METHOD: &str = "apps.connections.open";
+        let token = self
+            .app_token
+            .as_ref()
+            .ok_or(SlackError::NoAppToken(METHOD))?;
+        let opened: Opened = self.call(METHOD, token, None).await?;
+        let malformed = SlackError::Malformed {
+            method: METHOD,
+            detail: "url is not a wss:// URL (ws:// only to loopback)",
+        };
+        let url = Url::parse(&opened.url).map_err(|_| malformed.clone())?;
+        let fits = url.scheme() == "wss" || (url.scheme() == "ws" && is_loopback(&url));
+        if !fits || url.host_str().is_none() {
+            return Err(malformed);
+        }
+        Ok(url)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        token: &SecretValue,
+        body: Option<&Value>,
+    ) -> Result<T, SlackError> {
+        tracing::debug!(method, "slack call");
+        let mut request = self
+            .http
+            .post(self.method_url(method))
+            .timeout(CALL_TIMEOUT)
+            .bearer_auth(token.expose_str().unwrap_or_default());
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.map_err(|e| self.transport(e))?;
+        let status = response.status();
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            let secs = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(1)
+                .clamp(1, MAX_RETRY_AFTER_SECS);
+            return Err(SlackError::RetryAfter { method, secs });
+        }
+        if !status.is_success() {
+            return Err(SlackError::Server {
+                method,
+                status: status.as_u16(),
+            });
+        }
+        let bytes = self.read_bounded(response).await?;
+        answer(method, &bytes)
+    }
+
+    async fn read_bounded(&self, mut response: reqwest::Response) -> Result<Vec<u8>, SlackError> {
+        let limit = MAX_ANSWER_BYTES;
+        if response.content_length().is_some_and(|len| len > limit) {
+            return Err(SlackError::TooLarge { limit });
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
+            if (body.len() + chunk.len()) as u64 > limit {
+                return Err(SlackError::TooLarge { limit });
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    fn transport(&self, error: reqwest::Error) -> SlackError {
+        use std::error::Error as _;
+        let error = error.without_url();
+        let mut text = error.to_string();
+        let mut source = error.source();
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        let bot = self.bot_token.expose_str().unwrap_or_default();
+        let app = self
+            .app_token
+            .as_ref()
+            .and_then(SecretValue::expose_str)
+            .unwrap_or_default();
+        SlackError::Transport(clean_text(&text, &[bot, app]))
+    }
+
+    /// `<root>/<method>`.
+    fn method_url(&self, method: &str) -> Url {
+        let mut url = self.root.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().push(method);
+        }
+        url
+    }
+}
+
+/// The documented envelope: `{"ok": true, ...}` or `{"ok": false, "error": code}`.
+fn answer<T: DeserializeOwned>(method: &'static str, bytes: &[u8]) -> Result<T, SlackError> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        ok: bool,
+        #[serde(default)]
+        error: Option<String>,
+    }
+    let malformed = |detail| SlackError::Malformed { method, detail };
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|_| malformed("not the {ok, ...} envelope"))?;
+    if !envelope.ok {
+        let error = clean_code(envelope.error.as_deref().unwrap_or_default());
+        return Err(if TOKEN_ERRORS.contains(&error.as_str()) {
+            SlackError::Unauthorized { method, error }
+        } else {
+            SlackError::Refused { method, error }
+        });
+    }
+    serde_json::from_slice(bytes).map_err(|_| malformed("ok without the documented fields"))
+}
+
+fn is_loopback(url: &Url) -> bool {
+    url.host_str()
+        .map(|host| host.trim_start_matches('[').trim_end_matches(']'))
+        .and_then(|host| host.parse::<IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback())
+}
+
+fn check_root(root: &Url) -> Result<(), SlackError> {
+    if !(root.scheme() == "https" || (root.scheme() == "http" && is_loopback(root))) {
+        return Err(SlackError::Root(
+            "must be https:// (http:// only to a loopback address)",
+        ));
+    }
+    if root.cannot_be_a_base() || !root.username().is_empty() || root.password().is_some() {
+        return Err(SlackError::Root("must be a plain URL without credentials"));
+    }
+    Ok(())
+}
+
+/// `prefix` then 1 to 250 of letters, digits and `-`: Slack's token forms,
+/// and nothing that could break out of a header.
+fn check_token(token: &SecretValue, prefix: &str) -> Option<()> {
+    let text = token.expose_str()?;
+    let rest = text.strip_prefix(prefix)?;
+    let fits = (1..=250).contains(&rest.len())
+        && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    fits.then_some(())
+}

@@ -1,0 +1,444 @@
+//! A fake Slack for what crabline does not emulate: `chat.update`, 429s and
+//! Socket Mode. It answers as api.slack.com documents: the Web API's
+//! `{"ok": …}` envelope with `Authorization: Bearer` tokens (bot token for
+//! the bot's methods, app-level token for `apps.connections.open`),
+//! `Retry-After` on a 429, and Socket Mode's `hello`, envelope,
+//! acknowledgement and `disconnect` frames, byte for byte in shape. Plain
+//! HTTP/1.1 and plain WebSocket, on loopback.
+#![allow(dead_code, clippy::result_large_err)]
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+
+pub const BOT_TOKEN: &str = "xoxb-1111-2222-FAKEBOTSECRET";
+pub const APP_TOKEN: &str = "xapp-1-A0FAKE-3333-FAKEAPPSECRET";
+pub const TEAM: &str = "T0FAKE";
+pub const BOT_USER: &str = "U0BOT";
+pub const BOT_ID: &str = "B0BOT";
+const WAIT: Duration = Duration::from_secs(20);
+
+#[derive(Default)]
+struct State {
+    ws_addr: Option<SocketAddr>,
+    /// (method, body) of every call with a valid token.
+    calls: Vec<(String, Value)>,
+    /// Messages the bot posted, by (channel, ts).
+    messages: HashSet<(String, String)>,
+    next_ts: u64,
+    /// How many calls are still to be refused with a 429.
+    rate_limited: u32,
+    retry_after: u64,
+    tickets: HashSet<String>,
+    next_ticket: u64,
+    opened: u32,
+    live: i32,
+    max_live: i32,
+    closed_cleanly: u32,
+    current: Option<mpsc::UnboundedSender<Message>>,
+    acks: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct FakeSlack {
+    state: Arc<Mutex<State>>,
+    api_root: String,
+}
+
+impl FakeSlack {
+    pub async fn start() -> FakeSlack {
+        let http = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let state = Arc::new(Mutex::new(State {
+            ws_addr: Some(ws.local_addr().unwrap()),
+            next_ts: 100,
+            ..State::default()
+        }));
+        let fake = FakeSlack {
+            state: state.clone(),
+            api_root: format!("http://{}/api", http.local_addr().unwrap()),
+        };
+        let web = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = http.accept().await {
+                tokio::spawn(web.clone().serve_http(stream));
+            }
+        });
+        let socket = fake.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = ws.accept().await {
+                tokio::spawn(socket.clone().serve_socket(stream));
+            }
+        });
+        fake
+    }
+
+    pub fn api_root(&self) -> url::Url {
+        url::Url::parse(&self.api_root).unwrap()
+    }
+
+    /// The next `count` calls are answered 429 with `Retry-After: secs`.
+    pub fn rate_limit(&self, count: u32, secs: u64) {
+        let mut state = self.state.lock().unwrap();
+        state.rate_limited = count;
+        state.retry_after = secs;
+    }
+
+    /// The bodies of the accepted calls of `method`.
+    pub fn calls(&self, method: &str) -> Vec<Value> {
+        let state = self.state.lock().unwrap();
+        state
+            .calls
+            .iter()
+            .filter(|(m, _)| m == method)
+            .map(|(_, body)| body.clone())
+            .collect()
+    }
+
+    pub async fn wait_calls(&self, method: &str, count: usize) -> Vec<Value> {
+        let until = Instant::now() + WAIT;
+        loop {
+            let calls = self.calls(method);
+            if calls.len() >= count {
+                return calls;
+            }
+            assert!(
+                Instant::now() < until,
+                "{} of {count} {method}: {calls:?}",
+                calls.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn serve_http(self, mut stream: TcpStream) {
+        let mut buffer = Vec::new();
+        let mut chunk = [0u8; 4096];
+        let head_end = loop {
+            if let Some(at) = find(&buffer, b"\r\n\r\n") {
+                break at;
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buffer[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or_default().to_owned();
+        let mut length = 0usize;
+        let mut authorization = None;
+        for line in lines {
+            let (name, value) = line.split_once(':').unwrap_or_default();
+            match name.trim().to_ascii_lowercase().as_str() {
+                "content-length" => length = value.trim().parse().unwrap_or(0),
+                "authorization" => authorization = Some(value.trim().to_owned()),
+                _ => {}
+            }
+        }
+        let mut body = buffer[head_end + 4..].to_vec();
+        while body.len() < length {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let path = request_line
+            .split(' ')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        let method = path.strip_prefix("/api/").unwrap_or_default().to_owned();
+        let body: Value = if body.is_empty() {
+            json!({})
+        } else {
+            serde_json::from_slice(&body).unwrap_or(Value::Null)
+        };
+        let (status, headers, answer) = self.answer(&method, authorization.as_deref(), body);
+        let answer = answer.to_string();
+        let response = format!(
+            "HTTP/1.1 {status}\r\nContent-Type: application/json; charset=utf-8\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+            answer.len()
+        );
+        let _ = stream.write_all(response.as_bytes()).await;
+        let _ = stream.shutdown().await;
+    }
+
+    fn answer(
+        &self,
+        method: &str,
+        authorization: Option<&str>,
+        body: Value,
+    ) -> (&'static str, String, Value) {
+        let mut state = self.state.lock().unwrap();
+        let ok = "200 OK";
+        if state.rate_limited > 0 {
+            state.rate_limited -= 1;
+            let headers = format!("Retry-After: {}\r\n", state.retry_after);
+            return (
+                "429 Too Many Requests",
+                headers,
+                json!({"ok": false, "error": "ratelimited"}),
+            );
+        }
+        let token = authorization.and_then(|a| a.strip_prefix("Bearer "));
+        let wants_app = method == "apps.connections.open";
+        let expected = if wants_app { APP_TOKEN } else { BOT_TOKEN };
+        let refused = match token {
+            None => Some("not_authed"),
+            Some(t) if t == expected => None,
+            Some(t) if t == BOT_TOKEN || t == APP_TOKEN => Some("not_allowed_token_type"),
+            Some(_) => Some("invalid_auth"),
+        };
+        if let Some(error) = refused {
+            return (ok, String::new(), json!({"ok": false, "error": error}));
+        }
+        state.calls.push((method.to_owned(), body.clone()));
+        let text = body["text"].as_str().unwrap_or_default();
+        let channel = body["channel"].as_str().unwrap_or_default().to_owned();
+        let answer = match method {
+            "auth.test" => json!({
+                "ok": true, "url": "https://fake.slack.test/", "team": "Fake",
+                "user": "bot", "team_id": TEAM, "user_id": BOT_USER, "bot_id": BOT_ID,
+                "is_enterprise_install": false,
+            }),
+            "apps.connections.open" => {
+                state.next_ticket += 1;
+                let ticket = format!("ticket-{}", state.next_ticket);
+                state.tickets.insert(ticket.clone());
+                let addr = state.ws_addr.unwrap();
+                json!({"ok": true, "url": format!("ws://{addr}/link/?ticket={ticket}&app_id=A0FAKE")})
+            }
+            "chat.postMessage" | "chat.update" if channel.is_empty() => {
+                json!({"ok": false, "error": "channel_not_found"})
+            }
+            "chat.postMessage" | "chat.update" if text.is_empty() => {
+                json!({"ok": false, "error": "no_text"})
+            }
+            "chat.postMessage" | "chat.update" if text.chars().count() > 40_000 => {
+                json!({"ok": false, "error": "msg_too_long"})
+            }
+            "chat.postMessage" => {
+                state.next_ts += 1;
+                let ts = format!("1700000000.{:06}", state.next_ts);
+                state.messages.insert((channel.clone(), ts.clone()));
+                let mut message = json!({
+                    "type": "message", "text": text, "user": BOT_USER,
+                    "bot_id": BOT_ID, "ts": ts, "team": TEAM,
+                });
+                if let Some(thread) = body["thread_ts"].as_str() {
+                    message["thread_ts"] = thread.into();
+                }
+                json!({"ok": true, "channel": channel, "ts": ts, "message": message})
+            }
+            "chat.update" => {
+                let ts = body["ts"].as_str().unwrap_or_default().to_owned();
+                if state.messages.contains(&(channel.clone(), ts.clone())) {
+                    json!({
+                        "ok": true, "channel": channel, "ts": ts, "text": text,
+                        "message": {"text": text, "user": BOT_USER},
+                    })
+                } else {
+                    json!({"ok": false, "error": "message_not_found"})
+                }
+            }
+            _ => json!({"ok": false, "error": "unknown_method"}),
+        };
+        (ok, String::new(), answer)
+    }
+
+    async fn serve_socket(self, stream: TcpStream) {
+        let state = self.state.clone();
+        let check = move |request: &Request,
+                          response: Response|
+              -> Result<Response, ErrorResponse> {
+            let query = request.uri().query().unwrap_or_default();
+            let ticket = query
+                .split('&')
+                .find_map(|pair| pair.strip_prefix("ticket="))
+                .unwrap_or_default();
+            // A ticket opens one connection, once.
+            if request.uri().path() == "/link/" && state.lock().unwrap().tickets.remove(ticket) {
+                Ok(response)
+            } else {
+                let mut refused = ErrorResponse::new(None);
+                *refused.status_mut() = http::StatusCode::UNAUTHORIZED;
+                Err(refused)
+            }
+        };
+        let Ok(mut socket) = tokio_tungstenite::accept_hdr_async(stream, check).await else {
+            return;
+        };
+        let (outgoing, mut to_send) = mpsc::unbounded_channel();
+        let connections = {
+            let mut state = self.state.lock().unwrap();
+            state.opened += 1;
+            state.live += 1;
+            state.max_live = state.max_live.max(state.live);
+            state.current = Some(outgoing);
+            state.live
+        };
+        let hello = json!({
+            "type": "hello",
+            "num_connections": connections,
+            "debug_info": {
+                "host": "applink-fake", "build_number": 1,
+                "approximate_connection_time": 18060,
+            },
+            "connection_info": {"app_id": "A0FAKE"},
+        });
+        if socket
+            .send(Message::Text(hello.to_string().into()))
+            .await
+            .is_err()
+        {
+            self.lost(false);
+            return;
+        }
+        let mut closed = false;
+        loop {
+            tokio::select! {
+                next = to_send.recv() => if let Some(message) = next {
+                    let _ = socket.send(message).await;
+                },
+                frame = socket.next() => match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        let ack: Value = serde_json::from_str(text.as_str()).unwrap_or_default();
+                        if let Some(id) = ack["envelope_id"].as_str() {
+                            self.state.lock().unwrap().acks.push(id.to_owned());
+                        }
+                    }
+                    Some(Ok(Message::Close(_))) if !closed => {
+                        // Counted before the close is answered, so the client
+                        // can only open its next connection after this one
+                        // is gone.
+                        closed = true;
+                        self.lost(true);
+                    }
+                    Some(Ok(_)) => {}
+                    None | Some(Err(_)) => {
+                        if !closed {
+                            self.lost(false);
+                        }
+                        return;
+                    }
+                },
+            }
+        }
+    }
+
+    fn lost(&self, cleanly: bool) {
+        let mut state = self.state.lock().unwrap();
+        state.live -= 1;
+        if cleanly {
+            state.closed_cleanly += 1;
+        }
+    }
+
+    /// Sends a frame on the newest connection.
+    fn send_frame(&self, frame: Value) {
+        let state = self.state.lock().unwrap();
+        let current = state.current.as_ref().expect("a Socket Mode connection");
+        current
+            .send(Message::Text(frame.to_string().into()))
+            .unwrap();
+    }
+
+    /// Delivers `payload` (an `event_callback`) in an `events_api` envelope.
+    pub fn deliver(&self, envelope_id: &str, payload: Value) {
+        self.send_frame(json!({
+            "payload": payload,
+            "envelope_id": envelope_id,
+            "type": "events_api",
+            "accepts_response_payload": false,
+            "retry_attempt": 0,
+            "retry_reason": "",
+        }));
+    }
+
+    /// Asks the client to reconnect, as Slack does before it rotates a host.
+    pub fn disconnect(&self, reason: &str) {
+        self.send_frame(json!({
+            "type": "disconnect",
+            "reason": reason,
+            "debug_info": {"host": "applink-fake"},
+        }));
+    }
+
+    pub async fn wait_ack(&self, envelope_id: &str) {
+        let until = Instant::now() + WAIT;
+        while !self
+            .state
+            .lock()
+            .unwrap()
+            .acks
+            .iter()
+            .any(|a| a == envelope_id)
+        {
+            assert!(
+                Instant::now() < until,
+                "envelope {envelope_id} was not acknowledged"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until `count` connections were opened (the newest greeted).
+    pub async fn wait_connections(&self, count: u32) {
+        let until = Instant::now() + WAIT;
+        while self.state.lock().unwrap().opened < count {
+            assert!(
+                Instant::now() < until,
+                "fewer than {count} Socket Mode connections"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// (opened, most open at once, closed with a close frame).
+    pub fn connections(&self) -> (u32, i32, u32) {
+        let state = self.state.lock().unwrap();
+        (state.opened, state.max_live, state.closed_cleanly)
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// An `event_callback` as Slack sends it, around `event`.
+pub fn callback(event_id: &str, event: Value) -> Value {
+    json!({
+        "token": "XXYYZZ",
+        "team_id": TEAM,
+        "api_app_id": "A0FAKE",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1_700_000_000,
+        "authorizations": [{
+            "enterprise_id": null, "team_id": TEAM, "user_id": BOT_USER,
+            "is_bot": true, "is_enterprise_install": false,
+        }],
+        "is_ext_shared_channel": false,
+    })
+}
+
+/// A person's direct message to the bot.
+pub fn direct_message(user: &str, text: &str, ts: &str) -> Value {
+    json!({
+        "type": "message", "channel": format!("D{user}"), "user": user, "text": text,
+        "ts": ts, "event_ts": ts, "channel_type": "im", "team": TEAM,
+        "client_msg_id": format!("c-{ts}"),
+    })
+}

@@ -1,0 +1,276 @@
+//! Slack's Events API route: every delivery's signature is checked before
+//! its body is read; a `url_verification` gets its challenge back; an event
+//! is taken once by its `event_id` and answered through the Web API (a fake
+//! Slack here: crabline cannot post its signed deliveries to a URL we give).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "slack/fake.rs"]
+mod fake;
+#[path = "slack/setup.rs"]
+mod setup;
+
+use std::sync::Arc;
+
+use aws_lc_rs::hmac;
+use chrono::{DateTime, Utc};
+use fake::{APP_TOKEN, BOT_TOKEN, FakeSlack, callback, direct_message};
+use hardshell_channels::slack::{SlackChannel, SlackSecrets};
+use hardshell_channels::verify::VerifyError;
+use hardshell_channels::webhook::{WebhookEndpoint, WebhookOutcome, WebhookRequest};
+use hardshell_config::{ApiRoot, SlackMode};
+use http::{HeaderMap, HeaderValue, Method};
+use serde_json::{Value, json};
+use setup::{Setup, secret};
+
+const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+fn config(fake: &FakeSlack, mode: SlackMode) -> hardshell_config::Slack {
+    hardshell_config::Slack {
+        enabled: true,
+        mode,
+        api_root: ApiRoot::parse(fake.api_root().as_str()).unwrap(),
+        ..Default::default()
+    }
+}
+
+/// The route of an Events API channel whose run has started.
+async fn endpoint(fake: &FakeSlack, setup: &mut Setup) -> Arc<dyn WebhookEndpoint> {
+    let secrets = SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: None,
+        signing_secret: Some(secret(SIGNING_SECRET)),
+    };
+    let channel = SlackChannel::new(
+        &config(fake, SlackMode::Events),
+        secrets,
+        setup.dispatcher(),
+    )
+    .unwrap();
+    let route = channel.webhook().expect("events mode has a route");
+    // Runs until the test's runtime ends.
+    tokio::spawn(channel.run(std::future::pending()));
+    route
+}
+
+/// Headers as Slack signs a delivery: `v0=` HMAC-SHA256 of `v0:{ts}:{body}`.
+fn signed(body: &[u8], at: DateTime<Utc>, key: &str) -> HeaderMap {
+    let stamp = at.timestamp().to_string();
+    let key = hmac::Key::new(hmac::HMAC_SHA256, key.as_bytes());
+    let mut context = hmac::Context::with_key(&key);
+    context.update(format!("v0:{stamp}:").as_bytes());
+    context.update(body);
+    let signature = format!("v0={}", hex::encode(context.sign().as_ref()));
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-slack-request-timestamp",
+        HeaderValue::from_str(&stamp).unwrap(),
+    );
+    headers.insert(
+        "x-slack-signature",
+        HeaderValue::from_str(&signature).unwrap(),
+    );
+    headers.insert("content-type", HeaderValue::from_static("application/json"));
+    headers
+}
+
+fn deliver(
+    endpoint: &Arc<dyn WebhookEndpoint>,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: DateTime<Utc>,
+) -> WebhookOutcome {
+    endpoint.receive(WebhookRequest {
+        method: &Method::POST,
+        headers,
+        query: None,
+        body,
+        now,
+    })
+}
+
+fn bytes(value: &Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+#[tokio::test]
+async fn the_url_verification_challenge_is_answered_only_when_signed() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let endpoint = endpoint(&fake, &mut setup).await;
+    assert_eq!(endpoint.path(), "/hooks/slack");
+    assert_eq!(endpoint.methods(), [Method::POST]);
+    let now = Utc::now();
+    let body = bytes(&json!({
+        "token": "Jhj5dZrVaK7ZwHHjRyZWjbDl",
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P",
+        "type": "url_verification",
+    }));
+    let answered = deliver(&endpoint, &signed(&body, now, SIGNING_SECRET), &body, now);
+    assert_eq!(
+        answered,
+        WebhookOutcome::Accepted {
+            body: b"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P".to_vec()
+        }
+    );
+    let unsigned = deliver(&endpoint, &HeaderMap::new(), &body, now);
+    assert_eq!(
+        unsigned,
+        WebhookOutcome::Rejected(VerifyError::MissingSignature)
+    );
+    let forged = deliver(&endpoint, &signed(&body, now, "not-the-secret"), &body, now);
+    assert_eq!(forged, WebhookOutcome::Rejected(VerifyError::BadSignature));
+    let old = now - chrono::Duration::seconds(301);
+    let stale = deliver(&endpoint, &signed(&body, old, SIGNING_SECRET), &body, now);
+    assert!(matches!(
+        stale,
+        WebhookOutcome::Rejected(VerifyError::StaleTimestamp { .. })
+    ));
+}
+
+#[tokio::test]
+async fn a_challenge_we_would_not_echo_is_malformed() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let endpoint = endpoint(&fake, &mut setup).await;
+    let now = Utc::now();
+    for body in [
+        bytes(&json!({"type": "url_verification", "challenge": "<script>alert(1)</script>"})),
+        bytes(&json!({"type": "url_verification"})),
+        b"{not json".to_vec(),
+    ] {
+        let outcome = deliver(&endpoint, &signed(&body, now, SIGNING_SECRET), &body, now);
+        assert_eq!(outcome, WebhookOutcome::Malformed);
+    }
+}
+
+#[tokio::test]
+async fn an_event_is_handled_once_and_its_replay_is_a_duplicate() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let endpoint = endpoint(&fake, &mut setup).await;
+    let now = Utc::now();
+    let body = bytes(&callback(
+        "Ev1",
+        direct_message("U0STRANGER", "hi", "1700000000.000001"),
+    ));
+    let first = deliver(&endpoint, &signed(&body, now, SIGNING_SECRET), &body, now);
+    assert_eq!(first, WebhookOutcome::Accepted { body: Vec::new() });
+    // Slack's retry (or an attacker's replay inside the window), signed anew.
+    let later = now + chrono::Duration::seconds(60);
+    let mut retry = signed(&body, later, SIGNING_SECRET);
+    retry.insert("x-slack-retry-num", HeaderValue::from_static("1"));
+    assert_eq!(
+        deliver(&endpoint, &retry, &body, later),
+        WebhookOutcome::Duplicate
+    );
+    // A forged delivery of a new event is refused and handled by nobody.
+    let forged = bytes(&callback(
+        "Ev2",
+        direct_message("U0FORGER", "hi", "1700000000.000002"),
+    ));
+    let refused = deliver(&endpoint, &signed(&forged, now, "guess"), &forged, now);
+    assert_eq!(refused, WebhookOutcome::Rejected(VerifyError::BadSignature));
+    // A last event: once it is answered, everything before it was handled.
+    let last = bytes(&callback(
+        "Ev3",
+        direct_message("U0LAST", "hi", "1700000000.000003"),
+    ));
+    deliver(&endpoint, &signed(&last, now, SIGNING_SECRET), &last, now);
+    let posted = fake.wait_calls("chat.postMessage", 2).await;
+    let channels: Vec<_> = posted
+        .iter()
+        .map(|p| p["channel"].as_str().unwrap())
+        .collect();
+    assert_eq!(channels, ["DU0STRANGER", "DU0LAST"]);
+    assert!(posted[0]["text"].as_str().unwrap().contains("pairing code"));
+    assert_eq!(setup.turns(), 0);
+}
+
+#[tokio::test]
+async fn deliveries_before_the_run_are_handled_once_it_runs() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let secrets = SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: None,
+        signing_secret: Some(secret(SIGNING_SECRET)),
+    };
+    let channel = SlackChannel::new(
+        &config(&fake, SlackMode::Events),
+        secrets,
+        setup.dispatcher(),
+    )
+    .unwrap();
+    let route = channel.webhook().unwrap();
+    let now = Utc::now();
+    let body = bytes(&callback(
+        "Ev1",
+        direct_message("U0EARLY", "hi", "1700000000.000001"),
+    ));
+    let taken = deliver(&route, &signed(&body, now, SIGNING_SECRET), &body, now);
+    assert_eq!(taken, WebhookOutcome::Accepted { body: Vec::new() });
+    assert!(
+        fake.calls("auth.test").is_empty(),
+        "nothing is asked of Slack before the run"
+    );
+    tokio::spawn(channel.run(std::future::pending()));
+    let posted = fake.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(posted[0]["channel"], "DU0EARLY");
+}
+
+#[tokio::test]
+async fn the_config_picks_the_mode_and_its_secret() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let no_secret = SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: None,
+        signing_secret: None,
+    };
+    let refused = SlackChannel::new(
+        &config(&fake, SlackMode::Events),
+        no_secret,
+        setup.dispatcher(),
+    )
+    .unwrap_err();
+    assert!(refused.to_string().contains("signing secret"), "{refused}");
+
+    let mut setup = Setup::new(&[]).await;
+    let socket = SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: Some(secret(APP_TOKEN)),
+        signing_secret: None,
+    };
+    let shown = format!("{socket:?}");
+    assert!(
+        !shown.contains("FAKEBOTSECRET") && !shown.contains("FAKEAPPSECRET"),
+        "{shown}"
+    );
+    let channel = SlackChannel::new(
+        &config(&fake, SlackMode::Socket),
+        socket,
+        setup.dispatcher(),
+    )
+    .unwrap();
+    assert!(channel.webhook().is_none());
+    let shown = format!("{channel:?}");
+    assert!(
+        !shown.contains("FAKEBOTSECRET") && !shown.contains("FAKEAPPSECRET"),
+        "{shown}"
+    );
+}
+
+#[tokio::test]
+async fn an_event_of_another_kind_is_accepted_not_refused() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    let endpoint = endpoint(&fake, &mut setup).await;
+    let now = Utc::now();
+    let created = json!({
+        "type": "channel_created",
+        "channel": {"id": "C0NEW", "name": "new", "created": 1_700_000_000, "creator": "U0X"},
+    });
+    let body = bytes(&callback("Ev1", created));
+    let outcome = deliver(&endpoint, &signed(&body, now, SIGNING_SECRET), &body, now);
+    assert_eq!(outcome, WebhookOutcome::Accepted { body: Vec::new() });
+}
