@@ -13,6 +13,7 @@ pub use hardshell_vocabulary::{ChannelRole, IdentityError, Platform, Sender};
 pub mod agent;
 pub mod chunk;
 pub mod conversations;
+pub mod discord;
 pub mod dispatch;
 pub mod outbox;
 pub mod pairing;

@@ -28,8 +28,9 @@ pub struct WebhookRequest<'a> {
 /// What the edge answers.
 #[derive(Debug, PartialEq, Eq)]
 pub enum WebhookOutcome {
-    /// Verified and taken: 200 with this body (`text/plain`), e.g. a
-    /// subscription challenge, or empty.
+    /// Verified and taken: 200 with this body (of the endpoint's
+    /// [`WebhookEndpoint::accepted_content_type`]), e.g. a subscription
+    /// challenge, or empty.
     Accepted { body: Vec<u8> },
     /// Verified, but a delivery already taken (a platform's retry): 200, and
     /// nothing happens again.
@@ -53,6 +54,13 @@ pub trait WebhookEndpoint: Send + Sync + std::fmt::Debug {
 
     /// The methods the route takes (a subscription handshake may be a GET).
     fn methods(&self) -> &'static [Method];
+
+    /// The media type of an [`WebhookOutcome::Accepted`] body: text (a
+    /// subscription challenge) unless the platform wants another, as
+    /// Discord wants its interaction answers as `application/json`.
+    fn accepted_content_type(&self) -> &'static str {
+        "text/plain; charset=utf-8"
+    }
 
     /// Verifies the request before anything of it is parsed; then takes the
     /// delivery (handled in the background) or refuses it.

@@ -1,0 +1,261 @@
+//! Discord, through its gateway: the edge opens a WebSocket to Discord
+//! (twilight-gateway: identify, heartbeats, resume), so nothing listens for
+//! Discord and no inbound route exists, unless the owner also takes
+//! interactions over HTTP (see [`interactions`]).
+//!
+//! - When it starts running, the channel reads the bot's own id (`GET
+//!   /users/@me`), to spot mentions and drop its own messages; retried with
+//!   backoff, since Discord may be unreachable then.
+//! - Intents: guild messages, direct messages and message content, nothing
+//!   else; without the privileged Message Content intent enabled in the
+//!   developer portal Discord closes the gateway (4014), reported as what
+//!   to fix and tried again slowly.
+//! - Messages are handled one at a time, in order, each to its end, by one
+//!   task fed through a bounded queue, while the gateway keeps being read:
+//!   a long turn must not stop the heartbeats. A message seen again (events
+//!   replayed after a resume) is dropped by its id.
+//! - Messages from bots (the bot's own included), webhooks and the
+//!   platform's notices are dropped before the dispatch.
+//! - Replies go through the REST API, threaded to the message they answer,
+//!   with `allowed_mentions` empty: the agent's text never pings anyone.
+//!
+//! Messages written while hardshell is down are not delivered by the
+//! gateway and are not fetched afterwards.
+
+pub mod api;
+pub mod event;
+mod gateway;
+pub mod interactions;
+pub mod outbox;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use hardshell_secrets::SecretValue;
+use tokio::sync::mpsc;
+use twilight_gateway::error::ReceiveMessageErrorType;
+use twilight_gateway::{CloseFrame, Message, Shard};
+use url::Url;
+
+use crate::Platform;
+use crate::dispatch::{Dispatcher, Inbound};
+use api::{DiscordApi, DiscordError};
+use gateway::Intake;
+pub use interactions::DiscordInteractions;
+use outbox::DiscordOutbox;
+
+/// Messages waiting for the one handling task; past it, a flood is dropped
+/// rather than stalling the gateway's heartbeats.
+const QUEUE: usize = 256;
+/// Wait after Discord refused the token or the intents: the owner's to fix.
+const REFUSED_WAIT: Duration = Duration::from_secs(300);
+/// Longest wait between failed starts.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiscordChannelError {
+    #[error("discord: the api root is not a URL")]
+    Root,
+    #[error("discord: building the REST client: {0}")]
+    Client(#[source] DiscordError),
+    #[error("discord: the local gateway URL is not ws(s) on a loopback host without a query")]
+    GatewayUrl,
+    #[error("discord: reading the bot's identity (GET /users/@me): {0}")]
+    Identify(#[source] DiscordError),
+    #[error("discord: reading the emulator's gateway URL (GET /gateway/bot): {0}")]
+    Gateway(#[source] DiscordError),
+}
+
+/// The Discord channel, on the gateway; see the module.
+pub struct DiscordChannel {
+    api: Arc<DiscordApi>,
+    token: SecretValue,
+    dispatcher: Arc<Dispatcher>,
+    /// A local gateway named by the caller (an emulator, or a relay to one).
+    gateway: Option<String>,
+}
+
+impl std::fmt::Debug for DiscordChannel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscordChannel")
+            .field("api", &self.api)
+            .field("token", &self.token)
+            .field("gateway", &self.gateway)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DiscordChannel {
+    /// The channel of `[channels.discord]` with its `token` (the secret
+    /// store's). Nothing is asked of Discord until [`DiscordChannel::run`].
+    /// The gateway is Discord's own (`wss://gateway.discord.gg`), except
+    /// behind a loopback API root (a local emulator), whose `GET
+    /// /gateway/bot` names its own.
+    pub fn new(
+        config: &hardshell_config::Discord,
+        token: SecretValue,
+        dispatcher: Dispatcher,
+    ) -> Result<Self, DiscordChannelError> {
+        debug_assert_eq!(dispatcher.platform(), Platform::Discord);
+        let root = Url::parse(config.api_root.as_str()).map_err(|_| DiscordChannelError::Root)?;
+        let api = DiscordApi::new(root, &token).map_err(DiscordChannelError::Client)?;
+        Ok(Self {
+            api: Arc::new(api),
+            token,
+            dispatcher: Arc::new(dispatcher),
+            gateway: None,
+        })
+    }
+
+    /// Connects to the gateway at `url` instead, which must be ws(s) on a
+    /// loopback host: a local emulator, or a relay in front of one.
+    pub fn on_local_gateway(mut self, url: &Url) -> Result<Self, DiscordChannelError> {
+        self.gateway = Some(gateway::local_gateway(url).ok_or(DiscordChannelError::GatewayUrl)?);
+        Ok(self)
+    }
+
+    /// The bot's id and its shard.
+    async fn prepare(&self) -> Result<(String, Shard), DiscordChannelError> {
+        let bot = self.api.me().await.map_err(DiscordChannelError::Identify)?;
+        let local = match &self.gateway {
+            Some(url) => Some(url.clone()),
+            None if self.api.is_local() => {
+                let url = self
+                    .api
+                    .gateway_url()
+                    .await
+                    .map_err(DiscordChannelError::Gateway)?;
+                Some(gateway::local_gateway(&url).ok_or(DiscordChannelError::GatewayUrl)?)
+            }
+            None => None,
+        };
+        // `new` checked the token's grammar; the text is twilight's to keep,
+        // behind its own redacting Debug.
+        let token = self.token.expose_str().unwrap_or_default().to_owned();
+        tracing::info!(bot = %bot.id, "discord: connecting to the gateway");
+        Ok((bot.id, gateway::shard(token, local.as_deref())))
+    }
+
+    /// Reads the gateway until `shutdown` completes. Getting ready is
+    /// retried (Discord may be unreachable at start), and so is a gateway
+    /// Discord closed for good (a refused token, intents not enabled),
+    /// slowly. The message being handled is finished first; those still
+    /// queued are dropped.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        let stopping = Arc::new(AtomicBool::new(false));
+        let handler = tokio::spawn(handle_in_order(
+            waiting,
+            self.dispatcher.clone(),
+            DiscordOutbox::new(self.api.clone()),
+            stopping.clone(),
+        ));
+        let mut shutdown = std::pin::pin!(shutdown.fuse());
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            let prepared = tokio::select! {
+                () = &mut shutdown => break,
+                prepared = self.prepare() => prepared,
+            };
+            let wait = match prepared {
+                Ok((bot, mut shard)) => {
+                    backoff = Duration::from_secs(1);
+                    let ended = read(&mut shard, Intake::new(bot), &queue, &mut shutdown).await;
+                    shard.close(CloseFrame::NORMAL);
+                    if ended == Ended::Shutdown {
+                        break;
+                    }
+                    REFUSED_WAIT
+                }
+                Err(e @ DiscordChannelError::Identify(DiscordError::Unauthorized)) => {
+                    tracing::error!("{e}; trying again in {}s", REFUSED_WAIT.as_secs());
+                    REFUSED_WAIT
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "discord: not ready to connect");
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => break,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+        stopping.store(true, Ordering::SeqCst);
+        drop(queue);
+        if handler.await.is_err() {
+            tracing::error!("discord: the message handler failed");
+        }
+    }
+}
+
+/// Why reading the gateway ended.
+#[derive(Debug, PartialEq, Eq)]
+enum Ended {
+    Shutdown,
+    /// Discord closed the gateway with a code twilight does not reconnect
+    /// after; it was reported as what to fix.
+    ClosedForGood,
+}
+
+async fn read(
+    shard: &mut Shard,
+    mut intake: Intake,
+    queue: &mpsc::Sender<Inbound>,
+    shutdown: &mut Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
+) -> Ended {
+    loop {
+        let item = tokio::select! {
+            () = &mut *shutdown => return Ended::Shutdown,
+            item = shard.next() => item,
+        };
+        match item {
+            None => return Ended::ClosedForGood,
+            Some(Ok(Message::Text(text))) => {
+                let Some(inbound) = intake.take(&text) else {
+                    continue;
+                };
+                if queue.try_send(inbound).is_err() {
+                    tracing::warn!("discord: too many messages waiting; one was dropped");
+                }
+            }
+            Some(Ok(Message::Close(frame))) => gateway::report_close(frame.as_ref()),
+            Some(Err(e)) => match e.kind() {
+                // Its Display would quote the event, a person's text.
+                ReceiveMessageErrorType::Deserializing { .. } => {
+                    tracing::warn!("discord: unreadable gateway event ignored");
+                }
+                ReceiveMessageErrorType::Reconnect => {
+                    tracing::warn!("discord: reconnecting to the gateway failed; retrying");
+                }
+                _ => tracing::warn!("discord: gateway error"),
+            },
+        }
+    }
+}
+
+async fn handle_in_order(
+    mut waiting: mpsc::Receiver<Inbound>,
+    dispatcher: Arc<Dispatcher>,
+    outbox: DiscordOutbox,
+    stopping: Arc<AtomicBool>,
+) {
+    while let Some(inbound) = waiting.recv().await {
+        if stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        let message = inbound.message.clone().unwrap_or_default();
+        match dispatcher.handle(inbound, &outbox).await {
+            Ok(handled) => tracing::debug!(%message, ?handled, "discord: message handled"),
+            Err(e) => {
+                tracing::error!(%message, error = %e, "discord: a message could not be handled");
+            }
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! A typed client of the few Discord REST v10 calls the channel makes
+//! (discord.com/developers/docs/resources/message). The bot token travels in
+//! the `Authorization: Bot <token>` header, marked sensitive, and nowhere
+//! else: URLs never hold it, transport errors lose their URL anyway, and
+//! every text Discord sends back is cleaned and cut before an error keeps it.
+
+mod error;
+
+use std::fmt;
+use std::time::Duration;
+
+use hardshell_secrets::SecretValue;
+use reqwest::header::{AUTHORIZATION, HeaderValue};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use url::{Host, Url};
+
+pub use error::DiscordError;
+
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The largest answer read: a message object is a few kilobytes.
+const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// The bot's own user, as `GET /users/@me` gives it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BotUser {
+    pub id: String,
+}
+
+#[derive(Deserialize)]
+struct GatewayBot {
+    url: String,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    id: String,
+}
+
+/// A client of one bot's REST API.
+pub struct DiscordApi {
+    http: reqwest::Client,
+    root: Url,
+    authorization: HeaderValue,
+}
+
+impl fmt::Debug for DiscordApi {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DiscordApi")
+            .field("root", &self.root.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl DiscordApi {
+    /// A client of the REST API at `api_root` (`https://discord.com/api/v10`;
+    /// plain http only on a loopback host, for a local emulator).
+    pub fn new(api_root: Url, token: &SecretValue) -> Result<Self, DiscordError> {
+        if !(api_root.scheme() == "https"
+            || (api_root.scheme() == "http" && is_loopback(&api_root)))
+            || api_root.cannot_be_a_base()
+            || api_root.query().is_some()
+            || !api_root.username().is_empty()
+        {
+            return Err(DiscordError::Root);
+        }
+        let token = token
+            .expose_str()
+            .filter(|t| is_token(t))
+            .ok_or(DiscordError::Token)?;
+        let mut authorization =
+            HeaderValue::from_str(&format!("Bot {token}")).map_err(|_| DiscordError::Token)?;
+        // Kept out of reqwest's and hyper's debug output.
+        authorization.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            // A redirect would carry the Authorization header elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .connection_verbose(false)
+            .build()
+            .map_err(|e| DiscordError::Transport(error::transport_text(e)))?;
+        Ok(Self {
+            http,
+            root: api_root,
+            authorization,
+        })
+    }
+
+    /// Whether the API root is a loopback emulator's, whose gateway URL is
+    /// then taken from it too.
+    pub fn is_local(&self) -> bool {
+        is_loopback(&self.root)
+    }
+
+    /// The bot itself: its id, to spot mentions and its own messages.
+    pub async fn me(&self) -> Result<BotUser, DiscordError> {
+        self.call(Method::GET, &["users", "@me"], None).await
+    }
+
+    /// The gateway's URL, as `GET /gateway/bot` gives it.
+    pub async fn gateway_url(&self) -> Result<Url, DiscordError> {
+        let answer: GatewayBot = self.call(Method::GET, &["gateway", "bot"], None).await?;
+        Url::parse(&answer.url).map_err(|_| DiscordError::Malformed("gateway url".into()))
+    }
+
+    /// Sends `text` to channel `chat`, as a reply to `reply_to` when given;
+    /// the new message's id. No mention in it pings anyone: the agent's text
+    /// may say `@everyone`.
+    pub async fn create_message(
+        &self,
+        chat: &str,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> Result<String, DiscordError> {
+        let mut body = json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        if let Some(message) = reply_to {
+            check_snowflake(message)?;
+            // Sent even if the message was deleted meanwhile, rather than lost.
+            body["message_reference"] =
+                json!({ "message_id": message, "fail_if_not_exists": false });
+        }
+        check_snowflake(chat)?;
+        let created: Created = self
+            .call(Method::POST, &["channels", chat, "messages"], Some(&body))
+            .await?;
+        Ok(created.id)
+    }
+
+    /// Replaces the text of message `message` in channel `chat`.
+    pub async fn edit_message(
+        &self,
+        chat: &str,
+        message: &str,
+        text: &str,
+    ) -> Result<(), DiscordError> {
+        check_snowflake(chat)?;
+        check_snowflake(message)?;
+        let body = json!({ "content": text, "allowed_mentions": { "parse": [] } });
+        self.call::<Value>(
+            Method::PATCH,
+            &["channels", chat, "messages", message],
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Shows that the bot is typing in channel `chat`.
+    pub async fn typing(&self, chat: &str) -> Result<(), DiscordError> {
+        check_snowflake(chat)?;
+        self.call::<Option<Value>>(Method::POST, &["channels", chat, "typing"], None)
+            .await
+            .map(drop)
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &[&str],
+        body: Option<&Value>,
+    ) -> Result<T, DiscordError> {
+        let mut url = self.root.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(path);
+        }
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .timeout(CALL_TIMEOUT);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| DiscordError::Transport(error::transport_text(e)))?;
+        let status = response.status();
+        let retry_header = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        let bytes = read_bounded(response).await?;
+        if !status.is_success() {
+            return Err(error::failed(status, &bytes, retry_header));
+        }
+        if status == StatusCode::NO_CONTENT || bytes.is_empty() {
+            return serde_json::from_value(Value::Null)
+                .map_err(|_| DiscordError::Malformed("an empty answer".into()));
+        }
+        serde_json::from_slice(&bytes)
+            .map_err(|e| DiscordError::Malformed(error::clean(&e.to_string())))
+    }
+}
+
+async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, DiscordError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(DiscordError::TooLarge);
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| DiscordError::Transport(error::transport_text(e)))?
+    {
+        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+            return Err(DiscordError::TooLarge);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+pub(crate) fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A bot token as the developer portal issues them (three base64url parts
+/// joined by dots); also what makes `Bot <token>` a safe header value.
+fn is_token(token: &str) -> bool {
+    (20..=200).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+/// A snowflake: 1 to 20 decimal digits. Checked before it goes in a path.
+pub(crate) fn is_snowflake(id: &str) -> bool {
+    (1..=20).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn check_snowflake(id: &str) -> Result<(), DiscordError> {
+    if is_snowflake(id) {
+        Ok(())
+    } else {
+        Err(DiscordError::Argument("an id is not a snowflake"))
+    }
+}
+
+#[cfg(test)]
+#[path = "api/tests.rs"]
+mod tests;

@@ -1,0 +1,101 @@
+//! A WebSocket relay between the channel and crabline's gateway, for one
+//! difference between them: twilight sends IDENTIFY's and RESUME's token as
+//! `Bot <token>` (which Discord accepts), crabline takes only the bare token.
+//! The relay forwards every frame both ways unchanged but that one field,
+//! and can drop the connection, which makes the channel resume.
+
+use std::sync::Arc;
+
+use futures::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use url::Url;
+
+pub struct Relay {
+    /// Where the channel connects.
+    pub url: Url,
+    drop_now: Arc<Notify>,
+}
+
+impl Relay {
+    /// Relays connections to `upstream` (crabline's `ws://…/gateway`).
+    pub async fn start(upstream: &str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = Url::parse(&format!("ws://{}/gateway", listener.local_addr().unwrap())).unwrap();
+        let upstream = Url::parse(upstream).unwrap();
+        let drop_now = Arc::new(Notify::new());
+        let notify = drop_now.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = listener.accept().await.unwrap();
+                tokio::spawn(relay_one(stream, upstream.clone(), notify.clone()));
+            }
+        });
+        Relay { url, drop_now }
+    }
+
+    /// Drops the current connection, as a network failure would.
+    pub fn drop_connection(&self) {
+        self.drop_now.notify_one();
+    }
+}
+
+async fn relay_one(stream: TcpStream, upstream: Url, drop_now: Arc<Notify>) {
+    let mut query = None;
+    // The callback's signature is tungstenite's, its error type included.
+    #[allow(clippy::result_large_err)]
+    let capture = |request: &Request, response: Response| {
+        query = request.uri().query().map(str::to_owned);
+        Ok(response)
+    };
+    let Ok(client) = tokio_tungstenite::accept_hdr_async(stream, capture).await else {
+        return;
+    };
+    let mut target = upstream.clone();
+    target.set_query(query.as_deref());
+    let host = format!(
+        "{}:{}",
+        target.host_str().unwrap(),
+        target.port_or_known_default().unwrap()
+    );
+    let tcp = TcpStream::connect(host).await.unwrap();
+    let (server, _) = tokio_tungstenite::client_async(target.as_str(), tcp)
+        .await
+        .unwrap();
+    let (mut to_client, mut from_client) = client.split();
+    let (mut to_server, mut from_server) = server.split();
+    loop {
+        tokio::select! {
+            () = drop_now.notified() => return,
+            frame = from_client.next() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    let text = bare_token(text.as_str());
+                    if to_server.send(Message::text(text)).await.is_err() { return; }
+                }
+                Some(Ok(frame)) => if to_server.send(frame).await.is_err() { return; },
+                _ => return,
+            },
+            frame = from_server.next() => match frame {
+                Some(Ok(frame)) => if to_client.send(frame).await.is_err() { return; },
+                _ => return,
+            },
+        }
+    }
+}
+
+fn bare_token(text: &str) -> String {
+    let Ok(mut payload) = serde_json::from_str::<Value>(text) else {
+        return text.to_owned();
+    };
+    if (payload["op"] == 2 || payload["op"] == 6)
+        && let Some(token) = payload["d"]["token"].as_str()
+        && let Some(bare) = token.strip_prefix("Bot ")
+    {
+        payload["d"]["token"] = Value::String(bare.to_owned());
+        return payload.to_string();
+    }
+    text.to_owned()
+}
