@@ -65,7 +65,7 @@ async fn receive(
             let mut answer = HttpResponse::new(Body::from(body));
             answer.headers_mut().insert(
                 http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static("text/plain; charset=utf-8"),
+                http::HeaderValue::from_static(endpoint.accepted_content_type()),
             );
             answer
         }

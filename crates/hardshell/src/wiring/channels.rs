@@ -16,6 +16,7 @@ use hardshell_channels::webhook::WebhookEndpoint;
 use hardshell_channels::{
     Agent, ChannelRules, Dispatcher, Pairings, Platform, Unpaired,
     conversations::Conversations,
+    discord::{self, DiscordChannel},
     slack::{SlackChannel, SlackSecrets},
     telegram::TelegramChannel,
     telegram::api::TelegramApi,
@@ -41,6 +42,7 @@ pub struct ChannelSecrets {
     telegram_webhook: Option<SecretValue>,
     whatsapp: Option<WhatsappSecrets>,
     slack: Option<SlackSecrets>,
+    discord: Option<SecretValue>,
 }
 
 /// Reads the token of each channel that runs.
@@ -121,11 +123,21 @@ pub async fn channel_secrets(
         }
         _ => None,
     };
+    let discord = match (
+        &config.channels.discord.token,
+        config.channel_runs(Platform::Discord),
+    ) {
+        (Some(token), true) => Some(secret(
+            credentials.resolve("channels.discord.token", token).await?,
+        )?),
+        _ => None,
+    };
     Ok(ChannelSecrets {
         telegram,
         telegram_webhook,
         whatsapp,
         slack,
+        discord,
     })
 }
 
@@ -174,6 +186,7 @@ pub struct PreparedChannels {
     telegram: Option<TelegramRun>,
     whatsapp: Option<WhatsappWorker>,
     slack: Option<SlackChannel>,
+    discord: Option<DiscordChannel>,
     webhooks: Vec<Arc<dyn WebhookEndpoint>>,
 }
 
@@ -269,11 +282,26 @@ pub fn prepare_channels(
         }
         None => None,
     };
+    let discord = match secrets.discord {
+        Some(token) => {
+            let section = &config.channels.discord;
+            let channels = section.channels.iter().map(u64::to_string).collect();
+            let discord =
+                DiscordChannel::new(section, token, dispatcher(Platform::Discord, channels)?)
+                    .context("channels.discord")?;
+            webhooks.extend(
+                discord::interactions::endpoint(section).context("channels.discord.public_key")?,
+            );
+            Some(discord)
+        }
+        None => None,
+    };
     Ok(PreparedChannels {
         agent,
         telegram,
         whatsapp,
         slack,
+        discord,
         webhooks,
     })
 }
@@ -330,6 +358,9 @@ impl PreparedChannels {
                     )));
                 }
                 None => {}
+            }
+            if let Some(discord) = self.discord {
+                tasks.push(tokio::spawn(discord.run(until(stopped.clone()))));
             }
             if let Some(slack) = self.slack {
                 tasks.push(tokio::spawn(slack.run(until(stopped.clone()))));
