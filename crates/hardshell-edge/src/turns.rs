@@ -51,7 +51,7 @@ impl ChatTurns {
     }
 
     /// A new session id on `channel` (1–16 letters a-z) for `subject`.
-    pub fn new_session(&self, channel: &str, subject: &str) -> String {
+    pub fn new_session(channel: &str, subject: &str) -> String {
         new_session_for(channel, subject)
     }
 

@@ -155,10 +155,7 @@ struct EdgeAgent {
 
 impl Agent for EdgeAgent {
     fn new_session(&self, channel: &str, subject: &str) -> String {
-        match self.turns.get() {
-            Some(turns) => turns.new_session(channel, subject),
-            None => String::new(),
-        }
+        ChatTurns::new_session(channel, subject)
     }
 
     fn send(
