@@ -179,9 +179,13 @@ fn main() {
         p50(&channel_lat) - p50(&api_lat),
         p99(&channel_lat) - p99(&api_lat)
     );
+    // What is left once the emulator's floor is taken away: the poller, the
+    // turn and the answer, to set beside the API turn's own time.
     println!(
-        "  less crabline's own floor, {:+.2} ms p50 is hardshell's channel work (differences of medians)",
-        p50(&channel_lat) - p50(&api_lat) - p50(&floor_lat)
+        "  channel - crabline alone: {:+.2} ms p50, hardshell's whole part of a channel turn \
+         (the API turn alone: {:.2} ms p50; differences of medians, within crabline's spread)",
+        p50(&channel_lat) - p50(&floor_lat),
+        p50(&api_lat)
     );
     println!("  Bot API calls per channel turn: {calls}");
     println!(
