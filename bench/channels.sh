@@ -12,7 +12,7 @@
 # defaults to .infra in the clone). Runs twice: with the scratch data and
 # crabline's recorder under $TMPDIR (a disk, usually), where every
 # acknowledged write is fsynced, then on tmpfs (/dev/shm), where fsyncs cost
-# nothing. About two minutes after the build on 2 cores.
+# nothing. About three minutes after the build on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo="$(pwd)"
