@@ -26,7 +26,8 @@ use crate::reply::Reply;
 use crate::{Platform, Sender};
 
 /// Where a message was written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Place {
     /// A direct chat between the sender and the bot.
     Direct,
@@ -37,7 +38,7 @@ pub enum Place {
 /// A message a platform adapter received and authenticated (it came over the
 /// connection the edge opened, or a webhook whose signature was verified),
 /// written by a person: adapters drop bots' messages, the bot's own first.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Inbound {
     pub sender: Sender,
     /// The platform's id of the chat, as the adapter answers in it.
@@ -183,11 +184,19 @@ impl Dispatcher {
             send(outbox, &inbound.chat, NEW_SESSION, reply_to).await?;
             return Ok(Handled::NewSession);
         }
-        let events = self
+        let events = match self
             .agent
             .send(&subject, &session, inbound.text.clone(), request_id())
             .await
-            .map_err(DispatchError::Agent)?;
+        {
+            Ok(events) => events,
+            Err(e) => {
+                // The sender is told, so the message is not silently lost;
+                // why is the edge's business, for its log.
+                let _ = send(outbox, &inbound.chat, UNAVAILABLE, reply_to).await;
+                return Err(DispatchError::Agent(e));
+            }
+        };
         Reply::new(outbox, &inbound.chat, reply_to)
             .relay(events)
             .await
@@ -238,6 +247,7 @@ impl Dispatcher {
 }
 
 const NEW_SESSION: &str = "Started a new conversation.";
+const UNAVAILABLE: &str = "The assistant is not available right now, so this message was not read. Please send it again later.";
 
 /// What an unpaired sender is told: the code and what to do with it, and
 /// nothing about whose assistant this is.

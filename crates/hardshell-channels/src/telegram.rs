@@ -7,15 +7,17 @@
 //! - One poller per token: a second one (or a webhook set meanwhile) gets a
 //!   409 from Telegram, reported once as what to fix and retried slowly,
 //!   never in a tight loop.
-//! - Updates are handled one at a time, in order, each to its end (its turn
-//!   answered), and only then is the offset past it saved in the sealed
-//!   store: a restart neither loses an update nor handles one twice. An
-//!   update at or before the saved offset is skipped if Telegram sends it
-//!   again.
+//! - A person's message is spooled in the sealed store before the offset
+//!   past it is saved (and Telegram told, by the next poll), then handled in
+//!   its chat's lane (`lanes.rs`: a chat's messages in order, many chats at
+//!   once); its spool entry goes when it is answered. A restart replays the
+//!   spool: nothing taken is lost, and an update at or before the saved
+//!   offset, or already taken, is skipped if Telegram sends it again.
 //! - Messages from bots (the bot's own included) are dropped before the
 //!   dispatch, so the bot never answers itself or another bot.
 
 pub mod api;
+mod lanes;
 pub mod types;
 pub mod webhook;
 
@@ -32,6 +34,7 @@ use crate::dispatch::{Dispatcher, Inbound, Place};
 use crate::outbox::{Outbox, OutboxError};
 use crate::{Platform, Sender};
 use api::{TelegramApi, TelegramError};
+use lanes::{Lanes, Spooled};
 use types::{ChatAction, ChatType, Message, OutgoingMessage, Update, User};
 
 /// How long one `getUpdates` waits for an update.
@@ -63,7 +66,7 @@ pub enum TelegramChannelError {
 #[derive(Debug)]
 pub struct TelegramChannel {
     api: Arc<TelegramApi>,
-    dispatcher: Dispatcher,
+    dispatcher: Arc<Dispatcher>,
     state: Scope,
 }
 
@@ -80,7 +83,7 @@ impl TelegramChannel {
         debug_assert_eq!(dispatcher.platform(), Platform::Telegram);
         Self {
             api: Arc::new(api),
-            dispatcher,
+            dispatcher: Arc::new(dispatcher),
             state,
         }
     }
@@ -143,14 +146,46 @@ impl TelegramChannel {
         let Some(mut polling) = Self::until_ready(ready, &mut shutdown).await else {
             return;
         };
+        let Some(mut lanes) = self.lanes().await else {
+            return;
+        };
         loop {
             let update = tokio::select! {
-                () = &mut shutdown => return,
+                () = &mut shutdown => break,
                 update = taken.0.recv() => update,
             };
-            let Some(update) = update else { return };
-            self.handle(&mut polling, update, false).await;
+            let Some(update) = update else { break };
+            // Telegram was told it was taken: a spool failure loses it.
+            self.take(&mut polling, &mut lanes, update).await;
         }
+        lanes.stop().await;
+    }
+
+    /// The chats' lanes, with what a previous run left unanswered back in
+    /// them; `None` when the spool cannot be opened.
+    async fn lanes(&self) -> Option<Lanes> {
+        let spool = match ObjectKey::parse("spool")
+            .map_err(StorageError::from)
+            .and_then(|key| self.state.scope(&key))
+        {
+            Ok(spool) => spool,
+            Err(e) => {
+                tracing::error!(error = %e, "telegram: the spool cannot be opened");
+                return None;
+            }
+        };
+        let mut lanes = Lanes::new(self.dispatcher.clone(), self.api.clone(), spool);
+        match lanes.replay().await {
+            Ok(0) => {}
+            Ok(count) => tracing::info!(
+                count,
+                "telegram: messages taken before a restart are handled now"
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "telegram: the spool could not be read; what it holds waits for the next start")
+            }
+        }
+        Some(lanes)
     }
 
     /// Runs `ready` until it succeeds (with a backoff, and a long wait when
@@ -192,23 +227,34 @@ impl TelegramChannel {
         let Some(mut polling) = Self::until_ready(|| self.prepare(), &mut shutdown).await else {
             return;
         };
+        let Some(mut lanes) = self.lanes().await else {
+            return;
+        };
         let mut backoff = Duration::from_secs(1);
         loop {
             let polled = tokio::select! {
-                () = &mut shutdown => return,
+                () = &mut shutdown => break,
                 polled = self.api.get_updates(polling.offset, POLL_TIMEOUT_SECS) => polled,
             };
             let wait = match polled {
                 Ok(mut updates) => {
-                    backoff = Duration::from_secs(1);
                     updates.sort_by_key(|u| u.update_id);
+                    let mut spooled = true;
                     for update in updates {
-                        self.handle(&mut polling, update, true).await;
-                        if (&mut shutdown).now_or_never().is_some() {
-                            return;
+                        if !self.take(&mut polling, &mut lanes, update).await {
+                            spooled = false;
+                            break;
                         }
                     }
-                    continue;
+                    self.save_offset(polling.offset).await;
+                    if spooled {
+                        backoff = Duration::from_secs(1);
+                        continue;
+                    }
+                    // Telegram sends what was not spooled again.
+                    let wait = backoff;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                    wait
                 }
                 Err(TelegramError::Conflict { cause, .. }) => {
                     tracing::error!(
@@ -232,47 +278,49 @@ impl TelegramChannel {
                 }
             };
             tokio::select! {
-                () = &mut shutdown => return,
+                () = &mut shutdown => break,
                 () = tokio::time::sleep(wait) => {}
             }
         }
+        lanes.stop().await;
     }
 
-    /// Handles one update to its end; with `save`, then saves the offset
-    /// past it (polling resumes there after a restart).
-    async fn handle(&self, polling: &mut Polling, update: Update, save: bool) {
+    /// Takes one update: a person's message is spooled and given to its
+    /// chat's lane; anything else (edits, button presses, bots' messages) is
+    /// passed over, since an edited message is not a new turn. `false` when
+    /// the message could not be spooled: the offset stays before it.
+    async fn take(&self, polling: &mut Polling, lanes: &mut Lanes, update: Update) -> bool {
         let id = update.update_id;
-        if polling.offset.is_some_and(|offset| id < offset) {
-            return;
+        if polling.offset.is_some_and(|offset| id < offset) || lanes.is_taken(id) {
+            return true;
         }
         if let Some(inbound) = update
             .message
             .as_ref()
             .and_then(|m| inbound(&polling.bot, m))
+            && let Err(e) = lanes
+                .take(Spooled {
+                    update: id,
+                    inbound,
+                })
+                .await
         {
-            let outbox = TelegramOutbox {
-                api: self.api.clone(),
-            };
-            match self.dispatcher.handle(inbound, &outbox).await {
-                Ok(handled) => tracing::debug!(update = id, ?handled, "telegram: update handled"),
-                Err(e) => {
-                    tracing::error!(update = id, error = %e, "telegram: an update could not be handled")
-                }
-            }
+            tracing::error!(update = id, error = %e, "telegram: an update could not be spooled");
+            return false;
         }
-        // Edits, button presses and every other kind are acknowledged
-        // unanswered: an edited message is not a new turn.
         polling.offset = Some(id.saturating_add(1));
-        if !save {
-            return;
-        }
-        let saved = serde_json::to_vec(&polling.offset).unwrap_or_default();
+        true
+    }
+
+    /// Saves where polling resumes after a restart.
+    async fn save_offset(&self, offset: Option<i64>) {
+        let saved = serde_json::to_vec(&offset).unwrap_or_default();
         let stored = match offset_key() {
             Ok(key) => self.state.put(&key, &saved).await.map(drop),
             Err(e) => Err(e),
         };
         if let Err(e) = stored {
-            tracing::error!(error = %e, "telegram: saving the update offset failed; a restart may handle this update again");
+            tracing::error!(error = %e, "telegram: saving the update offset failed; a restart skips what was spooled");
         }
     }
 }

@@ -9,8 +9,6 @@ mod answers;
 mod fake;
 #[path = "telegram_api/files.rs"]
 mod files;
-#[path = "telegram_api/leaks.rs"]
-mod leaks;
 
 use bytes::Bytes;
 use hardshell_channels::telegram::api::{ConflictCause, TelegramApi, TelegramError};

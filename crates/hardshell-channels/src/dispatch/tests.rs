@@ -445,3 +445,58 @@ async fn refusals_past_the_budget_are_not_recorded() {
         .count();
     assert_eq!(refused, REFUSALS_PER_WINDOW as usize);
 }
+
+/// An agent that is not answering.
+struct DownAgent;
+
+impl Agent for DownAgent {
+    fn new_session(&self, channel: &str, subject: &str) -> String {
+        format!("{channel}-{subject}")
+    }
+    fn send(
+        &self,
+        _: &str,
+        _: &str,
+        _: String,
+        _: String,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
+        async { Err("connection refused".to_owned()) }.boxed()
+    }
+}
+
+#[tokio::test]
+async fn a_paired_sender_is_told_when_the_agent_is_down() {
+    let store = TestStore::new().await;
+    let pairings = Pairings::new(store.scope("channels/pairing"));
+    let audit = Arc::new(
+        AuditLog::open(
+            &store.scope("audit"),
+            &LogId::new("channels-down").unwrap(),
+            AuditOptions::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let dispatcher = Dispatcher::new(
+        rules(),
+        pairings.clone(),
+        Conversations::new(store.scope("channels/conversations")),
+        Arc::new(DownAgent),
+        audit,
+    );
+    pairings
+        .add(
+            &Sender::parse(Platform::Telegram, "555").unwrap(),
+            ChannelRole::Guest,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let outbox = RecordingOutbox::default();
+    let handled = dispatcher.handle(direct(555, "hi"), &outbox).await;
+    assert!(matches!(handled, Err(DispatchError::Agent(_))));
+    let texts = outbox.texts();
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].contains("not available"), "{texts:?}");
+    assert!(!texts[0].contains("connection refused"));
+}
