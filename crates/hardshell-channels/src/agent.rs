@@ -21,4 +21,17 @@ pub trait Agent: Send + Sync {
         text: String,
         request_id: String,
     ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>>;
+
+    /// `subject` answers question `approval` of its `session` (a button in
+    /// the owner's own chat). `Err` says why not, for the presser.
+    fn answer(
+        &self,
+        subject: &str,
+        session: &str,
+        approval: &str,
+        approve: bool,
+    ) -> Result<(), String> {
+        let _ = (subject, session, approval, approve);
+        Err("this agent takes no answers".to_owned())
+    }
 }

@@ -45,6 +45,36 @@ impl Conversations {
         Self { scope }
     }
 
+    /// The session `sender`'s conversation in `chat` continues for
+    /// `subject`, if there is one.
+    pub async fn current(
+        &self,
+        sender: &Sender,
+        chat: &str,
+        subject: &str,
+    ) -> Result<Option<String>, ConversationError> {
+        let platform = sender.platform();
+        let key = ObjectKey::parse(&format!("{platform}.json")).map_err(|e| {
+            ConversationError::Unreadable {
+                platform,
+                detail: e.to_string(),
+            }
+        })?;
+        let Some(stored) = self.scope.get(&key).await? else {
+            return Ok(None);
+        };
+        let record: Record =
+            serde_json::from_slice(&stored.value).map_err(|e| ConversationError::Unreadable {
+                platform,
+                detail: e.to_string(),
+            })?;
+        Ok(record
+            .sessions
+            .get(&format!("{chat}/{}", sender.id()))
+            .filter(|link| link.subject == subject)
+            .map(|link| link.session.clone()))
+    }
+
     /// The session `sender`'s conversation in `chat` continues, made by
     /// `fresh` when there is none, when `fresh_start` is asked (`/new`), or
     /// when the one kept was made for another subject (the sender was paired

@@ -23,7 +23,7 @@ use crate::conversations::{ConversationError, Conversations};
 use crate::outbox::Outbox;
 use crate::pairing::{Code, PairingError, Pairings, Request};
 use crate::reply::Reply;
-use crate::{Platform, Sender};
+use crate::{ChannelRole, Platform, Sender};
 
 /// Where a message was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -197,11 +197,53 @@ impl Dispatcher {
                 return Err(DispatchError::Agent(e));
             }
         };
+        // Only the owner answers questions, and only where no one else reads.
+        let buttons = pairing.role == ChannelRole::Owner && inbound.place == Place::Direct;
         Reply::new(outbox, &inbound.chat, reply_to)
+            .with_buttons(buttons)
             .relay(events)
             .await
             .map_err(|e| DispatchError::Send(e.to_string()))?;
         Ok(Handled::Answered)
+    }
+
+    /// A press of one of a question's buttons (`data` as the button
+    /// carried it) by `sender` in `chat`. Answered only for the owner, in
+    /// their own direct chat, and only for the session that chat continues;
+    /// a press anywhere else answers nothing.
+    pub async fn press(
+        &self,
+        sender: &Sender,
+        chat: &str,
+        place: Place,
+        data: &str,
+    ) -> Result<Pressed, DispatchError> {
+        let Some((approval, approve)) = parse_press(data) else {
+            return Ok(Pressed::NotAQuestion);
+        };
+        let owner = self
+            .pairings
+            .paired(sender)
+            .await?
+            .is_some_and(|p| p.role == ChannelRole::Owner);
+        if !owner || place != Place::Direct {
+            return Ok(Pressed::NotYours);
+        }
+        let subject = crate::pairing::OWNER_SUBJECT;
+        let Some(session) = self.conversations.current(sender, chat, subject).await? else {
+            return Ok(Pressed::Unknown);
+        };
+        match self.agent.answer(subject, &session, approval, approve) {
+            Ok(()) => Ok(if approve {
+                Pressed::Approved
+            } else {
+                Pressed::Refused
+            }),
+            Err(why) => {
+                tracing::info!(why, "a question's button answered nothing");
+                Ok(Pressed::Unknown)
+            }
+        }
     }
 
     async fn unpaired(
@@ -247,6 +289,52 @@ impl Dispatcher {
 }
 
 const NEW_SESSION: &str = "Started a new conversation.";
+
+/// What a press of a question's button did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pressed {
+    Approved,
+    Refused,
+    /// Not the owner, or not in the owner's own direct chat.
+    NotYours,
+    /// No such question waits in this chat's session (answered, expired).
+    Unknown,
+    /// Not a question's button.
+    NotAQuestion,
+}
+
+impl Pressed {
+    /// What the presser is shown.
+    pub fn notice(self) -> &'static str {
+        match self {
+            Pressed::Approved => "Running it.",
+            Pressed::Refused => "Not running it.",
+            Pressed::NotYours => "Only the owner answers, in their own chat.",
+            Pressed::Unknown => "That question is no longer waiting.",
+            Pressed::NotAQuestion => "Nothing to answer.",
+        }
+    }
+}
+
+/// A question's button data: `x:<question id>:1` (run it) or `:0`.
+pub fn press_data(approval: &str, approve: bool) -> String {
+    format!("x:{approval}:{}", u8::from(approve))
+}
+
+fn parse_press(data: &str) -> Option<(&str, bool)> {
+    let rest = data.strip_prefix("x:")?;
+    let (approval, answer) = rest.rsplit_once(':')?;
+    let approve = match answer {
+        "1" => true,
+        "0" => false,
+        _ => return None,
+    };
+    let id_ok = (1..=60).contains(&approval.len())
+        && approval
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    id_ok.then_some((approval, approve))
+}
 const UNAVAILABLE: &str = "The assistant is not available right now, so this message was not read. Please send it again later.";
 
 /// What an unpaired sender is told: the code and what to do with it, and

@@ -37,6 +37,20 @@ pub trait Outbox: Send + Sync {
         reply_to: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Option<String>, OutboxError>>;
 
+    /// Sends the owner's question `text` (command `approval` waiting for a
+    /// yes or no) to `chat`, with buttons to answer where the platform has
+    /// them; by default as plain text.
+    fn ask<'a>(
+        &'a self,
+        chat: &'a str,
+        text: &'a str,
+        approval: &'a str,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        let _ = approval;
+        self.send(chat, text, reply_to)
+    }
+
     /// Replaces the text of message `message` in `chat`.
     fn edit<'a>(
         &'a self,

@@ -60,6 +60,8 @@ pub(crate) struct Reply<'a> {
     /// The message showing the answer as it is written, and what it shows.
     streamed: Option<(String, String)>,
     last_edit: Option<Instant>,
+    /// Whether a question is asked with buttons (the owner's own direct chat).
+    buttons: bool,
 }
 
 impl<'a> Reply<'a> {
@@ -71,7 +73,15 @@ impl<'a> Reply<'a> {
             text: String::new(),
             streamed: None,
             last_edit: None,
+            buttons: false,
         }
+    }
+
+    /// Questions asked with buttons to answer them: only where the one who
+    /// reads them may answer (the owner, in their own direct chat).
+    pub(crate) fn with_buttons(mut self, buttons: bool) -> Self {
+        self.buttons = buttons;
+        self
     }
 
     /// Relays the turn's events until it ends, then sends the answer whole.
@@ -99,9 +109,14 @@ impl<'a> Reply<'a> {
                         self.text.push_str(&text);
                         self.show_progress().await;
                     }
-                    Some(ChatEvent::Approval { command, reason, .. }) => {
-                        let asked = question(&command, reason.as_deref());
-                        self.send(&asked).await?;
+                    Some(ChatEvent::Approval { command, reason, id }) => {
+                        let asked = question(&command, reason.as_deref(), self.buttons);
+                        if self.buttons && asked.chars().count() <= 3500 {
+                            let (chat, outbox, reply_to) = (self.chat, self.outbox, self.reply_to);
+                            with_retry(|| outbox.ask(chat, &asked, &id, reply_to)).await?;
+                        } else {
+                            self.send(&asked).await?;
+                        }
                     }
                     Some(ChatEvent::ApprovalResolved { approved, .. }) => {
                         let said = if approved { "The owner approved the command." } else { "The command was not approved." };
@@ -175,15 +190,19 @@ impl<'a> Reply<'a> {
 
 /// The owner's question, as the edge holds it: the command, and why it is
 /// asked when it is not the command itself.
-fn question(command: &str, reason: Option<&str>) -> String {
+fn question(command: &str, reason: Option<&str>, buttons: bool) -> String {
     let fence = if command.contains("```") {
         "~~~"
     } else {
         "```"
     };
-    let mut text = format!(
-        "The assistant asks to run a command:\n{fence}\n{command}\n{fence}\nThe owner answers on hardshell's chat page."
-    );
+    let how = if buttons {
+        "Run it?"
+    } else {
+        "The owner answers on hardshell's chat page."
+    };
+    let mut text =
+        format!("The assistant asks to run a command:\n{fence}\n{command}\n{fence}\n{how}");
     if let Some(reason) = reason {
         text.push('\n');
         text.push_str(reason);

@@ -30,7 +30,7 @@ use futures::future::BoxFuture;
 use hardshell_storage::{ObjectKey, Scope, StorageError};
 
 use crate::chunk::{self, ChunkLimit};
-use crate::dispatch::{Dispatcher, Inbound, Place};
+use crate::dispatch::{Dispatcher, Inbound, Place, Pressed};
 use crate::outbox::{Outbox, OutboxError};
 use crate::{Platform, Sender};
 use api::{TelegramApi, TelegramError};
@@ -294,6 +294,10 @@ impl TelegramChannel {
         if polling.offset.is_some_and(|offset| id < offset) || lanes.is_taken(id) {
             return true;
         }
+        if let Some(press) = &update.callback_query {
+            // Answered at once, never behind the turn that asked.
+            self.press(press).await;
+        }
         if let Some(inbound) = update
             .message
             .as_ref()
@@ -310,6 +314,38 @@ impl TelegramChannel {
         }
         polling.offset = Some(id.saturating_add(1));
         true
+    }
+
+    /// A press of a question's button: answered for the owner in their own
+    /// chat (the dispatch decides), the presser shown what came of it.
+    async fn press(&self, press: &types::CallbackQuery) {
+        let pressed = match (&press.message, &press.data) {
+            (Some(message), Some(data)) if !press.from.is_bot => {
+                let place = match message.chat.kind {
+                    ChatType::Private => Place::Direct,
+                    _ => Place::Group { mentioned: false },
+                };
+                match Sender::parse(Platform::Telegram, &press.from.id.to_string()) {
+                    Ok(sender) => self
+                        .dispatcher
+                        .press(&sender, &message.chat.id.to_string(), place, data)
+                        .await
+                        .unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "telegram: a button press could not be read");
+                            Pressed::Unknown
+                        }),
+                    Err(_) => Pressed::NotYours,
+                }
+            }
+            _ => Pressed::NotAQuestion,
+        };
+        if let Err(e) = self
+            .api
+            .answer_callback_query(&press.id, Some(pressed.notice()))
+            .await
+        {
+            tracing::debug!(error = %e, "telegram: a button press was not acknowledged");
+        }
     }
 
     /// Saves where polling resumes after a restart.
@@ -394,6 +430,37 @@ impl Outbox for TelegramOutbox {
                 text: text.to_owned(),
                 reply_to: reply_to.and_then(|id| id.parse().ok()),
                 buttons: None,
+            };
+            let sent = self
+                .api
+                .send_message(&message)
+                .await
+                .map_err(outbox_error)?;
+            Ok(Some(sent.message_id.to_string()))
+        }
+        .boxed()
+    }
+
+    fn ask<'a>(
+        &'a self,
+        chat: &'a str,
+        text: &'a str,
+        approval: &'a str,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        async move {
+            let button = |text: &str, approve: bool| types::Button {
+                text: text.to_owned(),
+                callback_data: crate::dispatch::press_data(approval, approve),
+            };
+            let message = OutgoingMessage {
+                chat_id: Self::chat(chat)?,
+                text: text.to_owned(),
+                reply_to: reply_to.and_then(|id| id.parse().ok()),
+                buttons: Some(vec![vec![
+                    button("Run it", true),
+                    button("Don't run", false),
+                ]]),
             };
             let sent = self
                 .api

@@ -216,3 +216,156 @@ async fn webhook_updates_are_taken_only_with_the_secret_once_and_in_order() {
     let _ = stop.send(());
     running.await.unwrap();
 }
+
+/// Asks the owner about a command every turn; keeps the answers it gets.
+#[derive(Debug, Default)]
+struct AskingAgent {
+    answers: std::sync::Mutex<Vec<(String, String, bool)>>,
+}
+
+impl Agent for AskingAgent {
+    fn new_session(&self, channel: &str, subject: &str) -> String {
+        format!("{channel}-{}", subject.replace(':', "-"))
+    }
+    fn send(
+        &self,
+        _: &str,
+        _: &str,
+        _: String,
+        _: String,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
+        let events = vec![
+            ChatEvent::Approval {
+                command: "make clean".into(),
+                id: "00112233445566778899aabbccddeeff".into(),
+                reason: None,
+            },
+            ChatEvent::Done {
+                usage: Default::default(),
+            },
+        ];
+        async move { Ok(futures::StreamExt::boxed(futures::stream::iter(events))) }.boxed()
+    }
+    fn answer(&self, subject: &str, _: &str, approval: &str, approve: bool) -> Result<(), String> {
+        self.answers
+            .lock()
+            .unwrap()
+            .push((subject.into(), approval.into(), approve));
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn the_owner_answers_a_question_with_its_button_and_a_stranger_cannot() {
+    let crabline = Crabline::start("telegram");
+    let store = TestStore::new().await;
+    let pairings = Pairings::new(store.scope("channels/pairing"));
+    pairings
+        .add(
+            &Sender::parse(Platform::Telegram, "555").unwrap(),
+            ChannelRole::Owner,
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
+    let agent = Arc::new(AskingAgent::default());
+    let audit = Arc::new(
+        AuditLog::open(
+            &store.scope("audit"),
+            &LogId::new("tg-buttons").unwrap(),
+            AuditOptions::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let dispatcher = Dispatcher::new(
+        ChannelRules {
+            platform: Platform::Telegram,
+            allow: Vec::new(),
+            groups: Vec::new(),
+            unpaired: Unpaired::Code,
+        },
+        pairings,
+        Conversations::new(store.scope("channels/conversations")),
+        agent.clone(),
+        audit,
+    );
+    let root = url::Url::parse(crabline.base_url()).unwrap();
+    let api = TelegramApi::new(root, secret(crabline.bot_token())).unwrap();
+    let channel = TelegramChannel::new(api, dispatcher, store.scope("channels/telegram"));
+    let (webhook, taken) = TelegramWebhook::new(secret(SECRET));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let url = url::Url::parse("https://93.184.216.34/hooks/telegram").unwrap();
+    let running = tokio::spawn(channel.run_webhook(url, secret(SECRET), taken, async {
+        let _ = stopped.await;
+    }));
+
+    assert!(matches!(
+        post(&webhook, Some(SECRET), &update(1, 555, false, "clean up")),
+        WebhookOutcome::Accepted { .. }
+    ));
+    eventually("the question", || !crabline.sent("sendMessage").is_empty()).await;
+    let asked = crabline.sent("sendMessage")[0].clone();
+    let buttons = &asked["reply_markup"]["inline_keyboard"][0];
+    assert_eq!(
+        buttons[0]["callback_data"],
+        "x:00112233445566778899aabbccddeeff:1"
+    );
+    assert_eq!(
+        buttons[1]["callback_data"],
+        "x:00112233445566778899aabbccddeeff:0"
+    );
+
+    let press = |id: i64, from: i64, data: &str| {
+        serde_json::to_vec(&json!({
+            "update_id": id,
+            "callback_query": {
+                "id": format!("cb{id}"),
+                "from": {"id": from, "is_bot": false, "first_name": "A"},
+                "message": {
+                    "message_id": 2, "date": 1_800_000_000,
+                    "chat": {"id": from, "type": "private"}, "text": "Run it?"
+                },
+                "data": data,
+            }
+        }))
+        .unwrap()
+    };
+    // A stranger replaying the owner's button data in their own chat.
+    post(
+        &webhook,
+        Some(SECRET),
+        &press(2, 999, "x:00112233445566778899aabbccddeeff:1"),
+    );
+    // The owner's press.
+    post(
+        &webhook,
+        Some(SECRET),
+        &press(3, 555, "x:00112233445566778899aabbccddeeff:1"),
+    );
+    eventually("the owner's answer", || {
+        !agent.answers.lock().unwrap().is_empty()
+    })
+    .await;
+    assert_eq!(
+        agent.answers.lock().unwrap().clone(),
+        [(
+            "owner".to_owned(),
+            "00112233445566778899aabbccddeeff".to_owned(),
+            true
+        )]
+    );
+    let acknowledged = crabline
+        .recorded()
+        .iter()
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/answerCallbackQuery"))
+        })
+        .count();
+    assert_eq!(acknowledged, 2);
+
+    let _ = stop.send(());
+    running.await.unwrap();
+}

@@ -500,3 +500,211 @@ async fn a_paired_sender_is_told_when_the_agent_is_down() {
     assert!(texts[0].contains("not available"), "{texts:?}");
     assert!(!texts[0].contains("connection refused"));
 }
+
+/// An agent whose every turn asks the owner a question, and which keeps the
+/// answers it is given.
+#[derive(Default)]
+struct AskingAgent {
+    sessions: Mutex<Vec<String>>,
+    answers: Mutex<Vec<(String, String, String, bool)>>,
+}
+
+impl Agent for AskingAgent {
+    fn new_session(&self, channel: &str, subject: &str) -> String {
+        format!("{channel}-{}-{}", subject.replace(':', "-"), request_id())
+    }
+    fn send(
+        &self,
+        _: &str,
+        session: &str,
+        _: String,
+        _: String,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
+        self.sessions.lock().unwrap().push(session.to_owned());
+        let events = vec![
+            ChatEvent::Approval {
+                command: "rm -r build".into(),
+                id: "0123456789abcdef0123456789abcdef".into(),
+                reason: None,
+            },
+            ChatEvent::Done {
+                usage: Default::default(),
+            },
+        ];
+        async move { Ok(futures::StreamExt::boxed(futures::stream::iter(events))) }.boxed()
+    }
+    fn answer(
+        &self,
+        subject: &str,
+        session: &str,
+        approval: &str,
+        approve: bool,
+    ) -> Result<(), String> {
+        self.answers.lock().unwrap().push((
+            subject.into(),
+            session.into(),
+            approval.into(),
+            approve,
+        ));
+        Ok(())
+    }
+}
+
+/// An outbox that keeps the questions asked with buttons apart.
+#[derive(Default)]
+struct AskingOutbox {
+    plain: RecordingOutbox,
+    asked: Mutex<Vec<(String, String)>>,
+}
+
+impl Outbox for AskingOutbox {
+    fn limit(&self) -> ChunkLimit {
+        TELEGRAM
+    }
+    fn edits(&self) -> bool {
+        false
+    }
+    fn send<'a>(
+        &'a self,
+        chat: &'a str,
+        text: &'a str,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        self.plain.send(chat, text, reply_to)
+    }
+    fn ask<'a>(
+        &'a self,
+        _: &'a str,
+        text: &'a str,
+        approval: &'a str,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((text.into(), approval.into()));
+        async { Ok(None) }.boxed()
+    }
+    fn edit<'a>(
+        &'a self,
+        _: &'a str,
+        _: &'a str,
+        _: &'a str,
+    ) -> BoxFuture<'a, Result<(), OutboxError>> {
+        async { Ok(()) }.boxed()
+    }
+    fn typing<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), OutboxError>> {
+        async { Ok(()) }.boxed()
+    }
+}
+
+async fn asking_setup() -> (TestStore, Pairings, Arc<AskingAgent>, Dispatcher) {
+    let store = TestStore::new().await;
+    let pairings = Pairings::new(store.scope("channels/pairing"));
+    let agent = Arc::new(AskingAgent::default());
+    let audit = Arc::new(
+        AuditLog::open(
+            &store.scope("audit"),
+            &LogId::new("channels-asking").unwrap(),
+            AuditOptions::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let dispatcher = Dispatcher::new(
+        rules(),
+        pairings.clone(),
+        Conversations::new(store.scope("channels/conversations")),
+        agent.clone(),
+        audit,
+    );
+    for (id, role) in [("555", ChannelRole::Owner), ("777", ChannelRole::Guest)] {
+        pairings
+            .add(
+                &Sender::parse(Platform::Telegram, id).unwrap(),
+                role,
+                Utc::now(),
+            )
+            .await
+            .unwrap();
+    }
+    (store, pairings, agent, dispatcher)
+}
+
+#[tokio::test]
+async fn only_the_owners_own_chat_gets_buttons_and_only_the_owner_answers_with_them() {
+    let (_store, _pairings, agent, dispatcher) = asking_setup().await;
+    let owner = Sender::parse(Platform::Telegram, "555").unwrap();
+    let guest = Sender::parse(Platform::Telegram, "777").unwrap();
+
+    // The owner's direct chat: the question comes with buttons.
+    let outbox = AskingOutbox::default();
+    dispatcher
+        .handle(direct(555, "clean up"), &outbox)
+        .await
+        .unwrap();
+    let asked = outbox.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    assert!(asked[0].0.contains("rm -r build"));
+    let id = asked[0].1.clone();
+    // A guest's question is text, pointing at the chat page.
+    let outbox = AskingOutbox::default();
+    dispatcher
+        .handle(direct(777, "clean up"), &outbox)
+        .await
+        .unwrap();
+    assert!(outbox.asked.lock().unwrap().is_empty());
+    assert!(outbox.plain.texts().iter().any(|t| t.contains("chat page")));
+
+    let yes = press_data(&id, true);
+    // The guest pressing the owner's button, in its own chat or the group;
+    // the owner in a group; a button that is no question: nothing answered.
+    for (sender, chat, place, data, expected) in [
+        (
+            &guest,
+            "777",
+            Place::Direct,
+            yes.as_str(),
+            Pressed::NotYours,
+        ),
+        (
+            &owner,
+            "-1001",
+            Place::Group { mentioned: false },
+            yes.as_str(),
+            Pressed::NotYours,
+        ),
+        (
+            &owner,
+            "555",
+            Place::Direct,
+            "x:../../etc:1",
+            Pressed::NotAQuestion,
+        ),
+        (
+            &owner,
+            "555",
+            Place::Direct,
+            "approve everything",
+            Pressed::NotAQuestion,
+        ),
+        (&owner, "999", Place::Direct, yes.as_str(), Pressed::Unknown),
+    ] {
+        assert_eq!(
+            dispatcher.press(sender, chat, place, data).await.unwrap(),
+            expected,
+            "{sender} {chat} {data}"
+        );
+    }
+    assert!(agent.answers.lock().unwrap().is_empty());
+
+    // The owner, in their own chat: the answer goes to that chat's session.
+    let pressed = dispatcher
+        .press(&owner, "555", Place::Direct, &press_data(&id, false))
+        .await
+        .unwrap();
+    assert_eq!(pressed, Pressed::Refused);
+    let answers = agent.answers.lock().unwrap().clone();
+    let owners_session = agent.sessions.lock().unwrap()[0].clone();
+    assert_eq!(answers, [("owner".to_owned(), owners_session, id, false)]);
+}

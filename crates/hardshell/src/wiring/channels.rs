@@ -175,6 +175,19 @@ impl Agent for EdgeAgent {
         }
         .boxed()
     }
+
+    fn answer(
+        &self,
+        subject: &str,
+        session: &str,
+        approval: &str,
+        approve: bool,
+    ) -> Result<(), String> {
+        let turns = self.turns.get().ok_or("the edge is not serving yet")?;
+        turns
+            .answer(subject, session, approval, approve)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The channels, ready to be joined to the edge.
