@@ -43,10 +43,28 @@ pub fn instance(site: &NetnsSite) -> Instance {
     hs
 }
 
-pub fn up(hs: &Instance) -> Up {
+/// A running `up`, killed when the test ends: a test that ends (or fails)
+/// without stopping it must not leave the edge and its browsers running.
+pub struct Running(Up);
+
+impl std::ops::Deref for Running {
+    type Target = Up;
+    fn deref(&self) -> &Up {
+        &self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.child.kill();
+        let _ = self.0.child.wait();
+    }
+}
+
+pub fn up(hs: &Instance) -> Running {
     let mut command = hs.command(&["up"]);
     command.env("RUST_LOG", "info").stdout(Stdio::null());
-    Up::start(command, Duration::from_secs(60))
+    Running(Up::start(command, Duration::from_secs(60)))
 }
 
 pub fn token(hs: &Instance, scope: &str) -> String {
