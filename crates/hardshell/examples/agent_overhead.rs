@@ -17,19 +17,16 @@
 //! (`/dev/shm`), where fsync costs nothing, which leaves hardshell's own work.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use hardshell_testkit::ready::NotifySocket;
+use model_stub::stub_model;
+
+#[path = "support/model_stub.rs"]
+mod model_stub;
 
 const TURNS_PER_SESSION: usize = 10;
-const REPLY: &str = "data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hello\"}}]}\n\n\
-data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\", there.\"}}]}\n\n\
-data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n\
-data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":120,\"completion_tokens\":3}}\n\n\
-data: [DONE]\n\n";
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -234,54 +231,4 @@ fn start_up(hardshell: &str, dir: &std::path::Path) -> (Child, String, NotifySoc
         .unwrap_or_else(|e| panic!("hardshell up was not ready: {e}"));
     let edge = ready.edge_url().to_owned();
     (child, edge, notify)
-}
-
-/// A model server on loopback that answers every request with [`REPLY`] at once,
-/// over keep-alive HTTP/1.1 (one thread per connection).
-fn stub_model() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    std::thread::spawn(move || {
-        for stream in listener.incoming().map_while(Result::ok) {
-            std::thread::spawn(move || serve(stream));
-        }
-    });
-    url
-}
-
-fn serve(stream: TcpStream) {
-    stream.set_nodelay(true).unwrap();
-    let mut writer = stream.try_clone().unwrap();
-    let mut reader = BufReader::new(stream);
-    loop {
-        let mut length = 0usize;
-        let mut first = true;
-        loop {
-            let mut line = String::new();
-            if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                return;
-            }
-            if first && line.trim().is_empty() {
-                continue;
-            }
-            first = false;
-            if let Some(value) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                length = value.trim().parse().unwrap_or(0);
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; length];
-        if reader.read_exact(&mut body).is_err() {
-            return;
-        }
-        let response = format!(
-            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncontent-length: {}\r\n\r\n{REPLY}",
-            REPLY.len()
-        );
-        if writer.write_all(response.as_bytes()).is_err() {
-            return;
-        }
-    }
 }

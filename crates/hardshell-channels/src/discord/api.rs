@@ -197,25 +197,13 @@ impl DiscordApi {
     }
 }
 
-async fn read_bounded(mut response: reqwest::Response) -> Result<Vec<u8>, DiscordError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_ANSWER_BYTES as u64)
-    {
-        return Err(DiscordError::TooLarge);
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+async fn read_bounded(response: reqwest::Response) -> Result<Vec<u8>, DiscordError> {
+    crate::network::read_bounded(response, MAX_ANSWER_BYTES as u64, &[])
         .await
-        .map_err(|e| DiscordError::Transport(error::transport_text(e)))?
-    {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(DiscordError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|e| match e {
+            crate::network::ReadError::TooLarge => DiscordError::TooLarge,
+            crate::network::ReadError::Transport(text) => DiscordError::Transport(text),
+        })
 }
 
 pub(crate) fn is_loopback(url: &Url) -> bool {

@@ -199,38 +199,29 @@ impl SlackApi {
         answer(method, &bytes)
     }
 
-    async fn read_bounded(&self, mut response: reqwest::Response) -> Result<Vec<u8>, SlackError> {
+    async fn read_bounded(&self, response: reqwest::Response) -> Result<Vec<u8>, SlackError> {
         let limit = MAX_ANSWER_BYTES;
-        if response.content_length().is_some_and(|len| len > limit) {
-            return Err(SlackError::TooLarge { limit });
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| self.transport(e))? {
-            if (body.len() + chunk.len()) as u64 > limit {
-                return Err(SlackError::TooLarge { limit });
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+        crate::network::read_bounded(response, limit, &self.secrets())
+            .await
+            .map_err(|e| match e {
+                crate::network::ReadError::TooLarge => SlackError::TooLarge { limit },
+                crate::network::ReadError::Transport(text) => SlackError::Transport(text),
+            })
     }
 
     fn transport(&self, error: reqwest::Error) -> SlackError {
-        use std::error::Error as _;
-        let error = error.without_url();
-        let mut text = error.to_string();
-        let mut source = error.source();
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
+        SlackError::Transport(crate::network::transport_text(error, &self.secrets()))
+    }
+
+    /// The tokens, for scrubbing them from anything the network sends back.
+    fn secrets(&self) -> [&str; 2] {
         let bot = self.bot_token.expose_str().unwrap_or_default();
         let app = self
             .app_token
             .as_ref()
             .and_then(SecretValue::expose_str)
             .unwrap_or_default();
-        SlackError::Transport(clean_text(&text, &[bot, app]))
+        [bot, app]
     }
 
     /// `<root>/<method>`.

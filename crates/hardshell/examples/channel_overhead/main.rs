@@ -18,6 +18,8 @@
 //! second. Figures are printed, never asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[path = "../support/model_stub.rs"]
+mod model_stub;
 mod scratch;
 mod telegram;
 
@@ -52,7 +54,7 @@ fn main() {
     let senders = number(10).max(1);
     let per_sender = (messages / senders).max(1);
 
-    let stub = scratch::stub_model();
+    let stub = model_stub::stub_model();
     let floor_crab = Crabline::start("telegram");
     telegram::spawn_floor_bot(&floor_crab);
     let mut floor = Answers::of(&floor_crab);

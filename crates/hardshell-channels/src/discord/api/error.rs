@@ -2,7 +2,6 @@
 //! is only ever in a sensitive header), nor any text from the network that
 //! was not cleaned: control and bidi characters removed, cut short.
 
-use std::error::Error as _;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -11,8 +10,6 @@ use serde::Deserialize;
 /// The longest wait a 429 is trusted with, so that a wrong answer cannot
 /// stall the channel for days.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
-/// The longest text from the network an error keeps.
-const MAX_TEXT_CHARS: usize = 200;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DiscordError {
@@ -90,29 +87,12 @@ fn retry_wait(secs: Option<f64>) -> Duration {
 
 /// `text` from the network made fit for an error or a log line.
 pub(crate) fn clean(text: &str) -> String {
-    text.chars()
-        .filter(|c| !c.is_control() && !is_format_control(*c))
-        .take(MAX_TEXT_CHARS)
-        .collect()
-}
-
-/// Unicode format characters that reorder or hide text in a terminal or a
-/// viewer (bidi overrides and isolates, zero-width joiners).
-fn is_format_control(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    crate::network::clean(text, &[])
 }
 
 /// A transport error's causes, without the request's URL.
 pub(super) fn transport_text(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    clean(&text)
+    crate::network::transport_text(error, &[])
 }
 
 #[cfg(test)]
@@ -152,7 +132,7 @@ mod tests {
         };
         assert_eq!(status, 400);
         assert!(!message.chars().any(|c| c.is_control() || c == '\u{202E}'));
-        assert_eq!(message.chars().count(), MAX_TEXT_CHARS);
+        assert_eq!(message.chars().count(), crate::network::MAX_TEXT_CHARS);
         assert_eq!(
             failed(StatusCode::UNAUTHORIZED, b"", None),
             DiscordError::Unauthorized

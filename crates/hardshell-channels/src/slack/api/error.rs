@@ -79,19 +79,7 @@ pub(crate) fn clean_code(code: &str) -> String {
 /// Text from the network (a transport error's causes) with `secrets`
 /// replaced and control characters removed, cut to 200 characters.
 pub(crate) fn clean_text(text: &str, secrets: &[&str]) -> String {
-    let mut text = text.to_owned();
-    for secret in secrets.iter().filter(|s| !s.is_empty()) {
-        text = text.replace(secret, "<token>");
-    }
-    text.chars()
-        .filter(|c| !c.is_control() && !is_format_control(*c))
-        .take(200)
-        .collect()
-}
-
-/// Unicode format characters that reorder or hide text in a terminal.
-fn is_format_control(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
+    crate::network::clean(text, secrets)
 }
 
 #[cfg(test)]

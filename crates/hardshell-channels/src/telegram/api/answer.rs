@@ -2,7 +2,7 @@
 //! documented `{ok, result | description, error_code, parameters}` envelope
 //! onto [`TelegramError`], every text from the network cleaned first.
 
-use std::error::Error as _;
+use crate::network::ReadError;
 
 use bytes::Bytes;
 use reqwest::StatusCode;
@@ -108,25 +108,16 @@ fn failed(status: StatusCode, failure: Failure, token: &str) -> TelegramError {
 /// The body, refused once it is known to exceed `limit` bytes: by its
 /// declared length before reading, or while streaming (a length can lie).
 async fn read_bounded(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     limit: u64,
     token: &str,
 ) -> Result<Vec<u8>, TelegramError> {
-    if response.content_length().is_some_and(|len| len > limit) {
-        return Err(TelegramError::TooLarge { limit });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    crate::network::read_bounded(response, limit, &[token])
         .await
-        .map_err(|e| TelegramError::Transport(transport_text(e, token)))?
-    {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(TelegramError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|e| match e {
+            ReadError::TooLarge => TelegramError::TooLarge { limit },
+            ReadError::Transport(text) => TelegramError::Transport(text),
+        })
 }
 
 /// One element of `getUpdates`' result; one that does not parse keeps only
@@ -149,13 +140,5 @@ pub(super) fn update(raw: Value) -> Option<Update> {
 /// A transport error's causes, without the request's URL (which holds the
 /// token) and with the token scrubbed from anything else that might.
 pub(super) fn transport_text(error: reqwest::Error, token: &str) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    clean(&text, token)
+    crate::network::transport_text(error, &[token])
 }

@@ -3,7 +3,7 @@
 //! envelope onto [`WhatsappError`], every text from the network cleaned
 //! first.
 
-use std::error::Error as _;
+use crate::network::ReadError;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -111,39 +111,22 @@ fn failed(
 /// The body, refused once it is known to exceed `limit` bytes: by its
 /// declared length before reading, or while streaming (a length can lie).
 async fn read_bounded(
-    mut response: reqwest::Response,
+    response: reqwest::Response,
     limit: u64,
     token: &str,
 ) -> Result<Vec<u8>, WhatsappError> {
-    if response.content_length().is_some_and(|len| len > limit) {
-        return Err(WhatsappError::TooLarge { limit });
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
+    crate::network::read_bounded(response, limit, &[token])
         .await
-        .map_err(|e| WhatsappError::Transport(transport_text(e, token)))?
-    {
-        if (body.len() + chunk.len()) as u64 > limit {
-            return Err(WhatsappError::TooLarge { limit });
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
+        .map_err(|e| match e {
+            ReadError::TooLarge => WhatsappError::TooLarge { limit },
+            ReadError::Transport(text) => WhatsappError::Transport(text),
+        })
 }
 
 /// A transport error's causes, without the request's URL and with the
 /// token scrubbed from anything that might hold it.
 pub(super) fn transport_text(error: reqwest::Error, token: &str) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    clean(&text, token)
+    crate::network::transport_text(error, &[token])
 }
 
 #[cfg(test)]

@@ -49,43 +49,9 @@ pub enum WhatsappError {
     TooLarge { limit: u64 },
 }
 
-/// The longest text from the network an error keeps.
-pub(crate) const MAX_DESCRIPTION_CHARS: usize = 200;
-
 /// `text` from the network made fit for an error, a log line or a record:
 /// the token replaced, control characters (newlines, escapes, bidi
-/// overrides) removed, cut to [`MAX_DESCRIPTION_CHARS`]. The same rule as
-/// Telegram's client (`telegram/api/error.rs`).
+/// overrides) removed, cut (`network::clean`).
 pub(crate) fn clean(text: &str, token: &str) -> String {
-    let scrubbed = if token.is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(token, "<token>")
-    };
-    scrubbed
-        .chars()
-        .filter(|c| !c.is_control() && !is_format_control(*c))
-        .take(MAX_DESCRIPTION_CHARS)
-        .collect()
-}
-
-/// Unicode format characters that reorder or hide text in a terminal or a
-/// viewer (bidi overrides and isolates, zero-width joiners).
-fn is_format_control(c: char) -> bool {
-    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn clean_removes_the_token_and_control_characters_and_cuts() {
-        let text = format!("bad EAAsecret\n\u{1b}[31m\u{202E}x{}", "y".repeat(500));
-        let cleaned = clean(&text, "EAAsecret");
-        assert!(!cleaned.contains("secret"), "{cleaned}");
-        assert!(!cleaned.chars().any(|c| c.is_control() || c == '\u{202E}'));
-        assert_eq!(cleaned.chars().count(), MAX_DESCRIPTION_CHARS);
-        assert!(cleaned.starts_with("bad <token>[31mx"), "{cleaned}");
-    }
+    crate::network::clean(text, &[token])
 }
