@@ -54,20 +54,10 @@ impl Conversations {
         subject: &str,
     ) -> Result<Option<String>, ConversationError> {
         let platform = sender.platform();
-        let key = ObjectKey::parse(&format!("{platform}.json")).map_err(|e| {
-            ConversationError::Unreadable {
-                platform,
-                detail: e.to_string(),
-            }
-        })?;
-        let Some(stored) = self.scope.get(&key).await? else {
+        let Some(stored) = self.scope.get(&record_key(platform)?).await? else {
             return Ok(None);
         };
-        let record: Record =
-            serde_json::from_slice(&stored.value).map_err(|e| ConversationError::Unreadable {
-                platform,
-                detail: e.to_string(),
-            })?;
+        let record = parse(platform, &stored.value)?;
         Ok(record
             .sessions
             .get(&format!("{chat}/{}", sender.id()))
@@ -88,23 +78,13 @@ impl Conversations {
         fresh: impl Fn() -> String,
     ) -> Result<String, ConversationError> {
         let platform = sender.platform();
-        let key = ObjectKey::parse(&format!("{platform}.json")).map_err(|e| {
-            ConversationError::Unreadable {
-                platform,
-                detail: e.to_string(),
-            }
-        })?;
+        let key = record_key(platform)?;
         let slot = format!("{chat}/{}", sender.id());
         let made = fresh();
         self.scope
             .modify(&key, |current| {
-                let mut record: Record = match current {
-                    Some(bytes) => serde_json::from_slice(bytes).map_err(|e| {
-                        ConversationError::Unreadable {
-                            platform,
-                            detail: e.to_string(),
-                        }
-                    })?,
+                let mut record = match current {
+                    Some(bytes) => parse(platform, bytes)?,
                     None => Record::default(),
                 };
                 if let Some(link) = record.sessions.get(&slot)
@@ -139,6 +119,21 @@ impl Conversations {
             })
             .await
     }
+}
+
+/// Where a platform's conversations are kept.
+fn record_key(platform: Platform) -> Result<ObjectKey, ConversationError> {
+    ObjectKey::parse(&format!("{platform}.json")).map_err(|e| ConversationError::Unreadable {
+        platform,
+        detail: e.to_string(),
+    })
+}
+
+fn parse(platform: Platform, bytes: &[u8]) -> Result<Record, ConversationError> {
+    serde_json::from_slice(bytes).map_err(|e| ConversationError::Unreadable {
+        platform,
+        detail: e.to_string(),
+    })
 }
 
 #[cfg(test)]

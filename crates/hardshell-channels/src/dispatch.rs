@@ -271,10 +271,13 @@ impl Dispatcher {
     }
 
     fn refuse(&self, inbound: &Inbound, reason: ChannelRefusal) -> Handled {
-        let record = match self.refusals.lock() {
-            Ok(mut budget) => budget.take(),
-            Err(_) => false,
-        };
+        // A poisoned budget is still a budget: a panic elsewhere must not
+        // turn the records off.
+        let record = self
+            .refusals
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
         if record {
             self.audit
                 .note(AuditEvent::ChannelMessageRefused(ChannelMessageRefused {

@@ -55,11 +55,6 @@ impl ChatTurns {
         new_session_for(channel, subject)
     }
 
-    /// Whether `session` carries `subject`'s tag.
-    pub fn owns(&self, subject: &str, session: &str) -> bool {
-        owned_by(subject, session)
-    }
-
     /// Sends `text` in `subject`'s `session`: the turn's events until it ends.
     /// A caller that stops reading does not stop the turn; it is stored.
     pub async fn send(

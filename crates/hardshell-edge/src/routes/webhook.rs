@@ -63,10 +63,13 @@ async fn receive(
     match outcome {
         WebhookOutcome::Accepted { body } => {
             let mut answer = HttpResponse::new(Body::from(body));
-            answer.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                http::HeaderValue::from_static(endpoint.accepted_content_type()),
-            );
+            // An endpoint's media type that is no header value is not
+            // served as one: plain text, never a panic.
+            let media = http::HeaderValue::from_str(endpoint.accepted_content_type())
+                .unwrap_or(http::HeaderValue::from_static("text/plain; charset=utf-8"));
+            answer
+                .headers_mut()
+                .insert(http::header::CONTENT_TYPE, media);
             answer
         }
         WebhookOutcome::Duplicate => {

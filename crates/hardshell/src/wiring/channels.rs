@@ -411,3 +411,28 @@ impl RunningChannels {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(public_url: &str) -> LoadedConfig {
+        let text = format!("[edge]\npublic_url = \"{public_url}\"\n");
+        LoadedConfig::parse(&text, std::path::Path::new("/nonexistent/hardshell.toml"))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn telegrams_webhook_is_registered_only_at_an_https_public_url() {
+        let url = telegram_webhook_url(&loaded("https://agent.example.com"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(url.as_str(), "https://agent.example.com/hooks/telegram");
+        let refused = telegram_webhook_url(&loaded("http://localhost:8787"));
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.to_string().contains("https")),
+            "{refused:?}"
+        );
+    }
+}

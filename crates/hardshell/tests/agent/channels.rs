@@ -107,6 +107,20 @@ fn a_stranger_gets_a_code_and_once_paired_chats_with_the_real_model() {
             .status
             .success()
     );
+    // What pairs nobody is refused with a reason, and changes nothing.
+    for refused in [
+        vec!["pair", "approve", "ZZZZ-ZZZZ", "--role", "owner"],
+        vec!["pair", "add", "irc:5550002", "--role", "guest"],
+        vec!["pair", "add", "telegram:-1001", "--role", "guest"],
+        vec!["pair", "add", "telegram:alice", "--role", "owner"],
+        vec!["pair", "revoke", "telegram:5550002"],
+    ] {
+        let run = hs.run(&refused);
+        assert!(!run.status.success(), "{refused:?}");
+        assert!(!run.stderr.trim().is_empty(), "{refused:?}");
+    }
+    let listed = hs.run(&["pair", "ls"]).ok().stdout;
+    assert_eq!(listed.matches("paired ").count(), 1, "{listed}");
 
     say(&crab, OWNER, "Say hello in one short sentence.");
     eventually(240, "the model's answer", || {
