@@ -179,7 +179,9 @@ mod tests {
                 tokio::time::sleep(every).await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(5), rotated)
+        // A bound on waiting for the follower, not on its speed: a loaded CI
+        // machine once took more than 5 s to run its next check.
+        tokio::time::timeout(Duration::from_secs(60), rotated)
             .await
             .unwrap();
 
@@ -192,7 +194,7 @@ mod tests {
                 tokio::time::sleep(every).await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(5), removed)
+        tokio::time::timeout(Duration::from_secs(60), removed)
             .await
             .unwrap();
     }
