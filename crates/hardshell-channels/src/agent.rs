@@ -34,4 +34,30 @@ pub trait Agent: Send + Sync {
         let _ = (subject, session, approval, approve);
         Err("this agent takes no answers".to_owned())
     }
+
+    /// Saves a file the sender attached, `name` (the sender's, made safe by
+    /// the edge) with `bytes`, in the workspace of `subject`'s `session`;
+    /// the path the agent's commands see it at. `Err` says why not.
+    fn deposit(
+        &self,
+        subject: &str,
+        session: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> BoxFuture<'_, Result<String, String>> {
+        let _ = (subject, session, name, bytes);
+        Box::pin(async { Err("this agent takes no files".to_owned()) })
+    }
+
+    /// The file the agent shared in `subject`'s `session` as `id` (a
+    /// `ChatEvent::File`): its name and bytes, as the edge keeps them.
+    fn file(
+        &self,
+        subject: &str,
+        session: &str,
+        id: &str,
+    ) -> Result<(String, bytes::Bytes), String> {
+        let _ = (subject, session, id);
+        Err("this agent shares no files".to_owned())
+    }
 }

@@ -47,6 +47,27 @@ pub struct Inbound {
     pub text: String,
     /// The platform's id of the message, which the answer replies to.
     pub message: Option<String>,
+    /// Files attached to the message, fetched only once the sender is
+    /// known to be paired.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<InboundFile>,
+}
+
+/// A file attached to an inbound message, as the platform describes it.
+/// Nothing in it is trusted: the name is the sender's, the size the
+/// platform's claim (the fetch is bounded whatever it says).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct InboundFile {
+    /// The platform's handle to fetch it by, which only the adapter reads
+    /// (Telegram's `file_id`, WhatsApp's media id, Slack's `url_private`,
+    /// Discord's attachment URL).
+    pub reference: String,
+    /// The name the sender gave it, if any.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Its size as the platform announced it, if it did.
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
 /// What a sender nobody paired is told.

@@ -26,6 +26,8 @@ pub mod webhook;
 pub mod whatsapp;
 
 pub use agent::Agent;
-pub use dispatch::{ChannelRules, Dispatcher, Handled, Inbound, Place, Pressed, Unpaired};
+pub use dispatch::{
+    ChannelRules, Dispatcher, Handled, Inbound, InboundFile, Place, Pressed, Unpaired,
+};
 pub use outbox::{Outbox, OutboxError};
 pub use pairing::{Code, Pairing, PairingError, Pairings};

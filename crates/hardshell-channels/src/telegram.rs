@@ -383,6 +383,7 @@ fn inbound(bot: &User, message: &Message) -> Option<Inbound> {
         place,
         text: text.to_owned(),
         message: Some(message.message_id.to_string()),
+        files: Vec::new(),
     })
 }
 

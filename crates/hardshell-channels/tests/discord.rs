@@ -163,6 +163,7 @@ async fn a_rate_limited_send_is_sent_again_after_the_wait() {
         place: Place::Direct,
         text: "hello".into(),
         message: Some("135000000000000800".into()),
+        files: Vec::new(),
     };
     let handled = dispatcher.handle(stranger, &outbox).await.unwrap();
     assert_eq!(handled, Handled::CodeSent);

@@ -116,6 +116,7 @@ impl MessageCreate {
             place,
             text: self.content.clone(),
             message: Some(self.id.clone()),
+            files: Vec::new(),
         })
     }
 }

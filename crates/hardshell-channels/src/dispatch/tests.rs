@@ -199,6 +199,7 @@ fn direct(sender: u64, text: &str) -> Inbound {
         place: Place::Direct,
         text: text.into(),
         message: Some("7".into()),
+        files: Vec::new(),
     }
 }
 

@@ -194,6 +194,7 @@ impl Reader {
             place,
             text: unescape(text),
             message: message.map(str::to_owned),
+            files: Vec::new(),
         };
         Some((format!("{channel}:{ts}"), inbound))
     }

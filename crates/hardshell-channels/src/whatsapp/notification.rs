@@ -139,5 +139,6 @@ fn inbound(message: Message) -> Option<Inbound> {
         place: Place::Direct,
         text,
         message: Some(message.id),
+        files: Vec::new(),
     })
 }
