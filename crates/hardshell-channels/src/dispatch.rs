@@ -25,6 +25,8 @@ use crate::pairing::{Code, PairingError, Pairings, Request};
 use crate::reply::Reply;
 use crate::{ChannelRole, Platform, Sender};
 
+mod files;
+
 /// Where a message was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -131,7 +133,12 @@ pub struct Dispatcher {
     agent: Arc<dyn Agent>,
     audit: Arc<AuditLog>,
     refusals: Mutex<RefusalBudget>,
+    /// The most bytes one attached file may have.
+    max_file_bytes: u64,
 }
+
+/// `[channels] max_file_mb`'s default, in bytes.
+const DEFAULT_MAX_FILE_BYTES: u64 = 10 << 20;
 
 impl std::fmt::Debug for Dispatcher {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -156,7 +163,16 @@ impl Dispatcher {
             agent,
             audit,
             refusals: Mutex::new(RefusalBudget::default()),
+            max_file_bytes: DEFAULT_MAX_FILE_BYTES,
         }
+    }
+
+    /// Bounds each file a sender attaches at `bytes` (`[channels]
+    /// max_file_mb`).
+    #[must_use]
+    pub fn with_max_file_bytes(mut self, bytes: u64) -> Self {
+        self.max_file_bytes = bytes;
+        self
     }
 
     pub fn platform(&self) -> Platform {
@@ -205,9 +221,25 @@ impl Dispatcher {
             send(outbox, &inbound.chat, NEW_SESSION, reply_to).await?;
             return Ok(Handled::NewSession);
         }
+        let mut text = inbound.text.clone();
+        if !inbound.files.is_empty() {
+            let saved = files::Attachments {
+                agent: self.agent.as_ref(),
+                outbox,
+                subject: &subject,
+                session: &session,
+                limit: self.max_file_bytes,
+            }
+            .save_all(&inbound)
+            .await;
+            if let Some(refusals) = files::refusals(&saved) {
+                send(outbox, &inbound.chat, &refusals, reply_to).await?;
+            }
+            text = files::announce(&text, &saved);
+        }
         let events = match self
             .agent
-            .send(&subject, &session, inbound.text.clone(), request_id())
+            .send(&subject, &session, text, request_id())
             .await
         {
             Ok(events) => events,

@@ -30,7 +30,7 @@ use futures::future::BoxFuture;
 use hardshell_storage::{ObjectKey, Scope, StorageError};
 
 use crate::chunk::{self, ChunkLimit};
-use crate::dispatch::{Dispatcher, Inbound, Place, Pressed};
+use crate::dispatch::{Dispatcher, Inbound, InboundFile, Place, Pressed};
 use crate::outbox::{Outbox, OutboxError};
 use crate::{Platform, Sender};
 use api::{TelegramApi, TelegramError};
@@ -375,7 +375,12 @@ fn inbound(bot: &User, message: &Message) -> Option<Inbound> {
         },
         ChatType::Channel => return None,
     };
-    let text = message.text_or_caption()?;
+    let files = files_of(message);
+    let text = match message.text_or_caption() {
+        Some(text) => text,
+        None if !files.is_empty() => "",
+        None => return None,
+    };
     let sender = Sender::parse(Platform::Telegram, &from.id.to_string()).ok()?;
     Some(Inbound {
         sender,
@@ -383,8 +388,24 @@ fn inbound(bot: &User, message: &Message) -> Option<Inbound> {
         place,
         text: text.to_owned(),
         message: Some(message.message_id.to_string()),
-        files: Vec::new(),
+        files,
     })
+}
+
+/// A message's document, or the largest size of its photo (Telegram sends
+/// every size, smallest first; a photo is always a JPEG).
+fn files_of(message: &Message) -> Vec<InboundFile> {
+    let document = message.document.as_ref().map(|document| InboundFile {
+        reference: document.file_id.clone(),
+        name: document.file_name.clone(),
+        size: document.file_size,
+    });
+    let photo = message.photo.last().map(|photo| InboundFile {
+        reference: photo.file_id.clone(),
+        name: Some(format!("photo-{}.jpg", message.message_id)),
+        size: photo.file_size,
+    });
+    document.into_iter().chain(photo).collect()
 }
 
 fn offset_key() -> Result<ObjectKey, StorageError> {
@@ -406,6 +427,7 @@ impl TelegramOutbox {
 fn outbox_error(e: TelegramError) -> OutboxError {
     match e {
         TelegramError::RetryAfter { secs } => OutboxError::RetryAfter(Duration::from_secs(secs)),
+        TelegramError::TooLarge { limit } => OutboxError::TooLarge { limit },
         other => OutboxError::Failed(other.to_string()),
     }
 }
@@ -500,5 +522,114 @@ impl Outbox for TelegramOutbox {
                 .map_err(outbox_error)
         }
         .boxed()
+    }
+
+    fn fetch<'a>(
+        &'a self,
+        file: &'a InboundFile,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<u8>, OutboxError>> {
+        async move {
+            let found = self
+                .api
+                .get_file(&file.reference)
+                .await
+                .map_err(outbox_error)?;
+            let bytes = self
+                .api
+                .download_file(&found, limit)
+                .await
+                .map_err(outbox_error)?;
+            Ok(bytes.to_vec())
+        }
+        .boxed()
+    }
+
+    fn send_file<'a>(
+        &'a self,
+        chat: &'a str,
+        name: &'a str,
+        bytes: bytes::Bytes,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        async move {
+            let chat = Self::chat(chat)?;
+            let _ = self
+                .api
+                .send_chat_action(chat, ChatAction::UploadDocument)
+                .await;
+            let reply_to = reply_to.and_then(|id| id.parse().ok());
+            let sent = self
+                .api
+                .send_document(chat, name, bytes, reply_to)
+                .await
+                .map_err(outbox_error)?;
+            Ok(Some(sent.message_id.to_string()))
+        }
+        .boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use serde_json::json;
+
+    use super::*;
+
+    fn bot() -> User {
+        serde_json::from_value(json!({"id": 1, "is_bot": true, "username": "b_bot"})).unwrap()
+    }
+
+    fn message(extra: serde_json::Value) -> Message {
+        let mut message = json!({
+            "message_id": 9,
+            "chat": {"id": 555, "type": "private"},
+            "from": {"id": 555, "is_bot": false, "first_name": "A"},
+        });
+        message
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::from_value(message).unwrap()
+    }
+
+    #[test]
+    fn a_document_or_the_largest_photo_is_a_file_and_a_caption_its_text() {
+        let document = message(json!({
+            "caption": "read this",
+            "document": {"file_id": "D1", "file_unique_id": "u", "file_name": "../../etc/x.sh",
+                         "mime_type": "text/x-sh", "file_size": 12},
+        }));
+        let read = inbound(&bot(), &document).unwrap();
+        assert_eq!(read.text, "read this");
+        assert_eq!(
+            read.files,
+            [InboundFile {
+                reference: "D1".into(),
+                // The sender's name as given: the edge makes it safe.
+                name: Some("../../etc/x.sh".into()),
+                size: Some(12),
+            }]
+        );
+        let photo = message(json!({
+            "photo": [
+                {"file_id": "small", "file_unique_id": "a", "width": 90, "height": 90, "file_size": 1000},
+                {"file_id": "large", "file_unique_id": "b", "width": 1280, "height": 1280},
+            ],
+        }));
+        // No caption: the file alone is the message.
+        let read = inbound(&bot(), &photo).unwrap();
+        assert_eq!(read.text, "");
+        assert_eq!(
+            read.files,
+            [InboundFile {
+                reference: "large".into(),
+                name: Some("photo-9.jpg".into()),
+                size: None,
+            }]
+        );
+        // Neither text nor a file: nothing for the dispatch.
+        assert!(inbound(&bot(), &message(json!({}))).is_none());
     }
 }

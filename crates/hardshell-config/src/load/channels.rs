@@ -12,6 +12,15 @@ impl LoadedConfig {
     pub(super) fn validate_channels(&self) -> Result<(), ConfigError> {
         let channels = &self.config.channels;
         let (telegram, slack) = (&channels.telegram, &channels.slack);
+        if !(1..=crate::model::MAX_FILE_MB).contains(&channels.max_file_mb) {
+            return Err(self.error_at(
+                "channels.max_file_mb",
+                format!(
+                    "the largest file must be 1 to {} MiB (Telegram serves bots at most 20 MB)",
+                    crate::model::MAX_FILE_MB
+                ),
+            ));
+        }
         // Refused whether or not the channel is enabled, so `config check`
         // finds them before the day it is.
         if telegram.mode == TelegramMode::Polling && telegram.webhook_secret.is_some() {

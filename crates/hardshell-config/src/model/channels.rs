@@ -15,11 +15,15 @@ pub use api_root::ApiRoot;
 pub use ids::{DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel};
 
 /// `[channels]`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Channels {
     /// What a sender nobody paired gets back.
     pub unpaired: Unpaired,
+    /// The largest file, in MiB, a sender may attach (it is saved in the
+    /// conversation's workspace) or the agent may send into a chat;
+    /// 1 to [`MAX_FILE_MB`].
+    pub max_file_mb: u32,
     /// `[channels.telegram]`.
     pub telegram: Telegram,
     /// `[channels.slack]`.
@@ -28,6 +32,30 @@ pub struct Channels {
     pub discord: Discord,
     /// `[channels.whatsapp]`.
     pub whatsapp: Whatsapp,
+}
+
+/// The most `max_file_mb` may be: Telegram's Bot API serves bots files of
+/// at most 20 MB, and a file is held in memory while it passes through.
+pub const MAX_FILE_MB: u32 = 20;
+
+impl Default for Channels {
+    fn default() -> Self {
+        Self {
+            unpaired: Unpaired::default(),
+            max_file_mb: 10,
+            telegram: Telegram::default(),
+            slack: Slack::default(),
+            discord: Discord::default(),
+            whatsapp: Whatsapp::default(),
+        }
+    }
+}
+
+impl Channels {
+    /// `max_file_mb` in bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        u64::from(self.max_file_mb) << 20
+    }
 }
 
 /// The answer to a message from a sender nobody paired. Neither answer says

@@ -41,6 +41,7 @@ fn whatsapp(extra: &str) -> String {
 pub(super) fn full() -> Channels {
     let mut channels = Channels {
         unpaired: Unpaired::Silent,
+        max_file_mb: 10,
         ..Channels::default()
     };
     channels.telegram.token = secret("TG");
@@ -264,6 +265,22 @@ fn what_pairs_nobody_is_answered_with_a_code_or_nothing() {
     assert_eq!(silent.config.channels.unpaired, Unpaired::Silent);
     let (line, _, key, _) = invalid(parse("[channels]\nunpaired = \"branded\"\n"));
     assert_eq!((line, key.as_deref()), (2, Some("channels.unpaired")));
+}
+
+#[test]
+fn the_largest_attachment_is_bounded_both_ways() {
+    assert_eq!(
+        parse("").unwrap().config.channels.max_file_bytes(),
+        10 << 20
+    );
+    let set = parse("[channels]\nmax_file_mb = 20\n").unwrap();
+    assert_eq!(set.config.channels.max_file_bytes(), 20 << 20);
+    for refused in ["0", "21", "4096"] {
+        let (line, _, key, message) =
+            invalid(parse(&format!("[channels]\nmax_file_mb = {refused}\n")));
+        assert_eq!((line, key.as_deref()), (2, Some("channels.max_file_mb")));
+        assert!(message.contains("1 to 20 MiB"), "{message}");
+    }
 }
 
 #[test]

@@ -236,7 +236,8 @@ pub fn prepare_channels(
             Conversations::new(scope(store, "channels/conversations")?),
             agent.clone(),
             storage.audit.clone(),
-        ))
+        )
+        .with_max_file_bytes(config.channels.max_file_bytes()))
     };
     let mut webhooks: Vec<Arc<dyn WebhookEndpoint>> = Vec::new();
     let telegram = match secrets.telegram {
