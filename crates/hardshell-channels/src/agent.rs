@@ -35,6 +35,15 @@ pub trait Agent: Send + Sync {
         Err("this agent takes no answers".to_owned())
     }
 
+    /// The owner answers question `approval` of `session`, another
+    /// principal's conversation, from their own chat (a question the
+    /// dispatch forwarded to them: it names the session from its own
+    /// record, never from what a platform sent).
+    fn answer_as_owner(&self, session: &str, approval: &str, approve: bool) -> Result<(), String> {
+        let _ = (session, approval, approve);
+        Err("this agent takes no answers".to_owned())
+    }
+
     /// Saves a file the sender attached, `name` (the sender's, made safe by
     /// the edge) with `bytes`, in the workspace of `subject`'s `session`;
     /// the path the agent's commands see it at. `Err` says why not.

@@ -25,6 +25,10 @@ pub enum ConversationError {
 struct Record {
     /// `<chat>/<sender id>` → the session and the subject it was made for.
     sessions: BTreeMap<String, Link>,
+    /// The direct chat the owner last wrote in on this platform, where
+    /// questions from others' conversations are put to them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    owner_chat: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,16 +69,30 @@ impl Conversations {
             .map(|link| link.session.clone()))
     }
 
+    /// The direct chat the owner last wrote in on `platform`, if any.
+    pub async fn owner_chat(
+        &self,
+        platform: Platform,
+    ) -> Result<Option<String>, ConversationError> {
+        let Some(stored) = self.scope.get(&record_key(platform)?).await? else {
+            return Ok(None);
+        };
+        Ok(parse(platform, &stored.value)?.owner_chat)
+    }
+
     /// The session `sender`'s conversation in `chat` continues, made by
     /// `fresh` when there is none, when `fresh_start` is asked (`/new`), or
     /// when the one kept was made for another subject (the sender was paired
     /// again with another role: the old session is not theirs any more).
+    /// `owners_direct_chat`: `chat` is the owner's own direct chat, kept as
+    /// where the owner is asked (see [`Conversations::owner_chat`]).
     pub async fn session(
         &self,
         sender: &Sender,
         chat: &str,
         subject: &str,
         fresh_start: bool,
+        owners_direct_chat: bool,
         fresh: impl Fn() -> String,
     ) -> Result<String, ConversationError> {
         let platform = sender.platform();
@@ -87,11 +105,21 @@ impl Conversations {
                     Some(bytes) => parse(platform, bytes)?,
                     None => Record::default(),
                 };
-                if let Some(link) = record.sessions.get(&slot)
-                    && link.subject == subject
-                    && !fresh_start
-                {
-                    return Ok(Modification::Keep(link.session.clone()));
+                let owner_chat_moved =
+                    owners_direct_chat && record.owner_chat.as_deref() != Some(chat);
+                if owner_chat_moved {
+                    record.owner_chat = Some(chat.to_owned());
+                }
+                let kept = record
+                    .sessions
+                    .get(&slot)
+                    .filter(|link| link.subject == subject && !fresh_start)
+                    .map(|link| link.session.clone());
+                if let Some(kept) = kept {
+                    if !owner_chat_moved {
+                        return Ok(Modification::Keep(kept));
+                    }
+                    return Ok(Modification::Write(serialize(platform, &record)?, kept));
                 }
                 if record.sessions.len() >= MAX_CONVERSATIONS
                     && let Some(oldest) = record
@@ -110,12 +138,10 @@ impl Conversations {
                         started: chrono::Utc::now(),
                     },
                 );
-                let bytes =
-                    serde_json::to_vec(&record).map_err(|e| ConversationError::Unreadable {
-                        platform,
-                        detail: e.to_string(),
-                    })?;
-                Ok(Modification::Write(bytes, made.clone()))
+                Ok(Modification::Write(
+                    serialize(platform, &record)?,
+                    made.clone(),
+                ))
             })
             .await
     }
@@ -124,6 +150,13 @@ impl Conversations {
 /// Where a platform's conversations are kept.
 fn record_key(platform: Platform) -> Result<ObjectKey, ConversationError> {
     ObjectKey::parse(&format!("{platform}.json")).map_err(|e| ConversationError::Unreadable {
+        platform,
+        detail: e.to_string(),
+    })
+}
+
+fn serialize(platform: Platform, record: &Record) -> Result<Vec<u8>, ConversationError> {
+    serde_json::to_vec(record).map_err(|e| ConversationError::Unreadable {
         platform,
         detail: e.to_string(),
     })
@@ -152,31 +185,103 @@ mod tests {
             format!("telegram-x-{n}")
         };
         let first = conversations
-            .session(&alice, "555", "owner", false, fresh)
+            .session(&alice, "555", "owner", false, false, fresh)
             .await
             .unwrap();
         let again = conversations
-            .session(&alice, "555", "owner", false, fresh)
+            .session(&alice, "555", "owner", false, false, fresh)
             .await
             .unwrap();
         assert_eq!(first, again);
         // Another chat (a group) is another conversation.
         let group = conversations
-            .session(&alice, "-100", "owner", false, fresh)
+            .session(&alice, "-100", "owner", false, false, fresh)
             .await
             .unwrap();
         assert_ne!(group, first);
         // `/new`.
         let new = conversations
-            .session(&alice, "555", "owner", true, fresh)
+            .session(&alice, "555", "owner", true, false, fresh)
             .await
             .unwrap();
         assert_ne!(new, first);
         // Paired again as a guest: the owner's session is not continued.
         let guest = conversations
-            .session(&alice, "555", "telegram:555", false, fresh)
+            .session(&alice, "555", "telegram:555", false, false, fresh)
             .await
             .unwrap();
         assert_ne!(guest, new);
+    }
+
+    #[tokio::test]
+    async fn the_owners_direct_chat_is_kept_where_the_owner_last_wrote() {
+        let store = TestStore::new().await;
+        let conversations = Conversations::new(store.scope("channels/conversations"));
+        let owner = Sender::parse(Platform::Telegram, "555").unwrap_or_else(|e| panic!("{e}"));
+        let fresh = || "telegram-x-1".to_owned();
+        assert_eq!(
+            conversations.owner_chat(Platform::Telegram).await.unwrap(),
+            None
+        );
+        // Not the owner's direct chat: nothing kept.
+        conversations
+            .session(&owner, "-100", "owner", false, false, fresh)
+            .await
+            .unwrap();
+        assert_eq!(
+            conversations.owner_chat(Platform::Telegram).await.unwrap(),
+            None
+        );
+        conversations
+            .session(&owner, "555", "owner", false, true, fresh)
+            .await
+            .unwrap();
+        assert_eq!(
+            conversations
+                .owner_chat(Platform::Telegram)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("555")
+        );
+        // Another of the owner's accounts writes: the newest chat is kept,
+        // while the session it continues is unchanged.
+        let other = Sender::parse(Platform::Telegram, "556").unwrap_or_else(|e| panic!("{e}"));
+        let kept = conversations
+            .session(&owner, "555", "owner", false, false, fresh)
+            .await
+            .unwrap();
+        conversations
+            .session(&other, "556", "owner", false, true, fresh)
+            .await
+            .unwrap();
+        assert_eq!(
+            conversations
+                .owner_chat(Platform::Telegram)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("556")
+        );
+        let again = conversations
+            .session(&owner, "555", "owner", false, true, || {
+                "telegram-x-2".to_owned()
+            })
+            .await
+            .unwrap();
+        assert_eq!(again, kept);
+        assert_eq!(
+            conversations
+                .owner_chat(Platform::Telegram)
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("555")
+        );
+        // Each platform keeps its own.
+        assert_eq!(
+            conversations.owner_chat(Platform::Slack).await.unwrap(),
+            None
+        );
     }
 }

@@ -135,6 +135,9 @@ pub struct Dispatcher {
     refusals: Mutex<RefusalBudget>,
     /// The most bytes one attached file may have.
     max_file_bytes: u64,
+    /// Questions of others' conversations put to the owner in their own
+    /// chat, by the key their answer carries.
+    forwarded: Mutex<Forwarded>,
 }
 
 /// `[channels] max_file_mb`'s default, in bytes.
@@ -164,6 +167,7 @@ impl Dispatcher {
             audit,
             refusals: Mutex::new(RefusalBudget::default()),
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            forwarded: Mutex::new(Forwarded::default()),
         }
     }
 
@@ -204,8 +208,20 @@ impl Dispatcher {
         };
         let subject = pairing.subject();
         let command = inbound.text.trim();
+        let reply_to = inbound.message.as_deref();
+        let owner = pairing.role == ChannelRole::Owner;
+        if let Some(data) = spoken_answer(command) {
+            // Words standing for a question's button, where the platform has
+            // none: the same checks as a press.
+            let pressed = self
+                .press(&inbound.sender, &inbound.chat, inbound.place, &data)
+                .await?;
+            send(outbox, &inbound.chat, pressed.notice(), reply_to).await?;
+            return Ok(Handled::Answered);
+        }
         let fresh_start = command == "/new" || command.starts_with("/new@");
         let channel = rules.platform.as_str();
+        let owners_direct_chat = owner && inbound.place == Place::Direct;
         let session = self
             .conversations
             .session(
@@ -213,10 +229,10 @@ impl Dispatcher {
                 &inbound.chat,
                 &subject,
                 fresh_start,
+                owners_direct_chat,
                 || self.agent.new_session(channel, &subject),
             )
             .await?;
-        let reply_to = inbound.message.as_deref();
         if fresh_start {
             send(outbox, &inbound.chat, NEW_SESSION, reply_to).await?;
             return Ok(Handled::NewSession);
@@ -250,10 +266,18 @@ impl Dispatcher {
                 return Err(DispatchError::Agent(e));
             }
         };
-        // Only the owner answers questions, and only where no one else reads.
-        let buttons = pairing.role == ChannelRole::Owner && inbound.place == Place::Direct;
+        // Only the owner answers questions, and only where no one else
+        // reads: here, or in their own chat, where others' are forwarded.
+        let to_owner = ToOwner {
+            dispatcher: self,
+            outbox,
+            session: &session,
+            asker: &inbound.sender,
+        };
         Reply::new(outbox, &inbound.chat, reply_to)
-            .with_buttons(buttons)
+            .with_buttons(owners_direct_chat)
+            .owners_session(owner)
+            .with_forward(&to_owner)
             .relay(events)
             .await
             .map_err(|e| DispatchError::Send(e.to_string()))?;
@@ -282,6 +306,9 @@ impl Dispatcher {
         if !owner || place != Place::Direct {
             return Ok(Pressed::NotYours);
         }
+        if approval.starts_with(FORWARDED) {
+            return Ok(self.answer_forwarded(approval, approve));
+        }
         let subject = crate::pairing::OWNER_SUBJECT;
         let Some(session) = self.conversations.current(sender, chat, subject).await? else {
             return Ok(Pressed::Unknown);
@@ -297,6 +324,31 @@ impl Dispatcher {
                 Ok(Pressed::Unknown)
             }
         }
+    }
+
+    /// The owner answers a question forwarded to them: the session and the
+    /// question are the dispatch's own record of what it forwarded.
+    fn answer_forwarded(&self, key: &str, approve: bool) -> Pressed {
+        let Some(question) = self.forwarded_lock().take(key) else {
+            return Pressed::Unknown;
+        };
+        match self
+            .agent
+            .answer_as_owner(&question.session, &question.approval, approve)
+        {
+            Ok(()) if approve => Pressed::Approved,
+            Ok(()) => Pressed::Refused,
+            Err(why) => {
+                tracing::info!(why, "a forwarded question's answer answered nothing");
+                Pressed::Unknown
+            }
+        }
+    }
+
+    fn forwarded_lock(&self) -> std::sync::MutexGuard<'_, Forwarded> {
+        self.forwarded
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     async fn unpaired(
@@ -345,6 +397,101 @@ impl Dispatcher {
 }
 
 const NEW_SESSION: &str = "Started a new conversation.";
+
+/// How a forwarded question's key begins; the edge's own question ids are
+/// hex, so never this.
+const FORWARDED: &str = "g_";
+/// Forwarded questions kept at once; the oldest give way. The edge expires
+/// a question long before a hundred more are asked of one owner.
+const MAX_FORWARDED: usize = 128;
+
+/// A question of another's conversation, put to the owner.
+#[derive(Debug, Clone)]
+struct ForwardedQuestion {
+    session: String,
+    approval: String,
+}
+
+/// Forwarded questions by key, oldest first.
+#[derive(Debug, Default)]
+struct Forwarded {
+    questions: std::collections::VecDeque<(String, ForwardedQuestion)>,
+}
+
+impl Forwarded {
+    /// Keeps `question` under a new random key, which the answer carries.
+    fn keep(&mut self, question: ForwardedQuestion) -> Option<String> {
+        let mut bytes = [0u8; 10];
+        getrandom::fill(&mut bytes).ok()?;
+        let key = format!("{FORWARDED}{}", hex::encode(bytes));
+        if self.questions.len() >= MAX_FORWARDED {
+            self.questions.pop_front();
+        }
+        self.questions.push_back((key.clone(), question));
+        Some(key)
+    }
+
+    /// The question kept under `key`, taken: a key answers once.
+    fn take(&mut self, key: &str) -> Option<ForwardedQuestion> {
+        let at = self.questions.iter().position(|(kept, _)| kept == key)?;
+        self.questions.remove(at).map(|(_, question)| question)
+    }
+}
+
+/// Puts a conversation's question to the owner, in the direct chat they last
+/// wrote in on this platform.
+struct ToOwner<'a> {
+    dispatcher: &'a Dispatcher,
+    outbox: &'a dyn Outbox,
+    session: &'a str,
+    asker: &'a Sender,
+}
+
+impl crate::reply::Forward for ToOwner<'_> {
+    fn forward<'f>(&'f self, id: &'f str, asked: &'f str) -> futures::future::BoxFuture<'f, bool> {
+        Box::pin(async move {
+            let platform = self.dispatcher.rules.platform;
+            let chat = match self.dispatcher.conversations.owner_chat(platform).await {
+                Ok(Some(chat)) => chat,
+                Ok(None) => return false,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the owner's chat could not be read");
+                    return false;
+                }
+            };
+            let question = ForwardedQuestion {
+                session: self.session.to_owned(),
+                approval: id.to_owned(),
+            };
+            let Some(key) = self.dispatcher.forwarded_lock().keep(question) else {
+                return false;
+            };
+            // The asker is named by the platform's id, which the owner paired.
+            let text = format!("In {}'s conversation: {asked}", self.asker);
+            match crate::reply::with_retry(|| self.outbox.ask(&chat, &text, &key, None)).await {
+                Ok(_) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "a question could not be put to the owner");
+                    self.dispatcher.forwarded_lock().take(&key);
+                    false
+                }
+            }
+        })
+    }
+}
+
+/// `/yes KEY` or `/no KEY` (a question's answer in words) as the button's
+/// data it stands for.
+fn spoken_answer(text: &str) -> Option<String> {
+    let (word, key) = text.split_once(' ')?;
+    let approve = match word {
+        "/yes" => true,
+        "/no" => false,
+        _ => return None,
+    };
+    let data = press_data(key.trim(), approve);
+    parse_press(&data).is_some().then_some(data)
+}
 
 /// What a press of a question's button did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

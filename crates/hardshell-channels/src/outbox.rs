@@ -46,7 +46,8 @@ pub trait Outbox: Send + Sync {
 
     /// Sends the owner's question `text` (command `approval` waiting for a
     /// yes or no) to `chat`, with buttons to answer where the platform has
-    /// them; by default as plain text.
+    /// them (their data: [`crate::dispatch::press_data`]); by default as
+    /// plain text that says how to answer it in words (`/yes <approval>`).
     fn ask<'a>(
         &'a self,
         chat: &'a str,
@@ -54,8 +55,11 @@ pub trait Outbox: Send + Sync {
         approval: &'a str,
         reply_to: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
-        let _ = approval;
-        self.send(chat, text, reply_to)
+        Box::pin(async move {
+            let text =
+                format!("{text}\nAnswer \"/yes {approval}\" to run it, or \"/no {approval}\".");
+            self.send(chat, &text, reply_to).await
+        })
     }
 
     /// Replaces the text of message `message` in `chat`.

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use hardshell_protocol::chat::ChatEvent;
 use tokio::time::Instant;
@@ -51,6 +52,13 @@ where
     }
 }
 
+/// Where a question goes that the one reading this chat may not answer: to
+/// the owner, in their own direct chat.
+pub(crate) trait Forward: Send + Sync {
+    /// Puts question `id`, as `asked`, to the owner; whether it was.
+    fn forward<'f>(&'f self, id: &'f str, asked: &'f str) -> BoxFuture<'f, bool>;
+}
+
 /// One turn's answer in one chat.
 pub(crate) struct Reply<'a> {
     outbox: &'a dyn Outbox,
@@ -62,6 +70,11 @@ pub(crate) struct Reply<'a> {
     last_edit: Option<Instant>,
     /// Whether a question is asked with buttons (the owner's own direct chat).
     buttons: bool,
+    /// Where questions go when not asked here with buttons.
+    forward: Option<&'a dyn Forward>,
+    /// Whether the session is the owner's own, whose questions the owner
+    /// also answers on the chat page.
+    owners_session: bool,
 }
 
 impl<'a> Reply<'a> {
@@ -74,7 +87,22 @@ impl<'a> Reply<'a> {
             streamed: None,
             last_edit: None,
             buttons: false,
+            forward: None,
+            owners_session: false,
         }
+    }
+
+    /// The session is the owner's own (`yes`): questions not answered here
+    /// are answered on the chat page.
+    pub(crate) fn owners_session(mut self, yes: bool) -> Self {
+        self.owners_session = yes;
+        self
+    }
+
+    /// Questions this chat may not answer are put to the owner by `forward`.
+    pub(crate) fn with_forward(mut self, forward: &'a dyn Forward) -> Self {
+        self.forward = Some(forward);
+        self
     }
 
     /// Questions asked with buttons to answer them: only where the one who
@@ -110,13 +138,7 @@ impl<'a> Reply<'a> {
                         self.show_progress().await;
                     }
                     Some(ChatEvent::Approval { command, reason, id }) => {
-                        let asked = question(&command, reason.as_deref(), self.buttons);
-                        if self.buttons && asked.chars().count() <= 3500 {
-                            let (chat, outbox, reply_to) = (self.chat, self.outbox, self.reply_to);
-                            with_retry(|| outbox.ask(chat, &asked, &id, reply_to)).await?;
-                        } else {
-                            self.send(&asked).await?;
-                        }
+                        self.question(&command, reason.as_deref(), &id).await?;
                     }
                     Some(ChatEvent::ApprovalResolved { approved, .. }) => {
                         let said = if approved { "The owner approved the command." } else { "The command was not approved." };
@@ -127,6 +149,41 @@ impl<'a> Reply<'a> {
             }
         }
         self.finish(failure).await
+    }
+
+    /// The edge's question `id`: asked here with buttons in the owner's
+    /// own direct chat; anywhere else shown, and put to the owner in theirs.
+    async fn question(
+        &self,
+        command: &str,
+        reason: Option<&str>,
+        id: &str,
+    ) -> Result<(), OutboxError> {
+        if self.buttons {
+            let asked = question(command, reason, Asked::Here);
+            if asked.chars().count() <= MAX_QUESTION_CHARS {
+                let (chat, outbox, reply_to) = (self.chat, self.outbox, self.reply_to);
+                with_retry(|| outbox.ask(chat, &asked, id, reply_to)).await?;
+                return Ok(());
+            }
+            // Too long for one message with buttons: the chat page answers.
+            return self
+                .send(&question(command, reason, Asked::Elsewhere))
+                .await;
+        }
+        let forwarded = match self.forward {
+            Some(forward) => {
+                let asked = question(command, reason, Asked::Here);
+                asked.chars().count() <= MAX_QUESTION_CHARS && forward.forward(id, &asked).await
+            }
+            None => false,
+        };
+        let how = match (forwarded, self.owners_session) {
+            (true, _) => Asked::OfTheOwner,
+            (false, true) => Asked::Elsewhere,
+            (false, false) => Asked::Nowhere,
+        };
+        self.send(&question(command, reason, how)).await
     }
 
     /// Edits the streamed message when the platform can, the answer still
@@ -188,18 +245,39 @@ impl<'a> Reply<'a> {
     }
 }
 
+/// Longest question sent with buttons: a platform's message must hold it
+/// whole (Slack's and Discord's are the shortest, about 4,000).
+const MAX_QUESTION_CHARS: usize = 3500;
+
+/// Where a question is answered, as the chat is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// With this message's buttons (or its text answer).
+    Here,
+    /// On hardshell's chat page (the owner's own session).
+    Elsewhere,
+    /// In the owner's own chat, where it was forwarded.
+    OfTheOwner,
+    /// Nowhere the owner can be reached from here: it expires unanswered.
+    Nowhere,
+}
+
 /// The owner's question, as the edge holds it: the command, and why it is
 /// asked when it is not the command itself.
-fn question(command: &str, reason: Option<&str>, buttons: bool) -> String {
+fn question(command: &str, reason: Option<&str>, asked: Asked) -> String {
     let fence = if command.contains("```") {
         "~~~"
     } else {
         "```"
     };
-    let how = if buttons {
-        "Run it?"
-    } else {
-        "The owner answers on hardshell's chat page."
+    let how = match asked {
+        Asked::Here => "Run it?",
+        Asked::Elsewhere => "The owner answers on hardshell's chat page.",
+        Asked::OfTheOwner => "The owner has been asked in their own chat.",
+        Asked::Nowhere => {
+            "Only the owner may approve it, and they have no direct chat with this bot to be \
+             asked in, so it will not run."
+        }
     };
     let mut text =
         format!("The assistant asks to run a command:\n{fence}\n{command}\n{fence}\n{how}");

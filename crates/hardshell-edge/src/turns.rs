@@ -94,8 +94,36 @@ impl ChatTurns {
                 session: session.to_owned(),
             });
         }
+        self.answer_for(subject, session, approval, approve)
+    }
+
+    /// The owner answers question `approval` of `session`, whoever's it is:
+    /// a question of a guest's conversation that the caller put to the
+    /// owner itself (the session comes from the caller's own record of
+    /// what it asked, never from a request).
+    pub fn answer_as_owner(
+        &self,
+        session: &str,
+        approval: &str,
+        approve: bool,
+    ) -> Result<(), TurnError> {
+        self.answer_for(
+            hardshell_auth::passkey::OWNER_SUBJECT,
+            session,
+            approval,
+            approve,
+        )
+    }
+
+    fn answer_for(
+        &self,
+        actor: &str,
+        session: &str,
+        approval: &str,
+        approve: bool,
+    ) -> Result<(), TurnError> {
         let exec = self.state.exec.as_ref().ok_or(TurnError::NoExec)?;
-        exec.answer(session, approval, approve, subject)
+        exec.answer(session, approval, approve, actor)
             .map_err(|e| match e {
                 hardshell_exec::AnswerError::Unknown => TurnError::UnknownQuestion,
                 hardshell_exec::AnswerError::Answered => TurnError::Answered,

@@ -555,6 +555,13 @@ struct AskingAgent {
     answers: Mutex<Vec<(String, String, String, bool)>>,
 }
 
+impl AskingAgent {
+    /// The sessions turns ran in, in order.
+    fn session(&self, turn: usize) -> String {
+        self.sessions.lock().unwrap()[turn].clone()
+    }
+}
+
 impl Agent for AskingAgent {
     fn new_session(&self, channel: &str, subject: &str) -> String {
         format!("{channel}-{}-{}", subject.replace(':', "-"), request_id())
@@ -594,13 +601,17 @@ impl Agent for AskingAgent {
         ));
         Ok(())
     }
+    fn answer_as_owner(&self, session: &str, approval: &str, approve: bool) -> Result<(), String> {
+        self.answer("owner (for another)", session, approval, approve)
+    }
 }
 
 /// An outbox that keeps the questions asked with buttons apart.
 #[derive(Default)]
 struct AskingOutbox {
     plain: RecordingOutbox,
-    asked: Mutex<Vec<(String, String)>>,
+    /// Chat, text, the key its buttons carry.
+    asked: Mutex<Vec<(String, String, String)>>,
 }
 
 impl Outbox for AskingOutbox {
@@ -620,7 +631,7 @@ impl Outbox for AskingOutbox {
     }
     fn ask<'a>(
         &'a self,
-        _: &'a str,
+        chat: &'a str,
         text: &'a str,
         approval: &'a str,
         _: Option<&'a str>,
@@ -628,7 +639,7 @@ impl Outbox for AskingOutbox {
         self.asked
             .lock()
             .unwrap()
-            .push((text.into(), approval.into()));
+            .push((chat.into(), text.into(), approval.into()));
         async { Ok(None) }.boxed()
     }
     fn edit<'a>(
@@ -676,16 +687,24 @@ async fn only_the_owners_own_chat_gets_buttons_and_only_the_owner_answers_with_t
         .unwrap();
     let asked = outbox.asked.lock().unwrap().clone();
     assert_eq!(asked.len(), 1);
-    assert!(asked[0].0.contains("rm -r build"));
-    let id = asked[0].1.clone();
-    // A guest's question is text, pointing at the chat page.
+    assert_eq!(asked[0].0, "555");
+    assert!(asked[0].1.contains("rm -r build"));
+    let id = asked[0].2.clone();
+    // The owner in a group: text there, pointing at the chat page (the
+    // owner's own session), and the question put to them in their chat.
     let outbox = AskingOutbox::default();
     dispatcher
-        .handle(direct(777, "clean up"), &outbox)
+        .handle(in_group(555, "-1001", true), &outbox)
         .await
         .unwrap();
-    assert!(outbox.asked.lock().unwrap().is_empty());
-    assert!(outbox.plain.texts().iter().any(|t| t.contains("chat page")));
+    assert!(
+        outbox
+            .plain
+            .texts()
+            .iter()
+            .any(|t| t.contains("has been asked in their own chat"))
+    );
+    assert_eq!(outbox.asked.lock().unwrap()[0].0, "555");
 
     let yes = press_data(&id, true);
     // The guest pressing the owner's button, in its own chat or the group;
@@ -736,8 +755,132 @@ async fn only_the_owners_own_chat_gets_buttons_and_only_the_owner_answers_with_t
         .unwrap();
     assert_eq!(pressed, Pressed::Refused);
     let answers = agent.answers.lock().unwrap().clone();
-    let owners_session = agent.sessions.lock().unwrap()[0].clone();
-    assert_eq!(answers, [("owner".to_owned(), owners_session, id, false)]);
+    assert_eq!(answers, [("owner".to_owned(), agent.session(0), id, false)]);
+}
+
+#[tokio::test]
+async fn a_guests_question_is_put_to_the_owner_in_their_own_chat_and_answered_once() {
+    let (_store, _pairings, agent, dispatcher) = asking_setup().await;
+    let owner = Sender::parse(Platform::Telegram, "555").unwrap();
+    let guest = Sender::parse(Platform::Telegram, "777").unwrap();
+
+    // Before the owner ever wrote to the bot, nobody can be asked: the
+    // guest is told the command will not run.
+    let outbox = AskingOutbox::default();
+    dispatcher
+        .handle(direct(777, "clean up"), &outbox)
+        .await
+        .unwrap();
+    assert!(outbox.asked.lock().unwrap().is_empty());
+    let told = outbox.plain.texts();
+    assert!(told[0].ends_with("so it will not run."), "{told:?}");
+
+    // Once the owner has written in their direct chat, a guest's question
+    // goes there, with buttons, naming the guest by its paired id.
+    dispatcher
+        .handle(direct(555, "hello"), &AskingOutbox::default())
+        .await
+        .unwrap();
+    let outbox = AskingOutbox::default();
+    dispatcher
+        .handle(direct(777, "clean up again"), &outbox)
+        .await
+        .unwrap();
+    let asked = outbox.asked.lock().unwrap().clone();
+    assert_eq!(asked.len(), 1);
+    let (chat, text, key) = &asked[0];
+    assert_eq!(chat, "555");
+    assert!(
+        text.starts_with("In telegram:777's conversation: The assistant asks to run a command:")
+    );
+    assert!(text.contains("rm -r build"));
+    assert!(key.starts_with("g_"), "{key}");
+    assert!(outbox.plain.texts()[0].ends_with("The owner has been asked in their own chat."));
+    let guests_session = agent.session(2);
+
+    // The guest, the owner in a group, a guessed key: nothing answered.
+    let yes = press_data(key, true);
+    let guessed = press_data("g_00000000000000000000", true);
+    for (sender, chat, place, data, expected) in [
+        (
+            &guest,
+            "777",
+            Place::Direct,
+            yes.as_str(),
+            Pressed::NotYours,
+        ),
+        (
+            &owner,
+            "-1001",
+            Place::Group { mentioned: true },
+            yes.as_str(),
+            Pressed::NotYours,
+        ),
+        (
+            &owner,
+            "555",
+            Place::Direct,
+            guessed.as_str(),
+            Pressed::Unknown,
+        ),
+    ] {
+        assert_eq!(
+            dispatcher.press(sender, chat, place, data).await.unwrap(),
+            expected,
+            "{sender} {chat} {data}"
+        );
+    }
+    // A guest saying the answer in words is refused the same way.
+    let outbox = AskingOutbox::default();
+    let handled = dispatcher
+        .handle(direct(777, &format!("/yes {key}")), &outbox)
+        .await
+        .unwrap();
+    assert_eq!(handled, Handled::Answered);
+    assert_eq!(outbox.plain.texts(), [Pressed::NotYours.notice()]);
+    assert!(agent.answers.lock().unwrap().is_empty());
+
+    // The owner answers in words in their own chat (as on a platform
+    // without buttons): the guest's session's question, once.
+    let outbox = AskingOutbox::default();
+    dispatcher
+        .handle(direct(555, &format!("/yes {key}")), &outbox)
+        .await
+        .unwrap();
+    assert_eq!(outbox.plain.texts(), [Pressed::Approved.notice()]);
+    let answers = agent.answers.lock().unwrap().clone();
+    assert_eq!(
+        answers,
+        [(
+            "owner (for another)".to_owned(),
+            guests_session,
+            "0123456789abcdef0123456789abcdef".to_owned(),
+            true
+        )]
+    );
+    assert_eq!(
+        dispatcher
+            .press(&owner, "555", Place::Direct, &yes)
+            .await
+            .unwrap(),
+        Pressed::Unknown
+    );
+}
+
+#[test]
+fn an_answer_in_words_is_only_a_yes_or_no_and_a_key() {
+    assert_eq!(spoken_answer("/yes abc1").as_deref(), Some("x:abc1:1"));
+    assert_eq!(spoken_answer("/no g_0a").as_deref(), Some("x:g_0a:0"));
+    for not in [
+        "/yes",
+        "/yes ",
+        "yes abc",
+        "/yes ../x",
+        "/maybe abc",
+        "/yes a b",
+    ] {
+        assert_eq!(spoken_answer(not), None, "{not}");
+    }
 }
 
 fn with_files(mut inbound: Inbound, files: &[(&str, Option<&str>, Option<u64>)]) -> Inbound {

@@ -188,6 +188,13 @@ impl Agent for EdgeAgent {
             .answer(subject, session, approval, approve)
             .map_err(|e| e.to_string())
     }
+
+    fn answer_as_owner(&self, session: &str, approval: &str, approve: bool) -> Result<(), String> {
+        let turns = self.turns.get().ok_or("the edge is not serving yet")?;
+        turns
+            .answer_as_owner(session, approval, approve)
+            .map_err(|e| e.to_string())
+    }
 }
 
 /// The channels, ready to be joined to the edge.
