@@ -12,7 +12,7 @@ mod api_root;
 mod ids;
 
 pub use api_root::ApiRoot;
-pub use ids::{DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel};
+pub use ids::{DiscordCommand, DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel};
 
 /// `[channels]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, Default)]
@@ -151,6 +151,10 @@ pub struct Discord {
     /// commands) are taken over HTTP too, each checked against it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key: Option<DiscordPublicKey>,
+    /// The slash command the bot registers at start (`/hardshell`): its one
+    /// `text` option is a message to the agent, empty or `new` starts a new
+    /// conversation.
+    pub command: DiscordCommand,
     /// The users (snowflakes) who may ask for a pairing code; empty: anyone.
     #[serde(
         deserialize_with = "ids::discord_senders",
@@ -234,6 +238,7 @@ impl Default for Discord {
             token: None,
             api_root: ApiRoot::official(Platform::Discord),
             public_key: None,
+            command: DiscordCommand::default(),
             allow: Vec::new(),
             channels: Vec::new(),
         }
