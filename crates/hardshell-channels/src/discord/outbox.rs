@@ -1,4 +1,5 @@
-//! Answers in a Discord channel through the REST API.
+//! Answers in a Discord channel through the REST API; the owner's questions
+//! with two buttons under them.
 
 use std::sync::Arc;
 
@@ -47,6 +48,23 @@ impl Outbox for DiscordOutbox {
         async move {
             self.api
                 .create_message(chat, text, reply_to)
+                .await
+                .map(Some)
+                .map_err(outbox_error)
+        }
+        .boxed()
+    }
+
+    fn ask<'a>(
+        &'a self,
+        chat: &'a str,
+        text: &'a str,
+        approval: &'a str,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        async move {
+            self.api
+                .ask(chat, text, approval, reply_to)
                 .await
                 .map(Some)
                 .map_err(outbox_error)
