@@ -296,23 +296,7 @@ async fn read(
         };
         match item {
             None => return Ended::ClosedForGood,
-            Some(Ok(Message::Text(text))) => match intake.take(&text) {
-                None => {}
-                Some(Taken::Message(inbound)) => {
-                    if queue.try_send(inbound).is_err() {
-                        tracing::warn!("discord: too many messages waiting; one was dropped");
-                    }
-                }
-                Some(Taken::Interaction(interaction)) => {
-                    let arrived = Arrived {
-                        interaction,
-                        via: Via::Gateway,
-                    };
-                    if interactions.try_send(arrived).is_err() {
-                        tracing::warn!("discord: too many interactions waiting; one was dropped");
-                    }
-                }
-            },
+            Some(Ok(Message::Text(text))) => pass_on(intake.take(&text), queue, interactions),
             Some(Ok(Message::Close(frame))) => gateway::report_close(frame.as_ref()),
             Some(Err(e)) => match e.kind() {
                 // Its Display would quote the event, a person's text.
@@ -325,6 +309,29 @@ async fn read(
                 _ => tracing::warn!("discord: gateway error"),
             },
         }
+    }
+}
+
+/// Hands what a gateway event gave to the messages' queue or, apart from
+/// it, to the interactions' (a press must not wait behind a turn).
+fn pass_on(
+    taken: Option<Taken>,
+    queue: &mpsc::Sender<Inbound>,
+    interactions: &mpsc::Sender<Arrived>,
+) {
+    let dropped = match taken {
+        None => None,
+        Some(Taken::Message(inbound)) => queue.try_send(inbound).err().map(|_| "messages"),
+        Some(Taken::Interaction(interaction)) => {
+            let arrived = Arrived {
+                interaction,
+                via: Via::Gateway,
+            };
+            interactions.try_send(arrived).err().map(|_| "interactions")
+        }
+    };
+    if let Some(what) = dropped {
+        tracing::warn!("discord: too many {what} waiting; one was dropped");
     }
 }
 

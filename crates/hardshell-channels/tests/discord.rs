@@ -5,6 +5,8 @@
 
 #[path = "discord/fake.rs"]
 mod fake;
+// Shared with tests/discord_interactions.rs, which injects events too.
+#[allow(dead_code)]
 #[path = "discord/relay.rs"]
 mod relay;
 #[path = "discord/setup.rs"]

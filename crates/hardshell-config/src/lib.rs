@@ -25,8 +25,8 @@ pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{
     Access, Agent, ApiRoot, Approval, Audit, Browser, Channels, Cidr, Cloudflare, Config,
-    DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordCommand, DiscordPublicKey, Edge, Egress, EgressRoute,
-    EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, Metrics, Oidc,
+    DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordCommand, DiscordPublicKey, Edge, Egress,
+    EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, Metrics, Oidc,
     PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider, ProviderKind, RESERVED_ENV,
     RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Slack, SlackChannel, SlackMode, Storage,
     StorageBackend, Telegram, TelegramMode, Tls, Unpaired, Upstream, Whatsapp, Workload,

@@ -150,7 +150,8 @@ impl Answering {
         );
         match (via, answered) {
             (Via::Gateway, true) => {
-                let update = json!({ "type": UPDATE_MESSAGE, "data": answered_question(question, pressed) });
+                let update =
+                    json!({ "type": UPDATE_MESSAGE, "data": answered_question(question, pressed) });
                 self.api.interaction_callback(id, token, &update).await
             }
             (Via::Gateway, false) => {
