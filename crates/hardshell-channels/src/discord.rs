@@ -24,6 +24,11 @@
 //!   application's public key; either way one task answers them at once,
 //!   apart from the messages' queue (see [`answering`]).
 //!
+//! - Attachments come with a message as its files (their CDN URL, name and
+//!   announced size); they are fetched only from `cdn_hosts`, without the
+//!   token, within the caller's bound whatever size was announced. Files
+//!   the agent shares are uploaded as documents (multipart `files[0]`).
+//!
 //! Messages written while hardshell is down are not delivered by the
 //! gateway and are not fetched afterwards.
 
@@ -96,6 +101,8 @@ pub struct DiscordChannel {
     interactions: (mpsc::Sender<Arrived>, mpsc::Receiver<Arrived>),
     /// The HTTP endpoint, when the owner set the public key.
     webhook: Option<Arc<DiscordInteractions>>,
+    /// Where attachments may be fetched from.
+    cdn_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for DiscordChannel {
@@ -139,6 +146,7 @@ impl DiscordChannel {
             command: config.command.as_str().to_owned(),
             interactions: (taken, waiting),
             webhook,
+            cdn_hosts: config.cdn_hosts.clone(),
         })
     }
 
@@ -209,7 +217,7 @@ impl DiscordChannel {
         let handler = tokio::spawn(handle_in_order(
             waiting,
             self.dispatcher.clone(),
-            DiscordOutbox::new(self.api.clone()),
+            DiscordOutbox::with_cdn_hosts(self.api.clone(), self.cdn_hosts.clone()),
             stopping.clone(),
         ));
         let (taken, arrived) = {

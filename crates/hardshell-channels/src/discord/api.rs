@@ -3,6 +3,8 @@
 //! the `Authorization: Bot <token>` header, marked sensitive, and nowhere
 //! else: URLs never hold it, transport errors lose their URL anyway, and
 //! every text Discord sends back is cleaned and cut before an error keeps it.
+//! Interaction calls carry the interaction's token in their path instead
+//! (and never the bot's); attachment downloads carry no token at all.
 
 mod error;
 
@@ -25,6 +27,22 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read: a message object is a few kilobytes.
 const MAX_ANSWER_BYTES: usize = 1 << 20;
+
+/// Why an attachment was not downloaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadError {
+    /// Its URL is not on one of the configured CDN hosts: nothing was
+    /// fetched.
+    #[error(
+        "discord attachment refused: its URL is not on a configured CDN host (channels.discord.cdn_hosts)"
+    )]
+    NotCdn,
+    /// Larger than the bound, by its declared length or while reading.
+    #[error("discord attachment is larger than allowed")]
+    TooLarge,
+    #[error("discord attachment download failed: {0}")]
+    Failed(DiscordError),
+}
 
 /// The bot's own user, as `GET /users/@me` gives it.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -142,6 +160,90 @@ impl DiscordApi {
             .call(Method::POST, &["channels", chat, "messages"], Some(body))
             .await?;
         Ok(created.id)
+    }
+
+    /// Sends the file `name` with `bytes` to channel `chat`, as a reply to
+    /// `reply_to` when given, pinging no one (a multipart upload: the
+    /// message as `payload_json`, the file as `files[0]`); the new
+    /// message's id.
+    pub async fn upload(
+        &self,
+        chat: &str,
+        name: &str,
+        bytes: bytes::Bytes,
+        reply_to: Option<&str>,
+    ) -> Result<String, DiscordError> {
+        check_snowflake(chat)?;
+        let mut payload = message_body("", reply_to)?;
+        payload["attachments"] = json!([{ "id": 0, "filename": name }]);
+        let file = reqwest::multipart::Part::stream(bytes)
+            .file_name(name.to_owned())
+            .mime_str("application/octet-stream")
+            .map_err(|_| DiscordError::Argument("a file's media type"))?;
+        let form = reqwest::multipart::Form::new()
+            .text("payload_json", payload.to_string())
+            .part("files[0]", file);
+        let mut url = self.root.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments
+                .pop_if_empty()
+                .extend(["channels", chat, "messages"]);
+        }
+        let response = self
+            .http
+            .post(url)
+            .header(AUTHORIZATION, self.authorization.clone())
+            .timeout(CALL_TIMEOUT)
+            .multipart(form)
+            .send()
+            .await
+            .map_err(|e| DiscordError::Transport(error::transport_text(e, &[])))?;
+        let created: Created = self.answer(response, &[]).await?;
+        Ok(created.id)
+    }
+
+    /// The bytes at `url`, an attachment on one of `hosts` (https, or plain
+    /// http on a loopback host for an emulator), at most `limit` of them,
+    /// whatever size was announced. The CDN's URL carries its own signature:
+    /// no token is sent, and no redirect followed.
+    pub async fn download(
+        &self,
+        url: &str,
+        hosts: &[String],
+        limit: u64,
+    ) -> Result<Vec<u8>, DownloadError> {
+        let url = Url::parse(url).map_err(|_| DownloadError::NotCdn)?;
+        let host_allowed = url
+            .host_str()
+            .is_some_and(|host| hosts.iter().any(|allowed| allowed == host));
+        let scheme_allowed =
+            url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url));
+        if !host_allowed || !scheme_allowed || !url.username().is_empty() {
+            return Err(DownloadError::NotCdn);
+        }
+        let response = self
+            .http
+            .get(url)
+            .timeout(CALL_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| {
+                DownloadError::Failed(DiscordError::Transport(error::transport_text(e, &[])))
+            })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(DownloadError::Failed(DiscordError::Server {
+                status: status.as_u16(),
+            }));
+        }
+        crate::network::read_bounded(response, limit, &[])
+            .await
+            .map_err(|e| match e {
+                crate::network::ReadError::TooLarge => DownloadError::TooLarge,
+                crate::network::ReadError::Transport(text) => {
+                    DownloadError::Failed(DiscordError::Transport(text))
+                }
+            })
     }
 
     /// Replaces the text of message `message` in channel `chat`.
@@ -315,22 +417,31 @@ impl DiscordApi {
             .send()
             .await
             .map_err(|e| DiscordError::Transport(error::transport_text(e, &secrets)))?;
+        self.answer(response, &secrets).await
+    }
+
+    /// The answer's body as `T`, or what Discord's error says.
+    async fn answer<T: DeserializeOwned>(
+        &self,
+        response: reqwest::Response,
+        secrets: &[&str],
+    ) -> Result<T, DiscordError> {
         let status = response.status();
         let retry_header = response
             .headers()
             .get("retry-after")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<f64>().ok());
-        let bytes = read_bounded(response, &secrets).await?;
+        let bytes = read_bounded(response, secrets).await?;
         if !status.is_success() {
-            return Err(error::failed(status, &bytes, retry_header, &secrets));
+            return Err(error::failed(status, &bytes, retry_header, secrets));
         }
         if status == StatusCode::NO_CONTENT || bytes.is_empty() {
             return serde_json::from_value(Value::Null)
                 .map_err(|_| DiscordError::Malformed("an empty answer".into()));
         }
         serde_json::from_slice(&bytes)
-            .map_err(|e| DiscordError::Malformed(error::clean(&e.to_string(), &secrets)))
+            .map_err(|e| DiscordError::Malformed(error::clean(&e.to_string(), secrets)))
     }
 }
 

@@ -168,6 +168,10 @@ pub struct Discord {
         serialize_with = "ids::write_ids"
     )]
     pub channels: Vec<u64>,
+    /// The hosts attachments are fetched from (Discord's CDN); an
+    /// attachment anywhere else is refused. No token is sent to them.
+    #[serde(deserialize_with = "ids::discord_cdn_hosts")]
+    pub cdn_hosts: Vec<String>,
 }
 
 /// `[channels.whatsapp]`: a number of the WhatsApp Business Cloud API, whose
@@ -241,6 +245,10 @@ impl Default for Discord {
             command: DiscordCommand::default(),
             allow: Vec::new(),
             channels: Vec::new(),
+            cdn_hosts: vec![
+                "cdn.discordapp.com".to_owned(),
+                "media.discordapp.net".to_owned(),
+            ],
         }
     }
 }

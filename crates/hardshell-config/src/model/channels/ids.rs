@@ -275,6 +275,28 @@ pub(super) fn discord_channels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u6
     })
 }
 
+/// The hosts Discord's attachments are fetched from: host names (lowercase
+/// letters, digits, `-` and `.`) or IP literals, each exact; no wildcard.
+pub(super) fn discord_cdn_hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    list(d, |text| {
+        let name = !text.is_empty()
+            && text.len() <= 253
+            && !text.starts_with(['.', '-'])
+            && !text.ends_with('.')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
+        if name || text.parse::<std::net::IpAddr>().is_ok() {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "{:?} is not a host name (lowercase, no wildcard) or an IP address",
+                cut(text)
+            ))
+        }
+    })
+}
+
 /// Senders written back as the config writes them: their ids alone.
 pub(super) fn write_senders<S: Serializer>(senders: &[Sender], s: S) -> Result<S::Ok, S::Error> {
     s.collect_seq(senders.iter().map(Sender::id))

@@ -198,6 +198,31 @@ fn a_discord_command_name_is_lowercase_and_short() {
 }
 
 #[test]
+fn discords_cdn_hosts_are_exact_hosts() {
+    let config = parse(&discord("")).unwrap();
+    assert_eq!(
+        config.config.channels.discord.cdn_hosts,
+        ["cdn.discordapp.com", "media.discordapp.net"]
+    );
+    let config = parse(&discord("cdn_hosts = [\"127.0.0.1\", \"cdn.example\"]\n")).unwrap();
+    assert_eq!(
+        config.config.channels.discord.cdn_hosts,
+        ["127.0.0.1", "cdn.example"]
+    );
+    for bad in [
+        "*",
+        "*.discordapp.com",
+        "CDN.discordapp.com",
+        "https://cdn.discordapp.com",
+        "",
+    ] {
+        let text = format!("[channels.discord]\ncdn_hosts = [\"{bad}\"]\n");
+        let (_, _, key, _) = invalid(parse(&text));
+        assert_eq!(key.as_deref(), Some("channels.discord.cdn_hosts"), "{bad}");
+    }
+}
+
+#[test]
 fn a_phone_number_id_is_digits() {
     for bad in ["+15551234567", "", "12 34", &"1".repeat(33)] {
         let text = format!("[channels.whatsapp]\nphone_number_id = \"{bad}\"\n");
