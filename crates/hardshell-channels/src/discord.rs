@@ -18,13 +18,25 @@
 //!   platform's notices are dropped before the dispatch.
 //! - Replies go through the REST API, threaded to the message they answer,
 //!   with `allowed_mentions` empty: the agent's text never pings anyone.
+//!   The owner's questions carry two buttons, "Run it" and "Don't run".
+//! - Interactions (a press of those buttons, the slash command registered
+//!   at start) come over the gateway, or over HTTP when the owner set the
+//!   application's public key; either way one task answers them at once,
+//!   apart from the messages' queue (see [`answering`]).
+//!
+//! - Attachments come with a message as its files (their CDN URL, name and
+//!   announced size); they are fetched only from `cdn_hosts`, without the
+//!   token, within the caller's bound whatever size was announced. Files
+//!   the agent shares are uploaded as documents (multipart `files[0]`).
 //!
 //! Messages written while hardshell is down are not delivered by the
 //! gateway and are not fetched afterwards.
 
+mod answering;
 pub mod api;
 pub mod event;
 mod gateway;
+pub mod interaction;
 pub mod interactions;
 pub mod outbox;
 
@@ -36,15 +48,18 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use hardshell_secrets::SecretValue;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{CloseFrame, Message, Shard};
 use url::Url;
 
 use crate::Platform;
 use crate::dispatch::{Dispatcher, Inbound};
+use crate::verify::VerifyError;
+use crate::webhook::WebhookEndpoint;
+use answering::{Answering, Arrived, Via};
 use api::{DiscordApi, DiscordError};
-use gateway::Intake;
+use gateway::{Intake, Taken};
 pub use interactions::DiscordInteractions;
 use outbox::DiscordOutbox;
 
@@ -68,6 +83,8 @@ pub enum DiscordChannelError {
     Identify(#[source] DiscordError),
     #[error("discord: reading the emulator's gateway URL (GET /gateway/bot): {0}")]
     Gateway(#[source] DiscordError),
+    #[error("discord: the application's public key: {0}")]
+    PublicKey(#[source] VerifyError),
 }
 
 /// The Discord channel, on the gateway; see the module.
@@ -77,6 +94,15 @@ pub struct DiscordChannel {
     dispatcher: Arc<Dispatcher>,
     /// A local gateway named by the caller (an emulator, or a relay to one).
     gateway: Option<String>,
+    /// The slash command's name.
+    command: String,
+    /// Interactions taken (the gateway's and the HTTP endpoint's), for the
+    /// answering task.
+    interactions: (mpsc::Sender<Arrived>, mpsc::Receiver<Arrived>),
+    /// The HTTP endpoint, when the owner set the public key.
+    webhook: Option<Arc<DiscordInteractions>>,
+    /// Where attachments may be fetched from.
+    cdn_hosts: Vec<String>,
 }
 
 impl std::fmt::Debug for DiscordChannel {
@@ -85,6 +111,8 @@ impl std::fmt::Debug for DiscordChannel {
             .field("api", &self.api)
             .field("token", &self.token)
             .field("gateway", &self.gateway)
+            .field("command", &self.command)
+            .field("webhook", &self.webhook.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -103,12 +131,32 @@ impl DiscordChannel {
         debug_assert_eq!(dispatcher.platform(), Platform::Discord);
         let root = Url::parse(config.api_root.as_str()).map_err(|_| DiscordChannelError::Root)?;
         let api = DiscordApi::new(root, &token).map_err(DiscordChannelError::Client)?;
+        let (taken, waiting) = mpsc::channel(answering::QUEUE);
+        let webhook = config
+            .public_key
+            .as_ref()
+            .map(|key| DiscordInteractions::feeding(key, taken.clone()))
+            .transpose()
+            .map_err(DiscordChannelError::PublicKey)?;
         Ok(Self {
             api: Arc::new(api),
             token,
             dispatcher: Arc::new(dispatcher),
             gateway: None,
+            command: config.command.as_str().to_owned(),
+            interactions: (taken, waiting),
+            webhook,
+            cdn_hosts: config.cdn_hosts.clone(),
         })
+    }
+
+    /// The `/hooks/discord` route, when `[channels.discord] public_key` is
+    /// set: the edge serves it, and what it takes is answered by
+    /// [`DiscordChannel::run`].
+    pub fn webhook(&self) -> Option<Arc<dyn WebhookEndpoint>> {
+        self.webhook
+            .clone()
+            .map(|webhook| webhook as Arc<dyn WebhookEndpoint>)
     }
 
     /// Connects to the gateway at `url` instead, which must be ws(s) on a
@@ -121,6 +169,7 @@ impl DiscordChannel {
     /// The bot's id and its shard.
     async fn prepare(&self) -> Result<(String, Shard), DiscordChannelError> {
         let bot = self.api.me().await.map_err(DiscordChannelError::Identify)?;
+        self.register_command().await;
         let local = match &self.gateway {
             Some(url) => Some(url.clone()),
             None if self.api.is_local() => {
@@ -140,20 +189,52 @@ impl DiscordChannel {
         Ok((bot.id, gateway::shard(token, local.as_deref())))
     }
 
+    /// Registers the slash command. Its failure is reported and the channel
+    /// runs without it: messages still work, and the next start tries again.
+    async fn register_command(&self) {
+        let registered = match self.api.application_id().await {
+            Ok(application) => self.api.register_command(&application, &self.command).await,
+            Err(e) => Err(e),
+        };
+        match registered {
+            Ok(()) => tracing::info!(command = %self.command, "discord: slash command registered"),
+            Err(e) => tracing::warn!(
+                command = %self.command,
+                error = %e,
+                "discord: the slash command could not be registered; messages still work"
+            ),
+        }
+    }
+
     /// Reads the gateway until `shutdown` completes. Getting ready is
     /// retried (Discord may be unreachable at start), and so is a gateway
     /// Discord closed for good (a refused token, intents not enabled),
     /// slowly. The message being handled is finished first; those still
     /// queued are dropped.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let (queue, waiting) = mpsc::channel(QUEUE);
         let stopping = Arc::new(AtomicBool::new(false));
         let handler = tokio::spawn(handle_in_order(
             waiting,
             self.dispatcher.clone(),
-            DiscordOutbox::new(self.api.clone()),
+            DiscordOutbox::with_cdn_hosts(self.api.clone(), self.cdn_hosts.clone()),
             stopping.clone(),
         ));
+        let (taken, arrived) = {
+            let (_, closed) = mpsc::channel(1);
+            let arrived = std::mem::replace(&mut self.interactions.1, closed);
+            (self.interactions.0.clone(), arrived)
+        };
+        let (stop_answering, answering_stopped) = watch::channel(false);
+        let answering = tokio::spawn(
+            Answering {
+                dispatcher: self.dispatcher.clone(),
+                api: self.api.clone(),
+                messages: queue.clone(),
+                command: self.command.clone(),
+            }
+            .run(arrived, answering_stopped),
+        );
         let mut shutdown = std::pin::pin!(shutdown.fuse());
         let mut backoff = Duration::from_secs(1);
         loop {
@@ -164,7 +245,8 @@ impl DiscordChannel {
             let wait = match prepared {
                 Ok((bot, mut shard)) => {
                     backoff = Duration::from_secs(1);
-                    let ended = read(&mut shard, Intake::new(bot), &queue, &mut shutdown).await;
+                    let intake = Intake::new(bot);
+                    let ended = read(&mut shard, intake, &queue, &taken, &mut shutdown).await;
                     shard.close(CloseFrame::NORMAL);
                     if ended == Ended::Shutdown {
                         break;
@@ -188,6 +270,10 @@ impl DiscordChannel {
             }
         }
         stopping.store(true, Ordering::SeqCst);
+        let _ = stop_answering.send(true);
+        if answering.await.is_err() {
+            tracing::error!("discord: the interaction handler failed");
+        }
         drop(queue);
         if handler.await.is_err() {
             tracing::error!("discord: the message handler failed");
@@ -208,6 +294,7 @@ async fn read(
     shard: &mut Shard,
     mut intake: Intake,
     queue: &mpsc::Sender<Inbound>,
+    interactions: &mpsc::Sender<Arrived>,
     shutdown: &mut Pin<&mut futures::future::Fuse<impl Future<Output = ()>>>,
 ) -> Ended {
     loop {
@@ -217,14 +304,7 @@ async fn read(
         };
         match item {
             None => return Ended::ClosedForGood,
-            Some(Ok(Message::Text(text))) => {
-                let Some(inbound) = intake.take(&text) else {
-                    continue;
-                };
-                if queue.try_send(inbound).is_err() {
-                    tracing::warn!("discord: too many messages waiting; one was dropped");
-                }
-            }
+            Some(Ok(Message::Text(text))) => pass_on(intake.take(&text), queue, interactions),
             Some(Ok(Message::Close(frame))) => gateway::report_close(frame.as_ref()),
             Some(Err(e)) => match e.kind() {
                 // Its Display would quote the event, a person's text.
@@ -237,6 +317,29 @@ async fn read(
                 _ => tracing::warn!("discord: gateway error"),
             },
         }
+    }
+}
+
+/// Hands what a gateway event gave to the messages' queue or, apart from
+/// it, to the interactions' (a press must not wait behind a turn).
+fn pass_on(
+    taken: Option<Taken>,
+    queue: &mpsc::Sender<Inbound>,
+    interactions: &mpsc::Sender<Arrived>,
+) {
+    let dropped = match taken {
+        None => None,
+        Some(Taken::Message(inbound)) => queue.try_send(inbound).err().map(|_| "messages"),
+        Some(Taken::Interaction(interaction)) => {
+            let arrived = Arrived {
+                interaction,
+                via: Via::Gateway,
+            };
+            interactions.try_send(arrived).err().map(|_| "interactions")
+        }
+    };
+    if let Some(what) = dropped {
+        tracing::warn!("discord: too many {what} waiting; one was dropped");
     }
 }
 

@@ -5,6 +5,8 @@
 
 #[path = "discord/fake.rs"]
 mod fake;
+// Shared with tests/discord_interactions.rs, which injects events too.
+#[allow(dead_code)]
 #[path = "discord/relay.rs"]
 mod relay;
 #[path = "discord/setup.rs"]
@@ -255,4 +257,95 @@ async fn the_rest_client_edits_shows_typing_and_checks_ids_before_sending() {
         assert!(matches!(refused, DiscordError::Argument(_)), "{refused:?}");
     }
     assert_eq!(crabline.recorded().len(), before, "nothing was sent");
+}
+
+/// The messages of `channel`, as crabline gives them to the bot.
+async fn messages_in(crabline: &hardshell_testkit::crabline::Crabline, channel: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/api/v10/channels/{channel}/messages",
+            crabline.base_url()
+        ))
+        .header("authorization", format!("Bot {}", crabline.bot_token()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_file_is_uploaded_pinging_no_one_and_fetched_back_within_its_bound() {
+    use hardshell_channels::{InboundFile, Outbox, OutboxError};
+    let crabline = hardshell_testkit::crabline::Crabline::start("discord");
+    let root = format!("{}/api/v10", crabline.base_url());
+    let api = DiscordApi::new(
+        Url::parse(&root).unwrap(),
+        &setup::secret(crabline.bot_token()),
+    )
+    .unwrap();
+    // crabline serves attachments from its own loopback address.
+    let outbox = DiscordOutbox::with_cdn_hosts(Arc::new(api), vec!["127.0.0.1".into()]);
+    let bytes = bytes::Bytes::from_static(b"line one\nline two\n");
+    let id = outbox
+        .send_file(GUILD_CHANNEL, "notes.txt", bytes.clone(), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let posted = crabline.sent("messages");
+    assert_eq!(posted[0]["allowed_mentions"], json!({"parse": []}));
+    let listed = messages_in(&crabline, GUILD_CHANNEL).await;
+    let message = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == id.as_str())
+        .unwrap();
+    let attachment = &message["attachments"][0];
+    assert_eq!(attachment["filename"], "notes.txt");
+    assert_eq!(attachment["size"], bytes.len());
+    let file = InboundFile {
+        reference: attachment["url"].as_str().unwrap().to_owned(),
+        name: Some("notes.txt".into()),
+        size: Some(1),
+    };
+    let fetched = outbox.fetch(&file, 1024).await.unwrap();
+    assert_eq!(fetched, bytes.to_vec());
+    // The announced size is not trusted; the bound is.
+    let refused = outbox.fetch(&file, 5).await.unwrap_err();
+    assert!(
+        matches!(refused, OutboxError::TooLarge { limit: 5 }),
+        "{refused:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_attachment_anywhere_but_the_cdn_hosts_is_not_fetched() {
+    use hardshell_channels::{InboundFile, Outbox};
+    let fake = FakeDiscord::start(vec![fake::created("1")]).await;
+    let token = "MTM1MDAwMDAwMDAwMDAwMDAx.fake.discord";
+    let api = DiscordApi::new(Url::parse(&fake.root).unwrap(), &setup::secret(token)).unwrap();
+    let outbox = DiscordOutbox::new(Arc::new(api));
+    let file = |url: &str| InboundFile {
+        reference: url.to_owned(),
+        name: None,
+        size: None,
+    };
+    for url in [
+        format!("{}/attachments/1/2/x.txt", fake.root),
+        "http://cdn.discordapp.com/attachments/1/2/x.txt".to_owned(),
+        "https://cdn.discordapp.com.evil.example/attachments/x".to_owned(),
+        "https://user@cdn.discordapp.com/attachments/x".to_owned(),
+        "https://evil.example/?cdn.discordapp.com".to_owned(),
+        "file:///etc/passwd".to_owned(),
+        "not a url".to_owned(),
+    ] {
+        let refused = outbox.fetch(&file(&url), 1024).await.unwrap_err();
+        assert!(
+            refused.to_string().contains("cdn_hosts"),
+            "{url}: {refused}"
+        );
+    }
+    assert!(fake.seen().is_empty(), "nothing was fetched");
 }

@@ -25,12 +25,12 @@ pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{
     Access, Agent, ApiRoot, Approval, Audit, Browser, Channels, Cidr, Cloudflare, Config,
-    DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordPublicKey, Edge, Egress, EgressRoute,
-    EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, MAX_FILE_MB, Metrics, Oidc,
-    PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider, ProviderKind, RESERVED_ENV,
-    RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Slack, SlackChannel, SlackMode, Storage,
-    StorageBackend, Telegram, TelegramMode, Tls, Unpaired, Upstream, Whatsapp, Workload,
-    options_that_run_programs, runs_programs,
+    DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordCommand, DiscordPublicKey, Edge, Egress,
+    EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, MAX_FILE_MB,
+    Metrics, Oidc, PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider, ProviderKind,
+    RESERVED_ENV, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Slack, SlackChannel,
+    SlackMode, Storage, StorageBackend, Telegram, TelegramMode, Tls, Unpaired, Upstream, Whatsapp,
+    Workload, options_that_run_programs, runs_programs,
 };
 pub use secret_ref::{SecretRef, SecretRefError};
 

@@ -26,8 +26,8 @@ pub use access::{Access, Cloudflare, Devices, Oidc, Passkey, Rule, RuleRole};
 pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
 pub use browser::Browser;
 pub use channels::{
-    ApiRoot, Channels, Discord, DiscordPublicKey, MAX_CHANNEL_IDS, MAX_FILE_MB, PhoneNumberId,
-    Slack, SlackChannel, SlackMode, Telegram, TelegramMode, Unpaired, Whatsapp,
+    ApiRoot, Channels, Discord, DiscordCommand, DiscordPublicKey, MAX_CHANNEL_IDS, MAX_FILE_MB,
+    PhoneNumberId, Slack, SlackChannel, SlackMode, Telegram, TelegramMode, Unpaired, Whatsapp,
 };
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};

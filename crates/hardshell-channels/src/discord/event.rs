@@ -7,7 +7,7 @@
 use serde::Deserialize;
 
 use super::api::is_snowflake;
-use crate::dispatch::{Inbound, Place};
+use crate::dispatch::{Inbound, InboundFile, Place};
 use crate::{Platform, Sender};
 
 /// Longest gateway text read as an event: a message is at most 4000
@@ -45,7 +45,23 @@ pub struct MessageCreate {
     /// the platform's notices (joins, pins, boosts).
     #[serde(default, rename = "type")]
     pub kind: u8,
+    /// Files attached to it, as Discord describes them.
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
 }
+
+/// An attachment's fields (discord.com/developers/docs/resources/message#attachment-object).
+#[derive(Debug, Deserialize)]
+pub struct Attachment {
+    pub url: String,
+    #[serde(default)]
+    pub filename: Option<String>,
+    #[serde(default)]
+    pub size: Option<u64>,
+}
+
+/// Attachments read from one message; Discord allows 10.
+pub const MAX_ATTACHMENTS: usize = 10;
 
 #[derive(Debug, Deserialize)]
 pub struct Author {
@@ -83,15 +99,18 @@ pub fn message_create(text: &str) -> Option<MessageCreate> {
 }
 
 impl MessageCreate {
-    /// A person's text message as the dispatch reads it; `None` for what is
-    /// not one: the bot's own, another bot's, a webhook's, a notice, an
-    /// empty one (attachments only, or the Message Content intent missing),
+    /// A person's message as the dispatch reads it, its attachments with
+    /// it (fetched, if ever, only from the configured CDN hosts); `None` for
+    /// what is not one: the bot's own, another bot's, a webhook's, a notice,
+    /// an empty one without attachments (or the Message Content intent missing),
     /// one over the length Discord allows, or ids that are not snowflakes.
     pub fn inbound(&self, bot: &str) -> Option<Inbound> {
         if self.author.bot || self.author.id == bot || self.webhook_id.is_some() {
             return None;
         }
-        if !matches!(self.kind, 0 | 19) || self.content.trim().is_empty() {
+        if !matches!(self.kind, 0 | 19)
+            || (self.content.trim().is_empty() && self.attachments.is_empty())
+        {
             return None;
         }
         if self.content.chars().count() > MAX_TEXT_CHARS {
@@ -116,7 +135,16 @@ impl MessageCreate {
             place,
             text: self.content.clone(),
             message: Some(self.id.clone()),
-            files: Vec::new(),
+            files: self
+                .attachments
+                .iter()
+                .take(MAX_ATTACHMENTS)
+                .map(|a| InboundFile {
+                    reference: a.url.clone(),
+                    name: a.filename.clone(),
+                    size: a.size,
+                })
+                .collect(),
         })
     }
 }

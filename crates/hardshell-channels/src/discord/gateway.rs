@@ -1,16 +1,18 @@
 //! The gateway side of the channel: one twilight shard (identify,
 //! heartbeats, resume and reconnects are twilight's), and what is taken from
-//! it: a person's messages, each once.
+//! it: a person's messages and the interactions (button presses, the slash
+//! command), each once.
 
 use twilight_gateway::{CloseFrame, ConfigBuilder, Intents, Shard, ShardId};
 use url::Url;
 
 use super::api::is_loopback;
 use super::event;
+use super::interaction::{self, Interaction};
 use crate::dispatch::Inbound;
 use crate::verify::SeenIds;
 
-/// Message ids remembered against replays after a resume.
+/// Message and interaction ids remembered against replays after a resume.
 const SEEN: usize = 4096;
 
 /// Guild messages, direct messages and their content; nothing else.
@@ -65,17 +67,29 @@ impl Intake {
         }
     }
 
-    /// The person's message in one gateway text, unless it was taken before
-    /// (a resumed session may replay events).
-    pub(super) fn take(&mut self, text: &str) -> Option<Inbound> {
-        let message = event::message_create(text)?;
-        let inbound = message.inbound(&self.bot)?;
-        if !self.seen.first_time(&message.id) {
-            tracing::debug!(message = %message.id, "discord: message seen before, dropped");
+    /// The person's message or interaction in one gateway text, unless it
+    /// was taken before (a resumed session may replay events).
+    pub(super) fn take(&mut self, text: &str) -> Option<Taken> {
+        let (id, taken) = if let Some(message) = event::message_create(text) {
+            let inbound = message.inbound(&self.bot)?;
+            (message.id, Taken::Message(inbound))
+        } else {
+            let interaction = interaction::from_gateway(text)?;
+            (interaction.id.clone(), Taken::Interaction(interaction))
+        };
+        if !self.seen.first_time(&id) {
+            tracing::debug!(%id, "discord: event seen before, dropped");
             return None;
         }
-        Some(inbound)
+        Some(taken)
     }
+}
+
+/// What one gateway event gave.
+#[derive(Debug)]
+pub(super) enum Taken {
+    Message(Inbound),
+    Interaction(Interaction),
 }
 
 /// Says what a gateway close means and, for the ones twilight does not
@@ -115,6 +129,20 @@ mod tests {
         assert!(intake.take(&event("135000000000000100")).is_some());
         assert!(intake.take(&event("135000000000000100")).is_none());
         assert!(intake.take(&event("135000000000000101")).is_some());
+    }
+
+    #[test]
+    fn a_replayed_interaction_is_taken_once() {
+        let mut intake = Intake::new("135000000000000001".into());
+        let event = serde_json::json!({"op": 0, "s": 4, "t": "INTERACTION_CREATE", "d": {
+            "id": "135000000000000700", "application_id": "135000000000000001",
+            "type": 3, "token": "aW50ZXJhY3Rpb24", "channel_id": "135000000000000020",
+            "user": {"id": "135000000000000555"},
+            "data": {"custom_id": "x:a1:1", "component_type": 2},
+        }})
+        .to_string();
+        assert!(matches!(intake.take(&event), Some(Taken::Interaction(_))));
+        assert!(intake.take(&event).is_none());
     }
 
     #[test]

@@ -4,18 +4,23 @@
 //! ([`crate::verify::discord`]) before its body is parsed, and an
 //! interaction id is answered once.
 //!
-//! The channel registers no commands and sends no buttons, so the only
-//! interaction expected is Discord's PING, when the owner saves the
-//! endpoint's URL in the developer portal; it is answered with a PONG. Any
-//! other kind is answered at once with a message only its sender sees,
-//! saying that the assistant reads messages, not commands: no turn runs.
+//! Discord's PING (when the owner saves the endpoint's URL in the developer
+//! portal) is answered with a PONG. A press of a button and the slash
+//! command are acknowledged in the response (deferred: the press's message
+//! is edited, the command's answer written, by the channel once it has
+//! handled them; see `answering`) and queued for the channel. Any other
+//! kind is answered at once with a message only its sender sees: no turn
+//! runs.
 
 use std::sync::{Arc, Mutex};
 
 use http::Method;
 use serde::Deserialize;
 use serde_json::json;
+use tokio::sync::mpsc;
 
+use super::answering::{self, Arrived, Via};
+use super::interaction::{self, APPLICATION_COMMAND, MESSAGE_COMPONENT};
 use crate::Platform;
 use crate::verify::discord::{
     PublicKey, SIGNATURE_HEADER, TIMESTAMP_HEADER, parse_public_key, verify,
@@ -26,14 +31,10 @@ use crate::webhook::{WebhookEndpoint, WebhookOutcome, WebhookRequest};
 /// Interaction ids remembered against replays inside the freshness window.
 const SEEN: usize = 4096;
 /// `type` of a PING interaction, and of the PONG answering it.
-const PING: u8 = 1;
-/// `CHANNEL_MESSAGE_WITH_SOURCE`, with the EPHEMERAL flag (1 << 6).
-const MESSAGE: u8 = 4;
-const EPHEMERAL: u32 = 1 << 6;
-const NOT_SUPPORTED: &str = "This assistant reads messages, not commands: write to it instead.";
+const PING: u8 = interaction::PING;
 
 #[derive(Deserialize)]
-struct Interaction {
+struct Header {
     id: String,
     #[serde(rename = "type")]
     kind: u8,
@@ -44,26 +45,30 @@ struct Interaction {
 pub struct DiscordInteractions {
     key: PublicKey,
     seen: Mutex<SeenIds>,
-}
-
-/// The `/hooks/discord` route when `[channels.discord] public_key` is set;
-/// `None` without one (interactions are then not taken at all).
-pub fn endpoint(
-    config: &hardshell_config::Discord,
-) -> Result<Option<Arc<dyn WebhookEndpoint>>, VerifyError> {
-    match &config.public_key {
-        Some(key) => Ok(Some(Arc::new(DiscordInteractions::new(key)?))),
-        None => Ok(None),
-    }
+    queue: mpsc::Sender<Arrived>,
 }
 
 impl DiscordInteractions {
-    /// `public_key` is `[channels.discord] public_key`.
-    pub fn new(public_key: &hardshell_config::DiscordPublicKey) -> Result<Self, VerifyError> {
-        Ok(Self {
+    /// The endpoint checking requests against `public_key`
+    /// (`[channels.discord] public_key`), queueing what it takes into
+    /// `queue`, which the channel answers from.
+    pub(super) fn feeding(
+        public_key: &hardshell_config::DiscordPublicKey,
+        queue: mpsc::Sender<Arrived>,
+    ) -> Result<Arc<Self>, VerifyError> {
+        Ok(Arc::new(Self {
             key: parse_public_key(&hex::encode(public_key.as_bytes()))?,
             seen: Mutex::new(SeenIds::new(SEEN)),
-        })
+            queue,
+        }))
+    }
+
+    /// Whether `id` is new; a poisoned set takes nothing.
+    fn first_time(&self, id: &str) -> bool {
+        match self.seen.lock() {
+            Ok(mut seen) => seen.first_time(id),
+            Err(_) => false,
+        }
     }
 }
 
@@ -96,24 +101,52 @@ impl WebhookEndpoint for DiscordInteractions {
             Ok(verified) => verified,
             Err(e) => return WebhookOutcome::Rejected(e),
         };
-        let Ok(interaction) = serde_json::from_slice::<Interaction>(verified.body()) else {
+        let Ok(value) = serde_json::from_slice::<serde_json::Value>(verified.body()) else {
             return WebhookOutcome::Malformed;
         };
-        let first = match self.seen.lock() {
-            Ok(mut seen) => seen.first_time(&interaction.id),
-            Err(_) => false,
+        let Ok(header) = serde_json::from_value::<Header>(value.clone()) else {
+            return WebhookOutcome::Malformed;
         };
-        if !first {
+        let acknowledgement = match header.kind {
+            PING => json!({ "type": PING }),
+            MESSAGE_COMPONENT => answering::deferred_update(),
+            APPLICATION_COMMAND => answering::deferred_command(),
+            _ => {
+                if !self.first_time(&header.id) {
+                    return WebhookOutcome::Duplicate;
+                }
+                return accepted(&answering::ephemeral(answering::NOT_SUPPORTED));
+            }
+        };
+        if header.kind == PING {
+            if !self.first_time(&header.id) {
+                return WebhookOutcome::Duplicate;
+            }
+            return accepted(&acknowledgement);
+        }
+        let Some(interaction) = interaction::from_value(value) else {
+            return WebhookOutcome::Malformed;
+        };
+        // The slot first: an interaction that cannot be queued is not
+        // remembered.
+        let Ok(slot) = self.queue.try_reserve() else {
+            tracing::warn!("discord: the interaction queue is full; one was refused");
+            return WebhookOutcome::Busy;
+        };
+        if !self.first_time(&interaction.id) {
             return WebhookOutcome::Duplicate;
         }
-        let answer = if interaction.kind == PING {
-            json!({ "type": PING })
-        } else {
-            json!({ "type": MESSAGE, "data": { "content": NOT_SUPPORTED, "flags": EPHEMERAL } })
-        };
-        WebhookOutcome::Accepted {
-            body: answer.to_string().into_bytes(),
-        }
+        slot.send(Arrived {
+            interaction,
+            via: Via::Http,
+        });
+        accepted(&acknowledgement)
+    }
+}
+
+fn accepted(answer: &serde_json::Value) -> WebhookOutcome {
+    WebhookOutcome::Accepted {
+        body: answer.to_string().into_bytes(),
     }
 }
 

@@ -67,6 +67,37 @@ async fn the_token_reaches_no_log_line_through_a_whole_session() {
     assert!(!logs.contains(TOKEN_SECRET), "{logs}");
 }
 
+/// An interaction's token: whoever holds it may answer as the bot for 15
+/// minutes, and it is a segment of the callback's URL path.
+const INTERACTION_TOKEN: &str = "aW50ZXJhY3Rpb246MTM1MDAwMDAwMDAwMDAwNzAwOnNlY3JldA";
+
+#[tokio::test]
+async fn an_interactions_token_reaches_no_log_line_when_its_answer_fails() {
+    let (captured, _guard) = capture();
+    let bot = Bot::start("answered").await;
+    // crabline serves no interaction endpoints (it refuses the call, sent
+    // without the bot's token): the failure is logged, with the REST
+    // client's own trace, at every level.
+    bot.relay.dispatch(
+        "INTERACTION_CREATE",
+        json!({
+            "id": "135000000000000700", "application_id": "135000000000000001",
+            "type": 3, "token": INTERACTION_TOKEN, "channel_id": DM,
+            "user": {"id": PERSON},
+            "data": {"custom_id": "x:a1:1", "component_type": 2},
+        }),
+    );
+    let until = std::time::Instant::now() + WAIT;
+    while !captured.text().contains("an interaction was not answered") {
+        assert!(std::time::Instant::now() < until, "{}", captured.text());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    bot.stop().await;
+    let logs = captured.text();
+    assert!(!logs.contains(INTERACTION_TOKEN), "{logs}");
+    assert!(!logs.contains(TOKEN_SECRET), "{logs}");
+}
+
 #[tokio::test]
 async fn an_unreachable_api_is_logged_without_the_token() {
     let (captured, _guard) = capture();

@@ -2,14 +2,18 @@
 //! difference between them: twilight sends IDENTIFY's and RESUME's token as
 //! `Bot <token>` (which Discord accepts), crabline takes only the bare token.
 //! The relay forwards every frame both ways unchanged but that one field,
-//! and can drop the connection, which makes the channel resume.
+//! and can drop the connection, which makes the channel resume. It also
+//! sends the channel dispatch events crabline cannot (INTERACTION_CREATE),
+//! framed as Discord frames them: `{"op": 0, "s", "t", "d"}`, with the last
+//! sequence crabline sent, so a resume asks crabline for nothing it skipped.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify, mpsc};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
 use url::Url;
@@ -18,7 +22,11 @@ pub struct Relay {
     /// Where the channel connects.
     pub url: Url,
     drop_now: Arc<Notify>,
+    inject: mpsc::UnboundedSender<String>,
+    sequence: Arc<AtomicU64>,
 }
+
+type Injected = Arc<Mutex<mpsc::UnboundedReceiver<String>>>;
 
 impl Relay {
     /// Relays connections to `upstream` (crabline's `ws://…/gateway`).
@@ -28,13 +36,35 @@ impl Relay {
         let upstream = Url::parse(upstream).unwrap();
         let drop_now = Arc::new(Notify::new());
         let notify = drop_now.clone();
+        let (inject, injected) = mpsc::unbounded_channel();
+        let injected: Injected = Arc::new(Mutex::new(injected));
+        let sequence = Arc::new(AtomicU64::new(0));
+        let last = sequence.clone();
         tokio::spawn(async move {
             loop {
                 let (stream, _) = listener.accept().await.unwrap();
-                tokio::spawn(relay_one(stream, upstream.clone(), notify.clone()));
+                tokio::spawn(relay_one(
+                    stream,
+                    upstream.clone(),
+                    notify.clone(),
+                    injected.clone(),
+                    last.clone(),
+                ));
             }
         });
-        Relay { url, drop_now }
+        Relay {
+            url,
+            drop_now,
+            inject,
+            sequence,
+        }
+    }
+
+    /// Sends the channel the dispatch event `t` with data `d`.
+    pub fn dispatch(&self, t: &str, d: Value) {
+        let s = self.sequence.load(Ordering::SeqCst);
+        let frame = serde_json::json!({"op": 0, "s": s, "t": t, "d": d});
+        self.inject.send(frame.to_string()).unwrap();
     }
 
     /// Drops the current connection, as a network failure would.
@@ -43,7 +73,13 @@ impl Relay {
     }
 }
 
-async fn relay_one(stream: TcpStream, upstream: Url, drop_now: Arc<Notify>) {
+async fn relay_one(
+    stream: TcpStream,
+    upstream: Url,
+    drop_now: Arc<Notify>,
+    injected: Injected,
+    sequence: Arc<AtomicU64>,
+) {
     let mut query = None;
     // The callback's signature is tungstenite's, its error type included.
     #[allow(clippy::result_large_err)]
@@ -79,8 +115,20 @@ async fn relay_one(stream: TcpStream, upstream: Url, drop_now: Arc<Notify>) {
                 _ => return,
             },
             frame = from_server.next() => match frame {
-                Some(Ok(frame)) => if to_client.send(frame).await.is_err() { return; },
+                Some(Ok(frame)) => {
+                    if let Message::Text(text) = &frame
+                        && let Ok(payload) = serde_json::from_str::<Value>(text.as_str())
+                        && let Some(s) = payload["s"].as_u64()
+                    {
+                        sequence.store(s, Ordering::SeqCst);
+                    }
+                    if to_client.send(frame).await.is_err() { return; }
+                }
                 _ => return,
+            },
+            text = async { injected.lock().await.recv().await } => match text {
+                Some(text) => if to_client.send(Message::text(text)).await.is_err() { return; },
+                None => return,
             },
         }
     }

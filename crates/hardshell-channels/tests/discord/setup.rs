@@ -82,12 +82,18 @@ pub struct Bot {
 }
 
 pub async fn dispatcher(reply: &str) -> (TestStore, Dispatcher, Arc<ScriptedAgent>, Pairings) {
-    let store = TestStore::new().await;
-    let pairings = Pairings::new(store.scope("channels/pairing"));
     let agent = Arc::new(ScriptedAgent {
         turns: AtomicU32::new(0),
         reply: reply.to_owned(),
     });
+    let (store, dispatcher, pairings) = dispatcher_with(agent.clone()).await;
+    (store, dispatcher, agent, pairings)
+}
+
+/// A dispatcher whose turns `agent` runs.
+pub async fn dispatcher_with(agent: Arc<dyn Agent>) -> (TestStore, Dispatcher, Pairings) {
+    let store = TestStore::new().await;
+    let pairings = Pairings::new(store.scope("channels/pairing"));
     let audit = AuditLog::open(
         &store.scope("audit"),
         &LogId::new("discord-test").unwrap(),
@@ -105,10 +111,10 @@ pub async fn dispatcher(reply: &str) -> (TestStore, Dispatcher, Arc<ScriptedAgen
         rules,
         pairings.clone(),
         Conversations::new(store.scope("channels/conversations")),
-        agent.clone(),
+        agent,
         Arc::new(audit),
     );
-    (store, dispatcher, agent, pairings)
+    (store, dispatcher, pairings)
 }
 
 pub fn config(crabline: &Crabline) -> Discord {

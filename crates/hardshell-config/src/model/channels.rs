@@ -12,7 +12,7 @@ mod api_root;
 mod ids;
 
 pub use api_root::ApiRoot;
-pub use ids::{DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel};
+pub use ids::{DiscordCommand, DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel};
 
 /// `[channels]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -179,6 +179,10 @@ pub struct Discord {
     /// commands) are taken over HTTP too, each checked against it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key: Option<DiscordPublicKey>,
+    /// The slash command the bot registers at start (`/hardshell`): its one
+    /// `text` option is a message to the agent, empty or `new` starts a new
+    /// conversation.
+    pub command: DiscordCommand,
     /// The users (snowflakes) who may ask for a pairing code; empty: anyone.
     #[serde(
         deserialize_with = "ids::discord_senders",
@@ -192,6 +196,10 @@ pub struct Discord {
         serialize_with = "ids::write_ids"
     )]
     pub channels: Vec<u64>,
+    /// The hosts attachments are fetched from (Discord's CDN); an
+    /// attachment anywhere else is refused. No token is sent to them.
+    #[serde(deserialize_with = "ids::discord_cdn_hosts")]
+    pub cdn_hosts: Vec<String>,
 }
 
 /// `[channels.whatsapp]`: a number of the WhatsApp Business Cloud API, whose
@@ -262,8 +270,13 @@ impl Default for Discord {
             token: None,
             api_root: ApiRoot::official(Platform::Discord),
             public_key: None,
+            command: DiscordCommand::default(),
             allow: Vec::new(),
             channels: Vec::new(),
+            cdn_hosts: vec![
+                "cdn.discordapp.com".to_owned(),
+                "media.discordapp.net".to_owned(),
+            ],
         }
     }
 }

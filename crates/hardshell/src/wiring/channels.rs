@@ -16,7 +16,7 @@ use hardshell_channels::webhook::WebhookEndpoint;
 use hardshell_channels::{
     Agent, ChannelRules, Dispatcher, Pairings, Platform, Unpaired,
     conversations::Conversations,
-    discord::{self, DiscordChannel},
+    discord::DiscordChannel,
     slack::{SlackChannel, SlackSecrets},
     telegram::TelegramChannel,
     telegram::api::TelegramApi,
@@ -307,9 +307,7 @@ pub fn prepare_channels(
             let discord =
                 DiscordChannel::new(section, token, dispatcher(Platform::Discord, channels)?)
                     .context("channels.discord")?;
-            webhooks.extend(
-                discord::interactions::endpoint(section).context("channels.discord.public_key")?,
-            );
+            webhooks.extend(discord.webhook());
             Some(discord)
         }
         None => None,

@@ -61,10 +61,15 @@ struct Failure {
     retry_after: Option<f64>,
 }
 
-pub(super) fn failed(status: StatusCode, body: &[u8], retry_header: Option<f64>) -> DiscordError {
+pub(super) fn failed(
+    status: StatusCode,
+    body: &[u8],
+    retry_header: Option<f64>,
+    secrets: &[&str],
+) -> DiscordError {
     // A proxy's HTML page still maps by its status.
     let failure: Failure = serde_json::from_slice(body).unwrap_or_default();
-    let message = clean(&failure.message);
+    let message = clean(&failure.message, secrets);
     match status.as_u16() {
         401 => DiscordError::Unauthorized,
         403 => DiscordError::Forbidden { message },
@@ -85,14 +90,15 @@ fn retry_wait(secs: Option<f64>) -> Duration {
         .min(MAX_RETRY_AFTER)
 }
 
-/// `text` from the network made fit for an error or a log line.
-pub(crate) fn clean(text: &str) -> String {
-    crate::network::clean(text, &[])
+/// `text` from the network made fit for an error or a log line, each of
+/// `secrets` (an interaction's token) taken out.
+pub(crate) fn clean(text: &str, secrets: &[&str]) -> String {
+    crate::network::clean(text, secrets)
 }
 
 /// A transport error's causes, without the request's URL.
-pub(super) fn transport_text(error: reqwest::Error) -> String {
-    crate::network::transport_text(error, &[])
+pub(super) fn transport_text(error: reqwest::Error, secrets: &[&str]) -> String {
+    crate::network::transport_text(error, secrets)
 }
 
 #[cfg(test)]
@@ -103,21 +109,22 @@ mod tests {
     fn a_429_waits_what_its_body_says_bounded() {
         let body =
             br#"{"message":"You are being rate limited.","retry_after":0.25,"global":false}"#;
-        let error = failed(StatusCode::TOO_MANY_REQUESTS, body, Some(9.0));
+        let error = failed(StatusCode::TOO_MANY_REQUESTS, body, Some(9.0), &[]);
         let wait = |ms| DiscordError::RetryAfter {
             wait: Duration::from_millis(ms),
         };
         assert_eq!(error, wait(250));
-        let header_only = failed(StatusCode::TOO_MANY_REQUESTS, b"<html>", Some(2.0));
+        let header_only = failed(StatusCode::TOO_MANY_REQUESTS, b"<html>", Some(2.0), &[]);
         assert_eq!(header_only, wait(2000));
         for odd in [r#"{"retry_after":-3}"#, r#"{"retry_after":"x"}"#, "{}"] {
-            let error = failed(StatusCode::TOO_MANY_REQUESTS, odd.as_bytes(), None);
+            let error = failed(StatusCode::TOO_MANY_REQUESTS, odd.as_bytes(), None, &[]);
             assert_eq!(error, wait(1000), "{odd}");
         }
         let huge = failed(
             StatusCode::TOO_MANY_REQUESTS,
             br#"{"retry_after":1e12}"#,
             None,
+            &[],
         );
         assert_eq!(huge, wait(3_600_000));
     }
@@ -126,7 +133,7 @@ mod tests {
     fn platform_text_is_cleaned_and_cut() {
         let body = format!(r#"{{"message":"bad\u001b[31m\u202e{}"}}"#, "y".repeat(500));
         let DiscordError::Refused { status, message } =
-            failed(StatusCode::BAD_REQUEST, body.as_bytes(), None)
+            failed(StatusCode::BAD_REQUEST, body.as_bytes(), None, &[])
         else {
             panic!("a 400 is a refusal");
         };
@@ -134,11 +141,11 @@ mod tests {
         assert!(!message.chars().any(|c| c.is_control() || c == '\u{202E}'));
         assert_eq!(message.chars().count(), crate::network::MAX_TEXT_CHARS);
         assert_eq!(
-            failed(StatusCode::UNAUTHORIZED, b"", None),
+            failed(StatusCode::UNAUTHORIZED, b"", None, &[]),
             DiscordError::Unauthorized
         );
         assert_eq!(
-            failed(StatusCode::BAD_GATEWAY, b"", None),
+            failed(StatusCode::BAD_GATEWAY, b"", None, &[]),
             DiscordError::Server { status: 502 }
         );
     }

@@ -91,3 +91,31 @@ fn only_message_create_dispatches_are_read() {
     let huge = event(person(&"a".repeat(MAX_EVENT_BYTES)));
     assert!(message_create(&huge).is_none());
 }
+
+#[test]
+fn attachments_come_with_the_message_even_without_text() {
+    let mut d = person("");
+    d["attachments"] = json!([{
+        "id": "135000000000000300", "filename": "notes.txt", "size": 12,
+        "url": "https://cdn.discordapp.com/attachments/1/2/notes.txt?ex=1&is=2&hm=3",
+        "proxy_url": "https://media.discordapp.net/attachments/1/2/notes.txt",
+    }]);
+    let inbound = inbound(d).unwrap();
+    assert_eq!(inbound.text, "");
+    assert_eq!(
+        inbound.files,
+        [InboundFile {
+            reference: "https://cdn.discordapp.com/attachments/1/2/notes.txt?ex=1&is=2&hm=3".into(),
+            name: Some("notes.txt".into()),
+            size: Some(12),
+        }]
+    );
+    let mut many = person("x");
+    let one = json!({"url": "https://cdn.discordapp.com/a", "filename": "a"});
+    many["attachments"] = json!(vec![one; 25]);
+    assert_eq!(inbound_of(many).files.len(), MAX_ATTACHMENTS);
+}
+
+fn inbound_of(d: Value) -> Inbound {
+    inbound(d).unwrap()
+}

@@ -6,15 +6,24 @@ use chrono::{DateTime, Utc};
 use http::{HeaderMap, HeaderValue};
 
 use super::*;
+use crate::discord::answering::Via;
 
 fn pair(seed: u8) -> Ed25519KeyPair {
     Ed25519KeyPair::from_seed_unchecked(&[seed; 32]).unwrap()
 }
 
-fn signed_endpoint() -> DiscordInteractions {
+fn key() -> hardshell_config::DiscordPublicKey {
     let public = hex::encode(pair(7).public_key().as_ref());
-    let key = hardshell_config::DiscordPublicKey::parse(&public).unwrap();
-    DiscordInteractions::new(&key).unwrap()
+    hardshell_config::DiscordPublicKey::parse(&public).unwrap()
+}
+
+fn signed_endpoint() -> Arc<DiscordInteractions> {
+    queueing_endpoint(64).0
+}
+
+fn queueing_endpoint(room: usize) -> (Arc<DiscordInteractions>, mpsc::Receiver<Arrived>) {
+    let (queue, taken) = mpsc::channel(room);
+    (DiscordInteractions::feeding(&key(), queue).unwrap(), taken)
 }
 
 fn now() -> DateTime<Utc> {
@@ -93,31 +102,95 @@ fn a_replayed_interaction_is_a_duplicate() {
     );
 }
 
-#[test]
-fn a_command_gets_an_ephemeral_refusal_and_junk_is_malformed() {
-    let endpoint = signed_endpoint();
-    let command = r#"{"id":"135000000000000778","type":2,"data":{"name":"x"}}"#;
-    let WebhookOutcome::Accepted { body } = receive(&endpoint, &signed(&pair(7), command), command)
-    else {
-        panic!("a command is answered");
+const PRESS_BODY: &str = r#"{"id":"135000000000000779","application_id":"135000000000000001","type":3,"token":"aW50ZXJhY3Rpb24","channel_id":"135000000000000020","user":{"id":"135000000000000555"},"data":{"custom_id":"x:a1:1","component_type":2},"message":{"content":"Run it?"}}"#;
+const COMMAND_BODY: &str = r#"{"id":"135000000000000778","application_id":"135000000000000001","type":2,"token":"aW50ZXJhY3Rpb24","channel_id":"135000000000000020","user":{"id":"135000000000000555"},"data":{"name":"hardshell","options":[{"name":"text","type":3,"value":"hi"}]}}"#;
+
+fn answer(outcome: WebhookOutcome) -> serde_json::Value {
+    let WebhookOutcome::Accepted { body } = outcome else {
+        panic!("accepted: {outcome:?}");
     };
-    let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!(answer["type"], 4);
-    assert_eq!(answer["data"]["flags"], 64);
+    serde_json::from_slice(&body).unwrap()
+}
+
+#[test]
+fn a_press_is_deferred_and_queued_for_the_channel_once() {
+    let (endpoint, mut taken) = queueing_endpoint(4);
+    let headers = signed(&pair(7), PRESS_BODY);
+    let answered = answer(receive(&endpoint, &headers, PRESS_BODY));
+    assert_eq!(answered, serde_json::json!({"type": 6}));
+    let arrived = taken.try_recv().unwrap();
+    assert_eq!(arrived.via, Via::Http);
+    assert_eq!(arrived.interaction.id, "135000000000000779");
+    assert_eq!(
+        receive(&endpoint, &headers, PRESS_BODY),
+        WebhookOutcome::Duplicate
+    );
+    assert!(taken.try_recv().is_err(), "a replay is not queued again");
+}
+
+#[test]
+fn a_command_is_deferred_where_only_its_user_sees_it_and_queued() {
+    let (endpoint, mut taken) = queueing_endpoint(4);
+    let answered = answer(receive(
+        &endpoint,
+        &signed(&pair(7), COMMAND_BODY),
+        COMMAND_BODY,
+    ));
+    assert_eq!(answered["type"], 5);
+    assert_eq!(answered["data"]["flags"], 64);
+    assert!(taken.try_recv().is_ok());
+}
+
+#[test]
+fn a_full_queue_is_busy_and_the_retry_is_taken() {
+    let (endpoint, mut taken) = queueing_endpoint(1);
+    let other = PRESS_BODY.replace("135000000000000779", "135000000000000780");
+    assert!(matches!(
+        receive(&endpoint, &signed(&pair(7), &other), &other),
+        WebhookOutcome::Accepted { .. }
+    ));
+    let headers = signed(&pair(7), PRESS_BODY);
+    assert_eq!(
+        receive(&endpoint, &headers, PRESS_BODY),
+        WebhookOutcome::Busy
+    );
+    taken.try_recv().unwrap();
+    assert!(matches!(
+        receive(&endpoint, &headers, PRESS_BODY),
+        WebhookOutcome::Accepted { .. }
+    ));
+}
+
+#[test]
+fn other_kinds_get_an_ephemeral_refusal_and_junk_is_malformed() {
+    let (endpoint, mut taken) = queueing_endpoint(4);
+    let autocomplete = r#"{"id":"135000000000000781","type":4,"data":{"name":"x"}}"#;
+    let answered = answer(receive(
+        &endpoint,
+        &signed(&pair(7), autocomplete),
+        autocomplete,
+    ));
+    assert_eq!(answered["type"], 4);
+    assert_eq!(answered["data"]["flags"], 64);
+    assert!(taken.try_recv().is_err(), "nothing runs for it");
     let junk = r#"{"nope":true}"#;
     assert_eq!(
         receive(&endpoint, &signed(&pair(7), junk), junk),
         WebhookOutcome::Malformed
     );
+    // A press whose token is no token is not queued.
+    let forged = PRESS_BODY.replace("aW50ZXJhY3Rpb24", "a/b");
+    assert_eq!(
+        receive(&endpoint, &signed(&pair(7), &forged), &forged),
+        WebhookOutcome::Malformed
+    );
+    assert!(taken.try_recv().is_err());
 }
 
 #[test]
-fn the_route_exists_only_with_a_public_key() {
-    let mut config = hardshell_config::Discord::default();
-    assert!(super::endpoint(&config).unwrap().is_none());
-    let public = hex::encode(pair(7).public_key().as_ref());
-    config.public_key = Some(hardshell_config::DiscordPublicKey::parse(&public).unwrap());
-    let route = super::endpoint(&config).unwrap().unwrap();
-    assert_eq!(route.path(), "/hooks/discord");
-    assert_eq!(route.platform(), Platform::Discord);
+fn a_forged_press_is_rejected_and_not_queued() {
+    let (endpoint, mut taken) = queueing_endpoint(4);
+    let forged = receive(&endpoint, &signed(&pair(8), PRESS_BODY), PRESS_BODY);
+    assert_eq!(forged, WebhookOutcome::Rejected(VerifyError::BadSignature));
+    assert!(taken.try_recv().is_err());
 }

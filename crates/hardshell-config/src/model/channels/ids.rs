@@ -55,6 +55,52 @@ impl Serialize for DiscordPublicKey {
     }
 }
 
+/// The name of the Discord slash command the bot registers (`/hardshell`
+/// by default): 1 to 32 of lowercase `a-z`, `0-9`, `-` and `_`, the subset
+/// of Discord's grammar that every client shows the same way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscordCommand(String);
+
+impl DiscordCommand {
+    /// The name, checked against the grammar above.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = (1..=32).contains(&text.len())
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!(
+                "{text:?} is not a slash command name: 1-32 of a-z 0-9 - _"
+            ))
+        }
+    }
+
+    /// The name, as Discord is told it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for DiscordCommand {
+    fn default() -> Self {
+        Self("hardshell".to_owned())
+    }
+}
+
+impl<'de> Deserialize<'de> for DiscordCommand {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        DiscordCommand::parse(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for DiscordCommand {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// A Slack conversation id: a public (`C…`) or private (`G…`) channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SlackChannel(String);
@@ -226,6 +272,28 @@ pub(super) fn discord_channels<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u6
             .ok()
             .filter(|&n| n > 0 && text == n.to_string())
             .ok_or_else(|| format!("{:?} is not a Discord channel id (a snowflake)", cut(text)))
+    })
+}
+
+/// The hosts Discord's attachments are fetched from: host names (lowercase
+/// letters, digits, `-` and `.`) or IP literals, each exact; no wildcard.
+pub(super) fn discord_cdn_hosts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    list(d, |text| {
+        let name = !text.is_empty()
+            && text.len() <= 253
+            && !text.starts_with(['.', '-'])
+            && !text.ends_with('.')
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-.".contains(&b));
+        if name || text.parse::<std::net::IpAddr>().is_ok() {
+            Ok(text.to_owned())
+        } else {
+            Err(format!(
+                "{:?} is not a host name (lowercase, no wildcard) or an IP address",
+                cut(text)
+            ))
+        }
     })
 }
 

@@ -4,7 +4,7 @@ use hardshell_vocabulary::Platform;
 
 use super::super::{invalid, parse};
 use super::{PUBLIC_KEY, discord, sender, telegram};
-use crate::{Config, DiscordPublicKey, MAX_CHANNEL_IDS, SlackChannel};
+use crate::{Config, DiscordCommand, DiscordPublicKey, MAX_CHANNEL_IDS, SlackChannel};
 
 #[test]
 fn lists_take_their_platforms_ids_as_strings() {
@@ -181,6 +181,45 @@ fn a_discord_public_key_is_32_bytes_of_hex() {
     // Elsewhere, the same 64 hex digits are taken for a pasted credential.
     let text = format!("[channels.whatsapp]\nphone_number_id = \"{PUBLIC_KEY}\"\n");
     assert!(invalid(parse(&text)).3.contains("looks like"));
+}
+
+#[test]
+fn a_discord_command_name_is_lowercase_and_short() {
+    let config = parse(&discord("")).unwrap();
+    assert_eq!(config.config.channels.discord.command.as_str(), "hardshell");
+    let config = parse(&discord("command = \"ask-me_2\"\n")).unwrap();
+    assert_eq!(config.config.channels.discord.command.as_str(), "ask-me_2");
+    for bad in ["", "Hardshell", "two words", "ask/me", &"a".repeat(33)] {
+        let text = format!("[channels.discord]\ncommand = \"{bad}\"\n");
+        let (_, _, key, _) = invalid(parse(&text));
+        assert_eq!(key.as_deref(), Some("channels.discord.command"), "{bad}");
+    }
+    assert!(DiscordCommand::parse(&"a".repeat(32)).is_ok());
+}
+
+#[test]
+fn discords_cdn_hosts_are_exact_hosts() {
+    let config = parse(&discord("")).unwrap();
+    assert_eq!(
+        config.config.channels.discord.cdn_hosts,
+        ["cdn.discordapp.com", "media.discordapp.net"]
+    );
+    let config = parse(&discord("cdn_hosts = [\"127.0.0.1\", \"cdn.example\"]\n")).unwrap();
+    assert_eq!(
+        config.config.channels.discord.cdn_hosts,
+        ["127.0.0.1", "cdn.example"]
+    );
+    for bad in [
+        "*",
+        "*.discordapp.com",
+        "CDN.discordapp.com",
+        "https://cdn.discordapp.com",
+        "",
+    ] {
+        let text = format!("[channels.discord]\ncdn_hosts = [\"{bad}\"]\n");
+        let (_, _, key, _) = invalid(parse(&text));
+        assert_eq!(key.as_deref(), Some("channels.discord.cdn_hosts"), "{bad}");
+    }
 }
 
 #[test]
