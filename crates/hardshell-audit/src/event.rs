@@ -29,11 +29,11 @@ pub use channels::{
     ChannelMessageRefused, PairingApproved, PairingRequested, PairingRevoked, WebhookRejected,
 };
 pub(crate) use fields::rfc3339;
-pub use files::{FileDeposited, FileShared};
 pub use fields::{
     BrowserHost, CdpMethod, ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route,
     StateName, SwitchReason, TokenId,
 };
+pub use files::{FileDeposited, FileShared};
 pub use outcomes::{
     BrowserEnding, CdpClient, CdpRefusal, ChannelRefusal, EgressCarriage, EgressDecision,
     ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind, StateLoss, StateOutcome,

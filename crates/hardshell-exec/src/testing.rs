@@ -13,6 +13,7 @@ use hardshell_config::{Approval, Exec as ExecConfig};
 use hardshell_protocol::{ExecAnswer, ExecEnd, ExecReport, ExecRequest};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
 
+use crate::files::{Deposit, FileError, Take, TakenFile, numbered, safe_file_name};
 use crate::{ExecService, ShellRun, ToolShell, ToolShellError};
 
 /// A session id as the edge makes them.
@@ -27,9 +28,48 @@ pub struct RecordingShell {
     pub pids_limit_hit: std::sync::atomic::AtomicBool,
     /// What every run prints: stdout and stderr; `ran\n` and nothing if unset.
     pub prints: Mutex<Option<(String, String)>>,
+    /// Each session's workspace files, by path under `/workspace/`: what
+    /// deposits wrote and what `take` reads. Paths are looked up as given;
+    /// what a real workspace refuses (symlinks, `..`) is the real shell's,
+    /// tested in `hardshell-shells`.
+    pub files: Mutex<std::collections::BTreeMap<(String, String), bytes::Bytes>>,
 }
 
 impl ToolShell for Arc<RecordingShell> {
+    fn deposit(&self, file: Deposit) -> BoxFuture<'static, Result<String, FileError>> {
+        let mut files = self.files.lock().unwrap();
+        let mut name = file.name.clone();
+        for n in 2.. {
+            let key = (file.session.clone(), format!("inbox/{name}"));
+            if !files.contains_key(&key) {
+                files.insert(key, file.bytes.clone());
+                break;
+            }
+            name = numbered(&file.name, &format!("-{n}"));
+        }
+        Box::pin(async move { Ok(name) })
+    }
+
+    fn take(&self, file: Take) -> BoxFuture<'static, Result<TakenFile, FileError>> {
+        let found = file.path.strip_prefix("/workspace/").and_then(|rest| {
+            let files = self.files.lock().unwrap();
+            files.get(&(file.session.clone(), rest.to_owned())).cloned()
+        });
+        Box::pin(async move {
+            let bytes = found.ok_or_else(|| FileError::NotFound {
+                path: file.path.clone(),
+            })?;
+            let (size, max) = (bytes.len() as u64, file.max_bytes);
+            if size > max {
+                return Err(FileError::TooLarge { size, max });
+            }
+            Ok(TakenFile {
+                name: safe_file_name(&file.path),
+                bytes,
+            })
+        })
+    }
+
     fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, ToolShellError>> {
         self.runs.lock().unwrap().push(run);
         let pids_limit_hit = self
@@ -56,6 +96,16 @@ impl ToolShell for Arc<RecordingShell> {
                 duration_ms: 3,
             })
         })
+    }
+}
+
+impl RecordingShell {
+    /// Puts `bytes` at `path` (under `/workspace/`) of `session`'s workspace.
+    pub fn put(&self, session: &str, path: &str, bytes: &[u8]) {
+        self.files.lock().unwrap().insert(
+            (session.to_owned(), path.to_owned()),
+            bytes::Bytes::copy_from_slice(bytes),
+        );
     }
 }
 
