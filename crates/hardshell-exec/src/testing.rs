@@ -109,6 +109,23 @@ impl RecordingShell {
     }
 }
 
+/// An exec service over a recording shell of its own, recording in `audit`
+/// (an edge's log), with the defaults but for `approval`: for tests of the
+/// edge's routes, which own the service once built.
+pub fn service_over(
+    audit: Arc<AuditLog>,
+    approval: Approval,
+) -> (ExecService, Arc<RecordingShell>) {
+    let shell = Arc::new(RecordingShell::default());
+    let config = ExecConfig {
+        approval,
+        ..ExecConfig::default()
+    };
+    let scanner = LiveScanner::fixed(LeakScanner::new(&[]));
+    let service = ExecService::new(config, Arc::new(shell.clone()), audit, scanner);
+    (service, shell)
+}
+
 /// An exec service with `ls` and `cat` listed (unless told otherwise), a
 /// 2 s approval timeout, and its own store, audit log and recording shell.
 pub struct Harness {

@@ -270,6 +270,9 @@ fn rendered(event: ChatEvent) -> Rendered {
         ChatEvent::Screenshot { id } => Rendered::Note(format!(
             "[a screenshot was taken: the web chat shows it (number {id})]\n"
         )),
+        ChatEvent::File { name, size, .. } => Rendered::Note(format!(
+            "[the agent shared a file, {name} ({size} bytes): the web chat offers it]\n"
+        )),
         ChatEvent::CommandsMissed { count } => Rendered::Note(format!(
             "[{count} more commands ran that this stream missed]\n"
         )),
