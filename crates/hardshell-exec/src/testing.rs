@@ -41,8 +41,8 @@ impl ToolShell for Arc<RecordingShell> {
         let mut name = file.name.clone();
         for n in 2.. {
             let key = (file.session.clone(), format!("inbox/{name}"));
-            if !files.contains_key(&key) {
-                files.insert(key, file.bytes.clone());
+            if let std::collections::btree_map::Entry::Vacant(free) = files.entry(key) {
+                free.insert(file.bytes.clone());
                 break;
             }
             name = numbered(&file.name, &format!("-{n}"));

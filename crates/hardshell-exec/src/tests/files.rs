@@ -112,10 +112,11 @@ async fn a_deposit_too_large_or_for_a_bad_session_is_refused_before_any_write() 
             .unwrap_err();
         assert!(matches!(error, FileError::SessionId), "{bad:?}: {error}");
     }
-    let files = harness.shell.files.lock().unwrap();
-    let names: Vec<_> = files.keys().map(|(_, path)| path.as_str()).collect();
+    let names: Vec<String> = {
+        let files = harness.shell.files.lock().unwrap();
+        files.keys().map(|(_, path)| path.clone()).collect()
+    };
     assert_eq!(names, ["inbox/exact.bin"]);
-    drop(files);
     assert_eq!(file_records(&harness, "file_deposited").await.len(), 1);
 }
 
