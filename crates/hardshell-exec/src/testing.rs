@@ -160,7 +160,23 @@ impl Harness {
         Self::build(approval, &["ls", "cat"], scanner).await
     }
 
+    /// Over `shell` (a real one, in the crate that has them) instead of a
+    /// recording shell; [`Harness::shell`] then records nothing.
+    pub async fn over(approval: Approval, allow: &[&str], shell: Arc<dyn ToolShell>) -> Self {
+        let scanner = LiveScanner::fixed(LeakScanner::new(&[]));
+        Self::build_over(approval, allow, scanner, Some(shell)).await
+    }
+
     async fn build(approval: Approval, allow: &[&str], scanner: Arc<LiveScanner>) -> Self {
+        Self::build_over(approval, allow, scanner, None).await
+    }
+
+    async fn build_over(
+        approval: Approval,
+        allow: &[&str],
+        scanner: Arc<LiveScanner>,
+        over: Option<Arc<dyn ToolShell>>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(
             &Location::Local(LocalOptions {
@@ -187,8 +203,9 @@ impl Harness {
             approval_timeout_secs: 2,
             ..ExecConfig::default()
         };
+        let runs_in: Arc<dyn ToolShell> = over.unwrap_or_else(|| Arc::new(shell.clone()));
         Self {
-            service: ExecService::new(config, Arc::new(shell.clone()), audit.clone(), scanner),
+            service: ExecService::new(config, runs_in, audit.clone(), scanner),
             shell,
             audit,
             scope,

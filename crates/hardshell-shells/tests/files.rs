@@ -26,6 +26,13 @@ const SESSION: &str = "web-0a1b2c3d-00112233445566778899aabb";
 
 type Test = fn(Fixture) -> Pin<Box<dyn Future<Output = ()> + Send>>;
 
+/// Each test function by its name.
+macro_rules! tests {
+    ($($test:ident),* $(,)?) => {
+        [$((stringify!($test), (|f| Box::pin($test(f))) as Test)),*]
+    };
+}
+
 fn main() -> ExitCode {
     if std::env::args_os()
         .nth(1)
@@ -33,34 +40,14 @@ fn main() -> ExitCode {
     {
         hardshell_sandbox::init::main();
     }
-    let tests: [(&str, Test); 6] = [
-        (
-            "a_deposited_file_is_read_by_a_run_not_executable_and_never_overwritten",
-            |f| Box::pin(a_deposited_file_is_read_by_a_run_not_executable_and_never_overwritten(f)),
-        ),
-        (
-            "a_planted_inbox_symlink_or_fifo_is_refused_and_nothing_outside_is_written",
-            |f| {
-                Box::pin(
-                    a_planted_inbox_symlink_or_fifo_is_refused_and_nothing_outside_is_written(f),
-                )
-            },
-        ),
-        (
-            "a_planted_name_in_the_inbox_is_never_followed_or_opened",
-            |f| Box::pin(a_planted_name_in_the_inbox_is_never_followed_or_opened(f)),
-        ),
-        (
-            "a_deposit_larger_than_the_volume_fails_clearly_and_leaves_nothing",
-            |f| Box::pin(a_deposit_larger_than_the_volume_fails_clearly_and_leaves_nothing(f)),
-        ),
-        ("a_file_a_run_wrote_is_taken_whole", |f| {
-            Box::pin(a_file_a_run_wrote_is_taken_whole(f))
-        }),
-        (
-            "what_is_not_a_regular_file_of_the_workspace_is_refused_with_its_reason",
-            |f| Box::pin(what_is_not_a_regular_file_of_the_workspace_is_refused_with_its_reason(f)),
-        ),
+    let tests = tests![
+        a_deposited_file_is_read_by_a_run_not_executable_and_never_overwritten,
+        a_planted_inbox_symlink_or_fifo_is_refused_and_nothing_outside_is_written,
+        a_planted_name_in_the_inbox_is_never_followed_or_opened,
+        a_deposit_larger_than_the_volume_fails_clearly_and_leaves_nothing,
+        a_file_a_run_wrote_is_taken_whole,
+        what_is_not_a_regular_file_of_the_workspace_is_refused_with_its_reason,
+        through_the_exec_service_a_deposit_stales_a_question_and_a_planted_link_is_not_shared,
     ];
     let filter: Option<String> = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -362,4 +349,86 @@ async fn what_is_not_a_regular_file_of_the_workspace_is_refused_with_its_reason(
         b"hi\n"
     );
     assert_eq!(f.take("/workspace/big", 2048).await.unwrap().len(), 2048);
+}
+
+async fn through_the_exec_service_a_deposit_stales_a_question_and_a_planted_link_is_not_shared(
+    f: Fixture,
+) {
+    use hardshell_exec::testing::{Harness, pending};
+    use hardshell_protocol::ExecAnswer;
+    let harness = Harness::over(
+        hardshell_config::Approval::Ask,
+        &["cat", "ln"],
+        Arc::new(f.shell.clone()),
+    )
+    .await;
+    let ran = |answer: ExecAnswer| match answer {
+        ExecAnswer::Ran { report } => report.stdout,
+        other => panic!("did not run: {other:?}"),
+    };
+    // The volume is made before the question, so its 2 s are the owner's.
+    ran(harness.request(SESSION, "cat /dev/null").await);
+    let asked = pending(
+        harness
+            .request(SESSION, "bash /workspace/inbox/run.sh")
+            .await,
+    );
+    let name = harness
+        .service
+        .deposit(SESSION, "run.sh", Bytes::from_static(b"id\n"))
+        .await
+        .unwrap();
+    assert_eq!(name, "run.sh");
+    harness
+        .service
+        .answer(SESSION, &asked, true, "owner")
+        .unwrap();
+    let refused = harness.service.wait(&asked).await;
+    assert!(
+        matches!(&refused, ExecAnswer::Refused { reason } if reason.contains("a file was put in it")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        ran(harness
+            .request(SESSION, "cat /workspace/inbox/run.sh")
+            .await),
+        "id\n"
+    );
+
+    ran(harness
+        .request(SESSION, "ln -s /etc/passwd /workspace/pw")
+        .await);
+    let error = harness
+        .service
+        .share(SESSION, "/workspace/pw")
+        .await
+        .unwrap_err();
+    assert!(matches!(error, FileError::Symlink { .. }), "{error}");
+    let shared = harness
+        .service
+        .share(SESSION, "/workspace/inbox/run.sh")
+        .await
+        .unwrap();
+    let (name, bytes) = harness.service.shared_file(SESSION, &shared.id).unwrap();
+    assert_eq!((name.as_str(), &bytes[..]), ("run.sh", &b"id\n"[..]));
+
+    let records = harness.records().await;
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        records
+            .iter()
+            .filter(|record| record["type"] == kind)
+            .collect()
+    };
+    let (deposited, shared) = (of("file_deposited"), of("file_shared"));
+    assert_eq!(deposited.len(), 1, "{records:?}");
+    assert_eq!(
+        shared.len(),
+        1,
+        "only the regular file was shared: {records:?}"
+    );
+    // SHA-256 of "id\n", in both: what went in is what came out.
+    let digest = "984a644ec3b56d32b0404777e1eb73390c4b0742a6a0e183f07861056b6746de";
+    assert_eq!(deposited[0]["sha256"], digest);
+    assert_eq!(shared[0]["sha256"], digest);
+    assert_eq!(deposited[0]["size"], 3);
 }
