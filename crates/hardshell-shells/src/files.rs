@@ -81,8 +81,17 @@ pub(crate) fn take(workspace: &Path, path: &str, max_bytes: u64) -> Result<Taken
             max: max_bytes,
         });
     }
-    // One byte past the bound shows a file that grew while it was read.
-    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+    Ok(TakenFile {
+        name: safe_file_name(rest),
+        bytes: Bytes::from(read_bounded(file, size, max_bytes)?),
+    })
+}
+
+/// All of `file` (`size` bytes when it was looked at), refused past
+/// `max_bytes`: it may have grown since, and is never read further than one
+/// byte past the bound, which shows that it did.
+fn read_bounded(file: impl Read, size: u64, max_bytes: u64) -> Result<Vec<u8>, FileError> {
+    let mut bytes = Vec::with_capacity(usize::try_from(size.min(max_bytes)).unwrap_or(0));
     file.take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(|source| FileError::Io {
@@ -96,10 +105,7 @@ pub(crate) fn take(workspace: &Path, path: &str, max_bytes: u64) -> Result<Taken
             max: max_bytes,
         });
     }
-    Ok(TakenFile {
-        name: safe_file_name(rest),
-        bytes: Bytes::from(bytes),
-    })
+    Ok(bytes)
 }
 
 /// `path` without its `/workspace/`, refused if it is elsewhere or climbs
@@ -260,6 +266,37 @@ fn io(step: &'static str) -> impl Fn(Errno) -> FileError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader that never ends: a file a command keeps writing.
+    struct Endless;
+
+    impl Read for Endless {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            buffer.fill(b'x');
+            Ok(buffer.len())
+        }
+    }
+
+    #[test]
+    fn a_file_that_grows_while_it_is_read_is_refused_at_one_byte_past_the_bound() {
+        // Small when looked at, endless when read: read no further than the
+        // bound and one byte.
+        let error = read_bounded(Endless, 10, 4096).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                FileError::TooLarge {
+                    size: 4097,
+                    max: 4096
+                }
+            ),
+            "{error}"
+        );
+        // What is within the bound is read whole, at exactly the bound too.
+        assert_eq!(read_bounded(&b"abc"[..], 3, 3).unwrap(), b"abc");
+        assert_eq!(read_bounded(&b""[..], 0, 0).unwrap(), b"");
+        assert!(read_bounded(&b"a"[..], 0, 0).is_err());
+    }
 
     #[test]
     fn only_paths_under_the_workspace_that_stay_there_are_looked_up() {
