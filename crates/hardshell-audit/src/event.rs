@@ -12,6 +12,7 @@
 mod browser;
 mod channels;
 mod fields;
+mod files;
 mod outcomes;
 mod recorded;
 mod workload;
@@ -32,6 +33,7 @@ pub use fields::{
     BrowserHost, CdpMethod, ChainModel, FieldError, HttpMethod, LimitedBy, RequestId, Route,
     StateName, SwitchReason, TokenId,
 };
+pub use files::{FileDeposited, FileShared};
 pub use outcomes::{
     BrowserEnding, CdpClient, CdpRefusal, ChannelRefusal, EgressCarriage, EgressDecision,
     ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind, StateLoss, StateOutcome,
@@ -87,6 +89,8 @@ pub enum AuditEvent {
     PairingRevoked(PairingRevoked),
     ChannelMessageRefused(ChannelMessageRefused),
     WebhookRejected(WebhookRejected),
+    FileDeposited(FileDeposited),
+    FileShared(FileShared),
 }
 
 impl AuditEvent {
@@ -134,6 +138,8 @@ impl AuditEvent {
             AuditEvent::PairingRevoked(_) => "pairing_revoked",
             AuditEvent::ChannelMessageRefused(_) => "channel_message_refused",
             AuditEvent::WebhookRejected(_) => "webhook_rejected",
+            AuditEvent::FileDeposited(_) => "file_deposited",
+            AuditEvent::FileShared(_) => "file_shared",
         }
     }
 }

@@ -652,6 +652,11 @@ fn exec_allows_only_plain_program_names_and_positive_limits() {
         key_of(parse("[exec]\ntimeout_secs = 0\n")),
         "exec.timeout_secs"
     );
+    assert_eq!(config.config.exec.max_file_mb, 20);
+    parse("[exec]\nmax_file_mb = 1024\n").unwrap();
+    for text in ["[exec]\nmax_file_mb = 0\n", "[exec]\nmax_file_mb = 1025\n"] {
+        assert_eq!(key_of(parse(text)), "exec.max_file_mb", "{text}");
+    }
     let (_, _, key, message) = invalid(parse("[exec]\napproval = \"yes\"\n"));
     assert_eq!(key.as_deref(), Some("exec.approval"), "{message}");
 }

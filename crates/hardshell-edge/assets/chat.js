@@ -20,6 +20,8 @@
 //        · approval {"id", "command", "reason"?} · approval_resolved {"id", "approved"}
 //        · command {"command", "decision"} · commands_missed {"count"}
 //        · screenshot {"id"}: GET /api/sessions/{id}/screenshots/{id} (image/png)
+//        · file {"id", "name", "size"}: GET /api/sessions/{id}/files/{id}, always a
+//          download (application/octet-stream, Content-Disposition: attachment)
 //        · done {"usage"} · error {"message"}
 //   POST /api/sessions/{id}/approvals/{approval}  {"approve": bool} -> 204 | 404 (expired) | 409
 //
@@ -343,6 +345,23 @@
         item.insertBefore(figure, text);
         scrollToEnd();
       },
+      // A file the agent shared from its workspace: a download link to the
+      // edge's copy. A shell wrote it, so it is never shown in the page.
+      file(event) {
+        const id = String(event.id || "");
+        if (!/^[0-9a-f]{1,64}$/.test(id)) {
+          return;
+        }
+        const name = String(event.name || "file");
+        const size = Number(event.size) || 0;
+        const line = element("li", "tool-event");
+        const link = element("a", undefined, name);
+        link.href = `${sessionPath(session)}/files/${id}`;
+        link.download = name;
+        line.append(element("span", undefined, "The agent shared a file: "), link, element("span", undefined, ` (${size} bytes)`));
+        tools.append(line);
+        scrollToEnd();
+      },
       commandsMissed(event) {
         const count = Number(event.count) || 0;
         tools.append(element("li", "tool-event failed", `${count} more commands ran that this page could not show.`));
@@ -528,6 +547,8 @@
           reply.commandsMissed(data);
         } else if (event.name === "screenshot") {
           reply.screenshot(data);
+        } else if (event.name === "file") {
+          reply.file(data);
         } else if (event.name === "done") {
           ended = true;
           reply.finish();

@@ -10,6 +10,8 @@
 //! - `/agent/v1/switch`: the agent reports a fallback switch, for the audit log.
 //! - `/exec/v1/run` and `/exec/v1/approvals/<id>/wait`: the `exec` tool's
 //!   commands, decided and run by the edge (see `hardshell_exec`).
+//! - `/exec/v1/files/send`: the agent shares a file of its session's
+//!   workspace (`send_file`); the edge reads it (see `hardshell_exec::files`).
 //!
 //! Each request is logged; storage writes and refusals are counted in metrics.
 //!
@@ -40,7 +42,10 @@ use tokio::net::UnixListener;
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use hardshell_protocol::{AgentSettings, ControlRoute, ExecRequest, MAX_COMMAND_BYTES};
+use hardshell_protocol::{
+    AgentSettings, ControlRoute, ExecRequest, MAX_COMMAND_BYTES, MAX_FILE_PATH_BYTES,
+    SendFileAnswer, SendFileRequest,
+};
 
 use crate::state::EdgeState;
 use crate::{Edge, EdgeError};
@@ -195,6 +200,8 @@ fn route_pattern(path: &str) -> &'static str {
         "/agent/v1/switch"
     } else if path == "/exec/v1/run" {
         "/exec/v1/run"
+    } else if path == "/exec/v1/files/send" {
+        "/exec/v1/files/send"
     } else if path.starts_with("/exec/v1/approvals/") && path.ends_with("/wait") {
         "/exec/v1/approvals/{id}/wait"
     } else {
@@ -248,7 +255,39 @@ async fn exec(
             exec.request(run).await
         }
         ControlRoute::ExecWait { approval } => exec.wait(approval).await,
+        ControlRoute::ExecSendFile => return send_file(exec, request).await,
         _ => return response::not_found(),
+    };
+    response::json(
+        http::StatusCode::OK,
+        &serde_json::to_value(answer).unwrap_or_default(),
+    )
+}
+
+/// `send_file`: the edge reads the file from the session's workspace and
+/// keeps it for the session's owner; a refusal says why, to the agent.
+async fn send_file(exec: &hardshell_exec::ExecService, request: Request<Body>) -> HttpResponse {
+    let limit = MAX_FILE_PATH_BYTES + 4096;
+    let Ok(bytes) = axum::body::to_bytes(request.into_body(), limit).await else {
+        return response::payload_too_large();
+    };
+    let Ok(send) = serde_json::from_slice::<SendFileRequest>(&bytes) else {
+        return response::bad_request("expected {\"session\", \"path\"}\n");
+    };
+    let answer = if send.path.len() > MAX_FILE_PATH_BYTES {
+        SendFileAnswer::Refused {
+            reason: format!("the path is longer than {MAX_FILE_PATH_BYTES} bytes"),
+        }
+    } else {
+        match exec.share(&send.session, &send.path).await {
+            Ok(shared) => SendFileAnswer::Shared {
+                name: shared.name,
+                size: shared.size,
+            },
+            Err(e) => SendFileAnswer::Refused {
+                reason: e.to_string(),
+            },
+        }
     };
     response::json(
         http::StatusCode::OK,
@@ -263,6 +302,7 @@ mod tests {
     #[test]
     fn a_request_span_names_the_route_never_the_shells_path() {
         assert_eq!(route_pattern("/exec/v1/run"), "/exec/v1/run");
+        assert_eq!(route_pattern("/exec/v1/files/send"), "/exec/v1/files/send");
         assert_eq!(
             route_pattern("/exec/v1/approvals/0a1b/wait"),
             "/exec/v1/approvals/{id}/wait"

@@ -43,7 +43,7 @@ pub use listen::{ListenAddr, Protection};
 pub use setup::{Built, EdgeSetup, device_authority, owner_passkeys};
 pub use state::EdgeState;
 pub use tls::TlsError;
-pub use turns::{ChatTurns, TurnError};
+pub use turns::{ChatTurns, SharedFile, TurnError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {

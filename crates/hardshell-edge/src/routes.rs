@@ -430,13 +430,14 @@ pub(crate) async fn start_session(
 mod tests {
     use super::*;
 
-    const CHAT_PATHS: [(Method, &str); 8] = [
+    const CHAT_PATHS: [(Method, &str); 9] = [
         (Method::GET, "/"),
         (Method::GET, "/api/sessions"),
         (Method::POST, "/api/sessions"),
         (Method::GET, "/api/sessions/web-x"),
         (Method::POST, "/api/sessions/web-x/messages"),
         (Method::POST, "/api/sessions/web-x/approvals/a"),
+        (Method::GET, "/api/sessions/web-x/files/f"),
         (Method::POST, "/v1/chat/completions"),
         (Method::GET, "/v1/models"),
     ];

@@ -43,6 +43,28 @@ pub enum TurnError {
     UnknownQuestion,
     #[error("the question was already answered")]
     Answered,
+    /// A file was not put into the session's workspace, and why.
+    #[error(transparent)]
+    File(#[from] hardshell_exec::FileError),
+    #[error("no such file is kept for this session")]
+    UnknownFile,
+}
+
+/// A file the agent shared, as the edge kept it.
+#[derive(Clone)]
+pub struct SharedFile {
+    /// Cleaned: letters, digits, `.`, `_` and `-` only.
+    pub name: String,
+    pub bytes: bytes::Bytes,
+}
+
+impl std::fmt::Debug for SharedFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedFile")
+            .field("name", &self.name)
+            .field("size", &self.bytes.len())
+            .finish()
+    }
 }
 
 impl ChatTurns {
@@ -79,6 +101,45 @@ impl ChatTurns {
             .await
             .map(StreamExt::boxed)
             .map_err(|e| TurnError::Unavailable(e.to_string()))
+    }
+
+    /// Puts `bytes`, a file named `name` by a chat platform (cleaned by the
+    /// edge), into `subject`'s `session`'s workspace at `inbox/`; returns its
+    /// path as the agent's commands see it (`/workspace/inbox/<name>`).
+    pub async fn deposit(
+        &self,
+        subject: &str,
+        session: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<String, TurnError> {
+        if !owned_by(subject, session) {
+            return Err(TurnError::NotOwned {
+                session: session.to_owned(),
+            });
+        }
+        let exec = self.state.exec.as_ref().ok_or(TurnError::NoExec)?;
+        let name = exec.deposit(session, name, bytes.into()).await?;
+        Ok(format!(
+            "{}/{}/{name}",
+            hardshell_exec::files::WORKSPACE,
+            hardshell_exec::files::INBOX
+        ))
+    }
+
+    /// The file `id` the agent shared in `subject`'s `session`, while the
+    /// edge keeps it.
+    pub fn file(&self, subject: &str, session: &str, id: &str) -> Result<SharedFile, TurnError> {
+        if !owned_by(subject, session) {
+            return Err(TurnError::NotOwned {
+                session: session.to_owned(),
+            });
+        }
+        let exec = self.state.exec.as_ref().ok_or(TurnError::NoExec)?;
+        let (name, bytes) = exec
+            .shared_file(session, id)
+            .ok_or(TurnError::UnknownFile)?;
+        Ok(SharedFile { name, bytes })
     }
 
     /// `subject` answers question `approval` of its `session`.

@@ -38,6 +38,7 @@
 #![forbid(unsafe_code)]
 
 mod audit;
+pub mod files;
 #[cfg(any(test, feature = "test-support"))]
 pub mod testing;
 mod tool_shell;
@@ -60,6 +61,8 @@ use tokio::time::Instant;
 use tracing::Instrument as _;
 
 use audit::{ExecTrail, decided};
+pub use files::{FileError, SharedFileInfo};
+use files::{SHARED_TOTAL_FILES, SharedFiles};
 pub use tool_shell::{ShellRun, ToolShell, ToolShellError};
 pub use untrusted::{UNTRUSTED_REASON, UntrustedSessions};
 use vet::{Vetting, vet};
@@ -91,6 +94,8 @@ pub struct ExecService {
     /// Sessions that have read web content: none of their commands runs
     /// without the owner's yes.
     untrusted: Arc<UntrustedSessions>,
+    /// Files the agent shared, kept for download.
+    shared: Mutex<SharedFiles>,
 }
 
 impl std::fmt::Debug for ExecService {
@@ -118,12 +123,20 @@ pub enum ExecEvent {
         id: String,
         ran: bool,
     },
+    /// The agent shared a file of the session's workspace; the edge keeps
+    /// it for download.
+    File {
+        session: String,
+        file: SharedFileInfo,
+    },
 }
 
 impl ExecEvent {
     pub fn session(&self) -> &str {
         match self {
-            ExecEvent::Running { session, .. } | ExecEvent::Resolved { session, .. } => session,
+            ExecEvent::Running { session, .. }
+            | ExecEvent::Resolved { session, .. }
+            | ExecEvent::File { session, .. } => session,
         }
     }
 }
@@ -187,6 +200,7 @@ impl ExecService {
         audit: Arc<AuditLog>,
         redaction: Arc<LiveScanner>,
     ) -> Self {
+        let shared = SharedFiles::new(config.max_file_bytes().saturating_mul(SHARED_TOTAL_FILES));
         Self {
             allow: config.allow.iter().cloned().collect(),
             config,
@@ -197,6 +211,7 @@ impl ExecService {
             audit: ExecTrail::new(audit),
             redaction,
             untrusted: Arc::default(),
+            shared: Mutex::new(shared),
         }
     }
 
@@ -368,8 +383,9 @@ impl ExecService {
                     ));
                     resolved(false);
                     return refused(
-                        "another command ran in the workspace while the owner was asked, so \
-                         what was approved may not be what would run; ask again",
+                        "another command ran in the workspace (or a file was put in it) while \
+                         the owner was asked, so what was approved may not be what would run; \
+                         ask again",
                     );
                 };
                 // The run holds the workspace's record from here.

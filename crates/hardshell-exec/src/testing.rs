@@ -13,6 +13,7 @@ use hardshell_config::{Approval, Exec as ExecConfig};
 use hardshell_protocol::{ExecAnswer, ExecEnd, ExecReport, ExecRequest};
 use hardshell_storage::{LocalOptions, Location, MasterKey, ObjectKey, Scope, Sealing, Store};
 
+use crate::files::{Deposit, FileError, Take, TakenFile, numbered, safe_file_name};
 use crate::{ExecService, ShellRun, ToolShell, ToolShellError};
 
 /// A session id as the edge makes them.
@@ -27,9 +28,48 @@ pub struct RecordingShell {
     pub pids_limit_hit: std::sync::atomic::AtomicBool,
     /// What every run prints: stdout and stderr; `ran\n` and nothing if unset.
     pub prints: Mutex<Option<(String, String)>>,
+    /// Each session's workspace files, by path under `/workspace/`: what
+    /// deposits wrote and what `take` reads. Paths are looked up as given;
+    /// what a real workspace refuses (symlinks, `..`) is the real shell's,
+    /// tested in `hardshell-shells`.
+    pub files: Mutex<std::collections::BTreeMap<(String, String), bytes::Bytes>>,
 }
 
 impl ToolShell for Arc<RecordingShell> {
+    fn deposit(&self, file: Deposit) -> BoxFuture<'static, Result<String, FileError>> {
+        let mut files = self.files.lock().unwrap();
+        let mut name = file.name.clone();
+        for n in 2.. {
+            let key = (file.session.clone(), format!("inbox/{name}"));
+            if let std::collections::btree_map::Entry::Vacant(free) = files.entry(key) {
+                free.insert(file.bytes.clone());
+                break;
+            }
+            name = numbered(&file.name, &format!("-{n}"));
+        }
+        Box::pin(async move { Ok(name) })
+    }
+
+    fn take(&self, file: Take) -> BoxFuture<'static, Result<TakenFile, FileError>> {
+        let found = file.path.strip_prefix("/workspace/").and_then(|rest| {
+            let files = self.files.lock().unwrap();
+            files.get(&(file.session.clone(), rest.to_owned())).cloned()
+        });
+        Box::pin(async move {
+            let bytes = found.ok_or_else(|| FileError::NotFound {
+                path: file.path.clone(),
+            })?;
+            let (size, max) = (bytes.len() as u64, file.max_bytes);
+            if size > max {
+                return Err(FileError::TooLarge { size, max });
+            }
+            Ok(TakenFile {
+                name: safe_file_name(&file.path),
+                bytes,
+            })
+        })
+    }
+
     fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, ToolShellError>> {
         self.runs.lock().unwrap().push(run);
         let pids_limit_hit = self
@@ -57,6 +97,33 @@ impl ToolShell for Arc<RecordingShell> {
             })
         })
     }
+}
+
+impl RecordingShell {
+    /// Puts `bytes` at `path` (under `/workspace/`) of `session`'s workspace.
+    pub fn put(&self, session: &str, path: &str, bytes: &[u8]) {
+        self.files.lock().unwrap().insert(
+            (session.to_owned(), path.to_owned()),
+            bytes::Bytes::copy_from_slice(bytes),
+        );
+    }
+}
+
+/// An exec service over a recording shell of its own, recording in `audit`
+/// (an edge's log), with the defaults but for `approval`: for tests of the
+/// edge's routes, which own the service once built.
+pub fn service_over(
+    audit: Arc<AuditLog>,
+    approval: Approval,
+) -> (ExecService, Arc<RecordingShell>) {
+    let shell = Arc::new(RecordingShell::default());
+    let config = ExecConfig {
+        approval,
+        ..ExecConfig::default()
+    };
+    let scanner = LiveScanner::fixed(LeakScanner::new(&[]));
+    let service = ExecService::new(config, Arc::new(shell.clone()), audit, scanner);
+    (service, shell)
 }
 
 /// An exec service with `ls` and `cat` listed (unless told otherwise), a
@@ -93,7 +160,23 @@ impl Harness {
         Self::build(approval, &["ls", "cat"], scanner).await
     }
 
+    /// Over `shell` (a real one, in the crate that has them) instead of a
+    /// recording shell; [`Harness::shell`] then records nothing.
+    pub async fn over(approval: Approval, allow: &[&str], shell: Arc<dyn ToolShell>) -> Self {
+        let scanner = LiveScanner::fixed(LeakScanner::new(&[]));
+        Self::build_over(approval, allow, scanner, Some(shell)).await
+    }
+
     async fn build(approval: Approval, allow: &[&str], scanner: Arc<LiveScanner>) -> Self {
+        Self::build_over(approval, allow, scanner, None).await
+    }
+
+    async fn build_over(
+        approval: Approval,
+        allow: &[&str],
+        scanner: Arc<LiveScanner>,
+        over: Option<Arc<dyn ToolShell>>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(
             &Location::Local(LocalOptions {
@@ -120,8 +203,9 @@ impl Harness {
             approval_timeout_secs: 2,
             ..ExecConfig::default()
         };
+        let runs_in: Arc<dyn ToolShell> = over.unwrap_or_else(|| Arc::new(shell.clone()));
         Self {
-            service: ExecService::new(config, Arc::new(shell.clone()), audit.clone(), scanner),
+            service: ExecService::new(config, runs_in, audit.clone(), scanner),
             shell,
             audit,
             scope,

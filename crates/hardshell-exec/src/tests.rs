@@ -537,4 +537,5 @@ async fn the_first_commands_output_is_redacted_by_the_scanner_the_service_was_bu
     assert!(!serde_json::to_string(&records).unwrap().contains(value));
 }
 
+mod files;
 mod spans;

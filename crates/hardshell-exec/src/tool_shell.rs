@@ -8,9 +8,22 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use hardshell_protocol::ExecReport;
 
-/// Runs one command in a fresh shell over a session's workspace.
+use crate::files::{Deposit, FileError, Take, TakenFile};
+
+/// Runs one command in a fresh shell over a session's workspace, and moves
+/// files into and out of that workspace.
 pub trait ToolShell: Send + Sync + std::fmt::Debug + 'static {
     fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, ToolShellError>>;
+
+    /// Writes a new file `inbox/<name>` in the session's workspace (numbered
+    /// `-2`, `-3`… when the name is taken, never over anything), following
+    /// nothing a shell could have planted; returns the name it got.
+    fn deposit(&self, file: Deposit) -> BoxFuture<'static, Result<String, FileError>>;
+
+    /// Reads the regular file at `path` (`/workspace/...`) of the session's
+    /// workspace, following nothing a shell could have planted, refused past
+    /// `max_bytes`.
+    fn take(&self, file: Take) -> BoxFuture<'static, Result<TakenFile, FileError>>;
 }
 
 /// One command to run, with its limits.

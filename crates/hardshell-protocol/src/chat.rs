@@ -28,6 +28,9 @@ pub mod path {
     /// A screenshot the agent's browser took in the session, as the edge
     /// kept it (`image/png`).
     pub const SCREENSHOT: &str = "/api/sessions/{id}/screenshots/{shot}";
+    /// A file the agent shared in the session, as the edge kept it, served
+    /// as a download (`application/octet-stream`, never shown inline).
+    pub const FILE: &str = "/api/sessions/{id}/files/{file}";
 
     /// [`SESSION`] of `id`.
     pub fn session(id: &str) -> String {
@@ -37,6 +40,11 @@ pub mod path {
     /// [`MESSAGES`] of session `id`.
     pub fn messages(id: &str) -> String {
         format!("{SESSIONS}/{id}/messages")
+    }
+
+    /// [`FILE`]: shared file `file` of session `id`.
+    pub fn file(id: &str, file: &str) -> String {
+        format!("{SESSIONS}/{id}/files/{file}")
     }
 
     /// [`APPROVAL`]: question `approval` of session `id`.
@@ -124,6 +132,9 @@ pub enum ChatEvent {
     /// The agent's browser took a screenshot in this session; the edge
     /// serves its own copy at [`path::SCREENSHOT`] with this `id`.
     Screenshot { id: u64 },
+    /// The agent shared a file of the session's workspace; the edge serves
+    /// its own copy, as a download, at [`path::FILE`] with this `id`.
+    File { id: String, name: String, size: u64 },
     /// The reply is complete and stored.
     Done { usage: Usage },
     /// The turn ended early; `message` is for the user.
@@ -196,10 +207,16 @@ mod tests {
 
     #[test]
     fn a_client_fills_in_the_patterns_the_edge_registers() {
-        let filled = |pattern: &str| pattern.replace("{id}", "web-a").replace("{approval}", "q1");
+        let filled = |pattern: &str| {
+            pattern
+                .replace("{id}", "web-a")
+                .replace("{approval}", "q1")
+                .replace("{file}", "f1")
+        };
         assert_eq!(path::session("web-a"), filled(path::SESSION));
         assert_eq!(path::messages("web-a"), filled(path::MESSAGES));
         assert_eq!(path::approval("web-a", "q1"), filled(path::APPROVAL));
+        assert_eq!(path::file("web-a", "f1"), filled(path::FILE));
         assert_eq!(path::APPROVAL, "/api/sessions/{id}/approvals/{approval}");
     }
 
@@ -215,6 +232,7 @@ mod tests {
             "event: command\ndata: {\"command\":\"ls\",\"decision\":\"allowed\"}\n\n",
             "event: command\ndata: {\"command\":\"rm -r x\",\"decision\":\"approved\"}\n\n",
             "event: commands_missed\ndata: {\"count\":7}\n\n",
+            "event: file\ndata: {\"id\":\"f1\",\"name\":\"plot.png\",\"size\":12}\n\n",
             "event: done\ndata: {\"usage\":{\"input_tokens\":10,\"output_tokens\":2}}\n\n",
             "event: error\ndata: {\"message\":\"stopped\"}\n\n",
         ] {

@@ -15,6 +15,29 @@ pub struct ExecRequest {
     pub command: String,
 }
 
+/// Longest path the agent may name for `send_file`, in bytes.
+pub const MAX_FILE_PATH_BYTES: usize = 4096;
+
+/// `send_file`: the agent shares a file of its session's workspace with the
+/// person it talks to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SendFileRequest {
+    pub session: String,
+    /// As the agent's commands see it: `/workspace/...`.
+    pub path: String,
+}
+
+/// The edge's answer to a [`SendFileRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SendFileAnswer {
+    /// The edge keeps a copy, offered to the session's owner as `name`.
+    Shared { name: String, size: u64 },
+    /// Not shared, and why.
+    Refused { reason: String },
+}
+
 /// The edge's answer to an [`ExecRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
@@ -92,6 +115,15 @@ mod tests {
         ] {
             pinned::<ExecAnswer>(answer);
         }
+    }
+
+    #[test]
+    fn send_file_messages_keep_their_wire_shape() {
+        pinned::<SendFileRequest>(r#"{"session":"web-abc","path":"/workspace/plot.png"}"#);
+        pinned::<SendFileAnswer>(r#"{"status":"shared","name":"plot.png","size":12}"#);
+        pinned::<SendFileAnswer>(r#"{"status":"refused","reason":"not a regular file"}"#);
+        let extra = r#"{"session":"web-abc","path":"/workspace/a","as":"../x"}"#;
+        assert!(serde_json::from_str::<SendFileRequest>(extra).is_err());
     }
 
     #[test]

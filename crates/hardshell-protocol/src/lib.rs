@@ -25,7 +25,10 @@ pub mod socket;
 mod switch;
 mod turn;
 
-pub use exec::{ExecAnswer, ExecEnd, ExecReport, ExecRequest, MAX_COMMAND_BYTES};
+pub use exec::{
+    ExecAnswer, ExecEnd, ExecReport, ExecRequest, MAX_COMMAND_BYTES, MAX_FILE_PATH_BYTES,
+    SendFileAnswer, SendFileRequest,
+};
 pub use route::{AgentRoute, ControlRoute};
 pub use session::{SessionId, SessionIdError, SessionSummary, StoredMessage, subject_tag};
 pub use settings::{AgentSettings, BrowserSettings, ChainEntry, ExecSettings, SecretHint};

@@ -33,6 +33,7 @@ const SETTINGS: &str = "/agent/v1/settings";
 const SWITCH: &str = "/agent/v1/switch";
 const EXEC: &str = "/exec/v1/";
 const EXEC_RUN: &str = "run";
+const EXEC_SEND_FILE: &str = "files/send";
 const APPROVALS: &str = "approvals/";
 const WAIT: &str = "/wait";
 
@@ -108,6 +109,8 @@ pub enum ControlRoute<'a> {
     ExecWait {
         approval: &'a str,
     },
+    /// The agent shares a file of its session's workspace (`send_file`).
+    ExecSendFile,
 }
 
 impl<'a> ControlRoute<'a> {
@@ -126,6 +129,7 @@ impl<'a> ControlRoute<'a> {
         }
         match path.strip_prefix(EXEC)? {
             EXEC_RUN => Some(ControlRoute::ExecRun),
+            EXEC_SEND_FILE => Some(ControlRoute::ExecSendFile),
             rest => Some(ControlRoute::ExecWait {
                 approval: rest.strip_prefix(APPROVALS)?.strip_suffix(WAIT)?,
             }),
@@ -134,7 +138,10 @@ impl<'a> ControlRoute<'a> {
 
     /// Whether it is one of the `exec` tool's routes (under `/exec/v1/`).
     pub fn is_exec(&self) -> bool {
-        matches!(self, ControlRoute::ExecRun | ControlRoute::ExecWait { .. })
+        matches!(
+            self,
+            ControlRoute::ExecRun | ControlRoute::ExecWait { .. } | ControlRoute::ExecSendFile
+        )
     }
 
     /// The path a client sends.
@@ -147,6 +154,7 @@ impl<'a> ControlRoute<'a> {
             ControlRoute::Switch => SWITCH.to_owned(),
             ControlRoute::ExecRun => format!("{EXEC}{EXEC_RUN}"),
             ControlRoute::ExecWait { approval } => format!("{EXEC}{APPROVALS}{approval}{WAIT}"),
+            ControlRoute::ExecSendFile => format!("{EXEC}{EXEC_SEND_FILE}"),
         }
     }
 }
@@ -212,6 +220,7 @@ mod tests {
             (ControlRoute::Settings, "/agent/v1/settings"),
             (ControlRoute::Switch, "/agent/v1/switch"),
             (ControlRoute::ExecRun, "/exec/v1/run"),
+            (ControlRoute::ExecSendFile, "/exec/v1/files/send"),
             (
                 ControlRoute::ExecWait { approval: "a1b2" },
                 "/exec/v1/approvals/a1b2/wait",
@@ -232,6 +241,8 @@ mod tests {
             "/agent/v1/other",
             "/exec/v1/",
             "/exec/v1/runs",
+            "/exec/v1/files/send/",
+            "/exec/v1/files",
             "/exec/v1/approvals/a1",
             "/exec/v1/approval/a1/wait",
             "/llm/anthropic/v1/messages",

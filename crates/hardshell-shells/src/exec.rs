@@ -20,6 +20,7 @@ use hardshell_sandbox::volume::Volumes;
 use hardshell_sandbox::{Ended, Io, Launcher, ShellPolicy, Status, Stdio};
 use tokio::sync::Semaphore;
 
+use hardshell_exec::files::{Deposit, FileError, Take, TakenFile};
 use hardshell_exec::{ShellRun, ToolShell, ToolShellError};
 
 use crate::listener::RunBroker;
@@ -110,6 +111,51 @@ impl ToolShell for SandboxShell {
     fn run(&self, run: ShellRun) -> BoxFuture<'static, Result<ExecReport, ToolShellError>> {
         let this = self.clone();
         Box::pin(async move { this.run_one(run).await })
+    }
+
+    fn deposit(&self, file: Deposit) -> BoxFuture<'static, Result<String, FileError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let workspace = this.mounted(&file.session).await?;
+            let owner = hardshell_sandbox::host_ids();
+            let Deposit { name, bytes, .. } = file;
+            tokio::task::spawn_blocking(move || {
+                crate::files::deposit(&workspace, &name, &bytes, owner)
+            })
+            .await
+            .map_err(ToolShellError::Task)?
+        })
+    }
+
+    fn take(&self, file: Take) -> BoxFuture<'static, Result<TakenFile, FileError>> {
+        let this = self.clone();
+        Box::pin(async move {
+            let workspace = this.mounted(&file.session).await?;
+            let Take {
+                path, max_bytes, ..
+            } = file;
+            tokio::task::spawn_blocking(move || crate::files::take(&workspace, &path, max_bytes))
+                .await
+                .map_err(ToolShellError::Task)?
+        })
+    }
+}
+
+impl SandboxShell {
+    /// `session`'s workspace, its volume mounted (at its first use, as a
+    /// run mounts it): files go into the volume, never under it.
+    async fn mounted(&self, session: &str) -> Result<PathBuf, ToolShellError> {
+        // It becomes a directory name.
+        if !hardshell_exec::is_session_id(session) {
+            return Err(ToolShellError::SessionId);
+        }
+        let workspace = self.workspace(session);
+        let (volumes, at) = (self.volumes.clone(), workspace.clone());
+        let volume = format!("exec-{session}");
+        tokio::task::spawn_blocking(move || volumes.mount(&volume, &at))
+            .await?
+            .map_err(|e| ToolShellError::MountWorkspace(e.into()))?;
+        Ok(workspace)
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod browser;
 mod exec;
+mod files;
 mod listener;
 pub mod policy;
 

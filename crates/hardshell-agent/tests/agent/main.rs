@@ -5,6 +5,7 @@
 mod bad_input;
 mod exec;
 mod memory;
+mod send_file;
 mod sessions;
 mod support;
 mod turn;

@@ -284,6 +284,18 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             platform: Platform::Slack,
             reason: WebhookRejection::StaleTimestamp,
         }),
+        AuditEvent::FileDeposited(FileDeposited {
+            session: "tg-0a1b2c3d-00112233".to_owned(),
+            name: "report.pdf".to_owned(),
+            size: 5,
+            sha256: "cd".repeat(32),
+        }),
+        AuditEvent::FileShared(FileShared {
+            session: "web-0a1b2c3d-00112233".to_owned(),
+            name: "plot.png".to_owned(),
+            size: 7,
+            sha256: "ef".repeat(32),
+        }),
     ]
 }
 
@@ -392,6 +404,9 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::PairingRevoked(_) => &["sender", "actor"],
         AuditEvent::ChannelMessageRefused(_) => &["platform", "sender", "reason"],
         AuditEvent::WebhookRejected(_) => &["request_id", "client", "platform", "reason"],
+        AuditEvent::FileDeposited(_) | AuditEvent::FileShared(_) => {
+            &["session", "name", "size", "sha256"]
+        }
         AuditEvent::TurnFinished(_) => &[
             "request_id",
             "subject",
@@ -410,7 +425,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 41);
+    assert_eq!(names.len(), 43);
 }
 
 #[test]

@@ -9,6 +9,10 @@ use url::Url;
 use crate::load::{ConfigError, LoadedConfig};
 use crate::model::{Approval, S3, StorageBackend};
 
+/// `[exec] max_file_mb` at most: a file shared with or by the agent is held
+/// whole in the edge's memory.
+const MAX_FILE_MB: u64 = 1024;
+
 impl LoadedConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_listener()?;
@@ -118,10 +122,18 @@ impl LoadedConfig {
             ("exec.max_output_bytes", exec.max_output_bytes as u64),
             ("exec.memory_mb", exec.memory_mb),
             ("exec.max_pids", exec.max_pids),
+            ("exec.max_file_mb", exec.max_file_mb),
         ] {
             if value == 0 {
                 return Err(self.error_at(key, "must be at least 1"));
             }
+        }
+        // A shared file is held whole in the edge's memory, a few per session.
+        if exec.max_file_mb > MAX_FILE_MB {
+            return Err(self.error_at(
+                "exec.max_file_mb",
+                format!("must be at most {MAX_FILE_MB}: shared files are held in memory"),
+            ));
         }
         let shell = &self.config.shell;
         for (key, value) in [

@@ -32,6 +32,10 @@ pub struct Exec {
     pub memory_mb: u64,
     /// Processes and threads the command's shell may have at once.
     pub max_pids: u64,
+    /// The largest file, in MiB, the agent may share from its workspace
+    /// (`send_file`) or a chat may put into it: both are held in the edge's
+    /// memory whole.
+    pub max_file_mb: u64,
 }
 
 /// `[exec] approval`.
@@ -61,6 +65,7 @@ impl Default for Exec {
             max_output_bytes: 64 * 1024,
             memory_mb: 512,
             max_pids: 128,
+            max_file_mb: 20,
         }
     }
 }
@@ -99,6 +104,11 @@ fn candidate_names(program: &str) -> [&str; 3] {
 }
 
 impl Exec {
+    /// `max_file_mb` in bytes.
+    pub fn max_file_bytes(&self) -> u64 {
+        self.max_file_mb.saturating_mul(1 << 20)
+    }
+
     /// Programs in `allow` that can run other programs, and why: they are
     /// asked about anyway, and listing them is worth a warning. (`sort`,
     /// safe but for one option, is not warned about: only that option is

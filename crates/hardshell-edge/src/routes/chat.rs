@@ -68,6 +68,7 @@ pub(super) fn register(routes: RoutesBuilder, agent: &Arc<AgentClient>) -> Route
         .route(Method::POST, path::MESSAGES, to_agent(agent, send))
         .route(Method::POST, path::APPROVAL, approve)
         .route(Method::GET, path::SCREENSHOT, screenshot)
+        .route(Method::GET, path::FILE, shared_file)
 }
 
 /// The chat API's paths when no agent runs and nothing is proxied: each
@@ -80,6 +81,7 @@ pub(super) fn register_without_agent(routes: RoutesBuilder) -> RoutesBuilder {
         .route(Method::GET, path::SESSION, no_agent)
         .route(Method::POST, path::MESSAGES, no_agent)
         .route(Method::POST, path::APPROVAL, no_agent)
+        .route(Method::GET, path::FILE, no_agent)
 }
 
 /// A chat path's answer, once authorised, when no agent runs.
@@ -224,6 +226,42 @@ async fn screenshot(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> Http
         http::header::CACHE_CONTROL,
         http::HeaderValue::from_static("no-store"),
     );
+    response
+}
+
+/// A file the agent shared in the session: the edge's copy, to its owner
+/// only, as a download. A shell wrote it, so it must never render at the
+/// edge's origin (an HTML file would run as the edge's own page): it goes
+/// out as `application/octet-stream`, `attachment`, never sniffed, never
+/// cached.
+async fn shared_file(permit: Permit<Chat>, cx: Context, _: Request<Body>) -> HttpResponse {
+    let id = cx.param("id").unwrap_or_default();
+    let file = cx.param("file").unwrap_or_default();
+    let Some(exec) = &cx.state.exec else {
+        return response::not_found();
+    };
+    if !owns(permit.identity(), id) {
+        return response::not_found();
+    }
+    let Some((name, bytes)) = exec.shared_file(id, file) else {
+        return response::not_found();
+    };
+    let mut response = HttpResponse::new(Body::from(bytes));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    headers.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The name is cleaned to letters, digits, `.`, `_` and `-`: nothing in
+    // it can end the quoted string or the header.
+    let disposition = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"));
+    headers.insert(http::header::CONTENT_DISPOSITION, disposition);
     response
 }
 

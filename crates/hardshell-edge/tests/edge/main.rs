@@ -7,6 +7,7 @@ mod chat_page;
 mod client_limits;
 mod cloudflare;
 mod connections;
+mod files;
 mod framing;
 mod oidc;
 mod origin;

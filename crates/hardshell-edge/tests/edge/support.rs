@@ -16,6 +16,24 @@ use hardshell_testkit::TestStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+/// Where `build` puts the recording shell of the exec service it makes.
+type RecordingSlot = Arc<Mutex<Option<Arc<hardshell_exec::testing::RecordingShell>>>>;
+
+/// What the control socket tells the agent of its settings: the least that
+/// is one.
+fn control_settings() -> hardshell_protocol::AgentSettings {
+    hardshell_protocol::AgentSettings {
+        chain: Vec::new(),
+        max_steps: 1,
+        turn_timeout_secs: 60,
+        max_message_bytes: 1024,
+        max_tokens: 16,
+        exec: None,
+        browser: None,
+        model_proxy: String::new(),
+    }
+}
+
 pub struct TestEdge {
     pub addr: SocketAddr,
     /// Where `[metrics] listen` is bound, when the config sets it.
@@ -23,6 +41,10 @@ pub struct TestEdge {
     edge_link: Option<String>,
     pub store: Store,
     pub public_key: Vec<u8>,
+    /// The agent's control socket, when the edge has an exec service.
+    pub control: Option<std::path::PathBuf>,
+    /// The agent's turns for the chat channels, when the agent runs.
+    pub turns: Option<hardshell_edge::ChatTurns>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _store: TestStore,
@@ -36,17 +58,17 @@ impl TestEdge {
 
     /// Like `start`, with OIDC login on and its client secret given.
     pub async fn start_oidc(extra: &str, client_secret: &str) -> Self {
-        Self::build("", extra, Some(client_secret), None, None, None, Vec::new()).await
+        Self::build_with("", extra, Some(client_secret), None, None, None, Vec::new()).await
     }
 
     /// Like `start`, with Cloudflare Access keys fetched from `certs_url`.
     pub async fn start_cloudflare(extra: &str, certs_url: url::Url) -> Self {
-        Self::build("", extra, None, Some(certs_url), None, None, Vec::new()).await
+        Self::build_with("", extra, None, Some(certs_url), None, None, Vec::new()).await
     }
 
     /// Like `start_cloudflare`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_cloudflare_with(edge_keys: &str, extra: &str, certs_url: url::Url) -> Self {
-        Self::build(
+        Self::build_with(
             edge_keys,
             extra,
             None,
@@ -60,18 +82,18 @@ impl TestEdge {
 
     /// Like `start`, with `edge_keys` added to the `[edge]` table.
     pub async fn start_with(edge_keys: &str, extra: &str) -> Self {
-        Self::build(edge_keys, extra, None, None, None, None, Vec::new()).await
+        Self::build_with(edge_keys, extra, None, None, None, None, Vec::new()).await
     }
 
     /// Like `start`, with the store (objects, locks, audit log) under `data`,
     /// a disk of the test's choosing.
     pub async fn start_on(data: &std::path::Path, extra: &str) -> Self {
-        Self::build("", extra, None, None, Some(data), None, Vec::new()).await
+        Self::build_with("", extra, None, None, Some(data), None, Vec::new()).await
     }
 
     /// Like `start`, with the built-in agent reached on the unix socket `agent`.
     pub async fn start_with_agent(extra: &str, agent: &std::path::Path) -> Self {
-        Self::build("", extra, None, None, None, Some(agent), Vec::new()).await
+        Self::build_with("", extra, None, None, None, Some(agent), Vec::new()).await
     }
 
     /// Like `start`, with the chat channels' webhook routes of `webhooks`.
@@ -79,9 +101,56 @@ impl TestEdge {
         extra: &str,
         webhooks: Vec<std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
     ) -> Self {
-        Self::build("", extra, None, None, None, None, webhooks).await
+        Self::build_with("", extra, None, None, None, None, webhooks).await
     }
 
+    /// Like `start_with_agent`, with the `exec` tool's service over a
+    /// recording shell, and the agent's control socket served.
+    pub async fn start_with_exec(
+        extra: &str,
+        agent: &std::path::Path,
+    ) -> (Self, Arc<hardshell_exec::testing::RecordingShell>) {
+        let shell = Arc::new(Mutex::new(None));
+        let edge = Self::build(
+            "",
+            extra,
+            None,
+            None,
+            None,
+            Some(agent),
+            Vec::new(),
+            Some(shell.clone()),
+        )
+        .await;
+        let shell = shell.lock().unwrap().take().unwrap();
+        (edge, shell)
+    }
+
+    async fn build_with(
+        edge_keys: &str,
+        extra: &str,
+        oidc_secret: Option<&str>,
+        certs_url: Option<url::Url>,
+        data: Option<&std::path::Path>,
+        agent: Option<&std::path::Path>,
+        webhooks: Vec<std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
+    ) -> Self {
+        Self::build(
+            edge_keys,
+            extra,
+            oidc_secret,
+            certs_url,
+            data,
+            agent,
+            webhooks,
+            None,
+        )
+        .await
+    }
+
+    /// `exec`: given, the edge gets an exec service over a recording shell,
+    /// put there, and serves the agent's control socket.
+    #[allow(clippy::too_many_arguments)]
     async fn build(
         edge_keys: &str,
         extra: &str,
@@ -90,6 +159,7 @@ impl TestEdge {
         data: Option<&std::path::Path>,
         agent: Option<&std::path::Path>,
         webhooks: Vec<std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
+        exec: Option<RecordingSlot>,
     ) -> Self {
         let test_store = match data {
             Some(data) => TestStore::on(data).await,
@@ -123,30 +193,52 @@ impl TestEdge {
         )
         .await
         .unwrap();
+        let audit = std::sync::Arc::new(audit);
+        let exec = exec.map(|slot| {
+            let (service, shell) = hardshell_exec::testing::service_over(
+                audit.clone(),
+                hardshell_config::Approval::Ask,
+            );
+            *slot.lock().unwrap() = Some(shell);
+            service
+        });
+        let serves_control = exec.is_some();
         let state = EdgeSetup {
             workload_status: None,
             config: &config,
             store: &store,
             signer,
-            audit: std::sync::Arc::new(audit),
+            audit,
             oidc_client_secret: oidc_secret.map(|secret| {
                 hardshell_auth::ClientSecret::new(zeroize::Zeroizing::new(secret.to_owned()))
             }),
             cloudflare_certs_url: certs_url,
             agent_socket: agent.map(std::path::Path::to_path_buf),
-            exec: None,
+            exec,
             browser: None,
             webhooks,
         }
         .build()
         .await
         .unwrap();
+        let turns = state.chat_turns();
         let edge = Edge::bind(
             ListenAddr::loopback(config.config.edge.listen).unwrap(),
             state,
         )
         .await
         .unwrap();
+        let control = serves_control.then(|| {
+            let socket = test_store.dir().join("edge.sock");
+            let service = hardshell_edge::ControlService::for_agent(
+                test_store.scope("agent"),
+                control_settings(),
+                &edge,
+            );
+            let control = hardshell_edge::ControlSocket::bind(&socket, service).unwrap();
+            tokio::spawn(control.serve());
+            socket
+        });
         let addr = edge.local_addr();
         let metrics_addr = edge.metrics_addr();
         let edge_link = edge
@@ -164,6 +256,8 @@ impl TestEdge {
             edge_link,
             store,
             public_key,
+            control,
+            turns,
             stop: Some(stop),
             server: Some(server),
             _store: test_store,

@@ -12,7 +12,7 @@ use anyhow::Context as _;
 use hardshell_agent::builtin::browser::{
     Browser, BrowserConnector, BrowserError, BrowserLimits, BrowserSocket, handshake,
 };
-use hardshell_agent::builtin::{CommandRunner, Exec};
+use hardshell_agent::builtin::{CommandRunner, Exec, FileSender, SendFile};
 use hardshell_agent::{
     Agent, AgentConfig, AgentParts, ChainModel, ChatStream, Memory, Model, ModelError,
     OwnerTimeZone, SessionStore, SystemClock, ToolRegistry, Workspace,
@@ -20,7 +20,10 @@ use hardshell_agent::{
 };
 use hardshell_llm::ChatRequest;
 use hardshell_protocol::socket::{BROWSER_SOCKET, EDGE_HOST, browser_path};
-use hardshell_protocol::{AgentSettings, ControlRoute, ExecAnswer, ExecRequest, SwitchReport};
+use hardshell_protocol::{
+    AgentSettings, ControlRoute, ExecAnswer, ExecRequest, SendFileAnswer, SendFileRequest,
+    SwitchReport,
+};
 use hardshell_storage::{Location, RemoteOptions, Sealing, Store};
 use reqwest::Method;
 use tokio::net::UnixListener;
@@ -65,6 +68,13 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
             Duration::from_secs(settings.turn_timeout_secs),
         )?;
         tools.register(Exec::new(runner, exec))?;
+        // Sharing a file reads the workspace the commands write: offered
+        // with them.
+        let sender = EdgeRunner::new(
+            &args.control_socket,
+            Duration::from_secs(settings.turn_timeout_secs),
+        )?;
+        tools.register(SendFile::new(sender))?;
     }
     if let Some(browser) = settings.browser.clone() {
         // The edge's CDP proxy listens beside its control socket.
@@ -186,11 +196,11 @@ impl EdgeRunner {
         })
     }
 
-    async fn post(
+    async fn post<Answer: serde::de::DeserializeOwned>(
         &self,
         route: ControlRoute<'_>,
-        body: Option<&ExecRequest>,
-    ) -> Result<ExecAnswer, hardshell_agent::ToolError> {
+        body: Option<&(impl serde::Serialize + Sync)>,
+    ) -> Result<Answer, hardshell_agent::ToolError> {
         let unavailable = |e: &dyn std::fmt::Display| {
             hardshell_agent::ToolError::failed(format!("the edge did not answer: {e}"))
         };
@@ -221,7 +231,17 @@ impl CommandRunner for EdgeRunner {
                 "the edge sent a malformed approval id",
             ));
         }
-        self.post(ControlRoute::ExecWait { approval }, None).await
+        self.post(ControlRoute::ExecWait { approval }, None::<&ExecRequest>)
+            .await
+    }
+}
+
+impl FileSender for EdgeRunner {
+    async fn send(
+        &self,
+        request: &SendFileRequest,
+    ) -> Result<SendFileAnswer, hardshell_agent::ToolError> {
+        self.post(ControlRoute::ExecSendFile, Some(request)).await
     }
 }
 

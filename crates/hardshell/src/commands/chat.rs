@@ -270,6 +270,11 @@ fn rendered(event: ChatEvent) -> Rendered {
         ChatEvent::Screenshot { id } => Rendered::Note(format!(
             "[a screenshot was taken: the web chat shows it (number {id})]\n"
         )),
+        // The edge cleans the name; shown escaped all the same.
+        ChatEvent::File { name, size, .. } => Rendered::Note(format!(
+            "[the agent shared a file, {} ({size} bytes): the web chat offers it]\n",
+            one_line(&name)
+        )),
         ChatEvent::CommandsMissed { count } => Rendered::Note(format!(
             "[{count} more commands ran that this stream missed]\n"
         )),
@@ -381,6 +386,22 @@ mod tests {
         assert_eq!(
             rendered(delta),
             Rendered::Reply("hi\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}gpj.exe\n\tok".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_shared_file_is_named_on_one_escaped_line() {
+        let file = event(
+            "file",
+            serde_json::json!({ "id": "ab12", "name": format!("{HOSTILE}\nx"), "size": 5 }),
+        );
+        assert_eq!(
+            rendered(file),
+            Rendered::Note(
+                "[the agent shared a file, hi\\u{1b}]0;pwned\\u{7}\\u{1b}[2J\\u{202e}gpj.exe\\u{a}x \
+                 (5 bytes): the web chat offers it]\n"
+                    .to_owned()
+            )
         );
     }
 

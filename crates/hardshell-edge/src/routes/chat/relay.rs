@@ -138,5 +138,10 @@ pub(super) fn exec_event(event: &ExecEvent) -> ChatEvent {
             approved: *ran,
             id: id.clone(),
         },
+        ExecEvent::File { file, .. } => ChatEvent::File {
+            id: file.id.clone(),
+            name: file.name.clone(),
+            size: file.size,
+        },
     }
 }

@@ -119,6 +119,23 @@ fn a_command_the_edge_runs_is_shown_with_its_text_and_why() {
     assert_eq!(data["decision"], "allowed");
 }
 
+#[test]
+fn a_file_the_agent_shared_is_shown_by_the_edges_id_name_and_size() {
+    let frame = exec_event(&ExecEvent::File {
+        session: SESSION.into(),
+        file: hardshell_exec::SharedFileInfo {
+            id: "ab12".into(),
+            name: "plot.png".into(),
+            size: 12,
+        },
+    });
+    let data = shown(Checked::Shown(frame));
+    assert_eq!(data["event"], "file");
+    assert_eq!(data["id"], "ab12");
+    assert_eq!(data["name"], "plot.png");
+    assert_eq!(data["size"], 12);
+}
+
 fn event_names(frames: &[bytes::Bytes]) -> Vec<String> {
     frames
         .iter()
