@@ -274,10 +274,16 @@ impl Dispatcher {
             session: &session,
             asker: &inbound.sender,
         };
+        let shared = SessionFiles {
+            agent: self.agent.as_ref(),
+            subject: &subject,
+            session: &session,
+        };
         Reply::new(outbox, &inbound.chat, reply_to)
             .with_buttons(owners_direct_chat)
             .owners_session(owner)
             .with_forward(&to_owner)
+            .with_files(&shared, self.max_file_bytes)
             .relay(events)
             .await
             .map_err(|e| DispatchError::Send(e.to_string()))?;
@@ -477,6 +483,19 @@ impl crate::reply::Forward for ToOwner<'_> {
                 }
             }
         })
+    }
+}
+
+/// The files shared in one turn's session, from the edge.
+struct SessionFiles<'a> {
+    agent: &'a dyn Agent,
+    subject: &'a str,
+    session: &'a str,
+}
+
+impl crate::reply::SharedFiles for SessionFiles<'_> {
+    fn file(&self, id: &str) -> Result<(String, bytes::Bytes), String> {
+        self.agent.file(self.subject, self.session, id)
     }
 }
 

@@ -59,6 +59,13 @@ pub(crate) trait Forward: Send + Sync {
     fn forward<'f>(&'f self, id: &'f str, asked: &'f str) -> BoxFuture<'f, bool>;
 }
 
+/// Where the files the agent shares in the turn's session are fetched from:
+/// the edge's own copies.
+pub(crate) trait SharedFiles: Send + Sync {
+    /// File `id`'s name and bytes.
+    fn file(&self, id: &str) -> Result<(String, bytes::Bytes), String>;
+}
+
 /// One turn's answer in one chat.
 pub(crate) struct Reply<'a> {
     outbox: &'a dyn Outbox,
@@ -75,6 +82,8 @@ pub(crate) struct Reply<'a> {
     /// Whether the session is the owner's own, whose questions the owner
     /// also answers on the chat page.
     owners_session: bool,
+    /// Where shared files come from, and the most bytes one may have here.
+    files: Option<(&'a dyn SharedFiles, u64)>,
 }
 
 impl<'a> Reply<'a> {
@@ -89,7 +98,15 @@ impl<'a> Reply<'a> {
             buttons: false,
             forward: None,
             owners_session: false,
+            files: None,
         }
+    }
+
+    /// Files the agent shares are fetched from `files` and sent, up to
+    /// `limit` bytes each.
+    pub(crate) fn with_files(mut self, files: &'a dyn SharedFiles, limit: u64) -> Self {
+        self.files = Some((files, limit));
+        self
     }
 
     /// The session is the owner's own (`yes`): questions not answered here
@@ -140,6 +157,9 @@ impl<'a> Reply<'a> {
                     Some(ChatEvent::Approval { command, reason, id }) => {
                         self.question(&command, reason.as_deref(), &id).await?;
                     }
+                    Some(ChatEvent::File { id, name, size }) => {
+                        self.file(&id, &name, size).await?;
+                    }
                     Some(ChatEvent::ApprovalResolved { approved, .. }) => {
                         let said = if approved { "The owner approved the command." } else { "The command was not approved." };
                         self.send(said).await?;
@@ -184,6 +204,57 @@ impl<'a> Reply<'a> {
             (false, false) => Asked::Nowhere,
         };
         self.send(&question(command, reason, how)).await
+    }
+
+    /// A file the agent shared: sent as a document when it arrives (the
+    /// answer's text follows when the turn ends), else named with why not.
+    async fn file(&mut self, id: &str, name: &str, size: u64) -> Result<(), OutboxError> {
+        let Some((files, limit)) = self.files else {
+            return self
+                .send(&format!(
+                    "The assistant shared a file, {name}, which is not sent here."
+                ))
+                .await;
+        };
+        if size > limit {
+            let said = format!(
+                "The assistant shared a file, {name}, too large to send here ({} bytes; at most {limit}).",
+                size
+            );
+            return self.send(&said).await;
+        }
+        let (name, bytes) = match files.file(id) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::info!(error = %e, "a shared file is no longer kept");
+                return self
+                    .send(&format!(
+                        "The assistant shared a file, {name}, which is no longer kept."
+                    ))
+                    .await;
+            }
+        };
+        // What the platform may render is the agent's; what is sent is the
+        // edge's copy, whatever size the event claimed.
+        if bytes.len() as u64 > limit {
+            return self
+                .send(&format!(
+                    "The assistant shared a file, {name}, too large to send here."
+                ))
+                .await;
+        }
+        let (chat, outbox, reply_to) = (self.chat, self.outbox, self.reply_to);
+        match with_retry(|| outbox.send_file(chat, &name, bytes.clone(), reply_to)).await {
+            Ok(_) => Ok(()),
+            Err(OutboxError::Unsupported(why)) => {
+                tracing::debug!(why, "a shared file cannot be sent on this platform");
+                self.send(&format!(
+                    "The assistant shared a file, {name}, which this platform cannot take from it."
+                ))
+                .await
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Edits the streamed message when the platform can, the answer still

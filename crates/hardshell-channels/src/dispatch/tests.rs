@@ -80,6 +80,8 @@ struct RecordingOutbox {
     files: std::collections::HashMap<String, Vec<u8>>,
     /// The references fetched, in order.
     fetched: Mutex<Vec<String>>,
+    /// Files sent: chat, name, bytes; `None` sends nothing (no files here).
+    sent_files: Option<Mutex<Vec<(String, String, Vec<u8>)>>>,
 }
 
 impl RecordingOutbox {
@@ -121,6 +123,26 @@ impl Outbox for RecordingOutbox {
     }
     fn typing<'a>(&'a self, _: &'a str) -> BoxFuture<'a, Result<(), OutboxError>> {
         async { Ok(()) }.boxed()
+    }
+    fn send_file<'a>(
+        &'a self,
+        chat: &'a str,
+        name: &'a str,
+        bytes: bytes::Bytes,
+        _: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        let taken = self.sent_files.as_ref().map(|sent| {
+            sent.lock()
+                .unwrap()
+                .push((chat.into(), name.into(), bytes.to_vec()));
+        });
+        async move {
+            match taken {
+                Some(()) => Ok(None),
+                None => Err(OutboxError::Unsupported("no files here")),
+            }
+        }
+        .boxed()
     }
     fn fetch<'a>(
         &'a self,
@@ -1034,4 +1056,120 @@ async fn dispatcher_with_limit(setup: &Setup, bytes: u64) -> Dispatcher {
         setup.audit.clone(),
     )
     .with_max_file_bytes(bytes)
+}
+
+/// An agent whose turn shares files: one kept, one over any bound, one the
+/// edge no longer keeps, one whose kept copy is larger than announced.
+#[derive(Default)]
+struct SharingAgent {
+    asked: Mutex<Vec<(String, String, String)>>,
+}
+
+impl Agent for SharingAgent {
+    fn new_session(&self, channel: &str, subject: &str) -> String {
+        format!("{channel}-{}-{}", subject.replace(':', "-"), request_id())
+    }
+    fn send(
+        &self,
+        _: &str,
+        _: &str,
+        _: String,
+        _: String,
+    ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
+        let file = |id: &str, name: &str, size: u64| ChatEvent::File {
+            id: id.into(),
+            name: name.into(),
+            size,
+        };
+        let events = vec![
+            ChatEvent::Delta {
+                text: "Here it is.".into(),
+            },
+            file("kept", "report.txt", 5),
+            file("huge", "huge.bin", 1 << 40),
+            file("gone", "old.txt", 3),
+            file("liar", "small.txt", 1),
+            ChatEvent::Done {
+                usage: Default::default(),
+            },
+        ];
+        async move { Ok(futures::StreamExt::boxed(futures::stream::iter(events))) }.boxed()
+    }
+    fn file(
+        &self,
+        subject: &str,
+        session: &str,
+        id: &str,
+    ) -> Result<(String, bytes::Bytes), String> {
+        self.asked
+            .lock()
+            .unwrap()
+            .push((subject.into(), session.into(), id.into()));
+        match id {
+            "kept" => Ok(("report.txt".into(), bytes::Bytes::from_static(b"hello"))),
+            "liar" => Ok(("small.txt".into(), bytes::Bytes::from(vec![b'x'; 64]))),
+            _ => Err("no such file is kept for this session".into()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_shared_file_is_sent_as_a_document_from_the_edges_copy_within_the_bound() {
+    let store = TestStore::new().await;
+    let agent = Arc::new(SharingAgent::default());
+    let dispatcher = dispatcher(&store, agent.clone())
+        .await
+        .with_max_file_bytes(32);
+    Pairings::new(store.scope("channels/pairing"))
+        .add(
+            &Sender::parse(Platform::Telegram, "777").unwrap(),
+            ChannelRole::Guest,
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    let outbox = RecordingOutbox {
+        sent_files: Some(Mutex::default()),
+        ..Default::default()
+    };
+    dispatcher
+        .handle(direct(777, "send me the report"), &outbox)
+        .await
+        .unwrap();
+    let sent = outbox.sent_files.as_ref().unwrap().lock().unwrap().clone();
+    assert_eq!(
+        sent,
+        [("777".to_owned(), "report.txt".to_owned(), b"hello".to_vec())]
+    );
+    // Fetched as the guest, in its own session; the huge one never fetched.
+    let asked = agent.asked.lock().unwrap().clone();
+    let ids: Vec<&str> = asked.iter().map(|(_, _, id)| id.as_str()).collect();
+    assert_eq!(ids, ["kept", "gone", "liar"]);
+    assert!(
+        asked
+            .iter()
+            .all(|(subject, session, _)| subject == "telegram:777"
+                && session.starts_with("telegram-telegram-777-"))
+    );
+    assert_eq!(
+        outbox.texts(),
+        [
+            "The assistant shared a file, huge.bin, too large to send here \
+             (1099511627776 bytes; at most 32).",
+            "The assistant shared a file, old.txt, which is no longer kept.",
+            "The assistant shared a file, small.txt, too large to send here.",
+            "Here it is.",
+        ]
+    );
+
+    // A platform that takes no files says so instead.
+    let outbox = RecordingOutbox::default();
+    dispatcher
+        .handle(direct(777, "again"), &outbox)
+        .await
+        .unwrap();
+    assert_eq!(
+        outbox.texts()[0],
+        "The assistant shared a file, report.txt, which this platform cannot take from it."
+    );
 }

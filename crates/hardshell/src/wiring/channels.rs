@@ -189,6 +189,37 @@ impl Agent for EdgeAgent {
             .map_err(|e| e.to_string())
     }
 
+    fn deposit(
+        &self,
+        subject: &str,
+        session: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> BoxFuture<'_, Result<String, String>> {
+        let (subject, session, name) = (subject.to_owned(), session.to_owned(), name.to_owned());
+        async move {
+            let turns = self.turns.get().ok_or("the edge is not serving yet")?;
+            turns
+                .deposit(&subject, &session, &name, bytes)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        .boxed()
+    }
+
+    fn file(
+        &self,
+        subject: &str,
+        session: &str,
+        id: &str,
+    ) -> Result<(String, bytes::Bytes), String> {
+        let turns = self.turns.get().ok_or("the edge is not serving yet")?;
+        let file = turns
+            .file(subject, session, id)
+            .map_err(|e| e.to_string())?;
+        Ok((file.name, file.bytes))
+    }
+
     fn answer_as_owner(&self, session: &str, approval: &str, approve: bool) -> Result<(), String> {
         let turns = self.turns.get().ok_or("the edge is not serving yet")?;
         turns
