@@ -25,6 +25,8 @@ pub mod browser;
 pub mod cloudflare;
 #[cfg(feature = "channels")]
 pub mod crabline;
+#[cfg(feature = "channels")]
+pub mod front;
 #[cfg(feature = "binary")]
 pub mod instance;
 #[cfg(feature = "browser")]
