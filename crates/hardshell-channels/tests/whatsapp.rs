@@ -2,11 +2,16 @@
 //! the Graph API it emulates, with deliveries in the exact shape crabline's
 //! admin inbound gives (the Business webhook payload), signed here with the
 //! app secret as Meta signs them (crabline does not sign WhatsApp
-//! deliveries); a fake answering as Meta documents for a rate limit.
+//! deliveries); a fake answering as Meta documents for a rate limit, and one
+//! for the media crabline does not serve (`whatsapp/graph.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "whatsapp/api.rs"]
 mod api;
+#[path = "whatsapp/graph.rs"]
+mod graph;
+#[path = "whatsapp/media.rs"]
+mod media;
 #[path = "whatsapp/webhook.rs"]
 mod webhook;
 
