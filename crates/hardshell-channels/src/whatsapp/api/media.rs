@@ -2,7 +2,7 @@
 //! cloud-api/reference/media). Received: `GET /{media-id}` gives a short-
 //! lived URL, the size and the SHA-256; the size is checked against the
 //! bound before anything is downloaded, the URL against where the token may
-//! go ([`origin`]), the bytes against the bound as they stream and against
+//! go (see `origin.rs`), the bytes against the bound as they stream and against
 //! the SHA-256 once read. Sent: an upload to `/{phone-number-id}/media`,
 //! then a message of type `document` naming the upload, always a document,
 //! whatever the file is, so no client shows or plays it by itself.
