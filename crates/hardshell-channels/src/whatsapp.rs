@@ -13,6 +13,9 @@
 //! - A delivery is answered at once and handled after, in order, by the
 //!   [`WhatsappWorker`] the wiring runs, one message at a time, each turn to
 //!   its end.
+//! - An image or a document a user sends is a file known by its media id;
+//!   the dispatch has it fetched (see [`api::media`]) only for a paired
+//!   sender. The agent's files go out as documents.
 
 pub mod api;
 pub mod notification;

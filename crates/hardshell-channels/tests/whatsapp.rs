@@ -2,11 +2,18 @@
 //! the Graph API it emulates, with deliveries in the exact shape crabline's
 //! admin inbound gives (the Business webhook payload), signed here with the
 //! app secret as Meta signs them (crabline does not sign WhatsApp
-//! deliveries); a fake answering as Meta documents for a rate limit.
+//! deliveries); a fake answering as Meta documents for a rate limit, and one
+//! for the media crabline does not serve (`whatsapp/graph.rs`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "whatsapp/api.rs"]
 mod api;
+#[path = "whatsapp/files.rs"]
+mod files;
+#[path = "whatsapp/graph.rs"]
+mod graph;
+#[path = "whatsapp/media.rs"]
+mod media;
 #[path = "whatsapp/webhook.rs"]
 mod webhook;
 
@@ -109,10 +116,14 @@ pub async fn wait_texts(crabline: &Crabline, count: usize) -> Vec<Value> {
     }
 }
 
-/// An agent that answers every turn with "echo: <text>" and counts them.
+/// An agent that answers every turn with "echo: <text>", counts them, and
+/// records the texts it was sent and the files deposited for it.
 #[derive(Debug, Default)]
 pub struct EchoAgent {
     pub turns: AtomicU32,
+    pub texts: Mutex<Vec<String>>,
+    /// `(session, name, bytes)` of each file saved.
+    pub deposited: Mutex<Vec<(String, String, Vec<u8>)>>,
 }
 
 impl Agent for EchoAgent {
@@ -128,6 +139,7 @@ impl Agent for EchoAgent {
         _request_id: String,
     ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
         self.turns.fetch_add(1, Ordering::SeqCst);
+        self.texts.lock().unwrap().push(text.clone());
         let events = vec![
             ChatEvent::Accepted { seq: 0 },
             ChatEvent::Delta {
@@ -138,6 +150,21 @@ impl Agent for EchoAgent {
             },
         ];
         async move { Ok(futures::StreamExt::boxed(futures::stream::iter(events))) }.boxed()
+    }
+
+    fn deposit(
+        &self,
+        _subject: &str,
+        session: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> BoxFuture<'_, Result<String, String>> {
+        let path = format!("/workspace/inbox/{name}");
+        self.deposited
+            .lock()
+            .unwrap()
+            .push((session.to_owned(), name.to_owned(), bytes));
+        async move { Ok(path) }.boxed()
     }
 }
 
@@ -155,7 +182,12 @@ pub struct Channel {
 
 impl Channel {
     pub async fn start(paired: bool) -> Channel {
-        let crabline = Crabline::start("whatsapp");
+        Channel::on(Crabline::start("whatsapp"), paired, None).await
+    }
+
+    /// The channel for `crabline`'s number, calling the Graph API at
+    /// `api_root` (crabline's own when `None`).
+    pub async fn on(crabline: Crabline, paired: bool, api_root: Option<ApiRoot>) -> Channel {
         let store = TestStore::new().await;
         let pairings = Pairings::new(store.scope("channels/pairing"));
         if paired {
@@ -170,7 +202,7 @@ impl Channel {
         let config = hardshell_config::Whatsapp {
             enabled: true,
             phone_number_id: Some(phone_number_id(&crabline)),
-            api_root: api_root(&crabline),
+            api_root: api_root.unwrap_or_else(|| self::api_root(&crabline)),
             ..Default::default()
         };
         let secrets = WhatsappSecrets {

@@ -1,12 +1,13 @@
 //! A typed client of the WhatsApp Business Cloud API (the Graph API's
 //! `/{phone_number_id}/messages`, developers.facebook.com/docs/whatsapp/
-//! cloud-api/reference/messages) on reqwest. The access token goes only in
+//! cloud-api/reference/messages, and its media, see [`media`]) on reqwest. The access token goes only in
 //! the `Authorization` header, marked sensitive; the URL is built here, once;
 //! transport errors lose their URL and every text the platform sends back is
 //! cleaned (see [`WhatsappError`]) before an error keeps it.
 
 mod answer;
 mod error;
+pub mod media;
 
 use std::fmt;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub(crate) use error::clean;
 
 /// How long a call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a file's upload or download may take.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest answer read: a send's answer is a few hundred bytes.
 const MAX_ANSWER_BYTES: u64 = 64 << 10;
@@ -34,7 +37,12 @@ pub const MAX_MESSAGE_ID_BYTES: usize = 128;
 /// A client of one business number's Cloud API.
 pub struct WhatsappApi {
     http: reqwest::Client,
+    /// The API root, whose origin a media download may also go to.
+    root: Url,
     messages: Url,
+    /// `{root}/{phone_number_id}/media`, where documents are uploaded.
+    media: Url,
+    phone_number_id: String,
     bearer: HeaderValue,
     token: SecretValue,
 }
@@ -67,14 +75,19 @@ impl WhatsappApi {
         phone_number_id: &PhoneNumberId,
         access_token: SecretValue,
     ) -> Result<Self, WhatsappError> {
-        let mut messages = Url::parse(api_root.as_str())
+        let root = Url::parse(api_root.as_str())
             .map_err(|_| WhatsappError::Argument("the API root is not a URL"))?;
-        messages
-            .path_segments_mut()
-            .map_err(|()| WhatsappError::Argument("the API root cannot have a path"))?
-            .pop_if_empty()
-            .push(phone_number_id.as_str())
-            .push("messages");
+        let number_url = |last: &str| {
+            let mut url = root.clone();
+            url.path_segments_mut()
+                .map_err(|()| WhatsappError::Argument("the API root cannot have a path"))?
+                .pop_if_empty()
+                .push(phone_number_id.as_str())
+                .push(last);
+            Ok::<_, WhatsappError>(url)
+        };
+        let messages = number_url("messages")?;
+        let media = number_url("media")?;
         let mut bearer = access_token
             .expose_str()
             .filter(|text| is_bearer_token(text))
@@ -92,7 +105,10 @@ impl WhatsappApi {
             .map_err(|e| WhatsappError::Transport(answer::transport_text(e, "")))?;
         Ok(Self {
             http,
+            root,
             messages,
+            media,
+            phone_number_id: phone_number_id.as_str().to_owned(),
             bearer,
             token: access_token,
         })
@@ -129,7 +145,12 @@ impl WhatsappApi {
             }
             request["context"] = json!({ "message_id": reply_to });
         }
-        let sent: Sent = self.call(&request).await?;
+        let sent = self.call(&request).await?;
+        self.sent_id(sent)
+    }
+
+    /// The id of the message a send answered with.
+    fn sent_id(&self, sent: Sent) -> Result<String, WhatsappError> {
         let id = sent
             .messages
             .into_iter()
@@ -176,8 +197,12 @@ impl WhatsappApi {
             .json(request)
             .send()
             .await
-            .map_err(|e| WhatsappError::Transport(answer::transport_text(e, self.token_str())))?;
+            .map_err(|e| self.transport(e))?;
         answer::result(response, MAX_ANSWER_BYTES, self.token_str()).await
+    }
+
+    fn transport(&self, error: reqwest::Error) -> WhatsappError {
+        WhatsappError::Transport(answer::transport_text(error, self.token_str()))
     }
 
     /// The token as text; `new` checked that it is.

@@ -1,5 +1,5 @@
 //! Reading Cloud API notifications: only a verified body, only the
-//! configured number's, only people's text messages.
+//! configured number's, only people's texts, images and documents.
 #![allow(clippy::unwrap_used)]
 
 use aws_lc_rs::hmac;
@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use zeroize::Zeroizing;
 
 use super::notification::{MAX_TEXT_CHARS, NotificationError, read};
-use crate::dispatch::{Inbound, Place};
+use crate::dispatch::{Inbound, InboundFile, Place};
 use crate::verify;
 
 const NUMBER: &str = "100000000000000";
@@ -108,8 +108,12 @@ fn statuses_other_kinds_and_other_fields_are_passed_over() {
     let mut body = delivery(
         NUMBER,
         json!([
-            {"from": "15551234567", "id": "wamid.I", "type": "image", "image": {"id": "1"}},
+            {"from": "15551234567", "id": "wamid.S", "type": "sticker", "sticker": {"id": "1", "mime_type": "image/webp"}},
+            {"from": "15551234567", "id": "wamid.A", "type": "audio", "audio": {"id": "2", "mime_type": "audio/ogg"}},
+            {"from": "15551234567", "id": "wamid.V", "type": "video", "video": {"id": "3"}},
             {"from": "15551234567", "id": "wamid.T", "type": "text"},
+            // The kind says image; the image is missing.
+            {"from": "15551234567", "id": "wamid.I", "type": "image", "document": {"id": "4"}},
         ]),
     );
     body["entry"][0]["changes"][0]["value"]["statuses"] =
@@ -138,6 +142,109 @@ fn unusable_senders_ids_and_overlong_texts_are_skipped() {
     let read = read_signed(&body).unwrap();
     let ids: Vec<_> = read.iter().map(|m| m.message.clone().unwrap()).collect();
     assert_eq!(ids, ["wamid.OK"]);
+}
+
+/// An image message as Meta's webhook reference shows it.
+fn image(id: &str, image: Value) -> Value {
+    json!({"from": "15551234567", "id": id, "timestamp": "1700000000", "type": "image", "image": image})
+}
+
+fn document(id: &str, document: Value) -> Value {
+    json!({"from": "15551234567", "id": id, "timestamp": "1700000000", "type": "document", "document": document})
+}
+
+#[test]
+fn an_image_is_a_file_by_its_media_id_and_its_caption_the_text() {
+    let read = read_signed(&delivery(
+        NUMBER,
+        json!([
+            image(
+                "wamid.HBgL+a/b=",
+                json!({"caption": "look", "mime_type": "image/jpeg",
+                "sha256": "uU0nuZNNPgilLlLX2n2r+sSE7+N6U4DukIj3rOLvzek=", "id": "1037543291543636"})
+            ),
+            // No caption, a type outside the list: named .bin.
+            image(
+                "wamid.B",
+                json!({"mime_type": "image/svg+xml", "sha256": "x", "id": "22"})
+            ),
+        ]),
+    ))
+    .unwrap();
+    assert_eq!(read.len(), 2);
+    assert_eq!(read[0].text, "look");
+    assert_eq!(read[0].message.as_deref(), Some("wamid.HBgL+a/b="));
+    assert_eq!(
+        read[0].files,
+        [InboundFile {
+            reference: "1037543291543636".into(),
+            name: Some("image-wamid.HBgL_a_b_.jpg".into()),
+            size: None,
+        }]
+    );
+    assert_eq!(read[1].text, "");
+    assert_eq!(read[1].files[0].name.as_deref(), Some("image-wamid.B.bin"));
+}
+
+#[test]
+fn a_document_keeps_its_senders_name_for_the_edge_to_make_safe() {
+    let read = read_signed(&delivery(
+        NUMBER,
+        json!([
+            document(
+                "wamid.D",
+                json!({"caption": "the report", "filename": "../../etc/passwd",
+                "mime_type": "application/pdf", "sha256": "x", "id": "3001"})
+            ),
+            document(
+                "wamid.E",
+                json!({"mime_type": "application/pdf", "sha256": "x", "id": "3002"})
+            ),
+            document(
+                "wamid.F",
+                json!({"filename": " ", "mime_type": "application/x-sh", "id": "3003"})
+            ),
+        ]),
+    ))
+    .unwrap();
+    let files: Vec<_> = read.iter().map(|m| m.files[0].clone()).collect();
+    assert_eq!(read[0].text, "the report");
+    assert_eq!(files[0].reference, "3001");
+    assert_eq!(files[0].name.as_deref(), Some("../../etc/passwd"));
+    assert_eq!(files[1].name.as_deref(), Some("document-wamid.E.pdf"));
+    assert_eq!(files[2].name.as_deref(), Some("document-wamid.F.bin"));
+}
+
+#[test]
+fn a_media_id_that_is_not_digits_never_reaches_a_url() {
+    let long = "1".repeat(33);
+    let body = delivery(
+        NUMBER,
+        json!([
+            image("wamid.A", json!({"id": "../../100000000000000/messages"})),
+            image("wamid.B", json!({"id": "1?phone_number_id=2"})),
+            document(
+                "wamid.C",
+                json!({"id": "https://evil.example/x", "filename": "a.pdf"})
+            ),
+            image("wamid.D", json!({"id": long})),
+            image("wamid.E", json!({"id": ""})),
+            image("wamid.OK", json!({"id": "12345"})),
+        ]),
+    );
+    let read = read_signed(&body).unwrap();
+    let ids: Vec<_> = read.iter().map(|m| m.message.clone().unwrap()).collect();
+    assert_eq!(ids, ["wamid.OK"]);
+}
+
+#[test]
+fn an_overlong_caption_is_skipped_as_an_overlong_text_is() {
+    let long = "x".repeat(MAX_TEXT_CHARS + 1);
+    let body = delivery(
+        NUMBER,
+        json!([image("wamid.L", json!({"id": "1", "caption": long}))]),
+    );
+    assert!(read_signed(&body).unwrap().is_empty());
 }
 
 #[test]

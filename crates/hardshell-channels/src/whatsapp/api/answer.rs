@@ -72,6 +72,34 @@ pub(super) async fn result<T: DeserializeOwned>(
         .map_err(|e| WhatsappError::Malformed(clean(&e.to_string(), token)))
 }
 
+/// A file's bytes, at most `limit` of them; a failure is mapped as a
+/// call's (a redirect too: it is never followed, see `WhatsappApi::new`).
+pub(super) async fn file(
+    response: reqwest::Response,
+    limit: u64,
+    token: &str,
+) -> Result<Vec<u8>, WhatsappError> {
+    let status = response.status();
+    if !status.is_success() {
+        let body = read_bounded(response, super::MAX_ANSWER_BYTES, token)
+            .await
+            .unwrap_or_default();
+        let failure: Failure = serde_json::from_slice(&body).unwrap_or_default();
+        return Err(failed(
+            status,
+            failure.error.unwrap_or_default(),
+            None,
+            token,
+        ));
+    }
+    crate::network::read_bounded(response, limit, &[token])
+        .await
+        .map_err(|e| match e {
+            ReadError::TooLarge => WhatsappError::FileTooLarge { limit },
+            ReadError::Transport(text) => WhatsappError::Transport(text),
+        })
+}
+
 fn failed(
     status: StatusCode,
     error: GraphError,

@@ -47,6 +47,17 @@ pub enum WhatsappError {
     /// An answer larger than the client reads.
     #[error("whatsapp answer larger than {limit} bytes")]
     TooLarge { limit: u64 },
+    /// A user's file larger than the bound it is fetched within, by Meta's
+    /// word or by what arrived.
+    #[error("whatsapp file larger than {limit} bytes: not fetched")]
+    FileTooLarge { limit: u64 },
+    /// The media answer named a download URL the token may not go to; the
+    /// reason names its host, never the URL (a capability to the file).
+    #[error("whatsapp media download refused before connecting: {0}")]
+    MediaUrl(String),
+    /// The downloaded file is not the one Meta described.
+    #[error("whatsapp file does not match the sha256 meta gave for it: not saved")]
+    Digest,
 }
 
 /// `text` from the network made fit for an error, a log line or a record:
