@@ -73,6 +73,9 @@ impl Agent for ScriptedAgent {
     }
 }
 
+/// A file an outbox sent: chat, name, bytes.
+type SentFile = (String, String, Vec<u8>);
+
 #[derive(Default)]
 struct RecordingOutbox {
     sent: Mutex<Vec<(String, String, Option<String>)>>,
@@ -80,8 +83,8 @@ struct RecordingOutbox {
     files: std::collections::HashMap<String, Vec<u8>>,
     /// The references fetched, in order.
     fetched: Mutex<Vec<String>>,
-    /// Files sent: chat, name, bytes; `None` sends nothing (no files here).
-    sent_files: Option<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    /// Files sent; `None` sends nothing (no files here).
+    sent_files: Option<Mutex<Vec<SentFile>>>,
 }
 
 impl RecordingOutbox {
