@@ -128,10 +128,63 @@ impl SlackApi {
         Ok(posted.ts)
     }
 
+    /// Posts Block Kit `blocks` in `channel` (in the thread of `thread_ts`
+    /// when given), with `text` as the notification's fallback; the new
+    /// message's `ts`.
+    pub async fn post_blocks(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &Value,
+        thread_ts: Option<&str>,
+    ) -> Result<String, SlackError> {
+        #[derive(Deserialize)]
+        struct Posted {
+            ts: String,
+        }
+        let mut body = json!({ "channel": channel, "text": text, "blocks": blocks });
+        if let Some(thread) = thread_ts {
+            body["thread_ts"] = thread.into();
+        }
+        let posted: Posted = self
+            .call("chat.postMessage", &self.bot_token, Some(&body))
+            .await?;
+        Ok(posted.ts)
+    }
+
     /// Replaces the text of the bot's message `ts` in `channel` (`chat.update`).
     pub async fn update(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackError> {
         let body = json!({ "channel": channel, "ts": ts, "text": text });
         self.call::<Value>("chat.update", &self.bot_token, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Replaces the bot's message `ts` in `channel` with `text` and
+    /// `blocks` (`chat.update`); an empty `blocks` removes the message's
+    /// blocks, buttons included, as the method documents.
+    pub async fn update_blocks(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel, "ts": ts, "text": text, "blocks": blocks });
+        self.call::<Value>("chat.update", &self.bot_token, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Shows `text` to `user` alone in `channel` (`chat.postEphemeral`).
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel, "user": user, "text": text });
+        self.call::<Value>("chat.postEphemeral", &self.bot_token, Some(&body))
             .await
             .map(drop)
     }

@@ -11,13 +11,14 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 
 use super::api::BotIdentity;
+use super::interactive::{self, Command, CommandFields, Press};
 use crate::dispatch::{Inbound, Place};
 use crate::verify::SeenIds;
 use crate::{Platform, Sender};
 
 /// Slack's limit on a message's text is 40,000 characters; in bytes, at
 /// most four times that. A longer text is no message Slack sends.
-const MAX_TEXT_BYTES: usize = 160_000;
+pub(super) const MAX_TEXT_BYTES: usize = 160_000;
 /// Event ids (and message keys) remembered for dropping repeats: Slack
 /// retries within minutes, far fewer deliveries than this.
 const SEEN_CAPACITY: usize = 4096;
@@ -83,21 +84,90 @@ pub enum Taken {
     Dropped,
 }
 
+/// What waits for the channel's run, in the order it came: an event, or
+/// the slash command (a message too, so it takes its turn after those
+/// before it).
+#[derive(Debug)]
+pub(crate) enum Delivery {
+    Event(Callback),
+    Command(Command),
+}
+
 /// The first stage, where deliveries arrive (the Socket Mode reader, the
-/// webhook): each `event_callback` queued once by its `event_id`. It needs
+/// webhook): each `event_callback` queued once by its `event_id`, each
+/// slash command and button press once by its `trigger_id`. It needs
 /// nothing from Slack, so a webhook can take deliveries before the channel
-/// has read its bot's identity.
+/// has read its bot's identity. Presses have their own queue: the question
+/// they answer holds up the turn that asked it, so they cannot wait
+/// behind it.
 #[derive(Debug)]
 pub(crate) struct Inbox {
     events: SeenIds,
-    queue: mpsc::Sender<Callback>,
+    triggers: SeenIds,
+    queue: mpsc::Sender<Delivery>,
+    presses: mpsc::Sender<Press>,
+    /// The slash command answered (`/hardshell`); others are ignored.
+    command: String,
 }
 
 impl Inbox {
-    pub fn new(queue: mpsc::Sender<Callback>) -> Self {
+    pub fn new(
+        queue: mpsc::Sender<Delivery>,
+        presses: mpsc::Sender<Press>,
+        command: impl Into<String>,
+    ) -> Self {
         Self {
             events: SeenIds::new(SEEN_CAPACITY),
+            triggers: SeenIds::new(SEEN_CAPACITY),
             queue,
+            presses,
+            command: command.into(),
+        }
+    }
+
+    /// Takes an interaction payload: a press of a button, once; any other
+    /// interaction is ignored.
+    pub fn take_interaction(&mut self, payload: &serde_json::Value) -> Taken {
+        match interactive::press(payload) {
+            Some(press) => self.take_press(press),
+            None => Taken::Ignored,
+        }
+    }
+
+    /// Takes a slash command's fields: the app's command, once; another
+    /// command, or fields not as Slack sends them, are ignored.
+    pub fn take_slash_command(&mut self, fields: CommandFields) -> Taken {
+        match interactive::command(fields, &self.command) {
+            Some(command) => self.take_command(command),
+            None => Taken::Ignored,
+        }
+    }
+
+    /// Takes one slash command, once.
+    fn take_command(&mut self, command: Command) -> Taken {
+        if !self.triggers.first_time(&command.trigger) {
+            return Taken::Duplicate;
+        }
+        match self.queue.try_send(Delivery::Command(command)) {
+            Ok(()) => Taken::Queued,
+            Err(_) => {
+                tracing::warn!("slack: the event queue is full; a slash command was dropped");
+                Taken::Dropped
+            }
+        }
+    }
+
+    /// Takes one button press, once.
+    fn take_press(&mut self, press: Press) -> Taken {
+        if !self.triggers.first_time(&press.trigger) {
+            return Taken::Duplicate;
+        }
+        match self.presses.try_send(press) {
+            Ok(()) => Taken::Queued,
+            Err(_) => {
+                tracing::warn!("slack: the press queue is full; a button press was dropped");
+                Taken::Dropped
+            }
         }
     }
 
@@ -112,7 +182,7 @@ impl Inbox {
         if !self.events.first_time(event_id) {
             return Taken::Duplicate;
         }
-        match self.queue.try_send(callback) {
+        match self.queue.try_send(Delivery::Event(callback)) {
             Ok(()) => Taken::Queued,
             Err(_) => {
                 tracing::warn!("slack: the event queue is full; an event was dropped");
@@ -209,15 +279,15 @@ impl Reader {
 
 /// A message's text as its writer typed it: Slack escapes `&`, `<` and `>`
 /// (and only those) in `text`; `&amp;` last, so `&amp;lt;` stays `&lt;`.
-fn unescape(text: &str) -> String {
+pub(super) fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
 }
 
-/// A channel's id as Slack writes them (`C…`, `D…`, `G…`): upper-case
-/// letters and digits.
-fn is_id(text: &str) -> bool {
+/// An id as Slack writes them, a channel's (`C…`, `D…`, `G…`), a user's
+/// (`U…`, `W…`) or a team's (`T…`, `E…`): upper-case letters and digits.
+pub(super) fn is_id(text: &str) -> bool {
     (2..=32).contains(&text.len())
         && text
             .bytes()
@@ -225,7 +295,7 @@ fn is_id(text: &str) -> bool {
 }
 
 /// A message timestamp: `1700000000.000100`.
-fn is_ts(text: &str) -> bool {
+pub(super) fn is_ts(text: &str) -> bool {
     text.split_once('.').is_some_and(|(secs, micros)| {
         (1..=16).contains(&secs.len())
             && (1..=8).contains(&micros.len())

@@ -17,16 +17,19 @@ fn bot() -> BotIdentity {
 /// The inbox where deliveries arrive and the reader after its queue.
 struct Stages {
     inbox: Inbox,
-    waiting: mpsc::Receiver<Callback>,
+    waiting: mpsc::Receiver<Delivery>,
+    _presses: mpsc::Receiver<Press>,
     reader: Reader,
 }
 
 impl Stages {
     fn new() -> Self {
         let (queue, waiting) = mpsc::channel(8);
+        let (presses, _presses) = mpsc::channel(8);
         Stages {
-            inbox: Inbox::new(queue),
+            inbox: Inbox::new(queue, presses, "/hardshell"),
             waiting,
+            _presses,
             reader: Reader::new(bot()),
         }
     }
@@ -38,8 +41,10 @@ impl Stages {
     /// Every message the dispatch would get from what was taken so far.
     fn read(&mut self) -> Vec<Inbound> {
         let mut read = Vec::new();
-        while let Ok(callback) = self.waiting.try_recv() {
-            read.extend(self.reader.read(&callback));
+        while let Ok(delivery) = self.waiting.try_recv() {
+            if let Delivery::Event(callback) = delivery {
+                read.extend(self.reader.read(&callback));
+            }
         }
         read
     }
@@ -214,7 +219,8 @@ fn malformed_ids_and_oversized_text_are_dropped() {
 #[test]
 fn a_full_queue_drops_rather_than_grows() {
     let (queue, _waiting) = mpsc::channel(1);
-    let mut inbox = Inbox::new(queue);
+    let (presses, _presses) = mpsc::channel(1);
+    let mut inbox = Inbox::new(queue, presses, "/hardshell");
     let first = im("U0PERSON", "1", "1700000000.000001");
     let second = im("U0PERSON", "2", "1700000000.000002");
     assert_eq!(inbox.take(callback("Ev1", first)), Taken::Queued);
