@@ -35,6 +35,8 @@ struct State {
     calls: Vec<(String, Value)>,
     /// Messages the bot posted, by (channel, ts).
     messages: HashSet<(String, String)>,
+    /// The `ts` of each message posted, in order.
+    posted: Vec<String>,
     next_ts: u64,
     /// How many calls are still to be refused with a 429.
     rate_limited: u32,
@@ -103,6 +105,11 @@ impl FakeSlack {
             .filter(|(m, _)| m == method)
             .map(|(_, body)| body.clone())
             .collect()
+    }
+
+    /// The `ts` Slack gave each message the bot posted, in order.
+    pub fn posted_ts(&self) -> Vec<String> {
+        self.state.lock().unwrap().posted.clone()
     }
 
     pub async fn wait_calls(&self, method: &str, count: usize) -> Vec<Value> {
@@ -232,6 +239,7 @@ impl FakeSlack {
                 state.next_ts += 1;
                 let ts = format!("1700000000.{:06}", state.next_ts);
                 state.messages.insert((channel.clone(), ts.clone()));
+                state.posted.push(ts.clone());
                 let mut message = json!({
                     "type": "message", "text": text, "user": BOT_USER,
                     "bot_id": BOT_ID, "ts": ts, "team": TEAM,
@@ -240,6 +248,16 @@ impl FakeSlack {
                     message["thread_ts"] = thread.into();
                 }
                 json!({"ok": true, "channel": channel, "ts": ts, "message": message})
+            }
+            "chat.postEphemeral" if channel.is_empty() => {
+                json!({"ok": false, "error": "channel_not_found"})
+            }
+            "chat.postEphemeral" if !body["user"].as_str().is_some_and(|u| !u.is_empty()) => {
+                json!({"ok": false, "error": "user_not_found"})
+            }
+            "chat.postEphemeral" => {
+                state.next_ts += 1;
+                json!({"ok": true, "message_ts": format!("1700000000.{:06}", state.next_ts)})
             }
             "chat.update" => {
                 let ts = body["ts"].as_str().unwrap_or_default().to_owned();
@@ -366,6 +384,27 @@ impl FakeSlack {
         }));
     }
 
+    /// Delivers an interaction `payload` (a `block_actions`) in an
+    /// `interactive` envelope.
+    pub fn interact(&self, envelope_id: &str, payload: Value) {
+        self.send_frame(json!({
+            "payload": payload,
+            "envelope_id": envelope_id,
+            "type": "interactive",
+            "accepts_response_payload": false,
+        }));
+    }
+
+    /// Delivers a slash command's fields in a `slash_commands` envelope.
+    pub fn slash_command(&self, envelope_id: &str, payload: Value) {
+        self.send_frame(json!({
+            "payload": payload,
+            "envelope_id": envelope_id,
+            "type": "slash_commands",
+            "accepts_response_payload": true,
+        }));
+    }
+
     /// Asks the client to reconnect, as Slack does before it rotates a host.
     pub fn disconnect(&self, reason: &str) {
         self.send_frame(json!({
@@ -440,5 +479,63 @@ pub fn direct_message(user: &str, text: &str, ts: &str) -> Value {
         "type": "message", "channel": format!("D{user}"), "user": user, "text": text,
         "ts": ts, "event_ts": ts, "channel_type": "im", "team": TEAM,
         "client_msg_id": format!("c-{ts}"),
+    })
+}
+
+/// A `block_actions` payload as Slack sends it when `user` presses the
+/// button carrying `value` on the bot's message `message_ts` in `channel`.
+pub fn press(
+    trigger: &str,
+    user: &str,
+    channel: &str,
+    message_ts: &str,
+    question: &str,
+    value: &str,
+) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "name": "someone", "team_id": TEAM},
+        "api_app_id": "A0FAKE",
+        "token": "XXYYZZ",
+        "container": {
+            "type": "message", "message_ts": message_ts, "channel_id": channel,
+            "is_ephemeral": false,
+        },
+        "trigger_id": trigger,
+        "team": {"id": TEAM, "domain": "fake"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": channel, "name": "directmessage"},
+        "message": {
+            "type": "message", "user": BOT_USER, "bot_id": BOT_ID, "ts": message_ts,
+            "text": question, "team": TEAM,
+        },
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/T0FAKE/1/fake",
+        "actions": [{
+            "action_id": "run", "block_id": "q1", "type": "button",
+            "text": {"type": "plain_text", "text": "Run it", "emoji": true},
+            "value": value, "style": "primary", "action_ts": "1700000001.000001",
+        }],
+    })
+}
+
+/// A slash command's fields as Slack sends them, `user` typing
+/// `command text` in `channel`.
+pub fn slash(trigger: &str, user: &str, channel: &str, command: &str, text: &str) -> Value {
+    json!({
+        "token": "XXYYZZ",
+        "team_id": TEAM,
+        "team_domain": "fake",
+        "channel_id": channel,
+        "channel_name": if channel.starts_with('D') { "directmessage" } else { "general" },
+        "user_id": user,
+        "user_name": "someone",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0FAKE",
+        "is_enterprise_install": "false",
+        "response_url": "https://hooks.slack.com/commands/T0FAKE/1/fake",
+        "trigger_id": trigger,
     })
 }
