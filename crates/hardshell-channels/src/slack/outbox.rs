@@ -204,7 +204,31 @@ impl Outbox for SlackOutbox {
 
 #[cfg(test)]
 mod tests {
-    use super::escape;
+    use super::*;
+
+    #[test]
+    fn a_long_question_is_cut_into_sections_within_block_kits_limit() {
+        // Escaping makes each `&` five characters: cut once, 3000 would
+        // become 15,000.
+        let text = format!("```\n{}\n```\nRun it?", "&".repeat(3400));
+        let pieces = sections(&text);
+        assert!(pieces.len() > 1);
+        for piece in &pieces {
+            assert!(piece.chars().count() <= SECTION_CHARS, "{}", piece.len());
+            let fences = piece.matches("```").count();
+            assert_eq!(fences % 2, 0, "each piece's fence closed: {piece}");
+        }
+        let joined: String = pieces.concat();
+        assert_eq!(joined.matches("&amp;").count(), 3400, "nothing lost");
+        assert!(!joined.replace("&amp;", "").contains('&'));
+    }
+
+    #[test]
+    fn a_question_too_long_for_one_message_has_no_blocks() {
+        let blocks = question_blocks("short?", "id1").unwrap();
+        assert_eq!(blocks.as_array().unwrap().len(), 2);
+        assert!(question_blocks(&"& ".repeat(70_000), "id1").is_none());
+    }
 
     #[test]
     fn control_sequences_are_shown_not_obeyed() {
