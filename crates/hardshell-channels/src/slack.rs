@@ -138,7 +138,7 @@ impl SlackChannel {
             .map_err(|_| SlackChannelError::Client(SlackError::Root("not a URL")))?;
         let api = SlackApi::new(root, secrets.bot_token, secrets.app_token)
             .map_err(SlackChannelError::Client)?;
-        let command = DEFAULT_COMMAND;
+        let command = config.command.as_str();
         match config.mode {
             hardshell_config::SlackMode::Socket => Self::socket_answering(api, dispatcher, command),
             hardshell_config::SlackMode::Events => {

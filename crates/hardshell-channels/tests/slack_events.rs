@@ -443,3 +443,45 @@ async fn a_signed_slash_command_is_a_message_and_a_forged_one_is_refused() {
     assert_eq!(posted[0]["text"], AGENT_REPLY);
     assert_eq!(setup.texts(), ["hello there"]);
 }
+
+#[tokio::test]
+async fn the_configured_slash_command_is_the_one_answered() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    setup.pair(&format!("{TEAM}:U0PAIRED")).await;
+    let mut config = config(&fake, SlackMode::Events);
+    config.command = hardshell_config::SlashCommand::parse("/assistant").unwrap();
+    let secrets = SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: None,
+        signing_secret: Some(secret(SIGNING_SECRET)),
+    };
+    let channel = SlackChannel::new(&config, secrets, setup.dispatcher()).unwrap();
+    let endpoint = channel.webhook().unwrap();
+    tokio::spawn(channel.run(std::future::pending()));
+    let now = Utc::now();
+    let typed = |trigger: &str, command: &str, text: &str| {
+        form(&[
+            ("team_id", TEAM),
+            ("channel_id", "DU0PAIRED"),
+            ("user_id", "U0PAIRED"),
+            ("command", command),
+            ("text", text),
+            ("trigger_id", trigger),
+        ])
+    };
+    for body in [
+        typed("1.1", "/hardshell", "the default, not configured"),
+        typed("1.2", "/assistant", "the configured one"),
+    ] {
+        let taken = deliver(
+            &endpoint,
+            &signed_form(&body, now, SIGNING_SECRET),
+            &body,
+            now,
+        );
+        assert_eq!(taken, WebhookOutcome::Accepted { body: Vec::new() });
+    }
+    fake.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(setup.texts(), ["the configured one"]);
+}

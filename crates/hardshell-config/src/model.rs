@@ -27,7 +27,7 @@ pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
 pub use browser::Browser;
 pub use channels::{
     ApiRoot, Channels, Discord, DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, Slack,
-    SlackChannel, SlackMode, Telegram, TelegramMode, Unpaired, Whatsapp,
+    SlackChannel, SlackMode, SlashCommand, Telegram, TelegramMode, Unpaired, Whatsapp,
 };
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};
