@@ -1,9 +1,9 @@
 //! Slack's events (api.slack.com/events), as Socket Mode envelopes and
 //! Events API deliveries both carry them: an `event_callback` whose `event`
 //! is a `message` or an `app_mention`. Only a person's new message becomes
-//! an [`Inbound`]; everything else (a bot's message, the bot's own, an
-//! edit, a join, a deletion: any `subtype`) is dropped here, before the
-//! dispatch. Every id is checked against the form Slack gives it, and a
+//! an [`Inbound`] (with the files it shares, `file_share`); everything else
+//! (a bot's message, the bot's own, an edit, a join, a deletion: any other
+//! `subtype`) is dropped here, before the dispatch. Every id is checked against the form Slack gives it, and a
 //! delivery seen before (by `event_id`, and the same message arriving both
 //! as `message` and as `app_mention`, by channel and `ts`) is dropped.
 
@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 
 use super::api::BotIdentity;
 use super::interactive::{self, Command, CommandFields, Press};
-use crate::dispatch::{Inbound, Place};
+use crate::dispatch::{Inbound, InboundFile, Place};
 use crate::verify::SeenIds;
 use crate::{Platform, Sender};
 
@@ -22,6 +22,10 @@ pub(super) const MAX_TEXT_BYTES: usize = 160_000;
 /// Event ids (and message keys) remembered for dropping repeats: Slack
 /// retries within minutes, far fewer deliveries than this.
 const SEEN_CAPACITY: usize = 4096;
+/// The most files one message shares: Slack's own limit.
+const MAX_FILES: usize = 10;
+/// The longest file URL or name kept; Slack's are far shorter.
+const MAX_FILE_FIELD_BYTES: usize = 2048;
 
 /// An `event_callback`, the outer shape of every event delivery.
 #[derive(Debug, Deserialize)]
@@ -69,6 +73,22 @@ pub(crate) struct Event {
     ts: Option<String>,
     #[serde(default)]
     thread_ts: Option<String>,
+    /// The files a `file_share` message shares, each read on its own: one
+    /// of another shape is dropped, not the message.
+    #[serde(default)]
+    files: Vec<serde_json::Value>,
+}
+
+/// The fields of a shared file the channel reads (api.slack.com/types/file).
+#[derive(Debug, Deserialize)]
+struct SharedFile {
+    /// Where the file is fetched, with the bot token; absent when Slack
+    /// withholds it (`file_access: "check_file_info"`).
+    url_private: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    size: Option<u64>,
 }
 
 /// What became of one delivery.
@@ -219,7 +239,8 @@ impl Reader {
 
     /// A person's message and its key (`channel:ts`); `None` for anything else.
     fn inbound(&self, event: &Event, team_id: Option<&str>) -> Option<(String, Inbound)> {
-        if event.subtype.is_some() || event.bot_id.is_some() || event.hidden {
+        let shares_files = event.subtype.as_deref() == Some("file_share");
+        if (event.subtype.is_some() && !shares_files) || event.bot_id.is_some() || event.hidden {
             return None;
         }
         let user = event.user.as_deref()?;
@@ -264,7 +285,7 @@ impl Reader {
             place,
             text: unescape(text),
             message: message.map(str::to_owned),
-            files: Vec::new(),
+            files: files(&event.files),
         };
         Some((format!("{channel}:{ts}"), inbound))
     }
@@ -275,6 +296,29 @@ impl Reader {
         let named = format!("<@{}|", self.bot.user_id);
         text.contains(&bare) || text.contains(&named)
     }
+}
+
+/// The files a message shares, as the platform describes them: at most
+/// [`MAX_FILES`], each with a URL (which only the outbox reads, and only
+/// fetches from Slack's files host) and bounded fields.
+fn files(shared: &[serde_json::Value]) -> Vec<InboundFile> {
+    shared
+        .iter()
+        .filter_map(|file| SharedFile::deserialize(file).ok())
+        .filter(|file| {
+            file.url_private.len() <= MAX_FILE_FIELD_BYTES
+                && file
+                    .name
+                    .as_ref()
+                    .is_none_or(|n| n.len() <= MAX_FILE_FIELD_BYTES)
+        })
+        .take(MAX_FILES)
+        .map(|file| InboundFile {
+            reference: file.url_private,
+            name: file.name,
+            size: file.size,
+        })
+        .collect()
 }
 
 /// A message's text as its writer typed it: Slack escapes `&`, `<` and `>`

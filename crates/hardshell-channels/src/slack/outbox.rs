@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::api::{SlackApi, SlackError};
 use crate::chunk::{self, ChunkLimit, LengthUnit};
-use crate::dispatch::press_data;
+use crate::dispatch::{InboundFile, press_data};
 use crate::outbox::{Outbox, OutboxError};
 
 /// The most characters of one section block's text (Block Kit's limit).
@@ -124,9 +124,22 @@ pub(crate) fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// A file's name as Slack is given it: the agent's, without control or
+/// reordering characters, cut; `file` when nothing is left.
+fn file_name(name: &str) -> String {
+    let cleaned = crate::network::clean(name, &[]);
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() {
+        "file".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
 fn outbox_error(e: SlackError) -> OutboxError {
     match e {
         SlackError::RetryAfter { secs, .. } => OutboxError::RetryAfter(Duration::from_secs(secs)),
+        SlackError::TooLarge { limit } => OutboxError::TooLarge { limit },
         other => OutboxError::Failed(other.to_string()),
     }
 }
@@ -188,6 +201,44 @@ impl Outbox for SlackOutbox {
             self.api
                 .update(chat, message, &escape(text))
                 .await
+                .map_err(outbox_error)
+        }
+        .boxed()
+    }
+
+    /// A shared file's bytes, fetched from Slack's files host alone (the
+    /// request carries the bot token), at most `limit` of them.
+    fn fetch<'a>(
+        &'a self,
+        file: &'a InboundFile,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Vec<u8>, OutboxError>> {
+        async move {
+            if file.size.is_some_and(|size| size > limit) {
+                return Err(OutboxError::TooLarge { limit });
+            }
+            self.api
+                .download(&file.reference, limit)
+                .await
+                .map_err(outbox_error)
+        }
+        .boxed()
+    }
+
+    /// The file by Slack's external upload; Slack names no message for it.
+    fn send_file<'a>(
+        &'a self,
+        chat: &'a str,
+        name: &'a str,
+        bytes: bytes::Bytes,
+        reply_to: Option<&'a str>,
+    ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
+        async move {
+            let name = file_name(name);
+            self.api
+                .upload(chat, &name, bytes, reply_to)
+                .await
+                .map(|_| None)
                 .map_err(outbox_error)
         }
         .boxed()

@@ -1,5 +1,6 @@
-//! A fake Slack for what crabline does not emulate: `chat.update`, 429s and
-//! Socket Mode. It answers as api.slack.com documents: the Web API's
+//! A fake Slack for what crabline does not emulate: `chat.update`, 429s,
+//! Socket Mode, interactions, `chat.postEphemeral` and files (a shared
+//! file's `url_private`, and the external upload's three steps). It answers as api.slack.com documents: the Web API's
 //! `{"ok": …}` envelope with `Authorization: Bearer` tokens (bot token for
 //! the bot's methods, app-level token for `apps.connections.open`),
 //! `Retry-After` on a 429, and Socket Mode's `hello`, envelope,
@@ -49,6 +50,17 @@ struct State {
     closed_cleanly: u32,
     current: Option<mpsc::UnboundedSender<Message>>,
     acks: Vec<String>,
+    /// Files served at `/files-pri/<path>`, to the bot token alone.
+    hosted: std::collections::HashMap<String, Vec<u8>>,
+    /// (path, whether it carried the bot token) of every file fetch.
+    downloads: Vec<(String, bool)>,
+    /// Upload slots given, by file id: (name, announced length).
+    slots: std::collections::HashMap<String, (String, usize)>,
+    /// (file id, bytes, whether an Authorization header came) of every upload.
+    uploads: Vec<(String, Vec<u8>, bool)>,
+    http_addr: Option<SocketAddr>,
+    /// Where upload URLs point instead of this fake, when set.
+    upload_root: Option<String>,
 }
 
 #[derive(Clone)]
@@ -63,6 +75,7 @@ impl FakeSlack {
         let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let state = Arc::new(Mutex::new(State {
             ws_addr: Some(ws.local_addr().unwrap()),
+            http_addr: Some(http.local_addr().unwrap()),
             next_ts: 100,
             ..State::default()
         }));
@@ -145,11 +158,17 @@ impl FakeSlack {
         let request_line = lines.next().unwrap_or_default().to_owned();
         let mut length = 0usize;
         let mut authorization = None;
+        let mut form = false;
         for line in lines {
             let (name, value) = line.split_once(':').unwrap_or_default();
             match name.trim().to_ascii_lowercase().as_str() {
                 "content-length" => length = value.trim().parse().unwrap_or(0),
                 "authorization" => authorization = Some(value.trim().to_owned()),
+                "content-type" => {
+                    form = value
+                        .trim()
+                        .starts_with("application/x-www-form-urlencoded")
+                }
                 _ => {}
             }
         }
@@ -165,9 +184,39 @@ impl FakeSlack {
             .nth(1)
             .unwrap_or_default()
             .to_owned();
+        if let Some(file) = path.strip_prefix("/files-pri/") {
+            let served = self.download(file, authorization.as_deref());
+            let (status, bytes) = match served {
+                Some(bytes) => ("200 OK", bytes),
+                None => ("404 Not Found", Vec::new()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+        if let Some(file_id) = path.strip_prefix("/upload/v1/") {
+            let answer = self.take_upload(file_id, body, authorization.is_some());
+            let response = format!(
+                "HTTP/1.1 {answer}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
         let method = path.strip_prefix("/api/").unwrap_or_default().to_owned();
         let body: Value = if body.is_empty() {
             json!({})
+        } else if form {
+            let fields: serde_json::Map<String, Value> = url::form_urlencoded::parse(&body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+            Value::Object(fields)
         } else {
             serde_json::from_slice(&body).unwrap_or(Value::Null)
         };
@@ -179,6 +228,56 @@ impl FakeSlack {
         );
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.shutdown().await;
+    }
+
+    /// Serves `/files-pri/<path>` to the bot token, as files.slack.com
+    /// serves `url_private`.
+    fn download(&self, path: &str, authorization: Option<&str>) -> Option<Vec<u8>> {
+        let mut state = self.state.lock().unwrap();
+        let authorized = authorization == Some(format!("Bearer {BOT_TOKEN}").as_str());
+        state
+            .downloads
+            .push((path.to_owned(), authorization.is_some()));
+        if !authorized {
+            return None;
+        }
+        state.hosted.get(path).cloned()
+    }
+
+    /// Takes the bytes posted to an upload URL: its status line.
+    fn take_upload(&self, file_id: &str, bytes: Vec<u8>, authorized: bool) -> String {
+        let mut state = self.state.lock().unwrap();
+        let Some((_, length)) = state.slots.get(file_id) else {
+            return "404 Not Found".into();
+        };
+        if *length != bytes.len() {
+            return "400 Bad Request".into();
+        }
+        state.uploads.push((file_id.to_owned(), bytes, authorized));
+        "200 OK".into()
+    }
+
+    /// Upload URLs point at `root` from now on, as a compromised or
+    /// mistaken answer could.
+    pub fn upload_elsewhere(&self, root: &str) {
+        self.state.lock().unwrap().upload_root = Some(root.to_owned());
+    }
+
+    /// Hosts `bytes` at `/files-pri/<path>`; its `url_private`.
+    pub fn host_file(&self, path: &str, bytes: &[u8]) -> String {
+        let mut state = self.state.lock().unwrap();
+        state.hosted.insert(path.to_owned(), bytes.to_vec());
+        format!("http://{}/files-pri/{path}", state.http_addr.unwrap())
+    }
+
+    /// (path, whether the bot token came) of every file fetch.
+    pub fn downloads(&self) -> Vec<(String, bool)> {
+        self.state.lock().unwrap().downloads.clone()
+    }
+
+    /// (file id, bytes, whether an Authorization header came) of every upload.
+    pub fn uploads(&self) -> Vec<(String, Vec<u8>, bool)> {
+        self.state.lock().unwrap().uploads.clone()
     }
 
     fn answer(
@@ -248,6 +347,40 @@ impl FakeSlack {
                     message["thread_ts"] = thread.into();
                 }
                 json!({"ok": true, "channel": channel, "ts": ts, "message": message})
+            }
+            "files.getUploadURLExternal" => {
+                let name = body["filename"].as_str().unwrap_or_default().to_owned();
+                let length = body["length"]
+                    .as_str()
+                    .and_then(|l| l.parse::<usize>().ok());
+                match length {
+                    Some(length) if !name.is_empty() => {
+                        state.next_ts += 1;
+                        let file_id = format!("F0UP{}", state.next_ts);
+                        state.slots.insert(file_id.clone(), (name, length));
+                        let root = state
+                            .upload_root
+                            .clone()
+                            .unwrap_or_else(|| format!("http://{}", state.http_addr.unwrap()));
+                        json!({
+                            "ok": true,
+                            "upload_url": format!("{root}/upload/v1/{file_id}"),
+                            "file_id": file_id,
+                        })
+                    }
+                    _ => json!({"ok": false, "error": "invalid_arguments"}),
+                }
+            }
+            "files.completeUploadExternal" => {
+                let id = body["files"][0]["id"].as_str().unwrap_or_default();
+                let uploaded = state.uploads.iter().any(|(f, _, _)| f == id);
+                if !uploaded {
+                    json!({"ok": false, "error": "file_not_found"})
+                } else if body["channel_id"].as_str().is_none_or(str::is_empty) {
+                    json!({"ok": false, "error": "channel_not_found"})
+                } else {
+                    json!({"ok": true, "files": [{"id": id, "title": body["files"][0]["title"]}]})
+                }
             }
             "chat.postEphemeral" if channel.is_empty() => {
                 json!({"ok": false, "error": "channel_not_found"})

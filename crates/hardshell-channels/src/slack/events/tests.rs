@@ -245,3 +245,47 @@ fn an_event_of_another_shape_is_taken_and_read_as_nothing() {
     assert_eq!(stages.take(callback("Ev1", created)), Taken::Queued);
     assert!(stages.read().is_empty());
 }
+
+#[test]
+fn a_shared_file_comes_with_its_message() {
+    let mut stages = Stages::new();
+    let mut shared = im("U0PERSON", "see this", "1700000000.000100");
+    shared["subtype"] = "file_share".into();
+    shared["upload"] = true.into();
+    let file = |name: &str| {
+        json!({
+            "id": "F0FILE", "name": name, "title": name, "mimetype": "text/plain",
+            "filetype": "text", "size": 12, "mode": "hosted",
+            "url_private": format!("https://files.slack.com/files-pri/T0TEAM-F0FILE/{name}"),
+            "url_private_download": format!("https://files.slack.com/files-pri/T0TEAM-F0FILE/download/{name}"),
+        })
+    };
+    let withheld =
+        json!({"id": "F0HIDDEN", "mode": "hidden_by_limit", "file_access": "check_file_info"});
+    let mut files = vec![
+        file("notes.txt"),
+        withheld,
+        file(&"n".repeat(MAX_FILE_FIELD_BYTES + 1)),
+    ];
+    files.extend((0..12).map(|n| file(&format!("{n}.txt"))));
+    shared["files"] = files.into();
+    stages.take(callback("Ev1", shared));
+    let read = stages.read();
+    assert_eq!(read.len(), 1);
+    let files = &read[0].files;
+    assert_eq!(
+        files.len(),
+        MAX_FILES,
+        "at most Slack's ten, the odd ones dropped"
+    );
+    assert_eq!(
+        files[0],
+        InboundFile {
+            reference: "https://files.slack.com/files-pri/T0TEAM-F0FILE/notes.txt".into(),
+            name: Some("notes.txt".into()),
+            size: Some(12),
+        }
+    );
+    assert_eq!(files[1].name.as_deref(), Some("0.txt"));
+    assert_eq!(read[0].text, "see this");
+}
