@@ -120,7 +120,8 @@ impl Queues {
 enum Transport {
     /// Socket Mode: the run connects, and its reader fills the queue.
     Socket {
-        inbox: Inbox,
+        /// Boxed: it holds two id memories, and the other variant a pointer.
+        inbox: Box<Inbox>,
         tls: Arc<rustls::ClientConfig>,
     },
     /// The Events API: the route fills the queue.
@@ -173,7 +174,7 @@ impl SlackChannel {
             waiting: queues.waiting,
             presses: queues.presses,
             transport: Transport::Socket {
-                inbox: queues.inbox,
+                inbox: Box::new(queues.inbox),
                 tls: platform_tls()?,
             },
         })
@@ -250,7 +251,7 @@ impl SlackChannel {
             }
             Transport::Socket { inbox, tls } => {
                 let handler = tokio::spawn(handling.until(until_stopped()));
-                socket::keep_connected(&self.api, &tls, inbox, &mut shutdown).await;
+                socket::keep_connected(&self.api, &tls, *inbox, &mut shutdown).await;
                 let _ = stop.send(true);
                 let _ = handler.await;
             }

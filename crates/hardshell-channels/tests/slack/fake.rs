@@ -385,7 +385,7 @@ impl FakeSlack {
             "chat.postEphemeral" if channel.is_empty() => {
                 json!({"ok": false, "error": "channel_not_found"})
             }
-            "chat.postEphemeral" if !body["user"].as_str().is_some_and(|u| !u.is_empty()) => {
+            "chat.postEphemeral" if body["user"].as_str().is_none_or(str::is_empty) => {
                 json!({"ok": false, "error": "user_not_found"})
             }
             "chat.postEphemeral" => {
