@@ -233,6 +233,9 @@ pub(crate) fn command(fields: CommandFields, name: &str) -> Option<Command> {
 pub(crate) enum Form {
     Interaction(serde_json::Value),
     Command(CommandFields),
+    /// Slack checking the route's certificate (`ssl_check=1`): answered,
+    /// nothing done.
+    SslCheck,
 }
 
 pub(crate) fn form(body: &[u8]) -> Option<Form> {
@@ -242,6 +245,9 @@ pub(crate) fn form(body: &[u8]) -> Option<Form> {
         if previous.is_some() {
             return None;
         }
+    }
+    if fields.get("ssl_check").and_then(|v| v.as_str()) == Some("1") {
+        return Some(Form::SslCheck);
     }
     if let Some(payload) = fields.get("payload") {
         let payload = serde_json::from_str(payload.as_str()?).ok()?;

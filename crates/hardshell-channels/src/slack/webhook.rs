@@ -117,6 +117,7 @@ impl SlackEvents {
             Ok(mut inbox) => match form {
                 Form::Interaction(payload) => inbox.take_interaction(&payload),
                 Form::Command(fields) => inbox.take_slash_command(fields),
+                Form::SslCheck => Taken::Ignored,
             },
             Err(_) => Taken::Dropped,
         };

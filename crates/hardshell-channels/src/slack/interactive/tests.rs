@@ -205,6 +205,7 @@ fn a_form_is_an_interaction_or_a_command_and_nothing_else() {
         }
         _ => panic!("a command"),
     }
+    assert!(matches!(form(b"ssl_check=1&token=t"), Some(Form::SslCheck)));
     for body in [
         // A field twice: which one Slack meant cannot be told.
         "command=%2Fhardshell&command=%2Fother&trigger_id=1.2",
