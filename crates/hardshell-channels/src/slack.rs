@@ -11,12 +11,20 @@
 //! - Answers go through the Web API with the bot token: `chat.postMessage`
 //!   (in the thread of a channel message), `chat.update` for a reply shown
 //!   as it is written.
+//! - The owner's questions come with Block Kit buttons. A press is handled
+//!   at once by its own task, never queued behind the turn that asked (the
+//!   turn waits for it); the dispatch decides whether it answers anything,
+//!   and an answered question's buttons are replaced by the outcome.
+//! - The app's slash command (`/hardshell` unless configured otherwise) is
+//!   a message: no text or `new` starts a new conversation, anything else
+//!   goes to the agent, in order with the events around it.
 //! - Slack keeps nothing the edge must remember across a restart (an
 //!   envelope not acknowledged is delivered again), so the channel has no
 //!   state in the sealed store.
 
 pub mod api;
 mod events;
+mod interactive;
 mod outbox;
 mod socket;
 mod webhook;
@@ -31,17 +39,21 @@ use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::Platform;
-use crate::dispatch::Dispatcher;
+use crate::dispatch::{Dispatcher, Pressed};
 use crate::webhook::WebhookEndpoint;
 use api::{BotIdentity, SlackApi, SlackError};
 pub use events::Taken;
-use events::{Callback, Inbox, Reader};
+use events::{Delivery, Inbox, Reader};
+pub use interactive::DEFAULT_COMMAND;
+use interactive::Press;
 pub use outbox::SlackOutbox;
 pub use webhook::SlackEvents;
 
 /// Messages waiting for the dispatch; past it new ones are dropped (and
 /// logged) rather than held without bound while a turn runs.
 const QUEUE: usize = 64;
+/// Presses waiting to be answered; a person presses far fewer.
+const PRESS_QUEUE: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SlackChannelError {
@@ -79,16 +91,37 @@ impl std::fmt::Debug for SlackSecrets {
 #[derive(Debug)]
 pub struct SlackChannel {
     api: Arc<SlackApi>,
-    dispatcher: Dispatcher,
-    waiting: mpsc::Receiver<Callback>,
+    dispatcher: Arc<Dispatcher>,
+    waiting: mpsc::Receiver<Delivery>,
+    presses: mpsc::Receiver<Press>,
     transport: Transport,
+}
+
+/// Where deliveries arrive and where the run takes them from.
+struct Queues {
+    inbox: Inbox,
+    waiting: mpsc::Receiver<Delivery>,
+    presses: mpsc::Receiver<Press>,
+}
+
+impl Queues {
+    fn new(command: &str) -> Self {
+        let (queue, waiting) = mpsc::channel(QUEUE);
+        let (press_queue, presses) = mpsc::channel(PRESS_QUEUE);
+        Self {
+            inbox: Inbox::new(queue, press_queue, command),
+            waiting,
+            presses,
+        }
+    }
 }
 
 #[derive(Debug)]
 enum Transport {
     /// Socket Mode: the run connects, and its reader fills the queue.
     Socket {
-        inbox: Inbox,
+        /// Boxed: it holds two id memories, and the other variant a pointer.
+        inbox: Box<Inbox>,
         tls: Arc<rustls::ClientConfig>,
     },
     /// The Events API: the route fills the queue.
@@ -106,44 +139,68 @@ impl SlackChannel {
             .map_err(|_| SlackChannelError::Client(SlackError::Root("not a URL")))?;
         let api = SlackApi::new(root, secrets.bot_token, secrets.app_token)
             .map_err(SlackChannelError::Client)?;
+        let command = config.command.as_str();
         match config.mode {
-            hardshell_config::SlackMode::Socket => Self::socket(api, dispatcher),
+            hardshell_config::SlackMode::Socket => Self::socket_answering(api, dispatcher, command),
             hardshell_config::SlackMode::Events => {
                 let secret = secrets
                     .signing_secret
                     .ok_or(SlackChannelError::NoSigningSecret)?;
-                Ok(Self::events(api, secret, dispatcher))
+                Ok(Self::events_answering(api, secret, dispatcher, command))
             }
         }
     }
 
-    /// Socket Mode; the client must hold the app-level token.
+    /// Socket Mode, answering [`DEFAULT_COMMAND`]; the client must hold the
+    /// app-level token.
     pub fn socket(api: SlackApi, dispatcher: Dispatcher) -> Result<Self, SlackChannelError> {
+        Self::socket_answering(api, dispatcher, DEFAULT_COMMAND)
+    }
+
+    /// Socket Mode, answering the slash command `command` (`/name`).
+    pub fn socket_answering(
+        api: SlackApi,
+        dispatcher: Dispatcher,
+        command: &str,
+    ) -> Result<Self, SlackChannelError> {
         debug_assert_eq!(dispatcher.platform(), Platform::Slack);
         if !api.has_app_token() {
             return Err(SlackChannelError::NoAppToken);
         }
-        let (queue, waiting) = mpsc::channel(QUEUE);
+        let queues = Queues::new(command);
         Ok(Self {
             api: Arc::new(api),
-            dispatcher,
-            waiting,
+            dispatcher: Arc::new(dispatcher),
+            waiting: queues.waiting,
+            presses: queues.presses,
             transport: Transport::Socket {
-                inbox: Inbox::new(queue),
+                inbox: Box::new(queues.inbox),
                 tls: platform_tls()?,
             },
         })
     }
 
-    /// The Events API, its deliveries signed with `signing_secret`.
+    /// The Events API, answering [`DEFAULT_COMMAND`], its deliveries
+    /// signed with `signing_secret`.
     pub fn events(api: SlackApi, signing_secret: SecretValue, dispatcher: Dispatcher) -> Self {
+        Self::events_answering(api, signing_secret, dispatcher, DEFAULT_COMMAND)
+    }
+
+    /// The Events API, answering the slash command `command` (`/name`).
+    pub fn events_answering(
+        api: SlackApi,
+        signing_secret: SecretValue,
+        dispatcher: Dispatcher,
+        command: &str,
+    ) -> Self {
         debug_assert_eq!(dispatcher.platform(), Platform::Slack);
-        let (queue, waiting) = mpsc::channel(QUEUE);
-        let route = Arc::new(SlackEvents::new(signing_secret, Inbox::new(queue)));
+        let queues = Queues::new(command);
+        let route = Arc::new(SlackEvents::new(signing_secret, queues.inbox));
         Self {
             api: Arc::new(api),
-            dispatcher,
-            waiting,
+            dispatcher: Arc::new(dispatcher),
+            waiting: queues.waiting,
+            presses: queues.presses,
             transport: Transport::Events { route },
         }
     }
@@ -168,6 +225,19 @@ impl SlackChannel {
         };
         let reader = Reader::new(bot);
         let outbox = SlackOutbox::new(self.api.clone());
+        let (stop, stopped) = watch::channel(false);
+        let until_stopped = || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|stop| *stop).await;
+            }
+        };
+        let answering = Answering {
+            presses: self.presses,
+            dispatcher: self.dispatcher.clone(),
+            outbox: outbox.clone(),
+        };
+        let answerer = tokio::spawn(answering.until(until_stopped()));
         let handling = Handling {
             waiting: self.waiting,
             reader,
@@ -180,16 +250,14 @@ impl SlackChannel {
                 handling.until(shutdown).await;
             }
             Transport::Socket { inbox, tls } => {
-                let (stop, stopped) = watch::channel(false);
-                let handler = tokio::spawn(handling.until(async move {
-                    let mut stopped = stopped;
-                    let _ = stopped.wait_for(|stop| *stop).await;
-                }));
-                socket::keep_connected(&self.api, &tls, inbox, &mut shutdown).await;
+                let handler = tokio::spawn(handling.until(until_stopped()));
+                socket::keep_connected(&self.api, &tls, *inbox, &mut shutdown).await;
                 let _ = stop.send(true);
                 let _ = handler.await;
             }
         }
+        let _ = stop.send(true);
+        let _ = answerer.await;
     }
 }
 
@@ -220,9 +288,9 @@ async fn identify(
 
 /// The queue's consumer: one message at a time, in order.
 struct Handling {
-    waiting: mpsc::Receiver<Callback>,
+    waiting: mpsc::Receiver<Delivery>,
     reader: Reader,
-    dispatcher: Dispatcher,
+    dispatcher: Arc<Dispatcher>,
     outbox: SlackOutbox,
 }
 
@@ -232,20 +300,76 @@ impl Handling {
     async fn until(mut self, stop: impl Future<Output = ()>) {
         let mut stop = std::pin::pin!(stop.fuse());
         loop {
-            let callback = tokio::select! {
+            let delivery = tokio::select! {
                 () = &mut stop => return,
                 next = self.waiting.recv() => match next {
-                    Some(callback) => callback,
+                    Some(delivery) => delivery,
                     None => return,
                 },
             };
-            let Some(inbound) = self.reader.read(&callback) else {
+            let inbound = match delivery {
+                Delivery::Event(callback) => self.reader.read(&callback),
+                Delivery::Command(command) => Some(command.inbound),
+            };
+            let Some(inbound) = inbound else {
                 continue;
             };
             match self.dispatcher.handle(inbound, &self.outbox).await {
                 Ok(handled) => tracing::debug!(?handled, "slack: message handled"),
                 Err(e) => tracing::error!(error = %e, "slack: a message could not be handled"),
             }
+        }
+    }
+}
+
+/// The presses' consumer, beside the queue's: a press answers a question
+/// whose turn is waiting for it, so it never waits for that turn.
+struct Answering {
+    presses: mpsc::Receiver<Press>,
+    dispatcher: Arc<Dispatcher>,
+    outbox: SlackOutbox,
+}
+
+impl Answering {
+    async fn until(mut self, stop: impl Future<Output = ()>) {
+        let mut stop = std::pin::pin!(stop.fuse());
+        loop {
+            let press = tokio::select! {
+                () = &mut stop => return,
+                next = self.presses.recv() => match next {
+                    Some(press) => press,
+                    None => return,
+                },
+            };
+            self.answer(press).await;
+        }
+    }
+
+    /// The dispatch decides what the press answers; an answered question
+    /// loses its buttons to the outcome, and any other press is told to
+    /// the presser alone, the question left as it was.
+    async fn answer(&self, press: Press) {
+        let pressed = self
+            .dispatcher
+            .press(&press.sender, &press.channel, press.place, &press.value)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "slack: a button press could not be read");
+                Pressed::Unknown
+            });
+        tracing::debug!(?pressed, "slack: a button pressed");
+        let notice = pressed.notice();
+        let shown = match (pressed, press.message.as_deref()) {
+            (Pressed::Approved | Pressed::Refused, Some(message)) => {
+                let question = press.question.as_deref();
+                self.outbox
+                    .settle(&press.channel, message, question, notice)
+                    .await
+            }
+            _ => self.outbox.tell(&press.channel, &press.user, notice).await,
+        };
+        if let Err(e) = shown {
+            tracing::warn!(error = %e, "slack: what came of a button press was not shown");
         }
     }
 }

@@ -226,3 +226,25 @@ async fn an_unreachable_slack_is_reported_without_a_token() {
         "{shown}"
     );
 }
+
+#[tokio::test]
+async fn a_question_is_posted_as_block_kit_with_its_buttons() {
+    let crabline = Crabline::start("slack");
+    let outbox = SlackOutbox::new(std::sync::Arc::new(crabline_client(&crabline)));
+    let ts = outbox
+        .ask("C0123ABCD", "Run `rm -r build` <now>?", "q-1", None)
+        .await
+        .unwrap();
+    assert!(ts.is_some());
+    let sent = crabline.sent("chat.postMessage");
+    assert_eq!(sent.len(), 1);
+    let blocks = &sent[0]["blocks"];
+    assert_eq!(blocks[0]["text"]["text"], "Run `rm -r build` &lt;now&gt;?");
+    let values: Vec<_> = blocks[1]["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["x:q-1:1", "x:q-1:0"]);
+}

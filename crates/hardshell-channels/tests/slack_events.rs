@@ -13,14 +13,15 @@ use std::sync::Arc;
 
 use aws_lc_rs::hmac;
 use chrono::{DateTime, Utc};
-use fake::{APP_TOKEN, BOT_TOKEN, FakeSlack, callback, direct_message};
+use fake::{APP_TOKEN, BOT_TOKEN, FakeSlack, TEAM, callback, direct_message, press, slash};
+use hardshell_channels::ChannelRole;
 use hardshell_channels::slack::{SlackChannel, SlackSecrets};
 use hardshell_channels::verify::VerifyError;
 use hardshell_channels::webhook::{WebhookEndpoint, WebhookOutcome, WebhookRequest};
 use hardshell_config::{ApiRoot, SlackMode};
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::{Value, json};
-use setup::{Setup, secret};
+use setup::{AGENT_REPLY, APPROVAL, RAN, Setup, secret};
 
 const SIGNING_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 
@@ -273,4 +274,214 @@ async fn an_event_of_another_kind_is_accepted_not_refused() {
     let body = bytes(&callback("Ev1", created));
     let outcome = deliver(&endpoint, &signed(&body, now, SIGNING_SECRET), &body, now);
     assert_eq!(outcome, WebhookOutcome::Accepted { body: Vec::new() });
+}
+
+/// A form as Slack posts interactions and slash commands, signed.
+fn signed_form(body: &[u8], at: DateTime<Utc>, key: &str) -> HeaderMap {
+    let mut headers = signed(body, at, key);
+    headers.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    headers
+}
+
+/// `fields` form-encoded, as Slack encodes them.
+fn form(fields: &[(&str, &str)]) -> Vec<u8> {
+    let mut form = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        form.append_pair(name, value);
+    }
+    form.finish().into_bytes()
+}
+
+#[tokio::test]
+async fn a_signed_press_answers_the_question_and_a_forged_one_is_refused() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    setup
+        .pair_as(&format!("{TEAM}:U0OWNER"), ChannelRole::Owner)
+        .await;
+    let endpoint = endpoint(&fake, &mut setup).await;
+    let now = Utc::now();
+    let asking = bytes(&callback(
+        "Ev1",
+        direct_message("U0OWNER", "clean up", "1700000000.000001"),
+    ));
+    deliver(
+        &endpoint,
+        &signed(&asking, now, SIGNING_SECRET),
+        &asking,
+        now,
+    );
+    let question = fake.wait_calls("chat.postMessage", 1).await[0].clone();
+    let ts = fake.posted_ts()[0].clone();
+    let text = question["text"].as_str().unwrap();
+    let payload = press(
+        "T1",
+        "U0OWNER",
+        "DU0OWNER",
+        &ts,
+        text,
+        &format!("x:{APPROVAL}:1"),
+    );
+    let body = form(&[("payload", &payload.to_string())]);
+
+    // Forged, unsigned, or signed as JSON of another body: refused before
+    // a field of it is read.
+    let forged = deliver(&endpoint, &signed_form(&body, now, "guess"), &body, now);
+    assert_eq!(forged, WebhookOutcome::Rejected(VerifyError::BadSignature));
+    let mut unsigned = HeaderMap::new();
+    unsigned.insert(
+        "content-type",
+        HeaderValue::from_static("application/x-www-form-urlencoded"),
+    );
+    assert_eq!(
+        deliver(&endpoint, &unsigned, &body, now),
+        WebhookOutcome::Rejected(VerifyError::MissingSignature)
+    );
+    let stale = now - chrono::Duration::seconds(301);
+    assert!(matches!(
+        deliver(
+            &endpoint,
+            &signed_form(&body, stale, SIGNING_SECRET),
+            &body,
+            now
+        ),
+        WebhookOutcome::Rejected(VerifyError::StaleTimestamp { .. })
+    ));
+    assert!(
+        setup.answers().is_empty(),
+        "no refused press answered anything"
+    );
+
+    let taken = deliver(
+        &endpoint,
+        &signed_form(&body, now, SIGNING_SECRET),
+        &body,
+        now,
+    );
+    assert_eq!(taken, WebhookOutcome::Accepted { body: Vec::new() });
+    let posted = fake.wait_calls("chat.postMessage", 2).await;
+    assert_eq!(posted[1]["text"], RAN, "the waiting turn went on");
+    assert_eq!(setup.answers().len(), 1);
+    let updated = fake.wait_calls("chat.update", 1).await;
+    assert!(updated.iter().any(|u| u["ts"] == ts.as_str()
+        && u["blocks"] == json!([])
+        && u["text"].as_str().unwrap().ends_with("Running it.")));
+    // The same press replayed within the window, signed anew: a duplicate.
+    let later = now + chrono::Duration::seconds(30);
+    assert_eq!(
+        deliver(
+            &endpoint,
+            &signed_form(&body, later, SIGNING_SECRET),
+            &body,
+            later
+        ),
+        WebhookOutcome::Duplicate
+    );
+    // A form that is neither an interaction nor a command.
+    for body in [form(&[("payload", "not json")]), form(&[("text", "hi")])] {
+        assert_eq!(
+            deliver(
+                &endpoint,
+                &signed_form(&body, now, SIGNING_SECRET),
+                &body,
+                now
+            ),
+            WebhookOutcome::Malformed
+        );
+    }
+    assert_eq!(setup.answers().len(), 1);
+}
+
+#[tokio::test]
+async fn a_signed_slash_command_is_a_message_and_a_forged_one_is_refused() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    setup.pair(&format!("{TEAM}:U0PAIRED")).await;
+    let endpoint = endpoint(&fake, &mut setup).await;
+    let now = Utc::now();
+    let fields = |trigger: &str, user: &str, text: &str| -> Vec<u8> {
+        let fields = slash(trigger, user, &format!("D{user}"), "/hardshell", text);
+        let pairs: Vec<(String, String)> = fields
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_owned()))
+            .collect();
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        form(&pairs)
+    };
+    let forged = fields("1.1", "U0FORGER", "hello");
+    assert_eq!(
+        deliver(&endpoint, &signed_form(&forged, now, "guess"), &forged, now),
+        WebhookOutcome::Rejected(VerifyError::BadSignature)
+    );
+    let asked = fields("1.2", "U0PAIRED", "hello there");
+    let taken = deliver(
+        &endpoint,
+        &signed_form(&asked, now, SIGNING_SECRET),
+        &asked,
+        now,
+    );
+    assert_eq!(taken, WebhookOutcome::Accepted { body: Vec::new() });
+    assert_eq!(
+        deliver(
+            &endpoint,
+            &signed_form(&asked, now, SIGNING_SECRET),
+            &asked,
+            now
+        ),
+        WebhookOutcome::Duplicate
+    );
+    let posted = fake.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(posted[0]["channel"], "DU0PAIRED");
+    assert_eq!(posted[0]["text"], AGENT_REPLY);
+    assert_eq!(setup.texts(), ["hello there"]);
+}
+
+#[tokio::test]
+async fn the_configured_slash_command_is_the_one_answered() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    setup.pair(&format!("{TEAM}:U0PAIRED")).await;
+    let mut config = config(&fake, SlackMode::Events);
+    config.command = hardshell_config::SlashCommand::parse("/assistant").unwrap();
+    let secrets = SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: None,
+        signing_secret: Some(secret(SIGNING_SECRET)),
+    };
+    let channel = SlackChannel::new(&config, secrets, setup.dispatcher()).unwrap();
+    let endpoint = channel.webhook().unwrap();
+    tokio::spawn(channel.run(std::future::pending()));
+    let now = Utc::now();
+    let typed = |trigger: &str, command: &str, text: &str| {
+        form(&[
+            ("team_id", TEAM),
+            ("channel_id", "DU0PAIRED"),
+            ("user_id", "U0PAIRED"),
+            ("command", command),
+            ("text", text),
+            ("trigger_id", trigger),
+        ])
+    };
+    for body in [
+        typed("1.1", "/hardshell", "the default, not configured"),
+        typed("1.2", "/assistant", "the configured one"),
+    ] {
+        let taken = deliver(
+            &endpoint,
+            &signed_form(&body, now, SIGNING_SECRET),
+            &body,
+            now,
+        );
+        assert_eq!(taken, WebhookOutcome::Accepted { body: Vec::new() });
+    }
+    fake.wait_calls("chat.postMessage", 1).await;
+    assert_eq!(setup.texts(), ["the configured one"]);
 }

@@ -6,48 +6,18 @@
 
 #[path = "slack/fake.rs"]
 mod fake;
+#[path = "slack/running.rs"]
+mod running;
 #[path = "slack/setup.rs"]
 mod setup;
 
 use fake::{APP_TOKEN, BOT_ID, BOT_TOKEN, BOT_USER, FakeSlack, TEAM, callback, direct_message};
 use hardshell_channels::slack::SlackChannel;
 use hardshell_channels::slack::api::SlackApi;
+use running::running;
 use serde_json::json;
 use setup::{AGENT_REPLY, Setup, secret};
 use tokio::sync::oneshot;
-
-struct Running {
-    fake: FakeSlack,
-    setup: Setup,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-async fn running() -> Running {
-    let fake = FakeSlack::start().await;
-    let mut setup = Setup::new(&["C0GROUP"]).await;
-    let api = SlackApi::new(fake.api_root(), secret(BOT_TOKEN), Some(secret(APP_TOKEN))).unwrap();
-    let channel = SlackChannel::socket(api, setup.dispatcher()).unwrap();
-    assert!(channel.webhook().is_none(), "Socket Mode opens no route");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(channel.run(async move {
-        let _ = stopped.await;
-    }));
-    fake.wait_connections(1).await;
-    Running {
-        fake,
-        setup,
-        stop,
-        task,
-    }
-}
-
-impl Running {
-    async fn stop(self) {
-        self.stop.send(()).unwrap();
-        self.task.await.unwrap();
-    }
-}
 
 #[tokio::test]
 async fn a_stranger_gets_a_code_and_a_paired_sender_an_answer() {

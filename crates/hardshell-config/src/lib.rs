@@ -29,8 +29,8 @@ pub use model::{
     EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, MAX_FILE_MB,
     Metrics, Oidc, PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider, ProviderKind,
     RESERVED_ENV, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Slack, SlackChannel,
-    SlackMode, Storage, StorageBackend, Telegram, TelegramMode, Tls, Unpaired, Upstream, Whatsapp,
-    Workload, options_that_run_programs, runs_programs,
+    SlackMode, SlashCommand, Storage, StorageBackend, Telegram, TelegramMode, Tls, Unpaired,
+    Upstream, Whatsapp, Workload, options_that_run_programs, runs_programs,
 };
 pub use secret_ref::{SecretRef, SecretRefError};
 

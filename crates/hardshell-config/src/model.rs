@@ -27,7 +27,8 @@ pub use agent::{Agent, Llm, Price, Provider, ProviderKind};
 pub use browser::Browser;
 pub use channels::{
     ApiRoot, Channels, Discord, DiscordCommand, DiscordPublicKey, MAX_CHANNEL_IDS, MAX_FILE_MB,
-    PhoneNumberId, Slack, SlackChannel, SlackMode, Telegram, TelegramMode, Unpaired, Whatsapp,
+    PhoneNumberId, Slack, SlackChannel, SlackMode, SlashCommand, Telegram, TelegramMode, Unpaired,
+    Whatsapp,
 };
 pub use dangerous::Dangerous;
 pub use edge::{Cidr, Edge, Tls};

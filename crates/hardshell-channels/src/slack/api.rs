@@ -5,6 +5,7 @@
 //! Slack's `error` code, cleaned, and nothing else the platform wrote.
 
 mod error;
+mod files;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -52,6 +53,9 @@ pub struct BotIdentity {
 pub struct SlackApi {
     http: reqwest::Client,
     root: Url,
+    /// The one origin besides the root the bot token goes to: where
+    /// shared files are fetched (and uploads go).
+    files: url::Origin,
     bot_token: SecretValue,
     app_token: Option<SecretValue>,
 }
@@ -90,6 +94,7 @@ impl SlackApi {
             .map_err(|e| SlackError::Transport(clean_text(&e.without_url().to_string(), &[])))?;
         Ok(Self {
             http,
+            files: files::origin_for(&api_root),
             root: api_root,
             bot_token,
             app_token,
@@ -128,10 +133,63 @@ impl SlackApi {
         Ok(posted.ts)
     }
 
+    /// Posts Block Kit `blocks` in `channel` (in the thread of `thread_ts`
+    /// when given), with `text` as the notification's fallback; the new
+    /// message's `ts`.
+    pub async fn post_blocks(
+        &self,
+        channel: &str,
+        text: &str,
+        blocks: &Value,
+        thread_ts: Option<&str>,
+    ) -> Result<String, SlackError> {
+        #[derive(Deserialize)]
+        struct Posted {
+            ts: String,
+        }
+        let mut body = json!({ "channel": channel, "text": text, "blocks": blocks });
+        if let Some(thread) = thread_ts {
+            body["thread_ts"] = thread.into();
+        }
+        let posted: Posted = self
+            .call("chat.postMessage", &self.bot_token, Some(&body))
+            .await?;
+        Ok(posted.ts)
+    }
+
     /// Replaces the text of the bot's message `ts` in `channel` (`chat.update`).
     pub async fn update(&self, channel: &str, ts: &str, text: &str) -> Result<(), SlackError> {
         let body = json!({ "channel": channel, "ts": ts, "text": text });
         self.call::<Value>("chat.update", &self.bot_token, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Replaces the bot's message `ts` in `channel` with `text` and
+    /// `blocks` (`chat.update`); an empty `blocks` removes the message's
+    /// blocks, buttons included, as the method documents.
+    pub async fn update_blocks(
+        &self,
+        channel: &str,
+        ts: &str,
+        text: &str,
+        blocks: &Value,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel, "ts": ts, "text": text, "blocks": blocks });
+        self.call::<Value>("chat.update", &self.bot_token, Some(&body))
+            .await
+            .map(drop)
+    }
+
+    /// Shows `text` to `user` alone in `channel` (`chat.postEphemeral`).
+    pub async fn post_ephemeral(
+        &self,
+        channel: &str,
+        user: &str,
+        text: &str,
+    ) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel, "user": user, "text": text });
+        self.call::<Value>("chat.postEphemeral", &self.bot_token, Some(&body))
             .await
             .map(drop)
     }
@@ -168,33 +226,53 @@ impl SlackApi {
         token: &SecretValue,
         body: Option<&Value>,
     ) -> Result<T, SlackError> {
-        tracing::debug!(method, "slack call");
-        let mut request = self
-            .http
-            .post(self.method_url(method))
-            .timeout(CALL_TIMEOUT)
-            .bearer_auth(token.expose_str().unwrap_or_default());
+        let mut request = self.request(method, token);
         if let Some(body) = body {
             request = request.json(body);
         }
+        self.answered(method, request).await
+    }
+
+    /// A call of a method that takes its arguments as a form
+    /// (`files.getUploadURLExternal`), with the bot token.
+    async fn call_form<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        fields: &[(&str, &str)],
+    ) -> Result<T, SlackError> {
+        let form = {
+            let mut form = url::form_urlencoded::Serializer::new(String::new());
+            for (name, value) in fields {
+                form.append_pair(name, value);
+            }
+            form.finish()
+        };
+        let request = self
+            .request(method, &self.bot_token)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form);
+        self.answered(method, request).await
+    }
+
+    fn request(&self, method: &'static str, token: &SecretValue) -> reqwest::RequestBuilder {
+        tracing::debug!(method, "slack call");
+        self.http
+            .post(self.method_url(method))
+            .timeout(CALL_TIMEOUT)
+            .bearer_auth(token.expose_str().unwrap_or_default())
+    }
+
+    /// Sends `request` and reads the method's answer.
+    async fn answered<T: DeserializeOwned>(
+        &self,
+        method: &'static str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, SlackError> {
         let response = request.send().await.map_err(|e| self.transport(e))?;
-        let status = response.status();
-        if status == StatusCode::TOO_MANY_REQUESTS {
-            let secs = response
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(1)
-                .clamp(1, MAX_RETRY_AFTER_SECS);
-            return Err(SlackError::RetryAfter { method, secs });
-        }
-        if !status.is_success() {
-            return Err(SlackError::Server {
-                method,
-                status: status.as_u16(),
-            });
-        }
+        let response = checked(method, response)?;
         let bytes = self.read_bounded(response).await?;
         answer(method, &bytes)
     }
@@ -232,6 +310,32 @@ impl SlackApi {
         }
         url
     }
+}
+
+/// The response, unless Slack asked to wait (429 and its `Retry-After`) or
+/// answered with another status than success.
+fn checked(
+    method: &'static str,
+    response: reqwest::Response,
+) -> Result<reqwest::Response, SlackError> {
+    let status = response.status();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        let secs = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(1)
+            .clamp(1, MAX_RETRY_AFTER_SECS);
+        return Err(SlackError::RetryAfter { method, secs });
+    }
+    if !status.is_success() {
+        return Err(SlackError::Server {
+            method,
+            status: status.as_u16(),
+        });
+    }
+    Ok(response)
 }
 
 /// The documented envelope: `{"ok": true, ...}` or `{"ok": false, "error": code}`.

@@ -10,6 +10,9 @@
 //!   connection: it is closed, and only then is a new one opened. One
 //!   connection at a time: Slack allows ten per app, and a client that
 //!   leaks them stops receiving events.
+//! - An envelope's payload is an event (`events_api`), an interaction
+//!   (`interactive`: a question's button pressed) or the app's slash
+//!   command (`slash_commands`); anything else is acknowledged and skipped.
 //! - Failures back off, doubling to a minute; a refused token waits five.
 
 use std::sync::Arc;
@@ -26,6 +29,7 @@ use url::Url;
 
 use super::api::{SlackApi, SlackError, clean_code, clean_text};
 use super::events::{Callback, Inbox};
+use super::interactive::CommandFields;
 
 /// The largest frame taken; an event is a few KiB.
 const MAX_FRAME_BYTES: usize = 1 << 20;
@@ -272,22 +276,37 @@ async fn session(
                 cause: format!("acknowledging: {e}"),
             };
         }
-        if frame.kind == "events_api"
-            && let Some(payload) = frame.payload
-        {
-            match serde_json::from_value::<Callback>(payload) {
-                Ok(callback) => {
-                    let taken = inbox.take(callback);
-                    tracing::debug!(?taken, "slack: event");
-                }
-                Err(_) => {
-                    tracing::warn!("slack: an event that is not an event_callback was skipped")
-                }
-            }
+        if let Some(payload) = frame.payload {
+            take(inbox, &frame.kind, payload);
         }
     };
     close(socket).await;
     ended
+}
+
+/// Takes an acknowledged envelope's payload by its kind: an event, an
+/// interaction (a button pressed) or a slash command; any other kind is
+/// skipped.
+fn take(inbox: &mut Inbox, kind: &str, payload: serde_json::Value) {
+    let taken = match kind {
+        "events_api" => match serde_json::from_value::<Callback>(payload) {
+            Ok(callback) => inbox.take(callback),
+            Err(_) => {
+                tracing::warn!("slack: an event that is not an event_callback was skipped");
+                return;
+            }
+        },
+        "interactive" => inbox.take_interaction(&payload),
+        "slash_commands" => match serde_json::from_value::<CommandFields>(payload) {
+            Ok(fields) => inbox.take_slash_command(fields),
+            Err(_) => {
+                tracing::warn!("slack: a slash command not as Slack sends one was skipped");
+                return;
+            }
+        },
+        _ => return,
+    };
+    tracing::debug!(kind, ?taken, "slack: envelope");
 }
 
 /// Closes the socket and waits for Slack's close, bounded.

@@ -3,7 +3,9 @@
 //! checked before a byte of the body is parsed; then a `url_verification`
 //! is answered with its challenge, and an `event_callback` is taken once by
 //! its `event_id` (Slack retries a delivery not answered within 3 s) and
-//! handled in the background, in order.
+//! handled in the background, in order. Interactions (a question's button
+//! pressed) and slash commands come to the same route as signed forms,
+//! checked the same way before a field of them is read.
 
 use std::sync::Mutex;
 
@@ -12,6 +14,7 @@ use http::Method;
 use serde::Deserialize;
 
 use super::events::{Callback, Inbox, Taken};
+use super::interactive::{self, Form};
 use crate::Platform;
 use crate::verify;
 use crate::webhook::{WebhookEndpoint, WebhookOutcome, WebhookRequest};
@@ -76,6 +79,9 @@ impl WebhookEndpoint for SlackEvents {
             Err(e) => return WebhookOutcome::Rejected(e),
         };
         let body = verified.body();
+        if is_form(request.headers) {
+            return self.take_form(body);
+        }
         let Ok(head) = serde_json::from_slice::<Challenge>(body) else {
             return WebhookOutcome::Malformed;
         };
@@ -95,13 +101,52 @@ impl WebhookEndpoint for SlackEvents {
             Err(_) => Taken::Dropped,
         };
         tracing::debug!(?taken, "slack: event delivery");
-        match taken {
-            Taken::Duplicate => WebhookOutcome::Duplicate,
-            Taken::Queued | Taken::Ignored | Taken::Dropped => {
-                WebhookOutcome::Accepted { body: Vec::new() }
-            }
+        answer(taken)
+    }
+}
+
+impl SlackEvents {
+    /// A verified form: an interaction (`payload=` its JSON) or a slash
+    /// command (its fields). Either is answered at once with an empty 200,
+    /// which Slack takes as the acknowledgement it waits 3 s for.
+    fn take_form(&self, body: &[u8]) -> WebhookOutcome {
+        let Some(form) = interactive::form(body) else {
+            return WebhookOutcome::Malformed;
+        };
+        let taken = match self.inbox.lock() {
+            Ok(mut inbox) => match form {
+                Form::Interaction(payload) => inbox.take_interaction(&payload),
+                Form::Command(fields) => inbox.take_slash_command(fields),
+                Form::SslCheck => Taken::Ignored,
+            },
+            Err(_) => Taken::Dropped,
+        };
+        tracing::debug!(?taken, "slack: interaction delivery");
+        answer(taken)
+    }
+}
+
+fn answer(taken: Taken) -> WebhookOutcome {
+    match taken {
+        Taken::Duplicate => WebhookOutcome::Duplicate,
+        Taken::Queued | Taken::Ignored | Taken::Dropped => {
+            WebhookOutcome::Accepted { body: Vec::new() }
         }
     }
+}
+
+/// Whether the body is a form (`application/x-www-form-urlencoded`, as
+/// Slack posts interactions and slash commands) rather than JSON (events).
+fn is_form(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|media| {
+            media
+                .trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        })
 }
 
 /// A challenge we echo: letters, digits, `_` and `-`, bounded.

@@ -1,5 +1,6 @@
-//! A fake Slack for what crabline does not emulate: `chat.update`, 429s and
-//! Socket Mode. It answers as api.slack.com documents: the Web API's
+//! A fake Slack for what crabline does not emulate: `chat.update`, 429s,
+//! Socket Mode, interactions, `chat.postEphemeral` and files (a shared
+//! file's `url_private`, and the external upload's three steps). It answers as api.slack.com documents: the Web API's
 //! `{"ok": …}` envelope with `Authorization: Bearer` tokens (bot token for
 //! the bot's methods, app-level token for `apps.connections.open`),
 //! `Retry-After` on a 429, and Socket Mode's `hello`, envelope,
@@ -35,6 +36,8 @@ struct State {
     calls: Vec<(String, Value)>,
     /// Messages the bot posted, by (channel, ts).
     messages: HashSet<(String, String)>,
+    /// The `ts` of each message posted, in order.
+    posted: Vec<String>,
     next_ts: u64,
     /// How many calls are still to be refused with a 429.
     rate_limited: u32,
@@ -47,6 +50,17 @@ struct State {
     closed_cleanly: u32,
     current: Option<mpsc::UnboundedSender<Message>>,
     acks: Vec<String>,
+    /// Files served at `/files-pri/<path>`, to the bot token alone.
+    hosted: std::collections::HashMap<String, Vec<u8>>,
+    /// (path, whether it carried the bot token) of every file fetch.
+    downloads: Vec<(String, bool)>,
+    /// Upload slots given, by file id: (name, announced length).
+    slots: std::collections::HashMap<String, (String, usize)>,
+    /// (file id, bytes, whether an Authorization header came) of every upload.
+    uploads: Vec<(String, Vec<u8>, bool)>,
+    http_addr: Option<SocketAddr>,
+    /// Where upload URLs point instead of this fake, when set.
+    upload_root: Option<String>,
 }
 
 #[derive(Clone)]
@@ -61,6 +75,7 @@ impl FakeSlack {
         let ws = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let state = Arc::new(Mutex::new(State {
             ws_addr: Some(ws.local_addr().unwrap()),
+            http_addr: Some(http.local_addr().unwrap()),
             next_ts: 100,
             ..State::default()
         }));
@@ -105,6 +120,11 @@ impl FakeSlack {
             .collect()
     }
 
+    /// The `ts` Slack gave each message the bot posted, in order.
+    pub fn posted_ts(&self) -> Vec<String> {
+        self.state.lock().unwrap().posted.clone()
+    }
+
     pub async fn wait_calls(&self, method: &str, count: usize) -> Vec<Value> {
         let until = Instant::now() + WAIT;
         loop {
@@ -138,11 +158,17 @@ impl FakeSlack {
         let request_line = lines.next().unwrap_or_default().to_owned();
         let mut length = 0usize;
         let mut authorization = None;
+        let mut form = false;
         for line in lines {
             let (name, value) = line.split_once(':').unwrap_or_default();
             match name.trim().to_ascii_lowercase().as_str() {
                 "content-length" => length = value.trim().parse().unwrap_or(0),
                 "authorization" => authorization = Some(value.trim().to_owned()),
+                "content-type" => {
+                    form = value
+                        .trim()
+                        .starts_with("application/x-www-form-urlencoded")
+                }
                 _ => {}
             }
         }
@@ -158,9 +184,39 @@ impl FakeSlack {
             .nth(1)
             .unwrap_or_default()
             .to_owned();
+        if let Some(file) = path.strip_prefix("/files-pri/") {
+            let served = self.download(file, authorization.as_deref());
+            let (status, bytes) = match served {
+                Some(bytes) => ("200 OK", bytes),
+                None => ("404 Not Found", Vec::new()),
+            };
+            let head = format!(
+                "HTTP/1.1 {status}\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                bytes.len()
+            );
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&bytes).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
+        if let Some(file_id) = path.strip_prefix("/upload/v1/") {
+            let answer = self.take_upload(file_id, body, authorization.is_some());
+            let response = format!(
+                "HTTP/1.1 {answer}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            let _ = stream.write_all(response.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return;
+        }
         let method = path.strip_prefix("/api/").unwrap_or_default().to_owned();
         let body: Value = if body.is_empty() {
             json!({})
+        } else if form {
+            let fields: serde_json::Map<String, Value> = url::form_urlencoded::parse(&body)
+                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
+                .collect();
+            Value::Object(fields)
         } else {
             serde_json::from_slice(&body).unwrap_or(Value::Null)
         };
@@ -172,6 +228,56 @@ impl FakeSlack {
         );
         let _ = stream.write_all(response.as_bytes()).await;
         let _ = stream.shutdown().await;
+    }
+
+    /// Serves `/files-pri/<path>` to the bot token, as files.slack.com
+    /// serves `url_private`.
+    fn download(&self, path: &str, authorization: Option<&str>) -> Option<Vec<u8>> {
+        let mut state = self.state.lock().unwrap();
+        let authorized = authorization == Some(format!("Bearer {BOT_TOKEN}").as_str());
+        state
+            .downloads
+            .push((path.to_owned(), authorization.is_some()));
+        if !authorized {
+            return None;
+        }
+        state.hosted.get(path).cloned()
+    }
+
+    /// Takes the bytes posted to an upload URL: its status line.
+    fn take_upload(&self, file_id: &str, bytes: Vec<u8>, authorized: bool) -> String {
+        let mut state = self.state.lock().unwrap();
+        let Some((_, length)) = state.slots.get(file_id) else {
+            return "404 Not Found".into();
+        };
+        if *length != bytes.len() {
+            return "400 Bad Request".into();
+        }
+        state.uploads.push((file_id.to_owned(), bytes, authorized));
+        "200 OK".into()
+    }
+
+    /// Upload URLs point at `root` from now on, as a compromised or
+    /// mistaken answer could.
+    pub fn upload_elsewhere(&self, root: &str) {
+        self.state.lock().unwrap().upload_root = Some(root.to_owned());
+    }
+
+    /// Hosts `bytes` at `/files-pri/<path>`; its `url_private`.
+    pub fn host_file(&self, path: &str, bytes: &[u8]) -> String {
+        let mut state = self.state.lock().unwrap();
+        state.hosted.insert(path.to_owned(), bytes.to_vec());
+        format!("http://{}/files-pri/{path}", state.http_addr.unwrap())
+    }
+
+    /// (path, whether the bot token came) of every file fetch.
+    pub fn downloads(&self) -> Vec<(String, bool)> {
+        self.state.lock().unwrap().downloads.clone()
+    }
+
+    /// (file id, bytes, whether an Authorization header came) of every upload.
+    pub fn uploads(&self) -> Vec<(String, Vec<u8>, bool)> {
+        self.state.lock().unwrap().uploads.clone()
     }
 
     fn answer(
@@ -232,6 +338,7 @@ impl FakeSlack {
                 state.next_ts += 1;
                 let ts = format!("1700000000.{:06}", state.next_ts);
                 state.messages.insert((channel.clone(), ts.clone()));
+                state.posted.push(ts.clone());
                 let mut message = json!({
                     "type": "message", "text": text, "user": BOT_USER,
                     "bot_id": BOT_ID, "ts": ts, "team": TEAM,
@@ -240,6 +347,50 @@ impl FakeSlack {
                     message["thread_ts"] = thread.into();
                 }
                 json!({"ok": true, "channel": channel, "ts": ts, "message": message})
+            }
+            "files.getUploadURLExternal" => {
+                let name = body["filename"].as_str().unwrap_or_default().to_owned();
+                let length = body["length"]
+                    .as_str()
+                    .and_then(|l| l.parse::<usize>().ok());
+                match length {
+                    Some(length) if !name.is_empty() => {
+                        state.next_ts += 1;
+                        let file_id = format!("F0UP{}", state.next_ts);
+                        state.slots.insert(file_id.clone(), (name, length));
+                        let root = state
+                            .upload_root
+                            .clone()
+                            .unwrap_or_else(|| format!("http://{}", state.http_addr.unwrap()));
+                        json!({
+                            "ok": true,
+                            "upload_url": format!("{root}/upload/v1/{file_id}"),
+                            "file_id": file_id,
+                        })
+                    }
+                    _ => json!({"ok": false, "error": "invalid_arguments"}),
+                }
+            }
+            "files.completeUploadExternal" => {
+                let id = body["files"][0]["id"].as_str().unwrap_or_default();
+                let uploaded = state.uploads.iter().any(|(f, _, _)| f == id);
+                if !uploaded {
+                    json!({"ok": false, "error": "file_not_found"})
+                } else if body["channel_id"].as_str().is_none_or(str::is_empty) {
+                    json!({"ok": false, "error": "channel_not_found"})
+                } else {
+                    json!({"ok": true, "files": [{"id": id, "title": body["files"][0]["title"]}]})
+                }
+            }
+            "chat.postEphemeral" if channel.is_empty() => {
+                json!({"ok": false, "error": "channel_not_found"})
+            }
+            "chat.postEphemeral" if body["user"].as_str().is_none_or(str::is_empty) => {
+                json!({"ok": false, "error": "user_not_found"})
+            }
+            "chat.postEphemeral" => {
+                state.next_ts += 1;
+                json!({"ok": true, "message_ts": format!("1700000000.{:06}", state.next_ts)})
             }
             "chat.update" => {
                 let ts = body["ts"].as_str().unwrap_or_default().to_owned();
@@ -366,6 +517,27 @@ impl FakeSlack {
         }));
     }
 
+    /// Delivers an interaction `payload` (a `block_actions`) in an
+    /// `interactive` envelope.
+    pub fn interact(&self, envelope_id: &str, payload: Value) {
+        self.send_frame(json!({
+            "payload": payload,
+            "envelope_id": envelope_id,
+            "type": "interactive",
+            "accepts_response_payload": false,
+        }));
+    }
+
+    /// Delivers a slash command's fields in a `slash_commands` envelope.
+    pub fn slash_command(&self, envelope_id: &str, payload: Value) {
+        self.send_frame(json!({
+            "payload": payload,
+            "envelope_id": envelope_id,
+            "type": "slash_commands",
+            "accepts_response_payload": true,
+        }));
+    }
+
     /// Asks the client to reconnect, as Slack does before it rotates a host.
     pub fn disconnect(&self, reason: &str) {
         self.send_frame(json!({
@@ -440,5 +612,63 @@ pub fn direct_message(user: &str, text: &str, ts: &str) -> Value {
         "type": "message", "channel": format!("D{user}"), "user": user, "text": text,
         "ts": ts, "event_ts": ts, "channel_type": "im", "team": TEAM,
         "client_msg_id": format!("c-{ts}"),
+    })
+}
+
+/// A `block_actions` payload as Slack sends it when `user` presses the
+/// button carrying `value` on the bot's message `message_ts` in `channel`.
+pub fn press(
+    trigger: &str,
+    user: &str,
+    channel: &str,
+    message_ts: &str,
+    question: &str,
+    value: &str,
+) -> Value {
+    json!({
+        "type": "block_actions",
+        "user": {"id": user, "username": "someone", "name": "someone", "team_id": TEAM},
+        "api_app_id": "A0FAKE",
+        "token": "XXYYZZ",
+        "container": {
+            "type": "message", "message_ts": message_ts, "channel_id": channel,
+            "is_ephemeral": false,
+        },
+        "trigger_id": trigger,
+        "team": {"id": TEAM, "domain": "fake"},
+        "enterprise": null,
+        "is_enterprise_install": false,
+        "channel": {"id": channel, "name": "directmessage"},
+        "message": {
+            "type": "message", "user": BOT_USER, "bot_id": BOT_ID, "ts": message_ts,
+            "text": question, "team": TEAM,
+        },
+        "state": {"values": {}},
+        "response_url": "https://hooks.slack.com/actions/T0FAKE/1/fake",
+        "actions": [{
+            "action_id": "run", "block_id": "q1", "type": "button",
+            "text": {"type": "plain_text", "text": "Run it", "emoji": true},
+            "value": value, "style": "primary", "action_ts": "1700000001.000001",
+        }],
+    })
+}
+
+/// A slash command's fields as Slack sends them, `user` typing
+/// `command text` in `channel`.
+pub fn slash(trigger: &str, user: &str, channel: &str, command: &str, text: &str) -> Value {
+    json!({
+        "token": "XXYYZZ",
+        "team_id": TEAM,
+        "team_domain": "fake",
+        "channel_id": channel,
+        "channel_name": if channel.starts_with('D') { "directmessage" } else { "general" },
+        "user_id": user,
+        "user_name": "someone",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0FAKE",
+        "is_enterprise_install": "false",
+        "response_url": "https://hooks.slack.com/commands/T0FAKE/1/fake",
+        "trigger_id": trigger,
     })
 }

@@ -5,9 +5,9 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures::FutureExt;
 use futures::future::BoxFuture;
 use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
 use hardshell_audit::{AuditLog, AuditOptions, LogId};
 use hardshell_channels::conversations::Conversations;
 use hardshell_channels::dispatch::{ChannelRules, Dispatcher, Unpaired};
@@ -19,12 +19,22 @@ use hardshell_testkit::TestStore;
 use zeroize::Zeroizing;
 
 pub const AGENT_REPLY: &str = "hello from the agent";
+/// The id of the question [`ScriptedAgent`] asks.
+pub const APPROVAL: &str = "00112233445566778899aabbccddeeff";
+/// What a turn asking the question says once it is answered.
+pub const RAN: &str = "the command ran";
 
+/// Answers every turn with [`AGENT_REPLY`], but a turn whose text asks
+/// to clean up, which asks the owner first and waits for the answer, as
+/// the edge's agent does.
 #[derive(Default)]
 pub struct ScriptedAgent {
     pub turns: AtomicU32,
     /// The texts of the turns, in order.
     pub texts: Mutex<Vec<String>>,
+    /// (subject, session, approval, approve) of every answer taken.
+    pub answers: Mutex<Vec<(String, String, String, bool)>>,
+    answered: Arc<tokio::sync::Notify>,
 }
 
 impl Agent for ScriptedAgent {
@@ -40,7 +50,32 @@ impl Agent for ScriptedAgent {
         _request_id: String,
     ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
         self.turns.fetch_add(1, Ordering::SeqCst);
+        let asks = text.contains("clean up");
         self.texts.lock().unwrap().push(text);
+        if asks {
+            let answered = self.answered.clone();
+            let question = ChatEvent::Approval {
+                command: "make clean <!channel>".into(),
+                id: APPROVAL.into(),
+                reason: None,
+            };
+            // The turn goes on only once the question is answered; a
+            // press queued behind it would never come.
+            let after = async move {
+                let _ =
+                    tokio::time::timeout(std::time::Duration::from_secs(30), answered.notified())
+                        .await;
+                futures::stream::iter([
+                    ChatEvent::Delta { text: RAN.into() },
+                    ChatEvent::Done {
+                        usage: Default::default(),
+                    },
+                ])
+            };
+            let events =
+                futures::stream::iter([question]).chain(futures::stream::once(after).flatten());
+            return async move { Ok(events.boxed()) }.boxed();
+        }
         let events = vec![
             ChatEvent::Accepted { seq: 0 },
             ChatEvent::Delta {
@@ -51,6 +86,23 @@ impl Agent for ScriptedAgent {
             },
         ];
         async move { Ok(futures::StreamExt::boxed(futures::stream::iter(events))) }.boxed()
+    }
+
+    fn answer(
+        &self,
+        subject: &str,
+        session: &str,
+        approval: &str,
+        approve: bool,
+    ) -> Result<(), String> {
+        let mut answers = self.answers.lock().unwrap();
+        // A question is answered once, as the edge's are.
+        if approval != APPROVAL || !answers.is_empty() {
+            return Err("no such question".into());
+        }
+        answers.push((subject.into(), session.into(), approval.into(), approve));
+        self.answered.notify_one();
+        Ok(())
     }
 }
 
@@ -97,11 +149,19 @@ impl Setup {
     }
 
     pub async fn pair(&self, id: &str) {
+        self.pair_as(id, ChannelRole::Guest).await;
+    }
+
+    pub async fn pair_as(&self, id: &str, role: ChannelRole) {
         let sender = Sender::parse(Platform::Slack, id).unwrap();
         self.pairings
-            .add(&sender, ChannelRole::Guest, chrono::Utc::now())
+            .add(&sender, role, chrono::Utc::now())
             .await
             .unwrap();
+    }
+
+    pub fn answers(&self) -> Vec<(String, String, String, bool)> {
+        self.agent.answers.lock().unwrap().clone()
     }
 
     pub fn texts(&self) -> Vec<String> {

@@ -12,7 +12,9 @@ mod api_root;
 mod ids;
 
 pub use api_root::ApiRoot;
-pub use ids::{DiscordCommand, DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel};
+pub use ids::{
+    DiscordCommand, DiscordPublicKey, MAX_CHANNEL_IDS, PhoneNumberId, SlackChannel, SlashCommand,
+};
 
 /// `[channels]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -162,6 +164,9 @@ pub struct Slack {
         serialize_with = "ids::write_ids"
     )]
     pub channels: Vec<SlackChannel>,
+    /// The app's slash command (`/hardshell` by default): with no text, or
+    /// `new`, it starts a new conversation; with text, it is a message.
+    pub command: SlashCommand,
 }
 
 /// `[channels.discord]`: a Discord bot user, on the gateway.
@@ -259,6 +264,7 @@ impl Default for Slack {
             api_root: ApiRoot::official(Platform::Slack),
             allow: Vec::new(),
             channels: Vec::new(),
+            command: SlashCommand::default(),
         }
     }
 }

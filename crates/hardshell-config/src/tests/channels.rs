@@ -52,6 +52,7 @@ pub(super) fn full() -> Channels {
     channels.slack.app_token = secret("SA");
     channels.slack.signing_secret = secret("SS");
     channels.slack.channels = vec![SlackChannel::parse("C0123ABCD").unwrap()];
+    channels.slack.command = crate::SlashCommand::parse("/ask").unwrap();
     channels.discord.token = secret("DT");
     channels.discord.public_key = Some(DiscordPublicKey::parse(PUBLIC_KEY).unwrap());
     channels.whatsapp.access_token = secret("WA");

@@ -389,10 +389,29 @@ fn slack_events_are_verified_at_the_edge_and_a_stranger_gets_a_code() {
             .send()
             .unwrap()
     };
+    // Interactions and slash commands come as forms, checked the same way.
+    let post_form = |body: &str, secret: &str| {
+        let ts = chrono::Utc::now().timestamp().to_string();
+        client
+            .post(running.url("/hooks/slack"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("x-slack-request-timestamp", &ts)
+            .header(
+                "x-slack-signature",
+                slack_signature(secret, &ts, body.as_bytes()),
+            )
+            .body(body.to_owned())
+            .send()
+            .unwrap()
+    };
     let challenge =
         serde_json::json!({"type": "url_verification", "token": "x", "challenge": "c3lzdGVt"});
     assert_eq!(post(&challenge, "forged", 0).status(), 401);
     assert_eq!(post(&challenge, signing_secret, 600).status(), 401);
+    let press = "payload=%7B%22type%22%3A%22block_actions%22%7D";
+    assert_eq!(post_form(press, "forged").status(), 401);
+    let command = "team_id=T0123ABCD&user_id=U0123ABCD&channel_id=D0123ABCD&command=%2Fhardshell&text=hi&trigger_id=1.2";
+    assert_eq!(post_form(command, "forged").status(), 401);
     let answered = post(&challenge, signing_secret, 0);
     assert_eq!(answered.status(), 200);
     assert_eq!(answered.text().unwrap(), "c3lzdGVt");
@@ -429,7 +448,14 @@ fn slack_events_are_verified_at_the_edge_and_a_stranger_gets_a_code() {
             .filter(|r| r["event"]["type"] == "webhook_rejected")
             .map(|r| r["event"]["reason"].as_str().unwrap_or("").to_owned())
             .collect();
-        reasons == ["bad_signature", "stale_timestamp", "replayed"]
+        reasons
+            == [
+                "bad_signature",
+                "stale_timestamp",
+                "bad_signature",
+                "bad_signature",
+                "replayed",
+            ]
     });
     running.stop();
 }

@@ -41,6 +41,10 @@ pub enum SlackError {
         method: &'static str,
         detail: &'static str,
     },
+    /// A file's URL (or an upload URL) that is not on Slack's files host:
+    /// the token and the bytes go nowhere else. The URL is not repeated.
+    #[error("slack: a file URL not on slack's files host was refused")]
+    NotFilesHost,
     /// An answer larger than any the Web API sends to these calls.
     #[error("slack answer larger than {limit} bytes")]
     TooLarge { limit: u64 },

@@ -17,16 +17,19 @@ fn bot() -> BotIdentity {
 /// The inbox where deliveries arrive and the reader after its queue.
 struct Stages {
     inbox: Inbox,
-    waiting: mpsc::Receiver<Callback>,
+    waiting: mpsc::Receiver<Delivery>,
+    _presses: mpsc::Receiver<Press>,
     reader: Reader,
 }
 
 impl Stages {
     fn new() -> Self {
         let (queue, waiting) = mpsc::channel(8);
+        let (presses, _presses) = mpsc::channel(8);
         Stages {
-            inbox: Inbox::new(queue),
+            inbox: Inbox::new(queue, presses, "/hardshell"),
             waiting,
+            _presses,
             reader: Reader::new(bot()),
         }
     }
@@ -38,8 +41,10 @@ impl Stages {
     /// Every message the dispatch would get from what was taken so far.
     fn read(&mut self) -> Vec<Inbound> {
         let mut read = Vec::new();
-        while let Ok(callback) = self.waiting.try_recv() {
-            read.extend(self.reader.read(&callback));
+        while let Ok(delivery) = self.waiting.try_recv() {
+            if let Delivery::Event(callback) = delivery {
+                read.extend(self.reader.read(&callback));
+            }
         }
         read
     }
@@ -214,7 +219,8 @@ fn malformed_ids_and_oversized_text_are_dropped() {
 #[test]
 fn a_full_queue_drops_rather_than_grows() {
     let (queue, _waiting) = mpsc::channel(1);
-    let mut inbox = Inbox::new(queue);
+    let (presses, _presses) = mpsc::channel(1);
+    let mut inbox = Inbox::new(queue, presses, "/hardshell");
     let first = im("U0PERSON", "1", "1700000000.000001");
     let second = im("U0PERSON", "2", "1700000000.000002");
     assert_eq!(inbox.take(callback("Ev1", first)), Taken::Queued);
@@ -238,4 +244,48 @@ fn an_event_of_another_shape_is_taken_and_read_as_nothing() {
     });
     assert_eq!(stages.take(callback("Ev1", created)), Taken::Queued);
     assert!(stages.read().is_empty());
+}
+
+#[test]
+fn a_shared_file_comes_with_its_message() {
+    let mut stages = Stages::new();
+    let mut shared = im("U0PERSON", "see this", "1700000000.000100");
+    shared["subtype"] = "file_share".into();
+    shared["upload"] = true.into();
+    let file = |name: &str| {
+        json!({
+            "id": "F0FILE", "name": name, "title": name, "mimetype": "text/plain",
+            "filetype": "text", "size": 12, "mode": "hosted",
+            "url_private": format!("https://files.slack.com/files-pri/T0TEAM-F0FILE/{name}"),
+            "url_private_download": format!("https://files.slack.com/files-pri/T0TEAM-F0FILE/download/{name}"),
+        })
+    };
+    let withheld =
+        json!({"id": "F0HIDDEN", "mode": "hidden_by_limit", "file_access": "check_file_info"});
+    let mut files = vec![
+        file("notes.txt"),
+        withheld,
+        file(&"n".repeat(MAX_FILE_FIELD_BYTES + 1)),
+    ];
+    files.extend((0..12).map(|n| file(&format!("{n}.txt"))));
+    shared["files"] = files.into();
+    stages.take(callback("Ev1", shared));
+    let read = stages.read();
+    assert_eq!(read.len(), 1);
+    let files = &read[0].files;
+    assert_eq!(
+        files.len(),
+        MAX_FILES,
+        "at most Slack's ten, the odd ones dropped"
+    );
+    assert_eq!(
+        files[0],
+        InboundFile {
+            reference: "https://files.slack.com/files-pri/T0TEAM-F0FILE/notes.txt".into(),
+            name: Some("notes.txt".into()),
+            size: Some(12),
+        }
+    );
+    assert_eq!(files[1].name.as_deref(), Some("0.txt"));
+    assert_eq!(read[0].text, "see this");
 }

@@ -173,6 +173,55 @@ impl Serialize for PhoneNumberId {
     }
 }
 
+/// The name of a Slack app's slash command, as the app's settings give it:
+/// `/`, then 1 to 31 of lower-case letters, digits, `-` and `_`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlashCommand(String);
+
+impl SlashCommand {
+    /// The command, e.g. `/hardshell`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let valid = text.strip_prefix('/').is_some_and(|name| {
+            (1..=31).contains(&name.len())
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        });
+        if valid {
+            Ok(Self(text.to_owned()))
+        } else {
+            Err(format!(
+                "{:?} is not a slash command: `/` and 1 to 31 of a-z 0-9 - _, as the Slack \
+                 app's \"Slash Commands\" page names it",
+                cut(text)
+            ))
+        }
+    }
+
+    /// The command, with its slash.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for SlashCommand {
+    fn default() -> Self {
+        Self("/hardshell".to_owned())
+    }
+}
+
+impl<'de> Deserialize<'de> for SlashCommand {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        SlashCommand::parse(&String::deserialize(d)?).map_err(D::Error::custom)
+    }
+}
+
+impl Serialize for SlashCommand {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
 /// A list of ids: each a string, none a wildcard, none twice, at most
 /// [`MAX_CHANNEL_IDS`], each parsed by `parse`.
 fn list<'de, D, T>(d: D, parse: impl Fn(&str) -> Result<T, String>) -> Result<Vec<T>, D::Error>

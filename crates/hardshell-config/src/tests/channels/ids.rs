@@ -236,6 +236,26 @@ fn a_phone_number_id_is_digits() {
 }
 
 #[test]
+fn a_slash_command_is_named_as_slack_names_them() {
+    let default = parse("[channels.slack]\n").unwrap().config.channels.slack;
+    assert_eq!(default.command.as_str(), "/hardshell");
+    let named = parse("[channels.slack]\ncommand = \"/ask-me_2\"\n").unwrap();
+    assert_eq!(named.config.channels.slack.command.as_str(), "/ask-me_2");
+    for bad in [
+        "hardshell",
+        "/",
+        "/Hardshell",
+        "/two words",
+        "//x",
+        &format!("/{}", "x".repeat(32)),
+    ] {
+        let text = format!("[channels.slack]\ncommand = \"{bad}\"\n");
+        let (_, _, key, _) = invalid(parse(&text));
+        assert_eq!(key.as_deref(), Some("channels.slack.command"), "{bad:?}");
+    }
+}
+
+#[test]
 fn channels_written_back_read_as_the_same_config() {
     let mut config = Config {
         channels: super::full(),
