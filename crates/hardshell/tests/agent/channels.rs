@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use hardshell_testkit::crabline::Crabline;
+use hardshell_testkit::front::{Front, Handler};
 use hardshell_testkit::instance::Instance;
 
 use crate::running::{Running, audit_records, eventually, instance, local_model};
@@ -346,6 +349,173 @@ fn whatsapp_deliveries_are_verified_at_the_edge_and_answered_by_the_real_model()
     });
     let log = running.log.lock().unwrap().join("\n");
     assert!(!log.contains(APP_SECRET) && !log.contains(manifest["accessToken"].as_str().unwrap()));
+    running.stop();
+}
+
+/// A WhatsApp image, as the test sends it and Meta's media endpoints serve it.
+const IMAGE_ID: &str = "7001";
+const IMAGE: &[u8] = b"\x89PNG\r\n\x1a\nnot really a picture, but bytes to find";
+
+/// Before crabline, Meta's media endpoints, which crabline does not emulate,
+/// answering as developers.facebook.com/docs/whatsapp/cloud-api/reference/media
+/// documents: the lookup `GET /{version}/{media-id}` gives a download URL,
+/// which needs the same bearer token. The rest goes to crabline.
+fn media_front(crab: &Crabline) -> (Front, String) {
+    let api_root = crab.manifest()["endpoints"]["apiRoot"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let token = format!(
+        "Bearer {}",
+        crab.manifest()["accessToken"].as_str().unwrap()
+    );
+    let handler: Handler = Arc::new(move |called| {
+        let path = called.target.split('?').next().unwrap_or_default();
+        if called.header("authorization") != Some(token.as_str()) {
+            return None;
+        }
+        let json = |body: serde_json::Value| {
+            let headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+            Some((200, headers, body.to_string().into_bytes()))
+        };
+        if called.method == "GET" && path.ends_with(&format!("/{IMAGE_ID}")) {
+            let host = called.header("host").unwrap_or_default();
+            return json(serde_json::json!({
+                "messaging_product": "whatsapp",
+                "url": format!("http://{host}/whatsapp_business/attachments/?mid={IMAGE_ID}&ext=1&hash=AT"),
+                "mime_type": "image/png",
+                "sha256": image_digest(),
+                "file_size": IMAGE.len(),
+                "id": IMAGE_ID,
+            }));
+        }
+        if called.method == "GET" && path == "/whatsapp_business/attachments/" {
+            let headers = vec![("content-type".to_owned(), "image/png".to_owned())];
+            return Some((200, headers, IMAGE.to_vec()));
+        }
+        None
+    });
+    let front = Front::start(&api_root, handler);
+    let version = api_root.rsplit('/').next().unwrap();
+    let root = format!("{}/{version}", front.base);
+    (front, root)
+}
+
+fn image_digest() -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, IMAGE))
+}
+
+/// Files under every session's workspace inbox, by name.
+fn inbox_files(hs: &Instance) -> Vec<(String, Vec<u8>)> {
+    let mut found = Vec::new();
+    let workspaces = std::fs::read_dir(hs.path("data/workspaces"))
+        .into_iter()
+        .flatten();
+    for workspace in workspaces.flatten() {
+        let inbox = std::fs::read_dir(workspace.path().join("inbox"))
+            .into_iter()
+            .flatten();
+        for file in inbox.flatten() {
+            let name = file.file_name().to_string_lossy().into_owned();
+            found.push((name, std::fs::read(file.path()).unwrap_or_default()));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_paired_senders_whatsapp_image_lands_in_the_conversations_workspace() {
+    let crab = Crabline::start("whatsapp");
+    let manifest = crab.manifest();
+    let (front, root) = media_front(&crab);
+    let hs = instance(&local_model(&format!(
+        "[channels.whatsapp]\nenabled = true\naccess_token = \"secret:WA_TOKEN\"\n\
+         app_secret = \"secret:WA_APP_SECRET\"\nverify_token = \"secret:WA_VERIFY_TOKEN\"\n\
+         phone_number_id = \"{}\"\napi_root = \"{root}\"\n",
+        manifest["phoneNumberId"].as_str().unwrap(),
+    )));
+    for (name, value) in [
+        ("WA_TOKEN", manifest["accessToken"].as_str().unwrap()),
+        ("WA_APP_SECRET", APP_SECRET),
+        ("WA_VERIFY_TOKEN", VERIFY_TOKEN),
+    ] {
+        hs.run_with_stdin(&["secret", "put", name], value.as_bytes())
+            .ok();
+    }
+    let running = Running::start(&hs);
+    let client = crate::running::http();
+    let deliver = |from: &str, message_id: &str| {
+        let body = serde_json::json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550000000",
+                             "phone_number_id": manifest["phoneNumberId"]},
+                "contacts": [{"profile": {"name": "Kerry"}, "wa_id": from}],
+                "messages": [{"from": from, "id": message_id, "timestamp": "1700000000",
+                              "type": "image",
+                              "image": {"caption": "What is this file?", "mime_type": "image/png",
+                                        "sha256": "aGFzaA==", "id": IMAGE_ID}}],
+            }}]}],
+        });
+        let body = serde_json::to_vec(&body).unwrap();
+        let status = client
+            .post(running.url("/hooks/whatsapp"))
+            .header("content-type", "application/json")
+            .header("x-hub-signature-256", meta_signature(&body, APP_SECRET))
+            .body(body)
+            .send()
+            .unwrap()
+            .status();
+        assert_eq!(status, 200);
+    };
+    let media_calls = || {
+        front
+            .called()
+            .iter()
+            .filter(|c| c.target.contains(IMAGE_ID))
+            .count()
+    };
+
+    // A stranger's image: a code, and nothing fetched or saved.
+    deliver("15551230009", "wamid.STRANGER0001");
+    eventually(60, "the stranger's code", || {
+        !whatsapp_texts(&crab).is_empty()
+    });
+    assert_eq!(media_calls(), 0);
+    assert!(inbox_files(&hs).is_empty());
+
+    // The paired guest's image: fetched, saved under the inbox, and a turn.
+    hs.run(&[
+        "pair",
+        "add",
+        &format!("whatsapp:{WA_USER}"),
+        "--role",
+        "guest",
+    ])
+    .ok();
+    deliver(WA_USER, "wamid.GUEST0000001");
+    let subject = format!("whatsapp:{WA_USER}");
+    eventually(240, "the turn about the image", || {
+        turns_of(&hs, &subject) == 1
+    });
+    let files = inbox_files(&hs);
+    assert_eq!(files.len(), 1, "{files:?}");
+    let (name, bytes) = &files[0];
+    assert!(
+        name.starts_with("image-") && name.ends_with(".png"),
+        "{name}"
+    );
+    assert_eq!(bytes, IMAGE);
+    // The lookup and the download, each once.
+    assert_eq!(media_calls(), 2);
+    eventually(30, "the deposit recorded", || {
+        audit_records(&hs).iter().any(|r| {
+            r["event"]["type"] == "file_deposited"
+                && r["event"]["size"] == IMAGE.len()
+                && r["event"]["sha256"] == image_digest()
+        })
+    });
     running.stop();
 }
 
