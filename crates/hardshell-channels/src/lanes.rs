@@ -123,7 +123,7 @@ impl Lanes {
         {
             Ok(spool) => spool,
             Err(e) => {
-                tracing::error!(platform, error = %e, "the spool cannot be opened");
+                tracing::error!(error = %e, "{platform}: the spool cannot be opened");
                 return None;
             }
         };
@@ -131,12 +131,11 @@ impl Lanes {
         match lanes.replay().await {
             Ok(0) => {}
             Ok(count) => tracing::info!(
-                platform,
                 count,
-                "messages taken before a restart are handled now"
+                "{platform}: messages taken before a restart are handled now"
             ),
             Err(e) => {
-                tracing::error!(platform, error = %e, "the spool could not be read; what it holds waits for the next start")
+                tracing::error!(error = %e, "{platform}: the spool could not be read; what it holds waits for the next start")
             }
         }
         Some(lanes)
@@ -203,7 +202,7 @@ impl Lanes {
             match serde_json::from_slice::<Spooled>(&stored.value) {
                 Ok(spooled) => waiting.push((EntryName(entry.key.to_string()), spooled)),
                 Err(_) => {
-                    tracing::warn!(platform = self.platform, entry = %entry.key, "an unreadable spool entry was dropped");
+                    tracing::warn!(entry = %entry.key, "{}: an unreadable spool entry was dropped", self.platform);
                     self.spool.delete(&entry.key).await?;
                 }
             }
@@ -338,9 +337,11 @@ impl Lane {
         let platform = self.platform;
         let outbox = (self.outbox_for)(&inbound);
         match self.dispatcher.handle(inbound, outbox.as_ref()).await {
-            Ok(handled) => tracing::debug!(platform, entry = %name.0, ?handled, "message handled"),
+            Ok(handled) => {
+                tracing::debug!(entry = %name.0, ?handled, "{platform}: message handled")
+            }
             Err(e) => {
-                tracing::error!(platform, entry = %name.0, error = %e, "a message could not be handled")
+                tracing::error!(entry = %name.0, error = %e, "{platform}: a message could not be handled")
             }
         }
         let deleted = match name.key() {
@@ -348,7 +349,7 @@ impl Lane {
             Err(e) => Err(e),
         };
         if let Err(e) = deleted {
-            tracing::error!(platform, entry = %name.0, error = %e, "a handled message stays spooled; a restart handles it again");
+            tracing::error!(entry = %name.0, error = %e, "{platform}: a handled message stays spooled; a restart handles it again");
         }
         if let Ok(mut in_hand) = self.in_hand.lock() {
             in_hand.remove(&name);
