@@ -148,6 +148,11 @@ impl Setup {
         self.dispatcher.take().unwrap()
     }
 
+    /// The channel's own scope of the store, where it spools.
+    pub fn state(&self) -> hardshell_storage::Scope {
+        self._store.scope("channels/slack")
+    }
+
     pub async fn pair(&self, id: &str) {
         self.pair_as(id, ChannelRole::Guest).await;
     }
