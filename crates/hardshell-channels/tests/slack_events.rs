@@ -195,6 +195,57 @@ async fn an_event_is_handled_once_and_its_replay_is_a_duplicate() {
 }
 
 #[tokio::test]
+async fn deliveries_answered_and_still_queued_at_shutdown_are_answered_after_a_restart_once() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    setup.pair(&format!("{TEAM}:U0ONE")).await;
+    setup.pair(&format!("{TEAM}:U0TWO")).await;
+    let secrets = || SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: None,
+        signing_secret: Some(secret(SIGNING_SECRET)),
+    };
+    let config = config(&fake, SlackMode::Events);
+    let first = SlackChannel::new(&config, secrets(), setup.dispatcher(), setup.state()).unwrap();
+    let route = first.webhook().unwrap();
+    let now = Utc::now();
+    for (event, user, ts) in [
+        ("Ev1", "U0ONE", "1700000000.000001"),
+        ("Ev2", "U0TWO", "1700000000.000002"),
+    ] {
+        let body = bytes(&callback(event, direct_message(user, "hi", ts)));
+        let answered = deliver(&route, &signed(&body, now, SIGNING_SECRET), &body, now);
+        assert_eq!(answered, WebhookOutcome::Accepted { body: Vec::new() });
+    }
+    // Slack was told both were taken; the channel stops before handling
+    // them: they are spooled, not lost.
+    first.run(async {}).await;
+    assert!(fake.calls("chat.postMessage").is_empty());
+    assert_eq!(setup.turns(), 0);
+    assert_eq!(setup.spooled().await, 2);
+
+    let dispatcher = setup.another_dispatcher(&[]).await;
+    let second = SlackChannel::new(&config, secrets(), dispatcher, setup.state()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(second.run(async move {
+        let _ = stopped.await;
+    }));
+    let posted = fake.wait_calls("chat.postMessage", 2).await;
+    let mut channels: Vec<_> = posted
+        .iter()
+        .map(|p| p["channel"].as_str().unwrap())
+        .collect();
+    channels.sort_unstable();
+    assert_eq!(channels, ["DU0ONE", "DU0TWO"]);
+    assert!(posted.iter().all(|p| p["text"] == AGENT_REPLY));
+    let _ = stop.send(());
+    running.await.unwrap();
+    assert_eq!(setup.turns(), 2);
+    // Answered once: nothing is left for another start.
+    assert_eq!(setup.spooled().await, 0);
+}
+
+#[tokio::test]
 async fn deliveries_before_the_run_are_handled_once_it_runs() {
     let fake = FakeSlack::start().await;
     let mut setup = Setup::new(&[]).await;
