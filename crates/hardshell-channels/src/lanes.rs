@@ -358,6 +358,7 @@ impl Lane {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -371,5 +372,22 @@ mod tests {
         }
         assert_ne!(EntryName::of("1"), EntryName::of("2"));
         assert_eq!(EntryName::of("wamid.1"), EntryName::of("wamid.1"));
+    }
+
+    #[test]
+    fn an_entry_telegram_spooled_before_the_lanes_were_shared_is_still_read() {
+        let inbound = Inbound {
+            sender: crate::Sender::parse(crate::Platform::Telegram, "101").unwrap(),
+            chat: "101".to_owned(),
+            place: crate::Place::Direct,
+            text: "hello".to_owned(),
+            message: Some("7".to_owned()),
+            files: Vec::new(),
+        };
+        let before = serde_json::json!({"update": 42, "inbound": inbound});
+        let read: Spooled = serde_json::from_value(before).unwrap();
+        assert_eq!(read.taken, 42);
+        assert_eq!(read.inbound.text, "hello");
+        assert_eq!(read.inbound.chat, "101");
     }
 }
