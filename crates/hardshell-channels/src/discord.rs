@@ -10,10 +10,14 @@
 //!   else; without the privileged Message Content intent enabled in the
 //!   developer portal Discord closes the gateway (4014), reported as what
 //!   to fix and tried again slowly.
-//! - Messages are handled one at a time, in order, each to its end, by one
-//!   task fed through a bounded queue, while the gateway keeps being read:
-//!   a long turn must not stop the heartbeats. A message seen again (events
-//!   replayed after a resume) is dropped by its id.
+//! - Messages are handled in their channel's lane (`crate::lanes`: a
+//!   channel's messages in order, many channels at once, so one long turn
+//!   holds up its own channel only), fed by one task through a bounded
+//!   queue while the gateway keeps being read: a long turn must not stop
+//!   the heartbeats. A message seen again (events replayed after a resume)
+//!   is dropped by its id. Each message is spooled in the sealed store
+//!   (`channels/discord/spool`) as it is taken, and what is still queued
+//!   when the channel stops is spooled then: a restart answers it, once.
 //! - Messages from bots (the bot's own included), webhooks and the
 //!   platform's notices are dropped before the dispatch.
 //! - Replies go through the REST API, threaded to the message they answer,
@@ -48,6 +52,7 @@ use std::time::Duration;
 
 use futures::{FutureExt, StreamExt};
 use hardshell_secrets::SecretValue;
+use hardshell_storage::Scope;
 use tokio::sync::{mpsc, watch};
 use twilight_gateway::error::ReceiveMessageErrorType;
 use twilight_gateway::{CloseFrame, Message, Shard};
@@ -55,6 +60,8 @@ use url::Url;
 
 use crate::Platform;
 use crate::dispatch::{Dispatcher, Inbound};
+use crate::lanes::{Lanes, OutboxFor};
+use crate::outbox::Outbox;
 use crate::verify::VerifyError;
 use crate::webhook::WebhookEndpoint;
 use answering::{Answering, Arrived, Via};
@@ -63,8 +70,8 @@ use gateway::{Intake, Taken};
 pub use interactions::DiscordInteractions;
 use outbox::DiscordOutbox;
 
-/// Messages waiting for the one handling task; past it, a flood is dropped
-/// rather than stalling the gateway's heartbeats.
+/// Messages waiting to be taken into their lanes; past it, a flood is
+/// dropped rather than stalling the gateway's heartbeats.
 const QUEUE: usize = 256;
 /// Wait after Discord refused the token or the intents: the owner's to fix.
 const REFUSED_WAIT: Duration = Duration::from_secs(300);
@@ -103,6 +110,8 @@ pub struct DiscordChannel {
     webhook: Option<Arc<DiscordInteractions>>,
     /// Where attachments may be fetched from.
     cdn_hosts: Vec<String>,
+    /// The sealed store's `channels/discord` scope, for the spool.
+    state: Scope,
 }
 
 impl std::fmt::Debug for DiscordChannel {
@@ -122,11 +131,13 @@ impl DiscordChannel {
     /// store's). Nothing is asked of Discord until [`DiscordChannel::run`].
     /// The gateway is Discord's own (`wss://gateway.discord.gg`), except
     /// behind a loopback API root (a local emulator), whose `GET
-    /// /gateway/bot` names its own.
+    /// /gateway/bot` names its own. `state` is the sealed store's
+    /// `channels/discord` scope, where taken messages are spooled.
     pub fn new(
         config: &hardshell_config::Discord,
         token: SecretValue,
         dispatcher: Dispatcher,
+        state: Scope,
     ) -> Result<Self, DiscordChannelError> {
         debug_assert_eq!(dispatcher.platform(), Platform::Discord);
         let root = Url::parse(config.api_root.as_str()).map_err(|_| DiscordChannelError::Root)?;
@@ -147,6 +158,7 @@ impl DiscordChannel {
             interactions: (taken, waiting),
             webhook,
             cdn_hosts: config.cdn_hosts.clone(),
+            state,
         })
     }
 
@@ -209,17 +221,23 @@ impl DiscordChannel {
     /// Reads the gateway until `shutdown` completes. Getting ready is
     /// retried (Discord may be unreachable at start), and so is a gateway
     /// Discord closed for good (a refused token, intents not enabled),
-    /// slowly. The message being handled is finished first; those still
-    /// queued are dropped.
+    /// slowly. What a previous run left unanswered is answered first. At
+    /// shutdown the turns running are finished; what is still waiting stays
+    /// spooled for the next start.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
+        let outbox = DiscordOutbox::with_cdn_hosts(self.api.clone(), self.cdn_hosts.clone());
+        let outbox_for: OutboxFor =
+            Arc::new(move |_: &Inbound| Box::new(outbox.clone()) as Box<dyn Outbox>);
+        // Without its spool the channel does not take a message it could
+        // lose: it does not connect.
+        let Some(lanes) =
+            Lanes::open("discord", self.dispatcher.clone(), outbox_for, &self.state).await
+        else {
+            return;
+        };
         let (queue, waiting) = mpsc::channel(QUEUE);
         let stopping = Arc::new(AtomicBool::new(false));
-        let handler = tokio::spawn(handle_in_order(
-            waiting,
-            self.dispatcher.clone(),
-            DiscordOutbox::with_cdn_hosts(self.api.clone(), self.cdn_hosts.clone()),
-            stopping.clone(),
-        ));
+        let handler = tokio::spawn(take_into_lanes(waiting, lanes, stopping.clone()));
         let (taken, arrived) = {
             let (_, closed) = mpsc::channel(1);
             let arrived = std::mem::replace(&mut self.interactions.1, closed);
@@ -343,22 +361,40 @@ fn pass_on(
     }
 }
 
-async fn handle_in_order(
+/// Spools each message taken and hands it to its channel's lane, in the
+/// order it came, until the queue closes. Once the channel is stopping, what
+/// is still queued is only spooled, for the next start; then the lanes
+/// finish their running turns.
+async fn take_into_lanes(
     mut waiting: mpsc::Receiver<Inbound>,
-    dispatcher: Arc<Dispatcher>,
-    outbox: DiscordOutbox,
+    mut lanes: Lanes,
     stopping: Arc<AtomicBool>,
 ) {
     while let Some(inbound) = waiting.recv().await {
-        if stopping.load(Ordering::SeqCst) {
-            return;
+        let key = spool_key(&inbound);
+        let spooled = if stopping.load(Ordering::SeqCst) {
+            lanes.keep(&key, inbound).await
+        } else {
+            lanes.take(&key, inbound).await
+        };
+        if let Err(e) = spooled {
+            tracing::error!(error = %e, "discord: a message taken could not be spooled; it is lost");
         }
-        let message = inbound.message.clone().unwrap_or_default();
-        match dispatcher.handle(inbound, &outbox).await {
-            Ok(handled) => tracing::debug!(%message, ?handled, "discord: message handled"),
-            Err(e) => {
-                tracing::error!(%message, error = %e, "discord: a message could not be handled");
-            }
+    }
+    lanes.stop().await;
+}
+
+/// A message's key for the spool: its id; a slash command, which has none
+/// (and is never delivered twice), one unique to this take: the time and a
+/// count within the run.
+fn spool_key(inbound: &Inbound) -> String {
+    static COMMANDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    match &inbound.message {
+        Some(id) => format!("message:{id}"),
+        None => {
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+            let count = COMMANDS.fetch_add(1, Ordering::SeqCst);
+            format!("command:{now}:{count}")
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod chunk;
 pub mod conversations;
 pub mod discord;
 pub mod dispatch;
+mod lanes;
 mod network;
 pub mod outbox;
 pub mod pairing;

@@ -5,9 +5,15 @@
 //! - At start the bot's own ids are read (`auth.test`): its user id spots
 //!   mentions (`<@U…>`) and its own messages, which are dropped with every
 //!   other bot's before the dispatch, so the bot never answers itself.
-//! - Events are taken once (by `event_id`) and handled one at a time, in
-//!   order, by one task; Socket Mode acknowledges each envelope before it
-//!   is handled, and the Events API answers each delivery at once.
+//! - Events are taken once (by `event_id`, and a message once by its
+//!   `channel:ts`) and handled in their conversation's lane
+//!   (`crate::lanes`: a conversation's messages in order, many at once, so
+//!   one long turn holds up its own conversation only). Socket Mode
+//!   acknowledges each envelope before it is handled, and the Events API
+//!   answers each delivery at once, so each message is spooled in the
+//!   sealed store as the run takes it, and what is still queued when the
+//!   channel stops is spooled then: a restart answers it, once. (A process
+//!   killed outright loses what was queued and not yet taken.)
 //! - Answers go through the Web API with the bot token: `chat.postMessage`
 //!   (in the thread of a channel message), `chat.update` for a reply shown
 //!   as it is written.
@@ -18,9 +24,8 @@
 //! - The app's slash command (`/hardshell` unless configured otherwise) is
 //!   a message: no text or `new` starts a new conversation, anything else
 //!   goes to the agent, in order with the events around it.
-//! - Slack keeps nothing the edge must remember across a restart (an
-//!   envelope not acknowledged is delivered again), so the channel has no
-//!   state in the sealed store.
+//! - The spool is the channel's only state in the sealed store
+//!   (`channels/slack/spool`).
 
 pub mod api;
 mod events;
@@ -35,11 +40,14 @@ use std::time::Duration;
 
 use futures::FutureExt;
 use hardshell_secrets::SecretValue;
+use hardshell_storage::Scope;
 use tokio::sync::{mpsc, watch};
 use url::Url;
 
 use crate::Platform;
-use crate::dispatch::{Dispatcher, Pressed};
+use crate::dispatch::{Dispatcher, Inbound, Pressed};
+use crate::lanes::{Lanes, OutboxFor};
+use crate::outbox::Outbox;
 use crate::webhook::WebhookEndpoint;
 use api::{BotIdentity, SlackApi, SlackError};
 pub use events::Taken;
@@ -49,8 +57,8 @@ use interactive::Press;
 pub use outbox::SlackOutbox;
 pub use webhook::SlackEvents;
 
-/// Messages waiting for the dispatch; past it new ones are dropped (and
-/// logged) rather than held without bound while a turn runs.
+/// Messages waiting to be taken into their lanes; past it new ones are
+/// dropped (and logged) rather than held without bound.
 const QUEUE: usize = 64;
 /// Presses waiting to be answered; a person presses far fewer.
 const PRESS_QUEUE: usize = 16;
@@ -95,6 +103,8 @@ pub struct SlackChannel {
     waiting: mpsc::Receiver<Delivery>,
     presses: mpsc::Receiver<Press>,
     transport: Transport,
+    /// The sealed store's `channels/slack` scope, for the spool.
+    state: Scope,
 }
 
 /// Where deliveries arrive and where the run takes them from.
@@ -129,11 +139,14 @@ enum Transport {
 }
 
 impl SlackChannel {
-    /// The channel `config` describes, with the secrets it names.
+    /// The channel `config` describes, with the secrets it names; `state`
+    /// is the sealed store's `channels/slack` scope, where taken messages
+    /// are spooled.
     pub fn new(
         config: &hardshell_config::Slack,
         secrets: SlackSecrets,
         dispatcher: Dispatcher,
+        state: Scope,
     ) -> Result<Self, SlackChannelError> {
         let root = Url::parse(config.api_root.as_str())
             .map_err(|_| SlackChannelError::Client(SlackError::Root("not a URL")))?;
@@ -141,20 +154,28 @@ impl SlackChannel {
             .map_err(SlackChannelError::Client)?;
         let command = config.command.as_str();
         match config.mode {
-            hardshell_config::SlackMode::Socket => Self::socket_answering(api, dispatcher, command),
+            hardshell_config::SlackMode::Socket => {
+                Self::socket_answering(api, dispatcher, command, state)
+            }
             hardshell_config::SlackMode::Events => {
                 let secret = secrets
                     .signing_secret
                     .ok_or(SlackChannelError::NoSigningSecret)?;
-                Ok(Self::events_answering(api, secret, dispatcher, command))
+                Ok(Self::events_answering(
+                    api, secret, dispatcher, command, state,
+                ))
             }
         }
     }
 
     /// Socket Mode, answering [`DEFAULT_COMMAND`]; the client must hold the
     /// app-level token.
-    pub fn socket(api: SlackApi, dispatcher: Dispatcher) -> Result<Self, SlackChannelError> {
-        Self::socket_answering(api, dispatcher, DEFAULT_COMMAND)
+    pub fn socket(
+        api: SlackApi,
+        dispatcher: Dispatcher,
+        state: Scope,
+    ) -> Result<Self, SlackChannelError> {
+        Self::socket_answering(api, dispatcher, DEFAULT_COMMAND, state)
     }
 
     /// Socket Mode, answering the slash command `command` (`/name`).
@@ -162,6 +183,7 @@ impl SlackChannel {
         api: SlackApi,
         dispatcher: Dispatcher,
         command: &str,
+        state: Scope,
     ) -> Result<Self, SlackChannelError> {
         debug_assert_eq!(dispatcher.platform(), Platform::Slack);
         if !api.has_app_token() {
@@ -177,13 +199,19 @@ impl SlackChannel {
                 inbox: Box::new(queues.inbox),
                 tls: platform_tls()?,
             },
+            state,
         })
     }
 
     /// The Events API, answering [`DEFAULT_COMMAND`], its deliveries
     /// signed with `signing_secret`.
-    pub fn events(api: SlackApi, signing_secret: SecretValue, dispatcher: Dispatcher) -> Self {
-        Self::events_answering(api, signing_secret, dispatcher, DEFAULT_COMMAND)
+    pub fn events(
+        api: SlackApi,
+        signing_secret: SecretValue,
+        dispatcher: Dispatcher,
+        state: Scope,
+    ) -> Self {
+        Self::events_answering(api, signing_secret, dispatcher, DEFAULT_COMMAND, state)
     }
 
     /// The Events API, answering the slash command `command` (`/name`).
@@ -192,6 +220,7 @@ impl SlackChannel {
         signing_secret: SecretValue,
         dispatcher: Dispatcher,
         command: &str,
+        state: Scope,
     ) -> Self {
         debug_assert_eq!(dispatcher.platform(), Platform::Slack);
         let queues = Queues::new(command);
@@ -202,6 +231,7 @@ impl SlackChannel {
             waiting: queues.waiting,
             presses: queues.presses,
             transport: Transport::Events { route },
+            state,
         }
     }
 
@@ -215,9 +245,10 @@ impl SlackChannel {
     }
 
     /// Reads the bot's identity (retried: Slack may be unreachable at
-    /// start), then connects (Socket Mode) and hands each message to the
-    /// dispatch in order, until `shutdown` completes; the message being
-    /// handled then is finished first.
+    /// start), then connects (Socket Mode) and hands each message to its
+    /// conversation's lane, until `shutdown` completes; the turns running
+    /// then are finished first, and what is waiting stays spooled for the
+    /// next start (which answers it first).
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown.fuse());
         let Some(bot) = identify(&self.api, &mut shutdown).await else {
@@ -225,6 +256,17 @@ impl SlackChannel {
         };
         let reader = Reader::new(bot);
         let outbox = SlackOutbox::new(self.api.clone());
+        let each = outbox.clone();
+        let outbox_for: OutboxFor =
+            Arc::new(move |_: &Inbound| Box::new(each.clone()) as Box<dyn Outbox>);
+        // Without its spool the channel does not take a message it could
+        // lose: Socket Mode does not connect (Slack keeps the events), and
+        // the Events route's queue closes (each delivery dropped, logged).
+        let Some(lanes) =
+            Lanes::open("slack", self.dispatcher.clone(), outbox_for, &self.state).await
+        else {
+            return;
+        };
         let (stop, stopped) = watch::channel(false);
         let until_stopped = || {
             let mut stopped = stopped.clone();
@@ -241,8 +283,7 @@ impl SlackChannel {
         let handling = Handling {
             waiting: self.waiting,
             reader,
-            dispatcher: self.dispatcher,
-            outbox,
+            lanes,
         };
         match self.transport {
             Transport::Events { route: _ } => {
@@ -286,37 +327,58 @@ async fn identify(
     }
 }
 
-/// The queue's consumer: one message at a time, in order.
+/// The queue's consumer: each message spooled and handed to its
+/// conversation's lane, in the order it came.
 struct Handling {
     waiting: mpsc::Receiver<Delivery>,
     reader: Reader,
-    dispatcher: Arc<Dispatcher>,
-    outbox: SlackOutbox,
+    lanes: Lanes,
 }
 
 impl Handling {
-    /// Handles queued events until `stop` completes (or the queue closes);
-    /// a message being handled is finished first.
+    /// Takes queued events until `stop` completes (or the queue closes);
+    /// then spools what is still queued and lets the lanes finish their
+    /// running turns.
     async fn until(mut self, stop: impl Future<Output = ()>) {
         let mut stop = std::pin::pin!(stop.fuse());
         loop {
             let delivery = tokio::select! {
-                () = &mut stop => return,
+                biased;
+                () = &mut stop => break,
                 next = self.waiting.recv() => match next {
                     Some(delivery) => delivery,
-                    None => return,
+                    None => break,
                 },
             };
-            let inbound = match delivery {
-                Delivery::Event(callback) => self.reader.read(&callback),
-                Delivery::Command(command) => Some(command.inbound),
-            };
-            let Some(inbound) = inbound else {
+            let Some((key, inbound)) = self.message(delivery) else {
                 continue;
             };
-            match self.dispatcher.handle(inbound, &self.outbox).await {
-                Ok(handled) => tracing::debug!(?handled, "slack: message handled"),
-                Err(e) => tracing::error!(error = %e, "slack: a message could not be handled"),
+            if let Err(e) = self.lanes.take(&key, inbound).await {
+                tracing::error!(error = %e, "slack: a message taken could not be spooled; it is lost");
+            }
+        }
+        self.waiting.close();
+        while let Ok(delivery) = self.waiting.try_recv() {
+            let Some((key, inbound)) = self.message(delivery) else {
+                continue;
+            };
+            if let Err(e) = self.lanes.keep(&key, inbound).await {
+                tracing::error!(error = %e, "slack: a message taken could not be spooled at shutdown; it is lost");
+            }
+        }
+        self.lanes.stop().await;
+    }
+
+    /// A delivery's message and its key for the spool: an event's
+    /// `channel:ts`, a slash command's `trigger_id`.
+    fn message(&mut self, delivery: Delivery) -> Option<(String, Inbound)> {
+        match delivery {
+            Delivery::Event(callback) => self
+                .reader
+                .read(&callback)
+                .map(|(key, inbound)| (format!("message:{key}"), inbound)),
+            Delivery::Command(command) => {
+                Some((format!("command:{}", command.trigger), command.inbound))
             }
         }
     }

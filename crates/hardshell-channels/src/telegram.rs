@@ -9,7 +9,7 @@
 //!   never in a tight loop.
 //! - A person's message is spooled in the sealed store before the offset
 //!   past it is saved (and Telegram told, by the next poll), then handled in
-//!   its chat's lane (`lanes.rs`: a chat's messages in order, many chats at
+//!   its chat's lane (`crate::lanes`: a chat's messages in order, many chats at
 //!   once); its spool entry goes when it is answered. A restart replays the
 //!   spool: nothing taken is lost, and an update at or before the saved
 //!   offset, or already taken, is skipped if Telegram sends it again.
@@ -17,7 +17,6 @@
 //!   dispatch, so the bot never answers itself or another bot.
 
 pub mod api;
-mod lanes;
 pub mod types;
 pub mod webhook;
 
@@ -31,10 +30,10 @@ use hardshell_storage::{ObjectKey, Scope, StorageError};
 
 use crate::chunk::{self, ChunkLimit};
 use crate::dispatch::{Dispatcher, Inbound, InboundFile, Place, Pressed};
+use crate::lanes::{Lanes, OutboxFor};
 use crate::outbox::{Outbox, OutboxError};
 use crate::{Platform, Sender};
 use api::{TelegramApi, TelegramError};
-use lanes::{Lanes, Spooled};
 use types::{ChatAction, ChatType, Message, OutgoingMessage, Update, User};
 
 /// How long one `getUpdates` waits for an update.
@@ -164,28 +163,11 @@ impl TelegramChannel {
     /// The chats' lanes, with what a previous run left unanswered back in
     /// them; `None` when the spool cannot be opened.
     async fn lanes(&self) -> Option<Lanes> {
-        let spool = match ObjectKey::parse("spool")
-            .map_err(StorageError::from)
-            .and_then(|key| self.state.scope(&key))
-        {
-            Ok(spool) => spool,
-            Err(e) => {
-                tracing::error!(error = %e, "telegram: the spool cannot be opened");
-                return None;
-            }
-        };
-        let mut lanes = Lanes::new(self.dispatcher.clone(), self.api.clone(), spool);
-        match lanes.replay().await {
-            Ok(0) => {}
-            Ok(count) => tracing::info!(
-                count,
-                "telegram: messages taken before a restart are handled now"
-            ),
-            Err(e) => {
-                tracing::error!(error = %e, "telegram: the spool could not be read; what it holds waits for the next start")
-            }
-        }
-        Some(lanes)
+        let api = self.api.clone();
+        let outbox_for: OutboxFor = Arc::new(move |_: &Inbound| {
+            Box::new(TelegramOutbox { api: api.clone() }) as Box<dyn Outbox>
+        });
+        Lanes::open("telegram", self.dispatcher.clone(), outbox_for, &self.state).await
     }
 
     /// Runs `ready` until it succeeds (with a backoff, and a long wait when
@@ -291,7 +273,7 @@ impl TelegramChannel {
     /// the message could not be spooled: the offset stays before it.
     async fn take(&self, polling: &mut Polling, lanes: &mut Lanes, update: Update) -> bool {
         let id = update.update_id;
-        if polling.offset.is_some_and(|offset| id < offset) || lanes.is_taken(id) {
+        if polling.offset.is_some_and(|offset| id < offset) || lanes.is_taken(&id.to_string()) {
             return true;
         }
         if let Some(press) = &update.callback_query {
@@ -302,12 +284,7 @@ impl TelegramChannel {
             .message
             .as_ref()
             .and_then(|m| inbound(&polling.bot, m))
-            && let Err(e) = lanes
-                .take(Spooled {
-                    update: id,
-                    inbound,
-                })
-                .await
+            && let Err(e) = lanes.take(&id.to_string(), inbound).await
         {
             tracing::error!(update = id, error = %e, "telegram: an update could not be spooled");
             return false;

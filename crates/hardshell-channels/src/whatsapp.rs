@@ -10,9 +10,15 @@
 //!   body before anything is parsed; then every change must name the
 //!   configured phone number id, or nothing is taken; a message id already
 //!   taken is a duplicate (Meta retries a delivery it thinks failed).
-//! - A delivery is answered at once and handled after, in order, by the
-//!   [`WhatsappWorker`] the wiring runs, one message at a time, each turn to
-//!   its end.
+//! - A delivery is answered at once and handled after by the
+//!   [`WhatsappWorker`] the wiring runs, in its chat's lane (`crate::lanes`:
+//!   a chat's messages in order, many chats at once, so one user's long
+//!   turn does not hold up another's). Each message is spooled in the sealed
+//!   store as the worker takes it, and what the queue still holds when the
+//!   channel stops is spooled then: a delivery Meta was told was taken is
+//!   answered after a restart, once. (A process killed outright loses what
+//!   was queued and not yet taken by the worker: at most [`QUEUE`]
+//!   deliveries, for the moments between the 200 and the take.)
 //! - An image or a document a user sends is a file known by its media id;
 //!   the dispatch has it fetched (see [`api::media`]) only for a paired
 //!   sender. The agent's files go out as documents.
@@ -26,11 +32,14 @@ use std::sync::{Arc, Mutex};
 
 use futures::FutureExt;
 use hardshell_secrets::SecretValue;
+use hardshell_storage::Scope;
 use http::Method;
 use tokio::sync::mpsc;
 
 use crate::Platform;
 use crate::dispatch::{Dispatcher, Inbound};
+use crate::lanes::{Lanes, OutboxFor};
+use crate::outbox::Outbox;
 use crate::verify::{self, SeenIds};
 use crate::webhook::{WebhookEndpoint, WebhookOutcome, WebhookRequest};
 use api::{WhatsappApi, WhatsappError};
@@ -82,21 +91,25 @@ impl std::fmt::Debug for WhatsappWebhook {
     }
 }
 
-/// Handles the accepted deliveries, in order; see [`WhatsappWorker::run`].
+/// Handles the accepted deliveries, each chat in order; see
+/// [`WhatsappWorker::run`].
 #[derive(Debug)]
 pub struct WhatsappWorker {
     api: Arc<WhatsappApi>,
-    dispatcher: Dispatcher,
+    dispatcher: Arc<Dispatcher>,
     queue: mpsc::Receiver<Vec<Inbound>>,
+    state: Scope,
 }
 
 /// The channel from its `[channels.whatsapp]` section, its secrets and the
 /// dispatch of `Platform::Whatsapp`: the route for the edge's table, and
-/// the worker to run until shutdown.
+/// the worker to run until shutdown. `state` is the sealed store's
+/// `channels/whatsapp` scope, where taken messages are spooled.
 pub fn channel(
     config: &hardshell_config::Whatsapp,
     secrets: WhatsappSecrets,
     dispatcher: Dispatcher,
+    state: Scope,
 ) -> Result<(Arc<WhatsappWebhook>, WhatsappWorker), WhatsappChannelError> {
     if dispatcher.platform() != Platform::Whatsapp {
         return Err(WhatsappChannelError::OtherPlatform(dispatcher.platform()));
@@ -116,8 +129,9 @@ pub fn channel(
     };
     let worker = WhatsappWorker {
         api: Arc::new(api),
-        dispatcher,
+        dispatcher: Arc::new(dispatcher),
         queue: receiver,
+        state,
     };
     Ok((Arc::new(webhook), worker))
 }
@@ -198,36 +212,66 @@ impl WhatsappWebhook {
 }
 
 impl WhatsappWorker {
-    /// Handles accepted deliveries, one message at a time, in the order they
-    /// were accepted, until `shutdown` completes (the message being handled
-    /// is finished first; those still queued are lost, as Meta was told
-    /// they were taken) or the webhook is dropped.
+    /// Handles accepted deliveries, each message in its chat's lane, until
+    /// `shutdown` completes or the webhook is dropped. What a previous run
+    /// left unanswered is handled first. At shutdown the turns running are
+    /// finished, and every message taken or still queued stays spooled for
+    /// the next start (Meta was told it was taken); a later delivery is
+    /// refused for Meta to retry.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) {
         let mut shutdown = std::pin::pin!(shutdown.fuse());
+        let api = self.api.clone();
+        let outbox_for: OutboxFor = Arc::new(move |inbound: &Inbound| {
+            Box::new(WhatsappOutbox {
+                api: api.clone(),
+                answering: inbound.message.clone(),
+            }) as Box<dyn Outbox>
+        });
+        // Without its spool the worker ends: the queue closes, so every
+        // delivery is refused (503) and Meta retries it later.
+        let Some(mut lanes) =
+            Lanes::open("whatsapp", self.dispatcher.clone(), outbox_for, &self.state).await
+        else {
+            return;
+        };
         loop {
             let delivery = tokio::select! {
-                () = &mut shutdown => return,
+                biased;
+                () = &mut shutdown => break,
                 delivery = self.queue.recv() => delivery,
             };
-            let Some(messages) = delivery else { return };
+            let Some(messages) = delivery else { break };
             for inbound in messages {
-                self.handle(inbound).await;
-                if (&mut shutdown).now_or_never().is_some() {
-                    return;
-                }
+                Self::take(&mut lanes, inbound).await;
             }
+        }
+        self.queue.close();
+        while let Ok(messages) = self.queue.try_recv() {
+            for inbound in messages {
+                Self::keep(&mut lanes, inbound).await;
+            }
+        }
+        lanes.stop().await;
+    }
+
+    /// Spools a message and hands it to its chat's lane.
+    async fn take(lanes: &mut Lanes, inbound: Inbound) {
+        // The webhook queues only messages with an id (its duplicate check).
+        let Some(id) = inbound.message.clone() else {
+            return;
+        };
+        if let Err(e) = lanes.take(&id, inbound).await {
+            tracing::error!(%id, error = %e, "whatsapp: a message taken could not be spooled; it is lost");
         }
     }
 
-    async fn handle(&self, inbound: Inbound) {
-        let outbox = WhatsappOutbox {
-            api: self.api.clone(),
-            answering: inbound.message.clone(),
+    /// Spools a message still queued when the channel stops.
+    async fn keep(lanes: &mut Lanes, inbound: Inbound) {
+        let Some(id) = inbound.message.clone() else {
+            return;
         };
-        let id = inbound.message.clone().unwrap_or_default();
-        match self.dispatcher.handle(inbound, &outbox).await {
-            Ok(handled) => tracing::debug!(%id, ?handled, "whatsapp: message handled"),
-            Err(e) => tracing::error!(%id, error = %e, "whatsapp: a message could not be handled"),
+        if let Err(e) = lanes.keep(&id, inbound).await {
+            tracing::error!(%id, error = %e, "whatsapp: a message taken could not be spooled at shutdown; it is lost");
         }
     }
 }

@@ -74,6 +74,36 @@ async fn a_paired_sender_is_answered_and_the_bots_own_echo_is_ignored() {
 }
 
 #[tokio::test]
+async fn a_long_turn_holds_up_its_own_channel_only_and_a_channel_keeps_its_order() {
+    let bot = Bot::start("answered").await;
+    bot.pair().await;
+    let slow = bot.crabline.inject(direct("slow one"));
+    let until = std::time::Instant::now() + WAIT;
+    while bot.turns() < 1 {
+        assert!(std::time::Instant::now() < until, "the slow turn started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let next = bot.crabline.inject(direct("next"));
+    let guild = bot
+        .crabline
+        .inject(in_guild("<@135000000000000001> meanwhile"));
+    // The guild channel is answered while the direct chat's turn is held.
+    let sent = bot.crabline.wait_sent("messages", 1, WAIT).await;
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["message_reference"]["message_id"], id(&guild));
+    assert_eq!(bot.turns(), 2, "the direct chat's next turn waits");
+
+    bot.agent.open.send_replace(true);
+    let sent = bot.crabline.wait_sent("messages", 3, WAIT).await;
+    let answered: Vec<&Value> = sent[1..]
+        .iter()
+        .map(|m| &m["message_reference"]["message_id"])
+        .collect();
+    assert_eq!(answered, [&json!(id(&slow)), &json!(id(&next))]);
+    bot.stop().await;
+}
+
+#[tokio::test]
 async fn a_guild_message_is_answered_only_when_it_mentions_the_bot() {
     let bot = Bot::start("answered in the guild").await;
     bot.pair().await;
@@ -117,7 +147,8 @@ async fn a_refused_token_never_reaches_the_gateway() {
         ..Default::default()
     };
     let wrong = setup::secret("MTM1MDAwMDAwMDAwMDAwOTk5.wrong.token-value");
-    let channel = DiscordChannel::new(&config, wrong, dispatcher).unwrap();
+    let channel =
+        DiscordChannel::new(&config, wrong, dispatcher, _store.scope("channels/discord")).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(channel.run(async move {
         let _ = stopped.await;
@@ -142,7 +173,13 @@ async fn a_token_outside_the_portals_grammar_is_refused_before_anything_is_sent(
     let config = hardshell_config::Discord::default();
     let (_store, dispatcher, _, _) = setup::dispatcher("x").await;
     let token = "not a token\r\nX: y";
-    let error = DiscordChannel::new(&config, setup::secret(token), dispatcher).unwrap_err();
+    let error = DiscordChannel::new(
+        &config,
+        setup::secret(token),
+        dispatcher,
+        _store.scope("channels/discord"),
+    )
+    .unwrap_err();
     let shown = format!("{error} {error:?}");
     assert!(shown.contains("token refused"), "{shown}");
     assert!(!shown.contains("not a token"), "{shown}");

@@ -147,10 +147,15 @@ impl Bot {
             .unwrap()
             .to_owned();
         let relay = Relay::start(&gateway).await;
-        let channel = DiscordChannel::new(&config, setup::secret(crabline.bot_token()), dispatcher)
-            .unwrap()
-            .on_local_gateway(&relay.url)
-            .unwrap();
+        let channel = DiscordChannel::new(
+            &config,
+            setup::secret(crabline.bot_token()),
+            dispatcher,
+            store.scope("channels/discord"),
+        )
+        .unwrap()
+        .on_local_gateway(&relay.url)
+        .unwrap();
         let webhook = channel.webhook();
         let (stop, stopped) = oneshot::channel();
         let running = tokio::spawn(channel.run(stopped.map(drop)));

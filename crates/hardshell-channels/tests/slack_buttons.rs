@@ -16,7 +16,7 @@ use fake::{TEAM, callback, direct_message, press};
 use hardshell_channels::ChannelRole;
 use running::{Running, running};
 use serde_json::{Value, json};
-use setup::{APPROVAL, RAN};
+use setup::{AGENT_REPLY, APPROVAL, RAN};
 
 const OWNER_CHAT: &str = "DU0OWNER";
 
@@ -102,6 +102,47 @@ async fn press_with(
     run.fake
         .interact(&envelope, press(trigger, user, channel, &ts, text, value));
     run.fake.wait_ack(&envelope).await;
+}
+
+#[tokio::test]
+async fn a_turn_waiting_for_its_answer_holds_up_its_own_chat_only() {
+    let (run, question, _ts) = asked().await;
+    let fake = &run.fake;
+    // The owner's turn waits for a press; the guest's chat goes on.
+    run.fake.deliver(
+        "env-guest",
+        callback(
+            "EvGuest",
+            direct_message("U0GUEST", "hello", "1700000000.000002"),
+        ),
+    );
+    let posted = fake.wait_calls("chat.postMessage", 2).await;
+    assert_eq!(posted[1]["channel"], "DU0GUEST");
+    assert_eq!(posted[1]["text"], AGENT_REPLY);
+    // The owner's next message waits behind the turn that asked.
+    run.fake.deliver(
+        "env-next",
+        callback(
+            "EvNext",
+            direct_message("U0OWNER", "and then", "1700000000.000003"),
+        ),
+    );
+    run.fake.wait_ack("env-next").await;
+    assert!(run.setup.answers().is_empty(), "the question is unanswered");
+    assert_eq!(
+        run.setup.turns(),
+        2,
+        "the owner's next turn has not started"
+    );
+    assert_eq!(fake.calls("chat.postMessage").len(), 2);
+    // Answered, the turn goes on, then the owner's next message.
+    answer(&run, "T1", "U0OWNER", OWNER_CHAT, &question, true).await;
+    let posted = fake.wait_calls("chat.postMessage", 4).await;
+    let owners: Vec<&Value> = posted[2..].iter().collect();
+    assert!(owners.iter().all(|p| p["channel"] == OWNER_CHAT));
+    assert_eq!(owners[0]["text"], RAN);
+    assert_eq!(owners[1]["text"], AGENT_REPLY);
+    run.stop().await;
 }
 
 #[tokio::test]

@@ -45,6 +45,7 @@ async fn endpoint(fake: &FakeSlack, setup: &mut Setup) -> Arc<dyn WebhookEndpoin
         &config(fake, SlackMode::Events),
         secrets,
         setup.dispatcher(),
+        setup.state(),
     )
     .unwrap();
     let route = channel.webhook().expect("events mode has a route");
@@ -171,20 +172,77 @@ async fn an_event_is_handled_once_and_its_replay_is_a_duplicate() {
     ));
     let refused = deliver(&endpoint, &signed(&forged, now, "guess"), &forged, now);
     assert_eq!(refused, WebhookOutcome::Rejected(VerifyError::BadSignature));
-    // A last event: once it is answered, everything before it was handled.
+    // A last event, in a chat of its own: once both are answered (chats
+    // run side by side, so in either order), nothing else was.
     let last = bytes(&callback(
         "Ev3",
         direct_message("U0LAST", "hi", "1700000000.000003"),
     ));
     deliver(&endpoint, &signed(&last, now, SIGNING_SECRET), &last, now);
     let posted = fake.wait_calls("chat.postMessage", 2).await;
-    let channels: Vec<_> = posted
+    let mut channels: Vec<_> = posted
         .iter()
         .map(|p| p["channel"].as_str().unwrap())
         .collect();
-    assert_eq!(channels, ["DU0STRANGER", "DU0LAST"]);
-    assert!(posted[0]["text"].as_str().unwrap().contains("pairing code"));
+    channels.sort_unstable();
+    assert_eq!(channels, ["DU0LAST", "DU0STRANGER"]);
+    assert!(
+        posted
+            .iter()
+            .all(|p| p["text"].as_str().unwrap().contains("pairing code"))
+    );
     assert_eq!(setup.turns(), 0);
+}
+
+#[tokio::test]
+async fn deliveries_answered_and_still_queued_at_shutdown_are_answered_after_a_restart_once() {
+    let fake = FakeSlack::start().await;
+    let mut setup = Setup::new(&[]).await;
+    setup.pair(&format!("{TEAM}:U0ONE")).await;
+    setup.pair(&format!("{TEAM}:U0TWO")).await;
+    let secrets = || SlackSecrets {
+        bot_token: secret(BOT_TOKEN),
+        app_token: None,
+        signing_secret: Some(secret(SIGNING_SECRET)),
+    };
+    let config = config(&fake, SlackMode::Events);
+    let first = SlackChannel::new(&config, secrets(), setup.dispatcher(), setup.state()).unwrap();
+    let route = first.webhook().unwrap();
+    let now = Utc::now();
+    for (event, user, ts) in [
+        ("Ev1", "U0ONE", "1700000000.000001"),
+        ("Ev2", "U0TWO", "1700000000.000002"),
+    ] {
+        let body = bytes(&callback(event, direct_message(user, "hi", ts)));
+        let answered = deliver(&route, &signed(&body, now, SIGNING_SECRET), &body, now);
+        assert_eq!(answered, WebhookOutcome::Accepted { body: Vec::new() });
+    }
+    // Slack was told both were taken; the channel stops before handling
+    // them: they are spooled, not lost.
+    first.run(async {}).await;
+    assert!(fake.calls("chat.postMessage").is_empty());
+    assert_eq!(setup.turns(), 0);
+    assert_eq!(setup.spooled().await, 2);
+
+    let dispatcher = setup.another_dispatcher(&[]).await;
+    let second = SlackChannel::new(&config, secrets(), dispatcher, setup.state()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(second.run(async move {
+        let _ = stopped.await;
+    }));
+    let posted = fake.wait_calls("chat.postMessage", 2).await;
+    let mut channels: Vec<_> = posted
+        .iter()
+        .map(|p| p["channel"].as_str().unwrap())
+        .collect();
+    channels.sort_unstable();
+    assert_eq!(channels, ["DU0ONE", "DU0TWO"]);
+    assert!(posted.iter().all(|p| p["text"] == AGENT_REPLY));
+    let _ = stop.send(());
+    running.await.unwrap();
+    assert_eq!(setup.turns(), 2);
+    // Answered once: nothing is left for another start.
+    assert_eq!(setup.spooled().await, 0);
 }
 
 #[tokio::test]
@@ -200,6 +258,7 @@ async fn deliveries_before_the_run_are_handled_once_it_runs() {
         &config(&fake, SlackMode::Events),
         secrets,
         setup.dispatcher(),
+        setup.state(),
     )
     .unwrap();
     let route = channel.webhook().unwrap();
@@ -232,6 +291,7 @@ async fn the_config_picks_the_mode_and_its_secret() {
         &config(&fake, SlackMode::Events),
         no_secret,
         setup.dispatcher(),
+        setup.state(),
     )
     .unwrap_err();
     assert!(refused.to_string().contains("signing secret"), "{refused}");
@@ -251,6 +311,7 @@ async fn the_config_picks_the_mode_and_its_secret() {
         &config(&fake, SlackMode::Socket),
         socket,
         setup.dispatcher(),
+        setup.state(),
     )
     .unwrap();
     assert!(channel.webhook().is_none());
@@ -456,7 +517,7 @@ async fn the_configured_slash_command_is_the_one_answered() {
         app_token: None,
         signing_secret: Some(secret(SIGNING_SECRET)),
     };
-    let channel = SlackChannel::new(&config, secrets, setup.dispatcher()).unwrap();
+    let channel = SlackChannel::new(&config, secrets, setup.dispatcher(), setup.state()).unwrap();
     let endpoint = channel.webhook().unwrap();
     tokio::spawn(channel.run(std::future::pending()));
     let now = Utc::now();

@@ -153,7 +153,7 @@ async fn socket_mode_needs_the_app_token() {
     let fake = FakeSlack::start().await;
     let mut setup = Setup::new(&[]).await;
     let api = SlackApi::new(fake.api_root(), secret(BOT_TOKEN), None).unwrap();
-    let refused = SlackChannel::socket(api, setup.dispatcher()).unwrap_err();
+    let refused = SlackChannel::socket(api, setup.dispatcher(), setup.state()).unwrap_err();
     assert!(refused.to_string().contains("app-level token"), "{refused}");
 }
 
@@ -162,7 +162,7 @@ async fn a_refused_identity_check_is_retried_after_its_wait() {
     let fake = FakeSlack::start().await;
     let mut setup = Setup::new(&[]).await;
     let api = SlackApi::new(fake.api_root(), secret(BOT_TOKEN), Some(secret(APP_TOKEN))).unwrap();
-    let channel = SlackChannel::socket(api, setup.dispatcher()).unwrap();
+    let channel = SlackChannel::socket(api, setup.dispatcher(), setup.state()).unwrap();
     // Slack rate-limits the first auth.test: the run waits it out, then connects.
     fake.rate_limit(1, 1);
     let (stop, stopped) = oneshot::channel::<()>();

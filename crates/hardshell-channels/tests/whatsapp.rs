@@ -12,6 +12,8 @@ mod api;
 mod files;
 #[path = "whatsapp/graph.rs"]
 mod graph;
+#[path = "whatsapp/lanes.rs"]
+mod lanes;
 #[path = "whatsapp/media.rs"]
 mod media;
 #[path = "whatsapp/webhook.rs"]
@@ -117,9 +119,11 @@ pub async fn wait_texts(crabline: &Crabline, count: usize) -> Vec<Value> {
 }
 
 /// An agent that answers every turn with "echo: <text>", counts them, and
-/// records the texts it was sent and the files deposited for it.
+/// records the texts it was sent and the files deposited for it. With a
+/// `hold`, a turn whose text starts with "slow" waits until it opens.
 #[derive(Debug, Default)]
 pub struct EchoAgent {
+    pub hold: Option<tokio::sync::watch::Receiver<bool>>,
     pub turns: AtomicU32,
     pub texts: Mutex<Vec<String>>,
     /// `(session, name, bytes)` of each file saved.
@@ -140,6 +144,7 @@ impl Agent for EchoAgent {
     ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
         self.turns.fetch_add(1, Ordering::SeqCst);
         self.texts.lock().unwrap().push(text.clone());
+        let hold = self.hold.clone().filter(|_| text.starts_with("slow"));
         let events = vec![
             ChatEvent::Accepted { seq: 0 },
             ChatEvent::Delta {
@@ -149,7 +154,13 @@ impl Agent for EchoAgent {
                 usage: Default::default(),
             },
         ];
-        async move { Ok(futures::StreamExt::boxed(futures::stream::iter(events))) }.boxed()
+        async move {
+            if let Some(mut hold) = hold {
+                let _ = hold.wait_for(|open| *open).await;
+            }
+            Ok(futures::StreamExt::boxed(futures::stream::iter(events)))
+        }
+        .boxed()
     }
 
     fn deposit(
@@ -210,7 +221,13 @@ impl Channel {
             app_secret: secret(APP_SECRET),
             verify_token: secret(VERIFY_TOKEN),
         };
-        let (webhook, worker) = whatsapp::channel(&config, secrets, dispatcher).unwrap();
+        let (webhook, worker) = whatsapp::channel(
+            &config,
+            secrets,
+            dispatcher,
+            store.scope("channels/whatsapp"),
+        )
+        .unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel();
         tokio::spawn(worker.run(async move {
             let _ = stopped.await;

@@ -228,13 +228,13 @@ impl Reader {
         }
     }
 
-    /// The message for the dispatch; `None` for what is not a person's new
-    /// message, or one already read (as the other of `message` and
-    /// `app_mention`).
-    pub fn read(&mut self, callback: &Callback) -> Option<Inbound> {
+    /// The message for the dispatch, with its key (`channel:ts`); `None`
+    /// for what is not a person's new message, or one already read (as the
+    /// other of `message` and `app_mention`).
+    pub fn read(&mut self, callback: &Callback) -> Option<(String, Inbound)> {
         let event = Event::deserialize(callback.event.as_ref()?).ok()?;
         let (key, inbound) = self.inbound(&event, callback.team_id.as_deref())?;
-        self.messages.first_time(&key).then_some(inbound)
+        self.messages.first_time(&key).then_some((key, inbound))
     }
 
     /// A person's message and its key (`channel:ts`); `None` for anything else.

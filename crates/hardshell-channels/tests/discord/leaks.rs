@@ -111,7 +111,8 @@ async fn an_unreachable_api_is_logged_without_the_token() {
         ..Default::default()
     };
     let token = setup::secret("MTM1MDAwMDAwMDAwMDAwMDAx.crabline.discord");
-    let channel = DiscordChannel::new(&config, token, dispatcher).unwrap();
+    let channel =
+        DiscordChannel::new(&config, token, dispatcher, _store.scope("channels/discord")).unwrap();
     assert!(!format!("{channel:?}").contains(TOKEN_SECRET));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(channel.run(async move {

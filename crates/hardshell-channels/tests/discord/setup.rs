@@ -20,7 +20,7 @@ use hardshell_protocol::chat::ChatEvent;
 use hardshell_secrets::SecretValue;
 use hardshell_testkit::TestStore;
 use hardshell_testkit::crabline::Crabline;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 use zeroize::Zeroizing;
 
@@ -35,6 +35,8 @@ pub const DM: &str = "135000000000000020";
 pub struct ScriptedAgent {
     pub turns: AtomicU32,
     pub reply: String,
+    /// A turn whose text starts with "slow" waits until this is `true`.
+    pub open: watch::Sender<bool>,
 }
 
 impl Agent for ScriptedAgent {
@@ -46,10 +48,12 @@ impl Agent for ScriptedAgent {
         &self,
         _subject: &str,
         _session: &str,
-        _text: String,
+        text: String,
         _request_id: String,
     ) -> BoxFuture<'_, Result<BoxStream<'static, ChatEvent>, String>> {
         self.turns.fetch_add(1, Ordering::SeqCst);
+        let mut open = self.open.subscribe();
+        let held = text.starts_with("slow");
         let events = vec![
             ChatEvent::Accepted { seq: 0 },
             ChatEvent::Delta {
@@ -59,7 +63,13 @@ impl Agent for ScriptedAgent {
                 usage: Default::default(),
             },
         ];
-        async move { Ok(futures::StreamExt::boxed(futures::stream::iter(events))) }.boxed()
+        async move {
+            if held {
+                let _ = open.wait_for(|open| *open).await;
+            }
+            Ok(futures::StreamExt::boxed(futures::stream::iter(events)))
+        }
+        .boxed()
     }
 }
 
@@ -85,6 +95,7 @@ pub async fn dispatcher(reply: &str) -> (TestStore, Dispatcher, Arc<ScriptedAgen
     let agent = Arc::new(ScriptedAgent {
         turns: AtomicU32::new(0),
         reply: reply.to_owned(),
+        open: watch::channel(false).0,
     });
     let (store, dispatcher, pairings) = dispatcher_with(agent.clone()).await;
     (store, dispatcher, agent, pairings)
@@ -136,10 +147,15 @@ impl Bot {
             .unwrap()
             .to_owned();
         let relay = Relay::start(&gateway).await;
-        let channel = DiscordChannel::new(&config(&crabline), token, dispatcher)
-            .unwrap()
-            .on_local_gateway(&relay.url)
-            .unwrap();
+        let channel = DiscordChannel::new(
+            &config(&crabline),
+            token,
+            dispatcher,
+            store.scope("channels/discord"),
+        )
+        .unwrap()
+        .on_local_gateway(&relay.url)
+        .unwrap();
         let (stop, stopped) = oneshot::channel();
         let running = tokio::spawn(channel.run(stopped.map(drop)));
         let bot = Bot {

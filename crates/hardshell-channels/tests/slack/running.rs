@@ -20,7 +20,7 @@ pub async fn running() -> Running {
     let fake = FakeSlack::start().await;
     let mut setup = Setup::new(&["C0GROUP"]).await;
     let api = SlackApi::new(fake.api_root(), secret(BOT_TOKEN), Some(secret(APP_TOKEN))).unwrap();
-    let channel = SlackChannel::socket(api, setup.dispatcher()).unwrap();
+    let channel = SlackChannel::socket(api, setup.dispatcher(), setup.state()).unwrap();
     assert!(channel.webhook().is_none(), "Socket Mode opens no route");
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(channel.run(async move {

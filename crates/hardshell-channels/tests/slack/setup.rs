@@ -117,8 +117,22 @@ impl Setup {
     pub async fn new(groups: &[&str]) -> Setup {
         let store = TestStore::new().await;
         let pairings = Pairings::new(store.scope("channels/pairing"));
-        let conversations = Conversations::new(store.scope("channels/conversations"));
         let agent = Arc::new(ScriptedAgent::default());
+        let mut setup = Setup {
+            _store: store,
+            pairings,
+            agent,
+            dispatcher: None,
+        };
+        setup.dispatcher = Some(setup.another_dispatcher(groups).await);
+        setup
+    }
+
+    /// A dispatcher on the same store, pairings and agent: a restarted
+    /// channel's, allowing `groups`.
+    pub async fn another_dispatcher(&self, groups: &[&str]) -> Dispatcher {
+        let store = &self._store;
+        let conversations = Conversations::new(store.scope("channels/conversations"));
         let audit = Arc::new(
             AuditLog::open(
                 &store.scope("audit"),
@@ -134,18 +148,28 @@ impl Setup {
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
             unpaired: Unpaired::Code,
         };
-        let dispatcher =
-            Dispatcher::new(rules, pairings.clone(), conversations, agent.clone(), audit);
-        Setup {
-            _store: store,
-            pairings,
-            agent,
-            dispatcher: Some(dispatcher),
-        }
+        Dispatcher::new(
+            rules,
+            self.pairings.clone(),
+            conversations,
+            self.agent.clone(),
+            audit,
+        )
     }
 
     pub fn dispatcher(&mut self) -> Dispatcher {
         self.dispatcher.take().unwrap()
+    }
+
+    /// How many messages the channel holds spooled.
+    pub async fn spooled(&self) -> usize {
+        let spool = self._store.scope("channels/slack/spool");
+        spool.list().await.unwrap().len()
+    }
+
+    /// The channel's own scope of the store, where it spools.
+    pub fn state(&self) -> hardshell_storage::Scope {
+        self._store.scope("channels/slack")
     }
 
     pub async fn pair(&self, id: &str) {

@@ -252,7 +252,13 @@ async fn the_channel_needs_its_number_its_dispatch_and_a_bearer_token() {
         ..Default::default()
     };
     let telegram = dispatcher(&store, Platform::Telegram, agent.clone(), &pairings).await;
-    let error = whatsapp::channel(&config, secrets(), telegram).unwrap_err();
+    let error = whatsapp::channel(
+        &config,
+        secrets(),
+        telegram,
+        store.scope("channels/whatsapp"),
+    )
+    .unwrap_err();
     assert!(
         matches!(
             error,
@@ -266,7 +272,8 @@ async fn the_channel_needs_its_number_its_dispatch_and_a_bearer_token() {
         ..config.clone()
     };
     let own = dispatcher(&store, Platform::Whatsapp, agent.clone(), &pairings).await;
-    let error = whatsapp::channel(&no_number, secrets(), own).unwrap_err();
+    let error = whatsapp::channel(&no_number, secrets(), own, store.scope("channels/whatsapp"))
+        .unwrap_err();
     assert!(
         matches!(error, WhatsappChannelError::NoPhoneNumberId),
         "{error}"
@@ -277,7 +284,8 @@ async fn the_channel_needs_its_number_its_dispatch_and_a_bearer_token() {
         access_token: secret("EAA token"),
         ..secrets()
     };
-    let error = whatsapp::channel(&config, spaced, own).unwrap_err();
+    let error =
+        whatsapp::channel(&config, spaced, own, store.scope("channels/whatsapp")).unwrap_err();
     assert!(
         matches!(error, WhatsappChannelError::Api(WhatsappError::Token)),
         "{error}"
@@ -285,5 +293,5 @@ async fn the_channel_needs_its_number_its_dispatch_and_a_bearer_token() {
     assert!(!format!("{error} {error:?}").contains("EAA token"));
 
     let own = dispatcher(&store, Platform::Whatsapp, agent, &pairings).await;
-    assert!(whatsapp::channel(&config, secrets(), own).is_ok());
+    assert!(whatsapp::channel(&config, secrets(), own, store.scope("channels/whatsapp")).is_ok());
 }

@@ -313,6 +313,7 @@ pub fn prepare_channels(
                 &config.channels.whatsapp,
                 secrets,
                 dispatcher(Platform::Whatsapp, Vec::new())?,
+                scope(store, "channels/whatsapp")?,
             )
             .context("channels.whatsapp")?;
             webhooks.push(webhook);
@@ -324,8 +325,13 @@ pub fn prepare_channels(
         Some(secrets) => {
             let section = &config.channels.slack;
             let channels = section.channels.iter().map(|c| c.to_string()).collect();
-            let slack = SlackChannel::new(section, secrets, dispatcher(Platform::Slack, channels)?)
-                .context("channels.slack")?;
+            let slack = SlackChannel::new(
+                section,
+                secrets,
+                dispatcher(Platform::Slack, channels)?,
+                scope(store, "channels/slack")?,
+            )
+            .context("channels.slack")?;
             webhooks.extend(slack.webhook());
             Some(slack)
         }
@@ -335,9 +341,13 @@ pub fn prepare_channels(
         Some(token) => {
             let section = &config.channels.discord;
             let channels = section.channels.iter().map(u64::to_string).collect();
-            let discord =
-                DiscordChannel::new(section, token, dispatcher(Platform::Discord, channels)?)
-                    .context("channels.discord")?;
+            let discord = DiscordChannel::new(
+                section,
+                token,
+                dispatcher(Platform::Discord, channels)?,
+                scope(store, "channels/discord")?,
+            )
+            .context("channels.discord")?;
             webhooks.extend(discord.webhook());
             Some(discord)
         }

@@ -43,7 +43,7 @@ impl Stages {
         let mut read = Vec::new();
         while let Ok(delivery) = self.waiting.try_recv() {
             if let Delivery::Event(callback) = delivery {
-                read.extend(self.reader.read(&callback));
+                read.extend(self.reader.read(&callback).map(|(_, inbound)| inbound));
             }
         }
         read
