@@ -246,7 +246,12 @@ def main():
               f"{time.monotonic() - pulled:.1f} s")
         hs.stop()
         roots = os.path.join(hs.dir, "data/images/roots")
-        root = os.path.join(roots, os.listdir(roots)[0])
+        # The unpacked root is the one directory there; its record
+        # (`<digest>.record.json`) sits beside it.
+        unpacked = [e for e in os.listdir(roots) if os.path.isdir(os.path.join(roots, e))]
+        if len(unpacked) != 1:
+            sys.exit(f"expected one unpacked root under {roots}, found {unpacked}")
+        root = os.path.join(roots, unpacked[0])
         config = json.load(open(os.path.join(layout, "blobs/sha256",
                                              json.load(open(os.path.join(
                                                  layout, "blobs/sha256", digest[7:])))["config"]["digest"][7:])))
