@@ -208,9 +208,26 @@ fn shell_processes(init: u32) -> Vec<u32> {
 /// Whether `needle` is in the readable memory of `pid`, read from the host.
 /// Panics if none of it could be read: "not found" must mean searched.
 fn in_memory(pid: u32, needle: &[u8]) -> bool {
+    in_memory_unless_gone(pid, needle).unwrap_or_else(|| panic!("process {pid} is gone"))
+}
+
+/// [`in_memory`], or `None` when `pid` exited before or while it was read
+/// (a short-lived process of a shell: gone, it holds nothing).
+fn in_memory_unless_gone(pid: u32, needle: &[u8]) -> Option<bool> {
     use std::os::unix::fs::FileExt;
-    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
-    let memory = std::fs::File::open(format!("/proc/{pid}/mem")).unwrap();
+    let gone = || !std::path::Path::new(&format!("/proc/{pid}")).exists();
+    let (maps, memory) = match (
+        std::fs::read_to_string(format!("/proc/{pid}/maps")),
+        std::fs::File::open(format!("/proc/{pid}/mem")),
+    ) {
+        (Ok(maps), Ok(memory)) => (maps, memory),
+        _ if gone() => return None,
+        (maps, memory) => panic!(
+            "the memory of {pid} could not be opened: maps {:?}, mem {:?}",
+            maps.err(),
+            memory.err()
+        ),
+    };
     let mut buffer = vec![0u8; 1 << 20];
     let mut searched = 0usize;
     for line in maps.lines() {
@@ -234,7 +251,7 @@ fn in_memory(pid: u32, needle: &[u8]) -> bool {
             }
             searched += n;
             if buffer[..n].windows(needle.len()).any(|w| w == needle) {
-                return true;
+                return Some(true);
             }
             if at + (n as u64) >= end {
                 break;
@@ -242,8 +259,11 @@ fn in_memory(pid: u32, needle: &[u8]) -> bool {
             at += (n.saturating_sub(needle.len()).max(1)) as u64;
         }
     }
+    if searched == 0 && gone() {
+        return None;
+    }
     assert!(searched > 0, "no memory of {pid} could be read");
-    false
+    Some(false)
 }
 
 /// Regular files under `dir` (following no links), whole; `dir` must exist.
