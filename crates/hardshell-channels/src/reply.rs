@@ -253,7 +253,15 @@ impl<'a> Reply<'a> {
                 ))
                 .await
             }
-            Err(e) => Err(e),
+            // A file the platform refuses (its type, a failure) is said in
+            // words; the rest of the answer still goes.
+            Err(e) => {
+                tracing::warn!(error = %e, "a shared file was not sent");
+                self.send(&format!(
+                    "The assistant shared a file, {name}, which could not be sent here."
+                ))
+                .await
+            }
         }
     }
 

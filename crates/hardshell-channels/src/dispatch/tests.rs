@@ -134,13 +134,16 @@ impl Outbox for RecordingOutbox {
         bytes: bytes::Bytes,
         _: Option<&'a str>,
     ) -> BoxFuture<'a, Result<Option<String>, OutboxError>> {
-        let taken = self.sent_files.as_ref().map(|sent| {
+        // A type the platform refuses (as WhatsApp does the ones it lacks).
+        let refused = name.ends_with(".exe");
+        let taken = self.sent_files.as_ref().filter(|_| !refused).map(|sent| {
             sent.lock()
                 .unwrap()
                 .push((chat.into(), name.into(), bytes.to_vec()));
         });
         async move {
             match taken {
+                _ if refused => Err(OutboxError::Failed("the platform refused the type".into())),
                 Some(()) => Ok(None),
                 None => Err(OutboxError::Unsupported("no files here")),
             }
@@ -1092,6 +1095,7 @@ impl Agent for SharingAgent {
             file("huge", "huge.bin", 1 << 40),
             file("gone", "old.txt", 3),
             file("liar", "small.txt", 1),
+            file("refused", "tool.exe", 2),
             ChatEvent::Done {
                 usage: Default::default(),
             },
@@ -1111,6 +1115,7 @@ impl Agent for SharingAgent {
         match id {
             "kept" => Ok(("report.txt".into(), bytes::Bytes::from_static(b"hello"))),
             "liar" => Ok(("small.txt".into(), bytes::Bytes::from(vec![b'x'; 64]))),
+            "refused" => Ok(("tool.exe".into(), bytes::Bytes::from_static(b"MZ"))),
             _ => Err("no such file is kept for this session".into()),
         }
     }
@@ -1147,7 +1152,7 @@ async fn a_shared_file_is_sent_as_a_document_from_the_edges_copy_within_the_boun
     // Fetched as the guest, in its own session; the huge one never fetched.
     let asked = agent.asked.lock().unwrap().clone();
     let ids: Vec<&str> = asked.iter().map(|(_, _, id)| id.as_str()).collect();
-    assert_eq!(ids, ["kept", "gone", "liar"]);
+    assert_eq!(ids, ["kept", "gone", "liar", "refused"]);
     assert!(
         asked
             .iter()
@@ -1161,6 +1166,8 @@ async fn a_shared_file_is_sent_as_a_document_from_the_edges_copy_within_the_boun
              (1099511627776 bytes; at most 32).",
             "The assistant shared a file, old.txt, which is no longer kept.",
             "The assistant shared a file, small.txt, too large to send here.",
+            // The platform's refusal does not end the answer.
+            "The assistant shared a file, tool.exe, which could not be sent here.",
             "Here it is.",
         ]
     );
