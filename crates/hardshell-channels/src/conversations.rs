@@ -213,37 +213,29 @@ mod tests {
         assert_ne!(guest, new);
     }
 
+    /// The owner's chat kept for Telegram.
+    async fn owner_chat(conversations: &Conversations) -> Option<String> {
+        conversations.owner_chat(Platform::Telegram).await.unwrap()
+    }
+
     #[tokio::test]
     async fn the_owners_direct_chat_is_kept_where_the_owner_last_wrote() {
         let store = TestStore::new().await;
         let conversations = Conversations::new(store.scope("channels/conversations"));
         let owner = Sender::parse(Platform::Telegram, "555").unwrap_or_else(|e| panic!("{e}"));
         let fresh = || "telegram-x-1".to_owned();
-        assert_eq!(
-            conversations.owner_chat(Platform::Telegram).await.unwrap(),
-            None
-        );
+        assert_eq!(owner_chat(&conversations).await, None);
         // Not the owner's direct chat: nothing kept.
         conversations
             .session(&owner, "-100", "owner", false, false, fresh)
             .await
             .unwrap();
-        assert_eq!(
-            conversations.owner_chat(Platform::Telegram).await.unwrap(),
-            None
-        );
+        assert_eq!(owner_chat(&conversations).await, None);
         conversations
             .session(&owner, "555", "owner", false, true, fresh)
             .await
             .unwrap();
-        assert_eq!(
-            conversations
-                .owner_chat(Platform::Telegram)
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("555")
-        );
+        assert_eq!(owner_chat(&conversations).await.as_deref(), Some("555"));
         // Another of the owner's accounts writes: the newest chat is kept,
         // while the session it continues is unchanged.
         let other = Sender::parse(Platform::Telegram, "556").unwrap_or_else(|e| panic!("{e}"));
@@ -255,14 +247,7 @@ mod tests {
             .session(&other, "556", "owner", false, true, fresh)
             .await
             .unwrap();
-        assert_eq!(
-            conversations
-                .owner_chat(Platform::Telegram)
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("556")
-        );
+        assert_eq!(owner_chat(&conversations).await.as_deref(), Some("556"));
         let again = conversations
             .session(&owner, "555", "owner", false, true, || {
                 "telegram-x-2".to_owned()
@@ -270,14 +255,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again, kept);
-        assert_eq!(
-            conversations
-                .owner_chat(Platform::Telegram)
-                .await
-                .unwrap()
-                .as_deref(),
-            Some("555")
-        );
+        assert_eq!(owner_chat(&conversations).await.as_deref(), Some("555"));
         // Each platform keeps its own.
         assert_eq!(
             conversations.owner_chat(Platform::Slack).await.unwrap(),
