@@ -143,10 +143,7 @@ impl Lanes {
 
     /// Whether the message of `platform_key` was taken and is not answered yet.
     pub(crate) fn is_taken(&self, platform_key: &str) -> bool {
-        let name = EntryName::of(platform_key);
-        self.in_hand
-            .lock()
-            .is_ok_and(|in_hand| in_hand.contains(&name))
+        self.is_in_hand(&EntryName::of(platform_key))
     }
 
     /// Spools the message and hands it to its chat's lane; a message already
@@ -219,9 +216,7 @@ impl Lanes {
     }
 
     fn is_in_hand(&self, name: &EntryName) -> bool {
-        self.in_hand
-            .lock()
-            .is_ok_and(|in_hand| in_hand.contains(name))
+        in_hand(&self.in_hand).contains(name)
     }
 
     /// The next order number: the clock in microseconds, or one past the
@@ -246,9 +241,7 @@ impl Lanes {
     }
 
     async fn route(&mut self, name: EntryName, inbound: Inbound) {
-        if let Ok(mut in_hand) = self.in_hand.lock() {
-            in_hand.insert(name.clone());
-        }
+        in_hand(&self.in_hand).insert(name.clone());
         let chat = inbound.chat.clone();
         let mut message = (name, inbound);
         loop {
@@ -291,6 +284,13 @@ impl Lanes {
         self.lanes.clear();
         while self.tasks.join_next().await.is_some() {}
     }
+}
+
+/// The entries in hand. A poisoned lock is still the record: a panic
+/// elsewhere must not let a message be taken twice.
+fn in_hand(lock: &Mutex<HashSet<EntryName>>) -> std::sync::MutexGuard<'_, HashSet<EntryName>> {
+    lock.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 struct Lane {
@@ -351,9 +351,7 @@ impl Lane {
         if let Err(e) = deleted {
             tracing::error!(entry = %name.0, error = %e, "{platform}: a handled message stays spooled; a restart handles it again");
         }
-        if let Ok(mut in_hand) = self.in_hand.lock() {
-            in_hand.remove(&name);
-        }
+        in_hand(&self.in_hand).remove(&name);
     }
 }
 
@@ -372,6 +370,23 @@ mod tests {
         }
         assert_ne!(EntryName::of("1"), EntryName::of("2"));
         assert_eq!(EntryName::of("wamid.1"), EntryName::of("wamid.1"));
+    }
+
+    #[test]
+    fn a_poisoned_record_of_entries_in_hand_still_keeps_them() {
+        let lock = Arc::new(Mutex::new(HashSet::new()));
+        in_hand(&lock).insert(EntryName::of("wamid.1"));
+        let poisoner = lock.clone();
+        let _ = std::thread::spawn(move || {
+            let _held = poisoner.lock();
+            panic!("a panic while the record is held");
+        })
+        .join();
+        assert!(lock.is_poisoned());
+        // Still read and written: a message in hand is not taken twice.
+        assert!(in_hand(&lock).contains(&EntryName::of("wamid.1")));
+        in_hand(&lock).remove(&EntryName::of("wamid.1"));
+        assert!(in_hand(&lock).is_empty());
     }
 
     #[test]
