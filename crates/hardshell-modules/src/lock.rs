@@ -136,16 +136,22 @@ impl Modules {
     ) -> Result<LockedModule, ModuleError> {
         let entry = accepted(verified, acceptance, source, now)?;
         self.store_package(verified).await?;
-        self.change(|lock| {
-            if lock.modules.contains_key(&entry.name) {
-                return Err(ModuleError::AlreadyAdded {
-                    name: entry.name.clone(),
-                });
-            }
-            lock.modules.insert(entry.name.clone(), entry.clone());
-            Ok(Some(entry.clone()))
-        })
-        .await
+        let added = self
+            .change(|lock| {
+                if lock.modules.contains_key(&entry.name) {
+                    return Err(ModuleError::AlreadyAdded {
+                        name: entry.name.clone(),
+                    });
+                }
+                lock.modules.insert(entry.name.clone(), entry.clone());
+                Ok(Some(entry.clone()))
+            })
+            .await;
+        if added.is_err() {
+            // Not locked: its bytes are not kept either.
+            self.forget_package_if_unused(entry.package).await?;
+        }
+        added
     }
 
     /// Replaces `reviewed` (the entry the owner compared the package with)
@@ -167,19 +173,24 @@ impl Modules {
             });
         }
         self.store_package(verified).await?;
-        self.change(|lock| match lock.modules.get(&entry.name) {
-            Some(current) if current == reviewed => {
-                lock.modules.insert(entry.name.clone(), entry.clone());
-                Ok(Some(entry.clone()))
-            }
-            Some(_) => Err(ModuleError::LockMoved {
-                name: entry.name.clone(),
-            }),
-            None => Err(ModuleError::NotLocked {
-                name: entry.name.clone(),
-            }),
-        })
-        .await?;
+        let updated = self
+            .change(|lock| match lock.modules.get(&entry.name) {
+                Some(current) if current == reviewed => {
+                    lock.modules.insert(entry.name.clone(), entry.clone());
+                    Ok(Some(entry.clone()))
+                }
+                Some(_) => Err(ModuleError::LockMoved {
+                    name: entry.name.clone(),
+                }),
+                None => Err(ModuleError::NotLocked {
+                    name: entry.name.clone(),
+                }),
+            })
+            .await;
+        if let Err(e) = updated {
+            self.forget_package_if_unused(entry.package).await?;
+            return Err(e);
+        }
         self.forget_package_if_unused(reviewed.package).await?;
         Ok(entry)
     }

@@ -91,17 +91,22 @@ pub fn verify_manifest<'k>(
     let text = std::str::from_utf8(text).map_err(|_| ModuleError::SignatureMalformed)?;
     let decoded = Signature::decode(text).map_err(|_| ModuleError::SignatureMalformed)?;
     let signed_by = signature_key_id(text).ok_or(ModuleError::SignatureMalformed)?;
-    let Some(key) = keys.iter().find(|key| key.id == signed_by) else {
+    // Key ids are the key maker's choice, not a hash: a trusted but
+    // unofficial publisher could pick an official key's id. Each key of
+    // that id is tried, so a collision can neither borrow another key's
+    // standing nor hide the real signer (the config refuses two listed
+    // keys of one id as well).
+    let mut candidates = keys.iter().filter(|key| key.id == signed_by).peekable();
+    let Some(first) = candidates.peek().copied() else {
         return Err(ModuleError::UnknownKey {
             key_id: signed_by.to_string(),
         });
     };
-    key.key
-        .verify(manifest, &decoded, false)
-        .map_err(|_| ModuleError::BadSignature {
-            key_name: key.name.clone(),
-        })?;
-    Ok(key)
+    candidates
+        .find(|key| key.key.verify(manifest, &decoded, false).is_ok())
+        .ok_or_else(|| ModuleError::BadSignature {
+            key_name: first.name.clone(),
+        })
 }
 
 /// The key id a signature names: bytes 2..10 of its second line (after

@@ -46,10 +46,11 @@ impl LoadedConfig {
                      file (RW followed by 54 base64 characters)",
                 ));
             }
-            if !keys.insert(trusted.key.trim()) {
+            if !keys.insert(key_id(&trusted.key)) {
                 return Err(self.error_at(
                     &at("key"),
-                    "this key is listed twice: one key has one name and one official flag",
+                    "this key (or another of the same minisign key id) is listed twice: \
+                     one key id has one name and one official flag",
                 ));
             }
         }
@@ -71,6 +72,16 @@ fn is_key_name(name: &str) -> bool {
         && name.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
         })
+}
+
+/// A public key's minisign key id (bytes 2..10): signatures name their key
+/// by it, so two listed keys must not share one.
+fn key_id(text: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(text.trim())
+        .ok()
+        .and_then(|bytes| bytes.get(2..10).map(<[u8]>::to_vec))
+        .unwrap_or_default()
 }
 
 /// Whether `text` is a minisign public key of the Ed25519 algorithm (`Ed`;

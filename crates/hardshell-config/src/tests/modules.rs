@@ -7,6 +7,8 @@ use crate::{ModuleName, TrustedKey};
 /// Two minisign public keys of the right form (`Ed`, key id, key).
 const KEY_A: &str = "RWQBAgMEBQYHCCgpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNERUZH";
 const KEY_B: &str = "RWQCAwQFBgcICVBRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5v";
+/// Another key under KEY_A's key id: ids are chosen, not derived.
+const KEY_A_ID_AGAIN: &str = "RWQBAgMEBQYHCFBRUlNUVVZXWFlaW1xdXl9gYWJjZGVmZ2hpamtsbW5v";
 
 #[test]
 fn trusted_keys_and_allowed_names_are_read_as_written() {
@@ -85,6 +87,13 @@ fn a_key_listed_twice_or_two_keys_under_one_name_are_refused() {
     let (_, _, key, message) = invalid(parse(&twice));
     assert_eq!(key.as_deref(), Some("modules.trusted_keys[1].key"));
     assert!(message.contains("listed twice"), "{message}");
+    let same_id = format!(
+        "[modules]\ntrusted_keys = [{{ name = \"a\", key = \"{KEY_A}\", official = true }}, \
+         {{ name = \"b\", key = \"{KEY_A_ID_AGAIN}\" }}]\n"
+    );
+    let (_, _, key, message) = invalid(parse(&same_id));
+    assert_eq!(key.as_deref(), Some("modules.trusted_keys[1].key"));
+    assert!(message.contains("same minisign key id"), "{message}");
     let one_name = format!(
         "[modules]\ntrusted_keys = [{{ name = \"a\", key = \"{KEY_A}\" }}, \
          {{ name = \"a\", key = \"{KEY_B}\" }}]\n"

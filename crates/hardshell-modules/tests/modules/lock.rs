@@ -48,7 +48,7 @@ async fn a_module_is_added_listed_loaded_updated_and_removed() {
     assert_eq!(locked.package, verified.digest());
     assert_eq!(locked.key_id.to_string(), fixture.publisher.key_id());
     assert_eq!(locked.capabilities, verified.manifest().capabilities);
-    assert_eq!(modules.list().await.unwrap(), [locked.clone()]);
+    assert_eq!(modules.list().await.unwrap(), std::slice::from_ref(&locked));
 
     let loaded = modules.load(&name("web-search")).await.unwrap();
     assert_eq!(loaded.verified.digest(), locked.package);
@@ -184,7 +184,7 @@ async fn an_update_that_widens_is_shown_as_such_and_without_acceptance_leaves_th
         matches!(result, Err(ModuleError::NotAccepted { .. })),
         "{result:?}"
     );
-    assert_eq!(modules.list().await.unwrap(), [locked.clone()]);
+    assert_eq!(modules.list().await.unwrap(), std::slice::from_ref(&locked));
     assert_eq!(
         modules.load(&name("web-search")).await.unwrap().locked,
         locked

@@ -1,7 +1,11 @@
 //! hardshell-modules against real minisign signatures and real tar
 //! archives, and the lock in a real sealed store: every red line refused
 //! with its own error, and the allow path beside it.
-#![allow(clippy::unwrap_used, clippy::expect_used, missing_debug_implementations)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    missing_debug_implementations
+)]
 
 mod archive;
 mod lock;
