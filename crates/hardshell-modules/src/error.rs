@@ -143,6 +143,10 @@ pub enum ModuleError {
          not yet supported"
     )]
     SourceNotYet { source_text: String },
+    /// A `[modules] trusted_keys` entry that is not a minisign public key
+    /// (the config's check lets none through; this is its second line).
+    #[error("[modules] trusted key {name:?} is not a minisign public key")]
+    TrustedKey { name: String },
     /// The lock record cannot be read.
     #[error("the module lock is unreadable: {detail}")]
     LockUnreadable { detail: String },
@@ -177,7 +181,10 @@ impl ModuleError {
             E::AcceptedChanged { .. } => R::CapabilitiesChanged,
             E::KeyChanged { .. } => R::KeyChanged,
             E::SourceNotYet { .. } => R::Source,
-            E::ReadPackage { .. } | E::LockUnreadable { .. } | E::Store(_) => return None,
+            E::ReadPackage { .. }
+            | E::TrustedKey { .. }
+            | E::LockUnreadable { .. }
+            | E::Store(_) => return None,
         })
     }
 }

@@ -144,7 +144,7 @@ impl Modules {
                     });
                 }
                 lock.modules.insert(entry.name.clone(), entry.clone());
-                Ok(Some(entry.clone()))
+                Ok(entry.clone())
             })
             .await;
         if added.is_err() {
@@ -177,7 +177,7 @@ impl Modules {
             .change(|lock| match lock.modules.get(&entry.name) {
                 Some(current) if current == reviewed => {
                     lock.modules.insert(entry.name.clone(), entry.clone());
-                    Ok(Some(entry.clone()))
+                    Ok(entry.clone())
                 }
                 Some(_) => Err(ModuleError::LockMoved {
                     name: entry.name.clone(),
@@ -200,7 +200,7 @@ impl Modules {
     pub async fn remove(&self, name: &ModuleName) -> Result<LockedModule, ModuleError> {
         let removed = self
             .change(|lock| match lock.modules.remove(name) {
-                Some(entry) => Ok(Some(entry)),
+                Some(entry) => Ok(entry),
                 None => Err(ModuleError::NotLocked { name: name.clone() }),
             })
             .await?;
@@ -256,28 +256,22 @@ impl Modules {
         }
     }
 
-    /// Runs `step` on the lock and writes it back by compare-and-swap when
-    /// it returns a value; retried on a lost race against the newer lock.
-    async fn change<T: Clone>(
+    /// Runs `step` on the lock and writes it back by compare-and-swap;
+    /// on a lost race, `step` runs again on the newer lock. An error from
+    /// `step` writes nothing.
+    async fn change<T>(
         &self,
-        mut step: impl FnMut(&mut LockFile) -> Result<Option<T>, ModuleError>,
+        mut step: impl FnMut(&mut LockFile) -> Result<T, ModuleError>,
     ) -> Result<T, ModuleError> {
         self.scope
             .modify(&key(LOCK)?, |current| {
                 let mut lock = parse_lock(current)?;
-                match step(&mut lock)? {
-                    Some(output) => {
-                        let bytes = serde_json::to_vec_pretty(&lock).map_err(|e| {
-                            ModuleError::LockUnreadable {
-                                detail: e.to_string(),
-                            }
-                        })?;
-                        Ok(Modification::Write(bytes, output))
-                    }
-                    None => Err(ModuleError::LockUnreadable {
-                        detail: "nothing to change".into(),
-                    }),
-                }
+                let output = step(&mut lock)?;
+                let bytes =
+                    serde_json::to_vec_pretty(&lock).map_err(|e| ModuleError::LockUnreadable {
+                        detail: e.to_string(),
+                    })?;
+                Ok(Modification::Write(bytes, output))
             })
             .await
     }

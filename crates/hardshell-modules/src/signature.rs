@@ -61,8 +61,8 @@ impl fmt::Debug for TrustedKey {
 impl TrustedKey {
     /// A key from its base64 (the `.pub` file's second line).
     pub fn parse(name: &str, base64_key: &str, official: bool) -> Result<Self, ModuleError> {
-        let refused = || ModuleError::Manifest {
-            detail: format!("trusted key {name:?} is not a minisign public key"),
+        let refused = || ModuleError::TrustedKey {
+            name: name.to_owned(),
         };
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(base64_key.trim())

@@ -3,7 +3,7 @@
 //! that refuses a package records why (`module_refused`); every change to
 //! the lock is recorded, or undone when it cannot be.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 
 use anyhow::{Context as _, bail};
 use chrono::{SecondsFormat, Utc};
@@ -199,6 +199,10 @@ impl Owner {
     /// command after every module was checked.
     async fn verify(&self, only: Option<&ModuleName>) -> anyhow::Result<()> {
         let names: Vec<ModuleName> = match only {
+            // A name never added is a mistake to point out, not a module to refuse.
+            Some(name) if self.modules.locked(name).await?.is_none() => {
+                bail!("no module named {name} is added")
+            }
             Some(name) => vec![name.clone()],
             None => self
                 .modules
@@ -317,8 +321,7 @@ fn ask(
     if let Some(given) = accept {
         return Acceptance::by_digest(verified, given);
     }
-    let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
+    if !std::io::stdin().is_terminal() {
         return Err(ModuleError::NotAccepted {
             name,
             detail: format!(
@@ -329,14 +332,10 @@ fn ask(
     }
     eprint!("{question} accept {} ({})? [y/N] ", name, verified.digest());
     let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    stdin
-        .lock()
-        .take_line(&mut answer)
-        .map_err(|e| ModuleError::NotAccepted {
-            name: name.clone(),
-            detail: format!("reading the answer: {e}"),
-        })?;
+    let answer = read_answer().map_err(|e| ModuleError::NotAccepted {
+        name: name.clone(),
+        detail: format!("reading the answer: {e}"),
+    })?;
     match answer.trim() {
         "y" | "Y" | "yes" => Ok(Acceptance::confirmed(verified)),
         _ => Err(ModuleError::NotAccepted {
@@ -346,19 +345,16 @@ fn ask(
     }
 }
 
-/// One line from standard input, at most 16 bytes of it kept.
-trait TakeLine {
-    fn take_line(&mut self, into: &mut String) -> std::io::Result<()>;
-}
-
-impl<R: BufRead> TakeLine for R {
-    fn take_line(&mut self, into: &mut String) -> std::io::Result<()> {
-        let mut line = Vec::new();
-        std::io::Read::take(self, 256).read_until(b'\n', &mut line)?;
-        line.truncate(16);
-        *into = String::from_utf8_lossy(&line).into_owned();
-        Ok(())
-    }
+/// One line typed at the terminal; a few bytes are enough for a yes, and
+/// no more than 256 are read.
+fn read_answer() -> std::io::Result<String> {
+    let mut line = Vec::new();
+    std::io::stdin()
+        .lock()
+        .take(256)
+        .read_until(b'\n', &mut line)?;
+    line.truncate(16);
+    Ok(String::from_utf8_lossy(&line).into_owned())
 }
 
 /// Who signed it and everything it may do, in plain words. Every text the

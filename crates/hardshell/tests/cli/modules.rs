@@ -170,6 +170,14 @@ fn a_module_is_added_listed_verified_updated_and_removed() {
     assert_eq!(listed(&hs).trim(), "no modules");
     hs.run(&["module", "rm", "web-search"])
         .failed_with_one_line();
+    // A name never added is pointed out, and refuses no module.
+    let line = hs
+        .run(&["module", "verify", "web-search"])
+        .failed_with_one_line();
+    assert!(
+        line.contains("no module named web-search is added"),
+        "{line}"
+    );
 
     let records = audit_records(&hs);
     let kinds: Vec<&str> = records
