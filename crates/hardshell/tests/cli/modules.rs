@@ -407,3 +407,52 @@ fn sources_other_than_a_local_file_are_refused_as_not_yet_supported() {
     }
     assert_eq!(refusal_reasons(&hs), ["source", "source"]);
 }
+
+/// `hardshell module add` on a terminal (a pseudo-terminal from util-linux
+/// `script`), answering `answer`.
+fn add_at_a_terminal(hs: &Instance, path: &str, answer: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} module add {path}", crate::HARDSHELL),
+            "/dev/null",
+        ])
+        .current_dir(hs.dir.path())
+        .env_remove("HARDSHELL_MASTER_KEY")
+        .env_remove("HARDSHELL_MASTER_KEY_FILE")
+        .env_remove("HARDSHELL_CONFIG")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("util-linux script, for a pseudo-terminal");
+    child.stdin.take().unwrap().write_all(answer).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn at_a_terminal_the_owner_answers_and_only_yes_locks() {
+    let publisher = Publisher::new();
+    let hs = trusting(&publisher, true, "[]");
+    let bytes = plain(&publisher, "web-search", "1.0.0", PLAIN_BODY);
+    let path = package_file(&hs, "package.tar", &bytes);
+    let question = format!("lock it? accept web-search ({})? [y/N]", digest(&bytes));
+    for answer in [&b"\n"[..], b"n\n", b"yes please\n"] {
+        let output = add_at_a_terminal(&hs, &path, answer);
+        let shown = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(output.status.code(), Some(1), "{shown}");
+        assert!(shown.contains(&question), "{shown}");
+        assert!(shown.contains("you answered no"), "{shown}");
+    }
+    assert_eq!(listed(&hs).trim(), "no modules");
+    let output = add_at_a_terminal(&hs, &path, b"y\n");
+    let shown = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{shown}");
+    assert!(shown.contains("added web-search 1.0.0"), "{shown}");
+    assert!(listed(&hs).contains(&digest(&bytes)));
+    assert_eq!(
+        refusal_reasons(&hs),
+        ["not_accepted", "not_accepted", "not_accepted"]
+    );
+}
