@@ -8,6 +8,7 @@
 )]
 
 mod archive;
+mod diff;
 mod lock;
 mod manifest;
 mod verify;
