@@ -290,6 +290,10 @@ impl Modules {
         }
     }
 
+    /// Deletes a package no entry of the lock names. Not atomic with the
+    /// lock: a concurrent add of the same bytes can lose its copy between
+    /// the read and the delete. That leaves a locked module whose package
+    /// is missing, which [`Modules::load`] refuses; never other bytes.
     async fn forget_package_if_unused(&self, digest: Digest) -> Result<(), ModuleError> {
         let lock = self.read().await?;
         if lock.modules.values().all(|entry| entry.package != digest) {
