@@ -43,13 +43,11 @@ pub enum ModuleError {
     /// No `module.toml`.
     #[error("the package has no module.toml")]
     MissingManifest,
-    /// No `module.toml.minisign`: nothing says who published it.
-    #[error(
-        "the package is unsigned (no module.toml.minisign): ask its publisher for a signed one"
-    )]
+    /// No `module.toml.minisig`: nothing says who published it.
+    #[error("the package is unsigned (no module.toml.minisig): ask its publisher for a signed one")]
     Unsigned,
     /// The signature file is not a minisign signature.
-    #[error("module.toml.minisign is not a minisign signature")]
+    #[error("module.toml.minisig is not a minisign signature")]
     SignatureMalformed,
     /// Signed, but by no key in `[modules] trusted_keys`.
     #[error(

@@ -13,7 +13,7 @@
 //! One file: a plain tar archive (ustar, GNU or PAX headers for long
 //! names) holding exactly
 //! - `module.toml`, the [`Manifest`] (at most 64 KiB);
-//! - `module.toml.minisign`, a minisign signature of `module.toml`'s exact
+//! - `module.toml.minisig`, a minisign signature of `module.toml`'s exact
 //!   bytes, pre-hashed (minisign's default): `minisign -S -m module.toml`;
 //! - every file `module.toml` lists under `[files]` by `sha256:<hex>`,
 //!   `module.wasm` (the code) always among them.

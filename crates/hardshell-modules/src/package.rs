@@ -22,13 +22,13 @@ pub const MAX_ENTRIES: usize = 64;
 pub const MAX_FILE_BYTES: u64 = 32 * 1024 * 1024;
 /// The largest `module.toml`.
 pub const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
-/// The largest `module.toml.minisign` (a real one is about 300 bytes).
+/// The largest `module.toml.minisig` (a real one is about 300 bytes).
 pub const MAX_SIGNATURE_BYTES: u64 = 4 * 1024;
 
 /// The manifest's name in a package.
 pub const MANIFEST: &str = "module.toml";
 /// The manifest's minisign signature's name in a package.
-pub const SIGNATURE: &str = "module.toml.minisign";
+pub const SIGNATURE: &str = "module.toml.minisig";
 
 /// Deepest path in a package, in segments.
 const MAX_DEPTH: usize = 4;
@@ -104,7 +104,7 @@ pub struct Package {
     pub bytes: Vec<u8>,
     /// `module.toml`'s exact bytes, which the signature covers.
     pub manifest: Vec<u8>,
-    /// `module.toml.minisign`, when there is one.
+    /// `module.toml.minisig`, when there is one.
     pub signature: Option<Vec<u8>>,
     /// Every other file, by path.
     pub files: BTreeMap<PackagePath, Vec<u8>>,

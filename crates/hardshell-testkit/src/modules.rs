@@ -38,7 +38,7 @@ impl Publisher {
         format!("{:016X}", u64::from_le_bytes(id))
     }
 
-    /// A `module.toml.minisign` for `message`, pre-hashed as minisign signs.
+    /// A `module.toml.minisig` for `message`, pre-hashed as minisign signs.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
         minisign::sign(
             Some(&self.keys.pk),
@@ -56,7 +56,7 @@ impl Publisher {
         let signature = self.sign(manifest.as_bytes());
         let mut entries = vec![
             Entry::file("module.toml", manifest.as_bytes()),
-            Entry::file("module.toml.minisign", &signature),
+            Entry::file("module.toml.minisig", &signature),
         ];
         entries.extend(files.iter().map(|(name, bytes)| Entry::file(name, bytes)));
         tar_of(&entries)

@@ -16,7 +16,7 @@ fn with_manifest(extra: Entry) -> Vec<Entry> {
 fn a_plain_archive_is_read_into_its_manifest_signature_and_files() {
     let package = parsed(&[
         Entry::file("module.toml", b"m"),
-        Entry::file("module.toml.minisign", b"s"),
+        Entry::file("module.toml.minisig", b"s"),
         Entry::file("module.wasm", b"w"),
         Entry::file("assets/prompt.txt", b"p"),
     ])
@@ -94,7 +94,7 @@ fn an_oversized_manifest_or_signature_is_refused() {
         "{result:?}"
     );
     let result = parsed(&with_manifest(Entry::file(
-        "module.toml.minisign",
+        "module.toml.minisig",
         &big[..4097],
     )));
     assert!(

@@ -48,7 +48,7 @@ fn an_edited_manifest_under_the_old_signature_is_refused() {
     let edited = text.replace("memory_mb = 64", "memory_mb = 256");
     let bytes = tar_of(&[
         Entry::file("module.toml", edited.as_bytes()),
-        Entry::file("module.toml.minisign", &signature),
+        Entry::file("module.toml.minisig", &signature),
         Entry::file("module.wasm", WASM),
     ]);
     let result = fixture.verify(bytes);
@@ -73,10 +73,7 @@ fn an_unsigned_package_is_refused() {
     // Nor does garbage in the signature's place count as one.
     let bytes = tar_of(&[
         Entry::file("module.toml", text.as_bytes()),
-        Entry::file(
-            "module.toml.minisign",
-            b"untrusted comment: x\nnot base64\n",
-        ),
+        Entry::file("module.toml.minisig", b"untrusted comment: x\nnot base64\n"),
         Entry::file("module.wasm", WASM),
     ]);
     assert!(matches!(

@@ -251,7 +251,7 @@ fn every_red_line_is_refused_with_one_line_and_a_record() {
                     "module.toml",
                     text.replace("memory_mb = 64", "memory_mb = 256").as_bytes(),
                 ),
-                Entry::file("module.toml.minisign", &signature),
+                Entry::file("module.toml.minisig", &signature),
                 Entry::file("module.wasm", WASM),
             ]),
             "does not match module.toml",
@@ -300,7 +300,7 @@ fn every_red_line_is_refused_with_one_line_and_a_record() {
             "a duplicate",
             tar_of(&[
                 Entry::file("module.toml", text.as_bytes()),
-                Entry::file("module.toml.minisign", &signature),
+                Entry::file("module.toml.minisig", &signature),
                 Entry::file("module.wasm", WASM),
                 Entry::file("module.wasm", b"\0asm\x01\0\0\0 evil"),
             ]),
