@@ -13,6 +13,7 @@ mod browser;
 mod channels;
 mod fields;
 mod files;
+mod modules;
 mod outcomes;
 mod recorded;
 mod workload;
@@ -34,6 +35,7 @@ pub use fields::{
     StateName, SwitchReason, TokenId,
 };
 pub use files::{FileDeposited, FileShared};
+pub use modules::{ModuleAdded, ModuleRefusal, ModuleRefused, ModuleRemoved, ModuleUpdated};
 pub use outcomes::{
     BrowserEnding, CdpClient, CdpRefusal, ChannelRefusal, EgressCarriage, EgressDecision,
     ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind, StateLoss, StateOutcome,
@@ -91,6 +93,10 @@ pub enum AuditEvent {
     WebhookRejected(WebhookRejected),
     FileDeposited(FileDeposited),
     FileShared(FileShared),
+    ModuleAdded(ModuleAdded),
+    ModuleUpdated(ModuleUpdated),
+    ModuleRemoved(ModuleRemoved),
+    ModuleRefused(ModuleRefused),
 }
 
 impl AuditEvent {
@@ -140,6 +146,10 @@ impl AuditEvent {
             AuditEvent::WebhookRejected(_) => "webhook_rejected",
             AuditEvent::FileDeposited(_) => "file_deposited",
             AuditEvent::FileShared(_) => "file_shared",
+            AuditEvent::ModuleAdded(_) => "module_added",
+            AuditEvent::ModuleUpdated(_) => "module_updated",
+            AuditEvent::ModuleRemoved(_) => "module_removed",
+            AuditEvent::ModuleRefused(_) => "module_refused",
         }
     }
 }

@@ -13,6 +13,8 @@ mod model;
 mod secret_ref;
 
 pub use hardshell_vocabulary::HostPattern;
+// `[modules] allow`: the rule a package's manifest is held to.
+pub use hardshell_vocabulary::ModuleName;
 // `[workload] image`: the grammar `hardshell image pull` uses, so `config
 // check` refuses exactly what a pull would.
 pub use hardshell_vocabulary::{Digest, DigestError, ImageRef, ImageRefError, ImageSource};
@@ -27,10 +29,10 @@ pub use model::{
     Access, Agent, ApiRoot, Approval, Audit, Browser, Channels, Cidr, Cloudflare, Config,
     DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordCommand, DiscordPublicKey, Edge, Egress,
     EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, MAX_FILE_MB,
-    Metrics, Oidc, PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider, ProviderKind,
-    RESERVED_ENV, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Slack, SlackChannel,
-    SlackMode, SlashCommand, Storage, StorageBackend, Telegram, TelegramMode, Tls, Unpaired,
-    Upstream, Whatsapp, Workload, options_that_run_programs, runs_programs,
+    Metrics, Modules, Oidc, PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider,
+    ProviderKind, RESERVED_ENV, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Slack,
+    SlackChannel, SlackMode, SlashCommand, Storage, StorageBackend, Telegram, TelegramMode, Tls,
+    TrustedKey, Unpaired, Upstream, Whatsapp, Workload, options_that_run_programs, runs_programs,
 };
 pub use secret_ref::{SecretRef, SecretRefError};
 

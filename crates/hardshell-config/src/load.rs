@@ -11,6 +11,7 @@ use crate::model::Config;
 
 mod browser;
 mod channels;
+mod modules;
 mod validate;
 mod workload;
 
@@ -202,6 +203,8 @@ impl LoadedConfig {
     ) -> Result<(), ConfigError> {
         match value {
             DeValue::String(_) if PUBLIC_IDENTIFIERS.contains(&path) => Ok(()),
+            // A module publisher's minisign public key: random-looking, public by design.
+            DeValue::String(text) if is_trusted_module_key(path) && modules::is_minisign_public_key(text) => Ok(()),
             DeValue::String(text) => match looks_like_credential(text) {
                 // The message never repeats the value: it is probably a live secret.
                 Some(kind) => Err(self.invalid(
@@ -224,6 +227,14 @@ impl LoadedConfig {
             _ => Ok(()),
         }
     }
+}
+
+/// `modules.trusted_keys[N].key`: the one list of public keys, whose paths
+/// carry an index and so cannot be named in [`PUBLIC_IDENTIFIERS`].
+fn is_trusted_module_key(path: &str) -> bool {
+    path.strip_prefix("modules.trusted_keys[")
+        .and_then(|rest| rest.strip_suffix("].key"))
+        .is_some_and(|index| !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn join(prefix: &str, key: &str) -> String {

@@ -17,6 +17,7 @@ mod edge;
 mod egress;
 mod exec;
 mod log;
+mod modules;
 mod operations;
 mod shell;
 mod storage;
@@ -35,6 +36,7 @@ pub use edge::{Cidr, Edge, Tls};
 pub use egress::{Egress, EgressRoute, SecretBinding};
 pub use exec::{Approval, Exec, options_that_run_programs, runs_programs};
 pub use log::{Log, LogFormat, LogLevel};
+pub use modules::{Modules, TrustedKey};
 pub use operations::{Audit, Metrics, RateLimit, Upstream};
 pub use shell::Shell;
 pub use storage::{S3, Storage, StorageBackend};
@@ -75,6 +77,8 @@ pub struct Config {
     pub browser: Browser,
     /// The built-in agent on chat platforms, for senders the owner paired.
     pub channels: Channels,
+    /// Signed module packages: whose keys, which names.
+    pub modules: Modules,
     /// Where authorised chat traffic is proxied.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<Upstream>,
@@ -159,6 +163,7 @@ impl Default for Config {
             egress: Egress::default(),
             browser: Browser::default(),
             channels: Channels::default(),
+            modules: Modules::default(),
             upstream: None,
             workload: None,
             metrics: None,

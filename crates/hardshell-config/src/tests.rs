@@ -4,6 +4,7 @@ use crate::{Config, ConfigError, LoadedConfig, S3, SecretRef, StorageBackend, TE
 
 mod browser;
 mod channels;
+mod modules;
 mod workload;
 
 fn parse(text: &str) -> Result<LoadedConfig, ConfigError> {
@@ -69,6 +70,15 @@ fn the_template_documents_every_key() {
     });
     full.workload = Some(workload::full());
     full.channels = channels::full();
+    full.modules = crate::Modules {
+        trusted_keys: vec![crate::TrustedKey {
+            name: "k".into(),
+            key: "RW".into(),
+            official: true,
+        }],
+        allow: vec![crate::ModuleName::parse("m").unwrap()],
+        allow_unofficial: true,
+    };
     full.metrics = Some(crate::Metrics {
         listen: "127.0.0.1:1".parse().unwrap(),
     });

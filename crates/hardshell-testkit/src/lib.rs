@@ -29,6 +29,8 @@ pub mod crabline;
 pub mod front;
 #[cfg(feature = "binary")]
 pub mod instance;
+#[cfg(feature = "modules")]
+pub mod modules;
 #[cfg(feature = "browser")]
 pub mod netns;
 #[cfg(feature = "oidc")]

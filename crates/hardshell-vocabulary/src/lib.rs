@@ -15,6 +15,7 @@ pub mod headers;
 pub mod host;
 mod image_ref;
 mod model;
+mod module_name;
 mod provider;
 mod secret_name;
 
@@ -23,5 +24,6 @@ pub use digest::{Digest, DigestError};
 pub use host::{Host, HostError, HostPattern};
 pub use image_ref::{DOCKER_HUB, ImageRef, ImageRefError, ImageSource};
 pub use model::{ModelRef, ModelRefError};
+pub use module_name::{MAX_MODULE_NAME_BYTES, ModuleName, ModuleNameError};
 pub use provider::ProviderKind;
 pub use secret_name::{EGRESS_CA_SECRET, SecretName, SecretNameError};

@@ -61,6 +61,10 @@ pub enum Command {
     /// the agent: approve a code a sender was given, list, revoke.
     #[command(subcommand)]
     Pair(PairCommand),
+    /// Signed modules that add tools to the built-in agent: add (review,
+    /// accept, lock), ls, rm, verify, update.
+    #[command(subcommand)]
+    Module(ModuleCommand),
     /// Device certificates (mTLS posture) from the edge's own CA.
     #[command(subcommand)]
     Device(DeviceCommand),
@@ -257,6 +261,39 @@ pub enum PairCommand {
     Revoke {
         /// As `pair ls` shows it, e.g. telegram:123456789.
         sender: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModuleCommand {
+    /// Verify a signed module package, show who signed it and everything
+    /// it may do, and lock it once you accept.
+    Add {
+        /// A package file on this machine (HTTPS and OCI sources are not
+        /// supported yet).
+        source: String,
+        /// Accept without asking: the sha256 of the exact package you
+        /// reviewed, as `add` shows it. Needed without a terminal.
+        #[arg(long, value_name = "SHA256")]
+        accept: Option<String>,
+    },
+    /// The accepted modules: name, version, publisher, key, package digest.
+    Ls,
+    /// Remove a module from the lock, and its stored package.
+    Rm { name: String },
+    /// Check every locked module (or NAME) again: the stored bytes against
+    /// the lock, the signature against [modules], every file's digest, and
+    /// the capabilities against those accepted. Fails if any fails.
+    Verify { name: Option<String> },
+    /// Replace a locked module with a new package, after showing what its
+    /// capabilities gain and lose; locks it once you accept.
+    Update {
+        name: String,
+        /// A package file on this machine.
+        source: String,
+        /// Accept without asking: the sha256 of the exact package you reviewed.
+        #[arg(long, value_name = "SHA256")]
+        accept: Option<String>,
     },
 }
 

@@ -10,6 +10,7 @@ mod image;
 mod import;
 mod init;
 mod memory;
+mod module;
 mod pair;
 mod secret;
 pub mod state;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Secret(command) => secret::run(&cli.global, &command).await,
         Command::Token(command) => token::run(&cli.global, &command).await,
         Command::Pair(command) => pair::run(&cli.global, &command).await,
+        Command::Module(command) => module::run(&cli.global, &command).await,
         Command::Device(command) => device::run(&cli.global, &command).await,
         Command::Egress(command) => egress::run(&cli.global, &command).await,
         Command::Audit(command) => audit::run(&cli.global, &command).await,

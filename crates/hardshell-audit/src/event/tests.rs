@@ -296,7 +296,41 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             size: 7,
             sha256: "ef".repeat(32),
         }),
+        AuditEvent::ModuleAdded(ModuleAdded {
+            module: module_name("web-search"),
+            package: digest('a'),
+            key_id: "0807060504030201".to_owned(),
+            official: true,
+            actor: None,
+        }),
+        AuditEvent::ModuleUpdated(ModuleUpdated {
+            module: module_name("web-search"),
+            previous: digest('a'),
+            package: digest('b'),
+            key_id: "0807060504030201".to_owned(),
+            widened: true,
+            actor: None,
+        }),
+        AuditEvent::ModuleRemoved(ModuleRemoved {
+            module: module_name("fetch"),
+            package: digest('c'),
+            actor: None,
+        }),
+        AuditEvent::ModuleRefused(ModuleRefused {
+            module: Some(module_name("fetch")),
+            package: Some(digest('d')),
+            reason: ModuleRefusal::FileDigest,
+            actor: None,
+        }),
     ]
+}
+
+fn module_name(name: &str) -> hardshell_vocabulary::ModuleName {
+    hardshell_vocabulary::ModuleName::parse(name).unwrap()
+}
+
+fn digest(digit: char) -> hardshell_vocabulary::Digest {
+    hardshell_vocabulary::Digest::from_hex(&digit.to_string().repeat(64)).unwrap()
 }
 
 /// The declared shape of each type. The match has no wildcard, so a new event
@@ -407,6 +441,12 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::FileDeposited(_) | AuditEvent::FileShared(_) => {
             &["session", "name", "size", "sha256"]
         }
+        AuditEvent::ModuleAdded(_) => &["module", "package", "key_id", "official", "actor"],
+        AuditEvent::ModuleUpdated(_) => &[
+            "module", "previous", "package", "key_id", "widened", "actor",
+        ],
+        AuditEvent::ModuleRemoved(_) => &["module", "package", "actor"],
+        AuditEvent::ModuleRefused(_) => &["module", "package", "reason", "actor"],
         AuditEvent::TurnFinished(_) => &[
             "request_id",
             "subject",
@@ -425,7 +465,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 43);
+    assert_eq!(names.len(), 47);
 }
 
 #[test]

@@ -24,6 +24,7 @@ impl LoadedConfig {
         self.validate_workload()?;
         self.validate_browser()?;
         self.validate_channels()?;
+        self.validate_modules()?;
         self.validate_operations()
     }
 

@@ -27,6 +27,9 @@ async fn check(global: &Global) -> anyhow::Result<()> {
     for (key, consequence) in loaded.config.channels.warnings() {
         println!("warning: {key}: {consequence}");
     }
+    for (key, consequence) in loaded.config.modules.warnings() {
+        println!("warning: {key} is on: {consequence}");
+    }
     for (program, reason) in loaded.config.exec.listed_programs_that_run_programs() {
         println!(
             "warning: exec.allow lists {program:?}, which can run other programs ({reason}): \

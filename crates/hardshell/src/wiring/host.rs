@@ -14,6 +14,9 @@ pub fn check_host(loaded: &LoadedConfig) {
     for (key, consequence) in loaded.config.channels.warnings() {
         tracing::warn!(setting = key, "{consequence}");
     }
+    for (key, consequence) in loaded.config.modules.warnings() {
+        tracing::warn!(setting = key, "{consequence}");
+    }
     for (program, reason) in loaded.config.exec.listed_programs_that_run_programs() {
         tracing::warn!(
             program,

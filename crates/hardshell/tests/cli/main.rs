@@ -9,6 +9,7 @@ mod image;
 mod import;
 mod init;
 mod memory;
+mod modules;
 mod s3;
 mod secrets;
 mod state;

@@ -1,0 +1,243 @@
+//! A module's capabilities: everything it may do beyond computing. Nothing
+//! undeclared exists for it. These are what the owner reads and accepts,
+//! what the lock keeps a full copy of, and what an update is compared by.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use hardshell_vocabulary::{Host, SecretName};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The most memory a module may ask for, in MiB.
+pub const MAX_MEMORY_MB: u32 = 256;
+/// The longest a module's call may ask to run, in milliseconds.
+pub const MAX_TIMEOUT_MS: u32 = 60_000;
+/// Hosts one module may reach.
+pub const MAX_HOSTS: usize = 32;
+/// Secrets one module may use.
+pub const MAX_SECRETS: usize = 32;
+
+/// `[capabilities]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Capabilities {
+    /// The hosts it may reach, through the broker, as routes of its own.
+    #[serde(default)]
+    pub hosts: Vec<HostAccess>,
+    /// Secrets it may use, each as a placeholder bound to one of `hosts`.
+    #[serde(default)]
+    pub secrets: Vec<SecretUse>,
+    /// What it may do with the conversation's workspace.
+    #[serde(default)]
+    pub workspace: WorkspaceAccess,
+    /// Its memory cap, in MiB (1 to 256).
+    pub memory_mb: u32,
+    /// How long one call may run, in milliseconds (1 to 60 000).
+    pub timeout_ms: u32,
+}
+
+/// One host a module may reach.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostAccess {
+    #[serde(with = "host_name")]
+    pub host: Host,
+    #[serde(default = "https_port")]
+    pub port: u16,
+    #[serde(default)]
+    pub scheme: Scheme,
+    /// The methods it may use; absent: any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub methods: Option<BTreeSet<Method>>,
+    /// The path its requests must start with; absent: any path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_prefix: Option<String>,
+}
+
+fn https_port() -> u16 {
+    443
+}
+
+/// How a module's requests reach a host.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scheme {
+    #[default]
+    Https,
+    Http,
+}
+
+/// The HTTP methods a host route can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Method {
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+/// A secret a module may use: its placeholder is swapped for the value
+/// only on the way to `host`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretUse {
+    pub name: SecretName,
+    #[serde(with = "host_name")]
+    pub host: Host,
+}
+
+/// What a module may do with the conversation's workspace.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkspaceAccess {
+    /// It sees no workspace.
+    #[default]
+    None,
+    Read,
+    Write,
+}
+
+impl Capabilities {
+    /// The rules types do not hold; `Err` says which one failed.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        if !(1..=MAX_MEMORY_MB).contains(&self.memory_mb) {
+            return Err(format!("memory_mb must be 1 to {MAX_MEMORY_MB}"));
+        }
+        if !(1..=MAX_TIMEOUT_MS).contains(&self.timeout_ms) {
+            return Err(format!("timeout_ms must be 1 to {MAX_TIMEOUT_MS}"));
+        }
+        if self.hosts.len() > MAX_HOSTS || self.secrets.len() > MAX_SECRETS {
+            return Err(format!(
+                "at most {MAX_HOSTS} hosts and {MAX_SECRETS} secrets"
+            ));
+        }
+        let mut routes = BTreeSet::new();
+        for access in &self.hosts {
+            if access.port == 0 {
+                return Err(format!("{}: port 0 is no port", access.host));
+            }
+            if access.methods.as_ref().is_some_and(BTreeSet::is_empty) {
+                return Err(format!(
+                    "{}: methods = [] allows nothing; leave it out for any method",
+                    access.host
+                ));
+            }
+            if let Some(prefix) = &access.path_prefix
+                && !is_path_prefix(prefix)
+            {
+                return Err(format!(
+                    "{}: path_prefix must start with / and hold printable ASCII without \
+                     . or .. segments, ? or #, at most 256 bytes",
+                    access.host
+                ));
+            }
+            if !routes.insert((access.host.as_str(), access.port, access.scheme as u8)) {
+                return Err(format!("{}:{} is declared twice", access.host, access.port));
+            }
+        }
+        let mut secrets = BTreeSet::new();
+        for secret in &self.secrets {
+            if !self.hosts.iter().any(|access| access.host == secret.host) {
+                return Err(format!(
+                    "secret {} is bound to {}, which is not one of its hosts",
+                    secret.name, secret.host
+                ));
+            }
+            if !secrets.insert((secret.name.as_str(), secret.host.as_str())) {
+                return Err(format!(
+                    "secret {} for {} is declared twice",
+                    secret.name, secret.host
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A path a prefix can be compared with as text and mean one thing: no
+/// `.`/`..` segments, no escapes, no query.
+fn is_path_prefix(prefix: &str) -> bool {
+    prefix.starts_with('/')
+        && prefix.len() <= 256
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'?' | b'#' | b'%' | b'\\'))
+        && !prefix
+            .split('/')
+            .any(|segment| segment == "." || segment == "..")
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        };
+        f.write_str(text)
+    }
+}
+
+impl fmt::Display for Scheme {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Scheme::Https => "https",
+            Scheme::Http => "http",
+        })
+    }
+}
+
+impl fmt::Display for WorkspaceAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            WorkspaceAccess::None => "none",
+            WorkspaceAccess::Read => "read",
+            WorkspaceAccess::Write => "write",
+        })
+    }
+}
+
+/// One host route in plain words, as the owner is shown it.
+impl fmt::Display for HostAccess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)?;
+        match &self.path_prefix {
+            Some(prefix) => write!(f, " paths under {prefix}")?,
+            None => write!(f, " any path")?,
+        }
+        match &self.methods {
+            Some(methods) => {
+                let names: Vec<String> = methods.iter().map(Method::to_string).collect();
+                write!(f, ", methods {}", names.join(" "))
+            }
+            None => write!(f, ", any method"),
+        }
+    }
+}
+
+/// A [`Host`] written as its name.
+mod host_name {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(host: &Host, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(host.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Host, D::Error> {
+        let text = String::deserialize(d)?;
+        if text.contains('*') {
+            return Err(serde::de::Error::custom(
+                "a module's host is one exact name, never a wildcard",
+            ));
+        }
+        Host::parse(&text).map_err(serde::de::Error::custom)
+    }
+}

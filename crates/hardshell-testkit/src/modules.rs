@@ -1,0 +1,168 @@
+//! Module packages as a publisher makes them: a real minisign key pair
+//! ([`Publisher`]), a manifest with the digests of its files
+//! ([`manifest`]), the signature, and the tar archive ([`tar_of`]), which
+//! can also hold what no honest tool writes (`..` names, links, duplicate
+//! entries) for the tests that must refuse it.
+
+use std::io::Cursor;
+
+use sha2::{Digest as _, Sha256};
+
+/// A publisher: a fresh minisign key pair, made by the `minisign` crate.
+pub struct Publisher {
+    keys: minisign::KeyPair,
+}
+
+impl Default for Publisher {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Publisher {
+    pub fn new() -> Self {
+        Self {
+            keys: minisign::KeyPair::generate_unencrypted_keypair().unwrap(),
+        }
+    }
+
+    /// The public key as `[modules] trusted_keys` takes it (the `.pub`
+    /// file's second line).
+    pub fn public_key(&self) -> String {
+        self.keys.pk.to_base64()
+    }
+
+    /// The key id as minisign prints it: the little-endian number in hex.
+    pub fn key_id(&self) -> String {
+        let id: [u8; 8] = self.keys.pk.keynum().try_into().unwrap();
+        format!("{:016X}", u64::from_le_bytes(id))
+    }
+
+    /// A `module.toml.minisig` for `message`, pre-hashed as minisign signs.
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        minisign::sign(
+            Some(&self.keys.pk),
+            &self.keys.sk,
+            Cursor::new(message),
+            Some("hardshell test"),
+            None,
+        )
+        .unwrap()
+        .to_bytes()
+    }
+
+    /// A whole signed package: `manifest`, its signature and `files`.
+    pub fn package(&self, manifest: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
+        let signature = self.sign(manifest.as_bytes());
+        let mut entries = vec![
+            Entry::file("module.toml", manifest.as_bytes()),
+            Entry::file("module.toml.minisig", &signature),
+        ];
+        entries.extend(files.iter().map(|(name, bytes)| Entry::file(name, bytes)));
+        tar_of(&entries)
+    }
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// A `module.toml` for `name` at `version`, with `body` (its tools and
+/// `[capabilities]`, as TOML) and a `[files]` table of each file's digest.
+pub fn manifest(name: &str, version: &str, body: &str, files: &[(&str, &[u8])]) -> String {
+    let mut text = format!(
+        "name = \"{name}\"\npublisher = \"Example Publisher\"\nversion = \"{version}\"\n\
+         description = \"A module for tests.\"\n\n{body}\n\n[files]\n"
+    );
+    for (path, bytes) in files {
+        text.push_str(&format!("\"{path}\" = \"{}\"\n", digest(bytes)));
+    }
+    text
+}
+
+/// A small, plain capabilities section with one tool and one host.
+pub const PLAIN_BODY: &str = r#"[[tools]]
+name = "search"
+description = "Search the web."
+parameters = { type = "object", properties = { query = { type = "string" } } }
+
+[capabilities]
+hosts = [{ host = "api.search.example", methods = ["GET"], path_prefix = "/v1/" }]
+secrets = [{ name = "SEARCH_API_KEY", host = "api.search.example" }]
+workspace = "none"
+memory_mb = 64
+timeout_ms = 5000"#;
+
+/// Bytes standing in for a module's wasm: the crate verifies digests, it
+/// does not run the code (a WebAssembly header, so it looks like one).
+pub const WASM: &[u8] = b"\0asm\x01\0\0\0 a module for tests";
+
+/// One archive entry, honest or not.
+pub struct Entry {
+    name: Vec<u8>,
+    content: Vec<u8>,
+    kind: tar::EntryType,
+    link: Option<Vec<u8>>,
+}
+
+impl Entry {
+    pub fn file(name: &str, content: &[u8]) -> Self {
+        Self {
+            name: name.as_bytes().to_vec(),
+            content: content.to_vec(),
+            kind: tar::EntryType::Regular,
+            link: None,
+        }
+    }
+
+    pub fn symlink(name: &str, target: &str) -> Self {
+        Self {
+            name: name.as_bytes().to_vec(),
+            content: Vec::new(),
+            kind: tar::EntryType::Symlink,
+            link: Some(target.as_bytes().to_vec()),
+        }
+    }
+
+    pub fn hard_link(name: &str, target: &str) -> Self {
+        Self {
+            kind: tar::EntryType::Link,
+            ..Self::symlink(name, target)
+        }
+    }
+
+    pub fn directory(name: &str) -> Self {
+        Self {
+            name: name.as_bytes().to_vec(),
+            content: Vec::new(),
+            kind: tar::EntryType::Directory,
+            link: None,
+        }
+    }
+}
+
+/// A ustar archive of `entries`, names written byte for byte into the
+/// header (the `tar` crate's own setters refuse `..`, as they should).
+pub fn tar_of(entries: &[Entry]) -> Vec<u8> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let mut header = tar::Header::new_ustar();
+        header.set_entry_type(entry.kind);
+        header.set_size(entry.content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        {
+            let raw = header.as_old_mut();
+            raw.name = [0; 100];
+            raw.name[..entry.name.len()].copy_from_slice(&entry.name);
+            if let Some(link) = &entry.link {
+                raw.linkname = [0; 100];
+                raw.linkname[..link.len()].copy_from_slice(link);
+            }
+        }
+        header.set_cksum();
+        builder.append(&header, entry.content.as_slice()).unwrap();
+    }
+    builder.into_inner().unwrap()
+}
