@@ -46,8 +46,10 @@ pub enum CallError {
     Trap { trap: String },
     #[error("the module failed: {reason}")]
     Failed { reason: String },
+    /// The module's own words, for the model: they may repeat the call's
+    /// arguments, so an embedder shows them but does not log them.
     #[error("the tool answered with an error: {message}")]
     Tool { message: String },
-    #[error("the module's answer is larger than {limit} bytes")]
+    #[error("the module's answer (or its error) is larger than {limit} bytes")]
     AnswerTooLarge { limit: usize },
 }

@@ -126,15 +126,21 @@ impl ModuleHost {
                 timeout_ms: grants.timeout_ms,
             }),
             Ok(Err(error)) => Err(classify_failure(&error, state, grants)),
-            Ok(Ok(Err(message))) => Err(CallError::Tool { message }),
-            Ok(Ok(Ok(answer))) if answer.len() > MAX_ANSWER_BYTES => {
-                Err(CallError::AnswerTooLarge {
-                    limit: MAX_ANSWER_BYTES,
-                })
-            }
-            Ok(Ok(Ok(answer))) => Ok(answer),
+            Ok(Ok(answer)) => bounded(answer),
         }
     }
+}
+
+/// The tool's answer, or its own error, if either is small enough for the
+/// model to read.
+fn bounded(answer: Result<String, String>) -> Result<String, CallError> {
+    let length = answer.as_ref().map_or_else(String::len, String::len);
+    if length > MAX_ANSWER_BYTES {
+        return Err(CallError::AnswerTooLarge {
+            limit: MAX_ANSWER_BYTES,
+        });
+    }
+    answer.map_err(|message| CallError::Tool { message })
 }
 
 /// Ticks until the deadline: the epoch advances every [`EPOCH_TICK`], so a

@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hardshell_module_host::{
-    BodyLimits, CallError, GrantError, Grants, ModuleHost, NoEgress, PrepareError, Prepared,
-    Workspace,
+    BodyLimits, CallError, GrantError, Grants, MAX_ANSWER_BYTES, ModuleHost, NoEgress,
+    PrepareError, Prepared, Workspace,
 };
 
 struct Fixture {
@@ -274,6 +274,27 @@ async fn output_is_captured_and_bounded() {
         .expect_err("past the output bound");
     assert!(
         matches!(error, CallError::Trap { .. } | CallError::Failed { .. }),
+        "{error:?}"
+    );
+    assert_host_healthy().await;
+}
+
+#[tokio::test]
+async fn an_answer_past_its_bound_is_refused() {
+    let at_bound = "x".repeat(MAX_ANSWER_BYTES);
+    assert_eq!(
+        echo("echo", &at_bound).await.ok().as_deref(),
+        Some(at_bound.as_str())
+    );
+    let past_bound = "x".repeat(MAX_ANSWER_BYTES + 1);
+    let error = echo("echo", &past_bound).await.expect_err("too large");
+    assert!(
+        matches!(
+            error,
+            CallError::AnswerTooLarge {
+                limit: MAX_ANSWER_BYTES
+            }
+        ),
         "{error:?}"
     );
     assert_host_healthy().await;
