@@ -234,3 +234,29 @@ async fn no_grants_reach_nowhere() {
     assert!(matches!(error, CallError::RequestDenied(_)), "{error:?}");
     assert!(server::seen(&seen).is_empty());
 }
+
+#[tokio::test]
+async fn https_is_not_sent_through_the_proxy_egress_yet() {
+    let (address, seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let mut grants = granting(address, None, None);
+    grants.hosts[0].scheme = "https".into();
+    let error = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &format!("https://{address}/x"),
+        0,
+    )
+    .await
+    .expect_err("https needs CONNECT and TLS, which ProxyEgress does not speak");
+    assert!(
+        matches!(&error, CallError::Tool { message } if message.contains("HttpRequestDenied")),
+        "{error:?}"
+    );
+    assert!(
+        server::seen(&seen).is_empty(),
+        "nothing may reach the proxy"
+    );
+}
