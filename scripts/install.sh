@@ -89,7 +89,22 @@ install_node_packages() {
     echo "$want" >"$marker"
 }
 
+# hardshell-module-host's test guests are WebAssembly components, built by its
+# tests for wasm32-wasip2 with the same toolchain as everything else.
+install_rust_targets() {
+    if rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2; then
+        return
+    fi
+    if ! command -v rustup >/dev/null; then
+        echo "install: rustup is missing; add the wasm32-wasip2 target to the Rust toolchain by hand" >&2
+        return 1
+    fi
+    echo "install: rustup target add wasm32-wasip2"
+    rustup target add wasm32-wasip2
+}
+
 install_test_dependencies() {
+    install_rust_targets
     install_debian_packages "${DEBIAN_PACKAGES[@]}"
     install_python_tools
     install_node_packages

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# A module tool call's added latency over the same tool as a native Rust
+# function: cold (compile and link the component, then its first call) and
+# warm (prepared once, a fresh instance per call). Prints medians, p99 and
+# ratios against native, measured in the same run; target <= 1 ms warm.
+#
+#   bash bench/modules.sh [WARM_CALLS] [COLD_CALLS]      (default 2000 10)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+warm="${1:-2000}"
+cold="${2:-10}"
+target="$(realpath -m "${CARGO_TARGET_DIR:-target}")"
+guests_target="$target/module-guests"
+(cd crates/hardshell-module-host/guests &&
+  CARGO_TARGET_DIR="$guests_target" cargo build --release --locked --quiet --target wasm32-wasip2)
+# The example is not the shipped binary: it is built without fat LTO and with
+# the default codegen units, which saves minutes of build on 2 cores and
+# leaves wasmtime's own code (what is measured) as it is.
+CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  cargo build --release --locked --quiet -p hardshell-module-host --example module_overhead
+"$target/release/examples/module_overhead" \
+  "$guests_target/wasm32-wasip2/release/echo.wasm" "$warm" "$cold"

@@ -1,0 +1,167 @@
+//! What one module was granted: the hosts it may reach, its workspace, its
+//! memory and its time. Anything not written here does not exist for it.
+
+use std::path::PathBuf;
+
+/// The smallest memory a module may be given: below this even a small Rust
+/// component cannot instantiate, and the owner would only see traps.
+pub const MIN_MEMORY_MB: u32 = 1;
+/// The largest: a module is a tool call, not a workload.
+pub const MAX_MEMORY_MB: u32 = 4096;
+/// The longest a call may run.
+pub const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
+
+/// The capabilities accepted for one module, as the host applies them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grants {
+    /// Where its outgoing HTTP requests may go; empty: nowhere.
+    pub hosts: Vec<HostGrant>,
+    /// Its view of the conversation's workspace, if any.
+    pub workspace: Workspace,
+    /// Linear memory (all memories together) a call may hold, in MiB.
+    pub memory_mb: u32,
+    /// Wall-clock time a call may take, compute and waiting alike.
+    pub timeout_ms: u64,
+}
+
+impl Grants {
+    /// Nothing but computation: no hosts, no workspace.
+    pub fn compute_only(memory_mb: u32, timeout_ms: u64) -> Self {
+        Self {
+            hosts: Vec::new(),
+            workspace: Workspace::None,
+            memory_mb,
+            timeout_ms,
+        }
+    }
+
+    /// Refuses grants the host could not apply as written: a limit out of
+    /// range, or a host grant that would match more than it says.
+    pub fn validate(&self) -> Result<(), GrantError> {
+        if !(MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(&self.memory_mb) {
+            return Err(GrantError::MemoryOutOfRange(self.memory_mb));
+        }
+        if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
+            return Err(GrantError::TimeoutOutOfRange(self.timeout_ms));
+        }
+        self.hosts.iter().try_for_each(HostGrant::validate)
+    }
+}
+
+/// One destination a module may send HTTP requests to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostGrant {
+    /// `http` or `https`.
+    pub scheme: String,
+    /// An exact host name or IP literal (no wildcards), compared without case.
+    pub host: String,
+    /// The port; requests without one use the scheme's default.
+    pub port: u16,
+    /// Methods allowed (upper case, e.g. `GET`); `None`: any method.
+    pub methods: Option<Vec<String>>,
+    /// Paths allowed: this path, or below it when it ends with `/`, or below
+    /// it as a whole segment otherwise; `None`: any path.
+    pub path_prefix: Option<String>,
+}
+
+impl HostGrant {
+    fn validate(&self) -> Result<(), GrantError> {
+        if self.scheme != "http" && self.scheme != "https" {
+            return Err(GrantError::Scheme(self.scheme.clone()));
+        }
+        let host_is_plain = !self.host.is_empty()
+            && self
+                .host
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b':'));
+        if !host_is_plain {
+            return Err(GrantError::Host(self.host.clone()));
+        }
+        if let Some(prefix) = &self.path_prefix
+            && !prefix.starts_with('/')
+        {
+            return Err(GrantError::PathPrefix(prefix.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// The module's view of the conversation's workspace.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Workspace {
+    /// No `/workspace` at all.
+    None,
+    /// `/workspace` is this host directory, read only.
+    Read(PathBuf),
+    /// `/workspace` is this host directory, readable and writable.
+    Write(PathBuf),
+}
+
+/// A grant the host refuses to apply.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum GrantError {
+    #[error("memory_mb {0} is out of range: give between {MIN_MEMORY_MB} and {MAX_MEMORY_MB} MiB")]
+    MemoryOutOfRange(u32),
+    #[error("timeout_ms {0} is out of range: give between 1 and {MAX_TIMEOUT_MS} ms")]
+    TimeoutOutOfRange(u64),
+    #[error("host grant scheme {0:?} is not supported: use http or https")]
+    Scheme(String),
+    #[error(
+        "host grant {0:?} is not a plain host name or IP literal (no wildcards, userinfo or paths)"
+    )]
+    Host(String),
+    #[error("host grant path prefix {0:?} must start with /")]
+    PathPrefix(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> HostGrant {
+        HostGrant {
+            scheme: "http".into(),
+            host: "api.example.com".into(),
+            port: 80,
+            methods: None,
+            path_prefix: None,
+        }
+    }
+
+    #[test]
+    fn plain_grants_are_accepted() {
+        let mut grants = Grants::compute_only(16, 1000);
+        grants.hosts.push(grant());
+        assert_eq!(grants.validate(), Ok(()));
+    }
+
+    #[test]
+    fn limits_out_of_range_are_refused() {
+        assert_eq!(
+            Grants::compute_only(0, 1000).validate(),
+            Err(GrantError::MemoryOutOfRange(0))
+        );
+        assert_eq!(
+            Grants::compute_only(16, 0).validate(),
+            Err(GrantError::TimeoutOutOfRange(0))
+        );
+    }
+
+    #[test]
+    fn wildcard_userinfo_and_odd_schemes_are_refused() {
+        for host in ["*.example.com", "user@example.com", "example.com/x", ""] {
+            let mut grants = Grants::compute_only(16, 1000);
+            grants.hosts.push(HostGrant {
+                host: host.into(),
+                ..grant()
+            });
+            assert_eq!(grants.validate(), Err(GrantError::Host(host.into())));
+        }
+        let mut grants = Grants::compute_only(16, 1000);
+        grants.hosts.push(HostGrant {
+            scheme: "ftp".into(),
+            ..grant()
+        });
+        assert_eq!(grants.validate(), Err(GrantError::Scheme("ftp".into())));
+    }
+}

@@ -1,0 +1,232 @@
+//! A module's outgoing HTTP: every request the component sends through
+//! `wasi:http/outgoing-handler` is checked against its host grants here, and
+//! only a [`Permit`] reaches the embedder's [`Egress`].
+//!
+//! The check is a pure function ([`permit`]) so each rule is tested alone; the
+//! hooks around it bound the bodies and remember the first refusal, which ends
+//! the call as [`crate::CallError::RequestDenied`] whatever the module answers.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use crate::egress::{BodyLimits, Egress};
+use crate::grants::HostGrant;
+
+/// A request that matched a grant. Only [`permit`] makes one, and only a
+/// permitted request is handed to the egress.
+#[derive(Debug)]
+pub struct Permit {
+    request: http::Request<()>,
+}
+
+impl Permit {
+    /// The checked request head, for the egress to send.
+    pub fn head(&self) -> &http::Request<()> {
+        &self.request
+    }
+}
+
+/// Why a module's request was refused. It names the destination, never the
+/// path, query or body: those may carry the call's arguments.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    #[error("the request has no host")]
+    NoHost,
+    #[error("the request to {host} carries userinfo (user:password@), which modules may not send")]
+    Userinfo { host: String },
+    #[error("{scheme}://{host}:{port} is not among the module's granted hosts")]
+    HostNotGranted {
+        scheme: String,
+        host: String,
+        port: u16,
+    },
+    #[error("method {method} is not granted for {scheme}://{host}:{port}")]
+    MethodNotGranted {
+        method: String,
+        scheme: String,
+        host: String,
+        port: u16,
+    },
+    #[error("the path is outside the granted path prefix of {scheme}://{host}:{port}")]
+    PathNotGranted {
+        scheme: String,
+        host: String,
+        port: u16,
+    },
+}
+
+/// Checks one request against the grants: scheme, host (without case), port
+/// (the scheme's default when absent), method and path prefix must all match
+/// one grant. Userinfo is refused outright.
+pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Permit, Denial> {
+    let uri = request.uri();
+    let authority = uri.authority().ok_or(Denial::NoHost)?;
+    let host = authority.host().to_ascii_lowercase();
+    if authority.as_str().contains('@') {
+        return Err(Denial::Userinfo { host });
+    }
+    let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
+    let port = match (authority.port_u16(), scheme.as_str()) {
+        (Some(port), _) => port,
+        (None, "http") => 80,
+        (None, "https") => 443,
+        (None, _) => 0,
+    };
+    let destination_matches = |grant: &&HostGrant| {
+        grant.scheme == scheme && grant.host.eq_ignore_ascii_case(&host) && grant.port == port
+    };
+    let grants_here: Vec<&HostGrant> = grants.iter().filter(destination_matches).collect();
+    if grants_here.is_empty() {
+        return Err(Denial::HostNotGranted { scheme, host, port });
+    }
+    let method = request.method().as_str();
+    let method_granted = |grant: &&HostGrant| {
+        grant
+            .methods
+            .as_ref()
+            .is_none_or(|methods| methods.iter().any(|allowed| allowed == method))
+    };
+    let grants_here: Vec<&HostGrant> = grants_here.into_iter().filter(method_granted).collect();
+    if grants_here.is_empty() {
+        return Err(Denial::MethodNotGranted {
+            method: method.to_string(),
+            scheme,
+            host,
+            port,
+        });
+    }
+    let path = uri.path();
+    let path_granted = grants_here.iter().any(|grant| {
+        grant
+            .path_prefix
+            .as_deref()
+            .is_none_or(|prefix| path_is_below(path, prefix))
+    });
+    if !path_granted {
+        return Err(Denial::PathNotGranted { scheme, host, port });
+    }
+    let mut head = http::Request::builder()
+        .method(request.method().clone())
+        .uri(uri.clone())
+        .version(request.version());
+    if let Some(headers) = head.headers_mut() {
+        headers.clone_from(request.headers());
+    }
+    let request = head.body(()).map_err(|_| Denial::NoHost)?;
+    Ok(Permit { request })
+}
+
+/// Whether `path` is `prefix` or below it. A path with dot segments or with
+/// encoded dots, slashes or backslashes never is: a server may resolve them
+/// to somewhere outside the prefix after the check.
+fn path_is_below(path: &str, prefix: &str) -> bool {
+    let lowered = path.to_ascii_lowercase();
+    let has_tricks = path
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+        || ["%2e", "%2f", "%5c", "\\"]
+            .iter()
+            .any(|trick| lowered.contains(trick));
+    if has_tricks {
+        return false;
+    }
+    if prefix.ends_with('/') {
+        return path.starts_with(prefix);
+    }
+    path == prefix
+        || path
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+/// The `wasi:http` hooks of one call: the grants, the egress and what was
+/// refused.
+pub(crate) struct GrantedHttp {
+    hosts: Vec<HostGrant>,
+    egress: Arc<dyn Egress>,
+    limits: BodyLimits,
+    /// The first refusal of this call, if any.
+    pub(crate) denied: Option<Denial>,
+}
+
+impl std::fmt::Debug for GrantedHttp {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("GrantedHttp")
+            .field("hosts", &self.hosts)
+            .field("limits", &self.limits)
+            .field("denied", &self.denied)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GrantedHttp {
+    pub(crate) fn new(hosts: Vec<HostGrant>, egress: Arc<dyn Egress>, limits: BodyLimits) -> Self {
+        Self {
+            hosts,
+            egress,
+            limits,
+            denied: None,
+        }
+    }
+}
+
+type SendFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for GrantedHttp {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        _options: Option<RequestOptions>,
+        _body_error: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> SendFuture {
+        let permit = match permit(&request, &self.hosts) {
+            Ok(permit) => permit,
+            Err(denial) => {
+                tracing::info!(%denial, "module request refused");
+                self.denied.get_or_insert(denial);
+                return Box::new(async { Err(HttpError::HttpRequestDenied) });
+            }
+        };
+        let egress = Arc::clone(&self.egress);
+        let limits = self.limits;
+        Box::new(async move {
+            let body = Limited::new(request.into_body(), limits.request_bytes)
+                .collect()
+                .await
+                .map_err(|_| HttpError::HttpRequestBodySize(None))?
+                .to_bytes();
+            let response = egress.send(permit, body, limits).await.map_err(|error| {
+                tracing::info!(%error, "module request failed at the egress");
+                error.into_http_error()
+            })?;
+            if response.body().len() > limits.response_bytes {
+                return Err(HttpError::HttpResponseBodySize(None));
+            }
+            let response = response.map(|body: Bytes| {
+                Full::new(body)
+                    .map_err(|never| match never {})
+                    .boxed_unsync()
+            });
+            let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
+                Box::new(async { Ok(()) });
+            Ok((response, done))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;

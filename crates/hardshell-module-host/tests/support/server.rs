@@ -1,0 +1,84 @@
+//! A real HTTP/1.1 server on loopback (TCP, or a unix socket as the broker
+//! listens on), standing in for the broker's proxy: it takes absolute-form
+//! requests as a forward proxy does and records each request target, so a
+//! test can assert what reached it and what never did.
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// `METHOD TARGET` of each request the server received.
+pub type Seen = Arc<Mutex<Vec<String>>>;
+
+pub fn seen(requests: &Seen) -> Vec<String> {
+    requests.lock().map(|list| list.clone()).unwrap_or_default()
+}
+
+pub async fn start_tcp() -> (std::net::SocketAddr, Seen) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("address");
+    let requests = Seen::default();
+    let recorded = Arc::clone(&requests);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, Arc::clone(&recorded)));
+        }
+    });
+    (address, requests)
+}
+
+pub async fn start_unix(path: &Path) -> Seen {
+    let listener = tokio::net::UnixListener::bind(path).expect("bind unix socket");
+    let requests = Seen::default();
+    let recorded = Arc::clone(&requests);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(serve(stream, Arc::clone(&recorded)));
+        }
+    });
+    requests
+}
+
+async fn serve<S>(stream: S, requests: Seen)
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+        let requests = Arc::clone(&requests);
+        async move {
+            let line = format!("{} {}", request.method(), request.uri());
+            if let Ok(mut list) = requests.lock() {
+                list.push(line);
+            }
+            let path = request.uri().path().to_string();
+            let method = request.method().to_string();
+            let body = request
+                .into_body()
+                .collect()
+                .await
+                .map(|collected| collected.to_bytes())
+                .unwrap_or_default();
+            let answer = match path.as_str() {
+                "/big" => Bytes::from(vec![b'x'; 5 << 20]),
+                "/hang" => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Bytes::new()
+                }
+                _ => Bytes::from(format!("hello {method} {path} body={}", body.len())),
+            };
+            Ok::<_, Infallible>(hyper::Response::new(Full::new(answer)))
+        }
+    });
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(TokioIo::new(stream), service)
+        .await;
+}
