@@ -93,7 +93,13 @@ proptest! {
                 let message = refused.message(&method);
                 prop_assert!(message.starts_with("hardshell refused "));
                 prop_assert!(!message.chars().any(char::is_control), "{message:?}");
-                if !value.is_empty() && value.len() > 3 {
+                // A short value can be drawn equal to a word of the refusal's
+                // fixed wording ("http" in "only http and https URLs"): that is
+                // the wording, not a quoted parameter.
+                let a_word_of_the_wording = message
+                    .split(|c: char| !c.is_ascii_alphanumeric())
+                    .any(|word| word == value);
+                if value.len() > 3 && !a_word_of_the_wording {
                     prop_assert!(!message.contains(&value), "the refusal quotes a parameter: {message:?}");
                 }
             }
