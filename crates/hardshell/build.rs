@@ -16,6 +16,9 @@
 //! Both only change how the linker lays the binary out; the binary stays
 //! position-independent (its address randomised at every start).
 fn main() {
+    // The flags depend on the target alone: without this line Cargo would run
+    // the script again whenever any file of the package changes.
+    println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
     if os == "linux" && env == "gnu" {
