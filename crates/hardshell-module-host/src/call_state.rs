@@ -92,10 +92,18 @@ impl WasiHttpView for CallState {
     }
 }
 
-/// The memory cap of one call: wasmtime's store limits, remembering whether
-/// a growth was refused so the failure that follows is named for it.
+/// The memory cap of one call, over all its linear memories together:
+/// wasmtime's store limits bound each memory alone (a component of several
+/// core modules, each with its own memory, would get the cap once per
+/// memory), so the bytes granted so far are summed here. It remembers
+/// whether a growth was refused so the failure that follows is named for it.
 pub struct MemoryCap {
     limits: StoreLimits,
+    cap_bytes: usize,
+    /// Bytes approved so far across all memories. A growth approved here
+    /// that wasmtime then fails to make stays counted: the sum can only
+    /// overstate, never understate, what the call holds.
+    granted_bytes: usize,
     refused: bool,
 }
 
@@ -108,8 +116,9 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 impl MemoryCap {
     fn new(memory_mb: u32) -> Self {
+        let cap_bytes = (memory_mb as usize) << 20;
         let limits = StoreLimitsBuilder::new()
-            .memory_size((memory_mb as usize) << 20)
+            .memory_size(cap_bytes)
             .table_elements(MAX_TABLE_ELEMENTS)
             .instances(MAX_INSTANCES)
             .tables(MAX_TABLES)
@@ -117,6 +126,8 @@ impl MemoryCap {
             .build();
         Self {
             limits,
+            cap_bytes,
+            granted_bytes: 0,
             refused: false,
         }
     }
@@ -133,8 +144,16 @@ impl ResourceLimiter for MemoryCap {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
-        self.refused |= !allowed;
+        // A memory's creation comes here too, as a growth from 0.
+        let after = self
+            .granted_bytes
+            .checked_add(desired.saturating_sub(current))
+            .filter(|&total| total <= self.cap_bytes);
+        let allowed = self.limits.memory_growing(current, desired, maximum)? && after.is_some();
+        match after {
+            Some(total) if allowed => self.granted_bytes = total,
+            _ => self.refused = true,
+        }
         Ok(allowed)
     }
 
@@ -157,5 +176,39 @@ impl ResourceLimiter for MemoryCap {
 
     fn memories(&self) -> usize {
         self.limits.memories()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn the_cap_is_for_all_memories_together() {
+        let mut cap = MemoryCap::new(4);
+        // Two memories created at 3 MiB and 1 MiB fill the 4 MiB cap...
+        assert!(cap.memory_growing(0, 3 * MIB, None).expect("first"));
+        assert!(cap.memory_growing(0, MIB, None).expect("second"));
+        assert!(!cap.refused_growth());
+        // ...so a third memory, or either growing, is refused, though each
+        // alone is below the cap.
+        assert!(!cap.memory_growing(0, MIB, None).expect("third"));
+        assert!(!cap.memory_growing(MIB, 2 * MIB, None).expect("growth"));
+        assert!(cap.refused_growth());
+    }
+
+    #[test]
+    fn one_memory_may_grow_to_the_cap_and_not_past_it() {
+        let mut cap = MemoryCap::new(4);
+        assert!(cap.memory_growing(0, MIB, None).expect("create"));
+        assert!(cap.memory_growing(MIB, 4 * MIB, None).expect("to the cap"));
+        assert!(!cap.refused_growth());
+        assert!(
+            !cap.memory_growing(4 * MIB, 4 * MIB + 65536, None)
+                .expect("past")
+        );
+        assert!(cap.refused_growth());
     }
 }
