@@ -22,6 +22,17 @@ pub const OUTPUT_BYTES: usize = 64 * 1024;
 /// Where a granted workspace appears inside the module.
 pub const WORKSPACE_GUEST_PATH: &str = "/workspace";
 
+/// The most resources (streams, pollables, headers, requests, open files)
+/// a call may hold at once. Each lives in host memory, outside the memory
+/// cap, so without a bound a module could create them until the host runs
+/// out (wasmtime's default is a million); a tool call needs tens.
+pub const MAX_RESOURCES: usize = 1024;
+
+/// The most a header set the module builds may hold, in bytes (wasmtime's
+/// default is 128 KiB). With [`MAX_RESOURCES`] this bounds what headers can
+/// hold in host memory; proxies refuse headers past about 8 KiB anyway.
+pub const HEADER_BYTES: usize = 16 * 1024;
+
 /// The store's data for one call.
 pub struct CallState {
     wasi: WasiCtx,
@@ -37,10 +48,14 @@ impl CallState {
         egress: Arc<dyn Egress>,
         body_limits: BodyLimits,
     ) -> Result<Self, CallError> {
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_RESOURCES);
+        let mut http_ctx = WasiHttpCtx::new();
+        http_ctx.set_field_size_limit(HEADER_BYTES);
         Ok(Self {
             wasi: wasi_context(grants)?,
-            table: ResourceTable::new(),
-            http_ctx: WasiHttpCtx::new(),
+            table,
+            http_ctx,
             http: GrantedHttp::new(grants.hosts.clone(), egress, body_limits),
             memory: MemoryCap::new(grants.memory_mb),
         })

@@ -186,7 +186,17 @@ type SendFuture = Box<
         > + Send,
 >;
 
+/// The most one write to a request body may buffer in the host before the
+/// request is sent (wasmtime's default is 1 MiB): a module may open many
+/// bodies and never send them, and each buffer is host memory outside the
+/// memory cap.
+const BODY_CHUNK_BYTES: usize = 64 * 1024;
+
 impl WasiHttpHooks for GrantedHttp {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_CHUNK_BYTES
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

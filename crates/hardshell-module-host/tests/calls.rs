@@ -11,8 +11,8 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hardshell_module_host::{
-    BodyLimits, CallError, GrantError, Grants, MAX_ANSWER_BYTES, ModuleHost, NoEgress,
-    PrepareError, Prepared, Workspace,
+    BodyLimits, CallError, GrantError, Grants, HEADER_BYTES, MAX_ANSWER_BYTES, MAX_RESOURCES,
+    ModuleHost, NoEgress, PrepareError, Prepared, Workspace,
 };
 
 struct Fixture {
@@ -272,6 +272,33 @@ async fn output_is_captured_and_bounded() {
     let error = hostile(&grants(), "print", r#"{"lines":100000}"#)
         .await
         .expect_err("past the output bound");
+    assert!(
+        matches!(error, CallError::Trap { .. } | CallError::Failed { .. }),
+        "{error:?}"
+    );
+    assert_host_healthy().await;
+}
+
+#[tokio::test]
+async fn host_resources_are_bounded_per_call() {
+    // What a tool needs is held...
+    let arguments = r#"{"count":100,"header_bytes":4096}"#;
+    let answer = hostile(&grants(), "hoard", arguments).await;
+    assert_eq!(answer.ok().as_deref(), Some("held 100"));
+    // ...but not resources without end (each is host memory, outside the
+    // memory cap), nor a header set past its bound.
+    let arguments = format!(r#"{{"count":{},"header_bytes":0}}"#, MAX_RESOURCES * 10);
+    let error = hostile(&grants(), "hoard", &arguments)
+        .await
+        .expect_err("past the resource bound");
+    assert!(
+        matches!(error, CallError::Trap { .. } | CallError::Failed { .. }),
+        "{error:?}"
+    );
+    let arguments = format!(r#"{{"count":1,"header_bytes":{}}}"#, HEADER_BYTES + 1);
+    let error = hostile(&grants(), "hoard", &arguments)
+        .await
+        .expect_err("past the header bound");
     assert!(
         matches!(error, CallError::Trap { .. } | CallError::Failed { .. }),
         "{error:?}"

@@ -30,6 +30,10 @@ impl Guest for Hostile {
                 .map(|_| "connected".to_string())
                 .map_err(|e| e.to_string()),
             "fetch" => fetch(&text("method"), &text("url"), &text("body")),
+            "hoard" => hoard(
+                arguments["count"].as_u64().unwrap_or(0),
+                arguments["header_bytes"].as_u64().unwrap_or(0),
+            ),
             "trap" => panic!("the guest trapped on purpose"),
             "print" => {
                 for _ in 0..arguments["lines"].as_u64().unwrap_or(1) {
@@ -69,6 +73,23 @@ fn read_env(name: &str) -> String {
     } else {
         std::env::var(name).unwrap_or_else(|error| format!("unset: {error}"))
     }
+}
+
+/// Creates `count` header sets, each with one header of `header_bytes`,
+/// and holds them all: each is host memory, outside the memory cap.
+fn hoard(count: u64, header_bytes: u64) -> Result<String, String> {
+    let value = vec![b'a'; usize::try_from(header_bytes).map_err(|e| e.to_string())?];
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let fields = Fields::new();
+        if !value.is_empty() {
+            fields
+                .append("x-filler", &value)
+                .map_err(|error| format!("{error:?}"))?;
+        }
+        held.push(fields);
+    }
+    Ok(format!("held {}", held.len()))
 }
 
 /// Sends one request through wasi:http and answers `STATUS BODY`.
