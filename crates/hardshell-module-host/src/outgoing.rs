@@ -124,9 +124,13 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
 /// to somewhere outside the prefix after the check.
 fn path_is_below(path: &str, prefix: &str) -> bool {
     let lowered = path.to_ascii_lowercase();
-    let has_tricks = path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
+    // A segment is a dot segment also with parameters after it (`..;x`):
+    // servers such as Tomcat drop the parameters before they resolve it.
+    let is_dot_segment = |segment: &str| {
+        let name = segment.split_once(';').map_or(segment, |(name, _)| name);
+        name == "." || name == ".."
+    };
+    let has_tricks = path.split('/').any(is_dot_segment)
         || ["%2e", "%2f", "%5c", "\\"]
             .iter()
             .any(|trick| lowered.contains(trick));

@@ -100,6 +100,11 @@ fn path_prefix_is_a_whole_segment() {
         check("GET", "http://api.example.com:8080/api/v1?q=1", &grants),
         Ok(())
     );
+    // Parameters on a segment that is not a dot segment are only text.
+    assert_eq!(
+        check("GET", "http://api.example.com:8080/api/v1;page=2", &grants),
+        Ok(())
+    );
     for outside in [
         "/apix",
         "/admin",
@@ -108,6 +113,8 @@ fn path_prefix_is_a_whole_segment() {
         "/api/%2e%2e/admin",
         "/api/.%2E/x",
         "/api%2fx",
+        "/api/..;/admin",
+        "/api/..;x=1/admin",
     ] {
         let uri = format!("http://api.example.com:8080{outside}");
         assert!(
