@@ -66,7 +66,9 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
     let authority = uri.authority().ok_or(Denial::NoHost)?;
     let host = authority.host().to_ascii_lowercase();
     if authority.as_str().contains('@') {
-        return Err(Denial::Userinfo { host });
+        return Err(Denial::Userinfo {
+            host: shown(&host, MAX_HOST_SHOWN),
+        });
     }
     let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
     let port = match (authority.port_u16(), scheme.as_str()) {
@@ -79,6 +81,10 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
         grant.scheme == scheme && grant.host.eq_ignore_ascii_case(&host) && grant.port == port
     };
     let grants_here: Vec<&HostGrant> = grants.iter().filter(destination_matches).collect();
+    // From here on the host is only named in a denial, which the model and
+    // the log are shown: the module chose it, so it is cut to a host
+    // name's length.
+    let host = shown(&host, MAX_HOST_SHOWN);
     if grants_here.is_empty() {
         return Err(Denial::HostNotGranted { scheme, host, port });
     }
@@ -92,7 +98,7 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
     let grants_here: Vec<&HostGrant> = grants_here.into_iter().filter(method_granted).collect();
     if grants_here.is_empty() {
         return Err(Denial::MethodNotGranted {
-            method: method.to_string(),
+            method: shown(method, MAX_METHOD_SHOWN),
             scheme,
             host,
             port,
@@ -117,6 +123,22 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
     }
     let request = head.body(()).map_err(|_| Denial::NoHost)?;
     Ok(Permit { request })
+}
+
+/// The longest host a denial names: a DNS name's length.
+const MAX_HOST_SHOWN: usize = 253;
+/// The longest method a denial names: longer than any registered one.
+const MAX_METHOD_SHOWN: usize = 32;
+
+/// `text` as a denial names it: at most `limit` characters, and an ellipsis
+/// when it was cut.
+fn shown(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(limit).collect();
+    cut.push('…');
+    cut
 }
 
 /// Whether `path` is `prefix` or below it. A path with dot segments or with

@@ -159,3 +159,48 @@ fn denial_message_names_no_path_or_query() {
         "{message}"
     );
 }
+
+#[test]
+fn a_long_host_or_method_is_cut_in_the_denial() {
+    let long_host = format!("{}.example.com", "a".repeat(10_000));
+    let denial = check(
+        "GET",
+        &format!("http://{long_host}/x"),
+        &[grant(None, None)],
+    )
+    .expect_err("an undeclared host is denied");
+    assert!(
+        matches!(&denial, Denial::HostNotGranted { host, .. } if host.chars().count() == 254 && host.ends_with('…')),
+        "{denial:?}"
+    );
+    assert!(denial.to_string().len() < 400, "{denial}");
+
+    let long_method = "A".repeat(10_000);
+    let denial = check(
+        &long_method,
+        "http://api.example.com:8080/x",
+        &[grant(None, Some(&["GET"]))],
+    )
+    .expect_err("an ungranted method is denied");
+    assert!(
+        matches!(&denial, Denial::MethodNotGranted { method, .. } if method.chars().count() == 33),
+        "{denial:?}"
+    );
+    assert!(denial.to_string().len() < 400, "{denial}");
+
+    // A host within the bound is named whole.
+    let denial = check(
+        "GET",
+        "http://evil.example.com:8080/x",
+        &[grant(None, None)],
+    )
+    .expect_err("denied");
+    assert_eq!(
+        denial,
+        Denial::HostNotGranted {
+            scheme: "http".into(),
+            host: "evil.example.com".into(),
+            port: 8080
+        }
+    );
+}
