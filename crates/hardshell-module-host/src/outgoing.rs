@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use hardshell_vocabulary::Host;
 use http_body_util::{BodyExt, Full, Limited};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -58,7 +59,7 @@ pub enum Denial {
     },
 }
 
-/// Checks one request against the grants: scheme, host (without case), port
+/// Checks one request against the grants: scheme, host (as a [`Host`]), port
 /// (the scheme's default when absent), method and path prefix must all match
 /// one grant. Userinfo is refused outright.
 pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Permit, Denial> {
@@ -77,8 +78,11 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
         (None, "https") => 443,
         (None, _) => 0,
     };
+    // Read as the grants' hosts are (lower case, no trailing dot): what is
+    // not a host name (an IPv6 literal) matches none.
+    let parsed_host = Host::parse(&host).ok();
     let destination_matches = |grant: &&HostGrant| {
-        grant.scheme == scheme && grant.host.eq_ignore_ascii_case(&host) && grant.port == port
+        grant.scheme == scheme && parsed_host.as_ref() == Some(&grant.host) && grant.port == port
     };
     let grants_here: Vec<&HostGrant> = grants.iter().filter(destination_matches).collect();
     // From here on the host is only named in a denial, which the model and

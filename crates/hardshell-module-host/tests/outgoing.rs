@@ -19,6 +19,7 @@ use hardshell_module_host::{
     BodyLimits, CallError, Denial, Grants, HostGrant, ModuleHost, Prepared, ProxyAddress,
     ProxyEgress,
 };
+use hardshell_vocabulary::Host;
 
 fn host_through(proxy: ProxyAddress) -> (ModuleHost, Prepared) {
     let host = ModuleHost::new(Arc::new(ProxyEgress::new(proxy)), BodyLimits::default())
@@ -33,7 +34,7 @@ fn granting(address: SocketAddr, path_prefix: Option<&str>, methods: Option<&[&s
     let mut grants = Grants::compute_only(64, 5_000);
     grants.hosts.push(HostGrant {
         scheme: "http".into(),
-        host: address.ip().to_string(),
+        host: Host::parse(&address.ip().to_string()).expect("an IPv4 address as a host"),
         port: address.port(),
         methods: methods.map(|list| list.iter().map(|m| m.to_string()).collect()),
         path_prefix: path_prefix.map(str::to_string),

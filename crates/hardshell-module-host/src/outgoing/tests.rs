@@ -3,7 +3,7 @@ use super::*;
 fn grant(path_prefix: Option<&str>, methods: Option<&[&str]>) -> HostGrant {
     HostGrant {
         scheme: "http".into(),
-        host: "api.example.com".into(),
+        host: Host::parse("api.example.com").expect("a host name"),
         port: 8080,
         methods: methods.map(|methods| methods.iter().map(|m| m.to_string()).collect()),
         path_prefix: path_prefix.map(str::to_string),
@@ -33,6 +33,29 @@ fn granted_host_port_and_scheme_is_permitted() {
         check("GET", "http://API.Example.COM:8080/", &grants),
         Ok(())
     );
+}
+
+#[test]
+fn a_host_is_compared_as_a_host_name() {
+    let grants = [grant(None, None)];
+    // One name, spelled with a trailing dot: the same host.
+    assert_eq!(
+        check("GET", "http://api.example.com.:8080/x", &grants),
+        Ok(())
+    );
+    for other in [
+        "http://api.example.com.evil.net:8080/x",
+        "http://[::1]:8080/x",
+        "http://127.0.0.1:8080/x",
+    ] {
+        assert!(
+            matches!(
+                check("GET", other, &grants),
+                Err(Denial::HostNotGranted { .. })
+            ),
+            "{other}"
+        );
+    }
 }
 
 #[test]
