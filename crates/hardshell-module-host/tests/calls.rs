@@ -7,6 +7,7 @@
 #[path = "support/guests.rs"]
 mod guests;
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -222,6 +223,47 @@ async fn a_granted_workspace_does_not_reach_outside_itself() {
         .await
         .expect_err("a symlink out of the workspace");
     assert!(!error.to_string().contains("root:"), "{error}");
+}
+
+#[tokio::test]
+async fn a_writable_workspace_is_not_a_way_to_write_outside_itself() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let target = outside.path().join("target");
+    std::fs::write(&target, "the owner's file").expect("write the target");
+    let workspace = tempfile::tempdir().expect("tempdir");
+    // Links a shell could plant: to the file itself, to its directory, and
+    // relative ones that climb out.
+    let relative = Path::new("..")
+        .join(outside.path().file_name().expect("a name"))
+        .join("target");
+    std::os::unix::fs::symlink(&target, workspace.path().join("absolute")).expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), workspace.path().join("directory"))
+        .expect("symlink");
+    std::os::unix::fs::symlink(&relative, workspace.path().join("relative")).expect("symlink");
+    let mut granted = grants();
+    granted.workspace = Workspace::Write(workspace.path().to_path_buf());
+    for path in [
+        "/workspace/absolute",
+        "/workspace/directory/target",
+        "/workspace/relative",
+        "/workspace/../target",
+    ] {
+        let arguments = format!(r#"{{"path":"{path}","content":"overwritten"}}"#);
+        let error = hostile(&granted, "write_file", &arguments)
+            .await
+            .expect_err("a write outside the workspace");
+        assert!(matches!(error, CallError::Tool { .. }), "{path}: {error:?}");
+    }
+    let kept = std::fs::read_to_string(&target).expect("the target");
+    assert_eq!(kept, "the owner's file");
+    // The same module writes inside the workspace.
+    let answer = hostile(
+        &granted,
+        "write_file",
+        r#"{"path":"/workspace/inside","content":"x"}"#,
+    )
+    .await;
+    assert_eq!(answer.ok().as_deref(), Some("written"));
 }
 
 #[tokio::test]
