@@ -60,7 +60,8 @@ pub struct HostGrant {
     pub host: Host,
     /// The port; requests without one use the scheme's default.
     pub port: u16,
-    /// Methods allowed (upper case, e.g. `GET`); `None`: any method.
+    /// Methods allowed (upper case, e.g. `GET`); `None`: any of
+    /// [`crate::outgoing::ANY_METHOD`], the methods a manifest can name.
     pub methods: Option<Vec<String>>,
     /// Paths allowed: this path, or below it when it ends with `/`, or below
     /// it as a whole segment otherwise; `None`: any path.

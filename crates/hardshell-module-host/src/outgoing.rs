@@ -59,6 +59,12 @@ pub enum Denial {
     },
 }
 
+/// The methods a grant without a method list allows: those a module's
+/// manifest can name. Never `TRACE` (the destination echoes the request,
+/// with any secret the broker put in it), `CONNECT` (a tunnel past the
+/// broker's view of paths) or a method of the module's own invention.
+pub const ANY_METHOD: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
 /// Checks one request against the grants: scheme, host (as a [`Host`]), port
 /// (the scheme's default when absent), method and path prefix must all match
 /// one grant. Userinfo is refused outright.
@@ -97,7 +103,9 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
         grant
             .methods
             .as_ref()
-            .is_none_or(|methods| methods.iter().any(|allowed| allowed == method))
+            .map_or(ANY_METHOD.contains(&method), |methods| {
+                methods.iter().any(|allowed| allowed == method)
+            })
     };
     let grants_here: Vec<&HostGrant> = grants_here.into_iter().filter(method_granted).collect();
     if grants_here.is_empty() {

@@ -113,6 +113,27 @@ fn ungranted_method_is_denied_and_granted_one_permitted() {
 }
 
 #[test]
+fn no_method_list_allows_the_common_methods_and_never_trace_or_connect() {
+    let grants = [grant(None, None)];
+    for method in ANY_METHOD {
+        assert_eq!(
+            check(method, "http://api.example.com:8080/x", &grants),
+            Ok(()),
+            "{method}"
+        );
+    }
+    for method in ["TRACE", "CONNECT", "PURGE", "get"] {
+        assert!(
+            matches!(
+                check(method, "http://api.example.com:8080/x", &grants),
+                Err(Denial::MethodNotGranted { .. })
+            ),
+            "{method}"
+        );
+    }
+}
+
+#[test]
 fn path_prefix_is_a_whole_segment() {
     let grants = [grant(Some("/api"), None)];
     assert_eq!(
