@@ -28,6 +28,11 @@ impl Permit {
     pub fn head(&self) -> &http::Request<()> {
         &self.request
     }
+
+    /// The checked request head, to be sent with its body.
+    pub fn into_head(self) -> http::Request<()> {
+        self.request
+    }
 }
 
 /// Why a module's request was refused. It names the destination, never the
@@ -126,15 +131,14 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
     if !path_granted {
         return Err(Denial::PathNotGranted { scheme, host, port });
     }
-    let mut head = http::Request::builder()
-        .method(request.method().clone())
-        .uri(uri.clone())
-        .version(request.version());
-    if let Some(headers) = head.headers_mut() {
-        headers.clone_from(request.headers());
-    }
-    let request = head.body(()).map_err(|_| Denial::NoHost)?;
-    Ok(Permit { request })
+    // Copied part by part, which cannot fail: a builder's error here could
+    // only have been reported as some denial it was not.
+    let mut head = http::Request::new(());
+    *head.method_mut() = request.method().clone();
+    *head.uri_mut() = uri.clone();
+    *head.version_mut() = request.version();
+    *head.headers_mut() = request.headers().clone();
+    Ok(Permit { request: head })
 }
 
 /// The longest host a denial names: a DNS name's length.
