@@ -19,6 +19,10 @@ use crate::outgoing::Permit;
 pub struct BodyLimits {
     pub request_bytes: usize,
     pub response_bytes: usize,
+    /// The response bytes one call may hold in the host at once (bodies not
+    /// yet read to their end): each response is within `response_bytes`,
+    /// but a module could keep many unread, outside its memory cap.
+    pub held_response_bytes: usize,
 }
 
 impl Default for BodyLimits {
@@ -26,6 +30,7 @@ impl Default for BodyLimits {
         Self {
             request_bytes: 1 << 20,
             response_bytes: 4 << 20,
+            held_response_bytes: 16 << 20,
         }
     }
 }

@@ -8,13 +8,13 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use hardshell_vocabulary::Host;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::egress::{BodyLimits, Egress};
 use crate::grants::HostGrant;
+use held::HeldBudget;
 
 /// A request that matched a grant. Only [`permit`] makes one, and only a
 /// permitted request is handed to the egress.
@@ -190,6 +190,7 @@ pub(crate) struct GrantedHttp {
     hosts: Vec<HostGrant>,
     egress: Arc<dyn Egress>,
     limits: BodyLimits,
+    held: HeldBudget,
     /// The first refusal of this call, if any.
     pub(crate) denied: Option<Denial>,
 }
@@ -211,6 +212,7 @@ impl GrantedHttp {
             hosts,
             egress,
             limits,
+            held: HeldBudget::new(limits.held_response_bytes),
             denied: None,
         }
     }
@@ -255,6 +257,7 @@ impl WasiHttpHooks for GrantedHttp {
         };
         let egress = Arc::clone(&self.egress);
         let limits = self.limits;
+        let held = self.held.clone();
         Box::new(async move {
             let body = Limited::new(request.into_body(), limits.request_bytes)
                 .collect()
@@ -268,17 +271,22 @@ impl WasiHttpHooks for GrantedHttp {
             if response.body().len() > limits.response_bytes {
                 return Err(HttpError::HttpResponseBodySize(None));
             }
-            let response = response.map(|body: Bytes| {
-                Full::new(body)
-                    .map_err(|never| match never {})
-                    .boxed_unsync()
-            });
+            let (parts, body) = response.into_parts();
+            let body = held
+                .hold(body)
+                .ok_or(HttpError::HttpResponseBodySize(None))?;
+            let response = http::Response::from_parts(
+                parts,
+                body.map_err(|never| match never {}).boxed_unsync(),
+            );
             let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))
         })
     }
 }
+
+mod held;
 
 #[cfg(test)]
 mod tests;

@@ -190,6 +190,36 @@ async fn bodies_past_their_limits_are_refused() {
 }
 
 #[tokio::test]
+async fn responses_held_unread_are_bounded_together() {
+    let (address, _seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let grants = granting(address, None, None);
+    let held = BodyLimits::default().held_response_bytes >> 20;
+    let fetch_many = |count: usize, keep: bool| {
+        let arguments =
+            format!(r#"{{"url":"http://{address}/mib","count":{count},"keep":{keep}}}"#);
+        let (host, module, grants) = (&host, &module, &grants);
+        async move { host.call(module, grants, "fetch_many", &arguments).await }
+    };
+    // Up to the bound, 1 MiB responses may be held unread...
+    let answer = fetch_many(held, true).await;
+    let expected = format!("received {held}, held {held}");
+    assert_eq!(answer.ok(), Some(expected));
+    // ...and any number fetched one after another, each let go.
+    let count = held + 4;
+    let answer = fetch_many(count, false).await;
+    assert_eq!(answer.ok(), Some(format!("received {count}, held 0")));
+    // One more held than the bound is refused.
+    let error = fetch_many(held + 1, true)
+        .await
+        .expect_err("past the held bound");
+    assert!(
+        matches!(&error, CallError::Tool { message } if message.contains("HttpResponseBodySize")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_module_waiting_on_a_slow_destination_is_stopped_at_its_deadline() {
     let (address, _seen) = server::start_tcp().await;
     let (host, module) = host_through(ProxyAddress::Tcp(address));
