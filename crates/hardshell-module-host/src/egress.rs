@@ -19,6 +19,10 @@ use crate::outgoing::Permit;
 pub struct BodyLimits {
     pub request_bytes: usize,
     pub response_bytes: usize,
+    /// The response bytes one call may hold in the host at once (bodies not
+    /// yet read to their end): each response is within `response_bytes`,
+    /// but a module could keep many unread, outside its memory cap.
+    pub held_response_bytes: usize,
 }
 
 impl Default for BodyLimits {
@@ -26,6 +30,7 @@ impl Default for BodyLimits {
         Self {
             request_bytes: 1 << 20,
             response_bytes: 4 << 20,
+            held_response_bytes: 16 << 20,
         }
     }
 }
@@ -54,8 +59,6 @@ pub enum EgressError {
     ResponseTooLarge(usize),
     #[error("this module host has no egress: no request leaves it")]
     NoEgress,
-    #[error("the request could not be built: {0}")]
-    Request(http::Error),
 }
 
 impl EgressError {
@@ -66,7 +69,6 @@ impl EgressError {
             Self::Proxy(_) => HttpError::HttpProtocolError,
             Self::UnsupportedScheme(_) | Self::NoEgress => HttpError::HttpRequestDenied,
             Self::ResponseTooLarge(_) => HttpError::HttpResponseBodySize(None),
-            Self::Request(_) => HttpError::HttpRequestUriInvalid,
         }
     }
 }
@@ -101,20 +103,12 @@ impl Egress for ProxyEgress {
     fn send(&self, permit: Permit, body: Bytes, limits: BodyLimits) -> EgressFuture {
         let address = self.address.clone();
         Box::pin(async move {
-            let head = permit.head();
+            let head = permit.into_head();
             if head.uri().scheme_str() != Some("http") {
                 let scheme = head.uri().scheme_str().unwrap_or_default().to_string();
                 return Err(EgressError::UnsupportedScheme(scheme));
             }
-            let mut request = http::Request::builder()
-                .method(head.method().clone())
-                .uri(head.uri().clone());
-            if let Some(headers) = request.headers_mut() {
-                headers.clone_from(head.headers());
-            }
-            let request = request
-                .body(Full::new(body))
-                .map_err(EgressError::Request)?;
+            let request = head.map(|()| Full::new(body));
             match &address {
                 ProxyAddress::Unix(path) => {
                     let stream = tokio::net::UnixStream::connect(path)

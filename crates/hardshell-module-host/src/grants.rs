@@ -3,6 +3,8 @@
 
 use std::path::PathBuf;
 
+use hardshell_vocabulary::Host;
+
 /// The smallest memory a module may be given: below this even a small Rust
 /// component cannot instantiate, and the owner would only see traps.
 pub const MIN_MEMORY_MB: u32 = 1;
@@ -36,7 +38,7 @@ impl Grants {
     }
 
     /// Refuses grants the host could not apply as written: a limit out of
-    /// range, or a host grant that would match more than it says.
+    /// range, a scheme it does not speak, or a path prefix that is no path.
     pub fn validate(&self) -> Result<(), GrantError> {
         if !(MIN_MEMORY_MB..=MAX_MEMORY_MB).contains(&self.memory_mb) {
             return Err(GrantError::MemoryOutOfRange(self.memory_mb));
@@ -53,11 +55,13 @@ impl Grants {
 pub struct HostGrant {
     /// `http` or `https`.
     pub scheme: String,
-    /// An exact host name or IP literal (no wildcards), compared without case.
-    pub host: String,
+    /// An exact host name (no wildcards), as the modules crate and the
+    /// broker name hosts: lower case, without a trailing dot.
+    pub host: Host,
     /// The port; requests without one use the scheme's default.
     pub port: u16,
-    /// Methods allowed (upper case, e.g. `GET`); `None`: any method.
+    /// Methods allowed (upper case, e.g. `GET`); `None`: any of
+    /// [`crate::outgoing::ANY_METHOD`], the methods a manifest can name.
     pub methods: Option<Vec<String>>,
     /// Paths allowed: this path, or below it when it ends with `/`, or below
     /// it as a whole segment otherwise; `None`: any path.
@@ -68,14 +72,6 @@ impl HostGrant {
     fn validate(&self) -> Result<(), GrantError> {
         if self.scheme != "http" && self.scheme != "https" {
             return Err(GrantError::Scheme(self.scheme.clone()));
-        }
-        let host_is_plain = !self.host.is_empty()
-            && self
-                .host
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'-' | b':'));
-        if !host_is_plain {
-            return Err(GrantError::Host(self.host.clone()));
         }
         if let Some(prefix) = &self.path_prefix
             && !prefix.starts_with('/')
@@ -106,10 +102,6 @@ pub enum GrantError {
     TimeoutOutOfRange(u64),
     #[error("host grant scheme {0:?} is not supported: use http or https")]
     Scheme(String),
-    #[error(
-        "host grant {0:?} is not a plain host name or IP literal (no wildcards, userinfo or paths)"
-    )]
-    Host(String),
     #[error("host grant path prefix {0:?} must start with /")]
     PathPrefix(String),
 }
@@ -121,7 +113,7 @@ mod tests {
     fn grant() -> HostGrant {
         HostGrant {
             scheme: "http".into(),
-            host: "api.example.com".into(),
+            host: Host::parse("api.example.com").expect("a host name"),
             port: 80,
             methods: None,
             path_prefix: None,
@@ -148,20 +140,18 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_userinfo_and_odd_schemes_are_refused() {
-        for host in ["*.example.com", "user@example.com", "example.com/x", ""] {
-            let mut grants = Grants::compute_only(16, 1000);
-            grants.hosts.push(HostGrant {
-                host: host.into(),
-                ..grant()
-            });
-            assert_eq!(grants.validate(), Err(GrantError::Host(host.into())));
-        }
+    fn odd_schemes_and_path_prefixes_are_refused() {
         let mut grants = Grants::compute_only(16, 1000);
         grants.hosts.push(HostGrant {
             scheme: "ftp".into(),
             ..grant()
         });
         assert_eq!(grants.validate(), Err(GrantError::Scheme("ftp".into())));
+        let mut grants = Grants::compute_only(16, 1000);
+        grants.hosts.push(HostGrant {
+            path_prefix: Some("api".into()),
+            ..grant()
+        });
+        assert_eq!(grants.validate(), Err(GrantError::PathPrefix("api".into())));
     }
 }

@@ -18,6 +18,7 @@ pub mod host;
 pub mod outgoing;
 mod ticker;
 
+pub use call_state::{HEADER_BYTES, MAX_RESOURCES};
 pub use egress::{BodyLimits, Egress, EgressError, NoEgress, ProxyAddress, ProxyEgress};
 pub use error::{CallError, HostError, PrepareError};
 pub use grants::{GrantError, Grants, HostGrant, Workspace};

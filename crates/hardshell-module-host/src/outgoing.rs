@@ -8,12 +8,13 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use hardshell_vocabulary::Host;
+use http_body_util::{BodyExt, Limited};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::egress::{BodyLimits, Egress};
 use crate::grants::HostGrant;
+use held::HeldBudget;
 
 /// A request that matched a grant. Only [`permit`] makes one, and only a
 /// permitted request is handed to the egress.
@@ -26,6 +27,11 @@ impl Permit {
     /// The checked request head, for the egress to send.
     pub fn head(&self) -> &http::Request<()> {
         &self.request
+    }
+
+    /// The checked request head, to be sent with its body.
+    pub fn into_head(self) -> http::Request<()> {
+        self.request
     }
 }
 
@@ -58,7 +64,13 @@ pub enum Denial {
     },
 }
 
-/// Checks one request against the grants: scheme, host (without case), port
+/// The methods a grant without a method list allows: those a module's
+/// manifest can name. Never `TRACE` (the destination echoes the request,
+/// with any secret the broker put in it), `CONNECT` (a tunnel past the
+/// broker's view of paths) or a method of the module's own invention.
+pub const ANY_METHOD: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
+/// Checks one request against the grants: scheme, host (as a [`Host`]), port
 /// (the scheme's default when absent), method and path prefix must all match
 /// one grant. Userinfo is refused outright.
 pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Permit, Denial> {
@@ -66,7 +78,9 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
     let authority = uri.authority().ok_or(Denial::NoHost)?;
     let host = authority.host().to_ascii_lowercase();
     if authority.as_str().contains('@') {
-        return Err(Denial::Userinfo { host });
+        return Err(Denial::Userinfo {
+            host: shown(&host, MAX_HOST_SHOWN),
+        });
     }
     let scheme = uri.scheme_str().unwrap_or_default().to_ascii_lowercase();
     let port = match (authority.port_u16(), scheme.as_str()) {
@@ -75,10 +89,17 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
         (None, "https") => 443,
         (None, _) => 0,
     };
+    // Read as the grants' hosts are (lower case, no trailing dot): what is
+    // not a host name (an IPv6 literal) matches none.
+    let parsed_host = Host::parse(&host).ok();
     let destination_matches = |grant: &&HostGrant| {
-        grant.scheme == scheme && grant.host.eq_ignore_ascii_case(&host) && grant.port == port
+        grant.scheme == scheme && parsed_host.as_ref() == Some(&grant.host) && grant.port == port
     };
     let grants_here: Vec<&HostGrant> = grants.iter().filter(destination_matches).collect();
+    // From here on the host is only named in a denial, which the model and
+    // the log are shown: the module chose it, so it is cut to a host
+    // name's length.
+    let host = shown(&host, MAX_HOST_SHOWN);
     if grants_here.is_empty() {
         return Err(Denial::HostNotGranted { scheme, host, port });
     }
@@ -87,12 +108,14 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
         grant
             .methods
             .as_ref()
-            .is_none_or(|methods| methods.iter().any(|allowed| allowed == method))
+            .map_or(ANY_METHOD.contains(&method), |methods| {
+                methods.iter().any(|allowed| allowed == method)
+            })
     };
     let grants_here: Vec<&HostGrant> = grants_here.into_iter().filter(method_granted).collect();
     if grants_here.is_empty() {
         return Err(Denial::MethodNotGranted {
-            method: method.to_string(),
+            method: shown(method, MAX_METHOD_SHOWN),
             scheme,
             host,
             port,
@@ -108,15 +131,30 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
     if !path_granted {
         return Err(Denial::PathNotGranted { scheme, host, port });
     }
-    let mut head = http::Request::builder()
-        .method(request.method().clone())
-        .uri(uri.clone())
-        .version(request.version());
-    if let Some(headers) = head.headers_mut() {
-        headers.clone_from(request.headers());
+    // Copied part by part, which cannot fail: a builder's error here could
+    // only have been reported as some denial it was not.
+    let mut head = http::Request::new(());
+    *head.method_mut() = request.method().clone();
+    *head.uri_mut() = uri.clone();
+    *head.version_mut() = request.version();
+    *head.headers_mut() = request.headers().clone();
+    Ok(Permit { request: head })
+}
+
+/// The longest host a denial names: a DNS name's length.
+const MAX_HOST_SHOWN: usize = 253;
+/// The longest method a denial names: longer than any registered one.
+const MAX_METHOD_SHOWN: usize = 32;
+
+/// `text` as a denial names it: at most `limit` characters, and an ellipsis
+/// when it was cut.
+fn shown(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
     }
-    let request = head.body(()).map_err(|_| Denial::NoHost)?;
-    Ok(Permit { request })
+    let mut cut: String = text.chars().take(limit).collect();
+    cut.push('…');
+    cut
 }
 
 /// Whether `path` is `prefix` or below it. A path with dot segments or with
@@ -124,9 +162,13 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
 /// to somewhere outside the prefix after the check.
 fn path_is_below(path: &str, prefix: &str) -> bool {
     let lowered = path.to_ascii_lowercase();
-    let has_tricks = path
-        .split('/')
-        .any(|segment| segment == "." || segment == "..")
+    // A segment is a dot segment also with parameters after it (`..;x`):
+    // servers such as Tomcat drop the parameters before they resolve it.
+    let is_dot_segment = |segment: &str| {
+        let name = segment.split_once(';').map_or(segment, |(name, _)| name);
+        name == "." || name == ".."
+    };
+    let has_tricks = path.split('/').any(is_dot_segment)
         || ["%2e", "%2f", "%5c", "\\"]
             .iter()
             .any(|trick| lowered.contains(trick));
@@ -148,6 +190,7 @@ pub(crate) struct GrantedHttp {
     hosts: Vec<HostGrant>,
     egress: Arc<dyn Egress>,
     limits: BodyLimits,
+    held: HeldBudget,
     /// The first refusal of this call, if any.
     pub(crate) denied: Option<Denial>,
 }
@@ -169,6 +212,7 @@ impl GrantedHttp {
             hosts,
             egress,
             limits,
+            held: HeldBudget::new(limits.held_response_bytes),
             denied: None,
         }
     }
@@ -186,7 +230,17 @@ type SendFuture = Box<
         > + Send,
 >;
 
+/// The most one write to a request body may buffer in the host before the
+/// request is sent (wasmtime's default is 1 MiB): a module may open many
+/// bodies and never send them, and each buffer is host memory outside the
+/// memory cap.
+const BODY_CHUNK_BYTES: usize = 64 * 1024;
+
 impl WasiHttpHooks for GrantedHttp {
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        BODY_CHUNK_BYTES
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
@@ -203,6 +257,7 @@ impl WasiHttpHooks for GrantedHttp {
         };
         let egress = Arc::clone(&self.egress);
         let limits = self.limits;
+        let held = self.held.clone();
         Box::new(async move {
             let body = Limited::new(request.into_body(), limits.request_bytes)
                 .collect()
@@ -216,17 +271,22 @@ impl WasiHttpHooks for GrantedHttp {
             if response.body().len() > limits.response_bytes {
                 return Err(HttpError::HttpResponseBodySize(None));
             }
-            let response = response.map(|body: Bytes| {
-                Full::new(body)
-                    .map_err(|never| match never {})
-                    .boxed_unsync()
-            });
+            let (parts, body) = response.into_parts();
+            let body = held
+                .hold(body)
+                .ok_or(HttpError::HttpResponseBodySize(None))?;
+            let response = http::Response::from_parts(
+                parts,
+                body.map_err(|never| match never {}).boxed_unsync(),
+            );
             let done: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, done))
         })
     }
 }
+
+mod held;
 
 #[cfg(test)]
 mod tests;

@@ -7,12 +7,13 @@
 #[path = "support/guests.rs"]
 mod guests;
 
+use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hardshell_module_host::{
-    BodyLimits, CallError, GrantError, Grants, MAX_ANSWER_BYTES, ModuleHost, NoEgress,
-    PrepareError, Prepared, Workspace,
+    BodyLimits, CallError, GrantError, Grants, HEADER_BYTES, MAX_ANSWER_BYTES, MAX_RESOURCES,
+    ModuleHost, NoEgress, PrepareError, Prepared, Workspace,
 };
 
 struct Fixture {
@@ -225,6 +226,47 @@ async fn a_granted_workspace_does_not_reach_outside_itself() {
 }
 
 #[tokio::test]
+async fn a_writable_workspace_is_not_a_way_to_write_outside_itself() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    let target = outside.path().join("target");
+    std::fs::write(&target, "the owner's file").expect("write the target");
+    let workspace = tempfile::tempdir().expect("tempdir");
+    // Links a shell could plant: to the file itself, to its directory, and
+    // relative ones that climb out.
+    let relative = Path::new("..")
+        .join(outside.path().file_name().expect("a name"))
+        .join("target");
+    std::os::unix::fs::symlink(&target, workspace.path().join("absolute")).expect("symlink");
+    std::os::unix::fs::symlink(outside.path(), workspace.path().join("directory"))
+        .expect("symlink");
+    std::os::unix::fs::symlink(&relative, workspace.path().join("relative")).expect("symlink");
+    let mut granted = grants();
+    granted.workspace = Workspace::Write(workspace.path().to_path_buf());
+    for path in [
+        "/workspace/absolute",
+        "/workspace/directory/target",
+        "/workspace/relative",
+        "/workspace/../target",
+    ] {
+        let arguments = format!(r#"{{"path":"{path}","content":"overwritten"}}"#);
+        let error = hostile(&granted, "write_file", &arguments)
+            .await
+            .expect_err("a write outside the workspace");
+        assert!(matches!(error, CallError::Tool { .. }), "{path}: {error:?}");
+    }
+    let kept = std::fs::read_to_string(&target).expect("the target");
+    assert_eq!(kept, "the owner's file");
+    // The same module writes inside the workspace.
+    let answer = hostile(
+        &granted,
+        "write_file",
+        r#"{"path":"/workspace/inside","content":"x"}"#,
+    )
+    .await;
+    assert_eq!(answer.ok().as_deref(), Some("written"));
+}
+
+#[tokio::test]
 async fn the_environment_is_empty() {
     assert!(std::env::var("PATH").is_ok(), "the test process has PATH");
     let everything = hostile(&grants(), "read_env", r#"{"name":""}"#).await;
@@ -272,6 +314,33 @@ async fn output_is_captured_and_bounded() {
     let error = hostile(&grants(), "print", r#"{"lines":100000}"#)
         .await
         .expect_err("past the output bound");
+    assert!(
+        matches!(error, CallError::Trap { .. } | CallError::Failed { .. }),
+        "{error:?}"
+    );
+    assert_host_healthy().await;
+}
+
+#[tokio::test]
+async fn host_resources_are_bounded_per_call() {
+    // What a tool needs is held...
+    let arguments = r#"{"count":100,"header_bytes":4096}"#;
+    let answer = hostile(&grants(), "hoard", arguments).await;
+    assert_eq!(answer.ok().as_deref(), Some("held 100"));
+    // ...but not resources without end (each is host memory, outside the
+    // memory cap), nor a header set past its bound.
+    let arguments = format!(r#"{{"count":{},"header_bytes":0}}"#, MAX_RESOURCES * 10);
+    let error = hostile(&grants(), "hoard", &arguments)
+        .await
+        .expect_err("past the resource bound");
+    assert!(
+        matches!(error, CallError::Trap { .. } | CallError::Failed { .. }),
+        "{error:?}"
+    );
+    let arguments = format!(r#"{{"count":1,"header_bytes":{}}}"#, HEADER_BYTES + 1);
+    let error = hostile(&grants(), "hoard", &arguments)
+        .await
+        .expect_err("past the header bound");
     assert!(
         matches!(error, CallError::Trap { .. } | CallError::Failed { .. }),
         "{error:?}"

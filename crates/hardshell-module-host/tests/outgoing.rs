@@ -19,6 +19,7 @@ use hardshell_module_host::{
     BodyLimits, CallError, Denial, Grants, HostGrant, ModuleHost, Prepared, ProxyAddress,
     ProxyEgress,
 };
+use hardshell_vocabulary::Host;
 
 fn host_through(proxy: ProxyAddress) -> (ModuleHost, Prepared) {
     let host = ModuleHost::new(Arc::new(ProxyEgress::new(proxy)), BodyLimits::default())
@@ -33,7 +34,7 @@ fn granting(address: SocketAddr, path_prefix: Option<&str>, methods: Option<&[&s
     let mut grants = Grants::compute_only(64, 5_000);
     grants.hosts.push(HostGrant {
         scheme: "http".into(),
-        host: address.ip().to_string(),
+        host: Host::parse(&address.ip().to_string()).expect("an IPv4 address as a host"),
         port: address.port(),
         methods: methods.map(|list| list.iter().map(|m| m.to_string()).collect()),
         path_prefix: path_prefix.map(str::to_string),
@@ -185,6 +186,36 @@ async fn bodies_past_their_limits_are_refused() {
     assert_eq!(
         answer.ok().as_deref(),
         Some("200 hello POST /echo body=1048576")
+    );
+}
+
+#[tokio::test]
+async fn responses_held_unread_are_bounded_together() {
+    let (address, _seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let grants = granting(address, None, None);
+    let held = BodyLimits::default().held_response_bytes >> 20;
+    let fetch_many = |count: usize, keep: bool| {
+        let arguments =
+            format!(r#"{{"url":"http://{address}/mib","count":{count},"keep":{keep}}}"#);
+        let (host, module, grants) = (&host, &module, &grants);
+        async move { host.call(module, grants, "fetch_many", &arguments).await }
+    };
+    // Up to the bound, 1 MiB responses may be held unread...
+    let answer = fetch_many(held, true).await;
+    let expected = format!("received {held}, held {held}");
+    assert_eq!(answer.ok(), Some(expected));
+    // ...and any number fetched one after another, each let go.
+    let count = held + 4;
+    let answer = fetch_many(count, false).await;
+    assert_eq!(answer.ok(), Some(format!("received {count}, held 0")));
+    // One more held than the bound is refused.
+    let error = fetch_many(held + 1, true)
+        .await
+        .expect_err("past the held bound");
+    assert!(
+        matches!(&error, CallError::Tool { message } if message.contains("HttpResponseBodySize")),
+        "{error:?}"
     );
 }
 

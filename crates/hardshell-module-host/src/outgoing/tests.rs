@@ -3,7 +3,7 @@ use super::*;
 fn grant(path_prefix: Option<&str>, methods: Option<&[&str]>) -> HostGrant {
     HostGrant {
         scheme: "http".into(),
-        host: "api.example.com".into(),
+        host: Host::parse("api.example.com").expect("a host name"),
         port: 8080,
         methods: methods.map(|methods| methods.iter().map(|m| m.to_string()).collect()),
         path_prefix: path_prefix.map(str::to_string),
@@ -33,6 +33,29 @@ fn granted_host_port_and_scheme_is_permitted() {
         check("GET", "http://API.Example.COM:8080/", &grants),
         Ok(())
     );
+}
+
+#[test]
+fn a_host_is_compared_as_a_host_name() {
+    let grants = [grant(None, None)];
+    // One name, spelled with a trailing dot: the same host.
+    assert_eq!(
+        check("GET", "http://api.example.com.:8080/x", &grants),
+        Ok(())
+    );
+    for other in [
+        "http://api.example.com.evil.net:8080/x",
+        "http://[::1]:8080/x",
+        "http://127.0.0.1:8080/x",
+    ] {
+        assert!(
+            matches!(
+                check("GET", other, &grants),
+                Err(Denial::HostNotGranted { .. })
+            ),
+            "{other}"
+        );
+    }
 }
 
 #[test]
@@ -90,6 +113,27 @@ fn ungranted_method_is_denied_and_granted_one_permitted() {
 }
 
 #[test]
+fn no_method_list_allows_the_common_methods_and_never_trace_or_connect() {
+    let grants = [grant(None, None)];
+    for method in ANY_METHOD {
+        assert_eq!(
+            check(method, "http://api.example.com:8080/x", &grants),
+            Ok(()),
+            "{method}"
+        );
+    }
+    for method in ["TRACE", "CONNECT", "PURGE", "get"] {
+        assert!(
+            matches!(
+                check(method, "http://api.example.com:8080/x", &grants),
+                Err(Denial::MethodNotGranted { .. })
+            ),
+            "{method}"
+        );
+    }
+}
+
+#[test]
 fn path_prefix_is_a_whole_segment() {
     let grants = [grant(Some("/api"), None)];
     assert_eq!(
@@ -100,6 +144,11 @@ fn path_prefix_is_a_whole_segment() {
         check("GET", "http://api.example.com:8080/api/v1?q=1", &grants),
         Ok(())
     );
+    // Parameters on a segment that is not a dot segment are only text.
+    assert_eq!(
+        check("GET", "http://api.example.com:8080/api/v1;page=2", &grants),
+        Ok(())
+    );
     for outside in [
         "/apix",
         "/admin",
@@ -108,6 +157,8 @@ fn path_prefix_is_a_whole_segment() {
         "/api/%2e%2e/admin",
         "/api/.%2E/x",
         "/api%2fx",
+        "/api/..;/admin",
+        "/api/..;x=1/admin",
     ] {
         let uri = format!("http://api.example.com:8080{outside}");
         assert!(
@@ -150,5 +201,50 @@ fn denial_message_names_no_path_or_query() {
     assert!(
         !message.contains("secret-path") && !message.contains("token"),
         "{message}"
+    );
+}
+
+#[test]
+fn a_long_host_or_method_is_cut_in_the_denial() {
+    let long_host = format!("{}.example.com", "a".repeat(10_000));
+    let denial = check(
+        "GET",
+        &format!("http://{long_host}/x"),
+        &[grant(None, None)],
+    )
+    .expect_err("an undeclared host is denied");
+    assert!(
+        matches!(&denial, Denial::HostNotGranted { host, .. } if host.chars().count() == 254 && host.ends_with('…')),
+        "{denial:?}"
+    );
+    assert!(denial.to_string().len() < 400, "{denial}");
+
+    let long_method = "A".repeat(10_000);
+    let denial = check(
+        &long_method,
+        "http://api.example.com:8080/x",
+        &[grant(None, Some(&["GET"]))],
+    )
+    .expect_err("an ungranted method is denied");
+    assert!(
+        matches!(&denial, Denial::MethodNotGranted { method, .. } if method.chars().count() == 33),
+        "{denial:?}"
+    );
+    assert!(denial.to_string().len() < 400, "{denial}");
+
+    // A host within the bound is named whole.
+    let denial = check(
+        "GET",
+        "http://evil.example.com:8080/x",
+        &[grant(None, None)],
+    )
+    .expect_err("denied");
+    assert_eq!(
+        denial,
+        Denial::HostNotGranted {
+            scheme: "http".into(),
+            host: "evil.example.com".into(),
+            port: 8080
+        }
     );
 }

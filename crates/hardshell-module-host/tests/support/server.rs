@@ -69,6 +69,7 @@ where
                 .unwrap_or_default();
             let answer = match path.as_str() {
                 "/big" => Bytes::from(vec![b'x'; 5 << 20]),
+                "/mib" => Bytes::from(vec![b'x'; 1 << 20]),
                 "/hang" => {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                     Bytes::new()

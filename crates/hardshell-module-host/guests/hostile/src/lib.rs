@@ -7,7 +7,7 @@ wit_bindgen::generate!({ path: "../../wit", world: "module" });
 
 use exports::hardshell::module::tools::Guest;
 use wasip2::http::outgoing_handler;
-use wasip2::http::types::{Fields, Method, OutgoingRequest, Scheme};
+use wasip2::http::types::{Fields, IncomingResponse, Method, OutgoingRequest, Scheme};
 use wasip2::io::streams::StreamError;
 
 struct Hostile;
@@ -30,6 +30,15 @@ impl Guest for Hostile {
                 .map(|_| "connected".to_string())
                 .map_err(|e| e.to_string()),
             "fetch" => fetch(&text("method"), &text("url"), &text("body")),
+            "fetch_many" => fetch_many(
+                &text("url"),
+                arguments["count"].as_u64().unwrap_or(0),
+                arguments["keep"].as_bool().unwrap_or(false),
+            ),
+            "hoard" => hoard(
+                arguments["count"].as_u64().unwrap_or(0),
+                arguments["header_bytes"].as_u64().unwrap_or(0),
+            ),
             "trap" => panic!("the guest trapped on purpose"),
             "print" => {
                 for _ in 0..arguments["lines"].as_u64().unwrap_or(1) {
@@ -71,8 +80,56 @@ fn read_env(name: &str) -> String {
     }
 }
 
+/// Creates `count` header sets, each with one header of `header_bytes`,
+/// and holds them all: each is host memory, outside the memory cap.
+fn hoard(count: u64, header_bytes: u64) -> Result<String, String> {
+    let value = vec![b'a'; usize::try_from(header_bytes).map_err(|e| e.to_string())?];
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let fields = Fields::new();
+        if !value.is_empty() {
+            fields
+                .append("x-filler", &value)
+                .map_err(|error| format!("{error:?}"))?;
+        }
+        held.push(fields);
+    }
+    Ok(format!("held {}", held.len()))
+}
+
+/// GETs `url` `count` times; with `keep`, holds every response unread.
+fn fetch_many(url: &str, count: u64, keep: bool) -> Result<String, String> {
+    let mut held = Vec::new();
+    for _ in 0..count {
+        let response = send("GET", url, "")?;
+        if keep {
+            held.push(response);
+        }
+    }
+    Ok(format!("received {count}, held {}", held.len()))
+}
+
 /// Sends one request through wasi:http and answers `STATUS BODY`.
 fn fetch(method: &str, url: &str, body: &str) -> Result<String, String> {
+    let response = send(method, url, body)?;
+    let status = response.status();
+    let incoming = response.consume().map_err(|()| "no response body")?;
+    let stream = incoming.stream().map_err(|()| "no response stream")?;
+    let mut received = Vec::new();
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => received.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(error)) => {
+                return Err(format!("reading the body: {}", error.to_debug_string()));
+            }
+        }
+    }
+    Ok(format!("{status} {}", String::from_utf8_lossy(&received)))
+}
+
+/// Sends one request through wasi:http and answers its response, unread.
+fn send(method: &str, url: &str, body: &str) -> Result<IncomingResponse, String> {
     let (scheme, rest) = url.split_once("://").ok_or("the url has no scheme")?;
     let (authority, path) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
@@ -127,20 +184,7 @@ fn fetch(method: &str, url: &str, body: &str) -> Result<String, String> {
         return Err(error);
     }
     finished.map_err(|error| format!("finishing the body: {error:?}"))?;
-    let status = response.status();
-    let incoming = response.consume().map_err(|()| "no response body")?;
-    let stream = incoming.stream().map_err(|()| "no response stream")?;
-    let mut received = Vec::new();
-    loop {
-        match stream.blocking_read(64 * 1024) {
-            Ok(chunk) => received.extend_from_slice(&chunk),
-            Err(StreamError::Closed) => break,
-            Err(StreamError::LastOperationFailed(error)) => {
-                return Err(format!("reading the body: {}", error.to_debug_string()));
-            }
-        }
-    }
-    Ok(format!("{status} {}", String::from_utf8_lossy(&received)))
+    Ok(response)
 }
 
 export!(Hostile);
