@@ -13,6 +13,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
 use crate::ModuleError;
+use crate::error::shown;
 
 /// The largest package read: a module's wasm plus its manifest.
 pub const MAX_PACKAGE_BYTES: u64 = 64 * 1024 * 1024;
@@ -186,8 +187,9 @@ impl Package {
 
 /// Every entry of the archive, in order, each checked as it is met.
 fn read_entries(bytes: &[u8]) -> Result<Vec<(PackagePath, Vec<u8>)>, ModuleError> {
+    // The tar crate's messages quote an entry's raw name and header bytes.
     let archive_error = |e: std::io::Error| ModuleError::Archive {
-        detail: e.to_string(),
+        detail: shown(&e.to_string(), 300),
     };
     let mut archive = tar::Archive::new(bytes);
     let mut seen = std::collections::BTreeSet::new();
