@@ -344,3 +344,59 @@ async fn a_second_add_of_one_name_and_an_update_after_the_lock_moved_are_refused
         "{result:?}"
     );
 }
+
+#[tokio::test]
+async fn a_lock_entry_edited_to_claim_less_than_its_package_does_not_load() {
+    let store = TestStore::new().await;
+    let fixture = Fixture::official();
+    let modules = modules(&store, &fixture);
+    let verified = fixture
+        .verify(fixture.package_with("web-search", "1.0.0", &wider_body()))
+        .unwrap();
+    modules
+        .add(
+            &verified,
+            &Acceptance::confirmed(&verified),
+            "a",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    // The stored package is untouched; only what the lock says was
+    // accepted is rewritten, each field in its turn.
+    let edits: [(&str, serde_json::Value); 3] = [
+        (
+            "capabilities",
+            serde_json::json!({"memory_mb": 1, "timeout_ms": 1}),
+        ),
+        ("tools", serde_json::json!([])),
+        ("key_id", serde_json::json!("0123456789ABCDEF")),
+    ];
+    let key = ObjectKey::parse("modules/lock").unwrap();
+    let original = store.store.root().get(&key).await.unwrap().unwrap().value;
+    for (field, value) in edits {
+        let mut lock: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        lock["modules"]["web-search"][field] = value;
+        let edited = serde_json::to_vec(&lock).unwrap();
+        store.store.root().put(&key, &edited).await.unwrap();
+        let result = modules.load(&name("web-search")).await;
+        assert!(
+            matches!(
+                (field, &result),
+                (
+                    "capabilities",
+                    Err(ModuleError::AcceptedChanged {
+                        what: "capabilities",
+                        ..
+                    })
+                ) | (
+                    "tools",
+                    Err(ModuleError::AcceptedChanged { what: "tools", .. })
+                ) | ("key_id", Err(ModuleError::KeyChanged { .. }))
+            ),
+            "{field}: {result:?}"
+        );
+    }
+    store.store.root().put(&key, &original).await.unwrap();
+    modules.load(&name("web-search")).await.unwrap();
+}
