@@ -57,9 +57,9 @@ fn package(bytes: &[u8]) {
         Ok(package) => package,
         Err(error) => return shown_safely(&error),
     };
-    assert_eq!(package.digest, sha256(bytes));
-    assert!(package.files.len() + 2 <= MAX_ENTRIES);
-    for path in package.files.keys() {
+    assert_eq!(package.digest(), sha256(bytes));
+    assert!(package.files().len() + 2 <= MAX_ENTRIES);
+    for path in package.files().keys() {
         let again = PackagePath::parse(path.as_str()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(&again, path);
         assert!(!path.as_str().starts_with('/'));

@@ -97,18 +97,21 @@ impl<'de> Deserialize<'de> for PackagePath {
 }
 
 /// A package's entries, read and bounded but not yet verified: nothing
-/// here is trusted until [`crate::verify`] says so.
+/// here is trusted until [`crate::TrustPolicy::verify`] says so. Made only
+/// by [`Package::parse`], so its digest, bytes and entries are always of
+/// one archive: a [`crate::Verified`] stores and pins the bytes its files
+/// were checked from.
 pub struct Package {
     /// SHA-256 of the whole archive: what the owner accepts and the lock pins.
-    pub digest: Digest,
+    pub(crate) digest: Digest,
     /// The archive's exact bytes, as the store keeps them.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// `module.toml`'s exact bytes, which the signature covers.
-    pub manifest: Vec<u8>,
+    pub(crate) manifest: Vec<u8>,
     /// `module.toml.minisig`, when there is one.
-    pub signature: Option<Vec<u8>>,
+    pub(crate) signature: Option<Vec<u8>>,
     /// Every other file, by path.
-    pub files: BTreeMap<PackagePath, Vec<u8>>,
+    pub(crate) files: BTreeMap<PackagePath, Vec<u8>>,
 }
 
 impl fmt::Debug for Package {
@@ -150,6 +153,26 @@ impl Package {
             .read_to_end(&mut bytes)
             .map_err(failed)?;
         Self::parse(bytes)
+    }
+
+    /// SHA-256 of the whole archive.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// `module.toml`'s exact bytes, unverified.
+    pub fn manifest(&self) -> &[u8] {
+        &self.manifest
+    }
+
+    /// `module.toml.minisig`'s bytes, when there is one.
+    pub fn signature(&self) -> Option<&[u8]> {
+        self.signature.as_deref()
+    }
+
+    /// Every other file, by path, unverified.
+    pub fn files(&self) -> &BTreeMap<PackagePath, Vec<u8>> {
+        &self.files
     }
 
     /// Reads a package from its bytes.

@@ -21,9 +21,9 @@ fn a_plain_archive_is_read_into_its_manifest_signature_and_files() {
         Entry::file("assets/prompt.txt", b"p"),
     ])
     .unwrap();
-    assert_eq!(package.manifest, b"m");
-    assert_eq!(package.signature.as_deref(), Some(&b"s"[..]));
-    let names: Vec<&str> = package.files.keys().map(|p| p.as_str()).collect();
+    assert_eq!(package.manifest(), b"m");
+    assert_eq!(package.signature(), Some(&b"s"[..]));
+    let names: Vec<&str> = package.files().keys().map(|p| p.as_str()).collect();
     assert_eq!(names, ["assets/prompt.txt", "module.wasm"]);
 }
 
