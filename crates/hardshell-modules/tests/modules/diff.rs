@@ -1,9 +1,7 @@
 //! The capability diff an update is reviewed by: each kind of change, and
 //! whether it widens what was accepted.
 
-use chrono::Utc;
-use hardshell_modules::{Acceptance, CapabilityDiff, Effect, LockedModule, Modules};
-use hardshell_storage::ObjectKey;
+use hardshell_modules::{CapabilityDiff, Effect, LockedModule};
 use hardshell_testkit::TestStore;
 use hardshell_testkit::modules::{PLAIN_BODY, Publisher, WASM, manifest};
 
@@ -24,24 +22,8 @@ async fn diff_to(body: &str) -> CapabilityDiff {
 
 async fn lock(fixture: &Fixture) -> LockedModule {
     let store = TestStore::new().await;
-    let scope = store
-        .store
-        .root()
-        .scope(&ObjectKey::parse("modules").unwrap())
-        .unwrap();
-    let modules = Modules::new(scope, fixture.policy());
-    let verified = fixture
-        .verify(fixture.package("web-search", "1.0.0"))
-        .unwrap();
-    modules
-        .add(
-            &verified,
-            &Acceptance::confirmed(&verified),
-            "a",
-            Utc::now(),
-        )
-        .await
-        .unwrap()
+    let plain = fixture.package("web-search", "1.0.0");
+    fixture.add(&fixture.modules(&store), plain).await
 }
 
 fn effects(diff: &CapabilityDiff) -> Vec<(Effect, String)> {
