@@ -15,8 +15,12 @@ use sha2::{Digest as _, Sha256};
 use crate::ModuleError;
 use crate::error::shown;
 
-/// The largest package read: a module's wasm plus its manifest.
-pub const MAX_PACKAGE_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest package read: a module's wasm plus its manifest, a little
+/// under 64 MiB. The lock keeps the package in the state store, which seals
+/// it (adding its envelope) and gives back no object over its own limit:
+/// a larger package could be accepted and locked, and then never load.
+pub const MAX_PACKAGE_BYTES: u64 =
+    hardshell_storage::MAX_OBJECT_BYTES - hardshell_storage::envelope::OVERHEAD as u64;
 /// Entries a package may hold, the manifest and its signature included.
 pub const MAX_ENTRIES: usize = 64;
 /// The largest file in a package.

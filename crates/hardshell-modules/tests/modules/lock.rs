@@ -3,10 +3,12 @@
 //! changed after locking, a key no longer trusted.
 
 use chrono::Utc;
-use hardshell_modules::{Acceptance, CapabilityDiff, Effect, ModuleError, ModuleName};
+use hardshell_modules::{
+    Acceptance, CapabilityDiff, Effect, MAX_FILE_BYTES, MAX_PACKAGE_BYTES, ModuleError, ModuleName,
+};
 use hardshell_storage::ObjectKey;
 use hardshell_testkit::TestStore;
-use hardshell_testkit::modules::PLAIN_BODY;
+use hardshell_testkit::modules::{PLAIN_BODY, WASM, manifest};
 
 use crate::Fixture;
 
@@ -355,5 +357,24 @@ async fn a_lock_entry_edited_to_claim_less_than_its_package_does_not_load() {
         );
     }
     store.store.root().put(&key, &original).await.unwrap();
+    modules.load(&name("web-search")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_package_at_the_size_limit_is_locked_and_loads() {
+    let store = TestStore::new().await;
+    let fixture = Fixture::official();
+    let modules = fixture.modules(&store);
+    let half = vec![7u8; usize::try_from(MAX_FILE_BYTES).unwrap() - 8 * 1024];
+    let files: &[(&str, &[u8])] = &[("module.wasm", WASM), ("a.bin", &half), ("b.bin", &half)];
+    let mut bytes = fixture
+        .publisher
+        .package(&manifest("web-search", "1.0.0", PLAIN_BODY, files), files);
+    // Zeros after the archive's end: read past by the tar reader, and
+    // counted in the size like every other byte.
+    bytes.resize(usize::try_from(MAX_PACKAGE_BYTES).unwrap(), 0);
+    // The store seals what it keeps, which adds its envelope: the largest
+    // package must still be one it gives back.
+    fixture.add(&modules, bytes).await;
     modules.load(&name("web-search")).await.unwrap();
 }
