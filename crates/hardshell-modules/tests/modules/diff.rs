@@ -145,3 +145,24 @@ async fn a_package_signed_by_another_trusted_key_is_a_change_that_widens() {
         "{diff:?}"
     );
 }
+
+#[tokio::test]
+async fn the_same_key_id_under_another_trusted_name_is_shown_as_another_key() {
+    // Ids are chosen by whoever makes the key, so the lock cannot tell a
+    // key replaced under the same id from the one it accepted; the owner's
+    // name for it can.
+    let mut fixture = Fixture::official();
+    let locked = lock(&fixture).await;
+    fixture.config.trusted_keys[0].name = "replaced".into();
+    let update = fixture
+        .verify(fixture.package("web-search", "1.0.0"))
+        .unwrap();
+    let diff = CapabilityDiff::between(&locked, &update);
+    assert!(diff.widens(), "{diff:?}");
+    assert!(
+        diff.changes[0]
+            .text
+            .starts_with("is signed by another key: replaced ("),
+        "{diff:?}"
+    );
+}
