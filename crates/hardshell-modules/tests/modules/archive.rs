@@ -132,12 +132,11 @@ fn a_package_file_over_the_limit_is_refused_before_it_is_read() {
 
 #[test]
 fn what_is_not_a_tar_archive_or_lacks_a_manifest_is_refused() {
-    assert!(matches!(
-        Package::parse(b"this is not a tar archive at all, just words".repeat(20)),
-        Err(ModuleError::Archive { .. }
-            | ModuleError::EntryName { .. }
-            | ModuleError::EntryKind { .. })
-    ));
+    let words = Package::parse(b"this is not a tar archive at all, just words".repeat(20));
+    assert!(
+        matches!(words, Err(ModuleError::Archive { .. })),
+        "{words:?}"
+    );
     assert!(matches!(
         parsed(&[Entry::file("module.wasm", b"w")]),
         Err(ModuleError::MissingManifest)
