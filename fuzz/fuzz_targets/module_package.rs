@@ -17,8 +17,8 @@
 use std::sync::OnceLock;
 
 use hardshell_modules::{
-    MAX_ENTRIES, MAX_MEMORY_MB, MAX_TIMEOUT_MS, Manifest, ModuleError, Package, PackagePath, TrustPolicy,
-    sha256,
+    MAX_ENTRIES, MAX_MEMORY_MB, MAX_TIMEOUT_MS, Manifest, ModuleError, Package, PackagePath,
+    TrustPolicy, sha256,
 };
 use libfuzzer_sys::fuzz_target;
 
