@@ -42,7 +42,9 @@ impl CapabilityDiff {
         let manifest = update.manifest();
         let mut changes = Vec::new();
         let signer = update.signer();
-        if signer.key_id != locked.key_id {
+        // Key ids are the key maker's choice: one id under another name in
+        // `[modules] trusted_keys` may be another key, and is shown as one.
+        if signer.key_id != locked.key_id || signer.key_name != locked.key_name {
             changes.push(Change {
                 effect: Effect::Widens,
                 text: format!(

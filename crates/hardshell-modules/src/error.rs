@@ -1,7 +1,7 @@
 //! [`ModuleError`]: each step of reading, verifying, accepting and loading
 //! a module package that can fail, with what failed and what to do.
 
-use hardshell_audit::event::ModuleRefusal;
+use hardshell_audit::event::{ModuleRefusal, disturbs};
 use hardshell_storage::StorageError;
 use hardshell_vocabulary::{Digest, ModuleName};
 
@@ -185,4 +185,22 @@ impl ModuleError {
             | E::Store(_) => return None,
         })
     }
+}
+
+/// Text a package wrote (an entry's name inside a tar error, a manifest's
+/// key inside a TOML error), as an error may carry it: at most
+/// `max_chars` characters, each control or text-direction character shown
+/// as its escape. These errors are printed to the owner's terminal as they
+/// are, and what a package wrote must not act there (move the cursor,
+/// retitle, reorder the line), signed or not.
+pub(crate) fn shown(text: &str, max_chars: usize) -> String {
+    let mut shown = String::new();
+    for c in text.chars().take(max_chars) {
+        if disturbs(c) {
+            shown.extend(c.escape_unicode());
+        } else {
+            shown.push(c);
+        }
+    }
+    shown
 }

@@ -20,7 +20,7 @@
 //!
 //! Only regular files, under relative names of `a-z A-Z 0-9 . _ -`
 //! segments (no `.`/`..`, at most 4 deep), each once; at most 64 entries,
-//! 32 MiB a file, 64 MiB in all. A file in the archive the manifest does
+//! 32 MiB a file, 64 MiB in all (less the state store's sealing envelope). A file in the archive the manifest does
 //! not list, a listed file it lacks, or a file of another digest is a
 //! refusal: the signature covers the manifest, and through its digests
 //! every byte of the package. Nothing is ever extracted to disk.

@@ -32,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ModuleError;
 use crate::capabilities::Capabilities;
+use crate::error::shown;
 use crate::package::{MANIFEST, PackagePath, SIGNATURE};
 
 /// The file every package holds and the runtime instantiates.
@@ -175,9 +176,11 @@ fn check_text(field: &str, text: &str, limit: usize) -> Result<(), ModuleError> 
     Ok(())
 }
 
+/// A refusal whose detail may quote the manifest (serde names an unknown
+/// key or variant as written).
 fn refused(detail: &str) -> ModuleError {
     ModuleError::Manifest {
-        detail: detail.chars().take(300).collect(),
+        detail: shown(detail, 300),
     }
 }
 

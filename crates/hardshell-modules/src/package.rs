@@ -13,9 +13,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sha2::{Digest as _, Sha256};
 
 use crate::ModuleError;
+use crate::error::shown;
 
-/// The largest package read: a module's wasm plus its manifest.
-pub const MAX_PACKAGE_BYTES: u64 = 64 * 1024 * 1024;
+/// The largest package read: a module's wasm plus its manifest, a little
+/// under 64 MiB. The lock keeps the package in the state store, which seals
+/// it (adding its envelope) and gives back no object over its own limit:
+/// a larger package could be accepted and locked, and then never load.
+pub const MAX_PACKAGE_BYTES: u64 =
+    hardshell_storage::MAX_OBJECT_BYTES - hardshell_storage::envelope::OVERHEAD as u64;
 /// Entries a package may hold, the manifest and its signature included.
 pub const MAX_ENTRIES: usize = 64;
 /// The largest file in a package.
@@ -96,18 +101,21 @@ impl<'de> Deserialize<'de> for PackagePath {
 }
 
 /// A package's entries, read and bounded but not yet verified: nothing
-/// here is trusted until [`crate::verify`] says so.
+/// here is trusted until [`crate::TrustPolicy::verify`] says so. Made only
+/// by [`Package::parse`], so its digest, bytes and entries are always of
+/// one archive: a [`crate::Verified`] stores and pins the bytes its files
+/// were checked from.
 pub struct Package {
     /// SHA-256 of the whole archive: what the owner accepts and the lock pins.
-    pub digest: Digest,
+    pub(crate) digest: Digest,
     /// The archive's exact bytes, as the store keeps them.
-    pub bytes: Vec<u8>,
+    pub(crate) bytes: Vec<u8>,
     /// `module.toml`'s exact bytes, which the signature covers.
-    pub manifest: Vec<u8>,
+    pub(crate) manifest: Vec<u8>,
     /// `module.toml.minisig`, when there is one.
-    pub signature: Option<Vec<u8>>,
+    pub(crate) signature: Option<Vec<u8>>,
     /// Every other file, by path.
-    pub files: BTreeMap<PackagePath, Vec<u8>>,
+    pub(crate) files: BTreeMap<PackagePath, Vec<u8>>,
 }
 
 impl fmt::Debug for Package {
@@ -151,6 +159,26 @@ impl Package {
         Self::parse(bytes)
     }
 
+    /// SHA-256 of the whole archive.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+
+    /// `module.toml`'s exact bytes, unverified.
+    pub fn manifest(&self) -> &[u8] {
+        &self.manifest
+    }
+
+    /// `module.toml.minisig`'s bytes, when there is one.
+    pub fn signature(&self) -> Option<&[u8]> {
+        self.signature.as_deref()
+    }
+
+    /// Every other file, by path, unverified.
+    pub fn files(&self) -> &BTreeMap<PackagePath, Vec<u8>> {
+        &self.files
+    }
+
     /// Reads a package from its bytes.
     pub fn parse(bytes: Vec<u8>) -> Result<Self, ModuleError> {
         let size = u64::try_from(bytes.len()).unwrap_or(u64::MAX);
@@ -186,8 +214,9 @@ impl Package {
 
 /// Every entry of the archive, in order, each checked as it is met.
 fn read_entries(bytes: &[u8]) -> Result<Vec<(PackagePath, Vec<u8>)>, ModuleError> {
+    // The tar crate's messages quote an entry's raw name and header bytes.
     let archive_error = |e: std::io::Error| ModuleError::Archive {
-        detail: e.to_string(),
+        detail: shown(&e.to_string(), 300),
     };
     let mut archive = tar::Archive::new(bytes);
     let mut seen = std::collections::BTreeSet::new();

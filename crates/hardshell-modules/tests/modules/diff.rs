@@ -1,9 +1,7 @@
 //! The capability diff an update is reviewed by: each kind of change, and
 //! whether it widens what was accepted.
 
-use chrono::Utc;
-use hardshell_modules::{Acceptance, CapabilityDiff, Effect, LockedModule, Modules};
-use hardshell_storage::ObjectKey;
+use hardshell_modules::{CapabilityDiff, Effect, LockedModule};
 use hardshell_testkit::TestStore;
 use hardshell_testkit::modules::{PLAIN_BODY, Publisher, WASM, manifest};
 
@@ -24,24 +22,8 @@ async fn diff_to(body: &str) -> CapabilityDiff {
 
 async fn lock(fixture: &Fixture) -> LockedModule {
     let store = TestStore::new().await;
-    let scope = store
-        .store
-        .root()
-        .scope(&ObjectKey::parse("modules").unwrap())
-        .unwrap();
-    let modules = Modules::new(scope, fixture.policy());
-    let verified = fixture
-        .verify(fixture.package("web-search", "1.0.0"))
-        .unwrap();
-    modules
-        .add(
-            &verified,
-            &Acceptance::confirmed(&verified),
-            "a",
-            Utc::now(),
-        )
-        .await
-        .unwrap()
+    let plain = fixture.package("web-search", "1.0.0");
+    fixture.add(&fixture.modules(&store), plain).await
 }
 
 fn effects(diff: &CapabilityDiff) -> Vec<(Effect, String)> {
@@ -160,6 +142,27 @@ async fn a_package_signed_by_another_trusted_key_is_a_change_that_widens() {
         diff.changes[0]
             .text
             .starts_with("is signed by another key: other ("),
+        "{diff:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_same_key_id_under_another_trusted_name_is_shown_as_another_key() {
+    // Ids are chosen by whoever makes the key, so the lock cannot tell a
+    // key replaced under the same id from the one it accepted; the owner's
+    // name for it can.
+    let mut fixture = Fixture::official();
+    let locked = lock(&fixture).await;
+    fixture.config.trusted_keys[0].name = "replaced".into();
+    let update = fixture
+        .verify(fixture.package("web-search", "1.0.0"))
+        .unwrap();
+    let diff = CapabilityDiff::between(&locked, &update);
+    assert!(diff.widens(), "{diff:?}");
+    assert!(
+        diff.changes[0]
+            .text
+            .starts_with("is signed by another key: replaced ("),
         "{diff:?}"
     );
 }

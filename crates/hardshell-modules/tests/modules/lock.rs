@@ -3,21 +3,14 @@
 //! changed after locking, a key no longer trusted.
 
 use chrono::Utc;
-use hardshell_modules::{Acceptance, CapabilityDiff, Effect, ModuleError, ModuleName, Modules};
+use hardshell_modules::{
+    Acceptance, CapabilityDiff, Effect, MAX_FILE_BYTES, MAX_PACKAGE_BYTES, ModuleError, ModuleName,
+};
 use hardshell_storage::ObjectKey;
 use hardshell_testkit::TestStore;
-use hardshell_testkit::modules::PLAIN_BODY;
+use hardshell_testkit::modules::{PLAIN_BODY, WASM, manifest};
 
 use crate::Fixture;
-
-fn modules(store: &TestStore, fixture: &Fixture) -> Modules {
-    let scope = store
-        .store
-        .root()
-        .scope(&ObjectKey::parse("modules").unwrap())
-        .unwrap();
-    Modules::new(scope, fixture.policy())
-}
 
 fn name(text: &str) -> ModuleName {
     ModuleName::parse(text).unwrap()
@@ -36,7 +29,7 @@ fn wider_body() -> String {
 async fn a_module_is_added_listed_loaded_updated_and_removed() {
     let store = TestStore::new().await;
     let fixture = Fixture::official();
-    let modules = modules(&store, &fixture);
+    let modules = fixture.modules(&store);
     let verified = fixture
         .verify(fixture.package("web-search", "1.0.0"))
         .unwrap();
@@ -116,7 +109,7 @@ async fn packages(store: &TestStore) -> Vec<String> {
 async fn an_acceptance_of_other_bytes_adds_nothing() {
     let store = TestStore::new().await;
     let fixture = Fixture::official();
-    let modules = modules(&store, &fixture);
+    let modules = fixture.modules(&store);
     let reviewed = fixture
         .verify(fixture.package("web-search", "1.0.0"))
         .unwrap();
@@ -144,7 +137,7 @@ async fn an_acceptance_of_other_bytes_adds_nothing() {
 async fn an_update_that_widens_is_shown_as_such_and_without_acceptance_leaves_the_lock() {
     let store = TestStore::new().await;
     let fixture = Fixture::official();
-    let modules = modules(&store, &fixture);
+    let modules = fixture.modules(&store);
     let first = fixture
         .verify(fixture.package("web-search", "1.0.0"))
         .unwrap();
@@ -195,14 +188,9 @@ async fn an_update_that_widens_is_shown_as_such_and_without_acceptance_leaves_th
 async fn a_narrower_update_says_it_narrows() {
     let store = TestStore::new().await;
     let fixture = Fixture::official();
-    let modules = modules(&store, &fixture);
-    let wide = fixture
-        .verify(fixture.package_with("web-search", "1.0.0", &wider_body()))
-        .unwrap();
-    let locked = modules
-        .add(&wide, &Acceptance::confirmed(&wide), "a", Utc::now())
-        .await
-        .unwrap();
+    let modules = fixture.modules(&store);
+    let wide = fixture.package_with("web-search", "1.0.0", &wider_body());
+    let locked = fixture.add(&modules, wide).await;
     let narrow = fixture
         .verify(fixture.package("web-search", "1.0.1"))
         .unwrap();
@@ -215,19 +203,10 @@ async fn a_narrower_update_says_it_narrows() {
 async fn a_package_changed_in_the_store_after_locking_does_not_load() {
     let store = TestStore::new().await;
     let fixture = Fixture::official();
-    let modules = modules(&store, &fixture);
-    let verified = fixture
-        .verify(fixture.package("web-search", "1.0.0"))
-        .unwrap();
-    let locked = modules
-        .add(
-            &verified,
-            &Acceptance::confirmed(&verified),
-            "a",
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    let modules = fixture.modules(&store);
+    let locked = fixture
+        .add(&modules, fixture.package("web-search", "1.0.0"))
+        .await;
     // Another validly signed package put in the locked one's place.
     let swapped = fixture.package_with("web-search", "1.0.0", &wider_body());
     let key = ObjectKey::parse(&format!("modules/packages/{}.tar", locked.package.hex())).unwrap();
@@ -248,26 +227,20 @@ async fn a_package_changed_in_the_store_after_locking_does_not_load() {
 async fn a_module_whose_key_is_no_longer_trusted_or_official_does_not_load() {
     let store = TestStore::new().await;
     let mut fixture = Fixture::official();
-    let verified = fixture
-        .verify(fixture.package("web-search", "1.0.0"))
-        .unwrap();
-    modules(&store, &fixture)
+    fixture
         .add(
-            &verified,
-            &Acceptance::confirmed(&verified),
-            "a",
-            Utc::now(),
+            &fixture.modules(&store),
+            fixture.package("web-search", "1.0.0"),
         )
-        .await
-        .unwrap();
+        .await;
     fixture.config.trusted_keys[0].official = false;
-    let result = modules(&store, &fixture).load(&name("web-search")).await;
+    let result = fixture.modules(&store).load(&name("web-search")).await;
     assert!(
         matches!(result, Err(ModuleError::Unofficial { .. })),
         "{result:?}"
     );
     fixture.config.trusted_keys.clear();
-    let result = modules(&store, &fixture).load(&name("web-search")).await;
+    let result = fixture.modules(&store).load(&name("web-search")).await;
     assert!(
         matches!(result, Err(ModuleError::KeyChanged { .. })),
         "{result:?}"
@@ -278,14 +251,10 @@ async fn a_module_whose_key_is_no_longer_trusted_or_official_does_not_load() {
 async fn a_second_add_of_one_name_and_an_update_after_the_lock_moved_are_refused() {
     let store = TestStore::new().await;
     let fixture = Fixture::official();
-    let modules = modules(&store, &fixture);
-    let first = fixture
-        .verify(fixture.package("web-search", "1.0.0"))
-        .unwrap();
-    let locked = modules
-        .add(&first, &Acceptance::confirmed(&first), "a", Utc::now())
-        .await
-        .unwrap();
+    let modules = fixture.modules(&store);
+    let locked = fixture
+        .add(&modules, fixture.package("web-search", "1.0.0"))
+        .await;
     let again = fixture
         .verify(fixture.package("web-search", "2.0.0"))
         .unwrap();
@@ -343,4 +312,69 @@ async fn a_second_add_of_one_name_and_an_update_after_the_lock_moved_are_refused
         matches!(result, Err(ModuleError::OtherModule { .. })),
         "{result:?}"
     );
+}
+
+#[tokio::test]
+async fn a_lock_entry_edited_to_claim_less_than_its_package_does_not_load() {
+    let store = TestStore::new().await;
+    let fixture = Fixture::official();
+    let modules = fixture.modules(&store);
+    let wide = fixture.package_with("web-search", "1.0.0", &wider_body());
+    fixture.add(&modules, wide).await;
+    // The stored package is untouched; only what the lock says was
+    // accepted is rewritten, each field in its turn.
+    let edits: [(&str, serde_json::Value); 3] = [
+        (
+            "capabilities",
+            serde_json::json!({"memory_mb": 1, "timeout_ms": 1}),
+        ),
+        ("tools", serde_json::json!([])),
+        ("key_id", serde_json::json!("0123456789ABCDEF")),
+    ];
+    let key = ObjectKey::parse("modules/lock").unwrap();
+    let original = store.store.root().get(&key).await.unwrap().unwrap().value;
+    for (field, value) in edits {
+        let mut lock: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        lock["modules"]["web-search"][field] = value;
+        let edited = serde_json::to_vec(&lock).unwrap();
+        store.store.root().put(&key, &edited).await.unwrap();
+        let result = modules.load(&name("web-search")).await;
+        assert!(
+            matches!(
+                (field, &result),
+                (
+                    "capabilities",
+                    Err(ModuleError::AcceptedChanged {
+                        what: "capabilities",
+                        ..
+                    })
+                ) | (
+                    "tools",
+                    Err(ModuleError::AcceptedChanged { what: "tools", .. })
+                ) | ("key_id", Err(ModuleError::KeyChanged { .. }))
+            ),
+            "{field}: {result:?}"
+        );
+    }
+    store.store.root().put(&key, &original).await.unwrap();
+    modules.load(&name("web-search")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_package_at_the_size_limit_is_locked_and_loads() {
+    let store = TestStore::new().await;
+    let fixture = Fixture::official();
+    let modules = fixture.modules(&store);
+    let half = vec![7u8; usize::try_from(MAX_FILE_BYTES).unwrap() - 8 * 1024];
+    let files: &[(&str, &[u8])] = &[("module.wasm", WASM), ("a.bin", &half), ("b.bin", &half)];
+    let mut bytes = fixture
+        .publisher
+        .package(&manifest("web-search", "1.0.0", PLAIN_BODY, files), files);
+    // Zeros after the archive's end: read past by the tar reader, and
+    // counted in the size like every other byte.
+    bytes.resize(usize::try_from(MAX_PACKAGE_BYTES).unwrap(), 0);
+    // The store seals what it keeps, which adds its envelope: the largest
+    // package must still be one it gives back.
+    fixture.add(&modules, bytes).await;
+    modules.load(&name("web-search")).await.unwrap();
 }

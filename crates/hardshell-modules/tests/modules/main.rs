@@ -13,7 +13,12 @@ mod lock;
 mod manifest;
 mod verify;
 
-use hardshell_modules::{ModuleError, Package, TrustPolicy, Verified};
+use chrono::Utc;
+use hardshell_modules::{
+    Acceptance, LockedModule, ModuleError, Modules, Package, TrustPolicy, Verified,
+};
+use hardshell_storage::ObjectKey;
+use hardshell_testkit::TestStore;
 use hardshell_testkit::modules::{PLAIN_BODY, Publisher, WASM, manifest};
 
 /// A publisher and a `[modules]` that trusts it (official unless said).
@@ -58,5 +63,26 @@ impl Fixture {
 
     pub fn verify(&self, bytes: Vec<u8>) -> Result<Verified, ModuleError> {
         self.policy().verify(Package::parse(bytes)?)
+    }
+
+    /// The lock in `store`'s `modules` scope, under this fixture's policy.
+    pub fn modules(&self, store: &TestStore) -> Modules {
+        let scope = store
+            .store
+            .root()
+            .scope(&ObjectKey::parse("modules").unwrap())
+            .unwrap();
+        Modules::new(scope, self.policy())
+    }
+
+    /// The package `bytes`, verified and locked in `modules` with the
+    /// owner's yes.
+    pub async fn add(&self, modules: &Modules, bytes: Vec<u8>) -> LockedModule {
+        let verified = self.verify(bytes).unwrap();
+        let acceptance = Acceptance::confirmed(&verified);
+        modules
+            .add(&verified, &acceptance, "a", Utc::now())
+            .await
+            .unwrap()
     }
 }

@@ -114,3 +114,19 @@ fn a_manifest_must_list_its_wasm_and_not_itself() {
         Err(ModuleError::Manifest { .. })
     ));
 }
+
+#[test]
+fn a_refusal_quoting_the_manifest_shows_its_controls_escaped() {
+    // serde names an unknown key and an unknown variant as written.
+    for body in [
+        format!("{PLAIN_BODY}\n\"\\u001b]0;owned\\u0007\\u202e\" = 1"),
+        PLAIN_BODY.replace("workspace = \"none\"", "workspace = \"\\u001b[2J\""),
+    ] {
+        let detail = refused(&body);
+        assert!(detail.contains("\\u{1b}"), "{detail}");
+        assert!(
+            !detail.chars().any(|c| c.is_control() || c == '\u{202e}'),
+            "{detail:?}"
+        );
+    }
+}

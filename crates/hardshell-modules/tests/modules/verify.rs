@@ -147,7 +147,7 @@ fn a_refused_package_still_says_the_name_it_claims_for_the_record() {
     ))
     .unwrap();
     assert_eq!(
-        claimed_name(&package.manifest).unwrap().as_str(),
+        claimed_name(package.manifest()).unwrap().as_str(),
         "web-search"
     );
     assert!(claimed_name(b"name = \"../../etc\"").is_none());

@@ -257,8 +257,8 @@ impl Owner {
             Err(e) => return Err(self.refuse(nothing, e).await),
         };
         let refused = Refused {
-            name: claimed_name(&package.manifest),
-            digest: Some(package.digest),
+            name: claimed_name(package.manifest()),
+            digest: Some(package.digest()),
         };
         match self.modules.policy().verify(package) {
             Ok(verified) => Ok(verified),
