@@ -393,6 +393,17 @@ impl Volumes {
     }
 }
 
+/// What an edge mounted and did not unmount goes with it: an `up` that fails
+/// after mounting (a refused state lease, a port in use) leaves no volume on
+/// the host. Left there, the image stays attached until the next start
+/// finds it, and every shell any edge starts meanwhile copies the mount into
+/// its own mount namespace while it builds its root.
+impl Drop for Volumes {
+    fn drop(&mut self) {
+        self.unmount_all();
+    }
+}
+
 /// Detaches a volume left mounted at `at` by an edge that was killed;
 /// `true` if there was one. Anything that is not a directory, or not a
 /// mount point, is left alone. Call at start, before any shell runs.

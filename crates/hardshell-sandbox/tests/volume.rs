@@ -203,15 +203,75 @@ async fn a_volume_left_mounted_by_a_killed_edge_is_detached_at_start_and_reused(
 }
 
 #[test]
+fn volumes_dropped_without_an_unmount_leave_nothing_mounted() {
+    // An edge whose start fails after mounting (a refused lease) returns
+    // without its shutdown's unmount: the volume must not stay on the host.
+    let disk = DataDisk::new(64);
+    let workspace = disk.workspace("s-dropped");
+    let volumes = disk.volumes(16 * MIB, 1024);
+    volumes.mount("s-dropped", &workspace).unwrap();
+    std::fs::write(workspace.join("note"), "kept").unwrap();
+    assert!(is_mount_point(&workspace));
+    drop(volumes);
+    assert!(!is_mount_point(&workspace));
+    // Its image is free at once: no loop device holds it.
+    let image = disk.images().join("s-dropped.img").canonicalize().unwrap();
+    let holders: Vec<_> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|entry| {
+            let backing = entry.ok()?.path().join("loop/backing_file");
+            let backing = std::fs::read_to_string(backing).ok()?;
+            (Path::new(backing.trim_end()) == image).then_some(backing)
+        })
+        .collect();
+    assert!(holders.is_empty(), "still attached: {holders:?}");
+    let again = disk.volumes(16 * MIB, 1024);
+    again.mount("s-dropped", &workspace).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("note")).unwrap(),
+        "kept"
+    );
+}
+
+#[test]
 fn an_image_in_use_is_never_mounted_twice() {
     let disk = DataDisk::new(64);
     let first = disk.volumes(16 * MIB, 1024);
     first.mount("s-twice", &disk.workspace("s-twice")).unwrap();
+    // A process that copied the mount into a mount namespace of its own,
+    // as a shell does at its start.
+    let mut holder = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "private", "sleep", "300"])
+        .spawn()
+        .unwrap();
+    let pid = holder.id();
+    let own = std::fs::read_link("/proc/self/ns/mnt").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default() != "sleep\n"
+        || std::fs::read_link(format!("/proc/{pid}/ns/mnt"))
+            .ok()
+            .as_ref()
+            == Some(&own)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "unshare never ran sleep"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     // Another edge over the same images, mounting elsewhere.
     let second = disk.volumes(16 * MIB, 1024);
     let elsewhere = disk.data.join("elsewhere");
     let error = second.mount("s-twice", &elsewhere).unwrap_err();
-    assert!(error.to_string().contains("still attached"), "{error}");
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let error = error.to_string();
+    assert!(error.contains("still attached"), "{error}");
+    // The refusal names the process of the other namespace.
+    assert!(
+        error.ends_with(&format!("; mounted where pid {pid} (sleep) runs")),
+        "{error}"
+    );
     assert!(!is_mount_point(&elsewhere));
     first.unmount_all();
 }

@@ -60,8 +60,9 @@ pub(super) fn refuse_if_attached(name: &str, path: &Path) -> Result<(), VolumeEr
                 name: name.to_owned(),
                 path: path.to_owned(),
                 reason: format!(
-                    "it is still attached to /dev/{device} after {}s (a shell of an earlier mount still runs, or another edge uses these images)",
-                    WAIT.as_secs()
+                    "it is still attached to /dev/{device} after {}s (a shell of an earlier mount still runs, or another edge uses these images){}",
+                    WAIT.as_secs(),
+                    holders(&device)
                 ),
             });
         }
@@ -95,6 +96,65 @@ fn attached_to(path: &Path) -> Option<String> {
         }
     }
     None
+}
+
+/// The processes of other mount namespaces that have `device` mounted, one
+/// for each namespace and at most four, as `; mounted where pid 12 (name)
+/// runs`: what the operator stops for the image to be free. Empty when none
+/// is found (a lazy unmount waiting for a file to close shows in no
+/// namespace).
+fn holders(device: &str) -> String {
+    const SHOWN: usize = 4;
+    let Ok(numbers) = std::fs::read_to_string(format!("/sys/block/{device}/dev")) else {
+        return String::new();
+    };
+    // mountinfo's third field is the mounted device's major:minor.
+    let numbers = numbers.trim_end();
+    let own = std::fs::read_link("/proc/self/ns/mnt").ok();
+    let mut namespaces = Vec::new();
+    let mut shown = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(namespace) = std::fs::read_link(entry.path().join("ns/mnt")) else {
+            continue;
+        };
+        if Some(&namespace) == own.as_ref() || namespaces.contains(&namespace) {
+            continue;
+        }
+        let Ok(mounts) = std::fs::read_to_string(entry.path().join("mountinfo")) else {
+            continue;
+        };
+        if !mounts
+            .lines()
+            .any(|line| line.split(' ').nth(2) == Some(numbers))
+        {
+            continue;
+        }
+        namespaces.push(namespace);
+        // A process's name is its own choice: only its letters and digits
+        // are shown.
+        let comm: String = std::fs::read_to_string(entry.path().join("comm"))
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            .take(16)
+            .collect();
+        shown.push(format!("pid {pid} ({comm})"));
+        if shown.len() == SHOWN {
+            break;
+        }
+    }
+    if shown.is_empty() {
+        String::new()
+    } else {
+        format!("; mounted where {} runs", shown.join(", "))
+    }
 }
 
 fn open_device(node: &str) -> io::Result<File> {

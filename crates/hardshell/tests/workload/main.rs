@@ -194,6 +194,14 @@ fn answered(up: &Running, token: &str, path: &str) -> String {
     }
 }
 
+/// Whether `path` is where a file system is mounted (its device is not its
+/// parent's).
+fn is_mount_point(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::symlink_metadata(path).unwrap().dev()
+        != std::fs::metadata(path.parent().unwrap()).unwrap().dev()
+}
+
 fn stop(mut running: Running) {
     let Some(mut up) = running.0.take() else {
         return;

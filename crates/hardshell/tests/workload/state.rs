@@ -123,6 +123,16 @@ fn state_survives_kill_9_moves_to_a_fresh_data_directory_and_has_one_owner_at_a_
     assert!(!refused.status.success());
     let last = refused.stderr.lines().last().unwrap_or_default();
     assert!(last.contains("lease"), "{}", refused.stderr);
+    // What it mounted before the lease refused it went with it: left on the
+    // host, it would be copied into every shell started meanwhile.
+    for dir in ["workspace", "state"] {
+        let dir = second.path(&format!("data/workloads/workload/{dir}"));
+        assert!(
+            !crate::is_mount_point(&dir),
+            "{} is still mounted",
+            dir.display()
+        );
+    }
 
     // The first machine takes its own lease back; nothing synced was lost.
     let up = start(&first);

@@ -7,14 +7,9 @@ use std::os::unix::fs::MetadataExt as _;
 use std::path::Path;
 
 use crate::state::{another_machine, on_bucket, synced};
-use crate::{answered, image, instance, start, stop, token};
+use crate::{answered, image, instance, is_mount_point, start, stop, token};
 
 const MIB: u64 = 1 << 20;
-
-fn is_mount_point(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).unwrap().dev()
-        != std::fs::metadata(path.parent().unwrap()).unwrap().dev()
-}
 
 #[test]
 fn a_workload_filling_its_state_meets_enospc_at_state_mb_and_what_it_wrote_before_is_kept() {
