@@ -4,7 +4,6 @@
 //! synced; a plain state directory from before volumes moves into its volume.
 
 use std::os::unix::fs::MetadataExt as _;
-use std::path::Path;
 
 use crate::state::{another_machine, on_bucket, synced};
 use crate::{answered, image, instance, is_mount_point, start, stop, token};
