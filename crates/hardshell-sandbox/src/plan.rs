@@ -214,6 +214,15 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
         .map_err(fail(Layer::Namespaces, "clearing groups"))?;
     sys.set_gid(plan.host_gid)
         .map_err(fail(Layer::Namespaces, "setting the host gid"))?;
+    // At the host's root, so the reaper's pivot moves this process's working
+    // directory into the new root with its own. Left in the edge's directory,
+    // it would hold the old root's copy for the shell's whole life, and every
+    // mount under it with it: mounts copied into a new user namespace are
+    // locked to their parents, and detaching the old root leaves them joined
+    // to it. A volume another edge had mounted at this moment stayed attached
+    // until this shell ended, where that edge's next start refused it.
+    sys.chdir("/")
+        .map_err(fail(Layer::Namespaces, "leaving the edge's directory"))?;
     let flags = sys_::CLONE_NEWUSER
         | sys_::CLONE_NEWNS
         | sys_::CLONE_NEWPID

@@ -202,6 +202,56 @@ async fn a_volume_left_mounted_by_a_killed_edge_is_detached_at_start_and_reused(
     volumes.unmount_all();
 }
 
+/// The loop devices `image` is attached to.
+fn attached(image: &Path) -> Vec<String> {
+    let image = image.canonicalize().unwrap();
+    std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|entry| {
+            let entry = entry.ok()?;
+            let backing = std::fs::read_to_string(entry.path().join("loop/backing_file")).ok()?;
+            (Path::new(backing.trim_end()) == image)
+                .then(|| entry.file_name().to_string_lossy().into_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_shell_started_while_another_volume_was_mounted_does_not_hold_it() {
+    // Another edge's volume, mounted on the host when a shell starts: the
+    // shell copies the host's mount tree before it pivots away from it.
+    let disk = DataDisk::new(64);
+    let volumes = disk.volumes(16 * MIB, 1024);
+    volumes
+        .mount("s-other", &disk.workspace("s-other"))
+        .unwrap();
+    let shell = Shell::new();
+    let started = shell.workspace.join("started");
+    let policy = policy(&shell);
+    let running =
+        tokio::spawn(
+            async move { run(&policy, &["/bin/sh", "-c", "touch started && sleep 5"]).await },
+        );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the shell never started"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    // Unmounted on the host while the shell runs: nothing of the shell
+    // keeps its image attached.
+    assert_eq!(volumes.unmount_all(), 1);
+    let devices = attached(&disk.images().join("s-other.img"));
+    let out = running.await.unwrap();
+    assert!(
+        devices.is_empty(),
+        "still attached to {devices:?} while a shell ran"
+    );
+    assert_eq!(out.report.status, Status::Exited(0), "{}", out.stderr);
+}
+
 #[test]
 fn volumes_dropped_without_an_unmount_leave_nothing_mounted() {
     // An edge whose start fails after mounting (a refused lease) returns
@@ -215,16 +265,8 @@ fn volumes_dropped_without_an_unmount_leave_nothing_mounted() {
     drop(volumes);
     assert!(!is_mount_point(&workspace));
     // Its image is free at once: no loop device holds it.
-    let image = disk.images().join("s-dropped.img").canonicalize().unwrap();
-    let holders: Vec<_> = std::fs::read_dir("/sys/block")
-        .unwrap()
-        .filter_map(|entry| {
-            let backing = entry.ok()?.path().join("loop/backing_file");
-            let backing = std::fs::read_to_string(backing).ok()?;
-            (Path::new(backing.trim_end()) == image).then_some(backing)
-        })
-        .collect();
-    assert!(holders.is_empty(), "still attached: {holders:?}");
+    let devices = attached(&disk.images().join("s-dropped.img"));
+    assert!(devices.is_empty(), "still attached to {devices:?}");
     let again = disk.volumes(16 * MIB, 1024);
     again.mount("s-dropped", &workspace).unwrap();
     assert_eq!(

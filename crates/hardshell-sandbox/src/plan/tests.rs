@@ -290,6 +290,9 @@ fn the_layers_apply_in_order_and_seccomp_is_last_before_exec() {
     sys.before("clear_groups", "unshare");
     sys.before("set_gid 2147000000", "unshare");
     sys.before("unshare", "await_user_map");
+    // Init leaves the edge's directory before it copies the mount tree, so
+    // the pivot takes its working directory along (see enter).
+    sys.before("chdir /", "unshare");
     sys.before("await_user_map", "set_uid 1000");
     sys.before("set_uid 1000", "mount");
     // The new root is assembled, then pivoted into, then the host detached.

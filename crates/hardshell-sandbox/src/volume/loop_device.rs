@@ -42,9 +42,9 @@ pub(super) fn attach(name: &str, image: &File) -> Result<(String, File), VolumeE
     Err(failed(last))
 }
 
-/// Refuses an image some loop device still holds after a wait: a shell that
-/// started while the volume was mounted keeps a copy of the mount in its own
-/// mount namespace until it ends, and a busy unmount is lazy. After an edge
+/// Refuses an image some loop device still holds after a wait: a shell whose
+/// workspace the volume is keeps it bound until it ends, and a busy unmount
+/// is lazy. After an edge
 /// was killed (`kill -9`, a crash, then a restart by its service manager)
 /// its shells' namespaces are torn down by the kernel, which takes seconds on
 /// a loaded machine. Past the wait, another edge uses the same images. Two
