@@ -50,9 +50,70 @@ async fn fetch(
     url: &str,
     body_bytes: usize,
 ) -> Result<String, CallError> {
+    fetch_with(host, module, grants, method, url, body_bytes, "").await
+}
+
+/// [`fetch`] with one request header the module sets (`name: value`).
+async fn fetch_with(
+    host: &ModuleHost,
+    module: &Prepared,
+    grants: &Grants,
+    method: &str,
+    url: &str,
+    body_bytes: usize,
+    header: &str,
+) -> Result<String, CallError> {
     let body = "b".repeat(body_bytes);
-    let arguments = format!(r#"{{"method":"{method}","url":"{url}","body":"{body}"}}"#);
-    host.call(module, grants, "fetch", &arguments).await
+    let arguments =
+        serde_json::json!({"method": method, "url": url, "body": body, "header": header});
+    host.call(module, grants, "fetch", &arguments.to_string())
+        .await
+}
+
+#[tokio::test]
+async fn a_module_cannot_set_the_headers_that_steer_the_proxy() {
+    // The broker routes by the request's destination and puts secrets in by
+    // route: a Host of the module's choosing, its own proxy credentials, or
+    // a framing header could make the broker see another request than the
+    // one the grants checked.
+    let (address, seen) = server::start_tcp().await;
+    let (host, module) = host_through(ProxyAddress::Tcp(address));
+    let grants = granting(address, Some("/api"), None);
+    let allowed = format!("http://{address}/api/x");
+    for header in [
+        "host: other.example",
+        "Host: other.example",
+        "proxy-authorization: Basic YTpi",
+        "connection: close",
+        "transfer-encoding: chunked",
+        "upgrade: websocket",
+    ] {
+        let error = fetch_with(&host, &module, &grants, "GET", &allowed, 0, header)
+            .await
+            .expect_err(header);
+        let CallError::Tool { message } = &error else {
+            panic!("{header}: {error:?}");
+        };
+        assert!(message.contains("Forbidden"), "{header}: {message}");
+    }
+    assert_eq!(
+        server::seen(&seen),
+        Vec::<String>::new(),
+        "a refused request was sent"
+    );
+    // A header of the module's own is sent.
+    let answer = fetch_with(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &allowed,
+        0,
+        "x-request-id: 7",
+    )
+    .await;
+    assert_eq!(answer.ok().as_deref(), Some("200 hello GET /api/x body=0"));
+    assert_eq!(server::seen(&seen), vec![format!("GET {allowed}")]);
 }
 
 #[tokio::test]

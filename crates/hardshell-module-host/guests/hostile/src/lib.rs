@@ -29,7 +29,12 @@ impl Guest for Hostile {
             "connect" => std::net::TcpStream::connect(text("address"))
                 .map(|_| "connected".to_string())
                 .map_err(|e| e.to_string()),
-            "fetch" => fetch(&text("method"), &text("url"), &text("body")),
+            "fetch" => fetch(
+                &text("method"),
+                &text("url"),
+                &text("body"),
+                &text("header"),
+            ),
             "fetch_many" => fetch_many(
                 &text("url"),
                 arguments["count"].as_u64().unwrap_or(0),
@@ -101,7 +106,7 @@ fn hoard(count: u64, header_bytes: u64) -> Result<String, String> {
 fn fetch_many(url: &str, count: u64, keep: bool) -> Result<String, String> {
     let mut held = Vec::new();
     for _ in 0..count {
-        let response = send("GET", url, "")?;
+        let response = send("GET", url, "", "")?;
         if keep {
             held.push(response);
         }
@@ -110,8 +115,8 @@ fn fetch_many(url: &str, count: u64, keep: bool) -> Result<String, String> {
 }
 
 /// Sends one request through wasi:http and answers `STATUS BODY`.
-fn fetch(method: &str, url: &str, body: &str) -> Result<String, String> {
-    let response = send(method, url, body)?;
+fn fetch(method: &str, url: &str, body: &str, header: &str) -> Result<String, String> {
+    let response = send(method, url, body, header)?;
     let status = response.status();
     let incoming = response.consume().map_err(|()| "no response body")?;
     let stream = incoming.stream().map_err(|()| "no response stream")?;
@@ -128,14 +133,21 @@ fn fetch(method: &str, url: &str, body: &str) -> Result<String, String> {
     Ok(format!("{status} {}", String::from_utf8_lossy(&received)))
 }
 
-/// Sends one request through wasi:http and answers its response, unread.
-fn send(method: &str, url: &str, body: &str) -> Result<IncomingResponse, String> {
+/// Sends one request through wasi:http and answers its response, unread;
+/// `header` (`name: value`, or empty) is set on the request first.
+fn send(method: &str, url: &str, body: &str, header: &str) -> Result<IncomingResponse, String> {
     let (scheme, rest) = url.split_once("://").ok_or("the url has no scheme")?;
     let (authority, path) = match rest.find('/') {
         Some(slash) => (&rest[..slash], &rest[slash..]),
         None => (rest, "/"),
     };
-    let request = OutgoingRequest::new(Fields::new());
+    let fields = Fields::new();
+    if let Some((name, value)) = header.split_once(": ") {
+        fields
+            .append(name, &value.as_bytes().to_vec())
+            .map_err(|error| format!("header {name}: {error:?}"))?;
+    }
+    let request = OutgoingRequest::new(fields);
     let method = match method {
         "" | "GET" => Method::Get,
         "POST" => Method::Post,
