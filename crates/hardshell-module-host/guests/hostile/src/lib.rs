@@ -144,7 +144,7 @@ fn send(method: &str, url: &str, body: &str, header: &str) -> Result<IncomingRes
     let fields = Fields::new();
     if let Some((name, value)) = header.split_once(": ") {
         fields
-            .append(name, &value.as_bytes().to_vec())
+            .append(name, value.as_bytes())
             .map_err(|error| format!("header {name}: {error:?}"))?;
     }
     let request = OutgoingRequest::new(fields);
