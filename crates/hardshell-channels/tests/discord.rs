@@ -242,15 +242,11 @@ async fn a_dropped_connection_resumes_the_session_and_loses_nothing() {
     bot.crabline.inject(direct("before"));
     bot.crabline.wait_sent("messages", 1, WAIT).await;
     bot.relay.drop_connection();
-    bot.crabline.wait_discord_gateway_op(6, 1, WAIT).await;
+    bot.relay.wait_dispatched("RESUMED", 1, WAIT).await.unwrap();
     let after = bot.crabline.inject(direct("after"));
     let sent = bot.crabline.wait_sent("messages", 2, WAIT).await;
     assert_eq!(sent[1]["message_reference"]["message_id"], id(&after));
-    assert_eq!(
-        bot.crabline.discord_gateway_ops(2),
-        1,
-        "resumed, not identified again"
-    );
+    assert_eq!(bot.relay.channel_ops(2), 1, "resumed, not identified again");
     assert_eq!(bot.crabline.sent("messages").len(), 2);
     assert_eq!(bot.turns(), 2);
     bot.stop().await;

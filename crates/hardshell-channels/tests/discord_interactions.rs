@@ -159,7 +159,12 @@ impl Bot {
         let webhook = channel.webhook();
         let (stop, stopped) = oneshot::channel();
         let running = tokio::spawn(channel.run(stopped.map(drop)));
-        crabline.wait_discord_gateway_op(2, 1, WAIT).await;
+        if let Err(e) = relay.wait_dispatched("READY", 1, WAIT).await {
+            panic!(
+                "the channel was not identified: {e}\ncrabline: {}",
+                crabline.logs()
+            );
+        }
         Bot {
             crabline,
             front,

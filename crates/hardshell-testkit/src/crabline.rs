@@ -93,7 +93,8 @@ impl Crabline {
         }
     }
 
-    fn logs(&self) -> String {
+    /// What crabline printed (its stdout and stderr), for a failure's message.
+    pub fn logs(&self) -> String {
         let read =
             |name: &str| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
         format!(
@@ -242,34 +243,5 @@ fn url_parts(url: &str) -> UrlParts {
         } else {
             path.to_owned()
         },
-    }
-}
-
-/// Discord's gateway, as crabline records it: every payload a client sent
-/// on the WebSocket is an event `{"type":"api","method":"WS","body":{"op":..}}`.
-impl Crabline {
-    /// How many payloads with opcode `op` gateway clients sent (2 IDENTIFY,
-    /// 6 RESUME, 1 heartbeat).
-    pub fn discord_gateway_ops(&self, op: u64) -> usize {
-        self.recorded()
-            .iter()
-            .filter(|event| event["method"] == "WS" && event["body"]["op"] == op)
-            .count()
-    }
-
-    /// Waits until `count` gateway payloads of opcode `op` were sent (a
-    /// message injected before a client identified reaches no one); panics
-    /// after `deadline`. Polls without blocking the runtime.
-    pub async fn wait_discord_gateway_op(&self, op: u64, count: usize, deadline: Duration) {
-        let until = Instant::now() + deadline;
-        while self.discord_gateway_ops(op) < count {
-            assert!(
-                Instant::now() < until,
-                "no {count} gateway payloads of op {op} within {}s: {}",
-                deadline.as_secs(),
-                self.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 }

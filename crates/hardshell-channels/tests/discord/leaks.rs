@@ -50,13 +50,13 @@ impl Captured {
 #[tokio::test]
 async fn the_token_reaches_no_log_line_through_a_whole_session() {
     let (captured, _guard) = capture();
-    let bot = Bot::start("answered").await;
+    let bot = Bot::start_logged("answered", &|| captured.text()).await;
     bot.pair().await;
     bot.crabline
         .inject(json!({"channelId": DM, "senderId": PERSON, "content": "hello"}));
     bot.crabline.wait_sent("messages", 1, WAIT).await;
     bot.relay.drop_connection();
-    bot.crabline.wait_discord_gateway_op(6, 1, WAIT).await;
+    bot.relay.wait_dispatched("RESUMED", 1, WAIT).await.unwrap();
     bot.stop().await;
     let logs = captured.text();
     assert!(
@@ -74,7 +74,7 @@ const INTERACTION_TOKEN: &str = "aW50ZXJhY3Rpb246MTM1MDAwMDAwMDAwMDAwNzAwOnNlY3J
 #[tokio::test]
 async fn an_interactions_token_reaches_no_log_line_when_its_answer_fails() {
     let (captured, _guard) = capture();
-    let bot = Bot::start("answered").await;
+    let bot = Bot::start_logged("answered", &|| captured.text()).await;
     // crabline serves no interaction endpoints (it refuses the call, sent
     // without the bot's token): the failure is logged, with the REST
     // client's own trace, at every level.

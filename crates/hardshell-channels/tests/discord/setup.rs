@@ -139,6 +139,12 @@ pub fn config(crabline: &Crabline) -> Discord {
 impl Bot {
     /// crabline, and the channel connected to its gateway (identified).
     pub async fn start(reply: &str) -> Bot {
+        Self::start_logged(reply, &String::new).await
+    }
+
+    /// [`Bot::start`], whose failure also shows `logs()` (what a test
+    /// captured from `tracing`).
+    pub async fn start_logged(reply: &str, logs: &dyn Fn() -> String) -> Bot {
         let crabline = Crabline::start("discord");
         let (store, dispatcher, agent, pairings) = dispatcher(reply).await;
         let token = secret(crabline.bot_token());
@@ -167,9 +173,17 @@ impl Bot {
             stop: Some(stop),
             running: Some(running),
         };
-        bot.crabline
-            .wait_discord_gateway_op(2, 1, Duration::from_secs(30))
-            .await;
+        if let Err(e) = bot
+            .relay
+            .wait_dispatched("READY", 1, Duration::from_secs(30))
+            .await
+        {
+            panic!(
+                "the channel was not identified: {e}\ncrabline: {}\nlogs: {}",
+                bot.crabline.logs(),
+                logs()
+            );
+        }
         bot
     }
 
