@@ -42,14 +42,23 @@ impl CapabilityDiff {
         let manifest = update.manifest();
         let mut changes = Vec::new();
         let signer = update.signer();
-        // Key ids are the key maker's choice: one id under another name in
-        // `[modules] trusted_keys` may be another key, and is shown as one.
-        if signer.key_id != locked.key_id || signer.key_name != locked.key_name {
+        // Key ids are the key maker's choice: the key itself is compared,
+        // and one key under another name in `[modules] trusted_keys` is
+        // shown as a change too.
+        if signer.key != locked.key
+            || signer.key_id != locked.key_id
+            || signer.key_name != locked.key_name
+        {
             changes.push(Change {
                 effect: Effect::Widens,
                 text: format!(
-                    "is signed by another key: {} ({}) instead of {} ({})",
-                    signer.key_name, signer.key_id, locked.key_name, locked.key_id
+                    "is signed by another key: {} ({}, {}) instead of {} ({}, {})",
+                    signer.key_name,
+                    signer.key_id,
+                    signer.key,
+                    locked.key_name,
+                    locked.key_id,
+                    locked.key
                 ),
             });
         }

@@ -36,6 +36,10 @@ pub struct LockedModule {
     /// The trusted key's name in `[modules] trusted_keys` when accepted.
     pub key_name: String,
     pub key_id: KeyId,
+    /// SHA-256 of the signing key itself (minisign's encoding): ids are
+    /// the key maker's choice, so a key replaced under the same id and
+    /// name in `[modules] trusted_keys` is told apart by this.
+    pub key: Digest,
     pub official: bool,
     /// Where the owner said the package came from, as given.
     pub source: String,
@@ -324,6 +328,7 @@ fn accepted(
         publisher: manifest.publisher.clone(),
         key_name: signer.key_name.clone(),
         key_id: signer.key_id,
+        key: signer.key,
         official: signer.official,
         source: source.chars().take(1024).collect(),
         package: verified.digest(),
@@ -351,6 +356,17 @@ fn matches_lock(locked: &LockedModule, verified: &Verified) -> Result<(), Module
             name,
             locked_key: locked.key_id.to_string(),
             detail: format!("it is now signed by {}", verified.signer().key_id),
+        });
+    }
+    if verified.signer().key != locked.key {
+        return Err(ModuleError::KeyChanged {
+            name,
+            locked_key: locked.key_id.to_string(),
+            detail: format!(
+                "[modules] trusted_keys holds another key under that id ({} instead of the accepted {})",
+                verified.signer().key,
+                locked.key
+            ),
         });
     }
     if verified.manifest_digest() != locked.manifest {

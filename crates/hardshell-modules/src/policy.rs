@@ -32,6 +32,8 @@ pub struct TrustPolicy {
 pub struct Signer {
     pub key_name: String,
     pub key_id: KeyId,
+    /// The key itself, as [`TrustedKey::fingerprint`].
+    pub key: Digest,
     pub official: bool,
 }
 
@@ -115,6 +117,7 @@ impl TrustPolicy {
             signer: Signer {
                 key_name: key.name.clone(),
                 key_id: key.id,
+                key: key.fingerprint,
                 official: key.official,
             },
             manifest,

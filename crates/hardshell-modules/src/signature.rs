@@ -6,9 +6,11 @@
 use std::fmt;
 
 use base64::Engine as _;
+use hardshell_vocabulary::Digest;
 use minisign_verify::{PublicKey, Signature};
 
 use crate::ModuleError;
+use crate::package::sha256;
 
 /// A minisign key id: 8 bytes, shown as minisign shows it (the
 /// little-endian number in upper-case hex), so the owner can compare it
@@ -44,6 +46,10 @@ impl fmt::Debug for KeyId {
 pub struct TrustedKey {
     pub name: String,
     pub id: KeyId,
+    /// SHA-256 of the key as minisign encodes it (algorithm, id and the
+    /// Ed25519 key): what the lock pins, since the id alone is the key
+    /// maker's choice.
+    pub fingerprint: Digest,
     pub official: bool,
     key: PublicKey,
 }
@@ -53,6 +59,7 @@ impl fmt::Debug for TrustedKey {
         f.debug_struct("TrustedKey")
             .field("name", &self.name)
             .field("id", &self.id)
+            .field("fingerprint", &self.fingerprint)
             .field("official", &self.official)
             .finish()
     }
@@ -75,6 +82,7 @@ impl TrustedKey {
         Ok(Self {
             name: name.to_owned(),
             id: KeyId(id),
+            fingerprint: sha256(&bytes),
             official,
             key,
         })

@@ -11,6 +11,9 @@ use sha2::{Digest as _, Sha256};
 /// A publisher: a fresh minisign key pair, made by the `minisign` crate.
 pub struct Publisher {
     keys: minisign::KeyPair,
+    /// The key id this publisher claims instead of its own
+    /// ([`Publisher::claiming`]).
+    claimed_id: Option<[u8; 8]>,
 }
 
 impl Default for Publisher {
@@ -23,24 +26,39 @@ impl Publisher {
     pub fn new() -> Self {
         Self {
             keys: minisign::KeyPair::generate_unencrypted_keypair().unwrap(),
+            claimed_id: None,
         }
+    }
+
+    /// A publisher with a key of its own that claims `other`'s key id, as
+    /// anyone can: minisign's id is the key maker's choice, and neither
+    /// signature covers it.
+    pub fn claiming(other: &Publisher) -> Self {
+        Self {
+            claimed_id: Some(other.id()),
+            ..Self::new()
+        }
+    }
+
+    fn id(&self) -> [u8; 8] {
+        self.claimed_id
+            .unwrap_or_else(|| self.keys.pk.keynum().try_into().unwrap())
     }
 
     /// The public key as `[modules] trusted_keys` takes it (the `.pub`
     /// file's second line).
     pub fn public_key(&self) -> String {
-        self.keys.pk.to_base64()
+        with_id(&self.keys.pk.to_base64(), self.id())
     }
 
     /// The key id as minisign prints it: the little-endian number in hex.
     pub fn key_id(&self) -> String {
-        let id: [u8; 8] = self.keys.pk.keynum().try_into().unwrap();
-        format!("{:016X}", u64::from_le_bytes(id))
+        format!("{:016X}", u64::from_le_bytes(self.id()))
     }
 
     /// A `module.toml.minisig` for `message`, pre-hashed as minisign signs.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        minisign::sign(
+        let signature = minisign::sign(
             Some(&self.keys.pk),
             &self.keys.sk,
             Cursor::new(message),
@@ -48,7 +66,21 @@ impl Publisher {
             None,
         )
         .unwrap()
-        .to_bytes()
+        .into_string();
+        // The signature line names the key id in the same bytes a public
+        // key does; the other lines are kept as they are.
+        let lines: Vec<String> = signature
+            .lines()
+            .enumerate()
+            .map(|(n, line)| {
+                if n == 1 {
+                    with_id(line, self.id())
+                } else {
+                    line.to_owned()
+                }
+            })
+            .collect();
+        format!("{}\n", lines.join("\n")).into_bytes()
     }
 
     /// A whole signed package: `manifest`, its signature and `files`.
@@ -61,6 +93,16 @@ impl Publisher {
         entries.extend(files.iter().map(|(name, bytes)| Entry::file(name, bytes)));
         tar_of(&entries)
     }
+}
+
+/// `encoded` (a public key or a signature line: two bytes of algorithm,
+/// then the key id, in base64) naming the key id `id`.
+fn with_id(encoded: &str, id: [u8; 8]) -> String {
+    use base64::Engine as _;
+    let engine = base64::engine::general_purpose::STANDARD;
+    let mut bytes = engine.decode(encoded.trim()).unwrap();
+    bytes[2..10].copy_from_slice(&id);
+    engine.encode(bytes)
 }
 
 /// `sha256:<hex>` of `bytes`.

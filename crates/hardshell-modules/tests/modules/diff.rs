@@ -147,10 +147,9 @@ async fn a_package_signed_by_another_trusted_key_is_a_change_that_widens() {
 }
 
 #[tokio::test]
-async fn the_same_key_id_under_another_trusted_name_is_shown_as_another_key() {
-    // Ids are chosen by whoever makes the key, so the lock cannot tell a
-    // key replaced under the same id from the one it accepted; the owner's
-    // name for it can.
+async fn the_same_key_under_another_trusted_name_is_shown_as_another_key() {
+    // The owner's name for a key is part of what was reviewed: the same
+    // key under another name is shown as a change as well.
     let mut fixture = Fixture::official();
     let locked = lock(&fixture).await;
     fixture.config.trusted_keys[0].name = "replaced".into();
@@ -164,5 +163,33 @@ async fn the_same_key_id_under_another_trusted_name_is_shown_as_another_key() {
             .text
             .starts_with("is signed by another key: replaced ("),
         "{diff:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_replaced_under_the_same_id_and_name_is_shown_as_another_key() {
+    // Whoever edits `[modules] trusted_keys` can put a key of their own
+    // under the accepted key's id and name: only the key itself differs.
+    let mut fixture = Fixture::official();
+    let locked = lock(&fixture).await;
+    let impostor = Publisher::claiming(&fixture.publisher);
+    assert_eq!(impostor.key_id(), fixture.publisher.key_id());
+    fixture.config.trusted_keys[0].key = impostor.public_key();
+    let files: &[(&str, &[u8])] = &[("module.wasm", WASM)];
+    let bytes = impostor.package(&manifest("web-search", "1.0.0", PLAIN_BODY, files), files);
+    let update = fixture.verify(bytes).unwrap();
+    assert_eq!(update.signer().key_id, locked.key_id);
+    assert_eq!(update.signer().key_name, locked.key_name);
+    let diff = CapabilityDiff::between(&locked, &update);
+    assert!(diff.widens(), "{diff:?}");
+    assert_eq!(diff.changes.len(), 1, "{diff:?}");
+    assert_eq!(
+        diff.changes[0].text,
+        format!(
+            "is signed by another key: example ({0}, {1}) instead of example ({0}, {2})",
+            locked.key_id,
+            update.signer().key,
+            locked.key
+        )
     );
 }

@@ -8,7 +8,7 @@ use hardshell_modules::{
 };
 use hardshell_storage::ObjectKey;
 use hardshell_testkit::TestStore;
-use hardshell_testkit::modules::{PLAIN_BODY, WASM, manifest};
+use hardshell_testkit::modules::{PLAIN_BODY, Publisher, WASM, digest, manifest};
 
 use crate::Fixture;
 
@@ -248,6 +248,25 @@ async fn a_module_whose_key_is_no_longer_trusted_or_official_does_not_load() {
 }
 
 #[tokio::test]
+async fn a_module_does_not_load_once_its_key_is_replaced_under_the_same_id_and_name() {
+    let store = TestStore::new().await;
+    let mut fixture = Fixture::official();
+    fixture
+        .add(
+            &fixture.modules(&store),
+            fixture.package("web-search", "1.0.0"),
+        )
+        .await;
+    let impostor = Publisher::claiming(&fixture.publisher);
+    fixture.config.trusted_keys[0].key = impostor.public_key();
+    let result = fixture.modules(&store).load(&name("web-search")).await;
+    assert!(
+        matches!(result, Err(ModuleError::BadSignature { ref key_name }) if key_name == "example"),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_second_add_of_one_name_and_an_update_after_the_lock_moved_are_refused() {
     let store = TestStore::new().await;
     let fixture = Fixture::official();
@@ -323,13 +342,14 @@ async fn a_lock_entry_edited_to_claim_less_than_its_package_does_not_load() {
     fixture.add(&modules, wide).await;
     // The stored package is untouched; only what the lock says was
     // accepted is rewritten, each field in its turn.
-    let edits: [(&str, serde_json::Value); 3] = [
+    let edits: [(&str, serde_json::Value); 4] = [
         (
             "capabilities",
             serde_json::json!({"memory_mb": 1, "timeout_ms": 1}),
         ),
         ("tools", serde_json::json!([])),
         ("key_id", serde_json::json!("0123456789ABCDEF")),
+        ("key", serde_json::json!(digest(b"another key"))),
     ];
     let key = ObjectKey::parse("modules/lock").unwrap();
     let original = store.store.root().get(&key).await.unwrap().unwrap().value;
@@ -351,7 +371,7 @@ async fn a_lock_entry_edited_to_claim_less_than_its_package_does_not_load() {
                 ) | (
                     "tools",
                     Err(ModuleError::AcceptedChanged { what: "tools", .. })
-                ) | ("key_id", Err(ModuleError::KeyChanged { .. }))
+                ) | ("key_id" | "key", Err(ModuleError::KeyChanged { .. }))
             ),
             "{field}: {result:?}"
         );

@@ -374,6 +374,7 @@ fn print_review(verified: &Verified) {
         signer.key_id,
         official_word(signer.official)
     );
+    println!("key        {}", signer.key);
     println!("package    {}", verified.digest());
     println!("about      {}", one_line(&manifest.description));
     if manifest.tools.is_empty() {

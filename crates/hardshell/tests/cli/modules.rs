@@ -213,11 +213,12 @@ fn a_module_is_added_listed_verified_updated_and_removed() {
     );
 }
 
-/// The review names the signer, the digest and every capability.
+/// The review names the signer, its key, the digest and every capability.
 fn asked_shows_everything(stdout: &str) -> bool {
     [
         "module     web-search",
         "signed by  example (key ",
+        "key        sha256:",
         "package    sha256:",
         "tool       search: Search the web.",
         "reach https://api.search.example:443 paths under /v1/, methods GET",
