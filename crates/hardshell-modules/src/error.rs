@@ -137,10 +137,20 @@ pub enum ModuleError {
     },
     /// A source this step does not fetch from.
     #[error(
-        "{source_text:?}: only a local file is a source so far; HTTPS and OCI sources are \
-         not yet supported"
+        "{source_text:?}: a source is a local file or an https:// URL; OCI sources are not \
+         yet supported"
     )]
     SourceNotYet { source_text: String },
+    /// Plain HTTP: anyone on the way could see and swap what is fetched.
+    #[error("{source_text:?}: a module is fetched over HTTPS only; use an https:// URL")]
+    PlainHttp { source_text: String },
+    /// An `https://` source that is not a URL a package is fetched from.
+    #[error("the package URL is refused: {detail}")]
+    SourceUrl { detail: String },
+    /// The package could not be fetched (TLS, the network, the server's
+    /// answer).
+    #[error("cannot fetch the package from {location}: {detail}")]
+    Fetch { location: String, detail: String },
     /// A `[modules] trusted_keys` entry that is not a minisign public key
     /// (the config's check lets none through; this is its second line).
     #[error("[modules] trusted key {name:?} is not a minisign public key")]
@@ -178,8 +188,9 @@ impl ModuleError {
             E::PackageChanged { .. } | E::PackageMissing { .. } => R::PackageChanged,
             E::AcceptedChanged { .. } => R::CapabilitiesChanged,
             E::KeyChanged { .. } => R::KeyChanged,
-            E::SourceNotYet { .. } => R::Source,
+            E::SourceNotYet { .. } | E::PlainHttp { .. } | E::SourceUrl { .. } => R::Source,
             E::ReadPackage { .. }
+            | E::Fetch { .. }
             | E::TrustedKey { .. }
             | E::LockUnreadable { .. }
             | E::Store(_) => return None,

@@ -51,7 +51,7 @@ pub use package::{
 };
 pub use policy::{Signer, TrustPolicy, Verified, claimed_name};
 pub use signature::{KeyId, TrustedKey};
-pub use source::Source;
+pub use source::{Source, SourceClient};
 
 // The vocabulary's, re-exported: a module's name and its digests.
 pub use hardshell_vocabulary::{Digest, ModuleName};

@@ -1,38 +1,234 @@
-//! Where a package comes from. This step reads local files only; an HTTPS
-//! URL or an OCI reference is refused with a clear "not yet", never
-//! fetched by a stand-in. Every source goes through the same
-//! [`crate::TrustPolicy::verify`].
+//! Where a package comes from: a local file, or an HTTPS URL. Either way
+//! the bytes are only bytes until [`crate::TrustPolicy::verify`] has
+//! checked them: the transport is not what is trusted, the publisher's
+//! signature is. HTTPS still matters (it keeps a network attacker from
+//! learning what is installed, and from serving an older, validly signed
+//! package the owner would be asked to accept), so plain `http://` is
+//! refused, and so is every redirect off HTTPS. An OCI reference is
+//! refused with a clear "not yet", never fetched by a stand-in.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use url::Url;
+
+use crate::package::MAX_PACKAGE_BYTES;
 use crate::{ModuleError, Package};
+
+/// Redirects followed at most (each must stay on HTTPS).
+const MAX_REDIRECTS: usize = 5;
+/// The longest URL taken.
+const MAX_URL_BYTES: usize = 2048;
 
 /// A `SOURCE` as the owner gave it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A package file on this machine.
     File(PathBuf),
+    /// A package at an `https://` URL.
+    Https(Url),
 }
 
 impl Source {
-    /// `text` as a source: a URL scheme or an OCI reference is refused.
+    /// `text` as a source: an `https://` URL, else a local path; plain
+    /// HTTP and OCI references are refused.
     pub fn parse(text: &str) -> Result<Self, ModuleError> {
         let lower = text.to_ascii_lowercase();
-        let remote = ["https://", "http://", "oci://", "oci:", "docker://"]
+        let shown = || crate::error::shown(text, 200);
+        if lower.starts_with("https://") {
+            return https(text).map(Self::Https);
+        }
+        if lower.starts_with("http://") {
+            return Err(ModuleError::PlainHttp {
+                source_text: shown(),
+            });
+        }
+        let remote = ["oci://", "oci:", "docker://"]
             .iter()
             .any(|scheme| lower.starts_with(scheme));
         if remote || text.is_empty() {
             return Err(ModuleError::SourceNotYet {
-                source_text: text.chars().take(200).collect(),
+                source_text: shown(),
             });
         }
         Ok(Self::File(PathBuf::from(text)))
     }
 
-    /// Reads the package, bounded (see [`Package::read_file`]).
-    pub fn read(&self) -> Result<Package, ModuleError> {
+    /// Reads the package, bounded (see [`Package::read_file`] and
+    /// [`SourceClient`]).
+    pub async fn read(&self, client: &SourceClient) -> Result<Package, ModuleError> {
         match self {
             Source::File(path) => Package::read_file(path),
+            Source::Https(url) => client.fetch(url).await,
         }
+    }
+}
+
+/// `text` as a package URL: HTTPS, a host, no credentials (they would be
+/// kept in the lock as the source, and shown), no fragment.
+fn https(text: &str) -> Result<Url, ModuleError> {
+    let refused = |why: &str| ModuleError::SourceUrl {
+        detail: why.to_owned(),
+    };
+    if text.len() > MAX_URL_BYTES {
+        return Err(refused("it is longer than 2048 bytes"));
+    }
+    let url = Url::parse(text).map_err(|e| refused(&e.to_string()))?;
+    if url.scheme() != "https" || url.host().is_none() {
+        return Err(refused("it is not an https:// URL with a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(refused(
+            "it carries credentials; a package URL must not hold any",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(refused("it has a #fragment"));
+    }
+    Ok(url)
+}
+
+/// The HTTPS client packages are fetched with: TLS verified against the
+/// system's roots (and any extra ones given), HTTPS only through every
+/// redirect, bounded in time and in size.
+#[derive(Debug, Clone)]
+pub struct SourceClient {
+    http: reqwest::Client,
+}
+
+impl SourceClient {
+    /// `extra_roots_pem`: PEM certificates trusted besides the system's
+    /// roots (a private host's CA; tests' CA).
+    pub fn new(extra_roots_pem: Option<&[u8]>) -> Result<Self, ModuleError> {
+        let failed = |e: reqwest::Error| ModuleError::Fetch {
+            location: "(no request made)".to_owned(),
+            detail: format!("the HTTPS client could not be made: {e}"),
+        };
+        let mut builder = reqwest::Client::builder()
+            .https_only(true)
+            .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs(600))
+            .user_agent(concat!("hardshell/", env!("CARGO_PKG_VERSION")));
+        if let Some(pem) = extra_roots_pem {
+            let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(failed)?;
+            builder = builder.tls_certs_merge(certs);
+        }
+        Ok(Self {
+            http: builder.build().map_err(failed)?,
+        })
+    }
+
+    /// The package at `url`: refused unread when it says it is larger
+    /// than a package may be, and never read past the limit whatever it
+    /// says.
+    async fn fetch(&self, url: &Url) -> Result<Package, ModuleError> {
+        let location = location(url);
+        let failed = |e: reqwest::Error| ModuleError::Fetch {
+            location: location.clone(),
+            detail: causes(e),
+        };
+        let mut response = self.http.get(url.clone()).send().await.map_err(failed)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(ModuleError::Fetch {
+                location,
+                detail: format!("the server answered {status}"),
+            });
+        }
+        if let Some(size) = response.content_length()
+            && size > MAX_PACKAGE_BYTES
+        {
+            return Err(ModuleError::PackageTooLarge {
+                size,
+                limit: MAX_PACKAGE_BYTES,
+            });
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(failed)? {
+            let size = bytes.len() as u64 + chunk.len() as u64;
+            if size > MAX_PACKAGE_BYTES {
+                return Err(ModuleError::PackageTooLarge {
+                    size,
+                    limit: MAX_PACKAGE_BYTES,
+                });
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        Package::parse(bytes)
+    }
+}
+
+/// What went wrong, with its causes (the certificate's fault is one of
+/// them), and without the URL reqwest's errors repeat, query and all.
+fn causes(error: reqwest::Error) -> String {
+    let error = error.without_url();
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    crate::error::shown(&text, 500)
+}
+
+/// The URL as errors show it: scheme, host, port and path, never the
+/// query (a signed download link's query is its key).
+fn location(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    crate::error::shown(shown.as_str(), 300)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_path_is_a_file_and_https_a_url() {
+        assert_eq!(
+            Source::parse("./web-search.tar").unwrap(),
+            Source::File(PathBuf::from("./web-search.tar"))
+        );
+        let Source::Https(url) = Source::parse("HTTPS://Modules.example/w.tar?x=1").unwrap() else {
+            panic!("not a URL");
+        };
+        assert_eq!(url.as_str(), "https://modules.example/w.tar?x=1");
+    }
+
+    #[test]
+    fn plain_http_credentials_fragments_and_oci_are_refused() {
+        for (text, refused) in [
+            ("http://modules.example/w.tar", "PlainHttp"),
+            ("https://user:pass@modules.example/w.tar", "SourceUrl"),
+            ("https://token@modules.example/w.tar", "SourceUrl"),
+            ("https://modules.example/w.tar#x", "SourceUrl"),
+            ("https://", "SourceUrl"),
+            ("oci://registry.example/w:1", "SourceNotYet"),
+            ("docker://registry.example/w:1", "SourceNotYet"),
+            ("", "SourceNotYet"),
+        ] {
+            let error = Source::parse(text).unwrap_err();
+            assert!(
+                format!("{error:?}").starts_with(refused),
+                "{text}: {error:?}"
+            );
+        }
+        let long = format!("https://modules.example/{}", "a".repeat(MAX_URL_BYTES));
+        assert!(matches!(
+            Source::parse(&long),
+            Err(ModuleError::SourceUrl { .. })
+        ));
+    }
+
+    #[test]
+    fn an_error_shows_no_query_and_no_controls() {
+        let url = Url::parse("https://modules.example/w.tar?X-Amz-Signature=abc").unwrap();
+        assert_eq!(location(&url), "https://modules.example/w.tar");
+        let error = Source::parse("http://x/\u{1b}[2J").unwrap_err().to_string();
+        assert!(!error.contains('\u{1b}'), "{error}");
     }
 }

@@ -269,8 +269,8 @@ pub enum ModuleCommand {
     /// Verify a signed module package, show who signed it and everything
     /// it may do, and lock it once you accept.
     Add {
-        /// A package file on this machine (HTTPS and OCI sources are not
-        /// supported yet).
+        /// A package file on this machine, or an https:// URL (OCI
+        /// sources are not supported yet).
         source: String,
         /// Accept without asking: the sha256 of the exact package you
         /// reviewed, as `add` shows it. Needed without a terminal.
@@ -289,7 +289,7 @@ pub enum ModuleCommand {
     /// capabilities gain and lose; locks it once you accept.
     Update {
         name: String,
-        /// A package file on this machine.
+        /// A package file on this machine, or an https:// URL.
         source: String,
         /// Accept without asking: the sha256 of the exact package you reviewed.
         #[arg(long, value_name = "SHA256")]

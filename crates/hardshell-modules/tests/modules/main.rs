@@ -9,6 +9,7 @@
 
 mod archive;
 mod diff;
+mod https;
 mod lock;
 mod manifest;
 mod verify;

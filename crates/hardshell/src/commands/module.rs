@@ -12,7 +12,7 @@ use hardshell_audit::event::{ModuleAdded, ModuleRefused, ModuleRemoved, ModuleUp
 use hardshell_egress::Credentials;
 use hardshell_modules::{
     Acceptance, CapabilityDiff, Digest, LockedModule, ModuleError, ModuleName, Modules, Source,
-    TrustPolicy, Verified, WorkspaceAccess, claimed_name,
+    SourceClient, TrustPolicy, Verified, WorkspaceAccess, claimed_name,
 };
 use hardshell_storage::{ObjectKey, Scope};
 
@@ -252,7 +252,11 @@ impl Owner {
             name: None,
             digest: None,
         };
-        let package = match Source::parse(source).and_then(|source| source.read()) {
+        let read = async {
+            let source = Source::parse(source)?;
+            source.read(&SourceClient::new(None)?).await
+        };
+        let package = match read.await {
             Ok(package) => package,
             Err(e) => return Err(self.refuse(nothing, e).await),
         };

@@ -397,15 +397,30 @@ fn a_package_changed_in_the_store_after_locking_fails_verify() {
 }
 
 #[test]
-fn sources_other_than_a_local_file_are_refused_as_not_yet_supported() {
+fn plain_http_and_oci_sources_are_refused_and_an_unreachable_host_named() {
     let hs = trusting(&Publisher::new(), true, "[]");
-    for source in [
-        "https://modules.example/web-search.tar",
-        "oci://registry.example/web-search:1",
+    for (source, said) in [
+        ("http://modules.example/web-search.tar", "over HTTPS only"),
+        ("oci://registry.example/web-search:1", "not yet supported"),
     ] {
         let line = hs.run(&["module", "add", source]).failed_with_one_line();
-        assert!(line.contains("not yet supported"), "{line}");
+        assert!(line.contains(said), "{line}");
     }
+    assert_eq!(refusal_reasons(&hs), ["source", "source"]);
+    // Nothing listens there: the fetch fails, naming where without the
+    // query, and refuses no package (there was none to record).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("https://127.0.0.1:{port}/web-search.tar?token=s3cr3t");
+    let line = hs.run(&["module", "add", &url]).failed_with_one_line();
+    assert!(
+        line.contains(&format!(
+            "cannot fetch the package from https://127.0.0.1:{port}/web-search.tar:"
+        )),
+        "{line}"
+    );
+    assert!(!line.contains("s3cr3t"), "{line}");
     assert_eq!(refusal_reasons(&hs), ["source", "source"]);
 }
 
