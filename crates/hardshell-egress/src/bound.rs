@@ -48,6 +48,11 @@ impl BoundValues {
                 SecretName::parse(name).map_err(|e| loaded.error_at(&key, e.to_string()))?;
             names.push((parsed, key));
         }
+        // Taken before the values are read: a change after this point is
+        // seen by the first check. Taken after (once the watcher runs), a
+        // secret rotated in between would match its baseline and never be
+        // read again.
+        let baseline = secrets.fingerprint().await.ok();
         let mut values = BTreeMap::new();
         for (name, key) in &names {
             let value = read(secrets, name)
@@ -63,7 +68,7 @@ impl BoundValues {
         };
         if !names.is_empty() {
             let names = names.into_iter().map(|(name, _)| name).collect();
-            tokio::spawn(bound.clone().watch(secrets.clone(), names, every));
+            tokio::spawn(bound.clone().watch(secrets.clone(), names, baseline, every));
         }
         Ok(bound)
     }
@@ -75,10 +80,16 @@ impl BoundValues {
     }
 
     /// Reads the bound values again whenever the store's fingerprint
-    /// changes. A store that cannot be read keeps the last values; a
+    /// differs from `seen` (at first, the one taken before the values were
+    /// read). A store that cannot be read keeps the last values; a
     /// secret removed is removed here too (a revoked token is not sent).
-    async fn watch(self, secrets: SecretStore, names: Vec<SecretName>, every: Duration) {
-        let mut seen = secrets.fingerprint().await.ok();
+    async fn watch(
+        self,
+        secrets: SecretStore,
+        names: Vec<SecretName>,
+        mut seen: Option<String>,
+        every: Duration,
+    ) {
         loop {
             tokio::time::sleep(every).await;
             let now = match secrets.fingerprint().await {
