@@ -2,11 +2,12 @@
 """The browser tests' web site, served from a network namespace the test
 makes (hardshell_testkit::netns): pages, a form, a redirect chain, a page
 that reaches for the machine's loopback, a page linking a local file, a
-page that sets a cookie and one that shows the cookies it was sent, and a
-page whose text tries to instruct the agent. Standard library only.
+page that sets a cookie and one that shows the cookies it was sent (and
+one their sha256), and a page whose text tries to instruct the agent. Standard library only.
 
 usage: test-site.py ADDRESS PORT
 """
+import hashlib
 import html
 import http.server
 import sys
@@ -67,6 +68,12 @@ class Site(http.server.BaseHTTPRequestHandler):
         if path == "/cookies":
             sent = html.escape(self.headers.get("Cookie", "none"))
             return self.send_page(200, "<!doctype html><title>Cookies</title><p id='cookies'>%s</p>" % sent)
+        if path == "/cookie/sha256":
+            # What a proxy swapped into the header, told without repeating it
+            # (a proxy may turn a secret it sees in an answer back into its
+            # placeholder).
+            sent = self.headers.get("Cookie", "").encode()
+            return self.send_page(200, "<p id='sha256'>%s</p>" % hashlib.sha256(sent).hexdigest())
         if path == "/set-cookie":
             return self.send_page(200, PAGES[path], [("Set-Cookie", "session=tracked; Path=/; Max-Age=3600")])
         if path in PAGES:

@@ -20,6 +20,7 @@ mod browser;
 mod config;
 mod credentials;
 mod models;
+mod module;
 mod stored;
 
 use std::path::PathBuf;
@@ -30,6 +31,7 @@ pub use browser::{BrowserEgress, browser_broker};
 pub use config::{agent_settings, browser_settings, gateway, ledger};
 pub use credentials::Credentials;
 pub use models::{AgentProvider, LlmGateway, LlmGatewayError, ProviderRoute};
+pub use module::{ModuleEgress, module_broker};
 pub use stored::{StoredSecrets, StoredSecretsError};
 
 /// Why the egress could not be set up. Messages are those `hardshell up`
@@ -58,4 +60,7 @@ pub enum EgressError {
         socket: PathBuf,
         error: std::io::Error,
     },
+    /// A module's accepted host that the broker cannot route to.
+    #[error("a module's host {host:?} cannot be a broker route: {detail}")]
+    ModuleHost { host: String, detail: String },
 }

@@ -63,6 +63,11 @@ impl ModuleHost {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_component_model(true);
+        // Copy-on-write memory images are made with memfd_create, which
+        // every shell's seccomp filter refuses (an anonymous file is how
+        // fileless code is executed): memories are initialised by copying
+        // their data segments instead, so the host runs in its shell.
+        config.memory_init_cow(false);
         let engine = Engine::new(&config).map_err(HostError::Engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(HostError::Link)?;

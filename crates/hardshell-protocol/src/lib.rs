@@ -12,12 +12,16 @@
 //! of a turn or a command request is still text, which its server parses);
 //! and nothing here holds a secret (a key crosses only as its placeholder).
 //!
+//! [`ModuleCall`] and [`ModuleAnswer`] are the edge's lines to a module's
+//! host process, on its standard streams.
+//!
 //! [`route`] has both sockets' paths; [`socket`] where the sockets are;
 //! [`chat`] the edge's chat API, whose client is `hardshell chat`.
 #![forbid(unsafe_code)]
 
 pub mod chat;
 mod exec;
+mod module;
 pub mod route;
 mod session;
 mod settings;
@@ -28,6 +32,11 @@ mod turn;
 pub use exec::{
     ExecAnswer, ExecEnd, ExecReport, ExecRequest, MAX_COMMAND_BYTES, MAX_FILE_PATH_BYTES,
     SendFileAnswer, SendFileRequest,
+};
+pub use module::{
+    MAX_MODULE_ANSWER_BYTES, MAX_MODULE_ANSWER_LINE_BYTES, MAX_MODULE_ARGUMENTS_BYTES,
+    MAX_MODULE_CALL_LINE_BYTES, MAX_MODULE_TOOL_BYTES, MODULE_HOST_READY, ModuleAnswer, ModuleCall,
+    ModuleFailure,
 };
 pub use route::{AgentRoute, ControlRoute};
 pub use session::{SessionId, SessionIdError, SessionSummary, StoredMessage, subject_tag};

@@ -1,6 +1,7 @@
 //! The shells hardshell starts, and what each can see: the agent's shell
 //! (its policy; the binary's supervisor runs it), the `exec` tool's shells
-//! ([`SandboxShell`], one per command), and the workload's shell (its policy,
+//! ([`SandboxShell`], one per command), each module's host process
+//! ([`ModuleShells`], one shell per module), and the workload's shell (its policy,
 //! [`policy::workload()`]: an image run as hardshell's workload).
 //!
 //! Invariants: every shell's policy is in [`policy`], side by side, so "what
@@ -16,7 +17,9 @@ mod browser;
 mod exec;
 mod files;
 mod listener;
+mod module;
 pub mod policy;
 
 pub use browser::{BrowserLimits, BrowserShells};
 pub use exec::SandboxShell;
+pub use module::{ModuleLimits, ModuleRunner, ModuleShells, ModuleSpec};

@@ -13,6 +13,11 @@
 //! | `HOME` | `/workspace` | `/tmp` (fresh, the shell's own), git kept from host configuration | the image's or `[workload]`'s, else `/tmp` |
 //! | limits | `[shell]` | `[exec]`, with `[shell] tmp_mb` | `[workload]` (memory, processes), `[shell] tmp_mb` |
 //!
+//! A module's shell ([`module()`]) is the agent's kind, narrowed: the host's
+//! system and the binary read-only, its component read-only at
+//! [`COMPONENT_DIR`], an empty workspace, its own broker its only way out,
+//! its memory the module's cap and the compiler's.
+//!
 //! Every other layer (namespaces, no capabilities, `no_new_privs`, Landlock,
 //! seccomp, cgroups) is `hardshell-sandbox`'s and the same for all three;
 //! the workload's Landlock alone allows a TCP bind, of its one port.
@@ -24,9 +29,11 @@ use hardshell_sandbox::{Bind, Forward, Limits, Root, ShellPolicy};
 use hardshell_exec::ShellRun;
 
 mod browser;
+mod module;
 mod workload;
 pub use browser::{BrowserShell, browser};
 use hardshell_intercept::{BUNDLE_FILE, CA_FILE, TrustFiles};
+pub use module::{COMPONENT_DIR, COMPONENT_FILE, HOST_MEMORY_BYTES, ModuleShell, module};
 pub use workload::{StateBind, Workload, WorkloadShell, workload};
 
 // The port on every shell's loopback that its forwarder relays to its

@@ -208,3 +208,49 @@ pub fn tar_of(entries: &[Entry]) -> Vec<u8> {
     }
     builder.into_inner().unwrap()
 }
+
+/// The component bytes of the test guest `name` (`echo` or `hostile`,
+/// from `crates/hardshell-module-host/guests`), built for wasm32-wasip2
+/// once per test binary into a target directory beside the tests' own.
+pub fn guest(name: &str) -> Vec<u8> {
+    static GUESTS: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let directory = GUESTS.get_or_init(build_guests);
+    let path = directory.join(format!("{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
+}
+
+fn build_guests() -> std::path::PathBuf {
+    let guests = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join("hardshell-module-host")
+        .join("guests");
+    // The test binary is `<target>/<profile>/deps/<name>`.
+    let executable = std::env::current_exe().expect("the test binary's path");
+    let target = executable
+        .ancestors()
+        .nth(3)
+        .expect("a test binary under <target>/<profile>/deps")
+        .join("module-guests");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-wasip2",
+        ])
+        .current_dir(&guests)
+        .env("CARGO_TARGET_DIR", &target)
+        // Flags meant for the host build (coverage, sanitizers) would break
+        // or slow the wasm build.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .status()
+        .expect("running cargo to build the test guests");
+    assert!(
+        status.success(),
+        "building the test guests failed; is the target installed? `rustup target add wasm32-wasip2`"
+    );
+    target.join("wasm32-wasip2").join("release")
+}

@@ -11,6 +11,7 @@ mod import;
 mod init;
 mod memory;
 mod module;
+pub mod module_host;
 mod pair;
 mod secret;
 pub mod state;
@@ -39,5 +40,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up => up::run(&cli.global).await,
         Command::Import(args) => import::run(&args).await,
         Command::Agent(args) => agent::run(&args).await,
+        Command::ModuleHost(args) => module_host::run(&args).await,
     }
 }

@@ -153,6 +153,8 @@ closed_set!(
         Agent = "agent",
         /// A browser session's shell (`hardshell-browser`).
         Browser = "browser",
+        /// A module's shell (its host process, `hardshell module-host`).
+        Module = "module",
     }
 );
 

@@ -1,0 +1,364 @@
+//! A module's tool calls in its own shell: the real binary's `module-host`
+//! in a real shell, the test guests (`crates/hardshell-module-host/guests`),
+//! and the module's own broker in front of a test site served from a
+//! network namespace the test makes (`scripts/test-site.py`).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hardshell_audit::{AuditLog, AuditOptions, LogId};
+use hardshell_broker::secrets::{LeakScanner, LiveScanner};
+use hardshell_config::Cidr;
+use hardshell_modules::Capabilities;
+use hardshell_protocol::{ModuleAnswer, ModuleFailure};
+use hardshell_sandbox::Launcher;
+use hardshell_shells::{ModuleLimits, ModuleRunner, ModuleShells, ModuleSpec};
+use hardshell_testkit::netns::NetnsSite;
+use hardshell_testkit::{TestStore, browser, modules::guest};
+
+/// The secret the site may be sent, and its value.
+const SITE_TOKEN: &str = "site-token-value-4242";
+
+/// Module shells over real shells, with an audit log to read back.
+struct Modules {
+    shells: ModuleShells,
+    site: NetnsSite,
+    audit: Arc<AuditLog>,
+    store: TestStore,
+    _dir: tempfile::TempDir,
+}
+
+impl Modules {
+    async fn new() -> Self {
+        let site = NetnsSite::serve(&browser::script("test-site.py"));
+        let store = TestStore::new().await;
+        let audit = Arc::new(
+            AuditLog::open(
+                &store.scope("audit"),
+                &LogId::new("modules-test").unwrap(),
+                AuditOptions::default(),
+            )
+            .await
+            .unwrap(),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let launcher = Launcher {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_hardshell")),
+            args: vec!["shell-init".into()],
+        };
+        let shells = ModuleShells::new(
+            launcher,
+            std::path::Path::new(env!("CARGO_BIN_EXE_hardshell")),
+            dir.path().join("run/modules"),
+            ModuleLimits {
+                cpu_percent: 100,
+                tmp_bytes: 16 << 20,
+            },
+        )
+        .unwrap();
+        Self {
+            shells,
+            site,
+            audit,
+            store,
+            _dir: dir,
+        }
+    }
+
+    /// A runner for guest `guest_name` under `capabilities` (as the lock
+    /// holds them, JSON; `@SITE@` stands for the site's address).
+    fn runner(&self, name: &str, guest_name: &str, capabilities: &str) -> ModuleRunner {
+        let text = capabilities.replace("@SITE@", &self.site.address.to_string());
+        let capabilities: Capabilities = serde_json::from_str(&text).unwrap();
+        let internal = [Cidr::parse(&self.site.cidr()).unwrap()];
+        let broker = hardshell_egress::module_broker(
+            hardshell_egress::ModuleEgress {
+                capabilities: &capabilities,
+                internal: &internal,
+                secret: Arc::new(|name| (name == "SITE_TOKEN").then(|| SITE_TOKEN.to_owned())),
+            },
+            LiveScanner::fixed(LeakScanner::new(&[])),
+            self.audit.clone(),
+        )
+        .unwrap();
+        self.shells
+            .runner(ModuleSpec {
+                name,
+                component: &guest(guest_name),
+                capabilities: serde_json::to_string(&capabilities).unwrap(),
+                memory_mb: capabilities.memory_mb,
+                timeout_ms: u64::from(capabilities.timeout_ms),
+                broker: Arc::new(broker),
+            })
+            .unwrap()
+    }
+
+    /// Every audit record written so far, as JSON.
+    async fn records(&self) -> Vec<serde_json::Value> {
+        self.audit.flush().await.unwrap();
+        let mut tail = hardshell_audit::Tail::new(
+            &self.store.scope("audit"),
+            &LogId::new("modules-test").unwrap(),
+            1,
+        )
+        .unwrap();
+        tail.read()
+            .await
+            .unwrap()
+            .iter()
+            .map(|record| serde_json::to_value(record.event()).unwrap())
+            .collect()
+    }
+}
+
+fn answered(answer: ModuleAnswer) -> String {
+    match answer {
+        ModuleAnswer::Answered { text } => text,
+        failed => panic!("not answered: {failed:?}"),
+    }
+}
+
+fn failed(answer: ModuleAnswer) -> (ModuleFailure, String) {
+    match answer {
+        ModuleAnswer::Failed { failure, message } => (failure, message),
+        answered => panic!("not failed: {answered:?}"),
+    }
+}
+
+const COMPUTE_ONLY: &str = r#"{"memory_mb": 64, "timeout_ms": 5000}"#;
+
+#[tokio::test]
+async fn a_module_answers_from_its_shell_and_every_call_is_fresh() {
+    let modules = Modules::new().await;
+    let echo = modules.runner("echo", "echo", COMPUTE_ONLY);
+    assert_eq!(
+        answered(echo.call("echo", r#"{"said":"hello"}"#).await),
+        r#"{"said":"hello"}"#
+    );
+    // The guest counts its calls in a static: a fresh instance each call.
+    assert_eq!(answered(echo.call("count", "{}").await), "1");
+    assert_eq!(answered(echo.call("count", "{}").await), "1");
+    let (failure, message) = failed(echo.call("refuse", "{}").await);
+    assert_eq!(failure, ModuleFailure::Tool);
+    assert!(message.contains("this tool always refuses"), "{message}");
+    // Stopped, the next call starts a fresh shell.
+    echo.stop().await;
+    assert_eq!(answered(echo.call("add", r#"{"a":2,"b":3}"#).await), "5");
+    echo.stop().await;
+}
+
+#[tokio::test]
+async fn a_module_reaches_its_granted_host_through_its_broker_with_its_secret_only() {
+    let modules = Modules::new().await;
+    let grants = r#"{"memory_mb": 64, "timeout_ms": 10000,
+        "hosts": [{"host": "@SITE@", "port": 80, "scheme": "http", "methods": ["GET"]}],
+        "secrets": [{"name": "SITE_TOKEN", "host": "@SITE@"}]}"#;
+    let module = modules.runner("fetcher", "hostile", grants);
+    let fetch = |path: &str, header: &str| {
+        serde_json::json!({"url": modules.site.url(path), "header": header}).to_string()
+    };
+    // The placeholder is swapped for the value on the way to the site,
+    // which shows the sha256 of the cookie it was sent.
+    let page = answered(
+        module
+            .call(
+                "fetch",
+                &fetch("/cookie/sha256", "Cookie: t=hs-secret:SITE_TOKEN"),
+            )
+            .await,
+    );
+    let sent = hex::encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("t={SITE_TOKEN}").as_bytes(),
+    ));
+    assert!(page.starts_with("200 "), "{page}");
+    assert!(page.contains(&sent), "{page}");
+    // A secret it was not granted is refused by its broker.
+    let page = answered(
+        module
+            .call(
+                "fetch",
+                &fetch("/cookie/sha256", "Cookie: t=hs-secret:OTHER_TOKEN"),
+            )
+            .await,
+    );
+    assert!(page.starts_with("403 "), "{page}");
+    // A page that shows the value back: the broker turns it into its
+    // placeholder again, so the module never reads the secret.
+    let page = answered(
+        module
+            .call(
+                "fetch",
+                &fetch("/cookies", "Cookie: t=hs-secret:SITE_TOKEN"),
+            )
+            .await,
+    );
+    assert!(!page.contains(SITE_TOKEN), "{page}");
+    // A method beyond its grant is stopped in the host, before any broker.
+    let post = serde_json::json!({"method": "POST", "url": modules.site.url("/submit")});
+    let (failure, _) = failed(module.call("fetch", &post.to_string()).await);
+    assert_eq!(failure, ModuleFailure::Denied);
+    // No socket of its own.
+    let connect = serde_json::json!({"address": format!("{}:80", modules.site.address)});
+    let (failure, message) = failed(module.call("connect", &connect.to_string()).await);
+    assert_eq!(failure, ModuleFailure::Tool, "{message}");
+    module.stop().await;
+    let records = modules.records().await;
+    let decided: Vec<&serde_json::Value> = records
+        .iter()
+        .filter(|r| r["type"] == "egress_decided" && r["shell"] == "module")
+        .collect();
+    assert!(
+        decided.iter().any(|r| r["decision"] == "allowed"),
+        "{records:?}"
+    );
+    assert!(
+        !serde_json::to_string(&records)
+            .unwrap()
+            .contains(SITE_TOKEN),
+        "{records:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_module_that_spins_traps_or_overgrows_fails_alone_and_the_next_call_is_answered() {
+    let modules = Modules::new().await;
+    let module = modules.runner(
+        "hostile",
+        "hostile",
+        r#"{"memory_mb": 32, "timeout_ms": 500}"#,
+    );
+    let (failure, _) = failed(module.call("spin", "{}").await);
+    assert_eq!(failure, ModuleFailure::Timeout);
+    let (failure, _) = failed(module.call("trap", "{}").await);
+    assert_eq!(failure, ModuleFailure::Trap);
+    let (failure, _) = failed(module.call("grow", "{}").await);
+    assert_eq!(failure, ModuleFailure::Memory);
+    let environment = answered(module.call("read_env", r#"{"name":"PATH"}"#).await);
+    assert!(!environment.contains("/usr/bin"), "{environment}");
+    let (failure, message) = failed(module.call("read_file", r#"{"path":"/etc/passwd"}"#).await);
+    assert_eq!(failure, ModuleFailure::Tool, "{message}");
+    // What it prints is captured in the host, never written on the
+    // answers' stream: the next answer still reads.
+    let printed = answered(module.call("print", r#"{"lines":100}"#).await);
+    assert_eq!(printed, "printed");
+    let (failure, _) = failed(module.call("print", r#"{"lines":100000}"#).await);
+    assert_eq!(failure, ModuleFailure::Trap);
+    let environment = answered(module.call("read_env", r#"{"name":""}"#).await);
+    assert_eq!(environment, "");
+    // A tool name over its bound is refused before it reaches the shell.
+    let (failure, _) = failed(module.call(&"t".repeat(65), "{}").await);
+    assert_eq!(failure, ModuleFailure::Refused);
+    module.stop().await;
+}
+
+/// Module shells whose host process is `script` (bound where the binary
+/// would be): a host process that escaped its module, as the runner meets
+/// it.
+fn impostor_shells(dir: &std::path::Path, script: &str) -> ModuleShells {
+    use std::os::unix::fs::PermissionsExt as _;
+    let program = dir.join("impostor");
+    std::fs::write(&program, format!("#!/bin/sh\n{script}\n")).unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    ModuleShells::new(
+        Launcher {
+            program: PathBuf::from(env!("CARGO_BIN_EXE_hardshell")),
+            args: vec!["shell-init".into()],
+        },
+        &program,
+        dir.join("run/modules"),
+        ModuleLimits {
+            cpu_percent: 100,
+            tmp_bytes: 16 << 20,
+        },
+    )
+    .unwrap()
+}
+
+fn impostor_runner(shells: &ModuleShells, audit: Arc<AuditLog>) -> ModuleRunner {
+    let capabilities: Capabilities =
+        serde_json::from_str(r#"{"memory_mb": 16, "timeout_ms": 200}"#).unwrap();
+    let broker = hardshell_egress::module_broker(
+        hardshell_egress::ModuleEgress {
+            capabilities: &capabilities,
+            internal: &[],
+            secret: Arc::new(|_| None),
+        },
+        LiveScanner::fixed(LeakScanner::new(&[])),
+        audit,
+    )
+    .unwrap();
+    shells
+        .runner(ModuleSpec {
+            name: "impostor",
+            component: b"not wasm: the impostor never reads it",
+            capabilities: serde_json::to_string(&capabilities).unwrap(),
+            memory_mb: 16,
+            timeout_ms: 200,
+            broker: Arc::new(broker),
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_host_process_that_hangs_lies_floods_or_dies_is_stopped_and_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = TestStore::new().await;
+    let audit = Arc::new(
+        AuditLog::open(
+            &store.scope("audit"),
+            &LogId::new("impostor-test").unwrap(),
+            AuditOptions::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let cases = [
+        // Never says it is ready.
+        ("not-ready", "echo nope", ModuleFailure::Refused),
+        // Ready, then never answers.
+        (
+            "hangs",
+            "echo ready; exec sleep 3600",
+            ModuleFailure::Timeout,
+        ),
+        // Answers what the edge's reading refuses.
+        (
+            "lies",
+            r#"echo ready; read line; echo '{"status":"answered","text":"x","workspace":"/etc"}'; exec sleep 3600"#,
+            ModuleFailure::Refused,
+        ),
+        // An answer line past every bound, without an end.
+        (
+            "floods",
+            "echo ready; read line; head -c 8000000 /dev/zero | tr '\\0' a; exec sleep 3600",
+            ModuleFailure::Refused,
+        ),
+    ];
+    for (name, script, expected) in cases {
+        let case_dir = dir.path().join(name);
+        std::fs::create_dir(&case_dir).unwrap();
+        let shells = impostor_shells(&case_dir, script);
+        let runner = impostor_runner(&shells, audit.clone());
+        for _ in 0..2 {
+            let (failure, message) = failed(runner.call("tool", "{}").await);
+            assert_eq!(failure, expected, "{name}: {message}");
+        }
+        runner.stop().await;
+    }
+    // Answers once, then dies: the next call finds it gone, the one after
+    // that a fresh process.
+    let case_dir = dir.path().join("dies");
+    std::fs::create_dir(&case_dir).unwrap();
+    let shells = impostor_shells(
+        &case_dir,
+        r#"echo ready; read line; echo '{"status":"answered","text":"once"}'"#,
+    );
+    let runner = impostor_runner(&shells, audit.clone());
+    assert_eq!(answered(runner.call("tool", "{}").await), "once");
+    let (failure, _) = failed(runner.call("tool", "{}").await);
+    assert_eq!(failure, ModuleFailure::Refused);
+    assert_eq!(answered(runner.call("tool", "{}").await), "once");
+    runner.stop().await;
+}
