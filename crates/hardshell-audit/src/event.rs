@@ -35,7 +35,10 @@ pub use fields::{
     StateName, SwitchReason, TokenId,
 };
 pub use files::{FileDeposited, FileShared};
-pub use modules::{ModuleAdded, ModuleRefusal, ModuleRefused, ModuleRemoved, ModuleUpdated};
+pub use modules::{
+    ModuleAdded, ModuleCalled, ModuleOutcome, ModuleRefusal, ModuleRefused, ModuleRemoved,
+    ModuleUpdated,
+};
 pub use outcomes::{
     BrowserEnding, CdpClient, CdpRefusal, ChannelRefusal, EgressCarriage, EgressDecision,
     ExecDecision, ExecEnding, ExecReason, NoteChange, ShellKind, StateLoss, StateOutcome,
@@ -97,6 +100,7 @@ pub enum AuditEvent {
     ModuleUpdated(ModuleUpdated),
     ModuleRemoved(ModuleRemoved),
     ModuleRefused(ModuleRefused),
+    ModuleCalled(ModuleCalled),
 }
 
 impl AuditEvent {
@@ -150,6 +154,7 @@ impl AuditEvent {
             AuditEvent::ModuleUpdated(_) => "module_updated",
             AuditEvent::ModuleRemoved(_) => "module_removed",
             AuditEvent::ModuleRefused(_) => "module_refused",
+            AuditEvent::ModuleCalled(_) => "module_called",
         }
     }
 }

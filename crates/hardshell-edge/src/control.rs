@@ -12,6 +12,7 @@
 //!   commands, decided and run by the edge (see `hardshell_exec`).
 //! - `/exec/v1/files/send`: the agent shares a file of its session's
 //!   workspace (`send_file`); the edge reads it (see `hardshell_exec::files`).
+//! - `/modules/v1/call`: a locked module's tool (see [`ModuleCalls`]).
 //!
 //! Each request is logged; storage writes and refusals are counted in metrics.
 //!
@@ -22,11 +23,13 @@
 //! connection (a body over the allowance is refused with 503).
 
 mod limits;
+mod modules;
 mod storage;
 mod switch;
 
 pub use limits::ControlLimits;
 use limits::{Allowance, bounded};
+pub use modules::ModuleCalls;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,6 +67,8 @@ pub struct ControlService {
     pub(crate) edge: Option<Arc<EdgeState>>,
     /// How often the workload may have a switch recorded.
     pub(crate) switches: switch::SwitchGate,
+    /// The locked modules' tools, when there are any.
+    pub(crate) modules: Option<Arc<dyn ModuleCalls>>,
 }
 
 impl ControlService {
@@ -74,17 +79,24 @@ impl ControlService {
             settings: None,
             edge: None,
             switches: switch::SwitchGate::new(),
+            modules: None,
         })
     }
 
     /// Everything the built-in agent uses (its models it reaches through
-    /// its broker, not here).
-    pub fn for_agent(storage: Scope, settings: AgentSettings, edge: &Edge) -> Arc<Self> {
+    /// its broker, not here); `modules` runs its module tools' calls.
+    pub fn for_agent(
+        storage: Scope,
+        settings: AgentSettings,
+        edge: &Edge,
+        modules: Option<Arc<dyn ModuleCalls>>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             storage,
             settings: Some(settings),
             edge: Some(edge.state.clone()),
             switches: switch::SwitchGate::new(),
+            modules,
         })
     }
 }
@@ -204,6 +216,8 @@ fn route_pattern(path: &str) -> &'static str {
         "/exec/v1/files/send"
     } else if path.starts_with("/exec/v1/approvals/") && path.ends_with("/wait") {
         "/exec/v1/approvals/{id}/wait"
+    } else if path == "/modules/v1/call" {
+        "/modules/v1/call"
     } else {
         "unmatched"
     }
@@ -226,6 +240,7 @@ async fn route(service: &ControlService, request: Request<Body>) -> HttpResponse
             switch::report(service, request).await
         }
         Some(route) if route.is_exec() => exec(service, route, request).await,
+        Some(ControlRoute::ModuleCall) => modules::call(service, request).await,
         _ => response::not_found(),
     };
     response

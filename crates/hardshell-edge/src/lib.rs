@@ -36,7 +36,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use zeroize::Zeroizing;
 
-pub use control::{ControlLimits, ControlService, ControlSocket};
+pub use control::{ControlLimits, ControlService, ControlSocket, ModuleCalls};
 pub use hardshell_broker::proxy::Broker;
 pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner};
 pub use listen::{ListenAddr, Protection};

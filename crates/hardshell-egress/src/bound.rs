@@ -73,6 +73,36 @@ impl BoundValues {
         Ok(bound)
     }
 
+    /// Reads `names` from `secrets` now (one missing, or not text, is
+    /// simply absent: a module's placeholder for it is refused until it is
+    /// stored) and, while the runtime lives, again each time the store
+    /// changes, checked every `every`.
+    pub async fn follow_names(
+        names: &[SecretName],
+        secrets: &SecretStore,
+        every: Duration,
+    ) -> Result<Self, EgressError> {
+        // Before the values are read: see `follow`.
+        let baseline = secrets.fingerprint().await.ok();
+        let mut values = BTreeMap::new();
+        for name in names {
+            if let Some(Some(value)) = read(secrets, name).await? {
+                values.insert(name.to_string(), value);
+            }
+        }
+        let bound = Self {
+            values: Arc::new(RwLock::new(values)),
+        };
+        if !names.is_empty() {
+            tokio::spawn(
+                bound
+                    .clone()
+                    .watch(secrets.clone(), names.to_vec(), baseline, every),
+            );
+        }
+        Ok(bound)
+    }
+
     /// `name`'s value now, if it is bound and stored.
     pub fn get(&self, name: &str) -> Option<String> {
         let values = self.values.read().unwrap_or_else(|e| e.into_inner());

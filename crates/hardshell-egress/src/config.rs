@@ -151,6 +151,9 @@ pub fn agent_settings(
         // The `browser` tool is offered once the edge serves its CDP proxy on
         // the agent's browser socket; the wiring that starts it fills this.
         browser: None,
+        // The locked modules' tools: the wiring that starts their shells
+        // fills this.
+        modules: Vec::new(),
         model_proxy: model_proxy.to_owned(),
     })
 }

@@ -36,11 +36,13 @@ pub use exec::{
 pub use module::{
     MAX_MODULE_ANSWER_BYTES, MAX_MODULE_ANSWER_LINE_BYTES, MAX_MODULE_ARGUMENTS_BYTES,
     MAX_MODULE_CALL_LINE_BYTES, MAX_MODULE_TOOL_BYTES, MODULE_HOST_READY, ModuleAnswer, ModuleCall,
-    ModuleFailure,
+    ModuleCallRequest, ModuleFailure,
 };
 pub use route::{AgentRoute, ControlRoute};
 pub use session::{SessionId, SessionIdError, SessionSummary, StoredMessage, subject_tag};
-pub use settings::{AgentSettings, BrowserSettings, ChainEntry, ExecSettings, SecretHint};
+pub use settings::{
+    AgentSettings, BrowserSettings, ChainEntry, ExecSettings, ModuleToolSettings, SecretHint,
+};
 pub use switch::SwitchReport;
 pub use turn::{
     ToolCallRecord, TurnEnd, TurnEvent, TurnFailure, TurnLine, TurnOutcome, TurnRefusal,

@@ -27,7 +27,19 @@ pub const MAX_MODULE_ANSWER_BYTES: usize = 1 << 20;
 /// Longest answer line the edge reads: the text, escaped.
 pub const MAX_MODULE_ANSWER_LINE_BYTES: usize = 6 * MAX_MODULE_ANSWER_BYTES + 1024;
 
-/// One tool call.
+/// The agent's call of a module's tool (`POST /modules/v1/call`), answered
+/// with a [`ModuleAnswer`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleCallRequest {
+    pub session: String,
+    pub module: String,
+    pub tool: String,
+    /// A JSON object.
+    pub arguments: serde_json::Value,
+}
+
+/// One tool call, as the host process is given it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModuleCall {
@@ -94,6 +106,9 @@ mod tests {
     #[test]
     fn module_messages_keep_their_wire_shape() {
         pinned::<ModuleCall>(r#"{"tool":"search","arguments":"{\"q\":\"rust\"}"}"#);
+        pinned::<ModuleCallRequest>(
+            r#"{"session":"web-abc","module":"web-search","tool":"search","arguments":{"q":"rust"}}"#,
+        );
         pinned::<ModuleAnswer>(r#"{"status":"answered","text":"three results"}"#);
         pinned::<ModuleAnswer>(
             r#"{"status":"failed","failure":"timeout","message":"ran past 5000 ms"}"#,

@@ -20,6 +20,7 @@
 //! POST /agent/v1/switch      SwitchReport  -> 204
 //! POST /exec/v1/run          ExecRequest   -> ExecAnswer (Ran, Pending or Refused)
 //! POST /exec/v1/approvals/<id>/wait        -> ExecAnswer (Ran or Refused), once the owner answered
+//! POST /modules/v1/call   ModuleCallRequest -> ModuleAnswer
 //! ```
 
 use http::Method;
@@ -36,6 +37,7 @@ const EXEC_RUN: &str = "run";
 const EXEC_SEND_FILE: &str = "files/send";
 const APPROVALS: &str = "approvals/";
 const WAIT: &str = "/wait";
+const MODULE_CALL: &str = "/modules/v1/call";
 
 /// A request on the agent's socket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,6 +113,8 @@ pub enum ControlRoute<'a> {
     },
     /// The agent shares a file of its session's workspace (`send_file`).
     ExecSendFile,
+    /// A tool of a locked module.
+    ModuleCall,
 }
 
 impl<'a> ControlRoute<'a> {
@@ -125,6 +129,7 @@ impl<'a> ControlRoute<'a> {
         match path {
             SETTINGS => return Some(ControlRoute::Settings),
             SWITCH => return Some(ControlRoute::Switch),
+            MODULE_CALL => return Some(ControlRoute::ModuleCall),
             _ => {}
         }
         match path.strip_prefix(EXEC)? {
@@ -155,6 +160,7 @@ impl<'a> ControlRoute<'a> {
             ControlRoute::ExecRun => format!("{EXEC}{EXEC_RUN}"),
             ControlRoute::ExecWait { approval } => format!("{EXEC}{APPROVALS}{approval}{WAIT}"),
             ControlRoute::ExecSendFile => format!("{EXEC}{EXEC_SEND_FILE}"),
+            ControlRoute::ModuleCall => MODULE_CALL.to_owned(),
         }
     }
 }
@@ -221,6 +227,7 @@ mod tests {
             (ControlRoute::Switch, "/agent/v1/switch"),
             (ControlRoute::ExecRun, "/exec/v1/run"),
             (ControlRoute::ExecSendFile, "/exec/v1/files/send"),
+            (ControlRoute::ModuleCall, "/modules/v1/call"),
             (
                 ControlRoute::ExecWait { approval: "a1b2" },
                 "/exec/v1/approvals/a1b2/wait",

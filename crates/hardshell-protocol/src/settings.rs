@@ -34,6 +34,10 @@ pub struct AgentSettings {
     /// The `browser` tool, when `[browser] enabled`.
     #[serde(default)]
     pub browser: Option<BrowserSettings>,
+    /// The locked modules' tools, each called through the edge
+    /// (`POST /modules/v1/call`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub modules: Vec<ModuleToolSettings>,
     /// The HTTP proxy in the agent's shell that leads to its broker: the
     /// only way to the model providers.
     pub model_proxy: String,
@@ -69,6 +73,21 @@ pub struct BrowserSettings {
     pub allow: Vec<String>,
 }
 
+/// One tool of a locked module, as the model is offered it. The text is
+/// the module publisher's (signed, accepted by the owner, checked for
+/// control characters), and is offered as the tool's description.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleToolSettings {
+    pub module: String,
+    pub tool: String,
+    /// The name the model calls it by: `<module>__<tool>`, `-` kept.
+    pub name: String,
+    pub description: String,
+    /// The JSON Schema of its arguments.
+    pub parameters: serde_json::Value,
+}
+
 /// A secret as the model is told of it: its name and where the broker swaps
 /// its placeholder; never its value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,7 +107,7 @@ mod tests {
     #[test]
     fn settings_keep_their_wire_shape() {
         pinned::<AgentSettings>(
-            r#"{"chain":[{"model":"anthropic/claude-sonnet-4-5","wire":"anthropic","base_url":"http://api.anthropic.com","key":"hs-secret:LLM_ANTHROPIC"},{"model":"local/smollm2","wire":"openai","base_url":"http://127.0.0.1:8080/v1","key":null}],"max_steps":8,"turn_timeout_secs":120,"max_message_bytes":32768,"max_tokens":4096,"exec":{"asks":true,"allow":["ls","git"],"timeout_secs":60,"egress":["api.github.com"],"tls_hosts":["api.github.com"],"secrets":[{"name":"GITHUB_TOKEN","hosts":["api.github.com"],"header":"authorization"}]},"browser":{"allow":["example.com","*.wikipedia.org"]},"model_proxy":"http://127.0.0.1:3128"}"#,
+            r#"{"chain":[{"model":"anthropic/claude-sonnet-4-5","wire":"anthropic","base_url":"http://api.anthropic.com","key":"hs-secret:LLM_ANTHROPIC"},{"model":"local/smollm2","wire":"openai","base_url":"http://127.0.0.1:8080/v1","key":null}],"max_steps":8,"turn_timeout_secs":120,"max_message_bytes":32768,"max_tokens":4096,"exec":{"asks":true,"allow":["ls","git"],"timeout_secs":60,"egress":["api.github.com"],"tls_hosts":["api.github.com"],"secrets":[{"name":"GITHUB_TOKEN","hosts":["api.github.com"],"header":"authorization"}]},"browser":{"allow":["example.com","*.wikipedia.org"]},"modules":[{"module":"web-search","tool":"search","name":"web-search__search","description":"Search the web.","parameters":{"type":"object"}}],"model_proxy":"http://127.0.0.1:3128"}"#,
         );
         pinned::<AgentSettings>(
             r#"{"chain":[],"max_steps":1,"turn_timeout_secs":1,"max_message_bytes":1,"max_tokens":1,"exec":null,"browser":null,"model_proxy":"http://127.0.0.1:3128"}"#,
@@ -103,6 +122,7 @@ mod tests {
         .unwrap();
         assert_eq!(settings.exec, None);
         assert_eq!(settings.browser, None);
+        assert!(settings.modules.is_empty());
         assert_eq!(settings.chain[0].key, None);
         let exec: ExecSettings =
             serde_json::from_str(r#"{"asks":false,"allow":[],"timeout_secs":5}"#).unwrap();

@@ -23,8 +23,10 @@
 //!    and webhook routes; [`bind_edge`]: the edge, listening
 //!    ([`edge::Listening`]); [`print_setup_link`]; then the channels joined
 //!    to the edge's turns and started ([`PreparedChannels::start`]).
-//! 8. [`start_agent_shell`]: the agent's sockets, broker, workspace volume and
-//!    its shell under the supervisor ([`AgentShell`]); or, with `[workload]`,
+//! 8. [`start_modules`]: the locked modules, each loaded and checked again,
+//!    its runner and broker made ([`RunningModules`]); [`start_agent_shell`]:
+//!    the agent's sockets, broker, workspace volume and its shell under the
+//!    supervisor ([`AgentShell`]), offered the modules' tools; or, with `[workload]`,
 //!    [`prepare_workload`] (before the edge binds: the image, the state's
 //!    lease and restore, its broker and inbound socket) and
 //!    [`start_workload`].
@@ -38,6 +40,7 @@ mod edge;
 mod egress;
 mod exec;
 mod host;
+mod modules;
 mod serve;
 mod shells;
 mod storage;
@@ -50,6 +53,7 @@ pub use edge::{Behind, bind_edge, listen_addr, oidc_client_secret, print_setup_l
 pub use egress::{Egress, build_egress};
 pub use exec::build_exec;
 pub use host::check_host;
+pub use modules::{ModuleService, RunningModules, start_modules};
 pub use serve::{Signals, serve};
 pub use shells::{ShellHost, open_volumes, prepare_shells};
 pub use storage::{Storage, open_secrets, open_storage};

@@ -1,5 +1,5 @@
 //! What the owner did with modules: added, updated, removed, and what was
-//! refused and why. A module by its name (or the name a refused package
+//! refused and why; and each call of a module's tool, with how it ended. A module by its name (or the name a refused package
 //! claims), its package's SHA-256 and its signing key's id: never a file's
 //! content, a tool's arguments or a manifest's free text.
 
@@ -95,4 +95,40 @@ pub enum ModuleRefusal {
     KeyChanged,
     /// A source this release cannot fetch from.
     Source,
+}
+
+/// The agent called a locked module's tool.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModuleCalled {
+    pub module: ModuleName,
+    /// The tool's name, as the lock has it (never the agent's text).
+    pub tool: String,
+    /// The locked package's `sha256:…`: what ran.
+    pub package: Digest,
+    pub session: String,
+    pub outcome: ModuleOutcome,
+    pub duration_ms: u64,
+}
+
+/// How a module's tool call ended: a closed set, never the module's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModuleOutcome {
+    /// The tool answered.
+    Answered,
+    /// It ran past its time limit.
+    Timeout,
+    /// It needed more than its memory limit.
+    Memory,
+    /// It made a request it was not granted.
+    Denied,
+    /// It crashed.
+    Trap,
+    /// The tool answered with an error of its own.
+    Tool,
+    /// Its answer was over the limit.
+    TooLarge,
+    /// The call was not made, or its host process failed.
+    Refused,
 }

@@ -322,6 +322,14 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             reason: ModuleRefusal::FileDigest,
             actor: None,
         }),
+        AuditEvent::ModuleCalled(ModuleCalled {
+            module: module_name("web-search"),
+            tool: "search".to_owned(),
+            package: digest('a'),
+            session: "web-abc".to_owned(),
+            outcome: ModuleOutcome::Timeout,
+            duration_ms: 5002,
+        }),
     ]
 }
 
@@ -447,6 +455,14 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         ],
         AuditEvent::ModuleRemoved(_) => &["module", "package", "actor"],
         AuditEvent::ModuleRefused(_) => &["module", "package", "reason", "actor"],
+        AuditEvent::ModuleCalled(_) => &[
+            "module",
+            "tool",
+            "package",
+            "session",
+            "outcome",
+            "duration_ms",
+        ],
         AuditEvent::TurnFinished(_) => &[
             "request_id",
             "subject",
@@ -465,7 +481,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 47);
+    assert_eq!(names.len(), 48);
 }
 
 #[test]

@@ -30,6 +30,7 @@ fn control_settings() -> hardshell_protocol::AgentSettings {
         max_tokens: 16,
         exec: None,
         browser: None,
+        modules: Vec::new(),
         model_proxy: String::new(),
     }
 }
@@ -234,6 +235,7 @@ impl TestEdge {
                 test_store.scope("agent"),
                 control_settings(),
                 &edge,
+                None,
             );
             let control = hardshell_edge::ControlSocket::bind(&socket, service).unwrap();
             tokio::spawn(control.serve());

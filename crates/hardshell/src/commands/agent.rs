@@ -12,7 +12,9 @@ use anyhow::Context as _;
 use hardshell_agent::builtin::browser::{
     Browser, BrowserConnector, BrowserError, BrowserLimits, BrowserSocket, handshake,
 };
-use hardshell_agent::builtin::{CommandRunner, Exec, FileSender, SendFile};
+use hardshell_agent::builtin::{
+    CommandRunner, Exec, FileSender, ModuleCaller, ModuleTool, SendFile,
+};
 use hardshell_agent::{
     Agent, AgentConfig, AgentParts, ChainModel, ChatStream, Memory, Model, ModelError,
     OwnerTimeZone, SessionStore, SystemClock, ToolRegistry, Workspace,
@@ -21,8 +23,8 @@ use hardshell_agent::{
 use hardshell_llm::ChatRequest;
 use hardshell_protocol::socket::{BROWSER_SOCKET, EDGE_HOST, browser_path};
 use hardshell_protocol::{
-    AgentSettings, ControlRoute, ExecAnswer, ExecRequest, SendFileAnswer, SendFileRequest,
-    SwitchReport,
+    AgentSettings, ControlRoute, ExecAnswer, ExecRequest, ModuleAnswer, ModuleCallRequest,
+    SendFileAnswer, SendFileRequest, SwitchReport,
 };
 use hardshell_storage::{Location, RemoteOptions, Sealing, Store};
 use reqwest::Method;
@@ -82,6 +84,15 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
             socket: args.control_socket.with_file_name(BROWSER_SOCKET),
         };
         tools.register(Browser::new(connector, browser, BrowserLimits::default()))?;
+    }
+    for module in &settings.modules {
+        // A call waits for the module's shell (its deadline is the edge's
+        // to keep); the turn's own timeout bounds it here.
+        let caller = EdgeRunner::new(
+            &args.control_socket,
+            Duration::from_secs(settings.turn_timeout_secs),
+        )?;
+        tools.register(ModuleTool::new(caller, module.clone()))?;
     }
     let config = AgentConfig {
         max_steps: settings.max_steps,
@@ -233,6 +244,15 @@ impl CommandRunner for EdgeRunner {
         }
         self.post(ControlRoute::ExecWait { approval }, None::<&ExecRequest>)
             .await
+    }
+}
+
+impl ModuleCaller for EdgeRunner {
+    async fn call(
+        &self,
+        request: &ModuleCallRequest,
+    ) -> Result<ModuleAnswer, hardshell_agent::ToolError> {
+        self.post(ControlRoute::ModuleCall, Some(request)).await
     }
 }
 

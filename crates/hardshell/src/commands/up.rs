@@ -73,6 +73,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     // The agent's browsing marks its conversations for exec, which the
     // edge then holds.
     let untrusted = exec.as_ref().map(hardshell_exec::ExecService::untrusted);
+    let untrusted_for_modules = untrusted.clone();
     let agent_browser = browser
         .clone()
         .map(|service| wiring::AgentBrowser { service, untrusted });
@@ -94,6 +95,19 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     .await?;
     wiring::print_setup_link(&listening.edge).await?;
     let channels = channels.start(listening.turns.clone());
+    let modules = if agent_runs {
+        wiring::start_modules(
+            &loaded,
+            &storage,
+            &secrets.store,
+            &host,
+            egress.scanner.clone(),
+            untrusted_for_modules,
+        )
+        .await?
+    } else {
+        None
+    };
     let agent = wiring::start_agent_shell(
         &loaded,
         &storage,
@@ -101,6 +115,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         egress,
         &listening.edge,
         agent_browser,
+        modules,
     )?;
     let workload = workload.map(wiring::start_workload);
 

@@ -14,7 +14,7 @@ use hardshell_storage::ObjectKey;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::{Egress, ShellHost, Storage};
+use super::{Egress, ModuleService, RunningModules, ShellHost, Storage};
 use crate::supervise::{Reached, Source, Workload, supervise};
 
 /// From SIGTERM to killing the agent's shell: it has nothing to drain that
@@ -25,13 +25,18 @@ const AGENT_STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 pub struct AgentShell {
     stop: watch::Sender<bool>,
     supervisor: JoinHandle<()>,
+    modules: Option<Arc<ModuleService>>,
 }
 
 impl AgentShell {
-    /// Stops the agent and waits for its supervisor to end.
+    /// Stops the agent and waits for its supervisor to end, then the
+    /// modules' shells.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         let _ = self.supervisor.await;
+        if let Some(modules) = self.modules {
+            modules.stop().await;
+        }
     }
 }
 
@@ -46,6 +51,7 @@ pub fn start_agent_shell(
     egress: Egress,
     edge: &Edge,
     browser: Option<AgentBrowser>,
+    modules: Option<RunningModules>,
 ) -> anyhow::Result<Option<AgentShell>> {
     let Some(gateway) = egress.gateway else {
         return Ok(None);
@@ -56,8 +62,15 @@ pub fn start_agent_shell(
     if browser.is_some() {
         settings.browser = Some(hardshell_egress::browser_settings(&loaded.config.browser));
     }
+    let (calls, modules): (Option<Arc<dyn hardshell_edge::ModuleCalls>>, _) = match modules {
+        Some(modules) => {
+            settings.modules = modules.tools;
+            (Some(modules.service.clone()), Some(modules.service))
+        }
+        None => (None, None),
+    };
     let scope = storage.store.root().scope(&ObjectKey::parse("agent")?)?;
-    let service = ControlService::for_agent(scope, settings, edge);
+    let service = ControlService::for_agent(scope, settings, edge, calls);
     // Made afresh: a directory of an earlier version was the shell's to
     // write in, and may hold what its agent planted.
     fresh_dir(&sockets.socket_dir, 0o711)?;
@@ -124,7 +137,11 @@ pub fn start_agent_shell(
     )?;
     let (stop, stopped) = watch::channel(false);
     let supervisor = tokio::spawn(supervise(workload, stopped));
-    Ok(Some(AgentShell { stop, supervisor }))
+    Ok(Some(AgentShell {
+        stop,
+        supervisor,
+        modules,
+    }))
 }
 
 /// The browser, for the agent: the CDP service its tool reaches on

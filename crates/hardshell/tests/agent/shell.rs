@@ -10,6 +10,7 @@ mod agent;
 mod egress;
 mod exec;
 mod inspect;
+mod modules;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
