@@ -22,7 +22,9 @@ mod ticker;
 mod workspace_open;
 
 pub use call_state::{HEADER_BYTES, MAX_RESOURCES};
-pub use egress::{BodyLimits, Egress, EgressError, NoEgress, ProxyAddress, ProxyEgress};
+pub use egress::{
+    BodyLimits, Egress, EgressError, NoEgress, ProxyAddress, ProxyEgress, ProxyTimeouts,
+};
 pub use error::{CallError, HostError, PrepareError};
 pub use grants::{GrantError, Grants, HostGrant, Workspace};
 pub use host::{MAX_ANSWER_BYTES, ModuleHost, Prepared};

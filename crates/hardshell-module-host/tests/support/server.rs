@@ -83,3 +83,57 @@ where
         .serve_connection(TokioIo::new(stream), service)
         .await;
 }
+
+/// A proxy that accepts connections and never reads or answers them: each
+/// is held open as long as the test's runtime runs.
+pub async fn start_silent() -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            held.push(stream);
+        }
+    });
+    address
+}
+
+/// A proxy that never accepts: a listener with the smallest backlog, filled
+/// with connections of the test's own, so the kernel drops the next SYN and
+/// a connect waits. Fails the test if the kernel completes every connect.
+pub async fn start_not_accepting() -> (std::net::SocketAddr, NotAccepting) {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("bind loopback");
+    let listener = socket.listen(0).expect("listen");
+    let address = listener.local_addr().expect("address");
+    let mut filling = Vec::new();
+    for _ in 0..16 {
+        let connecting = tokio::net::TcpStream::connect(address);
+        match tokio::time::timeout(Duration::from_millis(200), connecting).await {
+            Ok(Ok(stream)) => filling.push(stream),
+            Ok(Err(error)) => panic!("filling the backlog: {error}"),
+            Err(_waits) => {
+                return (
+                    address,
+                    NotAccepting {
+                        _listener: listener,
+                        _filling: filling,
+                    },
+                );
+            }
+        }
+    }
+    panic!(
+        "the kernel completed 16 connects to a backlog of 0; cannot make a proxy that does not accept"
+    )
+}
+
+/// Keeps [`start_not_accepting`]'s listener and its filling connections.
+pub struct NotAccepting {
+    _listener: tokio::net::TcpListener,
+    _filling: Vec<tokio::net::TcpStream>,
+}
