@@ -32,8 +32,8 @@ use crate::call_state::CallState;
 
 /// The WASI interface whose `open-at` is replaced: the version wasmtime-wasi
 /// 48 links. A component importing an older 0.2 version is linked to it too.
-/// Should wasmtime-wasi move on, the replacement would no longer apply; the
-/// FIFO tests in `tests/calls.rs` fail then.
+/// Should wasmtime-wasi move on, [`replace_open_at`] fails rather than put
+/// the replacement beside an `open-at` components would still reach.
 const FILESYSTEM_TYPES: &str = "wasi:filesystem/types@0.2.12";
 const OPEN_AT: &str = "[method]descriptor.open-at";
 
@@ -49,6 +49,19 @@ const CREATED_FILE_MODE: u32 = 0o666;
 /// Replaces the `open-at` that [`wasmtime_wasi::p2::add_to_linker_async`]
 /// linked with [`open_at`]. Call it after that, before preparing components.
 pub(crate) fn replace_open_at(linker: &mut Linker<CallState>) -> wasmtime::Result<()> {
+    // Defined once without shadowing, which must fail: that proves
+    // wasmtime-wasi linked this very `open-at`, so the replacement below
+    // takes its place instead of sitting beside it.
+    let mut types = linker.instance(FILESYSTEM_TYPES)?;
+    if types
+        .func_wrap_async(OPEN_AT, open_at_host_function)
+        .is_ok()
+    {
+        return Err(wasmtime::Error::msg(format!(
+            "wasmtime-wasi does not link {FILESYSTEM_TYPES}, so its open-at cannot be replaced: \
+             update FILESYSTEM_TYPES in workspace_open.rs to the version it links"
+        )));
+    }
     linker.allow_shadowing(true);
     let replaced = linker
         .instance(FILESYSTEM_TYPES)

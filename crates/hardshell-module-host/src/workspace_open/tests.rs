@@ -184,3 +184,18 @@ fn nothing_above_the_workspace_opens() {
     );
     assert_eq!(opened.err(), Some(ErrorCode::Loop));
 }
+
+#[test]
+fn open_at_is_replaced_only_where_wasi_linked_it() {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    let engine = wasmtime::Engine::new(&config).expect("an engine");
+    // Without WASI's own open-at there is nothing to replace: refused, so
+    // a version wasmtime-wasi stopped linking cannot go unnoticed.
+    let mut bare = Linker::<CallState>::new(&engine);
+    let error = replace_open_at(&mut bare).expect_err("nothing to replace");
+    assert!(error.to_string().contains(FILESYSTEM_TYPES), "{error}");
+    let mut linker = Linker::<CallState>::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("WASI links");
+    replace_open_at(&mut linker).expect("WASI's open-at is replaced");
+}
