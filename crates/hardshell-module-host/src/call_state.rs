@@ -88,6 +88,14 @@ fn wasi_context(grants: &Grants) -> Result<WasiCtx, CallError> {
     Ok(builder.build())
 }
 
+impl CallState {
+    /// The call's resources, for the host's own replacement of a WASI
+    /// function (`workspace_open`).
+    pub(crate) fn table(&mut self) -> &mut ResourceTable {
+        &mut self.table
+    }
+}
+
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 use std::pin::Pin;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -51,6 +52,10 @@ pub trait Egress: Send + Sync + 'static {
 pub enum EgressError {
     #[error("connecting to the egress proxy: {0}")]
     ConnectProxy(std::io::Error),
+    #[error("the egress proxy did not accept the connection within {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("the egress proxy sent no response head within {0:?}")]
+    ResponseHeadTimeout(Duration),
     #[error("the egress proxy connection failed: {0}")]
     Proxy(hyper::Error),
     #[error("{0}:// is not supported by this egress; use http:// through the broker")]
@@ -66,6 +71,8 @@ impl EgressError {
     pub(crate) fn into_http_error(self) -> HttpError {
         match self {
             Self::ConnectProxy(_) => HttpError::ConnectionRefused,
+            Self::ConnectTimeout(_) => HttpError::ConnectionTimeout,
+            Self::ResponseHeadTimeout(_) => HttpError::HttpResponseTimeout,
             Self::Proxy(_) => HttpError::HttpProtocolError,
             Self::UnsupportedScheme(_) | Self::NoEgress => HttpError::HttpRequestDenied,
             Self::ResponseTooLarge(_) => HttpError::HttpResponseBodySize(None),
@@ -82,6 +89,29 @@ pub enum ProxyAddress {
     Tcp(std::net::SocketAddr),
 }
 
+/// How long [`ProxyEgress`] waits for each step of a request, apart from
+/// the call's own deadline: a grant may give a call minutes, and a broker
+/// that accepts and never answers must not hold it for all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProxyTimeouts {
+    /// Until the proxy accepts the connection. The broker is local (a unix
+    /// socket, or loopback): when it does not accept at once it is stuck.
+    pub connect: Duration,
+    /// From sending the request until the response's head arrives: the
+    /// proxy's own connection to the destination and the destination's
+    /// answer. The body is then read within the call's deadline.
+    pub response_head: Duration,
+}
+
+impl Default for ProxyTimeouts {
+    fn default() -> Self {
+        Self {
+            connect: Duration::from_secs(5),
+            response_head: Duration::from_secs(30),
+        }
+    }
+}
+
 /// Sends each permitted request to an HTTP forward proxy in absolute form
 /// (`GET http://host:port/path HTTP/1.1`), one connection per request, as the
 /// broker accepts plain `http://` targets.
@@ -91,17 +121,29 @@ pub enum ProxyAddress {
 #[derive(Debug, Clone)]
 pub struct ProxyEgress {
     address: ProxyAddress,
+    timeouts: ProxyTimeouts,
 }
 
 impl ProxyEgress {
+    /// An egress through the proxy at `address`, with the default
+    /// [`ProxyTimeouts`].
     pub fn new(address: ProxyAddress) -> Self {
-        Self { address }
+        Self {
+            address,
+            timeouts: ProxyTimeouts::default(),
+        }
+    }
+
+    /// The same egress, waiting at most `timeouts` for each step.
+    pub fn with_timeouts(self, timeouts: ProxyTimeouts) -> Self {
+        Self { timeouts, ..self }
     }
 }
 
 impl Egress for ProxyEgress {
     fn send(&self, permit: Permit, body: Bytes, limits: BodyLimits) -> EgressFuture {
         let address = self.address.clone();
+        let timeouts = self.timeouts;
         Box::pin(async move {
             let head = permit.into_head();
             if head.uri().scheme_str() != Some("http") {
@@ -111,20 +153,29 @@ impl Egress for ProxyEgress {
             let request = head.map(|()| Full::new(body));
             match &address {
                 ProxyAddress::Unix(path) => {
-                    let stream = tokio::net::UnixStream::connect(path)
-                        .await
-                        .map_err(EgressError::ConnectProxy)?;
-                    exchange(stream, request, limits).await
+                    let connecting = tokio::net::UnixStream::connect(path);
+                    let stream = connected(connecting, timeouts.connect).await?;
+                    exchange(stream, request, limits, timeouts.response_head).await
                 }
                 ProxyAddress::Tcp(socket) => {
-                    let stream = tokio::net::TcpStream::connect(socket)
-                        .await
-                        .map_err(EgressError::ConnectProxy)?;
-                    exchange(stream, request, limits).await
+                    let connecting = tokio::net::TcpStream::connect(socket);
+                    let stream = connected(connecting, timeouts.connect).await?;
+                    exchange(stream, request, limits, timeouts.response_head).await
                 }
             }
         })
     }
+}
+
+/// The stream `connecting` gives, if it gives one within `limit`.
+async fn connected<S>(
+    connecting: impl Future<Output = std::io::Result<S>>,
+    limit: Duration,
+) -> Result<S, EgressError> {
+    tokio::time::timeout(limit, connecting)
+        .await
+        .map_err(|_elapsed| EgressError::ConnectTimeout(limit))?
+        .map_err(EgressError::ConnectProxy)
 }
 
 /// One request and its bounded response over a fresh HTTP/1.1 connection.
@@ -134,6 +185,7 @@ async fn exchange<S>(
     stream: S,
     request: http::Request<Full<Bytes>>,
     limits: BodyLimits,
+    response_head_limit: Duration,
 ) -> Result<http::Response<Bytes>, EgressError>
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
@@ -142,9 +194,23 @@ where
         .await
         .map_err(EgressError::Proxy)?;
     let driver = tokio::spawn(connection);
-    let response = sender
-        .send_request(request)
+    let outcome = response(&mut sender, request, limits, response_head_limit).await;
+    // One request a connection: whatever the outcome, this one is done.
+    driver.abort();
+    outcome
+}
+
+/// The response to `request`: its head within `head_limit`, then its body
+/// within the limits (and the call's deadline).
+async fn response(
+    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+    limits: BodyLimits,
+    head_limit: Duration,
+) -> Result<http::Response<Bytes>, EgressError> {
+    let response = tokio::time::timeout(head_limit, sender.send_request(request))
         .await
+        .map_err(|_elapsed| EgressError::ResponseHeadTimeout(head_limit))?
         .map_err(EgressError::Proxy)?;
     let (parts, body) = response.into_parts();
     let body = Limited::new(body, limits.response_bytes)
@@ -152,7 +218,6 @@ where
         .await
         .map_err(|_| EgressError::ResponseTooLarge(limits.response_bytes))?
         .to_bytes();
-    driver.abort();
     Ok(http::Response::from_parts(parts, body))
 }
 

@@ -71,6 +71,9 @@ impl ModuleHost {
         let engine = Engine::new(&config).map_err(HostError::Engine)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(HostError::Link)?;
+        // Before anything is prepared: a FIFO in the workspace must not hold
+        // a host thread (see `workspace_open`).
+        crate::workspace_open::replace_open_at(&mut linker).map_err(HostError::Link)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(HostError::Link)?;
         let ticker = EpochTicker::start(engine.clone()).map_err(HostError::Ticker)?;

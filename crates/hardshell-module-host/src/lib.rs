@@ -9,6 +9,8 @@
 //! - [`host`]: the engine, preparing components, running calls.
 //! - [`outgoing`]: the check of each outgoing request.
 //! - [`egress`]: where permitted requests leave (the broker's proxy).
+//! - `workspace_open`: how the workspace's files open (regular files and
+//!   directories only, never waiting on a FIFO the shell planted).
 
 mod call_state;
 pub mod egress;
@@ -17,9 +19,12 @@ pub mod grants;
 pub mod host;
 pub mod outgoing;
 mod ticker;
+mod workspace_open;
 
 pub use call_state::{HEADER_BYTES, MAX_RESOURCES};
-pub use egress::{BodyLimits, Egress, EgressError, NoEgress, ProxyAddress, ProxyEgress};
+pub use egress::{
+    BodyLimits, Egress, EgressError, NoEgress, ProxyAddress, ProxyEgress, ProxyTimeouts,
+};
 pub use error::{CallError, HostError, PrepareError};
 pub use grants::{GrantError, Grants, HostGrant, Workspace};
 pub use host::{MAX_ANSWER_BYTES, ModuleHost, Prepared};

@@ -267,6 +267,96 @@ async fn a_writable_workspace_is_not_a_way_to_write_outside_itself() {
 }
 
 #[tokio::test]
+async fn workspace_directories_and_links_inside_it_open() {
+    let workspace = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(workspace.path().join("sub")).expect("mkdir");
+    std::fs::write(workspace.path().join("sub/a"), "a").expect("write a");
+    std::fs::write(workspace.path().join("sub/b"), "b").expect("write b");
+    std::os::unix::fs::symlink("sub/a", workspace.path().join("link")).expect("symlink");
+    let mut granted = grants();
+    granted.workspace = Workspace::Read(workspace.path().to_path_buf());
+    let listed = hostile(&granted, "list_dir", r#"{"path":"/workspace/sub"}"#).await;
+    assert_eq!(listed.ok().as_deref(), Some("a,b"));
+    let read = hostile(&granted, "read_file", r#"{"path":"/workspace/link"}"#).await;
+    assert_eq!(read.ok().as_deref(), Some("a"));
+}
+
+/// A FIFO made with mkfifo(1), as the agent's shell can make one in the
+/// workspace it shares with modules.
+fn mkfifo(path: &Path) {
+    let status = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+#[tokio::test]
+async fn a_fifo_in_the_workspace_is_refused_and_holds_no_thread() {
+    let workspace = tempfile::tempdir().expect("tempdir");
+    let fifo = workspace.path().join("fifo");
+    mkfifo(&fifo);
+    let mut granted = Grants::compute_only(64, 2_000);
+    granted.workspace = Workspace::Read(workspace.path().to_path_buf());
+    // Prepared first: the clock is for the call alone.
+    fixture();
+    let started = Instant::now();
+    let outcome = hostile(&granted, "read_file", r#"{"path":"/workspace/fifo"}"#).await;
+    let elapsed = started.elapsed();
+    // No host thread is left waiting in open(2) as the FIFO's reader: a
+    // writer that will not wait finds none. Looked at before anything is
+    // asserted: such a writer would release a waiting thread, so a failing
+    // test ends instead of waiting for that thread at the runtime's end.
+    let writer = rustix::fs::open(
+        &fifo,
+        rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+    );
+    assert_eq!(writer.err(), Some(rustix::io::Errno::NXIO));
+    let error = outcome.expect_err("a FIFO is not a file a module may open");
+    assert!(matches!(error, CallError::Tool { .. }), "{error:?}");
+    assert!(
+        elapsed < Duration::from_millis(2_000),
+        "refused after {elapsed:?}"
+    );
+    assert_host_healthy().await;
+}
+
+#[tokio::test]
+async fn a_fifo_in_a_writable_workspace_is_not_written_and_holds_no_thread() {
+    let workspace = tempfile::tempdir().expect("tempdir");
+    let fifo = workspace.path().join("fifo");
+    mkfifo(&fifo);
+    let mut granted = Grants::compute_only(64, 2_000);
+    granted.workspace = Workspace::Write(workspace.path().to_path_buf());
+    fixture();
+    let started = Instant::now();
+    let arguments = r#"{"path":"/workspace/fifo","content":"to whoever reads"}"#;
+    let outcome = hostile(&granted, "write_file", arguments).await;
+    let elapsed = started.elapsed();
+    // No host thread is left waiting in open(2) as the FIFO's writer: a
+    // reader sees the end at once, not a writer with nothing written yet
+    // (EAGAIN) or the module's content. Looked at first, as above.
+    let reader = rustix::fs::open(
+        &fifo,
+        rustix::fs::OFlags::RDONLY | rustix::fs::OFlags::NONBLOCK,
+        rustix::fs::Mode::empty(),
+    )
+    .expect("a reader may always open without waiting");
+    let mut buffer = [0u8; 64];
+    let read = rustix::io::read(&reader, &mut buffer);
+    drop(reader);
+    assert_eq!(read, Ok(0));
+    let error = outcome.expect_err("a FIFO is not a file a module may open");
+    assert!(matches!(error, CallError::Tool { .. }), "{error:?}");
+    assert!(
+        elapsed < Duration::from_millis(2_000),
+        "refused after {elapsed:?}"
+    );
+    assert_host_healthy().await;
+}
+
+#[tokio::test]
 async fn the_environment_is_empty() {
     assert!(std::env::var("PATH").is_ok(), "the test process has PATH");
     let everything = hostile(&grants(), "read_env", r#"{"name":""}"#).await;

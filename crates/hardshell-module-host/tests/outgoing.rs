@@ -17,13 +17,17 @@ use std::time::{Duration, Instant};
 
 use hardshell_module_host::{
     BodyLimits, CallError, Denial, Grants, HostGrant, ModuleHost, Prepared, ProxyAddress,
-    ProxyEgress,
+    ProxyEgress, ProxyTimeouts,
 };
 use hardshell_vocabulary::Host;
 
 fn host_through(proxy: ProxyAddress) -> (ModuleHost, Prepared) {
-    let host = ModuleHost::new(Arc::new(ProxyEgress::new(proxy)), BodyLimits::default())
-        .expect("the module host starts");
+    host_with(ProxyEgress::new(proxy))
+}
+
+fn host_with(egress: ProxyEgress) -> (ModuleHost, Prepared) {
+    let host =
+        ModuleHost::new(Arc::new(egress), BodyLimits::default()).expect("the module host starts");
     let hostile = host
         .prepare(&guests::guest("hostile"))
         .expect("the hostile guest prepares");
@@ -305,6 +309,87 @@ async fn a_module_waiting_on_a_slow_destination_is_stopped_at_its_deadline() {
         started.elapsed() < Duration::from_secs(3),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// Short step timeouts under a long call deadline: a stuck proxy must be
+/// given up on at its step's timeout, not at the deadline.
+const STEP_TIMEOUTS: ProxyTimeouts = ProxyTimeouts {
+    connect: Duration::from_millis(300),
+    response_head: Duration::from_millis(300),
+};
+const LONG_DEADLINE_MS: u64 = 20_000;
+
+#[tokio::test]
+async fn a_proxy_that_accepts_and_never_answers_is_given_up_on_before_the_deadline() {
+    let address = server::start_silent().await;
+    let (host, module) =
+        host_with(ProxyEgress::new(ProxyAddress::Tcp(address)).with_timeouts(STEP_TIMEOUTS));
+    let mut grants = granting(address, None, None);
+    grants.timeout_ms = LONG_DEADLINE_MS;
+    let started = Instant::now();
+    let error = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &format!("http://{address}/x"),
+        0,
+    )
+    .await
+    .expect_err("the proxy never answers");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(&error, CallError::Tool { message } if message.contains("HttpResponseTimeout")),
+        "{error:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "gave up after {elapsed:?}"
+    );
+    // The same egress still reaches a proxy that answers.
+    let (answering, _seen) = server::start_tcp().await;
+    let (host, module) =
+        host_with(ProxyEgress::new(ProxyAddress::Tcp(answering)).with_timeouts(STEP_TIMEOUTS));
+    let grants = granting(answering, None, None);
+    let answer = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &format!("http://{answering}/x"),
+        0,
+    )
+    .await;
+    assert_eq!(answer.ok().as_deref(), Some("200 hello GET /x body=0"));
+}
+
+#[tokio::test]
+async fn a_proxy_that_does_not_accept_is_given_up_on_before_the_deadline() {
+    let (address, _backlog) = server::start_not_accepting().await;
+    let (host, module) =
+        host_with(ProxyEgress::new(ProxyAddress::Tcp(address)).with_timeouts(STEP_TIMEOUTS));
+    let mut grants = granting(address, None, None);
+    grants.timeout_ms = LONG_DEADLINE_MS;
+    let started = Instant::now();
+    let error = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &format!("http://{address}/x"),
+        0,
+    )
+    .await
+    .expect_err("the proxy never accepts");
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(&error, CallError::Tool { message } if message.contains("ConnectionTimeout")),
+        "{error:?}"
+    );
+    assert!(
+        elapsed < Duration::from_secs(5),
+        "gave up after {elapsed:?}"
     );
 }
 

@@ -3,8 +3,9 @@
 //! can be filled ([`SmallDisk`]), the fixtures of the authentication tests
 //! (Cloudflare Access keys and JWKS, the OIDC provider's pages, passkey
 //! ceremonies), the chat platforms' local emulator (crabline), the
-//! `hardshell` binary in a scratch directory, and its readiness as systemd
-//! would see it ([`ready::NotifySocket`]).
+//! `hardshell` binary in a scratch directory, its readiness as systemd
+//! would see it ([`ready::NotifySocket`]), and a loopback HTTP server that
+//! answers with a test's own handler (`http_server`).
 //!
 //! A dev-dependency only (`publish = false`). Everything here may panic: a
 //! fixture that cannot be built is a failed test, never a skipped one.
@@ -27,6 +28,8 @@ pub mod cloudflare;
 pub mod crabline;
 #[cfg(feature = "channels")]
 pub mod front;
+#[cfg(feature = "http-server")]
+pub mod http_server;
 #[cfg(feature = "binary")]
 pub mod instance;
 #[cfg(feature = "modules")]

@@ -1,6 +1,6 @@
 //! A hostile test module: each tool tries something its host must refuse
 //! unless it was granted (files, environment, other hosts, unbounded loops and
-//! memory), and answers with what it saw, so a test can tell a refusal from
+//! memory, a FIFO the shell planted), and answers with what it saw, so a test can tell a refusal from
 //! a leak.
 
 wit_bindgen::generate!({ path: "../../wit", world: "module" });
@@ -24,6 +24,7 @@ impl Guest for Hostile {
             "write_file" => std::fs::write(text("path"), text("content"))
                 .map(|()| "written".to_string())
                 .map_err(|e| e.to_string()),
+            "list_dir" => list_dir(&text("path")),
             "read_env" => Ok(read_env(&text("name"))),
             "args" => Ok(std::env::args().collect::<Vec<_>>().join(" ")),
             "connect" => std::net::TcpStream::connect(text("address"))
@@ -71,6 +72,17 @@ fn grow() -> Result<String, String> {
         held.push(vec![1u8; 1 << 20]);
         std::hint::black_box(&held);
     }
+}
+
+/// The names in a directory, sorted and joined by commas.
+fn list_dir(path: &str) -> Result<String, String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir(path).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        names.push(entry.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    Ok(names.join(","))
 }
 
 /// The named variable, or every variable when the name is empty.
