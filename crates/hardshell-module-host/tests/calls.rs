@@ -4,9 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/guests.rs"]
-mod guests;
-
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -30,10 +27,10 @@ fn fixture() -> &'static Fixture {
         let host = ModuleHost::new(Arc::new(NoEgress), BodyLimits::default())
             .expect("the module host starts");
         let echo = host
-            .prepare(&guests::guest("echo"))
+            .prepare(&hardshell_testkit::modules::guest("echo"))
             .expect("the echo guest prepares");
         let hostile = host
-            .prepare(&guests::guest("hostile"))
+            .prepare(&hardshell_testkit::modules::guest("hostile"))
             .expect("the hostile guest prepares");
         Fixture {
             host,
@@ -89,7 +86,9 @@ async fn add_computes_from_json_arguments() {
 #[tokio::test]
 async fn a_cold_host_prepares_and_calls() {
     let host = ModuleHost::new(Arc::new(NoEgress), BodyLimits::default()).expect("host");
-    let prepared = host.prepare(&guests::guest("echo")).expect("prepare");
+    let prepared = host
+        .prepare(&hardshell_testkit::modules::guest("echo"))
+        .expect("prepare");
     let answer = host.call(&prepared, &grants(), "echo", "{}").await;
     assert_eq!(answer.ok().as_deref(), Some("{}"));
 }

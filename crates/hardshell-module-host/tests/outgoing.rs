@@ -6,8 +6,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "support/guests.rs"]
-mod guests;
 #[path = "support/server.rs"]
 mod server;
 
@@ -29,7 +27,7 @@ fn host_with(egress: ProxyEgress) -> (ModuleHost, Prepared) {
     let host =
         ModuleHost::new(Arc::new(egress), BodyLimits::default()).expect("the module host starts");
     let hostile = host
-        .prepare(&guests::guest("hostile"))
+        .prepare(&hardshell_testkit::modules::guest("hostile"))
         .expect("the hostile guest prepares");
     (host, hostile)
 }
