@@ -60,6 +60,20 @@ pub fn module_broker(
     };
     let mut routes = Vec::new();
     for access in &capabilities.hosts {
+        // The broker tells routes apart by host and port: an http and an
+        // https grant of one host and port would be one route.
+        let twin = capabilities.hosts.iter().any(|other| {
+            other.host == access.host && other.port == access.port && other.scheme != access.scheme
+        });
+        if twin {
+            return Err(EgressError::ModuleHost {
+                host: access.host.as_str().to_owned(),
+                detail: format!(
+                    "it is granted as both http and https on port {}",
+                    access.port
+                ),
+            });
+        }
         routes.push(Route {
             hosts: vec![pattern(&access.host)?],
             ports: vec![access.port],
@@ -94,4 +108,76 @@ pub fn module_broker(
     broker.events = Arc::new(move |event| crate::brokers::note(&audit, ShellKind::Module, event));
     broker.limits.max_bytes = MODULE_MAX_BYTES;
     Ok(broker)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use hardshell_broker::secrets::LeakScanner;
+
+    async fn broker_for(capabilities: &str) -> Result<Broker, EgressError> {
+        let capabilities: Capabilities = serde_json::from_str(capabilities).unwrap();
+        let store = hardshell_testkit::TestStore::new().await;
+        let audit = AuditLog::open(
+            &store.scope("audit"),
+            &hardshell_audit::LogId::new("module-broker-test").unwrap(),
+            hardshell_audit::AuditOptions::default(),
+        )
+        .await
+        .unwrap();
+        module_broker(
+            ModuleEgress {
+                capabilities: &capabilities,
+                internal: &[],
+                secret: Arc::new(|_| None),
+            },
+            LiveScanner::fixed(LeakScanner::new(&[])),
+            Arc::new(audit),
+        )
+    }
+
+    #[tokio::test]
+    async fn each_host_is_a_route_of_its_own_and_https_ones_speak_tls() {
+        let broker = broker_for(
+            r#"{"memory_mb": 8, "timeout_ms": 100, "hosts": [
+                {"host": "api.example", "port": 443, "scheme": "https", "methods": ["GET"], "path_prefix": "/v1/"},
+                {"host": "plain.example", "port": 8080, "scheme": "http"}],
+               "secrets": [{"name": "API_KEY", "host": "api.example"}]}"#,
+        )
+        .await
+        .unwrap();
+        let routes = &broker.policy.routes;
+        assert_eq!(routes.len(), 2);
+        assert!(routes[0].tls && !routes[1].tls);
+        assert_eq!(routes[0].ports, [443]);
+        assert_eq!(routes[0].methods.as_deref(), Some(&["GET".to_owned()][..]));
+        assert_eq!(
+            routes[0].path_prefixes.as_deref(),
+            Some(&["/v1/".to_owned()][..])
+        );
+        assert_eq!(routes[1].ports, [8080]);
+        let binding = &broker.bindings["API_KEY"];
+        assert_eq!(binding.hosts.len(), 1);
+        assert!(
+            binding.hosts[0].matches(&hardshell_vocabulary::Host::parse("api.example").unwrap())
+        );
+        assert!(
+            !binding.hosts[0].matches(&hardshell_vocabulary::Host::parse("plain.example").unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn one_host_and_port_as_both_http_and_https_is_refused() {
+        let refused = broker_for(
+            r#"{"memory_mb": 8, "timeout_ms": 100, "hosts": [
+                {"host": "api.example", "port": 8443, "scheme": "https"},
+                {"host": "api.example", "port": 8443, "scheme": "http"}]}"#,
+        )
+        .await;
+        assert!(
+            matches!(refused, Err(EgressError::ModuleHost { .. })),
+            "{refused:?}"
+        );
+    }
 }

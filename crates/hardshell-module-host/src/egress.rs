@@ -116,8 +116,13 @@ impl Default for ProxyTimeouts {
 /// (`GET http://host:port/path HTTP/1.1`), one connection per request, as the
 /// broker accepts plain `http://` targets.
 ///
-/// `https://` is refused for now: through the broker it needs `CONNECT` and
-/// TLS trusting the egress CA, which this egress does not speak yet.
+/// A permitted `https://` request goes the same way, as
+/// `http://host:port/path` with its port written out (443 when the URL has
+/// none): the module's broker holds each `https` host as a TLS route, whose
+/// requests the shell sends in plain HTTP and the broker sends on over TLS,
+/// verifying the host's certificate, so it can check and swap placeholders
+/// in what it reads. The module never holds a TLS session of its own, and
+/// the permit was checked against the `https` grant before this.
 #[derive(Debug, Clone)]
 pub struct ProxyEgress {
     address: ProxyAddress,
@@ -145,11 +150,7 @@ impl Egress for ProxyEgress {
         let address = self.address.clone();
         let timeouts = self.timeouts;
         Box::pin(async move {
-            let head = permit.into_head();
-            if head.uri().scheme_str() != Some("http") {
-                let scheme = head.uri().scheme_str().unwrap_or_default().to_string();
-                return Err(EgressError::UnsupportedScheme(scheme));
-            }
+            let head = to_broker(permit.into_head())?;
             let request = head.map(|()| Full::new(body));
             match &address {
                 ProxyAddress::Unix(path) => {
@@ -164,6 +165,35 @@ impl Egress for ProxyEgress {
                 }
             }
         })
+    }
+}
+
+/// `head` as the broker takes it: `http://` as it is, `https://` as
+/// `http://` to the same host with its port written out (see
+/// [`ProxyEgress`]); any other scheme refused.
+fn to_broker(mut head: http::Request<()>) -> Result<http::Request<()>, EgressError> {
+    let uri = head.uri();
+    match uri.scheme_str() {
+        Some("http") => Ok(head),
+        Some("https") => {
+            let host = uri.host().unwrap_or_default();
+            let port = uri.port_u16().unwrap_or(443);
+            let path = uri.path_and_query().map_or("/", |p| p.as_str());
+            // An IPv6 address keeps its brackets.
+            let host = if host.contains(':') && !host.starts_with('[') {
+                format!("[{host}]")
+            } else {
+                host.to_owned()
+            };
+            let plain: http::Uri = format!("http://{host}:{port}{path}")
+                .parse()
+                .map_err(|_| EgressError::UnsupportedScheme("https".to_owned()))?;
+            *head.uri_mut() = plain;
+            Ok(head)
+        }
+        other => Err(EgressError::UnsupportedScheme(
+            other.unwrap_or_default().to_owned(),
+        )),
     }
 }
 
@@ -230,5 +260,37 @@ impl Egress for NoEgress {
     fn send(&self, permit: Permit, _body: Bytes, _limits: BodyLimits) -> EgressFuture {
         drop(permit);
         Box::pin(async { Err(EgressError::NoEgress) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn sent(url: &str) -> Result<String, EgressError> {
+        let head = http::Request::get(url).body(()).unwrap();
+        to_broker(head).map(|head| head.uri().to_string())
+    }
+
+    #[test]
+    fn https_reaches_the_broker_as_http_with_its_port_written_out() {
+        assert_eq!(
+            sent("https://api.example/v1/x?q=1").unwrap(),
+            "http://api.example:443/v1/x?q=1"
+        );
+        assert_eq!(
+            sent("https://api.example:8443/").unwrap(),
+            "http://api.example:8443/"
+        );
+        assert_eq!(sent("https://[::1]:8443/y").unwrap(), "http://[::1]:8443/y");
+        assert_eq!(
+            sent("http://api.example/x").unwrap(),
+            "http://api.example/x"
+        );
+        assert!(matches!(
+            sent("ftp://api.example/x"),
+            Err(EgressError::UnsupportedScheme(scheme)) if scheme == "ftp"
+        ));
     }
 }

@@ -411,27 +411,45 @@ async fn no_grants_reach_nowhere() {
 }
 
 #[tokio::test]
-async fn https_is_not_sent_through_the_proxy_egress_yet() {
+async fn https_goes_to_the_broker_as_plain_http_to_the_same_host_and_port() {
+    // The broker holds an https host as a TLS route: it takes the request
+    // in plain HTTP and speaks TLS onward itself.
     let (address, seen) = server::start_tcp().await;
     let (host, module) = host_through(ProxyAddress::Tcp(address));
-    let mut grants = granting(address, None, None);
+    let mut grants = granting(address, Some("/api"), Some(&["GET"]));
     grants.hosts[0].scheme = "https".into();
+    let answer = fetch(
+        &host,
+        &module,
+        &grants,
+        "GET",
+        &format!("https://{address}/api/search?q=1"),
+        0,
+    )
+    .await;
+    assert_eq!(
+        answer.ok().as_deref(),
+        Some("200 hello GET /api/search body=0")
+    );
+    assert_eq!(
+        server::seen(&seen),
+        vec![format!("GET http://{address}/api/search?q=1")]
+    );
+    // The grant is for https: plain http to the same host and port is not.
     let error = fetch(
         &host,
         &module,
         &grants,
         "GET",
-        &format!("https://{address}/x"),
+        &format!("http://{address}/api/search"),
         0,
     )
     .await
-    .expect_err("https needs CONNECT and TLS, which ProxyEgress does not speak");
-    assert!(
-        matches!(&error, CallError::Tool { message } if message.contains("HttpRequestDenied")),
-        "{error:?}"
-    );
-    assert!(
-        server::seen(&seen).is_empty(),
-        "nothing may reach the proxy"
+    .expect_err("an http request under an https grant");
+    assert!(matches!(error, CallError::RequestDenied(_)), "{error:?}");
+    assert_eq!(
+        server::seen(&seen).len(),
+        1,
+        "the refused one reached the proxy"
     );
 }
