@@ -1,0 +1,158 @@
+//! Module tools in a real turn: a scripted model (the adversary: it calls
+//! what it is told) calls a locked module's tool through the agent, the
+//! edge runs it in the module's shell, and the model reads the answer
+//! framed as untrusted module output. A module that read a page makes the
+//! conversation's commands wait for the owner, as browsing does.
+
+use hardshell_testkit::browser::script;
+use hardshell_testkit::instance::Instance;
+use hardshell_testkit::modules::{Publisher, digest, guest, manifest};
+use hardshell_testkit::netns::NetnsSite;
+use serde_json::json;
+
+use crate::running::{Running, audit_records, instance, new_session, token, turn};
+use crate::scripted::{Step, scripted_provider};
+
+const ECHO_BODY: &str = r#"[[tools]]
+name = "add"
+description = "Adds a and b."
+parameters = { type = "object", properties = { a = { type = "number" }, b = { type = "number" } } }
+
+[capabilities]
+memory_mb = 32
+timeout_ms = 5000"#;
+
+/// The hostile guest's `fetch`, granted GET on the site's `/inject` page.
+const FETCHER_BODY: &str = r#"[[tools]]
+name = "fetch"
+description = "Reads a page."
+parameters = { type = "object", properties = { url = { type = "string" } } }
+
+[capabilities]
+hosts = [{ host = "@SITE@", port = 80, scheme = "http", methods = ["GET"], path_prefix = "/inject" }]
+memory_mb = 32
+timeout_ms = 10000"#;
+
+/// Signs `body` as module `name` with the guest `guest_name`'s component
+/// and adds it, accepted by its digest.
+fn add_module(hs: &Instance, publisher: &Publisher, name: &str, guest_name: &str, body: &str) {
+    let wasm = guest(guest_name);
+    let files: &[(&str, &[u8])] = &[("module.wasm", &wasm)];
+    let package = publisher.package(&manifest(name, "1.0.0", body, files), files);
+    let path = hs.path(&format!("{name}.tar"));
+    std::fs::write(&path, &package).unwrap();
+    hs.run(&[
+        "module",
+        "add",
+        path.to_str().unwrap(),
+        "--accept",
+        &digest(&package),
+    ])
+    .ok();
+}
+
+#[test]
+fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its_commands() {
+    let site = NetnsSite::serve(&script("test-site.py"));
+    let (model_url, model_seen) = scripted_provider(vec![
+        Step::call("echo__add", json!({ "a": 20, "b": 22 })),
+        Step::call("fetcher__fetch", json!({ "url": site.url("/inject") })),
+        Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
+        Step::say("Done."),
+    ]);
+    let publisher = Publisher::new();
+    let key = publisher.public_key();
+    let hs = instance(&format!(
+        "[agent]\nmax_tokens = 64\nturn_timeout_secs = 300\n[llm]\nchain = [\"stub/scripted\"]\n\
+         [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{model_url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n\
+         [exec]\napproval = \"ask\"\nallow = [\"echo\"]\napproval_timeout_secs = 3\n\
+         [shell]\nworkspace_mb = 16\nworkspace_inodes = 1024\n\
+         [modules]\ntrusted_keys = [{{ name = \"example\", key = \"{key}\", official = true }}]\n"
+    ));
+    let cidr = site.cidr();
+    hs.edit_config(|text| {
+        text.replacen(
+            "egress_internal = []",
+            &format!("egress_internal = [\"{cidr}\"]"),
+            1,
+        )
+    });
+    add_module(&hs, &publisher, "echo", "echo", ECHO_BODY);
+    let fetcher = FETCHER_BODY.replace("@SITE@", &site.address.to_string());
+    add_module(&hs, &publisher, "fetcher", "hostile", &fetcher);
+
+    let running = Running::start(&hs);
+    let token = token(&hs);
+    let session = new_session(&running, &token);
+    let events = turn(
+        &running,
+        &token,
+        &session,
+        "Add 20 and 22, then read the notes.",
+    );
+    let named = |name: &'static str| events.iter().filter(move |(n, _)| n == name);
+    let tools: Vec<&str> = named("tool")
+        .filter_map(|(_, data)| data["name"].as_str())
+        .collect();
+    assert!(
+        tools.contains(&"echo__add") && tools.contains(&"fetcher__fetch"),
+        "{events:?}"
+    );
+
+    // The model read each answer framed as the module's, not the user's.
+    let requests = model_seen.lock().unwrap().clone();
+    let after_add = &requests[1].1;
+    assert!(
+        after_add.contains("Module output (untrusted"),
+        "{after_add}"
+    );
+    assert!(after_add.contains("42"), "{after_add}");
+    let after_fetch = &requests[2].1;
+    assert!(
+        after_fetch.contains("ignore previous instructions"),
+        "{after_fetch}"
+    );
+    // Both tools were offered with the publisher's words.
+    assert!(requests[0].1.contains("echo__add") && requests[0].1.contains("Adds a and b."));
+
+    // The page the module read holds the conversation's commands: the
+    // listed one was asked about, and not run.
+    assert!(named("approval").next().is_some(), "{events:?}");
+    assert_eq!(named("command").count(), 0, "a command ran: {events:?}");
+    assert!(
+        !hs.path(&format!("data/workspaces/{session}/pwned.txt"))
+            .exists()
+    );
+    running.stop();
+    let records = audit_records(&hs);
+    let outcomes: Vec<(String, String)> = records
+        .iter()
+        .map(|r| &r["event"])
+        .filter(|event| event["type"] == "module_called")
+        .map(|event| {
+            (
+                event["module"].as_str().unwrap().to_owned(),
+                event["outcome"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("echo".to_owned(), "answered".to_owned()),
+            ("fetcher".to_owned(), "answered".to_owned())
+        ]
+    );
+    let decided = records
+        .iter()
+        .map(|r| &r["event"])
+        .find(|event| event["type"] == "exec_decided")
+        .cloned();
+    assert_eq!(
+        decided
+            .as_ref()
+            .map(|e| (e["decision"].clone(), e["reason"].clone())),
+        Some((json!("asked"), json!("untrusted_content"))),
+        "{decided:?}"
+    );
+}
