@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A module tool call's added latency over the same tool as a native Rust
 # function: cold (compile and link the component, then its first call) and
-# warm (prepared once, a fresh instance per call). Prints medians, p99 and
-# ratios against native, measured in the same run; target <= 1 ms warm.
+# warm (prepared once, a fresh instance per call), in process and then on
+# the path `hardshell up` gives it (its host process in a shell of its own).
+# Prints medians, p99 and ratios against native, measured in the same run;
+# target <= 1 ms warm.
 #
 #   bash bench/modules.sh [WARM_CALLS] [COLD_CALLS]      (default 2000 10)
 set -euo pipefail
@@ -20,3 +22,17 @@ CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   cargo build --release --locked --quiet -p hardshell-module-host --example module_overhead
 "$target/release/examples/module_overhead" \
   "$guests_target/wasm32-wasip2/release/echo.wasm" "$warm" "$cold"
+
+# The same call on the path `hardshell up` gives it: the module's host
+# process in a shell of its own, a line in and a line out on its pipes.
+# HARDSHELL_BIN: that binary as the shells' init and module host (no build).
+if [[ -n ${HARDSHELL_BIN:-} ]]; then
+  bin=$(realpath "$HARDSHELL_BIN")
+else
+  cargo build --release --locked --quiet --bin hardshell
+  bin="$target/release/hardshell"
+fi
+CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
+  cargo build --release --locked --quiet -p hardshell --example module_path
+"$target/release/examples/module_path" \
+  "$bin" "$guests_target/wasm32-wasip2/release/echo.wasm" "$warm" 5
