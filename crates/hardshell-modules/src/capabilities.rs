@@ -135,8 +135,13 @@ impl Capabilities {
                     access.host
                 ));
             }
-            if !routes.insert((access.host.as_str(), access.port, access.scheme as u8)) {
-                return Err(format!("{}:{} is declared twice", access.host, access.port));
+            // A host and port is one route of the module's broker, http or
+            // https: the same pair under both schemes would be one route.
+            if !routes.insert((access.host.as_str(), access.port)) {
+                return Err(format!(
+                    "{}:{} is declared twice (a host and port is one route, http or https)",
+                    access.host, access.port
+                ));
             }
         }
         let mut secrets = BTreeSet::new();

@@ -59,6 +59,27 @@ fn a_secret_for_a_host_the_module_does_not_declare_is_refused() {
 }
 
 #[test]
+fn one_host_and_port_under_both_schemes_is_refused() {
+    let body = PLAIN_BODY.replace(
+        "hosts = [{ host = \"api.search.example\", methods = [\"GET\"], path_prefix = \"/v1/\" }]",
+        "hosts = [{ host = \"api.search.example\", port = 443 }, \
+         { host = \"api.search.example\", port = 443, scheme = \"http\" }]",
+    );
+    assert!(
+        refused(&body).contains("declared twice"),
+        "{}",
+        refused(&body)
+    );
+    // The same host on another port is another route.
+    let body = PLAIN_BODY.replace(
+        "hosts = [{ host = \"api.search.example\", methods = [\"GET\"], path_prefix = \"/v1/\" }]",
+        "hosts = [{ host = \"api.search.example\", port = 443 }, \
+         { host = \"api.search.example\", port = 80, scheme = \"http\" }]",
+    );
+    assert!(parse(&body).is_ok(), "{:?}", parse(&body));
+}
+
+#[test]
 fn limits_past_their_caps_and_wildcard_hosts_are_refused() {
     assert!(
         refused(&PLAIN_BODY.replace("memory_mb = 64", "memory_mb = 257")).contains("memory_mb")

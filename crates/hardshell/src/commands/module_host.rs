@@ -47,14 +47,36 @@ pub async fn run(args: &ModuleHostArgs) -> anyhow::Result<()> {
         BodyLimits::default(),
     )?;
     let prepared = host.prepare(&component)?;
-    serve(
-        &host,
-        &prepared,
-        &grants,
-        tokio::io::stdin(),
-        tokio::io::stdout(),
-    )
-    .await
+    // The edge gives pipes: read and written from the runtime's own event
+    // loop. tokio's stdin and stdout hand every read and write to a
+    // blocking thread, which cost a call more than the call itself.
+    match (pipe_in(), pipe_out()) {
+        (Ok(input), Ok(output)) => serve(&host, &prepared, &grants, input, output).await,
+        _ => {
+            serve(
+                &host,
+                &prepared,
+                &grants,
+                tokio::io::stdin(),
+                tokio::io::stdout(),
+            )
+            .await
+        }
+    }
+}
+
+/// Standard input, when it is a pipe, as the event loop reads it.
+fn pipe_in() -> std::io::Result<tokio::net::unix::pipe::Receiver> {
+    use std::os::fd::AsFd as _;
+    let fd = std::io::stdin().as_fd().try_clone_to_owned()?;
+    tokio::net::unix::pipe::Receiver::from_owned_fd(fd)
+}
+
+/// Standard output, when it is a pipe, as the event loop writes it.
+fn pipe_out() -> std::io::Result<tokio::net::unix::pipe::Sender> {
+    use std::os::fd::AsFd as _;
+    let fd = std::io::stdout().as_fd().try_clone_to_owned()?;
+    tokio::net::unix::pipe::Sender::from_owned_fd(fd)
 }
 
 /// Answers each call line of `input` on `output` until `input` ends.

@@ -108,7 +108,7 @@ pub async fn start_modules(
         for missing in names.iter().filter(|n| values.get(n.as_str()).is_none()) {
             tracing::warn!(module = %name, secret = %missing, "a module's secret is not in the secret store: its placeholder is refused until `hardshell secret put` stores it");
         }
-        let broker = hardshell_egress::module_broker(
+        let broker = match hardshell_egress::module_broker(
             hardshell_egress::ModuleEgress {
                 capabilities,
                 internal,
@@ -116,15 +116,27 @@ pub async fn start_modules(
             },
             scanner.clone(),
             storage.audit.clone(),
-        )?;
-        let runner = shells.runner(ModuleSpec {
+        ) {
+            Ok(broker) => broker,
+            Err(e) => {
+                tracing::error!(module = %name, error = %e, "a module's broker cannot be made; it is left out");
+                continue;
+            }
+        };
+        let runner = match shells.runner(ModuleSpec {
             name: name.as_str(),
             component,
             capabilities: serde_json::to_string(capabilities)?,
             memory_mb: capabilities.memory_mb,
             timeout_ms: u64::from(capabilities.timeout_ms),
             broker: Arc::new(broker),
-        })?;
+        }) {
+            Ok(runner) => runner,
+            Err(e) => {
+                tracing::error!(module = %name, error = %e, "a module's component cannot be written for its shell; it is left out");
+                continue;
+            }
+        };
         for tool in &module.locked.tools {
             let offered = format!("{name}__{}", tool.name);
             if offered.len() > MAX_TOOL_NAME {

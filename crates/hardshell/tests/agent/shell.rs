@@ -112,6 +112,11 @@ fn ran(answer: &serde_json::Value) -> &serde_json::Value {
 
 /// The host pid of the process running `hardshell agent` under `running`.
 fn agent_pid(running: &Running) -> Option<u32> {
+    command_pid(running, "agent")
+}
+
+/// A process under `running`'s edge running `hardshell <command>`.
+fn command_pid(running: &Running, command: &str) -> Option<u32> {
     let up = running.child.id();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -121,7 +126,7 @@ fn agent_pid(running: &Running) -> Option<u32> {
                 return false;
             };
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.get(1) == Some(&&b"agent"[..]) && descends_from(*pid, up)
+            args.get(1) == Some(&command.as_bytes()) && descends_from(*pid, up)
         })
 }
 

@@ -117,7 +117,7 @@ fn a_locked_modules_tools_are_offered_run_in_its_shell_and_recorded_without_argu
 
     // The module's host runs in a shell of its own: under the edge, every
     // layer on, in namespaces of its own, no id of the host's root.
-    let host = module_host_pid(&running);
+    let host = command_pid(&running, "module-host").expect("a module-host process under the edge");
     assert_eq!(status_field(host, "NoNewPrivs"), "1");
     assert_eq!(status_field(host, "Seccomp"), "2");
     assert_eq!(status_field(host, "CapEff"), "0000000000000000");
@@ -191,20 +191,4 @@ fn a_module_whose_stored_package_changed_is_left_out_and_recorded() {
     assert_eq!(refused.len(), 1, "{refused:?}");
     assert_eq!(refused[0]["module"], "echo");
     assert_eq!(refused[0]["reason"], "package_changed");
-}
-
-/// The pid of the module's host process under `running`'s edge.
-fn module_host_pid(running: &Running) -> u32 {
-    let up = running.child.id();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .find(|pid| {
-            let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-                return false;
-            };
-            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.get(1) == Some(&&b"module-host"[..]) && descends_from(*pid, up)
-        })
-        .expect("a module-host process under the edge")
 }
