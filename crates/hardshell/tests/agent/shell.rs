@@ -242,6 +242,15 @@ fn in_memory_unless_gone(pid: u32, needle: &[u8]) -> Option<bool> {
         if !perms.starts_with('r') || line.ends_with("[vvar]") || line.ends_with("[vsyscall]") {
             continue;
         }
+        // A file mapped read-only (the binary's code and constants, the
+        // libraries) holds nothing made at run time, and is most of what a
+        // process maps: searching it made the search outlast the shell it
+        // looked into. Everything writable, and all that is not a file, is
+        // searched.
+        let path = fields.nth(3).unwrap_or_default();
+        if !perms.contains('w') && path.starts_with('/') {
+            continue;
+        }
         let (start, end) = range.split_once('-').unwrap();
         let start = u64::from_str_radix(start, 16).unwrap();
         let end = u64::from_str_radix(end, 16).unwrap();
