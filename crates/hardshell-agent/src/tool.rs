@@ -122,6 +122,10 @@ pub enum ToolError {
     /// Reading or writing the agent's storage failed.
     #[error("storage: {0}")]
     Storage(#[from] StorageError),
+    /// The call failed with words that are not hardshell's (a module's own
+    /// error): the model reads `text`, the log only `kind`.
+    #[error("{text}")]
+    Foreign { kind: &'static str, text: String },
 }
 
 impl ToolError {
@@ -134,6 +138,16 @@ impl ToolError {
     pub fn failed(reason: impl Into<String>) -> Self {
         ToolError::Failed {
             reason: reason.into(),
+        }
+    }
+
+    /// What the log may say of this error: the whole message, but for
+    /// [`ToolError::Foreign`], whose text a module wrote (it may repeat the
+    /// call's arguments, or forge a log line), only its kind.
+    pub fn logged(&self) -> String {
+        match self {
+            ToolError::Foreign { kind, .. } => format!("{kind} (its words are not logged)"),
+            other => other.to_string(),
         }
     }
 }

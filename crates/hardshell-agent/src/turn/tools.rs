@@ -102,7 +102,11 @@ pub(super) async fn run_calls(
                         }
                         DispatchError::Tool(_) => {}
                     }
-                    tracing::info!(tool = %name, error = %e, "tool call failed");
+                    let logged = match &e {
+                        DispatchError::Tool(error) => error.logged(),
+                        other => other.to_string(),
+                    };
+                    tracing::info!(tool = %name, error = %logged, "tool call failed");
                     Err(cap(e.to_string(), agent.config.max_tool_output_bytes))
                 }
             }
