@@ -107,6 +107,9 @@ pub struct ModuleCalled {
     /// The locked package's `sha256:…`: what ran.
     pub package: Digest,
     pub session: String,
+    /// As the module's host process reported it, but for a timeout and a
+    /// process that failed, which the edge decides: a closed set, so a host
+    /// that lies can name another outcome and nothing else.
     pub outcome: ModuleOutcome,
     pub duration_ms: u64,
 }

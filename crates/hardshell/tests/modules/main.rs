@@ -314,29 +314,39 @@ async fn a_host_process_that_hangs_lies_floods_or_dies_is_stopped_and_replaced()
         .await
         .unwrap(),
     );
+    // Each case's message tells which check stopped it: a case whose
+    // script failed some other way would not match.
     let cases = [
         // Never says it is ready.
-        ("not-ready", "echo nope", ModuleFailure::Refused),
+        (
+            "not-ready",
+            "echo nope",
+            ModuleFailure::Refused,
+            "could not be started",
+        ),
         // Ready, then never answers.
         (
             "hangs",
             "echo ready; exec sleep 3600",
             ModuleFailure::Timeout,
+            "did not answer within 200 ms",
         ),
         // Answers what the edge's reading refuses.
         (
             "lies",
             r#"echo ready; read line; echo '{"status":"answered","text":"x","workspace":"/etc"}'; exec sleep 3600"#,
             ModuleFailure::Refused,
+            "failed and was stopped",
         ),
         // An answer line past every bound, without an end.
         (
             "floods",
             "echo ready; read line; head -c 8000000 /dev/zero | tr '\\0' a; exec sleep 3600",
             ModuleFailure::Refused,
+            "failed and was stopped",
         ),
     ];
-    for (name, script, expected) in cases {
+    for (name, script, expected, said) in cases {
         let case_dir = dir.path().join(name);
         std::fs::create_dir(&case_dir).unwrap();
         let shells = impostor_shells(&case_dir, script);
@@ -344,6 +354,7 @@ async fn a_host_process_that_hangs_lies_floods_or_dies_is_stopped_and_replaced()
         for _ in 0..2 {
             let (failure, message) = failed(runner.call("tool", "{}").await);
             assert_eq!(failure, expected, "{name}: {message}");
+            assert!(message.contains(said), "{name}: {message}");
         }
         runner.stop().await;
     }
