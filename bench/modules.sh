@@ -25,14 +25,23 @@ CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
 
 # The same call on the path `hardshell up` gives it: the module's host
 # process in a shell of its own, a line in and a line out on its pipes.
-# HARDSHELL_BIN: that binary as the shells' init and module host (no build).
+# HARDSHELL_BIN: that binary as the shells' init, and HARDSHELL_MODULE_HOST
+# the module host program it carries (default: the file beside it named
+# <bin>.module-host), with no build. Otherwise both are built, and the program
+# is copied before the example's build (made with other profile settings)
+# can build another over it.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 if [[ -n ${HARDSHELL_BIN:-} ]]; then
   bin=$(realpath "$HARDSHELL_BIN")
+  host=$(realpath "${HARDSHELL_MODULE_HOST:-$bin.module-host}")
 else
   cargo build --release --locked --quiet --bin hardshell
   bin="$target/release/hardshell"
+  host="$work/module-host"
+  cp "$target/module-host/release/hardshell-module-host" "$host"
 fi
 CARGO_PROFILE_RELEASE_LTO=false CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16 \
   cargo build --release --locked --quiet -p hardshell --example module_path
 "$target/release/examples/module_path" \
-  "$bin" "$guests_target/wasm32-wasip2/release/echo.wasm" "$warm" 5
+  "$bin" "$host" "$guests_target/wasm32-wasip2/release/echo.wasm" "$warm" 5

@@ -1,12 +1,14 @@
-//! How the shipped binary is linked.
+//! How the shipped binary is built: its link flags, and the module host
+//! program it carries.
 //!
-//! Every process of hardshell (the edge, each shell's init, the agent) execs
-//! this one position-independent binary, and the dynamic loader reads all of
-//! its relocations at each start, so their table stays mapped in each of them.
-//! Packed relative relocations (DT_RELR: GNU ld 2.38 and glibc 2.36 or later,
-//! as on any distribution with the Linux 6.12 hardshell needs) hold them in
-//! 12 KiB where the classic table took 721 KiB. Measured with
-//! bench/idle-memory-compare.sh: 835 KiB less idle PSS over the four processes.
+//! **Link flags.** Every process of hardshell (the edge, each shell's init,
+//! the agent) execs this one position-independent binary, and the dynamic
+//! loader reads all of its relocations at each start, so their table stays
+//! mapped in each of them. Packed relative relocations (DT_RELR: GNU ld 2.38
+//! and glibc 2.36 or later, as on any distribution with the Linux 6.12
+//! hardshell needs) hold them in 12 KiB where the classic table took 721 KiB.
+//! Measured with bench/idle-memory-compare.sh: 835 KiB less idle PSS over
+//! the four processes.
 //!
 //! `keep-text-section-prefix` keeps the functions the compiler knows are cold
 //! (panics, allocation failure: 695 KiB of them) in a section of their own
@@ -15,9 +17,28 @@
 //!
 //! Both only change how the linker lays the binary out; the binary stays
 //! position-independent (its address randomised at every start).
+//!
+//! **The module host.** `hardshell-module-host` (wasmtime and Cranelift) is a
+//! program of its own, built here by a second Cargo run into a target
+//! directory of its own and carried inside this binary as bytes
+//! (`src/module_host_image.rs`); the edge writes it out for the module
+//! shells. Linked into this binary instead, its relocated constants (293 KB
+//! of `.data.rel.ro`, written by the loader in every process that execs the
+//! binary) and its larger code cost every process of hardshell memory at
+//! rest: +1.65 to +1.9 MiB PSS measured over the edge, the agent's shell
+//! init and the agent, none of which runs a module. Cargo has no stable way
+//! for one package to depend on another's binary (artifact dependencies are
+//! unstable), hence the second run.
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 fn main() {
-    // The flags depend on the target alone: without this line Cargo would run
-    // the script again whenever any file of the package changes.
+    link_flags();
+    module_host();
+}
+
+fn link_flags() {
+    // The flags depend on the target alone.
     println!("cargo:rerun-if-changed=build.rs");
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     let env = std::env::var("CARGO_CFG_TARGET_ENV").unwrap_or_default();
@@ -25,4 +46,126 @@ fn main() {
         println!("cargo:rustc-link-arg-bins=-Wl,-z,pack-relative-relocs");
         println!("cargo:rustc-link-arg-bins=-Wl,-z,keep-text-section-prefix");
     }
+}
+
+/// Builds `hardshell-module-host` with this build's profile and target, and
+/// names its image for `include_bytes!` (`HARDSHELL_MODULE_HOST_IMAGE`).
+fn module_host() {
+    let out_dir = PathBuf::from(required("OUT_DIR"));
+    // OUT_DIR is `<target>/[<triple>/]<profile>/build/hardshell-<hash>/out`.
+    let target_dir = out_dir
+        .ancestors()
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| out_dir.join("module-host-target"));
+    let own_target = target_dir.join("module-host");
+    let workspace = PathBuf::from(required("CARGO_MANIFEST_DIR")).join("../..");
+    let release = required("PROFILE") == "release";
+    let target = required("TARGET");
+    let cross = target != required("HOST");
+
+    let mut cargo = Command::new(required("CARGO"));
+    cargo
+        .current_dir(&workspace)
+        .args(["build", "--locked", "--package", "hardshell-module-host"])
+        .args(["--bin", "hardshell-module-host"])
+        .arg("--target-dir")
+        .arg(&own_target)
+        // Debug builds of it are the tests' and carry no debug information:
+        // it would only make every test binary larger.
+        .env("CARGO_PROFILE_DEV_STRIP", "debuginfo")
+        // Under `cargo clippy` the wrapper would lint it a second time
+        // (the workspace's own run lints it) and keep a second build.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER");
+    if release {
+        cargo.arg("--release");
+    }
+    if cross {
+        cargo.args(["--target", &target]);
+    }
+    let status = cargo
+        .status()
+        .unwrap_or_else(|e| panic!("running cargo for hardshell-module-host: {e}"));
+    assert!(
+        status.success(),
+        "building hardshell-module-host failed (its errors are above)"
+    );
+
+    let profile_dir = if cross {
+        own_target.join(&target)
+    } else {
+        own_target.clone()
+    }
+    .join(if release { "release" } else { "debug" });
+    let built = profile_dir.join("hardshell-module-host");
+    let image = out_dir.join("hardshell-module-host");
+    copy_if_changed(&built, &image);
+    println!(
+        "cargo:rustc-env=HARDSHELL_MODULE_HOST_IMAGE={}",
+        image.display()
+    );
+    // Run again when a source file of the program changes: Cargo wrote the
+    // files the build read into its dep-info, the crates of this workspace
+    // among them (a registry crate changes only with Cargo.lock).
+    let dep_info = profile_dir.join("hardshell-module-host.d");
+    for file in workspace_sources(&dep_info, &workspace, &target_dir) {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    for file in ["Cargo.lock", "Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(file).display());
+    }
+    println!("cargo:rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
+}
+
+fn required(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("Cargo sets {name} for build scripts"))
+}
+
+/// Copies `from` to `to` unless `to` already holds the same bytes, so an
+/// unchanged program leaves the embedding file's time alone.
+fn copy_if_changed(from: &Path, to: &Path) {
+    let new = std::fs::read(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
+    if std::fs::read(to).ok().as_deref() == Some(new.as_slice()) {
+        return;
+    }
+    std::fs::write(to, &new).unwrap_or_else(|e| panic!("writing {}: {e}", to.display()));
+}
+
+/// The files under `workspace`, and not under `target_dir` (generated), that
+/// a Makefile-style dep-info names.
+fn workspace_sources(dep_info: &Path, workspace: &Path, target_dir: &Path) -> Vec<PathBuf> {
+    let text = std::fs::read_to_string(dep_info)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dep_info.display()));
+    let workspace = workspace
+        .canonicalize()
+        .unwrap_or_else(|e| panic!("resolving {}: {e}", workspace.display()));
+    // `target: dep dep ...`, a space inside a path escaped as `\ `.
+    let Some((_, deps)) = text.split_once(": ") else {
+        return Vec::new();
+    };
+    let mut files = Vec::new();
+    let mut current = String::new();
+    let mut chars = deps.trim_end().chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&' ') => {
+                current.push(' ');
+                chars.next();
+            }
+            ' ' | '\n' => {
+                if !current.is_empty() {
+                    files.push(PathBuf::from(std::mem::take(&mut current)));
+                }
+            }
+            _ => current.push(c),
+        }
+    }
+    if !current.is_empty() {
+        files.push(PathBuf::from(current));
+    }
+    let target_dir = target_dir
+        .canonicalize()
+        .unwrap_or(target_dir.to_path_buf());
+    files.retain(|file| file.starts_with(&workspace) && !file.starts_with(&target_dir));
+    files
 }

@@ -1,9 +1,10 @@
 //! What one module was granted: the hosts it may reach, its workspace, its
 //! memory and its time. Anything not written here does not exist for it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use hardshell_vocabulary::Host;
+pub use hardshell_module_wire::HostGrant;
+use hardshell_module_wire::{ModuleGrants, WorkspaceGrant};
 
 /// The smallest memory a module may be given: below this even a small Rust
 /// component cannot instantiate, and the owner would only see traps.
@@ -37,6 +38,22 @@ impl Grants {
         }
     }
 
+    /// What the edge sent (`grants`), the workspace (if granted) at
+    /// `workspace` as the host process sees it.
+    pub fn from_wire(grants: ModuleGrants, workspace: &Path) -> Self {
+        let workspace = match grants.workspace {
+            WorkspaceGrant::None => Workspace::None,
+            WorkspaceGrant::Read => Workspace::Read(workspace.to_path_buf()),
+            WorkspaceGrant::Write => Workspace::Write(workspace.to_path_buf()),
+        };
+        Self {
+            hosts: grants.hosts,
+            workspace,
+            memory_mb: grants.memory_mb,
+            timeout_ms: grants.timeout_ms,
+        }
+    }
+
     /// Refuses grants the host could not apply as written: a limit out of
     /// range, a scheme it does not speak, or a path prefix that is no path.
     pub fn validate(&self) -> Result<(), GrantError> {
@@ -46,40 +63,21 @@ impl Grants {
         if self.timeout_ms == 0 || self.timeout_ms > MAX_TIMEOUT_MS {
             return Err(GrantError::TimeoutOutOfRange(self.timeout_ms));
         }
-        self.hosts.iter().try_for_each(HostGrant::validate)
+        self.hosts.iter().try_for_each(validate_host)
     }
 }
 
-/// One destination a module may send HTTP requests to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostGrant {
-    /// `http` or `https`.
-    pub scheme: String,
-    /// An exact host name (no wildcards), as the modules crate and the
-    /// broker name hosts: lower case, without a trailing dot.
-    pub host: Host,
-    /// The port; requests without one use the scheme's default.
-    pub port: u16,
-    /// Methods allowed (upper case, e.g. `GET`); `None`: any of
-    /// [`crate::outgoing::ANY_METHOD`], the methods a manifest can name.
-    pub methods: Option<Vec<String>>,
-    /// Paths allowed: this path, or below it when it ends with `/`, or below
-    /// it as a whole segment otherwise; `None`: any path.
-    pub path_prefix: Option<String>,
-}
-
-impl HostGrant {
-    fn validate(&self) -> Result<(), GrantError> {
-        if self.scheme != "http" && self.scheme != "https" {
-            return Err(GrantError::Scheme(self.scheme.clone()));
-        }
-        if let Some(prefix) = &self.path_prefix
-            && !prefix.starts_with('/')
-        {
-            return Err(GrantError::PathPrefix(prefix.clone()));
-        }
-        Ok(())
+/// One host's grant, checked before the host applies it.
+fn validate_host(grant: &HostGrant) -> Result<(), GrantError> {
+    if grant.scheme != "http" && grant.scheme != "https" {
+        return Err(GrantError::Scheme(grant.scheme.clone()));
     }
+    if let Some(prefix) = &grant.path_prefix
+        && !prefix.starts_with('/')
+    {
+        return Err(GrantError::PathPrefix(prefix.clone()));
+    }
+    Ok(())
 }
 
 /// The module's view of the conversation's workspace.
@@ -108,6 +106,8 @@ pub enum GrantError {
 
 #[cfg(test)]
 mod tests {
+    use hardshell_vocabulary::Host;
+
     use super::*;
 
     fn grant() -> HostGrant {

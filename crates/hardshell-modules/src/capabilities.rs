@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use hardshell_module_wire::{HostGrant, ModuleGrants, WorkspaceGrant};
 use hardshell_vocabulary::{Host, SecretName};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -102,6 +103,38 @@ pub enum WorkspaceAccess {
 }
 
 impl Capabilities {
+    /// What the module's host process applies: the hosts, the workspace and
+    /// the limits. The secrets are the broker's; the host never sees them.
+    pub fn grants(&self) -> ModuleGrants {
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|access| HostGrant {
+                scheme: match access.scheme {
+                    Scheme::Https => "https".into(),
+                    Scheme::Http => "http".into(),
+                },
+                host: access.host.clone(),
+                port: access.port,
+                methods: access
+                    .methods
+                    .as_ref()
+                    .map(|methods| methods.iter().map(ToString::to_string).collect()),
+                path_prefix: access.path_prefix.clone(),
+            })
+            .collect();
+        ModuleGrants {
+            hosts,
+            workspace: match self.workspace {
+                WorkspaceAccess::None => WorkspaceGrant::None,
+                WorkspaceAccess::Read => WorkspaceGrant::Read,
+                WorkspaceAccess::Write => WorkspaceGrant::Write,
+            },
+            memory_mb: self.memory_mb,
+            timeout_ms: u64::from(self.timeout_ms),
+        }
+    }
+
     /// The rules types do not hold; `Err` says which one failed.
     pub(crate) fn check(&self) -> Result<(), String> {
         if !(1..=MAX_MEMORY_MB).contains(&self.memory_mb) {
@@ -244,5 +277,28 @@ mod host_name {
             ));
         }
         Host::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_host_process_is_granted_the_hosts_workspace_and_limits_but_no_secret() {
+        let capabilities: Capabilities = serde_json::from_str(
+            r#"{"hosts":[{"host":"api.search.example","methods":["GET"],"path_prefix":"/v1/"},
+                         {"host":"plain.example","port":8080,"scheme":"http"}],
+                "secrets":[{"name":"SEARCH_KEY","host":"api.search.example"}],
+                "workspace":"read","memory_mb":32,"timeout_ms":4000}"#,
+        )
+        .unwrap();
+        let grants = capabilities.grants();
+        let text = serde_json::to_string(&grants).unwrap();
+        assert_eq!(
+            text,
+            r#"{"hosts":[{"scheme":"https","host":"api.search.example","port":443,"methods":["GET"],"path_prefix":"/v1/"},{"scheme":"http","host":"plain.example","port":8080,"methods":null,"path_prefix":null}],"workspace":"read","memory_mb":32,"timeout_ms":4000}"#
+        );
+        assert!(!text.contains("SEARCH_KEY"));
     }
 }

@@ -12,8 +12,9 @@
 //! of a turn or a command request is still text, which its server parses);
 //! and nothing here holds a secret (a key crosses only as its placeholder).
 //!
-//! [`ModuleCall`] and [`ModuleAnswer`] are the edge's lines to a module's
-//! host process, on its standard streams.
+//! [`ModuleCallRequest`] is the agent's call of a module's tool; the lines
+//! between the edge and a module's host process are `hardshell-module-wire`'s
+//! (re-exported here).
 //!
 //! [`route`] has both sockets' paths; [`socket`] where the sockets are;
 //! [`chat`] the edge's chat API, whose client is `hardshell chat`.

@@ -1,4 +1,4 @@
-//! Module shells: each module's host process (`hardshell module-host`) in
+//! Module shells: each module's host process (`hardshell-module-host`) in
 //! a shell of its own ([`crate::policy::module()`]), started at its first
 //! call and kept for the next ones, its calls and answers JSON lines on its
 //! standard streams ([`hardshell_protocol::ModuleCall`]).
@@ -10,20 +10,23 @@
 //! shell; the next call starts a fresh one. Calls to one module wait for
 //! each other: its process runs one call at a time.
 //!
-//! On the host, under the shells' directory (root's, 0700): `empty/` (every
-//! module shell's `/workspace`: root's, 0555) and per module
+//! On the host, under the shells' directory (root's, 0700): `module-host`
+//! (the host program's image, as the edge carries it: root's, 0555), `empty/`
+//! (every module shell's `/workspace`: root's, 0555) and per module
 //! `<name>/component/module.wasm` (root's, 0644, the locked package's
 //! component) and `<name>/run-<pid>-<n>/` (its broker socket, while a
 //! process runs).
 
 use std::io::BufRead as _;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hardshell_broker::proxy::Broker;
+use hardshell_module_wire::{HostStart, ModuleGrants};
 use hardshell_protocol::{
     MAX_MODULE_ANSWER_BYTES, MAX_MODULE_ANSWER_LINE_BYTES, MAX_MODULE_ARGUMENTS_BYTES,
     MAX_MODULE_TOOL_BYTES, MODULE_HOST_READY, ModuleAnswer, ModuleCall, ModuleFailure,
@@ -33,7 +36,9 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::net::unix::pipe;
 
 use crate::listener::RunBroker;
-use crate::policy::{self, AGENT_PROGRAM, COMPONENT_DIR, COMPONENT_FILE, ModuleShell};
+use crate::policy::{
+    self, COMPONENT_DIR, COMPONENT_FILE, MODULE_HOST_PROGRAM, ModuleShell, PROXY_PORT,
+};
 
 /// How long a fresh host process may take to compile its component and
 /// say it is ready.
@@ -72,21 +77,20 @@ pub struct ModuleSpec<'a> {
     pub name: &'a str,
     /// The locked package's `module.wasm`.
     pub component: &'a [u8],
-    /// The accepted capabilities, as JSON (the host process's argument).
-    pub capabilities: String,
-    pub memory_mb: u32,
-    pub timeout_ms: u64,
+    /// What the owner accepted for it, as its host process applies it.
+    pub grants: ModuleGrants,
     /// The module's broker: its routes and secrets only.
     pub broker: Arc<Broker>,
 }
 
 impl ModuleShells {
-    /// Module shells running `program` (the hardshell binary on the host),
-    /// started by `launcher`, their files under `dir` (made afresh:
-    /// whatever a killed edge left there is removed first).
+    /// Module shells running the module host program whose image is
+    /// `host_image` (written under `dir`), started by `launcher`, their
+    /// files under `dir` (made afresh: whatever a killed edge left there is
+    /// removed first).
     pub fn new(
         launcher: Launcher,
-        program: &Path,
+        host_image: &[u8],
         dir: PathBuf,
         limits: ModuleLimits,
     ) -> std::io::Result<Self> {
@@ -102,9 +106,12 @@ impl ModuleShells {
         let empty = dir.join("empty");
         std::fs::DirBuilder::new().mode(0o555).create(&empty)?;
         std::fs::set_permissions(&empty, std::fs::Permissions::from_mode(0o555))?;
+        let program = dir.join("module-host");
+        std::fs::write(&program, host_image)?;
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o555))?;
         Ok(Self {
             launcher,
-            program: program.canonicalize()?,
+            program,
             dir,
             limits,
         })
@@ -139,9 +146,8 @@ impl ModuleShells {
             component_dir,
             module_dir,
             workspace: self.dir.join("empty"),
-            capabilities: spec.capabilities,
-            memory_mb: spec.memory_mb,
-            timeout: Duration::from_millis(spec.timeout_ms),
+            timeout: Duration::from_millis(spec.grants.timeout_ms),
+            grants: spec.grants,
             limits: self.limits.clone(),
             broker: spec.broker,
             process: tokio::sync::Mutex::new(None),
@@ -159,8 +165,7 @@ pub struct ModuleRunner {
     /// Holds the component's directory and each start's broker directory.
     module_dir: PathBuf,
     workspace: PathBuf,
-    capabilities: String,
-    memory_mb: u32,
+    grants: ModuleGrants,
     timeout: Duration,
     limits: ModuleLimits,
     broker: Arc<Broker>,
@@ -233,17 +238,18 @@ impl ModuleRunner {
             component_dir: self.component_dir.clone(),
             workspace: self.workspace.clone(),
             broker_dir: broker.dir.clone(),
-            module_memory_bytes: u64::from(self.memory_mb) << 20,
+            module_memory_bytes: u64::from(self.grants.memory_mb) << 20,
             cpu_percent: self.limits.cpu_percent,
             tmp_bytes: self.limits.tmp_bytes,
         });
+        let start = HostStart {
+            component: PathBuf::from(COMPONENT_DIR).join(COMPONENT_FILE),
+            proxy: SocketAddr::from((Ipv4Addr::LOCALHOST, PROXY_PORT)),
+            grants: self.grants.clone(),
+        };
         let argv = vec![
-            AGENT_PROGRAM.to_owned(),
-            "module-host".to_owned(),
-            "--component".to_owned(),
-            format!("{COMPONENT_DIR}/{COMPONENT_FILE}"),
-            "--capabilities".to_owned(),
-            self.capabilities.clone(),
+            MODULE_HOST_PROGRAM.to_owned(),
+            serde_json::to_string(&start).map_err(std::io::Error::other)?,
         ];
         let (calls_in, calls) = std::io::pipe()?;
         let (answers, answers_out) = std::io::pipe()?;

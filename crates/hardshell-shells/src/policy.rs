@@ -33,7 +33,9 @@ mod module;
 mod workload;
 pub use browser::{BrowserShell, browser};
 use hardshell_intercept::{BUNDLE_FILE, CA_FILE, TrustFiles};
-pub use module::{COMPONENT_DIR, COMPONENT_FILE, HOST_MEMORY_BYTES, ModuleShell, module};
+pub use module::{
+    COMPONENT_DIR, COMPONENT_FILE, HOST_MEMORY_BYTES, MODULE_HOST_PROGRAM, ModuleShell, module,
+};
 pub use workload::{StateBind, Workload, WorkloadShell, workload};
 
 // The port on every shell's loopback that its forwarder relays to its

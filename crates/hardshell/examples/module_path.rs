@@ -1,5 +1,5 @@
 //! What a module tool call costs on the path `hardshell up` gives it: the
-//! module's host process in a shell of its own (`hardshell module-host`),
+//! module's host process in a shell of its own (`hardshell-module-host`),
 //! each call a line in and a line out on its pipes, against the same call
 //! made in process (`ModuleHost::call`) and the same work done natively,
 //! measured side by side in one run.
@@ -9,7 +9,11 @@
 //! - cold: the shell started, the component compiled, then the first call
 //!   (what the first call after `up`, or after a stuck call, pays).
 //!
-//!   module_path HARDSHELL_BIN ECHO_WASM [WARM_CALLS] [COLD_CALLS]
+//!   module_path HARDSHELL_BIN MODULE_HOST ECHO_WASM [WARM_CALLS] [COLD_CALLS]
+//!
+//! HARDSHELL_BIN runs the shells' init; MODULE_HOST is the module host
+//! program that binary carries (built beside it, under
+//! `<target>/module-host/release/`).
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -20,17 +24,18 @@ use hardshell_broker::address::AddressGuard;
 use hardshell_broker::policy::EgressPolicy;
 use hardshell_broker::proxy::Broker;
 use hardshell_module_host::{BodyLimits, Grants, ModuleHost, NoEgress};
+use hardshell_module_wire::{ModuleGrants, WorkspaceGrant};
 use hardshell_protocol::ModuleAnswer;
 use hardshell_sandbox::Launcher;
 use hardshell_shells::{ModuleLimits, ModuleShells, ModuleSpec};
 
 const ARGUMENTS: &str = r#"{"a": 40, "b": 2}"#;
-const CAPABILITIES: &str = r#"{"memory_mb": 64, "timeout_ms": 5000}"#;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut arguments = std::env::args().skip(1);
-    let usage = "usage: module_path HARDSHELL_BIN ECHO_WASM [WARM_CALLS] [COLD_CALLS]";
+    let usage = "usage: module_path HARDSHELL_BIN MODULE_HOST ECHO_WASM [WARM_CALLS] [COLD_CALLS]";
     let binary = PathBuf::from(arguments.next().ok_or(usage)?);
+    let module_host = std::fs::read(arguments.next().ok_or(usage)?)?;
     let wasm = arguments.next().ok_or(usage)?;
     let warm_calls: usize = arguments.next().map_or(Ok(2000), |n| n.parse())?;
     let cold_calls: usize = arguments.next().map_or(Ok(5), |n| n.parse())?;
@@ -39,11 +44,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    runtime.block_on(measure(&binary, &component, warm_calls, cold_calls))
+    runtime.block_on(measure(
+        &binary,
+        &module_host,
+        &component,
+        warm_calls,
+        cold_calls,
+    ))
 }
 
 async fn measure(
     binary: &Path,
+    module_host: &[u8],
     component: &[u8],
     warm_calls: usize,
     cold_calls: usize,
@@ -72,7 +84,7 @@ async fn measure(
             program: binary.to_owned(),
             args: vec!["shell-init".into()],
         },
-        binary,
+        module_host,
         dir.path().join("modules"),
         ModuleLimits {
             cpu_percent: 200,
@@ -88,9 +100,12 @@ async fn measure(
     let runner = shells.runner(ModuleSpec {
         name: "echo",
         component,
-        capabilities: CAPABILITIES.to_owned(),
-        memory_mb: 64,
-        timeout_ms: 5_000,
+        grants: ModuleGrants {
+            hosts: Vec::new(),
+            workspace: WorkspaceGrant::None,
+            memory_mb: 64,
+            timeout_ms: 5_000,
+        },
         broker: Arc::new(broker),
     })?;
     let mut cold = Vec::with_capacity(cold_calls);

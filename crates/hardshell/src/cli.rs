@@ -97,20 +97,6 @@ pub enum Command {
     /// Run the built-in agent (started by `up`; not for use by hand).
     #[command(hide = true)]
     Agent(AgentArgs),
-    /// Run one module's host (started by `up` in the module's shell; not
-    /// for use by hand).
-    #[command(hide = true)]
-    ModuleHost(ModuleHostArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct ModuleHostArgs {
-    /// The module's component (`module.wasm`), as its shell sees it.
-    #[arg(long)]
-    pub component: PathBuf,
-    /// The capabilities the owner accepted, as the lock holds them (JSON).
-    #[arg(long)]
-    pub capabilities: String,
 }
 
 #[derive(Debug, Args)]

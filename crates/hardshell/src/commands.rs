@@ -11,7 +11,6 @@ mod import;
 mod init;
 mod memory;
 mod module;
-pub mod module_host;
 mod pair;
 mod secret;
 pub mod state;
@@ -40,6 +39,5 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up => up::run(&cli.global).await,
         Command::Import(args) => import::run(&args).await,
         Command::Agent(args) => agent::run(&args).await,
-        Command::ModuleHost(args) => module_host::run(&args).await,
     }
 }

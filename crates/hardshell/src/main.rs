@@ -6,6 +6,7 @@ mod cli;
 mod commands;
 mod context;
 mod logging;
+mod module_host_image;
 mod readiness;
 mod supervise;
 mod terminal;

@@ -1,8 +1,8 @@
-//! A module's shell: its host process (`hardshell module-host`), which
+//! A module's shell: its host process (`hardshell-module-host`), which
 //! compiles the module's component and runs its tool calls. wasmtime keeps
 //! a module from the host process; this shell keeps the host process (and
 //! a module that escaped wasmtime) from the machine: the host's system
-//! read-only, the binary and the component bound in read-only, no
+//! read-only, the host program and the component bound in read-only, no
 //! workspace of any conversation, and one way out, the module's own broker
 //! listener, which holds only the module's routes.
 
@@ -10,7 +10,10 @@ use std::path::PathBuf;
 
 use hardshell_sandbox::{Bind, Forward, Limits, Root, ShellPolicy};
 
-use super::{AGENT_PROGRAM, PROXY_PORT, SOCKETS};
+use super::{PROXY_PORT, SOCKETS};
+
+/// Where a module's shell has the module host program.
+pub const MODULE_HOST_PROGRAM: &str = "/opt/hardshell/module-host";
 
 /// Where a module's shell has its component's directory.
 pub const COMPONENT_DIR: &str = "/module";
@@ -31,7 +34,8 @@ const MODULE_MAX_FILE_BYTES: u64 = 1 << 20;
 /// What a module's shell is made of, resolved by the caller.
 #[derive(Debug)]
 pub struct ModuleShell {
-    /// The hardshell binary on the host, bound in at [`AGENT_PROGRAM`].
+    /// The module host program on the host, bound in at
+    /// [`MODULE_HOST_PROGRAM`].
     pub program: PathBuf,
     /// The module's directory on the host holding [`COMPONENT_FILE`] (the
     /// edge's, read-only to the shell), bound at [`COMPONENT_DIR`].
@@ -64,7 +68,7 @@ pub fn module(shell: ModuleShell) -> ShellPolicy {
         binds: vec![
             Bind {
                 host: shell.program,
-                inside: AGENT_PROGRAM.into(),
+                inside: MODULE_HOST_PROGRAM.into(),
                 writable: false,
             },
             Bind {
@@ -108,7 +112,7 @@ mod tests {
     #[test]
     fn a_module_shell_writes_nothing_of_the_host_and_reaches_only_its_broker() {
         let policy = module(ModuleShell {
-            program: "/usr/bin/hardshell".into(),
+            program: "/data/run/modules/module-host".into(),
             component_dir: "/data/run/modules/web-search/component".into(),
             workspace: "/data/run/modules/empty".into(),
             broker_dir: "/data/run/modules/web-search/broker".into(),
@@ -125,7 +129,7 @@ mod tests {
         assert_eq!(
             inside,
             [
-                Path::new(AGENT_PROGRAM),
+                Path::new(MODULE_HOST_PROGRAM),
                 Path::new(COMPONENT_DIR),
                 Path::new(SOCKETS)
             ]

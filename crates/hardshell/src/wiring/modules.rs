@@ -61,7 +61,7 @@ pub async fn start_modules(
     }
     let shells = ModuleShells::new(
         host.launcher.clone(),
-        &host.launcher.program,
+        crate::module_host_image::MODULE_HOST_IMAGE,
         loaded.data_dir().join("run").join("modules"),
         ModuleLimits {
             cpu_percent: loaded.config.shell.cpu_percent,
@@ -126,9 +126,7 @@ pub async fn start_modules(
         let runner = match shells.runner(ModuleSpec {
             name: name.as_str(),
             component,
-            capabilities: serde_json::to_string(capabilities)?,
-            memory_mb: capabilities.memory_mb,
-            timeout_ms: u64::from(capabilities.timeout_ms),
+            grants: capabilities.grants(),
             broker: Arc::new(broker),
         }) {
             Ok(runner) => runner,

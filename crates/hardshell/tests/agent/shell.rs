@@ -117,6 +117,12 @@ fn agent_pid(running: &Running) -> Option<u32> {
 
 /// A process under `running`'s edge running `hardshell <command>`.
 fn command_pid(running: &Running, command: &str) -> Option<u32> {
+    argument_pid(running, 1, command)
+}
+
+/// The process under `running` whose argument `index` is `argument`
+/// (0: the program it was started as).
+fn argument_pid(running: &Running, index: usize, argument: &str) -> Option<u32> {
     let up = running.child.id();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -126,7 +132,7 @@ fn command_pid(running: &Running, command: &str) -> Option<u32> {
                 return false;
             };
             let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-            args.get(1) == Some(&command.as_bytes()) && descends_from(*pid, up)
+            args.get(index) == Some(&argument.as_bytes()) && descends_from(*pid, up)
         })
 }
 

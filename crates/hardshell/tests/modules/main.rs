@@ -49,7 +49,7 @@ impl Modules {
         };
         let shells = ModuleShells::new(
             launcher,
-            std::path::Path::new(env!("CARGO_BIN_EXE_hardshell")),
+            &module_host_image(),
             dir.path().join("run/modules"),
             ModuleLimits {
                 cpu_percent: 100,
@@ -86,9 +86,7 @@ impl Modules {
             .runner(ModuleSpec {
                 name,
                 component: &guest(guest_name),
-                capabilities: serde_json::to_string(&capabilities).unwrap(),
-                memory_mb: capabilities.memory_mb,
-                timeout_ms: u64::from(capabilities.timeout_ms),
+                grants: capabilities.grants(),
                 broker: Arc::new(broker),
             })
             .unwrap()
@@ -110,6 +108,11 @@ impl Modules {
             .map(|record| serde_json::to_value(record.event()).unwrap())
             .collect()
     }
+}
+
+/// The module host program as this build of hardshell carries it.
+fn module_host_image() -> Vec<u8> {
+    std::fs::read(env!("HARDSHELL_MODULE_HOST_IMAGE")).unwrap()
 }
 
 fn answered(answer: ModuleAnswer) -> String {
@@ -253,20 +256,16 @@ async fn a_module_that_spins_traps_or_overgrows_fails_alone_and_the_next_call_is
     module.stop().await;
 }
 
-/// Module shells whose host process is `script` (bound where the binary
-/// would be): a host process that escaped its module, as the runner meets
+/// Module shells whose host process is `script` (written where the module
+/// host program would be): a host process that escaped its module, as the runner meets
 /// it.
 fn impostor_shells(dir: &std::path::Path, script: &str) -> ModuleShells {
-    use std::os::unix::fs::PermissionsExt as _;
-    let program = dir.join("impostor");
-    std::fs::write(&program, format!("#!/bin/sh\n{script}\n")).unwrap();
-    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
     ModuleShells::new(
         Launcher {
             program: PathBuf::from(env!("CARGO_BIN_EXE_hardshell")),
             args: vec!["shell-init".into()],
         },
-        &program,
+        format!("#!/bin/sh\n{script}\n").as_bytes(),
         dir.join("run/modules"),
         ModuleLimits {
             cpu_percent: 100,
@@ -293,9 +292,7 @@ fn impostor_runner(shells: &ModuleShells, audit: Arc<AuditLog>) -> ModuleRunner 
         .runner(ModuleSpec {
             name: "impostor",
             component: b"not wasm: the impostor never reads it",
-            capabilities: serde_json::to_string(&capabilities).unwrap(),
-            memory_mb: 16,
-            timeout_ms: 200,
+            grants: capabilities.grants(),
             broker: Arc::new(broker),
         })
         .unwrap()

@@ -117,7 +117,15 @@ fn a_locked_modules_tools_are_offered_run_in_its_shell_and_recorded_without_argu
 
     // The module's host runs in a shell of its own: under the edge, every
     // layer on, in namespaces of its own, no id of the host's root.
-    let host = command_pid(&running, "module-host").expect("a module-host process under the edge");
+    // It is the module host program the binary carries, not the binary.
+    let host = argument_pid(&running, 0, "/opt/hardshell/module-host")
+        .expect("a module host process under the edge");
+    let program = std::fs::read_link(format!("/proc/{host}/exe")).unwrap();
+    assert_eq!(program, Path::new("/opt/hardshell/module-host"));
+    assert_eq!(
+        std::fs::read(format!("/proc/{host}/exe")).unwrap(),
+        std::fs::read(env!("HARDSHELL_MODULE_HOST_IMAGE")).unwrap()
+    );
     assert_eq!(status_field(host, "NoNewPrivs"), "1");
     assert_eq!(status_field(host, "Seccomp"), "2");
     assert_eq!(status_field(host, "CapEff"), "0000000000000000");

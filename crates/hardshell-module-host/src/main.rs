@@ -1,49 +1,74 @@
-//! `hardshell module-host`: one module's host process, started by the edge
+//! `hardshell-module-host`: one module's host process, started by the edge
 //! in the module's own shell (so a module that escaped wasmtime is still in
 //! a sandbox). It compiles the module's component once, then answers
 //! [`ModuleCall`] lines on stdin with [`ModuleAnswer`] lines on stdout, one
-//! at a time, each call in a fresh instance under the accepted
-//! capabilities. Its one way out is its shell's broker, on the shell's
-//! loopback; the broker holds the module's routes and secrets.
+//! at a time, each call in a fresh instance under the accepted grants. Its
+//! one way out is its shell's broker, on the shell's loopback; the broker
+//! holds the module's routes and secrets.
+//!
+//! A program of its own, not a subcommand of `hardshell`: it is the one
+//! process that needs wasmtime and Cranelift, and every process that execs a
+//! binary has the loader write that binary's relocated constants into memory
+//! of its own. Linked into `hardshell` they cost the edge, each shell's init
+//! and the agent memory at rest for code they never run. `hardshell`
+//! carries this program's image and installs it for the module shells
+//! (crates/hardshell/build.rs, `module_host_image.rs`).
+//!
+//! Its one argument is a [`HostStart`], as JSON.
 
-use std::net::{Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::Context as _;
 use hardshell_module_host::{
-    BodyLimits, CallError, Grants, HostGrant, ModuleHost, Prepared, ProxyAddress, ProxyEgress,
-    Workspace,
+    BodyLimits, CallError, Grants, ModuleHost, Prepared, ProxyAddress, ProxyEgress,
 };
-use hardshell_modules::{Capabilities, Scheme, WorkspaceAccess};
-use hardshell_protocol::socket::SHELL_PROXY_PORT;
-use hardshell_protocol::{
-    MAX_MODULE_ANSWER_BYTES, MAX_MODULE_CALL_LINE_BYTES, MODULE_HOST_READY as READY, ModuleAnswer,
-    ModuleCall, ModuleFailure,
+use hardshell_module_wire::{
+    HostStart, MAX_HOST_START_BYTES, MAX_MODULE_ANSWER_BYTES, MAX_MODULE_CALL_LINE_BYTES,
+    MODULE_HOST_READY as READY, ModuleAnswer, ModuleCall, ModuleFailure,
 };
 use tokio::io::{
     AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
 };
 
-use crate::cli::ModuleHostArgs;
-
 /// Where the module's shell has the conversation's workspace, when granted.
-pub const WORKSPACE: &str = "/workspace";
+const WORKSPACE: &str = "/workspace";
 
-pub async fn run(args: &ModuleHostArgs) -> anyhow::Result<()> {
+type Failure = Box<dyn std::error::Error>;
+
+fn main() -> ExitCode {
     // Nothing it logs is read as fact; the edge keeps a bounded tail.
-    let _log = crate::logging::init(
-        hardshell_config::LogFormat::Text,
-        hardshell_config::LogLevel::Warn,
-    );
-    let capabilities: Capabilities =
-        serde_json::from_str(&args.capabilities).context("reading the module's capabilities")?;
-    let grants = grants(&capabilities, Path::new(WORKSPACE));
-    let component = std::fs::read(&args.component)
-        .with_context(|| format!("reading {}", args.component.display()))?;
-    let proxy = SocketAddr::from((Ipv4Addr::LOCALHOST, SHELL_PROXY_PORT));
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::WARN)
+        .with_ansi(false)
+        .without_time()
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return failed(&format!("starting the runtime: {error}")),
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => failed(&error.to_string()),
+    }
+}
+
+fn failed(message: &str) -> ExitCode {
+    eprintln!("hardshell-module-host: {message}");
+    ExitCode::FAILURE
+}
+
+async fn run() -> Result<(), Failure> {
+    let start = start_argument()?;
+    let grants = Grants::from_wire(start.grants, Path::new(WORKSPACE));
+    let component = std::fs::read(&start.component)
+        .map_err(|error| format!("reading {}: {error}", start.component.display()))?;
     let host = ModuleHost::new(
-        Arc::new(ProxyEgress::new(ProxyAddress::Tcp(proxy))),
+        Arc::new(ProxyEgress::new(ProxyAddress::Tcp(start.proxy))),
         BodyLimits::default(),
     )?;
     let prepared = host.prepare(&component)?;
@@ -63,6 +88,19 @@ pub async fn run(args: &ModuleHostArgs) -> anyhow::Result<()> {
             .await
         }
     }
+}
+
+/// The one argument: a [`HostStart`], bounded.
+fn start_argument() -> Result<HostStart, Failure> {
+    let mut arguments = std::env::args_os().skip(1);
+    let (Some(start), None) = (arguments.next(), arguments.next()) else {
+        return Err("give one argument: the start, as JSON".into());
+    };
+    let start = start.into_string().map_err(|_| "the start is not UTF-8")?;
+    if start.len() > MAX_HOST_START_BYTES {
+        return Err(format!("the start is over {MAX_HOST_START_BYTES} bytes").into());
+    }
+    Ok(serde_json::from_str(&start).map_err(|error| format!("reading the start: {error}"))?)
 }
 
 /// Standard input, when it is a pipe, as the event loop reads it.
@@ -86,7 +124,7 @@ async fn serve(
     grants: &Grants,
     input: impl AsyncRead + Unpin,
     mut output: impl AsyncWrite + Unpin,
-) -> anyhow::Result<()> {
+) -> Result<(), Failure> {
     // Compiled and ready: the edge times the calls from here.
     output.write_all(READY).await?;
     output.flush().await?;
@@ -105,7 +143,9 @@ async fn serve(
         }
         if line.last() != Some(&b'\n') {
             // Over the limit, or cut off: what follows is not a line start.
-            anyhow::bail!("a call line over {MAX_MODULE_CALL_LINE_BYTES} bytes, or cut off");
+            return Err(
+                format!("a call line over {MAX_MODULE_CALL_LINE_BYTES} bytes, or cut off").into(),
+            );
         }
         let answer = match serde_json::from_slice::<ModuleCall>(&line) {
             Ok(call) => answer(
@@ -150,37 +190,4 @@ fn answer(outcome: Result<String, CallError>) -> ModuleAnswer {
     };
     let message = outcome.err().map(|e| e.to_string()).unwrap_or_default();
     ModuleAnswer::Failed { failure, message }
-}
-
-/// The accepted capabilities as the host applies them, the workspace (if
-/// granted) at `workspace` in the module's shell.
-pub fn grants(capabilities: &Capabilities, workspace: &Path) -> Grants {
-    let hosts = capabilities
-        .hosts
-        .iter()
-        .map(|access| HostGrant {
-            scheme: match access.scheme {
-                Scheme::Https => "https".into(),
-                Scheme::Http => "http".into(),
-            },
-            host: access.host.clone(),
-            port: access.port,
-            methods: access
-                .methods
-                .as_ref()
-                .map(|methods| methods.iter().map(ToString::to_string).collect()),
-            path_prefix: access.path_prefix.clone(),
-        })
-        .collect();
-    let workspace = match capabilities.workspace {
-        WorkspaceAccess::None => Workspace::None,
-        WorkspaceAccess::Read => Workspace::Read(PathBuf::from(workspace)),
-        WorkspaceAccess::Write => Workspace::Write(PathBuf::from(workspace)),
-    };
-    Grants {
-        hosts,
-        workspace,
-        memory_mb: capabilities.memory_mb,
-        timeout_ms: u64::from(capabilities.timeout_ms),
-    }
 }
