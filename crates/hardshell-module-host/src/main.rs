@@ -24,15 +24,13 @@ use hardshell_module_host::{
     BodyLimits, CallError, Grants, ModuleHost, Prepared, ProxyAddress, ProxyEgress,
 };
 use hardshell_module_wire::{
-    HostStart, MAX_HOST_START_BYTES, MAX_MODULE_ANSWER_BYTES, MAX_MODULE_CALL_LINE_BYTES,
-    MODULE_HOST_READY as READY, ModuleAnswer, ModuleCall, ModuleFailure,
+    CONVERSATION_WORKSPACE, HostStart, MAX_HOST_START_BYTES, MAX_MODULE_ANSWER_BYTES,
+    MAX_MODULE_CALL_LINE_BYTES, MODULE_HOST_READY as READY, ModuleAnswer, ModuleCall,
+    ModuleFailure,
 };
 use tokio::io::{
     AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, BufReader,
 };
-
-/// Where the module's shell has the conversation's workspace, when granted.
-const WORKSPACE: &str = "/workspace";
 
 type Failure = Box<dyn std::error::Error>;
 
@@ -64,7 +62,7 @@ fn failed(message: &str) -> ExitCode {
 
 async fn run() -> Result<(), Failure> {
     let start = start_argument()?;
-    let grants = Grants::from_wire(start.grants, Path::new(WORKSPACE));
+    let grants = Grants::from_wire(start.grants, Path::new(CONVERSATION_WORKSPACE));
     let component = std::fs::read(&start.component)
         .map_err(|error| format!("reading {}: {error}", start.component.display()))?;
     let host = ModuleHost::new(

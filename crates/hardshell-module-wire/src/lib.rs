@@ -41,6 +41,12 @@ pub const MAX_MODULE_ANSWER_LINE_BYTES: usize = 6 * MAX_MODULE_ANSWER_BYTES + 10
 /// grants of 32 hosts with their path prefixes fit many times over.
 pub const MAX_HOST_START_BYTES: usize = 64 * 1024;
 
+/// Where a module's shell has the conversation's workspace, when the module
+/// is granted it (the module itself sees it as `/workspace`). Not the
+/// shell's own `/workspace`, which is always read-write to the shell and
+/// stays an empty directory of root's in a module's shell.
+pub const CONVERSATION_WORKSPACE: &str = "/conversation";
+
 /// What the host process is started with: its one argument, as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -25,14 +25,14 @@ use hardshell_exec::{ShellRun, ToolShell, ToolShellError};
 
 use crate::listener::RunBroker;
 use crate::policy;
+use crate::workspaces::SessionWorkspaces;
 
 /// Runs commands in real shells (see `hardshell-sandbox`).
 #[derive(Debug, Clone)]
 pub struct SandboxShell {
     launcher: Arc<Launcher>,
-    workspaces: PathBuf,
-    /// Each session's workspace is one, mounted at its first run.
-    volumes: Arc<Volumes>,
+    /// Each session's workspace is a volume, mounted at its first run.
+    workspaces: SessionWorkspaces,
     /// Tool shells that may run at once; a run beyond them waits its turn.
     slots: Arc<Semaphore>,
     tmp_bytes: u64,
@@ -55,24 +55,25 @@ impl SandboxShell {
         at_once: usize,
         tmp_bytes: u64,
     ) -> std::io::Result<Self> {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&workspaces)?;
-        std::fs::set_permissions(&workspaces, std::fs::Permissions::from_mode(0o700))?;
-        // Absolute and without symlinks: shells bind exactly these paths.
-        let workspaces = workspaces.canonicalize()?;
-        hardshell_sandbox::volume::unmount_stale_under(&workspaces)?;
-        Ok(Self {
+        let workspaces = SessionWorkspaces::open(workspaces, volumes)?;
+        Ok(Self::over(launcher, workspaces, at_once, tmp_bytes))
+    }
+
+    /// Tool shells over `workspaces` (shared with the modules granted them).
+    pub fn over(
+        launcher: Launcher,
+        workspaces: SessionWorkspaces,
+        at_once: usize,
+        tmp_bytes: u64,
+    ) -> Self {
+        Self {
             launcher: Arc::new(launcher),
             workspaces,
-            volumes,
             slots: Arc::new(Semaphore::new(at_once.max(1))),
             tmp_bytes,
             egress: None,
             trust: None,
-        })
+        }
     }
 
     /// Gives each shell a way out: a listener of `broker`'s of its own, in a
@@ -103,7 +104,12 @@ impl SandboxShell {
 
     /// Where `session`'s commands run, on the host.
     pub fn workspace(&self, session: &str) -> PathBuf {
-        self.workspaces.join(session)
+        self.workspaces.path(session)
+    }
+
+    /// The sessions' workspaces, for the shells of modules granted them.
+    pub fn workspaces(&self) -> &SessionWorkspaces {
+        &self.workspaces
     }
 }
 
@@ -145,17 +151,7 @@ impl SandboxShell {
     /// `session`'s workspace, its volume mounted (at its first use, as a
     /// run mounts it): files go into the volume, never under it.
     async fn mounted(&self, session: &str) -> Result<PathBuf, ToolShellError> {
-        // It becomes a directory name.
-        if !hardshell_exec::is_session_id(session) {
-            return Err(ToolShellError::SessionId);
-        }
-        let workspace = self.workspace(session);
-        let (volumes, at) = (self.volumes.clone(), workspace.clone());
-        let volume = format!("exec-{session}");
-        tokio::task::spawn_blocking(move || volumes.mount(&volume, &at))
-            .await?
-            .map_err(|e| ToolShellError::MountWorkspace(e.into()))?;
-        Ok(workspace)
+        self.workspaces.mounted(session).await
     }
 }
 
@@ -183,11 +179,7 @@ impl SandboxShell {
             None => None,
         };
         // The session's volume, mounted at its first run and kept mounted.
-        let (volumes, at) = (self.volumes.clone(), policy.workspace.clone());
-        let volume = format!("exec-{}", run.session);
-        tokio::task::spawn_blocking(move || volumes.mount(&volume, &at))
-            .await?
-            .map_err(|e| ToolShellError::MountWorkspace(e.into()))?;
+        self.workspaces.mounted(&run.session).await?;
         let (stdout, stdout_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
         let (stderr, stderr_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
         let argv = [

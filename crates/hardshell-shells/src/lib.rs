@@ -19,7 +19,9 @@ mod files;
 mod listener;
 mod module;
 pub mod policy;
+mod workspaces;
 
 pub use browser::{BrowserLimits, BrowserShells};
 pub use exec::SandboxShell;
-pub use module::{ModuleLimits, ModuleRunner, ModuleShells, ModuleSpec};
+pub use module::{MAX_SESSION_SHELLS, ModuleLimits, ModuleRunner, ModuleShells, ModuleSpec};
+pub use workspaces::SessionWorkspaces;

@@ -21,12 +21,12 @@ use std::io::BufRead as _;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use hardshell_broker::proxy::Broker;
-use hardshell_module_wire::{HostStart, ModuleGrants};
+use hardshell_module_wire::{HostStart, ModuleGrants, WorkspaceGrant};
 use hardshell_protocol::{
     MAX_MODULE_ANSWER_BYTES, MAX_MODULE_ANSWER_LINE_BYTES, MAX_MODULE_ARGUMENTS_BYTES,
     MAX_MODULE_TOOL_BYTES, MODULE_HOST_READY, ModuleAnswer, ModuleCall, ModuleFailure,
@@ -37,8 +37,10 @@ use tokio::net::unix::pipe;
 
 use crate::listener::RunBroker;
 use crate::policy::{
-    self, COMPONENT_DIR, COMPONENT_FILE, MODULE_HOST_PROGRAM, ModuleShell, PROXY_PORT,
+    self, COMPONENT_DIR, COMPONENT_FILE, GrantedWorkspace, MODULE_HOST_PROGRAM, ModuleShell,
+    PROXY_PORT,
 };
+use crate::workspaces::SessionWorkspaces;
 
 /// How long a fresh host process may take to compile its component and
 /// say it is ready.
@@ -48,6 +50,10 @@ const START_MARGIN: Duration = Duration::from_secs(30);
 const CALL_MARGIN: Duration = Duration::from_secs(2);
 /// Longest message of a failure passed on to the model.
 const MAX_MESSAGE_BYTES: usize = 4096;
+/// Shells of one module granted the workspace that may run at once, one
+/// per conversation (each sees that conversation's workspace only). For
+/// another, the least recently used idle one is stopped.
+pub const MAX_SESSION_SHELLS: usize = 4;
 /// Lines of a host process's own output logged per process (at debug).
 const LOG_LINES: usize = 50;
 /// Longest line logged.
@@ -68,6 +74,8 @@ pub struct ModuleShells {
     program: PathBuf,
     dir: PathBuf,
     limits: ModuleLimits,
+    /// The conversations' workspaces, for modules granted them.
+    workspaces: Option<SessionWorkspaces>,
 }
 
 /// One module, as its runner starts it.
@@ -114,7 +122,15 @@ impl ModuleShells {
             program,
             dir,
             limits,
+            workspaces: None,
         })
+    }
+
+    /// Gives modules granted the conversation's workspace that workspace:
+    /// without it, their calls are refused.
+    pub fn with_workspaces(mut self, workspaces: SessionWorkspaces) -> Self {
+        self.workspaces = Some(workspaces);
+        self
     }
 
     /// The runner of one module: its component written where its shell
@@ -145,12 +161,13 @@ impl ModuleShells {
             program: self.program.clone(),
             component_dir,
             module_dir,
-            workspace: self.dir.join("empty"),
+            empty: self.dir.join("empty"),
+            workspaces: self.workspaces.clone(),
             timeout: Duration::from_millis(spec.grants.timeout_ms),
             grants: spec.grants,
             limits: self.limits.clone(),
             broker: spec.broker,
-            process: tokio::sync::Mutex::new(None),
+            shells: std::sync::Mutex::new(Vec::new()),
         })
     }
 }
@@ -164,24 +181,62 @@ pub struct ModuleRunner {
     component_dir: PathBuf,
     /// Holds the component's directory and each start's broker directory.
     module_dir: PathBuf,
-    workspace: PathBuf,
+    /// `/workspace` of a module not granted the conversation's.
+    empty: PathBuf,
+    workspaces: Option<SessionWorkspaces>,
     grants: ModuleGrants,
     timeout: Duration,
     limits: ModuleLimits,
     broker: Arc<Broker>,
-    process: tokio::sync::Mutex<Option<HostProcess>>,
+    /// Its shells: one, or one per conversation when it is granted the
+    /// workspace (at most [`MAX_SESSION_SHELLS`]).
+    shells: std::sync::Mutex<Vec<SessionShell>>,
+}
+
+/// One shell of a module, and whose workspace it sees.
+#[derive(Debug)]
+struct SessionShell {
+    /// `None`: the module sees no workspace, and one shell serves every
+    /// conversation.
+    session: Option<String>,
+    used: std::time::Instant,
+    process: Arc<tokio::sync::Mutex<Option<HostProcess>>>,
 }
 
 impl ModuleRunner {
-    /// Runs `tool` with `arguments` (a JSON object's text). Every way it
-    /// can fail is an answer: the model is told, the edge stays up.
-    pub async fn call(&self, tool: &str, arguments: &str) -> ModuleAnswer {
+    /// Runs `tool` with `arguments` (a JSON object's text) for `session`
+    /// (an id the caller checked). Every way it can fail is an answer: the
+    /// model is told, the edge stays up.
+    pub async fn call(&self, session: &str, tool: &str, arguments: &str) -> ModuleAnswer {
         if tool.len() > MAX_MODULE_TOOL_BYTES || arguments.len() > MAX_MODULE_ARGUMENTS_BYTES {
             return refused("the tool name or its arguments are too long");
         }
-        let mut process = self.process.lock().await;
+        let workspace = match self.grants.workspace {
+            WorkspaceGrant::None => None,
+            WorkspaceGrant::Read | WorkspaceGrant::Write => {
+                let Some(workspaces) = &self.workspaces else {
+                    return refused(
+                        "the module is granted the conversation's workspace, and this edge keeps none",
+                    );
+                };
+                match workspaces.mounted(session).await {
+                    Ok(path) => Some((session, path)),
+                    Err(e) => {
+                        tracing::warn!(module = %self.name, error = %e, "a conversation's workspace could not be mounted for a module");
+                        return refused("the conversation's workspace could not be opened");
+                    }
+                }
+            }
+        };
+        let Some(shell) = self.shell_for(workspace.as_ref().map(|(session, _)| *session)) else {
+            return refused(&format!(
+                "the module is answering in {MAX_SESSION_SHELLS} other conversations; try again when one is done"
+            ));
+        };
+        let mut process = shell.lock().await;
         if process.is_none() {
-            match self.start().await {
+            let granted = workspace.as_ref().map(|(_, path)| path.as_path());
+            match self.start(granted).await {
                 Ok(started) => *process = Some(started),
                 Err(e) => {
                     tracing::warn!(module = %self.name, error = %e, "a module's shell did not start");
@@ -222,21 +277,84 @@ impl ModuleRunner {
         }
     }
 
-    /// Stops the module's shell, if one runs.
+    /// Stops the module's shells, if any run.
     pub async fn stop(&self) {
-        if let Some(process) = self.process.lock().await.take() {
-            process.stop();
+        let shells: Vec<_> = self
+            .shells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .drain(..)
+            .map(|shell| shell.process)
+            .collect();
+        for shell in shells {
+            if let Some(process) = shell.lock().await.take() {
+                process.stop();
+            }
         }
     }
 
-    async fn start(&self) -> std::io::Result<HostProcess> {
+    /// The shell for `session`'s calls (`None`: the one shell of a module
+    /// without a workspace), made room for if need be; `None` when every
+    /// shell is busy with a call of another conversation.
+    fn shell_for(
+        &self,
+        session: Option<&str>,
+    ) -> Option<Arc<tokio::sync::Mutex<Option<HostProcess>>>> {
+        let mut shells = self
+            .shells
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if let Some(shell) = shells
+            .iter_mut()
+            .find(|shell| shell.session.as_deref() == session)
+        {
+            shell.used = now;
+            return Some(shell.process.clone());
+        }
+        if shells.len() >= MAX_SESSION_SHELLS {
+            // The least recently used shell that is not in a call.
+            let (index, mut idle) = shells
+                .iter()
+                .enumerate()
+                .filter_map(|(index, shell)| {
+                    Some((
+                        index,
+                        shell.used,
+                        shell.process.clone().try_lock_owned().ok()?,
+                    ))
+                })
+                .min_by_key(|(_, used, _)| *used)
+                .map(|(index, _, idle)| (index, idle))?;
+            if let Some(process) = idle.take() {
+                process.stop();
+            }
+            shells.swap_remove(index);
+        }
+        let process = Arc::new(tokio::sync::Mutex::new(None));
+        shells.push(SessionShell {
+            session: session.map(str::to_owned),
+            used: now,
+            process: process.clone(),
+        });
+        Some(process)
+    }
+
+    /// Starts a host process, in a shell that sees `workspace` (a
+    /// conversation's, on the host) at `/workspace` when the module is
+    /// granted it.
+    async fn start(&self, workspace: Option<&Path>) -> std::io::Result<HostProcess> {
         // A directory of its own each start: the last process's may still
         // be going away.
         let broker = RunBroker::start_under(&self.module_dir, self.broker.clone())?;
         let policy = policy::module(ModuleShell {
             program: self.program.clone(),
             component_dir: self.component_dir.clone(),
-            workspace: self.workspace.clone(),
+            workspace: self.empty.clone(),
+            granted_workspace: workspace.map(|path| GrantedWorkspace {
+                host: path.to_path_buf(),
+                writable: self.grants.workspace == WorkspaceGrant::Write,
+            }),
             broker_dir: broker.dir.clone(),
             module_memory_bytes: u64::from(self.grants.memory_mb) << 20,
             cpu_percent: self.limits.cpu_percent,

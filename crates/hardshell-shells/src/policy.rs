@@ -34,7 +34,8 @@ mod workload;
 pub use browser::{BrowserShell, browser};
 use hardshell_intercept::{BUNDLE_FILE, CA_FILE, TrustFiles};
 pub use module::{
-    COMPONENT_DIR, COMPONENT_FILE, HOST_MEMORY_BYTES, MODULE_HOST_PROGRAM, ModuleShell, module,
+    COMPONENT_DIR, COMPONENT_FILE, GrantedWorkspace, HOST_MEMORY_BYTES, MODULE_HOST_PROGRAM,
+    ModuleShell, module,
 };
 pub use workload::{StateBind, Workload, WorkloadShell, workload};
 

@@ -112,17 +112,17 @@ async fn measure(
     for _ in 0..cold_calls {
         runner.stop().await;
         let started = Instant::now();
-        let answer = runner.call("add", ARGUMENTS).await;
+        let answer = runner.call("web-bench", "add", ARGUMENTS).await;
         cold.push(started.elapsed());
         expect_42(&answer)?;
     }
     for _ in 0..20 {
-        expect_42(&runner.call("add", ARGUMENTS).await)?;
+        expect_42(&runner.call("web-bench", "add", ARGUMENTS).await)?;
     }
     let mut in_shell = Vec::with_capacity(warm_calls);
     for _ in 0..warm_calls {
         let started = Instant::now();
-        let answer = runner.call("add", ARGUMENTS).await;
+        let answer = runner.call("web-bench", "add", ARGUMENTS).await;
         in_shell.push(started.elapsed());
         black_box(answer);
     }

@@ -2,12 +2,15 @@
 //! compiles the module's component and runs its tool calls. wasmtime keeps
 //! a module from the host process; this shell keeps the host process (and
 //! a module that escaped wasmtime) from the machine: the host's system
-//! read-only, the host program and the component bound in read-only, no
-//! workspace of any conversation, and one way out, the module's own broker
-//! listener, which holds only the module's routes.
+//! read-only, the host program and the component bound in read-only, the
+//! workspace of one conversation only when the module is granted it (its
+//! shell serves that conversation alone; read-only unless granted write),
+//! and one way out, the module's own broker listener, which holds only the
+//! module's routes.
 
 use std::path::PathBuf;
 
+use hardshell_module_wire::CONVERSATION_WORKSPACE;
 use hardshell_sandbox::{Bind, Forward, Limits, Root, ShellPolicy};
 
 use super::{PROXY_PORT, SOCKETS};
@@ -43,6 +46,10 @@ pub struct ModuleShell {
     /// An empty directory of root's (mode 0555), bound at `/workspace` as
     /// every shell's workspace is.
     pub workspace: PathBuf,
+    /// The conversation's workspace, when the module is granted it: bound
+    /// at [`CONVERSATION_WORKSPACE`] (the sandbox keeps `/workspace` for the
+    /// shell's own, read-write).
+    pub granted_workspace: Option<GrantedWorkspace>,
     /// The module's broker socket directory on the host, bound read-only at
     /// [`SOCKETS`].
     pub broker_dir: PathBuf,
@@ -54,9 +61,25 @@ pub struct ModuleShell {
     pub tmp_bytes: u64,
 }
 
+/// A conversation's workspace as a module's shell is given it.
+#[derive(Debug)]
+pub struct GrantedWorkspace {
+    /// The workspace on the host (its volume mounted).
+    pub host: PathBuf,
+    /// Granted `write`; otherwise bound read-only.
+    pub writable: bool,
+}
+
 /// The module's shell (see the module). Start it with
 /// `hardshell_sandbox::spawn`, the call lines on its standard streams.
 pub fn module(shell: ModuleShell) -> ShellPolicy {
+    // The conversation's workspace, when granted: read-only unless granted
+    // write (the mount, and Landlock with it).
+    let granted = shell.granted_workspace.map(|granted| Bind {
+        host: granted.host,
+        inside: PathBuf::from(CONVERSATION_WORKSPACE),
+        writable: granted.writable,
+    });
     let env = [("PATH", "/usr/bin:/bin"), ("HOME", "/tmp")]
         .map(|(name, value)| (name.to_owned(), value.to_owned()))
         .to_vec();
@@ -81,7 +104,10 @@ pub fn module(shell: ModuleShell) -> ShellPolicy {
                 inside: SOCKETS.into(),
                 writable: false,
             },
-        ],
+        ]
+        .into_iter()
+        .chain(granted)
+        .collect(),
         env,
         forward: vec![Forward {
             port: PROXY_PORT,
@@ -115,6 +141,7 @@ mod tests {
             program: "/data/run/modules/module-host".into(),
             component_dir: "/data/run/modules/web-search/component".into(),
             workspace: "/data/run/modules/empty".into(),
+            granted_workspace: None,
             broker_dir: "/data/run/modules/web-search/broker".into(),
             module_memory_bytes: 64 << 20,
             cpu_percent: 100,
@@ -139,5 +166,31 @@ mod tests {
         assert!(policy.inbound.is_none());
         assert_eq!(policy.limits.memory_bytes, (64 << 20) + HOST_MEMORY_BYTES);
         assert!(!policy.env.iter().any(|(name, _)| name.ends_with("_PROXY")));
+    }
+
+    #[test]
+    fn a_granted_workspace_is_bound_read_only_unless_write() {
+        for writable in [false, true] {
+            let policy = module(ModuleShell {
+                program: "/data/run/modules/module-host".into(),
+                component_dir: "/data/run/modules/notes/component".into(),
+                workspace: "/data/run/modules/empty".into(),
+                granted_workspace: Some(GrantedWorkspace {
+                    host: "/data/workspaces/web-abc".into(),
+                    writable,
+                }),
+                broker_dir: "/data/run/modules/notes/broker".into(),
+                module_memory_bytes: 64 << 20,
+                cpu_percent: 100,
+                tmp_bytes: 16 << 20,
+            });
+            assert_eq!(policy.workspace, Path::new("/data/run/modules/empty"));
+            let last = policy.binds.last().unwrap();
+            assert_eq!(last.host, Path::new("/data/workspaces/web-abc"));
+            assert_eq!(last.inside, Path::new(CONVERSATION_WORKSPACE));
+            assert_eq!(last.writable, writable);
+            let others = &policy.binds[..policy.binds.len() - 1];
+            assert!(others.iter().all(|bind| !bind.writable));
+        }
     }
 }

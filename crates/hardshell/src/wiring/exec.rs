@@ -8,9 +8,8 @@ use hardshell_config::LoadedConfig;
 use hardshell_edge::LiveScanner;
 use hardshell_exec::ExecService;
 use hardshell_sandbox::Launcher;
-use hardshell_sandbox::volume::Volumes;
 use hardshell_secrets::SecretStore;
-use hardshell_shells::SandboxShell;
+use hardshell_shells::{SandboxShell, SessionWorkspaces};
 
 use rustls::server::ResolvesServerCert;
 
@@ -29,13 +28,13 @@ pub async fn build_exec(
     exec_runs: bool,
 ) -> anyhow::Result<Option<ExecService>> {
     // Commands of the agent's `exec` tool run in tool shells of their own.
-    match host.volumes.as_ref().filter(|_| exec_runs) {
-        Some(volumes) => Ok(Some(
+    match host.workspaces.as_ref().filter(|_| exec_runs) {
+        Some(workspaces) => Ok(Some(
             exec_service(
                 loaded,
                 secrets,
                 host.launcher.clone(),
-                volumes.clone(),
+                workspaces.clone(),
                 host.egress_dir.as_deref(),
                 egress.intercept.as_ref(),
                 audit.clone(),
@@ -58,7 +57,7 @@ async fn exec_service(
     loaded: &LoadedConfig,
     secrets: &SecretStore,
     launcher: Launcher,
-    volumes: Arc<Volumes>,
+    workspaces: SessionWorkspaces,
     egress_dir: Option<&std::path::Path>,
     intercept: Option<&Intercept>,
     audit: Arc<AuditLog>,
@@ -66,14 +65,7 @@ async fn exec_service(
 ) -> anyhow::Result<ExecService> {
     let shell = &loaded.config.shell;
     let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
-    let tool_shells = SandboxShell::new(
-        launcher,
-        loaded.data_dir().join("workspaces"),
-        volumes,
-        at_once,
-        shell.tmp_mb << 20,
-    )
-    .context("preparing the exec tool's workspaces")?;
+    let tool_shells = SandboxShell::over(launcher, workspaces, at_once, shell.tmp_mb << 20);
     let tool_shells = match egress_dir {
         Some(dir) => {
             let issuer = intercept.map(|i| i.issuer.clone() as Arc<dyn ResolvesServerCert>);

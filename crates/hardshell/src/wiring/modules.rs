@@ -69,6 +69,10 @@ pub async fn start_modules(
         },
     )
     .context("preparing the module shells' directory")?;
+    let shells = match &host.workspaces {
+        Some(workspaces) => shells.with_workspaces(workspaces.clone()),
+        None => shells,
+    };
     let internal = &loaded.config.dangerous.egress_internal;
     let mut running = BTreeMap::new();
     let mut tools = Vec::new();
@@ -222,7 +226,7 @@ impl ModuleService {
         let started = Instant::now();
         let answer = loaded
             .runner
-            .call(&tool.name, &request.arguments.to_string())
+            .call(session.as_str(), &tool.name, &request.arguments.to_string())
             .await;
         self.audit.note(AuditEvent::ModuleCalled(ModuleCalled {
             module: name.clone(),

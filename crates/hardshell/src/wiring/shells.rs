@@ -8,6 +8,7 @@ use hardshell_config::LoadedConfig;
 use hardshell_protocol::socket::{AGENT_SOCKET, BROKER_SOCKET, EDGE_SOCKET};
 use hardshell_sandbox::Launcher;
 use hardshell_sandbox::volume::{VolumeSize, Volumes};
+use hardshell_shells::SessionWorkspaces;
 
 /// Where the agent's sockets live under `<data>/run`.
 ///
@@ -31,6 +32,9 @@ pub struct ShellHost {
     pub launcher: Launcher,
     /// The workspace volumes, when the agent runs.
     pub volumes: Option<Arc<Volumes>>,
+    /// The conversations' workspaces (volumes of `volumes`), shared by the
+    /// exec tool's shells and the modules granted them.
+    pub workspaces: Option<SessionWorkspaces>,
     /// The exec broker's directory, when `[egress]` has routes.
     pub egress_dir: Option<PathBuf>,
 }
@@ -84,6 +88,13 @@ pub fn prepare_shells(loaded: &LoadedConfig, agent_runs: bool) -> anyhow::Result
     } else {
         None
     };
+    let workspaces = match &volumes {
+        Some(volumes) => Some(
+            SessionWorkspaces::open(loaded.data_dir().join("workspaces"), volumes.clone())
+                .context("preparing the conversations' workspaces")?,
+        ),
+        None => None,
+    };
     // With [egress] routes, exec shells get one way out: the broker's socket,
     // in a directory of its own.
     let egress_dir = if loaded.config.egress.routes.is_empty() {
@@ -103,6 +114,7 @@ pub fn prepare_shells(loaded: &LoadedConfig, agent_runs: bool) -> anyhow::Result
         sockets,
         launcher,
         volumes,
+        workspaces,
         egress_dir,
     })
 }

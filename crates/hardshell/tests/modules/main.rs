@@ -13,7 +13,10 @@ use hardshell_config::Cidr;
 use hardshell_modules::Capabilities;
 use hardshell_protocol::{ModuleAnswer, ModuleFailure};
 use hardshell_sandbox::Launcher;
-use hardshell_shells::{ModuleLimits, ModuleRunner, ModuleShells, ModuleSpec};
+use hardshell_sandbox::volume::{VolumeSize, Volumes};
+use hardshell_shells::{
+    MAX_SESSION_SHELLS, ModuleLimits, ModuleRunner, ModuleShells, ModuleSpec, SessionWorkspaces,
+};
 use hardshell_testkit::netns::NetnsSite;
 use hardshell_testkit::{TestStore, browser, modules::guest};
 
@@ -23,6 +26,8 @@ const SITE_TOKEN: &str = "site-token-value-4242";
 /// Module shells over real shells, with an audit log to read back.
 struct Modules {
     shells: ModuleShells,
+    workspaces: SessionWorkspaces,
+    volumes: Arc<Volumes>,
     site: NetnsSite,
     audit: Arc<AuditLog>,
     store: TestStore,
@@ -47,6 +52,13 @@ impl Modules {
             program: PathBuf::from(env!("CARGO_BIN_EXE_hardshell")),
             args: vec!["shell-init".into()],
         };
+        let size = VolumeSize {
+            bytes: 16 << 20,
+            inodes: 1024,
+        };
+        let volumes = Arc::new(Volumes::open(&dir.path().join("volumes"), size).unwrap());
+        let workspaces =
+            SessionWorkspaces::open(dir.path().join("workspaces"), volumes.clone()).unwrap();
         let shells = ModuleShells::new(
             launcher,
             &module_host_image(),
@@ -56,9 +68,12 @@ impl Modules {
                 tmp_bytes: 16 << 20,
             },
         )
-        .unwrap();
+        .unwrap()
+        .with_workspaces(workspaces.clone());
         Self {
             shells,
+            workspaces,
+            volumes,
             site,
             audit,
             store,
@@ -110,6 +125,9 @@ impl Modules {
     }
 }
 
+/// The conversation the calls are made for.
+const SESSION: &str = "web-modules-test";
+
 /// The module host program as this build of hardshell carries it.
 fn module_host_image() -> Vec<u8> {
     std::fs::read(env!("HARDSHELL_MODULE_HOST_IMAGE")).unwrap()
@@ -136,18 +154,21 @@ async fn a_module_answers_from_its_shell_and_every_call_is_fresh() {
     let modules = Modules::new().await;
     let echo = modules.runner("echo", "echo", COMPUTE_ONLY);
     assert_eq!(
-        answered(echo.call("echo", r#"{"said":"hello"}"#).await),
+        answered(echo.call(SESSION, "echo", r#"{"said":"hello"}"#).await),
         r#"{"said":"hello"}"#
     );
     // The guest counts its calls in a static: a fresh instance each call.
-    assert_eq!(answered(echo.call("count", "{}").await), "1");
-    assert_eq!(answered(echo.call("count", "{}").await), "1");
-    let (failure, message) = failed(echo.call("refuse", "{}").await);
+    assert_eq!(answered(echo.call(SESSION, "count", "{}").await), "1");
+    assert_eq!(answered(echo.call(SESSION, "count", "{}").await), "1");
+    let (failure, message) = failed(echo.call(SESSION, "refuse", "{}").await);
     assert_eq!(failure, ModuleFailure::Tool);
     assert!(message.contains("this tool always refuses"), "{message}");
     // Stopped, the next call starts a fresh shell.
     echo.stop().await;
-    assert_eq!(answered(echo.call("add", r#"{"a":2,"b":3}"#).await), "5");
+    assert_eq!(
+        answered(echo.call(SESSION, "add", r#"{"a":2,"b":3}"#).await),
+        "5"
+    );
     echo.stop().await;
 }
 
@@ -166,6 +187,7 @@ async fn a_module_reaches_its_granted_host_through_its_broker_with_its_secret_on
     let page = answered(
         module
             .call(
+                SESSION,
                 "fetch",
                 &fetch("/cookie/sha256", "Cookie: t=hs-secret:SITE_TOKEN"),
             )
@@ -181,6 +203,7 @@ async fn a_module_reaches_its_granted_host_through_its_broker_with_its_secret_on
     let page = answered(
         module
             .call(
+                SESSION,
                 "fetch",
                 &fetch("/cookie/sha256", "Cookie: t=hs-secret:OTHER_TOKEN"),
             )
@@ -192,6 +215,7 @@ async fn a_module_reaches_its_granted_host_through_its_broker_with_its_secret_on
     let page = answered(
         module
             .call(
+                SESSION,
                 "fetch",
                 &fetch("/cookies", "Cookie: t=hs-secret:SITE_TOKEN"),
             )
@@ -200,11 +224,11 @@ async fn a_module_reaches_its_granted_host_through_its_broker_with_its_secret_on
     assert!(!page.contains(SITE_TOKEN), "{page}");
     // A method beyond its grant is stopped in the host, before any broker.
     let post = serde_json::json!({"method": "POST", "url": modules.site.url("/submit")});
-    let (failure, _) = failed(module.call("fetch", &post.to_string()).await);
+    let (failure, _) = failed(module.call(SESSION, "fetch", &post.to_string()).await);
     assert_eq!(failure, ModuleFailure::Denied);
     // No socket of its own.
     let connect = serde_json::json!({"address": format!("{}:80", modules.site.address)});
-    let (failure, message) = failed(module.call("connect", &connect.to_string()).await);
+    let (failure, message) = failed(module.call(SESSION, "connect", &connect.to_string()).await);
     assert_eq!(failure, ModuleFailure::Tool, "{message}");
     module.stop().await;
     let records = modules.records().await;
@@ -232,28 +256,124 @@ async fn a_module_that_spins_traps_or_overgrows_fails_alone_and_the_next_call_is
         "hostile",
         r#"{"memory_mb": 32, "timeout_ms": 500}"#,
     );
-    let (failure, _) = failed(module.call("spin", "{}").await);
+    let (failure, _) = failed(module.call(SESSION, "spin", "{}").await);
     assert_eq!(failure, ModuleFailure::Timeout);
-    let (failure, _) = failed(module.call("trap", "{}").await);
+    let (failure, _) = failed(module.call(SESSION, "trap", "{}").await);
     assert_eq!(failure, ModuleFailure::Trap);
-    let (failure, _) = failed(module.call("grow", "{}").await);
+    let (failure, _) = failed(module.call(SESSION, "grow", "{}").await);
     assert_eq!(failure, ModuleFailure::Memory);
-    let environment = answered(module.call("read_env", r#"{"name":"PATH"}"#).await);
+    let environment = answered(module.call(SESSION, "read_env", r#"{"name":"PATH"}"#).await);
     assert!(!environment.contains("/usr/bin"), "{environment}");
-    let (failure, message) = failed(module.call("read_file", r#"{"path":"/etc/passwd"}"#).await);
+    let (failure, message) = failed(
+        module
+            .call(SESSION, "read_file", r#"{"path":"/etc/passwd"}"#)
+            .await,
+    );
     assert_eq!(failure, ModuleFailure::Tool, "{message}");
     // What it prints is captured in the host, never written on the
     // answers' stream: the next answer still reads.
-    let printed = answered(module.call("print", r#"{"lines":100}"#).await);
+    let printed = answered(module.call(SESSION, "print", r#"{"lines":100}"#).await);
     assert_eq!(printed, "printed");
-    let (failure, _) = failed(module.call("print", r#"{"lines":100000}"#).await);
+    let (failure, _) = failed(module.call(SESSION, "print", r#"{"lines":100000}"#).await);
     assert_eq!(failure, ModuleFailure::Trap);
-    let environment = answered(module.call("read_env", r#"{"name":""}"#).await);
+    let environment = answered(module.call(SESSION, "read_env", r#"{"name":""}"#).await);
     assert_eq!(environment, "");
     // A tool name over its bound is refused before it reaches the shell.
-    let (failure, _) = failed(module.call(&"t".repeat(65), "{}").await);
+    let (failure, _) = failed(module.call(SESSION, &"t".repeat(65), "{}").await);
     assert_eq!(failure, ModuleFailure::Refused);
     module.stop().await;
+}
+
+impl Drop for Modules {
+    fn drop(&mut self) {
+        // Before the directory under them goes.
+        self.volumes.unmount_all();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_module_granted_the_workspace_sees_only_its_conversations_and_writes_only_if_granted() {
+    let modules = Modules::new().await;
+    let writer = modules.runner(
+        "writer",
+        "hostile",
+        r#"{"workspace": "write", "memory_mb": 32, "timeout_ms": 5000}"#,
+    );
+    let reader = modules.runner(
+        "reader",
+        "hostile",
+        r#"{"workspace": "read", "memory_mb": 32, "timeout_ms": 5000}"#,
+    );
+    let blind = modules.runner(
+        "blind",
+        "hostile",
+        r#"{"memory_mb": 32, "timeout_ms": 5000}"#,
+    );
+    let write = |content: &str| {
+        serde_json::json!({"path": "/workspace/note.txt", "content": content}).to_string()
+    };
+    let read = r#"{"path": "/workspace/note.txt"}"#;
+
+    // Written in one conversation's workspace, on its volume on the host.
+    assert_eq!(
+        answered(
+            writer
+                .call("web-one", "write_file", &write("from one"))
+                .await
+        ),
+        "written"
+    );
+    let on_host = modules.workspaces.path("web-one").join("note.txt");
+    assert_eq!(std::fs::read_to_string(&on_host).unwrap(), "from one");
+    assert_eq!(
+        answered(writer.call("web-one", "read_file", read).await),
+        "from one"
+    );
+    // Another conversation's shell sees its own workspace, not that one.
+    let (failure, _) = failed(writer.call("web-two", "read_file", read).await);
+    assert_eq!(failure, ModuleFailure::Tool);
+    assert!(!modules.workspaces.path("web-two").join("note.txt").exists());
+
+    // Granted read: it reads the conversation's file and cannot write it.
+    assert_eq!(
+        answered(reader.call("web-one", "read_file", read).await),
+        "from one"
+    );
+    let (failure, message) = failed(
+        reader
+            .call("web-one", "write_file", &write("changed"))
+            .await,
+    );
+    assert_eq!(failure, ModuleFailure::Tool, "{message}");
+    assert_eq!(std::fs::read_to_string(&on_host).unwrap(), "from one");
+    // Not granted: no workspace at all, whatever the conversation.
+    let (failure, _) = failed(blind.call("web-one", "read_file", read).await);
+    assert_eq!(failure, ModuleFailure::Tool);
+    let listed = blind
+        .call("web-one", "list_dir", r#"{"path": "/workspace"}"#)
+        .await;
+    assert!(matches!(listed, ModuleAnswer::Failed { .. }), "{listed:?}");
+
+    // A session id that is no id is refused before anything is mounted.
+    let (failure, _) = failed(writer.call("../web-one", "read_file", read).await);
+    assert_eq!(failure, ModuleFailure::Refused);
+    // More conversations than shells: the least recently used idle shell
+    // makes room, and every conversation is still answered with its own.
+    for n in 0..=MAX_SESSION_SHELLS {
+        let session = format!("web-many-{n}");
+        let text = format!("from {session}");
+        assert_eq!(
+            answered(writer.call(&session, "write_file", &write(&text)).await),
+            "written"
+        );
+    }
+    assert_eq!(
+        answered(writer.call("web-one", "read_file", read).await),
+        "from one"
+    );
+    for runner in [writer, reader, blind] {
+        runner.stop().await;
+    }
 }
 
 /// Module shells whose host process is `script` (written where the module
@@ -349,7 +469,7 @@ async fn a_host_process_that_hangs_lies_floods_or_dies_is_stopped_and_replaced()
         let shells = impostor_shells(&case_dir, script);
         let runner = impostor_runner(&shells, audit.clone());
         for _ in 0..2 {
-            let (failure, message) = failed(runner.call("tool", "{}").await);
+            let (failure, message) = failed(runner.call(SESSION, "tool", "{}").await);
             assert_eq!(failure, expected, "{name}: {message}");
             assert!(message.contains(said), "{name}: {message}");
         }
@@ -364,9 +484,9 @@ async fn a_host_process_that_hangs_lies_floods_or_dies_is_stopped_and_replaced()
         r#"echo ready; read line; echo '{"status":"answered","text":"once"}'"#,
     );
     let runner = impostor_runner(&shells, audit.clone());
-    assert_eq!(answered(runner.call("tool", "{}").await), "once");
-    let (failure, _) = failed(runner.call("tool", "{}").await);
+    assert_eq!(answered(runner.call(SESSION, "tool", "{}").await), "once");
+    let (failure, _) = failed(runner.call(SESSION, "tool", "{}").await);
     assert_eq!(failure, ModuleFailure::Refused);
-    assert_eq!(answered(runner.call("tool", "{}").await), "once");
+    assert_eq!(answered(runner.call(SESSION, "tool", "{}").await), "once");
     runner.stop().await;
 }
