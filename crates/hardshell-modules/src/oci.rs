@@ -84,6 +84,13 @@ fn pull_error(reference: &ImageRef, error: ImageError) -> ModuleError {
         ImageError::Artifact { .. }
         | ImageError::DigestMismatch { .. }
         | ImageError::SizeMismatch { .. } => ModuleError::Artifact { reference, detail },
+        ImageError::Unauthorized { .. } => ModuleError::Registry {
+            reference,
+            detail: format!(
+                "{detail}; give the registry's user:password as a secret with \
+                 --credential secret:NAME"
+            ),
+        },
         _ => ModuleError::Registry { reference, detail },
     }
 }
