@@ -27,8 +27,8 @@ pub struct Registry {
     pub ca_pem: String,
     /// The test CA as a file, for `SSL_CERT_FILE`.
     pub ca_file: PathBuf,
-    /// `ca.crt` for skopeo's --dest-cert-dir.
-    cert_dir: PathBuf,
+    /// The directory of `ca.crt`, for skopeo's --dest-cert-dir.
+    pub cert_dir: PathBuf,
     credentials: Option<(String, String)>,
     _dir: tempfile::TempDir,
 }

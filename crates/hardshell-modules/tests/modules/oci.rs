@@ -93,6 +93,43 @@ async fn a_pushed_package_adds_exactly_as_the_same_file_does() {
 }
 
 #[tokio::test]
+async fn a_package_published_with_the_script_adds_as_the_file_does() {
+    let registry = Registry::start();
+    let fixture = Fixture::official();
+    let bytes = fixture.package("web-search", "1.0.0");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("web-search.tar");
+    std::fs::write(&file, &bytes).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/module-push.sh");
+    let reference = format!("{}:1.0.0", registry.repo("modules/web-search"));
+    let output = std::process::Command::new(script)
+        .arg(&file)
+        .arg(&reference)
+        .arg("--dest-cert-dir")
+        .arg(&registry.cert_dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let pinned = stdout
+        .trim()
+        .strip_prefix("pushed ")
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(pinned.starts_with(&format!("oci://{reference}@sha256:")));
+    let client = client(&registry);
+    for source in [pinned.to_owned(), format!("oci://{reference}")] {
+        let package = pull(&client, &source).await.unwrap();
+        assert_eq!(package.digest(), hardshell_modules::sha256(&bytes));
+        fixture.policy().verify(package).unwrap();
+    }
+}
+
+#[tokio::test]
 async fn a_layer_changed_in_the_registry_is_refused() {
     let registry = Registry::start();
     let fixture = Fixture::official();
