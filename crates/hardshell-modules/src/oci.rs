@@ -12,6 +12,7 @@
 //! whose they are.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use hardshell_image::{ArtifactKind, ImageError, ImageRef, ImageSource, RegistryCredential};
 
@@ -23,6 +24,8 @@ use crate::{ModuleError, Package};
 pub const ARTIFACT_TYPE: &str = "application/vnd.hardshell.module.v1";
 /// The media type of its one layer: the package file (a plain tar archive).
 pub const PACKAGE_MEDIA_TYPE: &str = "application/vnd.hardshell.module.layer.v1.tar";
+/// How long a pull may take in all, unless the client says otherwise.
+pub(crate) const PULL_DEADLINE: Duration = Duration::from_secs(600);
 /// The scheme that marks a source as a registry reference.
 pub(crate) const SCHEME: &str = "oci://";
 
@@ -57,6 +60,7 @@ pub(crate) fn parse(text: &str) -> Result<ImageRef, ModuleError> {
 pub(crate) struct RegistryAccess {
     pub(crate) client: hardshell_image::RegistryClient,
     pub(crate) credential: Option<Arc<RegistryCredential>>,
+    pub(crate) deadline: Duration,
 }
 
 /// A package pulled from a registry, and the manifest its reference
@@ -65,10 +69,18 @@ pub(crate) async fn pull(
     access: &RegistryAccess,
     reference: &ImageRef,
 ) -> Result<(Package, hardshell_image::Digest), ModuleError> {
-    let artifact = access
+    let pulled = access
         .client
-        .pull_artifact(reference, access.credential.as_deref(), &MODULE)
+        .pull_artifact(reference, access.credential.as_deref(), &MODULE);
+    let artifact = tokio::time::timeout(access.deadline, pulled)
         .await
+        .map_err(|_| ModuleError::Registry {
+            reference: format!("{SCHEME}{reference}"),
+            detail: format!(
+                "the pull did not finish within {} seconds",
+                access.deadline.as_secs_f64()
+            ),
+        })?
         .map_err(|e| pull_error(reference, e))?;
     Ok((Package::parse(artifact.layer)?, artifact.manifest))
 }

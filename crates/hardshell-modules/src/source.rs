@@ -1,8 +1,7 @@
 //! Where a package comes from: a local file, an HTTPS URL, or an OCI
-//! registry (see [`crate::oci`]). Every way
-//! the bytes are only bytes until [`crate::TrustPolicy::verify`] has
-//! checked them: the transport is not what is trusted, the publisher's
-//! signature is. HTTPS still matters (it keeps a network attacker from
+//! registry (see `oci.rs`). Every way the bytes are only bytes until
+//! [`crate::TrustPolicy::verify`] has checked them: the transport is not
+//! what is trusted, the publisher's signature is. HTTPS still matters (it keeps a network attacker from
 //! learning what is installed, and from serving an older, validly signed
 //! package the owner would be asked to accept), so plain `http://` is
 //! refused, and so is every redirect off HTTPS; registries are reached over
@@ -91,7 +90,7 @@ impl Source {
     }
 
     /// Reads the package, bounded (see [`Package::read_file`],
-    /// [`SourceClient`] and [`crate::oci`]).
+    /// [`SourceClient`] and `oci.rs`).
     pub async fn read(&self, client: &SourceClient) -> Result<Fetched, ModuleError> {
         let (package, manifest) = match self {
             Source::File(path) => (Package::read_file(path)?, None),
@@ -169,6 +168,7 @@ impl SourceClient {
             registry: RegistryAccess {
                 client: registry,
                 credential: None,
+                deadline: oci::PULL_DEADLINE,
             },
         })
     }
@@ -177,6 +177,14 @@ impl SourceClient {
     /// `hardshell image pull --credential` takes it); never sent elsewhere.
     pub fn with_registry_credential(mut self, credential: RegistryCredential) -> Self {
         self.registry.credential = Some(Arc::new(credential));
+        self
+    }
+
+    /// Abandons a registry pull still running after `deadline` (by
+    /// default 10 minutes, as an HTTPS fetch): the registry client bounds
+    /// each wait for a byte, this bounds a registry that sends them slowly.
+    pub fn with_registry_deadline(mut self, deadline: Duration) -> Self {
+        self.registry.deadline = deadline;
         self
     }
 

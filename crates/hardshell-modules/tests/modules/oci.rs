@@ -271,6 +271,13 @@ async fn an_unknown_tag_a_registry_down_and_an_untrusted_certificate_are_named()
     assert!(detail.contains("request to https://127.0.0.1:"), "{detail}");
 
     let source = format!("oci://{}:1", registry.repo("modules/web-search"));
+    // A pull outlasting the client's deadline is abandoned.
+    let hurried = client(&registry).with_registry_deadline(std::time::Duration::from_nanos(1));
+    let late = pull(&hurried, &source).await;
+    let Err(ModuleError::Registry { detail, .. }) = &late else {
+        panic!("{late:?}");
+    };
+    assert!(detail.contains("did not finish within"), "{detail}");
     let untrusted = pull(&SourceClient::new(None).unwrap(), &source).await;
     let Err(ModuleError::Registry { detail, .. }) = &untrusted else {
         panic!("{untrusted:?}");
