@@ -1,6 +1,7 @@
 //! A real OCI registry (Debian's `docker-registry`, distribution 2.8) on
 //! 127.0.0.1 with TLS from a fresh test CA, optionally behind htpasswd Basic
-//! auth, killed by its pid on drop; and OCI layouts written by hand
+//! auth or Bearer tokens (`registry-token`: a token service of its own, as
+//! ghcr.io and Docker Hub have), killed by its pid on drop; and OCI layouts written by hand
 //! ([`Layout`]), honest or not, that `skopeo copy` pushes to it byte for
 //! byte. Module packages are published through these in tests
 //! ([`crate::modules::push_package`]).
@@ -9,6 +10,11 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+#[cfg(feature = "registry-token")]
+pub mod token;
+#[cfg(feature = "registry-token")]
+use token::{ISSUER, SERVICE, TokenServer};
 
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use serde_json::{Value, json};
@@ -30,23 +36,53 @@ pub struct Registry {
     /// The directory of `ca.crt`, for skopeo's --dest-cert-dir.
     pub cert_dir: PathBuf,
     credentials: Option<(String, String)>,
+    /// The token service, when the registry uses Bearer tokens.
+    #[cfg(feature = "registry-token")]
+    pub token: Option<TokenServer>,
     _dir: tempfile::TempDir,
+}
+
+enum Auth {
+    Anonymous,
+    Basic,
+    #[cfg(feature = "registry-token")]
+    Token,
+    /// Token auth whose challenge names this realm, and no token service.
+    Realm(String),
 }
 
 impl Registry {
     /// Anonymous pulls and pushes.
     pub fn start() -> Self {
-        Self::start_with(None)
+        Self::start_with(Auth::Anonymous, None)
     }
 
     /// Every request needs Basic auth as `user:password`.
     pub fn with_basic_auth(user: &str, password: &str) -> Self {
-        Self::start_with(Some((user.to_owned(), password.to_owned())))
+        Self::start_with(Auth::Basic, Some((user.to_owned(), password.to_owned())))
     }
 
-    fn start_with(credentials: Option<(String, String)>) -> Self {
+    /// With Bearer tokens from a token service (anonymous pulls allowed,
+    /// pushes for `user:password`), as ghcr.io and Docker Hub do.
+    #[cfg(feature = "registry-token")]
+    pub fn with_token_auth(user: &str, password: &str) -> Self {
+        Self::start_with(Auth::Token, Some((user.to_owned(), password.to_owned())))
+    }
+
+    /// With token auth whose challenge names `realm` (e.g. a plain-HTTP
+    /// one), and no token service behind it.
+    pub fn with_token_realm(realm: &str) -> Self {
+        Self::start_with(Auth::Realm(realm.to_owned()), None)
+    }
+
+    fn start_with(mode: Auth, credentials: Option<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let (ca_pem, cert_pem, key_pem) = test_pki();
+        let pki = test_pki();
+        let (ca_pem, cert_pem, key_pem) = (
+            pki.ca_pem.clone(),
+            pki.cert_pem.clone(),
+            pki.key_pem.clone(),
+        );
         let cert_dir = dir.path().join("certs");
         std::fs::create_dir(&cert_dir).unwrap();
         let ca_file = cert_dir.join("ca.crt");
@@ -55,8 +91,24 @@ impl Registry {
         std::fs::write(dir.path().join("server.key"), &key_pem).unwrap();
         let storage = dir.path().join("storage");
         std::fs::create_dir(&storage).unwrap();
-        let auth = match &credentials {
-            Some((user, password)) => {
+        #[cfg(feature = "registry-token")]
+        let mut token = None;
+        let auth = match (&mode, &credentials) {
+            #[cfg(feature = "registry-token")]
+            (Auth::Token, Some((user, password))) => {
+                let server =
+                    TokenServer::start(pki.cert_der.clone(), pki.key_der.clone(), user, password);
+                let bundle = dir.path().join("token-signer.pem");
+                std::fs::write(&bundle, &server.signing_cert_pem).unwrap();
+                let auth = format!(
+                    "auth:\n  token:\n    realm: {}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+                    server.realm(),
+                    bundle.display()
+                );
+                token = Some(server);
+                auth
+            }
+            (Auth::Basic, Some((user, password))) => {
                 let hash = bcrypt::hash(password, 4).unwrap();
                 std::fs::write(dir.path().join("htpasswd"), format!("{user}:{hash}\n")).unwrap();
                 format!(
@@ -64,7 +116,11 @@ impl Registry {
                     dir.path().join("htpasswd").display()
                 )
             }
-            None => String::new(),
+            (Auth::Realm(realm), _) => format!(
+                "auth:\n  token:\n    realm: {realm}\n    service: hardshell-test-registry\n    issuer: hardshell-test-issuer\n    rootcertbundle: {}\n",
+                ca_file.display()
+            ),
+            _ => String::new(),
         };
         let port = free_port();
         let config = format!(
@@ -93,6 +149,8 @@ impl Registry {
             ca_file,
             cert_dir,
             credentials,
+            #[cfg(feature = "registry-token")]
+            token,
             _dir: dir,
         };
         registry.wait_listening();
@@ -121,12 +179,12 @@ impl Registry {
         format!("{}/{name}", self.addr)
     }
 
-    /// Pushes tag `tag` of the layout at `layout` as `name:tag`, digests
-    /// preserved.
+    /// Pushes tag `tag` of the layout at `layout` as `name:tag` (every
+    /// platform of an index), digests preserved.
     pub fn push(&self, layout: &Path, tag: &str, name: &str) {
         let mut command = Command::new("skopeo");
         command
-            .args(["copy", "--quiet", "--preserve-digests"])
+            .args(["copy", "--quiet", "--all", "--preserve-digests"])
             .arg(format!("oci:{}:{tag}", layout.display()))
             .arg(format!("docker://{}:{tag}", self.repo(name)))
             .arg("--dest-cert-dir")
@@ -234,9 +292,18 @@ impl Layout {
     }
 }
 
-/// A CA, and a certificate for 127.0.0.1 and localhost it signed: the CA's
-/// PEM, the certificate's and its key's.
-fn test_pki() -> (String, String, String) {
+struct Pki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+    #[cfg_attr(not(feature = "registry-token"), allow(dead_code))]
+    cert_der: Vec<u8>,
+    #[cfg_attr(not(feature = "registry-token"), allow(dead_code))]
+    key_der: Vec<u8>,
+}
+
+/// A CA, and a certificate for 127.0.0.1 and localhost it signed.
+fn test_pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
@@ -252,7 +319,13 @@ fn test_pki() -> (String, String, String) {
         .subject_alt_names
         .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
     let cert = params.signed_by(&server_key, &issuer).unwrap();
-    (ca_cert.pem(), cert.pem(), server_key.serialize_pem())
+    Pki {
+        ca_pem: ca_cert.pem(),
+        cert_pem: cert.pem(),
+        key_pem: server_key.serialize_pem(),
+        cert_der: cert.der().to_vec(),
+        key_der: server_key.serialize_der(),
+    }
 }
 
 /// A module package's `artifactType` (hardshell-modules' `ARTIFACT_TYPE`).
