@@ -60,6 +60,12 @@ pub enum ImageError {
         #[source]
         source: crate::manifest::ManifestError,
     },
+    #[error("artifact manifest {digest} refused")]
+    Artifact {
+        digest: Digest,
+        #[source]
+        source: crate::artifact::ArtifactError,
+    },
     #[error("image config {digest} refused")]
     Config {
         digest: Digest,

@@ -8,8 +8,11 @@
 //! [`ImageStore::open`], [`RegistryClient::new`], [`ImageStore::pull`] (→
 //! [`PulledImage`]: resolved digest, manifest digest, [`ImageConfig`], root),
 //! [`ImageStore::lookup`] (no network), [`ImageStore::list`],
-//! [`ImageStore::verify`], [`ImageStore::prune`].
+//! [`ImageStore::verify`], [`ImageStore::prune`]. Artifacts that are not
+//! images (a module package) come whole and verified from
+//! [`RegistryClient::pull_artifact`].
 
+pub mod artifact;
 pub mod config;
 pub mod credential;
 pub mod digest;
@@ -21,6 +24,7 @@ mod source;
 mod store;
 pub mod unpack;
 
+pub use artifact::{Artifact, ArtifactError, ArtifactKind};
 pub use config::{ExposedPort, ImageConfig, PortProtocol};
 pub use credential::RegistryCredential;
 pub use digest::{Digest, DigestError, DigestOf};

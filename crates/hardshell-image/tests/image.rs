@@ -7,8 +7,6 @@
 mod support {
     pub mod layer;
     pub mod layout;
-    pub mod registry;
-    pub mod token;
 }
 
 mod cases {

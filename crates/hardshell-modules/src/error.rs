@@ -135,12 +135,26 @@ pub enum ModuleError {
         locked_key: String,
         detail: String,
     },
-    /// A source this step does not fetch from.
+    /// A source of a kind no package is read from.
     #[error(
-        "{source_text:?}: a source is a local file or an https:// URL; OCI sources are not \
-         yet supported"
+        "{source_text:?}: a source is a local file, an https:// URL, or a registry reference \
+         oci://REGISTRY/REPOSITORY:TAG (or @sha256:DIGEST)"
     )]
-    SourceNotYet { source_text: String },
+    UnknownSource { source_text: String },
+    /// An `oci://` source that is not a registry reference.
+    #[error("{source_text:?} is not a registry reference: {detail}")]
+    OciReference { source_text: String, detail: String },
+    /// The registry could not be reached, refused the credential, or has
+    /// no such tag or digest.
+    #[error("cannot pull the package from {reference}: {detail}")]
+    Registry { reference: String, detail: String },
+    /// What the registry served is not a module package artifact, or not
+    /// the bytes its digests name.
+    #[error("{reference} is refused: {detail}")]
+    Artifact { reference: String, detail: String },
+    /// Its manifest or its package is over the limit; refused unread.
+    #[error("{reference} is refused: {detail}")]
+    ArtifactTooLarge { reference: String, detail: String },
     /// Plain HTTP: anyone on the way could see and swap what is fetched.
     #[error("{source_text:?}: a module is fetched over HTTPS only; use an https:// URL")]
     PlainHttp { source_text: String },
@@ -170,9 +184,10 @@ impl ModuleError {
         use ModuleError as E;
         use ModuleRefusal as R;
         Some(match self {
-            E::PackageTooLarge { .. } | E::TooManyEntries { .. } | E::EntryTooLarge { .. } => {
-                R::Oversized
-            }
+            E::PackageTooLarge { .. }
+            | E::TooManyEntries { .. }
+            | E::EntryTooLarge { .. }
+            | E::ArtifactTooLarge { .. } => R::Oversized,
             E::Archive { .. } | E::MissingManifest => R::Archive,
             E::EntryKind { .. } | E::EntryName { .. } | E::DuplicateEntry { .. } => R::EntryRefused,
             E::Unsigned => R::Unsigned,
@@ -188,9 +203,14 @@ impl ModuleError {
             E::PackageChanged { .. } | E::PackageMissing { .. } => R::PackageChanged,
             E::AcceptedChanged { .. } => R::CapabilitiesChanged,
             E::KeyChanged { .. } => R::KeyChanged,
-            E::SourceNotYet { .. } | E::PlainHttp { .. } | E::SourceUrl { .. } => R::Source,
+            E::UnknownSource { .. }
+            | E::PlainHttp { .. }
+            | E::SourceUrl { .. }
+            | E::OciReference { .. }
+            | E::Artifact { .. } => R::Source,
             E::ReadPackage { .. }
             | E::Fetch { .. }
+            | E::Registry { .. }
             | E::TrustedKey { .. }
             | E::LockUnreadable { .. }
             | E::Store(_) => return None,

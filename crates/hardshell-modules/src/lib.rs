@@ -32,6 +32,7 @@ mod diff;
 mod error;
 mod lock;
 mod manifest;
+mod oci;
 mod package;
 mod policy;
 mod signature;
@@ -45,13 +46,17 @@ pub use diff::{CapabilityDiff, Change, Effect};
 pub use error::ModuleError;
 pub use lock::{Acceptance, LoadedModule, LockedModule, Modules};
 pub use manifest::{ENTRY_POINT, Manifest, Tool};
+pub use oci::{ARTIFACT_TYPE, PACKAGE_MEDIA_TYPE};
 pub use package::{
     MANIFEST, MAX_ENTRIES, MAX_FILE_BYTES, MAX_PACKAGE_BYTES, Package, PackagePath, SIGNATURE,
     sha256,
 };
 pub use policy::{Signer, TrustPolicy, Verified, claimed_name};
 pub use signature::{KeyId, TrustedKey};
-pub use source::{Source, SourceClient};
+pub use source::{Fetched, Source, SourceClient};
+
+/// The image crate's, re-exported: the registry credential a source takes.
+pub use hardshell_image::RegistryCredential;
 
 // The vocabulary's, re-exported: a module's name and its digests.
 pub use hardshell_vocabulary::{Digest, ModuleName};

@@ -1,17 +1,21 @@
-//! Where a package comes from: a local file, or an HTTPS URL. Either way
-//! the bytes are only bytes until [`crate::TrustPolicy::verify`] has
-//! checked them: the transport is not what is trusted, the publisher's
-//! signature is. HTTPS still matters (it keeps a network attacker from
+//! Where a package comes from: a local file, an HTTPS URL, or an OCI
+//! registry (see `oci.rs`). Every way the bytes are only bytes until
+//! [`crate::TrustPolicy::verify`] has checked them: the transport is not
+//! what is trusted, the publisher's signature is. HTTPS still matters (it keeps a network attacker from
 //! learning what is installed, and from serving an older, validly signed
 //! package the owner would be asked to accept), so plain `http://` is
-//! refused, and so is every redirect off HTTPS. An OCI reference is
-//! refused with a clear "not yet", never fetched by a stand-in.
+//! refused, and so is every redirect off HTTPS; registries are reached over
+//! HTTPS only, as images are.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use hardshell_image::{ImageRef, RegistryCredential};
+use hardshell_vocabulary::Digest;
 use url::Url;
 
+use crate::oci::{self, RegistryAccess};
 use crate::package::MAX_PACKAGE_BYTES;
 use crate::{ModuleError, Package};
 
@@ -27,11 +31,39 @@ pub enum Source {
     File(PathBuf),
     /// A package at an `https://` URL.
     Https(Url),
+    /// A package published to an OCI registry, `oci://REFERENCE`.
+    Oci(ImageRef),
+}
+
+/// A package as read from its source, and the source as the lock records it.
+#[derive(Debug)]
+pub struct Fetched {
+    pub package: Package,
+    /// For an OCI source, the digest of the manifest its reference
+    /// resolved to (a tag can move; this cannot).
+    pub manifest: Option<Digest>,
+}
+
+impl Fetched {
+    /// The source as the lock records it: `given`, or for an OCI source,
+    /// the reference pinned to the manifest it resolved to
+    /// (`oci://REGISTRY/REPOSITORY:TAG@sha256:…`), so the lock says which
+    /// artifact was reviewed.
+    pub fn recorded_source(&self, source: &Source, given: &str) -> String {
+        match (source, self.manifest) {
+            (Source::Oci(reference), Some(manifest)) if reference.digest().is_none() => {
+                format!("{}{reference}@{manifest}", oci::SCHEME)
+            }
+            (Source::Oci(reference), _) => format!("{}{reference}", oci::SCHEME),
+            _ => given.to_owned(),
+        }
+    }
 }
 
 impl Source {
-    /// `text` as a source: an `https://` URL, else a local path; plain
-    /// HTTP and OCI references are refused.
+    /// `text` as a source: an `https://` URL, an `oci://` registry
+    /// reference, else a local path; plain HTTP, `docker://` and `oci:`
+    /// without `//` (a local OCI layout in image references) are refused.
     pub fn parse(text: &str) -> Result<Self, ModuleError> {
         let lower = text.to_ascii_lowercase();
         let shown = || crate::error::shown(text, 200);
@@ -43,24 +75,32 @@ impl Source {
                 source_text: shown(),
             });
         }
-        let remote = ["oci://", "oci:", "docker://"]
+        if lower.starts_with(oci::SCHEME) {
+            return oci::parse(text).map(Self::Oci);
+        }
+        let remote = ["oci:", "docker://"]
             .iter()
             .any(|scheme| lower.starts_with(scheme));
         if remote || text.is_empty() {
-            return Err(ModuleError::SourceNotYet {
+            return Err(ModuleError::UnknownSource {
                 source_text: shown(),
             });
         }
         Ok(Self::File(PathBuf::from(text)))
     }
 
-    /// Reads the package, bounded (see [`Package::read_file`] and
-    /// [`SourceClient`]).
-    pub async fn read(&self, client: &SourceClient) -> Result<Package, ModuleError> {
-        match self {
-            Source::File(path) => Package::read_file(path),
-            Source::Https(url) => client.fetch(url).await,
-        }
+    /// Reads the package, bounded (see [`Package::read_file`],
+    /// [`SourceClient`] and `oci.rs`).
+    pub async fn read(&self, client: &SourceClient) -> Result<Fetched, ModuleError> {
+        let (package, manifest) = match self {
+            Source::File(path) => (Package::read_file(path)?, None),
+            Source::Https(url) => (client.fetch(url).await?, None),
+            Source::Oci(reference) => {
+                let (package, manifest) = oci::pull(&client.registry, reference).await?;
+                (package, Some(manifest))
+            }
+        };
+        Ok(Fetched { package, manifest })
     }
 }
 
@@ -88,12 +128,14 @@ fn https(text: &str) -> Result<Url, ModuleError> {
     Ok(url)
 }
 
-/// The HTTPS client packages are fetched with: TLS verified against the
+/// The HTTPS clients packages are fetched with: TLS verified against the
 /// system's roots (and any extra ones given), HTTPS only through every
-/// redirect, bounded in time and in size.
+/// redirect, bounded in time and in size; for registries, the image
+/// puller's client and the registry credential, if one is given.
 #[derive(Debug, Clone)]
 pub struct SourceClient {
     http: reqwest::Client,
+    registry: RegistryAccess,
 }
 
 impl SourceClient {
@@ -115,9 +157,35 @@ impl SourceClient {
             let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(failed)?;
             builder = builder.tls_certs_merge(certs);
         }
+        let registry = hardshell_image::RegistryClient::new(extra_roots_pem).map_err(|e| {
+            ModuleError::Fetch {
+                location: "(no request made)".to_owned(),
+                detail: format!("the registry client could not be made: {e}"),
+            }
+        })?;
         Ok(Self {
             http: builder.build().map_err(failed)?,
+            registry: RegistryAccess {
+                client: registry,
+                credential: None,
+                deadline: oci::PULL_DEADLINE,
+            },
         })
+    }
+
+    /// Pulls from registries with `credential` (`user:password`, as
+    /// `hardshell image pull --credential` takes it); never sent elsewhere.
+    pub fn with_registry_credential(mut self, credential: RegistryCredential) -> Self {
+        self.registry.credential = Some(Arc::new(credential));
+        self
+    }
+
+    /// Abandons a registry pull still running after `deadline` (by
+    /// default 10 minutes, as an HTTPS fetch): the registry client bounds
+    /// each wait for a byte, this bounds a registry that sends them slowly.
+    pub fn with_registry_deadline(mut self, deadline: Duration) -> Self {
+        self.registry.deadline = deadline;
+        self
     }
 
     /// The package at `url`: refused unread when it says it is larger
@@ -197,19 +265,24 @@ mod tests {
             panic!("not a URL");
         };
         assert_eq!(url.as_str(), "https://modules.example/w.tar?x=1");
+        let Source::Oci(reference) = Source::parse("oci://registry.example/w:1").unwrap() else {
+            panic!("not a registry reference");
+        };
+        assert_eq!(reference.to_string(), "registry.example/w:1");
     }
 
     #[test]
-    fn plain_http_credentials_fragments_and_oci_are_refused() {
+    fn plain_http_credentials_fragments_and_other_schemes_are_refused() {
         for (text, refused) in [
             ("http://modules.example/w.tar", "PlainHttp"),
             ("https://user:pass@modules.example/w.tar", "SourceUrl"),
             ("https://token@modules.example/w.tar", "SourceUrl"),
             ("https://modules.example/w.tar#x", "SourceUrl"),
             ("https://", "SourceUrl"),
-            ("oci://registry.example/w:1", "SourceNotYet"),
-            ("docker://registry.example/w:1", "SourceNotYet"),
-            ("", "SourceNotYet"),
+            ("oci:/srv/layout:1", "UnknownSource"),
+            ("docker://registry.example/w:1", "UnknownSource"),
+            ("oci://registry.example/W:1", "OciReference"),
+            ("", "UnknownSource"),
         ] {
             let error = Source::parse(text).unwrap_err();
             assert!(

@@ -4,8 +4,9 @@
 //! (Cloudflare Access keys and JWKS, the OIDC provider's pages, passkey
 //! ceremonies), the chat platforms' local emulator (crabline), the
 //! `hardshell` binary in a scratch directory, its readiness as systemd
-//! would see it ([`ready::NotifySocket`]), and a loopback HTTP server that
-//! answers with a test's own handler (`http_server`).
+//! would see it ([`ready::NotifySocket`]), a loopback HTTP server that
+//! answers with a test's own handler (`http_server`), and a real OCI
+//! registry with layouts to push to it (`registry`).
 //!
 //! A dev-dependency only (`publish = false`). Everything here may panic: a
 //! fixture that cannot be built is a failed test, never a skipped one.
@@ -40,6 +41,8 @@ pub mod netns;
 pub mod oidc;
 #[cfg(feature = "passkey")]
 pub mod passkey;
+#[cfg(feature = "registry")]
+pub mod registry;
 
 pub use disk::SmallDisk;
 pub use store::TestStore;

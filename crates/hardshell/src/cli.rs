@@ -269,13 +269,18 @@ pub enum ModuleCommand {
     /// Verify a signed module package, show who signed it and everything
     /// it may do, and lock it once you accept.
     Add {
-        /// A package file on this machine, or an https:// URL (OCI
-        /// sources are not supported yet).
+        /// A package file on this machine, an https:// URL, or a package
+        /// published to an OCI registry: oci://REGISTRY/REPOSITORY:TAG or
+        /// oci://REGISTRY/REPOSITORY@sha256:DIGEST.
         source: String,
         /// Accept without asking: the sha256 of the exact package you
         /// reviewed, as `add` shows it. Needed without a terminal.
         #[arg(long, value_name = "SHA256")]
         accept: Option<String>,
+        /// For an oci:// source: the registry's credential, secret:NAME (a
+        /// secret whose value is user:password).
+        #[arg(long, value_name = "secret:NAME")]
+        credential: Option<String>,
     },
     /// The accepted modules: name, version, publisher, key, package digest.
     Ls,
@@ -289,11 +294,14 @@ pub enum ModuleCommand {
     /// capabilities gain and lose; locks it once you accept.
     Update {
         name: String,
-        /// A package file on this machine, or an https:// URL.
+        /// A package file on this machine, an https:// URL, or oci://… as for `add`.
         source: String,
         /// Accept without asking: the sha256 of the exact package you reviewed.
         #[arg(long, value_name = "SHA256")]
         accept: Option<String>,
+        /// For an oci:// source: the registry's credential, secret:NAME.
+        #[arg(long, value_name = "secret:NAME")]
+        credential: Option<String>,
     },
 }
 

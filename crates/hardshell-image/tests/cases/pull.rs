@@ -8,7 +8,7 @@ use hardshell_image::{
 };
 
 use crate::support::layout::{Layout, OCI_INDEX, OCI_MANIFEST, busybox_layers};
-use crate::support::registry::Registry;
+use hardshell_testkit::registry::Registry;
 
 pub fn open_store(dir: &std::path::Path) -> ImageStore {
     ImageStore::open(

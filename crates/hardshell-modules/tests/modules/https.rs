@@ -73,7 +73,8 @@ impl PackageHost {
     }
 
     async fn read(&self, path: &str) -> Result<Package, ModuleError> {
-        Source::parse(&self.url(path))?.read(&self.client()).await
+        let fetched = Source::parse(&self.url(path))?.read(&self.client()).await?;
+        Ok(fetched.package)
     }
 }
 
@@ -117,7 +118,8 @@ async fn a_package_over_https_verifies_as_the_same_file_does() {
         .unwrap()
         .read(&host.client())
         .await
-        .unwrap();
+        .unwrap()
+        .package;
     for path in ["web-search.tar", "redirect/web-search.tar"] {
         let fetched = host.read(path).await.unwrap();
         assert_eq!(fetched.digest(), from_file.digest(), "{path}");
@@ -140,7 +142,8 @@ async fn a_redirect_off_https_an_untrusted_certificate_and_an_error_status_are_r
     let untrusted = Source::parse(&host.url("web-search.tar"))
         .unwrap()
         .read(&SourceClient::new(None).unwrap())
-        .await;
+        .await
+        .map(|fetched| fetched.package);
     let Err(ModuleError::Fetch { detail, .. }) = &untrusted else {
         panic!("{untrusted:?}");
     };

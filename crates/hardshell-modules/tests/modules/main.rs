@@ -12,6 +12,7 @@ mod diff;
 mod https;
 mod lock;
 mod manifest;
+mod oci;
 mod verify;
 
 use chrono::Utc;

@@ -11,9 +11,10 @@ use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{ModuleAdded, ModuleRefused, ModuleRemoved, ModuleUpdated};
 use hardshell_egress::Credentials;
 use hardshell_modules::{
-    Acceptance, CapabilityDiff, Digest, LockedModule, ModuleError, ModuleName, Modules, Source,
-    SourceClient, TrustPolicy, Verified, WorkspaceAccess, claimed_name,
+    Acceptance, CapabilityDiff, Digest, LockedModule, ModuleError, ModuleName, Modules,
+    RegistryCredential, Source, SourceClient, TrustPolicy, Verified, WorkspaceAccess, claimed_name,
 };
+use hardshell_secrets::{SecretName, SecretStore};
 use hardshell_storage::{ObjectKey, Scope};
 
 use crate::cli::{Global, ModuleCommand};
@@ -29,12 +30,30 @@ pub async fn run(global: &Global, command: &ModuleCommand) -> anyhow::Result<()>
     let store = context::open_state(&loaded, &master, &mut credentials).await?;
     let audit = context::audit_scope(&loaded, &master, &mut credentials, &store).await?;
     let policy = TrustPolicy::from_config(&loaded.config.modules)?;
+    let mut client = SourceClient::new(None)?;
+    if let ModuleCommand::Add {
+        source,
+        credential: Some(reference),
+        ..
+    }
+    | ModuleCommand::Update {
+        source,
+        credential: Some(reference),
+        ..
+    } = command
+    {
+        if !matches!(Source::parse(source), Ok(Source::Oci(_))) {
+            bail!("--credential is for oci:// sources only: it is a registry's credential");
+        }
+        client = client.with_registry_credential(registry_credential(&secrets, reference).await?);
+    }
     let owner = Owner {
         modules: Modules::new(store.root().scope(&ObjectKey::parse("modules")?)?, policy),
         audit,
+        client,
     };
     match command {
-        ModuleCommand::Add { source, accept } => owner.add(source, accept.as_deref()).await,
+        ModuleCommand::Add { source, accept, .. } => owner.add(source, accept.as_deref()).await,
         ModuleCommand::Ls => owner.list().await,
         ModuleCommand::Rm { name } => owner.remove(&ModuleName::parse(name)?).await,
         ModuleCommand::Verify { name } => {
@@ -45,6 +64,7 @@ pub async fn run(global: &Global, command: &ModuleCommand) -> anyhow::Result<()>
             name,
             source,
             accept,
+            ..
         } => {
             owner
                 .update(&ModuleName::parse(name)?, source, accept.as_deref())
@@ -53,10 +73,35 @@ pub async fn run(global: &Global, command: &ModuleCommand) -> anyhow::Result<()>
     }
 }
 
-/// The owner at this machine, with the lock and the audit log.
+/// `secret:NAME` → the registry credential stored as `user:password`,
+/// never printed.
+async fn registry_credential(
+    secrets: &SecretStore,
+    reference: &str,
+) -> anyhow::Result<RegistryCredential> {
+    let Some(name) = reference.strip_prefix("secret:") else {
+        bail!("--credential takes secret:NAME (a secret whose value is user:password)");
+    };
+    let name = SecretName::parse(name)?;
+    let value = secrets
+        .get(&name)
+        .await?
+        .with_context(|| format!("no secret named {name}"))?;
+    RegistryCredential::from_secret(value.expose()).with_context(|| format!("secret {name}"))
+}
+
+/// The owner at this machine, with the lock, the audit log, and the client
+/// packages are fetched with.
 struct Owner {
     modules: Modules,
     audit: Scope,
+    client: SourceClient,
+}
+
+/// A package read and verified, and its source as the lock records it.
+struct ReadPackage {
+    verified: Verified,
+    source: String,
 }
 
 /// A package refused: the name it claims and its digest, when known.
@@ -67,7 +112,8 @@ struct Refused {
 
 impl Owner {
     async fn add(&self, source: &str, accept: Option<&str>) -> anyhow::Result<()> {
-        let verified = self.read_and_verify(source).await?;
+        let ReadPackage { verified, source } = self.read_and_verify(source).await?;
+        let source = source.as_str();
         let name = verified.manifest().name.clone();
         if self.modules.locked(&name).await?.is_some() {
             return Err(self
@@ -111,7 +157,8 @@ impl Owner {
         let Some(locked) = self.modules.locked(name).await? else {
             bail!("no module named {name} is added; add it with `hardshell module add SOURCE`");
         };
-        let verified = self.read_and_verify(source).await?;
+        let ReadPackage { verified, source } = self.read_and_verify(source).await?;
+        let source = source.as_str();
         if verified.manifest().name != *name {
             let error = ModuleError::OtherModule {
                 name: name.clone(),
@@ -246,26 +293,33 @@ impl Owner {
         Ok(())
     }
 
-    /// Reads `source` and runs the trust policy on it; a refusal is audited.
-    async fn read_and_verify(&self, source: &str) -> anyhow::Result<Verified> {
+    /// Reads `source` and runs the trust policy on it; a refusal is
+    /// audited. A registry reference by tag is shown, and recorded, with
+    /// the manifest digest it resolved to.
+    async fn read_and_verify(&self, given: &str) -> anyhow::Result<ReadPackage> {
         let nothing = Refused {
             name: None,
             digest: None,
         };
         let read = async {
-            let source = Source::parse(source)?;
-            source.read(&SourceClient::new(None)?).await
+            let source = Source::parse(given)?;
+            let fetched = source.read(&self.client).await?;
+            let recorded = fetched.recorded_source(&source, given);
+            Ok::<_, ModuleError>((fetched.package, recorded))
         };
-        let package = match read.await {
-            Ok(package) => package,
+        let (package, source) = match read.await {
+            Ok(read) => read,
             Err(e) => return Err(self.refuse(nothing, e).await),
         };
+        if source != given {
+            println!("pulled     {}", one_line(&source));
+        }
         let refused = Refused {
             name: claimed_name(package.manifest()),
             digest: Some(package.digest()),
         };
         match self.modules.policy().verify(package) {
-            Ok(verified) => Ok(verified),
+            Ok(verified) => Ok(ReadPackage { verified, source }),
             Err(e) => Err(self.refuse(refused, e).await),
         }
     }

@@ -5,6 +5,7 @@
 
 use hardshell_testkit::instance::Instance;
 use hardshell_testkit::modules::{Entry, PLAIN_BODY, Publisher, WASM, digest, manifest, tar_of};
+use hardshell_testkit::registry::{Registry, free_port};
 
 /// An initialised instance that trusts `publisher` (official or not) and
 /// allows the module names `allow` lists (TOML; `[]`: any).
@@ -397,11 +398,14 @@ fn a_package_changed_in_the_store_after_locking_fails_verify() {
 }
 
 #[test]
-fn plain_http_and_oci_sources_are_refused_and_an_unreachable_host_named() {
+fn plain_http_and_docker_sources_are_refused_and_an_unreachable_host_named() {
     let hs = trusting(&Publisher::new(), true, "[]");
     for (source, said) in [
         ("http://modules.example/web-search.tar", "over HTTPS only"),
-        ("oci://registry.example/web-search:1", "not yet supported"),
+        (
+            "docker://registry.example/web-search:1",
+            "or a registry reference oci://REGISTRY/REPOSITORY:TAG",
+        ),
     ] {
         let line = hs.run(&["module", "add", source]).failed_with_one_line();
         assert!(line.contains(said), "{line}");
@@ -471,4 +475,150 @@ fn at_a_terminal_the_owner_answers_and_only_yes_locks() {
         refusal_reasons(&hs),
         ["not_accepted", "not_accepted", "not_accepted"]
     );
+}
+
+/// `hardshell ARGS` trusting the test registry's CA (and only it) as the
+/// system's roots.
+fn run_trusting(hs: &Instance, registry: &Registry, args: &[&str]) -> std::process::Output {
+    hs.command(args)
+        .env("SSL_CERT_FILE", &registry.ca_file)
+        .env_remove("SSL_CERT_DIR")
+        .output()
+        .unwrap()
+}
+
+/// Its one line of error, after exit code 1.
+fn one_error_line(output: &std::process::Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn a_module_from_a_registry_is_added_pinned_and_refusals_leave_the_lock() {
+    let publisher = Publisher::new();
+    let hs = trusting(&publisher, true, "[]");
+    let registry = Registry::start();
+    let bytes = plain(&publisher, "web-search", "1.0.0", PLAIN_BODY);
+    let package = digest(&bytes);
+    let pushed = registry.push_module(&bytes, "modules/web-search", "1.0.0");
+    let source = format!("oci://{}:1.0.0", registry.repo("modules/web-search"));
+    // Another package whose layer is changed in the registry after pushing.
+    let other = plain(&publisher, "fetch", "1.0.0", PLAIN_BODY);
+    let changed = registry.push_module(&other, "modules/fetch", "1");
+    let mut tampered = other.clone();
+    tampered[0] ^= 1;
+    std::fs::write(registry.blob_data(&changed.layer.digest), &tampered).unwrap();
+
+    let refusals = [
+        (
+            format!("oci://{}:1", registry.repo("modules/fetch")),
+            "does not match its digest",
+        ),
+        (
+            format!("oci://{}:2.0.0", registry.repo("modules/web-search")),
+            "manifest not found",
+        ),
+        (
+            format!("oci://127.0.0.1:{}/modules/web-search:1.0.0", free_port()),
+            "Connection refused",
+        ),
+    ];
+    for (refused, said) in &refusals {
+        let output = run_trusting(
+            &hs,
+            &registry,
+            &["module", "add", refused, "--accept", &package],
+        );
+        let line = one_error_line(&output);
+        assert!(line.contains(said), "{refused}: {line}");
+        assert!(line.contains(refused.as_str()), "{refused}: {line}");
+    }
+    assert_eq!(listed(&hs).trim(), "no modules");
+    // The changed layer is a refusal; a tag or a registry not found refuses
+    // no package.
+    assert_eq!(refusal_reasons(&hs), ["source"]);
+
+    let added = run_trusting(
+        &hs,
+        &registry,
+        &["module", "add", &source, "--accept", &package],
+    );
+    let stdout = String::from_utf8_lossy(&added.stdout);
+    assert!(
+        added.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("pulled     {source}@{}", pushed.manifest.digest)),
+        "{stdout}"
+    );
+    assert!(asked_shows_everything(&stdout), "{stdout}");
+    assert!(
+        stdout.contains(&format!("added web-search 1.0.0 ({package})")),
+        "{stdout}"
+    );
+    assert!(listed(&hs).contains(&package));
+
+    // The same artifact by digest is the same package: nothing to update.
+    let pinned = format!(
+        "oci://{}@{}",
+        registry.repo("modules/web-search"),
+        pushed.manifest.digest
+    );
+    let same = run_trusting(&hs, &registry, &["module", "update", "web-search", &pinned]);
+    assert!(same.status.success());
+    assert!(
+        String::from_utf8_lossy(&same.stdout).contains("is already this package"),
+        "{}",
+        String::from_utf8_lossy(&same.stdout)
+    );
+}
+
+#[test]
+fn a_registry_credential_comes_from_a_secret() {
+    let publisher = Publisher::new();
+    let hs = trusting(&publisher, true, "[]");
+    let registry = Registry::with_basic_auth("publisher", "s3cr3t-password");
+    let bytes = plain(&publisher, "web-search", "1.0.0", PLAIN_BODY);
+    let package = digest(&bytes);
+    registry.push_module(&bytes, "modules/web-search", "1");
+    let source = format!("oci://{}:1", registry.repo("modules/web-search"));
+
+    let anonymous = run_trusting(
+        &hs,
+        &registry,
+        &["module", "add", &source, "--accept", &package],
+    );
+    let line = one_error_line(&anonymous);
+    assert!(line.contains("refused the credentials"), "{line}");
+    assert!(line.contains("--credential secret:NAME"), "{line}");
+    hs.run_with_stdin(&["secret", "put", "REGISTRY"], b"publisher:s3cr3t-password")
+        .ok();
+    let args = [
+        "module",
+        "add",
+        &source,
+        "--credential",
+        "secret:REGISTRY",
+        "--accept",
+        &package,
+    ];
+    let path = package_file(&hs, "web-search.tar", &bytes);
+    let line = hs
+        .run(&["module", "add", &path, "--credential", "secret:REGISTRY"])
+        .failed_with_one_line();
+    assert!(line.contains("for oci:// sources only"), "{line}");
+    let added = run_trusting(&hs, &registry, &args);
+    let shown = format!(
+        "{}{}",
+        String::from_utf8_lossy(&added.stdout),
+        String::from_utf8_lossy(&added.stderr)
+    );
+    assert!(added.status.success(), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(listed(&hs).contains(&package));
 }

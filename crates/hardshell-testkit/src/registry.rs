@@ -1,26 +1,43 @@
 //! A real OCI registry (Debian's `docker-registry`, distribution 2.8) on
 //! 127.0.0.1 with TLS from a fresh test CA, optionally behind htpasswd Basic
-//! auth, killed by its pid on drop. Images reach it with `skopeo copy`.
+//! auth or Bearer tokens (`registry-token`: a token service of its own, as
+//! ghcr.io and Docker Hub have), killed by its pid on drop; and OCI layouts written by hand
+//! ([`Layout`]), honest or not, that `skopeo copy` pushes to it byte for
+//! byte. Module packages are published through these in tests
+//! ([`crate::modules::push_package`]).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::token::{ISSUER, SERVICE, TokenServer};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+#[cfg(feature = "registry-token")]
+pub mod token;
+#[cfg(feature = "registry-token")]
+use token::{ISSUER, SERVICE, TokenServer};
 
+use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+
+/// The registry, listening on loopback.
 pub struct Registry {
     child: Child,
     pub addr: SocketAddr,
-    /// The registry's storage, to corrupt a blob behind its back.
+    /// The registry's storage, to change a blob behind its back.
     pub storage: PathBuf,
     /// The test CA, PEM: what a client must trust.
     pub ca_pem: String,
-    /// `ca.crt` for skopeo's --dest-cert-dir.
-    cert_dir: PathBuf,
+    /// The test CA as a file, for `SSL_CERT_FILE`.
+    pub ca_file: PathBuf,
+    /// The directory of `ca.crt`, for skopeo's --dest-cert-dir.
+    pub cert_dir: PathBuf,
     credentials: Option<(String, String)>,
     /// The token service, when the registry uses Bearer tokens.
+    #[cfg(feature = "registry-token")]
     pub token: Option<TokenServer>,
     _dir: tempfile::TempDir,
 }
@@ -28,28 +45,32 @@ pub struct Registry {
 enum Auth {
     Anonymous,
     Basic,
+    #[cfg(feature = "registry-token")]
     Token,
     /// Token auth whose challenge names this realm, and no token service.
     Realm(String),
 }
 
 impl Registry {
+    /// Anonymous pulls and pushes.
     pub fn start() -> Self {
         Self::start_with(Auth::Anonymous, None)
     }
 
-    /// With htpasswd auth for `user:password`.
+    /// Every request needs Basic auth as `user:password`.
     pub fn with_basic_auth(user: &str, password: &str) -> Self {
         Self::start_with(Auth::Basic, Some((user.to_owned(), password.to_owned())))
     }
 
     /// With Bearer tokens from a token service (anonymous pulls allowed,
     /// pushes for `user:password`), as ghcr.io and Docker Hub do.
+    #[cfg(feature = "registry-token")]
     pub fn with_token_auth(user: &str, password: &str) -> Self {
         Self::start_with(Auth::Token, Some((user.to_owned(), password.to_owned())))
     }
 
-    /// With token auth whose challenge names `realm` (e.g. a plain-HTTP one).
+    /// With token auth whose challenge names `realm` (e.g. a plain-HTTP
+    /// one), and no token service behind it.
     pub fn with_token_realm(realm: &str) -> Self {
         Self::start_with(Auth::Realm(realm.to_owned()), None)
     }
@@ -64,14 +85,16 @@ impl Registry {
         );
         let cert_dir = dir.path().join("certs");
         std::fs::create_dir(&cert_dir).unwrap();
-        std::fs::write(cert_dir.join("ca.crt"), &ca_pem).unwrap();
+        let ca_file = cert_dir.join("ca.crt");
+        std::fs::write(&ca_file, &ca_pem).unwrap();
         std::fs::write(dir.path().join("server.crt"), &cert_pem).unwrap();
         std::fs::write(dir.path().join("server.key"), &key_pem).unwrap();
         let storage = dir.path().join("storage");
         std::fs::create_dir(&storage).unwrap();
-        let port = free_port();
+        #[cfg(feature = "registry-token")]
         let mut token = None;
         let auth = match (&mode, &credentials) {
+            #[cfg(feature = "registry-token")]
             (Auth::Token, Some((user, password))) => {
                 let server =
                     TokenServer::start(pki.cert_der.clone(), pki.key_der.clone(), user, password);
@@ -94,13 +117,14 @@ impl Registry {
                 )
             }
             (Auth::Realm(realm), _) => format!(
-                "auth:\n  token:\n    realm: {realm}\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
-                cert_dir.join("ca.crt").display()
+                "auth:\n  token:\n    realm: {realm}\n    service: hardshell-test-registry\n    issuer: hardshell-test-issuer\n    rootcertbundle: {}\n",
+                ca_file.display()
             ),
             _ => String::new(),
         };
+        let port = free_port();
         let config = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n\
              http:\n  addr: 127.0.0.1:{port}\n  tls:\n    certificate: {}\n    key: {}\n{auth}",
             storage.display(),
             dir.path().join("server.crt").display(),
@@ -112,20 +136,20 @@ impl Registry {
             .arg("serve")
             .arg(&config_path)
             .stdout(Stdio::null())
-            // Its request log (every skopeo probe is an "error") goes to a file.
             .stderr(Stdio::from(
                 std::fs::File::create(dir.path().join("registry.log")).unwrap(),
             ))
             .spawn()
             .expect("docker-registry is installed (scripts/install.sh)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
         let mut registry = Self {
             child,
-            addr,
+            addr: format!("127.0.0.1:{port}").parse().unwrap(),
             storage,
             ca_pem,
+            ca_file,
             cert_dir,
             credentials,
+            #[cfg(feature = "registry-token")]
             token,
             _dir: dir,
         };
@@ -155,8 +179,8 @@ impl Registry {
         format!("{}/{name}", self.addr)
     }
 
-    /// Pushes tag `tag` of the OCI layout at `layout` as `name:tag` (every
-    /// platform of an index, with `--all`).
+    /// Pushes tag `tag` of the layout at `layout` as `name:tag` (every
+    /// platform of an index), digests preserved.
     pub fn push(&self, layout: &Path, tag: &str, name: &str) {
         let mut command = Command::new("skopeo");
         command
@@ -180,7 +204,7 @@ impl Registry {
         );
     }
 
-    /// The registry's own copy of a blob.
+    /// The registry's own copy of the blob `sha256:<hex>`.
     pub fn blob_data(&self, digest: &str) -> PathBuf {
         let hex = digest.strip_prefix("sha256:").unwrap();
         self.storage.join(format!(
@@ -197,7 +221,8 @@ impl Drop for Registry {
     }
 }
 
-fn free_port() -> u16 {
+/// A port nothing listens on (for a registry that is down).
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -205,15 +230,79 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// A blob written to a layout.
+#[derive(Clone, Debug)]
+pub struct Blob {
+    pub digest: String,
+    pub size: u64,
+}
+
+impl Blob {
+    /// Its descriptor, of `media_type`.
+    pub fn descriptor(&self, media_type: &str) -> Value {
+        json!({"mediaType": media_type, "digest": self.digest, "size": self.size})
+    }
+}
+
+/// An OCI image layout written directly: blobs by digest and `index.json`
+/// tags, any manifest a test writes.
+pub struct Layout {
+    pub dir: PathBuf,
+    tags: Vec<Value>,
+}
+
+impl Layout {
+    pub fn new(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+        std::fs::write(dir.join("oci-layout"), br#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+        let layout = Self {
+            dir: dir.to_owned(),
+            tags: Vec::new(),
+        };
+        layout.write_index();
+        layout
+    }
+
+    pub fn blob(&self, bytes: &[u8]) -> Blob {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        let hex = digest.strip_prefix("sha256:").unwrap();
+        std::fs::write(self.dir.join("blobs/sha256").join(hex), bytes).unwrap();
+        Blob {
+            digest,
+            size: bytes.len() as u64,
+        }
+    }
+
+    /// Writes `manifest` (an OCI image manifest) and tags it `tag`.
+    pub fn tag_manifest(&mut self, tag: &str, manifest: &Value) -> Blob {
+        let blob = self.blob(manifest.to_string().as_bytes());
+        self.tags
+            .retain(|t| t["annotations"]["org.opencontainers.image.ref.name"] != tag);
+        self.tags.push(json!({
+            "mediaType": OCI_MANIFEST, "digest": blob.digest, "size": blob.size,
+            "annotations": {"org.opencontainers.image.ref.name": tag}
+        }));
+        self.write_index();
+        blob
+    }
+
+    fn write_index(&self) {
+        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": self.tags});
+        std::fs::write(self.dir.join("index.json"), index.to_string()).unwrap();
+    }
+}
+
 struct Pki {
     ca_pem: String,
     cert_pem: String,
     key_pem: String,
+    #[cfg_attr(not(feature = "registry-token"), allow(dead_code))]
     cert_der: Vec<u8>,
+    #[cfg_attr(not(feature = "registry-token"), allow(dead_code))]
     key_der: Vec<u8>,
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost it signed.
+/// A CA, and a certificate for 127.0.0.1 and localhost it signed.
 fn test_pki() -> Pki {
     let ca_key = KeyPair::generate().unwrap();
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -221,7 +310,7 @@ fn test_pki() -> Pki {
     ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     ca_params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, "hardshell image test CA");
+        .push(rcgen::DnType::CommonName, "hardshell registry test CA");
     let ca_cert = ca_params.self_signed(&ca_key).unwrap();
     let issuer = Issuer::new(ca_params, ca_key);
     let server_key = KeyPair::generate().unwrap();
@@ -236,5 +325,65 @@ fn test_pki() -> Pki {
         key_pem: server_key.serialize_pem(),
         cert_der: cert.der().to_vec(),
         key_der: server_key.serialize_der(),
+    }
+}
+
+/// A module package's `artifactType` (hardshell-modules' `ARTIFACT_TYPE`).
+pub const MODULE_ARTIFACT_TYPE: &str = "application/vnd.hardshell.module.v1";
+/// Its one layer's media type (hardshell-modules' `PACKAGE_MEDIA_TYPE`).
+pub const MODULE_LAYER: &str = "application/vnd.hardshell.module.layer.v1.tar";
+/// The image spec's empty config, `{}`.
+pub const EMPTY_CONFIG: &str = "application/vnd.oci.empty.v1+json";
+
+/// An artifact manifest of `artifact_type` with the empty config (written
+/// to `layout`) and `layers` (descriptors of blobs already in it).
+pub fn artifact_manifest(layout: &Layout, artifact_type: &str, layers: &[Value]) -> Value {
+    let config = layout.blob(b"{}");
+    json!({
+        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+        "config": config.descriptor(EMPTY_CONFIG),
+        "layers": layers,
+    })
+}
+
+/// What [`Registry::push_module`] published.
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    /// The manifest: what the tag resolves to.
+    pub manifest: Blob,
+    /// The layer: the package file.
+    pub layer: Blob,
+}
+
+impl Registry {
+    /// Publishes `package` as `name:tag`, as a publisher does
+    /// (`scripts/module-push.sh`): one layer, the file itself.
+    pub fn push_module(&self, package: &[u8], name: &str, tag: &str) -> Pushed {
+        self.push_artifact(name, tag, |layout| {
+            let layer = layout.blob(package);
+            let manifest = artifact_manifest(
+                layout,
+                MODULE_ARTIFACT_TYPE,
+                &[layer.descriptor(MODULE_LAYER)],
+            );
+            (manifest, layer)
+        })
+    }
+
+    /// Pushes the manifest `build` writes into a fresh layout as `name:tag`
+    /// (any shape, for the tests that must refuse it); `build` returns the
+    /// manifest and the blob the test cares about.
+    pub fn push_artifact(
+        &self,
+        name: &str,
+        tag: &str,
+        build: impl FnOnce(&Layout) -> (Value, Blob),
+    ) -> Pushed {
+        let dir = tempfile::tempdir().unwrap();
+        let mut layout = Layout::new(dir.path());
+        let (manifest, layer) = build(&layout);
+        let manifest = layout.tag_manifest(tag, &manifest);
+        self.push(&layout.dir, tag, name);
+        Pushed { manifest, layer }
     }
 }
