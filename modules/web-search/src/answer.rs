@@ -145,7 +145,9 @@ fn refusal(status: u16, body: &[u8]) -> String {
         );
     }
     if status == 429 {
-        return format!("Brave Search's rate limit or quota is reached (HTTP 429{quoted}): try again later");
+        return format!(
+            "Brave Search's rate limit or quota is reached (HTTP 429{quoted}): try again later"
+        );
     }
     format!("Brave Search answered HTTP {status}{quoted}")
 }

@@ -36,11 +36,15 @@ pub fn path_and_query(search: &Search) -> String {
 
 /// The request's headers, in order.
 pub fn headers() -> [(&'static str, &'static str); 2] {
-    [("accept", "application/json"), (KEY_HEADER, KEY_PLACEHOLDER)]
+    [
+        ("accept", "application/json"),
+        (KEY_HEADER, KEY_PLACEHOLDER),
+    ]
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
