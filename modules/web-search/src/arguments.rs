@@ -18,9 +18,11 @@ pub struct Search {
 }
 
 impl Search {
-    /// Parses `{"query": string, "count"?: integer}`. The query must be
-    /// within Brave's limits; a count out of range is brought into it (a
-    /// small model asks for 0 or a million as readily as for 5, and
+    /// Parses `{"query": string, "count"?: integer}`. The query's words are
+    /// joined by single spaces and cut to Brave's limits (a model writes
+    /// more than 400 characters as readily as a line break, and the first
+    /// words are still a search); a count out of range is brought into it
+    /// (a small model asks for 0 or a million as readily as for 5, and
     /// either still means "some results").
     pub fn parse(arguments: &str) -> Result<Self, String> {
         let value: serde_json::Value = serde_json::from_str(arguments)
@@ -28,26 +30,19 @@ impl Search {
         let object = value
             .as_object()
             .ok_or("the arguments are not a JSON object")?;
-        let query = object
+        let written = object
             .get("query")
             .and_then(serde_json::Value::as_str)
-            .ok_or("`query` is required and must be a string")?
-            .trim();
+            .ok_or("`query` is required and must be a string")?;
+        if written
+            .chars()
+            .any(|c| c.is_control() && !c.is_whitespace())
+        {
+            return Err("`query` holds control characters".to_owned());
+        }
+        let query = within_limits(written);
         if query.is_empty() {
             return Err("`query` is empty: say what to search for".to_owned());
-        }
-        if query.chars().count() > MAX_QUERY_CHARS {
-            return Err(format!(
-                "`query` is longer than {MAX_QUERY_CHARS} characters: shorten it"
-            ));
-        }
-        if query.split_whitespace().count() > MAX_QUERY_WORDS {
-            return Err(format!(
-                "`query` has more than {MAX_QUERY_WORDS} words: shorten it"
-            ));
-        }
-        if query.chars().any(char::is_control) {
-            return Err("`query` holds control characters".to_owned());
         }
         let count = match object.get("count") {
             None | Some(serde_json::Value::Null) => DEFAULT_COUNT,
@@ -59,11 +54,29 @@ impl Search {
                 u8::try_from(count.clamp(1, i64::from(MAX_COUNT))).unwrap_or(MAX_COUNT)
             }
         };
-        Ok(Self {
-            query: query.to_owned(),
-            count,
-        })
+        Ok(Self { query, count })
     }
+}
+
+/// `written`'s first words, joined by single spaces, within
+/// [`MAX_QUERY_WORDS`] words and [`MAX_QUERY_CHARS`] characters.
+fn within_limits(written: &str) -> String {
+    let mut query = String::new();
+    for word in written.split_whitespace().take(MAX_QUERY_WORDS) {
+        let separator = usize::from(!query.is_empty());
+        if query.chars().count() + separator + word.chars().count() > MAX_QUERY_CHARS {
+            if query.is_empty() {
+                // One word longer than the limit: its first characters.
+                query = word.chars().take(MAX_QUERY_CHARS).collect();
+            }
+            break;
+        }
+        if separator == 1 {
+            query.push(' ');
+        }
+        query.push_str(word);
+    }
+    query
 }
 
 #[cfg(test)]
@@ -107,15 +120,31 @@ mod tests {
             "{}",
             r#"{"query": 5}"#,
             r#"{"query": "   "}"#,
+            r#"{"query": " \n\t "}"#,
             r#"{"query": "a\u0000b"}"#,
             r#"{"query": "q", "count": "five"}"#,
             r#"{"query": "q", "count": 2.5}"#,
         ] {
             assert!(Search::parse(arguments).is_err(), "{arguments}");
         }
-        let long = format!(r#"{{"query": "{}"}}"#, "a".repeat(MAX_QUERY_CHARS + 1));
-        assert!(Search::parse(&long).is_err());
-        let wordy = format!(r#"{{"query": "{}"}}"#, "a ".repeat(MAX_QUERY_WORDS + 1));
-        assert!(Search::parse(&wordy).is_err());
+    }
+
+    #[test]
+    fn a_query_is_one_line_within_braves_limits() {
+        let read = |query: &str| {
+            Search::parse(&serde_json::json!({ "query": query }).to_string()).map(|s| s.query)
+        };
+        assert_eq!(
+            read("rust\n\tsandbox  guide\r\n"),
+            Ok("rust sandbox guide".into())
+        );
+        let long = "word ".repeat(200);
+        let cut = read(&long).unwrap();
+        assert_eq!(cut.split(' ').count(), MAX_QUERY_WORDS);
+        let wide = "abcdefghij ".repeat(60);
+        let cut = read(&wide).unwrap();
+        assert!(cut.chars().count() <= MAX_QUERY_CHARS && cut.ends_with("abcdefghij"));
+        let one = "x".repeat(1000);
+        assert_eq!(read(&one).unwrap().chars().count(), MAX_QUERY_CHARS);
     }
 }
