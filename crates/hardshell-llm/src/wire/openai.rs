@@ -183,7 +183,13 @@ impl Decoder {
                 if let Some(id) = str_at(call, "/id").filter(|id| !id.is_empty()) {
                     pending.id = id.to_owned();
                 }
-                if let Some(name) = str_at(call, "/function/name") {
+                // OpenAI sends the name once, in the call's first chunk;
+                // llama-cpp-python's server repeats it whole in every chunk.
+                // A chunk naming exactly what the call is already named is
+                // that repeat, not another piece of the name.
+                if let Some(name) = str_at(call, "/function/name")
+                    && pending.name != name
+                {
                     pending.name.push_str(name);
                 }
                 if let Some(arguments) = str_at(call, "/function/arguments") {
