@@ -95,11 +95,10 @@ fn push_message(messages: &mut Vec<Value>, role: Role, content: &[Content]) {
     }
     match role {
         Role::Assistant if !calls.is_empty() => {
-            let text = if text.is_empty() {
-                Value::Null
-            } else {
-                json!(text)
-            };
+            // Empty text is sent as "", not null: the format allows either
+            // beside tool calls, and llama-cpp-python's server refuses null
+            // (its request model requires a string), so a turn after a tool
+            // call would fail there.
             messages.push(json!({ "role": "assistant", "content": text, "tool_calls": calls }));
         }
         Role::Assistant if !text.is_empty() => {

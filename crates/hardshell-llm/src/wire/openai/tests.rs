@@ -335,7 +335,7 @@ fn the_request_body_follows_chat_completions() {
             "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "What is in notes.md?"},
-                {"role": "assistant", "content": null, "tool_calls": [{
+                {"role": "assistant", "content": "", "tool_calls": [{
                     "id": "call_a", "type": "function",
                     "function": {"name": "read_file", "arguments": "{\"path\":\"notes.md\"}"},
                 }]},
