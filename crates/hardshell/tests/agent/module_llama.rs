@@ -239,8 +239,14 @@ fn the_local_model_searches_the_web_through_the_module_and_reads_the_results() {
     // The key is nowhere but the broker: not in any model request, not in
     // any process of the agent's shell or the module's.
     assert!(exchanges.iter().all(|e| !e.request.contains(KEY)));
-    let holding = held_below(running.child.id(), KEY);
+    let up = running.child.id();
+    let holding = held_below(up, KEY);
     assert!(holding.is_empty(), "the key is held by {holding:?}");
+    // The search finds it where it is: `up`, whose broker swapped it in.
+    assert_eq!(
+        crate::shell::in_memory_unless_gone(up, KEY.as_bytes()),
+        Some(true)
+    );
     running.stop();
 
     assert_eq!(
