@@ -262,12 +262,12 @@ fn the_local_model_searches_the_web_through_the_module_and_reads_the_results() {
 /// A turn in which the scripted model calls the tool once, then says
 /// "Done.", with `web-search` locked from `manifest` (its own `module.toml`,
 /// or one a test edited) and `stored_key` in the secret store; gives the
-/// instance, the turn's events and what the model was sent after the call.
+/// instance and what the model was sent after the call.
 fn scripted_search(
     brave: &BraveApi,
     manifest: &str,
     stored_key: Option<&str>,
-) -> (Instance, Vec<(String, serde_json::Value)>, String) {
+) -> (Instance, String) {
     let (model_url, model_seen) = scripted_provider(vec![
         Step::call(TOOL, json!({ "query": "hardshell sandbox", "count": 2 })),
         Step::say("Done."),
@@ -294,7 +294,7 @@ fn scripted_search(
     let requests = model_seen.lock().unwrap().clone();
     assert_eq!(requests.len(), 2, "{requests:?}");
     running.stop();
-    (hs, events, requests[1].1.clone())
+    (hs, requests[1].1.clone())
 }
 
 #[test]
@@ -307,7 +307,7 @@ fn a_search_toward_a_host_the_module_was_not_granted_is_refused() {
         "host = \"api.search.example\"",
     );
     assert_eq!(elsewhere.matches("api.search.example").count(), 2);
-    let (hs, _, after) = scripted_search(&brave, &elsewhere, Some(KEY));
+    let (hs, after) = scripted_search(&brave, &elsewhere, Some(KEY));
 
     // The module host refused it: nothing reached Brave's address, though
     // the name leads there, and the model was told it was denied.
@@ -332,7 +332,7 @@ fn a_wrong_key_is_refused_by_brave_and_the_model_gets_a_clean_tool_error() {
     let brave = BraveApi::serve(KEY);
     let (manifest, _) = first_party("web-search");
     let wrong = "BSA-not-the-owners-key-0000000000000000";
-    let (hs, _, after) = scripted_search(&brave, &manifest, Some(wrong));
+    let (hs, after) = scripted_search(&brave, &manifest, Some(wrong));
 
     // The wrong key reached Brave (swapped in by the broker), which
     // refused it as its API does.
@@ -366,7 +366,7 @@ fn a_wrong_key_is_refused_by_brave_and_the_model_gets_a_clean_tool_error() {
 fn an_absent_key_never_reaches_brave_and_the_model_gets_a_clean_tool_error() {
     let brave = BraveApi::serve(KEY);
     let (manifest, _) = first_party("web-search");
-    let (hs, _, after) = scripted_search(&brave, &manifest, None);
+    let (hs, after) = scripted_search(&brave, &manifest, None);
 
     // The broker had no key to swap in: the placeholder was refused there
     // and nothing reached Brave.
