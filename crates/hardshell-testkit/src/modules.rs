@@ -214,16 +214,49 @@ pub fn tar_of(entries: &[Entry]) -> Vec<u8> {
 /// once per test binary into a target directory beside the tests' own.
 pub fn guest(name: &str) -> Vec<u8> {
     static GUESTS: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    let directory = GUESTS.get_or_init(build_guests);
+    let directory = GUESTS.get_or_init(|| {
+        build_components(&repository().join("crates/hardshell-module-host/guests"))
+    });
+    read_component(directory, name)
+}
+
+/// The first-party module `name` (from `modules/<name>` at the repository's
+/// root), built from source once per test binary: its `module.toml` (the
+/// crate's `manifest.toml` with the built component's digest under
+/// `[files]`) and its component, `module.wasm`, ready to sign.
+pub fn first_party(name: &str) -> (String, Vec<u8>) {
+    static MODULES: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    let directory = MODULES.get_or_init(|| build_components(&repository().join("modules")));
+    let wasm = read_component(directory, &name.replace('-', "_"));
+    let source = repository()
+        .join("modules")
+        .join(name)
+        .join("manifest.toml");
+    let manifest = std::fs::read_to_string(&source)
+        .unwrap_or_else(|error| panic!("reading {}: {error}", source.display()));
+    let manifest = format!(
+        "{}\n\n[files]\n\"module.wasm\" = \"{}\"\n",
+        manifest.trim_end(),
+        digest(&wasm)
+    );
+    (manifest, wasm)
+}
+
+fn repository() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn read_component(directory: &std::path::Path, name: &str) -> Vec<u8> {
     let path = directory.join(format!("{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|error| panic!("reading {}: {error}", path.display()))
 }
 
-fn build_guests() -> std::path::PathBuf {
-    let guests = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("hardshell-module-host")
-        .join("guests");
+/// Builds the wasm32-wasip2 workspace at `workspace` and gives the
+/// directory its components are in. Every such workspace builds into the
+/// same target directory: the test guests and the first-party modules
+/// share their dependencies and release profile, so the second build
+/// reuses what the first compiled.
+fn build_components(workspace: &std::path::Path) -> std::path::PathBuf {
     // The test binary is `<target>/<profile>/deps/<name>`.
     let executable = std::env::current_exe().expect("the test binary's path");
     let target = executable
@@ -240,17 +273,18 @@ fn build_guests() -> std::path::PathBuf {
             "--target",
             "wasm32-wasip2",
         ])
-        .current_dir(&guests)
+        .current_dir(workspace)
         .env("CARGO_TARGET_DIR", &target)
         // Flags meant for the host build (coverage, sanitizers) would break
         // or slow the wasm build.
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .status()
-        .expect("running cargo to build the test guests");
+        .expect("running cargo to build the wasm components");
     assert!(
         status.success(),
-        "building the test guests failed; is the target installed? `rustup target add wasm32-wasip2`"
+        "building the components in {} failed; is the target installed? `rustup target add wasm32-wasip2`",
+        workspace.display()
     );
     target.join("wasm32-wasip2").join("release")
 }

@@ -95,11 +95,10 @@ fn push_message(messages: &mut Vec<Value>, role: Role, content: &[Content]) {
     }
     match role {
         Role::Assistant if !calls.is_empty() => {
-            let text = if text.is_empty() {
-                Value::Null
-            } else {
-                json!(text)
-            };
+            // Empty text is sent as "", not null: the format allows either
+            // beside tool calls, and llama-cpp-python's server refuses null
+            // (its request model requires a string), so a turn after a tool
+            // call would fail there.
             messages.push(json!({ "role": "assistant", "content": text, "tool_calls": calls }));
         }
         Role::Assistant if !text.is_empty() => {
@@ -183,7 +182,13 @@ impl Decoder {
                 if let Some(id) = str_at(call, "/id").filter(|id| !id.is_empty()) {
                     pending.id = id.to_owned();
                 }
-                if let Some(name) = str_at(call, "/function/name") {
+                // OpenAI sends the name once, in the call's first chunk;
+                // llama-cpp-python's server repeats it whole in every chunk.
+                // A chunk naming exactly what the call is already named is
+                // that repeat, not another piece of the name.
+                if let Some(name) = str_at(call, "/function/name")
+                    && pending.name != name
+                {
                     pending.name.push_str(name);
                 }
                 if let Some(arguments) = str_at(call, "/function/arguments") {

@@ -8,6 +8,7 @@ mod channels;
 mod durability;
 mod exec_secrets;
 mod models;
+mod module_llama;
 mod module_turns;
 mod running;
 mod scripted;

@@ -42,12 +42,24 @@ impl Running {
     /// [`Running::start`] with more environment for `up`; returns once `up`
     /// says it is ready (the edge serves and the agent answers).
     pub fn start_with(hs: &Instance, extra_env: &[(&str, &str)]) -> Running {
+        Self::start_command(Self::up_command(hs, extra_env))
+    }
+
+    /// The command [`Running::start_with`] runs, for a test that runs it
+    /// another way (wrapped in a namespace of its own).
+    pub fn up_command(hs: &Instance, extra_env: &[(&str, &str)]) -> std::process::Command {
         let mut command = hs.command(&["up"]);
         command
             .env("RUST_LOG", "info")
             .env("HARDSHELL_TEST_LLM_KEY", env("HARDSHELL_TEST_LLM_KEY"))
             .envs(extra_env.iter().copied())
             .stdout(Stdio::null());
+        command
+    }
+
+    /// Runs `command` (an `up`, whose process it ends up as) and returns
+    /// once it says it is ready.
+    pub fn start_command(command: std::process::Command) -> Running {
         let up = Up::start(command, Duration::from_secs(60));
         Running {
             child: up.child,

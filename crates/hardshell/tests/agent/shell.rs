@@ -151,7 +151,7 @@ fn shell_of(mut pid: u32, up: u32) -> u32 {
 }
 
 /// Whether `ancestor` is among `pid`'s parents.
-fn descends_from(mut pid: u32, ancestor: u32) -> bool {
+pub(crate) fn descends_from(mut pid: u32, ancestor: u32) -> bool {
     for _ in 0..8 {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             return false;
@@ -225,7 +225,7 @@ fn in_memory(pid: u32, needle: &[u8]) -> bool {
 
 /// [`in_memory`], or `None` when `pid` exited before or while it was read
 /// (a short-lived process of a shell: gone, it holds nothing).
-fn in_memory_unless_gone(pid: u32, needle: &[u8]) -> Option<bool> {
+pub(crate) fn in_memory_unless_gone(pid: u32, needle: &[u8]) -> Option<bool> {
     use std::os::unix::fs::FileExt;
     let gone = || !std::path::Path::new(&format!("/proc/{pid}")).exists();
     let (maps, memory) = match (

@@ -81,6 +81,47 @@ fn index_keyed_tool_call_pieces_are_assembled() {
 }
 
 #[test]
+fn a_name_repeated_in_every_chunk_is_one_name() {
+    // llama-cpp-python's server, when `tool_choice` names a function: the
+    // id and the whole name in every chunk, the arguments in pieces.
+    let piece = |arguments: &str| {
+        chunk(
+            json!({"role": null, "content": null,
+                "function_call": {"name": "web-search__search", "arguments": arguments},
+                "tool_calls": [{"index": 0, "id": "call__0_web-search__search_cmpl-1", "type": "function",
+                    "function": {"name": "web-search__search", "arguments": arguments}}]}),
+            None,
+        )
+    };
+    let stream = [
+        piece("{\"query\""),
+        piece(": \"rust\""),
+        piece("}"),
+        chunk(
+            json!({"role": null, "content": null, "tool_calls": null}),
+            Some("tool_calls"),
+        ),
+        "data: [DONE]\n\n".to_owned(),
+    ]
+    .concat();
+    let (events, error) = decode_in_pieces(ProviderKind::OpenAi, &stream, stream.len());
+    assert_eq!(error, None);
+    assert_eq!(
+        events,
+        vec![
+            ChatEvent::ToolCall {
+                id: "call__0_web-search__search_cmpl-1".into(),
+                name: "web-search__search".into(),
+                arguments: r#"{"query": "rust"}"#.into()
+            },
+            ChatEvent::Finished {
+                reason: StopReason::ToolUse
+            },
+        ]
+    );
+}
+
+#[test]
 fn a_server_that_sends_no_usage_still_finishes() {
     let stream = [
         chunk(json!({"content": "Hi"}), None),
@@ -294,7 +335,7 @@ fn the_request_body_follows_chat_completions() {
             "messages": [
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "What is in notes.md?"},
-                {"role": "assistant", "content": null, "tool_calls": [{
+                {"role": "assistant", "content": "", "tool_calls": [{
                     "id": "call_a", "type": "function",
                     "function": {"name": "read_file", "arguments": "{\"path\":\"notes.md\"}"},
                 }]},
