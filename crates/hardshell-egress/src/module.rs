@@ -13,7 +13,7 @@ use std::sync::Arc;
 use hardshell_audit::AuditLog;
 use hardshell_audit::event::ShellKind;
 use hardshell_broker::address::AddressGuard;
-use hardshell_broker::policy::{EgressPolicy, Route};
+use hardshell_broker::policy::{EgressPolicy, Placeholders, Route};
 use hardshell_broker::proxy::{Broker, SecretLookup};
 use hardshell_broker::secrets::{Binding, LiveScanner};
 use hardshell_config::Cidr;
@@ -85,6 +85,25 @@ pub fn module_broker(
             tls: access.scheme == Scheme::Https,
             ..Route::default()
         });
+    }
+    if capabilities.public_web {
+        // After the module's own routes, which the broker tries first.
+        // Read only, any host on its scheme's port; the address guard
+        // refuses every internal address a name resolves to. Placeholders
+        // are inert here: a secret bound to a granted host is swapped only
+        // on that host's own route, within its path and method rules, never
+        // on a read of the same host's other pages through these.
+        let read = Some(vec!["GET".to_owned(), "HEAD".to_owned()]);
+        for (port, tls) in [(443, true), (80, false)] {
+            routes.push(Route {
+                any_host: true,
+                ports: vec![port],
+                methods: read.clone(),
+                tls,
+                placeholders: Placeholders::Inert { key: None },
+                ..Route::default()
+            });
+        }
     }
     let mut bindings: BTreeMap<String, Binding> = BTreeMap::new();
     for used in &capabilities.secrets {
@@ -178,6 +197,59 @@ mod tests {
         assert!(
             matches!(refused, Err(EgressError::ModuleHost { .. })),
             "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_public_web_is_read_only_after_the_modules_routes_and_never_carries_a_secret() {
+        use hardshell_broker::policy::Request;
+        use hardshell_vocabulary::Host;
+        let broker = broker_for(
+            r#"{"memory_mb": 8, "timeout_ms": 100, "public_web": true, "hosts": [
+                {"host": "api.example", "methods": ["GET"], "path_prefix": "/v1/"}],
+               "secrets": [{"name": "API_KEY", "host": "api.example"}]}"#,
+        )
+        .await
+        .unwrap();
+        let policy = &broker.policy;
+        let (api, news) = (
+            Host::parse("api.example").unwrap(),
+            Host::parse("news.example").unwrap(),
+        );
+        let get = |host, port, method, path| {
+            policy.decide(&Request::Http {
+                host,
+                port,
+                method,
+                path,
+            })
+        };
+        // The granted host's own route, with its secret, for its paths.
+        let own = get(&api, 443, "GET", "/v1/search").unwrap();
+        assert!(!own.any_host && own.placeholders == Placeholders::Bound);
+        // Any other page, of it or of any host: read only, secrets inert.
+        for (host, path) in [(&api, "/admin"), (&news, "/today")] {
+            let public = get(host, 443, "GET", path).unwrap();
+            assert!(public.any_host && public.tls);
+            assert_eq!(public.placeholders, Placeholders::Inert { key: None });
+        }
+        assert!(get(&news, 80, "HEAD", "/").is_ok_and(|route| !route.tls));
+        assert!(get(&news, 443, "POST", "/form").is_err());
+        assert!(get(&news, 8443, "GET", "/").is_err());
+        // Without the capability, none of it.
+        let narrow = broker_for(r#"{"memory_mb": 8, "timeout_ms": 100}"#)
+            .await
+            .unwrap();
+        assert!(
+            narrow
+                .policy
+                .decide(&Request::Http {
+                    host: &news,
+                    port: 443,
+                    method: "GET",
+                    path: "/"
+                })
+                .is_err()
         );
     }
 }

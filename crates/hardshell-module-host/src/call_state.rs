@@ -56,7 +56,7 @@ impl CallState {
             wasi: wasi_context(grants)?,
             table,
             http_ctx,
-            http: GrantedHttp::new(grants.hosts.clone(), egress, body_limits),
+            http: GrantedHttp::new(grants.hosts.clone(), grants.public_web, egress, body_limits),
             memory: MemoryCap::new(grants.memory_mb),
         })
     }

@@ -168,33 +168,39 @@ impl Egress for ProxyEgress {
     }
 }
 
-/// `head` as the broker takes it: `http://` as it is, `https://` as
-/// `http://` to the same host with its port written out (see
-/// [`ProxyEgress`]); any other scheme refused.
+/// `head` as the broker takes it: `http://` to the same host with its port
+/// always written out, `https://` sent as `http://` too (see
+/// [`ProxyEgress`]); any other scheme refused. The port is written for
+/// `http://` as well: for a URL without one the broker picks 443 when any
+/// route for the host speaks TLS, and a module granted the public web has
+/// such a route for every host, so `http://host/` would go out as TLS to
+/// port 443.
 fn to_broker(mut head: http::Request<()>) -> Result<http::Request<()>, EgressError> {
     let uri = head.uri();
-    match uri.scheme_str() {
-        Some("http") => Ok(head),
-        Some("https") => {
-            let host = uri.host().unwrap_or_default();
-            let port = uri.port_u16().unwrap_or(443);
-            let path = uri.path_and_query().map_or("/", |p| p.as_str());
-            // An IPv6 address keeps its brackets.
-            let host = if host.contains(':') && !host.starts_with('[') {
-                format!("[{host}]")
-            } else {
-                host.to_owned()
-            };
-            let plain: http::Uri = format!("http://{host}:{port}{path}")
-                .parse()
-                .map_err(|_| EgressError::UnsupportedScheme("https".to_owned()))?;
-            *head.uri_mut() = plain;
-            Ok(head)
+    let default_port = match uri.scheme_str() {
+        Some("http") => 80,
+        Some("https") => 443,
+        other => {
+            return Err(EgressError::UnsupportedScheme(
+                other.unwrap_or_default().to_owned(),
+            ));
         }
-        other => Err(EgressError::UnsupportedScheme(
-            other.unwrap_or_default().to_owned(),
-        )),
-    }
+    };
+    let scheme = uri.scheme_str().unwrap_or_default().to_owned();
+    let host = uri.host().unwrap_or_default();
+    let port = uri.port_u16().unwrap_or(default_port);
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    // An IPv6 address keeps its brackets.
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let plain: http::Uri = format!("http://{host}:{port}{path}")
+        .parse()
+        .map_err(|_| EgressError::UnsupportedScheme(scheme))?;
+    *head.uri_mut() = plain;
+    Ok(head)
 }
 
 /// The stream `connecting` gives, if it gives one within `limit`.
@@ -274,7 +280,7 @@ mod tests {
     }
 
     #[test]
-    fn https_reaches_the_broker_as_http_with_its_port_written_out() {
+    fn every_request_reaches_the_broker_as_http_with_its_port_written_out() {
         assert_eq!(
             sent("https://api.example/v1/x?q=1").unwrap(),
             "http://api.example:443/v1/x?q=1"
@@ -284,9 +290,15 @@ mod tests {
             "http://api.example:8443/"
         );
         assert_eq!(sent("https://[::1]:8443/y").unwrap(), "http://[::1]:8443/y");
+        // Plain http's port is written too, so the broker never reads a
+        // port-less URL as TLS to 443.
         assert_eq!(
             sent("http://api.example/x").unwrap(),
-            "http://api.example/x"
+            "http://api.example:80/x"
+        );
+        assert_eq!(
+            sent("http://api.example:8080/").unwrap(),
+            "http://api.example:8080/"
         );
         assert!(matches!(
             sent("ftp://api.example/x"),

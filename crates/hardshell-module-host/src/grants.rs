@@ -19,6 +19,9 @@ pub const MAX_TIMEOUT_MS: u64 = 10 * 60 * 1000;
 pub struct Grants {
     /// Where its outgoing HTTP requests may go; empty: nowhere.
     pub hosts: Vec<HostGrant>,
+    /// Besides `hosts`: `GET` and `HEAD` of any host on its scheme's default
+    /// port (the broker refuses internal addresses).
+    pub public_web: bool,
     /// Its view of the conversation's workspace, if any.
     pub workspace: Workspace,
     /// Linear memory (all memories together) a call may hold, in MiB.
@@ -32,6 +35,7 @@ impl Grants {
     pub fn compute_only(memory_mb: u32, timeout_ms: u64) -> Self {
         Self {
             hosts: Vec::new(),
+            public_web: false,
             workspace: Workspace::None,
             memory_mb,
             timeout_ms,
@@ -48,6 +52,7 @@ impl Grants {
         };
         Self {
             hosts: grants.hosts,
+            public_web: grants.public_web,
             workspace,
             memory_mb: grants.memory_mb,
             timeout_ms: grants.timeout_ms,

@@ -70,10 +70,18 @@ pub enum Denial {
 /// broker's view of paths) or a method of the module's own invention.
 pub const ANY_METHOD: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
+/// The methods the public web is read with.
+pub const PUBLIC_WEB_METHODS: [&str; 2] = ["GET", "HEAD"];
+
 /// Checks one request against the grants: scheme, host (as a [`Host`]), port
 /// (the scheme's default when absent), method and path prefix must all match
-/// one grant. Userinfo is refused outright.
-pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Permit, Denial> {
+/// one grant; or, with `public_web`, a `GET` or `HEAD` of a host name on its
+/// scheme's default port that no grant names. Userinfo is refused outright.
+pub fn permit<B>(
+    request: &http::Request<B>,
+    grants: &[HostGrant],
+    public_web: bool,
+) -> Result<Permit, Denial> {
     let uri = request.uri();
     let authority = uri.authority().ok_or(Denial::NoHost)?;
     let host = authority.host().to_ascii_lowercase();
@@ -101,7 +109,22 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
     // name's length.
     let host = shown(&host, MAX_HOST_SHOWN);
     if grants_here.is_empty() {
-        return Err(Denial::HostNotGranted { scheme, host, port });
+        let default_port = matches!((scheme.as_str(), port), ("https", 443) | ("http", 80));
+        if !(public_web && default_port && parsed_host.is_some()) {
+            return Err(Denial::HostNotGranted { scheme, host, port });
+        }
+        // A host no grant names, on the public web: read only. A host a
+        // grant names keeps that grant's rules instead.
+        let method = request.method().as_str();
+        if !PUBLIC_WEB_METHODS.contains(&method) {
+            return Err(Denial::MethodNotGranted {
+                method: shown(method, MAX_METHOD_SHOWN),
+                scheme,
+                host,
+                port,
+            });
+        }
+        return Ok(head_of(request));
     }
     let method = request.method().as_str();
     let method_granted = |grant: &&HostGrant| {
@@ -131,14 +154,19 @@ pub fn permit<B>(request: &http::Request<B>, grants: &[HostGrant]) -> Result<Per
     if !path_granted {
         return Err(Denial::PathNotGranted { scheme, host, port });
     }
-    // Copied part by part, which cannot fail: a builder's error here could
-    // only have been reported as some denial it was not.
+    Ok(head_of(request))
+}
+
+/// The permitted request's head. Copied part by part, which cannot fail: a
+/// builder's error here could only have been reported as some denial it was
+/// not.
+fn head_of<B>(request: &http::Request<B>) -> Permit {
     let mut head = http::Request::new(());
     *head.method_mut() = request.method().clone();
-    *head.uri_mut() = uri.clone();
+    *head.uri_mut() = request.uri().clone();
     *head.version_mut() = request.version();
     *head.headers_mut() = request.headers().clone();
-    Ok(Permit { request: head })
+    Permit { request: head }
 }
 
 /// The longest host a denial names: a DNS name's length.
@@ -188,6 +216,7 @@ fn path_is_below(path: &str, prefix: &str) -> bool {
 /// refused.
 pub(crate) struct GrantedHttp {
     hosts: Vec<HostGrant>,
+    public_web: bool,
     egress: Arc<dyn Egress>,
     limits: BodyLimits,
     held: HeldBudget,
@@ -200,6 +229,7 @@ impl std::fmt::Debug for GrantedHttp {
         formatter
             .debug_struct("GrantedHttp")
             .field("hosts", &self.hosts)
+            .field("public_web", &self.public_web)
             .field("limits", &self.limits)
             .field("denied", &self.denied)
             .finish_non_exhaustive()
@@ -207,9 +237,15 @@ impl std::fmt::Debug for GrantedHttp {
 }
 
 impl GrantedHttp {
-    pub(crate) fn new(hosts: Vec<HostGrant>, egress: Arc<dyn Egress>, limits: BodyLimits) -> Self {
+    pub(crate) fn new(
+        hosts: Vec<HostGrant>,
+        public_web: bool,
+        egress: Arc<dyn Egress>,
+        limits: BodyLimits,
+    ) -> Self {
         Self {
             hosts,
+            public_web,
             egress,
             limits,
             held: HeldBudget::new(limits.held_response_bytes),
@@ -247,7 +283,7 @@ impl WasiHttpHooks for GrantedHttp {
         _options: Option<RequestOptions>,
         _body_error: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
-        let permit = match permit(&request, &self.hosts) {
+        let permit = match permit(&request, &self.hosts, self.public_web) {
             Ok(permit) => permit,
             Err(denial) => {
                 tracing::info!(%denial, "module request refused");

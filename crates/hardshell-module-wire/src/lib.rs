@@ -66,6 +66,11 @@ pub struct HostStart {
 pub struct ModuleGrants {
     /// Where its outgoing HTTP requests may go; empty: nowhere.
     pub hosts: Vec<HostGrant>,
+    /// Besides `hosts`: `GET` and `HEAD` of any host on its scheme's default
+    /// port, the broker deciding every address a name resolves to (never an
+    /// internal one), no secret swapped in.
+    #[serde(default)]
+    pub public_web: bool,
     /// Its view of the conversation's workspace (at `/workspace` in its
     /// shell), if any.
     pub workspace: WorkspaceGrant,
@@ -203,7 +208,7 @@ mod tests {
     #[test]
     fn the_start_argument_keeps_its_wire_shape_and_checks_its_hosts() {
         pinned::<HostStart>(
-            r#"{"component":"/module/module.wasm","proxy":"127.0.0.1:3128","grants":{"hosts":[{"scheme":"https","host":"api.search.example","port":443,"methods":["GET"],"path_prefix":"/v1/"}],"workspace":"read","memory_mb":64,"timeout_ms":5000}}"#,
+            r#"{"component":"/module/module.wasm","proxy":"127.0.0.1:3128","grants":{"hosts":[{"scheme":"https","host":"api.search.example","port":443,"methods":["GET"],"path_prefix":"/v1/"}],"public_web":false,"workspace":"read","memory_mb":64,"timeout_ms":5000}}"#,
         );
         let odd_host =
             r#"{"scheme":"https","host":"Evil Host","port":443,"methods":null,"path_prefix":null}"#;

@@ -25,6 +25,13 @@ pub struct Capabilities {
     /// The hosts it may reach, through the broker, as routes of its own.
     #[serde(default)]
     pub hosts: Vec<HostAccess>,
+    /// Besides `hosts`: reading any public web page, `GET` and `HEAD` of any
+    /// host on port 443 (https) or 80 (http), through the broker, which
+    /// refuses every internal address a name resolves to; no secret is sent
+    /// there (a secret binds to one of `hosts`). What the `fetch` module
+    /// needs; the owner is shown it as the widest grant there is.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub public_web: bool,
     /// Secrets it may use, each as a placeholder bound to one of `hosts`.
     #[serde(default)]
     pub secrets: Vec<SecretUse>,
@@ -53,6 +60,10 @@ pub struct HostAccess {
     /// The path its requests must start with; absent: any path.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path_prefix: Option<String>,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 fn https_port() -> u16 {
@@ -125,6 +136,7 @@ impl Capabilities {
             .collect();
         ModuleGrants {
             hosts,
+            public_web: self.public_web,
             workspace: match self.workspace {
                 WorkspaceAccess::None => WorkspaceGrant::None,
                 WorkspaceAccess::Read => WorkspaceGrant::Read,
@@ -297,7 +309,7 @@ mod tests {
         let text = serde_json::to_string(&grants).unwrap();
         assert_eq!(
             text,
-            r#"{"hosts":[{"scheme":"https","host":"api.search.example","port":443,"methods":["GET"],"path_prefix":"/v1/"},{"scheme":"http","host":"plain.example","port":8080,"methods":null,"path_prefix":null}],"workspace":"read","memory_mb":32,"timeout_ms":4000}"#
+            r#"{"hosts":[{"scheme":"https","host":"api.search.example","port":443,"methods":["GET"],"path_prefix":"/v1/"},{"scheme":"http","host":"plain.example","port":8080,"methods":null,"path_prefix":null}],"public_web":false,"workspace":"read","memory_mb":32,"timeout_ms":4000}"#
         );
         assert!(!text.contains("SEARCH_KEY"));
     }

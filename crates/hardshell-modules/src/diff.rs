@@ -102,6 +102,13 @@ fn capabilities(old: &Capabilities, new: &Capabilities, out: &mut Vec<Change>) {
     for removed in old_secrets.difference(&new_secrets) {
         out.push(narrows(format!("drops secret {removed}")));
     }
+    if new.public_web != old.public_web {
+        out.push(if new.public_web {
+            widens("adds reading any public web page (GET and HEAD of any host)".to_owned())
+        } else {
+            narrows("drops reading any public web page".to_owned())
+        });
+    }
     if new.workspace != old.workspace {
         let text = format!("workspace {} -> {}", old.workspace, new.workspace);
         out.push(by_order(new.workspace > old.workspace, text));

@@ -102,6 +102,7 @@ async fn measure(
         component,
         grants: ModuleGrants {
             hosts: Vec::new(),
+            public_web: false,
             workspace: WorkspaceGrant::None,
             memory_mb: 64,
             timeout_ms: 5_000,

@@ -19,7 +19,56 @@ fn request(method: &str, uri: &str) -> http::Request<()> {
 }
 
 fn check(method: &str, uri: &str, grants: &[HostGrant]) -> Result<(), Denial> {
-    permit(&request(method, uri), grants).map(|_| ())
+    permit(&request(method, uri), grants, false).map(|_| ())
+}
+
+fn check_public(method: &str, uri: &str, grants: &[HostGrant]) -> Result<(), Denial> {
+    permit(&request(method, uri), grants, true).map(|_| ())
+}
+
+#[test]
+fn the_public_web_is_read_of_any_host_on_its_default_port_and_nothing_more() {
+    assert_eq!(
+        check_public("GET", "https://news.example.org/a?b=c", &[]),
+        Ok(())
+    );
+    assert_eq!(
+        check_public("HEAD", "http://news.example.org/", &[]),
+        Ok(())
+    );
+    assert!(matches!(
+        check_public("POST", "https://news.example.org/form", &[]),
+        Err(Denial::MethodNotGranted { .. })
+    ));
+    for uri in [
+        "https://news.example.org:8443/",
+        "http://news.example.org:443/",
+        "https://[::1]/",
+        "ftp://news.example.org/",
+    ] {
+        assert!(
+            matches!(
+                check_public("GET", uri, &[]),
+                Err(Denial::HostNotGranted { .. })
+            ),
+            "{uri}"
+        );
+    }
+    assert!(matches!(
+        check_public("GET", "https://user:pw@news.example.org/", &[]),
+        Err(Denial::Userinfo { .. })
+    ));
+    // Without the grant, the same read is refused.
+    assert!(matches!(
+        check("GET", "https://news.example.org/", &[]),
+        Err(Denial::HostNotGranted { .. })
+    ));
+    // A host a grant names keeps that grant's rules, public web or not.
+    let grants = [grant(Some("/v1"), Some(&["GET"]))];
+    assert!(matches!(
+        check_public("GET", "http://api.example.com:8080/admin", &grants),
+        Err(Denial::PathNotGranted { .. })
+    ));
 }
 
 #[test]

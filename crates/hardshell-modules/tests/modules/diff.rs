@@ -50,6 +50,19 @@ async fn fewer_methods_or_a_longer_path_prefix_narrow_and_the_reverse_widens() {
 }
 
 #[tokio::test]
+async fn the_public_web_added_widens_and_says_so() {
+    let body = PLAIN_BODY.replace(HOST, &format!("{HOST}\npublic_web = true"));
+    let diff = diff_to(&body).await;
+    assert_eq!(
+        effects(&diff),
+        [(
+            Effect::Widens,
+            "adds reading any public web page (GET and HEAD of any host)".to_owned()
+        )]
+    );
+}
+
+#[tokio::test]
 async fn another_port_is_another_host_added_and_the_old_one_dropped() {
     let body = PLAIN_BODY.replace(
         HOST,

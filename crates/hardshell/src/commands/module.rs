@@ -443,8 +443,14 @@ fn print_review(verified: &Verified) {
     }
     let capabilities = &manifest.capabilities;
     println!("it may:");
-    if capabilities.hosts.is_empty() {
+    if capabilities.hosts.is_empty() && !capabilities.public_web {
         println!("  reach no host");
+    }
+    if capabilities.public_web {
+        println!(
+            "  read ANY public web page: GET and HEAD of any host on port 443 or 80 (the broker \
+             refuses internal addresses; no secret is sent there)"
+        );
     }
     for host in &capabilities.hosts {
         println!("  reach {host}");

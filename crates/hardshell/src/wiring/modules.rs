@@ -217,7 +217,8 @@ impl ModuleService {
         if !request.arguments.is_object() {
             return refused("the arguments must be a JSON object");
         }
-        if !loaded.locked.capabilities.hosts.is_empty()
+        let capabilities = &loaded.locked.capabilities;
+        if (!capabilities.hosts.is_empty() || capabilities.public_web)
             && let Some(untrusted) = &self.untrusted
         {
             // Marked before the call: what it reads is the network's.

@@ -156,3 +156,91 @@ fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its
         "{decided:?}"
     );
 }
+
+/// The first-party `fetch` module: granted the public web rather than a
+/// host, its page still reaches the model as untrusted module output and
+/// still makes the conversation's commands wait for the owner.
+#[test]
+fn a_page_the_fetch_module_read_is_untrusted_and_holds_the_conversations_commands() {
+    let site = NetnsSite::serve(&script("test-site.py"));
+    let (model_url, model_seen) = scripted_provider(vec![
+        Step::call("fetch__fetch", json!({ "url": site.url("/inject") })),
+        Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
+        Step::say("Done."),
+    ]);
+    let publisher = Publisher::new();
+    let key = publisher.public_key();
+    let hs = instance(&format!(
+        "[agent]\nmax_tokens = 64\nturn_timeout_secs = 300\n[llm]\nchain = [\"stub/scripted\"]\n\
+         [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{model_url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n\
+         [exec]\napproval = \"ask\"\nallow = [\"echo\"]\napproval_timeout_secs = 3\n\
+         [shell]\nworkspace_mb = 16\nworkspace_inodes = 1024\n\
+         [modules]\ntrusted_keys = [{{ name = \"hardshell\", key = \"{key}\", official = true }}]\n"
+    ));
+    let cidr = site.cidr();
+    hs.edit_config(|text| {
+        text.replacen(
+            "egress_internal = []",
+            &format!("egress_internal = [\"{cidr}\"]"),
+            1,
+        )
+    });
+    let (module_toml, wasm) = hardshell_testkit::modules::first_party("fetch");
+    let files: &[(&str, &[u8])] = &[("module.wasm", &wasm)];
+    let package = publisher.package(&module_toml, files);
+    let path = hs.path("fetch.tar");
+    std::fs::write(&path, &package).unwrap();
+    let shown = hs
+        .run(&[
+            "module",
+            "add",
+            path.to_str().unwrap(),
+            "--accept",
+            &digest(&package),
+        ])
+        .ok();
+    // The owner was shown the widest grant there is, as such.
+    assert!(
+        shown.stdout.contains("read ANY public web page"),
+        "{}",
+        shown.stdout
+    );
+
+    let running = Running::start(&hs);
+    let token = token(&hs);
+    let session = new_session(&running, &token);
+    let events = turn(&running, &token, &session, "Read the notes.");
+    let named = |name: &'static str| events.iter().filter(move |(n, _)| n == name);
+    let requests = model_seen.lock().unwrap().clone();
+    let after_fetch = &requests[1].1;
+    assert!(
+        after_fetch.contains("Module output (untrusted")
+            && after_fetch.contains("ignore previous instructions"),
+        "{after_fetch}"
+    );
+    assert!(named("approval").next().is_some(), "{events:?}");
+    assert_eq!(named("command").count(), 0, "a command ran: {events:?}");
+    assert!(
+        !hs.path(&format!("data/workspaces/{session}/pwned.txt"))
+            .exists()
+    );
+    running.stop();
+    let records = audit_records(&hs);
+    let called: Vec<&serde_json::Value> = records
+        .iter()
+        .map(|r| &r["event"])
+        .filter(|event| event["type"] == "module_called")
+        .collect();
+    assert_eq!(called.len(), 1, "{called:?}");
+    assert_eq!(called[0]["module"], "fetch");
+    assert_eq!(called[0]["outcome"], "answered");
+    let decided = records
+        .iter()
+        .map(|r| &r["event"])
+        .find(|event| event["type"] == "exec_decided");
+    assert_eq!(
+        decided.map(|e| (e["decision"].clone(), e["reason"].clone())),
+        Some((json!("asked"), json!("untrusted_content"))),
+        "{decided:?}"
+    );
+}

@@ -84,6 +84,11 @@ impl Modules {
     /// A runner for guest `guest_name` under `capabilities` (as the lock
     /// holds them, JSON; `@SITE@` stands for the site's address).
     fn runner(&self, name: &str, guest_name: &str, capabilities: &str) -> ModuleRunner {
+        self.runner_of(name, &guest(guest_name), capabilities)
+    }
+
+    /// A runner for `component` under `capabilities` (as [`Modules::runner`]).
+    fn runner_of(&self, name: &str, component: &[u8], capabilities: &str) -> ModuleRunner {
         let text = capabilities.replace("@SITE@", &self.site.address.to_string());
         let capabilities: Capabilities = serde_json::from_str(&text).unwrap();
         let internal = [Cidr::parse(&self.site.cidr()).unwrap()];
@@ -100,7 +105,7 @@ impl Modules {
         self.shells
             .runner(ModuleSpec {
                 name,
-                component: &guest(guest_name),
+                component,
                 grants: capabilities.grants(),
                 broker: Arc::new(broker),
             })
@@ -374,6 +379,56 @@ async fn a_module_granted_the_workspace_sees_only_its_conversations_and_writes_o
     for runner in [writer, reader, blind] {
         runner.stop().await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fetch_module_reads_public_pages_through_redirects_and_never_an_internal_address() {
+    let modules = Modules::new().await;
+    let (manifest, wasm) = hardshell_testkit::modules::first_party("fetch");
+    // The capabilities its manifest declares, as the lock would hold them.
+    let manifest = hardshell_modules::Manifest::parse(manifest.as_bytes()).unwrap();
+    assert!(manifest.capabilities.public_web && manifest.capabilities.hosts.is_empty());
+    let capabilities = serde_json::to_string(&manifest.capabilities).unwrap();
+    let fetch = modules.runner_of("fetch", &wasm, &capabilities);
+    let site = modules.site.address;
+    let url = |path: &str| serde_json::json!({"url": format!("http://{site}{path}")}).to_string();
+
+    // A page of a host no grant names, three redirects away, as its text.
+    let page = answered(fetch.call(SESSION, "fetch", &url("/redirect/3")).await);
+    assert_eq!(
+        page,
+        format!("http://{site}/landed\n\nLanded\nafter redirects")
+    );
+    let (failure, message) = failed(fetch.call(SESSION, "fetch", &url("/redirect/6")).await);
+    assert_eq!(failure, ModuleFailure::Tool);
+    assert!(message.contains("more than 5 redirects"), "{message}");
+
+    // This machine and the cloud's metadata address are not the public
+    // web: the broker refuses them, whatever the module asks.
+    for internal in ["127.0.0.1", "169.254.169.254"] {
+        let asked = serde_json::json!({"url": format!("http://{internal}/latest/meta-data/")});
+        let (failure, message) = failed(fetch.call(SESSION, "fetch", &asked.to_string()).await);
+        assert_eq!(failure, ModuleFailure::Tool, "{internal}: {message}");
+        assert!(message.contains("broker refused"), "{internal}: {message}");
+    }
+    // Another port, another scheme: refused before anything is sent.
+    for asked in [
+        format!("http://{site}:8080/"),
+        format!("ftp://{site}/"),
+        "https://user:pw@example.org/".to_owned(),
+    ] {
+        let arguments = serde_json::json!({"url": asked}).to_string();
+        let (failure, _) = failed(fetch.call(SESSION, "fetch", &arguments).await);
+        assert_eq!(failure, ModuleFailure::Tool, "{asked}");
+    }
+    let records = modules.records().await;
+    assert!(
+        records
+            .iter()
+            .any(|r| r.to_string().contains("169.254.169.254")),
+        "the refusal is recorded: {records:?}"
+    );
+    fetch.stop().await;
 }
 
 /// Module shells whose host process is `script` (written where the module
