@@ -21,10 +21,11 @@ use std::process::{Command, Stdio};
 
 use brave_api::{BraveApi, HOST, RESULTS};
 use hardshell_testkit::instance::Instance;
-use hardshell_testkit::modules::{Publisher, digest, first_party};
+use hardshell_testkit::modules::{Publisher, first_party};
 use model_relay::ModelRelay;
 use serde_json::json;
 
+use crate::module_turns::add_package;
 use crate::running::{Running, audit_records, env, instance, new_session, token, turn};
 use crate::scripted::{Step, scripted_provider};
 
@@ -55,18 +56,7 @@ fn with_web_search(
             1,
         )
     });
-    let files: &[(&str, &[u8])] = &[("module.wasm", wasm)];
-    let package = publisher.package(manifest, files);
-    let path = hs.path("web-search.tar");
-    std::fs::write(&path, &package).unwrap();
-    hs.run(&[
-        "module",
-        "add",
-        path.to_str().unwrap(),
-        "--accept",
-        &digest(&package),
-    ])
-    .ok();
+    add_package(&hs, publisher, "web-search", manifest, wasm);
     hs
 }
 

@@ -38,7 +38,26 @@ timeout_ms = 10000"#;
 fn add_module(hs: &Instance, publisher: &Publisher, name: &str, guest_name: &str, body: &str) {
     let wasm = guest(guest_name);
     let files: &[(&str, &[u8])] = &[("module.wasm", &wasm)];
-    let package = publisher.package(&manifest(name, "1.0.0", body, files), files);
+    add_package(
+        hs,
+        publisher,
+        name,
+        &manifest(name, "1.0.0", body, files),
+        &wasm,
+    );
+}
+
+/// Signs `module_toml` (which lists `wasm` as its `module.wasm`) and adds
+/// it as `name`, accepted by its digest; what `module add` printed.
+pub(crate) fn add_package(
+    hs: &Instance,
+    publisher: &Publisher,
+    name: &str,
+    module_toml: &str,
+    wasm: &[u8],
+) -> String {
+    let files: &[(&str, &[u8])] = &[("module.wasm", wasm)];
+    let package = publisher.package(module_toml, files);
     let path = hs.path(&format!("{name}.tar"));
     std::fs::write(&path, &package).unwrap();
     hs.run(&[
@@ -48,19 +67,13 @@ fn add_module(hs: &Instance, publisher: &Publisher, name: &str, guest_name: &str
         "--accept",
         &digest(&package),
     ])
-    .ok();
+    .ok()
+    .stdout
 }
 
-#[test]
-fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its_commands() {
-    let site = NetnsSite::serve(&script("test-site.py"));
-    let (model_url, model_seen) = scripted_provider(vec![
-        Step::call("echo__add", json!({ "a": 20, "b": 22 })),
-        Step::call("fetcher__fetch", json!({ "url": site.url("/inject") })),
-        Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
-        Step::say("Done."),
-    ]);
-    let publisher = Publisher::new();
+/// An instance whose scripted model is at `model_url`, whose exec asks for
+/// commands, trusting `publisher`, the test site's network reachable.
+fn scripted_instance(model_url: &str, publisher: &Publisher, site: &NetnsSite) -> Instance {
     let key = publisher.public_key();
     let hs = instance(&format!(
         "[agent]\nmax_tokens = 64\nturn_timeout_secs = 300\n[llm]\nchain = [\"stub/scripted\"]\n\
@@ -77,6 +90,20 @@ fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its
             1,
         )
     });
+    hs
+}
+
+#[test]
+fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its_commands() {
+    let site = NetnsSite::serve(&script("test-site.py"));
+    let (model_url, model_seen) = scripted_provider(vec![
+        Step::call("echo__add", json!({ "a": 20, "b": 22 })),
+        Step::call("fetcher__fetch", json!({ "url": site.url("/inject") })),
+        Step::call("exec", json!({ "command": "echo pwned > pwned.txt" })),
+        Step::say("Done."),
+    ]);
+    let publisher = Publisher::new();
+    let hs = scripted_instance(&model_url, &publisher, &site);
     add_module(&hs, &publisher, "echo", "echo", ECHO_BODY);
     let fetcher = FETCHER_BODY.replace("@SITE@", &site.address.to_string());
     add_module(&hs, &publisher, "fetcher", "hostile", &fetcher);
@@ -169,42 +196,11 @@ fn a_page_the_fetch_module_read_is_untrusted_and_holds_the_conversations_command
         Step::say("Done."),
     ]);
     let publisher = Publisher::new();
-    let key = publisher.public_key();
-    let hs = instance(&format!(
-        "[agent]\nmax_tokens = 64\nturn_timeout_secs = 300\n[llm]\nchain = [\"stub/scripted\"]\n\
-         [llm.providers.stub]\nkind = \"openai\"\nbase_url = \"{model_url}\"\napi_key = \"env:HARDSHELL_TEST_LLM_KEY\"\n\
-         [exec]\napproval = \"ask\"\nallow = [\"echo\"]\napproval_timeout_secs = 3\n\
-         [shell]\nworkspace_mb = 16\nworkspace_inodes = 1024\n\
-         [modules]\ntrusted_keys = [{{ name = \"hardshell\", key = \"{key}\", official = true }}]\n"
-    ));
-    let cidr = site.cidr();
-    hs.edit_config(|text| {
-        text.replacen(
-            "egress_internal = []",
-            &format!("egress_internal = [\"{cidr}\"]"),
-            1,
-        )
-    });
+    let hs = scripted_instance(&model_url, &publisher, &site);
     let (module_toml, wasm) = hardshell_testkit::modules::first_party("fetch");
-    let files: &[(&str, &[u8])] = &[("module.wasm", &wasm)];
-    let package = publisher.package(&module_toml, files);
-    let path = hs.path("fetch.tar");
-    std::fs::write(&path, &package).unwrap();
-    let shown = hs
-        .run(&[
-            "module",
-            "add",
-            path.to_str().unwrap(),
-            "--accept",
-            &digest(&package),
-        ])
-        .ok();
+    let shown = add_package(&hs, &publisher, "fetch", &module_toml, &wasm);
     // The owner was shown the widest grant there is, as such.
-    assert!(
-        shown.stdout.contains("read ANY public web page"),
-        "{}",
-        shown.stdout
-    );
+    assert!(shown.contains("read ANY public web page"), "{shown}");
 
     let running = Running::start(&hs);
     let token = token(&hs);
