@@ -35,6 +35,7 @@ mod manifest;
 mod package;
 mod policy;
 mod signature;
+pub mod skills;
 mod source;
 
 pub use capabilities::{

@@ -12,6 +12,7 @@ mod diff;
 mod https;
 mod lock;
 mod manifest;
+mod skills;
 mod verify;
 
 use chrono::Utc;
