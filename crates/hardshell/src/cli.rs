@@ -294,7 +294,9 @@ pub enum ModuleCommand {
     },
     /// Check every locked module (or NAME) again: the stored bytes against
     /// the lock, the signature against [modules], every file's digest, and
-    /// the capabilities against those accepted. Fails if any fails.
+    /// the capabilities against those accepted; without NAME, each locked
+    /// OpenClaw skill's stored files against its digest too. Fails if any
+    /// fails.
     Verify { name: Option<String> },
     /// Replace a locked module with a new package, after showing what its
     /// capabilities gain and lose; locks it once you accept.

@@ -59,7 +59,13 @@ pub async fn run(global: &Global, command: &ModuleCommand) -> anyhow::Result<()>
         ModuleCommand::Rm { name, .. } => owner.remove(&ModuleName::parse(name)?).await,
         ModuleCommand::Verify { name } => {
             let name = name.as_deref().map(ModuleName::parse).transpose()?;
-            owner.verify(name.as_ref()).await
+            let modules = owner.verify(name.as_ref()).await;
+            if name.is_some() {
+                return modules;
+            }
+            // Every module, then every OpenClaw skill: both checked, either fails it.
+            let skills = skills.verify().await;
+            modules.and(skills)
         }
         ModuleCommand::Update {
             name,

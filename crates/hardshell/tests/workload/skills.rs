@@ -91,6 +91,14 @@ fn locked_skills_are_read_only_in_the_workload_and_a_changed_one_is_left_out() {
             .to_owned()
     };
     assert_eq!(line("managed="), "managed=weather ", "{body}");
+    // The edge said why notes is missing, in words the owner can act on.
+    let log = up.log().join("\n");
+    assert!(
+        log.contains("an OpenClaw skill is left out of the workload")
+            && log.contains("skill=notes")
+            && log.contains("it was changed after it was locked"),
+        "{log}"
+    );
     assert!(body.contains("\nname: weather\n"), "{body}");
     assert_eq!(line("mode="), "mode=755");
     for at in [

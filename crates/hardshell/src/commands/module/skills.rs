@@ -119,6 +119,35 @@ impl Owner {
         Ok(())
     }
 
+    /// Checks every locked skill's stored files against its digest, as a
+    /// start of the workload would; fails if any fails, after all.
+    pub async fn verify(&self) -> anyhow::Result<()> {
+        let locked = self.skills.list().await?;
+        let mut failed = 0;
+        for skill in &locked {
+            match self.skills.load(skill).await {
+                Ok(_) => println!("ok      openclaw skill {} ({})", skill.name, skill.digest),
+                Err(e) => {
+                    failed += 1;
+                    println!(
+                        "FAILED  openclaw skill {}: {}",
+                        skill.name,
+                        one_line(&e.to_string())
+                    );
+                    // The error itself is printed above; the record is what matters.
+                    drop(self.refuse(Some(&skill.name), Some(skill.digest), e).await);
+                }
+            }
+        }
+        if failed > 0 {
+            anyhow::bail!(
+                "{failed} of {} OpenClaw skills failed verification",
+                locked.len()
+            );
+        }
+        Ok(())
+    }
+
     /// Records the refusal and returns the error to end the command with.
     async fn refuse(
         &self,
