@@ -170,8 +170,9 @@ pub async fn prepare_workload(
     };
     // OpenClaw's skills, read-only over where it loads them (`skills.rs`).
     let skills = match &state_bind {
-        Some((state_dir, _)) => {
-            skills::prepare(config, store, &home, state_dir, (uid, gid), audit).await?
+        Some((state_dir, inside)) => {
+            let at = (state_dir.as_path(), inside.as_path());
+            skills::prepare(config, store, &home, at, (uid, gid), audit).await?
         }
         None => None,
     };

@@ -11,7 +11,7 @@ use hardshell_testkit::instance::Instance;
 use crate::{answered, image, instance, start, stop, token};
 
 /// A skill folder named `name`, with an executable script.
-fn skill_dir(at: &Path, name: &str, script: &str) {
+pub(crate) fn skill_dir(at: &Path, name: &str, script: &str) {
     std::fs::create_dir_all(at.join("scripts")).unwrap();
     std::fs::write(
         at.join("SKILL.md"),
@@ -24,7 +24,7 @@ fn skill_dir(at: &Path, name: &str, script: &str) {
 }
 
 /// Locks the skill at `dir` as the owner would; its tree digest.
-fn add(hs: &Instance, dir: &Path) -> String {
+pub(crate) fn add(hs: &Instance, dir: &Path) -> String {
     let source = dir.to_str().unwrap();
     let review = hs.run(&["module", "add", "--openclaw", source]).stdout;
     let digest = review
@@ -36,6 +36,37 @@ fn add(hs: &Instance, dir: &Path) -> String {
     hs.run(&["module", "add", "--openclaw", source, "--accept", &digest])
         .ok();
     digest
+}
+
+/// In the shell of one of `pids` with OpenClaw's state at `state`: its
+/// skill directories are read-only mounts, and the managed one holds the
+/// locked skill `name`.
+pub(crate) fn assert_skills_bound_read_only(pids: &[u32], state: &str, name: &str) {
+    let mounts = pids
+        .iter()
+        .filter_map(|pid| {
+            let mounts = std::fs::read_to_string(format!("/proc/{pid}/mountinfo")).ok()?;
+            mounts
+                .contains(&format!(" {state} "))
+                .then_some((*pid, mounts))
+        })
+        .next();
+    let Some((pid, mounts)) = mounts else {
+        panic!("no process of the shell has {state} mounted");
+    };
+    for relative in ["skills", "workspace/skills", "workspace/.agents"] {
+        let at = format!("{state}/{relative}");
+        let options = mounts
+            .lines()
+            .map(|line| line.split(' ').collect::<Vec<_>>())
+            .find(|fields| fields.get(4) == Some(&at.as_str()))
+            .and_then(|fields| fields.get(5).map(|o| (*o).to_owned()))
+            .unwrap_or_else(|| panic!("{at} is not a mount point:\n{mounts}"));
+        assert!(options.split(',').any(|o| o == "ro"), "{at}: {options}");
+    }
+    let skill_md =
+        std::fs::read_to_string(format!("/proc/{pid}/root{state}/skills/{name}/SKILL.md")).unwrap();
+    assert!(skill_md.contains(&format!("name: {name}")), "{skill_md}");
 }
 
 fn audit_events(hs: &Instance) -> Vec<serde_json::Value> {

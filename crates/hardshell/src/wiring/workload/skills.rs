@@ -18,21 +18,27 @@ use hardshell_modules::skills::Skills;
 use hardshell_shells::policy::{OPENCLAW_SKILL_DIRS, SkillBinds};
 use hardshell_storage::{ObjectKey, Store};
 
+/// The name OpenClaw's state directory has (`~/.openclaw`).
+const OPENCLAW_STATE_DIR_NAME: &str = ".openclaw";
+
 /// The skills' binds for the workload, when it is OpenClaw (by its image's
-/// name) or the owner locked any skill; `None` otherwise. `home` is the
-/// workload's own directory on the host (root's), `state` its state
-/// directory there, `ids` the shell's host ids.
+/// name, or its state directory's) or the owner locked any skill; `None`
+/// otherwise. `home` is the workload's own directory on the host (root's),
+/// `state` its state directory there and `inside` in its shell, `ids` the
+/// shell's host ids.
 pub async fn prepare(
     config: &WorkloadConfig,
     store: &Store,
     home: &Path,
-    state: &Path,
+    (state, inside): (&Path, &Path),
     ids: (u32, u32),
     audit: &AuditLog,
 ) -> anyhow::Result<Option<SkillBinds>> {
     let skills = Skills::new(store.root().scope(&ObjectKey::parse("modules")?)?);
     let locked = skills.list().await?;
-    if locked.is_empty() && openclaw_verdict(&config.image) == Verdict::NotOpenClaw {
+    let openclaw = openclaw_verdict(&config.image) != Verdict::NotOpenClaw
+        || inside.file_name() == Some(std::ffi::OsStr::new(OPENCLAW_STATE_DIR_NAME));
+    if locked.is_empty() && !openclaw {
         return Ok(None);
     }
     let dir = fresh_dir(&home.join("openclaw-skills"), 0o755)?;
