@@ -218,3 +218,25 @@ fn review_lists_scripts_and_install_steps() {
         Err(SkillError::Name { .. })
     ));
 }
+
+#[test]
+fn a_git_archive_global_header_is_no_file() {
+    let mut builder = tar::Builder::new(Vec::new());
+    let comment = b"52 comment=0123456789abcdef0123456789abcdef01234567\n";
+    let mut header = tar::Header::new_ustar();
+    header.set_entry_type(tar::EntryType::XGlobalHeader);
+    header.set_size(comment.len() as u64);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "pax_global_header", &comment[..])
+        .unwrap();
+    let mut header = tar::Header::new_ustar();
+    header.set_size(SKILL_MD_TEXT.len() as u64);
+    header.set_mode(0o644);
+    builder
+        .append_data(&mut header, "weather/SKILL.md", SKILL_MD_TEXT)
+        .unwrap();
+    let tree = SkillTree::from_tar_gz(&gzip(&builder.into_inner().unwrap())).unwrap();
+    let paths: Vec<&str> = tree.files().keys().map(SkillPath::as_str).collect();
+    assert_eq!(paths, ["SKILL.md"]);
+}

@@ -236,6 +236,8 @@ impl SkillTree {
                 .trim_end_matches('/')
                 .to_owned();
             match kind {
+                // `git archive` writes one: metadata for the archiver, no file.
+                tar::EntryType::XGlobalHeader => {}
                 tar::EntryType::Directory => {
                     if !name.is_empty() && name != "." {
                         SkillPath::parse(&name)?;
@@ -416,27 +418,33 @@ fn check_shape(tree: &SkillTree) -> Result<(), SkillError> {
 }
 
 /// Writes each file of `tree` under `dir`, which must be empty and made by
-/// the caller; folders `0755`, files `0644` or `0755`.
+/// the caller: folders `0755`, files `0644` or `0755`, whatever the
+/// process's umask (the workload reads them as another user).
 pub(super) fn write_into(tree: &SkillTree, dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
-    // `create_new` (O_EXCL) never opens through a symlink: each file is new.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |bits| std::fs::Permissions::from_mode(bits);
+    std::fs::set_permissions(dir, mode(0o755))?;
     for (path, file) in &tree.files {
-        let target = dir.join(path.as_str());
-        if let Some(parent) = target.parent() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o755)
-                .create(parent)?;
+        let mut at = dir.to_path_buf();
+        let segments: Vec<&str> = path.as_str().split('/').collect();
+        let (name, folders) = segments.split_last().unwrap_or((&"", &[]));
+        for folder in folders {
+            at.push(folder);
+            // Made here or by an earlier file: never a link (the folder is
+            // new, and only this function writes in it).
+            if std::fs::symlink_metadata(&at).is_err() {
+                std::fs::create_dir(&at)?;
+                std::fs::set_permissions(&at, mode(0o755))?;
+            }
         }
-        let mode = if file.executable { 0o755 } else { 0o644 };
+        at.push(name);
+        // `create_new` (O_EXCL) never opens through a symlink: each file is new.
         let mut out = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(mode)
-            .open(&target)?;
+            .open(&at)?;
         std::io::Write::write_all(&mut out, &file.bytes)?;
-        // The process's umask may have taken bits off.
-        std::fs::set_permissions(&target, std::os::unix::fs::PermissionsExt::from_mode(mode))?;
+        std::fs::set_permissions(&at, mode(if file.executable { 0o755 } else { 0o644 }))?;
     }
     Ok(())
 }

@@ -58,6 +58,18 @@ async fn a_skill_is_locked_staged_replaced_and_removed() {
     assert!(staged.refused.is_empty());
     let written = SkillTree::read(&staging.path().join("weather")).unwrap();
     assert_eq!(written.digest(), locked.digest);
+    // Readable by the workload's user whatever this process's umask.
+    let mode = |relative: &str| {
+        std::fs::metadata(staging.path().join(relative))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o7777
+    };
+    assert_eq!(mode("weather"), 0o755);
+    assert_eq!(mode("weather/scripts"), 0o755);
+    assert_eq!(mode("weather/scripts/run.sh"), 0o755);
+    assert_eq!(mode("weather/SKILL.md"), 0o644);
 
     // A second add of a changed skill needs the entry it was compared with.
     skill_dir(
