@@ -42,15 +42,6 @@ pub enum SkillError {
     Name { name: String },
     #[error("skill {name} was not accepted: {detail}")]
     NotAccepted { name: ModuleName, detail: String },
-    #[error(
-        "skill {name} is already locked at {locked}; this one is {found}: run \
-         `hardshell module add --openclaw SOURCE` with --replace to review the change"
-    )]
-    AlreadyAdded {
-        name: ModuleName,
-        locked: Digest,
-        found: Digest,
-    },
     #[error("skill {name} changed in the lock while this one was reviewed; review it again")]
     LockMoved { name: ModuleName },
     #[error("no OpenClaw skill named {name} is locked")]
@@ -90,7 +81,7 @@ impl SkillError {
             E::EntryKind { .. } | E::EntryName { .. } | E::DuplicateEntry { .. } => R::EntryRefused,
             E::FrontMatter { .. } | E::Name { .. } => R::Manifest,
             E::NotAccepted { .. } | E::LockMoved { .. } => R::NotAccepted,
-            E::AlreadyAdded { .. } | E::NotLocked { .. } => R::Conflict,
+            E::NotLocked { .. } => R::Conflict,
             E::Changed { .. } | E::Missing { .. } => R::PackageChanged,
             E::Read { .. } | E::LockUnreadable { .. } | E::Stage { .. } | E::Store(_) => {
                 return None;
