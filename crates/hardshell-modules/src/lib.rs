@@ -6,7 +6,8 @@
 //! owner accepted, signed by a key the owner trusts, declaring exactly the
 //! capabilities and tools in the lock. [`Modules::load`] checks all of it
 //! again at every load; a [`Verified`] package comes only from
-//! [`TrustPolicy::verify`].
+//! [`TrustPolicy::verify`]. OpenClaw's skills, unsigned, are pinned by the
+//! digest of their file tree instead ([`skills`]).
 //!
 //! # The package format
 //!
@@ -36,6 +37,7 @@ mod oci;
 mod package;
 mod policy;
 mod signature;
+pub mod skills;
 mod source;
 
 pub use capabilities::{

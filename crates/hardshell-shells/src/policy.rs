@@ -37,7 +37,10 @@ pub use module::{
     COMPONENT_DIR, COMPONENT_FILE, GrantedWorkspace, HOST_MEMORY_BYTES, MODULE_HOST_PROGRAM,
     ModuleShell, module,
 };
-pub use workload::{StateBind, Workload, WorkloadShell, workload};
+pub use workload::{
+    OPENCLAW_MANAGED_SKILLS, OPENCLAW_SKILL_DIRS, OPENCLAW_WORKSPACE, OPENCLAW_WORKSPACE_SKILLS,
+    SkillBinds, StateBind, Workload, WorkloadShell, workload,
+};
 
 // The port on every shell's loopback that its forwarder relays to its
 // broker, and where a shell sees its socket directory (the agent's: the

@@ -281,14 +281,27 @@ pub enum ModuleCommand {
         /// secret whose value is user:password).
         #[arg(long, value_name = "secret:NAME")]
         credential: Option<String>,
+        /// SOURCE is an OpenClaw skill (a folder with SKILL.md, or a
+        /// .tar.gz/.tgz of one): show its files, scripts and install steps,
+        /// and lock its exact files for the workload once you accept.
+        #[arg(long)]
+        openclaw: bool,
     },
-    /// The accepted modules: name, version, publisher, key, package digest.
+    /// The accepted modules: name, version, publisher, key, package digest;
+    /// then the accepted OpenClaw skills.
     Ls,
     /// Remove a module from the lock, and its stored package.
-    Rm { name: String },
+    Rm {
+        name: String,
+        /// NAME is a locked OpenClaw skill.
+        #[arg(long)]
+        openclaw: bool,
+    },
     /// Check every locked module (or NAME) again: the stored bytes against
     /// the lock, the signature against [modules], every file's digest, and
-    /// the capabilities against those accepted. Fails if any fails.
+    /// the capabilities against those accepted; without NAME, each locked
+    /// OpenClaw skill's stored files against its digest too. Fails if any
+    /// fails.
     Verify { name: Option<String> },
     /// Replace a locked module with a new package, after showing what its
     /// capabilities gain and lose; locks it once you accept.

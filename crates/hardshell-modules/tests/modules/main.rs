@@ -13,6 +13,7 @@ mod https;
 mod lock;
 mod manifest;
 mod oci;
+mod skills;
 mod verify;
 
 use chrono::Utc;

@@ -48,6 +48,9 @@ pub struct WorkloadShell<'a> {
     pub workspace: PathBuf,
     /// Writable binds: the state directory (OpenClaw's `~/.openclaw`).
     pub state: Vec<StateBind>,
+    /// When OpenClaw is the workload: its skills, bound read-only over
+    /// where it loads them from inside the (first) state directory.
+    pub skills: Option<SkillBinds>,
     /// Its broker's socket directory on the host (bound read-only at
     /// [`super::SOCKETS`]), and the egress CA to trust; `None`: no way out.
     pub way_out: Option<(PathBuf, Option<&'a TrustFiles>)>,
@@ -65,6 +68,40 @@ pub struct StateBind {
     pub inside: PathBuf,
 }
 
+/// OpenClaw's default workspace inside its state directory (its
+/// `~/.openclaw`). It is bound over itself, writable, so that it is a mount
+/// point the workload cannot rename: moved aside, a new `workspace` of its
+/// making would hold skill directories hardshell never covered.
+pub const OPENCLAW_WORKSPACE: &str = "workspace";
+/// OpenClaw's managed skills directory inside its state directory: the
+/// locked skills, read-only. Its parent, the state, is a mount point, so it
+/// cannot be moved aside either.
+pub const OPENCLAW_MANAGED_SKILLS: &str = "skills";
+/// Where else OpenClaw loads skills from in its default workspace: its
+/// `skills`, and `.agents` (whose `skills` the AgentSkills layout reads;
+/// the whole folder is covered, as a mount point its parent cannot lose):
+/// empty and read-only.
+pub const OPENCLAW_WORKSPACE_SKILLS: [&str; 2] = ["workspace/skills", "workspace/.agents"];
+/// Every path inside the state directory these binds are mounted at, in
+/// mount order: each must be a real directory (no symlink on the way)
+/// before the shell starts, which the caller makes sure of.
+pub const OPENCLAW_SKILL_DIRS: [&str; 4] = [
+    OPENCLAW_WORKSPACE,
+    OPENCLAW_MANAGED_SKILLS,
+    OPENCLAW_WORKSPACE_SKILLS[0],
+    OPENCLAW_WORKSPACE_SKILLS[1],
+];
+
+/// OpenClaw's skills for its shell: host directories hardshell wrote and
+/// owns, each bound read-only.
+#[derive(Debug, Clone)]
+pub struct SkillBinds {
+    /// The locked skills, one folder each, checked against their digests.
+    pub locked: PathBuf,
+    /// An empty directory: what the other skill locations show.
+    pub empty: PathBuf,
+}
+
 /// The workload's policy and program.
 #[derive(Debug)]
 pub struct Workload {
@@ -78,11 +115,17 @@ pub struct Workload {
 /// every layer of any other shell. Start it with
 /// `hardshell_sandbox::spawn_inbound`.
 pub fn workload(shell: WorkloadShell<'_>) -> Workload {
+    let skills = shell
+        .state
+        .first()
+        .zip(shell.skills)
+        .map(|(state, skills)| skill_binds(state, skills));
     let mut policy = ShellPolicy {
         name: "workload".into(),
         workspace: shell.workspace,
         protected: Vec::new(),
         root: Root::Image(shell.image_root),
+        // The skills after the state: a bind is mounted over the ones before.
         binds: shell
             .state
             .into_iter()
@@ -91,6 +134,7 @@ pub fn workload(shell: WorkloadShell<'_>) -> Workload {
                 inside: state.inside,
                 writable: true,
             })
+            .chain(skills.into_iter().flatten())
             .collect(),
         env: shell.env,
         forward: Vec::new(),
@@ -141,6 +185,26 @@ pub fn workload(shell: WorkloadShell<'_>) -> Workload {
         policy,
         argv: shell.argv,
     }
+}
+
+/// OpenClaw's workspace bound over itself, then its skill directories
+/// read-only, inside `state`.
+fn skill_binds(state: &StateBind, skills: SkillBinds) -> Vec<Bind> {
+    OPENCLAW_SKILL_DIRS
+        .iter()
+        .map(|relative| {
+            let (host, writable) = match *relative {
+                OPENCLAW_WORKSPACE => (state.host.join(relative), true),
+                OPENCLAW_MANAGED_SKILLS => (skills.locked.clone(), false),
+                _ => (skills.empty.clone(), false),
+            };
+            Bind {
+                host,
+                inside: state.inside.join(relative),
+                writable,
+            }
+        })
+        .collect()
 }
 
 /// One entry per name, the last one given: a program reads the first of

@@ -21,6 +21,8 @@ use crate::cli::{Global, ModuleCommand};
 use crate::context;
 use crate::terminal::one_line;
 
+mod skills;
+
 pub async fn run(global: &Global, command: &ModuleCommand) -> anyhow::Result<()> {
     let loaded = context::load_config(global)?;
     let master = hardshell_storage::MasterKey::load(&context::master_key_source(global, &loaded))?;
@@ -47,18 +49,48 @@ pub async fn run(global: &Global, command: &ModuleCommand) -> anyhow::Result<()>
         }
         client = client.with_registry_credential(registry_credential(&secrets, reference).await?);
     }
+    let scope = store.root().scope(&ObjectKey::parse("modules")?)?;
+    // OpenClaw's skills: their own lock beside the modules' (`skills.rs`).
+    let skills = skills::Owner {
+        skills: hardshell_modules::skills::Skills::new(scope.clone()),
+        audit: audit.clone(),
+    };
     let owner = Owner {
-        modules: Modules::new(store.root().scope(&ObjectKey::parse("modules")?)?, policy),
+        modules: Modules::new(scope, policy),
         audit,
         client,
     };
     match command {
+        ModuleCommand::Add {
+            source,
+            accept,
+            openclaw: true,
+            credential,
+        } => {
+            if credential.is_some() {
+                bail!("--credential is for oci:// module sources: a skill is read from a folder or an archive");
+            }
+            skills.add(source, accept.as_deref()).await
+        }
+        ModuleCommand::Rm {
+            name,
+            openclaw: true,
+        } => skills.remove(&ModuleName::parse(name)?).await,
         ModuleCommand::Add { source, accept, .. } => owner.add(source, accept.as_deref()).await,
-        ModuleCommand::Ls => owner.list().await,
-        ModuleCommand::Rm { name } => owner.remove(&ModuleName::parse(name)?).await,
+        ModuleCommand::Ls => {
+            owner.list().await?;
+            skills.list().await
+        }
+        ModuleCommand::Rm { name, .. } => owner.remove(&ModuleName::parse(name)?).await,
         ModuleCommand::Verify { name } => {
             let name = name.as_deref().map(ModuleName::parse).transpose()?;
-            owner.verify(name.as_ref()).await
+            let modules = owner.verify(name.as_ref()).await;
+            if name.is_some() {
+                return modules;
+            }
+            // Every module, then every OpenClaw skill: both checked, either fails it.
+            let skills = skills.verify().await;
+            modules.and(skills)
         }
         ModuleCommand::Update {
             name,
@@ -401,6 +433,13 @@ fn ask(
             detail: "you answered no".into(),
         }),
     }
+}
+
+/// Asks `question` at the terminal; only a typed yes is true.
+fn yes_at_terminal(question: &str) -> std::io::Result<bool> {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    Ok(matches!(read_answer()?.trim(), "y" | "Y" | "yes"))
 }
 
 /// One line typed at the terminal; a few bytes are enough for a yes, and

@@ -33,6 +33,7 @@ use super::{Egress, ShellHost};
 use crate::supervise::{Reached, Source, Workload, supervise};
 
 mod seed;
+mod skills;
 mod state_audit;
 
 /// The workload's name: its state's scope and local directory. One workload
@@ -167,6 +168,14 @@ pub async fn prepare_workload(
         }
         None => (None, None),
     };
+    // OpenClaw's skills, read-only over where it loads them (`skills.rs`).
+    let skills = match &state_bind {
+        Some((state_dir, inside)) => {
+            let at = (state_dir.as_path(), inside.as_path());
+            skills::prepare(config, store, &home, at, (uid, gid), audit).await?
+        }
+        None => None,
+    };
     let broker_dir = data.join("run").join(NAME);
     super::agent_shell::fresh_dir(&broker_dir, 0o711)?;
     let broker_socket = broker_dir.join(hardshell_protocol::socket::BROKER_SOCKET);
@@ -210,6 +219,7 @@ pub async fn prepare_workload(
             .map(|(host, inside)| policy::StateBind { host, inside })
             .into_iter()
             .collect(),
+        skills,
         way_out: Some((
             broker_dir.canonicalize()?,
             egress.intercept.as_ref().map(|i| &i.trust),

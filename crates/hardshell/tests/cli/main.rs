@@ -12,6 +12,7 @@ mod memory;
 mod modules;
 mod s3;
 mod secrets;
+mod skills;
 mod state;
 mod token;
 mod up;

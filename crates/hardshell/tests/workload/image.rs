@@ -56,6 +56,22 @@ const SCRIPTS: &[(&str, &str)] = &[
          Sec-WebSocket-Version: 13\\r\\n\\r\\n'; busybox sleep 5) | busybox nc -w 5 127.0.0.1 9222 \
          | busybox head -n 1; echo \"done\"\n",
     ),
+    // OpenClaw's skills where hardshell binds them: which are there, one
+    // skill's name line and script mode; each one moved aside (refused),
+    // then each write (refused: still covered).
+    (
+        "skills",
+        "echo \"managed=$(busybox ls /state/skills | busybox tr '\\n' ' ')\"\n\
+         busybox head -n 2 /state/skills/weather/SKILL.md | busybox tail -n 1\n\
+         echo \"mode=$(busybox stat -c %a /state/skills/weather/scripts/run.sh)\"\n\
+         for at in /state/workspace /state/skills /state/workspace/.agents; do \
+         (busybox mv $at /state/moved) 2>/tmp/e; echo \"move $at=$? $(cat /tmp/e)\"; done\n\
+         for at in /state/skills/planted /state/skills/weather/SKILL.md \
+         /state/workspace/skills/planted /state/workspace/.agents/planted; do \
+         (echo planted > $at) 2>/tmp/e; echo \"write $at=$? $(cat /tmp/e)\"; done\n\
+         echo \"workspace_skills=$(busybox ls -A /state/workspace/skills)\"\n\
+         echo note > /state/workspace/note 2>/tmp/e; echo \"workspace_write=$? $(cat /tmp/e)\"\n",
+    ),
     // Writing the image's own root: refused, it is read-only.
     (
         "scribble",

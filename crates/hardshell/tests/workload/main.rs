@@ -7,6 +7,7 @@
 mod control_ui;
 mod image;
 mod openclaw;
+mod skills;
 mod state;
 mod state_volume;
 

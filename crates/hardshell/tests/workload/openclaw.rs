@@ -311,9 +311,20 @@ fn openclaw_runs_behind_the_edge_keyed_by_its_broker_and_its_state_moves_machine
     let claw_origin = format!("https://{TLS_CLAW}:{tls_port}");
     let first = instance(&image, &prefix);
     seed_state(&first, &claw_origin);
+    // One OpenClaw skill locked by the owner.
+    let skill = first.path("weather");
+    crate::skills::skill_dir(&skill, "weather", "#!/bin/sh\necho weather\n");
+    crate::skills::add(&first, &skill);
     let token = token(&first);
     let up = start_within(&first, PULL_DEADLINE);
     ready(&up, &token);
+    // OpenClaw came up with its skill directories read-only, the locked
+    // skill in its managed one.
+    crate::skills::assert_skills_bound_read_only(
+        &shell_processes(),
+        "/home/node/.openclaw",
+        "weather",
+    );
 
     // Not through the edge's access, not at all: the edge refuses first.
     let (status, _) = chat(&up, "not-a-token", "hello");

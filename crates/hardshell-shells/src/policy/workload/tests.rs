@@ -30,6 +30,7 @@ fn shell<'a>(way_out: Option<(PathBuf, Option<&'a TrustFiles>)>) -> WorkloadShel
             host: "/data/workload/state".into(),
             inside: "/home/node/.openclaw".into(),
         }],
+        skills: None,
         way_out,
         browser: false,
     }
@@ -182,4 +183,62 @@ fn the_configs_placeholder_is_the_brokers() {
         hardshell_config::PLACEHOLDER_PREFIX,
         hardshell_broker::secrets::PREFIX
     );
+}
+
+#[test]
+fn openclaws_skill_directories_are_bound_read_only_over_its_state() {
+    let mut with_skills = shell(None);
+    with_skills.skills = Some(SkillBinds {
+        locked: "/data/workload/openclaw-skills".into(),
+        empty: "/data/workload/openclaw-no-skills".into(),
+    });
+    let Workload { policy, .. } = workload(with_skills);
+    let binds: Vec<(&Path, &Path, bool)> = policy
+        .binds
+        .iter()
+        .map(|b| (b.host.as_path(), b.inside.as_path(), b.writable))
+        .collect();
+    // The state first, each bind mounted over those before it: the
+    // workspace over itself (a mount point cannot be moved aside), then the
+    // skills.
+    assert_eq!(
+        binds,
+        [
+            (
+                Path::new("/data/workload/state"),
+                Path::new("/home/node/.openclaw"),
+                true
+            ),
+            (
+                Path::new("/data/workload/state/workspace"),
+                Path::new("/home/node/.openclaw/workspace"),
+                true
+            ),
+            (
+                Path::new("/data/workload/openclaw-skills"),
+                Path::new("/home/node/.openclaw/skills"),
+                false
+            ),
+            (
+                Path::new("/data/workload/openclaw-no-skills"),
+                Path::new("/home/node/.openclaw/workspace/skills"),
+                false
+            ),
+            (
+                Path::new("/data/workload/openclaw-no-skills"),
+                Path::new("/home/node/.openclaw/workspace/.agents"),
+                false
+            ),
+        ]
+    );
+    // Without skills (or without a state directory to put them in), none.
+    let Workload { policy, .. } = workload(shell(None));
+    assert_eq!(policy.binds.len(), 1);
+    let mut stateless = shell(None);
+    stateless.state.clear();
+    stateless.skills = Some(SkillBinds {
+        locked: "/x".into(),
+        empty: "/y".into(),
+    });
+    assert!(workload(stateless).policy.binds.is_empty());
 }
