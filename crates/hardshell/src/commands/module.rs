@@ -68,7 +68,9 @@ pub async fn run(global: &Global, command: &ModuleCommand) -> anyhow::Result<()>
             credential,
         } => {
             if credential.is_some() {
-                bail!("--credential is for oci:// module sources: a skill is read from a folder or an archive");
+                bail!(
+                    "--credential is for oci:// module sources: a skill is read from a folder or an archive"
+                );
             }
             skills.add(source, accept.as_deref()).await
         }
