@@ -138,6 +138,25 @@ impl Instance {
         Run::from(child.wait_with_output().unwrap())
     }
 
+    /// Every audit event the instance recorded, in order, as `hardshell
+    /// audit verify` names the logs and `audit tail` reads them.
+    pub fn audit_events(&self) -> Vec<serde_json::Value> {
+        let verify = self.run(&["audit", "verify"]).ok();
+        let mut events = Vec::new();
+        for line in verify.stdout.lines() {
+            let Some(log) = line.split(':').next() else {
+                continue;
+            };
+            let tail = self.run(&["audit", "tail", "--log", log]).ok();
+            events.extend(tail.stdout.lines().map(|line| {
+                let mut record: serde_json::Value =
+                    serde_json::from_str(line).expect("an audit record is JSON");
+                record["event"].take()
+            }));
+        }
+        events
+    }
+
     pub fn edit_config(&self, edit: impl FnOnce(String) -> String) {
         let path = self.path("hardshell.toml");
         let text = std::fs::read_to_string(&path).unwrap();

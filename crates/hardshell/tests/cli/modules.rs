@@ -39,24 +39,8 @@ fn plain(publisher: &Publisher, name: &str, version: &str, body: &str) -> Vec<u8
     publisher.package(&manifest(name, version, body, files), files)
 }
 
-/// Every audit event the instance recorded, in order.
-fn audit_records(hs: &Instance) -> Vec<serde_json::Value> {
-    let verify = hs.run(&["audit", "verify"]).ok();
-    let mut records = Vec::new();
-    for line in verify.stdout.lines() {
-        let log = line.split(':').next().unwrap();
-        let tail = hs.run(&["audit", "tail", "--log", log]).ok();
-        records.extend(
-            tail.stdout.lines().map(|line| {
-                serde_json::from_str::<serde_json::Value>(line).unwrap()["event"].take()
-            }),
-        );
-    }
-    records
-}
-
 fn refusal_reasons(hs: &Instance) -> Vec<String> {
-    audit_records(hs)
+    hs.audit_events()
         .iter()
         .filter(|r| r["type"] == "module_refused")
         .map(|r| r["reason"].as_str().unwrap().to_owned())
@@ -180,7 +164,7 @@ fn a_module_is_added_listed_verified_updated_and_removed() {
         "{line}"
     );
 
-    let records = audit_records(&hs);
+    let records = hs.audit_events();
     let kinds: Vec<&str> = records
         .iter()
         .filter_map(|r| r["type"].as_str())
@@ -333,7 +317,7 @@ fn every_red_line_is_refused_with_one_line_and_a_record() {
     }
     assert_eq!(refusal_reasons(&hs), expected);
     assert_eq!(listed(&hs).trim(), "no modules");
-    let records = audit_records(&hs);
+    let records = hs.audit_events();
     let tampered = records
         .iter()
         .find(|r| r["reason"] == "file_digest")

@@ -30,22 +30,6 @@ fn shown_digest(stdout: &str) -> String {
         .to_owned()
 }
 
-/// Every audit event's type and reason, in order.
-fn audit_records(hs: &Instance) -> Vec<serde_json::Value> {
-    let verify = hs.run(&["audit", "verify"]).ok();
-    let mut records = Vec::new();
-    for line in verify.stdout.lines() {
-        let log = line.split(':').next().unwrap();
-        let tail = hs.run(&["audit", "tail", "--log", log]).ok();
-        records.extend(
-            tail.stdout.lines().map(|line| {
-                serde_json::from_str::<serde_json::Value>(line).unwrap()["event"].take()
-            }),
-        );
-    }
-    records
-}
-
 #[test]
 fn a_skill_is_reviewed_locked_listed_replaced_and_removed() {
     let hs = Instance::initialised(crate::HARDSHELL);
@@ -123,7 +107,8 @@ fn a_skill_is_reviewed_locked_listed_replaced_and_removed() {
     let removed = hs.run(&["module", "rm", "--openclaw", "weather"]).ok();
     assert!(removed.stdout.contains("removed OpenClaw skill weather"));
     assert_eq!(hs.run(&["module", "ls"]).ok().stdout.trim(), "no modules");
-    let kinds: Vec<String> = audit_records(&hs)
+    let kinds: Vec<String> = hs
+        .audit_events()
         .iter()
         .filter(|r| r["type"].as_str().unwrap().starts_with("module_"))
         .map(|r| format!("{} {}", r["type"], r["reason"]))
@@ -157,7 +142,8 @@ fn a_skill_with_a_link_or_no_skill_md_is_refused_with_a_record() {
         .run(&["module", "add", "--openclaw", empty.to_str().unwrap()])
         .failed_with_one_line();
     assert!(line.contains("no SKILL.md"), "{line}");
-    let reasons: Vec<String> = audit_records(&hs)
+    let reasons: Vec<String> = hs
+        .audit_events()
         .iter()
         .filter(|r| r["type"] == "module_refused")
         .map(|r| r["reason"].as_str().unwrap().to_owned())
@@ -217,7 +203,8 @@ fn a_skill_changed_in_the_store_after_locking_fails_verify_with_a_record() {
         run.failed_with_one_line()
             .contains("1 of 1 OpenClaw skills failed verification")
     );
-    let refused: Vec<serde_json::Value> = audit_records(&hs)
+    let refused: Vec<serde_json::Value> = hs
+        .audit_events()
         .into_iter()
         .filter(|r| r["type"] == "module_refused" && r["reason"] == "package_changed")
         .collect();

@@ -69,21 +69,6 @@ pub(crate) fn assert_skills_bound_read_only(pids: &[u32], state: &str, name: &st
     assert!(skill_md.contains(&format!("name: {name}")), "{skill_md}");
 }
 
-fn audit_events(hs: &Instance) -> Vec<serde_json::Value> {
-    let verify = hs.run(&["audit", "verify"]).ok();
-    let mut events = Vec::new();
-    for line in verify.stdout.lines() {
-        let log = line.split(':').next().unwrap();
-        let tail = hs.run(&["audit", "tail", "--log", log]).ok();
-        events.extend(
-            tail.stdout.lines().map(|line| {
-                serde_json::from_str::<serde_json::Value>(line).unwrap()["event"].take()
-            }),
-        );
-    }
-    events
-}
-
 #[test]
 fn locked_skills_are_read_only_in_the_workload_and_a_changed_one_is_left_out() {
     let (_scratch, dir) = image::scratch();
@@ -160,7 +145,7 @@ fn locked_skills_are_read_only_in_the_workload_and_a_changed_one_is_left_out() {
     assert_eq!(line("workspace_write="), "workspace_write=0 ");
     stop(up);
 
-    let events = audit_events(&hs);
+    let events = hs.audit_events();
     let left_out: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| e["type"] == "module_refused" && e["reason"] == "package_changed")
