@@ -32,6 +32,11 @@ pub struct ModuleEgress<'a> {
     pub capabilities: &'a Capabilities,
     /// `[dangerous] egress_internal`: the address guard's exceptions.
     pub internal: &'a [Cidr],
+    /// This machine's own addresses (its interfaces'), refused before any
+    /// exception, as the browser's broker refuses them: the edge itself, or
+    /// a service on the machine's public address, is not the public web a
+    /// module may read.
+    pub own: &'a [std::net::IpAddr],
     /// A bound secret's current value, by name (the secret store's).
     pub secret: SecretLookup,
 }
@@ -118,7 +123,8 @@ pub fn module_broker(
     let tls = hardshell_broker::proxy::platform_tls().map_err(EgressError::TlsRoots)?;
     let mut broker = Broker::new(
         EgressPolicy { routes },
-        AddressGuard::new(egress.internal.iter().map(|cidr| cidr.0).collect()),
+        AddressGuard::new(egress.internal.iter().map(|cidr| cidr.0).collect())
+            .refusing_own(egress.own.to_vec()),
         tls,
     );
     broker.bindings = bindings;
@@ -149,6 +155,7 @@ mod tests {
             ModuleEgress {
                 capabilities: &capabilities,
                 internal: &[],
+                own: &[],
                 secret: Arc::new(|_| None),
             },
             LiveScanner::fixed(LeakScanner::new(&[])),

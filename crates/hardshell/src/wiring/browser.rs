@@ -36,7 +36,7 @@ fn every_core() -> u32 {
 /// them: the guard then refuses it only by its class. Not listed, the
 /// browser does not start: its guard would lack the refusal of the edge
 /// itself.
-fn own_addresses() -> anyhow::Result<Vec<std::net::IpAddr>> {
+pub(super) fn own_addresses() -> anyhow::Result<Vec<std::net::IpAddr>> {
     let interfaces = nix::ifaddrs::getifaddrs()
         .context("listing this machine's addresses for the browser's broker to refuse")?;
     let mut own: Vec<std::net::IpAddr> = interfaces

@@ -74,6 +74,7 @@ pub async fn start_modules(
         None => shells,
     };
     let internal = &loaded.config.dangerous.egress_internal;
+    let own = super::browser::own_addresses()?;
     let mut running = BTreeMap::new();
     let mut tools = Vec::new();
     for entry in locked {
@@ -116,6 +117,7 @@ pub async fn start_modules(
             hardshell_egress::ModuleEgress {
                 capabilities,
                 internal,
+                own: &own,
                 secret: Arc::new(move |secret| values.get(secret)),
             },
             scanner.clone(),

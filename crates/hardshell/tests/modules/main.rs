@@ -96,6 +96,9 @@ impl Modules {
             hardshell_egress::ModuleEgress {
                 capabilities: &capabilities,
                 internal: &internal,
+                // The host's end of the link to the site: this machine's
+                // own address, inside the exception above.
+                own: &[self.site.host_address.into()],
                 secret: Arc::new(|name| (name == "SITE_TOKEN").then(|| SITE_TOKEN.to_owned())),
             },
             LiveScanner::fixed(LeakScanner::new(&[])),
@@ -405,7 +408,10 @@ async fn the_fetch_module_reads_public_pages_through_redirects_and_never_an_inte
 
     // This machine and the cloud's metadata address are not the public
     // web: the broker refuses them, whatever the module asks.
-    for internal in ["127.0.0.1", "169.254.169.254"] {
+    // This machine's own address is refused too, though the site's
+    // network (which holds it) is an allowed exception.
+    let own = modules.site.host_address.to_string();
+    for internal in ["127.0.0.1", "169.254.169.254", own.as_str()] {
         let asked = serde_json::json!({"url": format!("http://{internal}/latest/meta-data/")});
         let (failure, message) = failed(fetch.call(SESSION, "fetch", &asked.to_string()).await);
         assert_eq!(failure, ModuleFailure::Tool, "{internal}: {message}");
@@ -421,13 +427,16 @@ async fn the_fetch_module_reads_public_pages_through_redirects_and_never_an_inte
         let (failure, _) = failed(fetch.call(SESSION, "fetch", &arguments).await);
         assert_eq!(failure, ModuleFailure::Tool, "{asked}");
     }
+    // Each refused by the broker's guard before any connection, recorded.
     let records = modules.records().await;
-    assert!(
-        records
-            .iter()
-            .any(|r| r.to_string().contains("169.254.169.254")),
-        "the refusal is recorded: {records:?}"
-    );
+    for address in ["127.0.0.1", "169.254.169.254", own.as_str()] {
+        assert!(
+            records
+                .iter()
+                .any(|r| r["host"] == address && r["decision"] == "refused"),
+            "{address}: {records:?}"
+        );
+    }
     fetch.stop().await;
 }
 
@@ -457,6 +466,7 @@ fn impostor_runner(shells: &ModuleShells, audit: Arc<AuditLog>) -> ModuleRunner 
         hardshell_egress::ModuleEgress {
             capabilities: &capabilities,
             internal: &[],
+            own: &[],
             secret: Arc::new(|_| None),
         },
         LiveScanner::fixed(LeakScanner::new(&[])),
