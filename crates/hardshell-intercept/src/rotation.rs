@@ -22,7 +22,11 @@ pub async fn follow_rotations(
     system: Vec<String>,
     every: Duration,
 ) {
-    let mut seen = secrets.fingerprint().await.ok();
+    // No baseline taken here: a rotation between the caller's load of the
+    // CA and this task's first run would match it and be missed until some
+    // other secret changed. The first check compares the stored CA with the
+    // issuer's own (`take_up` does nothing when they are one).
+    let mut seen: Option<String> = None;
     // A rotation that could not be taken up is tried again at every check
     // (not only at the store's next change), warned about once.
     let mut warned = false;

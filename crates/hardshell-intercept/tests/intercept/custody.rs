@@ -227,6 +227,40 @@ async fn a_rotation_takes_effect_in_a_running_edge_files_first() {
     assert_eq!(outcome.client.unwrap(), b"hello from the broker");
 }
 
+/// The race a CI run met: the store rotated after the edge loaded its CA
+/// and before the watch first ran. The watch took its baseline then, so it
+/// saw no change and the old CA stayed in use.
+#[tokio::test]
+async fn a_rotation_before_the_watch_first_runs_is_taken_up() {
+    let test_store = TestStore::new().await;
+    let secrets = SecretStore::new(test_store.scope("secrets"));
+    let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let trust = hardshell_intercept::TrustFiles::write(dir.path(), &ca, &[]).unwrap();
+    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
+    let rotated = EgressCa::rotate(&secrets, &id()).await.unwrap();
+    let every = std::time::Duration::from_millis(20);
+    tokio::spawn(hardshell_intercept::follow_rotations(
+        issuer.clone(),
+        secrets.clone(),
+        trust.clone(),
+        Vec::new(),
+        every,
+    ));
+    let replaced = async {
+        while issuer.ca().fingerprint() != rotated.fingerprint() {
+            tokio::time::sleep(every).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), replaced)
+        .await
+        .expect("the rotation is taken up");
+    assert_eq!(
+        std::fs::read_to_string(&trust.ca).unwrap(),
+        rotated.ca_pem()
+    );
+}
+
 #[tokio::test]
 async fn a_removed_ca_is_not_remade_by_the_rotation_watch() {
     let test_store = TestStore::new().await;
