@@ -118,9 +118,13 @@ pub fn html_text(raw: &str) -> String {
             rest = comment.find("-->").map_or("", |end| &comment[end + 3..]);
             continue;
         }
-        let end = rest.find('>').map_or(rest.len(), |end| end + 1);
-        let tag = &rest[1..end.saturating_sub(1).max(1)];
-        rest = &rest[end..];
+        // `rest` starts with `<`, one byte; a tag never closed runs to the
+        // end (sliced at `>` or the end only: both are character bounds).
+        let (tag, after) = match rest[1..].find('>') {
+            Some(close) => (&rest[1..=close], &rest[close + 2..]),
+            None => (&rest[1..], ""),
+        };
+        rest = after;
         let closing = tag.starts_with('/');
         let name: String = tag
             .trim_start_matches('/')
@@ -239,6 +243,10 @@ mod tests {
         assert_eq!(html_text("<"), "");
         assert_eq!(html_text("&#xFFFFFFFF; &#0; &"), "&#xFFFFFFFF; &#0; &");
         assert_eq!(html_text("x<!-- never closed"), "x");
+        // A tag cut off inside a character of more than one byte.
+        assert_eq!(html_text("a<é"), "a");
+        assert_eq!(html_text("a<bé"), "a");
+        assert_eq!(html_text("<p>é</p>ü<"), "é\nü");
     }
 
     #[test]
