@@ -313,23 +313,15 @@ impl ModuleRunner {
             return Some(shell.process.clone());
         }
         if shells.len() >= MAX_SESSION_SHELLS {
-            // The least recently used shell that is not in a call.
-            let (index, mut idle) = shells
-                .iter()
-                .enumerate()
-                .filter_map(|(index, shell)| {
-                    Some((
-                        index,
-                        shell.used,
-                        shell.process.clone().try_lock_owned().ok()?,
-                    ))
-                })
-                .min_by_key(|(_, used, _)| *used)
-                .map(|(index, _, idle)| (index, idle))?;
-            if let Some(process) = idle.take() {
+            let index = least_recently_used_idle(&shells)?;
+            let evicted = shells.swap_remove(index);
+            // Nobody else holds it (see `least_recently_used_idle`), so the
+            // lock is free.
+            if let Ok(mut idle) = evicted.process.try_lock()
+                && let Some(process) = idle.take()
+            {
                 process.stop();
             }
-            shells.swap_remove(index);
         }
         let process = Arc::new(tokio::sync::Mutex::new(None));
         shells.push(SessionShell {
@@ -398,6 +390,20 @@ impl ModuleRunner {
             }
         }
     }
+}
+
+/// The least recently used of `shells` that no call holds. A call takes its
+/// shell's handle here, under the list's lock, and only then waits for the
+/// shell: a handle held outside the list is a call in progress or about to
+/// start, whose shell must stay, lest that call start a process outside the
+/// list, past the cap and beyond `stop`.
+fn least_recently_used_idle(shells: &[SessionShell]) -> Option<usize> {
+    shells
+        .iter()
+        .enumerate()
+        .filter(|(_, shell)| Arc::strong_count(&shell.process) == 1)
+        .min_by_key(|(_, shell)| shell.used)
+        .map(|(index, _)| index)
 }
 
 /// A module's running host process and what it holds on the host.
@@ -517,6 +523,31 @@ fn log_output(output: std::io::PipeReader, module: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shell(session: &str, age_secs: u64) -> SessionShell {
+        let now = std::time::Instant::now();
+        SessionShell {
+            session: Some(session.to_owned()),
+            used: now
+                .checked_sub(Duration::from_secs(age_secs))
+                .unwrap_or(now),
+            process: Arc::new(tokio::sync::Mutex::new(None)),
+        }
+    }
+
+    #[test]
+    fn the_shell_made_room_for_is_the_least_recently_used_one_no_call_holds() {
+        let shells = [shell("web-a", 30), shell("web-b", 20), shell("web-c", 10)];
+        assert_eq!(least_recently_used_idle(&shells), Some(0));
+        // A call took web-a's handle and waits for it: it stays.
+        let waiting = shells[0].process.clone();
+        assert_eq!(least_recently_used_idle(&shells), Some(1));
+        let running = shells[1].process.clone();
+        let last = shells[2].process.clone();
+        assert_eq!(least_recently_used_idle(&shells), None);
+        drop((waiting, running, last));
+        assert_eq!(least_recently_used_idle(&shells), Some(0));
+    }
 
     #[test]
     fn an_answer_over_its_bound_is_refused_and_a_message_is_cut() {
