@@ -182,44 +182,82 @@ async fn a_stored_key_that_is_not_the_certificates_is_refused() {
     }
 }
 
+/// How often the rotation watch looks, in these tests.
+const EVERY: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// An edge's CA as it runs: loaded from a real store, its trust files
+/// written under `trust_dir`, an issuer made from it.
+struct Running {
+    _store: TestStore,
+    secrets: SecretStore,
+    _dir: tempfile::TempDir,
+    trust_dir: std::path::PathBuf,
+    trust: hardshell_intercept::TrustFiles,
+    issuer: Arc<LeafIssuer>,
+}
+
+impl Running {
+    async fn new() -> Self {
+        let store = TestStore::new().await;
+        let secrets = SecretStore::new(store.scope("secrets"));
+        let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let trust_dir = dir.path().join("trust");
+        let trust = hardshell_intercept::TrustFiles::write(&trust_dir, &ca, &[]).unwrap();
+        Self {
+            _store: store,
+            secrets,
+            _dir: dir,
+            trust_dir,
+            trust,
+            issuer: Arc::new(LeafIssuer::new(Arc::new(ca))),
+        }
+    }
+
+    /// Starts the rotation watch, as `up` does.
+    fn watch(&self) {
+        tokio::spawn(hardshell_intercept::follow_rotations(
+            self.issuer.clone(),
+            self.secrets.clone(),
+            self.trust.clone(),
+            Vec::new(),
+            EVERY,
+        ));
+    }
+
+    /// Waits (at most 5 s) until the issuer issues from `rotated`, then
+    /// checks the trust files were written for it.
+    async fn took_up(&self, rotated: &EgressCa) {
+        let replaced = async {
+            while self.issuer.ca().fingerprint() != rotated.fingerprint() {
+                tokio::time::sleep(EVERY).await;
+            }
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(5), replaced)
+            .await
+            .expect("the rotation is taken up");
+        assert_eq!(
+            std::fs::read_to_string(&self.trust.ca).unwrap(),
+            rotated.ca_pem()
+        );
+    }
+}
+
 #[tokio::test]
 async fn a_rotation_takes_effect_in_a_running_edge_files_first() {
-    let test_store = TestStore::new().await;
-    let secrets = SecretStore::new(test_store.scope("secrets"));
-    let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let trust = hardshell_intercept::TrustFiles::write(dir.path(), &ca, &[]).unwrap();
-    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
-    let every = std::time::Duration::from_millis(20);
-    tokio::spawn(hardshell_intercept::follow_rotations(
-        issuer.clone(),
-        secrets.clone(),
-        trust.clone(),
-        Vec::new(),
-        every,
-    ));
-    let old = issuer.ca();
-    let rotated = EgressCa::rotate(&secrets, &id()).await.unwrap();
-    let replaced = async {
-        while issuer.ca().fingerprint() != rotated.fingerprint() {
-            tokio::time::sleep(every).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(5), replaced)
-        .await
-        .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&trust.ca).unwrap(),
-        rotated.ca_pem()
-    );
+    let edge = Running::new().await;
+    edge.watch();
+    let old = edge.issuer.ca();
+    let rotated = EgressCa::rotate(&edge.secrets, &id()).await.unwrap();
+    edge.took_up(&rotated).await;
     assert!(
-        !std::fs::read_to_string(&trust.bundle)
+        !std::fs::read_to_string(&edge.trust.bundle)
             .unwrap()
             .contains(old.ca_pem())
     );
     // The new CA's leaves, trusted by a client of the new CA only.
     let outcome = handshake(
-        issuer.clone(),
+        edge.issuer.clone(),
         client_trusting(rotated.ca_pem(), true),
         dns("api.example.com"),
     )
@@ -232,96 +270,37 @@ async fn a_rotation_takes_effect_in_a_running_edge_files_first() {
 /// saw no change and the old CA stayed in use.
 #[tokio::test]
 async fn a_rotation_before_the_watch_first_runs_is_taken_up() {
-    let test_store = TestStore::new().await;
-    let secrets = SecretStore::new(test_store.scope("secrets"));
-    let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let trust = hardshell_intercept::TrustFiles::write(dir.path(), &ca, &[]).unwrap();
-    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
-    let rotated = EgressCa::rotate(&secrets, &id()).await.unwrap();
-    let every = std::time::Duration::from_millis(20);
-    tokio::spawn(hardshell_intercept::follow_rotations(
-        issuer.clone(),
-        secrets.clone(),
-        trust.clone(),
-        Vec::new(),
-        every,
-    ));
-    let replaced = async {
-        while issuer.ca().fingerprint() != rotated.fingerprint() {
-            tokio::time::sleep(every).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(5), replaced)
-        .await
-        .expect("the rotation is taken up");
-    assert_eq!(
-        std::fs::read_to_string(&trust.ca).unwrap(),
-        rotated.ca_pem()
-    );
+    let edge = Running::new().await;
+    let rotated = EgressCa::rotate(&edge.secrets, &id()).await.unwrap();
+    edge.watch();
+    edge.took_up(&rotated).await;
 }
 
 #[tokio::test]
 async fn a_removed_ca_is_not_remade_by_the_rotation_watch() {
-    let test_store = TestStore::new().await;
-    let secrets = SecretStore::new(test_store.scope("secrets"));
-    let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let trust = hardshell_intercept::TrustFiles::write(dir.path(), &ca, &[]).unwrap();
-    let kept = ca.fingerprint().to_owned();
-    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
-    let every = std::time::Duration::from_millis(20);
-    tokio::spawn(hardshell_intercept::follow_rotations(
-        issuer.clone(),
-        secrets.clone(),
-        trust,
-        Vec::new(),
-        every,
-    ));
-    tokio::time::sleep(every * 2).await;
-    assert!(secrets.remove(&secret_name()).await.unwrap());
+    let edge = Running::new().await;
+    let kept = edge.issuer.ca().fingerprint().to_owned();
+    edge.watch();
+    tokio::time::sleep(EVERY * 2).await;
+    assert!(edge.secrets.remove(&secret_name()).await.unwrap());
     // Several checks later: the store still has none, the issuer its CA.
-    tokio::time::sleep(every * 10).await;
-    assert!(EgressCa::load(&secrets).await.unwrap().is_none());
-    assert_eq!(issuer.ca().fingerprint(), kept);
+    tokio::time::sleep(EVERY * 10).await;
+    assert!(EgressCa::load(&edge.secrets).await.unwrap().is_none());
+    assert_eq!(edge.issuer.ca().fingerprint(), kept);
 }
 
 #[tokio::test]
 async fn a_rotation_that_could_not_be_taken_up_is_tried_again_until_it_is() {
-    let test_store = TestStore::new().await;
-    let secrets = SecretStore::new(test_store.scope("secrets"));
-    let ca = EgressCa::load_or_create(&secrets, &id()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let trust_dir = dir.path().join("trust");
-    let trust = hardshell_intercept::TrustFiles::write(&trust_dir, &ca, &[]).unwrap();
-    let issuer = Arc::new(LeafIssuer::new(Arc::new(ca)));
-    let every = std::time::Duration::from_millis(20);
-    tokio::spawn(hardshell_intercept::follow_rotations(
-        issuer.clone(),
-        secrets.clone(),
-        trust.clone(),
-        Vec::new(),
-        every,
-    ));
-    tokio::time::sleep(every * 2).await;
+    let edge = Running::new().await;
+    edge.watch();
+    tokio::time::sleep(EVERY * 2).await;
     // The trust files cannot be written: their directory is a file now.
-    std::fs::remove_dir_all(&trust_dir).unwrap();
-    std::fs::write(&trust_dir, "in the way").unwrap();
-    let rotated = EgressCa::rotate(&secrets, &id()).await.unwrap();
-    tokio::time::sleep(every * 10).await;
-    assert_ne!(issuer.ca().fingerprint(), rotated.fingerprint());
+    std::fs::remove_dir_all(&edge.trust_dir).unwrap();
+    std::fs::write(&edge.trust_dir, "in the way").unwrap();
+    let rotated = EgressCa::rotate(&edge.secrets, &id()).await.unwrap();
+    tokio::time::sleep(EVERY * 10).await;
+    assert_ne!(edge.issuer.ca().fingerprint(), rotated.fingerprint());
     // Cleared, with no further change to the store: taken up all the same.
-    std::fs::remove_file(&trust_dir).unwrap();
-    let replaced = async {
-        while issuer.ca().fingerprint() != rotated.fingerprint() {
-            tokio::time::sleep(every).await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(5), replaced)
-        .await
-        .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(&trust.ca).unwrap(),
-        rotated.ca_pem()
-    );
+    std::fs::remove_file(&edge.trust_dir).unwrap();
+    edge.took_up(&rotated).await;
 }
