@@ -106,11 +106,6 @@ impl SandboxShell {
     pub fn workspace(&self, session: &str) -> PathBuf {
         self.workspaces.path(session)
     }
-
-    /// The sessions' workspaces, for the shells of modules granted them.
-    pub fn workspaces(&self) -> &SessionWorkspaces {
-        &self.workspaces
-    }
 }
 
 impl ToolShell for SandboxShell {

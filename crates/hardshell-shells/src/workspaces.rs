@@ -33,11 +33,6 @@ impl SessionWorkspaces {
         Ok(Self { dir, volumes })
     }
 
-    /// The directory they are under.
-    pub fn dir(&self) -> &std::path::Path {
-        &self.dir
-    }
-
     /// Where `session`'s workspace is, on the host (mounted or not).
     pub fn path(&self, session: &str) -> PathBuf {
         self.dir.join(session)
