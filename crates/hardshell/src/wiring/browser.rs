@@ -33,12 +33,13 @@ fn every_core() -> u32 {
 
 /// This machine's interface addresses as they are now (loopback aside,
 /// which the guard refuses anyway). An address added later is not among
-/// them: the guard then refuses it only by its class. Not listed, the
-/// browser does not start: its guard would lack the refusal of the edge
-/// itself.
+/// them: the guard then refuses it only by its class. Not listed, neither
+/// the browser nor the modules start: their guards would lack the refusal
+/// of the edge itself.
 pub(super) fn own_addresses() -> anyhow::Result<Vec<std::net::IpAddr>> {
-    let interfaces = nix::ifaddrs::getifaddrs()
-        .context("listing this machine's addresses for the browser's broker to refuse")?;
+    let interfaces = nix::ifaddrs::getifaddrs().context(
+        "listing this machine's addresses for the browser's and modules' brokers to refuse",
+    )?;
     let mut own: Vec<std::net::IpAddr> = interfaces
         .filter_map(|interface| interface.address)
         .filter_map(|address| {
