@@ -25,8 +25,8 @@ use hardshell_testkit::modules::{Publisher, first_party};
 use model_relay::ModelRelay;
 use serde_json::json;
 
-use crate::module_turns::add_package;
-use crate::running::{Running, audit_records, env, instance, new_session, token, turn};
+use crate::module_turns::{add_package, module_calls};
+use crate::running::{Running, env, first_turn, instance};
 use crate::scripted::{Step, scripted_provider};
 
 /// The owner's Brave key, as the secret store holds it.
@@ -119,19 +119,6 @@ fn called_arguments(stream: &str) -> serde_json::Value {
     serde_json::from_str(&joined).unwrap_or_else(|e| panic!("{joined:?}: {e}"))
 }
 
-/// `(module, tool, outcome)` of every `module_called` record.
-fn module_calls(hs: &Instance) -> Vec<(String, String, String)> {
-    audit_records(hs)
-        .iter()
-        .map(|record| &record["event"])
-        .filter(|event| event["type"] == "module_called")
-        .map(|event| {
-            let field = |name: &str| event[name].as_str().unwrap_or_default().to_owned();
-            (field("module"), field("tool"), field("outcome"))
-        })
-        .collect()
-}
-
 /// Every process below `up`: the agent's shell and the module's.
 fn processes_below(up: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
@@ -168,13 +155,10 @@ fn the_local_model_searches_the_web_through_the_module_and_reads_the_results() {
     hs.run_with_stdin(&["secret", "put", "BRAVE_SEARCH_API_KEY"], KEY.as_bytes())
         .ok();
     let running = start_beside(&hs, &brave);
-    let token = token(&hs);
-    let session = new_session(&running, &token);
 
-    let events = turn(
+    let (_, events) = first_turn(
+        &hs,
         &running,
-        &token,
-        &session,
         "Search the web for the hardshell sandbox guide.",
     );
     assert_eq!(
@@ -273,9 +257,7 @@ fn scripted_search(
         .ok();
     }
     let running = start_beside(&hs, brave);
-    let token = token(&hs);
-    let session = new_session(&running, &token);
-    let events = turn(&running, &token, &session, "Search for the sandbox.");
+    let (_, events) = first_turn(&hs, &running, "Search for the sandbox.");
     assert_eq!(
         events.last().map(|(name, _)| name.as_str()),
         Some("done"),
