@@ -4,7 +4,12 @@
 //! no control or text-direction characters; whatever else Brave (or anyone
 //! answering in its name) sent is dropped.
 
+mod results;
+
 use serde_json::Value;
+use serde_json::error::Category;
+
+use results::Fields;
 
 /// The most of an answer's body the module reads; more is an error. Brave's
 /// twenty web results with their extras are well under this.
@@ -17,6 +22,10 @@ pub const MAX_URL_CHARS: usize = 500;
 pub const MAX_DESCRIPTION_CHARS: usize = 400;
 /// The longest error code of Brave's that is quoted to the model.
 const MAX_CODE_CHARS: usize = 64;
+/// The longest error body whose code is read. Brave's are a few hundred
+/// bytes; a `serde_json::Value` of a longer hostile one could need fifty
+/// times its size.
+const MAX_ERROR_BYTES: usize = 16 << 10;
 
 /// The model's answer for a response of `status` with `body`, listing at
 /// most `count` results.
@@ -24,46 +33,41 @@ pub fn read(status: u16, body: &[u8], count: u8) -> Result<String, String> {
     if !(200..300).contains(&status) {
         return Err(refusal(status, body));
     }
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|_| "Brave Search answered something that is not JSON".to_owned())?;
-    let results = match value.pointer("/web/results") {
-        // Brave leaves `web` out when nothing was found.
-        None | Some(Value::Null) => return Ok("No results.".to_owned()),
-        Some(Value::Array(results)) => results,
-        Some(_) => return Err("Brave Search answered web.results that is not a list".to_owned()),
-    };
-    let listed: Vec<String> = results
-        .iter()
-        .filter_map(entry)
-        .take(usize::from(count))
-        .enumerate()
-        .map(|(n, entry)| format!("{}. {entry}", n + 1))
-        .collect();
+    // Brave leaves `web` out when nothing was found.
+    let listed = results::read(body, usize::from(count), &entry)
+        .map_err(|error| match error.classify() {
+            Category::Data => "Brave Search answered JSON that is not a web search's".to_owned(),
+            _ => "Brave Search answered something that is not JSON".to_owned(),
+        })?
+        .unwrap_or_default();
     if listed.is_empty() {
         return Ok("No results.".to_owned());
     }
-    Ok(listed.join("\n"))
+    let numbered: Vec<String> = listed
+        .iter()
+        .enumerate()
+        .map(|(n, entry)| format!("{}. {entry}", n + 1))
+        .collect();
+    Ok(numbered.join("\n"))
 }
 
 /// One result as three lines, or `None` for one with neither a title nor
 /// a link.
-fn entry(result: &Value) -> Option<String> {
-    let field = |name: &str, limit: usize| {
-        result
-            .get(name)
-            .and_then(Value::as_str)
+fn entry(result: &Fields) -> Option<String> {
+    let field = |text: &Option<String>, limit: usize| {
+        text.as_deref()
             .map(|text| plain(text, limit))
             .filter(|text| !text.is_empty())
     };
-    let title = field("title", MAX_TITLE_CHARS);
+    let title = field(&result.title, MAX_TITLE_CHARS);
     // Only a web link is shown as one: `javascript:` or `file:` is not a
     // page the owner could open.
-    let url = field("url", MAX_URL_CHARS)
+    let url = field(&result.url, MAX_URL_CHARS)
         .filter(|url| url.starts_with("https://") || url.starts_with("http://"));
     if title.is_none() && url.is_none() {
         return None;
     }
-    let description = field("description", MAX_DESCRIPTION_CHARS);
+    let description = field(&result.description, MAX_DESCRIPTION_CHARS);
     Some(format!(
         "{}\n   {}\n   {}",
         title.as_deref().unwrap_or("(untitled)"),
@@ -154,8 +158,12 @@ fn refusal(status: u16, body: &[u8]) -> String {
 
 /// Brave's error code (`error.code`, or the first of `errors[].code`, as
 /// its reference shows both), if it is one: upper-case letters, digits
-/// and `_`, bounded. Anything else in the body is not quoted.
+/// and `_`, bounded. Anything else in the body is not quoted, nor the code
+/// of a body longer than [`MAX_ERROR_BYTES`].
 fn error_code(body: &[u8]) -> Option<String> {
+    if body.len() > MAX_ERROR_BYTES {
+        return None;
+    }
     let value: Value = serde_json::from_slice(body).ok()?;
     let code = value
         .pointer("/error/code")

@@ -118,6 +118,21 @@ struct PendingCall {
     arguments: String,
 }
 
+impl PendingCall {
+    /// Whether `name`, in a later chunk of this call, is its whole name
+    /// sent again rather than the next piece of it. OpenAI sends the name
+    /// once, in the call's first chunk; a server that streams it in pieces
+    /// sends them all before the arguments begin, and a piece may equal
+    /// everything before it ("ab", then "ab", of "abab"). llama-cpp-python's
+    /// server sends the whole name again in every chunk, beside the call's
+    /// id and a piece of the arguments (which may be empty). So a name equal
+    /// to the one so far is a repeat only once the arguments have begun, or
+    /// when the chunk carries the id the call already has.
+    fn repeats_name(&self, name: &str, same_id: bool) -> bool {
+        self.name == name && (same_id || !self.arguments.is_empty())
+    }
+}
+
 /// Decodes one streamed reply.
 #[derive(Debug, Default)]
 pub struct Decoder {
@@ -179,15 +194,13 @@ impl Decoder {
                 // Some servers leave out `index` when they send a call whole.
                 let index = u64_at(call, "/index").unwrap_or(position as u64);
                 let pending = self.calls.entry(index).or_default();
-                if let Some(id) = str_at(call, "/id").filter(|id| !id.is_empty()) {
+                let id = str_at(call, "/id").filter(|id| !id.is_empty());
+                let same_id = id.is_some_and(|id| id == pending.id);
+                if let Some(id) = id {
                     pending.id = id.to_owned();
                 }
-                // OpenAI sends the name once, in the call's first chunk;
-                // llama-cpp-python's server repeats it whole in every chunk.
-                // A chunk naming exactly what the call is already named is
-                // that repeat, not another piece of the name.
                 if let Some(name) = str_at(call, "/function/name")
-                    && pending.name != name
+                    && !pending.repeats_name(name, same_id)
                 {
                     pending.name.push_str(name);
                 }

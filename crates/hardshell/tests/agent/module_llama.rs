@@ -25,8 +25,8 @@ use hardshell_testkit::modules::{Publisher, first_party};
 use model_relay::ModelRelay;
 use serde_json::json;
 
-use crate::module_turns::add_package;
-use crate::running::{Running, audit_records, env, instance, new_session, token, turn};
+use crate::module_turns::{add_package, module_calls};
+use crate::running::{Running, agent_pid, env, first_turn, instance};
 use crate::scripted::{Step, scripted_provider};
 
 /// The owner's Brave key, as the secret store holds it.
@@ -119,19 +119,6 @@ fn called_arguments(stream: &str) -> serde_json::Value {
     serde_json::from_str(&joined).unwrap_or_else(|e| panic!("{joined:?}: {e}"))
 }
 
-/// `(module, tool, outcome)` of every `module_called` record.
-fn module_calls(hs: &Instance) -> Vec<(String, String, String)> {
-    audit_records(hs)
-        .iter()
-        .map(|record| &record["event"])
-        .filter(|event| event["type"] == "module_called")
-        .map(|event| {
-            let field = |name: &str| event[name].as_str().unwrap_or_default().to_owned();
-            (field("module"), field("tool"), field("outcome"))
-        })
-        .collect()
-}
-
 /// Every process below `up`: the agent's shell and the module's.
 fn processes_below(up: u32) -> Vec<u32> {
     std::fs::read_dir("/proc")
@@ -141,19 +128,27 @@ fn processes_below(up: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Whether any process below `up` holds `needle` in its environment, its
-/// arguments or its memory.
-fn held_below(up: u32, needle: &str) -> Vec<u32> {
-    processes_below(up)
+/// The processes below `up` that hold `needle` in their environment,
+/// their arguments or their memory. Each of `living` must be among them
+/// and be read whole, so that none found means they were searched: a
+/// process that left, or a tree searched from the wrong root, fails.
+fn held_below(up: u32, needle: &str, living: &[u32]) -> Vec<u32> {
+    let below = processes_below(up);
+    for pid in living {
+        assert!(below.contains(pid), "{pid} is not below {up}: {below:?}");
+    }
+    below
         .into_iter()
         .filter(|pid| {
             let in_file = |what: &str| {
                 std::fs::read(format!("/proc/{pid}/{what}"))
                     .is_ok_and(|text| text.windows(needle.len()).any(|w| w == needle.as_bytes()))
             };
-            in_file("environ")
-                || in_file("cmdline")
-                || crate::shell::in_memory_unless_gone(*pid, needle.as_bytes()) == Some(true)
+            let in_memory = match crate::shell::in_memory_unless_gone(*pid, needle.as_bytes()) {
+                None if living.contains(pid) => panic!("{pid} left before it was searched"),
+                found => found == Some(true),
+            };
+            in_file("environ") || in_file("cmdline") || in_memory
         })
         .collect()
 }
@@ -168,13 +163,10 @@ fn the_local_model_searches_the_web_through_the_module_and_reads_the_results() {
     hs.run_with_stdin(&["secret", "put", "BRAVE_SEARCH_API_KEY"], KEY.as_bytes())
         .ok();
     let running = start_beside(&hs, &brave);
-    let token = token(&hs);
-    let session = new_session(&running, &token);
 
-    let events = turn(
+    let (_, events) = first_turn(
+        &hs,
         &running,
-        &token,
-        &session,
         "Search the web for the hardshell sandbox guide.",
     );
     assert_eq!(
@@ -184,14 +176,19 @@ fn the_local_model_searches_the_web_through_the_module_and_reads_the_results() {
         relay.seen()
     );
 
-    // The model called the tool, with arguments it wrote itself.
+    // The agent offered the tool (the relay names only a tool offered),
+    // with the publisher's words, and the model called it, with arguments
+    // it wrote itself.
     let exchanges = relay.seen();
     assert!(exchanges.len() >= 2, "{exchanges:?}");
     assert!(exchanges[0].forced && !exchanges[1].forced, "{exchanges:?}");
     assert!(
-        exchanges[0].request.contains(TOOL) && exchanges[0].response.contains(TOOL),
+        exchanges[0]
+            .request
+            .contains("Search the web with Brave Search."),
         "{exchanges:?}"
     );
+    assert!(exchanges[0].response.contains(TOOL), "{exchanges:?}");
 
     // Brave's API got one search, with the owner's key the module never had.
     let seen = brave.seen();
@@ -227,10 +224,12 @@ fn the_local_model_searches_the_web_through_the_module_and_reads_the_results() {
     assert!(!after.contains("<strong>"), "{after}");
 
     // The key is nowhere but the broker: not in any model request, not in
-    // any process of the agent's shell or the module's.
+    // any process of the agent's shell or the module's, both searched.
     assert!(exchanges.iter().all(|e| !e.request.contains(KEY)));
     let up = running.child.id();
-    let holding = held_below(up, KEY);
+    let module_host = crate::shell::argument_pid(&running, 0, "/opt/hardshell/module-host")
+        .expect("the module host's process under the edge");
+    let holding = held_below(up, KEY, &[agent_pid(&running), module_host]);
     assert!(holding.is_empty(), "the key is held by {holding:?}");
     // The search finds it where it is: `up`, whose broker swapped it in.
     assert_eq!(
@@ -273,9 +272,7 @@ fn scripted_search(
         .ok();
     }
     let running = start_beside(&hs, brave);
-    let token = token(&hs);
-    let session = new_session(&running, &token);
-    let events = turn(&running, &token, &session, "Search for the sandbox.");
+    let (_, events) = first_turn(&hs, &running, "Search for the sandbox.");
     assert_eq!(
         events.last().map(|(name, _)| name.as_str()),
         Some("done"),

@@ -10,7 +10,7 @@ use hardshell_testkit::modules::{Publisher, digest, guest, manifest};
 use hardshell_testkit::netns::NetnsSite;
 use serde_json::json;
 
-use crate::running::{Running, audit_records, instance, new_session, token, turn};
+use crate::running::{Running, audit_records, first_turn, instance};
 use crate::scripted::{Step, scripted_provider};
 
 const ECHO_BODY: &str = r#"[[tools]]
@@ -71,6 +71,19 @@ pub(crate) fn add_package(
     .stdout
 }
 
+/// `(module, tool, outcome)` of every `module_called` record of `hs`.
+pub(crate) fn module_calls(hs: &Instance) -> Vec<(String, String, String)> {
+    audit_records(hs)
+        .iter()
+        .map(|record| &record["event"])
+        .filter(|event| event["type"] == "module_called")
+        .map(|event| {
+            let field = |name: &str| event[name].as_str().unwrap_or_default().to_owned();
+            (field("module"), field("tool"), field("outcome"))
+        })
+        .collect()
+}
+
 /// An instance whose scripted model is at `model_url`, whose exec asks for
 /// commands, trusting `publisher`, the test site's network reachable.
 fn scripted_instance(model_url: &str, publisher: &Publisher, site: &NetnsSite) -> Instance {
@@ -109,14 +122,7 @@ fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its
     add_module(&hs, &publisher, "fetcher", "hostile", &fetcher);
 
     let running = Running::start(&hs);
-    let token = token(&hs);
-    let session = new_session(&running, &token);
-    let events = turn(
-        &running,
-        &token,
-        &session,
-        "Add 20 and 22, then read the notes.",
-    );
+    let (session, events) = first_turn(&hs, &running, "Add 20 and 22, then read the notes.");
     let named = |name: &'static str| events.iter().filter(move |(n, _)| n == name);
     let tools: Vec<&str> = named("tool")
         .filter_map(|(_, data)| data["name"].as_str())
@@ -151,25 +157,18 @@ fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its
             .exists()
     );
     running.stop();
-    let records = audit_records(&hs);
-    let outcomes: Vec<(String, String)> = records
-        .iter()
-        .map(|r| &r["event"])
-        .filter(|event| event["type"] == "module_called")
-        .map(|event| {
-            (
-                event["module"].as_str().unwrap().to_owned(),
-                event["outcome"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect();
     assert_eq!(
-        outcomes,
+        module_calls(&hs),
         [
-            ("echo".to_owned(), "answered".to_owned()),
-            ("fetcher".to_owned(), "answered".to_owned())
+            ("echo".to_owned(), "add".to_owned(), "answered".to_owned()),
+            (
+                "fetcher".to_owned(),
+                "fetch".to_owned(),
+                "answered".to_owned()
+            )
         ]
     );
+    let records = audit_records(&hs);
     let decided = records
         .iter()
         .map(|r| &r["event"])
@@ -203,9 +202,7 @@ fn a_page_the_fetch_module_read_is_untrusted_and_holds_the_conversations_command
     assert!(shown.contains("read ANY public web page"), "{shown}");
 
     let running = Running::start(&hs);
-    let token = token(&hs);
-    let session = new_session(&running, &token);
-    let events = turn(&running, &token, &session, "Read the notes.");
+    let (session, events) = first_turn(&hs, &running, "Read the notes.");
     let named = |name: &'static str| events.iter().filter(move |(n, _)| n == name);
     let requests = model_seen.lock().unwrap().clone();
     let after_fetch = &requests[1].1;
@@ -221,15 +218,15 @@ fn a_page_the_fetch_module_read_is_untrusted_and_holds_the_conversations_command
             .exists()
     );
     running.stop();
+    assert_eq!(
+        module_calls(&hs),
+        [(
+            "fetch".to_owned(),
+            "fetch".to_owned(),
+            "answered".to_owned()
+        )]
+    );
     let records = audit_records(&hs);
-    let called: Vec<&serde_json::Value> = records
-        .iter()
-        .map(|r| &r["event"])
-        .filter(|event| event["type"] == "module_called")
-        .collect();
-    assert_eq!(called.len(), 1, "{called:?}");
-    assert_eq!(called[0]["module"], "fetch");
-    assert_eq!(called[0]["outcome"], "answered");
     let decided = records
         .iter()
         .map(|r| &r["event"])

@@ -143,6 +143,19 @@ pub fn new_session(running: &Running, token: &str) -> String {
     body["id"].as_str().unwrap().to_owned()
 }
 
+/// A new web session of `running`, with a new chat token of `hs`, and the
+/// SSE events of its first turn, `text`.
+pub fn first_turn(
+    hs: &Instance,
+    running: &Running,
+    text: &str,
+) -> (String, Vec<(String, serde_json::Value)>) {
+    let token = token(hs);
+    let session = new_session(running, &token);
+    let events = turn(running, &token, &session, text);
+    (session, events)
+}
+
 /// Sends `text` and returns the SSE events as (name, data) pairs.
 pub fn turn(
     running: &Running,

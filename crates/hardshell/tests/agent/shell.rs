@@ -122,7 +122,7 @@ fn command_pid(running: &Running, command: &str) -> Option<u32> {
 
 /// The process under `running` whose argument `index` is `argument`
 /// (0: the program it was started as).
-fn argument_pid(running: &Running, index: usize, argument: &str) -> Option<u32> {
+pub(crate) fn argument_pid(running: &Running, index: usize, argument: &str) -> Option<u32> {
     let up = running.child.id();
     std::fs::read_dir("/proc")
         .unwrap()

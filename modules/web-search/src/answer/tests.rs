@@ -129,3 +129,75 @@ fn the_brokers_refusal_is_told_apart_from_braves() {
         "{error}"
     );
 }
+
+/// Bytes this thread holds allocated, and the most it held, so a test
+/// measures its own reading whatever other tests allocate meanwhile.
+mod counted {
+    #![allow(unsafe_code)]
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        static HELD: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    }
+
+    struct Counted;
+
+    // SAFETY: every call is passed to `System` unchanged; the counting only
+    // touches a const-initialised thread-local cell, which never allocates.
+    unsafe impl GlobalAlloc for Counted {
+        unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+            HELD.with(|held| {
+                let (now, most) = held.get();
+                held.set((now + layout.size(), most.max(now + layout.size())));
+            });
+            // SAFETY: the caller's layout, as `GlobalAlloc::alloc` requires.
+            unsafe { System.alloc(layout) }
+        }
+
+        unsafe fn dealloc(&self, pointer: *mut u8, layout: Layout) {
+            HELD.with(|held| {
+                let (now, most) = held.get();
+                held.set((now.saturating_sub(layout.size()), most));
+            });
+            // SAFETY: `pointer` came from `alloc` above with this layout.
+            unsafe { System.dealloc(pointer, layout) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTED: Counted = Counted;
+
+    /// The most this thread held allocated beyond what it held before, while `run` ran.
+    pub fn peak_of(run: impl FnOnce()) -> usize {
+        let before = HELD.with(|held| {
+            let (now, _) = held.get();
+            held.set((now, now));
+            now
+        });
+        run();
+        HELD.with(|held| held.get().1 - before)
+    }
+}
+
+#[test]
+fn a_megabyte_of_tiny_objects_is_read_in_little_more_memory_than_its_size() {
+    // As many one-key objects as fit in the largest body read: a tree of
+    // them would need dozens of times the module's 32 MiB of memory.
+    let tiny = r#"{"a":0},"#;
+    let first = r#"{"title": "t", "url": "https://a.example/"},"#;
+    let filler = tiny.repeat((MAX_BODY_BYTES - 200) / tiny.len());
+    let body = brave(&format!("[{first}{}{{}}]", filler));
+    assert!(body.len() <= MAX_BODY_BYTES);
+    let mut answer = Ok(String::new());
+    let peak = counted::peak_of(|| answer = read(200, &body, 1));
+    assert_eq!(
+        answer.as_deref(),
+        Ok("1. t\n   https://a.example/\n   (no description)")
+    );
+    assert!(peak < 64 << 10, "reading took {peak} bytes");
+    // Asked for more than there are, every entry is read, and none kept.
+    let peak = counted::peak_of(|| answer = read(200, &body, 20));
+    assert!(answer.is_ok(), "{answer:?}");
+    assert!(peak < 64 << 10, "reading took {peak} bytes");
+}

@@ -121,6 +121,58 @@ fn a_name_repeated_in_every_chunk_is_one_name() {
     );
 }
 
+/// The tool call a stream of `pieces` (each a `tool_calls` entry) ends as.
+fn streamed_call(pieces: &[serde_json::Value]) -> Vec<ChatEvent> {
+    let mut stream: String = pieces
+        .iter()
+        .map(|piece| chunk(json!({ "tool_calls": [piece] }), None))
+        .collect();
+    stream.push_str(&chunk(json!({}), Some("tool_calls")));
+    stream.push_str("data: [DONE]\n\n");
+    let (events, error) = decode_in_pieces(ProviderKind::OpenAi, &stream, stream.len());
+    assert_eq!(error, None);
+    events
+}
+
+#[test]
+fn a_repeated_name_with_the_calls_id_is_one_name_though_no_arguments_came_yet() {
+    // llama-cpp-python's shape, when the first token of the arguments is
+    // empty text: the repeat comes before any argument does.
+    let piece = |arguments: &str| {
+        json!({"index": 0, "id": "call__0_now_cmpl-1", "type": "function",
+            "function": {"name": "now", "arguments": arguments}})
+    };
+    assert_eq!(
+        streamed_call(&[piece(""), piece(""), piece("{}")])[0],
+        ChatEvent::ToolCall {
+            id: "call__0_now_cmpl-1".into(),
+            name: "now".into(),
+            arguments: "{}".into()
+        }
+    );
+}
+
+#[test]
+fn a_name_streamed_in_pieces_keeps_a_piece_equal_to_all_before_it() {
+    // A server that streams the name: the id once, then pieces of the
+    // name, the second equal to the first, before the arguments begin;
+    // then the whole name once more, after them, which is a repeat.
+    let events = streamed_call(&[
+        json!({"index": 0, "id": "call_a", "type": "function", "function": {"name": "ab", "arguments": ""}}),
+        json!({"index": 0, "function": {"name": "ab"}}),
+        json!({"index": 0, "function": {"arguments": "{}"}}),
+        json!({"index": 0, "function": {"name": "abab"}}),
+    ]);
+    assert_eq!(
+        events[0],
+        ChatEvent::ToolCall {
+            id: "call_a".into(),
+            name: "abab".into(),
+            arguments: "{}".into()
+        }
+    );
+}
+
 #[test]
 fn a_server_that_sends_no_usage_still_finishes() {
     let stream = [

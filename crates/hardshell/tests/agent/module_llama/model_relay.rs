@@ -7,8 +7,8 @@
 //! tool's parameter schema, so the arguments are the model's own, written
 //! to the schema. The agent sends no `tool_choice` (a real provider's
 //! model chooses), so this relay adds it to a turn's first request, the
-//! one without a tool result yet, and passes every byte of the rest
-//! through: the model's answers reach the agent exactly as the server
+//! one without a tool result yet, when that request offers the tool, and
+//! passes every byte of the rest through: the model's answers reach the agent exactly as the server
 //! wrote them.
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,7 +34,7 @@ pub struct ModelRelay {
 
 impl ModelRelay {
     /// Relays to `upstream` (the model server's `…/v1`), naming `tool` in
-    /// each first request of a turn.
+    /// each first request of a turn that offers it.
     pub fn serve(upstream: &str, tool: &str) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
@@ -116,16 +116,21 @@ fn read_request(stream: &std::net::TcpStream) -> Option<(String, String, String)
     Some((target, authorization, String::from_utf8(body).ok()?))
 }
 
-/// `body` with `tool_choice` naming `tool` when no tool has answered in
-/// it yet, and whether it was added.
+/// `body` with `tool_choice` naming `tool` when the agent offered `tool`
+/// in it and no tool has answered in it yet, and whether it was added. A
+/// request that does not offer the tool is passed on as it is: the relay
+/// makes the model choose what the agent offered, never offers it itself.
 fn with_tool_choice(body: &str, tool: &str) -> (bool, String) {
     let Ok(mut request) = serde_json::from_str::<serde_json::Value>(body) else {
         return (false, body.to_owned());
     };
+    let offered = request["tools"]
+        .as_array()
+        .is_some_and(|tools| tools.iter().any(|t| t["function"]["name"] == tool));
     let answered = request["messages"]
         .as_array()
         .is_some_and(|messages| messages.iter().any(|m| m["role"] == "tool"));
-    if answered {
+    if !offered || answered {
         return (false, body.to_owned());
     }
     request["tool_choice"] =
