@@ -1,16 +1,18 @@
 //! A real OCI registry (Debian's `docker-registry`, distribution 2.8) on
 //! 127.0.0.1 with TLS from a fresh test CA, optionally behind htpasswd Basic
 //! auth or Bearer tokens (`registry-token`: a token service of its own, as
-//! ghcr.io and Docker Hub have), killed by its pid on drop; and OCI
-//! layouts written by hand ([`Layout`]), honest or not, that `skopeo copy`
-//! pushes to it byte for byte. Module packages are published through these
-//! in tests ([`Registry::push_module`]).
+//! ghcr.io and Docker Hub have), killed by its pid on drop; OCI layouts
+//! written by hand ([`Layout`]), honest or not, that `skopeo copy` pushes
+//! to it byte for byte; and a registry that lies
+//! ([`hostile::HostileRegistry`]). Module packages are published through
+//! these in tests ([`Registry::push_module`]).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod hostile;
 #[cfg(feature = "registry-token")]
 pub mod token;
 #[cfg(feature = "registry-token")]
@@ -321,9 +323,7 @@ struct Pki {
     ca_pem: String,
     cert_pem: String,
     key_pem: String,
-    #[cfg_attr(not(feature = "registry-token"), allow(dead_code))]
     cert_der: Vec<u8>,
-    #[cfg_attr(not(feature = "registry-token"), allow(dead_code))]
     key_der: Vec<u8>,
 }
 
@@ -371,6 +371,19 @@ pub fn artifact_manifest(layout: &Layout, artifact_type: &str, layers: &[Value])
     })
 }
 
+/// A module artifact of `package`, as a publisher writes it
+/// (`scripts/module-push.sh`): the manifest, and its one layer, the
+/// package file itself, written to `layout`.
+pub fn module_manifest(layout: &Layout, package: &[u8]) -> (Value, Blob) {
+    let layer = layout.blob(package);
+    let manifest = artifact_manifest(
+        layout,
+        MODULE_ARTIFACT_TYPE,
+        &[layer.descriptor(MODULE_LAYER)],
+    );
+    (manifest, layer)
+}
+
 /// What [`Registry::push_module`] published.
 #[derive(Clone, Debug)]
 pub struct Pushed {
@@ -384,15 +397,7 @@ impl Registry {
     /// Publishes `package` as `name:tag`, as a publisher does
     /// (`scripts/module-push.sh`): one layer, the file itself.
     pub fn push_module(&self, package: &[u8], name: &str, tag: &str) -> Pushed {
-        self.push_artifact(name, tag, |layout| {
-            let layer = layout.blob(package);
-            let manifest = artifact_manifest(
-                layout,
-                MODULE_ARTIFACT_TYPE,
-                &[layer.descriptor(MODULE_LAYER)],
-            );
-            (manifest, layer)
-        })
+        self.push_artifact(name, tag, |layout| module_manifest(layout, package))
     }
 
     /// Pushes the manifest `build` writes into a fresh layout as `name:tag`
