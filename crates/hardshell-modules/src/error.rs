@@ -218,6 +218,19 @@ impl ModuleError {
     }
 }
 
+/// The error and its causes, one after another, as one line's text
+/// (unescaped: what a server wrote is in it, so show it with [`shown`]).
+pub(crate) fn causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        text.push_str(": ");
+        text.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    text
+}
+
 /// Text a package wrote (an entry's name inside a tar error, a manifest's
 /// key inside a TOML error), as an error may carry it: at most
 /// `max_chars` characters, each control or text-direction character shown

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use hardshell_image::{ArtifactKind, ImageError, ImageRef, ImageSource, RegistryCredential};
 
-use crate::error::shown;
+use crate::error::{causes, shown};
 use crate::package::MAX_PACKAGE_BYTES;
 use crate::{ModuleError, Package};
 
@@ -105,18 +105,6 @@ fn pull_error(reference: &ImageRef, error: ImageError) -> ModuleError {
         },
         _ => ModuleError::Registry { reference, detail },
     }
-}
-
-/// The error and its causes, one after another.
-fn causes(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -231,15 +231,7 @@ impl SourceClient {
 /// What went wrong, with its causes (the certificate's fault is one of
 /// them), and without the URL reqwest's errors repeat, query and all.
 fn causes(error: reqwest::Error) -> String {
-    let error = error.without_url();
-    let mut text = error.to_string();
-    let mut cause = std::error::Error::source(&error);
-    while let Some(inner) = cause {
-        text.push_str(": ");
-        text.push_str(&inner.to_string());
-        cause = inner.source();
-    }
-    crate::error::shown(&text, 500)
+    crate::error::shown(&crate::error::causes(&error.without_url()), 500)
 }
 
 /// The URL as errors show it: scheme, host, port and path, never the

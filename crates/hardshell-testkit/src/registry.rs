@@ -1,16 +1,18 @@
 //! A real OCI registry (Debian's `docker-registry`, distribution 2.8) on
 //! 127.0.0.1 with TLS from a fresh test CA, optionally behind htpasswd Basic
 //! auth or Bearer tokens (`registry-token`: a token service of its own, as
-//! ghcr.io and Docker Hub have), killed by its pid on drop; and OCI layouts written by hand
-//! ([`Layout`]), honest or not, that `skopeo copy` pushes to it byte for
-//! byte. Module packages are published through these in tests
-//! ([`crate::modules::push_package`]).
+//! ghcr.io and Docker Hub have), killed by its pid on drop; OCI layouts
+//! written by hand ([`Layout`]), honest or not, that `skopeo copy` pushes
+//! to it byte for byte; and a registry that lies
+//! ([`hostile::HostileRegistry`]). Module packages are published through
+//! these in tests ([`Registry::push_module`]).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod hostile;
 #[cfg(feature = "registry-token")]
 pub mod token;
 #[cfg(feature = "registry-token")]
@@ -244,8 +246,8 @@ impl Blob {
     }
 }
 
-/// An OCI image layout written directly: blobs by digest and `index.json`
-/// tags, any manifest a test writes.
+/// An OCI image layout written directly: blobs by digest, indexes, and
+/// `index.json` tags, any manifest a test writes (hostile ones included).
 pub struct Layout {
     pub dir: PathBuf,
     tags: Vec<Value>,
@@ -265,24 +267,49 @@ impl Layout {
 
     pub fn blob(&self, bytes: &[u8]) -> Blob {
         let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
-        let hex = digest.strip_prefix("sha256:").unwrap();
-        std::fs::write(self.dir.join("blobs/sha256").join(hex), bytes).unwrap();
+        std::fs::write(self.blob_path(&digest), bytes).unwrap();
         Blob {
             digest,
             size: bytes.len() as u64,
         }
     }
 
-    /// Writes `manifest` (an OCI image manifest) and tags it `tag`.
-    pub fn tag_manifest(&mut self, tag: &str, manifest: &Value) -> Blob {
-        let blob = self.blob(manifest.to_string().as_bytes());
+    /// Where the blob `sha256:<hex>` is kept, to read or change it.
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        self.dir
+            .join("blobs/sha256")
+            .join(digest.strip_prefix("sha256:").unwrap())
+    }
+
+    /// Writes an index of `(manifest, architecture)` (all linux).
+    pub fn index(&self, manifests: &[(&Blob, &str)]) -> Blob {
+        let entries: Vec<Value> = manifests
+            .iter()
+            .map(|(manifest, architecture)| {
+                json!({"mediaType": OCI_MANIFEST, "digest": manifest.digest, "size": manifest.size,
+                "platform": {"architecture": architecture, "os": "linux"}})
+            })
+            .collect();
+        let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries});
+        self.blob(index.to_string().as_bytes())
+    }
+
+    /// Points `tag` at `blob` (a manifest or an index, of `media_type`) in
+    /// `index.json`.
+    pub fn tag(&mut self, tag: &str, blob: &Blob, media_type: &str) {
         self.tags
             .retain(|t| t["annotations"]["org.opencontainers.image.ref.name"] != tag);
         self.tags.push(json!({
-            "mediaType": OCI_MANIFEST, "digest": blob.digest, "size": blob.size,
+            "mediaType": media_type, "digest": blob.digest, "size": blob.size,
             "annotations": {"org.opencontainers.image.ref.name": tag}
         }));
         self.write_index();
+    }
+
+    /// Writes `manifest` (an OCI image manifest) and tags it `tag`.
+    pub fn tag_manifest(&mut self, tag: &str, manifest: &Value) -> Blob {
+        let blob = self.blob(manifest.to_string().as_bytes());
+        self.tag(tag, &blob, OCI_MANIFEST);
         blob
     }
 
@@ -296,9 +323,7 @@ struct Pki {
     ca_pem: String,
     cert_pem: String,
     key_pem: String,
-    #[cfg_attr(not(feature = "registry-token"), allow(dead_code))]
     cert_der: Vec<u8>,
-    #[cfg_attr(not(feature = "registry-token"), allow(dead_code))]
     key_der: Vec<u8>,
 }
 
@@ -346,6 +371,19 @@ pub fn artifact_manifest(layout: &Layout, artifact_type: &str, layers: &[Value])
     })
 }
 
+/// A module artifact of `package`, as a publisher writes it
+/// (`scripts/module-push.sh`): the manifest, and its one layer, the
+/// package file itself, written to `layout`.
+pub fn module_manifest(layout: &Layout, package: &[u8]) -> (Value, Blob) {
+    let layer = layout.blob(package);
+    let manifest = artifact_manifest(
+        layout,
+        MODULE_ARTIFACT_TYPE,
+        &[layer.descriptor(MODULE_LAYER)],
+    );
+    (manifest, layer)
+}
+
 /// What [`Registry::push_module`] published.
 #[derive(Clone, Debug)]
 pub struct Pushed {
@@ -359,15 +397,7 @@ impl Registry {
     /// Publishes `package` as `name:tag`, as a publisher does
     /// (`scripts/module-push.sh`): one layer, the file itself.
     pub fn push_module(&self, package: &[u8], name: &str, tag: &str) -> Pushed {
-        self.push_artifact(name, tag, |layout| {
-            let layer = layout.blob(package);
-            let manifest = artifact_manifest(
-                layout,
-                MODULE_ARTIFACT_TYPE,
-                &[layer.descriptor(MODULE_LAYER)],
-            );
-            (manifest, layer)
-        })
+        self.push_artifact(name, tag, |layout| module_manifest(layout, package))
     }
 
     /// Pushes the manifest `build` writes into a fresh layout as `name:tag`

@@ -7,7 +7,7 @@ use hardshell_image::{
     RegistryClient, RegistryCredential, UnpackLimits,
 };
 
-use crate::support::layout::{Layout, OCI_INDEX, OCI_MANIFEST, busybox_layers};
+use crate::support::layout::{Layout, OCI_INDEX, OCI_MANIFEST, busybox_layers, image};
 use hardshell_testkit::registry::Registry;
 
 pub fn open_store(dir: &std::path::Path) -> ImageStore {
@@ -48,7 +48,7 @@ pub async fn pull(
 /// A layout holding one busybox image tagged `v1`.
 pub fn busybox_layout(dir: &std::path::Path, marker: &str) -> (Layout, String) {
     let mut layout = Layout::new(dir);
-    let manifest = layout.image("amd64", &busybox_layers(marker));
+    let manifest = image(&layout, "amd64", &busybox_layers(marker));
     layout.tag("v1", &manifest, OCI_MANIFEST);
     (layout, manifest.digest)
 }
@@ -207,9 +207,9 @@ async fn a_plain_http_token_realm_is_never_contacted() {
 async fn multi_arch_index_resolves_to_this_platform() {
     let dir = tempfile::tempdir().unwrap();
     let mut layout = Layout::new(&dir.path().join("layout"));
-    let amd64 = layout.image("amd64", &busybox_layers("amd64"));
-    let arm64 = layout.image("arm64", &busybox_layers("arm64"));
-    let s390x = layout.image("s390x", &busybox_layers("s390x"));
+    let amd64 = image(&layout, "amd64", &busybox_layers("amd64"));
+    let arm64 = image(&layout, "arm64", &busybox_layers("arm64"));
+    let s390x = image(&layout, "s390x", &busybox_layers("s390x"));
     let (here, other) = match std::env::consts::ARCH {
         "x86_64" => (&amd64, &arm64),
         "aarch64" => (&arm64, &amd64),

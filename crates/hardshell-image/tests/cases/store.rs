@@ -5,7 +5,7 @@ use std::os::unix::fs::PermissionsExt;
 use hardshell_image::RegistryClient;
 
 use super::pull::{busybox_layout, open_store, pull};
-use crate::support::layout::OCI_MANIFEST;
+use crate::support::layout::{OCI_MANIFEST, busybox_layers, image};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn verify_detects_a_tampered_blob_and_a_tampered_root_file() {
@@ -58,7 +58,7 @@ async fn prune_removes_only_what_no_reference_keeps() {
     assert!(store.prune().unwrap().removed_blobs.is_empty());
 
     // Move the tag to another image and pull again: the first is orphaned.
-    let second = layout.image("amd64", &crate::support::layout::busybox_layers("second"));
+    let second = image(&layout, "amd64", &busybox_layers("second"));
     layout.tag("v1", &second, OCI_MANIFEST);
     let new = pull(&store, &client, &reference, None).await.unwrap();
     assert_eq!(new.resolved.to_string(), second.digest);

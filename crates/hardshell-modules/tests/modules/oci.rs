@@ -4,7 +4,13 @@
 //! layer, an artifact of another type, another layer media type, two
 //! layers, an oversized layer, a layer longer than its descriptor, an
 //! unknown tag, a registry that is down, an untrusted certificate and a
-//! missing credential are each refused, and the lock never changes.
+//! missing credential are each refused, and the lock never changes. And
+//! against a registry that lies (the testkit's `HostileRegistry`): a
+//! manifest over its bound whatever its Content-Length says, a layer
+//! shorter or longer than its descriptor whatever the registry says, a
+//! manifest that is not the pinned digest, a redirect to another host (the
+//! credential does not follow), a slow drip (the deadline ends it), and
+//! text meant to act on the owner's terminal.
 
 use chrono::Utc;
 use hardshell_modules::{
@@ -12,8 +18,10 @@ use hardshell_modules::{
     RegistryCredential, Source, SourceClient,
 };
 use hardshell_testkit::TestStore;
+use hardshell_testkit::registry::hostile::{HostileRegistry, Reply};
 use hardshell_testkit::registry::{
-    MODULE_ARTIFACT_TYPE, MODULE_LAYER, Registry, artifact_manifest, free_port,
+    Layout, MODULE_ARTIFACT_TYPE, MODULE_LAYER, Registry, artifact_manifest, free_port,
+    module_manifest,
 };
 
 use crate::Fixture;
@@ -314,4 +322,239 @@ async fn a_registry_behind_basic_auth_needs_the_credential() {
         "{error:?}"
     );
     assert!(!error.to_string().contains("wrong"), "{error}");
+}
+
+/// A module artifact as a lying registry serves it: the manifest and its
+/// one layer, with their digests.
+struct Served {
+    manifest: Vec<u8>,
+    manifest_digest: String,
+    layer: Vec<u8>,
+    layer_digest: String,
+}
+
+impl Served {
+    fn of(package: &[u8]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let (manifest, layer) = module_manifest(&layout, package);
+        let manifest = manifest.to_string().into_bytes();
+        Self {
+            manifest_digest: hardshell_modules::sha256(&manifest).to_string(),
+            manifest,
+            layer: package.to_vec(),
+            layer_digest: layer.digest,
+        }
+    }
+
+    /// A registry answering `manifest` for any manifest it is asked for,
+    /// `layer` for this layer, and 404 for anything else.
+    fn lying(&self, manifest: Reply, layer: Reply) -> HostileRegistry {
+        let blob = format!("/blobs/{}", self.layer_digest);
+        HostileRegistry::start(move |seen| {
+            if seen.path.contains("/manifests/") {
+                manifest.clone()
+            } else if seen.path.ends_with(&blob) {
+                layer.clone()
+            } else {
+                Reply::status(404)
+            }
+        })
+    }
+
+    /// A registry answering honestly but for the layer: `layer`.
+    fn lying_of_its_layer(&self, layer: Reply) -> HostileRegistry {
+        self.lying(Reply::ok(self.manifest.clone()), layer)
+    }
+}
+
+fn hostile_client(registries: &[&HostileRegistry]) -> SourceClient {
+    let roots: String = registries.iter().map(|r| r.ca_pem.as_str()).collect();
+    SourceClient::new(Some(roots.as_bytes())).unwrap()
+}
+
+/// `registry`'s module, by tag.
+fn by_tag(registry: &HostileRegistry) -> String {
+    format!("oci://{}:1", registry.repo("modules/web-search"))
+}
+
+#[tokio::test]
+async fn a_manifest_over_the_bound_is_refused_whatever_its_length_says() {
+    let served = Served::of(&Fixture::official().package("web-search", "1.0.0"));
+    let endless = vec![b' '; 1 << 20];
+    for (name, manifest) in [
+        (
+            "said to be too long",
+            Reply::ok(Vec::new()).claiming_length(1 << 30),
+        ),
+        (
+            "of no said length",
+            Reply::ok(endless.clone()).without_length(),
+        ),
+    ] {
+        let registry = served.lying(manifest, Reply::ok(served.layer.clone()));
+        let error = pull(&hostile_client(&[&registry]), &by_tag(&registry))
+            .await
+            .expect_err(name);
+        assert!(
+            matches!(&error, ModuleError::ArtifactTooLarge { detail, .. } if detail.contains("larger than 65536 bytes")),
+            "{name}: {error:?}"
+        );
+        assert_eq!(registry.seen().len(), 1, "{name}: the layer was asked for");
+    }
+    // Said to be short, it is read no further: what was read is no manifest.
+    let registry = served.lying(
+        Reply::ok(served.manifest.clone()).claiming_length(10),
+        Reply::ok(served.layer.clone()),
+    );
+    let error = pull(&hostile_client(&[&registry]), &by_tag(&registry))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ModuleError::Artifact { detail, .. } if detail.contains("not valid JSON")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_layer_is_held_to_its_descriptor_whatever_the_registry_says() {
+    let served = Served::of(&Fixture::official().package("web-search", "1.0.0"));
+    let half = u64::try_from(served.layer.len() / 2).unwrap();
+    let mut longer = served.layer.clone();
+    longer.extend_from_slice(&[0; 1 << 20]);
+    for (name, layer) in [
+        (
+            "said to be short",
+            Reply::ok(served.layer.clone()).claiming_length(half),
+        ),
+        (
+            "longer, of no said length",
+            Reply::ok(longer).without_length(),
+        ),
+    ] {
+        let registry = served.lying_of_its_layer(layer);
+        let error = pull(&hostile_client(&[&registry]), &by_tag(&registry))
+            .await
+            .expect_err(name);
+        assert!(
+            matches!(&error, ModuleError::Artifact { detail, .. } if detail.contains("its descriptor says")),
+            "{name}: {error:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_manifest_that_is_not_the_pinned_digest_is_refused() {
+    let fixture = Fixture::official();
+    let pinned = Served::of(&fixture.package("web-search", "1.0.0"));
+    let other = Served::of(&fixture.package("web-search", "2.0.0"));
+    let registry = other.lying_of_its_layer(Reply::ok(other.layer.clone()));
+    let source = format!(
+        "oci://{}@{}",
+        registry.repo("modules/web-search"),
+        pinned.manifest_digest
+    );
+    let error = pull(&hostile_client(&[&registry]), &source)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, ModuleError::Artifact { detail, .. } if detail.contains("does not match its digest")),
+        "{error:?}"
+    );
+    // By tag, the same registry's answer is taken: the digest is what pins.
+    pull(&hostile_client(&[&registry]), &by_tag(&registry))
+        .await
+        .unwrap();
+}
+
+/// A registry that asks for Basic auth, serves `served`'s manifest, and
+/// sends its layer to `to`, as registries send theirs to an object store.
+fn redirecting(served: &Served, to: String) -> HostileRegistry {
+    let (manifest, layer) = (served.manifest.clone(), served.layer_digest.clone());
+    HostileRegistry::start(move |seen| match &seen.authorization {
+        None => Reply::basic_challenge(),
+        Some(_) if seen.path.ends_with(&layer) => Reply::redirect(&to),
+        Some(_) => Reply::ok(manifest.clone()),
+    })
+}
+
+fn credential() -> RegistryCredential {
+    RegistryCredential::from_secret(b"publisher:s3cr3t-password").unwrap()
+}
+
+/// A signed download link: its query is its key.
+const LINK: &str = "blob?X-Amz-Signature=signed-link-key";
+
+#[tokio::test]
+async fn a_layer_redirected_to_another_host_is_fetched_without_the_credential() {
+    let served = Served::of(&Fixture::official().package("web-search", "1.0.0"));
+    let layer = Reply::ok(served.layer.clone());
+    let elsewhere = HostileRegistry::start(move |_| layer.clone());
+    let registry = redirecting(&served, elsewhere.localhost_url(LINK));
+    let client = hostile_client(&[&registry, &elsewhere]).with_registry_credential(credential());
+
+    let package = pull(&client, &by_tag(&registry)).await.unwrap();
+    assert_eq!(package.digest().to_string(), served.layer_digest);
+    assert!(
+        registry
+            .seen()
+            .iter()
+            .any(|seen| seen.authorization.is_some())
+    );
+    let followed = elsewhere.seen();
+    assert_eq!(followed.len(), 1, "{followed:?}");
+    assert_eq!(followed[0].path, format!("/{LINK}"));
+    assert_eq!(followed[0].authorization, None, "the credential followed");
+}
+
+#[tokio::test]
+async fn no_error_shows_the_link_a_layer_was_redirected_to() {
+    let served = Served::of(&Fixture::official().package("web-search", "1.0.0"));
+    let nowhere = format!("https://localhost:{}/{LINK}", free_port());
+    let registry = redirecting(&served, nowhere);
+    let client = hostile_client(&[&registry]).with_registry_credential(credential());
+    let error = pull(&client, &by_tag(&registry)).await.unwrap_err();
+    let shown = format!("{error} {error:?}");
+    assert!(
+        matches!(&error, ModuleError::Registry { .. }) && shown.contains("/blobs/sha256:"),
+        "{shown}"
+    );
+    assert!(!shown.contains("signed-link-key"), "{shown}");
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+}
+
+#[tokio::test]
+async fn a_registry_that_drips_is_abandoned_at_the_deadline() {
+    let served = Served::of(&Fixture::official().package("web-search", "1.0.0"));
+    // Each byte well within the client's wait for one; the whole, minutes.
+    let registry = served.lying_of_its_layer(
+        Reply::ok(served.layer.clone()).dripped(std::time::Duration::from_millis(50)),
+    );
+    let client =
+        hostile_client(&[&registry]).with_registry_deadline(std::time::Duration::from_secs(2));
+    let error = pull(&client, &by_tag(&registry)).await.unwrap_err();
+    assert!(
+        matches!(&error, ModuleError::Registry { detail, .. } if detail.contains("did not finish within 2 seconds")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn what_a_registry_writes_cannot_act_on_the_owners_terminal() {
+    let served = Served::of(&Fixture::official().package("web-search", "1.0.0"));
+    let mut manifest: serde_json::Value = serde_json::from_slice(&served.manifest).unwrap();
+    manifest["artifactType"] = "\u{1b}]0;retitled\u{7}\u{1b}[2J\u{202e}gnp.exe".into();
+    let registry = served.lying(
+        Reply::ok(manifest.to_string()),
+        Reply::ok(served.layer.clone()),
+    );
+    let error = pull(&hostile_client(&[&registry]), &by_tag(&registry))
+        .await
+        .unwrap_err();
+    let shown = error.to_string();
+    assert!(shown.contains("the artifact type is"), "{shown}");
+    assert!(
+        !shown.contains(['\u{1b}', '\u{7}', '\u{202e}']),
+        "{shown:?}"
+    );
 }

@@ -12,7 +12,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rcgen::{CertificateParams, KeyPair};
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub const ISSUER: &str = "hardshell-test-issuer";
 pub const SERVICE: &str = "hardshell-test-registry";
@@ -47,20 +46,10 @@ impl TokenServer {
             .unwrap()
             .self_signed(&signing_key)
             .unwrap();
-        let tls = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![CertificateDer::from(server_cert_der)],
-            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key_der)),
-        )
-        .unwrap();
+        let tls = super::hostile::tls_config(server_cert_der, server_key_der);
         let issued = Arc::new(AtomicUsize::new(0));
         let shared = Arc::new(Shared {
-            tls: Arc::new(tls),
+            tls,
             signing_key_der: signing_key.serialize_der(),
             signing_cert_der: signing_cert.der().to_vec(),
             credential: (user.to_owned(), password.to_owned()),
