@@ -109,6 +109,22 @@ impl Instance {
             .unwrap()
     }
 
+    /// Writes `bytes` at `key` of the instance's own object store, over what
+    /// is there: what someone with the store's key could do, for the tests
+    /// that hardshell refuses what it stored once it was changed.
+    pub fn put_stored(&self, key: &str, bytes: &[u8]) {
+        let key = hardshell_storage::ObjectKey::parse(key).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async {
+            self.local_store()
+                .await
+                .root()
+                .put(&key, bytes)
+                .await
+                .unwrap()
+        });
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(&self.program);
         command

@@ -46,3 +46,14 @@ pub mod registry;
 
 pub use disk::SmallDisk;
 pub use store::TestStore;
+
+/// The permission bits of `path` itself (a symlink there is not followed),
+/// without its file type: what a test of a mode compares.
+pub fn permission_bits(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::symlink_metadata(path)
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o7777
+}

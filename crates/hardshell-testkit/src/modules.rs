@@ -2,7 +2,8 @@
 //! ([`Publisher`]), a manifest with the digests of its files
 //! ([`manifest`]), the signature, and the tar archive ([`tar_of`]), which
 //! can also hold what no honest tool writes (`..` names, links, duplicate
-//! entries) for the tests that must refuse it.
+//! entries) for the tests that must refuse it. And an OpenClaw skill's
+//! folder ([`skill_folder`]), which is unsigned.
 
 use std::io::Cursor;
 
@@ -287,4 +288,20 @@ fn build_components(workspace: &std::path::Path) -> std::path::PathBuf {
         workspace.display()
     );
     target.join("wasm32-wasip2").join("release")
+}
+
+/// An OpenClaw skill's folder at `at`: a `SKILL.md` naming `name`, and
+/// `script` as `scripts/run.sh`, executable. Made again over an earlier one
+/// (a skill changed at its source).
+pub fn skill_folder(at: &std::path::Path, name: &str, script: &str) {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::create_dir_all(at.join("scripts")).unwrap();
+    std::fs::write(
+        at.join("SKILL.md"),
+        format!("---\nname: {name}\ndescription: d\n---\nRun scripts/run.sh\n"),
+    )
+    .unwrap();
+    let script_path = at.join("scripts/run.sh");
+    std::fs::write(&script_path, script).unwrap();
+    std::fs::set_permissions(&script_path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }

@@ -141,35 +141,60 @@ fn hostile_archives_are_refused() {
         builder.append(&header, body).unwrap();
         gzip(&builder.into_inner().unwrap())
     };
-    let cases: Vec<(&str, Vec<u8>)> = vec![
+    use hardshell_audit::event::ModuleRefusal as R;
+    // Each with the refusal it must get: any refusal would not do (a header
+    // this test wrote wrong is refused too, as no archive).
+    let cases: Vec<(&str, Vec<u8>, R)> = vec![
         (
             "dot-dot",
             raw_named(b"../evil.sh", tar::EntryType::Regular, None),
+            R::EntryRefused,
         ),
         (
             "absolute",
             raw_named(b"/etc/cron.d/x", tar::EntryType::Regular, None),
+            R::EntryRefused,
         ),
         (
             "symlink",
             raw_named(b"scripts", tar::EntryType::Symlink, Some("/etc")),
+            R::EntryRefused,
         ),
         (
             "hard link",
             raw_named(b"h", tar::EntryType::Link, Some("SKILL.md")),
+            R::EntryRefused,
         ),
-        ("device", raw_named(b"dev", tar::EntryType::Char, None)),
+        (
+            "device",
+            raw_named(b"dev", tar::EntryType::Char, None),
+            R::EntryRefused,
+        ),
         (
             "duplicate",
             raw_named(b"SKILL.md", tar::EntryType::Regular, None),
+            R::EntryRefused,
         ),
-        ("no SKILL.md", tar_gz(&[("other.md", md, 0o644)])),
-        ("not gzip", b"plain text".to_vec()),
+        (
+            "file and folder",
+            raw_named(b"SKILL.md/x", tar::EntryType::Regular, None),
+            R::EntryRefused,
+        ),
+        (
+            "no SKILL.md",
+            tar_gz(&[("other.md", md, 0o644)]),
+            R::Archive,
+        ),
+        ("not gzip", b"plain text".to_vec(), R::Archive),
     ];
-    for (what, archive) in cases {
+    for (what, archive, refusal) in cases {
         let error = SkillTree::from_tar_gz(&archive).unwrap_err();
-        assert!(error.refusal().is_some(), "{what}: {error:?}");
+        assert_eq!(error.refusal(), Some(refusal), "{what}: {error:?}");
     }
+    assert!(matches!(
+        SkillTree::from_tar_gz(&raw_named(b"a/../x", tar::EntryType::Regular, None)),
+        Err(SkillError::EntryName { .. })
+    ));
     // Too many entries.
     let many: Vec<(String, &[u8], u32)> = (0..=MAX_SKILL_ENTRIES)
         .map(|i| (format!("f{i}"), &b"x"[..], 0o644))
@@ -239,4 +264,44 @@ fn a_git_archive_global_header_is_no_file() {
     let tree = SkillTree::from_tar_gz(&gzip(&builder.into_inner().unwrap())).unwrap();
     let paths: Vec<&str> = tree.files().keys().map(SkillPath::as_str).collect();
     assert_eq!(paths, ["SKILL.md"]);
+}
+
+#[test]
+fn a_skill_path_has_one_spelling_inside_the_skill() {
+    let deepest = ["d"; 8].join("/");
+    let longest = "a".repeat(256);
+    for good in [
+        "SKILL.md",
+        "scripts/get.sh",
+        "a+b/c_d-e.1",
+        &deepest,
+        &longest,
+    ] {
+        assert_eq!(SkillPath::parse(good).unwrap().as_str(), good);
+    }
+    let too_deep = ["d"; 9].join("/");
+    let too_long = "a".repeat(257);
+    for bad in [
+        "",
+        ".",
+        "..",
+        "a/../b",
+        "./a",
+        "a/./b",
+        "/a",
+        "a/",
+        "a//b",
+        "a b",
+        "a\\b",
+        "a\nb",
+        "\u{e9}",
+        "a\u{202e}b",
+        &too_deep,
+        &too_long,
+    ] {
+        assert!(
+            matches!(SkillPath::parse(bad), Err(SkillError::EntryName { .. })),
+            "{bad:?}"
+        );
+    }
 }

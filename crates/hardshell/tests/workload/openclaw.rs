@@ -313,7 +313,7 @@ fn openclaw_runs_behind_the_edge_keyed_by_its_broker_and_its_state_moves_machine
     seed_state(&first, &claw_origin);
     // One OpenClaw skill locked by the owner.
     let skill = first.path("weather");
-    crate::skills::skill_dir(&skill, "weather", "#!/bin/sh\necho weather\n");
+    hardshell_testkit::modules::skill_folder(&skill, "weather", "#!/bin/sh\necho weather\n");
     crate::skills::add(&first, &skill);
     let token = token(&first);
     let up = start_within(&first, PULL_DEADLINE);
