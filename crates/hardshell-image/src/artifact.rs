@@ -10,13 +10,13 @@
 use futures::StreamExt as _;
 use serde::Deserialize;
 
+use crate::ImageRef;
 use crate::credential::RegistryCredential;
-use crate::digest::{Digest, DigestOf, DigestWriter};
+use crate::digest::Digest;
 use crate::error::ImageError;
 use crate::manifest::OCI_MANIFEST;
-use crate::registry::{RegistryClient, Session};
-use crate::source::{ManifestKey, Source};
-use crate::{ImageRef, ImageSource};
+use crate::registry::RegistryClient;
+use crate::source::{BlobCheck, Resolved, Source};
 
 /// The largest artifact manifest read. One config, one layer and a few
 /// annotations are well under a KiB.
@@ -150,31 +150,16 @@ impl RegistryClient {
         credential: Option<&RegistryCredential>,
         kind: &ArtifactKind<'_>,
     ) -> Result<Artifact, ImageError> {
-        let mut source = match reference.source() {
-            ImageSource::Registry {
-                registry,
-                repository,
-            } => Source::Registry(Session::new(self, registry, repository, credential)),
-            ImageSource::Layout { path } => Source::Layout(path.clone()),
-        };
+        let mut source = Source::of(reference, self, credential);
 
         // 1. The manifest, bounded, and the pinned digest.
-        let key = match (reference.digest(), reference.tag()) {
-            (Some(digest), _) => ManifestKey::Digest(digest),
-            (None, Some(tag)) => ManifestKey::Tag(tag),
-            (None, None) => return Err(ImageError::NothingToResolve(reference.to_string())),
-        };
-        let (bytes, _) = source.manifest(key, MAX_ARTIFACT_MANIFEST_BYTES).await?;
-        let manifest = Digest::of(&bytes);
-        if let Some(pinned) = reference.digest()
-            && *pinned != manifest
-        {
-            return Err(ImageError::DigestMismatch {
-                what: format!("manifest of {reference}"),
-                expected: *pinned,
-                actual: manifest,
-            });
-        }
+        let Resolved {
+            bytes,
+            digest: manifest,
+            ..
+        } = source
+            .resolve(reference, MAX_ARTIFACT_MANIFEST_BYTES)
+            .await?;
 
         // 2. Its kind and its one layer.
         let layer = parse(&bytes, kind).map_err(|source| ImageError::Artifact {
@@ -201,39 +186,21 @@ impl RegistryClient {
 /// The layer's bytes: exactly `layer.size` of them, hashing to `layer.digest`.
 async fn read_blob(source: &mut Source<'_>, layer: &Layer) -> Result<Vec<u8>, ImageError> {
     let mut stream = source.blob(&layer.digest).await?;
+    let mut check = BlobCheck::new("layer", &layer.digest, layer.size);
     let mut bytes = Vec::new();
-    let mut hasher = DigestWriter::default();
-    let size_mismatch = |actual: u64| ImageError::SizeMismatch {
-        what: "layer",
-        digest: layer.digest,
-        expected: layer.size,
-        actual,
-    };
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
-        hasher.update(&chunk);
-        if hasher.written() > layer.size {
-            return Err(size_mismatch(hasher.written()));
-        }
+        check.take(&chunk)?;
         bytes.extend_from_slice(&chunk);
     }
-    if hasher.written() != layer.size {
-        return Err(size_mismatch(hasher.written()));
-    }
-    let actual = hasher.finish();
-    if actual != layer.digest {
-        return Err(ImageError::DigestMismatch {
-            what: format!("layer {}", layer.digest),
-            expected: layer.digest,
-            actual,
-        });
-    }
+    check.finish()?;
     Ok(bytes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::DigestOf as _;
 
     const KIND: ArtifactKind<'static> = ArtifactKind {
         artifact_type: "application/vnd.example.thing.v1",

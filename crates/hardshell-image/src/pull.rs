@@ -4,6 +4,7 @@
 //! size), then the unpacked root and the reference's entry. Any failure stops
 //! the pull before the root is renamed into place or the reference recorded.
 
+use crate::ImageRef;
 use crate::config::ImageConfig;
 use crate::credential::RegistryCredential;
 use crate::digest::{Digest, DigestOf};
@@ -11,10 +12,9 @@ use crate::error::ImageError;
 use crate::manifest::{
     ImageManifest, MAX_MANIFEST_BYTES, ManifestDoc, Platform, host_platform, select_platform,
 };
-use crate::registry::{RegistryClient, Session};
-use crate::source::{ManifestKey, Source};
+use crate::registry::RegistryClient;
+use crate::source::{ManifestKey, Resolved, Source};
 use crate::store::{ImageStore, PulledImage, StoredImage};
-use crate::{ImageRef, ImageSource};
 
 /// How to reach the image.
 #[derive(Debug)]
@@ -66,36 +66,14 @@ impl ImageStore {
         progress: &mut (dyn FnMut(PullEvent) + Send),
     ) -> Result<PulledImage, ImageError> {
         let _lock = self.lock()?;
-        let mut source = match reference.source() {
-            ImageSource::Registry {
-                registry,
-                repository,
-            } => Source::Registry(Session::new(
-                options.client,
-                registry,
-                repository,
-                options.credential,
-            )),
-            ImageSource::Layout { path } => Source::Layout(path.clone()),
-        };
+        let mut source = Source::of(reference, options.client, options.credential);
 
         // 1. The reference's manifest or index.
-        let key = match (reference.digest(), reference.tag()) {
-            (Some(digest), _) => ManifestKey::Digest(digest),
-            (None, Some(tag)) => ManifestKey::Tag(tag),
-            (None, None) => return Err(ImageError::NothingToResolve(reference.to_string())),
-        };
-        let (top, content_type) = source.manifest(key, MAX_MANIFEST_BYTES).await?;
-        let resolved = Digest::of(&top);
-        if let Some(pinned) = reference.digest()
-            && *pinned != resolved
-        {
-            return Err(ImageError::DigestMismatch {
-                what: format!("manifest of {reference}"),
-                expected: *pinned,
-                actual: resolved,
-            });
-        }
+        let Resolved {
+            bytes: top,
+            digest: resolved,
+            media_type: content_type,
+        } = source.resolve(reference, MAX_MANIFEST_BYTES).await?;
         progress(PullEvent::Resolved { digest: resolved });
         let doc = ManifestDoc::parse(&top, content_type.as_deref()).map_err(|source| {
             ImageError::Manifest {

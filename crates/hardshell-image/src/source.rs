@@ -8,12 +8,72 @@ use bytes::Bytes;
 use futures::Stream;
 use serde::Deserialize;
 
-use crate::digest::Digest;
+use crate::credential::RegistryCredential;
+use crate::digest::{Digest, DigestOf, DigestWriter};
 use crate::error::ImageError;
-use crate::registry::Session;
+use crate::registry::{RegistryClient, Session};
+use crate::{ImageRef, ImageSource};
 
 /// Chunks of a blob as they arrive.
 pub(crate) type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, ImageError>> + Send>>;
+
+/// A blob checked as its chunks arrive, whatever the source says of its
+/// length: never more bytes than its descriptor's size (a hostile registry
+/// can send forever), and at the end exactly that many, hashing to its
+/// digest.
+pub(crate) struct BlobCheck<'a> {
+    what: &'static str,
+    digest: &'a Digest,
+    size: u64,
+    hasher: DigestWriter,
+}
+
+impl<'a> BlobCheck<'a> {
+    /// For the blob `digest` of `size` bytes, named `what` in errors.
+    pub(crate) fn new(what: &'static str, digest: &'a Digest, size: u64) -> Self {
+        Self {
+            what,
+            digest,
+            size,
+            hasher: DigestWriter::default(),
+        }
+    }
+
+    /// Counts and hashes `chunk`; refused as soon as the blob is longer
+    /// than its size.
+    pub(crate) fn take(&mut self, chunk: &[u8]) -> Result<(), ImageError> {
+        self.hasher.update(chunk);
+        if self.hasher.written() > self.size {
+            return Err(self.size_mismatch());
+        }
+        Ok(())
+    }
+
+    /// Refused unless exactly its size came, hashing to its digest.
+    pub(crate) fn finish(self) -> Result<(), ImageError> {
+        if self.hasher.written() != self.size {
+            return Err(self.size_mismatch());
+        }
+        let actual = self.hasher.finish();
+        if actual != *self.digest {
+            return Err(ImageError::DigestMismatch {
+                what: format!("{} {}", self.what, self.digest),
+                expected: *self.digest,
+                actual,
+            });
+        }
+        Ok(())
+    }
+
+    fn size_mismatch(&self) -> ImageError {
+        ImageError::SizeMismatch {
+            what: self.what,
+            digest: *self.digest,
+            expected: self.size,
+            actual: self.hasher.written(),
+        }
+    }
+}
 
 pub(crate) enum Source<'a> {
     Registry(Session<'a>),
@@ -24,6 +84,63 @@ pub(crate) enum Source<'a> {
 pub(crate) enum ManifestKey<'a> {
     Tag(&'a str),
     Digest(&'a Digest),
+}
+
+/// The document a reference names: its bytes, their digest (what a tag
+/// resolved to), and the media type the source gave.
+pub(crate) struct Resolved {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) digest: Digest,
+    pub(crate) media_type: Option<String>,
+}
+
+impl<'a> Source<'a> {
+    /// Where `reference` is read from: its registry (with `credential`, if
+    /// any) or its local layout.
+    pub(crate) fn of(
+        reference: &ImageRef,
+        client: &'a RegistryClient,
+        credential: Option<&'a RegistryCredential>,
+    ) -> Self {
+        match reference.source() {
+            ImageSource::Registry {
+                registry,
+                repository,
+            } => Self::Registry(Session::new(client, registry, repository, credential)),
+            ImageSource::Layout { path } => Self::Layout(path.clone()),
+        }
+    }
+
+    /// The manifest or index `reference` names, at most `limit` bytes: by
+    /// its digest when pinned (and refused unless the bytes hash to it),
+    /// else by its tag.
+    pub(crate) async fn resolve(
+        &mut self,
+        reference: &ImageRef,
+        limit: u64,
+    ) -> Result<Resolved, ImageError> {
+        let key = match (reference.digest(), reference.tag()) {
+            (Some(digest), _) => ManifestKey::Digest(digest),
+            (None, Some(tag)) => ManifestKey::Tag(tag),
+            (None, None) => return Err(ImageError::NothingToResolve(reference.to_string())),
+        };
+        let (bytes, media_type) = self.manifest(key, limit).await?;
+        let digest = Digest::of(&bytes);
+        if let Some(pinned) = reference.digest()
+            && *pinned != digest
+        {
+            return Err(ImageError::DigestMismatch {
+                what: format!("manifest of {reference}"),
+                expected: *pinned,
+                actual: digest,
+            });
+        }
+        Ok(Resolved {
+            bytes,
+            digest,
+            media_type,
+        })
+    }
 }
 
 impl Source<'_> {

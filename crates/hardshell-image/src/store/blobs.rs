@@ -10,7 +10,7 @@ use futures::StreamExt as _;
 use super::ImageStore;
 use crate::digest::{Digest, DigestOf, DigestWriter};
 use crate::error::ImageError;
-use crate::source::BlobStream;
+use crate::source::{BlobCheck, BlobStream};
 
 impl ImageStore {
     /// Whether the blob is here and still hashes to its name.
@@ -55,40 +55,16 @@ impl ImageStore {
             let mut file = tokio::fs::File::create(&tmp)
                 .await
                 .map_err(ImageError::store("create", &tmp))?;
-            let mut hasher = DigestWriter::default();
+            let mut check = BlobCheck::new(what, digest, size);
             while let Some(chunk) = stream.next().await {
                 let chunk = chunk?;
-                hasher.update(&chunk);
-                // Stop as soon as it is too long: a hostile registry can send forever.
-                if hasher.written() > size {
-                    return Err(ImageError::SizeMismatch {
-                        what,
-                        digest: *digest,
-                        expected: size,
-                        actual: hasher.written(),
-                    });
-                }
+                check.take(&chunk)?;
                 tokio::io::AsyncWriteExt::write_all(&mut file, &chunk)
                     .await
                     .map_err(ImageError::store("write", &tmp))?;
                 progress(chunk.len() as u64);
             }
-            if hasher.written() != size {
-                return Err(ImageError::SizeMismatch {
-                    what,
-                    digest: *digest,
-                    expected: size,
-                    actual: hasher.written(),
-                });
-            }
-            let actual = hasher.finish();
-            if actual != *digest {
-                return Err(ImageError::DigestMismatch {
-                    what: what.to_owned(),
-                    expected: *digest,
-                    actual,
-                });
-            }
+            check.finish()?;
             Ok(file.into_std().await)
         }
         .await;
