@@ -223,6 +223,32 @@ impl Drop for Registry {
     }
 }
 
+/// A request's head read over TLS from `tcp` (at most 16 KiB, up to its
+/// blank line) by the test's own HTTPS servers; `None` when the client
+/// closed first. The stream is left for the answer.
+fn tls_request_head(
+    tls: std::sync::Arc<rustls::ServerConfig>,
+    tcp: TcpStream,
+) -> std::io::Result<
+    Option<(
+        rustls::StreamOwned<rustls::ServerConnection, TcpStream>,
+        String,
+    )>,
+> {
+    use std::io::Read as _;
+    let connection = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
+    let mut stream = rustls::StreamOwned::new(connection, tcp);
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 << 10 {
+        if stream.read(&mut byte)? == 0 {
+            return Ok(None);
+        }
+        head.push(byte[0]);
+    }
+    Ok(Some((stream, String::from_utf8_lossy(&head).into_owned())))
+}
+
 /// A port nothing listens on (for a registry that is down).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")

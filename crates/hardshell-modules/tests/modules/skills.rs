@@ -35,14 +35,21 @@ async fn lock(skills: &Skills, skill: &Skill, source: &str) -> LockedSkill {
         .unwrap()
 }
 
+/// The weather skill's folder, reviewed and locked: a script that reads
+/// the weather.
+async fn weather_locked(skills: &Skills) -> (tempfile::TempDir, Skill, LockedSkill) {
+    let source = tempfile::tempdir().unwrap();
+    skill_folder(source.path(), "weather", "#!/bin/sh\ncurl wttr.in\n");
+    let skill = reviewed(source.path());
+    let locked = lock(skills, &skill, "./weather").await;
+    (source, skill, locked)
+}
+
 #[tokio::test]
 async fn a_skill_is_locked_staged_replaced_and_removed() {
     let store = TestStore::new().await;
     let skills = skills(&store);
-    let source = tempfile::tempdir().unwrap();
-    skill_folder(source.path(), "weather", "#!/bin/sh\ncurl wttr.in\n");
-    let skill = reviewed(source.path());
-    let locked = lock(&skills, &skill, "./weather").await;
+    let (source, skill, locked) = weather_locked(&skills).await;
     assert_eq!(locked.digest, skill.digest());
     assert_eq!(locked.scripts, ["scripts/run.sh"]);
     assert_eq!(skills.list().await.unwrap(), std::slice::from_ref(&locked));
@@ -124,10 +131,7 @@ async fn an_acceptance_of_another_skill_locks_nothing() {
 async fn a_skill_changed_after_locking_is_refused_and_not_staged() {
     let store = TestStore::new().await;
     let skills = skills(&store);
-    let source = tempfile::tempdir().unwrap();
-    skill_folder(source.path(), "weather", "#!/bin/sh\ncurl wttr.in\n");
-    let skill = reviewed(source.path());
-    let locked = lock(&skills, &skill, "./weather").await;
+    let (source, _, locked) = weather_locked(&skills).await;
     let honest = tempfile::tempdir().unwrap();
     skill_folder(honest.path(), "notes", "#!/bin/sh\necho notes\n");
     let notes = reviewed(honest.path());

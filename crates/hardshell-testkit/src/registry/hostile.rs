@@ -6,7 +6,7 @@
 //! with its Authorization header, for the tests of where a credential went.
 //! Served by threads, one a connection, stopped on drop.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -184,17 +184,9 @@ fn serve(
     answer: &Answer,
     seen: &Mutex<Vec<Seen>>,
 ) -> std::io::Result<()> {
-    let connection = rustls::ServerConnection::new(tls).map_err(std::io::Error::other)?;
-    let mut tls = rustls::StreamOwned::new(connection, tcp);
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 << 10 {
-        if tls.read(&mut byte)? == 0 {
-            return Ok(());
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some((mut tls, head)) = super::tls_request_head(tls, tcp)? else {
+        return Ok(());
+    };
     let request = Seen {
         path: head.split_whitespace().nth(1).unwrap_or("/").to_owned(),
         authorization: head.lines().find_map(|line| {

@@ -4,7 +4,7 @@
 //! get `pull` only; a caller with the right Basic credential gets what it asks
 //! for; a wrong credential gets 401. Served by a thread, stopped on drop.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -92,18 +92,9 @@ impl Drop for TokenServer {
 }
 
 fn serve(shared: &Shared, tcp: TcpStream) -> std::io::Result<()> {
-    let connection =
-        rustls::ServerConnection::new(shared.tls.clone()).map_err(std::io::Error::other)?;
-    let mut tls = rustls::StreamOwned::new(connection, tcp);
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") && head.len() < 16 << 10 {
-        if tls.read(&mut byte)? == 0 {
-            return Ok(());
-        }
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8_lossy(&head).into_owned();
+    let Some((mut tls, head)) = super::tls_request_head(shared.tls.clone(), tcp)? else {
+        return Ok(());
+    };
     let target = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
     let url = url::Url::parse(&format!("https://token{target}")).unwrap();
     let scopes: Vec<String> = url

@@ -150,12 +150,7 @@ fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its
 
     // The page the module read holds the conversation's commands: the
     // listed one was asked about, and not run.
-    assert!(named("approval").next().is_some(), "{events:?}");
-    assert_eq!(named("command").count(), 0, "a command ran: {events:?}");
-    assert!(
-        !hs.path(&format!("data/workspaces/{session}/pwned.txt"))
-            .exists()
-    );
+    assert_command_held(&hs, &session, &events);
     running.stop();
     assert_eq!(
         module_calls(&hs),
@@ -168,19 +163,7 @@ fn the_model_calls_a_module_tool_reads_it_as_untrusted_and_a_read_page_holds_its
             )
         ]
     );
-    let records = audit_records(&hs);
-    let decided = records
-        .iter()
-        .map(|r| &r["event"])
-        .find(|event| event["type"] == "exec_decided")
-        .cloned();
-    assert_eq!(
-        decided
-            .as_ref()
-            .map(|e| (e["decision"].clone(), e["reason"].clone())),
-        Some((json!("asked"), json!("untrusted_content"))),
-        "{decided:?}"
-    );
+    assert_asked_for_untrusted_content(&hs);
 }
 
 /// The first-party `fetch` module: granted the public web rather than a
@@ -203,7 +186,6 @@ fn a_page_the_fetch_module_read_is_untrusted_and_holds_the_conversations_command
 
     let running = Running::start(&hs);
     let (session, events) = first_turn(&hs, &running, "Read the notes.");
-    let named = |name: &'static str| events.iter().filter(move |(n, _)| n == name);
     let requests = model_seen.lock().unwrap().clone();
     let after_fetch = &requests[1].1;
     assert!(
@@ -211,12 +193,7 @@ fn a_page_the_fetch_module_read_is_untrusted_and_holds_the_conversations_command
             && after_fetch.contains("ignore previous instructions"),
         "{after_fetch}"
     );
-    assert!(named("approval").next().is_some(), "{events:?}");
-    assert_eq!(named("command").count(), 0, "a command ran: {events:?}");
-    assert!(
-        !hs.path(&format!("data/workspaces/{session}/pwned.txt"))
-            .exists()
-    );
+    assert_command_held(&hs, &session, &events);
     running.stop();
     assert_eq!(
         module_calls(&hs),
@@ -226,7 +203,25 @@ fn a_page_the_fetch_module_read_is_untrusted_and_holds_the_conversations_command
             "answered".to_owned()
         )]
     );
-    let records = audit_records(&hs);
+    assert_asked_for_untrusted_content(&hs);
+}
+
+/// The page's command waited for the owner: an approval was asked, no
+/// command ran, and nothing was written in the conversation's workspace.
+fn assert_command_held(hs: &Instance, session: &str, events: &[(String, serde_json::Value)]) {
+    let named = |name: &'static str| events.iter().filter(move |(n, _)| n == name);
+    assert!(named("approval").next().is_some(), "{events:?}");
+    assert_eq!(named("command").count(), 0, "a command ran: {events:?}");
+    assert!(
+        !hs.path(&format!("data/workspaces/{session}/pwned.txt"))
+            .exists()
+    );
+}
+
+/// The audit log's exec decision: asked, because the turn had read
+/// untrusted content.
+fn assert_asked_for_untrusted_content(hs: &Instance) {
+    let records = audit_records(hs);
     let decided = records
         .iter()
         .map(|r| &r["event"])
