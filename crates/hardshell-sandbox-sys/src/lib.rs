@@ -186,6 +186,28 @@ fn prctl(option: libc::c_int, arg: libc::c_ulong) -> io::Result<libc::c_int> {
     check(unsafe { libc::prctl(option, arg, 0, 0, 0) })
 }
 
+/// The Landlock ABI version this kernel offers: an error when Landlock is
+/// not built in or not enabled at boot (`EOPNOTSUPP`), or the call is
+/// unknown (`ENOSYS`). For `hardshell doctor`, which reports it; the
+/// shell asks the `landlock` crate, which makes the same call.
+pub fn landlock_abi() -> io::Result<u32> {
+    // SAFETY: with a null attribute, a size of 0 and the flag
+    // LANDLOCK_CREATE_RULESET_VERSION (1), the kernel reads no memory and
+    // returns the ABI version (landlock_create_ruleset(2)).
+    let version = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<libc::c_void>(),
+            0usize,
+            1u32,
+        )
+    };
+    if version < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u32::try_from(version).map_err(io::Error::other)
+}
+
 /// `PR_SET_NO_NEW_PRIVS`: execve can never grant privileges again.
 pub fn set_no_new_privs() -> io::Result<()> {
     prctl(libc::PR_SET_NO_NEW_PRIVS, 1).map(drop)

@@ -13,7 +13,7 @@ use landlock::{
     Ruleset, RulesetAttr, RulesetCreatedAttr, RulesetStatus, Scope,
 };
 
-/// The ABI whose every feature is required: 6 (Linux 6.12) adds the scopes.
+/// The ABI whose every feature is required: [`crate::LANDLOCK_ABI`].
 const REQUIRED: ABI = ABI::V6;
 
 /// Paths inside the shell and what may be done beneath each.
@@ -89,4 +89,11 @@ pub fn enforce(rules: &FsRules) -> io::Result<()> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[test]
+fn the_abi_required_is_the_one_the_crate_says() {
+    let said = ABI::from(crate::LANDLOCK_ABI as i32);
+    assert_eq!(said, REQUIRED);
 }

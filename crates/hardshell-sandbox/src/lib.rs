@@ -98,6 +98,10 @@ fn favordynmods_is_read_from_the_mount_options() {
     assert!(!favors_dynmods("tmpfs /t tmpfs rw,favordynmods 0 0\n"));
 }
 
+/// The Landlock ABI a shell needs whole (6, Linux 6.12: the scopes): a
+/// kernel with less does not start one. For `hardshell doctor`.
+pub const LANDLOCK_ABI: u32 = 6;
+
 /// The uid and gid a shell's processes have inside it.
 pub const INSIDE_ID: u32 = 1000;
 

@@ -89,6 +89,10 @@ pub enum Command {
     /// snapshots, the lease.
     #[command(subcommand)]
     State(StateCommand),
+    /// Check this deployment and say what to fix: exposure, dangerous
+    /// settings, file modes, the kernel's layers, certificates, tokens, the
+    /// audit logs. Exits non-zero on any high finding.
+    Doctor(DoctorArgs),
     /// Start the edge and serve until SIGINT or SIGTERM.
     Up,
     /// Translate a Moltworker wrangler.toml into hardshell.toml, printing what
@@ -97,6 +101,13 @@ pub enum Command {
     /// Run the built-in agent (started by `up`; not for use by hand).
     #[command(hide = true)]
     Agent(AgentArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The report as JSON, for machines.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod audit;
 mod chat;
 mod config;
 mod device;
+mod doctor;
 mod egress;
 mod image;
 mod import;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => audit::run(&cli.global, &command).await,
         Command::Chat(args) => chat::run(&cli.global, &args).await,
         Command::Usage => usage::run(&cli.global).await,
+        Command::Doctor(args) => doctor::run(&cli.global, &args).await,
         Command::Memory(command) => memory::run(&cli.global, &command).await,
         Command::State(command) => state::run(&cli.global, &command).await,
         Command::Image(command) => image::run(&cli.global, &command).await,

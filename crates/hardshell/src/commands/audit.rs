@@ -30,7 +30,7 @@ pub async fn run(global: &Global, command: &AuditCommand) -> anyhow::Result<()> 
 }
 
 /// Every log id present in the audit scope (`<id>/head`, `<id>/segments/...`).
-async fn log_ids(scope: &Scope) -> anyhow::Result<Vec<LogId>> {
+pub(crate) async fn log_ids(scope: &Scope) -> anyhow::Result<Vec<LogId>> {
     let mut ids = BTreeSet::new();
     for entry in scope.list().await? {
         if let Some((first, _)) = entry.key.as_str().split_once('/') {

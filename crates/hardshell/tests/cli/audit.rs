@@ -65,7 +65,7 @@ fn a_deleted_segment_is_reported_and_fails_verification() {
     assert!(run.stderr.contains("failed verification"), "{}", run.stderr);
 }
 
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+pub(crate) fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {

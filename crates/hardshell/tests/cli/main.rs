@@ -4,6 +4,7 @@
 mod audit;
 mod config_check;
 mod devices;
+mod doctor;
 mod egress_ca;
 mod image;
 mod import;

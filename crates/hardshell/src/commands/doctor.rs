@@ -1,0 +1,126 @@
+//! `hardshell doctor`: this deployment checked (the config, the key and data
+//! directory, the kernel, the edge's certificate, the store, the tokens,
+//! the audit logs), each finding with why it matters and the fix. Exits
+//! non-zero on any high finding.
+
+use std::path::Path;
+
+use chrono::Utc;
+use hardshell_auth::{TokenScope, TokenStore};
+use hardshell_doctor::{Finding, Report, Severity};
+use hardshell_egress::Credentials;
+use hardshell_storage::{MasterKeySource, ObjectKey};
+
+use crate::cli::{DoctorArgs, Global};
+use crate::{context, terminal};
+
+pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
+    // A config that does not load is the one finding `config check` names
+    // with its file, line and key: that error is the answer.
+    let loaded = context::load_config(global)?;
+    let mut report = Report::default();
+    report.add(
+        hardshell_doctor::config::CHECKS,
+        hardshell_doctor::config::check(&loaded.config),
+    );
+    let source = context::master_key_source(global, &loaded);
+    // Paths as the fixes should name them, wherever the owner runs them.
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+    let key_file = match &source {
+        MasterKeySource::File(path) => Some(absolute(path)),
+        MasterKeySource::Env(_) => None,
+    };
+    report.add(
+        hardshell_doctor::files::CHECKS,
+        hardshell_doctor::files::check(key_file.as_deref(), &absolute(&loaded.data_dir())),
+    );
+    report.add(
+        hardshell_doctor::kernel::CHECKS,
+        hardshell_doctor::kernel::check(&hardshell_doctor::kernel::KernelFacts::read()),
+    );
+    if let Some(tls) = &loaded.config.edge.tls {
+        report.add(
+            hardshell_doctor::certificate::CHECKS,
+            hardshell_doctor::certificate::check(
+                &absolute(&loaded.base_dir().join(&tls.cert)),
+                Utc::now(),
+            ),
+        );
+    }
+    match stored(&loaded, &source).await {
+        Ok((tokens, verdicts)) => {
+            report.add(&["storage.open"], Vec::new());
+            report.add(
+                hardshell_doctor::tokens::CHECKS,
+                hardshell_doctor::tokens::check(&tokens, Utc::now()),
+            );
+            report.add(
+                hardshell_doctor::audit::CHECKS,
+                hardshell_doctor::audit::check(&verdicts),
+            );
+        }
+        Err(e) => report.add(
+            &["storage.open"],
+            vec![Finding::new(
+                "storage.open",
+                Severity::High,
+                format!("the store cannot be opened: {e:#}"),
+                "Tokens, secrets, sessions and the audit log live there: hardshell does not \
+                 start without it, and the tokens and audit logs were not checked.",
+                "run `hardshell config check` and fix what it names (the master key, the \
+                 [storage] settings or the store's credentials)",
+            )],
+        ),
+    }
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!(
+            "{}",
+            report.text(&|text| terminal::printable(text).into_owned())
+        );
+    }
+    let high = report.count(Severity::High);
+    if high > 0 {
+        anyhow::bail!("{high} high findings: fix them before putting this on the internet");
+    }
+    Ok(())
+}
+
+/// The tokens and the audit logs' verdicts, from the store.
+async fn stored(
+    loaded: &hardshell_config::LoadedConfig,
+    source: &MasterKeySource,
+) -> anyhow::Result<(
+    Vec<hardshell_doctor::tokens::Token>,
+    Vec<hardshell_doctor::audit::Verdict>,
+)> {
+    let master = hardshell_storage::MasterKey::load(source)?;
+    let secrets = context::open_secrets(loaded, &master).await?;
+    // No shell runs: what is resolved here needs no leak scan.
+    let mut credentials = Credentials::new(loaded, &secrets);
+    let store = context::open_state(loaded, &master, &mut credentials).await?;
+    let tokens = TokenStore::new(store.root().scope(&ObjectKey::parse("tokens")?)?)
+        .list()
+        .await?
+        .into_iter()
+        .map(|record| hardshell_doctor::tokens::Token {
+            admin: record.scope == TokenScope::Admin,
+            revoked: record.revoked_at.is_some(),
+            expires_at: record.expires_at,
+            id: record.id,
+            name: record.name,
+        })
+        .collect();
+    let scope = context::audit_scope(loaded, &master, &mut credentials, &store).await?;
+    let mut verdicts = Vec::new();
+    for id in super::audit::log_ids(&scope).await? {
+        let report = hardshell_audit::verify(&scope, &id).await?;
+        verdicts.push(hardshell_doctor::audit::Verdict {
+            log: id.to_string(),
+            problems: report.findings.iter().map(ToString::to_string).collect(),
+        });
+    }
+    Ok((tokens, verdicts))
+}

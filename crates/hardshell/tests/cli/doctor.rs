@@ -1,0 +1,170 @@
+//! `hardshell doctor` on real instances: a fresh one has nothing high to
+//! fix; a readable master key, a dangerous setting, a wide egress route, a
+//! long-lived admin token and a broken audit log are each found, with the
+//! fix, and fail the run.
+
+use std::os::unix::fs::PermissionsExt as _;
+
+use hardshell_testkit::instance::Instance;
+use serde_json::Value;
+
+/// The report as JSON, and whether the run succeeded.
+fn doctor_json(hs: &Instance) -> (Value, bool, String) {
+    let run = hs.run(&["doctor", "--json"]);
+    let report: Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
+    (report, run.status.success(), run.stderr)
+}
+
+/// `(check, severity)` of each finding, as listed.
+fn findings_of(report: &Value) -> Vec<(String, String)> {
+    report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["check"].as_str().unwrap().to_owned(),
+                f["severity"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_fresh_install_has_nothing_high_and_says_what_it_checked() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    let (report, ok, stderr) = doctor_json(&hs);
+    assert!(ok, "{report:#}\n{stderr}");
+    let found = findings_of(&report);
+    assert!(
+        found.iter().all(|(_, severity)| severity != "high"),
+        "{found:?}"
+    );
+    let checks: Vec<&str> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    for check in [
+        "edge.exposure",
+        "dangerous",
+        "files.master-key",
+        "kernel.landlock",
+        "tokens.lifetime",
+        "audit.verify",
+    ] {
+        assert!(checks.contains(&check), "{check}: {checks:?}");
+    }
+    // The text report ends with its totals.
+    let text = hs.run(&["doctor"]).ok();
+    let totals = text.stdout.lines().last().unwrap_or_default();
+    assert!(totals.contains(" checks: 0 high, "), "{}", text.stdout);
+}
+
+#[test]
+fn a_readable_key_a_dangerous_setting_and_a_wildcard_route_are_found_and_fail_the_run() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    hs.edit_config(|text| {
+        format!(
+            "{}\n[[egress.routes]]\nhosts = [\"*.s3.example.com\"]\nports = [443]\n",
+            text.replace(
+                "egress_internal = []",
+                "egress_internal = [\"10.9.0.0/16\"]"
+            )
+        )
+    });
+    let key = hs.path("data/master.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+
+    let (report, ok, stderr) = doctor_json(&hs);
+    assert!(!ok, "{report:#}");
+    assert!(stderr.contains("high findings"), "{stderr}");
+    let found = findings_of(&report);
+    for expected in [
+        ("files.master-key", "high"),
+        ("dangerous", "high"),
+        ("egress.wildcards", "medium"),
+        // The key is refused as it is, so the store is not opened.
+        ("storage.open", "high"),
+    ] {
+        assert!(
+            found.contains(&(expected.0.to_owned(), expected.1.to_owned())),
+            "{expected:?}: {found:?}"
+        );
+    }
+    let key_finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "files.master-key")
+        .unwrap();
+    assert_eq!(
+        key_finding["fix"],
+        format!("chmod 600 {}", key.display()).as_str()
+    );
+
+    // Fixed as it says, the key is no finding and the store opens.
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let (report, _, _) = doctor_json(&hs);
+    let found = findings_of(&report);
+    assert!(
+        !found
+            .iter()
+            .any(|(check, _)| check == "files.master-key" || check == "storage.open"),
+        "{found:?}"
+    );
+}
+
+#[test]
+fn a_long_lived_admin_token_and_a_broken_audit_log_are_found() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    let created = hs
+        .run(&[
+            "token",
+            "create",
+            "--name",
+            "ci",
+            "--scope",
+            "admin",
+            "--expires-in",
+            "300d",
+        ])
+        .ok();
+    assert!(!created.stdout.trim().is_empty());
+    hs.run(&["token", "create", "--name", "short", "--scope", "chat"])
+        .ok();
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(ok, "{report:#}");
+    let found = findings_of(&report);
+    assert_eq!(
+        found
+            .iter()
+            .filter(|(check, _)| check == "tokens.lifetime")
+            .collect::<Vec<_>>(),
+        [&("tokens.lifetime".to_owned(), "medium".to_owned())],
+        "{report:#}"
+    );
+
+    // The audit log's one segment removed: the head names records that are gone.
+    let segments: Vec<_> = crate::audit::walk(&hs.path("data/objects/audit"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains("/segments/"))
+        .collect();
+    assert_eq!(segments.len(), 1, "{segments:?}");
+    std::fs::remove_file(&segments[0]).unwrap();
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(!ok);
+    let broken = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "audit.verify")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(broken["severity"], "high");
+    assert!(
+        broken["what"].as_str().unwrap().contains("is NOT intact"),
+        "{broken}"
+    );
+}
