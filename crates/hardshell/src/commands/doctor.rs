@@ -5,11 +5,13 @@
 
 use std::path::Path;
 
+use anyhow::Context as _;
 use chrono::Utc;
 use hardshell_auth::{TokenScope, TokenStore};
+use hardshell_doctor::storage::ConditionalWrites;
 use hardshell_doctor::{Finding, Report, Severity};
 use hardshell_egress::Credentials;
-use hardshell_storage::{MasterKeySource, ObjectKey};
+use hardshell_storage::{MasterKeySource, ObjectKey, Scope, StorageError};
 
 use crate::cli::{DoctorArgs, Global};
 use crate::{context, terminal};
@@ -48,8 +50,17 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
         );
     }
     match stored(&loaded, &source).await {
-        Ok((tokens, verdicts)) => {
+        Ok(Stored {
+            endpoint,
+            writes,
+            tokens,
+            verdicts,
+        }) => {
             report.add(&["storage.open"], Vec::new());
+            report.add(
+                hardshell_doctor::storage::CHECKS,
+                hardshell_doctor::storage::check(&endpoint, writes),
+            );
             report.add(
                 hardshell_doctor::tokens::CHECKS,
                 hardshell_doctor::tokens::check(&tokens, Utc::now()),
@@ -88,19 +99,27 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The tokens and the audit logs' verdicts, from the store.
+/// What `doctor` reads from the store.
+struct Stored {
+    endpoint: String,
+    writes: ConditionalWrites,
+    tokens: Vec<hardshell_doctor::tokens::Token>,
+    verdicts: Vec<hardshell_doctor::audit::Verdict>,
+}
+
+/// The store probed, its tokens and the audit logs' verdicts.
 async fn stored(
     loaded: &hardshell_config::LoadedConfig,
     source: &MasterKeySource,
-) -> anyhow::Result<(
-    Vec<hardshell_doctor::tokens::Token>,
-    Vec<hardshell_doctor::audit::Verdict>,
-)> {
+) -> anyhow::Result<Stored> {
     let master = hardshell_storage::MasterKey::load(source)?;
     let secrets = context::open_secrets(loaded, &master).await?;
     // No shell runs: what is resolved here needs no leak scan.
     let mut credentials = Credentials::new(loaded, &secrets);
     let store = context::open_state(loaded, &master, &mut credentials).await?;
+    let writes = conditional_writes(&store.root())
+        .await
+        .context("probing the store's conditional writes")?;
     let tokens = TokenStore::new(store.root().scope(&ObjectKey::parse("tokens")?)?)
         .list()
         .await?
@@ -122,5 +141,35 @@ async fn stored(
             problems: report.findings.iter().map(ToString::to_string).collect(),
         });
     }
-    Ok((tokens, verdicts))
+    Ok(Stored {
+        endpoint: store.endpoint().to_owned(),
+        writes,
+        tokens,
+        verdicts,
+    })
+}
+
+/// A throwaway object under `doctor/` created, created again, replaced,
+/// and updated against its first version, then deleted: whether the store
+/// refused the second create and the stale update.
+async fn conditional_writes(root: &Scope) -> anyhow::Result<ConditionalWrites> {
+    let mut random = [0u8; 8];
+    getrandom::fill(&mut random)?;
+    let key = ObjectKey::parse(&format!("doctor/probe-{:016x}", u64::from_le_bytes(random)))?;
+    let first = root.create(&key, b"first").await?;
+    let probed = async {
+        let again = root.create(&key, b"again").await;
+        root.put(&key, b"replaced").await?;
+        let stale = root.update(&key, b"stale", &first).await;
+        let refused =
+            |result: &Result<_, StorageError>| matches!(result, Err(StorageError::Conflict { .. }));
+        anyhow::Ok(ConditionalWrites {
+            create_over_existing_refused: refused(&again),
+            stale_update_refused: refused(&stale),
+        })
+    }
+    .await;
+    // Removed whatever the probe found, so no run leaves one behind.
+    root.delete(&key).await?;
+    probed
 }

@@ -168,3 +168,117 @@ fn a_long_lived_admin_token_and_a_broken_audit_log_are_found() {
         "{broken}"
     );
 }
+
+/// nginx on loopback in front of `upstream`, dropping the conditional
+/// headers of every request it passes on: a proxy misconfigured as some
+/// are. Stopped by its PID when dropped.
+struct DroppingProxy {
+    child: std::process::Child,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl DroppingProxy {
+    fn start(upstream: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let upstream = upstream.trim_start_matches("http://");
+        let prefix = dir.path().display();
+        let conf = format!(
+            "daemon off;\nmaster_process off;\npid {prefix}/nginx.pid;\n\
+             error_log {prefix}/error.log;\nevents {{}}\nhttp {{\n  access_log off;\n\
+             client_body_temp_path {prefix}/body;\n  proxy_temp_path {prefix}/proxy;\n\
+             server {{\n    listen 127.0.0.1:{port};\n    client_max_body_size 0;\n\
+             location / {{\n      proxy_pass http://{upstream};\n\
+             proxy_set_header Host $http_host;\n      proxy_set_header If-Match \"\";\n\
+             proxy_set_header If-None-Match \"\";\n    }}\n  }}\n}}\n"
+        );
+        let conf_path = dir.path().join("nginx.conf");
+        std::fs::write(&conf_path, conf).unwrap();
+        let child = std::process::Command::new("nginx")
+            .arg("-p")
+            .arg(dir.path())
+            .arg("-c")
+            .arg(&conf_path)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("nginx (scripts/install.sh installs it)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "nginx did not listen");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        Self {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for DroppingProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_store_that_honours_conditional_writes_passes_and_one_behind_a_proxy_dropping_them_is_high() {
+    use crate::s3::{env, s3_instance_at};
+    // SeaweedFS, as it is.
+    let hs = s3_instance_at(
+        &env("HARDSHELL_TEST_SEAWEEDFS"),
+        &env("HARDSHELL_TEST_SEAWEEDFS_KEY_ID"),
+        &env("HARDSHELL_TEST_SEAWEEDFS_SECRET"),
+        "hardshell-test",
+    );
+    let (report, ok, stderr) = doctor_json(&hs);
+    assert!(ok, "{report:#}\n{stderr}");
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .contains(&"storage.conditional-writes".into()),
+        "{report:#}"
+    );
+    assert!(
+        !findings_of(&report)
+            .iter()
+            .any(|(check, _)| check.starts_with("storage.")),
+        "{report:#}"
+    );
+
+    // moto honours them too, reached directly...
+    let moto = env("HARDSHELL_TEST_MOTO");
+    let (report, ok, _) = doctor_json(&s3_instance_at(
+        &moto,
+        "any",
+        "any-secret",
+        "hardshell-test",
+    ));
+    assert!(ok, "{report:#}");
+    // ...but behind a proxy that drops If-Match and If-None-Match (moto
+    // checks no signature, so it does not notice), each write lands
+    // whatever it was conditioned on.
+    let proxy = DroppingProxy::start(&moto);
+    let hs = s3_instance_at(&proxy.url, "any", "any-secret", "hardshell-test");
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(!ok, "{report:#}");
+    let finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "storage.conditional-writes")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(finding["severity"], "high");
+    let what = finding["what"].as_str().unwrap();
+    assert!(
+        what.contains("(If-None-Match: *)") && what.contains("(If-Match)"),
+        "{what}"
+    );
+}

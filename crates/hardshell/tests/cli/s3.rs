@@ -3,7 +3,7 @@
 
 use hardshell_testkit::instance::{Instance, contains};
 
-fn env(name: &str) -> String {
+pub(crate) fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
         panic!("{name} is not set: run the suite with scripts/test, which starts SeaweedFS")
     })
@@ -22,16 +22,23 @@ fn rand_suffix() -> u64 {
 }
 
 fn s3_instance(bucket: &str) -> Instance {
-    let hs = Instance::initialised(crate::HARDSHELL);
-    let endpoint = env("HARDSHELL_TEST_SEAWEEDFS");
-    hs.run_with_stdin(
-        &["secret", "put", "S3_ACCESS_KEY_ID"],
-        env("HARDSHELL_TEST_SEAWEEDFS_KEY_ID").as_bytes(),
+    s3_instance_at(
+        &env("HARDSHELL_TEST_SEAWEEDFS"),
+        &env("HARDSHELL_TEST_SEAWEEDFS_KEY_ID"),
+        &env("HARDSHELL_TEST_SEAWEEDFS_SECRET"),
+        bucket,
     )
-    .ok();
+}
+
+/// An instance whose store is `bucket` at the S3 `endpoint`, its
+/// credentials held as hardshell secrets.
+pub(crate) fn s3_instance_at(endpoint: &str, key_id: &str, secret: &str, bucket: &str) -> Instance {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    hs.run_with_stdin(&["secret", "put", "S3_ACCESS_KEY_ID"], key_id.as_bytes())
+        .ok();
     hs.run_with_stdin(
         &["secret", "put", "S3_SECRET_ACCESS_KEY"],
-        env("HARDSHELL_TEST_SEAWEEDFS_SECRET").as_bytes(),
+        secret.as_bytes(),
     )
     .ok();
     let prefix = prefix();
