@@ -108,6 +108,10 @@ pub struct DoctorArgs {
     /// The report as JSON, for machines.
     #[arg(long)]
     pub json: bool,
+    /// Also send one tiny request to each model of the chain (a paid
+    /// provider bills it) and report those that do not answer.
+    #[arg(long)]
+    pub models: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,10 +7,14 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use chrono::Utc;
+use futures::StreamExt as _;
 use hardshell_auth::{TokenScope, TokenStore};
 use hardshell_doctor::storage::ConditionalWrites;
 use hardshell_doctor::{Finding, Report, Severity};
 use hardshell_egress::Credentials;
+use hardshell_llm::{
+    ApiKey, ChatEvent, ChatRequest, LlmError, Message, ProviderClient, ProviderConfig,
+};
 use hardshell_storage::{MasterKeySource, ObjectKey, Scope, StorageError};
 
 use crate::cli::{DoctorArgs, Global};
@@ -39,6 +43,10 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
     report.add(
         hardshell_doctor::kernel::CHECKS,
         hardshell_doctor::kernel::check(&hardshell_doctor::kernel::KernelFacts::read()),
+    );
+    report.add(
+        hardshell_doctor::models::CHAIN_CHECKS,
+        hardshell_doctor::models::check_chain(&loaded.config.llm.chain),
     );
     if let Some(tls) = &loaded.config.edge.tls {
         report.add(
@@ -82,6 +90,16 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
                  [storage] settings or the store's credentials)",
             )],
         ),
+    }
+
+    if args.models {
+        let answers = answers(&loaded, &source)
+            .await
+            .context("asking the chain's models")?;
+        report.add(
+            hardshell_doctor::models::ANSWER_CHECKS,
+            hardshell_doctor::models::check_answers(&answers),
+        );
     }
 
     if args.json {
@@ -173,3 +191,61 @@ async fn conditional_writes(root: &Scope) -> anyhow::Result<ConditionalWrites> {
     root.delete(&key).await?;
     probed
 }
+
+/// One tiny request to each model of the chain, straight to its provider
+/// with its key (as `up`'s broker would send it), each bounded in time.
+async fn answers(
+    loaded: &hardshell_config::LoadedConfig,
+    source: &MasterKeySource,
+) -> anyhow::Result<Vec<hardshell_doctor::models::Answer>> {
+    let master = hardshell_storage::MasterKey::load(source)?;
+    let secrets = context::open_secrets(loaded, &master).await?;
+    let mut credentials = Credentials::new(loaded, &secrets);
+    let request = ChatRequest {
+        system: None,
+        messages: vec![Message::user("Say OK.")],
+        tools: Vec::new(),
+        max_tokens: 4,
+        temperature: None,
+    };
+    let mut answers = Vec::new();
+    for model in &loaded.config.llm.chain {
+        // The loader checked that each names a configured provider.
+        let Some((name, model_name)) = model.split_once('/') else {
+            continue;
+        };
+        let Some(provider) = loaded.config.llm.providers.get(name) else {
+            continue;
+        };
+        let mut config = ProviderConfig::new(provider.kind, provider.base_url.clone());
+        if let Some(reference) = &provider.api_key {
+            let key = credentials
+                .resolve(&format!("llm.providers.{name}.api_key"), reference)
+                .await?;
+            config.api_key = Some(ApiKey::new(key)?);
+        }
+        let asked = async {
+            let client = ProviderClient::new(config)?;
+            let mut reply = client.stream(model_name, &request).await?;
+            while let Some(event) = reply.next().await {
+                if let ChatEvent::Finished { .. } = event? {
+                    break;
+                }
+            }
+            Ok::<(), LlmError>(())
+        };
+        let failure = match tokio::time::timeout(ANSWER_DEADLINE, asked).await {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(_) => Some(format!("no answer within {} s", ANSWER_DEADLINE.as_secs())),
+        };
+        answers.push(hardshell_doctor::models::Answer {
+            model: model.clone(),
+            failure,
+        });
+    }
+    Ok(answers)
+}
+
+/// How long one model may take to answer its probe.
+const ANSWER_DEADLINE: std::time::Duration = std::time::Duration::from_secs(60);

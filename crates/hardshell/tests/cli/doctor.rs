@@ -282,3 +282,100 @@ fn a_store_that_honours_conditional_writes_passes_and_one_behind_a_proxy_droppin
         "{what}"
     );
 }
+
+#[test]
+fn with_models_each_model_is_asked_with_its_key_and_those_that_do_not_answer_are_found() {
+    use crate::s3::env;
+    let hs = Instance::initialised(crate::HARDSHELL);
+    // A fresh install has no model: said, though not asked for.
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(ok);
+    assert!(
+        findings_of(&report).contains(&("llm.chain".to_owned(), "medium".to_owned())),
+        "{report:#}"
+    );
+
+    let key = env("HARDSHELL_TEST_LLM_KEY");
+    hs.run_with_stdin(&["secret", "put", "LOCAL_KEY"], key.as_bytes())
+        .ok();
+    hs.run_with_stdin(&["secret", "put", "WRONG_KEY"], b"hs-test-not-the-key")
+        .ok();
+    let url = env("HARDSHELL_TEST_LLM_URL");
+    let down = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let providers = format!(
+        "\n[llm.providers.local]\nkind = \"openai\"\nbase_url = \"{url}\"\napi_key = \"secret:LOCAL_KEY\"\n\
+         [llm.providers.wrong]\nkind = \"openai\"\nbase_url = \"{url}\"\napi_key = \"secret:WRONG_KEY\"\n\
+         [llm.providers.down]\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:{down}/v1\"\n"
+    );
+    let with_chain = |chain: &str| {
+        let providers = providers.clone();
+        let chain = chain.to_owned();
+        move |text: String| {
+            let start = text.find("chain = [").unwrap();
+            let end = start + text[start..].find(']').unwrap() + 1;
+            format!(
+                "{}chain = {chain}{}{providers}",
+                &text[..start],
+                &text[end..]
+            )
+        }
+    };
+    hs.edit_config(with_chain(
+        "[\"local/smollm2\", \"wrong/smollm2\", \"down/smollm2\"]",
+    ));
+    let run = hs.run(&["doctor", "--json", "--models"]);
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert!(run.status.success(), "{report:#}\n{}", run.stderr);
+    let answers: Vec<(&str, &str)> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "llm.answers")
+        .map(|f| (f["severity"].as_str().unwrap(), f["what"].as_str().unwrap()))
+        .collect();
+    assert_eq!(answers.len(), 2, "{report:#}");
+    assert!(
+        answers[0].0 == "medium"
+            && answers[0]
+                .1
+                .starts_with("the model wrong/smollm2 did not answer"),
+        "{answers:?}"
+    );
+    assert!(
+        answers[1].0 == "medium"
+            && answers[1]
+                .1
+                .starts_with("the model down/smollm2 did not answer"),
+        "{answers:?}"
+    );
+    // Neither key is shown, whatever the provider said back.
+    for output in [&run.stdout, &run.stderr] {
+        assert!(!output.contains(&key) && !output.contains("hs-test-not-the-key"));
+    }
+
+    // With no model that answers, the agent cannot: high.
+    let hs = Instance::initialised(crate::HARDSHELL);
+    hs.run_with_stdin(&["secret", "put", "LOCAL_KEY"], key.as_bytes())
+        .ok();
+    hs.run_with_stdin(&["secret", "put", "WRONG_KEY"], b"hs-test-not-the-key")
+        .ok();
+    hs.edit_config(with_chain("[\"wrong/smollm2\", \"down/smollm2\"]"));
+    let run = hs.run(&["doctor", "--json", "--models"]);
+    assert!(!run.status.success());
+    let report: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["findings"][0]["check"], "llm.answers");
+    assert_eq!(report["findings"][0]["severity"], "high");
+    // Without --models, nothing is sent and nothing is said of answers.
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(ok, "{report:#}");
+    assert!(
+        !findings_of(&report)
+            .iter()
+            .any(|(check, _)| check == "llm.answers"),
+        "{report:#}"
+    );
+}
