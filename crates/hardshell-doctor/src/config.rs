@@ -8,12 +8,14 @@ use crate::{Finding, Severity};
 /// The checks [`check`] runs.
 pub const CHECKS: &[&str] = &[
     "edge.exposure",
+    "edge.trusted-proxies",
     "access.login",
     "dangerous",
     "warnings",
     "egress.wildcards",
     "egress.raw-tunnels",
     "egress.unroutable-secrets",
+    "exec.allow",
 ];
 
 /// Every finding of the config `config`.
@@ -45,12 +47,41 @@ pub fn check(config: &Config) -> Vec<Finding> {
         ));
     }
     egress(&config.egress, &mut found);
+    for (program, reason) in config.exec.listed_programs_that_run_programs() {
+        found.push(Finding::new(
+            "exec.allow",
+            Severity::Low,
+            format!("exec.allow lists {program}, which can run other programs ({reason})"),
+            "Listing it does not let the agent run what it runs without asking: commands \
+             using it are asked about all the same, so the entry only adds noise.",
+            format!("remove {program} from exec.allow"),
+        ));
+    }
     found
 }
 
 /// Off loopback, the edge must be reachable only with a login, and its
 /// traffic must be encrypted on the way.
 fn exposure(config: &Config, found: &mut Vec<Finding>) {
+    for proxy in &config.edge.trusted_proxies {
+        let net = proxy.0;
+        let widest = match net {
+            ipnet::IpNet::V4(_) => 8,
+            ipnet::IpNet::V6(_) => 16,
+        };
+        if net.prefix_len() < widest {
+            found.push(Finding::new(
+                "edge.trusted-proxies",
+                Severity::High,
+                format!("edge.trusted_proxies holds {net}"),
+                "The edge believes X-Forwarded-For from every address in it: a client there \
+                 names any address as its own, and the rate limits and address rules see the \
+                 name.",
+                "list only your proxies' addresses (a CDN's published ranges, or the reverse \
+                 proxy's own address)",
+            ));
+        }
+    }
     let listen = config.edge.listen;
     if listen.ip().is_loopback() {
         return;
@@ -182,6 +213,32 @@ mod tests {
              [access.passkey]\nenabled = true\n",
         ));
         assert_eq!(found, []);
+    }
+
+    #[test]
+    fn a_trusted_proxy_range_as_wide_as_the_internet_is_high_and_a_cdns_is_not() {
+        let found = check(&config(
+            "[edge]\ntrusted_proxies = [\"0.0.0.0/0\", \"104.16.0.0/13\", \"10.0.0.0/8\", \"::/0\"]\n",
+        ));
+        let what: Vec<&str> = found.iter().map(|f| f.what.as_str()).collect();
+        assert_eq!(
+            what,
+            [
+                "edge.trusted_proxies holds 0.0.0.0/0",
+                "edge.trusted_proxies holds ::/0"
+            ]
+        );
+        assert!(found.iter().all(|f| f.severity == Severity::High));
+    }
+
+    #[test]
+    fn a_program_that_runs_programs_in_exec_allow_is_low() {
+        let found = check(&config("[exec]\nallow = [\"ls\", \"xargs\"]\n"));
+        assert_eq!(checks(&found), [("exec.allow", Severity::Low)]);
+        assert!(
+            found[0].what.starts_with("exec.allow lists xargs"),
+            "{found:?}"
+        );
     }
 
     #[test]

@@ -6,12 +6,30 @@ use std::path::Path;
 use crate::{Finding, Severity};
 
 /// The checks [`check`] runs.
-pub const CHECKS: &[&str] = &["files.master-key", "files.data-dir"];
+pub const CHECKS: &[&str] = &["files.config", "files.master-key", "files.data-dir"];
 
-/// Findings for the master key file (`None` when the key comes from the
-/// environment) and the data directory.
-pub fn check(master_key: Option<&Path>, data_dir: &Path) -> Vec<Finding> {
+/// Findings for the config file, the master key file (`None` when the key
+/// comes from the environment) and the data directory.
+pub fn check(config: &Path, master_key: Option<&Path>, data_dir: &Path) -> Vec<Finding> {
     let mut found = Vec::new();
+    // The config holds no secret (inline credentials are refused), so
+    // reading it is harmless; changing it is not.
+    if let Ok(meta) = std::fs::metadata(config)
+        && meta.mode() & 0o022 != 0
+    {
+        found.push(Finding::new(
+            "files.config",
+            Severity::High,
+            format!(
+                "the config {} has mode {:04o}",
+                config.display(),
+                meta.mode() & 0o7777
+            ),
+            "Other users of this machine can change who may log in, where shells may \
+             connect and what runs at the next start.",
+            format!("chmod go-w {}", config.display()),
+        ));
+    }
     if let Some(path) = master_key {
         match std::fs::metadata(path) {
             Ok(meta) if meta.mode() & 0o077 != 0 => found.push(Finding::new(
@@ -90,14 +108,17 @@ mod tests {
         std::fs::create_dir(&data).unwrap();
         let key = data.join("master.key");
         std::fs::write(&key, b"k").unwrap();
+        let config = dir.path().join("hardshell.toml");
+        std::fs::write(&config, b"").unwrap();
+        chmod(&config, 0o644);
         chmod(&data, 0o700);
         chmod(&key, 0o600);
-        assert_eq!(check(Some(&key), &data), []);
+        assert_eq!(check(&config, Some(&key), &data), []);
         // From the environment, the key file is not looked at.
         chmod(&key, 0o644);
-        assert_eq!(check(None, &data), []);
+        assert_eq!(check(&config, None, &data), []);
 
-        let found = check(Some(&key), &data);
+        let found = check(&config, Some(&key), &data);
         assert_eq!(found.len(), 1);
         assert_eq!(
             (found[0].check, found[0].severity),
@@ -108,13 +129,13 @@ mod tests {
 
         chmod(&key, 0o600);
         chmod(&data, 0o755);
-        let found = check(Some(&key), &data);
+        let found = check(&config, Some(&key), &data);
         assert_eq!(
             found.iter().map(|f| f.severity).collect::<Vec<_>>(),
             [Severity::Medium]
         );
         chmod(&data, 0o777);
-        let found = check(Some(&key), &data);
+        let found = check(&config, Some(&key), &data);
         assert_eq!(
             found.iter().map(|f| f.severity).collect::<Vec<_>>(),
             [Severity::High]
@@ -122,9 +143,26 @@ mod tests {
     }
 
     #[test]
+    fn a_config_others_can_change_is_high() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("hardshell.toml");
+        std::fs::write(&config, b"").unwrap();
+        chmod(dir.path(), 0o700);
+        chmod(&config, 0o664);
+        let found = check(&config, None, dir.path());
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            (found[0].check, found[0].severity),
+            ("files.config", Severity::High)
+        );
+        assert_eq!(found[0].fix, format!("chmod go-w {}", config.display()));
+    }
+
+    #[test]
     fn a_missing_key_or_data_directory_is_high() {
         let dir = tempfile::tempdir().unwrap();
         let found = check(
+            &dir.path().join("hardshell.toml"),
             Some(&dir.path().join("no.key")),
             &dir.path().join("no-data"),
         );

@@ -38,7 +38,11 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
     };
     report.add(
         hardshell_doctor::files::CHECKS,
-        hardshell_doctor::files::check(key_file.as_deref(), &absolute(&loaded.data_dir())),
+        hardshell_doctor::files::check(
+            &absolute(&loaded.path),
+            key_file.as_deref(),
+            &absolute(&loaded.data_dir()),
+        ),
     );
     report.add(
         hardshell_doctor::kernel::CHECKS,
