@@ -17,6 +17,7 @@ pub mod certificate;
 pub mod config;
 pub mod files;
 pub mod kernel;
+pub mod locked;
 pub mod models;
 pub mod storage;
 pub mod tokens;

@@ -15,6 +15,8 @@ use hardshell_egress::Credentials;
 use hardshell_llm::{
     ApiKey, ChatEvent, ChatRequest, LlmError, Message, ProviderClient, ProviderConfig,
 };
+use hardshell_modules::skills::Skills;
+use hardshell_modules::{Modules, TrustPolicy};
 use hardshell_storage::{MasterKeySource, ObjectKey, Scope, StorageError};
 
 use crate::cli::{DoctorArgs, Global};
@@ -67,6 +69,7 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
             writes,
             tokens,
             verdicts,
+            locked,
         }) => {
             report.add(&["storage.open"], Vec::new());
             report.add(
@@ -80,6 +83,10 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
             report.add(
                 hardshell_doctor::audit::CHECKS,
                 hardshell_doctor::audit::check(&verdicts),
+            );
+            report.add(
+                hardshell_doctor::locked::CHECKS,
+                hardshell_doctor::locked::check(&locked),
             );
         }
         Err(e) => report.add(
@@ -127,6 +134,7 @@ struct Stored {
     writes: ConditionalWrites,
     tokens: Vec<hardshell_doctor::tokens::Token>,
     verdicts: Vec<hardshell_doctor::audit::Verdict>,
+    locked: Vec<hardshell_doctor::locked::Verdict>,
 }
 
 /// The store probed, its tokens and the audit logs' verdicts.
@@ -163,12 +171,44 @@ async fn stored(
             problems: report.findings.iter().map(ToString::to_string).collect(),
         });
     }
+    let locked = locked(loaded, &store.root().scope(&ObjectKey::parse("modules")?)?).await?;
     Ok(Stored {
         endpoint: store.endpoint().to_owned(),
         writes,
         tokens,
         verdicts,
+        locked,
     })
+}
+
+/// Each locked module and OpenClaw skill, loaded as `up` loads it.
+async fn locked(
+    loaded: &hardshell_config::LoadedConfig,
+    scope: &Scope,
+) -> anyhow::Result<Vec<hardshell_doctor::locked::Verdict>> {
+    let mut verdicts = Vec::new();
+    let modules = Modules::new(
+        scope.clone(),
+        TrustPolicy::from_config(&loaded.config.modules)?,
+    );
+    for module in modules.list().await? {
+        let failure = modules.load(&module.name).await.err();
+        verdicts.push(hardshell_doctor::locked::Verdict {
+            kind: "module",
+            name: module.name.to_string(),
+            failure: failure.map(|e| e.to_string()),
+        });
+    }
+    let skills = Skills::new(scope.clone());
+    for skill in skills.list().await? {
+        let failure = skills.load(&skill).await.err();
+        verdicts.push(hardshell_doctor::locked::Verdict {
+            kind: "OpenClaw skill",
+            name: skill.name.to_string(),
+            failure: failure.map(|e| e.to_string()),
+        });
+    }
+    Ok(verdicts)
 }
 
 /// A throwaway object under `doctor/` created, created again, replaced,

@@ -11,7 +11,7 @@ use hardshell_testkit::instance::Instance;
 const SKILL_MD: &str = "---\nname: weather\ndescription: Forecasts\nmetadata: {\"openclaw\": {\"requires\": {\"bins\": [\"curl\"]}, \"install\": [{\"kind\": \"download\", \"url\": \"https://get.example/tool.sh\"}]}}\n---\n# Weather\nRun `scripts/get.sh CITY`.\n";
 
 /// A skill folder at `at`, its script `script` (executable).
-fn skill_dir(at: &Path, script: &str) {
+pub(crate) fn skill_dir(at: &Path, script: &str) {
     std::fs::create_dir_all(at.join("scripts")).unwrap();
     std::fs::write(at.join("SKILL.md"), SKILL_MD).unwrap();
     std::fs::write(at.join("notes.txt"), "plain notes\n").unwrap();
@@ -21,7 +21,7 @@ fn skill_dir(at: &Path, script: &str) {
 }
 
 /// The `sha256:…` a review printed on its `digest` line.
-fn shown_digest(stdout: &str) -> String {
+pub(crate) fn shown_digest(stdout: &str) -> String {
     stdout
         .lines()
         .find_map(|line| line.strip_prefix("digest"))
