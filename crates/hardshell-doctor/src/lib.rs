@@ -13,6 +13,7 @@
 //! stored text.
 
 pub mod audit;
+pub mod backup;
 pub mod certificate;
 pub mod config;
 pub mod files;

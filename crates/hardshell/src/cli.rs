@@ -112,6 +112,10 @@ pub struct DoctorArgs {
     /// provider bills it) and report those that do not answer.
     #[arg(long)]
     pub models: bool,
+    /// Record that a copy of the master key is kept off this machine: doctor
+    /// stops saying it is not, until the key changes.
+    #[arg(long)]
+    pub master_key_backed_up: bool,
 }
 
 #[derive(Debug, Args)]

@@ -63,13 +63,14 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
             ),
         );
     }
-    match stored(&loaded, &source).await {
+    match stored(&loaded, &source, args).await {
         Ok(Stored {
             endpoint,
             writes,
             tokens,
             verdicts,
             locked,
+            backup: (key_id, backed_up),
         }) => {
             report.add(&["storage.open"], Vec::new());
             report.add(
@@ -87,6 +88,10 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
             report.add(
                 hardshell_doctor::locked::CHECKS,
                 hardshell_doctor::locked::check(&locked),
+            );
+            report.add(
+                hardshell_doctor::backup::CHECKS,
+                hardshell_doctor::backup::check(&key_id, backed_up),
             );
         }
         Err(e) => report.add(
@@ -135,12 +140,15 @@ struct Stored {
     tokens: Vec<hardshell_doctor::tokens::Token>,
     verdicts: Vec<hardshell_doctor::audit::Verdict>,
     locked: Vec<hardshell_doctor::locked::Verdict>,
+    /// The master key's id, and whether its backup is on record.
+    backup: (String, bool),
 }
 
 /// The store probed, its tokens and the audit logs' verdicts.
 async fn stored(
     loaded: &hardshell_config::LoadedConfig,
     source: &MasterKeySource,
+    args: &DoctorArgs,
 ) -> anyhow::Result<Stored> {
     let master = hardshell_storage::MasterKey::load(source)?;
     let secrets = context::open_secrets(loaded, &master).await?;
@@ -172,13 +180,64 @@ async fn stored(
         });
     }
     let locked = locked(loaded, &store.root().scope(&ObjectKey::parse("modules")?)?).await?;
+    let key_id = master.id().to_string();
+    let backed_up = backup_on_record(&store.root(), &key_id, args).await?;
     Ok(Stored {
         endpoint: store.endpoint().to_owned(),
         writes,
         tokens,
         verdicts,
         locked,
+        backup: (key_id, backed_up),
     })
+}
+
+/// Where the owner's word that the master key is backed up is kept: the
+/// key's id and when, so a new key is asked about again.
+const BACKUP_RECORD: &str = "doctor/master-key-backup";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct BackupRecord {
+    key_id: String,
+    confirmed_at: chrono::DateTime<Utc>,
+}
+
+/// Whether the owner said the master key `key_id` is backed up: on record
+/// already, said now with `--master-key-backed-up`, or answered yes at a
+/// terminal (asked once, never with `--json`). What is said is recorded.
+async fn backup_on_record(root: &Scope, key_id: &str, args: &DoctorArgs) -> anyhow::Result<bool> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let key = ObjectKey::parse(BACKUP_RECORD)?;
+    let recorded = match root.get(&key).await? {
+        Some(stored) => serde_json::from_slice::<BackupRecord>(&stored.value)
+            .is_ok_and(|record| record.key_id == key_id),
+        None => false,
+    };
+    if recorded {
+        return Ok(true);
+    }
+    let said = if args.master_key_backed_up {
+        true
+    } else if !args.json && std::io::stdin().is_terminal() {
+        eprint!(
+            "Is a copy of the master key (key id {key_id}) kept somewhere other than this \
+             machine? [y/N] "
+        );
+        std::io::stderr().flush()?;
+        let mut answer = String::new();
+        std::io::stdin().lock().read_line(&mut answer)?;
+        matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+    } else {
+        false
+    };
+    if said {
+        let record = BackupRecord {
+            key_id: key_id.to_owned(),
+            confirmed_at: Utc::now(),
+        };
+        root.put(&key, &serde_json::to_vec(&record)?).await?;
+    }
+    Ok(said)
 }
 
 /// Each locked module and OpenClaw skill, loaded as `up` loads it.

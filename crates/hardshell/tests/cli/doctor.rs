@@ -427,3 +427,50 @@ fn a_locked_skill_changed_in_the_store_is_high() {
     // doctor writes nothing: `module verify` is what records it.
     assert_eq!(hs.audit_events().len(), records_before);
 }
+
+#[test]
+fn the_master_key_backup_is_said_until_the_owner_confirms_it_for_that_key() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    let backup = |report: &Value| {
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["check"] == "master-key.backup")
+            .cloned()
+    };
+    // Without a terminal nothing is asked, and the finding stays.
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(ok);
+    let finding = backup(&report).unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(finding["severity"], "medium");
+    let key_id = finding["what"]
+        .as_str()
+        .unwrap()
+        .split("key id ")
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(") is on record")
+        .to_owned();
+    assert!(
+        finding["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("no backup of the master key")
+    );
+
+    hs.run(&["doctor", "--json", "--master-key-backed-up"]).ok();
+    let (report, _, _) = doctor_json(&hs);
+    assert_eq!(backup(&report), None, "{report:#}");
+
+    // A record of another key is no record of this one.
+    let other =
+        serde_json::json!({"key_id": "0000000000000000", "confirmed_at": "2026-01-01T00:00:00Z"});
+    hs.put_stored("doctor/master-key-backup", other.to_string().as_bytes());
+    let (report, _, _) = doctor_json(&hs);
+    let finding = backup(&report).unwrap_or_else(|| panic!("{report:#}"));
+    assert!(
+        finding["what"].as_str().unwrap().contains(&key_id),
+        "{finding}"
+    );
+}
