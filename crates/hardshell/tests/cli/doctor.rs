@@ -474,3 +474,50 @@ fn the_master_key_backup_is_said_until_the_owner_confirms_it_for_that_key() {
         "{finding}"
     );
 }
+
+#[test]
+fn a_clock_two_hours_ahead_of_the_stores_is_high() {
+    use crate::s3::{env, s3_instance_at};
+    // moto checks no signature's time, so the store still answers, with
+    // its own clock in the probe object's Last-Modified.
+    let hs = s3_instance_at(
+        &env("HARDSHELL_TEST_MOTO"),
+        "any",
+        "any-secret",
+        "hardshell-test",
+    );
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(ok, "{report:#}");
+    assert!(
+        !findings_of(&report)
+            .iter()
+            .any(|(check, _)| check == "clock.skew"),
+        "{report:#}"
+    );
+    // The same binary, its clock moved by libfaketime (Debian's faketime).
+    let run = std::process::Command::new("faketime")
+        .args(["-f", "+2h", crate::HARDSHELL, "doctor", "--json"])
+        .current_dir(hs.path("."))
+        .env_remove("HARDSHELL_MASTER_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("faketime (scripts/install.sh installs it)");
+    let report: Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&run.stderr)));
+    assert!(!run.status.success(), "{report:#}");
+    let skew = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "clock.skew")
+        .unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(skew["severity"], "high");
+    let what = skew["what"].as_str().unwrap();
+    let seconds: i64 = what
+        .strip_prefix("this machine's clock is ")
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{what}"));
+    assert!((7100..=7300).contains(&seconds), "{what}");
+    assert!(what.contains(" s ahead of the store's"), "{what}");
+}
