@@ -202,7 +202,7 @@ impl EdgeSetup<'_> {
                 .map_err(|source| EdgeError::RateLimits { source })?,
             audit: Trail::new(self.audit),
             upstream,
-            signer: self.signer,
+            assertions: hardshell_auth::identity::AssertionCache::new(self.signer),
             metrics: Metrics::new(),
             metrics_listen: config.metrics.as_ref().map(|metrics| metrics.listen),
             tls,

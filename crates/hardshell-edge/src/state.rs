@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use hardshell_auth::identity::IdentitySigner;
+use hardshell_auth::identity::AssertionCache;
 use hardshell_auth::passkey::OwnerPasskeys;
 use hardshell_auth::{CfAccessVerifier, Ephemeral, Policy, SessionStore, TokenStore};
 
@@ -40,7 +40,8 @@ pub struct EdgeState {
     pub(crate) rate_limits: RateLimits,
     pub(crate) audit: Trail,
     pub(crate) upstream: Option<Upstream>,
-    pub(crate) signer: IdentitySigner,
+    /// The upstream's `X-Hardshell-Identity`, signed once per principal.
+    pub(crate) assertions: AssertionCache,
     pub(crate) metrics: Metrics,
     /// `[metrics] listen`: a separate loopback listener serving only
     /// `/metrics`. Without it, `/metrics` is served on the main listener to

@@ -56,9 +56,7 @@ async fn forward(permit: Permit<Chat>, cx: Context, mut request: Request<Body>) 
     *request.uri_mut() = uri;
     let headers = request.headers_mut();
     scrub_request_headers(headers, websocket);
-    let assertion = state
-        .signer
-        .sign(permit.identity(), &cx.request_id, Utc::now());
+    let assertion = state.assertions.assertion(permit.identity(), Utc::now());
     insert(headers, IDENTITY_HEADER, &assertion);
     if let Some(name) = &upstream.identity_header {
         // Every copy the client sent goes, whatever the principal's name.
