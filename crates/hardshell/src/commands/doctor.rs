@@ -64,39 +64,32 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
         );
     }
     match stored(&loaded, &source, args).await {
-        Ok(Stored {
-            endpoint,
-            writes,
-            skew,
-            tokens,
-            verdicts,
-            locked,
-            backup: (key_id, backed_up),
-        }) => {
+        Ok(stored) => {
+            let (key_id, backed_up) = &stored.backup;
             report.add(&["storage.open"], Vec::new());
             report.add(
                 hardshell_doctor::storage::CHECKS,
-                hardshell_doctor::storage::check(&endpoint, writes),
+                hardshell_doctor::storage::check(&stored.endpoint, stored.writes),
             );
             report.add(
                 hardshell_doctor::clock::CHECKS,
-                hardshell_doctor::clock::check(&endpoint, skew),
+                hardshell_doctor::clock::check(&stored.endpoint, stored.skew),
             );
             report.add(
                 hardshell_doctor::tokens::CHECKS,
-                hardshell_doctor::tokens::check(&tokens, Utc::now()),
+                hardshell_doctor::tokens::check(&stored.tokens, Utc::now()),
             );
             report.add(
                 hardshell_doctor::audit::CHECKS,
-                hardshell_doctor::audit::check(&verdicts),
+                hardshell_doctor::audit::check(&stored.verdicts),
             );
             report.add(
                 hardshell_doctor::locked::CHECKS,
-                hardshell_doctor::locked::check(&locked),
+                hardshell_doctor::locked::check(&stored.locked),
             );
             report.add(
                 hardshell_doctor::backup::CHECKS,
-                hardshell_doctor::backup::check(&key_id, backed_up),
+                hardshell_doctor::backup::check(key_id, *backed_up),
             );
         }
         Err(e) => report.add(
