@@ -3,7 +3,8 @@
 //!
 //! Each check is a plain function of what was read (the config, the modes
 //! of the key and the data directory, the kernel's facts, the edge's
-//! certificate, the tokens, the audit logs' verdicts), so each is tested
+//! certificate, the tokens, the certificates hardshell issued, the audit
+//! logs' verdicts), so each is tested
 //! with the good input and the bad. The CLI reads them (`hardshell doctor`,
 //! in the `hardshell` crate); [`kernel::KernelFacts::read`] is the one
 //! place here that reads the host.
@@ -18,6 +19,7 @@ pub mod certificate;
 pub mod clock;
 pub mod config;
 pub mod files;
+pub mod issued;
 pub mod kernel;
 pub mod locked;
 pub mod models;

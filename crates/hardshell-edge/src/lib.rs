@@ -40,7 +40,7 @@ pub use control::{ControlLimits, ControlService, ControlSocket, ModuleCalls};
 pub use hardshell_broker::proxy::Broker;
 pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScanner};
 pub use listen::{ListenAddr, Protection};
-pub use setup::{Built, EdgeSetup, device_authority, owner_passkeys};
+pub use setup::{Built, EdgeSetup, device_authority, existing_device_authority, owner_passkeys};
 pub use state::EdgeState;
 pub use tls::TlsError;
 pub use turns::{ChatTurns, SharedFile, TurnError};

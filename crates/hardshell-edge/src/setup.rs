@@ -351,6 +351,17 @@ pub async fn device_authority(store: &Store) -> Result<DeviceAuthority, EdgeErro
         .map_err(|source| EdgeError::DeviceAuthority { source })
 }
 
+/// The device CA in the state store, if one was ever made; never makes one.
+pub async fn existing_device_authority(
+    store: &Store,
+) -> Result<Option<DeviceAuthority>, EdgeError> {
+    let scope =
+        open_scope(store, "auth/devices").map_err(|source| EdgeError::DeviceStore { source })?;
+    DeviceAuthority::load(&scope)
+        .await
+        .map_err(|source| EdgeError::DeviceAuthority { source })
+}
+
 /// The state store's scope `name`, a key written in this crate.
 fn open_scope(store: &Store, name: &str) -> Result<Scope, StorageError> {
     store.root().scope(&ObjectKey::parse(name)?)

@@ -80,11 +80,33 @@ impl DeviceAuthority {
                 }
             }
         };
+        Self::over(ca, scope)
+    }
+
+    /// The CA kept under `scope`, if one was ever made; never makes one
+    /// (for readers such as `doctor`, which write nothing).
+    pub async fn load(scope: &Scope) -> Result<Option<Self>, DeviceError> {
+        let key = segment("ca")?;
+        match scope.get(&key).await? {
+            Some(object) => Ok(Some(Self::over(
+                CertificateAuthority::decode(key.as_str(), &object.value)?,
+                scope,
+            )?)),
+            None => Ok(None),
+        }
+    }
+
+    fn over(ca: CertificateAuthority, scope: &Scope) -> Result<Self, DeviceError> {
         Ok(Self {
             ca: Arc::new(ca),
             devices: scope.scope(&segment("devices")?)?,
             revoked: scope.scope(&segment("revoked")?)?,
         })
+    }
+
+    /// When the CA's own certificate ends; no device certificate outlives it.
+    pub fn not_after(&self) -> DateTime<Utc> {
+        self.ca.not_after()
     }
 
     /// The CA certificate: the one trust anchor of [`client_verifier`].

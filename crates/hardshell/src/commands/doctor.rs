@@ -1,6 +1,6 @@
 //! `hardshell doctor`: this deployment checked (the config, the key and data
 //! directory, the kernel, the edge's certificate, the store, the tokens,
-//! the audit logs), each finding with why it matters and the fix. Exits
+//! the certificates hardshell issued, the audit logs), each finding with why it matters and the fix. Exits
 //! non-zero on any high finding.
 
 use std::path::Path;
@@ -12,6 +12,7 @@ use hardshell_auth::{TokenScope, TokenStore};
 use hardshell_doctor::storage::ConditionalWrites;
 use hardshell_doctor::{Finding, Report, Severity};
 use hardshell_egress::Credentials;
+use hardshell_intercept::EgressCa;
 use hardshell_llm::{
     ApiKey, ChatEvent, ChatRequest, LlmError, Message, ProviderClient, ProviderConfig,
 };
@@ -80,6 +81,10 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
                 hardshell_doctor::tokens::check(&stored.tokens, Utc::now()),
             );
             report.add(
+                hardshell_doctor::issued::CHECKS,
+                hardshell_doctor::issued::check(&stored.issued, Utc::now()),
+            );
+            report.add(
                 hardshell_doctor::audit::CHECKS,
                 hardshell_doctor::audit::check(&stored.verdicts),
             );
@@ -138,6 +143,7 @@ struct Stored {
     /// How far the store's clock is ahead of this machine's.
     skew: chrono::Duration,
     tokens: Vec<hardshell_doctor::tokens::Token>,
+    issued: hardshell_doctor::issued::Issued,
     verdicts: Vec<hardshell_doctor::audit::Verdict>,
     locked: Vec<hardshell_doctor::locked::Verdict>,
     /// The master key's id, and whether its backup is on record.
@@ -170,6 +176,7 @@ async fn stored(
             name: record.name,
         })
         .collect();
+    let issued = issued(&secrets, &store).await?;
     let scope = context::audit_scope(loaded, &master, &mut credentials, &store).await?;
     let mut verdicts = Vec::new();
     for id in super::audit::log_ids(&scope).await? {
@@ -187,10 +194,36 @@ async fn stored(
         writes,
         skew,
         tokens,
+        issued,
         verdicts,
         locked,
         backup: (key_id, backed_up),
     })
+}
+
+/// When the egress CA and each device certificate not revoked end; reads
+/// only, so a store without them gets none made.
+async fn issued(
+    secrets: &hardshell_secrets::SecretStore,
+    store: &hardshell_storage::Store,
+) -> anyhow::Result<hardshell_doctor::issued::Issued> {
+    let egress_ca = EgressCa::load(secrets)
+        .await?
+        .map(|ca| chrono::DateTime::<Utc>::from(ca.not_after()));
+    let devices = match hardshell_edge::existing_device_authority(store).await? {
+        Some(authority) => authority
+            .list()
+            .await?
+            .into_iter()
+            .filter(|device| device.revoked_at.is_none())
+            .map(|device| hardshell_doctor::issued::Device {
+                name: device.name.to_string(),
+                not_after: device.not_after,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(hardshell_doctor::issued::Issued { egress_ca, devices })
 }
 
 /// Where the owner's word that the master key is backed up is kept: the

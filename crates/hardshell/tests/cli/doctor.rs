@@ -483,3 +483,80 @@ fn a_clock_two_hours_ahead_of_the_stores_is_high() {
     assert!((7100..=7300).contains(&seconds), "{what}");
     assert!(what.contains(" s ahead of the store's"), "{what}");
 }
+
+#[test]
+fn a_device_certificate_ending_soon_and_an_egress_ca_near_its_end_are_found() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    // Neither is made before something needs it, and doctor makes neither.
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(ok, "{report:#}");
+    for check in ["egress.ca", "devices.certificate"] {
+        assert!(finding(&report, check).is_none(), "{report:#}");
+    }
+    assert!(!hs.path("data/objects/auth/devices").exists());
+
+    let out = hs.path("certs");
+    for (name, days) in [("laptop", "300"), ("phone", "3")] {
+        hs.run(&[
+            "device",
+            "issue",
+            name,
+            "--days",
+            days,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .ok();
+    }
+    // Where the device CA is kept: the check above looked in the right place.
+    assert!(hs.path("data/objects/auth/devices").is_dir());
+    hs.run(&["egress", "ca"]).ok();
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(ok, "{report:#}");
+    let devices: Vec<&Value> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "devices.certificate")
+        .collect();
+    assert_eq!(devices.len(), 1, "{report:#}");
+    assert_eq!(devices[0]["severity"], "medium");
+    let what = devices[0]["what"].as_str().unwrap();
+    assert!(
+        what.starts_with("device phone's certificate ends on "),
+        "{what}"
+    );
+    assert!(finding(&report, "egress.ca").is_none(), "{report:#}");
+
+    // Revoked, it is the owner's decision made: nothing to find.
+    hs.run(&["device", "revoke", "phone"]).ok();
+    let (report, _, _) = doctor_json(&hs);
+    assert!(
+        finding(&report, "devices.certificate").is_none(),
+        "{report:#}"
+    );
+
+    // The egress CA lasts five years: 25 days before its end, as the same
+    // binary sees it with its clock moved by libfaketime.
+    let run = std::process::Command::new("faketime")
+        .args(["-f", "+1800d", crate::HARDSHELL, "doctor", "--json"])
+        .current_dir(hs.path("."))
+        .env_remove("HARDSHELL_MASTER_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("faketime (scripts/install.sh installs it)");
+    let report: Value = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&run.stderr)));
+    let ca = finding(&report, "egress.ca").unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(ca["severity"], "medium", "{ca}");
+    assert!(
+        ca["what"]
+            .as_str()
+            .unwrap()
+            .starts_with("the egress CA ends on "),
+        "{ca}"
+    );
+    // The laptop's 300 days have passed by then.
+    let laptop = finding(&report, "devices.certificate").unwrap_or_else(|| panic!("{report:#}"));
+    assert_eq!(laptop["severity"], "low", "{laptop}");
+}
