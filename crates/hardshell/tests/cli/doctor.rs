@@ -1,7 +1,8 @@
 //! `hardshell doctor` on real instances: a fresh one has nothing high to
 //! fix; a readable master key, a dangerous setting, a wide egress route, a
 //! long-lived admin token and a broken audit log are each found, with the
-//! fix, and fail the run.
+//! fix, and fail the run; so are the store's faults, the clock's skew and
+//! the ends of the certificates hardshell issued.
 
 use std::os::unix::fs::PermissionsExt as _;
 
@@ -14,6 +15,21 @@ fn doctor_json(hs: &Instance) -> (Value, bool, String) {
     let report: Value = serde_json::from_str(&run.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}\n{}", run.stdout, run.stderr));
     (report, run.status.success(), run.stderr)
+}
+
+/// [`doctor_json`] of the same binary with its clock moved `ahead`
+/// (`+2h`, `+30d`) by libfaketime (Debian's faketime).
+fn doctor_json_ahead(hs: &Instance, ahead: &str) -> (Value, bool) {
+    let run = std::process::Command::new("faketime")
+        .args(["-f", ahead, crate::HARDSHELL, "doctor", "--json"])
+        .current_dir(hs.path("."))
+        .env_remove("HARDSHELL_MASTER_KEY")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("faketime (scripts/install.sh installs it)");
+    let report = serde_json::from_slice(&run.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&run.stderr)));
+    (report, run.status.success())
 }
 
 /// The first finding of `check`, if any.
@@ -461,17 +477,8 @@ fn a_clock_two_hours_ahead_of_the_stores_is_high() {
             .any(|(check, _)| check == "clock.skew"),
         "{report:#}"
     );
-    // The same binary, its clock moved by libfaketime (Debian's faketime).
-    let run = std::process::Command::new("faketime")
-        .args(["-f", "+2h", crate::HARDSHELL, "doctor", "--json"])
-        .current_dir(hs.path("."))
-        .env_remove("HARDSHELL_MASTER_KEY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("faketime (scripts/install.sh installs it)");
-    let report: Value = serde_json::from_slice(&run.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&run.stderr)));
-    assert!(!run.status.success(), "{report:#}");
+    let (report, ok) = doctor_json_ahead(&hs, "+2h");
+    assert!(!ok, "{report:#}");
     let skew = finding(&report, "clock.skew").unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!(skew["severity"], "high");
     let what = skew["what"].as_str().unwrap();
@@ -536,17 +543,8 @@ fn a_device_certificate_ending_soon_and_an_egress_ca_near_its_end_are_found() {
         "{report:#}"
     );
 
-    // The egress CA lasts five years: 25 days before its end, as the same
-    // binary sees it with its clock moved by libfaketime.
-    let run = std::process::Command::new("faketime")
-        .args(["-f", "+1800d", crate::HARDSHELL, "doctor", "--json"])
-        .current_dir(hs.path("."))
-        .env_remove("HARDSHELL_MASTER_KEY")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("faketime (scripts/install.sh installs it)");
-    let report: Value = serde_json::from_slice(&run.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&run.stderr)));
+    // The egress CA lasts five years: 25 days before its end.
+    let (report, _) = doctor_json_ahead(&hs, "+1800d");
     let ca = finding(&report, "egress.ca").unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!(ca["severity"], "medium", "{ca}");
     assert!(
