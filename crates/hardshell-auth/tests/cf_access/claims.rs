@@ -9,17 +9,15 @@ use crate::support::{JwksServer, TEAM, claims, claims_with, keys, now};
 async fn valid_token_is_accepted_with_email_lowercased_and_groups_mapped() {
     let [key, ..] = keys();
     let server = JwksServer::start(&[key]).await;
-    let principal = server
-        .verifier()
-        .verify(&key.sign(&claims()))
-        .await
-        .unwrap();
+    // One set of claims: each call of claims() stamps its own iat.
+    let signed = claims();
+    let principal = server.verifier().verify(&key.sign(&signed)).await.unwrap();
     assert_eq!(principal.subject, "7335d417-61da-459d-899c-0a01c76a2f94");
     assert_eq!(principal.email.as_deref(), Some("owner@example.com"));
     assert_eq!(principal.groups, ["hardshell-admins", "staff"]);
     assert_eq!(principal.method, Method::CloudflareAccess);
     assert_eq!(principal.token_scope, None);
-    assert_eq!(principal.authenticated_at.timestamp(), claims()["iat"]);
+    assert_eq!(principal.authenticated_at.timestamp(), signed["iat"]);
 }
 
 #[tokio::test]
