@@ -341,6 +341,25 @@ mod tests {
     }
 
     #[test]
+    fn the_cache_holds_at_most_max_cached_principals() {
+        let cache = AssertionCache::new(signer());
+        let principal = |n: usize| {
+            let mut p = owner();
+            p.subject = format!("user-{n}");
+            p
+        };
+        for n in 0..MAX_CACHED {
+            cache.assertion(&principal(n), now());
+        }
+        let held = || cache.cached.lock().unwrap().len();
+        assert_eq!(held(), MAX_CACHED);
+        // One more principal than the bound: emptied, then only it kept.
+        let last = cache.assertion(&principal(MAX_CACHED), now());
+        assert_eq!(held(), 1);
+        assert_eq!(cache.assertion(&principal(MAX_CACHED), now()), last);
+    }
+
+    #[test]
     fn each_principal_has_its_own_assertion_and_a_token_one_for_all_its_requests() {
         let cache = AssertionCache::new(signer());
         let owner_one = cache.assertion(&owner(), now());
