@@ -166,12 +166,18 @@ async function chat(page) {
     const reply = last('.message.assistant');
     return {
       user: last('.message.user .text')?.textContent ?? null,
-      reply: reply?.querySelector('.text')?.textContent ?? '',
+      // The agent's words as they came, kept beside their Markdown rendering.
+      reply: reply?.querySelector('.text')?.dataset.source ?? '',
       error: reply?.querySelector('.error')?.textContent ?? null,
       live: reply?.querySelector('.text')?.getAttribute('aria-live') ?? null,
       busy: reply?.querySelector('.text')?.getAttribute('aria-busy') ?? null,
-      // Message text is untrusted: no element may come from it.
-      elementsFromText: document.querySelectorAll('#messages .text *').length,
+      // Message text is untrusted: no element may come from the owner's, and
+      // the agent's become only Markdown's own elements, with no handlers
+      // (hostile Markdown has its own test: hardshell-edge's markdown_page).
+      elementsFromText: document.querySelectorAll('#messages .message.user .text *').length
+        + [...document.querySelectorAll('#messages .text.markdown *')].filter((node) =>
+          !hardshellMarkdown.ELEMENTS.includes(node.localName)
+          || [...node.attributes].some((attribute) => attribute.name.startsWith('on'))).length,
       updates: window.replyUpdates,
       session: new URLSearchParams(location.hash.slice(1)).get('chat'),
     };

@@ -35,6 +35,8 @@
 //
 // Everything a message holds is untrusted (the model's words, tool output, what
 // anyone typed): it reaches the page through textContent only, never as HTML.
+// The agent's words are Markdown, made into page nodes by markdown.js (loaded
+// before this script), which holds to the same rule.
 
 "use strict";
 
@@ -197,11 +199,23 @@
     return details;
   }
 
+  // The agent's words as Markdown (markdown.js: page nodes from a safe subset,
+  // never HTML); the source is kept on the element, as the owner's is shown.
+  function showMarkdown(node, source) {
+    node.classList.add("markdown");
+    node.dataset.source = source;
+    node.replaceChildren(hardshellMarkdown.render(source));
+  }
+
   function storedMessage(stored) {
     const message = (stored && stored.message) || {};
     const item = messageItem(message.role);
     for (const part of message.content || []) {
-      if (part.type === "text") {
+      if (part.type === "text" && message.role === "assistant") {
+        const text = element("div", "text");
+        showMarkdown(text, String(part.text || ""));
+        item.append(text);
+      } else if (part.type === "text") {
         item.append(element("div", "text", part.text));
       } else if (part.type === "tool_call") {
         item.append(toolCall(part));
@@ -286,14 +300,25 @@
     text.setAttribute("aria-busy", "true");
     item.append(tools, text);
     addToConversation(item);
+    // The reply so far is drawn again at most once a frame, however many
+    // pieces arrive in it.
+    let source = "";
+    let frame = 0;
+    const draw = () => {
+      frame = 0;
+      const follow = nearBottom();
+      showMarkdown(text, source);
+      if (follow) {
+        scrollToEnd();
+      }
+    };
     return {
       item,
       add(piece) {
-        const follow = nearBottom();
         text.classList.remove("pending");
-        text.textContent += piece;
-        if (follow) {
-          scrollToEnd();
+        source += piece;
+        if (!frame) {
+          frame = requestAnimationFrame(draw);
         }
       },
       tool(event) {
@@ -374,6 +399,10 @@
         say("hardshell is replying…");
       },
       finish() {
+        if (frame) {
+          cancelAnimationFrame(frame);
+          draw();
+        }
         text.classList.remove("pending");
         text.setAttribute("aria-busy", "false");
         if (!text.textContent) {

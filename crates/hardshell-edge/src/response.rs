@@ -111,20 +111,35 @@ pub(crate) fn payload_too_large() -> HttpResponse {
     text(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
 }
 
-/// Headers every response from the edge carries. Pages get a strict CSP: no
-/// external or inline scripts, styles or fonts, no framing.
+/// The policy of every response that does not bring its own: no external or
+/// inline scripts, styles or fonts, no plugins, no framing.
+macro_rules! edge_policy {
+    () => {
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
+         form-action 'self'; frame-ancestors 'none'"
+    };
+}
+pub(crate) const CONTENT_SECURITY_POLICY: &str = edge_policy!();
+
+/// The edge's own pages' policy (`routes/pages.rs`): the one above, and Trusted
+/// Types required with no policy allowed, so the browser itself refuses every
+/// string-to-HTML or string-to-script sink (`innerHTML`, `eval`, ...) in them.
+/// Not for an upstream's pages, whose scripts may need such sinks.
+pub(crate) const PAGE_CONTENT_SECURITY_POLICY: &str = concat!(
+    edge_policy!(),
+    "; require-trusted-types-for 'script'; trusted-types 'none'"
+);
+
+/// Headers every response from the edge carries; a response's own
+/// Content-Security-Policy is kept.
 pub(crate) fn add_security_headers(response: &mut HttpResponse, request_id: &str, https: bool) {
     let headers = response.headers_mut();
     let fixed: [(header::HeaderName, &'static str); 5] = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
         (header::X_FRAME_OPTIONS, "DENY"),
-        (
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; \
-             form-action 'self'; frame-ancestors 'none'",
-        ),
+        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (
             header::HeaderName::from_static("cross-origin-opener-policy"),
             "same-origin",

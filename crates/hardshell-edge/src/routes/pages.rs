@@ -11,10 +11,10 @@ use std::sync::LazyLock;
 
 use axum::body::Body;
 use hardshell_auth::{Permit, Public};
-use http::header::{CONTENT_TYPE, HeaderValue};
+use http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue};
 use http::{Request, StatusCode};
 
-use crate::response::HttpResponse;
+use crate::response::{HttpResponse, PAGE_CONTENT_SECURITY_POLICY};
 use crate::routes::{Context, RoutesBuilder};
 
 const LOGIN_HTML: &str = include_str!("../../assets/login.html");
@@ -23,6 +23,7 @@ const LOGIN_CSS: &str = include_str!("../../assets/login.css");
 const CHAT_HTML: &str = include_str!("../../assets/chat.html");
 const CHAT_JS: &str = include_str!("../../assets/chat.js");
 const CHAT_CSS: &str = include_str!("../../assets/chat.css");
+const MARKDOWN_JS: &str = include_str!("../../assets/markdown.js");
 
 const HTML: &str = "text/html; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
@@ -41,14 +42,22 @@ pub(super) fn register_chat(routes: RoutesBuilder) -> RoutesBuilder {
         .asset("/", chat_page)
         .asset("/chat.js", chat_script)
         .asset("/chat.css", chat_style)
+        .asset("/markdown.js", markdown_script)
 }
 
+/// A page or one of its files; a page gets the pages' policy, which requires
+/// Trusted Types on top of the edge's.
 fn asset(body: &'static str, content_type: &'static str) -> HttpResponse {
     let mut response = http::Response::new(Body::from(body));
     *response.status_mut() = StatusCode::OK;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if content_type == HTML {
+        headers.insert(
+            CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(PAGE_CONTENT_SECURITY_POLICY),
+        );
+    }
     response
 }
 
@@ -86,4 +95,8 @@ async fn chat_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpRes
 
 async fn chat_style(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
     asset(CHAT_CSS, CSS)
+}
+
+async fn markdown_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(MARKDOWN_JS, JAVASCRIPT)
 }

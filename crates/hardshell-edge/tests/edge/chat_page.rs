@@ -8,6 +8,7 @@ use crate::support::{TestEdge, bearer, get, upstream};
 
 const CHAT_JS: &str = include_str!("../../assets/chat.js");
 const CHAT_HTML: &str = include_str!("../../assets/chat.html");
+const MARKDOWN_JS: &str = include_str!("../../assets/markdown.js");
 
 #[tokio::test]
 async fn the_chat_page_is_served_under_a_strict_policy() {
@@ -27,8 +28,27 @@ async fn the_chat_page_is_served_under_a_strict_policy() {
     ] {
         assert!(csp.contains(directive), "{csp}");
     }
+    // Trusted Types, so the browser refuses string sinks in the page's scripts.
+    assert!(
+        csp.ends_with("require-trusted-types-for 'script'; trusted-types 'none'"),
+        "{csp}"
+    );
     assert!(!csp.contains("unsafe"), "{csp}");
-    assert!(page.body.contains("/chat.js") && page.body.contains("/chat.css"));
+    assert!(
+        page.body.contains("/chat.js")
+            && page.body.contains("/chat.css")
+            && page.body.contains("/markdown.js")
+    );
+    // A script is not a page: it gets the edge's policy, not the pages' own.
+    let markdown = get(edge.addr, "/markdown.js", &[]).await;
+    assert_eq!(markdown.status, 200);
+    assert_eq!(markdown.body, MARKDOWN_JS);
+    assert!(
+        !markdown
+            .header("content-security-policy")
+            .unwrap()
+            .contains("trusted-types")
+    );
     let script = get(edge.addr, "/chat.js", &[]).await;
     assert_eq!(script.status, 200);
     assert!(
@@ -85,6 +105,7 @@ fn the_chat_page_never_turns_text_into_markup() {
         "setAttribute(\"on",
     ] {
         assert!(!CHAT_JS.contains(banned), "chat.js uses {banned}");
+        assert!(!MARKDOWN_JS.contains(banned), "markdown.js uses {banned}");
     }
     for banned in ["<script>", "style=", " onclick=", " onload=", "<style"] {
         assert!(!CHAT_HTML.contains(banned), "chat.html has {banned}");

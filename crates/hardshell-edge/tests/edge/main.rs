@@ -9,6 +9,7 @@ mod cloudflare;
 mod connections;
 mod files;
 mod framing;
+mod markdown_page;
 mod oidc;
 mod origin;
 mod passkey;
