@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod advisories;
+pub mod edit;
 mod inline_secret;
 mod load;
 mod model;

@@ -91,6 +91,11 @@ impl LoadedConfig {
         Self::parse(&text, path)
     }
 
+    /// The file's text, as it was read.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
     /// Checks `text` as if it had been read from `path`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let mut loaded = Self {

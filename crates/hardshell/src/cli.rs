@@ -186,6 +186,31 @@ pub struct InitArgs {
     /// Directory to initialise; the config file goes there unless --config names one.
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Also look for a local OpenAI-compatible model server on this loopback
+    /// port (Ollama's, llama.cpp's and LM Studio's usual ports are always looked at).
+    #[arg(long = "local-model-port", value_name = "PORT")]
+    pub local_model_ports: Vec<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigModelArgs {
+    /// The model as provider/model, e.g. anthropic/claude-sonnet-4-5,
+    /// openai/gpt-4o, ollama/llama3.2. It goes first in [llm] chain.
+    pub model: String,
+    /// The provider's base URL, for a provider hardshell does not know by name
+    /// (anthropic, openai, ollama, llamacpp and lmstudio it does).
+    #[arg(long)]
+    pub base_url: Option<String>,
+    /// The provider's API: anthropic or openai (the default for unknown names).
+    #[arg(long)]
+    pub kind: Option<String>,
+    /// The secret holding the provider's API key (anthropic's and openai's
+    /// are ANTHROPIC_API_KEY and OPENAI_API_KEY unless given).
+    #[arg(long)]
+    pub key_secret: Option<String>,
+    /// The provider takes no API key.
+    #[arg(long)]
+    pub no_key: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -213,6 +238,9 @@ pub enum ImageCommand {
 pub enum ConfigCommand {
     /// Validate hardshell.toml, load the master key and reach the storage.
     Check,
+    /// Put a model first in the agent's chain, adding its provider if missing
+    /// (the file keeps its comments, and is checked before it is replaced).
+    Model(ConfigModelArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -13,6 +13,7 @@ mod init;
 mod memory;
 mod module;
 mod pair;
+mod provider;
 mod secret;
 pub mod state;
 mod token;

@@ -1,4 +1,5 @@
-//! `hardshell config check`: the file, the master key and the storage, end to end.
+//! `hardshell config check`: the file, the master key and the storage, end to end;
+//! `hardshell config model` (`provider.rs`).
 
 use crate::cli::{ConfigCommand, Global};
 use crate::context;
@@ -7,6 +8,7 @@ use hardshell_egress::Credentials;
 pub async fn run(global: &Global, command: &ConfigCommand) -> anyhow::Result<()> {
     match command {
         ConfigCommand::Check => check(global).await,
+        ConfigCommand::Model(args) => super::provider::config_model(global, args).await,
     }
 }
 

@@ -1,4 +1,5 @@
-//! `hardshell init`: a commented config, a private data directory, a master key.
+//! `hardshell init`: a commented config, a private data directory, a master key,
+//! and at a terminal the agent's model (its API key kept in the secret store).
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
@@ -6,10 +7,15 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
-use hardshell_config::{LoadedConfig, TEMPLATE};
+use hardshell_audit::AuditEvent;
+use hardshell_audit::event::SecretStored;
+use hardshell_config::{LoadedConfig, TEMPLATE, edit};
 use hardshell_egress::Credentials;
+use hardshell_secrets::{SecretName, SecretValue};
 use hardshell_storage::{MasterKey, MasterKeySource};
+use zeroize::Zeroizing;
 
+use super::provider;
 use crate::cli::{Global, InitArgs};
 use crate::context;
 
@@ -32,8 +38,23 @@ pub async fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
             .with_context(|| format!("creating {}", parent.display()))?;
     }
 
-    // Validate the template as the loader will see it before writing anything.
-    let loaded = LoadedConfig::parse(TEMPLATE, &config_path)?;
+    // The model, asked at a terminal before anything is written, so a
+    // question left unanswered leaves nothing behind.
+    let found = provider::find_local(&args.local_model_ports).await;
+    let interactive = provider::interactive();
+    let chosen = if interactive {
+        provider::ask(&found)?
+    } else {
+        None
+    };
+    let text = match &chosen {
+        Some(chosen) => edit::use_model(TEMPLATE, &chosen.choice)?,
+        None => TEMPLATE.to_owned(),
+    };
+
+    // Validate the config as the loader will see it before writing anything.
+    let loaded = LoadedConfig::parse(&text, &config_path)
+        .context("the config would not load with that model; nothing was written")?;
     let data_dir = loaded.data_dir();
     let source = context::master_key_source(global, &loaded);
     let (master, generated) = match &source {
@@ -48,7 +69,7 @@ pub async fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
         .create_new(true)
         .mode(0o644)
         .open(&config_path)
-        .and_then(|mut file| file.write_all(TEMPLATE.as_bytes()))
+        .and_then(|mut file| file.write_all(text.as_bytes()))
         .with_context(|| format!("writing {}", config_path.display()))?;
     DirBuilder::new()
         .recursive(true)
@@ -64,6 +85,28 @@ pub async fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
     // No shell runs: what is resolved here needs no leak scan.
     let mut credentials = Credentials::new(&loaded, &secrets);
     context::open_state(&loaded, &master, &mut credentials).await?;
+    let key_stored = match chosen
+        .as_ref()
+        .and_then(|c| c.key.as_ref().zip(c.choice.key_secret.as_ref()))
+    {
+        Some((key, secret)) => {
+            let name = SecretName::parse(secret)?;
+            secrets
+                .put(
+                    &name,
+                    &SecretValue::new(Zeroizing::new(key.as_bytes().to_vec()))?,
+                )
+                .await?;
+            let event = AuditEvent::SecretStored(SecretStored {
+                name: name.clone(),
+                replaced: false,
+                actor: None,
+            });
+            super::secret::audit(&loaded, &master, &secrets, event).await;
+            Some(name)
+        }
+        None => None,
+    };
 
     println!("wrote {}", config_path.display());
     println!("created data directory {}", data_dir.display());
@@ -80,6 +123,18 @@ pub async fn run(global: &Global, args: &InitArgs) -> anyhow::Result<()> {
             "using the existing master key {} from {source}",
             master.id()
         ),
+    }
+    match &chosen {
+        Some(chosen) => {
+            println!("the agent will use {}", chosen.choice.chain_entry());
+            if let Some(name) = key_stored {
+                println!("stored its API key as secret {name}");
+            }
+        }
+        None if interactive => println!(
+            "no model yet: hardshell config model PROVIDER/MODEL sets one (see hardshell config model --help)"
+        ),
+        None => provider::print_how(&found),
     }
     println!("next: hardshell up");
     Ok(())

@@ -10,6 +10,7 @@ mod image;
 mod import;
 mod init;
 mod memory;
+mod model_setup;
 mod modules;
 mod s3;
 mod secrets;
