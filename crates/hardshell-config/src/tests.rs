@@ -40,8 +40,14 @@ fn the_template_documents_every_key() {
     };
     full.edge.public_url = Some("https://x".into());
     full.edge.tls = Some(crate::Tls {
-        cert: "c".into(),
-        key: "k".into(),
+        cert: Some("c".into()),
+        key: Some("k".into()),
+        acme: Some(crate::Acme {
+            email: "e".into(),
+            domains: vec!["d".into()],
+            directory: "https://d".into(),
+            directory_ca: Some("c".into()),
+        }),
     });
     full.access.rules = vec![crate::Rule {
         role: crate::RuleRole::Admin,
@@ -341,6 +347,71 @@ fn key_of(result: Result<LoadedConfig, ConfigError>) -> String {
 }
 
 const TLS: &str = "[edge.tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+
+#[test]
+fn acme_gets_the_certificate_for_dns_names_the_public_url_among_them() {
+    let edge = "[edge]\nlisten = \"0.0.0.0:443\"\npublic_url = \"https://agent.example.com\"\n";
+    let acme = |domains: &str, extra: &str| {
+        format!(
+            "{edge}[edge.tls]\n{extra}acme = {{ email = \"me@example.com\", domains = [{domains}] }}\n"
+        )
+    };
+    let loaded = parse(&acme("\"agent.example.com\", \"www.example.com\"", "")).unwrap();
+    let tls = loaded.config.edge.tls.unwrap();
+    assert!(tls.files().is_none());
+    assert_eq!(
+        tls.acme.unwrap().directory,
+        "https://acme-v02.api.letsencrypt.org/directory"
+    );
+    for (domains, extra, key, why) in [
+        (
+            "\"agent.example.com\"",
+            "cert = \"c\"\nkey = \"k\"\n",
+            "edge.tls.acme",
+            "remove cert and key",
+        ),
+        (
+            "\"*.example.com\", \"agent.example.com\"",
+            "",
+            "edge.tls.acme.domains[0]",
+            "no wildcard",
+        ),
+        (
+            "\"192.0.2.1\", \"agent.example.com\"",
+            "",
+            "edge.tls.acme.domains[0]",
+            "no address",
+        ),
+        (
+            "\"localhost\"",
+            "",
+            "edge.tls.acme.domains[0]",
+            "not a DNS name",
+        ),
+        (
+            "\"other.example.com\"",
+            "",
+            "edge.tls.acme.domains",
+            "public URL's host",
+        ),
+        ("", "", "edge.tls.acme.domains", "one to 100"),
+    ] {
+        let refused = invalid(parse(&acme(domains, extra)));
+        assert_eq!(refused.2.as_deref(), Some(key), "{domains}: {}", refused.3);
+        assert!(refused.3.contains(why), "{domains}: {}", refused.3);
+    }
+    let plain_directory = format!(
+        "{edge}[edge.tls]\nacme = {{ email = \"me@example.com\", domains = [\"agent.example.com\"], \
+         directory = \"http://acme.example.com/dir\" }}\n"
+    );
+    assert_eq!(key_of(parse(&plain_directory)), "edge.tls.acme.directory");
+    let no_email = format!(
+        "{edge}[edge.tls]\nacme = {{ email = \"me at example\", domains = [\"agent.example.com\"] }}\n"
+    );
+    assert_eq!(key_of(parse(&no_email)), "edge.tls.acme.email");
+    let half = format!("{edge}[edge.tls]\ncert = \"c\"\n");
+    assert_eq!(key_of(parse(&half)), "edge.tls");
+}
 
 #[test]
 fn listening_off_loopback_needs_tls_a_login_method_and_a_public_url() {

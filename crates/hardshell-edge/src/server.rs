@@ -91,6 +91,13 @@ pub(crate) async fn run(
                     .await;
             };
             match tokio::time::timeout(state.limits.header_timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream))
+                    if stream.get_ref().1.alpn_protocol() == Some(crate::tls::ACME_TLS_ALPN) =>
+                {
+                    // An ACME server's validation: its handshake saw the
+                    // challenge certificate, and it is served nothing else.
+                    tracing::debug!(%peer, "ACME validation handshake");
+                }
                 Ok(Ok(stream)) => {
                     // Only a chain the device verifier accepted gets this far.
                     let device = stream

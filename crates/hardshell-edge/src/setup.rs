@@ -64,6 +64,9 @@ pub struct EdgeSetup<'a> {
     pub workload_status: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
     /// The chat channels' webhook routes, each with its platform's verifier.
     pub webhooks: Vec<Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
+    /// With `[edge.tls] acme`, where the listener's certificate comes from
+    /// (`hardshell-acme`'s `Certificates`, kept current by its issuer).
+    pub certificates: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
 }
 
 /// What [`EdgeSetup::build`] made: the edge's state and, beside it (the
@@ -113,16 +116,23 @@ impl EdgeSetup<'_> {
             true => Some(device_authority(self.store).await?),
             false => None,
         };
-        let tls = match &config.edge.tls {
-            Some(tls) => Some(
-                crate::tls::Tls::load(
-                    &self.config.base_dir().join(&tls.cert),
-                    &self.config.base_dir().join(&tls.key),
-                    devices.as_ref(),
-                )
-                .await?,
-            ),
-            None => None,
+        let tls = match (&config.edge.tls, &self.certificates) {
+            (None, _) => None,
+            (Some(tls), certificates) => match (tls.files(), certificates) {
+                (Some((cert, key)), _) => Some(
+                    crate::tls::Tls::load(
+                        &self.config.base_dir().join(cert),
+                        &self.config.base_dir().join(key),
+                        devices.as_ref(),
+                    )
+                    .await?,
+                ),
+                (None, Some(certificates)) => Some(
+                    crate::tls::Tls::with_resolver(Arc::clone(certificates), devices.as_ref())
+                        .await?,
+                ),
+                (None, None) => return Err(crate::tls::TlsError::NoSource.into()),
+            },
         };
         let session_lifetime =
             Duration::from_secs(config.access.session_hours.saturating_mul(3600));

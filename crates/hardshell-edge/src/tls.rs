@@ -20,6 +20,7 @@ use hardshell_auth::devices::{DeviceAuthority, DeviceError};
 use rustls::ServerConfig;
 use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::ResolvesServerCert;
 use rustls::server::danger::ClientCertVerifier;
 
 use crate::EdgeError;
@@ -85,11 +86,27 @@ pub enum TlsError {
     ProtocolVersions(#[source] rustls::Error),
     #[error("certificate and key: {0}")]
     CertificateAndKey(#[source] rustls::Error),
+    #[error("[edge.tls] acme is set, but nothing was given to get the certificate")]
+    NoSource,
 }
 
+/// Where the listener's certificate comes from.
+enum Certificate {
+    Files {
+        certs: Vec<CertificateDer<'static>>,
+        key: PrivateKeyDer<'static>,
+    },
+    /// ACME's: the current certificate, and for a validation connection
+    /// (`acme-tls/1`, RFC 8737) the challenge's.
+    Resolver(Arc<dyn ResolvesServerCert>),
+}
+
+/// The ALPN protocol of an ACME server's TLS-ALPN-01 validation: a connection
+/// that negotiated it is closed after its handshake, never served.
+pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+
 pub(crate) struct Tls {
-    certs: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    certificate: Certificate,
     current: RwLock<Arc<ServerConfig>>,
 }
 
@@ -119,11 +136,23 @@ impl Tls {
             path: key.to_owned(),
             source,
         })?;
-        let verifier = verifier(devices).await?;
-        let config = build(&certs, &key, verifier)?;
+        let certificate = Certificate::Files { certs, key };
+        let config = build(&certificate, verifier(devices).await?)?;
         Ok(Self {
-            certs,
-            key,
+            certificate,
+            current: RwLock::new(config),
+        })
+    }
+
+    /// The certificate from `resolver`, asked at each handshake.
+    pub async fn with_resolver(
+        resolver: Arc<dyn ResolvesServerCert>,
+        devices: Option<&DeviceAuthority>,
+    ) -> Result<Self, EdgeError> {
+        let certificate = Certificate::Resolver(resolver);
+        let config = build(&certificate, verifier(devices).await?)?;
+        Ok(Self {
+            certificate,
             current: RwLock::new(config),
         })
     }
@@ -138,7 +167,7 @@ impl Tls {
 
     /// Rebuilds the configuration from the device CA's current revocations.
     pub async fn refresh(&self, devices: Option<&DeviceAuthority>) -> Result<(), EdgeError> {
-        let config = build(&self.certs, &self.key, verifier(devices).await?)?;
+        let config = build(&self.certificate, verifier(devices).await?)?;
         match self.current.write() {
             Ok(mut current) => *current = config,
             Err(poisoned) => *poisoned.into_inner() = config,
@@ -161,8 +190,7 @@ async fn verifier(
 }
 
 fn build(
-    certs: &[CertificateDer<'static>],
-    key: &PrivateKeyDer<'static>,
+    certificate: &Certificate,
     verifier: Option<Arc<dyn ClientCertVerifier>>,
 ) -> Result<Arc<ServerConfig>, EdgeError> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -173,9 +201,19 @@ fn build(
         Some(verifier) => builder.with_client_cert_verifier(verifier),
         None => builder.with_no_client_auth(),
     };
-    let mut config = builder
-        .with_single_cert(certs.to_vec(), key.clone_key())
-        .map_err(TlsError::CertificateAndKey)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = match certificate {
+        Certificate::Files { certs, key } => {
+            let mut config = builder
+                .with_single_cert(certs.clone(), key.clone_key())
+                .map_err(TlsError::CertificateAndKey)?;
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            config
+        }
+        Certificate::Resolver(resolver) => {
+            let mut config = builder.with_cert_resolver(Arc::clone(resolver));
+            config.alpn_protocols = vec![b"http/1.1".to_vec(), ACME_TLS_ALPN.to_vec()];
+            config
+        }
+    };
     Ok(Arc::new(config))
 }

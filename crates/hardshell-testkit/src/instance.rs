@@ -179,14 +179,17 @@ impl Instance {
         std::fs::write(&path, edit(text)).unwrap();
     }
 
-    /// Every byte under the directory, for "the value is nowhere in plaintext" checks.
+    /// Every byte under the directory, for "the value is nowhere in plaintext"
+    /// checks: each regular file's (not the sockets a stopped `up` left).
     pub fn all_file_bytes(&self) -> Vec<(PathBuf, Vec<u8>)> {
         fn walk(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
             for entry in std::fs::read_dir(dir).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_dir() {
+                let entry = entry.unwrap();
+                let path = entry.path();
+                let kind = entry.file_type().unwrap();
+                if kind.is_dir() {
                     walk(&path, out);
-                } else {
+                } else if kind.is_file() {
                     out.push((path.clone(), std::fs::read(&path).unwrap()));
                 }
             }

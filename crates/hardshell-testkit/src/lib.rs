@@ -41,6 +41,10 @@ pub mod netns;
 pub mod oidc;
 #[cfg(feature = "passkey")]
 pub mod passkey;
+#[cfg(feature = "acme")]
+pub mod pebble;
+#[cfg(any(feature = "registry", feature = "acme"))]
+mod pki;
 #[cfg(feature = "registry")]
 pub mod registry;
 

@@ -18,7 +18,6 @@ pub mod token;
 #[cfg(feature = "registry-token")]
 use token::{ISSUER, SERVICE, TokenServer};
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -79,7 +78,7 @@ impl Registry {
 
     fn start_with(mode: Auth, credentials: Option<(String, String)>) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let pki = test_pki();
+        let pki = crate::pki::test_pki("hardshell registry test CA");
         let (ca_pem, cert_pem, key_pem) = (
             pki.ca_pem.clone(),
             pki.cert_pem.clone(),
@@ -342,40 +341,6 @@ impl Layout {
     fn write_index(&self) {
         let index = json!({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": self.tags});
         std::fs::write(self.dir.join("index.json"), index.to_string()).unwrap();
-    }
-}
-
-struct Pki {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-    cert_der: Vec<u8>,
-    key_der: Vec<u8>,
-}
-
-/// A CA, and a certificate for 127.0.0.1 and localhost it signed.
-fn test_pki() -> Pki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "hardshell registry test CA");
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let server_key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
-    let cert = params.signed_by(&server_key, &issuer).unwrap();
-    Pki {
-        ca_pem: ca_cert.pem(),
-        cert_pem: cert.pem(),
-        key_pem: server_key.serialize_pem(),
-        cert_der: cert.der().to_vec(),
-        key_der: server_key.serialize_der(),
     }
 }
 

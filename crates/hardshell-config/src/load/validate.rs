@@ -16,6 +16,7 @@ const MAX_FILE_MB: u64 = 1024;
 impl LoadedConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         self.validate_listener()?;
+        self.validate_tls()?;
         self.validate_llm()?;
         self.validate_access()?;
         self.validate_storage()?;
@@ -191,6 +192,86 @@ impl LoadedConfig {
             }
         };
         Url::parse(&text).map_err(|e| self.error_at("edge.public_url", format!("not a URL: {e}")))
+    }
+
+    /// `[edge.tls]`: files or ACME, one of them whole; ACME's names are DNS
+    /// names (TLS-ALPN-01 proves no wildcard or address), the public URL's
+    /// host among them, and its directory https.
+    fn validate_tls(&self) -> Result<(), ConfigError> {
+        let Some(tls) = &self.config.edge.tls else {
+            return Ok(());
+        };
+        match (&tls.cert, &tls.key, &tls.acme) {
+            (Some(_), Some(_), None) => return Ok(()),
+            (None, None, Some(_)) => {}
+            (_, _, Some(_)) => {
+                return Err(self.error_at(
+                    "edge.tls.acme",
+                    "acme gets the certificate: remove cert and key, or remove acme",
+                ));
+            }
+            _ => {
+                return Err(self.error_at(
+                    "edge.tls",
+                    "give both cert and key (PEM files), or acme = { email = \"...\", domains = [\"...\"] }",
+                ));
+            }
+        }
+        let Some(acme) = &tls.acme else {
+            return Ok(());
+        };
+        let email = acme.email.trim();
+        if email != acme.email
+            || email.len() > 254
+            || !email.contains('@')
+            || email.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return Err(self.error_at("edge.tls.acme.email", "an email address"));
+        }
+        if acme.domains.is_empty() || acme.domains.len() > 100 {
+            return Err(self.error_at(
+                "edge.tls.acme.domains",
+                "list one to 100 names, the public URL's host among them",
+            ));
+        }
+        for (i, domain) in acme.domains.iter().enumerate() {
+            let name_ok = domain.len() <= 253
+                && domain.contains('.')
+                && domain.split('.').all(|label| {
+                    !label.is_empty()
+                        && label.len() <= 63
+                        && !label.starts_with('-')
+                        && !label.ends_with('-')
+                        && label
+                            .bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                })
+                && domain.parse::<std::net::IpAddr>().is_err();
+            if !name_ok {
+                return Err(self.error_at(
+                    &format!("edge.tls.acme.domains[{i}]"),
+                    format!(
+                        "{domain:?} is not a DNS name hardshell can prove (no wildcard, no address)"
+                    ),
+                ));
+            }
+        }
+        let directory = Url::parse(&acme.directory)
+            .map_err(|e| self.error_at("edge.tls.acme.directory", format!("not a URL: {e}")))?;
+        if directory.scheme() != "https" {
+            return Err(self.error_at("edge.tls.acme.directory", "the directory must be https://"));
+        }
+        if let Some(public) = &self.config.edge.public_url
+            && let Ok(url) = Url::parse(public)
+            && let Some(host) = url.host_str()
+            && !acme.domains.iter().any(|d| d.eq_ignore_ascii_case(host))
+        {
+            return Err(self.error_at(
+                "edge.tls.acme.domains",
+                format!("the public URL's host {host} must be one of the names, or browsers will refuse the certificate"),
+            ));
+        }
+        Ok(())
     }
 
     fn validate_listener(&self) -> Result<(), ConfigError> {

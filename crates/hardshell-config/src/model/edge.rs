@@ -42,14 +42,49 @@ pub struct Edge {
     pub tls: Option<Tls>,
 }
 
-/// `[edge.tls]`: the server certificate.
+/// `[edge.tls]`: the server certificate, from files (`cert` and `key`) or
+/// from an ACME server (`acme`), one or the other.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tls {
     /// PEM certificate chain, leaf first.
-    pub cert: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert: Option<PathBuf>,
     /// PEM private key (PKCS#8, SEC1 or PKCS#1). Keep it mode 0600.
-    pub key: PathBuf,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<PathBuf>,
+    /// A certificate from an ACME server, proven with TLS-ALPN-01 on the
+    /// listener itself (so it must be reachable on 443 for the names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acme: Option<Acme>,
+}
+
+impl Tls {
+    /// The certificate and key files, when the certificate comes from files.
+    pub fn files(&self) -> Option<(&PathBuf, &PathBuf)> {
+        self.cert.as_ref().zip(self.key.as_ref())
+    }
+}
+
+/// `[edge.tls] acme = { email = "...", domains = ["agent.example.com"] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Acme {
+    /// The account's contact, told of problems with the certificate.
+    pub email: String,
+    /// The names the certificate is for; the public URL's host must be one.
+    pub domains: Vec<String>,
+    /// The ACME server's directory; Let's Encrypt's by default.
+    #[serde(default = "lets_encrypt")]
+    pub directory: String,
+    /// A PEM root to check the directory's own HTTPS against instead of the
+    /// system's, for a private ACME server.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory_ca: Option<PathBuf>,
+}
+
+fn lets_encrypt() -> String {
+    "https://acme-v02.api.letsencrypt.org/directory".to_owned()
 }
 
 impl Default for Edge {

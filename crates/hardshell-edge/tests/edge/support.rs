@@ -218,6 +218,7 @@ impl TestEdge {
             exec,
             browser: None,
             webhooks,
+            certificates: None,
         }
         .build()
         .await

@@ -111,7 +111,7 @@ pub struct HostileRegistry {
 impl HostileRegistry {
     /// Answers every request with `answer`'s reply to it.
     pub fn start(answer: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> Self {
-        let pki = super::test_pki();
+        let pki = crate::pki::test_pki("hardshell registry test CA");
         let tls = tls_config(pki.cert_der, pki.key_der);
         let answer: Arc<Answer> = Arc::new(answer);
         let seen = Arc::new(Mutex::new(Vec::new()));

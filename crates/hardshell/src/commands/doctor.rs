@@ -55,11 +55,13 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
         hardshell_doctor::models::CHAIN_CHECKS,
         hardshell_doctor::models::check_chain(&loaded.config.llm.chain),
     );
-    if let Some(tls) = &loaded.config.edge.tls {
+    // A certificate from ACME is renewed by up itself; one from files is the
+    // owner's to renew.
+    if let Some((cert, _)) = loaded.config.edge.tls.as_ref().and_then(|t| t.files()) {
         report.add(
             hardshell_doctor::certificate::CHECKS,
             hardshell_doctor::certificate::check(
-                &absolute(&loaded.base_dir().join(&tls.cert)),
+                &absolute(&loaded.base_dir().join(cert)),
                 Utc::now(),
             ),
         );

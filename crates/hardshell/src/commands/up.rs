@@ -133,6 +133,11 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         host.volumes.as_ref(),
     )
     .await;
+    // The certificate's issuer ends with the edge (mid-order or not: what it
+    // stored stays, and the next start carries on from it).
+    if let Some(acme) = listening.acme {
+        let _ = acme.send(true);
+    }
     if log.dropped() > 0 {
         tracing::warn!(
             dropped = log.dropped(),

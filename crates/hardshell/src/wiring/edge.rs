@@ -32,6 +32,57 @@ pub struct Listening {
     pub url: String,
     /// The agent's turns for the chat channels, when the agent runs.
     pub turns: Option<hardshell_edge::ChatTurns>,
+    /// With `[edge.tls] acme`, the issuer keeping the certificate current
+    /// runs until this is dropped or set.
+    pub acme: Option<tokio::sync::watch::Sender<bool>>,
+}
+
+/// With `[edge.tls] acme`: the certificates the listener serves, the stored
+/// one installed at once, and the issuer started, which orders one when
+/// there is none and renews it ahead of its end. A failure to get one is
+/// the issuer's to report and retry: the edge starts regardless, since the
+/// TLS-ALPN-01 challenge is answered on its own listener.
+async fn acme_certificates(
+    loaded: &LoadedConfig,
+    storage: &Storage,
+) -> anyhow::Result<(
+    Option<std::sync::Arc<hardshell_acme::Certificates>>,
+    Option<tokio::sync::watch::Sender<bool>>,
+)> {
+    let Some(acme) = loaded
+        .config
+        .edge
+        .tls
+        .as_ref()
+        .and_then(|t| t.acme.as_ref())
+    else {
+        return Ok((None, None));
+    };
+    let certificates = hardshell_acme::Certificates::new();
+    let settings = hardshell_acme::AcmeSettings {
+        email: acme.email.clone(),
+        domains: acme.domains.clone(),
+        directory: acme.directory.clone(),
+        directory_root: acme
+            .directory_ca
+            .as_ref()
+            .map(|p| loaded.base_dir().join(p)),
+    };
+    let scope = storage
+        .store
+        .root()
+        .scope(&hardshell_storage::ObjectKey::parse("acme")?)?;
+    let issuer = hardshell_acme::Issuer::new(settings, scope, std::sync::Arc::clone(&certificates));
+    match issuer.load().await {
+        Ok(true) => tracing::info!("serving the stored ACME certificate"),
+        Ok(false) => tracing::info!("no stored certificate for these names: ordering one"),
+        Err(e) => {
+            tracing::error!(error = %e, "the stored ACME certificate could not be used; ordering one")
+        }
+    }
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(issuer.run(stopped));
+    Ok((Some(certificates), Some(stop)))
 }
 
 /// Where the edge listens: loopback, or any address with a [`Protection`]
@@ -77,6 +128,7 @@ pub async fn bind_edge(
         workload_status,
         webhooks,
     } = behind;
+    let (certificates, acme) = acme_certificates(loaded, storage).await?;
     let state = EdgeSetup {
         config: loaded,
         store: &storage.store,
@@ -89,6 +141,8 @@ pub async fn bind_edge(
         browser,
         workload_status,
         webhooks,
+        certificates: certificates
+            .map(|c| c as std::sync::Arc<dyn rustls::server::ResolvesServerCert>),
     }
     .build()
     .await?;
@@ -106,7 +160,12 @@ pub async fn bind_edge(
         edge.local_addr()
     );
     let url = format!("{scheme}://{}", edge.local_addr());
-    Ok(Listening { edge, url, turns })
+    Ok(Listening {
+        edge,
+        url,
+        turns,
+        acme,
+    })
 }
 
 /// Prints the passkey setup link if no passkey exists yet.

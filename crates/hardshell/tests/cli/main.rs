@@ -1,6 +1,7 @@
 //! The real `hardshell` binary, driven as a user would drive it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod acme;
 mod audit;
 mod config_check;
 mod devices;

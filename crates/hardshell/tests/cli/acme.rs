@@ -1,0 +1,300 @@
+//! `[edge.tls] acme` against Let's Encrypt's own test server (Debian's
+//! pebble, with pebble-challtestsrv as its DNS) on loopback: the real
+//! `hardshell up` gets a certificate by TLS-ALPN-01 on its own listener,
+//! serves it, keeps it sealed in its storage, renews it without a restart,
+//! serves the stored one after a restart with the ACME server gone, and
+//! when a challenge fails says why and keeps serving the one it has.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hardshell_testkit::instance::{Instance, contains};
+use hardshell_testkit::pebble::Pebble;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+const NAME: &str = "agent.hs.test";
+const START_DEADLINE: Duration = Duration::from_secs(60);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// An initialised instance whose edge listens on `port` with its
+/// certificate from `pebble` for `domains`.
+fn instance(port: u16, pebble: &Pebble, domains: &[&str]) -> Instance {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    configure(&hs, port, pebble, domains);
+    hs
+}
+
+fn configure(hs: &Instance, port: u16, pebble: &Pebble, domains: &[&str]) {
+    let domains = domains
+        .iter()
+        .map(|d| format!("\"{d}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let directory = pebble.directory();
+    let ca = pebble.https_ca();
+    hs.edit_config(|text| {
+        let text = match text.find("\n[edge.tls]") {
+            Some(at) => text[..at].to_owned() + "\n",
+            None => text,
+        };
+        text.replace(
+            "listen = \"127.0.0.1:8787\"",
+            &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"https://{NAME}:{port}\""),
+        ) + &format!(
+            "\n[edge.tls]\nacme = {{ email = \"owner@hs.test\", domains = [{domains}], \
+                 directory = \"{directory}\", directory_ca = \"{}\" }}\n",
+            ca.display()
+        )
+    });
+}
+
+fn up(hs: &Instance) -> hardshell_testkit::instance::Up {
+    let mut command = hs.command(&["up"]);
+    command.env("RUST_LOG", "info").stdout(Stdio::null());
+    hardshell_testkit::instance::Up::start(command, START_DEADLINE)
+}
+
+type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+/// The certificate the edge on `port` shows for `name`, verified against
+/// `root` (pebble's issuing root), and the connection it was shown on.
+fn handshake(port: u16, name: &str, root: &str) -> Result<(Vec<u8>, Tls), String> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(root.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let server = ServerName::try_from(name.to_owned()).unwrap();
+    let mut conn =
+        rustls::ClientConnection::new(Arc::new(config), server).map_err(|e| e.to_string())?;
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+    }
+    let leaf = conn
+        .peer_certificates()
+        .and_then(|chain| chain.first())
+        .ok_or("no certificate")?
+        .to_vec();
+    Ok((leaf, rustls::StreamOwned::new(conn, tcp)))
+}
+
+/// The status line of `GET /auth/whoami` over `tls`.
+fn whoami(mut tls: Tls, port: u16) -> String {
+    write!(
+        tls,
+        "GET /auth/whoami HTTP/1.1\r\nHost: {NAME}:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    let _ = tls.read_to_end(&mut response);
+    String::from_utf8_lossy(&response)
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits until the edge shows a certificate for `name` that `root` verifies
+/// and that is not `other`, and answers a request over it; its DER.
+fn wait_for_certificate(
+    port: u16,
+    root: &str,
+    other: Option<&[u8]>,
+    up: &hardshell_testkit::instance::Up,
+    within: Duration,
+) -> Vec<u8> {
+    let deadline = Instant::now() + within;
+    loop {
+        let outcome = handshake(port, NAME, root);
+        match outcome {
+            Ok((leaf, tls)) if Some(leaf.as_slice()) != other => {
+                // Served for real: the edge answers a request over it.
+                let status = whoami(tls, port);
+                assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+                return leaf;
+            }
+            outcome => assert!(
+                Instant::now() < deadline,
+                "no new certificate within {}s ({:?}); up's log:\n{}",
+                within.as_secs(),
+                outcome.map(|(leaf, _)| leaf.len()),
+                up.log().join("\n")
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+fn stop(mut up: hardshell_testkit::instance::Up) {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &up.child.id().to_string()])
+        .status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while up.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "up did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_certificate_is_issued_served_sealed_renewed_and_reused_after_a_restart() {
+    let port = free_port();
+    // Sixty seconds of life: renewed with a third of it left, so within the test.
+    let mut pebble = Pebble::start(port, Duration::from_secs(60));
+    let root = pebble.issuing_root_pem();
+    let hs = instance(port, &pebble, &[NAME]);
+    let running = up(&hs);
+
+    let first = wait_for_certificate(port, &root, None, &running, Duration::from_secs(60));
+    // A validation handshake (only acme-tls/1 offered) with no challenge
+    // pending gets no certificate at all, and nothing is served over it.
+    assert!(
+        acme_only_handshake(port).is_err(),
+        "a validation handshake got a certificate"
+    );
+    // Renewed without a restart, ahead of the end.
+    let second = wait_for_certificate(port, &root, Some(&first), &running, Duration::from_secs(60));
+    let issued = running
+        .log()
+        .iter()
+        .filter(|line| line.contains("certificate issued"))
+        .count();
+    assert_eq!(issued, 2, "{}", running.log().join("\n"));
+    stop(running);
+
+    // Kept sealed: no file holds the certificate or a private key as PEM.
+    for (path, bytes) in hs.all_file_bytes() {
+        if path.ends_with("hardshell.toml") {
+            continue;
+        }
+        for marker in [&b"-----BEGIN CERTIFICATE"[..], b"PRIVATE KEY-----"] {
+            assert!(
+                !contains(&bytes, marker),
+                "{} holds {}",
+                path.display(),
+                String::from_utf8_lossy(marker)
+            );
+        }
+    }
+
+    // The ACME server gone, a restart serves the stored certificate.
+    pebble.stop();
+    let running = up(&hs);
+    let after = wait_for_certificate(port, &root, None, &running, Duration::from_secs(20));
+    assert_eq!(after, second);
+    assert!(
+        running
+            .log()
+            .iter()
+            .any(|line| line.contains("serving the stored ACME certificate")),
+        "{}",
+        running.log().join("\n")
+    );
+    stop(running);
+}
+
+/// A handshake offering only `acme-tls/1`, as a validation does; `Ok` if a
+/// certificate came back.
+fn acme_only_handshake(port: u16) -> Result<(), String> {
+    #[derive(Debug)]
+    struct AnyCertificate;
+    impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+        fn verify_server_cert(
+            &self,
+            _: &CertificateDer<'_>,
+            _: &[CertificateDer<'_>],
+            _: &ServerName<'_>,
+            _: &[u8],
+            _: rustls::pki_types::UnixTime,
+        ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn verify_tls13_signature(
+            &self,
+            _: &[u8],
+            _: &CertificateDer<'_>,
+            _: &rustls::DigitallySignedStruct,
+        ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+            Ok(rustls::client::danger::HandshakeSignatureValid::assertion())
+        }
+        fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+            rustls::crypto::aws_lc_rs::default_provider()
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"acme-tls/1".to_vec()];
+    let server = ServerName::try_from(NAME.to_owned()).unwrap();
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), server).unwrap();
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    while conn.is_handshaking() {
+        conn.complete_io(&mut tcp).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_failed_challenge_is_said_and_the_certificate_it_has_is_kept() {
+    let port = free_port();
+    let pebble = Pebble::start(port, Duration::from_secs(3600));
+    let root = pebble.issuing_root_pem();
+    let hs = instance(port, &pebble, &[NAME]);
+    let running = up(&hs);
+    let first = wait_for_certificate(port, &root, None, &running, Duration::from_secs(60));
+    stop(running);
+
+    // A second name that resolves where nothing listens: its challenge fails.
+    pebble.resolve("nowhere.hs.test", "127.0.0.2");
+    configure(&hs, port, &pebble, &[NAME, "nowhere.hs.test"]);
+    let running = up(&hs);
+    let said = running.log_through(
+        "getting a certificate from the ACME server failed",
+        Duration::from_secs(90),
+    );
+    let line = said.last().unwrap();
+    assert!(
+        line.contains("nowhere.hs.test") && line.contains("did not accept the challenge"),
+        "{line}"
+    );
+    // Meanwhile the edge serves the certificate it had.
+    let (leaf, tls) = handshake(port, NAME, &root).unwrap();
+    assert_eq!(leaf, first);
+    let status = whoami(tls, port);
+    assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    stop(running);
+}
