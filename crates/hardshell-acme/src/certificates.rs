@@ -31,6 +31,8 @@ pub struct Certificates {
     current: Mutex<Option<Current>>,
     /// Challenge certificates by the domain being proven.
     challenges: Mutex<HashMap<String, Arc<CertifiedKey>>>,
+    /// HTTP-01 key authorizations by their token.
+    http01: Mutex<HashMap<String, String>>,
 }
 
 impl std::fmt::Debug for Certificates {
@@ -70,8 +72,28 @@ impl Certificates {
             .insert(domain.to_ascii_lowercase(), key);
     }
 
+    pub(crate) fn add_http01(&self, token: String, key_authorization: String) {
+        self.http01
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(token, key_authorization);
+    }
+
+    /// The key authorization for an HTTP-01 `token` while its order is pending.
+    pub fn http01_answer(&self, token: &str) -> Option<String> {
+        self.http01
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .cloned()
+    }
+
     pub(crate) fn clear_challenges(&self) {
         self.challenges
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.http01
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();

@@ -45,6 +45,17 @@ pub struct AcmeSettings {
     /// A PEM root the directory's own HTTPS is checked against instead of the
     /// system's (a private ACME server's, or a test's).
     pub directory_root: Option<PathBuf>,
+    /// How each name is proven.
+    pub challenge: Challenge,
+}
+
+/// How a name is proven to the ACME server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Challenge {
+    /// RFC 8737: a certificate shown on the edge's own listener (port 443).
+    TlsAlpn01,
+    /// RFC 8555 8.3: a token answered on the plain-HTTP listener (port 80).
+    Http01,
 }
 
 /// Why a certificate could not be had, said so the owner can act on it.
@@ -60,10 +71,8 @@ pub enum AcmeError {
         #[source]
         source: instant_acme::Error,
     },
-    #[error(
-        "the ACME server offers no tls-alpn-01 challenge for {0}; hardshell proves a name with it"
-    )]
-    NoChallenge(String),
+    #[error("the ACME server offers no {1} challenge for {0}")]
+    NoChallenge(String, &'static str),
     #[error("the authorization for {domain} is {status:?}, not pending or valid")]
     Authorization { domain: String, status: String },
     #[error("the ACME server did not accept the challenge for {domain}: {detail}")]
@@ -149,8 +158,8 @@ impl Issuer {
         (renew_at - now).to_std().unwrap_or(Duration::ZERO)
     }
 
-    /// Orders a certificate for the configured names, proves each with
-    /// TLS-ALPN-01, stores it and starts serving it.
+    /// Orders a certificate for the configured names, proves each with the
+    /// configured challenge, stores it and starts serving it.
     pub async fn issue(&self) -> Result<Validity, AcmeError> {
         let outcome = self.order().await;
         self.certificates.clear_challenges();
@@ -241,12 +250,26 @@ impl Issuer {
                     });
                 }
             }
+            let (kind, name) = match self.settings.challenge {
+                Challenge::TlsAlpn01 => (ChallengeType::TlsAlpn01, "tls-alpn-01"),
+                Challenge::Http01 => (ChallengeType::Http01, "http-01"),
+            };
             let mut challenge = authorization
-                .challenge(ChallengeType::TlsAlpn01)
-                .ok_or_else(|| AcmeError::NoChallenge(domain.clone()))?;
-            let proof =
-                challenge_certificate(&domain, challenge.key_authorization().digest().as_ref())?;
-            self.certificates.add_challenge(domain.clone(), proof);
+                .challenge(kind)
+                .ok_or_else(|| AcmeError::NoChallenge(domain.clone(), name))?;
+            let key_authorization = challenge.key_authorization();
+            match self.settings.challenge {
+                Challenge::TlsAlpn01 => {
+                    let proof =
+                        challenge_certificate(&domain, key_authorization.digest().as_ref())?;
+                    self.certificates.add_challenge(domain.clone(), proof);
+                }
+                Challenge::Http01 => self.certificates.add_http01(
+                    challenge.token.clone(),
+                    key_authorization.as_str().to_owned(),
+                ),
+            }
+            tracing::info!(%domain, challenge = name, "proving a name to the ACME server");
             challenge.set_ready().await.map_err(|e| self.server(e))?;
             challenges.push(domain);
         }

@@ -27,13 +27,14 @@ pub use hardshell_vocabulary::headers::{
 pub use inline_secret::looks_like_credential;
 pub use load::{ConfigError, LoadedConfig, is_program_name};
 pub use model::{
-    Access, Acme, Agent, ApiRoot, Approval, Audit, Browser, Channels, Cidr, Cloudflare, Config,
-    DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordCommand, DiscordPublicKey, Edge, Egress,
-    EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel, MAX_CHANNEL_IDS, MAX_FILE_MB,
-    Metrics, Modules, Oidc, PLACEHOLDER_PREFIX, Passkey, PhoneNumberId, Price, Provider,
-    ProviderKind, RESERVED_ENV, RateLimit, Rule, RuleRole, S3, SecretBinding, Shell, Slack,
-    SlackChannel, SlackMode, SlashCommand, Storage, StorageBackend, Telegram, TelegramMode, Tls,
-    TrustedKey, Unpaired, Upstream, Whatsapp, Workload, options_that_run_programs, runs_programs,
+    Access, Acme, AcmeChallenge, Agent, ApiRoot, Approval, Audit, Browser, Channels, Cidr,
+    Cloudflare, Config, DEFAULT_LISTEN, Dangerous, Devices, Discord, DiscordCommand,
+    DiscordPublicKey, Edge, Egress, EgressRoute, EnvValue, Exec, Llm, Log, LogFormat, LogLevel,
+    MAX_CHANNEL_IDS, MAX_FILE_MB, Metrics, Modules, Oidc, PLACEHOLDER_PREFIX, Passkey,
+    PhoneNumberId, Price, Provider, ProviderKind, RESERVED_ENV, RateLimit, Rule, RuleRole, S3,
+    SecretBinding, Shell, Slack, SlackChannel, SlackMode, SlashCommand, Storage, StorageBackend,
+    Telegram, TelegramMode, Tls, TrustedKey, Unpaired, Upstream, Whatsapp, Workload,
+    options_that_run_programs, runs_programs,
 };
 pub use secret_ref::{SecretRef, SecretRefError};
 

@@ -32,7 +32,7 @@ pub use channels::{
     Whatsapp,
 };
 pub use dangerous::Dangerous;
-pub use edge::{Acme, Cidr, Edge, Tls};
+pub use edge::{Acme, AcmeChallenge, Cidr, Edge, Tls};
 pub use egress::{Egress, EgressRoute, SecretBinding};
 pub use exec::{Approval, Exec, options_that_run_programs, runs_programs};
 pub use log::{Log, LogFormat, LogLevel};

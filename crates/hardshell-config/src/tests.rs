@@ -47,6 +47,8 @@ fn the_template_documents_every_key() {
             domains: vec!["d".into()],
             directory: "https://d".into(),
             directory_ca: Some("c".into()),
+            challenge: crate::AcmeChallenge::Http01,
+            http_listen: Some("0.0.0.0:80".parse().unwrap()),
         }),
     });
     full.access.rules = vec![crate::Rule {
@@ -411,6 +413,18 @@ fn acme_gets_the_certificate_for_dns_names_the_public_url_among_them() {
     assert_eq!(key_of(parse(&no_email)), "edge.tls.acme.email");
     let half = format!("{edge}[edge.tls]\ncert = \"c\"\n");
     assert_eq!(key_of(parse(&half)), "edge.tls");
+    let http = |extra: &str| {
+        format!(
+            "{edge}[edge.tls.acme]\nemail = \"me@example.com\"\ndomains = [\"agent.example.com\"]\n\
+             challenge = \"http-01\"\n{extra}"
+        )
+    };
+    parse(&http("http_listen = \"0.0.0.0:80\"\n")).unwrap();
+    assert_eq!(key_of(parse(&http(""))), "edge.tls.acme.http_listen");
+    assert_eq!(
+        key_of(parse(&http("http_listen = \"0.0.0.0:443\"\n"))),
+        "edge.tls.acme.http_listen"
+    );
 }
 
 #[test]

@@ -29,9 +29,14 @@ fn free_port() -> u16 {
 }
 
 impl Pebble {
-    /// Pebble validating on `tls_port` (TLS-ALPN-01) of whatever a name
+    /// Pebble validating TLS-ALPN-01 on `tls_port` of whatever a name
     /// resolves to, issuing certificates valid for `validity`.
     pub fn start(tls_port: u16, validity: Duration) -> Self {
+        Self::start_with(tls_port, free_port(), validity)
+    }
+
+    /// Like [`Pebble::start`], validating HTTP-01 on `http_port`.
+    pub fn start_with(tls_port: u16, http_port: u16, validity: Duration) -> Self {
         for program in ["/usr/bin/pebble", "/usr/bin/pebble-challtestsrv"] {
             assert!(Path::new(program).exists(), "{program} is missing: {HOW}");
         }
@@ -48,7 +53,7 @@ impl Pebble {
                 "managementListenAddress": format!("127.0.0.1:{management}"),
                 "certificate": dir.path().join("cert.pem"),
                 "privateKey": dir.path().join("key.pem"),
-                "httpPort": free_port(),
+                "httpPort": http_port,
                 "tlsPort": tls_port,
                 "ocspResponderURL": "",
                 "externalAccountBindingRequired": false,

@@ -256,6 +256,21 @@ impl LoadedConfig {
                 ));
             }
         }
+        match (acme.challenge, acme.http_listen) {
+            (crate::AcmeChallenge::Http01, None) => {
+                return Err(self.error_at(
+                    "edge.tls.acme.http_listen",
+                    "http-01 is answered on a plain-HTTP listener: set http_listen (usually \"0.0.0.0:80\")",
+                ));
+            }
+            (_, Some(http)) if http.port() == self.config.edge.listen.port() => {
+                return Err(self.error_at(
+                    "edge.tls.acme.http_listen",
+                    "the plain-HTTP listener needs a port of its own, not the edge's",
+                ));
+            }
+            _ => {}
+        }
         let directory = Url::parse(&acme.directory)
             .map_err(|e| self.error_at("edge.tls.acme.directory", format!("not a URL: {e}")))?;
         if directory.scheme() != "https" {

@@ -81,6 +81,26 @@ pub struct Acme {
     /// system's, for a private ACME server.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub directory_ca: Option<PathBuf>,
+    /// How a name is proven: on the edge's own listener (`tls-alpn-01`, the
+    /// default) or on the plain-HTTP listener (`http-01`, needs `http_listen`).
+    #[serde(default)]
+    pub challenge: AcmeChallenge,
+    /// A plain-HTTP listener (usually `0.0.0.0:80`) that answers HTTP-01 and
+    /// redirects every other request to the public URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_listen: Option<SocketAddr>,
+}
+
+/// `[edge.tls.acme] challenge`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+pub enum AcmeChallenge {
+    /// RFC 8737, on the edge's own listener.
+    #[default]
+    #[serde(rename = "tls-alpn-01")]
+    TlsAlpn01,
+    /// RFC 8555 section 8.3, on `http_listen`.
+    #[serde(rename = "http-01")]
+    Http01,
 }
 
 fn lets_encrypt() -> String {

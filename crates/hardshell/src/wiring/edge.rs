@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use anyhow::Context as _;
 use hardshell_auth::ClientSecret;
 use hardshell_auth::identity::IdentitySigner;
 use hardshell_config::LoadedConfig;
@@ -67,6 +68,10 @@ async fn acme_certificates(
             .directory_ca
             .as_ref()
             .map(|p| loaded.base_dir().join(p)),
+        challenge: match acme.challenge {
+            hardshell_config::AcmeChallenge::TlsAlpn01 => hardshell_acme::Challenge::TlsAlpn01,
+            hardshell_config::AcmeChallenge::Http01 => hardshell_acme::Challenge::Http01,
+        },
     };
     let scope = storage
         .store
@@ -81,6 +86,19 @@ async fn acme_certificates(
         }
     }
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    if let Some(http_listen) = acme.http_listen {
+        let listener = tokio::net::TcpListener::bind(http_listen)
+            .await
+            .with_context(|| format!("listening on {http_listen} (edge.tls.acme.http_listen)"))?;
+        let origin = loaded.public_url.origin().ascii_serialization();
+        tracing::info!(%http_listen, %origin, "plain-HTTP listener: HTTP-01 answers, redirects to https");
+        tokio::spawn(hardshell_acme::http01::serve(
+            listener,
+            std::sync::Arc::clone(&certificates),
+            origin,
+            stopped.clone(),
+        ));
+    }
     tokio::spawn(issuer.run(stopped));
     Ok((Some(certificates), Some(stop)))
 }

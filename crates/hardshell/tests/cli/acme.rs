@@ -36,6 +36,11 @@ fn instance(port: u16, pebble: &Pebble, domains: &[&str]) -> Instance {
 }
 
 fn configure(hs: &Instance, port: u16, pebble: &Pebble, domains: &[&str]) {
+    configure_with(hs, port, pebble, domains, "");
+}
+
+/// Like [`configure`], with `extra` keys in the acme table.
+fn configure_with(hs: &Instance, port: u16, pebble: &Pebble, domains: &[&str], extra: &str) {
     let domains = domains
         .iter()
         .map(|d| format!("\"{d}\""))
@@ -53,7 +58,7 @@ fn configure(hs: &Instance, port: u16, pebble: &Pebble, domains: &[&str]) {
             &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"https://{NAME}:{port}\""),
         ) + &format!(
             "\n[edge.tls]\nacme = {{ email = \"owner@hs.test\", domains = [{domains}], \
-                 directory = \"{directory}\", directory_ca = \"{}\" }}\n",
+                 directory = \"{directory}\", directory_ca = \"{}\"{extra} }}\n",
             ca.display()
         )
     });
@@ -165,6 +170,12 @@ fn a_certificate_is_issued_served_sealed_renewed_and_reused_after_a_restart() {
     let running = up(&hs);
 
     let first = wait_for_certificate(port, &root, None, &running, Duration::from_secs(60));
+    let proving = running.log_through("proving a name", Duration::from_secs(1));
+    assert!(
+        proving.last().unwrap().contains("tls-alpn-01"),
+        "{}",
+        proving.join("\n")
+    );
     // A validation handshake (only acme-tls/1 offered) with no challenge
     // pending gets no certificate at all, and nothing is served over it.
     assert!(
@@ -296,5 +307,76 @@ fn a_failed_challenge_is_said_and_the_certificate_it_has_is_kept() {
     assert_eq!(leaf, first);
     let status = whoami(tls, port);
     assert!(status.starts_with("HTTP/1.1 401"), "{status}");
+    stop(running);
+}
+
+/// A plain-HTTP request to 127.0.0.1:`port`; the whole answer.
+fn plain_http(port: u16, request: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+#[test]
+fn http_01_is_answered_on_the_plain_listener_which_redirects_the_rest_to_https() {
+    let (port, http_port) = (free_port(), free_port());
+    let pebble = Pebble::start_with(port, http_port, Duration::from_secs(3600));
+    let root = pebble.issuing_root_pem();
+    let hs = Instance::initialised(crate::HARDSHELL);
+    configure_with(
+        &hs,
+        port,
+        &pebble,
+        &[NAME],
+        &format!(", challenge = \"http-01\", http_listen = \"127.0.0.1:{http_port}\""),
+    );
+    let running = up(&hs);
+    wait_for_certificate(port, &root, None, &running, Duration::from_secs(60));
+    let proving = running.log_through("proving a name", Duration::from_secs(1));
+    assert!(
+        proving.last().unwrap().contains("http-01"),
+        "{}",
+        proving.join("\n")
+    );
+    assert!(acme_only_handshake(port).is_err());
+
+    // Everything else on the plain listener goes to https, on the public origin
+    // whatever the request named.
+    let answer = plain_http(
+        http_port,
+        "GET http://evil.example/next?x=1 HTTP/1.1\r\nHost: evil.example\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 308"), "{answer}");
+    assert!(
+        answer
+            .to_ascii_lowercase()
+            .contains(&format!("location: https://{NAME}:{port}/next?x=1\r\n")),
+        "{answer}"
+    );
+    // A token not pending is not found; only GET and HEAD are answered; a
+    // head past the limit is refused.
+    let unknown = plain_http(
+        http_port,
+        "GET /.well-known/acme-challenge/nope HTTP/1.1\r\nHost: x\r\n\r\n",
+    );
+    assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");
+    let post = plain_http(
+        http_port,
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n",
+    );
+    assert!(post.starts_with("HTTP/1.1 405"), "{post}");
+    let huge = plain_http(
+        http_port,
+        &format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(32 * 1024)
+        ),
+    );
+    assert!(!huge.contains("308"), "{huge}");
     stop(running);
 }
