@@ -85,6 +85,10 @@ pub enum Command {
     /// The tamper-evident audit log: verify it, or read it.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// One encrypted archive of the storage, the secrets and the audit logs
+    /// (the master key only when asked, wrapped by a passphrase), and back.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// A workload's state directory in the object store: generations,
     /// snapshots, the lease.
     #[command(subcommand)]
@@ -190,6 +194,24 @@ pub struct InitArgs {
     /// port (Ollama's, llama.cpp's and LM Studio's usual ports are always looked at).
     #[arg(long = "local-model-port", value_name = "PORT")]
     pub local_model_ports: Vec<u16>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Write every object of the state store, the secret store and the audit
+    /// bucket to FILE (made 0600, never over an existing file), each sealed
+    /// under the master key. Stop `hardshell up` first for a consistent copy.
+    Create {
+        file: PathBuf,
+        /// Put the master key in the archive too, wrapped by a passphrase
+        /// (asked at the terminal, or one line of standard input).
+        #[arg(long)]
+        with_master_key: bool,
+    },
+    /// Restore FILE into this config's empty stores. Needs the master key it
+    /// was made under: the key file or HARDSHELL_MASTER_KEY, or the archive's
+    /// own copy and its passphrase (then written as the key file).
+    Restore { file: PathBuf },
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod agent;
 mod audit;
+mod backup;
 mod chat;
 mod config;
 mod device;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Device(command) => device::run(&cli.global, &command).await,
         Command::Egress(command) => egress::run(&cli.global, &command).await,
         Command::Audit(command) => audit::run(&cli.global, &command).await,
+        Command::Backup(command) => backup::run(&cli.global, &command).await,
         Command::Chat(args) => chat::run(&cli.global, &args).await,
         Command::Usage => usage::run(&cli.global).await,
         Command::Doctor(args) => doctor::run(&cli.global, &args).await,

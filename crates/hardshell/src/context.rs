@@ -25,7 +25,7 @@ use crate::cli::Global;
 
 /// The object every store holds so a wrong master key is caught at start-up rather
 /// than on the first read of real data.
-const KEY_CHECK: &str = "meta/key-check";
+pub const KEY_CHECK: &str = "meta/key-check";
 
 pub fn config_path(global: &Global) -> PathBuf {
     global
@@ -60,7 +60,11 @@ pub async fn open_secrets(
     Ok(SecretStore::new(root.scope(&ObjectKey::parse("secrets")?)?))
 }
 
-async fn open_local_secrets(loaded: &LoadedConfig, master: &MasterKey) -> anyhow::Result<Scope> {
+/// The secret store's whole root (`secrets/` and `internal/`), for backups.
+pub async fn open_local_secrets(
+    loaded: &LoadedConfig,
+    master: &MasterKey,
+) -> anyhow::Result<Scope> {
     let location = local_location(&loaded.data_dir(), "secrets");
     let store = Store::open(&location, Sealing::Envelope(master.clone()))
         .await

@@ -3,6 +3,7 @@
 
 mod acme;
 mod audit;
+mod backup;
 mod config_check;
 mod devices;
 mod doctor;
