@@ -42,7 +42,7 @@ pub use hardshell_broker::secrets::{CHECK_EVERY as SECRET_CHECK_EVERY, LiveScann
 pub use listen::{ListenAddr, Protection};
 pub use setup::{Built, EdgeSetup, device_authority, existing_device_authority, owner_passkeys};
 pub use state::EdgeState;
-pub use tls::TlsError;
+pub use tls::{TlsError, check_certificate_files};
 pub use turns::{ChatTurns, SharedFile, TurnError};
 
 #[derive(Debug, thiserror::Error)]

@@ -176,6 +176,12 @@ impl Tls {
     }
 }
 
+/// Whether `cert` and `key` make a listener: both read, the chain not empty,
+/// the key the certificate's. What `up` would refuse at start, said earlier.
+pub async fn check_certificate_files(cert: &Path, key: &Path) -> Result<(), EdgeError> {
+    Tls::load(cert, key, None).await.map(|_| ())
+}
+
 async fn verifier(
     devices: Option<&DeviceAuthority>,
 ) -> Result<Option<Arc<dyn ClientCertVerifier>>, EdgeError> {

@@ -98,7 +98,11 @@ pub enum Command {
     /// audit logs. Exits non-zero on any high finding.
     Doctor(DoctorArgs),
     /// Start the edge and serve until SIGINT or SIGTERM.
-    Up,
+    Up(UpArgs),
+    /// Run hardshell as a systemd service: write the unit (hardened), or
+    /// remove it.
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Translate a Moltworker wrangler.toml into hardshell.toml, printing what
     /// went where and the `hardshell secret put` lines to run.
     Import(ImportArgs),
@@ -194,6 +198,37 @@ pub struct InitArgs {
     /// port (Ollama's, llama.cpp's and LM Studio's usual ports are always looked at).
     #[arg(long = "local-model-port", value_name = "PORT")]
     pub local_model_ports: Vec<u16>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Check what `up` needs before it starts anything (the config, the
+    /// master key, the stores, every credential it names, the certificate
+    /// files) and exit: for ExecStartPre, or before a restart.
+    #[arg(long)]
+    pub check: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServiceCommand {
+    /// Write the systemd unit: Type=notify, `up --check` before each start,
+    /// and the hardening that leaves the shells working.
+    Install {
+        /// Where unit files go.
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: PathBuf,
+        /// The unit's name, without `.service`.
+        #[arg(long, default_value = "hardshell")]
+        name: String,
+    },
+    /// Remove the unit written by `install` (stopping and disabling it first
+    /// when systemd runs here).
+    Uninstall {
+        #[arg(long, default_value = "/etc/systemd/system")]
+        unit_dir: PathBuf,
+        #[arg(long, default_value = "hardshell")]
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -16,6 +16,7 @@ mod module;
 mod pair;
 mod provider;
 mod secret;
+mod service;
 pub mod state;
 mod token;
 mod up;
@@ -41,7 +42,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Memory(command) => memory::run(&cli.global, &command).await,
         Command::State(command) => state::run(&cli.global, &command).await,
         Command::Image(command) => image::run(&cli.global, &command).await,
-        Command::Up => up::run(&cli.global).await,
+        Command::Up(args) if args.check => up::check(&cli.global).await,
+        Command::Up(_) => up::run(&cli.global).await,
+        Command::Service(command) => service::run(&cli.global, &command).await,
         Command::Import(args) => import::run(&args).await,
         Command::Agent(args) => agent::run(&args).await,
     }

@@ -50,7 +50,7 @@ pub use agent_shell::{AgentBrowser, AgentShell, start_agent_shell};
 pub use browser::build_browser;
 pub use channels::{RunningChannels, channel_secrets, prepare_channels};
 pub use edge::{Behind, bind_edge, listen_addr, oidc_client_secret, print_setup_link};
-pub use egress::{Egress, build_egress};
+pub use egress::{Egress, build_egress, check_egress_credentials};
 pub use exec::build_exec;
 pub use host::check_host;
 pub use modules::{ModuleService, RunningModules, start_modules};

@@ -7,6 +7,35 @@ use crate::cli::Global;
 use crate::wiring::{self, Signals};
 use crate::{context, logging};
 
+/// `up --check`: what `up` reads and resolves before it starts anything,
+/// with nothing started: the config, the host's kernel (warned of, as `up`
+/// does), the master key, both stores, every credential the config names,
+/// the listen address's protection, and the certificate files.
+pub async fn check(global: &Global) -> anyhow::Result<()> {
+    let loaded = context::load_config(global)?;
+    wiring::check_host(&loaded);
+    let secrets = wiring::open_secrets(global, &loaded).await?;
+    let mut credentials = Credentials::new(&loaded, &secrets.store);
+    wiring::open_storage(&loaded, &secrets.master, &mut credentials).await?;
+    wiring::listen_addr(&loaded)?;
+    wiring::oidc_client_secret(&loaded, &mut credentials).await?;
+    wiring::registry_credential(&loaded, &mut credentials).await?;
+    wiring::channel_secrets(&loaded, &mut credentials).await?;
+    wiring::check_egress_credentials(&loaded, &mut credentials).await?;
+    if let Some((cert, key)) = loaded.config.edge.tls.as_ref().and_then(|t| t.files()) {
+        hardshell_edge::check_certificate_files(
+            &loaded.base_dir().join(cert),
+            &loaded.base_dir().join(key),
+        )
+        .await?;
+    }
+    println!(
+        "ok: hardshell up would start with {}",
+        loaded.path.display()
+    );
+    Ok(())
+}
+
 pub async fn run(global: &Global) -> anyhow::Result<()> {
     let loaded = context::load_config(global)?;
     let log = logging::init(loaded.config.log.format, loaded.config.log.level);

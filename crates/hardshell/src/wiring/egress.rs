@@ -31,6 +31,22 @@ pub struct Intercept {
     pub trust: TrustFiles,
 }
 
+/// Every model provider's key the config names, resolved as the gateway
+/// resolves them at start (`up --check`): a missing secret is said now.
+pub async fn check_egress_credentials(
+    loaded: &LoadedConfig,
+    credentials: &mut Credentials<'_>,
+) -> anyhow::Result<()> {
+    for (name, provider) in &loaded.config.llm.providers {
+        if let Some(reference) = &provider.api_key {
+            credentials
+                .resolve(&format!("llm.providers.{name}.api_key"), reference)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Resolves the model providers' keys through `credentials` (when the
 /// agent runs), loads or makes the egress CA (when exec shells have a way
 /// out: `exec_egress`), then builds the leak scanner from the credentials,

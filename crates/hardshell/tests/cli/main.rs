@@ -16,6 +16,7 @@ mod model_setup;
 mod modules;
 mod s3;
 mod secrets;
+mod service;
 mod skills;
 mod state;
 mod token;
