@@ -21,7 +21,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Clone, Args)]
 pub struct Global {
     /// The configuration file [default: ./hardshell.toml; for `init DIR`, DIR/hardshell.toml].
     #[arg(

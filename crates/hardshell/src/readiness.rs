@@ -39,6 +39,12 @@ pub fn stopping() {
     send(&[NotifyState::Stopping]);
 }
 
+/// Sends `RELOADING=1`: a SIGHUP's config passed its check, and `up` stops to
+/// start again with it (the new run sends `READY=1`).
+pub fn reloading() {
+    send(&[NotifyState::Reloading]);
+}
+
 fn send(states: &[NotifyState<'_>]) {
     if let Err(e) = sd_notify::notify(states) {
         // Not fatal: a service manager that was not told times the start out

@@ -30,8 +30,10 @@
 //!    [`prepare_workload`] (before the edge binds: the image, the state's
 //!    lease and restore, its broker and inbound socket) and
 //!    [`start_workload`].
-//! 9. [`serve`]: until a signal ([`Signals`]), then stop the channels (each
-//!    after the message it is handling), the agent, and unmount the volumes.
+//! 9. [`serve`]: until a signal ([`Signals`]; a SIGHUP only when the config
+//!    on disk passes `up --check`), then stop the channels (each after the
+//!    message it is handling), the agent, and unmount the volumes. After a
+//!    SIGHUP, `up` then execs itself again: the same pid, the new config.
 
 mod agent_shell;
 mod browser;
@@ -54,7 +56,7 @@ pub use egress::{Egress, build_egress, check_egress_credentials};
 pub use exec::build_exec;
 pub use host::check_host;
 pub use modules::{ModuleService, RunningModules, start_modules};
-pub use serve::{Signals, serve};
+pub use serve::{Ending, ReloadCheck, Signals, serve};
 pub use shells::{ShellHost, open_volumes, prepare_shells};
 pub use storage::{Storage, open_secrets, open_storage};
 pub use workload::{

@@ -84,6 +84,10 @@ WorkingDirectory={working}
 # yourself before a restart, so a bad change never stops a running service.
 ExecStartPre={binary} --config {config_q} up --check
 ExecStart={binary} --config {config_q} up
+# SIGHUP: up checks the config on disk as `up --check` does; a bad one is
+# refused (said in the journal) and the running one kept, a good one makes up
+# stop and start again with it in the same process.
+ExecReload=/bin/kill -HUP $MAINPID
 # SIGTERM drains the edge for up to 10 s, stops the agent and flushes the
 # audit log; the shells are hardshell's to stop (KillMode=mixed sends SIGTERM
 # to up alone, and SIGKILL to whatever is left at the end).

@@ -12,6 +12,16 @@ use crate::{context, logging};
 /// does), the master key, both stores, every credential the config names,
 /// the listen address's protection, and the certificate files.
 pub async fn check(global: &Global) -> anyhow::Result<()> {
+    let loaded = verify(global).await?;
+    println!(
+        "ok: hardshell up would start with {}",
+        loaded.path.display()
+    );
+    Ok(())
+}
+
+/// What [`check`] checks, said only by its error.
+async fn verify(global: &Global) -> anyhow::Result<hardshell_config::LoadedConfig> {
     let loaded = context::load_config(global)?;
     wiring::check_host(&loaded);
     let secrets = wiring::open_secrets(global, &loaded).await?;
@@ -29,11 +39,7 @@ pub async fn check(global: &Global) -> anyhow::Result<()> {
         )
         .await?;
     }
-    println!(
-        "ok: hardshell up would start with {}",
-        loaded.path.display()
-    );
-    Ok(())
+    Ok(loaded)
 }
 
 pub async fn run(global: &Global) -> anyhow::Result<()> {
@@ -153,9 +159,16 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         listening.url,
         agent_runs.then(|| host.sockets.agent.clone()),
     );
-    wiring::serve(
+    let reload_check: wiring::ReloadCheck = {
+        let global = global.clone();
+        Box::new(move || {
+            let global = global.clone();
+            Box::pin(async move { verify(&global).await.map(|_| ()) })
+        })
+    };
+    let ending = wiring::serve(
         listening.edge,
-        signals,
+        (signals, reload_check),
         channels,
         agent,
         workload,
@@ -173,6 +186,23 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             "log lines were dropped because standard error did not keep up"
         );
     }
+    if ending == wiring::Ending::Reload {
+        tracing::info!("stopped; starting again with the new config");
+        // Flushed before this image is replaced.
+        drop(log);
+        return Err(start_again());
+    }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Replaces this process with a new `hardshell up` of the same command line
+/// and environment: the same pid (what systemd watches), everything read
+/// again. Returns only if the exec failed.
+fn start_again() -> anyhow::Error {
+    use std::os::unix::process::CommandExt as _;
+    let error = std::process::Command::new("/proc/self/exe")
+        .args(std::env::args_os().skip(1))
+        .exec();
+    anyhow::Error::new(error).context("starting again after SIGHUP")
 }

@@ -64,10 +64,32 @@ fn configure_with(hs: &Instance, port: u16, pebble: &Pebble, domains: &[&str], e
     });
 }
 
-fn up(hs: &Instance) -> hardshell_testkit::instance::Up {
+/// A running `up`; killed by its pid if a failing test leaves it running.
+struct Running(hardshell_testkit::instance::Up);
+
+impl std::ops::Deref for Running {
+    type Target = hardshell_testkit::instance::Up;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.child.try_wait() {
+            let _ = self.0.child.kill();
+            let _ = self.0.child.wait();
+        }
+    }
+}
+
+fn up(hs: &Instance) -> Running {
     let mut command = hs.command(&["up"]);
     command.env("RUST_LOG", "info").stdout(Stdio::null());
-    hardshell_testkit::instance::Up::start(command, START_DEADLINE)
+    Running(hardshell_testkit::instance::Up::start(
+        command,
+        START_DEADLINE,
+    ))
 }
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
@@ -149,12 +171,12 @@ fn wait_for_certificate(
     }
 }
 
-fn stop(mut up: hardshell_testkit::instance::Up) {
+fn stop(mut up: Running) {
     let _ = std::process::Command::new("kill")
-        .args(["-TERM", &up.child.id().to_string()])
+        .args(["-TERM", &up.0.child.id().to_string()])
         .status();
     let deadline = Instant::now() + Duration::from_secs(30);
-    while up.child.try_wait().unwrap().is_none() {
+    while up.0.child.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "up did not stop");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -38,6 +38,7 @@ fn the_unit_is_written_verified_by_systemd_and_removed() {
             crate::HARDSHELL,
             config.display()
         ),
+        "ExecReload=/bin/kill -HUP $MAINPID".to_owned(),
         "NoNewPrivileges=yes".to_owned(),
         "ProtectSystem=strict".to_owned(),
         format!(

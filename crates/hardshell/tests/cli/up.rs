@@ -9,8 +9,18 @@ use hardshell_testkit::ready::NotifySocket;
 /// How long `up` may take to say it is ready.
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A running `hardshell up`, its address from its readiness notification.
+/// A running `hardshell up`, its address from its readiness notification;
+/// killed by its pid if a failing test leaves it running.
 struct Up(hardshell_testkit::instance::Up);
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.child.try_wait() {
+            let _ = self.0.child.kill();
+            let _ = self.0.child.wait();
+        }
+    }
+}
 
 impl Up {
     fn start(hs: &Instance) -> Up {
@@ -217,4 +227,83 @@ fn up_keeps_serving_when_nobody_reads_its_log() {
     signal(&child, "TERM");
     drop(stderr);
     assert!(wait(&mut child).success());
+}
+
+/// `GET path` on `addr`, the whole answer, or `None` while nothing answers.
+fn get_at(addr: &str, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    Some(response)
+}
+
+#[test]
+fn sighup_refuses_a_bad_config_and_keeps_serving_and_starts_again_with_a_good_one() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    // A fixed port: the run after the reload binds it again.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    hs.edit_config(|text| text.replace("127.0.0.1:8787", &format!("127.0.0.1:{port}")));
+    let mut command = hs.command(&["up"]);
+    command.env("RUST_LOG", "info").stdout(Stdio::null());
+    let mut up = Up(hardshell_testkit::instance::Up::start(
+        command,
+        START_DEADLINE,
+    ));
+    let addr = up.0.addr.clone();
+    let chat_page = "<title>Chat · hardshell</title>";
+    assert!(get_at(&addr, "/").unwrap().contains(chat_page));
+    let good = std::fs::read_to_string(hs.path("hardshell.toml")).unwrap();
+
+    // A config that does not load: refused, said, and the edge serves on.
+    std::fs::write(hs.path("hardshell.toml"), format!("{good}\n[edge\n")).unwrap();
+    signal(&up.0.child, "HUP");
+    let said =
+        up.0.log_through("the new config is refused", START_DEADLINE);
+    assert!(said.last().unwrap().contains("hardshell.toml"), "{said:?}");
+    assert!(up.0.child.try_wait().unwrap().is_none(), "up exited");
+    assert!(get_at(&addr, "/").unwrap().contains(chat_page));
+
+    // A good one: up starts again in the same process, with it (an
+    // upstream, which `/` then belongs to, behind a login).
+    std::fs::write(
+        hs.path("hardshell.toml"),
+        format!("{good}\n[upstream]\nurl = \"http://127.0.0.1:9\"\n"),
+    )
+    .unwrap();
+    signal(&up.0.child, "HUP");
+    up.0.log_through("starting again with the new config", START_DEADLINE);
+    let reloaded =
+        up.0.notify
+            .wait_for("RELOADING", &mut up.0.child, START_DEADLINE);
+    assert!(reloaded.is_ok(), "no RELOADING=1: {reloaded:?}");
+    let deadline = Instant::now() + START_DEADLINE;
+    loop {
+        if let Some(page) = get_at(&addr, "/")
+            && page.starts_with("HTTP/1.1 401")
+        {
+            break;
+        }
+        assert!(
+            up.0.child.try_wait().unwrap().is_none(),
+            "up exited: {:?}",
+            up.0.log()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "not serving the new config: {:?}",
+            up.0.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    signal(&up.0.child, "TERM");
+    assert!(wait(&mut up.0.child).success());
 }
