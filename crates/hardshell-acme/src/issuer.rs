@@ -364,6 +364,16 @@ impl Issuer {
     }
 }
 
+/// The stored certificate's chain (PEM), if there is one: for `doctor`.
+pub async fn stored_chain(store: &Scope) -> Result<Option<String>, AcmeError> {
+    let Some(stored) = store.get(&key("certificate")).await? else {
+        return Ok(None);
+    };
+    let stored: StoredCertificate = serde_json::from_slice(&stored.value)
+        .map_err(|e| AcmeError::Stored("certificate", e.to_string()))?;
+    Ok(Some(stored.chain_pem))
+}
+
 fn key(name: &str) -> ObjectKey {
     // Constant names, valid by construction.
     #[allow(clippy::expect_used)]

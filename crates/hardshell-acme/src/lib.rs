@@ -20,4 +20,4 @@ mod issuer;
 mod stored;
 
 pub use certificates::{ACME_TLS_ALPN, Certificates, Validity};
-pub use issuer::{AcmeError, AcmeSettings, Challenge, Issuer, LETS_ENCRYPT};
+pub use issuer::{AcmeError, AcmeSettings, Challenge, Issuer, LETS_ENCRYPT, stored_chain};

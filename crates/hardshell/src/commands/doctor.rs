@@ -70,6 +70,12 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
         Ok(stored) => {
             let (key_id, backed_up) = &stored.backup;
             report.add(&["storage.open"], Vec::new());
+            if let Some(chain) = &stored.acme {
+                report.add(
+                    hardshell_doctor::certificate::CHECKS,
+                    hardshell_doctor::certificate::check_acme(chain.as_deref(), Utc::now()),
+                );
+            }
             report.add(
                 hardshell_doctor::storage::CHECKS,
                 hardshell_doctor::storage::check(&stored.endpoint, stored.writes),
@@ -150,6 +156,8 @@ struct Stored {
     locked: Vec<hardshell_doctor::locked::Verdict>,
     /// The master key's id, and whether its backup is on record.
     backup: (String, bool),
+    /// With `[edge.tls] acme`: the stored certificate's chain, if any.
+    acme: Option<Option<String>>,
 }
 
 /// The store probed, its tokens and the audit logs' verdicts.
@@ -191,6 +199,18 @@ async fn stored(
     let locked = locked(loaded, &store.root().scope(&ObjectKey::parse("modules")?)?).await?;
     let key_id = master.id().to_string();
     let backed_up = backup_on_record(&store.root(), &key_id, args).await?;
+    let acme = match loaded
+        .config
+        .edge
+        .tls
+        .as_ref()
+        .and_then(|t| t.acme.as_ref())
+    {
+        Some(_) => Some(
+            hardshell_acme::stored_chain(&store.root().scope(&ObjectKey::parse("acme")?)?).await?,
+        ),
+        None => None,
+    };
     Ok(Stored {
         endpoint: store.endpoint().to_owned(),
         writes,
@@ -200,6 +220,7 @@ async fn stored(
         verdicts,
         locked,
         backup: (key_id, backed_up),
+        acme,
     })
 }
 
