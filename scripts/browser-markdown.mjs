@@ -164,6 +164,11 @@ async function main() {
         quotes: `${'>'.repeat(5_000)} deep`,
         lists: Array.from({ length: 200 }, (_, i) => `${' '.repeat(i * 2)}- item ${i}`).join('\n'),
         huge: 'x'.repeat(300 * 1024),
+        // Each once made a pattern or a loop try every length of a long run.
+        headingSpaces: `# ${' '.repeat(200_000)}x`,
+        delimiterSpaces: `a|b\n|-${' '.repeat(200_000)}x`,
+        brackets2: `https://a.example/${')'.repeat(200_000)}`,
+        angles: '<'.repeat(200_000),
       };
       const nesting = (root, tag) => {
         let deepest = 0;

@@ -266,36 +266,47 @@
     return { wordsStart: start + 1, wordsEnd: close, destination, next: at + 1 };
   }
 
-  // A bare address's end: up to white space, a quote or an angle bracket,
-  // less trailing punctuation and a ")" it does not open.
+  // A bare address's end: up to white space, a quote or an angle bracket (and
+  // at most MAX_LINK_DEST characters on), less trailing punctuation and the
+  // ")"s it does not open. The brackets are counted once: linear in its length.
   function bareAddressEnd(text, start, end) {
+    const limit = Math.min(end, start + MAX_LINK_DEST);
     let at = start;
-    while (at < end && !/[\s<>"'`]/.test(text[at])) {
+    let opens = 0;
+    let closes = 0;
+    while (at < limit && !/[\s<>"'`]/.test(text[at])) {
+      if (text[at] === "(") {
+        opens += 1;
+      } else if (text[at] === ")") {
+        closes += 1;
+      }
       at += 1;
     }
     for (;;) {
       const last = text[at - 1];
       if (/[.,:;!?"'*_~]/.test(last)) {
         at -= 1;
-      } else if (last === ")") {
-        const part = text.slice(start, at);
-        const opens = part.split("(").length - 1;
-        const closes = part.split(")").length - 1;
-        if (closes > opens) {
-          at -= 1;
-        } else {
-          break;
-        }
+      } else if (last === ")" && closes > opens) {
+        at -= 1;
+        closes -= 1;
       } else {
-        break;
+        return at;
       }
     }
-    return at;
   }
 
   // Appends the inline content of text[start, end) to `parent`.
   function inline(parent, text, start, end, delimiters, depth, inLink) {
     let plain = "";
+    // The next ">" at or after a position, found again only once passed, so
+    // a run of "<" costs one scan, not one each.
+    let nextGt = -2;
+    const gtFrom = (at) => {
+      if (nextGt !== -1 && nextGt < at) {
+        nextGt = text.indexOf(">", at);
+      }
+      return nextGt;
+    };
     const flush = () => {
       if (plain) {
         parent.append(plain);
@@ -364,7 +375,7 @@
         }
       }
       if (character === "<" && !inLink) {
-        const shut = text.indexOf(">", i);
+        const shut = gtFrom(i);
         if (shut !== -1 && shut < end && shut - i <= MAX_LINK_DEST) {
           const url = /^[A-Za-z][A-Za-z0-9+.-]*:[^\s<>]*$/.test(text.slice(i + 1, shut))
             ? linkTarget(text.slice(i + 1, shut))
@@ -441,11 +452,13 @@
   // --- blocks ----------------------------------------------------------------------
 
   const FENCE = /^ {0,3}(`{3,}|~{3,})([^`]*)$/;
-  const HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$/;
+  // No lazy group before an optional tail: a line of spaces is not tried at
+  // each length (the closing #s are taken off by headingText).
+  const HEADING = /^ {0,3}(#{1,6})(?:[ \t]+(.*)|[ \t]*)$/;
   const BREAK = /^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$/;
   const QUOTE = /^ {0,3}> ?(.*)$/;
   const ITEM = /^( {0,3})([-*+]|\d{1,9}[.)])(?:([ \t]+)(.*))?$/;
-  const DELIMITER_ROW = /^ {0,3}\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$/;
+
 
   function blank(line) {
     return /^[ \t]*$/.test(line);
@@ -494,15 +507,40 @@
     return found;
   }
 
+  // A table's second line: cells of dashes, each with an optional colon at
+  // either end. Checked cell by cell, never by one backtracking pattern.
+  function isDelimiterRow(line) {
+    return (
+      line.includes("-") &&
+      /^[ \t|:-]*$/.test(line) &&
+      cells(line).every((cell) => /^:?-+:?$/.test(cell))
+    );
+  }
+
   function startsTable(lines, i) {
     const next = lines[i + 1];
     return (
       lines[i].includes("|") &&
       next !== undefined &&
-      next.includes("-") &&
-      DELIMITER_ROW.test(next) &&
+      isDelimiterRow(next) &&
       cells(lines[i]).length === cells(next).length
     );
+  }
+
+  // A heading's words without the closing #s (a run of them after a space).
+  function headingText(words) {
+    const trimmed = words.trimEnd();
+    let at = trimmed.length;
+    while (at > 0 && trimmed[at - 1] === "#") {
+      at -= 1;
+    }
+    if (at === trimmed.length) {
+      return trimmed;
+    }
+    if (at === 0) {
+      return "";
+    }
+    return trimmed[at - 1] === " " || trimmed[at - 1] === "\t" ? trimmed.slice(0, at).trimEnd() : trimmed;
   }
 
   function table(lines, i) {
@@ -665,7 +703,7 @@
       if (heading) {
         // The page's own headings are h1 and h2: a reply's start at h3.
         const level = Math.min(6, heading[1].length + 2);
-        nodes.push(inlineOf(`h${level}`, heading[2] || ""));
+        nodes.push(inlineOf(`h${level}`, headingText(heading[2] || "")));
         i += 1;
         continue;
       }

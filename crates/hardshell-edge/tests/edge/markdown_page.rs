@@ -362,7 +362,16 @@ async fn hostile_markdown_is_rendered_safely_in_a_real_browser() {
         extremes["lists"]["shown"].as_u64().unwrap() > 200 * 6,
         "{extremes}"
     );
-    for plain in ["stars", "underscores", "brackets", "ticks", "huge"] {
+    for plain in [
+        "stars",
+        "underscores",
+        "brackets",
+        "ticks",
+        "huge",
+        "delimiterSpaces",
+        "brackets2",
+        "angles",
+    ] {
         let case = &extremes[plain];
         // Only the paragraph's trailing space may go.
         assert!(
@@ -370,6 +379,7 @@ async fn hostile_markdown_is_rendered_safely_in_a_real_browser() {
             "{plain}: {case}"
         );
     }
+    assert_eq!(extremes["headingSpaces"]["shown"], 1, "{extremes}");
     // Longer than the renderer takes: one paragraph of plain text.
     assert_eq!(extremes["huge"]["elements"], 1, "{extremes}");
 
