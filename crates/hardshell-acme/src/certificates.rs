@@ -8,9 +8,7 @@ use chrono::{DateTime, Utc};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
-/// The protocol an ACME server's TLS-ALPN-01 validation offers, alone
-/// (RFC 8737 section 6).
-pub const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+use hardshell_vocabulary::text::ACME_TLS_ALPN;
 
 /// When a certificate starts and ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,11 +2,14 @@
 //! usually port 80): an ACME server's HTTP-01 validation gets its key
 //! authorization, and every other request a redirect to the edge's https
 //! origin. It serves nothing else, reads no body, and is bounded like the
-//! public listener: so many connections at once, a short time for the
-//! request head and for the whole exchange, one request per connection.
+//! public listener: so many connections at once and from one address, a
+//! short time for the request head and for the whole exchange, one request
+//! per connection.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use http_body_util::Full;
@@ -21,6 +24,9 @@ use crate::Certificates;
 
 /// Connections served at once; more are closed as they come.
 const MAX_CONNECTIONS: usize = 256;
+/// Connections at once from one address (an IPv6 /64 counts as one), so one
+/// client cannot hold every slot while an ACME server's validation waits.
+const MAX_PER_ADDRESS: usize = 8;
 /// The request head must arrive within this.
 const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
 /// A whole exchange, answer included.
@@ -39,15 +45,19 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let per_address = Arc::new(Mutex::new(HashMap::new()));
     let origin: Arc<str> = origin.into();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
             _ = stop.wait_for(|stopped| *stopped) => return,
         };
-        let Ok((stream, _peer)) = accepted else {
+        let Ok((stream, peer)) = accepted else {
             // Out of descriptors or the like: a moment, then on.
             tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Some(held) = PerAddress::take(&per_address, peer.ip()) else {
             continue;
         };
         let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
@@ -66,8 +76,51 @@ pub async fn serve(
                 .keep_alive(false)
                 .serve_connection(TokioIo::new(stream), service);
             let _ = tokio::time::timeout(EXCHANGE_TIMEOUT, connection).await;
-            drop(slot);
+            drop((slot, held));
         });
+    }
+}
+
+/// One connection's place in its address's count, given back when dropped.
+struct PerAddress {
+    counts: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    address: IpAddr,
+}
+
+impl PerAddress {
+    /// A place for `ip`'s address, or `None` when it holds its most.
+    fn take(counts: &Arc<Mutex<HashMap<IpAddr, usize>>>, ip: IpAddr) -> Option<Self> {
+        let address = match ip {
+            IpAddr::V6(v6) if v6.to_ipv4_mapped().is_none() => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::V6(Ipv6Addr::from(octets))
+            }
+            IpAddr::V6(v6) => IpAddr::V4(v6.to_ipv4_mapped().unwrap_or(Ipv4Addr::UNSPECIFIED)),
+            v4 => v4,
+        };
+        let mut held = counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(address).or_insert(0);
+        if *count >= MAX_PER_ADDRESS {
+            return None;
+        }
+        *count += 1;
+        Some(Self {
+            counts: Arc::clone(counts),
+            address,
+        })
+    }
+}
+
+impl Drop for PerAddress {
+    fn drop(&mut self) {
+        let mut held = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.address);
+            }
+        }
     }
 }
 

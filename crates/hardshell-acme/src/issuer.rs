@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use hardshell_storage::{ObjectKey, Scope, StorageError};
+use hardshell_vocabulary::text::log_line;
 use instant_acme::{
     Account, AuthorizationStatus, ChallengeType, Identifier, NewAccount, NewOrder, OrderStatus,
     RetryPolicy,
@@ -19,9 +20,6 @@ use tokio::sync::watch;
 use crate::certificates::{Certificates, Validity};
 use crate::stored::{StoredAccount, StoredCertificate};
 
-/// Let's Encrypt's production directory, the default.
-pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
-
 /// The longest a renewal starts before a certificate's end; a shorter-lived
 /// certificate renews with a third of its life left.
 const RENEW_BEFORE: Duration = Duration::from_secs(30 * 24 * 3600);
@@ -30,6 +28,11 @@ const CHECK_EVERY: Duration = Duration::from_secs(12 * 3600);
 /// After a failure, the first wait before trying again; it doubles up to a day.
 const RETRY_FIRST: Duration = Duration::from_secs(60);
 const RETRY_MOST: Duration = Duration::from_secs(24 * 3600);
+/// The shortest wait after a certificate was had: a server that issues one
+/// already due is not asked again at once, and again.
+const WAIT_LEAST: Duration = Duration::from_secs(10);
+/// The most of what the ACME server said that a log line carries.
+const LOGGED_MOST: usize = 1000;
 /// How long an order may take to become ready, and then to be issued.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -338,12 +341,13 @@ impl Issuer {
                     Ok(validity) => {
                         retry = RETRY_FIRST;
                         tracing::info!(not_after = %validity.not_after, "serving the new certificate");
-                        self.due_in(Utc::now()).min(CHECK_EVERY)
+                        self.due_in(Utc::now()).clamp(WAIT_LEAST, CHECK_EVERY)
                     }
                     Err(e) => {
                         let serving = self.certificates.validity().map(|(v, _)| v.not_after);
+                        // The server's words, escaped: they come from the network.
                         tracing::error!(
-                            error = %e,
+                            error = %log_line(&e.to_string(), LOGGED_MOST),
                             serving_until = ?serving,
                             retry_in_secs = retry.as_secs(),
                             "getting a certificate from the ACME server failed; the edge keeps serving its current one"

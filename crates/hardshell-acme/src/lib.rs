@@ -19,5 +19,5 @@ pub mod http01;
 mod issuer;
 mod stored;
 
-pub use certificates::{ACME_TLS_ALPN, Certificates, Validity};
-pub use issuer::{AcmeError, AcmeSettings, Challenge, Issuer, LETS_ENCRYPT, stored_chain};
+pub use certificates::{Certificates, Validity};
+pub use issuer::{AcmeError, AcmeSettings, Challenge, Issuer, stored_chain};

@@ -37,6 +37,7 @@ pub use egress::{Egress, EgressRoute, SecretBinding};
 pub use exec::{Approval, Exec, options_that_run_programs, runs_programs};
 pub use log::{Log, LogFormat, LogLevel};
 pub use modules::{Modules, TrustedKey};
+pub(crate) use operations::is_dns_name;
 pub use operations::{Audit, Metrics, RateLimit, Upstream};
 pub use shell::Shell;
 pub use storage::{S3, Storage, StorageBackend};

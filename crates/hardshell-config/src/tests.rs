@@ -388,7 +388,13 @@ fn acme_gets_the_certificate_for_dns_names_the_public_url_among_them() {
             "\"localhost\"",
             "",
             "edge.tls.acme.domains[0]",
-            "not a DNS name",
+            "not a lower-case DNS name",
+        ),
+        (
+            "\"Agent.example.com\", \"agent.example.com\"",
+            "",
+            "edge.tls.acme.domains[0]",
+            "not a lower-case DNS name",
         ),
         (
             "\"other.example.com\"",

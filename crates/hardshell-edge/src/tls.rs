@@ -103,7 +103,7 @@ enum Certificate {
 
 /// The ALPN protocol of an ACME server's TLS-ALPN-01 validation: a connection
 /// that negotiated it is closed after its handshake, never served.
-pub(crate) const ACME_TLS_ALPN: &[u8] = b"acme-tls/1";
+pub(crate) use hardshell_vocabulary::text::ACME_TLS_ALPN;
 
 pub(crate) struct Tls {
     certificate: Certificate,

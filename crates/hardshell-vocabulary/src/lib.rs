@@ -18,6 +18,7 @@ mod model;
 mod module_name;
 mod provider;
 mod secret_name;
+pub mod text;
 
 pub use channel::{ChannelRole, IdentityError, Platform, Sender};
 pub use digest::{Digest, DigestError};

@@ -87,17 +87,8 @@ impl fmt::Debug for LegacyText {
     }
 }
 
-/// Control characters (C0, DEL, C1: ESC, CSI, OSC...) and the characters
-/// that reorder how text is shown (U+202E and its kind): what must be shown
-/// escaped wherever text a shell wrote reaches a person (the CLI uses this
-/// one predicate too).
-pub fn disturbs(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
-        )
-}
+/// The one predicate for text that must be shown escaped (the vocabulary's).
+pub use hardshell_vocabulary::text::disturbs;
 
 #[cfg(test)]
 mod tests {

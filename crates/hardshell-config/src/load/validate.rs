@@ -235,23 +235,14 @@ impl LoadedConfig {
             ));
         }
         for (i, domain) in acme.domains.iter().enumerate() {
-            let name_ok = domain.len() <= 253
-                && domain.contains('.')
-                && domain.split('.').all(|label| {
-                    !label.is_empty()
-                        && label.len() <= 63
-                        && !label.starts_with('-')
-                        && !label.ends_with('-')
-                        && label
-                            .bytes()
-                            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                })
-                && domain.parse::<std::net::IpAddr>().is_err();
+            // The upstream host's rule: lower case, two labels or more, no
+            // address; and no wildcard, which TLS-ALPN-01 cannot prove.
+            let name_ok = crate::model::is_dns_name(domain);
             if !name_ok {
                 return Err(self.error_at(
                     &format!("edge.tls.acme.domains[{i}]"),
                     format!(
-                        "{domain:?} is not a DNS name hardshell can prove (no wildcard, no address)"
+                        "{domain:?} is not a lower-case DNS name hardshell can prove (no wildcard, no address)"
                     ),
                 ));
             }

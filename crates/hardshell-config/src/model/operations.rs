@@ -134,7 +134,7 @@ impl Upstream {
 /// A lower-case DNS name of at least two labels (one label of letters, digits
 /// and inner hyphens each, 63 bytes at most), not an IP address. By hand: the
 /// url crate accepts any host a URL may carry, IPs and odd bytes included.
-fn is_dns_name(text: &str) -> bool {
+pub(crate) fn is_dns_name(text: &str) -> bool {
     let labels: Vec<&str> = text.split('.').collect();
     text.len() <= 253
         && labels.len() >= 2
