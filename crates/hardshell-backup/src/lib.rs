@@ -384,10 +384,13 @@ impl<R: Read> Archive<R> {
             .master_key
             .as_ref()
             .ok_or_else(|| BackupError::NoMasterKey(self.header.master_key_id.clone()))?;
+        // Format 1's parameters exactly: a file cannot ask this machine for
+        // gigabytes of Argon2 memory or hours of passes before the passphrase
+        // is even tried.
         if wrapped.kdf != "argon2id"
-            || wrapped.memory_kib > 4 * 1024 * 1024
-            || wrapped.passes > 64
-            || wrapped.lanes > 64
+            || wrapped.memory_kib != KDF_MEMORY_KIB
+            || wrapped.passes != KDF_PASSES
+            || wrapped.lanes != KDF_LANES
         {
             return Err(BackupError::Format("master key wrapping"));
         }
@@ -614,6 +617,20 @@ mod tests {
         assert!(matches!(
             Writer::create(Vec::new(), &master, "t", Some("short")),
             Err(BackupError::WeakPassphrase)
+        ));
+        // A header asking for other Argon2 costs is refused before any is paid.
+        let mut costly = with.clone();
+        let field = b"\"memory_kib\":65536";
+        let at = costly
+            .windows(field.len())
+            .position(|w| w == field)
+            .unwrap();
+        // The same length, so the header's length still holds: 99999 KiB.
+        costly[at + field.len() - 5..at + field.len()].copy_from_slice(b"99999");
+        let opened = Archive::open(&costly[..]).unwrap();
+        assert!(matches!(
+            opened.master_key(PASSPHRASE),
+            Err(BackupError::Format("master key wrapping"))
         ));
     }
 }

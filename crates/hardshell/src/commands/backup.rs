@@ -148,11 +148,27 @@ async fn create(
             return Err(e);
         }
     };
-    if file.exists() {
-        let _ = std::fs::remove_file(&partial);
-        bail!("{} exists: not overwriting it", file.display());
+    // A link never replaces a file: one made meanwhile under that name stays.
+    // Where the file system has no links, a rename, after one more look.
+    match std::fs::hard_link(&partial, file) {
+        Ok(()) => {
+            let _ = std::fs::remove_file(&partial);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let _ = std::fs::remove_file(&partial);
+            bail!("{} exists: not overwriting it", file.display());
+        }
+        Err(_) if !file.exists() => {
+            std::fs::rename(&partial, file).with_context(|| format!("naming {}", file.display()))?
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "naming {} (the archive is kept as {})",
+                file.display(),
+                partial.display()
+            )));
+        }
     }
-    std::fs::rename(&partial, file).with_context(|| format!("naming {}", file.display()))?;
     println!(
         "wrote {}: {} secrets-store objects, {} state objects, {} audit-bucket objects, sealed under master key {}",
         file.display(),
