@@ -56,7 +56,7 @@ pub use egress::{Egress, build_egress, check_egress_credentials};
 pub use exec::build_exec;
 pub use host::check_host;
 pub use modules::{ModuleService, RunningModules, start_modules};
-pub use serve::{Ending, ReloadCheck, Signals, serve};
+pub use serve::{Ending, ReloadCheck, Signals, serve, stop_signals_blocked};
 pub use shells::{ShellHost, open_volumes, prepare_shells};
 pub use storage::{Storage, open_secrets, open_storage};
 pub use workload::{

@@ -31,7 +31,10 @@ async fn verify(global: &Global) -> anyhow::Result<hardshell_config::LoadedConfi
     wiring::oidc_client_secret(&loaded, &mut credentials).await?;
     wiring::registry_credential(&loaded, &mut credentials).await?;
     wiring::channel_secrets(&loaded, &mut credentials).await?;
-    wiring::check_egress_credentials(&loaded, &mut credentials).await?;
+    // The providers' keys are read only where up reads them: with the agent.
+    if loaded.config.agent_runs() {
+        wiring::check_egress_credentials(&loaded, &mut credentials).await?;
+    }
     if let Some((cert, key)) = loaded.config.edge.tls.as_ref().and_then(|t| t.files()) {
         hardshell_edge::check_certificate_files(
             &loaded.base_dir().join(cert),
@@ -201,6 +204,9 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
 /// again. Returns only if the exec failed.
 fn start_again() -> anyhow::Error {
     use std::os::unix::process::CommandExt as _;
+    if let Err(e) = wiring::stop_signals_blocked() {
+        return e;
+    }
     let error = std::process::Command::new("/proc/self/exe")
         .args(std::env::args_os().skip(1))
         .exec();

@@ -41,6 +41,15 @@ impl Signals {
             signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
         let interrupt = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
         let hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+        // A run started by a reload begins with them blocked (see
+        // `stop_signals_blocked`): one sent meanwhile is pending, and is
+        // delivered to the handlers now, not lost or fatal.
+        nix::sys::signal::pthread_sigmask(
+            nix::sys::signal::SigmaskHow::SIG_UNBLOCK,
+            Some(&handled_signals()),
+            None,
+        )
+        .context("unblocking SIGTERM, SIGINT and SIGHUP")?;
         Ok(Self {
             terminate,
             interrupt,
@@ -51,7 +60,7 @@ impl Signals {
     /// Waits for SIGTERM or SIGINT, or a SIGHUP whose config passes
     /// `check`; a SIGHUP whose config does not is refused, said, and the
     /// running config kept. Logs it and tells the service manager.
-    async fn first(mut self, check: ReloadCheck) -> Ending {
+    async fn first(&mut self, check: ReloadCheck) -> Ending {
         loop {
             let which = tokio::select! {
                 _ = self.terminate.recv() => "SIGTERM",
@@ -82,6 +91,38 @@ impl Signals {
     }
 }
 
+fn handled_signals() -> nix::sys::signal::SigSet {
+    use nix::sys::signal::{SigSet, Signal};
+    let mut set = SigSet::empty();
+    for signal in [Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        set.add(signal);
+    }
+    set
+}
+
+/// Blocks SIGTERM, SIGINT and SIGHUP in this thread, just before a reload's
+/// exec: the new image keeps the mask, so a signal sent before it installs
+/// its handlers waits for them instead of killing it by default.
+pub fn stop_signals_blocked() -> anyhow::Result<()> {
+    nix::sys::signal::pthread_sigmask(
+        nix::sys::signal::SigmaskHow::SIG_BLOCK,
+        Some(&handled_signals()),
+        None,
+    )
+    .context("blocking SIGTERM, SIGINT and SIGHUP")
+}
+
+impl Signals {
+    /// Whether SIGTERM or SIGINT came since they were last read: one sent
+    /// while a reload stops everything must stop `up`, not be lost in the exec.
+    fn stop_pending(&mut self) -> bool {
+        use futures::FutureExt as _;
+        let terminate = self.terminate.recv().now_or_never().is_some();
+        let interrupt = self.interrupt.recv().now_or_never().is_some();
+        terminate || interrupt
+    }
+}
+
 /// Serves `edge` until the first of `signals` (a SIGHUP only when `check`
 /// passes); then the channels stop (each
 /// after the message it is handling, while the edge still drains), the edge
@@ -98,7 +139,9 @@ pub async fn serve(
 ) -> Ending {
     let (ended, ending) = tokio::sync::oneshot::channel();
     edge.serve(async move {
-        let _ = ended.send(signals.first(check).await);
+        let mut signals = signals;
+        let ending = signals.first(check).await;
+        let _ = ended.send((ending, signals));
         channels.stop().await;
     })
     .await;
@@ -113,5 +156,13 @@ pub async fn serve(
         tracing::info!(count, "workspace and state volumes unmounted");
     }
     // The edge stops serving only once its shutdown future ran.
-    ending.await.unwrap_or(Ending::Stop)
+    let Ok((ending, mut signals)) = ending.await else {
+        return Ending::Stop;
+    };
+    if ending == Ending::Reload && signals.stop_pending() {
+        tracing::info!("a stop signal came while reloading: stopping instead");
+        crate::readiness::stopping();
+        return Ending::Stop;
+    }
+    ending
 }

@@ -246,11 +246,7 @@ fn get_at(addr: &str, path: &str) -> Option<String> {
 fn sighup_refuses_a_bad_config_and_keeps_serving_and_starts_again_with_a_good_one() {
     let hs = Instance::initialised(crate::HARDSHELL);
     // A fixed port: the run after the reload binds it again.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = hardshell_testkit::free_port();
     hs.edit_config(|text| text.replace("127.0.0.1:8787", &format!("127.0.0.1:{port}")));
     let mut command = hs.command(&["up"]);
     command.env("RUST_LOG", "info").stdout(Stdio::null());
@@ -306,4 +302,30 @@ fn sighup_refuses_a_bad_config_and_keeps_serving_and_starts_again_with_a_good_on
     }
     signal(&up.0.child, "TERM");
     assert!(wait(&mut up.0.child).success());
+}
+
+#[test]
+fn a_sigterm_during_a_reload_stops_up_rather_than_being_lost() {
+    for delay_ms in [0, 30, 120, 300] {
+        sigterm_during_a_reload(delay_ms);
+    }
+}
+
+fn sigterm_during_a_reload(delay_ms: u64) {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    let up = Up::start(&hs);
+    hs.edit_config(|text| format!("{text}\n[upstream]\nurl = \"http://127.0.0.1:9\"\n"));
+    // The config passes its check; the TERM comes while it is checked, while
+    // everything stops for the reload, or while the new run starts: each
+    // time, it stops up cleanly.
+    up.signal("HUP");
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    up.signal("TERM");
+    let log = up.0.log.clone();
+    let status = up.wait();
+    assert!(
+        status.success(),
+        "TERM {delay_ms} ms after HUP: {status:?}: {:#?}",
+        log.lock().unwrap()
+    );
 }
