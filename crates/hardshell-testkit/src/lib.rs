@@ -51,6 +51,15 @@ pub mod registry;
 pub use disk::SmallDisk;
 pub use store::TestStore;
 
+/// A TCP port on 127.0.0.1 nothing listens on now (for a server a test
+/// starts there, or one that is down).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map(|addr| addr.port())
+        .expect("binding 127.0.0.1:0")
+}
+
 /// The permission bits of `path` itself (a symlink there is not followed),
 /// without its file type: what a test of a mode compares.
 pub fn permission_bits(path: &std::path::Path) -> u32 {

@@ -4,10 +4,11 @@
 //! the port the test names, where the edge under test listens. Both are
 //! stopped by their pids when it is dropped.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::free_port;
 
 const HOW: &str = "run the suite with scripts/test, which installs Debian's pebble";
 
@@ -18,14 +19,6 @@ pub struct Pebble {
     port: u16,
     management: u16,
     dns_management: u16,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Pebble {

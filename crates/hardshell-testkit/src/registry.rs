@@ -7,7 +7,7 @@
 //! ([`hostile::HostileRegistry`]). Module packages are published through
 //! these in tests ([`Registry::push_module`]).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -248,14 +248,7 @@ fn tls_request_head(
     Ok(Some((stream, String::from_utf8_lossy(&head).into_owned())))
 }
 
-/// A port nothing listens on (for a registry that is down).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use crate::free_port;
 
 /// A blob written to a layout.
 #[derive(Clone, Debug)]

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use hardshell_testkit::browser;
+use hardshell_testkit::{browser, free_port};
 use serde_json::Value;
 
 use crate::support::{TestEdge, owner};
@@ -113,14 +113,6 @@ fn artifacts() -> PathBuf {
     let dir = target.join("artifacts").join("browser");
     std::fs::create_dir_all(&dir).unwrap();
     dir
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn elements(rendering: &Value) -> &Vec<Value> {

@@ -11,6 +11,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use hardshell_testkit::free_port;
 use hardshell_testkit::instance::{Instance, contains};
 use hardshell_testkit::pebble::Pebble;
 use rustls::pki_types::pem::PemObject;
@@ -18,14 +19,6 @@ use rustls::pki_types::{CertificateDer, ServerName};
 
 const NAME: &str = "agent.hs.test";
 const START_DEADLINE: Duration = Duration::from_secs(60);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// An initialised instance whose edge listens on `port` with its
 /// certificate from `pebble` for `domains`.
