@@ -69,6 +69,7 @@ pub enum AuditEvent {
     DeviceRevoked(DeviceRevoked),
     SetupLinkIssued(SetupLinkIssued),
     PasskeyRegistered(PasskeyRegistered),
+    PasskeyRemoved(PasskeyRemoved),
     ProviderSwitched(ProviderSwitched),
     TurnFinished(TurnFinished),
     MemoryNoteChanged(MemoryNoteChanged),
@@ -123,6 +124,7 @@ impl AuditEvent {
             AuditEvent::DeviceRevoked(_) => "device_revoked",
             AuditEvent::SetupLinkIssued(_) => "setup_link_issued",
             AuditEvent::PasskeyRegistered(_) => "passkey_registered",
+            AuditEvent::PasskeyRemoved(_) => "passkey_removed",
             AuditEvent::ProviderSwitched(_) => "provider_switched",
             AuditEvent::TurnFinished(_) => "turn_finished",
             AuditEvent::MemoryNoteChanged(_) => "memory_note_changed",
@@ -300,6 +302,15 @@ pub struct PasskeyRegistered {
     pub client: IpAddr,
     /// The passkey's public id (a digest of its credential id), not a secret.
     pub passkey: String,
+}
+
+/// An admin removed one of the owner's passkeys (a lost device).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasskeyRemoved {
+    /// The passkey's public id, as [`PasskeyRegistered`] named it.
+    pub passkey: String,
+    pub actor: Option<String>,
 }
 
 /// A principal's session ended before its expiry (logout or revocation).

@@ -74,6 +74,8 @@ impl Default for AuditOptions {
 pub struct AuditLog {
     shared: Arc<Shared>,
     flusher: Option<JoinHandle<()>>,
+    /// The scope the log was opened in, which holds the other writers' logs too.
+    scope: Scope,
 }
 
 struct Shared {
@@ -161,11 +163,18 @@ impl AuditLog {
         Ok(AuditLog {
             shared,
             flusher: Some(flusher),
+            scope: scope.clone(),
         })
     }
 
     pub fn log_id(&self) -> &LogId {
         self.shared.log.id()
+    }
+
+    /// Where this log and its siblings (other writers' logs) are: for readers
+    /// such as [`crate::search`] and [`crate::verify`].
+    pub fn scope(&self) -> &Scope {
+        &self.scope
     }
 
     /// Chains `event` and queues it for the next flush; returns its seq. Cheap:

@@ -98,6 +98,10 @@ pub(super) fn samples() -> Vec<AuditEvent> {
             client: client(),
             passkey: "pk_1".to_owned(),
         }),
+        AuditEvent::PasskeyRemoved(PasskeyRemoved {
+            passkey: "pk_1".to_owned(),
+            actor: owner(),
+        }),
         AuditEvent::TurnFinished(TurnFinished {
             request_id: rid(),
             subject: "owner".to_owned(),
@@ -419,6 +423,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
         AuditEvent::DeviceRevoked(_) => &["serial", "actor"],
         AuditEvent::SetupLinkIssued(_) => &["expires_at", "actor"],
         AuditEvent::PasskeyRegistered(_) => &["request_id", "client", "passkey"],
+        AuditEvent::PasskeyRemoved(_) => &["passkey", "actor"],
         AuditEvent::ProviderSwitched(_) => &["from", "to", "reason"],
         AuditEvent::MemoryNoteChanged(_) => &["note", "change", "actor"],
         AuditEvent::ExecDecided(_) => &["session", "command_sha256", "decision", "reason", "actor"],
@@ -481,7 +486,7 @@ fn declared_fields(event: &AuditEvent) -> &'static [&'static str] {
 fn samples_cover_every_event_type_once() {
     let names: BTreeSet<&str> = samples().iter().map(AuditEvent::type_name).collect();
     assert_eq!(names.len(), samples().len());
-    assert_eq!(names.len(), 48);
+    assert_eq!(names.len(), 49);
 }
 
 #[test]

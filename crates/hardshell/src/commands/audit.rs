@@ -1,7 +1,6 @@
 //! `hardshell audit verify|tail`: prove the logs intact; read them as they grow.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::time::Duration;
 
@@ -29,21 +28,10 @@ pub async fn run(global: &Global, command: &AuditCommand) -> anyhow::Result<()> 
     }
 }
 
-/// Every log id present in the audit scope (`<id>/head`, `<id>/segments/...`).
-pub(crate) async fn log_ids(scope: &Scope) -> anyhow::Result<Vec<LogId>> {
-    let mut ids = BTreeSet::new();
-    for entry in scope.list().await? {
-        if let Some((first, _)) = entry.key.as_str().split_once('/') {
-            ids.insert(first.to_owned());
-        }
-    }
-    ids.iter().map(|id| Ok(LogId::new(id)?)).collect()
-}
-
 async fn verify_logs(scope: &Scope, only: Option<&str>) -> anyhow::Result<()> {
     let ids = match only {
         Some(id) => vec![LogId::new(id)?],
-        None => log_ids(scope).await?,
+        None => hardshell_audit::log_ids(scope).await?,
     };
     if ids.is_empty() {
         println!("no audit logs yet");

@@ -189,7 +189,7 @@ async fn stored(
     let issued = issued(&secrets, &store).await?;
     let scope = context::audit_scope(loaded, &master, &mut credentials, &store).await?;
     let mut verdicts = Vec::new();
-    for id in super::audit::log_ids(&scope).await? {
+    for id in hardshell_audit::log_ids(&scope).await? {
         let report = hardshell_audit::verify(&scope, &id).await?;
         verdicts.push(hardshell_doctor::audit::Verdict {
             log: id.to_string(),
