@@ -31,4 +31,4 @@ pub use dispatch::{
     ChannelRules, Dispatcher, Handled, Inbound, InboundFile, Place, Pressed, Unpaired,
 };
 pub use outbox::{Outbox, OutboxError};
-pub use pairing::{Code, Pairing, PairingError, Pairings};
+pub use pairing::{Code, Pairing, PairingError, Pairings, Request as PairingRequest};

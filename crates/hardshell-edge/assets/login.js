@@ -34,8 +34,9 @@
 // history; it keeps it in memory only, to retry if the passkey prompt is cancelled.
 //
 // After a login the page goes to "/", or to `?next=` when that is the login
-// hand-over to the upstream's own host (/auth/handoff?...): nothing else, so the
-// page cannot be made to send a fresh login anywhere. When the browser is signed
+// hand-over to the upstream's own host (/auth/handoff?...) or the admin page
+// (/admin, exactly): nothing else, so the page cannot be made to send a fresh
+// login anywhere. When the browser is signed
 // in already (it came here on a redirect that began on another site, which a
 // Strict cookie is not sent on), it goes there at once. The identity
 // provider's link (shown when the edge has `[access.oidc]`) carries the same
@@ -244,15 +245,19 @@
     location.assign(next() || "/");
   }
 
-  // `?next=`, when it is the hand-over's start on this origin; else null.
+  // `?next=`, when it is the hand-over's start on this origin or the admin
+  // page; else null.
   function next() {
     const target = new URLSearchParams(location.search).get("next");
+    if (target === "/admin") return target;
     return target && target.startsWith("/auth/handoff?") ? target : null;
   }
 
   async function continueIfSignedIn() {
     const target = next();
-    if (!target) return;
+    // The admin page sends the owner here for a fresh login: a session that
+    // exists already is why they came, not a reason to go back.
+    if (!target || target === "/admin") return;
     const response = await fetch("/auth/whoami", { credentials: "same-origin" });
     if (response.ok) location.replace(target);
   }

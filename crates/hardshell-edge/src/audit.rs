@@ -114,6 +114,16 @@ impl Trail {
         }
     }
 
+    /// Where this edge's log and every other writer's are kept.
+    pub fn scope(&self) -> &hardshell_storage::Scope {
+        self.log.scope()
+    }
+
+    /// This edge's own log.
+    pub fn log_id(&self) -> &hardshell_audit::LogId {
+        self.log.log_id()
+    }
+
     /// Whether a refused or anonymous request gets its own record (else it is
     /// counted into the window's summary).
     fn detailed(&self, facts: &RequestFacts<'_>, kind: SummarizedKind) -> bool {

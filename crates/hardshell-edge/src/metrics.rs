@@ -15,6 +15,10 @@ use prometheus_client::registry::Registry;
 
 use crate::response::{self, HttpResponse};
 
+pub(crate) mod timeline;
+
+pub(crate) use timeline::{Outcome, Timeline, this_minute};
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     route: String,
@@ -40,6 +44,8 @@ pub(crate) struct Metrics {
     upstream_seconds: Histogram,
     audit_backlog: Gauge<i64, std::sync::atomic::AtomicI64>,
     upstream_errors: Counter<u64, AtomicU64>,
+    /// The last day by minute and outcome, for the admin page's chart.
+    timeline: Timeline,
 }
 
 impl Metrics {
@@ -96,7 +102,12 @@ impl Metrics {
             upstream_seconds,
             audit_backlog,
             upstream_errors,
+            timeline: Timeline::new(),
         }
+    }
+
+    pub fn timeline(&self) -> &Timeline {
+        &self.timeline
     }
 
     pub fn record_request(&self, route: &str, status: http::StatusCode, elapsed: Duration) {
@@ -107,6 +118,7 @@ impl Metrics {
             })
             .inc();
         self.request_seconds.observe(elapsed.as_secs_f64());
+        self.timeline.record(Outcome::of(status), this_minute());
     }
 
     pub fn record_auth_failure(&self, method: &str) {

@@ -271,7 +271,7 @@ async fn phases(
             } else if denied.is_unauthenticated() {
                 response::unauthorized()
             } else {
-                response::forbidden()
+                response::forbidden_because(&denied)
             };
             state.audit.request_denied(
                 &facts,

@@ -50,6 +50,23 @@ pub(crate) fn forbidden() -> HttpResponse {
     text(StatusCode::FORBIDDEN, "forbidden\n")
 }
 
+/// A 403 that says what would allow the request when the requester can do
+/// it (sign in again, without a token); the plain 403 otherwise. The admin
+/// page sends the owner to the login on the first two.
+pub(crate) fn forbidden_because(denied: &hardshell_auth::Denied) -> HttpResponse {
+    match denied {
+        hardshell_auth::Denied::LoginNotFresh { .. } => text(
+            StatusCode::FORBIDDEN,
+            "this action needs a recent login: sign in again\n",
+        ),
+        hardshell_auth::Denied::NotInteractive => text(
+            StatusCode::FORBIDDEN,
+            "this action needs an interactive login; API tokens cannot perform it\n",
+        ),
+        _ => forbidden(),
+    }
+}
+
 pub(crate) fn bad_request(body: &'static str) -> HttpResponse {
     text(StatusCode::BAD_REQUEST, body)
 }

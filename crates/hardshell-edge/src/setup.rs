@@ -25,7 +25,7 @@ use crate::pipeline::limits::RateLimits;
 use crate::proxy::{Upstream, UpstreamSite};
 use crate::routes;
 
-use crate::state::{EdgeState, Limits, OidcLogin};
+use crate::state::{AdminReads, EdgeState, Limits, OidcLogin};
 
 /// Logins in progress at once, per method. Anyone may start one, so the
 /// pending state is bounded: past this, new ones get 503 until some expire
@@ -182,6 +182,19 @@ impl EdgeSetup<'_> {
             }
             (None, _) => None,
         };
+        let admin = admin_reads(
+            self.config,
+            &scope("llm")?,
+            &scope("channels/pairing")?,
+            &Features {
+                agent: matches!(behind, routes::Behind::Agent(_)),
+                upstream: upstream.is_some(),
+                exec: self.exec.is_some(),
+                browser: self.browser.is_some(),
+                passkeys: passkeys.is_some(),
+                devices: devices.is_some(),
+            },
+        );
         let revocations = RevocationFeed::new();
         let sessions = SessionStore::new(scope("sessions")?, session_lifetime)
             .announcing_to(revocations.clone());
@@ -238,6 +251,7 @@ impl EdgeSetup<'_> {
             exec: self.exec,
             screenshots: self.browser.as_ref().map(|browser| browser.screenshots()),
             browser: self.browser,
+            admin,
         });
         let turns = match &behind {
             routes::Behind::Agent(agent) => {
@@ -298,6 +312,71 @@ fn policy(config: &LoadedConfig) -> Policy {
             .collect(),
         require_device: access.require_device,
         fresh_login: Duration::from_secs(access.fresh_login_minutes.saturating_mul(60)),
+    }
+}
+
+/// Which parts an edge runs, as the admin page is told.
+struct Features {
+    agent: bool,
+    upstream: bool,
+    exec: bool,
+    browser: bool,
+    passkeys: bool,
+    devices: bool,
+}
+
+/// What the admin page reads: the spend ledger (prices are the gateway's
+/// business; reading needs none) and the access configuration, named but
+/// never with a secret (an OIDC client's secret is not in the config, and
+/// Cloudflare's audience tag is an identifier, not a credential).
+fn admin_reads(
+    config: &LoadedConfig,
+    llm: &Scope,
+    pairing: &Scope,
+    features: &Features,
+) -> AdminReads {
+    let access = &config.config.access;
+    let channels = hardshell_channels::Platform::ALL
+        .into_iter()
+        .any(|platform| config.config.channels.enabled(platform));
+    let rules: Vec<serde_json::Value> = policy(config)
+        .rules
+        .iter()
+        .map(|rule| {
+            serde_json::json!({
+                "role": rule.role.as_str(),
+                "emails": rule.emails,
+                "groups": rule.groups,
+                "require_device": rule.require_device,
+            })
+        })
+        .collect();
+    AdminReads {
+        ledger: hardshell_llm::UsageLedger::new(llm.clone(), hardshell_llm::PriceList::new()),
+        spend_cap_usd: config.config.llm.monthly_cap_usd,
+        verifying: tokio::sync::Mutex::new(()),
+        access: serde_json::json!({
+            "passkey": features.passkeys,
+            "oidc": access.oidc.as_ref().map(|oidc| serde_json::json!({ "issuer": oidc.issuer })),
+            "cloudflare": access.cloudflare.as_ref().map(|cloudflare| {
+                serde_json::json!({ "team_domain": cloudflare.team_domain })
+            }),
+            "devices": {
+                "enabled": features.devices,
+                "required": access.require_device,
+            },
+            "rules": rules,
+        }),
+        pairings: channels.then(|| hardshell_channels::Pairings::new(pairing.clone())),
+        features: serde_json::json!({
+            "channels": channels,
+            "agent": features.agent,
+            "upstream": features.upstream,
+            "exec": features.exec,
+            "browser": features.browser,
+            "passkeys": features.passkeys,
+            "devices": features.devices,
+        }),
     }
 }
 

@@ -76,6 +76,25 @@ pub struct EdgeState {
     pub(crate) browser: Option<Arc<hardshell_browser::CdpService>>,
     /// The agent's browsers' screenshots (the browser's), shown in its chats.
     pub(crate) screenshots: Option<Arc<hardshell_browser::Screenshots>>,
+    /// What the admin page reads besides the stores above.
+    pub(crate) admin: AdminReads,
+}
+
+/// What the admin page (`routes/admin/`) reads that no other route needs.
+pub(crate) struct AdminReads {
+    /// The model gateway's spend ledger; the edge only reads it.
+    pub ledger: hardshell_llm::UsageLedger,
+    /// `[llm] monthly_cap_usd`.
+    pub spend_cap_usd: Option<f64>,
+    /// One audit verification at a time: each reads every log whole.
+    pub verifying: tokio::sync::Mutex<()>,
+    /// The access configuration as the overview shows it: methods and rules,
+    /// never a secret (made once, at start).
+    pub access: serde_json::Value,
+    /// Which parts this edge runs, for the page to show or hide its sections.
+    pub features: serde_json::Value,
+    /// The chat platforms' pairings, when one is enabled.
+    pub pairings: Option<hardshell_channels::Pairings>,
 }
 
 /// The OIDC client, discovered on first use so a provider that is briefly down

@@ -150,6 +150,18 @@ pub struct Question {
     pub reason: Option<&'static str>,
 }
 
+/// A question waiting for its answer ([`ExecService::waiting_everywhere`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub session: String,
+    pub approval: String,
+    /// The command as the edge holds it (the agent wrote it: untrusted text).
+    pub command: String,
+    pub reason: Option<&'static str>,
+    /// Unanswered for this long more, it expires.
+    pub expires_in: Duration,
+}
+
 /// Why a command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RunDecision {
@@ -502,6 +514,26 @@ impl ExecService {
             .filter(|(_, question)| question.session == session && question.reply.is_some())
             .map(|(id, question)| (id.clone(), question.command.clone()))
             .collect()
+    }
+
+    /// Every question waiting for an answer, in every session, oldest
+    /// deadline first: for the admin page.
+    pub fn waiting_everywhere(&self) -> Vec<Waiting> {
+        self.expire();
+        let now = Instant::now();
+        let mut waiting: Vec<Waiting> = lock(&self.pending)
+            .iter()
+            .filter(|(_, question)| question.reply.is_some())
+            .map(|(id, question)| Waiting {
+                session: question.session.clone(),
+                approval: id.clone(),
+                command: question.command.clone(),
+                reason: question.reason,
+                expires_in: question.deadline.saturating_duration_since(now),
+            })
+            .collect();
+        waiting.sort_by_key(|question| question.expires_in);
+        waiting
     }
 
     /// Runs `command` as `workspace_run`, which ends with it, announcing it

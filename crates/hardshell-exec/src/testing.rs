@@ -100,6 +100,12 @@ impl ToolShell for Arc<RecordingShell> {
 }
 
 impl RecordingShell {
+    /// The commands it was asked to run, in order.
+    pub fn ran(&self) -> Vec<String> {
+        let runs = self.runs.lock().unwrap();
+        runs.iter().map(|run| run.command.clone()).collect()
+    }
+
     /// Puts `bytes` at `path` (under `/workspace/`) of `session`'s workspace.
     pub fn put(&self, session: &str, path: &str, bytes: &[u8]) {
         self.files.lock().unwrap().insert(
@@ -223,8 +229,7 @@ impl Harness {
 
     /// The commands the shell was asked to run, in order.
     pub fn ran(&self) -> Vec<String> {
-        let runs = self.shell.runs.lock().unwrap();
-        runs.iter().map(|run| run.command.clone()).collect()
+        self.shell.ran()
     }
 
     /// The exec records written so far, as JSON.

@@ -228,6 +228,101 @@ pub(crate) fn remove_stale() -> usize {
     removed
 }
 
+/// A shell running now, as its cgroups account for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShellUsage {
+    /// The cgroup's name: the shell's name and a random suffix, e.g.
+    /// `exec-web-1a2b-3c4d5e6f7a8b`.
+    pub cgroup: String,
+    pub processes: u64,
+    pub memory_bytes: u64,
+    /// CPU time used so far; `None` where the host does not account it.
+    pub cpu_usec: Option<u64>,
+}
+
+/// Every shell of this host's hardshell that has a process now, with what it
+/// uses: read from the cgroups the supervisors made (a shell cannot name or
+/// move its own). Empty when there are none or the tree is not there.
+pub fn running_shells() -> Vec<ShellUsage> {
+    let unified = Path::new(ROOT).join("cgroup.controllers").exists();
+    let parent = |controller: &str| match unified {
+        true => Path::new(ROOT).join("hardshell"),
+        false => Path::new(ROOT).join(controller).join("hardshell"),
+    };
+    let mut shells = Vec::new();
+    for entry in std::fs::read_dir(parent("memory"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        let memory = entry.path();
+        if !memory.is_dir() {
+            continue;
+        }
+        let processes = std::fs::read_to_string(memory.join("cgroup.procs"))
+            .unwrap_or_default()
+            .lines()
+            .count() as u64;
+        if processes == 0 {
+            continue;
+        }
+        let (memory_file, cpu_usec) = if unified {
+            (
+                "memory.current",
+                Some(counter(&memory.join("cpu.stat"), "usage_usec")),
+            )
+        } else {
+            // cpuacct mounted with cpu (nanoseconds), else what the processes
+            // there now used (those that ended are not counted).
+            let usage = std::fs::read_to_string(parent("cpu").join(&name).join("cpuacct.usage"))
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .map(|ns| ns / 1000)
+                .or_else(|| processes_cpu_usec(&memory.join("cgroup.procs")));
+            ("memory.usage_in_bytes", usage)
+        };
+        let memory_bytes = std::fs::read_to_string(memory.join(memory_file))
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(0);
+        shells.push(ShellUsage {
+            cgroup: name,
+            processes,
+            memory_bytes,
+            cpu_usec,
+        });
+    }
+    shells.sort_by(|a, b| a.cgroup.cmp(&b.cgroup));
+    shells
+}
+
+/// The CPU time (user and system) of the processes listed in `procs`, from
+/// `/proc/<pid>/stat`, in microseconds; `None` when none could be read.
+fn processes_cpu_usec(procs: &Path) -> Option<u64> {
+    // USER_HZ: 100 on every Linux architecture hardshell runs on.
+    const TICK_USEC: u64 = 10_000;
+    let mut ticks = None;
+    for pid in std::fs::read_to_string(procs).unwrap_or_default().lines() {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) else {
+            continue;
+        };
+        // Fields after the command (which may hold spaces and parentheses):
+        // state is field 3, utime 14 and stime 15.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let used = |at: usize| fields.get(at).and_then(|f| f.parse::<u64>().ok());
+        if let (Some(user), Some(system)) = (used(11), used(12)) {
+            ticks = Some(ticks.unwrap_or(0) + user + system);
+        }
+    }
+    ticks.map(|ticks: u64| ticks.saturating_mul(TICK_USEC))
+}
+
 fn make_dir(path: &Path) -> io::Result<()> {
     match std::fs::create_dir_all(path) {
         Ok(()) => Ok(()),

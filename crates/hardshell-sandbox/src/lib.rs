@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+pub use cgroup::{ShellUsage, running_shells};
 pub use supervisor::{Running, Stopper, host_ids, spawn, spawn_inbound, spawn_serving};
 
 /// The descriptor a workload started with [`spawn_serving`] has its listening

@@ -208,6 +208,42 @@ async fn its_cgroups_are_gone_after_it_ends() {
     assert!(mine().is_empty(), "{:?}", mine());
 }
 
+#[tokio::test]
+async fn a_running_shell_is_listed_with_what_it_uses_and_gone_once_ended() {
+    let shell = Shell::new();
+    let mut policy = policy(&shell);
+    policy.name = format!("usage-{}", std::process::id());
+    // Busy for a moment, then holding 8 MiB: CPU time and memory to see.
+    let script = "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; \
+                  head -c 8388608 /dev/zero | tail -c 8388608 > /dev/null & \
+                  exec sleep 30";
+    let (running, _out) = common::start(&policy, &["sh", "-c", script]).await;
+    let mine = || {
+        hardshell_sandbox::running_shells()
+            .into_iter()
+            .find(|usage| usage.cgroup.starts_with(&format!("{}-", policy.name)))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let usage = loop {
+        if let Some(usage) = mine()
+            && usage.cpu_usec.is_some_and(|cpu| cpu > 0)
+        {
+            break usage;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not listed with CPU time: {:?}",
+            mine()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(usage.processes >= 2, "{usage:?}");
+    assert!(usage.memory_bytes > 0, "{usage:?}");
+    running.terminate();
+    running.wait().await.unwrap();
+    assert_eq!(mine(), None);
+}
+
 /// A host process kept in a cgroup below a shell's, out of reach of the
 /// shell's kill; killed and its cgroup removed when dropped, pass or fail.
 struct Lingering {

@@ -1,7 +1,14 @@
-//! Administration over HTTP: API tokens and metrics. Issuing a token weakens
-//! security (a new credential exists), so it needs a fresh interactive login;
-//! listing and revoking need an admin. Every change is written to the audit log
-//! before it is answered.
+//! Administration over HTTP: API tokens and metrics here; the admin page's
+//! other views in `admin/`. Issuing a token weakens security (a new credential
+//! exists), so it needs a fresh interactive login; listing and revoking need an
+//! admin. Every change is written to the audit log before it is answered.
+
+mod activity;
+mod approvals;
+mod audit;
+mod overview;
+mod pairing;
+mod passkeys;
 
 use std::time::Duration;
 
@@ -18,6 +25,12 @@ use crate::routes::{Context, RoutesBuilder};
 const MAX_ADMIN_BODY: usize = 16 * 1024;
 
 pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
+    let routes = overview::register(routes);
+    let routes = activity::register(routes);
+    let routes = audit::register(routes);
+    let routes = approvals::register(routes);
+    let routes = passkeys::register(routes);
+    let routes = pairing::register(routes);
     routes
         .route(Method::GET, "/admin/tokens", list_tokens)
         .route(Method::POST, "/admin/tokens", create_token)

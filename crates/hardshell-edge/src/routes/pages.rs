@@ -2,7 +2,8 @@
 //! read from disk at request time and nothing is fetched from elsewhere.
 //!
 //! The pages are public: they hold no data, and their scripts ask the APIs,
-//! which check the caller. They are assets (`RoutesBuilder::asset`): constant,
+//! which check the caller. The admin page (`/admin`) is served whatever is
+//! behind the edge: its APIs are the edge's (`routes/admin.rs`). They are assets (`RoutesBuilder::asset`): constant,
 //! and not charged to the request rate limits. The chat page (`/`) is served
 //! only when the edge runs the built-in agent; with an `[upstream]`, `/` belongs
 //! to the upstream.
@@ -24,6 +25,12 @@ const CHAT_HTML: &str = include_str!("../../assets/chat.html");
 const CHAT_JS: &str = include_str!("../../assets/chat.js");
 const CHAT_CSS: &str = include_str!("../../assets/chat.css");
 const MARKDOWN_JS: &str = include_str!("../../assets/markdown.js");
+const ADMIN_HTML: &str = include_str!("../../assets/admin.html");
+const ADMIN_KIT_JS: &str = include_str!("../../assets/admin-kit.js");
+const ADMIN_ACTIVITY_JS: &str = include_str!("../../assets/admin-activity.js");
+const ADMIN_PAIRING_JS: &str = include_str!("../../assets/admin-pairing.js");
+const ADMIN_JS: &str = include_str!("../../assets/admin.js");
+const ADMIN_CSS: &str = include_str!("../../assets/admin.css");
 
 const HTML: &str = "text/html; charset=utf-8";
 const JAVASCRIPT: &str = "text/javascript; charset=utf-8";
@@ -34,6 +41,12 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
         .asset("/login", login_page)
         .asset("/login.js", login_script)
         .asset("/login.css", login_style)
+        .asset("/admin", admin_page)
+        .asset("/admin/admin-kit.js", admin_kit_script)
+        .asset("/admin/admin-activity.js", admin_activity_script)
+        .asset("/admin/admin-pairing.js", admin_pairing_script)
+        .asset("/admin/admin.js", admin_script)
+        .asset("/admin/admin.css", admin_style)
 }
 
 /// The web chat with the built-in agent (its API is `routes/chat.rs`).
@@ -99,4 +112,28 @@ async fn chat_style(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResp
 
 async fn markdown_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
     asset(MARKDOWN_JS, JAVASCRIPT)
+}
+
+async fn admin_page(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(ADMIN_HTML, HTML)
+}
+
+async fn admin_kit_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(ADMIN_KIT_JS, JAVASCRIPT)
+}
+
+async fn admin_activity_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(ADMIN_ACTIVITY_JS, JAVASCRIPT)
+}
+
+async fn admin_pairing_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(ADMIN_PAIRING_JS, JAVASCRIPT)
+}
+
+async fn admin_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(ADMIN_JS, JAVASCRIPT)
+}
+
+async fn admin_style(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(ADMIN_CSS, CSS)
 }

@@ -1,6 +1,8 @@
 //! The edge over real sockets, with a real upstream on loopback.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod admin;
+mod admin_page;
 mod audit;
 mod browser_origin;
 mod chat_page;

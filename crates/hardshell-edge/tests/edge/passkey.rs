@@ -28,7 +28,7 @@ async fn post(edge: &TestEdge, path: &str, body: &serde_json::Value) -> Reply {
 }
 
 /// Registers `device` through the endpoints with the first setup link.
-async fn register(edge: &TestEdge, device: &mut SoftPasskey, token: &str) -> Reply {
+pub(crate) async fn register(edge: &TestEdge, device: &mut SoftPasskey, token: &str) -> Reply {
     let started = post(
         edge,
         "/auth/passkey/register/start",

@@ -46,6 +46,9 @@ pub struct TestEdge {
     pub control: Option<std::path::PathBuf>,
     /// The agent's turns for the chat channels, when the agent runs.
     pub turns: Option<hardshell_edge::ChatTurns>,
+    /// The edge's audit log, which the other parts of its process (the egress
+    /// brokers, exec) record in too.
+    pub audit: Arc<AuditLog>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
     _store: TestStore,
@@ -111,9 +114,19 @@ impl TestEdge {
         extra: &str,
         agent: &std::path::Path,
     ) -> (Self, Arc<hardshell_exec::testing::RecordingShell>) {
+        Self::start_with_exec_keys("", extra, agent).await
+    }
+
+    /// Like `start_with_exec`, with `edge_keys` in `[edge]` (a browser test's
+    /// listener and public URL).
+    pub async fn start_with_exec_keys(
+        edge_keys: &str,
+        extra: &str,
+        agent: &std::path::Path,
+    ) -> (Self, Arc<hardshell_exec::testing::RecordingShell>) {
         let shell = Arc::new(Mutex::new(None));
         let edge = Self::build(
-            "",
+            edge_keys,
             extra,
             None,
             None,
@@ -209,7 +222,7 @@ impl TestEdge {
             config: &config,
             store: &store,
             signer,
-            audit,
+            audit: audit.clone(),
             oidc_client_secret: oidc_secret.map(|secret| {
                 hardshell_auth::ClientSecret::new(zeroize::Zeroizing::new(secret.to_owned()))
             }),
@@ -261,6 +274,7 @@ impl TestEdge {
             public_key,
             control,
             turns,
+            audit,
             stop: Some(stop),
             server: Some(server),
             _store: test_store,

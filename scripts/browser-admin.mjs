@@ -1,0 +1,669 @@
+// Drives the admin page (/admin) in a real headless Chromium, as its owner
+// would: the page, its scripts, its policy and every answer come from the real
+// edge. Run by hardshell-edge's admin page test; not for anything else.
+//
+//   PLAYWRIGHT_HOME=$INFRA/node node scripts/browser-admin.mjs \
+//     --edge http://localhost:PORT --session <a session cookie from a fresh login> \
+//     --stale-session <a session cookie whose login is an hour old> \
+//     --screenshot-dir DIR [--cookie-name NAME] \
+//     [--approve <approval id>]... [--deny <approval id>]... \
+//     [--pairing-code CODE [--pairing-sender platform:id]]
+//
+// The session cookie is `hs_session` on http and `__Host-hs_session` on https
+// (the edge's cookies.rs); --cookie-name overrides that.
+//
+// Steps: (a) without a cookie, /admin ends at /login?next=/admin; (b) with the
+// fresh session every section loads, and what the page shows is recorded (the
+// subject, the audit verification, the first audit page, the spend bars, the
+// waiting approvals, the requests chart's summary and bars from their data-*
+// attributes, the rows of where shells connected and of the shells running),
+// with DIR/admin-desktop.png (1280x800) and DIR/admin-phone.png (390x844),
+// where the page must not be wider than the phone; (c) a chat token
+// `page-token` is created: its secret is shown once, copied, and gone after
+// Done and after a reload; (d) it is revoked with the two-step button; (e) a
+// passkey setup link is made; (f)
+// each --approve id gets "Run it", each --deny id "Don't run", and leaves the
+// list; (g) the audit filter by type token_created, then also by the principal
+// nobody-at-all; (h) with the stale session, creating a token is refused with
+// a "Sign in again" link, and the token list does not grow; (i) the requests
+// chart switched to the last hour, and its bars counted; (j) only with
+// --pairing-code: the chat platforms' requests waiting are recorded (the page
+// must not show the code anywhere; with --pairing-sender, that sender must be
+// among them), CODE is approved as a guest, the sender (--pairing-sender, or
+// the one the edge paired) must show in the paired list, and is then revoked
+// with the two-step button.
+//
+// The JSON's `requests` is every request the page made ("METHOD /path"); the
+// requests chart is `requests_chart` ({summary, bars: [{at, served, refused,
+// client_errors, server_errors}]}), with `egress` ([{host, shell, decision,
+// count, reason}]) and `shells` ([{cgroup, processes, memory, cpu}]) as the
+// cells show them, and `requests_hour_bars` from (i). `hidden_sections` names
+// the sections hidden on their API's 404 (`pairing` without a chat platform).
+// Only with (j): `pairing_pending` (the senders waiting, as shown),
+// `pairing_paired` and `pairing_after_revoke` (the paired list, [{sender,
+// role}], after approving and after revoking) and `pairing_messages`
+// ({approved, confirm, revoked}: the status line after each, the armed
+// Revoke button's label).
+//
+// Throughout, a console error, a policy (CSP or Trusted Types) violation, a
+// script error, a dialog, a failed request, a request to any other origin, or
+// an error status the step does not expect is a failure. Prints one line of
+// JSON with what was recorded; the test judges it. On failure prints
+// `browser-admin: <what failed>` on stderr, saves DIR/admin-failure.png and
+// exits 1.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright } from './browser-common.mjs';
+
+const DESKTOP = { width: 1280, height: 800 };
+const PHONE = { width: 390, height: 844 };
+const STEP_TIMEOUT_MS = 20_000;
+const LOGIN = '/login?next=/admin';
+const TOKEN_NAME = 'page-token';
+
+const { values: args } = parseArgs({
+  options: {
+    edge: { type: 'string' },
+    session: { type: 'string' },
+    'stale-session': { type: 'string' },
+    'screenshot-dir': { type: 'string' },
+    'cookie-name': { type: 'string' },
+    approve: { type: 'string', multiple: true, default: [] },
+    deny: { type: 'string', multiple: true, default: [] },
+    'pairing-code': { type: 'string' },
+    'pairing-sender': { type: 'string' },
+  },
+});
+for (const name of ['edge', 'session', 'stale-session', 'screenshot-dir']) {
+  if (!args[name]) {
+    fail(`--${name} is required`);
+  }
+}
+if (args['pairing-sender'] && !args['pairing-code']) {
+  fail('--pairing-sender needs --pairing-code');
+}
+const edge = new URL(args.edge);
+const cookieName = args['cookie-name'] ?? (edge.protocol === 'https:' ? '__Host-hs_session' : 'hs_session');
+const dir = args['screenshot-dir'];
+
+function fail(message) {
+  console.error(`browser-admin: ${message}`);
+  process.exit(1);
+}
+
+const at = (path) => new URL(path, edge).href;
+// An attribute value in a selector (ids are hex or names; JSON's escapes are CSS's for those).
+const quoted = (value) => JSON.stringify(String(value));
+
+// --- watching the page -------------------------------------------------------------
+
+const problems = [];
+const requests = new Set();
+let current = null; // the page a failure screenshot shows
+
+// The error statuses a step expects, by context: a visitor is refused (401),
+// an optional feature may be off (404 on its list), and the stale login's
+// token is refused (403). Anything else at or above 400 is a failure.
+function expected(label, method, path, status) {
+  if (path === '/favicon.ico') {
+    return true; // a browser may ask on its own; the page never does
+  }
+  if (label === 'visitor') {
+    return status === 401;
+  }
+  const optional = ['/admin/approvals', '/admin/devices', '/admin/passkeys', '/admin/pairing'];
+  if (status === 404 && method === 'GET' && optional.includes(path)) {
+    return true;
+  }
+  return label === 'stale' && status === 403 && method === 'POST' && path === '/admin/tokens';
+}
+
+function watch(page, label) {
+  page.on('console', (message) => {
+    // A failed load says so on the console too; its status is judged below,
+    // where the URL and method are known.
+    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
+      problems.push(`${label} console: ${message.text()}`);
+    }
+  });
+  page.on('pageerror', (error) => problems.push(`${label} script error: ${error.message}`));
+  page.on('dialog', (dialog) => {
+    problems.push(`${label}: a dialog opened: ${dialog.message()}`);
+    dialog.dismiss().catch(() => {});
+  });
+  page.on('request', (request) => {
+    const url = new URL(request.url());
+    if (url.origin !== edge.origin) {
+      problems.push(`${label}: a request to another origin: ${request.url()}`);
+      return;
+    }
+    requests.add(`${request.method()} ${url.pathname}`);
+  });
+  page.on('requestfailed', (request) => {
+    // ERR_ABORTED: the page navigated away (to the login page, or a reload)
+    // while the request was open.
+    const why = request.failure()?.errorText ?? '';
+    if (!why.includes('ERR_ABORTED')) {
+      problems.push(`${label}: ${request.method()} ${request.url()} failed: ${why}`);
+    }
+  });
+  page.on('response', (response) => {
+    const url = new URL(response.url());
+    const method = response.request().method();
+    if (response.status() >= 400 && !expected(label, method, url.pathname, response.status())) {
+      problems.push(`${label}: ${method} ${url.pathname}${url.search} answered ${response.status()}`);
+    }
+  });
+}
+
+// A context with the session cookie (or none), its traps set before the page's
+// own scripts run, and one page in it.
+async function open(browser, label, session) {
+  const context = await browser.newContext({ viewport: DESKTOP });
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: edge.origin });
+  if (session) {
+    await context.addCookies([{ name: cookieName, value: session, url: edge.origin, httpOnly: true, sameSite: 'Strict' }]);
+  }
+  // A policy violation means the page tried something its policy refuses;
+  // reported through a binding, so a reload does not lose it.
+  await context.exposeFunction('hardshellViolation', (text) => problems.push(`${label} policy violation: ${text}`));
+  await context.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (event) => {
+      window.hardshellViolation(`${event.violatedDirective}: ${event.blockedURI || '(inline)'} `
+        + `at ${event.sourceFile}:${event.lineNumber}`);
+    });
+  });
+  const page = await context.newPage();
+  watch(page, label);
+  current = page;
+  return { context, page };
+}
+
+async function must(what, check) {
+  try {
+    return await check();
+  } catch (error) {
+    throw new Error(`${what}: ${error.message.split('\n')[0]}`);
+  }
+}
+
+async function ready(page) {
+  await must('the admin page did not finish loading (body[data-state=ready])', () =>
+    page.waitForSelector('body[data-state="ready"]'));
+}
+
+// The section's loads have ended (admin.js marks a loading section aria-busy).
+async function settled(page, section) {
+  await page.waitForFunction((id) => !document.getElementById(id).hasAttribute('aria-busy'), section);
+}
+
+// Clicks `selector` and returns the response to `method path` it caused.
+async function clickFor(page, selector, method, path) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === method && new URL(r.url()).pathname === path),
+    page.click(selector),
+  ]);
+  return response;
+}
+
+// --- what the page shows ------------------------------------------------------------------
+
+function auditRows() {
+  return [...document.querySelectorAll('#audit-rows tr')].map((row) => ({
+    seq: row.querySelector('td.seq')?.textContent ?? null,
+    type: row.querySelector('td.type')?.textContent ?? null,
+    principal: row.querySelector('td.principal')?.textContent ?? null,
+    details: row.querySelector('td.details')?.textContent ?? null,
+  }));
+}
+
+function shownApprovals() {
+  return [...document.querySelectorAll('#approval-list [data-approval]')].map((item) => ({
+    approval: item.dataset.approval,
+    session: item.dataset.session,
+    command: item.querySelector('.approval-command')?.textContent ?? null,
+  }));
+}
+
+// The requests chart: its bars as their data-* attributes say (numbers), oldest first.
+function requestsChart() {
+  return {
+    summary: document.getElementById('requests-summary').textContent,
+    bars: [...document.querySelectorAll('#requests-chart g.requests-bar')].map((bar) => ({
+      at: bar.dataset.at,
+      served: Number(bar.dataset.served),
+      refused: Number(bar.dataset.refused),
+      client_errors: Number(bar.dataset.clientErrors),
+      server_errors: Number(bar.dataset.serverErrors),
+    })),
+  };
+}
+
+// The rows of where shells connected and of the shells running, as their cells read.
+function activityRows() {
+  const cells = (selector, names) => [...document.querySelectorAll(selector)].map((row) =>
+    Object.fromEntries(names.map(([name, cell]) => [name, row.querySelector(`td.${cell}`)?.textContent ?? null])));
+  return {
+    egress: cells('#egress-rows tr', [['host', 'host'], ['shell', 'shell'], ['decision', 'decision'],
+      ['count', 'count'], ['reason', 'reason']]),
+    shells: cells('#shell-rows tr', [['cgroup', 'cgroup'], ['processes', 'processes'], ['memory', 'memory'],
+      ['cpu', 'cpu']]),
+  };
+}
+
+function shownTokens() {
+  return [...document.querySelectorAll('#token-list [data-token]')].map((item) => ({
+    id: item.dataset.token,
+    name: item.querySelector('.item-name')?.textContent ?? null,
+    status: item.dataset.status,
+  }));
+}
+
+// The senders waiting to be paired, and those paired, as the lists show them.
+function shownPairing() {
+  const items = (list) => [...document.querySelectorAll(`#${list} li[data-sender]`)];
+  return {
+    pending: items('pairing-pending').map((item) => item.querySelector('.item-name')?.textContent ?? null),
+    paired: items('pairing-list').map((item) => ({
+      sender: item.querySelector('.item-name')?.textContent ?? null,
+      role: item.dataset.role,
+    })),
+  };
+}
+
+// Whether a pairing code is anywhere on the page but the field it is typed
+// in: in the text or the markup, as given or as the edge reads it.
+function codeShown(code) {
+  const spellings = [code, code.replace(/[\s-]/g, '').toUpperCase()];
+  const text = document.body.innerText;
+  const markup = document.documentElement.outerHTML;
+  return spellings.some((spelling) => text.includes(spelling) || markup.includes(spelling));
+}
+
+// Where a secret could still be on the page: its text, any field's value, the markup.
+function secretLeft(secret) {
+  return {
+    element: document.getElementById('token-secret') !== null,
+    text: document.body.innerText.includes(secret),
+    fields: [...document.querySelectorAll('input, textarea')].some((field) => field.value.includes(secret)),
+    markup: document.documentElement.outerHTML.includes(secret),
+  };
+}
+
+// --- the steps ------------------------------------------------------------------------------
+
+// (a) No cookie: the page's first API answer is 401, and it goes to the login page.
+async function visitorIsSentToLogin(browser) {
+  const { context, page } = await open(browser, 'visitor', null);
+  await page.goto(at('/admin'));
+  await must(`a visitor without a session did not end at ${LOGIN}`, () =>
+    page.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('next') === '/admin'));
+  const url = new URL(page.url());
+  await context.close();
+  return url.pathname + url.search;
+}
+
+// (b) What the fresh owner sees, on a desktop and on a phone.
+async function ownerView(page) {
+  await page.goto(at('/admin'));
+  await ready(page);
+  const shown = await page.evaluate(() => ({
+    subject: document.getElementById('overview-subject').textContent,
+    fresh: document.getElementById('overview-fresh').textContent,
+    hidden_sections: [...document.querySelectorAll('main > section[hidden]')].map((section) => section.id),
+    audit_verify: document.getElementById('audit-verify-result').innerText,
+    statuses: Object.fromEntries([...document.querySelectorAll('main > section')].map((section) =>
+      [section.id, section.querySelector('.status')?.textContent ?? ''])),
+    spend: {
+      summary: document.getElementById('spend-summary').textContent,
+      bars: [...document.querySelectorAll('#spend-chart .spend-bar')].map((bar) => ({
+        label: bar.querySelector('.bar-label')?.textContent ?? null,
+        amount: bar.querySelector('.bar-amount')?.textContent ?? null,
+      })),
+      cap: document.querySelector('#spend-chart .cap-label')?.textContent ?? null,
+      empty: document.querySelector('#spend-chart > p')?.textContent ?? null,
+    },
+  }));
+  shown.audit_rows = await page.evaluate(auditRows);
+  shown.approvals = await page.evaluate(shownApprovals);
+  shown.requests_chart = await page.evaluate(requestsChart);
+  Object.assign(shown, await page.evaluate(activityRows));
+  await page.screenshot({ path: join(dir, 'admin-desktop.png'), fullPage: true });
+
+  await page.setViewportSize(PHONE);
+  // The spend chart is redrawn for the new width on the next frame.
+  await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done))));
+  const scrollWidth = await page.evaluate(() => document.documentElement.scrollWidth);
+  await page.screenshot({ path: join(dir, 'admin-phone.png'), fullPage: true });
+  await page.setViewportSize(DESKTOP);
+  if (scrollWidth > PHONE.width) {
+    throw new Error(`at ${PHONE.width} px the page is ${scrollWidth} px wide`);
+  }
+  shown.phone_scroll_width = scrollWidth;
+  return shown;
+}
+
+// (c) A new token: shown once, copied, and gone after Done and after a reload.
+async function tokenShownOnce(page) {
+  await page.fill('#token-name', TOKEN_NAME);
+  await page.selectOption('#token-scope', 'chat');
+  await page.fill('#token-days', '7');
+  const response = await clickFor(page, '#token-create', 'POST', '/admin/tokens');
+  if (response.status() !== 201) {
+    throw new Error(`creating ${TOKEN_NAME} answered ${response.status()}`);
+  }
+  const created = await response.json();
+  await must('the new token is not shown', () => page.waitForSelector('#token-secret'));
+  const secret = await page.textContent('#token-secret');
+  if (!secret || secret !== created.token) {
+    throw new Error('the token shown is not the token the edge made');
+  }
+  await page.click('#token-secret-copy');
+  await page.waitForFunction(() => document.getElementById('token-secret-copy')?.textContent !== 'Copy');
+  const copied = await page.evaluate(() => navigator.clipboard.readText());
+  if (copied !== secret) {
+    throw new Error('Copy did not put the token on the clipboard');
+  }
+  await settled(page, 'tokens');
+  const listed = await page.evaluate(shownTokens);
+
+  await page.click('#token-secret-done');
+  const afterDone = await page.evaluate(secretLeft, secret);
+  await page.reload();
+  await ready(page);
+  const afterReload = await page.evaluate(secretLeft, secret);
+  for (const [when, left] of [['after Done', afterDone], ['after a reload', afterReload]]) {
+    const where = Object.entries(left).filter(([, found]) => found).map(([place]) => place);
+    if (where.length) {
+      throw new Error(`the token is still on the page ${when} (${where.join(', ')})`);
+    }
+  }
+  const tokens = await page.evaluate(shownTokens);
+  const mine = tokens.find((token) => token.id === created.id);
+  if (!mine || mine.name !== TOKEN_NAME || mine.status !== 'active') {
+    throw new Error(`after a reload the list shows the new token as ${JSON.stringify(mine ?? null)}`);
+  }
+  return {
+    id: created.id,
+    shown: secret,
+    copied: copied === secret,
+    listed_after_create: listed.some((token) => token.id === created.id),
+    after_done: afterDone,
+    after_reload: afterReload,
+    listed: mine,
+  };
+}
+
+// (d) Revoked with the two-step button: the first click only asks.
+async function revokeToken(page, id) {
+  const button = page.locator(`button[data-revoke-token=${quoted(id)}]`);
+  let deletes = 0;
+  const count = (request) => {
+    if (request.method() === 'DELETE' && new URL(request.url()).pathname === `/admin/tokens/${id}`) {
+      deletes += 1;
+    }
+  };
+  page.on('request', count);
+  await button.click();
+  const confirmLabel = await button.textContent();
+  await page.waitForTimeout(300); // long enough for a request the first click should not have made
+  const deletesAfterFirstClick = deletes;
+  await button.click();
+  await must('the revoked token is not shown as revoked', () =>
+    page.waitForSelector(`#token-list [data-token=${quoted(id)}][data-status="revoked"]`));
+  page.off('request', count);
+  if (deletesAfterFirstClick !== 0) {
+    throw new Error('the first click on Revoke revoked the token');
+  }
+  return {
+    confirm_label: confirmLabel,
+    status: await page.textContent('#tokens-status'),
+    listed: (await page.evaluate(shownTokens)).find((token) => token.id === id),
+  };
+}
+
+// (e) "Add another passkey": the setup link, shown once. Null when passkeys are off.
+async function setupLink(page) {
+  if (await page.isHidden('#passkeys')) {
+    return null;
+  }
+  const response = await clickFor(page, '#passkey-add', 'POST', '/admin/passkeys/setup-link');
+  if (response.status() !== 201) {
+    throw new Error(`making a setup link answered ${response.status()}`);
+  }
+  await must('the setup link is not shown', () => page.waitForSelector('#setup-link'));
+  const link = await page.textContent('#setup-link');
+  await page.click('#setup-link-done');
+  if (await page.locator('#setup-link').count()) {
+    throw new Error('the setup link is still shown after Done');
+  }
+  await settled(page, 'passkeys');
+  return link;
+}
+
+// (f) Each approval the caller names is answered on the page and leaves the list.
+async function answerApprovals(page) {
+  const answered = [];
+  const wanted = [
+    ...args.approve.map((id) => ({ id, answer: 'approve', attribute: 'data-approve', clicks: 1 })),
+    ...args.deny.map((id) => ({ id, answer: 'deny', attribute: 'data-deny', clicks: 2 })),
+  ];
+  for (const { id, answer, attribute, clicks } of wanted) {
+    const item = `#approval-list [data-approval=${quoted(id)}]`;
+    await must(`approval ${id} is not shown`, () => page.waitForSelector(item));
+    const command = await page.textContent(`${item} .approval-command`);
+    const button = page.locator(`button[${attribute}=${quoted(id)}]`);
+    for (let click = 0; click < clicks; click += 1) {
+      await button.click();
+    }
+    await must(`approval ${id} stayed in the list after "${answer}"`, () =>
+      page.waitForSelector(item, { state: 'detached' }));
+    answered.push({ approval: id, answer, command, status: await page.textContent('#approvals-status') });
+  }
+  return answered;
+}
+
+// (g) The audit filter: by type, then also by a principal that never acted.
+async function filterAudit(page) {
+  const apply = async () => {
+    const response = await clickFor(page, '#audit-apply', 'GET', '/admin/audit');
+    await settled(page, 'audit');
+    return { status: response.status(), query: new URL(response.url()).search };
+  };
+  await page.selectOption('#audit-type', 'token_created');
+  const byType = await apply();
+  const typeRows = await page.evaluate(auditRows);
+  await page.fill('#audit-principal', 'nobody-at-all');
+  const byPrincipal = await apply();
+  const principalRows = await page.locator('#audit-rows tr').count();
+  return {
+    type_query: byType.query,
+    type_rows: typeRows,
+    principal_query: byPrincipal.query,
+    principal_rows: principalRows,
+    principal_empty_shown: await page.isVisible('#audit-empty'),
+  };
+}
+
+// (h) A login an hour old may look, but not add a way in: creating a token is
+// refused with a way to sign in again, and no token appears.
+async function staleLogin(browser) {
+  const { context, page } = await open(browser, 'stale', args['stale-session']);
+  await page.goto(at('/admin'));
+  await ready(page);
+  const fresh = await page.textContent('#overview-fresh');
+  const before = await page.locator('#token-list [data-token]').count();
+  await page.fill('#token-name', 'stale-token');
+  await page.selectOption('#token-scope', 'chat');
+  await page.fill('#token-days', '7');
+  const response = await clickFor(page, '#token-create', 'POST', '/admin/tokens');
+  await settled(page, 'tokens');
+  await must('no reason is shown for the refused token', () =>
+    page.waitForFunction(() => document.getElementById('tokens-status').textContent.trim() !== ''));
+  const shown = {
+    fresh,
+    status: response.status(),
+    message: await page.textContent('#tokens-status'),
+    sign_in_again: await page.locator(`#tokens-status a[href=${quoted(LOGIN)}]`).count() > 0,
+    secret_shown: await page.locator('#token-secret').count() > 0,
+    tokens_before: before,
+  };
+  await page.reload();
+  await ready(page);
+  shown.tokens_after = await page.locator('#token-list [data-token]').count();
+  await context.close();
+  if (response.status() < 400 || shown.secret_shown) {
+    throw new Error(`a login an hour old created a token (answered ${response.status()})`);
+  }
+  return shown;
+}
+
+// (i) The requests chart for the last hour: a bar a minute.
+async function requestsLastHour(page) {
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => {
+      const url = new URL(r.url());
+      return url.pathname === '/admin/requests' && url.searchParams.get('hours') === '1';
+    }),
+    page.selectOption('#requests-hours', '1'),
+  ]);
+  if (response.status() !== 200) {
+    throw new Error(`the last hour's requests answered ${response.status()}`);
+  }
+  await settled(page, 'requests');
+  return page.locator('#requests-chart g.requests-bar').count();
+}
+
+// (j) A chat platform's request, approved by the code its sender was given and
+// then revoked. The page lists who waits, never a code.
+async function pairAndRevoke(page, code, wantedSender) {
+  if (await page.isHidden('#pairing')) {
+    throw new Error('--pairing-code was given, but the chat platforms section is hidden');
+  }
+  await settled(page, 'pairing');
+  if (wantedSender) {
+    await must(`${wantedSender} is not shown as waiting`, () =>
+      page.waitForSelector(`#pairing-pending li[data-sender=${quoted(wantedSender)}]`));
+  }
+  const { pending } = await page.evaluate(shownPairing);
+  if (await page.evaluate(codeShown, code)) {
+    throw new Error('the page shows the pairing code before it is typed');
+  }
+  // After the status line's action has ended: act() empties it when it starts.
+  const said = () => page.waitForFunction(() =>
+    document.getElementById('pairing-status').textContent.trim() !== '');
+
+  await page.fill('#pairing-code', code);
+  await page.selectOption('#pairing-role', 'guest');
+  const response = await clickFor(page, '#pairing-approve', 'POST', '/admin/pairing/approve');
+  if (response.status() !== 201) {
+    throw new Error(`approving the pairing code answered ${response.status()}: ${await response.text()}`);
+  }
+  const approved = await response.json();
+  const sender = wantedSender ?? String(approved.sender);
+  const item = `#pairing-list li[data-sender=${quoted(sender)}]`;
+  await must(`${sender} is not shown as paired`, () => page.waitForSelector(item));
+  await must('approving said nothing', said);
+  const approvedMessage = await page.textContent('#pairing-status');
+  const { paired } = await page.evaluate(shownPairing);
+  if (await page.inputValue('#pairing-code') !== '') {
+    throw new Error('the pairing code stayed in its field after it was approved');
+  }
+
+  const button = page.locator(`button[data-revoke-sender=${quoted(sender)}]`);
+  let deletes = 0;
+  const count = (request) => {
+    if (request.method() === 'DELETE' && new URL(request.url()).pathname.startsWith('/admin/pairing/')) {
+      deletes += 1;
+    }
+  };
+  page.on('request', count);
+  await button.click();
+  const confirmLabel = await button.textContent();
+  await page.waitForTimeout(300); // long enough for a request the first click should not have made
+  const deletesAfterFirstClick = deletes;
+  const [revoked] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === 'DELETE'
+      && new URL(r.url()).pathname.startsWith('/admin/pairing/')),
+    button.click(),
+  ]);
+  page.off('request', count);
+  if (deletesAfterFirstClick !== 0) {
+    throw new Error('the first click on Revoke revoked the pairing');
+  }
+  if (revoked.status() !== 204) {
+    throw new Error(`revoking ${sender} answered ${revoked.status()}`);
+  }
+  await must(`${sender} stayed in the paired list after it was revoked`, () =>
+    page.waitForSelector(item, { state: 'detached' }));
+  await must('revoking said nothing', said);
+  return {
+    pairing_pending: pending,
+    pairing_paired: paired,
+    pairing_after_revoke: (await page.evaluate(shownPairing)).paired,
+    pairing_messages: {
+      approved: approvedMessage,
+      confirm: confirmLabel,
+      revoked: await page.textContent('#pairing-status'),
+    },
+  };
+}
+
+async function main() {
+  const chromium = await loadPlaywright(fail);
+  mkdirSync(dir, { recursive: true });
+  let browser;
+  try {
+    // Headless; a fresh user-data-dir that playwright-core makes and removes.
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  } catch (error) {
+    fail(`cannot start ${CHROMIUM}: ${error.message.split('\n')[0]} (scripts/test installs Debian's chromium)`);
+  }
+  try {
+    const deniedWithoutSession = await visitorIsSentToLogin(browser);
+    const { page } = await open(browser, 'owner', args.session);
+    const shown = await ownerView(page);
+    const token = await tokenShownOnce(page);
+    const revoked = await revokeToken(page, token.id);
+    const link = await setupLink(page);
+    const answered = await answerApprovals(page);
+    const audit = await filterAudit(page);
+    const stale = await staleLogin(browser);
+    current = page;
+    const hourBars = await requestsLastHour(page);
+    const code = args['pairing-code'];
+    const pairing = code ? await pairAndRevoke(page, code, args['pairing-sender']) : {};
+    if (problems.length) {
+      throw new Error('the page reported problems');
+    }
+    console.log(JSON.stringify({
+      ok: true,
+      denied_without_session: deniedWithoutSession,
+      cookie_name: cookieName,
+      ...shown,
+      token,
+      revoked,
+      setup_link: link,
+      answered,
+      audit_filter: audit,
+      stale,
+      requests_hour_bars: hourBars,
+      ...pairing,
+      requests: [...requests].sort(),
+      screenshots: { desktop: join(dir, 'admin-desktop.png'), phone: join(dir, 'admin-phone.png') },
+    }));
+  } catch (error) {
+    const failure = join(dir, 'admin-failure.png');
+    await current?.screenshot({ path: failure, fullPage: true }).catch(() => {});
+    const seen = problems.length ? `\n  the page reported:\n  ${problems.join('\n  ')}` : '';
+    console.error(`browser-admin: ${error.message} (at ${current?.url() ?? 'no page'}; screenshot ${failure})${seen}`);
+    process.exitCode = 1;
+  } finally {
+    await browser.close();
+  }
+}
+
+await main();
