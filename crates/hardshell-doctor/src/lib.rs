@@ -23,6 +23,7 @@ pub mod issued;
 pub mod kernel;
 pub mod locked;
 pub mod models;
+pub mod secrets;
 pub mod storage;
 pub mod tokens;
 

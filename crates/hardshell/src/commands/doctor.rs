@@ -3,6 +3,7 @@
 //! the certificates hardshell issued, the audit logs), each finding with why it matters and the fix. Exits
 //! non-zero on any high finding.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 
 use anyhow::Context as _;
@@ -100,6 +101,15 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
                 hardshell_doctor::locked::CHECKS,
                 hardshell_doctor::locked::check(&stored.locked),
             );
+            let (stored_secrets, declared) = &stored.secrets;
+            report.add(
+                hardshell_doctor::secrets::CHECKS,
+                hardshell_doctor::secrets::check(
+                    stored_secrets,
+                    &hardshell_doctor::secrets::used_by(&loaded.config),
+                    declared,
+                ),
+            );
             report.add(
                 hardshell_doctor::backup::CHECKS,
                 hardshell_doctor::backup::check(key_id, *backed_up),
@@ -154,6 +164,8 @@ struct Stored {
     issued: hardshell_doctor::issued::Issued,
     verdicts: Vec<hardshell_doctor::audit::Verdict>,
     locked: Vec<hardshell_doctor::locked::Verdict>,
+    /// The secrets stored, and those the locked modules may use.
+    secrets: (Vec<String>, BTreeSet<String>),
     /// The master key's id, and whether its backup is on record.
     backup: (String, bool),
     /// With `[edge.tls] acme`: the stored certificate's chain, if any.
@@ -196,7 +208,14 @@ async fn stored(
             problems: report.findings.iter().map(ToString::to_string).collect(),
         });
     }
-    let locked = locked(loaded, &store.root().scope(&ObjectKey::parse("modules")?)?).await?;
+    let (locked, declared) =
+        locked(loaded, &store.root().scope(&ObjectKey::parse("modules")?)?).await?;
+    let stored_secrets = secrets
+        .list()
+        .await?
+        .into_iter()
+        .map(|info| info.name.to_string())
+        .collect();
     let key_id = master.id().to_string();
     let backed_up = backup_on_record(&store.root(), &key_id, args).await?;
     let acme = match loaded
@@ -219,6 +238,7 @@ async fn stored(
         issued,
         verdicts,
         locked,
+        secrets: (stored_secrets, declared),
         backup: (key_id, backed_up),
         acme,
     })
@@ -298,16 +318,26 @@ async fn backup_on_record(root: &Scope, key_id: &str, args: &DoctorArgs) -> anyh
 }
 
 /// Each locked module and OpenClaw skill, loaded as `up` loads it.
+/// Whether each locked module and skill loads, and the secrets the locked
+/// modules may use.
 async fn locked(
     loaded: &hardshell_config::LoadedConfig,
     scope: &Scope,
-) -> anyhow::Result<Vec<hardshell_doctor::locked::Verdict>> {
+) -> anyhow::Result<(Vec<hardshell_doctor::locked::Verdict>, BTreeSet<String>)> {
     let mut verdicts = Vec::new();
+    let mut declared = BTreeSet::new();
     let modules = Modules::new(
         scope.clone(),
         TrustPolicy::from_config(&loaded.config.modules)?,
     );
     for module in modules.list().await? {
+        declared.extend(
+            module
+                .capabilities
+                .secrets
+                .iter()
+                .map(|secret| secret.name.to_string()),
+        );
         let failure = modules.load(&module.name).await.err();
         verdicts.push(hardshell_doctor::locked::Verdict {
             kind: "module",
@@ -324,7 +354,7 @@ async fn locked(
             failure: failure.map(|e| e.to_string()),
         });
     }
-    Ok(verdicts)
+    Ok((verdicts, declared))
 }
 
 /// A throwaway object under `doctor/` created, created again, replaced,

@@ -558,3 +558,36 @@ fn a_device_certificate_ending_soon_and_an_egress_ca_near_its_end_are_found() {
     let laptop = finding(&report, "devices.certificate").unwrap_or_else(|| panic!("{report:#}"));
     assert_eq!(laptop["severity"], "low", "{laptop}");
 }
+
+#[test]
+fn a_secret_nothing_uses_is_found_and_a_bound_one_is_not() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    for name in ["GITHUB_TOKEN", "OLD_DEPLOY_KEY"] {
+        hs.run_with_stdin(&["secret", "put", name], b"a-value-canary")
+            .ok();
+    }
+    hs.edit_config(|text| {
+        format!(
+            "{text}\n[[egress.routes]]\nhosts = [\"api.github.com\"]\nports = [443]\n\
+             [egress.secrets.GITHUB_TOKEN]\nhosts = [\"api.github.com\"]\n"
+        )
+    });
+    let (report, _, stderr) = doctor_json(&hs);
+    assert!(
+        report["checks"]
+            .as_array()
+            .unwrap()
+            .contains(&Value::from("secrets.unused")),
+        "{report:#}\n{stderr}"
+    );
+    let unused: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "secrets.unused")
+        .map(|f| f["what"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(unused.len(), 1, "{unused:?}");
+    assert!(unused[0].contains("OLD_DEPLOY_KEY"), "{unused:?}");
+    assert!(!report.to_string().contains("a-value-canary"));
+}
