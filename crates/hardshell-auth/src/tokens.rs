@@ -6,6 +6,10 @@
 //! Verified records are cached briefly so a busy client does not cost a storage
 //! read per request; revocation through this store clears the cache at once, and
 //! another edge replica notices within [`CACHE_TTL`].
+//!
+//! A token's last use is kept to the day ([`USE_RECORDED_EVERY`]): the first
+//! verification of a day writes it, so `doctor` can name tokens nobody uses,
+//! and a busy client costs one write a day, not one a request.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -27,6 +31,9 @@ const SECRET_BYTES: usize = 32;
 /// How long a verified record is trusted without re-reading storage.
 pub const CACHE_TTL: Duration = Duration::from_secs(5);
 const CACHE_MAX: usize = 10_000;
+/// How stale a token's recorded last use may be before a verification
+/// writes it again.
+pub const USE_RECORDED_EVERY: chrono::TimeDelta = chrono::TimeDelta::days(1);
 /// Longest lifetime a token may be created with.
 pub const MAX_TTL: Duration = Duration::from_secs(366 * 24 * 3600);
 
@@ -55,6 +62,10 @@ pub struct TokenRecord {
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When it last verified, to the day; `None` until its first use (and in
+    /// records from before this was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
     secret_sha256: String,
 }
 
@@ -148,6 +159,7 @@ impl TokenStore {
             created_at: now,
             expires_at: now + lifetime,
             revoked_at: None,
+            last_used_at: None,
             secret_sha256: random::digest_hex(&secret),
         };
         let bytes =
@@ -229,6 +241,12 @@ impl TokenStore {
         if now >= record.expires_at {
             return Err(TokenError::Expired { id: id.to_owned() });
         }
+        if record
+            .last_used_at
+            .is_none_or(|at| now - at >= USE_RECORDED_EVERY)
+        {
+            self.record_use(id, now).await;
+        }
         Ok(Principal {
             subject: format!("token:{id}"),
             email: None,
@@ -260,6 +278,49 @@ impl TokenStore {
             cache.insert(id.to_owned(), (record.clone(), Instant::now()));
         }
         Ok(record)
+    }
+
+    /// Writes `now` as token `id`'s last use, and caches the record as
+    /// written so the next verifications of the day write nothing. A failed
+    /// write is logged, not the request's failure: the use is a record for
+    /// `doctor`, not a condition of access.
+    async fn record_use(&self, id: &str, now: DateTime<Utc>) {
+        let written = self
+            .scope
+            .modify(
+                &match key(id) {
+                    Ok(key) => key,
+                    Err(_) => return,
+                },
+                |current| {
+                    let Some(bytes) = current else {
+                        return Ok(Modification::Keep(None));
+                    };
+                    let mut record: TokenRecord = serde_json::from_slice(bytes)
+                        .map_err(|_| TokenError::Corrupt { id: id.to_owned() })?;
+                    // Another replica wrote it today already.
+                    if record
+                        .last_used_at
+                        .is_some_and(|at| now - at < USE_RECORDED_EVERY)
+                    {
+                        return Ok(Modification::Keep(Some(record)));
+                    }
+                    record.last_used_at = Some(now);
+                    let bytes = serde_json::to_vec(&record)
+                        .map_err(|_| TokenError::Corrupt { id: id.to_owned() })?;
+                    Ok::<_, TokenError>(Modification::Write(bytes, Some(record)))
+                },
+            )
+            .await;
+        match written {
+            Ok(Some(record)) => {
+                if let Ok(mut cache) = self.cache.lock() {
+                    cache.insert(id.to_owned(), (record, Instant::now()));
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(token = id, error = %e, "recording a token's use failed"),
+        }
     }
 
     fn forget(&self, id: &str) {

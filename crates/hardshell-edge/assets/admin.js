@@ -584,6 +584,8 @@
     }
     const about = [["Created", when(token.created_at)]];
     about.push(["Expires", token.expires_at ? when(token.expires_at) : "never"]);
+    // Kept to the day: the first use of a day is written, not every one.
+    about.push(["Last used", token.last_used_at ? when(token.last_used_at) : "never"]);
     if (token.revoked_at) {
       about.push(["Revoked", when(token.revoked_at)]);
     }

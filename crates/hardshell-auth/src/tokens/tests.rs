@@ -221,3 +221,69 @@ async fn a_revocation_is_announced_by_token_id() {
     tokens.revoke("0123456789abcdef", now()).await.unwrap();
     assert!(other_watch.ended().now_or_never().is_none());
 }
+
+/// The stored record of the one token in `t`'s `tokens` scope.
+async fn stored(t: &TestStore) -> TokenRecord {
+    let tokens = TokenStore::new(t.scope("tokens"));
+    tokens.list().await.unwrap().remove(0)
+}
+
+#[tokio::test]
+async fn a_tokens_last_use_is_written_once_a_day() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    let (_, token) = tokens
+        .create("ci", TokenScope::Chat, 30 * DAY, now())
+        .await
+        .unwrap();
+    assert_eq!(stored(&t).await.last_used_at, None);
+    tokens.verify(token.expose(), now()).await.unwrap();
+    assert_eq!(stored(&t).await.last_used_at, Some(now()));
+    let version = |t: &TestStore| {
+        let scope = t.scope("tokens");
+        async move {
+            let entry = scope.list().await.unwrap().remove(0);
+            scope.get(&entry.key).await.unwrap().unwrap().version
+        }
+    };
+    let before = version(&t).await;
+    // Later the same day: nothing written, from this replica or another.
+    let later = now() + chrono::TimeDelta::hours(23);
+    tokens.verify(token.expose(), later).await.unwrap();
+    TokenStore::new(t.scope("tokens"))
+        .verify(token.expose(), later)
+        .await
+        .unwrap();
+    assert_eq!(version(&t).await, before);
+    assert_eq!(stored(&t).await.last_used_at, Some(now()));
+    // A day on, it is written again; a refused token is not a use.
+    let next = now() + chrono::TimeDelta::days(2);
+    tokens.verify(token.expose(), next).await.unwrap();
+    assert_eq!(stored(&t).await.last_used_at, Some(next));
+    let wrong = format!("{}x", &token.expose()[..token.expose().len() - 1]);
+    assert!(
+        tokens
+            .verify(&wrong, next + chrono::TimeDelta::days(3))
+            .await
+            .is_err()
+    );
+    assert_eq!(stored(&t).await.last_used_at, Some(next));
+}
+
+#[tokio::test]
+async fn a_record_from_before_last_use_was_kept_still_verifies_and_revokes() {
+    let t = TestStore::new().await;
+    let tokens = TokenStore::new(t.scope("tokens"));
+    let (record, token) = tokens
+        .create("old", TokenScope::Chat, DAY, now())
+        .await
+        .unwrap();
+    // As an older hardshell wrote it: no last_used_at field at all.
+    let scope = t.scope("tokens");
+    let key = key(&record.id).unwrap();
+    let text = String::from_utf8(scope.get(&key).await.unwrap().unwrap().value.to_vec()).unwrap();
+    assert!(!text.contains("last_used_at"), "{text}");
+    tokens.verify(token.expose(), now()).await.unwrap();
+    let revoked = tokens.revoke(&record.id, now()).await.unwrap().unwrap();
+    assert_eq!(revoked.last_used_at, Some(now()), "kept by the revocation");
+}

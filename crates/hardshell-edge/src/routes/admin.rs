@@ -55,6 +55,7 @@ async fn list_tokens(_: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpRes
                         "created_at": record.created_at,
                         "expires_at": record.expires_at,
                         "revoked_at": record.revoked_at,
+                        "last_used_at": record.last_used_at,
                     })
                 })
                 .collect();

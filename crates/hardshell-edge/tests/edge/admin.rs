@@ -854,3 +854,24 @@ async fn without_a_chat_platform_pairing_is_not_found() {
     );
     edge.stop().await;
 }
+
+#[tokio::test]
+async fn a_tokens_first_use_of_the_day_is_listed() {
+    let edge = TestEdge::start(HIGH_LIMITS).await;
+    let fresh = fresh_cookie(&edge).await;
+    let chat = edge.token(TokenScope::Chat).await;
+    let last_used = || async {
+        let listed = json(&get(edge.addr, "/admin/tokens", &[&fresh]).await.body);
+        listed["tokens"][0]["last_used_at"].clone()
+    };
+    assert_eq!(last_used().await, Value::Null);
+    assert_eq!(
+        get(edge.addr, "/auth/whoami", &[&bearer(&chat)])
+            .await
+            .status,
+        200
+    );
+    let used: chrono::DateTime<Utc> = serde_json::from_value(last_used().await).unwrap();
+    assert!((Utc::now() - used).num_seconds() < 60, "{used}");
+    edge.stop().await;
+}

@@ -193,7 +193,9 @@ async fn stored(
         .map(|record| hardshell_doctor::tokens::Token {
             admin: record.scope == TokenScope::Admin,
             revoked: record.revoked_at.is_some(),
+            created_at: record.created_at,
             expires_at: record.expires_at,
+            last_used_at: record.last_used_at,
             id: record.id,
             name: record.name,
         })

@@ -63,12 +63,18 @@ pub async fn run(global: &Global, command: &TokenCommand) -> anyhow::Result<()> 
                     None if record.expires_at <= Utc::now() => "expired",
                     None => "active",
                 };
+                // The last use is kept to the day.
+                let used = record.last_used_at.map_or_else(
+                    || "never".to_owned(),
+                    |at| at.format("%Y-%m-%d").to_string(),
+                );
                 println!(
-                    "{}  {:7}  {:7}  expires {}  {}",
+                    "{}  {:7}  {:7}  expires {}  used {:10}  {}",
                     record.id,
                     state,
                     record.scope.as_str(),
                     record.expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    used,
                     record.name
                 );
             }

@@ -26,6 +26,7 @@ fn a_browser_token_is_created_listed_and_audited_with_its_scope() {
         .find(|line| line.ends_with("  playwright"))
         .unwrap_or_else(|| panic!("{}", list.stdout));
     assert!(line.contains("  active   browser  expires "), "{line}");
+    assert!(line.contains("  used never"), "{line}");
     let verify = hs.run(&["audit", "verify"]).ok();
     let log = verify.stdout.split(':').next().unwrap().to_owned();
     let tail = hs.run(&["audit", "tail", "--log", &log]).ok();
