@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 use hardshell_testkit::free_port;
 use hardshell_testkit::instance::{Instance, contains};
 use hardshell_testkit::pebble::Pebble;
+use rustls::DigitallySignedStruct;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 
 const NAME: &str = "agent.hs.test";
 const START_DEADLINE: Duration = Duration::from_secs(60);
@@ -90,16 +92,84 @@ type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 /// The certificate the edge on `port` shows for `name`, verified against
 /// `root` (pebble's issuing root), and the connection it was shown on.
 fn handshake(port: u16, name: &str, root: &str) -> Result<(Vec<u8>, Tls), String> {
+    handshake_as_of(port, name, root, None)
+}
+
+/// A server-certificate check that is WebPKI's, judged at a fixed time: a
+/// certificate that was valid when it was stored still proves it is the
+/// one served after its (sixty-second) life ran out.
+#[derive(Debug)]
+struct AsOf {
+    webpki: Arc<rustls::client::WebPkiServerVerifier>,
+    now: UnixTime,
+}
+
+impl ServerCertVerifier for AsOf {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.webpki
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, self.now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.webpki.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.webpki.supported_verify_schemes()
+    }
+}
+
+/// Like [`handshake`], the certificate judged valid at `as_of` when given.
+fn handshake_as_of(
+    port: u16,
+    name: &str,
+    root: &str,
+    as_of: Option<UnixTime>,
+) -> Result<(Vec<u8>, Tls), String> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(root.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
     }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .unwrap();
+    let mut config = match as_of {
+        None => builder.with_root_certificates(roots),
+        Some(now) => {
+            let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AsOf { webpki, now }))
+        }
+    }
+    .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     let server = ServerName::try_from(name.to_owned()).unwrap();
     let mut conn =
@@ -198,6 +268,8 @@ fn a_certificate_is_issued_served_sealed_renewed_and_reused_after_a_restart() {
     assert!(refused.contains("received fatal alert"), "{refused}");
     // Renewed without a restart, ahead of the end.
     let second = wait_for_certificate(port, &root, Some(&first), &running, Duration::from_secs(60));
+    // It was valid and served now: the restart below is judged as of now.
+    let renewed_at = UnixTime::now();
     let issued = running
         .log()
         .iter()
@@ -221,10 +293,23 @@ fn a_certificate_is_issued_served_sealed_renewed_and_reused_after_a_restart() {
         }
     }
 
-    // The ACME server gone, a restart serves the stored certificate.
+    // The ACME server gone, a restart serves the stored certificate: judged
+    // as of when it was served before, as a slow restart may outlive its
+    // sixty seconds.
     pebble.stop();
     let running = up(&hs);
-    let after = wait_for_certificate(port, &root, None, &running, Duration::from_secs(20));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let after = loop {
+        match handshake_as_of(port, NAME, &root, Some(renewed_at)) {
+            Ok((leaf, _)) => break leaf,
+            Err(e) => assert!(
+                Instant::now() < deadline,
+                "no certificate after the restart ({e}); up's log:\n{}",
+                running.log().join("\n")
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
     assert_eq!(after, second);
     assert!(
         running
