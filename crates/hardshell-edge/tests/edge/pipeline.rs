@@ -398,6 +398,7 @@ async fn the_token_list_shows_no_secret_hash() {
             "created_at",
             "expires_at",
             "id",
+            "last_used_at",
             "name",
             "revoked_at",
             "scope"
