@@ -285,32 +285,30 @@ impl TokenStore {
     /// write is logged, not the request's failure: the use is a record for
     /// `doctor`, not a condition of access.
     async fn record_use(&self, id: &str, now: DateTime<Utc>) {
+        // `id` was parsed as a token's, so it is a valid key.
+        let Ok(key) = key(id) else {
+            return;
+        };
         let written = self
             .scope
-            .modify(
-                &match key(id) {
-                    Ok(key) => key,
-                    Err(_) => return,
-                },
-                |current| {
-                    let Some(bytes) = current else {
-                        return Ok(Modification::Keep(None));
-                    };
-                    let mut record: TokenRecord = serde_json::from_slice(bytes)
-                        .map_err(|_| TokenError::Corrupt { id: id.to_owned() })?;
-                    // Another replica wrote it today already.
-                    if record
-                        .last_used_at
-                        .is_some_and(|at| now - at < USE_RECORDED_EVERY)
-                    {
-                        return Ok(Modification::Keep(Some(record)));
-                    }
-                    record.last_used_at = Some(now);
-                    let bytes = serde_json::to_vec(&record)
-                        .map_err(|_| TokenError::Corrupt { id: id.to_owned() })?;
-                    Ok::<_, TokenError>(Modification::Write(bytes, Some(record)))
-                },
-            )
+            .modify(&key, |current| {
+                let Some(bytes) = current else {
+                    return Ok(Modification::Keep(None));
+                };
+                let mut record: TokenRecord = serde_json::from_slice(bytes)
+                    .map_err(|_| TokenError::Corrupt { id: id.to_owned() })?;
+                // Another replica wrote it today already.
+                if record
+                    .last_used_at
+                    .is_some_and(|at| now - at < USE_RECORDED_EVERY)
+                {
+                    return Ok(Modification::Keep(Some(record)));
+                }
+                record.last_used_at = Some(now);
+                let bytes = serde_json::to_vec(&record)
+                    .map_err(|_| TokenError::Corrupt { id: id.to_owned() })?;
+                Ok::<_, TokenError>(Modification::Write(bytes, Some(record)))
+            })
             .await;
         match written {
             Ok(Some(record)) => {

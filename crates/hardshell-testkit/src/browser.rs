@@ -52,6 +52,40 @@ pub struct ScriptRun {
     pub stderr: String,
 }
 
+impl ScriptRun {
+    /// The script's report, its last line; fails the test with both outputs
+    /// when the run failed.
+    pub fn report(&self) -> &str {
+        assert!(
+            self.ok,
+            "the browser run failed:\n{}\n{}",
+            self.stderr, self.stdout
+        );
+        self.stdout.lines().last().unwrap_or_default()
+    }
+}
+
+/// `node scripts/<name> <args>`, as [`run`] runs it.
+pub fn run_script(name: &str, args: &[String], deadline: Duration) -> ScriptRun {
+    let mut command = Command::new("node");
+    command.arg(script(name)).args(args);
+    run(command, deadline)
+}
+
+/// `<target>/artifacts/browser/`, made if missing, for a test's screenshots:
+/// the test runs from `<target>/<profile>/deps/`.
+pub fn artifacts() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|e| panic!("the test's own path: {e}"));
+    let dir = exe
+        .ancestors()
+        .nth(3)
+        .unwrap_or_else(|| panic!("{} is not under a target directory", exe.display()))
+        .join("artifacts")
+        .join("browser");
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    dir
+}
+
 /// Runs `command` (`node <script> <args>`) with `PLAYWRIGHT_HOME` set, to
 /// completion or until `deadline`, when it is killed by its pid and its
 /// stderr says so. Both outputs are read as it runs, so a full pipe never

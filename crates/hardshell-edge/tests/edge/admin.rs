@@ -274,31 +274,8 @@ async fn spend_is_this_months_ledger_against_the_cap() {
     assert_eq!(empty["month"], Utc::now().format("%Y-%m").to_string());
 
     // What the model gateway records, priced at $3 and $15 per million.
-    let mut prices = hardshell_llm::PriceList::new();
-    let model = ModelRef::parse("anthropic/claude-test").unwrap();
-    prices.set_model(
-        model.clone(),
-        hardshell_llm::Price::from_usd_per_mtok(3.0, 15.0).unwrap(),
-    );
-    let ledger = hardshell_llm::UsageLedger::new(
-        edge.store
-            .root()
-            .scope(&ObjectKey::parse("llm").unwrap())
-            .unwrap(),
-        prices,
-    );
     for _ in 0..2 {
-        ledger
-            .record(
-                &model,
-                Usage {
-                    input_tokens: 100_000,
-                    output_tokens: 10_000,
-                },
-                Utc::now(),
-            )
-            .await
-            .unwrap();
+        record_spend(&edge, 100_000, 10_000).await;
     }
     let spend = json(&get(edge.addr, "/admin/spend", &[&fresh]).await.body);
     let models = spend["models"].as_array().unwrap();
@@ -311,6 +288,30 @@ async fn spend_is_this_months_ledger_against_the_cap() {
     assert_eq!(models[0]["cost_usd"], 0.9);
     assert_eq!(spend["total_usd"], 0.9);
     edge.stop().await;
+}
+
+/// One reply of `anthropic/claude-test` as the model gateway records it in
+/// the edge's ledger, priced at $3 and $15 per million tokens.
+pub(crate) async fn record_spend(edge: &TestEdge, input_tokens: u64, output_tokens: u64) {
+    let mut prices = hardshell_llm::PriceList::new();
+    let model = ModelRef::parse("anthropic/claude-test").unwrap();
+    prices.set_model(
+        model.clone(),
+        hardshell_llm::Price::from_usd_per_mtok(3.0, 15.0).unwrap(),
+    );
+    let llm = edge
+        .store
+        .root()
+        .scope(&ObjectKey::parse("llm").unwrap())
+        .unwrap();
+    let usage = Usage {
+        input_tokens,
+        output_tokens,
+    };
+    hardshell_llm::UsageLedger::new(llm, prices)
+        .record(&model, usage, Utc::now())
+        .await
+        .unwrap();
 }
 
 /// The agent's `exec` request on the control socket: the answer's JSON.
@@ -464,7 +465,7 @@ pub(crate) async fn wait_for(control: &Path, approval: &str) -> Value {
 }
 
 #[tokio::test]
-async fn without_exec_or_passkeys_their_views_are_not_found() {
+async fn without_exec_the_approvals_are_not_found() {
     let edge = TestEdge::start(HIGH_LIMITS).await;
     let fresh = fresh_cookie(&edge).await;
     assert_eq!(
@@ -705,19 +706,73 @@ async fn egress_decisions_are_counted_by_shell_host_and_decision() {
     edge.stop().await;
 }
 
+/// A cgroup made as a shell's supervisor makes one, under `hardshell/` of
+/// the memory controller (v1) or the unified tree, with `sleep` in it when
+/// `busy`; the process killed and the cgroup removed when dropped.
+struct FakeShell {
+    dir: std::path::PathBuf,
+    sleep: Option<std::process::Child>,
+}
+
+impl FakeShell {
+    fn new(name: &str, busy: bool) -> Self {
+        let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let parent = match unified {
+            true => Path::new("/sys/fs/cgroup/hardshell").to_owned(),
+            false => Path::new("/sys/fs/cgroup/memory/hardshell").to_owned(),
+        };
+        let dir = parent.join(format!("{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sleep = busy.then(|| {
+            let child = std::process::Command::new("sleep")
+                .arg("60")
+                .spawn()
+                .unwrap();
+            std::fs::write(dir.join("cgroup.procs"), child.id().to_string()).unwrap();
+            child
+        });
+        Self { dir, sleep }
+    }
+
+    fn name(&self) -> String {
+        self.dir.file_name().unwrap().to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for FakeShell {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.sleep.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
 #[tokio::test]
-async fn the_shells_view_lists_cgroups_with_a_process_only() {
+async fn the_shells_view_lists_cgroups_with_a_process_and_no_empty_one() {
+    let busy = FakeShell::new("admin-view-busy", true);
+    let idle = FakeShell::new("admin-view-idle", false);
     let edge = TestEdge::start(HIGH_LIMITS).await;
     let fresh = fresh_cookie(&edge).await;
     let reply = get(edge.addr, "/admin/shells", &[&fresh]).await;
     assert_eq!(reply.status, 200, "{reply:?}");
     let body = json(&reply.body);
-    // Whatever runs on this host now (other tests' shells): each with a
-    // process, as `running_shells` reads them.
-    for shell in body["shells"].as_array().unwrap() {
-        assert!(shell["processes"].as_u64().unwrap() > 0, "{shell}");
-        assert!(shell["cgroup"].is_string(), "{shell}");
-    }
+    let shells = body["shells"].as_array().unwrap();
+    let shown = shells
+        .iter()
+        .find(|shell| shell["cgroup"] == busy.name().as_str())
+        .unwrap_or_else(|| panic!("{} not listed: {body}", busy.name()));
+    assert_eq!(shown["processes"], 1, "{shown}");
+    // Its pages were charged before it moved in (v1 moves no charges), so
+    // its memory may read nothing: only that it is read.
+    assert!(shown["memory_bytes"].is_u64(), "{shown}");
+    assert!(
+        !shells
+            .iter()
+            .any(|shell| shell["cgroup"] == idle.name().as_str()),
+        "an empty cgroup is listed: {body}"
+    );
     let chat = edge.token(TokenScope::Chat).await;
     assert_eq!(
         get(edge.addr, "/admin/shells", &[&bearer(&chat)])

