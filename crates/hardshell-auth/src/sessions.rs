@@ -216,7 +216,9 @@ impl SessionStore {
             return Err(SessionError::Unknown);
         }
         if now >= record.expires_at {
-            self.scope.delete(&key).await?;
+            self.scope
+                .delete_void_after(&key, record.expires_at)
+                .await?;
             return Err(SessionError::Expired);
         }
         let expires_at = record.expires_at;
@@ -281,7 +283,10 @@ impl SessionStore {
             Err(StorageError::Conflict { .. }) => {
                 // Another request rotated first; ours is an orphan nobody holds.
                 self.scope
-                    .delete(&key_for_digest(&random::digest_hex(new_id.expose()))?)
+                    .delete_void_after(
+                        &key_for_digest(&random::digest_hex(new_id.expose()))?,
+                        successor.expires_at,
+                    )
                     .await?;
                 Ok(ResolvedSession {
                     principal: record.principal,
@@ -310,21 +315,41 @@ impl SessionStore {
         let mut older = record.predecessor.clone();
         for _ in 0..MAX_CHAIN {
             let Some(digest) = older else { break };
-            older = self.read(&digest).await?.and_then(|r| r.predecessor);
-            self.scope.delete(&key_for_digest(&digest)?).await?;
+            let link = self.read(&digest).await?;
+            older = link.as_ref().and_then(|r| r.predecessor.clone());
+            self.forget(&digest, link.as_ref()).await?;
         }
         let mut newer = Some(start);
         for _ in 0..MAX_CHAIN {
             let Some(digest) = newer else { break };
-            newer = self
-                .read(&digest)
-                .await?
-                .and_then(|r| r.replaced.map(|r| r.successor));
-            self.scope.delete(&key_for_digest(&digest)?).await?;
+            let link = self.read(&digest).await?;
+            newer = link
+                .as_ref()
+                .and_then(|r| r.replaced.as_ref().map(|r| r.successor.clone()));
+            self.forget(&digest, link.as_ref()).await?;
         }
         self.end_children(&handle).await?;
         self.announce(handle);
         Ok(Some(record.principal))
+    }
+
+    /// Deletes the record under `digest`. A record read is void after its own
+    /// expiry, so its tombstone in the version register lasts only until then.
+    async fn forget(
+        &self,
+        digest: &str,
+        record: Option<&SessionRecord>,
+    ) -> Result<(), SessionError> {
+        let key = key_for_digest(digest)?;
+        match record {
+            Some(record) => {
+                self.scope
+                    .delete_void_after(&key, record.expires_at)
+                    .await?
+            }
+            None => self.scope.delete(&key).await?,
+        }
+        Ok(())
     }
 
     /// The record stored under `digest`; `None` if absent or unreadable (an

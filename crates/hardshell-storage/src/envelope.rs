@@ -2,21 +2,29 @@
 //! wrapped by the master key. Both layers are XChaCha20-Poly1305 with random 192-bit
 //! nonces, so random nonces never need a counter or a collision budget.
 //!
-//! Layout of a sealed object (all offsets in bytes):
+//! Two layouts (all offsets in bytes). `HSE2`, which the store writes, carries
+//! the object's *stamp*: the write's number in the version register
+//! (`register.rs`), so what the register remembers is bound into the sealed bytes
+//! and an older copy cannot pass for a newer one. `HSE1` has no stamp; it is what
+//! objects written before the register look like, and what a backup archive's
+//! records are (an archive is one file, whole or not at all).
 //!
 //! ```text
-//!   0  magic "HSE1"            identifies the format and its version
-//!   4  master key id (8)       which master key wrapped the data key
-//!  12  wrap nonce (24)
-//!  36  wrapped data key (48)   32-byte key + 16-byte tag
-//!  84  data nonce (24)
-//! 108  ciphertext + tag (16)
+//!   HSE2                             HSE1
+//!   0  magic "HSE2"                  0  magic "HSE1"
+//!   4  master key id (8)             4  master key id (8)
+//!  12  stamp (8, big-endian)
+//!  20  wrap nonce (24)              12  wrap nonce (24)
+//!  44  wrapped data key (48)        36  wrapped data key (48)   32-byte key + 16-byte tag
+//!  92  data nonce (24)              84  data nonce (24)
+//! 116  ciphertext + tag (16)       108  ciphertext + tag (16)
 //! ```
 //!
 //! Both layers authenticate the object's key as associated data, and the data layer
-//! also authenticates the whole header: an object copied to another key, a header
-//! byte flipped, or a ciphertext truncated all fail to open. What is not detected is
-//! a rollback to an older ciphertext of the same key (see docs/threat-model.md).
+//! also authenticates the whole header (the stamp with it): an object copied to
+//! another key, a header byte flipped, or a ciphertext truncated all fail to open.
+//! An older ciphertext of the same key does open; telling it from the newest is the
+//! register's job, by its stamp.
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
@@ -24,18 +32,61 @@ use zeroize::Zeroizing;
 
 use crate::master_key::{KeyId, MasterKey};
 
-const MAGIC: &[u8; 4] = b"HSE1";
 const KEY_ID_LEN: usize = 8;
+const STAMP_LEN: usize = 8;
 const NONCE_LEN: usize = 24;
 const DATA_KEY_LEN: usize = 32;
 const TAG_LEN: usize = 16;
-const WRAP_NONCE_AT: usize = MAGIC.len() + KEY_ID_LEN;
-const WRAPPED_KEY_AT: usize = WRAP_NONCE_AT + NONCE_LEN;
-const DATA_NONCE_AT: usize = WRAPPED_KEY_AT + DATA_KEY_LEN + TAG_LEN;
-const HEADER_LEN: usize = DATA_NONCE_AT + NONCE_LEN;
 
-/// Bytes a sealed object adds to its plaintext.
-pub const OVERHEAD: usize = HEADER_LEN + TAG_LEN;
+/// Where each part of a header lies, for one layout.
+#[derive(Clone, Copy)]
+struct Layout {
+    magic: &'static [u8; 4],
+    stamped: bool,
+}
+
+const V1: Layout = Layout {
+    magic: b"HSE1",
+    stamped: false,
+};
+const V2: Layout = Layout {
+    magic: b"HSE2",
+    stamped: true,
+};
+
+impl Layout {
+    const fn key_id_at(self) -> usize {
+        4
+    }
+    const fn wrap_nonce_at(self) -> usize {
+        self.key_id_at() + KEY_ID_LEN + if self.stamped { STAMP_LEN } else { 0 }
+    }
+    const fn wrapped_key_at(self) -> usize {
+        self.wrap_nonce_at() + NONCE_LEN
+    }
+    const fn data_nonce_at(self) -> usize {
+        self.wrapped_key_at() + DATA_KEY_LEN + TAG_LEN
+    }
+    const fn header_len(self) -> usize {
+        self.data_nonce_at() + NONCE_LEN
+    }
+
+    fn of(sealed: &[u8]) -> Result<Self, EnvelopeError> {
+        match sealed.get(..4) {
+            Some(magic) if magic == V2.magic => Ok(V2),
+            Some(magic) if magic == V1.magic => Ok(V1),
+            _ => Err(EnvelopeError::Malformed {
+                reason: "bad magic",
+            }),
+        }
+    }
+}
+
+/// Bytes a sealed object adds to its plaintext, in the layout the store writes.
+pub const OVERHEAD: usize = V2.header_len() + TAG_LEN;
+
+/// Bytes [`seal`] adds (the unstamped layout).
+pub const OVERHEAD_UNSTAMPED: usize = V1.header_len() + TAG_LEN;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvelopeError {
@@ -51,37 +102,84 @@ pub enum EnvelopeError {
     Random,
 }
 
-/// Seals `plaintext` stored under `object_key`.
+/// An opened object and the stamp it was sealed with (0 for the unstamped layout).
+pub struct Opened {
+    pub value: Zeroizing<Vec<u8>>,
+    pub stamp: u64,
+}
+
+impl std::fmt::Debug for Opened {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The value may be a secret; show only its size.
+        f.debug_struct("Opened")
+            .field("value", &format_args!("<{} bytes>", self.value.len()))
+            .field("stamp", &self.stamp)
+            .finish()
+    }
+}
+
+/// Seals `plaintext` stored under `object_key`, without a stamp (`HSE1`).
 pub fn seal(
     master: &MasterKey,
     object_key: &str,
     plaintext: &[u8],
 ) -> Result<Vec<u8>, EnvelopeError> {
-    let mut data_key = Zeroizing::new([0u8; DATA_KEY_LEN]);
-    let mut header = [0u8; HEADER_LEN];
-    getrandom::fill(data_key.as_mut()).map_err(|_| EnvelopeError::Random)?;
-    getrandom::fill(&mut header[WRAP_NONCE_AT..WRAPPED_KEY_AT])
-        .map_err(|_| EnvelopeError::Random)?;
-    getrandom::fill(&mut header[DATA_NONCE_AT..HEADER_LEN]).map_err(|_| EnvelopeError::Random)?;
-    header[..4].copy_from_slice(MAGIC);
-    header[4..WRAP_NONCE_AT].copy_from_slice(&master.id().0);
+    seal_as(V1, master, object_key, 0, plaintext)
+}
 
-    let wrap_aad = aad(&header[..WRAP_NONCE_AT], object_key);
+/// Seals `plaintext` stored under `object_key` with its `stamp` (`HSE2`).
+pub fn seal_stamped(
+    master: &MasterKey,
+    object_key: &str,
+    stamp: u64,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, EnvelopeError> {
+    seal_as(V2, master, object_key, stamp, plaintext)
+}
+
+fn seal_as(
+    layout: Layout,
+    master: &MasterKey,
+    object_key: &str,
+    stamp: u64,
+    plaintext: &[u8],
+) -> Result<Vec<u8>, EnvelopeError> {
+    let (wrap_nonce_at, wrapped_key_at, data_nonce_at, header_len) = (
+        layout.wrap_nonce_at(),
+        layout.wrapped_key_at(),
+        layout.data_nonce_at(),
+        layout.header_len(),
+    );
+    let mut data_key = Zeroizing::new([0u8; DATA_KEY_LEN]);
+    let mut header = vec![0u8; header_len];
+    getrandom::fill(data_key.as_mut()).map_err(|_| EnvelopeError::Random)?;
+    getrandom::fill(&mut header[wrap_nonce_at..wrapped_key_at])
+        .map_err(|_| EnvelopeError::Random)?;
+    getrandom::fill(&mut header[data_nonce_at..header_len]).map_err(|_| EnvelopeError::Random)?;
+    header[..4].copy_from_slice(layout.magic);
+    let key_id_at = layout.key_id_at();
+    header[key_id_at..key_id_at + KEY_ID_LEN].copy_from_slice(&master.id().0);
+    if layout.stamped {
+        let at = key_id_at + KEY_ID_LEN;
+        header[at..at + STAMP_LEN].copy_from_slice(&stamp.to_be_bytes());
+    }
+
+    let wrap_aad = aad(&header[..wrap_nonce_at], object_key);
     let wrapped = cipher(master.bytes())
         .encrypt(
-            &nonce(&header[WRAP_NONCE_AT..WRAPPED_KEY_AT])?,
+            &nonce(&header[wrap_nonce_at..wrapped_key_at])?,
             Payload {
                 msg: data_key.as_ref(),
                 aad: &wrap_aad,
             },
         )
         .map_err(|_| EnvelopeError::Random)?;
-    header[WRAPPED_KEY_AT..DATA_NONCE_AT].copy_from_slice(&wrapped);
+    header[wrapped_key_at..data_nonce_at].copy_from_slice(&wrapped);
 
     let data_aad = aad(&header, object_key);
     let body = cipher(&data_key)
         .encrypt(
-            &nonce(&header[DATA_NONCE_AT..HEADER_LEN])?,
+            &nonce(&header[data_nonce_at..header_len])?,
             Payload {
                 msg: plaintext,
                 aad: &data_aad,
@@ -89,45 +187,65 @@ pub fn seal(
         )
         .map_err(|_| EnvelopeError::Random)?;
 
-    let mut sealed = Vec::with_capacity(HEADER_LEN + body.len());
-    sealed.extend_from_slice(&header);
+    let mut sealed = header;
     sealed.extend_from_slice(&body);
     Ok(sealed)
 }
 
-/// Opens an object sealed by [`seal`] under the same `object_key`.
+/// Opens an object sealed by [`seal`] or [`seal_stamped`] under the same `object_key`.
 pub fn open(
     master: &MasterKey,
     object_key: &str,
     sealed: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, EnvelopeError> {
-    if sealed.len() < MAGIC.len() || &sealed[..MAGIC.len()] != MAGIC {
-        return Err(EnvelopeError::Malformed {
-            reason: "bad magic",
-        });
-    }
-    if sealed.len() < HEADER_LEN + TAG_LEN {
+    open_stamped(master, object_key, sealed).map(|opened| opened.value)
+}
+
+/// Opens an object as [`open`] does, and gives its stamp too (0 when unstamped).
+pub fn open_stamped(
+    master: &MasterKey,
+    object_key: &str,
+    sealed: &[u8],
+) -> Result<Opened, EnvelopeError> {
+    let layout = Layout::of(sealed)?;
+    let (wrap_nonce_at, wrapped_key_at, data_nonce_at, header_len) = (
+        layout.wrap_nonce_at(),
+        layout.wrapped_key_at(),
+        layout.data_nonce_at(),
+        layout.header_len(),
+    );
+    if sealed.len() < header_len + TAG_LEN {
         return Err(EnvelopeError::Malformed {
             reason: "shorter than the envelope header",
         });
     }
-    let (header, body) = sealed.split_at(HEADER_LEN);
+    let (header, body) = sealed.split_at(header_len);
+    let key_id_at = layout.key_id_at();
     let mut sealed_with = [0u8; KEY_ID_LEN];
-    sealed_with.copy_from_slice(&header[4..WRAP_NONCE_AT]);
+    sealed_with.copy_from_slice(&header[key_id_at..key_id_at + KEY_ID_LEN]);
     if sealed_with != master.id().0 {
         return Err(EnvelopeError::WrongMasterKey {
             sealed_with: KeyId(sealed_with),
             loaded: master.id(),
         });
     }
+    let stamp = match layout.stamped {
+        true => {
+            let at = key_id_at + KEY_ID_LEN;
+            let mut bytes = [0u8; STAMP_LEN];
+            bytes.copy_from_slice(&header[at..at + STAMP_LEN]);
+            u64::from_be_bytes(bytes)
+        }
+        false => 0,
+    };
 
-    let wrap_aad = aad(&header[..WRAP_NONCE_AT], object_key);
+    let wrap_aad = aad(&header[..wrap_nonce_at], object_key);
     let data_key = Zeroizing::new(
         cipher(master.bytes())
             .decrypt(
-                &nonce(&header[WRAP_NONCE_AT..WRAPPED_KEY_AT])?,
+                &nonce(&header[wrap_nonce_at..wrapped_key_at])?,
                 Payload {
-                    msg: &header[WRAPPED_KEY_AT..DATA_NONCE_AT],
+                    msg: &header[wrapped_key_at..data_nonce_at],
                     aad: &wrap_aad,
                 },
             )
@@ -139,16 +257,17 @@ pub fn open(
         .map_err(|_| EnvelopeError::Tampered)?;
 
     let data_aad = aad(header, object_key);
-    cipher(data_key)
+    let value = cipher(data_key)
         .decrypt(
-            &nonce(&header[DATA_NONCE_AT..HEADER_LEN])?,
+            &nonce(&header[data_nonce_at..header_len])?,
             Payload {
                 msg: body,
                 aad: &data_aad,
             },
         )
         .map(Zeroizing::new)
-        .map_err(|_| EnvelopeError::Tampered)
+        .map_err(|_| EnvelopeError::Tampered)?;
+    Ok(Opened { value, stamp })
 }
 
 fn nonce(bytes: &[u8]) -> Result<XNonce, EnvelopeError> {
@@ -181,7 +300,7 @@ mod tests {
     fn sealed_objects_round_trip_and_hide_the_plaintext() {
         let master = key();
         let sealed = seal(&master, "a/b", b"attack at dawn").unwrap();
-        assert_eq!(sealed.len(), b"attack at dawn".len() + OVERHEAD);
+        assert_eq!(sealed.len(), b"attack at dawn".len() + OVERHEAD_UNSTAMPED);
         assert!(!sealed.windows(6).any(|w| w == b"attack"));
         assert_eq!(
             open(&master, "a/b", &sealed).unwrap().as_slice(),
@@ -196,20 +315,60 @@ mod tests {
         let two = seal(&master, "k", b"same").unwrap();
         assert_ne!(one, two);
         assert_ne!(
-            one[WRAPPED_KEY_AT..DATA_NONCE_AT],
-            two[WRAPPED_KEY_AT..DATA_NONCE_AT]
+            one[V1.wrapped_key_at()..V1.data_nonce_at()],
+            two[V1.wrapped_key_at()..V1.data_nonce_at()]
         );
+    }
+
+    #[test]
+    fn a_stamp_is_sealed_in_and_read_back() {
+        let master = key();
+        let sealed = seal_stamped(&master, "tokens/a", 0x0102_0304_0506_0708, b"value").unwrap();
+        assert_eq!(sealed.len(), b"value".len() + OVERHEAD);
+        assert_eq!(&sealed[..4], b"HSE2");
+        let opened = open_stamped(&master, "tokens/a", &sealed).unwrap();
+        assert_eq!(opened.stamp, 0x0102_0304_0506_0708);
+        assert_eq!(opened.value.as_slice(), b"value");
+        // The unstamped layout still opens, as stamp 0.
+        let old = seal(&master, "tokens/a", b"value").unwrap();
+        assert_eq!(&old[..4], b"HSE1");
+        assert_eq!(open_stamped(&master, "tokens/a", &old).unwrap().stamp, 0);
+    }
+
+    #[test]
+    fn a_stamp_cannot_be_raised_or_the_layout_changed() {
+        let master = key();
+        let sealed = seal_stamped(&master, "k", 7, b"value").unwrap();
+        let mut raised = sealed.clone();
+        raised[12..20].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert_eq!(
+            open_stamped(&master, "k", &raised).unwrap_err(),
+            EnvelopeError::Tampered
+        );
+        // Relabelled as the unstamped layout, the stamp's bytes are read as
+        // nonce bytes, and nothing authenticates.
+        let mut relabelled = sealed.clone();
+        relabelled[..4].copy_from_slice(b"HSE1");
+        assert!(open_stamped(&master, "k", &relabelled).is_err());
     }
 
     #[test]
     fn every_flipped_bit_is_detected() {
         let master = key();
-        let sealed = seal(&master, "k", b"0123456789").unwrap();
+        for sealed in [
+            seal(&master, "k", b"0123456789").unwrap(),
+            seal_stamped(&master, "k", 42, b"0123456789").unwrap(),
+        ] {
+            every_flip_fails(&master, &sealed);
+        }
+    }
+
+    fn every_flip_fails(master: &MasterKey, sealed: &[u8]) {
         for byte in 0..sealed.len() {
             for bit in 0..8 {
-                let mut tampered = sealed.clone();
+                let mut tampered = sealed.to_vec();
                 tampered[byte] ^= 1 << bit;
-                let err = open(&master, "k", &tampered).unwrap_err();
+                let err = open(master, "k", &tampered).unwrap_err();
                 assert!(
                     matches!(
                         err,

@@ -19,6 +19,36 @@ pub enum StorageError {
     #[error("object {key}: {source}")]
     Unseal { key: String, source: EnvelopeError },
 
+    /// A protected object is older than the version register says hardshell
+    /// last wrote it: someone with write access to the storage put an older
+    /// copy back (see `register.rs`). It is refused, never read as current.
+    #[error(
+        "object {key} was rolled back: it is write {found}, and hardshell last wrote it as write {registered}; someone with write access to the storage put an older copy back. Restore it from a backup, or delete it once you have looked"
+    )]
+    RolledBack {
+        key: String,
+        found: u64,
+        registered: u64,
+    },
+
+    /// A protected object hardshell wrote and never deleted is gone from the
+    /// storage: deleted behind hardshell's back (a revocation marker, say).
+    #[error(
+        "object {key} is missing: hardshell last wrote it as write {registered} and never deleted it, so it was deleted in the storage behind hardshell's back. Restore it from a backup"
+    )]
+    Vanished { key: String, registered: u64 },
+
+    /// A part of the version register is older than one this machine has
+    /// seen: the register itself was rolled back.
+    #[error(
+        "the version register's part {part} is at change {found}, older than change {seen} this machine has seen: someone with write access to the storage put an older copy of it back. Protected objects are not read until it is restored from a backup"
+    )]
+    RegisterRolledBack { part: String, found: u64, seen: u64 },
+
+    /// A part of the version register opened but does not decode.
+    #[error("the version register's part {part} does not decode: {detail}")]
+    RegisterDamaged { part: String, detail: String },
+
     /// The configured bucket does not exist (operator's fault).
     #[error("bucket {bucket:?} does not exist at {endpoint}")]
     BucketNotFound { bucket: String, endpoint: String },
@@ -100,6 +130,10 @@ impl StorageError {
             ),
             StorageError::InvalidKey(_)
             | StorageError::Unseal { .. }
+            | StorageError::RolledBack { .. }
+            | StorageError::Vanished { .. }
+            | StorageError::RegisterRolledBack { .. }
+            | StorageError::RegisterDamaged { .. }
             | StorageError::BucketNotFound { .. }
             | StorageError::AccessDenied { .. }
             | StorageError::Config(_)

@@ -11,6 +11,7 @@ pub mod envelope;
 mod error;
 mod key;
 mod master_key;
+pub mod register;
 mod store;
 
 pub use backend::{

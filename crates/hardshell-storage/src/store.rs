@@ -7,8 +7,11 @@ use bytes::Bytes;
 use object_store::path::Path;
 use zeroize::Zeroizing;
 
-use crate::backend::{Backend, LocalOptions, RemoteOptions, S3Options, Version, WriteMode};
+use crate::backend::{
+    Backend, LocalOptions, RawObject, RemoteOptions, S3Options, Version, WriteMode,
+};
 use crate::envelope::{self, EnvelopeError};
+use crate::register::{self, Mark, Register, Verdict};
 use crate::{MasterKey, ObjectKey, StorageError};
 
 /// Where objects live.
@@ -42,6 +45,8 @@ pub struct Store {
 struct Inner {
     backend: Backend,
     sealing: Sealing,
+    /// The version register, for a store sealed here (see `register.rs`).
+    register: Option<Register>,
 }
 
 /// A view of the store confined to one key prefix. Every key a scope is given is
@@ -88,7 +93,29 @@ const MODIFY_ATTEMPTS: u32 = 64;
 impl Store {
     /// Opens the store and checks that it answers, the bucket exists and the
     /// credentials work, so a misconfiguration fails here and not on first use.
+    /// What this process sees of the version register is remembered in memory
+    /// only; [`Store::open_anchored`] remembers it across restarts too.
     pub async fn open(location: &Location, sealing: Sealing) -> Result<Self, StorageError> {
+        Self::open_with(location, sealing, None).await
+    }
+
+    /// Opens the store as [`Store::open`] does, keeping the highest change of
+    /// each part of the version register this machine has seen in an anchor
+    /// file under `anchors` (the data directory), out of the bucket's reach:
+    /// a register rolled back below it is refused after a restart too.
+    pub async fn open_anchored(
+        location: &Location,
+        sealing: Sealing,
+        anchors: &std::path::Path,
+    ) -> Result<Self, StorageError> {
+        Self::open_with(location, sealing, Some(anchors)).await
+    }
+
+    async fn open_with(
+        location: &Location,
+        sealing: Sealing,
+        anchors: Option<&std::path::Path>,
+    ) -> Result<Self, StorageError> {
         let backend = match (location, &sealing) {
             (Location::Remote(options), Sealing::Delegated) => Backend::remote(options)?,
             (Location::Remote(_), _) => {
@@ -105,8 +132,16 @@ impl Store {
             (Location::S3(options), _) => Backend::s3(options)?,
         };
         backend.probe().await?;
+        let register = match &sealing {
+            Sealing::Envelope(_) => Some(Register::new(anchors, backend.endpoint())?),
+            Sealing::Plaintext | Sealing::Delegated => None,
+        };
         Ok(Self {
-            inner: Arc::new(Inner { backend, sealing }),
+            inner: Arc::new(Inner {
+                backend,
+                sealing,
+                register,
+            }),
         })
     }
 
@@ -127,9 +162,19 @@ impl Store {
         matches!(self.inner.sealing, Sealing::Envelope(_))
     }
 
+    /// The master key and the register, when `key` is one the register covers.
+    fn guard(&self, key: &ObjectKey) -> Option<(&MasterKey, &Register)> {
+        match (&self.inner.sealing, &self.inner.register) {
+            (Sealing::Envelope(master), Some(register)) if register::protects(key) => {
+                Some((master, register))
+            }
+            _ => None,
+        }
+    }
+
     fn seal(&self, key: &ObjectKey, plaintext: &[u8]) -> Result<Bytes, StorageError> {
         match &self.inner.sealing {
-            Sealing::Envelope(master) => envelope::seal(master, key.as_str(), plaintext)
+            Sealing::Envelope(master) => envelope::seal_stamped(master, key.as_str(), 0, plaintext)
                 .map(Bytes::from)
                 .map_err(|source| unseal_error(key, source)),
             Sealing::Plaintext | Sealing::Delegated => Ok(Bytes::copy_from_slice(plaintext)),
@@ -186,13 +231,57 @@ impl Scope {
     /// Reads and opens an object. `Ok(None)` when it does not exist.
     pub async fn get(&self, key: &ObjectKey) -> Result<Option<Versioned>, StorageError> {
         let full = self.full_key(key)?;
-        let Some(raw) = self.store.inner.backend.get(&path(&full)).await? else {
+        let raw = self.store.inner.backend.get(&path(&full)).await?;
+        if let Some((master, register)) = self.store.guard(&full) {
+            return self.get_protected(&full, raw, master, register).await;
+        }
+        let Some(raw) = raw else {
             return Ok(None);
         };
         Ok(Some(Versioned {
             value: self.store.open_sealed(&full, &raw.bytes)?,
             version: raw.version,
         }))
+    }
+
+    /// A read of a protected key, judged by the register: an older copy than
+    /// hardshell last wrote is refused, a copy of a deleted object is absent.
+    async fn get_protected(
+        &self,
+        full: &ObjectKey,
+        raw: Option<RawObject>,
+        master: &MasterKey,
+        register: &Register,
+    ) -> Result<Option<Versioned>, StorageError> {
+        let backend = &self.store.inner.backend;
+        let opened = open_protected(master, full, raw)?;
+        let judged = register
+            .judge(backend, master, full, stamp_of(&opened))
+            .await;
+        if let Ok(verdict) = judged {
+            return Ok(current(verdict, opened));
+        }
+        // The object was read before its part: another process may have
+        // written or deleted it in between. Judged again in the order that
+        // rules that out: the part first, then the object. A mark is raised
+        // only after its object is written, and an object is replaced only
+        // by a higher stamp, so an object read after its part is older than
+        // the mark only if it was put back.
+        let held = register.current(backend, master, full).await?;
+        let opened = open_protected(master, full, backend.get(&path(full)).await?)?;
+        let stamp = stamp_of(&opened);
+        let verdict = match register::verdict(full, held.mark(full), stamp) {
+            // Deleted since the part was read: its tombstone is there now.
+            Err(StorageError::Vanished { .. }) => {
+                let held = register.current(backend, master, full).await?;
+                register::verdict(full, held.mark(full), stamp)?
+            }
+            judged => judged?,
+        };
+        if let (Verdict::Deleted, Some(_)) = (&verdict, &opened) {
+            tracing::warn!(object = %full, "a copy of a deleted object is in the storage; reading it as absent");
+        }
+        Ok(current(verdict, opened))
     }
 
     /// Writes an object, replacing whatever is there.
@@ -223,6 +312,11 @@ impl Scope {
         mode: WriteMode<'_>,
     ) -> Result<Version, StorageError> {
         let full = self.full_key(key)?;
+        if let Some((master, register)) = self.store.guard(&full) {
+            return self
+                .write_protected(&full, value, mode, master, register)
+                .await;
+        }
         let sealed = self.store.seal(&full, value)?;
         let location = path(&full);
         // Only envelope-sealed bodies are unique (fresh nonces); plaintext bodies of
@@ -230,8 +324,18 @@ impl Scope {
         // writer's success for ours and lose an update.
         let recoverable = !matches!(mode, WriteMode::Overwrite)
             && matches!(self.store.inner.sealing, Sealing::Envelope(_));
+        self.put_sealed(&location, sealed, mode, recoverable).await
+    }
+
+    async fn put_sealed(
+        &self,
+        location: &Path,
+        sealed: Bytes,
+        mode: WriteMode<'_>,
+        recoverable: bool,
+    ) -> Result<Version, StorageError> {
         let backend = &self.store.inner.backend;
-        match backend.put(&location, sealed.clone(), mode).await {
+        match backend.put(location, sealed.clone(), mode).await {
             // A conditional write can be retried after its first attempt already
             // succeeded but the response was lost; the retry then reports a conflict
             // against our own write. If the store holds exactly our (unique, sealed)
@@ -239,7 +343,7 @@ impl Scope {
             // if another writer replaces our bytes before this read, the caller sees
             // a conflict for a write that happened.
             Err(StorageError::Conflict { key }) if recoverable => {
-                match backend.get(&location).await {
+                match backend.get(location).await {
                     Ok(Some(current)) if current.bytes == sealed => Ok(current.version),
                     _ => Err(StorageError::Conflict { key }),
                 }
@@ -248,9 +352,166 @@ impl Scope {
         }
     }
 
+    /// A write of a protected key: stamped one past both the register's mark
+    /// and the object it replaces, written by compare-and-swap even when the
+    /// caller asked to overwrite (an overwrite that loses a race tries again,
+    /// so the last writer still wins), and then marked in the register.
+    async fn write_protected(
+        &self,
+        full: &ObjectKey,
+        value: &[u8],
+        mode: WriteMode<'_>,
+        master: &MasterKey,
+        register: &Register,
+    ) -> Result<Version, StorageError> {
+        let backend = &self.store.inner.backend;
+        let location = path(full);
+        let overwrite = matches!(mode, WriteMode::Overwrite);
+        let mut backoff = Backoff::new();
+        for _ in 0..MODIFY_ATTEMPTS {
+            let (held, there) = tokio::try_join!(
+                register.current(backend, master, full),
+                backend.get(&location)
+            )?;
+            let mark = held.mark(full);
+            let there_stamp = there.as_ref().and_then(|raw| {
+                envelope::open_stamped(master, full.as_str(), &raw.bytes)
+                    .ok()
+                    .map(|opened| opened.stamp)
+            });
+            // A copy of a deleted object is in the way, not there.
+            let there_live = match (&there, mark) {
+                (None, _) => false,
+                (Some(_), Some(mark)) if mark.gone => there_stamp.is_some_and(|s| s > mark.stamp),
+                (Some(_), _) => true,
+            };
+            let stamp = next_stamp(full, mark, there_stamp)?;
+            let conflict = || StorageError::Conflict {
+                key: full.to_string(),
+            };
+            let effective = match (&mode, &there) {
+                (WriteMode::Create, Some(_)) if there_live => return Err(conflict()),
+                (WriteMode::Update(expected), Some(raw))
+                    if there_live && raw.version == **expected =>
+                {
+                    WriteMode::Update(expected)
+                }
+                (WriteMode::Update(_), _) => return Err(conflict()),
+                (WriteMode::Create | WriteMode::Overwrite, Some(raw)) => {
+                    WriteMode::Update(&raw.version)
+                }
+                (WriteMode::Create | WriteMode::Overwrite, None) => WriteMode::Create,
+            };
+            let sealed = envelope::seal_stamped(master, full.as_str(), stamp, value)
+                .map(Bytes::from)
+                .map_err(|source| unseal_error(full, source))?;
+            match self.put_sealed(&location, sealed, effective, true).await {
+                Ok(version) => {
+                    let mark = Mark {
+                        stamp,
+                        gone: false,
+                        until: None,
+                    };
+                    register.raise(backend, master, full, mark, held).await?;
+                    // A delete that raced this write can remove it after
+                    // marking its tombstone below this stamp, and check its
+                    // mark before this one is raised. Then the mark must say
+                    // deleted, or the key reads as vanished.
+                    if backend.get(&location).await?.is_none() {
+                        let held = register.current(backend, master, full).await?;
+                        let gone = Mark { gone: true, ..mark };
+                        register.raise(backend, master, full, gone, held).await?;
+                    }
+                    return Ok(version);
+                }
+                Err(StorageError::Conflict { .. }) if overwrite => backoff.wait().await,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(StorageError::Conflict {
+            key: full.to_string(),
+        })
+    }
+
+    /// A delete of a protected key: its tombstone is marked first, so a crash
+    /// between the two leaves a copy that reads as absent, never a hole.
+    async fn delete_protected(
+        &self,
+        full: &ObjectKey,
+        void_after: Option<i64>,
+        master: &MasterKey,
+        register: &Register,
+    ) -> Result<(), StorageError> {
+        let backend = &self.store.inner.backend;
+        let location = path(full);
+        let (held, there) = tokio::try_join!(
+            register.current(backend, master, full),
+            backend.get(&location)
+        )?;
+        let mark = held.mark(full);
+        if there.is_none() && mark.is_none_or(|mark| mark.gone) {
+            return Ok(());
+        }
+        let there_stamp = there.as_ref().and_then(|raw| {
+            envelope::open_stamped(master, full.as_str(), &raw.bytes)
+                .ok()
+                .map(|opened| opened.stamp)
+        });
+        let tombstone = Mark {
+            stamp: next_stamp(full, mark, there_stamp)?,
+            gone: true,
+            until: void_after,
+        };
+        register
+            .raise(backend, master, full, tombstone, held)
+            .await?;
+        backend.delete(&location).await?;
+        // A write that slipped in between the tombstone and the delete was
+        // removed with it: its mark must say so, or the key reads as vanished.
+        let held = register.current(backend, master, full).await?;
+        if let Some(mark) = held.mark(full)
+            && !mark.gone
+            && mark.stamp > tombstone.stamp
+        {
+            let mark = Mark {
+                gone: true,
+                until: void_after,
+                ..mark
+            };
+            register.raise(backend, master, full, mark, held).await?;
+        }
+        Ok(())
+    }
+
     /// Deletes an object. Deleting a missing object succeeds.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        self.delete_marked(key, None).await
+    }
+
+    /// Deletes an object that carries its own expiry, `void_after`: a copy
+    /// put back after that is refused by what it says, so its tombstone in
+    /// the version register is forgotten then, and a store of short-lived
+    /// records (login sessions) does not grow the register forever. Before
+    /// then a copy put back reads as absent, as after [`Scope::delete`].
+    pub async fn delete_void_after(
+        &self,
+        key: &ObjectKey,
+        void_after: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StorageError> {
+        self.delete_marked(key, Some(void_after.timestamp())).await
+    }
+
+    async fn delete_marked(
+        &self,
+        key: &ObjectKey,
+        void_after: Option<i64>,
+    ) -> Result<(), StorageError> {
         let full = self.full_key(key)?;
+        if let Some((master, register)) = self.store.guard(&full) {
+            return self
+                .delete_protected(&full, void_after, master, register)
+                .await;
+        }
         self.store.inner.backend.delete(&path(&full)).await
     }
 
@@ -261,6 +522,9 @@ impl Scope {
         let mut entries: Vec<Entry> = listed
             .into_iter()
             .filter_map(|item| {
+                if register::is_register(item.path.as_ref()) {
+                    return None;
+                }
                 let key = match ObjectKey::parse(item.path.as_ref()) {
                     Ok(key) => key,
                     Err(e) => {
@@ -316,6 +580,53 @@ impl Scope {
         }
         .into())
     }
+}
+
+fn open_protected(
+    master: &MasterKey,
+    full: &ObjectKey,
+    raw: Option<RawObject>,
+) -> Result<Option<(envelope::Opened, Version)>, StorageError> {
+    match raw {
+        Some(raw) => Ok(Some((
+            envelope::open_stamped(master, full.as_str(), &raw.bytes)
+                .map_err(|source| unseal_error(full, source))?,
+            raw.version,
+        ))),
+        None => Ok(None),
+    }
+}
+
+fn stamp_of(opened: &Option<(envelope::Opened, Version)>) -> Option<u64> {
+    opened.as_ref().map(|(opened, _)| opened.stamp)
+}
+
+/// What a protected read returns, once judged.
+fn current(verdict: Verdict, opened: Option<(envelope::Opened, Version)>) -> Option<Versioned> {
+    match verdict {
+        Verdict::Deleted => None,
+        Verdict::Current => opened.map(|(opened, version)| Versioned {
+            value: opened.value,
+            version,
+        }),
+    }
+}
+
+/// One past both the register's mark and the stamp of the object there.
+fn next_stamp(
+    key: &ObjectKey,
+    mark: Option<Mark>,
+    there: Option<u64>,
+) -> Result<u64, StorageError> {
+    let highest = mark.map_or(0, |mark| mark.stamp).max(there.unwrap_or(0));
+    // Only a planted object near u64::MAX, sealed by someone who holds the
+    // master key, could get here.
+    highest
+        .checked_add(1)
+        .ok_or_else(|| StorageError::RegisterDamaged {
+            part: key.to_string(),
+            detail: "no stamp left above the newest".into(),
+        })
 }
 
 fn path(key: &ObjectKey) -> Path {

@@ -104,7 +104,7 @@ impl Instance {
             objects: data.join("objects"),
             locks: data.join("locks/objects"),
         });
-        hardshell_storage::Store::open(&location, Sealing::Envelope(master))
+        hardshell_storage::Store::open_anchored(&location, Sealing::Envelope(master), &data)
             .await
             .unwrap()
     }

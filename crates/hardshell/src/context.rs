@@ -66,9 +66,13 @@ pub async fn open_local_secrets(
     master: &MasterKey,
 ) -> anyhow::Result<Scope> {
     let location = local_location(&loaded.data_dir(), "secrets");
-    let store = Store::open(&location, Sealing::Envelope(master.clone()))
-        .await
-        .context("opening the secret store")?;
+    let store = Store::open_anchored(
+        &location,
+        Sealing::Envelope(master.clone()),
+        &loaded.data_dir(),
+    )
+    .await
+    .context("opening the secret store")?;
     check_master_key(&store, master).await?;
     Ok(store.root())
 }
@@ -124,7 +128,7 @@ pub async fn open_state(
             bail!("storage.backend is \"s3\" but [storage.s3] is missing")
         }
     };
-    let store = Store::open(&location, sealing(loaded, master))
+    let store = Store::open_anchored(&location, sealing(loaded, master), &loaded.data_dir())
         .await
         .context("opening the state store")?;
     check_master_key(&store, master).await?;
@@ -190,9 +194,10 @@ pub async fn audit_scope(
         None => Ok(state.root().scope(&ObjectKey::parse("audit")?)?),
         Some(s3) => {
             let location = s3_location(loaded, "audit.s3", s3, credentials).await?;
-            let store = Store::open(&location, sealing(loaded, master))
-                .await
-                .context("opening the audit bucket")?;
+            let store =
+                Store::open_anchored(&location, sealing(loaded, master), &loaded.data_dir())
+                    .await
+                    .context("opening the audit bucket")?;
             check_master_key(&store, master).await?;
             Ok(store.root())
         }

@@ -87,7 +87,7 @@ impl SessionStore {
         for (digest, record) in self.records().await? {
             let handle = handle_of(&digest, &record);
             if handle.as_str() == id {
-                self.scope.delete(&super::key_for_digest(&digest)?).await?;
+                self.forget(&digest, Some(&record)).await?;
                 ended = Some((handle, record.principal));
             }
         }

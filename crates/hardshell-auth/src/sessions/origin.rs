@@ -14,8 +14,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{
-    SessionError, SessionHandle, SessionId, SessionRecord, SessionStore, key_for_digest, listing,
-    rotate_every,
+    SessionError, SessionHandle, SessionId, SessionRecord, SessionStore, listing, rotate_every,
 };
 use crate::Principal;
 use crate::random;
@@ -47,8 +46,7 @@ impl SessionStore {
         };
         let id = self.insert(&record).await?;
         if !self.chain_is_live(parent, now).await? {
-            self.scope
-                .delete(&key_for_digest(&random::digest_hex(id.expose()))?)
+            self.forget(&random::digest_hex(id.expose()), Some(&record))
                 .await?;
             return Err(SessionError::Unknown);
         }
@@ -77,7 +75,7 @@ impl SessionStore {
     pub(super) async fn end_children(&self, handle: &SessionHandle) -> Result<(), SessionError> {
         for (digest, record) in self.records().await? {
             if listing::handle_of(&digest, &record) == *handle {
-                self.scope.delete(&key_for_digest(&digest)?).await?;
+                self.forget(&digest, Some(&record)).await?;
             }
         }
         Ok(())

@@ -97,7 +97,7 @@ async fn a_remote_store_reads_writes_and_lists_within_its_scope() {
         .unwrap();
     assert_eq!(edge_view.value.as_slice(), b"hello");
     let raw = std::fs::read(f.edge.objects().join("agent/sessions/a/meta")).unwrap();
-    assert!(raw.starts_with(b"HSE1"), "not sealed at rest");
+    assert!(raw.starts_with(b"HSE2"), "not sealed at rest");
     root.delete(&key("sessions/a/meta")).await.unwrap();
     assert!(root.get(&key("sessions/a/meta")).await.unwrap().is_none());
 }

@@ -44,7 +44,7 @@ async fn objects_are_sealed_at_rest(backend: Backend) {
         .bytes()
         .await
         .unwrap();
-    assert!(raw.starts_with(b"HSE1"), "stored object is not an envelope");
+    assert!(raw.starts_with(b"HSE2"), "stored object is not an envelope");
     assert!(
         !raw.windows(b"canary".len()).any(|w| w == b"canary"),
         "plaintext visible at rest"

@@ -4,5 +4,6 @@
 
 mod conformance;
 mod full;
+mod rollback;
 mod s3_failures;
 mod support;

@@ -329,3 +329,69 @@ fn sigterm_during_a_reload(delay_ms: u64) {
         log.lock().unwrap()
     );
 }
+
+/// Someone who can write the object store puts back the copy of a token from
+/// before its revocation: every command refuses it, naming the object, and the
+/// edge does not let the token in; the revoked copy, the newest, reads again.
+#[test]
+fn a_revoked_token_put_back_in_the_store_is_refused_not_revived() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    let token = hs
+        .run(&["token", "create", "--name", "ci", "--scope", "chat"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let id = &token["hs_tok_".len().."hs_tok_".len() + 16];
+    let file = hs.path(&format!("data/objects/tokens/{id}"));
+    let live = std::fs::read(&file).unwrap();
+    hs.run(&["token", "revoke", id]).ok();
+    let revoked = std::fs::read(&file).unwrap();
+    std::fs::write(&file, &live).unwrap();
+
+    let line = hs.run(&["token", "list"]).failed_with_one_line();
+    assert!(
+        line.contains(&format!("tokens/{id} was rolled back")),
+        "{line}"
+    );
+    let up = Up::start(&hs);
+    let whoami = |token: &str| {
+        let mut stream = TcpStream::connect(&up.0.addr).unwrap();
+        write!(
+            stream,
+            "GET /auth/whoami HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        response
+    };
+    let response = whoami(&token);
+    assert!(
+        !response.starts_with("HTTP/1.1 2"),
+        "the rolled-back token was let in: {response}"
+    );
+    assert!(
+        up.0.log_through("was rolled back", START_DEADLINE)
+            .iter()
+            .any(|line| line.contains(&format!("tokens/{id}"))),
+        "the log does not name the object"
+    );
+    // A fresh token works beside it: the edge refused one object, not all.
+    let fresh = hs
+        .run(&["token", "create", "--name", "fresh", "--scope", "chat"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    assert!(
+        whoami(&fresh).starts_with("HTTP/1.1 200"),
+        "{}",
+        whoami(&fresh)
+    );
+    drop(up);
+
+    std::fs::write(&file, &revoked).unwrap();
+    let list = hs.run(&["token", "list"]).ok();
+    assert!(list.stdout.contains("revoked"), "{}", list.stdout);
+}
