@@ -16,9 +16,12 @@
 // fresh session every section loads, and what the page shows is recorded (the
 // subject, the audit verification, the first audit page, the spend bars, the
 // waiting approvals, the requests chart's summary and bars from their data-*
-// attributes, the rows of where shells connected and of the shells running),
-// with DIR/admin-desktop.png (1280x800) and DIR/admin-phone.png (390x844),
-// where the page must not be wider than the phone; (c) a chat token
+// attributes, the rows of where shells connected and of the shells running,
+// the browser sessions, the workload, the modules and the other parts; no
+// server text may have become an element or kept a raw hidden character in
+// those four sections), with DIR/admin-desktop.png (1280x800) and
+// DIR/admin-phone.png (390x844), taken after every section rendered, where
+// the page must not be wider than the phone; (c) a chat token
 // `page-token` is created: its secret is shown once, copied, and gone after
 // Done and after a reload; (d) it is revoked with the two-step button; (e) a
 // passkey setup link is made; (f)
@@ -38,7 +41,27 @@
 // client_errors, server_errors}]}), with `egress` ([{host, shell, decision,
 // count, reason}]) and `shells` ([{cgroup, processes, memory, cpu}]) as the
 // cells show them, and `requests_hour_bars` from (i). `hidden_sections` names
-// the sections hidden on their API's 404 (`pairing` without a chat platform).
+// the sections hidden on their API's 404 (`pairing` without a chat platform,
+// `browser` without a browser) or for want of their part (`workload`,
+// `modules`, and `parts` when every part has a section of its own).
+//
+// What hardshell is made of, as shown (text as the page shows it, so a hidden
+// character reads \u{XXXX}; a hidden section is null):
+// `browser_hidden` (true when the section is hidden); `browser` ({limit,
+// empty, sessions: [{id, client, title, running, conversation}]});
+// `workload` ({error, reference, digest, pinned, unpinned_warning (the
+// Pinned line is marked as a warning), health, state ({generation, at, files,
+// size, by, lease, snapshots} or {current, lease, snapshots} before a first
+// sync, as shown; null when the state is not synced, with `state_text`
+// saying so)}); `modules` ({error, empty, list: [{name, version, publisher,
+// official, key, package (shortened), package_title (the whole digest),
+// public_web (null, or {text, widest: marked as the widest grant, first: the
+// first grant}), hosts: [text], secrets: [{name, host, text}], workspace,
+// limits, tools: [{name, description}]}]}); `other_parts` ([{name, error}]:
+// the parts with no section of their own); `raw_hidden_characters` (the
+// sections of those four still holding one: always [], else the run fails);
+// `img_elements` (always 0, else the run fails). `error` and `empty` are
+// their line's text while it is shown, else null.
 // Only with (j): `pairing_pending` (the senders waiting, as shown),
 // `pairing_paired` and `pairing_after_revoke` (the paired list, [{sender,
 // role}], after approving and after revoking) and `pairing_messages`
@@ -113,7 +136,7 @@ function expected(label, method, path, status) {
   if (label === 'visitor') {
     return status === 401;
   }
-  const optional = ['/admin/approvals', '/admin/devices', '/admin/passkeys', '/admin/pairing'];
+  const optional = ['/admin/approvals', '/admin/devices', '/admin/passkeys', '/admin/pairing', '/admin/browser'];
   if (status === 404 && method === 'GET' && optional.includes(path)) {
     return true;
   }
@@ -254,6 +277,102 @@ function activityRows() {
   };
 }
 
+// The browser sessions, the workload, the modules and the other parts as the
+// page shows them (null for a section that is hidden), with where server text
+// could have escaped visible(): the sections whose text or titles hold a raw
+// control, zero-width or direction character, and the <img> elements in the
+// document (the page has none of its own, so one is server text made markup).
+function shownParts() {
+  const HIDDEN = /[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u061C\u200B-\u200F\u202A-\u202E\u2060-\u2069\uFEFF]/;
+  const shown = (id) => {
+    const section = document.getElementById(id);
+    return section.hidden ? null : section;
+  };
+  const text = (root, selector) => root.querySelector(selector)?.textContent ?? null;
+  // An element's text only while it is shown.
+  const said = (root, selector) => {
+    const node = root.querySelector(selector);
+    return node && !node.hidden ? node.textContent : null;
+  };
+  const facts = (root) => Object.fromEntries([...root.querySelectorAll('dd[data-fact]')].map((fact) =>
+    [fact.dataset.fact, fact.textContent]));
+
+  const browser = shown('browser');
+  const workload = shown('workload');
+  const modules = shown('modules');
+  const parts = shown('parts');
+  const state = workload?.querySelector('#workload-state') ?? null;
+  return {
+    browser_hidden: browser === null,
+    browser: browser && {
+      limit: said(browser, '#browser-limit'),
+      empty: said(browser, '#browser-empty'),
+      sessions: [...browser.querySelectorAll('#browser-list li[data-browser-session]')].map((item) => ({
+        id: item.dataset.browserSession,
+        client: item.dataset.client,
+        title: text(item, '.item-name'),
+        running: text(item, '.running'),
+        conversation: text(item, '.conversation'),
+      })),
+    },
+    workload: workload && {
+      error: said(workload, '#workload-error'),
+      reference: text(workload, '#workload-reference'),
+      digest: text(workload, '#workload-digest'),
+      pinned: text(workload, '#workload-pinned'),
+      unpinned_warning: workload.querySelector('#workload-pinned').classList.contains('warning'),
+      health: text(workload, '#workload-health'),
+      state: state.querySelector('dl') ? facts(state) : null,
+      state_text: state.textContent,
+    },
+    modules: modules && {
+      error: said(modules, '#modules-error'),
+      empty: said(modules, '#modules-empty'),
+      list: [...modules.querySelectorAll('#module-list li[data-module]')].map((item) => {
+        const widest = item.querySelector('.grants > [data-grant="public-web"]');
+        return {
+          name: text(item, '.item-name'),
+          version: text(item, '.module-version'),
+          publisher: text(item, '.publisher'),
+          official: item.querySelector('.publisher-fact .badge.official') !== null,
+          key: text(item, '.module-key'),
+          package: text(item, '.digest'),
+          package_title: item.querySelector('.digest')?.getAttribute('title') ?? null,
+          public_web: widest && {
+            text: widest.textContent,
+            widest: widest.classList.contains('widest'),
+            first: widest === item.querySelector('.grants > li'),
+          },
+          hosts: [...item.querySelectorAll('[data-grant="host"]')].map((grant) => grant.textContent),
+          secrets: [...item.querySelectorAll('[data-grant="secret"]')].map((grant) => ({
+            name: text(grant, '.secret-name'),
+            host: text(grant, '.host'),
+            text: grant.textContent,
+          })),
+          workspace: text(item, '[data-grant="workspace"]'),
+          limits: text(item, '[data-grant="limits"]'),
+          tools: [...item.querySelectorAll('.tools > li')].map((tool) => ({
+            name: text(tool, '.tool-name'),
+            description: text(tool, '.tool-description'),
+          })),
+        };
+      }),
+    },
+    other_parts: parts
+      ? [...parts.querySelectorAll('#part-list li[data-part]')].map((item) => ({
+        name: text(item, '.item-name'),
+        error: text(item, '.part-error'),
+      }))
+      : [],
+    raw_hidden_characters: ['browser', 'workload', 'modules', 'parts'].filter((id) => {
+      const section = document.getElementById(id);
+      const titles = [...section.querySelectorAll('[title]')].map((node) => node.getAttribute('title'));
+      return HIDDEN.test(section.textContent) || titles.some((title) => HIDDEN.test(title));
+    }),
+    img_elements: document.querySelectorAll('img').length,
+  };
+}
+
 function shownTokens() {
   return [...document.querySelectorAll('#token-list [data-token]')].map((item) => ({
     id: item.dataset.token,
@@ -331,6 +450,13 @@ async function ownerView(page) {
   shown.approvals = await page.evaluate(shownApprovals);
   shown.requests_chart = await page.evaluate(requestsChart);
   Object.assign(shown, await page.evaluate(activityRows));
+  Object.assign(shown, await page.evaluate(shownParts));
+  if (shown.img_elements > 0) {
+    throw new Error(`the page has ${shown.img_elements} <img> element(s): server text became markup`);
+  }
+  if (shown.raw_hidden_characters.length) {
+    throw new Error(`raw hidden characters in ${shown.raw_hidden_characters.join(', ')}: visible() was skipped`);
+  }
   await page.screenshot({ path: join(dir, 'admin-desktop.png'), fullPage: true });
 
   await page.setViewportSize(PHONE);

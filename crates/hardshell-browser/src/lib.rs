@@ -34,5 +34,5 @@ pub use policy::{MethodPolicy, Permitted, PolicyError, Refused, SessionRules, Se
 pub use pool::{BrowserPool, BrowserSession, PoolError, PoolSettings};
 pub use relay::{EndCause, RelayEnd, RelayLimits, relay};
 pub use screenshots::{Screenshots, Shot};
-pub use service::{CdpClient, CdpService, CdpServiceError};
+pub use service::{CdpClient, CdpService, CdpServiceError, OpenSession};
 pub use trail::BrowserTrail;

@@ -50,6 +50,11 @@ pub struct BrowserPool {
 }
 
 impl BrowserPool {
+    /// Browsers at once (`[browser] max_instances`).
+    pub fn max_instances(&self) -> usize {
+        self.settings.max_instances
+    }
+
     pub fn new(launcher: Arc<dyn Launch>, settings: PoolSettings) -> Self {
         Self {
             launcher,

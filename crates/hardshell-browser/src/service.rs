@@ -4,9 +4,10 @@
 //! when it goes. The session's start and end are recorded here; refusals
 //! and navigations by the relay.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use futures::SinkExt;
 use hardshell_audit::AuditLog;
@@ -37,6 +38,15 @@ pub enum CdpClient {
 }
 
 impl CdpClient {
+    /// How the admin page names it.
+    fn word(&self) -> &'static str {
+        match self {
+            CdpClient::Api => "edge",
+            CdpClient::Agent { .. } => "agent",
+            CdpClient::Workload => "workload",
+        }
+    }
+
     fn recorded(&self) -> RecordedClient {
         match self {
             CdpClient::Api => RecordedClient::Edge,
@@ -57,6 +67,36 @@ pub struct CdpService {
     audit: Arc<AuditLog>,
     /// What the agent's browsers captured, kept for the owner to see.
     screenshots: Arc<Screenshots>,
+    /// The sessions open now, by id, for the admin page.
+    open: Arc<Mutex<BTreeMap<String, OpenSession>>>,
+}
+
+/// A browser session open now, as the admin page lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OpenSession {
+    /// The session's name (`s<number>`), as its audit records name it.
+    pub id: String,
+    /// Who drives it: `edge` (a `/cdp` client), `agent` or `workload`.
+    pub client: &'static str,
+    /// The agent's conversation it browses for, when the agent drives it.
+    pub conversation: Option<String>,
+    pub started_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Lists a session while it is open, and unlists it when dropped, however
+/// the session ends.
+struct Listed {
+    open: Arc<Mutex<BTreeMap<String, OpenSession>>>,
+    id: String,
+}
+
+impl Drop for Listed {
+    fn drop(&mut self) {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.id);
+    }
 }
 
 /// Why the service could not be made.
@@ -83,7 +123,24 @@ impl CdpService {
             limits,
             audit,
             screenshots: Arc::default(),
+            open: Arc::default(),
         })
+    }
+
+    /// The sessions open now, oldest first.
+    pub fn sessions(&self) -> Vec<OpenSession> {
+        let open = self
+            .open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut sessions: Vec<OpenSession> = open.values().cloned().collect();
+        sessions.sort_by_key(|session| session.started_at);
+        sessions
+    }
+
+    /// How many sessions may be open at once (`[browser] max_instances`).
+    pub fn max_sessions(&self) -> usize {
+        self.pool.max_instances()
     }
 
     /// The screenshots the agent's browsers took, as the relay carried them.
@@ -124,6 +181,7 @@ impl CdpService {
             trail = trail.with_screenshots(self.screenshots.clone(), conversation);
         }
         trail.session_started(client.recorded());
+        let _listed = self.list(session.id.as_str(), &client);
         tracing::info!(session = %session.id, client = ?client.recorded(), "browser session started");
         let end = relay(
             socket,
@@ -138,6 +196,31 @@ impl CdpService {
         trail.session_ended(&end);
         let exit = session.close().await;
         tracing::info!(session = %trail.session(), cause = ?end.cause, ?exit, "browser session ended");
+    }
+}
+
+impl CdpService {
+    fn list(&self, id: &str, client: &CdpClient) -> Listed {
+        let conversation = match client {
+            CdpClient::Agent { session } => Some(session.clone()),
+            CdpClient::Api | CdpClient::Workload => None,
+        };
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(
+                id.to_owned(),
+                OpenSession {
+                    id: id.to_owned(),
+                    client: client.word(),
+                    conversation,
+                    started_at: chrono::Utc::now(),
+                },
+            );
+        Listed {
+            open: self.open.clone(),
+            id: id.to_owned(),
+        }
     }
 }
 

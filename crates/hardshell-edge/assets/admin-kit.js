@@ -2,7 +2,7 @@
 // the server made safe to show, talking to the server, each section's status
 // line and loads, secrets shown once, two-step buttons, list items and SVG. The
 // sections themselves, and what the page asks the server, are in admin.js,
-// admin-activity.js and admin-pairing.js.
+// admin-activity.js, admin-pairing.js and admin-parts.js.
 //
 // Served as /admin/admin-kit.js before the section files, next to /admin
 // (admin.html) and /admin/admin.css, under the edge's pages' policy
@@ -20,7 +20,7 @@
 // around it.
 //
 // Exposes one frozen object, hardshellAdminKit, which admin.js,
-// admin-activity.js and admin-pairing.js take apart. The page's state (`page`) lives here, and
+// admin-activity.js, admin-pairing.js and admin-parts.js take apart. The page's state (`page`) lives here, and
 // admin.js reaches it through the kit.
 
 "use strict";

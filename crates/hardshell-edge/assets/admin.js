@@ -3,12 +3,14 @@
 // (API tokens, device certificates, passkeys, sessions).
 //
 // Served as /admin/admin.js after /admin/admin-kit.js,
-// /admin/admin-activity.js and /admin/admin-pairing.js, under the same
-// policy. admin-kit.js holds what no section owns (text from the server made
-// safe to show, calls, section loads, secrets shown once, two-step buttons);
-// admin-activity.js the sections on what hardshell is doing (requests, where
-// shells connected, shells running); admin-pairing.js the chat platforms'
-// pairings; this file holds the other sections and wires the page.
+// /admin/admin-activity.js, /admin/admin-pairing.js and
+// /admin/admin-parts.js, under the same policy. admin-kit.js holds what no
+// section owns (text from the server made safe to show, calls, section loads,
+// secrets shown once, two-step buttons); admin-activity.js the sections on
+// what hardshell is doing (requests, where shells connected, shells running);
+// admin-pairing.js the chat platforms' pairings; admin-parts.js what hardshell
+// is made of (browser sessions, the workload, modules); this file holds the
+// other sections and wires the page.
 //
 // The API (same origin, JSON, the session cookie rides along; the edge's
 // reference is its admin routes):
@@ -17,6 +19,7 @@
 //   GET    /admin/approvals                  (404: no exec tool)
 //   POST   /admin/approvals/{session}/{id}   {"approve"} -> 204 | 404 gone | 409 answered
 //   GET    /admin/requests  /admin/egress  /admin/shells   (admin-activity.js)
+//   GET    /admin/browser  /admin/parts      (admin-parts.js; /admin/browser 404: no browser)
 //   GET    /admin/spend                      this month, by model, against the cap
 //   GET    /admin/audit?log&type&principal&since&until&before&limit   newest first
 //   GET    /admin/audit/verify               (409: a verification is running)
@@ -51,12 +54,15 @@
   } = globalThis.hardshellAdminKit;
   const activity = globalThis.hardshellAdminActivity;
   const pairing = globalThis.hardshellAdminPairing;
+  const parts = globalThis.hardshellAdminParts;
 
-  // While the page is visible, approvals and the shells running now are asked
-  // for again. Each ask is a request the audit log records: an admin page
-  // left open costs about 180 records an hour, not 1,000.
+  // While the page is visible, approvals, the shells running now and the
+  // browser sessions open are asked for again. Each ask is a request the audit
+  // log records: an admin page left open costs about 240 records an hour, not
+  // 1,000.
   const POLL_MS = 30_000; // approvals waiting
   const SHELLS_POLL_MS = 60_000; // the shells running now
+  const BROWSER_POLL_MS = 60_000; // the browser sessions open now
   const DOWNLOAD_MS = 60_000; // how long a device's files can be downloaded
   const AUDIT_PAGE = 50;
 
@@ -115,6 +121,7 @@
     overview: section("overview", () => call("GET", "/admin/overview"), showOverview),
     approvals: section("approvals", () => call("GET", "/admin/approvals"), showApprovals, { optional: true }),
     ...activity.sections, // requests, egress, shells
+    ...parts.sections, // browser, workload, modules
     spend: section("spend", () => call("GET", "/admin/spend"), showSpend),
     audit: section("audit", () => call("GET", `/admin/audit?${audit.filter}`), (body) => showAudit(body, false)),
     tokens: section("tokens", () => call("GET", "/admin/tokens"), showTokens),
@@ -844,6 +851,7 @@
     document.body.dataset.state = "ready";
     poll(sections.approvals, POLL_MS);
     poll(sections.shells, SHELLS_POLL_MS);
+    poll(sections.browser, BROWSER_POLL_MS);
   }
 
   start();

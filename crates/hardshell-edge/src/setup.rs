@@ -67,6 +67,9 @@ pub struct EdgeSetup<'a> {
     /// With `[edge.tls] acme`, where the listener's certificate comes from
     /// (`hardshell-acme`'s `Certificates`, kept current by its issuer).
     pub certificates: Option<Arc<dyn rustls::server::ResolvesServerCert>>,
+    /// The parts the admin page shows beside the edge's own (the modules,
+    /// the workload), each read by its wiring.
+    pub parts: Vec<crate::Part>,
 }
 
 /// What [`EdgeSetup::build`] made: the edge's state and, beside it (the
@@ -182,7 +185,7 @@ impl EdgeSetup<'_> {
             }
             (None, _) => None,
         };
-        let admin = admin_reads(
+        let mut admin = admin_reads(
             self.config,
             &scope("llm")?,
             &scope("channels/pairing")?,
@@ -195,6 +198,7 @@ impl EdgeSetup<'_> {
                 devices: devices.is_some(),
             },
         );
+        admin.parts = self.parts;
         let revocations = RevocationFeed::new();
         let sessions = SessionStore::new(scope("sessions")?, session_lifetime)
             .announcing_to(revocations.clone());
@@ -368,6 +372,7 @@ fn admin_reads(
             "rules": rules,
         }),
         pairings: channels.then(|| hardshell_channels::Pairings::new(pairing.clone())),
+        parts: Vec::new(),
         features: serde_json::json!({
             "channels": channels,
             "agent": features.agent,

@@ -95,6 +95,9 @@ pub(crate) struct AdminReads {
     pub features: serde_json::Value,
     /// The chat platforms' pairings, when one is enabled.
     pub pairings: Option<hardshell_channels::Pairings>,
+    /// The parts the edge runs beside (modules, the workload), as their
+    /// wiring reads them.
+    pub parts: Vec<crate::Part>,
 }
 
 /// The OIDC client, discovered on first use so a provider that is briefly down

@@ -8,6 +8,7 @@ mod approvals;
 mod audit;
 mod overview;
 mod pairing;
+mod parts;
 mod passkeys;
 
 use std::time::Duration;
@@ -31,6 +32,7 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
     let routes = approvals::register(routes);
     let routes = passkeys::register(routes);
     let routes = pairing::register(routes);
+    let routes = parts::register(routes);
     routes
         .route(Method::GET, "/admin/tokens", list_tokens)
         .route(Method::POST, "/admin/tokens", create_token)

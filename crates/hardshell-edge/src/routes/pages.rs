@@ -29,6 +29,7 @@ const ADMIN_HTML: &str = include_str!("../../assets/admin.html");
 const ADMIN_KIT_JS: &str = include_str!("../../assets/admin-kit.js");
 const ADMIN_ACTIVITY_JS: &str = include_str!("../../assets/admin-activity.js");
 const ADMIN_PAIRING_JS: &str = include_str!("../../assets/admin-pairing.js");
+const ADMIN_PARTS_JS: &str = include_str!("../../assets/admin-parts.js");
 const ADMIN_JS: &str = include_str!("../../assets/admin.js");
 const ADMIN_CSS: &str = include_str!("../../assets/admin.css");
 
@@ -45,6 +46,7 @@ pub(super) fn register(routes: RoutesBuilder) -> RoutesBuilder {
         .asset("/admin/admin-kit.js", admin_kit_script)
         .asset("/admin/admin-activity.js", admin_activity_script)
         .asset("/admin/admin-pairing.js", admin_pairing_script)
+        .asset("/admin/admin-parts.js", admin_parts_script)
         .asset("/admin/admin.js", admin_script)
         .asset("/admin/admin.css", admin_style)
 }
@@ -128,6 +130,10 @@ async fn admin_activity_script(_: Permit<Public>, _: Context, _: Request<Body>) 
 
 async fn admin_pairing_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
     asset(ADMIN_PAIRING_JS, JAVASCRIPT)
+}
+
+async fn admin_parts_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {
+    asset(ADMIN_PARTS_JS, JAVASCRIPT)
 }
 
 async fn admin_script(_: Permit<Public>, _: Context, _: Request<Body>) -> HttpResponse {

@@ -78,6 +78,8 @@ async fn the_overview_says_who_until_when_and_how_access_is_configured() {
         "/admin/audit",
         "/admin/audit/verify",
         "/admin/passkeys",
+        "/admin/parts",
+        "/admin/browser",
     ] {
         let reply = get(edge.addr, path, &[&bearer(&chat)]).await;
         assert_eq!(reply.status, 403, "{path}");
@@ -896,6 +898,72 @@ async fn pairing_requests_are_approved_by_code_and_pairings_revoked() {
             "{kind}: {records:?}"
         );
     }
+    edge.stop().await;
+}
+
+/// A part as its wiring would answer: a fixed view, a failure, or none in time.
+enum FixedPart {
+    View(Value),
+    Failing,
+    Silent,
+}
+
+impl hardshell_edge::PartStatus for FixedPart {
+    fn read(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + '_>>
+    {
+        Box::pin(async move {
+            match self {
+                FixedPart::View(view) => Ok(view.clone()),
+                FixedPart::Failing => Err("reading the module lock: storage unavailable".into()),
+                FixedPart::Silent => std::future::pending().await,
+            }
+        })
+    }
+}
+
+fn part(name: &'static str, status: FixedPart) -> hardshell_edge::Part {
+    hardshell_edge::Part {
+        name,
+        status: std::sync::Arc::new(status),
+    }
+}
+
+#[tokio::test]
+async fn the_parts_view_shows_each_part_or_why_not_and_no_browser_is_not_found() {
+    let workload = serde_json::json!({ "image": { "digest": "sha256:00" }, "health": "ready" });
+    let edge = TestEdge::start_with_parts(
+        HIGH_LIMITS,
+        vec![
+            part("workload", FixedPart::View(workload.clone())),
+            part("modules", FixedPart::Failing),
+            part("slow", FixedPart::Silent),
+        ],
+    )
+    .await;
+    let admin = edge.token(TokenScope::Admin).await;
+    let started = std::time::Instant::now();
+    let reply = get(edge.addr, "/admin/parts", &[&bearer(&admin)]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    // A part that does not answer costs the page five seconds, not forever.
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
+    let parts = json(&reply.body)["parts"].clone();
+    assert_eq!(
+        parts,
+        serde_json::json!([
+            { "name": "workload", "status": workload },
+            { "name": "modules", "error": "reading the module lock: storage unavailable" },
+            { "name": "slow", "error": "it did not answer within 5 s" },
+        ])
+    );
+    // Without a browser there are no sessions to list.
+    assert_eq!(
+        get(edge.addr, "/admin/browser", &[&bearer(&admin)])
+            .await
+            .status,
+        404
+    );
     edge.stop().await;
 }
 

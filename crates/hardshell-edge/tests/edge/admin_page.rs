@@ -30,6 +30,79 @@ async fn pending(control: &std::path::Path, session: &str, command: &str) -> Str
     answer["approval"].as_str().unwrap().to_owned()
 }
 
+/// A part as its wiring answers it (`wiring/parts.rs` reads the real ones).
+struct FixedPart(Result<Value, String>);
+
+impl hardshell_edge::PartStatus for FixedPart {
+    fn read(
+        &self,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Value, String>> + Send + '_>>
+    {
+        let answer = self.0.clone();
+        Box::pin(async move { answer })
+    }
+}
+
+/// A module whose author hid the end of their name and put markup in a
+/// tool's description; a workload on an unpinned image; a part that fails.
+fn parts() -> Vec<hardshell_edge::Part> {
+    let module = serde_json::json!({
+        "name": "weather",
+        "version": "1.2.0",
+        "publisher": "Evil\u{202E}corp",
+        "key_name": "example",
+        "key_id": "0123456789ABCDEF",
+        "key": format!("sha256:{}", "b".repeat(64)),
+        "official": false,
+        "source": "https://modules.example/weather-1.2.0.tar",
+        "package": format!("sha256:{}", "c".repeat(64)),
+        "manifest": format!("sha256:{}", "d".repeat(64)),
+        "capabilities": {
+            "hosts": [{ "host": "api.weather.example", "port": 443, "methods": ["GET"] }],
+            "public_web": true,
+            "secrets": [{ "name": "WEATHER_KEY", "host": "api.weather.example" }],
+            "workspace": "none",
+            "memory_mb": 64,
+            "timeout_ms": 5000,
+        },
+        "tools": [{ "name": "forecast", "description": "The weather. <img src=x onerror=alert(1)>" }],
+        "accepted_at": 1_764_979_200,
+    });
+    let workload = serde_json::json!({
+        "image": {
+            "reference": "registry.test/openclaw:1",
+            "digest": format!("sha256:{}", "a".repeat(64)),
+            "pinned": false,
+        },
+        "health": "ready",
+        "state": {
+            "lease": { "holder": "host-a/1", "expires_at": "2026-12-07T10:00:00Z" },
+            "current": {
+                "generation": 7,
+                "at": "2026-12-07T09:58:00Z",
+                "files": 3,
+                "bytes": 2048,
+                "holder": "host-a/1",
+            },
+            "snapshots": 1,
+        },
+    });
+    [
+        ("modules", Ok(serde_json::json!({ "modules": [module] }))),
+        ("workload", Ok(workload)),
+        (
+            "broken",
+            Err("reading it failed: storage unavailable".to_owned()),
+        ),
+    ]
+    .into_iter()
+    .map(|(name, answer)| hardshell_edge::Part {
+        name,
+        status: std::sync::Arc::new(FixedPart(answer)),
+    })
+    .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_runs_the_admin_page_in_a_real_browser() {
     browser::playwright_home();
@@ -38,12 +111,13 @@ async fn the_owner_runs_the_admin_page_in_a_real_browser() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agent.sock");
     crate::support::agent::start(&socket).await;
-    let (edge, shell) = TestEdge::start_with_exec_keys(
+    let (edge, shell) = TestEdge::start_with_exec_parts(
         &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"{origin}\"\n"),
         "[ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n\
          [llm]\nmonthly_cap_usd = 5.0\n\
          [channels.telegram]\nenabled = true\ntoken = \"secret:TG\"\n",
         &socket,
+        parts(),
     )
     .await;
     let control = edge.control.clone().unwrap();
@@ -143,7 +217,54 @@ async fn the_owner_runs_the_admin_page_in_a_real_browser() {
     // is hidden on the API's 404, and every other one is shown.
     assert_eq!(
         run["hidden_sections"],
-        serde_json::json!(["devices"]),
+        serde_json::json!(["browser", "devices"]),
+        "{run}"
+    );
+    assert_eq!(run["browser_hidden"], true, "{run}");
+
+    // A module's author's words are text, shown beside what it may do.
+    let module = &run["modules"]["list"][0];
+    assert_eq!(module["name"], "weather", "{run}");
+    assert_eq!(module["publisher"], "Evil\\u{202E}corp", "{run}");
+    assert!(
+        module["tools"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("<img src=x onerror=alert(1)>"),
+        "{run}"
+    );
+    assert_eq!(run["img_elements"], 0, "{run}");
+    assert_eq!(run["raw_hidden_characters"], serde_json::json!([]), "{run}");
+    assert_eq!(module["public_web"]["widest"], true, "{run}");
+    assert_eq!(module["public_web"]["first"], true, "{run}");
+    assert_eq!(module["secrets"][0]["name"], "WEATHER_KEY", "{run}");
+    assert_eq!(module["secrets"][0]["host"], "api.weather.example", "{run}");
+    assert!(
+        module["hosts"][0]
+            .as_str()
+            .unwrap()
+            .contains("api.weather.example:443"),
+        "{run}"
+    );
+    // The workload: its digest in full, an unpinned image as a warning.
+    let workload = &run["workload"];
+    assert_eq!(
+        workload["digest"],
+        format!("sha256:{}", "a".repeat(64)),
+        "{run}"
+    );
+    assert_eq!(workload["unpinned_warning"], true, "{run}");
+    assert_eq!(workload["health"], "ready", "{run}");
+    assert_eq!(workload["state"]["generation"], "7", "{run}");
+    // A part that could not be read says why.
+    let other = run["other_parts"].as_array().unwrap();
+    assert_eq!(other.len(), 1, "{run}");
+    assert_eq!(other[0]["name"], "broken");
+    assert!(
+        other[0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("reading it failed: storage unavailable"),
         "{run}"
     );
 

@@ -100,6 +100,11 @@ impl TestEdge {
         Self::build_with("", extra, None, None, None, Some(agent), Vec::new()).await
     }
 
+    /// Like `start`, with `parts` for the admin page to show.
+    pub async fn start_with_parts(extra: &str, parts: Vec<hardshell_edge::Part>) -> Self {
+        Self::build("", extra, None, None, None, None, Vec::new(), None, parts).await
+    }
+
     /// Like `start`, with the chat channels' webhook routes of `webhooks`.
     pub async fn start_with_webhooks(
         extra: &str,
@@ -124,6 +129,16 @@ impl TestEdge {
         extra: &str,
         agent: &std::path::Path,
     ) -> (Self, Arc<hardshell_exec::testing::RecordingShell>) {
+        Self::start_with_exec_parts(edge_keys, extra, agent, Vec::new()).await
+    }
+
+    /// Like `start_with_exec_keys`, with `parts` for the admin page to show.
+    pub async fn start_with_exec_parts(
+        edge_keys: &str,
+        extra: &str,
+        agent: &std::path::Path,
+        parts: Vec<hardshell_edge::Part>,
+    ) -> (Self, Arc<hardshell_exec::testing::RecordingShell>) {
         let shell = Arc::new(Mutex::new(None));
         let edge = Self::build(
             edge_keys,
@@ -134,6 +149,7 @@ impl TestEdge {
             Some(agent),
             Vec::new(),
             Some(shell.clone()),
+            parts,
         )
         .await;
         let shell = shell.lock().unwrap().take().unwrap();
@@ -158,6 +174,7 @@ impl TestEdge {
             agent,
             webhooks,
             None,
+            Vec::new(),
         )
         .await
     }
@@ -174,6 +191,7 @@ impl TestEdge {
         agent: Option<&std::path::Path>,
         webhooks: Vec<std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
         exec: Option<RecordingSlot>,
+        parts: Vec<hardshell_edge::Part>,
     ) -> Self {
         let test_store = match data {
             Some(data) => TestStore::on(data).await,
@@ -232,6 +250,7 @@ impl TestEdge {
             browser: None,
             webhooks,
             certificates: None,
+            parts,
         }
         .build()
         .await

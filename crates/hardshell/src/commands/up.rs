@@ -116,6 +116,13 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         .clone()
         .map(|service| wiring::AgentBrowser { service, untrusted });
     let channels = wiring::prepare_channels(&loaded, &storage, channel_secrets)?;
+    let mut parts = Vec::new();
+    if agent_runs {
+        parts.push(wiring::modules_part(&loaded, &storage.store)?);
+    }
+    if let Some(workload) = &workload {
+        parts.push(workload.part());
+    }
     let listening = wiring::bind_edge(
         &edge_config,
         &storage,
@@ -128,6 +135,7 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
             browser,
             workload_status: workload.as_ref().map(|w| w.status()),
             webhooks: channels.webhooks(),
+            parts,
         },
     )
     .await?;

@@ -25,6 +25,8 @@ pub struct Behind {
     pub workload_status: Option<tokio::sync::watch::Receiver<hardshell_workload::Status>>,
     /// The chat channels' webhook routes.
     pub webhooks: Vec<std::sync::Arc<dyn hardshell_channels::webhook::WebhookEndpoint>>,
+    /// What the admin page shows of the modules and the workload.
+    pub parts: Vec<hardshell_edge::Part>,
 }
 
 /// The edge, bound and not serving yet, and the URL it listens on.
@@ -145,6 +147,7 @@ pub async fn bind_edge(
         browser,
         workload_status,
         webhooks,
+        parts,
     } = behind;
     let (certificates, acme) = acme_certificates(loaded, storage).await?;
     let state = EdgeSetup {
@@ -161,6 +164,7 @@ pub async fn bind_edge(
         webhooks,
         certificates: certificates
             .map(|c| c as std::sync::Arc<dyn rustls::server::ResolvesServerCert>),
+        parts,
     }
     .build()
     .await?;

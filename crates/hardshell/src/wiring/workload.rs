@@ -24,7 +24,7 @@ use hardshell_image::{
 use hardshell_secrets::SecretStore;
 use hardshell_shells::policy;
 use hardshell_state::{Holder, LocalPaths, StateSync, SyncOptions};
-use hardshell_storage::{ObjectKey, Store};
+use hardshell_storage::{ObjectKey, Scope, Store};
 use hardshell_workload::{HealthProbe, Monitor, Status, Timing};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -58,12 +58,28 @@ pub struct Prepared {
     state: Option<(StateSync, StateName)>,
     status: watch::Receiver<Status>,
     audit: Arc<AuditLog>,
+    /// The image as resolved, for the admin page.
+    image: serde_json::Value,
+    /// Where its state is synced, with `state_dir`.
+    state_scope: Option<Scope>,
 }
 
 impl Prepared {
     /// Whether the workload is ready, kept current by its health probes.
     pub fn status(&self) -> watch::Receiver<Status> {
         self.status.clone()
+    }
+
+    /// What the admin page shows of it: its image, health and state.
+    pub fn part(&self) -> hardshell_edge::Part {
+        hardshell_edge::Part {
+            name: "workload",
+            status: Arc::new(super::parts::WorkloadPart {
+                image: self.image.clone(),
+                health: self.status.clone(),
+                state: self.state_scope.clone(),
+            }),
+        }
     }
 }
 
@@ -253,12 +269,26 @@ pub async fn prepare_workload(
         host = %config.host,
         "workload prepared"
     );
+    let state_scope = match &config.state_dir {
+        Some(_) => Some(
+            store
+                .root()
+                .scope(&ObjectKey::parse("workload")?.join(&ObjectKey::segment(NAME)?)?)?,
+        ),
+        None => None,
+    };
     Ok(Some(Prepared {
         inbound,
         workload,
         state,
         status,
         audit: audit.clone(),
+        image: serde_json::json!({
+            "reference": config.image.to_string(),
+            "digest": image.resolved.to_string(),
+            "pinned": image.reference.is_pinned(),
+        }),
+        state_scope,
     }))
 }
 

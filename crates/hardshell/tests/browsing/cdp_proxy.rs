@@ -178,6 +178,35 @@ fn revoking_the_token_ends_its_browser_session() {
         "{version}"
     );
 
+    // The admin page lists the session while it is open, and who drives it.
+    let http = reqwest::blocking::Client::new();
+    let open_sessions = || -> Value {
+        let listed = http
+            .get(format!("http://{addr}/admin/browser"))
+            .bearer_auth(&admin_token)
+            .send()
+            .unwrap();
+        assert_eq!(listed.status(), 200);
+        listed.json().unwrap()
+    };
+    let listed = open_sessions();
+    let sessions = listed["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{listed}");
+    assert_eq!(sessions[0]["client"], "edge", "{listed}");
+    assert!(sessions[0]["conversation"].is_null(), "{listed}");
+    assert!(
+        sessions[0]["id"].as_str().unwrap().starts_with('s'),
+        "{listed}"
+    );
+    assert!(listed["max"].as_u64().unwrap() >= 1, "{listed}");
+    // A browser token drives a browser; it does not see the others'.
+    let refused = http
+        .get(format!("http://{addr}/admin/browser"))
+        .bearer_auth(&browser_token)
+        .send()
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+
     let id = browser_token
         .strip_prefix("hs_tok_")
         .and_then(|rest| rest.split_once('_'))
@@ -201,5 +230,15 @@ fn revoking_the_token_ends_its_browser_session() {
             }
             other => panic!("expected a close frame, got {other:?}"),
         }
+    }
+    // Once its shell has ended, it is no longer listed.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !open_sessions()["sessions"].as_array().unwrap().is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the ended session is still listed: {}",
+            open_sessions()
+        );
+        std::thread::sleep(Duration::from_millis(100));
     }
 }

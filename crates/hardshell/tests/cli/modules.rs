@@ -606,3 +606,62 @@ fn a_registry_credential_comes_from_a_secret() {
     assert!(!shown.contains("s3cr3t"), "{shown}");
     assert!(listed(&hs).contains(&package));
 }
+
+/// The admin page's parts: the running edge shows the lock as accepted (what
+/// the module may do, its tools), read from the store when asked.
+#[test]
+fn the_admin_page_shows_the_accepted_module_and_what_it_may_do() {
+    let publisher = Publisher::new();
+    let hs = trusting(&publisher, true, "[]");
+    let package = plain(&publisher, "web-search", "1.0.0", PLAIN_BODY);
+    let path = package_file(&hs, "web-search-1.0.0.tar", &package);
+    hs.run(&["module", "add", &path, "--accept", &digest(&package)])
+        .ok();
+    let admin = hs
+        .run(&["token", "create", "--name", "page", "--scope", "admin"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    hs.edit_config(|text| text.replace("127.0.0.1:8787", "127.0.0.1:0"));
+    let mut command = hs.command(&["up"]);
+    command.stdout(std::process::Stdio::null());
+    let mut up =
+        hardshell_testkit::instance::Up::start(command, std::time::Duration::from_secs(60));
+    let parts: serde_json::Value = reqwest::blocking::Client::new()
+        .get(format!("http://{}/admin/parts", up.addr))
+        .bearer_auth(&admin)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let _ = up.child.kill();
+    let _ = up.child.wait();
+    let modules = parts["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|part| part["name"] == "modules")
+        .unwrap_or_else(|| panic!("{parts}"));
+    let locked = &modules["status"]["modules"];
+    assert_eq!(locked.as_array().unwrap().len(), 1, "{parts}");
+    assert_eq!(locked[0]["name"], "web-search");
+    assert_eq!(locked[0]["version"], "1.0.0");
+    assert_eq!(locked[0]["package"], digest(&package));
+    assert_eq!(
+        locked[0]["capabilities"]["hosts"][0]["host"], "api.search.example",
+        "{parts}"
+    );
+    assert!(
+        !locked[0]["tools"].as_array().unwrap().is_empty(),
+        "{parts}"
+    );
+    // No workload runs here: its part is not shown.
+    assert!(
+        parts["parts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|part| part["name"] != "workload")
+    );
+}

@@ -113,6 +113,55 @@ fn state_survives_kill_9_moves_to_a_fresh_data_directory_and_has_one_owner_at_a_
         "kept-across-machines\n"
     );
     synced(&first);
+    // The admin page shows the image it runs, that it is ready, and the
+    // state it synced, held under this machine's lease.
+    let admin = first
+        .run(&["token", "create", "--name", "page", "--scope", "admin"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let (status, body) = super::get(
+        &up.addr,
+        "localhost:8787",
+        "/admin/parts",
+        &[format!("Authorization: Bearer {admin}")],
+    );
+    assert_eq!(status, 200, "{body}");
+    let parts: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let workload = parts["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|part| part["name"] == "workload")
+        .unwrap_or_else(|| panic!("{parts}"))["status"]
+        .clone();
+    assert!(
+        workload["image"]["reference"]
+            .as_str()
+            .is_some_and(|reference| !reference.is_empty()),
+        "{workload}"
+    );
+    assert!(workload["image"]["pinned"].is_boolean(), "{workload}");
+    assert!(
+        workload["image"]["digest"]
+            .as_str()
+            .is_some_and(|digest| digest.starts_with("sha256:")),
+        "{workload}"
+    );
+    assert_eq!(workload["health"], "ready", "{workload}");
+    assert!(
+        workload["state"]["current"]["generation"].as_u64().unwrap() >= 1,
+        "{workload}"
+    );
+    assert!(
+        workload["state"]["current"]["files"].as_u64().unwrap() >= 1,
+        "{workload}"
+    );
+    assert!(
+        workload["state"]["lease"]["holder"].is_string(),
+        "{workload}"
+    );
     // The edge dies without a word: the lease stays, the state is stored.
     up.kill9();
 
