@@ -293,15 +293,27 @@ impl Routes {
             // The edge's paths are its own in every spelling an upstream might
             // decode, fold or trim to one of them.
             Some(endpoint) if endpoint.is_proxy() && self.is_reserved(path) => Match::NotFound,
-            Some(endpoint) => Match::Found {
-                endpoint,
-                pattern,
-                params: matched
+            Some(endpoint) => {
+                // A parameter is taken as the client meant it: escapes
+                // decoded (`telegram%3A1` is `telegram:1`). One that is not
+                // UTF-8 once decoded names nothing here.
+                let params = matched
                     .params
                     .iter()
-                    .map(|(key, value)| (key.to_owned(), value.to_owned()))
-                    .collect(),
-            },
+                    .map(|(key, value)| {
+                        let decoded = percent_encoding::percent_decode_str(value).decode_utf8();
+                        decoded.map(|value| (key.to_owned(), value.into_owned()))
+                    })
+                    .collect::<Result<Vec<_>, _>>();
+                match params {
+                    Ok(params) => Match::Found {
+                        endpoint,
+                        pattern,
+                        params,
+                    },
+                    Err(_) => Match::NotFound,
+                }
+            }
             None => Match::MethodNotAllowed,
         }
     }

@@ -879,11 +879,14 @@ async fn pairing_requests_are_approved_by_code_and_pairings_revoked() {
         "/admin/pairing/irc:1",
         "/admin/pairing/telegram:-5",
         "/admin/pairing/x",
+        "/admin/pairing/telegram%3A%FF",
     ] {
         let reply = request(edge.addr, "DELETE", bad, &[&fresh], "").await;
         assert_eq!(reply.status, 404, "{bad}");
     }
-    let reply = request(edge.addr, "DELETE", path, &[&fresh], "").await;
+    // The colon escaped, as a client that encodes path segments sends it.
+    let escaped = "/admin/pairing/telegram%3A123456789";
+    let reply = request(edge.addr, "DELETE", escaped, &[&fresh], "").await;
     assert_eq!(reply.status, 204, "{reply:?}");
     assert!(pairings.paired(&sender).await.unwrap().is_none());
     let reply = request(edge.addr, "DELETE", path, &[&fresh], "").await;
