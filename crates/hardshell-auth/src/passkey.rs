@@ -35,7 +35,7 @@ pub use webauthn_rs::prelude::{
 };
 
 pub use ceremony::{CEREMONY_TTL, LoginState, RegistrationState};
-pub use credentials::{PasskeyId, PasskeyInfo};
+pub use credentials::{PasskeyId, PasskeyInfo, Removal};
 pub use error::PasskeyError;
 pub use relying_party::RelyingParty;
 pub use setup::{SETUP_LINK_TTL, SetupLinks, SetupToken};
@@ -192,6 +192,17 @@ impl OwnerPasskeys {
     /// Removing the last one locks the owner out until a new setup link is issued.
     pub async fn remove(&self, id: &PasskeyId) -> Result<bool, PasskeyError> {
         self.credentials.remove(id).await
+    }
+
+    /// Removes a passkey unless it is the owner's last one, taking turns with
+    /// every other such removal (on this machine or another), so that
+    /// between them they never remove the last one.
+    pub async fn remove_unless_last(
+        &self,
+        id: &PasskeyId,
+        now: DateTime<Utc>,
+    ) -> Result<Removal, PasskeyError> {
+        self.credentials.remove_unless_last(id, now).await
     }
 
     /// Deletes expired setup links and the markers of ceremonies too old to finish

@@ -46,6 +46,26 @@ struct Owner {
     /// The WebAuthn user handle. Fixed, so that every device's passkey belongs to
     /// the same account and an authenticator replaces rather than duplicates it.
     user_id: Uuid,
+    /// A removal under way, and until when it holds the others off: the
+    /// passkeys are objects of their own, so two removals that each saw two
+    /// could otherwise remove both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    removing: Option<DateTime<Utc>>,
+}
+
+/// How long a removal holds others off; one that died meanwhile frees it then.
+const REMOVAL_HOLD: chrono::Duration = chrono::Duration::seconds(30);
+
+/// What [`Credentials::remove_unless_last`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    Removed,
+    /// No passkey has that id.
+    NotFound,
+    /// It is the owner's only passkey: kept.
+    Last,
+    /// Another removal is under way: try again in a moment.
+    Busy,
 }
 
 impl PasskeyId {
@@ -99,6 +119,7 @@ impl Credentials {
                     let owner = Owner {
                         v: FORMAT_VERSION,
                         user_id: Uuid::new_v4(),
+                        removing: None,
                     };
                     Ok(Modification::Write(encode(&key, &owner)?, owner.user_id))
                 }
@@ -216,6 +237,65 @@ impl Credentials {
                 Ok(Modification::Write(encode(&key, &record)?, id.clone()))
             })
             .await
+    }
+
+    /// Removes a passkey unless it is the owner's last one. Removals take
+    /// turns through the `owner` record, by compare-and-swap, so concurrent
+    /// ones (two admins, two replicas) cannot between them remove the last.
+    pub(super) async fn remove_unless_last(
+        &self,
+        id: &PasskeyId,
+        now: DateTime<Utc>,
+    ) -> Result<Removal, PasskeyError> {
+        self.owner_user_id().await?;
+        let owner = ObjectKey::segment("owner").map_err(StorageError::from)?;
+        let held = self
+            .root
+            .modify(&owner, |current| {
+                let bytes = current.ok_or_else(|| PasskeyError::Corrupt {
+                    key: owner.to_string(),
+                    reason: "the owner record vanished".into(),
+                })?;
+                let mut record = decode::<Owner>(&owner, bytes)?;
+                if record.removing.is_some_and(|until| until > now) {
+                    return Ok::<_, PasskeyError>(Modification::Keep(false));
+                }
+                record.removing = Some(now + REMOVAL_HOLD);
+                Ok(Modification::Write(encode(&owner, &record)?, true))
+            })
+            .await?;
+        if !held {
+            return Ok(Removal::Busy);
+        }
+        let removal = async {
+            let listed = self.list().await?;
+            if !listed.iter().any(|passkey| passkey.id == *id) {
+                return Ok(Removal::NotFound);
+            }
+            if listed.len() == 1 {
+                return Ok(Removal::Last);
+            }
+            Ok(match self.remove(id).await? {
+                true => Removal::Removed,
+                false => Removal::NotFound,
+            })
+        }
+        .await;
+        let released = self
+            .root
+            .modify(&owner, |current| {
+                let Some(bytes) = current else {
+                    return Ok::<_, PasskeyError>(Modification::Keep(()));
+                };
+                let mut record = decode::<Owner>(&owner, bytes)?;
+                record.removing = None;
+                Ok(Modification::Write(encode(&owner, &record)?, ()))
+            })
+            .await;
+        if let Err(e) = &released {
+            tracing::warn!(error = %e, "releasing the passkey removal's hold failed; it lapses in 30 s");
+        }
+        removal
     }
 
     pub(super) async fn remove(&self, id: &PasskeyId) -> Result<bool, PasskeyError> {

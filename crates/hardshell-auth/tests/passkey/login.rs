@@ -263,3 +263,105 @@ async fn removed_passkey_no_longer_logs_in() {
     login(&f, &mut laptop, t0()).await.unwrap();
     assert!(!f.passkeys.remove(&phone_info.id).await.unwrap());
 }
+
+/// Two admins (or replicas) remove the owner's last two passkeys at the same
+/// moment: removals take turns, so one passkey always stays.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_removals_never_remove_the_last_passkey() {
+    use hardshell_auth::passkey::Removal;
+    for _ in 0..5 {
+        let f = fixture().await;
+        let (mut phone, mut laptop) = (authenticator(), authenticator());
+        let ids = [
+            register(&f, &mut phone, t0()).await.id,
+            register(&f, &mut laptop, t0()).await.id,
+        ];
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+        let tasks: Vec<_> = ids
+            .iter()
+            .cloned()
+            .map(|id| {
+                let (passkeys, barrier) = (f.passkeys.clone(), barrier.clone());
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    passkeys.remove_unless_last(&id, t0()).await.unwrap()
+                })
+            })
+            .collect();
+        let mut outcomes = Vec::new();
+        for task in tasks {
+            outcomes.push(task.await.unwrap());
+        }
+        let removed = outcomes.iter().filter(|o| **o == Removal::Removed).count();
+        assert!(removed <= 1, "{outcomes:?}");
+        assert!(
+            outcomes
+                .iter()
+                .all(|o| matches!(o, Removal::Removed | Removal::Busy | Removal::Last)),
+            "{outcomes:?}"
+        );
+        assert_eq!(
+            f.passkeys.list().await.unwrap().len(),
+            2 - removed,
+            "{outcomes:?}"
+        );
+        // With the hold released, the one left is the last and stays.
+        let left = f.passkeys.list().await.unwrap();
+        if left.len() == 1 {
+            assert_eq!(
+                f.passkeys
+                    .remove_unless_last(&left[0].id, t0())
+                    .await
+                    .unwrap(),
+                Removal::Last
+            );
+        }
+    }
+}
+
+/// A removal that died holding its turn does not block the owner for good:
+/// the hold lapses after 30 seconds.
+#[tokio::test]
+async fn a_removals_hold_lapses_and_a_missing_passkey_is_not_found() {
+    use hardshell_auth::passkey::{PasskeyId, Removal};
+    let f = fixture().await;
+    let (mut phone, mut laptop) = (authenticator(), authenticator());
+    let phone_id = register(&f, &mut phone, t0()).await.id;
+    register(&f, &mut laptop, t0()).await;
+    let unknown = PasskeyId::parse(&"0".repeat(64)).unwrap();
+    assert_eq!(
+        f.passkeys.remove_unless_last(&unknown, t0()).await.unwrap(),
+        Removal::NotFound
+    );
+    // What a removal that died at t0 leaves in the owner's record.
+    let owner = hardshell_storage::ObjectKey::parse("auth/passkey/owner").unwrap();
+    let root = f.store.root();
+    let stored = root.get(&owner).await.unwrap().unwrap();
+    let mut record: serde_json::Value = serde_json::from_slice(&stored.value).unwrap();
+    record["removing"] = serde_json::json!(t0() + chrono::Duration::seconds(30));
+    root.update(
+        &owner,
+        &serde_json::to_vec(&record).unwrap(),
+        &stored.version,
+    )
+    .await
+    .unwrap();
+    let soon = t0() + chrono::Duration::seconds(10);
+    assert_eq!(
+        f.passkeys
+            .remove_unless_last(&phone_id, soon)
+            .await
+            .unwrap(),
+        Removal::Busy
+    );
+    assert_eq!(f.passkeys.list().await.unwrap().len(), 2);
+    let later = t0() + chrono::Duration::seconds(31);
+    assert_eq!(
+        f.passkeys
+            .remove_unless_last(&phone_id, later)
+            .await
+            .unwrap(),
+        Removal::Removed
+    );
+    assert_eq!(f.passkeys.list().await.unwrap().len(), 1);
+}

@@ -4,7 +4,7 @@
 use axum::body::Body;
 use hardshell_audit::AuditEvent;
 use hardshell_audit::event::PasskeyRemoved;
-use hardshell_auth::passkey::PasskeyId;
+use hardshell_auth::passkey::{PasskeyId, Removal};
 use hardshell_auth::{Admin, Permit};
 use http::{Method, Request, StatusCode};
 
@@ -42,25 +42,21 @@ async fn remove(permit: Permit<Admin>, cx: Context, _: Request<Body>) -> HttpRes
     let Some(id) = PasskeyId::parse(cx.param("id").unwrap_or_default()) else {
         return response::not_found();
     };
-    let listed = match passkeys.list().await {
-        Ok(listed) => listed,
-        Err(e) => {
-            tracing::error!(error = %e, "listing passkeys failed");
-            return response::internal_error();
+    match passkeys.remove_unless_last(&id, chrono::Utc::now()).await {
+        Ok(Removal::Removed) => {}
+        Ok(Removal::NotFound) => return response::not_found(),
+        Ok(Removal::Last) => {
+            return response::text(
+                StatusCode::CONFLICT,
+                "this is the owner's last passkey: add another before removing it\n",
+            );
         }
-    };
-    if !listed.iter().any(|passkey| passkey.id == id) {
-        return response::not_found();
-    }
-    if listed.len() == 1 {
-        return response::text(
-            StatusCode::CONFLICT,
-            "this is the owner's last passkey: add another before removing it\n",
-        );
-    }
-    match passkeys.remove(&id).await {
-        Ok(true) => {}
-        Ok(false) => return response::not_found(),
+        Ok(Removal::Busy) => {
+            return response::text(
+                StatusCode::CONFLICT,
+                "another passkey is being removed: try again in a moment\n",
+            );
+        }
         Err(e) => {
             tracing::error!(error = %e, "removing a passkey failed");
             return response::internal_error();
