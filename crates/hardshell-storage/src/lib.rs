@@ -30,4 +30,4 @@ pub use key::{KeyError, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};
 pub use master_key::{
     KeyId, MASTER_KEY_ENV, MASTER_KEY_LEN, MasterKey, MasterKeyError, MasterKeySource,
 };
-pub use store::{Entry, Location, Modification, Scope, Sealing, Store, Versioned};
+pub use store::{Entry, Location, Modification, Scope, Sealing, Store, VersionCheck, Versioned};

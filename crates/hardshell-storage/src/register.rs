@@ -193,6 +193,21 @@ impl Register {
         verdict(key, mark, stamp)
     }
 
+    /// Every mark of the register, each part read from the bucket now (and
+    /// refused if below what this machine saw).
+    pub(crate) async fn all_marks(
+        &self,
+        backend: &Backend,
+        master: &MasterKey,
+    ) -> Result<Vec<(String, Mark)>, StorageError> {
+        let mut marks = Vec::new();
+        for part in 0..PARTS {
+            let held = self.read(backend, master, part).await?;
+            marks.extend(held.part.marks.into_iter());
+        }
+        Ok(marks)
+    }
+
     /// The part holding `key`, read from the bucket now.
     pub(crate) async fn current(
         &self,

@@ -87,6 +87,18 @@ pub enum Modification<T> {
     Keep(T),
 }
 
+/// What [`Store::check_versions`] found.
+#[derive(Debug, Default)]
+pub struct VersionCheck {
+    /// Protected objects whose newest write the register holds, and that read.
+    pub current: usize,
+    /// Protected objects written before the register: each is covered from
+    /// its next write.
+    pub unmarked: usize,
+    /// Each marked object that is rolled back, gone, or does not open.
+    pub problems: Vec<StorageError>,
+}
+
 /// How often [`Scope::modify`] retries after losing a compare-and-swap.
 const MODIFY_ATTEMPTS: u32 = 64;
 
@@ -143,6 +155,45 @@ impl Store {
                 register,
             }),
         })
+    }
+
+    /// Reads the whole version register as it is in the bucket (a register
+    /// rolled back below what this machine saw is the error) and reads every
+    /// object it marks, collecting what is rolled back, vanished or does not
+    /// open; counts the protected objects it does not mark yet. Nothing is
+    /// written. A store that is not sealed here has no register: all zero.
+    pub async fn check_versions(&self) -> Result<VersionCheck, StorageError> {
+        let (Sealing::Envelope(master), Some(register)) =
+            (&self.inner.sealing, &self.inner.register)
+        else {
+            return Ok(VersionCheck::default());
+        };
+        let marks = register.all_marks(&self.inner.backend, master).await?;
+        let root = self.root();
+        let mut check = VersionCheck::default();
+        let mut marked = std::collections::HashSet::new();
+        for (key, mark) in marks {
+            // Only keys that parsed were ever marked; anything else is not ours.
+            let Ok(key) = ObjectKey::parse(&key) else {
+                continue;
+            };
+            marked.insert(key.clone());
+            if mark.gone {
+                continue;
+            }
+            match root.get(&key).await {
+                Ok(_) => check.current += 1,
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => check.problems.push(e),
+            }
+        }
+        check.unmarked = root
+            .list()
+            .await?
+            .into_iter()
+            .filter(|entry| register::protects(&entry.key) && !marked.contains(&entry.key))
+            .count();
+        Ok(check)
     }
 
     /// The whole store. Only the edge holds this; everything else gets a sub-scope.

@@ -65,6 +65,14 @@ pub async fn open_local_secrets(
     loaded: &LoadedConfig,
     master: &MasterKey,
 ) -> anyhow::Result<Scope> {
+    Ok(open_local_secrets_store(loaded, master).await?.root())
+}
+
+/// The secret store itself, for what checks a store whole (`doctor`).
+pub async fn open_local_secrets_store(
+    loaded: &LoadedConfig,
+    master: &MasterKey,
+) -> anyhow::Result<Store> {
     let location = local_location(&loaded.data_dir(), "secrets");
     let store = Store::open_anchored(
         &location,
@@ -74,7 +82,7 @@ pub async fn open_local_secrets(
     .await
     .context("opening the secret store")?;
     check_master_key(&store, master).await?;
-    Ok(store.root())
+    Ok(store)
 }
 
 /// The edge's identity-signing key: made on first use, kept in the secret store,

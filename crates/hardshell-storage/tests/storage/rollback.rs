@@ -280,6 +280,52 @@ async fn the_register_is_sealed_and_out_of_every_scopes_reach(backend: Backend) 
     }
 }
 
+/// The whole store checked at once, as `hardshell doctor` does: each object
+/// rolled back or gone is named, what is current is counted, and what was
+/// written before the register is counted apart.
+async fn the_whole_store_is_checked_at_once(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let store = t.open().await;
+    let root = store.root();
+    for k in [
+        "tokens/a",
+        "tokens/b",
+        "auth/devices/revoked/d1",
+        "sessions/s",
+    ] {
+        root.put(&key(k), b"one").await.unwrap();
+    }
+    root.delete(&key("sessions/s")).await.unwrap();
+    let old = raw(&t, "tokens/a").await;
+    root.put(&key("tokens/a"), b"two").await.unwrap();
+    put_raw(&t, "tokens/a", old).await;
+    t.raw
+        .delete(&Path::from("auth/devices/revoked/d1"))
+        .await
+        .unwrap();
+    let legacy = envelope::seal(&t.master, "secrets/OLD", b"old").unwrap();
+    put_raw(&t, "secrets/OLD", Bytes::from(legacy)).await;
+    root.put(&key("notes/unprotected"), b"x").await.unwrap();
+
+    let check = store.check_versions().await.unwrap();
+    assert_eq!(check.current, 1, "{check:?}");
+    assert_eq!(check.unmarked, 1, "{check:?}");
+    let mut named: Vec<String> = check
+        .problems
+        .iter()
+        .map(|problem| match problem {
+            StorageError::RolledBack { key, .. } => format!("rolled back {key}"),
+            StorageError::Vanished { key, .. } => format!("vanished {key}"),
+            other => panic!("{other}"),
+        })
+        .collect();
+    named.sort();
+    assert_eq!(
+        named,
+        ["rolled back tokens/a", "vanished auth/devices/revoked/d1"]
+    );
+}
+
 /// A login session's tombstone lasts as long as the session could have:
 /// before that a copy put back reads as absent; after it the register has
 /// forgotten the key (the copy's own expiry refuses it then).
@@ -415,5 +461,6 @@ on_every_backend!(
     a_legacy_object_reads_until_it_is_rewritten,
     the_register_is_sealed_and_out_of_every_scopes_reach,
     a_tombstone_of_a_self_expiring_object_is_forgotten_after_it,
+    the_whole_store_is_checked_at_once,
     two_replicas_at_once_raise_no_false_alarm,
 );

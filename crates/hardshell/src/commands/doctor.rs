@@ -67,6 +67,22 @@ pub async fn run(global: &Global, args: &DoctorArgs) -> anyhow::Result<()> {
             ),
         );
     }
+    // Before anything reads the stores' objects one by one: a rolled-back
+    // object would stop those reads, and here it is named.
+    match versions(&loaded, &source).await {
+        Ok(stores) => {
+            for (endpoint, problems) in stores {
+                report.add(
+                    hardshell_doctor::storage::VERSION_CHECKS,
+                    hardshell_doctor::storage::versions(&endpoint, &problems),
+                );
+            }
+        }
+        Err(e) => report.add(
+            hardshell_doctor::storage::VERSION_CHECKS,
+            hardshell_doctor::storage::versions("the stores", &[format!("{e:#}")]),
+        ),
+    }
     match stored(&loaded, &source, args).await {
         Ok(stored) => {
             let (key_id, backed_up) = &stored.backup;
@@ -170,6 +186,29 @@ struct Stored {
     backup: (String, bool),
     /// With `[edge.tls] acme`: the stored certificate's chain, if any.
     acme: Option<Option<String>>,
+}
+
+/// The secret store's and the state store's version checks (rollback
+/// detection): each store's endpoint, and what is rolled back or gone there.
+async fn versions(
+    loaded: &hardshell_config::LoadedConfig,
+    source: &MasterKeySource,
+) -> anyhow::Result<Vec<(String, Vec<String>)>> {
+    let master = hardshell_storage::MasterKey::load(source)?;
+    let secret_store = context::open_local_secrets_store(loaded, &master).await?;
+    let secrets = context::open_secrets(loaded, &master).await?;
+    let mut credentials = Credentials::new(loaded, &secrets);
+    let state = context::open_state(loaded, &master, &mut credentials).await?;
+    let mut stores = Vec::new();
+    for store in [&secret_store, &state] {
+        let check = store
+            .check_versions()
+            .await
+            .with_context(|| format!("checking the versions in {}", store.endpoint()))?;
+        let problems = check.problems.iter().map(ToString::to_string).collect();
+        stores.push((store.endpoint().to_owned(), problems));
+    }
+    Ok(stores)
 }
 
 /// The store probed, its tokens and the audit logs' verdicts.

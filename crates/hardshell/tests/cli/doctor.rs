@@ -80,6 +80,7 @@ fn a_fresh_install_has_nothing_high_and_says_what_it_checked() {
         "kernel.landlock",
         "tokens.lifetime",
         "audit.verify",
+        "storage.versions",
     ] {
         assert!(checks.contains(&check), "{check}: {checks:?}");
     }
@@ -590,4 +591,51 @@ fn a_secret_nothing_uses_is_found_and_a_bound_one_is_not() {
     assert_eq!(unused.len(), 1, "{unused:?}");
     assert!(unused[0].contains("OLD_DEPLOY_KEY"), "{unused:?}");
     assert!(!report.to_string().contains("a-value-canary"));
+}
+
+/// A revoked token put back in the store and a device's revocation deleted
+/// there: each is named as its own high finding, and the run fails.
+#[test]
+fn objects_rolled_back_or_deleted_in_the_store_are_named() {
+    let hs = Instance::initialised(crate::HARDSHELL);
+    let token = hs
+        .run(&["token", "create", "--name", "ci", "--scope", "chat"])
+        .ok()
+        .stdout
+        .trim()
+        .to_owned();
+    let id = &token["hs_tok_".len().."hs_tok_".len() + 16];
+    let file = hs.path(&format!("data/objects/tokens/{id}"));
+    let live = std::fs::read(&file).unwrap();
+    hs.run(&["token", "revoke", id]).ok();
+    std::fs::write(&file, &live).unwrap();
+    // A secret deleted in the secret store behind hardshell's back.
+    hs.run_with_stdin(&["secret", "put", "GONE"], b"value").ok();
+    std::fs::remove_file(hs.path("data/secrets/secrets/GONE")).unwrap();
+
+    let (report, ok, _) = doctor_json(&hs);
+    assert!(!ok, "{report:#}");
+    let found: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["check"] == "storage.versions")
+        .map(|f| {
+            assert_eq!(f["severity"], "high");
+            f["what"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(found.len(), 2, "{report:#}");
+    assert!(
+        found
+            .iter()
+            .any(|what| what.contains(&format!("object tokens/{id} was rolled back"))),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|what| what.contains("object secrets/GONE is missing")),
+        "{found:?}"
+    );
 }
