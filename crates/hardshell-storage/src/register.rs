@@ -52,14 +52,15 @@ use crate::{MasterKey, ObjectKey, StorageError};
 /// what grants or limits authority (API tokens, login sessions, passkeys,
 /// devices and their revocations, secrets and the edge's own keys, chat
 /// pairings, the module lock, the ACME account), what the agent remembers,
-/// and what is counted against a cap (the model spend ledger). Left out, each for a reason: conversations
+/// and what is counted against a cap (the model spend ledger); and every
+/// audit log's head ([`is_audit_head`]). Left out, each for a reason: conversations
 /// (`agent/sessions`: each message is written once), the channels' spools and
 /// lanes (transient, deleted after their turn), `pending/` (single-use
 /// ceremony states, each with an expiry of minutes sealed inside it and a
 /// cap on how many exist), the workload's state (its own generations and
 /// manifest, which catch a rollback on a machine that saw a newer one),
-/// audit logs (hash-chained, and verified), images (named by digest), and
-/// screenshots.
+/// audit logs' segments (hash-chained, and verified against the head),
+/// images (named by digest), and screenshots.
 pub const PROTECTED: &[&str] = &[
     "tokens",
     "sessions",
@@ -88,10 +89,30 @@ const ATTEMPTS: u32 = 64;
 /// Whether the register covers `key` (a key from the store's root).
 pub fn protects(key: &ObjectKey) -> bool {
     let key = key.as_str();
-    PROTECTED.iter().any(|prefix| {
-        key.strip_prefix(prefix)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-    })
+    is_audit_head(key)
+        || PROTECTED.iter().any(|prefix| {
+            key.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        })
+}
+
+/// An audit log's head (`audit/<log>/head` in the state store, `<log>/head`
+/// in an audit bucket of its own): the last record's number and hash, which
+/// `audit verify` holds the segments to. Covered, a log cannot be cut back
+/// to an earlier head with its segments; its segments, hash-chained, need
+/// no cover of their own.
+fn is_audit_head(key: &str) -> bool {
+    let mut segments = key.split('/');
+    match (
+        segments.next(),
+        segments.next(),
+        segments.next(),
+        segments.next(),
+    ) {
+        (Some(_), Some("head"), None, None) => true,
+        (Some("audit"), Some(_), Some("head"), None) => true,
+        _ => false,
+    }
 }
 
 /// Whether `path` (a raw path in the bucket) is one of the register's parts.
@@ -549,6 +570,13 @@ mod tests {
         assert!(!protects(&key("agent/sessions/s/0")));
         assert!(!protects(&key("channels/spool/x")));
         assert!(!protects(&key("workload/openclaw/manifest")));
+        assert!(protects(&key("audit/edge-1/head")));
+        assert!(protects(&key("edge-1/head")));
+        assert!(!protects(&key(
+            "audit/edge-1/segments/00000000000000000001"
+        )));
+        assert!(!protects(&key("audit/edge-1/head/x")));
+        assert!(!protects(&key("workload/w/head")));
     }
 
     #[test]

@@ -121,3 +121,34 @@ fn a_token_is_printed_once_and_listed_without_its_secret() {
         .failed_with_one_line();
     assert!(line.contains("lifetime"), "{line}");
 }
+
+/// Someone who can write the store cuts the audit log back, head and
+/// segments together, to before a record they want gone: the head is in the
+/// version register, so verification refuses the log instead of calling it
+/// intact.
+#[test]
+fn an_audit_log_cut_back_with_its_head_is_refused() {
+    fn files(dir: &std::path::Path, found: &mut Vec<(std::path::PathBuf, Vec<u8>)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                files(&path, found);
+            } else {
+                found.push((path.clone(), std::fs::read(&path).unwrap()));
+            }
+        }
+    }
+    let hs = Instance::initialised(crate::HARDSHELL);
+    create_token(&hs);
+    let mut before = Vec::new();
+    files(&hs.path("data/objects/audit"), &mut before);
+    hs.run_with_stdin(&["secret", "put", "TO_HIDE"], b"value")
+        .ok();
+    for (path, bytes) in &before {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let run = hs.run(&["audit", "verify"]);
+    assert!(!run.status.success(), "{}", run.stdout);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(said.contains("head was rolled back"), "{said}");
+}
