@@ -102,17 +102,8 @@ pub fn protects(key: &ObjectKey) -> bool {
 /// to an earlier head with its segments; its segments, hash-chained, need
 /// no cover of their own.
 fn is_audit_head(key: &str) -> bool {
-    let mut segments = key.split('/');
-    match (
-        segments.next(),
-        segments.next(),
-        segments.next(),
-        segments.next(),
-    ) {
-        (Some(_), Some("head"), None, None) => true,
-        (Some("audit"), Some(_), Some("head"), None) => true,
-        _ => false,
-    }
+    let segments: Vec<&str> = key.split('/').collect();
+    matches!(segments.as_slice(), [_, "head"] | ["audit", _, "head"])
 }
 
 /// Whether `path` (a raw path in the bucket) is one of the register's parts.
@@ -224,7 +215,7 @@ impl Register {
         let mut marks = Vec::new();
         for part in 0..PARTS {
             let held = self.read(backend, master, part).await?;
-            marks.extend(held.part.marks.into_iter());
+            marks.extend(held.part.marks);
         }
         Ok(marks)
     }

@@ -297,14 +297,6 @@ async fn concurrent_modify_loses_no_increment(backend: Backend) {
     );
 }
 
-macro_rules! on_every_backend {
-    ($($check:ident),* $(,)?) => {
-        mod local { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $check() { super::$check(crate::support::Backend::Local).await } )* }
-        mod seaweedfs { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $check() { super::$check(crate::support::Backend::SeaweedFs).await } )* }
-        mod moto { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $check() { super::$check(crate::support::Backend::Moto).await } )* }
-    };
-}
-
 on_every_backend!(
     round_trip_and_missing,
     objects_are_sealed_at_rest,

@@ -445,14 +445,6 @@ async fn two_replicas_at_once_raise_no_false_alarm(backend: Backend) {
     }
 }
 
-macro_rules! on_every_backend {
-    ($($check:ident),* $(,)?) => {
-        mod local { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $check() { super::$check(crate::support::Backend::Local).await } )* }
-        mod seaweedfs { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $check() { super::$check(crate::support::Backend::SeaweedFs).await } )* }
-        mod moto { $( #[tokio::test(flavor = "multi_thread", worker_threads = 4)] async fn $check() { super::$check(crate::support::Backend::Moto).await } )* }
-    };
-}
-
 on_every_backend!(
     an_older_copy_is_refused_until_written_again,
     a_deleted_object_put_back_reads_as_absent,

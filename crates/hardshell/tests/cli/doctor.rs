@@ -598,17 +598,7 @@ fn a_secret_nothing_uses_is_found_and_a_bound_one_is_not() {
 #[test]
 fn objects_rolled_back_or_deleted_in_the_store_are_named() {
     let hs = Instance::initialised(crate::HARDSHELL);
-    let token = hs
-        .run(&["token", "create", "--name", "ci", "--scope", "chat"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
-    let id = &token["hs_tok_".len().."hs_tok_".len() + 16];
-    let file = hs.path(&format!("data/objects/tokens/{id}"));
-    let live = std::fs::read(&file).unwrap();
-    hs.run(&["token", "revoke", id]).ok();
-    std::fs::write(&file, &live).unwrap();
+    let (_, id, _) = crate::revoked_token_put_back(&hs);
     // A secret deleted in the secret store behind hardshell's back.
     hs.run_with_stdin(&["secret", "put", "GONE"], b"value").ok();
     std::fs::remove_file(hs.path("data/secrets/secrets/GONE")).unwrap();

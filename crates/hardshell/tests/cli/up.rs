@@ -336,18 +336,8 @@ fn sigterm_during_a_reload(delay_ms: u64) {
 #[test]
 fn a_revoked_token_put_back_in_the_store_is_refused_not_revived() {
     let hs = Instance::initialised(crate::HARDSHELL);
-    let token = hs
-        .run(&["token", "create", "--name", "ci", "--scope", "chat"])
-        .ok()
-        .stdout
-        .trim()
-        .to_owned();
-    let id = &token["hs_tok_".len().."hs_tok_".len() + 16];
+    let (token, id, revoked) = crate::revoked_token_put_back(&hs);
     let file = hs.path(&format!("data/objects/tokens/{id}"));
-    let live = std::fs::read(&file).unwrap();
-    hs.run(&["token", "revoke", id]).ok();
-    let revoked = std::fs::read(&file).unwrap();
-    std::fs::write(&file, &live).unwrap();
 
     let line = hs.run(&["token", "list"]).failed_with_one_line();
     assert!(
