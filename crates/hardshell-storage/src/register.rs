@@ -170,12 +170,19 @@ pub(crate) struct Register {
     /// anchor file) by any process of this machine before it.
     seen: Mutex<HashMap<u8, u64>>,
     anchor: Option<Anchor>,
+    /// Which of the stores under one master key this is, bound into what each
+    /// part is sealed to, so a part copied from another store does not open.
+    role: String,
 }
 
 impl Register {
     /// A register whose marks of what was seen live only in memory, or also in
     /// the anchor file for this store under `anchors`.
-    pub(crate) fn new(anchors: Option<&FsPath>, endpoint: &str) -> Result<Self, StorageError> {
+    pub(crate) fn new(
+        anchors: Option<&FsPath>,
+        endpoint: &str,
+        role: &str,
+    ) -> Result<Self, StorageError> {
         let anchor = anchors.map(|dir| Anchor::for_store(dir, endpoint));
         let seen = match &anchor {
             Some(anchor) => anchor.read()?,
@@ -185,6 +192,7 @@ impl Register {
             held: Mutex::new(HashMap::new()),
             seen: Mutex::new(seen),
             anchor,
+            role: role.to_owned(),
         })
     }
 
@@ -257,11 +265,12 @@ impl Register {
                     part: path.to_string(),
                     detail: e.to_string(),
                 })?;
-            let sealed = envelope::seal_stamped(master, path.as_ref(), next.change, &plaintext)
-                .map_err(|source| StorageError::Unseal {
-                    key: path.to_string(),
-                    source,
-                })?;
+            let sealed =
+                envelope::seal_stamped(master, &self.sealed_as(&path), next.change, &plaintext)
+                    .map_err(|source| StorageError::Unseal {
+                        key: path.to_string(),
+                        source,
+                    })?;
             let mode = match &held.version {
                 Some(version) => WriteMode::Update(version),
                 None => WriteMode::Create,
@@ -324,12 +333,11 @@ impl Register {
         let (part_read, version) = match backend.get(&path).await? {
             None => (Part::default(), None),
             Some(raw) => {
-                let opened = envelope::open_stamped(master, path.as_ref(), &raw.bytes).map_err(
-                    |source| StorageError::Unseal {
+                let opened = envelope::open_stamped(master, &self.sealed_as(&path), &raw.bytes)
+                    .map_err(|source| StorageError::Unseal {
                         key: path.to_string(),
                         source,
-                    },
-                )?;
+                    })?;
                 let decoded: Part = serde_json::from_slice(&opened.value).map_err(|e| {
                     StorageError::RegisterDamaged {
                         part: path.to_string(),
@@ -364,6 +372,12 @@ impl Register {
         self.keep(part, held.clone());
         self.saw(part, change).await?;
         Ok(held)
+    }
+
+    /// What a part at `path` is sealed to: its path and this store's role
+    /// (`@` is in no object key, so no object is sealed to it).
+    fn sealed_as(&self, path: &Path) -> String {
+        format!("{path}@{}", self.role)
     }
 
     fn highest(&self, part: u8) -> u64 {

@@ -108,25 +108,31 @@ impl Store {
     /// What this process sees of the version register is remembered in memory
     /// only; [`Store::open_anchored`] remembers it across restarts too.
     pub async fn open(location: &Location, sealing: Sealing) -> Result<Self, StorageError> {
-        Self::open_with(location, sealing, None).await
+        Self::open_with(location, sealing, None, "store").await
     }
 
     /// Opens the store as [`Store::open`] does, keeping the highest change of
     /// each part of the version register this machine has seen in an anchor
     /// file under `anchors` (the data directory), out of the bucket's reach:
     /// a register rolled back below it is refused after a restart too.
+    /// `role` names which of the stores sealed under one master key this is
+    /// (`secrets`, `state`, `audit`): a register part is sealed to it, so a
+    /// part copied from another of them (an audit bucket's into the state
+    /// bucket, to empty a part of its marks) does not open.
     pub async fn open_anchored(
         location: &Location,
         sealing: Sealing,
         anchors: &std::path::Path,
+        role: &str,
     ) -> Result<Self, StorageError> {
-        Self::open_with(location, sealing, Some(anchors)).await
+        Self::open_with(location, sealing, Some(anchors), role).await
     }
 
     async fn open_with(
         location: &Location,
         sealing: Sealing,
         anchors: Option<&std::path::Path>,
+        role: &str,
     ) -> Result<Self, StorageError> {
         let backend = match (location, &sealing) {
             (Location::Remote(options), Sealing::Delegated) => Backend::remote(options)?,
@@ -145,7 +151,7 @@ impl Store {
         };
         backend.probe().await?;
         let register = match &sealing {
-            Sealing::Envelope(_) => Some(Register::new(anchors, backend.endpoint())?),
+            Sealing::Envelope(_) => Some(Register::new(anchors, backend.endpoint(), role)?),
             Sealing::Plaintext | Sealing::Delegated => None,
         };
         Ok(Self {

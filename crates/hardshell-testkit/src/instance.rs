@@ -104,9 +104,15 @@ impl Instance {
             objects: data.join("objects"),
             locks: data.join("locks/objects"),
         });
-        hardshell_storage::Store::open_anchored(&location, Sealing::Envelope(master), &data)
-            .await
-            .unwrap()
+        // As `up` opens its state store (`context::open_state`).
+        hardshell_storage::Store::open_anchored(
+            &location,
+            Sealing::Envelope(master),
+            &data,
+            "state",
+        )
+        .await
+        .unwrap()
     }
 
     /// Writes `bytes` at `key` of the instance's own object store, over what

@@ -78,6 +78,7 @@ pub async fn open_local_secrets_store(
         &location,
         Sealing::Envelope(master.clone()),
         &loaded.data_dir(),
+        "secrets",
     )
     .await
     .context("opening the secret store")?;
@@ -136,9 +137,14 @@ pub async fn open_state(
             bail!("storage.backend is \"s3\" but [storage.s3] is missing")
         }
     };
-    let store = Store::open_anchored(&location, sealing(loaded, master), &loaded.data_dir())
-        .await
-        .context("opening the state store")?;
+    let store = Store::open_anchored(
+        &location,
+        sealing(loaded, master),
+        &loaded.data_dir(),
+        "state",
+    )
+    .await
+    .context("opening the state store")?;
     check_master_key(&store, master).await?;
     Ok(store)
 }
@@ -202,10 +208,14 @@ pub async fn audit_scope(
         None => Ok(state.root().scope(&ObjectKey::parse("audit")?)?),
         Some(s3) => {
             let location = s3_location(loaded, "audit.s3", s3, credentials).await?;
-            let store =
-                Store::open_anchored(&location, sealing(loaded, master), &loaded.data_dir())
-                    .await
-                    .context("opening the audit bucket")?;
+            let store = Store::open_anchored(
+                &location,
+                sealing(loaded, master),
+                &loaded.data_dir(),
+                "audit",
+            )
+            .await
+            .context("opening the audit bucket")?;
             check_master_key(&store, master).await?;
             Ok(store.root())
         }

@@ -177,7 +177,7 @@ async fn a_rolled_back_register_is_refused_where_it_was_seen(backend: Backend) {
     let t = TestStore::new(backend).await;
     let anchors = tempfile::tempdir().unwrap();
     let sealing = || Sealing::Envelope(t.master.clone());
-    let store = Store::open_anchored(&t.location, sealing(), anchors.path())
+    let store = Store::open_anchored(&t.location, sealing(), anchors.path(), "state")
         .await
         .unwrap();
     let root = store.root();
@@ -211,7 +211,7 @@ async fn a_rolled_back_register_is_refused_where_it_was_seen(backend: Backend) {
         "{err}"
     );
     // After a restart, from the anchor file.
-    let restarted = Store::open_anchored(&t.location, sealing(), anchors.path())
+    let restarted = Store::open_anchored(&t.location, sealing(), anchors.path(), "state")
         .await
         .unwrap();
     let err = restarted
@@ -227,7 +227,7 @@ async fn a_rolled_back_register_is_refused_where_it_was_seen(backend: Backend) {
     // A machine that never saw the newer register has nothing to hold it to:
     // the limit the threat model states.
     let new_machine = tempfile::tempdir().unwrap();
-    let fresh = Store::open_anchored(&t.location, sealing(), new_machine.path())
+    let fresh = Store::open_anchored(&t.location, sealing(), new_machine.path(), "state")
         .await
         .unwrap();
     let got = fresh
@@ -278,6 +278,33 @@ async fn the_register_is_sealed_and_out_of_every_scopes_reach(backend: Backend) 
             "a key name in the clear"
         );
     }
+}
+
+/// Stores sealed under one master key (the state bucket, an audit bucket of
+/// its own) each seal their register to their role: a part copied from one
+/// into the other, to empty a part of the other's marks, does not open.
+async fn a_register_part_from_another_store_does_not_open(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let anchors = tempfile::tempdir().unwrap();
+    let sealing = || Sealing::Envelope(t.master.clone());
+    let audit = Store::open_anchored(&t.location, sealing(), anchors.path(), "audit")
+        .await
+        .unwrap();
+    audit.root().put(&key("edge-1/head"), b"{}").await.unwrap();
+    let state = Store::open_anchored(&t.location, sealing(), anchors.path(), "state")
+        .await
+        .unwrap();
+    let err = state.root().get(&key("edge-1/head")).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StorageError::Unseal {
+                key,
+                source: envelope::EnvelopeError::Tampered,
+            } if key.starts_with(".versions/")
+        ),
+        "{err}"
+    );
 }
 
 /// The whole store checked at once, as `hardshell doctor` does: each object
@@ -354,7 +381,8 @@ async fn a_tombstone_of_a_self_expiring_object_is_forgotten_after_it(backend: Ba
         parts
             .into_iter()
             .map(|(at, bytes)| {
-                let opened = envelope::open(&t.master, &at, &bytes).unwrap();
+                // Sealed to its path and the store's role (`Store::open`'s).
+                let opened = envelope::open(&t.master, &format!("{at}@store"), &bytes).unwrap();
                 String::from_utf8(opened.to_vec()).unwrap()
             })
             .collect::<String>()
@@ -454,5 +482,6 @@ on_every_backend!(
     the_register_is_sealed_and_out_of_every_scopes_reach,
     a_tombstone_of_a_self_expiring_object_is_forgotten_after_it,
     the_whole_store_is_checked_at_once,
+    a_register_part_from_another_store_does_not_open,
     two_replicas_at_once_raise_no_false_alarm,
 );
