@@ -587,17 +587,10 @@ impl Meter for UsageTap {
         // A reply the provider did not meter is charged at an estimate: an
         // unmetered reply must not be a free one under the cap.
         let Metered { usage, estimated } = meter.finish_or_estimate(request_bytes);
-        tokio::spawn(async move {
-            let recorded = ledger.record(&model, usage, Utc::now()).await;
-            drop(reservation);
-            match recorded {
-                Ok(cost) => {
-                    tracing::info!(model = %model, input = usage.input_tokens, output = usage.output_tokens, estimated, %cost, "model usage")
-                }
-                Err(e) => {
-                    tracing::error!(model = %model, error = %e, "recording model usage failed")
-                }
-            }
-        });
+        // Counted at once (the cap sees it), stored with the next window's
+        // charges; the reservation it replaces is given back.
+        let cost = ledger.charge(&model, usage, Utc::now());
+        drop(reservation);
+        tracing::info!(model = %model, input = usage.input_tokens, output = usage.output_tokens, estimated, %cost, "model usage");
     }
 }

@@ -250,3 +250,96 @@ async fn reservations_count_against_the_cap_until_given_back() {
     drop(first);
     other.reserve(&claude, sixty_cents, november).await.unwrap();
 }
+
+#[tokio::test]
+async fn charges_count_at_once_and_are_stored_together_within_the_window() {
+    let (scope, _dir) = local_scope().await;
+    let ledger = UsageLedger::new(scope.clone(), prices());
+    let cap = SpendCap::new(ledger.clone(), MicroUsd::from_usd(1.0).unwrap());
+    let claude = model("anthropic/claude-sonnet");
+    let november = at(2026, 11, 20);
+    let key = ObjectKey::parse("usage/2026-11").unwrap();
+
+    // $0.60, then $0.60: the cap sees both before anything is stored.
+    let usage = Usage {
+        input_tokens: 200_000,
+        output_tokens: 0,
+    };
+    assert_eq!(ledger.charge(&claude, usage, november), MicroUsd(600_000));
+    cap.allows(&claude, november).await.unwrap();
+    ledger.charge(&claude, usage, november);
+    assert!(matches!(
+        cap.allows(&claude, november).await,
+        Err(SpendError::CapReached {
+            spent: MicroUsd(1_200_000),
+            ..
+        })
+    ));
+    assert!(scope.get(&key).await.unwrap().is_none());
+
+    // Within the window both are in storage, in one write: the object's
+    // first version holds them.
+    let deadline = std::time::Instant::now() + hardshell_llm::CHARGE_WINDOW * 20;
+    let stored = loop {
+        if let Some(stored) = scope.get(&key).await.unwrap() {
+            break stored;
+        }
+        assert!(std::time::Instant::now() < deadline, "never stored");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let month: serde_json::Value = serde_json::from_slice(&stored.value).unwrap();
+    assert_eq!(month["cost"], 1_200_000);
+    assert_eq!(month["models"]["anthropic/claude-sonnet"]["requests"], 2);
+    // And counted once, not also as waiting.
+    assert_eq!(
+        ledger.month(november).await.unwrap().cost,
+        MicroUsd(1_200_000)
+    );
+    let fresh = UsageLedger::new(scope, prices());
+    assert_eq!(
+        fresh.month(november).await.unwrap().cost,
+        MicroUsd(1_200_000)
+    );
+}
+
+#[tokio::test]
+async fn charges_a_write_could_not_store_wait_for_the_next_and_are_not_lost() {
+    let (scope, _dir) = local_scope().await;
+    let key = ObjectKey::parse("usage/2026-11").unwrap();
+    scope.put(&key, b"not json").await.unwrap();
+    let ledger = UsageLedger::new(scope.clone(), prices());
+    let claude = model("anthropic/claude-sonnet");
+    let usage = Usage {
+        input_tokens: 1_000,
+        output_tokens: 200,
+    };
+    ledger.charge(&claude, usage, at(2026, 11, 2));
+    ledger.charge(&claude, usage, at(2026, 12, 2));
+    // November's object cannot be read, so it is not overwritten; December's
+    // charge is stored all the same, and November's waits.
+    let written = ledger.write_charges().await;
+    assert!(
+        matches!(written, Err(SpendError::Corrupt { .. })),
+        "{written:?}"
+    );
+    assert_eq!(
+        UsageLedger::new(scope.clone(), prices())
+            .month(at(2026, 12, 5))
+            .await
+            .unwrap()
+            .cost,
+        MicroUsd(6_000)
+    );
+    // Once the object is readable again (the owner removed it), the next
+    // write stores what waited: nothing was lost, nothing counted twice.
+    scope.delete(&key).await.unwrap();
+    ledger.write_charges().await.unwrap();
+    let fresh = UsageLedger::new(scope, prices());
+    let november = fresh.month(at(2026, 11, 9)).await.unwrap();
+    assert_eq!(november.models[&claude].requests, 1);
+    assert_eq!(november.cost, MicroUsd(6_000));
+    assert_eq!(
+        fresh.month(at(2026, 12, 9)).await.unwrap().cost,
+        MicroUsd(6_000)
+    );
+}

@@ -154,6 +154,9 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
     } else {
         None
     };
+    // The gateway's charges wait a moment to be stored together; the last
+    // ones are stored on the way out.
+    let ledger = egress.gateway.as_ref().map(|g| g.ledger().clone());
     let agent = wiring::start_agent_shell(
         &loaded,
         &storage,
@@ -186,6 +189,11 @@ pub async fn run(global: &Global) -> anyhow::Result<()> {
         host.volumes.as_ref(),
     )
     .await;
+    if let Some(ledger) = ledger
+        && let Err(e) = ledger.write_charges().await
+    {
+        tracing::error!(error = %e, "storing the last model usage failed");
+    }
     // The certificate's issuer ends with the edge (mid-order or not: what it
     // stored stays, and the next start carries on from it).
     if let Some(acme) = listening.acme {

@@ -166,10 +166,11 @@ fn the_spend_cap_stops_paid_models_and_free_ones_keep_answering() {
             .iter()
             .any(|s| s["from"] == "paid/smollm2" && s["to"] == "local/smollm2")
     });
-    let usage = hs.run(&["usage"]).ok().stdout;
-    assert!(usage.contains("local/smollm2"), "{usage}");
     assert_eq!(history(&running, &token, &session).len(), 4);
     running.stop();
+    // The free reply's charge is stored by the time `up` has stopped.
+    let usage = hs.run(&["usage"]).ok().stdout;
+    assert!(usage.contains("local/smollm2"), "{usage}");
 }
 
 #[test]
