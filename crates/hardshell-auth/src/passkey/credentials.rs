@@ -247,25 +247,34 @@ impl Credentials {
         id: &PasskeyId,
         now: DateTime<Utc>,
     ) -> Result<Removal, PasskeyError> {
-        self.owner_user_id().await?;
         let owner = ObjectKey::segment("owner").map_err(StorageError::from)?;
         let held = self
             .root
             .modify(&owner, |current| {
-                let bytes = current.ok_or_else(|| PasskeyError::Corrupt {
-                    key: owner.to_string(),
-                    reason: "the owner record vanished".into(),
-                })?;
+                // No owner record: the first passkey makes it, so there is
+                // nothing to remove. None is made here: a record made by a
+                // removal would give the owner a new user id.
+                let Some(bytes) = current else {
+                    return Ok::<_, PasskeyError>(Modification::Keep(None));
+                };
                 let mut record = decode::<Owner>(&owner, bytes)?;
                 if record.removing.is_some_and(|until| until > now) {
-                    return Ok::<_, PasskeyError>(Modification::Keep(false));
+                    return Ok(Modification::Keep(Some(false)));
                 }
                 record.removing = Some(now + REMOVAL_HOLD);
-                Ok(Modification::Write(encode(&owner, &record)?, true))
+                Ok(Modification::Write(encode(&owner, &record)?, Some(true)))
             })
             .await?;
-        if !held {
-            return Ok(Removal::Busy);
+        match held {
+            Some(true) => {}
+            Some(false) => return Ok(Removal::Busy),
+            None if self.list().await?.is_empty() => return Ok(Removal::NotFound),
+            None => {
+                return Err(PasskeyError::Corrupt {
+                    key: owner.to_string(),
+                    reason: "passkeys are stored but the owner record is missing".into(),
+                });
+            }
         }
         let removal = async {
             let listed = self.list().await?;

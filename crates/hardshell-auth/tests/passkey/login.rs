@@ -365,3 +365,41 @@ async fn a_removals_hold_lapses_and_a_missing_passkey_is_not_found() {
     );
     assert_eq!(f.passkeys.list().await.unwrap().len(), 1);
 }
+
+/// A removal on a store with no owner record (no passkey was ever added)
+/// finds nothing and makes no record: the first registration makes it.
+#[tokio::test]
+async fn a_removal_before_any_passkey_finds_nothing_and_makes_no_owner() {
+    use hardshell_auth::passkey::{PasskeyId, Removal};
+    let f = fixture().await;
+    let unknown = PasskeyId::parse(&"0".repeat(64)).unwrap();
+    assert_eq!(
+        f.passkeys.remove_unless_last(&unknown, t0()).await.unwrap(),
+        Removal::NotFound
+    );
+    let owner = hardshell_storage::ObjectKey::parse("auth/passkey/owner").unwrap();
+    assert!(f.store.root().get(&owner).await.unwrap().is_none());
+}
+
+/// Passkeys without the owner record they were made under (the record was
+/// lost): a removal refuses, keeps every passkey, and makes no new owner.
+#[tokio::test]
+async fn a_removal_with_the_owner_record_lost_refuses_and_keeps_the_passkeys() {
+    let f = fixture().await;
+    let (mut phone, mut laptop) = (authenticator(), authenticator());
+    let phone_id = register(&f, &mut phone, t0()).await.id;
+    register(&f, &mut laptop, t0()).await;
+    let owner = hardshell_storage::ObjectKey::parse("auth/passkey/owner").unwrap();
+    f.store.root().delete(&owner).await.unwrap();
+    let err = f
+        .passkeys
+        .remove_unless_last(&phone_id, t0())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, PasskeyError::Corrupt { .. }) && err.to_string().contains("owner record"),
+        "{err}"
+    );
+    assert_eq!(f.passkeys.list().await.unwrap().len(), 2);
+    assert!(f.store.root().get(&owner).await.unwrap().is_none());
+}
