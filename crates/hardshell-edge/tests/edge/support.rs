@@ -582,3 +582,71 @@ impl Drop for WsgiUpstream {
         let _ = self.child.wait();
     }
 }
+
+/// A client certificate and its key, as PEM.
+pub struct ClientIdentity {
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+/// A TLS client that trusts only `server_cert` and presents `client`, if any.
+pub fn tls_client_config(
+    server_cert: &rustls::pki_types::CertificateDer<'static>,
+    client: Option<&ClientIdentity>,
+) -> rustls::ClientConfig {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(server_cert.clone()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    match client {
+        Some(identity) => {
+            let chain = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+            builder.with_client_auth_cert(chain, key).unwrap()
+        }
+        None => builder.with_no_client_auth(),
+    }
+}
+
+/// One HTTPS request to the edge at `addr` (serving `server_cert` for
+/// `localhost`), with `client` as its client certificate; `Err` when the
+/// handshake or the connection fails (under TLS 1.3 a refused client
+/// certificate shows as a connection closed before any answer).
+pub async fn https_request(
+    addr: SocketAddr,
+    server_cert: &rustls::pki_types::CertificateDer<'static>,
+    client: Option<&ClientIdentity>,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &str,
+) -> std::io::Result<Reply> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut tls =
+        tokio_rustls::TlsConnector::from(Arc::new(tls_client_config(server_cert, client)))
+            .connect(name, tcp)
+            .await?;
+    let mut request =
+        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("\r\n");
+    request.push_str(body);
+    tls.write_all(request.as_bytes()).await?;
+    let mut bytes = Vec::new();
+    tls.read_to_end(&mut bytes).await?;
+    if bytes.is_empty() {
+        return Err(std::io::Error::other("no response"));
+    }
+    Ok(parse(&bytes))
+}

@@ -6,13 +6,14 @@ use std::time::Duration;
 use chrono::Utc;
 use hardshell_auth::TokenScope;
 use hardshell_auth::devices::DeviceName;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use crate::support::{Reply, TestEdge, bearer, parse};
+use crate::support::{
+    ClientIdentity, Reply, TestEdge, bearer, https_request, parse, tls_client_config,
+};
 
 struct Server {
     edge: TestEdge,
@@ -44,11 +45,6 @@ async fn server_with(extra: &str) -> Server {
         server_cert: identity.cert.der().clone(),
         _dir: dir,
     }
-}
-
-struct ClientIdentity {
-    cert_pem: String,
-    key_pem: String,
 }
 
 async fn issue(server: &Server, name: &str) -> ClientIdentity {
@@ -90,43 +86,16 @@ async fn https_raw(
     headers: &[&str],
     body: &str,
 ) -> std::io::Result<Reply> {
-    let tcp = TcpStream::connect(server.edge.addr).await?;
-    let mut tls = TlsConnector::from(Arc::new(client_config(server, client)))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await?;
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for header in headers {
-        request.push_str(header);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    request.push_str(body);
-    tls.write_all(request.as_bytes()).await?;
-    let mut bytes = Vec::new();
-    tls.read_to_end(&mut bytes).await?;
-    if bytes.is_empty() {
-        return Err(std::io::Error::other("no response"));
-    }
-    Ok(parse(&bytes))
-}
-
-fn client_config(server: &Server, client: Option<&ClientIdentity>) -> rustls::ClientConfig {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(server.server_cert.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    match client {
-        Some(identity) => {
-            let chain = vec![CertificateDer::from_pem_slice(identity.cert_pem.as_bytes()).unwrap()];
-            let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
-            builder.with_client_auth_cert(chain, key).unwrap()
-        }
-        None => builder.with_no_client_auth(),
-    }
+    https_request(
+        server.edge.addr,
+        &server.server_cert,
+        client,
+        method,
+        path,
+        headers,
+        body,
+    )
+    .await
 }
 
 /// A TLS connection kept open across requests, as a browser's keep-alive is.
@@ -137,10 +106,13 @@ struct KeptOpen {
 impl KeptOpen {
     async fn open(server: &Server, client: &ClientIdentity) -> Self {
         let tcp = TcpStream::connect(server.edge.addr).await.unwrap();
-        let tls = TlsConnector::from(Arc::new(client_config(server, Some(client))))
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .unwrap();
+        let tls = TlsConnector::from(Arc::new(tls_client_config(
+            &server.server_cert,
+            Some(client),
+        )))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .unwrap();
         Self { tls }
     }
 
