@@ -48,18 +48,17 @@ pub struct UsageLedger {
     scope: Scope,
     prices: PriceList,
     charges: Arc<Mutex<Charges>>,
-    /// Held by the one write of charges under way, and by a reading of the
-    /// month, so that a batch is never counted twice (stored and in flight)
-    /// or not at all (taken, not yet stored).
-    writing: Arc<tokio::sync::Mutex<()>>,
+    /// Held alone by the write of charges under way, and shared by readings
+    /// of the month (which go on side by side, as the cap's checks of calls
+    /// at once do), so that no reading sees a batch twice (stored and still
+    /// waiting) or not at all (taken from the waiting, not yet stored).
+    writing: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// Usage charged but not yet in storage, by month and model.
 #[derive(Debug, Default)]
 struct Charges {
     waiting: BTreeMap<String, BTreeMap<ModelRef, ModelUsage>>,
-    /// Taken by the write under way.
-    in_flight: BTreeMap<String, BTreeMap<ModelRef, ModelUsage>>,
     /// Whether a write of the waiting charges is scheduled.
     scheduled: bool,
 }
@@ -119,20 +118,16 @@ impl UsageLedger {
     /// month. A month that cannot be written waits for the next write (the
     /// others are stored all the same), and the first such error is returned.
     pub async fn write_charges(&self) -> Result<(), SpendError> {
-        let _writing = self.writing.lock().await;
+        let _writing = self.writing.write().await;
         let batch = {
             let mut charges = self.lock_charges();
             charges.scheduled = false;
-            let batch = std::mem::take(&mut charges.waiting);
-            charges.in_flight = batch.clone();
-            batch
+            std::mem::take(&mut charges.waiting)
         };
         let mut failed = Ok(());
         for (month, models) in batch {
-            let written = self.add_to_month(&month, &models).await;
-            let mut charges = self.lock_charges();
-            charges.in_flight.remove(&month);
-            if let Err(e) = written {
+            if let Err(e) = self.add_to_month(&month, &models).await {
+                let mut charges = self.lock_charges();
                 let waiting = charges.waiting.entry(month).or_default();
                 for (model, usage) in models {
                     absorb(waiting.entry(model).or_default(), &usage);
@@ -200,7 +195,7 @@ impl UsageLedger {
         let key = key_of(&month)?;
         // No write of charges between reading the stored totals and the
         // charges not in them.
-        let _writing = self.writing.lock().await;
+        let _reading = self.writing.read().await;
         let mut totals = match self.scope.get(&key).await? {
             Some(stored) => parse(&key, &stored.value)?,
             None => MonthUsage {
@@ -208,11 +203,8 @@ impl UsageLedger {
                 ..MonthUsage::default()
             },
         };
-        let charges = self.lock_charges();
-        for unstored in [&charges.waiting, &charges.in_flight] {
-            if let Some(models) = unstored.get(&month) {
-                merge(&mut totals, models);
-            }
+        if let Some(models) = self.lock_charges().waiting.get(&month) {
+            merge(&mut totals, models);
         }
         Ok(totals)
     }

@@ -343,3 +343,59 @@ async fn charges_a_write_could_not_store_wait_for_the_next_and_are_not_lost() {
         MicroUsd(6_000)
     );
 }
+
+/// Charges made while writes run, and the month read all the while: what it
+/// reads only grows and never passes what was charged (a batch is not
+/// counted twice while it is written, nor missed), and in the end storage
+/// holds every charge once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn charges_made_during_writes_are_counted_once() {
+    let (scope, _dir) = local_scope().await;
+    let ledger = UsageLedger::new(scope.clone(), prices());
+    let claude = model("anthropic/claude-sonnet");
+    let now = at(2026, 11, 10);
+    let usage = Usage {
+        input_tokens: 1_000,
+        output_tokens: 0,
+    };
+    let (tasks, each) = (4u64, 50u64);
+    let chargers: Vec<_> = (0..tasks)
+        .map(|_| {
+            let (ledger, claude) = (ledger.clone(), claude.clone());
+            tokio::spawn(async move {
+                for _ in 0..each {
+                    ledger.charge(&claude, usage, now);
+                    tokio::task::yield_now().await;
+                }
+            })
+        })
+        .collect();
+    let writer = {
+        let ledger = ledger.clone();
+        tokio::spawn(async move {
+            for _ in 0..20 {
+                ledger.write_charges().await.unwrap();
+            }
+        })
+    };
+    let total = MicroUsd(3_000 * tasks * each);
+    let mut last = MicroUsd::ZERO;
+    while !(writer.is_finished() && chargers.iter().all(|c| c.is_finished())) {
+        let seen = ledger.month(now).await.unwrap().cost;
+        assert!(seen >= last, "the month went from {last} down to {seen}");
+        assert!(
+            seen <= total,
+            "{seen} counted, more than the {total} charged"
+        );
+        last = seen;
+    }
+    writer.await.unwrap();
+    for charger in chargers {
+        charger.await.unwrap();
+    }
+    ledger.write_charges().await.unwrap();
+    let stored = UsageLedger::new(scope, prices()).month(now).await.unwrap();
+    assert_eq!(stored.cost, total);
+    assert_eq!(stored.models[&claude].requests, tasks * each);
+    assert_eq!(ledger.month(now).await.unwrap().cost, total);
+}
