@@ -1,5 +1,5 @@
-//! How the shipped binary is built: its link flags, and the module host
-//! program it carries.
+//! How the shipped binary is built: its link flags, and the two programs it
+//! carries (the module host and the shells' init).
 //!
 //! **Link flags.** Every process of hardshell (the edge, each shell's init,
 //! the agent) execs this one position-independent binary, and the dynamic
@@ -29,13 +29,37 @@
 //! init and the agent, none of which runs a module. Cargo has no stable way
 //! for one package to depend on another's binary (artifact dependencies are
 //! unstable), hence the second run.
+//!
+//! **The shells' init.** Each shell's init and its reaper (pid 1 of the
+//! shell) were this whole binary, exec'd as `hardshell shell-init` for a job
+//! of a few hundred lines: its loader-written pages and the code they touch
+//! in every one of them. `hardshell-sandbox`'s own `shell-init` program (the
+//! same code, under 1 MB) is built by the same second run and carried the
+//! same way (`src/shell_init_image.rs`); `up` writes it out and starts every
+//! shell with it. `hardshell shell-init` stays, for the tests that start
+//! shells with the test binary.
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
     link_flags();
-    module_host();
+    carried_programs();
 }
+
+/// The programs carried, each as (package, binary, environment variable
+/// naming its image for `include_bytes!`).
+const CARRIED: [(&str, &str, &str); 2] = [
+    (
+        "hardshell-module-host",
+        "hardshell-module-host",
+        "HARDSHELL_MODULE_HOST_IMAGE",
+    ),
+    (
+        "hardshell-sandbox",
+        "shell-init",
+        "HARDSHELL_SHELL_INIT_IMAGE",
+    ),
+];
 
 fn link_flags() {
     // The flags depend on the target alone.
@@ -48,9 +72,9 @@ fn link_flags() {
     }
 }
 
-/// Builds `hardshell-module-host` with this build's profile and target, and
-/// names its image for `include_bytes!` (`HARDSHELL_MODULE_HOST_IMAGE`).
-fn module_host() {
+/// Builds the [`CARRIED`] programs with this build's profile and target, in
+/// one Cargo run, and names their images for `include_bytes!`.
+fn carried_programs() {
     let out_dir = PathBuf::from(required("OUT_DIR"));
     // OUT_DIR is `<target>/[<triple>/]<profile>/build/hardshell-<hash>/out`.
     let target_dir = out_dir
@@ -65,10 +89,11 @@ fn module_host() {
     let cross = target != required("HOST");
 
     let mut cargo = Command::new(required("CARGO"));
+    cargo.current_dir(&workspace).args(["build", "--locked"]);
+    for (package, bin, _) in CARRIED {
+        cargo.args(["--package", package, "--bin", bin]);
+    }
     cargo
-        .current_dir(&workspace)
-        .args(["build", "--locked", "--package", "hardshell-module-host"])
-        .args(["--bin", "hardshell-module-host"])
         .arg("--target-dir")
         .arg(&own_target)
         // Debug builds of it are the tests' and carry no debug information:
@@ -85,10 +110,10 @@ fn module_host() {
     }
     let status = cargo
         .status()
-        .unwrap_or_else(|e| panic!("running cargo for hardshell-module-host: {e}"));
+        .unwrap_or_else(|e| panic!("running cargo for the carried programs: {e}"));
     assert!(
         status.success(),
-        "building hardshell-module-host failed (its errors are above)"
+        "building the carried programs failed (their errors are above)"
     );
 
     let profile_dir = if cross {
@@ -97,19 +122,18 @@ fn module_host() {
         own_target.clone()
     }
     .join(if release { "release" } else { "debug" });
-    let built = profile_dir.join("hardshell-module-host");
-    let image = out_dir.join("hardshell-module-host");
-    copy_if_changed(&built, &image);
-    println!(
-        "cargo:rustc-env=HARDSHELL_MODULE_HOST_IMAGE={}",
-        image.display()
-    );
-    // Run again when a source file of the program changes: Cargo wrote the
-    // files the build read into its dep-info, the crates of this workspace
-    // among them (a registry crate changes only with Cargo.lock).
-    let dep_info = profile_dir.join("hardshell-module-host.d");
-    for file in workspace_sources(&dep_info, &workspace, &target_dir) {
-        println!("cargo:rerun-if-changed={}", file.display());
+    for (_, bin, variable) in CARRIED {
+        let built = profile_dir.join(bin);
+        let image = out_dir.join(bin);
+        copy_if_changed(&built, &image);
+        println!("cargo:rustc-env={variable}={}", image.display());
+        // Run again when a source file of the program changes: Cargo wrote
+        // the files the build read into its dep-info, the crates of this
+        // workspace among them (a registry crate changes only with Cargo.lock).
+        let dep_info = profile_dir.join(format!("{bin}.d"));
+        for file in workspace_sources(&dep_info, &workspace, &target_dir) {
+            println!("cargo:rerun-if-changed={}", file.display());
+        }
     }
     for file in ["Cargo.lock", "Cargo.toml"] {
         println!("cargo:rerun-if-changed={}", workspace.join(file).display());

@@ -8,6 +8,7 @@ mod context;
 mod logging;
 mod module_host_image;
 mod readiness;
+mod shell_init_image;
 mod supervise;
 mod terminal;
 mod wiring;

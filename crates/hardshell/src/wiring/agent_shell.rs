@@ -202,8 +202,11 @@ fn agent_workload(
     socket_dir: &Path,
     listener: Arc<std::os::unix::net::UnixListener>,
 ) -> anyhow::Result<Workload> {
+    // The agent is this binary (`hardshell agent`), bound read-only into its
+    // shell; the shell's init is the launcher's own program.
+    let program = std::env::current_exe().context("finding the hardshell binary")?;
     let policy = policy::agent(policy::AgentShell {
-        program: &launcher.program,
+        program: &program,
         socket_dir,
         workspace,
         instructions: &hardshell_agent::WORKSPACE_FILES,

@@ -28,7 +28,7 @@ pub struct Sockets {
 /// What the shells of this host are started with.
 pub struct ShellHost {
     pub sockets: Sockets,
-    /// This binary, as `shell-init`: every shell's init program.
+    /// The carried `shell-init` program, written out: every shell's init.
     pub launcher: Launcher,
     /// The workspace volumes, when the agent runs.
     pub volumes: Option<Arc<Volumes>>,
@@ -37,6 +37,31 @@ pub struct ShellHost {
     pub workspaces: Option<SessionWorkspaces>,
     /// The exec broker's directory, when `[egress]` has routes.
     pub egress_dir: Option<PathBuf>,
+}
+
+/// Writes the carried `shell-init` program into `dir` (made afresh: an init
+/// a killed edge left running keeps the file it was started from) and
+/// returns its absolute path. Only root can write or replace it: every shell starts
+/// by running it.
+fn write_shell_init(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    super::agent_shell::fresh_dir(dir, 0o700)?;
+    // Absolute and without symlinks: a shell's launcher must be.
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("resolving {}", dir.display()))?;
+    let program = dir.join("shell-init");
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o500)
+        .open(&program)
+        // Closed when this returns, before any shell execs it (a file open
+        // for writing cannot be executed).
+        .and_then(|mut file| file.write_all(crate::shell_init_image::SHELL_INIT_IMAGE));
+    written.with_context(|| format!("writing the shells' init program {}", program.display()))?;
+    Ok(program)
 }
 
 /// The edge's volumes: the workspaces (`[shell] workspace_mb` each) and the
@@ -65,8 +90,8 @@ pub fn prepare_shells(loaded: &LoadedConfig, agent_runs: bool) -> anyhow::Result
         run_dir,
     };
     let launcher = Launcher {
-        program: std::env::current_exe().context("finding the hardshell binary")?,
-        args: vec!["shell-init".into()],
+        program: write_shell_init(&sockets.run_dir.join("init"))?,
+        args: Vec::new(),
     };
     if !hardshell_sandbox::cgroup_moves_are_fast() {
         tracing::info!(

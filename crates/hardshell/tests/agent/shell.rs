@@ -150,6 +150,13 @@ fn shell_of(mut pid: u32, up: u32) -> u32 {
     panic!("{pid} is not under {up}");
 }
 
+/// The parent of `pid`.
+fn parent_of(pid: u32) -> u32 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    after.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
 /// Whether `ancestor` is among `pid`'s parents.
 pub(crate) fn descends_from(mut pid: u32, ancestor: u32) -> bool {
     for _ in 0..8 {

@@ -128,6 +128,33 @@ fn the_agent_runs_in_a_shell_and_comes_back_in_a_fresh_one() {
     for kind in ["user", "mnt", "pid", "net", "ipc", "uts", "cgroup"] {
         assert_ne!(namespace(pid, kind), namespace("self", kind), "{kind}");
     }
+    // The shell's init and its reaper run the small init program `up` wrote
+    // into its data directory, not this whole binary (which maps it twice for
+    // a few hundred lines of work); the agent is the binary.
+    use std::os::unix::fs::MetadataExt as _;
+    let init_program = hs
+        .dir
+        .path()
+        .join("data/run/init/shell-init")
+        .canonicalize()
+        .unwrap();
+    let reaper = parent_of(pid);
+    let init = shell_of(pid, running.child.id());
+    assert_ne!(reaper, init, "the agent's parent is the shell's reaper");
+    for process in [init, reaper] {
+        assert_eq!(
+            std::fs::read_link(format!("/proc/{process}/exe")).unwrap(),
+            init_program,
+            "process {process} of the shell"
+        );
+    }
+    let exe = std::fs::metadata(format!("/proc/{pid}/exe")).unwrap();
+    let binary = std::fs::metadata(crate::HARDSHELL).unwrap();
+    assert_eq!(
+        (exe.dev(), exe.ino()),
+        (binary.dev(), binary.ino()),
+        "the agent is the hardshell binary"
+    );
     // Its root holds the system, the workspace and its sockets; not the host's
     // files, not this instance's config, master key or storage.
     let root = PathBuf::from(format!("/proc/{pid}/root"));
