@@ -41,6 +41,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use sha2::Digest as _;
+
 fn main() {
     link_flags();
     carried_programs();
@@ -127,6 +129,12 @@ fn carried_programs() {
         let image = out_dir.join(bin);
         copy_if_changed(&built, &image);
         println!("cargo:rustc-env={variable}={}", image.display());
+        // Its SHA-256, so that a copy made without reading the carried bytes
+        // can be checked (`shell_init_image.rs`).
+        let bytes =
+            std::fs::read(&image).unwrap_or_else(|e| panic!("reading {}: {e}", image.display()));
+        let digest = sha2::Sha256::digest(bytes);
+        println!("cargo:rustc-env={variable}_SHA256={}", hex(&digest));
         // Run again when a source file of the program changes: Cargo wrote
         // the files the build read into its dep-info, the crates of this
         // workspace among them (a registry crate changes only with Cargo.lock).
@@ -147,6 +155,10 @@ fn required(name: &str) -> String {
 
 /// Copies `from` to `to` unless `to` already holds the same bytes, so an
 /// unchanged program leaves the embedding file's time alone.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn copy_if_changed(from: &Path, to: &Path) {
     let new = std::fs::read(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
     if std::fs::read(to).ok().as_deref() == Some(new.as_slice()) {

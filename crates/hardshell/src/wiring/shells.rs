@@ -44,7 +44,6 @@ pub struct ShellHost {
 /// returns its absolute path. Only root can write or replace it: every shell starts
 /// by running it.
 fn write_shell_init(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
-    use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     super::agent_shell::fresh_dir(dir, 0o700)?;
     // Absolute and without symlinks: a shell's launcher must be.
@@ -53,13 +52,14 @@ fn write_shell_init(dir: &std::path::Path) -> anyhow::Result<PathBuf> {
         .with_context(|| format!("resolving {}", dir.display()))?;
     let program = dir.join("shell-init");
     let written = std::fs::OpenOptions::new()
+        .read(true)
         .write(true)
         .create_new(true)
         .mode(0o500)
         .open(&program)
         // Closed when this returns, before any shell execs it (a file open
         // for writing cannot be executed).
-        .and_then(|mut file| file.write_all(crate::shell_init_image::SHELL_INIT_IMAGE));
+        .and_then(|mut file| crate::shell_init_image::write_to(&mut file));
     written.with_context(|| format!("writing the shells' init program {}", program.display()))?;
     Ok(program)
 }
