@@ -26,8 +26,8 @@ pub use error::{LlmError, ProviderComplaint, SwitchReason};
 pub use fallback::{COOLDOWN_STEPS, Cooldown, FallbackChain, FallbackReply, MAX_RETRY_AFTER};
 pub use meter::{ESTIMATE_BYTES_PER_TOKEN, MAX_JSON_BODY_BYTES, Metered, UsageMeter};
 pub use spend::{
-    CHARGE_WINDOW, MicroUsd, ModelUsage, MonthUsage, Price, PriceList, Reservation, SpendCap,
-    SpendError, UsageLedger, cost,
+    CHARGE_WINDOW, MicroUsd, ModelUsage, MonthUsage, Price, PriceList, RETRY_WAIT_MAX, Reservation,
+    SpendCap, SpendError, UsageLedger, cost,
 };
 pub use types::{
     ChatEvent, ChatRequest, Content, Message, ModelRef, ModelRefError, Role, StopReason, ToolSpec,

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use hardshell_storage::StorageError;
 use serde::{Deserialize, Serialize};
 
-pub use ledger::{CHARGE_WINDOW, ModelUsage, MonthUsage, UsageLedger};
+pub use ledger::{CHARGE_WINDOW, ModelUsage, MonthUsage, RETRY_WAIT_MAX, UsageLedger};
 
 use crate::types::{ModelRef, Usage};
 

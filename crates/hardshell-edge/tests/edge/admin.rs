@@ -310,10 +310,9 @@ pub(crate) async fn record_spend(edge: &TestEdge, input_tokens: u64, output_toke
         input_tokens,
         output_tokens,
     };
-    hardshell_llm::UsageLedger::new(llm, prices)
-        .record(&model, usage, Utc::now())
-        .await
-        .unwrap();
+    let ledger = hardshell_llm::UsageLedger::new(llm, prices);
+    ledger.charge(&model, usage, Utc::now());
+    ledger.write_charges().await.unwrap();
 }
 
 /// The agent's `exec` request on the control socket: the answer's JSON.

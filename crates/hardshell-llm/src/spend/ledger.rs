@@ -42,6 +42,11 @@ pub struct ModelUsage {
 /// How long a charge waits to be written with the ones after it.
 pub const CHARGE_WINDOW: Duration = Duration::from_millis(500);
 
+/// The longest wait between tries while writes fail: the wait doubles from
+/// [`CHARGE_WINDOW`] after each failure, so storage that is down for an hour
+/// costs a hundred or so logged errors, not one every window.
+pub const RETRY_WAIT_MAX: Duration = Duration::from_secs(30);
+
 /// Clones share their charges not yet written.
 #[derive(Debug, Clone)]
 pub struct UsageLedger {
@@ -61,6 +66,15 @@ struct Charges {
     waiting: BTreeMap<String, BTreeMap<ModelRef, ModelUsage>>,
     /// Whether a write of the waiting charges is scheduled.
     scheduled: bool,
+    /// After a failed write: how long the next failure makes the one after
+    /// wait, and when the next may start. A success clears it.
+    backoff: Option<Backoff>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    wait: Duration,
+    not_before: tokio::time::Instant,
 }
 
 impl UsageLedger {
@@ -98,16 +112,29 @@ impl UsageLedger {
         charged
     }
 
-    /// The scheduled write: a window after the first charge it takes, and a
-    /// window after each failure until one succeeds (or another write is
+    /// The scheduled write: a window after the first charge it takes, later
+    /// while writes fail (each failure doubles the wait, up to
+    /// [`RETRY_WAIT_MAX`]), and again until one succeeds (or another write is
     /// scheduled, which takes the charges over).
     async fn write_after_window(self) {
+        tokio::time::sleep(CHARGE_WINDOW).await;
         loop {
-            tokio::time::sleep(CHARGE_WINDOW).await;
+            let not_before = self.lock_charges().backoff.map(|b| b.not_before);
+            if let Some(not_before) = not_before {
+                tokio::time::sleep_until(not_before).await;
+            }
             let Err(e) = self.write_charges().await else {
                 return;
             };
-            tracing::error!(error = %e, "writing model usage to the ledger failed; trying again");
+            let retry_in = self.lock_charges().backoff.map_or(Duration::ZERO, |b| {
+                b.not_before
+                    .saturating_duration_since(tokio::time::Instant::now())
+            });
+            tracing::error!(
+                error = %e,
+                retry_in_ms = retry_in.as_millis(),
+                "writing model usage to the ledger failed; trying again"
+            );
             if std::mem::replace(&mut self.lock_charges().scheduled, true) {
                 return;
             }
@@ -137,6 +164,19 @@ impl UsageLedger {
                 }
             }
         }
+        let mut charges = self.lock_charges();
+        charges.backoff = match (&failed, charges.backoff) {
+            (Ok(()), _) => None,
+            (Err(_), None) => Some(Backoff {
+                wait: CHARGE_WINDOW * 2,
+                not_before: tokio::time::Instant::now() + CHARGE_WINDOW,
+            }),
+            (Err(_), Some(last)) => Some(Backoff {
+                wait: (last.wait * 2).min(RETRY_WAIT_MAX),
+                not_before: tokio::time::Instant::now() + last.wait,
+            }),
+        };
+        drop(charges);
         failed
     }
 
@@ -172,20 +212,6 @@ impl UsageLedger {
 
     pub fn prices(&self) -> &PriceList {
         &self.prices
-    }
-
-    /// Adds one reply's usage to `now`'s month and returns what it cost,
-    /// stored when this returns (the gateway uses [`UsageLedger::charge`]).
-    pub async fn record(
-        &self,
-        model: &ModelRef,
-        usage: Usage,
-        now: DateTime<Utc>,
-    ) -> Result<MicroUsd, SpendError> {
-        let charged = cost(&usage, &self.prices.price_of(model));
-        let models = BTreeMap::from([(model.clone(), one_reply(usage, charged))]);
-        self.add_to_month(&month_of(now), &models).await?;
-        Ok(charged)
     }
 
     /// The usage of `now`'s month so far (empty when nothing was recorded):

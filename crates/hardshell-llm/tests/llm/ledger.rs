@@ -29,6 +29,17 @@ fn at(year: i32, month: u32, day: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(year, month, day, 12, 0, 0).unwrap()
 }
 
+/// Charges one reply and stores it at once, as a stop of `up` does.
+async fn charge_and_store(
+    ledger: &UsageLedger,
+    model: &ModelRef,
+    usage: Usage,
+    now: DateTime<Utc>,
+) -> Result<MicroUsd, SpendError> {
+    let charged = ledger.charge(model, usage, now);
+    ledger.write_charges().await.map(|()| charged)
+}
+
 async fn local_scope() -> (Scope, TestStore) {
     let store = TestStore::new().await;
     (store.scope("llm"), store)
@@ -71,21 +82,20 @@ async fn usage_is_kept_per_model_and_month() {
         output_tokens: 200,
     };
 
-    let cost = ledger
-        .record(&claude, usage, at(2026, 11, 3))
+    let cost = charge_and_store(&ledger, &claude, usage, at(2026, 11, 3))
         .await
         .unwrap();
     assert_eq!(cost, MicroUsd(6_000)); // 1000 × $3/M + 200 × $15/M
-    ledger
-        .record(&claude, usage, at(2026, 11, 30))
+    charge_and_store(&ledger, &claude, usage, at(2026, 11, 30))
         .await
         .unwrap();
     assert_eq!(
-        ledger.record(&local, usage, at(2026, 11, 4)).await.unwrap(),
+        charge_and_store(&ledger, &local, usage, at(2026, 11, 4))
+            .await
+            .unwrap(),
         MicroUsd::ZERO
     );
-    ledger
-        .record(&claude, usage, at(2026, 12, 1))
+    charge_and_store(&ledger, &claude, usage, at(2026, 12, 1))
         .await
         .unwrap();
 
@@ -116,19 +126,23 @@ async fn usage_is_kept_per_model_and_month() {
     assert!(empty.models.is_empty());
 }
 
-async fn records_race(scope: Scope, writers: u64) {
-    let ledger = Arc::new(UsageLedger::new(scope, prices()));
+/// `writers` ledgers on one scope (replicas, or processes sharing a data
+/// directory) each charge a reply and store it at the same moment: the
+/// compare-and-swap loses no count.
+async fn replicas_race(scope: Scope, writers: u64) {
     let claude = model("anthropic/claude-sonnet");
     let now = at(2026, 11, 10);
     let tasks: Vec<_> = (0..writers)
         .map(|n| {
-            let (ledger, claude) = (Arc::clone(&ledger), claude.clone());
+            let (ledger, claude) = (UsageLedger::new(scope.clone(), prices()), claude.clone());
             tokio::spawn(async move {
                 let usage = Usage {
                     input_tokens: 1_000 + n,
                     output_tokens: 100,
                 };
-                ledger.record(&claude, usage, now).await.unwrap()
+                charge_and_store(&ledger, &claude, usage, now)
+                    .await
+                    .unwrap()
             })
         })
         .collect();
@@ -137,7 +151,7 @@ async fn records_race(scope: Scope, writers: u64) {
         charged = charged.saturating_add(task.await.unwrap());
     }
 
-    let month = ledger.month(now).await.unwrap();
+    let month = UsageLedger::new(scope, prices()).month(now).await.unwrap();
     let totals = month.models[&claude];
     assert_eq!(totals.requests, writers);
     assert_eq!(
@@ -150,14 +164,14 @@ async fn records_race(scope: Scope, writers: u64) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_records_lose_nothing_on_a_local_store() {
+async fn replicas_storing_at_once_lose_nothing_on_a_local_store() {
     let (scope, _dir) = local_scope().await;
-    records_race(scope, 24).await;
+    replicas_race(scope, 24).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_records_lose_nothing_on_seaweedfs() {
-    records_race(seaweedfs_scope().await, 8).await;
+async fn replicas_storing_at_once_lose_nothing_on_seaweedfs() {
+    replicas_race(seaweedfs_scope().await, 8).await;
 }
 
 #[tokio::test]
@@ -174,7 +188,9 @@ async fn the_spend_cap_stops_paid_models_and_never_free_ones() {
         input_tokens: 300_000,
         output_tokens: 0,
     };
-    ledger.record(&claude, usage, november).await.unwrap();
+    charge_and_store(&ledger, &claude, usage, november)
+        .await
+        .unwrap();
     cap.allows(&claude, november).await.unwrap();
 
     // $0.18 more: $1.08 spent, over the cap of $1.
@@ -182,7 +198,9 @@ async fn the_spend_cap_stops_paid_models_and_never_free_ones() {
         input_tokens: 0,
         output_tokens: 12_000,
     };
-    ledger.record(&claude, usage, november).await.unwrap();
+    charge_and_store(&ledger, &claude, usage, november)
+        .await
+        .unwrap();
     match cap.allows(&claude, november).await {
         Err(SpendError::CapReached { month, spent, cap }) => {
             assert_eq!(month, "2026-11");
@@ -213,14 +231,18 @@ async fn an_unreadable_ledger_denies_paid_models() {
         matches!(result, Err(SpendError::Corrupt { .. })),
         "{result:?}"
     );
-    // Recording refuses to overwrite what it cannot read.
+    // Storing a charge refuses to overwrite what it cannot read.
     let usage = Usage {
         input_tokens: 1,
         output_tokens: 1,
     };
-    let recorded = ledger
-        .record(&model("anthropic/claude-sonnet"), usage, at(2026, 11, 2))
-        .await;
+    let recorded = charge_and_store(
+        &ledger,
+        &model("anthropic/claude-sonnet"),
+        usage,
+        at(2026, 11, 2),
+    )
+    .await;
     assert!(
         matches!(recorded, Err(SpendError::Corrupt { .. })),
         "{recorded:?}"
@@ -398,4 +420,83 @@ async fn charges_made_during_writes_are_counted_once() {
     assert_eq!(stored.cost, total);
     assert_eq!(stored.models[&claude].requests, tasks * each);
     assert_eq!(ledger.month(now).await.unwrap().cost, total);
+}
+
+/// Counts the error events logged while it is the thread's subscriber.
+#[derive(Clone, Default)]
+struct ErrorCount(Arc<std::sync::atomic::AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ErrorCount {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+}
+
+impl ErrorCount {
+    fn get(&self) -> usize {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// While storage refuses the ledger, the scheduled write tries again after
+/// 0.5 s, 1 s, 2 s, … (up to [`RETRY_WAIT_MAX`]), not every window: storage
+/// that is down does not flood the log. Charges made meanwhile join the
+/// waiting ones without starting the waits over, and once storage is back
+/// the next try stores them all.
+#[tokio::test]
+async fn failed_writes_are_tried_again_less_and_less_often() {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    let errors = ErrorCount::default();
+    let _logging =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
+    let (scope, _dir) = local_scope().await;
+    let key = ObjectKey::parse("usage/2026-11").unwrap();
+    scope.put(&key, b"not json").await.unwrap();
+    let ledger = UsageLedger::new(scope.clone(), prices());
+    let claude = model("anthropic/claude-sonnet");
+    let usage = Usage {
+        input_tokens: 1_000,
+        output_tokens: 200,
+    };
+    let november = at(2026, 11, 2);
+    ledger.charge(&claude, usage, november);
+
+    // Tries at about 0.5 s, 1 s, 2 s and 4 s after the charge: four in the
+    // first 5.5 s, where one every window would be eleven. A charge every
+    // 100 ms does not bring the tries closer together.
+    let started = std::time::Instant::now();
+    while started.elapsed() < std::time::Duration::from_millis(5_500) {
+        ledger.charge(&claude, usage, november);
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let failures = errors.get();
+    assert!(
+        (2..=4).contains(&failures),
+        "{failures} failed writes logged in 5.5 s"
+    );
+
+    // Storage back: the next try (in at most 4 s) stores every charge once.
+    scope.delete(&key).await.unwrap();
+    let charged = ledger.month(november).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stored = UsageLedger::new(scope.clone(), prices())
+            .month(november)
+            .await
+            .unwrap();
+        if stored.cost == charged.cost {
+            assert_eq!(
+                stored.models[&claude].requests,
+                charged.models[&claude].requests
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never stored after storage came back"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
