@@ -35,33 +35,20 @@
 // DIR/admin-devices-failure.png and exits 1.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright } from './browser-common.mjs';
+import {
+  AdminRun, LOGIN, clickFor, clickTwice, commandLine, failFor, launch, loadPlaywright, must, quoted, ready,
+  settled, statusSaid,
+} from './browser-common.mjs';
 
-const DESKTOP = { width: 1280, height: 800 };
-const STEP_TIMEOUT_MS = 20_000;
-const LOGIN = '/login?next=/admin';
-const COOKIE = '__Host-hs_session';
 // The files the page offers for a new device, by the id of their link.
 const DOWNLOADS = ['device-download-certificate', 'device-download-key', 'device-download-ca'];
 
-const { values: args } = parseArgs({
-  options: {
-    edge: { type: 'string' },
-    phase: { type: 'string' },
-    session: { type: 'string' },
-    device: { type: 'string' },
-    days: { type: 'string', default: '30' },
-    'screenshot-dir': { type: 'string' },
-    'download-dir': { type: 'string' },
-  },
+const fail = failFor('browser-admin-devices');
+const args = commandLine(fail, ['edge', 'phase', 'session', 'device', 'screenshot-dir'], {
+  days: { type: 'string', default: '30' },
+  'download-dir': { type: 'string' },
 });
-for (const name of ['edge', 'phase', 'session', 'device', 'screenshot-dir']) {
-  if (!args[name]) {
-    fail(`--${name} is required`);
-  }
-}
 if (!['issue', 'revoke', 'stale'].includes(args.phase)) {
   fail(`--phase is issue, revoke or stale, not ${args.phase}`);
 }
@@ -75,130 +62,22 @@ if (edge.protocol !== 'https:') {
 const dir = args['screenshot-dir'];
 const device = args.device;
 
-function fail(message) {
-  console.error(`browser-admin-devices: ${message}`);
-  process.exit(1);
-}
+// The phases' traps. The stale login's issue is refused (403); the devices
+// section must be on, so its list is not among the optional ones. The
+// context takes the test's self-signed certificate, and downloads.
+const run = new AdminRun({
+  script: 'browser-admin-devices',
+  edge,
+  cookie: '__Host-hs_session',
+  optional: ['/admin/approvals', '/admin/passkeys', '/admin/pairing', '/admin/browser'],
+  refusedWhenStale: 'POST /admin/devices',
+  context: { ignoreHTTPSErrors: true, acceptDownloads: true },
+});
 
-const at = (path) => new URL(path, edge).href;
-// An attribute value in a selector (device names are a-z, 0-9 and -).
-const quoted = (value) => JSON.stringify(String(value));
-
-// --- watching the page -------------------------------------------------------------
-
-const problems = [];
-const requests = new Set();
-let current = null; // the page a failure screenshot shows
-
-// The error statuses a phase expects: a visitor is refused (401), an optional
-// feature may be off (404 on its list), and the stale login's issue is
-// refused (403). Anything else at or above 400 is a failure.
-function expected(label, method, path, status) {
-  if (path === '/favicon.ico') {
-    return true; // a browser may ask on its own; the page never does
-  }
-  if (label === 'visitor') {
-    return status === 401;
-  }
-  const optional = ['/admin/approvals', '/admin/passkeys', '/admin/pairing', '/admin/browser'];
-  if (status === 404 && method === 'GET' && optional.includes(path)) {
-    return true;
-  }
-  return label === 'stale' && status === 403 && method === 'POST' && path === '/admin/devices';
-}
-
-function watch(page, label) {
-  page.on('console', (message) => {
-    // A failed load says so on the console too; its status is judged below,
-    // where the URL and method are known.
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
-      problems.push(`${label} console: ${message.text()}`);
-    }
-  });
-  page.on('pageerror', (error) => problems.push(`${label} script error: ${error.message}`));
-  page.on('dialog', (dialog) => {
-    problems.push(`${label}: a dialog opened: ${dialog.message()}`);
-    dialog.dismiss().catch(() => {});
-  });
-  page.on('request', (request) => {
-    const url = new URL(request.url());
-    // A download's blob: URL has the page's origin as its own.
-    if (url.origin !== edge.origin) {
-      problems.push(`${label}: a request to another origin: ${request.url()}`);
-      return;
-    }
-    requests.add(url.protocol === 'blob:' ? `${request.method()} blob:` : `${request.method()} ${url.pathname}`);
-  });
-  page.on('requestfailed', (request) => {
-    // ERR_ABORTED: the page navigated away (to the login page, or a reload)
-    // while the request was open.
-    const why = request.failure()?.errorText ?? '';
-    if (!why.includes('ERR_ABORTED')) {
-      problems.push(`${label}: ${request.method()} ${request.url()} failed: ${why}`);
-    }
-  });
-  page.on('response', (response) => {
-    const url = new URL(response.url());
-    const method = response.request().method();
-    if (response.status() >= 400 && !expected(label, method, url.pathname, response.status())) {
-      problems.push(`${label}: ${method} ${url.pathname}${url.search} answered ${response.status()}`);
-    }
-  });
-}
-
-// A context that takes the test's self-signed certificate, with the session
-// cookie (or none), its traps set before the page's own scripts run, and one
-// page in it.
-async function open(browser, label, session) {
-  const context = await browser.newContext({ viewport: DESKTOP, ignoreHTTPSErrors: true, acceptDownloads: true });
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
-  if (session) {
-    await context.addCookies([{
-      name: COOKIE, value: session, url: edge.origin, httpOnly: true, sameSite: 'Strict', secure: true,
-    }]);
-  }
-  // A policy violation means the page tried something its policy refuses;
-  // reported through a binding, so a reload does not lose it.
-  await context.exposeFunction('hardshellViolation', (text) => problems.push(`${label} policy violation: ${text}`));
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.hardshellViolation(`${event.violatedDirective}: ${event.blockedURI || '(inline)'} `
-        + `at ${event.sourceFile}:${event.lineNumber}`);
-    });
-  });
-  const page = await context.newPage();
-  watch(page, label);
-  current = page;
-  return { context, page };
-}
-
-async function must(what, check) {
-  try {
-    return await check();
-  } catch (error) {
-    throw new Error(`${what}: ${error.message.split('\n')[0]}`);
-  }
-}
-
-// The page has loaded and its devices section has finished its first load
-// (admin.js marks a loading section aria-busy).
-async function ready(page) {
-  await must('the admin page did not finish loading (body[data-state=ready])', () =>
-    page.waitForSelector('body[data-state="ready"]'));
-  await settled(page);
-}
-
-async function settled(page) {
-  await page.waitForFunction(() => !document.getElementById('devices').hasAttribute('aria-busy'));
-}
-
-// Clicks `selector` and returns the response to `method path` it caused.
-async function clickFor(page, selector, method, path) {
-  const [response] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === method && new URL(r.url()).pathname === path),
-    page.click(selector),
-  ]);
-  return response;
+// The page has loaded and its devices section has finished its first load.
+async function devicesReady(page) {
+  await ready(page);
+  await settled(page, 'devices');
 }
 
 // The devices as the list shows them.
@@ -225,24 +104,19 @@ async function sectionShown(page) {
 
 // --- the phases ---------------------------------------------------------------------
 
-// (a) No cookie: the page's first API answer is 401, and it goes to the login page.
-async function visitorIsSentToLogin(browser) {
-  const { context, page } = await open(browser, 'visitor', null);
-  await page.goto(at('/admin'));
-  await must(`a visitor without a session did not end at ${LOGIN}`, () =>
-    page.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('next') === '/admin'));
-  const url = new URL(page.url());
-  await context.close();
-  return url.pathname + url.search;
+// The admin page, with --session as the cookie and labelled `label`, loaded.
+async function adminPage(browser, label) {
+  const { page } = await run.open(browser, label, args.session);
+  await page.goto(run.at('/admin'));
+  await devicesReady(page);
+  return page;
 }
 
-// (b) A device issued from the form; its three files downloaded as the owner
-// would, by clicking their links.
+// (a) No cookie: the login page. (b) A device issued from the form; its three
+// files downloaded as the owner would, by clicking their links.
 async function issue(browser) {
-  const denied = await visitorIsSentToLogin(browser);
-  const { page } = await open(browser, 'owner', args.session);
-  await page.goto(at('/admin'));
-  await ready(page);
+  const denied = await run.visitorIsSentToLogin(browser);
+  const page = await adminPage(browser, 'owner');
   const section = await sectionShown(page);
   if (section.hidden) {
     throw new Error('the devices section is hidden on an https edge with the device CA on');
@@ -277,9 +151,7 @@ async function issue(browser) {
 
   await must(`${device} is not listed as active`, () =>
     page.waitForSelector(`#device-list [data-device=${quoted(device)}][data-status="active"]`));
-  await must('issuing said nothing', () =>
-    page.waitForFunction(() => document.getElementById('devices-status').textContent.trim() !== ''));
-  const status = await page.textContent('#devices-status');
+  const status = await statusSaid(page, 'devices', 'issuing said nothing');
   const listed = await page.evaluate(shownDevices);
   await page.locator('#devices').screenshot({ path: join(dir, 'admin-devices.png') });
 
@@ -311,45 +183,27 @@ async function issue(browser) {
 
 // Revoked with the two-step button: the first click only asks.
 async function revoke(browser) {
-  const { page } = await open(browser, 'owner', args.session);
-  await page.goto(at('/admin'));
-  await ready(page);
+  const page = await adminPage(browser, 'owner');
   const before = await page.evaluate(shownDevices);
   const button = page.locator(`button[data-revoke-device=${quoted(device)}]`);
   await must(`${device} has no Revoke button`, () => button.waitFor());
   const path = `/admin/devices/${device}`;
-  let deletes = 0;
-  const count = (request) => {
-    if (request.method() === 'DELETE' && new URL(request.url()).pathname === path) {
-      deletes += 1;
-    }
-  };
-  page.on('request', count);
-  await button.click();
-  const confirmLabel = await button.textContent();
-  await page.waitForTimeout(300); // long enough for a request the first click should not have made
-  const deletesAfterFirstClick = deletes;
-  const [response] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'DELETE' && new URL(r.url()).pathname === path),
-    button.click(),
-  ]);
-  page.off('request', count);
-  if (deletesAfterFirstClick !== 0) {
+  const clicked = await clickTwice(page, button, (request) =>
+    request.method() === 'DELETE' && new URL(request.url()).pathname === path);
+  if (clicked.afterFirstClick !== 0) {
     throw new Error('the first click on Revoke revoked the device');
   }
-  if (response.status() !== 204) {
-    throw new Error(`revoking ${device} answered ${response.status()}`);
+  if (clicked.response.status() !== 204) {
+    throw new Error(`revoking ${device} answered ${clicked.response.status()}`);
   }
   const item = `#device-list [data-device=${quoted(device)}]`;
   await must(`${device} is not shown as revoked`, () =>
     page.waitForSelector(`${item}[data-status="revoked"]`));
-  await must('revoking said nothing', () =>
-    page.waitForFunction(() => document.getElementById('devices-status').textContent.trim() !== ''));
   const shown = {
     before,
-    confirm_label: confirmLabel,
-    deletes,
-    status: await page.textContent('#devices-status'),
+    confirm_label: clicked.confirmLabel,
+    deletes: clicked.made,
+    status: await statusSaid(page, 'devices', 'revoking said nothing'),
     listed: await page.evaluate(shownDevices),
     badge: await page.textContent(`${item} .badge`),
   };
@@ -359,25 +213,21 @@ async function revoke(browser) {
 
 // A login an hour old may look, but not add a way in.
 async function stale(browser) {
-  const { page } = await open(browser, 'stale', args.session);
-  await page.goto(at('/admin'));
-  await ready(page);
+  const page = await adminPage(browser, 'stale');
   const before = await page.evaluate(shownDevices);
   await page.fill('#device-name', device);
   await page.fill('#device-days', args.days);
   const response = await clickFor(page, '#device-issue', 'POST', '/admin/devices');
-  await settled(page);
-  await must('no reason is shown for the refused device', () =>
-    page.waitForFunction(() => document.getElementById('devices-status').textContent.trim() !== ''));
+  await settled(page, 'devices');
   const shown = {
     status: response.status(),
-    message: await page.textContent('#devices-status'),
+    message: await statusSaid(page, 'devices', 'no reason is shown for the refused device'),
     sign_in_again: await page.locator(`#devices-status a[href=${quoted(LOGIN)}]`).count() > 0,
     files_offered: await page.locator(DOWNLOADS.map((id) => `#${id}`).join(', ')).count(),
     before,
   };
   await page.reload();
-  await ready(page);
+  await devicesReady(page);
   shown.after = await page.evaluate(shownDevices);
   return shown;
 }
@@ -385,29 +235,13 @@ async function stale(browser) {
 async function main() {
   const chromium = await loadPlaywright(fail);
   mkdirSync(dir, { recursive: true });
-  let browser;
-  try {
-    // Headless; a fresh user-data-dir that playwright-core makes and removes.
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
-  } catch (error) {
-    fail(`cannot start ${CHROMIUM}: ${error.message.split('\n')[0]} (scripts/test installs Debian's chromium)`);
-  }
-  try {
-    const phases = { issue, revoke, stale };
-    const shown = await phases[args.phase](browser);
-    if (problems.length) {
-      throw new Error('the page reported problems');
-    }
-    console.log(JSON.stringify({ ok: true, phase: args.phase, ...shown, requests: [...requests].sort() }));
-  } catch (error) {
-    const failure = join(dir, 'admin-devices-failure.png');
-    await current?.screenshot({ path: failure, fullPage: true }).catch(() => {});
-    const seen = problems.length ? `\n  the page reported:\n  ${problems.join('\n  ')}` : '';
-    console.error(`browser-admin-devices: ${error.message} (at ${current?.url() ?? 'no page'}; screenshot ${failure})${seen}`);
-    process.exitCode = 1;
-  } finally {
-    await browser.close();
-  }
+  const browser = await launch(chromium, fail);
+  const phases = { issue, revoke, stale };
+  await run.finish(browser, join(dir, 'admin-devices-failure.png'), async () => ({
+    phase: args.phase,
+    ...await phases[args.phase](browser),
+    requests: run.requestsMade(),
+  }));
 }
 
 await main();

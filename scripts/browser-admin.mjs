@@ -76,34 +76,22 @@
 // exits 1.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright } from './browser-common.mjs';
+import {
+  AdminRun, DESKTOP, LOGIN, PHONE, clickFor, clickTwice, commandLine, failFor, launch, loadPlaywright, must, quoted,
+  ready, settled, statusSaid,
+} from './browser-common.mjs';
 
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
-const STEP_TIMEOUT_MS = 20_000;
-const LOGIN = '/login?next=/admin';
 const TOKEN_NAME = 'page-token';
 
-const { values: args } = parseArgs({
-  options: {
-    edge: { type: 'string' },
-    session: { type: 'string' },
-    'stale-session': { type: 'string' },
-    'screenshot-dir': { type: 'string' },
-    'cookie-name': { type: 'string' },
-    approve: { type: 'string', multiple: true, default: [] },
-    deny: { type: 'string', multiple: true, default: [] },
-    'pairing-code': { type: 'string' },
-    'pairing-sender': { type: 'string' },
-  },
+const fail = failFor('browser-admin');
+const args = commandLine(fail, ['edge', 'session', 'stale-session', 'screenshot-dir'], {
+  'cookie-name': { type: 'string' },
+  approve: { type: 'string', multiple: true, default: [] },
+  deny: { type: 'string', multiple: true, default: [] },
+  'pairing-code': { type: 'string' },
+  'pairing-sender': { type: 'string' },
 });
-for (const name of ['edge', 'session', 'stale-session', 'screenshot-dir']) {
-  if (!args[name]) {
-    fail(`--${name} is required`);
-  }
-}
 if (args['pairing-sender'] && !args['pairing-code']) {
   fail('--pairing-sender needs --pairing-code');
 }
@@ -111,126 +99,16 @@ const edge = new URL(args.edge);
 const cookieName = args['cookie-name'] ?? (edge.protocol === 'https:' ? '__Host-hs_session' : 'hs_session');
 const dir = args['screenshot-dir'];
 
-function fail(message) {
-  console.error(`browser-admin: ${message}`);
-  process.exit(1);
-}
-
-const at = (path) => new URL(path, edge).href;
-// An attribute value in a selector (ids are hex or names; JSON's escapes are CSS's for those).
-const quoted = (value) => JSON.stringify(String(value));
-
-// --- watching the page -------------------------------------------------------------
-
-const problems = [];
-const requests = new Set();
-let current = null; // the page a failure screenshot shows
-
-// The error statuses a step expects, by context: a visitor is refused (401),
-// an optional feature may be off (404 on its list), and the stale login's
-// token is refused (403). Anything else at or above 400 is a failure.
-function expected(label, method, path, status) {
-  if (path === '/favicon.ico') {
-    return true; // a browser may ask on its own; the page never does
-  }
-  if (label === 'visitor') {
-    return status === 401;
-  }
-  const optional = ['/admin/approvals', '/admin/devices', '/admin/passkeys', '/admin/pairing', '/admin/browser'];
-  if (status === 404 && method === 'GET' && optional.includes(path)) {
-    return true;
-  }
-  return label === 'stale' && status === 403 && method === 'POST' && path === '/admin/tokens';
-}
-
-function watch(page, label) {
-  page.on('console', (message) => {
-    // A failed load says so on the console too; its status is judged below,
-    // where the URL and method are known.
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) {
-      problems.push(`${label} console: ${message.text()}`);
-    }
-  });
-  page.on('pageerror', (error) => problems.push(`${label} script error: ${error.message}`));
-  page.on('dialog', (dialog) => {
-    problems.push(`${label}: a dialog opened: ${dialog.message()}`);
-    dialog.dismiss().catch(() => {});
-  });
-  page.on('request', (request) => {
-    const url = new URL(request.url());
-    if (url.origin !== edge.origin) {
-      problems.push(`${label}: a request to another origin: ${request.url()}`);
-      return;
-    }
-    requests.add(`${request.method()} ${url.pathname}`);
-  });
-  page.on('requestfailed', (request) => {
-    // ERR_ABORTED: the page navigated away (to the login page, or a reload)
-    // while the request was open.
-    const why = request.failure()?.errorText ?? '';
-    if (!why.includes('ERR_ABORTED')) {
-      problems.push(`${label}: ${request.method()} ${request.url()} failed: ${why}`);
-    }
-  });
-  page.on('response', (response) => {
-    const url = new URL(response.url());
-    const method = response.request().method();
-    if (response.status() >= 400 && !expected(label, method, url.pathname, response.status())) {
-      problems.push(`${label}: ${method} ${url.pathname}${url.search} answered ${response.status()}`);
-    }
-  });
-}
-
-// A context with the session cookie (or none), its traps set before the page's
-// own scripts run, and one page in it.
-async function open(browser, label, session) {
-  const context = await browser.newContext({ viewport: DESKTOP });
-  context.setDefaultTimeout(STEP_TIMEOUT_MS);
-  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: edge.origin });
-  if (session) {
-    await context.addCookies([{ name: cookieName, value: session, url: edge.origin, httpOnly: true, sameSite: 'Strict' }]);
-  }
-  // A policy violation means the page tried something its policy refuses;
-  // reported through a binding, so a reload does not lose it.
-  await context.exposeFunction('hardshellViolation', (text) => problems.push(`${label} policy violation: ${text}`));
-  await context.addInitScript(() => {
-    document.addEventListener('securitypolicyviolation', (event) => {
-      window.hardshellViolation(`${event.violatedDirective}: ${event.blockedURI || '(inline)'} `
-        + `at ${event.sourceFile}:${event.lineNumber}`);
-    });
-  });
-  const page = await context.newPage();
-  watch(page, label);
-  current = page;
-  return { context, page };
-}
-
-async function must(what, check) {
-  try {
-    return await check();
-  } catch (error) {
-    throw new Error(`${what}: ${error.message.split('\n')[0]}`);
-  }
-}
-
-async function ready(page) {
-  await must('the admin page did not finish loading (body[data-state=ready])', () =>
-    page.waitForSelector('body[data-state="ready"]'));
-}
-
-// The section's loads have ended (admin.js marks a loading section aria-busy).
-async function settled(page, section) {
-  await page.waitForFunction((id) => !document.getElementById(id).hasAttribute('aria-busy'), section);
-}
-
-// Clicks `selector` and returns the response to `method path` it caused.
-async function clickFor(page, selector, method, path) {
-  const [response] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === method && new URL(r.url()).pathname === path),
-    page.click(selector),
-  ]);
-  return response;
-}
+// The steps' traps. An optional feature may be off (404 on its list), and
+// the stale login's token is refused (403). The token's secret is copied.
+const run = new AdminRun({
+  script: 'browser-admin',
+  edge,
+  cookie: cookieName,
+  optional: ['/admin/approvals', '/admin/devices', '/admin/passkeys', '/admin/pairing', '/admin/browser'],
+  refusedWhenStale: 'POST /admin/tokens',
+  permissions: ['clipboard-read', 'clipboard-write'],
+});
 
 // --- what the page shows ------------------------------------------------------------------
 
@@ -414,20 +292,9 @@ function secretLeft(secret) {
 
 // --- the steps ------------------------------------------------------------------------------
 
-// (a) No cookie: the page's first API answer is 401, and it goes to the login page.
-async function visitorIsSentToLogin(browser) {
-  const { context, page } = await open(browser, 'visitor', null);
-  await page.goto(at('/admin'));
-  await must(`a visitor without a session did not end at ${LOGIN}`, () =>
-    page.waitForURL((url) => url.pathname === '/login' && url.searchParams.get('next') === '/admin'));
-  const url = new URL(page.url());
-  await context.close();
-  return url.pathname + url.search;
-}
-
 // (b) What the fresh owner sees, on a desktop and on a phone.
 async function ownerView(page) {
-  await page.goto(at('/admin'));
+  await page.goto(run.at('/admin'));
   await ready(page);
   const shown = await page.evaluate(() => ({
     subject: document.getElementById('overview-subject').textContent,
@@ -526,26 +393,15 @@ async function tokenShownOnce(page) {
 // (d) Revoked with the two-step button: the first click only asks.
 async function revokeToken(page, id) {
   const button = page.locator(`button[data-revoke-token=${quoted(id)}]`);
-  let deletes = 0;
-  const count = (request) => {
-    if (request.method() === 'DELETE' && new URL(request.url()).pathname === `/admin/tokens/${id}`) {
-      deletes += 1;
-    }
-  };
-  page.on('request', count);
-  await button.click();
-  const confirmLabel = await button.textContent();
-  await page.waitForTimeout(300); // long enough for a request the first click should not have made
-  const deletesAfterFirstClick = deletes;
-  await button.click();
+  const clicked = await clickTwice(page, button, (request) =>
+    request.method() === 'DELETE' && new URL(request.url()).pathname === `/admin/tokens/${id}`, { answered: false });
   await must('the revoked token is not shown as revoked', () =>
     page.waitForSelector(`#token-list [data-token=${quoted(id)}][data-status="revoked"]`));
-  page.off('request', count);
-  if (deletesAfterFirstClick !== 0) {
+  if (clicked.afterFirstClick !== 0) {
     throw new Error('the first click on Revoke revoked the token');
   }
   return {
-    confirm_label: confirmLabel,
+    confirm_label: clicked.confirmLabel,
     status: await page.textContent('#tokens-status'),
     listed: (await page.evaluate(shownTokens)).find((token) => token.id === id),
   };
@@ -617,8 +473,8 @@ async function filterAudit(page) {
 // (h) A login an hour old may look, but not add a way in: creating a token is
 // refused with a way to sign in again, and no token appears.
 async function staleLogin(browser) {
-  const { context, page } = await open(browser, 'stale', args['stale-session']);
-  await page.goto(at('/admin'));
+  const { context, page } = await run.open(browser, 'stale', args['stale-session']);
+  await page.goto(run.at('/admin'));
   await ready(page);
   const fresh = await page.textContent('#overview-fresh');
   const before = await page.locator('#token-list [data-token]').count();
@@ -627,12 +483,10 @@ async function staleLogin(browser) {
   await page.fill('#token-days', '7');
   const response = await clickFor(page, '#token-create', 'POST', '/admin/tokens');
   await settled(page, 'tokens');
-  await must('no reason is shown for the refused token', () =>
-    page.waitForFunction(() => document.getElementById('tokens-status').textContent.trim() !== ''));
   const shown = {
     fresh,
     status: response.status(),
-    message: await page.textContent('#tokens-status'),
+    message: await statusSaid(page, 'tokens', 'no reason is shown for the refused token'),
     sign_in_again: await page.locator(`#tokens-status a[href=${quoted(LOGIN)}]`).count() > 0,
     secret_shown: await page.locator('#token-secret').count() > 0,
     tokens_before: before,
@@ -678,9 +532,6 @@ async function pairAndRevoke(page, code, wantedSender) {
   if (await page.evaluate(codeShown, code)) {
     throw new Error('the page shows the pairing code before it is typed');
   }
-  // After the status line's action has ended: act() empties it when it starts.
-  const said = () => page.waitForFunction(() =>
-    document.getElementById('pairing-status').textContent.trim() !== '');
 
   await page.fill('#pairing-code', code);
   await page.selectOption('#pairing-role', 'guest');
@@ -692,48 +543,32 @@ async function pairAndRevoke(page, code, wantedSender) {
   const sender = wantedSender ?? String(approved.sender);
   const item = `#pairing-list li[data-sender=${quoted(sender)}]`;
   await must(`${sender} is not shown as paired`, () => page.waitForSelector(item));
-  await must('approving said nothing', said);
-  const approvedMessage = await page.textContent('#pairing-status');
+  const approvedMessage = await statusSaid(page, 'pairing', 'approving said nothing');
   const { paired } = await page.evaluate(shownPairing);
   if (await page.inputValue('#pairing-code') !== '') {
     throw new Error('the pairing code stayed in its field after it was approved');
   }
 
   const button = page.locator(`button[data-revoke-sender=${quoted(sender)}]`);
-  let deletes = 0;
-  const count = (request) => {
-    if (request.method() === 'DELETE' && new URL(request.url()).pathname.startsWith('/admin/pairing/')) {
-      deletes += 1;
-    }
-  };
-  page.on('request', count);
-  await button.click();
-  const confirmLabel = await button.textContent();
-  await page.waitForTimeout(300); // long enough for a request the first click should not have made
-  const deletesAfterFirstClick = deletes;
-  const [revoked] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'DELETE'
-      && new URL(r.url()).pathname.startsWith('/admin/pairing/')),
-    button.click(),
-  ]);
-  page.off('request', count);
-  if (deletesAfterFirstClick !== 0) {
+  const clicked = await clickTwice(page, button, (request) =>
+    request.method() === 'DELETE' && new URL(request.url()).pathname.startsWith('/admin/pairing/'));
+  if (clicked.afterFirstClick !== 0) {
     throw new Error('the first click on Revoke revoked the pairing');
   }
-  if (revoked.status() !== 204) {
-    throw new Error(`revoking ${sender} answered ${revoked.status()}`);
+  if (clicked.response.status() !== 204) {
+    throw new Error(`revoking ${sender} answered ${clicked.response.status()}`);
   }
   await must(`${sender} stayed in the paired list after it was revoked`, () =>
     page.waitForSelector(item, { state: 'detached' }));
-  await must('revoking said nothing', said);
+  const revokedMessage = await statusSaid(page, 'pairing', 'revoking said nothing');
   return {
     pairing_pending: pending,
     pairing_paired: paired,
     pairing_after_revoke: (await page.evaluate(shownPairing)).paired,
     pairing_messages: {
       approved: approvedMessage,
-      confirm: confirmLabel,
-      revoked: await page.textContent('#pairing-status'),
+      confirm: clicked.confirmLabel,
+      revoked: revokedMessage,
     },
   };
 }
@@ -741,16 +576,10 @@ async function pairAndRevoke(page, code, wantedSender) {
 async function main() {
   const chromium = await loadPlaywright(fail);
   mkdirSync(dir, { recursive: true });
-  let browser;
-  try {
-    // Headless; a fresh user-data-dir that playwright-core makes and removes.
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
-  } catch (error) {
-    fail(`cannot start ${CHROMIUM}: ${error.message.split('\n')[0]} (scripts/test installs Debian's chromium)`);
-  }
-  try {
-    const deniedWithoutSession = await visitorIsSentToLogin(browser);
-    const { page } = await open(browser, 'owner', args.session);
+  const browser = await launch(chromium, fail);
+  await run.finish(browser, join(dir, 'admin-failure.png'), async () => {
+    const deniedWithoutSession = await run.visitorIsSentToLogin(browser);
+    const { page } = await run.open(browser, 'owner', args.session);
     const shown = await ownerView(page);
     const token = await tokenShownOnce(page);
     const revoked = await revokeToken(page, token.id);
@@ -758,15 +587,11 @@ async function main() {
     const answered = await answerApprovals(page);
     const audit = await filterAudit(page);
     const stale = await staleLogin(browser);
-    current = page;
+    run.current = page;
     const hourBars = await requestsLastHour(page);
     const code = args['pairing-code'];
     const pairing = code ? await pairAndRevoke(page, code, args['pairing-sender']) : {};
-    if (problems.length) {
-      throw new Error('the page reported problems');
-    }
-    console.log(JSON.stringify({
-      ok: true,
+    return {
       denied_without_session: deniedWithoutSession,
       cookie_name: cookieName,
       ...shown,
@@ -778,18 +603,10 @@ async function main() {
       stale,
       requests_hour_bars: hourBars,
       ...pairing,
-      requests: [...requests].sort(),
+      requests: run.requestsMade(),
       screenshots: { desktop: join(dir, 'admin-desktop.png'), phone: join(dir, 'admin-phone.png') },
-    }));
-  } catch (error) {
-    const failure = join(dir, 'admin-failure.png');
-    await current?.screenshot({ path: failure, fullPage: true }).catch(() => {});
-    const seen = problems.length ? `\n  the page reported:\n  ${problems.join('\n  ')}` : '';
-    console.error(`browser-admin: ${error.message} (at ${current?.url() ?? 'no page'}; screenshot ${failure})${seen}`);
-    process.exitCode = 1;
-  } finally {
-    await browser.close();
-  }
+    };
+  });
 }
 
 await main();

@@ -28,39 +28,23 @@
 import { mkdirSync } from 'node:fs';
 import http from 'node:http';
 import { dirname } from 'node:path';
-import { parseArgs } from 'node:util';
 
-import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright, registerPasskey } from './browser-common.mjs';
-const DESKTOP = { width: 1280, height: 800 };
-const PHONE = { width: 390, height: 844 };
+import {
+  DESKTOP, PHONE, commandLine, failFor, launch, loadPlaywright, must, registerPasskey,
+} from './browser-common.mjs';
+
 // Time for the whole reply: a small local model on two busy cores, under the
 // agent's own turn timeout (120 s by default).
 const REPLY_TIMEOUT_MS = 150_000;
 const STEP_TIMEOUT_MS = 20_000;
 
-const { values: args } = parseArgs({
-  options: {
-    edge: { type: 'string' },
-    'setup-link': { type: 'string' },
-    message: { type: 'string' },
-    screenshot: { type: 'string' },
-    'phone-screenshot': { type: 'string' },
-    'control-socket': { type: 'string' },
-  },
+const fail = failFor('browser-chat');
+const args = commandLine(fail, ['edge', 'setup-link', 'message', 'screenshot', 'phone-screenshot'], {
+  'control-socket': { type: 'string' },
 });
-for (const name of ['edge', 'setup-link', 'message', 'screenshot', 'phone-screenshot']) {
-  if (!args[name]) {
-    fail(`--${name} is required`);
-  }
-}
 const edge = new URL(args.edge);
 if (edge.hostname !== 'localhost') {
   fail(`--edge must be a localhost URL (WebAuthn needs a secure origin), not ${edge}`);
-}
-
-function fail(message) {
-  console.error(`browser-chat: ${message}`);
-  process.exit(1);
 }
 
 const at = (path) => new URL(path, edge).href;
@@ -86,14 +70,6 @@ function watch(page, label) {
     }
   });
   page.on('pageerror', (error) => problems.push(`${label} script error: ${error.message}`));
-}
-
-async function must(what, check) {
-  try {
-    return await check();
-  } catch (error) {
-    throw new Error(`${what}: ${error.message.split('\n')[0]}`);
-  }
 }
 
 // Step 1 (deny): a visitor without a session gets 401 from the page's APIs and
@@ -320,13 +296,7 @@ async function main() {
   mkdirSync(dirname(args.screenshot), { recursive: true });
   mkdirSync(dirname(args['phone-screenshot']), { recursive: true });
   const launched = Date.now();
-  let browser;
-  try {
-    // Headless; a fresh user-data-dir that playwright-core makes and removes.
-    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
-  } catch (error) {
-    fail(`cannot start ${CHROMIUM}: ${error.message.split('\n')[0]} (scripts/test installs Debian's chromium)`);
-  }
+  const browser = await launch(chromium, fail);
   mark('launch_ms', launched);
   const context = await browser.newContext({ viewport: DESKTOP });
   context.setDefaultTimeout(STEP_TIMEOUT_MS);

@@ -17,9 +17,8 @@
 // violation, what the page's traps caught, and the clipboard. The test judges
 // it. On failure prints `browser-markdown: <what failed>` on stderr, exits 1.
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 
-import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright } from './browser-common.mjs';
+import { commandLine, failFor, launch, loadPlaywright } from './browser-common.mjs';
 
 const STEP_TIMEOUT_MS = 30_000;
 const SESSION_ID = 'markdown';
@@ -27,24 +26,10 @@ const SESSION_ID = 'markdown';
 // and table rows in two.
 const PIECE = 7;
 
-const { values: args } = parseArgs({
-  options: {
-    edge: { type: 'string' },
-    session: { type: 'string' },
-    markdown: { type: 'string' },
-    screenshot: { type: 'string' },
-  },
-});
-for (const name of ['edge', 'session', 'markdown', 'screenshot']) {
-  if (!args[name]) fail(`--${name} is required`);
-}
+const fail = failFor('browser-markdown');
+const args = commandLine(fail, ['edge', 'session', 'markdown', 'screenshot']);
 const edge = new URL(args.edge);
 const markdown = readFileSync(args.markdown, 'utf8');
-
-function fail(message) {
-  console.error(`browser-markdown: ${message}`);
-  process.exit(1);
-}
 
 function json(body) {
   return { status: 200, contentType: 'application/json', body: JSON.stringify(body) };
@@ -98,7 +83,7 @@ function flatten(selector) {
 
 async function main() {
   const chromium = await loadPlaywright(fail);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  const browser = await launch(chromium, fail);
   const context = await browser.newContext({ viewport: { width: 1100, height: 2400 } });
   context.setDefaultTimeout(STEP_TIMEOUT_MS);
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: edge.origin });

@@ -24,23 +24,12 @@
 // out on the edge ends the upstream host's session: the page is the login's
 // again. Prints one line of JSON on success; on failure prints
 // `browser-origin: <what failed>` on stderr and exits 1.
-import { parseArgs } from 'node:util';
-
-import { CHROMIUM, CHROMIUM_FLAGS, loadPlaywright } from './browser-common.mjs';
+import { CHROMIUM, CHROMIUM_FLAGS, commandLine, failFor, loadPlaywright } from './browser-common.mjs';
 
 const STEP_TIMEOUT_MS = 20_000;
 
-const { values: args } = parseArgs({
-  options: {
-    edge: { type: 'string' },
-    app: { type: 'string' },
-    session: { type: 'string' },
-    next: { type: 'string' },
-  },
-});
-for (const name of ['edge', 'app', 'session', 'next']) {
-  if (!args[name]) fail(`--${name} is required`);
-}
+const fail = failFor('browser-origin');
+const args = commandLine(fail, ['edge', 'app', 'session', 'next']);
 const edge = new URL(args.edge);
 const app = new URL(args.app);
 for (const url of [edge, app]) {
@@ -48,11 +37,6 @@ for (const url of [edge, app]) {
 }
 const SESSION = '__Host-hs_session';
 const ORIGIN_SESSION = '__Host-hs_origin';
-
-function fail(message) {
-  console.error(`browser-origin: ${message}`);
-  process.exit(1);
-}
 
 function expect(what, ok) {
   if (!ok) throw new Error(what);

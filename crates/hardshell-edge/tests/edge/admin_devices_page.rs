@@ -17,74 +17,30 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, UnixTime};
 use serde_json::Value;
 
-use crate::support::{ClientIdentity, Reply, TestEdge, bearer, https_request, owner};
+use crate::support::{ClientIdentity, HttpsEdge, bearer, owner};
 
 const DEADLINE: Duration = Duration::from_secs(120);
 
-/// An edge on `https://localhost:<port>` with a self-signed certificate and
-/// the device CA on. Devices are not required, so Chromium, which has none,
-/// reaches the page.
-struct TlsEdge {
-    edge: TestEdge,
-    origin: String,
-    server_cert: CertificateDer<'static>,
-    _dir: tempfile::TempDir,
-}
-
-async fn start() -> TlsEdge {
-    let dir = tempfile::tempdir().unwrap();
-    let identity = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, identity.cert.pem()).unwrap();
-    std::fs::write(&key, identity.signing_key.serialize_pem()).unwrap();
+/// An edge on `https://localhost:<port>` (its origin, also its public URL)
+/// with the device CA on. Devices are not required, so Chromium, which has
+/// none, reaches the page.
+async fn start() -> (HttpsEdge, String) {
     let port = free_port();
     let origin = format!("https://localhost:{port}");
-    let edge = TestEdge::start_with(
+    let edge = HttpsEdge::start(
         &format!("listen = \"127.0.0.1:{port}\"\npublic_url = \"{origin}\"\n"),
-        &format!(
-            "[edge.tls]\ncert = \"{}\"\nkey = \"{}\"\n[access.devices]\nenabled = true\n\
-             [ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n",
-            cert.display(),
-            key.display()
-        ),
+        "[access.devices]\nenabled = true\n\
+         [ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n",
     )
     .await;
-    TlsEdge {
-        edge,
-        origin,
-        server_cert: identity.cert.der().clone(),
-        _dir: dir,
-    }
-}
-
-/// One HTTPS request without a body, with `device` as the client
-/// certificate; `Err` when the handshake or the connection fails.
-async fn https(
-    edge: &TlsEdge,
-    device: Option<&ClientIdentity>,
-    method: &str,
-    path: &str,
-    headers: &[&str],
-) -> std::io::Result<Reply> {
-    let mut all = headers.to_vec();
-    all.push("Content-Length: 0");
-    https_request(
-        edge.edge.addr,
-        &edge.server_cert,
-        device,
-        method,
-        path,
-        &all,
-        "",
-    )
-    .await
+    (edge, origin)
 }
 
 /// The devices the edge lists, by the admin API.
-async fn listed(edge: &TlsEdge) -> Vec<Value> {
+async fn listed(edge: &HttpsEdge) -> Vec<Value> {
     let admin = bearer(&edge.edge.token(TokenScope::Admin).await);
-    let reply = https(edge, None, "GET", "/admin/devices", &[&admin])
+    let reply = edge
+        .request(None, "GET", "/admin/devices", &[&admin], "")
         .await
         .unwrap();
     assert_eq!(reply.status, 200, "{reply:?}");
@@ -92,10 +48,11 @@ async fn listed(edge: &TlsEdge) -> Vec<Value> {
     body["devices"].as_array().unwrap().clone()
 }
 
-/// Runs one phase of the script with `session` as the owner's cookie.
-async fn page(edge: &TlsEdge, phase: &str, session: &str, device: &str, extra: &[String]) -> Value {
+/// Runs one phase of the script on the edge at `origin` with `session` as
+/// the owner's cookie.
+async fn page(origin: &str, phase: &str, session: &str, device: &str, extra: &[String]) -> Value {
     let mut args = vec![
-        format!("--edge={}", edge.origin),
+        format!("--edge={origin}"),
         format!("--phase={phase}"),
         format!("--session={session}"),
         format!("--device={device}"),
@@ -143,7 +100,7 @@ fn ca_verifies(ca: &Path, cert: &Path) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_owner_issues_and_revokes_a_device_certificate_on_the_admin_page() {
     browser::playwright_home();
-    let edge = start().await;
+    let (edge, origin) = start().await;
     let shots = browser::artifacts();
     for name in [
         "admin-devices.png",
@@ -157,7 +114,7 @@ async fn the_owner_issues_and_revokes_a_device_certificate_on_the_admin_page() {
 
     // Issued on the page, its files downloaded as the owner would.
     let issued = page(
-        &edge,
+        &origin,
         "issue",
         &fresh,
         "phone",
@@ -221,7 +178,8 @@ async fn the_owner_issues_and_revokes_a_device_certificate_on_the_admin_page() {
     // They are a working identity: the edge takes the handshake and names the
     // device on the request.
     let chat = bearer(&edge.edge.token(TokenScope::Chat).await);
-    let whoami = https(&edge, Some(&phone), "GET", "/auth/whoami", &[&chat])
+    let whoami = edge
+        .request(Some(&phone), "GET", "/auth/whoami", &[&chat], "")
         .await
         .unwrap();
     assert_eq!(whoami.status, 200, "{whoami:?}");
@@ -238,7 +196,7 @@ async fn the_owner_issues_and_revokes_a_device_certificate_on_the_admin_page() {
     );
 
     // Revoked on the page: the first click only asks.
-    let revoked = page(&edge, "revoke", &fresh, "phone", &[]).await;
+    let revoked = page(&origin, "revoke", &fresh, "phone", &[]).await;
     assert_eq!(revoked["before"][0]["status"], "active", "{revoked}");
     assert_eq!(revoked["confirm_label"], "Confirm revoke", "{revoked}");
     assert_eq!(revoked["deletes"], 1, "{revoked}");
@@ -251,12 +209,15 @@ async fn the_owner_issues_and_revokes_a_device_certificate_on_the_admin_page() {
 
     // The certificate no longer opens a connection; one without any still does.
     assert!(
-        https(&edge, Some(&phone), "GET", "/healthz", &[])
+        edge.request(Some(&phone), "GET", "/healthz", &[], "")
             .await
             .is_err(),
         "the revoked device still connects"
     );
-    let anonymous = https(&edge, None, "GET", "/healthz", &[]).await.unwrap();
+    let anonymous = edge
+        .request(None, "GET", "/healthz", &[], "")
+        .await
+        .unwrap();
     assert_eq!(anonymous.status, 200, "{anonymous:?}");
     let devices = listed(&edge).await;
     assert_eq!(devices.len(), 1, "{devices:?}");
@@ -281,7 +242,7 @@ async fn the_owner_issues_and_revokes_a_device_certificate_on_the_admin_page() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_login_an_hour_old_cannot_issue_a_device_certificate_on_the_admin_page() {
     browser::playwright_home();
-    let edge = start().await;
+    let (edge, origin) = start().await;
     let stale = edge
         .edge
         .session(hardshell_auth::Principal {
@@ -289,7 +250,14 @@ async fn a_login_an_hour_old_cannot_issue_a_device_certificate_on_the_admin_page
             ..owner()
         })
         .await;
-    let run = page(&edge, "stale", &stale, "tablet", &["--days=30".to_owned()]).await;
+    let run = page(
+        &origin,
+        "stale",
+        &stale,
+        "tablet",
+        &["--days=30".to_owned()],
+    )
+    .await;
     assert_eq!(run["status"], 403, "{run}");
     assert!(
         run["message"]

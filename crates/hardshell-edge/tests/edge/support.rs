@@ -13,8 +13,12 @@ use hardshell_config::LoadedConfig;
 use hardshell_edge::{Edge, EdgeSetup, ListenAddr};
 use hardshell_storage::{ObjectKey, Store};
 use hardshell_testkit::TestStore;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
 
 /// Where `build` puts the recording shell of the exec service it makes.
 type RecordingSlot = Arc<Mutex<Option<Arc<hardshell_exec::testing::RecordingShell>>>>;
@@ -589,64 +593,99 @@ pub struct ClientIdentity {
     pub key_pem: String,
 }
 
-/// A TLS client that trusts only `server_cert` and presents `client`, if any.
-pub fn tls_client_config(
-    server_cert: &rustls::pki_types::CertificateDer<'static>,
-    client: Option<&ClientIdentity>,
-) -> rustls::ClientConfig {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(server_cert.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    match client {
-        Some(identity) => {
-            let chain = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
-                .collect::<Result<Vec<_>, _>>()
-                .unwrap();
-            let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
-            builder.with_client_auth_cert(chain, key).unwrap()
-        }
-        None => builder.with_no_client_auth(),
-    }
+/// An edge serving TLS for `localhost` with a self-signed certificate, and
+/// the HTTPS client that reaches it: one trusting that certificate alone.
+pub struct HttpsEdge {
+    pub edge: TestEdge,
+    certificate: CertificateDer<'static>,
+    /// Holds the certificate's and the key's files while the edge runs.
+    _files: tempfile::TempDir,
 }
 
-/// One HTTPS request to the edge at `addr` (serving `server_cert` for
-/// `localhost`), with `client` as its client certificate; `Err` when the
-/// handshake or the connection fails (under TLS 1.3 a refused client
-/// certificate shows as a connection closed before any answer).
-pub async fn https_request(
-    addr: SocketAddr,
-    server_cert: &rustls::pki_types::CertificateDer<'static>,
-    client: Option<&ClientIdentity>,
-    method: &str,
-    path: &str,
-    headers: &[&str],
-    body: &str,
-) -> std::io::Result<Reply> {
-    let tcp = TcpStream::connect(addr).await?;
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut tls =
-        tokio_rustls::TlsConnector::from(Arc::new(tls_client_config(server_cert, client)))
+impl HttpsEdge {
+    /// An edge with `edge_keys` in its `[edge]` table, `[edge.tls]` naming a
+    /// fresh certificate for `localhost` and its key, and `extra` after it.
+    pub async fn start(edge_keys: &str, extra: &str) -> Self {
+        let files = tempfile::tempdir().unwrap();
+        let identity = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
+        let cert = files.path().join("cert.pem");
+        let key = files.path().join("key.pem");
+        std::fs::write(&cert, identity.cert.pem()).unwrap();
+        std::fs::write(&key, identity.signing_key.serialize_pem()).unwrap();
+        let config = format!(
+            "[edge.tls]\ncert = \"{}\"\nkey = \"{}\"\n{extra}",
+            cert.display(),
+            key.display()
+        );
+        Self {
+            edge: TestEdge::start_with(edge_keys, &config).await,
+            certificate: identity.cert.der().clone(),
+            _files: files,
+        }
+    }
+
+    /// A TLS client that trusts only the edge's certificate and presents
+    /// `client` (its whole chain), if any.
+    fn client_config(&self, client: Option<&ClientIdentity>) -> rustls::ClientConfig {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.certificate.clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        match client {
+            Some(identity) => {
+                let chain = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap();
+                let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+                builder.with_client_auth_cert(chain, key).unwrap()
+            }
+            None => builder.with_no_client_auth(),
+        }
+    }
+
+    /// A TLS connection to the edge with `client` as its client
+    /// certificate; `Err` when the handshake fails.
+    pub async fn connect(
+        &self,
+        client: Option<&ClientIdentity>,
+    ) -> std::io::Result<TlsStream<TcpStream>> {
+        let tcp = TcpStream::connect(self.edge.addr).await?;
+        let name = ServerName::try_from("localhost").unwrap();
+        TlsConnector::from(Arc::new(self.client_config(client)))
             .connect(name, tcp)
-            .await?;
-    let mut request =
-        format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-    for header in headers {
-        request.push_str(header);
-        request.push_str("\r\n");
+            .await
     }
-    request.push_str("\r\n");
-    request.push_str(body);
-    tls.write_all(request.as_bytes()).await?;
-    let mut bytes = Vec::new();
-    tls.read_to_end(&mut bytes).await?;
-    if bytes.is_empty() {
-        return Err(std::io::Error::other("no response"));
+
+    /// One request on a connection of its own, `body` and its
+    /// `Content-Length` after `headers`; `Err` when the handshake or the
+    /// connection fails (under TLS 1.3 a refused client certificate shows as
+    /// a connection closed before any answer).
+    pub async fn request(
+        &self,
+        client: Option<&ClientIdentity>,
+        method: &str,
+        path: &str,
+        headers: &[&str],
+        body: &str,
+    ) -> std::io::Result<Reply> {
+        let mut tls = self.connect(client).await?;
+        let mut request =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        for header in headers {
+            request.push_str(header);
+            request.push_str("\r\n");
+        }
+        request.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+        request.push_str(body);
+        tls.write_all(request.as_bytes()).await?;
+        let mut bytes = Vec::new();
+        tls.read_to_end(&mut bytes).await?;
+        if bytes.is_empty() {
+            return Err(std::io::Error::other("no response"));
+        }
+        Ok(parse(&bytes))
     }
-    Ok(parse(&bytes))
 }

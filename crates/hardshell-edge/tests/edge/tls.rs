@@ -1,53 +1,30 @@
 //! The edge over real TLS, with device certificates from its own CA as posture.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use hardshell_auth::TokenScope;
 use hardshell_auth::devices::DeviceName;
-use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
-use crate::support::{
-    ClientIdentity, Reply, TestEdge, bearer, https_request, parse, tls_client_config,
-};
-
-struct Server {
-    edge: TestEdge,
-    server_cert: CertificateDer<'static>,
-    _dir: tempfile::TempDir,
-}
+use crate::support::{ClientIdentity, HttpsEdge, Reply, bearer, parse};
 
 /// An edge with TLS for `localhost`, the device CA on, and devices required.
-async fn server() -> Server {
+async fn server() -> HttpsEdge {
     server_with("").await
 }
 
 /// Like `server`, with `extra` appended to its config.
-async fn server_with(extra: &str) -> Server {
-    let dir = tempfile::tempdir().unwrap();
-    let identity = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let cert = dir.path().join("cert.pem");
-    let key = dir.path().join("key.pem");
-    std::fs::write(&cert, identity.cert.pem()).unwrap();
-    std::fs::write(&key, identity.signing_key.serialize_pem()).unwrap();
+async fn server_with(extra: &str) -> HttpsEdge {
     let config = format!(
-        "[edge.tls]\ncert = \"{}\"\nkey = \"{}\"\n[access]\nrequire_device = true\n[access.devices]\nenabled = true\n\
-         [ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n{extra}",
-        cert.display(),
-        key.display()
+        "[access]\nrequire_device = true\n[access.devices]\nenabled = true\n\
+         [ratelimit]\nrequests_per_minute = 100000\nburst = 1000\n{extra}"
     );
-    Server {
-        edge: TestEdge::start_with("public_url = \"https://localhost:8787\"", &config).await,
-        server_cert: identity.cert.der().clone(),
-        _dir: dir,
-    }
+    HttpsEdge::start("public_url = \"https://localhost:8787\"", &config).await
 }
 
-async fn issue(server: &Server, name: &str) -> ClientIdentity {
+async fn issue(server: &HttpsEdge, name: &str) -> ClientIdentity {
     let devices = hardshell_edge::device_authority(&server.edge.store)
         .await
         .unwrap();
@@ -65,37 +42,16 @@ async fn issue(server: &Server, name: &str) -> ClientIdentity {
     }
 }
 
-/// One HTTPS request without a body; `Err` when the handshake or connection fails.
-async fn https(
-    server: &Server,
-    client: Option<&ClientIdentity>,
-    method: &str,
-    path: &str,
-    headers: &[&str],
-) -> std::io::Result<Reply> {
-    let mut all = headers.to_vec();
-    all.push("Content-Length: 0");
-    https_raw(server, client, method, path, &all, "").await
-}
-
-async fn https_raw(
-    server: &Server,
-    client: Option<&ClientIdentity>,
-    method: &str,
-    path: &str,
-    headers: &[&str],
-    body: &str,
-) -> std::io::Result<Reply> {
-    https_request(
-        server.edge.addr,
-        &server.server_cert,
-        client,
-        method,
-        path,
-        headers,
-        body,
-    )
-    .await
+/// Revokes `device` over the admin API, asked on a connection presenting
+/// `by` (devices are required).
+async fn revoke_over_the_api(server: &HttpsEdge, by: &ClientIdentity, device: &str) {
+    let admin = bearer(&server.edge.token(TokenScope::Admin).await);
+    let path = format!("/admin/devices/{device}");
+    let revoked = server
+        .request(Some(by), "DELETE", &path, &[&admin], "")
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, 204, "{revoked:?}");
 }
 
 /// A TLS connection kept open across requests, as a browser's keep-alive is.
@@ -104,15 +60,8 @@ struct KeptOpen {
 }
 
 impl KeptOpen {
-    async fn open(server: &Server, client: &ClientIdentity) -> Self {
-        let tcp = TcpStream::connect(server.edge.addr).await.unwrap();
-        let tls = TlsConnector::from(Arc::new(tls_client_config(
-            &server.server_cert,
-            Some(client),
-        )))
-        .connect(ServerName::try_from("localhost").unwrap(), tcp)
-        .await
-        .unwrap();
+    async fn open(server: &HttpsEdge, client: &ClientIdentity) -> Self {
+        let tls = server.connect(Some(client)).await.unwrap();
         Self { tls }
     }
 
@@ -177,22 +126,12 @@ impl KeptOpen {
 #[tokio::test]
 async fn a_device_revoked_over_the_admin_api_stops_working_on_connections_already_open() {
     let server = server().await;
-    let admin = server.edge.token(TokenScope::Admin).await;
     let token = bearer(&server.edge.token(TokenScope::Chat).await);
     let laptop = issue(&server, "laptop").await;
     let phone = issue(&server, "phone").await;
     let mut stolen = KeptOpen::open(&server, &phone).await;
     assert_eq!(stolen.get("/auth/whoami", &token).await.status, 200);
-    let revoked = https(
-        &server,
-        Some(&laptop),
-        "DELETE",
-        "/admin/devices/phone",
-        &[&bearer(&admin)],
-    )
-    .await
-    .unwrap();
-    assert_eq!(revoked.status, 204, "{revoked:?}");
+    revoke_over_the_api(&server, &laptop, "phone").await;
     let after = stolen.get("/auth/whoami", &token).await;
     assert_eq!(after.status, 403, "{after:?}");
     // The other device is unaffected.
@@ -207,7 +146,6 @@ async fn a_device_revoked_over_the_admin_api_stops_working_on_connections_alread
 async fn a_websocket_on_a_device_closes_when_the_device_is_revoked() {
     let (url, _) = crate::support::upstream::tcp().await;
     let server = server_with(&format!("[upstream]\nurl = \"{url}\"\n")).await;
-    let admin = server.edge.token(TokenScope::Admin).await;
     let token = bearer(&server.edge.token(TokenScope::Chat).await);
     let laptop = issue(&server, "laptop").await;
     let phone = issue(&server, "phone").await;
@@ -215,16 +153,7 @@ async fn a_websocket_on_a_device_closes_when_the_device_is_revoked() {
     stolen.websocket(&token).await;
     let mut kept = KeptOpen::open(&server, &laptop).await;
     kept.websocket(&token).await;
-    let revoked = https(
-        &server,
-        Some(&laptop),
-        "DELETE",
-        "/admin/devices/phone",
-        &[&bearer(&admin)],
-    )
-    .await
-    .unwrap();
-    assert_eq!(revoked.status, 204, "{revoked:?}");
+    revoke_over_the_api(&server, &laptop, "phone").await;
     assert!(
         stolen.closed().await,
         "the revoked device's WebSocket is open"
@@ -273,25 +202,22 @@ async fn a_device_revoked_in_the_store_stops_working_on_connections_already_open
 async fn a_required_device_certificate_gates_every_principal() {
     let server = server().await;
     let token = server.edge.token(TokenScope::Chat).await;
-    let without = https(&server, None, "GET", "/auth/whoami", &[&bearer(&token)])
+    let without = server
+        .request(None, "GET", "/auth/whoami", &[&bearer(&token)], "")
         .await
         .unwrap();
     assert_eq!(without.status, 403, "{without:?}");
     let laptop = issue(&server, "laptop").await;
-    let with = https(
-        &server,
-        Some(&laptop),
-        "GET",
-        "/auth/whoami",
-        &[&bearer(&token)],
-    )
-    .await
-    .unwrap();
+    let with = server
+        .request(Some(&laptop), "GET", "/auth/whoami", &[&bearer(&token)], "")
+        .await
+        .unwrap();
     assert_eq!(with.status, 200, "{with:?}");
     assert!(with.body.contains("\"device\":\"laptop\""), "{}", with.body);
     assert!(with.header("strict-transport-security").is_some());
     // A device alone is not an identity.
-    let device_only = https(&server, Some(&laptop), "GET", "/auth/whoami", &[])
+    let device_only = server
+        .request(Some(&laptop), "GET", "/auth/whoami", &[], "")
         .await
         .unwrap();
     assert_eq!(device_only.status, 401);
@@ -307,7 +233,8 @@ async fn a_certificate_from_another_ca_fails_the_handshake() {
         key_pem: other.signing_key.serialize_pem(),
     };
     assert!(
-        https(&server, Some(&stranger), "GET", "/healthz", &[])
+        server
+            .request(Some(&stranger), "GET", "/healthz", &[], "")
             .await
             .is_err()
     );
@@ -317,34 +244,27 @@ async fn a_certificate_from_another_ca_fails_the_handshake() {
 #[tokio::test]
 async fn a_device_revoked_over_the_admin_api_cannot_connect_again() {
     let server = server().await;
-    let admin = server.edge.token(TokenScope::Admin).await;
     let laptop = issue(&server, "laptop").await;
     let phone = issue(&server, "phone").await;
     assert_eq!(
-        https(&server, Some(&phone), "GET", "/healthz", &[])
+        server
+            .request(Some(&phone), "GET", "/healthz", &[], "")
             .await
             .unwrap()
             .status,
         200
     );
-    let revoked = https(
-        &server,
-        Some(&laptop),
-        "DELETE",
-        "/admin/devices/phone",
-        &[&bearer(&admin)],
-    )
-    .await
-    .unwrap();
-    assert_eq!(revoked.status, 204, "{revoked:?}");
+    revoke_over_the_api(&server, &laptop, "phone").await;
     assert!(
-        https(&server, Some(&phone), "GET", "/healthz", &[])
+        server
+            .request(Some(&phone), "GET", "/healthz", &[], "")
             .await
             .is_err(),
         "the revoked device still connects"
     );
     assert_eq!(
-        https(&server, Some(&laptop), "GET", "/healthz", &[])
+        server
+            .request(Some(&laptop), "GET", "/healthz", &[], "")
             .await
             .unwrap()
             .status,
@@ -382,38 +302,32 @@ async fn pairing_a_device_over_http_needs_a_fresh_login_and_yields_a_working_cer
         key_pem: issued["key_pem"].as_str().unwrap().to_owned(),
     };
     let token = server.edge.token(TokenScope::Chat).await;
-    let reply = https(
-        &server,
-        Some(&tablet),
-        "GET",
-        "/auth/whoami",
-        &[&bearer(&token)],
-    )
-    .await
-    .unwrap();
+    let reply = server
+        .request(Some(&tablet), "GET", "/auth/whoami", &[&bearer(&token)], "")
+        .await
+        .unwrap();
     assert!(reply.body.contains("\"device\":\"tablet\""), "{reply:?}");
     server.edge.stop().await;
 }
 
 async fn https_with_body(
-    server: &Server,
+    server: &HttpsEdge,
     client: &ClientIdentity,
     path: &str,
     auth: &str,
     body: &str,
 ) -> Reply {
-    let length = format!("Content-Length: {}", body.len());
     let origin = "Origin: https://localhost:8787";
-    https_raw(
-        server,
-        Some(client),
-        "POST",
-        path,
-        &[auth, origin, "Content-Type: application/json", &length],
-        body,
-    )
-    .await
-    .unwrap()
+    server
+        .request(
+            Some(client),
+            "POST",
+            path,
+            &[auth, origin, "Content-Type: application/json"],
+            body,
+        )
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
