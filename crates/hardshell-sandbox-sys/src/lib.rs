@@ -5,9 +5,12 @@
 //! Hand-written over `libc` rather than `nix`: the shell needs a handful of
 //! calls `nix` does not wrap (`pivot_root`, `close_range`, `capset`, the
 //! capability-bounding-set and ambient `prctl`s), and one small crate that owns
-//! every unsafe block is easier to review than two.
+//! every unsafe block is easier to review than two. [`pages`] gives back the
+//! start-up's mappings of the program's own file, the one call here the
+//! shell does not use.
 
 pub mod block;
+pub mod pages;
 
 use std::ffi::{CStr, CString};
 use std::io;

@@ -19,19 +19,34 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// How long one health check may take before it is given up and retried.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Sends `READY=1` once the agent answers on `agent` (its socket, when it
-/// runs); `edge_url` is where the edge listens, for `systemctl status`.
+/// Once the agent answers on `agent` (its socket, when it runs): sends
+/// `READY=1` (`edge_url` is where the edge listens, for `systemctl
+/// status`), and gives back the start-up's mappings of the program file.
 pub fn when_serving(edge_url: String, agent: Option<PathBuf>) {
-    if std::env::var_os("NOTIFY_SOCKET").is_none() {
-        return;
-    }
     tokio::spawn(async move {
         if let Some(socket) = agent {
             agent_answers(&socket).await;
         }
-        let status = format!("edge listening on {edge_url}");
-        send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+        if std::env::var_os("NOTIFY_SOCKET").is_some() {
+            let status = format!("edge listening on {edge_url}");
+            send(&[NotifyState::Ready, NotifyState::Status(&status)]);
+        }
+        release_start_up_pages();
     });
+}
+
+/// Drops this process's mappings of the program's code and read-only data
+/// that start-up left behind (see [`hardshell_sandbox_sys::pages`]): what
+/// runs again is mapped again. Best effort: a failure costs only memory.
+pub fn release_start_up_pages() {
+    match hardshell_sandbox_sys::pages::release_file_pages() {
+        Ok(released) => tracing::debug!(
+            mappings = released.mappings,
+            kib = released.resident_kib,
+            "released the start-up's mappings of the program file"
+        ),
+        Err(e) => tracing::debug!(error = %e, "releasing the start-up's mappings failed"),
+    }
 }
 
 /// Sends `STOPPING=1`: the shutdown has begun.
