@@ -21,7 +21,8 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Once the agent answers on `agent` (its socket, when it runs): sends
 /// `READY=1` (`edge_url` is where the edge listens, for `systemctl
-/// status`), and gives back the start-up's mappings of the program file.
+/// status`), and gives back the start-up's mappings of the program file,
+/// and from then on every [`RELEASE_EVERY`].
 pub fn when_serving(edge_url: String, agent: Option<PathBuf>) {
     tokio::spawn(async move {
         if let Some(socket) = agent {
@@ -31,21 +32,36 @@ pub fn when_serving(edge_url: String, agent: Option<PathBuf>) {
             let status = format!("edge listening on {edge_url}");
             send(&[NotifyState::Ready, NotifyState::Status(&status)]);
         }
-        release_start_up_pages();
+        keep_releasing_program_pages().await;
     });
 }
 
+/// How often a running process gives back the program's pages mapped since
+/// the last time: an edge or agent left idle returns to its resting size
+/// within this of its last use, and one at work maps its hot code again with
+/// a few hundred minor faults, a millisecond or so of CPU each time.
+const RELEASE_EVERY: Duration = Duration::from_secs(600);
+
+/// Gives back this process's mappings of the program file now (what start-up
+/// left behind), and again every [`RELEASE_EVERY`]; never returns.
+pub async fn keep_releasing_program_pages() {
+    loop {
+        release_program_pages();
+        tokio::time::sleep(RELEASE_EVERY).await;
+    }
+}
+
 /// Drops this process's mappings of the program's code and read-only data
-/// that start-up left behind (see [`hardshell_sandbox_sys::pages`]): what
-/// runs again is mapped again. Best effort: a failure costs only memory.
-pub fn release_start_up_pages() {
+/// (see [`hardshell_sandbox_sys::pages`]): what runs again is mapped again.
+/// Best effort: a failure costs only memory.
+fn release_program_pages() {
     match hardshell_sandbox_sys::pages::release_file_pages() {
         Ok(released) => tracing::debug!(
             mappings = released.mappings,
             kib = released.resident_kib,
-            "released the start-up's mappings of the program file"
+            "released the mappings of the program file"
         ),
-        Err(e) => tracing::debug!(error = %e, "releasing the start-up's mappings failed"),
+        Err(e) => tracing::debug!(error = %e, "releasing the mappings of the program file failed"),
     }
 }
 

@@ -113,7 +113,7 @@ pub async fn run(args: &AgentArgs) -> anyhow::Result<()> {
 
     let listener = listener(args.socket.as_deref())?;
     tracing::info!(models = settings.chain.len(), "agent listening");
-    crate::readiness::release_start_up_pages();
+    tokio::spawn(crate::readiness::keep_releasing_program_pages());
     let mut terminate =
         signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     tokio::select! {
