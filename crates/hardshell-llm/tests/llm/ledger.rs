@@ -324,17 +324,28 @@ async fn charges_count_at_once_and_are_stored_together_within_the_window() {
     );
 }
 
-#[tokio::test]
-async fn charges_a_write_could_not_store_wait_for_the_next_and_are_not_lost() {
-    let (scope, _dir) = local_scope().await;
+/// A local scope whose November ledger (the returned key) holds what does
+/// not parse, so every write of November's charges fails until it is gone.
+async fn november_unreadable() -> (Scope, TestStore, ObjectKey) {
+    let (scope, dir) = local_scope().await;
     let key = ObjectKey::parse("usage/2026-11").unwrap();
     scope.put(&key, b"not json").await.unwrap();
-    let ledger = UsageLedger::new(scope.clone(), prices());
-    let claude = model("anthropic/claude-sonnet");
-    let usage = Usage {
+    (scope, dir, key)
+}
+
+/// One reply's usage: $0.006 at the test's Anthropic price.
+fn reply_usage() -> Usage {
+    Usage {
         input_tokens: 1_000,
         output_tokens: 200,
-    };
+    }
+}
+
+#[tokio::test]
+async fn charges_a_write_could_not_store_wait_for_the_next_and_are_not_lost() {
+    let (scope, _dir, key) = november_unreadable().await;
+    let ledger = UsageLedger::new(scope.clone(), prices());
+    let (claude, usage) = (model("anthropic/claude-sonnet"), reply_usage());
     ledger.charge(&claude, usage, at(2026, 11, 2));
     ledger.charge(&claude, usage, at(2026, 12, 2));
     // November's object cannot be read, so it is not overwritten; December's
@@ -451,15 +462,9 @@ async fn failed_writes_are_tried_again_less_and_less_often() {
     let errors = ErrorCount::default();
     let _logging =
         tracing::subscriber::set_default(tracing_subscriber::registry().with(errors.clone()));
-    let (scope, _dir) = local_scope().await;
-    let key = ObjectKey::parse("usage/2026-11").unwrap();
-    scope.put(&key, b"not json").await.unwrap();
+    let (scope, _dir, key) = november_unreadable().await;
     let ledger = UsageLedger::new(scope.clone(), prices());
-    let claude = model("anthropic/claude-sonnet");
-    let usage = Usage {
-        input_tokens: 1_000,
-        output_tokens: 200,
-    };
+    let (claude, usage) = (model("anthropic/claude-sonnet"), reply_usage());
     let november = at(2026, 11, 2);
     ledger.charge(&claude, usage, november);
 
