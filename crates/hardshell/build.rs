@@ -134,7 +134,7 @@ fn carried_programs() {
         let bytes =
             std::fs::read(&image).unwrap_or_else(|e| panic!("reading {}: {e}", image.display()));
         let digest = sha2::Sha256::digest(bytes);
-        println!("cargo:rustc-env={variable}_SHA256={}", hex(&digest));
+        println!("cargo:rustc-env={variable}_SHA256={digest:x}");
         // Run again when a source file of the program changes: Cargo wrote
         // the files the build read into its dep-info, the crates of this
         // workspace among them (a registry crate changes only with Cargo.lock).
@@ -155,10 +155,6 @@ fn required(name: &str) -> String {
 
 /// Copies `from` to `to` unless `to` already holds the same bytes, so an
 /// unchanged program leaves the embedding file's time alone.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 fn copy_if_changed(from: &Path, to: &Path) {
     let new = std::fs::read(from).unwrap_or_else(|e| panic!("reading {}: {e}", from.display()));
     if std::fs::read(to).ok().as_deref() == Some(new.as_slice()) {

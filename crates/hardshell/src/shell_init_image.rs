@@ -49,12 +49,7 @@ fn copy_from_exe(out: &mut File) -> io::Result<()> {
     out.seek(SeekFrom::Start(0))?;
     let mut digest = Sha256::new();
     io::copy(out, &mut digest)?;
-    let written: String = digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if written != SHELL_INIT_SHA256 {
+    if format!("{:x}", digest.finalize()) != SHELL_INIT_SHA256 {
         return Err(io::Error::other("the copy's SHA-256 is not the image's"));
     }
     Ok(())
@@ -62,7 +57,8 @@ fn copy_from_exe(out: &mut File) -> io::Result<()> {
 
 /// Where the image starts in this binary's file: the mapping of
 /// `/proc/self/maps` that holds its address, that mapping's file offset
-/// added. Only a mapping of this binary's own file (device and inode) counts.
+/// added. Only a mapping of this binary's own file (device and inode) counts;
+/// the copy's SHA-256 is checked all the same.
 fn offset_in_exe() -> io::Result<u64> {
     use std::os::unix::fs::MetadataExt as _;
     let address = SHELL_INIT_IMAGE.as_ptr() as usize;
@@ -73,7 +69,7 @@ fn offset_in_exe() -> io::Result<u64> {
     for line in maps.lines() {
         // start-end perms offset major:minor inode path
         let fields: Vec<&str> = line.split_whitespace().collect();
-        let [range, _, offset, _, inode, ..] = fields[..] else {
+        let [range, _, offset, device, inode, ..] = fields[..] else {
             return Err(unreadable());
         };
         let (start, stop) = range.split_once('-').ok_or_else(unreadable)?;
@@ -82,7 +78,16 @@ fn offset_in_exe() -> io::Result<u64> {
         if !(start <= address && end <= stop) {
             continue;
         }
-        if inode.parse::<u64>().ok() != Some(exe.ino()) {
+        let (major, minor) = device.split_once(':').ok_or_else(unreadable)?;
+        let device = (
+            u32::from_str_radix(major, 16).ok(),
+            u32::from_str_radix(minor, 16).ok(),
+        );
+        let exe_device = (
+            Some(rustix::fs::major(exe.dev())),
+            Some(rustix::fs::minor(exe.dev())),
+        );
+        if inode.parse::<u64>().ok() != Some(exe.ino()) || device != exe_device {
             return Err(io::Error::other(
                 "the image is not in a mapping of the binary",
             ));
@@ -97,16 +102,22 @@ fn offset_in_exe() -> io::Result<u64> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_copy_from_the_binary_is_the_image_and_checked() {
+    /// A new, empty `shell-init` in a directory of its own, open to read and write.
+    fn fresh_file() -> (tempfile::TempDir, File) {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("shell-init");
-        let mut file = File::options()
+        let file = File::options()
             .read(true)
             .write(true)
             .create_new(true)
-            .open(&path)
+            .open(dir.path().join("shell-init"))
             .unwrap();
+        (dir, file)
+    }
+
+    #[test]
+    fn the_copy_from_the_binary_is_the_image_and_checked() {
+        let (dir, mut file) = fresh_file();
+        let path = dir.path().join("shell-init");
         // The kernel's copy itself, not the fallback: it must succeed.
         copy_from_exe(&mut file).unwrap();
         drop(file);
@@ -118,14 +129,8 @@ mod tests {
         // A file holding other bytes first: the kernel's copy lands after
         // them, the read-back's SHA-256 is not the image's, and write_to
         // writes the image from memory over the whole file.
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, mut file) = fresh_file();
         let path = dir.path().join("shell-init");
-        let mut file = File::options()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .unwrap();
         file.write_all(b"not the image").unwrap();
         let refused = copy_from_exe(&mut file).unwrap_err();
         assert!(refused.to_string().contains("SHA-256"), "{refused}");
