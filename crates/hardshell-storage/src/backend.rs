@@ -8,6 +8,7 @@
 //! service on a unix socket: the agent's view of its own state.
 
 mod local;
+mod log;
 mod objects;
 mod remote;
 mod s3;
@@ -19,7 +20,9 @@ use object_store::path::Path;
 use crate::StorageError;
 
 pub use local::LocalOptions;
-pub use remote::{RemoteObject, RemoteOptions, RemoteWrite};
+pub use remote::{
+    LOG_READ_BUDGET, RemoteLog, RemoteObject, RemoteOptions, RemoteWrite, join_frames, split_frames,
+};
 
 pub(crate) mod remote_headers {
     pub use super::remote::{EXPECT_HEADER, PATH_PREFIX, VERSION_HEADER, WRITE_HEADER};
@@ -153,6 +156,48 @@ impl Backend {
         match self {
             Backend::Objects(objects) => objects.list(prefix).await,
             Backend::Remote(remote) => remote.list(prefix).await,
+        }
+    }
+
+    pub(crate) async fn append_log(
+        &self,
+        log: &str,
+        at: u64,
+        record: Bytes,
+    ) -> Result<(), StorageError> {
+        match self {
+            Backend::Objects(objects) => objects.append_log(log, at, record).await,
+            Backend::Remote(remote) => remote.append_log(log, at, record).await,
+        }
+    }
+
+    pub(crate) async fn read_log(
+        &self,
+        log: &str,
+        from: u64,
+        max: usize,
+        budget: u64,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        match self {
+            Backend::Objects(objects) => objects.read_log(log, from, max, budget).await,
+            Backend::Remote(remote) => remote.read_log(log, from, max).await,
+        }
+    }
+
+    pub(crate) async fn logs(
+        &self,
+        prefix: Option<&str>,
+    ) -> Result<Vec<(String, u64)>, StorageError> {
+        match self {
+            Backend::Objects(objects) => objects.logs(prefix).await,
+            Backend::Remote(remote) => remote.logs(prefix).await,
+        }
+    }
+
+    pub(crate) async fn delete_log(&self, log: &str) -> Result<(), StorageError> {
+        match self {
+            Backend::Objects(objects) => objects.delete_log(log).await,
+            Backend::Remote(remote) => remote.delete_log(log).await,
         }
     }
 }

@@ -99,6 +99,12 @@ pub enum StorageError {
         status: u16,
     },
 
+    /// A log's file holds what no append wrote: a frame length out of bounds.
+    /// A frame cut short at its end is not this: a crash leaves that, and
+    /// the next append cuts it off.
+    #[error("log {log} is damaged: {detail}")]
+    LogDamaged { log: String, detail: String },
+
     /// A blocking storage task panicked or was cancelled (a bug, not input).
     #[error("storage task failed: {0}")]
     Task(String),
@@ -134,6 +140,7 @@ impl StorageError {
             | StorageError::Vanished { .. }
             | StorageError::RegisterRolledBack { .. }
             | StorageError::RegisterDamaged { .. }
+            | StorageError::LogDamaged { .. }
             | StorageError::BucketNotFound { .. }
             | StorageError::AccessDenied { .. }
             | StorageError::Config(_)

@@ -15,8 +15,8 @@ pub mod register;
 mod store;
 
 pub use backend::{
-    LocalOptions, MAX_OBJECT_BYTES, RemoteObject, RemoteOptions, RemoteWrite, RetryOptions,
-    S3Credentials, S3Options, Version,
+    LOG_READ_BUDGET, LocalOptions, MAX_OBJECT_BYTES, RemoteLog, RemoteObject, RemoteOptions,
+    RemoteWrite, RetryOptions, S3Credentials, S3Options, Version, join_frames, split_frames,
 };
 
 /// The wire protocol of a remote store, for the service that serves one.
@@ -30,4 +30,6 @@ pub use key::{KeyError, MAX_KEY_LEN, MAX_SEGMENT_LEN, ObjectKey};
 pub use master_key::{
     KeyId, MASTER_KEY_ENV, MASTER_KEY_LEN, MasterKey, MasterKeyError, MasterKeySource,
 };
-pub use store::{Entry, Location, Modification, Scope, Sealing, Store, VersionCheck, Versioned};
+pub use store::{
+    Entry, Location, LogEntry, Modification, Scope, Sealing, Store, VersionCheck, Versioned,
+};

@@ -78,6 +78,14 @@ pub struct Entry {
     pub tag: Option<String>,
 }
 
+/// One log under a scope, its key relative to the scope that listed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    pub key: ObjectKey,
+    /// How many records it holds.
+    pub records: u64,
+}
+
 /// What a [`Scope::modify`] step decided to do with the object it was shown.
 #[derive(Debug)]
 pub enum Modification<T> {
@@ -579,7 +587,8 @@ impl Scope {
         let mut entries: Vec<Entry> = listed
             .into_iter()
             .filter_map(|item| {
-                if register::is_register(item.path.as_ref()) {
+                if register::is_register(item.path.as_ref()) || is_log_record(item.path.as_ref())
+                {
                     return None;
                 }
                 let key = match ObjectKey::parse(item.path.as_ref()) {
@@ -637,6 +646,144 @@ impl Scope {
         }
         .into())
     }
+}
+
+/// Logs: records appended one at a time under one key, numbered from 0
+/// without gaps, each sealed with its key and number as associated data (a
+/// record moved to another place or log does not open). An append says
+/// which number it is: the one writer that gives the log's length wins, any
+/// other gets [`StorageError::Conflict`]. A log is one file per key in the
+/// local directory (an append is one write and one flush) and one object
+/// per record on S3. Logs do not show in [`Scope::list`]; [`Scope::logs`]
+/// lists them. The version register does not cover them: a key it protects
+/// cannot be a log.
+impl Scope {
+    /// Appends `record` to the log `key` as its record number `at`, only if
+    /// the log holds exactly `at` records; otherwise [`StorageError::Conflict`].
+    /// Durable before it returns.
+    pub async fn append(
+        &self,
+        key: &ObjectKey,
+        at: u64,
+        record: &[u8],
+    ) -> Result<(), StorageError> {
+        let full = self.log_key(key)?;
+        let sealed = match &self.store.inner.sealing {
+            Sealing::Envelope(master) => envelope::seal(master, &record_aad(&full, at), record)
+                .map(Bytes::from)
+                .map_err(|source| unseal_error(&full, source))?,
+            Sealing::Plaintext | Sealing::Delegated => Bytes::copy_from_slice(record),
+        };
+        let backend = &self.store.inner.backend;
+        match backend.append_log(full.as_str(), at, sealed.clone()).await {
+            // An append whose answer was lost and that was tried again meets
+            // its own record: sealed bytes are unique (fresh nonces), so the
+            // record there being exactly ours says the append happened.
+            Err(StorageError::Conflict { key }) if self.store.is_encrypted() => {
+                match backend.read_log(full.as_str(), at, 1, 0).await {
+                    Ok(there) if there.first() == Some(&sealed) => Ok(()),
+                    _ => Err(StorageError::Conflict { key }),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Up to `max` records of the log `key` from number `from`, oldest first:
+    /// fewer when the log ends, or when more would pass a few MiB (at least
+    /// one is given, though). None when there is no record `from`.
+    pub async fn read_log(
+        &self,
+        key: &ObjectKey,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Zeroizing<Vec<u8>>>, StorageError> {
+        let full = self.log_key(key)?;
+        let stored = self
+            .store
+            .inner
+            .backend
+            .read_log(
+                full.as_str(),
+                from,
+                max.max(1),
+                crate::backend::LOG_READ_BUDGET,
+            )
+            .await?;
+        let mut records = Vec::with_capacity(stored.len());
+        for (at, bytes) in (from..).zip(stored) {
+            let record = match &self.store.inner.sealing {
+                Sealing::Envelope(master) => envelope::open(master, &record_aad(&full, at), &bytes)
+                    .map_err(|source| StorageError::Unseal {
+                        key: record_aad(&full, at),
+                        source,
+                    })?,
+                Sealing::Plaintext if bytes.starts_with(b"HSE1") => {
+                    return Err(StorageError::Unseal {
+                        key: record_aad(&full, at),
+                        source: EnvelopeError::Malformed {
+                            reason: "the record is encrypted but storage encryption is turned off",
+                        },
+                    });
+                }
+                Sealing::Plaintext | Sealing::Delegated => Zeroizing::new(bytes.to_vec()),
+            };
+            records.push(record);
+        }
+        Ok(records)
+    }
+
+    /// Every log under this scope, keys relative to it, sorted.
+    pub async fn logs(&self) -> Result<Vec<LogEntry>, StorageError> {
+        let prefix = self.prefix.as_ref().map(ObjectKey::as_str);
+        let listed = self.store.inner.backend.logs(prefix).await?;
+        let mut entries: Vec<LogEntry> = listed
+            .into_iter()
+            .filter_map(|(log, records)| {
+                let key = match ObjectKey::parse(&log) {
+                    Ok(key) => key,
+                    Err(e) => {
+                        tracing::warn!(log, error = %e, "skipping a log whose key hardshell did not write");
+                        return None;
+                    }
+                };
+                let key = match &self.prefix {
+                    Some(prefix) => key.strip_prefix(prefix)?,
+                    None => key,
+                };
+                Some(LogEntry { key, records })
+            })
+            .collect();
+        entries.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(entries)
+    }
+
+    /// Removes the log `key` and its records. Removing a missing log succeeds.
+    pub async fn delete_log(&self, key: &ObjectKey) -> Result<(), StorageError> {
+        let full = self.log_key(key)?;
+        self.store.inner.backend.delete_log(full.as_str()).await
+    }
+
+    fn log_key(&self, key: &ObjectKey) -> Result<ObjectKey, StorageError> {
+        let full = self.full_key(key)?;
+        if self.store.guard(&full).is_some() {
+            return Err(StorageError::Config(format!(
+                "{full} is a key the version register protects, and cannot be a log"
+            )));
+        }
+        Ok(full)
+    }
+}
+
+/// What a log's record is sealed to: its log and its number. No object key
+/// has a `#`, so no object's seal is a record's.
+fn record_aad(log: &ObjectKey, at: u64) -> String {
+    format!("{log}#{at}")
+}
+
+/// Whether `path` (a raw path in the bucket) is a record of a log.
+fn is_log_record(path: &str) -> bool {
+    path.starts_with(".logs/")
 }
 
 fn open_protected(

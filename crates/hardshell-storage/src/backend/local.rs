@@ -74,24 +74,32 @@ fn create_private_dir(path: &std::path::Path) -> Result<(), StorageError> {
 
 impl Locks {
     pub(crate) async fn lock(&self, path: &Path) -> Result<LockGuard, StorageError> {
-        let stripe = Sha256::digest(path.as_ref().as_bytes())[0] % STRIPES;
-        let lock_path = self.dir.join(format!("stripe-{stripe:02}.lock"));
-        tokio::task::spawn_blocking(move || {
-            let io_err = |source| StorageError::Io {
-                what: "lock",
-                path: lock_path.display().to_string(),
-                source,
-            };
-            let file = OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&lock_path)
-                .map_err(io_err)?;
-            file.lock().map_err(io_err)?;
-            Ok(LockGuard(file))
-        })
-        .await
-        .map_err(|e| StorageError::Task(e.to_string()))?
+        let lock_path = self.stripe(path);
+        tokio::task::spawn_blocking(move || lock_now(&lock_path))
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))?
     }
+
+    /// The lock file of `path`'s stripe, for [`lock_now`] on a blocking thread.
+    pub(crate) fn stripe(&self, path: &Path) -> PathBuf {
+        let stripe = Sha256::digest(path.as_ref().as_bytes())[0] % STRIPES;
+        self.dir.join(format!("stripe-{stripe:02}.lock"))
+    }
+}
+
+/// Takes a stripe's lock, blocking until it is free.
+pub(crate) fn lock_now(lock_path: &std::path::Path) -> Result<LockGuard, StorageError> {
+    let io_err = |source| StorageError::Io {
+        what: "lock",
+        path: lock_path.display().to_string(),
+        source,
+    };
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_path)
+        .map_err(io_err)?;
+    file.lock().map_err(io_err)?;
+    Ok(LockGuard(file))
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use object_store::path::Path;
 use object_store::{GetOptions, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 
+use super::log::LocalLogs;
 use super::{
     Listed, LocalOptions, MAX_OBJECT_BYTES, RawObject, S3Options, Version, WriteMode, local, s3,
 };
@@ -20,7 +21,7 @@ pub(crate) struct Objects {
 }
 
 enum Kind {
-    Local(local::Locks),
+    Local(local::Locks, Arc<LocalLogs>),
     S3 { bucket: String },
 }
 
@@ -29,7 +30,7 @@ impl Objects {
         let (store, locks) = local::open(options)?;
         Ok(Self {
             store,
-            kind: Kind::Local(locks),
+            kind: Kind::Local(locks, Arc::new(LocalLogs::new(&options.objects))),
             endpoint: format!("file://{}", options.objects.display()),
         })
     }
@@ -92,10 +93,10 @@ impl Objects {
         mode: WriteMode<'_>,
     ) -> Result<Version, StorageError> {
         let _guard = match &self.kind {
-            Kind::Local(locks) => Some(locks.lock(path).await?),
+            Kind::Local(locks, _) => Some(locks.lock(path).await?),
             Kind::S3 { .. } => None,
         };
-        if let (Kind::Local(_), WriteMode::Update(expected)) = (&self.kind, &mode) {
+        if let (Kind::Local(..), WriteMode::Update(expected)) = (&self.kind, &mode) {
             // object_store's LocalFileSystem has no update-if-unchanged; under the lock
             // the check and the write below cannot interleave with another writer.
             let current = match self.store.head(path).await {
@@ -110,7 +111,7 @@ impl Objects {
             }
         }
         let put_mode = match (&self.kind, &mode) {
-            (_, WriteMode::Overwrite) | (Kind::Local(_), WriteMode::Update(_)) => {
+            (_, WriteMode::Overwrite) | (Kind::Local(..), WriteMode::Update(_)) => {
                 PutMode::Overwrite
             }
             (_, WriteMode::Create) => PutMode::Create,
@@ -139,7 +140,7 @@ impl Objects {
 
     pub(crate) async fn delete(&self, path: &Path) -> Result<(), StorageError> {
         let _guard = match &self.kind {
-            Kind::Local(locks) => Some(locks.lock(path).await?),
+            Kind::Local(locks, _) => Some(locks.lock(path).await?),
             Kind::S3 { .. } => None,
         };
         match self.store.delete(path).await {
@@ -165,6 +166,164 @@ impl Objects {
                 tag: meta.e_tag,
             })
             .collect())
+    }
+
+    /// Appends `record` (sealed) to `log` as its record number `at`:
+    /// [`StorageError::Conflict`] unless the log holds exactly `at` records.
+    /// Locally one file per log (see [`super::log`]); on S3 one object per
+    /// record, `.logs/<log>/<at>`, created only if absent and only after
+    /// record `at - 1`, so the records of a log are numbered without gaps.
+    pub(crate) async fn append_log(
+        &self,
+        log: &str,
+        at: u64,
+        record: Bytes,
+    ) -> Result<(), StorageError> {
+        match &self.kind {
+            Kind::Local(locks, logs) => {
+                // Lock, write and flush on one blocking thread: the turn
+                // waits for this, and each hop to a thread costs.
+                let stripe = locks.stripe(&Path::from(log));
+                let (logs, log) = (logs.clone(), log.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    let _guard = local::lock_now(&stripe)?;
+                    logs.append(&log, at, &record)
+                })
+                .await
+                .map_err(|e| StorageError::Task(e.to_string()))?
+            }
+            Kind::S3 { .. } => {
+                let conflict = || StorageError::Conflict {
+                    key: log.to_owned(),
+                };
+                if let Some(before) = at.checked_sub(1) {
+                    match self.store.head(&record_path(log, before)).await {
+                        Ok(_) => {}
+                        Err(object_store::Error::NotFound { .. }) => return Err(conflict()),
+                        Err(e) => return Err(self.classify("head", log, e)),
+                    }
+                }
+                let options = PutOptions {
+                    mode: PutMode::Create,
+                    ..PutOptions::default()
+                };
+                let path = record_path(log, at);
+                match self
+                    .store
+                    .put_opts(&path, PutPayload::from(record), options)
+                    .await
+                {
+                    Ok(_) => Ok(()),
+                    Err(
+                        object_store::Error::AlreadyExists { .. }
+                        | object_store::Error::Precondition { .. },
+                    ) => Err(conflict()),
+                    Err(e) => Err(self.classify("append", log, e)),
+                }
+            }
+        }
+    }
+
+    /// Up to `max` records of `log` from number `from`, as stored, and past
+    /// the first no more than `budget` bytes.
+    pub(crate) async fn read_log(
+        &self,
+        log: &str,
+        from: u64,
+        max: usize,
+        budget: u64,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        match &self.kind {
+            Kind::Local(_, logs) => {
+                let (logs, log) = (logs.clone(), log.to_owned());
+                tokio::task::spawn_blocking(move || logs.read(&log, from, max, budget))
+                    .await
+                    .map_err(|e| StorageError::Task(e.to_string()))?
+            }
+            Kind::S3 { .. } => {
+                let mut records: Vec<Bytes> = Vec::new();
+                let mut held = 0u64;
+                for at in from.. {
+                    if records.len() >= max || (!records.is_empty() && held > budget) {
+                        break;
+                    }
+                    let Some(raw) = self.get(&record_path(log, at)).await? else {
+                        break;
+                    };
+                    held += raw.bytes.len() as u64;
+                    if !records.is_empty() && held > budget {
+                        break;
+                    }
+                    records.push(raw.bytes);
+                }
+                Ok(records)
+            }
+        }
+    }
+
+    /// Every log under `prefix` (or all), with its record count.
+    pub(crate) async fn logs(
+        &self,
+        prefix: Option<&str>,
+    ) -> Result<Vec<(String, u64)>, StorageError> {
+        match &self.kind {
+            Kind::Local(_, logs) => {
+                let (logs, prefix) = (logs.clone(), prefix.map(str::to_owned));
+                tokio::task::spawn_blocking(move || logs.list(prefix.as_deref()))
+                    .await
+                    .map_err(|e| StorageError::Task(e.to_string()))?
+            }
+            Kind::S3 { .. } => {
+                let under = Path::from(match prefix {
+                    Some(prefix) => format!("{LOGS}/{prefix}"),
+                    None => LOGS.to_owned(),
+                });
+                let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+                for listed in self.list(Some(&under)).await? {
+                    let Some(rest) = listed.path.as_ref().strip_prefix(&format!("{LOGS}/")) else {
+                        continue;
+                    };
+                    let Some((log, at)) = rest.rsplit_once('/') else {
+                        continue;
+                    };
+                    if at.len() == 12 && at.bytes().all(|b| b.is_ascii_digit()) {
+                        *counts.entry(log.to_owned()).or_default() += 1;
+                    }
+                }
+                Ok(counts.into_iter().collect())
+            }
+        }
+    }
+
+    /// Removes a log: on S3 its records, newest first, so one cut short
+    /// leaves a log without gaps.
+    pub(crate) async fn delete_log(&self, log: &str) -> Result<(), StorageError> {
+        match &self.kind {
+            Kind::Local(locks, logs) => {
+                let stripe = locks.stripe(&Path::from(log));
+                let (logs, log) = (logs.clone(), log.to_owned());
+                tokio::task::spawn_blocking(move || {
+                    let _guard = local::lock_now(&stripe)?;
+                    logs.delete(&log)
+                })
+                .await
+                .map_err(|e| StorageError::Task(e.to_string()))?
+            }
+            Kind::S3 { .. } => {
+                let under = Path::from(format!("{LOGS}/{log}"));
+                let mut records: Vec<Path> = self
+                    .list(Some(&under))
+                    .await?
+                    .into_iter()
+                    .map(|listed| listed.path)
+                    .collect();
+                records.sort();
+                for path in records.iter().rev() {
+                    self.delete(path).await?;
+                }
+                Ok(())
+            }
+        }
     }
 
     /// Turns object_store's error into one that names the operator's next step.
@@ -292,4 +451,11 @@ fn s3_error_code(text: &str) -> Option<&str> {
     let start = text.find("<Code>")? + "<Code>".len();
     let len = text[start..].find("</Code>")?;
     Some(&text[start..start + len])
+}
+
+/// Where an S3 store keeps its logs' records (no key starts with `.`).
+pub(crate) const LOGS: &str = ".logs";
+
+fn record_path(log: &str, at: u64) -> Path {
+    Path::from(format!("{LOGS}/{log}/{at:012}"))
 }

@@ -12,6 +12,12 @@
 //!                                 200 + x-hardshell-version | 409 conflict
 //! DELETE /object/<key>            204
 //! GET    /list?prefix=<key>       200 JSON [{"key", "size", "last_modified"}]
+//! POST   /log/<key>?at=<n>        body: one record; 204 | 409 conflict
+//! GET    /log/<key>?from=<n>&max=<m>
+//!                                 200 records, each a u32 big-endian length
+//!                                 and its bytes (none past the last)
+//! DELETE /log/<key>               204
+//! GET    /logs?prefix=<key>       200 JSON [{"key", "records"}]
 //! ```
 //!
 //! Keys are `ObjectKey`s (`[A-Za-z0-9._-/]`), so they need no escaping in a path.
@@ -73,6 +79,17 @@ pub struct RemoteObject {
     pub size: u64,
     pub last_modified: chrono::DateTime<chrono::Utc>,
 }
+
+/// One log of a remote listing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RemoteLog {
+    pub key: String,
+    pub records: u64,
+}
+
+/// Most bytes of records a log read answers with past its first record,
+/// on either side of the socket.
+pub const LOG_READ_BUDGET: u64 = 4 * 1024 * 1024;
 
 pub(crate) struct Remote {
     http: reqwest::Client,
@@ -239,6 +256,138 @@ impl Remote {
             })
             .collect())
     }
+}
+
+impl Remote {
+    pub(crate) async fn append_log(
+        &self,
+        log: &str,
+        at: u64,
+        record: Bytes,
+    ) -> Result<(), StorageError> {
+        let response = self
+            .http
+            .post(format!("{BASE}{PATH_PREFIX}/log/{log}"))
+            .query(&[("at", at)])
+            .body(record)
+            .send()
+            .await
+            .map_err(|e| self.fail("append", log, &e))?;
+        match response.status() {
+            reqwest::StatusCode::NO_CONTENT => Ok(()),
+            reqwest::StatusCode::CONFLICT => Err(StorageError::Conflict {
+                key: log.to_owned(),
+            }),
+            status => Err(self.refused("append", log, status)),
+        }
+    }
+
+    pub(crate) async fn read_log(
+        &self,
+        log: &str,
+        from: u64,
+        max: usize,
+    ) -> Result<Vec<Bytes>, StorageError> {
+        let response = self
+            .http
+            .get(format!("{BASE}{PATH_PREFIX}/log/{log}"))
+            .query(&[("from", from), ("max", max as u64)])
+            .send()
+            .await
+            .map_err(|e| self.fail("read", log, &e))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(self.refused("read", log, response.status()));
+        }
+        // One record may be as large as an object; the rest fit the budget.
+        let limit = MAX_OBJECT_BYTES + LOG_READ_BUDGET + 4096;
+        if response.content_length().is_some_and(|len| len > limit) {
+            return Err(self.malformed(log, "over the size limit"));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.fail("read", log, &e))?;
+        if body.len() as u64 > limit {
+            return Err(self.malformed(log, "over the size limit"));
+        }
+        let records: Vec<Bytes> = split_frames(&body)
+            .ok_or_else(|| self.malformed(log, "cut short"))?
+            .into_iter()
+            .map(|record| body.slice_ref(record))
+            .collect();
+        if records.len() > max {
+            return Err(self.malformed(log, "more records than asked for"));
+        }
+        Ok(records)
+    }
+
+    pub(crate) async fn logs(
+        &self,
+        prefix: Option<&str>,
+    ) -> Result<Vec<(String, u64)>, StorageError> {
+        let prefix = prefix.unwrap_or("");
+        let response = self
+            .http
+            .get(format!("{BASE}{PATH_PREFIX}/logs"))
+            .query(&[("prefix", prefix)])
+            .send()
+            .await
+            .map_err(|e| self.fail("list logs", prefix, &e))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(self.refused("list logs", prefix, response.status()));
+        }
+        let logs: Vec<RemoteLog> = response
+            .json()
+            .await
+            .map_err(|e| self.fail("list logs", prefix, &e))?;
+        Ok(logs.into_iter().map(|log| (log.key, log.records)).collect())
+    }
+
+    pub(crate) async fn delete_log(&self, log: &str) -> Result<(), StorageError> {
+        let response = self
+            .http
+            .delete(format!("{BASE}{PATH_PREFIX}/log/{log}"))
+            .send()
+            .await
+            .map_err(|e| self.fail("delete", log, &e))?;
+        match response.status() {
+            reqwest::StatusCode::NO_CONTENT | reqwest::StatusCode::OK => Ok(()),
+            status => Err(self.refused("delete", log, status)),
+        }
+    }
+
+    fn malformed(&self, log: &str, what: &str) -> StorageError {
+        StorageError::LogDamaged {
+            log: log.to_owned(),
+            detail: format!("the edge's storage service answered a read {what}"),
+        }
+    }
+}
+
+/// Records framed as a log read carries them: each a `u32` big-endian length
+/// and its bytes. `None` when the last is cut short.
+pub fn split_frames(body: &[u8]) -> Option<Vec<&[u8]>> {
+    let mut records = Vec::new();
+    let mut rest = body;
+    while !rest.is_empty() {
+        let (header, after) = rest.split_first_chunk::<4>()?;
+        let len = usize::try_from(u32::from_be_bytes(*header)).ok()?;
+        let (record, after) = after.split_at_checked(len)?;
+        records.push(record);
+        rest = after;
+    }
+    Some(records)
+}
+
+/// `records` framed for [`split_frames`].
+pub fn join_frames<'a>(records: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let mut body = Vec::new();
+    for record in records {
+        // Each record is at most an object's size, far below u32::MAX.
+        body.extend_from_slice(&(record.len() as u32).to_be_bytes());
+        body.extend_from_slice(record);
+    }
+    body
 }
 
 fn version_of(response: &reqwest::Response) -> Option<Version> {

@@ -14,6 +14,7 @@ macro_rules! on_every_backend {
 
 mod conformance;
 mod full;
+mod logs;
 mod rollback;
 mod s3_failures;
 mod support;
