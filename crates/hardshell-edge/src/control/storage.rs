@@ -5,7 +5,9 @@
 
 use axum::body::Body;
 use hardshell_storage::remote_protocol::{EXPECT_HEADER, VERSION_HEADER, WRITE_HEADER};
-use hardshell_storage::{ObjectKey, RemoteObject, RemoteWrite, Scope, StorageError, Version};
+use hardshell_storage::{
+    ObjectKey, RemoteLog, RemoteObject, RemoteWrite, Scope, StorageError, Version, join_frames,
+};
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, StatusCode};
 
@@ -24,8 +26,26 @@ pub(super) async fn handle(scope: &Scope, rest: &str, request: Request<Body>) ->
             _ => response::method_not_allowed(),
         };
     }
+    if let Some(key) = rest.strip_prefix("log/") {
+        let Ok(key) = ObjectKey::parse(key) else {
+            return response::bad_request("invalid log key\n");
+        };
+        let query = request.uri().query().unwrap_or("").to_owned();
+        return match *request.method() {
+            Method::GET => read_log(scope, &key, &query).await,
+            Method::POST => append(scope, &key, &query, request).await,
+            Method::DELETE => match scope.delete_log(&key).await {
+                Ok(()) => response::text(StatusCode::NO_CONTENT, ""),
+                Err(e) => failed("delete log", &key, &e),
+            },
+            _ => response::method_not_allowed(),
+        };
+    }
     if rest == "list" && request.method() == Method::GET {
         return list(scope, request.uri().query().unwrap_or("")).await;
+    }
+    if rest == "logs" && request.method() == Method::GET {
+        return logs(scope, request.uri().query().unwrap_or("")).await;
     }
     response::not_found()
 }
@@ -100,11 +120,94 @@ async fn delete(scope: &Scope, key: &ObjectKey) -> HttpResponse {
     }
 }
 
-async fn list(scope: &Scope, query: &str) -> HttpResponse {
-    let prefix = url::form_urlencoded::parse(query.as_bytes())
-        .find(|(name, _)| name == "prefix")
+/// The value of `name` in a query string.
+fn query_value(query: &str, name: &str) -> Option<String> {
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(found, _)| found == name)
         .map(|(_, value)| value.into_owned())
-        .unwrap_or_default();
+}
+
+/// Most records one read answers with (the store also stops at a byte budget).
+const MAX_LOG_READ: usize = 4096;
+
+async fn append(
+    scope: &Scope,
+    key: &ObjectKey,
+    query: &str,
+    request: Request<Body>,
+) -> HttpResponse {
+    let Some(at) = query_value(query, "at").and_then(|at| at.parse::<u64>().ok()) else {
+        return response::bad_request("an append needs ?at=<record number>\n");
+    };
+    let Ok(body) = axum::body::to_bytes(request.into_body(), MAX_CONTROL_BODY).await else {
+        return response::payload_too_large();
+    };
+    match scope.append(key, at, &body).await {
+        Ok(()) => response::text(StatusCode::NO_CONTENT, ""),
+        Err(StorageError::Conflict { .. }) => response::text(StatusCode::CONFLICT, "conflict\n"),
+        Err(e) => failed("append", key, &e),
+    }
+}
+
+async fn read_log(scope: &Scope, key: &ObjectKey, query: &str) -> HttpResponse {
+    let number = |name| query_value(query, name).and_then(|n| n.parse::<u64>().ok());
+    let Some(from) = number("from") else {
+        return response::bad_request("a read needs ?from=<record number>\n");
+    };
+    let max = number("max").map_or(MAX_LOG_READ, |max| {
+        usize::try_from(max)
+            .unwrap_or(usize::MAX)
+            .clamp(1, MAX_LOG_READ)
+    });
+    match scope.read_log(key, from, max).await {
+        Ok(records) => {
+            let body = join_frames(records.iter().map(|record| record.as_slice()));
+            let mut response = http::Response::new(Body::from(body));
+            response.headers_mut().insert(
+                CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            );
+            response
+        }
+        Err(e) => failed("read log", key, &e),
+    }
+}
+
+async fn logs(scope: &Scope, query: &str) -> HttpResponse {
+    let prefix = query_value(query, "prefix").unwrap_or_default();
+    let logs = match scope.logs().await {
+        Ok(logs) => logs,
+        Err(e) => {
+            tracing::error!(error = %e, "workload storage list of logs failed");
+            return response::internal_error();
+        }
+    };
+    let logs: Vec<RemoteLog> = logs
+        .into_iter()
+        .filter(|log| under(log.key.as_str(), &prefix))
+        .map(|log| RemoteLog {
+            key: log.key.to_string(),
+            records: log.records,
+        })
+        .collect();
+    response::json(
+        StatusCode::OK,
+        &serde_json::to_value(logs).unwrap_or_default(),
+    )
+}
+
+/// Whether `key` is `prefix` or under it, by whole segments; everything is
+/// under the empty prefix.
+fn under(key: &str, prefix: &str) -> bool {
+    prefix.is_empty()
+        || key == prefix
+        || key
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+async fn list(scope: &Scope, query: &str) -> HttpResponse {
+    let prefix = query_value(query, "prefix").unwrap_or_default();
     let entries = match scope.list().await {
         Ok(entries) => entries,
         Err(e) => {
@@ -116,11 +219,7 @@ async fn list(scope: &Scope, query: &str) -> HttpResponse {
     // lists everything under it and the filter is by whole segments.
     let objects: Vec<RemoteObject> = entries
         .into_iter()
-        .filter(|entry| {
-            prefix.is_empty()
-                || entry.key.as_str() == prefix
-                || entry.key.as_str().starts_with(&format!("{prefix}/"))
-        })
+        .filter(|entry| under(entry.key.as_str(), &prefix))
         .map(|entry| RemoteObject {
             key: entry.key.to_string(),
             size: entry.size,

@@ -193,6 +193,94 @@ async fn the_workload_cannot_reach_outside_its_scope() {
 }
 
 #[tokio::test]
+async fn a_remote_log_appends_reads_and_lists_within_its_scope_sealed_by_the_edge() {
+    let f = fixture().await;
+    let root = f.remote.root();
+    let log = key("sessions/a/log");
+    root.append(&log, 0, b"first words").await.unwrap();
+    root.append(&log, 1, b"second").await.unwrap();
+    let error = root.append(&log, 1, b"late").await.unwrap_err();
+    assert!(error.is_conflict(), "{error}");
+    let read: Vec<Vec<u8>> = root
+        .read_log(&log, 0, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.to_vec())
+        .collect();
+    assert_eq!(read, [b"first words".to_vec(), b"second".to_vec()]);
+    assert_eq!(root.read_log(&log, 1, 1).await.unwrap().len(), 1);
+    assert!(root.read_log(&log, 2, 10).await.unwrap().is_empty());
+    let logs = root.logs().await.unwrap();
+    assert_eq!(logs.len(), 1);
+    assert_eq!(
+        (logs[0].key.as_str(), logs[0].records),
+        ("sessions/a/log", 2)
+    );
+    // On the edge's side it is the agent scope's log, sealed there.
+    let edge_root = f.edge_store.root();
+    let full = key("agent/sessions/a/log");
+    assert_eq!(edge_root.read_log(&full, 0, 10).await.unwrap().len(), 2);
+    let file = f.edge.objects().join(".logs/agent/sessions/a/log");
+    let raw_bytes = std::fs::read(file).unwrap();
+    assert!(!raw_bytes.windows(5).any(|w| w == b"words"));
+    root.delete_log(&log).await.unwrap();
+    assert!(edge_root.read_log(&full, 0, 10).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn bad_log_requests_are_refused_before_any_storage_call() {
+    let f = fixture().await;
+    f.edge_store
+        .root()
+        .append(&key("outside/log"), 0, b"not yours")
+        .await
+        .unwrap();
+    for (request, status) in [
+        ("GET /storage/v1/log/../outside/log?from=0", "400"),
+        ("GET /storage/v1/log/.logs/outside/log?from=0", "400"),
+        ("GET /storage/v1/log/sessions/a/log", "400"),
+        ("GET /storage/v1/log/sessions/a/log?from=-1", "400"),
+        ("POST /storage/v1/log/sessions/a/log", "400"),
+        ("POST /storage/v1/log/sessions/a/log?at=x", "400"),
+        ("PUT /storage/v1/log/sessions/a/log?at=0", "405"),
+    ] {
+        let reply = raw(
+            &f.socket,
+            &format!(
+                "{request} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ),
+        )
+        .await;
+        assert!(
+            reply.starts_with(&format!("HTTP/1.1 {status}")),
+            "{request}: {reply}"
+        );
+        assert!(!reply.contains("not yours"), "{request}: {reply}");
+    }
+    assert!(
+        f.edge_store
+            .root()
+            .read_log(&key("agent/sessions/a/log"), 0, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A read asks for at most what one answer holds, whatever it says.
+    for at in 0..3 {
+        f.remote.root().append(&key("l"), at, b"x").await.unwrap();
+    }
+    let reply = raw(
+        &f.socket,
+        "GET /storage/v1/log/l?from=0&max=0 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    let body = reply.split_once("\r\n\r\n").map(|(_, body)| body);
+    assert_eq!(body, Some("\0\0\0\x01x"), "one record: {reply:?}");
+}
+
+#[tokio::test]
 async fn a_dead_edge_is_an_unreachable_store() {
     let dir = tempfile::tempdir().unwrap();
     let options = RemoteOptions {
