@@ -57,6 +57,10 @@ pub enum Kind {
     Secrets,
     /// The audit bucket of `[audit.s3]`, when it is its own.
     Audit,
+    /// A log of the state store (a session's messages): the record's value
+    /// is every record of the log in order, each a `u32` big-endian length
+    /// and its bytes (`hardshell_storage::join_frames`).
+    StateLog,
 }
 
 impl Kind {
@@ -65,6 +69,7 @@ impl Kind {
             Self::State => 1,
             Self::Secrets => 2,
             Self::Audit => 3,
+            Self::StateLog => 4,
         }
     }
 
@@ -73,6 +78,7 @@ impl Kind {
             1 => Some(Self::State),
             2 => Some(Self::Secrets),
             3 => Some(Self::Audit),
+            4 => Some(Self::StateLog),
             _ => None,
         }
     }
@@ -513,6 +519,9 @@ mod tests {
         writer.add(Kind::State, "tokens/a", b"one").unwrap();
         writer.add(Kind::Secrets, "secrets/KEY", b"two").unwrap();
         writer.add(Kind::Audit, "edge/0001", b"").unwrap();
+        writer
+            .add(Kind::StateLog, "agent/sessions/s/log", b"\0\0\0\x01x")
+            .unwrap();
         writer.finish().unwrap()
     }
 
@@ -540,6 +549,11 @@ mod tests {
                 (Kind::State, "tokens/a", b"one".to_vec()),
                 (Kind::Secrets, "secrets/KEY", b"two".to_vec()),
                 (Kind::Audit, "edge/0001", Vec::new()),
+                (
+                    Kind::StateLog,
+                    "agent/sessions/s/log",
+                    b"\0\0\0\x01x".to_vec()
+                ),
             ]
         );
         // Nothing of it is in the file as written.

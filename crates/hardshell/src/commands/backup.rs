@@ -12,7 +12,7 @@ use hardshell_backup::{Archive, Kind, Writer};
 use hardshell_config::LoadedConfig;
 use hardshell_egress::Credentials;
 use hardshell_secrets::SecretStore;
-use hardshell_storage::{MasterKey, MasterKeySource, ObjectKey, Scope};
+use hardshell_storage::{MasterKey, MasterKeySource, ObjectKey, Scope, join_frames, split_frames};
 use zeroize::Zeroizing;
 
 use crate::cli::{BackupCommand, Global};
@@ -114,7 +114,7 @@ async fn create(
             &now,
             passphrase.as_deref().map(String::as_str),
         )?;
-        let mut counts = [0u64; 3];
+        let mut counts = [0u64; 4];
         for (i, (kind, scope)) in [
             (Kind::Secrets, Some(&stores.secrets)),
             (Kind::State, stores.state.as_ref()),
@@ -123,6 +123,7 @@ async fn create(
         .into_iter()
         .enumerate()
         {
+            let i = if kind == Kind::Audit { 3 } else { i };
             let Some(scope) = scope else { continue };
             for entry in scope.list().await? {
                 // Each store's key check is made again by opening it.
@@ -132,6 +133,14 @@ async fn create(
                 if let Some(object) = scope.get(&entry.key).await? {
                     writer.add(kind, entry.key.as_str(), &object.value)?;
                     counts[i] += 1;
+                }
+            }
+            if kind == Kind::State {
+                for log in scope.logs().await? {
+                    let records = read_log(scope, &log.key).await?;
+                    let value = join_frames(records.iter().map(|r| r.as_slice()));
+                    writer.add(Kind::StateLog, log.key.as_str(), &value)?;
+                    counts[2] += 1;
                 }
             }
         }
@@ -170,11 +179,12 @@ async fn create(
         }
     }
     println!(
-        "wrote {}: {} secrets-store objects, {} state objects, {} audit-bucket objects, sealed under master key {}",
+        "wrote {}: {} secrets-store objects, {} state objects, {} state logs, {} audit-bucket objects, sealed under master key {}",
         file.display(),
         counts[0],
         counts[1],
         counts[2],
+        counts[3],
         master.id()
     );
     match with_master_key {
@@ -186,6 +196,20 @@ async fn create(
         ),
     }
     Ok(())
+}
+
+/// Every record of the log `key`, oldest first.
+async fn read_log(scope: &Scope, key: &ObjectKey) -> anyhow::Result<Vec<Zeroizing<Vec<u8>>>> {
+    let mut records = Vec::new();
+    loop {
+        let batch = scope
+            .read_log(key, records.len() as u64, usize::MAX)
+            .await?;
+        if batch.is_empty() {
+            return Ok(records);
+        }
+        records.extend(batch);
+    }
 }
 
 /// Every key of `scope` but its key check.
@@ -249,10 +273,11 @@ async fn restore(global: &Global, loaded: &LoadedConfig, file: &Path) -> anyhow:
     match restored {
         Ok(counts) => {
             println!(
-                "restored {} secrets-store objects, {} state objects, {} audit-bucket objects from {}",
+                "restored {} secrets-store objects, {} state objects, {} state logs, {} audit-bucket objects from {}",
                 counts[0],
                 counts[1],
                 counts[2],
+                counts[3],
                 file.display()
             );
             println!("next: hardshell audit verify, then hardshell up");
@@ -276,21 +301,22 @@ async fn restore_records(
     master: &MasterKey,
     archive: &mut Archive<std::io::BufReader<std::fs::File>>,
     secrets_root: &Scope,
-) -> anyhow::Result<[u64; 3]> {
-    let mut written: Vec<(Scope, ObjectKey)> = Vec::new();
+) -> anyhow::Result<[u64; 4]> {
+    // What was written, to take back on failure: an object, or a log (true).
+    let mut written: Vec<(Scope, ObjectKey, bool)> = Vec::new();
     let outcome = async {
-        let mut counts = [0u64; 3];
+        let mut counts = [0u64; 4];
         let mut state: Option<(Scope, Option<Scope>)> = None;
         while let Some(record) = archive.next(master)? {
             let key = ObjectKey::parse(&record.key)
                 .with_context(|| format!("the archive names an object {:?}", record.key))?;
             let (scope, slot) = match record.kind {
                 Kind::Secrets => (secrets_root.clone(), 0),
-                Kind::State | Kind::Audit => {
+                Kind::State | Kind::Audit | Kind::StateLog => {
                     if state.is_none() {
                         let secrets = context::open_secrets(loaded, master).await?;
                         let (root, audit) = open_state(loaded, master, &secrets).await?;
-                        if !objects(&root).await?.is_empty() {
+                        if !objects(&root).await?.is_empty() || !root.logs().await?.is_empty() {
                             bail!("the state store is not empty: restore goes into empty stores only");
                         }
                         if let Some(audit) = &audit
@@ -308,25 +334,44 @@ async fn restore_records(
                             audit.clone().context(
                                 "the archive has an audit bucket's objects, and this config has no [audit.s3]",
                             )?,
-                            2,
+                            3,
                         ),
+                        Kind::StateLog => (root.clone(), 2),
                         _ => (root.clone(), 1),
                     }
                 }
             };
-            scope
-                .create(&key, &record.value)
-                .await
-                .with_context(|| format!("writing {}", record.key))?;
-            written.push((scope, key));
+            if record.kind == Kind::StateLog {
+                let records = split_frames(&record.value)
+                    .with_context(|| format!("the archive's log {} is cut short", record.key))?;
+                if !scope.read_log(&key, 0, 1).await?.is_empty() {
+                    bail!("the archive holds the log {} twice", record.key);
+                }
+                written.push((scope.clone(), key.clone(), true));
+                for (at, bytes) in (0u64..).zip(&records) {
+                    scope
+                        .append(&key, at, bytes)
+                        .await
+                        .with_context(|| format!("writing {}", record.key))?;
+                }
+            } else {
+                scope
+                    .create(&key, &record.value)
+                    .await
+                    .with_context(|| format!("writing {}", record.key))?;
+                written.push((scope, key, false));
+            }
             counts[slot] += 1;
         }
         anyhow::Ok(counts)
     }
     .await;
     if outcome.is_err() {
-        for (scope, key) in written.iter().rev() {
-            let _ = scope.delete(key).await;
+        for (scope, key, log) in written.iter().rev() {
+            let _ = match log {
+                true => scope.delete_log(key).await,
+                false => scope.delete(key).await,
+            };
         }
     }
     outcome

@@ -50,6 +50,16 @@ fn tokens(hs: &Instance) -> String {
 fn a_backup_restored_on_another_machine_holds_everything_and_its_audit_log_verifies() {
     let hs = Instance::initialised(crate::HARDSHELL);
     deployment(&hs);
+    // A conversation, as the agent keeps one: a log of messages.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let log = hardshell_storage::ObjectKey::parse("agent/sessions/web-a/log").unwrap();
+    let said: [&[u8]; 3] = [b"plan my trip", b"where to?", b"the coast"];
+    runtime.block_on(async {
+        let root = hs.local_store().await.root();
+        for (at, record) in (0u64..).zip(said) {
+            root.append(&log, at, record).await.unwrap();
+        }
+    });
     let archive = archive_in(&hs);
     let made = hs.run_with_stdin(
         &[
@@ -67,7 +77,7 @@ fn a_backup_restored_on_another_machine_holds_everything_and_its_audit_log_verif
         made.stdout
     );
     let bytes = std::fs::read(&archive).unwrap();
-    for plain in [SECRET, b"laptop", master_key(&hs).as_bytes()] {
+    for plain in [SECRET, b"laptop", b"the coast", master_key(&hs).as_bytes()] {
         assert!(
             !contains(&bytes, plain),
             "the archive holds {:?} in the clear",
@@ -86,8 +96,18 @@ fn a_backup_restored_on_another_machine_holds_everything_and_its_audit_log_verif
         PASSPHRASE,
     );
     let restored = restored.ok();
-    assert!(restored.stdout.contains("restored"), "{}", restored.stdout);
+    assert!(
+        restored.stdout.contains("1 state logs"),
+        "{}",
+        restored.stdout
+    );
     assert_eq!(master_key(&other), master_key(&hs));
+    let conversation = runtime.block_on(async {
+        let root = other.local_store().await.root();
+        root.read_log(&log, 0, 10).await.unwrap()
+    });
+    let conversation: Vec<&[u8]> = conversation.iter().map(|r| r.as_slice()).collect();
+    assert_eq!(conversation, said);
     // Everything is there, and the audit log's chain verifies on this machine.
     other.run(&["audit", "verify"]).ok();
     assert!(
