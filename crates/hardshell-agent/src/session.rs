@@ -1,17 +1,21 @@
-//! Conversations in storage: one object per message, created only if absent, so
-//! two writers can never both store message N of a session, and an appended
-//! message is durable before its sequence number is returned.
+//! Conversations in storage. A session's messages are one log
+//! (`Scope::append`): record N is message N, appended only as the log's Nth
+//! record, so two writers can never both store message N of a session, and
+//! an appended message is durable before its sequence number is returned. A
+//! turn's message costs one write and one flush, not a new object.
 //!
 //! Layout under the agent's scope:
-//! - `sessions/<id>/messages/<seq, 12 digits>`: a [`StoredMessage`] as JSON;
+//! - `sessions/<id>/log`: the session's [`StoredMessage`]s as JSON, one record each;
+//! - `sessions/<id>/messages/<seq, 12 digits>`: the same, one object per
+//!   message, for sessions begun before logs (read and written on as they are);
 //! - `sessions/<id>/meta`: title and created time, written with the session's
 //!   first message; a summary for listing that can always be rebuilt from the
 //!   messages. The last message gives `updated` and the count.
 //!
 //! Stored messages never change, so each store keeps the recent tail of the
 //! sessions it has seen in memory: a turn's history costs one read (is there a
-//! message after the ones known?) instead of a listing and a read per message,
-//! and a store sharing the scope with other writers still sees their messages.
+//! message after the ones known?) instead of reading the session again, and a
+//! store sharing the scope with other writers still sees their messages.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -42,13 +46,36 @@ pub struct SessionStore {
 }
 
 /// The newest messages of a session as this store last saw them: every stored
-/// message from `messages.front()` (or `next_seq` when empty) up to `next_seq`.
+/// message from number `from` up to `next_seq` (but those that do not decode).
 #[derive(Debug, Clone)]
 struct Tail {
     messages: VecDeque<StoredMessage>,
+    from: u64,
     next_seq: u64,
     /// Whether the session's summary has a title.
     titled: bool,
+    layout: Layout,
+}
+
+/// How a session's messages are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// One log, `sessions/<id>/log`: every session begun since logs came.
+    Log,
+    /// One object per message: the sessions begun before.
+    Objects,
+}
+
+/// A session read from storage: its newest messages and where it goes on.
+struct Loaded {
+    /// The newest messages read, oldest first; skipped ones do not decode.
+    messages: Vec<StoredMessage>,
+    /// The number of the first message read.
+    from: u64,
+    next_seq: u64,
+    layout: Layout,
+    /// Whether `messages` are every message from `from` on that decodes.
+    contiguous: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -90,13 +117,24 @@ impl SessionStore {
     /// because the message itself is safe and the summary can be rebuilt.
     pub async fn append(&self, id: &SessionId, message: &Message) -> Result<u64, SessionError> {
         let at = self.clock.now();
-        let known = self.tail(id);
-        // Where to try first: what this store knows, else the summary's count —
-        // only hints either way; the create-if-absent below is what decides.
-        let mut seq = match &known {
-            Some(tail) => tail.next_seq,
-            None => self.meta(id).await?.map_or(0, |meta| meta.message_count),
+        let known = match self.tail(id) {
+            Some(tail) => tail,
+            None => {
+                // What the session holds already; kept as the tail when it
+                // can stand for the session's newest messages.
+                let loaded = self.load(id, 0).await?;
+                self.keep_loaded(id, &loaded).await?;
+                Tail {
+                    messages: VecDeque::new(),
+                    from: loaded.next_seq,
+                    next_seq: loaded.next_seq,
+                    titled: self.tail(id).is_some_and(|tail| tail.titled),
+                    layout: loaded.layout,
+                }
+            }
         };
+        // Only a hint: the append or create-if-absent below is what decides.
+        let mut seq = known.next_seq;
         for _ in 0..APPEND_ATTEMPTS {
             let stored = StoredMessage {
                 seq,
@@ -107,18 +145,30 @@ impl SessionStore {
                 session: id.clone(),
                 source,
             })?;
-            match self.scope.create(&message_key(id, seq)?, &bytes).await {
-                Ok(_) => {
-                    let titled = known.as_ref().is_some_and(|tail| tail.titled);
-                    if seq == 0 || (!titled && title_of(message).is_some()) {
+            let written = match known.layout {
+                Layout::Log => self.scope.append(&log_key(id)?, seq, &bytes).await,
+                Layout::Objects => self
+                    .scope
+                    .create(&message_key(id, seq)?, &bytes)
+                    .await
+                    .map(|_| ()),
+            };
+            match written {
+                Ok(()) => {
+                    if seq == 0 || (!known.titled && title_of(message).is_some()) {
                         self.record_summary(id, seq, at, message).await;
                     }
                     self.remember(id, stored);
                     return Ok(seq);
                 }
                 Err(e) if e.is_conflict() => {
-                    let last = self.message_seqs(id).await?.last().copied().unwrap_or(0);
-                    seq = (seq + 1).max(last + 1);
+                    seq = match known.layout {
+                        Layout::Log => self.log_length(id, seq).await?,
+                        Layout::Objects => {
+                            let last = self.message_seqs(id).await?.last().copied().unwrap_or(0);
+                            (seq + 1).max(last + 1)
+                        }
+                    };
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -137,14 +187,24 @@ impl SessionStore {
     ) -> Result<Vec<StoredMessage>, SessionError> {
         if let Some(mut tail) = self.tail(id) {
             // Messages another writer stored since.
-            while let Some(message) = self.message(id, tail.next_seq).await? {
-                tail.next_seq = message.seq + 1;
-                tail.messages.push_back(message);
+            match tail.layout {
+                Layout::Log => loop {
+                    let newer = self.log_messages(id, tail.next_seq).await?;
+                    let Some(last) = newer.last().map(|(seq, _)| *seq) else {
+                        break;
+                    };
+                    tail.messages
+                        .extend(newer.into_iter().filter_map(|(_, m)| m));
+                    tail.next_seq = last + 1;
+                },
+                Layout::Objects => {
+                    while let Some(message) = self.message(id, tail.next_seq).await? {
+                        tail.next_seq = message.seq + 1;
+                        tail.messages.push_back(message);
+                    }
+                }
             }
-            let from_the_start = tail
-                .messages
-                .front()
-                .map_or(tail.next_seq == 0, |m| m.seq == 0);
+            let from_the_start = tail.from == 0;
             if limit <= tail.messages.len() || from_the_start {
                 let skip = tail.messages.len().saturating_sub(limit);
                 let newest: Vec<StoredMessage> = tail.messages.iter().skip(skip).cloned().collect();
@@ -152,36 +212,116 @@ impl SessionStore {
                 return Ok(newest);
             }
         }
-        let seqs = self.message_seqs(id).await?;
+        let mut loaded = self.load(id, limit).await?;
+        self.keep_loaded(id, &loaded).await?;
+        let skip = loaded.messages.len().saturating_sub(limit);
+        Ok(loaded.messages.split_off(skip))
+    }
+
+    /// Reads the session's newest `want.max(CACHED_MESSAGES)` messages (a
+    /// log's all, as it is read from its start) and how it is kept: a log
+    /// when it has one, or when it has no message objects either (a new
+    /// session).
+    async fn load(&self, id: &SessionId, want: usize) -> Result<Loaded, SessionError> {
         let mut messages = Vec::new();
-        for seq in &seqs[seqs.len().saturating_sub(limit.max(CACHED_MESSAGES))..] {
+        let mut next_seq = 0;
+        loop {
+            let batch = self.log_messages(id, next_seq).await?;
+            let Some(last) = batch.last().map(|(seq, _)| *seq) else {
+                break;
+            };
+            messages.extend(batch.into_iter().filter_map(|(_, m)| m));
+            next_seq = last + 1;
+        }
+        let seqs = match next_seq {
+            0 => self.message_seqs(id).await?,
+            _ => Vec::new(),
+        };
+        if seqs.is_empty() {
+            // A log has no gaps: it is all here, from its first record.
+            return Ok(Loaded {
+                messages,
+                from: 0,
+                next_seq,
+                layout: Layout::Log,
+                contiguous: true,
+            });
+        }
+        for seq in &seqs[seqs.len().saturating_sub(want.max(CACHED_MESSAGES))..] {
             if let Some(message) = self.message(id, *seq).await? {
                 messages.push(message);
             }
         }
+        let next_seq = seqs.last().map_or(0, |last| last + 1);
         // Only a tail without gaps can stand for the session's newest messages.
         let contiguous = messages
             .windows(2)
-            .all(|pair| pair[1].seq == pair[0].seq + 1);
-        if contiguous {
-            let next_seq = seqs.last().map_or(0, |last| last + 1);
-            if messages.last().is_none_or(|m| m.seq + 1 == next_seq) {
-                let titled = self
-                    .meta(id)
-                    .await?
-                    .is_some_and(|meta| meta.title.is_some());
-                self.keep(
-                    id,
-                    Tail {
-                        messages: messages.iter().cloned().collect(),
-                        next_seq,
-                        titled,
-                    },
-                );
-            }
+            .all(|pair| pair[1].seq == pair[0].seq + 1)
+            && messages.last().is_none_or(|m| m.seq + 1 == next_seq);
+        Ok(Loaded {
+            from: messages.first().map_or(next_seq, |m| m.seq),
+            messages,
+            next_seq,
+            layout: Layout::Objects,
+            contiguous,
+        })
+    }
+
+    /// Keeps what [`Self::load`] read as the session's tail, when it can
+    /// stand for the session's newest messages.
+    async fn keep_loaded(&self, id: &SessionId, loaded: &Loaded) -> Result<(), SessionError> {
+        if !loaded.contiguous {
+            return Ok(());
         }
-        let skip = messages.len().saturating_sub(limit);
-        Ok(messages.split_off(skip))
+        let titled = match loaded.next_seq {
+            0 => false,
+            _ => self
+                .meta(id)
+                .await?
+                .is_some_and(|meta| meta.title.is_some()),
+        };
+        self.keep(
+            id,
+            Tail {
+                messages: loaded.messages.iter().cloned().collect(),
+                from: loaded.from,
+                next_seq: loaded.next_seq,
+                titled,
+                layout: loaded.layout,
+            },
+        );
+        Ok(())
+    }
+
+    /// The number of messages in the session's log, counted on from `known`
+    /// (a number it is known to hold at least).
+    async fn log_length(&self, id: &SessionId, known: u64) -> Result<u64, SessionError> {
+        let mut length = known;
+        loop {
+            let batch = self
+                .scope
+                .read_log(&log_key(id)?, length, usize::MAX)
+                .await?;
+            if batch.is_empty() {
+                return Ok(length);
+            }
+            length += batch.len() as u64;
+        }
+    }
+
+    /// One read's worth of the session log's messages from `from`, each with
+    /// its number; `None` for one that does not decode (skipped with a
+    /// warning). Empty past the last.
+    pub(crate) async fn log_messages(
+        &self,
+        id: &SessionId,
+        from: u64,
+    ) -> Result<Vec<(u64, Option<StoredMessage>)>, SessionError> {
+        let records = self.scope.read_log(&log_key(id)?, from, usize::MAX).await?;
+        Ok((from..)
+            .zip(records)
+            .map(|(seq, record)| (seq, decode(id, seq, &record)))
+            .collect())
     }
 
     fn tail(&self, id: &SessionId) -> Option<Tail> {
@@ -194,7 +334,9 @@ impl SessionStore {
 
     fn keep(&self, id: &SessionId, mut tail: Tail) {
         while tail.messages.len() > CACHED_MESSAGES {
-            tail.messages.pop_front();
+            if let Some(forgotten) = tail.messages.pop_front() {
+                tail.from = forgotten.seq + 1;
+            }
         }
         let mut tails = self.tails.lock().unwrap_or_else(PoisonError::into_inner);
         if tails.len() >= CACHED_SESSIONS && !tails.contains_key(id) {
@@ -206,16 +348,6 @@ impl SessionStore {
     /// Adds a message this store just created to what it knows of the session.
     fn remember(&self, id: &SessionId, message: StoredMessage) {
         let Some(mut tail) = self.tail(id) else {
-            if message.seq == 0 {
-                self.keep(
-                    id,
-                    Tail {
-                        next_seq: 1,
-                        titled: title_of(&message.message).is_some(),
-                        messages: VecDeque::from([message]),
-                    },
-                );
-            }
             return;
         };
         if message.seq != tail.next_seq {
@@ -235,8 +367,9 @@ impl SessionStore {
     /// Every session, most recently updated first.
     pub async fn list(&self) -> Result<Vec<SessionSummary>, SessionError> {
         let sessions = self.scope.scope(&key("sessions")?)?;
-        // Session id → its message numbers; a session with only a `meta` has none.
-        let mut found: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        // Session id → the numbers of its message objects and its log's
+        // length; a session with only a `meta` has neither.
+        let mut found: BTreeMap<String, (Vec<u64>, u64)> = BTreeMap::new();
         for entry in sessions.list().await? {
             let parts: Vec<&str> = entry.key.as_str().split('/').collect();
             match parts.as_slice() {
@@ -245,19 +378,28 @@ impl SessionStore {
                 }
                 [id, "messages", seq] => {
                     if let Ok(seq) = seq.parse() {
-                        found.entry((*id).to_owned()).or_default().push(seq);
+                        found.entry((*id).to_owned()).or_default().0.push(seq);
                     }
                 }
                 _ => {}
             }
         }
+        for log in sessions.logs().await? {
+            if let [id, "log"] = log.key.as_str().split('/').collect::<Vec<_>>().as_slice() {
+                found.entry((*id).to_owned()).or_default().1 = log.records;
+            }
+        }
         let mut summaries = Vec::new();
-        for (text, seqs) in found {
+        for (text, (seqs, logged)) in found {
             let Ok(id) = SessionId::parse(&text) else {
                 continue;
             };
-            let last = match seqs.last() {
-                Some(seq) => self.message(&id, *seq).await?,
+            let (first, last) = match logged.checked_sub(1) {
+                Some(last) => (0, Some(last)),
+                None => (seqs.first().copied().unwrap_or(0), seqs.last().copied()),
+            };
+            let last = match last {
+                Some(seq) => self.read_message(&id, seq, logged > 0).await?,
                 None => None,
             };
             match (self.meta(&id).await?, last) {
@@ -275,11 +417,37 @@ impl SessionStore {
                     updated: meta.updated,
                     message_count: 0,
                 }),
-                (None, _) => summaries.extend(self.rebuild_summary(id, &seqs).await?),
+                (None, Some(last)) => {
+                    // A crash between the session's first message and its summary.
+                    if let Some(first) = self.read_message(&id, first, logged > 0).await? {
+                        summaries.push(SessionSummary {
+                            title: title_of(&first.message),
+                            created: first.at,
+                            updated: last.at,
+                            message_count: last.seq + 1,
+                            id,
+                        });
+                    }
+                }
+                (None, None) => {}
             }
         }
         summaries.sort_by(|a, b| b.updated.cmp(&a.updated).then_with(|| a.id.cmp(&b.id)));
         Ok(summaries)
+    }
+
+    /// Message `seq` of the session, from its log or its objects.
+    async fn read_message(
+        &self,
+        id: &SessionId,
+        seq: u64,
+        in_log: bool,
+    ) -> Result<Option<StoredMessage>, SessionError> {
+        if !in_log {
+            return self.message(id, seq).await;
+        }
+        let records = self.scope.read_log(&log_key(id)?, seq, 1).await?;
+        Ok(records.first().and_then(|record| decode(id, seq, record)))
     }
 
     /// Sequence numbers of the session's stored messages, ascending.
@@ -295,6 +463,7 @@ impl SessionStore {
         Ok(seqs)
     }
 
+    /// Message `seq` of a session kept as objects.
     pub(crate) async fn message(
         &self,
         id: &SessionId,
@@ -303,13 +472,7 @@ impl SessionStore {
         let Some(stored) = self.scope.get(&message_key(id, seq)?).await? else {
             return Ok(None);
         };
-        match serde_json::from_slice(&stored.value) {
-            Ok(message) => Ok(Some(message)),
-            Err(e) => {
-                tracing::warn!(session = %id, seq, error = %e, "skipping a stored message that does not decode");
-                Ok(None)
-            }
-        }
+        Ok(decode(id, seq, &stored.value))
     }
 
     async fn meta(&self, id: &SessionId) -> Result<Option<Meta>, SessionError> {
@@ -351,30 +514,6 @@ impl SessionStore {
             tracing::warn!(session = %id, seq, error = %e, "message stored, but its session summary was not updated");
         }
     }
-
-    /// A summary for a session whose `meta` is missing (a crash between its first
-    /// message and the summary).
-    async fn rebuild_summary(
-        &self,
-        id: SessionId,
-        seqs: &[u64],
-    ) -> Result<Option<SessionSummary>, SessionError> {
-        let (Some(first), Some(last)) = (seqs.first(), seqs.last()) else {
-            return Ok(None);
-        };
-        let first = self.message(&id, *first).await?;
-        let last = self.message(&id, *last).await?;
-        let (Some(first), Some(last)) = (first, last) else {
-            return Ok(None);
-        };
-        Ok(Some(SessionSummary {
-            title: title_of(&first.message),
-            created: first.at,
-            updated: last.at,
-            message_count: last.seq + 1,
-            id,
-        }))
-    }
 }
 
 /// The session title a message gives: a user message's text on one line, cut to
@@ -397,6 +536,26 @@ fn title_of(message: &Message) -> Option<String> {
 
 fn key(text: &str) -> Result<ObjectKey, StorageError> {
     Ok(ObjectKey::parse(text)?)
+}
+
+/// A stored message, or `None` (with a warning) when it does not decode or
+/// names another number than the one it is stored as.
+fn decode(id: &SessionId, seq: u64, bytes: &[u8]) -> Option<StoredMessage> {
+    match serde_json::from_slice::<StoredMessage>(bytes) {
+        Ok(message) if message.seq == seq => Some(message),
+        Ok(message) => {
+            tracing::warn!(session = %id, seq, claims = message.seq, "skipping a stored message stored under another number");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(session = %id, seq, error = %e, "skipping a stored message that does not decode");
+            None
+        }
+    }
+}
+
+fn log_key(id: &SessionId) -> Result<ObjectKey, StorageError> {
+    key(&format!("sessions/{id}/log"))
 }
 
 fn messages_prefix(id: &SessionId) -> Result<ObjectKey, StorageError> {

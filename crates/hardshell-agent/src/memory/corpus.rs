@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use futures::StreamExt;
 use hardshell_llm::Role;
+use hardshell_protocol::StoredMessage;
 use hardshell_storage::{ObjectKey, Scope, StorageError};
 
 use super::bm25::Terms;
@@ -36,6 +37,23 @@ impl Document {
     }
 }
 
+/// What a stored message gives to search: user and assistant text only.
+fn document(id: &SessionId, seq: u64, stored: Option<StoredMessage>) -> Option<Document> {
+    let stored = stored?;
+    let searchable = matches!(stored.message.role, Role::User | Role::Assistant);
+    let text = stored.message.text();
+    (searchable && !text.trim().is_empty()).then(|| Document {
+        terms: Terms::of(&text),
+        source: HitSource::Message {
+            session: id.clone(),
+            seq,
+            role: stored.message.role,
+            at: stored.at,
+        },
+        text,
+    })
+}
+
 pub(crate) struct Corpus {
     sessions: SessionStore,
     /// Every stored message seen, by session and sequence number; `None` for
@@ -64,11 +82,23 @@ impl Corpus {
                 listed.push((id, seq));
             }
         }
+        // Sessions kept as logs: each log's records are its messages 0..n.
+        let mut logs = Vec::new();
+        for log in sessions.logs().await? {
+            if let [id, "log"] = log.key.as_str().split('/').collect::<Vec<_>>().as_slice()
+                && let Ok(id) = SessionId::parse(id)
+            {
+                listed.extend((0..log.records).map(|seq| (id.clone(), seq)));
+                logs.push((id, log.records));
+            }
+        }
         let keep: std::collections::BTreeSet<&(SessionId, u64)> = listed.iter().collect();
         self.messages.retain(|key, _| keep.contains(key));
+        let in_logs: std::collections::BTreeSet<&SessionId> =
+            logs.iter().map(|(id, _)| id).collect();
         let missing: Vec<(SessionId, u64)> = listed
             .iter()
-            .filter(|key| !self.messages.contains_key(key))
+            .filter(|key| !in_logs.contains(&key.0) && !self.messages.contains_key(key))
             .cloned()
             .collect();
         let sessions = &self.sessions;
@@ -80,23 +110,25 @@ impl Corpus {
             .buffer_unordered(PARALLEL_READS);
         let mut fetched = Vec::new();
         while let Some((id, seq, read)) = reads.next().await {
-            let document = read?.and_then(|stored| {
-                let searchable = matches!(stored.message.role, Role::User | Role::Assistant);
-                let text = stored.message.text();
-                (searchable && !text.trim().is_empty()).then(|| Document {
-                    terms: Terms::of(&text),
-                    source: HitSource::Message {
-                        session: id.clone(),
-                        seq,
-                        role: stored.message.role,
-                        at: stored.at,
-                    },
-                    text,
-                })
-            });
-            fetched.push(((id, seq), document));
+            fetched.push(((id.clone(), seq), document(&id, seq, read?)));
         }
         drop(reads);
+        // A log is read on from the first message not held, a read at a time.
+        for (id, records) in &logs {
+            let mut next = (0..*records)
+                .find(|seq| !self.messages.contains_key(&(id.clone(), *seq)))
+                .unwrap_or(*records);
+            while next < *records {
+                let batch = sessions.log_messages(id, next).await?;
+                let Some(last) = batch.last().map(|(seq, _)| *seq) else {
+                    break;
+                };
+                for (seq, read) in batch {
+                    fetched.push(((id.clone(), seq), document(id, seq, read)));
+                }
+                next = last + 1;
+            }
+        }
         self.messages.extend(fetched);
         Ok(())
     }

@@ -215,9 +215,7 @@ async fn messages_are_sealed_at_rest() {
         .append(&id, &Message::user("my secret plan"))
         .await
         .unwrap();
-    let path = store
-        .objects()
-        .join("agent/sessions/web-sealed/messages/000000000000");
+    let path = store.objects().join(".logs/agent/sessions/web-sealed/log");
     let raw = std::fs::read(path).unwrap();
     assert!(!raw.windows(6).any(|w| w == b"secret"));
     let history = sessions.history(&id, 1).await.unwrap();
@@ -293,4 +291,79 @@ async fn history_past_the_remembered_tail_reads_storage() {
         fresh.history(&id, 2).await.unwrap()[1].message.text(),
         "m299"
     );
+}
+
+#[tokio::test]
+async fn a_session_kept_as_objects_is_read_and_continued_as_objects() {
+    use hardshell_protocol::StoredMessage;
+    let store = TestStore::new().await;
+    let scope = store.agent_scope().await;
+    let id = session("web-old");
+    // A session as hardshell stored them before logs: one object per message.
+    for (seq, message) in [
+        Message::user("old question"),
+        Message::assistant("old answer"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let stored = StoredMessage {
+            seq: seq as u64,
+            at: at(),
+            message,
+        };
+        scope
+            .create(
+                &key(&format!("sessions/web-old/messages/{seq:012}")),
+                &serde_json::to_vec(&stored).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    let meta = serde_json::json!({
+        "title": "old question", "created": at(), "updated": at(), "message_count": 2
+    });
+    scope
+        .create(&key("sessions/web-old/meta"), meta.to_string().as_bytes())
+        .await
+        .unwrap();
+    let first = sessions(&store).await;
+    let texts: Vec<String> = first
+        .history(&id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.message.text())
+        .collect();
+    assert_eq!(texts, ["old question", "old answer"]);
+    assert_eq!(first.append(&id, &Message::user("new")).await.unwrap(), 2);
+    // Continued where it is: no log begun beside it.
+    assert!(
+        scope
+            .get(&key("sessions/web-old/messages/000000000002"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(scope.logs().await.unwrap().is_empty());
+    // A fresh store (the agent restarted) appends after it too.
+    let fresh = sessions(&store).await;
+    assert_eq!(fresh.append(&id, &Message::user("newer")).await.unwrap(), 3);
+    let list = fresh.list().await.unwrap();
+    assert_eq!(list[0].message_count, 4);
+    assert_eq!(list[0].title.as_deref(), Some("old question"));
+    // And a new session beside it is a log.
+    fresh
+        .append(&session("web-new"), &Message::user("hi"))
+        .await
+        .unwrap();
+    let logs: Vec<String> = scope
+        .logs()
+        .await
+        .unwrap()
+        .iter()
+        .map(|log| log.key.to_string())
+        .collect();
+    assert_eq!(logs, ["sessions/web-new/log"]);
+    assert_eq!(fresh.list().await.unwrap().len(), 2);
 }
