@@ -102,24 +102,27 @@ impl LocalLogs {
                     frame.len()
                 ))
             })?;
-        let made = self.make_parents(&path)?;
-        let (file, created) = match OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-        {
-            Ok(file) => (file, true),
-            Err(e) if e.kind() == ErrorKind::AlreadyExists => (
-                OpenOptions::new()
+        let (file, created, made) = match OpenOptions::new().read(true).write(true).open(&path) {
+            Ok(file) => (file, false, Vec::new()),
+            // A log begins only with its first record: a failed append
+            // leaves no empty log behind.
+            Err(e) if e.kind() == ErrorKind::NotFound && at != 0 => {
+                return Err(StorageError::Conflict {
+                    key: log.to_owned(),
+                });
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let made = self.make_parents(&path)?;
+                let file = OpenOptions::new()
                     .read(true)
                     .write(true)
+                    .create_new(true)
+                    .mode(0o600)
                     .open(&path)
-                    .map_err(io("open log"))?,
-                false,
-            ),
-            Err(e) => return Err(io("create log")(e)),
+                    .map_err(io("create log"))?;
+                (file, true, made)
+            }
+            Err(e) => return Err(io("open log")(e)),
         };
         let index = self.index(log, &path, &file)?;
         if index.starts.len() as u64 != at {
@@ -401,6 +404,8 @@ mod tests {
         logs.append("a/log", 1, b"one").unwrap();
         assert!(logs.append("a/log", 1, b"again").unwrap_err().is_conflict());
         assert!(logs.append("a/log", 3, b"gap").unwrap_err().is_conflict());
+        assert!(logs.append("b/log", 1, b"none").unwrap_err().is_conflict());
+        assert!(!logs.dir.join("b").exists(), "a failed append made a log");
         assert_eq!(
             read_all(&logs, "a/log"),
             [b"zero".to_vec(), b"one".to_vec()]
