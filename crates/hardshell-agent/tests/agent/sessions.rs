@@ -12,6 +12,17 @@ async fn sessions(store: &TestStore) -> SessionStore {
     SessionStore::new(store.agent_scope().await, Arc::new(FixedClock(at())))
 }
 
+/// The text of the session's last ten messages, oldest first.
+async fn texts(sessions: &SessionStore, id: &hardshell_agent::SessionId) -> Vec<String> {
+    sessions
+        .history(id, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.message.text())
+        .collect()
+}
+
 #[tokio::test]
 async fn appended_messages_come_back_in_order_with_their_seq() {
     let store = TestStore::new().await;
@@ -137,14 +148,7 @@ async fn a_stale_summary_never_overwrites_a_message() {
         sessions.append(&id, &Message::user("third")).await.unwrap(),
         2
     );
-    let texts: Vec<String> = sessions
-        .history(&id, 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.message.text())
-        .collect();
-    assert_eq!(texts, ["first", "second", "third"]);
+    assert_eq!(texts(&sessions, &id).await, ["first", "second", "third"]);
 }
 
 #[tokio::test]
@@ -246,14 +250,7 @@ async fn a_store_sees_what_another_writer_appended_after_it_remembered_the_sessi
     );
 
     // The first store's memory of the session is not the whole truth any more.
-    let texts: Vec<String> = first
-        .history(&id, 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.message.text())
-        .collect();
-    assert_eq!(texts, ["one", "two", "three", "four"]);
+    assert_eq!(texts(&first, &id).await, ["one", "two", "three", "four"]);
     // And it appends after them, not over them.
     assert_eq!(first.append(&id, &Message::user("five")).await.unwrap(), 4);
     let seqs: Vec<u64> = second
@@ -328,14 +325,7 @@ async fn a_session_kept_as_objects_is_read_and_continued_as_objects() {
         .await
         .unwrap();
     let first = sessions(&store).await;
-    let texts: Vec<String> = first
-        .history(&id, 10)
-        .await
-        .unwrap()
-        .iter()
-        .map(|m| m.message.text())
-        .collect();
-    assert_eq!(texts, ["old question", "old answer"]);
+    assert_eq!(texts(&first, &id).await, ["old question", "old answer"]);
     assert_eq!(first.append(&id, &Message::user("new")).await.unwrap(), 2);
     // Continued where it is: no log begun beside it.
     assert!(

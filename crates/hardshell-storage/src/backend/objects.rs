@@ -180,17 +180,13 @@ impl Objects {
         record: Bytes,
     ) -> Result<(), StorageError> {
         match &self.kind {
+            // Lock, write and flush on one blocking thread: the turn waits
+            // for this, and each hop to a thread costs.
             Kind::Local(locks, logs) => {
-                // Lock, write and flush on one blocking thread: the turn
-                // waits for this, and each hop to a thread costs.
-                let stripe = locks.stripe(&Path::from(log));
-                let (logs, log) = (logs.clone(), log.to_owned());
-                tokio::task::spawn_blocking(move || {
-                    let _guard = local::lock_now(&stripe)?;
-                    logs.append(&log, at, &record)
+                locked(locks, logs, log, move |logs, log| {
+                    logs.append(log, at, &record)
                 })
                 .await
-                .map_err(|e| StorageError::Task(e.to_string()))?
             }
             Kind::S3 { .. } => {
                 let conflict = || StorageError::Conflict {
@@ -236,9 +232,7 @@ impl Objects {
         match &self.kind {
             Kind::Local(_, logs) => {
                 let (logs, log) = (logs.clone(), log.to_owned());
-                tokio::task::spawn_blocking(move || logs.read(&log, from, max, budget))
-                    .await
-                    .map_err(|e| StorageError::Task(e.to_string()))?
+                blocking(move || logs.read(&log, from, max, budget)).await
             }
             Kind::S3 { .. } => {
                 let mut records: Vec<Bytes> = Vec::new();
@@ -269,9 +263,7 @@ impl Objects {
         match &self.kind {
             Kind::Local(_, logs) => {
                 let (logs, prefix) = (logs.clone(), prefix.map(str::to_owned));
-                tokio::task::spawn_blocking(move || logs.list(prefix.as_deref()))
-                    .await
-                    .map_err(|e| StorageError::Task(e.to_string()))?
+                blocking(move || logs.list(prefix.as_deref())).await
             }
             Kind::S3 { .. } => {
                 let under = Path::from(match prefix {
@@ -300,14 +292,7 @@ impl Objects {
     pub(crate) async fn delete_log(&self, log: &str) -> Result<(), StorageError> {
         match &self.kind {
             Kind::Local(locks, logs) => {
-                let stripe = locks.stripe(&Path::from(log));
-                let (logs, log) = (logs.clone(), log.to_owned());
-                tokio::task::spawn_blocking(move || {
-                    let _guard = local::lock_now(&stripe)?;
-                    logs.delete(&log)
-                })
-                .await
-                .map_err(|e| StorageError::Task(e.to_string()))?
+                locked(locks, logs, log, |logs, log| logs.delete(log)).await
             }
             Kind::S3 { .. } => {
                 let under = Path::from(format!("{LOGS}/{log}"));
@@ -451,6 +436,31 @@ fn s3_error_code(text: &str) -> Option<&str> {
     let start = text.find("<Code>")? + "<Code>".len();
     let len = text[start..].find("</Code>")?;
     Some(&text[start..start + len])
+}
+
+/// Runs `work` on a blocking thread.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+}
+
+/// Runs `work` on `log` on a blocking thread, under the log's stripe lock.
+async fn locked(
+    locks: &local::Locks,
+    logs: &Arc<LocalLogs>,
+    log: &str,
+    work: impl FnOnce(&LocalLogs, &str) -> Result<(), StorageError> + Send + 'static,
+) -> Result<(), StorageError> {
+    let stripe = locks.stripe(&Path::from(log));
+    let (logs, log) = (logs.clone(), log.to_owned());
+    blocking(move || {
+        let _guard = local::lock_now(&stripe)?;
+        work(&logs, &log)
+    })
+    .await
 }
 
 /// Where an S3 store keeps its logs' records (no key starts with `.`).
