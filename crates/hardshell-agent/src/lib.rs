@@ -30,7 +30,8 @@
 //!   ([`builtin::Browser::new`]`(connector, BrowserSettings, BrowserLimits)`, reaching
 //!   browsers through a [`builtin::BrowserConnector`]) when the edge offers them.
 //! - [`SessionStore`] over a [`Scope`]: `append(&SessionId, &Message) -> u64` (durable
-//!   on return), `history(&SessionId, limit)`, `list()`; ids are [`SessionId`]s
+//!   on return), `history(&SessionId, limit)`, `history_before(&SessionId, seq, limit)`
+//!   (a turn's earlier messages, from memory once held), `list()`; ids are [`SessionId`]s
 //!   (`web-<random>`, `api-<random>`, `telegram-<sender>`).
 //! - [`Memory`] over the same scope: `save(&NoteDraft) -> SavedNote`,
 //!   `search(query, limit, current_turn) -> Vec<SearchHit>` (BM25 over notes and

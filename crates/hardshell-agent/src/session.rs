@@ -218,6 +218,35 @@ impl SessionStore {
         Ok(loaded.messages.split_off(skip))
     }
 
+    /// The last `limit` messages before message `before`, oldest first: what
+    /// a turn's prompt is built from once its user message is stored. Those
+    /// never change (stored messages do not, and a log has no gaps), so a
+    /// store that holds them answers without a read.
+    pub async fn history_before(
+        &self,
+        id: &SessionId,
+        before: u64,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, SessionError> {
+        if let Some(tail) = self.tail(id)
+            && tail.next_seq >= before
+        {
+            let earlier: Vec<&StoredMessage> =
+                tail.messages.iter().filter(|m| m.seq < before).collect();
+            if earlier.len() >= limit || tail.from == 0 {
+                let skip = earlier.len().saturating_sub(limit);
+                return Ok(earlier.into_iter().skip(skip).cloned().collect());
+            }
+        }
+        let newest = self
+            .history(id, limit.saturating_add(1).max(CACHED_MESSAGES))
+            .await?;
+        let mut earlier: Vec<StoredMessage> =
+            newest.into_iter().filter(|m| m.seq < before).collect();
+        let skip = earlier.len().saturating_sub(limit);
+        Ok(earlier.split_off(skip))
+    }
+
     /// Reads the session's newest `want.max(CACHED_MESSAGES)` messages (a
     /// log's all, as it is read from its start) and how it is kept: a log
     /// when it has one, or when it has no message objects either (a new

@@ -328,16 +328,10 @@ impl Agent {
     async fn earlier_history(&self, session: &SessionId, user_seq: u64) -> Vec<Message> {
         match self
             .sessions
-            .history(session, self.config.history_messages + 1)
+            .history_before(session, user_seq, self.config.history_messages)
             .await
         {
-            Ok(stored) => history::repair(
-                stored
-                    .into_iter()
-                    .filter(|m| m.seq < user_seq)
-                    .map(|m| m.message)
-                    .collect(),
-            ),
+            Ok(stored) => history::repair(stored.into_iter().map(|m| m.message).collect()),
             Err(e) => {
                 tracing::warn!(session = %session, error = %e, "could not read the session's history");
                 Vec::new()

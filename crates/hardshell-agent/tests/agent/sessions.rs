@@ -357,3 +357,45 @@ async fn a_session_kept_as_objects_is_read_and_continued_as_objects() {
     assert_eq!(logs, ["sessions/web-new/log"]);
     assert_eq!(fresh.list().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn the_messages_before_a_turn_are_those_before_its_message_whoever_wrote_after() {
+    let store = TestStore::new().await;
+    let first = sessions(&store).await;
+    let id = session("web-before");
+    for text in ["a", "b", "c"] {
+        first.append(&id, &Message::user(text)).await.unwrap();
+    }
+    let before = |messages: Vec<hardshell_protocol::StoredMessage>| -> Vec<String> {
+        messages.iter().map(|m| m.message.text()).collect()
+    };
+    assert_eq!(
+        before(first.history_before(&id, 2, 10).await.unwrap()),
+        ["a", "b"]
+    );
+    assert_eq!(
+        before(first.history_before(&id, 3, 2).await.unwrap()),
+        ["b", "c"]
+    );
+    // Another writer goes on: what came before message 3 stays what it was.
+    let second = sessions(&store).await;
+    second.append(&id, &Message::user("d")).await.unwrap();
+    assert_eq!(
+        before(first.history_before(&id, 3, 10).await.unwrap()),
+        ["a", "b", "c"]
+    );
+    // Past what the store holds it reads storage.
+    assert_eq!(
+        before(first.history_before(&id, 4, 10).await.unwrap()),
+        ["a", "b", "c", "d"]
+    );
+    assert_eq!(
+        before(second.history_before(&id, 2, 1).await.unwrap()),
+        ["b"]
+    );
+    let fresh = sessions(&store).await;
+    assert_eq!(
+        before(fresh.history_before(&id, 4, 3).await.unwrap()),
+        ["b", "c", "d"]
+    );
+}
