@@ -34,12 +34,23 @@ use crate::StorageError;
 const MAX_FRAME: u64 = super::MAX_OBJECT_BYTES + 4096;
 /// Logs whose record positions are kept; past this the memory starts over.
 const INDEXED_LOGS: usize = 4096;
+/// Record positions kept in all (8 bytes each): whoever appends can choose
+/// how many records there are, so what the memory holds is bounded by this,
+/// not by them. A log with more is read from its headers each time.
+const INDEXED_RECORDS: usize = 1 << 20;
 const HEADER: u64 = 4;
 
 /// The local directory's logs.
 pub(crate) struct LocalLogs {
     dir: PathBuf,
-    indexes: Mutex<HashMap<PathBuf, Index>>,
+    indexes: Mutex<Indexes>,
+}
+
+/// The kept indexes, and how many record positions they hold in all.
+#[derive(Default)]
+struct Indexes {
+    by_path: HashMap<PathBuf, Index>,
+    records: usize,
 }
 
 /// Where each whole record of one log file starts, as of one `fstat`.
@@ -76,7 +87,7 @@ impl LocalLogs {
     pub(crate) fn new(objects: &Path) -> Self {
         Self {
             dir: objects.join(".logs"),
-            indexes: Mutex::new(HashMap::new()),
+            indexes: Mutex::new(Indexes::default()),
         }
     }
 
@@ -281,6 +292,7 @@ impl LocalLogs {
             .indexes
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .by_path
             .get(path)
             .cloned();
         let (mut starts, mut pos) = match known {
@@ -321,17 +333,26 @@ impl LocalLogs {
 
     fn remember(&self, path: PathBuf, index: Index) {
         let mut indexes = self.indexes.lock().unwrap_or_else(PoisonError::into_inner);
-        if indexes.len() >= INDEXED_LOGS && !indexes.contains_key(&path) {
-            indexes.clear();
+        if let Some(old) = indexes.by_path.remove(&path) {
+            indexes.records -= old.starts.len();
         }
-        indexes.insert(path, index);
+        if index.starts.len() > INDEXED_RECORDS {
+            return;
+        }
+        if indexes.by_path.len() >= INDEXED_LOGS
+            || indexes.records + index.starts.len() > INDEXED_RECORDS
+        {
+            *indexes = Indexes::default();
+        }
+        indexes.records += index.starts.len();
+        indexes.by_path.insert(path, index);
     }
 
     fn forget(&self, path: &Path) {
-        self.indexes
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(path);
+        let mut indexes = self.indexes.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(old) = indexes.by_path.remove(path) {
+            indexes.records -= old.starts.len();
+        }
     }
 
     /// Makes the missing directories above `path` (mode 0700), returning
@@ -456,6 +477,37 @@ mod tests {
         let error = fresh.read("l", 0, 9, u64::MAX).unwrap_err();
         assert!(matches!(error, StorageError::LogDamaged { .. }), "{error}");
         assert!(fresh.append("l", 1, b"one").is_err());
+    }
+
+    #[test]
+    fn the_record_positions_kept_are_bounded_whatever_the_logs_hold() {
+        let (_dir, logs) = logs();
+        let index = |records: usize| Index {
+            stat: Stat {
+                dev: 0,
+                ino: 0,
+                len: 0,
+                ctime: (0, 0),
+            },
+            starts: vec![0; records],
+            end: 0,
+        };
+        let held = |logs: &LocalLogs| {
+            let indexes = logs.indexes.lock().unwrap();
+            (indexes.by_path.len(), indexes.records)
+        };
+        logs.remember("huge".into(), index(INDEXED_RECORDS + 1));
+        assert_eq!(held(&logs), (0, 0));
+        logs.remember("a".into(), index(INDEXED_RECORDS - 10));
+        logs.remember("b".into(), index(5));
+        assert_eq!(held(&logs), (2, INDEXED_RECORDS - 5));
+        // Replacing an index counts it once.
+        logs.remember("b".into(), index(10));
+        assert_eq!(held(&logs), (2, INDEXED_RECORDS));
+        logs.remember("c".into(), index(1));
+        assert_eq!(held(&logs), (1, 1));
+        logs.forget(Path::new("c"));
+        assert_eq!(held(&logs), (0, 0));
     }
 
     #[test]
