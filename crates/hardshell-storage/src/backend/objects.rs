@@ -22,7 +22,44 @@ pub(crate) struct Objects {
 
 enum Kind {
     Local(local::Locks, Arc<LocalLogs>),
-    S3 { bucket: String },
+    S3 { bucket: String, logs: RecordsSeen },
+}
+
+/// How many records of each log this process knows exist on S3 (appended or
+/// read): an append after one of them needs no look for its predecessor, so
+/// a turn's message costs one request, as a message object did. Records are
+/// removed only by [`Objects::delete_log`], which forgets the log here; one
+/// deleted by another process meanwhile would let an append leave a gap,
+/// and hardshell deletes a log only in a restore that failed.
+#[derive(Default)]
+struct RecordsSeen(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+/// Logs whose length [`RecordsSeen`] keeps; past this it starts over.
+const LOGS_SEEN: usize = 4096;
+
+impl RecordsSeen {
+    fn at_least(&self, log: &str) -> u64 {
+        self.lock().get(log).copied().unwrap_or(0)
+    }
+
+    fn saw(&self, log: &str, records: u64) {
+        let mut seen = self.lock();
+        if seen.len() >= LOGS_SEEN && !seen.contains_key(log) {
+            seen.clear();
+        }
+        let known = seen.entry(log.to_owned()).or_default();
+        *known = (*known).max(records);
+    }
+
+    fn forget(&self, log: &str) {
+        self.lock().remove(log);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u64>> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Objects {
@@ -40,6 +77,7 @@ impl Objects {
             store: s3::open(options)?,
             kind: Kind::S3 {
                 bucket: options.bucket.clone(),
+                logs: RecordsSeen::default(),
             },
             endpoint: options.describe(),
         })
@@ -188,11 +226,13 @@ impl Objects {
                 })
                 .await
             }
-            Kind::S3 { .. } => {
+            Kind::S3 { logs, .. } => {
                 let conflict = || StorageError::Conflict {
                     key: log.to_owned(),
                 };
-                if let Some(before) = at.checked_sub(1) {
+                if let Some(before) = at.checked_sub(1)
+                    && logs.at_least(log) < at
+                {
                     match self.store.head(&record_path(log, before)).await {
                         Ok(_) => {}
                         Err(object_store::Error::NotFound { .. }) => return Err(conflict()),
@@ -209,7 +249,10 @@ impl Objects {
                     .put_opts(&path, PutPayload::from(record), options)
                     .await
                 {
-                    Ok(_) => Ok(()),
+                    Ok(_) => {
+                        logs.saw(log, at + 1);
+                        Ok(())
+                    }
                     Err(
                         object_store::Error::AlreadyExists { .. }
                         | object_store::Error::Precondition { .. },
@@ -234,7 +277,7 @@ impl Objects {
                 let (logs, log) = (logs.clone(), log.to_owned());
                 blocking(move || logs.read(&log, from, max, budget)).await
             }
-            Kind::S3 { .. } => {
+            Kind::S3 { logs, .. } => {
                 let mut records: Vec<Bytes> = Vec::new();
                 let mut held = 0u64;
                 for at in from.. {
@@ -249,6 +292,9 @@ impl Objects {
                         break;
                     }
                     records.push(raw.bytes);
+                }
+                if !records.is_empty() {
+                    logs.saw(log, from + records.len() as u64);
                 }
                 Ok(records)
             }
@@ -272,13 +318,7 @@ impl Objects {
                 });
                 let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
                 for listed in self.list(Some(&under)).await? {
-                    let Some(rest) = listed.path.as_ref().strip_prefix(&format!("{LOGS}/")) else {
-                        continue;
-                    };
-                    let Some((log, at)) = rest.rsplit_once('/') else {
-                        continue;
-                    };
-                    if at.len() == 12 && at.bytes().all(|b| b.is_ascii_digit()) {
+                    if let Some((log, _)) = record_of(listed.path.as_ref()) {
                         *counts.entry(log.to_owned()).or_default() += 1;
                     }
                 }
@@ -294,13 +334,16 @@ impl Objects {
             Kind::Local(locks, logs) => {
                 locked(locks, logs, log, |logs, log| logs.delete(log)).await
             }
-            Kind::S3 { .. } => {
+            Kind::S3 { logs, .. } => {
+                logs.forget(log);
                 let under = Path::from(format!("{LOGS}/{log}"));
+                // Only this log's records: another log's key can go on below it.
                 let mut records: Vec<Path> = self
                     .list(Some(&under))
                     .await?
                     .into_iter()
                     .map(|listed| listed.path)
+                    .filter(|path| record_of(path.as_ref()).is_some_and(|(of, _)| of == log))
                     .collect();
                 records.sort();
                 for path in records.iter().rev() {
@@ -315,7 +358,7 @@ impl Objects {
     fn classify(&self, operation: &'static str, key: &str, e: object_store::Error) -> StorageError {
         let endpoint = self.endpoint.clone();
         let text = error_chain(&e);
-        if let Kind::S3 { bucket } = &self.kind
+        if let Kind::S3 { bucket, .. } = &self.kind
             && names_missing_bucket(&text)
         {
             return StorageError::BucketNotFound {
@@ -468,4 +511,13 @@ pub(crate) const LOGS: &str = ".logs";
 
 fn record_path(log: &str, at: u64) -> Path {
     Path::from(format!("{LOGS}/{log}/{at:012}"))
+}
+
+/// The log and number a record's path names, if it is one.
+fn record_of(path: &str) -> Option<(&str, &str)> {
+    let (log, at) = path
+        .strip_prefix(LOGS)?
+        .strip_prefix('/')?
+        .rsplit_once('/')?;
+    (at.len() == 12 && at.bytes().all(|b| b.is_ascii_digit())).then_some((log, at))
 }

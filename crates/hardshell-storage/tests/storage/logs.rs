@@ -194,7 +194,30 @@ async fn plaintext_logs_refuse_sealed_records(backend: Backend) {
     );
 }
 
+/// A log's key may go on below another's only on S3 (locally the first is a
+/// file, and the second's append fails plainly); there, deleting the first
+/// leaves the second whole.
+async fn deleting_a_log_leaves_the_logs_below_its_key(backend: Backend) {
+    let t = TestStore::new(backend).await;
+    let root = t.open().await.root();
+    root.append(&key("n"), 0, b"upper").await.unwrap();
+    let below = root.append(&key("n/x"), 0, b"lower").await;
+    if backend == Backend::Local {
+        let error = below.unwrap_err();
+        assert!(matches!(error, StorageError::Io { .. }), "{error}");
+        return;
+    }
+    below.unwrap();
+    root.delete_log(&key("n")).await.unwrap();
+    assert!(root.read_log(&key("n"), 0, 9).await.unwrap().is_empty());
+    assert_eq!(
+        texts(&root.read_log(&key("n/x"), 0, 9).await.unwrap()),
+        ["lower"]
+    );
+}
+
 on_every_backend!(
+    deleting_a_log_leaves_the_logs_below_its_key,
     records_are_numbered_and_each_number_is_taken_once,
     a_scope_sees_only_its_own_logs,
     appenders_racing_for_a_number_have_one_winner,

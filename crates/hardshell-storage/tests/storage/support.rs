@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 pub const BUCKET: &str = "hardshell-test";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Local,
     SeaweedFs,
