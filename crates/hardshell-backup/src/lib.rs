@@ -627,7 +627,7 @@ mod tests {
         ));
         let carried = opened.master_key(PASSPHRASE).unwrap();
         assert_eq!(carried.id(), master.id());
-        assert_eq!(read_all(&with, &carried).unwrap().len(), 3);
+        assert_eq!(read_all(&with, &carried).unwrap().len(), 4);
         assert!(matches!(
             Writer::create(Vec::new(), &master, "t", Some("short")),
             Err(BackupError::WeakPassphrase)
