@@ -674,6 +674,15 @@ impl Scope {
                 .map_err(|source| unseal_error(&full, source))?,
             Sealing::Plaintext | Sealing::Delegated => Bytes::copy_from_slice(record),
         };
+        // A record is read back as an object is, within the same bound: one
+        // over it would stop every read of its log there.
+        if sealed.len() as u64 > crate::backend::MAX_OBJECT_BYTES {
+            return Err(StorageError::Config(format!(
+                "a record of {} bytes for log {full} is over the {}-byte limit",
+                record.len(),
+                crate::backend::MAX_OBJECT_BYTES
+            )));
+        }
         let backend = &self.store.inner.backend;
         match backend.append_log(full.as_str(), at, sealed.clone()).await {
             // An append whose answer was lost and that was tried again meets

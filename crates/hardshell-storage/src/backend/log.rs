@@ -215,24 +215,18 @@ impl LocalLogs {
         file.read_exact_at(&mut span, start)
             .map_err(io("read log"))?;
         let span = Bytes::from(span);
-        let mut records = Vec::with_capacity(last - first + 1);
-        let mut at = 0usize;
-        while at < span.len() {
-            let len = u32::from_be_bytes([span[at], span[at + 1], span[at + 2], span[at + 3]]);
-            let body = at + HEADER as usize;
-            let next = body + len as usize;
-            if next > span.len() {
-                // Rewritten under us since the index was read.
-                self.forget(&path);
-                return Err(StorageError::LogDamaged {
-                    log: log.to_owned(),
-                    detail: format!("a frame at offset {} runs past its log", start + at as u64),
-                });
-            }
-            records.push(span.slice(body..next));
-            at = next;
-        }
-        Ok(records)
+        let Some(frames) = super::split_frames(&span) else {
+            // Rewritten under us since the index was read.
+            self.forget(&path);
+            return Err(StorageError::LogDamaged {
+                log: log.to_owned(),
+                detail: format!("the frames from offset {start} run past their log"),
+            });
+        };
+        Ok(frames
+            .into_iter()
+            .map(|frame| span.slice_ref(frame))
+            .collect())
     }
 
     /// Every log under `prefix` (a key, or all of them), with its record count.

@@ -397,3 +397,23 @@ fn version_of(response: &reqwest::Response) -> Option<Version> {
         .and_then(|value| value.to_str().ok())
         .and_then(Version::from_token)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{join_frames, split_frames};
+
+    #[test]
+    fn frames_split_back_and_a_cut_anywhere_is_refused() {
+        let body = join_frames([&b"one"[..], b"", b"three"]);
+        let split = split_frames(&body).unwrap();
+        assert_eq!(split, [&b"one"[..], b"", b"three"]);
+        assert_eq!(split_frames(&[]).unwrap(), Vec::<&[u8]>::new());
+        // Every prefix that ends inside a header or a body is not frames.
+        let ends = [0, 7, 11, 20];
+        for cut in 1..body.len() {
+            let frames = split_frames(&body[..cut]);
+            assert_eq!(frames.is_some(), ends.contains(&cut), "cut at {cut}");
+        }
+        assert!(split_frames(&[0xff, 0xff, 0xff, 0xff, 1]).is_none());
+    }
+}

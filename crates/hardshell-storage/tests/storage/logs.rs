@@ -49,6 +49,11 @@ async fn records_are_numbered_and_each_number_is_taken_once(backend: Backend) {
     root.delete_log(&log).await.unwrap();
     assert!(root.read_log(&log, 0, 10).await.unwrap().is_empty());
     assert!(root.logs().await.unwrap().is_empty());
+    // A record larger than an object may be is refused, and takes no number.
+    let huge = vec![b'x'; hardshell_storage::MAX_OBJECT_BYTES as usize];
+    let error = root.append(&log, 0, &huge).await.unwrap_err();
+    assert!(matches!(error, StorageError::Config(_)), "{error}");
+    assert!(root.logs().await.unwrap().is_empty());
     root.append(&log, 0, b"again").await.unwrap();
     assert_eq!(texts(&root.read_log(&log, 0, 10).await.unwrap()), ["again"]);
 }
