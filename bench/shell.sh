@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Cold start of `true` in a full hardshell shell (namespaces, mount tree,
-# cgroups, capabilities, Landlock, seccomp) against bubblewrap's sandbox and a
-# plain fork+exec, interleaved in one run. Prints p50/p99 and the ratios.
+# Start of `true` in a full hardshell shell (namespaces, mount tree, cgroups,
+# capabilities, Landlock, seccomp), cold and prepared ahead (pooled, as the
+# exec tool's pool keeps them: timed from the handover), against bubblewrap's
+# sandbox and a plain fork+exec, interleaved in one run. Prints p50/p99 and
+# the ratios.
 #
 #   bash bench/shell.sh [RUNS]      (default 300; needs root, like the shell)
 set -euo pipefail

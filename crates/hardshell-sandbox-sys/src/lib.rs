@@ -14,7 +14,7 @@ pub mod pages;
 
 use std::ffi::{CStr, CString};
 use std::io;
-use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 pub use libc::{
     CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER,
@@ -139,6 +139,49 @@ pub fn restrict_mount_tree(path: &str, set: u64) -> io::Result<()> {
         )
     };
     check(i32::try_from(result).unwrap_or(-1)).map(drop)
+}
+
+/// `open_tree(2)` with `OPEN_TREE_CLONE | AT_RECURSIVE`: a detached copy
+/// of the mount tree at `path` (following a final symlink), to attach
+/// elsewhere with [`attach_tree`], in this mount namespace or another.
+pub fn clone_tree(path: &str) -> io::Result<OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let path = c_path(path)?;
+    let flags =
+        libc::OPEN_TREE_CLONE | libc::OPEN_TREE_CLOEXEC | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: path is a NUL-terminated string the kernel only reads during
+    // the call; the other arguments are integers.
+    let fd = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, path.as_ptr(), flags) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let fd = RawFd::try_from(fd).map_err(io::Error::other)?;
+    // SAFETY: open_tree returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// `move_mount(2)` of the detached tree `tree` (from [`clone_tree`]) onto
+/// `target`.
+pub fn attach_tree(tree: RawFd, target: &str) -> io::Result<()> {
+    let target = c_path(target)?;
+    let empty = c"";
+    // SAFETY: both paths are NUL-terminated strings the kernel only reads
+    // during the call; `tree` is a descriptor number (a closed one fails
+    // with EBADF).
+    let result = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree,
+            empty.as_ptr(),
+            libc::AT_FDCWD,
+            target.as_ptr(),
+            libc::MOVE_MOUNT_F_EMPTY_PATH,
+        )
+    };
+    if result < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// `umount2(2)`.
@@ -594,16 +637,34 @@ pub fn dup2_inherited(from: RawFd, to: RawFd) -> io::Result<()> {
     check(unsafe { libc::dup2(from, to) }).map(drop)
 }
 
-/// Whether [`take_inherited_listener`] has handed out its descriptor.
-static LISTENER_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether [`take_inherited_stream`] has handed out its descriptor.
+static STREAM_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Takes ownership of the listening unix stream socket this process
-/// inherited at `fd` (a shell's workload gets it at 3, with `LISTEN_FDS=1`).
-/// Fails unless `fd` is open and is exactly that kind of socket, and on any
-/// call after the first that succeeded: one descriptor has one owner.
-pub fn take_inherited_listener(fd: RawFd) -> io::Result<std::os::unix::net::UnixListener> {
+/// Takes ownership of the connected unix stream socket this process
+/// inherited at `fd` (a pooled shell's reaper, its handover socket). Fails
+/// unless `fd` is open and is exactly that kind of socket, and on any call
+/// after the first that succeeded.
+pub fn take_inherited_stream(fd: RawFd) -> io::Result<std::os::unix::net::UnixStream> {
     use std::os::fd::FromRawFd;
     use std::sync::atomic::Ordering;
+    if socket_kind(fd)? != (libc::AF_UNIX, libc::SOCK_STREAM, 0) {
+        return Err(io::Error::other(format!(
+            "descriptor {fd} is not a connected unix stream socket"
+        )));
+    }
+    if STREAM_TAKEN.swap(true, Ordering::SeqCst) {
+        return Err(io::Error::other("the inherited stream was already taken"));
+    }
+    // SAFETY: `fd` is open (getsockopt succeeded on it) and was inherited,
+    // not opened by any Rust object of this process; the flag above makes
+    // this the only call that gives it an owner.
+    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
+    set_cloexec(std::os::fd::AsFd::as_fd(&stream), true)?;
+    Ok(stream)
+}
+
+/// The domain, type and whether it listens of the socket at `fd`.
+fn socket_kind(fd: RawFd) -> io::Result<(libc::c_int, libc::c_int, libc::c_int)> {
     let option = |level, name| -> io::Result<libc::c_int> {
         let mut value: libc::c_int = 0;
         let mut length = libc::socklen_t::try_from(std::mem::size_of::<libc::c_int>())
@@ -616,12 +677,24 @@ pub fn take_inherited_listener(fd: RawFd) -> io::Result<std::os::unix::net::Unix
         })?;
         Ok(value)
     };
-    let what = (
+    Ok((
         option(libc::SOL_SOCKET, libc::SO_DOMAIN)?,
         option(libc::SOL_SOCKET, libc::SO_TYPE)?,
         option(libc::SOL_SOCKET, libc::SO_ACCEPTCONN)?,
-    );
-    if what != (libc::AF_UNIX, libc::SOCK_STREAM, 1) {
+    ))
+}
+
+/// Whether [`take_inherited_listener`] has handed out its descriptor.
+static LISTENER_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Takes ownership of the listening unix stream socket this process
+/// inherited at `fd` (a shell's workload gets it at 3, with `LISTEN_FDS=1`).
+/// Fails unless `fd` is open and is exactly that kind of socket, and on any
+/// call after the first that succeeded: one descriptor has one owner.
+pub fn take_inherited_listener(fd: RawFd) -> io::Result<std::os::unix::net::UnixListener> {
+    use std::os::fd::FromRawFd;
+    use std::sync::atomic::Ordering;
+    if socket_kind(fd)? != (libc::AF_UNIX, libc::SOCK_STREAM, 1) {
         return Err(io::Error::other(format!(
             "descriptor {fd} is not a listening unix stream socket"
         )));

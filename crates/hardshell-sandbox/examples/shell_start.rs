@@ -1,6 +1,9 @@
-//! Cold start of `true` in a full shell, against bubblewrap doing the same
-//! with its own sandbox and against a plain fork+exec, interleaved in one run
-//! so the three see the same machine. Prints p50/p99 and the ratios.
+//! Start of `true` in a full shell, cold and prepared ahead (pooled: the
+//! shell was made before the command was known, as the exec tool's pool
+//! keeps them, and the time is from handing the run over to its end),
+//! against bubblewrap doing the same with its own sandbox and against a
+//! plain fork+exec, interleaved in one run so all four see the same machine.
+//! Prints p50/p99 and the ratios.
 //!
 //!   shell_start <path to shell-init> [runs]      (bench/shell.sh builds and runs it)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -9,7 +12,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use hardshell_sandbox::{Io, Launcher, Limits, Root, ShellPolicy, spawn};
+use hardshell_sandbox::{Io, Launcher, Limits, Root, ShellPolicy, prepare, spawn};
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -75,7 +78,8 @@ async fn main() {
         "/tmp",
         "true",
     ];
-    let (mut shell, mut bubblewrap, mut fork_exec) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut shell, mut pooled, mut bubblewrap, mut fork_exec) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let argv = vec!["true".to_owned()];
     for run in 0..runs + 10 {
         let started = Instant::now();
@@ -83,6 +87,14 @@ async fn main() {
         let report = running.wait().await.unwrap();
         assert_eq!(report.status, hardshell_sandbox::Status::Exited(0));
         let shell_time = started.elapsed();
+
+        // Prepared outside the time, as the pool prepares while nothing waits.
+        let prepared = prepare(&launcher, &policy).await.unwrap();
+        let started = Instant::now();
+        let running = prepared.run(&policy, &argv, Io::null()).await.unwrap();
+        let report = running.wait().await.unwrap();
+        assert_eq!(report.status, hardshell_sandbox::Status::Exited(0));
+        let pooled_time = started.elapsed();
 
         let started = Instant::now();
         let status = Command::new("bwrap")
@@ -98,17 +110,19 @@ async fn main() {
         // The first runs warm the page cache and are not counted.
         if run >= 10 {
             shell.push(shell_time);
+            pooled.push(pooled_time);
             bubblewrap.push(bwrap_time);
             fork_exec.push(plain_time);
         }
     }
-    for list in [&mut shell, &mut bubblewrap, &mut fork_exec] {
+    for list in [&mut shell, &mut pooled, &mut bubblewrap, &mut fork_exec] {
         list.sort_unstable();
     }
-    println!("cold start of `true`, {runs} runs each, interleaved");
+    println!("start of `true`, {runs} runs each, interleaved");
     println!("{:<28} {:>9} {:>9}", "", "p50 ms", "p99 ms");
     for (name, list) in [
-        ("hardshell shell (all layers)", &shell),
+        ("hardshell shell, cold", &shell),
+        ("hardshell shell, pooled", &pooled),
         ("bwrap --unshare-all", &bubblewrap),
         ("fork+exec", &fork_exec),
     ] {
@@ -120,8 +134,10 @@ async fn main() {
     }
     let p50 = |list: &[Duration]| ms(percentile(list, 0.5));
     println!(
-        "ratio p50: shell/bwrap {:.2}, shell/fork+exec {:.1}",
+        "ratio p50: cold/bwrap {:.2}, pooled/bwrap {:.2}, cold/fork+exec {:.1}, pooled/fork+exec {:.1}",
         p50(&shell) / p50(&bubblewrap),
-        p50(&shell) / p50(&fork_exec)
+        p50(&pooled) / p50(&bubblewrap),
+        p50(&shell) / p50(&fork_exec),
+        p50(&pooled) / p50(&fork_exec)
     );
 }

@@ -65,57 +65,92 @@ impl Cgroup {
         for dir in cgroup.dirs() {
             make_dir(dir).map_err(|e| fail("create", dir, e))?;
         }
+        if let Err(e) = cgroup.write_limits(&cgroup.settings(limits)) {
+            // Nothing runs in it yet.
+            let _ = cgroup.remove();
+            return Err(e);
+        }
+        Ok(cgroup)
+    }
+
+    /// Changes the limits from `old` to `new` (a pooled shell's, for its
+    /// run; nothing runs in it yet but its init and reaper).
+    pub(crate) fn relimit(&self, old: &Limits, new: &Limits) -> Result<(), ShellError> {
+        if (old.memory_bytes, old.max_pids, old.cpu_percent)
+            == (new.memory_bytes, new.max_pids, new.cpu_percent)
+        {
+            return Ok(());
+        }
+        let mut settings = self.settings(new);
+        // v1 refuses a memory limit above the memory-and-swap one: on a
+        // raise, that one goes first.
+        if !self.unified && new.memory_bytes > old.memory_bytes {
+            settings.swap(0, 1);
+        }
+        self.write_limits(&settings)
+    }
+
+    /// `(file, value, required)`: each limit file, in the order written.
+    fn settings(&self, limits: &Limits) -> Vec<(PathBuf, String, bool)> {
         let quota = u64::from(limits.cpu_percent) * PERIOD_US / 100;
-        let settings: Vec<(&Path, &str, String, bool)> = if unified {
+        let memory = limits.memory_bytes.to_string();
+        if self.unified {
             vec![
+                (self.memory.join("memory.max"), memory, true),
+                (self.memory.join("memory.swap.max"), "0".into(), false),
                 (
-                    &cgroup.memory,
-                    "memory.max",
-                    limits.memory_bytes.to_string(),
+                    self.pids.join("pids.max"),
+                    limits.max_pids.to_string(),
                     true,
                 ),
-                (&cgroup.memory, "memory.swap.max", "0".into(), false),
-                (&cgroup.pids, "pids.max", limits.max_pids.to_string(), true),
-                (&cgroup.cpu, "cpu.max", format!("{quota} {PERIOD_US}"), true),
+                (
+                    self.cpu.join("cpu.max"),
+                    format!("{quota} {PERIOD_US}"),
+                    true,
+                ),
             ]
         } else {
             vec![
                 (
-                    &cgroup.memory,
-                    "memory.limit_in_bytes",
-                    limits.memory_bytes.to_string(),
+                    self.memory.join("memory.limit_in_bytes"),
+                    memory.clone(),
                     true,
                 ),
                 // Without swap accounting (the file is absent) swap is not
                 // limited; with it, memory plus swap gets the same limit.
                 (
-                    &cgroup.memory,
-                    "memory.memsw.limit_in_bytes",
-                    limits.memory_bytes.to_string(),
+                    self.memory.join("memory.memsw.limit_in_bytes"),
+                    memory,
                     false,
                 ),
-                (&cgroup.pids, "pids.max", limits.max_pids.to_string(), true),
                 (
-                    &cgroup.cpu,
-                    "cpu.cfs_period_us",
+                    self.pids.join("pids.max"),
+                    limits.max_pids.to_string(),
+                    true,
+                ),
+                (
+                    self.cpu.join("cpu.cfs_period_us"),
                     PERIOD_US.to_string(),
                     true,
                 ),
-                (&cgroup.cpu, "cpu.cfs_quota_us", quota.to_string(), true),
+                (self.cpu.join("cpu.cfs_quota_us"), quota.to_string(), true),
             ]
-        };
-        for (dir, file, value, required) in settings {
-            let path = dir.join(file);
+        }
+    }
+
+    fn write_limits(&self, settings: &[(PathBuf, String, bool)]) -> Result<(), ShellError> {
+        for (path, value, required) in settings {
             if !required && !path.exists() {
                 continue;
             }
-            if let Err(e) = std::fs::write(&path, &value) {
-                // Nothing runs in it yet.
-                let _ = cgroup.remove();
-                return Err(fail("limit", &path, e));
-            }
+            std::fs::write(path, value).map_err(|e| {
+                ShellError::new(
+                    Layer::Limits,
+                    format!("cgroup limit {}: {e}", path.display()),
+                )
+            })?;
         }
-        Ok(cgroup)
+        Ok(())
     }
 
     fn dirs(&self) -> Vec<&Path> {

@@ -11,6 +11,7 @@
 //! | 5 | the workload's standard input |
 //! | 6 | a listening socket for the workload, when the plan passes one ([`plan::Passed`]) |
 //! | 7 | the inbound forwarder's unix listener, when the plan has one ([`InitPlan::inbound`]): the reaper's, never the workload's |
+//! | 8 | a pooled shell's handover socket ([`InitPlan::pooled`]): the reaper's, until its run arrives ([`Handover`]) |
 //!
 //! The init process stays in the host's pid namespace and forwards SIGTERM;
 //! the reaper is pid 1 of the shell; the workload is the reaper's only child.
@@ -29,7 +30,14 @@ pub(crate) const EXEC_FD: i32 = 4;
 pub(crate) const STDIN_FD: i32 = 5;
 pub(crate) const LISTENER_FD: i32 = 6;
 pub(crate) const INBOUND_FD: i32 = 7;
+pub(crate) const HANDOVER_FD: i32 = 8;
 const CONTROL_FD: i32 = 0;
+
+/// The most binds a pooled shell's run may have: each is a descriptor in
+/// the one message that hands the run over.
+pub(crate) const MAX_POOLED_BINDS: usize = 64;
+/// Descriptors in a handover beyond the trees: stdin, stdout, stderr.
+pub(crate) const HANDED_STDIO: usize = 3;
 
 /// Largest plan accepted.
 const MAX_PLAN: usize = 1 << 20;
@@ -42,8 +50,20 @@ pub(crate) enum Report {
     Unshared,
     /// The reaper's host pid.
     Pid1(i32),
+    /// A pooled shell's reaper is in the new root and waits for its run.
+    Ready,
     /// How the workload ended.
     Exit(Status),
+}
+
+/// A pooled shell's run, as its reaper receives it on [`HANDOVER_FD`]: a
+/// 4-byte little-endian length, then this as JSON. The first part carries
+/// the descriptors: the workload's stdin, stdout and stderr, then one mount
+/// tree per entry of `trees` (the workspace's, then the binds', in order).
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Handover {
+    pub(crate) plan: InitPlan,
+    pub(crate) trees: Vec<plan::TreeKind>,
 }
 
 /// Runs the init program; never returns.
@@ -110,6 +130,9 @@ fn run() -> Result<(), ShellError> {
             if plan.inbound {
                 let _ = sys::close_inherited(INBOUND_FD);
             }
+            if plan.pooled {
+                let _ = sys::close_inherited(HANDOVER_FD);
+            }
             loop {
                 match watched.wait().map_err(supervisor)? {
                     sys::SIGCHLD => {
@@ -132,11 +155,25 @@ fn supervisor(e: io::Error) -> ShellError {
 
 /// Pid 1 of the shell: pivots into the root, starts the workload, forwards
 /// signals to it, reaps every orphan, and reports how the workload ended.
-fn reaper(plan: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) -> ! {
-    if let Err(e) = plan::pivot(&mut Real::default(), &plan.policy) {
+fn reaper(prepared: &InitPlan, watched: sys::SignalSet, original: sys::SignalSet) -> ! {
+    if let Err(e) = plan::pivot(&mut Real::default(), prepared) {
         fail(&e);
         sys::exit_now(125);
     }
+    let handed;
+    let plan = if prepared.pooled {
+        report(&Report::Ready);
+        handed = match take_run(prepared) {
+            Ok(plan) => plan,
+            Err(e) => {
+                fail(&e);
+                sys::exit_now(125);
+            }
+        };
+        &handed
+    } else {
+        prepared
+    };
     // The forwarders' ports are taken before the workload exists, so nothing
     // in the shell can take one first.
     let mut forwarders = Vec::with_capacity(plan.policy.forward.len());
@@ -248,6 +285,86 @@ fn finish(status: Status) -> ! {
     sys::exit_now(0)
 }
 
+/// A pooled shell's run: waits for it on [`HANDOVER_FD`], gives the workload
+/// the standard streams it carries, and attaches its mount trees. Ends the
+/// shell quietly when the supervisor closes the socket instead (it discarded
+/// the shell).
+fn take_run(prepared: &InitPlan) -> Result<InitPlan, ShellError> {
+    use std::io::{IoSliceMut, Read};
+    use std::mem::MaybeUninit;
+    use std::os::fd::{AsRawFd, OwnedFd};
+
+    use rustix::net::{RecvAncillaryBuffer, RecvAncillaryMessage, RecvFlags, recvmsg};
+
+    let handover = |e: io::Error| ShellError::new(Layer::Supervisor, format!("the run: {e}"));
+    let mut stream = sys::take_inherited_stream(HANDOVER_FD).map_err(handover)?;
+    let mut space = [MaybeUninit::<u8>::uninit();
+        rustix::cmsg_space!(ScmRights(MAX_POOLED_BINDS + 1 + HANDED_STDIO))];
+    let mut ancillary = RecvAncillaryBuffer::new(&mut space);
+    let mut length = [0u8; 4];
+    let received = recvmsg(
+        &stream,
+        &mut [IoSliceMut::new(&mut length)],
+        &mut ancillary,
+        RecvFlags::CMSG_CLOEXEC,
+    )
+    .map_err(|e| handover(e.into()))?;
+    if received.bytes == 0 {
+        // Discarded before any run: nothing to report.
+        sys::exit_now(0);
+    }
+    let mut fds: Vec<OwnedFd> = Vec::new();
+    for message in ancillary.drain() {
+        if let RecvAncillaryMessage::ScmRights(rights) = message {
+            fds.extend(rights);
+        }
+    }
+    if received.flags.contains(rustix::net::ReturnFlags::CTRUNC) {
+        return Err(handover(io::Error::other("too many descriptors")));
+    }
+    stream
+        .read_exact(&mut length[received.bytes..])
+        .map_err(handover)?;
+    let length = u32::from_le_bytes(length) as usize;
+    if length > MAX_PLAN {
+        return Err(handover(io::Error::other("the plan is too large")));
+    }
+    let mut bytes = vec![0u8; length];
+    stream.read_exact(&mut bytes).map_err(handover)?;
+    drop(stream);
+    let run: Handover =
+        serde_json::from_slice(&bytes).map_err(|e| handover(io::Error::other(e)))?;
+    let plan = run.plan;
+    if !plan.pooled
+        || plan.passed != Passed::Nothing
+        || plan.inbound
+        || plan.policy.root != prepared.policy.root
+        || plan.policy.limits.tmp_bytes != prepared.policy.limits.tmp_bytes
+    {
+        return Err(handover(io::Error::other(
+            "a run that does not fit the shell prepared for it",
+        )));
+    }
+    if fds.len() != HANDED_STDIO + run.trees.len() {
+        return Err(handover(io::Error::other(format!(
+            "{} descriptors for {} mount trees",
+            fds.len(),
+            run.trees.len()
+        ))));
+    }
+    let trees = fds.split_off(HANDED_STDIO);
+    for (fd, target) in fds.iter().zip([STDIN_FD, 1, 2]) {
+        sys::dup2_inherited(fd.as_raw_fd(), target).map_err(handover)?;
+    }
+    let trees: Vec<(i32, plan::TreeKind)> = trees
+        .iter()
+        .map(AsRawFd::as_raw_fd)
+        .zip(run.trees)
+        .collect();
+    plan::attach(&mut Real::default(), &plan.policy, &trees)?;
+    Ok(plan)
+}
+
 fn read_plan() -> io::Result<InitPlan> {
     let mut length = [0u8; 4];
     read_exact(CONTROL_FD, &mut length)?;
@@ -319,6 +436,10 @@ impl Syscall for Real {
         data: Option<&str>,
     ) -> io::Result<()> {
         sys::mount(source, target, fstype, flags, data)
+    }
+
+    fn attach(&mut self, tree: i32, target: &str) -> io::Result<()> {
+        sys::attach_tree(tree, target)
     }
 
     fn restrict_tree(&mut self, path: &str, set: u64) -> io::Result<()> {

@@ -36,7 +36,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use cgroup::{ShellUsage, running_shells};
-pub use supervisor::{Running, Stopper, host_ids, spawn, spawn_inbound, spawn_serving};
+pub use supervisor::{
+    Prepared, Running, Stopper, host_ids, prepare, spawn, spawn_inbound, spawn_serving,
+};
 
 /// The descriptor a workload started with [`spawn_serving`] has its listening
 /// socket at; its environment then has `LISTEN_FDS=1` (as systemd's socket
@@ -146,7 +148,7 @@ pub struct ShellPolicy {
 }
 
 /// The shell's root.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Root {
     /// Host system directories bound read-only at the same path on a tmpfs;

@@ -34,6 +34,20 @@ pub struct InitPlan {
     /// [`crate::Inbound`]); the workload never does.
     #[serde(default)]
     pub inbound: bool,
+    /// A shell prepared ahead ([`crate::prepare`]): the workspace and the
+    /// binds are not opened by init but handed to the reaper with the run
+    /// ([`attach`]), and the root is made read-only only then.
+    #[serde(default)]
+    pub pooled: bool,
+}
+
+/// What a mount tree handed to a pooled shell's reaper is: a mount point
+/// of the same kind is made for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TreeKind {
+    Dir,
+    File,
 }
 
 /// Descriptors the workload inherits beyond its standard streams.
@@ -92,6 +106,9 @@ pub trait Syscall {
         flags: u64,
         data: Option<&str>,
     ) -> io::Result<()>;
+    /// Attaches the detached mount tree `tree` (a descriptor from
+    /// `open_tree(OPEN_TREE_CLONE)`, made outside) at `target`.
+    fn attach(&mut self, tree: i32, target: &str) -> io::Result<()>;
     /// Sets `MOUNT_ATTR_*` on the mount at `path` and every mount beneath
     /// it, clearing nothing (so what the host set, and a user namespace may
     /// not clear, stays).
@@ -147,14 +164,20 @@ struct Sources {
     system: Vec<(String, Opened)>,
     /// The image's root directory, for [`Root::Image`].
     image: Option<Opened>,
-    workspace: Opened,
+    /// `None` in a pooled shell: the workspace and the binds come later.
+    workspace: Option<Opened>,
     protected: Vec<(String, Opened)>,
     binds: Vec<(String, Opened, bool)>,
     devices: Vec<(String, Opened)>,
 }
 
-/// Opens every host path the shell will be given.
-fn open_sources(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<Sources, ShellError> {
+/// Opens every host path the shell will be given (a pooled shell's
+/// workspace and binds later, see [`attach`]).
+fn open_sources(
+    sys: &mut impl Syscall,
+    policy: &ShellPolicy,
+    pooled: bool,
+) -> Result<Sources, ShellError> {
     let mut open = |path: &Path, follow: bool| {
         sys.open(&text(path), follow)
             .map_err(|e| ShellError::new(Layer::Mounts, format!("{}: {e}", path.display())))
@@ -171,16 +194,19 @@ fn open_sources(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<Sources,
         // there names.
         Root::Image(dir) => image = Some(open(dir, false)?),
     }
-    let workspace = open(&policy.workspace, true)?;
+    let mut workspace = None;
     let mut protected = Vec::new();
-    for path in &policy.protected {
+    let mut binds = Vec::new();
+    if !pooled {
+        workspace = Some(open(&policy.workspace, true)?);
+    }
+    for path in policy.protected.iter().filter(|_| !pooled) {
         // Not followed: a symlink here was made by whatever ran in this
         // workspace before, and following it would bind a file of its choosing.
         let opened = open(&policy.workspace.join(path), false)?;
         protected.push((text(&Path::new("/workspace").join(path)), opened));
     }
-    let mut binds = Vec::new();
-    for bind in &policy.binds {
+    for bind in policy.binds.iter().filter(|_| !pooled) {
         binds.push((text(&bind.inside), open(&bind.host, true)?, bind.writable));
     }
     let mut devices = Vec::new();
@@ -234,7 +260,7 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
     // Opened in the new mount namespace (a bind source must be in it), and
     // while this process is still the host's root by uid, which can walk the
     // host's private directories as their owner.
-    let sources = open_sources(sys, policy)?;
+    let sources = open_sources(sys, policy, plan.pooled)?;
     sys.set_uid(INSIDE_ID)
         .map_err(fail(Layer::UserMap, "becoming the shell's id"))?;
     sys.set_hostname("hardshell")
@@ -264,7 +290,9 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
             opened => bind(sys, opened, inside, false)?,
         }
     }
-    bind(sys, &sources.workspace, "/workspace", true)?;
+    if let Some(workspace) = &sources.workspace {
+        bind(sys, workspace, "/workspace", true)?;
+    }
     for (inside, opened) in &sources.protected {
         if matches!(opened, Opened::Dir(_) | Opened::File(_)) {
             bind(sys, opened, inside, false)?;
@@ -321,8 +349,9 @@ pub fn enter(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> 
     Ok(())
 }
 
-/// The reaper, pid 1 of the new pid namespace, before it forks the workload.
-pub fn pivot(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<(), ShellError> {
+/// The reaper, pid 1 of the new pid namespace, before it forks the workload
+/// (a pooled shell's: before it waits for its run, see [`attach`]).
+pub fn pivot(sys: &mut impl Syscall, plan: &InitPlan) -> Result<(), ShellError> {
     use hardshell_sandbox_sys as sys_;
     let mounts = Layer::Mounts;
     sys.parent_death_signal()
@@ -345,6 +374,17 @@ pub fn pivot(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<(), ShellEr
     sys.detach(".")
         .map_err(fail(mounts, "detaching the host"))?;
     sys.chdir("/").map_err(fail(mounts, "chdir"))?;
+    // A pooled shell's workspace and binds need their mount points first.
+    if !plan.pooled {
+        read_only_root(sys, &plan.policy)?;
+    }
+    sys.loopback_up().map_err(at(Layer::Network))?;
+    Ok(())
+}
+
+/// The shell's `/`, read-only from here on.
+fn read_only_root(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<(), ShellError> {
+    use hardshell_sandbox_sys as sys_;
     match policy.root {
         Root::Host(_) => sys.mount(
             None,
@@ -364,8 +404,78 @@ pub fn pivot(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<(), ShellEr
             None,
         ),
     }
-    .map_err(fail(mounts, "read-only root"))?;
-    sys.loopback_up().map_err(at(Layer::Network))?;
+    .map_err(fail(Layer::Mounts, "read-only root"))
+}
+
+/// A pooled shell's reaper, once its run is handed over: the workspace at
+/// `/workspace` and each of the policy's binds at its place, from the mount
+/// trees the supervisor cloned (`trees`: the workspace's, then one per bind,
+/// in order), each restricted as a cold shell's bind is; the protected paths
+/// over themselves, read-only; then the root read-only, as [`pivot`] leaves
+/// a cold shell's.
+///
+/// The trees come from the host's mount namespace, not copied into this
+/// one, so the kernel does not lock them to it: this process could unmount
+/// them again. Nothing after it can: the workload has no capability, and
+/// seccomp refuses every mount call.
+pub fn attach(
+    sys: &mut impl Syscall,
+    policy: &ShellPolicy,
+    trees: &[(i32, TreeKind)],
+) -> Result<(), ShellError> {
+    if trees.len() != policy.binds.len() + 1 {
+        return Err(ShellError::new(
+            Layer::Supervisor,
+            format!(
+                "{} mount trees handed over for a workspace and {} binds",
+                trees.len(),
+                policy.binds.len()
+            ),
+        ));
+    }
+    let places = std::iter::once(("/workspace".to_owned(), Access::Writable)).chain(
+        policy.binds.iter().map(|bind| {
+            let access = if bind.writable {
+                Access::Writable
+            } else {
+                Access::ReadOnly
+            };
+            (text(&bind.inside), access)
+        }),
+    );
+    for ((inside, access), (tree, kind)) in places.zip(trees) {
+        let fail = |what: &str| {
+            let what = format!("{what} {inside}");
+            move |e: io::Error| ShellError::new(Layer::Mounts, format!("{what}: {e}"))
+        };
+        match kind {
+            TreeKind::Dir => sys.make_dir(&inside),
+            TreeKind::File => sys.make_file(&inside),
+        }
+        .map_err(fail("mount point"))?;
+        sys.attach(*tree, &inside).map_err(fail("attaching"))?;
+        sys.restrict_tree(&inside, access.attributes())
+            .map_err(fail("restricting"))?;
+        if inside == "/workspace" {
+            protect(sys, policy)?;
+        }
+    }
+    read_only_root(sys, policy)
+}
+
+/// A pooled shell's protected paths, bound read-only over themselves in
+/// the workspace just attached; as in a cold shell, a final symlink is not
+/// followed and a missing path is left alone.
+fn protect(sys: &mut impl Syscall, policy: &ShellPolicy) -> Result<(), ShellError> {
+    for path in &policy.protected {
+        let inside = text(&Path::new("/workspace").join(path));
+        let opened = sys
+            .open(&inside, false)
+            .map_err(|e| ShellError::new(Layer::Mounts, format!("{inside}: {e}")))?;
+        if matches!(opened, Opened::Dir(_) | Opened::File(_)) {
+            bind_at(sys, &opened, &inside, &inside, Access::ReadOnly)?;
+        }
+    }
     Ok(())
 }
 
@@ -548,19 +658,30 @@ fn bind_as(
     inside: &str,
     access: Access,
 ) -> Result<(), ShellError> {
+    bind_at(sys, opened, &format!("{NEW_ROOT}{inside}"), inside, access)
+}
+
+/// [`bind_as`] at `target`, a path as this process sees it (`inside` names
+/// it in errors).
+fn bind_at(
+    sys: &mut impl Syscall,
+    opened: &Opened,
+    target: &str,
+    inside: &str,
+    access: Access,
+) -> Result<(), ShellError> {
     use hardshell_sandbox_sys as sys_;
     let fail = |what: &str| {
         let what = format!("{what} {inside}");
         move |e: io::Error| ShellError::new(Layer::Mounts, format!("{what}: {e}"))
     };
-    let target = format!("{NEW_ROOT}{inside}");
     let fd = match opened {
         Opened::Dir(fd) => {
-            sys.make_dir(&target).map_err(fail("mount point"))?;
+            sys.make_dir(target).map_err(fail("mount point"))?;
             fd
         }
         Opened::File(fd) => {
-            sys.make_file(&target).map_err(fail("mount point"))?;
+            sys.make_file(target).map_err(fail("mount point"))?;
             fd
         }
         Opened::Missing | Opened::Symlink(_) => {
@@ -573,22 +694,29 @@ fn bind_as(
     let source = format!("/proc/self/fd/{fd}");
     sys.mount(
         Some(&source),
-        &target,
+        target,
         None,
         sys_::MS_BIND | sys_::MS_REC,
         None,
     )
     .map_err(fail("binding"))?;
-    let set = match access {
-        Access::ReadOnly => {
-            sys_::MOUNT_ATTR_NOSUID | sys_::MOUNT_ATTR_NODEV | sys_::MOUNT_ATTR_RDONLY
-        }
-        Access::Writable => sys_::MOUNT_ATTR_NOSUID | sys_::MOUNT_ATTR_NODEV,
-        Access::Device => sys_::MOUNT_ATTR_NOSUID,
-    };
-    sys.restrict_tree(&target, set)
+    sys.restrict_tree(target, access.attributes())
         .map_err(fail("restricting"))?;
     Ok(())
+}
+
+impl Access {
+    /// The `MOUNT_ATTR_*` a bind of this access gets.
+    fn attributes(self) -> u64 {
+        use hardshell_sandbox_sys as sys_;
+        match self {
+            Access::ReadOnly => {
+                sys_::MOUNT_ATTR_NOSUID | sys_::MOUNT_ATTR_NODEV | sys_::MOUNT_ATTR_RDONLY
+            }
+            Access::Writable => sys_::MOUNT_ATTR_NOSUID | sys_::MOUNT_ATTR_NODEV,
+            Access::Device => sys_::MOUNT_ATTR_NOSUID,
+        }
+    }
 }
 
 fn text(path: &Path) -> String {

@@ -11,8 +11,11 @@ use hardshell_sandbox_sys as sys;
 use tracing::Instrument;
 
 use crate::cgroup::Cgroup;
-use crate::init::{EXEC_FD, INBOUND_FD, LISTENER_FD, REPORT_FD, Report, STDIN_FD};
+use crate::init::{EXEC_FD, HANDOVER_FD, INBOUND_FD, LISTENER_FD, REPORT_FD, Report, STDIN_FD};
 use crate::plan::{InitPlan, Passed};
+mod prepared;
+pub use prepared::{Prepared, prepare};
+
 use crate::{
     Ended, ExitReport, HOST_ID_WHEN_ROOT, INSIDE_ID, Io, Launcher, Layer, ShellError, ShellPolicy,
     Status, Stdio,
@@ -132,6 +135,35 @@ async fn spawn_checked(
     io: Io,
     handed: Handed<'_>,
 ) -> Result<Running, ShellError> {
+    let (host_uid, host_gid) = host_ids();
+    give_writable(policy)?;
+    let cgroup = Arc::new(Cgroup::create(&policy.name, &policy.limits)?);
+    let ids = (host_uid, host_gid);
+    let plan = InitPlan {
+        policy: policy.clone(),
+        argv: argv.to_vec(),
+        host_gid,
+        passed: match handed.listener {
+            Some(_) => Passed::Listener,
+            None => Passed::Nothing,
+        },
+        inbound: handed.inbound.is_some(),
+        pooled: false,
+    };
+    match start(launcher, &plan, io, handed, Mode::Cold, &cgroup, ids).await {
+        Ok(launched) => Ok(launched.running(&cgroup, policy.limits.wall_clock)),
+        Err(e) => {
+            // A shell that failed to start may have forked already: its
+            // failure is reported once nothing of it is left either.
+            removed(cgroup).await;
+            Err(e)
+        }
+    }
+}
+
+/// Checks the workspace is a directory, and gives what the shell's
+/// processes must write to them: they are the unprivileged host id.
+fn give_writable(policy: &ShellPolicy) -> Result<(), ShellError> {
     if !policy.workspace.is_dir() {
         return Err(ShellError::new(
             Layer::Mounts,
@@ -143,8 +175,6 @@ async fn spawn_checked(
     }
     let (host_uid, host_gid) = host_ids();
     if sys::ids().0 == 0 {
-        // The shell's processes are the unprivileged host id; what they must
-        // write is given to it.
         let writable = std::iter::once(&policy.workspace)
             .chain(policy.binds.iter().filter(|b| b.writable).map(|b| &b.host));
         for path in writable {
@@ -156,17 +186,7 @@ async fn spawn_checked(
             })?;
         }
     }
-    let cgroup = Arc::new(Cgroup::create(&policy.name, &policy.limits)?);
-    let ids = (host_uid, host_gid);
-    match start(launcher, policy, argv, io, handed, &cgroup, ids).await {
-        Ok(running) => Ok(running),
-        Err(e) => {
-            // A shell that failed to start may have forked already: its
-            // failure is reported once nothing of it is left either.
-            removed(cgroup).await;
-            Err(e)
-        }
-    }
+    Ok(())
 }
 
 /// The host uid and gid a shell's processes run as: a dedicated one when
@@ -184,15 +204,36 @@ fn supervisor(what: &str) -> impl Fn(std::io::Error) -> ShellError {
     move |e| ShellError::new(Layer::Supervisor, format!("{what}: {e}"))
 }
 
+/// What [`start`] is asked to start.
+#[derive(Clone, Copy)]
+enum Mode<'a> {
+    /// A shell that runs its command now.
+    Cold,
+    /// A shell prepared ahead: its reaper waits for its run on this socket
+    /// (see [`prepared`]).
+    Pooled(std::os::fd::BorrowedFd<'a>),
+}
+
+/// A started init process, before what it runs is known to have started.
+struct Launched {
+    child: tokio::process::Child,
+    pid: u32,
+    control: std::io::PipeWriter,
+    report: BufReader<std::fs::File>,
+    /// Open while the shell's exec pipe is (a pooled shell's, until its
+    /// workload's exec).
+    exec: Option<std::io::PipeReader>,
+}
+
 async fn start(
     launcher: &Launcher,
-    policy: &ShellPolicy,
-    argv: &[String],
+    plan: &InitPlan,
     io: Io,
     handed: Handed<'_>,
+    mode: Mode<'_>,
     cgroup: &Arc<Cgroup>,
     (host_uid, host_gid): (u32, u32),
-) -> Result<Running, ShellError> {
+) -> Result<Launched, ShellError> {
     let (control_read, mut control_write) = std::io::pipe().map_err(supervisor("pipe"))?;
     let (report_read, report_write) = std::io::pipe().map_err(supervisor("pipe"))?;
     let (mut exec_read, exec_write) = std::io::pipe().map_err(supervisor("pipe"))?;
@@ -202,7 +243,7 @@ async fn start(
             OwnedFd::from(std::fs::File::open("/dev/null").map_err(supervisor("/dev/null"))?)
         }
     };
-    // Numbered above the targets, so no dup2 onto 3-5 clobbers a source.
+    // Numbered above the targets, so no dup2 onto 3-8 clobbers a source.
     let high = |fd: &dyn AsFd| sys::dup_above(fd.as_fd(), 10).map_err(supervisor("dup"));
     let mut passed = vec![
         (high(&report_write)?, REPORT_FD),
@@ -214,6 +255,9 @@ async fn start(
     }
     if let Some(inbound) = handed.inbound {
         passed.push((high(&inbound)?, INBOUND_FD));
+    }
+    if let Mode::Pooled(handover) = mode {
+        passed.push((high(&handover)?, HANDOVER_FD));
     }
     drop((report_write, exec_write, stdin));
     let mut command = std::process::Command::new(&launcher.program);
@@ -247,18 +291,8 @@ async fn start(
         .id()
         .ok_or_else(|| ShellError::new(Layer::Supervisor, "the init process is gone"))?;
     let joining = cgroup.clone();
-
-    let plan = serde_json::to_vec(&InitPlan {
-        policy: policy.clone(),
-        argv: argv.to_vec(),
-        host_gid,
-        passed: match handed.listener {
-            Some(_) => Passed::Listener,
-            None => Passed::Nothing,
-        },
-        inbound: handed.inbound.is_some(),
-    })
-    .map_err(|e| ShellError::new(Layer::Supervisor, e))?;
+    let pooled = matches!(mode, Mode::Pooled(_));
+    let plan = serde_json::to_vec(plan).map_err(|e| ShellError::new(Layer::Supervisor, e))?;
     let handshake = tokio::task::spawn_blocking(move || {
         let mut report = BufReader::new(std::fs::File::from(OwnedFd::from(report_read)));
         let mut write_plan = || -> std::io::Result<()> {
@@ -280,14 +314,28 @@ async fn start(
             joining.add(pid)?;
             let _ = control_write.write_all(b"c");
         }
-        let mut failure = String::new();
-        let _ = exec_read.read_to_string(&mut failure);
-        if let Some(line) = failure.lines().next() {
-            return Err(
-                serde_json::from_str::<ShellError>(line).unwrap_or_else(|_| {
-                    ShellError::new(Layer::Supervisor, format!("unreadable failure: {line}"))
-                }),
-            );
+        if pooled && unshared {
+            // The exec pipe stays open until the run: the shell is ready
+            // once init has forked the reaper and the reaper has pivoted.
+            let (mut pid1, mut ready) = (false, false);
+            while !(pid1 && ready) {
+                match read_report(&mut report) {
+                    Some(Report::Pid1(_)) => pid1 = true,
+                    Some(Report::Ready) => ready = true,
+                    _ => {
+                        return Err(failure(&mut exec_read).unwrap_or_else(|| {
+                            ShellError::new(
+                                Layer::Supervisor,
+                                "the shell ended before it was ready",
+                            )
+                        }));
+                    }
+                }
+            }
+            return Ok((report, control_write, Some(exec_read)));
+        }
+        if let Some(failure) = failure(&mut exec_read) {
+            return Err(failure);
         }
         if !unshared {
             return Err(ShellError::new(
@@ -296,7 +344,7 @@ async fn start(
             ));
         }
         match read_report(&mut report) {
-            Some(Report::Pid1(_)) => Ok((report, control_write)),
+            Some(Report::Pid1(_)) => Ok((report, control_write, None)),
             _ => Err(ShellError::new(
                 Layer::Supervisor,
                 "the init process did not report the shell's pid 1",
@@ -304,36 +352,66 @@ async fn start(
         }
     });
     let mut child = child;
-    let (report, control) = match tokio::time::timeout(START_TIMEOUT, handshake).await {
-        Ok(Ok(Ok(started))) => started,
-        Ok(Ok(Err(e))) => {
+    let (report, control, exec) = match started_within(handshake).await {
+        Ok(started) => started,
+        Err(e) => {
             let _ = child.kill().await;
             return Err(e);
         }
-        Ok(Err(e)) => {
-            let _ = child.kill().await;
-            return Err(ShellError::new(Layer::Supervisor, e));
-        }
-        Err(_) => {
-            let _ = child.kill().await;
-            return Err(ShellError::new(
-                Layer::Supervisor,
-                "the shell did not start within 30 s",
-            ));
-        }
     };
-    Ok(Running {
+    Ok(Launched {
         child,
         pid,
+        control,
         report,
-        _control: control,
-        cgroup: cgroup.clone(),
-        started: Instant::now(),
-        wall_clock: policy.limits.wall_clock,
-        terminated: Arc::new(AtomicBool::new(false)),
-        // Called inside spawn_inner's `shell` span.
-        span: tracing::Span::current(),
+        exec,
     })
+}
+
+/// What a blocking step of a start gave, or a [`ShellError`] if it failed
+/// or took longer than [`START_TIMEOUT`].
+async fn started_within<T>(
+    step: tokio::task::JoinHandle<Result<T, ShellError>>,
+) -> Result<T, ShellError> {
+    match tokio::time::timeout(START_TIMEOUT, step).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(e)) => Err(ShellError::new(Layer::Supervisor, e)),
+        Err(_) => Err(ShellError::new(
+            Layer::Supervisor,
+            "the shell did not start within 30 s",
+        )),
+    }
+}
+
+/// Reads the exec pipe to its end (every holder closed it: the workload
+/// by its exec, or the shell by ending): the layer that failed, if one did.
+fn failure(exec: &mut std::io::PipeReader) -> Option<ShellError> {
+    let mut failure = String::new();
+    let _ = exec.read_to_string(&mut failure);
+    let line = failure.lines().next()?;
+    Some(
+        serde_json::from_str::<ShellError>(line).unwrap_or_else(|_| {
+            ShellError::new(Layer::Supervisor, format!("unreadable failure: {line}"))
+        }),
+    )
+}
+
+impl Launched {
+    /// The shell, running from now on.
+    fn running(self, cgroup: &Arc<Cgroup>, wall_clock: Option<Duration>) -> Running {
+        Running {
+            child: self.child,
+            pid: self.pid,
+            report: self.report,
+            _control: self.control,
+            cgroup: cgroup.clone(),
+            started: Instant::now(),
+            wall_clock,
+            terminated: Arc::new(AtomicBool::new(false)),
+            // Called inside the `shell` span.
+            span: tracing::Span::current(),
+        }
+    }
 }
 
 fn stdio(stdio: Stdio) -> std::process::Stdio {

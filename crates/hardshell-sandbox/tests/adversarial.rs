@@ -13,8 +13,48 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Shell, policy, run};
+use common::{Output, Shell, policy};
 use hardshell_sandbox::{Bind, ShellPolicy};
+
+/// Each attack is tried twice: in a shell started for it, and in one
+/// prepared ahead and handed the run (`hardshell_sandbox::prepare`).
+#[derive(Clone, Copy)]
+enum Mode {
+    Cold,
+    Pooled,
+}
+
+async fn run(mode: Mode, policy: &ShellPolicy, argv: &[&str]) -> Output {
+    match mode {
+        Mode::Cold => common::run(policy, argv).await,
+        Mode::Pooled => common::run_pooled(policy, policy, argv).await,
+    }
+}
+
+/// `#[tokio::test]`s named `cold` and `pooled` in a module named after each
+/// attack, each calling it in its mode.
+macro_rules! in_both_modes {
+    ($($attack:ident),* $(,)?) => {$(
+        mod $attack {
+            #[tokio::test]
+            async fn cold() {
+                super::$attack(super::Mode::Cold).await;
+            }
+            #[tokio::test]
+            async fn pooled() {
+                super::$attack(super::Mode::Pooled).await;
+            }
+        }
+    )*};
+}
+
+in_both_modes!(
+    seccomp_refuses_the_kernel_surface_a_shell_never_needs,
+    the_host_file_system_is_out_of_reach,
+    read_only_paths_and_the_agents_own_files_cannot_be_changed,
+    nothing_leaves_by_the_network_and_a_host_canary_hears_nothing,
+    filling_the_disk_stops_at_the_limits,
+);
 
 fn with_probe(shell: &Shell) -> ShellPolicy {
     let mut policy = policy(shell);
@@ -36,11 +76,11 @@ fn package_dir() -> std::path::PathBuf {
 }
 
 /// Runs probe cases; `case -> outcome` (`denied EPERM`, `ALLOWED`, ...).
-async fn probe(cases: &[&str]) -> BTreeMap<String, String> {
+async fn probe(mode: Mode, cases: &[&str]) -> BTreeMap<String, String> {
     let shell = Shell::new();
     let mut argv = vec!["python3", "/probe/probe.py"];
     argv.extend(cases);
-    let out = run(&with_probe(&shell), &argv).await;
+    let out = run(mode, &with_probe(&shell), &argv).await;
     assert_eq!(
         out.report.status,
         hardshell_sandbox::Status::Exited(0),
@@ -55,9 +95,8 @@ async fn probe(cases: &[&str]) -> BTreeMap<String, String> {
         .collect()
 }
 
-#[tokio::test]
-async fn seccomp_refuses_the_kernel_surface_a_shell_never_needs() {
-    let outcomes = probe(&["all"]).await;
+async fn seccomp_refuses_the_kernel_surface_a_shell_never_needs(mode: Mode) {
+    let outcomes = probe(mode, &["all"]).await;
     let expect = |case: &str, outcome: &str| {
         assert_eq!(
             outcomes.get(case).map(String::as_str),
@@ -122,8 +161,7 @@ async fn seccomp_refuses_the_kernel_surface_a_shell_never_needs() {
     assert!(outcomes["dns"].starts_with("denied"), "{outcomes:#?}");
 }
 
-#[tokio::test]
-async fn the_host_file_system_is_out_of_reach() {
+async fn the_host_file_system_is_out_of_reach(mode: Mode) {
     let shell = Shell::new();
     std::fs::write(shell.dir.path().join("secret.txt"), "host secret\n").unwrap();
     let host_dir = shell.dir.path().display().to_string();
@@ -136,7 +174,7 @@ async fn the_host_file_system_is_out_of_reach() {
          ln -s {host_dir}/secret.txt /workspace/link; cat /workspace/link 2>&1; \
          cat /etc/shadow 2>&1 | head -c 200; echo"
     );
-    let out = run(&policy(&shell), &["/bin/bash", "-c", &script]).await;
+    let out = run(mode, &policy(&shell), &["/bin/bash", "-c", &script]).await;
     let text = &out.stdout;
     for absent in ["/root", "/home", "/var", "/srv", "/opt", "/run", &host_dir] {
         assert!(
@@ -157,8 +195,7 @@ async fn the_host_file_system_is_out_of_reach() {
     );
 }
 
-#[tokio::test]
-async fn read_only_paths_and_the_agents_own_files_cannot_be_changed() {
+async fn read_only_paths_and_the_agents_own_files_cannot_be_changed(mode: Mode) {
     let shell = Shell::new();
     std::fs::write(shell.workspace.join("AGENTS.md"), "be kind\n").unwrap();
     std::fs::create_dir_all(shell.workspace.join(".git/hooks")).unwrap();
@@ -183,7 +220,7 @@ async fn read_only_paths_and_the_agents_own_files_cannot_be_changed() {
         .iter()
         .map(|a| format!("if {a} 2>/dev/null; then echo 'CHANGED: {a}'; else echo 'refused'; fi\n"))
         .collect();
-    let out = run(&policy, &["/bin/bash", "-c", &script]).await;
+    let out = run(mode, &policy, &["/bin/bash", "-c", &script]).await;
     assert_eq!(
         out.stdout.lines().filter(|l| *l == "refused").count(),
         attempts.len(),
@@ -201,8 +238,7 @@ async fn read_only_paths_and_the_agents_own_files_cannot_be_changed() {
     );
 }
 
-#[tokio::test]
-async fn nothing_leaves_by_the_network_and_a_host_canary_hears_nothing() {
+async fn nothing_leaves_by_the_network_and_a_host_canary_hears_nothing(mode: Mode) {
     let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
     tcp.set_nonblocking(true).unwrap();
     let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -219,7 +255,7 @@ async fn nothing_leaves_by_the_network_and_a_host_canary_hears_nothing() {
          echo hi > /dev/tcp/10.0.0.1/80 && echo TCP-OUT; \
          tail -n +3 /proc/net/dev | cut -d: -f1"
     );
-    let out = run(&policy(&shell), &["/bin/bash", "-c", &script]).await;
+    let out = run(mode, &policy(&shell), &["/bin/bash", "-c", &script]).await;
     assert!(
         !out.stdout.contains("TCP-"),
         "{}\n{}",
@@ -253,13 +289,13 @@ async fn nothing_leaves_by_the_network_and_a_host_canary_hears_nothing() {
     );
 }
 
-#[tokio::test]
-async fn filling_the_disk_stops_at_the_limits() {
+async fn filling_the_disk_stops_at_the_limits(mode: Mode) {
     let shell = Shell::new();
     let mut policy = policy(&shell);
     policy.limits.tmp_bytes = 8 << 20;
     policy.limits.file_size_bytes = 4 << 20;
     let out = run(
+        mode,
         &policy,
         &[
             "/bin/bash",

@@ -172,6 +172,9 @@ impl Syscall for Recording {
             _ => Kind::Dir,
         })
     }
+    fn attach(&mut self, tree: i32, target: &str) -> io::Result<()> {
+        self.record(format!("attach {tree} {target}"))
+    }
     fn make_dir(&mut self, path: &str) -> io::Result<()> {
         self.record(format!("mkdir {path}"))
     }
@@ -268,12 +271,13 @@ fn plan() -> InitPlan {
         host_gid: 2_147_000_000,
         passed: Passed::Nothing,
         inbound: false,
+        pooled: false,
     }
 }
 
 fn all_three(sys: &mut Recording, plan: &InitPlan) -> crate::ShellError {
     enter(sys, plan).unwrap();
-    pivot(sys, &plan.policy).unwrap();
+    pivot(sys, plan).unwrap();
     contain(sys, plan)
 }
 
@@ -441,7 +445,7 @@ fn a_layer_that_fails_stops_the_start_and_is_named() {
             ..Recording::default()
         };
         let plan = plan();
-        let error = match enter(&mut sys, &plan).and_then(|()| pivot(&mut sys, &plan.policy)) {
+        let error = match enter(&mut sys, &plan).and_then(|()| pivot(&mut sys, &plan)) {
             Err(e) => e,
             Ok(()) => contain(&mut sys, &plan),
         };
@@ -593,4 +597,48 @@ fn a_host_root_binds_no_port_and_an_inbound_port_is_the_only_one() {
     assert!(super::fs_rules(&plan.policy).bind_ports.is_empty());
     let plan = image_plan();
     assert_eq!(super::fs_rules(&plan.policy).bind_ports, [8080]);
+}
+
+#[test]
+fn a_pooled_shell_gets_its_workspace_and_binds_at_the_run_then_a_read_only_root() {
+    let mut sys = Recording::default();
+    let mut plan = plan();
+    plan.pooled = true;
+    enter(&mut sys, &plan).unwrap();
+    pivot(&mut sys, &plan).unwrap();
+    // Nothing of the run is opened or bound ahead, and the root stays
+    // writable for the mount points.
+    for call in &sys.calls {
+        assert!(!call.contains("/srv/"), "{call}: {:#?}", sys.calls);
+        assert!(call != "mount remount-ro - /", "{:#?}", sys.calls);
+    }
+    sys.calls.clear();
+    super::attach(
+        &mut sys,
+        &plan.policy,
+        &[(40, super::TreeKind::Dir), (41, super::TreeKind::Dir)],
+    )
+    .unwrap();
+    sys.before("mkdir /workspace", "attach 40 /workspace");
+    sys.before("attach 40 /workspace", "restrict-rw /workspace");
+    // Protected paths over themselves, inside the workspace just attached; a
+    // symlink or a missing one is left alone.
+    sys.before("attach 40 /workspace", "open /workspace/AGENTS.md");
+    assert!(
+        sys.calls
+            .iter()
+            .any(|c| c.starts_with("mount bind /workspace/AGENTS.md /workspace/AGENTS.md")),
+        "{:#?}",
+        sys.calls
+    );
+    assert!(
+        !sys.calls
+            .iter()
+            .any(|c| c.contains("mount bind /workspace/link.md"))
+    );
+    sys.before("mkdir /run/hardshell", "attach 41 /run/hardshell");
+    sys.before("attach 41 /run/hardshell", "mount remount-ro - /");
+    // The trees must match the binds one for one.
+    let error = super::attach(&mut sys, &plan.policy, &[(40, super::TreeKind::Dir)]).unwrap_err();
+    assert_eq!(error.layer, Layer::Supervisor, "{error}");
 }

@@ -208,3 +208,45 @@ pub fn cgroups_named(name: &str) -> Vec<PathBuf> {
     }
     found
 }
+
+/// Runs `argv` under `policy` in `prepared`, a shell prepared ahead.
+pub async fn try_run_in(
+    prepared: hardshell_sandbox::Prepared,
+    policy: &ShellPolicy,
+    argv: &[&str],
+) -> Result<Output, ShellError> {
+    let (out_read, out_write) = std::io::pipe().unwrap();
+    let (err_read, err_write) = std::io::pipe().unwrap();
+    let io = Io {
+        stdin: Stdio::Null,
+        stdout: Stdio::Fd(OwnedFd::from(out_write)),
+        stderr: Stdio::Fd(OwnedFd::from(err_write)),
+    };
+    let captured = Captured::new(out_read, err_read);
+    let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
+    let running = prepared.run(policy, &argv, io).await?;
+    let report = running.wait().await.unwrap();
+    let (stdout, stderr) = tokio::task::spawn_blocking(|| captured.collect())
+        .await
+        .unwrap();
+    Ok(Output {
+        report,
+        stdout,
+        stderr,
+    })
+}
+
+/// A shell prepared ahead under `template`, then `argv` run in it under
+/// `policy`.
+pub async fn run_pooled(template: &ShellPolicy, policy: &ShellPolicy, argv: &[&str]) -> Output {
+    let prepared = hardshell_sandbox::prepare(&launcher(), template)
+        .await
+        .unwrap();
+    try_run_in(prepared, policy, argv).await.unwrap()
+}
+
+/// Whether process `pid` is gone (or a zombie nobody waits for).
+pub fn gone(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"))
+}
