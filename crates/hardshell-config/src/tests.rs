@@ -797,6 +797,11 @@ fn shell_limits_must_be_positive() {
     }
     assert_eq!(config.config.shell.workspace_mb, 1024);
     assert_eq!(config.config.shell.workspace_inodes, 65536);
+    // The exec pool: on by default, off at 0, bounded.
+    assert_eq!(config.config.shell.pool, 2);
+    assert_eq!(parse("[shell]\npool = 0\n").unwrap().config.shell.pool, 0);
+    assert_eq!(parse("[shell]\npool = 8\n").unwrap().config.shell.pool, 8);
+    assert_eq!(key_of(parse("[shell]\npool = 9\n")), "shell.pool");
     parse("[shell]\nworkspace_mb = 16\nworkspace_inodes = 16384\n").unwrap();
     for text in [
         "[shell]\nworkspace_mb = 15\n",

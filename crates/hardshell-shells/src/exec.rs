@@ -25,6 +25,7 @@ use hardshell_exec::{ShellRun, ToolShell, ToolShellError};
 
 use crate::listener::RunBroker;
 use crate::policy;
+use crate::pool::ShellPool;
 use crate::workspaces::SessionWorkspaces;
 
 /// Runs commands in real shells (see `hardshell-sandbox`).
@@ -42,6 +43,8 @@ pub struct SandboxShell {
     /// The egress CA's certificate and bundle, given to every shell with a
     /// way out, so the broker's inspected tunnels are trusted.
     trust: Option<Arc<TrustFiles>>,
+    /// Shells prepared ahead (none unless [`SandboxShell::with_pool`]).
+    pool: ShellPool,
 }
 
 impl SandboxShell {
@@ -66,14 +69,28 @@ impl SandboxShell {
         at_once: usize,
         tmp_bytes: u64,
     ) -> Self {
+        let launcher = Arc::new(launcher);
         Self {
-            launcher: Arc::new(launcher),
+            pool: ShellPool::new(launcher.clone(), 0, Duration::ZERO),
+            launcher,
             workspaces,
             slots: Arc::new(Semaphore::new(at_once.max(1))),
             tmp_bytes,
             egress: None,
             trust: None,
         }
+    }
+
+    /// Keeps up to `size` shells prepared ahead while commands run, each
+    /// ended after `idle` without one (see [`crate::pool`]).
+    pub fn with_pool(mut self, size: usize, idle: Duration) -> Self {
+        self.pool = ShellPool::new(self.launcher.clone(), size, idle);
+        self
+    }
+
+    /// The pool of shells prepared ahead.
+    pub fn pool(&self) -> &ShellPool {
+        &self.pool
     }
 
     /// Gives each shell a way out: a listener of `broker`'s of its own, in a
@@ -175,8 +192,6 @@ impl SandboxShell {
         };
         // The session's volume, mounted at its first run and kept mounted.
         self.workspaces.mounted(&run.session).await?;
-        let (stdout, stdout_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
-        let (stderr, stderr_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
         let argv = [
             "/bin/bash".to_owned(),
             "--noprofile".to_owned(),
@@ -184,19 +199,21 @@ impl SandboxShell {
             "-c".to_owned(),
             run.command,
         ];
-        let io = Io {
-            stdin: Stdio::Null,
-            stdout: Stdio::Fd(OwnedFd::from(stdout_writer)),
-            stderr: Stdio::Fd(OwnedFd::from(stderr_writer)),
-        };
-        // The readers start first: a command that writes more than a pipe holds
-        // must not stall before anyone reads.
         let limit = run.max_output_bytes;
-        let stdout = tokio::task::spawn_blocking(move || read_capped(stdout, limit));
-        let stderr = tokio::task::spawn_blocking(move || read_capped(stderr, limit));
-        let running = hardshell_sandbox::spawn(&self.launcher, &policy, &argv, io)
-            .await
-            .map_err(|e| ToolShellError::Start(e.into()))?;
+        let started = match self.pool.take(&policy) {
+            Some(prepared) => match self.start(Some(prepared), &policy, &argv, limit).await? {
+                // The prepared shell was gone (killed, or its handover
+                // failed): the run starts cold, as it would without a pool.
+                // A layer that failed would fail there too, and says so.
+                Err(e) if e.layer == hardshell_sandbox::Layer::Supervisor => {
+                    tracing::warn!(error = %e, "a prepared exec shell failed; starting one cold");
+                    self.start(None, &policy, &argv, limit).await?
+                }
+                started => started,
+            },
+            None => self.start(None, &policy, &argv, limit).await?,
+        };
+        let (running, stdout, stderr) = started.map_err(|e| ToolShellError::Start(e.into()))?;
         let report = running
             .wait()
             .await
@@ -235,6 +252,42 @@ fn ending(report: &hardshell_sandbox::ExitReport) -> ExecEnd {
         (Ended::Exited, Status::Exited(_)) => ExecEnd::Exited,
     }
 }
+
+impl SandboxShell {
+    /// Starts `argv` under `policy`, in `prepared` if given, else in a new
+    /// shell; its output read as it comes, up to `limit` bytes a stream.
+    async fn start(
+        &self,
+        prepared: Option<hardshell_sandbox::Prepared>,
+        policy: &ShellPolicy,
+        argv: &[String],
+        limit: usize,
+    ) -> Result<Result<Started, hardshell_sandbox::ShellError>, ToolShellError> {
+        let (stdout, stdout_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
+        let (stderr, stderr_writer) = std::io::pipe().map_err(ToolShellError::Pipe)?;
+        let io = Io {
+            stdin: Stdio::Null,
+            stdout: Stdio::Fd(OwnedFd::from(stdout_writer)),
+            stderr: Stdio::Fd(OwnedFd::from(stderr_writer)),
+        };
+        // The readers start first: a command that writes more than a pipe holds
+        // must not stall before anyone reads.
+        let stdout = tokio::task::spawn_blocking(move || read_capped(stdout, limit));
+        let stderr = tokio::task::spawn_blocking(move || read_capped(stderr, limit));
+        let running = match prepared {
+            Some(prepared) => prepared.run(policy, argv, io).await,
+            None => hardshell_sandbox::spawn(&self.launcher, policy, argv, io).await,
+        };
+        Ok(running.map(|running| (running, stdout, stderr)))
+    }
+}
+
+/// A started run: the shell, and its output's readers.
+type Started = (hardshell_sandbox::Running, Captured, Captured);
+
+/// A stream's text, as read until its end: what was kept, and whether
+/// there was more.
+type Captured = tokio::task::JoinHandle<(String, bool)>;
 
 /// Gives `policy` its way out: a broker listener of the run's own, bound
 /// in (see [`policy::broker_way_out`]).

@@ -1,6 +1,7 @@
 //! The shells hardshell starts, and what each can see: the agent's shell
 //! (its policy; the binary's supervisor runs it), the `exec` tool's shells
-//! ([`SandboxShell`], one per command), each module's host process
+//! ([`SandboxShell`], one per command, a few prepared ahead in its
+//! [`pool`]), each module's host process
 //! ([`ModuleShells`], one shell per module), and the workload's shell (its policy,
 //! [`policy::workload()`]: an image run as hardshell's workload).
 //!
@@ -19,9 +20,11 @@ mod files;
 mod listener;
 mod module;
 pub mod policy;
+pub mod pool;
 mod workspaces;
 
 pub use browser::{BrowserLimits, BrowserShells};
 pub use exec::SandboxShell;
 pub use module::{MAX_SESSION_SHELLS, ModuleLimits, ModuleRunner, ModuleShells, ModuleSpec};
+pub use pool::ShellPool;
 pub use workspaces::SessionWorkspaces;

@@ -12,6 +12,8 @@ use crate::model::{Approval, S3, StorageBackend};
 /// `[exec] max_file_mb` at most: a file shared with or by the agent is held
 /// whole in the edge's memory.
 const MAX_FILE_MB: u64 = 1024;
+/// The most exec shells `[shell] pool` may keep prepared.
+const MAX_POOL: u32 = 8;
 
 impl LoadedConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
@@ -148,6 +150,12 @@ impl LoadedConfig {
             if value == 0 {
                 return Err(self.error_at(key, "must be at least 1"));
             }
+        }
+        if shell.pool > MAX_POOL {
+            return Err(self.error_at(
+                "shell.pool",
+                format!("must be at most {MAX_POOL}: each is a shell kept waiting"),
+            ));
         }
         // ext4's own floor, and at most one inode per KiB (mkfs.ext4 refuses more).
         if shell.workspace_mb < 16 {

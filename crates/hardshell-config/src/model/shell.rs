@@ -26,6 +26,12 @@ pub struct Shell {
     pub workspace_mb: u64,
     /// Files and directories each workspace may hold.
     pub workspace_inodes: u64,
+    /// Exec shells kept prepared ahead while the agent runs commands, so a
+    /// command does not wait for the kernel to make its shell (0: none, at
+    /// most 8). Each is two idle processes in namespaces of their own, made
+    /// after a run and ended after five minutes without one: at rest there
+    /// are none. They count toward `max_instances` only once running.
+    pub pool: u32,
 }
 
 impl Default for Shell {
@@ -38,6 +44,7 @@ impl Default for Shell {
             tmp_mb: 64,
             workspace_mb: 1024,
             workspace_inodes: 65536,
+            pool: 2,
         }
     }
 }

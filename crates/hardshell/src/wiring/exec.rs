@@ -65,7 +65,9 @@ async fn exec_service(
 ) -> anyhow::Result<ExecService> {
     let shell = &loaded.config.shell;
     let at_once = usize::try_from(shell.max_instances.saturating_sub(1).max(1)).unwrap_or(1);
-    let tool_shells = SandboxShell::over(launcher, workspaces, at_once, shell.tmp_mb << 20);
+    let pool = usize::try_from(shell.pool).unwrap_or(0);
+    let tool_shells = SandboxShell::over(launcher, workspaces, at_once, shell.tmp_mb << 20)
+        .with_pool(pool, hardshell_shells::pool::IDLE);
     let tool_shells = match egress_dir {
         Some(dir) => {
             let issuer = intercept.map(|i| i.issuer.clone() as Arc<dyn ResolvesServerCert>);
