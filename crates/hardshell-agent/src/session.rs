@@ -218,6 +218,18 @@ impl SessionStore {
         Ok(loaded.messages.split_off(skip))
     }
 
+    /// The session's newest `limit` messages now: what a message appended
+    /// next comes after. From the tail kept in memory when there is one,
+    /// as [`SessionStore::history_before`].
+    pub async fn history_now(
+        &self,
+        id: &SessionId,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, SessionError> {
+        let next = self.tail(id).map_or(u64::MAX, |tail| tail.next_seq);
+        self.history_before(id, next, limit).await
+    }
+
     /// The last `limit` messages before message `before`, oldest first: what
     /// a turn's prompt is built from once its user message is stored. Those
     /// never change (stored messages do not, and a log has no gaps), so a

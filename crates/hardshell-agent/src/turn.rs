@@ -5,8 +5,10 @@
 //! resumes the conversation where it stopped:
 //! 1. refuse an empty or oversized message before anything is stored;
 //! 2. wait for any other turn on the same session to finish;
-//! 3. store the user message, then tell the client `Accepted`;
-//! 4. ask the model, streaming its text to the client;
+//! 3. store the user message and, meanwhile, ask the model; tell the client
+//!    `Accepted` once the message is stored, and stream the model's text to
+//!    it only after that (a failed store drops the model call);
+//! 4. from the second step on, ask the model, streaming its text;
 //! 5. if it called tools: store its message, run the calls, store the results,
 //!    and go back to 4, at most `max_steps` times;
 //! 6. store the final reply and send `Done`.
@@ -34,6 +36,7 @@ use crate::{
 pub use hardshell_protocol::{
     ToolCallRecord, TurnEnd, TurnEvent, TurnFailure, TurnOutcome, TurnRefusal,
 };
+use sink::Held;
 pub use sink::TurnSink;
 
 use reply::{ReplyError, read_reply};
@@ -210,18 +213,8 @@ impl Agent {
         let _turn = lock.lock().await;
 
         let user = Message::user(user_text);
-        let user_seq =
-            self.sessions
-                .append(session, &user)
-                .await
-                .map_err(|e| TurnFailure::StoreMessage {
-                    detail: e.to_string(),
-                })?;
-        progress.user_seq = Some(user_seq);
-        sink.emit(TurnEvent::Accepted { seq: user_seq });
-
-        let earlier = self.earlier_history(session, user_seq).await;
-        let mut turn = vec![user];
+        let earlier = self.history_so_far(session).await;
+        let mut turn = vec![user.clone()];
         let circle = crate::Circle::of(session);
         let mut files = self.workspace.files().await;
         files.retain(|file| circle.reads_workspace_file(file.name));
@@ -231,24 +224,43 @@ impl Agent {
             &self.time_zone,
             self.tools.specs(),
         );
+        let request = |turn: &[Message]| ChatRequest {
+            system: Some(system.clone()),
+            messages: history::window(
+                &earlier,
+                turn,
+                self.config.history_messages + turn.len(),
+                self.config.history_chars,
+            ),
+            tools: self.tools.specs().to_vec(),
+            max_tokens: self.config.max_tokens,
+            temperature: self.config.temperature,
+        };
+
+        // The user message is stored while the model is asked: the client is
+        // told `Accepted` once it is durable, and hears nothing of the reply
+        // before. A store that fails ends the turn and drops the model call.
+        progress.steps = 1;
+        let (user_seq, first) = self
+            .store_while_asking(
+                session,
+                &user,
+                request(&turn),
+                sink,
+                (&mut progress.user_seq, &mut progress.usage),
+            )
+            .await?;
+        let mut first = Some(first?);
+
         let cx = ToolContext::new(session.clone(), user_seq);
         let mut strikes = tools::Strikes::default();
 
         for step in 1..=self.config.max_steps {
             progress.steps = step;
-            let request = ChatRequest {
-                system: Some(system.clone()),
-                messages: history::window(
-                    &earlier,
-                    &turn,
-                    self.config.history_messages + turn.len(),
-                    self.config.history_chars,
-                ),
-                tools: self.tools.specs().to_vec(),
-                max_tokens: self.config.max_tokens,
-                temperature: self.config.temperature,
+            let reply = match first.take() {
+                Some(reply) => reply,
+                None => self.ask(request(&turn), sink, &mut progress.usage).await?,
             };
-            let reply = self.ask(request, sink, &mut progress.usage).await?;
             let mut content = Vec::new();
             if !reply.text.is_empty() {
                 content.push(Content::Text {
@@ -295,6 +307,42 @@ impl Agent {
         })
     }
 
+    /// Stores the user message while the model is asked for the turn's
+    /// first reply: the stored message's number (in `user_seq` as soon as
+    /// it is known: a turn that times out later still says it) and that
+    /// reply. The client
+    /// is told `Accepted` once the message is stored, and hears nothing of
+    /// the reply before (see [`Held`]). A store that fails ends the turn and
+    /// drops the model call; a model call that fails first waits for the
+    /// store, so a stored message is acknowledged either way.
+    async fn store_while_asking(
+        &self,
+        session: &SessionId,
+        user: &Message,
+        request: ChatRequest,
+        sink: &mut dyn TurnSink,
+        (user_seq, usage): (&mut Option<u64>, &mut Usage),
+    ) -> Result<(u64, Result<reply::Reply, TurnFailure>), TurnFailure> {
+        let held = Held::new(sink);
+        let stored = async {
+            let seq = self.sessions.append(session, user).await.map_err(|e| {
+                TurnFailure::StoreMessage {
+                    detail: e.to_string(),
+                }
+            })?;
+            *user_seq = Some(seq);
+            held.open(seq);
+            Ok::<u64, TurnFailure>(seq)
+        };
+        let mut to_held = &held;
+        let asked = self.ask(request, &mut to_held, usage);
+        tokio::pin!(stored, asked);
+        tokio::select! {
+            seq = &mut stored => Ok((seq?, asked.await)),
+            reply = &mut asked => Ok((stored.await?, reply)),
+        }
+    }
+
     /// Asks the model, retrying once when it reports a failure the turn can go on
     /// from and nothing of the failed reply reached the client.
     async fn ask(
@@ -323,12 +371,13 @@ impl Agent {
         }
     }
 
-    /// The session's messages before this turn, repaired. Unreadable history is
-    /// not worth failing a turn over: the model then sees only this message.
-    async fn earlier_history(&self, session: &SessionId, user_seq: u64) -> Vec<Message> {
+    /// The session's messages so far (before this turn's), repaired.
+    /// Unreadable history is not worth failing a turn over: the model then
+    /// sees only this message.
+    async fn history_so_far(&self, session: &SessionId) -> Vec<Message> {
         match self
             .sessions
-            .history_before(session, user_seq, self.config.history_messages)
+            .history_now(session, self.config.history_messages)
             .await
         {
             Ok(stored) => history::repair(stored.into_iter().map(|m| m.message).collect()),

@@ -330,3 +330,31 @@ async fn a_reply_with_nothing_in_it_completes_without_storing_anything() {
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].message, Message::user("hi"));
 }
+
+#[tokio::test]
+async fn a_user_message_that_cannot_be_stored_ends_the_turn_and_nothing_of_the_reply_is_sent() {
+    // The model answers at once, while the message is being stored; the
+    // store fails (a directory where the session's log goes).
+    let fixture = Fixture::new(vec![text_reply("You should not see this")]).await;
+    let id = session("web-unstored");
+    let log = fixture
+        .store
+        .objects()
+        .join(".logs/agent/sessions/web-unstored/log");
+    std::fs::create_dir_all(&log).unwrap();
+    let (outcome, events) = fixture.turn(&id, "hello").await;
+    assert!(
+        matches!(
+            outcome.end,
+            TurnEnd::Failed(TurnFailure::StoreMessage { .. })
+        ),
+        "{:?}",
+        outcome.end
+    );
+    assert_eq!(outcome.user_seq, None);
+    // No `Accepted`, no text: only the failure.
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert!(failure_message(&events).is_some(), "{events:?}");
+    std::fs::remove_dir_all(&log).unwrap();
+    assert!(stored_roles(&fixture, &id).await.is_empty());
+}
