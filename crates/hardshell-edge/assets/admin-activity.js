@@ -14,7 +14,7 @@
 //                                     client_errors, server_errors}]}, oldest first
 //   GET /admin/egress                {decisions: [{shell, host, port, decision, count,
 //                                     last_at, reason}], records, complete, since}
-//   GET /admin/shells                {shells: [{cgroup, processes, memory_bytes, cpu_usec}]}
+//   GET /admin/shells                {shells: [{cgroup, processes, memory_bytes, cpu_usec, ready}]}
 //
 // A host and a reason are what a shell asked for or was told, and a shell may
 // be hostile: like everything from the server they are untrusted text, shown
@@ -301,8 +301,10 @@
     const from = shell && typeof shell === "object" ? shell : {};
     const row = element("tr");
     row.dataset.cgroup = String(from.cgroup ?? "");
+    // A shell prepared ahead for the next command: waiting, not running one.
+    const waiting = from.ready === true ? " (ready, waiting for a command)" : "";
     row.append(
-      cell("cgroup lead", null, textOf(from.cgroup ?? "?")),
+      cell("cgroup lead", null, textOf(from.cgroup ?? "?") + waiting),
       cell("processes num", "Processes", count(from.processes)),
       cell("memory num", "Memory", memory(from.memory_bytes)),
       cell("cpu num", "CPU time", cpu(from.cpu_usec)),

@@ -231,6 +231,14 @@ impl Cgroup {
     pub(crate) fn path(&self) -> &Path {
         &self.memory
     }
+
+    /// Its name under `hardshell/`, as [`running_shells`] lists it.
+    pub(crate) fn name(&self) -> String {
+        self.memory
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
 }
 
 /// Removes the cgroups of shells whose supervisor died without cleaning up
@@ -273,6 +281,9 @@ pub struct ShellUsage {
     pub memory_bytes: u64,
     /// CPU time used so far; `None` where the host does not account it.
     pub cpu_usec: Option<u64>,
+    /// A shell this process prepared ahead that waits for its run (its
+    /// processes are its init and reaper, idle).
+    pub ready: bool,
 }
 
 /// Every shell of this host's hardshell that has a process now, with what it
@@ -324,6 +335,7 @@ pub fn running_shells() -> Vec<ShellUsage> {
             .and_then(|text| text.trim().parse().ok())
             .unwrap_or(0);
         shells.push(ShellUsage {
+            ready: crate::supervisor::waiting(&name),
             cgroup: name,
             processes,
             memory_bytes,

@@ -14,6 +14,7 @@ use crate::cgroup::Cgroup;
 use crate::init::{EXEC_FD, HANDOVER_FD, INBOUND_FD, LISTENER_FD, REPORT_FD, Report, STDIN_FD};
 use crate::plan::{InitPlan, Passed};
 mod prepared;
+pub(crate) use prepared::waiting;
 pub use prepared::{Prepared, prepare};
 
 use crate::{

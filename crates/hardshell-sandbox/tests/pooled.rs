@@ -157,10 +157,31 @@ async fn protected_paths_and_binds_are_handed_over_with_their_access() {
 #[tokio::test]
 async fn the_runs_limits_replace_the_prepared_ones() {
     let shell = Shell::new();
-    let template = policy(&shell);
+    let mut template = policy(&shell);
+    template.name = "pool-limits".into();
+    // Once handed its run, a shell no longer waits.
+    let prepared = prepare(&launcher(), &template).await.unwrap();
+    let (running, _out) = {
+        let (out_read, out_write) = std::io::pipe().unwrap();
+        let io = hardshell_sandbox::Io {
+            stdin: hardshell_sandbox::Stdio::Null,
+            stdout: hardshell_sandbox::Stdio::Fd(out_write.into()),
+            stderr: hardshell_sandbox::Stdio::Null,
+        };
+        let argv = vec!["sleep".to_owned(), "30".to_owned()];
+        (prepared.run(&template, &argv, io).await.unwrap(), out_read)
+    };
+    let listed: Vec<_> = hardshell_sandbox::running_shells()
+        .into_iter()
+        .filter(|shell| shell.cgroup.starts_with("pool-limits-"))
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(!listed[0].ready, "{listed:?}");
+    running.terminate();
+    running.wait().await.unwrap();
     // Fewer processes than prepared with: the run's forks are refused at its
     // own limit, not the template's 64.
-    let mut fewer = policy(&shell);
+    let mut fewer = template.clone();
     fewer.limits.max_pids = 5;
     fewer.limits.memory_bytes = 128 << 20;
     let out = run_pooled(
@@ -176,7 +197,7 @@ async fn the_runs_limits_replace_the_prepared_ones() {
     assert!(out.report.pids_limit_hit, "{out:?}");
     // More memory than prepared with (cgroup v1 takes the memory-and-swap
     // limit first then): the run starts and a 300 MiB allocation fits.
-    let mut more = policy(&shell);
+    let mut more = template.clone();
     more.limits.memory_bytes = 512 << 20;
     let out = run_pooled(
         &template,
@@ -190,7 +211,7 @@ async fn the_runs_limits_replace_the_prepared_ones() {
     .await;
     assert_eq!(out.stdout, "fits\n", "{out:?}");
     // Its wall clock is its own, counted from the run.
-    let mut short = policy(&shell);
+    let mut short = template.clone();
     short.limits.wall_clock = Some(Duration::from_millis(500));
     let out = run_pooled(&template, &short, &["sleep", "30"]).await;
     assert_eq!(out.report.ended, Ended::WallClock, "{out:?}");
@@ -267,6 +288,14 @@ async fn an_unused_shell_discarded_or_dropped_leaves_nothing() {
     let pid = prepared.pid();
     assert!(!gone(pid));
     assert_eq!(cgroups_named("pool-unused").len(), 3);
+    // Listed among the running shells as one that waits.
+    let listed: Vec<_> = hardshell_sandbox::running_shells()
+        .into_iter()
+        .filter(|shell| shell.cgroup.starts_with("pool-unused-"))
+        .collect();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].ready, "{listed:?}");
+    assert_eq!(listed[0].processes, 2, "init and reaper: {listed:?}");
     prepared.discard().await;
     assert!(gone(pid));
     assert!(cgroups_named("pool-unused").is_empty());

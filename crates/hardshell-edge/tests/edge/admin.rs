@@ -768,6 +768,8 @@ async fn the_shells_view_lists_cgroups_with_a_process_and_no_empty_one() {
     // Its pages were charged before it moved in (v1 moves no charges), so
     // its memory may read nothing: only that it is read.
     assert!(shown["memory_bytes"].is_u64(), "{shown}");
+    // Not a shell this edge prepared ahead.
+    assert_eq!(shown["ready"], false, "{shown}");
     assert!(
         !shells
             .iter()

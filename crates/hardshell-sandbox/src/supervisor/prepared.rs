@@ -32,6 +32,27 @@ use crate::init::{HANDED_STDIO, Handover, MAX_POOLED_BINDS};
 use crate::plan::{InitPlan, Passed, TreeKind, check_policy};
 use crate::{Io, Launcher, Layer, Root, Running, ShellError, ShellPolicy, Stdio};
 
+/// The cgroups of the shells this process prepared that wait for their run,
+/// by name: what [`crate::running_shells`] marks `ready`.
+static WAITING: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn waiting_list() -> std::sync::MutexGuard<'static, Vec<String>> {
+    // A list of names, each pushed or removed whole.
+    WAITING
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether the cgroup `name` is a prepared shell's that waits for its run.
+pub(crate) fn waiting(name: &str) -> bool {
+    waiting_list().iter().any(|waiting| waiting == name)
+}
+
+/// `name` no longer waits (run, discarded or dropped).
+fn not_waiting(name: &str) {
+    waiting_list().retain(|waiting| waiting != name);
+}
+
 /// A shell started ahead of its command; see the module's documentation.
 /// Dropped without [`Prepared::run`], it is killed and its cgroups removed
 /// (in the background, when a runtime is there to do it).
@@ -107,6 +128,7 @@ async fn prepare_in_span(
     match started {
         Ok(launched) => {
             tracing::debug!(pid = launched.pid, "shell prepared");
+            waiting_list().push(cgroup.name());
             Ok(Inner {
                 launched,
                 handover,
@@ -186,6 +208,7 @@ fn fits(template: &ShellPolicy, policy: &ShellPolicy) -> bool {
 
 impl Inner {
     async fn discard(mut self) {
+        not_waiting(&self.cgroup.name());
         let _ = self.launched.child.start_kill();
         let _ = self.launched.child.wait().await;
         removed(self.cgroup).await;
@@ -212,6 +235,7 @@ impl Inner {
         argv: &[String],
         io: Io,
     ) -> Result<Running, (Self, ShellError)> {
+        not_waiting(&self.cgroup.name());
         let checked = check_policy(policy).and_then(|()| {
             if !fits(&self.template, policy) {
                 return Err(ShellError::new(

@@ -110,6 +110,8 @@ async fn shells(_: Permit<Admin>, _: Context, _: Request<Body>) -> HttpResponse 
                 "processes": shell.processes,
                 "memory_bytes": shell.memory_bytes,
                 "cpu_usec": shell.cpu_usec,
+                // Prepared ahead, waiting for a command: init and reaper, idle.
+                "ready": shell.ready,
             })
         })
         .collect();
