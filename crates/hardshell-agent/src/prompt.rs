@@ -8,7 +8,6 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use hardshell_llm::ToolSpec;
-use tokio::io::AsyncReadExt;
 
 use crate::OwnerTimeZone;
 
@@ -61,46 +60,57 @@ impl Workspace {
     /// The workspace files that exist, in [`WORKSPACE_FILES`] order. A missing
     /// directory or file is simply absent; anything that is not a regular file (a
     /// FIFO would block the read) or cannot be read is skipped with a warning.
+    /// All of them are read on one blocking thread: a turn waits for this
+    /// before it asks the model, and a trip to the blocking pool per call
+    /// (a stat, an open and reads, for each file) added up.
     pub async fn files(&self) -> Vec<WorkspaceFile> {
-        let Some(dir) = &self.dir else {
+        let Some(dir) = self.dir.clone() else {
             return Vec::new();
         };
-        let mut files = Vec::new();
-        for name in WORKSPACE_FILES {
-            let path = dir.join(name);
-            match read_capped(&path, self.max_file_bytes).await {
-                Ok(Some((text, truncated))) => files.push(WorkspaceFile {
-                    name,
-                    text,
-                    truncated,
-                }),
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable workspace file");
+        let cap = self.max_file_bytes;
+        let read = tokio::task::spawn_blocking(move || {
+            let mut files = Vec::new();
+            for name in WORKSPACE_FILES {
+                let path = dir.join(name);
+                match read_capped(&path, cap) {
+                    Ok(Some((text, truncated))) => files.push(WorkspaceFile {
+                        name,
+                        text,
+                        truncated,
+                    }),
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "skipping an unreadable workspace file");
+                    }
                 }
             }
-        }
-        files
+            files
+        });
+        read.await.unwrap_or_default()
     }
 }
 
 /// The file's text up to `cap` bytes (cut at a character boundary) and whether it
-/// was cut; `None` when there is no regular file at `path`.
-async fn read_capped(
-    path: &std::path::Path,
-    cap: usize,
-) -> std::io::Result<Option<(String, bool)>> {
-    let metadata = match tokio::fs::metadata(path).await {
-        Ok(metadata) => metadata,
+/// was cut; `None` when there is no file at `path`. Opened without blocking
+/// and checked as opened, so what is read is the regular file that was
+/// checked (a FIFO put there is refused, never waited on).
+fn read_capped(path: &std::path::Path, cap: usize) -> std::io::Result<Option<(String, bool)>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    if !metadata.is_file() {
+    if !file.metadata()?.is_file() {
         return Err(std::io::Error::other("not a regular file"));
     }
-    let file = tokio::fs::File::open(path).await?;
     let mut bytes = Vec::new();
-    file.take(cap as u64 + 1).read_to_end(&mut bytes).await?;
+    file.take(cap as u64 + 1).read_to_end(&mut bytes)?;
     let truncated = bytes.len() > cap;
     bytes.truncate(cap);
     let text = String::from_utf8_lossy(&bytes);

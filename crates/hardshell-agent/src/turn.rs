@@ -213,10 +213,11 @@ impl Agent {
         let _turn = lock.lock().await;
 
         let user = Message::user(user_text);
-        let earlier = self.history_so_far(session).await;
+        // Both before the model is asked; neither waits for the other.
+        let (earlier, mut files) =
+            tokio::join!(self.history_so_far(session), self.workspace.files());
         let mut turn = vec![user.clone()];
         let circle = crate::Circle::of(session);
-        let mut files = self.workspace.files().await;
         files.retain(|file| circle.reads_workspace_file(file.name));
         let system = prompt::system_prompt(
             &files,
