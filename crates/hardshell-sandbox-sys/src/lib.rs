@@ -639,28 +639,58 @@ pub fn dup2_inherited(from: RawFd, to: RawFd) -> io::Result<()> {
 
 /// Whether [`take_inherited_stream`] has handed out its descriptor.
 static STREAM_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Whether [`take_inherited_listener`] has handed out its descriptor.
+static LISTENER_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Takes ownership of the connected unix stream socket this process
 /// inherited at `fd` (a pooled shell's reaper, its handover socket). Fails
 /// unless `fd` is open and is exactly that kind of socket, and on any call
 /// after the first that succeeded.
 pub fn take_inherited_stream(fd: RawFd) -> io::Result<std::os::unix::net::UnixStream> {
+    take_inherited_socket(fd, false, &STREAM_TAKEN).map(std::os::unix::net::UnixStream::from)
+}
+
+/// Takes ownership of the listening unix stream socket this process
+/// inherited at `fd` (a shell's workload gets it at 3, with `LISTEN_FDS=1`).
+/// Fails unless `fd` is open and is exactly that kind of socket, and on any
+/// call after the first that succeeded: one descriptor has one owner.
+pub fn take_inherited_listener(fd: RawFd) -> io::Result<std::os::unix::net::UnixListener> {
+    take_inherited_socket(fd, true, &LISTENER_TAKEN).map(std::os::unix::net::UnixListener::from)
+}
+
+/// The unix stream socket inherited at `fd`, listening or connected as
+/// `listening` says, given an owner once (`taken` says whether it was),
+/// close-on-exec: what this process starts does not get it.
+fn take_inherited_socket(
+    fd: RawFd,
+    listening: bool,
+    taken: &std::sync::atomic::AtomicBool,
+) -> io::Result<OwnedFd> {
     use std::os::fd::FromRawFd;
     use std::sync::atomic::Ordering;
-    if socket_kind(fd)? != (libc::AF_UNIX, libc::SOCK_STREAM, 0) {
+    let what = if listening { "listening" } else { "connected" };
+    if socket_kind(fd)?
+        != (
+            libc::AF_UNIX,
+            libc::SOCK_STREAM,
+            libc::c_int::from(listening),
+        )
+    {
         return Err(io::Error::other(format!(
-            "descriptor {fd} is not a connected unix stream socket"
+            "descriptor {fd} is not a {what} unix stream socket"
         )));
     }
-    if STREAM_TAKEN.swap(true, Ordering::SeqCst) {
-        return Err(io::Error::other("the inherited stream was already taken"));
+    if taken.swap(true, Ordering::SeqCst) {
+        return Err(io::Error::other(format!(
+            "the inherited {what} socket was already taken"
+        )));
     }
     // SAFETY: `fd` is open (getsockopt succeeded on it) and was inherited,
     // not opened by any Rust object of this process; the flag above makes
     // this the only call that gives it an owner.
-    let stream = unsafe { std::os::unix::net::UnixStream::from_raw_fd(fd) };
-    set_cloexec(std::os::fd::AsFd::as_fd(&stream), true)?;
-    Ok(stream)
+    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    set_cloexec(std::os::fd::AsFd::as_fd(&socket), true)?;
+    Ok(socket)
 }
 
 /// The domain, type and whether it listens of the socket at `fd`.
@@ -682,32 +712,4 @@ fn socket_kind(fd: RawFd) -> io::Result<(libc::c_int, libc::c_int, libc::c_int)>
         option(libc::SOL_SOCKET, libc::SO_TYPE)?,
         option(libc::SOL_SOCKET, libc::SO_ACCEPTCONN)?,
     ))
-}
-
-/// Whether [`take_inherited_listener`] has handed out its descriptor.
-static LISTENER_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Takes ownership of the listening unix stream socket this process
-/// inherited at `fd` (a shell's workload gets it at 3, with `LISTEN_FDS=1`).
-/// Fails unless `fd` is open and is exactly that kind of socket, and on any
-/// call after the first that succeeded: one descriptor has one owner.
-pub fn take_inherited_listener(fd: RawFd) -> io::Result<std::os::unix::net::UnixListener> {
-    use std::os::fd::FromRawFd;
-    use std::sync::atomic::Ordering;
-    if socket_kind(fd)? != (libc::AF_UNIX, libc::SOCK_STREAM, 1) {
-        return Err(io::Error::other(format!(
-            "descriptor {fd} is not a listening unix stream socket"
-        )));
-    }
-    if LISTENER_TAKEN.swap(true, Ordering::SeqCst) {
-        return Err(io::Error::other("the inherited listener was already taken"));
-    }
-    // SAFETY: `fd` is open (getsockopt succeeded on it) and was inherited,
-    // not opened by any Rust object of this process; the flag above makes
-    // this the only call that gives it an owner.
-    let listener = unsafe { std::os::unix::net::UnixListener::from_raw_fd(fd) };
-    // Not inherited further: what this process starts gets no way to take
-    // its connections.
-    set_cloexec(std::os::fd::AsFd::as_fd(&listener), true)?;
-    Ok(listener)
 }

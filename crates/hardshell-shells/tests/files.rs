@@ -2,15 +2,11 @@
 //! shells (root, loop devices, user namespaces): what a run plants in its
 //! workspace never turns the edge's write or read against the host.
 //!
-//! Without the default test harness: the shells' init program must start
-//! single-threaded, so this binary is also the launcher's program
-//! (`<this test> shell-init`), as the shipped binary is. The tests run one
-//! after another; a name given on the command line runs those containing it.
+//! Without the default test harness (see `harness`): this binary is also
+//! the launcher's program, as the shipped binary is.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,29 +14,22 @@ use std::time::Duration;
 use bytes::Bytes;
 use hardshell_exec::files::{Deposit, FileError, Take};
 use hardshell_exec::{ShellRun, ToolShell};
-use hardshell_sandbox::Launcher;
-use hardshell_sandbox::volume::{VolumeSize, Volumes};
+use hardshell_sandbox::volume::Volumes;
 use hardshell_shells::SandboxShell;
 
 const SESSION: &str = "web-0a1b2c3d-00112233445566778899aabb";
 
-type Test = fn(Fixture) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+mod harness;
 
-/// Each test function by its name.
+/// Each test function by its name, given a fresh [`Fixture`].
 macro_rules! tests {
     ($($test:ident),* $(,)?) => {
-        [$((stringify!($test), (|f| Box::pin($test(f))) as Test)),*]
+        [$((stringify!($test), (|| Box::pin($test(Fixture::new()))) as harness::Run)),*]
     };
 }
 
 fn main() -> ExitCode {
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|arg| arg == "shell-init")
-    {
-        hardshell_sandbox::init::main();
-    }
-    let tests = tests![
+    harness::main(&tests![
         a_deposited_file_is_read_by_a_run_not_executable_and_never_overwritten,
         a_planted_inbox_symlink_or_fifo_is_refused_and_nothing_outside_is_written,
         a_planted_name_in_the_inbox_is_never_followed_or_opened,
@@ -48,35 +37,7 @@ fn main() -> ExitCode {
         a_file_a_run_wrote_is_taken_whole,
         what_is_not_a_regular_file_of_the_workspace_is_refused_with_its_reason,
         through_the_exec_service_a_deposit_stales_a_question_and_a_planted_link_is_not_shared,
-    ];
-    let filter: Option<String> = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut failed = Vec::new();
-    for (name, test) in tests {
-        if filter
-            .as_ref()
-            .is_some_and(|filter| !name.contains(filter.as_str()))
-        {
-            continue;
-        }
-        // A panic fails the test: the task's join says so.
-        let passed = runtime
-            .block_on(runtime.spawn(test(Fixture::new())))
-            .is_ok();
-        println!("test {name} ... {}", if passed { "ok" } else { "FAILED" });
-        if !passed {
-            failed.push(name);
-        }
-    }
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failed: {failed:?}");
-        ExitCode::FAILURE
-    }
+    ])
 }
 
 /// A tool shell over a fresh volume directory of its own.
@@ -88,24 +49,7 @@ struct Fixture {
 
 impl Fixture {
     fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let size = VolumeSize {
-            bytes: 16 << 20,
-            inodes: 1024,
-        };
-        let volumes = Arc::new(Volumes::open(&dir.path().join("volumes"), size).unwrap());
-        let launcher = Launcher {
-            program: std::env::current_exe().unwrap(),
-            args: vec!["shell-init".into()],
-        };
-        let shell = SandboxShell::new(
-            launcher,
-            dir.path().join("workspaces"),
-            volumes.clone(),
-            2,
-            16 << 20,
-        )
-        .unwrap();
+        let (shell, volumes, dir) = harness::tool_shells(2);
         Self {
             shell,
             volumes,

@@ -4,67 +4,33 @@
 //! replaced by a cold start, not a failed run; unused shells end and leave
 //! nothing.
 //!
-//! Without the default test harness, as `files.rs`: this binary is also the
-//! shells' init program. The tests run one after another.
+//! Without the default test harness (see `harness`): this binary is also
+//! the shells' init program.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hardshell_exec::{ShellRun, ToolShell};
-use hardshell_sandbox::Launcher;
-use hardshell_sandbox::volume::{VolumeSize, Volumes};
+use hardshell_sandbox::volume::Volumes;
 use hardshell_shells::SandboxShell;
 
-type Test = fn() -> Pin<Box<dyn Future<Output = ()> + Send>>;
+mod harness;
 
 macro_rules! tests {
     ($($test:ident),* $(,)?) => {
-        [$((stringify!($test), (|| Box::pin($test())) as Test)),*]
+        [$((stringify!($test), (|| Box::pin($test())) as harness::Run)),*]
     };
 }
 
 fn main() -> ExitCode {
-    if std::env::args_os()
-        .nth(1)
-        .is_some_and(|arg| arg == "shell-init")
-    {
-        hardshell_sandbox::init::main();
-    }
-    let tests = tests![
+    harness::main(&tests![
         runs_after_the_first_are_handed_a_ready_shell_of_their_own,
         a_ready_shell_that_died_is_replaced_by_a_cold_start,
         unused_shells_end_after_their_idle_time_and_leave_nothing,
-    ];
-    let filter: Option<String> = std::env::args().skip(1).find(|arg| !arg.starts_with('-'));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let mut failed = Vec::new();
-    for (name, test) in tests {
-        if filter
-            .as_ref()
-            .is_some_and(|filter| !name.contains(filter.as_str()))
-        {
-            continue;
-        }
-        let passed = runtime.block_on(runtime.spawn(test())).is_ok();
-        println!("test {name} ... {}", if passed { "ok" } else { "FAILED" });
-        if !passed {
-            failed.push(name);
-        }
-    }
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failed: {failed:?}");
-        ExitCode::FAILURE
-    }
+    ])
 }
 
 /// Tool shells with a pool of two, over volumes of their own.
@@ -76,25 +42,8 @@ struct Fixture {
 
 impl Fixture {
     fn new(idle: Duration) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let size = VolumeSize {
-            bytes: 16 << 20,
-            inodes: 1024,
-        };
-        let volumes = Arc::new(Volumes::open(&dir.path().join("volumes"), size).unwrap());
-        let launcher = Launcher {
-            program: std::env::current_exe().unwrap(),
-            args: vec!["shell-init".into()],
-        };
-        let shell = SandboxShell::new(
-            launcher,
-            dir.path().join("workspaces"),
-            volumes.clone(),
-            4,
-            16 << 20,
-        )
-        .unwrap()
-        .with_pool(2, idle);
+        let (shell, volumes, dir) = harness::tool_shells(4);
+        let shell = shell.with_pool(2, idle);
         Self {
             shell,
             volumes,

@@ -96,6 +96,19 @@ fn reader(mut pipe: std::io::PipeReader) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// Standard streams for a workload: nothing in, its output and errors
+/// collected.
+pub fn captured_io() -> (Io, Captured) {
+    let (out_read, out_write) = std::io::pipe().unwrap();
+    let (err_read, err_write) = std::io::pipe().unwrap();
+    let io = Io {
+        stdin: Stdio::Null,
+        stdout: Stdio::Fd(OwnedFd::from(out_write)),
+        stderr: Stdio::Fd(OwnedFd::from(err_write)),
+    };
+    (io, Captured::new(out_read, err_read))
+}
+
 pub async fn try_start(
     policy: &ShellPolicy,
     argv: &[&str],
@@ -120,17 +133,7 @@ pub async fn try_start_with(
     argv: &[&str],
     listener: Option<&std::os::unix::net::UnixListener>,
 ) -> Result<(Running, Captured), ShellError> {
-    let (out_read, out_write) = std::io::pipe().unwrap();
-    let (err_read, err_write) = std::io::pipe().unwrap();
-    let io = Io {
-        stdin: Stdio::Null,
-        stdout: Stdio::Fd(OwnedFd::from(out_write)),
-        stderr: Stdio::Fd(OwnedFd::from(err_write)),
-    };
-    let captured = Captured {
-        stdout: reader(out_read),
-        stderr: reader(err_read),
-    };
+    let (io, captured) = captured_io();
     let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
     let running = match listener {
         Some(listener) => spawn_serving(launcher, policy, &argv, io, listener).await?,
@@ -215,14 +218,7 @@ pub async fn try_run_in(
     policy: &ShellPolicy,
     argv: &[&str],
 ) -> Result<Output, ShellError> {
-    let (out_read, out_write) = std::io::pipe().unwrap();
-    let (err_read, err_write) = std::io::pipe().unwrap();
-    let io = Io {
-        stdin: Stdio::Null,
-        stdout: Stdio::Fd(OwnedFd::from(out_write)),
-        stderr: Stdio::Fd(OwnedFd::from(err_write)),
-    };
-    let captured = Captured::new(out_read, err_read);
+    let (io, captured) = captured_io();
     let argv: Vec<String> = argv.iter().map(|a| (*a).to_owned()).collect();
     let running = prepared.run(policy, &argv, io).await?;
     let report = running.wait().await.unwrap();
@@ -249,4 +245,23 @@ pub async fn run_pooled(template: &ShellPolicy, policy: &ShellPolicy, argv: &[&s
 pub fn gone(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map_or(true, |stat| stat.split_whitespace().nth(2) == Some("Z"))
+}
+
+/// Asserts that `status`, output holding `/proc/self/status`, shows every
+/// privilege layer on: `no_new_privs`, a seccomp filter, and every
+/// capability set empty.
+pub fn assert_unprivileged(status: &str) {
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("{name}: {status}"))
+            .trim()
+            .to_owned()
+    };
+    assert_eq!(field("NoNewPrivs"), "1");
+    assert_eq!(field("Seccomp"), "2");
+    for caps in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+        assert_eq!(field(caps), "0000000000000000", "{caps}");
+    }
 }
