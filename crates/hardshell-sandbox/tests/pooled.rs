@@ -184,20 +184,15 @@ async fn the_runs_limits_replace_the_prepared_ones() {
     .await;
     assert!(out.report.pids_limit_hit, "{out:?}");
     // More memory than prepared with (cgroup v1 takes the memory-and-swap
-    // limit first then): the run starts and a 300 MiB allocation fits.
+    // limit first then): 300 MiB written fits the run's 512 MiB, and the
+    // same under the prepared 256 MiB is killed for memory.
+    let fill = ["python3", "-c", "b = b'x' * (300 << 20); print('fits')"];
     let mut more = template.clone();
     more.limits.memory_bytes = 512 << 20;
-    let out = run_pooled(
-        &template,
-        &more,
-        &[
-            "/bin/sh",
-            "-c",
-            "head -c 300m /dev/zero | tail -c 1 >/dev/null && echo fits",
-        ],
-    )
-    .await;
+    let out = run_pooled(&template, &more, &fill).await;
     assert_eq!(out.stdout, "fits\n", "{out:?}");
+    let out = run_pooled(&template, &template, &fill).await;
+    assert_eq!(out.report.ended, Ended::OutOfMemory, "{out:?}");
     // Its wall clock is its own, counted from the run.
     let mut short = template.clone();
     short.limits.wall_clock = Some(Duration::from_millis(500));

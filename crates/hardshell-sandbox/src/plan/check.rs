@@ -7,18 +7,22 @@ use std::path::{Component, Path};
 
 use crate::{Layer, Root, ShellError, ShellPolicy};
 
-/// Absolute, normalised paths; a name the cgroups can use.
+/// Absolute, normalised UTF-8 paths (every layer names them as text, and a
+/// lossy copy could name another file); a name the cgroups can use.
 pub(crate) fn check_policy(policy: &ShellPolicy) -> Result<(), ShellError> {
     let invalid = |what: String| Err(ShellError::new(Layer::Policy, what));
     let plain = |path: &Path| {
-        path.is_absolute()
+        path.to_str().is_some()
+            && path.is_absolute()
             && path
                 .components()
                 .all(|c| matches!(c, Component::RootDir | Component::Normal(_)))
             && CString::new(path.as_os_str().as_encoded_bytes()).is_ok()
     };
     let relative = |path: &Path| {
-        !path.as_os_str().is_empty() && path.components().all(|c| matches!(c, Component::Normal(_)))
+        path.to_str().is_some()
+            && !path.as_os_str().is_empty()
+            && path.components().all(|c| matches!(c, Component::Normal(_)))
     };
     if !is_name(&policy.name) {
         return invalid(format!(
@@ -37,7 +41,7 @@ pub(crate) fn check_policy(policy: &ShellPolicy) -> Result<(), ShellError> {
     {
         if !plain(path) {
             return invalid(format!(
-                "{} is not an absolute, normal path",
+                "{} is not an absolute, normal UTF-8 path",
                 path.display()
             ));
         }

@@ -504,6 +504,14 @@ fn policies_with_relative_or_odd_paths_are_refused() {
     let mut bad = plan();
     bad.policy.name = "Agent One".into();
     cases.push(bad);
+    // A path that is not UTF-8: every layer names paths as text, and a lossy
+    // copy ("\u{fffd}" for the byte) could name another file that exists.
+    let mut bad = plan();
+    bad.policy.binds[0].host = {
+        use std::os::unix::ffi::OsStrExt;
+        PathBuf::from(std::ffi::OsStr::from_bytes(b"/srv/run\xff"))
+    };
+    cases.push(bad);
     for plan in cases {
         let mut sys = Recording::default();
         let error = enter(&mut sys, &plan).unwrap_err();
