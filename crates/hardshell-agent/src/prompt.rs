@@ -86,7 +86,10 @@ impl Workspace {
             }
             files
         });
-        read.await.unwrap_or_default()
+        read.await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the workspace files failed; the prompt has none");
+            Vec::new()
+        })
     }
 }
 
